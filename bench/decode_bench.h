@@ -1,0 +1,31 @@
+#pragma once
+// `mlx-serving bench decode`: prefill and decode tokens/s of one model at
+// several batch sizes, each compared with the memory-bandwidth bound measured
+// on the same machine just before and after the run.
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/status.h"
+
+namespace mlxs::bench {
+
+struct DecodeBenchOptions {
+  std::string model_dir;
+  std::vector<int> batches{1, 8, 32};
+  int prompt_len = 32;
+  int decode_tokens = 64;
+  int warmup = 4;
+  int threads = 0;  // 0: every CPU
+  std::size_t probe_bytes = std::size_t{1} << 30;
+  bool progress = true;
+};
+
+core::Result<nlohmann::json> run_decode_bench(const DecodeBenchOptions& options);
+
+// The human table of a run_decode_bench result.
+std::string format_decode_table(const nlohmann::json& result);
+
+}  // namespace mlxs::bench

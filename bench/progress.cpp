@@ -1,0 +1,47 @@
+#include "progress.h"
+
+#include <cstdio>
+
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+namespace mlxs::bench {
+
+Progress::Progress(bool enabled) : enabled_(enabled), tty_(isatty(STDERR_FILENO) != 0) {}
+
+void Progress::note(const std::string& what) {
+  if (!enabled_) return;
+  if (open_line_) std::fputs("\n", stderr);
+  open_line_ = false;
+  std::fprintf(stderr, "[bench] %s\n", what.c_str());
+}
+
+void Progress::update(const std::string& what, long done, long total) {
+  if (!enabled_) return;
+  const auto now = std::chrono::steady_clock::now();
+  const bool last = done >= total;
+  if (!last && now - last_ < std::chrono::milliseconds(200)) return;
+  last_ = now;
+  if (!tty_) {
+    if (last) std::fprintf(stderr, "[bench] %s %ld/%ld\n", what.c_str(), done, total);
+    return;
+  }
+  const int width = 30;
+  const int filled = total > 0 ? static_cast<int>(width * done / total) : 0;
+  std::string bar(static_cast<std::size_t>(filled), '#');
+  bar.append(static_cast<std::size_t>(width - filled), '.');
+  std::fprintf(stderr, "\r[bench] %s [%s] %ld/%ld", what.c_str(), bar.c_str(), done, total);
+  open_line_ = true;
+  if (last) {
+    std::fputs("\n", stderr);
+    open_line_ = false;
+  }
+}
+
+void Progress::done() {
+  if (enabled_ && open_line_) std::fputs("\n", stderr);
+  open_line_ = false;
+}
+
+}  // namespace mlxs::bench

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets with clang (preset `fuzz`) and runs each for
+# FUZZ_SECONDS (default 60); any crash, leak or sanitizer report fails.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+SECONDS_EACH="${FUZZ_SECONDS:-60}"
+cmake --preset fuzz >&2
+cmake --build --preset fuzz -j "$(nproc)" >&2
+shopt -s nullglob
+status=0
+for fuzzer in build/fuzz/fuzzers/*; do
+  name="$(basename "$fuzzer")"
+  corpus="build/fuzz/corpus/$name"
+  mkdir -p "$corpus"
+  echo "[fuzz] $name for ${SECONDS_EACH}s" >&2
+  if ! "$fuzzer" -max_total_time="$SECONDS_EACH" -max_len=65536 -rss_limit_mb=2048 \
+       -print_final_stats=0 "$corpus" fuzz/seeds/"$name" > "build/fuzz/$name.log" 2>&1; then
+    echo "[fuzz] $name FAILED; last lines:" >&2
+    tail -40 "build/fuzz/$name.log" >&2
+    status=1
+  fi
+done
+exit $status

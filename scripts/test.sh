@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs every test that needs no GPU: sets up, builds the dev preset (ASan +
+# UBSan), runs CTest without the gpu label, compiles the CUDA backend when a
+# toolkit is present, and runs each fuzz target for a fixed time.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+bash scripts/setup.sh --preset dev
+ctest --preset dev --timeout 900
+
+if [ -x /usr/local/cuda/bin/nvcc ] || command -v nvcc >/dev/null; then
+  echo "[test] compiling the CUDA backend (no GPU needed)" >&2
+  cmake --preset cuda -B build/cuda-compile >&2
+  cmake --build build/cuda-compile --target mlxs_backend_cuda -j "$(nproc)" >&2
+fi
+
+FUZZ_SECONDS="${FUZZ_SECONDS:-30}" bash scripts/fuzz.sh
+echo "[test] all tests passed" >&2

@@ -1,0 +1,21 @@
+#pragma once
+// Each subcommand registers its options on the CLI11 app and returns the exit
+// code through `run` once parsing succeeded.
+
+#include <functional>
+
+#include <CLI/CLI.hpp>
+
+namespace mlxs::cli {
+
+using Action = std::function<int()>;
+
+// Each adds a subcommand to `parent` and sets `*action` when it is chosen.
+void add_generate_command(CLI::App& parent, Action* action);
+void add_dev_command(CLI::App& parent, Action* action);
+void add_bench_command(CLI::App& parent, Action* action);
+
+// Prints "error: <Code>: <message>" to stderr; returns the exit code (1).
+int report_error(const std::string& code_name, const std::string& message);
+
+}  // namespace mlxs::cli

@@ -1,0 +1,38 @@
+// mlx-serving: one executable, subcommands for every job.
+#include <cstdio>
+#include <exception>
+
+#include <fmt/format.h>
+
+#include "build_info.h"
+#include "cli/commands.h"
+#include "core/log.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"mlx-serving: an LLM serving engine for the CPU and NVIDIA GPUs"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("mlx-serving ") + MLXS_VERSION);
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "debug, info, warn, error or off")
+      ->check(CLI::IsMember({"debug", "info", "warn", "error", "off"}));
+
+  mlxs::cli::Action action;
+  mlxs::cli::add_generate_command(app, &action);
+  mlxs::cli::add_dev_command(app, &action);
+  mlxs::cli::add_bench_command(app, &action);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  mlxs::core::LogLevel level = mlxs::core::LogLevel::kInfo;
+  mlxs::core::parse_log_level(log_level, &level);
+  mlxs::core::set_log_level(level);
+  if (!action) return 2;
+  try {
+    return action();
+  } catch (const std::exception& e) {
+    // A bug, not bad input: say so without a stack trace or internal details.
+    return mlxs::cli::report_error("InternalError", std::string("unexpected failure: ") + e.what());
+  }
+}

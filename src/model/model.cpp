@@ -1,0 +1,415 @@
+#include "model/model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <set>
+
+#include "core/half.h"
+#include "core/log.h"
+#include "model/rope.h"
+
+namespace mlxs::model {
+namespace {
+
+using core::ErrorCode;
+using core::Result;
+using core::Status;
+using tensor::DType;
+using tensor::Tensor;
+using tensor::Weight;
+
+Status load_error(const std::string& what) { return Status(ErrorCode::kModelLoadError, what); }
+
+std::string shape_text(const std::vector<std::int64_t>& shape) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
+  return out + "]";
+}
+
+bool is_float_dtype(DType d) { return d == DType::kF32 || d == DType::kF16 || d == DType::kBF16; }
+
+// Binds checkpoint tensors to backend views, checking names, shapes and dtypes.
+class Binder {
+ public:
+  Binder(const WeightStore& store, tensor::Backend& backend) : store_(store), backend_(backend) {}
+
+  Result<const TensorEntry*> entry(const std::string& name, std::vector<std::int64_t> shape) {
+    MLXS_ASSIGN_OR_RETURN(const TensorEntry* e, store_.require(name));
+    if (e->shape != shape) {
+      return load_error(fmt::format("tensor '{}' has shape {}, the config implies {}", name,
+                                    shape_text(e->shape), shape_text(shape)));
+    }
+    if (!is_float_dtype(e->dtype)) {
+      return load_error(fmt::format("tensor '{}' has dtype {}; weights must be F32, F16 or BF16",
+                                    name, tensor::dtype_name(e->dtype)));
+    }
+    used_.insert(name);
+    return e;
+  }
+
+  // A matrix read in place (zero-copy when the backend computes with its dtype).
+  Result<Tensor> matrix(const std::string& name, std::int64_t rows, std::int64_t cols) {
+    MLXS_ASSIGN_OR_RETURN(const TensorEntry* e, entry(name, {rows, cols}));
+    return backend_.import_tensor(e->view(), false);
+  }
+  // A vector the ops read as f32 (norm weights, biases).
+  Result<Tensor> vector(const std::string& name, std::int64_t n) {
+    MLXS_ASSIGN_OR_RETURN(const TensorEntry* e, entry(name, {n}));
+    return backend_.import_tensor(e->view(), true);
+  }
+  Result<Weight> linear(const std::string& prefix, std::int64_t out, std::int64_t in, bool bias) {
+    Weight w;
+    MLXS_ASSIGN_OR_RETURN(w.w, matrix(prefix + ".weight", out, in));
+    if (bias) {
+      MLXS_ASSIGN_OR_RETURN(w.bias, vector(prefix + ".bias", out));
+    }
+    return w;
+  }
+  // Splits a fused matrix (phi3 qkv_proj / gate_up_proj) into row ranges.
+  Result<std::vector<Weight>> fused(const std::string& prefix, std::vector<std::int64_t> parts,
+                                    std::int64_t in) {
+    std::int64_t total = 0;
+    for (auto p : parts) total += p;
+    MLXS_ASSIGN_OR_RETURN(Tensor whole, matrix(prefix + ".weight", total, in));
+    std::vector<Weight> out;
+    std::int64_t row = 0;
+    for (auto p : parts) {
+      Weight w;
+      w.w = whole.rows_view(row, row + p);
+      row += p;
+      out.push_back(w);
+    }
+    return out;
+  }
+
+  std::vector<std::string> unused() const {
+    std::vector<std::string> out;
+    for (const auto& [name, e] : store_.tensors()) {
+      if (used_.count(name) == 0) out.push_back(name);
+    }
+    return out;
+  }
+
+ private:
+  const WeightStore& store_;
+  tensor::Backend& backend_;
+  std::set<std::string> used_;
+};
+
+}  // namespace
+
+Model::Model(tensor::Backend& backend, LoadOptions options)
+    : backend_(backend), options_(std::move(options)) {}
+Model::~Model() = default;
+
+Result<std::unique_ptr<Model>> Model::load(const std::string& dir, tensor::Backend& backend,
+                                           const LoadOptions& options) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return load_error("model directory not found");
+  if (options.max_batch_tokens <= 0 || options.max_seqs <= 0 || options.max_logit_rows <= 0 ||
+      options.max_context < 0) {
+    return Status(ErrorCode::kInvalidParams, "load options must be positive");
+  }
+  std::unique_ptr<Model> model(new Model(backend, options));
+  MLXS_ASSIGN_OR_RETURN(model->config_,
+                        load_model_config((fs::path(dir) / options.config_file).string(),
+                                          options.config_file));
+  MLXS_ASSIGN_OR_RETURN(model->generation_, load_generation_config(dir));
+  model->traits_ = arch_traits(model->config_.arch);
+  model->max_context_ = options.max_context > 0
+                            ? options.max_context
+                            : static_cast<int>(std::min<std::int64_t>(model->config_.max_position,
+                                                                      1 << 20));
+  MLXS_ASSIGN_OR_RETURN(model->store_, WeightStore::open_dir(dir));
+  MLXS_RETURN_IF_ERROR(model->bind_weights());
+  MLXS_RETURN_IF_ERROR(model->plan_memory());
+  return model;
+}
+
+Status Model::bind_weights() {
+  const ModelConfig& c = config_;
+  Binder bind(*store_, backend_);
+  const std::int64_t H = c.hidden;
+  const std::int64_t hd = c.head_dim;
+  const std::int64_t q_rows = c.heads * hd;
+  const std::int64_t kv_rows = c.kv_heads * hd;
+
+  MLXS_ASSIGN_OR_RETURN(embed_, bind.matrix("model.embed_tokens.weight", c.vocab, H));
+  MLXS_ASSIGN_OR_RETURN(final_norm_, bind.vector("model.norm.weight", H));
+  if (c.tie_embeddings) {
+    lm_head_.w = embed_;
+  } else {
+    MLXS_ASSIGN_OR_RETURN(lm_head_.w, bind.matrix("lm_head.weight", c.vocab, H));
+  }
+
+  const int rope_full = backend_.register_rope(compute_rope(c.rope_full, hd, c.max_position));
+  const int rope_sliding =
+      backend_.register_rope(compute_rope(c.rope_sliding, hd, c.max_position));
+
+  layers_.resize(static_cast<std::size_t>(c.layers));
+  for (std::int64_t l = 0; l < c.layers; ++l) {
+    LayerWeights& L = layers_[static_cast<std::size_t>(l)];
+    const std::string p = layer_prefix(l);
+    L.kind = c.layer_types[static_cast<std::size_t>(l)];
+    const bool sliding = L.kind == LayerKind::kSliding;
+    L.rope_id = sliding ? rope_sliding : rope_full;
+    L.attention = {static_cast<int>(c.heads), static_cast<int>(c.kv_heads), static_cast<int>(hd),
+                   c.attention_scale(), static_cast<float>(c.attn_softcap),
+                   sliding ? static_cast<int>(c.sliding_window) : 0};
+
+    MLXS_ASSIGN_OR_RETURN(L.attn_norm, bind.vector(p + "input_layernorm.weight", H));
+    if (traits_.sandwich_norms) {
+      MLXS_ASSIGN_OR_RETURN(L.post_attn_norm, bind.vector(p + "post_attention_layernorm.weight", H));
+      MLXS_ASSIGN_OR_RETURN(L.ffn_norm, bind.vector(p + "pre_feedforward_layernorm.weight", H));
+      MLXS_ASSIGN_OR_RETURN(L.post_ffn_norm,
+                            bind.vector(p + "post_feedforward_layernorm.weight", H));
+    } else {
+      MLXS_ASSIGN_OR_RETURN(L.ffn_norm, bind.vector(p + "post_attention_layernorm.weight", H));
+    }
+    if (traits_.qk_norm) {
+      MLXS_ASSIGN_OR_RETURN(L.q_norm, bind.vector(p + "self_attn.q_norm.weight", hd));
+      MLXS_ASSIGN_OR_RETURN(L.k_norm, bind.vector(p + "self_attn.k_norm.weight", hd));
+    }
+    if (traits_.fused_qkv) {
+      MLXS_ASSIGN_OR_RETURN(auto parts, bind.fused(p + "self_attn.qkv_proj", {q_rows, kv_rows, kv_rows}, H));
+      L.q = parts[0];
+      L.k = parts[1];
+      L.v = parts[2];
+    } else {
+      const bool b = c.attention_bias;
+      MLXS_ASSIGN_OR_RETURN(L.q, bind.linear(p + "self_attn.q_proj", q_rows, H, b));
+      MLXS_ASSIGN_OR_RETURN(L.k, bind.linear(p + "self_attn.k_proj", kv_rows, H, b));
+      MLXS_ASSIGN_OR_RETURN(L.v, bind.linear(p + "self_attn.v_proj", kv_rows, H, b));
+    }
+    MLXS_ASSIGN_OR_RETURN(L.o, bind.linear(p + "self_attn.o_proj", H, q_rows,
+                                           traits_.o_proj_bias_follows_config && c.attention_bias));
+    L.moe = c.is_moe_layer(l);
+    if (L.moe) {
+      const std::int64_t F = c.moe_intermediate;
+      MLXS_ASSIGN_OR_RETURN(L.router, bind.linear(p + "mlp.gate", c.num_experts, H, false));
+      for (std::int64_t e = 0; e < c.num_experts; ++e) {
+        const std::string ep = p + fmt::format("mlp.experts.{}.", e);
+        MLXS_ASSIGN_OR_RETURN(auto g, bind.linear(ep + "gate_proj", F, H, false));
+        MLXS_ASSIGN_OR_RETURN(auto u, bind.linear(ep + "up_proj", F, H, false));
+        MLXS_ASSIGN_OR_RETURN(auto d, bind.linear(ep + "down_proj", H, F, false));
+        L.expert_gate.push_back(g);
+        L.expert_up.push_back(u);
+        L.expert_down.push_back(d);
+      }
+    } else if (traits_.fused_gate_up) {
+      const std::int64_t F = c.intermediate;
+      MLXS_ASSIGN_OR_RETURN(auto parts, bind.fused(p + "mlp.gate_up_proj", {F, F}, H));
+      L.gate = parts[0];
+      L.up = parts[1];
+      MLXS_ASSIGN_OR_RETURN(L.down, bind.linear(p + "mlp.down_proj", H, F, c.mlp_bias));
+    } else {
+      const std::int64_t F = c.intermediate;
+      MLXS_ASSIGN_OR_RETURN(L.gate, bind.linear(p + "mlp.gate_proj", F, H, c.mlp_bias));
+      MLXS_ASSIGN_OR_RETURN(L.up, bind.linear(p + "mlp.up_proj", F, H, c.mlp_bias));
+      MLXS_ASSIGN_OR_RETURN(L.down, bind.linear(p + "mlp.down_proj", H, F, c.mlp_bias));
+    }
+  }
+  const auto unused = bind.unused();
+  if (!unused.empty()) {
+    core::log_warn("model_unused_tensors",
+                   {{"count", unused.size()}, {"first", unused.front()}});
+  }
+  return Status::ok();
+}
+
+Status Model::plan_memory() {
+  const ModelConfig& c = config_;
+  const std::int64_t T = options_.max_batch_tokens;
+  const std::int64_t R = options_.max_logit_rows;
+  const std::int64_t H = c.hidden;
+  const std::int64_t QD = c.heads * c.head_dim;
+  const std::int64_t KD = c.kv_heads * c.head_dim;
+  const std::int64_t F = c.intermediate;
+  // x, h, t: [T, H]; q, attn: [T, QD]; k, v: [T, KD]; gate, up: [T, F];
+  // rows: [R, H]; logits: [R, vocab].
+  const std::int64_t floats = 3 * T * H + 2 * T * QD + 2 * T * KD + 2 * T * F + R * H + R * c.vocab;
+  MLXS_ASSIGN_OR_RETURN(workspace_,
+                        backend_.allocate(static_cast<std::size_t>(floats) * sizeof(float)));
+  auto* p = static_cast<float*>(workspace_->data());
+  auto take = [&p](std::int64_t rows, std::int64_t cols) {
+    Tensor t(p, DType::kF32, {rows, cols}, tensor::Device::kCpu);
+    p += rows * cols;
+    return t;
+  };
+  x_ = take(T, H);
+  h_ = take(T, H);
+  t_ = take(T, H);
+  q_ = take(T, QD);
+  attn_ = take(T, QD);
+  k_ = take(T, KD);
+  v_ = take(T, KD);
+  gate_ = take(T, F);
+  up_ = take(T, F);
+  rows_ = take(R, H);
+  logits_ = take(R, c.vocab);
+  for (Tensor* t : {&x_, &h_, &t_, &q_, &attn_, &k_, &v_, &gate_, &up_, &rows_, &logits_}) {
+    t->device = backend_.device();
+  }
+
+  tensor::StepCapacity cap;
+  cap.max_tokens = static_cast<int>(T);
+  cap.max_seqs = options_.max_seqs;
+  cap.max_context = max_context_;
+  cap.max_logit_rows = static_cast<int>(R);
+  cap.max_linear_in = std::max({H, QD, F, c.moe_intermediate});
+  cap.max_linear_out = std::max({c.vocab, F, QD + 2 * KD});
+  cap.max_heads = static_cast<int>(c.heads);
+  if (c.num_experts > 0) {
+    cap.moe_experts = static_cast<int>(c.num_experts);
+    cap.moe_top_k = static_cast<int>(c.experts_per_token);
+    cap.moe_ffn = c.moe_intermediate;
+  }
+  return backend_.plan_step(cap);
+}
+
+tensor::KvCacheShape Model::kv_shape(int blocks, int block_size) const {
+  tensor::KvCacheShape shape;
+  shape.layers = static_cast<int>(config_.layers);
+  shape.blocks = blocks;
+  shape.block_size = block_size;
+  shape.kv_heads = static_cast<int>(config_.kv_heads);
+  shape.head_dim = static_cast<int>(config_.head_dim);
+  shape.dtype = DType::kF32;
+  return shape;
+}
+
+Status Model::validate(const tensor::StepBatch& batch, const tensor::KvStorage& kv) const {
+  const auto T = batch.tokens.size();
+  auto bad = [](const std::string& what) { return Status(ErrorCode::kInvalidParams, what); };
+  if (T == 0) return bad("empty step");
+  if (T > static_cast<std::size_t>(options_.max_batch_tokens)) return bad("step has too many tokens");
+  if (batch.positions.size() != T) return bad("positions and tokens differ in length");
+  if (batch.seqs.empty() || batch.seqs.size() > static_cast<std::size_t>(options_.max_seqs)) {
+    return bad("step has no sequences or too many");
+  }
+  if (batch.logit_rows.size() > static_cast<std::size_t>(options_.max_logit_rows)) {
+    return bad("step asks for too many logit rows");
+  }
+  for (auto id : batch.tokens) {
+    if (id < 0 || id >= config_.vocab) return bad(fmt::format("token id {} is out of range", id));
+  }
+  for (auto r : batch.logit_rows) {
+    if (r < 0 || static_cast<std::size_t>(r) >= T) return bad("logit row out of range");
+  }
+  const auto& shape = kv.shape();
+  if (shape.layers != config_.layers || shape.kv_heads != config_.kv_heads ||
+      shape.head_dim != config_.head_dim) {
+    return bad("KV cache shape does not match the model");
+  }
+  std::int32_t next = 0;
+  for (const auto& s : batch.seqs) {
+    if (s.token_begin != next || s.token_count <= 0 || s.context_len < s.token_count ||
+        s.context_len > max_context_) {
+      return bad("sequence slices are inconsistent or exceed the context limit");
+    }
+    if (static_cast<std::int64_t>(s.num_blocks) * shape.block_size < s.context_len) {
+      return bad("block table does not cover the context");
+    }
+    for (std::int32_t b = 0; b < s.num_blocks; ++b) {
+      if (s.block_table[b] < 0 || s.block_table[b] >= shape.blocks) return bad("block id out of range");
+    }
+    for (std::int32_t i = 0; i < s.token_count; ++i) {
+      const auto pos = batch.positions[static_cast<std::size_t>(s.token_begin + i)];
+      if (pos != s.context_len - s.token_count + i) return bad("positions are not contiguous");
+    }
+    next += s.token_count;
+  }
+  if (static_cast<std::size_t>(next) != T) return bad("sequence slices do not cover the step");
+  return Status::ok();
+}
+
+Result<Tensor> Model::forward(const tensor::StepBatch& batch, tensor::KvStorage& kv) {
+  MLXS_RETURN_IF_ERROR(validate(batch, kv));
+  const ModelConfig& c = config_;
+  tensor::Backend& be = backend_;
+  const auto T = static_cast<std::int64_t>(batch.tokens.size());
+  const auto R = static_cast<std::int64_t>(batch.logit_rows.size());
+  const float eps = static_cast<float>(c.rms_eps);
+  const float off = traits_.norm_offset;
+  const std::int64_t H = c.hidden;
+  auto rows = [T](const Tensor& t) { return t.rows_view(0, T); };
+  Tensor x = rows(x_), h = rows(h_), t = rows(t_), q = rows(q_), k = rows(k_), v = rows(v_),
+         attn = rows(attn_), gate = rows(gate_), up = rows(up_);
+
+  be.begin_step(batch);
+  const float embed_scale = traits_.scale_embeddings ? std::sqrt(static_cast<float>(H)) : 1.0f;
+  be.embed(embed_, embed_scale, x);
+  be.rms_norm(x, layers_[0].attn_norm, eps, off, h);
+  for (std::size_t l = 0; l < layers_.size(); ++l) {
+    const LayerWeights& L = layers_[l];
+    const tensor::LinearOut qkv[3] = {{&L.q, q}, {&L.k, k}, {&L.v, v}};
+    be.linear(h, qkv);
+    if (traits_.qk_norm) {
+      be.head_rms_norm(q, static_cast<int>(c.head_dim), L.q_norm, eps, off);
+      be.head_rms_norm(k, static_cast<int>(c.head_dim), L.k_norm, eps, off);
+    }
+    be.rope(q, static_cast<int>(c.head_dim), L.rope_id);
+    be.rope(k, static_cast<int>(c.head_dim), L.rope_id);
+    be.kv_write(kv, static_cast<int>(l), k, v);
+    be.attention(kv, static_cast<int>(l), q, L.attention, attn);
+    const tensor::LinearOut o{&L.o, t};
+    be.linear(attn, std::span<const tensor::LinearOut>(&o, 1));
+    if (traits_.sandwich_norms) be.rms_norm(t, L.post_attn_norm, eps, off, t);
+    be.add_rms_norm(x, t, L.ffn_norm, eps, off, h);
+
+    if (L.moe) {
+      const tensor::MoeSpec spec{&L.router, L.expert_gate, L.expert_up, L.expert_down,
+                                 static_cast<int>(c.experts_per_token), c.norm_topk_prob,
+                                 c.activation};
+      be.moe(h, spec, t);
+    } else {
+      const tensor::LinearOut gu[2] = {{&L.gate, gate}, {&L.up, up}};
+      be.linear(h, gu);
+      be.gated_activation(gate, up, c.activation, gate);
+      const tensor::LinearOut d{&L.down, t};
+      be.linear(gate, std::span<const tensor::LinearOut>(&d, 1));
+    }
+    if (traits_.sandwich_norms) be.rms_norm(t, L.post_ffn_norm, eps, off, t);
+    const Tensor& next_norm = l + 1 < layers_.size() ? layers_[l + 1].attn_norm : final_norm_;
+    be.add_rms_norm(x, t, next_norm, eps, off, h);
+  }
+  if (R == 0) return Tensor(logits_.data, DType::kF32, {0, c.vocab}, be.device());
+  Tensor selected = rows_.rows_view(0, R);
+  be.gather_logit_rows(h, selected);
+  Tensor logits = logits_.rows_view(0, R);
+  const tensor::LinearOut head{&lm_head_, logits};
+  be.linear(selected, std::span<const tensor::LinearOut>(&head, 1));
+  if (c.final_softcap > 0) be.softcap(logits, static_cast<float>(c.final_softcap));
+  return logits;
+}
+
+std::size_t Model::weight_bytes_per_token() const {
+  std::size_t total = 0;
+  for (const auto& [name, e] : store_->tensors()) {
+    // MoE experts: only the routed ones are read per token.
+    if (name.find(".mlp.experts.") != std::string::npos && config_.num_experts > 0) {
+      total += e.nbytes * static_cast<std::size_t>(config_.experts_per_token) /
+               static_cast<std::size_t>(config_.num_experts);
+      continue;
+    }
+    // An untied input embedding is read one row per token, not whole.
+    if (name == "model.embed_tokens.weight" && !config_.tie_embeddings) {
+      total += e.nbytes / static_cast<std::size_t>(config_.vocab);
+      continue;
+    }
+    total += e.nbytes;
+  }
+  return total;
+}
+
+std::size_t Model::parameter_count() const {
+  std::size_t total = 0;
+  for (const auto& [name, e] : store_->tensors()) {
+    total += e.nbytes / tensor::dtype_size(e.dtype);
+  }
+  return total;
+}
+
+}  // namespace mlxs::model

@@ -1,0 +1,95 @@
+#pragma once
+// A loaded decoder-only language model: config, weights bound to a backend,
+// and the one forward pass every architecture shares. The forward pass runs a
+// StepBatch (any mix of prefill chunks and decode tokens of many sequences)
+// against a paged KV cache and returns logits for the rows the batch asks for.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/arch.h"
+#include "model/config.h"
+#include "model/safetensors.h"
+#include "tensor/backend.h"
+
+namespace mlxs::model {
+
+struct LoadOptions {
+  // Config file inside the directory (tests load config.transformers-v5.json).
+  std::string config_file = "config.json";
+  int max_batch_tokens = 512;  // rows of one forward pass
+  int max_seqs = 64;           // sequences in one forward pass
+  int max_logit_rows = 64;     // rows whose logits one pass may return
+  int max_context = 0;         // 0: the config's max_position_embeddings
+};
+
+struct LayerWeights {
+  LayerKind kind = LayerKind::kFull;
+  int rope_id = 0;
+  tensor::AttentionSpec attention;
+  tensor::Tensor attn_norm;      // input_layernorm
+  tensor::Tensor post_attn_norm; // Gemma: on the attention output
+  tensor::Tensor ffn_norm;       // before the MLP
+  tensor::Tensor post_ffn_norm;  // Gemma: on the MLP output
+  tensor::Tensor q_norm;
+  tensor::Tensor k_norm;
+  tensor::Weight q, k, v, o;
+  tensor::Weight gate, up, down;
+  bool moe = false;
+  tensor::Weight router;
+  std::vector<tensor::Weight> expert_gate, expert_up, expert_down;
+};
+
+class Model {
+ public:
+  static core::Result<std::unique_ptr<Model>> load(const std::string& dir,
+                                                   tensor::Backend& backend,
+                                                   const LoadOptions& options = {});
+  ~Model();
+
+  const ModelConfig& config() const { return config_; }
+  const GenerationConfig& generation_config() const { return generation_; }
+  const ArchTraits& traits() const { return traits_; }
+  tensor::Backend& backend() { return backend_; }
+  const LoadOptions& options() const { return options_; }
+  int max_context() const { return max_context_; }
+
+  // Shape of a KV cache of `blocks` blocks for this model.
+  tensor::KvCacheShape kv_shape(int blocks, int block_size) const;
+
+  // Runs one step. Returns logits [batch.logit_rows.size(), vocab] on the
+  // backend's device, valid until the next call. The batch must respect the
+  // load-time capacity; violations are InvalidParams, never memory errors.
+  core::Result<tensor::Tensor> forward(const tensor::StepBatch& batch, tensor::KvStorage& kv);
+
+  // Bytes of weights one decode token reads (every weight once; a tied
+  // embedding counted once, as the output layer).
+  std::size_t weight_bytes_per_token() const;
+  std::size_t parameter_count() const;
+
+ private:
+  Model(tensor::Backend& backend, LoadOptions options);
+  core::Status bind_weights();
+  core::Status plan_memory();
+  core::Status validate(const tensor::StepBatch& batch, const tensor::KvStorage& kv) const;
+
+  tensor::Backend& backend_;
+  LoadOptions options_;
+  ModelConfig config_;
+  GenerationConfig generation_;
+  ArchTraits traits_;
+  std::unique_ptr<WeightStore> store_;
+  int max_context_ = 0;
+
+  tensor::Tensor embed_;  // [vocab, hidden]
+  tensor::Weight lm_head_;
+  tensor::Tensor final_norm_;
+  std::vector<LayerWeights> layers_;
+
+  // Activation workspace, sized at load.
+  std::unique_ptr<tensor::DeviceBuffer> workspace_;
+  tensor::Tensor x_, h_, q_, k_, v_, attn_, t_, gate_, up_, rows_, logits_;
+};
+
+}  // namespace mlxs::model

@@ -1,0 +1,140 @@
+#include "model/runner.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace mlxs::model {
+
+using core::ErrorCode;
+using core::Result;
+using core::Status;
+
+Runner::Runner(Model& model, std::unique_ptr<tensor::KvStorage> kv, int block_size)
+    : model_(model), kv_(std::move(kv)), block_size_(block_size) {
+  const int blocks = kv_->shape().blocks;
+  free_blocks_.reserve(static_cast<std::size_t>(blocks));
+  for (int b = blocks - 1; b >= 0; --b) free_blocks_.push_back(b);
+}
+
+Result<std::unique_ptr<Runner>> Runner::create(Model& model, int max_tokens_total,
+                                               int block_size) {
+  if (max_tokens_total <= 0 || block_size <= 0) {
+    return Status(ErrorCode::kInvalidParams, "runner capacity must be positive");
+  }
+  const int blocks = (max_tokens_total + block_size - 1) / block_size;
+  MLXS_ASSIGN_OR_RETURN(auto kv,
+                        model.backend().create_kv_storage(model.kv_shape(blocks, block_size)));
+  return std::unique_ptr<Runner>(new Runner(model, std::move(kv), block_size));
+}
+
+int Runner::add_sequence() {
+  const int id = next_id_++;
+  seqs_[id] = Seq{};
+  return id;
+}
+
+void Runner::remove_sequence(int seq) {
+  auto it = seqs_.find(seq);
+  if (it == seqs_.end()) return;
+  for (auto b : it->second.blocks) free_blocks_.push_back(b);
+  seqs_.erase(it);
+}
+
+int Runner::length(int seq) const {
+  auto it = seqs_.find(seq);
+  return it == seqs_.end() ? -1 : it->second.length;
+}
+
+Status Runner::reserve(Seq& seq, std::int32_t length) {
+  if (length > model_.max_context()) {
+    return core::make_error(ErrorCode::kInvalidParams,
+                            "sequence of {} tokens exceeds the context limit of {}", length,
+                            model_.max_context());
+  }
+  const auto need = static_cast<std::size_t>((length + block_size_ - 1) / block_size_);
+  while (seq.blocks.size() < need) {
+    if (free_blocks_.empty()) return Status(ErrorCode::kGenerationError, "KV cache is full");
+    seq.blocks.push_back(free_blocks_.back());
+    free_blocks_.pop_back();
+  }
+  return Status::ok();
+}
+
+Result<std::vector<float>> Runner::step(std::span<const SeqFeed> feeds) {
+  const LoadOptions& cap = model_.options();
+  const auto vocab = static_cast<std::size_t>(model_.config().vocab);
+  std::size_t out_rows = 0;
+  std::vector<std::size_t> feed_base;
+  feed_base.reserve(feeds.size());
+  for (const auto& f : feeds) {
+    auto it = seqs_.find(f.seq);
+    if (it == seqs_.end()) return Status(ErrorCode::kInvalidParams, "unknown sequence");
+    if (f.tokens.empty()) return Status(ErrorCode::kInvalidParams, "a feed has no tokens");
+    MLXS_RETURN_IF_ERROR(
+        reserve(it->second, it->second.length + static_cast<std::int32_t>(f.tokens.size())));
+    feed_base.push_back(out_rows);
+    out_rows += f.all_logits ? f.tokens.size() : 1;
+  }
+  std::vector<float> out(out_rows * vocab);
+  std::vector<std::size_t> out_index;  // output row of each logit row in the pass
+
+  auto flush = [&]() -> Status {
+    if (tokens_.empty()) return Status::ok();
+    tensor::StepBatch batch{tokens_, positions_, slices_, logit_rows_};
+    MLXS_ASSIGN_OR_RETURN(tensor::Tensor logits, model_.forward(batch, *kv_));
+    if (!logit_rows_.empty()) {
+      // One copy of the whole block of rows, then scatter on the host.
+      std::vector<float> host(logit_rows_.size() * vocab);
+      MLXS_RETURN_IF_ERROR(model_.backend().copy_to_host(logits, host.data()));
+      for (std::size_t i = 0; i < logit_rows_.size(); ++i) {
+        std::memcpy(out.data() + out_index[i] * vocab, host.data() + i * vocab,
+                    vocab * sizeof(float));
+      }
+    }
+    tokens_.clear();
+    positions_.clear();
+    slices_.clear();
+    logit_rows_.clear();
+    out_index.clear();
+    return Status::ok();
+  };
+
+  for (std::size_t fi = 0; fi < feeds.size(); ++fi) {
+    const SeqFeed& f = feeds[fi];
+    Seq& seq = seqs_[f.seq];
+    const auto n = static_cast<std::int32_t>(f.tokens.size());
+    std::int32_t off = 0;
+    while (off < n) {
+      const auto room_t = static_cast<std::int32_t>(cap.max_batch_tokens - tokens_.size());
+      const bool room_s = slices_.size() < static_cast<std::size_t>(cap.max_seqs);
+      const auto room_r = static_cast<std::int32_t>(cap.max_logit_rows - logit_rows_.size());
+      if (room_t == 0 || !room_s || room_r == 0) {
+        MLXS_RETURN_IF_ERROR(flush());
+        continue;
+      }
+      std::int32_t take = std::min(n - off, room_t);
+      if (f.all_logits) take = std::min(take, room_r);
+      const auto begin = static_cast<std::int32_t>(tokens_.size());
+      for (std::int32_t i = 0; i < take; ++i) {
+        tokens_.push_back(f.tokens[static_cast<std::size_t>(off + i)]);
+        positions_.push_back(seq.length + i);
+        if (f.all_logits) {
+          logit_rows_.push_back(begin + i);
+          out_index.push_back(feed_base[fi] + static_cast<std::size_t>(off + i));
+        }
+      }
+      seq.length += take;
+      off += take;
+      if (!f.all_logits && off == n) {
+        logit_rows_.push_back(begin + take - 1);
+        out_index.push_back(feed_base[fi]);
+      }
+      slices_.push_back(tensor::SeqSlice{begin, take, seq.length, seq.blocks.data(),
+                                         static_cast<std::int32_t>(seq.blocks.size())});
+    }
+  }
+  MLXS_RETURN_IF_ERROR(flush());
+  return out;
+}
+
+}  // namespace mlxs::model

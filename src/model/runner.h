@@ -1,0 +1,59 @@
+#pragma once
+// Runs a Model for a handful of sequences with a simple block allocator: what
+// `generate`, `bench decode` and the parity tests need. Serving uses the
+// engine's scheduler and prefix-sharing KV manager instead; this class keeps
+// the direct path small and obviously correct.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "model/model.h"
+
+namespace mlxs::model {
+
+struct SeqFeed {
+  int seq = 0;                            // id from Runner::add_sequence
+  std::span<const std::int32_t> tokens;   // new tokens to append
+  bool all_logits = false;                // logits for every token, else the last only
+};
+
+class Runner {
+ public:
+  // KV storage for `max_tokens_total` tokens over all live sequences.
+  static core::Result<std::unique_ptr<Runner>> create(Model& model, int max_tokens_total,
+                                                      int block_size = 16);
+
+  int add_sequence();
+  void remove_sequence(int seq);
+  int length(int seq) const;
+
+  // Appends tokens to sequences in as few forward passes as the model's step
+  // capacity allows. Returns host logits: for each feed in order, one row per
+  // token (all_logits) or one row for its last token.
+  core::Result<std::vector<float>> step(std::span<const SeqFeed> feeds);
+
+  Model& model() { return model_; }
+
+ private:
+  struct Seq {
+    std::vector<std::int32_t> blocks;
+    std::int32_t length = 0;
+  };
+  Runner(Model& model, std::unique_ptr<tensor::KvStorage> kv, int block_size);
+  core::Status reserve(Seq& seq, std::int32_t length);
+
+  Model& model_;
+  std::unique_ptr<tensor::KvStorage> kv_;
+  int block_size_;
+  std::vector<std::int32_t> free_blocks_;
+  std::map<int, Seq> seqs_;
+  int next_id_ = 0;
+  // Per-pass scratch, reused.
+  std::vector<std::int32_t> tokens_, positions_, logit_rows_;
+  std::vector<tensor::SeqSlice> slices_;
+};
+
+}  // namespace mlxs::model

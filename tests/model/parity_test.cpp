@@ -1,0 +1,239 @@
+// Logits of every hf-tiny case against the float64 references of Hugging Face
+// transformers (../shared/fixtures/hf-tiny/README.md, "How a test should
+// compare"), from both config layouts, through the full forward pass, the KV
+// cache, chunked prefill and batching.
+#include <cmath>
+#include <filesystem>
+#include <memory>
+
+#include <gtest/gtest.h>
+
+#include "backend/cpu/cpu_backend.h"
+#include "core/json_util.h"
+#include "model/model.h"
+#include "model/runner.h"
+#include "testing/fixtures.h"
+
+namespace mlxs::model {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr double kLogitTolerance = 1e-3;      // vs the float64 reference
+constexpr double kIncrementalTolerance = 1e-4;  // KV-cache path vs full forward
+constexpr double kClearMargin = 1e-2;
+
+struct Prompt {
+  std::vector<std::int32_t> input_ids, full_ids, continuation;
+  std::vector<double> margins;
+  std::vector<float> logits, full_logits;
+};
+
+struct Case {
+  std::string name, dir;
+  std::vector<Prompt> prompts;
+};
+
+Case load_case(const std::string& name) {
+  Case c;
+  c.name = name;
+  c.dir = testing::fixture_path("hf-tiny/" + name);
+  auto ref = testing::load_reference(c.dir);
+  auto json = core::read_json_file(c.dir + "/reference.json", "reference.json",
+                                   core::ErrorCode::kInvalidParams);
+  EXPECT_TRUE(json.is_ok());
+  for (int i = 0;; ++i) {
+    const std::string p = "p" + std::to_string(i) + ".";
+    if (ref.find(p + "input_ids") == nullptr) break;
+    Prompt prompt;
+    prompt.input_ids = ref.ids(p + "input_ids");
+    prompt.full_ids = ref.ids(p + "full_ids");
+    prompt.logits = ref.floats(p + "logits");
+    prompt.full_logits = ref.floats(p + "full_logits");
+    const auto& jp = (*json)["prompts"][static_cast<std::size_t>(i)];
+    for (const auto& v : jp["continuation_ids"]) prompt.continuation.push_back(v.get<std::int32_t>());
+    for (const auto& v : jp["greedy_top2_margins"]) prompt.margins.push_back(v.get<double>());
+    c.prompts.push_back(std::move(prompt));
+  }
+  return c;
+}
+
+double max_abs_diff(const float* a, const float* b, std::size_t n) {
+  double d = 0;
+  for (std::size_t i = 0; i < n; ++i) d = std::max(d, std::fabs(static_cast<double>(a[i]) - b[i]));
+  return d;
+}
+
+std::int32_t argmax(const float* row, std::int64_t n) {
+  std::int64_t best = 0;
+  for (std::int64_t i = 1; i < n; ++i) {
+    if (row[i] > row[best]) best = i;
+  }
+  return static_cast<std::int32_t>(best);
+}
+
+struct Loaded {
+  std::shared_ptr<backend::cpu::ThreadPool> pool;
+  std::unique_ptr<backend::cpu::CpuBackend> backend;
+  std::unique_ptr<Model> model;
+  std::unique_ptr<Runner> runner;
+};
+
+Loaded load(const std::string& dir, const std::string& config_file, int max_batch_tokens) {
+  Loaded l;
+  l.pool = std::make_shared<backend::cpu::ThreadPool>(2);
+  l.backend = std::make_unique<backend::cpu::CpuBackend>(l.pool);
+  LoadOptions o;
+  o.config_file = config_file;
+  o.max_batch_tokens = max_batch_tokens;
+  o.max_seqs = 8;
+  o.max_logit_rows = 64;
+  o.max_context = 128;
+  auto model = Model::load(dir, *l.backend, o);
+  EXPECT_TRUE(model.is_ok()) << dir << ": " << model.status().to_string();
+  if (!model) return l;
+  l.model = std::move(model).value();
+  auto runner = Runner::create(*l.model, 8 * 128);
+  EXPECT_TRUE(runner.is_ok());
+  l.runner = std::move(runner).value();
+  return l;
+}
+
+// Logits of every position of `ids` in one new sequence.
+std::vector<float> full_forward(Runner& runner, const std::vector<std::int32_t>& ids) {
+  const int seq = runner.add_sequence();
+  const SeqFeed feed{seq, ids, true};
+  auto out = runner.step(std::span<const SeqFeed>(&feed, 1));
+  EXPECT_TRUE(out.is_ok()) << out.status().to_string();
+  runner.remove_sequence(seq);
+  return out.is_ok() ? *out : std::vector<float>();
+}
+
+class Parity : public ::testing::TestWithParam<std::tuple<std::string, std::string>> {};
+
+TEST_P(Parity, MatchesTransformersFloat64) {
+  const auto& [name, config_file] = GetParam();
+  const Case c = load_case(name);
+  ASSERT_FALSE(c.prompts.empty());
+  Loaded l = load(c.dir, config_file, 64);
+  ASSERT_TRUE(l.model);
+  const std::int64_t V = l.model->config().vocab;
+  const auto vocab = static_cast<std::size_t>(V);
+
+  for (std::size_t pi = 0; pi < c.prompts.size(); ++pi) {
+    const Prompt& p = c.prompts[pi];
+    SCOPED_TRACE(name + " " + config_file + " prompt " + std::to_string(pi));
+    const auto L = p.input_ids.size();
+
+    // Every position of the prompt and of prompt + continuation.
+    const auto prompt_logits = full_forward(*l.runner, p.input_ids);
+    ASSERT_EQ(prompt_logits.size(), p.logits.size());
+    EXPECT_LE(max_abs_diff(prompt_logits.data(), p.logits.data(), p.logits.size()), kLogitTolerance);
+    const auto full = full_forward(*l.runner, p.full_ids);
+    ASSERT_EQ(full.size(), p.full_logits.size());
+    EXPECT_LE(max_abs_diff(full.data(), p.full_logits.data(), full.size()), kLogitTolerance);
+
+    // Teacher-forced greedy tokens wherever the reference margin is clear.
+    for (std::size_t j = 0; j < p.continuation.size(); ++j) {
+      if (p.margins[j] <= kClearMargin) continue;
+      EXPECT_EQ(argmax(full.data() + (L - 1 + j) * vocab, V), p.continuation[j]) << "step " << j;
+    }
+
+    // Prefill then one token at a time through the KV cache: the full forward's logits.
+    const int seq = l.runner->add_sequence();
+    const SeqFeed prefill{seq, p.input_ids, true};
+    auto out = l.runner->step(std::span<const SeqFeed>(&prefill, 1));
+    ASSERT_TRUE(out.is_ok());
+    EXPECT_LE(max_abs_diff(out->data(), full.data(), L * vocab), kIncrementalTolerance);
+    std::int32_t next = argmax(out->data() + (L - 1) * vocab, V);
+    bool free_running = true;
+    for (std::size_t j = 0; j < p.continuation.size(); ++j) {
+      // Free-running greedy decode equals the reference until the first unclear step.
+      if (p.margins[j] <= kClearMargin) free_running = false;
+      if (free_running) {
+        EXPECT_EQ(next, p.continuation[j]) << "free-running step " << j;
+      }
+      if (j + 1 == p.continuation.size()) break;
+      const std::int32_t fed = p.full_ids[L + j];  // teacher forcing keeps positions comparable
+      const SeqFeed step{seq, std::span<const std::int32_t>(&fed, 1), false};
+      out = l.runner->step(std::span<const SeqFeed>(&step, 1));
+      ASSERT_TRUE(out.is_ok());
+      EXPECT_LE(max_abs_diff(out->data(), full.data() + (L + j) * vocab, vocab), kIncrementalTolerance)
+          << "incremental step " << j;
+      next = argmax(out->data(), V);
+    }
+    l.runner->remove_sequence(seq);
+  }
+}
+
+// All prompts in one step (one ragged batch) give each prompt's own logits;
+// so does a prefill split into chunks smaller than the prompt.
+TEST_P(Parity, BatchedAndChunkedEqualSingle) {
+  const auto& [name, config_file] = GetParam();
+  const Case c = load_case(name);
+  Loaded l = load(c.dir, config_file, 64);
+  Loaded chunked = load(c.dir, config_file, 7);
+  ASSERT_TRUE(l.model && chunked.model);
+  const auto vocab = static_cast<std::size_t>(l.model->config().vocab);
+
+  std::vector<int> seqs;
+  std::vector<SeqFeed> feeds;
+  for (const auto& p : c.prompts) {
+    seqs.push_back(l.runner->add_sequence());
+    feeds.push_back({seqs.back(), p.input_ids, true});
+  }
+  auto batched = l.runner->step(feeds);
+  ASSERT_TRUE(batched.is_ok()) << batched.status().to_string();
+  std::size_t row = 0;
+  for (const auto& p : c.prompts) {
+    const auto single = full_forward(*l.runner, p.input_ids);
+    EXPECT_LE(max_abs_diff(batched->data() + row * vocab, single.data(), single.size()),
+              kIncrementalTolerance);
+    const auto pieces = full_forward(*chunked.runner, p.input_ids);
+    EXPECT_LE(max_abs_diff(pieces.data(), single.data(), single.size()), kIncrementalTolerance);
+    row += p.input_ids.size();
+  }
+  // Then one decode token for every sequence in one step.
+  feeds.clear();
+  std::vector<std::int32_t> next;
+  for (const auto& p : c.prompts) next.push_back(p.full_ids[p.input_ids.size()]);
+  for (std::size_t i = 0; i < seqs.size(); ++i) feeds.push_back({seqs[i], std::span<const std::int32_t>(&next[i], 1), false});
+  auto step = l.runner->step(feeds);
+  ASSERT_TRUE(step.is_ok());
+  for (std::size_t i = 0; i < c.prompts.size(); ++i) {
+    const auto& p = c.prompts[i];
+    std::vector<std::int32_t> ids(p.full_ids.begin(), p.full_ids.begin() + static_cast<std::ptrdiff_t>(p.input_ids.size() + 1));
+    const auto single = full_forward(*l.runner, ids);
+    EXPECT_LE(max_abs_diff(step->data() + i * vocab, single.data() + p.input_ids.size() * vocab, vocab),
+              kIncrementalTolerance);
+  }
+}
+
+std::vector<std::tuple<std::string, std::string>> all_cases() {
+  std::vector<std::tuple<std::string, std::string>> out;
+  for (const auto& name : testing::hf_tiny_cases()) {
+    out.emplace_back(name, "config.json");
+    out.emplace_back(name, "config.transformers-v5.json");
+  }
+  return out;
+}
+
+INSTANTIATE_TEST_SUITE_P(HfTiny, Parity, ::testing::ValuesIn(all_cases()),
+                         [](const auto& param_info) {
+                           std::string n = std::get<0>(param_info.param) +
+                                           (std::get<1>(param_info.param) == "config.json" ? "_v4" : "_v5");
+                           for (auto& ch : n) {
+                             if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+                           }
+                           return n;
+                         });
+
+TEST(ParityFixtures, AllTenTextCasesArePresent) {
+  // A folder of the same layout may hold other seeds and widths, but every
+  // architecture the issue names must be covered.
+  const auto cases = testing::hf_tiny_cases();
+  EXPECT_GE(cases.size(), 10u) << "fixtures: " << testing::fixtures_dir();
+}
+
+}  // namespace
+}  // namespace mlxs::model
