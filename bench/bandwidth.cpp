@@ -36,6 +36,21 @@ void pin_to(int cpu) {
   pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 }
 
+// Runs body(t) on `threads` new threads pinned to distinct CPUs. New threads
+// only: pinning the caller would leak into threads it creates later.
+template <typename F>
+void on_pinned_threads(int threads, F&& body) {
+  const auto cpus = allowed_cpus();
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      pin_to(cpus[static_cast<std::size_t>(t) % cpus.size()]);
+      body(t);
+    });
+  }
+  for (auto& th : pool) th.join();
+}
+
 }  // namespace
 
 nlohmann::json BandwidthResult::to_json() const {
@@ -43,48 +58,52 @@ nlohmann::json BandwidthResult::to_json() const {
           {"gbps_best", gbps_best}, {"samples_gbps", samples}};
 }
 
-BandwidthResult probe_read_bandwidth(int threads, std::size_t bytes, int reps) {
-  threads = std::max(1, threads);
-  const std::size_t per = bytes / static_cast<std::size_t>(threads) / 4096 * 4096;
-  const std::size_t floats = per / sizeof(float);
-  const auto cpus = allowed_cpus();
-  std::vector<float*> slices(static_cast<std::size_t>(threads), nullptr);
+BandwidthProbe::BandwidthProbe(int threads, std::size_t bytes)
+    : threads_(std::max(1, threads)),
+      per_thread_(bytes / static_cast<std::size_t>(std::max(1, threads)) / 4096 * 4096),
+      slices_(static_cast<std::size_t>(threads_), nullptr) {
+  on_pinned_threads(threads_, [&](int t) {
+    auto* p = static_cast<float*>(std::aligned_alloc(2u << 20, per_thread_));
+    madvise(p, per_thread_, MADV_HUGEPAGE);
+    const std::size_t n = per_thread_ / sizeof(float);
+    for (std::size_t i = 0; i < n; ++i) p[i] = static_cast<float>(i & 7) * 0.125f;  // first touch
+    slices_[static_cast<std::size_t>(t)] = p;
+  });
+}
+
+BandwidthProbe::~BandwidthProbe() {
+  for (float* p : slices_) std::free(p);
+}
+
+BandwidthResult BandwidthProbe::measure(int reps) {
+  reps = std::max(1, reps);
+  const auto floats = static_cast<std::int64_t>(per_thread_ / sizeof(float));
   std::vector<double> seconds(static_cast<std::size_t>(reps), 0.0);
-  std::barrier sync(threads);
+  std::barrier sync(threads_);
   std::atomic<float> sink{0};
   std::chrono::steady_clock::time_point start;
-
-  auto body = [&](int t) {
-    pin_to(cpus[static_cast<std::size_t>(t) % cpus.size()]);
-    float* p = static_cast<float*>(std::aligned_alloc(2u << 20, per));
-    madvise(p, per, MADV_HUGEPAGE);
-    for (std::size_t i = 0; i < floats; ++i) p[i] = static_cast<float>(i & 7) * 0.125f;  // first touch
-    slices[static_cast<std::size_t>(t)] = p;
+  on_pinned_threads(threads_, [&](int t) {
+    const float* p = slices_[static_cast<std::size_t>(t)];
     sync.arrive_and_wait();
     // One untimed pass warms the TLB and the prefetchers.
-    sink.store(sink.load() + backend::cpu::kernels::stream_sum(p, static_cast<std::int64_t>(floats)));
+    float local = backend::cpu::kernels::stream_sum(p, floats);
     for (int r = 0; r < reps; ++r) {
       sync.arrive_and_wait();
       if (t == 0) start = std::chrono::steady_clock::now();
       sync.arrive_and_wait();
-      const float s = backend::cpu::kernels::stream_sum(p, static_cast<std::int64_t>(floats));
+      local += backend::cpu::kernels::stream_sum(p, floats);
       sync.arrive_and_wait();
       if (t == 0) {
         seconds[static_cast<std::size_t>(r)] =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       }
-      sink.store(sink.load() + s);
     }
-    std::free(p);
-  };
-  std::vector<std::thread> pool;
-  for (int t = 1; t < threads; ++t) pool.emplace_back(body, t);
-  body(0);
-  for (auto& th : pool) th.join();
+    sink.store(sink.load() + local);  // keeps the sums observable
+  });
 
   BandwidthResult out;
-  out.threads = threads;
-  out.bytes = per * static_cast<std::size_t>(threads);
+  out.threads = threads_;
+  out.bytes = per_thread_ * static_cast<std::size_t>(threads_);
   for (double s : seconds) out.samples.push_back(static_cast<double>(out.bytes) / s / 1e9);
   auto sorted = out.samples;
   std::sort(sorted.begin(), sorted.end());

@@ -20,8 +20,23 @@ struct BandwidthResult {
   nlohmann::json to_json() const;
 };
 
-// `bytes` is the whole buffer, split over `threads`; `reps` timed passes after
-// one warm pass.
-BandwidthResult probe_read_bandwidth(int threads, std::size_t bytes, int reps = 5);
+// Owns the probe buffer (allocated and first-touched once, by the threads
+// that will read it) so that a benchmark can probe before and after every
+// repeat cheaply.
+class BandwidthProbe {
+ public:
+  BandwidthProbe(int threads, std::size_t bytes);
+  ~BandwidthProbe();
+  BandwidthProbe(const BandwidthProbe&) = delete;
+  BandwidthProbe& operator=(const BandwidthProbe&) = delete;
+
+  // One untimed pass, then `reps` timed passes.
+  BandwidthResult measure(int reps = 5);
+
+ private:
+  int threads_;
+  std::size_t per_thread_;
+  std::vector<float*> slices_;
+};
 
 }  // namespace mlxs::bench

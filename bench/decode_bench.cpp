@@ -42,19 +42,21 @@ double percentile(std::vector<double> v, double q) {
 }  // namespace
 
 core::Result<nlohmann::json> run_decode_bench(const DecodeBenchOptions& o) {
-  if (o.batches.empty() || o.prompt_len <= 0 || o.decode_tokens <= 0 || o.warmup < 0) {
-    return core::Status(core::ErrorCode::kInvalidParams, "batch sizes and lengths must be positive");
+  if (o.batches.empty() || o.prompt_len <= 0 || o.decode_tokens <= 0 || o.warmup < 0 ||
+      o.repeats <= 0) {
+    return core::Status(core::ErrorCode::kInvalidParams, "batch sizes, lengths and repeats must be positive");
   }
   for (int b : o.batches) {
     if (b <= 0 || b > 4096) return core::Status(core::ErrorCode::kInvalidParams, "batch sizes must be in [1, 4096]");
   }
   const int threads = o.threads > 0 ? o.threads : backend::cpu::ThreadPool::available_cpus();
   const int max_batch = *std::max_element(o.batches.begin(), o.batches.end());
-  const int context = o.prompt_len + o.warmup + o.decode_tokens + 1;
+  const int context = o.prompt_len + o.warmup + o.repeats * o.decode_tokens + 1;
 
   Progress progress(o.progress);
-  progress.note("probing read bandwidth");
-  const BandwidthResult bw_before = probe_read_bandwidth(threads, o.probe_bytes);
+  progress.note("allocating the bandwidth probe");
+  BandwidthProbe probe(threads, o.probe_bytes);
+  const BandwidthResult bw_start = probe.measure(5);
 
   auto pool = std::make_shared<backend::cpu::ThreadPool>(threads);
   backend::cpu::CpuBackend backend(pool);
@@ -67,77 +69,97 @@ core::Result<nlohmann::json> run_decode_bench(const DecodeBenchOptions& o) {
   const auto t_load = Clock::now();
   MLXS_ASSIGN_OR_RETURN(auto model, model::Model::load(o.model_dir, backend, load));
   const double load_s = seconds_since(t_load);
-  MLXS_ASSIGN_OR_RETURN(auto runner, model::Runner::create(*model, max_batch * context));
+  MLXS_ASSIGN_OR_RETURN(auto runner, model::Runner::create(*model, max_batch, context));
   const auto& cfg = model->config();
   const std::int64_t vocab = cfg.vocab;
   const double weight_bytes = static_cast<double>(model->weight_bytes_per_token());
   // K and V of every layer, f32, per cached position.
-  const double kv_bytes_per_pos = static_cast<double>(cfg.layers * 2 * cfg.kv_heads * cfg.head_dim) * 4.0;
+  const double kv_bytes_per_pos =
+      static_cast<double>(cfg.layers * 2 * cfg.kv_heads * cfg.head_dim) * 4.0;
 
   nlohmann::json runs = nlohmann::json::array();
   core::Xoshiro256 rng(1234);
   for (int B : o.batches) {
+    const auto nb = static_cast<std::size_t>(B);
     std::vector<int> seqs;
-    std::vector<std::vector<std::int32_t>> prompts(static_cast<std::size_t>(B));
+    std::vector<std::vector<std::int32_t>> prompts(nb);
     std::vector<model::SeqFeed> feeds;
-    for (int b = 0; b < B; ++b) {
+    for (std::size_t b = 0; b < nb; ++b) {
       seqs.push_back(runner->add_sequence());
       for (int i = 0; i < o.prompt_len; ++i) {
-        prompts[static_cast<std::size_t>(b)].push_back(static_cast<std::int32_t>(rng.below(static_cast<std::uint64_t>(vocab))));
+        prompts[b].push_back(static_cast<std::int32_t>(rng.below(static_cast<std::uint64_t>(vocab))));
       }
+      feeds.push_back({seqs.back(), prompts[b], false});
     }
-    for (int b = 0; b < B; ++b) feeds.push_back({seqs[static_cast<std::size_t>(b)], prompts[static_cast<std::size_t>(b)], false});
-    progress.note(fmt::format("batch {}: prefill", B));
+    progress.note(fmt::format("batch {}: prefill {} x {} tokens", B, B, o.prompt_len));
     const auto t_prefill = Clock::now();
     MLXS_ASSIGN_OR_RETURN(auto logits, runner->step(feeds));
     const double prefill_s = seconds_since(t_prefill);
 
-    std::vector<std::int32_t> next(static_cast<std::size_t>(B));
-    std::vector<double> step_s;
-    const int total_steps = o.warmup + o.decode_tokens;
-    double decode_s = 0;
-    for (int step = 0; step < total_steps; ++step) {
-      for (int b = 0; b < B; ++b) {
-        next[static_cast<std::size_t>(b)] = argmax(logits.data() + static_cast<std::size_t>(b) * static_cast<std::size_t>(vocab), vocab);
+    std::vector<std::int32_t> next(nb);
+    auto decode_step = [&]() -> core::Result<double> {
+      for (std::size_t b = 0; b < nb; ++b) {
+        next[b] = argmax(logits.data() + b * static_cast<std::size_t>(vocab), vocab);
       }
       feeds.clear();
-      for (int b = 0; b < B; ++b) {
-        feeds.push_back({seqs[static_cast<std::size_t>(b)], std::span<const std::int32_t>(&next[static_cast<std::size_t>(b)], 1), false});
+      for (std::size_t b = 0; b < nb; ++b) {
+        feeds.push_back({seqs[b], std::span<const std::int32_t>(&next[b], 1), false});
       }
       const auto t_step = Clock::now();
       MLXS_ASSIGN_OR_RETURN(logits, runner->step(feeds));
-      const double dt = seconds_since(t_step);
-      if (step >= o.warmup) {
+      return seconds_since(t_step);
+    };
+    for (int w = 0; w < o.warmup; ++w) {
+      MLXS_ASSIGN_OR_RETURN(double unused, decode_step());
+      (void)unused;
+    }
+    nlohmann::json reps = nlohmann::json::array();
+    std::vector<double> tok_s, tok_s_med, fractions, fractions_med, all_steps;
+    for (int r = 0; r < o.repeats; ++r) {
+      const BandwidthResult before = probe.measure(3);
+      std::vector<double> step_s;
+      double total = 0;
+      for (int step = 0; step < o.decode_tokens; ++step) {
+        MLXS_ASSIGN_OR_RETURN(double dt, decode_step());
         step_s.push_back(dt);
-        decode_s += dt;
+        total += dt;
+        progress.update(fmt::format("batch {}: repeat {}/{}", B, r + 1, o.repeats), step + 1,
+                        o.decode_tokens);
       }
-      progress.update(fmt::format("batch {}: decode", B), step + 1, total_steps);
+      const BandwidthResult after = probe.measure(3);
+      const double bw = (before.gbps_median + after.gbps_median) / 2.0 * 1e9;
+      const double mean_pos = o.prompt_len + o.warmup + r * o.decode_tokens + o.decode_tokens / 2.0;
+      const double step_bytes = weight_bytes + B * mean_pos * kv_bytes_per_pos;
+      const double bound = B * bw / step_bytes;
+      const double rate = B * o.decode_tokens / total;
+      const double rate_med = B / percentile(step_s, 0.5);
+      tok_s.push_back(rate);
+      tok_s_med.push_back(rate_med);
+      fractions.push_back(rate / bound);
+      fractions_med.push_back(rate_med / bound);
+      all_steps.insert(all_steps.end(), step_s.begin(), step_s.end());
+      reps.push_back({{"decode_tok_s", rate}, {"decode_tok_s_at_median_step", rate_med},
+                      {"bandwidth_gbps_before", before.gbps_median},
+                      {"bandwidth_gbps_after", after.gbps_median}, {"bytes_per_step", step_bytes},
+                      {"bound_tok_s", bound}, {"fraction_of_bound", rate / bound},
+                      {"fraction_of_bound_at_median_step", rate_med / bound}});
     }
     for (int s : seqs) runner->remove_sequence(s);
-
-    const double mean_pos = o.prompt_len + o.warmup + o.decode_tokens / 2.0;
-    const double step_bytes = weight_bytes + B * mean_pos * kv_bytes_per_pos;
-    const double decode_tok_s = B * o.decode_tokens / decode_s;
-    const double median_step = percentile(step_s, 0.5);
     runs.push_back({{"batch", B},
                     {"prefill_tokens", B * o.prompt_len},
                     {"prefill_tok_s", B * o.prompt_len / prefill_s},
-                    {"decode_tok_s", decode_tok_s},
-                    {"decode_tok_s_at_median_step", B / median_step},
-                    {"step_ms_p50", median_step * 1e3},
-                    {"step_ms_p90", percentile(step_s, 0.9) * 1e3},
-                    {"bytes_per_step", step_bytes},
-                    {"effective_gbps", decode_tok_s / B * step_bytes / 1e9}});
+                    {"decode_tok_s", percentile(tok_s, 0.5)},
+                    {"decode_tok_s_at_median_step", percentile(tok_s_med, 0.5)},
+                    {"step_ms_p50", percentile(all_steps, 0.5) * 1e3},
+                    {"step_ms_p90", percentile(all_steps, 0.9) * 1e3},
+                    {"bound_tok_s", percentile(tok_s, 0.5) / percentile(fractions, 0.5)},
+                    {"fraction_of_bound", percentile(fractions, 0.5)},
+                    {"fraction_of_bound_min", *std::min_element(fractions.begin(), fractions.end())},
+                    {"fraction_of_bound_max", *std::max_element(fractions.begin(), fractions.end())},
+                    {"fraction_of_bound_at_median_step", percentile(fractions_med, 0.5)},
+                    {"repeats", reps}});
   }
-  progress.note("probing read bandwidth");
-  const BandwidthResult bw_after = probe_read_bandwidth(threads, o.probe_bytes);
-  const double bw = (bw_before.gbps_median + bw_after.gbps_median) / 2.0 * 1e9;
-  for (auto& r : runs) {
-    const double bound = r["batch"].get<int>() * bw / r["bytes_per_step"].get<double>();
-    r["bound_tok_s"] = bound;
-    r["fraction_of_bound"] = r["decode_tok_s"].get<double>() / bound;
-    r["fraction_of_bound_at_median_step"] = r["decode_tok_s_at_median_step"].get<double>() / bound;
-  }
+  const BandwidthResult bw_end = probe.measure(5);
   progress.done();
   return nlohmann::json{
       {"benchmark", "decode"},
@@ -151,23 +173,25 @@ core::Result<nlohmann::json> run_decode_bench(const DecodeBenchOptions& o) {
                  {"weight_bytes_per_token", weight_bytes},
                  {"kv_bytes_per_position", kv_bytes_per_pos},
                  {"load_s", load_s}}},
-      {"settings", {{"prompt_len", o.prompt_len}, {"decode_tokens", o.decode_tokens},
-                    {"warmup", o.warmup}, {"sampling", "greedy"}}},
-      {"bandwidth", {{"before", bw_before.to_json()}, {"after", bw_after.to_json()},
-                     {"gbps_used", bw / 1e9},
-                     {"definition", "median GB/s of a pinned streaming read, mean of the probes before and after"}}},
-      {"bound", "batch x bandwidth / (weight bytes per step + batch x KV bytes at the mean position)"},
+      {"settings", {{"prompt_len", o.prompt_len}, {"decode_tokens_per_repeat", o.decode_tokens},
+                    {"repeats", o.repeats}, {"warmup", o.warmup}, {"sampling", "greedy"},
+                    {"probe_bytes", o.probe_bytes}}},
+      {"bandwidth", {{"start", bw_start.to_json()}, {"end", bw_end.to_json()},
+                     {"definition", "median GB/s (1e9 B/s) of a pinned streaming read with 8 vector "
+                                    "accumulators per thread, at the decode's thread count"}}},
+      {"bound", "per repeat: batch x mean(probe before, probe after) / (weight bytes per step + "
+                "batch x f32 KV bytes at the repeat's mean position); median over repeats"},
       {"runs", runs}};
 }
 
 std::string format_decode_table(const nlohmann::json& r) {
   std::string out = fmt::format(
-      "decode benchmark: {} ({}, {}), {} threads, read bandwidth {:.1f} GB/s (before {:.1f}, after {:.1f})\n",
+      "decode benchmark: {} ({}, {}), {} threads; read bandwidth {:.1f} GB/s at start, {:.1f} at end "
+      "(each repeat has its own probes)\n",
       r["model"]["dir_name"].get<std::string>(), r["model"]["model_type"].get<std::string>(),
       r["model"]["dtype"].get<std::string>(), r["threads"].get<int>(),
-      r["bandwidth"]["gbps_used"].get<double>(),
-      r["bandwidth"]["before"]["gbps_median"].get<double>(),
-      r["bandwidth"]["after"]["gbps_median"].get<double>());
+      r["bandwidth"]["start"]["gbps_median"].get<double>(),
+      r["bandwidth"]["end"]["gbps_median"].get<double>());
   out += fmt::format("{:>6} {:>12} {:>12} {:>14} {:>10} {:>12} {:>10} {:>10}\n", "batch",
                      "prefill t/s", "decode t/s", "t/s @med step", "step p50", "bound t/s",
                      "of bound", "@med step");

@@ -1,7 +1,9 @@
 #pragma once
 // `mlx-serving bench decode`: prefill and decode tokens/s of one model at
-// several batch sizes, each compared with the memory-bandwidth bound measured
-// on the same machine just before and after the run.
+// several batch sizes, each compared with the memory-bandwidth bound. The read
+// bandwidth of these machines changes between states over seconds, so every
+// timed repeat is bracketed by its own probes and the fraction of the bound is
+// computed per repeat (the median is reported).
 
 #include <string>
 #include <vector>
@@ -16,10 +18,11 @@ struct DecodeBenchOptions {
   std::string model_dir;
   std::vector<int> batches{1, 8, 32};
   int prompt_len = 32;
-  int decode_tokens = 64;
+  int decode_tokens = 64;  // timed steps per repeat
+  int repeats = 3;         // each bracketed by bandwidth probes
   int warmup = 4;
   int threads = 0;  // 0: every CPU
-  std::size_t probe_bytes = std::size_t{1} << 30;
+  std::size_t probe_bytes = std::size_t{512} << 20;
   bool progress = true;
 };
 

@@ -12,7 +12,7 @@ namespace {
 struct DecodeArgs {
   bench::DecodeBenchOptions options;
   std::string json_path;
-  int probe_mib = 1024;
+  int probe_mib = 512;
   bool quiet = false;
 };
 
@@ -45,6 +45,7 @@ void add_bench_command(CLI::App& parent, Action* action) {
   decode->add_option("--prompt-len", args->options.prompt_len, "Prompt tokens per sequence")->check(CLI::Range(1, 1 << 16));
   decode->add_option("--decode-tokens", args->options.decode_tokens, "Timed decode steps")->check(CLI::Range(1, 1 << 16));
   decode->add_option("--warmup", args->options.warmup, "Untimed decode steps first")->check(CLI::Range(0, 1 << 12));
+  decode->add_option("--repeats", args->options.repeats, "Timed repeats, each between bandwidth probes")->check(CLI::Range(1, 100));
   decode->add_option("--threads", args->options.threads, "CPU threads (default: all)")->check(CLI::Range(0, 1024));
   decode->add_option("--probe-mib", args->probe_mib, "Bandwidth probe buffer (MiB)")->check(CLI::Range(64, 1 << 16));
   decode->add_option("--json", args->json_path, "Write the full result as JSON here");

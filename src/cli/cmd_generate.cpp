@@ -73,7 +73,7 @@ int run_generate(const GenerateArgs& a) {
     return report_error("InvalidParams", fmt::format("prompt + max tokens ({}) exceed the model's "
                                                      "context ({})", context, (*model)->max_context()));
   }
-  auto runner = model::Runner::create(**model, context);
+  auto runner = model::Runner::create(**model, 1, context);
   if (!runner) return report_error(std::string(runner.status().code_name()), runner.status().message());
   std::vector<std::int64_t> eos = gen.eos_token_ids.empty() ? cfg.eos_token_ids : gen.eos_token_ids;
 

@@ -16,12 +16,12 @@ Runner::Runner(Model& model, std::unique_ptr<tensor::KvStorage> kv, int block_si
   for (int b = blocks - 1; b >= 0; --b) free_blocks_.push_back(b);
 }
 
-Result<std::unique_ptr<Runner>> Runner::create(Model& model, int max_tokens_total,
-                                               int block_size) {
-  if (max_tokens_total <= 0 || block_size <= 0) {
+Result<std::unique_ptr<Runner>> Runner::create(Model& model, int max_seqs,
+                                               int max_tokens_per_seq, int block_size) {
+  if (max_seqs <= 0 || max_tokens_per_seq <= 0 || block_size <= 0) {
     return Status(ErrorCode::kInvalidParams, "runner capacity must be positive");
   }
-  const int blocks = (max_tokens_total + block_size - 1) / block_size;
+  const int blocks = max_seqs * ((max_tokens_per_seq + block_size - 1) / block_size);
   MLXS_ASSIGN_OR_RETURN(auto kv,
                         model.backend().create_kv_storage(model.kv_shape(blocks, block_size)));
   return std::unique_ptr<Runner>(new Runner(model, std::move(kv), block_size));

@@ -22,9 +22,9 @@ struct SeqFeed {
 
 class Runner {
  public:
-  // KV storage for `max_tokens_total` tokens over all live sequences.
-  static core::Result<std::unique_ptr<Runner>> create(Model& model, int max_tokens_total,
-                                                      int block_size = 16);
+  // KV storage for `max_seqs` live sequences of up to `max_tokens_per_seq`.
+  static core::Result<std::unique_ptr<Runner>> create(Model& model, int max_seqs,
+                                                      int max_tokens_per_seq, int block_size = 16);
 
   int add_sequence();
   void remove_sequence(int seq);

@@ -93,7 +93,7 @@ Loaded load(const std::string& dir, const std::string& config_file, int max_batc
   EXPECT_TRUE(model.is_ok()) << dir << ": " << model.status().to_string();
   if (!model) return l;
   l.model = std::move(model).value();
-  auto runner = Runner::create(*l.model, 8 * 128);
+  auto runner = Runner::create(*l.model, 8, 128);
   EXPECT_TRUE(runner.is_ok());
   l.runner = std::move(runner).value();
   return l;

@@ -26,7 +26,7 @@ std::vector<float> run_prompt(const std::string& dir) {
   auto model = Model::load(dir, backend, o);
   EXPECT_TRUE(model.is_ok()) << model.status().to_string();
   if (!model) return {};
-  auto runner = Runner::create(**model, 64);
+  auto runner = Runner::create(**model, 1, 64);
   EXPECT_TRUE(runner.is_ok());
   const int seq = (*runner)->add_sequence();
   const std::vector<std::int32_t> ids = {5, 9, 2, 7, 11};

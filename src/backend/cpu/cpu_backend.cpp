@@ -244,8 +244,11 @@ void CpuBackend::linear_impl(const float* x, std::int64_t M, std::int64_t K,
     total += o.weight->out_features();
   }
   if (need_prep) kernels::prepare_linear_input(DType::kBF16, x, M, K, xprep_);
-  // Split the concatenated output rows of all weights evenly over threads.
-  pool_->parallel_for(total, 16, [&](std::int64_t n0, std::int64_t n1) {
+  // Chunks of the concatenated output rows of all weights go to whichever
+  // thread is free: about eight per thread, a multiple of the 16-row tiles.
+  const std::int64_t per = (total + pool_->size() * 8 - 1) / (pool_->size() * 8);
+  const std::int64_t chunk = std::max<std::int64_t>(16, (per + 15) / 16 * 16);
+  pool_->parallel_chunks(total, chunk, [&](std::int64_t n0, std::int64_t n1) {
     std::int64_t base = 0;
     for (const auto& o : outs) {
       const std::int64_t N = o.weight->out_features();

@@ -142,10 +142,59 @@ HWY_INLINE void TileStore(const float* x, std::int64_t ldx, const typename W::T*
   }
 }
 
+// One input row against one weight row, as a single sequential stream with
+// four independent accumulators. Best when x fits in L1 next to the stream.
+template <class W>
+HWY_INLINE float RowDot(const float* HWY_RESTRICT x, const typename W::T* HWY_RESTRICT w,
+                        std::int64_t K) {
+  const DF df;
+  const size_t L = hn::Lanes(df);
+  VF acc[4] = {hn::Zero(df), hn::Zero(df), hn::Zero(df), hn::Zero(df)};
+  const std::int64_t blocks = K / kLinearBlock;
+  std::int64_t b = 0;
+  auto block = [&](std::int64_t blk, VF& a, VF& c) {
+    const float* xb = x + blk * kLinearBlock;
+    const typename W::T* wb = w + blk * kLinearBlock;
+    if constexpr (W::kReordered) {
+      const DU du;
+      const auto high_mask = hn::Set(du, 0xFFFF0000u);
+      for (size_t h = 0; h < 16; h += L) {
+        const auto pairs = hn::LoadU(du, reinterpret_cast<const std::uint32_t*>(wb + 2 * h));
+        a = hn::MulAdd(hn::BitCast(df, hn::ShiftLeft<16>(pairs)), hn::LoadU(df, xb + h), a);
+        c = hn::MulAdd(hn::BitCast(df, hn::And(pairs, high_mask)), hn::LoadU(df, xb + 16 + h), c);
+      }
+    } else {
+      for (size_t h = 0; h < static_cast<size_t>(kLinearBlock); h += 2 * L) {
+        a = hn::MulAdd(W::Load(df, wb, h), hn::LoadU(df, xb + h), a);
+        c = hn::MulAdd(W::Load(df, wb, h + L), hn::LoadU(df, xb + h + L), c);
+      }
+    }
+  };
+  for (; b + 2 <= blocks; b += 2) {
+    block(b, acc[0], acc[1]);
+    block(b + 1, acc[2], acc[3]);
+  }
+  if (b < blocks) block(b, acc[0], acc[1]);
+  float s = hn::GetLane(hn::SumOfLanes(df, hn::Add(hn::Add(acc[0], acc[1]), hn::Add(acc[2], acc[3]))));
+  for (std::int64_t k = blocks * kLinearBlock; k < K; ++k) s += x[k] * W::Scalar(w, k);
+  return s;
+}
+
+// Widest input a single-row stream handles best: beyond it x no longer stays
+// in L1 beside the weight stream and interleaved row tiles win (measured on
+// Zen 4: 28 GB/s vs 23 GB/s at K = 2048, 13 GB/s vs 24 GB/s at K = 8192).
+constexpr std::int64_t kRowStreamMaxK = 3072;
+
 template <class W>
 void LinearT(const float* HWY_RESTRICT xprep, std::int64_t M, std::int64_t K, const void* wv,
              std::int64_t n0, std::int64_t n1, const float* bias, float* y, std::int64_t ldy) {
   const auto* w = static_cast<const typename W::T*>(wv);
+  if (M == 1 && K <= kRowStreamMaxK) {
+    for (std::int64_t n = n0; n < n1; ++n) {
+      y[n] = (bias != nullptr ? bias[n] : 0.0f) + RowDot<W>(xprep, w + n * K, K);
+    }
+    return;
+  }
   // Decode-sized inputs take all of K at once; prefill blocks K so a panel of
   // inputs stays in L2 while every weight tile of this thread passes over it.
   const std::int64_t kc_max = M <= 8 ? K : 1024;

@@ -45,6 +45,26 @@ class ThreadPool {
     });
   }
 
+  // Hands out [0, n) in chunks of `chunk` to whichever thread is free next:
+  // balances work when one core is slower (a noisy neighbour, a busy sibling).
+  template <typename F>
+  void parallel_chunks(std::int64_t n, std::int64_t chunk, F&& fn) {
+    if (n <= 0) return;
+    chunk = chunk < 1 ? 1 : chunk;
+    if (size() == 1 || n <= chunk) {
+      fn(std::int64_t{0}, n);
+      return;
+    }
+    next_chunk_.store(0, std::memory_order_relaxed);
+    run([&](int, int) {
+      for (;;) {
+        const std::int64_t begin = next_chunk_.fetch_add(chunk, std::memory_order_relaxed);
+        if (begin >= n) break;
+        fn(begin, begin + chunk < n ? begin + chunk : n);
+      }
+    });
+  }
+
   static std::pair<std::int64_t, std::int64_t> split_range(std::int64_t n, std::int64_t grain,
                                                            int index, int count);
 
@@ -60,6 +80,7 @@ class ThreadPool {
   alignas(64) std::atomic<std::uint32_t> generation_{0};
   alignas(64) std::atomic<int> pending_{0};
   alignas(64) std::atomic<int> sleepers_{0};
+  alignas(64) std::atomic<std::int64_t> next_chunk_{0};
   std::atomic<bool> stop_{false};
   std::mutex sleep_mutex_;
   std::condition_variable wake_;

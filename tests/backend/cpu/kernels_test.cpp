@@ -42,7 +42,7 @@ TEST_P(LinearTest, MatchesDoublePrecisionReference) {
   const std::vector<LinearCase> cases = {
       {1, 64, 0, 8, 8},     {1, 70, 3, 17, 20},  {3, 96, 0, 13, 13},   {5, 2080, 1, 11, 12},
       {9, 31, 0, 7, 7},     {4, 2048, 0, 16, 16}, {66, 128, 4, 24, 24}, {1, 16, 0, 5, 5},
-      {17, 1056, 2, 9, 10},
+      {17, 1056, 2, 9, 10}, {1, 2080, 0, 9, 9}, {1, 4100, 1, 10, 11}, {1, 3072, 0, 3, 3},
   };
   for (const auto& c : cases) {
     auto x = random_floats(static_cast<std::size_t>(c.M * c.K), rng);
