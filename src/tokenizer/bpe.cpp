@@ -119,7 +119,7 @@ core::Result<std::unique_ptr<BpeModel>> BpeModel::from_json(const Json& json, st
     std::string_view a, b;
     std::string line;
     if (e.is_string()) {
-      line = e.get<std::string>();
+      line = e.get_ref<const std::string&>();
       if (line.rfind("#version", 0) == 0) continue;
       const auto sp = line.find(' ');
       if (sp == std::string::npos || line.find(' ', sp + 1) != std::string::npos) {

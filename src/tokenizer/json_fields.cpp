@@ -16,12 +16,16 @@ std::string child_path(std::string_view path, std::string_view key) {
 
 std::string index_path(std::string_view path, std::size_t index) { return fmt::format("{}[{}]", path, index); }
 
-namespace {
-const Json* find(const Json& obj, std::string_view key) {
+const Json* find_field(const Json& obj, std::string_view key) {
   if (!obj.is_object()) return nullptr;
   const auto it = obj.find(key);
-  return it == obj.end() || it->is_null() ? nullptr : &*it;
+  if (it == obj.end()) return nullptr;
+  const Json* v = &*it;
+  return v->is_null() ? nullptr : v;
 }
+
+namespace {
+const Json* find(const Json& obj, std::string_view key) { return find_field(obj, key); }
 }  // namespace
 
 core::Result<std::string> opt_string(const Json& obj, std::string_view key, std::string_view path,
@@ -29,7 +33,7 @@ core::Result<std::string> opt_string(const Json& obj, std::string_view key, std:
   const Json* v = find(obj, key);
   if (v == nullptr) return fallback;
   if (!v->is_string()) return field_error(child_path(path, key), "expected a string, got " + core::json_excerpt(*v));
-  return v->get<std::string>();
+  return v->get_ref<const std::string&>();
 }
 
 core::Result<bool> opt_bool(const Json& obj, std::string_view key, std::string_view path, bool fallback) {
@@ -53,7 +57,7 @@ core::Result<std::string> req_string(const Json& obj, std::string_view key, std:
   const Json* v = find(obj, key);
   if (v == nullptr) return field_error(child_path(path, key), "missing (a string is required)");
   if (!v->is_string()) return field_error(child_path(path, key), "expected a string, got " + core::json_excerpt(*v));
-  return v->get<std::string>();
+  return v->get_ref<const std::string&>();
 }
 
 core::Result<const Json*> req_field(const Json& obj, std::string_view key, std::string_view path) {

@@ -19,6 +19,9 @@ core::Status field_error(std::string_view path, std::string_view what);
 std::string child_path(std::string_view path, std::string_view key);
 std::string index_path(std::string_view path, std::size_t index);
 
+// The member `key` of an object, or nullptr when absent or null.
+const Json* find_field(const Json& obj, std::string_view key);
+
 // Absent or null -> fallback; wrong type -> error naming path.key.
 core::Result<std::string> opt_string(const Json& obj, std::string_view key, std::string_view path,
                                      std::string fallback = {});

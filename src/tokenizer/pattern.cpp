@@ -24,7 +24,7 @@ core::Result<std::pair<std::string, std::unique_ptr<Regex>>> parse_pattern(const
 
 core::Result<SplitBehavior> parse_split_behavior(const Json& json, std::string_view path) {
   if (!json.is_string()) return field_error(path, "expected a split behavior name");
-  const auto name = json.get<std::string>();
+  const auto name = json.get_ref<const std::string&>();
   if (name == "Removed") return SplitBehavior::kRemoved;
   if (name == "Isolated") return SplitBehavior::kIsolated;
   if (name == "MergedWithPrevious") return SplitBehavior::kMergedWithPrevious;

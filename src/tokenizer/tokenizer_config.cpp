@@ -9,10 +9,10 @@ namespace {
 constexpr std::string_view kFile = "tokenizer_config.json";
 
 core::Result<std::optional<SpecialToken>> special(const Json& doc, const char* key) {
-  const auto it = doc.find(key);
-  if (it == doc.end() || it->is_null()) return std::optional<SpecialToken>();
+  const Json* it = find_field(doc, key);
+  if (it == nullptr) return std::optional<SpecialToken>();
   const std::string path = std::string(kFile) + ": " + key;
-  if (it->is_string()) return std::optional<SpecialToken>(SpecialToken{it->get<std::string>(), -1});
+  if (it->is_string()) return std::optional<SpecialToken>(SpecialToken{it->get_ref<const std::string&>(), -1});
   if (it->is_object()) {
     MLXS_ASSIGN_OR_RETURN(std::string content, req_string(*it, "content", path));
     return std::optional<SpecialToken>(SpecialToken{std::move(content), -1});
@@ -33,22 +33,22 @@ core::Result<TokenizerConfig> parse_tokenizer_config(std::string_view text) {
   MLXS_ASSIGN_OR_RETURN(c.unk, special(doc, "unk_token"));
   const std::string prefix = std::string(kFile) + ": ";
   for (const auto& [key, target] : {std::pair{"add_bos_token", &c.add_bos_token}, {"add_eos_token", &c.add_eos_token}}) {
-    const auto it = doc.find(key);
-    if (it == doc.end() || it->is_null()) continue;
+    const Json* it = find_field(doc, key);
+    if (it == nullptr) continue;
     if (!it->is_boolean()) return field_error(prefix + key, "expected a boolean");
     *target = it->get<bool>();
   }
   {
-    const auto it = doc.find("clean_up_tokenization_spaces");
-    if (it != doc.end() && !it->is_null()) {
+    const Json* it = find_field(doc, "clean_up_tokenization_spaces");
+    if (it != nullptr) {
       if (!it->is_boolean()) return field_error(prefix + "clean_up_tokenization_spaces", "expected a boolean");
       c.clean_up_tokenization_spaces = it->get<bool>();
     }
   }
-  if (const auto it = doc.find("chat_template"); it != doc.end() && !it->is_null()) {
+  if (const Json* it = find_field(doc, "chat_template"); it != nullptr) {
     // A string, or a list of {"name", "template"} of which "default" is used.
     if (it->is_string()) {
-      c.chat_template = it->get<std::string>();
+      c.chat_template = it->get_ref<const std::string&>();
     } else if (it->is_array()) {
       for (std::size_t i = 0; i < it->size(); ++i) {
         const Json& e = (*it)[i];
