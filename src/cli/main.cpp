@@ -23,7 +23,8 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version exit 0; every usage error exits 2.
+    return app.exit(e) == 0 ? 0 : 2;
   }
   mlxs::core::LogLevel level = mlxs::core::LogLevel::kInfo;
   mlxs::core::parse_log_level(log_level, &level);

@@ -18,6 +18,18 @@ inline void cpu_relax() {
 // Spin this many times before sleeping: long enough to bridge the gap between
 // two ops of a step (microseconds), short enough not to burn a core when idle.
 constexpr int kSpinIterations = 200000;
+// While spinning, give the core away every so often: when more threads than
+// cores are runnable (tests in parallel, a busy machine) the thread we wait
+// for may need this very core.
+constexpr int kYieldEvery = 1024;
+
+inline void spin_pause(int iteration) {
+  if ((iteration + 1) % kYieldEvery == 0) {
+    sched_yield();
+  } else {
+    cpu_relax();
+  }
+}
 
 }  // namespace
 
@@ -77,7 +89,7 @@ void ThreadPool::run(const std::function<void(int, int)>& fn) {
     wake_.notify_all();
   }
   fn(0, count);
-  while (pending_.load(std::memory_order_acquire) != 0) cpu_relax();
+  for (int spin = 0; pending_.load(std::memory_order_acquire) != 0; ++spin) spin_pause(spin);
   job_ = nullptr;
 }
 
@@ -90,7 +102,7 @@ void ThreadPool::worker_loop(int index) {
   for (;;) {
     std::uint32_t now = generation_.load(std::memory_order_acquire);
     for (int spin = 0; now == seen && spin < kSpinIterations; ++spin) {
-      cpu_relax();
+      spin_pause(spin);
       now = generation_.load(std::memory_order_acquire);
     }
     if (now == seen) {

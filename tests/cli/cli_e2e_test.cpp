@@ -1,0 +1,112 @@
+// The mlx-serving binary end to end: generate against a fixture's reference
+// continuation, synthetic models, the decode benchmark's JSON, and coded errors
+// for bad input (exit 1, "error: <Code>: ...", no internal paths).
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+#include "core/json_util.h"
+#include "testing/fixtures.h"
+#include "testing/process.h"
+
+namespace mlxs::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+ProcessResult cli(std::vector<std::string> args) {
+  args.insert(args.begin(), mlx_serving_binary());
+  return run_process(args);
+}
+
+std::vector<int> parse_ids(const std::string& text) {
+  std::vector<int> ids;
+  std::istringstream in(text);
+  for (int v; in >> v;) ids.push_back(v);
+  return ids;
+}
+
+TEST(CliGenerate, StreamsTheReferenceGreedyContinuation) {
+  const std::string dir = fixture_path("hf-tiny/llama");
+  auto ref = core::read_json_file(dir + "/reference.json", "reference.json", core::ErrorCode::kInvalidParams);
+  ASSERT_TRUE(ref.is_ok());
+  const auto& prompt = (*ref)["prompts"][0];
+  std::string ids;
+  for (const auto& v : prompt["input_ids"]) ids += (ids.empty() ? "" : ",") + std::to_string(v.get<int>());
+  const auto r = cli({"generate", "--model", dir, "--prompt-ids", ids, "--max-tokens", "16",
+                      "--ignore-eos", "--threads", "2"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto got = parse_ids(r.out);
+  ASSERT_EQ(got.size(), 16u) << r.out;
+  for (std::size_t j = 0; j < got.size(); ++j) {
+    if (prompt["greedy_top2_margins"][j].get<double>() <= 1e-2) break;  // first unclear step
+    EXPECT_EQ(got[j], prompt["continuation_ids"][j].get<int>()) << "step " << j;
+  }
+  EXPECT_NE(r.err.find("tok/s"), std::string::npos);
+}
+
+TEST(CliGenerate, BadInputGivesCodedErrorsWithoutPaths) {
+  const std::string missing = temp_dir() + "/no-such-model";
+  auto r = cli({"generate", "--model", missing});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("error: ModelLoadError: model directory not found"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find(missing), std::string::npos) << "leaks the path: " << r.err;
+
+  r = cli({"generate", "--model", fixture_path("hf-tiny/llama"), "--prompt-ids", "1,x,3"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("error: InvalidParams:"), std::string::npos) << r.err;
+
+  r = cli({"generate", "--model", fixture_path("hf-tiny/llama"), "--prompt-ids", "99999999"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("vocabulary"), std::string::npos) << r.err;
+
+  r = cli({"generate"});
+  EXPECT_EQ(r.exit_code, 2) << "a usage error exits 2";
+  r = cli({"no-such-command"});
+  EXPECT_EQ(r.exit_code, 2);
+  r = cli({"--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("generate"), std::string::npos);
+}
+
+TEST(CliDev, SynthModelThenGenerateAndBench) {
+  const std::string out = temp_dir() + "/cli-synth";
+  auto r = cli({"dev", "synth-model", "--preset", "tiny", "--arch", "qwen3", "--dtype", "bf16",
+                "--tokenizer", "none", "--out", out});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(fs::exists(fs::path(out) / "model.safetensors"));
+
+  r = cli({"generate", "--model", out, "--prompt-ids", "5,6,7", "--max-tokens", "5", "--ignore-eos"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(parse_ids(r.out).size(), 5u);
+
+  const std::string json = temp_dir() + "/bench.json";
+  r = cli({"bench", "decode", "--model", out, "--batch", "1,2", "--prompt-len", "4",
+           "--decode-tokens", "3", "--repeats", "2", "--warmup", "1", "--probe-mib", "64",
+           "--quiet", "--json", json});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("decode benchmark"), std::string::npos);
+  std::ifstream in(json);
+  const auto doc = nlohmann::json::parse(in);
+  ASSERT_EQ(doc["runs"].size(), 2u);
+  for (const auto& run : doc["runs"]) {
+    EXPECT_GT(run["decode_tok_s"].get<double>(), 0.0);
+    EXPECT_GT(run["fraction_of_bound"].get<double>(), 0.0);
+    EXPECT_EQ(run["repeats"].size(), 2u);
+  }
+  EXPECT_GT(doc["model"]["weight_bytes_per_token"].get<double>(), 0.0);
+}
+
+TEST(CliDev, SynthModelRejectsBadOptions) {
+  auto r = cli({"dev", "synth-model", "--preset", "huge", "--out", temp_dir() + "/x"});
+  EXPECT_EQ(r.exit_code, 2);
+  r = cli({"dev", "synth-model", "--preset", "tiny", "--tokenizer", "llama3", "--tokenizer-dir",
+           temp_dir() + "/nowhere", "--out", temp_dir() + "/y"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("error: NotFound:"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace mlxs::testing
