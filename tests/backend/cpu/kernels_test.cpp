@@ -4,6 +4,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <hwy/targets.h>
 
 #include "core/half.h"
 #include "core/rng.h"
@@ -28,14 +29,34 @@ std::vector<std::uint16_t> to_half(const std::vector<float>& v, DType type, std:
   return out;
 }
 
+// Every test runs once per instruction set compiled into the kernels that this
+// CPU can execute (AVX-512, AVX2, the portable fallback), so each dispatch
+// target is checked, not only the best one.
+std::vector<std::int64_t> targets() { return hwy::SupportedAndGeneratedTargets(); }
+
+std::string target_label(std::int64_t t) {
+  std::string name = hwy::TargetName(t);
+  for (auto& c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+  }
+  return name;
+}
+
+class PerTarget : public ::testing::TestWithParam<std::int64_t> {
+ protected:
+  void SetUp() override { hwy::SetSupportedTargetsForTest(GetParam()); }
+  void TearDown() override { hwy::SetSupportedTargetsForTest(0); }
+};
+
 struct LinearCase {
   std::int64_t M, K, n0, n1, N;
 };
 
-class LinearTest : public ::testing::TestWithParam<DType> {};
+using LinearTest = PerTarget;
 
 TEST_P(LinearTest, MatchesDoublePrecisionReference) {
-  const DType type = GetParam();
+ for (const DType type : {DType::kF32, DType::kF16, DType::kBF16}) {
+  SCOPED_TRACE(std::string(tensor::dtype_name(type)) + " on " + target_name());
   core::Xoshiro256 rng(42);
   // Shapes cover: one row, tiles with remainders, K tails, K over one block
   // chunk (1024) and offset weight ranges.
@@ -77,12 +98,12 @@ TEST_P(LinearTest, MatchesDoublePrecisionReference) {
       }
     }
   }
+ }
 }
 
-INSTANTIATE_TEST_SUITE_P(AllWeightTypes, LinearTest,
-                         ::testing::Values(DType::kF32, DType::kF16, DType::kBF16));
+using ElementwiseTest = PerTarget;
 
-TEST(Kernels, ElementwiseMatchScalarFormulas) {
+TEST_P(ElementwiseTest, MatchScalarFormulas) {
   core::Xoshiro256 rng(3);
   for (std::int64_t n : {1, 7, 16, 33, 130}) {
     auto a = random_floats(static_cast<std::size_t>(n), rng, 4.0f);
@@ -127,12 +148,22 @@ TEST(Kernels, ElementwiseMatchScalarFormulas) {
   }
 }
 
-TEST(Kernels, SiluIsFiniteForExtremeInputs) {
+TEST_P(ElementwiseTest, SiluIsFiniteForExtremeInputs) {
   std::vector<float> g = {-1000.0f, -100.0f, 100.0f, 1000.0f};
   std::vector<float> u(4, 1.0f), out(4);
   silu_mul(g.data(), u.data(), out.data(), 4);
   for (float v : out) EXPECT_TRUE(std::isfinite(v));
   EXPECT_NEAR(out[3], 1000.0f, 1e-3);
+}
+
+INSTANTIATE_TEST_SUITE_P(Targets, LinearTest, ::testing::ValuesIn(targets()),
+                         [](const auto& p) { return target_label(p.param); });
+INSTANTIATE_TEST_SUITE_P(Targets, ElementwiseTest, ::testing::ValuesIn(targets()),
+                         [](const auto& p) { return target_label(p.param); });
+
+TEST(Kernels, SeveralTargetsAreCompiledIn) {
+  // AVX-512, AVX2 and the fallback on x86; at least NEON + fallback on Arm.
+  EXPECT_GE(targets().size(), 2u);
 }
 
 }  // namespace
