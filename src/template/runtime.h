@@ -1,0 +1,53 @@
+#pragma once
+// Run-time objects behind Value's shared kinds: variable frames (jinja2's
+// scoping), callables (macros, builtins, bound methods) and loop state.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "core/status.h"
+#include "template/ast.h"
+#include "template/value.h"
+
+namespace mlxs::template_ {
+
+// One scope of variables. jinja2 opens a scope per for-loop (not per
+// iteration), macro call, call block and {% with %}; `if` opens none.
+struct Frame {
+  explicit Frame(std::shared_ptr<Frame> p = nullptr) : parent(std::move(p)) {}
+  std::shared_ptr<Frame> parent;
+  std::vector<std::pair<std::string, Value>> vars;
+
+  const Value* lookup(std::string_view name) const;  // this frame, then parents
+  void set(std::string_view name, Value value);     // in this frame
+};
+
+struct Callable {
+  enum class Kind : std::uint8_t { kBuiltin, kMethod, kMacro };
+  using Fn = core::Result<Value> (*)(Interpreter&, const Value& self, const CallArgs& args);
+
+  Kind kind = Kind::kBuiltin;
+  std::string name;
+  Fn fn = nullptr;   // builtins and methods
+  Value self;        // the object a method is bound to
+  const ast::Macro* macro = nullptr;
+  std::shared_ptr<Frame> closure;  // where the macro was defined
+  Value caller;                    // a call block's body, passed as `caller`
+};
+
+struct LoopState {
+  std::int64_t index0 = 0;
+  std::int64_t length = 0;
+  int depth0 = 0;
+  std::shared_ptr<const List> items;
+  Value last_changed;                 // loop.changed() memory
+  bool has_changed = false;
+  const ast::For* node = nullptr;     // for `loop(...)` in recursive loops
+  std::shared_ptr<Frame> outer;       // the frame the loop runs in
+};
+
+}  // namespace mlxs::template_
