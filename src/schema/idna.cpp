@@ -287,15 +287,16 @@ bool has_rtl(const std::u32string& label) {
 
 bool valid_a_label(std::string_view label) {
   if (!ace_prefix(label) || label.size() > 63) return false;
-  const std::string_view encoded = label.substr(4);
+  // A-labels are case-insensitive; the U-label is their lower-case decoding.
+  std::string encoded(label.substr(4));
+  for (char& c : encoded) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c | 0x20);
+  }
   std::u32string decoded;
   if (!punycode_decode(encoded, decoded)) return false;
   if (std::all_of(decoded.begin(), decoded.end(), [](char32_t c) { return c < 0x80; })) return false;
   std::string again;
-  if (!punycode_encode(decoded, again) || again.size() != encoded.size()) return false;
-  for (std::size_t k = 0; k < again.size(); ++k) {
-    if (again[k] != (encoded[k] >= 'A' && encoded[k] <= 'Z' ? encoded[k] | 0x20 : encoded[k])) return false;
-  }
+  if (!punycode_encode(decoded, again) || again != encoded) return false;
   return valid_u_label(decoded, has_rtl(decoded));
 }
 

@@ -111,7 +111,14 @@ int compare_numbers(const core::Json& a, const core::Json& b) {
   return compare_integer_double(integer_of(a), b.get<double>());
 }
 
-bool json_equal(const core::Json& a, const core::Json& b) {
+// Values nested deeper than this compare as unequal instead of exhausting
+// the stack (parsed documents are far shallower: core::parse_json caps them).
+namespace {
+
+constexpr int kMaxCompareDepth = 2000;
+
+bool equal_at(const core::Json& a, const core::Json& b, int depth) {
+  if (depth > kMaxCompareDepth) return false;
   const Rank ra = rank(a);
   if (ra != rank(b)) return false;
   switch (ra) {
@@ -126,7 +133,7 @@ bool json_equal(const core::Json& a, const core::Json& b) {
     case Rank::kArray: {
       if (a.size() != b.size()) return false;
       for (std::size_t i = 0; i < a.size(); ++i) {
-        if (!json_equal(a[i], b[i])) return false;
+        if (!equal_at(a[i], b[i], depth + 1)) return false;
       }
       return true;
     }
@@ -134,7 +141,7 @@ bool json_equal(const core::Json& a, const core::Json& b) {
       if (a.size() != b.size()) return false;
       for (auto it = a.begin(); it != a.end(); ++it) {
         const auto other = b.find(it.key());
-        if (other == b.end() || !json_equal(it.value(), *other)) return false;
+        if (other == b.end() || !equal_at(it.value(), *other, depth + 1)) return false;
       }
       return true;
     }
@@ -144,7 +151,8 @@ bool json_equal(const core::Json& a, const core::Json& b) {
   return false;
 }
 
-int json_compare(const core::Json& a, const core::Json& b) {
+int compare_at(const core::Json& a, const core::Json& b, int depth) {
+  if (depth > kMaxCompareDepth) return &a < &b ? -1 : (&a > &b ? 1 : 0);
   const Rank ra = rank(a);
   const Rank rb = rank(b);
   if (ra != rb) return ra < rb ? -1 : 1;
@@ -163,7 +171,7 @@ int json_compare(const core::Json& a, const core::Json& b) {
     case Rank::kArray: {
       const std::size_t n = std::min(a.size(), b.size());
       for (std::size_t i = 0; i < n; ++i) {
-        if (const int c = json_compare(a[i], b[i]); c != 0) return c;
+        if (const int c = compare_at(a[i], b[i], depth + 1); c != 0) return c;
       }
       return sign_of(a.size(), b.size());
     }
@@ -173,13 +181,18 @@ int json_compare(const core::Json& a, const core::Json& b) {
       for (auto ia = a.begin(), ib = b.begin(); ia != a.end(); ++ia, ++ib) {
         const int k = ia.key().compare(ib.key());
         if (k != 0) return k < 0 ? -1 : 1;
-        if (const int c = json_compare(ia.value(), ib.value()); c != 0) return c;
+        if (const int c = compare_at(ia.value(), ib.value(), depth + 1); c != 0) return c;
       }
       return 0;
     }
   }
   return 0;
 }
+
+}  // namespace
+
+bool json_equal(const core::Json& a, const core::Json& b) { return equal_at(a, b, 0); }
+int json_compare(const core::Json& a, const core::Json& b) { return compare_at(a, b, 0); }
 
 bool is_integer_value(const core::Json& value) {
   if (value.is_number_integer()) return true;  // includes unsigned

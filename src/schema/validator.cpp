@@ -30,6 +30,31 @@ struct Marks {
   }
 };
 
+// Messages stay on one line and short, whatever the schema holds (a pattern
+// may contain a newline, an enum may be huge).
+std::string one_line(std::string_view text, std::size_t max_chars = 200) {
+  std::string out;
+  for (char c : text) {
+    if (out.size() >= max_chars) {
+      out += "...";
+      break;
+    }
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (u < 0x20 || u == 0x7F) {
+      out += fmt::format("\\x{:02x}", u);
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
 std::string type_names(std::uint8_t bits) {
   static constexpr std::pair<std::uint8_t, const char*> kNames[] = {
       {kTypeNull, "null"},     {kTypeBoolean, "boolean"}, {kTypeObject, "object"},
@@ -85,17 +110,22 @@ class Evaluator {
     return p;
   }
 
+  // An error of `keyword` in node `n` (its location + "/keyword").
   void emit(const Node& n, std::string_view keyword, std::string message) {
+    std::string schema_path = n.location;
+    if (keyword != "false") append_pointer_token(schema_path, keyword);
+    emit_at(std::move(schema_path), keyword, std::move(message));
+  }
+
+  void emit_at(std::string schema_path, std::string_view keyword, std::string message) {
     if (out_ == nullptr) return;
     if (out_->errors.size() >= s_.options.max_errors) {
       out_->truncated = true;
       return;
     }
-    std::string schema_path = n.location;
-    if (!keyword.empty() && keyword != "false") append_pointer_token(schema_path, keyword);
     if (property_name_depth_ > 0) message = "property name " + message;
     out_->errors.push_back(ValidationError{instance_path(), std::move(schema_path),
-                                           std::string(keyword), std::move(message)});
+                                           std::string(keyword), one_line(message)});
   }
 
   // Stops the whole evaluation (work or depth bound), reported once.
@@ -115,7 +145,7 @@ class Evaluator {
     const Node& c = s_.nodes[id];
     if (c.boolean) {
       if (*c.boolean) return true;
-      if (report) emit(c, keyword, false_message);
+      if (report) emit_at(c.location, keyword, false_message);  // the false schema's own path
       return false;
     }
     return eval(id, value, nullptr, report);
@@ -457,6 +487,40 @@ class Evaluator {
     return ok;
   }
 
+  // After "no alternative matched": the errors of the alternative that was
+  // most likely meant, so that a client sees what to fix. Alternatives that
+  // reject the value by its type or by a const (a discriminator such as
+  // "role": {"const": "user"}) are not meant; of the rest, the one with the
+  // fewest errors is reported. Nothing is added when none is left.
+  void explain_alternatives(const std::vector<NodeId>& branches, const Json& inst) {
+    if (out_ == nullptr || out_->errors.size() >= s_.options.max_errors) return;
+    const std::string here = instance_path();
+    ValidationResult* saved = out_;
+    ValidationResult best;
+    bool found = false;
+    for (NodeId b : branches) {
+      ValidationResult attempt;
+      out_ = &attempt;
+      const bool valid = eval(b, inst, nullptr, true);
+      out_ = saved;
+      if (aborted_) return;
+      if (valid || attempt.errors.empty()) continue;
+      const bool rejected = std::any_of(attempt.errors.begin(), attempt.errors.end(), [&](const ValidationError& e) {
+        return e.keyword == "const" || e.keyword == "false" || (e.keyword == "type" && e.instance_path == here);
+      });
+      if (rejected) continue;
+      if (!found || attempt.errors.size() < best.errors.size()) best = std::move(attempt);
+      found = true;
+    }
+    for (ValidationError& e : best.errors) {
+      if (out_->errors.size() >= s_.options.max_errors) {
+        out_->truncated = true;
+        break;
+      }
+      out_->errors.push_back(std::move(e));
+    }
+  }
+
   // allOf, anyOf, oneOf, not, if/then/else, dependentSchemas.
   bool eval_in_place(const Node& n, const Json& inst, Marks* marks, bool report) {
     bool ok = true;
@@ -481,7 +545,10 @@ class Evaluator {
       }
       if (!any) {
         ok = false;
-        if (report) emit(n, "anyOf", fmt::format("must match at least one of {} alternatives", n.any_of.size()));
+        if (report) {
+          emit(n, "anyOf", fmt::format("must match at least one of {} alternatives", n.any_of.size()));
+          explain_alternatives(n.any_of, inst);
+        }
       }
     }
     if (!n.one_of.empty() && !done()) {
@@ -502,6 +569,7 @@ class Evaluator {
                    ? fmt::format("must match exactly one of {} alternatives, matched none", n.one_of.size())
                    : fmt::format("must match exactly one of {} alternatives, matched {} and {}",
                                  n.one_of.size(), matched[0], matched[1]));
+          if (matched.empty()) explain_alternatives(n.one_of, inst);
         }
       } else if (marks != nullptr) {
         marks->merge(kept);
