@@ -43,19 +43,19 @@ Tokenizer::~Tokenizer() = default;
 Result<std::unique_ptr<Tokenizer>> Tokenizer::load_dir(const std::string& model_dir) {
   namespace fs = std::filesystem;
   const fs::path dir(model_dir);
-  MLXS_ASSIGN_OR_RETURN(const std::string tok_text,
-                        core::read_file((dir / "tokenizer.json").string(), "tokenizer.json", 256u << 20));
+  // Read failures keep their (path-free) message but become TokenizerError.
+  auto as_tokenizer_error = [](const Status& st) { return Status(core::ErrorCode::kTokenizerError, st.message()); };
+  auto tok_text = core::read_file((dir / "tokenizer.json").string(), "tokenizer.json", 256u << 20);
+  if (!tok_text.is_ok()) return as_tokenizer_error(tok_text.status());
   std::string config_text;
   std::error_code ec;
   if (fs::exists(dir / "tokenizer_config.json", ec)) {
-    MLXS_ASSIGN_OR_RETURN(config_text, core::read_file((dir / "tokenizer_config.json").string(),
-                                                       "tokenizer_config.json", 64u << 20));
+    auto text = core::read_file((dir / "tokenizer_config.json").string(), "tokenizer_config.json", 64u << 20);
+    if (!text.is_ok()) return as_tokenizer_error(text.status());
+    config_text = std::move(text).value();
   }
-  auto result = from_json(tok_text, config_text);
-  if (!result.is_ok()) {
-    const Status& st = result.status();
-    return Status(core::ErrorCode::kTokenizerError, st.message());
-  }
+  auto result = from_json(*tok_text, config_text);
+  if (!result.is_ok()) return as_tokenizer_error(result.status());
   return result;
 }
 
