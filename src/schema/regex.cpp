@@ -192,6 +192,7 @@ bool Regex::full_match(std::string_view text) const { return run(text, true, tru
 // before their epsilon closure; the closure is taken here because the
 // assertions need both neighbours of the position.
 bool Regex::run(std::string_view text, bool anchored, bool full) const {
+  if (program_ == nullptr) return false;  // a default-constructed Regex matches nothing
   const auto& insts = program_->insts;
   const auto& sets = program_->sets;
   const std::size_t n = insts.size();

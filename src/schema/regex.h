@@ -53,13 +53,15 @@ class Regex {
   static core::Status check_syntax(std::string_view pattern);
 
   // True when the pattern matches anywhere in `text` (JSON Schema "pattern").
+  // A default-constructed Regex matches nothing.
   bool search(std::string_view text) const;
   // True when the pattern matches the whole of `text`.
   bool full_match(std::string_view text) const;
 
   const std::string& pattern() const { return pattern_; }
-  const std::vector<RegexInst>& program() const { return program_->insts; }
-  const std::vector<CodePointSet>& sets() const { return program_->sets; }
+  // Empty for a default-constructed Regex.
+  const std::vector<RegexInst>& program() const { return program_ ? program_->insts : kEmpty.insts; }
+  const std::vector<CodePointSet>& sets() const { return program_ ? program_->sets : kEmpty.sets; }
 
  private:
   struct Program {
@@ -67,6 +69,7 @@ class Regex {
     std::vector<CodePointSet> sets;
   };
   bool run(std::string_view text, bool anchored_search, bool full) const;
+  static inline const Program kEmpty{};
 
   std::string pattern_;
   std::shared_ptr<const Program> program_;  // shared: copies of a Regex are cheap

@@ -98,6 +98,9 @@ class Evaluator {
   };
 
   // ---------------------------------------------------------------- errors
+  // At least one, so that an invalid result always carries an error.
+  std::size_t max_errors() const { return std::max<std::size_t>(1, s_.options.max_errors); }
+
   std::string instance_path() const {
     std::string p;
     for (const Segment& s : path_) {
@@ -119,7 +122,7 @@ class Evaluator {
 
   void emit_at(std::string schema_path, std::string_view keyword, std::string message) {
     if (out_ == nullptr) return;
-    if (out_->errors.size() >= s_.options.max_errors) {
+    if (out_->errors.size() >= max_errors()) {
       out_->truncated = true;
       return;
     }
@@ -493,7 +496,7 @@ class Evaluator {
   // "role": {"const": "user"}) are not meant; of the rest, the one with the
   // fewest errors is reported. Nothing is added when none is left.
   void explain_alternatives(const std::vector<NodeId>& branches, const Json& inst) {
-    if (out_ == nullptr || out_->errors.size() >= s_.options.max_errors) return;
+    if (out_ == nullptr || out_->errors.size() >= max_errors()) return;
     const std::string here = instance_path();
     ValidationResult* saved = out_;
     ValidationResult best;
@@ -513,7 +516,7 @@ class Evaluator {
       found = true;
     }
     for (ValidationError& e : best.errors) {
-      if (out_->errors.size() >= s_.options.max_errors) {
+      if (out_->errors.size() >= max_errors()) {
         out_->truncated = true;
         break;
       }

@@ -104,6 +104,10 @@ TEST(Result, ErrorsAreCappedAndMessagesStayOnOneLine) {
   EXPECT_TRUE(r.truncated);
   EXPECT_EQ(r.summary().rfind("more than 5 errors: ", 0), 0u) << r.summary();
 
+  options.max_errors = 0;  // still one error: an invalid result always says why
+  const ValidationResult one = compile_ok(R"({"items": {"type": "string"}})", options).validate(many);
+  EXPECT_EQ(one.errors.size(), 1u);
+
   const Schema nl = compile_ok(R"({"pattern": "^a\nb$"})");
   const ValidationResult e = nl.validate(core::Json("x"));
   ASSERT_EQ(e.errors.size(), 1u);
