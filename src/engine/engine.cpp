@@ -1,0 +1,452 @@
+#include "engine/engine.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+
+#include "core/log.h"
+
+namespace mlxs::engine {
+
+using core::ErrorCode;
+using core::Result;
+using core::Status;
+
+struct Engine::RequestState {
+  std::uint64_t id = 0;
+  GenerateRequest params;
+  std::shared_ptr<Stream> stream;
+  std::vector<SeqId> seqs;
+  int open = 0;
+  Usage usage;
+  StreamTimes times;
+  bool failed = false;
+};
+
+struct Engine::SeqRuntime {
+  std::shared_ptr<RequestState> request;
+  int choice = 0;
+  core::Xoshiro256 rng;
+  std::unique_ptr<tokenizer::StreamDecoder> decoder;
+  StopMatcher stops;
+  FinishReason finish = FinishReason::kNone;
+};
+
+namespace {
+
+std::uint64_t fresh_seed() {
+  static std::atomic<std::uint64_t> counter{0};
+  const auto t = static_cast<std::uint64_t>(
+      std::chrono::high_resolution_clock::now().time_since_epoch().count());
+  std::uint64_t s = t ^ (counter.fetch_add(1) * 0x9e3779b97f4a7c15ull);
+  return core::splitmix64(s);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Engine>> Engine::create(model::Model& model,
+                                               const tokenizer::Tokenizer* tokenizer,
+                                               const EngineConfig& config,
+                                               const core::Clock& clock) {
+  const auto& opts = model.options();
+  const auto& sc = config.scheduler;
+  if (sc.max_batch_tokens > opts.max_batch_tokens || sc.max_seqs > opts.max_seqs ||
+      sc.max_seqs > opts.max_logit_rows || sc.max_context > model.max_context()) {
+    return Status(ErrorCode::kInvalidParams,
+                  "engine limits exceed what the model was loaded for (batch tokens, sequences, "
+                  "logit rows, context)");
+  }
+  if (config.block_size <= 0 || config.max_n < 1) {
+    return Status(ErrorCode::kInvalidParams, "block size and max_n must be positive");
+  }
+  int blocks = config.kv_blocks;
+  if (blocks <= 0) {
+    const auto per_block = model.kv_shape(1, config.block_size).bytes();
+    blocks = static_cast<int>(std::min<std::size_t>(config.kv_memory_bytes / per_block, 1u << 24));
+  }
+  const int per_seq = (sc.max_context + config.block_size - 1) / config.block_size;
+  if (blocks < per_seq) {
+    return core::make_error(ErrorCode::kInvalidParams,
+                            "KV cache of {} blocks cannot hold one sequence of the maximum context "
+                            "({} blocks)", blocks, per_seq);
+  }
+  MLXS_ASSIGN_OR_RETURN(auto kv, model.backend().create_kv_storage(model.kv_shape(blocks, config.block_size)));
+  return std::unique_ptr<Engine>(new Engine(model, tokenizer, config, clock, std::move(kv), blocks));
+}
+
+Engine::Engine(model::Model& model, const tokenizer::Tokenizer* tokenizer,
+               const EngineConfig& config, const core::Clock& clock,
+               std::unique_ptr<tensor::KvStorage> kv, int kv_blocks)
+    : model_(model),
+      tokenizer_(tokenizer),
+      config_(config),
+      clock_(clock),
+      kv_(std::move(kv)),
+      blocks_(kv_blocks, config.block_size, config.prefix_caching),
+      scheduler_(config.scheduler, blocks_, clock),
+      sampler_(model.config().vocab),
+      row_(static_cast<std::size_t>(model.config().vocab)) {
+  const auto& gen = model.generation_config();
+  for (auto id : (gen.eos_token_ids.empty() ? model.config().eos_token_ids : gen.eos_token_ids)) {
+    eos_ids_.push_back(static_cast<std::int32_t>(id));
+  }
+  const auto T = static_cast<std::size_t>(config.scheduler.max_batch_tokens);
+  batch_tokens_.reserve(T);
+  batch_positions_.reserve(T);
+  batch_logit_rows_.reserve(static_cast<std::size_t>(config.scheduler.max_seqs));
+  batch_slices_.reserve(static_cast<std::size_t>(config.scheduler.max_seqs));
+  outcomes_.reserve(static_cast<std::size_t>(config.scheduler.max_seqs));
+}
+
+Engine::~Engine() {
+  // Nobody will run the queued work: every open stream ends with an error.
+  for (auto& [id, req] : requests_) {
+    req->stream->fail(Status(ErrorCode::kCancelled, "the engine shut down"));
+  }
+  std::lock_guard lock(inbox_mutex_);
+  for (auto& req : inbox_) req->stream->fail(Status(ErrorCode::kCancelled, "the engine shut down"));
+}
+
+Result<std::shared_ptr<Stream>> Engine::submit(GenerateRequest request) {
+  const std::int64_t vocab = model_.config().vocab;
+  if (request.prompt.empty()) return Status(ErrorCode::kInvalidParams, "prompt: must not be empty");
+  for (auto id : request.prompt) {
+    if (id < 0 || id >= vocab) {
+      return core::make_error(ErrorCode::kInvalidParams, "prompt: token id {} is not in the vocabulary", id);
+    }
+  }
+  if (request.n < 1 || request.n > config_.max_n) {
+    return core::make_error(ErrorCode::kInvalidParams, "n: must be in [1, {}]", config_.max_n);
+  }
+  if (request.timeout_ns < 0) return Status(ErrorCode::kInvalidParams, "timeout: must be positive");
+  MLXS_RETURN_IF_ERROR(validate(request.sampling, vocab, config_.param_limits));
+  MLXS_RETURN_IF_ERROR(validate(request.stop, vocab, config_.param_limits));
+  if (!request.stop.stop.empty() && tokenizer_ == nullptr) {
+    return Status(ErrorCode::kInvalidParams, "stop: stop strings need the model's tokenizer");
+  }
+  const int room = config_.scheduler.max_context - static_cast<int>(request.prompt.size());
+  if (room <= 0) {
+    return core::make_error(ErrorCode::kInvalidParams,
+                            "prompt: {} tokens leave no room in the context of {}",
+                            request.prompt.size(), config_.scheduler.max_context);
+  }
+  request.stop.max_tokens = std::min(request.stop.max_tokens, room);
+  auto state = std::make_shared<RequestState>();
+  state->id = next_request_.fetch_add(1);
+  state->stream = std::make_shared<Stream>(state->id, request.n, config_.stream_limits);
+  state->times.queued = clock_.now_ns();
+  state->params = std::move(request);
+  auto stream = state->stream;
+  {
+    std::lock_guard lock(inbox_mutex_);
+    inbox_.push_back(std::move(state));
+    wake_flag_ = true;
+  }
+  active_requests_.fetch_add(1);
+  inbox_cv_.notify_one();
+  return stream;
+}
+
+void Engine::cancel(std::uint64_t request_id) {
+  {
+    std::lock_guard lock(inbox_mutex_);
+    cancels_.push_back(request_id);
+    wake_flag_ = true;
+  }
+  inbox_cv_.notify_one();
+}
+
+void Engine::wake() {
+  {
+    std::lock_guard lock(inbox_mutex_);
+    wake_flag_ = true;
+  }
+  inbox_cv_.notify_one();
+}
+
+void Engine::take_inbox() {
+  std::vector<std::shared_ptr<RequestState>> fresh;
+  std::vector<std::uint64_t> cancels;
+  {
+    std::lock_guard lock(inbox_mutex_);
+    fresh.swap(inbox_);
+    cancels.swap(cancels_);
+    wake_flag_ = false;
+  }
+  const core::Nanos now = clock_.now_ns();
+  for (auto& req : fresh) {
+    const auto& p = req->params;
+    Status added = Status::ok();
+    for (int c = 0; c < p.n && added.is_ok(); ++c) {
+      const SeqId id = next_seq_++;
+      SeqSpec spec;
+      spec.id = id;
+      spec.group = req->id;
+      spec.group_leader = c == 0;
+      spec.priority = p.priority;
+      spec.prompt = p.prompt;
+      spec.max_new_tokens = p.stop.max_tokens;
+      spec.deadline = p.timeout_ns > 0 ? now + p.timeout_ns : 0;
+      added = scheduler_.add(std::move(spec));
+      if (!added.is_ok()) break;
+      auto rt = std::make_unique<SeqRuntime>();
+      rt->request = req;
+      rt->choice = c;
+      rt->rng.reseed(p.sampling.seed ? *p.sampling.seed + static_cast<std::uint64_t>(c) * 0x9e3779b97f4a7c15ull
+                                     : fresh_seed());
+      if (tokenizer_ != nullptr) {
+        rt->decoder = std::make_unique<tokenizer::StreamDecoder>(*tokenizer_, p.skip_special_tokens);
+      }
+      rt->stops = StopMatcher(p.stop.stop);
+      req->seqs.push_back(id);
+      seqs_.emplace(id, std::move(rt));
+    }
+    if (!added.is_ok()) {
+      // All or nothing: withdraw the choices already queued.
+      for (SeqId id : req->seqs) {
+        scheduler_.cancel(id);
+      }
+      req->failed = true;
+      req->stream->fail(added);
+    }
+    req->open = static_cast<int>(req->seqs.size());
+    req->usage.prompt_tokens = static_cast<int>(p.prompt.size());
+    requests_.emplace(req->id, req);
+    if (req->seqs.empty()) {
+      requests_.erase(req->id);
+      active_requests_.fetch_sub(1);
+    }
+  }
+  for (std::uint64_t id : cancels) {
+    auto it = requests_.find(id);
+    if (it == requests_.end()) continue;
+    for (SeqId s : it->second->seqs) scheduler_.cancel(s, FinishReason::kCancelled);
+  }
+  // A consumer that went away cancels its work at the next step.
+  for (auto& [id, req] : requests_) {
+    if (req->stream->abandoned()) {
+      for (SeqId s : req->seqs) scheduler_.cancel(s, FinishReason::kCancelled);
+    }
+  }
+}
+
+void Engine::end_sequence(SeqId id) {
+  auto it = seqs_.find(id);
+  if (it == seqs_.end()) return;
+  SeqRuntime& rt = *it->second;
+  auto req = rt.request;
+  const Sequence* s = scheduler_.find(id);
+  const FinishReason reason = s != nullptr ? s->finish : FinishReason::kError;
+  if (s != nullptr) {
+    req->usage.completion_tokens += std::max(0, s->generated());
+    if (rt.choice == 0) req->usage.cached_prompt_tokens = s->num_cached_prompt;
+    if (s->times.first_token != 0 && (req->times.first_token == 0 || s->times.first_token < req->times.first_token)) {
+      req->times.first_token = s->times.first_token;
+    }
+  }
+  const bool was_failed = req->failed;
+  if (!req->failed) {
+    if (reason == FinishReason::kBackpressure) {
+      req->failed = true;
+      req->stream->fail(Status(ErrorCode::kBackpressureExceeded,
+                               "the client read the stream too slowly; the request was cancelled"));
+    } else if (reason == FinishReason::kTimeout) {
+      req->failed = true;
+      req->stream->fail(Status(ErrorCode::kTimeout, "the request passed its deadline"));
+    } else if (reason == FinishReason::kError) {
+      req->failed = true;
+      req->stream->fail(Status(ErrorCode::kGenerationError, "generation failed"));
+    } else {
+      req->stream->finish_choice(rt.choice, reason);
+    }
+  }
+  if (req->failed && !was_failed) {
+    // The request as a whole has ended: its other choices stop too.
+    for (SeqId other : req->seqs) {
+      if (other != id) scheduler_.cancel(other, FinishReason::kCancelled);
+    }
+  }
+  scheduler_.release(id);
+  seqs_.erase(it);
+  if (--req->open == 0) {
+    req->times.finished = clock_.now_ns();
+    req->stream->set_usage(req->usage);
+    req->stream->set_times(req->times);
+    requests_.erase(req->id);
+    active_requests_.fetch_sub(1);
+    ++finished_requests_;
+  }
+}
+
+Status Engine::run_plan(const StepPlan& plan) {
+  batch_tokens_.clear();
+  batch_positions_.clear();
+  batch_logit_rows_.clear();
+  batch_slices_.clear();
+  for (const PlanEntry& e : plan.entries) {
+    const Sequence& s = *scheduler_.find(e.id);
+    const auto begin = static_cast<std::int32_t>(batch_tokens_.size());
+    for (int i = 0; i < e.count; ++i) {
+      batch_tokens_.push_back(s.tokens[static_cast<std::size_t>(e.begin + i)]);
+      batch_positions_.push_back(e.begin + i);
+    }
+    if (e.wants_logits) batch_logit_rows_.push_back(begin + e.count - 1);
+    batch_slices_.push_back(tensor::SeqSlice{begin, e.count, e.begin + e.count, s.blocks.data(),
+                                             static_cast<std::int32_t>(s.blocks.size())});
+  }
+  const tensor::StepBatch batch{batch_tokens_, batch_positions_, batch_slices_, batch_logit_rows_};
+  MLXS_ASSIGN_OR_RETURN(tensor::Tensor logits, model_.forward(batch, *kv_));
+
+  const auto vocab = static_cast<std::size_t>(model_.config().vocab);
+  outcomes_.clear();
+  std::size_t row = 0;
+  for (const PlanEntry& e : plan.entries) {
+    if (!e.wants_logits) continue;
+    const Sequence& s = *scheduler_.find(e.id);
+    SeqRuntime& rt = *seqs_.at(e.id);
+    const GenerateRequest& p = rt.request->params;
+    tensor::Tensor one = logits.rows_view(static_cast<std::int64_t>(row), static_cast<std::int64_t>(row) + 1);
+    MLXS_RETURN_IF_ERROR(model_.backend().copy_to_host(one, row_.data()));
+    ++row;
+    const int generated = s.generated();
+    if (generated < p.stop.min_tokens) {
+      // Not allowed to stop yet: end-of-sequence and stop tokens are masked.
+      for (auto id : eos_ids_) row_[static_cast<std::size_t>(id)] = -std::numeric_limits<float>::infinity();
+      for (auto id : p.stop.stop_token_ids) row_[static_cast<std::size_t>(id)] = -std::numeric_limits<float>::infinity();
+    }
+    const auto prompt = std::span<const std::int32_t>(s.tokens).first(static_cast<std::size_t>(s.prompt_len));
+    const auto output = std::span<const std::int32_t>(s.tokens).subspan(static_cast<std::size_t>(s.prompt_len));
+    const SampleOutput out = sampler_.sample(std::span<float>(row_.data(), vocab), p.sampling, prompt, output, rt.rng);
+    ++generated_;
+
+    FinishReason finish = FinishReason::kNone;
+    const bool is_eos = !p.stop.ignore_eos && std::find(eos_ids_.begin(), eos_ids_.end(), out.token) != eos_ids_.end();
+    const bool is_stop_token = std::find(p.stop.stop_token_ids.begin(), p.stop.stop_token_ids.end(), out.token) !=
+                               p.stop.stop_token_ids.end();
+    text_.clear();
+    bool stopped_by_string = false;
+    if (!is_eos && !is_stop_token && rt.decoder) {
+      std::string piece;
+      MLXS_RETURN_IF_ERROR(rt.decoder->push(out.token, piece));
+      text_ = rt.stops.feed(piece, &stopped_by_string);
+    }
+    if (is_eos || is_stop_token || stopped_by_string) {
+      finish = FinishReason::kStop;
+    } else if (generated + 1 >= s.max_new_tokens ||
+               static_cast<int>(s.tokens.size()) + 1 >= config_.scheduler.max_context) {
+      finish = FinishReason::kLength;
+    }
+    if (finish != FinishReason::kNone && !stopped_by_string && rt.decoder) {
+      std::string tail;
+      MLXS_RETURN_IF_ERROR(rt.decoder->finish(tail));
+      bool late_stop = false;
+      text_ += rt.stops.feed(tail, &late_stop);
+      if (late_stop) {
+        finish = FinishReason::kStop;
+      } else {
+        text_ += rt.stops.flush();
+      }
+    }
+    const bool emit_token = !is_eos && !is_stop_token;
+    TokenLogprobs lp;
+    const TokenLogprobs* lp_ptr = nullptr;
+    if (p.sampling.logprobs || p.sampling.top_logprobs > 0) {
+      lp.token = out.token;
+      lp.logprob = out.logprob;
+      lp.top.assign(out.top.begin(), out.top.begin() + out.top_count);
+      lp_ptr = &lp;
+    }
+    if (emit_token || !text_.empty()) {
+      const auto tokens = emit_token ? std::span<const std::int32_t>(&out.token, 1) : std::span<const std::int32_t>();
+      if (!rt.request->stream->push(rt.choice, tokens, text_, emit_token ? lp_ptr : nullptr)) {
+        finish = rt.request->stream->abandoned() ? FinishReason::kCancelled : FinishReason::kBackpressure;
+      }
+    }
+    outcomes_.push_back({e.id, out.token, finish});
+  }
+  return scheduler_.complete(outcomes_);
+}
+
+Result<bool> Engine::step() {
+  take_inbox();
+  const StepPlan& plan = scheduler_.schedule();
+  ended_.assign(plan.finished.begin(), plan.finished.end());
+  bool worked = !ended_.empty();
+  if (!plan.empty()) {
+    worked = true;
+    const Status ran = run_plan(plan);
+    if (!ran.is_ok()) {
+      // The step failed as a whole: its sequences end with an error, the
+      // engine lives on.
+      core::log_error("engine_step_failed", {{"error", ran.to_string()}});
+      for (const PlanEntry& e : plan.entries) scheduler_.cancel(e.id, FinishReason::kError);
+      const StepPlan& cleanup = scheduler_.schedule();
+      ended_.insert(ended_.end(), cleanup.finished.begin(), cleanup.finished.end());
+    }
+    for (const PlanEntry& e : plan.entries) {
+      const Sequence* s = scheduler_.find(e.id);
+      if (s != nullptr && s->state == SeqState::kFinished) ended_.push_back(e.id);
+    }
+  }
+  std::sort(ended_.begin(), ended_.end());
+  ended_.erase(std::unique(ended_.begin(), ended_.end()), ended_.end());
+  for (SeqId id : ended_) end_sequence(id);
+  ++steps_;
+  publish_metrics();
+  return worked;
+}
+
+void Engine::publish_metrics() {
+  EngineMetrics m;
+  const auto s = scheduler_.stats();
+  const auto b = blocks_.stats();
+  for (int c = 0; c < kPriorityClasses; ++c) m.waiting[c] = s.waiting[c];
+  m.running = s.running;
+  m.preemptions = s.preemptions;
+  m.kv_blocks_total = b.total;
+  m.kv_blocks_used = b.used;
+  m.kv_blocks_cached_free = b.cached_free;
+  m.prefix_queries = b.prefix_queries;
+  m.prefix_hits = b.prefix_hits;
+  m.prompt_tokens = s.prompt_tokens;
+  m.cached_prompt_tokens = s.cached_prompt_tokens;
+  m.generated_tokens = generated_;
+  m.steps = steps_;
+  m.requests_finished = finished_requests_;
+  std::lock_guard lock(metrics_mutex_);
+  metrics_ = m;
+}
+
+void Engine::run(std::stop_token stop) {
+  std::stop_callback wake_on_stop(stop, [this] { wake(); });
+  while (!stop.stop_requested()) {
+    auto worked = step();
+    if (!worked.is_ok()) {
+      core::log_error("engine_step_error", {{"error", worked.status().to_string()}});
+    }
+    if (worked.is_ok() && *worked) continue;
+    if (has_work()) continue;
+    std::unique_lock lock(inbox_mutex_);
+    inbox_cv_.wait_for(lock, std::chrono::milliseconds(100),
+                       [&] { return wake_flag_ || stop.stop_requested(); });
+  }
+}
+
+bool Engine::has_work() const { return !scheduler_.idle() || active_requests_.load() > 0; }
+
+bool Engine::has_work(Priority* top, core::Nanos* oldest_wait) const {
+  return scheduler_.has_work(top, oldest_wait);
+}
+
+EngineMetrics Engine::metrics() const {
+  EngineMetrics m;
+  {
+    std::lock_guard lock(metrics_mutex_);
+    m = metrics_;
+  }
+  m.active_requests = active_requests_.load();
+  return m;
+}
+
+}  // namespace mlxs::engine

@@ -1,0 +1,143 @@
+#pragma once
+// One model's serving engine: requests in, streams out. Each step it takes new
+// requests and cancellations, asks the scheduler for a plan, runs the model on
+// it, samples, detokenizes, applies stop conditions and feeds every request's
+// stream. submit() and cancel() may be called from any thread; step() and
+// run() belong to one engine thread.
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <stop_token>
+#include <unordered_map>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/status.h"
+#include "engine/block_pool.h"
+#include "engine/sampler.h"
+#include "engine/sampling_params.h"
+#include "engine/scheduler.h"
+#include "engine/stop_matcher.h"
+#include "engine/stream.h"
+#include "model/model.h"
+#include "tokenizer/stream_decoder.h"
+#include "tokenizer/tokenizer.h"
+
+namespace mlxs::engine {
+
+struct EngineConfig {
+  SchedulerConfig scheduler;
+  int kv_blocks = 0;                            // 0: from kv_memory_bytes
+  std::size_t kv_memory_bytes = std::size_t{1} << 30;
+  int block_size = 16;
+  bool prefix_caching = true;
+  StreamLimits stream_limits;
+  ParamLimits param_limits;
+  int max_n = 16;  // choices per request
+};
+
+struct GenerateRequest {
+  std::vector<std::int32_t> prompt;
+  SamplingParams sampling;
+  StopParams stop;
+  int n = 1;
+  Priority priority = Priority::kInteractive;
+  core::Nanos timeout_ns = 0;  // 0: none
+  bool skip_special_tokens = true;
+};
+
+struct EngineMetrics {
+  int waiting[kPriorityClasses] = {0, 0};
+  int running = 0;
+  int active_requests = 0;
+  std::uint64_t preemptions = 0;
+  int kv_blocks_total = 0;
+  int kv_blocks_used = 0;
+  int kv_blocks_cached_free = 0;
+  std::uint64_t prefix_queries = 0;
+  std::uint64_t prefix_hits = 0;
+  std::uint64_t prompt_tokens = 0;
+  std::uint64_t cached_prompt_tokens = 0;
+  std::uint64_t generated_tokens = 0;
+  std::uint64_t steps = 0;
+  std::uint64_t requests_finished = 0;
+};
+
+class Engine {
+ public:
+  // `tokenizer` may be null: requests then work on token ids only (no text,
+  // no stop strings).
+  static core::Result<std::unique_ptr<Engine>> create(model::Model& model,
+                                                      const tokenizer::Tokenizer* tokenizer,
+                                                      const EngineConfig& config,
+                                                      const core::Clock& clock);
+  ~Engine();
+
+  // Validates and queues; errors are InvalidParams (bad input) or QueueFull.
+  core::Result<std::shared_ptr<Stream>> submit(GenerateRequest request);
+  void cancel(std::uint64_t request_id);
+
+  // One step; false when there was nothing to do.
+  core::Result<bool> step();
+  // Steps until stopped, sleeping while idle.
+  void run(std::stop_token stop);
+  // Wakes run() (new work, shutdown).
+  void wake();
+
+  // A snapshot published at the end of every step; safe from any thread.
+  EngineMetrics metrics() const;
+  const model::Model& model() const { return model_; }
+  const EngineConfig& config() const { return config_; }
+  // Engine thread only (they read the scheduler).
+  bool has_work() const;
+  bool has_work(Priority* top, core::Nanos* oldest_wait) const;
+
+ private:
+  struct RequestState;
+  struct SeqRuntime;
+  Engine(model::Model& model, const tokenizer::Tokenizer* tokenizer, const EngineConfig& config,
+         const core::Clock& clock, std::unique_ptr<tensor::KvStorage> kv, int kv_blocks);
+
+  void take_inbox();
+  void publish_metrics();
+  void end_sequence(SeqId id);
+  core::Status run_plan(const StepPlan& plan);
+
+  model::Model& model_;
+  const tokenizer::Tokenizer* tokenizer_;
+  EngineConfig config_;
+  const core::Clock& clock_;
+  std::unique_ptr<tensor::KvStorage> kv_;
+  BlockPool blocks_;
+  Scheduler scheduler_;
+  Sampler sampler_;
+  std::vector<std::int32_t> eos_ids_;
+
+  // Engine-thread state.
+  std::unordered_map<std::uint64_t, std::shared_ptr<RequestState>> requests_;
+  std::unordered_map<SeqId, std::unique_ptr<SeqRuntime>> seqs_;
+  SeqId next_seq_ = 1;
+  std::vector<std::int32_t> batch_tokens_, batch_positions_, batch_logit_rows_;
+  std::vector<tensor::SeqSlice> batch_slices_;
+  std::vector<float> row_;
+  std::vector<StepOutcome> outcomes_;
+  std::vector<SeqId> ended_;
+  std::string text_;
+  std::uint64_t steps_ = 0, generated_ = 0, finished_requests_ = 0;
+
+  // Shared with submitting threads.
+  mutable std::mutex inbox_mutex_;
+  std::condition_variable inbox_cv_;
+  std::vector<std::shared_ptr<RequestState>> inbox_;
+  std::vector<std::uint64_t> cancels_;
+  std::atomic<std::uint64_t> next_request_{1};
+  std::atomic<int> active_requests_{0};
+  bool wake_flag_ = false;
+  mutable std::mutex metrics_mutex_;
+  EngineMetrics metrics_;
+};
+
+}  // namespace mlxs::engine

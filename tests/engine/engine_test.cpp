@@ -1,0 +1,325 @@
+// The engine with real models on the CPU: batching, prefix reuse and
+// preemption never change greedy outputs; seeds reproduce whatever the batch;
+// cancellation, deadlines, n > 1, stop strings and text.
+#include "engine/engine.h"
+
+#include <filesystem>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "backend/cpu/cpu_backend.h"
+#include "core/json_util.h"
+#include "model/synth.h"
+#include "testing/fixtures.h"
+
+namespace mlxs::engine {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Rig {
+  std::shared_ptr<backend::cpu::ThreadPool> pool = std::make_shared<backend::cpu::ThreadPool>(2);
+  backend::cpu::CpuBackend backend{pool};
+  std::unique_ptr<model::Model> model;
+  std::unique_ptr<tokenizer::Tokenizer> tokenizer;
+  core::SteadyClock clock;
+
+  explicit Rig(const std::string& dir, bool with_tokenizer = false) {
+    model::LoadOptions o;
+    o.max_batch_tokens = 128;
+    o.max_seqs = 16;
+    o.max_logit_rows = 16;
+    o.max_context = 256;
+    auto m = model::Model::load(dir, backend, o);
+    EXPECT_TRUE(m.is_ok()) << m.status().to_string();
+    if (m) model = std::move(m).value();
+    if (with_tokenizer) {
+      auto t = tokenizer::Tokenizer::load_dir(dir);
+      EXPECT_TRUE(t.is_ok()) << t.status().to_string();
+      if (t) tokenizer = std::move(t).value();
+    }
+  }
+
+  std::unique_ptr<Engine> engine(int kv_blocks = 0, bool prefix = true, int max_context = 256) {
+    EngineConfig c;
+    c.scheduler.max_batch_tokens = 128;
+    c.scheduler.max_seqs = 16;
+    c.scheduler.prefill_chunk = 32;
+    c.scheduler.max_context = max_context;
+    c.kv_blocks = kv_blocks;
+    c.kv_memory_bytes = 64u << 20;
+    c.prefix_caching = prefix;
+    auto e = Engine::create(*model, tokenizer.get(), c, clock);
+    EXPECT_TRUE(e.is_ok()) << e.status().to_string();
+    return e.is_ok() ? std::move(e).value() : nullptr;
+  }
+};
+
+struct Collected {
+  std::vector<std::vector<std::int32_t>> tokens;
+  std::vector<std::string> text;
+  std::vector<FinishReason> finish;
+  std::optional<core::Status> error;
+  Usage usage;
+};
+
+Collected collect(Stream& s) {
+  Collected r;
+  r.tokens.resize(static_cast<std::size_t>(s.choices()));
+  r.text.resize(static_cast<std::size_t>(s.choices()));
+  r.finish.resize(static_cast<std::size_t>(s.choices()), FinishReason::kNone);
+  for (auto& item : s.take()) {
+    auto c = static_cast<std::size_t>(item.choice);
+    r.tokens[c].insert(r.tokens[c].end(), item.tokens.begin(), item.tokens.end());
+    r.text[c] += item.text;
+    if (item.final) r.finish[c] = item.finish;
+  }
+  r.error = s.error();
+  r.usage = s.usage();
+  return r;
+}
+
+void drain(Engine& e, const std::vector<std::shared_ptr<Stream>>& streams,
+           std::vector<Collected>* results, int max_steps = 10000) {
+  results->assign(streams.size(), Collected{});
+  for (auto& r : *results) {
+    r.tokens.resize(4);
+    r.text.resize(4);
+    r.finish.resize(4, FinishReason::kNone);
+  }
+  for (int i = 0; i < max_steps; ++i) {
+    auto worked = e.step();
+    ASSERT_TRUE(worked.is_ok()) << worked.status().to_string();
+    bool all_done = true;
+    for (std::size_t k = 0; k < streams.size(); ++k) {
+      Collected part = collect(*streams[k]);
+      auto& r = (*results)[k];
+      for (std::size_t c = 0; c < part.tokens.size(); ++c) {
+        r.tokens[c].insert(r.tokens[c].end(), part.tokens[c].begin(), part.tokens[c].end());
+        r.text[c] += part.text[c];
+        if (part.finish[c] != FinishReason::kNone) r.finish[c] = part.finish[c];
+      }
+      if (part.error) r.error = part.error;
+      r.usage = part.usage;
+      all_done &= streams[k]->done();
+    }
+    if (all_done && !e.has_work()) return;
+  }
+  FAIL() << "streams did not finish";
+}
+
+GenerateRequest greedy(std::vector<std::int32_t> prompt, int max_tokens) {
+  GenerateRequest r;
+  r.prompt = std::move(prompt);
+  r.sampling.temperature = 0;
+  r.stop.max_tokens = max_tokens;
+  r.stop.ignore_eos = true;
+  return r;
+}
+
+std::vector<std::vector<std::int32_t>> fixture_prompts(const std::string& dir) {
+  auto ref = testing::load_reference(dir);
+  std::vector<std::vector<std::int32_t>> out;
+  for (int i = 0;; ++i) {
+    auto ids = ref.ids("p" + std::to_string(i) + ".input_ids");
+    if (ids.empty()) break;
+    out.push_back(ids);
+  }
+  return out;
+}
+
+TEST(Engine, ConcurrentRequestsMatchOneAtATimeAndTheReference) {
+  const std::string dir = testing::fixture_path("hf-tiny/llama");
+  Rig s(dir);
+  ASSERT_TRUE(s.model);
+  const auto prompts = fixture_prompts(dir);
+  auto ref = core::read_json_file(dir + "/reference.json", "reference.json", core::ErrorCode::kInvalidParams);
+  ASSERT_TRUE(ref.is_ok());
+
+  std::vector<std::vector<std::int32_t>> alone;
+  for (const auto& p : prompts) {
+    auto e = s.engine();
+    auto st = e->submit(greedy(p, 16));
+    ASSERT_TRUE(st.is_ok());
+    std::vector<Collected> r;
+    drain(*e, {*st}, &r);
+    alone.push_back(r[0].tokens[0]);
+    EXPECT_EQ(r[0].finish[0], FinishReason::kLength);
+  }
+  auto e = s.engine();
+  std::vector<std::shared_ptr<Stream>> streams;
+  for (const auto& p : prompts) streams.push_back(*e->submit(greedy(p, 16)));
+  std::vector<Collected> together;
+  drain(*e, streams, &together);
+  for (std::size_t i = 0; i < prompts.size(); ++i) {
+    EXPECT_EQ(together[i].tokens[0], alone[i]) << "prompt " << i;
+    const auto& jp = (*ref)["prompts"][i];
+    for (std::size_t j = 0; j < alone[i].size(); ++j) {
+      if (jp["greedy_top2_margins"][j].get<double>() <= 1e-2) break;
+      EXPECT_EQ(alone[i][j], jp["continuation_ids"][j].get<int>()) << "prompt " << i << " step " << j;
+    }
+    EXPECT_EQ(together[i].usage.completion_tokens, 16);
+    EXPECT_EQ(together[i].usage.prompt_tokens, static_cast<int>(prompts[i].size()));
+  }
+}
+
+TEST(Engine, PrefixHitsAndPreemptionDoNotChangeOutputs) {
+  const std::string dir = testing::fixture_path("hf-tiny/qwen3");
+  Rig s(dir);
+  ASSERT_TRUE(s.model);
+  auto prompts = fixture_prompts(dir);
+  auto e = s.engine();
+  auto first = *e->submit(greedy(prompts[2], 12));
+  std::vector<Collected> r1;
+  drain(*e, {first}, &r1);
+  auto second = *e->submit(greedy(prompts[2], 12));
+  std::vector<Collected> r2;
+  drain(*e, {second}, &r2);
+  EXPECT_GT(r2[0].usage.cached_prompt_tokens, 0) << "the repeated prompt hit the prefix cache";
+  EXPECT_EQ(r2[0].tokens[0], r1[0].tokens[0]);
+  EXPECT_GT(e->metrics().prefix_hits, 0u);
+
+  // Eight blocks of 16 tokens for four sequences growing to 61-96 tokens:
+  // preemptions happen.
+  auto tight = s.engine(/*kv_blocks=*/8, true, /*max_context=*/96);
+  std::vector<std::shared_ptr<Stream>> streams;
+  for (int i = 0; i < 4; ++i) streams.push_back(*tight->submit(greedy(prompts[static_cast<std::size_t>(i % 3)], 56)));
+  std::vector<Collected> rs;
+  drain(*tight, streams, &rs);
+  EXPECT_GT(tight->metrics().preemptions, 0u);
+  for (int i = 0; i < 4; ++i) {
+    auto solo = s.engine();
+    auto st = *solo->submit(greedy(prompts[static_cast<std::size_t>(i % 3)], 56));
+    std::vector<Collected> one;
+    drain(*solo, {st}, &one);
+    EXPECT_EQ(rs[static_cast<std::size_t>(i)].tokens[0], one[0].tokens[0]) << "request " << i;
+  }
+  EXPECT_EQ(tight->metrics().kv_blocks_used, 0);
+}
+
+TEST(Engine, SeedsReproduceWhateverElseIsInTheBatch) {
+  const std::string dir = testing::fixture_path("hf-tiny/gemma2");
+  Rig s(dir);
+  ASSERT_TRUE(s.model);
+  auto prompts = fixture_prompts(dir);
+  GenerateRequest req = greedy(prompts[0], 20);
+  req.sampling.temperature = 1.0f;
+  req.sampling.top_p = 0.95f;
+  req.sampling.seed = 1234;
+  auto e1 = s.engine();
+  auto a = *e1->submit(req);
+  std::vector<Collected> ra;
+  drain(*e1, {a}, &ra);
+  auto e2 = s.engine();
+  auto other = *e2->submit(greedy(prompts[1], 30));
+  auto b = *e2->submit(req);
+  std::vector<Collected> rb;
+  drain(*e2, {other, b}, &rb);
+  EXPECT_EQ(ra[0].tokens[0], rb[1].tokens[0]);
+
+  req.n = 3;
+  auto e3 = s.engine();
+  auto multi = *e3->submit(req);
+  std::vector<Collected> rm;
+  drain(*e3, {multi}, &rm);
+  EXPECT_EQ(rm[0].tokens[0], ra[0].tokens[0]) << "choice 0 uses the request's seed";
+  EXPECT_EQ(rm[0].usage.completion_tokens, 60);
+  for (int c = 0; c < 3; ++c) EXPECT_EQ(rm[0].tokens[static_cast<std::size_t>(c)].size(), 20u);
+}
+
+TEST(Engine, CancelTimeoutAndBadRequests) {
+  const std::string dir = testing::fixture_path("hf-tiny/llama");
+  Rig s(dir);
+  ASSERT_TRUE(s.model);
+  auto prompts = fixture_prompts(dir);
+  auto e = s.engine();
+  auto long_one = *e->submit(greedy(prompts[1], 200));
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(e->step().is_ok());
+  e->cancel(long_one->request_id());
+  std::vector<Collected> r;
+  drain(*e, {long_one}, &r);
+  EXPECT_EQ(r[0].finish[0], FinishReason::kCancelled);
+  EXPECT_LT(r[0].tokens[0].size(), 200u);
+  EXPECT_EQ(e->metrics().kv_blocks_used, 0) << "cancel frees every block";
+
+  // A consumer that goes away cancels the work.
+  auto gone = *e->submit(greedy(prompts[0], 200));
+  ASSERT_TRUE(e->step().is_ok());
+  gone->abandon();
+  for (int i = 0; i < 5 && e->has_work(); ++i) ASSERT_TRUE(e->step().is_ok());
+  EXPECT_FALSE(e->has_work());
+  EXPECT_EQ(e->metrics().kv_blocks_used, 0);
+
+  GenerateRequest late = greedy(prompts[0], 200);
+  late.timeout_ns = 1;  // already past by the first step
+  auto t = *e->submit(late);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  drain(*e, {t}, &r);
+  ASSERT_TRUE(r[0].error.has_value());
+  EXPECT_EQ(r[0].error->code(), core::ErrorCode::kTimeout);
+
+  EXPECT_EQ(e->submit(greedy({}, 4)).status().code(), core::ErrorCode::kInvalidParams);
+  EXPECT_EQ(e->submit(greedy({1, 999999}, 4)).status().code(), core::ErrorCode::kInvalidParams);
+  GenerateRequest bad = greedy(prompts[0], 4);
+  bad.n = 0;
+  EXPECT_EQ(e->submit(bad).status().code(), core::ErrorCode::kInvalidParams);
+  bad = greedy(prompts[0], 4);
+  bad.stop.stop = {"x"};  // no tokenizer for this fixture
+  EXPECT_EQ(e->submit(bad).status().code(), core::ErrorCode::kInvalidParams);
+}
+
+TEST(Engine, RunsOnItsOwnThread) {
+  const std::string dir = testing::fixture_path("hf-tiny/mistral");
+  Rig s(dir);
+  ASSERT_TRUE(s.model);
+  auto e = s.engine();
+  std::jthread loop([&](std::stop_token st) { e->run(st); });
+  auto prompts = fixture_prompts(dir);
+  std::vector<std::shared_ptr<Stream>> streams;
+  for (const auto& p : prompts) streams.push_back(*e->submit(greedy(p, 8)));
+  for (auto& st : streams) {
+    std::size_t tokens = 0;
+    for (int i = 0; i < 2000 && !st->done(); ++i) {
+      for (auto& item : st->wait_take(50)) tokens += item.tokens.size();
+    }
+    EXPECT_TRUE(st->done());
+    EXPECT_EQ(tokens, 8u);
+  }
+  loop.request_stop();
+}
+
+TEST(Engine, TextAndStopStringsWithARealTokenizer) {
+  const std::string dir = testing::temp_dir() + "/engine-synth-llama3";
+  model::SynthOptions o;
+  o.preset = "tiny";
+  o.arch = "llama";
+  o.tokenizer = "llama3";
+  o.out_dir = dir;
+  auto w = model::write_synthetic_model(o);
+  if (!w.is_ok() && w.status().code() == core::ErrorCode::kNotFound) {
+    GTEST_SKIP() << "tokenizer packages not installed (scripts/setup.sh installs them)";
+  }
+  ASSERT_TRUE(w.is_ok()) << w.status().to_string();
+  Rig s(dir, /*with_tokenizer=*/true);
+  ASSERT_TRUE(s.model && s.tokenizer);
+  auto prompt = *s.tokenizer->encode("The quick brown fox", true);
+  auto e = s.engine();
+  auto st = *e->submit(greedy(prompt, 24));
+  std::vector<Collected> r;
+  drain(*e, {st}, &r);
+  const auto full_text = *s.tokenizer->decode(r[0].tokens[0], true);
+  EXPECT_EQ(r[0].text[0], full_text) << "streamed text equals the batch decode";
+  ASSERT_GT(full_text.size(), 6u);
+  // Stop at a piece of the text seen above: output ends right before it.
+  const std::string stop = full_text.substr(full_text.size() / 2, 3);
+  GenerateRequest with_stop = greedy(prompt, 24);
+  with_stop.stop.stop = {stop};
+  auto st2 = *e->submit(with_stop);
+  drain(*e, {st2}, &r);
+  EXPECT_EQ(r[0].finish[0], FinishReason::kStop);
+  EXPECT_EQ(r[0].text[0], full_text.substr(0, full_text.find(stop)));
+}
+
+}  // namespace
+}  // namespace mlxs::engine
