@@ -367,8 +367,9 @@ core::Result<Interpreter::Flow> Interpreter::run_loop(const ast::For& node, cons
   auto all = iterate_value(iterable);
   if (!all) return locate(node.iter->loc, all.status());
   MLXS_RETURN_IF_ERROR(locate(node.loc, charge(16 * all->size())));
+  // jinja2 gives every iteration a fresh scope: what the body sets is gone
+  // at the next iteration and after the loop.
   auto outer = frame_;
-  frame_ = std::make_shared<Frame>(outer);
   struct Restore {
     Interpreter* self;
     std::shared_ptr<Frame> frame;
@@ -378,6 +379,7 @@ core::Result<Interpreter::Flow> Interpreter::run_loop(const ast::For& node, cons
   auto items = std::make_shared<List>();
   if (node.filter) {
     for (auto& item : *all) {
+      frame_ = std::make_shared<Frame>(outer);
       MLXS_RETURN_IF_ERROR(assign(node.target, item));
       MLXS_ASSIGN_OR_RETURN(auto keep, eval(*node.filter));
       if (truthy(keep)) items->push_back(std::move(item));
@@ -394,6 +396,7 @@ core::Result<Interpreter::Flow> Interpreter::run_loop(const ast::For& node, cons
   const Value loop_value = Value::loop(state);
   for (std::size_t i = 0; i < items->size(); ++i) {
     state->index0 = static_cast<std::int64_t>(i);
+    frame_ = std::make_shared<Frame>(outer);
     MLXS_RETURN_IF_ERROR(assign(node.target, (*items)[i]));
     frame_->set("loop", loop_value);
     MLXS_ASSIGN_OR_RETURN(const Flow flow, exec_body(node.body));
@@ -555,6 +558,7 @@ core::Result<Value> Interpreter::eval_filter(const ast::Filter& node) {
   } else if (block_input_ != nullptr) {
     input = *block_input_;
   }
+  if (node.fn == nullptr) return fail(node.loc, "No filter named '" + node.name + "' found.");
   CallArgs args;
   MLXS_RETURN_IF_ERROR(eval_args(node.args, args));
   MLXS_RETURN_IF_ERROR(locate(node.loc, charge(input.weight())));
@@ -566,6 +570,7 @@ core::Result<Value> Interpreter::eval_filter(const ast::Filter& node) {
 
 core::Result<Value> Interpreter::eval_test(const ast::Test& node) {
   MLXS_ASSIGN_OR_RETURN(auto input, eval(*node.input));
+  if (node.fn == nullptr) return fail(node.loc, "No test named '" + node.name + "' found.");
   CallArgs args;
   MLXS_RETURN_IF_ERROR(eval_args(node.args, args));
   auto r = node.fn(*this, input, args);

@@ -841,8 +841,8 @@ class Parser {
       MLXS_RETURN_IF_ERROR(enter());
       const Token& name_token = cur();
       MLXS_ASSIGN_OR_RETURN(auto name, dotted_name());
+      // Unknown filters are checked after parsing (see check_names).
       const FilterFn fn = find_filter(name);
-      if (fn == nullptr) return fail(name_token, "unknown filter '" + name + "'");
       auto filter = std::make_unique<ast::Filter>(loc(name_token), std::move(node), name, fn);
       if (is_op("(")) MLXS_RETURN_IF_ERROR(parse_call_args(filter->args));
       node = std::move(filter);
@@ -857,8 +857,7 @@ class Parser {
     const Token& name_token = cur();
     MLXS_ASSIGN_OR_RETURN(auto name, dotted_name());
     const TestFn fn = find_test(name);
-    if (fn == nullptr) return fail(name_token, "unknown test '" + name + "'");
-    auto test = std::make_unique<ast::Test>(l, std::move(node), name, fn);
+    auto test = std::make_unique<ast::Test>(loc(name_token), std::move(node), name, fn);
     const Token& t = cur();
     const bool arg_start = t.kind == TokenKind::kName || t.kind == TokenKind::kString ||
                            t.kind == TokenKind::kInteger || t.kind == TokenKind::kFloat ||
@@ -884,13 +883,170 @@ class Parser {
   std::vector<ast::Macro*> macro_stack_;
 };
 
+// jinja2 rejects an unknown filter or test at compile time, except inside an
+// `if` (test and branches) or an inline if-expression, where it fails only if
+// run (templates guard optional filters with `{% if 'x' is filter %}`).
+// Bodies that jinja2 compiles in a fresh frame (loops, macros, blocks) are
+// strict again.
+class NameChecker {
+ public:
+  core::Status body(const ast::Body& b, bool soft) {
+    for (const auto& s : b) MLXS_RETURN_IF_ERROR(stmt(*s, soft));
+    return core::Status::ok();
+  }
+
+ private:
+  core::Status stmt(const ast::Stmt& s, bool soft) {
+    switch (s.kind) {
+      case ast::StmtKind::kText:
+      case ast::StmtKind::kBreak:
+      case ast::StmtKind::kContinue: return core::Status::ok();
+      case ast::StmtKind::kPrint: return expr(static_cast<const ast::Print&>(s).expr.get(), soft);
+      case ast::StmtKind::kIf: {
+        const auto& n = static_cast<const ast::If&>(s);
+        for (const auto& [test, b] : n.branches) {
+          MLXS_RETURN_IF_ERROR(expr(test.get(), true));
+          MLXS_RETURN_IF_ERROR(body(b, true));
+        }
+        return body(n.otherwise, true);
+      }
+      case ast::StmtKind::kFor: {
+        const auto& n = static_cast<const ast::For&>(s);
+        MLXS_RETURN_IF_ERROR(expr(n.iter.get(), soft));
+        MLXS_RETURN_IF_ERROR(expr(n.filter.get(), false));
+        MLXS_RETURN_IF_ERROR(body(n.body, false));
+        return body(n.otherwise, soft);
+      }
+      case ast::StmtKind::kSet: return expr(static_cast<const ast::Set&>(s).value.get(), soft);
+      case ast::StmtKind::kSetBlock: {
+        const auto& n = static_cast<const ast::SetBlock&>(s);
+        MLXS_RETURN_IF_ERROR(expr(n.filter.get(), false));
+        return body(n.body, false);
+      }
+      case ast::StmtKind::kMacro: return macro(static_cast<const ast::Macro&>(s));
+      case ast::StmtKind::kCallBlock: {
+        const auto& n = static_cast<const ast::CallBlock&>(s);
+        MLXS_RETURN_IF_ERROR(expr(n.call.get(), soft));
+        return macro(*n.caller);
+      }
+      case ast::StmtKind::kFilterBlock: {
+        const auto& n = static_cast<const ast::FilterBlock&>(s);
+        MLXS_RETURN_IF_ERROR(expr(n.filter.get(), false));
+        return body(n.body, false);
+      }
+      case ast::StmtKind::kWith: {
+        const auto& n = static_cast<const ast::With&>(s);
+        for (const auto& v : n.values) MLXS_RETURN_IF_ERROR(expr(v.get(), soft));
+        return body(n.body, false);
+      }
+      case ast::StmtKind::kScope: return body(static_cast<const ast::Scope&>(s).body, false);
+    }
+    return core::Status::ok();
+  }
+
+  core::Status macro(const ast::Macro& m) {
+    for (const auto& d : m.defaults) MLXS_RETURN_IF_ERROR(expr(d.get(), false));
+    return body(m.body, false);
+  }
+
+  core::Status args(const ast::Args& a, bool soft) {
+    for (const auto& e : a.positional) MLXS_RETURN_IF_ERROR(expr(e.get(), soft));
+    for (const auto& k : a.keywords) MLXS_RETURN_IF_ERROR(expr(k.value.get(), soft));
+    MLXS_RETURN_IF_ERROR(expr(a.star.get(), soft));
+    return expr(a.star_star.get(), soft);
+  }
+
+  core::Status expr(const ast::Expr* e, bool soft) {
+    if (e == nullptr) return core::Status::ok();
+    switch (e->kind) {
+      case ExprKind::kConst:
+      case ExprKind::kName: return core::Status::ok();
+      case ExprKind::kGetattr: return expr(static_cast<const ast::Getattr*>(e)->object.get(), soft);
+      case ExprKind::kGetitem: {
+        const auto* n = static_cast<const ast::Getitem*>(e);
+        MLXS_RETURN_IF_ERROR(expr(n->object.get(), soft));
+        return expr(n->index.get(), soft);
+      }
+      case ExprKind::kSlice: {
+        const auto* n = static_cast<const ast::Slice*>(e);
+        MLXS_RETURN_IF_ERROR(expr(n->start.get(), soft));
+        MLXS_RETURN_IF_ERROR(expr(n->stop.get(), soft));
+        return expr(n->step.get(), soft);
+      }
+      case ExprKind::kCall: {
+        const auto* n = static_cast<const ast::Call*>(e);
+        MLXS_RETURN_IF_ERROR(expr(n->callee.get(), soft));
+        return args(n->args, soft);
+      }
+      case ExprKind::kFilter: {
+        const auto* n = static_cast<const ast::Filter*>(e);
+        if (n->fn == nullptr && !soft) {
+          return template_error(n->loc.line, n->loc.column, "unknown filter '" + n->name + "'");
+        }
+        MLXS_RETURN_IF_ERROR(expr(n->input.get(), soft));
+        return args(n->args, soft);
+      }
+      case ExprKind::kTest: {
+        const auto* n = static_cast<const ast::Test*>(e);
+        if (n->fn == nullptr && !soft) {
+          return template_error(n->loc.line, n->loc.column, "unknown test '" + n->name + "'");
+        }
+        MLXS_RETURN_IF_ERROR(expr(n->input.get(), soft));
+        return args(n->args, soft);
+      }
+      case ExprKind::kNot:
+      case ExprKind::kNeg:
+      case ExprKind::kPos: return expr(static_cast<const ast::Unary*>(e)->operand.get(), soft);
+      case ExprKind::kBinary: {
+        const auto* n = static_cast<const ast::Binary*>(e);
+        MLXS_RETURN_IF_ERROR(expr(n->left.get(), soft));
+        return expr(n->right.get(), soft);
+      }
+      case ExprKind::kAnd:
+      case ExprKind::kOr: {
+        const auto* n = static_cast<const ast::Logical*>(e);
+        MLXS_RETURN_IF_ERROR(expr(n->left.get(), soft));
+        return expr(n->right.get(), soft);
+      }
+      case ExprKind::kConcat:
+        for (const auto& p : static_cast<const ast::Concat*>(e)->parts) MLXS_RETURN_IF_ERROR(expr(p.get(), soft));
+        return core::Status::ok();
+      case ExprKind::kCompare: {
+        const auto* n = static_cast<const ast::Compare*>(e);
+        MLXS_RETURN_IF_ERROR(expr(n->first.get(), soft));
+        for (const auto& [op, operand] : n->rest) MLXS_RETURN_IF_ERROR(expr(operand.get(), soft));
+        return core::Status::ok();
+      }
+      case ExprKind::kCond: {
+        const auto* n = static_cast<const ast::Cond*>(e);
+        MLXS_RETURN_IF_ERROR(expr(n->test.get(), true));
+        MLXS_RETURN_IF_ERROR(expr(n->then.get(), true));
+        return expr(n->otherwise.get(), true);
+      }
+      case ExprKind::kList:
+      case ExprKind::kTuple:
+        for (const auto& i : static_cast<const ast::Sequence*>(e)->items) MLXS_RETURN_IF_ERROR(expr(i.get(), soft));
+        return core::Status::ok();
+      case ExprKind::kDict:
+        for (const auto& [k, v] : static_cast<const ast::DictLit*>(e)->items) {
+          MLXS_RETURN_IF_ERROR(expr(k.get(), soft));
+          MLXS_RETURN_IF_ERROR(expr(v.get(), soft));
+        }
+        return core::Status::ok();
+    }
+    return core::Status::ok();
+  }
+};
+
 }  // namespace
 
 core::Result<std::unique_ptr<ast::Template>> parse(const std::vector<Token>& tokens, const ParseLimits& limits) {
   if (tokens.empty() || tokens.back().kind != TokenKind::kEof) {
     return template_error(1, 1, "internal error: token stream without end");
   }
-  return Parser(tokens, limits).run();
+  MLXS_ASSIGN_OR_RETURN(auto tree, Parser(tokens, limits).run());
+  MLXS_RETURN_IF_ERROR(NameChecker().body(tree->body, false));
+  return tree;
 }
 
 }  // namespace mlxs::template_
