@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include "schema/excerpt.h"
 #include "schema/format.h"
 #include "schema/json_value.h"
 #include "schema/uri.h"
@@ -29,31 +30,6 @@ struct Marks {
     for (std::size_t i = 0; i < done.size(); ++i) done[i] = static_cast<char>(done[i] | other.done[i]);
   }
 };
-
-// Messages stay on one line and short, whatever the schema holds (a pattern
-// may contain a newline, an enum may be huge).
-std::string one_line(std::string_view text, std::size_t max_chars = 200) {
-  std::string out;
-  for (char c : text) {
-    if (out.size() >= max_chars) {
-      out += "...";
-      break;
-    }
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '\n') {
-      out += "\\n";
-    } else if (c == '\r') {
-      out += "\\r";
-    } else if (c == '\t') {
-      out += "\\t";
-    } else if (u < 0x20 || u == 0x7F) {
-      out += fmt::format("\\x{:02x}", u);
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out;
-}
 
 std::string type_names(std::uint8_t bits) {
   static constexpr std::pair<std::uint8_t, const char*> kNames[] = {
@@ -225,13 +201,13 @@ class Evaluator {
                                      [&](const Json& v) { return json_equal(v, inst); });
       if (!found) {
         ok = false;
-        if (report) emit(n, "enum", "must be one of " + core::json_excerpt(Json(values), 80));
+        if (report) emit(n, "enum", "must be one of " + json_excerpt(values));
         if (done()) return false;
       }
     }
     if (n.const_value && !json_equal(*n.const_value, inst)) {
       ok = false;
-      if (report) emit(n, "const", "must be equal to " + core::json_excerpt(*n.const_value, 80));
+      if (report) emit(n, "const", "must be equal to " + json_excerpt(*n.const_value));
       if (done()) return false;
     }
 
@@ -290,7 +266,7 @@ class Evaluator {
                            std::string_view relation) {
       if (!bound || pass) return;
       ok = false;
-      if (report) emit(n, keyword, fmt::format("must be {} {}", relation, bound->dump()));
+      if (report) emit(n, keyword, fmt::format("must be {} {}", relation, json_excerpt(*bound)));
     };
     check(n.minimum, !n.minimum || compare_numbers(inst, *n.minimum) >= 0, "minimum", ">=");
     check(n.maximum, !n.maximum || compare_numbers(inst, *n.maximum) <= 0, "maximum", "<=");
@@ -302,7 +278,7 @@ class Evaluator {
           "exclusiveMaximum", "<");
     if (n.multiple_of && !is_multiple_of(inst, *n.multiple_of)) {
       ok = false;
-      if (report) emit(n, "multipleOf", "must be a multiple of " + n.multiple_of->dump());
+      if (report) emit(n, "multipleOf", "must be a multiple of " + json_excerpt(*n.multiple_of));
     }
     return ok;
   }

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "schema/excerpt.h"
 #include "schema/json_value.h"
 #include "schema/uri.h"
 #include "schema/utf8.h"
@@ -71,6 +72,20 @@ TEST(Numbers, MultipleOf) {
   EXPECT_TRUE(is_multiple_of(Json(std::int64_t{-9223372036854775807 - 1}), Json(2)));
   EXPECT_TRUE(is_multiple_of(Json(1e20), Json(1e-5)));
   EXPECT_FALSE(is_multiple_of(Json(1e-20), Json(1e-5)));
+}
+
+TEST(Excerpt, BoundedAsciiAndOneLine) {
+  EXPECT_EQ(json_excerpt(Json::parse(R"({"a": [1, "x\"y"], "b": null})")), R"({"a":[1,"x\"y"],"b":null})");
+  EXPECT_EQ(json_excerpt(Json::parse(R"("\u00e9\ud83d\udc32")")), R"("\u00e9\ud83d\udc32")");
+  Json big = Json::array();
+  for (int i = 0; i < 100000; ++i) big.push_back(i);
+  const std::string e = json_excerpt(big, 20);
+  EXPECT_LE(e.size(), 23u);
+  EXPECT_EQ(e.substr(e.size() - 3), "...");
+  EXPECT_EQ(json_excerpt(std::vector<Json>{Json(1), Json("a")}), R"([1,"a"])");
+  EXPECT_EQ(one_line("a\nb\x01"), "a\\nb\\x01");
+  EXPECT_EQ(one_line("\xC3\xA9\xC3\xA9\xC3\xA9", 2), "\xC3\xA9\xC3\xA9...");  // cut on code points
+  EXPECT_EQ(one_line("a\xFF" "b"), "a\xEF\xBF\xBD" "b");  // U+FFFD
 }
 
 }  // namespace
