@@ -5,6 +5,7 @@
 #include <barrier>
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <thread>
 
 #include <fmt/format.h>
@@ -78,10 +79,11 @@ struct Measure {
 
 // Runs `work(document index)` over all documents on `threads` threads; the
 // best of `repeats` wall times. The same threads run every repeat (after an
-// untimed warm-up), as a server's long-lived threads would, so per-thread
-// caches are warm.
+// untimed warm-up), as a server's long-lived threads would; `before` runs
+// ahead of each repeat (encode clears the word memo there, so no repeat
+// gains from having seen the same text before).
 template <typename Work>
-double timed(std::size_t documents, int threads, int repeats, Work work) {
+double timed(std::size_t documents, int threads, int repeats, Work work, const std::function<void()>& before = {}) {
   const int n = std::max(1, threads);
   std::barrier sync(n);
   std::atomic<std::size_t> next{0};
@@ -92,6 +94,7 @@ double timed(std::size_t documents, int threads, int repeats, Work work) {
       sync.arrive_and_wait();
       if (index == 0) {
         next = 0;
+        if (before) before();
         t0 = Clock::now();
       }
       sync.arrive_and_wait();
@@ -191,7 +194,8 @@ core::Result<nlohmann::json> run_tokenizer_bench(const TokenizerBenchOptions& o)
                         [&](std::size_t d) {
                           std::vector<std::int32_t> out;
                           if (!tok->encode_into(docs[d], false, out).is_ok()) failed = true;
-                        }),
+                        },
+                        [&] { tok->clear_cache(); }),
                   bytes, tokens};
       Measure dec{timed(docs.size(), threads, o.repeats,
                         [&](std::size_t d) {
@@ -218,10 +222,13 @@ core::Result<nlohmann::json> run_tokenizer_bench(const TokenizerBenchOptions& o)
         std::string text;
         while (text.size() < size) text.append(unit);
         std::size_t n = 0;
-        const double s = timed(1, 1, 1, [&](std::size_t) {
-          auto r = tok->encode(text, false);
-          n = r.is_ok() ? r->size() : 0;
-        });
+        const double s = timed(
+            1, 1, 1,
+            [&](std::size_t) {
+              auto r = tok->encode(text, false);
+              n = r.is_ok() ? r->size() : 0;
+            },
+            [&] { tok->clear_cache(); });
         entry[size == (std::size_t{1} << 18) ? "256KiB" : "1MiB"] = {
             {"seconds", s}, {"mb_per_s", static_cast<double>(text.size()) / 1e6 / s}, {"tokens", n}};
       }

@@ -5,6 +5,8 @@
 
 #include "cli/commands.h"
 #include "decode_bench.h"
+#include "engine_bench.h"
+#include "tokenizer_bench.h"
 
 namespace mlxs::cli {
 namespace {
@@ -33,6 +35,21 @@ int run_decode(DecodeArgs& a) {
   return write_json_file(a.json_path, *result);
 }
 
+template <typename Options>
+struct Job {
+  Options options;
+  std::string json_path;
+};
+
+// Runs a benchmark, prints its table, saves its JSON.
+template <typename Options, typename RunFn, typename TableFn>
+int run_job(const Job<Options>& job, RunFn run, TableFn table) {
+  auto result = run(job.options);
+  if (!result) return report_error(std::string(result.status().code_name()), result.status().message());
+  std::fputs(table(*result).c_str(), stdout);
+  return write_json_file(job.json_path, *result);
+}
+
 }  // namespace
 
 void add_bench_command(CLI::App& parent, Action* action) {
@@ -51,6 +68,40 @@ void add_bench_command(CLI::App& parent, Action* action) {
   decode->add_option("--json", args->json_path, "Write the full result as JSON here");
   decode->add_flag("--quiet", args->quiet, "No progress on stderr");
   decode->callback([args, action] { *action = [args] { return run_decode(*args); }; });
+
+  auto tok = std::make_shared<Job<bench::TokenizerBenchOptions>>();
+  CLI::App* tcmd = bench_cmd->add_subcommand("tokenizer", "Encode/decode MB/s and tokens/s on prose, code and CJK");
+  tcmd->add_option("--model", tok->options.model_dir, "Folder with tokenizer.json")->required();
+  tcmd->add_option("--threads", tok->options.threads, "Threads for the all-threads run (default: all)")->check(CLI::Range(0, 1024));
+  tcmd->add_option("--mib", [tok](const CLI::results_t& r) {
+    tok->options.text_bytes = std::stoul(r[0]) << 20;
+    return true;
+  }, "MiB of text per kind");
+  tcmd->add_option("--repeats", tok->options.repeats, "Repeats (the best is reported)")->check(CLI::Range(1, 100));
+  tcmd->add_option("--json", tok->json_path, "Write the full result as JSON here");
+  tcmd->callback([tok, action] {
+    *action = [tok] { return run_job(*tok, bench::run_tokenizer_bench, bench::format_tokenizer_table); };
+  });
+
+  auto sched = std::make_shared<Job<bench::SchedulerBenchOptions>>();
+  CLI::App* scmd = bench_cmd->add_subcommand("scheduler", "Scheduler cost per step with N running sequences (fake runner)");
+  scmd->add_option("--running", sched->options.running, "Running sequences")->check(CLI::Range(1, 65536));
+  scmd->add_option("--steps", sched->options.steps, "Timed steps")->check(CLI::Range(1, 1000000));
+  scmd->add_option("--json", sched->json_path, "Write the full result as JSON here");
+  scmd->callback([sched, action] {
+    *action = [sched] { return run_job(*sched, bench::run_scheduler_bench, bench::format_scheduler_table); };
+  });
+
+  auto prefix = std::make_shared<Job<bench::PrefixBenchOptions>>();
+  CLI::App* pcmd = bench_cmd->add_subcommand("prefix", "TTFT of a repeated long prompt with prefix reuse on and off");
+  pcmd->add_option("--model", prefix->options.model_dir, "Model directory")->required();
+  pcmd->add_option("--prompt-len", prefix->options.prompt_len, "Prompt tokens")->check(CLI::Range(16, 1 << 20));
+  pcmd->add_option("--repeats", prefix->options.repeats, "Timed repeats per mode")->check(CLI::Range(1, 100));
+  pcmd->add_option("--threads", prefix->options.threads, "CPU threads (default: all)")->check(CLI::Range(0, 1024));
+  pcmd->add_option("--json", prefix->json_path, "Write the full result as JSON here");
+  pcmd->callback([prefix, action] {
+    *action = [prefix] { return run_job(*prefix, bench::run_prefix_bench, bench::format_prefix_table); };
+  });
 }
 
 }  // namespace mlxs::cli

@@ -418,10 +418,22 @@ void Engine::publish_metrics() {
   metrics_ = m;
 }
 
-void Engine::run(std::stop_token stop) {
+void Engine::run(std::stop_token stop, DeviceArbiter* arbiter, int engine_index) {
   std::stop_callback wake_on_stop(stop, [this] { wake(); });
   while (!stop.stop_requested()) {
+    if (arbiter != nullptr) {
+      take_inbox();
+      Urgency urgency;
+      if (!scheduler_.has_work(&urgency.top, &urgency.oldest_wait)) {
+        std::unique_lock lock(inbox_mutex_);
+        inbox_cv_.wait_for(lock, std::chrono::milliseconds(100),
+                           [&] { return wake_flag_ || stop.stop_requested(); });
+        continue;
+      }
+      arbiter->acquire(engine_index, urgency);
+    }
     auto worked = step();
+    if (arbiter != nullptr) arbiter->release(engine_index);
     if (!worked.is_ok()) {
       core::log_error("engine_step_error", {{"error", worked.status().to_string()}});
     }

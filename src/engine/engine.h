@@ -16,6 +16,7 @@
 
 #include "core/clock.h"
 #include "core/status.h"
+#include "engine/arbiter.h"
 #include "engine/block_pool.h"
 #include "engine/sampler.h"
 #include "engine/sampling_params.h"
@@ -82,8 +83,9 @@ class Engine {
 
   // One step; false when there was nothing to do.
   core::Result<bool> step();
-  // Steps until stopped, sleeping while idle.
-  void run(std::stop_token stop);
+  // Steps until stopped, sleeping while idle. With an arbiter, each step
+  // first acquires the shared device as engine `engine_index`.
+  void run(std::stop_token stop, DeviceArbiter* arbiter = nullptr, int engine_index = 0);
   // Wakes run() (new work, shutdown).
   void wake();
 
