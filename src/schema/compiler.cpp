@@ -370,6 +370,16 @@ core::Status Compiler::add_ref(NodeId id, const Json& value, const std::string& 
   return core::Status::ok();
 }
 
+core::Result<Regex> Compiler::regex(const std::string& at, const std::string& pattern) {
+  auto re = Regex::compile(pattern, opt_.regex);
+  if (!re) return error(at, re.status().message());
+  regex_total_ += re->size();
+  if (regex_total_ > opt_.max_regex_total) {
+    return error(at, fmt::format("patterns exceed {} units in all", opt_.max_regex_total));
+  }
+  return re;
+}
+
 // ------------------------------------------------------------ resolution
 
 core::Status Compiler::resolve_all() {

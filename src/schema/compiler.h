@@ -69,6 +69,8 @@ class Compiler {
   core::Status add_ref(NodeId id, const core::Json& value, const std::string& where,
                        const Site& site, bool dynamic);
   const CompileOptions& options() const { return opt_; }
+  // Compiles a pattern of the keyword at `at`, within the schema-wide budget.
+  core::Result<Regex> regex(const std::string& at, const std::string& pattern);
 
  private:
   const core::Json* find_document(std::string_view uri) const;
@@ -98,6 +100,7 @@ class Compiler {
   std::unordered_set<std::string> dynamic_anchor_uris_;
   std::vector<PendingRef> pending_;
   bool uses_dynamic_ref_ = false;
+  std::size_t regex_total_ = 0;
 };
 
 }  // namespace mlxs::schema::detail

@@ -129,9 +129,7 @@ class KeywordReader {
   }
 
   core::Result<Regex> regex(std::string_view key, const std::string& pattern) const {
-    auto re = Regex::compile(pattern, c_.options().regex);
-    if (!re) return error(key, re.status().message());
-    return re;
+    return c_.regex(where(key), pattern);
   }
 
   core::Result<NodeId> member_schema(std::string_view key, const std::string& member) {

@@ -185,6 +185,12 @@ core::Status Regex::check_syntax(std::string_view pattern) {
   return ast.is_ok() ? core::Status::ok() : ast.status();
 }
 
+std::size_t Regex::size() const {
+  std::size_t n = program().size();
+  for (const CodePointSet& set : sets()) n += set.ranges().size();
+  return n;
+}
+
 bool Regex::search(std::string_view text) const { return run(text, false, false); }
 bool Regex::full_match(std::string_view text) const { return run(text, true, true); }
 

@@ -59,6 +59,8 @@ class Regex {
   bool full_match(std::string_view text) const;
 
   const std::string& pattern() const { return pattern_; }
+  // Memory footprint in units: instructions plus character-class ranges.
+  std::size_t size() const;
   // Empty for a default-constructed Regex.
   const std::vector<RegexInst>& program() const { return program_ ? program_->insts : kEmpty.insts; }
   const std::vector<CodePointSet>& sets() const { return program_ ? program_->sets : kEmpty.sets; }

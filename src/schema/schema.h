@@ -37,12 +37,13 @@ struct CompileOptions {
   // Other documents by absolute URI; not owned, read during compile() only.
   const DocumentMap* documents = nullptr;
 
-  // Hostile-input bounds. Compile: nesting of the schema document, nodes in
-  // all. Validate: nested evaluations (instance depth x $ref chains), total
+  // Hostile-input bounds. Compile: nesting of the schema document, nodes and
+  // regex size in all. Validate: nested evaluations (instance depth x $ref chains), total
   // evaluations, errors reported.
   int max_schema_depth = 256;
   std::size_t max_nodes = 200000;
-  RegexOptions regex;
+  RegexOptions regex;              // per pattern
+  std::size_t max_regex_total = 2'000'000;  // instructions + class ranges, all patterns
   int max_eval_depth = 512;
   std::uint64_t max_eval_steps = 10'000'000;
   std::size_t max_errors = 100;

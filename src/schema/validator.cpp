@@ -116,6 +116,23 @@ class Evaluator {
     return false;
   }
 
+  // Work accounting: one step per evaluation, plus the bulk work a single
+  // keyword can do (regex matching, enum scans), so that a hostile schema and
+  // instance together cannot buy unbounded time.
+  bool charge(std::uint64_t steps, const Node& n) {
+    steps_ += steps;
+    if (steps_ <= s_.options.max_eval_steps) return true;
+    return abort(n, fmt::format("validation stopped after {} steps (schema too costly for this "
+                                "instance)", s_.options.max_eval_steps));
+  }
+
+  // A regex search visits at most (code points x instructions) states; a
+  // step is worth about a hundred of them.
+  bool search(const Regex& re, const std::string& text, const Node& n) {
+    if (!charge(text.size() * re.program().size() / 100, n)) return false;
+    return re.search(text);
+  }
+
   // ------------------------------------------------------------ traversal
   // A subschema applied to a child of the instance: a `false` schema fails
   // with the parent keyword's code (additionalProperties, items, …).
@@ -133,10 +150,7 @@ class Evaluator {
   bool eval(NodeId id, const Json& inst, Marks* marks_out, bool report) {
     const Node& n = s_.nodes[id];
     if (aborted_) return false;
-    if (++steps_ > s_.options.max_eval_steps) {
-      return abort(n, fmt::format("validation stopped after {} steps (schema too costly for this "
-                                  "instance)", s_.options.max_eval_steps));
-    }
+    if (!charge(1, n)) return false;
     if (n.boolean) {
       if (!*n.boolean && report) emit(n, "false", "no value is allowed here");
       return *n.boolean;
@@ -197,8 +211,10 @@ class Evaluator {
     }
     if (n.enum_values) {
       const auto& values = *n.enum_values;
-      const bool found = std::any_of(values.begin(), values.end(),
-                                     [&](const Json& v) { return json_equal(v, inst); });
+      const auto match = std::find_if(values.begin(), values.end(),
+                                      [&](const Json& v) { return json_equal(v, inst); });
+      const bool found = match != values.end();
+      if (!charge(static_cast<std::uint64_t>(match - values.begin()) / 16, n)) return false;
       if (!found) {
         ok = false;
         if (report) emit(n, "enum", "must be one of " + json_excerpt(values));
@@ -296,7 +312,8 @@ class Evaluator {
         if (report) emit(n, "maxLength", fmt::format("must be at most {} characters long", *n.max_length));
       }
     }
-    if (n.pattern && !n.pattern->search(s)) {
+    if (n.pattern && !search(*n.pattern, s, n)) {
+      if (aborted_) return false;
       ok = false;
       if (report) emit(n, "pattern", fmt::format("does not match pattern '{}'", n.pattern->pattern()));
     }
@@ -443,7 +460,7 @@ class Evaluator {
                          "property is not allowed") && ok;
       }
       for (const PatternSchema& pp : n.pattern_properties) {
-        if (done() || !pp.regex.search(key)) continue;
+        if (done() || !search(pp.regex, key, n)) continue;
         matched = true;
         ok = apply_child(pp.node, it.value(), report, "patternProperties",
                          "property is not allowed") && ok;

@@ -99,6 +99,19 @@ TEST(Limits, HugeEnumsAndArrays) {
   EXPECT_FALSE(unique.validate(many).valid);
 }
 
+TEST(Limits, RegexWorkCountsTowardsTheBound) {
+  CompileOptions options;
+  options.max_eval_steps = 100000;
+  auto s = Schema::compile(Json{{"items", {{"pattern", "^(a|b|c|d){1,300}$"}}}}, options);
+  ASSERT_TRUE(s.is_ok()) << s.status().to_string();
+  Json strings = Json::array();
+  for (int i = 0; i < 10; ++i) strings.push_back(std::string(100000, 'a'));
+  const ValidationResult r = s->validate(strings);
+  EXPECT_FALSE(r.valid);
+  EXPECT_TRUE(has_keyword(r, "limit")) << r.summary();
+  EXPECT_TRUE(s->validate(Json::array({"abcd"})).valid);
+}
+
 TEST(Limits, ManySubschemasAreBounded) {
   CompileOptions options;
   options.max_nodes = 50;
@@ -113,6 +126,15 @@ TEST(Limits, HugePatternsAreRefused) {
   auto s = Schema::compile(Json{{"pattern", "((a{1000}){1000}){1000}"}});
   ASSERT_FALSE(s.is_ok());
   EXPECT_NE(s.status().message().find("#/pattern"), std::string::npos);
+  // Many patterns, each within its own bound, still share one budget.
+  CompileOptions options;
+  options.max_regex_total = 10000;
+  Json props = Json::object();
+  for (int i = 0; i < 100; ++i) props["p" + std::to_string(i)] = Json{{"pattern", "\\p{L}{200}"}};
+  auto many = Schema::compile(Json{{"properties", props}}, options);
+  ASSERT_FALSE(many.is_ok());
+  EXPECT_NE(many.status().message().find("patterns exceed 10000 units"), std::string::npos)
+      << many.status().message();
 }
 
 }  // namespace
