@@ -5,13 +5,22 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <vector>
 
 #include "template/runtime.h"
 #include "template/unicode.h"
 
 namespace mlxs::template_ {
 
-bool append_str_impl(std::string& out, const Value& v, std::size_t limit, int depth);
+// Printing state: the size limit, the depth, and the namespaces being
+// printed (Python prints a namespace that contains itself as {...}).
+struct ReprState {
+  std::size_t limit = SIZE_MAX;
+  int depth = 0;
+  std::vector<const Namespace*> open;
+};
+
+bool append_str_impl(std::string& out, const Value& v, ReprState& st);
 
 namespace {
 
@@ -52,50 +61,56 @@ void append_string_repr(std::string& out, const std::string& s) {
   out.push_back(quote);
 }
 
-bool append_repr_impl(std::string& out, const Value& v, std::size_t limit, int depth);
+bool append_repr_impl(std::string& out, const Value& v, ReprState& st);
 
-bool append_items_repr(std::string& out, const List& items, char open, char close, bool tuple,
-                       std::size_t limit, int depth) {
+bool append_items_repr(std::string& out, const List& items, char open, char close, bool tuple, ReprState& st) {
   out.push_back(open);
   for (std::size_t i = 0; i < items.size(); ++i) {
     if (i > 0) out += ", ";
-    if (!append_repr_impl(out, items[i], limit, depth + 1)) return false;
+    if (!append_repr_impl(out, items[i], st)) return false;
   }
   if (tuple && items.size() == 1) out.push_back(',');
   out.push_back(close);
-  return out.size() <= limit;
+  return out.size() <= st.limit;
 }
 
-bool append_repr_impl(std::string& out, const Value& v, std::size_t limit, int depth) {
-  if (out.size() > limit || depth > kMaxReprDepth) return false;
+bool append_repr_impl(std::string& out, const Value& v, ReprState& st) {
+  if (out.size() > st.limit || st.depth > kMaxReprDepth) return false;
+  struct Deeper {
+    int& d;
+    explicit Deeper(int& x) : d(x) { ++d; }
+    ~Deeper() { --d; }
+    Deeper(const Deeper&) = delete;
+    Deeper& operator=(const Deeper&) = delete;
+  } deeper(st.depth);
   switch (v.kind()) {
     case Value::Kind::kString:
       append_string_repr(out, v.as_string());
-      return out.size() <= limit;
+      return out.size() <= st.limit;
     case Value::Kind::kList:
       if (v.is_generator()) {
         out += "<generator object>";
-        return out.size() <= limit;
+        return out.size() <= st.limit;
       }
-      return append_items_repr(out, v.as_list(), '[', ']', false, limit, depth);
+      return append_items_repr(out, v.as_list(), '[', ']', false, st);
     case Value::Kind::kTuple:
-      return append_items_repr(out, v.as_list(), '(', ')', true, limit, depth);
+      return append_items_repr(out, v.as_list(), '(', ')', true, st);
     case Value::Kind::kDict: {
       out.push_back('{');
       bool first = true;
       for (const auto& [k, val] : v.as_dict().items) {
         if (!first) out += ", ";
         first = false;
-        if (!append_repr_impl(out, k, limit, depth + 1)) return false;
+        if (!append_repr_impl(out, k, st)) return false;
         out += ": ";
-        if (!append_repr_impl(out, val, limit, depth + 1)) return false;
+        if (!append_repr_impl(out, val, st)) return false;
       }
       out.push_back('}');
-      return out.size() <= limit;
+      return out.size() <= st.limit;
     }
     case Value::Kind::kUndefined:
       out += "Undefined";
-      return out.size() <= limit;
+      return out.size() <= st.limit;
     case Value::Kind::kNone:
     case Value::Kind::kBool:
     case Value::Kind::kInt:
@@ -103,7 +118,7 @@ bool append_repr_impl(std::string& out, const Value& v, std::size_t limit, int d
     case Value::Kind::kNamespace:
     case Value::Kind::kCallable:
     case Value::Kind::kLoop:
-      return append_str_impl(out, v, limit, depth);
+      return append_str_impl(out, v, st);
   }
   return false;
 }
@@ -389,11 +404,14 @@ std::string float_repr(double v) {
 }
 
 bool append_str(std::string& out, const Value& v, std::size_t limit) {
-  return append_str_impl(out, v, limit, 0);
+  ReprState st;
+  st.limit = limit;
+  return append_str_impl(out, v, st);
 }
 
-bool append_str_impl(std::string& out, const Value& v, std::size_t limit, int depth) {
-  if (depth > kMaxReprDepth) return false;
+bool append_str_impl(std::string& out, const Value& v, ReprState& st) {
+  if (st.depth > kMaxReprDepth) return false;
+  const std::size_t limit = st.limit;
   switch (v.kind()) {
     case Value::Kind::kUndefined: return true;
     case Value::Kind::kNone: out += "None"; break;
@@ -406,17 +424,25 @@ bool append_str_impl(std::string& out, const Value& v, std::size_t limit, int de
       return true;
     case Value::Kind::kList:
     case Value::Kind::kTuple:
-    case Value::Kind::kDict: return append_repr_impl(out, v, limit, depth);
+    case Value::Kind::kDict: return append_repr_impl(out, v, st);
     case Value::Kind::kNamespace: {
+      const Namespace* ns = &v.as_namespace();
+      if (std::find(st.open.begin(), st.open.end(), ns) != st.open.end()) {
+        out += "<Namespace {...}>";
+        break;
+      }
+      st.open.push_back(ns);
       out += "<Namespace {";
       bool first = true;
-      for (const auto& [k, val] : v.as_namespace().attrs.items) {
+      for (const auto& [k, val] : ns->attrs.items) {
         if (!first) out += ", ";
         first = false;
-        if (!append_repr_impl(out, k, limit, depth + 1)) return false;
-        out += ": ";
-        if (!append_repr_impl(out, val, limit, depth + 1)) return false;
+        if (!append_repr_impl(out, k, st) || (out += ": ", !append_repr_impl(out, val, st))) {
+          st.open.pop_back();
+          return false;
+        }
       }
+      st.open.pop_back();
       out += "}>";
       break;
     }
@@ -441,7 +467,9 @@ bool append_str_impl(std::string& out, const Value& v, std::size_t limit, int de
 }
 
 bool append_repr(std::string& out, const Value& v, std::size_t limit) {
-  return append_repr_impl(out, v, limit, 0);
+  ReprState st;
+  st.limit = limit;
+  return append_repr_impl(out, v, st);
 }
 
 std::string to_str(const Value& v) {
@@ -453,7 +481,8 @@ std::string to_str(const Value& v) {
 
 std::string repr(const Value& v) {
   std::string out;
-  append_repr_impl(out, v, SIZE_MAX, 0);
+  ReprState st;
+  append_repr_impl(out, v, st);
   return out;
 }
 
