@@ -29,19 +29,27 @@ struct StringEq {
 // A per-thread cache of word -> ids, so that concurrent encodes share no lock.
 struct WordCache {
   std::uint64_t owner = 0;
+  std::uint64_t epoch = 0;
   std::unordered_map<std::string, std::pair<std::uint32_t, std::uint32_t>, StringHash, StringEq> map;
   std::vector<std::int32_t> pool;
 };
 
-WordCache& cache_for(std::uint64_t owner) {
+WordCache& cache_for(std::uint64_t owner, std::uint64_t epoch) {
   thread_local std::vector<WordCache> caches(4);
   thread_local std::size_t next_victim = 0;
   for (auto& c : caches) {
-    if (c.owner == owner) return c;
+    if (c.owner != owner) continue;
+    if (c.epoch != epoch) {
+      c.epoch = epoch;
+      c.map.clear();
+      c.pool.clear();
+    }
+    return c;
   }
   WordCache& c = caches[next_victim];
   next_victim = (next_victim + 1) % caches.size();
   c.owner = owner;
+  c.epoch = epoch;
   c.map.clear();
   c.pool.clear();
   return c;
@@ -284,7 +292,7 @@ core::Status BpeModel::tokenize(std::string_view word, std::vector<std::int32_t>
     merge_word(word, ids);
     return core::Status::ok();
   }
-  WordCache& cache = cache_for(cache_owner_);
+  WordCache& cache = cache_for(cache_owner_, cache_epoch_.load(std::memory_order_relaxed));
   if (const auto it = cache.map.find(word); it != cache.map.end()) {
     const auto [off, len] = it->second;
     ids.insert(ids.end(), cache.pool.begin() + off, cache.pool.begin() + off + len);

@@ -3,6 +3,7 @@
 // candidate pairs (lowest rank, then leftmost) over a linked list of symbols,
 // so a word of n symbols costs O(n log n) however long it is.
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -30,6 +31,7 @@ class BpeModel final : public Model {
 
   core::Status tokenize(std::string_view word, std::vector<std::int32_t>& ids) const override;
   const Vocab& vocab() const override { return vocab_; }
+  void clear_cache() const override { cache_epoch_.fetch_add(1, std::memory_order_relaxed); }
 
   // Tokenizes without the cache (tests compare both).
   void merge_word(std::string_view word, std::vector<std::int32_t>& ids) const;
@@ -64,6 +66,7 @@ class BpeModel final : public Model {
   std::int32_t byte_ids_[256];        // <0xXX> tokens for byte fallback, -1 if absent
   std::vector<std::int32_t> small_char_ids_;  // code point < 2048 -> id (-1 absent), no prefix/suffix
   std::uint64_t cache_owner_ = 0;     // identifies this model in the thread-local caches
+  mutable std::atomic<std::uint64_t> cache_epoch_{0};  // bumped by clear_cache()
 };
 
 }  // namespace mlxs::tokenizer

@@ -20,6 +20,8 @@ class Model {
   // Appends the ids of `word` (valid UTF-8, non-empty) to `ids`.
   virtual core::Status tokenize(std::string_view word, std::vector<std::int32_t>& ids) const = 0;
   virtual const Vocab& vocab() const = 0;
+  // Empties any per-thread memo of past words (each thread's at its next use).
+  virtual void clear_cache() const {}
 };
 
 core::Result<std::unique_ptr<Model>> parse_model(const Json& json, std::string_view path);

@@ -250,6 +250,8 @@ bool Tokenizer::is_special(std::int32_t id) const {
   return id >= 0 && static_cast<std::size_t>(id) < special_by_id_.size() && special_by_id_[static_cast<std::size_t>(id)];
 }
 
+void Tokenizer::clear_cache() const { model_->clear_cache(); }
+
 bool Tokenizer::is_added(std::int32_t id) const { return added_->by_id(id) != nullptr; }
 
 }  // namespace mlxs::tokenizer
