@@ -819,7 +819,8 @@ class Parser {
   }
 
   core::Result<ExprPtr> parse_call(ExprPtr callee) {
-    auto node = std::make_unique<ast::Call>(loc(cur()), std::move(callee));
+    const Location at = callee->loc;  // errors point at what is called
+    auto node = std::make_unique<ast::Call>(at, std::move(callee));
     MLXS_RETURN_IF_ERROR(parse_call_args(node->args));
     return ExprPtr(std::move(node));
   }

@@ -85,7 +85,7 @@ TEST(TemplateExpressions, UndefinedBehavesAsJinja2Default) {
   EXPECT_EQ(r("{% if foo %}x{% else %}falsy{% endif %}"), "falsy");
   EXPECT_EQ(err("{{ foo.bar }}"), "line 1, column 7: 'foo' is undefined");
   EXPECT_EQ(err("{{ foo + 1 }}"), "line 1, column 8: 'foo' is undefined");
-  EXPECT_EQ(err("{{ foo() }}"), "line 1, column 7: 'foo' is undefined");
+  EXPECT_EQ(err("{{ foo() }}"), "line 1, column 4: 'foo' is undefined");
   EXPECT_EQ(err("{{ m[3].role }}", R"({"m": []})"), "line 1, column 8: list object has no element 3");
   EXPECT_EQ(err("{{ d.x.y }}", R"({"d": {}})"), "line 1, column 7: 'dict object' has no attribute 'x'");
   // A missing attribute of None is Undefined (printing it is fine).
@@ -111,17 +111,17 @@ TEST(TemplateExpressions, GlobalsRangeDictNamespace) {
   EXPECT_EQ(r("{{ dict(a=1, b=2) }}{{ dict({'x': 1}, y=2) }}{{ namespace(a=1) }}"),
             "{'a': 1, 'b': 2}{'x': 1, 'y': 2}<Namespace {'a': 1}>");
   EXPECT_EQ(err("{{ range(200000)|length }}"),
-            "line 1, column 9: Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000).");
+            "line 1, column 4: Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000).");
 }
 
 TEST(TemplateExpressions, RaiseExceptionFailsWithTheMessage) {
   EXPECT_EQ(err("x{{ raise_exception('Conversation roles must alternate') }}"),
-            "line 1, column 20: Conversation roles must alternate");
+            "line 1, column 5: Conversation roles must alternate");
 }
 
 TEST(TemplateExpressions, SandboxRefusesMutation) {
   EXPECT_EQ(err("{% set x = [1] %}{{ x.append(2) }}"),
-            "line 1, column 29: access to attribute 'append' of 'list' object is unsafe.");
+            "line 1, column 22: access to attribute 'append' of 'list' object is unsafe.");
 }
 
 TEST(TemplateExpressions, UnknownFiltersAndTestsFailAtCompileTimeUnlessGuarded) {

@@ -103,9 +103,9 @@ TEST(TemplateStatements, MacrosWithDefaultsVarargsKwargsAndRecursion) {
   EXPECT_EQ(r("{% set g = 'G' %}{% macro m() %}{{ g }}{% endmacro %}{{ m() }}"), "G");
   EXPECT_EQ(r("{% macro m(a, b=a ~ '!') %}{{ b }}{% endmacro %}{{ m('x') }}"), "x!");
   EXPECT_EQ(err("{% macro m(a) %}{% endmacro %}{{ m(1, 2) }}"),
-            "line 1, column 35: macro 'm' takes not more than 1 argument(s)");
+            "line 1, column 34: macro 'm' takes not more than 1 argument(s)");
   EXPECT_EQ(err("{% macro m(a) %}{% endmacro %}{{ m(b=1) }}"),
-            "line 1, column 35: macro 'm' takes no keyword argument 'b'");
+            "line 1, column 34: macro 'm' takes no keyword argument 'b'");
 }
 
 TEST(TemplateStatements, CallBlocksPassACaller) {
