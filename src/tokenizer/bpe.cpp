@@ -167,8 +167,30 @@ core::Result<std::unique_ptr<BpeModel>> BpeModel::from_json(const Json& json, st
       m->small_char_ids_[c] = m->vocab_.find(s);
     }
   }
+  if (o.continuing_subword_prefix.empty() && o.end_of_word_suffix.empty()) m->build_pair_filter();
   m->cache_owner_ = g_next_owner.fetch_add(1);
   return m;
+}
+
+void BpeModel::build_pair_filter() {
+  pair_filter_.assign((std::size_t{1} << 24) / 64, 0);
+  for (std::size_t id = 0; id < vocab_.id_limit(); ++id) {
+    const std::string* t = vocab_.token(static_cast<std::int32_t>(id));
+    if (t == nullptr || !utf8::is_valid(*t)) continue;
+    std::size_t i = 0, len = 0;
+    char32_t prev = 0;
+    bool have_prev = false;
+    while (i < t->size()) {
+      const char32_t c = utf8::decode_valid(*t, i, &len);
+      if (have_prev) {
+        const std::uint64_t h = ((static_cast<std::uint64_t>(prev) << 32 | c) * 0x9E3779B97F4A7C15ull) >> 40;
+        pair_filter_[h >> 6] |= std::uint64_t{1} << (h & 63);
+      }
+      prev = c;
+      have_prev = true;
+      i += len;
+    }
+  }
 }
 
 std::int32_t BpeModel::char_id(std::string_view ch) const {
@@ -288,15 +310,43 @@ core::Status BpeModel::tokenize(std::string_view word, std::vector<std::int32_t>
       return core::Status::ok();
     }
   }
+  if (word.size() < kMaxCachedWordBytes || pair_filter_.empty()) {
+    tokenize_word(word, ids);
+    return core::Status::ok();
+  }
+  // A long word (SentencePiece-style models see whole texts as one word) is
+  // cut between characters x, y that are both in the vocabulary and never
+  // adjacent inside any token: no merge can produce a token spanning such a
+  // cut, so merges on either side never interact and the result is the
+  // concatenation of the parts' results (which the word memo then serves).
+  std::size_t start = 0, i = 0, len = 0;
+  char32_t prev = 0;
+  bool prev_known = false;
+  while (i < word.size()) {
+    const char32_t c = utf8::decode_valid(word, i, &len);
+    const bool known = char_id(word.substr(i, len)) >= 0;
+    if (i > start && prev_known && known && !may_join(prev, c)) {
+      tokenize_word(word.substr(start, i - start), ids);
+      start = i;
+    }
+    prev = c;
+    prev_known = known;
+    i += len;
+  }
+  tokenize_word(word.substr(start), ids);
+  return core::Status::ok();
+}
+
+void BpeModel::tokenize_word(std::string_view word, std::vector<std::int32_t>& ids) const {
   if (word.size() >= kMaxCachedWordBytes) {
     merge_word(word, ids);
-    return core::Status::ok();
+    return;
   }
   WordCache& cache = cache_for(cache_owner_, cache_epoch_.load(std::memory_order_relaxed));
   if (const auto it = cache.map.find(word); it != cache.map.end()) {
     const auto [off, len] = it->second;
     ids.insert(ids.end(), cache.pool.begin() + off, cache.pool.begin() + off + len);
-    return core::Status::ok();
+    return;
   }
   const std::size_t before = ids.size();
   merge_word(word, ids);
@@ -307,7 +357,6 @@ core::Status BpeModel::tokenize(std::string_view word, std::vector<std::int32_t>
   const auto off = static_cast<std::uint32_t>(cache.pool.size());
   cache.pool.insert(cache.pool.end(), ids.begin() + static_cast<std::ptrdiff_t>(before), ids.end());
   cache.map.emplace(std::string(word), std::pair(off, static_cast<std::uint32_t>(ids.size() - before)));
-  return core::Status::ok();
 }
 
 }  // namespace mlxs::tokenizer

@@ -55,6 +55,14 @@ class BpeModel final : public Model {
     }
   }
   void insert_merge(std::int32_t a, std::int32_t b, std::uint32_t rank, std::int32_t new_id);
+  void tokenize_word(std::string_view word, std::vector<std::int32_t>& ids) const;
+  void build_pair_filter();
+  // May characters a then b be adjacent inside one vocabulary token? (false
+  // positives only: a false answer is exact)
+  bool may_join(char32_t a, char32_t b) const {
+    const std::uint64_t h = ((static_cast<std::uint64_t>(a) << 32 | b) * 0x9E3779B97F4A7C15ull) >> 40;
+    return (pair_filter_[h >> 6] >> (h & 63)) & 1;
+  }
   std::int32_t char_id(std::string_view ch) const;
 
   Vocab vocab_;
@@ -65,6 +73,7 @@ class BpeModel final : public Model {
   int shift_ = 64;
   std::int32_t byte_ids_[256];        // <0xXX> tokens for byte fallback, -1 if absent
   std::vector<std::int32_t> small_char_ids_;  // code point < 2048 -> id (-1 absent), no prefix/suffix
+  std::vector<std::uint64_t> pair_filter_;  // 2^24 bits over adjacent character pairs of tokens
   std::uint64_t cache_owner_ = 0;     // identifies this model in the thread-local caches
   mutable std::atomic<std::uint64_t> cache_epoch_{0};  // bumped by clear_cache()
 };
