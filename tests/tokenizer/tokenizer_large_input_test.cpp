@@ -3,6 +3,8 @@
 // sanitizers, so labelled parity rather than unit.
 #include <gtest/gtest.h>
 
+#include "core/json_util.h"
+#include "tokenizer/bpe.h"
 #include "tokenizer_bench.h"
 #include "tokenizer_fixtures.h"
 
@@ -37,6 +39,30 @@ TEST_P(TokenizerRobustness, TenMegabytesAndRepetitions) {
     auto r = t->encode(text, false);
     ASSERT_TRUE(r.is_ok()) << r.status().to_string();
     EXPECT_FALSE(r->empty());
+  }
+}
+
+// Long words are cut where no merge can span the cut; the ids must equal one
+// heap merge over the whole word (SentencePiece-style models see the whole
+// text as one word, so every fixture text is such a word).
+TEST_P(TokenizerRobustness, CutLongWordsEqualWholeWordMerge) {
+  const auto& c = tokenizer_case(GetParam());
+  ASSERT_TRUE(c.error.empty()) << c.error;
+  auto doc = core::read_json_file(c.model_dir + "/tokenizer.json", "tokenizer.json", core::ErrorCode::kTokenizerError);
+  ASSERT_TRUE(doc.is_ok());
+  if ((*doc)["model"].value("type", "") != "BPE") GTEST_SKIP() << "not BPE";
+  auto model = BpeModel::from_json((*doc)["model"], "model");
+  ASSERT_TRUE(model.is_ok()) << model.status().to_string();
+  std::string word;
+  for (const auto& e : c.fixture["encode"]) {
+    // Texts as the model would see them without a pre-tokenizer, ▁ for spaces.
+    for (const char ch : e["text"].get<std::string>()) word += ch == ' ' ? std::string("\xE2\x96\x81") : std::string(1, ch);
+    if (word.size() < 300) continue;
+    std::vector<std::int32_t> cut, whole;
+    ASSERT_TRUE((*model)->tokenize(word, cut).is_ok());
+    (*model)->merge_word(word, whole);
+    ASSERT_EQ(cut, whole) << c.name << " text " << e["index"];
+    word.clear();
   }
 }
 
