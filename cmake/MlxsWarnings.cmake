@@ -1,12 +1,12 @@
 # Warnings are errors everywhere in our code; -Wswitch-enum makes every switch
 # over an enum name every enumerator (our state machines rely on it).
 set(MLXS_WARNINGS
-    -Wall -Wextra -Wpedantic -Werror -Wswitch-enum -Wshadow=local -Wnon-virtual-dtor
+    -Wall -Wextra -Wpedantic -Werror -Wswitch-enum -Wnon-virtual-dtor
     -Wold-style-cast -Wcast-align -Wunused -Woverloaded-virtual -Wnull-dereference
     -Wformat=2 -Wimplicit-fallthrough)
 if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
   # GCC 12 raises false positives on std::variant/optional moves at -O2+.
-  list(APPEND MLXS_WARNINGS -Wno-maybe-uninitialized -Wno-stringop-overflow
+  list(APPEND MLXS_WARNINGS -Wshadow=local -Wno-maybe-uninitialized -Wno-stringop-overflow
        -Wno-array-bounds -Wno-restrict)
 elseif(CMAKE_CXX_COMPILER_ID MATCHES "Clang")
   list(APPEND MLXS_WARNINGS -Wno-gnu-zero-variadic-macro-arguments)

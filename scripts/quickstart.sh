@@ -10,4 +10,4 @@ MODEL="${MLXS_DEMO_MODEL:-$ROOT/build/models/tiny-llama}"
 if [ ! -f "$MODEL/config.json" ]; then
   ./build/release/mlx-serving dev synth-model --preset tiny --arch llama --dtype bf16 --out "$MODEL"
 fi
-./build/release/mlx-serving generate --model "$MODEL" --prompt-ids 128000,9906,1917 --max-tokens 24
+./build/release/mlx-serving generate --model "$MODEL" --prompt "The capital of France is" --max-tokens 32
