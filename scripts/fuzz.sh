@@ -6,7 +6,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 SECONDS_EACH="${FUZZ_SECONDS:-60}"
 cmake --preset fuzz >&2
-cmake --build --preset fuzz -j "$(nproc)" >&2
+cmake --build --preset fuzz --target fuzzers -j "$(nproc)" >&2
 shopt -s nullglob
 status=0
 for fuzzer in build/fuzz/fuzzers/*; do

@@ -25,8 +25,7 @@ float max_of(std::span<const float> v) {
 }  // namespace
 
 Sampler::Sampler(std::int64_t vocab)
-    : vocab_(vocab),
-      order_(static_cast<std::size_t>(vocab)),
+    : order_(static_cast<std::size_t>(vocab)),
       counts_(static_cast<std::size_t>(vocab), 0),
       weights_(static_cast<std::size_t>(vocab)),
       raw_(static_cast<std::size_t>(vocab)) {}

@@ -48,7 +48,6 @@ class Sampler {
   std::size_t nucleus(std::span<const float> logits, float max_logit, double total, float mass,
                       std::size_t limit);
 
-  std::int64_t vocab_;
   std::vector<std::int32_t> order_;
   std::vector<std::int32_t> counts_;
   std::vector<double> weights_;
