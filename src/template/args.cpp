@@ -54,6 +54,13 @@ core::Result<bool> BoundArgs::boolean(std::size_t i, bool fallback) const {
   return truthy(*values_[i]);
 }
 
+core::Result<bool> BoundArgs::int_flag(std::size_t i, bool fallback) const {
+  if (!has(i)) return fallback;
+  const Value& v = *values_[i];
+  if (v.is_int() || v.is_bool()) return v.as_int() != 0;
+  return type_error("'" + type_name(v) + "' object cannot be interpreted as an integer");
+}
+
 core::Result<std::string> BoundArgs::string(std::size_t i, std::string fallback) const {
   if (!has(i)) return fallback;
   const Value& v = *values_[i];

@@ -24,6 +24,8 @@ class BoundArgs {
   // Typed accessors: errors name the function and parameter.
   core::Result<std::int64_t> integer(std::size_t i, std::int64_t fallback) const;
   core::Result<bool> boolean(std::size_t i, bool fallback) const;  // any value, by truthiness
+  // A flag Python reads as an integer (sorted's `reverse`): bool or int only.
+  core::Result<bool> int_flag(std::size_t i, bool fallback) const;
   core::Result<std::string> string(std::size_t i, std::string fallback) const;
 
  private:

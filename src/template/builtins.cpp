@@ -60,8 +60,9 @@ core::Result<Dict> dict_from_args(std::string_view name, const CallArgs& args) {
     const Value& src = args.positional[0];
     if (src.is_dict()) {
       d = src.as_dict();
-    } else if (src.is_sequence()) {
-      for (const auto& pair : src.as_list()) {
+    } else if (!src.is_undefined() && !src.is_none() && !src.is_number()) {
+      MLXS_ASSIGN_OR_RETURN(auto pairs, iterate_value(src));
+      for (const auto& pair : pairs) {
         if (!pair.is_sequence() || pair.as_list().size() != 2) {
           return type_error("dictionary update sequence element has wrong length; 2 is required");
         }

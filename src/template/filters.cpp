@@ -30,8 +30,6 @@ core::Result<std::int64_t> py_len(const Value& v) {
   switch (v.kind()) {
     case Value::Kind::kString: return static_cast<std::int64_t>(unicode::length(v.as_string()));
     case Value::Kind::kList:
-      if (v.is_generator()) break;
-      return static_cast<std::int64_t>(v.as_list().size());
     case Value::Kind::kTuple: return static_cast<std::int64_t>(v.as_list().size());
     case Value::Kind::kDict: return static_cast<std::int64_t>(v.as_dict().size());
     case Value::Kind::kUndefined: return 0;
@@ -40,6 +38,7 @@ core::Result<std::int64_t> py_len(const Value& v) {
     case Value::Kind::kBool:
     case Value::Kind::kInt:
     case Value::Kind::kFloat:
+    case Value::Kind::kGenerator:
     case Value::Kind::kNamespace:
     case Value::Kind::kCallable: break;
   }
@@ -193,7 +192,23 @@ std::optional<std::int64_t> parse_py_int(const std::string& text, int base) {
   return neg ? -s : s;
 }
 
-Value generator(List items) { return Value::list(std::move(items), true); }
+// jinja2's generator filters run their body only when first iterated, so
+// every error of the body is deferred to the consumer.
+template <typename Body>
+Value deferred_generator(const char* function, Body body) {
+  List out;
+  core::Status status = body(out);
+  return make_generator(function, std::move(out), std::move(status));
+}
+
+// Iterates a filter's input; a generator input's pending error is returned
+// after its items, as the filter would meet it.
+template <typename Each>
+core::Status for_each_item(const Value& v, Each each) {
+  MLXS_ASSIGN_OR_RETURN(auto it, iterate_partial(v));
+  for (auto& item : it.items) MLXS_RETURN_IF_ERROR(each(std::move(item)));
+  return it.deferred;
+}
 
 // ------------------------------------------------------------------ filters
 
@@ -225,26 +240,27 @@ core::Result<Value> f_attr(Interpreter& in, const Value& v, const CallArgs& args
 
 core::Result<Value> f_batch(Interpreter& in, const Value& v, const CallArgs& args) {
   MLXS_ASSIGN_OR_RETURN(auto b, BoundArgs::bind("batch", args, {"linecount", "fill_with"}, 1));
-  MLXS_ASSIGN_OR_RETURN(const std::int64_t n, b.integer(0, 1));
-  if (n <= 0) return type_error("batch size must be positive");
-  MLXS_ASSIGN_OR_RETURN(auto items, iterate_value(v));
-  List out;
-  List row;
-  for (auto& item : items) {
-    if (static_cast<std::int64_t>(row.size()) == n) {
+  return deferred_generator("do_batch", [&](List& out) -> core::Status {
+    MLXS_ASSIGN_OR_RETURN(const std::int64_t n, b.integer(0, 1));
+    if (n <= 0) return type_error("batch size must be positive");
+    List row;
+    MLXS_RETURN_IF_ERROR(for_each_item(v, [&](Value item) -> core::Status {
+      if (static_cast<std::int64_t>(row.size()) == n) {
+        out.push_back(Value::list(std::move(row)));
+        row.clear();
+      }
+      row.push_back(std::move(item));
+      return core::Status::ok();
+    }));
+    if (!row.empty()) {
+      if (b.has(1) && !b.get(1).is_none()) {
+        MLXS_RETURN_IF_ERROR(in.charge(16 * static_cast<std::uint64_t>(n)));
+        while (static_cast<std::int64_t>(row.size()) < n) row.push_back(b.get(1));
+      }
       out.push_back(Value::list(std::move(row)));
-      row.clear();
     }
-    row.push_back(std::move(item));
-  }
-  if (!row.empty()) {
-    if (b.has(1) && !b.get(1).is_none()) {
-      MLXS_RETURN_IF_ERROR(in.charge(16 * static_cast<std::uint64_t>(n)));
-      while (static_cast<std::int64_t>(row.size()) < n) row.push_back(b.get(1));
-    }
-    out.push_back(Value::list(std::move(row)));
-  }
-  return generator(std::move(out));
+    return core::Status::ok();
+  });
 }
 
 core::Result<Value> f_capitalize(Interpreter& in, const Value& v, const CallArgs& args) {
@@ -280,7 +296,7 @@ core::Result<Value> f_dictsort(Interpreter&, const Value& v, const CallArgs& arg
   MLXS_ASSIGN_OR_RETURN(auto b, BoundArgs::bind("dictsort", args, {"case_sensitive", "by", "reverse"}));
   MLXS_ASSIGN_OR_RETURN(const bool case_sensitive, b.boolean(0, false));
   MLXS_ASSIGN_OR_RETURN(const std::string by, b.string(1, "key"));
-  MLXS_ASSIGN_OR_RETURN(const bool reverse, b.boolean(2, false));
+  MLXS_ASSIGN_OR_RETURN(const bool reverse, b.int_flag(2, false));
   if (by != "key" && by != "value") return type_error("You can only sort by either \"key\" or \"value\"");
   if (!v.is_dict()) {
     if (v.is_undefined()) return undefined_error(v);
@@ -309,15 +325,14 @@ core::Result<Value> f_escape(Interpreter& in, const Value& v, const CallArgs& ar
 
 core::Result<Value> f_first(Interpreter&, const Value& v, const CallArgs& args) {
   MLXS_RETURN_IF_ERROR(BoundArgs::bind("first", args, {}).status());
-  if (v.is_sequence() && !v.as_list().empty()) return v.as_list().front();
-  MLXS_ASSIGN_OR_RETURN(auto items, iterate_value(v));
-  if (items.empty()) return Value::undefined("No first item, sequence was empty.");
-  return items.front();
+  MLXS_ASSIGN_OR_RETURN(auto item, first_item(v));
+  if (!item) return Value::undefined("No first item, sequence was empty.");
+  return std::move(*item);
 }
 
 core::Result<Value> f_last(Interpreter&, const Value& v, const CallArgs& args) {
   MLXS_RETURN_IF_ERROR(BoundArgs::bind("last", args, {}).status());
-  if (v.is_generator()) return type_error("'generator' object is not reversible");
+  if (v.is_generator()) return type_error("'" + type_name(v) + "' object is not reversible");
   MLXS_ASSIGN_OR_RETURN(auto items, iterate_value(v));
   if (items.empty()) return Value::undefined("No last item, sequence was empty.");
   return items.back();
@@ -412,11 +427,12 @@ core::Result<Value> f_int(Interpreter&, const Value& v, const CallArgs& args) {
 
 core::Result<Value> f_items(Interpreter&, const Value& v, const CallArgs& args) {
   MLXS_RETURN_IF_ERROR(BoundArgs::bind("items", args, {}).status());
-  if (v.is_undefined()) return generator({});
-  if (!v.is_dict()) return type_error("Can only get item pairs from a mapping.");
-  List out;
-  for (const auto& [k, val] : v.as_dict().items) out.push_back(Value::tuple({k, val}));
-  return generator(std::move(out));
+  return deferred_generator("do_items", [&](List& out) -> core::Status {
+    if (v.is_undefined()) return core::Status::ok();
+    if (!v.is_dict()) return type_error("Can only get item pairs from a mapping.");
+    for (const auto& [k, val] : v.as_dict().items) out.push_back(Value::tuple({k, val}));
+    return core::Status::ok();
+  });
 }
 
 core::Result<Value> f_join(Interpreter& in, const Value& v, const CallArgs& args) {
@@ -487,39 +503,38 @@ core::Result<Value> f_title(Interpreter& in, const Value& v, const CallArgs& arg
 
 // map('filter', args...) or map(attribute='x', default=...).
 core::Result<Value> f_map(Interpreter& in, const Value& v, const CallArgs& args) {
-  if (!truthy(v)) return generator({});
-  MLXS_ASSIGN_OR_RETURN(auto items, iterate_value(v));
-  List out;
-  out.reserve(items.size());
-  const auto attr_it = std::find_if(args.keywords.begin(), args.keywords.end(),
-                                    [](const auto& kw) { return kw.first == "attribute"; });
-  if (args.positional.empty() && attr_it != args.keywords.end()) {
-    Value dflt = Value::none();
-    for (const auto& [k, val] : args.keywords) {
-      if (k == "default") {
-        dflt = val;
-      } else if (k != "attribute") {
-        return type_error("Unexpected keyword argument '" + k + "'");
+  return deferred_generator("sync_do_map", [&](List& out) -> core::Status {
+    if (!truthy(v)) return core::Status::ok();
+    const auto attr_it = std::find_if(args.keywords.begin(), args.keywords.end(),
+                                      [](const auto& kw) { return kw.first == "attribute"; });
+    if (args.positional.empty() && attr_it != args.keywords.end()) {
+      Value dflt = Value::none();
+      for (const auto& [k, val] : args.keywords) {
+        if (k == "default") {
+          dflt = val;
+        } else if (k != "attribute") {
+          return type_error("Unexpected keyword argument '" + k + "'");
+        }
       }
+      const AttrPath path = attr_path(attr_it->second);
+      return for_each_item(v, [&](Value item) -> core::Status {
+        MLXS_ASSIGN_OR_RETURN(auto r, get_path(in, std::move(item), path, &dflt));
+        out.push_back(std::move(r));
+        return core::Status::ok();
+      });
     }
-    const AttrPath path = attr_path(attr_it->second);
-    for (const auto& item : items) {
-      MLXS_ASSIGN_OR_RETURN(auto r, get_path(in, item, path, &dflt));
+    if (args.positional.empty()) return type_error("map requires a filter argument");
+    if (!args.positional[0].is_string()) return type_error("map requires a filter name");
+    const std::string name = args.positional[0].as_string();
+    CallArgs rest;
+    rest.positional.assign(args.positional.begin() + 1, args.positional.end());
+    rest.keywords = args.keywords;
+    return for_each_item(v, [&](Value item) -> core::Status {
+      MLXS_ASSIGN_OR_RETURN(auto r, in.apply_filter(name, item, rest));
       out.push_back(std::move(r));
-    }
-    return generator(std::move(out));
-  }
-  if (args.positional.empty()) return type_error("map requires a filter argument");
-  if (!args.positional[0].is_string()) return type_error("map requires a filter name");
-  const std::string name = args.positional[0].as_string();
-  CallArgs rest;
-  rest.positional.assign(args.positional.begin() + 1, args.positional.end());
-  rest.keywords = args.keywords;
-  for (const auto& item : items) {
-    MLXS_ASSIGN_OR_RETURN(auto r, in.apply_filter(name, item, rest));
-    out.push_back(std::move(r));
-  }
-  return generator(std::move(out));
+      return core::Status::ok();
+    });
+  });
 }
 
 core::Result<Value> min_max(Interpreter& in, const Value& v, const CallArgs& args, bool want_max) {
@@ -549,39 +564,40 @@ core::Result<Value> f_max(Interpreter& in, const Value& v, const CallArgs& a) { 
 core::Result<Value> f_min(Interpreter& in, const Value& v, const CallArgs& a) { return min_max(in, v, a, false); }
 
 core::Result<Value> select_reject(Interpreter& in, const Value& v, const CallArgs& args, bool select, bool lookup_attr) {
-  if (!truthy(v)) return generator({});
-  MLXS_ASSIGN_OR_RETURN(auto items, iterate_value(v));
-  std::size_t off = 0;
-  AttrPath path;
-  if (lookup_attr) {
-    if (args.positional.empty()) return type_error("Missing parameter for attribute name");
-    path = attr_path(args.positional[0]);
-    off = 1;
-  }
-  std::string test;
-  CallArgs test_args;
-  const bool has_test = args.positional.size() > off;
-  if (has_test) {
-    if (!args.positional[off].is_string()) return type_error("test name must be a string");
-    test = args.positional[off].as_string();
-    test_args.positional.assign(args.positional.begin() + static_cast<std::ptrdiff_t>(off) + 1, args.positional.end());
-    test_args.keywords = args.keywords;
-  }
-  List out;
-  for (const auto& item : items) {
-    Value probe = item;
+  return deferred_generator("select_or_reject", [&](List& out) -> core::Status {
+    if (!truthy(v)) return core::Status::ok();
+    std::size_t off = 0;
+    AttrPath path;
     if (lookup_attr) {
-      MLXS_ASSIGN_OR_RETURN(probe, get_path(in, item, path));
+      if (args.positional.empty()) return type_error("Missing parameter for attribute name");
+      path = attr_path(args.positional[0]);
+      off = 1;
     }
-    bool ok = false;
+    std::string test;
+    CallArgs test_args;
+    const bool has_test = args.positional.size() > off;
     if (has_test) {
-      MLXS_ASSIGN_OR_RETURN(ok, in.apply_test(test, probe, test_args));
-    } else {
-      ok = truthy(probe);
+      if (!args.positional[off].is_string()) return type_error("test name must be a string");
+      test = args.positional[off].as_string();
+      test_args.positional.assign(args.positional.begin() + static_cast<std::ptrdiff_t>(off) + 1,
+                                  args.positional.end());
+      test_args.keywords = args.keywords;
     }
-    if (ok == select) out.push_back(item);
-  }
-  return generator(std::move(out));
+    return for_each_item(v, [&](Value item) -> core::Status {
+      Value probe = item;
+      if (lookup_attr) {
+        MLXS_ASSIGN_OR_RETURN(probe, get_path(in, item, path));
+      }
+      bool ok = false;
+      if (has_test) {
+        MLXS_ASSIGN_OR_RETURN(ok, in.apply_test(test, probe, test_args));
+      } else {
+        ok = truthy(probe);
+      }
+      if (ok == select) out.push_back(std::move(item));
+      return core::Status::ok();
+    });
+  });
 }
 
 core::Result<Value> f_select(Interpreter& in, const Value& v, const CallArgs& a) { return select_reject(in, v, a, true, false); }
@@ -606,12 +622,15 @@ core::Result<Value> f_reverse(Interpreter&, const Value& v, const CallArgs& args
     std::reverse(cps.begin(), cps.end());
     return Value::string(unicode::encode(cps));
   }
+  // reversed() gives an iterator; a generator cannot be reversed, so jinja2
+  // falls back to a reversed list of it.
   auto items = iterate_value(v);
   if (!items) return type_error("argument must be iterable");
   List out = std::move(items).value();
   std::reverse(out.begin(), out.end());
-  // reversed() gives an iterator, except for generators, which become a list.
-  return Value::list(std::move(out), !v.is_generator());
+  if (v.is_generator()) return Value::list(std::move(out));
+  return make_generator("", std::move(out), core::Status::ok(),
+                        v.is_dict() ? "dict_reversekeyiterator" : v.is_tuple() ? "reversed" : "list_reverseiterator");
 }
 
 core::Result<Value> f_round(Interpreter&, const Value& v, const CallArgs& args) {
@@ -655,30 +674,31 @@ core::Result<Value> f_safe(Interpreter& in, const Value& v, const CallArgs& args
 
 core::Result<Value> f_slice(Interpreter& in, const Value& v, const CallArgs& args) {
   MLXS_ASSIGN_OR_RETURN(auto b, BoundArgs::bind("slice", args, {"slices", "fill_with"}, 1));
-  MLXS_ASSIGN_OR_RETURN(const std::int64_t slices, b.integer(0, 1));
-  if (slices <= 0) return type_error("slice count must be positive");
-  if (slices > 100000) return type_error("too many slices");
-  MLXS_ASSIGN_OR_RETURN(auto seq, iterate_value(v));
-  MLXS_RETURN_IF_ERROR(in.charge(16 * (seq.size() + static_cast<std::uint64_t>(slices))));
-  const auto length = static_cast<std::int64_t>(seq.size());
-  const std::int64_t per = length / slices;
-  const std::int64_t extra = length % slices;
-  std::int64_t offset = 0;
-  List out;
-  for (std::int64_t n = 0; n < slices; ++n) {
-    const std::int64_t start = offset + n * per;
-    if (n < extra) ++offset;
-    const std::int64_t end = offset + (n + 1) * per;
-    List part(seq.begin() + start, seq.begin() + end);
-    if (b.has(1) && !b.get(1).is_none() && n >= extra) part.push_back(b.get(1));
-    out.push_back(Value::list(std::move(part)));
-  }
-  return generator(std::move(out));
+  return deferred_generator("sync_do_slice", [&](List& out) -> core::Status {
+    MLXS_ASSIGN_OR_RETURN(const std::int64_t slices, b.integer(0, 1));
+    if (slices <= 0) return type_error("slice count must be positive");
+    if (slices > 100000) return type_error("too many slices");
+    MLXS_ASSIGN_OR_RETURN(auto seq, iterate_value(v));
+    MLXS_RETURN_IF_ERROR(in.charge(16 * (seq.size() + static_cast<std::uint64_t>(slices))));
+    const auto length = static_cast<std::int64_t>(seq.size());
+    const std::int64_t per = length / slices;
+    const std::int64_t extra = length % slices;
+    std::int64_t offset = 0;
+    for (std::int64_t n = 0; n < slices; ++n) {
+      const std::int64_t start = offset + n * per;
+      if (n < extra) ++offset;
+      const std::int64_t end = offset + (n + 1) * per;
+      List part(seq.begin() + start, seq.begin() + end);
+      if (b.has(1) && !b.get(1).is_none() && n >= extra) part.push_back(b.get(1));
+      out.push_back(Value::list(std::move(part)));
+    }
+    return core::Status::ok();
+  });
 }
 
 core::Result<Value> f_sort(Interpreter& in, const Value& v, const CallArgs& args) {
   MLXS_ASSIGN_OR_RETURN(auto b, BoundArgs::bind("sort", args, {"reverse", "case_sensitive", "attribute"}));
-  MLXS_ASSIGN_OR_RETURN(const bool reverse, b.boolean(0, false));
+  MLXS_ASSIGN_OR_RETURN(const bool reverse, b.int_flag(0, false));
   MLXS_ASSIGN_OR_RETURN(const bool case_sensitive, b.boolean(1, false));
   const Value attribute = b.get(2, Value::none());
   std::vector<AttrPath> paths;
@@ -793,24 +813,23 @@ core::Result<Value> f_truncate(Interpreter& in, const Value& v, const CallArgs& 
 
 core::Result<Value> f_unique(Interpreter& in, const Value& v, const CallArgs& args) {
   MLXS_ASSIGN_OR_RETURN(auto b, BoundArgs::bind("unique", args, {"case_sensitive", "attribute"}));
-  MLXS_ASSIGN_OR_RETURN(const bool case_sensitive, b.boolean(0, false));
-  const AttrPath path = attr_path(b.get(1, Value::none()));
-  MLXS_ASSIGN_OR_RETURN(auto items, iterate_value(v));
-  MLXS_RETURN_IF_ERROR(in.charge(items.size() * items.size() / 8));  // quadratic scan below
-  List seen;
-  List out;
-  for (const auto& item : items) {
-    MLXS_ASSIGN_OR_RETURN(auto k, get_path(in, item, path));
-    if (!case_sensitive) k = ignore_case(k);
-    if (k.is_list() || k.is_dict() || k.is_namespace()) return type_error("unhashable type: '" + type_name(k) + "'");
-    bool dup = false;
-    for (const auto& s : seen) dup = dup || equals(s, k);
-    if (!dup) {
-      seen.push_back(k);
-      out.push_back(item);
-    }
-  }
-  return generator(std::move(out));
+  return deferred_generator("sync_do_unique", [&](List& out) -> core::Status {
+    MLXS_ASSIGN_OR_RETURN(const bool case_sensitive, b.boolean(0, false));
+    const AttrPath path = attr_path(b.get(1, Value::none()));
+    List seen;
+    return for_each_item(v, [&](Value item) -> core::Status {
+      MLXS_RETURN_IF_ERROR(in.charge(seen.size() / 8 + 1));  // the scan below is quadratic
+      MLXS_ASSIGN_OR_RETURN(auto k, get_path(in, item, path));
+      if (!case_sensitive) k = ignore_case(k);
+      if (k.is_list() || k.is_dict() || k.is_namespace()) return type_error("unhashable type: '" + type_name(k) + "'");
+      for (const auto& s : seen) {
+        if (equals(s, k)) return core::Status::ok();
+      }
+      seen.push_back(std::move(k));
+      out.push_back(std::move(item));
+      return core::Status::ok();
+    });
+  });
 }
 
 core::Result<Value> f_urlencode(Interpreter& in, const Value& v, const CallArgs& args) {

@@ -75,8 +75,54 @@ void Frame::set(std::string_view name, Value value) {
   vars.emplace_back(std::string(name), std::move(value));
 }
 
+Value make_generator(std::string function, List items, core::Status deferred, std::string type) {
+  auto g = std::make_shared<GeneratorState>();
+  g->type = std::move(type);
+  g->function = std::move(function);
+  g->items = std::move(items);
+  g->deferred = std::move(deferred);
+  return Value::generator(std::move(g));
+}
+
+core::Result<Iteration> iterate_partial(const Value& v) {
+  if (v.is_generator()) {
+    GeneratorState& g = v.as_generator();
+    Iteration it;
+    it.items.assign(g.items.begin() + static_cast<std::ptrdiff_t>(g.pos), g.items.end());
+    g.pos = g.items.size();
+    it.deferred = std::move(g.deferred);  // a generator raises once, then is exhausted
+    g.deferred = core::Status::ok();
+    return it;
+  }
+  MLXS_ASSIGN_OR_RETURN(auto items, iterate_value(v));
+  return Iteration{std::move(items), core::Status::ok()};
+}
+
+core::Result<std::optional<Value>> first_item(const Value& v) {
+  if (v.is_generator()) {
+    GeneratorState& g = v.as_generator();
+    if (g.pos < g.items.size()) return std::optional<Value>(g.items[g.pos++]);
+    core::Status pending = std::move(g.deferred);
+    g.deferred = core::Status::ok();
+    if (!pending.is_ok()) return pending;
+    return std::optional<Value>();
+  }
+  if (v.is_sequence()) {
+    if (v.as_list().empty()) return std::optional<Value>();
+    return std::optional<Value>(v.as_list().front());
+  }
+  MLXS_ASSIGN_OR_RETURN(auto items, iterate_value(v));
+  if (items.empty()) return std::optional<Value>();
+  return std::optional<Value>(items.front());
+}
+
 core::Result<List> iterate_value(const Value& v) {
   switch (v.kind()) {
+    case Value::Kind::kGenerator: {
+      MLXS_ASSIGN_OR_RETURN(auto it, iterate_partial(v));
+      if (!it.deferred.is_ok()) return it.deferred;
+      return std::move(it.items);
+    }
     case Value::Kind::kList:
     case Value::Kind::kTuple: return v.as_list();
     case Value::Kind::kDict: {
@@ -364,8 +410,10 @@ core::Result<Interpreter::Flow> Interpreter::exec_for(const ast::For& node) {
 }
 
 core::Result<Interpreter::Flow> Interpreter::run_loop(const ast::For& node, const Value& iterable, int depth0) {
-  auto all = iterate_value(iterable);
-  if (!all) return locate(node.iter->loc, all.status());
+  auto iteration = iterate_partial(iterable);
+  if (!iteration) return locate(node.iter->loc, iteration.status());
+  List* all = &iteration->items;
+  const core::Status pending = iteration->deferred;  // raised if the loop runs past the items
   MLXS_RETURN_IF_ERROR(locate(node.loc, charge(16 * all->size())));
   // jinja2 gives every iteration a fresh scope: what the body sets is gone
   // at the next iteration and after the loop.
@@ -385,7 +433,7 @@ core::Result<Interpreter::Flow> Interpreter::run_loop(const ast::For& node, cons
       if (truthy(keep)) items->push_back(std::move(item));
     }
   } else {
-    *items = std::move(all).value();
+    *items = std::move(*all);
   }
   auto state = std::make_shared<LoopState>();
   state->length = static_cast<std::int64_t>(items->size());
@@ -394,14 +442,19 @@ core::Result<Interpreter::Flow> Interpreter::run_loop(const ast::For& node, cons
   state->node = &node;
   state->outer = outer;
   const Value loop_value = Value::loop(state);
+  bool broke = false;
   for (std::size_t i = 0; i < items->size(); ++i) {
     state->index0 = static_cast<std::int64_t>(i);
     frame_ = std::make_shared<Frame>(outer);
     MLXS_RETURN_IF_ERROR(assign(node.target, (*items)[i]));
     frame_->set("loop", loop_value);
     MLXS_ASSIGN_OR_RETURN(const Flow flow, exec_body(node.body));
-    if (flow == Flow::kBreak) break;
+    if (flow == Flow::kBreak) {
+      broke = true;
+      break;
+    }
   }
+  if (!broke && !pending.is_ok()) return locate(node.iter->loc, pending);
   if (items->empty() && !node.otherwise.empty()) {
     frame_ = outer;
     return exec_body(node.otherwise);
@@ -606,15 +659,27 @@ core::Result<Value> Interpreter::eval_getitem(const ast::Getitem& node) {
       MLXS_ASSIGN_OR_RETURN(parts[i], eval(**exprs[i]));
     }
   }
+  // jinja2 compiles slices to plain Python subscripts (not environment.getitem),
+  // so a failing slice raises instead of giving Undefined.
   if (obj.is_undefined()) return locate(node.loc, undefined_error(obj));
-  const bool indices_ok = slice_index_ok(parts[0]) && slice_index_ok(parts[1]) && slice_index_ok(parts[2]);
-  if (indices_ok && (obj.is_sequence() && !obj.is_generator())) {
+  const bool sliceable = obj.is_string() || obj.is_sequence();
+  if (!sliceable) {
+    if (obj.is_dict()) return fail(node.loc, "unhashable type: 'slice'");
+    return fail(node.loc, "'" + type_name(obj) + "' object is not subscriptable");
+  }
+  for (const auto& part : parts) {
+    if (part.is_undefined()) return locate(node.loc, undefined_error(part));
+  }
+  if (!(slice_index_ok(parts[0]) && slice_index_ok(parts[1]) && slice_index_ok(parts[2]))) {
+    return fail(node.loc, "slice indices must be integers or None or have an __index__ method");
+  }
+  if (obj.is_sequence()) {
     auto r = slice_list(obj.as_list(), parts[0], parts[1], parts[2]);
     if (!r) return locate(node.loc, r.status());
     MLXS_RETURN_IF_ERROR(locate(node.loc, charge(16 * r->size())));
     return obj.is_tuple() ? Value::tuple(std::move(r).value()) : Value::list(std::move(r).value());
   }
-  if (indices_ok && obj.is_string()) {
+  {
     const std::string& s = obj.as_string();
     MLXS_RETURN_IF_ERROR(locate(node.loc, charge(s.size())));
     const auto cps = unicode::code_points(s);
@@ -628,8 +693,6 @@ core::Result<Value> Interpreter::eval_getitem(const ast::Getitem& node) {
     for (const auto& c : *r) unicode::append(out, static_cast<char32_t>(c.as_int()));
     return Value::string(std::move(out));
   }
-  // jinja2 turns the TypeError of an unsliceable object into Undefined.
-  return Value::undefined(object_type_repr(obj) + " has no element slice");
 }
 
 // ------------------------------------------------------- attribute access
@@ -675,6 +738,7 @@ core::Result<Value> Interpreter::getattr(const Value& obj, std::string_view name
     case Value::Kind::kCallable:
       if (name == "name" && obj.as_callable().kind == Callable::Kind::kMacro) return Value::string(obj.as_callable().name);
       return missing();
+    case Value::Kind::kGenerator:
     case Value::Kind::kNone: return missing();
   }
   return missing();
@@ -686,7 +750,7 @@ core::Result<Value> Interpreter::getitem(const Value& obj, const Value& key) {
   switch (obj.kind()) {
     case Value::Kind::kList:
     case Value::Kind::kTuple:
-      if (int_key && !obj.is_generator()) {
+      if (int_key) {
         const List& items = obj.as_list();
         std::int64_t i = key.as_int();
         const auto n = static_cast<std::int64_t>(items.size());
@@ -718,6 +782,7 @@ core::Result<Value> Interpreter::getitem(const Value& obj, const Value& key) {
     case Value::Kind::kBool:
     case Value::Kind::kInt:
     case Value::Kind::kFloat:
+    case Value::Kind::kGenerator:
     case Value::Kind::kNamespace:
     case Value::Kind::kCallable:
     case Value::Kind::kLoop: break;
@@ -751,6 +816,7 @@ core::Result<Value> Interpreter::call(const Value& callee, const CallArgs& args)
     case Value::Kind::kString:
     case Value::Kind::kList:
     case Value::Kind::kTuple:
+    case Value::Kind::kGenerator:
     case Value::Kind::kDict:
     case Value::Kind::kNamespace: break;
   }
@@ -785,11 +851,14 @@ core::Result<Value> Interpreter::call_macro(const Callable& c, const CallArgs& a
       if (given[i]) return type_error("macro '" + m.name + "' got multiple values for argument '" + key + "'");
       frame->set(key, value);
       given[i] = true;
-    } else if (key == "caller") {
+    } else if (key == "caller" && m.uses_caller) {
       frame->set("caller", value);
       caller_given = true;
     } else if (m.uses_kwargs) {
       kwargs.set(Value::string(key), value);
+    } else if (key == "caller") {
+      return type_error("macro '" + m.name +
+                        "' was invoked with two values for the special 'caller' argument. This is most likely a bug.");
     } else {
       return type_error("macro '" + m.name + "' takes no keyword argument '" + key + "'");
     }

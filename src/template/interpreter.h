@@ -4,6 +4,7 @@
 // so a compiled template can be rendered from many threads at once.
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -87,7 +88,20 @@ class Interpreter {
   std::vector<std::shared_ptr<Frame>> captured_frames_;
 };
 
-// Iteration as Python's iter(): list/tuple items, dict keys, string characters.
+// Iteration as Python's iter(): list/tuple items, dict keys, string
+// characters, what is left of a generator (which this consumes). The partial
+// form hands back a generator's pending error instead of raising it, for
+// consumers (a for loop with `break`) that may stop before reaching it.
+struct Iteration {
+  List items;
+  core::Status deferred;
+};
+core::Result<Iteration> iterate_partial(const Value& v);
 core::Result<List> iterate_value(const Value& v);
+// next(iter(v)): the first item (consuming it from a generator), or nullopt.
+core::Result<std::optional<Value>> first_item(const Value& v);
+// A generator over `items` that raises `deferred` once they are used up.
+Value make_generator(std::string function, List items, core::Status deferred = core::Status::ok(),
+                     std::string type = "generator");
 
 }  // namespace mlxs::template_

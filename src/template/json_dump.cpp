@@ -81,6 +81,7 @@ class Dumper {
       }
       case Value::Kind::kDict: return dump_dict(v.as_dict(), level);
       case Value::Kind::kUndefined:
+      case Value::Kind::kGenerator:
       case Value::Kind::kNamespace:
       case Value::Kind::kCallable:
       case Value::Kind::kLoop: break;
@@ -107,6 +108,7 @@ class Dumper {
       case Value::Kind::kUndefined:
       case Value::Kind::kList:
       case Value::Kind::kTuple:
+      case Value::Kind::kGenerator:
       case Value::Kind::kDict:
       case Value::Kind::kNamespace:
       case Value::Kind::kCallable:

@@ -170,6 +170,10 @@ class Lexer {
   }
 
   core::Status lex_comment(std::size_t tag, std::size_t body, std::size_t& pos, bool& line_starting) {
+    if (body >= src_.size()) {  // jinja2's comment rule needs one more character to fail
+      pos = src_.size();
+      return core::Status::ok();
+    }
     for (std::size_t q = body; q < src_.size(); ++q) {
       std::size_t end = 0;
       char mod = '\0';

@@ -99,7 +99,6 @@ Callable::Fn find_method(const Value& obj, std::string_view name) {
       if (name == "copy") return copy;
       return nullptr;
     case Value::Kind::kList:
-      if (obj.is_generator()) return nullptr;
       if (name == "copy") return copy;
       [[fallthrough]];
     case Value::Kind::kTuple:
@@ -115,6 +114,7 @@ Callable::Fn find_method(const Value& obj, std::string_view name) {
     case Value::Kind::kBool:
     case Value::Kind::kInt:
     case Value::Kind::kFloat:
+    case Value::Kind::kGenerator:
     case Value::Kind::kNamespace:
     case Value::Kind::kCallable: return nullptr;
   }
@@ -124,7 +124,7 @@ Callable::Fn find_method(const Value& obj, std::string_view name) {
 bool is_unsafe_method(const Value& obj, std::string_view name) {
   static constexpr std::string_view kList[] = {"append", "clear", "extend", "insert", "pop", "remove", "reverse", "sort"};
   static constexpr std::string_view kDict[] = {"clear", "pop", "popitem", "setdefault", "update"};
-  if (obj.is_list() && !obj.is_generator()) {
+  if (obj.is_list()) {
     for (const auto n : kList) {
       if (n == name) return true;
     }

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "template/interpreter.h"
+#include "template/runtime.h"
 #include "template/pyformat.h"
 
 namespace mlxs::template_ {
@@ -196,21 +197,21 @@ core::Result<Value> binary_op(Interpreter& in, ast::BinOp op, const Value& a, co
         out += b.as_string();
         return Value::string(std::move(out));
       }
-      if ((a.is_list() && b.is_list() && !a.is_generator() && !b.is_generator()) || (a.is_tuple() && b.is_tuple())) {
+      if ((a.is_list() && b.is_list()) || (a.is_tuple() && b.is_tuple())) {
         MLXS_RETURN_IF_ERROR(in.charge(16 * (a.as_list().size() + b.as_list().size())));
         List out = a.as_list();
         out.insert(out.end(), b.as_list().begin(), b.as_list().end());
         return a.is_tuple() ? Value::tuple(std::move(out)) : Value::list(std::move(out));
       }
-      if (a.is_string() || (a.is_list() && !a.is_generator()) || a.is_tuple()) {
+      if (a.is_string() || a.is_list() || a.is_tuple()) {
         return type_error("can only concatenate " + type_name(a) + " (not \"" + type_name(b) + "\") to " + type_name(a));
       }
       return unsupported(op, a, b);
     case ast::BinOp::kMul:
-      if ((a.is_string() || (a.is_sequence() && !a.is_generator())) && (b.is_int() || b.is_bool())) {
+      if ((a.is_string() || a.is_sequence()) && (b.is_int() || b.is_bool())) {
         return repeat(in, a, b.as_int());
       }
-      if ((b.is_string() || (b.is_sequence() && !b.is_generator())) && (a.is_int() || a.is_bool())) {
+      if ((b.is_string() || b.is_sequence()) && (a.is_int() || a.is_bool())) {
         return repeat(in, b, a.as_int());
       }
       if (a.is_string() || a.is_sequence()) {
@@ -267,6 +268,17 @@ core::Result<bool> contains(const Value& container, const Value& item) {
       if (item.is_sequence() && !item.is_tuple()) return type_error("unhashable type: '" + type_name(item) + "'");
       if (item.is_dict()) return type_error("unhashable type: 'dict'");
       return container.as_dict().find(item) != nullptr;
+    case Value::Kind::kGenerator: {
+      // `in` consumes a generator up to the match, as Python's does.
+      GeneratorState& g = container.as_generator();
+      while (g.pos < g.items.size()) {
+        if (equals(g.items[g.pos++], item)) return true;
+      }
+      core::Status pending = std::move(g.deferred);
+      g.deferred = core::Status::ok();
+      if (!pending.is_ok()) return pending;
+      return false;
+    }
     case Value::Kind::kUndefined: return false;  // iterating an Undefined yields nothing
     case Value::Kind::kLoop: return false;
     case Value::Kind::kNone:

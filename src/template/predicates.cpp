@@ -47,8 +47,9 @@ SIMPLE_TEST(t_number, "number", v.is_number())
 SIMPLE_TEST(t_string, "string", v.is_string())
 SIMPLE_TEST(t_mapping, "mapping", v.is_dict())
 // Python: len() and __getitem__ exist (Undefined has both).
-SIMPLE_TEST(t_sequence, "sequence", v.is_string() || (v.is_sequence() && !v.is_generator()) || v.is_dict() || v.is_undefined())
-SIMPLE_TEST(t_iterable, "iterable", v.is_string() || v.is_sequence() || v.is_dict() || v.is_undefined() || v.is_loop())
+SIMPLE_TEST(t_sequence, "sequence", v.is_string() || v.is_sequence() || v.is_dict() || v.is_undefined())
+SIMPLE_TEST(t_iterable, "iterable",
+            v.is_string() || v.is_sequence() || v.is_generator() || v.is_dict() || v.is_undefined() || v.is_loop())
 SIMPLE_TEST(t_callable, "callable", v.is_callable() || v.is_undefined() || v.is_loop())
 SIMPLE_TEST(t_escaped, "escaped", (static_cast<void>(v), false))
 #undef SIMPLE_TEST
@@ -99,6 +100,7 @@ core::Result<bool> t_sameas(Interpreter&, const Value& v, const CallArgs& args) 
     case Value::Kind::kString:
     case Value::Kind::kList:
     case Value::Kind::kTuple:
+    case Value::Kind::kGenerator:
     case Value::Kind::kDict:
     case Value::Kind::kNamespace:
     case Value::Kind::kCallable:

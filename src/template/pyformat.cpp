@@ -284,10 +284,12 @@ core::Result<std::string> format_value(const Value& value, const std::string& sp
     alternate = true;
     ++i;
   }
+  bool zero_pad = false;
   if (i < spec.size() && spec[i] == '0') {
     if (align == '\0') {
       fill = "0";
       align = '=';
+      zero_pad = true;
     }
     ++i;
   }
@@ -312,6 +314,13 @@ core::Result<std::string> format_value(const Value& value, const std::string& sp
   if (i != spec.size()) return type_error("Invalid format specifier '" + spec + "'");
 
   std::string body;
+  if (value.is_string()) {
+    if (sign != '\0') return type_error("Sign not allowed in string format specifier");
+    if (alternate) return type_error("Alternate form (#) not allowed in string format specifier");
+    if (align == '=' && !(fill == "0" && zero_pad)) return type_error("'=' alignment not allowed in string format specifier");
+    if (grouping != '\0') return type_error(std::string("Cannot specify '") + grouping + "' with 's'.");
+    if (zero_pad && align == '=') align = '<';  // "{:05}" pads a string on the right with zeros
+  }
   if (value.is_string() || value.is_none() || value.is_undefined() || value.is_sequence() || value.is_dict()) {
     if (!value.is_string() && !spec.empty()) {
       return type_error("unsupported format string passed to " + type_name(value) + ".__format__");
@@ -331,7 +340,8 @@ core::Result<std::string> format_value(const Value& value, const std::string& sp
   }
   const bool as_int = (value.is_int() || value.is_bool()) &&
                       (type == '\0' || std::string_view("bcdoxXn").find(type) != std::string_view::npos);
-  if (value.is_bool() && type == '\0') return pad(to_str(value), width, align == '\0' ? '>' : align, fill);
+  // bool.__format__ is str() only for an empty spec; otherwise it formats as int.
+  if (value.is_bool() && spec.empty()) return to_str(value);
   std::string sign_text;
   if (as_int) {
     if (precision >= 0) return type_error("Precision not allowed in integer format specifier");

@@ -50,4 +50,16 @@ struct LoopState {
   std::shared_ptr<Frame> outer;       // the frame the loop runs in
 };
 
+// jinja2's select/map/unique/... return Python generators: single-pass, no
+// len(), always truthy. Their items are computed when the filter runs (filters
+// have no side effects), but an error met on the way is only raised when a
+// consumer reads that far, and a second pass sees what the first left.
+struct GeneratorState {
+  std::string type = "generator";   // Python's type name
+  std::string function;             // for printing: <generator object NAME ...>
+  List items;
+  std::size_t pos = 0;
+  core::Status deferred;            // raised when a consumer reads past `items`
+};
+
 }  // namespace mlxs::template_

@@ -87,11 +87,11 @@ bool append_repr_impl(std::string& out, const Value& v, ReprState& st) {
     case Value::Kind::kString:
       append_string_repr(out, v.as_string());
       return out.size() <= st.limit;
+    case Value::Kind::kGenerator:
+      // Python adds the object's address, which no other process could match.
+      out += "<" + v.as_generator().type + " object " + v.as_generator().function + ">";
+      return out.size() <= st.limit;
     case Value::Kind::kList:
-      if (v.is_generator()) {
-        out += "<generator object>";
-        return out.size() <= st.limit;
-      }
       return append_items_repr(out, v.as_list(), '[', ']', false, st);
     case Value::Kind::kTuple:
       return append_items_repr(out, v.as_list(), '(', ')', true, st);
@@ -185,10 +185,9 @@ Value Value::string(std::shared_ptr<const std::string> s) {
   v.ptr_ = std::const_pointer_cast<std::string>(std::move(s));
   return v;
 }
-Value Value::list(List items, bool generator) {
+Value Value::list(List items) {
   Value v;
   v.kind_ = Kind::kList;
-  v.generator_ = generator;
   v.i_ = static_cast<std::int64_t>(list_weight(items));
   v.depth_ = list_depth(items);
   v.ptr_ = std::make_shared<List>(std::move(items));
@@ -223,6 +222,7 @@ std::uint64_t Value::weight() const {
     case Kind::kString: return 1 + as_string().size();
     case Kind::kList:
     case Kind::kTuple:
+    case Kind::kGenerator:
     case Kind::kDict: return static_cast<std::uint64_t>(i_);
     case Kind::kUndefined:
     case Kind::kNone:
@@ -247,6 +247,14 @@ Value Value::callable(std::shared_ptr<const Callable> c) {
   v.ptr_ = std::const_pointer_cast<Callable>(std::move(c));
   return v;
 }
+Value Value::generator(std::shared_ptr<GeneratorState> g) {
+  Value v;
+  v.kind_ = Kind::kGenerator;
+  v.i_ = static_cast<std::int64_t>(list_weight(g->items));
+  v.depth_ = list_depth(g->items);
+  v.ptr_ = std::move(g);
+  return v;
+}
 Value Value::loop(std::shared_ptr<LoopState> l) {
   Value v;
   v.kind_ = Kind::kLoop;
@@ -266,6 +274,7 @@ double Value::as_float() const {
     case Kind::kString:
     case Kind::kList:
     case Kind::kTuple:
+    case Kind::kGenerator:
     case Kind::kDict:
     case Kind::kNamespace:
     case Kind::kCallable:
@@ -291,6 +300,7 @@ const Dict& Value::as_dict() const {
 Namespace& Value::as_namespace() const { return *static_cast<Namespace*>(ptr_.get()); }
 const Callable& Value::as_callable() const { return *static_cast<const Callable*>(ptr_.get()); }
 LoopState& Value::as_loop() const { return *static_cast<LoopState*>(ptr_.get()); }
+GeneratorState& Value::as_generator() const { return *static_cast<GeneratorState*>(ptr_.get()); }
 std::string Value::undefined_message() const {
   if (kind_ != Kind::kUndefined || !ptr_) return {};
   return *static_cast<const std::string*>(ptr_.get());
@@ -424,6 +434,7 @@ bool append_str_impl(std::string& out, const Value& v, ReprState& st) {
       return true;
     case Value::Kind::kList:
     case Value::Kind::kTuple:
+    case Value::Kind::kGenerator:
     case Value::Kind::kDict: return append_repr_impl(out, v, st);
     case Value::Kind::kNamespace: {
       const Namespace* ns = &v.as_namespace();
@@ -494,8 +505,9 @@ bool truthy(const Value& v) {
     case Value::Kind::kInt: return v.as_int() != 0;
     case Value::Kind::kFloat: return v.as_float() != 0.0;
     case Value::Kind::kString: return !v.as_string().empty();
-    case Value::Kind::kList: return v.is_generator() || !v.as_list().empty();
+    case Value::Kind::kList:
     case Value::Kind::kTuple: return !v.as_list().empty();
+    case Value::Kind::kGenerator: return true;
     case Value::Kind::kDict: return v.as_dict().size() != 0;
     case Value::Kind::kNamespace:
     case Value::Kind::kCallable:
@@ -512,7 +524,8 @@ std::string type_name(const Value& v) {
     case Value::Kind::kInt: return "int";
     case Value::Kind::kFloat: return "float";
     case Value::Kind::kString: return "str";
-    case Value::Kind::kList: return v.is_generator() ? "generator" : "list";
+    case Value::Kind::kList: return "list";
+    case Value::Kind::kGenerator: return v.as_generator().type;
     case Value::Kind::kTuple: return "tuple";
     case Value::Kind::kDict: return "dict";
     case Value::Kind::kNamespace: return "Namespace";
@@ -564,6 +577,7 @@ bool equals(const Value& a, const Value& b) {
     }
     case Value::Kind::kNamespace:
     case Value::Kind::kCallable:
+    case Value::Kind::kGenerator:
     case Value::Kind::kLoop: return a.identity() == b.identity();
   }
   return false;

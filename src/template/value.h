@@ -22,6 +22,7 @@ struct Dict;
 struct Namespace;
 struct Callable;
 struct LoopState;
+struct GeneratorState;
 
 class Value {
  public:
@@ -34,6 +35,7 @@ class Value {
     kString,
     kList,
     kTuple,
+    kGenerator,  // a single-pass iterator (what select/map/... return)
     kDict,
     kNamespace,
     kCallable,
@@ -49,15 +51,14 @@ class Value {
   static Value number(double v);
   static Value string(std::string v);
   static Value string(std::shared_ptr<const std::string> v);
-  // `generator` marks the lazy results of select/map/...: jinja2 gives no
-  // len() or indexing on those, and we keep that behaviour.
-  static Value list(List items, bool generator = false);
+  static Value list(List items);
   static Value tuple(List items);
   static Value dict(Dict d);
   static Value dict(std::shared_ptr<const Dict> d);
   static Value ns(std::shared_ptr<Namespace> n);
   static Value callable(std::shared_ptr<const Callable> c);
   static Value loop(std::shared_ptr<LoopState> l);
+  static Value generator(std::shared_ptr<GeneratorState> g);
 
   Kind kind() const { return kind_; }
   bool is_undefined() const { return kind_ == Kind::kUndefined; }
@@ -71,7 +72,7 @@ class Value {
   bool is_list() const { return kind_ == Kind::kList; }
   bool is_tuple() const { return kind_ == Kind::kTuple; }
   bool is_sequence() const { return kind_ == Kind::kList || kind_ == Kind::kTuple; }
-  bool is_generator() const { return kind_ == Kind::kList && generator_; }
+  bool is_generator() const { return kind_ == Kind::kGenerator; }
   bool is_dict() const { return kind_ == Kind::kDict; }
   bool is_namespace() const { return kind_ == Kind::kNamespace; }
   bool is_callable() const { return kind_ == Kind::kCallable; }
@@ -87,6 +88,7 @@ class Value {
   Namespace& as_namespace() const;
   const Callable& as_callable() const;
   LoopState& as_loop() const;
+  GeneratorState& as_generator() const;
   // The message an Undefined raises when used; empty for a plain Undefined.
   std::string undefined_message() const;
 
@@ -104,7 +106,6 @@ class Value {
 
  private:
   Kind kind_ = Kind::kUndefined;
-  bool generator_ = false;
   bool b_ = false;
   std::uint16_t depth_ = 0;
   std::int64_t i_ = 0;  // the int, or a container's weight

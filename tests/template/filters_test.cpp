@@ -55,6 +55,21 @@ TEST(TemplateFilters, MapSelectReject) {
   EXPECT_EQ(err("{{ [1]|select('odd')|length }}"), "line 1, column 22: object of type 'generator' has no len()");
 }
 
+TEST(TemplateFilters, GeneratorsAreSinglePassAndFailLazily) {
+  const char* ctx = R"({"m": [{"role": "user", "c": "a"}, {"role": "system"}, {"role": "user", "c": "b"}]})";
+  // select/map/... return Python generators: a second pass sees nothing.
+  EXPECT_EQ(r("{% set u = m|selectattr('role', 'equalto', 'user') %}{{ u|list|length }}{{ u|list|length }}", ctx),
+            "20");
+  EXPECT_EQ(r("{% set u = m|map(attribute='role') %}{{ u|first }}|{{ 'user' in u }}|{{ u|list }}", ctx),
+            "user|True|[]");  // first, then `in` up to the match, took everything
+  // Always truthy, even when empty.
+  EXPECT_EQ(r("{% if m|selectattr('role', 'equalto', 'nobody') %}truthy{% endif %}", ctx), "truthy");
+  // An error inside the generator surfaces only when it is consumed.
+  EXPECT_EQ(r("{% set g = m|map(attribute='x.y') %}unused", ctx), "unused");
+  EXPECT_EQ(err("{{ m|map(attribute='x.y')|list }}", ctx), "line 1, column 27: 'dict object' has no attribute 'x'");
+  EXPECT_EQ(r("{% set r = [1, 2, 3]|reverse %}{{ r|list }}{{ r|list }}"), "[3, 2, 1][]");
+}
+
 TEST(TemplateFilters, Conversions) {
   EXPECT_EQ(r("{{ 3.7|int }}{{ '42'|int }}{{ 'x'|int }}{{ 'x'|int(7) }}{{ '0x1A'|int(0, 16) }}{{ '3.9'|int }}"
               "{{ '12'|float }}{{ 'abc'|float }}{{ true|int }}{{ none|int }}"),
