@@ -4,10 +4,15 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 
 #include <fmt/format.h>
 
 #include "backend/cpu/cpu_backend.h"
+#ifdef MLXS_HAVE_CUDA
+#include "backend/cuda/copy_bandwidth.h"
+#include "backend/cuda/cuda_backend.h"
+#endif
 #include "bandwidth.h"
 #include "core/rng.h"
 #include "machine.h"
@@ -54,12 +59,45 @@ core::Result<nlohmann::json> run_decode_bench(const DecodeBenchOptions& o) {
   const int context = o.prompt_len + o.warmup + o.repeats * o.decode_tokens + 1;
 
   Progress progress(o.progress);
-  progress.note("allocating the bandwidth probe");
-  BandwidthProbe probe(threads, o.probe_bytes);
-  const BandwidthResult bw_start = probe.measure(5);
+  // The bound: a CPU streaming read at the decode's thread count, or a GPU
+  // device-to-device copy (bytes read + written).
+  std::unique_ptr<tensor::Backend> be;
+  std::unique_ptr<BandwidthProbe> cpu_probe;
+  std::function<BandwidthResult(int)> probe;
+  std::string bound_definition;
+  if (o.backend == "cpu") {
+    progress.note("allocating the bandwidth probe");
+    cpu_probe = std::make_unique<BandwidthProbe>(threads, o.probe_bytes);
+    probe = [&](int reps) { return cpu_probe->measure(reps); };
+    bound_definition = "median GB/s (1e9 B/s) of a pinned streaming read with 8 vector accumulators per "
+                       "thread, at the decode's thread count";
+    be = std::make_unique<backend::cpu::CpuBackend>(std::make_shared<backend::cpu::ThreadPool>(threads));
+  } else if (o.backend == "cuda") {
+#ifdef MLXS_HAVE_CUDA
+    backend::cuda::CudaOptions co;
+    co.device = o.device;
+    MLXS_ASSIGN_OR_RETURN(be, backend::cuda::CudaBackend::create(co));
+    probe = [&](int reps) {
+      BandwidthResult r;
+      auto bw = backend::cuda::measure_copy_bandwidth(o.device, std::max<std::size_t>(o.probe_bytes, 1u << 30),
+                                                      reps * 3);
+      if (bw) {
+        r.gbps_median = bw->gbps_median;
+        r.gbps_best = bw->gbps_best;
+        r.samples = bw->samples;
+        r.bytes = std::max<std::size_t>(o.probe_bytes, 1u << 30);
+      }
+      return r;
+    };
+    bound_definition = "median GB/s (1e9 B/s) of a device-to-device copy, counting bytes read plus written";
+#else
+    return core::Status(core::ErrorCode::kUnsupported, "this build has no CUDA backend");
+#endif
+  } else {
+    return core::Status(core::ErrorCode::kInvalidParams, "backend must be cpu or cuda");
+  }
+  const BandwidthResult bw_start = probe(5);
 
-  auto pool = std::make_shared<backend::cpu::ThreadPool>(threads);
-  backend::cpu::CpuBackend backend(pool);
   model::LoadOptions load;
   load.max_batch_tokens = std::max(512, max_batch);
   load.max_seqs = max_batch;
@@ -67,7 +105,7 @@ core::Result<nlohmann::json> run_decode_bench(const DecodeBenchOptions& o) {
   load.max_context = context;
   progress.note("loading model");
   const auto t_load = Clock::now();
-  MLXS_ASSIGN_OR_RETURN(auto model, model::Model::load(o.model_dir, backend, load));
+  MLXS_ASSIGN_OR_RETURN(auto model, model::Model::load(o.model_dir, *be, load));
   const double load_s = seconds_since(t_load);
   MLXS_ASSIGN_OR_RETURN(auto runner, model::Runner::create(*model, max_batch, context));
   const auto& cfg = model->config();
@@ -116,7 +154,7 @@ core::Result<nlohmann::json> run_decode_bench(const DecodeBenchOptions& o) {
     nlohmann::json reps = nlohmann::json::array();
     std::vector<double> tok_s, tok_s_med, fractions, fractions_med, all_steps;
     for (int r = 0; r < o.repeats; ++r) {
-      const BandwidthResult before = probe.measure(3);
+      const BandwidthResult before = probe(3);
       std::vector<double> step_s;
       double total = 0;
       for (int step = 0; step < o.decode_tokens; ++step) {
@@ -126,7 +164,7 @@ core::Result<nlohmann::json> run_decode_bench(const DecodeBenchOptions& o) {
         progress.update(fmt::format("batch {}: repeat {}/{}", B, r + 1, o.repeats), step + 1,
                         o.decode_tokens);
       }
-      const BandwidthResult after = probe.measure(3);
+      const BandwidthResult after = probe(3);
       const double bw = (before.gbps_median + after.gbps_median) / 2.0 * 1e9;
       const double mean_pos = o.prompt_len + o.warmup + r * o.decode_tokens + o.decode_tokens / 2.0;
       const double step_bytes = weight_bytes + B * mean_pos * kv_bytes_per_pos;
@@ -159,12 +197,12 @@ core::Result<nlohmann::json> run_decode_bench(const DecodeBenchOptions& o) {
                     {"fraction_of_bound_at_median_step", percentile(fractions_med, 0.5)},
                     {"repeats", reps}});
   }
-  const BandwidthResult bw_end = probe.measure(5);
+  const BandwidthResult bw_end = probe(5);
   progress.done();
   return nlohmann::json{
       {"benchmark", "decode"},
       {"machine", describe_machine()},
-      {"backend", backend.describe()},
+      {"backend", be->describe()},
       {"threads", threads},
       {"model", {{"dir_name", std::filesystem::path(o.model_dir).filename().string()},
                  {"model_type", cfg.model_type},
@@ -177,8 +215,7 @@ core::Result<nlohmann::json> run_decode_bench(const DecodeBenchOptions& o) {
                     {"repeats", o.repeats}, {"warmup", o.warmup}, {"sampling", "greedy"},
                     {"probe_bytes", o.probe_bytes}}},
       {"bandwidth", {{"start", bw_start.to_json()}, {"end", bw_end.to_json()},
-                     {"definition", "median GB/s (1e9 B/s) of a pinned streaming read with 8 vector "
-                                    "accumulators per thread, at the decode's thread count"}}},
+                     {"definition", bound_definition}}},
       {"bound", "per repeat: batch x mean(probe before, probe after) / (weight bytes per step + "
                 "batch x f32 KV bytes at the repeat's mean position); median over repeats"},
       {"runs", runs}};

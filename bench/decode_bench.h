@@ -22,6 +22,8 @@ struct DecodeBenchOptions {
   int repeats = 3;         // each bracketed by bandwidth probes
   int warmup = 4;
   int threads = 0;  // 0: every CPU
+  std::string backend = "cpu";  // "cpu" or "cuda"
+  int device = 0;               // CUDA device
   std::size_t probe_bytes = std::size_t{512} << 20;
   bool progress = true;
 };

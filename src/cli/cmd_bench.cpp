@@ -64,6 +64,8 @@ void add_bench_command(CLI::App& parent, Action* action) {
   decode->add_option("--warmup", args->options.warmup, "Untimed decode steps first")->check(CLI::Range(0, 1 << 12));
   decode->add_option("--repeats", args->options.repeats, "Timed repeats, each between bandwidth probes")->check(CLI::Range(1, 100));
   decode->add_option("--threads", args->options.threads, "CPU threads (default: all)")->check(CLI::Range(0, 1024));
+  decode->add_option("--backend", args->options.backend, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+  decode->add_option("--device", args->options.device, "CUDA device")->check(CLI::Range(0, 64));
   decode->add_option("--probe-mib", args->probe_mib, "Bandwidth probe buffer (MiB)")->check(CLI::Range(64, 1 << 16));
   decode->add_option("--json", args->json_path, "Write the full result as JSON here");
   decode->add_flag("--quiet", args->quiet, "No progress on stderr");

@@ -375,13 +375,17 @@ Result<Tensor> Model::forward(const tensor::StepBatch& batch, tensor::KvStorage&
     const Tensor& next_norm = l + 1 < layers_.size() ? layers_[l + 1].attn_norm : final_norm_;
     be.add_rms_norm(x, t, next_norm, eps, off, h);
   }
-  if (R == 0) return Tensor(logits_.data, DType::kF32, {0, c.vocab}, be.device());
+  if (R == 0) {
+    be.end_step();
+    return Tensor(logits_.data, DType::kF32, {0, c.vocab}, be.device());
+  }
   Tensor selected = rows_.rows_view(0, R);
   be.gather_logit_rows(h, selected);
   Tensor logits = logits_.rows_view(0, R);
   const tensor::LinearOut head{&lm_head_, logits};
   be.linear(selected, std::span<const tensor::LinearOut>(&head, 1));
   if (c.final_softcap > 0) be.softcap(logits, static_cast<float>(c.final_softcap));
+  be.end_step();
   return logits;
 }
 

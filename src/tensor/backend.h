@@ -150,6 +150,9 @@ class Backend {
 
   // ---- per step (no allocation) --------------------------------------------
   virtual void begin_step(const StepBatch& batch) = 0;
+  // The step's ops have all been issued (a device backend may launch a
+  // captured graph or flush here).
+  virtual void end_step() = 0;
   // out[t] = table[tokens[t]] * scale.
   virtual void embed(const Tensor& table, float scale, Tensor out) = 0;
   // out = x / rms(x) * (offset + w); offset is 1 for Gemma's (1 + w) norm.

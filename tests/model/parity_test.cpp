@@ -9,6 +9,9 @@
 #include <gtest/gtest.h>
 
 #include "backend/cpu/cpu_backend.h"
+#ifdef MLXS_PARITY_CUDA
+#include "backend/cuda/cuda_backend.h"
+#endif
 #include "core/json_util.h"
 #include "model/model.h"
 #include "model/runner.h"
@@ -74,15 +77,25 @@ std::int32_t argmax(const float* row, std::int64_t n) {
 
 struct Loaded {
   std::shared_ptr<backend::cpu::ThreadPool> pool;
-  std::unique_ptr<backend::cpu::CpuBackend> backend;
+  std::unique_ptr<tensor::Backend> backend;
   std::unique_ptr<Model> model;
   std::unique_ptr<Runner> runner;
 };
 
 Loaded load(const std::string& dir, const std::string& config_file, int max_batch_tokens) {
   Loaded l;
+#ifdef MLXS_PARITY_CUDA
+  // The same checks on the GPU, all in f32 math (the references' precision).
+  backend::cuda::CudaOptions cuda;
+  cuda.exact_f32 = true;
+  auto made = backend::cuda::CudaBackend::create(cuda);
+  EXPECT_TRUE(made.is_ok()) << made.status().to_string();
+  if (!made) return l;
+  l.backend = std::move(made).value();
+#else
   l.pool = std::make_shared<backend::cpu::ThreadPool>(2);
   l.backend = std::make_unique<backend::cpu::CpuBackend>(l.pool);
+#endif
   LoadOptions o;
   o.config_file = config_file;
   o.max_batch_tokens = max_batch_tokens;

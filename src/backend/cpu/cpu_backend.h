@@ -56,6 +56,7 @@ class CpuBackend final : public tensor::Backend {
   core::Result<std::unique_ptr<KvStorage>> create_kv_storage(const KvCacheShape& shape) override;
 
   void begin_step(const StepBatch& batch) override;
+  void end_step() override {}
   void embed(const Tensor& table, float scale, Tensor out) override;
   void rms_norm(const Tensor& x, const Tensor& w, float eps, float offset, Tensor out) override;
   void add_rms_norm(Tensor x, const Tensor& delta, const Tensor& w, float eps, float offset,

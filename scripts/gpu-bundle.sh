@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Builds the CUDA preset on this (CPU) machine and packs what the GPU machine
+# needs into .gpu/ (ignored by git, carried by the device tool): the
+# mlx-serving binary, the gpu-labelled test binaries, the shared libraries the
+# GPU image lacks, and the fixtures the GPU tests read.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+FIXTURES="${MLXS_FIXTURES:-$ROOT/../shared/fixtures}"
+cmake --preset cuda >&2
+cmake --build --preset cuda -j "$(nproc)" --target mlx-serving backend_cuda_ops_test model_parity_cuda_test >&2
+rm -rf .gpu
+mkdir -p .gpu/bin/tests .gpu/lib .gpu/fixtures
+cp build/cuda/mlx-serving .gpu/bin/
+cp build/cuda/tests/backend/cuda/backend_cuda_ops_test build/cuda/tests/model/model_parity_cuda_test .gpu/bin/tests/
+# Libraries from Debian that the GPU image may lack (CUDA's own stay behind).
+for lib in $(ldd build/cuda/mlx-serving .gpu/bin/tests/* | awk '/=> \//{print $3}' | sort -u); do
+  case "$(basename "$lib")" in
+    libhwy*|libfmt*|libxxhash*|libpcre2*) cp -L "$lib" .gpu/lib/ ;;
+  esac
+done
+cp -r "$FIXTURES/hf-tiny" .gpu/fixtures/
+cp scripts/gpu-check.sh .gpu/
+du -sh .gpu >&2

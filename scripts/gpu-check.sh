@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Runs on the GPU machine from the repository root, after scripts/gpu-bundle.sh
+# packed .gpu/ here: the gpu-labelled tests, then the decode benchmarks on
+# synthetic models (written there: models do not travel). Results go to $OUT
+# as JSON plus a short text table (summary.txt, printed last).
+#   GPU_MODELS="llama-3.2-1b llama-3.1-8b"  GPU_BATCHES=1,8,32  GPU_DECODE=64
+set -uo pipefail
+ROOT="$(pwd)"
+B="$ROOT/.gpu"
+OUT="${OUT:-/tmp/mlxs-gpu-out}"
+mkdir -p "$OUT"
+export LD_LIBRARY_PATH="$B/lib:${LD_LIBRARY_PATH:-}"
+export MLXS_FIXTURES="$B/fixtures"
+export NCCL_NVLS_ENABLE=0
+SUMMARY="$OUT/summary.txt"
+: > "$SUMMARY"
+say() { echo "$*" | tee -a "$SUMMARY"; }
+
+say "== machine"
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader | tee -a "$SUMMARY"
+status=0
+say "== tests"
+for t in "$B"/bin/tests/*; do
+  name="$(basename "$t")"
+  if "$t" > "$OUT/$name.log" 2>&1; then
+    say "PASS $name ($(grep -c '^\[       OK \]' "$OUT/$name.log") tests)"
+  else
+    status=1
+    say "FAIL $name"
+    grep -E "Failure|FAILED|Expected|Which is|actual|error" "$OUT/$name.log" | head -40 | tee -a "$SUMMARY"
+  fi
+done
+cat "$OUT"/*.log > "$OUT/tests.log" 2>/dev/null; rm -f "$OUT"/*_test.log
+
+say "== decode benchmarks"
+MODELS="${GPU_MODELS:-llama-3.2-1b llama-3.1-8b}"
+for preset in $MODELS; do
+  dir="/tmp/mlxs-models/$preset-bf16"
+  "$B/bin/mlx-serving" dev synth-model --preset "$preset" --dtype bf16 --tokenizer none --out "$dir" 2>&1 | tail -1 | tee -a "$SUMMARY"
+  "$B/bin/mlx-serving" bench decode --backend cuda --model "$dir" --batch "${GPU_BATCHES:-1,8,32}" \
+      --prompt-len 32 --decode-tokens "${GPU_DECODE:-64}" --repeats 3 --quiet \
+      --json "$OUT/decode-$preset.json" 2>&1 | tee -a "$SUMMARY" || status=1
+  rm -rf "$dir"
+done
+exit $status

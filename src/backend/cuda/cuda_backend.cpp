@@ -1,0 +1,593 @@
+#include "backend/cuda/cuda_backend.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <tuple>
+
+#include <cublasLt.h>
+#include <cuda_runtime.h>
+#include <fmt/format.h>
+
+#include "backend/cuda/cuda_kernels.h"
+#include "core/half.h"
+
+namespace mlxs::backend::cuda {
+namespace {
+
+using core::ErrorCode;
+using core::Status;
+using tensor::DType;
+using tensor::Tensor;
+
+Status cuda_status(cudaError_t err, const char* what) {
+  if (err == cudaSuccess) return Status::ok();
+  return core::make_error(ErrorCode::kGenerationError, "CUDA {}: {}", what, cudaGetErrorString(err));
+}
+
+Status lt_status(cublasStatus_t st, const char* what) {
+  if (st == CUBLAS_STATUS_SUCCESS) return Status::ok();
+  return core::make_error(ErrorCode::kGenerationError, "cuBLASLt {}: status {}", what, static_cast<int>(st));
+}
+
+// Weights reach the kernels only as f32, f16 or bf16 (import_tensor checks).
+k::WType wtype(DType d) {
+  if (d == DType::kF16) return k::WType::kF16;
+  if (d == DType::kBF16) return k::WType::kBF16;
+  return k::WType::kF32;
+}
+
+class CudaBuffer final : public tensor::DeviceBuffer {
+ public:
+  CudaBuffer(void* p, std::size_t n) : p_(p), n_(n) {}
+  ~CudaBuffer() override { cudaFree(p_); }
+  void* data() const override { return p_; }
+  std::size_t size() const override { return n_; }
+
+ private:
+  void* p_;
+  std::size_t n_;
+};
+
+class CudaKvStorage final : public tensor::KvStorage {
+ public:
+  CudaKvStorage(const tensor::KvCacheShape& shape, std::unique_ptr<CudaBuffer> buffer)
+      : shape_(shape), buffer_(std::move(buffer)) {
+    layout_.base = static_cast<float*>(buffer_->data());
+    layout_.block_size = shape.block_size;
+    layout_.kv_heads = shape.kv_heads;
+    layout_.head_dim = shape.head_dim;
+    layout_.block_stride = static_cast<std::int64_t>(shape.kv_heads) * shape.block_size * shape.head_dim;
+    layout_.kv_stride = layout_.block_stride * shape.blocks;
+    layout_.layer_stride = layout_.kv_stride * 2;
+  }
+  const tensor::KvCacheShape& shape() const override { return shape_; }
+  const k::KvLayout& layout() const { return layout_; }
+
+ private:
+  tensor::KvCacheShape shape_;
+  std::unique_ptr<CudaBuffer> buffer_;
+  k::KvLayout layout_{};
+};
+
+struct GemmKey {
+  int m, n, k, type;
+  bool operator<(const GemmKey& o) const {
+    return std::tie(m, n, k, type) < std::tie(o.m, o.n, o.k, o.type);
+  }
+};
+
+struct GemmPlan {
+  cublasLtMatmulDesc_t op = nullptr;
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
+  cublasLtMatmulAlgo_t algo{};
+  bool has_algo = false;
+};
+
+}  // namespace
+
+struct CudaBackend::Impl {
+  CudaOptions options;
+  cudaStream_t stream = nullptr;
+  cublasLtHandle_t lt = nullptr;
+  void* lt_workspace = nullptr;
+  std::size_t lt_workspace_bytes = 32u << 20;
+  std::string device_name;
+  int sm_count = 0;
+  Status error;
+
+  tensor::StepCapacity capacity;
+  std::vector<std::unique_ptr<tensor::DeviceBuffer>> owned;
+  struct Rope {
+    tensor::RopeSpec spec;
+    double* inv_freq = nullptr;  // device
+  };
+  std::vector<Rope> ropes;
+  std::map<GemmKey, GemmPlan> gemm_plans;
+
+  // Step metadata: one pinned host block mirrored by one device block.
+  std::int32_t* meta_host = nullptr;
+  std::int32_t* meta_dev = nullptr;
+  std::size_t meta_ints = 0;
+  std::size_t off_tokens = 0, off_positions = 0, off_row_seq = 0, off_seq_table = 0, off_logit_rows = 0,
+              off_tables = 0, tables_capacity = 0;
+  k::StepMeta meta{};
+  int step_tokens = 0;
+  int step_logit_rows = 0;
+
+  void* half_scratch = nullptr;  // activations converted for tensor-core GEMMs
+  // MoE scratch.
+  float* moe_logits = nullptr;
+  float* moe_logits_host = nullptr;
+  std::int32_t* moe_rows_dev = nullptr;
+  float* moe_weights_dev = nullptr;
+  std::int32_t* moe_rows_host = nullptr;
+  float* moe_weights_host = nullptr;
+  float* moe_in = nullptr;
+  float* moe_gate = nullptr;
+  float* moe_up = nullptr;
+  float* moe_out = nullptr;
+
+  void check(cudaError_t err, const char* what) {
+    if (err != cudaSuccess && error.is_ok()) error = cuda_status(err, what);
+  }
+  void check(const Status& s) {
+    if (!s.is_ok() && error.is_ok()) error = s;
+  }
+
+  ~Impl() {
+    if (stream != nullptr) cudaStreamSynchronize(stream);
+    for (auto& [key, plan] : gemm_plans) {
+      if (plan.op != nullptr) cublasLtMatmulDescDestroy(plan.op);
+      if (plan.a != nullptr) cublasLtMatrixLayoutDestroy(plan.a);
+      if (plan.b != nullptr) cublasLtMatrixLayoutDestroy(plan.b);
+      if (plan.c != nullptr) cublasLtMatrixLayoutDestroy(plan.c);
+    }
+    for (auto& r : ropes) cudaFree(r.inv_freq);
+    owned.clear();
+    cudaFreeHost(meta_host);
+    cudaFreeHost(moe_logits_host);
+    cudaFreeHost(moe_rows_host);
+    cudaFreeHost(moe_weights_host);
+    cudaFree(meta_dev);
+    cudaFree(lt_workspace);
+    if (lt != nullptr) cublasLtDestroy(lt);
+    if (stream != nullptr) cudaStreamDestroy(stream);
+  }
+
+  template <typename T>
+  core::Result<T*> device_alloc(std::size_t count) {
+    void* p = nullptr;
+    const std::size_t bytes = std::max<std::size_t>(count * sizeof(T), 16);
+    if (auto err = cudaMalloc(&p, bytes); err != cudaSuccess) {
+      return core::make_error(ErrorCode::kModelLoadError, "out of GPU memory allocating {} bytes: {}", bytes,
+                              cudaGetErrorString(err));
+    }
+    owned.push_back(std::make_unique<CudaBuffer>(p, bytes));
+    return static_cast<T*>(p);
+  }
+
+  // Y[M, N] = X[M, K] . W[N, K]^T with cuBLASLt (column-major: Y^T = W . X^T).
+  Status gemm(const void* x, cudaDataType_t xtype, const void* w, cudaDataType_t wtype_, float* y, int M,
+              int N, int K) {
+    const int type_key = static_cast<int>(wtype_);
+    GemmPlan& plan = gemm_plans[{M, N, K, type_key}];
+    if (plan.op == nullptr) {
+      const bool f32 = wtype_ == CUDA_R_32F;
+      const cublasComputeType_t compute =
+          f32 && options.allow_tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+      MLXS_RETURN_IF_ERROR(lt_status(cublasLtMatmulDescCreate(&plan.op, compute, CUDA_R_32F), "desc"));
+      const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+      cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta));
+      cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb));
+      MLXS_RETURN_IF_ERROR(lt_status(cublasLtMatrixLayoutCreate(&plan.a, wtype_, K, N, K), "layout A"));
+      MLXS_RETURN_IF_ERROR(lt_status(cublasLtMatrixLayoutCreate(&plan.b, xtype, K, M, K), "layout B"));
+      MLXS_RETURN_IF_ERROR(lt_status(cublasLtMatrixLayoutCreate(&plan.c, CUDA_R_32F, N, M, N), "layout C"));
+      cublasLtMatmulPreference_t pref = nullptr;
+      cublasLtMatmulPreferenceCreate(&pref);
+      cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &lt_workspace_bytes,
+                                           sizeof(lt_workspace_bytes));
+      cublasLtMatmulHeuristicResult_t result{};
+      int found = 0;
+      cublasLtMatmulAlgoGetHeuristic(lt, plan.op, plan.a, plan.b, plan.c, plan.c, pref, 1, &result, &found);
+      cublasLtMatmulPreferenceDestroy(pref);
+      if (found > 0) {
+        plan.algo = result.algo;
+        plan.has_algo = true;
+      }
+    }
+    const float alpha = 1.0f, beta = 0.0f;
+    return lt_status(cublasLtMatmul(lt, plan.op, &alpha, w, plan.a, x, plan.b, &beta, y, plan.c, y, plan.c,
+                                    plan.has_algo ? &plan.algo : nullptr, lt_workspace, lt_workspace_bytes,
+                                    stream),
+                     "matmul");
+  }
+
+  void linear(const float* x, std::int64_t M, std::int64_t K, std::span<const tensor::LinearOut> outs) {
+    bool converted[3] = {false, false, false};
+    for (const auto& o : outs) {
+      const Tensor& w = o.weight->w;
+      const auto N = w.rows();
+      const float* bias = o.weight->bias.empty() ? nullptr : o.weight->bias.as<float>();
+      float* y = o.out.as<float>();
+      if ((M <= options.gemv_max_rows && M <= k::kGemvMaxRows) || options.exact_f32) {
+        for (std::int64_t m0 = 0; m0 < M; m0 += k::kGemvMaxRows) {
+          const auto rows = static_cast<int>(std::min<std::int64_t>(k::kGemvMaxRows, M - m0));
+          check(k::gemv(wtype(w.dtype), x + m0 * K, rows, static_cast<int>(K), w.data, static_cast<int>(N), bias,
+                        y + m0 * N, stream),
+                "gemv");
+        }
+        continue;
+      }
+      if (w.dtype == DType::kF32) {
+        check(gemm(x, CUDA_R_32F, w.data, CUDA_R_32F, y, static_cast<int>(M), static_cast<int>(N),
+                   static_cast<int>(K)));
+      } else {
+        const auto t = wtype(w.dtype);
+        const int slot = static_cast<int>(t);
+        if (!converted[slot]) {
+          // One conversion per dtype per call: q/k/v (or gate/up) share it.
+          check(k::to_half(t, x, half_scratch, M * K, stream), "to_half");
+          std::fill(std::begin(converted), std::end(converted), false);
+          converted[slot] = true;
+        }
+        const cudaDataType_t dt = w.dtype == DType::kBF16 ? CUDA_R_16BF : CUDA_R_16F;
+        check(gemm(half_scratch, dt, w.data, dt, y, static_cast<int>(M), static_cast<int>(N),
+                   static_cast<int>(K)));
+      }
+      if (bias != nullptr) check(k::add_bias(y, bias, M, N, stream), "bias");
+    }
+  }
+};
+
+CudaBackend::CudaBackend(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+CudaBackend::~CudaBackend() = default;
+
+core::Result<std::unique_ptr<CudaBackend>> CudaBackend::create(const CudaOptions& options) {
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  int count = 0;
+  if (auto err = cudaGetDeviceCount(&count); err != cudaSuccess || count == 0) {
+    return core::make_error(ErrorCode::kUnsupported, "no CUDA device: {}",
+                            err == cudaSuccess ? "none found" : cudaGetErrorString(err));
+  }
+  if (options.device < 0 || options.device >= count) {
+    return core::make_error(ErrorCode::kInvalidParams, "CUDA device {} does not exist ({} found)",
+                            options.device, count);
+  }
+  MLXS_RETURN_IF_ERROR(cuda_status(cudaSetDevice(options.device), "set device"));
+  cudaDeviceProp prop{};
+  MLXS_RETURN_IF_ERROR(cuda_status(cudaGetDeviceProperties(&prop, options.device), "properties"));
+  impl->device_name = prop.name;
+  impl->sm_count = prop.multiProcessorCount;
+  MLXS_RETURN_IF_ERROR(cuda_status(cudaStreamCreateWithFlags(&impl->stream, cudaStreamNonBlocking), "stream"));
+  MLXS_RETURN_IF_ERROR(lt_status(cublasLtCreate(&impl->lt), "create"));
+  MLXS_RETURN_IF_ERROR(cuda_status(cudaMalloc(&impl->lt_workspace, impl->lt_workspace_bytes), "workspace"));
+  return std::unique_ptr<CudaBackend>(new CudaBackend(std::move(impl)));
+}
+
+std::string CudaBackend::describe() const {
+  return fmt::format("cuda ({}, {} SMs)", impl_->device_name, impl_->sm_count);
+}
+
+bool CudaBackend::computes_with(DType dtype) const {
+  return dtype == DType::kF32 || dtype == DType::kF16 || dtype == DType::kBF16;
+}
+
+core::Result<std::unique_ptr<tensor::DeviceBuffer>> CudaBackend::allocate(std::size_t bytes) {
+  void* p = nullptr;
+  if (auto err = cudaMalloc(&p, std::max<std::size_t>(bytes, 16)); err != cudaSuccess) {
+    return core::make_error(ErrorCode::kModelLoadError, "out of GPU memory allocating {} bytes: {}", bytes,
+                            cudaGetErrorString(err));
+  }
+  cudaMemset(p, 0, bytes);
+  return std::unique_ptr<tensor::DeviceBuffer>(new CudaBuffer(p, bytes));
+}
+
+core::Result<Tensor> CudaBackend::import_tensor(const Tensor& host, bool widen_to_f32) {
+  if (!computes_with(host.dtype) && host.dtype != DType::kF64) {
+    return core::make_error(ErrorCode::kModelLoadError, "tensor of dtype {} cannot be computed with",
+                            tensor::dtype_name(host.dtype));
+  }
+  Tensor out = host;
+  out.device = tensor::Device::kCuda;
+  const auto n = static_cast<std::size_t>(host.numel());
+  if (widen_to_f32 || host.dtype == DType::kF64) {
+    std::vector<float> f(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      if (host.dtype == DType::kF32) {
+        f[i] = host.as<const float>()[i];
+      } else if (host.dtype == DType::kF16) {
+        f[i] = core::f16_to_f32(host.as<const std::uint16_t>()[i]);
+      } else if (host.dtype == DType::kBF16) {
+        f[i] = core::bf16_to_f32(host.as<const std::uint16_t>()[i]);
+      } else {
+        f[i] = static_cast<float>(host.as<const double>()[i]);
+      }
+    }
+    MLXS_ASSIGN_OR_RETURN(float* dst, impl_->device_alloc<float>(n));
+    MLXS_RETURN_IF_ERROR(cuda_status(cudaMemcpy(dst, f.data(), n * sizeof(float), cudaMemcpyHostToDevice), "upload"));
+    out.data = dst;
+    out.dtype = DType::kF32;
+    return out;
+  }
+  MLXS_ASSIGN_OR_RETURN(std::uint8_t* dst, impl_->device_alloc<std::uint8_t>(host.nbytes()));
+  MLXS_RETURN_IF_ERROR(cuda_status(cudaMemcpy(dst, host.data, host.nbytes(), cudaMemcpyHostToDevice), "upload"));
+  out.data = dst;
+  return out;
+}
+
+core::Status CudaBackend::plan_step(const tensor::StepCapacity& capacity) {
+  Impl& m = *impl_;
+  m.capacity = capacity;
+  const auto T = static_cast<std::size_t>(std::max(capacity.max_tokens, 1));
+  const auto S = static_cast<std::size_t>(std::max(capacity.max_seqs, 1));
+  const auto R = static_cast<std::size_t>(std::max(capacity.max_logit_rows, 1));
+  // Block tables: at worst one block per context position per sequence.
+  m.tables_capacity = S * static_cast<std::size_t>(std::max(capacity.max_context, 1)) + S;
+  m.off_tokens = 0;
+  m.off_positions = m.off_tokens + T;
+  m.off_row_seq = m.off_positions + T;
+  m.off_seq_table = m.off_row_seq + T;
+  m.off_logit_rows = m.off_seq_table + S;
+  m.off_tables = m.off_logit_rows + R;
+  m.meta_ints = m.off_tables + m.tables_capacity;
+  MLXS_RETURN_IF_ERROR(cuda_status(cudaMallocHost(&m.meta_host, m.meta_ints * sizeof(std::int32_t)), "pinned"));
+  MLXS_RETURN_IF_ERROR(cuda_status(cudaMalloc(&m.meta_dev, m.meta_ints * sizeof(std::int32_t)), "metadata"));
+  m.meta.tokens = m.meta_dev + m.off_tokens;
+  m.meta.positions = m.meta_dev + m.off_positions;
+  m.meta.row_seq = m.meta_dev + m.off_row_seq;
+  m.meta.seq_table = m.meta_dev + m.off_seq_table;
+  m.meta.logit_rows = m.meta_dev + m.off_logit_rows;
+  m.meta.tables = m.meta_dev + m.off_tables;
+  const auto in = static_cast<std::size_t>(std::max<std::int64_t>(capacity.max_linear_in, 1));
+  MLXS_ASSIGN_OR_RETURN(m.half_scratch, m.device_alloc<std::uint16_t>(T * in));
+  if (capacity.moe_experts > 0) {
+    const auto E = static_cast<std::size_t>(capacity.moe_experts);
+    const auto F = static_cast<std::size_t>(capacity.moe_ffn);
+    const auto K = static_cast<std::size_t>(std::max(capacity.moe_top_k, 1));
+    MLXS_ASSIGN_OR_RETURN(m.moe_logits, m.device_alloc<float>(T * E));
+    MLXS_ASSIGN_OR_RETURN(m.moe_rows_dev, m.device_alloc<std::int32_t>(T * K));
+    MLXS_ASSIGN_OR_RETURN(m.moe_weights_dev, m.device_alloc<float>(T * K));
+    MLXS_ASSIGN_OR_RETURN(m.moe_in, m.device_alloc<float>(T * in));
+    MLXS_ASSIGN_OR_RETURN(m.moe_gate, m.device_alloc<float>(T * F));
+    MLXS_ASSIGN_OR_RETURN(m.moe_up, m.device_alloc<float>(T * F));
+    MLXS_ASSIGN_OR_RETURN(m.moe_out, m.device_alloc<float>(T * in));
+    MLXS_RETURN_IF_ERROR(cuda_status(cudaMallocHost(&m.moe_logits_host, T * E * sizeof(float)), "pinned"));
+    MLXS_RETURN_IF_ERROR(cuda_status(cudaMallocHost(&m.moe_rows_host, T * K * sizeof(std::int32_t)), "pinned"));
+    MLXS_RETURN_IF_ERROR(cuda_status(cudaMallocHost(&m.moe_weights_host, T * K * sizeof(float)), "pinned"));
+  }
+  return Status::ok();
+}
+
+int CudaBackend::register_rope(const tensor::RopeSpec& spec) {
+  Impl::Rope r;
+  r.spec = spec;
+  const std::size_t n = std::max<std::size_t>(spec.inv_freq.size(), 1);
+  if (cudaMalloc(&r.inv_freq, n * sizeof(double)) == cudaSuccess) {
+    cudaMemcpy(r.inv_freq, spec.inv_freq.data(), spec.inv_freq.size() * sizeof(double), cudaMemcpyHostToDevice);
+  } else {
+    impl_->check(cudaErrorMemoryAllocation, "rope table");
+  }
+  impl_->ropes.push_back(r);
+  return static_cast<int>(impl_->ropes.size()) - 1;
+}
+
+core::Result<std::unique_ptr<tensor::KvStorage>> CudaBackend::create_kv_storage(const tensor::KvCacheShape& shape) {
+  if (shape.dtype != DType::kF32) return Status(ErrorCode::kUnsupported, "the CUDA KV cache stores f32 only");
+  void* p = nullptr;
+  if (auto err = cudaMalloc(&p, shape.bytes()); err != cudaSuccess) {
+    return core::make_error(ErrorCode::kModelLoadError, "out of GPU memory for a KV cache of {} bytes: {}",
+                            shape.bytes(), cudaGetErrorString(err));
+  }
+  cudaMemset(p, 0, shape.bytes());
+  return std::unique_ptr<tensor::KvStorage>(
+      new CudaKvStorage(shape, std::make_unique<CudaBuffer>(p, shape.bytes())));
+}
+
+void CudaBackend::begin_step(const tensor::StepBatch& batch) {
+  Impl& m = *impl_;
+  std::int32_t* h = m.meta_host;
+  const auto T = batch.tokens.size();
+  std::copy(batch.tokens.begin(), batch.tokens.end(), h + m.off_tokens);
+  std::copy(batch.positions.begin(), batch.positions.end(), h + m.off_positions);
+  std::copy(batch.logit_rows.begin(), batch.logit_rows.end(), h + m.off_logit_rows);
+  std::size_t table_used = 0;
+  for (std::size_t s = 0; s < batch.seqs.size(); ++s) {
+    const auto& seq = batch.seqs[s];
+    for (std::int32_t i = 0; i < seq.token_count; ++i) h[m.off_row_seq + static_cast<std::size_t>(seq.token_begin + i)] = static_cast<std::int32_t>(s);
+    h[m.off_seq_table + s] = static_cast<std::int32_t>(table_used);
+    const auto n = static_cast<std::size_t>(seq.num_blocks);
+    if (table_used + n > m.tables_capacity) {
+      m.check(cudaErrorInvalidValue, "block tables exceed the planned capacity");
+      return;
+    }
+    std::copy(seq.block_table, seq.block_table + n, h + m.off_tables + table_used);
+    table_used += n;
+  }
+  m.step_tokens = static_cast<int>(T);
+  m.step_logit_rows = static_cast<int>(batch.logit_rows.size());
+  m.check(cudaMemcpyAsync(m.meta_dev, h, (m.off_tables + table_used) * sizeof(std::int32_t),
+                          cudaMemcpyHostToDevice, m.stream),
+          "metadata upload");
+}
+
+void CudaBackend::end_step() {}
+
+void CudaBackend::embed(const Tensor& table, float scale, Tensor out) {
+  impl_->check(k::embed(wtype(table.dtype), table.data, table.cols(), impl_->meta, impl_->step_tokens, scale,
+                        out.as<float>(), impl_->stream),
+               "embed");
+}
+
+void CudaBackend::rms_norm(const Tensor& x, const Tensor& w, float eps, float offset, Tensor out) {
+  impl_->check(k::rms_norm(x.as<float>(), w.as<float>(), eps, offset, out.as<float>(), x.rows(),
+                           static_cast<int>(x.cols()), impl_->stream),
+               "rms_norm");
+}
+
+void CudaBackend::add_rms_norm(Tensor x, const Tensor& delta, const Tensor& w, float eps, float offset, Tensor out) {
+  impl_->check(k::add_rms_norm(x.as<float>(), delta.as<float>(), w.as<float>(), eps, offset, out.as<float>(),
+                               x.rows(), static_cast<int>(x.cols()), impl_->stream),
+               "add_rms_norm");
+}
+
+void CudaBackend::head_rms_norm(Tensor x, int head_dim, const Tensor& w, float eps, float offset) {
+  impl_->check(k::rms_norm(x.as<float>(), w.as<float>(), eps, offset, x.as<float>(), x.numel() / head_dim,
+                           head_dim, impl_->stream),
+               "head_rms_norm");
+}
+
+void CudaBackend::linear(const Tensor& x, std::span<const tensor::LinearOut> outs) {
+  impl_->linear(x.as<float>(), x.rows(), x.cols(), outs);
+}
+
+void CudaBackend::rope(Tensor x, int head_dim, int rope_id) {
+  const auto& r = impl_->ropes[static_cast<std::size_t>(rope_id)];
+  impl_->check(k::rope(x.as<float>(), static_cast<int>(x.rows()), static_cast<int>(x.cols() / head_dim), head_dim,
+                       r.spec.rot_dim, r.inv_freq, r.spec.attention_factor, impl_->meta, impl_->stream),
+               "rope");
+}
+
+void CudaBackend::kv_write(tensor::KvStorage& kv, int layer, const Tensor& k_, const Tensor& v) {
+  const auto& layout = static_cast<CudaKvStorage&>(kv).layout();
+  impl_->check(k::kv_write(layout, layer, k_.as<float>(), v.as<float>(), impl_->step_tokens, impl_->meta,
+                           impl_->stream),
+               "kv_write");
+}
+
+void CudaBackend::attention(const tensor::KvStorage& kv, int layer, const Tensor& q, const tensor::AttentionSpec& spec,
+                            Tensor out) {
+  const auto& layout = static_cast<const CudaKvStorage&>(kv).layout();
+  impl_->check(k::attention(layout, layer, q.as<float>(), out.as<float>(), impl_->step_tokens, spec.n_heads,
+                            spec.head_dim, spec.scale, spec.softcap, spec.window, impl_->meta, impl_->stream),
+               "attention");
+}
+
+void CudaBackend::gated_activation(const Tensor& gate, const Tensor& up, tensor::Activation act, Tensor out) {
+  k::Act a = k::Act::kSilu;
+  switch (act) {
+    case tensor::Activation::kSilu: a = k::Act::kSilu; break;
+    case tensor::Activation::kGeluTanh: a = k::Act::kGeluTanh; break;
+    case tensor::Activation::kGelu: a = k::Act::kGelu; break;
+  }
+  impl_->check(k::gated_act(a, gate.as<float>(), up.as<float>(), out.as<float>(), gate.numel(), impl_->stream),
+               "gated_activation");
+}
+
+void CudaBackend::moe(const Tensor& x, const tensor::MoeSpec& spec, Tensor out) {
+  Impl& m = *impl_;
+  const std::int64_t T = x.rows();
+  const std::int64_t H = x.cols();
+  const auto E = static_cast<int>(spec.gate.size());
+  const int topk = spec.top_k;
+  Tensor logits(m.moe_logits, DType::kF32, {T, E}, tensor::Device::kCuda);
+  const tensor::LinearOut router{spec.router, logits};
+  m.linear(x.as<float>(), T, H, std::span<const tensor::LinearOut>(&router, 1));
+  // Routing on the host (softmax over experts, top-k, renormalise).
+  m.check(cudaMemcpyAsync(m.moe_logits_host, m.moe_logits, static_cast<std::size_t>(T * E) * sizeof(float),
+                          cudaMemcpyDeviceToHost, m.stream),
+          "router logits");
+  m.check(cudaStreamSynchronize(m.stream), "router sync");
+  std::vector<std::int32_t> choice(static_cast<std::size_t>(T * topk));
+  std::vector<float> weight(static_cast<std::size_t>(T * topk));
+  for (std::int64_t t = 0; t < T; ++t) {
+    const float* p = m.moe_logits_host + t * E;
+    float mx = p[0];
+    for (int e = 1; e < E; ++e) mx = std::max(mx, p[e]);
+    double sum = 0;
+    for (int e = 0; e < E; ++e) sum += std::exp(static_cast<double>(p[e]) - mx);
+    for (int i = 0; i < topk; ++i) {
+      int best = -1;
+      for (int e = 0; e < E; ++e) {
+        bool taken = false;
+        for (int j = 0; j < i; ++j) taken |= choice[static_cast<std::size_t>(t * topk + j)] == e;
+        if (!taken && (best < 0 || p[e] > p[best])) best = e;
+      }
+      choice[static_cast<std::size_t>(t * topk + i)] = best;
+      weight[static_cast<std::size_t>(t * topk + i)] = static_cast<float>(std::exp(static_cast<double>(p[best]) - mx) / sum);
+    }
+    if (spec.norm_topk_prob) {
+      double top = 0;
+      for (int i = 0; i < topk; ++i) top += weight[static_cast<std::size_t>(t * topk + i)];
+      for (int i = 0; i < topk; ++i) {
+        auto& w = weight[static_cast<std::size_t>(t * topk + i)];
+        w = static_cast<float>(w / top);
+      }
+    }
+  }
+  m.check(k::fill(out.as<float>(), 0.0f, T * H, m.stream), "moe zero");
+  // Rows grouped by expert; one upload for all groups.
+  std::vector<int> count(static_cast<std::size_t>(E), 0), start(static_cast<std::size_t>(E) + 1, 0);
+  for (auto c : choice) ++count[static_cast<std::size_t>(c)];
+  for (int e = 0; e < E; ++e) start[static_cast<std::size_t>(e) + 1] = start[static_cast<std::size_t>(e)] + count[static_cast<std::size_t>(e)];
+  std::vector<int> fill_pos(start.begin(), start.end() - 1);
+  for (std::int64_t t = 0; t < T; ++t) {
+    for (int i = 0; i < topk; ++i) {
+      const auto c = static_cast<std::size_t>(choice[static_cast<std::size_t>(t * topk + i)]);
+      const auto at = static_cast<std::size_t>(fill_pos[c]++);
+      m.moe_rows_host[at] = static_cast<std::int32_t>(t);
+      m.moe_weights_host[at] = weight[static_cast<std::size_t>(t * topk + i)];
+    }
+  }
+  const auto routed = static_cast<std::size_t>(T * topk);
+  m.check(cudaMemcpyAsync(m.moe_rows_dev, m.moe_rows_host, routed * sizeof(std::int32_t), cudaMemcpyHostToDevice,
+                          m.stream),
+          "moe rows");
+  m.check(cudaMemcpyAsync(m.moe_weights_dev, m.moe_weights_host, routed * sizeof(float), cudaMemcpyHostToDevice,
+                          m.stream),
+          "moe weights");
+  for (int e = 0; e < E; ++e) {
+    const int n = count[static_cast<std::size_t>(e)];
+    if (n == 0) continue;
+    const int s0 = start[static_cast<std::size_t>(e)];
+    m.check(k::gather_rows(x.as<float>(), m.moe_rows_dev + s0, n, H, m.moe_in, m.stream), "moe gather");
+    const auto& gw = spec.gate[static_cast<std::size_t>(e)];
+    const std::int64_t F = gw.out_features();
+    Tensor g(m.moe_gate, DType::kF32, {n, F}, tensor::Device::kCuda);
+    Tensor u(m.moe_up, DType::kF32, {n, F}, tensor::Device::kCuda);
+    const tensor::LinearOut gu[2] = {{&gw, g}, {&spec.up[static_cast<std::size_t>(e)], u}};
+    m.linear(m.moe_in, n, H, gu);
+    gated_activation(g, u, spec.activation, g);
+    Tensor d(m.moe_out, DType::kF32, {n, H}, tensor::Device::kCuda);
+    const tensor::LinearOut down{&spec.down[static_cast<std::size_t>(e)], d};
+    m.linear(m.moe_gate, n, F, std::span<const tensor::LinearOut>(&down, 1));
+    m.check(k::scatter_add_rows(m.moe_out, m.moe_rows_dev + s0, m.moe_weights_dev + s0, n, H, out.as<float>(),
+                                m.stream),
+            "moe scatter");
+  }
+}
+
+void CudaBackend::add(Tensor x, const Tensor& y) {
+  impl_->check(k::add(x.as<float>(), y.as<float>(), x.numel(), impl_->stream), "add");
+}
+
+void CudaBackend::gather_logit_rows(const Tensor& x, Tensor out) {
+  impl_->check(k::gather_rows(x.as<float>(), impl_->meta.logit_rows, impl_->step_logit_rows, x.cols(),
+                              out.as<float>(), impl_->stream),
+               "gather");
+}
+
+void CudaBackend::softcap(Tensor x, float cap) {
+  impl_->check(k::softcap(x.as<float>(), cap, x.numel(), impl_->stream), "softcap");
+}
+
+core::Status CudaBackend::copy_to_host(const Tensor& src, void* dst) {
+  impl_->check(cudaMemcpyAsync(dst, src.data, src.nbytes(), cudaMemcpyDeviceToHost, impl_->stream), "download");
+  impl_->check(cudaStreamSynchronize(impl_->stream), "sync");
+  return take_error();
+}
+
+core::Status CudaBackend::synchronize() {
+  impl_->check(cudaStreamSynchronize(impl_->stream), "sync");
+  return take_error();
+}
+
+core::Status CudaBackend::take_error() {
+  Status s = impl_->error;
+  impl_->error = Status::ok();
+  return s;
+}
+
+}  // namespace mlxs::backend::cuda

@@ -1,0 +1,79 @@
+#pragma once
+// The CUDA implementation of tensor::Backend: weights uploaded once at load
+// (f32/f16/bf16 kept as stored), f32 activations, a paged f32 KV cache, our
+// own kernels for everything but large matrix products (cuBLASLt), one stream
+// per backend. Decode-sized linears (up to 8 rows) use our GEMV, which keeps
+// f32 math on bf16 weights; larger ones convert the activations to the
+// weight's 16-bit type for tensor-core GEMMs (the documented bf16 bound).
+
+#include <memory>
+#include <vector>
+
+#include "tensor/backend.h"
+
+namespace mlxs::backend::cuda {
+
+struct CudaOptions {
+  int device = 0;
+  // GEMMs larger than this many rows go to cuBLASLt; smaller ones to the GEMV.
+  int gemv_max_rows = 8;
+  // When set, f32 weights also use tensor cores (TF32) for large GEMMs.
+  bool allow_tf32 = false;
+  // Every linear in f32 math (the GEMV, 8 rows at a time), never converting
+  // activations to 16 bits: bit-for-bit closer to the references, slower
+  // prefill. Parity tests use it.
+  bool exact_f32 = false;
+};
+
+class CudaBackend final : public tensor::Backend {
+ public:
+  static core::Result<std::unique_ptr<CudaBackend>> create(const CudaOptions& options = {});
+  ~CudaBackend() override;
+
+  tensor::Device device() const override { return tensor::Device::kCuda; }
+  std::string describe() const override;
+
+  bool computes_with(tensor::DType dtype) const override;
+  core::Result<std::unique_ptr<tensor::DeviceBuffer>> allocate(std::size_t bytes) override;
+  core::Result<tensor::Tensor> import_tensor(const tensor::Tensor& host, bool widen_to_f32) override;
+  core::Status plan_step(const tensor::StepCapacity& capacity) override;
+  int register_rope(const tensor::RopeSpec& spec) override;
+  core::Result<std::unique_ptr<tensor::KvStorage>> create_kv_storage(
+      const tensor::KvCacheShape& shape) override;
+
+  void begin_step(const tensor::StepBatch& batch) override;
+  void end_step() override;
+  void embed(const tensor::Tensor& table, float scale, tensor::Tensor out) override;
+  void rms_norm(const tensor::Tensor& x, const tensor::Tensor& w, float eps, float offset,
+                tensor::Tensor out) override;
+  void add_rms_norm(tensor::Tensor x, const tensor::Tensor& delta, const tensor::Tensor& w,
+                    float eps, float offset, tensor::Tensor out) override;
+  void head_rms_norm(tensor::Tensor x, int head_dim, const tensor::Tensor& w, float eps,
+                     float offset) override;
+  void linear(const tensor::Tensor& x, std::span<const tensor::LinearOut> outs) override;
+  void rope(tensor::Tensor x, int head_dim, int rope_id) override;
+  void kv_write(tensor::KvStorage& kv, int layer, const tensor::Tensor& k,
+                const tensor::Tensor& v) override;
+  void attention(const tensor::KvStorage& kv, int layer, const tensor::Tensor& q,
+                 const tensor::AttentionSpec& spec, tensor::Tensor out) override;
+  void gated_activation(const tensor::Tensor& gate, const tensor::Tensor& up,
+                        tensor::Activation act, tensor::Tensor out) override;
+  void moe(const tensor::Tensor& x, const tensor::MoeSpec& spec, tensor::Tensor out) override;
+  void add(tensor::Tensor x, const tensor::Tensor& y) override;
+  void gather_logit_rows(const tensor::Tensor& x, tensor::Tensor out) override;
+  void softcap(tensor::Tensor x, float cap) override;
+
+  core::Status copy_to_host(const tensor::Tensor& src, void* dst) override;
+  core::Status synchronize() override;
+
+  // The first error any op met since the last call (ops cannot return one);
+  // Model::forward's caller checks it through synchronize()/copy_to_host().
+  core::Status take_error();
+
+ private:
+  struct Impl;
+  explicit CudaBackend(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mlxs::backend::cuda

@@ -1,0 +1,69 @@
+#pragma once
+// Launchers of the CUDA kernels, in plain C++17 with raw pointers so that the
+// .cu files (compiled by nvcc as C++17) and the C++20 backend class meet on
+// a small interface. Every launcher enqueues on `stream` and returns the
+// launch error (cudaSuccess when queued).
+
+#include <cstdint>
+
+#include <cuda_runtime.h>
+
+namespace mlxs::backend::cuda::k {
+
+enum class WType : int { kF32 = 0, kF16 = 1, kBF16 = 2 };
+enum class Act : int { kSilu = 0, kGeluTanh = 1, kGelu = 2 };
+
+// Per-step metadata on the device (see CudaBackend::begin_step).
+struct StepMeta {
+  const std::int32_t* tokens;     // [T]
+  const std::int32_t* positions;  // [T]
+  const std::int32_t* row_seq;    // [T] sequence of each row
+  const std::int32_t* seq_table;  // [S] offset of each sequence's block table in `tables`
+  const std::int32_t* tables;     // concatenated block tables
+  const std::int32_t* logit_rows; // [R]
+};
+
+struct KvLayout {
+  float* base;            // the whole cache
+  std::int64_t layer_stride;  // floats per layer (K and V)
+  std::int64_t kv_stride;     // floats from K to V of a layer
+  std::int64_t block_stride;  // floats per block (all kv heads)
+  int block_size;
+  int kv_heads;
+  int head_dim;
+};
+
+cudaError_t embed(WType t, const void* table, std::int64_t hidden, const StepMeta& m, int T,
+                  float scale, float* out, cudaStream_t s);
+cudaError_t rms_norm(const float* x, const float* w, float eps, float offset, float* out,
+                     std::int64_t rows, int n, cudaStream_t s);
+cudaError_t add_rms_norm(float* x, const float* delta, const float* w, float eps, float offset,
+                         float* out, std::int64_t rows, int n, cudaStream_t s);
+cudaError_t rope(float* x, int T, int heads, int head_dim, int rot_dim, const double* inv_freq,
+                 double attention_factor, const StepMeta& m, cudaStream_t s);
+cudaError_t kv_write(const KvLayout& kv, int layer, const float* k, const float* v, int T,
+                     const StepMeta& m, cudaStream_t s);
+cudaError_t attention(const KvLayout& kv, int layer, const float* q, float* out, int T,
+                      int heads, int head_dim, float scale, float softcap, int window,
+                      const StepMeta& m, cudaStream_t s);
+cudaError_t gated_act(Act a, const float* gate, const float* up, float* out, std::int64_t n,
+                      cudaStream_t s);
+cudaError_t add(float* x, const float* y, std::int64_t n, cudaStream_t s);
+cudaError_t add_bias(float* y, const float* bias, std::int64_t rows, std::int64_t cols,
+                     cudaStream_t s);
+cudaError_t softcap(float* x, float cap, std::int64_t n, cudaStream_t s);
+cudaError_t gather_rows(const float* x, const std::int32_t* rows, int count, std::int64_t cols,
+                        float* out, cudaStream_t s);
+// out[rows[i]] += weight[i] * x[i]
+cudaError_t scatter_add_rows(const float* x, const std::int32_t* rows, const float* weight,
+                             int count, std::int64_t cols, float* out, cudaStream_t s);
+cudaError_t to_half(WType t, const float* x, void* out, std::int64_t n, cudaStream_t s);
+cudaError_t widen(WType t, const void* x, float* out, std::int64_t n, cudaStream_t s);
+cudaError_t fill(float* x, float v, std::int64_t n, cudaStream_t s);
+
+// y[m, n] = sum_k x[m, k] * w[n, k] (+ bias[n]) for M <= kGemvMaxRows; f32 math.
+inline constexpr int kGemvMaxRows = 8;
+cudaError_t gemv(WType t, const float* x, int M, int K, const void* w, int N, const float* bias,
+                 float* y, cudaStream_t s);
+
+}  // namespace mlxs::backend::cuda::k

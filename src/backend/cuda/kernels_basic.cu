@@ -1,0 +1,284 @@
+// Element-wise, normalisation, RoPE, KV-cache and data-movement kernels.
+// Activations are f32; weights and tables may be f32, f16 or bf16.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include "backend/cuda/cuda_kernels.h"
+
+namespace mlxs::backend::cuda::k {
+namespace {
+
+__device__ __forceinline__ float load_as_float(WType t, const void* p, std::int64_t i) {
+  switch (t) {
+    case WType::kF32: return static_cast<const float*>(p)[i];
+    case WType::kF16: return __half2float(static_cast<const __half*>(p)[i]);
+    case WType::kBF16: return __bfloat162float(static_cast<const __nv_bfloat16*>(p)[i]);
+  }
+  return 0.0f;
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+// Sum over a block of blockDim.x (a multiple of 32, at most 1024) threads.
+__device__ float block_sum(float v) {
+  __shared__ float partial[32];
+  const int lane = threadIdx.x & 31;
+  const int warp = threadIdx.x >> 5;
+  v = warp_sum(v);
+  __syncthreads();  // partial[] may still be read by a previous call
+  if (lane == 0) partial[warp] = v;
+  __syncthreads();
+  const int warps = (blockDim.x + 31) >> 5;
+  v = threadIdx.x < warps ? partial[threadIdx.x] : 0.0f;
+  if (warp == 0) v = warp_sum(v);
+  __shared__ float total;
+  if (threadIdx.x == 0) total = v;
+  __syncthreads();
+  return total;
+}
+
+int norm_threads(int n) {
+  int t = 32;
+  while (t < n && t < 1024) t <<= 1;
+  return t;
+}
+
+unsigned blocks_for(std::int64_t n, int threads) {
+  return static_cast<unsigned>((n + threads - 1) / threads);
+}
+
+__global__ void embed_kernel(WType t, const void* table, std::int64_t hidden, const std::int32_t* tokens,
+                             float scale, float* out) {
+  const int row = blockIdx.x;
+  const std::int64_t base = static_cast<std::int64_t>(tokens[row]) * hidden;
+  for (std::int64_t i = threadIdx.x; i < hidden; i += blockDim.x) {
+    out[row * hidden + i] = load_as_float(t, table, base + i) * scale;
+  }
+}
+
+__global__ void rms_norm_kernel(const float* x, const float* w, float eps, float offset, float* out, int n) {
+  const float* xr = x + static_cast<std::int64_t>(blockIdx.x) * n;
+  float* yr = out + static_cast<std::int64_t>(blockIdx.x) * n;
+  float ss = 0.0f;
+  for (int i = threadIdx.x; i < n; i += blockDim.x) ss += xr[i] * xr[i];
+  ss = block_sum(ss);
+  const float inv = rsqrtf(ss / static_cast<float>(n) + eps);
+  for (int i = threadIdx.x; i < n; i += blockDim.x) yr[i] = xr[i] * inv * (w[i] + offset);
+}
+
+__global__ void add_rms_norm_kernel(float* x, const float* delta, const float* w, float eps, float offset,
+                                    float* out, int n) {
+  float* xr = x + static_cast<std::int64_t>(blockIdx.x) * n;
+  const float* dr = delta + static_cast<std::int64_t>(blockIdx.x) * n;
+  float* yr = out + static_cast<std::int64_t>(blockIdx.x) * n;
+  float ss = 0.0f;
+  for (int i = threadIdx.x; i < n; i += blockDim.x) {
+    const float v = xr[i] + dr[i];
+    xr[i] = v;
+    ss += v * v;
+  }
+  ss = block_sum(ss);
+  const float inv = rsqrtf(ss / static_cast<float>(n) + eps);
+  for (int i = threadIdx.x; i < n; i += blockDim.x) yr[i] = xr[i] * inv * (w[i] + offset);
+}
+
+// One block per token; threads cover heads x rot_dim/2 pairs.
+__global__ void rope_kernel(float* x, int heads, int head_dim, int rot_dim, const double* inv_freq,
+                            double attention_factor, const std::int32_t* positions) {
+  const int t = blockIdx.x;
+  const int half = rot_dim / 2;
+  const double pos = positions[t];
+  for (int idx = threadIdx.x; idx < heads * half; idx += blockDim.x) {
+    const int h = idx / half;
+    const int i = idx % half;
+    double sn, cs;
+    sincos(pos * inv_freq[i], &sn, &cs);
+    const float c = static_cast<float>(cs * attention_factor);
+    const float s = static_cast<float>(sn * attention_factor);
+    float* v = x + (static_cast<std::int64_t>(t) * heads + h) * head_dim;
+    const float a = v[i];
+    const float b = v[i + half];
+    v[i] = a * c - b * s;
+    v[i + half] = b * c + a * s;
+  }
+}
+
+__device__ __forceinline__ float* kv_at(const KvLayout& kv, int layer, int which, std::int32_t block, int head,
+                                        int slot) {
+  return kv.base + layer * kv.layer_stride + which * kv.kv_stride + static_cast<std::int64_t>(block) * kv.block_stride +
+         (static_cast<std::int64_t>(head) * kv.block_size + slot) * kv.head_dim;
+}
+
+__global__ void kv_write_kernel(KvLayout kv, int layer, const float* k, const float* v, StepMeta m) {
+  const int t = blockIdx.x;
+  const int pos = m.positions[t];
+  const std::int32_t* table = m.tables + m.seq_table[m.row_seq[t]];
+  const std::int32_t block = table[pos / kv.block_size];
+  const int slot = pos % kv.block_size;
+  const int width = kv.kv_heads * kv.head_dim;
+  for (int i = threadIdx.x; i < width; i += blockDim.x) {
+    const int h = i / kv.head_dim;
+    const int d = i % kv.head_dim;
+    kv_at(kv, layer, 0, block, h, slot)[d] = k[static_cast<std::int64_t>(t) * width + i];
+    kv_at(kv, layer, 1, block, h, slot)[d] = v[static_cast<std::int64_t>(t) * width + i];
+  }
+}
+
+__global__ void gated_act_kernel(Act a, const float* gate, const float* up, float* out, std::int64_t n) {
+  const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  const float g = gate[i];
+  float act;
+  switch (a) {
+    case Act::kSilu: act = g / (1.0f + expf(-g)); break;
+    case Act::kGeluTanh: act = 0.5f * g * (1.0f + tanhf(0.7978845608028654f * (g + 0.044715f * g * g * g))); break;
+    case Act::kGelu: act = 0.5f * g * (1.0f + erff(g * 0.7071067811865476f)); break;
+    default: act = g; break;
+  }
+  out[i] = act * up[i];
+}
+
+__global__ void add_kernel(float* x, const float* y, std::int64_t n) {
+  const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n) x[i] += y[i];
+}
+
+__global__ void add_bias_kernel(float* y, const float* bias, std::int64_t n, std::int64_t cols) {
+  const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n) y[i] += bias[i % cols];
+}
+
+__global__ void softcap_kernel(float* x, float cap, std::int64_t n) {
+  const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n) x[i] = cap * tanhf(x[i] / cap);
+}
+
+__global__ void gather_rows_kernel(const float* x, const std::int32_t* rows, std::int64_t cols, float* out) {
+  const std::int64_t src = static_cast<std::int64_t>(rows[blockIdx.x]) * cols;
+  const std::int64_t dst = static_cast<std::int64_t>(blockIdx.x) * cols;
+  for (std::int64_t i = threadIdx.x; i < cols; i += blockDim.x) out[dst + i] = x[src + i];
+}
+
+__global__ void scatter_add_rows_kernel(const float* x, const std::int32_t* rows, const float* weight,
+                                        std::int64_t cols, float* out) {
+  const std::int64_t dst = static_cast<std::int64_t>(rows[blockIdx.x]) * cols;
+  const std::int64_t src = static_cast<std::int64_t>(blockIdx.x) * cols;
+  const float w = weight[blockIdx.x];
+  for (std::int64_t i = threadIdx.x; i < cols; i += blockDim.x) out[dst + i] += w * x[src + i];
+}
+
+__global__ void to_half_kernel(WType t, const float* x, void* out, std::int64_t n) {
+  const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  if (t == WType::kBF16) {
+    static_cast<__nv_bfloat16*>(out)[i] = __float2bfloat16(x[i]);
+  } else {
+    static_cast<__half*>(out)[i] = __float2half(x[i]);
+  }
+}
+
+__global__ void widen_kernel(WType t, const void* x, float* out, std::int64_t n) {
+  const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n) out[i] = load_as_float(t, x, i);
+}
+
+__global__ void fill_kernel(float* x, float v, std::int64_t n) {
+  const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n) x[i] = v;
+}
+
+}  // namespace
+
+cudaError_t embed(WType t, const void* table, std::int64_t hidden, const StepMeta& m, int T, float scale,
+                  float* out, cudaStream_t s) {
+  embed_kernel<<<T, 256, 0, s>>>(t, table, hidden, m.tokens, scale, out);
+  return cudaGetLastError();
+}
+
+cudaError_t rms_norm(const float* x, const float* w, float eps, float offset, float* out, std::int64_t rows,
+                     int n, cudaStream_t s) {
+  if (rows == 0) return cudaSuccess;
+  rms_norm_kernel<<<static_cast<unsigned>(rows), norm_threads(n), 0, s>>>(x, w, eps, offset, out, n);
+  return cudaGetLastError();
+}
+
+cudaError_t add_rms_norm(float* x, const float* delta, const float* w, float eps, float offset, float* out,
+                         std::int64_t rows, int n, cudaStream_t s) {
+  if (rows == 0) return cudaSuccess;
+  add_rms_norm_kernel<<<static_cast<unsigned>(rows), norm_threads(n), 0, s>>>(x, delta, w, eps, offset, out, n);
+  return cudaGetLastError();
+}
+
+cudaError_t rope(float* x, int T, int heads, int head_dim, int rot_dim, const double* inv_freq,
+                 double attention_factor, const StepMeta& m, cudaStream_t s) {
+  rope_kernel<<<T, 256, 0, s>>>(x, heads, head_dim, rot_dim, inv_freq, attention_factor, m.positions);
+  return cudaGetLastError();
+}
+
+cudaError_t kv_write(const KvLayout& kv, int layer, const float* k, const float* v, int T, const StepMeta& m,
+                     cudaStream_t s) {
+  kv_write_kernel<<<T, 256, 0, s>>>(kv, layer, k, v, m);
+  return cudaGetLastError();
+}
+
+cudaError_t gated_act(Act a, const float* gate, const float* up, float* out, std::int64_t n, cudaStream_t s) {
+  if (n == 0) return cudaSuccess;
+  gated_act_kernel<<<blocks_for(n, 256), 256, 0, s>>>(a, gate, up, out, n);
+  return cudaGetLastError();
+}
+
+cudaError_t add(float* x, const float* y, std::int64_t n, cudaStream_t s) {
+  if (n == 0) return cudaSuccess;
+  add_kernel<<<blocks_for(n, 256), 256, 0, s>>>(x, y, n);
+  return cudaGetLastError();
+}
+
+cudaError_t add_bias(float* y, const float* bias, std::int64_t rows, std::int64_t cols, cudaStream_t s) {
+  const std::int64_t n = rows * cols;
+  if (n == 0) return cudaSuccess;
+  add_bias_kernel<<<blocks_for(n, 256), 256, 0, s>>>(y, bias, n, cols);
+  return cudaGetLastError();
+}
+
+cudaError_t softcap(float* x, float cap, std::int64_t n, cudaStream_t s) {
+  if (n == 0) return cudaSuccess;
+  softcap_kernel<<<blocks_for(n, 256), 256, 0, s>>>(x, cap, n);
+  return cudaGetLastError();
+}
+
+cudaError_t gather_rows(const float* x, const std::int32_t* rows, int count, std::int64_t cols, float* out,
+                        cudaStream_t s) {
+  if (count == 0) return cudaSuccess;
+  gather_rows_kernel<<<count, 256, 0, s>>>(x, rows, cols, out);
+  return cudaGetLastError();
+}
+
+cudaError_t scatter_add_rows(const float* x, const std::int32_t* rows, const float* weight, int count,
+                             std::int64_t cols, float* out, cudaStream_t s) {
+  if (count == 0) return cudaSuccess;
+  scatter_add_rows_kernel<<<count, 256, 0, s>>>(x, rows, weight, cols, out);
+  return cudaGetLastError();
+}
+
+cudaError_t to_half(WType t, const float* x, void* out, std::int64_t n, cudaStream_t s) {
+  if (n == 0) return cudaSuccess;
+  to_half_kernel<<<blocks_for(n, 256), 256, 0, s>>>(t, x, out, n);
+  return cudaGetLastError();
+}
+
+cudaError_t widen(WType t, const void* x, float* out, std::int64_t n, cudaStream_t s) {
+  if (n == 0) return cudaSuccess;
+  widen_kernel<<<blocks_for(n, 256), 256, 0, s>>>(t, x, out, n);
+  return cudaGetLastError();
+}
+
+cudaError_t fill(float* x, float v, std::int64_t n, cudaStream_t s) {
+  if (n == 0) return cudaSuccess;
+  fill_kernel<<<blocks_for(n, 256), 256, 0, s>>>(x, v, n);
+  return cudaGetLastError();
+}
+
+}  // namespace mlxs::backend::cuda::k

@@ -1,0 +1,257 @@
+// Every Backend op on the GPU against the CPU backend on random shapes (the
+// CPU is the reference, as llama.cpp's test-backend-ops does across its
+// backends). Label: gpu.
+#include <cmath>
+#include <memory>
+
+#include <gtest/gtest.h>
+
+#include "backend/cpu/cpu_backend.h"
+#include "backend/cuda/cuda_backend.h"
+#include "core/half.h"
+#include "core/rng.h"
+
+namespace mlxs::backend {
+namespace {
+
+using tensor::DType;
+using tensor::Tensor;
+
+struct Pair {
+  std::shared_ptr<cpu::ThreadPool> pool = std::make_shared<cpu::ThreadPool>(2);
+  cpu::CpuBackend cpu{pool};
+  std::unique_ptr<cuda::CudaBackend> gpu;
+  explicit Pair(bool exact = true) {
+    cuda::CudaOptions o;
+    o.exact_f32 = exact;
+    auto g = cuda::CudaBackend::create(o);
+    EXPECT_TRUE(g.is_ok()) << g.status().to_string();
+    if (g) gpu = std::move(g).value();
+  }
+  void plan(int tokens, int seqs, int context, std::int64_t width, int experts = 0, int top_k = 0,
+            std::int64_t moe_ffn = 0) {
+    tensor::StepCapacity c;
+    c.max_tokens = tokens;
+    c.max_seqs = seqs;
+    c.max_context = context;
+    c.max_logit_rows = tokens;
+    c.max_linear_in = width;
+    c.max_linear_out = width;
+    c.moe_experts = experts;
+    c.moe_top_k = top_k;
+    c.moe_ffn = moe_ffn;
+    ASSERT_TRUE(cpu.plan_step(c).is_ok());
+    ASSERT_TRUE(gpu->plan_step(c).is_ok());
+  }
+};
+
+// Host storage that outlives the views both backends import.
+struct HostData {
+  std::vector<std::vector<std::uint8_t>> blobs;
+  Tensor random(DType t, std::initializer_list<std::int64_t> shape, core::Xoshiro256& rng, float scale = 1.0f) {
+    Tensor h(nullptr, t, shape);
+    const auto n = static_cast<std::size_t>(h.numel());
+    blobs.emplace_back(n * tensor::dtype_size(t));
+    auto& b = blobs.back();
+    for (std::size_t i = 0; i < n; ++i) {
+      const float v = (rng.uniform() * 2.0f - 1.0f) * scale;
+      if (t == DType::kF32) {
+        std::memcpy(b.data() + i * 4, &v, 4);
+      } else {
+        const std::uint16_t x = t == DType::kBF16 ? core::f32_to_bf16(v) : core::f32_to_f16(v);
+        std::memcpy(b.data() + i * 2, &x, 2);
+      }
+    }
+    h.data = b.data();
+    return h;
+  }
+};
+
+std::vector<float> fetch(tensor::Backend& be, const Tensor& t) {
+  std::vector<float> out(static_cast<std::size_t>(t.numel()));
+  EXPECT_TRUE(be.copy_to_host(t, out.data()).is_ok());
+  return out;
+}
+
+double rel_error(const std::vector<float>& got, const std::vector<float>& ref) {
+  double num = 0, den = 0;
+  for (std::size_t i = 0; i < ref.size(); ++i) {
+    if (!std::isfinite(got[i])) return INFINITY;
+    num += (got[i] - ref[i]) * static_cast<double>(got[i] - ref[i]);
+    den += static_cast<double>(ref[i]) * ref[i];
+  }
+  return std::sqrt(num / std::max(den, 1e-30));
+}
+
+// A tensor as both backends see it (f32 activations are imported as copies).
+struct Both {
+  Tensor c, g;
+};
+Both both(Pair& p, const Tensor& host, bool as_f32) {
+  Both b;
+  b.c = *p.cpu.import_tensor(host, as_f32);
+  b.g = *p.gpu->import_tensor(host, as_f32);
+  return b;
+}
+
+TEST(CudaOps, LinearEveryDtypeAndRowCount) {
+  for (bool exact : {true, false}) {
+    Pair p(exact);
+    ASSERT_TRUE(p.gpu);
+    p.plan(64, 4, 64, 1056);
+    core::Xoshiro256 rng(11);
+    HostData hd;
+    for (DType wt : {DType::kF32, DType::kF16, DType::kBF16}) {
+      for (std::int64_t M : {1, 3, 8, 9, 40}) {
+        for (auto [K, N] : {std::pair<std::int64_t, std::int64_t>{64, 48}, {1056, 40}, {24, 8}}) {
+          SCOPED_TRACE(fmt::format("{} M={} K={} N={} exact={}", tensor::dtype_name(wt), M, K, N, exact));
+          auto x = both(p, hd.random(DType::kF32, {M, K}, rng), true);
+          tensor::Weight wc, wg;
+          const Tensor wh = hd.random(wt, {N, K}, rng, 0.3f);
+          wc.w = *p.cpu.import_tensor(wh, false);
+          wg.w = *p.gpu->import_tensor(wh, false);
+          const Tensor bh = hd.random(DType::kF32, {N}, rng);
+          wc.bias = *p.cpu.import_tensor(bh, true);
+          wg.bias = *p.gpu->import_tensor(bh, true);
+          auto yc_buf = p.cpu.allocate(static_cast<std::size_t>(M * N) * 4).value();
+          auto yg_buf = p.gpu->allocate(static_cast<std::size_t>(M * N) * 4).value();
+          Tensor yc(yc_buf->data(), DType::kF32, {M, N});
+          Tensor yg(yg_buf->data(), DType::kF32, {M, N}, tensor::Device::kCuda);
+          const tensor::LinearOut oc{&wc, yc}, og{&wg, yg};
+          p.cpu.linear(x.c, std::span<const tensor::LinearOut>(&oc, 1));
+          p.gpu->linear(x.g, std::span<const tensor::LinearOut>(&og, 1));
+          const double err = rel_error(fetch(*p.gpu, yg), fetch(p.cpu, yc));
+          // f32 math: rounding only. 16-bit activations (tensor cores): ~2^-8.
+          const double bound = (exact || M <= 8 || wt == DType::kF32) ? 1e-5 : 1e-2;
+          EXPECT_LT(err, bound);
+        }
+      }
+    }
+  }
+}
+
+TEST(CudaOps, NormsActivationsAndElementwise) {
+  Pair p;
+  ASSERT_TRUE(p.gpu);
+  p.plan(16, 2, 16, 256);
+  core::Xoshiro256 rng(5);
+  HostData hd;
+  const std::int64_t R = 7, H = 200;
+  auto x = both(p, hd.random(DType::kF32, {R, H}, rng, 3.0f), true);
+  auto d = both(p, hd.random(DType::kF32, {R, H}, rng), true);
+  auto w = both(p, hd.random(DType::kF32, {H}, rng), true);
+  auto oc = both(p, hd.random(DType::kF32, {R, H}, rng), true);
+  p.cpu.rms_norm(x.c, w.c, 1e-6f, 1.0f, oc.c);
+  p.gpu->rms_norm(x.g, w.g, 1e-6f, 1.0f, oc.g);
+  EXPECT_LT(rel_error(fetch(*p.gpu, oc.g), fetch(p.cpu, oc.c)), 1e-5);
+  p.cpu.add_rms_norm(x.c, d.c, w.c, 1e-5f, 0.0f, oc.c);
+  p.gpu->add_rms_norm(x.g, d.g, w.g, 1e-5f, 0.0f, oc.g);
+  EXPECT_LT(rel_error(fetch(*p.gpu, oc.g), fetch(p.cpu, oc.c)), 1e-5);
+  EXPECT_LT(rel_error(fetch(*p.gpu, x.g), fetch(p.cpu, x.c)), 1e-6) << "the residual sum";
+  auto hw = both(p, hd.random(DType::kF32, {40}, rng), true);
+  p.cpu.head_rms_norm(oc.c, 40, hw.c, 1e-6f, 0.0f);
+  p.gpu->head_rms_norm(oc.g, 40, hw.g, 1e-6f, 0.0f);
+  EXPECT_LT(rel_error(fetch(*p.gpu, oc.g), fetch(p.cpu, oc.c)), 1e-5);
+  for (auto act : {tensor::Activation::kSilu, tensor::Activation::kGeluTanh, tensor::Activation::kGelu}) {
+    p.cpu.gated_activation(x.c, d.c, act, oc.c);
+    p.gpu->gated_activation(x.g, d.g, act, oc.g);
+    EXPECT_LT(rel_error(fetch(*p.gpu, oc.g), fetch(p.cpu, oc.c)), 1e-5);
+  }
+  p.cpu.softcap(x.c, 2.0f);
+  p.gpu->softcap(x.g, 2.0f);
+  EXPECT_LT(rel_error(fetch(*p.gpu, x.g), fetch(p.cpu, x.c)), 1e-5);
+  p.cpu.add(x.c, d.c);
+  p.gpu->add(x.g, d.g);
+  EXPECT_LT(rel_error(fetch(*p.gpu, x.g), fetch(p.cpu, x.c)), 1e-6);
+}
+
+// Two steps: sequence 0 caches 9 tokens; then sequence 0 decodes one token
+// while sequence 1 prefills 5, all through block tables.
+TEST(CudaOps, EmbedRopeKvAndPagedAttention) {
+  for (int window : {0, 4}) {
+    for (float cap : {0.0f, 5.0f}) {
+      Pair p;
+      ASSERT_TRUE(p.gpu);
+      const int heads = 4, kv_heads = 2, hd_dim = 32, block = 4;
+      p.plan(16, 2, 32, 128);
+      tensor::RopeSpec rope;
+      rope.rot_dim = 16;  // partial rotary
+      for (int i = 0; i < 8; ++i) rope.inv_freq.push_back(std::pow(10000.0, -2.0 * i / 16.0));
+      const int rc = p.cpu.register_rope(rope), rg = p.gpu->register_rope(rope);
+      tensor::KvCacheShape shape{1, 8, block, kv_heads, hd_dim, DType::kF32};
+      auto kvc = p.cpu.create_kv_storage(shape).value();
+      auto kvg = p.gpu->create_kv_storage(shape).value();
+      core::Xoshiro256 rng(9);
+      HostData hd;
+      const auto table = both(p, hd.random(DType::kBF16, {50, 8}, rng), false);
+      std::vector<std::int32_t> blocks0 = {3, 1, 6}, blocks1 = {0, 5};
+      tensor::AttentionSpec spec{heads, kv_heads, hd_dim, 0.2f, cap, window};
+      auto run_step = [&](std::vector<std::int32_t> tokens, std::vector<std::int32_t> positions,
+                          std::vector<tensor::SeqSlice> seqs) {
+        const auto T = static_cast<std::int64_t>(tokens.size());
+        std::vector<std::int32_t> rows;
+        for (std::int32_t i = 0; i < T; ++i) rows.push_back(i);
+        tensor::StepBatch batch{tokens, positions, seqs, rows};
+        p.cpu.begin_step(batch);
+        p.gpu->begin_step(batch);
+        auto e = both(p, hd.random(DType::kF32, {T, 8}, rng), true);
+        p.cpu.embed(table.c, 1.5f, e.c);
+        p.gpu->embed(table.g, 1.5f, e.g);
+        EXPECT_LT(rel_error(fetch(*p.gpu, e.g), fetch(p.cpu, e.c)), 1e-6);
+        auto q = both(p, hd.random(DType::kF32, {T, heads * hd_dim}, rng), true);
+        auto k = both(p, hd.random(DType::kF32, {T, kv_heads * hd_dim}, rng), true);
+        auto v = both(p, hd.random(DType::kF32, {T, kv_heads * hd_dim}, rng), true);
+        p.cpu.rope(q.c, hd_dim, rc);
+        p.gpu->rope(q.g, hd_dim, rg);
+        p.cpu.rope(k.c, hd_dim, rc);
+        p.gpu->rope(k.g, hd_dim, rg);
+        EXPECT_LT(rel_error(fetch(*p.gpu, q.g), fetch(p.cpu, q.c)), 1e-5);
+        p.cpu.kv_write(*kvc, 0, k.c, v.c);
+        p.gpu->kv_write(*kvg, 0, k.g, v.g);
+        auto o = both(p, hd.random(DType::kF32, {T, heads * hd_dim}, rng), true);
+        p.cpu.attention(*kvc, 0, q.c, spec, o.c);
+        p.gpu->attention(*kvg, 0, q.g, spec, o.g);
+        EXPECT_LT(rel_error(fetch(*p.gpu, o.g), fetch(p.cpu, o.c)), 1e-4)
+            << "window " << window << " softcap " << cap;
+        auto g = both(p, hd.random(DType::kF32, {T, 8}, rng), true);
+        p.cpu.gather_logit_rows(e.c, g.c);
+        p.gpu->gather_logit_rows(e.g, g.g);
+        EXPECT_LT(rel_error(fetch(*p.gpu, g.g), fetch(p.cpu, g.c)), 1e-6);
+      };
+      run_step({1, 2, 3, 4, 5, 6, 7, 8, 9}, {0, 1, 2, 3, 4, 5, 6, 7, 8},
+               {{0, 9, 9, blocks0.data(), 3}});
+      run_step({10, 11, 12, 13, 14, 15}, {9, 0, 1, 2, 3, 4},
+               {{0, 1, 10, blocks0.data(), 3}, {1, 5, 5, blocks1.data(), 2}});
+    }
+  }
+}
+
+TEST(CudaOps, MixtureOfExperts) {
+  Pair p;
+  ASSERT_TRUE(p.gpu);
+  const int E = 6, top = 2;
+  const std::int64_t H = 48, F = 24, T = 5;
+  p.plan(16, 2, 16, H, E, top, F);
+  core::Xoshiro256 rng(3);
+  HostData hd;
+  std::vector<tensor::Weight> gc, uc, dc, gg, ug, dg;
+  for (int e = 0; e < E; ++e) {
+    for (auto [vc, vg, n, k] : {std::tuple{&gc, &gg, F, H}, std::tuple{&uc, &ug, F, H}, std::tuple{&dc, &dg, H, F}}) {
+      const Tensor w = hd.random(DType::kBF16, {n, k}, rng, 0.3f);
+      vc->push_back({*p.cpu.import_tensor(w, false), {}});
+      vg->push_back({*p.gpu->import_tensor(w, false), {}});
+    }
+  }
+  const Tensor rh = hd.random(DType::kF32, {E, H}, rng);
+  tensor::Weight rcw{*p.cpu.import_tensor(rh, false), {}}, rgw{*p.gpu->import_tensor(rh, false), {}};
+  tensor::MoeSpec sc{&rcw, gc, uc, dc, top, true, tensor::Activation::kSilu};
+  tensor::MoeSpec sg{&rgw, gg, ug, dg, top, true, tensor::Activation::kSilu};
+  auto x = both(p, hd.random(DType::kF32, {T, H}, rng), true);
+  auto o = both(p, hd.random(DType::kF32, {T, H}, rng), true);
+  p.cpu.moe(x.c, sc, o.c);
+  p.gpu->moe(x.g, sg, o.g);
+  EXPECT_LT(rel_error(fetch(*p.gpu, o.g), fetch(p.cpu, o.c)), 1e-5);
+}
+
+}  // namespace
+}  // namespace mlxs::backend
