@@ -203,7 +203,7 @@ core::Result<nlohmann::json> run_decode_bench(const DecodeBenchOptions& o) {
       {"benchmark", "decode"},
       {"machine", describe_machine()},
       {"backend", be->describe()},
-      {"threads", threads},
+      {"threads", o.backend == "cpu" ? threads : 0},
       {"model", {{"dir_name", std::filesystem::path(o.model_dir).filename().string()},
                  {"model_type", cfg.model_type},
                  {"dtype", std::string(tensor::dtype_torch_name(cfg.dtype))},
@@ -223,10 +223,10 @@ core::Result<nlohmann::json> run_decode_bench(const DecodeBenchOptions& o) {
 
 std::string format_decode_table(const nlohmann::json& r) {
   std::string out = fmt::format(
-      "decode benchmark: {} ({}, {}), {} threads; read bandwidth {:.1f} GB/s at start, {:.1f} at end "
+      "decode benchmark: {} ({}, {}) on {}; bound bandwidth {:.1f} GB/s at start, {:.1f} at end "
       "(each repeat has its own probes)\n",
       r["model"]["dir_name"].get<std::string>(), r["model"]["model_type"].get<std::string>(),
-      r["model"]["dtype"].get<std::string>(), r["threads"].get<int>(),
+      r["model"]["dtype"].get<std::string>(), r["backend"].get<std::string>(),
       r["bandwidth"]["start"]["gbps_median"].get<double>(),
       r["bandwidth"]["end"]["gbps_median"].get<double>());
   out += fmt::format("{:>6} {:>12} {:>12} {:>14} {:>10} {:>12} {:>10} {:>10}\n", "batch",

@@ -154,6 +154,8 @@ core::Status CpuBackend::plan_step(const StepCapacity& capacity) {
 
 int CpuBackend::register_rope(const RopeSpec& spec) {
   ropes_.push_back(Rope{spec, nullptr});
+  // Registered after plan_step: size the scratch again (load time only).
+  if (scratch_) (void)plan_step(capacity_);
   return static_cast<int>(ropes_.size()) - 1;
 }
 

@@ -116,6 +116,12 @@ struct CudaBackend::Impl {
   int step_tokens = 0;
   int step_logit_rows = 0;
 
+  // CUDA graphs of pure decode steps, by batch size.
+  std::map<int, cudaGraphExec_t> graphs;
+  bool capturing = false;
+  bool replaying = false;
+  int graph_key = 0;
+
   void* half_scratch = nullptr;  // activations converted for tensor-core GEMMs
   // MoE scratch.
   float* moe_logits = nullptr;
@@ -145,6 +151,7 @@ struct CudaBackend::Impl {
       if (plan.c != nullptr) cublasLtMatrixLayoutDestroy(plan.c);
     }
     for (auto& r : ropes) cudaFree(r.inv_freq);
+    for (auto& [key, exec] : graphs) cudaGraphExecDestroy(exec);
     owned.clear();
     cudaFreeHost(meta_host);
     cudaFreeHost(moe_logits_host);
@@ -205,21 +212,32 @@ struct CudaBackend::Impl {
   }
 
   void linear(const float* x, std::int64_t M, std::int64_t K, std::span<const tensor::LinearOut> outs) {
+    if ((M <= options.gemv_max_rows && M <= k::kGemvMaxRows) || options.exact_f32) {
+      // Weights of one dtype that share x go out as one GEMV launch.
+      for (std::int64_t m0 = 0; m0 < M; m0 += k::kGemvMaxRows) {
+        const auto rows = static_cast<int>(std::min<std::int64_t>(k::kGemvMaxRows, M - m0));
+        std::size_t i = 0;
+        while (i < outs.size()) {
+          const DType dt = outs[i].weight->w.dtype;
+          k::GemvSegment segs[k::kGemvMaxSegments];
+          int count = 0;
+          for (; i < outs.size() && count < k::kGemvMaxSegments && outs[i].weight->w.dtype == dt; ++i) {
+            const auto& o = outs[i];
+            const auto N = o.weight->out_features();
+            segs[count++] = {o.weight->w.data, o.weight->bias.empty() ? nullptr : o.weight->bias.as<float>(),
+                             o.out.as<float>() + m0 * N, static_cast<int>(N)};
+          }
+          check(k::gemv(wtype(dt), x + m0 * K, rows, static_cast<int>(K), segs, count, stream), "gemv");
+        }
+      }
+      return;
+    }
     bool converted[3] = {false, false, false};
     for (const auto& o : outs) {
       const Tensor& w = o.weight->w;
       const auto N = w.rows();
       const float* bias = o.weight->bias.empty() ? nullptr : o.weight->bias.as<float>();
       float* y = o.out.as<float>();
-      if ((M <= options.gemv_max_rows && M <= k::kGemvMaxRows) || options.exact_f32) {
-        for (std::int64_t m0 = 0; m0 < M; m0 += k::kGemvMaxRows) {
-          const auto rows = static_cast<int>(std::min<std::int64_t>(k::kGemvMaxRows, M - m0));
-          check(k::gemv(wtype(w.dtype), x + m0 * K, rows, static_cast<int>(K), w.data, static_cast<int>(N), bias,
-                        y + m0 * N, stream),
-                "gemv");
-        }
-        continue;
-      }
       if (w.dtype == DType::kF32) {
         check(gemm(x, CUDA_R_32F, w.data, CUDA_R_32F, y, static_cast<int>(M), static_cast<int>(N),
                    static_cast<int>(K)));
@@ -411,39 +429,77 @@ void CudaBackend::begin_step(const tensor::StepBatch& batch) {
   m.check(cudaMemcpyAsync(m.meta_dev, h, (m.off_tables + table_used) * sizeof(std::int32_t),
                           cudaMemcpyHostToDevice, m.stream),
           "metadata upload");
+  // A pure decode step replays (or records) the graph of its batch size; the
+  // metadata upload above stays outside it, so a replay reads this step's.
+  const bool decode_only = T == batch.seqs.size() && batch.logit_rows.size() == T;
+  if (m.options.graphs && decode_only && m.capacity.moe_experts == 0 && static_cast<int>(T) <= m.options.max_graph_batch &&
+      m.error.is_ok()) {
+    m.graph_key = static_cast<int>(T);
+    if (m.graphs.count(m.graph_key) != 0) {
+      m.replaying = true;
+    } else if (cudaStreamBeginCapture(m.stream, cudaStreamCaptureModeThreadLocal) == cudaSuccess) {
+      m.capturing = true;
+    }
+  }
 }
 
-void CudaBackend::end_step() {}
+void CudaBackend::end_step() {
+  Impl& m = *impl_;
+  if (m.capturing) {
+    m.capturing = false;
+    cudaGraph_t graph = nullptr;
+    const cudaError_t end = cudaStreamEndCapture(m.stream, &graph);
+    cudaGraphExec_t exec = nullptr;
+    if (end == cudaSuccess && m.error.is_ok() &&
+        cudaGraphInstantiate(&exec, graph, 0) == cudaSuccess) {
+      m.graphs[m.graph_key] = exec;
+      m.check(cudaGraphLaunch(exec, m.stream), "graph launch");
+    } else {
+      m.check(end, "graph capture");
+      if (m.error.is_ok()) m.error = Status(ErrorCode::kGenerationError, "CUDA graph instantiation failed");
+    }
+    if (graph != nullptr) cudaGraphDestroy(graph);
+  } else if (m.replaying) {
+    m.replaying = false;
+    m.check(cudaGraphLaunch(m.graphs[m.graph_key], m.stream), "graph launch");
+  }
+}
 
 void CudaBackend::embed(const Tensor& table, float scale, Tensor out) {
+  if (impl_->replaying) return;  // the step's graph does the work
   impl_->check(k::embed(wtype(table.dtype), table.data, table.cols(), impl_->meta, impl_->step_tokens, scale,
                         out.as<float>(), impl_->stream),
                "embed");
 }
 
 void CudaBackend::rms_norm(const Tensor& x, const Tensor& w, float eps, float offset, Tensor out) {
+  if (impl_->replaying) return;  // the step's graph does the work
   impl_->check(k::rms_norm(x.as<float>(), w.as<float>(), eps, offset, out.as<float>(), x.rows(),
                            static_cast<int>(x.cols()), impl_->stream),
                "rms_norm");
 }
 
 void CudaBackend::add_rms_norm(Tensor x, const Tensor& delta, const Tensor& w, float eps, float offset, Tensor out) {
+  if (impl_->replaying) return;  // the step's graph does the work
   impl_->check(k::add_rms_norm(x.as<float>(), delta.as<float>(), w.as<float>(), eps, offset, out.as<float>(),
                                x.rows(), static_cast<int>(x.cols()), impl_->stream),
                "add_rms_norm");
 }
 
 void CudaBackend::head_rms_norm(Tensor x, int head_dim, const Tensor& w, float eps, float offset) {
+  if (impl_->replaying) return;  // the step's graph does the work
   impl_->check(k::rms_norm(x.as<float>(), w.as<float>(), eps, offset, x.as<float>(), x.numel() / head_dim,
                            head_dim, impl_->stream),
                "head_rms_norm");
 }
 
 void CudaBackend::linear(const Tensor& x, std::span<const tensor::LinearOut> outs) {
+  if (impl_->replaying) return;  // the step's graph does the work
   impl_->linear(x.as<float>(), x.rows(), x.cols(), outs);
 }
 
 void CudaBackend::rope(Tensor x, int head_dim, int rope_id) {
+  if (impl_->replaying) return;  // the step's graph does the work
   const auto& r = impl_->ropes[static_cast<std::size_t>(rope_id)];
   impl_->check(k::rope(x.as<float>(), static_cast<int>(x.rows()), static_cast<int>(x.cols() / head_dim), head_dim,
                        r.spec.rot_dim, r.inv_freq, r.spec.attention_factor, impl_->meta, impl_->stream),
@@ -451,6 +507,7 @@ void CudaBackend::rope(Tensor x, int head_dim, int rope_id) {
 }
 
 void CudaBackend::kv_write(tensor::KvStorage& kv, int layer, const Tensor& k_, const Tensor& v) {
+  if (impl_->replaying) return;  // the step's graph does the work
   const auto& layout = static_cast<CudaKvStorage&>(kv).layout();
   impl_->check(k::kv_write(layout, layer, k_.as<float>(), v.as<float>(), impl_->step_tokens, impl_->meta,
                            impl_->stream),
@@ -459,6 +516,7 @@ void CudaBackend::kv_write(tensor::KvStorage& kv, int layer, const Tensor& k_, c
 
 void CudaBackend::attention(const tensor::KvStorage& kv, int layer, const Tensor& q, const tensor::AttentionSpec& spec,
                             Tensor out) {
+  if (impl_->replaying) return;  // the step's graph does the work
   const auto& layout = static_cast<const CudaKvStorage&>(kv).layout();
   impl_->check(k::attention(layout, layer, q.as<float>(), out.as<float>(), impl_->step_tokens, spec.n_heads,
                             spec.head_dim, spec.scale, spec.softcap, spec.window, impl_->meta, impl_->stream),
@@ -466,6 +524,7 @@ void CudaBackend::attention(const tensor::KvStorage& kv, int layer, const Tensor
 }
 
 void CudaBackend::gated_activation(const Tensor& gate, const Tensor& up, tensor::Activation act, Tensor out) {
+  if (impl_->replaying) return;  // the step's graph does the work
   k::Act a = k::Act::kSilu;
   switch (act) {
     case tensor::Activation::kSilu: a = k::Act::kSilu; break;
@@ -477,6 +536,7 @@ void CudaBackend::gated_activation(const Tensor& gate, const Tensor& up, tensor:
 }
 
 void CudaBackend::moe(const Tensor& x, const tensor::MoeSpec& spec, Tensor out) {
+  if (impl_->replaying) return;  // the step's graph does the work
   Impl& m = *impl_;
   const std::int64_t T = x.rows();
   const std::int64_t H = x.cols();
@@ -560,16 +620,19 @@ void CudaBackend::moe(const Tensor& x, const tensor::MoeSpec& spec, Tensor out) 
 }
 
 void CudaBackend::add(Tensor x, const Tensor& y) {
+  if (impl_->replaying) return;  // the step's graph does the work
   impl_->check(k::add(x.as<float>(), y.as<float>(), x.numel(), impl_->stream), "add");
 }
 
 void CudaBackend::gather_logit_rows(const Tensor& x, Tensor out) {
+  if (impl_->replaying) return;  // the step's graph does the work
   impl_->check(k::gather_rows(x.as<float>(), impl_->meta.logit_rows, impl_->step_logit_rows, x.cols(),
                               out.as<float>(), impl_->stream),
                "gather");
 }
 
 void CudaBackend::softcap(Tensor x, float cap) {
+  if (impl_->replaying) return;  // the step's graph does the work
   impl_->check(k::softcap(x.as<float>(), cap, x.numel(), impl_->stream), "softcap");
 }
 

@@ -23,6 +23,10 @@ struct CudaOptions {
   // activations to 16 bits: bit-for-bit closer to the references, slower
   // prefill. Parity tests use it.
   bool exact_f32 = false;
+  // Pure decode steps (one token per sequence) are captured as CUDA graphs,
+  // one per batch size, and replayed: no launch overhead, no host work.
+  bool graphs = true;
+  int max_graph_batch = 256;
 };
 
 class CudaBackend final : public tensor::Backend {

@@ -62,8 +62,16 @@ cudaError_t widen(WType t, const void* x, float* out, std::int64_t n, cudaStream
 cudaError_t fill(float* x, float v, std::int64_t n, cudaStream_t s);
 
 // y[m, n] = sum_k x[m, k] * w[n, k] (+ bias[n]) for M <= kGemvMaxRows; f32 math.
+// Several weights of one dtype sharing the input x run as one launch.
 inline constexpr int kGemvMaxRows = 8;
-cudaError_t gemv(WType t, const float* x, int M, int K, const void* w, int N, const float* bias,
-                 float* y, cudaStream_t s);
+inline constexpr int kGemvMaxSegments = 4;
+struct GemvSegment {
+  const void* w;       // [n, K]
+  const float* bias;   // [n] or null
+  float* y;            // [M, n]
+  int n;
+};
+cudaError_t gemv(WType t, const float* x, int M, int K, const GemvSegment* segments, int count,
+                 cudaStream_t s);
 
 }  // namespace mlxs::backend::cuda::k

@@ -1,7 +1,8 @@
 // Matrix-vector products for decode (1 to 8 input rows): one warp per weight
-// row, 16-byte loads of the weights (8 bf16/f16 or 4 f32 per lane per step),
+// row, several 16-byte loads in flight per lane (8 bf16/f16 or 4 f32 each),
 // f32 accumulation against f32 activations, so a bf16 model decodes with f32
-// math while reading each weight byte once.
+// math while reading each weight byte once. Up to four weights that share the
+// input (q/k/v, gate/up) run as one launch: more rows in flight, one launch.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -10,22 +11,21 @@
 namespace mlxs::backend::cuda::k {
 namespace {
 
-constexpr int kWarps = 8;
+constexpr int kWarps = 4;   // warps per block
+constexpr int kUnroll = 4;  // 16-byte loads in flight per lane
 
 __device__ __forceinline__ float warp_sum(float v) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
   return v;
 }
 
-// Eight weights from 16 bytes.
 template <typename W>
 struct Vec;
 
 template <>
 struct Vec<__nv_bfloat16> {
   static constexpr int kN = 8;
-  __device__ static void load(const __nv_bfloat16* p, float* out) {
-    const uint4 raw = *reinterpret_cast<const uint4*>(p);
+  __device__ static void widen(const uint4& raw, float* out) {
     const unsigned words[4] = {raw.x, raw.y, raw.z, raw.w};
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
@@ -39,8 +39,7 @@ struct Vec<__nv_bfloat16> {
 template <>
 struct Vec<__half> {
   static constexpr int kN = 8;
-  __device__ static void load(const __half* p, float* out) {
-    const uint4 raw = *reinterpret_cast<const uint4*>(p);
+  __device__ static void widen(const uint4& raw, float* out) {
     const __half2* h = reinterpret_cast<const __half2*>(&raw);
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
@@ -55,33 +54,64 @@ struct Vec<__half> {
 template <>
 struct Vec<float> {
   static constexpr int kN = 4;
-  __device__ static void load(const float* p, float* out) {
-    const float4 f = *reinterpret_cast<const float4*>(p);
-    out[0] = f.x;
-    out[1] = f.y;
-    out[2] = f.z;
-    out[3] = f.w;
+  __device__ static void widen(const uint4& raw, float* out) {
+    out[0] = __uint_as_float(raw.x);
+    out[1] = __uint_as_float(raw.y);
+    out[2] = __uint_as_float(raw.z);
+    out[3] = __uint_as_float(raw.w);
   }
   __device__ static float scalar(const float* p) { return *p; }
 };
 
+struct Segments {
+  GemvSegment seg[kGemvMaxSegments];
+  int count;
+};
+
 template <typename W, int M, bool kVector>
-__global__ void gemv_kernel(const float* __restrict__ x, int K, const W* __restrict__ w, int N,
-                            const float* __restrict__ bias, float* __restrict__ y) {
+__global__ void __launch_bounds__(32 * kWarps) gemv_kernel(const float* __restrict__ x, int K, Segments segs) {
   const int lane = threadIdx.x & 31;
-  const int n = blockIdx.x * kWarps + (threadIdx.x >> 5);
-  if (n >= N) return;
-  const W* row = w + static_cast<std::int64_t>(n) * K;
+  int r = blockIdx.x * kWarps + (threadIdx.x >> 5);
+  int s = 0;
+  while (s < segs.count && r >= segs.seg[s].n) r -= segs.seg[s++].n;
+  if (s >= segs.count) return;
+  const GemvSegment& g = segs.seg[s];
+  const W* row = static_cast<const W*>(g.w) + static_cast<std::int64_t>(r) * K;
   float acc[M];
 #pragma unroll
   for (int m = 0; m < M; ++m) acc[m] = 0.0f;
   int k0 = 0;
   if constexpr (kVector) {
     constexpr int V = Vec<W>::kN;
-    const int full = K / (32 * V) * (32 * V);
-    for (int k = lane * V; k < full; k += 32 * V) {
+    constexpr int kStep = 32 * V * kUnroll;
+    const int full = K / kStep * kStep;
+    for (int k = lane * V; k < full; k += kStep) {
+      uint4 raw[kUnroll];
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+        raw[u] = __ldg(reinterpret_cast<const uint4*>(row + k + u * 32 * V));
+      }
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+        float wv[V];
+        Vec<W>::widen(raw[u], wv);
+        const int kk = k + u * 32 * V;
+#pragma unroll
+        for (int m = 0; m < M; ++m) {
+          const float* xm = x + static_cast<std::int64_t>(m) * K + kk;
+#pragma unroll
+          for (int i = 0; i < V; i += 4) {
+            const float4 xv = *reinterpret_cast<const float4*>(xm + i);
+            acc[m] += wv[i] * xv.x + wv[i + 1] * xv.y + wv[i + 2] * xv.z + wv[i + 3] * xv.w;
+          }
+        }
+      }
+    }
+    // Whole vectors left over (fewer than kUnroll per lane).
+    const int vec_end = K / V * V;
+    for (int k = full + lane * V; k < vec_end; k += 32 * V) {
       float wv[V];
-      Vec<W>::load(row + k, wv);
+      Vec<W>::widen(__ldg(reinterpret_cast<const uint4*>(row + k)), wv);
 #pragma unroll
       for (int m = 0; m < M; ++m) {
         const float* xm = x + static_cast<std::int64_t>(m) * K + k;
@@ -92,7 +122,7 @@ __global__ void gemv_kernel(const float* __restrict__ x, int K, const W* __restr
         }
       }
     }
-    k0 = full;
+    k0 = vec_end;
   }
   for (int k = k0 + lane; k < K; k += 32) {
     const float wk = Vec<W>::scalar(row + k);
@@ -101,51 +131,55 @@ __global__ void gemv_kernel(const float* __restrict__ x, int K, const W* __restr
   }
 #pragma unroll
   for (int m = 0; m < M; ++m) {
-    const float s = warp_sum(acc[m]);
-    if (lane == 0) y[static_cast<std::int64_t>(m) * N + n] = s + (bias != nullptr ? bias[n] : 0.0f);
+    const float sum = warp_sum(acc[m]);
+    if (lane == 0) g.y[static_cast<std::int64_t>(m) * g.n + r] = sum + (g.bias != nullptr ? g.bias[r] : 0.0f);
   }
 }
 
 template <typename W, int M>
-cudaError_t launch(const float* x, int K, const void* w, int N, const float* bias, float* y, cudaStream_t s) {
-  const unsigned blocks = static_cast<unsigned>((N + kWarps - 1) / kWarps);
-  const auto* wp = static_cast<const W*>(w);
-  // 16-byte loads need 16-byte aligned rows of weights and of x.
-  const bool aligned = (K * sizeof(W)) % 16 == 0 && (reinterpret_cast<std::uintptr_t>(w) % 16) == 0 &&
-                       (reinterpret_cast<std::uintptr_t>(x) % 16) == 0 && K % 4 == 0;
+cudaError_t launch(const float* x, int K, const Segments& segs, cudaStream_t s) {
+  int rows = 0;
+  bool aligned = (K * sizeof(W)) % 16 == 0 && (reinterpret_cast<std::uintptr_t>(x) % 16) == 0 && K % 4 == 0;
+  for (int i = 0; i < segs.count; ++i) {
+    rows += segs.seg[i].n;
+    aligned = aligned && (reinterpret_cast<std::uintptr_t>(segs.seg[i].w) % 16) == 0;
+  }
+  const unsigned blocks = static_cast<unsigned>((rows + kWarps - 1) / kWarps);
   if (aligned) {
-    gemv_kernel<W, M, true><<<blocks, 32 * kWarps, 0, s>>>(x, K, wp, N, bias, y);
+    gemv_kernel<W, M, true><<<blocks, 32 * kWarps, 0, s>>>(x, K, segs);
   } else {
-    gemv_kernel<W, M, false><<<blocks, 32 * kWarps, 0, s>>>(x, K, wp, N, bias, y);
+    gemv_kernel<W, M, false><<<blocks, 32 * kWarps, 0, s>>>(x, K, segs);
   }
   return cudaGetLastError();
 }
 
 template <typename W>
-cudaError_t dispatch_rows(const float* x, int M, int K, const void* w, int N, const float* bias, float* y,
-                          cudaStream_t s) {
+cudaError_t dispatch_rows(const float* x, int M, int K, const Segments& segs, cudaStream_t s) {
   switch (M) {
-    case 1: return launch<W, 1>(x, K, w, N, bias, y, s);
-    case 2: return launch<W, 2>(x, K, w, N, bias, y, s);
-    case 3: return launch<W, 3>(x, K, w, N, bias, y, s);
-    case 4: return launch<W, 4>(x, K, w, N, bias, y, s);
-    case 5: return launch<W, 5>(x, K, w, N, bias, y, s);
-    case 6: return launch<W, 6>(x, K, w, N, bias, y, s);
-    case 7: return launch<W, 7>(x, K, w, N, bias, y, s);
-    case 8: return launch<W, 8>(x, K, w, N, bias, y, s);
+    case 1: return launch<W, 1>(x, K, segs, s);
+    case 2: return launch<W, 2>(x, K, segs, s);
+    case 3: return launch<W, 3>(x, K, segs, s);
+    case 4: return launch<W, 4>(x, K, segs, s);
+    case 5: return launch<W, 5>(x, K, segs, s);
+    case 6: return launch<W, 6>(x, K, segs, s);
+    case 7: return launch<W, 7>(x, K, segs, s);
+    case 8: return launch<W, 8>(x, K, segs, s);
     default: return cudaErrorInvalidValue;
   }
 }
 
 }  // namespace
 
-cudaError_t gemv(WType t, const float* x, int M, int K, const void* w, int N, const float* bias, float* y,
-                 cudaStream_t s) {
-  if (M == 0 || N == 0) return cudaSuccess;
+cudaError_t gemv(WType t, const float* x, int M, int K, const GemvSegment* segments, int count, cudaStream_t s) {
+  if (M == 0 || count == 0) return cudaSuccess;
+  if (count > kGemvMaxSegments) return cudaErrorInvalidValue;
+  Segments segs{};
+  segs.count = count;
+  for (int i = 0; i < count; ++i) segs.seg[i] = segments[i];
   switch (t) {
-    case WType::kF32: return dispatch_rows<float>(x, M, K, w, N, bias, y, s);
-    case WType::kF16: return dispatch_rows<__half>(x, M, K, w, N, bias, y, s);
-    case WType::kBF16: return dispatch_rows<__nv_bfloat16>(x, M, K, w, N, bias, y, s);
+    case WType::kF32: return dispatch_rows<float>(x, M, K, segs, s);
+    case WType::kF16: return dispatch_rows<__half>(x, M, K, segs, s);
+    case WType::kBF16: return dispatch_rows<__nv_bfloat16>(x, M, K, segs, s);
   }
   return cudaErrorInvalidValue;
 }
