@@ -40,6 +40,12 @@ for preset in $MODELS; do
   "$B/bin/mlx-serving" bench decode --backend cuda --model "$dir" --batch "${GPU_BATCHES:-1,8,32}" \
       --prompt-len 32 --decode-tokens "${GPU_DECODE:-64}" --repeats 3 --quiet \
       --json "$OUT/decode-$preset.json" 2>&1 | tee -a "$SUMMARY" || status=1
+  if [ "${GPU_PROFILE:-0}" = 1 ]; then
+    # Where a decode step's time goes, op by op (graphs off while timing).
+    say "-- op timing, $preset, batch 1"
+    MLXS_CUDA_OP_TIMING=1 "$B/bin/mlx-serving" bench decode --backend cuda --model "$dir" --batch 1 \
+        --prompt-len 32 --decode-tokens 16 --repeats 1 --warmup 2 --quiet 2>&1 | grep "op timing" | tee -a "$SUMMARY"
+  fi
   rm -rf "$dir"
 done
 exit $status

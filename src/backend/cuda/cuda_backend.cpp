@@ -1,6 +1,8 @@
 #include "backend/cuda/cuda_backend.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -116,6 +118,29 @@ struct CudaBackend::Impl {
   int step_tokens = 0;
   int step_logit_rows = 0;
 
+  // MLXS_CUDA_OP_TIMING=1: every op is timed with events (graphs off) and a
+  // table of where the time went is logged when the backend is destroyed.
+  bool op_timing = false;
+  std::map<std::string, std::pair<double, long>> op_ms;
+  cudaEvent_t ev_start = nullptr, ev_stop = nullptr;
+  struct OpTimer {
+    Impl* m;
+    const char* name;
+    OpTimer(Impl* impl, const char* n) : m(impl), name(n) {
+      if (m->op_timing) cudaEventRecord(m->ev_start, m->stream);
+    }
+    ~OpTimer() {
+      if (!m->op_timing) return;
+      cudaEventRecord(m->ev_stop, m->stream);
+      cudaEventSynchronize(m->ev_stop);
+      float ms = 0;
+      cudaEventElapsedTime(&ms, m->ev_start, m->ev_stop);
+      auto& slot = m->op_ms[name];
+      slot.first += ms;
+      ++slot.second;
+    }
+  };
+
   // CUDA graphs of pure decode steps, by batch size.
   std::map<int, cudaGraphExec_t> graphs;
   bool capturing = false;
@@ -144,6 +169,17 @@ struct CudaBackend::Impl {
 
   ~Impl() {
     if (stream != nullptr) cudaStreamSynchronize(stream);
+    if (op_timing) {
+      double total = 0;
+      for (auto& [name, v] : op_ms) total += v.first;
+      std::fprintf(stderr, "[cuda op timing] total %.3f ms\n", total);
+      for (auto& [name, v] : op_ms) {
+        std::fprintf(stderr, "[cuda op timing] %-18s %10.3f ms %6.1f%% %8ld calls %8.1f us/call\n", name.c_str(), v.first,
+                     100.0 * v.first / std::max(total, 1e-9), v.second, 1000.0 * v.first / static_cast<double>(v.second));
+      }
+      cudaEventDestroy(ev_start);
+      cudaEventDestroy(ev_stop);
+    }
     for (auto& [key, plan] : gemm_plans) {
       if (plan.op != nullptr) cublasLtMatmulDescDestroy(plan.op);
       if (plan.a != nullptr) cublasLtMatrixLayoutDestroy(plan.a);
@@ -281,6 +317,12 @@ core::Result<std::unique_ptr<CudaBackend>> CudaBackend::create(const CudaOptions
   impl->sm_count = prop.multiProcessorCount;
   MLXS_RETURN_IF_ERROR(cuda_status(cudaStreamCreateWithFlags(&impl->stream, cudaStreamNonBlocking), "stream"));
   MLXS_RETURN_IF_ERROR(lt_status(cublasLtCreate(&impl->lt), "create"));
+  if (const char* env = std::getenv("MLXS_CUDA_OP_TIMING"); env != nullptr && std::string(env) == "1") {
+    impl->op_timing = true;
+    impl->options.graphs = false;
+    cudaEventCreate(&impl->ev_start);
+    cudaEventCreate(&impl->ev_stop);
+  }
   MLXS_RETURN_IF_ERROR(cuda_status(cudaMalloc(&impl->lt_workspace, impl->lt_workspace_bytes), "workspace"));
   return std::unique_ptr<CudaBackend>(new CudaBackend(std::move(impl)));
 }
@@ -406,6 +448,7 @@ core::Result<std::unique_ptr<tensor::KvStorage>> CudaBackend::create_kv_storage(
 
 void CudaBackend::begin_step(const tensor::StepBatch& batch) {
   Impl& m = *impl_;
+  const Impl::OpTimer timer(impl_.get(), "begin_step");
   std::int32_t* h = m.meta_host;
   const auto T = batch.tokens.size();
   std::copy(batch.tokens.begin(), batch.tokens.end(), h + m.off_tokens);
@@ -467,6 +510,7 @@ void CudaBackend::end_step() {
 
 void CudaBackend::embed(const Tensor& table, float scale, Tensor out) {
   if (impl_->replaying) return;  // the step's graph does the work
+  const Impl::OpTimer timer(impl_.get(), "embed");
   impl_->check(k::embed(wtype(table.dtype), table.data, table.cols(), impl_->meta, impl_->step_tokens, scale,
                         out.as<float>(), impl_->stream),
                "embed");
@@ -474,6 +518,7 @@ void CudaBackend::embed(const Tensor& table, float scale, Tensor out) {
 
 void CudaBackend::rms_norm(const Tensor& x, const Tensor& w, float eps, float offset, Tensor out) {
   if (impl_->replaying) return;  // the step's graph does the work
+  const Impl::OpTimer timer(impl_.get(), "rms_norm");
   impl_->check(k::rms_norm(x.as<float>(), w.as<float>(), eps, offset, out.as<float>(), x.rows(),
                            static_cast<int>(x.cols()), impl_->stream),
                "rms_norm");
@@ -481,6 +526,7 @@ void CudaBackend::rms_norm(const Tensor& x, const Tensor& w, float eps, float of
 
 void CudaBackend::add_rms_norm(Tensor x, const Tensor& delta, const Tensor& w, float eps, float offset, Tensor out) {
   if (impl_->replaying) return;  // the step's graph does the work
+  const Impl::OpTimer timer(impl_.get(), "add_rms_norm");
   impl_->check(k::add_rms_norm(x.as<float>(), delta.as<float>(), w.as<float>(), eps, offset, out.as<float>(),
                                x.rows(), static_cast<int>(x.cols()), impl_->stream),
                "add_rms_norm");
@@ -488,6 +534,7 @@ void CudaBackend::add_rms_norm(Tensor x, const Tensor& delta, const Tensor& w, f
 
 void CudaBackend::head_rms_norm(Tensor x, int head_dim, const Tensor& w, float eps, float offset) {
   if (impl_->replaying) return;  // the step's graph does the work
+  const Impl::OpTimer timer(impl_.get(), "head_rms_norm");
   impl_->check(k::rms_norm(x.as<float>(), w.as<float>(), eps, offset, x.as<float>(), x.numel() / head_dim,
                            head_dim, impl_->stream),
                "head_rms_norm");
@@ -495,11 +542,13 @@ void CudaBackend::head_rms_norm(Tensor x, int head_dim, const Tensor& w, float e
 
 void CudaBackend::linear(const Tensor& x, std::span<const tensor::LinearOut> outs) {
   if (impl_->replaying) return;  // the step's graph does the work
+  const Impl::OpTimer timer(impl_.get(), "linear");
   impl_->linear(x.as<float>(), x.rows(), x.cols(), outs);
 }
 
 void CudaBackend::rope(Tensor x, int head_dim, int rope_id) {
   if (impl_->replaying) return;  // the step's graph does the work
+  const Impl::OpTimer timer(impl_.get(), "rope");
   const auto& r = impl_->ropes[static_cast<std::size_t>(rope_id)];
   impl_->check(k::rope(x.as<float>(), static_cast<int>(x.rows()), static_cast<int>(x.cols() / head_dim), head_dim,
                        r.spec.rot_dim, r.inv_freq, r.spec.attention_factor, impl_->meta, impl_->stream),
@@ -508,6 +557,7 @@ void CudaBackend::rope(Tensor x, int head_dim, int rope_id) {
 
 void CudaBackend::kv_write(tensor::KvStorage& kv, int layer, const Tensor& k_, const Tensor& v) {
   if (impl_->replaying) return;  // the step's graph does the work
+  const Impl::OpTimer timer(impl_.get(), "kv_write");
   const auto& layout = static_cast<CudaKvStorage&>(kv).layout();
   impl_->check(k::kv_write(layout, layer, k_.as<float>(), v.as<float>(), impl_->step_tokens, impl_->meta,
                            impl_->stream),
@@ -517,6 +567,7 @@ void CudaBackend::kv_write(tensor::KvStorage& kv, int layer, const Tensor& k_, c
 void CudaBackend::attention(const tensor::KvStorage& kv, int layer, const Tensor& q, const tensor::AttentionSpec& spec,
                             Tensor out) {
   if (impl_->replaying) return;  // the step's graph does the work
+  const Impl::OpTimer timer(impl_.get(), "attention");
   const auto& layout = static_cast<const CudaKvStorage&>(kv).layout();
   impl_->check(k::attention(layout, layer, q.as<float>(), out.as<float>(), impl_->step_tokens, spec.n_heads,
                             spec.head_dim, spec.scale, spec.softcap, spec.window, impl_->meta, impl_->stream),
@@ -525,6 +576,7 @@ void CudaBackend::attention(const tensor::KvStorage& kv, int layer, const Tensor
 
 void CudaBackend::gated_activation(const Tensor& gate, const Tensor& up, tensor::Activation act, Tensor out) {
   if (impl_->replaying) return;  // the step's graph does the work
+  const Impl::OpTimer timer(impl_.get(), "gated_activation");
   k::Act a = k::Act::kSilu;
   switch (act) {
     case tensor::Activation::kSilu: a = k::Act::kSilu; break;
@@ -537,6 +589,7 @@ void CudaBackend::gated_activation(const Tensor& gate, const Tensor& up, tensor:
 
 void CudaBackend::moe(const Tensor& x, const tensor::MoeSpec& spec, Tensor out) {
   if (impl_->replaying) return;  // the step's graph does the work
+  const Impl::OpTimer timer(impl_.get(), "moe");
   Impl& m = *impl_;
   const std::int64_t T = x.rows();
   const std::int64_t H = x.cols();
@@ -621,11 +674,13 @@ void CudaBackend::moe(const Tensor& x, const tensor::MoeSpec& spec, Tensor out) 
 
 void CudaBackend::add(Tensor x, const Tensor& y) {
   if (impl_->replaying) return;  // the step's graph does the work
+  const Impl::OpTimer timer(impl_.get(), "add");
   impl_->check(k::add(x.as<float>(), y.as<float>(), x.numel(), impl_->stream), "add");
 }
 
 void CudaBackend::gather_logit_rows(const Tensor& x, Tensor out) {
   if (impl_->replaying) return;  // the step's graph does the work
+  const Impl::OpTimer timer(impl_.get(), "gather");
   impl_->check(k::gather_rows(x.as<float>(), impl_->meta.logit_rows, impl_->step_logit_rows, x.cols(),
                               out.as<float>(), impl_->stream),
                "gather");
@@ -633,6 +688,7 @@ void CudaBackend::gather_logit_rows(const Tensor& x, Tensor out) {
 
 void CudaBackend::softcap(Tensor x, float cap) {
   if (impl_->replaying) return;  // the step's graph does the work
+  const Impl::OpTimer timer(impl_.get(), "softcap");
   impl_->check(k::softcap(x.as<float>(), cap, x.numel(), impl_->stream), "softcap");
 }
 

@@ -1,5 +1,5 @@
-// Matrix-vector products for decode (1 to 8 input rows): one warp per weight
-// row, several 16-byte loads in flight per lane (8 bf16/f16 or 4 f32 each),
+// Matrix-vector products for decode (1 to 8 input rows): a warp per four
+// weight rows, several 16-byte loads in flight per lane (8 bf16/f16 or 4 f32 each),
 // f32 accumulation against f32 activations, so a bf16 model decodes with f32
 // math while reading each weight byte once. Up to four weights that share the
 // input (q/k/v, gate/up) run as one launch: more rows in flight, one launch.
@@ -12,7 +12,7 @@ namespace mlxs::backend::cuda::k {
 namespace {
 
 constexpr int kWarps = 4;   // warps per block
-constexpr int kUnroll = 4;  // 16-byte loads in flight per lane
+constexpr int kUnroll = 2;  // steps of kRows 16-byte loads in flight per lane
 
 __device__ __forceinline__ float warp_sum(float v) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
@@ -68,83 +68,119 @@ struct Segments {
   int count;
 };
 
+// Each warp computes kRows consecutive rows of one segment, so every x load
+// serves kRows weight rows (x traffic through L1 would otherwise grow with M
+// and bound the kernel at batch 8).
+constexpr int kRows = 4;
+
 template <typename W, int M, bool kVector>
 __global__ void __launch_bounds__(32 * kWarps) gemv_kernel(const float* __restrict__ x, int K, Segments segs) {
   const int lane = threadIdx.x & 31;
-  int r = blockIdx.x * kWarps + (threadIdx.x >> 5);
+  // Warp w covers rows [kRows * w, kRows * w + kRows) of the segments' row
+  // space, where each segment is rounded up to a multiple of kRows.
+  int r = (blockIdx.x * kWarps + (threadIdx.x >> 5)) * kRows;
   int s = 0;
-  while (s < segs.count && r >= segs.seg[s].n) r -= segs.seg[s++].n;
+  while (s < segs.count) {
+    const int padded = (segs.seg[s].n + kRows - 1) / kRows * kRows;
+    if (r < padded) break;
+    r -= padded;
+    ++s;
+  }
   if (s >= segs.count) return;
   const GemvSegment& g = segs.seg[s];
-  const W* row = static_cast<const W*>(g.w) + static_cast<std::int64_t>(r) * K;
-  float acc[M];
+  const int live = min(kRows, g.n - r);  // rows of this warp inside the segment
+  const W* rows[kRows];
 #pragma unroll
-  for (int m = 0; m < M; ++m) acc[m] = 0.0f;
+  for (int i = 0; i < kRows; ++i) {
+    rows[i] = static_cast<const W*>(g.w) + static_cast<std::int64_t>(r + min(i, live - 1)) * K;
+  }
+  float acc[kRows][M];
+#pragma unroll
+  for (int i = 0; i < kRows; ++i) {
+#pragma unroll
+    for (int m = 0; m < M; ++m) acc[i][m] = 0.0f;
+  }
   int k0 = 0;
   if constexpr (kVector) {
     constexpr int V = Vec<W>::kN;
     constexpr int kStep = 32 * V * kUnroll;
     const int full = K / kStep * kStep;
     for (int k = lane * V; k < full; k += kStep) {
-      uint4 raw[kUnroll];
+      uint4 raw[kUnroll][kRows];
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u) {
-        raw[u] = __ldg(reinterpret_cast<const uint4*>(row + k + u * 32 * V));
+#pragma unroll
+        for (int i = 0; i < kRows; ++i) raw[u][i] = __ldg(reinterpret_cast<const uint4*>(rows[i] + k + u * 32 * V));
       }
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u) {
-        float wv[V];
-        Vec<W>::widen(raw[u], wv);
         const int kk = k + u * 32 * V;
+        float wv[kRows][V];
+#pragma unroll
+        for (int i = 0; i < kRows; ++i) Vec<W>::widen(raw[u][i], wv[i]);
 #pragma unroll
         for (int m = 0; m < M; ++m) {
           const float* xm = x + static_cast<std::int64_t>(m) * K + kk;
 #pragma unroll
-          for (int i = 0; i < V; i += 4) {
-            const float4 xv = *reinterpret_cast<const float4*>(xm + i);
-            acc[m] += wv[i] * xv.x + wv[i + 1] * xv.y + wv[i + 2] * xv.z + wv[i + 3] * xv.w;
+          for (int v = 0; v < V; v += 4) {
+            const float4 xv = *reinterpret_cast<const float4*>(xm + v);
+#pragma unroll
+            for (int i = 0; i < kRows; ++i) {
+              acc[i][m] += wv[i][v] * xv.x + wv[i][v + 1] * xv.y + wv[i][v + 2] * xv.z + wv[i][v + 3] * xv.w;
+            }
           }
         }
       }
     }
-    // Whole vectors left over (fewer than kUnroll per lane).
     const int vec_end = K / V * V;
     for (int k = full + lane * V; k < vec_end; k += 32 * V) {
-      float wv[V];
-      Vec<W>::widen(__ldg(reinterpret_cast<const uint4*>(row + k)), wv);
+      float wv[kRows][V];
+#pragma unroll
+      for (int i = 0; i < kRows; ++i) Vec<W>::widen(__ldg(reinterpret_cast<const uint4*>(rows[i] + k)), wv[i]);
 #pragma unroll
       for (int m = 0; m < M; ++m) {
         const float* xm = x + static_cast<std::int64_t>(m) * K + k;
 #pragma unroll
-        for (int i = 0; i < V; i += 4) {
-          const float4 xv = *reinterpret_cast<const float4*>(xm + i);
-          acc[m] += wv[i] * xv.x + wv[i + 1] * xv.y + wv[i + 2] * xv.z + wv[i + 3] * xv.w;
+        for (int v = 0; v < V; v += 4) {
+          const float4 xv = *reinterpret_cast<const float4*>(xm + v);
+#pragma unroll
+          for (int i = 0; i < kRows; ++i) {
+            acc[i][m] += wv[i][v] * xv.x + wv[i][v + 1] * xv.y + wv[i][v + 2] * xv.z + wv[i][v + 3] * xv.w;
+          }
         }
       }
     }
     k0 = vec_end;
   }
   for (int k = k0 + lane; k < K; k += 32) {
-    const float wk = Vec<W>::scalar(row + k);
 #pragma unroll
-    for (int m = 0; m < M; ++m) acc[m] += wk * x[static_cast<std::int64_t>(m) * K + k];
+    for (int i = 0; i < kRows; ++i) {
+      const float wk = Vec<W>::scalar(rows[i] + k);
+#pragma unroll
+      for (int m = 0; m < M; ++m) acc[i][m] += wk * x[static_cast<std::int64_t>(m) * K + k];
+    }
   }
 #pragma unroll
-  for (int m = 0; m < M; ++m) {
-    const float sum = warp_sum(acc[m]);
-    if (lane == 0) g.y[static_cast<std::int64_t>(m) * g.n + r] = sum + (g.bias != nullptr ? g.bias[r] : 0.0f);
+  for (int i = 0; i < kRows; ++i) {
+#pragma unroll
+    for (int m = 0; m < M; ++m) {
+      const float sum = warp_sum(acc[i][m]);
+      if (lane == 0 && i < live) {
+        g.y[static_cast<std::int64_t>(m) * g.n + r + i] = sum + (g.bias != nullptr ? g.bias[r + i] : 0.0f);
+      }
+    }
   }
 }
 
 template <typename W, int M>
 cudaError_t launch(const float* x, int K, const Segments& segs, cudaStream_t s) {
-  int rows = 0;
+  int warps = 0;
   bool aligned = (K * sizeof(W)) % 16 == 0 && (reinterpret_cast<std::uintptr_t>(x) % 16) == 0 && K % 4 == 0;
   for (int i = 0; i < segs.count; ++i) {
-    rows += segs.seg[i].n;
+    warps += (segs.seg[i].n + kRows - 1) / kRows;
     aligned = aligned && (reinterpret_cast<std::uintptr_t>(segs.seg[i].w) % 16) == 0;
   }
-  const unsigned blocks = static_cast<unsigned>((rows + kWarps - 1) / kWarps);
+  const unsigned blocks = static_cast<unsigned>((warps + kWarps - 1) / kWarps);
   if (aligned) {
     gemv_kernel<W, M, true><<<blocks, 32 * kWarps, 0, s>>>(x, K, segs);
   } else {
