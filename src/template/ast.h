@@ -229,6 +229,10 @@ struct If final : Stmt {
   Body otherwise;
 };
 
+// `locals` (here and on the other scope nodes): names the scope assigns that
+// jinja2 binds to Undefined when the scope starts (see scopes.h).
+using Locals = std::vector<std::string>;
+
 struct For final : Stmt {
   explicit For(Location l) : Stmt(StmtKind::kFor, l) {}
   Target target;
@@ -237,6 +241,8 @@ struct For final : Stmt {
   bool recursive = false;
   Body body;
   Body otherwise;
+  Locals locals;
+  Locals otherwise_locals;
 };
 
 struct Set final : Stmt {
@@ -250,6 +256,7 @@ struct SetBlock final : Stmt {
   Target target;
   ExprPtr filter;  // optional Filter chain whose innermost input is null
   Body body;
+  Locals locals;
 };
 
 struct Macro final : Stmt {
@@ -258,6 +265,7 @@ struct Macro final : Stmt {
   std::vector<std::string> params;
   std::vector<ExprPtr> defaults;  // for the last defaults.size() params
   Body body;
+  Locals locals;
   // Whether the body reads these names; jinja2 then accepts extra arguments.
   bool uses_varargs = false;
   bool uses_kwargs = false;
@@ -274,6 +282,7 @@ struct FilterBlock final : Stmt {
   explicit FilterBlock(Location l) : Stmt(StmtKind::kFilterBlock, l) {}
   ExprPtr filter;
   Body body;
+  Locals locals;
 };
 
 struct With final : Stmt {
@@ -281,6 +290,7 @@ struct With final : Stmt {
   std::vector<Target> targets;
   std::vector<ExprPtr> values;
   Body body;
+  Locals locals;
 };
 
 // kBreak, kContinue.
@@ -291,11 +301,14 @@ struct LoopControl final : Stmt {
 struct Scope final : Stmt {
   explicit Scope(Location l) : Stmt(StmtKind::kScope, l) {}
   Body body;
+  Locals locals;
 };
 
 struct Template {
   Body body;
+  Locals locals;
 };
+
 
 }  // namespace ast
 }  // namespace mlxs::template_

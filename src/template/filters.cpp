@@ -24,6 +24,11 @@ namespace {
 
 core::Result<std::string> soft_str(Interpreter& in, const Value& v) { return in.str(v); }
 
+// Markup's str methods return Markup, so filters built on them keep it.
+Value like(const Value& input, std::string text) {
+  return input.is_markup() ? Value::markup(std::move(text)) : Value::string(std::move(text));
+}
+
 Value ignore_case(const Value& v) { return v.is_string() ? Value::string(unicode::lower(v.as_string())) : v; }
 
 core::Result<std::int64_t> py_len(const Value& v) {
@@ -100,22 +105,6 @@ core::Result<bool> list_less(const List& a, const List& b) {
     return less_than(a[i], b[i]);
   }
   return a.size() < b.size();
-}
-
-std::string html_escape(const std::string& s) {
-  std::string out;
-  out.reserve(s.size());
-  for (const char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&#34;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out.push_back(c);
-    }
-  }
-  return out;
 }
 
 // Python's float(str): optional whitespace, sign, digits with single
@@ -266,7 +255,7 @@ core::Result<Value> f_batch(Interpreter& in, const Value& v, const CallArgs& arg
 core::Result<Value> f_capitalize(Interpreter& in, const Value& v, const CallArgs& args) {
   MLXS_RETURN_IF_ERROR(BoundArgs::bind("capitalize", args, {}).status());
   MLXS_ASSIGN_OR_RETURN(auto s, soft_str(in, v));
-  return Value::string(unicode::capitalize(s));
+  return like(v, unicode::capitalize(s));
 }
 
 core::Result<Value> f_center(Interpreter& in, const Value& v, const CallArgs& args) {
@@ -319,8 +308,15 @@ core::Result<Value> f_dictsort(Interpreter&, const Value& v, const CallArgs& arg
 
 core::Result<Value> f_escape(Interpreter& in, const Value& v, const CallArgs& args) {
   MLXS_RETURN_IF_ERROR(BoundArgs::bind("escape", args, {}).status());
+  if (v.is_markup()) return v;  // already safe
   MLXS_ASSIGN_OR_RETURN(auto s, soft_str(in, v));
-  return Value::string(html_escape(s));
+  return Value::markup(html_escape(s));
+}
+
+core::Result<Value> f_forceescape(Interpreter& in, const Value& v, const CallArgs& args) {
+  MLXS_RETURN_IF_ERROR(BoundArgs::bind("forceescape", args, {}).status());
+  MLXS_ASSIGN_OR_RETURN(auto s, soft_str(in, v));
+  return Value::markup(html_escape(s));
 }
 
 core::Result<Value> f_first(Interpreter&, const Value& v, const CallArgs& args) {
@@ -362,9 +358,9 @@ core::Result<Value> f_format(Interpreter& in, const Value& v, const CallArgs& ar
   } else {
     params = Value::tuple(args.positional);
   }
-  MLXS_ASSIGN_OR_RETURN(auto text, percent_format(in, s, params));
+  MLXS_ASSIGN_OR_RETURN(auto text, percent_format(in, s, params, v.is_markup()));
   MLXS_RETURN_IF_ERROR(in.charge(text.size()));
-  return Value::string(std::move(text));
+  return like(v, std::move(text));
 }
 
 core::Result<Value> f_indent(Interpreter& in, const Value& v, const CallArgs& args) {
@@ -379,7 +375,14 @@ core::Result<Value> f_indent(Interpreter& in, const Value& v, const CallArgs& ar
   }
   MLXS_ASSIGN_OR_RETURN(const bool first, b.boolean(1, false));
   MLXS_ASSIGN_OR_RETURN(const bool blank, b.boolean(2, false));
-  MLXS_ASSIGN_OR_RETURN(auto s, soft_str(in, v));
+  // jinja2 appends "\n" to the value itself (no str()), so only strings work.
+  if (!v.is_string()) {
+    if (v.is_undefined()) return undefined_error(v);
+    if (v.is_list()) return type_error("'list' object has no attribute 'splitlines'");
+    if (v.is_tuple()) return type_error("can only concatenate tuple (not \"str\") to tuple");
+    return type_error("unsupported operand type(s) for +=: '" + type_name(v) + "' and 'str'");
+  }
+  std::string s = v.as_string();
   s += "\n";  // jinja2's quirk before splitlines
   const List lines = py_splitlines(s, false);
   MLXS_RETURN_IF_ERROR(in.charge(s.size() + lines.size() * (indention.size() + 1)));
@@ -398,7 +401,7 @@ core::Result<Value> f_indent(Interpreter& in, const Value& v, const CallArgs& ar
     }
   }
   if (first) rv = indention + rv;
-  return Value::string(std::move(rv));
+  return like(v, std::move(rv));
 }
 
 core::Result<Value> f_int(Interpreter&, const Value& v, const CallArgs& args) {
@@ -464,13 +467,13 @@ core::Result<Value> f_list(Interpreter&, const Value& v, const CallArgs& args) {
 core::Result<Value> f_lower(Interpreter& in, const Value& v, const CallArgs& args) {
   MLXS_RETURN_IF_ERROR(BoundArgs::bind("lower", args, {}).status());
   MLXS_ASSIGN_OR_RETURN(auto s, soft_str(in, v));
-  return Value::string(unicode::lower(s));
+  return like(v, unicode::lower(s));
 }
 
 core::Result<Value> f_upper(Interpreter& in, const Value& v, const CallArgs& args) {
   MLXS_RETURN_IF_ERROR(BoundArgs::bind("upper", args, {}).status());
   MLXS_ASSIGN_OR_RETURN(auto s, soft_str(in, v));
-  return Value::string(unicode::upper(s));
+  return like(v, unicode::upper(s));
 }
 
 // jinja2's title: words start after runs of "-", whitespace, "(", "{", "[" or "<".
@@ -620,7 +623,7 @@ core::Result<Value> f_reverse(Interpreter&, const Value& v, const CallArgs& args
   if (v.is_string()) {
     auto cps = unicode::code_points(v.as_string());
     std::reverse(cps.begin(), cps.end());
-    return Value::string(unicode::encode(cps));
+    return like(v, unicode::encode(cps));
   }
   // reversed() gives an iterator; a generator cannot be reversed, so jinja2
   // falls back to a reversed list of it.
@@ -668,8 +671,9 @@ core::Result<Value> f_round(Interpreter&, const Value& v, const CallArgs& args) 
 
 core::Result<Value> f_safe(Interpreter& in, const Value& v, const CallArgs& args) {
   MLXS_RETURN_IF_ERROR(BoundArgs::bind("safe", args, {}).status());
+  if (v.is_markup()) return v;
   MLXS_ASSIGN_OR_RETURN(auto s, soft_str(in, v));
-  return Value::string(std::move(s));
+  return Value::markup(std::move(s));
 }
 
 core::Result<Value> f_slice(Interpreter& in, const Value& v, const CallArgs& args) {
@@ -736,6 +740,7 @@ core::Result<Value> f_sort(Interpreter& in, const Value& v, const CallArgs& args
 
 core::Result<Value> f_string(Interpreter& in, const Value& v, const CallArgs& args) {
   MLXS_RETURN_IF_ERROR(BoundArgs::bind("string", args, {}).status());
+  if (v.is_string()) return v;  // soft_str keeps a Markup as it is
   MLXS_ASSIGN_OR_RETURN(auto s, soft_str(in, v));
   return Value::string(std::move(s));
 }
@@ -786,10 +791,10 @@ core::Result<Value> f_tojson(Interpreter& in, const Value& v, const CallArgs& ar
 core::Result<Value> f_trim(Interpreter& in, const Value& v, const CallArgs& args) {
   MLXS_ASSIGN_OR_RETURN(auto b, BoundArgs::bind("trim", args, {"chars"}));
   MLXS_ASSIGN_OR_RETURN(auto s, soft_str(in, v));
-  if (!b.has(0) || b.get(0).is_none()) return Value::string(std::string(unicode::strip(s, nullptr, true, true)));
+  if (!b.has(0) || b.get(0).is_none()) return like(v, std::string(unicode::strip(s, nullptr, true, true)));
   if (!b.get(0).is_string()) return type_error("strip arg must be None or str");
   const std::string_view chars = b.get(0).as_string();
-  return Value::string(std::string(unicode::strip(s, &chars, true, true)));
+  return like(v, std::string(unicode::strip(s, &chars, true, true)));
 }
 
 core::Result<Value> f_truncate(Interpreter& in, const Value& v, const CallArgs& args) {
@@ -801,14 +806,22 @@ core::Result<Value> f_truncate(Interpreter& in, const Value& v, const CallArgs& 
   const auto end_len = static_cast<std::int64_t>(unicode::length(end));
   if (length < end_len) return type_error("expected length >= " + std::to_string(end_len) + ", got " + std::to_string(length));
   if (leeway < 0) return type_error("expected leeway >= 0, got " + std::to_string(leeway));
-  MLXS_ASSIGN_OR_RETURN(auto s, soft_str(in, v));
-  if (static_cast<std::int64_t>(unicode::length(s)) <= length + leeway) return Value::string(std::move(s));
+  // No str() here either: other sizeable values come back unchanged when short.
+  if (!v.is_string()) {
+    MLXS_ASSIGN_OR_RETURN(const std::int64_t len, py_len(v));
+    if (len <= length + leeway) return v;
+    if (killwords) return type_error("can only concatenate " + type_name(v) + " (not \"str\") to " + type_name(v));
+    return type_error("'" + type_name(v) + "' object has no attribute 'rsplit'");
+  }
+  (void)in;
+  const std::string& s = v.as_string();
+  if (static_cast<std::int64_t>(unicode::length(s)) <= length + leeway) return v;
   std::string head = s.substr(0, unicode::byte_offset(s, static_cast<std::size_t>(length - end_len)));
   if (!killwords) {
     const std::size_t space = head.rfind(' ');
     if (space != std::string::npos) head.resize(space);
   }
-  return Value::string(head + end);
+  return like(v, head + (v.is_markup() ? html_escape(end) : end));
 }
 
 core::Result<Value> f_unique(Interpreter& in, const Value& v, const CallArgs& args) {
@@ -940,7 +953,7 @@ constexpr Entry kFilters[] = {
     {"filesizeformat", f_filesizeformat},
     {"first", f_first},
     {"float", f_float},
-    {"forceescape", f_escape},
+    {"forceescape", f_forceescape},
     {"format", f_format},
     {"indent", f_indent},
     {"int", f_int},

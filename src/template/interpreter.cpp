@@ -56,23 +56,35 @@ bool slice_index_ok(const Value& v) { return v.is_none() || v.is_int() || v.is_b
 
 // ------------------------------------------------------------------ frames
 
-const Value* Frame::lookup(std::string_view name) const {
+Frame::Found Frame::lookup(std::string_view name, const Value** value) const {
   for (const Frame* f = this; f != nullptr; f = f->parent.get()) {
-    for (const auto& [k, v] : f->vars) {
-      if (k == name) return &v;
+    for (const auto& var : f->vars) {
+      if (var.name != name) continue;
+      if (var.pending) return Found::kPending;
+      *value = &var.value;
+      return Found::kValue;
     }
   }
-  return nullptr;
+  return Found::kMissing;
 }
 
 void Frame::set(std::string_view name, Value value) {
-  for (auto& [k, v] : vars) {
-    if (k == name) {
-      v = std::move(value);
+  for (auto& var : vars) {
+    if (var.name == name) {
+      var.value = std::move(value);
+      var.pending = false;
       return;
     }
   }
-  vars.emplace_back(std::string(name), std::move(value));
+  vars.push_back(Var{std::string(name), std::move(value), false});
+}
+
+void Frame::declare(const std::vector<std::string>& names) {
+  for (const auto& n : names) {
+    bool present = false;
+    for (const auto& var : vars) present = present || var.name == n;
+    if (!present) vars.push_back(Var{n, Value(), true});
+  }
 }
 
 Value make_generator(std::string function, List items, core::Status deferred, std::string type) {
@@ -172,8 +184,12 @@ Interpreter::~Interpreter() {
 }
 
 core::Result<std::string> Interpreter::render(std::vector<std::pair<std::string, Value>> vars) {
-  frame_ = std::make_shared<Frame>(builtins_frame());
-  frame_->vars = std::move(vars);
+  // The context sits under the template's own scope, so a name the template
+  // assigns reads the context's value until the assignment runs.
+  auto context = std::make_shared<Frame>(builtins_frame());
+  for (auto& [name, value] : vars) context->vars.push_back(Frame::Var{std::move(name), std::move(value), false});
+  frame_ = std::make_shared<Frame>(std::move(context));
+  frame_->declare(tmpl_.locals);
   std::string out;
   out_ = &out;
   MLXS_ASSIGN_OR_RETURN(const Flow flow, exec_body(tmpl_.body));
@@ -262,12 +278,18 @@ core::Result<Interpreter::Flow> Interpreter::exec_body(const ast::Body& body) {
   return Flow::kNormal;
 }
 
-core::Result<std::string> Interpreter::capture(const ast::Body& body) {
+// Renders a {% set %} / {% filter %} block body into a string, in its own
+// scope as jinja2 does (what the body sets stays inside).
+core::Result<std::string> Interpreter::capture(const ast::Body& body, const ast::Locals& locals) {
   std::string buffer;
   std::string* saved = out_;
+  auto saved_frame = frame_;
   out_ = &buffer;
+  frame_ = std::make_shared<Frame>(saved_frame);
+  frame_->declare(locals);
   auto flow = exec_body(body);
   out_ = saved;
+  frame_ = std::move(saved_frame);
   if (!flow) return std::move(flow).take_status();
   return buffer;
 }
@@ -301,7 +323,7 @@ core::Result<Interpreter::Flow> Interpreter::exec(const ast::Stmt& stmt) {
     }
     case ast::StmtKind::kSetBlock: {
       const auto& node = static_cast<const ast::SetBlock&>(stmt);
-      MLXS_ASSIGN_OR_RETURN(auto text, capture(node.body));
+      MLXS_ASSIGN_OR_RETURN(auto text, capture(node.body, node.locals));
       Value v = Value::string(std::move(text));
       if (node.filter) {
         const Value* saved = block_input_;
@@ -340,7 +362,7 @@ core::Result<Interpreter::Flow> Interpreter::exec(const ast::Stmt& stmt) {
     }
     case ast::StmtKind::kFilterBlock: {
       const auto& node = static_cast<const ast::FilterBlock&>(stmt);
-      MLXS_ASSIGN_OR_RETURN(auto text, capture(node.body));
+      MLXS_ASSIGN_OR_RETURN(auto text, capture(node.body, node.locals));
       const Value body = Value::string(std::move(text));
       const Value* saved = block_input_;
       block_input_ = &body;
@@ -359,6 +381,7 @@ core::Result<Interpreter::Flow> Interpreter::exec(const ast::Stmt& stmt) {
       }
       auto saved = frame_;
       frame_ = std::make_shared<Frame>(saved);
+      frame_->declare(node.locals);
       core::Status status;
       for (std::size_t i = 0; i < values.size() && status.is_ok(); ++i) status = assign(node.targets[i], values[i]);
       auto flow = status.is_ok() ? exec_body(node.body) : core::Result<Flow>(status);
@@ -367,7 +390,15 @@ core::Result<Interpreter::Flow> Interpreter::exec(const ast::Stmt& stmt) {
     }
     case ast::StmtKind::kBreak: return Flow::kBreak;
     case ast::StmtKind::kContinue: return Flow::kContinue;
-    case ast::StmtKind::kScope: return exec_body(static_cast<const ast::Scope&>(stmt).body);
+    case ast::StmtKind::kScope: {
+      const auto& node = static_cast<const ast::Scope&>(stmt);
+      auto saved = frame_;
+      frame_ = std::make_shared<Frame>(saved);
+      frame_->declare(node.locals);
+      auto flow = exec_body(node.body);
+      frame_ = std::move(saved);
+      return flow;
+    }
   }
   return Flow::kNormal;
 }
@@ -378,8 +409,8 @@ core::Status Interpreter::assign(const ast::Target& target, const Value& value) 
       frame_->set(target.name, value);
       return core::Status::ok();
     case ast::Target::Kind::kAttr: {
-      const Value* obj = frame_->lookup(target.name);
-      if (obj == nullptr || !obj->is_namespace()) {
+      const Value* obj = nullptr;
+      if (frame_->lookup(target.name, &obj) != Frame::Found::kValue || !obj->is_namespace()) {
         return fail(target.loc, "cannot assign attribute on non-namespace object");
       }
       obj->as_namespace().attrs.set(Value::string(target.attr), value);
@@ -446,6 +477,7 @@ core::Result<Interpreter::Flow> Interpreter::run_loop(const ast::For& node, cons
   for (std::size_t i = 0; i < items->size(); ++i) {
     state->index0 = static_cast<std::int64_t>(i);
     frame_ = std::make_shared<Frame>(outer);
+    frame_->declare(node.locals);
     MLXS_RETURN_IF_ERROR(assign(node.target, (*items)[i]));
     frame_->set("loop", loop_value);
     MLXS_ASSIGN_OR_RETURN(const Flow flow, exec_body(node.body));
@@ -456,7 +488,8 @@ core::Result<Interpreter::Flow> Interpreter::run_loop(const ast::For& node, cons
   }
   if (!broke && !pending.is_ok()) return locate(node.iter->loc, pending);
   if (items->empty() && !node.otherwise.empty()) {
-    frame_ = outer;
+    frame_ = std::make_shared<Frame>(outer);  // the else block is a scope of its own too
+    frame_->declare(node.otherwise_locals);
     return exec_body(node.otherwise);
   }
   return Flow::kNormal;
@@ -563,7 +596,8 @@ core::Result<Value> Interpreter::eval(const ast::Expr& expr) {
 }
 
 core::Result<Value> Interpreter::eval_name(const ast::Name& node) {
-  if (const Value* v = frame_->lookup(node.name)) return *v;
+  const Value* v = nullptr;
+  if (frame_->lookup(node.name, &v) == Frame::Found::kValue) return *v;
   return Value::undefined("'" + node.name + "' is undefined");
 }
 
@@ -691,7 +725,7 @@ core::Result<Value> Interpreter::eval_getitem(const ast::Getitem& node) {
     if (!r) return locate(node.loc, r.status());
     std::string out;
     for (const auto& c : *r) unicode::append(out, static_cast<char32_t>(c.as_int()));
-    return Value::string(std::move(out));
+    return obj.is_markup() ? Value::markup(std::move(out)) : Value::string(std::move(out));
   }
 }
 
@@ -768,7 +802,7 @@ core::Result<Value> Interpreter::getitem(const Value& obj, const Value& key) {
           std::size_t pos = unicode::byte_offset(s, static_cast<std::size_t>(i));
           const std::size_t start = pos;
           unicode::decode(s, pos);
-          return Value::string(s.substr(start, pos - start));
+          return obj.is_markup() ? Value::markup(s.substr(start, pos - start)) : Value::string(s.substr(start, pos - start));
         }
       }
       break;
@@ -801,8 +835,20 @@ core::Result<Value> Interpreter::call(const Value& callee, const CallArgs& args)
     case Value::Kind::kCallable: {
       const Callable& c = callee.as_callable();
       switch (c.kind) {
-        case Callable::Kind::kBuiltin:
-        case Callable::Kind::kMethod: return c.fn(*this, c.self, args);
+        case Callable::Kind::kBuiltin: return c.fn(*this, c.self, args);
+        case Callable::Kind::kMethod: {
+          MLXS_ASSIGN_OR_RETURN(auto r, c.fn(*this, c.self, args));
+          if (!c.self.is_markup()) return r;
+          // Markup's methods give Markup back (and lists of it from split()).
+          const auto mark = [](const Value& v) { return v.is_string() ? Value::markup(v.as_string()) : v; };
+          if (r.is_string()) return mark(r);
+          if (r.is_sequence()) {
+            List items;
+            for (const auto& item : r.as_list()) items.push_back(mark(item));
+            return r.is_tuple() ? Value::tuple(std::move(items)) : Value::list(std::move(items));
+          }
+          return r;
+        }
         case Callable::Kind::kMacro: return call_macro(c, args);
       }
       break;
@@ -890,6 +936,7 @@ core::Result<Value> Interpreter::call_macro(const Callable& c, const CallArgs& a
       frame->set(m.params[i], Value::undefined("parameter '" + m.params[i] + "' was not provided"));
     }
   }
+  frame->declare(m.locals);
   if (m.uses_varargs) frame->set("varargs", Value::tuple(std::move(varargs)));
   if (m.uses_kwargs) frame->set("kwargs", Value::dict(std::move(kwargs)));
   if (m.uses_caller && !caller_given) frame->set("caller", Value::undefined("No caller defined"));

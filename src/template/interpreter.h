@@ -59,7 +59,7 @@ class Interpreter {
   core::Result<Flow> exec_for(const ast::For& node);
   core::Result<Flow> run_loop(const ast::For& node, const Value& iterable, int depth0);
   core::Status assign(const ast::Target& target, const Value& value);
-  core::Result<std::string> capture(const ast::Body& body);
+  core::Result<std::string> capture(const ast::Body& body, const ast::Locals& locals);
   core::Status emit(const Value& v);
   core::Status emit_text(std::string_view text);
 

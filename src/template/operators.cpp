@@ -39,7 +39,7 @@ core::Result<Value> repeat(Interpreter& in, const Value& seq, std::int64_t times
     std::string out;
     out.reserve(s.size() * n);
     for (std::uint64_t i = 0; i < n; ++i) out += s;
-    return Value::string(std::move(out));
+    return seq.is_markup() ? Value::markup(std::move(out)) : Value::string(std::move(out));
   }
   const List& items = seq.as_list();
   MLXS_RETURN_IF_ERROR(in.charge(items.size() > UINT64_MAX / 16 / n ? UINT64_MAX : items.size() * n * 16));
@@ -185,12 +185,24 @@ core::Status undefined_error(const Value& v) {
 
 core::Result<Value> binary_op(Interpreter& in, ast::BinOp op, const Value& a, const Value& b) {
   if (a.is_undefined()) return undefined_error(a);
+  // str % x runs before x's own operators (an Undefined may be a format argument).
+  if (op == ast::BinOp::kMod && a.is_string()) {
+    MLXS_ASSIGN_OR_RETURN(auto text, percent_format(in, a.as_string(), b, a.is_markup()));
+    MLXS_RETURN_IF_ERROR(in.charge(text.size()));
+    return a.is_markup() ? Value::markup(std::move(text)) : Value::string(std::move(text));
+  }
   if (b.is_undefined()) return undefined_error(b);
   if (a.is_number() && b.is_number()) return arithmetic(op, a, b);
   switch (op) {
     case ast::BinOp::kAdd:
       if (a.is_string() && b.is_string()) {
         MLXS_RETURN_IF_ERROR(in.charge(a.as_string().size() + b.as_string().size()));
+        if (a.is_markup() || b.is_markup()) {
+          // Markup escapes the plain side, whichever side it is on.
+          std::string out = a.is_markup() ? a.as_string() : html_escape(a.as_string());
+          out += b.is_markup() ? b.as_string() : html_escape(b.as_string());
+          return Value::markup(std::move(out));
+        }
         std::string out;
         out.reserve(a.as_string().size() + b.as_string().size());
         out += a.as_string();

@@ -6,6 +6,7 @@
 
 #include "template/filters.h"
 #include "template/predicates.h"
+#include "template/scopes.h"
 
 namespace mlxs::template_ {
 namespace {
@@ -748,8 +749,7 @@ class Parser {
       args.push_back(std::move(arg));
     }
     MLXS_RETURN_IF_ERROR(expect_op("]"));
-    if (args.empty()) return fail(t, "expected subscript expression");
-    ExprPtr index;
+    ExprPtr index;  // x[] indexes with the empty tuple, as in jinja2
     if (args.size() == 1) {
       index = std::move(args[0]);
     } else {
@@ -1047,6 +1047,7 @@ core::Result<std::unique_ptr<ast::Template>> parse(const std::vector<Token>& tok
   }
   MLXS_ASSIGN_OR_RETURN(auto tree, Parser(tokens, limits).run());
   MLXS_RETURN_IF_ERROR(NameChecker().body(tree->body, false));
+  analyze_scopes(*tree);
   return tree;
 }
 

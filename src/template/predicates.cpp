@@ -23,10 +23,9 @@ core::Status no_args(std::string_view name, const CallArgs& args) {
   return core::Status::ok();
 }
 
-core::Result<std::int64_t> int_operand(const Value& v) {
-  if (v.is_undefined()) return undefined_error(v);
-  if (v.is_int() || v.is_bool()) return v.as_int();
-  return type_error("unsupported operand type(s) for %: '" + type_name(v) + "' and 'int'");
+// value % n, with Python's operator (floats work; strings mean %-formatting).
+core::Result<Value> modulo(Interpreter& in, const Value& v, const Value& n) {
+  return binary_op(in, ast::BinOp::kMod, v, n);
 }
 
 #define SIMPLE_TEST(fn, name, expr)                                                \
@@ -51,7 +50,7 @@ SIMPLE_TEST(t_sequence, "sequence", v.is_string() || v.is_sequence() || v.is_dic
 SIMPLE_TEST(t_iterable, "iterable",
             v.is_string() || v.is_sequence() || v.is_generator() || v.is_dict() || v.is_undefined() || v.is_loop())
 SIMPLE_TEST(t_callable, "callable", v.is_callable() || v.is_undefined() || v.is_loop())
-SIMPLE_TEST(t_escaped, "escaped", (static_cast<void>(v), false))
+SIMPLE_TEST(t_escaped, "escaped", v.is_markup())
 #undef SIMPLE_TEST
 
 core::Result<bool> t_lower(Interpreter& in, const Value& v, const CallArgs& args) {
@@ -66,25 +65,22 @@ core::Result<bool> t_upper(Interpreter& in, const Value& v, const CallArgs& args
   return unicode::is_upper(s);
 }
 
-core::Result<bool> t_odd(Interpreter&, const Value& v, const CallArgs& args) {
+core::Result<bool> t_odd(Interpreter& in, const Value& v, const CallArgs& args) {
   MLXS_RETURN_IF_ERROR(no_args("odd", args));
-  MLXS_ASSIGN_OR_RETURN(const std::int64_t n, int_operand(v));
-  return ((n % 2) + 2) % 2 == 1;
+  MLXS_ASSIGN_OR_RETURN(auto m, modulo(in, v, Value::integer(2)));
+  return equals(m, Value::integer(1));
 }
 
-core::Result<bool> t_even(Interpreter&, const Value& v, const CallArgs& args) {
+core::Result<bool> t_even(Interpreter& in, const Value& v, const CallArgs& args) {
   MLXS_RETURN_IF_ERROR(no_args("even", args));
-  MLXS_ASSIGN_OR_RETURN(const std::int64_t n, int_operand(v));
-  return n % 2 == 0;
+  MLXS_ASSIGN_OR_RETURN(auto m, modulo(in, v, Value::integer(2)));
+  return equals(m, Value::integer(0));
 }
 
-core::Result<bool> t_divisibleby(Interpreter&, const Value& v, const CallArgs& args) {
+core::Result<bool> t_divisibleby(Interpreter& in, const Value& v, const CallArgs& args) {
   MLXS_ASSIGN_OR_RETURN(const Value* num, one_arg("divisibleby", args));
-  MLXS_ASSIGN_OR_RETURN(const std::int64_t n, int_operand(v));
-  MLXS_ASSIGN_OR_RETURN(const std::int64_t d, int_operand(*num));
-  if (d == 0) return type_error("integer modulo by zero");
-  if (d == -1) return true;
-  return n % d == 0;
+  MLXS_ASSIGN_OR_RETURN(auto m, modulo(in, v, *num));
+  return equals(m, Value::integer(0));
 }
 
 core::Result<bool> t_sameas(Interpreter&, const Value& v, const CallArgs& args) {

@@ -87,14 +87,19 @@ std::string group_digits(const std::string& s, char sep) {
 
 // ------------------------------------------------------------ %-formatting
 
-core::Result<std::string> percent_format(Interpreter& in, const std::string& format, const Value& args) {
+core::Result<std::string> percent_format(Interpreter& in, const std::string& format, const Value& args,
+                                         bool escape) {
   std::vector<Value> items;
   const Dict* mapping = nullptr;
+  // Python treats any non-tuple, non-str argument with __getitem__ (dict,
+  // list, Undefined) as a possible mapping: leftovers are then no error.
+  bool mapping_like = false;
   if (args.is_tuple()) {
     items = args.as_list();
   } else {
     items.push_back(args);
     if (args.is_dict()) mapping = &args.as_dict();
+    mapping_like = args.is_dict() || args.is_list() || args.is_undefined();
   }
   std::size_t next = 0;
   bool used_key = false;
@@ -115,7 +120,11 @@ core::Result<std::string> percent_format(Interpreter& in, const std::string& for
     Value value;
     bool have_value = false;
     if (format[i] == '(') {
-      if (mapping == nullptr) return type_error("format requires a mapping");
+      if (mapping == nullptr) {
+        if (args.is_undefined()) return undefined_error(args);
+        if (args.is_list()) return type_error("list indices must be integers or slices, not str");
+        return type_error("format requires a mapping");
+      }
       int level = 1;
       const std::size_t key_start = ++i;
       while (i < format.size() && level > 0) {
@@ -181,6 +190,7 @@ core::Result<std::string> percent_format(Interpreter& in, const std::string& for
         } else {
           MLXS_ASSIGN_OR_RETURN(text, in.repr(value));
         }
+        if (escape && !value.is_markup()) text = html_escape(text);
         if (precision >= 0) text = truncate_cp(text, static_cast<std::size_t>(precision));
         out += pad(text, width, left ? '<' : '>');
         continue;
@@ -248,7 +258,7 @@ core::Result<std::string> percent_format(Interpreter& in, const std::string& for
                           std::to_string(start));
     }
   }
-  if (!used_key && mapping == nullptr && next < items.size()) {
+  if (!used_key && !mapping_like && next < items.size()) {
     return type_error("not all arguments converted during string formatting");
   }
   return out;

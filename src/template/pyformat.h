@@ -12,7 +12,9 @@ namespace mlxs::template_ {
 class Interpreter;
 
 // printf-style: args is a tuple (positional), a dict (%(name)s) or one value.
-core::Result<std::string> percent_format(Interpreter& in, const std::string& format, const Value& args);
+// With `escape` (a Markup format), %s and %r arguments are HTML-escaped.
+core::Result<std::string> percent_format(Interpreter& in, const std::string& format, const Value& args,
+                                         bool escape = false);
 // str.format(*args, **kwargs).
 core::Result<std::string> brace_format(Interpreter& in, const std::string& format, const CallArgs& args);
 // format(value, spec), Python's format mini-language.

@@ -15,15 +15,26 @@
 
 namespace mlxs::template_ {
 
-// One scope of variables. jinja2 opens a scope per for-loop (not per
-// iteration), macro call, call block and {% with %}; `if` opens none.
+// One scope of variables. jinja2 opens a scope per loop iteration, macro
+// call, {% with %}, {% filter %} and block {% set %}; `if` opens none.
+//
+// `declare` binds the scope's names that jinja2 starts as Undefined (see
+// scopes.h): until assigned they read as Undefined, not as an outer value.
 struct Frame {
+  struct Var {
+    std::string name;
+    Value value;
+    bool pending = false;  // declared Undefined by the scope, not assigned yet
+  };
   explicit Frame(std::shared_ptr<Frame> p = nullptr) : parent(std::move(p)) {}
   std::shared_ptr<Frame> parent;
-  std::vector<std::pair<std::string, Value>> vars;
+  std::vector<Var> vars;
 
-  const Value* lookup(std::string_view name) const;  // this frame, then parents
-  void set(std::string_view name, Value value);     // in this frame
+  enum class Found : std::uint8_t { kValue, kPending, kMissing };
+  // This frame, then its parents; kPending: a pending name (reads Undefined).
+  Found lookup(std::string_view name, const Value** value) const;
+  void set(std::string_view name, Value value);  // in this frame
+  void declare(const std::vector<std::string>& names);
 };
 
 struct Callable {

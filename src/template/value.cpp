@@ -85,7 +85,9 @@ bool append_repr_impl(std::string& out, const Value& v, ReprState& st) {
   } deeper(st.depth);
   switch (v.kind()) {
     case Value::Kind::kString:
+      if (v.is_markup()) out += "Markup(";
       append_string_repr(out, v.as_string());
+      if (v.is_markup()) out += ")";
       return out.size() <= st.limit;
     case Value::Kind::kGenerator:
       // Python adds the object's address, which no other process could match.
@@ -179,6 +181,11 @@ Value Value::number(double f) {
   return v;
 }
 Value Value::string(std::string s) { return string(std::make_shared<const std::string>(std::move(s))); }
+Value Value::markup(std::string s) {
+  Value v = string(std::move(s));
+  v.b_ = true;
+  return v;
+}
 Value Value::string(std::shared_ptr<const std::string> s) {
   Value v;
   v.kind_ = Kind::kString;
@@ -362,6 +369,22 @@ void Dict::index_if_large() {
 
 // ---------------------------------------------------------- Python semantics
 
+std::string html_escape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (const char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&#34;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out.push_back(c);
+    }
+  }
+  return out;
+}
+
 std::string float_repr(double v) {
   if (std::isnan(v)) return "nan";
   if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
@@ -523,7 +546,7 @@ std::string type_name(const Value& v) {
     case Value::Kind::kBool: return "bool";
     case Value::Kind::kInt: return "int";
     case Value::Kind::kFloat: return "float";
-    case Value::Kind::kString: return "str";
+    case Value::Kind::kString: return v.is_markup() ? "Markup" : "str";
     case Value::Kind::kList: return "list";
     case Value::Kind::kGenerator: return v.as_generator().type;
     case Value::Kind::kTuple: return "tuple";

@@ -51,6 +51,9 @@ class Value {
   static Value number(double v);
   static Value string(std::string v);
   static Value string(std::shared_ptr<const std::string> v);
+  // markupsafe's Markup: a string marked safe (|safe, |e). It prints as
+  // itself, but escapes plain strings combined with it by + and %.
+  static Value markup(std::string v);
   static Value list(List items);
   static Value tuple(List items);
   static Value dict(Dict d);
@@ -69,6 +72,7 @@ class Value {
   // int, float or bool (Python's bool is an int).
   bool is_number() const { return kind_ == Kind::kInt || kind_ == Kind::kFloat || kind_ == Kind::kBool; }
   bool is_string() const { return kind_ == Kind::kString; }
+  bool is_markup() const { return kind_ == Kind::kString && b_; }
   bool is_list() const { return kind_ == Kind::kList; }
   bool is_tuple() const { return kind_ == Kind::kTuple; }
   bool is_sequence() const { return kind_ == Kind::kList || kind_ == Kind::kTuple; }
@@ -158,6 +162,9 @@ std::string object_type_repr(const Value& v);
 
 // Python ==.
 bool equals(const Value& a, const Value& b);
+
+// markupsafe.escape: & < > " ' as HTML entities.
+std::string html_escape(std::string_view s);
 
 // Python's repr of a float ("1.0", "1e-05", "inf").
 std::string float_repr(double v);

@@ -27,6 +27,13 @@ TEST(TemplateFilters, StringFilters) {
             "x is 4|a%20b|1.2 MB");
 }
 
+TEST(TemplateFilters, EscapeAndSafeGiveMarkup) {
+  // markupsafe's Markup escapes the plain string it is combined with by +/%.
+  EXPECT_EQ(r("{{ ['<a>'|e, 'x'|safe] }}|{{ '<' + 'b'|safe }}|{{ ('<'|safe) + '>' }}|{{ ('<'|e)|e }}|"
+              "{{ ('%s<'|safe) % '>' }}|{{ '<'|e ~ '>' }}"),
+            "[Markup('&lt;a&gt;'), Markup('x')]|&lt;b|<&gt;|&lt;|&gt;<|&lt;>");
+}
+
 TEST(TemplateFilters, SequenceFilters) {
   EXPECT_EQ(r("{{ [1, 2, 3]|join(', ') }}|{{ ['a', 'b']|first }}|{{ ['a', 'b']|last }}|{{ []|first }}|"
               "{{ [3, 1, 2]|sort }}|{{ [3, 1, 2]|sort(reverse=true) }}|{{ ['b', 'A', 'a']|sort }}|"

@@ -92,6 +92,18 @@ TEST(TemplateStatements, LoopBodiesAreScopedPerIteration) {
   EXPECT_EQ(r("{% if true %}{% set y = 1 %}{% endif %}{{ y }}"), "1");
 }
 
+TEST(TemplateStatements, NamesAssignedLaterStartUndefinedInNestedScopes) {
+  // jinja2 binds names per scope at compile time (see src/template/scopes.h).
+  const char* ctx = R"({"n": 3})";
+  EXPECT_EQ(r("[{{ n }}]{% set n = 5 %}[{{ n }}]", ctx), "[3][5]");
+  EXPECT_EQ(r("{% for i in [1] %}[{{ n }}]{% endfor %}{% set n = 5 %}", ctx), "[]");
+  EXPECT_EQ(r("{% for i in [1] %}[{{ n }}]{% endfor %}[{{ n }}]{% set n = 5 %}", ctx), "[3][3]");
+  EXPECT_EQ(r("{% macro m() %}[{{ n }}]{% endmacro %}{{ m() }}{% set n = 5 %}{{ m() }}", ctx), "[][5]");
+  EXPECT_EQ(r("{% if false %}{% set n = 1 %}{% endif %}{% for i in [1] %}[{{ n }}]{% endfor %}", ctx), "[3]");
+  EXPECT_EQ(r("{% filter upper %}{% set y = 'f' %}{% endfilter %}[{{ y }}]"), "[]");
+  EXPECT_EQ(r("{% set x %}{% set y = 1 %}{% endset %}[{{ y }}]"), "[]");
+}
+
 TEST(TemplateStatements, MacrosWithDefaultsVarargsKwargsAndRecursion) {
   EXPECT_EQ(r("{% macro m(a, b='B', c=none) %}<{{ a }}|{{ b }}|{{ c }}>{% endmacro %}{{ m(1) }}{{ m(1, 2, 3) }}"
               "{{ m(a=5, c='x') }}"),
