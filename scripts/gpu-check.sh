@@ -32,6 +32,13 @@ for t in "$B"/bin/tests/*; do
 done
 cat "$OUT"/*.log > "$OUT/tests.log" 2>/dev/null; rm -f "$OUT"/*_test.log
 
+say "== kernel benchmarks"
+for rows in ${GPU_GEMV_ROWS:-4}; do
+  say "-- GEMV rows per warp: $rows"
+  MLXS_GEMV_ROWS=$rows "$B/bin/mlx-serving" bench kernels --backend cuda --reps 50 \
+      --json "$OUT/kernels-rows$rows.json" 2>&1 | tee -a "$SUMMARY" || status=1
+done
+
 say "== decode benchmarks"
 MODELS="${GPU_MODELS:-llama-3.2-1b llama-3.1-8b}"
 for preset in $MODELS; do

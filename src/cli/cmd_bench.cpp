@@ -6,6 +6,7 @@
 #include "cli/commands.h"
 #include "decode_bench.h"
 #include "engine_bench.h"
+#include "kernel_bench.h"
 #include "tokenizer_bench.h"
 
 namespace mlxs::cli {
@@ -92,6 +93,17 @@ void add_bench_command(CLI::App& parent, Action* action) {
   scmd->add_option("--json", sched->json_path, "Write the full result as JSON here");
   scmd->callback([sched, action] {
     *action = [sched] { return run_job(*sched, bench::run_scheduler_bench, bench::format_scheduler_table); };
+  });
+
+  auto kern = std::make_shared<Job<bench::KernelBenchOptions>>();
+  CLI::App* kcmd = bench_cmd->add_subcommand("kernels", "Decode-critical ops alone on real model shapes");
+  kcmd->add_option("--backend", kern->options.backend, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+  kcmd->add_option("--device", kern->options.device, "CUDA device")->check(CLI::Range(0, 64));
+  kcmd->add_option("--threads", kern->options.threads, "CPU threads (default: all)")->check(CLI::Range(0, 1024));
+  kcmd->add_option("--reps", kern->options.reps, "Timed repetitions")->check(CLI::Range(1, 100000));
+  kcmd->add_option("--json", kern->json_path, "Write the full result as JSON here");
+  kcmd->callback([kern, action] {
+    *action = [kern] { return run_job(*kern, bench::run_kernel_bench, bench::format_kernel_table); };
   });
 
   auto prefix = std::make_shared<Job<bench::PrefixBenchOptions>>();

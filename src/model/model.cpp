@@ -261,6 +261,7 @@ Status Model::plan_memory() {
   cap.max_linear_in = std::max({H, QD, F, c.moe_intermediate});
   cap.max_linear_out = std::max({c.vocab, F, QD + 2 * KD});
   cap.max_heads = static_cast<int>(c.heads);
+  cap.max_head_dim = static_cast<int>(c.head_dim);
   if (c.num_experts > 0) {
     cap.moe_experts = static_cast<int>(c.num_experts);
     cap.moe_top_k = static_cast<int>(c.experts_per_token);

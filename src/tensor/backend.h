@@ -121,6 +121,7 @@ struct StepCapacity {
   std::int64_t max_linear_in = 0;   // widest input of any linear
   std::int64_t max_linear_out = 0;  // widest output of any linear
   int max_heads = 0;                // query heads
+  int max_head_dim = 0;
   int moe_experts = 0;              // 0 when the model has no MoE
   int moe_top_k = 0;
   std::int64_t moe_ffn = 0;

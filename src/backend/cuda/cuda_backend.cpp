@@ -40,6 +40,18 @@ k::WType wtype(DType d) {
   return k::WType::kF32;
 }
 
+// Attention over long contexts splits the keys (flash-decoding) while the
+// batch is small enough to leave SMs idle otherwise.
+constexpr std::size_t kSplitBatch = 64;
+constexpr std::size_t kMaxSplits = 64;
+constexpr int kSplitMinKeys = 256;
+
+int next_pow2(int v) {
+  int p = 1;
+  while (p < v) p <<= 1;
+  return p;
+}
+
 class CudaBuffer final : public tensor::DeviceBuffer {
  public:
   CudaBuffer(void* p, std::size_t n) : p_(p), n_(n) {}
@@ -141,11 +153,17 @@ struct CudaBackend::Impl {
     }
   };
 
-  // CUDA graphs of pure decode steps, by batch size.
-  std::map<int, cudaGraphExec_t> graphs;
+  // Attention splits of this step (flash-decoding), and their workspace.
+  int attn_splits = 1;
+  int attn_split_len = 1 << 30;
+  float* attn_partial = nullptr;
+  std::size_t attn_partial_floats = 0;
+
+  // CUDA graphs of pure decode steps, by (batch size, attention splits).
+  std::map<std::tuple<int, int, int>, cudaGraphExec_t> graphs;
   bool capturing = false;
   bool replaying = false;
-  int graph_key = 0;
+  std::tuple<int, int, int> graph_key{};
 
   void* half_scratch = nullptr;  // activations converted for tensor-core GEMMs
   // MoE scratch.
@@ -403,6 +421,12 @@ core::Status CudaBackend::plan_step(const tensor::StepCapacity& capacity) {
   m.meta.tables = m.meta_dev + m.off_tables;
   const auto in = static_cast<std::size_t>(std::max<std::int64_t>(capacity.max_linear_in, 1));
   MLXS_ASSIGN_OR_RETURN(m.half_scratch, m.device_alloc<std::uint16_t>(T * in));
+  // Split attention partials: up to kMaxSplits splits for small batches, one
+  // split per token for large ones.
+  const auto heads = static_cast<std::size_t>(std::max(capacity.max_heads, 1));
+  const auto width = static_cast<std::size_t>(std::max(capacity.max_head_dim, 1) + 2);
+  m.attn_partial_floats = std::max(kSplitBatch * kMaxSplits, T) * heads * width;
+  MLXS_ASSIGN_OR_RETURN(m.attn_partial, m.device_alloc<float>(m.attn_partial_floats));
   if (capacity.moe_experts > 0) {
     const auto E = static_cast<std::size_t>(capacity.moe_experts);
     const auto F = static_cast<std::size_t>(capacity.moe_ffn);
@@ -455,7 +479,9 @@ void CudaBackend::begin_step(const tensor::StepBatch& batch) {
   std::copy(batch.positions.begin(), batch.positions.end(), h + m.off_positions);
   std::copy(batch.logit_rows.begin(), batch.logit_rows.end(), h + m.off_logit_rows);
   std::size_t table_used = 0;
+  int max_ctx = 1;
   for (std::size_t s = 0; s < batch.seqs.size(); ++s) {
+    max_ctx = std::max(max_ctx, batch.seqs[s].context_len);
     const auto& seq = batch.seqs[s];
     for (std::int32_t i = 0; i < seq.token_count; ++i) h[m.off_row_seq + static_cast<std::size_t>(seq.token_begin + i)] = static_cast<std::int32_t>(s);
     h[m.off_seq_table + s] = static_cast<std::int32_t>(table_used);
@@ -472,12 +498,21 @@ void CudaBackend::begin_step(const tensor::StepBatch& batch) {
   m.check(cudaMemcpyAsync(m.meta_dev, h, (m.off_tables + table_used) * sizeof(std::int32_t),
                           cudaMemcpyHostToDevice, m.stream),
           "metadata upload");
+  // Split sizes come in powers of two so that graphs can be reused.
+  if (T <= kSplitBatch) {
+    m.attn_split_len = kSplitMinKeys;
+    while ((max_ctx + m.attn_split_len - 1) / m.attn_split_len > static_cast<int>(kMaxSplits)) m.attn_split_len <<= 1;
+    m.attn_splits = next_pow2((max_ctx + m.attn_split_len - 1) / m.attn_split_len);
+  } else {
+    m.attn_splits = 1;
+    m.attn_split_len = 1 << 30;
+  }
   // A pure decode step replays (or records) the graph of its batch size; the
   // metadata upload above stays outside it, so a replay reads this step's.
   const bool decode_only = T == batch.seqs.size() && batch.logit_rows.size() == T;
   if (m.options.graphs && decode_only && m.capacity.moe_experts == 0 && static_cast<int>(T) <= m.options.max_graph_batch &&
       m.error.is_ok()) {
-    m.graph_key = static_cast<int>(T);
+    m.graph_key = {static_cast<int>(T), m.attn_splits, m.attn_split_len};
     if (m.graphs.count(m.graph_key) != 0) {
       m.replaying = true;
     } else if (cudaStreamBeginCapture(m.stream, cudaStreamCaptureModeThreadLocal) == cudaSuccess) {
@@ -570,7 +605,8 @@ void CudaBackend::attention(const tensor::KvStorage& kv, int layer, const Tensor
   const Impl::OpTimer timer(impl_.get(), "attention");
   const auto& layout = static_cast<const CudaKvStorage&>(kv).layout();
   impl_->check(k::attention(layout, layer, q.as<float>(), out.as<float>(), impl_->step_tokens, spec.n_heads,
-                            spec.head_dim, spec.scale, spec.softcap, spec.window, impl_->meta, impl_->stream),
+                            spec.head_dim, spec.scale, spec.softcap, spec.window, impl_->attn_splits,
+                            impl_->attn_split_len, impl_->meta, impl_->attn_partial, impl_->stream),
                "attention");
 }
 

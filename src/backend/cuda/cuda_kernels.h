@@ -43,9 +43,12 @@ cudaError_t rope(float* x, int T, int heads, int head_dim, int rot_dim, const do
                  double attention_factor, const StepMeta& m, cudaStream_t s);
 cudaError_t kv_write(const KvLayout& kv, int layer, const float* k, const float* v, int T,
                      const StepMeta& m, cudaStream_t s);
+// Keys are split into `splits` ranges of `split_len` (flash-decoding); the
+// partial softmaxes ([T, heads, splits, head_dim + 2] floats) are merged.
 cudaError_t attention(const KvLayout& kv, int layer, const float* q, float* out, int T,
-                      int heads, int head_dim, float scale, float softcap, int window,
-                      const StepMeta& m, cudaStream_t s);
+                      int heads, int head_dim, float scale, float softcap, int window, int splits,
+                      int split_len, const StepMeta& m, float* partial, cudaStream_t s);
+std::size_t attention_smem_bytes(int head_dim);
 cudaError_t gated_act(Act a, const float* gate, const float* up, float* out, std::int64_t n,
                       cudaStream_t s);
 cudaError_t add(float* x, const float* y, std::int64_t n, cudaStream_t s);

@@ -1,7 +1,8 @@
-// Paged causal attention: one warp per (query token, query head), an online
-// softmax over the sequence's cached keys (sliding window and soft-capping
-// included), K/V read through the block table. Each lane holds head_dim / 32
-// of the query and of the accumulator.
+// Paged causal attention, flash-decoding style. A block handles one query
+// token and one KV head (all query heads of its GQA group, so each K/V row is
+// read once for the group) over one split of the keys, in tiles staged in
+// shared memory with an online softmax; a second kernel merges the splits.
+// Sliding windows and soft-capping apply per key.
 #include <cfloat>
 
 #include "backend/cuda/cuda_kernels.h"
@@ -9,82 +10,171 @@
 namespace mlxs::backend::cuda::k {
 namespace {
 
-constexpr int kMaxPerLane = 8;  // head_dim up to 256
-constexpr int kWarpsPerBlock = 4;
+constexpr int kThreads = 128;
+constexpr int kTile = 16;       // keys per tile
+constexpr int kMaxGroup = 8;    // query heads per KV head
+constexpr int kMaxHeadDim = 256;
 
-__device__ __forceinline__ float warp_sum(float v) {
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
-
-__global__ void attention_kernel(KvLayout kv, int layer, const float* q, float* out, int T, int heads,
-                                 int head_dim, float scale, float softcap, int window, StepMeta m) {
-  const int lane = threadIdx.x & 31;
-  const int item = blockIdx.x * kWarpsPerBlock + (threadIdx.x >> 5);
-  if (item >= T * heads) return;
-  const int t = item / heads;
-  const int h = item % heads;
-  const int g = h / (heads / kv.kv_heads);
+__global__ void __launch_bounds__(kThreads) attention_split_kernel(KvLayout kv, int layer, const float* q, int heads,
+                                                                   int head_dim, float scale, float softcap,
+                                                                   int window, int splits, int split_len, StepMeta m,
+                                                                   float* partial) {
+  const int t = blockIdx.x / kv.kv_heads;
+  const int g = blockIdx.x % kv.kv_heads;
+  const int split = blockIdx.y;
+  const int group = heads / kv.kv_heads;
   const int pos = m.positions[t];
-  const std::int32_t* table = m.tables + m.seq_table[m.row_seq[t]];
   const int lo = window > 0 ? max(0, pos - window + 1) : 0;
-  const int per_lane = (head_dim + 31) / 32;
+  const int begin = max(lo, split * split_len);
+  const int end = min(pos + 1, (split + 1) * split_len);
+  const int stride = head_dim + 1;  // padded rows: no bank conflicts across keys
 
-  float qv[kMaxPerLane];
-  float acc[kMaxPerLane];
-  const float* qh = q + (static_cast<std::int64_t>(t) * heads + h) * head_dim;
-#pragma unroll
-  for (int i = 0; i < kMaxPerLane; ++i) {
-    const int d = lane + 32 * i;
-    qv[i] = (i < per_lane && d < head_dim) ? qh[d] : 0.0f;
+  extern __shared__ float smem[];
+  float* qs = smem;                                 // [group][head_dim]
+  float* ks = qs + kMaxGroup * head_dim;            // [kTile][stride]
+  float* vs = ks + kTile * stride;                  // [kTile][stride]
+  float* ps = vs + kTile * stride;                  // [group][kTile]
+  float* mx = ps + kMaxGroup * kTile;               // [group]
+  float* sum = mx + kMaxGroup;                      // [group]
+  float* corr = sum + kMaxGroup;                    // [group]
+  float* acc = corr + kMaxGroup;                    // [group][head_dim]
+
+  for (int i = threadIdx.x; i < group * head_dim; i += kThreads) {
+    const int h = g * group + i / head_dim;
+    qs[i] = q[(static_cast<std::int64_t>(t) * heads + h) * head_dim + i % head_dim];
     acc[i] = 0.0f;
   }
-  float mx = -FLT_MAX;
-  float l = 0.0f;
-  const std::int64_t head_off = static_cast<std::int64_t>(g) * kv.block_size * head_dim;
-  for (int j = lo; j <= pos; ++j) {
-    const std::int64_t block = table[j / kv.block_size];
-    const std::int64_t row = head_off + static_cast<std::int64_t>(j % kv.block_size) * head_dim;
-    const float* kp = kv.base + layer * kv.layer_stride + block * kv.block_stride + row;
-    const float* vp = kp + kv.kv_stride;
-    float part = 0.0f;
-#pragma unroll
-    for (int i = 0; i < kMaxPerLane; ++i) {
-      const int d = lane + 32 * i;
-      if (i < per_lane && d < head_dim) part += qv[i] * kp[d];
-    }
-    float score = warp_sum(part) * scale;
-    if (softcap > 0.0f) score = softcap * tanhf(score / softcap);
-    const float nm = fmaxf(mx, score);
-    const float corr = __expf(mx - nm);
-    const float p = __expf(score - nm);
-    l = l * corr + p;
-#pragma unroll
-    for (int i = 0; i < kMaxPerLane; ++i) {
-      const int d = lane + 32 * i;
-      if (i < per_lane && d < head_dim) acc[i] = acc[i] * corr + p * vp[d];
-    }
-    mx = nm;
+  if (threadIdx.x < group) {
+    mx[threadIdx.x] = -FLT_MAX;
+    sum[threadIdx.x] = 0.0f;
   }
-  float* oh = out + (static_cast<std::int64_t>(t) * heads + h) * head_dim;
-  const float inv = 1.0f / l;
-#pragma unroll
-  for (int i = 0; i < kMaxPerLane; ++i) {
-    const int d = lane + 32 * i;
-    if (i < per_lane && d < head_dim) oh[d] = acc[i] * inv;
+  const std::int32_t* table = m.tables + m.seq_table[m.row_seq[t]];
+  const std::int64_t head_off = static_cast<std::int64_t>(g) * kv.block_size * head_dim;
+  const float* layer_base = kv.base + layer * kv.layer_stride;
+  __syncthreads();
+
+  for (int tile = begin; tile < end; tile += kTile) {
+    const int n = min(kTile, end - tile);
+    // Stage K and V rows of this tile.
+    for (int i = threadIdx.x; i < n * head_dim; i += kThreads) {
+      const int j = i / head_dim;
+      const int d = i % head_dim;
+      const int key = tile + j;
+      const std::int64_t block = table[key / kv.block_size];
+      const float* kp = layer_base + block * kv.block_stride + head_off +
+                        static_cast<std::int64_t>(key % kv.block_size) * head_dim;
+      ks[j * stride + d] = kp[d];
+      vs[j * stride + d] = kp[kv.kv_stride + d];
+    }
+    __syncthreads();
+    // Scores: one (query head, key) pair per thread.
+    for (int i = threadIdx.x; i < group * kTile; i += kThreads) {
+      const int h = i / kTile;
+      const int j = i % kTile;
+      float s = -FLT_MAX;
+      if (j < n) {
+        s = 0.0f;
+        for (int d = 0; d < head_dim; ++d) s += qs[h * head_dim + d] * ks[j * stride + d];
+        s *= scale;
+        if (softcap > 0.0f) s = softcap * tanhf(s / softcap);
+      }
+      ps[i] = s;
+    }
+    __syncthreads();
+    // Online softmax, per query head.
+    if (threadIdx.x < group) {
+      const int h = threadIdx.x;
+      float tile_max = -FLT_MAX;
+      for (int j = 0; j < n; ++j) tile_max = fmaxf(tile_max, ps[h * kTile + j]);
+      const float new_max = fmaxf(mx[h], tile_max);
+      const float c = __expf(mx[h] - new_max);
+      float add = 0.0f;
+      for (int j = 0; j < kTile; ++j) {
+        const float p = j < n ? __expf(ps[h * kTile + j] - new_max) : 0.0f;
+        ps[h * kTile + j] = p;
+        add += p;
+      }
+      sum[h] = sum[h] * c + add;
+      corr[h] = c;
+      mx[h] = new_max;
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < group * head_dim; i += kThreads) {
+      const int h = i / head_dim;
+      const int d = i % head_dim;
+      float a = acc[i] * corr[h];
+      for (int j = 0; j < n; ++j) a += ps[h * kTile + j] * vs[j * stride + d];
+      acc[i] = a;
+    }
+    __syncthreads();
+  }
+  // Partial result of this split: [max, sum, acc[head_dim]] per query head.
+  const int width = head_dim + 2;
+  for (int i = threadIdx.x; i < group * head_dim; i += kThreads) {
+    const int h = i / head_dim;
+    const int d = i % head_dim;
+    const std::int64_t row = ((static_cast<std::int64_t>(t) * heads + g * group + h) * splits + split) * width;
+    partial[row + 2 + d] = acc[i];
+    if (d == 0) {
+      partial[row] = mx[h];
+      partial[row + 1] = sum[h];
+    }
+  }
+}
+
+// One warp per (token, head): merges the splits' partial softmaxes.
+__global__ void attention_merge_kernel(const float* partial, float* out, int items, int head_dim, int splits) {
+  const int item = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+  const int lane = threadIdx.x & 31;
+  if (item >= items) return;
+  const int width = head_dim + 2;
+  const float* p = partial + static_cast<std::int64_t>(item) * splits * width;
+  float gmax = -FLT_MAX;
+  for (int s = 0; s < splits; ++s) {
+    if (p[s * width + 1] > 0.0f) gmax = fmaxf(gmax, p[s * width]);
+  }
+  float total = 0.0f;
+  for (int s = 0; s < splits; ++s) {
+    const float l = p[s * width + 1];
+    if (l > 0.0f) total += l * __expf(p[s * width] - gmax);
+  }
+  const float inv = 1.0f / total;
+  for (int d = lane; d < head_dim; d += 32) {
+    float a = 0.0f;
+    for (int s = 0; s < splits; ++s) {
+      const float l = p[s * width + 1];
+      if (l > 0.0f) a += p[s * width + 2 + d] * __expf(p[s * width] - gmax);
+    }
+    out[static_cast<std::int64_t>(item) * head_dim + d] = a * inv;
   }
 }
 
 }  // namespace
 
-cudaError_t attention(const KvLayout& kv, int layer, const float* q, float* out, int T, int heads,
-                      int head_dim, float scale, float softcap, int window, const StepMeta& m,
-                      cudaStream_t s) {
-  if (head_dim > 32 * kMaxPerLane) return cudaErrorInvalidValue;
+std::size_t attention_smem_bytes(int head_dim) {
+  const int stride = head_dim + 1;
+  return sizeof(float) * static_cast<std::size_t>(kMaxGroup * head_dim + 2 * kTile * stride + kMaxGroup * kTile +
+                                                  3 * kMaxGroup + kMaxGroup * head_dim);
+}
+
+cudaError_t attention(const KvLayout& kv, int layer, const float* q, float* out, int T, int heads, int head_dim,
+                      float scale, float softcap, int window, int splits, int split_len, const StepMeta& m,
+                      float* partial, cudaStream_t s) {
+  if (head_dim > kMaxHeadDim || heads / kv.kv_heads > kMaxGroup || heads % kv.kv_heads != 0) {
+    return cudaErrorInvalidValue;
+  }
+  const std::size_t smem = attention_smem_bytes(head_dim);
+  static bool configured = false;
+  if (!configured) {
+    cudaFuncSetAttribute(attention_split_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                         static_cast<int>(attention_smem_bytes(kMaxHeadDim)));
+    configured = true;
+  }
+  const dim3 grid(static_cast<unsigned>(T * kv.kv_heads), static_cast<unsigned>(splits));
+  attention_split_kernel<<<grid, kThreads, smem, s>>>(kv, layer, q, heads, head_dim, scale, softcap, window, splits,
+                                                      split_len, m, partial);
   const int items = T * heads;
-  const int blocks = (items + kWarpsPerBlock - 1) / kWarpsPerBlock;
-  attention_kernel<<<blocks, 32 * kWarpsPerBlock, 0, s>>>(kv, layer, q, out, T, heads, head_dim, scale,
-                                                          softcap, window, m);
+  attention_merge_kernel<<<(items + 3) / 4, 128, 0, s>>>(partial, out, items, head_dim, splits);
   return cudaGetLastError();
 }
 

@@ -6,13 +6,15 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <cstdlib>
+
 #include "backend/cuda/cuda_kernels.h"
 
 namespace mlxs::backend::cuda::k {
 namespace {
 
-constexpr int kWarps = 4;   // warps per block
-constexpr int kUnroll = 2;  // steps of kRows 16-byte loads in flight per lane
+constexpr int kWarps = 4;      // warps per block
+constexpr int kLoadsInFlight = 8;  // 16-byte loads per lane before their first use
 
 __device__ __forceinline__ float warp_sum(float v) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
@@ -71,9 +73,7 @@ struct Segments {
 // Each warp computes kRows consecutive rows of one segment, so every x load
 // serves kRows weight rows (x traffic through L1 would otherwise grow with M
 // and bound the kernel at batch 8).
-constexpr int kRows = 4;
-
-template <typename W, int M, bool kVector>
+template <typename W, int M, bool kVector, int kRows>
 __global__ void __launch_bounds__(32 * kWarps) gemv_kernel(const float* __restrict__ x, int K, Segments segs) {
   const int lane = threadIdx.x & 31;
   // Warp w covers rows [kRows * w, kRows * w + kRows) of the segments' row
@@ -102,6 +102,7 @@ __global__ void __launch_bounds__(32 * kWarps) gemv_kernel(const float* __restri
   }
   int k0 = 0;
   if constexpr (kVector) {
+    constexpr int kUnroll = kLoadsInFlight / kRows;
     constexpr int V = Vec<W>::kN;
     constexpr int kStep = 32 * V * kUnroll;
     const int full = K / kStep * kStep;
@@ -172,8 +173,8 @@ __global__ void __launch_bounds__(32 * kWarps) gemv_kernel(const float* __restri
   }
 }
 
-template <typename W, int M>
-cudaError_t launch(const float* x, int K, const Segments& segs, cudaStream_t s) {
+template <typename W, int M, int kRows>
+cudaError_t launch_rows(const float* x, int K, const Segments& segs, cudaStream_t s) {
   int warps = 0;
   bool aligned = (K * sizeof(W)) % 16 == 0 && (reinterpret_cast<std::uintptr_t>(x) % 16) == 0 && K % 4 == 0;
   for (int i = 0; i < segs.count; ++i) {
@@ -182,11 +183,30 @@ cudaError_t launch(const float* x, int K, const Segments& segs, cudaStream_t s) 
   }
   const unsigned blocks = static_cast<unsigned>((warps + kWarps - 1) / kWarps);
   if (aligned) {
-    gemv_kernel<W, M, true><<<blocks, 32 * kWarps, 0, s>>>(x, K, segs);
+    gemv_kernel<W, M, true, kRows><<<blocks, 32 * kWarps, 0, s>>>(x, K, segs);
   } else {
-    gemv_kernel<W, M, false><<<blocks, 32 * kWarps, 0, s>>>(x, K, segs);
+    gemv_kernel<W, M, false, kRows><<<blocks, 32 * kWarps, 0, s>>>(x, K, segs);
   }
   return cudaGetLastError();
+}
+
+// Rows per warp: 4 by default; MLXS_GEMV_ROWS=1|2|4 picks another (tuning).
+int rows_per_warp() {
+  static const int rows = [] {
+    const char* env = std::getenv("MLXS_GEMV_ROWS");
+    const int v = env != nullptr ? std::atoi(env) : 4;
+    return v == 1 || v == 2 ? v : 4;
+  }();
+  return rows;
+}
+
+template <typename W, int M>
+cudaError_t launch(const float* x, int K, const Segments& segs, cudaStream_t s) {
+  switch (rows_per_warp()) {
+    case 1: return launch_rows<W, M, 1>(x, K, segs, s);
+    case 2: return launch_rows<W, M, 2>(x, K, segs, s);
+    default: return launch_rows<W, M, 4>(x, K, segs, s);
+  }
 }
 
 template <typename W>

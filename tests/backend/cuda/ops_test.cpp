@@ -226,6 +226,48 @@ TEST(CudaOps, EmbedRopeKvAndPagedAttention) {
   }
 }
 
+// A decode step over 600 cached keys runs in several splits that are merged;
+// a sliding window crosses split boundaries.
+TEST(CudaOps, LongContextAttentionSplits) {
+  for (int window : {0, 300}) {
+    Pair p;
+    ASSERT_TRUE(p.gpu);
+    const int heads = 8, kv_heads = 2, hd_dim = 64, block = 16, n = 600;
+    p.plan(n, 1, 700, 512);
+    tensor::KvCacheShape shape{1, 40, block, kv_heads, hd_dim, DType::kF32};
+    auto kvc = p.cpu.create_kv_storage(shape).value();
+    auto kvg = p.gpu->create_kv_storage(shape).value();
+    std::vector<std::int32_t> blocks;
+    for (int b = 39; b >= 0; --b) blocks.push_back(b);  // scattered, reversed
+    core::Xoshiro256 rng(21);
+    HostData hd;
+    tensor::AttentionSpec spec{heads, kv_heads, hd_dim, 0.125f, 0.0f, window};
+    auto step = [&](int first, int count) {
+      std::vector<std::int32_t> tokens(static_cast<std::size_t>(count), 1), positions, rows;
+      for (int i = 0; i < count; ++i) {
+        positions.push_back(first + i);
+        rows.push_back(i);
+      }
+      std::vector<tensor::SeqSlice> seqs = {{0, count, first + count, blocks.data(), 40}};
+      tensor::StepBatch batch{tokens, positions, seqs, rows};
+      p.cpu.begin_step(batch);
+      p.gpu->begin_step(batch);
+      auto k = both(p, hd.random(DType::kF32, {count, kv_heads * hd_dim}, rng), true);
+      auto v = both(p, hd.random(DType::kF32, {count, kv_heads * hd_dim}, rng), true);
+      auto q = both(p, hd.random(DType::kF32, {count, heads * hd_dim}, rng), true);
+      p.cpu.kv_write(*kvc, 0, k.c, v.c);
+      p.gpu->kv_write(*kvg, 0, k.g, v.g);
+      auto o = both(p, hd.random(DType::kF32, {count, heads * hd_dim}, rng), true);
+      p.cpu.attention(*kvc, 0, q.c, spec, o.c);
+      p.gpu->attention(*kvg, 0, q.g, spec, o.g);
+      p.gpu->end_step();
+      EXPECT_LT(rel_error(fetch(*p.gpu, o.g), fetch(p.cpu, o.c)), 1e-4) << "window " << window << " count " << count;
+    };
+    step(0, n);
+    step(n, 1);
+  }
+}
+
 TEST(CudaOps, MixtureOfExperts) {
   Pair p;
   ASSERT_TRUE(p.gpu);

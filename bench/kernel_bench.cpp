@@ -1,0 +1,118 @@
+#include "kernel_bench.h"
+
+#include <chrono>
+#include <cstring>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "backend/cpu/cpu_backend.h"
+#include "core/half.h"
+#include "core/rng.h"
+#include "machine.h"
+#ifdef MLXS_HAVE_CUDA
+#include "backend/cuda/copy_bandwidth.h"
+#include "backend/cuda/cuda_backend.h"
+#endif
+
+namespace mlxs::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using tensor::DType;
+using tensor::Tensor;
+
+struct Shape {
+  const char* name;
+  std::int64_t n, k;
+};
+
+// Llama-3.1-8B's decode linears (q/k/v fused, gate/up fused), and its head.
+constexpr Shape kShapes[] = {
+    {"qkv 6144x4096", 6144, 4096},   {"o 4096x4096", 4096, 4096},
+    {"gate_up 28672x4096", 28672, 4096}, {"down 4096x14336", 4096, 14336},
+    {"lm_head 128256x4096", 128256, 4096}, {"1B down 2048x8192", 2048, 8192},
+    {"1B qkv 3072x2048", 3072, 2048},
+};
+
+}  // namespace
+
+core::Result<nlohmann::json> run_kernel_bench(const KernelBenchOptions& o) {
+  std::unique_ptr<tensor::Backend> be;
+  double bound_gbps = 0;
+  if (o.backend == "cuda") {
+#ifdef MLXS_HAVE_CUDA
+    backend::cuda::CudaOptions co;
+    co.device = o.device;
+    co.graphs = false;
+    MLXS_ASSIGN_OR_RETURN(be, backend::cuda::CudaBackend::create(co));
+    MLXS_ASSIGN_OR_RETURN(auto bw, backend::cuda::measure_copy_bandwidth(o.device, std::size_t{1} << 30, 10));
+    bound_gbps = bw.gbps_median;
+#else
+    return core::Status(core::ErrorCode::kUnsupported, "this build has no CUDA backend");
+#endif
+  } else {
+    be = std::make_unique<backend::cpu::CpuBackend>(std::make_shared<backend::cpu::ThreadPool>(o.threads));
+  }
+  tensor::StepCapacity cap;
+  cap.max_tokens = 8;
+  cap.max_seqs = 8;
+  cap.max_context = 32768;
+  cap.max_logit_rows = 8;
+  cap.max_linear_in = 14336;
+  cap.max_linear_out = 128256;
+  MLXS_RETURN_IF_ERROR(be->plan_step(cap));
+  core::Xoshiro256 rng(1);
+  std::vector<std::uint16_t> host;
+  nlohmann::json linears = nlohmann::json::array();
+  for (const Shape& s : kShapes) {
+    // Enough copies to exceed a 60 MB cache several times over.
+    const std::size_t bytes = static_cast<std::size_t>(s.n * s.k) * 2;
+    const int copies = static_cast<int>(std::max<std::size_t>(2, (512u << 20) / bytes + 1));
+    host.resize(static_cast<std::size_t>(s.n * s.k));
+    for (auto& v : host) v = core::f32_to_bf16((rng.uniform() - 0.5f) * 0.1f);
+    std::vector<tensor::Weight> weights(static_cast<std::size_t>(copies));
+    for (auto& w : weights) {
+      MLXS_ASSIGN_OR_RETURN(w.w, be->import_tensor(Tensor(host.data(), DType::kBF16, {s.n, s.k}), false));
+    }
+    for (int M : {1, 8}) {
+      std::vector<float> xh(static_cast<std::size_t>(M * s.k), 0.5f);
+      MLXS_ASSIGN_OR_RETURN(Tensor x, be->import_tensor(Tensor(xh.data(), DType::kF32, {M, s.k}), true));
+      MLXS_ASSIGN_OR_RETURN(auto ybuf, be->allocate(static_cast<std::size_t>(M * s.n) * 4));
+      Tensor y(ybuf->data(), DType::kF32, {M, s.n}, be->device());
+      auto run = [&](int i) {
+        const tensor::LinearOut out{&weights[static_cast<std::size_t>(i % copies)], y};
+        be->linear(x, std::span<const tensor::LinearOut>(&out, 1));
+      };
+      for (int i = 0; i < copies; ++i) run(i);
+      MLXS_RETURN_IF_ERROR(be->synchronize());
+      const auto t0 = Clock::now();
+      for (int i = 0; i < o.reps; ++i) run(i);
+      MLXS_RETURN_IF_ERROR(be->synchronize());
+      const double us = std::chrono::duration<double, std::micro>(Clock::now() - t0).count() / o.reps;
+      const double gbps = static_cast<double>(bytes) / (us * 1e-6) / 1e9;
+      linears.push_back({{"shape", s.name}, {"rows", M}, {"us", us}, {"gbps", gbps},
+                         {"fraction_of_bound", bound_gbps > 0 ? gbps / bound_gbps : 0.0}});
+    }
+  }
+  return nlohmann::json{{"benchmark", "kernels"},
+                        {"machine", describe_machine()},
+                        {"backend", be->describe()},
+                        {"bound_gbps", bound_gbps},
+                        {"bound", "device-to-device copy, bytes read + written"},
+                        {"linear", linears}};
+}
+
+std::string format_kernel_table(const nlohmann::json& r) {
+  std::string out = fmt::format("kernel benchmark on {}; copy bound {:.0f} GB/s\n",
+                                r["backend"].get<std::string>(), r["bound_gbps"].get<double>());
+  out += fmt::format("{:<24} {:>5} {:>10} {:>10} {:>9}\n", "linear (bf16)", "rows", "us", "GB/s", "of bound");
+  for (const auto& l : r["linear"]) {
+    out += fmt::format("{:<24} {:>5} {:>10.1f} {:>10.0f} {:>8.1f}%\n", l["shape"].get<std::string>(),
+                       l["rows"].get<int>(), l["us"].get<double>(), l["gbps"].get<double>(),
+                       100.0 * l["fraction_of_bound"].get<double>());
+  }
+  return out;
+}
+
+}  // namespace mlxs::bench

@@ -1,0 +1,25 @@
+#pragma once
+// `mlx-serving bench kernels`: the backend's decode-critical ops alone, on
+// the shapes of real models: linear (GEMV) GB/s against the copy bound, and
+// paged attention time by context length. Weights rotate over more bytes than
+// the last-level cache holds, so the memory is what is timed.
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "core/status.h"
+
+namespace mlxs::bench {
+
+struct KernelBenchOptions {
+  std::string backend = "cuda";
+  int device = 0;
+  int threads = 0;
+  int reps = 50;
+};
+
+core::Result<nlohmann::json> run_kernel_bench(const KernelBenchOptions& options);
+std::string format_kernel_table(const nlohmann::json& result);
+
+}  // namespace mlxs::bench
