@@ -195,8 +195,31 @@ core::Result<const ChatTemplate*> ChatFormatter::select(const ChatRequest& reque
 
 core::Result<std::string> ChatFormatter::render(const ChatRequest& request, const RenderOptions& options) const {
   MLXS_ASSIGN_OR_RETURN(const ChatTemplate* tmpl, select(request));
-  MLXS_ASSIGN_OR_RETURN(auto ctx, chat_context(config_, request));
-  return tmpl->render(ctx, options);
+  // The variables of chat_context(), without copying the conversation.
+  ChatTemplate::Variables vars;
+  const OrderedJson add_generation_prompt = request.add_generation_prompt;
+  if (config_.special_tokens.is_object()) {
+    for (auto it = config_.special_tokens.begin(); it != config_.special_tokens.end(); ++it) {
+      if (!request.extra_kwargs.is_object() || !request.extra_kwargs.contains(it.key())) {
+        vars.emplace_back(it.key(), &it.value());
+      }
+    }
+  }
+  vars.emplace_back("messages", &request.messages);
+  vars.emplace_back("tools", &request.tools);
+  vars.emplace_back("documents", &request.documents);
+  vars.emplace_back("add_generation_prompt", &add_generation_prompt);
+  if (!request.extra_kwargs.is_null()) {
+    if (!request.extra_kwargs.is_object()) return config_error("extra template arguments must be a JSON object");
+    for (auto it = request.extra_kwargs.begin(); it != request.extra_kwargs.end(); ++it) {
+      if (it.key() == "messages" || it.key() == "tools" || it.key() == "documents" ||
+          it.key() == "add_generation_prompt") {
+        return config_error("render() got multiple values for keyword argument '" + it.key() + "'");
+      }
+      vars.emplace_back(it.key(), &it.value());
+    }
+  }
+  return tmpl->render(vars, options);
 }
 
 core::Result<std::string> render_chat(const ChatTemplateConfig& config, const OrderedJson& messages,

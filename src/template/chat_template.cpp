@@ -75,6 +75,17 @@ core::Result<std::string> render_json(const ast::Template& tree, const J& contex
 
 }  // namespace
 
+core::Result<std::string> ChatTemplate::render(const Variables& variables, const RenderOptions& options) const {
+  std::vector<std::pair<std::string, Value>> vars;
+  vars.reserve(variables.size());
+  for (const auto& [name, json] : variables) {
+    MLXS_ASSIGN_OR_RETURN(auto v, from_json(*json, 1));
+    vars.emplace_back(name, std::move(v));
+  }
+  Interpreter interpreter(*compiled_->tree, options);
+  return interpreter.render(std::move(vars));
+}
+
 core::Result<ChatTemplate> ChatTemplate::compile(std::string_view source, const CompileOptions& options) {
   if (source.size() > options.max_source_bytes) {
     return core::make_error(core::ErrorCode::kTemplateError, "template source is {} bytes, more than the {} allowed",

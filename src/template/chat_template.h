@@ -17,6 +17,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -62,6 +64,9 @@ class ChatTemplate {
   core::Result<std::string> render(const OrderedJson& context, const RenderOptions& options = {}) const;
   // Same, for sorted-key JSON (key order is then alphabetical in tojson).
   core::Result<std::string> render(const core::Json& context, const RenderOptions& options = {}) const;
+  // Variables given one by one, without first copying them into one document.
+  using Variables = std::vector<std::pair<std::string, const OrderedJson*>>;
+  core::Result<std::string> render(const Variables& variables, const RenderOptions& options = {}) const;
 
   const std::string& source() const;
 

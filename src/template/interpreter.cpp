@@ -295,7 +295,7 @@ core::Result<std::string> Interpreter::capture(const ast::Body& body, const ast:
 }
 
 core::Result<Interpreter::Flow> Interpreter::exec(const ast::Stmt& stmt) {
-  MLXS_RETURN_IF_ERROR(locate(stmt.loc, step()));
+  if (++steps_ > options_.limits.max_steps) return locate(stmt.loc, step());
   switch (stmt.kind) {
     case ast::StmtKind::kText:
       MLXS_RETURN_IF_ERROR(locate(stmt.loc, emit_text(static_cast<const ast::Text&>(stmt).text)));
@@ -498,7 +498,7 @@ core::Result<Interpreter::Flow> Interpreter::run_loop(const ast::For& node, cons
 // -------------------------------------------------------------- expressions
 
 core::Result<Value> Interpreter::eval(const ast::Expr& expr) {
-  MLXS_RETURN_IF_ERROR(locate(expr.loc, step()));
+  if (++steps_ > options_.limits.max_steps) return locate(expr.loc, step());
   switch (expr.kind) {
     case ast::ExprKind::kConst: return static_cast<const ast::Const&>(expr).value;
     case ast::ExprKind::kName: return eval_name(static_cast<const ast::Name&>(expr));
