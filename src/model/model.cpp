@@ -351,9 +351,7 @@ Result<Tensor> Model::forward(const tensor::StepBatch& batch, tensor::KvStorage&
       be.head_rms_norm(q, static_cast<int>(c.head_dim), L.q_norm, eps, off);
       be.head_rms_norm(k, static_cast<int>(c.head_dim), L.k_norm, eps, off);
     }
-    be.rope(q, static_cast<int>(c.head_dim), L.rope_id);
-    be.rope(k, static_cast<int>(c.head_dim), L.rope_id);
-    be.kv_write(kv, static_cast<int>(l), k, v);
+    be.rope_and_cache(q, k, v, static_cast<int>(c.head_dim), L.rope_id, kv, static_cast<int>(l));
     be.attention(kv, static_cast<int>(l), q, L.attention, attn);
     const tensor::LinearOut o{&L.o, t};
     be.linear(attn, std::span<const tensor::LinearOut>(&o, 1));
@@ -368,9 +366,7 @@ Result<Tensor> Model::forward(const tensor::StepBatch& batch, tensor::KvStorage&
     } else {
       const tensor::LinearOut gu[2] = {{&L.gate, gate}, {&L.up, up}};
       be.linear(h, gu);
-      be.gated_activation(gate, up, c.activation, gate);
-      const tensor::LinearOut d{&L.down, t};
-      be.linear(gate, std::span<const tensor::LinearOut>(&d, 1));
+      be.gated_linear(gate, up, c.activation, tensor::LinearOut{&L.down, t});
     }
     if (traits_.sandwich_norms) be.rms_norm(t, L.post_ffn_norm, eps, off, t);
     const Tensor& next_norm = l + 1 < layers_.size() ? layers_[l + 1].attn_norm : final_norm_;

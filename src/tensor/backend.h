@@ -170,12 +170,19 @@ class Backend {
   // In place on [T, heads * head_dim] with the step's positions.
   virtual void rope(Tensor x, int head_dim, int rope_id) = 0;
   virtual void kv_write(KvStorage& kv, int layer, const Tensor& k, const Tensor& v) = 0;
+  // rope(q); rope(k); kv_write(k, v) — one pass on backends that fuse it.
+  virtual void rope_and_cache(Tensor q, Tensor k, const Tensor& v, int head_dim, int rope_id,
+                              KvStorage& kv, int layer) = 0;
   // Causal attention of the step's queries over each sequence's cached keys.
   virtual void attention(const KvStorage& kv, int layer, const Tensor& q,
                          const AttentionSpec& spec, Tensor out) = 0;
   // out = act(gate) * up.
   virtual void gated_activation(const Tensor& gate, const Tensor& up, Activation act,
                                 Tensor out) = 0;
+  // down.out = linear(act(gate) * up, down.weight); `gate` may be overwritten.
+  // Backends may compute the activation inside the linear's input loads.
+  virtual void gated_linear(Tensor gate, const Tensor& up, Activation act,
+                            const LinearOut& down) = 0;
   virtual void moe(const Tensor& x, const MoeSpec& spec, Tensor out) = 0;
   virtual void add(Tensor x, const Tensor& y) = 0;
   // out[i] = x[logit_rows[i]].

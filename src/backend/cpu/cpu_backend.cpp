@@ -385,6 +385,18 @@ void CpuBackend::gated_activation(const Tensor& gate, const Tensor& up, Activati
   });
 }
 
+void CpuBackend::rope_and_cache(Tensor q, Tensor k, const Tensor& v, int head_dim, int rope_id, KvStorage& kv,
+                                int layer) {
+  rope(q, head_dim, rope_id);
+  rope(k, head_dim, rope_id);
+  kv_write(kv, layer, k, v);
+}
+
+void CpuBackend::gated_linear(Tensor gate, const Tensor& up, Activation act, const LinearOut& down) {
+  gated_activation(gate, up, act, gate);
+  linear(gate, std::span<const LinearOut>(&down, 1));
+}
+
 void CpuBackend::moe(const Tensor& x, const MoeSpec& spec, Tensor out) {
   const std::int64_t T = x.rows();
   const std::int64_t H = x.cols();

@@ -65,10 +65,13 @@ class CpuBackend final : public tensor::Backend {
   void linear(const Tensor& x, std::span<const LinearOut> outs) override;
   void rope(Tensor x, int head_dim, int rope_id) override;
   void kv_write(KvStorage& kv, int layer, const Tensor& k, const Tensor& v) override;
+  void rope_and_cache(Tensor q, Tensor k, const Tensor& v, int head_dim, int rope_id, KvStorage& kv,
+                      int layer) override;
   void attention(const KvStorage& kv, int layer, const Tensor& q, const AttentionSpec& spec,
                  Tensor out) override;
   void gated_activation(const Tensor& gate, const Tensor& up, Activation act,
                         Tensor out) override;
+  void gated_linear(Tensor gate, const Tensor& up, Activation act, const LinearOut& down) override;
   void moe(const Tensor& x, const MoeSpec& spec, Tensor out) override;
   void add(Tensor x, const Tensor& y) override;
   void gather_logit_rows(const Tensor& x, Tensor out) override;

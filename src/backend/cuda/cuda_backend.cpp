@@ -599,11 +599,55 @@ void CudaBackend::kv_write(tensor::KvStorage& kv, int layer, const Tensor& k_, c
                "kv_write");
 }
 
+void CudaBackend::rope_and_cache(Tensor q, Tensor k_, const Tensor& v, int head_dim, int rope_id,
+                                 tensor::KvStorage& kv, int layer) {
+  if (impl_->replaying) return;  // the step's graph does the work
+  const Impl::OpTimer timer(impl_.get(), "rope_and_cache");
+  const auto& r = impl_->ropes[static_cast<std::size_t>(rope_id)];
+  const auto& layout = static_cast<CudaKvStorage&>(kv).layout();
+  impl_->check(k::rope_and_cache(q.as<float>(), k_.as<float>(), v.as<float>(), impl_->step_tokens,
+                                 static_cast<int>(q.cols() / head_dim), head_dim, r.spec.rot_dim, r.inv_freq,
+                                 r.spec.attention_factor, layout, layer, impl_->meta, impl_->stream),
+               "rope_and_cache");
+}
+
+void CudaBackend::gated_linear(Tensor gate, const Tensor& up, tensor::Activation act,
+                               const tensor::LinearOut& down) {
+  if (impl_->replaying) return;  // the step's graph does the work
+  const Impl::OpTimer timer(impl_.get(), "gated_linear");
+  const std::int64_t M = gate.rows();
+  const std::int64_t K = gate.cols();
+  k::Act a = k::Act::kSilu;
+  switch (act) {
+    case tensor::Activation::kSilu: a = k::Act::kSilu; break;
+    case tensor::Activation::kGeluTanh: a = k::Act::kGeluTanh; break;
+    case tensor::Activation::kGelu: a = k::Act::kGelu; break;
+  }
+  if (M <= impl_->options.gemv_max_rows && M <= k::kGemvMaxRows) {
+    const auto& w = down.weight->w;
+    const k::GemvSegment seg{w.data, down.weight->bias.empty() ? nullptr : down.weight->bias.as<float>(),
+                             down.out.as<float>(), static_cast<int>(w.rows())};
+    impl_->check(k::gemv_gated(wtype(w.dtype), gate.as<float>(), up.as<float>(), a, static_cast<int>(M),
+                               static_cast<int>(K), seg, impl_->stream),
+                 "gemv_gated");
+    return;
+  }
+  impl_->check(k::gated_act(a, gate.as<float>(), up.as<float>(), gate.as<float>(), gate.numel(), impl_->stream),
+               "gated_activation");
+  impl_->linear(gate.as<float>(), M, K, std::span<const tensor::LinearOut>(&down, 1));
+}
+
 void CudaBackend::attention(const tensor::KvStorage& kv, int layer, const Tensor& q, const tensor::AttentionSpec& spec,
                             Tensor out) {
   if (impl_->replaying) return;  // the step's graph does the work
   const Impl::OpTimer timer(impl_.get(), "attention");
   const auto& layout = static_cast<const CudaKvStorage&>(kv).layout();
+  const auto need = static_cast<std::size_t>(impl_->step_tokens) * static_cast<std::size_t>(spec.n_heads) *
+                    static_cast<std::size_t>(impl_->attn_splits) * static_cast<std::size_t>(spec.head_dim + 2);
+  if (need > impl_->attn_partial_floats) {
+    impl_->check(Status(ErrorCode::kInternalError, "attention workspace smaller than planned heads x head_dim"));
+    return;
+  }
   impl_->check(k::attention(layout, layer, q.as<float>(), out.as<float>(), impl_->step_tokens, spec.n_heads,
                             spec.head_dim, spec.scale, spec.softcap, spec.window, impl_->attn_splits,
                             impl_->attn_split_len, impl_->meta, impl_->attn_partial, impl_->stream),

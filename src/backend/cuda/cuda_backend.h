@@ -15,8 +15,12 @@ namespace mlxs::backend::cuda {
 
 struct CudaOptions {
   int device = 0;
-  // GEMMs larger than this many rows go to cuBLASLt; smaller ones to the GEMV.
-  int gemv_max_rows = 8;
+  // Linears of more rows than this go to cuBLASLt tensor-core GEMMs on 16-bit
+  // activations; up to it (and always with exact_f32) to our f32 GEMV. One
+  // row is where the GEMV reads at the memory's speed; from two rows on the
+  // tensor cores win (measured on H200: 8 rows reach 40% of the bound in
+  // the GEMV).
+  int gemv_max_rows = 1;
   // When set, f32 weights also use tensor cores (TF32) for large GEMMs.
   bool allow_tf32 = false;
   // Every linear in f32 math (the GEMV, 8 rows at a time), never converting
@@ -58,10 +62,14 @@ class CudaBackend final : public tensor::Backend {
   void rope(tensor::Tensor x, int head_dim, int rope_id) override;
   void kv_write(tensor::KvStorage& kv, int layer, const tensor::Tensor& k,
                 const tensor::Tensor& v) override;
+  void rope_and_cache(tensor::Tensor q, tensor::Tensor k, const tensor::Tensor& v, int head_dim,
+                      int rope_id, tensor::KvStorage& kv, int layer) override;
   void attention(const tensor::KvStorage& kv, int layer, const tensor::Tensor& q,
                  const tensor::AttentionSpec& spec, tensor::Tensor out) override;
   void gated_activation(const tensor::Tensor& gate, const tensor::Tensor& up,
                         tensor::Activation act, tensor::Tensor out) override;
+  void gated_linear(tensor::Tensor gate, const tensor::Tensor& up, tensor::Activation act,
+                    const tensor::LinearOut& down) override;
   void moe(const tensor::Tensor& x, const tensor::MoeSpec& spec, tensor::Tensor out) override;
   void add(tensor::Tensor x, const tensor::Tensor& y) override;
   void gather_logit_rows(const tensor::Tensor& x, tensor::Tensor out) override;

@@ -43,6 +43,10 @@ cudaError_t rope(float* x, int T, int heads, int head_dim, int rot_dim, const do
                  double attention_factor, const StepMeta& m, cudaStream_t s);
 cudaError_t kv_write(const KvLayout& kv, int layer, const float* k, const float* v, int T,
                      const StepMeta& m, cudaStream_t s);
+// Rotates q and k and appends k and v to the cache, in one launch.
+cudaError_t rope_and_cache(float* q, float* k, const float* v, int T, int heads, int head_dim,
+                           int rot_dim, const double* inv_freq, double attention_factor,
+                           const KvLayout& kv, int layer, const StepMeta& m, cudaStream_t s);
 // Keys are split into `splits` ranges of `split_len` (flash-decoding); the
 // partial softmaxes ([T, heads, splits, head_dim + 2] floats) are merged.
 cudaError_t attention(const KvLayout& kv, int layer, const float* q, float* out, int T,
@@ -76,5 +80,9 @@ struct GemvSegment {
 };
 cudaError_t gemv(WType t, const float* x, int M, int K, const GemvSegment* segments, int count,
                  cudaStream_t s);
+// The same with x = act(gate) * up computed while loading (the MLP's down
+// projection without a separate activation pass).
+cudaError_t gemv_gated(WType t, const float* gate, const float* up, Act act, int M, int K,
+                       const GemvSegment& segment, cudaStream_t s);
 
 }  // namespace mlxs::backend::cuda::k

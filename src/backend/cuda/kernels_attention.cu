@@ -18,7 +18,7 @@ constexpr int kMaxHeadDim = 256;
 __global__ void __launch_bounds__(kThreads) attention_split_kernel(KvLayout kv, int layer, const float* q, int heads,
                                                                    int head_dim, float scale, float softcap,
                                                                    int window, int splits, int split_len, StepMeta m,
-                                                                   float* partial) {
+                                                                   float* partial, float* out) {
   const int t = blockIdx.x / kv.kv_heads;
   const int g = blockIdx.x % kv.kv_heads;
   const int split = blockIdx.y;
@@ -108,6 +108,13 @@ __global__ void __launch_bounds__(kThreads) attention_split_kernel(KvLayout kv, 
     }
     __syncthreads();
   }
+  if (splits == 1) {  // the whole range: normalise and write the output directly
+    for (int i = threadIdx.x; i < group * head_dim; i += kThreads) {
+      const int h = i / head_dim;
+      out[(static_cast<std::int64_t>(t) * heads + g * group + h) * head_dim + i % head_dim] = acc[i] / sum[h];
+    }
+    return;
+  }
   // Partial result of this split: [max, sum, acc[head_dim]] per query head.
   const int width = head_dim + 2;
   for (int i = threadIdx.x; i < group * head_dim; i += kThreads) {
@@ -172,9 +179,11 @@ cudaError_t attention(const KvLayout& kv, int layer, const float* q, float* out,
   }
   const dim3 grid(static_cast<unsigned>(T * kv.kv_heads), static_cast<unsigned>(splits));
   attention_split_kernel<<<grid, kThreads, smem, s>>>(kv, layer, q, heads, head_dim, scale, softcap, window, splits,
-                                                      split_len, m, partial);
-  const int items = T * heads;
-  attention_merge_kernel<<<(items + 3) / 4, 128, 0, s>>>(partial, out, items, head_dim, splits);
+                                                      split_len, m, partial, out);
+  if (splits > 1) {
+    const int items = T * heads;
+    attention_merge_kernel<<<(items + 3) / 4, 128, 0, s>>>(partial, out, items, head_dim, splits);
+  }
   return cudaGetLastError();
 }
 

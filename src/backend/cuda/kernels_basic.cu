@@ -127,6 +127,49 @@ __global__ void kv_write_kernel(KvLayout kv, int layer, const float* k, const fl
   }
 }
 
+__global__ void rope_cache_kernel(float* q, float* k, const float* v, int heads, int head_dim, int rot_dim,
+                                  const double* inv_freq, double attention_factor, KvLayout kv, int layer,
+                                  StepMeta m) {
+  const int t = blockIdx.x;
+  const int half = rot_dim / 2;
+  const int pos = m.positions[t];
+  const std::int32_t* table = m.tables + m.seq_table[m.row_seq[t]];
+  const std::int32_t block = table[pos / kv.block_size];
+  const int slot = pos % kv.block_size;
+  const int total = (heads + kv.kv_heads) * half;
+  for (int idx = threadIdx.x; idx < total; idx += blockDim.x) {
+    const bool is_q = idx < heads * half;
+    const int j = is_q ? idx : idx - heads * half;
+    const int h = j / half;
+    const int i = j % half;
+    double sn, cs;
+    sincos(static_cast<double>(pos) * inv_freq[i], &sn, &cs);
+    const float c = static_cast<float>(cs * attention_factor);
+    const float sv = static_cast<float>(sn * attention_factor);
+    float* vec = is_q ? q + (static_cast<std::int64_t>(t) * heads + h) * head_dim
+                      : k + (static_cast<std::int64_t>(t) * kv.kv_heads + h) * head_dim;
+    const float a = vec[i];
+    const float b = vec[i + half];
+    const float ra = a * c - b * sv;
+    const float rb = b * c + a * sv;
+    vec[i] = ra;
+    vec[i + half] = rb;
+    if (!is_q) {
+      float* dst = kv_at(kv, layer, 0, block, h, slot);
+      dst[i] = ra;
+      dst[i + half] = rb;
+    }
+  }
+  // The rest of K (dims past the rotary part) and all of V.
+  const int width = kv.kv_heads * head_dim;
+  for (int idx = threadIdx.x; idx < width; idx += blockDim.x) {
+    const int h = idx / head_dim;
+    const int d = idx % head_dim;
+    if (d >= rot_dim) kv_at(kv, layer, 0, block, h, slot)[d] = k[static_cast<std::int64_t>(t) * width + idx];
+    kv_at(kv, layer, 1, block, h, slot)[d] = v[static_cast<std::int64_t>(t) * width + idx];
+  }
+}
+
 __global__ void gated_act_kernel(Act a, const float* gate, const float* up, float* out, std::int64_t n) {
   const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
@@ -221,6 +264,13 @@ cudaError_t rope(float* x, int T, int heads, int head_dim, int rot_dim, const do
 cudaError_t kv_write(const KvLayout& kv, int layer, const float* k, const float* v, int T, const StepMeta& m,
                      cudaStream_t s) {
   kv_write_kernel<<<T, 256, 0, s>>>(kv, layer, k, v, m);
+  return cudaGetLastError();
+}
+
+cudaError_t rope_and_cache(float* q, float* k, const float* v, int T, int heads, int head_dim, int rot_dim,
+                           const double* inv_freq, double attention_factor, const KvLayout& kv, int layer,
+                           const StepMeta& m, cudaStream_t s) {
+  rope_cache_kernel<<<T, 256, 0, s>>>(q, k, v, heads, head_dim, rot_dim, inv_freq, attention_factor, kv, layer, m);
   return cudaGetLastError();
 }
 
