@@ -363,6 +363,36 @@ core::Result<Value> f_format(Interpreter& in, const Value& v, const CallArgs& ar
   return like(v, std::move(text));
 }
 
+// groupby(attribute, default=none, case_sensitive=false): sorted by the
+// attribute, then runs of equal keys as (grouper, list) pairs.
+core::Result<Value> f_groupby(Interpreter& in, const Value& v, const CallArgs& args) {
+  MLXS_ASSIGN_OR_RETURN(auto b, BoundArgs::bind("groupby", args, {"attribute", "default", "case_sensitive"}, 1));
+  MLXS_ASSIGN_OR_RETURN(const bool case_sensitive, b.boolean(2, false));
+  const AttrPath path = attr_path(b.get(0));
+  const Value dflt = b.get(1, Value::none());
+  MLXS_ASSIGN_OR_RETURN(auto items, iterate_value(v));
+  std::vector<std::pair<Value, Value>> keyed;  // (sort key, item)
+  for (auto& item : items) {
+    MLXS_ASSIGN_OR_RETURN(auto k, get_path(in, item, path, &dflt));
+    keyed.emplace_back(case_sensitive ? k : ignore_case(k), std::move(item));
+  }
+  MLXS_RETURN_IF_ERROR(stable_sort(keyed, [](const auto& a, const auto& c) { return less_than(a.first, c.first); }));
+  List out;
+  for (std::size_t i = 0; i < keyed.size();) {
+    std::size_t j = i + 1;
+    while (j < keyed.size() && equals(keyed[j].first, keyed[i].first)) ++j;
+    List members;
+    for (std::size_t k = i; k < j; ++k) members.push_back(keyed[k].second);
+    Value grouper = keyed[i].first;
+    if (!case_sensitive) {  // jinja2 shows the first member's own spelling
+      MLXS_ASSIGN_OR_RETURN(grouper, get_path(in, members.front(), path, &dflt));
+    }
+    out.push_back(Value::group(std::move(grouper), std::move(members)));
+    i = j;
+  }
+  return Value::list(std::move(out));
+}
+
 core::Result<Value> f_indent(Interpreter& in, const Value& v, const CallArgs& args) {
   MLXS_ASSIGN_OR_RETURN(auto b, BoundArgs::bind("indent", args, {"width", "first", "blank"}));
   std::string indention;
@@ -955,6 +985,7 @@ constexpr Entry kFilters[] = {
     {"float", f_float},
     {"forceescape", f_forceescape},
     {"format", f_format},
+    {"groupby", f_groupby},
     {"indent", f_indent},
     {"int", f_int},
     {"items", f_items},

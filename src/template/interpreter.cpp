@@ -757,6 +757,7 @@ core::Result<Value> Interpreter::getattr(const Value& obj, std::string_view name
       if (obj.is_dict()) {
         if (const Value* v = obj.as_dict().find(name)) return *v;
       }
+      if (obj.is_group() && (name == "grouper" || name == "list")) return obj.as_list()[name == "grouper" ? 0 : 1];
       if (obj.is_loop()) return loop_attribute(obj, name);
       return missing();
     }

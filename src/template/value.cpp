@@ -208,6 +208,11 @@ Value Value::tuple(List items) {
   v.ptr_ = std::make_shared<List>(std::move(items));
   return v;
 }
+Value Value::group(Value grouper, List items) {
+  Value v = tuple({std::move(grouper), list(std::move(items))});
+  v.b_ = true;
+  return v;
+}
 Value Value::dict(Dict d) { return dict(std::make_shared<const Dict>(std::move(d))); }
 Value Value::dict(std::shared_ptr<const Dict> d) {
   Value v;

@@ -56,6 +56,8 @@ class Value {
   static Value markup(std::string v);
   static Value list(List items);
   static Value tuple(List items);
+  // groupby's (grouper, list) pairs: tuples that also answer .grouper/.list.
+  static Value group(Value grouper, List items);
   static Value dict(Dict d);
   static Value dict(std::shared_ptr<const Dict> d);
   static Value ns(std::shared_ptr<Namespace> n);
@@ -73,6 +75,7 @@ class Value {
   bool is_number() const { return kind_ == Kind::kInt || kind_ == Kind::kFloat || kind_ == Kind::kBool; }
   bool is_string() const { return kind_ == Kind::kString; }
   bool is_markup() const { return kind_ == Kind::kString && b_; }
+  bool is_group() const { return kind_ == Kind::kTuple && b_; }
   bool is_list() const { return kind_ == Kind::kList; }
   bool is_tuple() const { return kind_ == Kind::kTuple; }
   bool is_sequence() const { return kind_ == Kind::kList || kind_ == Kind::kTuple; }
