@@ -1,0 +1,73 @@
+// `mlx-serving runtime [--stdio]`: the runtime worker. It speaks the original
+// mlx-serving JSON-RPC protocol on stdin/stdout (stdio is the default, so the
+// original TypeScript client can start this binary directly as its
+// pythonPath with runtimePath "runtime"), prints "MLX Runtime ready" on
+// stderr when ready, and exits 0 on shutdown or at the end of stdin.
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "runtime/server.h"
+
+namespace mlxs::cli {
+namespace {
+
+struct RuntimeArgs {
+  bool stdio = true;
+  int threads = 0;
+  std::vector<std::string> trusted_dirs;
+  std::vector<std::string> model_dirs;
+  int kv_memory_mb = 1024;
+  int max_tokens_per_batch = 16;
+  bool no_ipc_batching = false;
+};
+
+int run_runtime(const RuntimeArgs& a) {
+  // A closed client must not kill the worker with SIGPIPE: writes then fail
+  // and the worker stops cleanly.
+  std::signal(SIGPIPE, SIG_IGN);
+  // stdout carries protocol lines only: the protocol gets its own copy of
+  // the descriptor and anything else writing to stdout lands on stderr.
+  const int protocol_out = ::dup(STDOUT_FILENO);
+  if (protocol_out < 0 || ::dup2(STDERR_FILENO, STDOUT_FILENO) < 0) {
+    return report_error("IoError", "cannot set up stdout for the protocol");
+  }
+  runtime::RuntimeOptions options;
+  options.threads = a.threads;
+  options.trusted_dirs = a.trusted_dirs;
+  options.model_dirs = a.model_dirs;
+  options.kv_memory_bytes = static_cast<std::size_t>(a.kv_memory_mb) << 20;
+  options.max_tokens_per_batch = a.max_tokens_per_batch;
+  options.ipc_batching = !a.no_ipc_batching;
+  // The original client kills the worker 5 s after shutdown: be gone first.
+  options.exit_deadline_ms = 4000;
+  runtime::Server server(STDIN_FILENO, protocol_out, options);
+  const int code = server.run();
+  ::close(protocol_out);
+  return code;
+}
+
+}  // namespace
+
+void add_runtime_command(CLI::App& parent, Action* action) {
+  auto args = std::make_shared<RuntimeArgs>();
+  CLI::App* cmd = parent.add_subcommand(
+      "runtime", "Runtime worker: the original mlx-serving JSON-RPC protocol over stdin/stdout");
+  cmd->add_flag("--stdio", args->stdio, "Speak JSON-RPC on stdin/stdout (the default)");
+  cmd->add_option("--threads", args->threads, "CPU threads shared by all models (default: all)")
+      ->check(CLI::Range(0, 1024));
+  cmd->add_option("--trusted-dir", args->trusted_dirs,
+                  "Only load local_path models inside this directory (repeatable)");
+  cmd->add_option("--model-dir", args->model_dirs, "Look up model ids as folders of this directory (repeatable)");
+  cmd->add_option("--kv-memory-mb", args->kv_memory_mb, "KV cache memory per loaded model, MiB")
+      ->check(CLI::Range(16, 1 << 20));
+  cmd->add_option("--max-tokens-per-batch", args->max_tokens_per_batch,
+                  "Tokens per stream.chunk when the model size is unknown")
+      ->check(CLI::Range(1, 1024));
+  cmd->add_flag("--no-ipc-batching", args->no_ipc_batching, "Send every token in its own stream.chunk");
+  cmd->callback([args, action] { *action = [args] { return run_runtime(*args); }; });
+}
+
+}  // namespace mlxs::cli

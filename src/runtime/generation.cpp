@@ -1,0 +1,111 @@
+#include "runtime/generation.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include "protocol/envelope.h"
+
+namespace mlxs::runtime {
+
+using core::ErrorCode;
+using core::Status;
+
+namespace {
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+core::Result<std::vector<std::int32_t>> encode(const LoadedModel& m, const std::string& text, bool special) {
+  auto ids = m.tokenizer->encode(text, special);
+  if (!ids.is_ok()) {
+    return Status(ErrorCode::kTokenizerError, "Tokenizer error for " + m.model_id + ": " + ids.status().message());
+  }
+  return ids;
+}
+
+core::Result<std::vector<std::int32_t>> render_and_encode(const LoadedModel& m, const core::Json& messages) {
+  if (!m.chat) {
+    return Status(ErrorCode::kTemplateError, "Template rendering failed: model " + m.model_id + " has no chat template");
+  }
+  template_::ChatRequest request;
+  request.messages = template_::OrderedJson::parse(protocol::dump(messages));
+  request.add_generation_prompt = true;
+  auto text = m.chat->render(request);
+  if (!text.is_ok()) {
+    return Status(ErrorCode::kTemplateError, "Template rendering failed: " + text.status().message());
+  }
+  // The template writes the special tokens itself.
+  return encode(m, *text, false);
+}
+
+}  // namespace
+
+std::string normalize_dtype(std::string_view name) {
+  std::string n = lower(name);
+  if (n.rfind("torch.", 0) == 0) n = n.substr(6);
+  if (n == "bf16") return "bfloat16";
+  if (n == "f16" || n == "fp16" || n == "half") return "float16";
+  if (n == "f32" || n == "fp32" || n == "float") return "float32";
+  return n;
+}
+
+core::Result<std::vector<std::int32_t>> build_prompt(const LoadedModel& m, const protocol::GenerateParams& p) {
+  const bool has_messages = p.messages && p.messages->is_array() && !p.messages->empty();
+  if ((has_messages || !p.prompt.empty()) && !m.tokenizer) {
+    return Status(ErrorCode::kTokenizerError,
+                  "Tokenizer error for " + m.model_id + ": the model has no tokenizer.json; send prompt_tokens");
+  }
+  if (has_messages) return render_and_encode(m, *p.messages);
+  if (!p.prompt.empty()) {
+    // The original applies the chat template only for Gemma-2 ids.
+    const std::string id = lower(m.model_id);
+    if (m.chat && (id.find("gemma-2") != std::string::npos || id.find("gemma2") != std::string::npos)) {
+      return render_and_encode(m, core::Json::array({core::Json{{"role", "user"}, {"content", p.prompt}}}));
+    }
+    return encode(m, p.prompt, true);
+  }
+  if (!p.prompt_tokens.empty()) {
+    std::vector<std::int32_t> ids;
+    ids.reserve(p.prompt_tokens.size());
+    for (auto id : p.prompt_tokens) ids.push_back(static_cast<std::int32_t>(id));
+    return ids;
+  }
+  // An empty prompt: what the tokenizer makes of "", else the BOS token.
+  std::vector<std::int32_t> ids;
+  if (m.tokenizer) {
+    MLXS_ASSIGN_OR_RETURN(ids, encode(m, std::string(), true));
+  }
+  if (ids.empty()) {
+    const auto& gen = m.model->generation_config();
+    const auto bos = gen.bos_token_id ? gen.bos_token_id : m.model->config().bos_token_id;
+    if (!bos) return Status(ErrorCode::kInvalidParams, "prompt: empty, and the model has no BOS token to start from");
+    ids.push_back(static_cast<std::int32_t>(*bos));
+  }
+  return ids;
+}
+
+core::Result<engine::GenerateRequest> build_request(const LoadedModel& m, const protocol::GenerateParams& p,
+                                                    int default_max_tokens) {
+  engine::GenerateRequest req;
+  MLXS_ASSIGN_OR_RETURN(req.prompt, build_prompt(m, p));
+  auto& s = req.sampling;
+  s.temperature = static_cast<float>(p.temperature.value_or(0.7));
+  s.top_p = static_cast<float>(p.top_p.value_or(1.0));
+  s.top_k = static_cast<int>(p.top_k.value_or(0));
+  s.min_p = static_cast<float>(p.min_p.value_or(0.0));
+  s.presence_penalty = static_cast<float>(p.presence_penalty.value_or(0.0));
+  s.frequency_penalty = static_cast<float>(p.frequency_penalty.value_or(0.0));
+  s.repetition_penalty = static_cast<float>(p.repetition_penalty.value_or(1.0));
+  s.seed = p.seed;
+  s.logprobs = p.logprobs.value_or(false);
+  req.stop.max_tokens = static_cast<int>(p.max_tokens.value_or(default_max_tokens));
+  req.stop.stop = p.stop_sequences;
+  for (auto id : p.stop_token_ids) req.stop.stop_token_ids.push_back(static_cast<std::int32_t>(id));
+  req.priority = engine::Priority::kInteractive;
+  return req;
+}
+
+}  // namespace mlxs::runtime

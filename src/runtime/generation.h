@@ -1,0 +1,27 @@
+#pragma once
+// A generate call's params as an engine request: the prompt (text through
+// the tokenizer, chat messages through the model's template, or token ids)
+// and the sampling and stop settings, with the original's defaults
+// (temperature 0.7, top_p 1.0, max_tokens 512).
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+#include "engine/engine.h"
+#include "protocol/messages_generate.h"
+#include "runtime/loaded_model.h"
+
+namespace mlxs::runtime {
+
+core::Result<std::vector<std::int32_t>> build_prompt(const LoadedModel& model, const protocol::GenerateParams& params);
+
+core::Result<engine::GenerateRequest> build_request(const LoadedModel& model, const protocol::GenerateParams& params,
+                                                    int default_max_tokens);
+
+// "bf16", "bfloat16", "torch.bfloat16" -> "bfloat16"; unknown names unchanged.
+std::string normalize_dtype(std::string_view name);
+
+}  // namespace mlxs::runtime

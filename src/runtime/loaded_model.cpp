@@ -1,0 +1,111 @@
+#include "runtime/loaded_model.h"
+
+#include <filesystem>
+
+#include "core/log.h"
+
+namespace mlxs::runtime {
+
+namespace fs = std::filesystem;
+using core::ErrorCode;
+using core::Status;
+
+LoadedModel::~LoadedModel() {
+  if (host) host->stop(Status(ErrorCode::kCancelled, "the model was unloaded"), false);
+  host.reset();
+  engine.reset();
+}
+
+std::size_t chunk_batch_for(std::size_t parameter_count, const RuntimeOptions& options) {
+  if (!options.ipc_batching) return 1;
+  if (parameter_count == 0) return static_cast<std::size_t>(std::max(1, options.max_tokens_per_batch));
+  const double billions = static_cast<double>(parameter_count) / 1e9;
+  if (billions < 4) return 32;
+  if (billions < 15) return 16;
+  if (billions < 50) return 8;
+  return 4;
+}
+
+core::Result<std::unique_ptr<LoadedModel>> load_model(const std::string& model_id, const LoadKey& key,
+                                                      const LoadContext& ctx, int arbiter_index) {
+  const RuntimeOptions& opts = *ctx.options;
+  auto m = std::make_unique<LoadedModel>(*ctx.clock);
+  m->model_id = model_id;
+  m->key = key;
+  m->backend = std::make_unique<backend::cpu::CpuBackend>(ctx.pool);
+
+  std::error_code ec;
+  if (fs::exists(fs::path(key.dir) / "tokenizer.json", ec)) {
+    MLXS_ASSIGN_OR_RETURN(m->tokenizer, tokenizer::Tokenizer::load_dir(key.dir));
+  }
+
+  model::LoadOptions load;
+  load.max_batch_tokens = 512;
+  load.max_seqs = opts.max_running_streams;
+  load.max_logit_rows = opts.max_running_streams;
+  if (key.context_length) load.max_context = static_cast<int>(std::min<std::int64_t>(*key.context_length, 1 << 20));
+  MLXS_ASSIGN_OR_RETURN(m->model, model::Model::load(key.dir, *m->backend, load));
+  const model::Model& model = *m->model;
+
+  if (m->tokenizer) {
+    auto chat = template_::load_chat_config(key.dir);
+    if (chat.is_ok() && !chat->templates.empty()) {
+      auto formatter = template_::ChatFormatter::create(std::move(chat).value());
+      if (formatter.is_ok()) {
+        m->chat = std::move(formatter).value();
+      } else {
+        core::log_warn("runtime_chat_template_unusable", {{"model_id", model_id}, {"error", formatter.status().to_string()}});
+      }
+    } else if (!chat.is_ok()) {
+      core::log_warn("runtime_chat_config_unusable", {{"model_id", model_id}, {"error", chat.status().to_string()}});
+    }
+  }
+
+  // The context served: what was asked for (else the model's), bounded by
+  // the positions it was trained for and by the KV memory of one model.
+  const int block = 16;
+  const std::size_t per_block = model.kv_shape(1, block).bytes();
+  const std::int64_t blocks = static_cast<std::int64_t>(opts.kv_memory_bytes / std::max<std::size_t>(1, per_block));
+  std::int64_t context = std::min<std::int64_t>(model.max_context(), model.config().max_position);
+  if (key.context_length) context = std::min(context, *key.context_length);
+  context = std::min(context, blocks * block);
+  if (context < 2) {
+    return Status(ErrorCode::kModelLoadError, "the KV memory budget holds less than one short sequence");
+  }
+  engine::EngineConfig config;
+  config.block_size = block;
+  config.kv_blocks = static_cast<int>(std::min<std::int64_t>(blocks, 1 << 24));
+  config.scheduler.max_batch_tokens = load.max_batch_tokens;
+  config.scheduler.prefill_chunk = load.max_batch_tokens;
+  config.scheduler.max_seqs = opts.max_running_streams;
+  config.scheduler.max_context = static_cast<int>(context);
+  config.max_n = 1;
+  MLXS_ASSIGN_OR_RETURN(m->engine, engine::Engine::create(*m->model, m->tokenizer.get(), config, *ctx.clock));
+
+  const auto& cfg = model.config();
+  m->dtype = std::string(tensor::dtype_torch_name(cfg.dtype));
+  const auto& gen = model.generation_config();
+  const auto& eos = gen.eos_token_ids.empty() ? cfg.eos_token_ids : gen.eos_token_ids;
+  m->end_token_id = eos.empty() ? 0 : static_cast<std::int32_t>(eos.front());
+  m->chunk_batch = chunk_batch_for(model.parameter_count(), opts);
+
+  protocol::LoadModelResult& info = m->info;
+  info.model_id = model_id;
+  info.state = "ready";
+  info.context_length = context;
+  info.parameter_count = static_cast<std::int64_t>(model.parameter_count());
+  info.dtype = m->dtype;
+  info.is_vision_model = false;
+  info.cached_path = key.dir;
+  info.architecture = cfg.model_type;
+  info.vocab_size = cfg.vocab;
+  info.has_tokenizer = m->tokenizer != nullptr;
+  info.has_chat_template = m->chat.has_value();
+
+  m->host = std::make_unique<EngineHost>(model_id, *m->engine, *ctx.arbiter, arbiter_index, *ctx.output,
+                                         *ctx.streams, m->stats, *ctx.clock);
+  m->host->start();
+  return m;
+}
+
+}  // namespace mlxs::runtime

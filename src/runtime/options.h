@@ -1,0 +1,59 @@
+#pragma once
+// Settings of one runtime worker. Defaults follow the original's shipped
+// config/runtime.yaml (compat/config.md §4) where it has one, and
+// compat/client.md's limits on what the original client can read.
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+
+namespace mlxs::runtime {
+
+struct OutputOptions {
+  // Hard cap on one stdout line: the client's end holds at most 64 KiB of
+  // pending text, so every line stays well under 32 KiB.
+  std::size_t max_line_bytes = 30 * 1024;
+  // Coalesced notification lines aim at this size.
+  std::size_t notification_budget = 8 * 1024;
+  // A batched stream.chunk is flushed when its oldest token is this old
+  // (ipc_batching.flush_interval_ms).
+  core::Nanos flush_interval_ns = 6'000'000;
+  // Engines stop draining their streams while this much output waits (the
+  // engine then coalesces and, past its own limit, ends slow streams).
+  std::size_t max_backlog_bytes = 1u << 20;
+  // SO_SNDBUF when stdout is a socket (the original client's end is one).
+  int socket_send_buffer = 16 * 1024;
+};
+
+struct RuntimeOptions {
+  // python_bridge.max_buffer_size: a longer request line is refused.
+  std::size_t max_request_bytes = 1u << 20;
+  OutputOptions output;
+  // ipc_batching: tokens per stream.chunk when the model size is unknown; by
+  // parameter count: < 4 B -> 32, < 15 B -> 16, < 50 B -> 8, else 4.
+  bool ipc_batching = true;
+  int max_tokens_per_batch = 16;
+  // CPU threads shared by every loaded model (0: one per CPU).
+  int threads = 0;
+  // model.trusted_model_directories: when set, local_path must lie inside.
+  std::vector<std::string> trusted_dirs;
+  // Folders searched for a model_id that is not a directory itself.
+  std::vector<std::string> model_dirs;
+  // KV cache per loaded model; bounds the context a model is served with.
+  std::size_t kv_memory_bytes = std::size_t{1} << 30;
+  // model.default_max_tokens
+  int default_max_tokens = 512;
+  // Prints the readiness marker on stderr when serving starts.
+  bool announce_ready = true;
+  // Largest number of streams one model runs at a time.
+  int max_running_streams = 64;
+  // After shutdown or end of input, the process exits (std::_Exit(0)) when
+  // tearing down takes longer than this (0: wait; the CLI sets it, as the
+  // original client kills the worker 5 s after shutdown).
+  int exit_deadline_ms = 0;
+};
+
+}  // namespace mlxs::runtime

@@ -1,0 +1,27 @@
+#include "runtime/stream_table.h"
+
+namespace mlxs::runtime {
+
+bool StreamTable::reserve(const std::shared_ptr<StreamRecord>& record) {
+  std::lock_guard lock(mutex_);
+  return streams_.emplace(record->stream_id, record).second;
+}
+
+void StreamTable::release(const StreamRecord& record) {
+  std::lock_guard lock(mutex_);
+  const auto it = streams_.find(record.stream_id);
+  if (it != streams_.end() && it->second.get() == &record) streams_.erase(it);
+}
+
+std::shared_ptr<StreamRecord> StreamTable::find(const std::string& stream_id) const {
+  std::lock_guard lock(mutex_);
+  const auto it = streams_.find(stream_id);
+  return it == streams_.end() ? nullptr : it->second;
+}
+
+std::size_t StreamTable::size() const {
+  std::lock_guard lock(mutex_);
+  return streams_.size();
+}
+
+}  // namespace mlxs::runtime

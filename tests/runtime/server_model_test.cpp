@@ -1,0 +1,308 @@
+// The worker with a real (tiny) model: load, state, generate with greedy
+// reference tokens, notification order, stream.step, cancel, unload while
+// streaming, batch starts, and the errors of a model without a tokenizer.
+#include <set>
+
+#include <gtest/gtest.h>
+
+#include "harness.h"
+#include "testing/fixtures.h"
+
+namespace mlxs::runtime {
+namespace {
+
+using core::Json;
+using testing::Harness;
+
+struct Reference {
+  std::vector<int> prompt, continuation;
+  std::vector<double> margins;
+};
+
+Reference reference(const std::string& dir) {
+  auto ref = core::read_json_file(dir + "/reference.json", "reference.json", core::ErrorCode::kInvalidParams);
+  EXPECT_TRUE(ref.is_ok());
+  const Json& p = (*ref)["prompts"][0];
+  return {p["input_ids"].get<std::vector<int>>(), p["continuation_ids"].get<std::vector<int>>(),
+          p["greedy_top2_margins"].get<std::vector<double>>()};
+}
+
+Json load(Harness& h, const std::string& id, const std::string& dir) {
+  const Json r = h.request("load_model", Json{{"model_id", id}, {"local_path", dir}, {"draft", false}});
+  EXPECT_TRUE(r.contains("result")) << r.dump();
+  return r.contains("result") ? r["result"] : Json();
+}
+
+// Token ids of one stream, in order, from chunks (single or batched) or steps.
+std::vector<int> token_ids(const std::vector<Json>& notes, const std::string& sid) {
+  std::vector<int> ids;
+  for (const Json& n : notes) {
+    const Json& p = n["params"];
+    if (n["method"] == "stream.chunk") {
+      if (p.contains("tokens")) {
+        for (const Json& t : p["tokens"]) ids.push_back(t["token_id"]);
+      } else {
+        ids.push_back(p["token_id"]);
+      }
+    } else if (n["method"] == "stream.step") {
+      for (const Json& s : p["streams"]) {
+        if (s["stream_id"] != sid) continue;
+        for (const Json& t : s["token_ids"]) ids.push_back(t);
+      }
+    }
+  }
+  return ids;
+}
+
+void expect_order(const std::vector<Json>& notes, bool ok) {
+  ASSERT_FALSE(notes.empty());
+  const auto& schemas = **protocol::SchemaSet::rpc();
+  bool saw_stats = false;
+  for (std::size_t i = 0; i < notes.size(); ++i) {
+    const std::string m = notes[i]["method"];
+    EXPECT_TRUE(schemas.validate(m + ".params", notes[i]["params"]).is_ok()) << notes[i].dump();
+    if (m == "stream.stats") {
+      EXPECT_FALSE(saw_stats);
+      saw_stats = true;
+      EXPECT_EQ(i + 2, notes.size()) << "stats come right before the final event";
+    } else if (m == "stream.event") {
+      EXPECT_EQ(i + 1, notes.size()) << "the final event is last";
+    } else {
+      EXPECT_FALSE(saw_stats) << "no chunk after stats";
+    }
+  }
+  EXPECT_EQ(saw_stats, ok);
+  EXPECT_EQ(notes.back()["params"]["event"], ok ? "completed" : "error");
+}
+
+class ServerModel : public ::testing::Test {
+ protected:
+  std::string dir = mlxs::testing::fixture_path("hf-tiny/llama");
+};
+
+TEST_F(ServerModel, LoadGenerateGreedyReferenceThenUnload) {
+  Harness h;
+  const Reference ref = reference(dir);
+  const Json info = load(h, "tiny-llama", dir);
+  EXPECT_EQ(info["model_id"], "tiny-llama");
+  EXPECT_EQ(info["state"], "ready");
+  EXPECT_EQ(info["is_vision_model"], false);
+  EXPECT_EQ(info["dtype"], "float32");
+  EXPECT_GT(info["parameter_count"].get<std::int64_t>(), 0);
+  EXPECT_GT(info["context_length"].get<std::int64_t>(), 16);
+  EXPECT_TRUE(info["cached_path"].is_string());
+  EXPECT_TRUE((*protocol::SchemaSet::rpc())->validate("load_model.result", info).is_ok());
+
+  Json state = h.request("runtime/state")["result"];
+  ASSERT_EQ(state["loaded_models"].size(), 1u);
+  EXPECT_EQ(state["loaded_models"][0], (Json{{"model_id", "tiny-llama"}, {"state", "ready"}, {"type", "text"}}));
+
+  const Json start = h.request("generate", Json{{"model_id", "tiny-llama"},
+                                                {"prompt", ""},
+                                                {"prompt_tokens", ref.prompt},
+                                                {"stream_id", "g1"},
+                                                {"max_tokens", 16},
+                                                {"temperature", 0},
+                                                {"streaming", true}});
+  ASSERT_TRUE(start.contains("result")) << start.dump();
+  EXPECT_EQ(start["result"]["stream_id"], "g1");
+  EXPECT_GT(start["result"]["started_at"].get<double>(), 1.7e9);
+  const auto notes = h.stream("g1");
+  expect_order(notes, true);
+  const auto ids = token_ids(notes, "g1");
+  ASSERT_EQ(ids.size(), 16u);
+  for (std::size_t j = 0; j < ids.size(); ++j) {
+    if (ref.margins[j] <= 1e-2) break;
+    EXPECT_EQ(ids[j], ref.continuation[j]) << "step " << j;
+  }
+  const Json& stats = notes[notes.size() - 2]["params"];
+  EXPECT_EQ(stats["tokens_generated"], 16);
+  EXPECT_LE(stats["time_to_first_token"].get<double>(), stats["total_time"].get<double>());
+  EXPECT_EQ(notes.back()["params"]["finish_reason"], "length");
+
+  // The start response precedes the stream's first notification.
+  const auto lines = h.lines();
+  std::size_t response_at = 0, first_note = lines.size();
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    if (lines[i].contains("result") && lines[i]["result"].contains("stream_id")) response_at = i;
+    if (lines[i].value("method", "") == "stream.chunk" && first_note == lines.size()) first_note = i;
+  }
+  EXPECT_LT(response_at, first_note);
+
+  // Without a tokenizer: text prompts and tokenize are TokenizerErrors.
+  Json r = h.request("tokenize", Json{{"model_id", "tiny-llama"}, {"text", "hello"}});
+  EXPECT_EQ(r["error"]["code"], -32003) << r.dump();
+  EXPECT_EQ(r["error"]["data"]["model_id"], "tiny-llama");
+  r = h.request("generate", Json{{"model_id", "tiny-llama"}, {"prompt", "hello"}});
+  EXPECT_EQ(r["error"]["code"], -32003) << r.dump();
+  r = h.request("generate", Json{{"model_id", "tiny-llama"}, {"prompt_tokens", {1, 99999}}, {"max_tokens", 2}});
+  EXPECT_EQ(r["error"]["code"], -32602) << r.dump();
+  r = h.request("generate", Json{{"model_id", "tiny-llama"},
+                                 {"prompt_tokens", {1, 5}},
+                                 {"guidance", {{"mode", "json_schema"}, {"schema", {{"type", "object"}}}}}});
+  EXPECT_EQ(r["error"]["code"], -32602) << r.dump();
+  EXPECT_EQ(r["error"]["data"]["code"], "Unsupported");
+  r = h.request("generate", Json{{"model_id", "tiny-llama"}, {"prompt_tokens", {1}}, {"guidance", {{"mode", "regex"}}}});
+  EXPECT_EQ(r["error"]["data"]["code"], "GuidanceError") << r.dump();
+
+  // An empty prompt starts from BOS; required_dtype mismatch fails the stream after its start.
+  r = h.request("generate", Json{{"model_id", "tiny-llama"}, {"stream_id", "dt"}, {"required_dtype", "bfloat16"},
+                                 {"max_tokens", 2}});
+  ASSERT_TRUE(r.contains("result")) << r.dump();
+  const auto dt = h.stream("dt");
+  expect_order(dt, false);
+  EXPECT_NE(dt.back()["params"]["error"].get<std::string>().find("dtype"), std::string::npos);
+  r = h.request("generate", Json{{"model_id", "tiny-llama"}, {"stream_id", "bos"}, {"max_tokens", 2},
+                                 {"required_dtype", "fp32"}});
+  ASSERT_TRUE(r.contains("result"));
+  expect_order(h.stream("bos"), true);
+
+  EXPECT_EQ(h.request("unload_model", Json{{"model_id", "tiny-llama"}})["result"]["success"], true);
+  EXPECT_EQ(h.request("runtime/state")["result"]["loaded_models"], Json::array());
+  r = h.request("generate", Json{{"model_id", "tiny-llama"}, {"prompt_tokens", {1}}});
+  EXPECT_EQ(r["error"]["code"], -32005);
+  EXPECT_EQ(r["error"]["message"], "Model not loaded: tiny-llama");
+}
+
+TEST_F(ServerModel, BatchGenerateManyStreamsAndCollisions) {
+  Harness h;
+  load(h, "m", dir);
+  Json requests = Json::array();
+  for (int i = 0; i < 6; ++i) {
+    requests.push_back(Json{{"model_id", i == 5 ? "absent" : "m"},
+                            {"stream_id", "b" + std::to_string(i)},
+                            {"prompt_tokens", {1, 10 + i, 20 + i}},
+                            {"max_tokens", 5 + i},
+                            {"temperature", 0.8},
+                            {"seed", 7}});
+  }
+  const Json r = h.request("batch_generate", Json{{"requests", requests}});
+  ASSERT_TRUE(r.contains("result")) << r.dump();
+  EXPECT_TRUE((*protocol::SchemaSet::rpc())->validate("batch_generate.result", r["result"]).is_ok());
+  const Json& results = r["result"]["results"];
+  ASSERT_EQ(results.size(), 6u);
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(results[i]["success"], true) << results[i].dump();
+    EXPECT_EQ(results[i]["result"]["stream_id"], "b" + std::to_string(i));
+    EXPECT_TRUE(results[i]["error"].is_null());
+  }
+  EXPECT_EQ(results[5]["success"], false);
+  EXPECT_EQ(results[5]["error"], "Model not loaded: absent");
+  for (int i = 0; i < 5; ++i) {
+    const auto notes = h.stream("b" + std::to_string(i));
+    expect_order(notes, true);
+    EXPECT_EQ(token_ids(notes, "b" + std::to_string(i)).size() + 0u <= static_cast<std::size_t>(5 + i), true);
+  }
+  // A running stream's id cannot be reused; a finished one's can.
+  Json g = h.request("generate", Json{{"model_id", "m"}, {"stream_id", "b0"}, {"prompt_tokens", {1}}, {"max_tokens", 1}});
+  EXPECT_TRUE(g.contains("result")) << g.dump();
+  h.stream("b0");
+}
+
+TEST_F(ServerModel, StepExtensionCarriesEveryStreamPerStep) {
+  Harness h;
+  load(h, "m", dir);
+  ASSERT_TRUE(h.request("runtime/info", Json{{"extensions", {"stream.step"}}}).contains("result"));
+  Json requests = Json::array();
+  for (int i = 0; i < 3; ++i) {
+    requests.push_back(Json{{"model_id", "m"}, {"stream_id", "s" + std::to_string(i)},
+                            {"prompt_tokens", {1, 30 + i}}, {"max_tokens", 8}, {"temperature", 0}});
+  }
+  ASSERT_TRUE(h.request("batch_generate", Json{{"requests", requests}}).contains("result"));
+  for (int i = 0; i < 3; ++i) {
+    const std::string sid = "s" + std::to_string(i);
+    const auto notes = h.stream(sid);
+    expect_order(notes, true);
+    EXPECT_EQ(token_ids(notes, sid).size(), 8u);
+  }
+  std::size_t steps = 0, chunks = 0, multi = 0;
+  for (const Json& l : h.lines()) {
+    if (l.value("method", "") == "stream.step") {
+      ++steps;
+      if (l["params"]["streams"].size() > 1) ++multi;
+    }
+    if (l.value("method", "") == "stream.chunk") ++chunks;
+  }
+  EXPECT_EQ(chunks, 0u);
+  EXPECT_GE(steps, 8u);
+  EXPECT_GT(multi, 0u) << "streams of one step share a notification";
+}
+
+TEST_F(ServerModel, CancelAndUnloadEndStreamsCleanly) {
+  RuntimeOptions options = Harness::defaults();
+  Harness h(options);
+  load(h, "m", dir);
+  // Long streams; cancel one, unload the model under the other.
+  for (const char* sid : {"c1", "c2"}) {
+    Json r = h.request("generate", Json{{"model_id", "m"}, {"stream_id", sid}, {"prompt_tokens", {1, 40}},
+                                        {"max_tokens", 4096}, {"stop_token_ids", {}}});
+    ASSERT_TRUE(r.contains("result")) << r.dump();
+  }
+  Json again = h.request("generate", Json{{"model_id", "m"}, {"stream_id", "c1"}, {"prompt_tokens", {1}}});
+  EXPECT_EQ(again["error"]["code"], -32602) << "a running stream's id is taken";
+  const Json c = h.request("stream/cancel", Json{{"stream_id", "c1"}});
+  ASSERT_TRUE(c.contains("result")) << c.dump();
+  const auto n1 = h.stream("c1");
+  ASSERT_FALSE(n1.empty());
+  if (c["result"]["cancelled"] == true && n1.back()["params"]["event"] == "completed") {
+    const std::string reason = n1.back()["params"]["finish_reason"];
+    EXPECT_TRUE(reason == "cancelled" || reason == "stop" || reason == "length") << reason;
+  }
+  expect_order(n1, true);
+  EXPECT_EQ(h.request("unload_model", Json{{"model_id", "m"}})["result"]["success"], true);
+  const auto n2 = h.stream("c2");
+  ASSERT_FALSE(n2.empty());
+  const Json& last = n2.back()["params"];
+  if (last["event"] == "error") {
+    EXPECT_NE(last["error"].get<std::string>().find("unloaded"), std::string::npos) << last.dump();
+    expect_order(n2, false);
+  } else {
+    expect_order(n2, true);  // it may have finished on its own first
+  }
+  EXPECT_EQ(h.request("runtime/state")["result"]["active_streams"], 0);
+}
+
+TEST_F(ServerModel, ReloadSameSourceIsIdempotentAndRuntimeOnlyBatchers) {
+  Harness h;
+  const Json a = load(h, "m", dir);
+  const Json b = load(h, "m", dir);
+  EXPECT_EQ(a, b);
+  Json r = h.request("get_batcher_health", Json{{"model_id", "m"}});
+  EXPECT_EQ(r["error"]["code"], -32602) << "no continuous batcher yet";
+  r = h.request("continuous_generate", Json{{"model_id", "m"}, {"prompt", ""}, {"stream_id", "cg"}, {"max_tokens", 3}});
+  ASSERT_TRUE(r.contains("result")) << r.dump();
+  EXPECT_TRUE(r["result"].is_null());
+  const auto notes = h.stream("cg");
+  ASSERT_FALSE(notes.empty());
+  for (std::size_t i = 0; i + 1 < notes.size(); ++i) {
+    EXPECT_EQ(notes[i]["method"], "stream.chunk");
+    EXPECT_FALSE(notes[i]["params"].contains("tokens")) << "one token per chunk";
+  }
+  EXPECT_EQ(notes.back()["params"]["event"], "completed");
+  EXPECT_TRUE(notes.back()["params"]["stats"].contains("tokens_generated"));
+  for (const char* m : {"get_batcher_metrics", "get_batcher_health", "get_week4_metrics"}) {
+    r = h.request(m, Json{{"model_id", "m"}});
+    ASSERT_TRUE(r.contains("result")) << m << r.dump();
+    EXPECT_TRUE((*protocol::SchemaSet::rpc())->validate(std::string(m) + ".result", r["result"]).is_ok()) << m;
+  }
+  r = h.request("batch_generate_parallel",
+                Json{{"requests", {{{"model_id", "m"}, {"stream_id", "p1"}, {"max_tokens", 2}},
+                                   {{"model_id", "m"}, {"stream_id", "p2"}, {"max_tokens", 2}}}}});
+  ASSERT_TRUE(r.contains("result")) << r.dump();
+  EXPECT_EQ(h.stream("p1").back()["params"]["event"], "completed");
+  EXPECT_EQ(h.stream("p2").back()["params"]["event"], "completed");
+  r = h.request("batch_generate_parallel",
+                Json{{"requests", {{{"model_id", "m"}}, {{"model_id", "other"}}}}});
+  EXPECT_EQ(r["error"]["code"], -32602);
+  r = h.request("check_draft", Json{{"primary_id", "m"}, {"draft_id", "m"}});
+  ASSERT_TRUE(r.contains("result")) << r.dump();
+  EXPECT_EQ(r["result"]["compatible"], true);
+  EXPECT_TRUE((*protocol::SchemaSet::rpc())->validate("check_draft.result", r["result"]).is_ok());
+  r = h.request("batch_check_draft", Json{{"requests", {{{"primary_id", "m"}, {"draft_id", "m"}},
+                                                        {{"primary_id", "m"}, {"draft_id", "zz"}}}}});
+  EXPECT_EQ(r["result"]["results"][0]["success"], true);
+  EXPECT_EQ(r["result"]["results"][1]["error"], "Model not loaded: zz");
+}
+
+}  // namespace
+}  // namespace mlxs::runtime
