@@ -6,6 +6,7 @@
 #include "cli/commands.h"
 #include "decode_bench.h"
 #include "engine_bench.h"
+#include "guidance_bench.h"
 #include "kernel_bench.h"
 #include "tokenizer_bench.h"
 
@@ -104,6 +105,19 @@ void add_bench_command(CLI::App& parent, Action* action) {
   kcmd->add_option("--json", kern->json_path, "Write the full result as JSON here");
   kcmd->callback([kern, action] {
     *action = [kern] { return run_job(*kern, bench::run_kernel_bench, bench::format_kernel_table); };
+  });
+
+  auto grammar = std::make_shared<Job<bench::GuidanceBenchOptions>>();
+  CLI::App* gcmd = bench_cmd->add_subcommand("grammar", "Token-mask time and verdicts over MaskBench (one thread)");
+  gcmd->add_option("--fixtures", grammar->options.maskbench_dir, "MaskBench folder (holds data/)");
+  gcmd->add_option("--tokenizer", grammar->options.tokenizer_dir, "Folder with the Llama-3 tokenizer.json");
+  gcmd->add_option("--limit", grammar->options.max_schemas, "At most N schemas (0: all)");
+  gcmd->add_option("--filter", grammar->options.filter, "Only files whose name contains this");
+  gcmd->add_option("--whitespace", grammar->options.whitespace, "Whitespace policy: flexible or compact");
+  gcmd->add_flag("--per-schema", grammar->options.per_schema, "Per-file verdicts in the JSON");
+  gcmd->add_option("--json", grammar->json_path, "Write the full result as JSON here");
+  gcmd->callback([grammar, action] {
+    *action = [grammar] { return run_job(*grammar, bench::run_guidance_bench, bench::format_guidance_table); };
   });
 
   auto prefix = std::make_shared<Job<bench::PrefixBenchOptions>>();
