@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "guidance/gbnf.h"
 #include "guidance/regex_grammar.h"
 #include "tokenizer/tokenizer.h"
 
@@ -9,9 +10,11 @@ namespace mlxs::guidance {
 namespace {
 
 std::string cache_key(const ConstraintSpec& spec) {
-  return fmt::format("{}|{}|{}|{}|{}|{}|{}\n{}", static_cast<int>(spec.kind), static_cast<int>(spec.json.whitespace),
+  return fmt::format("{}|{}|{}|{}|{}|{}|{}\n{}", static_cast<int>(spec.kind),
+                     static_cast<int>(spec.json.whitespace),
                      static_cast<int>(spec.json.default_draft), spec.json.lowering.strict_formats,
-                     spec.json.lowering.max_alternatives, spec.json.lowering.merged_first, 0, spec.text);
+                     spec.json.lowering.max_alternatives, spec.json.lowering.merged_first, 0,
+                     spec.text);
 }
 
 }  // namespace
@@ -44,11 +47,11 @@ core::Result<std::shared_ptr<const Grammar>> Compiler::build(const ConstraintSpe
     case ConstraintSpec::Kind::kJsonSchema:
       return json_schema_grammar(std::string_view(spec.text), spec.json, terminals_);
     case ConstraintSpec::Kind::kJsonObject:
-      return json_schema_grammar(std::string_view(R"({"type": "object"})"), spec.json, terminals_);
+      return json_schema_grammar(std::string_view("{}"), spec.json, terminals_);  // any JSON value
     case ConstraintSpec::Kind::kRegex:
       return regex_grammar(spec.text, terminals_);
     case ConstraintSpec::Kind::kGrammar:
-      return core::Status(core::ErrorCode::kGuidanceError, "grammar: not supported yet");
+      return gbnf_grammar(spec.text, terminals_);
   }
   return core::Status(core::ErrorCode::kGuidanceError, "unknown constraint kind");
 }
@@ -65,8 +68,8 @@ core::Result<std::shared_ptr<const CompiledGrammar>> Compiler::compile(const Con
     ++stats_.misses;
   }
   MLXS_ASSIGN_OR_RETURN(auto grammar, build(spec));
-  auto compiled = std::make_shared<const CompiledGrammar>(std::move(grammar), vocab_,
-                                                          std::string(constraint_kind_name(spec.kind)));
+  auto compiled = std::make_shared<const CompiledGrammar>(
+      std::move(grammar), vocab_, std::string(constraint_kind_name(spec.kind)));
   if (capacity_ == 0) return compiled;
   std::lock_guard lock(mutex_);
   if (auto it = index_.find(key); it != index_.end()) return it->second->second;  // raced
@@ -79,8 +82,8 @@ core::Result<std::shared_ptr<const CompiledGrammar>> Compiler::compile(const Con
   return compiled;
 }
 
-core::Result<std::shared_ptr<const CompiledGrammar>> Compiler::json_schema(std::string_view schema_text,
-                                                                           const JsonSchemaOptions& options) {
+core::Result<std::shared_ptr<const CompiledGrammar>> Compiler::json_schema(
+    std::string_view schema_text, const JsonSchemaOptions& options) {
   ConstraintSpec spec;
   spec.kind = ConstraintSpec::Kind::kJsonSchema;
   spec.text = std::string(schema_text);
@@ -88,7 +91,8 @@ core::Result<std::shared_ptr<const CompiledGrammar>> Compiler::json_schema(std::
   return compile(spec);
 }
 
-core::Result<std::shared_ptr<const CompiledGrammar>> Compiler::json_object(const JsonSchemaOptions& options) {
+core::Result<std::shared_ptr<const CompiledGrammar>> Compiler::json_object(
+    const JsonSchemaOptions& options) {
   ConstraintSpec spec;
   spec.kind = ConstraintSpec::Kind::kJsonObject;
   spec.json = options;

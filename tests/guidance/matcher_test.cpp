@@ -20,10 +20,14 @@ std::shared_ptr<const TokenVocab> small_vocab() {
   static const std::shared_ptr<const TokenVocab> vocab = [] {
     std::vector<std::string> tokens{""};
     for (int b = 1; b < 256; ++b) tokens.emplace_back(1, static_cast<char>(b));
-    for (const char* t : {"{\"", "\":", "\": ", "\",", "\", \"", "\"}", "\"]", "},{", "}]", "[{", "\"\"", "true", "false",
-                          "null", "123", "-1", "0.5", "e10", "name", "age", "tags", " \"", "  ", "\n", "abc", "hello world",
-                          "中文", "\xE4\xB8", "\xAD", "😀", "\\n", "\\\"", "\\u00", "2024-", "01-", "T12:", "00Z",
-                          "@example.com", "http://", ".", ",", ":", "[]", "{}", "yes", "no", "maybe", "-", "\"type\""}) {
+    for (const char* t :
+         {"{\"",  "\":", "\": ",         "\",",     "\", \"",      "\"}",   "\"]",
+          "},{",  "}]",  "[{",           "\"\"",    "true",        "false", "null",
+          "123",  "-1",  "0.5",          "e10",     "name",        "age",   "tags",
+          " \"",  "  ",  "\n",           "abc",     "hello world", "中文",  "\xE4\xB8",
+          "\xAD", "😀",   "\\n",          "\\\"",    "\\u00",       "2024-", "01-",
+          "T12:", "00Z", "@example.com", "http://", ".",           ",",     ":",
+          "[]",   "{}",  "yes",          "no",      "maybe",       "-",     "\"type\""}) {
       tokens.emplace_back(t);
     }
     if (const tokenizer::Tokenizer* tok = test::llama3()) {
@@ -47,8 +51,9 @@ void expect_masks_match(Matcher& m, const std::string& what) {
   for (std::size_t i = 0; i < words * 32; ++i) {
     const auto id = static_cast<std::int32_t>(i);
     if (test::has_bit(fast, id) != test::has_bit(slow, id)) {
-      ADD_FAILURE() << what << ": token " << id << " '" << m.grammar().vocab().bytes(id) << "' fast "
-                    << test::has_bit(fast, id) << " brute force " << test::has_bit(slow, id);
+      ADD_FAILURE() << what << ": token " << id << " '" << m.grammar().vocab().bytes(id)
+                    << "' fast " << test::has_bit(fast, id) << " brute force "
+                    << test::has_bit(slow, id);
       return;
     }
   }
@@ -73,24 +78,41 @@ std::vector<Case> cases() {
     s.text = text;
     return s;
   };
+  const auto grammar = [](const char* text) {
+    ConstraintSpec s;
+    s.kind = ConstraintSpec::Kind::kGrammar;
+    s.text = text;
+    return s;
+  };
   ConstraintSpec json_mode;
   json_mode.kind = ConstraintSpec::Kind::kJsonObject;
   ConstraintSpec json_flex = json_mode;
   json_flex.json.whitespace = Whitespace::kFlexible;
   return {
-      {"object", schema(R"({"type":"object","properties":{"name":{"type":"string"},"age":{"type":"integer","minimum":0},
+      {"object",
+       schema(
+           R"({"type":"object","properties":{"name":{"type":"string"},"age":{"type":"integer","minimum":0},
           "tags":{"type":"array","items":{"type":"string","maxLength":5}}},"required":["name"]})")},
-      {"python", schema(R"({"type":"object","properties":{"a":{"enum":["x","yes",1,null]},"b":{"type":"number"}}})",
-                        Whitespace::kPython)},
-      {"flexible", schema(R"({"type":"array","items":{"type":["boolean","null","string"]},"maxItems":3})",
-                          Whitespace::kFlexible)},
-      {"anyof", schema(R"({"anyOf":[{"type":"string","format":"date-time"},{"type":"number","multipleOf":0.5}]})")},
+      {"python",
+       schema(
+           R"({"type":"object","properties":{"a":{"enum":["x","yes",1,null]},"b":{"type":"number"}}})",
+           Whitespace::kPython)},
+      {"flexible",
+       schema(R"({"type":"array","items":{"type":["boolean","null","string"]},"maxItems":3})",
+              Whitespace::kFlexible)},
+      {"anyof",
+       schema(
+           R"({"anyOf":[{"type":"string","format":"date-time"},{"type":"number","multipleOf":0.5}]})")},
       {"json_mode", json_mode},
       {"json_mode_flexible", json_flex},
       {"regex_words", regex("[a-z]+( [a-z]+)*\\.")},
       {"regex_phone", regex("\\d{3}-\\d{4}")},
       {"regex_choice", regex("yes|no|maybe")},
       {"regex_unicode", regex("[中文]+x?")},
+      {"grammar_nested", grammar(R"(root ::= "[" (item ("," item)*)? "]"
+item ::= root | [0-9]+ | "\"" [^"\\]* "\"")")},
+      {"grammar_words", grammar(R"(root ::= word (" " word){0,3} [.!]?
+word ::= [a-z]+ | "中文" | "true")")},
   };
 }
 
