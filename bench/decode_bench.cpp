@@ -131,7 +131,7 @@ core::Result<nlohmann::json> run_decode_bench(const DecodeBenchOptions& o) {
     }
     progress.note(fmt::format("batch {}: prefill {} x {} tokens", B, B, o.prompt_len));
     const auto t_prefill = Clock::now();
-    MLXS_ASSIGN_OR_RETURN(auto logits, runner->step(feeds));
+    MLXS_ASSIGN_OR_RETURN(auto logits, runner->step_view(feeds));
     const double prefill_s = seconds_since(t_prefill);
 
     std::vector<std::int32_t> next(nb);
@@ -144,7 +144,7 @@ core::Result<nlohmann::json> run_decode_bench(const DecodeBenchOptions& o) {
         feeds.push_back({seqs[b], std::span<const std::int32_t>(&next[b], 1), false});
       }
       const auto t_step = Clock::now();
-      MLXS_ASSIGN_OR_RETURN(logits, runner->step(feeds));
+      MLXS_ASSIGN_OR_RETURN(logits, runner->step_view(feeds));
       return seconds_since(t_step);
     };
     for (int w = 0; w < o.warmup; ++w) {

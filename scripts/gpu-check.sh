@@ -53,6 +53,34 @@ for preset in $MODELS; do
     MLXS_CUDA_OP_TIMING=1 "$B/bin/mlx-serving" bench decode --backend cuda --model "$dir" --batch 1 \
         --prompt-len 32 --decode-tokens 16 --repeats 1 --warmup 2 --quiet 2>&1 | grep "op timing" | tee -a "$SUMMARY"
   fi
+  if [ "${GPU_NCU:-0}" = 1 ]; then
+    # Per-kernel device time of about one decode step (Nsight Compute).
+    NCU="$(ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)"
+    for b in ${GPU_NCU_BATCHES:-1}; do
+      say "-- kernels of one decode step, $preset, batch $b"
+      "$NCU" --metrics gpu__time_duration.sum --csv --launch-skip "${GPU_NCU_SKIP:-1500}" \
+          --launch-count "${GPU_NCU_COUNT:-400}" \
+          "$B/bin/mlx-serving" bench decode --backend cuda --model "$dir" --batch "$b" --prompt-len 32 \
+          --decode-tokens 8 --repeats 1 --warmup 2 --quiet > "$OUT/ncu-$preset-b$b.csv" 2>&1
+      python3 - "$OUT/ncu-$preset-b$b.csv" <<'PY' | tee -a "$SUMMARY"
+import csv, sys, collections
+rows = [r for r in csv.reader(open(sys.argv[1])) if len(r) > 10]
+head = rows[0]; rows = rows[1:]
+ki, vi, ui = head.index("Kernel Name"), head.index("Metric Value"), head.index("Metric Unit")
+scale = {"nsecond": 1.0, "usecond": 1e3, "msecond": 1e6}
+tot = collections.defaultdict(float); cnt = collections.Counter()
+for r in rows:
+    try: v = float(r[vi].replace(",", "")) * scale.get(r[ui], 1.0)
+    except ValueError: continue
+    name = r[ki].split("(")[0].split("<")[0][-40:]
+    tot[name] += v; cnt[name] += 1
+s = sum(tot.values())
+print(f"{'kernel':40s} {'calls':>6s} {'us/call':>9s} {'share':>6s}  (total {s/1e3:.1f} us)")
+for k, v in sorted(tot.items(), key=lambda x: -x[1])[:25]:
+    print(f"{k:40s} {cnt[k]:6d} {v/cnt[k]/1e3:9.2f} {100*v/s:5.1f}%")
+PY
+    done
+  fi
   rm -rf "$dir"
 done
 exit $status

@@ -61,11 +61,16 @@ Status Runner::reserve(Seq& seq, std::int32_t length) {
 }
 
 Result<std::vector<float>> Runner::step(std::span<const SeqFeed> feeds) {
+  MLXS_ASSIGN_OR_RETURN(auto rows, step_view(feeds));
+  return std::vector<float>(rows.begin(), rows.end());
+}
+
+Result<std::span<const float>> Runner::step_view(std::span<const SeqFeed> feeds) {
   const LoadOptions& cap = model_.options();
   const auto vocab = static_cast<std::size_t>(model_.config().vocab);
   std::size_t out_rows = 0;
-  std::vector<std::size_t> feed_base;
-  feed_base.reserve(feeds.size());
+  std::vector<std::size_t>& feed_base = feed_base_;
+  feed_base.clear();
   for (const auto& f : feeds) {
     auto it = seqs_.find(f.seq);
     if (it == seqs_.end()) return Status(ErrorCode::kInvalidParams, "unknown sequence");
@@ -75,20 +80,20 @@ Result<std::vector<float>> Runner::step(std::span<const SeqFeed> feeds) {
     feed_base.push_back(out_rows);
     out_rows += f.all_logits ? f.tokens.size() : 1;
   }
-  std::vector<float> out(out_rows * vocab);
-  std::vector<std::size_t> out_index;  // output row of each logit row in the pass
+  if (out_.size() < out_rows * vocab) out_.resize(out_rows * vocab);
+  float* out = out_.data();
+  std::vector<std::size_t>& out_index = out_index_;
+  out_index.clear();
 
   auto flush = [&]() -> Status {
     if (tokens_.empty()) return Status::ok();
     tensor::StepBatch batch{tokens_, positions_, slices_, logit_rows_};
     MLXS_ASSIGN_OR_RETURN(tensor::Tensor logits, model_.forward(batch, *kv_));
     if (!logit_rows_.empty()) {
-      // One copy of the whole block of rows, then scatter on the host.
-      std::vector<float> host(logit_rows_.size() * vocab);
-      MLXS_RETURN_IF_ERROR(model_.backend().copy_to_host(logits, host.data()));
+      // One transfer of the whole block of rows, then scatter on the host.
+      MLXS_ASSIGN_OR_RETURN(const float* host, model_.backend().logits_to_host(logits));
       for (std::size_t i = 0; i < logit_rows_.size(); ++i) {
-        std::memcpy(out.data() + out_index[i] * vocab, host.data() + i * vocab,
-                    vocab * sizeof(float));
+        std::memcpy(out + out_index[i] * vocab, host + i * vocab, vocab * sizeof(float));
       }
     }
     tokens_.clear();
@@ -134,7 +139,7 @@ Result<std::vector<float>> Runner::step(std::span<const SeqFeed> feeds) {
     }
   }
   MLXS_RETURN_IF_ERROR(flush());
-  return out;
+  return std::span<const float>(out, out_rows * vocab);
 }
 
 }  // namespace mlxs::model

@@ -34,6 +34,9 @@ class Runner {
   // capacity allows. Returns host logits: for each feed in order, one row per
   // token (all_logits) or one row for its last token.
   core::Result<std::vector<float>> step(std::span<const SeqFeed> feeds);
+  // The same rows in a buffer the runner reuses (no allocation once it has
+  // grown), valid until the next call.
+  core::Result<std::span<const float>> step_view(std::span<const SeqFeed> feeds);
 
   Model& model() { return model_; }
 
@@ -42,6 +45,9 @@ class Runner {
     std::vector<std::int32_t> blocks;
     std::int32_t length = 0;
   };
+  std::vector<float> out_;
+  std::vector<std::size_t> feed_base_;
+  std::vector<std::size_t> out_index_;  // output row of each logit row in the pass
   Runner(Model& model, std::unique_ptr<tensor::KvStorage> kv, int block_size);
   core::Status reserve(Seq& seq, std::int32_t length);
 

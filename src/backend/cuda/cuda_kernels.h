@@ -80,9 +80,5 @@ struct GemvSegment {
 };
 cudaError_t gemv(WType t, const float* x, int M, int K, const GemvSegment* segments, int count,
                  cudaStream_t s);
-// The same with x = act(gate) * up computed while loading (the MLP's down
-// projection without a separate activation pass).
-cudaError_t gemv_gated(WType t, const float* gate, const float* up, Act act, int M, int K,
-                       const GemvSegment& segment, cudaStream_t s);
 
 }  // namespace mlxs::backend::cuda::k

@@ -3,8 +3,7 @@
 // One input row: a warp per weight row, one sequential stream per warp (the
 // measured best on H200: 92% of the copy bound on 4096x28672). Two to eight
 // input rows: a warp per four weight rows, so each x load serves four rows.
-// Several weights sharing x (q/k/v, gate/up) run as one launch, and the MLP's
-// down projection can compute act(gate) * up while loading its input.
+// Several weights sharing x (q/k/v, gate/up) run as one launch.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -65,33 +64,11 @@ struct Vec<float> {
   __device__ static float scalar(const float* p) { return *p; }
 };
 
-__device__ __forceinline__ float activate(Act a, float g) {
-  switch (a) {
-    case Act::kSilu: return g / (1.0f + __expf(-g));
-    case Act::kGeluTanh: return 0.5f * g * (1.0f + tanhf(0.7978845608028654f * (g + 0.044715f * g * g * g)));
-    case Act::kGelu: return 0.5f * g * (1.0f + erff(g * 0.7071067811865476f));
-  }
-  return g;
-}
-
-// The input rows: x itself, or act(gate) * up computed on the fly.
+// The input rows (a struct so other input forms can plug in).
 struct PlainInput {
   const float* x;
   __device__ float4 load4(std::int64_t at) const { return *reinterpret_cast<const float4*>(x + at); }
   __device__ float load1(std::int64_t at) const { return x[at]; }
-};
-
-struct GatedInput {
-  const float* gate;
-  const float* up;
-  Act act;
-  __device__ float4 load4(std::int64_t at) const {
-    const float4 g = *reinterpret_cast<const float4*>(gate + at);
-    const float4 u = *reinterpret_cast<const float4*>(up + at);
-    return make_float4(activate(act, g.x) * u.x, activate(act, g.y) * u.y, activate(act, g.z) * u.z,
-                       activate(act, g.w) * u.w);
-  }
-  __device__ float load1(std::int64_t at) const { return activate(act, gate[at]) * up[at]; }
 };
 
 struct Segments {
@@ -243,15 +220,6 @@ cudaError_t gemv(WType t, const float* x, int M, int K, const GemvSegment* segme
   segs.count = count;
   for (int i = 0; i < count; ++i) segs.seg[i] = segments[i];
   return dispatch(t, PlainInput{x}, aligned16(x), M, K, segs, s);
-}
-
-cudaError_t gemv_gated(WType t, const float* gate, const float* up, Act act, int M, int K, const GemvSegment& segment,
-                       cudaStream_t s) {
-  if (M == 0) return cudaSuccess;
-  Segments segs{};
-  segs.count = 1;
-  segs.seg[0] = segment;
-  return dispatch(t, GatedInput{gate, up, act}, aligned16(gate) && aligned16(up), M, K, segs, s);
 }
 
 }  // namespace mlxs::backend::cuda::k
