@@ -10,10 +10,18 @@
 // block; a server posts the work to its own executor. Callbacks for one
 // stream arrive in order: tokens*, stats?, end (exactly once, always last,
 // also when the worker crashes: code WorkerCrashed).
+//
+// Changes since the first version (all additive, source-compatible):
+// - metrics(): counters and gauges for /metrics (non-pure; default empty).
+// - A stream cancelled while still queued in the control plane (its worker
+//   restarting) never starts: `accepted` gets Cancelled and the sink nothing.
+// - generate() assigns params.stream_id when the caller left it empty.
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -51,6 +59,19 @@ struct Readiness {
   std::vector<WorkerHealth> workers;
 };
 
+// One sample of a metric, in Prometheus' terms.
+enum class MetricType : std::uint8_t { kCounter, kGauge };
+struct MetricSample {
+  std::string name;  // "mlxs_worker_restarts_total"
+  std::string help;
+  MetricType type = MetricType::kCounter;
+  std::vector<std::pair<std::string, std::string>> labels;  // {{"worker", "worker-0"}}
+  double value = 0;
+};
+struct MetricsSnapshot {
+  std::vector<MetricSample> samples;
+};
+
 class Gateway {
  public:
   using Reply = std::function<void(core::Result<Json>)>;
@@ -73,6 +94,10 @@ class Gateway {
   virtual void cancel(const std::string& stream_id) = 0;
 
   virtual Readiness readiness() const = 0;
+
+  // Restarts, crashes, breaker transitions and states, requests in flight,
+  // streams, the control plane's queue: a consistent-enough snapshot.
+  virtual MetricsSnapshot metrics() const { return {}; }
 };
 
 }  // namespace mlxs::control

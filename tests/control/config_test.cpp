@@ -1,0 +1,194 @@
+// Configuration: defaults, the shipped file, layering (file, environment,
+// flags) with sources, environments blocks, every error with path, code and
+// sentence, did-you-mean for unknown keys, warnings for the original's
+// sections without meaning here, and the options the control plane takes.
+#include "control/config.h"
+
+#include <cstdlib>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "control/config_schema.h"
+#include "testing/fixtures.h"
+
+namespace mlxs::control {
+namespace {
+
+using core::Json;
+
+std::string write_yaml(const std::string& name, const std::string& text) {
+  const std::string path = mlxs::testing::temp_dir() + "/" + name;
+  std::ofstream(path) << text;
+  return path;
+}
+
+const ConfigIssue* find_issue(const std::vector<ConfigIssue>& issues, const std::string& path) {
+  for (const auto& i : issues) {
+    if (i.path == path) return &i;
+  }
+  return nullptr;
+}
+
+TEST(Config, SchemaCompilesAndDefaultsAreValid) {
+  ASSERT_TRUE(config_schema().is_ok()) << config_schema().status().to_string();
+  const ConfigReport r = load_config({});
+  EXPECT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_TRUE(r.warnings.empty());
+  EXPECT_EQ(r.effective["json_rpc"]["default_timeout_ms"], 300000);
+  EXPECT_EQ(r.effective["json_rpc"]["circuit_breaker"]["failure_threshold"], 5);
+  EXPECT_EQ(r.effective["workers"]["count"], 1);
+  EXPECT_TRUE(r.effective["model"]["trusted_model_directories"].is_null());
+}
+
+TEST(Config, ShippedFileIsValidAndEqualsTheDefaults) {
+  const char* src = std::getenv("MLXS_SOURCE_DIR");
+  ASSERT_NE(src, nullptr);
+  ConfigInputs in;
+  in.file = std::string(src) + "/config/runtime.yaml";
+  const ConfigReport r = load_config(in);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_TRUE(r.warnings.empty());
+  EXPECT_EQ(r.effective, load_config({}).effective) << "the file states the defaults";
+}
+
+TEST(Config, LayersMergeInOrderAndNameTheirSource) {
+  ConfigInputs in;
+  in.file = write_yaml("layers.yaml",
+                       "json_rpc:\n  default_timeout_ms: 1000\n  max_pending_requests: 7\n"
+                       "supervisor:\n  heartbeat_interval_ms: 50\n");
+  in.environment = {{"MLXS_JSON_RPC__DEFAULT_TIMEOUT_MS", "2000"},
+                    {"MLXS_SUPERVISOR__RESTART_BACKOFF__MAX_MS", "777"},
+                    {"MLXS_BINARY", "/not/an/override"},
+                    {"PATH", "/usr/bin"}};
+  in.sets = {"json_rpc.default_timeout_ms=3000", "workers.model_dirs=[/a, /b]"};
+  const ConfigReport r = load_config(in);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r.effective["json_rpc"]["default_timeout_ms"], 3000) << "flags win";
+  EXPECT_EQ(r.effective["json_rpc"]["max_pending_requests"], 7) << "file kept";
+  EXPECT_EQ(r.effective["supervisor"]["restart_backoff"]["max_ms"], 777) << "env applied";
+  EXPECT_EQ(r.effective["supervisor"]["restart_backoff"]["initial_ms"], 100) << "defaults kept";
+  EXPECT_EQ(r.effective["workers"]["model_dirs"], Json::array({"/a", "/b"}));
+  EXPECT_FALSE(r.effective.contains("binary"));
+
+  const ControlConfig cc = control_config(r.effective);
+  EXPECT_EQ(cc.supervisor.request_timeout_ns, 3000 * kMillis);
+  EXPECT_EQ(cc.supervisor.heartbeat_interval_ns, 50 * kMillis);
+  EXPECT_EQ(cc.supervisor.backoff_max_ns, 777 * kMillis);
+  EXPECT_EQ(cc.supervisor.client.max_pending, 7u);
+  const std::vector<std::string> want = {"--kv-memory-mb", "1024", "--model-dir", "/a",
+                                         "--model-dir",    "/b"};
+  EXPECT_EQ(cc.worker_args, want);
+}
+
+TEST(Config, EveryErrorHasPathCodeSentenceAndSource) {
+  ConfigInputs in;
+  in.file = write_yaml("bad.yaml",
+                       "json_rpc:\n  defualt_timeout_ms: 5\n  max_line_buffer_size: 10\n"
+                       "  circuit_breaker:\n    failure_threshold: many\n"
+                       "supervisr:\n  heartbeat_interval_ms: 5\n");
+  in.environment = {{"MLXS_SUPERVISOR__HEARTBEAT_TIMEOUT_MS", "-1"}};
+  const ConfigReport r = load_config(in);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), core::ErrorCode::kConfigError);
+
+  const ConfigIssue* typo = find_issue(r.errors, "json_rpc.defualt_timeout_ms");
+  ASSERT_NE(typo, nullptr) << r.status().to_string();
+  EXPECT_EQ(typo->code, "unknown_key");
+  EXPECT_NE(typo->message.find("did you mean 'default_timeout_ms'?"), std::string::npos)
+      << typo->message;
+  EXPECT_EQ(typo->source, "file");
+
+  const ConfigIssue* section = find_issue(r.errors, "supervisr");
+  ASSERT_NE(section, nullptr);
+  EXPECT_NE(section->message.find("did you mean 'supervisor'?"), std::string::npos)
+      << section->message;
+
+  const ConfigIssue* small = find_issue(r.errors, "json_rpc.max_line_buffer_size");
+  ASSERT_NE(small, nullptr);
+  EXPECT_EQ(small->code, "minimum");
+
+  const ConfigIssue* type = find_issue(r.errors, "json_rpc.circuit_breaker.failure_threshold");
+  ASSERT_NE(type, nullptr);
+  EXPECT_EQ(type->code, "type");
+
+  const ConfigIssue* env = find_issue(r.errors, "supervisor.heartbeat_timeout_ms");
+  ASSERT_NE(env, nullptr);
+  EXPECT_EQ(env->source, "MLXS_SUPERVISOR__HEARTBEAT_TIMEOUT_MS");
+  EXPECT_EQ(r.errors.size(), 5u) << r.status().to_string();
+  for (const auto& e : r.errors) {
+    EXPECT_FALSE(e.message.empty());
+    EXPECT_EQ(e.message.find('\n'), std::string::npos);
+  }
+}
+
+TEST(Config, OriginalFileLoadsWithWarningsForSectionsWithoutMeaning) {
+  ConfigInputs in;
+  in.file = write_yaml(
+      "original.yaml",
+      "batch_queue:\n  enabled: true\n  max_batch_size: 20\n"
+      "python_runtime:\n  python_path: .mlx-serving-venv/bin/python\n"
+      "  runtime_path: python/runtime.py\n  max_restarts: 3\n"
+      "  startup_timeout_ms: 30000\n"
+      "json_rpc:\n  default_timeout_ms: 300000\n  max_line_buffer_size: 65536\n"
+      "  retry:\n    max_attempts: 3\n    retryable_errors: [TIMEOUT, ECONNRESET]\n"
+      "metal_optimizations:\n  enabled: true\n  memory_pool:\n    heap_size_mb: 256\n"
+      "cpu_optimizations:\n  enabled: true\n"
+      "stream_registry:\n  max_active_streams: 10\n"
+      "environments:\n  development:\n    python_runtime:\n      startup_timeout_ms: 15000\n"
+      "  production:\n    python_runtime:\n      startup_timeout_ms: 60000\n");
+  ConfigReport r = load_config(in);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r.effective["python_runtime"]["startup_timeout_ms"], 15000) << "development by default";
+  EXPECT_FALSE(r.effective.contains("environments"));
+  const ConfigIssue* metal = find_issue(r.warnings, "metal_optimizations");
+  ASSERT_NE(metal, nullptr);
+  EXPECT_EQ(metal->code, "ignored_section");
+  EXPECT_NE(metal->message.find("Apple-specific"), std::string::npos);
+  EXPECT_NE(find_issue(r.warnings, "cpu_optimizations"), nullptr);
+  EXPECT_NE(find_issue(r.warnings, "batch_queue"), nullptr);
+  EXPECT_NE(find_issue(r.warnings, "stream_registry"), nullptr);
+  EXPECT_EQ(r.warnings.size(), 4u);
+
+  in.environment = {{"MLXS_ENV", "production"}};
+  r = load_config(in);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.effective["python_runtime"]["startup_timeout_ms"], 60000);
+}
+
+TEST(Config, BadYamlAndBadOverridesAreReported) {
+  ConfigInputs in;
+  in.file = write_yaml("broken.yaml", "json_rpc:\n  default_timeout_ms: [1,\n");
+  ConfigReport r = load_config(in);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.errors[0].code, "yaml");
+  EXPECT_NE(r.errors[0].message.find("broken.yaml:"), std::string::npos) << r.errors[0].message;
+
+  in.file = write_yaml("list.yaml", "- a\n- b\n");
+  r = load_config(in);
+  ASSERT_FALSE(r.ok());
+
+  in.file.reset();
+  in.sets = {"no_equals_sign", "json_rpc.default_timeout_ms.x=1"};
+  r = load_config(in);
+  ASSERT_EQ(r.errors.size(), 2u) << r.status().to_string();
+  EXPECT_EQ(r.errors[0].code, "flag");
+  EXPECT_EQ(r.errors[1].path, "json_rpc.default_timeout_ms");
+
+  in.file = mlxs::testing::temp_dir() + "/missing.yaml";
+  in.sets.clear();
+  r = load_config(in);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.errors[0].code, "file");
+}
+
+TEST(Config, DidYouMean) {
+  const std::vector<std::string> words = {"heartbeat_interval_ms", "heartbeat_timeout_ms",
+                                          "load_timeout_ms"};
+  EXPECT_EQ(did_you_mean("heartbeat_intervl_ms", words), "heartbeat_interval_ms");
+  EXPECT_EQ(did_you_mean("load_timout_ms", words), "load_timeout_ms");
+  EXPECT_FALSE(did_you_mean("colour", words).has_value());
+}
+
+}  // namespace
+}  // namespace mlxs::control
