@@ -15,6 +15,7 @@ void add_generate_command(CLI::App& parent, Action* action);
 void add_dev_command(CLI::App& parent, Action* action);
 void add_bench_command(CLI::App& parent, Action* action);
 void add_runtime_command(CLI::App& parent, Action* action);
+void add_config_command(CLI::App& parent, Action* action);
 
 // Prints "error: <Code>: <message>" to stderr; returns the exit code (1).
 int report_error(const std::string& code_name, const std::string& message);
