@@ -44,7 +44,7 @@ k::WType wtype(DType d) {
 // batch is small enough to leave SMs idle otherwise.
 constexpr std::size_t kSplitBatch = 64;
 constexpr std::size_t kMaxSplits = 64;
-constexpr int kSplitMinKeys = 256;
+constexpr int kSplitMinKeys = 64;
 
 int next_pow2(int v) {
   int p = 1;

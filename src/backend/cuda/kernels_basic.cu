@@ -85,19 +85,28 @@ __global__ void add_rms_norm_kernel(float* x, const float* delta, const float* w
   for (int i = threadIdx.x; i < n; i += blockDim.x) yr[i] = xr[i] * inv * (w[i] + offset);
 }
 
+constexpr int kMaxRotHalf = 256;  // rot_dim <= 512 (checked at launch)
+
 // One block per token; threads cover heads x rot_dim/2 pairs.
 __global__ void rope_kernel(float* x, int heads, int head_dim, int rot_dim, const double* inv_freq,
                             double attention_factor, const std::int32_t* positions) {
   const int t = blockIdx.x;
   const int half = rot_dim / 2;
   const double pos = positions[t];
+  __shared__ float cos_s[kMaxRotHalf];
+  __shared__ float sin_s[kMaxRotHalf];
+  for (int i = threadIdx.x; i < half; i += blockDim.x) {
+    double sn, cs;
+    sincos(pos * inv_freq[i], &sn, &cs);
+    cos_s[i] = static_cast<float>(cs * attention_factor);
+    sin_s[i] = static_cast<float>(sn * attention_factor);
+  }
+  __syncthreads();
   for (int idx = threadIdx.x; idx < heads * half; idx += blockDim.x) {
     const int h = idx / half;
     const int i = idx % half;
-    double sn, cs;
-    sincos(pos * inv_freq[i], &sn, &cs);
-    const float c = static_cast<float>(cs * attention_factor);
-    const float s = static_cast<float>(sn * attention_factor);
+    const float c = cos_s[i];
+    const float s = sin_s[i];
     float* v = x + (static_cast<std::int64_t>(t) * heads + h) * head_dim;
     const float a = v[i];
     const float b = v[i + half];
@@ -136,16 +145,25 @@ __global__ void rope_cache_kernel(float* q, float* k, const float* v, int heads,
   const std::int32_t* table = m.tables + m.seq_table[m.row_seq[t]];
   const std::int32_t block = table[pos / kv.block_size];
   const int slot = pos % kv.block_size;
+  // One double-precision sincos per frequency (large positions need it),
+  // shared by every head.
+  __shared__ float cos_s[kMaxRotHalf];
+  __shared__ float sin_s[kMaxRotHalf];
+  for (int i = threadIdx.x; i < half; i += blockDim.x) {
+    double sn, cs;
+    sincos(static_cast<double>(pos) * inv_freq[i], &sn, &cs);
+    cos_s[i] = static_cast<float>(cs * attention_factor);
+    sin_s[i] = static_cast<float>(sn * attention_factor);
+  }
+  __syncthreads();
   const int total = (heads + kv.kv_heads) * half;
   for (int idx = threadIdx.x; idx < total; idx += blockDim.x) {
     const bool is_q = idx < heads * half;
     const int j = is_q ? idx : idx - heads * half;
     const int h = j / half;
     const int i = j % half;
-    double sn, cs;
-    sincos(static_cast<double>(pos) * inv_freq[i], &sn, &cs);
-    const float c = static_cast<float>(cs * attention_factor);
-    const float sv = static_cast<float>(sn * attention_factor);
+    const float c = cos_s[i];
+    const float sv = sin_s[i];
     float* vec = is_q ? q + (static_cast<std::int64_t>(t) * heads + h) * head_dim
                       : k + (static_cast<std::int64_t>(t) * kv.kv_heads + h) * head_dim;
     const float a = vec[i];
@@ -257,6 +275,7 @@ cudaError_t add_rms_norm(float* x, const float* delta, const float* w, float eps
 
 cudaError_t rope(float* x, int T, int heads, int head_dim, int rot_dim, const double* inv_freq,
                  double attention_factor, const StepMeta& m, cudaStream_t s) {
+  if (rot_dim / 2 > kMaxRotHalf) return cudaErrorInvalidValue;
   rope_kernel<<<T, 256, 0, s>>>(x, heads, head_dim, rot_dim, inv_freq, attention_factor, m.positions);
   return cudaGetLastError();
 }
@@ -270,6 +289,7 @@ cudaError_t kv_write(const KvLayout& kv, int layer, const float* k, const float*
 cudaError_t rope_and_cache(float* q, float* k, const float* v, int T, int heads, int head_dim, int rot_dim,
                            const double* inv_freq, double attention_factor, const KvLayout& kv, int layer,
                            const StepMeta& m, cudaStream_t s) {
+  if (rot_dim / 2 > kMaxRotHalf) return cudaErrorInvalidValue;
   rope_cache_kernel<<<T, 256, 0, s>>>(q, k, v, heads, head_dim, rot_dim, inv_freq, attention_factor, kv, layer, m);
   return cudaGetLastError();
 }
