@@ -405,12 +405,16 @@ Status WorkerSlot::bring_up() {
         core::log_warn("worker_bad_notification", {{"worker", name_}, {"error", s.message()}});
     };
     callbacks.on_closed = [this, gen](const Status& why) {
+      {
+        // Not ready from here on, before any stream hears of the crash.
+        std::lock_guard l(mutex_);
+        if (gen == generation_) {
+          lost_ = true;
+          last_error_ = why.message();
+        }
+      }
       // Every stream ends now, from the reader thread, before any restart.
       streams_.end_all(ErrorCode::kWorkerCrashed, why.message());
-      std::lock_guard l(mutex_);
-      if (gen != generation_) return;
-      lost_ = true;
-      last_error_ = why.message();
       cv_.notify_all();
     };
     client = std::make_shared<WorkerClient>(name_, std::move(*launched), options_.client,
