@@ -14,8 +14,9 @@
 //   };
 //
 // Field types: std::string, bool, integers, double, core::Json (kept as is),
-// nested described structs, std::vector<T>, std::optional<T> (omitted when
-// empty) and Nullable<T> (written as null when empty). Reading never throws:
+// nested described structs, std::vector<T>, std::map<std::string, T> (a JSON
+// object), std::optional<T> (omitted when empty) and Nullable<T> (written as
+// null when empty). Reading never throws:
 // a wrong type is an InvalidParams Status naming the field's JSON pointer.
 // Readers run after schema validation; their type checks are the second line.
 
@@ -23,6 +24,7 @@
 #include <concepts>
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -60,7 +62,9 @@ struct FieldProbe {
 }  // namespace detail
 
 template <class T>
-concept Described = requires(T& t, detail::FieldProbe& probe) { T::fields(t, probe); };
+concept Described = requires(T& t, detail::FieldProbe& probe) {
+  T::fields(t, probe);
+};
 
 namespace detail {
 
@@ -71,17 +75,26 @@ struct IsOptional<std::optional<T>> : std::true_type {};
 
 // ---------------------------------------------------------------- writing
 
-inline void write_value(Json& out, const std::string& v) { out = v; }
-inline void write_value(Json& out, bool v) { out = v; }
-inline void write_value(Json& out, double v) { out = v; }
-inline void write_value(Json& out, const Json& v) { out = v; }
+inline void write_value(Json& out, const std::string& v) {
+  out = v;
+}
+inline void write_value(Json& out, bool v) {
+  out = v;
+}
+inline void write_value(Json& out, double v) {
+  out = v;
+}
+inline void write_value(Json& out, const Json& v) {
+  out = v;
+}
 template <std::integral I>
-  requires(!std::same_as<I, bool>)
-void write_value(Json& out, I v) {
+requires(!std::same_as<I, bool>) void write_value(Json& out, I v) {
   out = v;
 }
 template <class T>
 void write_value(Json& out, const std::vector<T>& v);
+template <class T>
+void write_value(Json& out, const std::map<std::string, T>& v);
 template <class T>
 void write_value(Json& out, const Nullable<T>& v);
 template <Described T>
@@ -111,6 +124,12 @@ void write_value(Json& out, const std::vector<T>& v) {
 }
 
 template <class T>
+void write_value(Json& out, const std::map<std::string, T>& v) {
+  out = Json::object();
+  for (const auto& [key, item] : v) write_value(out[key], item);
+}
+
+template <class T>
 void write_value(Json& out, const Nullable<T>& v) {
   if (v.value) {
     write_value(out, *v.value);
@@ -130,6 +149,8 @@ void write_value(Json& out, const T& v) {
 
 core::Status type_error(const std::string& path, std::string_view want, const Json& got);
 core::Status range_error(const std::string& path, std::string_view want);
+// A key escaped for a JSON pointer ("~" -> "~0", "/" -> "~1").
+std::string pointer_token(std::string_view key);
 // An exact integer of a JSON number (2.0 counts; 2.5 and non-numbers do not).
 std::optional<long double> integral_value(const Json& j);
 
@@ -153,8 +174,8 @@ inline core::Status read_value(const Json& j, Json& out, const std::string& /*pa
   return {};
 }
 template <std::integral I>
-  requires(!std::same_as<I, bool>)
-core::Status read_value(const Json& j, I& out, const std::string& path) {
+requires(!std::same_as<I, bool>) core::Status
+    read_value(const Json& j, I& out, const std::string& path) {
   const auto v = integral_value(j);
   if (!v) return type_error(path, "an integer", j);
   if (*v < static_cast<long double>(std::numeric_limits<I>::min()) ||
@@ -172,6 +193,8 @@ core::Status read_value(const Json& j, I& out, const std::string& path) {
 }
 template <class T>
 core::Status read_value(const Json& j, std::vector<T>& out, const std::string& path);
+template <class T>
+core::Status read_value(const Json& j, std::map<std::string, T>& out, const std::string& path);
 template <class T>
 core::Status read_value(const Json& j, std::optional<T>& out, const std::string& path);
 template <class T>
@@ -209,6 +232,18 @@ core::Status read_value(const Json& j, std::vector<T>& out, const std::string& p
     T item{};
     MLXS_RETURN_IF_ERROR(read_value(j[i], item, path + "/" + std::to_string(i)));
     out.push_back(std::move(item));
+  }
+  return {};
+}
+
+template <class T>
+core::Status read_value(const Json& j, std::map<std::string, T>& out, const std::string& path) {
+  if (!j.is_object()) return type_error(path, "an object", j);
+  out.clear();
+  for (const auto& [key, item] : j.items()) {
+    T value{};
+    MLXS_RETURN_IF_ERROR(read_value(item, value, path + "/" + pointer_token(key)));
+    out.emplace(key, std::move(value));
   }
   return {};
 }

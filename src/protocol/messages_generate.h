@@ -4,6 +4,7 @@
 // (compat/jsonrpc.md §4.7-4.11, 4.17).
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -47,10 +48,21 @@ struct GenerateParams {
   std::vector<std::int64_t> prompt_tokens;
   std::optional<std::string> required_dtype;
   // Ours.
-  std::optional<Json> messages;           // chat messages, rendered with the model's template
-  std::optional<bool> logprobs;           // adds `logprob` to every chunk token
+  std::optional<Json> messages;  // chat messages, rendered with the model's template
+  std::optional<bool> logprobs;  // adds `logprob` to every chunk token
   std::optional<std::int64_t> top_k;
   std::optional<double> min_p;
+  // Ours, for the OpenAI-compatible server (issue 6).
+  // Token id (decimal string, as OpenAI's) -> bias added to its logit, in [-100, 100].
+  std::optional<std::map<std::string, double>> logit_bias;
+  // 0-20 most likely alternatives of every token, carried in `top_logprobs` of
+  // chunk tokens and stream.step entries (also turns `logprob` on).
+  std::optional<std::int64_t> top_logprobs;
+  std::optional<std::string> priority;     // "interactive" (default) | "batch"
+  std::optional<bool> ignore_eos;          // keep going past end-of-sequence tokens
+  std::optional<std::int64_t> min_tokens;  // no end-of-sequence before this many tokens
+  // Engine deadline from the start; past it the stream ends with a Timeout error event.
+  std::optional<std::int64_t> timeout_ms;
   template <class S, class V>
   static void fields(S& s, V& v) {
     v("model_id", s.model_id);
@@ -74,6 +86,12 @@ struct GenerateParams {
     v("logprobs", s.logprobs);
     v("top_k", s.top_k);
     v("min_p", s.min_p);
+    v("logit_bias", s.logit_bias);
+    v("top_logprobs", s.top_logprobs);
+    v("priority", s.priority);
+    v("ignore_eos", s.ignore_eos);
+    v("min_tokens", s.min_tokens);
+    v("timeout_ms", s.timeout_ms);
   }
 };
 

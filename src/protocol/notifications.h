@@ -18,13 +18,27 @@ inline constexpr std::string_view kStreamStats = "stream.stats";
 inline constexpr std::string_view kStreamEvent = "stream.event";
 inline constexpr std::string_view kStreamStep = "stream.step";
 
+// Ours: one of a token's most likely alternatives (generate's top_logprobs).
+struct TopLogprob {
+  std::int32_t token_id = 0;
+  std::string token;  // the alternative's text on its own
+  double logprob = 0;
+  template <class S, class V>
+  static void fields(S& s, V& v) {
+    v("token_id", s.token_id);
+    v("token", s.token);
+    v("logprob", s.logprob);
+  }
+};
+
 struct ChunkToken {
   std::string stream_id;
   std::string token;  // decoded text piece
   std::int32_t token_id = 0;
   bool is_final = false;  // always false: the end is the stream.event
   std::optional<double> logprob;
-  std::optional<std::string> cumulative_text;  // never sent by us (lines would grow)
+  std::optional<std::string> cumulative_text;           // never sent by us (lines would grow)
+  std::optional<std::vector<TopLogprob>> top_logprobs;  // ours, when asked for
   template <class S, class V>
   static void fields(S& s, V& v) {
     v("stream_id", s.stream_id);
@@ -33,6 +47,7 @@ struct ChunkToken {
     v("is_final", s.is_final);
     v("logprob", s.logprob);
     v("cumulative_text", s.cumulative_text);
+    v("top_logprobs", s.top_logprobs);
   }
 };
 
@@ -75,6 +90,9 @@ struct StreamStats {
   double tokens_per_second = 0;
   double time_to_first_token = 0;  // seconds
   double total_time = 0;           // seconds
+  // Ours: prompt length and how much of it came from the prefix cache.
+  std::optional<std::int64_t> prompt_tokens;
+  std::optional<std::int64_t> cached_tokens;
   template <class S, class V>
   static void fields(S& s, V& v) {
     v("stream_id", s.stream_id);
@@ -82,6 +100,8 @@ struct StreamStats {
     v("tokens_per_second", s.tokens_per_second);
     v("time_to_first_token", s.time_to_first_token);
     v("total_time", s.total_time);
+    v("prompt_tokens", s.prompt_tokens);
+    v("cached_tokens", s.cached_tokens);
   }
 };
 
@@ -112,6 +132,9 @@ struct StreamEvent {
   std::optional<std::string> error;          // error: the message
   std::optional<std::string> code;           // ours, on errors: the machine code
   std::optional<BatcherStats> stats;         // runtime-only batchers
+  // Ours: as in stream.stats (also on error events, when the prompt was read).
+  std::optional<std::int64_t> prompt_tokens;
+  std::optional<std::int64_t> cached_tokens;
   template <class S, class V>
   static void fields(S& s, V& v) {
     v("stream_id", s.stream_id);
@@ -121,6 +144,8 @@ struct StreamEvent {
     v("error", s.error);
     v("code", s.code);
     v("stats", s.stats);
+    v("prompt_tokens", s.prompt_tokens);
+    v("cached_tokens", s.cached_tokens);
   }
 };
 
@@ -130,12 +155,15 @@ struct StepStream {
   std::vector<std::int32_t> token_ids;
   std::string text;  // the text these tokens completed (may lag or be empty)
   std::optional<std::vector<double>> logprobs;
+  // One list per token of token_ids, when the stream asked for top_logprobs.
+  std::optional<std::vector<std::vector<TopLogprob>>> top_logprobs;
   template <class S, class V>
   static void fields(S& s, V& v) {
     v("stream_id", s.stream_id);
     v("token_ids", s.token_ids);
     v("text", s.text);
     v("logprobs", s.logprobs);
+    v("top_logprobs", s.top_logprobs);
   }
 };
 

@@ -42,6 +42,41 @@ TEST(Codec, GenerateParamsRoundTripAndValidate) {
   EXPECT_EQ(back.stop_sequences, p.stop_sequences);
 }
 
+TEST(Codec, ServerExtensionFieldsRoundTripAndValidate) {
+  GenerateParams p;
+  p.model_id = "m";
+  p.logit_bias = std::map<std::string, double>{{"17", -100.0}, {"3", 2.5}};
+  p.top_logprobs = 20;
+  p.priority = "batch";
+  p.ignore_eos = true;
+  p.min_tokens = 4;
+  p.timeout_ms = 1500;
+  const core::Json j = to_json(p);
+  EXPECT_EQ(j["logit_bias"]["17"], -100.0);
+  EXPECT_TRUE(valid("generate.params", j));
+  EXPECT_EQ(to_json(round_trip(p)), j);
+  auto bad = [&](const char* key, core::Json value) {
+    core::Json k = j;
+    k[key] = std::move(value);
+    return !valid("generate.params", k);
+  };
+  EXPECT_TRUE(bad("logit_bias", core::Json{{"x1", 1}}));
+  EXPECT_TRUE(bad("logit_bias", core::Json{{"01", 1}}));
+  EXPECT_TRUE(bad("logit_bias", core::Json{{"5", 100.5}}));
+  EXPECT_TRUE(bad("logit_bias", core::Json::array({1})));
+  EXPECT_TRUE(bad("top_logprobs", 21));
+  EXPECT_TRUE(bad("priority", "urgent"));
+  EXPECT_TRUE(bad("ignore_eos", "yes"));
+  EXPECT_TRUE(bad("min_tokens", -1));
+  EXPECT_TRUE(bad("timeout_ms", 0));
+  // The reader names the failing key of a map.
+  auto wrong = from_json<GenerateParams>(
+      core::Json::parse(R"({"model_id":"m","logit_bias":{"a/b":"high"}})"));
+  ASSERT_FALSE(wrong.is_ok());
+  EXPECT_NE(wrong.status().message().find("/logit_bias/a~1b: expected a number"), std::string::npos)
+      << wrong.status().message();
+}
+
 TEST(Codec, OptionalFieldsAreOmittedAndNullableAreNull) {
   LoadModelResult r;
   r.model_id = "m";
@@ -67,27 +102,34 @@ TEST(Codec, NullLeavesDefaultsAndEmptiesOptionals) {
 }
 
 TEST(Codec, WrongTypesNameThePath) {
-  auto p = from_json<GenerateParams>(core::Json::parse(R"({"model_id":"m","stop_sequences":["a",7]})"));
+  auto p =
+      from_json<GenerateParams>(core::Json::parse(R"({"model_id":"m","stop_sequences":["a",7]})"));
   ASSERT_FALSE(p.is_ok());
   EXPECT_EQ(p.status().code(), core::ErrorCode::kInvalidParams);
   EXPECT_NE(p.status().message().find("/stop_sequences/1: expected a string"), std::string::npos)
       << p.status().message();
-  auto q = from_json<TokenizeParams>(core::Json::parse(R"({"model_id":"m","add_special_tokens":"yes"})"));
+  auto q = from_json<TokenizeParams>(
+      core::Json::parse(R"({"model_id":"m","add_special_tokens":"yes"})"));
   ASSERT_FALSE(q.is_ok());
   EXPECT_NE(q.status().message().find("/add_special_tokens"), std::string::npos);
   auto r = from_json<TokenizeParams>(core::Json::array());
   ASSERT_FALSE(r.is_ok());
-  EXPECT_NE(r.status().message().find("(root): expected an object"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("(root): expected an object"), std::string::npos)
+      << r.status().message();
 }
 
 TEST(Codec, IntegersAreExactAndInRange) {
   auto ok = from_json<GenerateParams>(core::Json::parse(R"({"model_id":"m","max_tokens":2.0})"));
   ASSERT_TRUE(ok.is_ok());
   EXPECT_EQ(*ok->max_tokens, 2);
-  EXPECT_FALSE(from_json<GenerateParams>(core::Json::parse(R"({"model_id":"m","max_tokens":2.5})")).is_ok());
+  EXPECT_FALSE(
+      from_json<GenerateParams>(core::Json::parse(R"({"model_id":"m","max_tokens":2.5})")).is_ok());
   EXPECT_FALSE(from_json<ChunkToken>(core::Json::parse(R"({"token_id":4294967296})")).is_ok());
-  EXPECT_FALSE(from_json<GenerateParams>(core::Json::parse(R"({"model_id":"m","seed":-1})")).is_ok());
-  EXPECT_FALSE(from_json<GenerateParams>(core::Json::parse(R"({"model_id":"m","max_tokens":1e300})")).is_ok());
+  EXPECT_FALSE(
+      from_json<GenerateParams>(core::Json::parse(R"({"model_id":"m","seed":-1})")).is_ok());
+  EXPECT_FALSE(
+      from_json<GenerateParams>(core::Json::parse(R"({"model_id":"m","max_tokens":1e300})"))
+          .is_ok());
 }
 
 TEST(Codec, EveryResultRoundTripsAndValidates) {
@@ -165,31 +207,41 @@ TEST(Codec, EveryParamsStructReadsItsExample) {
   EXPECT_TRUE(parse_params<NoParams>(Method::kRuntimeState, core::Json::object()).is_ok());
   EXPECT_TRUE(parse_params<LoadModelParams>(
                   Method::kLoadModel,
-                  core::Json::parse(R"({"model_id":"a/b","draft":false,"revision":"main","local_path":"/m"})"))
+                  core::Json::parse(
+                      R"({"model_id":"a/b","draft":false,"revision":"main","local_path":"/m"})"))
                   .is_ok());
-  EXPECT_TRUE(parse_params<UnloadModelParams>(Method::kUnloadModel, core::Json::parse(R"({"model_id":"a"})")).is_ok());
-  EXPECT_TRUE(parse_params<TokenizeParams>(Method::kTokenize, core::Json::parse(R"({"model_id":"a","text":""})")).is_ok());
-  EXPECT_TRUE(parse_params<CheckDraftParams>(Method::kCheckDraft,
-                                             core::Json::parse(R"({"primary_id":"a","draft_id":"b"})"))
+  EXPECT_TRUE(parse_params<UnloadModelParams>(Method::kUnloadModel,
+                                              core::Json::parse(R"({"model_id":"a"})"))
                   .is_ok());
-  EXPECT_TRUE(parse_params<LoadVisionModelParams>(
-                  Method::kLoadVisionModel, core::Json::parse(R"({"model_id":"v","quantization":"int4"})"))
+  EXPECT_TRUE(parse_params<TokenizeParams>(Method::kTokenize,
+                                           core::Json::parse(R"({"model_id":"a","text":""})"))
                   .is_ok());
+  EXPECT_TRUE(parse_params<CheckDraftParams>(
+                  Method::kCheckDraft, core::Json::parse(R"({"primary_id":"a","draft_id":"b"})"))
+                  .is_ok());
+  EXPECT_TRUE(
+      parse_params<LoadVisionModelParams>(
+          Method::kLoadVisionModel, core::Json::parse(R"({"model_id":"v","quantization":"int4"})"))
+          .is_ok());
   EXPECT_TRUE(parse_params<GenerateWithImageParams>(
-                  Method::kGenerateWithImage, core::Json::parse(R"({"model_id":"v","prompt":"p","image":"aGk="})"))
+                  Method::kGenerateWithImage,
+                  core::Json::parse(R"({"model_id":"v","prompt":"p","image":"aGk="})"))
                   .is_ok());
-  EXPECT_TRUE(parse_params<StreamCancelParams>(Method::kStreamCancel, core::Json::parse(R"({"stream_id":"s"})"))
+  EXPECT_TRUE(parse_params<StreamCancelParams>(Method::kStreamCancel,
+                                               core::Json::parse(R"({"stream_id":"s"})"))
                   .is_ok());
   auto par = parse_params<BatchGenerateParallelParams>(
-      Method::kBatchGenerateParallel, core::Json::parse(R"({"requests":[{"model_id":"a","prompt":"x"}]})"));
+      Method::kBatchGenerateParallel,
+      core::Json::parse(R"({"requests":[{"model_id":"a","prompt":"x"}]})"));
   ASSERT_TRUE(par.is_ok());
   EXPECT_EQ(par->requests[0].max_tokens, 512);
   EXPECT_EQ(par->batch_size, 4);
-  auto cont = parse_params<ContinuousGenerateParams>(Method::kContinuousGenerate,
-                                                     core::Json::parse(R"({"model_id":"a","timeout_ms":5})"));
+  auto cont = parse_params<ContinuousGenerateParams>(
+      Method::kContinuousGenerate, core::Json::parse(R"({"model_id":"a","timeout_ms":5})"));
   ASSERT_TRUE(cont.is_ok());
   EXPECT_EQ(cont->temperature, 1.0);
-  EXPECT_TRUE(parse_params<BatcherQueryParams>(Method::kGetBatcherHealth, core::Json::parse(R"({"model_id":"a"})"))
+  EXPECT_TRUE(parse_params<BatcherQueryParams>(Method::kGetBatcherHealth,
+                                               core::Json::parse(R"({"model_id":"a"})"))
                   .is_ok());
 }
 

@@ -33,8 +33,11 @@ TEST(Notifications, ChunkFormsValidateAndReadBack) {
     ASSERT_TRUE(back.is_ok()) << back.status().to_string();
     EXPECT_EQ(to_json(*back), *j);
   }
-  EXPECT_FALSE(stream_chunk_from_json(core::Json::parse(R"({"stream_id":"s","tokens":[]})")).is_ok());
-  EXPECT_FALSE(valid("stream.chunk.params", core::Json::parse(R"({"stream_id":"s","token":"x","token_id":-1,"is_final":false})")));
+  EXPECT_FALSE(
+      stream_chunk_from_json(core::Json::parse(R"({"stream_id":"s","tokens":[]})")).is_ok());
+  EXPECT_FALSE(
+      valid("stream.chunk.params",
+            core::Json::parse(R"({"stream_id":"s","token":"x","token_id":-1,"is_final":false})")));
 }
 
 TEST(Notifications, LineBuilderWritesTheSameJson) {
@@ -66,14 +69,41 @@ TEST(Notifications, LineBuilderWritesTheSameJson) {
   EXPECT_TRUE(valid("notification", line));
 }
 
+TEST(Notifications, ChunkTokensCarryTopAlternatives) {
+  ChunkToken t;
+  t.stream_id = "s";
+  t.token = "x";
+  t.token_id = 5;
+  t.logprob = -0.5;
+  t.top_logprobs = std::vector<TopLogprob>{{5, "x", -0.5}, {6, "\u00e9", -1.5}};
+  const core::Json j = to_json(t);
+  EXPECT_TRUE(valid("stream.chunk.params", j));
+  EXPECT_EQ(j["top_logprobs"][1]["token_id"], 6);
+  auto back = from_json<ChunkToken>(j);
+  ASSERT_TRUE(back.is_ok());
+  EXPECT_EQ(to_json(*back), j);
+  (*t.top_logprobs)[0].logprob = 0.5;  // a log-probability is never positive
+  EXPECT_FALSE(valid("stream.chunk.params", to_json(t)));
+}
+
 TEST(Notifications, StatsEventsAndSteps) {
-  StreamStats st{"s", 10, 50.0, 0.02, 0.2};
+  StreamStats st{"s", 10, 50.0, 0.02, 0.2, std::nullopt, std::nullopt};
   EXPECT_TRUE(valid("stream.stats.params", to_json(st)));
+  st.prompt_tokens = 70;
+  st.cached_tokens = 64;
+  EXPECT_TRUE(valid("stream.stats.params", to_json(st)));
+  EXPECT_EQ(to_json(st)["cached_tokens"], 64);
+  st.cached_tokens = -1;
+  EXPECT_FALSE(valid("stream.stats.params", to_json(st)));
   StreamEvent done;
   done.stream_id = "s";
   done.event = "completed";
   done.finish_reason = "stop";
   EXPECT_TRUE(valid("stream.event.params", to_json(done)));
+  done.prompt_tokens = 3;
+  done.cached_tokens = 0;
+  EXPECT_TRUE(valid("stream.event.params", to_json(done)));
+  EXPECT_EQ(from_json<StreamEvent>(to_json(done))->prompt_tokens, 3);
   StreamEvent err;
   err.stream_id = "s";
   err.event = "error";
@@ -82,8 +112,17 @@ TEST(Notifications, StatsEventsAndSteps) {
   EXPECT_TRUE(valid("stream.event.params", to_json(err)));
   err.error.reset();
   EXPECT_FALSE(valid("stream.event.params", to_json(err))) << "an error event carries its message";
-  StreamStep step{"m", 4, {StepStream{"a", {1, 2}, "hi", std::nullopt}, StepStream{"b", {}, "!", std::nullopt}}};
+  const std::vector<TopLogprob> alts = {{1, "a", -0.1}, {9, " b", -2.5}};
+  StreamStep step{"m",
+                  4,
+                  {StepStream{"a",
+                              {1, 2},
+                              "hi",
+                              std::vector<double>{-0.1, -0.2},
+                              std::vector<std::vector<TopLogprob>>{alts, alts}},
+                   StepStream{"b", {}, "!", std::nullopt, std::nullopt}}};
   EXPECT_TRUE(valid("stream.step.params", to_json(step)));
+  EXPECT_EQ(to_json(step)["streams"][0]["top_logprobs"][1][1]["token"], " b");
   auto back = from_json<StreamStep>(to_json(step));
   ASSERT_TRUE(back.is_ok());
   EXPECT_EQ(to_json(*back), to_json(step));
