@@ -12,22 +12,27 @@ using core::Status;
 
 std::string_view finish_reason_wire(engine::FinishReason reason) {
   switch (reason) {
-    case engine::FinishReason::kLength: return "length";
-    case engine::FinishReason::kCancelled: return "cancelled";
+    case engine::FinishReason::kLength:
+      return "length";
+    case engine::FinishReason::kCancelled:
+      return "cancelled";
     case engine::FinishReason::kStop:
     case engine::FinishReason::kNone:
     case engine::FinishReason::kTimeout:
     case engine::FinishReason::kError:
-    case engine::FinishReason::kBackpressure: return "stop";
+    case engine::FinishReason::kBackpressure:
+      return "stop";
   }
   return "stop";
 }
 
-EngineHost::EngineHost(std::string model_id, engine::Engine& engine, engine::DeviceArbiter& arbiter,
+EngineHost::EngineHost(std::string model_id, engine::Engine& engine,
+                       const tokenizer::Tokenizer* tokenizer, engine::DeviceArbiter& arbiter,
                        int arbiter_index, Output& output, StreamTable& streams, ModelStats& stats,
                        const core::Clock& clock)
     : model_id_(std::move(model_id)),
       engine_(engine),
+      tokenizer_(tokenizer),
       arbiter_(arbiter),
       index_(arbiter_index),
       output_(output),
@@ -35,7 +40,9 @@ EngineHost::EngineHost(std::string model_id, engine::Engine& engine, engine::Dev
       stats_(stats),
       clock_(clock) {}
 
-EngineHost::~EngineHost() { stop(Status(ErrorCode::kCancelled, "the model was unloaded"), false); }
+EngineHost::~EngineHost() {
+  stop(Status(ErrorCode::kCancelled, "the model was unloaded"), false);
+}
 
 void EngineHost::start() {
   thread_ = std::jthread([this](std::stop_token st) { loop(st); });
@@ -82,13 +89,15 @@ void EngineHost::loop(std::stop_token stop) {
     bool stepped = false;
     if (engine_.has_work()) {
       engine::Urgency urgency;
-      if (!engine_.has_work(&urgency.top, &urgency.oldest_wait)) urgency.top = engine::Priority::kInteractive;
+      if (!engine_.has_work(&urgency.top, &urgency.oldest_wait))
+        urgency.top = engine::Priority::kInteractive;
       arbiter_.acquire(index_, urgency);
       auto worked = engine_.step();
       arbiter_.release(index_);
       ++steps_;
       if (!worked.is_ok()) {
-        core::log_error("runtime_engine_step_failed", {{"model_id", model_id_}, {"error", worked.status().to_string()}});
+        core::log_error("runtime_engine_step_failed",
+                        {{"model_id", model_id_}, {"error", worked.status().to_string()}});
       }
       stepped = worked.is_ok() && *worked;
     }
@@ -101,21 +110,30 @@ void EngineHost::loop(std::stop_token stop) {
   }
 }
 
-StreamEnd EngineHost::end_of(StreamRecord& record, const std::optional<Status>& error, engine::FinishReason finish) {
+StreamEnd EngineHost::end_of(StreamRecord& record, const std::optional<Status>& error,
+                             engine::FinishReason finish) {
   StreamEnd end;
   end.tokens_generated = record.tokens_emitted;
   end.finish_reason = std::string(finish_reason_wire(finish));
   if (error) {
     // The original's words for a stream that failed after it started.
-    end.error = Status(error->code(), "Generation failed for " + model_id_ + ": " + error->message());
+    end.error =
+        Status(error->code(), "Generation failed for " + model_id_ + ": " + error->message());
   }
   engine::StreamTimes t;
   if (record.stream) t = record.stream->times();
   const core::Nanos start = t.queued != 0 ? t.queued : record.started_ns;
   const core::Nanos finished = t.finished != 0 ? t.finished : clock_.now_ns();
   end.total_time = std::max(0.0, core::seconds_between(start, finished));
+  if (record.stream) {
+    const engine::Usage usage = record.stream->usage();
+    end.prompt_tokens = usage.prompt_tokens;
+    end.cached_tokens = usage.cached_prompt_tokens;
+  }
   end.time_to_first_token =
-      t.first_token != 0 ? std::clamp(core::seconds_between(start, t.first_token), 0.0, end.total_time) : end.total_time;
+      t.first_token != 0
+          ? std::clamp(core::seconds_between(start, t.first_token), 0.0, end.total_time)
+          : end.total_time;
   return end;
 }
 
@@ -127,7 +145,8 @@ void EngineHost::forget(StreamRecord& record, const StreamEnd& end) {
 bool EngineHost::collect(StreamRecord& record, StreamDelta& delta) {
   if (!record.stream) {
     // Failed at start (reported as a stream error, as the original does).
-    const Status why = record.start_failure.value_or(Status(ErrorCode::kGenerationError, "the stream did not start"));
+    const Status why = record.start_failure.value_or(
+        Status(ErrorCode::kGenerationError, "the stream did not start"));
     delta.end = end_of(record, why, engine::FinishReason::kError);
     return true;
   }
@@ -137,7 +156,8 @@ bool EngineHost::collect(StreamRecord& record, StreamDelta& delta) {
     if (item.final) finish = item.finish;
     const std::size_t n = item.tokens.size();
     if (n == 0) {
-      if (!item.text.empty()) delta.tokens.push_back(TokenOut{-1, std::move(item.text), std::nullopt});
+      if (!item.text.empty())
+        delta.tokens.push_back(TokenOut{-1, std::move(item.text), std::nullopt, {}});
       continue;
     }
     // Tokens the engine coalesced share their text: spread it over them.
@@ -154,7 +174,10 @@ bool EngineHost::collect(StreamRecord& record, StreamDelta& delta) {
       if (i + 1 == n) {
         for (std::size_t j = n; j < pieces.size(); ++j) t.text += pieces[j];
       }
-      if (record.logprobs && i < item.logprobs.size()) t.logprob = item.logprobs[i].logprob;
+      if (record.logprobs && i < item.logprobs.size()) {
+        t.logprob = item.logprobs[i].logprob;
+        if (record.top_logprobs > 0) add_alternatives(item.logprobs[i], record.top_logprobs, t);
+      }
       record.last_token = t.id;
       ++record.tokens_emitted;
       delta.tokens.push_back(std::move(t));
@@ -163,6 +186,21 @@ bool EngineHost::collect(StreamRecord& record, StreamDelta& delta) {
   if (!record.stream->done()) return false;
   delta.end = end_of(record, record.stream->error(), finish.value_or(engine::FinishReason::kStop));
   return true;
+}
+
+void EngineHost::add_alternatives(const engine::TokenLogprobs& lp, int count, TokenOut& out) const {
+  const std::size_t n = std::min(lp.top.size(), static_cast<std::size_t>(count));
+  out.top.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    protocol::TopLogprob alt;
+    alt.token_id = lp.top[i].token;
+    alt.logprob = lp.top[i].logprob;
+    if (tokenizer_ != nullptr) {
+      auto text = tokenizer_->decode(std::span<const std::int32_t>(&alt.token_id, 1), false);
+      if (text.is_ok()) alt.token = std::move(text).value();
+    }
+    out.top.push_back(std::move(alt));
+  }
 }
 
 void EngineHost::drain(std::uint64_t step) {

@@ -25,13 +25,16 @@
 #include "runtime/output.h"
 #include "runtime/stream_record.h"
 #include "runtime/stream_table.h"
+#include "tokenizer/tokenizer.h"
 
 namespace mlxs::runtime {
 
 class EngineHost {
  public:
-  EngineHost(std::string model_id, engine::Engine& engine, engine::DeviceArbiter& arbiter, int arbiter_index,
-             Output& output, StreamTable& streams, ModelStats& stats, const core::Clock& clock);
+  // `tokenizer` (may be null) spells the alternatives of top_logprobs.
+  EngineHost(std::string model_id, engine::Engine& engine, const tokenizer::Tokenizer* tokenizer,
+             engine::DeviceArbiter& arbiter, int arbiter_index, Output& output,
+             StreamTable& streams, ModelStats& stats, const core::Clock& clock);
   ~EngineHost();
   EngineHost(const EngineHost&) = delete;
   EngineHost& operator=(const EngineHost&) = delete;
@@ -52,11 +55,14 @@ class EngineHost {
   void drain(std::uint64_t step);
   // Turns what one stream has readable into a delta; true when it ended.
   bool collect(StreamRecord& record, StreamDelta& delta);
-  StreamEnd end_of(StreamRecord& record, const std::optional<core::Status>& error, engine::FinishReason finish);
+  void add_alternatives(const engine::TokenLogprobs& lp, int count, TokenOut& out) const;
+  StreamEnd end_of(StreamRecord& record, const std::optional<core::Status>& error,
+                   engine::FinishReason finish);
   void forget(StreamRecord& record, const StreamEnd& end);
 
   const std::string model_id_;
   engine::Engine& engine_;
+  const tokenizer::Tokenizer* tokenizer_;
   engine::DeviceArbiter& arbiter_;
   const int index_;
   Output& output_;

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
+#include <limits>
+#include <map>
 
 #include "protocol/envelope.h"
 
@@ -14,28 +17,34 @@ namespace {
 
 std::string lower(std::string_view s) {
   std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return out;
 }
 
-core::Result<std::vector<std::int32_t>> encode(const LoadedModel& m, const std::string& text, bool special) {
+core::Result<std::vector<std::int32_t>> encode(const LoadedModel& m, const std::string& text,
+                                               bool special) {
   auto ids = m.tokenizer->encode(text, special);
   if (!ids.is_ok()) {
-    return Status(ErrorCode::kTokenizerError, "Tokenizer error for " + m.model_id + ": " + ids.status().message());
+    return Status(ErrorCode::kTokenizerError,
+                  "Tokenizer error for " + m.model_id + ": " + ids.status().message());
   }
   return ids;
 }
 
-core::Result<std::vector<std::int32_t>> render_and_encode(const LoadedModel& m, const core::Json& messages) {
+core::Result<std::vector<std::int32_t>> render_and_encode(const LoadedModel& m,
+                                                          const core::Json& messages) {
   if (!m.chat) {
-    return Status(ErrorCode::kTemplateError, "Template rendering failed: model " + m.model_id + " has no chat template");
+    return Status(ErrorCode::kTemplateError,
+                  "Template rendering failed: model " + m.model_id + " has no chat template");
   }
   template_::ChatRequest request;
   request.messages = template_::OrderedJson::parse(protocol::dump(messages));
   request.add_generation_prompt = true;
   auto text = m.chat->render(request);
   if (!text.is_ok()) {
-    return Status(ErrorCode::kTemplateError, "Template rendering failed: " + text.status().message());
+    return Status(ErrorCode::kTemplateError,
+                  "Template rendering failed: " + text.status().message());
   }
   // The template writes the special tokens itself.
   return encode(m, *text, false);
@@ -52,18 +61,22 @@ std::string normalize_dtype(std::string_view name) {
   return n;
 }
 
-core::Result<std::vector<std::int32_t>> build_prompt(const LoadedModel& m, const protocol::GenerateParams& p) {
+core::Result<std::vector<std::int32_t>> build_prompt(const LoadedModel& m,
+                                                     const protocol::GenerateParams& p) {
   const bool has_messages = p.messages && p.messages->is_array() && !p.messages->empty();
   if ((has_messages || !p.prompt.empty()) && !m.tokenizer) {
     return Status(ErrorCode::kTokenizerError,
-                  "Tokenizer error for " + m.model_id + ": the model has no tokenizer.json; send prompt_tokens");
+                  "Tokenizer error for " + m.model_id +
+                      ": the model has no tokenizer.json; send prompt_tokens");
   }
   if (has_messages) return render_and_encode(m, *p.messages);
   if (!p.prompt.empty()) {
     // The original applies the chat template only for Gemma-2 ids.
     const std::string id = lower(m.model_id);
-    if (m.chat && (id.find("gemma-2") != std::string::npos || id.find("gemma2") != std::string::npos)) {
-      return render_and_encode(m, core::Json::array({core::Json{{"role", "user"}, {"content", p.prompt}}}));
+    if (m.chat &&
+        (id.find("gemma-2") != std::string::npos || id.find("gemma2") != std::string::npos)) {
+      return render_and_encode(
+          m, core::Json::array({core::Json{{"role", "user"}, {"content", p.prompt}}}));
     }
     return encode(m, p.prompt, true);
   }
@@ -81,13 +94,39 @@ core::Result<std::vector<std::int32_t>> build_prompt(const LoadedModel& m, const
   if (ids.empty()) {
     const auto& gen = m.model->generation_config();
     const auto bos = gen.bos_token_id ? gen.bos_token_id : m.model->config().bos_token_id;
-    if (!bos) return Status(ErrorCode::kInvalidParams, "prompt: empty, and the model has no BOS token to start from");
+    if (!bos)
+      return Status(ErrorCode::kInvalidParams,
+                    "prompt: empty, and the model has no BOS token to start from");
     ids.push_back(static_cast<std::int32_t>(*bos));
   }
   return ids;
 }
 
-core::Result<engine::GenerateRequest> build_request(const LoadedModel& m, const protocol::GenerateParams& p,
+core::Result<engine::Priority> parse_priority(const std::optional<std::string>& name) {
+  if (!name || *name == "interactive") return engine::Priority::kInteractive;
+  if (*name == "batch") return engine::Priority::kBatch;
+  return Status(ErrorCode::kInvalidParams, "priority: must be \"interactive\" or \"batch\"");
+}
+
+core::Result<std::vector<std::pair<std::int32_t, float>>> parse_logit_bias(
+    const std::map<std::string, double>& bias) {
+  std::vector<std::pair<std::int32_t, float>> out;
+  out.reserve(bias.size());
+  for (const auto& [key, value] : bias) {
+    std::int64_t id = -1;
+    const auto [end, ec] = std::from_chars(key.data(), key.data() + key.size(), id);
+    if (ec != std::errc() || end != key.data() + key.size() || key.empty() || id < 0 ||
+        id > std::numeric_limits<std::int32_t>::max()) {
+      return Status(ErrorCode::kInvalidParams,
+                    "logit_bias: keys must be token ids, got \"" + key.substr(0, 32) + "\"");
+    }
+    out.emplace_back(static_cast<std::int32_t>(id), static_cast<float>(value));
+  }
+  return out;
+}
+
+core::Result<engine::GenerateRequest> build_request(const LoadedModel& m,
+                                                    const protocol::GenerateParams& p,
                                                     int default_max_tokens) {
   engine::GenerateRequest req;
   MLXS_ASSIGN_OR_RETURN(req.prompt, build_prompt(m, p));
@@ -100,11 +139,18 @@ core::Result<engine::GenerateRequest> build_request(const LoadedModel& m, const 
   s.frequency_penalty = static_cast<float>(p.frequency_penalty.value_or(0.0));
   s.repetition_penalty = static_cast<float>(p.repetition_penalty.value_or(1.0));
   s.seed = p.seed;
-  s.logprobs = p.logprobs.value_or(false);
+  s.top_logprobs = static_cast<int>(p.top_logprobs.value_or(0));
+  s.logprobs = p.logprobs.value_or(false) || s.top_logprobs > 0;
+  if (p.logit_bias) {
+    MLXS_ASSIGN_OR_RETURN(s.logit_bias, parse_logit_bias(*p.logit_bias));
+  }
   req.stop.max_tokens = static_cast<int>(p.max_tokens.value_or(default_max_tokens));
+  req.stop.min_tokens = static_cast<int>(p.min_tokens.value_or(0));
+  req.stop.ignore_eos = p.ignore_eos.value_or(false);
   req.stop.stop = p.stop_sequences;
   for (auto id : p.stop_token_ids) req.stop.stop_token_ids.push_back(static_cast<std::int32_t>(id));
-  req.priority = engine::Priority::kInteractive;
+  MLXS_ASSIGN_OR_RETURN(req.priority, parse_priority(p.priority));
+  if (p.timeout_ms) req.timeout_ns = *p.timeout_ms * 1'000'000;
   return req;
 }
 

@@ -18,8 +18,8 @@ using core::ErrorCode;
 using core::Status;
 using protocol::Method;
 
-core::Result<std::shared_ptr<StreamRecord>> Server::reserve(const std::optional<std::string>& stream_id,
-                                                            const std::string& model_id, StreamStyle style) {
+core::Result<std::shared_ptr<StreamRecord>> Server::reserve(
+    const std::optional<std::string>& stream_id, const std::string& model_id, StreamStyle style) {
   auto record = std::make_shared<StreamRecord>();
   record->stream_id = stream_id.value_or(uuid4());
   record->model_id = model_id;
@@ -28,38 +28,45 @@ core::Result<std::shared_ptr<StreamRecord>> Server::reserve(const std::optional<
   record->started_ns = clock_.now_ns();
   if (!streams_.reserve(record)) {
     return Status(ErrorCode::kInvalidParams,
-                  "Stream ID already exists: " + record->stream_id.substr(0, 256) + " (a running stream has it)");
+                  "Stream ID already exists: " + record->stream_id.substr(0, 256) +
+                      " (a running stream has it)");
   }
   return record;
 }
 
-core::Result<std::shared_ptr<LoadedModel>> Server::submit(const std::shared_ptr<StreamRecord>& record,
-                                                          const protocol::GenerateParams& p, core::Nanos timeout_ns) {
+core::Result<std::shared_ptr<LoadedModel>> Server::submit(
+    const std::shared_ptr<StreamRecord>& record, const protocol::GenerateParams& p,
+    core::Nanos timeout_ns) {
   auto model = registry_->find(p.model_id);
   if (!model) return Status(ErrorCode::kModelNotLoaded, "Model not loaded: " + p.model_id);
   record->model = model;
   record->chunk_batch = model->chunk_batch;
   record->end_token_id = model->end_token_id;
-  record->logprobs = p.logprobs.value_or(false);
+  record->top_logprobs = static_cast<int>(p.top_logprobs.value_or(0));
+  record->logprobs = p.logprobs.value_or(false) || record->top_logprobs > 0;
   if (p.guidance) {
     // Never ignored: refused here until structured output lands.
     MLXS_RETURN_IF_ERROR(prepare_guidance(*p.guidance, *model).status());
   }
   if (p.draft_model) {
-    core::log_warn("runtime_draft_model_ignored", {{"model_id", p.model_id}, {"draft_model", *p.draft_model}});
+    core::log_warn("runtime_draft_model_ignored",
+                   {{"model_id", p.model_id}, {"draft_model", *p.draft_model}});
   }
-  MLXS_ASSIGN_OR_RETURN(engine::GenerateRequest request, build_request(*model, p, options_.default_max_tokens));
-  request.timeout_ns = timeout_ns;
+  MLXS_ASSIGN_OR_RETURN(engine::GenerateRequest request,
+                        build_request(*model, p, options_.default_max_tokens));
+  if (timeout_ns != 0) request.timeout_ns = timeout_ns;
   if (p.required_dtype && normalize_dtype(*p.required_dtype) != model->dtype) {
     // The original fails such a stream after starting it.
-    record->start_failure = Status(ErrorCode::kGenerationError, "required dtype " + p.required_dtype->substr(0, 32) +
-                                                                    " does not match the model's dtype " + model->dtype);
+    record->start_failure = Status(ErrorCode::kGenerationError,
+                                   "required dtype " + p.required_dtype->substr(0, 32) +
+                                       " does not match the model's dtype " + model->dtype);
     return model;
   }
   auto stream = model->engine->submit(std::move(request));
   if (!stream.is_ok()) {
     const Status& s = stream.status();
-    if (s.code() == ErrorCode::kInvalidParams) return Status(s.code(), "Invalid params: " + s.message());
+    if (s.code() == ErrorCode::kInvalidParams)
+      return Status(s.code(), "Invalid params: " + s.message());
     return Status(s.code(), "Generation failed for " + p.model_id + ": " + s.message());
   }
   record->stream = std::move(stream).value();
@@ -68,14 +75,16 @@ core::Result<std::shared_ptr<LoadedModel>> Server::submit(const std::shared_ptr<
   return model;
 }
 
-void Server::activate(const std::shared_ptr<LoadedModel>& model, const std::shared_ptr<StreamRecord>& record) {
+void Server::activate(const std::shared_ptr<LoadedModel>& model,
+                      const std::shared_ptr<StreamRecord>& record) {
   if (model && model->host && model->host->activate(record)) return;
   // Unloaded in between: the stream ends with an error event.
   if (record->stream) record->stream->abandon();
   StreamDelta delta;
   delta.record = record;
   StreamEnd end;
-  end.error = Status(ErrorCode::kCancelled, "Generation failed for " + record->model_id + ": the model was unloaded");
+  end.error = Status(ErrorCode::kCancelled,
+                     "Generation failed for " + record->model_id + ": the model was unloaded");
   delta.end = std::move(end);
   streams_.release(*record);
   StepOutput out;
@@ -120,8 +129,9 @@ void Server::start_batch_generate(const std::optional<Json>& id, const Json& par
   for (const Json& entry : batch->requests) {
     const std::string sid = entry.value("stream_id", std::string());
     if (!seen.insert(sid).second) {
-      respond(id, Method::kBatchGenerate, params,
-              Status(ErrorCode::kInvalidParams, "Duplicate stream_id in batch: " + sid.substr(0, 256)));
+      respond(
+          id, Method::kBatchGenerate, params,
+          Status(ErrorCode::kInvalidParams, "Duplicate stream_id in batch: " + sid.substr(0, 256)));
       return;
     }
   }
@@ -175,7 +185,8 @@ void Server::start_batch_generate(const std::optional<Json>& id, const Json& par
 }
 
 void Server::start_parallel(const std::optional<Json>& id, const Json& params) {
-  auto p = protocol::parse_params<protocol::BatchGenerateParallelParams>(Method::kBatchGenerateParallel, params);
+  auto p = protocol::parse_params<protocol::BatchGenerateParallelParams>(
+      Method::kBatchGenerateParallel, params);
   if (!p.is_ok()) {
     respond(id, Method::kBatchGenerateParallel, params, p.status());
     return;
@@ -188,8 +199,9 @@ void Server::start_parallel(const std::optional<Json>& id, const Json& params) {
     }
   }
   if (!p->requests.empty() && !registry_->find(p->requests.front().model_id)) {
-    respond(id, Method::kBatchGenerateParallel, params,
-            Status(ErrorCode::kModelNotLoaded, "Model not loaded: " + p->requests.front().model_id));
+    respond(
+        id, Method::kBatchGenerateParallel, params,
+        Status(ErrorCode::kModelNotLoaded, "Model not loaded: " + p->requests.front().model_id));
     return;
   }
   std::vector<std::pair<std::shared_ptr<StreamRecord>, protocol::GenerateParams>> prepared;
@@ -200,7 +212,8 @@ void Server::start_parallel(const std::optional<Json>& id, const Json& params) {
     g.max_tokens = r.max_tokens;
     g.temperature = r.temperature;
     g.top_p = r.top_p;
-    auto record = reserve(r.stream_id ? r.stream_id : r.request_id, r.model_id, StreamStyle::kBatcher);
+    auto record =
+        reserve(r.stream_id ? r.stream_id : r.request_id, r.model_id, StreamStyle::kBatcher);
     if (!record.is_ok()) {
       for (auto& [rec, gp] : prepared) streams_.release(*rec);
       respond(id, Method::kBatchGenerateParallel, params, record.status());
@@ -227,12 +240,14 @@ void Server::start_parallel(const std::optional<Json>& id, const Json& params) {
 }
 
 void Server::start_continuous(const std::optional<Json>& id, const Json& params) {
-  auto p = protocol::parse_params<protocol::ContinuousGenerateParams>(Method::kContinuousGenerate, params);
+  auto p = protocol::parse_params<protocol::ContinuousGenerateParams>(Method::kContinuousGenerate,
+                                                                      params);
   if (!p.is_ok()) {
     respond(id, Method::kContinuousGenerate, params, p.status());
     return;
   }
-  auto record = reserve(p->stream_id ? p->stream_id : p->request_id, p->model_id, StreamStyle::kBatcher);
+  auto record =
+      reserve(p->stream_id ? p->stream_id : p->request_id, p->model_id, StreamStyle::kBatcher);
   if (!record.is_ok()) {
     respond(id, Method::kContinuousGenerate, params, record.status());
     return;

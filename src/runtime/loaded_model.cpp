@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "core/log.h"
+#include "runtime/engine_setup.h"
 
 namespace mlxs::runtime {
 
@@ -18,7 +19,8 @@ LoadedModel::~LoadedModel() {
 
 std::size_t chunk_batch_for(std::size_t parameter_count, const RuntimeOptions& options) {
   if (!options.ipc_batching) return 1;
-  if (parameter_count == 0) return static_cast<std::size_t>(std::max(1, options.max_tokens_per_batch));
+  if (parameter_count == 0)
+    return static_cast<std::size_t>(std::max(1, options.max_tokens_per_batch));
   const double billions = static_cast<double>(parameter_count) / 1e9;
   if (billions < 4) return 32;
   if (billions < 15) return 16;
@@ -26,8 +28,9 @@ std::size_t chunk_batch_for(std::size_t parameter_count, const RuntimeOptions& o
   return 4;
 }
 
-core::Result<std::unique_ptr<LoadedModel>> load_model(const std::string& model_id, const LoadKey& key,
-                                                      const LoadContext& ctx, int arbiter_index) {
+core::Result<std::unique_ptr<LoadedModel>> load_model(const std::string& model_id,
+                                                      const LoadKey& key, const LoadContext& ctx,
+                                                      int arbiter_index) {
   const RuntimeOptions& opts = *ctx.options;
   auto m = std::make_unique<LoadedModel>(*ctx.clock);
   m->model_id = model_id;
@@ -39,11 +42,7 @@ core::Result<std::unique_ptr<LoadedModel>> load_model(const std::string& model_i
     MLXS_ASSIGN_OR_RETURN(m->tokenizer, tokenizer::Tokenizer::load_dir(key.dir));
   }
 
-  model::LoadOptions load;
-  load.max_batch_tokens = 512;
-  load.max_seqs = opts.max_running_streams;
-  load.max_logit_rows = opts.max_running_streams;
-  if (key.context_length) load.max_context = static_cast<int>(std::min<std::int64_t>(*key.context_length, 1 << 20));
+  const model::LoadOptions load = load_options_for(opts, key.context_length);
   MLXS_ASSIGN_OR_RETURN(m->model, model::Model::load(key.dir, *m->backend, load));
   const model::Model& model = *m->model;
 
@@ -54,33 +53,19 @@ core::Result<std::unique_ptr<LoadedModel>> load_model(const std::string& model_i
       if (formatter.is_ok()) {
         m->chat = std::move(formatter).value();
       } else {
-        core::log_warn("runtime_chat_template_unusable", {{"model_id", model_id}, {"error", formatter.status().to_string()}});
+        core::log_warn("runtime_chat_template_unusable",
+                       {{"model_id", model_id}, {"error", formatter.status().to_string()}});
       }
     } else if (!chat.is_ok()) {
-      core::log_warn("runtime_chat_config_unusable", {{"model_id", model_id}, {"error", chat.status().to_string()}});
+      core::log_warn("runtime_chat_config_unusable",
+                     {{"model_id", model_id}, {"error", chat.status().to_string()}});
     }
   }
 
-  // The context served: what was asked for (else the model's), bounded by
-  // the positions it was trained for and by the KV memory of one model.
-  const int block = 16;
-  const std::size_t per_block = model.kv_shape(1, block).bytes();
-  const std::int64_t blocks = static_cast<std::int64_t>(opts.kv_memory_bytes / std::max<std::size_t>(1, per_block));
-  std::int64_t context = std::min<std::int64_t>(model.max_context(), model.config().max_position);
-  if (key.context_length) context = std::min(context, *key.context_length);
-  context = std::min(context, blocks * block);
-  if (context < 2) {
-    return Status(ErrorCode::kModelLoadError, "the KV memory budget holds less than one short sequence");
-  }
-  engine::EngineConfig config;
-  config.block_size = block;
-  config.kv_blocks = static_cast<int>(std::min<std::int64_t>(blocks, 1 << 24));
-  config.scheduler.max_batch_tokens = load.max_batch_tokens;
-  config.scheduler.prefill_chunk = load.max_batch_tokens;
-  config.scheduler.max_seqs = opts.max_running_streams;
-  config.scheduler.max_context = static_cast<int>(context);
-  config.max_n = 1;
-  MLXS_ASSIGN_OR_RETURN(m->engine, engine::Engine::create(*m->model, m->tokenizer.get(), config, *ctx.clock));
+  MLXS_ASSIGN_OR_RETURN(EngineSetup setup, engine_setup_for(model, opts, key.context_length));
+  const std::int64_t context = setup.context;
+  MLXS_ASSIGN_OR_RETURN(
+      m->engine, engine::Engine::create(*m->model, m->tokenizer.get(), setup.config, *ctx.clock));
 
   const auto& cfg = model.config();
   m->dtype = std::string(tensor::dtype_torch_name(cfg.dtype));
@@ -102,8 +87,9 @@ core::Result<std::unique_ptr<LoadedModel>> load_model(const std::string& model_i
   info.has_tokenizer = m->tokenizer != nullptr;
   info.has_chat_template = m->chat.has_value();
 
-  m->host = std::make_unique<EngineHost>(model_id, *m->engine, *ctx.arbiter, arbiter_index, *ctx.output,
-                                         *ctx.streams, m->stats, *ctx.clock);
+  m->host =
+      std::make_unique<EngineHost>(model_id, *m->engine, m->tokenizer.get(), *ctx.arbiter,
+                                   arbiter_index, *ctx.output, *ctx.streams, m->stats, *ctx.clock);
   m->host->start();
   return m;
 }

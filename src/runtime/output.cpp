@@ -19,6 +19,15 @@ namespace {
 constexpr std::size_t kMaxPieceBytes = 4096;
 // Token ids per stream.step entry before it is split.
 constexpr std::size_t kMaxIdsPerEntry = 1024;
+// With top_logprobs, ids per entry are bounded so that the alternatives
+// (about this many bytes each, text and escaping included) fit a line.
+constexpr std::size_t kAlternativeBytes = 96;
+
+std::size_t ids_per_entry(int top_logprobs, std::size_t budget) {
+  if (top_logprobs <= 0) return kMaxIdsPerEntry;
+  const std::size_t per_token = static_cast<std::size_t>(top_logprobs) * kAlternativeBytes + 32;
+  return std::clamp<std::size_t>(budget / per_token, 1, kMaxIdsPerEntry);
+}
 // Bytes gathered before one write().
 constexpr std::size_t kWriteBatchBytes = 16 * 1024;
 
@@ -34,7 +43,7 @@ std::size_t estimate(const StepOutput& step) {
   std::size_t bytes = 64;
   for (const auto& d : step.deltas) {
     bytes += 64;
-    for (const auto& t : d.tokens) bytes += t.text.size() + 48;
+    for (const auto& t : d.tokens) bytes += t.text.size() + 48 + t.top.size() * kAlternativeBytes;
   }
   return bytes;
 }
@@ -66,7 +75,8 @@ std::vector<std::string> split_utf8(const std::string& text, std::size_t max_byt
 }
 
 struct Output::Pending {
-  explicit Pending(std::shared_ptr<StreamRecord> r) : record(std::move(r)), builder(record->stream_id) {}
+  explicit Pending(std::shared_ptr<StreamRecord> r)
+      : record(std::move(r)), builder(record->stream_id) {}
   std::shared_ptr<StreamRecord> record;
   protocol::ChunkLineBuilder builder;
   core::Nanos first_at = 0;
@@ -77,9 +87,13 @@ struct Output::Pending {
 Output::Output(int fd, const OutputOptions& options, const core::Clock& clock)
     : fd_(fd), options_(options), clock_(clock) {}
 
-Output::~Output() { stop(); }
+Output::~Output() {
+  stop();
+}
 
-void Output::start() { thread_ = std::thread([this] { loop(); }); }
+void Output::start() {
+  thread_ = std::thread([this] { loop(); });
+}
 
 void Output::stop() {
   {
@@ -109,7 +123,9 @@ void Output::send_step(StepOutput step) {
   cv_.notify_one();
 }
 
-bool Output::backlogged() const { return queued_bytes_.load() > options_.max_backlog_bytes; }
+bool Output::backlogged() const {
+  return queued_bytes_.load() > options_.max_backlog_bytes;
+}
 
 void Output::set_on_broken(std::function<void()> fn) {
   std::lock_guard lock(mutex_);
@@ -122,7 +138,8 @@ void Output::loop() {
     if (queue_.empty() && !stopping_) {
       if (const auto deadline = next_deadline()) {
         const core::Nanos wait = std::max<core::Nanos>(0, *deadline - clock_.now_ns());
-        cv_.wait_for(lock, std::chrono::nanoseconds(wait), [&] { return !queue_.empty() || stopping_; });
+        cv_.wait_for(lock, std::chrono::nanoseconds(wait),
+                     [&] { return !queue_.empty() || stopping_; });
       } else {
         cv_.wait(lock, [&] { return !queue_.empty() || stopping_; });
       }
@@ -163,7 +180,8 @@ void Output::handle_chunks(StreamDelta& delta, core::Nanos now) {
   auto& slot = pending_[&rec];
   if (!slot) slot = std::make_unique<Pending>(delta.record);
   Pending& p = *slot;
-  auto add_token = [&](std::int32_t id, std::string text, const std::optional<double>& logprob) {
+  auto add_token = [&](std::int32_t id, std::string text, const std::optional<double>& logprob,
+                       std::vector<protocol::TopLogprob>* top) {
     const auto pieces = text.size() > kMaxPieceBytes ? split_utf8(text, kMaxPieceBytes)
                                                      : std::vector<std::string>{std::move(text)};
     for (std::size_t i = 0; i < pieces.size(); ++i) {
@@ -171,7 +189,10 @@ void Output::handle_chunks(StreamDelta& delta, core::Nanos now) {
       t.stream_id = rec.stream_id;
       t.token = pieces[i];
       t.token_id = id;
-      if (i == 0) t.logprob = logprob;
+      if (i == 0) {
+        t.logprob = logprob;
+        if (top != nullptr && rec.top_logprobs > 0) t.top_logprobs = std::move(*top);
+      }
       if (rec.style == StreamStyle::kBatcher) {
         // The original's batchers send every token on its own.
         emit(protocol::write_notification(protocol::kStreamChunk, protocol::to_json(t)));
@@ -179,10 +200,12 @@ void Output::handle_chunks(StreamDelta& delta, core::Nanos now) {
         continue;
       }
       std::string json = protocol::ChunkLineBuilder::token_json(t);
-      if (!p.builder.empty() && p.builder.size_with(json.size()) > options_.notification_budget) flush_chunks(p);
+      if (!p.builder.empty() && p.builder.size_with(json.size()) > options_.notification_budget)
+        flush_chunks(p);
       p.builder.add_serialised(std::move(json));
       if (p.builder.count() == 1) p.first_at = now;
-      if (!p.any_sent || p.builder.count() >= std::max<std::size_t>(1, rec.chunk_batch)) flush_chunks(p);
+      if (!p.any_sent || p.builder.count() >= std::max<std::size_t>(1, rec.chunk_batch))
+        flush_chunks(p);
     }
   };
   for (TokenOut& t : delta.tokens) {
@@ -193,13 +216,13 @@ void Output::handle_chunks(StreamDelta& delta, core::Nanos now) {
     std::string text = std::move(p.carry);
     p.carry.clear();
     text += t.text;
-    add_token(t.id, std::move(text), t.logprob);
+    add_token(t.id, std::move(text), t.logprob, &t.top);
   }
   if (delta.end) {
     if (!p.carry.empty() && !delta.end->error) {
       std::string tail = std::move(p.carry);
       p.carry.clear();
-      add_token(rec.end_token_id, std::move(tail), std::nullopt);
+      add_token(rec.end_token_id, std::move(tail), std::nullopt, nullptr);
     }
     flush_chunks(p);
     end_stream(delta);
@@ -209,8 +232,8 @@ void Output::handle_chunks(StreamDelta& delta, core::Nanos now) {
 
 void Output::handle_step_mode(StepOutput& step) {
   const std::string head = R"({"jsonrpc":"2.0","method":"stream.step","params":{"model_id":)" +
-                           protocol::dump(core::Json(step.model_id)) + R"(,"step":)" + std::to_string(step.step) +
-                           R"(,"streams":[)";
+                           protocol::dump(core::Json(step.model_id)) + R"(,"step":)" +
+                           std::to_string(step.step) + R"(,"streams":[)";
   std::string entries;
   std::size_t count = 0;
   auto flush_line = [&] {
@@ -221,7 +244,8 @@ void Output::handle_step_mode(StepOutput& step) {
   };
   auto add_entry = [&](const protocol::StepStream& e) {
     std::string json = protocol::dump(protocol::to_json(e));
-    if (count > 0 && head.size() + entries.size() + json.size() + 4 > options_.notification_budget) flush_line();
+    if (count > 0 && head.size() + entries.size() + json.size() + 4 > options_.notification_budget)
+      flush_line();
     if (count > 0) entries += ',';
     entries += json;
     ++count;
@@ -237,26 +261,35 @@ void Output::handle_step_mode(StepOutput& step) {
     }
     std::vector<std::int32_t> ids;
     std::vector<double> logprobs;
-    for (const TokenOut& t : d.tokens) {
+    std::vector<std::vector<protocol::TopLogprob>> tops;
+    for (TokenOut& t : d.tokens) {
       text += t.text;
       if (t.id >= 0) {
         ids.push_back(t.id);
         if (rec.logprobs) logprobs.push_back(t.logprob.value_or(0.0));
+        if (rec.top_logprobs > 0) tops.push_back(std::move(t.top));
       }
     }
     if (!ids.empty() || !text.empty()) {
       const auto pieces = split_utf8(text, kMaxPieceBytes);
-      const std::size_t id_groups = (ids.size() + kMaxIdsPerEntry - 1) / kMaxIdsPerEntry;
+      const std::size_t per_entry = ids_per_entry(rec.top_logprobs, options_.notification_budget);
+      const std::size_t id_groups = (ids.size() + per_entry - 1) / per_entry;
       const std::size_t parts = std::max(pieces.size(), std::max<std::size_t>(1, id_groups));
       for (std::size_t i = 0; i < parts; ++i) {
         protocol::StepStream e;
         e.stream_id = rec.stream_id;
-        const std::size_t lo = std::min(ids.size(), i * kMaxIdsPerEntry);
-        const std::size_t hi = std::min(ids.size(), lo + kMaxIdsPerEntry);
-        e.token_ids.assign(ids.begin() + static_cast<std::ptrdiff_t>(lo), ids.begin() + static_cast<std::ptrdiff_t>(hi));
+        const std::size_t lo = std::min(ids.size(), i * per_entry);
+        const std::size_t hi = std::min(ids.size(), lo + per_entry);
+        e.token_ids.assign(ids.begin() + static_cast<std::ptrdiff_t>(lo),
+                           ids.begin() + static_cast<std::ptrdiff_t>(hi));
         if (rec.logprobs) {
           e.logprobs = std::vector<double>(logprobs.begin() + static_cast<std::ptrdiff_t>(lo),
                                            logprobs.begin() + static_cast<std::ptrdiff_t>(hi));
+        }
+        if (rec.top_logprobs > 0) {
+          e.top_logprobs = std::vector<std::vector<protocol::TopLogprob>>(
+              std::make_move_iterator(tops.begin() + static_cast<std::ptrdiff_t>(lo)),
+              std::make_move_iterator(tops.begin() + static_cast<std::ptrdiff_t>(hi)));
         }
         if (i < pieces.size()) e.text = pieces[i];
         add_entry(e);
@@ -296,6 +329,8 @@ void Output::end_stream(const StreamDelta& delta) {
     event.event = "error";
     event.error = end.error->message();
     event.code = std::string(end.error->code_name());
+    event.prompt_tokens = end.prompt_tokens;
+    event.cached_tokens = end.cached_tokens;
     emit(protocol::write_notification(protocol::kStreamEvent, protocol::to_json(event)));
     return;
   }
@@ -305,8 +340,12 @@ void Output::end_stream(const StreamDelta& delta) {
   stats.time_to_first_token = end.time_to_first_token;
   stats.total_time = end.total_time;
   stats.tokens_per_second = tokens_per_second(end);
+  stats.prompt_tokens = end.prompt_tokens;
+  stats.cached_tokens = end.cached_tokens;
   emit(protocol::write_notification(protocol::kStreamStats, protocol::to_json(stats)));
   event.event = "completed";
+  event.prompt_tokens = end.prompt_tokens;
+  event.cached_tokens = end.cached_tokens;
   event.finish_reason = end.finish_reason;
   emit(protocol::write_notification(protocol::kStreamEvent, protocol::to_json(event)));
 }
@@ -319,7 +358,8 @@ void Output::flush_chunks(Pending& p) {
 
 void Output::flush_due(core::Nanos now, bool all) {
   for (auto& [rec, p] : pending_) {
-    if (!p->builder.empty() && (all || now - p->first_at >= options_.flush_interval_ns)) flush_chunks(*p);
+    if (!p->builder.empty() && (all || now - p->first_at >= options_.flush_interval_ns))
+      flush_chunks(*p);
   }
 }
 
@@ -337,7 +377,8 @@ void Output::emit(std::string line) {
   if (line.size() > options_.max_line_bytes) {
     // Every producer keeps below the cap; a longer line would get the
     // runtime killed by the original client, so it is dropped and logged.
-    core::log_error("runtime_line_dropped", {{"bytes", line.size()}, {"limit", options_.max_line_bytes}});
+    core::log_error("runtime_line_dropped",
+                    {{"bytes", line.size()}, {"limit", options_.max_line_bytes}});
     return;
   }
   out_ += line;

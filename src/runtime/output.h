@@ -44,14 +44,17 @@ struct TokenOut {
   std::int32_t id = -1;
   std::string text;
   std::optional<double> logprob;
+  std::vector<protocol::TopLogprob> top;  // filled only for streams that asked
 };
 
 struct StreamEnd {
   std::optional<core::Status> error;  // set: the stream failed
   std::string finish_reason;          // "stop" | "length" | "cancelled"
   std::int64_t tokens_generated = 0;
-  double time_to_first_token = 0;     // seconds
+  double time_to_first_token = 0;  // seconds
   double total_time = 0;
+  std::optional<std::int64_t> prompt_tokens;  // ours: usage for the final messages
+  std::optional<std::int64_t> cached_tokens;
 };
 
 struct StreamDelta {

@@ -26,6 +26,7 @@ struct StreamRecord {
   StreamStyle style = StreamStyle::kStandard;
   std::size_t chunk_batch = 16;  // tokens per batched stream.chunk
   bool logprobs = false;
+  int top_logprobs = 0;   // alternatives per token (ours)
   double started_at = 0;  // Unix epoch seconds
   core::Nanos started_ns = 0;
   std::int32_t end_token_id = 0;  // token id of text that arrives with no token (eos)

@@ -22,7 +22,8 @@ class Sink {
     EXPECT_EQ(::pipe(fds_), 0);
     reader_ = std::thread([this] {
       char buf[4096];
-      for (ssize_t n; (n = ::read(fds_[0], buf, sizeof(buf))) > 0;) data_.append(buf, static_cast<std::size_t>(n));
+      for (ssize_t n; (n = ::read(fds_[0], buf, sizeof(buf))) > 0;)
+        data_.append(buf, static_cast<std::size_t>(n));
     });
   }
   ~Sink() {
@@ -56,7 +57,8 @@ class Sink {
   std::string data_;
 };
 
-std::shared_ptr<StreamRecord> record(std::string id, std::size_t batch = 4, StreamStyle style = StreamStyle::kStandard) {
+std::shared_ptr<StreamRecord> record(std::string id, std::size_t batch = 4,
+                                     StreamStyle style = StreamStyle::kStandard) {
   auto r = std::make_shared<StreamRecord>();
   r->stream_id = std::move(id);
   r->model_id = "m";
@@ -66,10 +68,11 @@ std::shared_ptr<StreamRecord> record(std::string id, std::size_t batch = 4, Stre
   return r;
 }
 
-StreamDelta tokens(const std::shared_ptr<StreamRecord>& r, std::vector<std::pair<int, std::string>> toks) {
+StreamDelta tokens(const std::shared_ptr<StreamRecord>& r,
+                   std::vector<std::pair<int, std::string>> toks) {
   StreamDelta d;
   d.record = r;
-  for (auto& [id, text] : toks) d.tokens.push_back(TokenOut{id, text, std::nullopt});
+  for (auto& [id, text] : toks) d.tokens.push_back(TokenOut{id, text, std::nullopt, {}});
   return d;
 }
 
@@ -140,7 +143,8 @@ TEST(Output, ChunksStatsCompletedInOrderWithCoalescing) {
   for (const char* sid : {"a", "b"}) {
     const Collected& c = streams.at(sid);
     ASSERT_EQ(c.tokens.size(), 10u);
-    for (int i = 0; i < 10; ++i) EXPECT_EQ(c.tokens[static_cast<std::size_t>(i)], std::string(sid) + std::to_string(i));
+    for (int i = 0; i < 10; ++i)
+      EXPECT_EQ(c.tokens[static_cast<std::size_t>(i)], std::string(sid) + std::to_string(i));
     ASSERT_GE(c.methods.size(), 3u);
     EXPECT_EQ(c.methods[c.methods.size() - 2], "stream.stats");
     EXPECT_EQ(c.methods.back(), "stream.event");
@@ -162,7 +166,8 @@ TEST(Output, ErrorsEndWithoutStatsAndTextWithoutTokenIsCarried) {
   StepOutput s;
   s.deltas.push_back(tokens(a, {{5, "x"}}));
   s.deltas[0].end = StreamEnd{};
-  s.deltas[0].end->error = core::Status(core::ErrorCode::kTimeout, "Generation failed for m: deadline");
+  s.deltas[0].end->error =
+      core::Status(core::ErrorCode::kTimeout, "Generation failed for m: deadline");
   s.deltas.push_back(tokens(b, {{7, "he"}, {-1, "l"}, {8, "lo"}, {-1, "\xef\xbf\xbd"}}));
   s.deltas[1].end = ok_end(2);
   out.send_step(std::move(s));
@@ -240,7 +245,8 @@ TEST(Output, BatcherStyleSendsEveryTokenAndStatsInTheEvent) {
   const auto lines = sink.lines();
   expect_valid(lines);
   ASSERT_EQ(lines.size(), 4u);
-  for (int i = 0; i < 3; ++i) EXPECT_FALSE(lines[static_cast<std::size_t>(i)]["params"].contains("tokens"));
+  for (int i = 0; i < 3; ++i)
+    EXPECT_FALSE(lines[static_cast<std::size_t>(i)]["params"].contains("tokens"));
   const Json& ev = lines[3]["params"];
   EXPECT_EQ(ev["event"], "completed");
   EXPECT_EQ(ev["stats"]["finish_reason"], "stop");

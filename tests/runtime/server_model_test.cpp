@@ -20,7 +20,8 @@ struct Reference {
 };
 
 Reference reference(const std::string& dir) {
-  auto ref = core::read_json_file(dir + "/reference.json", "reference.json", core::ErrorCode::kInvalidParams);
+  auto ref = core::read_json_file(dir + "/reference.json", "reference.json",
+                                  core::ErrorCode::kInvalidParams);
   EXPECT_TRUE(ref.is_ok());
   const Json& p = (*ref)["prompts"][0];
   return {p["input_ids"].get<std::vector<int>>(), p["continuation_ids"].get<std::vector<int>>(),
@@ -28,7 +29,8 @@ Reference reference(const std::string& dir) {
 }
 
 Json load(Harness& h, const std::string& id, const std::string& dir) {
-  const Json r = h.request("load_model", Json{{"model_id", id}, {"local_path", dir}, {"draft", false}});
+  const Json r =
+      h.request("load_model", Json{{"model_id", id}, {"local_path", dir}, {"draft", false}});
   EXPECT_TRUE(r.contains("result")) << r.dump();
   return r.contains("result") ? r["result"] : Json();
 }
@@ -95,7 +97,8 @@ TEST_F(ServerModel, LoadGenerateGreedyReferenceThenUnload) {
 
   Json state = h.request("runtime/state")["result"];
   ASSERT_EQ(state["loaded_models"].size(), 1u);
-  EXPECT_EQ(state["loaded_models"][0], (Json{{"model_id", "tiny-llama"}, {"state", "ready"}, {"type", "text"}}));
+  EXPECT_EQ(state["loaded_models"][0],
+            (Json{{"model_id", "tiny-llama"}, {"state", "ready"}, {"type", "text"}}));
 
   const Json start = h.request("generate", Json{{"model_id", "tiny-llama"},
                                                 {"prompt", ""},
@@ -125,7 +128,8 @@ TEST_F(ServerModel, LoadGenerateGreedyReferenceThenUnload) {
   std::size_t response_at = 0, first_note = lines.size();
   for (std::size_t i = 0; i < lines.size(); ++i) {
     if (lines[i].contains("result") && lines[i]["result"].contains("stream_id")) response_at = i;
-    if (lines[i].value("method", "") == "stream.chunk" && first_note == lines.size()) first_note = i;
+    if (lines[i].value("method", "") == "stream.chunk" && first_note == lines.size())
+      first_note = i;
   }
   EXPECT_LT(response_at, first_note);
 
@@ -135,24 +139,32 @@ TEST_F(ServerModel, LoadGenerateGreedyReferenceThenUnload) {
   EXPECT_EQ(r["error"]["data"]["model_id"], "tiny-llama");
   r = h.request("generate", Json{{"model_id", "tiny-llama"}, {"prompt", "hello"}});
   EXPECT_EQ(r["error"]["code"], -32003) << r.dump();
-  r = h.request("generate", Json{{"model_id", "tiny-llama"}, {"prompt_tokens", {1, 99999}}, {"max_tokens", 2}});
+  r = h.request("generate",
+                Json{{"model_id", "tiny-llama"}, {"prompt_tokens", {1, 99999}}, {"max_tokens", 2}});
   EXPECT_EQ(r["error"]["code"], -32602) << r.dump();
-  r = h.request("generate", Json{{"model_id", "tiny-llama"},
-                                 {"prompt_tokens", {1, 5}},
-                                 {"guidance", {{"mode", "json_schema"}, {"schema", {{"type", "object"}}}}}});
+  r = h.request("generate",
+                Json{{"model_id", "tiny-llama"},
+                     {"prompt_tokens", {1, 5}},
+                     {"guidance", {{"mode", "json_schema"}, {"schema", {{"type", "object"}}}}}});
   EXPECT_EQ(r["error"]["code"], -32602) << r.dump();
   EXPECT_EQ(r["error"]["data"]["code"], "Unsupported");
-  r = h.request("generate", Json{{"model_id", "tiny-llama"}, {"prompt_tokens", {1}}, {"guidance", {{"mode", "regex"}}}});
+  r = h.request(
+      "generate",
+      Json{{"model_id", "tiny-llama"}, {"prompt_tokens", {1}}, {"guidance", {{"mode", "regex"}}}});
   EXPECT_EQ(r["error"]["data"]["code"], "GuidanceError") << r.dump();
 
   // An empty prompt starts from BOS; required_dtype mismatch fails the stream after its start.
-  r = h.request("generate", Json{{"model_id", "tiny-llama"}, {"stream_id", "dt"}, {"required_dtype", "bfloat16"},
+  r = h.request("generate", Json{{"model_id", "tiny-llama"},
+                                 {"stream_id", "dt"},
+                                 {"required_dtype", "bfloat16"},
                                  {"max_tokens", 2}});
   ASSERT_TRUE(r.contains("result")) << r.dump();
   const auto dt = h.stream("dt");
   expect_order(dt, false);
   EXPECT_NE(dt.back()["params"]["error"].get<std::string>().find("dtype"), std::string::npos);
-  r = h.request("generate", Json{{"model_id", "tiny-llama"}, {"stream_id", "bos"}, {"max_tokens", 2},
+  r = h.request("generate", Json{{"model_id", "tiny-llama"},
+                                 {"stream_id", "bos"},
+                                 {"max_tokens", 2},
                                  {"required_dtype", "fp32"}});
   ASSERT_TRUE(r.contains("result"));
   expect_order(h.stream("bos"), true);
@@ -178,7 +190,8 @@ TEST_F(ServerModel, BatchGenerateManyStreamsAndCollisions) {
   }
   const Json r = h.request("batch_generate", Json{{"requests", requests}});
   ASSERT_TRUE(r.contains("result")) << r.dump();
-  EXPECT_TRUE((*protocol::SchemaSet::rpc())->validate("batch_generate.result", r["result"]).is_ok());
+  EXPECT_TRUE(
+      (*protocol::SchemaSet::rpc())->validate("batch_generate.result", r["result"]).is_ok());
   const Json& results = r["result"]["results"];
   ASSERT_EQ(results.size(), 6u);
   for (int i = 0; i < 5; ++i) {
@@ -191,10 +204,14 @@ TEST_F(ServerModel, BatchGenerateManyStreamsAndCollisions) {
   for (int i = 0; i < 5; ++i) {
     const auto notes = h.stream("b" + std::to_string(i));
     expect_order(notes, true);
-    EXPECT_EQ(token_ids(notes, "b" + std::to_string(i)).size() + 0u <= static_cast<std::size_t>(5 + i), true);
+    EXPECT_EQ(
+        token_ids(notes, "b" + std::to_string(i)).size() + 0u <= static_cast<std::size_t>(5 + i),
+        true);
   }
   // A running stream's id cannot be reused; a finished one's can.
-  Json g = h.request("generate", Json{{"model_id", "m"}, {"stream_id", "b0"}, {"prompt_tokens", {1}}, {"max_tokens", 1}});
+  Json g = h.request(
+      "generate",
+      Json{{"model_id", "m"}, {"stream_id", "b0"}, {"prompt_tokens", {1}}, {"max_tokens", 1}});
   EXPECT_TRUE(g.contains("result")) << g.dump();
   h.stream("b0");
 }
@@ -205,8 +222,11 @@ TEST_F(ServerModel, StepExtensionCarriesEveryStreamPerStep) {
   ASSERT_TRUE(h.request("runtime/info", Json{{"extensions", {"stream.step"}}}).contains("result"));
   Json requests = Json::array();
   for (int i = 0; i < 3; ++i) {
-    requests.push_back(Json{{"model_id", "m"}, {"stream_id", "s" + std::to_string(i)},
-                            {"prompt_tokens", {1, 30 + i}}, {"max_tokens", 8}, {"temperature", 0}});
+    requests.push_back(Json{{"model_id", "m"},
+                            {"stream_id", "s" + std::to_string(i)},
+                            {"prompt_tokens", {1, 30 + i}},
+                            {"max_tokens", 8},
+                            {"temperature", 0}});
   }
   ASSERT_TRUE(h.request("batch_generate", Json{{"requests", requests}}).contains("result"));
   for (int i = 0; i < 3; ++i) {
@@ -216,10 +236,20 @@ TEST_F(ServerModel, StepExtensionCarriesEveryStreamPerStep) {
     EXPECT_EQ(token_ids(notes, sid).size(), 8u);
   }
   std::size_t steps = 0, chunks = 0, multi = 0;
+  std::int64_t last_step = -1;
   for (const Json& l : h.lines()) {
     if (l.value("method", "") == "stream.step") {
       ++steps;
       if (l["params"]["streams"].size() > 1) ++multi;
+      // One line per engine step: step numbers only grow.
+      const std::int64_t step = l["params"]["step"];
+      EXPECT_GT(step, last_step);
+      last_step = step;
+      std::set<std::string> ids;
+      for (const Json& s : l["params"]["streams"]) {
+        EXPECT_TRUE(ids.insert(s["stream_id"].get<std::string>()).second)
+            << "a stream once per step";
+      }
     }
     if (l.value("method", "") == "stream.chunk") ++chunks;
   }
@@ -234,11 +264,15 @@ TEST_F(ServerModel, CancelAndUnloadEndStreamsCleanly) {
   load(h, "m", dir);
   // Long streams; cancel one, unload the model under the other.
   for (const char* sid : {"c1", "c2"}) {
-    Json r = h.request("generate", Json{{"model_id", "m"}, {"stream_id", sid}, {"prompt_tokens", {1, 40}},
-                                        {"max_tokens", 4096}, {"stop_token_ids", {}}});
+    Json r = h.request("generate", Json{{"model_id", "m"},
+                                        {"stream_id", sid},
+                                        {"prompt_tokens", {1, 40}},
+                                        {"max_tokens", 4096},
+                                        {"stop_token_ids", {}}});
     ASSERT_TRUE(r.contains("result")) << r.dump();
   }
-  Json again = h.request("generate", Json{{"model_id", "m"}, {"stream_id", "c1"}, {"prompt_tokens", {1}}});
+  Json again =
+      h.request("generate", Json{{"model_id", "m"}, {"stream_id", "c1"}, {"prompt_tokens", {1}}});
   EXPECT_EQ(again["error"]["code"], -32602) << "a running stream's id is taken";
   const Json c = h.request("stream/cancel", Json{{"stream_id", "c1"}});
   ASSERT_TRUE(c.contains("result")) << c.dump();
@@ -269,7 +303,8 @@ TEST_F(ServerModel, ReloadSameSourceIsIdempotentAndRuntimeOnlyBatchers) {
   EXPECT_EQ(a, b);
   Json r = h.request("get_batcher_health", Json{{"model_id", "m"}});
   EXPECT_EQ(r["error"]["code"], -32602) << "no continuous batcher yet";
-  r = h.request("continuous_generate", Json{{"model_id", "m"}, {"prompt", ""}, {"stream_id", "cg"}, {"max_tokens", 3}});
+  r = h.request("continuous_generate",
+                Json{{"model_id", "m"}, {"prompt", ""}, {"stream_id", "cg"}, {"max_tokens", 3}});
   ASSERT_TRUE(r.contains("result")) << r.dump();
   EXPECT_TRUE(r["result"].is_null());
   const auto notes = h.stream("cg");
@@ -283,11 +318,14 @@ TEST_F(ServerModel, ReloadSameSourceIsIdempotentAndRuntimeOnlyBatchers) {
   for (const char* m : {"get_batcher_metrics", "get_batcher_health", "get_week4_metrics"}) {
     r = h.request(m, Json{{"model_id", "m"}});
     ASSERT_TRUE(r.contains("result")) << m << r.dump();
-    EXPECT_TRUE((*protocol::SchemaSet::rpc())->validate(std::string(m) + ".result", r["result"]).is_ok()) << m;
+    EXPECT_TRUE(
+        (*protocol::SchemaSet::rpc())->validate(std::string(m) + ".result", r["result"]).is_ok())
+        << m;
   }
   r = h.request("batch_generate_parallel",
-                Json{{"requests", {{{"model_id", "m"}, {"stream_id", "p1"}, {"max_tokens", 2}},
-                                   {{"model_id", "m"}, {"stream_id", "p2"}, {"max_tokens", 2}}}}});
+                Json{{"requests",
+                      {{{"model_id", "m"}, {"stream_id", "p1"}, {"max_tokens", 2}},
+                       {{"model_id", "m"}, {"stream_id", "p2"}, {"max_tokens", 2}}}}});
   ASSERT_TRUE(r.contains("result")) << r.dump();
   EXPECT_EQ(h.stream("p1").back()["params"]["event"], "completed");
   EXPECT_EQ(h.stream("p2").back()["params"]["event"], "completed");
@@ -298,8 +336,9 @@ TEST_F(ServerModel, ReloadSameSourceIsIdempotentAndRuntimeOnlyBatchers) {
   ASSERT_TRUE(r.contains("result")) << r.dump();
   EXPECT_EQ(r["result"]["compatible"], true);
   EXPECT_TRUE((*protocol::SchemaSet::rpc())->validate("check_draft.result", r["result"]).is_ok());
-  r = h.request("batch_check_draft", Json{{"requests", {{{"primary_id", "m"}, {"draft_id", "m"}},
-                                                        {{"primary_id", "m"}, {"draft_id", "zz"}}}}});
+  r = h.request("batch_check_draft", Json{{"requests",
+                                           {{{"primary_id", "m"}, {"draft_id", "m"}},
+                                            {{"primary_id", "m"}, {"draft_id", "zz"}}}}});
   EXPECT_EQ(r["result"]["results"][0]["success"], true);
   EXPECT_EQ(r["result"]["results"][1]["error"], "Model not loaded: zz");
 }
