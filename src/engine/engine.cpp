@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <cstring>
 #include <limits>
 
 #include "core/log.h"
@@ -31,6 +30,7 @@ struct Engine::SeqRuntime {
   core::Xoshiro256 rng;
   std::unique_ptr<tokenizer::StreamDecoder> decoder;
   StopMatcher stops;
+  std::unique_ptr<ConstraintState> constraint;  // structured output, if asked for
   FinishReason finish = FinishReason::kNone;
 };
 
@@ -200,6 +200,11 @@ void Engine::take_inbox() {
         rt->decoder = std::make_unique<tokenizer::StreamDecoder>(*tokenizer_, p.skip_special_tokens);
       }
       rt->stops = StopMatcher(p.stop.stop);
+      if (p.constraint) {
+        std::vector<std::int32_t> stop_ids = p.stop.stop_token_ids;
+        if (!p.stop.ignore_eos) stop_ids.insert(stop_ids.end(), eos_ids_.begin(), eos_ids_.end());
+        rt->constraint = p.constraint->start(std::move(stop_ids));
+      }
       req->seqs.push_back(id);
       seqs_.emplace(id, std::move(rt));
     }
@@ -301,18 +306,14 @@ Status Engine::run_plan(const StepPlan& plan) {
 
   const auto vocab = static_cast<std::size_t>(model_.config().vocab);
   outcomes_.clear();
-  // One transfer for the whole step (a device synchronises once, not per row).
-  const float* host_logits = nullptr;
-  if (!batch_logit_rows_.empty()) {
-    MLXS_ASSIGN_OR_RETURN(host_logits, model_.backend().logits_to_host(logits));
-  }
   std::size_t row = 0;
   for (const PlanEntry& e : plan.entries) {
     if (!e.wants_logits) continue;
     const Sequence& s = *scheduler_.find(e.id);
     SeqRuntime& rt = *seqs_.at(e.id);
     const GenerateRequest& p = rt.request->params;
-    std::memcpy(row_.data(), host_logits + row * vocab, vocab * sizeof(float));
+    tensor::Tensor one = logits.rows_view(static_cast<std::int64_t>(row), static_cast<std::int64_t>(row) + 1);
+    MLXS_RETURN_IF_ERROR(model_.backend().copy_to_host(one, row_.data()));
     ++row;
     const int generated = s.generated();
     if (generated < p.stop.min_tokens) {
@@ -320,12 +321,23 @@ Status Engine::run_plan(const StepPlan& plan) {
       for (auto id : eos_ids_) row_[static_cast<std::size_t>(id)] = -std::numeric_limits<float>::infinity();
       for (auto id : p.stop.stop_token_ids) row_[static_cast<std::size_t>(id)] = -std::numeric_limits<float>::infinity();
     }
+    if (rt.constraint) {
+      // Only what the constraint allows. A grammar never leaves a state
+      // with no way on; if one did, end-of-sequence is the way out.
+      allowed_.assign((vocab + 31) / 32, 0);
+      rt.constraint->fill_mask(allowed_);
+      if (apply_allowed_mask(std::span<float>(row_.data(), vocab), allowed_) == 0) {
+        for (auto id : eos_ids_) row_[static_cast<std::size_t>(id)] = 0.0f;
+      }
+    }
     const auto prompt = std::span<const std::int32_t>(s.tokens).first(static_cast<std::size_t>(s.prompt_len));
     const auto output = std::span<const std::int32_t>(s.tokens).subspan(static_cast<std::size_t>(s.prompt_len));
     const SampleOutput out = sampler_.sample(std::span<float>(row_.data(), vocab), p.sampling, prompt, output, rt.rng);
     ++generated_;
 
     FinishReason finish = FinishReason::kNone;
+    bool constraint_failed = false;
+    if (rt.constraint && !rt.constraint->advance(out.token).is_ok()) constraint_failed = true;
     const bool is_eos = !p.stop.ignore_eos && std::find(eos_ids_.begin(), eos_ids_.end(), out.token) != eos_ids_.end();
     const bool is_stop_token = std::find(p.stop.stop_token_ids.begin(), p.stop.stop_token_ids.end(), out.token) !=
                                p.stop.stop_token_ids.end();
@@ -353,6 +365,7 @@ Status Engine::run_plan(const StepPlan& plan) {
         text_ += rt.stops.flush();
       }
     }
+    if (constraint_failed) finish = FinishReason::kError;  // the mask makes this unreachable
     const bool emit_token = !is_eos && !is_stop_token;
     TokenLogprobs lp;
     const TokenLogprobs* lp_ptr = nullptr;

@@ -17,6 +17,7 @@
 #include "core/clock.h"
 #include "core/status.h"
 #include "engine/arbiter.h"
+#include "engine/constraint.h"
 #include "engine/block_pool.h"
 #include "engine/sampler.h"
 #include "engine/sampling_params.h"
@@ -48,6 +49,8 @@ struct GenerateRequest {
   Priority priority = Priority::kInteractive;
   core::Nanos timeout_ns = 0;  // 0: none
   bool skip_special_tokens = true;
+  // Structured output: null leaves generation free.
+  std::shared_ptr<const Constraint> constraint;
 };
 
 struct EngineMetrics {
@@ -125,6 +128,7 @@ class Engine {
   std::vector<std::int32_t> batch_tokens_, batch_positions_, batch_logit_rows_;
   std::vector<tensor::SeqSlice> batch_slices_;
   std::vector<float> row_;
+  std::vector<std::uint32_t> allowed_;  // a constrained row's token bitmask
   std::vector<StepOutcome> outcomes_;
   std::vector<SeqId> ended_;
   std::string text_;

@@ -182,4 +182,17 @@ SampleOutput Sampler::sample(std::span<float> logits, const SamplingParams& p,
   return finish(order_[pick]);
 }
 
+std::size_t apply_allowed_mask(std::span<float> logits, std::span<const std::uint32_t> allowed) {
+  std::size_t count = 0;
+  for (std::size_t i = 0; i < logits.size(); ++i) {
+    const std::size_t w = i >> 5;
+    if (w < allowed.size() && ((allowed[w] >> (i & 31)) & 1u) != 0) {
+      ++count;
+    } else {
+      logits[i] = -std::numeric_limits<float>::infinity();
+    }
+  }
+  return count;
+}
+
 }  // namespace mlxs::engine

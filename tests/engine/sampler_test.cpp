@@ -116,5 +116,31 @@ TEST(SamplingParams, ValidationNamesTheField) {
   EXPECT_FALSE(validate(stop, 100).is_ok());
 }
 
+TEST(Sampler, AllowedMaskLeavesOnlyAllowedTokens) {
+  Sampler sampler(70);
+  std::vector<float> logits(70, 0.0f);
+  logits[3] = 50.0f;  // the model's favourite, not allowed
+  std::vector<std::uint32_t> allowed(3, 0u);
+  allowed[1] |= 1u << 1;  // token 33
+  allowed[2] |= 1u << 4;  // token 68
+  EXPECT_EQ(apply_allowed_mask(logits, allowed), 2u);
+  for (std::size_t i = 0; i < logits.size(); ++i) {
+    if (i != 33 && i != 68) {
+      EXPECT_TRUE(std::isinf(logits[i]) && logits[i] < 0) << i;
+    }
+  }
+  SamplingParams p;
+  p.temperature = 1.0f;
+  core::Xoshiro256 rng(5);
+  for (int k = 0; k < 50; ++k) {
+    std::vector<float> row = logits;
+    const std::int32_t t = sampler.sample(row, p, {}, {}, rng).token;
+    EXPECT_TRUE(t == 33 || t == 68) << t;
+  }
+  // Words past the end of a short mask allow nothing.
+  std::vector<float> row(70, 1.0f);
+  EXPECT_EQ(apply_allowed_mask(row, std::span<const std::uint32_t>(allowed).first(1)), 0u);
+}
+
 }  // namespace
 }  // namespace mlxs::engine
