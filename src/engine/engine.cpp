@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "core/log.h"
@@ -306,14 +307,18 @@ Status Engine::run_plan(const StepPlan& plan) {
 
   const auto vocab = static_cast<std::size_t>(model_.config().vocab);
   outcomes_.clear();
+  // One transfer for the whole step (a device synchronises once, not per row).
+  const float* host_logits = nullptr;
+  if (!batch_logit_rows_.empty()) {
+    MLXS_ASSIGN_OR_RETURN(host_logits, model_.backend().logits_to_host(logits));
+  }
   std::size_t row = 0;
   for (const PlanEntry& e : plan.entries) {
     if (!e.wants_logits) continue;
     const Sequence& s = *scheduler_.find(e.id);
     SeqRuntime& rt = *seqs_.at(e.id);
     const GenerateRequest& p = rt.request->params;
-    tensor::Tensor one = logits.rows_view(static_cast<std::int64_t>(row), static_cast<std::int64_t>(row) + 1);
-    MLXS_RETURN_IF_ERROR(model_.backend().copy_to_host(one, row_.data()));
+    std::memcpy(row_.data(), host_logits + row * vocab, vocab * sizeof(float));
     ++row;
     const int generated = s.generated();
     if (generated < p.stop.min_tokens) {
