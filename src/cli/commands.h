@@ -15,6 +15,9 @@ void add_generate_command(CLI::App& parent, Action* action);
 void add_dev_command(CLI::App& parent, Action* action);
 void add_bench_command(CLI::App& parent, Action* action);
 void add_runtime_command(CLI::App& parent, Action* action);
+void add_serve_command(CLI::App& parent, Action* action);
+// Adds `serve` under the `bench` subcommand (after add_bench_command).
+void add_bench_serve_command(CLI::App& app, Action* action);
 void add_config_command(CLI::App& parent, Action* action);
 
 // Prints "error: <Code>: <message>" to stderr; returns the exit code (1).

@@ -21,6 +21,8 @@ int main(int argc, char** argv) {
   mlxs::cli::add_dev_command(app, &action);
   mlxs::cli::add_bench_command(app, &action);
   mlxs::cli::add_runtime_command(app, &action);
+  mlxs::cli::add_serve_command(app, &action);
+  mlxs::cli::add_bench_serve_command(app, &action);
   mlxs::cli::add_config_command(app, &action);
   try {
     app.parse(argc, argv);

@@ -1,0 +1,316 @@
+#include "server/routes.h"
+
+#include <set>
+
+#include <boost/asio/post.hpp>
+
+#include "server/generation_job.h"
+#include "server/model_paths.h"
+#include "server/openai_request.h"
+
+namespace mlxs::server {
+
+using core::ErrorCode;
+using core::Json;
+
+namespace {
+
+using SessionPtr = std::shared_ptr<HttpSession>;
+
+// Time depends on the lengths only, not on where the first difference is.
+bool equal_constant_time(std::string_view a, std::string_view b) {
+  if (b.empty()) return false;
+  std::size_t diff = a.size() ^ b.size();
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    diff |= static_cast<unsigned char>(a[i] ^ b[i % b.size()]);
+  }
+  return diff == 0;
+}
+
+// The body as JSON, or the 400 already sent.
+std::optional<Json> json_body(const SessionPtr& s, const HttpSession::Request& req) {
+  auto parsed = core::parse_json(req.body(), "request body", ErrorCode::kParseError, 64);
+  if (!parsed.is_ok()) {
+    s->reply_error(ApiError::http(400, error_code_name(ErrorCode::kParseError),
+                                  "request body is not valid JSON: " + parsed.status().message()));
+    return std::nullopt;
+  }
+  return std::move(parsed).value();
+}
+
+// Gateway answers come back on a control thread: post them to the strand.
+control::Gateway::Reply on_strand(const SessionPtr& s, std::function<void(Json)> ok) {
+  return [s, ok = std::move(ok)](core::Result<Json> r) {
+    net::post(s->executor(), [s, ok, r = std::move(r)]() mutable {
+      if (!r.is_ok()) {
+        s->reply_error(ApiError::from_status(r.status()));
+        return;
+      }
+      ok(std::move(r).value());
+    });
+  };
+}
+
+// A body checked against document `name`; nullopt when the 400 was sent.
+std::optional<Json> checked_body(const SessionPtr& s, ServerContext& ctx,
+                                 const HttpSession::Request& req, std::string_view name) {
+  auto body = json_body(s, req);
+  if (!body) return std::nullopt;
+  const BodyCheck check = ctx.schemas.check(name, *body);
+  if (!check.valid) {
+    s->reply_error(ApiError::invalid_body(check));
+    return std::nullopt;
+  }
+  return body;
+}
+
+std::vector<std::string> loaded_models(const control::Readiness& r) {
+  std::set<std::string> ids;
+  for (const auto& w : r.workers) ids.insert(w.models.begin(), w.models.end());
+  return {ids.begin(), ids.end()};
+}
+
+Json model_card(const std::string& id) {
+  return Json{{"id", id}, {"object", "model"}, {"created", 0}, {"owned_by", "mlx-serving"}};
+}
+
+void completion(const SessionPtr& s, ServerContext& ctx, const HttpSession::Request& req,
+                Endpoint endpoint) {
+  auto body = json_body(s, req);
+  if (!body) return;
+  CompletionPlan plan;
+  if (auto error = plan_completion(endpoint, ctx.schemas, *body, ctx.options.limits, &plan)) {
+    s->reply_error(*error);
+    return;
+  }
+  auto job = std::make_shared<GenerationJob>(s, ctx, std::move(plan));
+  job->start();
+}
+
+void readiness(const SessionPtr& s, ServerContext& ctx) {
+  const control::Readiness r = ctx.gateway.readiness();
+  Json workers = Json::array();
+  for (const auto& w : r.workers) {
+    workers.push_back({{"name", w.name},
+                       {"state", w.breaker_state},
+                       {"models", w.models},
+                       {"restarts", w.restarts},
+                       {"last_error", w.last_error}});
+  }
+  s->reply_json(r.ready ? 200 : 503,
+                {{"ready", r.ready}, {"reason", r.reason}, {"workers", std::move(workers)}});
+}
+
+void models_get(const SessionPtr& s, ServerContext& ctx, const std::string& id) {
+  const auto ids = loaded_models(ctx.gateway.readiness());
+  if (id.empty()) {
+    Json data = Json::array();
+    for (const auto& m : ids) data.push_back(model_card(m));
+    s->reply_json(200, {{"object", "list"}, {"data", std::move(data)}});
+    return;
+  }
+  for (const auto& m : ids) {
+    if (m == id) return s->reply_json(200, model_card(m));
+  }
+  ApiError e = ApiError::from_status(
+      core::make_error(ErrorCode::kModelNotLoaded, "no model with id '{}' is loaded", id));
+  e.param = "model";
+  s->reply_error(e);
+}
+
+void models_load(const SessionPtr& s, ServerContext& ctx, const HttpSession::Request& req) {
+  auto body = checked_body(s, ctx, req, "models.load");
+  if (!body) return;
+  auto dir = resolve_model_dir((*body)["path"].get<std::string>(), ctx.options.model_roots);
+  if (!dir.is_ok()) {
+    ApiError e = ApiError::from_status(dir.status());
+    e.param = "path";
+    return s->reply_error(e);
+  }
+  const std::string id = (*body)["model"].get<std::string>();
+  Json params = {{"model_id", id}, {"local_path", *dir}};
+  if (body->contains("context_length")) params["context_length"] = (*body)["context_length"];
+  ctx.gateway.call("load_model", std::move(params), on_strand(s, [s, id](Json result) {
+                     result.erase("cached_path");  // an internal path
+                     Json out = model_card(id);
+                     out["details"] = std::move(result);
+                     s->reply_json(200, out);
+                   }));
+}
+
+void models_unload(const SessionPtr& s, ServerContext& ctx, const HttpSession::Request& req) {
+  auto body = checked_body(s, ctx, req, "models.unload");
+  if (!body) return;
+  const std::string id = (*body)["model"].get<std::string>();
+  ctx.gateway.call("unload_model", {{"model_id", id}}, on_strand(s, [s, id](Json) {
+                     s->reply_json(200, {{"id", id}, {"object", "model"}, {"unloaded", true}});
+                   }));
+}
+
+void tokenize(const SessionPtr& s, ServerContext& ctx, const HttpSession::Request& req) {
+  auto body = checked_body(s, ctx, req, "tokenize");
+  if (!body) return;
+  Json params = {{"model_id", (*body)["model"]}, {"text", (*body)["text"]}};
+  if (body->contains("add_special_tokens")) {
+    params["add_special_tokens"] = (*body)["add_special_tokens"];
+  }
+  ctx.gateway.call("tokenize", std::move(params), on_strand(s, [s](Json result) {
+                     Json out = {{"tokens", result.value("tokens", Json::array())}};
+                     out["count"] = out["tokens"].size();
+                     if (result.contains("token_strings")) {
+                       out["token_strings"] = result["token_strings"];
+                     }
+                     s->reply_json(200, out);
+                   }));
+}
+
+void detokenize(const SessionPtr& s, ServerContext& ctx, const HttpSession::Request& req) {
+  auto body = checked_body(s, ctx, req, "detokenize");
+  if (!body) return;
+  Json params = {{"model_id", (*body)["model"]}, {"tokens", (*body)["tokens"]}};
+  if (body->contains("skip_special_tokens")) {
+    params["skip_special_tokens"] = (*body)["skip_special_tokens"];
+  }
+  ctx.gateway.call("detokenize", std::move(params), on_strand(s, [s](Json result) {
+                     s->reply_json(200, {{"text", result.value("text", std::string())}});
+                   }));
+}
+
+// Our counters, the control plane's, and the engines' (KV, prefix cache,
+// queues) from runtime/telemetry when a worker answers.
+void metrics(const SessionPtr& s, ServerContext& ctx) {
+  ctx.gateway.call("runtime/telemetry", Json::object(), [s, &ctx](core::Result<Json> r) {
+    net::post(s->executor(), [s, &ctx, r = std::move(r)] {
+      std::string text = ctx.metrics.render(ctx.gateway.readiness(), ctx.gateway.metrics());
+      if (r.is_ok()) text += render_engine_telemetry(*r);
+      s->reply_text(200, std::move(text), "text/plain; version=0.0.4; charset=utf-8");
+    });
+  });
+}
+
+void runtime_info(const SessionPtr& s, ServerContext& ctx) {
+  ctx.gateway.call("runtime/info", Json::object(),
+                   on_strand(s, [s](Json result) { s->reply_json(200, result); }));
+}
+
+void schemas(const SessionPtr& s, ServerContext& ctx, std::string name) {
+  if (name.empty()) {
+    Json data = Json::array();
+    for (const auto& n : ctx.schemas.names()) {
+      if (n != "common") data.push_back({{"name", n}, {"url", "/v1/schemas/" + n}});
+    }
+    return s->reply_json(200, {{"object", "list"}, {"data", std::move(data)}});
+  }
+  if (name.size() > 5 && name.ends_with(".json")) name.resize(name.size() - 5);
+  if (const Json* doc = ctx.schemas.document(name)) {
+    return s->reply_text(200, doc->dump(2), "application/schema+json");
+  }
+  s->reply_error(ApiError::http(404, kRouteNotFound, "no schema document of that name"));
+}
+
+struct Route {
+  http::verb verb;
+  std::string_view path;  // exact, or a prefix ending in '/' that takes the rest as {id}
+  std::string_view label;
+  bool prefix;
+};
+
+constexpr Route kRoutes[] = {
+    {http::verb::get, "/health", "/health", false},
+    {http::verb::get, "/ready", "/ready", false},
+    {http::verb::get, "/metrics", "/metrics", false},
+    {http::verb::post, "/v1/chat/completions", "/v1/chat/completions", false},
+    {http::verb::post, "/v1/completions", "/v1/completions", false},
+    {http::verb::get, "/v1/models", "/v1/models", false},
+    {http::verb::post, "/v1/models/load", "/v1/models/load", false},
+    {http::verb::post, "/v1/models/unload", "/v1/models/unload", false},
+    {http::verb::get, "/v1/models/", "/v1/models/{id}", true},
+    {http::verb::post, "/v1/tokenize", "/v1/tokenize", false},
+    {http::verb::post, "/v1/detokenize", "/v1/detokenize", false},
+    {http::verb::get, "/v1/runtime/info", "/v1/runtime/info", false},
+    {http::verb::get, "/v1/schemas", "/v1/schemas", false},
+    {http::verb::get, "/v1/schemas/", "/v1/schemas/{name}", true},
+};
+
+bool matches(const Route& r, std::string_view path) {
+  return r.prefix ? path.size() > r.path.size() && path.starts_with(r.path) : path == r.path;
+}
+
+std::string percent_decode(std::string_view in) {
+  std::string out;
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '%' && i + 2 < in.size()) {
+      const auto hex = [](char c) -> int {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        return -1;
+      };
+      const int hi = hex(in[i + 1]), lo = hex(in[i + 2]);
+      if (hi >= 0 && lo >= 0) {
+        out += static_cast<char>(hi * 16 + lo);
+        i += 2;
+        continue;
+      }
+    }
+    out += in[i];
+  }
+  return out;
+}
+
+}  // namespace
+
+bool authorized(std::string_view authorization, const std::vector<std::string>& keys) {
+  constexpr std::string_view kBearer = "Bearer ";
+  if (authorization.size() <= kBearer.size() || !authorization.starts_with(kBearer)) return false;
+  const std::string_view token = authorization.substr(kBearer.size());
+  bool ok = false;
+  for (const auto& key : keys) ok |= equal_constant_time(token, key);
+  return ok;
+}
+
+void route_request(const SessionPtr& s, ServerContext& ctx, HttpSession::Request req) {
+  const std::string_view target = to_std(req.target());
+  const std::string_view path = target.substr(0, target.find('?'));
+  const Route* route = nullptr;
+  bool path_known = false;
+  for (const Route& r : kRoutes) {
+    if (!matches(r, path)) continue;
+    path_known = true;
+    if (r.verb == req.method()) {
+      route = &r;
+      break;
+    }
+  }
+  if (route == nullptr) {
+    if (path_known) {
+      return s->reply_error(ApiError::http(405, kMethodNotAllowed, "method not allowed here"));
+    }
+    return s->reply_error(ApiError::http(404, kRouteNotFound, "no such endpoint"));
+  }
+  s->set_route_label(std::string(route->label));
+  if (!ctx.options.api_keys.empty() && route->path != "/health" && route->path != "/ready" &&
+      !authorized(to_std(req[http::field::authorization]), ctx.options.api_keys)) {
+    return s->reply_error(
+        ApiError::http(401, kUnauthorized, "missing or invalid API key (Authorization: Bearer)"));
+  }
+  const std::string rest =
+      route->prefix ? percent_decode(path.substr(route->path.size())) : std::string();
+  const std::string_view p = route->path;
+  if (p == "/health") return s->reply_json(200, {{"status", "ok"}});
+  if (p == "/ready") return readiness(s, ctx);
+  if (p == "/metrics") return metrics(s, ctx);
+  if (p == "/v1/chat/completions") return completion(s, ctx, req, Endpoint::kChat);
+  if (p == "/v1/completions") return completion(s, ctx, req, Endpoint::kCompletions);
+  if (p == "/v1/models") return models_get(s, ctx, "");
+  if (p == "/v1/models/") return models_get(s, ctx, rest);
+  if (p == "/v1/models/load") return models_load(s, ctx, req);
+  if (p == "/v1/models/unload") return models_unload(s, ctx, req);
+  if (p == "/v1/tokenize") return tokenize(s, ctx, req);
+  if (p == "/v1/detokenize") return detokenize(s, ctx, req);
+  if (p == "/v1/runtime/info") return runtime_info(s, ctx);
+  if (p == "/v1/schemas") return schemas(s, ctx, "");
+  return schemas(s, ctx, rest);
+}
+
+}  // namespace mlxs::server
