@@ -174,33 +174,44 @@ __global__ void __launch_bounds__(kThreads) attention_warp_kernel(KvLayout kv, i
   const std::int32_t* table = m.tables + m.seq_table[m.row_seq[t]];
   const std::int64_t head_off = static_cast<std::int64_t>(g) * kv.block_size * D;
   const float* layer_base = kv.base + layer * kv.layer_stride;
-  for (int key = begin + warp; key < end; key += kWarps) {
-    const std::int64_t block = table[key / kv.block_size];
-    const float* kp = layer_base + block * kv.block_stride + head_off +
-                      static_cast<std::int64_t>(key % kv.block_size) * D + lane * P;
-    const float* vp = kp + kv.kv_stride;
-    float kk[P];
-    float vv[P];
+  // Keys are independent until the softmax update, so each warp issues the
+  // loads of kUnroll keys (table entry, then the K and V rows) before it uses
+  // any: a short context is a chain of dependent memory latencies otherwise.
+  constexpr int kUnroll = 4;
+  for (int base = begin + warp; base < end; base += kWarps * kUnroll) {
+    float kk[kUnroll][P];
+    float vv[kUnroll][P];
 #pragma unroll
-    for (int i = 0; i < P; ++i) {
-      kk[i] = kp[i];
-      vv[i] = vp[i];
+    for (int u = 0; u < kUnroll; ++u) {
+      const int key = min(base + u * kWarps, end - 1);  // a repeat is skipped below
+      const std::int64_t block = table[key / kv.block_size];
+      const float* kp = layer_base + block * kv.block_stride + head_off +
+                        static_cast<std::int64_t>(key % kv.block_size) * D + lane * P;
+#pragma unroll
+      for (int i = 0; i < P; ++i) {
+        kk[u][i] = kp[i];
+        vv[u][i] = kp[kv.kv_stride + i];
+      }
     }
 #pragma unroll
-    for (int h = 0; h < kMaxGroup; ++h) {
-      if (h < group) {
-        float s = 0.0f;
+    for (int u = 0; u < kUnroll; ++u) {
+      if (base + u * kWarps >= end) break;
 #pragma unroll
-        for (int i = 0; i < P; ++i) s += qv[h][i] * kk[i];
-        s = warp_sum(s) * scale;
-        if (softcap > 0.0f) s = softcap * tanhf(s / softcap);
-        const float new_max = fmaxf(mx[h], s);
-        const float c = __expf(mx[h] - new_max);
-        const float p = __expf(s - new_max);
-        sum[h] = sum[h] * c + p;
+      for (int h = 0; h < kMaxGroup; ++h) {
+        if (h < group) {
+          float s = 0.0f;
 #pragma unroll
-        for (int i = 0; i < P; ++i) acc[h][i] = acc[h][i] * c + p * vv[i];
-        mx[h] = new_max;
+          for (int i = 0; i < P; ++i) s += qv[h][i] * kk[u][i];
+          s = warp_sum(s) * scale;
+          if (softcap > 0.0f) s = softcap * tanhf(s / softcap);
+          const float new_max = fmaxf(mx[h], s);
+          const float c = __expf(mx[h] - new_max);
+          const float p = __expf(s - new_max);
+          sum[h] = sum[h] * c + p;
+#pragma unroll
+          for (int i = 0; i < P; ++i) acc[h][i] = acc[h][i] * c + p * vv[u][i];
+          mx[h] = new_max;
+        }
       }
     }
   }

@@ -87,6 +87,30 @@ __global__ void add_rms_norm_kernel(float* x, const float* delta, const float* w
 
 constexpr int kMaxRotHalf = 256;  // rot_dim <= 512 (checked at launch)
 
+// The same for rows of at most 4096 floats: one float4 per thread stays in
+// registers between the sum of squares and the write (one pass over memory,
+// no second read of x).
+__global__ void add_rms_norm_vec_kernel(float* x, const float* delta, const float* w, float eps, float offset,
+                                        float* out, int n) {
+  const int quads = n / 4;
+  const std::int64_t row = static_cast<std::int64_t>(blockIdx.x) * n;
+  const int i = threadIdx.x;
+  float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+  if (i < quads) {
+    const float4 a = reinterpret_cast<const float4*>(x + row)[i];
+    const float4 d = reinterpret_cast<const float4*>(delta + row)[i];
+    v = make_float4(a.x + d.x, a.y + d.y, a.z + d.z, a.w + d.w);
+    reinterpret_cast<float4*>(x + row)[i] = v;
+  }
+  const float ss = block_sum(v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w);
+  const float inv = rsqrtf(ss / static_cast<float>(n) + eps);
+  if (i < quads) {
+    const float4 g = reinterpret_cast<const float4*>(w)[i];
+    reinterpret_cast<float4*>(out + row)[i] = make_float4(v.x * inv * (g.x + offset), v.y * inv * (g.y + offset),
+                                                          v.z * inv * (g.z + offset), v.w * inv * (g.w + offset));
+  }
+}
+
 // One block per token; threads cover heads x rot_dim/2 pairs.
 __global__ void rope_kernel(float* x, int heads, int head_dim, int rot_dim, const double* inv_freq,
                             double attention_factor, const std::int32_t* positions) {
@@ -269,6 +293,12 @@ cudaError_t rms_norm(const float* x, const float* w, float eps, float offset, fl
 cudaError_t add_rms_norm(float* x, const float* delta, const float* w, float eps, float offset, float* out,
                          std::int64_t rows, int n, cudaStream_t s) {
   if (rows == 0) return cudaSuccess;
+  const auto aligned = [](const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; };
+  if (n % 4 == 0 && n / 4 <= 1024 && aligned(x) && aligned(delta) && aligned(w) && aligned(out)) {
+    const int threads = (n / 4 + 31) / 32 * 32;
+    add_rms_norm_vec_kernel<<<static_cast<unsigned>(rows), threads, 0, s>>>(x, delta, w, eps, offset, out, n);
+    return cudaGetLastError();
+  }
   add_rms_norm_kernel<<<static_cast<unsigned>(rows), norm_threads(n), 0, s>>>(x, delta, w, eps, offset, out, n);
   return cudaGetLastError();
 }

@@ -162,6 +162,19 @@ TEST(CudaOps, NormsActivationsAndElementwise) {
   p.gpu->add_rms_norm(x.g, d.g, w.g, 1e-5f, 0.0f, oc.g);
   EXPECT_LT(rel_error(fetch(*p.gpu, oc.g), fetch(p.cpu, oc.c)), 1e-5);
   EXPECT_LT(rel_error(fetch(*p.gpu, x.g), fetch(p.cpu, x.c)), 1e-6) << "the residual sum";
+  // Row widths for the one-float4-per-thread kernel (<= 4096, multiple of
+  // 4) and for the looping one.
+  for (std::int64_t width : {4096, 202, 4100}) {
+    SCOPED_TRACE(fmt::format("add_rms_norm width {}", width));
+    auto x2 = both(p, hd.random(DType::kF32, {3, width}, rng, 3.0f), true);
+    auto d2 = both(p, hd.random(DType::kF32, {3, width}, rng), true);
+    auto w2 = both(p, hd.random(DType::kF32, {width}, rng), true);
+    auto o2 = both(p, hd.random(DType::kF32, {3, width}, rng), true);
+    p.cpu.add_rms_norm(x2.c, d2.c, w2.c, 1e-5f, 1.0f, o2.c);
+    p.gpu->add_rms_norm(x2.g, d2.g, w2.g, 1e-5f, 1.0f, o2.g);
+    EXPECT_LT(rel_error(fetch(*p.gpu, o2.g), fetch(p.cpu, o2.c)), 1e-5);
+    EXPECT_LT(rel_error(fetch(*p.gpu, x2.g), fetch(p.cpu, x2.c)), 1e-6);
+  }
   auto hw = both(p, hd.random(DType::kF32, {40}, rng), true);
   p.cpu.head_rms_norm(oc.c, 40, hw.c, 1e-6f, 0.0f);
   p.gpu->head_rms_norm(oc.g, 40, hw.g, 1e-6f, 0.0f);
