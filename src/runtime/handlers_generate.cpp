@@ -44,9 +44,10 @@ core::Result<std::shared_ptr<LoadedModel>> Server::submit(
   record->end_token_id = model->end_token_id;
   record->top_logprobs = static_cast<int>(p.top_logprobs.value_or(0));
   record->logprobs = p.logprobs.value_or(false) || record->top_logprobs > 0;
+  GuidancePlan guidance;
   if (p.guidance) {
-    // Never ignored: refused here until structured output lands.
-    MLXS_RETURN_IF_ERROR(prepare_guidance(*p.guidance, *model).status());
+    // Never ignored: compiled here, or the request fails with the reason.
+    MLXS_ASSIGN_OR_RETURN(guidance, prepare_guidance(*p.guidance, *model));
   }
   if (p.draft_model) {
     core::log_warn("runtime_draft_model_ignored",
@@ -55,6 +56,7 @@ core::Result<std::shared_ptr<LoadedModel>> Server::submit(
   MLXS_ASSIGN_OR_RETURN(engine::GenerateRequest request,
                         build_request(*model, p, options_.default_max_tokens));
   if (timeout_ns != 0) request.timeout_ns = timeout_ns;
+  request.constraint = guidance.constraint;
   if (p.required_dtype && normalize_dtype(*p.required_dtype) != model->dtype) {
     // The original fails such a stream after starting it.
     record->start_failure = Status(ErrorCode::kGenerationError,
