@@ -4,6 +4,7 @@
 // cleanly on SIGINT/SIGTERM.
 #include <pthread.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -13,6 +14,7 @@
 
 #include "cli/commands.h"
 #include "cli/in_process_worker.h"
+#include "control/config.h"
 #include "control/control_plane.h"
 #include "core/log.h"
 #include "server/server.h"
@@ -27,6 +29,7 @@ struct ServeArgs {
   std::vector<std::string> roots;
   server::ServerOptions http;
   std::vector<std::string> api_keys;
+  std::string config_file;
   bool in_process = false;
   int threads = 0;
   int kv_memory_mb = 1024;
@@ -76,18 +79,34 @@ int run_serve(ServeArgs& a) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  // Supervision and worker settings: the configuration file's when given
+  // (validated as a whole first), else the flags'.
+  control::ControlConfig config;
+  config.worker_args = {"--threads", std::to_string(a.threads), "--kv-memory-mb",
+                        std::to_string(a.kv_memory_mb)};
+  if (!a.config_file.empty()) {
+    control::ConfigInputs inputs;
+    inputs.file = a.config_file;
+    inputs.environment = control::process_environment();
+    const control::ConfigReport report = control::load_config(inputs);
+    if (!report.ok()) {
+      return report_error(std::string(report.status().code_name()), report.status().message());
+    }
+    config = control::control_config(report.effective);
+  }
   runtime::RuntimeOptions worker;
   worker.threads = a.threads;
   worker.kv_memory_bytes = static_cast<std::size_t>(a.kv_memory_mb) << 20;
   std::vector<control::WorkerLauncher> launchers;
-  if (a.in_process) {
-    launchers.push_back(in_process_launcher(worker));
-  } else {
-    launchers.push_back(control::process_launcher(
-        control::runtime_worker_argv({"--threads", std::to_string(a.threads), "--kv-memory-mb",
-                                      std::to_string(a.kv_memory_mb)})));
+  for (int i = 0; i < std::max(1, config.workers); ++i) {
+    if (a.in_process || config.in_process) {
+      launchers.push_back(in_process_launcher(worker));
+    } else {
+      launchers.push_back(
+          control::process_launcher(control::runtime_worker_argv(config.worker_args)));
+    }
   }
-  control::ControlPlane plane(std::move(launchers), control::SupervisorOptions{});
+  control::ControlPlane plane(std::move(launchers), config.supervisor);
   plane.start();
   for (const auto& m : models) {
     const core::Status s = load(plane, m);
@@ -117,6 +136,8 @@ void add_serve_command(CLI::App& parent, Action* action) {
   auto args = std::make_shared<ServeArgs>();
   CLI::App* cmd = parent.add_subcommand("serve", "Serve models over an OpenAI-compatible HTTP API");
   cmd->add_option("--model", args->models, "Model directory, or ID=DIR (repeatable)");
+  cmd->add_option("--config", args->config_file,
+                  "Configuration file (supervisor, workers); see `mlx-serving config`");
   cmd->add_option("--host", args->http.host, "Address to listen on");
   cmd->add_option("--port", args->http.port, "Port (0: any free port)");
   cmd->add_flag("--in-process", args->in_process,
