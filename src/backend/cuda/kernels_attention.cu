@@ -154,6 +154,9 @@ __global__ void __launch_bounds__(kThreads) attention_warp_kernel(KvLayout kv, i
   const int lo = window > 0 ? max(0, pos - window + 1) : 0;
   const int begin = max(lo, split * split_len);
   const int end = min(pos + 1, (split + 1) * split_len);
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  cudaTriggerProgrammaticLaunchCompletion();  // the o projection may start prefetching weights
+#endif
   const int warp = threadIdx.x >> 5;
   const int lane = threadIdx.x & 31;
 

@@ -92,6 +92,9 @@ constexpr int kMaxRotHalf = 256;  // rot_dim <= 512 (checked at launch)
 // no second read of x).
 __global__ void add_rms_norm_vec_kernel(float* x, const float* delta, const float* w, float eps, float offset,
                                         float* out, int n) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  cudaTriggerProgrammaticLaunchCompletion();  // the next GEMV may start prefetching weights
+#endif
   const int quads = n / 4;
   const std::int64_t row = static_cast<std::int64_t>(blockIdx.x) * n;
   const int i = threadIdx.x;
@@ -213,6 +216,9 @@ __global__ void rope_cache_kernel(float* q, float* k, const float* v, int heads,
 }
 
 __global__ void gated_act_kernel(Act a, const float* gate, const float* up, float* out, std::int64_t n) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  cudaTriggerProgrammaticLaunchCompletion();  // the next GEMV may start prefetching weights
+#endif
   const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
   const float g = gate[i];

@@ -97,6 +97,12 @@ __global__ void __launch_bounds__(32 * kWarps) gemv_kernel(Input in, int K, Segm
   for (int i = 0; i < kRows; ++i) {
     rows[i] = static_cast<const W*>(g.w) + static_cast<std::int64_t>(r + min(i, live - 1)) * K;
   }
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  // Launched early (programmatic dependent launch): the block is resident
+  // and its row pointers ready when the previous kernel's output lands.
+  // (Prefetching the rows into L2 here measured slower: 162 vs 196 tok/s.)
+  cudaGridDependencySynchronize();
+#endif
   float acc[kRows][M];
 #pragma unroll
   for (int i = 0; i < kRows; ++i) {
@@ -176,12 +182,20 @@ cudaError_t launch(const Input& in, bool input_aligned, int K, const Segments& s
     aligned = aligned && (reinterpret_cast<std::uintptr_t>(segs.seg[i].w) % 16) == 0;
   }
   const unsigned blocks = static_cast<unsigned>((warps + kWarps - 1) / kWarps);
-  if (aligned) {
-    gemv_kernel<W, M, true, kRows, Input><<<blocks, 32 * kWarps, 0, s>>>(in, K, segs);
-  } else {
-    gemv_kernel<W, M, false, kRows, Input><<<blocks, 32 * kWarps, 0, s>>>(in, K, segs);
-  }
-  return cudaGetLastError();
+  // Programmatic dependent launch: blocks may start before the previous
+  // kernel finishes (they wait in cudaGridDependencySynchronize).
+  cudaLaunchConfig_t config{};
+  config.gridDim = dim3(blocks);
+  config.blockDim = dim3(32 * kWarps);
+  config.dynamicSmemBytes = 0;
+  config.stream = s;
+  cudaLaunchAttribute attr{};
+  attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr.val.programmaticStreamSerializationAllowed = 1;
+  config.attrs = &attr;
+  config.numAttrs = 1;
+  if (aligned) return cudaLaunchKernelEx(&config, gemv_kernel<W, M, true, kRows, Input>, in, K, segs);
+  return cudaLaunchKernelEx(&config, gemv_kernel<W, M, false, kRows, Input>, in, K, segs);
 }
 
 template <typename W, typename Input>
