@@ -9,6 +9,7 @@
 #include "guidance_bench.h"
 #include "kernel_bench.h"
 #include "tokenizer_bench.h"
+#include "worker_bench.h"
 
 namespace mlxs::cli {
 namespace {
@@ -129,6 +130,30 @@ void add_bench_command(CLI::App& parent, Action* action) {
   pcmd->add_option("--json", prefix->json_path, "Write the full result as JSON here");
   pcmd->callback([prefix, action] {
     *action = [prefix] { return run_job(*prefix, bench::run_prefix_bench, bench::format_prefix_table); };
+  });
+
+  auto worker = std::make_shared<Job<bench::WorkerBenchOptions>>();
+  CLI::App* wcmd = bench_cmd->add_subcommand(
+      "worker", "Tokens/s in-process vs through a child runtime worker (stream.step)");
+  wcmd->add_option("--model", worker->options.model_dir, "Model directory")->required();
+  wcmd->add_option("--streams", worker->options.streams, "Concurrent streams")
+      ->check(CLI::Range(1, 64));
+  wcmd->add_option("--output-len", worker->options.output_len, "Tokens per stream")
+      ->check(CLI::Range(1, 4096));
+  wcmd->add_option("--prompt-len", worker->options.prompt_len, "Prompt tokens per stream")
+      ->check(CLI::Range(1, 1 << 16));
+  wcmd->add_option("--repeats", worker->options.repeats, "Timed repeats of each way")
+      ->check(CLI::Range(1, 100));
+  wcmd->add_option("--threads", worker->options.threads, "CPU threads, both ways (default: all)")
+      ->check(CLI::Range(0, 1024));
+  wcmd->add_option("--binary", worker->options.binary, "mlx-serving to start as the worker");
+  wcmd->add_option("--json", worker->json_path, "Write the full result as JSON here");
+  wcmd->add_flag("--quiet", [worker](std::int64_t) { worker->options.progress = false; },
+                 "No progress on stderr");
+  wcmd->callback([worker, action] {
+    *action = [worker] {
+      return run_job(*worker, bench::run_worker_bench, bench::format_worker_table);
+    };
   });
 }
 
