@@ -54,8 +54,11 @@ void on_pinned_threads(int threads, F&& body) {
 }  // namespace
 
 nlohmann::json BandwidthResult::to_json() const {
-  return {{"threads", threads}, {"bytes", bytes}, {"gbps_median", gbps_median},
-          {"gbps_best", gbps_best}, {"samples_gbps", samples}};
+  return {{"threads", threads},
+          {"bytes", bytes},
+          {"gbps_median", gbps_median},
+          {"gbps_best", gbps_best},
+          {"samples_gbps", samples}};
 }
 
 BandwidthProbe::BandwidthProbe(int threads, std::size_t bytes)

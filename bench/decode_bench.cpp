@@ -49,10 +49,12 @@ double percentile(std::vector<double> v, double q) {
 core::Result<nlohmann::json> run_decode_bench(const DecodeBenchOptions& o) {
   if (o.batches.empty() || o.prompt_len <= 0 || o.decode_tokens <= 0 || o.warmup < 0 ||
       o.repeats <= 0) {
-    return core::Status(core::ErrorCode::kInvalidParams, "batch sizes, lengths and repeats must be positive");
+    return core::Status(core::ErrorCode::kInvalidParams,
+                        "batch sizes, lengths and repeats must be positive");
   }
   for (int b : o.batches) {
-    if (b <= 0 || b > 4096) return core::Status(core::ErrorCode::kInvalidParams, "batch sizes must be in [1, 4096]");
+    if (b <= 0 || b > 4096)
+      return core::Status(core::ErrorCode::kInvalidParams, "batch sizes must be in [1, 4096]");
   }
   const int threads = o.threads > 0 ? o.threads : backend::cpu::ThreadPool::available_cpus();
   const int max_batch = *std::max_element(o.batches.begin(), o.batches.end());
@@ -69,9 +71,11 @@ core::Result<nlohmann::json> run_decode_bench(const DecodeBenchOptions& o) {
     progress.note("allocating the bandwidth probe");
     cpu_probe = std::make_unique<BandwidthProbe>(threads, o.probe_bytes);
     probe = [&](int reps) { return cpu_probe->measure(reps); };
-    bound_definition = "median GB/s (1e9 B/s) of a pinned streaming read with 8 vector accumulators per "
-                       "thread, at the decode's thread count";
-    be = std::make_unique<backend::cpu::CpuBackend>(std::make_shared<backend::cpu::ThreadPool>(threads));
+    bound_definition =
+        "median GB/s (1e9 B/s) of a pinned streaming read with 8 vector accumulators per "
+        "thread, at the decode's thread count";
+    be = std::make_unique<backend::cpu::CpuBackend>(
+        std::make_shared<backend::cpu::ThreadPool>(threads));
   } else if (o.backend == "cuda") {
 #ifdef MLXS_HAVE_CUDA
     backend::cuda::CudaOptions co;
@@ -79,8 +83,8 @@ core::Result<nlohmann::json> run_decode_bench(const DecodeBenchOptions& o) {
     MLXS_ASSIGN_OR_RETURN(be, backend::cuda::CudaBackend::create(co));
     probe = [&](int reps) {
       BandwidthResult r;
-      auto bw = backend::cuda::measure_copy_bandwidth(o.device, std::max<std::size_t>(o.probe_bytes, 1u << 30),
-                                                      reps * 3);
+      auto bw = backend::cuda::measure_copy_bandwidth(
+          o.device, std::max<std::size_t>(o.probe_bytes, 1u << 30), reps * 3);
       if (bw) {
         r.gbps_median = bw->gbps_median;
         r.gbps_best = bw->gbps_best;
@@ -89,7 +93,8 @@ core::Result<nlohmann::json> run_decode_bench(const DecodeBenchOptions& o) {
       }
       return r;
     };
-    bound_definition = "median GB/s (1e9 B/s) of a device-to-device copy, counting bytes read plus written";
+    bound_definition =
+        "median GB/s (1e9 B/s) of a device-to-device copy, counting bytes read plus written";
 #else
     return core::Status(core::ErrorCode::kUnsupported, "this build has no CUDA backend");
 #endif
@@ -125,7 +130,8 @@ core::Result<nlohmann::json> run_decode_bench(const DecodeBenchOptions& o) {
     for (std::size_t b = 0; b < nb; ++b) {
       seqs.push_back(runner->add_sequence());
       for (int i = 0; i < o.prompt_len; ++i) {
-        prompts[b].push_back(static_cast<std::int32_t>(rng.below(static_cast<std::uint64_t>(vocab))));
+        prompts[b].push_back(
+            static_cast<std::int32_t>(rng.below(static_cast<std::uint64_t>(vocab))));
       }
       feeds.push_back({seqs.back(), prompts[b], false});
     }
@@ -176,26 +182,30 @@ core::Result<nlohmann::json> run_decode_bench(const DecodeBenchOptions& o) {
       fractions.push_back(rate / bound);
       fractions_med.push_back(rate_med / bound);
       all_steps.insert(all_steps.end(), step_s.begin(), step_s.end());
-      reps.push_back({{"decode_tok_s", rate}, {"decode_tok_s_at_median_step", rate_med},
+      reps.push_back({{"decode_tok_s", rate},
+                      {"decode_tok_s_at_median_step", rate_med},
                       {"bandwidth_gbps_before", before.gbps_median},
-                      {"bandwidth_gbps_after", after.gbps_median}, {"bytes_per_step", step_bytes},
-                      {"bound_tok_s", bound}, {"fraction_of_bound", rate / bound},
+                      {"bandwidth_gbps_after", after.gbps_median},
+                      {"bytes_per_step", step_bytes},
+                      {"bound_tok_s", bound},
+                      {"fraction_of_bound", rate / bound},
                       {"fraction_of_bound_at_median_step", rate_med / bound}});
     }
     for (int s : seqs) runner->remove_sequence(s);
-    runs.push_back({{"batch", B},
-                    {"prefill_tokens", B * o.prompt_len},
-                    {"prefill_tok_s", B * o.prompt_len / prefill_s},
-                    {"decode_tok_s", percentile(tok_s, 0.5)},
-                    {"decode_tok_s_at_median_step", percentile(tok_s_med, 0.5)},
-                    {"step_ms_p50", percentile(all_steps, 0.5) * 1e3},
-                    {"step_ms_p90", percentile(all_steps, 0.9) * 1e3},
-                    {"bound_tok_s", percentile(tok_s, 0.5) / percentile(fractions, 0.5)},
-                    {"fraction_of_bound", percentile(fractions, 0.5)},
-                    {"fraction_of_bound_min", *std::min_element(fractions.begin(), fractions.end())},
-                    {"fraction_of_bound_max", *std::max_element(fractions.begin(), fractions.end())},
-                    {"fraction_of_bound_at_median_step", percentile(fractions_med, 0.5)},
-                    {"repeats", reps}});
+    runs.push_back(
+        {{"batch", B},
+         {"prefill_tokens", B * o.prompt_len},
+         {"prefill_tok_s", B * o.prompt_len / prefill_s},
+         {"decode_tok_s", percentile(tok_s, 0.5)},
+         {"decode_tok_s_at_median_step", percentile(tok_s_med, 0.5)},
+         {"step_ms_p50", percentile(all_steps, 0.5) * 1e3},
+         {"step_ms_p90", percentile(all_steps, 0.9) * 1e3},
+         {"bound_tok_s", percentile(tok_s, 0.5) / percentile(fractions, 0.5)},
+         {"fraction_of_bound", percentile(fractions, 0.5)},
+         {"fraction_of_bound_min", *std::min_element(fractions.begin(), fractions.end())},
+         {"fraction_of_bound_max", *std::max_element(fractions.begin(), fractions.end())},
+         {"fraction_of_bound_at_median_step", percentile(fractions_med, 0.5)},
+         {"repeats", reps}});
   }
   const BandwidthResult bw_end = probe(5);
   progress.done();
@@ -204,20 +214,28 @@ core::Result<nlohmann::json> run_decode_bench(const DecodeBenchOptions& o) {
       {"machine", describe_machine()},
       {"backend", be->describe()},
       {"threads", o.backend == "cpu" ? threads : 0},
-      {"model", {{"dir_name", std::filesystem::path(o.model_dir).filename().string()},
-                 {"model_type", cfg.model_type},
-                 {"dtype", std::string(tensor::dtype_torch_name(cfg.dtype))},
-                 {"parameters", model->parameter_count()},
-                 {"weight_bytes_per_token", weight_bytes},
-                 {"kv_bytes_per_position", kv_bytes_per_pos},
-                 {"load_s", load_s}}},
-      {"settings", {{"prompt_len", o.prompt_len}, {"decode_tokens_per_repeat", o.decode_tokens},
-                    {"repeats", o.repeats}, {"warmup", o.warmup}, {"sampling", "greedy"},
-                    {"probe_bytes", o.probe_bytes}}},
-      {"bandwidth", {{"start", bw_start.to_json()}, {"end", bw_end.to_json()},
-                     {"definition", bound_definition}}},
-      {"bound", "per repeat: batch x mean(probe before, probe after) / (weight bytes per step + "
-                "batch x f32 KV bytes at the repeat's mean position); median over repeats"},
+      {"model",
+       {{"dir_name", std::filesystem::path(o.model_dir).filename().string()},
+        {"model_type", cfg.model_type},
+        {"dtype", std::string(tensor::dtype_torch_name(cfg.dtype))},
+        {"parameters", model->parameter_count()},
+        {"weight_bytes_per_token", weight_bytes},
+        {"kv_bytes_per_position", kv_bytes_per_pos},
+        {"load_s", load_s}}},
+      {"settings",
+       {{"prompt_len", o.prompt_len},
+        {"decode_tokens_per_repeat", o.decode_tokens},
+        {"repeats", o.repeats},
+        {"warmup", o.warmup},
+        {"sampling", "greedy"},
+        {"probe_bytes", o.probe_bytes}}},
+      {"bandwidth",
+       {{"start", bw_start.to_json()},
+        {"end", bw_end.to_json()},
+        {"definition", bound_definition}}},
+      {"bound",
+       "per repeat: batch x mean(probe before, probe after) / (weight bytes per step + "
+       "batch x f32 KV bytes at the repeat's mean position); median over repeats"},
       {"runs", runs}};
 }
 
@@ -233,13 +251,13 @@ std::string format_decode_table(const nlohmann::json& r) {
                      "prefill t/s", "decode t/s", "t/s @med step", "step p50", "bound t/s",
                      "of bound", "@med step");
   for (const auto& run : r["runs"]) {
-    out += fmt::format("{:>6} {:>12.1f} {:>12.2f} {:>14.2f} {:>8.1f}ms {:>12.2f} {:>9.1f}% {:>9.1f}%\n",
-                       run["batch"].get<int>(), run["prefill_tok_s"].get<double>(),
-                       run["decode_tok_s"].get<double>(),
-                       run["decode_tok_s_at_median_step"].get<double>(),
-                       run["step_ms_p50"].get<double>(), run["bound_tok_s"].get<double>(),
-                       100.0 * run["fraction_of_bound"].get<double>(),
-                       100.0 * run["fraction_of_bound_at_median_step"].get<double>());
+    out += fmt::format(
+        "{:>6} {:>12.1f} {:>12.2f} {:>14.2f} {:>8.1f}ms {:>12.2f} {:>9.1f}% {:>9.1f}%\n",
+        run["batch"].get<int>(), run["prefill_tok_s"].get<double>(),
+        run["decode_tok_s"].get<double>(), run["decode_tok_s_at_median_step"].get<double>(),
+        run["step_ms_p50"].get<double>(), run["bound_tok_s"].get<double>(),
+        100.0 * run["fraction_of_bound"].get<double>(),
+        100.0 * run["fraction_of_bound_at_median_step"].get<double>());
   }
   return out;
 }

@@ -21,7 +21,7 @@ struct DecodeBenchOptions {
   int decode_tokens = 64;  // timed steps per repeat
   int repeats = 3;         // each bracketed by bandwidth probes
   int warmup = 4;
-  int threads = 0;  // 0: every CPU
+  int threads = 0;              // 0: every CPU
   std::string backend = "cpu";  // "cpu" or "cuda"
   int device = 0;               // CUDA device
   std::size_t probe_bytes = std::size_t{512} << 20;

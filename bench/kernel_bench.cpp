@@ -29,8 +29,8 @@ struct Shape {
 
 // Llama-3.1-8B's decode linears (q/k/v fused, gate/up fused), and its head.
 constexpr Shape kShapes[] = {
-    {"qkv 6144x4096", 6144, 4096},   {"o 4096x4096", 4096, 4096},
-    {"gate_up 28672x4096", 28672, 4096}, {"down 4096x14336", 4096, 14336},
+    {"qkv 6144x4096", 6144, 4096},         {"o 4096x4096", 4096, 4096},
+    {"gate_up 28672x4096", 28672, 4096},   {"down 4096x14336", 4096, 14336},
     {"lm_head 128256x4096", 128256, 4096}, {"1B down 2048x8192", 2048, 8192},
     {"1B qkv 3072x2048", 3072, 2048},
 };
@@ -46,13 +46,15 @@ core::Result<nlohmann::json> run_kernel_bench(const KernelBenchOptions& o) {
     co.device = o.device;
     co.graphs = false;
     MLXS_ASSIGN_OR_RETURN(be, backend::cuda::CudaBackend::create(co));
-    MLXS_ASSIGN_OR_RETURN(auto bw, backend::cuda::measure_copy_bandwidth(o.device, std::size_t{1} << 30, 10));
+    MLXS_ASSIGN_OR_RETURN(
+        auto bw, backend::cuda::measure_copy_bandwidth(o.device, std::size_t{1} << 30, 10));
     bound_gbps = bw.gbps_median;
 #else
     return core::Status(core::ErrorCode::kUnsupported, "this build has no CUDA backend");
 #endif
   } else {
-    be = std::make_unique<backend::cpu::CpuBackend>(std::make_shared<backend::cpu::ThreadPool>(o.threads));
+    be = std::make_unique<backend::cpu::CpuBackend>(
+        std::make_shared<backend::cpu::ThreadPool>(o.threads));
   }
   tensor::StepCapacity cap;
   cap.max_tokens = 8;
@@ -73,11 +75,13 @@ core::Result<nlohmann::json> run_kernel_bench(const KernelBenchOptions& o) {
     for (auto& v : host) v = core::f32_to_bf16((rng.uniform() - 0.5f) * 0.1f);
     std::vector<tensor::Weight> weights(static_cast<std::size_t>(copies));
     for (auto& w : weights) {
-      MLXS_ASSIGN_OR_RETURN(w.w, be->import_tensor(Tensor(host.data(), DType::kBF16, {s.n, s.k}), false));
+      MLXS_ASSIGN_OR_RETURN(
+          w.w, be->import_tensor(Tensor(host.data(), DType::kBF16, {s.n, s.k}), false));
     }
     for (int M : {1, 8}) {
       std::vector<float> xh(static_cast<std::size_t>(M * s.k), 0.5f);
-      MLXS_ASSIGN_OR_RETURN(Tensor x, be->import_tensor(Tensor(xh.data(), DType::kF32, {M, s.k}), true));
+      MLXS_ASSIGN_OR_RETURN(Tensor x,
+                            be->import_tensor(Tensor(xh.data(), DType::kF32, {M, s.k}), true));
       MLXS_ASSIGN_OR_RETURN(auto ybuf, be->allocate(static_cast<std::size_t>(M * s.n) * 4));
       Tensor y(ybuf->data(), DType::kF32, {M, s.n}, be->device());
       auto run = [&](int i) {
@@ -89,9 +93,13 @@ core::Result<nlohmann::json> run_kernel_bench(const KernelBenchOptions& o) {
       const auto t0 = Clock::now();
       for (int i = 0; i < o.reps; ++i) run(i);
       MLXS_RETURN_IF_ERROR(be->synchronize());
-      const double us = std::chrono::duration<double, std::micro>(Clock::now() - t0).count() / o.reps;
+      const double us =
+          std::chrono::duration<double, std::micro>(Clock::now() - t0).count() / o.reps;
       const double gbps = static_cast<double>(bytes) / (us * 1e-6) / 1e9;
-      linears.push_back({{"shape", s.name}, {"rows", M}, {"us", us}, {"gbps", gbps},
+      linears.push_back({{"shape", s.name},
+                         {"rows", M},
+                         {"us", us},
+                         {"gbps", gbps},
                          {"fraction_of_bound", bound_gbps > 0 ? gbps / bound_gbps : 0.0}});
     }
   }
@@ -106,11 +114,12 @@ core::Result<nlohmann::json> run_kernel_bench(const KernelBenchOptions& o) {
 std::string format_kernel_table(const nlohmann::json& r) {
   std::string out = fmt::format("kernel benchmark on {}; copy bound {:.0f} GB/s\n",
                                 r["backend"].get<std::string>(), r["bound_gbps"].get<double>());
-  out += fmt::format("{:<24} {:>5} {:>10} {:>10} {:>9}\n", "linear (bf16)", "rows", "us", "GB/s", "of bound");
+  out += fmt::format("{:<24} {:>5} {:>10} {:>10} {:>9}\n", "linear (bf16)", "rows", "us", "GB/s",
+                     "of bound");
   for (const auto& l : r["linear"]) {
-    out += fmt::format("{:<24} {:>5} {:>10.1f} {:>10.0f} {:>8.1f}%\n", l["shape"].get<std::string>(),
-                       l["rows"].get<int>(), l["us"].get<double>(), l["gbps"].get<double>(),
-                       100.0 * l["fraction_of_bound"].get<double>());
+    out += fmt::format("{:<24} {:>5} {:>10.1f} {:>10.0f} {:>8.1f}%\n",
+                       l["shape"].get<std::string>(), l["rows"].get<int>(), l["us"].get<double>(),
+                       l["gbps"].get<double>(), 100.0 * l["fraction_of_bound"].get<double>());
   }
   return out;
 }

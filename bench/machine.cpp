@@ -22,8 +22,10 @@ nlohmann::json describe_machine() {
     }
     if (flags.empty() && line.rfind("flags", 0) == 0) flags = line;
   }
-  auto has = [&flags](const char* f) { return flags.find(std::string(" ") + f + " ") != std::string::npos ||
-                                              flags.ends_with(std::string(" ") + f); };
+  auto has = [&flags](const char* f) {
+    return flags.find(std::string(" ") + f + " ") != std::string::npos ||
+           flags.ends_with(std::string(" ") + f);
+  };
   utsname uts{};
   uname(&uts);
   std::size_t mem_kb = 0;

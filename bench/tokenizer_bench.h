@@ -16,12 +16,12 @@
 namespace mlxs::bench {
 
 struct TokenizerBenchOptions {
-  std::string model_dir;                     // holds tokenizer.json (+ tokenizer_config.json)
+  std::string model_dir;  // holds tokenizer.json (+ tokenizer_config.json)
   std::vector<std::string> kinds{"prose", "code", "cjk"};
-  std::size_t text_bytes = std::size_t{8} << 20;  // per kind
+  std::size_t text_bytes = std::size_t{8} << 20;       // per kind
   std::size_t document_bytes = std::size_t{64} << 10;  // unit of work for the threads
-  int threads = 0;   // 0: every CPU
-  int repeats = 3;   // the best repeat is reported
+  int threads = 0;                                     // 0: every CPU
+  int repeats = 3;                                     // the best repeat is reported
   std::uint64_t seed = 0;
   bool pathological = true;
   bool progress = true;

@@ -45,7 +45,8 @@ void check(const mlxs::schema::Schema& schema, const Json& instance) {
   const mlxs::schema::ValidationResult r = schema.validate(instance);
   if (r.valid != r.errors.empty()) __builtin_trap();
   for (const auto& e : r.errors) {
-    if (e.message.empty() || e.keyword.empty() || e.message.find('\n') != std::string::npos) __builtin_trap();
+    if (e.message.empty() || e.keyword.empty() || e.message.find('\n') != std::string::npos)
+      __builtin_trap();
   }
   if (r.summary().find('\n') != std::string::npos) __builtin_trap();
   // is_valid() does no more work than validate(), so without a bound hit they agree.

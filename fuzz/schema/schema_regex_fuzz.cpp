@@ -11,7 +11,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string_view input(reinterpret_cast<const char*>(data), size);
   const auto nul = input.find('\0');
   const std::string_view pattern = input.substr(0, nul);
-  const std::string_view subject = nul == std::string_view::npos ? std::string_view() : input.substr(nul + 1);
+  const std::string_view subject =
+      nul == std::string_view::npos ? std::string_view() : input.substr(nul + 1);
   mlxs::schema::RegexOptions options;
   options.max_program_size = 5000;
   auto re = mlxs::schema::Regex::compile(pattern, options);

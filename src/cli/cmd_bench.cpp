@@ -33,7 +33,8 @@ int run_decode(DecodeArgs& a) {
   a.options.probe_bytes = static_cast<std::size_t>(a.probe_mib) << 20;
   a.options.progress = !a.quiet;
   auto result = bench::run_decode_bench(a.options);
-  if (!result) return report_error(std::string(result.status().code_name()), result.status().message());
+  if (!result)
+    return report_error(std::string(result.status().code_name()), result.status().message());
   std::fputs(bench::format_decode_table(*result).c_str(), stdout);
   return write_json_file(a.json_path, *result);
 }
@@ -48,7 +49,8 @@ struct Job {
 template <typename Options, typename RunFn, typename TableFn>
 int run_job(const Job<Options>& job, RunFn run, TableFn table) {
   auto result = run(job.options);
-  if (!result) return report_error(std::string(result.status().code_name()), result.status().message());
+  if (!result)
+    return report_error(std::string(result.status().code_name()), result.status().message());
   std::fputs(table(*result).c_str(), stdout);
   return write_json_file(job.json_path, *result);
 }
@@ -56,80 +58,121 @@ int run_job(const Job<Options>& job, RunFn run, TableFn table) {
 }  // namespace
 
 void add_bench_command(CLI::App& parent, Action* action) {
-  CLI::App* bench_cmd = parent.add_subcommand("bench", "Benchmarks (table on stdout, JSON with --json)");
+  CLI::App* bench_cmd =
+      parent.add_subcommand("bench", "Benchmarks (table on stdout, JSON with --json)");
   bench_cmd->require_subcommand(1);
   auto args = std::make_shared<DecodeArgs>();
-  CLI::App* decode = bench_cmd->add_subcommand("decode", "Prefill and decode tokens/s vs the memory-bandwidth bound");
+  CLI::App* decode = bench_cmd->add_subcommand(
+      "decode", "Prefill and decode tokens/s vs the memory-bandwidth bound");
   decode->add_option("--model", args->options.model_dir, "Model directory")->required();
-  decode->add_option("--batch", args->options.batches, "Batch sizes (comma-separated)")->delimiter(',');
-  decode->add_option("--prompt-len", args->options.prompt_len, "Prompt tokens per sequence")->check(CLI::Range(1, 1 << 16));
-  decode->add_option("--decode-tokens", args->options.decode_tokens, "Timed decode steps")->check(CLI::Range(1, 1 << 16));
-  decode->add_option("--warmup", args->options.warmup, "Untimed decode steps first")->check(CLI::Range(0, 1 << 12));
-  decode->add_option("--repeats", args->options.repeats, "Timed repeats, each between bandwidth probes")->check(CLI::Range(1, 100));
-  decode->add_option("--threads", args->options.threads, "CPU threads (default: all)")->check(CLI::Range(0, 1024));
-  decode->add_option("--backend", args->options.backend, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+  decode->add_option("--batch", args->options.batches, "Batch sizes (comma-separated)")
+      ->delimiter(',');
+  decode->add_option("--prompt-len", args->options.prompt_len, "Prompt tokens per sequence")
+      ->check(CLI::Range(1, 1 << 16));
+  decode->add_option("--decode-tokens", args->options.decode_tokens, "Timed decode steps")
+      ->check(CLI::Range(1, 1 << 16));
+  decode->add_option("--warmup", args->options.warmup, "Untimed decode steps first")
+      ->check(CLI::Range(0, 1 << 12));
+  decode
+      ->add_option("--repeats", args->options.repeats,
+                   "Timed repeats, each between bandwidth probes")
+      ->check(CLI::Range(1, 100));
+  decode->add_option("--threads", args->options.threads, "CPU threads (default: all)")
+      ->check(CLI::Range(0, 1024));
+  decode->add_option("--backend", args->options.backend, "cpu or cuda")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
   decode->add_option("--device", args->options.device, "CUDA device")->check(CLI::Range(0, 64));
-  decode->add_option("--probe-mib", args->probe_mib, "Bandwidth probe buffer (MiB)")->check(CLI::Range(64, 1 << 16));
+  decode->add_option("--probe-mib", args->probe_mib, "Bandwidth probe buffer (MiB)")
+      ->check(CLI::Range(64, 1 << 16));
   decode->add_option("--json", args->json_path, "Write the full result as JSON here");
   decode->add_flag("--quiet", args->quiet, "No progress on stderr");
   decode->callback([args, action] { *action = [args] { return run_decode(*args); }; });
 
   auto tok = std::make_shared<Job<bench::TokenizerBenchOptions>>();
-  CLI::App* tcmd = bench_cmd->add_subcommand("tokenizer", "Encode/decode MB/s and tokens/s on prose, code and CJK");
+  CLI::App* tcmd = bench_cmd->add_subcommand(
+      "tokenizer", "Encode/decode MB/s and tokens/s on prose, code and CJK");
   tcmd->add_option("--model", tok->options.model_dir, "Folder with tokenizer.json")->required();
-  tcmd->add_option("--threads", tok->options.threads, "Threads for the all-threads run (default: all)")->check(CLI::Range(0, 1024));
-  tcmd->add_option("--mib", [tok](const CLI::results_t& r) {
-    tok->options.text_bytes = std::stoul(r[0]) << 20;
-    return true;
-  }, "MiB of text per kind");
-  tcmd->add_option("--repeats", tok->options.repeats, "Repeats (the best is reported)")->check(CLI::Range(1, 100));
+  tcmd->add_option("--threads", tok->options.threads,
+                   "Threads for the all-threads run (default: all)")
+      ->check(CLI::Range(0, 1024));
+  tcmd->add_option(
+      "--mib",
+      [tok](const CLI::results_t& r) {
+        tok->options.text_bytes = std::stoul(r[0]) << 20;
+        return true;
+      },
+      "MiB of text per kind");
+  tcmd->add_option("--repeats", tok->options.repeats, "Repeats (the best is reported)")
+      ->check(CLI::Range(1, 100));
   tcmd->add_option("--json", tok->json_path, "Write the full result as JSON here");
   tcmd->callback([tok, action] {
-    *action = [tok] { return run_job(*tok, bench::run_tokenizer_bench, bench::format_tokenizer_table); };
+    *action = [tok] {
+      return run_job(*tok, bench::run_tokenizer_bench, bench::format_tokenizer_table);
+    };
   });
 
   auto sched = std::make_shared<Job<bench::SchedulerBenchOptions>>();
-  CLI::App* scmd = bench_cmd->add_subcommand("scheduler", "Scheduler cost per step with N running sequences (fake runner)");
-  scmd->add_option("--running", sched->options.running, "Running sequences")->check(CLI::Range(1, 65536));
+  CLI::App* scmd = bench_cmd->add_subcommand(
+      "scheduler", "Scheduler cost per step with N running sequences (fake runner)");
+  scmd->add_option("--running", sched->options.running, "Running sequences")
+      ->check(CLI::Range(1, 65536));
   scmd->add_option("--steps", sched->options.steps, "Timed steps")->check(CLI::Range(1, 1000000));
   scmd->add_option("--json", sched->json_path, "Write the full result as JSON here");
   scmd->callback([sched, action] {
-    *action = [sched] { return run_job(*sched, bench::run_scheduler_bench, bench::format_scheduler_table); };
+    *action = [sched] {
+      return run_job(*sched, bench::run_scheduler_bench, bench::format_scheduler_table);
+    };
   });
 
   auto kern = std::make_shared<Job<bench::KernelBenchOptions>>();
-  CLI::App* kcmd = bench_cmd->add_subcommand("kernels", "Decode-critical ops alone on real model shapes");
-  kcmd->add_option("--backend", kern->options.backend, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+  CLI::App* kcmd =
+      bench_cmd->add_subcommand("kernels", "Decode-critical ops alone on real model shapes");
+  kcmd->add_option("--backend", kern->options.backend, "cpu or cuda")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
   kcmd->add_option("--device", kern->options.device, "CUDA device")->check(CLI::Range(0, 64));
-  kcmd->add_option("--threads", kern->options.threads, "CPU threads (default: all)")->check(CLI::Range(0, 1024));
+  kcmd->add_option("--threads", kern->options.threads, "CPU threads (default: all)")
+      ->check(CLI::Range(0, 1024));
   kcmd->add_option("--reps", kern->options.reps, "Timed repetitions")->check(CLI::Range(1, 100000));
   kcmd->add_option("--json", kern->json_path, "Write the full result as JSON here");
   kcmd->callback([kern, action] {
-    *action = [kern] { return run_job(*kern, bench::run_kernel_bench, bench::format_kernel_table); };
+    *action = [kern] {
+      return run_job(*kern, bench::run_kernel_bench, bench::format_kernel_table);
+    };
   });
 
   auto grammar = std::make_shared<Job<bench::GuidanceBenchOptions>>();
-  CLI::App* gcmd = bench_cmd->add_subcommand("grammar", "Token-mask time and verdicts over MaskBench (one thread)");
+  CLI::App* gcmd = bench_cmd->add_subcommand(
+      "grammar", "Token-mask time and verdicts over MaskBench (one thread)");
   gcmd->add_option("--fixtures", grammar->options.maskbench_dir, "MaskBench folder (holds data/)");
-  gcmd->add_option("--tokenizer", grammar->options.tokenizer_dir, "Folder with the Llama-3 tokenizer.json");
+  gcmd->add_option("--tokenizer", grammar->options.tokenizer_dir,
+                   "Folder with the Llama-3 tokenizer.json");
   gcmd->add_option("--limit", grammar->options.max_schemas, "At most N schemas (0: all)");
   gcmd->add_option("--filter", grammar->options.filter, "Only files whose name contains this");
-  gcmd->add_option("--whitespace", grammar->options.whitespace, "Whitespace policy: flexible or compact");
+  gcmd->add_option("--whitespace", grammar->options.whitespace,
+                   "Whitespace policy: flexible or compact");
   gcmd->add_flag("--per-schema", grammar->options.per_schema, "Per-file verdicts in the JSON");
   gcmd->add_option("--json", grammar->json_path, "Write the full result as JSON here");
   gcmd->callback([grammar, action] {
-    *action = [grammar] { return run_job(*grammar, bench::run_guidance_bench, bench::format_guidance_table); };
+    *action = [grammar] {
+      return run_job(*grammar, bench::run_guidance_bench, bench::format_guidance_table);
+    };
   });
 
   auto prefix = std::make_shared<Job<bench::PrefixBenchOptions>>();
-  CLI::App* pcmd = bench_cmd->add_subcommand("prefix", "TTFT of a repeated long prompt with prefix reuse on and off");
+  CLI::App* pcmd = bench_cmd->add_subcommand(
+      "prefix", "TTFT of a repeated long prompt with prefix reuse on and off");
   pcmd->add_option("--model", prefix->options.model_dir, "Model directory")->required();
-  pcmd->add_option("--prompt-len", prefix->options.prompt_len, "Prompt tokens")->check(CLI::Range(16, 1 << 20));
-  pcmd->add_option("--repeats", prefix->options.repeats, "Timed repeats per mode")->check(CLI::Range(1, 100));
-  pcmd->add_option("--threads", prefix->options.threads, "CPU threads (default: all)")->check(CLI::Range(0, 1024));
+  pcmd->add_option("--prompt-len", prefix->options.prompt_len, "Prompt tokens")
+      ->check(CLI::Range(16, 1 << 20));
+  pcmd->add_option("--repeats", prefix->options.repeats, "Timed repeats per mode")
+      ->check(CLI::Range(1, 100));
+  pcmd->add_option("--threads", prefix->options.threads, "CPU threads (default: all)")
+      ->check(CLI::Range(0, 1024));
   pcmd->add_option("--json", prefix->json_path, "Write the full result as JSON here");
   pcmd->callback([prefix, action] {
-    *action = [prefix] { return run_job(*prefix, bench::run_prefix_bench, bench::format_prefix_table); };
+    *action = [prefix] {
+      return run_job(*prefix, bench::run_prefix_bench, bench::format_prefix_table);
+    };
   });
 
   auto worker = std::make_shared<Job<bench::WorkerBenchOptions>>();
@@ -148,8 +191,9 @@ void add_bench_command(CLI::App& parent, Action* action) {
       ->check(CLI::Range(0, 1024));
   wcmd->add_option("--binary", worker->options.binary, "mlx-serving to start as the worker");
   wcmd->add_option("--json", worker->json_path, "Write the full result as JSON here");
-  wcmd->add_flag("--quiet", [worker](std::int64_t) { worker->options.progress = false; },
-                 "No progress on stderr");
+  wcmd->add_flag(
+      "--quiet", [worker](std::int64_t) { worker->options.progress = false; },
+      "No progress on stderr");
   wcmd->callback([worker, action] {
     *action = [worker] {
       return run_job(*worker, bench::run_worker_bench, bench::format_worker_table);

@@ -24,7 +24,8 @@ int run_synth(SynthArgs& a) {
   }
   const auto t0 = std::chrono::steady_clock::now();
   auto result = model::write_synthetic_model(a.options);
-  if (!result) return report_error(std::string(result.status().code_name()), result.status().message());
+  if (!result)
+    return report_error(std::string(result.status().code_name()), result.status().message());
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::fprintf(stderr,
                "wrote %s: %.3f B parameters, %.2f GB in %d shard(s), %.1f s (%.2f GB/s); "
@@ -44,16 +45,22 @@ void add_dev_command(CLI::App& parent, Action* action) {
   auto args = std::make_shared<SynthArgs>();
   std::vector<std::string> presets;
   for (const auto& p : model::synth_presets()) presets.push_back(p.name);
-  CLI::App* synth = dev->add_subcommand("synth-model", "Write a random-weight model in a real model's shapes");
-  synth->add_option("--preset", args->options.preset, "Shape preset")->check(CLI::IsMember(presets));
-  synth->add_option("--arch", args->options.arch, "Architecture (model_type); default: the preset's")
-      ->check(CLI::IsMember({"llama", "mistral", "qwen2", "qwen3", "qwen3_moe", "phi3", "gemma2",
-                             "gemma3_text"}));
-  synth->add_option("--dtype", args->dtype, "Weight dtype")->check(CLI::IsMember({"f32", "f16", "bf16"}));
+  CLI::App* synth =
+      dev->add_subcommand("synth-model", "Write a random-weight model in a real model's shapes");
+  synth->add_option("--preset", args->options.preset, "Shape preset")
+      ->check(CLI::IsMember(presets));
+  synth
+      ->add_option("--arch", args->options.arch, "Architecture (model_type); default: the preset's")
+      ->check(CLI::IsMember(
+          {"llama", "mistral", "qwen2", "qwen3", "qwen3_moe", "phi3", "gemma2", "gemma3_text"}));
+  synth->add_option("--dtype", args->dtype, "Weight dtype")
+      ->check(CLI::IsMember({"f32", "f16", "bf16"}));
   synth->add_option("--out", args->options.out_dir, "Output directory")->required();
   synth->add_option("--seed", args->options.seed, "Random seed");
-  synth->add_option("--tokenizer", args->options.tokenizer,
-                    "Tokenizer family (qwen3, llama3, llama2, gemma3, none); default: the architecture's")
+  synth
+      ->add_option(
+          "--tokenizer", args->options.tokenizer,
+          "Tokenizer family (qwen3, llama3, llama2, gemma3, none); default: the architecture's")
       ->check(CLI::IsMember({"qwen3", "llama3", "llama2", "gemma3", "none"}));
   synth->add_option("--tokenizer-dir", args->options.tokenizer_dir,
                     "Folder with tokenizer.json and tokenizer_config.json");

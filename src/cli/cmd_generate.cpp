@@ -56,10 +56,13 @@ core::Result<std::vector<std::int32_t>> parse_ids(const std::string& text) {
   return ids;
 }
 
-int fail(const core::Status& s) { return report_error(std::string(s.code_name()), s.message()); }
+int fail(const core::Status& s) {
+  return report_error(std::string(s.code_name()), s.message());
+}
 
 // The prompt as token ids: given ids, or text (optionally through the chat template).
-core::Result<std::vector<std::int32_t>> build_prompt(const GenerateArgs& a, const model::Model& model,
+core::Result<std::vector<std::int32_t>> build_prompt(const GenerateArgs& a,
+                                                     const model::Model& model,
                                                      const tokenizer::Tokenizer* tok) {
   if (!a.prompt_ids.empty()) return parse_ids(a.prompt_ids);
   if (a.prompt.empty()) {
@@ -76,8 +79,9 @@ core::Result<std::vector<std::int32_t>> build_prompt(const GenerateArgs& a, cons
   template_::OrderedJson messages = template_::OrderedJson::array();
   if (!a.system.empty()) messages.push_back({{"role", "system"}, {"content", a.system}});
   messages.push_back({{"role", "user"}, {"content", a.prompt}});
-  MLXS_ASSIGN_OR_RETURN(auto text, template_::render_chat(config, messages, template_::OrderedJson(), true,
-                                                          template_::OrderedJson::object()));
+  MLXS_ASSIGN_OR_RETURN(auto text,
+                        template_::render_chat(config, messages, template_::OrderedJson(), true,
+                                               template_::OrderedJson::object()));
   // The template writes the special tokens itself.
   return tok->encode(text, false);
 }
@@ -104,13 +108,16 @@ int run_generate(const GenerateArgs& a) {
   const auto vocab = (*model)->config().vocab;
   for (auto id : *prompt) {
     if (id >= vocab) {
-      return report_error("InvalidParams", fmt::format("prompt id {} is not below the vocabulary size {}", id, vocab));
+      return report_error(
+          "InvalidParams",
+          fmt::format("prompt id {} is not below the vocabulary size {}", id, vocab));
     }
   }
   const int context = static_cast<int>(prompt->size()) + a.max_tokens + 1;
   if (context > (*model)->max_context()) {
-    return report_error("InvalidParams", fmt::format("prompt + max tokens ({}) exceed the model's context ({})",
-                                                     context, (*model)->max_context()));
+    return report_error("InvalidParams",
+                        fmt::format("prompt + max tokens ({}) exceed the model's context ({})",
+                                    context, (*model)->max_context()));
   }
   engine::EngineConfig config;
   config.scheduler.max_batch_tokens = 512;
@@ -158,11 +165,12 @@ int run_generate(const GenerateArgs& a) {
   const double total = std::chrono::duration<double>(Clock::now() - t0).count();
   std::printf("\n");
   std::fflush(stdout);
-  std::fprintf(stderr,
-               "prompt: %zu tokens, time to first token %.3f s; generated: %d tokens, %.2f tok/s after "
-               "the first; finish: %s; backend: %s\n",
-               prompt->size(), ttft, tokens, tokens > 1 ? (tokens - 1) / (total - ttft) : 0.0,
-               std::string(engine::finish_reason_name(finish)).c_str(), backend.describe().c_str());
+  std::fprintf(
+      stderr,
+      "prompt: %zu tokens, time to first token %.3f s; generated: %d tokens, %.2f tok/s after "
+      "the first; finish: %s; backend: %s\n",
+      prompt->size(), ttft, tokens, tokens > 1 ? (tokens - 1) / (total - ttft) : 0.0,
+      std::string(engine::finish_reason_name(finish)).c_str(), backend.describe().c_str());
   return 0;
 }
 
@@ -170,21 +178,28 @@ int run_generate(const GenerateArgs& a) {
 
 void add_generate_command(CLI::App& parent, Action* action) {
   auto args = std::make_shared<GenerateArgs>();
-  CLI::App* cmd = parent.add_subcommand("generate", "Generate from a model directory on the CPU, streamed");
+  CLI::App* cmd =
+      parent.add_subcommand("generate", "Generate from a model directory on the CPU, streamed");
   cmd->add_option("--model", args->model_dir, "Hugging Face model directory")->required();
   auto* text = cmd->add_option("--prompt", args->prompt, "Prompt text (needs tokenizer.json)");
-  cmd->add_option("--prompt-ids", args->prompt_ids, "Prompt token ids, comma-separated")->excludes(text);
-  cmd->add_flag("--chat", args->chat, "Wrap --prompt as a user message in the model's chat template");
+  cmd->add_option("--prompt-ids", args->prompt_ids, "Prompt token ids, comma-separated")
+      ->excludes(text);
+  cmd->add_flag("--chat", args->chat,
+                "Wrap --prompt as a user message in the model's chat template");
   cmd->add_option("--system", args->system, "System message (with --chat)");
-  cmd->add_option("--max-tokens", args->max_tokens, "Tokens to generate")->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--max-tokens", args->max_tokens, "Tokens to generate")
+      ->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--temperature", args->temperature, "0 = greedy")->check(CLI::Range(0.0, 100.0));
   cmd->add_option("--top-p", args->top_p, "Nucleus sampling")->check(CLI::Range(0.0, 1.0));
-  cmd->add_option("--top-k", args->top_k, "Top-k sampling (0 = off)")->check(CLI::Range(0, 1 << 20));
+  cmd->add_option("--top-k", args->top_k, "Top-k sampling (0 = off)")
+      ->check(CLI::Range(0, 1 << 20));
   cmd->add_option("--min-p", args->min_p, "Min-p sampling")->check(CLI::Range(0.0, 1.0));
-  cmd->add_option("--repetition-penalty", args->repetition_penalty, "Repetition penalty")->check(CLI::Range(0.01, 10.0));
+  cmd->add_option("--repetition-penalty", args->repetition_penalty, "Repetition penalty")
+      ->check(CLI::Range(0.01, 10.0));
   cmd->add_option("--seed", args->seed, "Sampling seed");
   cmd->add_option("--stop", args->stop, "Stop string (repeatable)");
-  cmd->add_option("--threads", args->threads, "CPU threads (default: all)")->check(CLI::Range(0, 1024));
+  cmd->add_option("--threads", args->threads, "CPU threads (default: all)")
+      ->check(CLI::Range(0, 1024));
   cmd->add_flag("--ignore-eos", args->ignore_eos, "Keep generating past end-of-sequence tokens");
   cmd->add_flag("--ids", args->print_ids, "Print token ids even when the model has a tokenizer");
   cmd->callback([args, action] { *action = [args] { return run_generate(*args); }; });

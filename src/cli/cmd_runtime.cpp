@@ -60,13 +60,15 @@ void add_runtime_command(CLI::App& parent, Action* action) {
       ->check(CLI::Range(0, 1024));
   cmd->add_option("--trusted-dir", args->trusted_dirs,
                   "Only load local_path models inside this directory (repeatable)");
-  cmd->add_option("--model-dir", args->model_dirs, "Look up model ids as folders of this directory (repeatable)");
+  cmd->add_option("--model-dir", args->model_dirs,
+                  "Look up model ids as folders of this directory (repeatable)");
   cmd->add_option("--kv-memory-mb", args->kv_memory_mb, "KV cache memory per loaded model, MiB")
       ->check(CLI::Range(16, 1 << 20));
   cmd->add_option("--max-tokens-per-batch", args->max_tokens_per_batch,
                   "Tokens per stream.chunk when the model size is unknown")
       ->check(CLI::Range(1, 1024));
-  cmd->add_flag("--no-ipc-batching", args->no_ipc_batching, "Send every token in its own stream.chunk");
+  cmd->add_flag("--no-ipc-batching", args->no_ipc_batching,
+                "Send every token in its own stream.chunk");
   cmd->callback([args, action] { *action = [args] { return run_runtime(*args); }; });
 }
 

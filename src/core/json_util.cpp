@@ -18,7 +18,8 @@ Result<std::string> read_file(const std::string& path, const std::string& displa
     return make_error(errno == ENOENT ? ErrorCode::kNotFound : ErrorCode::kIoError, "{}: {}",
                       display_name, errno == ENOENT ? "file not found" : std::strerror(errno));
   }
-  if (!S_ISREG(st.st_mode)) return make_error(ErrorCode::kIoError, "{}: not a regular file", display_name);
+  if (!S_ISREG(st.st_mode))
+    return make_error(ErrorCode::kIoError, "{}: not a regular file", display_name);
   if (static_cast<std::uint64_t>(st.st_size) > max_bytes) {
     return make_error(ErrorCode::kIoError, "{}: file is {} bytes, more than the limit of {}",
                       display_name, st.st_size, max_bytes);

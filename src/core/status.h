@@ -48,7 +48,7 @@ class [[nodiscard]] Result {
  public:
   static_assert(!std::is_same_v<std::decay_t<T>, Status>, "Result<Status> is meaningless");
 
-  Result(T value) : data_(std::in_place_index<0>, std::move(value)) {}  // NOLINT(implicit)
+  Result(T value) : data_(std::in_place_index<0>, std::move(value)) {}        // NOLINT(implicit)
   Result(Status status) : data_(std::in_place_index<1>, std::move(status)) {  // NOLINT
     assert(!std::get<1>(data_).is_ok() && "a Result built from a Status must be an error");
   }
@@ -89,16 +89,16 @@ class [[nodiscard]] Result {
 #define MLXS_CONCAT(a, b) MLXS_CONCAT_INNER(a, b)
 
 // Returns the Status from the enclosing function when `expr` fails.
-#define MLXS_RETURN_IF_ERROR(expr)                         \
-  do {                                                     \
-    ::mlxs::core::Status mlxs_status_ = (expr);            \
-    if (!mlxs_status_.is_ok()) return mlxs_status_;        \
+#define MLXS_RETURN_IF_ERROR(expr)                  \
+  do {                                              \
+    ::mlxs::core::Status mlxs_status_ = (expr);     \
+    if (!mlxs_status_.is_ok()) return mlxs_status_; \
   } while (false)
 
 // MLXS_ASSIGN_OR_RETURN(auto x, make_x()) — binds the value or returns the error.
 #define MLXS_ASSIGN_OR_RETURN(lhs, expr) \
   MLXS_ASSIGN_OR_RETURN_IMPL(MLXS_CONCAT(mlxs_result_, __LINE__), lhs, expr)
-#define MLXS_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr)         \
-  auto tmp = (expr);                                       \
-  if (!tmp.is_ok()) return std::move(tmp).take_status();   \
+#define MLXS_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr)       \
+  auto tmp = (expr);                                     \
+  if (!tmp.is_ok()) return std::move(tmp).take_status(); \
   lhs = std::move(tmp).value()

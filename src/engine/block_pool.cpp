@@ -111,6 +111,8 @@ BlockPoolStats BlockPool::stats() const {
   return s;
 }
 
-void BlockPool::reset_stats() { queries_ = hits_ = 0; }
+void BlockPool::reset_stats() {
+  queries_ = hits_ = 0;
+}
 
 }  // namespace mlxs::engine

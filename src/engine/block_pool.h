@@ -23,9 +23,9 @@ BlockHash hash_block(BlockHash parent, std::span<const std::int32_t> tokens);
 
 struct BlockPoolStats {
   int total = 0;
-  int used = 0;         // referenced by at least one sequence
-  int free = 0;         // unreferenced (cached or empty)
-  int cached_free = 0;  // unreferenced but still holding a registered prefix
+  int used = 0;                      // referenced by at least one sequence
+  int free = 0;                      // unreferenced (cached or empty)
+  int cached_free = 0;               // unreferenced but still holding a registered prefix
   std::uint64_t prefix_queries = 0;  // blocks looked up
   std::uint64_t prefix_hits = 0;     // blocks found
 };

@@ -71,10 +71,13 @@ Result<std::unique_ptr<Engine>> Engine::create(model::Model& model,
   if (blocks < per_seq) {
     return core::make_error(ErrorCode::kInvalidParams,
                             "KV cache of {} blocks cannot hold one sequence of the maximum context "
-                            "({} blocks)", blocks, per_seq);
+                            "({} blocks)",
+                            blocks, per_seq);
   }
-  MLXS_ASSIGN_OR_RETURN(auto kv, model.backend().create_kv_storage(model.kv_shape(blocks, config.block_size)));
-  return std::unique_ptr<Engine>(new Engine(model, tokenizer, config, clock, std::move(kv), blocks));
+  MLXS_ASSIGN_OR_RETURN(
+      auto kv, model.backend().create_kv_storage(model.kv_shape(blocks, config.block_size)));
+  return std::unique_ptr<Engine>(
+      new Engine(model, tokenizer, config, clock, std::move(kv), blocks));
 }
 
 Engine::Engine(model::Model& model, const tokenizer::Tokenizer* tokenizer,
@@ -115,7 +118,8 @@ Result<std::shared_ptr<Stream>> Engine::submit(GenerateRequest request) {
   if (request.prompt.empty()) return Status(ErrorCode::kInvalidParams, "prompt: must not be empty");
   for (auto id : request.prompt) {
     if (id < 0 || id >= vocab) {
-      return core::make_error(ErrorCode::kInvalidParams, "prompt: token id {} is not in the vocabulary", id);
+      return core::make_error(ErrorCode::kInvalidParams,
+                              "prompt: token id {} is not in the vocabulary", id);
     }
   }
   if (request.n < 1 || request.n > config_.max_n) {
@@ -195,10 +199,12 @@ void Engine::take_inbox() {
       auto rt = std::make_unique<SeqRuntime>();
       rt->request = req;
       rt->choice = c;
-      rt->rng.reseed(p.sampling.seed ? *p.sampling.seed + static_cast<std::uint64_t>(c) * 0x9e3779b97f4a7c15ull
-                                     : fresh_seed());
+      rt->rng.reseed(p.sampling.seed
+                         ? *p.sampling.seed + static_cast<std::uint64_t>(c) * 0x9e3779b97f4a7c15ull
+                         : fresh_seed());
       if (tokenizer_ != nullptr) {
-        rt->decoder = std::make_unique<tokenizer::StreamDecoder>(*tokenizer_, p.skip_special_tokens);
+        rt->decoder =
+            std::make_unique<tokenizer::StreamDecoder>(*tokenizer_, p.skip_special_tokens);
       }
       rt->stops = StopMatcher(p.stop.stop);
       if (p.constraint) {
@@ -248,7 +254,8 @@ void Engine::end_sequence(SeqId id) {
   if (s != nullptr) {
     req->usage.completion_tokens += std::max(0, s->generated());
     if (rt.choice == 0) req->usage.cached_prompt_tokens = s->num_cached_prompt;
-    if (s->times.first_token != 0 && (req->times.first_token == 0 || s->times.first_token < req->times.first_token)) {
+    if (s->times.first_token != 0 &&
+        (req->times.first_token == 0 || s->times.first_token < req->times.first_token)) {
       req->times.first_token = s->times.first_token;
     }
   }
@@ -323,8 +330,10 @@ Status Engine::run_plan(const StepPlan& plan) {
     const int generated = s.generated();
     if (generated < p.stop.min_tokens) {
       // Not allowed to stop yet: end-of-sequence and stop tokens are masked.
-      for (auto id : eos_ids_) row_[static_cast<std::size_t>(id)] = -std::numeric_limits<float>::infinity();
-      for (auto id : p.stop.stop_token_ids) row_[static_cast<std::size_t>(id)] = -std::numeric_limits<float>::infinity();
+      for (auto id : eos_ids_)
+        row_[static_cast<std::size_t>(id)] = -std::numeric_limits<float>::infinity();
+      for (auto id : p.stop.stop_token_ids)
+        row_[static_cast<std::size_t>(id)] = -std::numeric_limits<float>::infinity();
     }
     if (rt.constraint) {
       // Only what the constraint allows. A grammar never leaves a state
@@ -335,17 +344,21 @@ Status Engine::run_plan(const StepPlan& plan) {
         for (auto id : eos_ids_) row_[static_cast<std::size_t>(id)] = 0.0f;
       }
     }
-    const auto prompt = std::span<const std::int32_t>(s.tokens).first(static_cast<std::size_t>(s.prompt_len));
-    const auto output = std::span<const std::int32_t>(s.tokens).subspan(static_cast<std::size_t>(s.prompt_len));
-    const SampleOutput out = sampler_.sample(std::span<float>(row_.data(), vocab), p.sampling, prompt, output, rt.rng);
+    const auto prompt =
+        std::span<const std::int32_t>(s.tokens).first(static_cast<std::size_t>(s.prompt_len));
+    const auto output =
+        std::span<const std::int32_t>(s.tokens).subspan(static_cast<std::size_t>(s.prompt_len));
+    const SampleOutput out =
+        sampler_.sample(std::span<float>(row_.data(), vocab), p.sampling, prompt, output, rt.rng);
     ++generated_;
 
     FinishReason finish = FinishReason::kNone;
     bool constraint_failed = false;
     if (rt.constraint && !rt.constraint->advance(out.token).is_ok()) constraint_failed = true;
-    const bool is_eos = !p.stop.ignore_eos && std::find(eos_ids_.begin(), eos_ids_.end(), out.token) != eos_ids_.end();
-    const bool is_stop_token = std::find(p.stop.stop_token_ids.begin(), p.stop.stop_token_ids.end(), out.token) !=
-                               p.stop.stop_token_ids.end();
+    const bool is_eos = !p.stop.ignore_eos &&
+                        std::find(eos_ids_.begin(), eos_ids_.end(), out.token) != eos_ids_.end();
+    const bool is_stop_token = std::find(p.stop.stop_token_ids.begin(), p.stop.stop_token_ids.end(),
+                                         out.token) != p.stop.stop_token_ids.end();
     text_.clear();
     bool stopped_by_string = false;
     if (!is_eos && !is_stop_token && rt.decoder) {
@@ -381,9 +394,11 @@ Status Engine::run_plan(const StepPlan& plan) {
       lp_ptr = &lp;
     }
     if (emit_token || !text_.empty()) {
-      const auto tokens = emit_token ? std::span<const std::int32_t>(&out.token, 1) : std::span<const std::int32_t>();
+      const auto tokens = emit_token ? std::span<const std::int32_t>(&out.token, 1)
+                                     : std::span<const std::int32_t>();
       if (!rt.request->stream->push(rt.choice, tokens, text_, emit_token ? lp_ptr : nullptr)) {
-        finish = rt.request->stream->abandoned() ? FinishReason::kCancelled : FinishReason::kBackpressure;
+        finish = rt.request->stream->abandoned() ? FinishReason::kCancelled
+                                                 : FinishReason::kBackpressure;
       }
     }
     outcomes_.push_back({e.id, out.token, finish});
@@ -468,7 +483,9 @@ void Engine::run(std::stop_token stop, DeviceArbiter* arbiter, int engine_index)
   }
 }
 
-bool Engine::has_work() const { return !scheduler_.idle() || active_requests_.load() > 0; }
+bool Engine::has_work() const {
+  return !scheduler_.idle() || active_requests_.load() > 0;
+}
 
 bool Engine::has_work(Priority* top, core::Nanos* oldest_wait) const {
   return scheduler_.has_work(top, oldest_wait);

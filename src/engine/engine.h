@@ -17,8 +17,8 @@
 #include "core/clock.h"
 #include "core/status.h"
 #include "engine/arbiter.h"
-#include "engine/constraint.h"
 #include "engine/block_pool.h"
+#include "engine/constraint.h"
 #include "engine/sampler.h"
 #include "engine/sampling_params.h"
 #include "engine/scheduler.h"
@@ -32,7 +32,7 @@ namespace mlxs::engine {
 
 struct EngineConfig {
   SchedulerConfig scheduler;
-  int kv_blocks = 0;                            // 0: from kv_memory_bytes
+  int kv_blocks = 0;  // 0: from kv_memory_bytes
   std::size_t kv_memory_bytes = std::size_t{1} << 30;
   int block_size = 16;
   bool prefix_caching = true;

@@ -52,7 +52,8 @@ void Sampler::apply_penalties(std::span<float> logits, const SamplingParams& p,
     for (auto t : output) {
       auto& c = counts_[static_cast<std::size_t>(t)];
       if (c == 0) continue;  // already applied
-      logits[static_cast<std::size_t>(t)] -= p.presence_penalty + p.frequency_penalty * static_cast<float>(c);
+      logits[static_cast<std::size_t>(t)] -=
+          p.presence_penalty + p.frequency_penalty * static_cast<float>(c);
       c = 0;
     }
   }
@@ -73,7 +74,9 @@ std::size_t Sampler::nucleus(std::span<const float> logits, float max_logit, dou
                       order_.begin() + static_cast<std::ptrdiff_t>(limit), by_logit);
     double cum = 0;
     for (std::size_t i = 0; i < n; ++i) {
-      cum += std::exp(static_cast<double>(logits[static_cast<std::size_t>(order_[i])]) - max_logit) / total;
+      cum +=
+          std::exp(static_cast<double>(logits[static_cast<std::size_t>(order_[i])]) - max_logit) /
+          total;
       if (cum >= mass) return i + 1;
     }
     if (n == limit) return n;
@@ -117,7 +120,8 @@ SampleOutput Sampler::sample(std::span<float> logits, const SamplingParams& p,
   auto finish = [&](std::int32_t token) {
     out.token = token;
     if (want_logprobs) {
-      const float raw = processed ? raw_[static_cast<std::size_t>(token)] : logits[static_cast<std::size_t>(token)];
+      const float raw = processed ? raw_[static_cast<std::size_t>(token)]
+                                  : logits[static_cast<std::size_t>(token)];
       out.logprob = static_cast<float>(raw - raw_lse);
     }
     return out;

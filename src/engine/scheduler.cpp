@@ -27,7 +27,8 @@ Status Scheduler::add(SeqSpec spec) {
                             "prompt of {} tokens leaves no room in the context of {}",
                             spec.prompt.size(), config_.max_context);
   }
-  if (spec.max_new_tokens < 1) return Status(ErrorCode::kInvalidParams, "max_new_tokens must be >= 1");
+  if (spec.max_new_tokens < 1)
+    return Status(ErrorCode::kInvalidParams, "max_new_tokens must be >= 1");
   if (seqs_.count(spec.id) != 0) return Status(ErrorCode::kInvalidParams, "duplicate sequence id");
   const auto cls = static_cast<std::size_t>(spec.priority);
   if (static_cast<int>(waiting_[cls].size()) >= config_.max_waiting[cls]) {
@@ -44,8 +45,9 @@ Status Scheduler::add(SeqSpec spec) {
   s->prompt_len = static_cast<int>(spec.prompt.size());
   s->max_new_tokens = spec.max_new_tokens;
   s->tokens = std::move(spec.prompt);
-  s->tokens.reserve(std::min<std::size_t>(static_cast<std::size_t>(config_.max_context),
-                                          s->tokens.size() + static_cast<std::size_t>(spec.max_new_tokens) + 1));
+  s->tokens.reserve(
+      std::min<std::size_t>(static_cast<std::size_t>(config_.max_context),
+                            s->tokens.size() + static_cast<std::size_t>(spec.max_new_tokens) + 1));
   if (s->group_leader) group_prompt_done_[s->group] = false;
   waiting_[cls].push_back(s->id);
   seqs_.emplace(s->id, std::move(s));
@@ -162,8 +164,9 @@ void Scheduler::match_prefix(Sequence& s) {
   const int full = static_cast<int>(s.tokens.size()) / bs;
   BlockHash parent = 0;
   for (int i = 0; i < full; ++i) {
-    const BlockHash h = hash_block(parent, std::span<const std::int32_t>(s.tokens).subspan(
-                                               static_cast<std::size_t>(i * bs), static_cast<std::size_t>(bs)));
+    const BlockHash h =
+        hash_block(parent, std::span<const std::int32_t>(s.tokens).subspan(
+                               static_cast<std::size_t>(i * bs), static_cast<std::size_t>(bs)));
     auto b = blocks_.lookup(h);
     if (!b) break;
     s.blocks.push_back(*b);
@@ -190,8 +193,9 @@ void Scheduler::register_full_blocks(Sequence& s) {
   while (static_cast<int>(s.block_hashes.size()) < full) {
     const auto i = s.block_hashes.size();
     const BlockHash parent = i == 0 ? 0 : s.block_hashes[i - 1];
-    const BlockHash h = hash_block(parent, std::span<const std::int32_t>(s.tokens).subspan(
-                                               i * static_cast<std::size_t>(bs), static_cast<std::size_t>(bs)));
+    const BlockHash h =
+        hash_block(parent, std::span<const std::int32_t>(s.tokens).subspan(
+                               i * static_cast<std::size_t>(bs), static_cast<std::size_t>(bs)));
     s.block_hashes.push_back(h);
     blocks_.register_full(s.blocks[i], h);
   }
@@ -276,7 +280,8 @@ const StepPlan& Scheduler::schedule() {
       chunk = static_cast<int>(s.blocks.size()) * blocks_.block_size() - s.num_computed;
       if (chunk <= 0) continue;
     }
-    plan_.entries.push_back({id, s.num_computed, chunk, s.num_computed + chunk == static_cast<int>(s.tokens.size())});
+    plan_.entries.push_back(
+        {id, s.num_computed, chunk, s.num_computed + chunk == static_cast<int>(s.tokens.size())});
     budget -= chunk;
     --slots;
     plan_.tokens += chunk;
@@ -294,7 +299,8 @@ const StepPlan& Scheduler::schedule() {
         Sequence& c = seq(waiting_[cls][pos]);
         if (!group_ready(c)) continue;
         // Preempted this very step: taking its blocks back now is pure thrash.
-        if (std::find(plan_.preempted.begin(), plan_.preempted.end(), c.id) != plan_.preempted.end()) {
+        if (std::find(plan_.preempted.begin(), plan_.preempted.end(), c.id) !=
+            plan_.preempted.end()) {
           continue;
         }
         if (next == nullptr || by_class_then_age(c.id, next->id)) {
@@ -317,7 +323,8 @@ const StepPlan& Scheduler::schedule() {
     const int all_blocks = (static_cast<int>(s.tokens.size()) + bs - 1) / bs;
     const int missing = std::max(0, all_blocks - static_cast<int>(s.blocks.size()));
     const int reserve = running_.empty() ? 0 : watermark + static_cast<int>(running_.size());
-    bool ok = blocks_.free_blocks() - missing >= reserve && ensure_blocks(s, s.num_computed + chunk);
+    bool ok =
+        blocks_.free_blocks() - missing >= reserve && ensure_blocks(s, s.num_computed + chunk);
     while (!ok) {
       // Only strictly lower classes make room for an admission.
       Sequence* victim = pick_victim(s, true);
@@ -344,7 +351,8 @@ const StepPlan& Scheduler::schedule() {
       stats_.cached_prompt_tokens += static_cast<std::uint64_t>(s.num_cached_prompt);
     }
     if (s.times.first_scheduled == 0) s.times.first_scheduled = now;
-    plan_.entries.push_back({s.id, s.num_computed, chunk, s.num_computed + chunk == static_cast<int>(s.tokens.size())});
+    plan_.entries.push_back(
+        {s.id, s.num_computed, chunk, s.num_computed + chunk == static_cast<int>(s.tokens.size())});
     budget -= chunk;
     --slots;
     plan_.tokens += chunk;
@@ -407,7 +415,8 @@ Status Scheduler::complete(std::span<const StepOutcome> outcomes) {
 
 SchedulerStats Scheduler::stats() const {
   SchedulerStats s = stats_;
-  for (std::size_t c = 0; c < kPriorityClasses; ++c) s.waiting[c] = static_cast<int>(waiting_[c].size());
+  for (std::size_t c = 0; c < kPriorityClasses; ++c)
+    s.waiting[c] = static_cast<int>(waiting_[c].size());
   s.running = static_cast<int>(running_.size());
   return s;
 }

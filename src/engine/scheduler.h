@@ -21,13 +21,13 @@
 namespace mlxs::engine {
 
 struct SchedulerConfig {
-  int max_batch_tokens = 512;  // token budget of one step
-  int max_seqs = 64;           // sequences in one step
-  int prefill_chunk = 512;     // longest prompt piece of one sequence per step
-  int max_context = 4096;      // prompt + generated
+  int max_batch_tokens = 512;                       // token budget of one step
+  int max_seqs = 64;                                // sequences in one step
+  int prefill_chunk = 512;                          // longest prompt piece of one sequence per step
+  int max_context = 4096;                           // prompt + generated
   int max_waiting[kPriorityClasses] = {256, 1024};  // admission limit per class
   core::Nanos aging_ns = 2'000'000'000;  // batch work waiting longer competes as interactive
-  int max_preemptions = 3;     // a sequence preempted this often is not chosen again
+  int max_preemptions = 3;               // a sequence preempted this often is not chosen again
 };
 
 struct SeqSpec {
@@ -43,15 +43,15 @@ struct SeqSpec {
 // One sequence's share of a step.
 struct PlanEntry {
   SeqId id = 0;
-  int begin = 0;   // first token (index into the sequence's tokens) to compute
-  int count = 0;   // tokens computed this step
+  int begin = 0;              // first token (index into the sequence's tokens) to compute
+  int count = 0;              // tokens computed this step
   bool wants_logits = false;  // the last of them is the sequence's newest token
 };
 
 struct StepPlan {
-  std::vector<PlanEntry> entries;        // decodes first, then prefills
-  std::vector<SeqId> finished;           // ended before this step (cancel, timeout)
-  std::vector<SeqId> preempted;          // lost their KV this step
+  std::vector<PlanEntry> entries;  // decodes first, then prefills
+  std::vector<SeqId> finished;     // ended before this step (cancel, timeout)
+  std::vector<SeqId> preempted;    // lost their KV this step
   int tokens = 0;
   bool empty() const { return entries.empty(); }
 };

@@ -27,13 +27,13 @@ enum class SeqState : std::uint8_t {
 inline constexpr int kSeqStateCount = 5;
 
 enum class SeqEvent : std::uint8_t {
-  kSchedule,      // gets KV and its first chunk
-  kPromptDone,    // the last prompt token was computed: decoding starts
-  kPreempt,       // its KV is taken away
-  kFinish,        // stop condition met (eos, stop string, max tokens)
-  kCancel,        // client gone or explicit cancel
-  kTimeout,       // deadline passed
-  kFail,          // an error while computing it
+  kSchedule,    // gets KV and its first chunk
+  kPromptDone,  // the last prompt token was computed: decoding starts
+  kPreempt,     // its KV is taken away
+  kFinish,      // stop condition met (eos, stop string, max tokens)
+  kCancel,      // client gone or explicit cancel
+  kTimeout,     // deadline passed
+  kFail,        // an error while computing it
 };
 inline constexpr int kSeqEventCount = 7;
 
@@ -45,8 +45,8 @@ core::Result<SeqState> transition(SeqState state, SeqEvent event);
 
 enum class FinishReason : std::uint8_t {
   kNone,
-  kStop,          // eos, stop token or stop string
-  kLength,        // max_tokens (or the context limit)
+  kStop,    // eos, stop token or stop string
+  kLength,  // max_tokens (or the context limit)
   kCancelled,
   kTimeout,
   kError,

@@ -6,20 +6,28 @@ namespace mlxs::engine {
 
 std::string_view stream_state_name(StreamState s) {
   switch (s) {
-    case StreamState::kOpen: return "open";
-    case StreamState::kFinishing: return "finishing";
-    case StreamState::kClosed: return "closed";
-    case StreamState::kAbandoned: return "abandoned";
+    case StreamState::kOpen:
+      return "open";
+    case StreamState::kFinishing:
+      return "finishing";
+    case StreamState::kClosed:
+      return "closed";
+    case StreamState::kAbandoned:
+      return "abandoned";
   }
   return "unknown";
 }
 
 std::string_view stream_event_name(StreamEvent e) {
   switch (e) {
-    case StreamEvent::kData: return "data";
-    case StreamEvent::kFinish: return "finish";
-    case StreamEvent::kDrained: return "drained";
-    case StreamEvent::kConsumerGone: return "consumer_gone";
+    case StreamEvent::kData:
+      return "data";
+    case StreamEvent::kFinish:
+      return "finish";
+    case StreamEvent::kDrained:
+      return "drained";
+    case StreamEvent::kConsumerGone:
+      return "consumer_gone";
   }
   return "unknown";
 }
@@ -32,27 +40,36 @@ core::Result<StreamState> transition(StreamState state, StreamEvent event) {
   switch (state) {
     case StreamState::kOpen:
       switch (event) {
-        case StreamEvent::kData: return StreamState::kOpen;
-        case StreamEvent::kFinish: return StreamState::kFinishing;
-        case StreamEvent::kConsumerGone: return StreamState::kAbandoned;
-        case StreamEvent::kDrained: return illegal();
+        case StreamEvent::kData:
+          return StreamState::kOpen;
+        case StreamEvent::kFinish:
+          return StreamState::kFinishing;
+        case StreamEvent::kConsumerGone:
+          return StreamState::kAbandoned;
+        case StreamEvent::kDrained:
+          return illegal();
       }
       break;
     case StreamState::kFinishing:
       switch (event) {
-        case StreamEvent::kDrained: return StreamState::kClosed;
-        case StreamEvent::kConsumerGone: return StreamState::kAbandoned;
+        case StreamEvent::kDrained:
+          return StreamState::kClosed;
+        case StreamEvent::kConsumerGone:
+          return StreamState::kAbandoned;
         case StreamEvent::kData:
-        case StreamEvent::kFinish: return illegal();
+        case StreamEvent::kFinish:
+          return illegal();
       }
       break;
     case StreamState::kClosed:
       switch (event) {
         // A consumer may let go after reading everything: nothing changes.
-        case StreamEvent::kConsumerGone: return StreamState::kClosed;
+        case StreamEvent::kConsumerGone:
+          return StreamState::kClosed;
         case StreamEvent::kData:
         case StreamEvent::kFinish:
-        case StreamEvent::kDrained: return illegal();
+        case StreamEvent::kDrained:
+          return illegal();
       }
       break;
     case StreamState::kAbandoned:
@@ -60,8 +77,10 @@ core::Result<StreamState> transition(StreamState state, StreamEvent event) {
         // The engine may still be finishing work it had started: dropped.
         case StreamEvent::kData:
         case StreamEvent::kFinish:
-        case StreamEvent::kConsumerGone: return StreamState::kAbandoned;
-        case StreamEvent::kDrained: return illegal();
+        case StreamEvent::kConsumerGone:
+          return StreamState::kAbandoned;
+        case StreamEvent::kDrained:
+          return illegal();
       }
       break;
   }
@@ -162,9 +181,8 @@ std::vector<StreamItem> Stream::take() {
 std::vector<StreamItem> Stream::wait_take(int timeout_ms) {
   {
     std::unique_lock lock(mutex_);
-    ready_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [&] {
-      return !items_.empty() || state_ != StreamState::kOpen;
-    });
+    ready_.wait_for(lock, std::chrono::milliseconds(timeout_ms),
+                    [&] { return !items_.empty() || state_ != StreamState::kOpen; });
   }
   return take();
 }

@@ -28,8 +28,8 @@ namespace mlxs::guidance {
 struct ConstraintSpec {
   enum class Kind : std::uint8_t { kJsonSchema, kJsonObject, kRegex, kGrammar };
   Kind kind = Kind::kJsonObject;
-  std::string text;         // the schema's JSON text, the regex or the grammar
-  JsonSchemaOptions json;   // JSON schema and JSON mode
+  std::string text;        // the schema's JSON text, the regex or the grammar
+  JsonSchemaOptions json;  // JSON schema and JSON mode
 };
 
 std::string_view constraint_kind_name(ConstraintSpec::Kind kind);
@@ -42,9 +42,10 @@ class Compiler {
 
   // GuidanceError for invalid or unsupported constraints.
   core::Result<std::shared_ptr<const CompiledGrammar>> compile(const ConstraintSpec& spec);
-  core::Result<std::shared_ptr<const CompiledGrammar>> json_schema(std::string_view schema_text,
-                                                                   const JsonSchemaOptions& options = {});
-  core::Result<std::shared_ptr<const CompiledGrammar>> json_object(const JsonSchemaOptions& options = {});
+  core::Result<std::shared_ptr<const CompiledGrammar>> json_schema(
+      std::string_view schema_text, const JsonSchemaOptions& options = {});
+  core::Result<std::shared_ptr<const CompiledGrammar>> json_object(
+      const JsonSchemaOptions& options = {});
   core::Result<std::shared_ptr<const CompiledGrammar>> regex(std::string_view pattern);
   core::Result<std::shared_ptr<const CompiledGrammar>> grammar(std::string_view gbnf);
 

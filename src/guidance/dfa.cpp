@@ -29,13 +29,15 @@ std::uint32_t byte_classes(const std::vector<std::uint32_t>& states, Target targ
   std::sort(sorted.begin(), sorted.end());
   std::array<int, 256> leader{};
   for (int i = 0; i < 256; ++i) {
-    leader[sorted[i].second] = i > 0 && sorted[i].first == sorted[i - 1].first ? leader[sorted[i - 1].second]
-                                                                                : sorted[i].second;
+    leader[sorted[i].second] = i > 0 && sorted[i].first == sorted[i - 1].first
+                                   ? leader[sorted[i - 1].second]
+                                   : sorted[i].second;
   }
   bool exact = true;
   for (const std::uint32_t s : states) {
     for (int b = 0; b < 256 && exact; ++b) {
-      if (leader[b] != b && target(s, static_cast<std::uint8_t>(b)) != target(s, static_cast<std::uint8_t>(leader[b]))) {
+      if (leader[b] != b && target(s, static_cast<std::uint8_t>(b)) !=
+                                target(s, static_cast<std::uint8_t>(leader[b]))) {
         exact = false;
       }
     }
@@ -94,7 +96,9 @@ Dfa::Dfa() {
   hash_ = mix(0, 1);
 }
 
-bool Dfa::final_only(std::uint32_t state) const { return accepting(state) && !has_out(state); }
+bool Dfa::final_only(std::uint32_t state) const {
+  return accepting(state) && !has_out(state);
+}
 
 bool Dfa::matches(std::string_view bytes) const {
   std::uint32_t s = start_;
@@ -160,8 +164,8 @@ core::Result<Dfa> finalize(const RawDfa& raw, std::size_t max_states) {
     }
   }
   TableDfa table;
-  const std::uint32_t k = byte_classes(order, [&](std::uint32_t s, std::uint8_t b) { return raw.next[s][b]; },
-                                       table.class_of);
+  const std::uint32_t k = byte_classes(
+      order, [&](std::uint32_t s, std::uint8_t b) { return raw.next[s][b]; }, table.class_of);
   std::array<std::uint8_t, 256> repr{};
   for (int b = 255; b >= 0; --b) repr[table.class_of[b]] = static_cast<std::uint8_t>(b);
   table = [&] {
@@ -171,7 +175,8 @@ core::Result<Dfa> finalize(const RawDfa& raw, std::size_t max_states) {
   }();
   for (std::size_t i = 1; i < order.size(); ++i) table.add_state(raw.accept[order[i]] != 0);
   for (std::size_t i = 1; i < order.size(); ++i) {
-    for (std::uint32_t c = 0; c < k; ++c) table.at(static_cast<std::uint32_t>(i), c) = index[raw.next[order[i]][repr[c]]];
+    for (std::uint32_t c = 0; c < k; ++c)
+      table.at(static_cast<std::uint32_t>(i), c) = index[raw.next[order[i]][repr[c]]];
   }
   table.start = raw.start == kDead ? kDead : 1;
   return finalize(table, max_states);
@@ -180,7 +185,9 @@ core::Result<Dfa> finalize(const RawDfa& raw, std::size_t max_states) {
 core::Result<Dfa> finalize(const TableDfa& in, std::size_t max_states) {
   const std::uint32_t k = in.classes;
   const std::uint32_t n = in.size();
-  const auto edge = [&](std::uint32_t s, std::uint32_t c) { return in.next[std::size_t{s} * k + c]; };
+  const auto edge = [&](std::uint32_t s, std::uint32_t c) {
+    return in.next[std::size_t{s} * k + c];
+  };
   // 1. Reachable states, renumbered in discovery order (dead = 0).
   std::vector<std::uint32_t> index(n, ~0u);
   std::vector<std::uint32_t> order{kDead};
@@ -202,7 +209,8 @@ core::Result<Dfa> finalize(const TableDfa& in, std::size_t max_states) {
   std::vector<std::uint8_t> acc(m);
   for (std::uint32_t i = 0; i < m; ++i) {
     acc[i] = i == 0 ? 0 : in.accept[order[i]];
-    for (std::uint32_t c = 0; c < k; ++c) table[static_cast<std::size_t>(i) * k + c] = index[edge(order[i], c)];
+    for (std::uint32_t c = 0; c < k; ++c)
+      table[static_cast<std::size_t>(i) * k + c] = index[edge(order[i], c)];
   }
   // 2. Trim: states that cannot reach an accepting state become dead.
   std::vector<std::uint32_t> pred_begin(m + 1, 0), preds(static_cast<std::size_t>(m) * k);
@@ -211,7 +219,8 @@ core::Result<Dfa> finalize(const TableDfa& in, std::size_t max_states) {
   {
     std::vector<std::uint32_t> fill(pred_begin.begin(), pred_begin.end() - 1);
     for (std::uint32_t i = 0; i < m; ++i) {
-      for (std::uint32_t c = 0; c < k; ++c) preds[fill[table[static_cast<std::size_t>(i) * k + c]]++] = i;
+      for (std::uint32_t c = 0; c < k; ++c)
+        preds[fill[table[static_cast<std::size_t>(i) * k + c]]++] = i;
     }
   }
   std::vector<std::uint8_t> live(m, 0);
@@ -280,7 +289,8 @@ core::Result<Dfa> finalize(const TableDfa& in, std::size_t max_states) {
   std::vector<std::uint64_t> sig(k, 0);
   for (std::uint32_t s = 0; s < states; ++s) {
     const std::uint32_t r = rep_of_block[bfs[s]];
-    for (std::uint32_t c = 0; c < k; ++c) sig[c] = mix(sig[c], canon[block[table[static_cast<std::size_t>(r) * k + c]]]);
+    for (std::uint32_t c = 0; c < k; ++c)
+      sig[c] = mix(sig[c], canon[block[table[static_cast<std::size_t>(r) * k + c]]]);
   }
   std::vector<std::uint32_t> leader(k);
   for (std::uint32_t c = 0; c < k; ++c) {
@@ -291,7 +301,8 @@ core::Result<Dfa> finalize(const TableDfa& in, std::size_t max_states) {
       bool same = true;
       for (std::uint32_t s = 0; s < states && same; ++s) {
         const std::uint32_t r = rep_of_block[bfs[s]];
-        same = block[table[static_cast<std::size_t>(r) * k + c]] == block[table[static_cast<std::size_t>(r) * k + d]];
+        same = block[table[static_cast<std::size_t>(r) * k + c]] ==
+               block[table[static_cast<std::size_t>(r) * k + d]];
       }
       if (same) {
         leader[c] = d;
@@ -318,7 +329,8 @@ core::Result<Dfa> finalize(const TableDfa& in, std::size_t max_states) {
     out.accept_[s] = s == 0 ? 0 : acc[r];
     for (std::uint32_t c = 0; c < count; ++c) {
       const std::uint32_t src = in.class_of[out.repr_[c]];
-      out.next_[static_cast<std::size_t>(s) * count + c] = canon[block[table[static_cast<std::size_t>(r) * k + src]]];
+      out.next_[static_cast<std::size_t>(s) * count + c] =
+          canon[block[table[static_cast<std::size_t>(r) * k + src]]];
     }
   }
   out.start_ = 1;

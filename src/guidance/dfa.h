@@ -45,7 +45,9 @@ struct TableDfa {
   explicit TableDfa(std::uint32_t num_classes = 1);  // holds the dead state only
   std::uint32_t add_state(bool accepting = false);
   std::uint32_t size() const { return static_cast<std::uint32_t>(accept.size()); }
-  std::uint32_t& at(std::uint32_t state, std::uint32_t c) { return next[std::size_t{state} * classes + c]; }
+  std::uint32_t& at(std::uint32_t state, std::uint32_t c) {
+    return next[std::size_t{state} * classes + c];
+  }
 };
 
 class Dfa {
@@ -109,7 +111,8 @@ TableDfa refine_classes(const TableDfa& t, Isolate isolate) {
   std::vector<std::uint32_t> source;  // old class of each new class
   TableDfa out;
   for (int b = 0; b < 256; ++b) {
-    const auto k = std::make_pair<std::uint32_t, std::int32_t>(t.class_of[b], isolate(static_cast<std::uint8_t>(b)));
+    const auto k = std::make_pair<std::uint32_t, std::int32_t>(
+        t.class_of[b], isolate(static_cast<std::uint8_t>(b)));
     std::size_t c = 0;
     while (c < seen.size() && seen[c] != k) ++c;
     if (c == seen.size()) {
@@ -123,7 +126,8 @@ TableDfa refine_classes(const TableDfa& t, Isolate isolate) {
   out.start = t.start;
   out.next.assign(std::size_t{t.size()} * out.classes, kDead);
   for (std::uint32_t s = 0; s < t.size(); ++s) {
-    for (std::uint32_t c = 0; c < out.classes; ++c) out.next[std::size_t{s} * out.classes + c] = t.next[std::size_t{s} * t.classes + source[c]];
+    for (std::uint32_t c = 0; c < out.classes; ++c)
+      out.next[std::size_t{s} * out.classes + c] = t.next[std::size_t{s} * t.classes + source[c]];
   }
   return out;
 }

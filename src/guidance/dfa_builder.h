@@ -17,7 +17,8 @@ namespace mlxs::guidance {
 // step(key, byte) -> the next key, or nullopt for a refused byte;
 // accept(key) -> whether the input may end there.
 template <typename Step, typename Accept>
-core::Result<Dfa> build_dfa(std::uint64_t start, Step step, Accept accept, std::size_t max_states = 1u << 15) {
+core::Result<Dfa> build_dfa(std::uint64_t start, Step step, Accept accept,
+                            std::size_t max_states = 1u << 15) {
   RawDfa raw;
   std::unordered_map<std::uint64_t, std::uint32_t> ids;
   std::vector<std::uint64_t> keys{0};
@@ -32,8 +33,8 @@ core::Result<Dfa> build_dfa(std::uint64_t start, Step step, Accept accept, std::
   raw.start = id_of(start);
   for (std::size_t s = 1; s < keys.size(); ++s) {
     if (keys.size() > max_states) {
-      return core::make_error(core::ErrorCode::kGuidanceError, "automaton too large: more than {} states",
-                              max_states);
+      return core::make_error(core::ErrorCode::kGuidanceError,
+                              "automaton too large: more than {} states", max_states);
     }
     const std::uint64_t key = keys[s];
     for (int b = 0; b < 256; ++b) {

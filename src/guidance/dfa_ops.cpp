@@ -9,7 +9,8 @@ namespace mlxs::guidance {
 
 core::Result<Dfa> combine(const Dfa& a, const Dfa& b, SetOp op, std::size_t max_states) {
   // Joint byte classes: the pairs of the operands' classes that occur.
-  std::vector<std::int32_t> pair_class(static_cast<std::size_t>(a.num_classes()) * b.num_classes(), -1);
+  std::vector<std::int32_t> pair_class(static_cast<std::size_t>(a.num_classes()) * b.num_classes(),
+                                       -1);
   std::vector<std::uint8_t> repr;
   std::array<std::uint8_t, 256> joint_of{};
   for (int byte = 0; byte < 256; ++byte) {
@@ -60,8 +61,8 @@ core::Result<Dfa> combine(const Dfa& a, const Dfa& b, SetOp op, std::size_t max_
   t.start = id_of(a.start(), b.start());
   for (std::size_t s = 1; s < pairs.size(); ++s) {
     if (pairs.size() > max_states) {
-      return core::make_error(core::ErrorCode::kGuidanceError, "automaton too large: more than {} states",
-                              max_states);
+      return core::make_error(core::ErrorCode::kGuidanceError,
+                              "automaton too large: more than {} states", max_states);
     }
     const auto [sa, sb] = pairs[s];
     for (std::uint32_t c = 0; c < repr.size(); ++c) {
@@ -72,9 +73,15 @@ core::Result<Dfa> combine(const Dfa& a, const Dfa& b, SetOp op, std::size_t max_
   return finalize(t, max_states);
 }
 
-core::Result<Dfa> intersect(const Dfa& a, const Dfa& b) { return combine(a, b, SetOp::kIntersect); }
-core::Result<Dfa> unite(const Dfa& a, const Dfa& b) { return combine(a, b, SetOp::kUnion); }
-core::Result<Dfa> subtract(const Dfa& a, const Dfa& b) { return combine(a, b, SetOp::kSubtract); }
+core::Result<Dfa> intersect(const Dfa& a, const Dfa& b) {
+  return combine(a, b, SetOp::kIntersect);
+}
+core::Result<Dfa> unite(const Dfa& a, const Dfa& b) {
+  return combine(a, b, SetOp::kUnion);
+}
+core::Result<Dfa> subtract(const Dfa& a, const Dfa& b) {
+  return combine(a, b, SetOp::kSubtract);
+}
 
 core::Result<Dfa> literals_dfa(const std::vector<std::string>& words) {
   RawDfa raw;
@@ -125,14 +132,17 @@ core::Result<Dfa> concat(const Dfa& a, const Dfa& b) {
 core::Result<Dfa> with_prefix_loop(const Dfa& dfa, std::string_view prefix) {
   if (dfa.empty() || prefix.empty()) return dfa;
   TableDfa t = refine_classes(dfa.to_table(), [&](std::uint8_t b) {
-    return prefix.find(static_cast<char>(b)) != std::string_view::npos ? static_cast<std::int32_t>(b) : -1;
+    return prefix.find(static_cast<char>(b)) != std::string_view::npos
+               ? static_cast<std::int32_t>(b)
+               : -1;
   });
   const std::uint32_t s = t.add_state(t.accept[t.start] != 0);
   for (std::uint32_t c = 0; c < t.classes; ++c) t.at(s, c) = t.at(t.start, c);
   for (const char ch : prefix) {
     const std::uint32_t c = t.class_of[static_cast<std::uint8_t>(ch)];
     if (t.at(s, c) != kDead) {
-      return core::Status(core::ErrorCode::kInternalError, "a prefix loop overlaps the automaton's first byte");
+      return core::Status(core::ErrorCode::kInternalError,
+                          "a prefix loop overlaps the automaton's first byte");
     }
     t.at(s, c) = s;
   }
@@ -149,7 +159,9 @@ core::Result<Dfa> without_empty(const Dfa& dfa) {
   return finalize(t);
 }
 
-bool accepts_empty(const Dfa& dfa) { return !dfa.empty() && dfa.accepting(dfa.start()); }
+bool accepts_empty(const Dfa& dfa) {
+  return !dfa.empty() && dfa.accepting(dfa.start());
+}
 
 bool is_subset(const Dfa& a, const Dfa& b) {
   auto d = subtract(a, b);

@@ -24,7 +24,8 @@ core::Result<std::shared_ptr<const Grammar>> GrammarBuilder::build(std::uint32_t
   // Productive nonterminals (derive some string), to a fixpoint.
   std::vector<std::uint8_t> productive(nts, 0);
   const auto sym_ok = [&](std::uint32_t sym) {
-    return is_terminal(sym) ? !terminals_[terminal_index(sym)]->dfa().empty() : productive[sym] != 0;
+    return is_terminal(sym) ? !terminals_[terminal_index(sym)]->dfa().empty()
+                            : productive[sym] != 0;
   };
   for (bool changed = true; changed;) {
     changed = false;
@@ -39,7 +40,8 @@ core::Result<std::shared_ptr<const Grammar>> GrammarBuilder::build(std::uint32_t
     }
   }
   if (start >= nts || productive[start] == 0) {
-    return core::Status(core::ErrorCode::kGuidanceError, "the constraint matches nothing (no string satisfies it)");
+    return core::Status(core::ErrorCode::kGuidanceError,
+                        "the constraint matches nothing (no string satisfies it)");
   }
   std::vector<std::vector<std::uint32_t>> by_lhs(nts);
   for (std::uint32_t p = 0; p < prods_.size(); ++p) {
@@ -73,7 +75,8 @@ core::Result<std::shared_ptr<const Grammar>> GrammarBuilder::build(std::uint32_t
   }
   const auto add = [&](std::uint32_t lhs, const std::vector<std::uint32_t>& rhs) {
     const auto index = static_cast<std::uint32_t>(g->prods_.size());
-    g->prods_.push_back({lhs, static_cast<std::uint32_t>(g->rhs_.size()), static_cast<std::uint32_t>(rhs.size())});
+    g->prods_.push_back(
+        {lhs, static_cast<std::uint32_t>(g->rhs_.size()), static_cast<std::uint32_t>(rhs.size())});
     for (const std::uint32_t sym : rhs) {
       g->rhs_.push_back(is_terminal(sym) ? (t_id[terminal_index(sym)] | kTerminalBit) : nt_id[sym]);
     }

@@ -23,10 +23,18 @@ namespace mlxs::guidance {
 // in rhs()) an end marker kEndBit | production index.
 inline constexpr std::uint32_t kTerminalBit = 1u << 31;
 inline constexpr std::uint32_t kEndBit = 1u << 30;
-inline bool is_terminal(std::uint32_t sym) { return (sym & kTerminalBit) != 0; }
-inline bool is_end(std::uint32_t sym) { return (sym & kEndBit) != 0 && !is_terminal(sym); }
-inline std::uint32_t terminal_index(std::uint32_t sym) { return sym & ~kTerminalBit; }
-inline std::uint32_t end_production(std::uint32_t sym) { return sym & ~kEndBit; }
+inline bool is_terminal(std::uint32_t sym) {
+  return (sym & kTerminalBit) != 0;
+}
+inline bool is_end(std::uint32_t sym) {
+  return (sym & kEndBit) != 0 && !is_terminal(sym);
+}
+inline std::uint32_t terminal_index(std::uint32_t sym) {
+  return sym & ~kTerminalBit;
+}
+inline std::uint32_t end_production(std::uint32_t sym) {
+  return sym & ~kEndBit;
+}
 
 class Grammar {
  public:
@@ -45,7 +53,8 @@ class Grammar {
   std::uint32_t num_productions() const { return static_cast<std::uint32_t>(prods_.size()); }
   // Productions of nonterminal n: production(p) for p in productions_of(n).
   std::span<const std::uint32_t> productions_of(std::uint32_t n) const {
-    return std::span<const std::uint32_t>(by_lhs_).subspan(lhs_begin_[n], lhs_begin_[n + 1] - lhs_begin_[n]);
+    return std::span<const std::uint32_t>(by_lhs_).subspan(lhs_begin_[n],
+                                                           lhs_begin_[n + 1] - lhs_begin_[n]);
   }
   bool nullable(std::uint32_t n) const { return nullable_[n] != 0; }
   // The augmented start: production 0 is `accept ::= start`.

@@ -17,22 +17,30 @@ enum Phase : std::uint64_t { kStart, kMinus, kIntZero, kInt, kDot, kFrac };
 constexpr int kMaxIntDigits = 18;
 constexpr int kMaxDigitsWithFraction = 15;
 
-bool digit(std::uint8_t b) { return b >= '0' && b <= '9'; }
+bool digit(std::uint8_t b) {
+  return b >= '0' && b <= '9';
+}
 
 // A key's fields: phase (bits 0-3), sign (4), nonzero (5), relation (6-7),
 // position (8-31), residue (32-63).
 struct Key {
   std::uint64_t phase = kStart, neg = 0, nz = 0, rel = 0, pos = 0, residue = 0;
-  std::uint64_t pack() const { return phase | neg << 4 | nz << 5 | rel << 6 | pos << 8 | residue << 32; }
+  std::uint64_t pack() const {
+    return phase | neg << 4 | nz << 5 | rel << 6 | pos << 8 | residue << 32;
+  }
   static Key unpack(std::uint64_t k) {
     return {k & 15, (k >> 4) & 1, (k >> 5) & 1, (k >> 6) & 3, (k >> 8) & 0xFFFFFF, k >> 32};
   }
 };
 
 // Relations: 0 equal (so far), 1 less, 2 greater.
-std::uint64_t cmp_digit(std::uint8_t d, char b) { return d == b ? 0 : (d < b ? 1 : 2); }
+std::uint64_t cmp_digit(std::uint8_t d, char b) {
+  return d == b ? 0 : (d < b ? 1 : 2);
+}
 
-Dfa must(core::Result<Dfa> r) { return std::move(r).value(); }
+Dfa must(core::Result<Dfa> r) {
+  return std::move(r).value();
+}
 
 }  // namespace
 
@@ -45,12 +53,14 @@ DecimalText decimal_of(const core::Json& number) {
   } else if (number.is_number_integer()) {
     const std::int64_t v = number.get<std::int64_t>();
     out.negative = v < 0;
-    const std::uint64_t mag = v < 0 ? ~static_cast<std::uint64_t>(v) + 1 : static_cast<std::uint64_t>(v);
+    const std::uint64_t mag =
+        v < 0 ? ~static_cast<std::uint64_t>(v) + 1 : static_cast<std::uint64_t>(v);
     digits = std::to_string(mag);
   } else {
     const double d = number.get<double>();
     char buf[64];
-    const auto res = std::to_chars(buf, buf + sizeof buf, std::fabs(d), std::chars_format::scientific);
+    const auto res =
+        std::to_chars(buf, buf + sizeof buf, std::fabs(d), std::chars_format::scientific);
     out.negative = std::signbit(d) && d != 0.0;
     const char* p = buf;
     int frac = 0;
@@ -120,7 +130,8 @@ const Dfa& number_value_syntax() {
             return std::nullopt;
           case kDot:
           case kFrac:
-            if (digit(b) && s.pos < kMaxDigitsWithFraction) return Key{kFrac, 0, 0, 0, s.pos + 1}.pack();
+            if (digit(b) && s.pos < kMaxDigitsWithFraction)
+              return Key{kFrac, 0, 0, 0, s.pos + 1}.pack();
             return std::nullopt;
           default:
             return std::nullopt;
@@ -186,7 +197,8 @@ core::Result<Dfa> number_bound(const core::Json& bound, Compare cmp) {
       case kFrac:
         if (digit(c)) {
           const std::uint64_t j = s.pos;
-          const std::uint64_t rel = s.rel != 0 ? s.rel : cmp_digit(c, j < bf ? b.frac_digits[j] : '0');
+          const std::uint64_t rel =
+              s.rel != 0 ? s.rel : cmp_digit(c, j < bf ? b.frac_digits[j] : '0');
           return Key{kFrac, s.neg, s.nz | (c != '0' ? 1u : 0u), rel, std::min(j + 1, bf)}.pack();
         }
         return std::nullopt;
@@ -245,9 +257,11 @@ core::Result<Dfa> number_multiple_of(const core::Json& divisor) {
   const std::size_t lead = mantissa.find_first_not_of('0');
   mantissa.erase(0, lead);
   if (mantissa.size() > 5 || std::stoull(mantissa) > 10000 || k > 30) {
-    return core::make_error(core::ErrorCode::kGuidanceError,
-                            "multipleOf {} is not supported (its decimal digits must form a number of "
-                            "at most 10000)", core::json_excerpt(divisor));
+    return core::make_error(
+        core::ErrorCode::kGuidanceError,
+        "multipleOf {} is not supported (its decimal digits must form a number of "
+        "at most 10000)",
+        core::json_excerpt(divisor));
   }
   const std::uint64_t m = std::stoull(mantissa);
   const auto step = [&](std::uint64_t key, std::uint8_t c) -> std::optional<std::uint64_t> {
@@ -257,20 +271,25 @@ core::Result<Dfa> number_multiple_of(const core::Json& divisor) {
       case kMinus:
         if (c == '-' && s.phase == kStart) return Key{kMinus}.pack();
         if (c == '0') return Key{kIntZero}.pack();
-        if (c >= '1' && c <= '9') return Key{kInt, 0, 0, 0, 0, static_cast<std::uint64_t>(c - '0') % m}.pack();
+        if (c >= '1' && c <= '9')
+          return Key{kInt, 0, 0, 0, 0, static_cast<std::uint64_t>(c - '0') % m}.pack();
         return std::nullopt;
       case kIntZero:
         if (c == '.') return Key{kDot}.pack();
         return std::nullopt;
       case kInt:
-        if (digit(c)) return Key{kInt, 0, 0, 0, 0, (s.residue * 10 + static_cast<std::uint64_t>(c - '0')) % m}.pack();
+        if (digit(c))
+          return Key{kInt, 0, 0, 0, 0, (s.residue * 10 + static_cast<std::uint64_t>(c - '0')) % m}
+              .pack();
         if (c == '.') return Key{kDot, 0, 0, 0, 0, s.residue}.pack();
         return std::nullopt;
       case kDot:
       case kFrac:
         if (!digit(c)) return std::nullopt;
         if (s.pos < k) {
-          return Key{kFrac, 0, 0, 0, s.pos + 1, (s.residue * 10 + static_cast<std::uint64_t>(c - '0')) % m}.pack();
+          return Key{kFrac, 0,         0,
+                     0,     s.pos + 1, (s.residue * 10 + static_cast<std::uint64_t>(c - '0')) % m}
+              .pack();
         }
         if (c != '0') return std::nullopt;  // digits past the divisor's must be zero
         return Key{kFrac, 0, 0, 0, s.pos, s.residue}.pack();

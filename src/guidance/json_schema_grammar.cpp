@@ -12,8 +12,10 @@ namespace {
 
 using Ordered = nlohmann::ordered_json;
 
-core::Result<std::shared_ptr<const Grammar>> build(const core::Json& document, const Ordered* ordered,
-                                                   const JsonSchemaOptions& options, TerminalTable& terminals) {
+core::Result<std::shared_ptr<const Grammar>> build(const core::Json& document,
+                                                   const Ordered* ordered,
+                                                   const JsonSchemaOptions& options,
+                                                   TerminalTable& terminals) {
   schema::CompileOptions co;
   co.default_draft = options.default_draft;
   co.error_code = core::ErrorCode::kGuidanceError;
@@ -46,7 +48,8 @@ core::Result<std::shared_ptr<const Grammar>> build(const core::Json& document, c
   MLXS_ASSIGN_OR_RETURN(const std::uint32_t root, emitter.emit(Expr::node(s.root())));
   auto grammar = builder.build(root);
   if (!grammar.is_ok()) {
-    return core::Status(core::ErrorCode::kGuidanceError, "#: the schema matches no JSON value that can be generated");
+    return core::Status(core::ErrorCode::kGuidanceError,
+                        "#: the schema matches no JSON value that can be generated");
   }
   return grammar;
 }

@@ -13,7 +13,9 @@ namespace {
 constexpr std::pair<char, std::uint8_t> kShortEscapes[] = {
     {'"', 0x22}, {'\\', 0x5C}, {'b', 0x08}, {'f', 0x0C}, {'n', 0x0A}, {'r', 0x0D}, {'t', 0x09}};
 
-bool needs_escape(std::uint8_t b) { return b < 0x20 || b == '"' || b == '\\'; }
+bool needs_escape(std::uint8_t b) {
+  return b < 0x20 || b == '"' || b == '\\';
+}
 
 bool has_short_escape(std::uint8_t b) {
   for (const auto& [letter, value] : kShortEscapes) {
@@ -22,7 +24,9 @@ bool has_short_escape(std::uint8_t b) {
   return false;
 }
 
-char hex_digit(int v) { return static_cast<char>(v < 10 ? '0' + v : 'a' + v - 10); }
+char hex_digit(int v) {
+  return static_cast<char>(v < 10 ? '0' + v : 'a' + v - 10);
+}
 
 }  // namespace
 
@@ -64,25 +68,29 @@ core::Result<Dfa> utf8_length(std::uint64_t min, std::optional<std::uint64_t> ma
   if (max && *max < min) return Dfa();
   // Counts code points by their lead bytes; utf8_any() checks the rest.
   const std::uint64_t cap = max ? *max : min;
-  MLXS_ASSIGN_OR_RETURN(
-      Dfa counter, build_dfa(
-                       0,
-                       [&](std::uint64_t n, std::uint8_t b) -> std::optional<std::uint64_t> {
-                         if ((b & 0xC0) == 0x80) return n;  // continuation byte
-                         if (n + 1 > cap) return max ? std::nullopt : std::optional<std::uint64_t>(cap);
-                         return n + 1;
-                       },
-                       [&](std::uint64_t n) { return n >= min; }, (1u << 15)));
+  MLXS_ASSIGN_OR_RETURN(Dfa counter,
+                        build_dfa(
+                            0,
+                            [&](std::uint64_t n, std::uint8_t b) -> std::optional<std::uint64_t> {
+                              if ((b & 0xC0) == 0x80) return n;  // continuation byte
+                              if (n + 1 > cap)
+                                return max ? std::nullopt : std::optional<std::uint64_t>(cap);
+                              return n + 1;
+                            },
+                            [&](std::uint64_t n) { return n >= min; }, (1u << 15)));
   return intersect(counter, utf8_any());
 }
 
-core::Result<Dfa> string_values(const std::vector<std::string>& values) { return literals_dfa(values); }
+core::Result<Dfa> string_values(const std::vector<std::string>& values) {
+  return literals_dfa(values);
+}
 
 core::Result<Dfa> json_string_terminal(const Dfa& content, Whitespace ws) {
   return json_string_token(content, ws, {}, {});
 }
 
-core::Result<Dfa> json_string_token(const Dfa& content, Whitespace ws, const std::vector<StringAffix>& before,
+core::Result<Dfa> json_string_token(const Dfa& content, Whitespace ws,
+                                    const std::vector<StringAffix>& before,
                                     const std::vector<StringAffix>& after) {
   if (content.empty()) return Dfa();
   std::array<bool, 256> affix{};
@@ -100,7 +108,9 @@ core::Result<Dfa> json_string_token(const Dfa& content, Whitespace ws, const std
     const bool hex = unicode_escapes && ((b >= '0' && b <= '9') || (b >= 'a' && b <= 'f'));
     const bool letter = b == 'b' || b == 'f' || b == 'n' || b == 'r' || b == 't' || b == 'u';
     if (b < 0x20 && !has_short_escape(b) && !unicode_escapes) return 256;  // all refused alike
-    return b <= 0x20 || b == '"' || b == '\\' || hex || letter || affix[b] ? static_cast<std::int32_t>(b) : -1;
+    return b <= 0x20 || b == '"' || b == '\\' || hex || letter || affix[b]
+               ? static_cast<std::int32_t>(b)
+               : -1;
   };
   TableDfa t = refine_classes(content.to_table(), special);
   const auto cls = [&](std::uint8_t b) { return t.class_of[b]; };

@@ -39,7 +39,8 @@ struct StringAffix {
 };
 // `before`, the quoted string (whitespace may precede the quote when `ws` is
 // flexible), then `after`.
-core::Result<Dfa> json_string_token(const Dfa& content, Whitespace ws, const std::vector<StringAffix>& before,
+core::Result<Dfa> json_string_token(const Dfa& content, Whitespace ws,
+                                    const std::vector<StringAffix>& before,
                                     const std::vector<StringAffix>& after);
 // The canonical JSON spelling of a string, quotes included.
 std::string json_quote(std::string_view content);

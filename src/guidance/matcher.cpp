@@ -105,12 +105,15 @@ core::Status Matcher::advance(std::int32_t token) {
     terminated_ = true;
     return core::Status::ok();
   }
-  if (token < 0 || static_cast<std::size_t>(token) >= vocab_->size() || vocab_->bytes(token).empty()) {
-    return core::make_error(core::ErrorCode::kGuidanceError, "token {} is not allowed by the constraint", token);
+  if (token < 0 || static_cast<std::size_t>(token) >= vocab_->size() ||
+      vocab_->bytes(token).empty()) {
+    return core::make_error(core::ErrorCode::kGuidanceError,
+                            "token {} is not allowed by the constraint", token);
   }
   const Parser::Checkpoint cp = parser_.checkpoint();
   if (!parser_.step_all(as_bytes(vocab_->bytes(token)))) {
-    return core::make_error(core::ErrorCode::kGuidanceError, "token {} is not allowed by the constraint", token);
+    return core::make_error(core::ErrorCode::kGuidanceError,
+                            "token {} is not allowed by the constraint", token);
   }
   history_.push_back(cp);
   return core::Status::ok();
@@ -126,8 +129,8 @@ bool Matcher::advance_bytes(std::string_view bytes) {
 
 core::Status Matcher::rollback(int tokens) {
   if (tokens < 0 || static_cast<std::size_t>(tokens) > history_.size()) {
-    return core::make_error(core::ErrorCode::kGuidanceError, "cannot roll back {} tokens (have {})", tokens,
-                            history_.size());
+    return core::make_error(core::ErrorCode::kGuidanceError, "cannot roll back {} tokens (have {})",
+                            tokens, history_.size());
   }
   if (tokens == 0) return core::Status::ok();
   const Parser::Checkpoint cp = history_[history_.size() - static_cast<std::size_t>(tokens)];
@@ -139,8 +142,11 @@ core::Status Matcher::rollback(int tokens) {
 
 bool Matcher::allows(std::int32_t token) {
   if (terminated_) return false;
-  if (std::find(stop_ids_.begin(), stop_ids_.end(), token) != stop_ids_.end()) return parser_.can_accept();
-  if (token < 0 || static_cast<std::size_t>(token) >= vocab_->size() || vocab_->bytes(token).empty()) return false;
+  if (std::find(stop_ids_.begin(), stop_ids_.end(), token) != stop_ids_.end())
+    return parser_.can_accept();
+  if (token < 0 || static_cast<std::size_t>(token) >= vocab_->size() ||
+      vocab_->bytes(token).empty())
+    return false;
   const Parser::Checkpoint cp = parser_.checkpoint();
   const bool ok = parser_.step_all(as_bytes(vocab_->bytes(token)));
   parser_.restore(cp);

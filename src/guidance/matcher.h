@@ -23,7 +23,8 @@ class Matcher {
  public:
   // `stop_ids`: the ids that end the output (allowed only where the grammar
   // may end); empty means the tokenizer's end-of-sequence id.
-  explicit Matcher(std::shared_ptr<const CompiledGrammar> grammar, std::vector<std::int32_t> stop_ids = {});
+  explicit Matcher(std::shared_ptr<const CompiledGrammar> grammar,
+                   std::vector<std::int32_t> stop_ids = {});
 
   // Sets bit i of `bitmask` when token i may come next; clears the others.
   // `bitmask` covers ids [0, 32 * size()); ids past the vocabulary stay clear.
@@ -41,7 +42,9 @@ class Matcher {
   // The output so far is a complete document (a stop id is allowed).
   bool can_terminate() const { return !terminated_ && parser_.can_accept(); }
   // Complete and nothing else may follow: only a stop id is allowed.
-  bool is_complete() const { return terminated_ || (parser_.can_accept() && parser_.frontier().empty()); }
+  bool is_complete() const {
+    return terminated_ || (parser_.can_accept() && parser_.frontier().empty());
+  }
   bool is_terminated() const { return terminated_; }
   // Whether `token` may come next (one token, no mask).
   bool allows(std::int32_t token);

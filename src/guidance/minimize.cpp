@@ -13,14 +13,16 @@ std::vector<std::uint32_t> minimize_partition(std::uint32_t states, std::uint32_
   // Predecessors per (class, target) in one CSR array.
   std::vector<std::uint32_t> offset(static_cast<std::size_t>(k) * n + 1, 0);
   for (std::uint32_t s = 0; s < n; ++s) {
-    for (std::uint32_t c = 0; c < k; ++c) ++offset[static_cast<std::size_t>(c) * n + next[s * k + c] + 1];
+    for (std::uint32_t c = 0; c < k; ++c)
+      ++offset[static_cast<std::size_t>(c) * n + next[s * k + c] + 1];
   }
   for (std::size_t i = 1; i < offset.size(); ++i) offset[i] += offset[i - 1];
   std::vector<std::uint32_t> preds(static_cast<std::size_t>(n) * k);
   {
     std::vector<std::uint32_t> fill(offset.begin(), offset.end() - 1);
     for (std::uint32_t s = 0; s < n; ++s) {
-      for (std::uint32_t c = 0; c < k; ++c) preds[fill[static_cast<std::size_t>(c) * n + next[s * k + c]]++] = s;
+      for (std::uint32_t c = 0; c < k; ++c)
+        preds[fill[static_cast<std::size_t>(c) * n + next[s * k + c]]++] = s;
     }
   }
 

@@ -18,7 +18,9 @@ void Nfa::add_edge(std::uint32_t from, std::uint8_t lo, std::uint8_t hi, std::ui
   edges_[from].push_back(Edge{lo, hi, to});
 }
 
-void Nfa::add_eps(std::uint32_t from, std::uint32_t to) { eps_[from].push_back(to); }
+void Nfa::add_eps(std::uint32_t from, std::uint32_t to) {
+  eps_[from].push_back(to);
+}
 
 Nfa::Frag Nfa::empty() {
   const std::uint32_t s = add_state();
@@ -57,7 +59,9 @@ Nfa::Frag Nfa::code_points(const schema::CodePointSet& set) {
     bool operator==(const Key&) const = default;
   };
   struct KeyHash {
-    std::size_t operator()(const Key& k) const { return (std::size_t{k.from} << 16) ^ (std::size_t{k.lo} << 8) ^ k.hi; }
+    std::size_t operator()(const Key& k) const {
+      return (std::size_t{k.from} << 16) ^ (std::size_t{k.lo} << 8) ^ k.hi;
+    }
   };
   std::unordered_map<Key, std::uint32_t, KeyHash> shared;
   for (const Utf8Sequence& seq : seqs) {
@@ -81,7 +85,9 @@ Nfa::Frag Nfa::code_points(const schema::CodePointSet& set) {
   return {in, out};
 }
 
-Nfa::Frag Nfa::any_code_point() { return code_points(schema::CodePointSet::all()); }
+Nfa::Frag Nfa::any_code_point() {
+  return code_points(schema::CodePointSet::all());
+}
 
 Nfa::Frag Nfa::concat(Frag a, Frag b) {
   add_eps(a.out, b.in);
@@ -143,7 +149,8 @@ Nfa::Frag Nfa::embed(const Dfa& dfa) {
       const std::uint32_t t = dfa.next(s, static_cast<std::uint8_t>(b));
       int e = b;
       while (e + 1 < 256 && dfa.next(s, static_cast<std::uint8_t>(e + 1)) == t) ++e;
-      if (t != kDead) add_edge(base + s, static_cast<std::uint8_t>(b), static_cast<std::uint8_t>(e), base + t);
+      if (t != kDead)
+        add_edge(base + s, static_cast<std::uint8_t>(b), static_cast<std::uint8_t>(e), base + t);
       b = e + 1;
     }
     if (dfa.accepting(s)) add_eps(base + s, out);
@@ -197,8 +204,8 @@ std::string key_of(const std::vector<std::uint32_t>& set) {
 
 }  // namespace
 
-core::Result<Dfa> nfa_to_dfa(const Nfa& nfa, std::uint32_t start, const std::vector<std::uint8_t>& accept,
-                             std::size_t max_states) {
+core::Result<Dfa> nfa_to_dfa(const Nfa& nfa, std::uint32_t start,
+                             const std::vector<std::uint8_t>& accept, std::size_t max_states) {
   // Byte intervals that no edge boundary splits.
   std::array<std::uint8_t, 257> cut{};
   cut[0] = 1;
@@ -247,7 +254,8 @@ core::Result<Dfa> nfa_to_dfa(const Nfa& nfa, std::uint32_t start, const std::vec
     for (auto& b : buckets) b.clear();
     for (const std::uint32_t s : sets[d]) {
       for (const auto& e : nfa.edges(s)) {
-        for (std::size_t i = interval_of[e.lo]; i <= interval_of[e.hi]; ++i) buckets[i].push_back(e.to);
+        for (std::size_t i = interval_of[e.lo]; i <= interval_of[e.hi]; ++i)
+          buckets[i].push_back(e.to);
       }
     }
     for (std::size_t i = 0; i < intervals; ++i) {

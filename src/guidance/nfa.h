@@ -61,7 +61,8 @@ class Nfa {
 core::Result<Dfa> nfa_to_dfa(const Nfa& nfa, Nfa::Frag frag, std::size_t max_states = 1u << 15);
 
 // The same with several accepting states (used by the regex translation).
-core::Result<Dfa> nfa_to_dfa(const Nfa& nfa, std::uint32_t start, const std::vector<std::uint8_t>& accept,
+core::Result<Dfa> nfa_to_dfa(const Nfa& nfa, std::uint32_t start,
+                             const std::vector<std::uint8_t>& accept,
                              std::size_t max_states = 1u << 15);
 
 }  // namespace mlxs::guidance

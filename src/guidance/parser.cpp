@@ -3,9 +3,13 @@
 namespace mlxs::guidance {
 namespace {
 
-std::uint64_t item_key(std::uint32_t dr, std::uint32_t origin) { return (std::uint64_t{dr} << 32) | origin; }
+std::uint64_t item_key(std::uint32_t dr, std::uint32_t origin) {
+  return (std::uint64_t{dr} << 32) | origin;
+}
 
-std::size_t hash_key(std::uint64_t k) { return static_cast<std::size_t>((k * 0x9e3779b97f4a7c15ull) >> 32); }
+std::size_t hash_key(std::uint64_t k) {
+  return static_cast<std::size_t>((k * 0x9e3779b97f4a7c15ull) >> 32);
+}
 
 }  // namespace
 
@@ -42,7 +46,8 @@ void Parser::restore(const Checkpoint& cp) {
 std::uint32_t Parser::open_row() {
   ++stamp_;
   seen_count_ = 0;
-  rows_.push_back({static_cast<std::uint32_t>(items_.size()), static_cast<std::uint32_t>(items_.size()), false});
+  rows_.push_back({static_cast<std::uint32_t>(items_.size()),
+                   static_cast<std::uint32_t>(items_.size()), false});
   return static_cast<std::uint32_t>(rows_.size() - 1);
 }
 
@@ -159,7 +164,8 @@ void Parser::complete_entry(const Entry& e) {
   const std::uint32_t r = open_row();
   advance_from(e.row, e.term | kTerminalBit);
   close_row(r);
-  levels_.push_back({begin, static_cast<std::uint32_t>(entries_.size()), static_cast<std::int32_t>(r)});
+  levels_.push_back(
+      {begin, static_cast<std::uint32_t>(entries_.size()), static_cast<std::int32_t>(r)});
 }
 
 bool Parser::can_accept() const {

@@ -66,7 +66,9 @@ core::Result<Dfa> regex_to_dfa(const schema::Regex& regex, RegexMode mode, std::
   for (int l = 0; l < layers; ++l) {
     for (std::uint32_t pc = 0; pc < n; ++pc) nfa.add_state();
   }
-  const auto id = [&](std::uint32_t pc, int layer) { return pc + (layers == 2 ? static_cast<std::uint32_t>(layer) * n : 0); };
+  const auto id = [&](std::uint32_t pc, int layer) {
+    return pc + (layers == 2 ? static_cast<std::uint32_t>(layer) * n : 0);
+  };
   const std::uint32_t end_accept = nfa.add_state();  // accepts only when the input ends
   std::uint32_t match_loop = end_accept;
   if (mode == RegexMode::kSearch) {

@@ -17,8 +17,10 @@ namespace mlxs::guidance {
 enum class RegexMode : std::uint8_t { kSearch, kFullMatch };
 
 // GuidanceError naming the problem (no path: callers add it).
-core::Result<Dfa> regex_to_dfa(const schema::Regex& regex, RegexMode mode, std::size_t max_states = 1u << 15);
+core::Result<Dfa> regex_to_dfa(const schema::Regex& regex, RegexMode mode,
+                               std::size_t max_states = 1u << 15);
 // Compiles `pattern` with the schema module first.
-core::Result<Dfa> regex_to_dfa(std::string_view pattern, RegexMode mode, std::size_t max_states = 1u << 15);
+core::Result<Dfa> regex_to_dfa(std::string_view pattern, RegexMode mode,
+                               std::size_t max_states = 1u << 15);
 
 }  // namespace mlxs::guidance

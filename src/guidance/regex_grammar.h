@@ -10,6 +10,7 @@
 
 namespace mlxs::guidance {
 
-core::Result<std::shared_ptr<const Grammar>> regex_grammar(std::string_view pattern, TerminalTable& terminals);
+core::Result<std::shared_ptr<const Grammar>> regex_grammar(std::string_view pattern,
+                                                           TerminalTable& terminals);
 
 }  // namespace mlxs::guidance

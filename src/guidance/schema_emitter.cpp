@@ -48,7 +48,9 @@ std::optional<std::vector<std::string>> enumerate(const Dfa& dfa, std::size_t li
 
 const Dfa& canonical_numbers() {
   static const Dfa dfa = [] {
-    Dfa spelled = std::move(regex_to_dfa("-?(0|[1-9][0-9]*)(\\.[0-9]*[1-9])?", RegexMode::kFullMatch)).value();
+    Dfa spelled =
+        std::move(regex_to_dfa("-?(0|[1-9][0-9]*)(\\.[0-9]*[1-9])?", RegexMode::kFullMatch))
+            .value();
     return std::move(subtract(spelled, literal_dfa("-0"))).value();
   }();
   return dfa;
@@ -117,8 +119,9 @@ core::Result<std::uint32_t> SchemaEmitter::string_terminal(const Domain& d) {
   const Dfa* content = d.all ? &utf8_any() : d.dfa.get();
   if (auto it = string_syms_.find(content); it != string_syms_.end()) return it->second;
   const Whitespace ws = tokens_.whitespace();
-  MLXS_ASSIGN_OR_RETURN(auto dfa, terminals_.memo(static_cast<std::uint32_t>(ws) + 1, *content,
-                                                  [&] { return json_string_terminal(*content, ws); }));
+  MLXS_ASSIGN_OR_RETURN(auto dfa,
+                        terminals_.memo(static_cast<std::uint32_t>(ws) + 1, *content,
+                                        [&] { return json_string_terminal(*content, ws); }));
   MLXS_ASSIGN_OR_RETURN(const std::uint32_t s, sym(*dfa));
   string_syms_.emplace(content, s);
   if (!d.all) keep_.push_back(d.dfa);
@@ -139,7 +142,9 @@ core::Result<std::uint32_t> SchemaEmitter::number_terminal(const Domain& d, bool
     if (ws == Whitespace::kFlexible) return with_prefix_loop(dfa, kJsonWhitespace);
     return dfa;
   };
-  MLXS_ASSIGN_OR_RETURN(auto dfa, terminals_.memo(100 + static_cast<std::uint32_t>(ws) * 2 + (plain ? 1 : 0), *text, build));
+  MLXS_ASSIGN_OR_RETURN(
+      auto dfa,
+      terminals_.memo(100 + static_cast<std::uint32_t>(ws) * 2 + (plain ? 1 : 0), *text, build));
   MLXS_ASSIGN_OR_RETURN(const std::uint32_t s, sym(*dfa));
   number_syms_.emplace(text, s);
   if (!d.all) keep_.push_back(d.dfa);
@@ -150,7 +155,8 @@ core::Status SchemaEmitter::emit_value(const Expr& e, std::uint32_t nt) {
   core::Status st = emit_value_rules(e, nt);
   if (st.is_ok() || st.message().starts_with("#") || e.pos.empty()) return st;
   // Rules refused here name the schema they come from.
-  return core::Status(st.code(), keyword_location(lowering_.schema().node(e.pos[0]), "") + ": " + st.message());
+  return core::Status(
+      st.code(), keyword_location(lowering_.schema().node(e.pos[0]), "") + ": " + st.message());
 }
 
 core::Status SchemaEmitter::emit_value_rules(const Expr& e, std::uint32_t nt) {
@@ -246,7 +252,8 @@ core::Result<std::uint32_t> SchemaEmitter::object_rules(const ObjectAlt& alt) {
             MLXS_ASSIGN_OR_RETURN(Dfa in, intersect(*parts[i].first, *pattern));
             MLXS_ASSIGN_OR_RETURN(Dfa out, subtract(*parts[i].first, *pattern));
             if (!in.empty()) {
-              split.emplace_back(std::make_shared<const Dfa>(std::move(in)), parts[i].second & Expr::node(node));
+              split.emplace_back(std::make_shared<const Dfa>(std::move(in)),
+                                 parts[i].second & Expr::node(node));
               split_matched.push_back(true);
             }
             if (!out.empty()) {
@@ -257,7 +264,8 @@ core::Result<std::uint32_t> SchemaEmitter::object_rules(const ObjectAlt& alt) {
           parts = std::move(split);
           matched_any = std::move(split_matched);
           if (parts.size() > kMaxRegions) {
-            return core::Status(core::ErrorCode::kGuidanceError, "too many overlapping patternProperties");
+            return core::Status(core::ErrorCode::kGuidanceError,
+                                "too many overlapping patternProperties");
           }
         }
         for (std::size_t i = 0; i < parts.size(); ++i) {
@@ -269,7 +277,8 @@ core::Result<std::uint32_t> SchemaEmitter::object_rules(const ObjectAlt& alt) {
       }
       regions = std::move(next);
       if (regions.size() > kMaxRegions) {
-        return core::Status(core::ErrorCode::kGuidanceError, "too many overlapping patternProperties");
+        return core::Status(core::ErrorCode::kGuidanceError,
+                            "too many overlapping patternProperties");
       }
     }
   }
@@ -277,11 +286,13 @@ core::Result<std::uint32_t> SchemaEmitter::object_rules(const ObjectAlt& alt) {
   const std::uint64_t min = alt.min;
   const std::uint64_t max = alt.max;
   const bool counting = min > 0 || max != kUnbounded;
-  const std::uint64_t cap = !counting ? 1 : (max != kUnbounded ? max : std::max<std::uint64_t>(min, 1));
+  const std::uint64_t cap =
+      !counting ? 1 : (max != kUnbounded ? max : std::max<std::uint64_t>(min, 1));
   const std::uint64_t n = props.size();
   if ((n + 1) * (cap + 1) > kMaxStates) {
-    return core::Status(core::ErrorCode::kGuidanceError,
-                        "minProperties/maxProperties are too large for an object with this many properties");
+    return core::Status(
+        core::ErrorCode::kGuidanceError,
+        "minProperties/maxProperties are too large for an object with this many properties");
   }
   MLXS_ASSIGN_OR_RETURN(const std::uint32_t open, token("{"));
   MLXS_ASSIGN_OR_RETURN(const std::uint32_t close, token("}"));
@@ -345,17 +356,22 @@ core::Result<std::uint32_t> SchemaEmitter::object_rules(const ObjectAlt& alt) {
 core::Result<std::uint32_t> SchemaEmitter::array_rules(const ArrayAlt& alt) {
   if (alt.unique && alt.max > 1) return unique_array_rules(alt);
   const std::size_t k = alt.contains.size();
-  if (k > 3) return core::Status(core::ErrorCode::kGuidanceError, "more than 3 contains constraints on one array");
+  if (k > 3)
+    return core::Status(core::ErrorCode::kGuidanceError,
+                        "more than 3 contains constraints on one array");
   const std::uint32_t full = (1u << k) - 1;
   const std::uint64_t p = alt.prefix.size();
-  const std::uint64_t cap = alt.max != kUnbounded ? alt.max : std::max<std::uint64_t>({alt.min, p, 1});
+  const std::uint64_t cap =
+      alt.max != kUnbounded ? alt.max : std::max<std::uint64_t>({alt.min, p, 1});
   if ((cap + 1) * (full + 1) > kMaxStates) {
     return core::Status(core::ErrorCode::kGuidanceError, "minItems/maxItems are too large");
   }
   MLXS_ASSIGN_OR_RETURN(const std::uint32_t open, token("["));
   MLXS_ASSIGN_OR_RETURN(const std::uint32_t close, token("]"));
   MLXS_ASSIGN_OR_RETURN(const std::uint32_t sep, separator());
-  const auto elem = [&](std::uint64_t i) -> const Expr& { return i < p ? alt.prefix[i] : alt.items; };
+  const auto elem = [&](std::uint64_t i) -> const Expr& {
+    return i < p ? alt.prefix[i] : alt.items;
+  };
   std::map<std::pair<std::uint64_t, std::uint32_t>, std::uint32_t> states;
   std::vector<std::pair<std::uint64_t, std::uint32_t>> work;
   const auto state = [&](std::uint64_t i, std::uint32_t m) {
@@ -366,7 +382,9 @@ core::Result<std::uint32_t> SchemaEmitter::array_rules(const ArrayAlt& alt) {
     }
     return it->second;
   };
-  const auto next_index = [&](std::uint64_t i) { return alt.max != kUnbounded ? i + 1 : std::min(i + 1, cap); };
+  const auto next_index = [&](std::uint64_t i) {
+    return alt.max != kUnbounded ? i + 1 : std::min(i + 1, cap);
+  };
   const std::uint32_t arr = b_.add_nonterminal("array");
   b_.add_production(arr, {open, state(0, 0)});
   while (!work.empty()) {
@@ -438,7 +456,9 @@ core::Result<std::uint32_t> SchemaEmitter::unique_array_rules(const ArrayAlt& al
     syms.push_back(t);
   }
   for (const std::string& text : texts) {
-    MLXS_ASSIGN_OR_RETURN(const std::uint32_t t, sym(pieces_dfa({Piece{text, tokens_.whitespace() == Whitespace::kFlexible}})));
+    MLXS_ASSIGN_OR_RETURN(
+        const std::uint32_t t,
+        sym(pieces_dfa({Piece{text, tokens_.whitespace() == Whitespace::kFlexible}})));
     syms.push_back(t);
   }
   if (syms.size() > kMaxUniqueValues) return refuse();
@@ -448,7 +468,8 @@ core::Result<std::uint32_t> SchemaEmitter::unique_array_rules(const ArrayAlt& al
   const std::uint32_t count = static_cast<std::uint32_t>(syms.size());
   std::vector<std::uint32_t> state(1u << count, kNone);
   const std::uint32_t arr = b_.add_nonterminal("unique_array");
-  for (std::uint32_t set = 0; set < (1u << count); ++set) state[set] = b_.add_nonterminal(fmt::format("uniq{}", set));
+  for (std::uint32_t set = 0; set < (1u << count); ++set)
+    state[set] = b_.add_nonterminal(fmt::format("uniq{}", set));
   for (std::uint32_t set = 0; set < (1u << count); ++set) {
     const auto used = static_cast<std::uint64_t>(__builtin_popcount(set));
     if (used >= alt.min) b_.add_production(state[set], {close});

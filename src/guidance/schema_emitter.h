@@ -22,7 +22,8 @@ namespace mlxs::guidance {
 
 class SchemaEmitter {
  public:
-  SchemaEmitter(SchemaLowering& lowering, TerminalTable& terminals, Whitespace ws, GrammarBuilder& builder);
+  SchemaEmitter(SchemaLowering& lowering, TerminalTable& terminals, Whitespace ws,
+                GrammarBuilder& builder);
 
   // The nonterminal of the JSON values `root` allows, with every rule it
   // needs.

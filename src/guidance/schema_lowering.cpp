@@ -32,12 +32,13 @@ bool has_number_keywords(const Node& n) {
   return n.minimum || n.maximum || n.exclusive_minimum || n.exclusive_maximum || n.multiple_of;
 }
 bool has_array_keywords(const Node& n) {
-  return !n.prefix_items.empty() || n.items != schema::kNoNode || n.contains != schema::kNoNode || n.min_items ||
-         n.max_items || n.unique_items;
+  return !n.prefix_items.empty() || n.items != schema::kNoNode || n.contains != schema::kNoNode ||
+         n.min_items || n.max_items || n.unique_items;
 }
 bool has_object_keywords(const Node& n) {
-  return !n.properties.empty() || !n.pattern_properties.empty() || n.additional_properties != schema::kNoNode ||
-         n.property_names != schema::kNoNode || !n.required.empty() || n.min_properties || n.max_properties;
+  return !n.properties.empty() || !n.pattern_properties.empty() ||
+         n.additional_properties != schema::kNoNode || n.property_names != schema::kNoNode ||
+         !n.required.empty() || n.min_properties || n.max_properties;
 }
 
 Shape only_objects(std::vector<ObjectAlt> alts) {
@@ -67,7 +68,9 @@ ObjectAlt require(const std::vector<std::string>& names) {
 }
 
 // The content bytes of a string value.
-std::string content_of(const Json& s) { return s.get<std::string>(); }
+std::string content_of(const Json& s) {
+  return s.get<std::string>();
+}
 
 // Every spelling of the numbers (enum members) in the value syntax.
 core::Result<Dfa> numbers_dfa(const std::vector<const Json*>& values) {
@@ -146,12 +149,14 @@ std::string keyword_location(const Node& n, std::string_view keyword) {
   return loc;
 }
 
-SchemaLowering::SchemaLowering(const schema::Schema& schema, PropertyOrder order, LoweringOptions options,
-                               TerminalTable* memo)
+SchemaLowering::SchemaLowering(const schema::Schema& schema, PropertyOrder order,
+                               LoweringOptions options, TerminalTable* memo)
     : schema_(schema), memo_(memo), order_(std::move(order)), options_(options) {}
 
-core::Status SchemaLowering::error(const Node& n, std::string_view keyword, std::string_view what) const {
-  return core::make_error(core::ErrorCode::kGuidanceError, "{}: {}", keyword_location(n, keyword), what);
+core::Status SchemaLowering::error(const Node& n, std::string_view keyword,
+                                   std::string_view what) const {
+  return core::make_error(core::ErrorCode::kGuidanceError, "{}: {}", keyword_location(n, keyword),
+                          what);
 }
 
 core::Result<std::shared_ptr<const Dfa>> SchemaLowering::pattern_dfa(const schema::Regex& regex) {
@@ -201,7 +206,8 @@ core::Result<std::shared_ptr<const Shape>> SchemaLowering::shape_of(const Expr& 
   for (const NodeId id : expr.neg) {
     MLXS_ASSIGN_OR_RETURN(auto part, shape_of_node(id));
     auto c = complement(*part);
-    if (!c.is_ok()) return error(schema_.node(id), "", "cannot be negated: " + c.status().message());
+    if (!c.is_ok())
+      return error(schema_.node(id), "", "cannot be negated: " + c.status().message());
     MLXS_ASSIGN_OR_RETURN(s, intersect(s, *c));
   }
   auto ptr = std::make_shared<const Shape>(std::move(s));
@@ -214,7 +220,8 @@ core::Result<Shape> SchemaLowering::lower_node(NodeId id) {
   if (n.boolean) return *n.boolean ? Shape::any() : Shape::nothing();
   if (n.unevaluated_items != schema::kNoNode) {
     const Node& u = schema_.node(n.unevaluated_items);
-    if (!(u.boolean && *u.boolean)) return error(n, "unevaluatedItems", "unevaluatedItems is not supported");
+    if (!(u.boolean && *u.boolean))
+      return error(n, "unevaluatedItems", "unevaluatedItems is not supported");
   }
   if (n.unevaluated_properties != schema::kNoNode) {
     const Node& u = schema_.node(n.unevaluated_properties);
@@ -296,7 +303,8 @@ core::Result<Shape> SchemaLowering::lower_node(NodeId id) {
   for (const auto& [name, names] : n.dependent_required) {
     std::vector<std::string> all{name};
     all.insert(all.end(), names.begin(), names.end());
-    Shape d = unite(unite(non_objects(), only_objects({forbid(name)})), only_objects({require(all)}));
+    Shape d =
+        unite(unite(non_objects(), only_objects({forbid(name)})), only_objects({require(all)}));
     MLXS_ASSIGN_OR_RETURN(s, intersect(s, d));
   }
   for (const auto& [name, node] : n.dependent_schemas) {
@@ -319,7 +327,8 @@ core::Result<Shape> SchemaLowering::lower_one_of(const Node& n) {
   }
   bool exclusive = true;
   for (std::size_t i = 0; i < parts.size() && exclusive; ++i) {
-    for (std::size_t j = i + 1; j < parts.size() && exclusive; ++j) exclusive = disjoint(*parts[i], *parts[j]);
+    for (std::size_t j = i + 1; j < parts.size() && exclusive; ++j)
+      exclusive = disjoint(*parts[i], *parts[j]);
   }
   Shape u = Shape::nothing();
   if (exclusive) {
@@ -332,7 +341,8 @@ core::Result<Shape> SchemaLowering::lower_one_of(const Node& n) {
     auto c = complement(*p);
     if (!c.is_ok()) {
       return error(n, "oneOf",
-                   "the alternatives may overlap, and one of them cannot be negated to make them exclusive (" +
+                   "the alternatives may overlap, and one of them cannot be negated to make them "
+                   "exclusive (" +
                        c.status().message() + ")");
     }
     negated.push_back(std::move(c).value());
@@ -397,10 +407,10 @@ core::Result<Shape> SchemaLowering::lower_strings(const Node& n, Shape s) {
   if (s.str.is_none()) return s;
   if (memo_ != nullptr && s.str.all) {
     // Schemas repeat the same string constraints; build each combination once.
-    const std::string key = fmt::format("str:{}|{}|{}|{}|{}|{}", n.pattern ? n.pattern->pattern() : std::string("\x01"),
-                                        n.format, n.min_length.value_or(0),
-                                        n.max_length ? std::to_string(*n.max_length) : "-",
-                                        options_.strict_formats, n.location);
+    const std::string key = fmt::format(
+        "str:{}|{}|{}|{}|{}|{}", n.pattern ? n.pattern->pattern() : std::string("\x01"), n.format,
+        n.min_length.value_or(0), n.max_length ? std::to_string(*n.max_length) : "-",
+        options_.strict_formats, n.location);
     const std::string shared_key = key.substr(0, key.rfind('|'));
     bool failed = false;
     core::Status failure;
@@ -455,10 +465,12 @@ core::Result<Shape> SchemaLowering::lower_strings_uncached(const Node& n, Shape 
     std::optional<std::uint64_t> max = n.max_length;
     if (max && *max > cap) max = std::max(cap, min);
     if (min > kMaxCountedLength) {
-      return error(n, "minLength", fmt::format("minLength above {} is not supported", kMaxCountedLength));
+      return error(n, "minLength",
+                   fmt::format("minLength above {} is not supported", kMaxCountedLength));
     }
     auto len = utf8_length(min, max);
-    if (!len.is_ok()) return error(n, n.max_length ? "maxLength" : "minLength", len.status().message());
+    if (!len.is_ok())
+      return error(n, n.max_length ? "maxLength" : "minLength", len.status().message());
     MLXS_RETURN_IF_ERROR(add(*len, n.max_length ? "maxLength" : "minLength"));
   }
   if (d) {
@@ -474,8 +486,9 @@ core::Result<Shape> SchemaLowering::lower_numbers(const Node& n, Shape s) {
   const bool integers = !s.num.all && *s.num.dfa == integer_values();
   if (memo_ != nullptr && (s.num.all || integers)) {
     const auto text = [](const std::optional<Json>& v) { return v ? v->dump() : std::string("-"); };
-    const std::string key = fmt::format("num:{}|{}|{}|{}|{}|{}", integers, text(n.minimum), text(n.maximum),
-                                        text(n.exclusive_minimum), text(n.exclusive_maximum), text(n.multiple_of));
+    const std::string key =
+        fmt::format("num:{}|{}|{}|{}|{}|{}", integers, text(n.minimum), text(n.maximum),
+                    text(n.exclusive_minimum), text(n.exclusive_maximum), text(n.multiple_of));
     core::Status failure;
     auto d = memo_->memo(key, [&]() -> core::Result<Dfa> {
       auto r = lower_numbers_uncached(n, s);
@@ -502,13 +515,17 @@ core::Result<Shape> SchemaLowering::lower_numbers_uncached(const Node& n, Shape 
     d = std::move(r).value();
     return core::Status::ok();
   };
-  if (n.minimum) MLXS_RETURN_IF_ERROR(add(number_bound(*n.minimum, Compare::kGreaterEqual), "minimum"));
-  if (n.maximum) MLXS_RETURN_IF_ERROR(add(number_bound(*n.maximum, Compare::kLessEqual), "maximum"));
+  if (n.minimum)
+    MLXS_RETURN_IF_ERROR(add(number_bound(*n.minimum, Compare::kGreaterEqual), "minimum"));
+  if (n.maximum)
+    MLXS_RETURN_IF_ERROR(add(number_bound(*n.maximum, Compare::kLessEqual), "maximum"));
   if (n.exclusive_minimum) {
-    MLXS_RETURN_IF_ERROR(add(number_bound(*n.exclusive_minimum, Compare::kGreater), "exclusiveMinimum"));
+    MLXS_RETURN_IF_ERROR(
+        add(number_bound(*n.exclusive_minimum, Compare::kGreater), "exclusiveMinimum"));
   }
   if (n.exclusive_maximum) {
-    MLXS_RETURN_IF_ERROR(add(number_bound(*n.exclusive_maximum, Compare::kLess), "exclusiveMaximum"));
+    MLXS_RETURN_IF_ERROR(
+        add(number_bound(*n.exclusive_maximum, Compare::kLess), "exclusiveMaximum"));
   }
   if (n.multiple_of) MLXS_RETURN_IF_ERROR(add(number_multiple_of(*n.multiple_of), "multipleOf"));
   s.num = Domain::of(std::move(d));
@@ -575,8 +592,9 @@ core::Result<ObjectAlt> SchemaLowering::lower_object(const Node& n, NodeId id) {
   const bool has_side = !side.patterns.empty() || side.additional.has_value();
   if (has_side) o.sides.push_back(side);
   const auto find_prop = [&](const std::string& name) -> NodeId {
-    const auto it = std::lower_bound(n.properties.begin(), n.properties.end(), name,
-                                     [](const auto& p, const std::string& k) { return p.first < k; });
+    const auto it =
+        std::lower_bound(n.properties.begin(), n.properties.end(), name,
+                         [](const auto& p, const std::string& k) { return p.first < k; });
     return it != n.properties.end() && it->first == name ? it->second : schema::kNoNode;
   };
   const auto is_required = [&](const std::string& name) {
@@ -608,7 +626,8 @@ core::Result<ObjectAlt> SchemaLowering::lower_object(const Node& n, NodeId id) {
   if (n.property_names != schema::kNoNode) {
     MLXS_ASSIGN_OR_RETURN(auto names_shape, shape_of_node(n.property_names));
     if (!names_shape->str.all) {
-      o.names = names_shape->str.dfa != nullptr ? names_shape->str.dfa : std::make_shared<const Dfa>();
+      o.names =
+          names_shape->str.dfa != nullptr ? names_shape->str.dfa : std::make_shared<const Dfa>();
     }
   }
   o.min = n.min_properties.value_or(0);
@@ -633,13 +652,14 @@ Expr SchemaLowering::constraint_for(const ObjectAlt& alt, const std::string& nam
   return e;
 }
 
-core::Result<std::vector<ObjectAlt>> SchemaLowering::intersect_objects(const std::vector<ObjectAlt>& a,
-                                                                       const std::vector<ObjectAlt>& b) {
+core::Result<std::vector<ObjectAlt>> SchemaLowering::intersect_objects(
+    const std::vector<ObjectAlt>& a, const std::vector<ObjectAlt>& b) {
   if (a.empty() || b.empty()) return std::vector<ObjectAlt>{};
   if (a.size() == 1 && a[0].unconstrained()) return b;
   if (b.size() == 1 && b[0].unconstrained()) return a;
   if (a.size() * b.size() > options_.max_alternatives) {
-    return core::Status(core::ErrorCode::kGuidanceError, "too many object alternatives (anyOf/oneOf/allOf combinations)");
+    return core::Status(core::ErrorCode::kGuidanceError,
+                        "too many object alternatives (anyOf/oneOf/allOf combinations)");
   }
   std::vector<ObjectAlt> out;
   for (const ObjectAlt& x : a) {
@@ -676,13 +696,14 @@ core::Result<std::vector<ObjectAlt>> SchemaLowering::intersect_objects(const std
   return out;
 }
 
-core::Result<std::vector<ArrayAlt>> SchemaLowering::intersect_arrays(const std::vector<ArrayAlt>& a,
-                                                                     const std::vector<ArrayAlt>& b) {
+core::Result<std::vector<ArrayAlt>> SchemaLowering::intersect_arrays(
+    const std::vector<ArrayAlt>& a, const std::vector<ArrayAlt>& b) {
   if (a.empty() || b.empty()) return std::vector<ArrayAlt>{};
   if (a.size() == 1 && a[0].unconstrained()) return b;
   if (b.size() == 1 && b[0].unconstrained()) return a;
   if (a.size() * b.size() > options_.max_alternatives) {
-    return core::Status(core::ErrorCode::kGuidanceError, "too many array alternatives (anyOf/oneOf/allOf combinations)");
+    return core::Status(core::ErrorCode::kGuidanceError,
+                        "too many array alternatives (anyOf/oneOf/allOf combinations)");
   }
   std::vector<ArrayAlt> out;
   for (const ArrayAlt& x : a) {
@@ -736,7 +757,8 @@ Shape SchemaLowering::unite(const Shape& a, const Shape& b) const {
   r.str = s.is_ok() ? std::move(s).value() : a.str;
   auto n = unite_domain(a.num, b.num);
   r.num = n.is_ok() ? std::move(n).value() : a.num;
-  r.integers_only = !r.num.all && (a.num.is_none() || a.integers_only) && (b.num.is_none() || b.integers_only);
+  r.integers_only =
+      !r.num.all && (a.num.is_none() || a.integers_only) && (b.num.is_none() || b.integers_only);
   const auto join = [](const auto& x, const auto& y, auto& out) {
     for (const auto* list : {&x, &y}) {
       for (const auto& alt : *list) {
@@ -756,12 +778,15 @@ Shape SchemaLowering::unite(const Shape& a, const Shape& b) const {
   return r;
 }
 
-core::Result<std::vector<ObjectAlt>> SchemaLowering::complement_objects(const std::vector<ObjectAlt>& alts) {
+core::Result<std::vector<ObjectAlt>> SchemaLowering::complement_objects(
+    const std::vector<ObjectAlt>& alts) {
   if (alts.empty()) return std::vector<ObjectAlt>{ObjectAlt{}};
   std::vector<ObjectAlt> result{ObjectAlt{}};
   for (const ObjectAlt& alt : alts) {
     if (alt.unconstrained()) return std::vector<ObjectAlt>{};
-    if (alt.names != nullptr) return core::Status(core::ErrorCode::kGuidanceError, "negating propertyNames is not supported");
+    if (alt.names != nullptr)
+      return core::Status(core::ErrorCode::kGuidanceError,
+                          "negating propertyNames is not supported");
     for (const auto& side : alt.sides) {
       if (!side.patterns.empty() || side.additional) {
         return core::Status(core::ErrorCode::kGuidanceError,
@@ -792,13 +817,15 @@ core::Result<std::vector<ObjectAlt>> SchemaLowering::complement_objects(const st
   return result;
 }
 
-core::Result<std::vector<ArrayAlt>> SchemaLowering::complement_arrays(const std::vector<ArrayAlt>& alts) {
+core::Result<std::vector<ArrayAlt>> SchemaLowering::complement_arrays(
+    const std::vector<ArrayAlt>& alts) {
   if (alts.empty()) return std::vector<ArrayAlt>{ArrayAlt{}};
   std::vector<ArrayAlt> result{ArrayAlt{}};
   for (const ArrayAlt& alt : alts) {
     if (alt.unconstrained()) return std::vector<ArrayAlt>{};
     if (alt.unique || !alt.contains.empty()) {
-      return core::Status(core::ErrorCode::kGuidanceError, "negating uniqueItems or contains is not supported");
+      return core::Status(core::ErrorCode::kGuidanceError,
+                          "negating uniqueItems or contains is not supported");
     }
     std::vector<ArrayAlt> comp;
     if (alt.min > 0) {
@@ -822,7 +849,8 @@ core::Result<std::vector<ArrayAlt>> SchemaLowering::complement_arrays(const std:
     }
     if (!alt.items.is_any()) {
       if (!alt.prefix.empty()) {
-        return core::Status(core::ErrorCode::kGuidanceError, "negating items after prefixItems is not supported");
+        return core::Status(core::ErrorCode::kGuidanceError,
+                            "negating items after prefixItems is not supported");
       }
       for (const Expr& d : alt.items.negation()) {
         ArrayAlt a;
@@ -837,7 +865,8 @@ core::Result<std::vector<ArrayAlt>> SchemaLowering::complement_arrays(const std:
 
 core::Result<Shape> SchemaLowering::complement(const Shape& s) {
   if (!s.literals.empty()) {
-    return core::Status(core::ErrorCode::kGuidanceError, "negating an enum or const of objects or arrays is not supported");
+    return core::Status(core::ErrorCode::kGuidanceError,
+                        "negating an enum or const of objects or arrays is not supported");
   }
   Shape r;
   r.null_ok = !s.null_ok;
@@ -868,7 +897,8 @@ bool SchemaLowering::accepts(const Shape& s, const Json& v, int depth) {
   if (depth > 64) return false;
   if (v.is_null()) return s.null_ok;
   if (v.is_boolean()) return v.get<bool>() ? s.true_ok : s.false_ok;
-  if (v.is_string()) return s.str.all || (!s.str.is_none() && s.str.dfa->matches(v.get<std::string>()));
+  if (v.is_string())
+    return s.str.all || (!s.str.is_none() && s.str.dfa->matches(v.get<std::string>()));
   if (v.is_number()) {
     if (s.num.all) return true;
     if (s.num.is_none()) return false;
@@ -928,7 +958,8 @@ bool SchemaLowering::accepts_array(const ArrayAlt& alt, const Json& v, int depth
 
 bool SchemaLowering::disjoint(const Shape& a, const Shape& b, int depth) {
   if (depth > 8) return false;
-  if ((a.null_ok && b.null_ok) || (a.true_ok && b.true_ok) || (a.false_ok && b.false_ok)) return false;
+  if ((a.null_ok && b.null_ok) || (a.true_ok && b.true_ok) || (a.false_ok && b.false_ok))
+    return false;
   const auto domains_disjoint = [](const Domain& x, const Domain& y) {
     if (x.is_none() || y.is_none()) return true;
     if (x.all || y.all) return false;

@@ -23,7 +23,7 @@ inline constexpr std::uint64_t kUnbounded = std::numeric_limits<std::uint64_t>::
 
 // Strings (content automaton) or numbers (text automaton).
 struct Domain {
-  bool all = true;               // every string / every JSON number
+  bool all = true;                 // every string / every JSON number
   std::shared_ptr<const Dfa> dfa;  // when !all: the accepted set (null or empty: none)
   static Domain none() { return Domain{false, nullptr}; }
   static Domain of(Dfa d) { return Domain{false, std::make_shared<const Dfa>(std::move(d))}; }
@@ -43,8 +43,8 @@ struct ObjectAlt {
     std::vector<std::pair<std::shared_ptr<const Dfa>, schema::NodeId>> patterns;
     std::optional<schema::NodeId> additional;
   };
-  std::vector<Prop> props;  // in generation order
-  std::vector<Side> sides;  // an unnamed key satisfies all of them
+  std::vector<Prop> props;           // in generation order
+  std::vector<Side> sides;           // an unnamed key satisfies all of them
   std::shared_ptr<const Dfa> names;  // propertyNames (key content); null: any
   std::uint64_t min = 0, max = kUnbounded;
 

@@ -5,12 +5,15 @@
 namespace mlxs::guidance {
 
 Terminal::Terminal(Dfa dfa)
-    : dfa_(std::move(dfa)), slots_(std::make_unique<std::atomic<const StateClasses*>[]>(dfa_.num_states())) {
-  for (std::uint32_t s = 0; s < dfa_.num_states(); ++s) slots_[s].store(nullptr, std::memory_order_relaxed);
+    : dfa_(std::move(dfa)),
+      slots_(std::make_unique<std::atomic<const StateClasses*>[]>(dfa_.num_states())) {
+  for (std::uint32_t s = 0; s < dfa_.num_states(); ++s)
+    slots_[s].store(nullptr, std::memory_order_relaxed);
 }
 
 Terminal::~Terminal() {
-  for (std::uint32_t s = 0; s < dfa_.num_states(); ++s) delete slots_[s].load(std::memory_order_relaxed);
+  for (std::uint32_t s = 0; s < dfa_.num_states(); ++s)
+    delete slots_[s].load(std::memory_order_relaxed);
 }
 
 bool Terminal::has_classes(std::uint32_t state) const {
@@ -57,8 +60,8 @@ namespace {
 constexpr std::size_t kMemoEntries = 4096;
 }
 
-core::Result<std::shared_ptr<const Dfa>> TerminalTable::memo(const std::string& key,
-                                                             const std::function<core::Result<Dfa>()>& build) {
+core::Result<std::shared_ptr<const Dfa>> TerminalTable::memo(
+    const std::string& key, const std::function<core::Result<Dfa>()>& build) {
   {
     std::lock_guard lock(memo_mutex_);
     if (auto it = by_key_.find(key); it != by_key_.end()) return it->second;
@@ -76,8 +79,8 @@ core::Result<std::shared_ptr<const Dfa>> TerminalTable::memo(const std::string& 
   return ptr;
 }
 
-core::Result<std::shared_ptr<const Dfa>> TerminalTable::memo(std::uint32_t tag, const Dfa& input,
-                                                             const std::function<core::Result<Dfa>()>& build) {
+core::Result<std::shared_ptr<const Dfa>> TerminalTable::memo(
+    std::uint32_t tag, const Dfa& input, const std::function<core::Result<Dfa>()>& build) {
   const std::uint64_t h = input.hash() * 31 + tag;
   {
     std::lock_guard lock(memo_mutex_);

@@ -9,8 +9,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <string>
 #include <mutex>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -51,7 +51,8 @@ class TerminalTable {
   std::size_t size() const;
 
   // The automaton built by `build` for `key`, built once while remembered.
-  core::Result<std::shared_ptr<const Dfa>> memo(const std::string& key, const std::function<core::Result<Dfa>()>& build);
+  core::Result<std::shared_ptr<const Dfa>> memo(const std::string& key,
+                                                const std::function<core::Result<Dfa>()>& build);
   // The same keyed by an input automaton and an operation tag.
   core::Result<std::shared_ptr<const Dfa>> memo(std::uint32_t tag, const Dfa& input,
                                                 const std::function<core::Result<Dfa>()>& build);
@@ -63,7 +64,9 @@ class TerminalTable {
   // Recently built automata (bounded, oldest dropped first).
   std::mutex memo_mutex_;
   std::unordered_map<std::string, std::shared_ptr<const Dfa>> by_key_;
-  std::unordered_map<std::uint64_t, std::vector<std::pair<std::shared_ptr<const Dfa>, std::shared_ptr<const Dfa>>>> by_input_;
+  std::unordered_map<std::uint64_t,
+                     std::vector<std::pair<std::shared_ptr<const Dfa>, std::shared_ptr<const Dfa>>>>
+      by_input_;
   std::vector<std::string> key_order_;
   std::vector<std::uint64_t> input_order_;
 };

@@ -27,7 +27,8 @@ StateClasses compute_state_classes(const Dfa& dfa, std::uint32_t state, const To
   states.resize(std::size_t{trie.max_depth()} + 2);
   std::uint32_t* path = states.data();
   path[0] = state;
-  std::vector<std::pair<std::uint32_t, std::uint32_t>> ends;  // (node, depth) where the terminal may end
+  std::vector<std::pair<std::uint32_t, std::uint32_t>>
+      ends;  // (node, depth) where the terminal may end
   const std::uint32_t n = trie.size();
   for (std::uint32_t i = 0; i < n;) {
     const std::uint32_t d = trie.depth(i);
@@ -57,7 +58,8 @@ StateClasses compute_state_classes(const Dfa& dfa, std::uint32_t state, const To
     std::vector<std::pair<std::string_view, std::int32_t>> rest;
     for (const auto& [node, depth] : ends) {
       for (std::uint32_t j = node + 1; j < trie.skip(node); ++j) {
-        for (const std::int32_t id : trie.tokens(j)) rest.emplace_back(vocab.bytes(id).substr(depth), id);
+        for (const std::int32_t id : trie.tokens(j))
+          rest.emplace_back(vocab.bytes(id).substr(depth), id);
       }
     }
     out.rest = TokenTrie::build(std::move(rest));

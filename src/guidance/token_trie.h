@@ -24,7 +24,8 @@ class TokenTrie {
   std::uint32_t skip(std::uint32_t i) const { return skip_[i]; }
   bool has_children(std::uint32_t i) const { return skip_[i] != i + 1; }
   std::span<const std::int32_t> tokens(std::uint32_t i) const {
-    return std::span<const std::int32_t>(ids_).subspan(id_begin_[i], id_begin_[i + 1] - id_begin_[i]);
+    return std::span<const std::int32_t>(ids_).subspan(id_begin_[i],
+                                                       id_begin_[i + 1] - id_begin_[i]);
   }
   std::uint32_t max_depth() const { return max_depth_; }
   std::size_t memory_bytes() const;

@@ -28,14 +28,18 @@ int byte_token(std::string_view t) {
   int v = 0;
   for (int i = 3; i < 5; ++i) {
     const char c = t[i];
-    v = v * 16 + (c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -100);
+    v = v * 16 + (c >= '0' && c <= '9'   ? c - '0'
+                  : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                  : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                         : -100);
   }
   return v < 0 ? -1 : v;
 }
 
 }  // namespace
 
-core::Result<std::shared_ptr<const TokenVocab>> TokenVocab::from_tokenizer(const tokenizer::Tokenizer& tok) {
+core::Result<std::shared_ptr<const TokenVocab>> TokenVocab::from_tokenizer(
+    const tokenizer::Tokenizer& tok) {
   const auto limit = static_cast<std::int32_t>(tok.id_limit());
   std::vector<std::string> bytes(static_cast<std::size_t>(limit));
   // Is the decoder byte-level? Then each token's characters stand for bytes,

@@ -22,7 +22,8 @@ namespace mlxs::guidance {
 
 class TokenVocab {
  public:
-  static core::Result<std::shared_ptr<const TokenVocab>> from_tokenizer(const tokenizer::Tokenizer& tok);
+  static core::Result<std::shared_ptr<const TokenVocab>> from_tokenizer(
+      const tokenizer::Tokenizer& tok);
   // `bytes[id]` empty: the id is never allowed. For tests and synthetic vocabularies.
   static std::shared_ptr<const TokenVocab> from_tokens(const std::vector<std::string>& bytes,
                                                        std::vector<std::int32_t> eos_ids);

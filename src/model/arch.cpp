@@ -8,8 +8,11 @@ ArchTraits arch_traits(ArchKind arch) {
   ArchTraits t;
   switch (arch) {
     case ArchKind::kLlama:
-    case ArchKind::kMistral: break;
-    case ArchKind::kQwen2: t.o_proj_bias_follows_config = false; break;
+    case ArchKind::kMistral:
+      break;
+    case ArchKind::kQwen2:
+      t.o_proj_bias_follows_config = false;
+      break;
     case ArchKind::kQwen3:
     case ArchKind::kQwen3Moe:
       t.qk_norm = true;
@@ -37,6 +40,8 @@ ArchTraits arch_traits(ArchKind arch) {
   return t;
 }
 
-std::string layer_prefix(std::int64_t layer) { return fmt::format("model.layers.{}.", layer); }
+std::string layer_prefix(std::int64_t layer) {
+  return fmt::format("model.layers.{}.", layer);
+}
 
 }  // namespace mlxs::model

@@ -94,7 +94,8 @@ Result<RopeType> parse_rope_type(const std::string& name, const std::string& fil
   if (name == "llama3") return RopeType::kLlama3;
   if (name == "yarn") return RopeType::kYarn;
   return error(file, fmt::format("unsupported rope type '{}' (supported: default, linear, "
-                                 "llama3, yarn)", name.substr(0, 64)));
+                                 "llama3, yarn)",
+                                 name.substr(0, 64)));
 }
 
 // Fills `rope` from one RoPE dict (4.x rope_scaling or a 5.x rope_parameters
@@ -146,11 +147,12 @@ Status validate_rope(const RopeParams& rope, const ModelConfig& cfg, const std::
   if (!(rope.partial_rotary_factor > 0.0 && rope.partial_rotary_factor <= 1.0)) {
     return error(file, "partial_rotary_factor must be in (0, 1]");
   }
-  const auto rot = static_cast<std::int64_t>(static_cast<double>(cfg.head_dim) *
-                                             rope.partial_rotary_factor);
+  const auto rot =
+      static_cast<std::int64_t>(static_cast<double>(cfg.head_dim) * rope.partial_rotary_factor);
   if (rot < 2 || rot % 2 != 0) {
     return error(file, fmt::format("rotary dimension {} (head_dim x partial_rotary_factor) must "
-                                   "be even and at least 2", rot));
+                                   "be even and at least 2",
+                                   rot));
   }
   if (rope.type == RopeType::kLlama3) {
     if (rope.original_max_position_embeddings <= 0) {
@@ -175,7 +177,8 @@ Status parse_rope(const Reader& r, ModelConfig& cfg) {
   if (params != doc.end() && !params->is_null()) {
     // transformers 5.x: one dict, or one per layer type.
     if (!params->is_object()) return error(r.file(), "'rope_parameters' must be an object");
-    const bool per_type = params->contains("full_attention") || params->contains("sliding_attention");
+    const bool per_type =
+        params->contains("full_attention") || params->contains("sliding_attention");
     if (per_type) {
       cfg.rope_full = base;
       cfg.rope_sliding = base;
@@ -223,8 +226,8 @@ Status parse_layer_types(const Reader& r, ModelConfig& cfg) {
   cfg.layer_types.assign(static_cast<std::size_t>(cfg.layers), LayerKind::kFull);
   if (it != doc.end() && !it->is_null()) {
     if (!it->is_array() || it->size() != static_cast<std::size_t>(cfg.layers)) {
-      return error(r.file(), fmt::format("'layer_types' must list one type per layer ({})",
-                                         cfg.layers));
+      return error(r.file(),
+                   fmt::format("'layer_types' must list one type per layer ({})", cfg.layers));
     }
     for (std::size_t i = 0; i < it->size(); ++i) {
       const Json& v = (*it)[i];
@@ -243,7 +246,8 @@ Status parse_layer_types(const Reader& r, ModelConfig& cfg) {
   switch (cfg.arch) {
     case ArchKind::kMistral:
     case ArchKind::kPhi3:
-      if (cfg.sliding_window > 0) cfg.layer_types.assign(cfg.layer_types.size(), LayerKind::kSliding);
+      if (cfg.sliding_window > 0)
+        cfg.layer_types.assign(cfg.layer_types.size(), LayerKind::kSliding);
       break;
     case ArchKind::kQwen2:
     case ArchKind::kQwen3:
@@ -274,7 +278,8 @@ Status parse_layer_types(const Reader& r, ModelConfig& cfg) {
       }
       break;
     }
-    case ArchKind::kLlama: break;
+    case ArchKind::kLlama:
+      break;
   }
   return Status::ok();
 }
@@ -334,8 +339,8 @@ Result<ModelConfig> parse_model_config(const Json& doc, const std::string& file)
                                    cfg.model_type.substr(0, 64), list));
   }
   cfg.arch = entry->arch;
-  if (auto it = doc.find("architectures"); it != doc.end() && it->is_array() && !it->empty() &&
-                                           (*it)[0].is_string()) {
+  if (auto it = doc.find("architectures");
+      it != doc.end() && it->is_array() && !it->empty() && (*it)[0].is_string()) {
     cfg.architecture = (*it)[0].get<std::string>();
   }
 
@@ -348,7 +353,8 @@ Result<ModelConfig> parse_model_config(const Json& doc, const std::string& file)
   cfg.kv_heads = kv.value_or(cfg.heads);
   if (cfg.kv_heads <= 0 || cfg.heads % cfg.kv_heads != 0) {
     return error(file, fmt::format("num_attention_heads ({}) must be a multiple of "
-                                   "num_key_value_heads ({})", cfg.heads, cfg.kv_heads));
+                                   "num_key_value_heads ({})",
+                                   cfg.heads, cfg.kv_heads));
   }
   MLXS_ASSIGN_OR_RETURN(auto head_dim, r.opt_int("head_dim"));
   if (head_dim) {
@@ -480,8 +486,8 @@ Result<GenerationConfig> load_generation_config(const std::string& dir) {
   const auto path = std::filesystem::path(dir) / "generation_config.json";
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) return GenerationConfig{};
-  MLXS_ASSIGN_OR_RETURN(Json doc, core::read_json_file(path.string(), "generation_config.json",
-                                                       kCode, 1u << 20));
+  MLXS_ASSIGN_OR_RETURN(
+      Json doc, core::read_json_file(path.string(), "generation_config.json", kCode, 1u << 20));
   return parse_generation_config(doc, "generation_config.json");
 }
 

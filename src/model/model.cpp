@@ -19,7 +19,9 @@ using tensor::DType;
 using tensor::Tensor;
 using tensor::Weight;
 
-Status load_error(const std::string& what) { return Status(ErrorCode::kModelLoadError, what); }
+Status load_error(const std::string& what) {
+  return Status(ErrorCode::kModelLoadError, what);
+}
 
 std::string shape_text(const std::vector<std::int64_t>& shape) {
   std::string out = "[";
@@ -27,7 +29,9 @@ std::string shape_text(const std::vector<std::int64_t>& shape) {
   return out + "]";
 }
 
-bool is_float_dtype(DType d) { return d == DType::kF32 || d == DType::kF16 || d == DType::kBF16; }
+bool is_float_dtype(DType d) {
+  return d == DType::kF32 || d == DType::kF16 || d == DType::kBF16;
+}
 
 // Binds checkpoint tensors to backend views, checking names, shapes and dtypes.
 class Binder {
@@ -113,15 +117,15 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& dir, tensor::Backe
     return Status(ErrorCode::kInvalidParams, "load options must be positive");
   }
   std::unique_ptr<Model> model(new Model(backend, options));
-  MLXS_ASSIGN_OR_RETURN(model->config_,
-                        load_model_config((fs::path(dir) / options.config_file).string(),
-                                          options.config_file));
+  MLXS_ASSIGN_OR_RETURN(
+      model->config_,
+      load_model_config((fs::path(dir) / options.config_file).string(), options.config_file));
   MLXS_ASSIGN_OR_RETURN(model->generation_, load_generation_config(dir));
   model->traits_ = arch_traits(model->config_.arch);
-  model->max_context_ = options.max_context > 0
-                            ? options.max_context
-                            : static_cast<int>(std::min<std::int64_t>(model->config_.max_position,
-                                                                      1 << 20));
+  model->max_context_ =
+      options.max_context > 0
+          ? options.max_context
+          : static_cast<int>(std::min<std::int64_t>(model->config_.max_position, 1 << 20));
   MLXS_ASSIGN_OR_RETURN(model->store_, WeightStore::open_dir(dir));
   MLXS_RETURN_IF_ERROR(model->bind_weights());
   MLXS_RETURN_IF_ERROR(model->plan_memory());
@@ -145,8 +149,7 @@ Status Model::bind_weights() {
   }
 
   const int rope_full = backend_.register_rope(compute_rope(c.rope_full, hd, c.max_position));
-  const int rope_sliding =
-      backend_.register_rope(compute_rope(c.rope_sliding, hd, c.max_position));
+  const int rope_sliding = backend_.register_rope(compute_rope(c.rope_sliding, hd, c.max_position));
 
   layers_.resize(static_cast<std::size_t>(c.layers));
   for (std::int64_t l = 0; l < c.layers; ++l) {
@@ -155,13 +158,17 @@ Status Model::bind_weights() {
     L.kind = c.layer_types[static_cast<std::size_t>(l)];
     const bool sliding = L.kind == LayerKind::kSliding;
     L.rope_id = sliding ? rope_sliding : rope_full;
-    L.attention = {static_cast<int>(c.heads), static_cast<int>(c.kv_heads), static_cast<int>(hd),
-                   c.attention_scale(), static_cast<float>(c.attn_softcap),
+    L.attention = {static_cast<int>(c.heads),
+                   static_cast<int>(c.kv_heads),
+                   static_cast<int>(hd),
+                   c.attention_scale(),
+                   static_cast<float>(c.attn_softcap),
                    sliding ? static_cast<int>(c.sliding_window) : 0};
 
     MLXS_ASSIGN_OR_RETURN(L.attn_norm, bind.vector(p + "input_layernorm.weight", H));
     if (traits_.sandwich_norms) {
-      MLXS_ASSIGN_OR_RETURN(L.post_attn_norm, bind.vector(p + "post_attention_layernorm.weight", H));
+      MLXS_ASSIGN_OR_RETURN(L.post_attn_norm,
+                            bind.vector(p + "post_attention_layernorm.weight", H));
       MLXS_ASSIGN_OR_RETURN(L.ffn_norm, bind.vector(p + "pre_feedforward_layernorm.weight", H));
       MLXS_ASSIGN_OR_RETURN(L.post_ffn_norm,
                             bind.vector(p + "post_feedforward_layernorm.weight", H));
@@ -173,7 +180,8 @@ Status Model::bind_weights() {
       MLXS_ASSIGN_OR_RETURN(L.k_norm, bind.vector(p + "self_attn.k_norm.weight", hd));
     }
     if (traits_.fused_qkv) {
-      MLXS_ASSIGN_OR_RETURN(auto parts, bind.fused(p + "self_attn.qkv_proj", {q_rows, kv_rows, kv_rows}, H));
+      MLXS_ASSIGN_OR_RETURN(auto parts,
+                            bind.fused(p + "self_attn.qkv_proj", {q_rows, kv_rows, kv_rows}, H));
       L.q = parts[0];
       L.k = parts[1];
       L.v = parts[2];
@@ -213,8 +221,7 @@ Status Model::bind_weights() {
   }
   const auto unused = bind.unused();
   if (!unused.empty()) {
-    core::log_warn("model_unused_tensors",
-                   {{"count", unused.size()}, {"first", unused.front()}});
+    core::log_warn("model_unused_tensors", {{"count", unused.size()}, {"first", unused.front()}});
   }
   return Status::ok();
 }
@@ -285,7 +292,8 @@ Status Model::validate(const tensor::StepBatch& batch, const tensor::KvStorage& 
   const auto T = batch.tokens.size();
   auto bad = [](const std::string& what) { return Status(ErrorCode::kInvalidParams, what); };
   if (T == 0) return bad("empty step");
-  if (T > static_cast<std::size_t>(options_.max_batch_tokens)) return bad("step has too many tokens");
+  if (T > static_cast<std::size_t>(options_.max_batch_tokens))
+    return bad("step has too many tokens");
   if (batch.positions.size() != T) return bad("positions and tokens differ in length");
   if (batch.seqs.empty() || batch.seqs.size() > static_cast<std::size_t>(options_.max_seqs)) {
     return bad("step has no sequences or too many");
@@ -314,7 +322,8 @@ Status Model::validate(const tensor::StepBatch& batch, const tensor::KvStorage& 
       return bad("block table does not cover the context");
     }
     for (std::int32_t b = 0; b < s.num_blocks; ++b) {
-      if (s.block_table[b] < 0 || s.block_table[b] >= shape.blocks) return bad("block id out of range");
+      if (s.block_table[b] < 0 || s.block_table[b] >= shape.blocks)
+        return bad("block id out of range");
     }
     for (std::int32_t i = 0; i < s.token_count; ++i) {
       const auto pos = batch.positions[static_cast<std::size_t>(s.token_begin + i)];
@@ -359,8 +368,12 @@ Result<Tensor> Model::forward(const tensor::StepBatch& batch, tensor::KvStorage&
     be.add_rms_norm(x, t, L.ffn_norm, eps, off, h);
 
     if (L.moe) {
-      const tensor::MoeSpec spec{&L.router, L.expert_gate, L.expert_up, L.expert_down,
-                                 static_cast<int>(c.experts_per_token), c.norm_topk_prob,
+      const tensor::MoeSpec spec{&L.router,
+                                 L.expert_gate,
+                                 L.expert_up,
+                                 L.expert_down,
+                                 static_cast<int>(c.experts_per_token),
+                                 c.norm_topk_prob,
                                  c.activation};
       be.moe(h, spec, t);
     } else {

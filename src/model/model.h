@@ -28,10 +28,10 @@ struct LayerWeights {
   LayerKind kind = LayerKind::kFull;
   int rope_id = 0;
   tensor::AttentionSpec attention;
-  tensor::Tensor attn_norm;      // input_layernorm
-  tensor::Tensor post_attn_norm; // Gemma: on the attention output
-  tensor::Tensor ffn_norm;       // before the MLP
-  tensor::Tensor post_ffn_norm;  // Gemma: on the MLP output
+  tensor::Tensor attn_norm;       // input_layernorm
+  tensor::Tensor post_attn_norm;  // Gemma: on the attention output
+  tensor::Tensor ffn_norm;        // before the MLP
+  tensor::Tensor post_ffn_norm;   // Gemma: on the MLP output
   tensor::Tensor q_norm;
   tensor::Tensor k_norm;
   tensor::Weight q, k, v, o;
@@ -43,8 +43,7 @@ struct LayerWeights {
 
 class Model {
  public:
-  static core::Result<std::unique_ptr<Model>> load(const std::string& dir,
-                                                   tensor::Backend& backend,
+  static core::Result<std::unique_ptr<Model>> load(const std::string& dir, tensor::Backend& backend,
                                                    const LoadOptions& options = {});
   ~Model();
 

@@ -31,7 +31,8 @@ tensor::RopeSpec compute_rope(const RopeParams& p, std::int64_t head_dim,
         1.0 / std::pow(p.theta, static_cast<double>(2 * i) / static_cast<double>(dim));
   }
   switch (p.type) {
-    case RopeType::kDefault: break;
+    case RopeType::kDefault:
+      break;
     case RopeType::kLinear:
       for (auto& f : spec.inv_freq) f /= p.factor;
       break;

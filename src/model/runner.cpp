@@ -16,8 +16,8 @@ Runner::Runner(Model& model, std::unique_ptr<tensor::KvStorage> kv, int block_si
   for (int b = blocks - 1; b >= 0; --b) free_blocks_.push_back(b);
 }
 
-Result<std::unique_ptr<Runner>> Runner::create(Model& model, int max_seqs,
-                                               int max_tokens_per_seq, int block_size) {
+Result<std::unique_ptr<Runner>> Runner::create(Model& model, int max_seqs, int max_tokens_per_seq,
+                                               int block_size) {
   if (max_seqs <= 0 || max_tokens_per_seq <= 0 || block_size <= 0) {
     return Status(ErrorCode::kInvalidParams, "runner capacity must be positive");
   }

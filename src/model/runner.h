@@ -15,9 +15,9 @@
 namespace mlxs::model {
 
 struct SeqFeed {
-  int seq = 0;                            // id from Runner::add_sequence
-  std::span<const std::int32_t> tokens;   // new tokens to append
-  bool all_logits = false;                // logits for every token, else the last only
+  int seq = 0;                           // id from Runner::add_sequence
+  std::span<const std::int32_t> tokens;  // new tokens to append
+  bool all_logits = false;               // logits for every token, else the last only
 };
 
 class Runner {

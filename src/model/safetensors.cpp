@@ -44,12 +44,12 @@ tensor::Tensor TensorEntry::view() const {
   return t;
 }
 
-Result<std::vector<TensorEntry>> SafetensorsFile::parse(const std::uint8_t* bytes,
-                                                        std::size_t size,
+Result<std::vector<TensorEntry>> SafetensorsFile::parse(const std::uint8_t* bytes, std::size_t size,
                                                         const std::string& name) {
   if (size < 8) {
     return load_error(name, fmt::format("truncated: {} bytes, but a safetensors file starts "
-                                        "with an 8-byte header length", size));
+                                        "with an 8-byte header length",
+                                        size));
   }
   const std::uint64_t header_len = read_le64(bytes);
   if (header_len > kMaxSafetensorsHeader) {
@@ -75,15 +75,16 @@ Result<std::vector<TensorEntry>> SafetensorsFile::parse(const std::uint8_t* byte
       if (!entry.is_object()) return load_error(name, "__metadata__ is not an object");
       continue;
     }
-    const std::string where = fmt::format("tensor '{}'", key.size() > 200 ? key.substr(0, 200) : key);
+    const std::string where =
+        fmt::format("tensor '{}'", key.size() > 200 ? key.substr(0, 200) : key);
     if (!entry.is_object()) return load_error(name, where + ": entry is not an object");
     const auto dt = entry.find("dtype");
     const auto sh = entry.find("shape");
     const auto off = entry.find("data_offsets");
     if (dt == entry.end() || !dt->is_string()) return load_error(name, where + ": missing dtype");
     if (sh == entry.end() || !sh->is_array()) return load_error(name, where + ": missing shape");
-    if (off == entry.end() || !off->is_array() || off->size() != 2 || !(*off)[0].is_number_unsigned() ||
-        !(*off)[1].is_number_unsigned()) {
+    if (off == entry.end() || !off->is_array() || off->size() != 2 ||
+        !(*off)[0].is_number_unsigned() || !(*off)[1].is_number_unsigned()) {
       return load_error(name, where + ": data_offsets must be two non-negative integers");
     }
     const auto dtype = tensor::dtype_from_safetensors(dt->get<std::string>());
@@ -91,15 +92,16 @@ Result<std::vector<TensorEntry>> SafetensorsFile::parse(const std::uint8_t* byte
       return load_error(name, where + ": unknown dtype " + core::json_excerpt(*dt));
     }
     if (sh->size() > static_cast<std::size_t>(tensor::kMaxDims)) {
-      return load_error(name, where + fmt::format(": {} dimensions (at most {})", sh->size(),
-                                                  tensor::kMaxDims));
+      return load_error(
+          name, where + fmt::format(": {} dimensions (at most {})", sh->size(), tensor::kMaxDims));
     }
     TensorEntry t;
     t.name = key;
     t.dtype = *dtype;
     std::uint64_t numel = 1;
     for (const auto& d : *sh) {
-      if (!d.is_number_unsigned()) return load_error(name, where + ": shape has a non-integer or negative dimension");
+      if (!d.is_number_unsigned())
+        return load_error(name, where + ": shape has a non-integer or negative dimension");
       const auto v = d.get<std::uint64_t>();
       if (v > (1ull << 40)) return load_error(name, where + ": dimension too large");
       if (__builtin_mul_overflow(numel, v, &numel)) {
@@ -111,14 +113,17 @@ Result<std::vector<TensorEntry>> SafetensorsFile::parse(const std::uint8_t* byte
     const std::uint64_t end = (*off)[1].get<std::uint64_t>();
     if (begin > end || end > data_size) {
       return load_error(name, where + fmt::format(": data_offsets [{}, {}] outside the {} bytes of "
-                                                  "data (file truncated?)", begin, end, data_size));
+                                                  "data (file truncated?)",
+                                                  begin, end, data_size));
     }
     std::uint64_t expected = 0;
     if (__builtin_mul_overflow(numel, tensor::dtype_size(t.dtype), &expected) ||
         expected != end - begin) {
-      return load_error(name, where + fmt::format(": {} bytes for shape {} of {}, but data_offsets "
-                                                  "span {}", static_cast<std::uint64_t>(expected),
-                                                  core::json_excerpt(*sh), dt->get<std::string>(), end - begin));
+      return load_error(
+          name, where + fmt::format(": {} bytes for shape {} of {}, but data_offsets "
+                                    "span {}",
+                                    static_cast<std::uint64_t>(expected), core::json_excerpt(*sh),
+                                    dt->get<std::string>(), end - begin));
     }
     t.data = data + begin;
     t.nbytes = end - begin;
@@ -127,7 +132,8 @@ Result<std::vector<TensorEntry>> SafetensorsFile::parse(const std::uint8_t* byte
   }
   std::sort(ranges.begin(), ranges.end());
   for (std::size_t i = 1; i < ranges.size(); ++i) {
-    if (ranges[i].first < ranges[i - 1].second) return load_error(name, "tensors overlap in the data section");
+    if (ranges[i].first < ranges[i - 1].second)
+      return load_error(name, "tensors overlap in the data section");
   }
   return out;
 }
@@ -138,8 +144,7 @@ Result<SafetensorsFile> SafetensorsFile::open(const std::string& path,
   if (!mapped) return Status(ErrorCode::kModelLoadError, mapped.status().message());
   SafetensorsFile file;
   file.file_ = std::move(mapped).value();
-  MLXS_ASSIGN_OR_RETURN(file.tensors_,
-                        parse(file.file_.data(), file.file_.size(), display_name));
+  MLXS_ASSIGN_OR_RETURN(file.tensors_, parse(file.file_.data(), file.file_.size(), display_name));
   // Metadata (string -> string) is informational; re-read it leniently.
   const std::uint64_t header_len = read_le64(file.file_.data());
   const Json header = Json::parse(
@@ -172,7 +177,8 @@ Result<std::unique_ptr<WeightStore>> WeightStore::open_dir(const std::string& di
     for (const auto& [tensor_name, file] : index["weight_map"].items()) {
       if (!file.is_string() || !is_plain_file_name(file.get<std::string>())) {
         return load_error(index_name, fmt::format("weight_map entry '{}' does not name a file in "
-                                                  "the model directory", tensor_name));
+                                                  "the model directory",
+                                                  tensor_name));
       }
       listed[tensor_name] = file.get<std::string>();
       files.insert(file.get<std::string>());
@@ -191,8 +197,10 @@ Result<std::unique_ptr<WeightStore>> WeightStore::open_dir(const std::string& di
     for (auto entry : file.tensors()) {
       entry.file = static_cast<int>(i);
       if (store->tensors_.count(entry.name) != 0) {
-        return load_error(name, fmt::format("tensor '{}' also appears in {}", entry.name,
-                                            store->names_[static_cast<std::size_t>(store->tensors_[entry.name].file)]));
+        return load_error(
+            name,
+            fmt::format("tensor '{}' also appears in {}", entry.name,
+                        store->names_[static_cast<std::size_t>(store->tensors_[entry.name].file)]));
       }
       const std::string key = entry.name;
       store->tensors_.emplace(key, std::move(entry));
@@ -203,8 +211,8 @@ Result<std::unique_ptr<WeightStore>> WeightStore::open_dir(const std::string& di
     auto it = store->tensors_.find(tensor_name);
     if (it == store->tensors_.end() ||
         store->names_[static_cast<std::size_t>(it->second.file)] != file) {
-      return load_error(file, fmt::format("tensor '{}' listed in the index is not in this file",
-                                          tensor_name));
+      return load_error(
+          file, fmt::format("tensor '{}' listed in the index is not in this file", tensor_name));
     }
   }
   return store;

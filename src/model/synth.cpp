@@ -45,10 +45,10 @@ struct ArchInfo {
 };
 
 constexpr ArchInfo kArchInfo[] = {
-    {"llama", "LlamaForCausalLM", "llama3"},     {"mistral", "MistralForCausalLM", "llama2"},
-    {"qwen2", "Qwen2ForCausalLM", "qwen3"},      {"qwen3", "Qwen3ForCausalLM", "qwen3"},
+    {"llama", "LlamaForCausalLM", "llama3"},       {"mistral", "MistralForCausalLM", "llama2"},
+    {"qwen2", "Qwen2ForCausalLM", "qwen3"},        {"qwen3", "Qwen3ForCausalLM", "qwen3"},
     {"qwen3_moe", "Qwen3MoeForCausalLM", "qwen3"}, {"phi3", "Phi3ForCausalLM", "llama2"},
-    {"gemma2", "Gemma2ForCausalLM", "gemma3"},   {"gemma3_text", "Gemma3ForCausalLM", "gemma3"},
+    {"gemma2", "Gemma2ForCausalLM", "gemma3"},     {"gemma3_text", "Gemma3ForCausalLM", "gemma3"},
 };
 
 const ArchInfo* find_arch(const std::string& model_type) {
@@ -58,7 +58,9 @@ const ArchInfo* find_arch(const std::string& model_type) {
   return nullptr;
 }
 
-bool is_gemma(const std::string& t) { return t == "gemma2" || t == "gemma3_text"; }
+bool is_gemma(const std::string& t) {
+  return t == "gemma2" || t == "gemma3_text";
+}
 
 // MoE shapes of the synthetic qwen3_moe variant of a preset.
 struct MoeShape {
@@ -135,11 +137,21 @@ void fill_chunk(const TensorSpec& t, DType dtype, std::uint64_t seed, std::int64
   float scale = 0.0f;
   float constant = 0.0f;
   switch (t.init) {
-    case Init::kMatrix: scale = std::sqrt(3.0f / static_cast<float>(t.fan_in)); break;
-    case Init::kEmbedding: scale = 0.05f * std::sqrt(3.0f); break;
-    case Init::kBias: scale = 0.02f * std::sqrt(3.0f); break;
-    case Init::kOnes: constant = 1.0f; break;
-    case Init::kZeros: constant = 0.0f; break;
+    case Init::kMatrix:
+      scale = std::sqrt(3.0f / static_cast<float>(t.fan_in));
+      break;
+    case Init::kEmbedding:
+      scale = 0.05f * std::sqrt(3.0f);
+      break;
+    case Init::kBias:
+      scale = 0.02f * std::sqrt(3.0f);
+      break;
+    case Init::kOnes:
+      constant = 1.0f;
+      break;
+    case Init::kZeros:
+      constant = 0.0f;
+      break;
   }
   const std::size_t width = tensor::dtype_size(dtype);
   core::Xoshiro256 rng(seed ^ (static_cast<std::uint64_t>(first) * 0x9e3779b97f4a7c15ull));
@@ -161,7 +173,8 @@ void fill_chunk(const TensorSpec& t, DType dtype, std::uint64_t seed, std::int64
 
 Status write_all(std::FILE* f, const void* data, std::size_t n, const std::string& name) {
   if (std::fwrite(data, 1, n, f) != n) {
-    return core::make_error(ErrorCode::kIoError, "{}: write failed: {}", name, std::strerror(errno));
+    return core::make_error(ErrorCode::kIoError, "{}: write failed: {}", name,
+                            std::strerror(errno));
   }
   return Status::ok();
 }
@@ -223,24 +236,32 @@ Result<std::uint64_t> write_shard(const fs::path& path, const std::vector<const 
           write_all(f.get(), buffer.data(), static_cast<std::size_t>(n_elems) * width, name));
     }
   }
-  if (std::fflush(f.get()) != 0) return core::make_error(ErrorCode::kIoError, "{}: flush failed", name);
+  if (std::fflush(f.get()) != 0)
+    return core::make_error(ErrorCode::kIoError, "{}: flush failed", name);
   return 8 + text.size() + offset;
 }
 
 Json generation_config_for(const std::string& family) {
   if (family == "llama3") {
-    return {{"bos_token_id", 128000}, {"eos_token_id", {128001, 128008, 128009}},
-            {"do_sample", true}, {"temperature", 0.6}, {"top_p", 0.9}};
+    return {{"bos_token_id", 128000},
+            {"eos_token_id", {128001, 128008, 128009}},
+            {"do_sample", true},
+            {"temperature", 0.6},
+            {"top_p", 0.9}};
   }
   if (family == "qwen3") {
     return {{"bos_token_id", 151643}, {"eos_token_id", {151645, 151643}},
-            {"pad_token_id", 151643}, {"do_sample", true}, {"temperature", 0.6},
-            {"top_k", 20}, {"top_p", 0.95}};
+            {"pad_token_id", 151643}, {"do_sample", true},
+            {"temperature", 0.6},     {"top_k", 20},
+            {"top_p", 0.95}};
   }
   if (family == "llama2") return {{"bos_token_id", 1}, {"eos_token_id", 2}, {"pad_token_id", 0}};
   if (family == "gemma3") {
-    return {{"bos_token_id", 2}, {"eos_token_id", {1, 106}}, {"pad_token_id", 0},
-            {"top_k", 64}, {"top_p", 0.95}};
+    return {{"bos_token_id", 2},
+            {"eos_token_id", {1, 106}},
+            {"pad_token_id", 0},
+            {"top_k", 64},
+            {"top_p", 0.95}};
   }
   return {{"bos_token_id", 1}, {"eos_token_id", 2}, {"pad_token_id", 0}};
 }
@@ -268,8 +289,10 @@ Json model_config_for(const SynthPreset& p, const std::string& type, const ArchI
             {"eos_token_id", gen.contains("eos_token_id") ? gen["eos_token_id"] : Json(2)},
             {"mlx_serving_synthetic", true}};
   if (p.rope_factor > 0) {
-    c["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", p.rope_factor},
-                         {"low_freq_factor", 1.0}, {"high_freq_factor", 4.0},
+    c["rope_scaling"] = {{"rope_type", "llama3"},
+                         {"factor", p.rope_factor},
+                         {"low_freq_factor", 1.0},
+                         {"high_freq_factor", 4.0},
                          {"original_max_position_embeddings", p.rope_original_max}};
   }
   if (type == "qwen3_moe") {
@@ -307,7 +330,8 @@ Result<std::int64_t> tokenizer_max_id(const fs::path& path) {
   MLXS_ASSIGN_OR_RETURN(Json doc, core::read_json_file(path.string(), "tokenizer.json",
                                                        ErrorCode::kTokenizerError, 256u << 20));
   std::int64_t max_id = -1;
-  if (doc.contains("model") && doc["model"].contains("vocab") && doc["model"]["vocab"].is_object()) {
+  if (doc.contains("model") && doc["model"].contains("vocab") &&
+      doc["model"]["vocab"].is_object()) {
     for (const auto& [piece, id] : doc["model"]["vocab"].items()) {
       if (id.is_number_integer()) max_id = std::max(max_id, id.get<std::int64_t>());
     }
@@ -332,8 +356,8 @@ const std::vector<SynthPreset>& synth_presets() {
        "qwen3"},
       {"llama-3.2-1b", "llama", 2048, 16, 32, 8, 64, 8192, 128256, true, 5e5, 32.0, 8192, 131072,
        1e-5, "llama3"},
-      {"llama-3.1-8b", "llama", 4096, 32, 32, 8, 128, 14336, 128256, false, 5e5, 8.0, 8192,
-       131072, 1e-5, "llama3"},
+      {"llama-3.1-8b", "llama", 4096, 32, 32, 8, 128, 14336, 128256, false, 5e5, 8.0, 8192, 131072,
+       1e-5, "llama3"},
       {"qwen3-8b", "qwen3", 4096, 36, 32, 8, 128, 12288, 151936, false, 1e6, 0, 0, 40960, 1e-6,
        "qwen3"},
   };
@@ -384,15 +408,17 @@ Result<SynthResult> write_synthetic_model(const SynthOptions& o) {
   }
 
   SynthResult result;
-  std::string family = o.tokenizer.empty() ? (p.tokenizer == "none" && p.name == "tiny"
-                                                   ? std::string(arch->tokenizer)
-                                                   : p.tokenizer)
-                                           : o.tokenizer;
+  std::string family =
+      o.tokenizer.empty()
+          ? (p.tokenizer == "none" && p.name == "tiny" ? std::string(arch->tokenizer) : p.tokenizer)
+          : o.tokenizer;
   std::string tok_dir = o.tokenizer_dir;
   if (family != "none" && tok_dir.empty()) tok_dir = find_tokenizer_dir(family);
   std::error_code ec;
-  if (family != "none" && !tok_dir.empty() && fs::exists(fs::path(tok_dir) / "tokenizer.json", ec)) {
-    MLXS_ASSIGN_OR_RETURN(std::int64_t max_id, tokenizer_max_id(fs::path(tok_dir) / "tokenizer.json"));
+  if (family != "none" && !tok_dir.empty() &&
+      fs::exists(fs::path(tok_dir) / "tokenizer.json", ec)) {
+    MLXS_ASSIGN_OR_RETURN(std::int64_t max_id,
+                          tokenizer_max_id(fs::path(tok_dir) / "tokenizer.json"));
     if (p.name == "tiny") {
       p.vocab = (max_id + 1 + 63) / 64 * 64;
     } else if (max_id >= p.vocab) {
@@ -404,7 +430,8 @@ Result<SynthResult> write_synthetic_model(const SynthOptions& o) {
   } else if (!o.tokenizer.empty() && o.tokenizer != "none") {
     return core::make_error(ErrorCode::kNotFound,
                             "tokenizer files for '{}' not found (run scripts/setup.sh, or pass "
-                            "--tokenizer-dir)", family);
+                            "--tokenizer-dir)",
+                            family);
   } else {
     family = "none";
   }
@@ -412,17 +439,21 @@ Result<SynthResult> write_synthetic_model(const SynthOptions& o) {
 
   const fs::path out(o.out_dir);
   fs::create_directories(out, ec);
-  if (ec) return core::make_error(ErrorCode::kIoError, "cannot create the output directory: {}", ec.message());
+  if (ec)
+    return core::make_error(ErrorCode::kIoError, "cannot create the output directory: {}",
+                            ec.message());
 
   const Json gen = generation_config_for(family);
-  MLXS_RETURN_IF_ERROR(write_json(out / "config.json", model_config_for(p, type, *arch, o.dtype, gen)));
+  MLXS_RETURN_IF_ERROR(
+      write_json(out / "config.json", model_config_for(p, type, *arch, o.dtype, gen)));
   MLXS_RETURN_IF_ERROR(write_json(out / "generation_config.json", gen));
   if (result.has_tokenizer) {
     for (const char* name : {"tokenizer.json", "tokenizer_config.json"}) {
       const fs::path src = fs::path(tok_dir) / name;
       if (!fs::exists(src, ec)) continue;
       fs::copy_file(src, out / name, fs::copy_options::overwrite_existing, ec);
-      if (ec) return core::make_error(ErrorCode::kIoError, "cannot copy {}: {}", name, ec.message());
+      if (ec)
+        return core::make_error(ErrorCode::kIoError, "cannot copy {}: {}", name, ec.message());
     }
   }
 
@@ -440,22 +471,25 @@ Result<SynthResult> write_synthetic_model(const SynthOptions& o) {
     shard_bytes += bytes;
     result.parameters += static_cast<std::uint64_t>(t.numel());
   }
-  const int threads = o.threads > 0 ? o.threads
-                                    : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = o.threads > 0
+                          ? o.threads
+                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   // Remove weights of an earlier write so a directory never mixes layouts.
   for (const auto& entry : fs::directory_iterator(out, ec)) {
     const std::string name = entry.path().filename().string();
-    if (name.starts_with("model") && (name.ends_with(".safetensors") || name.ends_with(".index.json"))) {
+    if (name.starts_with("model") &&
+        (name.ends_with(".safetensors") || name.ends_with(".index.json"))) {
       fs::remove(entry.path(), ec);
     }
   }
   Json weight_map = Json::object();
   std::uint64_t total = 0;
   for (std::size_t s = 0; s < shards.size(); ++s) {
-    const std::string name = shards.size() == 1
-                                 ? "model.safetensors"
-                                 : fmt::format("model-{:05}-of-{:05}.safetensors", s + 1, shards.size());
-    MLXS_ASSIGN_OR_RETURN(std::uint64_t bytes, write_shard(out / name, shards[s], o.dtype, o.seed, threads));
+    const std::string name =
+        shards.size() == 1 ? "model.safetensors"
+                           : fmt::format("model-{:05}-of-{:05}.safetensors", s + 1, shards.size());
+    MLXS_ASSIGN_OR_RETURN(std::uint64_t bytes,
+                          write_shard(out / name, shards[s], o.dtype, o.seed, threads));
     result.bytes_written += bytes;
     for (const auto* t : shards[s]) {
       weight_map[t->name] = name;
@@ -463,8 +497,9 @@ Result<SynthResult> write_synthetic_model(const SynthOptions& o) {
     }
   }
   if (shards.size() > 1) {
-    MLXS_RETURN_IF_ERROR(write_json(out / "model.safetensors.index.json",
-                                    {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}}));
+    MLXS_RETURN_IF_ERROR(
+        write_json(out / "model.safetensors.index.json",
+                   {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}}));
   }
   result.shards = static_cast<int>(shards.size());
   return result;

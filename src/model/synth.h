@@ -31,11 +31,11 @@ const std::vector<SynthPreset>& synth_presets();
 
 struct SynthOptions {
   std::string preset = "tiny";
-  std::string arch;       // model_type; empty: the preset's
+  std::string arch;  // model_type; empty: the preset's
   tensor::DType dtype = tensor::DType::kBF16;
   std::string out_dir;
   std::uint64_t seed = 0;
-  std::string tokenizer;  // family; empty: the architecture's usual one; "none"
+  std::string tokenizer;      // family; empty: the architecture's usual one; "none"
   std::string tokenizer_dir;  // folder holding tokenizer.json (+ tokenizer_config.json)
   std::uint64_t max_shard_bytes = 5'000'000'000ull;
   int threads = 0;  // 0: all CPUs

@@ -16,7 +16,9 @@ FrameError frame_error(Json id, ErrorCode code, std::string message) {
   return out;
 }
 
-bool valid_id(const Json& id) { return id.is_string() || id.is_number() || id.is_null(); }
+bool valid_id(const Json& id) {
+  return id.is_string() || id.is_number() || id.is_null();
+}
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front())) != 0) s.remove_prefix(1);
@@ -50,7 +52,8 @@ Json recover_id(std::string_view line) {
   return nullptr;
 }
 
-std::variant<Request, FrameError> parse_request(std::string_view line, const EnvelopeLimits& limits) {
+std::variant<Request, FrameError> parse_request(std::string_view line,
+                                                const EnvelopeLimits& limits) {
   auto parsed = core::parse_json(line, "request", ErrorCode::kParseError, limits.max_depth);
   if (!parsed.is_ok()) {
     // The original's words for a frame it cannot read.
@@ -59,11 +62,13 @@ std::variant<Request, FrameError> parse_request(std::string_view line, const Env
   }
   Json& msg = *parsed;
   if (msg.is_array()) {
-    return frame_error(nullptr, ErrorCode::kInvalidRequest,
-                       "Invalid Request: JSON-RPC batch arrays are not supported; send one object per line");
+    return frame_error(
+        nullptr, ErrorCode::kInvalidRequest,
+        "Invalid Request: JSON-RPC batch arrays are not supported; send one object per line");
   }
   if (!msg.is_object()) {
-    return frame_error(nullptr, ErrorCode::kInvalidRequest, "Invalid Request: a request must be a JSON object");
+    return frame_error(nullptr, ErrorCode::kInvalidRequest,
+                       "Invalid Request: a request must be a JSON object");
   }
   const auto id_it = msg.find("id");
   const bool has_id = id_it != msg.end();
@@ -73,7 +78,8 @@ std::variant<Request, FrameError> parse_request(std::string_view line, const Env
                        "Invalid Request: id must be a string, a number or null");
   }
   const auto version = msg.find("jsonrpc");
-  if (version == msg.end() || !version->is_string() || version->get_ref<const std::string&>() != "2.0") {
+  if (version == msg.end() || !version->is_string() ||
+      version->get_ref<const std::string&>() != "2.0") {
     return frame_error(id, ErrorCode::kInvalidRequest, "Invalid Request: jsonrpc must be \"2.0\"");
   }
   const auto method = msg.find("method");
@@ -81,7 +87,8 @@ std::variant<Request, FrameError> parse_request(std::string_view line, const Env
     return frame_error(id, ErrorCode::kInvalidRequest, "Invalid Request: method must be a string");
   }
   if (msg.contains("result") || msg.contains("error")) {
-    return frame_error(id, ErrorCode::kInvalidRequest, "Invalid Request: a request carries no result or error");
+    return frame_error(id, ErrorCode::kInvalidRequest,
+                       "Invalid Request: a request carries no result or error");
   }
   Request req;
   if (has_id) req.id = id;
@@ -121,7 +128,8 @@ std::string write_notification(std::string_view method, const Json& params) {
 
 core::Result<std::variant<Response, Notification>> parse_message(std::string_view line,
                                                                  const EnvelopeLimits& limits) {
-  MLXS_ASSIGN_OR_RETURN(Json msg, core::parse_json(line, "message", ErrorCode::kInvalidRequest, limits.max_depth));
+  MLXS_ASSIGN_OR_RETURN(
+      Json msg, core::parse_json(line, "message", ErrorCode::kInvalidRequest, limits.max_depth));
   if (!msg.is_object()) return Status(ErrorCode::kInvalidRequest, "message: not a JSON object");
   const auto version = msg.find("jsonrpc");
   if (version == msg.end() || *version != "2.0") {
@@ -133,7 +141,8 @@ core::Result<std::variant<Response, Notification>> parse_message(std::string_vie
     if (const auto it = msg.find("result"); it != msg.end()) r.result = *it;
     if (const auto it = msg.find("error"); it != msg.end()) {
       if (!it->is_object() || !(*it)["code"].is_number_integer() || !(*it)["message"].is_string()) {
-        return Status(ErrorCode::kInvalidRequest, "message: error must carry an integer code and a message");
+        return Status(ErrorCode::kInvalidRequest,
+                      "message: error must carry an integer code and a message");
       }
       ErrorObject e;
       e.code = (*it)["code"].get<int>();

@@ -35,7 +35,8 @@ struct FrameError {
   bool is_notification = false;  // a well-formed notification: answer nothing
 };
 
-std::variant<Request, FrameError> parse_request(std::string_view line, const EnvelopeLimits& limits = {});
+std::variant<Request, FrameError> parse_request(std::string_view line,
+                                                const EnvelopeLimits& limits = {});
 
 // Best effort: the id of a line that could not be parsed, read from its end
 // (the original client writes "id" last: {"jsonrpc","method","params","id"}).

@@ -13,12 +13,12 @@ namespace mlxs::protocol {
 
 struct LoadModelParams {
   std::string model_id;
-  std::optional<bool> draft;                 // sent by the client; no effect
-  std::optional<std::string> revision;       // picks the Hugging Face cache snapshot
-  std::optional<std::string> quantization;   // only null for now
-  std::optional<std::string> local_path;     // absolute directory; overrides model_id
+  std::optional<bool> draft;                // sent by the client; no effect
+  std::optional<std::string> revision;      // picks the Hugging Face cache snapshot
+  std::optional<std::string> quantization;  // only null for now
+  std::optional<std::string> local_path;    // absolute directory; overrides model_id
   std::optional<std::int64_t> context_length;
-  std::optional<bool> trust_remote_code;     // no effect: no code is ever run
+  std::optional<bool> trust_remote_code;  // no effect: no code is ever run
   template <class S, class V>
   static void fields(S& s, V& v) {
     v("model_id", s.model_id);

@@ -15,15 +15,18 @@ Json to_json(const StreamChunk& chunk) {
 }
 
 core::Result<StreamChunk> stream_chunk_from_json(const Json& params) {
-  if (!params.is_object()) return core::Status(core::ErrorCode::kInvalidParams, "stream.chunk: not an object");
+  if (!params.is_object())
+    return core::Status(core::ErrorCode::kInvalidParams, "stream.chunk: not an object");
   StreamChunk out;
   if (const auto it = params.find("tokens"); it != params.end()) {
-    if (!it->is_array()) return core::Status(core::ErrorCode::kInvalidParams, "stream.chunk: tokens is not an array");
+    if (!it->is_array())
+      return core::Status(core::ErrorCode::kInvalidParams, "stream.chunk: tokens is not an array");
     for (const Json& t : *it) {
       MLXS_ASSIGN_OR_RETURN(auto token, from_json<ChunkToken>(t, "stream.chunk token"));
       out.tokens.push_back(std::move(token));
     }
-    if (out.tokens.empty()) return core::Status(core::ErrorCode::kInvalidParams, "stream.chunk: tokens is empty");
+    if (out.tokens.empty())
+      return core::Status(core::ErrorCode::kInvalidParams, "stream.chunk: tokens is empty");
     out.stream_id = params.value("stream_id", out.tokens.front().stream_id);
     return out;
   }
@@ -40,7 +43,9 @@ constexpr std::string_view kSinglePrefix = R"({"jsonrpc":"2.0","method":"stream.
 ChunkLineBuilder::ChunkLineBuilder(std::string stream_id)
     : stream_id_(std::move(stream_id)), stream_id_json_(dump(Json(stream_id_))) {}
 
-std::string ChunkLineBuilder::token_json(const ChunkToken& token) { return dump(to_json(token)); }
+std::string ChunkLineBuilder::token_json(const ChunkToken& token) {
+  return dump(to_json(token));
+}
 
 std::size_t ChunkLineBuilder::size_with(std::size_t token_bytes) const {
   // Batched form: prefix + {"stream_id":S,"tokens":[...],"batch_size":N,"is_batch":true}}
@@ -48,7 +53,9 @@ std::size_t ChunkLineBuilder::size_with(std::size_t token_bytes) const {
   return fixed + tokens_.size() + 1 + token_bytes;
 }
 
-void ChunkLineBuilder::add(const ChunkToken& token) { add_serialised(token_json(token)); }
+void ChunkLineBuilder::add(const ChunkToken& token) {
+  add_serialised(token_json(token));
+}
 
 void ChunkLineBuilder::add_serialised(std::string token_json) {
   if (count_ > 0) tokens_ += ',';

@@ -27,7 +27,8 @@ core::Result<T> parse_params(Method method, const Json& params) {
   const MethodInfo& info = method_info(method);
   const core::Status valid = set->validate(info.params_schema, params);
   if (!valid.is_ok()) {
-    return core::Status(valid.code(), fmt::format("Invalid params for {}: {}", info.name, valid.message()));
+    return core::Status(valid.code(),
+                        fmt::format("Invalid params for {}: {}", info.name, valid.message()));
   }
   return from_json<T>(params, fmt::format("Invalid params for {}", info.name));
 }

@@ -14,7 +14,8 @@ core::Result<SchemaSet> SchemaSet::compile(std::span<const EmbeddedDocument> doc
   std::vector<std::pair<std::string, Json>> parsed;
   for (const EmbeddedDocument& doc : documents) {
     const std::string name(doc.name);
-    MLXS_ASSIGN_OR_RETURN(Json json, core::parse_json(doc.text, name + ".json", ErrorCode::kConfigError));
+    MLXS_ASSIGN_OR_RETURN(Json json,
+                          core::parse_json(doc.text, name + ".json", ErrorCode::kConfigError));
     const std::string uri = std::string(kSchemaBaseUri) + name + ".json";
     if (!json.is_object() || json.value("$id", std::string()) != uri) {
       return core::make_error(ErrorCode::kConfigError, "{}.json: $id must be {}", name, uri);
@@ -65,7 +66,8 @@ std::vector<std::string> SchemaSet::names() const {
 
 core::Status SchemaSet::validate(std::string_view name, const Json& instance) const {
   const schema::Schema* s = find(name);
-  if (s == nullptr) return core::make_error(ErrorCode::kInternalError, "no schema document named {}", name);
+  if (s == nullptr)
+    return core::make_error(ErrorCode::kInternalError, "no schema document named {}", name);
   if (s->is_valid(instance)) return {};
   return s->validate(instance).to_status(ErrorCode::kInvalidParams);
 }

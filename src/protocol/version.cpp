@@ -20,15 +20,18 @@ bool parse_part(std::string_view text, int* out) {
 }
 }  // namespace
 
-std::string protocol_version_string() { return fmt::format("{}.{}", kProtocolMajor, kProtocolMinor); }
+std::string protocol_version_string() {
+  return fmt::format("{}.{}", kProtocolMajor, kProtocolMinor);
+}
 
 core::Result<ProtocolVersion> parse_protocol_version(std::string_view text) {
   const auto dot = text.find('.');
   ProtocolVersion v;
   if (dot == std::string_view::npos || !parse_part(text.substr(0, dot), &v.major) ||
       !parse_part(text.substr(dot + 1), &v.minor)) {
-    return core::Status(core::ErrorCode::kInvalidParams,
-                        "protocol_version: expected \"major.minor\", e.g. \"" + protocol_version_string() + "\"");
+    return core::Status(
+        core::ErrorCode::kInvalidParams,
+        "protocol_version: expected \"major.minor\", e.g. \"" + protocol_version_string() + "\"");
   }
   return v;
 }
@@ -36,9 +39,10 @@ core::Result<ProtocolVersion> parse_protocol_version(std::string_view text) {
 core::Status check_protocol_version(std::string_view requested) {
   MLXS_ASSIGN_OR_RETURN(ProtocolVersion v, parse_protocol_version(requested));
   if (v.major != kProtocolMajor) {
-    return core::make_error(core::ErrorCode::kUnsupported,
-                            "protocol_version {}.{} is not supported: this runtime speaks {}.x (latest {})", v.major,
-                            v.minor, kProtocolMajor, protocol_version_string());
+    return core::make_error(
+        core::ErrorCode::kUnsupported,
+        "protocol_version {}.{} is not supported: this runtime speaks {}.x (latest {})", v.major,
+        v.minor, kProtocolMajor, protocol_version_string());
   }
   return {};
 }
@@ -52,6 +56,8 @@ std::vector<std::string> negotiate_extensions(std::span<const std::string> reque
   return out;
 }
 
-std::span<const std::string_view> known_extensions() { return kExtensions; }
+std::span<const std::string_view> known_extensions() {
+  return kExtensions;
+}
 
 }  // namespace mlxs::protocol

@@ -45,10 +45,13 @@ constexpr std::array<WireCode, core::kErrorCodeCount> kTable = {{
 
 const WireCode& wire_code(ErrorCode code) {
   const auto i = static_cast<std::size_t>(code);
-  return i < kTable.size() ? kTable[i] : kTable[static_cast<std::size_t>(ErrorCode::kInternalError)];
+  return i < kTable.size() ? kTable[i]
+                           : kTable[static_cast<std::size_t>(ErrorCode::kInternalError)];
 }
 
-std::span<const WireCode> wire_table() { return kTable; }
+std::span<const WireCode> wire_table() {
+  return kTable;
+}
 
 core::Json ErrorObject::to_json() const {
   core::Json j = {{"code", code}, {"message", message}};
@@ -56,7 +59,8 @@ core::Json ErrorObject::to_json() const {
   return j;
 }
 
-ErrorObject make_error_object(const core::Status& status, std::optional<std::string_view> model_id) {
+ErrorObject make_error_object(const core::Status& status,
+                              std::optional<std::string_view> model_id) {
   const ErrorCode code = status.is_ok() ? ErrorCode::kInternalError : status.code();
   const WireCode& row = wire_code(code);
   ErrorObject out;
@@ -80,13 +84,20 @@ ErrorCode error_code_of(const ErrorObject& error) {
     }
   }
   switch (error.code) {
-    case kParseErrorCode: return ErrorCode::kParseError;
-    case kInvalidRequestCode: return ErrorCode::kInvalidRequest;
-    case kMethodNotFoundCode: return ErrorCode::kMethodNotFound;
-    case kInvalidParamsCode: return ErrorCode::kInvalidParams;
-    case kInternalErrorCode: return ErrorCode::kInternalError;
-    case kRuntimeErrorCode: return ErrorCode::kRuntimeError;
-    default: break;
+    case kParseErrorCode:
+      return ErrorCode::kParseError;
+    case kInvalidRequestCode:
+      return ErrorCode::kInvalidRequest;
+    case kMethodNotFoundCode:
+      return ErrorCode::kMethodNotFound;
+    case kInvalidParamsCode:
+      return ErrorCode::kInvalidParams;
+    case kInternalErrorCode:
+      return ErrorCode::kInternalError;
+    case kRuntimeErrorCode:
+      return ErrorCode::kRuntimeError;
+    default:
+      break;
   }
   for (const WireCode& row : kTable) {
     if (row.number == error.code && row.code != ErrorCode::kOk) return row.code;

@@ -13,17 +13,20 @@ using core::Status;
 using protocol::Method;
 
 Server::Reply Server::load_model(const Json& params) {
-  MLXS_ASSIGN_OR_RETURN(auto p, protocol::parse_params<protocol::LoadModelParams>(Method::kLoadModel, params));
+  MLXS_ASSIGN_OR_RETURN(
+      auto p, protocol::parse_params<protocol::LoadModelParams>(Method::kLoadModel, params));
   if (p.quantization && *p.quantization != "none") {
     // Reserved: a quantized load must match how the weights are stored.
-    return Status(ErrorCode::kUnsupported, "quantization \"" + p.quantization->substr(0, 64) +
-                                               "\" is not supported yet: load the model with quantization null");
+    return Status(ErrorCode::kUnsupported,
+                  "quantization \"" + p.quantization->substr(0, 64) +
+                      "\" is not supported yet: load the model with quantization null");
   }
   SourceQuery query{p.model_id, p.local_path, p.revision};
   SourcePolicy policy{options_.trusted_dirs, options_.model_dirs};
   auto dir = resolve_model_dir(query, policy);
   if (!dir.is_ok()) {
-    return Status(dir.status().code(), "Failed to load model " + p.model_id + ": " + dir.status().message());
+    return Status(dir.status().code(),
+                  "Failed to load model " + p.model_id + ": " + dir.status().message());
   }
   LoadKey key{*dir, p.context_length};
   MLXS_ASSIGN_OR_RETURN(auto info, registry_->load(p.model_id, key));
@@ -31,12 +34,14 @@ Server::Reply Server::load_model(const Json& params) {
 }
 
 Server::Reply Server::unload_model(const Json& params) {
-  MLXS_ASSIGN_OR_RETURN(auto p, protocol::parse_params<protocol::UnloadModelParams>(Method::kUnloadModel, params));
+  MLXS_ASSIGN_OR_RETURN(
+      auto p, protocol::parse_params<protocol::UnloadModelParams>(Method::kUnloadModel, params));
   registry_->unload(p.model_id);
   return protocol::to_json(protocol::SuccessResult{});
 }
 
-core::Result<protocol::CheckDraftResult> Server::check_pair(const protocol::CheckDraftParams& p) const {
+core::Result<protocol::CheckDraftResult> Server::check_pair(
+    const protocol::CheckDraftParams& p) const {
   const auto primary = registry_->find(p.primary_id);
   if (!primary) return Status(ErrorCode::kModelNotLoaded, "Model not loaded: " + p.primary_id);
   const auto draft = registry_->find(p.draft_id);
@@ -57,10 +62,12 @@ core::Result<protocol::CheckDraftResult> Server::check_pair(const protocol::Chec
   const auto& dc = draft->model->config();
   r.compatible = pc.vocab == dc.vocab;
   if (!r.compatible) {
-    r.errors.push_back(fmt::format("Vocabulary size mismatch: primary has {}, draft has {}", pc.vocab, dc.vocab));
+    r.errors.push_back(
+        fmt::format("Vocabulary size mismatch: primary has {}, draft has {}", pc.vocab, dc.vocab));
   }
   if (pc.model_type != dc.model_type) {
-    r.warnings.push_back(fmt::format("Architecture mismatch: primary is {}, draft is {}", pc.model_type, dc.model_type));
+    r.warnings.push_back(fmt::format("Architecture mismatch: primary is {}, draft is {}",
+                                     pc.model_type, dc.model_type));
   }
   const double pp = static_cast<double>(d.primary_model.parameter_count);
   const double dp = static_cast<double>(d.draft_model.parameter_count);
@@ -71,18 +78,22 @@ core::Result<protocol::CheckDraftResult> Server::check_pair(const protocol::Chec
   auto& est = d.performance_estimate;
   est.expected_speedup = fmt::format("{:.2f}x", 1.0 + (1.0 - std::min(1.0, ratio)) * 0.3);
   est.size_ratio = pp > 0 ? fmt::format("{:.1f}%", ratio * 100.0) : "N/A";
-  est.recommendation = r.compatible && pp > 0 && ratio < 0.5 ? "Good pairing" : "May not provide significant speedup";
+  est.recommendation = r.compatible && pp > 0 && ratio < 0.5
+                           ? "Good pairing"
+                           : "May not provide significant speedup";
   return r;
 }
 
 Server::Reply Server::check_draft(const Json& params) {
-  MLXS_ASSIGN_OR_RETURN(auto p, protocol::parse_params<protocol::CheckDraftParams>(Method::kCheckDraft, params));
+  MLXS_ASSIGN_OR_RETURN(
+      auto p, protocol::parse_params<protocol::CheckDraftParams>(Method::kCheckDraft, params));
   MLXS_ASSIGN_OR_RETURN(auto r, check_pair(p));
   return protocol::to_json(r);
 }
 
 Server::Reply Server::batch_check_draft(const Json& params) {
-  MLXS_ASSIGN_OR_RETURN(auto batch, protocol::parse_params<protocol::BatchParams>(Method::kBatchCheckDraft, params));
+  MLXS_ASSIGN_OR_RETURN(
+      auto batch, protocol::parse_params<protocol::BatchParams>(Method::kBatchCheckDraft, params));
   protocol::BatchResult<protocol::CheckDraftResult> out;
   for (const Json& entry : batch.requests) {
     protocol::BatchEntry<protocol::CheckDraftResult> e;
@@ -101,29 +112,36 @@ Server::Reply Server::batch_check_draft(const Json& params) {
 
 Server::Reply Server::refuse_vision(Method method, const Json& params) {
   if (method == Method::kLoadVisionModel) {
-    MLXS_ASSIGN_OR_RETURN(auto p, protocol::parse_params<protocol::LoadVisionModelParams>(method, params));
+    MLXS_ASSIGN_OR_RETURN(auto p,
+                          protocol::parse_params<protocol::LoadVisionModelParams>(method, params));
     return Status(ErrorCode::kUnsupported,
-                  "Failed to load model " + p.model_id + ": vision models are not supported by this runtime yet");
+                  "Failed to load model " + p.model_id +
+                      ": vision models are not supported by this runtime yet");
   }
-  MLXS_ASSIGN_OR_RETURN(auto p, protocol::parse_params<protocol::GenerateWithImageParams>(method, params));
-  return Status(ErrorCode::kUnsupported,
-                "Generation failed for " + p.model_id + ": image input is not supported by this runtime yet");
+  MLXS_ASSIGN_OR_RETURN(auto p,
+                        protocol::parse_params<protocol::GenerateWithImageParams>(method, params));
+  return Status(ErrorCode::kUnsupported, "Generation failed for " + p.model_id +
+                                             ": image input is not supported by this runtime yet");
 }
 
 Server::Reply Server::batcher_query(Method method, const Json& params) {
-  MLXS_ASSIGN_OR_RETURN(auto p, protocol::parse_params<protocol::BatcherQueryParams>(method, params));
+  MLXS_ASSIGN_OR_RETURN(auto p,
+                        protocol::parse_params<protocol::BatcherQueryParams>(method, params));
   const auto model = registry_->find(p.model_id);
   if (!model) return Status(ErrorCode::kModelNotLoaded, "Model not loaded: " + p.model_id);
   if (!model->batcher_started.load()) {
-    return Status(ErrorCode::kInvalidParams,
-                  "No continuous batcher for model " + p.model_id + ": use continuous_generate first");
+    return Status(ErrorCode::kInvalidParams, "No continuous batcher for model " + p.model_id +
+                                                 ": use continuous_generate first");
   }
   const engine::EngineMetrics e = model->engine->metrics();
   const int max_batch = options_.max_running_streams;
   switch (method) {
-    case Method::kGetBatcherMetrics: return protocol::to_json(model->stats.metrics(e, epoch_seconds()));
-    case Method::kGetBatcherHealth: return protocol::to_json(model->stats.health(e, max_batch));
-    case Method::kGetWeek4Metrics: return protocol::to_json(model->stats.week4(e, max_batch));
+    case Method::kGetBatcherMetrics:
+      return protocol::to_json(model->stats.metrics(e, epoch_seconds()));
+    case Method::kGetBatcherHealth:
+      return protocol::to_json(model->stats.health(e, max_batch));
+    case Method::kGetWeek4Metrics:
+      return protocol::to_json(model->stats.week4(e, max_batch));
     case Method::kRuntimeInfo:
     case Method::kRuntimeState:
     case Method::kRuntimeTelemetry:
@@ -140,7 +158,8 @@ Server::Reply Server::batcher_query(Method method, const Json& params) {
     case Method::kBatchCheckDraft:
     case Method::kLoadVisionModel:
     case Method::kGenerateWithImage:
-    case Method::kStreamCancel: break;
+    case Method::kStreamCancel:
+      break;
   }
   return Status(ErrorCode::kInternalError, "not a batcher report");
 }

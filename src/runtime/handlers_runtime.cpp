@@ -38,14 +38,17 @@ std::vector<std::string> capabilities() {
 }  // namespace
 
 Server::Reply Server::runtime_info(const Json& params) {
-  MLXS_ASSIGN_OR_RETURN(auto p, protocol::parse_params<protocol::RuntimeInfoParams>(Method::kRuntimeInfo, params));
-  if (p.protocol_version) MLXS_RETURN_IF_ERROR(protocol::check_protocol_version(*p.protocol_version));
+  MLXS_ASSIGN_OR_RETURN(
+      auto p, protocol::parse_params<protocol::RuntimeInfoParams>(Method::kRuntimeInfo, params));
+  if (p.protocol_version)
+    MLXS_RETURN_IF_ERROR(protocol::check_protocol_version(*p.protocol_version));
   std::vector<std::string> enabled;
   {
     std::lock_guard lock(extensions_mutex_);
     if (p.extensions) {
       extensions_ = protocol::negotiate_extensions(*p.extensions);
-      const bool step = std::find(extensions_.begin(), extensions_.end(), protocol::kExtStreamStep) != extensions_.end();
+      const bool step = std::find(extensions_.begin(), extensions_.end(),
+                                  protocol::kExtStreamStep) != extensions_.end();
       output_.set_step_mode(step);
     }
     enabled = extensions_;
@@ -63,7 +66,8 @@ Server::Reply Server::runtime_info(const Json& params) {
 
 Server::Reply Server::runtime_state() {
   protocol::RuntimeStateResult r;
-  for (const auto& m : registry_->ready()) r.loaded_models.push_back({m->model_id, "ready", "text"});
+  for (const auto& m : registry_->ready())
+    r.loaded_models.push_back({m->model_id, "ready", "text"});
   r.active_streams = static_cast<std::int64_t>(streams_.size());
   // As the original: the count of runtime/state calls.
   r.restart_count = state_calls_.fetch_add(1) + 1;
@@ -108,7 +112,8 @@ Server::Reply Server::runtime_telemetry() {
   errs.total = errors_.load();
   errs.timeouts = timeouts_.load();
   const auto requests = requests_.load();
-  errs.error_rate = requests > 0 ? static_cast<double>(errs.total) / static_cast<double>(requests) : 0.0;
+  errs.error_rate =
+      requests > 0 ? static_cast<double>(errs.total) / static_cast<double>(requests) : 0.0;
   r.errors = errs;
   r.native_optimizations = Json{{"enabled",
                                  {{"metal_pool", false},
@@ -122,7 +127,8 @@ Server::Reply Server::runtime_telemetry() {
 }
 
 Server::Reply Server::stream_cancel(const Json& params) {
-  MLXS_ASSIGN_OR_RETURN(auto p, protocol::parse_params<protocol::StreamCancelParams>(Method::kStreamCancel, params));
+  MLXS_ASSIGN_OR_RETURN(
+      auto p, protocol::parse_params<protocol::StreamCancelParams>(Method::kStreamCancel, params));
   protocol::StreamCancelResult r;
   const auto record = streams_.find(p.stream_id);
   if (record && !record->cancel_requested.exchange(true)) {

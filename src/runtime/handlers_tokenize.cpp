@@ -24,11 +24,13 @@ core::Result<protocol::TokenizeResult> Server::tokenize_one(const protocol::Toke
   const auto model = registry_->find(p.model_id);
   if (!model) return Status(ErrorCode::kModelNotLoaded, "Model not loaded: " + p.model_id);
   if (!model->tokenizer) {
-    return Status(ErrorCode::kTokenizerError, "Tokenizer error for " + p.model_id + ": the model has no tokenizer.json");
+    return Status(ErrorCode::kTokenizerError,
+                  "Tokenizer error for " + p.model_id + ": the model has no tokenizer.json");
   }
   auto ids = model->tokenizer->encode(p.text, p.add_special_tokens);
   if (!ids.is_ok()) {
-    return Status(ErrorCode::kTokenizerError, "Tokenizer error for " + p.model_id + ": " + ids.status().message());
+    return Status(ErrorCode::kTokenizerError,
+                  "Tokenizer error for " + p.model_id + ": " + ids.status().message());
   }
   protocol::TokenizeResult r;
   r.tokens = std::move(ids).value();
@@ -45,21 +47,24 @@ core::Result<protocol::TokenizeResult> Server::tokenize_one(const protocol::Toke
 }
 
 Server::Reply Server::tokenize(const Json& params) {
-  MLXS_ASSIGN_OR_RETURN(auto p, protocol::parse_params<protocol::TokenizeParams>(Method::kTokenize, params));
+  MLXS_ASSIGN_OR_RETURN(
+      auto p, protocol::parse_params<protocol::TokenizeParams>(Method::kTokenize, params));
   MLXS_ASSIGN_OR_RETURN(auto r, tokenize_one(p));
   Json out = protocol::to_json(r);
   if (protocol::dump(out).size() <= result_budget()) return out;
   r.token_strings.reset();
   out = protocol::to_json(r);
   if (protocol::dump(out).size() <= result_budget()) return out;
-  return core::make_error(ErrorCode::kInvalidParams,
-                          "Tokenizer error for {}: {} tokens do not fit one {}-byte response line; tokenize the text "
-                          "in parts",
-                          p.model_id, r.tokens.size(), output_.options().max_line_bytes);
+  return core::make_error(
+      ErrorCode::kInvalidParams,
+      "Tokenizer error for {}: {} tokens do not fit one {}-byte response line; tokenize the text "
+      "in parts",
+      p.model_id, r.tokens.size(), output_.options().max_line_bytes);
 }
 
 Server::Reply Server::batch_tokenize(const Json& params) {
-  MLXS_ASSIGN_OR_RETURN(auto batch, protocol::parse_params<protocol::BatchParams>(Method::kBatchTokenize, params));
+  MLXS_ASSIGN_OR_RETURN(
+      auto batch, protocol::parse_params<protocol::BatchParams>(Method::kBatchTokenize, params));
   protocol::BatchResult<protocol::TokenizeResult> out;
   for (const Json& entry : batch.requests) {
     protocol::BatchEntry<protocol::TokenizeResult> e;
@@ -87,7 +92,8 @@ Server::Reply Server::batch_tokenize(const Json& params) {
   for (int pass = 0; pass < 2 && total > result_budget(); ++pass) {
     std::vector<std::size_t> order(out.results.size());
     for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-    std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return sizes[a] > sizes[b]; });
+    std::sort(order.begin(), order.end(),
+              [&](std::size_t a, std::size_t b) { return sizes[a] > sizes[b]; });
     for (std::size_t i : order) {
       if (total <= result_budget()) break;
       auto& e = out.results[i];
@@ -98,7 +104,8 @@ Server::Reply Server::batch_tokenize(const Json& params) {
       } else {
         e.success = false;
         e.result = std::nullopt;
-        e.error = std::string("the result does not fit one response line; tokenize this text on its own");
+        e.error =
+            std::string("the result does not fit one response line; tokenize this text on its own");
       }
       total -= sizes[i];
       sizes[i] = size_of(e);

@@ -7,7 +7,8 @@ namespace mlxs::runtime {
 
 namespace {
 bool blank(std::string_view s) {
-  return std::all_of(s.begin(), s.end(), [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; });
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; });
 }
 }  // namespace
 

@@ -62,8 +62,9 @@ struct LoadContext {
 // Loads `dir` for `model_id` and starts its engine thread (arbiter slot
 // `arbiter_index`). Errors are ModelLoadError/TokenizerError messages that
 // name files relative to the model directory.
-core::Result<std::unique_ptr<LoadedModel>> load_model(const std::string& model_id, const LoadKey& key,
-                                                      const LoadContext& ctx, int arbiter_index);
+core::Result<std::unique_ptr<LoadedModel>> load_model(const std::string& model_id,
+                                                      const LoadKey& key, const LoadContext& ctx,
+                                                      int arbiter_index);
 
 // Tokens per batched stream.chunk for a model of this size (ipc_batching).
 std::size_t chunk_batch_for(std::size_t parameter_count, const RuntimeOptions& options);

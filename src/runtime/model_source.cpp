@@ -39,7 +39,8 @@ Status trusted(const fs::path& dir, const SourcePolicy& policy, std::string_view
     const auto c = canonical_dir(root);
     if (c && inside(dir, *c)) return {};
   }
-  return core::make_error(ErrorCode::kModelLoadError, "{} is outside the trusted model directories", what);
+  return core::make_error(ErrorCode::kModelLoadError, "{} is outside the trusted model directories",
+                          what);
 }
 
 std::string env(const char* name) {
@@ -49,7 +50,8 @@ std::string env(const char* name) {
 
 std::optional<fs::path> hf_snapshot(const std::string& model_id, const std::string& revision) {
   const std::string hub = hf_hub_cache_dir();
-  if (hub.empty() || model_id.find('/') == std::string::npos || model_id.front() == '/') return std::nullopt;
+  if (hub.empty() || model_id.find('/') == std::string::npos || model_id.front() == '/')
+    return std::nullopt;
   std::string folder = "models--";
   for (char c : model_id) {
     if (c == '/') {
@@ -63,11 +65,14 @@ std::optional<fs::path> hf_snapshot(const std::string& model_id, const std::stri
   std::ifstream ref(repo / "refs" / revision);
   std::string commit;
   if (ref && std::getline(ref, commit)) {
-    while (!commit.empty() && (commit.back() == '\n' || commit.back() == '\r' || commit.back() == ' ')) commit.pop_back();
+    while (!commit.empty() &&
+           (commit.back() == '\n' || commit.back() == '\r' || commit.back() == ' '))
+      commit.pop_back();
   } else {
     commit = revision;
   }
-  if (commit.empty() || commit.find('/') != std::string::npos || commit.find("..") != std::string::npos) {
+  if (commit.empty() || commit.find('/') != std::string::npos ||
+      commit.find("..") != std::string::npos) {
     return std::nullopt;
   }
   const fs::path snapshot = repo / "snapshots" / commit;
@@ -81,8 +86,10 @@ std::string hf_hub_cache_dir() {
   if (auto v = env("HF_HUB_CACHE"); !v.empty()) return v;
   if (auto v = env("HUGGINGFACE_HUB_CACHE"); !v.empty()) return v;
   if (auto v = env("HF_HOME"); !v.empty()) return (fs::path(v) / "hub").string();
-  if (auto v = env("XDG_CACHE_HOME"); !v.empty()) return (fs::path(v) / "huggingface" / "hub").string();
-  if (auto v = env("HOME"); !v.empty()) return (fs::path(v) / ".cache" / "huggingface" / "hub").string();
+  if (auto v = env("XDG_CACHE_HOME"); !v.empty())
+    return (fs::path(v) / "huggingface" / "hub").string();
+  if (auto v = env("HOME"); !v.empty())
+    return (fs::path(v) / ".cache" / "huggingface" / "hub").string();
   return {};
 }
 
@@ -92,15 +99,18 @@ core::Result<std::string> resolve_model_dir(const SourceQuery& query, const Sour
     if (lp.find("..") != std::string::npos || lp.find('~') != std::string::npos) {
       return Status(ErrorCode::kInvalidParams, "local_path must not contain '..' or '~'");
     }
-    if (lp.front() != '/') return Status(ErrorCode::kModelLoadError, "local_path must be an absolute path");
+    if (lp.front() != '/')
+      return Status(ErrorCode::kModelLoadError, "local_path must be an absolute path");
     const auto dir = canonical_dir(lp);
-    if (!dir || !is_dir(*dir)) return Status(ErrorCode::kModelLoadError, "local_path is not an existing directory");
+    if (!dir || !is_dir(*dir))
+      return Status(ErrorCode::kModelLoadError, "local_path is not an existing directory");
     MLXS_RETURN_IF_ERROR(trusted(*dir, policy, "local_path"));
     return dir->string();
   }
   const std::string& id = query.model_id;
   if (id.empty() || id.find("..") != std::string::npos) {
-    return Status(ErrorCode::kInvalidParams, "model_id must be non-empty and must not contain '..'");
+    return Status(ErrorCode::kInvalidParams,
+                  "model_id must be non-empty and must not contain '..'");
   }
   if (is_dir(id)) {
     const auto dir = canonical_dir(id);
@@ -120,7 +130,8 @@ core::Result<std::string> resolve_model_dir(const SourceQuery& query, const Sour
     if (const auto dir = canonical_dir(*snapshot)) return dir->string();
   }
   return Status(ErrorCode::kModelLoadError,
-                "model not found: not a local directory, not in a model directory and not in the Hugging Face "
+                "model not found: not a local directory, not in a model directory and not in the "
+                "Hugging Face "
                 "cache (nothing is downloaded; pass local_path)");
 }
 

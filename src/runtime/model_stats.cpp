@@ -66,7 +66,8 @@ double ModelStats::rate(core::Nanos window, bool tokens) const {
   return sum / (static_cast<double>(window) / static_cast<double>(kSecond));
 }
 
-protocol::BatcherMetricsResult ModelStats::metrics(const engine::EngineMetrics& engine, double now_epoch) const {
+protocol::BatcherMetricsResult ModelStats::metrics(const engine::EngineMetrics& engine,
+                                                   double now_epoch) const {
   std::lock_guard lock(mutex_);
   protocol::BatcherMetricsResult out;
   std::vector<double> sorted(latencies_ms_.begin(), latencies_ms_.end());
@@ -83,7 +84,8 @@ protocol::BatcherMetricsResult ModelStats::metrics(const engine::EngineMetrics& 
     for (double v : sorted) sum += v;
     l.mean_ms = sum / static_cast<double>(sorted.size());
   }
-  out.throughput.tokens_per_second = {rate(5 * kSecond, true), rate(30 * kSecond, true), rate(60 * kSecond, true)};
+  out.throughput.tokens_per_second = {rate(5 * kSecond, true), rate(30 * kSecond, true),
+                                      rate(60 * kSecond, true)};
   out.throughput.requests_per_second = {rate(5 * kSecond, false), rate(30 * kSecond, false),
                                         rate(60 * kSecond, false)};
   auto& b = out.batch;
@@ -101,7 +103,8 @@ protocol::BatcherMetricsResult ModelStats::metrics(const engine::EngineMetrics& 
   return out;
 }
 
-protocol::BatcherHealthResult ModelStats::health(const engine::EngineMetrics& engine, int max_batch) const {
+protocol::BatcherHealthResult ModelStats::health(const engine::EngineMetrics& engine,
+                                                 int max_batch) const {
   std::lock_guard lock(mutex_);
   protocol::BatcherHealthResult out;
   out.running = true;
@@ -110,7 +113,8 @@ protocol::BatcherHealthResult ModelStats::health(const engine::EngineMetrics& en
   out.total_requests = started_;
   out.completed_requests = finished_;
   out.max_batch_size = max_batch;
-  if (finished_ >= 10 && failed_ * 2 > finished_) out.error_indicators.emplace_back("more than half of the requests failed");
+  if (finished_ >= 10 && failed_ * 2 > finished_)
+    out.error_indicators.emplace_back("more than half of the requests failed");
   if (engine.kv_blocks_total > 0 && engine.kv_blocks_used == engine.kv_blocks_total) {
     out.error_indicators.emplace_back("KV cache full");
   }
@@ -118,7 +122,8 @@ protocol::BatcherHealthResult ModelStats::health(const engine::EngineMetrics& en
   return out;
 }
 
-protocol::Week4MetricsResult ModelStats::week4(const engine::EngineMetrics& engine, int max_batch) const {
+protocol::Week4MetricsResult ModelStats::week4(const engine::EngineMetrics& engine,
+                                               int max_batch) const {
   std::lock_guard lock(mutex_);
   protocol::Week4MetricsResult out;
   auto& pc = out.week4_features.prompt_cache;
@@ -126,13 +131,15 @@ protocol::Week4MetricsResult ModelStats::week4(const engine::EngineMetrics& engi
   pc.cache_size = engine.kv_blocks_cached_free + engine.kv_blocks_used;
   pc.total_requests = static_cast<std::int64_t>(engine.prefix_queries);
   pc.cache_hits = static_cast<std::int64_t>(engine.prefix_hits);
-  pc.hit_rate = engine.prefix_queries > 0
-                    ? static_cast<double>(engine.prefix_hits) / static_cast<double>(engine.prefix_queries)
-                    : 0.0;
+  pc.hit_rate = engine.prefix_queries > 0 ? static_cast<double>(engine.prefix_hits) /
+                                                static_cast<double>(engine.prefix_queries)
+                                          : 0.0;
   auto& perf = out.performance;
   perf.total_requests = started_;
   perf.completed_requests = finished_;
-  perf.avg_batch_size = batch_steps_ > 0 ? static_cast<double>(batch_total_) / static_cast<double>(batch_steps_) : 0.0;
+  perf.avg_batch_size = batch_steps_ > 0
+                            ? static_cast<double>(batch_total_) / static_cast<double>(batch_steps_)
+                            : 0.0;
   perf.max_batch_size = max_batch;
   perf.active_batch_size = engine.running;
   return out;

@@ -28,7 +28,8 @@ class ModelStats {
   std::int64_t finished() const;
   std::int64_t failed() const;
 
-  protocol::BatcherMetricsResult metrics(const engine::EngineMetrics& engine, double now_epoch) const;
+  protocol::BatcherMetricsResult metrics(const engine::EngineMetrics& engine,
+                                         double now_epoch) const;
   protocol::BatcherHealthResult health(const engine::EngineMetrics& engine, int max_batch) const;
   protocol::Week4MetricsResult week4(const engine::EngineMetrics& engine, int max_batch) const;
 

@@ -11,7 +11,9 @@ using core::Status;
 
 ModelRegistry::ModelRegistry(LoadContext context) : ctx_(std::move(context)) {}
 
-ModelRegistry::~ModelRegistry() { close(); }
+ModelRegistry::~ModelRegistry() {
+  close();
+}
 
 void ModelRegistry::apply(Slot& slot, SlotEvent event) {
   auto next = transition(slot.state, event);
@@ -28,7 +30,8 @@ void ModelRegistry::release(const std::shared_ptr<LoadedModel>& model, bool noti
   }
 }
 
-core::Result<protocol::LoadModelResult> ModelRegistry::load(const std::string& model_id, const LoadKey& key) {
+core::Result<protocol::LoadModelResult> ModelRegistry::load(const std::string& model_id,
+                                                            const LoadKey& key) {
   std::shared_ptr<Slot> slot;
   {
     std::unique_lock lock(mutex_);
@@ -48,7 +51,8 @@ core::Result<protocol::LoadModelResult> ModelRegistry::load(const std::string& m
   core::Result<protocol::LoadModelResult> result = Status(ErrorCode::kModelLoadError, "not loaded");
   {
     std::lock_guard lock(mutex_);
-    if (auto it = loading_.find(model_id); it != loading_.end() && it->second == slot) loading_.erase(it);
+    if (auto it = loading_.find(model_id); it != loading_.end() && it->second == slot)
+      loading_.erase(it);
     if (!loaded.is_ok()) {
       apply(*slot, SlotEvent::kLoadFailed);
       if (slot->state == SlotState::kUnloading) apply(*slot, SlotEvent::kReleased);
@@ -80,11 +84,13 @@ core::Result<protocol::LoadModelResult> ModelRegistry::load(const std::string& m
   release(replaced, true);
   release(discard, false);
   if (!result.is_ok()) {
-    const ErrorCode code = result.status().code() == ErrorCode::kInvalidParams ? ErrorCode::kInvalidParams
-                                                                                : ErrorCode::kModelLoadError;
+    const ErrorCode code = result.status().code() == ErrorCode::kInvalidParams
+                               ? ErrorCode::kInvalidParams
+                               : ErrorCode::kModelLoadError;
     return Status(code, "Failed to load model " + model_id + ": " + result.status().message());
   }
-  core::log_info("runtime_model_loaded", {{"model_id", model_id}, {"context_length", result->context_length}});
+  core::log_info("runtime_model_loaded",
+                 {{"model_id", model_id}, {"context_length", result->context_length}});
   return result;
 }
 
@@ -139,7 +145,8 @@ std::vector<std::shared_ptr<LoadedModel>> ModelRegistry::ready() const {
     std::lock_guard lock(mutex_);
     for (const auto& [id, slot] : ready_) ordered.emplace_back(slot->order, slot->model);
   }
-  std::sort(ordered.begin(), ordered.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::sort(ordered.begin(), ordered.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
   std::vector<std::shared_ptr<LoadedModel>> out;
   for (auto& [order, model] : ordered) out.push_back(std::move(model));
   return out;

@@ -7,8 +7,8 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <csignal>
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
 
 #include "core/log.h"
@@ -79,7 +79,9 @@ Server::~Server() {
   output_.stop();
 }
 
-void Server::request_stop() { stop_.store(true); }
+void Server::request_stop() {
+  stop_.store(true);
+}
 
 int Server::run() {
   auto schemas = protocol::SchemaSet::rpc();
@@ -95,7 +97,8 @@ int Server::run() {
   output_.start();
   if (options_.announce_ready) {
     // One write: the original client checks each stderr read on its own.
-    [[maybe_unused]] const auto n = ::write(STDERR_FILENO, kReadyMarker.data(), kReadyMarker.size());
+    [[maybe_unused]] const auto n =
+        ::write(STDERR_FILENO, kReadyMarker.data(), kReadyMarker.size());
   }
   core::log_info("runtime_ready", {{"protocol_version", protocol::protocol_version_string()}});
 
@@ -152,8 +155,9 @@ void Server::handle_line(FramedLine line) {
   requests_.fetch_add(1);
   if (line.oversized) {
     // The original's answer to a request that would overflow its buffer.
-    const Status s = core::make_error(ErrorCode::kInvalidRequest, "Buffer overflow: would exceed {} bytes",
-                                      options_.max_request_bytes);
+    const Status s =
+        core::make_error(ErrorCode::kInvalidRequest, "Buffer overflow: would exceed {} bytes",
+                         options_.max_request_bytes);
     count_error(s);
     send_error(protocol::recover_id(line.text), protocol::make_error_object(s));
     return;
@@ -187,33 +191,63 @@ void Server::dispatch(protocol::Request req) {
     tasks_->post([this, id, m, params, handler] { respond(id, m, params, handler(params)); });
   };
   switch (m) {
-    case Method::kRuntimeInfo: respond(id, m, params, runtime_info(params)); return;
-    case Method::kRuntimeState: respond(id, m, params, runtime_state()); return;
-    case Method::kRuntimeTelemetry: respond(id, m, params, runtime_telemetry()); return;
+    case Method::kRuntimeInfo:
+      respond(id, m, params, runtime_info(params));
+      return;
+    case Method::kRuntimeState:
+      respond(id, m, params, runtime_state());
+      return;
+    case Method::kRuntimeTelemetry:
+      respond(id, m, params, runtime_telemetry());
+      return;
     case Method::kShutdown:
       respond(id, m, params, protocol::to_json(protocol::SuccessResult{}));
       request_stop();
       return;
-    case Method::kStreamCancel: respond(id, m, params, stream_cancel(params)); return;
+    case Method::kStreamCancel:
+      respond(id, m, params, stream_cancel(params));
+      return;
     case Method::kLoadVisionModel:
-    case Method::kGenerateWithImage: respond(id, m, params, refuse_vision(m, params)); return;
+    case Method::kGenerateWithImage:
+      respond(id, m, params, refuse_vision(m, params));
+      return;
     case Method::kLoadModel: {
       std::lock_guard lock(loaders_mutex_);
       loaders_.emplace_back([this, id, m, params] { respond(id, m, params, load_model(params)); });
       return;
     }
-    case Method::kGenerate: start_generate(id, params); return;
-    case Method::kBatchGenerate: start_batch_generate(id, params); return;
-    case Method::kBatchGenerateParallel: start_parallel(id, params); return;
-    case Method::kContinuousGenerate: start_continuous(id, params); return;
-    case Method::kUnloadModel: later([this](const Json& p) { return unload_model(p); }); return;
-    case Method::kTokenize: later([this](const Json& p) { return tokenize(p); }); return;
-    case Method::kBatchTokenize: later([this](const Json& p) { return batch_tokenize(p); }); return;
-    case Method::kCheckDraft: later([this](const Json& p) { return check_draft(p); }); return;
-    case Method::kBatchCheckDraft: later([this](const Json& p) { return batch_check_draft(p); }); return;
+    case Method::kGenerate:
+      start_generate(id, params);
+      return;
+    case Method::kBatchGenerate:
+      start_batch_generate(id, params);
+      return;
+    case Method::kBatchGenerateParallel:
+      start_parallel(id, params);
+      return;
+    case Method::kContinuousGenerate:
+      start_continuous(id, params);
+      return;
+    case Method::kUnloadModel:
+      later([this](const Json& p) { return unload_model(p); });
+      return;
+    case Method::kTokenize:
+      later([this](const Json& p) { return tokenize(p); });
+      return;
+    case Method::kBatchTokenize:
+      later([this](const Json& p) { return batch_tokenize(p); });
+      return;
+    case Method::kCheckDraft:
+      later([this](const Json& p) { return check_draft(p); });
+      return;
+    case Method::kBatchCheckDraft:
+      later([this](const Json& p) { return batch_check_draft(p); });
+      return;
     case Method::kGetBatcherMetrics:
     case Method::kGetBatcherHealth:
-    case Method::kGetWeek4Metrics: respond(id, m, params, batcher_query(m, params)); return;
+    case Method::kGetWeek4Metrics:
+      respond(id, m, params, batcher_query(m, params));
+      return;
   }
 }
 
@@ -222,7 +256,8 @@ void Server::count_error(const Status& status) {
   if (status.code() == ErrorCode::kTimeout) timeouts_.fetch_add(1);
 }
 
-void Server::respond(const std::optional<Json>& id, Method method, const Json& params, Reply reply) {
+void Server::respond(const std::optional<Json>& id, Method method, const Json& params,
+                     Reply reply) {
   if (reply.is_ok()) {
     if (!id) return;
     std::string line = protocol::write_result(*id, *reply);
@@ -230,9 +265,10 @@ void Server::respond(const std::optional<Json>& id, Method method, const Json& p
       output_.send_line(std::move(line));
       return;
     }
-    reply = core::make_error(ErrorCode::kInvalidParams,
-                             "the result of {} ({} bytes) does not fit one {}-byte line; ask for less at once",
-                             protocol::method_info(method).name, line.size(), output_.options().max_line_bytes);
+    reply = core::make_error(
+        ErrorCode::kInvalidParams,
+        "the result of {} ({} bytes) does not fit one {}-byte line; ask for less at once",
+        protocol::method_info(method).name, line.size(), output_.options().max_line_bytes);
   }
   const Status& status = reply.status();
   count_error(status);
@@ -246,10 +282,12 @@ void Server::respond(const std::optional<Json>& id, Method method, const Json& p
       }
     }
   }
-  const bool with_model = protocol::wire_code(status.code()).carries_model_id && model_id.has_value();
-  protocol::ErrorObject error =
-      protocol::make_error_object(status, with_model ? std::optional<std::string_view>(*model_id) : std::nullopt);
-  if (status.code() == ErrorCode::kInvalidParams && status.message().rfind("Invalid params for", 0) == 0) {
+  const bool with_model =
+      protocol::wire_code(status.code()).carries_model_id && model_id.has_value();
+  protocol::ErrorObject error = protocol::make_error_object(
+      status, with_model ? std::optional<std::string_view>(*model_id) : std::nullopt);
+  if (status.code() == ErrorCode::kInvalidParams &&
+      status.message().rfind("Invalid params for", 0) == 0) {
     error.data["errors"] = protocol::params_failures(method, params);
   }
   if (!id) {

@@ -56,7 +56,8 @@ class Server {
 
   void handle_line(FramedLine line);
   void dispatch(protocol::Request request);
-  void respond(const std::optional<Json>& id, protocol::Method method, const Json& params, Reply reply);
+  void respond(const std::optional<Json>& id, protocol::Method method, const Json& params,
+               Reply reply);
   void send_error(const std::optional<Json>& id, const protocol::ErrorObject& error);
   void count_error(const core::Status& status);
 
@@ -81,7 +82,8 @@ class Server {
   void start_parallel(const std::optional<Json>& id, const Json& params);
   void start_continuous(const std::optional<Json>& id, const Json& params);
   core::Result<std::shared_ptr<StreamRecord>> reserve(const std::optional<std::string>& stream_id,
-                                                      const std::string& model_id, StreamStyle style);
+                                                      const std::string& model_id,
+                                                      StreamStyle style);
   // Submits a reserved stream to its model's engine; the record is released on failure.
   // Submits a reserved stream to its model's engine (sets record->stream).
   // The caller releases the record when it fails.
@@ -89,9 +91,11 @@ class Server {
                                                     const protocol::GenerateParams& params,
                                                     core::Nanos timeout_ns = 0);
   // Starts draining; ends the stream with an error event when its model is gone.
-  void activate(const std::shared_ptr<LoadedModel>& model, const std::shared_ptr<StreamRecord>& record);
+  void activate(const std::shared_ptr<LoadedModel>& model,
+                const std::shared_ptr<StreamRecord>& record);
 
-  core::Result<protocol::CheckDraftResult> check_pair(const protocol::CheckDraftParams& params) const;
+  core::Result<protocol::CheckDraftResult> check_pair(
+      const protocol::CheckDraftParams& params) const;
   core::Result<protocol::TokenizeResult> tokenize_one(const protocol::TokenizeParams& params);
   std::size_t result_budget() const;
 

@@ -4,44 +4,59 @@ namespace mlxs::runtime {
 
 std::string_view slot_state_name(SlotState s) {
   switch (s) {
-    case SlotState::kLoading: return "loading";
-    case SlotState::kReady: return "ready";
-    case SlotState::kUnloading: return "unloading";
-    case SlotState::kGone: return "gone";
+    case SlotState::kLoading:
+      return "loading";
+    case SlotState::kReady:
+      return "ready";
+    case SlotState::kUnloading:
+      return "unloading";
+    case SlotState::kGone:
+      return "gone";
   }
   return "unknown";
 }
 
 std::string_view slot_event_name(SlotEvent e) {
   switch (e) {
-    case SlotEvent::kLoadSucceeded: return "load_succeeded";
-    case SlotEvent::kLoadFailed: return "load_failed";
-    case SlotEvent::kUnloadRequested: return "unload_requested";
-    case SlotEvent::kReleased: return "released";
+    case SlotEvent::kLoadSucceeded:
+      return "load_succeeded";
+    case SlotEvent::kLoadFailed:
+      return "load_failed";
+    case SlotEvent::kUnloadRequested:
+      return "unload_requested";
+    case SlotEvent::kReleased:
+      return "released";
   }
   return "unknown";
 }
 
 core::Result<SlotState> transition(SlotState state, SlotEvent event) {
   auto illegal = [&]() -> core::Result<SlotState> {
-    return core::make_error(core::ErrorCode::kInternalError, "model slot: {} is not allowed while {}",
-                            slot_event_name(event), slot_state_name(state));
+    return core::make_error(core::ErrorCode::kInternalError,
+                            "model slot: {} is not allowed while {}", slot_event_name(event),
+                            slot_state_name(state));
   };
   switch (state) {
     case SlotState::kLoading:
       switch (event) {
-        case SlotEvent::kLoadSucceeded: return SlotState::kReady;
-        case SlotEvent::kLoadFailed: return SlotState::kGone;
-        case SlotEvent::kUnloadRequested: return SlotState::kUnloading;
-        case SlotEvent::kReleased: return illegal();
+        case SlotEvent::kLoadSucceeded:
+          return SlotState::kReady;
+        case SlotEvent::kLoadFailed:
+          return SlotState::kGone;
+        case SlotEvent::kUnloadRequested:
+          return SlotState::kUnloading;
+        case SlotEvent::kReleased:
+          return illegal();
       }
       break;
     case SlotState::kReady:
       switch (event) {
-        case SlotEvent::kUnloadRequested: return SlotState::kUnloading;
+        case SlotEvent::kUnloadRequested:
+          return SlotState::kUnloading;
         case SlotEvent::kLoadSucceeded:
         case SlotEvent::kLoadFailed:
-        case SlotEvent::kReleased: return illegal();
+        case SlotEvent::kReleased:
+          return illegal();
       }
       break;
     case SlotState::kUnloading:
@@ -49,8 +64,10 @@ core::Result<SlotState> transition(SlotState state, SlotEvent event) {
         // A load that finishes after its unload was asked for is dropped.
         case SlotEvent::kLoadSucceeded:
         case SlotEvent::kLoadFailed:
-        case SlotEvent::kUnloadRequested: return SlotState::kUnloading;
-        case SlotEvent::kReleased: return SlotState::kGone;
+        case SlotEvent::kUnloadRequested:
+          return SlotState::kUnloading;
+        case SlotEvent::kReleased:
+          return SlotState::kGone;
       }
       break;
     case SlotState::kGone:
@@ -58,7 +75,8 @@ core::Result<SlotState> transition(SlotState state, SlotEvent event) {
         case SlotEvent::kLoadSucceeded:
         case SlotEvent::kLoadFailed:
         case SlotEvent::kUnloadRequested:
-        case SlotEvent::kReleased: return illegal();
+        case SlotEvent::kReleased:
+          return illegal();
       }
       break;
   }

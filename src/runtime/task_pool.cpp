@@ -6,7 +6,9 @@ TaskPool::TaskPool(int threads) {
   for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { loop(); });
 }
 
-TaskPool::~TaskPool() { stop(); }
+TaskPool::~TaskPool() {
+  stop();
+}
 
 void TaskPool::post(std::function<void()> task) {
   {

@@ -51,7 +51,8 @@ const Json* at_pointer(const Json& root, std::string_view pointer) {
       if (it == cur->end()) return nullptr;
       cur = &*it;
     } else if (cur->is_array()) {
-      if (token.empty() || token.size() > 9 || (token.size() > 1 && token[0] == '0')) return nullptr;
+      if (token.empty() || token.size() > 9 || (token.size() > 1 && token[0] == '0'))
+        return nullptr;
       std::size_t index = 0;
       for (char c : token) {
         if (c < '0' || c > '9') return nullptr;
@@ -250,7 +251,8 @@ core::Status Compiler::scan(std::uint32_t doc, const Json& v, std::string& point
         }
         base = uri;
       }
-      if (draft7 && !fragment.empty()) anchors_.emplace(base + "#" + fragment, Location{doc, pointer});
+      if (draft7 && !fragment.empty())
+        anchors_.emplace(base + "#" + fragment, Location{doc, pointer});
     }
   }
   if (!draft7) {
@@ -450,8 +452,8 @@ core::Result<NodeId> Compiler::resolve(const PendingRef& ref) {
 
 }  // namespace detail
 
-core::Result<std::shared_ptr<const Schema::Compiled>> compile_schema(const core::Json& document,
-                                                                     const CompileOptions& options) {
+core::Result<std::shared_ptr<const Schema::Compiled>> compile_schema(
+    const core::Json& document, const CompileOptions& options) {
   return detail::Compiler(options).run(document);
 }
 

@@ -64,8 +64,8 @@ class Compiler {
   core::Status error(std::string_view where, std::string_view what) const;
   std::string where(const Location& loc, std::string_view keyword) const;
   core::Result<NodeId> child(const Location& loc, std::string_view keyword, int depth);
-  core::Result<NodeId> child(const Location& loc, std::string_view keyword,
-                             std::string_view member, int depth);
+  core::Result<NodeId> child(const Location& loc, std::string_view keyword, std::string_view member,
+                             int depth);
   core::Status add_ref(NodeId id, const core::Json& value, const std::string& where,
                        const Site& site, bool dynamic);
   const CompileOptions& options() const { return opt_; }
@@ -86,8 +86,8 @@ class Compiler {
   core::Result<NodeId> resolve(const PendingRef& ref);
 
   // keywords.cpp: fills `n` from the keywords of the object `v`.
-  core::Status fill(Node& n, NodeId id, const core::Json& v, const Location& loc,
-                    const Site& site, int depth);
+  core::Status fill(Node& n, NodeId id, const core::Json& v, const Location& loc, const Site& site,
+                    int depth);
 
   const CompileOptions& opt_;
   std::vector<std::unique_ptr<Document>> docs_;

@@ -17,7 +17,9 @@ namespace mlxs::schema {
 namespace formats {
 namespace {
 
-bool digit(char c) { return c >= '0' && c <= '9'; }
+bool digit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 // `n` ASCII digits at `pos` as a number; false if any is not a digit.
 bool digits(std::string_view s, std::size_t pos, std::size_t n, int& value) {
@@ -30,7 +32,9 @@ bool digits(std::string_view s, std::size_t pos, std::size_t n, int& value) {
   return true;
 }
 
-bool leap_year(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+bool leap_year(int y) {
+  return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
 
 int days_in_month(int y, int m) {
   static constexpr std::array<int, 12> kDays = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -44,9 +48,8 @@ bool date(std::string_view s) {
   int y = 0;
   int m = 0;
   int d = 0;
-  return s.size() == 10 && digits(s, 0, 4, y) && s[4] == '-' && digits(s, 5, 2, m) &&
-         s[7] == '-' && digits(s, 8, 2, d) && m >= 1 && m <= 12 && d >= 1 &&
-         d <= days_in_month(y, m);
+  return s.size() == 10 && digits(s, 0, 4, y) && s[4] == '-' && digits(s, 5, 2, m) && s[7] == '-' &&
+         digits(s, 8, 2, d) && m >= 1 && m <= 12 && d >= 1 && d <= days_in_month(y, m);
 }
 
 // full-time = partial-time time-offset; a leap second must fall on 23:59:60 UTC.
@@ -160,7 +163,9 @@ bool relative_json_pointer(std::string_view s) {
   return rest == "#" || json_pointer(rest);
 }
 
-bool regex(std::string_view s) { return Regex::check_syntax(s).is_ok(); }
+bool regex(std::string_view s) {
+  return Regex::check_syntax(s).is_ok();
+}
 
 namespace {
 
@@ -214,8 +219,12 @@ bool mailbox(std::string_view s, bool intl) {
 
 }  // namespace
 
-bool email(std::string_view s) { return mailbox(s, false); }
-bool idn_email(std::string_view s) { return mailbox(s, true); }
+bool email(std::string_view s) {
+  return mailbox(s, false);
+}
+bool idn_email(std::string_view s) {
+  return mailbox(s, true);
+}
 
 }  // namespace formats
 

@@ -12,11 +12,16 @@
 namespace mlxs::schema::formats {
 namespace {
 
-bool digit(char c) { return c >= '0' && c <= '9'; }
-bool hexdig(char c) { return digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+bool digit(char c) {
+  return c >= '0' && c <= '9';
+}
+bool hexdig(char c) {
+  return digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
 
 bool ldh_label(std::string_view label) {
-  if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') return false;
+  if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-')
+    return false;
   for (char c : label) {
     if (!digit(c) && !((c | 0x20) >= 'a' && (c | 0x20) <= 'z') && c != '-') return false;
   }
@@ -36,7 +41,8 @@ bool ipv4(std::string_view s) {
   while (true) {
     const std::size_t start = pos;
     int value = 0;
-    while (pos < s.size() && digit(s[pos]) && pos - start < 4) value = value * 10 + (s[pos++] - '0');
+    while (pos < s.size() && digit(s[pos]) && pos - start < 4)
+      value = value * 10 + (s[pos++] - '0');
     const std::size_t len = pos - start;
     if (len == 0 || len > 3 || value > 255 || (len > 1 && s[start] == '0')) return false;
     if (++parts == 4) return pos == s.size();
@@ -92,7 +98,8 @@ bool hostname(std::string_view s) {
   std::size_t start = 0;
   while (true) {
     const auto dot = s.find('.', start);
-    const std::string_view label = s.substr(start, dot == std::string_view::npos ? s.npos : dot - start);
+    const std::string_view label =
+        s.substr(start, dot == std::string_view::npos ? s.npos : dot - start);
     if (!ldh_label(label)) return false;
     if (label.size() >= 4 && label[2] == '-' && label[3] == '-') {
       // "??--" is reserved for A-labels ("xn--"), which must decode to a

@@ -8,11 +8,21 @@
 namespace mlxs::schema::formats {
 namespace {
 
-bool alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-bool digit(char c) { return c >= '0' && c <= '9'; }
-bool hexdig(char c) { return digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
-bool unreserved(char c) { return alpha(c) || digit(c) || c == '-' || c == '.' || c == '_' || c == '~'; }
-bool sub_delim(char c) { return std::string_view("!$&'()*+,;=").find(c) != std::string_view::npos; }
+bool alpha(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+bool digit(char c) {
+  return c >= '0' && c <= '9';
+}
+bool hexdig(char c) {
+  return digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+bool unreserved(char c) {
+  return alpha(c) || digit(c) || c == '-' || c == '.' || c == '_' || c == '~';
+}
+bool sub_delim(char c) {
+  return std::string_view("!$&'()*+,;=").find(c) != std::string_view::npos;
+}
 
 // RFC 3987 ucschar (and iprivate, which only queries may hold; accepted
 // everywhere here for simplicity).
@@ -167,17 +177,26 @@ bool expression(std::string_view s) {
 
 }  // namespace
 
-bool uri(std::string_view s) { return reference(s, true, false); }
-bool uri_reference(std::string_view s) { return reference(s, false, false); }
-bool iri(std::string_view s) { return reference(s, true, true); }
-bool iri_reference(std::string_view s) { return reference(s, false, true); }
+bool uri(std::string_view s) {
+  return reference(s, true, false);
+}
+bool uri_reference(std::string_view s) {
+  return reference(s, false, false);
+}
+bool iri(std::string_view s) {
+  return reference(s, true, true);
+}
+bool iri_reference(std::string_view s) {
+  return reference(s, false, true);
+}
 
 bool uri_template(std::string_view s) {
   for (std::size_t i = 0; i < s.size();) {
     const auto c = static_cast<unsigned char>(s[i]);
     if (c == '{') {
       const auto close = s.find('}', i);
-      if (close == std::string_view::npos || !expression(s.substr(i + 1, close - i - 1))) return false;
+      if (close == std::string_view::npos || !expression(s.substr(i + 1, close - i - 1)))
+        return false;
       i = close + 1;
     } else if (c == '%') {
       if (i + 2 >= s.size() || !hexdig(s[i + 1]) || !hexdig(s[i + 2])) return false;
@@ -186,7 +205,8 @@ bool uri_template(std::string_view s) {
       const char32_t cp = utf8::decode(s, i);
       if (cp == utf8::kReplacement || !ucschar(cp)) return false;
     } else if (c <= 0x20 || c == 0x7F ||
-               std::string_view("\"<>\\^`{|}").find(static_cast<char>(c)) != std::string_view::npos) {
+               std::string_view("\"<>\\^`{|}").find(static_cast<char>(c)) !=
+                   std::string_view::npos) {
       return false;
     } else {
       ++i;

@@ -49,13 +49,27 @@ bool in_ranges(char32_t cp, std::initializer_list<std::pair<char32_t, char32_t>>
 }
 
 // Script membership by block, close enough for the contextual rules.
-bool greek(char32_t cp) { return in_ranges(cp, {{0x370, 0x373}, {0x375, 0x377}, {0x37A, 0x37D}, {0x37F, 0x3FF}, {0x1F00, 0x1FFF}}); }
-bool hebrew(char32_t cp) { return in_ranges(cp, {{0x591, 0x5F4}, {0xFB1D, 0xFB4F}}); }
+bool greek(char32_t cp) {
+  return in_ranges(
+      cp, {{0x370, 0x373}, {0x375, 0x377}, {0x37A, 0x37D}, {0x37F, 0x3FF}, {0x1F00, 0x1FFF}});
+}
+bool hebrew(char32_t cp) {
+  return in_ranges(cp, {{0x591, 0x5F4}, {0xFB1D, 0xFB4F}});
+}
 bool hiragana_katakana_han(char32_t cp) {
   if (cp == 0x30FB) return false;
-  return in_ranges(cp, {{0x3041, 0x309F}, {0x30A0, 0x30FF}, {0x31F0, 0x31FF}, {0xFF66, 0xFF9D},
-                        {0x1B000, 0x1B16F}, {0x2E80, 0x2FDF}, {0x3005, 0x3007}, {0x3021, 0x3029},
-                        {0x3038, 0x303B}, {0x3400, 0x4DBF}, {0x4E00, 0x9FFF}, {0xF900, 0xFAFF},
+  return in_ranges(cp, {{0x3041, 0x309F},
+                        {0x30A0, 0x30FF},
+                        {0x31F0, 0x31FF},
+                        {0xFF66, 0xFF9D},
+                        {0x1B000, 0x1B16F},
+                        {0x2E80, 0x2FDF},
+                        {0x3005, 0x3007},
+                        {0x3021, 0x3029},
+                        {0x3038, 0x303B},
+                        {0x3400, 0x4DBF},
+                        {0x4E00, 0x9FFF},
+                        {0xF900, 0xFAFF},
                         {0x20000, 0x3134F}});
 }
 bool virama(char32_t cp) {
@@ -70,10 +84,19 @@ bool joining_transparent(char32_t cp) {
 }
 bool joining_dual(char32_t cp) {
   if (joining_transparent(cp)) return false;
-  return in_ranges(cp, {{0x620, 0x64A}, {0x66E, 0x6D3}, {0x6FA, 0x6FF}, {0x710, 0x74F},
-                        {0x750, 0x77F}, {0x7CA, 0x7EA}, {0x8A0, 0x8C9}, {0x1820, 0x18AA},
-                        {0xA840, 0xA872}, {0x10AC0, 0x10AEF}, {0x10D00, 0x10D23},
-                        {0x10F30, 0x10F45}, {0x1E900, 0x1E943}});
+  return in_ranges(cp, {{0x620, 0x64A},
+                        {0x66E, 0x6D3},
+                        {0x6FA, 0x6FF},
+                        {0x710, 0x74F},
+                        {0x750, 0x77F},
+                        {0x7CA, 0x7EA},
+                        {0x8A0, 0x8C9},
+                        {0x1820, 0x18AA},
+                        {0xA840, 0xA872},
+                        {0x10AC0, 0x10AEF},
+                        {0x10D00, 0x10D23},
+                        {0x10F30, 0x10F45},
+                        {0x1E900, 0x1E943}});
 }
 bool mark(char32_t cp) {
   const GeneralCategory c = general_category(cp);
@@ -118,15 +141,16 @@ bool context_rule(const std::u32string& s, std::size_t i) {
 }
 
 bool contextual(char32_t cp) {
-  return cp == 0x200C || cp == 0x200D || cp == 0xB7 || cp == 0x375 || cp == 0x5F3 ||
-         cp == 0x5F4 || cp == 0x30FB || (cp >= 0x660 && cp <= 0x669) || (cp >= 0x6F0 && cp <= 0x6F9);
+  return cp == 0x200C || cp == 0x200D || cp == 0xB7 || cp == 0x375 || cp == 0x5F3 || cp == 0x5F4 ||
+         cp == 0x30FB || (cp >= 0x660 && cp <= 0x669) || (cp >= 0x6F0 && cp <= 0x6F9);
 }
 
 // RFC 5892 §2.6 exceptions, then the derived PVALID table.
 bool pvalid(char32_t cp) {
-  if (cp == 0xDF || cp == 0x3C2 || cp == 0x6FD || cp == 0x6FE || cp == 0xF0B || cp == 0x3007) return true;
-  if (cp == 0x640 || cp == 0x7FA || cp == 0x302E || cp == 0x302F || (cp >= 0x3031 && cp <= 0x3035) ||
-      cp == 0x303B) {
+  if (cp == 0xDF || cp == 0x3C2 || cp == 0x6FD || cp == 0x6FE || cp == 0xF0B || cp == 0x3007)
+    return true;
+  if (cp == 0x640 || cp == 0x7FA || cp == 0x302E || cp == 0x302F ||
+      (cp >= 0x3031 && cp <= 0x3035) || cp == 0x303B) {
     return false;
   }
   const auto ranges = idna_pvalid_ranges();
@@ -190,7 +214,8 @@ bool ace_prefix(std::string_view label) {
 }
 
 bool ldh(std::string_view label) {
-  if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') return false;
+  if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-')
+    return false;
   return std::all_of(label.begin(), label.end(), [](char c) {
     return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') || c == '-';
   });
@@ -294,7 +319,8 @@ bool valid_a_label(std::string_view label) {
   }
   std::u32string decoded;
   if (!punycode_decode(encoded, decoded)) return false;
-  if (std::all_of(decoded.begin(), decoded.end(), [](char32_t c) { return c < 0x80; })) return false;
+  if (std::all_of(decoded.begin(), decoded.end(), [](char32_t c) { return c < 0x80; }))
+    return false;
   std::string again;
   if (!punycode_encode(decoded, again) || again != encoded) return false;
   return valid_u_label(decoded, has_rtl(decoded));

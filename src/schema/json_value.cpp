@@ -36,8 +36,8 @@ Int128 integer_of(const core::Json& v) {
 // An integer against a finite double, exactly.
 int compare_integer_double(Int128 i, double d) {
   if (std::isnan(d)) return 0;
-  if (d >= 18446744073709551616.0) return -1;   // 2^64: above every int64/uint64
-  if (d < -9223372036854775808.0) return 1;     // below -2^63
+  if (d >= 18446744073709551616.0) return -1;  // 2^64: above every int64/uint64
+  if (d < -9223372036854775808.0) return 1;    // below -2^63
   const double fl = std::floor(d);
   const Int128 t = static_cast<Int128>(fl);
   if (i != t) return i < t ? -1 : 1;
@@ -191,8 +191,12 @@ int compare_at(const core::Json& a, const core::Json& b, int depth) {
 
 }  // namespace
 
-bool json_equal(const core::Json& a, const core::Json& b) { return equal_at(a, b, 0); }
-int json_compare(const core::Json& a, const core::Json& b) { return compare_at(a, b, 0); }
+bool json_equal(const core::Json& a, const core::Json& b) {
+  return equal_at(a, b, 0);
+}
+int json_compare(const core::Json& a, const core::Json& b) {
+  return compare_at(a, b, 0);
+}
 
 bool is_integer_value(const core::Json& value) {
   if (value.is_number_integer()) return true;  // includes unsigned

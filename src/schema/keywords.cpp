@@ -33,7 +33,9 @@ const Json* find(const Json& v, std::string_view key) {
   return it == v.end() ? nullptr : &*it;
 }
 
-bool is_schema_value(const Json& v) { return v.is_object() || v.is_boolean(); }
+bool is_schema_value(const Json& v) {
+  return v.is_object() || v.is_boolean();
+}
 
 // Everything a keyword needs to compile its value.
 class KeywordReader {
@@ -78,7 +80,8 @@ class KeywordReader {
     return core::Status::ok();
   }
 
-  core::Status string_array(std::string_view key, const Json& v, std::vector<std::string>& out) const {
+  core::Status string_array(std::string_view key, const Json& v,
+                            std::vector<std::string>& out) const {
     if (!v.is_array()) return error(key, "must be an array of strings");
     for (const Json& s : v) {
       if (!s.is_string()) return error(key, "must be an array of strings");
@@ -146,8 +149,11 @@ class KeywordReader {
 core::Status read_validation(Node& n, KeywordReader& r, const Dialect& dialect) {
   if (const Json* t = r.get("type")) {
     const auto add = [&](const Json& name) -> core::Status {
-      const auto bit = name.is_string() ? type_bit(name.get_ref<const std::string&>()) : std::nullopt;
-      if (!bit) return r.error("type", "must name JSON types (null, boolean, object, array, number, string, integer)");
+      const auto bit =
+          name.is_string() ? type_bit(name.get_ref<const std::string&>()) : std::nullopt;
+      if (!bit)
+        return r.error(
+            "type", "must name JSON types (null, boolean, object, array, number, string, integer)");
       n.types = static_cast<std::uint8_t>(n.types | *bit);
       return core::Status::ok();
     };
@@ -208,7 +214,8 @@ core::Status read_validation(Node& n, KeywordReader& r, const Dialect& dialect) 
   }
   if (dialect.draft != Draft::kDraft7) {
     if (const Json* dr = r.get("dependentRequired")) {
-      if (!dr->is_object()) return r.error("dependentRequired", "must be an object of string arrays");
+      if (!dr->is_object())
+        return r.error("dependentRequired", "must be an object of string arrays");
       for (auto it = dr->begin(); it != dr->end(); ++it) {
         std::vector<std::string> names;
         MLXS_RETURN_IF_ERROR(r.string_array("dependentRequired", it.value(), names));
@@ -238,8 +245,8 @@ core::Status read_format_content(Node& n, KeywordReader& r, const Dialect& diale
   }
   MLXS_RETURN_IF_ERROR(r.string("contentEncoding", n.content_encoding));
   MLXS_RETURN_IF_ERROR(r.string("contentMediaType", n.content_media_type));
-  n.content_asserted = options.content_assertion &&
-                       (!n.content_encoding.empty() || !n.content_media_type.empty());
+  n.content_asserted =
+      options.content_assertion && (!n.content_encoding.empty() || !n.content_media_type.empty());
   return core::Status::ok();
 }
 
@@ -258,8 +265,8 @@ core::Status read_applicators(Node& n, KeywordReader& r, const Dialect& dialect)
   // Arrays. The array form of "items" is draft 7's tuple (accepted in
   // 2020-12 too when there is no prefixItems, for older documents).
   const Json* items = r.get("items");
-  const bool tuple = items != nullptr && items->is_array() &&
-                     (legacy_items || r.get("prefixItems") == nullptr);
+  const bool tuple =
+      items != nullptr && items->is_array() && (legacy_items || r.get("prefixItems") == nullptr);
   if (tuple) {
     MLXS_RETURN_IF_ERROR(r.schema_array("items", n.prefix_items, true));
     MLXS_RETURN_IF_ERROR(r.schema("additionalItems", n.items));
@@ -292,7 +299,8 @@ core::Status read_applicators(Node& n, KeywordReader& r, const Dialect& dialect)
     for (auto it = deps->begin(); it != deps->end(); ++it) {
       if (it.value().is_array()) continue;  // read with the validation keywords
       if (!is_schema_value(it.value())) {
-        return r.error("dependencies", fmt::format("member '{}' must be a schema or an array", it.key()));
+        return r.error("dependencies",
+                       fmt::format("member '{}' must be a schema or an array", it.key()));
       }
       MLXS_ASSIGN_OR_RETURN(const NodeId id, r.member_schema("dependencies", it.key()));
       n.dependent_schemas.emplace_back(it.key(), id);
@@ -332,7 +340,8 @@ core::Status Compiler::fill(Node& n, NodeId id, const Json& v, const Location& l
     MLXS_RETURN_IF_ERROR(r.schema("unevaluatedProperties", n.unevaluated_properties));
   }
 
-  if (const Json* t = r.get("title"); t != nullptr && t->is_string()) n.title = t->get<std::string>();
+  if (const Json* t = r.get("title"); t != nullptr && t->is_string())
+    n.title = t->get<std::string>();
   if (const Json* d = r.get("description"); d != nullptr && d->is_string()) {
     n.description = d->get<std::string>();
   }

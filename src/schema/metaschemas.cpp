@@ -267,7 +267,8 @@ const std::array<Builtin, 10>& builtins() {
       {"https://json-schema.org/draft/2020-12/schema", core::Json::parse(k2020Schema)},
       {"https://json-schema.org/draft/2020-12/meta/core", core::Json::parse(k2020Core)},
       {"https://json-schema.org/draft/2020-12/meta/applicator", core::Json::parse(k2020Applicator)},
-      {"https://json-schema.org/draft/2020-12/meta/unevaluated", core::Json::parse(k2020Unevaluated)},
+      {"https://json-schema.org/draft/2020-12/meta/unevaluated",
+       core::Json::parse(k2020Unevaluated)},
       {"https://json-schema.org/draft/2020-12/meta/validation", core::Json::parse(k2020Validation)},
       {"https://json-schema.org/draft/2020-12/meta/meta-data", core::Json::parse(k2020MetaData)},
       {"https://json-schema.org/draft/2020-12/meta/format-annotation",
@@ -284,7 +285,8 @@ const std::array<Builtin, 10>& builtins() {
 const core::Json* builtin_metaschema(std::string_view uri) {
   if (const auto hash = uri.find('#'); hash != std::string_view::npos) uri = uri.substr(0, hash);
   // Draft 7 is published over http; accept https too.
-  if (uri == "https://json-schema.org/draft-07/schema") uri = "http://json-schema.org/draft-07/schema";
+  if (uri == "https://json-schema.org/draft-07/schema")
+    uri = "http://json-schema.org/draft-07/schema";
   for (const Builtin& b : builtins()) {
     if (b.uri == uri) return &b.doc;
   }

@@ -52,8 +52,8 @@ struct Node {
 
   // --- references (resolved at compile time) ---
   NodeId ref = kNoNode;
-  NodeId dynamic_ref = kNoNode;     // the statically resolved target
-  std::string dynamic_ref_anchor;   // non-empty: look this anchor up in the dynamic scope
+  NodeId dynamic_ref = kNoNode;    // the statically resolved target
+  std::string dynamic_ref_anchor;  // non-empty: look this anchor up in the dynamic scope
 
   // --- any instance ---
   std::uint8_t types = 0;  // TypeBits; 0 = no "type" keyword
@@ -66,8 +66,8 @@ struct Node {
   // --- strings (lengths in code points) ---
   std::optional<std::uint64_t> min_length, max_length;
   std::optional<Regex> pattern;
-  std::string format;                        // empty when absent
-  FormatChecker format_checker = nullptr;    // set when the format is asserted
+  std::string format;                      // empty when absent
+  FormatChecker format_checker = nullptr;  // set when the format is asserted
   std::string content_encoding, content_media_type;
   bool content_asserted = false;
 

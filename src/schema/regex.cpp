@@ -191,8 +191,12 @@ std::size_t Regex::size() const {
   return n;
 }
 
-bool Regex::search(std::string_view text) const { return run(text, false, false); }
-bool Regex::full_match(std::string_view text) const { return run(text, true, true); }
+bool Regex::search(std::string_view text) const {
+  return run(text, false, false);
+}
+bool Regex::full_match(std::string_view text) const {
+  return run(text, true, true);
+}
 
 // The Pike VM. `current` holds the instructions reached at this position
 // before their epsilon closure; the closure is taken here because the

@@ -62,7 +62,9 @@ class Regex {
   // Memory footprint in units: instructions plus character-class ranges.
   std::size_t size() const;
   // Empty for a default-constructed Regex.
-  const std::vector<RegexInst>& program() const { return program_ ? program_->insts : kEmpty.insts; }
+  const std::vector<RegexInst>& program() const {
+    return program_ ? program_->insts : kEmpty.insts;
+  }
   const std::vector<CodePointSet>& sets() const { return program_ ? program_->sets : kEmpty.sets; }
 
  private:

@@ -18,8 +18,12 @@ bool is_syntax_char(char32_t c) {
   return c == '^' || c == '$' || c == '\\' || c == '.' || c == '*' || c == '+' || c == '?' ||
          c == '(' || c == ')' || c == '[' || c == ']' || c == '{' || c == '}' || c == '|';
 }
-bool is_digit(char32_t c) { return c >= '0' && c <= '9'; }
-bool is_ascii_letter(char32_t c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+bool is_digit(char32_t c) {
+  return c >= '0' && c <= '9';
+}
+bool is_ascii_letter(char32_t c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
 int hex_value(char32_t c) {
   if (c >= '0' && c <= '9') return static_cast<int>(c - '0');
   if (c >= 'a' && c <= 'f') return static_cast<int>(c - 'a' + 10);
@@ -32,14 +36,16 @@ bool is_name_char(char32_t c, bool first) {
   if (c < 0x80) return false;
   const GeneralCategory cat = general_category(c);
   const auto k = static_cast<int>(cat);
-  const bool letter = k >= static_cast<int>(GeneralCategory::kLu) &&
-                      k <= static_cast<int>(GeneralCategory::kLo);
+  const bool letter =
+      k >= static_cast<int>(GeneralCategory::kLu) && k <= static_cast<int>(GeneralCategory::kLo);
   if (letter || cat == GeneralCategory::kNl) return true;
   return !first && (cat == GeneralCategory::kMn || cat == GeneralCategory::kMc ||
                     cat == GeneralCategory::kNd || cat == GeneralCategory::kPc);
 }
 
-CodePointSet digit_set() { return CodePointSet::range('0', '9'); }
+CodePointSet digit_set() {
+  return CodePointSet::range('0', '9');
+}
 CodePointSet word_set() {
   CodePointSet s = CodePointSet::range('a', 'z');
   s.add('A', 'Z');
@@ -49,10 +55,11 @@ CodePointSet word_set() {
 }
 CodePointSet space_set() {
   // ECMAScript WhiteSpace + LineTerminator: a few fixed code points plus Zs.
-  std::vector<CodePointSet::Range> ranges = {{0x09, 0x0D}, {0x20, 0x20}, {0xA0, 0xA0},
-                                             {0x2028, 0x2029}, {0xFEFF, 0xFEFF}};
+  std::vector<CodePointSet::Range> ranges = {
+      {0x09, 0x0D}, {0x20, 0x20}, {0xA0, 0xA0}, {0x2028, 0x2029}, {0xFEFF, 0xFEFF}};
   for (const CategoryRange& r : category_ranges()) {
-    if (r.category == static_cast<std::uint8_t>(GeneralCategory::kZs)) ranges.emplace_back(r.first, r.last);
+    if (r.category == static_cast<std::uint8_t>(GeneralCategory::kZs))
+      ranges.emplace_back(r.first, r.last);
   }
   return CodePointSet::from_ranges(std::move(ranges));
 }
@@ -74,7 +81,9 @@ struct CategoryName {
   std::uint8_t last;
 };
 
-constexpr auto cat(GeneralCategory c) { return static_cast<std::uint8_t>(c); }
+constexpr auto cat(GeneralCategory c) {
+  return static_cast<std::uint8_t>(c);
+}
 
 constexpr std::array<CategoryName, 38> kCategoryNames = {{
     {"L", "Letter", "", cat(GeneralCategory::kLu), cat(GeneralCategory::kLo)},
@@ -122,7 +131,8 @@ CodePointSet category_set(std::uint8_t first, std::uint8_t last) {
   const bool unassigned = first == cat(GeneralCategory::kCn);
   for (const CategoryRange& r : category_ranges()) {
     // Unassigned is the complement of every listed run.
-    if (unassigned || (r.category >= first && r.category <= last)) ranges.emplace_back(r.first, r.last);
+    if (unassigned || (r.category >= first && r.category <= last))
+      ranges.emplace_back(r.first, r.last);
   }
   CodePointSet s = CodePointSet::from_ranges(std::move(ranges));
   if (unassigned) return s.complement();
@@ -191,8 +201,8 @@ class Parser {
       } else if (c == '(') {
         if (i + 1 >= s_.size() || s_[i + 1] != '?') {
           ++group_count_;
-        } else if (i + 2 < s_.size() && s_[i + 2] == '<' && i + 3 < s_.size() &&
-                   s_[i + 3] != '=' && s_[i + 3] != '!') {
+        } else if (i + 2 < s_.size() && s_[i + 2] == '<' && i + 3 < s_.size() && s_[i + 3] != '=' &&
+                   s_[i + 3] != '!') {
           ++group_count_;
           std::u32string name;
           for (std::size_t j = i + 3; j < s_.size() && s_[j] != '>'; ++j) name.push_back(s_[j]);
@@ -212,8 +222,9 @@ class Parser {
       if (!parse_alternative(alternatives.back())) return false;
     }
     --depth_;
-    out = alternatives.size() == 1 ? alternatives[0]
-                                   : add_kind(RegexAst::Kind::kAlternation, std::move(alternatives));
+    out = alternatives.size() == 1
+              ? alternatives[0]
+              : add_kind(RegexAst::Kind::kAlternation, std::move(alternatives));
     return true;
   }
 
@@ -467,11 +478,21 @@ class Parser {
     const char32_t c = peek();
     ++pos_;
     switch (c) {
-      case 'f': cp = 0x0C; return true;
-      case 'n': cp = 0x0A; return true;
-      case 'r': cp = 0x0D; return true;
-      case 't': cp = 0x09; return true;
-      case 'v': cp = 0x0B; return true;
+      case 'f':
+        cp = 0x0C;
+        return true;
+      case 'n':
+        cp = 0x0A;
+        return true;
+      case 'r':
+        cp = 0x0D;
+        return true;
+      case 't':
+        cp = 0x09;
+        return true;
+      case 'v':
+        cp = 0x0B;
+        return true;
       case 'c':
         if (!is_ascii_letter(peek())) return fail("invalid control escape");
         cp = peek() % 32;

@@ -16,18 +16,18 @@ namespace mlxs::schema {
 
 struct RegexAst {
   enum class Kind : std::uint8_t {
-    kEmpty,           // matches the empty string
-    kSet,             // one code point from sets[set]
-    kConcat,          // children in order
-    kAlternation,     // one of the children
-    kRepeat,          // children[0] repeated min..max times
-    kGroup,           // children[0], capturing or not (the matcher ignores captures)
-    kInputStart,      // ^ (no multiline flag: start of input only)
-    kInputEnd,        // $ (end of input only; no trailing-newline allowance)
-    kWordBoundary,    // \b
-    kNotWordBoundary, // \B
-    kLookaround,      // (?=…) (?!…) (?<=…) (?<!…): parsed, never matched
-    kBackreference,   // \1, \k<name>: parsed, never matched
+    kEmpty,            // matches the empty string
+    kSet,              // one code point from sets[set]
+    kConcat,           // children in order
+    kAlternation,      // one of the children
+    kRepeat,           // children[0] repeated min..max times
+    kGroup,            // children[0], capturing or not (the matcher ignores captures)
+    kInputStart,       // ^ (no multiline flag: start of input only)
+    kInputEnd,         // $ (end of input only; no trailing-newline allowance)
+    kWordBoundary,     // \b
+    kNotWordBoundary,  // \B
+    kLookaround,       // (?=…) (?!…) (?<=…) (?<!…): parsed, never matched
+    kBackreference,    // \1, \k<name>: parsed, never matched
   };
   static constexpr std::uint32_t kUnbounded = std::numeric_limits<std::uint32_t>::max();
 

@@ -22,11 +22,21 @@ bool Schema::is_valid(const core::Json& instance) const {
   return evaluate(*compiled_, instance, nullptr);
 }
 
-NodeId Schema::root() const { return compiled_->root; }
-const Node& Schema::node(NodeId id) const { return compiled_->nodes.at(id); }
-const std::vector<Node>& Schema::nodes() const { return compiled_->nodes; }
-const std::vector<Resource>& Schema::resources() const { return compiled_->resources; }
-const CompileOptions& Schema::options() const { return compiled_->options; }
+NodeId Schema::root() const {
+  return compiled_->root;
+}
+const Node& Schema::node(NodeId id) const {
+  return compiled_->nodes.at(id);
+}
+const std::vector<Node>& Schema::nodes() const {
+  return compiled_->nodes;
+}
+const std::vector<Resource>& Schema::resources() const {
+  return compiled_->resources;
+}
+const CompileOptions& Schema::options() const {
+  return compiled_->options;
+}
 
 std::string ValidationResult::summary() const {
   if (valid) return "valid";

@@ -42,7 +42,7 @@ struct CompileOptions {
   // evaluations, errors reported.
   int max_schema_depth = 256;
   std::size_t max_nodes = 200000;
-  RegexOptions regex;              // per pattern
+  RegexOptions regex;                       // per pattern
   std::size_t max_regex_total = 2'000'000;  // instructions + class ranges, all patterns
   int max_eval_depth = 512;
   std::uint64_t max_eval_steps = 10'000'000;
@@ -69,7 +69,8 @@ struct ValidationResult {
 
 class Schema {
  public:
-  static core::Result<Schema> compile(const core::Json& document, const CompileOptions& options = {});
+  static core::Result<Schema> compile(const core::Json& document,
+                                      const CompileOptions& options = {});
 
   ValidationResult validate(const core::Json& instance) const;
   // The same decision without building errors (faster).

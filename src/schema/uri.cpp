@@ -85,7 +85,9 @@ std::string join_uri(const UriParts& parts) {
   return out;
 }
 
-bool is_absolute_uri(std::string_view text) { return !split_uri(text).scheme.empty(); }
+bool is_absolute_uri(std::string_view text) {
+  return !split_uri(text).scheme.empty();
+}
 
 std::string resolve_uri(std::string_view base_text, std::string_view reference) {
   const UriParts ref = split_uri(reference);
@@ -120,8 +122,8 @@ std::string resolve_uri(std::string_view base_text, std::string_view reference) 
       merged = "/" + ref.path;
     } else {
       const auto slash = base.path.rfind('/');
-      merged = (slash == std::string::npos ? std::string() : base.path.substr(0, slash + 1)) +
-               ref.path;
+      merged =
+          (slash == std::string::npos ? std::string() : base.path.substr(0, slash + 1)) + ref.path;
     }
     target.path = remove_dot_segments(merged);
   }

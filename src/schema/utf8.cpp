@@ -2,12 +2,13 @@
 
 #include <algorithm>
 
-
 namespace mlxs::schema {
 namespace utf8 {
 namespace {
 
-bool is_continuation(unsigned char c) { return (c & 0xC0U) == 0x80U; }
+bool is_continuation(unsigned char c) {
+  return (c & 0xC0U) == 0x80U;
+}
 
 // Length of the well-formed sequence at `pos`, or 0 when malformed.
 std::size_t sequence_length(std::string_view text, std::size_t pos, char32_t& cp) {

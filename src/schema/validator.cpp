@@ -27,14 +27,15 @@ using core::Json;
 struct Marks {
   std::vector<char> done;
   void merge(const Marks& other) {
-    for (std::size_t i = 0; i < done.size(); ++i) done[i] = static_cast<char>(done[i] | other.done[i]);
+    for (std::size_t i = 0; i < done.size(); ++i)
+      done[i] = static_cast<char>(done[i] | other.done[i]);
   }
 };
 
 std::string type_names(std::uint8_t bits) {
   static constexpr std::pair<std::uint8_t, const char*> kNames[] = {
-      {kTypeNull, "null"},     {kTypeBoolean, "boolean"}, {kTypeObject, "object"},
-      {kTypeArray, "array"},   {kTypeNumber, "number"},   {kTypeString, "string"},
+      {kTypeNull, "null"},      {kTypeBoolean, "boolean"}, {kTypeObject, "object"},
+      {kTypeArray, "array"},    {kTypeNumber, "number"},   {kTypeString, "string"},
       {kTypeInteger, "integer"}};
   std::string out;
   int count = 0;
@@ -110,7 +111,8 @@ class Evaluator {
   // Stops the whole evaluation (work or depth bound), reported once.
   bool abort(const Node& n, std::string message) {
     if (!aborted_ && out_ != nullptr) {
-      out_->errors.push_back(ValidationError{instance_path(), n.location, "limit", std::move(message)});
+      out_->errors.push_back(
+          ValidationError{instance_path(), n.location, "limit", std::move(message)});
     }
     aborted_ = true;
     return false;
@@ -123,7 +125,8 @@ class Evaluator {
     steps_ += steps;
     if (steps_ <= s_.options.max_eval_steps) return true;
     return abort(n, fmt::format("validation stopped after {} steps (schema too costly for this "
-                                "instance)", s_.options.max_eval_steps));
+                                "instance)",
+                                s_.options.max_eval_steps));
   }
 
   // A regex search visits at most (code points x instructions) states; a
@@ -157,7 +160,8 @@ class Evaluator {
     }
     if (depth_ >= s_.options.max_eval_depth) {
       return abort(n, fmt::format("validation nested deeper than {} levels (a $ref cycle or a "
-                                  "too deeply nested instance)", s_.options.max_eval_depth));
+                                  "too deeply nested instance)",
+                                  s_.options.max_eval_depth));
     }
     ++depth_;
     const bool pushed = scope_.empty() || scope_.back() != n.resource;
@@ -205,7 +209,8 @@ class Evaluator {
     if (n.types != 0 && !type_matches(n.types, inst)) {
       ok = false;
       if (report) {
-        emit(n, "type", fmt::format("expected {}, got {}", type_names(n.types), json_type_name(inst)));
+        emit(n, "type",
+             fmt::format("expected {}, got {}", type_names(n.types), json_type_name(inst)));
       }
       if (done()) return false;
     }
@@ -246,7 +251,8 @@ class Evaluator {
         if (marks->done[i] != 0) continue;
         path_.push_back({nullptr, i});
         ok = apply_child(n.unevaluated_items, inst[i], report, "unevaluatedItems",
-                         "unevaluated item is not allowed") && ok;
+                         "unevaluated item is not allowed") &&
+             ok;
         path_.pop_back();
       }
       std::fill(marks->done.begin(), marks->done.end(), 1);
@@ -257,7 +263,8 @@ class Evaluator {
         if (marks->done[i] != 0) continue;
         path_.push_back({&it.key(), 0});
         ok = apply_child(n.unevaluated_properties, it.value(), report, "unevaluatedProperties",
-                         "unevaluated property is not allowed") && ok;
+                         "unevaluated property is not allowed") &&
+             ok;
         path_.pop_back();
       }
       std::fill(marks->done.begin(), marks->done.end(), 1);
@@ -305,17 +312,20 @@ class Evaluator {
       const std::size_t len = utf8::count_code_points(s);
       if (n.min_length && len < *n.min_length) {
         ok = false;
-        if (report) emit(n, "minLength", fmt::format("must be at least {} characters long", *n.min_length));
+        if (report)
+          emit(n, "minLength", fmt::format("must be at least {} characters long", *n.min_length));
       }
       if (n.max_length && len > *n.max_length) {
         ok = false;
-        if (report) emit(n, "maxLength", fmt::format("must be at most {} characters long", *n.max_length));
+        if (report)
+          emit(n, "maxLength", fmt::format("must be at most {} characters long", *n.max_length));
       }
     }
     if (n.pattern && !search(*n.pattern, s, n)) {
       if (aborted_) return false;
       ok = false;
-      if (report) emit(n, "pattern", fmt::format("does not match pattern '{}'", n.pattern->pattern()));
+      if (report)
+        emit(n, "pattern", fmt::format("does not match pattern '{}'", n.pattern->pattern()));
     }
     if (n.format_checker != nullptr && !n.format_checker(s)) {
       ok = false;
@@ -324,7 +334,8 @@ class Evaluator {
     if (n.content_asserted && !check_content(s, n.content_encoding, n.content_media_type)) {
       ok = false;
       if (report) {
-        const std::string& what = n.content_media_type.empty() ? n.content_encoding : n.content_media_type;
+        const std::string& what =
+            n.content_media_type.empty() ? n.content_encoding : n.content_media_type;
         emit(n, n.content_media_type.empty() ? "contentEncoding" : "contentMediaType",
              fmt::format("is not valid {} content", what));
       }
@@ -355,9 +366,9 @@ class Evaluator {
         if (json_compare(inst[order[k - 1]], inst[order[k]]) == 0) {
           ok = false;
           if (report) {
-            emit(n, "uniqueItems", fmt::format("items at indices {} and {} are equal",
-                                               std::min(order[k - 1], order[k]),
-                                               std::max(order[k - 1], order[k])));
+            emit(n, "uniqueItems",
+                 fmt::format("items at indices {} and {} are equal",
+                             std::min(order[k - 1], order[k]), std::max(order[k - 1], order[k])));
           }
           break;
         }
@@ -367,7 +378,8 @@ class Evaluator {
     const std::size_t prefix = std::min(size, n.prefix_items.size());
     for (std::size_t i = 0; i < prefix && !done(); ++i) {
       path_.push_back({nullptr, i});
-      ok = apply_child(n.prefix_items[i], inst[i], report, "prefixItems", "item is not allowed") && ok;
+      ok = apply_child(n.prefix_items[i], inst[i], report, "prefixItems", "item is not allowed") &&
+           ok;
       path_.pop_back();
       if (marks != nullptr) marks->done[i] = 1;
     }
@@ -375,7 +387,8 @@ class Evaluator {
       for (std::size_t i = prefix; i < size && !done(); ++i) {
         path_.push_back({nullptr, i});
         ok = apply_child(n.items, inst[i], report, "items",
-                         "item is not allowed (too many items)") && ok;
+                         "item is not allowed (too many items)") &&
+             ok;
         path_.pop_back();
         if (marks != nullptr) marks->done[i] = 1;
       }
@@ -404,8 +417,10 @@ class Evaluator {
       if (n.max_contains && count > *n.max_contains) {
         ok = false;
         if (report) {
-          emit(n, "maxContains", fmt::format("must contain at most {} item(s) matching the "
-                                             "'contains' schema", *n.max_contains));
+          emit(n, "maxContains",
+               fmt::format("must contain at most {} item(s) matching the "
+                           "'contains' schema",
+                           *n.max_contains));
         }
       }
     }
@@ -418,11 +433,14 @@ class Evaluator {
     const std::size_t size = inst.size();
     if (n.min_properties && size < *n.min_properties) {
       ok = false;
-      if (report) emit(n, "minProperties", fmt::format("must have at least {} properties", *n.min_properties));
+      if (report)
+        emit(n, "minProperties",
+             fmt::format("must have at least {} properties", *n.min_properties));
     }
     if (n.max_properties && size > *n.max_properties) {
       ok = false;
-      if (report) emit(n, "maxProperties", fmt::format("must have at most {} properties", *n.max_properties));
+      if (report)
+        emit(n, "maxProperties", fmt::format("must have at most {} properties", *n.max_properties));
     }
     for (const std::string& name : n.required) {
       if (done()) return false;
@@ -451,31 +469,33 @@ class Evaluator {
       const std::string& key = it.key();
       path_.push_back({&key, 0});
       bool matched = false;
-      const auto prop = std::lower_bound(
-          n.properties.begin(), n.properties.end(), key,
-          [](const std::pair<std::string, NodeId>& p, const std::string& k) { return p.first < k; });
+      const auto prop = std::lower_bound(n.properties.begin(), n.properties.end(), key,
+                                         [](const std::pair<std::string, NodeId>& p,
+                                            const std::string& k) { return p.first < k; });
       if (prop != n.properties.end() && prop->first == key) {
         matched = true;
         ok = apply_child(prop->second, it.value(), report, "properties",
-                         "property is not allowed") && ok;
+                         "property is not allowed") &&
+             ok;
       }
       for (const PatternSchema& pp : n.pattern_properties) {
         if (done() || !search(pp.regex, key, n)) continue;
         matched = true;
         ok = apply_child(pp.node, it.value(), report, "patternProperties",
-                         "property is not allowed") && ok;
+                         "property is not allowed") &&
+             ok;
       }
       if (!matched && n.additional_properties != kNoNode && !done()) {
         matched = true;
         ok = apply_child(n.additional_properties, it.value(), report, "additionalProperties",
-                         "additional property is not allowed") && ok;
+                         "additional property is not allowed") &&
+             ok;
       }
       if (matched && marks != nullptr) marks->done[i] = 1;
       if (n.property_names != kNoNode && !done()) {
         const Json name(key);
         ++property_name_depth_;
-        ok = apply_child(n.property_names, name, report, "propertyNames",
-                         "is not allowed") && ok;
+        ok = apply_child(n.property_names, name, report, "propertyNames", "is not allowed") && ok;
         --property_name_depth_;
       }
       path_.pop_back();
@@ -501,9 +521,11 @@ class Evaluator {
       out_ = saved;
       if (aborted_) return;
       if (valid || attempt.errors.empty()) continue;
-      const bool rejected = std::any_of(attempt.errors.begin(), attempt.errors.end(), [&](const ValidationError& e) {
-        return e.keyword == "const" || e.keyword == "false" || (e.keyword == "type" && e.instance_path == here);
-      });
+      const bool rejected =
+          std::any_of(attempt.errors.begin(), attempt.errors.end(), [&](const ValidationError& e) {
+            return e.keyword == "const" || e.keyword == "false" ||
+                   (e.keyword == "type" && e.instance_path == here);
+          });
       if (rejected) continue;
       if (!found || attempt.errors.size() < best.errors.size()) best = std::move(attempt);
       found = true;
@@ -542,7 +564,8 @@ class Evaluator {
       if (!any) {
         ok = false;
         if (report) {
-          emit(n, "anyOf", fmt::format("must match at least one of {} alternatives", n.any_of.size()));
+          emit(n, "anyOf",
+               fmt::format("must match at least one of {} alternatives", n.any_of.size()));
           explain_alternatives(n.any_of, inst);
         }
       }
@@ -562,7 +585,8 @@ class Evaluator {
         if (report) {
           emit(n, "oneOf",
                matched.empty()
-                   ? fmt::format("must match exactly one of {} alternatives, matched none", n.one_of.size())
+                   ? fmt::format("must match exactly one of {} alternatives, matched none",
+                                 n.one_of.size())
                    : fmt::format("must match exactly one of {} alternatives, matched {} and {}",
                                  n.one_of.size(), matched[0], matched[1]));
           if (matched.empty()) explain_alternatives(n.one_of, inst);

@@ -7,14 +7,16 @@
 namespace mlxs::template_ {
 
 core::Result<BoundArgs> BoundArgs::bind(std::string_view function, const CallArgs& args,
-                                        std::initializer_list<std::string_view> names, std::size_t required) {
+                                        std::initializer_list<std::string_view> names,
+                                        std::size_t required) {
   BoundArgs bound;
   bound.function_ = std::string(function);
   bound.names_.assign(names.begin(), names.end());
   bound.values_.assign(names.size(), nullptr);
   if (args.positional.size() > names.size()) {
-    return type_error(bound.function_ + "() takes at most " + std::to_string(names.size()) + " argument" +
-                      (names.size() == 1 ? "" : "s") + " (" + std::to_string(args.positional.size()) + " given)");
+    return type_error(bound.function_ + "() takes at most " + std::to_string(names.size()) +
+                      " argument" + (names.size() == 1 ? "" : "s") + " (" +
+                      std::to_string(args.positional.size()) + " given)");
   }
   for (std::size_t i = 0; i < args.positional.size(); ++i) bound.values_[i] = &args.positional[i];
   for (const auto& [key, value] : args.keywords) {
@@ -30,7 +32,8 @@ core::Result<BoundArgs> BoundArgs::bind(std::string_view function, const CallArg
   }
   for (std::size_t i = 0; i < required; ++i) {
     if (bound.values_[i] == nullptr) {
-      return type_error(bound.function_ + "() missing required argument '" + std::string(bound.names_[i]) + "'");
+      return type_error(bound.function_ + "() missing required argument '" +
+                        std::string(bound.names_[i]) + "'");
     }
   }
   return bound;
@@ -46,7 +49,8 @@ core::Result<std::int64_t> BoundArgs::integer(std::size_t i, std::int64_t fallba
   const Value& v = *values_[i];
   if (v.is_int() || v.is_bool()) return v.as_int();
   if (v.is_undefined()) return undefined_error(v);
-  return type_error(function_ + "(): '" + std::string(names_[i]) + "' must be an integer, not " + type_name(v));
+  return type_error(function_ + "(): '" + std::string(names_[i]) + "' must be an integer, not " +
+                    type_name(v));
 }
 
 core::Result<bool> BoundArgs::boolean(std::size_t i, bool fallback) const {
@@ -66,7 +70,8 @@ core::Result<std::string> BoundArgs::string(std::size_t i, std::string fallback)
   const Value& v = *values_[i];
   if (v.is_string()) return v.as_string();
   if (v.is_undefined()) return std::string();
-  return type_error(function_ + "(): '" + std::string(names_[i]) + "' must be a string, not " + type_name(v));
+  return type_error(function_ + "(): '" + std::string(names_[i]) + "' must be a string, not " +
+                    type_name(v));
 }
 
 }  // namespace mlxs::template_

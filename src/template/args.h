@@ -15,7 +15,8 @@ class BoundArgs {
  public:
   // `names` are the parameters in order; the first `required` must be given.
   static core::Result<BoundArgs> bind(std::string_view function, const CallArgs& args,
-                                      std::initializer_list<std::string_view> names, std::size_t required = 0);
+                                      std::initializer_list<std::string_view> names,
+                                      std::size_t required = 0);
 
   bool has(std::size_t i) const { return values_[i] != nullptr; }
   // The argument, or `fallback` when not given.

@@ -309,6 +309,5 @@ struct Template {
   Locals locals;
 };
 
-
 }  // namespace ast
 }  // namespace mlxs::template_

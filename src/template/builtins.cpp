@@ -17,7 +17,8 @@ constexpr std::int64_t kMaxRange = 100000;  // jinja2.sandbox.MAX_RANGE
 core::Result<Value> b_range(Interpreter& in, const Value&, const CallArgs& args) {
   if (!args.keywords.empty()) return type_error("range() takes no keyword arguments");
   if (args.positional.empty() || args.positional.size() > 3) {
-    return type_error("range expected at most 3 arguments, got " + std::to_string(args.positional.size()));
+    return type_error("range expected at most 3 arguments, got " +
+                      std::to_string(args.positional.size()));
   }
   std::int64_t v[3] = {0, 0, 1};
   for (std::size_t i = 0; i < args.positional.size(); ++i) {
@@ -36,7 +37,8 @@ core::Result<Value> b_range(Interpreter& in, const Value&, const CallArgs& args)
   }
   if (v[2] == 0) return type_error("range() arg 3 must not be zero");
   // Count without overflow: (stop - start) may not fit in int64.
-  const double span = (static_cast<double>(v[1]) - static_cast<double>(v[0])) / static_cast<double>(v[2]);
+  const double span =
+      (static_cast<double>(v[1]) - static_cast<double>(v[0])) / static_cast<double>(v[2]);
   if (span > static_cast<double>(kMaxRange)) {
     return type_error("Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000).");
   }
@@ -54,7 +56,8 @@ core::Result<Value> b_range(Interpreter& in, const Value&, const CallArgs& args)
 core::Result<Dict> dict_from_args(std::string_view name, const CallArgs& args) {
   Dict d;
   if (args.positional.size() > 1) {
-    return type_error(std::string(name) + " expected at most 1 argument, got " + std::to_string(args.positional.size()));
+    return type_error(std::string(name) + " expected at most 1 argument, got " +
+                      std::to_string(args.positional.size()));
   }
   if (args.positional.size() == 1) {
     const Value& src = args.positional[0];

@@ -63,9 +63,11 @@ core::Result<ChatTemplateConfig> parse_chat_config(const OrderedJson& doc) {
       for (const auto& entry : *it) {
         const auto name = entry.is_object() ? entry.find("name") : entry.end();
         const auto tmpl = entry.is_object() ? entry.find("template") : entry.end();
-        if (!entry.is_object() || name == entry.end() || tmpl == entry.end() || !name->is_string() ||
-            !tmpl->is_string()) {
-          return config_error("tokenizer_config.json: chat_template entries must be {\"name\", \"template\"} strings");
+        if (!entry.is_object() || name == entry.end() || tmpl == entry.end() ||
+            !name->is_string() || !tmpl->is_string()) {
+          return config_error(
+              "tokenizer_config.json: chat_template entries must be {\"name\", \"template\"} "
+              "strings");
         }
         set_template(config, name->get<std::string>(), tmpl->get<std::string>());
       }
@@ -92,10 +94,14 @@ core::Result<ChatTemplateConfig> parse_chat_config(const OrderedJson& doc) {
       if (auto text = token_text(e.value())) config.special_tokens[e.key()] = *text;
     }
   }
-  if (config.special_tokens.contains("bos_token")) config.bos_token = config.special_tokens["bos_token"].get<std::string>();
-  if (config.special_tokens.contains("eos_token")) config.eos_token = config.special_tokens["eos_token"].get<std::string>();
-  if (const auto it = doc.find("add_bos_token"); it != doc.end() && it->is_boolean()) config.add_bos_token = it->get<bool>();
-  if (const auto it = doc.find("add_eos_token"); it != doc.end() && it->is_boolean()) config.add_eos_token = it->get<bool>();
+  if (config.special_tokens.contains("bos_token"))
+    config.bos_token = config.special_tokens["bos_token"].get<std::string>();
+  if (config.special_tokens.contains("eos_token"))
+    config.eos_token = config.special_tokens["eos_token"].get<std::string>();
+  if (const auto it = doc.find("add_bos_token"); it != doc.end() && it->is_boolean())
+    config.add_bos_token = it->get<bool>();
+  if (const auto it = doc.find("add_eos_token"); it != doc.end() && it->is_boolean())
+    config.add_eos_token = it->get<bool>();
   return config;
 }
 
@@ -104,23 +110,23 @@ core::Result<ChatTemplateConfig> load_chat_config(const std::string& model_dir) 
   ChatTemplateConfig config;
   std::error_code ec;
   if (fs::exists(dir / "tokenizer_config.json", ec)) {
-    MLXS_ASSIGN_OR_RETURN(auto text, core::read_file((dir / "tokenizer_config.json").string(), "tokenizer_config.json",
-                                                     kMaxConfigBytes));
+    MLXS_ASSIGN_OR_RETURN(auto text, core::read_file((dir / "tokenizer_config.json").string(),
+                                                     "tokenizer_config.json", kMaxConfigBytes));
     MLXS_ASSIGN_OR_RETURN(auto doc, parse_ordered(text, "tokenizer_config.json"));
     MLXS_ASSIGN_OR_RETURN(config, parse_chat_config(doc));
   }
   // Newer checkpoints keep templates in their own files, which win.
   if (fs::exists(dir / "chat_template.json", ec)) {
-    MLXS_ASSIGN_OR_RETURN(auto text, core::read_file((dir / "chat_template.json").string(), "chat_template.json",
-                                                     kMaxTemplateBytes));
+    MLXS_ASSIGN_OR_RETURN(auto text, core::read_file((dir / "chat_template.json").string(),
+                                                     "chat_template.json", kMaxTemplateBytes));
     MLXS_ASSIGN_OR_RETURN(auto doc, parse_ordered(text, "chat_template.json"));
     if (doc.is_object() && doc.contains("chat_template") && doc["chat_template"].is_string()) {
       set_template(config, "default", doc["chat_template"].get<std::string>());
     }
   }
   if (fs::exists(dir / "chat_template.jinja", ec)) {
-    MLXS_ASSIGN_OR_RETURN(auto text, core::read_file((dir / "chat_template.jinja").string(), "chat_template.jinja",
-                                                     kMaxTemplateBytes));
+    MLXS_ASSIGN_OR_RETURN(auto text, core::read_file((dir / "chat_template.jinja").string(),
+                                                     "chat_template.jinja", kMaxTemplateBytes));
     set_template(config, "default", std::move(text));
   }
   const fs::path extra = dir / "additional_chat_templates";
@@ -131,14 +137,16 @@ core::Result<ChatTemplateConfig> load_chat_config(const std::string& model_dir) 
     }
     std::sort(files.begin(), files.end());
     for (const auto& f : files) {
-      MLXS_ASSIGN_OR_RETURN(auto text, core::read_file(f.string(), f.filename().string(), kMaxTemplateBytes));
+      MLXS_ASSIGN_OR_RETURN(auto text,
+                            core::read_file(f.string(), f.filename().string(), kMaxTemplateBytes));
       set_template(config, f.stem().string(), std::move(text));
     }
   }
   return config;
 }
 
-core::Result<OrderedJson> chat_context(const ChatTemplateConfig& config, const ChatRequest& request) {
+core::Result<OrderedJson> chat_context(const ChatTemplateConfig& config,
+                                       const ChatRequest& request) {
   OrderedJson ctx = config.special_tokens;
   if (!ctx.is_object()) ctx = OrderedJson::object();
   ctx["messages"] = request.messages;
@@ -146,7 +154,8 @@ core::Result<OrderedJson> chat_context(const ChatTemplateConfig& config, const C
   ctx["documents"] = request.documents;
   ctx["add_generation_prompt"] = request.add_generation_prompt;
   if (!request.extra_kwargs.is_null()) {
-    if (!request.extra_kwargs.is_object()) return config_error("extra template arguments must be a JSON object");
+    if (!request.extra_kwargs.is_object())
+      return config_error("extra template arguments must be a JSON object");
     for (auto it = request.extra_kwargs.begin(); it != request.extra_kwargs.end(); ++it) {
       if (it.key() == "messages" || it.key() == "tools" || it.key() == "documents" ||
           it.key() == "add_generation_prompt") {
@@ -158,7 +167,8 @@ core::Result<OrderedJson> chat_context(const ChatTemplateConfig& config, const C
   return ctx;
 }
 
-core::Result<ChatFormatter> ChatFormatter::create(ChatTemplateConfig config, const CompileOptions& options) {
+core::Result<ChatFormatter> ChatFormatter::create(ChatTemplateConfig config,
+                                                  const CompileOptions& options) {
   ChatFormatter f;
   for (const auto& [name, source] : config.templates) {
     auto compiled = ChatTemplate::compile(source, options);
@@ -190,10 +200,12 @@ core::Result<const ChatTemplate*> ChatFormatter::select(const ChatRequest& reque
   std::sort(names.begin(), names.end());
   std::string list;
   for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
-  return config_error("this model has several chat templates and none is 'default'; name one of: " + list);
+  return config_error("this model has several chat templates and none is 'default'; name one of: " +
+                      list);
 }
 
-core::Result<std::string> ChatFormatter::render(const ChatRequest& request, const RenderOptions& options) const {
+core::Result<std::string> ChatFormatter::render(const ChatRequest& request,
+                                                const RenderOptions& options) const {
   MLXS_ASSIGN_OR_RETURN(const ChatTemplate* tmpl, select(request));
   // The variables of chat_context(), without copying the conversation.
   ChatTemplate::Variables vars;
@@ -210,7 +222,8 @@ core::Result<std::string> ChatFormatter::render(const ChatRequest& request, cons
   vars.emplace_back("documents", &request.documents);
   vars.emplace_back("add_generation_prompt", &add_generation_prompt);
   if (!request.extra_kwargs.is_null()) {
-    if (!request.extra_kwargs.is_object()) return config_error("extra template arguments must be a JSON object");
+    if (!request.extra_kwargs.is_object())
+      return config_error("extra template arguments must be a JSON object");
     for (auto it = request.extra_kwargs.begin(); it != request.extra_kwargs.end(); ++it) {
       if (it.key() == "messages" || it.key() == "tools" || it.key() == "documents" ||
           it.key() == "add_generation_prompt") {
@@ -224,7 +237,8 @@ core::Result<std::string> ChatFormatter::render(const ChatRequest& request, cons
 
 core::Result<std::string> render_chat(const ChatTemplateConfig& config, const OrderedJson& messages,
                                       const OrderedJson& tools, bool add_generation_prompt,
-                                      const OrderedJson& extra_kwargs, const RenderOptions& options) {
+                                      const OrderedJson& extra_kwargs,
+                                      const RenderOptions& options) {
   MLXS_ASSIGN_OR_RETURN(auto formatter, ChatFormatter::create(config));
   ChatRequest request;
   request.messages = messages;

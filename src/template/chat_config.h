@@ -47,9 +47,11 @@ struct ChatRequest {
 // Every template of a config compiled once; render() is thread-safe.
 class ChatFormatter {
  public:
-  static core::Result<ChatFormatter> create(ChatTemplateConfig config, const CompileOptions& options = {});
+  static core::Result<ChatFormatter> create(ChatTemplateConfig config,
+                                            const CompileOptions& options = {});
 
-  core::Result<std::string> render(const ChatRequest& request, const RenderOptions& options = {}) const;
+  core::Result<std::string> render(const ChatRequest& request,
+                                   const RenderOptions& options = {}) const;
   // The template transformers would pick for this request.
   core::Result<const ChatTemplate*> select(const ChatRequest& request) const;
   const ChatTemplateConfig& config() const { return config_; }
@@ -61,7 +63,8 @@ class ChatFormatter {
 
 // The context apply_chat_template passes: special tokens, then messages,
 // tools, documents, add_generation_prompt, then the extra kwargs.
-core::Result<OrderedJson> chat_context(const ChatTemplateConfig& config, const ChatRequest& request);
+core::Result<OrderedJson> chat_context(const ChatTemplateConfig& config,
+                                       const ChatRequest& request);
 
 // One-shot convenience (compiles the template on every call).
 core::Result<std::string> render_chat(const ChatTemplateConfig& config, const OrderedJson& messages,

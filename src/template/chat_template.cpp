@@ -25,18 +25,24 @@ template <typename J>
 core::Result<Value> from_json(const J& j, int depth) {
   if (depth > kMaxContextDepth) return context_error("nested too deeply");
   switch (j.type()) {
-    case nlohmann::json::value_t::null: return Value::none();
-    case nlohmann::json::value_t::boolean: return Value::boolean(j.template get<bool>());
-    case nlohmann::json::value_t::number_integer: return Value::integer(j.template get<std::int64_t>());
+    case nlohmann::json::value_t::null:
+      return Value::none();
+    case nlohmann::json::value_t::boolean:
+      return Value::boolean(j.template get<bool>());
+    case nlohmann::json::value_t::number_integer:
+      return Value::integer(j.template get<std::int64_t>());
     case nlohmann::json::value_t::number_unsigned: {
       const auto u = j.template get<std::uint64_t>();
       if (u > static_cast<std::uint64_t>(INT64_MAX)) {
-        return context_error("integer " + std::to_string(u) + " is outside the supported 64-bit range");
+        return context_error("integer " + std::to_string(u) +
+                             " is outside the supported 64-bit range");
       }
       return Value::integer(static_cast<std::int64_t>(u));
     }
-    case nlohmann::json::value_t::number_float: return Value::number(j.template get<double>());
-    case nlohmann::json::value_t::string: return Value::string(j.template get<std::string>());
+    case nlohmann::json::value_t::number_float:
+      return Value::number(j.template get<double>());
+    case nlohmann::json::value_t::string:
+      return Value::string(j.template get<std::string>());
     case nlohmann::json::value_t::array: {
       List items;
       items.reserve(j.size());
@@ -55,13 +61,15 @@ core::Result<Value> from_json(const J& j, int depth) {
       return Value::dict(std::move(d));
     }
     case nlohmann::json::value_t::binary:
-    case nlohmann::json::value_t::discarded: break;
+    case nlohmann::json::value_t::discarded:
+      break;
   }
   return context_error("unsupported JSON value");
 }
 
 template <typename J>
-core::Result<std::string> render_json(const ast::Template& tree, const J& context, const RenderOptions& options) {
+core::Result<std::string> render_json(const ast::Template& tree, const J& context,
+                                      const RenderOptions& options) {
   if (!context.is_object()) return context_error("must be a JSON object");
   std::vector<std::pair<std::string, Value>> vars;
   vars.reserve(context.size());
@@ -75,7 +83,8 @@ core::Result<std::string> render_json(const ast::Template& tree, const J& contex
 
 }  // namespace
 
-core::Result<std::string> ChatTemplate::render(const Variables& variables, const RenderOptions& options) const {
+core::Result<std::string> ChatTemplate::render(const Variables& variables,
+                                               const RenderOptions& options) const {
   std::vector<std::pair<std::string, Value>> vars;
   vars.reserve(variables.size());
   for (const auto& [name, json] : variables) {
@@ -86,10 +95,12 @@ core::Result<std::string> ChatTemplate::render(const Variables& variables, const
   return interpreter.render(std::move(vars));
 }
 
-core::Result<ChatTemplate> ChatTemplate::compile(std::string_view source, const CompileOptions& options) {
+core::Result<ChatTemplate> ChatTemplate::compile(std::string_view source,
+                                                 const CompileOptions& options) {
   if (source.size() > options.max_source_bytes) {
-    return core::make_error(core::ErrorCode::kTemplateError, "template source is {} bytes, more than the {} allowed",
-                            source.size(), options.max_source_bytes);
+    return core::make_error(core::ErrorCode::kTemplateError,
+                            "template source is {} bytes, more than the {} allowed", source.size(),
+                            options.max_source_bytes);
   }
   MLXS_ASSIGN_OR_RETURN(auto tokens, tokenize(source));
   ParseLimits limits;
@@ -101,14 +112,18 @@ core::Result<ChatTemplate> ChatTemplate::compile(std::string_view source, const 
   return ChatTemplate(std::move(compiled));
 }
 
-core::Result<std::string> ChatTemplate::render(const OrderedJson& context, const RenderOptions& options) const {
+core::Result<std::string> ChatTemplate::render(const OrderedJson& context,
+                                               const RenderOptions& options) const {
   return render_json(*compiled_->tree, context, options);
 }
 
-core::Result<std::string> ChatTemplate::render(const core::Json& context, const RenderOptions& options) const {
+core::Result<std::string> ChatTemplate::render(const core::Json& context,
+                                               const RenderOptions& options) const {
   return render_json(*compiled_->tree, context, options);
 }
 
-const std::string& ChatTemplate::source() const { return compiled_->source; }
+const std::string& ChatTemplate::source() const {
+  return compiled_->source;
+}
 
 }  // namespace mlxs::template_

@@ -37,11 +37,11 @@ using OrderedJson = nlohmann::ordered_json;
 
 // Bounds on one render, so a hostile template cannot hang or exhaust memory.
 struct RenderLimits {
-  std::int64_t max_steps = 20'000'000;          // statements + expressions evaluated
+  std::int64_t max_steps = 20'000'000;              // statements + expressions evaluated
   std::uint64_t max_work = std::uint64_t{1} << 30;  // bytes built or walked
   std::size_t max_output_bytes = 64u << 20;
-  int max_call_depth = 64;                      // nested macro calls
-  int max_value_depth = 256;                    // nesting of lists/dicts built
+  int max_call_depth = 64;    // nested macro calls
+  int max_value_depth = 256;  // nesting of lists/dicts built
 };
 
 struct RenderOptions {
@@ -52,27 +52,32 @@ struct RenderOptions {
 };
 
 struct CompileOptions {
-  int max_depth = 100;          // nesting of statements and expressions
+  int max_depth = 100;  // nesting of statements and expressions
   std::size_t max_source_bytes = 4u << 20;
 };
 
 class ChatTemplate {
  public:
-  static core::Result<ChatTemplate> compile(std::string_view source, const CompileOptions& options = {});
+  static core::Result<ChatTemplate> compile(std::string_view source,
+                                            const CompileOptions& options = {});
 
   // `context` must be an object; its members become template variables.
-  core::Result<std::string> render(const OrderedJson& context, const RenderOptions& options = {}) const;
+  core::Result<std::string> render(const OrderedJson& context,
+                                   const RenderOptions& options = {}) const;
   // Same, for sorted-key JSON (key order is then alphabetical in tojson).
-  core::Result<std::string> render(const core::Json& context, const RenderOptions& options = {}) const;
+  core::Result<std::string> render(const core::Json& context,
+                                   const RenderOptions& options = {}) const;
   // Variables given one by one, without first copying them into one document.
   using Variables = std::vector<std::pair<std::string, const OrderedJson*>>;
-  core::Result<std::string> render(const Variables& variables, const RenderOptions& options = {}) const;
+  core::Result<std::string> render(const Variables& variables,
+                                   const RenderOptions& options = {}) const;
 
   const std::string& source() const;
 
  private:
   struct Compiled;
-  explicit ChatTemplate(std::shared_ptr<const Compiled> compiled) : compiled_(std::move(compiled)) {}
+  explicit ChatTemplate(std::shared_ptr<const Compiled> compiled)
+      : compiled_(std::move(compiled)) {}
   std::shared_ptr<const Compiled> compiled_;
 };
 

@@ -22,30 +22,40 @@ namespace {
 
 // ----------------------------------------------------------------- helpers
 
-core::Result<std::string> soft_str(Interpreter& in, const Value& v) { return in.str(v); }
+core::Result<std::string> soft_str(Interpreter& in, const Value& v) {
+  return in.str(v);
+}
 
 // Markup's str methods return Markup, so filters built on them keep it.
 Value like(const Value& input, std::string text) {
   return input.is_markup() ? Value::markup(std::move(text)) : Value::string(std::move(text));
 }
 
-Value ignore_case(const Value& v) { return v.is_string() ? Value::string(unicode::lower(v.as_string())) : v; }
+Value ignore_case(const Value& v) {
+  return v.is_string() ? Value::string(unicode::lower(v.as_string())) : v;
+}
 
 core::Result<std::int64_t> py_len(const Value& v) {
   switch (v.kind()) {
-    case Value::Kind::kString: return static_cast<std::int64_t>(unicode::length(v.as_string()));
+    case Value::Kind::kString:
+      return static_cast<std::int64_t>(unicode::length(v.as_string()));
     case Value::Kind::kList:
-    case Value::Kind::kTuple: return static_cast<std::int64_t>(v.as_list().size());
-    case Value::Kind::kDict: return static_cast<std::int64_t>(v.as_dict().size());
-    case Value::Kind::kUndefined: return 0;
-    case Value::Kind::kLoop: return v.as_loop().length;
+    case Value::Kind::kTuple:
+      return static_cast<std::int64_t>(v.as_list().size());
+    case Value::Kind::kDict:
+      return static_cast<std::int64_t>(v.as_dict().size());
+    case Value::Kind::kUndefined:
+      return 0;
+    case Value::Kind::kLoop:
+      return v.as_loop().length;
     case Value::Kind::kNone:
     case Value::Kind::kBool:
     case Value::Kind::kInt:
     case Value::Kind::kFloat:
     case Value::Kind::kGenerator:
     case Value::Kind::kNamespace:
-    case Value::Kind::kCallable: break;
+    case Value::Kind::kCallable:
+      break;
   }
   return type_error("object of type '" + type_name(v) + "' has no len()");
 }
@@ -66,8 +76,10 @@ AttrPath attr_path(const Value& attribute) {
   std::size_t start = 0;
   while (true) {
     const std::size_t dot = s.find('.', start);
-    const std::string part = s.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-    const bool digits = !part.empty() && part.size() < 18 && part.find_first_not_of("0123456789") == std::string::npos;
+    const std::string part =
+        s.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    const bool digits = !part.empty() && part.size() < 18 &&
+                        part.find_first_not_of("0123456789") == std::string::npos;
     path.parts.push_back(digits ? Value::integer(std::stoll(part)) : Value::string(part));
     if (dot == std::string::npos) break;
     start = dot + 1;
@@ -75,7 +87,8 @@ AttrPath attr_path(const Value& attribute) {
   return path;
 }
 
-core::Result<Value> get_path(Interpreter& in, Value item, const AttrPath& path, const Value* dflt = nullptr) {
+core::Result<Value> get_path(Interpreter& in, Value item, const AttrPath& path,
+                             const Value* dflt = nullptr) {
   for (const auto& part : path.parts) {
     MLXS_ASSIGN_OR_RETURN(item, in.getitem(item, part));
     if (dflt != nullptr && !dflt->is_none() && item.is_undefined()) item = *dflt;
@@ -115,19 +128,23 @@ std::optional<double> parse_py_float(const std::string& text) {
   for (std::size_t i = 0; i < t.size(); ++i) {
     const char c = t[i];
     if (c == '_') {
-      const bool ok = i > 0 && i + 1 < t.size() && std::isdigit(static_cast<unsigned char>(t[i - 1])) &&
+      const bool ok = i > 0 && i + 1 < t.size() &&
+                      std::isdigit(static_cast<unsigned char>(t[i - 1])) &&
                       std::isdigit(static_cast<unsigned char>(t[i + 1]));
       if (!ok) return std::nullopt;
       continue;
     }
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '+' || c == '-')) return std::nullopt;
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '+' || c == '-'))
+      return std::nullopt;
     clean.push_back(c);
   }
   if (clean.empty()) return std::nullopt;
   std::string lower = unicode::lower(clean);
-  const std::string_view body = lower[0] == '+' || lower[0] == '-' ? std::string_view(lower).substr(1) : lower;
+  const std::string_view body =
+      lower[0] == '+' || lower[0] == '-' ? std::string_view(lower).substr(1) : lower;
   if (body == "inf" || body == "infinity" || body == "nan") {
-    const double v = body == "nan" ? std::numeric_limits<double>::quiet_NaN() : std::numeric_limits<double>::infinity();
+    const double v = body == "nan" ? std::numeric_limits<double>::quiet_NaN()
+                                   : std::numeric_limits<double>::infinity();
     return lower[0] == '-' ? -v : v;
   }
   if (body.find_first_not_of("0123456789.e+-") != std::string_view::npos) return std::nullopt;
@@ -171,7 +188,8 @@ std::optional<std::int64_t> parse_py_int(const std::string& text, int base) {
     if (c >= '0' && c <= '9') d = c - '0';
     if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') d = (c | 0x20) - 'a' + 10;
     if (d < 0 || d >= base) return std::nullopt;
-    if (v > (static_cast<unsigned long long>(std::numeric_limits<std::int64_t>::max()) - static_cast<unsigned>(d)) /
+    if (v > (static_cast<unsigned long long>(std::numeric_limits<std::int64_t>::max()) -
+             static_cast<unsigned>(d)) /
                 static_cast<unsigned>(base)) {
       return std::nullopt;  // beyond 64 bits: treated as not convertible
     }
@@ -205,7 +223,8 @@ core::Result<Value> f_abs(Interpreter&, const Value& v, const CallArgs& args) {
   MLXS_RETURN_IF_ERROR(BoundArgs::bind("abs", args, {}).status());
   if (v.is_float()) return Value::number(std::fabs(v.as_float()));
   if (v.is_int() || v.is_bool()) {
-    if (v.as_int() == std::numeric_limits<std::int64_t>::min()) return type_error("integer overflow");
+    if (v.as_int() == std::numeric_limits<std::int64_t>::min())
+      return type_error("integer overflow");
     return Value::integer(v.as_int() < 0 ? -v.as_int() : v.as_int());
   }
   if (v.is_undefined()) return undefined_error(v);
@@ -282,11 +301,13 @@ core::Result<Value> f_default(Interpreter&, const Value& v, const CallArgs& args
 }
 
 core::Result<Value> f_dictsort(Interpreter&, const Value& v, const CallArgs& args) {
-  MLXS_ASSIGN_OR_RETURN(auto b, BoundArgs::bind("dictsort", args, {"case_sensitive", "by", "reverse"}));
+  MLXS_ASSIGN_OR_RETURN(auto b,
+                        BoundArgs::bind("dictsort", args, {"case_sensitive", "by", "reverse"}));
   MLXS_ASSIGN_OR_RETURN(const bool case_sensitive, b.boolean(0, false));
   MLXS_ASSIGN_OR_RETURN(const std::string by, b.string(1, "key"));
   MLXS_ASSIGN_OR_RETURN(const bool reverse, b.int_flag(2, false));
-  if (by != "key" && by != "value") return type_error("You can only sort by either \"key\" or \"value\"");
+  if (by != "key" && by != "value")
+    return type_error("You can only sort by either \"key\" or \"value\"");
   if (!v.is_dict()) {
     if (v.is_undefined()) return undefined_error(v);
     return type_error("'" + type_name(v) + "' object has no attribute 'items'");
@@ -366,7 +387,8 @@ core::Result<Value> f_format(Interpreter& in, const Value& v, const CallArgs& ar
 // groupby(attribute, default=none, case_sensitive=false): sorted by the
 // attribute, then runs of equal keys as (grouper, list) pairs.
 core::Result<Value> f_groupby(Interpreter& in, const Value& v, const CallArgs& args) {
-  MLXS_ASSIGN_OR_RETURN(auto b, BoundArgs::bind("groupby", args, {"attribute", "default", "case_sensitive"}, 1));
+  MLXS_ASSIGN_OR_RETURN(
+      auto b, BoundArgs::bind("groupby", args, {"attribute", "default", "case_sensitive"}, 1));
   MLXS_ASSIGN_OR_RETURN(const bool case_sensitive, b.boolean(2, false));
   const AttrPath path = attr_path(b.get(0));
   const Value dflt = b.get(1, Value::none());
@@ -376,7 +398,8 @@ core::Result<Value> f_groupby(Interpreter& in, const Value& v, const CallArgs& a
     MLXS_ASSIGN_OR_RETURN(auto k, get_path(in, item, path, &dflt));
     keyed.emplace_back(case_sensitive ? k : ignore_case(k), std::move(item));
   }
-  MLXS_RETURN_IF_ERROR(stable_sort(keyed, [](const auto& a, const auto& c) { return less_than(a.first, c.first); }));
+  MLXS_RETURN_IF_ERROR(
+      stable_sort(keyed, [](const auto& a, const auto& c) { return less_than(a.first, c.first); }));
   List out;
   for (std::size_t i = 0; i < keyed.size();) {
     std::size_t j = i + 1;
@@ -448,7 +471,8 @@ core::Result<Value> f_int(Interpreter&, const Value& v, const CallArgs& args) {
     return Value::integer(static_cast<std::int64_t>(f));
   }
   if (v.is_string()) {
-    if (base != 0 && (base < 2 || base > 36)) return type_error("int() base must be >= 2 and <= 36, or 0");
+    if (base != 0 && (base < 2 || base > 36))
+      return type_error("int() base must be >= 2 and <= 36, or 0");
     if (auto i = parse_py_int(v.as_string(), static_cast<int>(base))) return Value::integer(*i);
     if (auto f = parse_py_float(v.as_string())) {
       if (std::isnan(*f) || std::isinf(*f) || std::fabs(*f) >= 9.2e18) return dflt;
@@ -482,7 +506,8 @@ core::Result<Value> f_join(Interpreter& in, const Value& v, const CallArgs& args
     MLXS_ASSIGN_OR_RETURN(auto text, soft_str(in, item));
     if (i > 0) out += sep;
     out += text;
-    if (out.size() > in.options().limits.max_output_bytes) return type_error("joined string too long");
+    if (out.size() > in.options().limits.max_output_bytes)
+      return type_error("joined string too long");
   }
   MLXS_RETURN_IF_ERROR(in.charge(out.size()));
   return Value::string(std::move(out));
@@ -571,7 +596,8 @@ core::Result<Value> f_map(Interpreter& in, const Value& v, const CallArgs& args)
 }
 
 core::Result<Value> min_max(Interpreter& in, const Value& v, const CallArgs& args, bool want_max) {
-  MLXS_ASSIGN_OR_RETURN(auto b, BoundArgs::bind(want_max ? "max" : "min", args, {"case_sensitive", "attribute"}));
+  MLXS_ASSIGN_OR_RETURN(
+      auto b, BoundArgs::bind(want_max ? "max" : "min", args, {"case_sensitive", "attribute"}));
   MLXS_ASSIGN_OR_RETURN(const bool case_sensitive, b.boolean(0, false));
   const AttrPath path = attr_path(b.get(1, Value::none()));
   MLXS_ASSIGN_OR_RETURN(auto items, iterate_value(v));
@@ -584,7 +610,8 @@ core::Result<Value> min_max(Interpreter& in, const Value& v, const CallArgs& arg
   MLXS_ASSIGN_OR_RETURN(Value best_key, key(items[0]));
   for (std::size_t i = 1; i < items.size(); ++i) {
     MLXS_ASSIGN_OR_RETURN(auto k, key(items[i]));
-    MLXS_ASSIGN_OR_RETURN(const bool better, want_max ? less_than(best_key, k) : less_than(k, best_key));
+    MLXS_ASSIGN_OR_RETURN(const bool better,
+                          want_max ? less_than(best_key, k) : less_than(k, best_key));
     if (better) {
       best = i;
       best_key = std::move(k);
@@ -593,10 +620,15 @@ core::Result<Value> min_max(Interpreter& in, const Value& v, const CallArgs& arg
   return items[best];
 }
 
-core::Result<Value> f_max(Interpreter& in, const Value& v, const CallArgs& a) { return min_max(in, v, a, true); }
-core::Result<Value> f_min(Interpreter& in, const Value& v, const CallArgs& a) { return min_max(in, v, a, false); }
+core::Result<Value> f_max(Interpreter& in, const Value& v, const CallArgs& a) {
+  return min_max(in, v, a, true);
+}
+core::Result<Value> f_min(Interpreter& in, const Value& v, const CallArgs& a) {
+  return min_max(in, v, a, false);
+}
 
-core::Result<Value> select_reject(Interpreter& in, const Value& v, const CallArgs& args, bool select, bool lookup_attr) {
+core::Result<Value> select_reject(Interpreter& in, const Value& v, const CallArgs& args,
+                                  bool select, bool lookup_attr) {
   return deferred_generator("select_or_reject", [&](List& out) -> core::Status {
     if (!truthy(v)) return core::Status::ok();
     std::size_t off = 0;
@@ -633,10 +665,18 @@ core::Result<Value> select_reject(Interpreter& in, const Value& v, const CallArg
   });
 }
 
-core::Result<Value> f_select(Interpreter& in, const Value& v, const CallArgs& a) { return select_reject(in, v, a, true, false); }
-core::Result<Value> f_reject(Interpreter& in, const Value& v, const CallArgs& a) { return select_reject(in, v, a, false, false); }
-core::Result<Value> f_selectattr(Interpreter& in, const Value& v, const CallArgs& a) { return select_reject(in, v, a, true, true); }
-core::Result<Value> f_rejectattr(Interpreter& in, const Value& v, const CallArgs& a) { return select_reject(in, v, a, false, true); }
+core::Result<Value> f_select(Interpreter& in, const Value& v, const CallArgs& a) {
+  return select_reject(in, v, a, true, false);
+}
+core::Result<Value> f_reject(Interpreter& in, const Value& v, const CallArgs& a) {
+  return select_reject(in, v, a, false, false);
+}
+core::Result<Value> f_selectattr(Interpreter& in, const Value& v, const CallArgs& a) {
+  return select_reject(in, v, a, true, true);
+}
+core::Result<Value> f_rejectattr(Interpreter& in, const Value& v, const CallArgs& a) {
+  return select_reject(in, v, a, false, true);
+}
 
 core::Result<Value> f_replace(Interpreter& in, const Value& v, const CallArgs& args) {
   MLXS_ASSIGN_OR_RETURN(auto b, BoundArgs::bind("replace", args, {"old", "new", "count"}, 2));
@@ -663,7 +703,9 @@ core::Result<Value> f_reverse(Interpreter&, const Value& v, const CallArgs& args
   std::reverse(out.begin(), out.end());
   if (v.is_generator()) return Value::list(std::move(out));
   return make_generator("", std::move(out), core::Status::ok(),
-                        v.is_dict() ? "dict_reversekeyiterator" : v.is_tuple() ? "reversed" : "list_reverseiterator");
+                        v.is_dict()    ? "dict_reversekeyiterator"
+                        : v.is_tuple() ? "reversed"
+                                       : "list_reverseiterator");
 }
 
 core::Result<Value> f_round(Interpreter&, const Value& v, const CallArgs& args) {
@@ -674,7 +716,8 @@ core::Result<Value> f_round(Interpreter&, const Value& v, const CallArgs& args) 
     return type_error("method must be common, ceil or floor");
   }
   if (v.is_undefined()) return undefined_error(v);
-  if (!v.is_number()) return type_error("type " + type_name(v) + " doesn't define __round__ method");
+  if (!v.is_number())
+    return type_error("type " + type_name(v) + " doesn't define __round__ method");
   if (precision > 400 || precision < -400) return type_error("rounding precision out of range");
   const double scale = std::pow(10.0, static_cast<double>(precision));
   if (method != "common") {
@@ -684,15 +727,18 @@ core::Result<Value> f_round(Interpreter&, const Value& v, const CallArgs& args) 
   if (!v.is_float()) {
     if (precision >= 0) return Value::integer(v.as_int());
     // round(int, -n): to a multiple of 10^n, ties to even.
-    const double r = std::nearbyint(static_cast<double>(v.as_int()) / std::pow(10.0, static_cast<double>(-precision)));
-    return Value::integer(static_cast<std::int64_t>(r * std::pow(10.0, static_cast<double>(-precision))));
+    const double r = std::nearbyint(static_cast<double>(v.as_int()) /
+                                    std::pow(10.0, static_cast<double>(-precision)));
+    return Value::integer(
+        static_cast<std::int64_t>(r * std::pow(10.0, static_cast<double>(-precision))));
   }
   const double x = v.as_float();
   if (std::isnan(x) || std::isinf(x)) return Value::number(x);
   if (precision >= 0) {
     // printf rounds the exact binary value half-to-even, as CPython's round does.
     char buf[512];
-    std::snprintf(buf, sizeof(buf), "%.*f", static_cast<int>(std::min<std::int64_t>(precision, 330)), x);
+    std::snprintf(buf, sizeof(buf), "%.*f",
+                  static_cast<int>(std::min<std::int64_t>(precision, 330)), x);
     return Value::number(std::strtod(buf, nullptr));
   }
   const double p = std::pow(10.0, static_cast<double>(-precision));
@@ -731,7 +777,8 @@ core::Result<Value> f_slice(Interpreter& in, const Value& v, const CallArgs& arg
 }
 
 core::Result<Value> f_sort(Interpreter& in, const Value& v, const CallArgs& args) {
-  MLXS_ASSIGN_OR_RETURN(auto b, BoundArgs::bind("sort", args, {"reverse", "case_sensitive", "attribute"}));
+  MLXS_ASSIGN_OR_RETURN(auto b,
+                        BoundArgs::bind("sort", args, {"reverse", "case_sensitive", "attribute"}));
   MLXS_ASSIGN_OR_RETURN(const bool reverse, b.int_flag(0, false));
   MLXS_ASSIGN_OR_RETURN(const bool case_sensitive, b.boolean(1, false));
   const Value attribute = b.get(2, Value::none());
@@ -741,7 +788,8 @@ core::Result<Value> f_sort(Interpreter& in, const Value& v, const CallArgs& args
     const std::string& s = attribute.as_string();
     while (true) {
       const std::size_t comma = s.find(',', start);
-      paths.push_back(attr_path(Value::string(s.substr(start, comma == std::string::npos ? std::string::npos : comma - start))));
+      paths.push_back(attr_path(Value::string(
+          s.substr(start, comma == std::string::npos ? std::string::npos : comma - start))));
       if (comma == std::string::npos) break;
       start = comma + 1;
     }
@@ -789,8 +837,9 @@ core::Result<Value> f_sum(Interpreter& in, const Value& v, const CallArgs& args)
 }
 
 core::Result<Value> f_tojson(Interpreter& in, const Value& v, const CallArgs& args) {
-  MLXS_ASSIGN_OR_RETURN(auto b,
-                        BoundArgs::bind("tojson", args, {"ensure_ascii", "indent", "separators", "sort_keys"}));
+  MLXS_ASSIGN_OR_RETURN(
+      auto b,
+      BoundArgs::bind("tojson", args, {"ensure_ascii", "indent", "separators", "sort_keys"}));
   JsonDumpOptions o;
   MLXS_ASSIGN_OR_RETURN(o.ensure_ascii, b.boolean(0, false));
   MLXS_ASSIGN_OR_RETURN(o.sort_keys, b.boolean(3, false));
@@ -799,7 +848,8 @@ core::Result<Value> f_tojson(Interpreter& in, const Value& v, const CallArgs& ar
     o.indent = indent.as_string();
   } else if (indent.is_int() || indent.is_bool()) {
     if (indent.as_int() > 1024) return type_error("indent too large");
-    o.indent = std::string(static_cast<std::size_t>(std::max<std::int64_t>(indent.as_int(), 0)), ' ');
+    o.indent =
+        std::string(static_cast<std::size_t>(std::max<std::int64_t>(indent.as_int(), 0)), ' ');
   } else if (!indent.is_none()) {
     return type_error("indent must be an int or a string, not " + type_name(indent));
   }
@@ -821,32 +871,39 @@ core::Result<Value> f_tojson(Interpreter& in, const Value& v, const CallArgs& ar
 core::Result<Value> f_trim(Interpreter& in, const Value& v, const CallArgs& args) {
   MLXS_ASSIGN_OR_RETURN(auto b, BoundArgs::bind("trim", args, {"chars"}));
   MLXS_ASSIGN_OR_RETURN(auto s, soft_str(in, v));
-  if (!b.has(0) || b.get(0).is_none()) return like(v, std::string(unicode::strip(s, nullptr, true, true)));
+  if (!b.has(0) || b.get(0).is_none())
+    return like(v, std::string(unicode::strip(s, nullptr, true, true)));
   if (!b.get(0).is_string()) return type_error("strip arg must be None or str");
   const std::string_view chars = b.get(0).as_string();
   return like(v, std::string(unicode::strip(s, &chars, true, true)));
 }
 
 core::Result<Value> f_truncate(Interpreter& in, const Value& v, const CallArgs& args) {
-  MLXS_ASSIGN_OR_RETURN(auto b, BoundArgs::bind("truncate", args, {"length", "killwords", "end", "leeway"}));
+  MLXS_ASSIGN_OR_RETURN(
+      auto b, BoundArgs::bind("truncate", args, {"length", "killwords", "end", "leeway"}));
   MLXS_ASSIGN_OR_RETURN(const std::int64_t length, b.integer(0, 255));
   MLXS_ASSIGN_OR_RETURN(const bool killwords, b.boolean(1, false));
   MLXS_ASSIGN_OR_RETURN(const std::string end, b.string(2, "..."));
   MLXS_ASSIGN_OR_RETURN(const std::int64_t leeway, b.integer(3, 5));
   const auto end_len = static_cast<std::int64_t>(unicode::length(end));
-  if (length < end_len) return type_error("expected length >= " + std::to_string(end_len) + ", got " + std::to_string(length));
+  if (length < end_len)
+    return type_error("expected length >= " + std::to_string(end_len) + ", got " +
+                      std::to_string(length));
   if (leeway < 0) return type_error("expected leeway >= 0, got " + std::to_string(leeway));
   // No str() here either: other sizeable values come back unchanged when short.
   if (!v.is_string()) {
     MLXS_ASSIGN_OR_RETURN(const std::int64_t len, py_len(v));
     if (len <= length + leeway) return v;
-    if (killwords) return type_error("can only concatenate " + type_name(v) + " (not \"str\") to " + type_name(v));
+    if (killwords)
+      return type_error("can only concatenate " + type_name(v) + " (not \"str\") to " +
+                        type_name(v));
     return type_error("'" + type_name(v) + "' object has no attribute 'rsplit'");
   }
   (void)in;
   const std::string& s = v.as_string();
   if (static_cast<std::int64_t>(unicode::length(s)) <= length + leeway) return v;
-  std::string head = s.substr(0, unicode::byte_offset(s, static_cast<std::size_t>(length - end_len)));
+  std::string head =
+      s.substr(0, unicode::byte_offset(s, static_cast<std::size_t>(length - end_len)));
   if (!killwords) {
     const std::size_t space = head.rfind(' ');
     if (space != std::string::npos) head.resize(space);
@@ -864,7 +921,8 @@ core::Result<Value> f_unique(Interpreter& in, const Value& v, const CallArgs& ar
       MLXS_RETURN_IF_ERROR(in.charge(seen.size() / 8 + 1));  // the scan below is quadratic
       MLXS_ASSIGN_OR_RETURN(auto k, get_path(in, item, path));
       if (!case_sensitive) k = ignore_case(k);
-      if (k.is_list() || k.is_dict() || k.is_namespace()) return type_error("unhashable type: '" + type_name(k) + "'");
+      if (k.is_list() || k.is_dict() || k.is_namespace())
+        return type_error("unhashable type: '" + type_name(k) + "'");
       for (const auto& s : seen) {
         if (equals(s, k)) return core::Status::ok();
       }
@@ -883,7 +941,8 @@ core::Result<Value> f_urlencode(Interpreter& in, const Value& v, const CallArgs&
     std::string out;
     for (const char ch : s) {
       const auto c = static_cast<unsigned char>(ch);
-      if (std::isalnum(c) || c == '_' || c == '.' || c == '-' || c == '~' || (c == '/' && !for_qs)) {
+      if (std::isalnum(c) || c == '_' || c == '.' || c == '-' || c == '~' ||
+          (c == '/' && !for_qs)) {
         out.push_back(static_cast<char>(c));
       } else if (c == ' ' && for_qs) {
         out.push_back('+');
@@ -907,7 +966,8 @@ core::Result<Value> f_urlencode(Interpreter& in, const Value& v, const CallArgs&
   }
   std::string out;
   for (const auto& p : pairs) {
-    if (!p.is_sequence() || p.as_list().size() != 2) return type_error("urlencode expects (key, value) pairs");
+    if (!p.is_sequence() || p.as_list().size() != 2)
+      return type_error("urlencode expects (key, value) pairs");
     MLXS_ASSIGN_OR_RETURN(auto k, quote(p.as_list()[0], true));
     MLXS_ASSIGN_OR_RETURN(auto val, quote(p.as_list()[1], true));
     if (!out.empty()) out.push_back('&');
@@ -924,9 +984,10 @@ core::Result<Value> f_wordcount(Interpreter& in, const Value& v, const CallArgs&
   for (std::size_t p = 0; p < s.size();) {
     const char32_t c = unicode::decode(s, p);
     // \w: letters, digits and underscore (ASCII exactly, beyond ASCII: not space/punctuation).
-    const bool w = c == '_' || (c < 0x80 ? std::isalnum(static_cast<int>(c)) != 0
-                                         : !unicode::is_space(c) && unicode::is_printable(c) &&
-                                               !(c >= 0x2000 && c <= 0x206F) && !(c >= 0x3000 && c <= 0x303F));
+    const bool w =
+        c == '_' || (c < 0x80 ? std::isalnum(static_cast<int>(c)) != 0
+                              : !unicode::is_space(c) && unicode::is_printable(c) &&
+                                    !(c >= 0x2000 && c <= 0x206F) && !(c >= 0x3000 && c <= 0x303F));
     if (w && !in_word) ++words;
     in_word = w;
   }
@@ -944,13 +1005,15 @@ core::Result<Value> f_filesizeformat(Interpreter&, const Value& v, const CallArg
     if (!f) return type_error("could not convert string to float: " + repr(v));
     bytes = *f;
   } else {
-    return type_error("float() argument must be a string or a real number, not '" + type_name(v) + "'");
+    return type_error("float() argument must be a string or a real number, not '" + type_name(v) +
+                      "'");
   }
   const double base = binary ? 1024 : 1000;
   static constexpr const char* kBin[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"};
   static constexpr const char* kDec[] = {"kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"};
   if (bytes == 1) return Value::string("1 Byte");
-  if (bytes < base) return Value::string(std::to_string(static_cast<std::int64_t>(bytes)) + " Bytes");
+  if (bytes < base)
+    return Value::string(std::to_string(static_cast<std::int64_t>(bytes)) + " Bytes");
   double unit = base;
   const char* prefix = nullptr;
   for (int i = 0; i < 8; ++i) {

@@ -18,10 +18,13 @@ bool is_located(const core::Status& s) {
   return m.rfind("line ", 0) == 0 && m.find(", column ") != std::string::npos;
 }
 
-bool is_hashable(const Value& v) { return !(v.is_list() || v.is_dict() || v.is_namespace()); }
+bool is_hashable(const Value& v) {
+  return !(v.is_list() || v.is_dict() || v.is_namespace());
+}
 
 // Python's slice.indices().
-core::Result<List> slice_list(const List& items, const Value& start, const Value& stop, const Value& step) {
+core::Result<List> slice_list(const List& items, const Value& start, const Value& stop,
+                              const Value& step) {
   const auto len = static_cast<std::int64_t>(items.size());
   std::int64_t st = 1;
   if (!step.is_none()) st = step.as_int();
@@ -50,7 +53,9 @@ core::Result<List> slice_list(const List& items, const Value& start, const Value
   return out;
 }
 
-bool slice_index_ok(const Value& v) { return v.is_none() || v.is_int() || v.is_bool(); }
+bool slice_index_ok(const Value& v) {
+  return v.is_none() || v.is_int() || v.is_bool();
+}
 
 }  // namespace
 
@@ -136,7 +141,8 @@ core::Result<List> iterate_value(const Value& v) {
       return std::move(it.items);
     }
     case Value::Kind::kList:
-    case Value::Kind::kTuple: return v.as_list();
+    case Value::Kind::kTuple:
+      return v.as_list();
     case Value::Kind::kDict: {
       List keys;
       keys.reserve(v.as_dict().size());
@@ -153,7 +159,8 @@ core::Result<List> iterate_value(const Value& v) {
       }
       return chars;
     }
-    case Value::Kind::kUndefined: return List{};
+    case Value::Kind::kUndefined:
+      return List{};
     case Value::Kind::kLoop: {
       const LoopState& l = v.as_loop();
       return l.items ? *l.items : List{};
@@ -163,14 +170,16 @@ core::Result<List> iterate_value(const Value& v) {
     case Value::Kind::kInt:
     case Value::Kind::kFloat:
     case Value::Kind::kNamespace:
-    case Value::Kind::kCallable: break;
+    case Value::Kind::kCallable:
+      break;
   }
   return type_error("'" + type_name(v) + "' object is not iterable");
 }
 
 // ------------------------------------------------------------ interpreter
 
-Interpreter::Interpreter(const ast::Template& tmpl, const RenderOptions& options) : tmpl_(tmpl), options_(options) {}
+Interpreter::Interpreter(const ast::Template& tmpl, const RenderOptions& options)
+    : tmpl_(tmpl), options_(options) {}
 
 Interpreter::~Interpreter() {
   // Macros close over their frame and namespaces can hold themselves: empty
@@ -187,7 +196,8 @@ core::Result<std::string> Interpreter::render(std::vector<std::pair<std::string,
   // The context sits under the template's own scope, so a name the template
   // assigns reads the context's value until the assignment runs.
   auto context = std::make_shared<Frame>(builtins_frame());
-  for (auto& [name, value] : vars) context->vars.push_back(Frame::Var{std::move(name), std::move(value), false});
+  for (auto& [name, value] : vars)
+    context->vars.push_back(Frame::Var{std::move(name), std::move(value), false});
   frame_ = std::make_shared<Frame>(std::move(context));
   frame_->declare(tmpl_.locals);
   std::string out;
@@ -199,7 +209,8 @@ core::Result<std::string> Interpreter::render(std::vector<std::pair<std::string,
 
 core::Status Interpreter::step() {
   if (++steps_ > options_.limits.max_steps) {
-    return type_error("template exceeded its step limit (" + std::to_string(options_.limits.max_steps) + ")");
+    return type_error("template exceeded its step limit (" +
+                      std::to_string(options_.limits.max_steps) + ")");
   }
   return core::Status::ok();
 }
@@ -207,15 +218,16 @@ core::Status Interpreter::step() {
 core::Status Interpreter::charge(std::uint64_t units) {
   work_ = units > UINT64_MAX - work_ ? UINT64_MAX : work_ + units;
   if (work_ > options_.limits.max_work) {
-    return type_error("template exceeded its work limit (" + std::to_string(options_.limits.max_work) + " bytes)");
+    return type_error("template exceeded its work limit (" +
+                      std::to_string(options_.limits.max_work) + " bytes)");
   }
   return core::Status::ok();
 }
 
 core::Status Interpreter::check_depth(const Value& v) const {
   if (v.depth() > options_.limits.max_value_depth) {
-    return type_error("value nested too deeply (more than " + std::to_string(options_.limits.max_value_depth) +
-                      " levels)");
+    return type_error("value nested too deeply (more than " +
+                      std::to_string(options_.limits.max_value_depth) + " levels)");
   }
   return core::Status::ok();
 }
@@ -235,22 +247,24 @@ core::Result<std::string> Interpreter::str(const Value& v) {
     return v.as_string();
   }
   std::string out;
-  if (!append_str(out, v, options_.limits.max_output_bytes)) return type_error("value too large to convert to a string");
+  if (!append_str(out, v, options_.limits.max_output_bytes))
+    return type_error("value too large to convert to a string");
   MLXS_RETURN_IF_ERROR(charge(out.size()));
   return out;
 }
 
 core::Result<std::string> Interpreter::repr(const Value& v) {
   std::string out;
-  if (!append_repr(out, v, options_.limits.max_output_bytes)) return type_error("value too large to convert to a string");
+  if (!append_repr(out, v, options_.limits.max_output_bytes))
+    return type_error("value too large to convert to a string");
   MLXS_RETURN_IF_ERROR(charge(out.size()));
   return out;
 }
 
 core::Status Interpreter::emit_text(std::string_view text) {
   if (out_->size() + text.size() > options_.limits.max_output_bytes) {
-    return type_error("rendered text exceeds the output limit (" + std::to_string(options_.limits.max_output_bytes) +
-                      " bytes)");
+    return type_error("rendered text exceeds the output limit (" +
+                      std::to_string(options_.limits.max_output_bytes) + " bytes)");
   }
   MLXS_RETURN_IF_ERROR(charge(text.size()));
   out_->append(text);
@@ -262,8 +276,8 @@ core::Status Interpreter::emit(const Value& v) {
   const std::size_t before = out_->size();
   if (!append_str(*out_, v, options_.limits.max_output_bytes)) {
     out_->resize(before);
-    return type_error("rendered text exceeds the output limit (" + std::to_string(options_.limits.max_output_bytes) +
-                      " bytes)");
+    return type_error("rendered text exceeds the output limit (" +
+                      std::to_string(options_.limits.max_output_bytes) + " bytes)");
   }
   return charge(out_->size() - before);
 }
@@ -314,7 +328,8 @@ core::Result<Interpreter::Flow> Interpreter::exec(const ast::Stmt& stmt) {
       }
       return exec_body(node.otherwise);
     }
-    case ast::StmtKind::kFor: return exec_for(static_cast<const ast::For&>(stmt));
+    case ast::StmtKind::kFor:
+      return exec_for(static_cast<const ast::For&>(stmt));
     case ast::StmtKind::kSet: {
       const auto& node = static_cast<const ast::Set&>(stmt);
       MLXS_ASSIGN_OR_RETURN(auto v, eval(*node.value));
@@ -343,7 +358,8 @@ core::Result<Interpreter::Flow> Interpreter::exec(const ast::Stmt& stmt) {
       c->name = node.name;
       c->macro = &node;
       c->closure = frame_;
-      if (captured_frames_.empty() || captured_frames_.back() != frame_) captured_frames_.push_back(frame_);
+      if (captured_frames_.empty() || captured_frames_.back() != frame_)
+        captured_frames_.push_back(frame_);
       frame_->set(node.name, Value::callable(std::move(c)));
       return Flow::kNormal;
     }
@@ -354,7 +370,8 @@ core::Result<Interpreter::Flow> Interpreter::exec(const ast::Stmt& stmt) {
       c->name = "caller";
       c->macro = node.caller.get();
       c->closure = frame_;
-      if (captured_frames_.empty() || captured_frames_.back() != frame_) captured_frames_.push_back(frame_);
+      if (captured_frames_.empty() || captured_frames_.back() != frame_)
+        captured_frames_.push_back(frame_);
       const Value caller = Value::callable(std::move(c));
       MLXS_ASSIGN_OR_RETURN(auto v, eval_call(static_cast<const ast::Call&>(*node.call), &caller));
       MLXS_RETURN_IF_ERROR(locate(node.loc, emit(v)));
@@ -383,13 +400,16 @@ core::Result<Interpreter::Flow> Interpreter::exec(const ast::Stmt& stmt) {
       frame_ = std::make_shared<Frame>(saved);
       frame_->declare(node.locals);
       core::Status status;
-      for (std::size_t i = 0; i < values.size() && status.is_ok(); ++i) status = assign(node.targets[i], values[i]);
+      for (std::size_t i = 0; i < values.size() && status.is_ok(); ++i)
+        status = assign(node.targets[i], values[i]);
       auto flow = status.is_ok() ? exec_body(node.body) : core::Result<Flow>(status);
       frame_ = std::move(saved);
       return flow;
     }
-    case ast::StmtKind::kBreak: return Flow::kBreak;
-    case ast::StmtKind::kContinue: return Flow::kContinue;
+    case ast::StmtKind::kBreak:
+      return Flow::kBreak;
+    case ast::StmtKind::kContinue:
+      return Flow::kContinue;
     case ast::StmtKind::kScope: {
       const auto& node = static_cast<const ast::Scope&>(stmt);
       auto saved = frame_;
@@ -421,13 +441,15 @@ core::Status Interpreter::assign(const ast::Target& target, const Value& value) 
       if (!items) return locate(target.loc, items.status());
       const std::size_t want = target.items.size();
       if (items->size() > want) {
-        return fail(target.loc, "too many values to unpack (expected " + std::to_string(want) + ")");
+        return fail(target.loc,
+                    "too many values to unpack (expected " + std::to_string(want) + ")");
       }
       if (items->size() < want) {
-        return fail(target.loc, "not enough values to unpack (expected " + std::to_string(want) + ", got " +
-                                    std::to_string(items->size()) + ")");
+        return fail(target.loc, "not enough values to unpack (expected " + std::to_string(want) +
+                                    ", got " + std::to_string(items->size()) + ")");
       }
-      for (std::size_t i = 0; i < want; ++i) MLXS_RETURN_IF_ERROR(assign(target.items[i], (*items)[i]));
+      for (std::size_t i = 0; i < want; ++i)
+        MLXS_RETURN_IF_ERROR(assign(target.items[i], (*items)[i]));
       return core::Status::ok();
     }
   }
@@ -440,7 +462,8 @@ core::Result<Interpreter::Flow> Interpreter::exec_for(const ast::For& node) {
   return Flow::kNormal;
 }
 
-core::Result<Interpreter::Flow> Interpreter::run_loop(const ast::For& node, const Value& iterable, int depth0) {
+core::Result<Interpreter::Flow> Interpreter::run_loop(const ast::For& node, const Value& iterable,
+                                                      int depth0) {
   auto iteration = iterate_partial(iterable);
   if (!iteration) return locate(node.iter->loc, iteration.status());
   List* all = &iteration->items;
@@ -500,8 +523,10 @@ core::Result<Interpreter::Flow> Interpreter::run_loop(const ast::For& node, cons
 core::Result<Value> Interpreter::eval(const ast::Expr& expr) {
   if (++steps_ > options_.limits.max_steps) return locate(expr.loc, step());
   switch (expr.kind) {
-    case ast::ExprKind::kConst: return static_cast<const ast::Const&>(expr).value;
-    case ast::ExprKind::kName: return eval_name(static_cast<const ast::Name&>(expr));
+    case ast::ExprKind::kConst:
+      return static_cast<const ast::Const&>(expr).value;
+    case ast::ExprKind::kName:
+      return eval_name(static_cast<const ast::Name&>(expr));
     case ast::ExprKind::kGetattr: {
       const auto& node = static_cast<const ast::Getattr&>(expr);
       MLXS_ASSIGN_OR_RETURN(auto obj, eval(*node.object));
@@ -509,11 +534,16 @@ core::Result<Value> Interpreter::eval(const ast::Expr& expr) {
       if (!r) return locate(node.loc, r.status());
       return r;
     }
-    case ast::ExprKind::kGetitem: return eval_getitem(static_cast<const ast::Getitem&>(expr));
-    case ast::ExprKind::kSlice: return fail(expr.loc, "a slice is only allowed inside []");
-    case ast::ExprKind::kCall: return eval_call(static_cast<const ast::Call&>(expr), nullptr);
-    case ast::ExprKind::kFilter: return eval_filter(static_cast<const ast::Filter&>(expr));
-    case ast::ExprKind::kTest: return eval_test(static_cast<const ast::Test&>(expr));
+    case ast::ExprKind::kGetitem:
+      return eval_getitem(static_cast<const ast::Getitem&>(expr));
+    case ast::ExprKind::kSlice:
+      return fail(expr.loc, "a slice is only allowed inside []");
+    case ast::ExprKind::kCall:
+      return eval_call(static_cast<const ast::Call&>(expr), nullptr);
+    case ast::ExprKind::kFilter:
+      return eval_filter(static_cast<const ast::Filter&>(expr));
+    case ast::ExprKind::kTest:
+      return eval_test(static_cast<const ast::Test&>(expr));
     case ast::ExprKind::kNot: {
       MLXS_ASSIGN_OR_RETURN(auto v, eval(*static_cast<const ast::Unary&>(expr).operand));
       return Value::boolean(!truthy(v));
@@ -554,7 +584,8 @@ core::Result<Value> Interpreter::eval(const ast::Expr& expr) {
       }
       return Value::string(std::move(out));
     }
-    case ast::ExprKind::kCompare: return eval_compare(static_cast<const ast::Compare&>(expr));
+    case ast::ExprKind::kCompare:
+      return eval_compare(static_cast<const ast::Compare&>(expr));
     case ast::ExprKind::kCond: {
       const auto& node = static_cast<const ast::Cond&>(expr);
       MLXS_ASSIGN_OR_RETURN(auto test, eval(*node.test));
@@ -573,7 +604,8 @@ core::Result<Value> Interpreter::eval(const ast::Expr& expr) {
         items.push_back(std::move(v));
       }
       MLXS_RETURN_IF_ERROR(locate(expr.loc, charge(16 * items.size())));
-      Value v = expr.kind == ast::ExprKind::kList ? Value::list(std::move(items)) : Value::tuple(std::move(items));
+      Value v = expr.kind == ast::ExprKind::kList ? Value::list(std::move(items))
+                                                  : Value::tuple(std::move(items));
       MLXS_RETURN_IF_ERROR(locate(expr.loc, check_depth(v)));
       return v;
     }
@@ -618,7 +650,8 @@ core::Status Interpreter::eval_args(const ast::Args& args, CallArgs& out) {
   }
   if (args.star_star) {
     MLXS_ASSIGN_OR_RETURN(auto v, eval(*args.star_star));
-    if (!v.is_dict()) return fail(args.star_star->loc, "argument after ** must be a mapping, not " + type_name(v));
+    if (!v.is_dict())
+      return fail(args.star_star->loc, "argument after ** must be a mapping, not " + type_name(v));
     for (const auto& [k, val] : v.as_dict().items) {
       if (!k.is_string()) return fail(args.star_star->loc, "keywords must be strings");
       out.keywords.emplace_back(k.as_string(), val);
@@ -733,10 +766,12 @@ core::Result<Value> Interpreter::eval_getitem(const ast::Getitem& node) {
 
 core::Result<Value> Interpreter::getattr(const Value& obj, std::string_view name) {
   const auto missing = [&] {
-    return Value::undefined("'" + object_type_repr(obj) + "' has no attribute '" + std::string(name) + "'");
+    return Value::undefined("'" + object_type_repr(obj) + "' has no attribute '" +
+                            std::string(name) + "'");
   };
   switch (obj.kind()) {
-    case Value::Kind::kUndefined: return undefined_error(obj);
+    case Value::Kind::kUndefined:
+      return undefined_error(obj);
     case Value::Kind::kString:
     case Value::Kind::kList:
     case Value::Kind::kTuple:
@@ -751,13 +786,14 @@ core::Result<Value> Interpreter::getattr(const Value& obj, std::string_view name
         return Value::callable(std::move(c));
       }
       if (is_unsafe_method(obj, name)) {
-        return Value::undefined("access to attribute '" + std::string(name) + "' of '" + type_name(obj) +
-                                "' object is unsafe.");
+        return Value::undefined("access to attribute '" + std::string(name) + "' of '" +
+                                type_name(obj) + "' object is unsafe.");
       }
       if (obj.is_dict()) {
         if (const Value* v = obj.as_dict().find(name)) return *v;
       }
-      if (obj.is_group() && (name == "grouper" || name == "list")) return obj.as_list()[name == "grouper" ? 0 : 1];
+      if (obj.is_group() && (name == "grouper" || name == "list"))
+        return obj.as_list()[name == "grouper" ? 0 : 1];
       if (obj.is_loop()) return loop_attribute(obj, name);
       return missing();
     }
@@ -771,10 +807,12 @@ core::Result<Value> Interpreter::getattr(const Value& obj, std::string_view name
       if (name == "imag") return obj.is_float() ? Value::number(0.0) : Value::integer(0);
       return missing();
     case Value::Kind::kCallable:
-      if (name == "name" && obj.as_callable().kind == Callable::Kind::kMacro) return Value::string(obj.as_callable().name);
+      if (name == "name" && obj.as_callable().kind == Callable::Kind::kMacro)
+        return Value::string(obj.as_callable().name);
       return missing();
     case Value::Kind::kGenerator:
-    case Value::Kind::kNone: return missing();
+    case Value::Kind::kNone:
+      return missing();
   }
   return missing();
 }
@@ -803,7 +841,8 @@ core::Result<Value> Interpreter::getitem(const Value& obj, const Value& key) {
           std::size_t pos = unicode::byte_offset(s, static_cast<std::size_t>(i));
           const std::size_t start = pos;
           unicode::decode(s, pos);
-          return obj.is_markup() ? Value::markup(s.substr(start, pos - start)) : Value::string(s.substr(start, pos - start));
+          return obj.is_markup() ? Value::markup(s.substr(start, pos - start))
+                                 : Value::string(s.substr(start, pos - start));
         }
       }
       break;
@@ -820,7 +859,8 @@ core::Result<Value> Interpreter::getitem(const Value& obj, const Value& key) {
     case Value::Kind::kGenerator:
     case Value::Kind::kNamespace:
     case Value::Kind::kCallable:
-    case Value::Kind::kLoop: break;
+    case Value::Kind::kLoop:
+      break;
   }
   // obj[key] failed: a string key falls back to the attribute, as in jinja2.
   if (key.is_string()) return getattr(obj, key.as_string());
@@ -836,12 +876,15 @@ core::Result<Value> Interpreter::call(const Value& callee, const CallArgs& args)
     case Value::Kind::kCallable: {
       const Callable& c = callee.as_callable();
       switch (c.kind) {
-        case Callable::Kind::kBuiltin: return c.fn(*this, c.self, args);
+        case Callable::Kind::kBuiltin:
+          return c.fn(*this, c.self, args);
         case Callable::Kind::kMethod: {
           MLXS_ASSIGN_OR_RETURN(auto r, c.fn(*this, c.self, args));
           if (!c.self.is_markup()) return r;
           // Markup's methods give Markup back (and lists of it from split()).
-          const auto mark = [](const Value& v) { return v.is_string() ? Value::markup(v.as_string()) : v; };
+          const auto mark = [](const Value& v) {
+            return v.is_string() ? Value::markup(v.as_string()) : v;
+          };
           if (r.is_string()) return mark(r);
           if (r.is_sequence()) {
             List items;
@@ -850,12 +893,15 @@ core::Result<Value> Interpreter::call(const Value& callee, const CallArgs& args)
           }
           return r;
         }
-        case Callable::Kind::kMacro: return call_macro(c, args);
+        case Callable::Kind::kMacro:
+          return call_macro(c, args);
       }
       break;
     }
-    case Value::Kind::kLoop: return call_loop(callee.as_loop(), args);
-    case Value::Kind::kUndefined: return undefined_error(callee);
+    case Value::Kind::kLoop:
+      return call_loop(callee.as_loop(), args);
+    case Value::Kind::kUndefined:
+      return undefined_error(callee);
     case Value::Kind::kNone:
     case Value::Kind::kBool:
     case Value::Kind::kInt:
@@ -865,7 +911,8 @@ core::Result<Value> Interpreter::call(const Value& callee, const CallArgs& args)
     case Value::Kind::kTuple:
     case Value::Kind::kGenerator:
     case Value::Kind::kDict:
-    case Value::Kind::kNamespace: break;
+    case Value::Kind::kNamespace:
+      break;
   }
   return type_error("'" + type_name(callee) + "' object is not callable");
 }
@@ -873,7 +920,8 @@ core::Result<Value> Interpreter::call(const Value& callee, const CallArgs& args)
 core::Result<Value> Interpreter::call_macro(const Callable& c, const CallArgs& args) {
   const ast::Macro& m = *c.macro;
   if (call_depth_ >= options_.limits.max_call_depth) {
-    return type_error("maximum macro call depth exceeded (" + std::to_string(options_.limits.max_call_depth) + ")");
+    return type_error("maximum macro call depth exceeded (" +
+                      std::to_string(options_.limits.max_call_depth) + ")");
   }
   auto frame = std::make_shared<Frame>(c.closure);
   std::vector<bool> given(m.params.size(), false);
@@ -885,8 +933,8 @@ core::Result<Value> Interpreter::call_macro(const Callable& c, const CallArgs& a
     } else if (m.uses_varargs) {
       varargs.push_back(args.positional[i]);
     } else {
-      return type_error("macro '" + m.name + "' takes not more than " + std::to_string(m.params.size()) +
-                        " argument(s)");
+      return type_error("macro '" + m.name + "' takes not more than " +
+                        std::to_string(m.params.size()) + " argument(s)");
     }
   }
   Dict kwargs;
@@ -895,7 +943,8 @@ core::Result<Value> Interpreter::call_macro(const Callable& c, const CallArgs& a
     const auto it = std::find(m.params.begin(), m.params.end(), key);
     if (it != m.params.end()) {
       const auto i = static_cast<std::size_t>(it - m.params.begin());
-      if (given[i]) return type_error("macro '" + m.name + "' got multiple values for argument '" + key + "'");
+      if (given[i])
+        return type_error("macro '" + m.name + "' got multiple values for argument '" + key + "'");
       frame->set(key, value);
       given[i] = true;
     } else if (key == "caller" && m.uses_caller) {
@@ -905,7 +954,8 @@ core::Result<Value> Interpreter::call_macro(const Callable& c, const CallArgs& a
       kwargs.set(Value::string(key), value);
     } else if (key == "caller") {
       return type_error("macro '" + m.name +
-                        "' was invoked with two values for the special 'caller' argument. This is most likely a bug.");
+                        "' was invoked with two values for the special 'caller' argument. This is "
+                        "most likely a bug.");
     } else {
       return type_error("macro '" + m.name + "' takes no keyword argument '" + key + "'");
     }
@@ -947,11 +997,14 @@ core::Result<Value> Interpreter::call_macro(const Callable& c, const CallArgs& a
 
 core::Result<Value> Interpreter::call_loop(LoopState& loop, const CallArgs& args) {
   if (loop.node == nullptr || !loop.node->recursive) {
-    return type_error("Tried to call non recursive loop.  Maybe you forgot the 'recursive' modifier.");
+    return type_error(
+        "Tried to call non recursive loop.  Maybe you forgot the 'recursive' modifier.");
   }
-  if (args.positional.size() != 1 || !args.keywords.empty()) return type_error("loop() takes exactly one argument");
+  if (args.positional.size() != 1 || !args.keywords.empty())
+    return type_error("loop() takes exactly one argument");
   if (call_depth_ >= options_.limits.max_call_depth) {
-    return type_error("maximum loop recursion depth exceeded (" + std::to_string(options_.limits.max_call_depth) + ")");
+    return type_error("maximum loop recursion depth exceeded (" +
+                      std::to_string(options_.limits.max_call_depth) + ")");
   }
   ++call_depth_;
   auto saved_frame = frame_;
@@ -967,14 +1020,16 @@ core::Result<Value> Interpreter::call_loop(LoopState& loop, const CallArgs& args
   return Value::string(std::move(buffer));
 }
 
-core::Result<Value> Interpreter::apply_filter(std::string_view name, const Value& input, const CallArgs& args) {
+core::Result<Value> Interpreter::apply_filter(std::string_view name, const Value& input,
+                                              const CallArgs& args) {
   const FilterFn fn = find_filter(name);
   if (fn == nullptr) return type_error("No filter named '" + std::string(name) + "'.");
   MLXS_RETURN_IF_ERROR(step());
   return fn(*this, input, args);
 }
 
-core::Result<bool> Interpreter::apply_test(std::string_view name, const Value& input, const CallArgs& args) {
+core::Result<bool> Interpreter::apply_test(std::string_view name, const Value& input,
+                                           const CallArgs& args) {
   const TestFn fn = find_test(name);
   if (fn == nullptr) return type_error("No test named '" + std::string(name) + "'.");
   MLXS_RETURN_IF_ERROR(step());

@@ -21,14 +21,29 @@ void append_escaped(std::string& out, const std::string& s, bool ensure_ascii) {
     const std::size_t start = pos;
     const char32_t cp = unicode::decode(s, pos);
     switch (cp) {
-      case '"': out += "\\\""; continue;
-      case '\\': out += "\\\\"; continue;
-      case '\n': out += "\\n"; continue;
-      case '\r': out += "\\r"; continue;
-      case '\t': out += "\\t"; continue;
-      case '\b': out += "\\b"; continue;
-      case '\f': out += "\\f"; continue;
-      default: break;
+      case '"':
+        out += "\\\"";
+        continue;
+      case '\\':
+        out += "\\\\";
+        continue;
+      case '\n':
+        out += "\\n";
+        continue;
+      case '\r':
+        out += "\\r";
+        continue;
+      case '\t':
+        out += "\\t";
+        continue;
+      case '\b':
+        out += "\\b";
+        continue;
+      case '\f':
+        out += "\\f";
+        continue;
+      default:
+        break;
     }
     if (cp < 0x20) {
       u_escape(cp);
@@ -57,11 +72,21 @@ class Dumper {
   core::Status dump(const Value& v, int level) {
     if (out.size() > o_.max_bytes) return type_error("tojson output too large");
     switch (v.kind()) {
-      case Value::Kind::kNone: out += "null"; return core::Status::ok();
-      case Value::Kind::kBool: out += v.as_bool() ? "true" : "false"; return core::Status::ok();
-      case Value::Kind::kInt: out += std::to_string(v.as_int()); return core::Status::ok();
-      case Value::Kind::kFloat: out += float_text(v.as_float()); return core::Status::ok();
-      case Value::Kind::kString: append_escaped(out, v.as_string(), o_.ensure_ascii); return core::Status::ok();
+      case Value::Kind::kNone:
+        out += "null";
+        return core::Status::ok();
+      case Value::Kind::kBool:
+        out += v.as_bool() ? "true" : "false";
+        return core::Status::ok();
+      case Value::Kind::kInt:
+        out += std::to_string(v.as_int());
+        return core::Status::ok();
+      case Value::Kind::kFloat:
+        out += float_text(v.as_float());
+        return core::Status::ok();
+      case Value::Kind::kString:
+        append_escaped(out, v.as_string(), o_.ensure_ascii);
+        return core::Status::ok();
       case Value::Kind::kList:
       case Value::Kind::kTuple: {
         const List& items = v.as_list();
@@ -79,12 +104,14 @@ class Dumper {
         out.push_back(']');
         return core::Status::ok();
       }
-      case Value::Kind::kDict: return dump_dict(v.as_dict(), level);
+      case Value::Kind::kDict:
+        return dump_dict(v.as_dict(), level);
       case Value::Kind::kUndefined:
       case Value::Kind::kGenerator:
       case Value::Kind::kNamespace:
       case Value::Kind::kCallable:
-      case Value::Kind::kLoop: break;
+      case Value::Kind::kLoop:
+        break;
     }
     return type_error("Object of type " + type_name(v) + " is not JSON serializable");
   }
@@ -100,11 +127,16 @@ class Dumper {
 
   core::Result<std::string> key_text(const Value& k) const {
     switch (k.kind()) {
-      case Value::Kind::kString: return k.as_string();
-      case Value::Kind::kInt: return std::to_string(k.as_int());
-      case Value::Kind::kFloat: return float_text(k.as_float());
-      case Value::Kind::kBool: return std::string(k.as_bool() ? "true" : "false");
-      case Value::Kind::kNone: return std::string("null");
+      case Value::Kind::kString:
+        return k.as_string();
+      case Value::Kind::kInt:
+        return std::to_string(k.as_int());
+      case Value::Kind::kFloat:
+        return float_text(k.as_float());
+      case Value::Kind::kBool:
+        return std::string(k.as_bool() ? "true" : "false");
+      case Value::Kind::kNone:
+        return std::string("null");
       case Value::Kind::kUndefined:
       case Value::Kind::kList:
       case Value::Kind::kTuple:
@@ -112,7 +144,8 @@ class Dumper {
       case Value::Kind::kDict:
       case Value::Kind::kNamespace:
       case Value::Kind::kCallable:
-      case Value::Kind::kLoop: break;
+      case Value::Kind::kLoop:
+        break;
     }
     return type_error("keys must be str, int, float, bool or None, not " + type_name(k));
   }
@@ -131,9 +164,11 @@ class Dumper {
     if (o_.sort_keys) {
       // Python sorts the original keys; for str keys this is code point order.
       for (const auto& [k, v] : d.items) {
-        if (!k.is_string()) return type_error("'<' not supported between instances of non-str keys");
+        if (!k.is_string())
+          return type_error("'<' not supported between instances of non-str keys");
       }
-      std::stable_sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+      std::stable_sort(entries.begin(), entries.end(),
+                       [](const auto& a, const auto& b) { return a.first < b.first; });
     }
     out.push_back('{');
     bool first = true;

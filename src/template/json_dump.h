@@ -14,7 +14,7 @@ namespace mlxs::template_ {
 
 struct JsonDumpOptions {
   bool ensure_ascii = false;
-  std::optional<std::string> indent;  // nullopt: one line
+  std::optional<std::string> indent;          // nullopt: one line
   std::optional<std::string> item_separator;  // default ", " (or "," with indent)
   std::optional<std::string> key_separator;   // default ": "
   bool sort_keys = false;

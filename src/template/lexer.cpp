@@ -9,9 +9,15 @@
 namespace mlxs::template_ {
 namespace {
 
-bool is_ascii_digit(char c) { return c >= '0' && c <= '9'; }
-bool is_name_start(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
-bool is_name_char(char c) { return is_name_start(c) || is_ascii_digit(c); }
+bool is_ascii_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+bool is_name_start(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+bool is_name_char(char c) {
+  return is_name_start(c) || is_ascii_digit(c);
+}
 
 // \r\n and \r become \n; one trailing newline goes (jinja2's keep_trailing_newline=False).
 std::string normalize_newlines(std::string_view source) {
@@ -145,7 +151,8 @@ class Lexer {
 
   core::Status lex_raw(std::size_t tag, std::size_t body, std::size_t& pos, bool& line_starting) {
     const bool body_line_starting = body > 0 && src_[body - 1] == '\n';
-    for (std::size_t q = src_.find("{%", body); q != std::string::npos; q = src_.find("{%", q + 1)) {
+    for (std::size_t q = src_.find("{%", body); q != std::string::npos;
+         q = src_.find("{%", q + 1)) {
       const char mod = modifier(q + 2);
       std::size_t at = skip_space(q + 2 + (mod != 0 ? 1 : 0));
       if (!starts_with(at, "endraw")) continue;
@@ -169,7 +176,8 @@ class Lexer {
     return error_at(tag, "Missing end of raw directive");
   }
 
-  core::Status lex_comment(std::size_t tag, std::size_t body, std::size_t& pos, bool& line_starting) {
+  core::Status lex_comment(std::size_t tag, std::size_t body, std::size_t& pos,
+                           bool& line_starting) {
     if (body >= src_.size()) {  // jinja2's comment rule needs one more character to fail
       pos = src_.size();
       return core::Status::ok();
@@ -271,7 +279,8 @@ class Lexer {
     } else if (c == ')' || c == ']' || c == '}') {
       if (balance.empty()) return error_at(at, std::string("unexpected '") + c + "'");
       if (balance.back() != c) {
-        return error_at(at, std::string("unexpected '") + c + "', expected '" + balance.back() + "'");
+        return error_at(at,
+                        std::string("unexpected '") + c + "', expected '" + balance.back() + "'");
       }
       balance.pop_back();
     }
@@ -303,7 +312,8 @@ class Lexer {
       const std::size_t int_end = scan_digits(at, dec);
       std::size_t end = int_end;
       bool is_float = false;
-      if (end < src_.size() && src_[end] == '.' && end + 1 < src_.size() && is_ascii_digit(src_[end + 1])) {
+      if (end < src_.size() && src_[end] == '.' && end + 1 < src_.size() &&
+          is_ascii_digit(src_[end + 1])) {
         end = scan_digits(end + 1, dec);
         is_float = true;
       }
@@ -338,11 +348,12 @@ class Lexer {
     if (src_[at] == '0' && (p == 'b' || p == 'o' || p == 'x')) {
       base = p == 'b' ? 2 : p == 'o' ? 8 : 16;
       std::size_t q = at + 2;
-      const auto ok = base == 2    ? +[](char ch) { return ch == '0' || ch == '1'; }
-                      : base == 8  ? +[](char ch) { return ch >= '0' && ch <= '7'; }
-                                   : +[](char ch) {
-                                      return is_ascii_digit(ch) || ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'f');
-                                    };
+      const auto ok =
+          base == 2   ? +[](char ch) { return ch == '0' || ch == '1'; }
+          : base == 8 ? +[](char ch) { return ch >= '0' && ch <= '7'; }
+                      : +[](char ch) {
+                          return is_ascii_digit(ch) || ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'f');
+                        };
       if (q < src_.size() && src_[q] == '_') ++q;  // 0x_ff is allowed
       end = scan_digits(q, ok);
       if (end == q) {
@@ -394,21 +405,43 @@ class Lexer {
         ++i;
         continue;
       }
-      if (i + 1 >= src_.size()) return error_at(at, "unexpected char '" + std::string(1, quote) + "'");
+      if (i + 1 >= src_.size())
+        return error_at(at, "unexpected char '" + std::string(1, quote) + "'");
       const char e = src_[i + 1];
       i += 2;
       switch (e) {
-        case '\n': break;
-        case '\\': value.push_back('\\'); break;
-        case '\'': value.push_back('\''); break;
-        case '"': value.push_back('"'); break;
-        case 'a': value.push_back('\a'); break;
-        case 'b': value.push_back('\b'); break;
-        case 'f': value.push_back('\f'); break;
-        case 'n': value.push_back('\n'); break;
-        case 'r': value.push_back('\r'); break;
-        case 't': value.push_back('\t'); break;
-        case 'v': value.push_back('\v'); break;
+        case '\n':
+          break;
+        case '\\':
+          value.push_back('\\');
+          break;
+        case '\'':
+          value.push_back('\'');
+          break;
+        case '"':
+          value.push_back('"');
+          break;
+        case 'a':
+          value.push_back('\a');
+          break;
+        case 'b':
+          value.push_back('\b');
+          break;
+        case 'f':
+          value.push_back('\f');
+          break;
+        case 'n':
+          value.push_back('\n');
+          break;
+        case 'r':
+          value.push_back('\r');
+          break;
+        case 't':
+          value.push_back('\t');
+          break;
+        case 'v':
+          value.push_back('\v');
+          break;
         case 'x':
         case 'u':
         case 'U': {
@@ -417,7 +450,8 @@ class Lexer {
           for (int k = 0; k < n; ++k) {
             const int h = i < src_.size() ? hex_value(src_[i]) : -1;
             if (h < 0) {
-              return error_at(at, std::string("truncated \\") + e + std::string(static_cast<std::size_t>(n), 'X') + " escape");
+              return error_at(at, std::string("truncated \\") + e +
+                                      std::string(static_cast<std::size_t>(n), 'X') + " escape");
             }
             cp = cp * 16 + static_cast<char32_t>(h);
             ++i;
@@ -426,11 +460,13 @@ class Lexer {
           unicode::append(value, cp);
           break;
         }
-        case 'N': return error_at(at, "\\N{...} escapes are not supported");
+        case 'N':
+          return error_at(at, "\\N{...} escapes are not supported");
         default:
           if (e >= '0' && e <= '7') {
             char32_t cp = static_cast<char32_t>(e - '0');
-            for (int k = 0; k < 2 && i < src_.size() && src_[i] >= '0' && src_[i] <= '7'; ++k, ++i) {
+            for (int k = 0; k < 2 && i < src_.size() && src_[i] >= '0' && src_[i] <= '7';
+                 ++k, ++i) {
               cp = cp * 8 + static_cast<char32_t>(src_[i] - '0');
             }
             unicode::append(value, cp);
@@ -505,7 +541,8 @@ class Lexer {
 }  // namespace
 
 core::Status template_error(int line, int column, std::string_view message) {
-  return core::make_error(core::ErrorCode::kTemplateError, "line {}, column {}: {}", line, column, message);
+  return core::make_error(core::ErrorCode::kTemplateError, "line {}, column {}: {}", line, column,
+                          message);
 }
 
 core::Result<std::vector<Token>> tokenize(std::string_view source, const LexOptions& options) {

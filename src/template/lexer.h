@@ -20,10 +20,10 @@ enum class TokenKind : std::uint8_t {
   kBlockBegin,  // {%
   kBlockEnd,    // %}
   kName,
-  kString,      // text holds the unescaped value
+  kString,  // text holds the unescaped value
   kInteger,
   kFloat,
-  kOperator,    // text holds the operator
+  kOperator,  // text holds the operator
   kEof,
 };
 

@@ -43,7 +43,8 @@ core::Result<Value> d_values(Interpreter& in, const Value& self, const CallArgs&
 core::Result<Value> d_get(Interpreter&, const Value& self, const CallArgs& args) {
   MLXS_ASSIGN_OR_RETURN(auto b, BoundArgs::bind("get", args, {"key", "default"}, 1));
   const Value& key = b.get(0);
-  if (key.is_list() || key.is_dict()) return type_error("unhashable type: '" + type_name(key) + "'");
+  if (key.is_list() || key.is_dict())
+    return type_error("unhashable type: '" + type_name(key) + "'");
   if (const Value* found = self.as_dict().find(key)) return *found;
   return b.get(1, Value::none());
 }
@@ -90,7 +91,8 @@ core::Result<Value> loop_changed(Interpreter&, const Value& self, const CallArgs
 
 Callable::Fn find_method(const Value& obj, std::string_view name) {
   switch (obj.kind()) {
-    case Value::Kind::kString: return find_str_method(name);
+    case Value::Kind::kString:
+      return find_str_method(name);
     case Value::Kind::kDict:
       if (name == "items") return d_items;
       if (name == "keys") return d_keys;
@@ -116,13 +118,15 @@ Callable::Fn find_method(const Value& obj, std::string_view name) {
     case Value::Kind::kFloat:
     case Value::Kind::kGenerator:
     case Value::Kind::kNamespace:
-    case Value::Kind::kCallable: return nullptr;
+    case Value::Kind::kCallable:
+      return nullptr;
   }
   return nullptr;
 }
 
 bool is_unsafe_method(const Value& obj, std::string_view name) {
-  static constexpr std::string_view kList[] = {"append", "clear", "extend", "insert", "pop", "remove", "reverse", "sort"};
+  static constexpr std::string_view kList[] = {"append", "clear",  "extend",  "insert",
+                                               "pop",    "remove", "reverse", "sort"};
   static constexpr std::string_view kDict[] = {"clear", "pop", "popitem", "setdefault", "update"};
   if (obj.is_list()) {
     for (const auto n : kList) {
@@ -156,7 +160,8 @@ Value loop_attribute(const Value& loop, std::string_view name) {
     if (l.index0 + 1 >= l.length || !l.items) return Value::undefined("there is no next item");
     return (*l.items)[static_cast<std::size_t>(l.index0 + 1)];
   }
-  return Value::undefined("'jinja2.runtime.LoopContext object' has no attribute '" + std::string(name) + "'");
+  return Value::undefined("'jinja2.runtime.LoopContext object' has no attribute '" +
+                          std::string(name) + "'");
 }
 
 }  // namespace mlxs::template_

@@ -4,34 +4,46 @@
 #include <limits>
 
 #include "template/interpreter.h"
-#include "template/runtime.h"
 #include "template/pyformat.h"
+#include "template/runtime.h"
 
 namespace mlxs::template_ {
 namespace {
 
 const char* symbol(ast::BinOp op) {
   switch (op) {
-    case ast::BinOp::kAdd: return "+";
-    case ast::BinOp::kSub: return "-";
-    case ast::BinOp::kMul: return "*";
-    case ast::BinOp::kDiv: return "/";
-    case ast::BinOp::kFloorDiv: return "//";
-    case ast::BinOp::kMod: return "%";
-    case ast::BinOp::kPow: return "** or pow()";
+    case ast::BinOp::kAdd:
+      return "+";
+    case ast::BinOp::kSub:
+      return "-";
+    case ast::BinOp::kMul:
+      return "*";
+    case ast::BinOp::kDiv:
+      return "/";
+    case ast::BinOp::kFloorDiv:
+      return "//";
+    case ast::BinOp::kMod:
+      return "%";
+    case ast::BinOp::kPow:
+      return "** or pow()";
   }
   return "?";
 }
 
 core::Status unsupported(ast::BinOp op, const Value& a, const Value& b) {
-  return type_error("unsupported operand type(s) for " + std::string(symbol(op)) + ": '" + type_name(a) +
-                    "' and '" + type_name(b) + "'");
+  return type_error("unsupported operand type(s) for " + std::string(symbol(op)) + ": '" +
+                    type_name(a) + "' and '" + type_name(b) + "'");
 }
 
-core::Status overflow() { return type_error("integer overflow (templates compute with 64-bit integers)"); }
+core::Status overflow() {
+  return type_error("integer overflow (templates compute with 64-bit integers)");
+}
 
 core::Result<Value> repeat(Interpreter& in, const Value& seq, std::int64_t times) {
-  if (times <= 0) return seq.is_string() ? Value::string("") : seq.is_tuple() ? Value::tuple({}) : Value::list({});
+  if (times <= 0)
+    return seq.is_string()  ? Value::string("")
+           : seq.is_tuple() ? Value::tuple({})
+                            : Value::list({});
   const auto n = static_cast<std::uint64_t>(times);
   if (seq.is_string()) {
     const std::string& s = seq.as_string();
@@ -42,7 +54,8 @@ core::Result<Value> repeat(Interpreter& in, const Value& seq, std::int64_t times
     return seq.is_markup() ? Value::markup(std::move(out)) : Value::string(std::move(out));
   }
   const List& items = seq.as_list();
-  MLXS_RETURN_IF_ERROR(in.charge(items.size() > UINT64_MAX / 16 / n ? UINT64_MAX : items.size() * n * 16));
+  MLXS_RETURN_IF_ERROR(
+      in.charge(items.size() > UINT64_MAX / 16 / n ? UINT64_MAX : items.size() * n * 16));
   const std::uint64_t total = items.size() * n;
   List out;
   out.reserve(total);
@@ -74,9 +87,12 @@ core::Result<Value> arithmetic(ast::BinOp op, const Value& a, const Value& b) {
     const double x = a.as_float();
     const double y = b.as_float();
     switch (op) {
-      case ast::BinOp::kAdd: return Value::number(x + y);
-      case ast::BinOp::kSub: return Value::number(x - y);
-      case ast::BinOp::kMul: return Value::number(x * y);
+      case ast::BinOp::kAdd:
+        return Value::number(x + y);
+      case ast::BinOp::kSub:
+        return Value::number(x - y);
+      case ast::BinOp::kMul:
+        return Value::number(x * y);
       case ast::BinOp::kDiv:
         if (y == 0) return type_error(use_float ? "float division by zero" : "division by zero");
         return Value::number(x / y);
@@ -108,7 +124,8 @@ core::Result<Value> arithmetic(ast::BinOp op, const Value& a, const Value& b) {
     case ast::BinOp::kFloorDiv:
     case ast::BinOp::kMod: {
       if (y == 0) {
-        return type_error(op == ast::BinOp::kMod ? "integer modulo by zero" : "integer division or modulo by zero");
+        return type_error(op == ast::BinOp::kMod ? "integer modulo by zero"
+                                                 : "integer division or modulo by zero");
       }
       if (x == std::numeric_limits<std::int64_t>::min() && y == -1) {
         if (op == ast::BinOp::kMod) return Value::integer(0);
@@ -137,7 +154,8 @@ core::Result<Value> arithmetic(ast::BinOp op, const Value& a, const Value& b) {
       }
       return Value::integer(result);
     }
-    case ast::BinOp::kDiv: break;  // handled above
+    case ast::BinOp::kDiv:
+      break;  // handled above
   }
   return overflow();
 }
@@ -169,13 +187,15 @@ core::Result<int> order(const Value& a, const Value& b, const char* op) {
     }
     return x.size() < y.size() ? -1 : x.size() > y.size() ? 1 : 0;
   }
-  return type_error("'" + std::string(op) + "' not supported between instances of '" + type_name(a) + "' and '" +
-                    type_name(b) + "'");
+  return type_error("'" + std::string(op) + "' not supported between instances of '" +
+                    type_name(a) + "' and '" + type_name(b) + "'");
 }
 
 }  // namespace
 
-core::Status type_error(std::string message) { return core::Status(core::ErrorCode::kTemplateError, std::move(message)); }
+core::Status type_error(std::string message) {
+  return core::Status(core::ErrorCode::kTemplateError, std::move(message));
+}
 
 core::Status undefined_error(const Value& v) {
   std::string message = v.undefined_message();
@@ -216,7 +236,8 @@ core::Result<Value> binary_op(Interpreter& in, ast::BinOp op, const Value& a, co
         return a.is_tuple() ? Value::tuple(std::move(out)) : Value::list(std::move(out));
       }
       if (a.is_string() || a.is_list() || a.is_tuple()) {
-        return type_error("can only concatenate " + type_name(a) + " (not \"" + type_name(b) + "\") to " + type_name(a));
+        return type_error("can only concatenate " + type_name(a) + " (not \"" + type_name(b) +
+                          "\") to " + type_name(a));
       }
       return unsupported(op, a, b);
     case ast::BinOp::kMul:
@@ -240,7 +261,8 @@ core::Result<Value> binary_op(Interpreter& in, ast::BinOp op, const Value& a, co
     case ast::BinOp::kSub:
     case ast::BinOp::kDiv:
     case ast::BinOp::kFloorDiv:
-    case ast::BinOp::kPow: return unsupported(op, a, b);
+    case ast::BinOp::kPow:
+      return unsupported(op, a, b);
   }
   return unsupported(op, a, b);
 }
@@ -277,7 +299,8 @@ core::Result<bool> contains(const Value& container, const Value& item) {
       }
       return false;
     case Value::Kind::kDict:
-      if (item.is_sequence() && !item.is_tuple()) return type_error("unhashable type: '" + type_name(item) + "'");
+      if (item.is_sequence() && !item.is_tuple())
+        return type_error("unhashable type: '" + type_name(item) + "'");
       if (item.is_dict()) return type_error("unhashable type: 'dict'");
       return container.as_dict().find(item) != nullptr;
     case Value::Kind::kGenerator: {
@@ -291,8 +314,10 @@ core::Result<bool> contains(const Value& container, const Value& item) {
       if (!pending.is_ok()) return pending;
       return false;
     }
-    case Value::Kind::kUndefined: return false;  // iterating an Undefined yields nothing
-    case Value::Kind::kLoop: return false;
+    case Value::Kind::kUndefined:
+      return false;  // iterating an Undefined yields nothing
+    case Value::Kind::kLoop:
+      return false;
     case Value::Kind::kNone:
     case Value::Kind::kBool:
     case Value::Kind::kInt:
@@ -311,10 +336,13 @@ core::Result<bool> less_than(const Value& a, const Value& b) {
 
 core::Result<bool> compare(Interpreter& in, ast::CmpOp op, const Value& a, const Value& b) {
   // Deep comparisons walk both values.
-  if (a.depth() > 0 || b.depth() > 0) MLXS_RETURN_IF_ERROR(in.charge(std::min(a.weight(), b.weight())));
+  if (a.depth() > 0 || b.depth() > 0)
+    MLXS_RETURN_IF_ERROR(in.charge(std::min(a.weight(), b.weight())));
   switch (op) {
-    case ast::CmpOp::kEq: return equals(a, b);
-    case ast::CmpOp::kNe: return !equals(a, b);
+    case ast::CmpOp::kEq:
+      return equals(a, b);
+    case ast::CmpOp::kNe:
+      return !equals(a, b);
     case ast::CmpOp::kIn:
     case ast::CmpOp::kNotIn: {
       MLXS_RETURN_IF_ERROR(in.charge(b.weight()));

@@ -17,24 +17,35 @@ using ast::Location;
 
 std::string describe(const Token& t) {
   switch (t.kind) {
-    case TokenKind::kData: return "template data / text";
-    case TokenKind::kVarBegin: return "begin of print statement";
-    case TokenKind::kVarEnd: return "end of print statement";
-    case TokenKind::kBlockBegin: return "begin of statement block";
-    case TokenKind::kBlockEnd: return "end of statement block";
+    case TokenKind::kData:
+      return "template data / text";
+    case TokenKind::kVarBegin:
+      return "begin of print statement";
+    case TokenKind::kVarEnd:
+      return "end of print statement";
+    case TokenKind::kBlockBegin:
+      return "begin of statement block";
+    case TokenKind::kBlockEnd:
+      return "end of statement block";
     case TokenKind::kName:
-    case TokenKind::kOperator: return t.text;
-    case TokenKind::kString: return "string";
-    case TokenKind::kInteger: return "integer";
-    case TokenKind::kFloat: return "float";
-    case TokenKind::kEof: return "end of template";
+    case TokenKind::kOperator:
+      return t.text;
+    case TokenKind::kString:
+      return "string";
+    case TokenKind::kInteger:
+      return "integer";
+    case TokenKind::kFloat:
+      return "float";
+    case TokenKind::kEof:
+      return "end of template";
   }
   return "token";
 }
 
 class Parser {
  public:
-  Parser(const std::vector<Token>& tokens, const ParseLimits& limits) : toks_(tokens), limits_(limits) {}
+  Parser(const std::vector<Token>& tokens, const ParseLimits& limits)
+      : toks_(tokens), limits_(limits) {}
 
   core::Result<std::unique_ptr<ast::Template>> run() {
     auto tmpl = std::make_unique<ast::Template>();
@@ -53,8 +64,12 @@ class Parser {
   static Location loc(const Token& t) { return {t.line, t.column}; }
   static std::string quoted(const Token& t) { return "'" + describe(t) + "'"; }
 
-  bool is_op(std::string_view op) const { return cur().kind == TokenKind::kOperator && cur().text == op; }
-  bool is_name(std::string_view n) const { return cur().kind == TokenKind::kName && cur().text == n; }
+  bool is_op(std::string_view op) const {
+    return cur().kind == TokenKind::kOperator && cur().text == op;
+  }
+  bool is_name(std::string_view n) const {
+    return cur().kind == TokenKind::kName && cur().text == n;
+  }
   bool skip_op(std::string_view op) {
     if (!is_op(op)) return false;
     advance();
@@ -93,8 +108,8 @@ class Parser {
   // operator chain) goes through here, so the tree's height stays bounded.
   core::Status enter() {
     if (++depth_ > limits_.max_depth) {
-      return fail(cur(), "template nested too deeply (more than " + std::to_string(limits_.max_depth) +
-                             " levels)");
+      return fail(cur(), "template nested too deeply (more than " +
+                             std::to_string(limits_.max_depth) + " levels)");
     }
     return core::Status::ok();
   }
@@ -161,8 +176,10 @@ class Parser {
   core::Status eof_error(const Token& t, const std::vector<std::string>& ends) const {
     std::string looking;
     for (const auto& e : ends) looking += (looking.empty() ? "'" : " or '") + e + "'";
-    std::string msg = "Unexpected end of template. Jinja was looking for the following tags: " + looking + ".";
-    if (!tag_stack_.empty()) msg += " The innermost block that needs to be closed is '" + tag_stack_.back() + "'.";
+    std::string msg =
+        "Unexpected end of template. Jinja was looking for the following tags: " + looking + ".";
+    if (!tag_stack_.empty())
+      msg += " The innermost block that needs to be closed is '" + tag_stack_.back() + "'.";
     return fail(t, msg);
   }
 
@@ -289,7 +306,8 @@ class Parser {
     bool is_tuple = false;
     while (true) {
       if (!tuple.items.empty()) MLXS_RETURN_IF_ERROR(expect_op(","));
-      if (cur().kind == TokenKind::kBlockEnd || is_op(")") || (!ends.empty() && at_end_tag(ends))) break;
+      if (cur().kind == TokenKind::kBlockEnd || is_op(")") || (!ends.empty() && at_end_tag(ends)))
+        break;
       MLXS_ASSIGN_OR_RETURN(auto one, parse_target_primary(with_namespace));
       tuple.items.push_back(std::move(one));
       if (is_op(",")) {
@@ -298,7 +316,8 @@ class Parser {
         break;
       }
     }
-    if (tuple.items.empty()) return fail(cur(), "expected an assignment target, got " + quoted(cur()));
+    if (tuple.items.empty())
+      return fail(cur(), "expected an assignment target, got " + quoted(cur()));
     if (!is_tuple) return std::move(tuple.items[0]);
     return tuple;
   }
@@ -311,7 +330,8 @@ class Parser {
       return inner;
     }
     if (t.kind != TokenKind::kName) return fail(t, "can't assign to " + quoted(t));
-    static constexpr std::string_view kConstNames[] = {"true", "false", "True", "False", "none", "None"};
+    static constexpr std::string_view kConstNames[] = {"true",  "false", "True",
+                                                       "False", "none",  "None"};
     for (const auto c : kConstNames) {
       if (t.text == c) return fail(t, "can't assign to 'const'");
     }
@@ -416,7 +436,8 @@ class Parser {
 
   // --------------------------------------------------------- expressions
   bool is_tuple_end(const std::vector<std::string>& extra_end) const {
-    if (cur().kind == TokenKind::kVarEnd || cur().kind == TokenKind::kBlockEnd || is_op(")")) return true;
+    if (cur().kind == TokenKind::kVarEnd || cur().kind == TokenKind::kBlockEnd || is_op(")"))
+      return true;
     return !extra_end.empty() && at_end_tag(extra_end);
   }
 
@@ -545,8 +566,9 @@ class Parser {
     return ExprPtr(std::move(cmp));
   }
 
-  core::Result<ExprPtr> parse_binary_chain(std::initializer_list<std::pair<std::string_view, ast::BinOp>> ops,
-                                           core::Result<ExprPtr> (Parser::*next)()) {
+  core::Result<ExprPtr> parse_binary_chain(
+      std::initializer_list<std::pair<std::string_view, ast::BinOp>> ops,
+      core::Result<ExprPtr> (Parser::*next)()) {
     DepthGuard guard(depth_);
     MLXS_ASSIGN_OR_RETURN(auto left, (this->*next)());
     while (true) {
@@ -565,7 +587,8 @@ class Parser {
   }
 
   core::Result<ExprPtr> parse_math1() {
-    return parse_binary_chain({{"+", ast::BinOp::kAdd}, {"-", ast::BinOp::kSub}}, &Parser::parse_concat);
+    return parse_binary_chain({{"+", ast::BinOp::kAdd}, {"-", ast::BinOp::kSub}},
+                              &Parser::parse_concat);
   }
 
   core::Result<ExprPtr> parse_concat() {
@@ -604,7 +627,8 @@ class Parser {
       advance();
       MLXS_RETURN_IF_ERROR(enter());
       MLXS_ASSIGN_OR_RETURN(auto operand, parse_unary(false));
-      node = std::make_unique<ast::Unary>(neg ? ExprKind::kNeg : ExprKind::kPos, l, std::move(operand));
+      node = std::make_unique<ast::Unary>(neg ? ExprKind::kNeg : ExprKind::kPos, l,
+                                          std::move(operand));
     } else {
       MLXS_ASSIGN_OR_RETURN(node, parse_primary());
     }
@@ -621,11 +645,13 @@ class Parser {
     switch (t.kind) {
       case TokenKind::kName: {
         advance();
-        if (t.text == "true" || t.text == "True") return ExprPtr(std::make_unique<ast::Const>(l, Value::boolean(true)));
+        if (t.text == "true" || t.text == "True")
+          return ExprPtr(std::make_unique<ast::Const>(l, Value::boolean(true)));
         if (t.text == "false" || t.text == "False") {
           return ExprPtr(std::make_unique<ast::Const>(l, Value::boolean(false)));
         }
-        if (t.text == "none" || t.text == "None") return ExprPtr(std::make_unique<ast::Const>(l, Value::none()));
+        if (t.text == "none" || t.text == "None")
+          return ExprPtr(std::make_unique<ast::Const>(l, Value::none()));
         if (!macro_stack_.empty()) {
           ast::Macro* m = macro_stack_.back();
           if (t.text == "varargs") m->uses_varargs = true;
@@ -801,7 +827,8 @@ class Parser {
         MLXS_RETURN_IF_ERROR(ensure(!args.star_star));
         advance();
         MLXS_ASSIGN_OR_RETURN(args.star_star, parse_expression(true));
-      } else if (cur().kind == TokenKind::kName && peek().kind == TokenKind::kOperator && peek().text == "=") {
+      } else if (cur().kind == TokenKind::kName && peek().kind == TokenKind::kOperator &&
+                 peek().text == "=") {
         MLXS_RETURN_IF_ERROR(ensure(!args.star_star));
         std::string key = cur().text;
         advance();
@@ -901,8 +928,10 @@ class NameChecker {
     switch (s.kind) {
       case ast::StmtKind::kText:
       case ast::StmtKind::kBreak:
-      case ast::StmtKind::kContinue: return core::Status::ok();
-      case ast::StmtKind::kPrint: return expr(static_cast<const ast::Print&>(s).expr.get(), soft);
+      case ast::StmtKind::kContinue:
+        return core::Status::ok();
+      case ast::StmtKind::kPrint:
+        return expr(static_cast<const ast::Print&>(s).expr.get(), soft);
       case ast::StmtKind::kIf: {
         const auto& n = static_cast<const ast::If&>(s);
         for (const auto& [test, b] : n.branches) {
@@ -918,13 +947,15 @@ class NameChecker {
         MLXS_RETURN_IF_ERROR(body(n.body, false));
         return body(n.otherwise, soft);
       }
-      case ast::StmtKind::kSet: return expr(static_cast<const ast::Set&>(s).value.get(), soft);
+      case ast::StmtKind::kSet:
+        return expr(static_cast<const ast::Set&>(s).value.get(), soft);
       case ast::StmtKind::kSetBlock: {
         const auto& n = static_cast<const ast::SetBlock&>(s);
         MLXS_RETURN_IF_ERROR(expr(n.filter.get(), false));
         return body(n.body, false);
       }
-      case ast::StmtKind::kMacro: return macro(static_cast<const ast::Macro&>(s));
+      case ast::StmtKind::kMacro:
+        return macro(static_cast<const ast::Macro&>(s));
       case ast::StmtKind::kCallBlock: {
         const auto& n = static_cast<const ast::CallBlock&>(s);
         MLXS_RETURN_IF_ERROR(expr(n.call.get(), soft));
@@ -940,7 +971,8 @@ class NameChecker {
         for (const auto& v : n.values) MLXS_RETURN_IF_ERROR(expr(v.get(), soft));
         return body(n.body, false);
       }
-      case ast::StmtKind::kScope: return body(static_cast<const ast::Scope&>(s).body, false);
+      case ast::StmtKind::kScope:
+        return body(static_cast<const ast::Scope&>(s).body, false);
     }
     return core::Status::ok();
   }
@@ -961,8 +993,10 @@ class NameChecker {
     if (e == nullptr) return core::Status::ok();
     switch (e->kind) {
       case ExprKind::kConst:
-      case ExprKind::kName: return core::Status::ok();
-      case ExprKind::kGetattr: return expr(static_cast<const ast::Getattr*>(e)->object.get(), soft);
+      case ExprKind::kName:
+        return core::Status::ok();
+      case ExprKind::kGetattr:
+        return expr(static_cast<const ast::Getattr*>(e)->object.get(), soft);
       case ExprKind::kGetitem: {
         const auto* n = static_cast<const ast::Getitem*>(e);
         MLXS_RETURN_IF_ERROR(expr(n->object.get(), soft));
@@ -997,7 +1031,8 @@ class NameChecker {
       }
       case ExprKind::kNot:
       case ExprKind::kNeg:
-      case ExprKind::kPos: return expr(static_cast<const ast::Unary*>(e)->operand.get(), soft);
+      case ExprKind::kPos:
+        return expr(static_cast<const ast::Unary*>(e)->operand.get(), soft);
       case ExprKind::kBinary: {
         const auto* n = static_cast<const ast::Binary*>(e);
         MLXS_RETURN_IF_ERROR(expr(n->left.get(), soft));
@@ -1010,7 +1045,8 @@ class NameChecker {
         return expr(n->right.get(), soft);
       }
       case ExprKind::kConcat:
-        for (const auto& p : static_cast<const ast::Concat*>(e)->parts) MLXS_RETURN_IF_ERROR(expr(p.get(), soft));
+        for (const auto& p : static_cast<const ast::Concat*>(e)->parts)
+          MLXS_RETURN_IF_ERROR(expr(p.get(), soft));
         return core::Status::ok();
       case ExprKind::kCompare: {
         const auto* n = static_cast<const ast::Compare*>(e);
@@ -1026,7 +1062,8 @@ class NameChecker {
       }
       case ExprKind::kList:
       case ExprKind::kTuple:
-        for (const auto& i : static_cast<const ast::Sequence*>(e)->items) MLXS_RETURN_IF_ERROR(expr(i.get(), soft));
+        for (const auto& i : static_cast<const ast::Sequence*>(e)->items)
+          MLXS_RETURN_IF_ERROR(expr(i.get(), soft));
         return core::Status::ok();
       case ExprKind::kDict:
         for (const auto& [k, v] : static_cast<const ast::DictLit*>(e)->items) {
@@ -1041,7 +1078,8 @@ class NameChecker {
 
 }  // namespace
 
-core::Result<std::unique_ptr<ast::Template>> parse(const std::vector<Token>& tokens, const ParseLimits& limits) {
+core::Result<std::unique_ptr<ast::Template>> parse(const std::vector<Token>& tokens,
+                                                   const ParseLimits& limits) {
   if (tokens.empty() || tokens.back().kind != TokenKind::kEof) {
     return template_error(1, 1, "internal error: token stream without end");
   }

@@ -28,10 +28,10 @@ core::Result<Value> modulo(Interpreter& in, const Value& v, const Value& n) {
   return binary_op(in, ast::BinOp::kMod, v, n);
 }
 
-#define SIMPLE_TEST(fn, name, expr)                                                \
-  core::Result<bool> fn(Interpreter&, const Value& v, const CallArgs& args) {      \
-    MLXS_RETURN_IF_ERROR(no_args(name, args));                                     \
-    return (expr);                                                                 \
+#define SIMPLE_TEST(fn, name, expr)                                           \
+  core::Result<bool> fn(Interpreter&, const Value& v, const CallArgs& args) { \
+    MLXS_RETURN_IF_ERROR(no_args(name, args));                                \
+    return (expr);                                                            \
   }
 
 SIMPLE_TEST(t_defined, "defined", !v.is_undefined())
@@ -46,9 +46,11 @@ SIMPLE_TEST(t_number, "number", v.is_number())
 SIMPLE_TEST(t_string, "string", v.is_string())
 SIMPLE_TEST(t_mapping, "mapping", v.is_dict())
 // Python: len() and __getitem__ exist (Undefined has both).
-SIMPLE_TEST(t_sequence, "sequence", v.is_string() || v.is_sequence() || v.is_dict() || v.is_undefined())
+SIMPLE_TEST(t_sequence, "sequence",
+            v.is_string() || v.is_sequence() || v.is_dict() || v.is_undefined())
 SIMPLE_TEST(t_iterable, "iterable",
-            v.is_string() || v.is_sequence() || v.is_generator() || v.is_dict() || v.is_undefined() || v.is_loop())
+            v.is_string() || v.is_sequence() || v.is_generator() || v.is_dict() ||
+                v.is_undefined() || v.is_loop())
 SIMPLE_TEST(t_callable, "callable", v.is_callable() || v.is_undefined() || v.is_loop())
 SIMPLE_TEST(t_escaped, "escaped", v.is_markup())
 #undef SIMPLE_TEST
@@ -88,8 +90,10 @@ core::Result<bool> t_sameas(Interpreter&, const Value& v, const CallArgs& args) 
   if (v.kind() != other->kind()) return false;
   switch (v.kind()) {
     case Value::Kind::kNone:
-    case Value::Kind::kUndefined: return true;
-    case Value::Kind::kBool: return v.as_bool() == other->as_bool();
+    case Value::Kind::kUndefined:
+      return true;
+    case Value::Kind::kBool:
+      return v.as_bool() == other->as_bool();
     case Value::Kind::kInt:  // CPython caches small ints: `is` holds for them
       return v.as_int() == other->as_int() && v.as_int() >= -5 && v.as_int() <= 256;
     case Value::Kind::kFloat:
@@ -100,7 +104,8 @@ core::Result<bool> t_sameas(Interpreter&, const Value& v, const CallArgs& args) 
     case Value::Kind::kDict:
     case Value::Kind::kNamespace:
     case Value::Kind::kCallable:
-    case Value::Kind::kLoop: return v.identity() != nullptr && v.identity() == other->identity();
+    case Value::Kind::kLoop:
+      return v.identity() != nullptr && v.identity() == other->identity();
   }
   return false;
 }

@@ -44,7 +44,8 @@ std::string c_format(const std::string& spec, double v) {
   char buf[512];
   const int n = std::snprintf(buf, sizeof(buf), spec.c_str(), v);
   if (n < 0) return {};
-  if (static_cast<std::size_t>(n) < sizeof(buf)) return std::string(buf, static_cast<std::size_t>(n));
+  if (static_cast<std::size_t>(n) < sizeof(buf))
+    return std::string(buf, static_cast<std::size_t>(n));
   std::string big(static_cast<std::size_t>(n) + 1, '\0');
   std::snprintf(big.data(), big.size(), spec.c_str(), v);
   big.resize(static_cast<std::size_t>(n));
@@ -55,7 +56,8 @@ std::string c_format(const std::string& spec, double v) {
 // Integer digits in base 2/8/10/16 with Python's prefixes.
 std::string int_digits(std::int64_t v, char type, bool alternate) {
   const bool neg = v < 0;
-  unsigned long long u = neg ? 0ULL - static_cast<unsigned long long>(v) : static_cast<unsigned long long>(v);
+  unsigned long long u =
+      neg ? 0ULL - static_cast<unsigned long long>(v) : static_cast<unsigned long long>(v);
   const int base = type == 'b' ? 2 : type == 'o' ? 8 : (type == 'x' || type == 'X') ? 16 : 10;
   const char* digits = type == 'X' ? "0123456789ABCDEF" : "0123456789abcdef";
   std::string out;
@@ -87,8 +89,8 @@ std::string group_digits(const std::string& s, char sep) {
 
 // ------------------------------------------------------------ %-formatting
 
-core::Result<std::string> percent_format(Interpreter& in, const std::string& format, const Value& args,
-                                         bool escape) {
+core::Result<std::string> percent_format(Interpreter& in, const std::string& format,
+                                         const Value& args, bool escape) {
   std::vector<Value> items;
   const Dict* mapping = nullptr;
   // Python treats any non-tuple, non-str argument with __getitem__ (dict,
@@ -141,7 +143,8 @@ core::Result<std::string> percent_format(Interpreter& in, const std::string& for
       used_key = true;
     }
     std::string flags;
-    while (i < format.size() && std::string_view("-+ #0").find(format[i]) != std::string_view::npos) {
+    while (i < format.size() &&
+           std::string_view("-+ #0").find(format[i]) != std::string_view::npos) {
       flags.push_back(format[i++]);
     }
     std::size_t width = 0;
@@ -153,7 +156,8 @@ core::Result<std::string> percent_format(Interpreter& in, const std::string& for
       width = static_cast<std::size_t>(std::llabs(w.as_int()));
       ++i;
     } else {
-      while (i < format.size() && format[i] >= '0' && format[i] <= '9') width = std::min(width * 10 + static_cast<std::size_t>(format[i++] - '0'), kMaxWidth + 1);
+      while (i < format.size() && format[i] >= '0' && format[i] <= '9')
+        width = std::min(width * 10 + static_cast<std::size_t>(format[i++] - '0'), kMaxWidth + 1);
     }
     int precision = -1;
     if (i < format.size() && format[i] == '.') {
@@ -163,10 +167,12 @@ core::Result<std::string> percent_format(Interpreter& in, const std::string& for
         Value p;
         MLXS_RETURN_IF_ERROR(take(p));
         if (!p.is_int()) return type_error("* wants int");
-        precision = static_cast<int>(std::max<std::int64_t>(0, std::min<std::int64_t>(p.as_int(), 1000)));
+        precision =
+            static_cast<int>(std::max<std::int64_t>(0, std::min<std::int64_t>(p.as_int(), 1000)));
         ++i;
       } else {
-        while (i < format.size() && format[i] >= '0' && format[i] <= '9') precision = std::min(precision * 10 + (format[i++] - '0'), 100000);
+        while (i < format.size() && format[i] >= '0' && format[i] <= '9')
+          precision = std::min(precision * 10 + (format[i++] - '0'), 100000);
       }
     }
     while (i < format.size() && (format[i] == 'h' || format[i] == 'l' || format[i] == 'L')) ++i;
@@ -214,9 +220,10 @@ core::Result<std::string> percent_format(Interpreter& in, const std::string& for
       case 'o': {
         if (!value.is_number()) {
           if (value.is_undefined()) return undefined_error(value);
-          return type_error(std::string("%") + conv + " format: " +
-                            (conv == 'd' || conv == 'i' || conv == 'u' ? "a real number" : "an integer") +
-                            " is required, not " + type_name(value));
+          return type_error(
+              std::string("%") + conv + " format: " +
+              (conv == 'd' || conv == 'i' || conv == 'u' ? "a real number" : "an integer") +
+              " is required, not " + type_name(value));
         }
         if (value.is_float() && conv != 'd' && conv != 'i' && conv != 'u') {
           return type_error(std::string("%") + conv + " format: an integer is required, not float");
@@ -231,8 +238,12 @@ core::Result<std::string> percent_format(Interpreter& in, const std::string& for
         if (precision >= 0 && digits.size() < static_cast<std::size_t>(precision)) {
           digits.insert(0, static_cast<std::size_t>(precision) - digits.size(), '0');
         }
-        std::string sign = n < 0 ? "-" : flags.find('+') != std::string::npos ? "+" : flags.find(' ') != std::string::npos ? " " : "";
-        if (zero && sign.size() + digits.size() < width) digits.insert(0, width - sign.size() - digits.size(), '0');
+        std::string sign = n < 0                                  ? "-"
+                           : flags.find('+') != std::string::npos ? "+"
+                           : flags.find(' ') != std::string::npos ? " "
+                                                                  : "";
+        if (zero && sign.size() + digits.size() < width)
+          digits.insert(0, width - sign.size() - digits.size(), '0');
         out += pad(sign + digits, width, left ? '<' : '>');
         continue;
       }
@@ -304,7 +315,8 @@ core::Result<std::string> format_value(const Value& value, const std::string& sp
     ++i;
   }
   std::size_t width = 0;
-  while (i < spec.size() && spec[i] >= '0' && spec[i] <= '9') width = std::min(width * 10 + static_cast<std::size_t>(spec[i++] - '0'), kMaxWidth + 1);
+  while (i < spec.size() && spec[i] >= '0' && spec[i] <= '9')
+    width = std::min(width * 10 + static_cast<std::size_t>(spec[i++] - '0'), kMaxWidth + 1);
   if (width > kMaxWidth) return type_error("format width too large");
   char grouping = '\0';
   if (i < spec.size() && (spec[i] == ',' || spec[i] == '_')) grouping = spec[i++];
@@ -327,11 +339,14 @@ core::Result<std::string> format_value(const Value& value, const std::string& sp
   if (value.is_string()) {
     if (sign != '\0') return type_error("Sign not allowed in string format specifier");
     if (alternate) return type_error("Alternate form (#) not allowed in string format specifier");
-    if (align == '=' && !(fill == "0" && zero_pad)) return type_error("'=' alignment not allowed in string format specifier");
-    if (grouping != '\0') return type_error(std::string("Cannot specify '") + grouping + "' with 's'.");
+    if (align == '=' && !(fill == "0" && zero_pad))
+      return type_error("'=' alignment not allowed in string format specifier");
+    if (grouping != '\0')
+      return type_error(std::string("Cannot specify '") + grouping + "' with 's'.");
     if (zero_pad && align == '=') align = '<';  // "{:05}" pads a string on the right with zeros
   }
-  if (value.is_string() || value.is_none() || value.is_undefined() || value.is_sequence() || value.is_dict()) {
+  if (value.is_string() || value.is_none() || value.is_undefined() || value.is_sequence() ||
+      value.is_dict()) {
     if (!value.is_string() && !spec.empty()) {
       return type_error("unsupported format string passed to " + type_name(value) + ".__format__");
     }
@@ -343,13 +358,15 @@ core::Result<std::string> format_value(const Value& value, const std::string& sp
     return pad(body, width, align == '\0' ? '<' : align == '=' ? '>' : align, fill);
   }
   if (!value.is_number()) {
-    if (!spec.empty()) return type_error("unsupported format string passed to " + type_name(value) + ".__format__");
+    if (!spec.empty())
+      return type_error("unsupported format string passed to " + type_name(value) + ".__format__");
     std::string text;
     if (!append_str(text, value, 1u << 20)) return type_error("value too large to format");
     return text;
   }
-  const bool as_int = (value.is_int() || value.is_bool()) &&
-                      (type == '\0' || std::string_view("bcdoxXn").find(type) != std::string_view::npos);
+  const bool as_int =
+      (value.is_int() || value.is_bool()) &&
+      (type == '\0' || std::string_view("bcdoxXn").find(type) != std::string_view::npos);
   // bool.__format__ is str() only for an empty spec; otherwise it formats as int.
   if (value.is_bool() && spec.empty()) return to_str(value);
   std::string sign_text;
@@ -366,7 +383,8 @@ core::Result<std::string> format_value(const Value& value, const std::string& sp
     }
   } else {
     if (!(type == '\0' || std::string_view("eEfFgGn%").find(type) != std::string_view::npos)) {
-      return type_error(std::string("Unknown format code '") + type + "' for object of type 'float'");
+      return type_error(std::string("Unknown format code '") + type +
+                        "' for object of type 'float'");
     }
     double v = value.as_float();
     const bool neg = std::signbit(v) && !std::isnan(v);
@@ -377,7 +395,9 @@ core::Result<std::string> format_value(const Value& value, const std::string& sp
       body = c_format("%." + std::to_string(precision < 0 ? 6 : precision) + "f", v * 100) + "%";
     } else {
       const char t = type == '\0' || type == 'n' ? 'g' : type;
-      std::string s = c_format(std::string("%") + (alternate ? "#" : "") + "." + std::to_string(precision < 0 ? 6 : precision) + t, v);
+      std::string s = c_format(std::string("%") + (alternate ? "#" : "") + "." +
+                                   std::to_string(precision < 0 ? 6 : precision) + t,
+                               v);
       if (type == '\0' && s.find_first_of(".eEn") == std::string::npos) s += ".0";
       body = s;
     }
@@ -395,7 +415,8 @@ core::Result<std::string> format_value(const Value& value, const std::string& sp
 
 // --------------------------------------------------------------- str.format
 
-core::Result<std::string> brace_format(Interpreter& in, const std::string& format, const CallArgs& args) {
+core::Result<std::string> brace_format(Interpreter& in, const std::string& format,
+                                       const CallArgs& args) {
   std::string out;
   std::size_t auto_index = 0;
   for (std::size_t i = 0; i < format.size(); ++i) {
@@ -420,7 +441,8 @@ core::Result<std::string> brace_format(Interpreter& in, const std::string& forma
     const std::size_t close = format.find('}', i + 1);
     if (close == std::string::npos) return type_error("expected '}' before end of string");
     std::string field = format.substr(i + 1, close - i - 1);
-    if (field.find('{') != std::string::npos) return type_error("nested replacement fields are not supported");
+    if (field.find('{') != std::string::npos)
+      return type_error("nested replacement fields are not supported");
     i = close;
     std::string spec;
     char conversion = '\0';
@@ -438,9 +460,11 @@ core::Result<std::string> brace_format(Interpreter& in, const std::string& forma
     const std::string head = field.substr(0, name_end);
     Value value;
     if (head.empty() || (head.find_first_not_of("0123456789") == std::string::npos)) {
-      const std::size_t index = head.empty() ? auto_index++ : static_cast<std::size_t>(std::stoull(head.substr(0, 9)));
+      const std::size_t index =
+          head.empty() ? auto_index++ : static_cast<std::size_t>(std::stoull(head.substr(0, 9)));
       if (index >= args.positional.size()) {
-        return type_error("Replacement index " + std::to_string(index) + " out of range for positional args tuple");
+        return type_error("Replacement index " + std::to_string(index) +
+                          " out of range for positional args tuple");
       }
       value = args.positional[index];
     } else {
@@ -464,9 +488,11 @@ core::Result<std::string> brace_format(Interpreter& in, const std::string& forma
         const std::size_t e = field.find(']', p);
         if (e == std::string::npos) return type_error("Missing ']' in format string");
         const std::string key = field.substr(p + 1, e - p - 1);
-        const bool numeric = !key.empty() && key.find_first_not_of("0123456789") == std::string::npos;
-        MLXS_ASSIGN_OR_RETURN(value, in.getitem(value, numeric ? Value::integer(std::stoll(key.substr(0, 18)))
-                                                                : Value::string(key)));
+        const bool numeric =
+            !key.empty() && key.find_first_not_of("0123456789") == std::string::npos;
+        MLXS_ASSIGN_OR_RETURN(
+            value, in.getitem(value, numeric ? Value::integer(std::stoll(key.substr(0, 18)))
+                                             : Value::string(key)));
         p = e + 1;
       }
       if (value.is_undefined()) return undefined_error(value);

@@ -43,8 +43,8 @@ struct Callable {
 
   Kind kind = Kind::kBuiltin;
   std::string name;
-  Fn fn = nullptr;   // builtins and methods
-  Value self;        // the object a method is bound to
+  Fn fn = nullptr;  // builtins and methods
+  Value self;       // the object a method is bound to
   const ast::Macro* macro = nullptr;
   std::shared_ptr<Frame> closure;  // where the macro was defined
   Value caller;                    // a call block's body, passed as `caller`
@@ -55,10 +55,10 @@ struct LoopState {
   std::int64_t length = 0;
   int depth0 = 0;
   std::shared_ptr<const List> items;
-  Value last_changed;                 // loop.changed() memory
+  Value last_changed;  // loop.changed() memory
   bool has_changed = false;
-  const ast::For* node = nullptr;     // for `loop(...)` in recursive loops
-  std::shared_ptr<Frame> outer;       // the frame the loop runs in
+  const ast::For* node = nullptr;  // for `loop(...)` in recursive loops
+  std::shared_ptr<Frame> outer;    // the frame the loop runs in
 };
 
 // jinja2's select/map/unique/... return Python generators: single-pass, no
@@ -66,11 +66,11 @@ struct LoopState {
 // have no side effects), but an error met on the way is only raised when a
 // consumer reads that far, and a second pass sees what the first left.
 struct GeneratorState {
-  std::string type = "generator";   // Python's type name
-  std::string function;             // for printing: <generator object NAME ...>
+  std::string type = "generator";  // Python's type name
+  std::string function;            // for printing: <generator object NAME ...>
   List items;
   std::size_t pos = 0;
-  core::Status deferred;            // raised when a consumer reads past `items`
+  core::Status deferred;  // raised when a consumer reads past `items`
 };
 
 }  // namespace mlxs::template_

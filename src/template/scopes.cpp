@@ -36,7 +36,8 @@ struct ScopeRefs {
 class Analyzer {
  public:
   // Analyzes one scope whose statements are `body`, then its nested scopes.
-  void scope(ast::Body& body, ast::Locals& locals, const Names& outer, const ast::Expr* scope_expr = nullptr,
+  void scope(ast::Body& body, ast::Locals& locals, const Names& outer,
+             const ast::Expr* scope_expr = nullptr,
              const std::vector<const ast::Expr*>& extra_loads = {}) {
     ScopeRefs refs;
     // Expressions evaluated inside this scope before its body (a loop filter,
@@ -64,8 +65,11 @@ class Analyzer {
     switch (s.kind) {
       case ast::StmtKind::kText:
       case ast::StmtKind::kBreak:
-      case ast::StmtKind::kContinue: return;
-      case ast::StmtKind::kPrint: expr(static_cast<ast::Print&>(s).expr.get(), refs); return;
+      case ast::StmtKind::kContinue:
+        return;
+      case ast::StmtKind::kPrint:
+        expr(static_cast<ast::Print&>(s).expr.get(), refs);
+        return;
       case ast::StmtKind::kIf: {
         auto& n = static_cast<ast::If&>(s);
         for (auto& [test, b] : n.branches) {
@@ -102,14 +106,20 @@ class Analyzer {
         nested.push_back(&s);
         return;
       case ast::StmtKind::kFilterBlock:
-      case ast::StmtKind::kScope: nested.push_back(&s); return;
+      case ast::StmtKind::kScope:
+        nested.push_back(&s);
+        return;
     }
   }
 
   void target(const ast::Target& t, ScopeRefs& refs, bool conditional) {
     switch (t.kind) {
-      case ast::Target::Kind::kName: refs.store(t.name, conditional); return;
-      case ast::Target::Kind::kAttr: refs.load(t.name); return;  // ns.attr reads ns
+      case ast::Target::Kind::kName:
+        refs.store(t.name, conditional);
+        return;
+      case ast::Target::Kind::kAttr:
+        refs.load(t.name);
+        return;  // ns.attr reads ns
       case ast::Target::Kind::kTuple:
         for (const auto& item : t.items) target(item, refs, conditional);
         return;
@@ -126,8 +136,12 @@ class Analyzer {
         scope(n.otherwise, n.otherwise_locals, outer);
         return;
       }
-      case ast::StmtKind::kMacro: macro(static_cast<ast::Macro&>(s), outer); return;
-      case ast::StmtKind::kCallBlock: macro(*static_cast<ast::CallBlock&>(s).caller, outer); return;
+      case ast::StmtKind::kMacro:
+        macro(static_cast<ast::Macro&>(s), outer);
+        return;
+      case ast::StmtKind::kCallBlock:
+        macro(*static_cast<ast::CallBlock&>(s).caller, outer);
+        return;
       case ast::StmtKind::kSetBlock: {
         auto& n = static_cast<ast::SetBlock&>(s);
         scope(n.body, n.locals, outer, n.filter.get());
@@ -155,7 +169,8 @@ class Analyzer {
       case ast::StmtKind::kIf:
       case ast::StmtKind::kSet:
       case ast::StmtKind::kBreak:
-      case ast::StmtKind::kContinue: return;
+      case ast::StmtKind::kContinue:
+        return;
     }
   }
 
@@ -184,9 +199,14 @@ class Analyzer {
   void expr(const ast::Expr* e, ScopeRefs& refs) {
     if (e == nullptr) return;
     switch (e->kind) {
-      case ast::ExprKind::kConst: return;
-      case ast::ExprKind::kName: refs.load(static_cast<const ast::Name*>(e)->name); return;
-      case ast::ExprKind::kGetattr: expr(static_cast<const ast::Getattr*>(e)->object.get(), refs); return;
+      case ast::ExprKind::kConst:
+        return;
+      case ast::ExprKind::kName:
+        refs.load(static_cast<const ast::Name*>(e)->name);
+        return;
+      case ast::ExprKind::kGetattr:
+        expr(static_cast<const ast::Getattr*>(e)->object.get(), refs);
+        return;
       case ast::ExprKind::kGetitem: {
         const auto* n = static_cast<const ast::Getitem*>(e);
         expr(n->object.get(), refs);
@@ -220,7 +240,9 @@ class Analyzer {
       }
       case ast::ExprKind::kNot:
       case ast::ExprKind::kNeg:
-      case ast::ExprKind::kPos: expr(static_cast<const ast::Unary*>(e)->operand.get(), refs); return;
+      case ast::ExprKind::kPos:
+        expr(static_cast<const ast::Unary*>(e)->operand.get(), refs);
+        return;
       case ast::ExprKind::kBinary: {
         const auto* n = static_cast<const ast::Binary*>(e);
         expr(n->left.get(), refs);

@@ -17,13 +17,13 @@ using Fn = Callable::Fn;
 core::Result<std::string> str_arg(std::string_view method, const Value& v, int position) {
   if (v.is_string()) return v.as_string();
   if (v.is_undefined()) return undefined_error(v);
-  return type_error(std::string(method) + "() argument " + std::to_string(position) + " must be str, not " +
-                    type_name(v));
+  return type_error(std::string(method) + "() argument " + std::to_string(position) +
+                    " must be str, not " + type_name(v));
 }
 
 // Python's slice clamping of optional [start, end) code point bounds to bytes.
-core::Status bounds(const BoundArgs& b, std::size_t start_i, const std::string& s, std::size_t& begin,
-                    std::size_t& end) {
+core::Status bounds(const BoundArgs& b, std::size_t start_i, const std::string& s,
+                    std::size_t& begin, std::size_t& end) {
   const auto len = static_cast<std::int64_t>(unicode::length(s));
   MLXS_ASSIGN_OR_RETURN(std::int64_t start, b.integer(start_i, 0));
   MLXS_ASSIGN_OR_RETURN(std::int64_t stop, b.integer(start_i + 1, len));
@@ -37,15 +37,17 @@ core::Status bounds(const BoundArgs& b, std::size_t start_i, const std::string& 
 }
 
 Value cp_index(const std::string& s, std::size_t byte_pos) {
-  return Value::integer(static_cast<std::int64_t>(unicode::length(std::string_view(s).substr(0, byte_pos))));
+  return Value::integer(
+      static_cast<std::int64_t>(unicode::length(std::string_view(s).substr(0, byte_pos))));
 }
 
-core::Result<Value> strip_impl(std::string_view name, const Value& self, const CallArgs& args, bool left,
-                               bool right) {
+core::Result<Value> strip_impl(std::string_view name, const Value& self, const CallArgs& args,
+                               bool left, bool right) {
   MLXS_ASSIGN_OR_RETURN(auto b, BoundArgs::bind(name, args, {"chars"}));
   const Value& chars = b.get(0);
   const std::string& s = self.as_string();
-  if (!b.has(0) || chars.is_none()) return Value::string(std::string(unicode::strip(s, nullptr, left, right)));
+  if (!b.has(0) || chars.is_none())
+    return Value::string(std::string(unicode::strip(s, nullptr, left, right)));
   if (!chars.is_string()) {
     if (chars.is_undefined()) return undefined_error(chars);
     return type_error(std::string(name) + " arg must be None or str");
@@ -54,12 +56,18 @@ core::Result<Value> strip_impl(std::string_view name, const Value& self, const C
   return Value::string(std::string(unicode::strip(s, &set, left, right)));
 }
 
-core::Result<Value> m_strip(Interpreter&, const Value& self, const CallArgs& a) { return strip_impl("strip", self, a, true, true); }
-core::Result<Value> m_lstrip(Interpreter&, const Value& self, const CallArgs& a) { return strip_impl("lstrip", self, a, true, false); }
-core::Result<Value> m_rstrip(Interpreter&, const Value& self, const CallArgs& a) { return strip_impl("rstrip", self, a, false, true); }
+core::Result<Value> m_strip(Interpreter&, const Value& self, const CallArgs& a) {
+  return strip_impl("strip", self, a, true, true);
+}
+core::Result<Value> m_lstrip(Interpreter&, const Value& self, const CallArgs& a) {
+  return strip_impl("lstrip", self, a, true, false);
+}
+core::Result<Value> m_rstrip(Interpreter&, const Value& self, const CallArgs& a) {
+  return strip_impl("rstrip", self, a, false, true);
+}
 
-core::Result<Value> split_impl(std::string_view name, Interpreter& in, const Value& self, const CallArgs& args,
-                               bool from_right) {
+core::Result<Value> split_impl(std::string_view name, Interpreter& in, const Value& self,
+                               const CallArgs& args, bool from_right) {
   MLXS_ASSIGN_OR_RETURN(auto b, BoundArgs::bind(name, args, {"sep", "maxsplit"}));
   MLXS_ASSIGN_OR_RETURN(const std::int64_t maxsplit, b.integer(1, -1));
   const Value& sep = b.get(0);
@@ -109,8 +117,12 @@ core::Result<Value> split_impl(std::string_view name, Interpreter& in, const Val
   return Value::list(std::move(parts));
 }
 
-core::Result<Value> m_split(Interpreter& in, const Value& self, const CallArgs& a) { return split_impl("split", in, self, a, false); }
-core::Result<Value> m_rsplit(Interpreter& in, const Value& self, const CallArgs& a) { return split_impl("rsplit", in, self, a, true); }
+core::Result<Value> m_split(Interpreter& in, const Value& self, const CallArgs& a) {
+  return split_impl("split", in, self, a, false);
+}
+core::Result<Value> m_rsplit(Interpreter& in, const Value& self, const CallArgs& a) {
+  return split_impl("rsplit", in, self, a, true);
+}
 
 core::Result<Value> m_splitlines(Interpreter& in, const Value& self, const CallArgs& args) {
   MLXS_ASSIGN_OR_RETURN(auto b, BoundArgs::bind("splitlines", args, {"keepends"}));
@@ -119,8 +131,10 @@ core::Result<Value> m_splitlines(Interpreter& in, const Value& self, const CallA
   return Value::list(py_splitlines(self.as_string(), keepends));
 }
 
-core::Result<Value> affix_impl(std::string_view name, const Value& self, const CallArgs& args, bool prefix) {
-  MLXS_ASSIGN_OR_RETURN(auto b, BoundArgs::bind(name, args, {prefix ? "prefix" : "suffix", "start", "end"}, 1));
+core::Result<Value> affix_impl(std::string_view name, const Value& self, const CallArgs& args,
+                               bool prefix) {
+  MLXS_ASSIGN_OR_RETURN(
+      auto b, BoundArgs::bind(name, args, {prefix ? "prefix" : "suffix", "start", "end"}, 1));
   const std::string& s = self.as_string();
   std::size_t begin = 0;
   std::size_t end = s.size();
@@ -128,25 +142,32 @@ core::Result<Value> affix_impl(std::string_view name, const Value& self, const C
   const std::string_view window = std::string_view(s).substr(begin, end - begin);
   const auto test = [&](const std::string& affix) {
     if (affix.size() > window.size()) return false;
-    return prefix ? window.substr(0, affix.size()) == affix : window.substr(window.size() - affix.size()) == affix;
+    return prefix ? window.substr(0, affix.size()) == affix
+                  : window.substr(window.size() - affix.size()) == affix;
   };
   const Value& arg = b.get(0);
   if (arg.is_string()) return Value::boolean(test(arg.as_string()));
   if (arg.is_tuple()) {
     for (const auto& item : arg.as_list()) {
       if (!item.is_string()) {
-        return type_error("tuple for " + std::string(name) + " must only contain str, not " + type_name(item));
+        return type_error("tuple for " + std::string(name) + " must only contain str, not " +
+                          type_name(item));
       }
       if (test(item.as_string())) return Value::boolean(true);
     }
     return Value::boolean(false);
   }
   if (arg.is_undefined()) return undefined_error(arg);
-  return type_error(std::string(name) + " first arg must be str or a tuple of str, not " + type_name(arg));
+  return type_error(std::string(name) + " first arg must be str or a tuple of str, not " +
+                    type_name(arg));
 }
 
-core::Result<Value> m_startswith(Interpreter&, const Value& self, const CallArgs& a) { return affix_impl("startswith", self, a, true); }
-core::Result<Value> m_endswith(Interpreter&, const Value& self, const CallArgs& a) { return affix_impl("endswith", self, a, false); }
+core::Result<Value> m_startswith(Interpreter&, const Value& self, const CallArgs& a) {
+  return affix_impl("startswith", self, a, true);
+}
+core::Result<Value> m_endswith(Interpreter&, const Value& self, const CallArgs& a) {
+  return affix_impl("endswith", self, a, false);
+}
 
 core::Result<Value> m_replace(Interpreter& in, const Value& self, const CallArgs& args) {
   MLXS_ASSIGN_OR_RETURN(auto b, BoundArgs::bind("replace", args, {"old", "new", "count"}, 2));
@@ -160,21 +181,31 @@ core::Result<Value> m_replace(Interpreter& in, const Value& self, const CallArgs
   return Value::string(py_replace(s, old, repl, count));
 }
 
-core::Result<Value> case_impl(Interpreter& in, const Value& self, const CallArgs& args, std::string_view name,
-                              std::string (*fn)(std::string_view)) {
+core::Result<Value> case_impl(Interpreter& in, const Value& self, const CallArgs& args,
+                              std::string_view name, std::string (*fn)(std::string_view)) {
   MLXS_RETURN_IF_ERROR(BoundArgs::bind(name, args, {}).status());
   MLXS_RETURN_IF_ERROR(in.charge(self.as_string().size() * 3));
   return Value::string(fn(self.as_string()));
 }
 
-core::Result<Value> m_upper(Interpreter& in, const Value& self, const CallArgs& a) { return case_impl(in, self, a, "upper", unicode::upper); }
-core::Result<Value> m_lower(Interpreter& in, const Value& self, const CallArgs& a) { return case_impl(in, self, a, "lower", unicode::lower); }
-core::Result<Value> m_title(Interpreter& in, const Value& self, const CallArgs& a) { return case_impl(in, self, a, "title", unicode::title); }
-core::Result<Value> m_capitalize(Interpreter& in, const Value& self, const CallArgs& a) { return case_impl(in, self, a, "capitalize", unicode::capitalize); }
-core::Result<Value> m_swapcase(Interpreter& in, const Value& self, const CallArgs& a) { return case_impl(in, self, a, "swapcase", unicode::swapcase); }
+core::Result<Value> m_upper(Interpreter& in, const Value& self, const CallArgs& a) {
+  return case_impl(in, self, a, "upper", unicode::upper);
+}
+core::Result<Value> m_lower(Interpreter& in, const Value& self, const CallArgs& a) {
+  return case_impl(in, self, a, "lower", unicode::lower);
+}
+core::Result<Value> m_title(Interpreter& in, const Value& self, const CallArgs& a) {
+  return case_impl(in, self, a, "title", unicode::title);
+}
+core::Result<Value> m_capitalize(Interpreter& in, const Value& self, const CallArgs& a) {
+  return case_impl(in, self, a, "capitalize", unicode::capitalize);
+}
+core::Result<Value> m_swapcase(Interpreter& in, const Value& self, const CallArgs& a) {
+  return case_impl(in, self, a, "swapcase", unicode::swapcase);
+}
 
-core::Result<Value> find_impl(std::string_view name, const Value& self, const CallArgs& args, bool reverse,
-                              bool raise) {
+core::Result<Value> find_impl(std::string_view name, const Value& self, const CallArgs& args,
+                              bool reverse, bool raise) {
   MLXS_ASSIGN_OR_RETURN(auto b, BoundArgs::bind(name, args, {"sub", "start", "end"}, 1));
   MLXS_ASSIGN_OR_RETURN(auto sub, str_arg(name, b.get(0), 1));
   const std::string& s = self.as_string();
@@ -194,10 +225,18 @@ core::Result<Value> find_impl(std::string_view name, const Value& self, const Ca
   return cp_index(s, pos);
 }
 
-core::Result<Value> m_find(Interpreter&, const Value& self, const CallArgs& a) { return find_impl("find", self, a, false, false); }
-core::Result<Value> m_rfind(Interpreter&, const Value& self, const CallArgs& a) { return find_impl("rfind", self, a, true, false); }
-core::Result<Value> m_index(Interpreter&, const Value& self, const CallArgs& a) { return find_impl("index", self, a, false, true); }
-core::Result<Value> m_rindex(Interpreter&, const Value& self, const CallArgs& a) { return find_impl("rindex", self, a, true, true); }
+core::Result<Value> m_find(Interpreter&, const Value& self, const CallArgs& a) {
+  return find_impl("find", self, a, false, false);
+}
+core::Result<Value> m_rfind(Interpreter&, const Value& self, const CallArgs& a) {
+  return find_impl("rfind", self, a, true, false);
+}
+core::Result<Value> m_index(Interpreter&, const Value& self, const CallArgs& a) {
+  return find_impl("index", self, a, false, true);
+}
+core::Result<Value> m_rindex(Interpreter&, const Value& self, const CallArgs& a) {
+  return find_impl("rindex", self, a, true, true);
+}
 
 core::Result<Value> m_count(Interpreter&, const Value& self, const CallArgs& args) {
   MLXS_ASSIGN_OR_RETURN(auto b, BoundArgs::bind("count", args, {"sub", "start", "end"}, 1));
@@ -209,7 +248,9 @@ core::Result<Value> m_count(Interpreter&, const Value& self, const CallArgs& arg
   const std::string_view window = std::string_view(s).substr(begin, end - begin);
   if (sub.empty()) return Value::integer(static_cast<std::int64_t>(unicode::length(window)) + 1);
   std::int64_t n = 0;
-  for (std::size_t p = window.find(sub); p != std::string_view::npos; p = window.find(sub, p + sub.size())) ++n;
+  for (std::size_t p = window.find(sub); p != std::string_view::npos;
+       p = window.find(sub, p + sub.size()))
+    ++n;
   return Value::integer(n);
 }
 
@@ -219,8 +260,8 @@ core::Result<Value> m_join(Interpreter& in, const Value& self, const CallArgs& a
   std::string out;
   for (std::size_t i = 0; i < items.size(); ++i) {
     if (!items[i].is_string()) {
-      return type_error("sequence item " + std::to_string(i) + ": expected str instance, " + type_name(items[i]) +
-                        " found");
+      return type_error("sequence item " + std::to_string(i) + ": expected str instance, " +
+                        type_name(items[i]) + " found");
     }
     if (i > 0) out += self.as_string();
     out += items[i].as_string();
@@ -244,33 +285,51 @@ core::Result<Value> predicate(const Value& self) {
   return Value::boolean(true);
 }
 
-bool cp_digit(char32_t c) { return c >= '0' && c <= '9'; }
+bool cp_digit(char32_t c) {
+  return c >= '0' && c <= '9';
+}
 // Letters: ASCII exactly; beyond ASCII, cased letters and the big scripts
 // without case (CJK, kana, Hangul, Arabic, Hebrew, Thai, Devanagari...).
 bool cp_alpha(char32_t c) {
   if (c < 0x80) return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
   if (unicode::is_cased(c)) return true;
-  return (c >= 0x0590 && c <= 0x06FF) || (c >= 0x0900 && c <= 0x0DFF) || (c >= 0x0E00 && c <= 0x0EFF) ||
-         (c >= 0x3040 && c <= 0x30FF) || (c >= 0x3400 && c <= 0x4DBF) || (c >= 0x4E00 && c <= 0x9FFF) ||
+  return (c >= 0x0590 && c <= 0x06FF) || (c >= 0x0900 && c <= 0x0DFF) ||
+         (c >= 0x0E00 && c <= 0x0EFF) || (c >= 0x3040 && c <= 0x30FF) ||
+         (c >= 0x3400 && c <= 0x4DBF) || (c >= 0x4E00 && c <= 0x9FFF) ||
          (c >= 0xAC00 && c <= 0xD7AF) || (c >= 0x20000 && c <= 0x2FFFF);
 }
-bool cp_alnum(char32_t c) { return cp_alpha(c) || cp_digit(c); }
+bool cp_alnum(char32_t c) {
+  return cp_alpha(c) || cp_digit(c);
+}
 
-core::Result<Value> m_isdigit(Interpreter&, const Value& self, const CallArgs&) { return predicate<cp_digit>(self); }
-core::Result<Value> m_isalpha(Interpreter&, const Value& self, const CallArgs&) { return predicate<cp_alpha>(self); }
-core::Result<Value> m_isalnum(Interpreter&, const Value& self, const CallArgs&) { return predicate<cp_alnum>(self); }
-core::Result<Value> m_isspace(Interpreter&, const Value& self, const CallArgs&) { return predicate<unicode::is_space>(self); }
-core::Result<Value> m_islower(Interpreter&, const Value& self, const CallArgs&) { return Value::boolean(unicode::is_lower(self.as_string())); }
-core::Result<Value> m_isupper(Interpreter&, const Value& self, const CallArgs&) { return Value::boolean(unicode::is_upper(self.as_string())); }
+core::Result<Value> m_isdigit(Interpreter&, const Value& self, const CallArgs&) {
+  return predicate<cp_digit>(self);
+}
+core::Result<Value> m_isalpha(Interpreter&, const Value& self, const CallArgs&) {
+  return predicate<cp_alpha>(self);
+}
+core::Result<Value> m_isalnum(Interpreter&, const Value& self, const CallArgs&) {
+  return predicate<cp_alnum>(self);
+}
+core::Result<Value> m_isspace(Interpreter&, const Value& self, const CallArgs&) {
+  return predicate<unicode::is_space>(self);
+}
+core::Result<Value> m_islower(Interpreter&, const Value& self, const CallArgs&) {
+  return Value::boolean(unicode::is_lower(self.as_string()));
+}
+core::Result<Value> m_isupper(Interpreter&, const Value& self, const CallArgs&) {
+  return Value::boolean(unicode::is_upper(self.as_string()));
+}
 
-core::Result<Value> justify(std::string_view name, Interpreter& in, const Value& self, const CallArgs& args,
-                            char where) {
+core::Result<Value> justify(std::string_view name, Interpreter& in, const Value& self,
+                            const CallArgs& args, char where) {
   MLXS_ASSIGN_OR_RETURN(auto b, BoundArgs::bind(name, args, {"width", "fillchar"}, 1));
   MLXS_ASSIGN_OR_RETURN(const std::int64_t width, b.integer(0, 0));
   std::string fill = " ";
   if (b.has(1)) {
     MLXS_ASSIGN_OR_RETURN(fill, str_arg(name, b.get(1), 2));
-    if (unicode::length(fill) != 1) return type_error("The fill character must be exactly one character long");
+    if (unicode::length(fill) != 1)
+      return type_error("The fill character must be exactly one character long");
   }
   const std::string& s = self.as_string();
   const auto len = static_cast<std::int64_t>(unicode::length(s));
@@ -279,7 +338,8 @@ core::Result<Value> justify(std::string_view name, Interpreter& in, const Value&
   MLXS_RETURN_IF_ERROR(in.charge(total * fill.size() + s.size()));
   std::uint64_t left = 0;
   if (where == '>') left = total;
-  if (where == '^') left = total / 2 + (total & static_cast<std::uint64_t>(width) & 1);  // CPython's centring
+  if (where == '^')
+    left = total / 2 + (total & static_cast<std::uint64_t>(width) & 1);  // CPython's centring
   std::string out;
   for (std::uint64_t i = 0; i < left; ++i) out += fill;
   out += s;
@@ -287,9 +347,15 @@ core::Result<Value> justify(std::string_view name, Interpreter& in, const Value&
   return Value::string(std::move(out));
 }
 
-core::Result<Value> m_center(Interpreter& in, const Value& self, const CallArgs& a) { return justify("center", in, self, a, '^'); }
-core::Result<Value> m_ljust(Interpreter& in, const Value& self, const CallArgs& a) { return justify("ljust", in, self, a, '<'); }
-core::Result<Value> m_rjust(Interpreter& in, const Value& self, const CallArgs& a) { return justify("rjust", in, self, a, '>'); }
+core::Result<Value> m_center(Interpreter& in, const Value& self, const CallArgs& a) {
+  return justify("center", in, self, a, '^');
+}
+core::Result<Value> m_ljust(Interpreter& in, const Value& self, const CallArgs& a) {
+  return justify("ljust", in, self, a, '<');
+}
+core::Result<Value> m_rjust(Interpreter& in, const Value& self, const CallArgs& a) {
+  return justify("rjust", in, self, a, '>');
+}
 
 core::Result<Value> m_zfill(Interpreter& in, const Value& self, const CallArgs& args) {
   MLXS_ASSIGN_OR_RETURN(auto b, BoundArgs::bind("zfill", args, {"width"}, 1));
@@ -305,7 +371,8 @@ core::Result<Value> m_zfill(Interpreter& in, const Value& self, const CallArgs& 
   return Value::string(std::move(out));
 }
 
-core::Result<Value> partition_impl(std::string_view name, const Value& self, const CallArgs& args, bool reverse) {
+core::Result<Value> partition_impl(std::string_view name, const Value& self, const CallArgs& args,
+                                   bool reverse) {
   MLXS_ASSIGN_OR_RETURN(auto b, BoundArgs::bind(name, args, {"sep"}, 1));
   MLXS_ASSIGN_OR_RETURN(auto sep, str_arg(name, b.get(0), 1));
   if (sep.empty()) return type_error("empty separator");
@@ -315,17 +382,23 @@ core::Result<Value> partition_impl(std::string_view name, const Value& self, con
     if (reverse) return Value::tuple({Value::string(""), Value::string(""), self});
     return Value::tuple({self, Value::string(""), Value::string("")});
   }
-  return Value::tuple({Value::string(s.substr(0, pos)), Value::string(sep), Value::string(s.substr(pos + sep.size()))});
+  return Value::tuple({Value::string(s.substr(0, pos)), Value::string(sep),
+                       Value::string(s.substr(pos + sep.size()))});
 }
 
-core::Result<Value> m_partition(Interpreter&, const Value& self, const CallArgs& a) { return partition_impl("partition", self, a, false); }
-core::Result<Value> m_rpartition(Interpreter&, const Value& self, const CallArgs& a) { return partition_impl("rpartition", self, a, true); }
+core::Result<Value> m_partition(Interpreter&, const Value& self, const CallArgs& a) {
+  return partition_impl("partition", self, a, false);
+}
+core::Result<Value> m_rpartition(Interpreter&, const Value& self, const CallArgs& a) {
+  return partition_impl("rpartition", self, a, true);
+}
 
 core::Result<Value> m_removeprefix(Interpreter&, const Value& self, const CallArgs& args) {
   MLXS_ASSIGN_OR_RETURN(auto b, BoundArgs::bind("removeprefix", args, {"prefix"}, 1));
   MLXS_ASSIGN_OR_RETURN(auto p, str_arg("removeprefix", b.get(0), 1));
   const std::string& s = self.as_string();
-  if (s.compare(0, p.size(), p) == 0 && s.size() >= p.size()) return Value::string(s.substr(p.size()));
+  if (s.compare(0, p.size(), p) == 0 && s.size() >= p.size())
+    return Value::string(s.substr(p.size()));
   return self;
 }
 
@@ -345,19 +418,44 @@ struct Entry {
 };
 
 constexpr Entry kMethods[] = {
-    {"capitalize", m_capitalize}, {"casefold", m_lower},         {"center", m_center},
-    {"count", m_count},           {"endswith", m_endswith},      {"find", m_find},
-    {"format", m_format},         {"index", m_index},            {"isalnum", m_isalnum},
-    {"isalpha", m_isalpha},       {"isdecimal", m_isdigit},      {"isdigit", m_isdigit},
-    {"islower", m_islower},       {"isnumeric", m_isdigit},      {"isspace", m_isspace},
-    {"isupper", m_isupper},       {"join", m_join},              {"ljust", m_ljust},
-    {"lower", m_lower},           {"lstrip", m_lstrip},          {"partition", m_partition},
-    {"removeprefix", m_removeprefix}, {"removesuffix", m_removesuffix}, {"replace", m_replace},
-    {"rfind", m_rfind},           {"rindex", m_rindex},          {"rjust", m_rjust},
-    {"rpartition", m_rpartition}, {"rsplit", m_rsplit},          {"rstrip", m_rstrip},
-    {"split", m_split},           {"splitlines", m_splitlines},  {"startswith", m_startswith},
-    {"strip", m_strip},           {"swapcase", m_swapcase},      {"title", m_title},
-    {"upper", m_upper},           {"zfill", m_zfill},
+    {"capitalize", m_capitalize},
+    {"casefold", m_lower},
+    {"center", m_center},
+    {"count", m_count},
+    {"endswith", m_endswith},
+    {"find", m_find},
+    {"format", m_format},
+    {"index", m_index},
+    {"isalnum", m_isalnum},
+    {"isalpha", m_isalpha},
+    {"isdecimal", m_isdigit},
+    {"isdigit", m_isdigit},
+    {"islower", m_islower},
+    {"isnumeric", m_isdigit},
+    {"isspace", m_isspace},
+    {"isupper", m_isupper},
+    {"join", m_join},
+    {"ljust", m_ljust},
+    {"lower", m_lower},
+    {"lstrip", m_lstrip},
+    {"partition", m_partition},
+    {"removeprefix", m_removeprefix},
+    {"removesuffix", m_removesuffix},
+    {"replace", m_replace},
+    {"rfind", m_rfind},
+    {"rindex", m_rindex},
+    {"rjust", m_rjust},
+    {"rpartition", m_rpartition},
+    {"rsplit", m_rsplit},
+    {"rstrip", m_rstrip},
+    {"split", m_split},
+    {"splitlines", m_splitlines},
+    {"startswith", m_startswith},
+    {"strip", m_strip},
+    {"swapcase", m_swapcase},
+    {"title", m_title},
+    {"upper", m_upper},
+    {"zfill", m_zfill},
 };
 
 }  // namespace
@@ -369,7 +467,8 @@ Callable::Fn find_str_method(std::string_view name) {
   return nullptr;
 }
 
-std::string py_replace(const std::string& s, const std::string& old, const std::string& repl, std::int64_t count) {
+std::string py_replace(const std::string& s, const std::string& old, const std::string& repl,
+                       std::int64_t count) {
   std::string out;
   if (old.empty()) {
     // Python inserts `repl` before every code point and at the end.
@@ -455,8 +554,8 @@ List py_splitlines(const std::string& s, bool keepends) {
   while (pos < s.size()) {
     const std::size_t at = pos;
     const char32_t cp = unicode::decode(s, pos);
-    const bool is_break = cp == '\n' || cp == '\r' || cp == 0x0B || cp == 0x0C || cp == 0x1C || cp == 0x1D ||
-                          cp == 0x1E || cp == 0x85 || cp == 0x2028 || cp == 0x2029;
+    const bool is_break = cp == '\n' || cp == '\r' || cp == 0x0B || cp == 0x0C || cp == 0x1C ||
+                          cp == 0x1D || cp == 0x1E || cp == 0x85 || cp == 0x2028 || cp == 0x2029;
     if (!is_break) continue;
     if (cp == '\r' && pos < s.size() && s[pos] == '\n') ++pos;
     lines.push_back(Value::string(s.substr(start, (keepends ? pos : at) - start)));

@@ -220,8 +220,12 @@ bool is_printable(char32_t cp) {
   return cp > it->last;
 }
 
-bool is_lower_cp(char32_t cp) { return is_cased(cp) && !has_lower_mapping(cp) && has_upper_mapping(cp); }
-bool is_upper_cp(char32_t cp) { return is_cased(cp) && !has_upper_mapping(cp) && has_lower_mapping(cp); }
+bool is_lower_cp(char32_t cp) {
+  return is_cased(cp) && !has_lower_mapping(cp) && has_upper_mapping(cp);
+}
+bool is_upper_cp(char32_t cp) {
+  return is_cased(cp) && !has_upper_mapping(cp) && has_lower_mapping(cp);
+}
 
 std::string upper(std::string_view s) {
   std::string out;

@@ -63,7 +63,8 @@ void append_string_repr(std::string& out, const std::string& s) {
 
 bool append_repr_impl(std::string& out, const Value& v, ReprState& st);
 
-bool append_items_repr(std::string& out, const List& items, char open, char close, bool tuple, ReprState& st) {
+bool append_items_repr(std::string& out, const List& items, char open, char close, bool tuple,
+                       ReprState& st) {
   out.push_back(open);
   for (std::size_t i = 0; i < items.size(); ++i) {
     if (i > 0) out += ", ";
@@ -142,7 +143,6 @@ std::uint16_t list_depth(const List& items) {
   return static_cast<std::uint16_t>(std::min(d + 1, 65535));
 }
 
-
 bool numbers_equal(const Value& a, const Value& b) {
   if (a.is_float() || b.is_float()) return a.as_float() == b.as_float();
   return a.as_int() == b.as_int();
@@ -180,7 +180,9 @@ Value Value::number(double f) {
   v.f_ = f;
   return v;
 }
-Value Value::string(std::string s) { return string(std::make_shared<const std::string>(std::move(s))); }
+Value Value::string(std::string s) {
+  return string(std::make_shared<const std::string>(std::move(s)));
+}
 Value Value::markup(std::string s) {
   Value v = string(std::move(s));
   v.b_ = true;
@@ -213,7 +215,9 @@ Value Value::group(Value grouper, List items) {
   v.b_ = true;
   return v;
 }
-Value Value::dict(Dict d) { return dict(std::make_shared<const Dict>(std::move(d))); }
+Value Value::dict(Dict d) {
+  return dict(std::make_shared<const Dict>(std::move(d)));
+}
 Value Value::dict(std::shared_ptr<const Dict> d) {
   Value v;
   v.kind_ = Kind::kDict;
@@ -231,11 +235,13 @@ Value Value::dict(std::shared_ptr<const Dict> d) {
 
 std::uint64_t Value::weight() const {
   switch (kind_) {
-    case Kind::kString: return 1 + as_string().size();
+    case Kind::kString:
+      return 1 + as_string().size();
     case Kind::kList:
     case Kind::kTuple:
     case Kind::kGenerator:
-    case Kind::kDict: return static_cast<std::uint64_t>(i_);
+    case Kind::kDict:
+      return static_cast<std::uint64_t>(i_);
     case Kind::kUndefined:
     case Kind::kNone:
     case Kind::kBool:
@@ -243,7 +249,8 @@ std::uint64_t Value::weight() const {
     case Kind::kFloat:
     case Kind::kNamespace:
     case Kind::kCallable:
-    case Kind::kLoop: return 1;
+    case Kind::kLoop:
+      return 1;
   }
   return 1;
 }
@@ -278,9 +285,12 @@ Value Value::loop(std::shared_ptr<LoopState> l) {
 
 double Value::as_float() const {
   switch (kind_) {
-    case Kind::kFloat: return f_;
-    case Kind::kInt: return static_cast<double>(i_);
-    case Kind::kBool: return b_ ? 1.0 : 0.0;
+    case Kind::kFloat:
+      return f_;
+    case Kind::kInt:
+      return static_cast<double>(i_);
+    case Kind::kBool:
+      return b_ ? 1.0 : 0.0;
     case Kind::kUndefined:
     case Kind::kNone:
     case Kind::kString:
@@ -290,7 +300,8 @@ double Value::as_float() const {
     case Kind::kDict:
     case Kind::kNamespace:
     case Kind::kCallable:
-    case Kind::kLoop: return 0.0;
+    case Kind::kLoop:
+      return 0.0;
   }
   return 0.0;
 }
@@ -309,10 +320,18 @@ const Dict& Value::as_dict() const {
   static const Dict kEmpty;
   return kind_ == Kind::kDict ? *static_cast<const Dict*>(ptr_.get()) : kEmpty;
 }
-Namespace& Value::as_namespace() const { return *static_cast<Namespace*>(ptr_.get()); }
-const Callable& Value::as_callable() const { return *static_cast<const Callable*>(ptr_.get()); }
-LoopState& Value::as_loop() const { return *static_cast<LoopState*>(ptr_.get()); }
-GeneratorState& Value::as_generator() const { return *static_cast<GeneratorState*>(ptr_.get()); }
+Namespace& Value::as_namespace() const {
+  return *static_cast<Namespace*>(ptr_.get());
+}
+const Callable& Value::as_callable() const {
+  return *static_cast<const Callable*>(ptr_.get());
+}
+LoopState& Value::as_loop() const {
+  return *static_cast<LoopState*>(ptr_.get());
+}
+GeneratorState& Value::as_generator() const {
+  return *static_cast<GeneratorState*>(ptr_.get());
+}
 std::string Value::undefined_message() const {
   if (kind_ != Kind::kUndefined || !ptr_) return {};
   return *static_cast<const std::string*>(ptr_.get());
@@ -379,12 +398,23 @@ std::string html_escape(std::string_view s) {
   out.reserve(s.size());
   for (const char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&#34;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out.push_back(c);
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&#34;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out.push_back(c);
     }
   }
   return out;
@@ -451,11 +481,20 @@ bool append_str_impl(std::string& out, const Value& v, ReprState& st) {
   if (st.depth > kMaxReprDepth) return false;
   const std::size_t limit = st.limit;
   switch (v.kind()) {
-    case Value::Kind::kUndefined: return true;
-    case Value::Kind::kNone: out += "None"; break;
-    case Value::Kind::kBool: out += v.as_bool() ? "True" : "False"; break;
-    case Value::Kind::kInt: out += std::to_string(v.as_int()); break;
-    case Value::Kind::kFloat: out += float_repr(v.as_float()); break;
+    case Value::Kind::kUndefined:
+      return true;
+    case Value::Kind::kNone:
+      out += "None";
+      break;
+    case Value::Kind::kBool:
+      out += v.as_bool() ? "True" : "False";
+      break;
+    case Value::Kind::kInt:
+      out += std::to_string(v.as_int());
+      break;
+    case Value::Kind::kFloat:
+      out += float_repr(v.as_float());
+      break;
     case Value::Kind::kString:
       if (out.size() + v.as_string().size() > limit) return false;
       out += v.as_string();
@@ -463,7 +502,8 @@ bool append_str_impl(std::string& out, const Value& v, ReprState& st) {
     case Value::Kind::kList:
     case Value::Kind::kTuple:
     case Value::Kind::kGenerator:
-    case Value::Kind::kDict: return append_repr_impl(out, v, st);
+    case Value::Kind::kDict:
+      return append_repr_impl(out, v, st);
     case Value::Kind::kNamespace: {
       const Namespace* ns = &v.as_namespace();
       if (std::find(st.open.begin(), st.open.end(), ns) != st.open.end()) {
@@ -488,11 +528,15 @@ bool append_str_impl(std::string& out, const Value& v, ReprState& st) {
     case Value::Kind::kCallable: {
       const Callable& c = v.as_callable();
       switch (c.kind) {
-        case Callable::Kind::kMacro: out += "<Macro '" + c.name + "'>"; break;
+        case Callable::Kind::kMacro:
+          out += "<Macro '" + c.name + "'>";
+          break;
         case Callable::Kind::kMethod:
           out += "<built-in method " + c.name + " of " + type_name(c.self) + " object>";
           break;
-        case Callable::Kind::kBuiltin: out += "<function " + c.name + ">"; break;
+        case Callable::Kind::kBuiltin:
+          out += "<function " + c.name + ">";
+          break;
       }
       break;
     }
@@ -528,38 +572,60 @@ std::string repr(const Value& v) {
 bool truthy(const Value& v) {
   switch (v.kind()) {
     case Value::Kind::kUndefined:
-    case Value::Kind::kNone: return false;
-    case Value::Kind::kBool: return v.as_bool();
-    case Value::Kind::kInt: return v.as_int() != 0;
-    case Value::Kind::kFloat: return v.as_float() != 0.0;
-    case Value::Kind::kString: return !v.as_string().empty();
+    case Value::Kind::kNone:
+      return false;
+    case Value::Kind::kBool:
+      return v.as_bool();
+    case Value::Kind::kInt:
+      return v.as_int() != 0;
+    case Value::Kind::kFloat:
+      return v.as_float() != 0.0;
+    case Value::Kind::kString:
+      return !v.as_string().empty();
     case Value::Kind::kList:
-    case Value::Kind::kTuple: return !v.as_list().empty();
-    case Value::Kind::kGenerator: return true;
-    case Value::Kind::kDict: return v.as_dict().size() != 0;
+    case Value::Kind::kTuple:
+      return !v.as_list().empty();
+    case Value::Kind::kGenerator:
+      return true;
+    case Value::Kind::kDict:
+      return v.as_dict().size() != 0;
     case Value::Kind::kNamespace:
     case Value::Kind::kCallable:
-    case Value::Kind::kLoop: return true;
+    case Value::Kind::kLoop:
+      return true;
   }
   return false;
 }
 
 std::string type_name(const Value& v) {
   switch (v.kind()) {
-    case Value::Kind::kUndefined: return "Undefined";
-    case Value::Kind::kNone: return "NoneType";
-    case Value::Kind::kBool: return "bool";
-    case Value::Kind::kInt: return "int";
-    case Value::Kind::kFloat: return "float";
-    case Value::Kind::kString: return v.is_markup() ? "Markup" : "str";
-    case Value::Kind::kList: return "list";
-    case Value::Kind::kGenerator: return v.as_generator().type;
-    case Value::Kind::kTuple: return "tuple";
-    case Value::Kind::kDict: return "dict";
-    case Value::Kind::kNamespace: return "Namespace";
+    case Value::Kind::kUndefined:
+      return "Undefined";
+    case Value::Kind::kNone:
+      return "NoneType";
+    case Value::Kind::kBool:
+      return "bool";
+    case Value::Kind::kInt:
+      return "int";
+    case Value::Kind::kFloat:
+      return "float";
+    case Value::Kind::kString:
+      return v.is_markup() ? "Markup" : "str";
+    case Value::Kind::kList:
+      return "list";
+    case Value::Kind::kGenerator:
+      return v.as_generator().type;
+    case Value::Kind::kTuple:
+      return "tuple";
+    case Value::Kind::kDict:
+      return "dict";
+    case Value::Kind::kNamespace:
+      return "Namespace";
     case Value::Kind::kCallable:
-      return v.as_callable().kind == Callable::Kind::kMacro ? "Macro" : "builtin_function_or_method";
-    case Value::Kind::kLoop: return "LoopContext";
+      return v.as_callable().kind == Callable::Kind::kMacro ? "Macro"
+                                                            : "builtin_function_or_method";
+    case Value::Kind::kLoop:
+      return "LoopContext";
   }
   return "object";
 }
@@ -568,7 +634,8 @@ std::string object_type_repr(const Value& v) {
   if (v.is_none()) return "None";
   if (v.is_namespace()) return "jinja2.utils.Namespace object";
   if (v.is_loop()) return "jinja2.runtime.LoopContext object";
-  if (v.is_callable() && v.as_callable().kind == Callable::Kind::kMacro) return "jinja2.runtime.Macro object";
+  if (v.is_callable() && v.as_callable().kind == Callable::Kind::kMacro)
+    return "jinja2.runtime.Macro object";
   return type_name(v) + " object";
 }
 
@@ -577,11 +644,14 @@ bool equals(const Value& a, const Value& b) {
   if (a.kind() != b.kind()) return false;
   switch (a.kind()) {
     case Value::Kind::kUndefined:
-    case Value::Kind::kNone: return true;
+    case Value::Kind::kNone:
+      return true;
     case Value::Kind::kBool:
     case Value::Kind::kInt:
-    case Value::Kind::kFloat: return numbers_equal(a, b);
-    case Value::Kind::kString: return a.as_string() == b.as_string();
+    case Value::Kind::kFloat:
+      return numbers_equal(a, b);
+    case Value::Kind::kString:
+      return a.as_string() == b.as_string();
     case Value::Kind::kList:
     case Value::Kind::kTuple: {
       const List& x = a.as_list();
@@ -606,7 +676,8 @@ bool equals(const Value& a, const Value& b) {
     case Value::Kind::kNamespace:
     case Value::Kind::kCallable:
     case Value::Kind::kGenerator:
-    case Value::Kind::kLoop: return a.identity() == b.identity();
+    case Value::Kind::kLoop:
+      return a.identity() == b.identity();
   }
   return false;
 }

@@ -114,15 +114,15 @@ class DeviceBuffer {
 };
 
 struct StepCapacity {
-  int max_tokens = 0;      // rows of a step
-  int max_seqs = 0;        // sequences in a step
-  int max_context = 0;     // longest context attended
-  int max_logit_rows = 0;  // rows whose logits a step may want
+  int max_tokens = 0;               // rows of a step
+  int max_seqs = 0;                 // sequences in a step
+  int max_context = 0;              // longest context attended
+  int max_logit_rows = 0;           // rows whose logits a step may want
   std::int64_t max_linear_in = 0;   // widest input of any linear
   std::int64_t max_linear_out = 0;  // widest output of any linear
   int max_heads = 0;                // query heads
   int max_head_dim = 0;
-  int moe_experts = 0;              // 0 when the model has no MoE
+  int moe_experts = 0;  // 0 when the model has no MoE
   int moe_top_k = 0;
   std::int64_t moe_ffn = 0;
 };
@@ -157,14 +157,12 @@ class Backend {
   // out[t] = table[tokens[t]] * scale.
   virtual void embed(const Tensor& table, float scale, Tensor out) = 0;
   // out = x / rms(x) * (offset + w); offset is 1 for Gemma's (1 + w) norm.
-  virtual void rms_norm(const Tensor& x, const Tensor& w, float eps, float offset,
-                        Tensor out) = 0;
+  virtual void rms_norm(const Tensor& x, const Tensor& w, float eps, float offset, Tensor out) = 0;
   // x += delta; out = rms_norm(x).
-  virtual void add_rms_norm(Tensor x, const Tensor& delta, const Tensor& w, float eps,
-                            float offset, Tensor out) = 0;
+  virtual void add_rms_norm(Tensor x, const Tensor& delta, const Tensor& w, float eps, float offset,
+                            Tensor out) = 0;
   // In place, per head of head_dim (q/k norms).
-  virtual void head_rms_norm(Tensor x, int head_dim, const Tensor& w, float eps,
-                             float offset) = 0;
+  virtual void head_rms_norm(Tensor x, int head_dim, const Tensor& w, float eps, float offset) = 0;
   // Several outputs of one input in one pass (q/k/v, gate/up).
   virtual void linear(const Tensor& x, std::span<const LinearOut> outs) = 0;
   // In place on [T, heads * head_dim] with the step's positions.
@@ -174,8 +172,8 @@ class Backend {
   virtual void rope_and_cache(Tensor q, Tensor k, const Tensor& v, int head_dim, int rope_id,
                               KvStorage& kv, int layer) = 0;
   // Causal attention of the step's queries over each sequence's cached keys.
-  virtual void attention(const KvStorage& kv, int layer, const Tensor& q,
-                         const AttentionSpec& spec, Tensor out) = 0;
+  virtual void attention(const KvStorage& kv, int layer, const Tensor& q, const AttentionSpec& spec,
+                         Tensor out) = 0;
   // out = act(gate) * up.
   virtual void gated_activation(const Tensor& gate, const Tensor& up, Activation act,
                                 Tensor out) = 0;

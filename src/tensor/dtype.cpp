@@ -28,13 +28,21 @@ constexpr std::array<DTypeInfo, 12> kInfo{{
     {DType::kBool, 1, "BOOL", "bool"},
 }};
 
-const DTypeInfo& info(DType dtype) { return kInfo[static_cast<std::size_t>(dtype)]; }
+const DTypeInfo& info(DType dtype) {
+  return kInfo[static_cast<std::size_t>(dtype)];
+}
 
 }  // namespace
 
-std::size_t dtype_size(DType dtype) { return info(dtype).size; }
-std::string_view dtype_name(DType dtype) { return info(dtype).safetensors; }
-std::string_view dtype_torch_name(DType dtype) { return info(dtype).torch; }
+std::size_t dtype_size(DType dtype) {
+  return info(dtype).size;
+}
+std::string_view dtype_name(DType dtype) {
+  return info(dtype).safetensors;
+}
+std::string_view dtype_torch_name(DType dtype) {
+  return info(dtype).torch;
+}
 
 std::optional<DType> dtype_from_safetensors(std::string_view name) {
   for (const auto& entry : kInfo) {

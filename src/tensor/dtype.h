@@ -33,6 +33,8 @@ std::optional<DType> dtype_from_safetensors(std::string_view name);
 std::optional<DType> dtype_from_torch_name(std::string_view name);
 std::string_view dtype_torch_name(DType dtype);
 
-inline bool is_float16(DType dtype) { return dtype == DType::kF16 || dtype == DType::kBF16; }
+inline bool is_float16(DType dtype) {
+  return dtype == DType::kF16 || dtype == DType::kBF16;
+}
 
 }  // namespace mlxs::tensor

@@ -26,8 +26,7 @@ struct Tensor {
   std::array<std::int64_t, kMaxDims> shape{};
 
   Tensor() = default;
-  Tensor(void* ptr, DType type, std::initializer_list<std::int64_t> dims,
-         Device dev = Device::kCpu)
+  Tensor(void* ptr, DType type, std::initializer_list<std::int64_t> dims, Device dev = Device::kCpu)
       : data(ptr), dtype(type), device(dev) {
     assert(dims.size() <= kMaxDims);
     for (auto d : dims) shape[ndim++] = d;
@@ -54,7 +53,8 @@ struct Tensor {
   Tensor rows_view(std::int64_t begin, std::int64_t end) const {
     assert(begin >= 0 && begin <= end && end <= rows());
     Tensor t = *this;
-    t.data = static_cast<char*>(data) + static_cast<std::size_t>(begin * cols()) * dtype_size(dtype);
+    t.data =
+        static_cast<char*>(data) + static_cast<std::size_t>(begin * cols()) * dtype_size(dtype);
     t.ndim = 2;
     t.shape = {end - begin, cols(), 0, 0};
     return t;

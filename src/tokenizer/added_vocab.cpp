@@ -51,7 +51,8 @@ core::Result<std::vector<AddedToken>> parse_added_tokens(const Json& json, std::
     const Json& e = json[i];
     AddedToken t;
     MLXS_ASSIGN_OR_RETURN(const std::int64_t id, opt_int(e, "id", p, -1));
-    if (id < 0 || id > INT32_MAX - 1) return field_error(child_path(p, "id"), "expected a non-negative integer id");
+    if (id < 0 || id > INT32_MAX - 1)
+      return field_error(child_path(p, "id"), "expected a non-negative integer id");
     t.id = static_cast<std::int32_t>(id);
     MLXS_ASSIGN_OR_RETURN(t.content, req_string(e, "content", p));
     MLXS_ASSIGN_OR_RETURN(t.special, opt_bool(e, "special", p, false));
@@ -117,7 +118,8 @@ std::int32_t TokenTrie::longest_at(std::string_view text, std::size_t pos, std::
     const auto b = static_cast<unsigned char>(text[i]);
     const auto* first = edges_.data() + nodes_[node].edge_begin;
     const auto* last = first + nodes_[node].edge_count;
-    const auto* it = std::lower_bound(first, last, b, [](const auto& e, unsigned char x) { return e.first < x; });
+    const auto* it = std::lower_bound(first, last, b,
+                                      [](const auto& e, unsigned char x) { return e.first < x; });
     if (it == last || it->first != b) break;
     node = it->second;
     ++i;
@@ -165,7 +167,8 @@ const AddedToken* AddedVocab::by_content(std::string_view content) const {
   return it == index_of_content_.end() ? nullptr : &tokens_[static_cast<std::size_t>(it->second)];
 }
 
-void AddedVocab::split(const TokenTrie& trie, std::string_view text, bool at_start, PieceBuffer& out) const {
+void AddedVocab::split(const TokenTrie& trie, std::string_view text, bool at_start,
+                       PieceBuffer& out) const {
   if (trie.empty() || text.empty()) {
     out.add(text, at_start);
     return;
@@ -187,7 +190,8 @@ void AddedVocab::split(const TokenTrie& trie, std::string_view text, bool at_sta
     pos = stop;
     const AddedToken& t = tokens_[static_cast<std::size_t>(index)];
     if (t.single_word) {
-      const bool start_space = start == 0 || !unicode::is_word_char(last_char(text.substr(0, start)));
+      const bool start_space =
+          start == 0 || !unicode::is_word_char(last_char(text.substr(0, start)));
       bool stop_space = stop == text.size();
       if (!stop_space) {
         std::size_t len = 0;
@@ -197,7 +201,8 @@ void AddedVocab::split(const TokenTrie& trie, std::string_view text, bool at_sta
     }
     if (t.lstrip) start = std::max(trailing_space_start(text.substr(0, start)), start_offset);
     if (t.rstrip) stop += leading_space_length(text.substr(stop));
-    if (start_offset < start) out.add(text.substr(start_offset, start - start_offset), at_start && start_offset == 0);
+    if (start_offset < start)
+      out.add(text.substr(start_offset, start - start_offset), at_start && start_offset == 0);
     out.add(text.substr(start, stop - start), at_start && start == 0, t.id);
     start_offset = stop;
   }

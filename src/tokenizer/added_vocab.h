@@ -34,7 +34,8 @@ core::Result<std::vector<AddedToken>> parse_added_tokens(const Json& json, std::
 // A byte trie answering "the longest token starting here".
 class TokenTrie {
  public:
-  void build(const std::vector<std::pair<std::string, std::int32_t>>& patterns);  // (text, token index)
+  void build(
+      const std::vector<std::pair<std::string, std::int32_t>>& patterns);  // (text, token index)
   bool empty() const { return nodes_.size() <= 1; }
   // Longest pattern starting at text[pos]: returns its token index and sets *end; -1 if none.
   std::int32_t longest_at(std::string_view text, std::size_t pos, std::size_t* end) const;
@@ -47,7 +48,7 @@ class TokenTrie {
   };
   std::vector<Node> nodes_;
   std::vector<std::pair<unsigned char, std::uint32_t>> edges_;  // sorted per node
-  std::array<std::uint32_t, 256> root_{};                        // 0 = no child
+  std::array<std::uint32_t, 256> root_{};                       // 0 = no child
   std::array<bool, 256> first_{};
 };
 
@@ -76,7 +77,8 @@ class AddedVocab {
   void split(const TokenTrie& trie, std::string_view text, bool at_start, PieceBuffer& out) const;
   std::vector<AddedToken> tokens_;
   std::vector<std::int32_t> index_of_id_;  // id -> index in tokens_, -1
-  std::unordered_map<std::string, std::int32_t> index_of_content_;  // the last token with that content
+  std::unordered_map<std::string, std::int32_t>
+      index_of_content_;  // the last token with that content
   TokenTrie raw_, normalized_;
 };
 

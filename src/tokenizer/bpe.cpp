@@ -1,7 +1,7 @@
 #include "tokenizer/bpe.h"
 
-#include <atomic>
 #include <algorithm>
+#include <atomic>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -19,7 +19,9 @@ std::atomic<std::uint64_t> g_next_owner{1};
 
 struct StringHash {
   using is_transparent = void;
-  std::size_t operator()(std::string_view s) const { return static_cast<std::size_t>(hash_bytes(s)); }
+  std::size_t operator()(std::string_view s) const {
+    return static_cast<std::size_t>(hash_bytes(s));
+  }
 };
 struct StringEq {
   using is_transparent = void;
@@ -30,7 +32,8 @@ struct StringEq {
 struct WordCache {
   std::uint64_t owner = 0;
   std::uint64_t epoch = 0;
-  std::unordered_map<std::string, std::pair<std::uint32_t, std::uint32_t>, StringHash, StringEq> map;
+  std::unordered_map<std::string, std::pair<std::uint32_t, std::uint32_t>, StringHash, StringEq>
+      map;
   std::vector<std::int32_t> pool;
 };
 
@@ -73,7 +76,8 @@ struct Candidate {
 
 BpeModel::~BpeModel() = default;
 
-void BpeModel::insert_merge(std::int32_t a, std::int32_t b, std::uint32_t rank, std::int32_t new_id) {
+void BpeModel::insert_merge(std::int32_t a, std::int32_t b, std::uint32_t rank,
+                            std::int32_t new_id) {
   const std::uint64_t key = (static_cast<std::uint64_t>(static_cast<std::uint32_t>(a) + 1) << 32) |
                             (static_cast<std::uint32_t>(b) + 1);
   std::uint64_t h = (key * 0x9E3779B97F4A7C15ull) >> shift_;
@@ -82,7 +86,8 @@ void BpeModel::insert_merge(std::int32_t a, std::int32_t b, std::uint32_t rank, 
   merges_[h] = {key, rank, new_id};
 }
 
-core::Result<std::unique_ptr<BpeModel>> BpeModel::from_json(const Json& json, std::string_view path) {
+core::Result<std::unique_ptr<BpeModel>> BpeModel::from_json(const Json& json,
+                                                            std::string_view path) {
   std::unique_ptr<BpeModel> m(new BpeModel());
   MLXS_ASSIGN_OR_RETURN(const Json* vocab_json, req_field(json, "vocab", path));
   MLXS_ASSIGN_OR_RETURN(m->vocab_, Vocab::from_json(*vocab_json, child_path(path, "vocab")));
@@ -92,7 +97,8 @@ core::Result<std::unique_ptr<BpeModel>> BpeModel::from_json(const Json& json, st
     MLXS_ASSIGN_OR_RETURN(o.unk_token, req_string(json, "unk_token", path));
     o.has_unk = true;
   }
-  MLXS_ASSIGN_OR_RETURN(o.continuing_subword_prefix, opt_string(json, "continuing_subword_prefix", path));
+  MLXS_ASSIGN_OR_RETURN(o.continuing_subword_prefix,
+                        opt_string(json, "continuing_subword_prefix", path));
   MLXS_ASSIGN_OR_RETURN(o.end_of_word_suffix, opt_string(json, "end_of_word_suffix", path));
   MLXS_ASSIGN_OR_RETURN(o.fuse_unk, opt_bool(json, "fuse_unk", path, false));
   MLXS_ASSIGN_OR_RETURN(o.byte_fallback, opt_bool(json, "byte_fallback", path, false));
@@ -103,12 +109,14 @@ core::Result<std::unique_ptr<BpeModel>> BpeModel::from_json(const Json& json, st
       return field_error(child_path(path, "dropout"), "expected a number in [0, 1]");
     }
     if (d.get<double>() != 0.0) {
-      return field_error(child_path(path, "dropout"), "BPE dropout is a training feature and is not supported");
+      return field_error(child_path(path, "dropout"),
+                         "BPE dropout is a training feature and is not supported");
     }
   }
   if (o.has_unk) {
     m->unk_id_ = m->vocab_.find(o.unk_token);
-    if (m->unk_id_ < 0) return field_error(child_path(path, "unk_token"), "the unk token is not in the vocabulary");
+    if (m->unk_id_ < 0)
+      return field_error(child_path(path, "unk_token"), "the unk token is not in the vocabulary");
   }
 
   const std::string merges_path = child_path(path, "merges");
@@ -131,7 +139,8 @@ core::Result<std::unique_ptr<BpeModel>> BpeModel::from_json(const Json& json, st
       if (line.rfind("#version", 0) == 0) continue;
       const auto sp = line.find(' ');
       if (sp == std::string::npos || line.find(' ', sp + 1) != std::string::npos) {
-        return field_error(index_path(merges_path, i), "expected \"left right\" (two tokens separated by one space)");
+        return field_error(index_path(merges_path, i),
+                           "expected \"left right\" (two tokens separated by one space)");
       }
       a = std::string_view(line).substr(0, sp);
       b = std::string_view(line).substr(sp + 1);
@@ -147,12 +156,14 @@ core::Result<std::unique_ptr<BpeModel>> BpeModel::from_json(const Json& json, st
                          fmt::format("token \"{}\" is not in the vocabulary", ia < 0 ? a : b));
     }
     if (b.size() < prefix_len) {
-      return field_error(index_path(merges_path, i), "right token is shorter than continuing_subword_prefix");
+      return field_error(index_path(merges_path, i),
+                         "right token is shorter than continuing_subword_prefix");
     }
     joined.assign(a).append(b.substr(prefix_len));
     const std::int32_t merged = m->vocab_.find(joined);
     if (merged < 0) {
-      return field_error(index_path(merges_path, i), fmt::format("merged token \"{}\" is not in the vocabulary", joined));
+      return field_error(index_path(merges_path, i),
+                         fmt::format("merged token \"{}\" is not in the vocabulary", joined));
     }
     m->insert_merge(ia, ib, rank++, merged);
   }
@@ -183,7 +194,8 @@ void BpeModel::build_pair_filter() {
     while (i < t->size()) {
       const char32_t c = utf8::decode_valid(*t, i, &len);
       if (have_prev) {
-        const std::uint64_t h = ((static_cast<std::uint64_t>(prev) << 32 | c) * 0x9E3779B97F4A7C15ull) >> 40;
+        const std::uint64_t h =
+            ((static_cast<std::uint64_t>(prev) << 32 | c) * 0x9E3779B97F4A7C15ull) >> 40;
         pair_filter_[h >> 6] |= std::uint64_t{1} << (h & 63);
       }
       prev = c;
@@ -282,7 +294,8 @@ void BpeModel::merge_word(std::string_view w, std::vector<std::int32_t>& ids) co
     cur.id = top.new_id;
     right.alive = false;
     cur.next = right.next;
-    if (cur.next >= 0) syms[static_cast<std::size_t>(cur.next)].prev = static_cast<std::int32_t>(top.pos);
+    if (cur.next >= 0)
+      syms[static_cast<std::size_t>(cur.next)].prev = static_cast<std::int32_t>(top.pos);
     if (cur.prev >= 0) {
       const Symbol& p = syms[static_cast<std::size_t>(cur.prev)];
       if (const MergeSlot* pm = find_merge(p.id, cur.id)) {
@@ -356,7 +369,8 @@ void BpeModel::tokenize_word(std::string_view word, std::vector<std::int32_t>& i
   }
   const auto off = static_cast<std::uint32_t>(cache.pool.size());
   cache.pool.insert(cache.pool.end(), ids.begin() + static_cast<std::ptrdiff_t>(before), ids.end());
-  cache.map.emplace(std::string(word), std::pair(off, static_cast<std::uint32_t>(ids.size() - before)));
+  cache.map.emplace(std::string(word),
+                    std::pair(off, static_cast<std::uint32_t>(ids.size() - before)));
 }
 
 }  // namespace mlxs::tokenizer

@@ -44,8 +44,9 @@ class BpeModel final : public Model {
     std::int32_t new_id = -1;
   };
   const MergeSlot* find_merge(std::int32_t a, std::int32_t b) const {
-    const std::uint64_t key = (static_cast<std::uint64_t>(static_cast<std::uint32_t>(a) + 1) << 32) |
-                              (static_cast<std::uint32_t>(b) + 1);
+    const std::uint64_t key =
+        (static_cast<std::uint64_t>(static_cast<std::uint32_t>(a) + 1) << 32) |
+        (static_cast<std::uint32_t>(b) + 1);
     std::uint64_t h = (key * 0x9E3779B97F4A7C15ull) >> shift_;
     while (true) {
       const MergeSlot& s = merges_[h];
@@ -60,7 +61,8 @@ class BpeModel final : public Model {
   // May characters a then b be adjacent inside one vocabulary token? (false
   // positives only: a false answer is exact)
   bool may_join(char32_t a, char32_t b) const {
-    const std::uint64_t h = ((static_cast<std::uint64_t>(a) << 32 | b) * 0x9E3779B97F4A7C15ull) >> 40;
+    const std::uint64_t h =
+        ((static_cast<std::uint64_t>(a) << 32 | b) * 0x9E3779B97F4A7C15ull) >> 40;
     return (pair_filter_[h >> 6] >> (h & 63)) & 1;
   }
   std::int32_t char_id(std::string_view ch) const;
@@ -71,10 +73,11 @@ class BpeModel final : public Model {
   std::vector<MergeSlot> merges_;
   std::uint64_t mask_ = 0;
   int shift_ = 64;
-  std::int32_t byte_ids_[256];        // <0xXX> tokens for byte fallback, -1 if absent
-  std::vector<std::int32_t> small_char_ids_;  // code point < 2048 -> id (-1 absent), no prefix/suffix
+  std::int32_t byte_ids_[256];  // <0xXX> tokens for byte fallback, -1 if absent
+  std::vector<std::int32_t>
+      small_char_ids_;                      // code point < 2048 -> id (-1 absent), no prefix/suffix
   std::vector<std::uint64_t> pair_filter_;  // 2^24 bits over adjacent character pairs of tokens
-  std::uint64_t cache_owner_ = 0;     // identifies this model in the thread-local caches
+  std::uint64_t cache_owner_ = 0;           // identifies this model in the thread-local caches
   mutable std::atomic<std::uint64_t> cache_epoch_{0};  // bumped by clear_cache()
 };
 

@@ -17,7 +17,8 @@ struct Tables {
     byte_of.fill(-1);
     char32_t next = 256;
     for (int b = 0; b < 256; ++b) {
-      const bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+      const bool printable =
+          (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
       const char32_t c = printable ? static_cast<char32_t>(b) : next++;
       char_of[static_cast<std::size_t>(b)] = c;
       byte_of[c] = static_cast<std::int16_t>(b);

@@ -12,7 +12,8 @@ using core::Status;
 
 class SequenceDecoder final : public Decoder {
  public:
-  explicit SequenceDecoder(std::vector<std::unique_ptr<Decoder>> steps) : steps_(std::move(steps)) {}
+  explicit SequenceDecoder(std::vector<std::unique_ptr<Decoder>> steps)
+      : steps_(std::move(steps)) {}
   Status decode_chain(std::vector<std::string>& tokens) const override {
     for (const auto& s : steps_) MLXS_RETURN_IF_ERROR(s->decode_chain(tokens));
     return Status::ok();
@@ -121,7 +122,8 @@ class FuseDecoder final : public Decoder {
 
 class StripDecoder final : public Decoder {
  public:
-  StripDecoder(char32_t content, std::size_t start, std::size_t stop) : content_(content), start_(start), stop_(stop) {}
+  StripDecoder(char32_t content, std::size_t start, std::size_t stop)
+      : content_(content), start_(start), stop_(stop) {}
   Status decode_chain(std::vector<std::string>& tokens) const override {
     for (auto& t : tokens) apply_token(t, false);
     return Status::ok();
@@ -162,7 +164,8 @@ class StripDecoder final : public Decoder {
 
 class MetaspaceDecoder final : public Decoder {
  public:
-  MetaspaceDecoder(std::string replacement, bool strip_first) : rep_(std::move(replacement)), strip_first_(strip_first) {}
+  MetaspaceDecoder(std::string replacement, bool strip_first)
+      : rep_(std::move(replacement)), strip_first_(strip_first) {}
   Status decode_chain(std::vector<std::string>& tokens) const override {
     for (std::size_t i = 0; i < tokens.size(); ++i) apply_token(tokens[i], i == 0);
     return Status::ok();
@@ -214,7 +217,8 @@ std::string cleanup(std::string s) {
 
 class WordPieceDecoder final : public Decoder {
  public:
-  WordPieceDecoder(std::string prefix, bool cleanup) : prefix_(std::move(prefix)), cleanup_(cleanup) {}
+  WordPieceDecoder(std::string prefix, bool cleanup)
+      : prefix_(std::move(prefix)), cleanup_(cleanup) {}
   Status decode_chain(std::vector<std::string>& tokens) const override {
     for (std::size_t i = 0; i < tokens.size(); ++i) apply_token(tokens[i], i == 0);
     return Status::ok();
@@ -271,9 +275,11 @@ class CtcDecoder final : public Decoder {
   bool cleanup_;
 };
 
-Result<char32_t> one_char(const Json& json, std::string_view key, std::string_view path, const char* fallback) {
+Result<char32_t> one_char(const Json& json, std::string_view key, std::string_view path,
+                          const char* fallback) {
   MLXS_ASSIGN_OR_RETURN(const std::string s, opt_string(json, key, path, fallback));
-  if (!utf8::is_valid(s) || utf8::count_chars(s) != 1) return field_error(child_path(path, key), "expected one character");
+  if (!utf8::is_valid(s) || utf8::count_chars(s) != 1)
+    return field_error(child_path(path, key), "expected one character");
   std::size_t len = 0;
   return utf8::decode_valid(s, 0, &len);
 }
@@ -323,14 +329,16 @@ Result<std::unique_ptr<Decoder>> parse_decoder(const Json& json, std::string_vie
     MLXS_ASSIGN_OR_RETURN(const Json* pattern, req_field(json, "pattern", path));
     MLXS_ASSIGN_OR_RETURN(auto parsed, parse_pattern(*pattern, child_path(path, "pattern")));
     MLXS_ASSIGN_OR_RETURN(std::string content, req_string(json, "content", path));
-    return Ptr(new ReplaceDecoder(std::move(parsed.first), std::move(parsed.second), std::move(content)));
+    return Ptr(
+        new ReplaceDecoder(std::move(parsed.first), std::move(parsed.second), std::move(content)));
   }
   if (type == "Strip") {
     MLXS_ASSIGN_OR_RETURN(const char32_t content, one_char(json, "content", path, " "));
     MLXS_ASSIGN_OR_RETURN(const std::int64_t start, opt_int(json, "start", path, 0));
     MLXS_ASSIGN_OR_RETURN(const std::int64_t stop, opt_int(json, "stop", path, 0));
     if (start < 0 || stop < 0) return field_error(path, "start and stop must be non-negative");
-    return Ptr(new StripDecoder(content, static_cast<std::size_t>(start), static_cast<std::size_t>(stop)));
+    return Ptr(
+        new StripDecoder(content, static_cast<std::size_t>(start), static_cast<std::size_t>(stop)));
   }
   if (type == "Metaspace") {
     MLXS_ASSIGN_OR_RETURN(const char32_t rep, one_char(json, "replacement", path, "\xE2\x96\x81"));
@@ -462,7 +470,8 @@ void DecodePlan::close_group(State& s, std::string& out) const {
   if (!s.group_broken && utf8::is_valid(s.group)) {
     emit_text(s, s.group, out);
   } else {
-    for (std::size_t k = s.group_emitted; k < s.group.size(); ++k) emit_text(s, utf8::kReplacementUtf8, out);
+    for (std::size_t k = s.group_emitted; k < s.group.size(); ++k)
+      emit_text(s, utf8::kReplacementUtf8, out);
   }
   s.group.clear();
   s.group_broken = false;
@@ -518,7 +527,8 @@ void DecodePlan::push(State& s, std::string_view token, std::string& out) const 
       if (!s.group_broken && !valid_prefix(s.group, &s.group_checked)) s.group_broken = true;
       if (s.group_broken) {
         // The run will decode to one U+FFFD per byte whatever follows.
-        for (; s.group_emitted < s.group.size(); ++s.group_emitted) emit_text(s, utf8::kReplacementUtf8, out);
+        for (; s.group_emitted < s.group.size(); ++s.group_emitted)
+          emit_text(s, utf8::kReplacementUtf8, out);
       }
       return;
     }
@@ -534,7 +544,8 @@ void DecodePlan::finish(State& s, std::string& out) const {
     close_group(s, out);
   }
   if (has_strip_) {
-    const std::size_t keep = s.held_strip_chars > strip_stop_ ? s.held_strip_chars - strip_stop_ : 0;
+    const std::size_t keep =
+        s.held_strip_chars > strip_stop_ ? s.held_strip_chars - strip_stop_ : 0;
     for (std::size_t k = 0; k < keep; ++k) out.append(strip_content_utf8_);
     s.held_strip_chars = 0;
   }

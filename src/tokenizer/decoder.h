@@ -41,10 +41,10 @@ class DecodePlan {
   static std::unique_ptr<DecodePlan> compile(const Decoder* decoder);
 
   struct State {
-    std::size_t index = 0;  // tokens seen (for the "first token" rules)
-    utf8::LossyStream bytes;  // ByteLevel
-    std::string group;        // ByteFallback: bytes of the open run of byte tokens
-    bool group_broken = false;  // the open run can no longer be valid UTF-8
+    std::size_t index = 0;          // tokens seen (for the "first token" rules)
+    utf8::LossyStream bytes;        // ByteLevel
+    std::string group;              // ByteFallback: bytes of the open run of byte tokens
+    bool group_broken = false;      // the open run can no longer be valid UTF-8
     std::size_t group_emitted = 0;  // U+FFFD already emitted for a broken run
     std::size_t group_checked = 0;  // bytes of the run known to form whole valid chars
     std::size_t strip_left = 0;     // leading `strip` chars still to drop

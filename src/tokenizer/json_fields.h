@@ -25,7 +25,8 @@ const Json* find_field(const Json& obj, std::string_view key);
 // Absent or null -> fallback; wrong type -> error naming path.key.
 core::Result<std::string> opt_string(const Json& obj, std::string_view key, std::string_view path,
                                      std::string fallback = {});
-core::Result<bool> opt_bool(const Json& obj, std::string_view key, std::string_view path, bool fallback);
+core::Result<bool> opt_bool(const Json& obj, std::string_view key, std::string_view path,
+                            bool fallback);
 core::Result<std::int64_t> opt_int(const Json& obj, std::string_view key, std::string_view path,
                                    std::int64_t fallback);
 // Present and a string.

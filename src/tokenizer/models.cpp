@@ -9,13 +9,17 @@ namespace mlxs::tokenizer {
 namespace {
 
 core::Status missing_unk(std::string_view model) {
-  return core::make_error(core::ErrorCode::kTokenizerError, "{}: a word is unknown and there is no unk_token", model);
+  return core::make_error(core::ErrorCode::kTokenizerError,
+                          "{}: a word is unknown and there is no unk_token", model);
 }
 
 class WordPieceModel final : public Model {
  public:
   WordPieceModel(Vocab vocab, std::int32_t unk_id, std::string prefix, std::size_t max_chars)
-      : vocab_(std::move(vocab)), unk_id_(unk_id), prefix_(std::move(prefix)), max_chars_(max_chars) {}
+      : vocab_(std::move(vocab)),
+        unk_id_(unk_id),
+        prefix_(std::move(prefix)),
+        max_chars_(max_chars) {}
 
   core::Status tokenize(std::string_view w, std::vector<std::int32_t>& ids) const override {
     auto unk = [&]() -> core::Status {
@@ -103,14 +107,20 @@ core::Result<std::unique_ptr<Model>> parse_model(const Json& json, std::string_v
     MLXS_ASSIGN_OR_RETURN(Vocab vocab, Vocab::from_json(*vocab_json, child_path(path, "vocab")));
     MLXS_ASSIGN_OR_RETURN(const std::string unk, opt_string(json, "unk_token", path, "[UNK]"));
     const std::int32_t unk_id = vocab.find(unk);
-    if (type == "WordLevel") return std::unique_ptr<Model>(new WordLevelModel(std::move(vocab), unk_id));
-    MLXS_ASSIGN_OR_RETURN(std::string prefix, opt_string(json, "continuing_subword_prefix", path, "##"));
-    MLXS_ASSIGN_OR_RETURN(const std::int64_t max_chars, opt_int(json, "max_input_chars_per_word", path, 100));
-    if (max_chars < 0) return field_error(child_path(path, "max_input_chars_per_word"), "expected a non-negative integer");
-    return std::unique_ptr<Model>(
-        new WordPieceModel(std::move(vocab), unk_id, std::move(prefix), static_cast<std::size_t>(max_chars)));
+    if (type == "WordLevel")
+      return std::unique_ptr<Model>(new WordLevelModel(std::move(vocab), unk_id));
+    MLXS_ASSIGN_OR_RETURN(std::string prefix,
+                          opt_string(json, "continuing_subword_prefix", path, "##"));
+    MLXS_ASSIGN_OR_RETURN(const std::int64_t max_chars,
+                          opt_int(json, "max_input_chars_per_word", path, 100));
+    if (max_chars < 0)
+      return field_error(child_path(path, "max_input_chars_per_word"),
+                         "expected a non-negative integer");
+    return std::unique_ptr<Model>(new WordPieceModel(std::move(vocab), unk_id, std::move(prefix),
+                                                     static_cast<std::size_t>(max_chars)));
   }
-  return field_error(child_path(path, "type"), "unknown or unsupported model type \"" + type + "\"");
+  return field_error(child_path(path, "type"),
+                     "unknown or unsupported model type \"" + type + "\"");
 }
 
 }  // namespace mlxs::tokenizer

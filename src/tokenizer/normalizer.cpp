@@ -16,7 +16,8 @@ using core::Status;
 
 class SequenceNormalizer final : public Normalizer {
  public:
-  explicit SequenceNormalizer(std::vector<std::unique_ptr<Normalizer>> steps) : steps_(std::move(steps)) {}
+  explicit SequenceNormalizer(std::vector<std::unique_ptr<Normalizer>> steps)
+      : steps_(std::move(steps)) {}
   Status normalize(std::string_view in, std::string& out) const override {
     std::string a(in), b;
     for (const auto& step : steps_) {
@@ -155,15 +156,19 @@ class ReplaceNormalizer final : public Normalizer {
 };
 
 bool is_chinese_char(char32_t c) {
-  return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) || (c >= 0x20000 && c <= 0x2A6DF) ||
-         (c >= 0x2A700 && c <= 0x2B73F) || (c >= 0x2B740 && c <= 0x2B81F) || (c >= 0x2B920 && c <= 0x2CEAF) ||
+  return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) ||
+         (c >= 0x20000 && c <= 0x2A6DF) || (c >= 0x2A700 && c <= 0x2B73F) ||
+         (c >= 0x2B740 && c <= 0x2B81F) || (c >= 0x2B920 && c <= 0x2CEAF) ||
          (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
 }
 
 class BertNormalizer final : public Normalizer {
  public:
   BertNormalizer(bool clean_text, bool chinese, bool strip_accents, bool lowercase)
-      : clean_text_(clean_text), chinese_(chinese), strip_accents_(strip_accents), lowercase_(lowercase) {}
+      : clean_text_(clean_text),
+        chinese_(chinese),
+        strip_accents_(strip_accents),
+        lowercase_(lowercase) {}
   Status normalize(std::string_view in, std::string& out) const override {
     std::string a, b;
     a.reserve(in.size());
@@ -174,8 +179,9 @@ class BertNormalizer final : public Normalizer {
       i += len;
       if (clean_text_) {
         if (c == 0 || c == 0xFFFD) continue;
-        const bool control = c != '\t' && c != '\n' && c != '\r' &&
-                             (unicode::is_control(c) || unicode::category(c) == unicode::Category::kCs);
+        const bool control =
+            c != '\t' && c != '\n' && c != '\r' &&
+            (unicode::is_control(c) || unicode::category(c) == unicode::Category::kCs);
         if (control) continue;
         if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || unicode::is_whitespace(c)) {
           a.push_back(' ');
@@ -219,7 +225,8 @@ class ByteLevelNormalizer final : public Normalizer {
 
 }  // namespace
 
-core::Result<std::unique_ptr<Normalizer>> parse_normalizer(const Json& json, std::string_view path) {
+core::Result<std::unique_ptr<Normalizer>> parse_normalizer(const Json& json,
+                                                           std::string_view path) {
   if (json.is_null()) return std::unique_ptr<Normalizer>();
   MLXS_ASSIGN_OR_RETURN(const std::string type, component_type(json, path));
   if (type == "Sequence") {
@@ -235,8 +242,10 @@ core::Result<std::unique_ptr<Normalizer>> parse_normalizer(const Json& json, std
   }
   if (type == "NFC") return std::unique_ptr<Normalizer>(new UnicodeNormalizer(unicode::Form::kNfc));
   if (type == "NFD") return std::unique_ptr<Normalizer>(new UnicodeNormalizer(unicode::Form::kNfd));
-  if (type == "NFKC") return std::unique_ptr<Normalizer>(new UnicodeNormalizer(unicode::Form::kNfkc));
-  if (type == "NFKD") return std::unique_ptr<Normalizer>(new UnicodeNormalizer(unicode::Form::kNfkd));
+  if (type == "NFKC")
+    return std::unique_ptr<Normalizer>(new UnicodeNormalizer(unicode::Form::kNfkc));
+  if (type == "NFKD")
+    return std::unique_ptr<Normalizer>(new UnicodeNormalizer(unicode::Form::kNfkd));
   if (type == "Lowercase") return std::unique_ptr<Normalizer>(new LowercaseNormalizer());
   if (type == "StripAccents") return std::unique_ptr<Normalizer>(new StripAccentsNormalizer());
   if (type == "ByteLevel") return std::unique_ptr<Normalizer>(new ByteLevelNormalizer());
@@ -253,8 +262,8 @@ core::Result<std::unique_ptr<Normalizer>> parse_normalizer(const Json& json, std
     MLXS_ASSIGN_OR_RETURN(const Json* pattern, req_field(json, "pattern", path));
     MLXS_ASSIGN_OR_RETURN(auto parsed, parse_pattern(*pattern, child_path(path, "pattern")));
     MLXS_ASSIGN_OR_RETURN(std::string content, req_string(json, "content", path));
-    return std::unique_ptr<Normalizer>(
-        new ReplaceNormalizer(std::move(parsed.first), std::move(parsed.second), std::move(content)));
+    return std::unique_ptr<Normalizer>(new ReplaceNormalizer(
+        std::move(parsed.first), std::move(parsed.second), std::move(content)));
   }
   if (type == "BertNormalizer") {
     MLXS_ASSIGN_OR_RETURN(const bool clean, opt_bool(json, "clean_text", path, true));
@@ -267,7 +276,8 @@ core::Result<std::unique_ptr<Normalizer>> parse_normalizer(const Json& json, std
   if (type == "Precompiled") {
     MLXS_ASSIGN_OR_RETURN(const std::string map, opt_string(json, "precompiled_charsmap", path));
     if (map.empty()) return std::unique_ptr<Normalizer>();
-    return field_error(child_path(path, "type"), "normalizer Precompiled (a SentencePiece charsmap) is not supported");
+    return field_error(child_path(path, "type"),
+                       "normalizer Precompiled (a SentencePiece charsmap) is not supported");
   }
   return field_error(child_path(path, "type"), "unknown normalizer type \"" + type + "\"");
 }

@@ -4,7 +4,8 @@
 
 namespace mlxs::tokenizer {
 
-core::Result<std::pair<std::string, std::unique_ptr<Regex>>> parse_pattern(const Json& json, std::string_view path) {
+core::Result<std::pair<std::string, std::unique_ptr<Regex>>> parse_pattern(const Json& json,
+                                                                           std::string_view path) {
   if (!json.is_object()) return field_error(path, "expected {\"String\": ...} or {\"Regex\": ...}");
   if (json.contains("String")) {
     MLXS_ASSIGN_OR_RETURN(std::string s, req_string(json, "String", path));

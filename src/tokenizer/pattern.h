@@ -17,9 +17,16 @@ namespace mlxs::tokenizer {
 
 // A "String" pattern gives (literal, nullptr) except the empty literal, which
 // behaves as the empty regex; a "Regex" pattern gives (source, compiled).
-core::Result<std::pair<std::string, std::unique_ptr<Regex>>> parse_pattern(const Json& json, std::string_view path);
+core::Result<std::pair<std::string, std::unique_ptr<Regex>>> parse_pattern(const Json& json,
+                                                                           std::string_view path);
 
-enum class SplitBehavior : std::uint8_t { kRemoved, kIsolated, kMergedWithPrevious, kMergedWithNext, kContiguous };
+enum class SplitBehavior : std::uint8_t {
+  kRemoved,
+  kIsolated,
+  kMergedWithPrevious,
+  kMergedWithNext,
+  kContiguous
+};
 core::Result<SplitBehavior> parse_split_behavior(const Json& json, std::string_view path);
 
 using Span = std::pair<std::size_t, std::size_t>;

@@ -34,19 +34,23 @@ core::Status parse_template(const Json& json, std::string_view path, PostProcess
     if (!piece.is_object() || !piece.contains("SpecialToken")) {
       return field_error(p, "expected {\"SpecialToken\": ...} or {\"Sequence\": ...}");
     }
-    MLXS_ASSIGN_OR_RETURN(const std::string name, req_string(piece["SpecialToken"], "id", child_path(p, "SpecialToken")));
+    MLXS_ASSIGN_OR_RETURN(const std::string name,
+                          req_string(piece["SpecialToken"], "id", child_path(p, "SpecialToken")));
     if (specials == nullptr || !specials->is_object() || !specials->contains(name)) {
       return field_error(child_path(path, "special_tokens"), "no entry for \"" + name + "\"");
     }
     const Json& entry = (*specials)[name];
     const std::string entry_path = child_path(child_path(path, "special_tokens"), name);
     MLXS_ASSIGN_OR_RETURN(const Json* ids, req_field(entry, "ids", entry_path));
-    if (!ids->is_array()) return field_error(child_path(entry_path, "ids"), "expected an array of ids");
+    if (!ids->is_array())
+      return field_error(child_path(entry_path, "ids"), "expected an array of ids");
     for (const Json& id : *ids) {
-      if (!id.is_number_integer() || id.get<std::int64_t>() < 0 || id.get<std::int64_t>() > INT32_MAX) {
+      if (!id.is_number_integer() || id.get<std::int64_t>() < 0 ||
+          id.get<std::int64_t>() > INT32_MAX) {
         return field_error(child_path(entry_path, "ids"), "expected non-negative integer ids");
       }
-      (seen_sequence ? out.suffix : out.prefix).push_back(static_cast<std::int32_t>(id.get<std::int64_t>()));
+      (seen_sequence ? out.suffix : out.prefix)
+          .push_back(static_cast<std::int32_t>(id.get<std::int64_t>()));
     }
   }
   if (!seen_sequence) return field_error(single_path, "the single template has no Sequence");
@@ -77,7 +81,8 @@ Result<PostProcessor> parse_post_processor(const Json& json, std::string_view pa
     if (!list->is_array()) return field_error(list_path, "expected an array");
     // Each processor wraps what the previous one produced.
     for (std::size_t i = 0; i < list->size(); ++i) {
-      MLXS_ASSIGN_OR_RETURN(PostProcessor step, parse_post_processor((*list)[i], index_path(list_path, i)));
+      MLXS_ASSIGN_OR_RETURN(PostProcessor step,
+                            parse_post_processor((*list)[i], index_path(list_path, i)));
       out.prefix.insert(out.prefix.begin(), step.prefix.begin(), step.prefix.end());
       out.suffix.insert(out.suffix.end(), step.suffix.begin(), step.suffix.end());
     }

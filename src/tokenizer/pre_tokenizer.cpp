@@ -18,7 +18,8 @@ using core::Status;
 constexpr std::string_view kGpt2Pattern =
     R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
 
-void emit_spans(std::string_view text, bool at_start, const std::vector<Span>& spans, PieceBuffer& out) {
+void emit_spans(std::string_view text, bool at_start, const std::vector<Span>& spans,
+                PieceBuffer& out) {
   for (const auto& [b, e] : spans) out.add(text.substr(b, e - b), at_start && b == 0);
 }
 
@@ -45,7 +46,8 @@ void char_matches(std::string_view text, Pred pred, Matches& out) {
 }
 
 template <typename Pred>
-void split_by_char(std::string_view text, bool at_start, Pred pred, SplitBehavior behavior, PieceBuffer& out) {
+void split_by_char(std::string_view text, bool at_start, Pred pred, SplitBehavior behavior,
+                   PieceBuffer& out) {
   thread_local Matches matches;
   thread_local std::vector<Span> spans;
   char_matches(text, pred, matches);
@@ -55,7 +57,8 @@ void split_by_char(std::string_view text, bool at_start, Pred pred, SplitBehavio
 
 class SequencePre final : public PreTokenizer {
  public:
-  explicit SequencePre(std::vector<std::unique_ptr<PreTokenizer>> steps) : steps_(std::move(steps)) {}
+  explicit SequencePre(std::vector<std::unique_ptr<PreTokenizer>> steps)
+      : steps_(std::move(steps)) {}
   Status split(std::string_view text, bool at_start, PieceBuffer& out) const override {
     PieceBuffer a, b;
     a.add(text, at_start);
@@ -76,7 +79,10 @@ class SequencePre final : public PreTokenizer {
 class SplitPre final : public PreTokenizer {
  public:
   SplitPre(std::string literal, std::unique_ptr<Regex> regex, SplitBehavior behavior, bool invert)
-      : literal_(std::move(literal)), regex_(std::move(regex)), behavior_(behavior), invert_(invert) {}
+      : literal_(std::move(literal)),
+        regex_(std::move(regex)),
+        behavior_(behavior),
+        invert_(invert) {}
   Status split(std::string_view text, bool at_start, PieceBuffer& out) const override {
     thread_local Matches matches;
     thread_local std::vector<Span> spans;
@@ -157,8 +163,9 @@ class MetaspacePre final : public PreTokenizer {
     s.clear();
     const bool starts_with_rep = text.substr(0, replacement_.size()) == replacement_ ||
                                  (!text.empty() && text.front() == ' ');
-    const bool prepend = !text.empty() && !starts_with_rep &&
-                         (scheme_ == PrependScheme::kAlways || (scheme_ == PrependScheme::kFirst && at_start));
+    const bool prepend =
+        !text.empty() && !starts_with_rep &&
+        (scheme_ == PrependScheme::kAlways || (scheme_ == PrependScheme::kFirst && at_start));
     if (prepend) s.append(replacement_);
     for (const char c : text) {
       if (c == ' ') {
@@ -189,8 +196,9 @@ class DigitsPre final : public PreTokenizer {
  public:
   explicit DigitsPre(bool individual) : individual_(individual) {}
   Status split(std::string_view text, bool at_start, PieceBuffer& out) const override {
-    split_by_char(text, at_start, [](char32_t c) { return unicode::is_number(c); },
-                  individual_ ? SplitBehavior::kIsolated : SplitBehavior::kContiguous, out);
+    split_by_char(
+        text, at_start, [](char32_t c) { return unicode::is_number(c); },
+        individual_ ? SplitBehavior::kIsolated : SplitBehavior::kContiguous, out);
     return Status::ok();
   }
 
@@ -201,7 +209,9 @@ class DigitsPre final : public PreTokenizer {
 class WhitespaceSplitPre final : public PreTokenizer {
  public:
   Status split(std::string_view text, bool at_start, PieceBuffer& out) const override {
-    split_by_char(text, at_start, [](char32_t c) { return unicode::is_whitespace(c); }, SplitBehavior::kRemoved, out);
+    split_by_char(
+        text, at_start, [](char32_t c) { return unicode::is_whitespace(c); },
+        SplitBehavior::kRemoved, out);
     return Status::ok();
   }
 };
@@ -214,7 +224,8 @@ class WhitespacePre final : public PreTokenizer {
     int run_kind = -1;  // 0: word, 1: other; -1: none
     std::size_t run_start = 0;
     auto close = [&](std::size_t end) {
-      if (run_kind >= 0) out.add(text.substr(run_start, end - run_start), at_start && run_start == 0);
+      if (run_kind >= 0)
+        out.add(text.substr(run_start, end - run_start), at_start && run_start == 0);
       run_kind = -1;
     };
     while (i < text.size()) {
@@ -236,7 +247,8 @@ class WhitespacePre final : public PreTokenizer {
 };
 
 bool is_bert_punctuation(char32_t c) {
-  return (c < 0x80 && ((c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) || (c >= 123 && c <= 126))) ||
+  return (c < 0x80 && ((c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) ||
+                       (c >= 123 && c <= 126))) ||
          unicode::is_punctuation(c);
 }
 
@@ -256,7 +268,9 @@ class BertPre final : public PreTokenizer {
  public:
   Status split(std::string_view text, bool at_start, PieceBuffer& out) const override {
     PieceBuffer words;
-    split_by_char(text, at_start, [](char32_t c) { return unicode::is_whitespace(c); }, SplitBehavior::kRemoved, words);
+    split_by_char(
+        text, at_start, [](char32_t c) { return unicode::is_whitespace(c); },
+        SplitBehavior::kRemoved, words);
     for (const auto& p : words.pieces) {
       split_by_char(words.view(p), p.at_start, is_bert_punctuation, SplitBehavior::kIsolated, out);
     }
@@ -269,7 +283,8 @@ class CharDelimiterPre final : public PreTokenizer {
   explicit CharDelimiterPre(char32_t delimiter) : delimiter_(delimiter) {}
   Status split(std::string_view text, bool at_start, PieceBuffer& out) const override {
     const char32_t d = delimiter_;
-    split_by_char(text, at_start, [d](char32_t c) { return c == d; }, SplitBehavior::kRemoved, out);
+    split_by_char(
+        text, at_start, [d](char32_t c) { return c == d; }, SplitBehavior::kRemoved, out);
     return Status::ok();
   }
 
@@ -298,9 +313,11 @@ class FixedLengthPre final : public PreTokenizer {
   std::size_t length_;
 };
 
-Result<std::string> single_char(const Json& json, std::string_view key, std::string_view path, const char* fallback) {
+Result<std::string> single_char(const Json& json, std::string_view key, std::string_view path,
+                                const char* fallback) {
   MLXS_ASSIGN_OR_RETURN(std::string s, opt_string(json, key, path, fallback));
-  if (!utf8::is_valid(s) || utf8::count_chars(s) != 1) return field_error(child_path(path, key), "expected one character");
+  if (!utf8::is_valid(s) || utf8::count_chars(s) != 1)
+    return field_error(child_path(path, key), "expected one character");
   return s;
 }
 
@@ -336,7 +353,8 @@ Result<std::unique_ptr<PreTokenizer>> parse_pre_tokenizer(const Json& json, std:
     MLXS_ASSIGN_OR_RETURN(const Json* pattern, req_field(json, "pattern", path));
     MLXS_ASSIGN_OR_RETURN(auto parsed, parse_pattern(*pattern, child_path(path, "pattern")));
     MLXS_ASSIGN_OR_RETURN(const Json* behavior_json, req_field(json, "behavior", path));
-    MLXS_ASSIGN_OR_RETURN(const SplitBehavior behavior, parse_split_behavior(*behavior_json, child_path(path, "behavior")));
+    MLXS_ASSIGN_OR_RETURN(const SplitBehavior behavior,
+                          parse_split_behavior(*behavior_json, child_path(path, "behavior")));
     MLXS_ASSIGN_OR_RETURN(const bool invert, opt_bool(json, "invert", path, false));
     return Ptr(new SplitPre(std::move(parsed.first), std::move(parsed.second), behavior, invert));
   }
@@ -380,7 +398,8 @@ Result<std::unique_ptr<PreTokenizer>> parse_pre_tokenizer(const Json& json, std:
   if (type == "Punctuation") {
     SplitBehavior behavior = SplitBehavior::kIsolated;
     if (json.contains("behavior") && !json["behavior"].is_null()) {
-      MLXS_ASSIGN_OR_RETURN(behavior, parse_split_behavior(json["behavior"], child_path(path, "behavior")));
+      MLXS_ASSIGN_OR_RETURN(behavior,
+                            parse_split_behavior(json["behavior"], child_path(path, "behavior")));
     }
     return Ptr(new PunctuationPre(behavior));
   }
@@ -394,7 +413,8 @@ Result<std::unique_ptr<PreTokenizer>> parse_pre_tokenizer(const Json& json, std:
     if (length <= 0) return field_error(child_path(path, "length"), "expected a positive length");
     return Ptr(new FixedLengthPre(static_cast<std::size_t>(length)));
   }
-  return field_error(child_path(path, "type"), "unknown or unsupported pre_tokenizer type \"" + type + "\"");
+  return field_error(child_path(path, "type"),
+                     "unknown or unsupported pre_tokenizer type \"" + type + "\"");
 }
 
 }  // namespace mlxs::tokenizer

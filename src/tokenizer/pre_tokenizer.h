@@ -23,6 +23,7 @@ class PreTokenizer {
 };
 
 // Null JSON -> nullptr.
-core::Result<std::unique_ptr<PreTokenizer>> parse_pre_tokenizer(const Json& json, std::string_view path);
+core::Result<std::unique_ptr<PreTokenizer>> parse_pre_tokenizer(const Json& json,
+                                                                std::string_view path);
 
 }  // namespace mlxs::tokenizer

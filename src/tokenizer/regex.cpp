@@ -12,7 +12,8 @@ namespace mlxs::tokenizer {
 namespace {
 
 constexpr std::string_view kSpaceClass =
-    "\\t\\n\\x0B\\f\\r\\x20\\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}";
+    "\\t\\n\\x0B\\f\\r\\x20\\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}"
+    "\\x{205F}\\x{3000}";
 
 // Per-thread engine state: match data, a match context without the default
 // match limit (long inputs backtrack legitimately) and a JIT stack.
@@ -45,7 +46,8 @@ ThreadState& thread_state() {
 std::string pcre2_message(int code) {
   PCRE2_UCHAR buf[256];
   const int n = pcre2_get_error_message(code, buf, sizeof(buf));
-  return n < 0 ? "unknown PCRE2 error" : std::string(reinterpret_cast<const char*>(buf), static_cast<std::size_t>(n));
+  return n < 0 ? "unknown PCRE2 error"
+               : std::string(reinterpret_cast<const char*>(buf), static_cast<std::size_t>(n));
 }
 
 }  // namespace
@@ -114,16 +116,17 @@ std::string onig_to_pcre2(std::string_view p) {
   return out;
 }
 
-core::Result<std::unique_ptr<Regex>> Regex::compile(std::string_view pattern, std::string_view context) {
+core::Result<std::unique_ptr<Regex>> Regex::compile(std::string_view pattern,
+                                                    std::string_view context) {
   const std::string translated = onig_to_pcre2(pattern);
   int err = 0;
   PCRE2_SIZE offset = 0;
-  pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(translated.data()), translated.size(),
-                                   PCRE2_UTF | PCRE2_UCP | PCRE2_MULTILINE | PCRE2_NO_UTF_CHECK, &err,
-                                   &offset, nullptr);
+  pcre2_code* code = pcre2_compile(
+      reinterpret_cast<PCRE2_SPTR>(translated.data()), translated.size(),
+      PCRE2_UTF | PCRE2_UCP | PCRE2_MULTILINE | PCRE2_NO_UTF_CHECK, &err, &offset, nullptr);
   if (code == nullptr) {
-    return core::make_error(core::ErrorCode::kTokenizerError, "{}: invalid regex at offset {}: {}", context,
-                            offset, pcre2_message(err));
+    return core::make_error(core::ErrorCode::kTokenizerError, "{}: invalid regex at offset {}: {}",
+                            context, offset, pcre2_message(err));
   }
   std::unique_ptr<Regex> re(new Regex());
   re->pattern_ = std::string(pattern);
@@ -132,7 +135,8 @@ core::Result<std::unique_ptr<Regex>> Regex::compile(std::string_view pattern, st
   return re;
 }
 
-core::Result<std::unique_ptr<Regex>> Regex::literal(std::string_view literal, std::string_view context) {
+core::Result<std::unique_ptr<Regex>> Regex::literal(std::string_view literal,
+                                                    std::string_view context) {
   std::string quoted;
   for (const char c : literal) {
     const auto u = static_cast<unsigned char>(c);
@@ -146,14 +150,17 @@ core::Result<std::unique_ptr<Regex>> Regex::literal(std::string_view literal, st
   return compile(quoted, context);
 }
 
-Regex::~Regex() { pcre2_code_free(static_cast<pcre2_code*>(code_)); }
+Regex::~Regex() {
+  pcre2_code_free(static_cast<pcre2_code*>(code_));
+}
 
 int Regex::find(std::string_view text, std::size_t start, std::size_t* s, std::size_t* e) const {
   ThreadState& ts = thread_state();
   auto* code = static_cast<pcre2_code*>(code_);
   const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
   const int rc = jit_ ? pcre2_jit_match(code, subject, text.size(), start, 0, ts.data, ts.context)
-                      : pcre2_match(code, subject, text.size(), start, PCRE2_NO_UTF_CHECK, ts.data, ts.context);
+                      : pcre2_match(code, subject, text.size(), start, PCRE2_NO_UTF_CHECK, ts.data,
+                                    ts.context);
   if (rc == PCRE2_ERROR_NOMATCH) return 0;
   if (rc < 0) return rc;
   const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(ts.data);
@@ -167,11 +174,13 @@ std::size_t Regex::char_len_at(std::string_view text, std::size_t pos) {
 }
 
 core::Status Regex::engine_error(int rc) const {
-  return core::make_error(core::ErrorCode::kTokenizerError, "regex engine failed: {}", pcre2_message(rc));
+  return core::make_error(core::ErrorCode::kTokenizerError, "regex engine failed: {}",
+                          pcre2_message(rc));
 }
 
-core::Status Regex::find_matches(std::string_view text,
-                                 std::vector<std::pair<std::pair<std::size_t, std::size_t>, bool>>& out) const {
+core::Status Regex::find_matches(
+    std::string_view text,
+    std::vector<std::pair<std::pair<std::size_t, std::size_t>, bool>>& out) const {
   out.clear();
   if (text.empty()) {
     out.push_back({{0, 0}, false});

@@ -18,9 +18,11 @@ namespace mlxs::tokenizer {
 class Regex {
  public:
   // `context` names the field in errors ("pre_tokenizer.pretokenizers[0].pattern").
-  static core::Result<std::unique_ptr<Regex>> compile(std::string_view pattern, std::string_view context);
+  static core::Result<std::unique_ptr<Regex>> compile(std::string_view pattern,
+                                                      std::string_view context);
   // A pattern matching `literal` exactly.
-  static core::Result<std::unique_ptr<Regex>> literal(std::string_view literal, std::string_view context);
+  static core::Result<std::unique_ptr<Regex>> literal(std::string_view literal,
+                                                      std::string_view context);
   ~Regex();
   Regex(const Regex&) = delete;
   Regex& operator=(const Regex&) = delete;
@@ -55,7 +57,9 @@ class Regex {
   }
 
   // (offsets, is_match) covering all of `text`, as tokenizers' Pattern::find_matches.
-  core::Status find_matches(std::string_view text, std::vector<std::pair<std::pair<std::size_t, std::size_t>, bool>>& out) const;
+  core::Status find_matches(
+      std::string_view text,
+      std::vector<std::pair<std::pair<std::size_t, std::size_t>, bool>>& out) const;
 
   const std::string& pattern() const { return pattern_; }
 

@@ -22,7 +22,8 @@ bool ends_with_replacement(const std::string& s) {
 
 core::Status StreamDecoder::push(std::int32_t id, std::string& out) {
   if (plan_ != nullptr) {
-    if (const std::string* tok = tokenizer_->decode_token(id, skip_special_)) plan_->push(state_, *tok, out);
+    if (const std::string* tok = tokenizer_->decode_token(id, skip_special_))
+      plan_->push(state_, *tok, out);
     return core::Status::ok();
   }
   // The window keeps the ids already emitted as context (so first-token rules
@@ -36,7 +37,8 @@ core::Status StreamDecoder::push(std::int32_t id, std::string& out) {
   }
   ids_.push_back(id);
   MLXS_ASSIGN_OR_RETURN(const std::string text, tokenizer_->decode(ids_, skip_special_));
-  if (text.size() > prefix_.size() && !ends_with_replacement(text) && text.compare(0, prefix_.size(), prefix_) == 0) {
+  if (text.size() > prefix_.size() && !ends_with_replacement(text) &&
+      text.compare(0, prefix_.size(), prefix_) == 0) {
     out.append(text, prefix_.size());
     const std::size_t new_prefix_index = ids_.size() - prefix_index_;
     ids_.erase(ids_.begin(), ids_.begin() + static_cast<std::ptrdiff_t>(prefix_index_));
@@ -52,7 +54,8 @@ core::Status StreamDecoder::finish(std::string& out) {
   } else if (!ids_.empty()) {
     MLXS_ASSIGN_OR_RETURN(const std::string text, tokenizer_->decode(ids_, skip_special_));
     if (text.compare(0, prefix_.size(), prefix_) != 0) {
-      return core::make_error(core::ErrorCode::kTokenizerError, "stream decode: the decoder rewrote emitted text");
+      return core::make_error(core::ErrorCode::kTokenizerError,
+                              "stream decode: the decoder rewrote emitted text");
     }
     out.append(text, prefix_.size());
   }

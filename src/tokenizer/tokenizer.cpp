@@ -44,13 +44,16 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::load_dir(const std::string& model_
   namespace fs = std::filesystem;
   const fs::path dir(model_dir);
   // Read failures keep their (path-free) message but become TokenizerError.
-  auto as_tokenizer_error = [](const Status& st) { return Status(core::ErrorCode::kTokenizerError, st.message()); };
+  auto as_tokenizer_error = [](const Status& st) {
+    return Status(core::ErrorCode::kTokenizerError, st.message());
+  };
   auto tok_text = core::read_file((dir / "tokenizer.json").string(), "tokenizer.json", 256u << 20);
   if (!tok_text.is_ok()) return as_tokenizer_error(tok_text.status());
   std::string config_text;
   std::error_code ec;
   if (fs::exists(dir / "tokenizer_config.json", ec)) {
-    auto text = core::read_file((dir / "tokenizer_config.json").string(), "tokenizer_config.json", 64u << 20);
+    auto text = core::read_file((dir / "tokenizer_config.json").string(), "tokenizer_config.json",
+                                64u << 20);
     if (!text.is_ok()) return as_tokenizer_error(text.status());
     config_text = std::move(text).value();
   }
@@ -59,9 +62,10 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::load_dir(const std::string& model_
   return result;
 }
 
-Result<std::unique_ptr<Tokenizer>> Tokenizer::from_json(std::string_view tokenizer_json, std::string_view config_json) {
-  MLXS_ASSIGN_OR_RETURN(const core::Json doc,
-                        core::parse_json(tokenizer_json, "tokenizer.json", core::ErrorCode::kTokenizerError));
+Result<std::unique_ptr<Tokenizer>> Tokenizer::from_json(std::string_view tokenizer_json,
+                                                        std::string_view config_json) {
+  MLXS_ASSIGN_OR_RETURN(const core::Json doc, core::parse_json(tokenizer_json, "tokenizer.json",
+                                                               core::ErrorCode::kTokenizerError));
   if (!doc.is_object()) return field_error("tokenizer.json", "expected a JSON object");
   std::unique_ptr<Tokenizer> t(new Tokenizer());
   auto part = [&](const char* key) -> const core::Json& {
@@ -99,7 +103,8 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_json(std::string_view tokeniz
     auto r = parse_added_tokens(part("added_tokens"), "added_tokens");
     if (!r.is_ok()) return with_file(r.status(), "tokenizer.json");
     t->added_ = std::make_unique<AddedVocab>();
-    MLXS_RETURN_IF_ERROR(with_file(t->added_->build(std::move(r).value(), t->normalizer_.get()), "tokenizer.json"));
+    MLXS_RETURN_IF_ERROR(
+        with_file(t->added_->build(std::move(r).value(), t->normalizer_.get()), "tokenizer.json"));
   }
   if (!config_json.empty()) {
     auto r = parse_tokenizer_config(config_json);
@@ -120,7 +125,8 @@ Status Tokenizer::finish_load() {
     if (vocab.find(a.content) < 0) counted.push_back(a.content);
   }
   std::sort(counted.begin(), counted.end());
-  vocab_size_ += static_cast<std::size_t>(std::unique(counted.begin(), counted.end()) - counted.begin());
+  vocab_size_ +=
+      static_cast<std::size_t>(std::unique(counted.begin(), counted.end()) - counted.begin());
   // Special is a property of the token string (tokenizers checks the string
   // against its set of special contents), so mark every id whose token is one.
   std::vector<std::string_view> specials;
@@ -143,7 +149,8 @@ Status Tokenizer::finish_load() {
   return Status::ok();
 }
 
-Status Tokenizer::encode_into(std::string_view text, bool add_special_tokens, std::vector<std::int32_t>& ids) const {
+Status Tokenizer::encode_into(std::string_view text, bool add_special_tokens,
+                              std::vector<std::int32_t>& ids) const {
   EncodeScratch& s = scratch();
   const std::size_t first = ids.size();
   if (!utf8::is_valid(text)) {
@@ -190,13 +197,15 @@ Status Tokenizer::encode_into(std::string_view text, bool add_special_tokens, st
   }
   // 5. Post-processing.
   if (add_special_tokens && (!post_->prefix.empty() || !post_->suffix.empty())) {
-    ids.insert(ids.begin() + static_cast<std::ptrdiff_t>(first), post_->prefix.begin(), post_->prefix.end());
+    ids.insert(ids.begin() + static_cast<std::ptrdiff_t>(first), post_->prefix.begin(),
+               post_->prefix.end());
     ids.insert(ids.end(), post_->suffix.begin(), post_->suffix.end());
   }
   return Status::ok();
 }
 
-Result<std::vector<std::int32_t>> Tokenizer::encode(std::string_view text, bool add_special_tokens) const {
+Result<std::vector<std::int32_t>> Tokenizer::encode(std::string_view text,
+                                                    bool add_special_tokens) const {
   std::vector<std::int32_t> ids;
   MLXS_RETURN_IF_ERROR(encode_into(text, add_special_tokens, ids));
   return ids;
@@ -212,19 +221,22 @@ const std::string* Tokenizer::decode_token(std::int32_t id, bool skip_special_to
   return model_->vocab().token(id);
 }
 
-Result<std::string> Tokenizer::decode(std::span<const std::int32_t> ids, bool skip_special_tokens) const {
+Result<std::string> Tokenizer::decode(std::span<const std::int32_t> ids,
+                                      bool skip_special_tokens) const {
   if (plan_ == nullptr) return decode_generic(ids, skip_special_tokens);
   DecodePlan::State state;
   plan_->reset(state);
   std::string out;
   for (const std::int32_t id : ids) {
-    if (const std::string* tok = decode_token(id, skip_special_tokens)) plan_->push(state, *tok, out);
+    if (const std::string* tok = decode_token(id, skip_special_tokens))
+      plan_->push(state, *tok, out);
   }
   plan_->finish(state, out);
   return out;
 }
 
-Result<std::string> Tokenizer::decode_generic(std::span<const std::int32_t> ids, bool skip_special_tokens) const {
+Result<std::string> Tokenizer::decode_generic(std::span<const std::int32_t> ids,
+                                              bool skip_special_tokens) const {
   std::vector<std::string> tokens;
   tokens.reserve(ids.size());
   for (const std::int32_t id : ids) {
@@ -247,11 +259,16 @@ std::optional<std::int32_t> Tokenizer::token_to_id(std::string_view token) const
 }
 
 bool Tokenizer::is_special(std::int32_t id) const {
-  return id >= 0 && static_cast<std::size_t>(id) < special_by_id_.size() && special_by_id_[static_cast<std::size_t>(id)];
+  return id >= 0 && static_cast<std::size_t>(id) < special_by_id_.size() &&
+         special_by_id_[static_cast<std::size_t>(id)];
 }
 
-void Tokenizer::clear_cache() const { model_->clear_cache(); }
+void Tokenizer::clear_cache() const {
+  model_->clear_cache();
+}
 
-bool Tokenizer::is_added(std::int32_t id) const { return added_->by_id(id) != nullptr; }
+bool Tokenizer::is_added(std::int32_t id) const {
+  return added_->by_id(id) != nullptr;
+}
 
 }  // namespace mlxs::tokenizer

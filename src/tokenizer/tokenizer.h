@@ -53,11 +53,14 @@ class Tokenizer {
   Tokenizer(const Tokenizer&) = delete;
   Tokenizer& operator=(const Tokenizer&) = delete;
 
-  core::Result<std::vector<std::int32_t>> encode(std::string_view text, bool add_special_tokens) const;
+  core::Result<std::vector<std::int32_t>> encode(std::string_view text,
+                                                 bool add_special_tokens) const;
   // Appends to `ids` (reusing its capacity).
-  core::Status encode_into(std::string_view text, bool add_special_tokens, std::vector<std::int32_t>& ids) const;
+  core::Status encode_into(std::string_view text, bool add_special_tokens,
+                           std::vector<std::int32_t>& ids) const;
 
-  core::Result<std::string> decode(std::span<const std::int32_t> ids, bool skip_special_tokens) const;
+  core::Result<std::string> decode(std::span<const std::int32_t> ids,
+                                   bool skip_special_tokens) const;
 
   // The token string of an id (added tokens first, then the model's vocabulary).
   std::optional<std::string_view> id_to_token(std::int32_t id) const;
@@ -82,7 +85,8 @@ class Tokenizer {
   // StreamDecoder falls back to re-decoding a window).
   const DecodePlan* decode_plan() const { return plan_.get(); }
   // Decodes with the generic decode_chain even when a plan exists (tests).
-  core::Result<std::string> decode_generic(std::span<const std::int32_t> ids, bool skip_special_tokens) const;
+  core::Result<std::string> decode_generic(std::span<const std::int32_t> ids,
+                                           bool skip_special_tokens) const;
   // The token string decode feeds to the decoder for `id`, or nullptr when the
   // id is skipped (unknown, or special while skipping special tokens).
   const std::string* decode_token(std::int32_t id, bool skip_special_tokens) const;

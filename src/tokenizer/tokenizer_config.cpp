@@ -12,7 +12,8 @@ core::Result<std::optional<SpecialToken>> special(const Json& doc, const char* k
   const Json* it = find_field(doc, key);
   if (it == nullptr) return std::optional<SpecialToken>();
   const std::string path = std::string(kFile) + ": " + key;
-  if (it->is_string()) return std::optional<SpecialToken>(SpecialToken{it->get_ref<const std::string&>(), -1});
+  if (it->is_string())
+    return std::optional<SpecialToken>(SpecialToken{it->get_ref<const std::string&>(), -1});
   if (it->is_object()) {
     MLXS_ASSIGN_OR_RETURN(std::string content, req_string(*it, "content", path));
     return std::optional<SpecialToken>(SpecialToken{std::move(content), -1});
@@ -23,8 +24,8 @@ core::Result<std::optional<SpecialToken>> special(const Json& doc, const char* k
 }  // namespace
 
 core::Result<TokenizerConfig> parse_tokenizer_config(std::string_view text) {
-  MLXS_ASSIGN_OR_RETURN(const core::Json doc,
-                        core::parse_json(text, std::string(kFile), core::ErrorCode::kTokenizerError));
+  MLXS_ASSIGN_OR_RETURN(const core::Json doc, core::parse_json(text, std::string(kFile),
+                                                               core::ErrorCode::kTokenizerError));
   if (!doc.is_object()) return field_error(kFile, "expected a JSON object");
   TokenizerConfig c;
   MLXS_ASSIGN_OR_RETURN(c.bos, special(doc, "bos_token"));
@@ -32,7 +33,8 @@ core::Result<TokenizerConfig> parse_tokenizer_config(std::string_view text) {
   MLXS_ASSIGN_OR_RETURN(c.pad, special(doc, "pad_token"));
   MLXS_ASSIGN_OR_RETURN(c.unk, special(doc, "unk_token"));
   const std::string prefix = std::string(kFile) + ": ";
-  for (const auto& [key, target] : {std::pair{"add_bos_token", &c.add_bos_token}, {"add_eos_token", &c.add_eos_token}}) {
+  for (const auto& [key, target] :
+       {std::pair{"add_bos_token", &c.add_bos_token}, {"add_eos_token", &c.add_eos_token}}) {
     const Json* it = find_field(doc, key);
     if (it == nullptr) continue;
     if (!it->is_boolean()) return field_error(prefix + key, "expected a boolean");
@@ -41,7 +43,8 @@ core::Result<TokenizerConfig> parse_tokenizer_config(std::string_view text) {
   {
     const Json* it = find_field(doc, "clean_up_tokenization_spaces");
     if (it != nullptr) {
-      if (!it->is_boolean()) return field_error(prefix + "clean_up_tokenization_spaces", "expected a boolean");
+      if (!it->is_boolean())
+        return field_error(prefix + "clean_up_tokenization_spaces", "expected a boolean");
       c.clean_up_tokenization_spaces = it->get<bool>();
     }
   }
@@ -58,7 +61,8 @@ core::Result<TokenizerConfig> parse_tokenizer_config(std::string_view text) {
         if (name == "default" || !c.chat_template) c.chat_template = std::move(tmpl);
       }
     } else {
-      return field_error(prefix + "chat_template", "expected a string or a list of named templates");
+      return field_error(prefix + "chat_template",
+                         "expected a string or a list of named templates");
     }
   }
   return c;

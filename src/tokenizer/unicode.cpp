@@ -17,7 +17,8 @@ constexpr char32_t kNCount = kVCount * kTCount, kSCount = kLCount * kNCount;
 const ud::Decomposition* find_decomposition(char32_t cp) {
   const auto* begin = ud::kDecompositions;
   const auto* end = begin + ud::kDecompositionCount;
-  const auto* it = std::lower_bound(begin, end, cp, [](const ud::Decomposition& d, char32_t c) { return d.cp < c; });
+  const auto* it = std::lower_bound(
+      begin, end, cp, [](const ud::Decomposition& d, char32_t c) { return d.cp < c; });
   return it != end && it->cp == cp ? it : nullptr;
 }
 
@@ -31,9 +32,10 @@ char32_t compose_pair(char32_t a, char32_t b) {
   }
   const auto* begin = ud::kCompositions;
   const auto* end = begin + ud::kCompositionCount;
-  const auto* it = std::lower_bound(begin, end, std::pair(a, b), [](const ud::Composition& c, std::pair<char32_t, char32_t> key) {
-    return c.first != key.first ? c.first < key.first : c.second < key.second;
-  });
+  const auto* it = std::lower_bound(
+      begin, end, std::pair(a, b), [](const ud::Composition& c, std::pair<char32_t, char32_t> key) {
+        return c.first != key.first ? c.first < key.first : c.second < key.second;
+      });
   return it != end && it->first == a && it->second == b ? it->composite : 0;
 }
 
@@ -66,8 +68,9 @@ void canonical_order(std::vector<char32_t>& cps) {
     }
     std::size_t j = i;
     while (j < cps.size() && combining_class(cps[j]) != 0) ++j;
-    std::stable_sort(cps.begin() + static_cast<std::ptrdiff_t>(i), cps.begin() + static_cast<std::ptrdiff_t>(j),
-                     [](char32_t a, char32_t b) { return combining_class(a) < combining_class(b); });
+    std::stable_sort(
+        cps.begin() + static_cast<std::ptrdiff_t>(i), cps.begin() + static_cast<std::ptrdiff_t>(j),
+        [](char32_t a, char32_t b) { return combining_class(a) < combining_class(b); });
     i = j;
   }
 }
@@ -109,7 +112,8 @@ void compose(std::vector<char32_t>& cps) {
 template <typename T, typename Key>
 const T* find_range(const T* table, std::size_t count, char32_t cp, Key first) {
   const T* end = table + count;
-  const T* it = std::upper_bound(table, end, cp, [&](char32_t c, const T& r) { return c < first(r); });
+  const T* it =
+      std::upper_bound(table, end, cp, [&](char32_t c, const T& r) { return c < first(r); });
   return it == table ? nullptr : it - 1;
 }
 
@@ -147,18 +151,32 @@ bool is_control(char32_t cp) {
 }
 bool is_whitespace(char32_t cp) {
   switch (cp) {
-    case 0x09: case 0x0A: case 0x0B: case 0x0C: case 0x0D: case 0x20: case 0x85: case 0xA0:
-    case 0x1680: case 0x2028: case 0x2029: case 0x202F: case 0x205F: case 0x3000:
+    case 0x09:
+    case 0x0A:
+    case 0x0B:
+    case 0x0C:
+    case 0x0D:
+    case 0x20:
+    case 0x85:
+    case 0xA0:
+    case 0x1680:
+    case 0x2028:
+    case 0x2029:
+    case 0x202F:
+    case 0x205F:
+    case 0x3000:
       return true;
     default:
       return cp >= 0x2000 && cp <= 0x200A;
   }
 }
-bool is_alphanumeric(char32_t cp) { return is_letter(cp) || is_number(cp); }
+bool is_alphanumeric(char32_t cp) {
+  return is_letter(cp) || is_number(cp);
+}
 bool is_word_char(char32_t cp) {
   const auto c = category(cp);
-  return (c >= Category::kLu && c <= Category::kNd) || c == Category::kNl ||
-         c == Category::kPc || cp == 0x200C || cp == 0x200D;
+  return (c >= Category::kLu && c <= Category::kNd) || c == Category::kNl || c == Category::kPc ||
+         cp == 0x200C || cp == 0x200D;
 }
 
 std::uint8_t combining_class(char32_t cp) {
@@ -218,9 +236,11 @@ void lowercase(std::string_view in, std::string& out) {
     std::size_t len = 0;
     const char32_t cp = utf8::decode_valid(in, i, &len);
     const auto* end = ud::kLowercase + ud::kLowercaseCount;
-    const auto* it = std::lower_bound(ud::kLowercase, end, cp, [](const ud::CaseMapping& m, char32_t c) { return m.cp < c; });
+    const auto* it = std::lower_bound(
+        ud::kLowercase, end, cp, [](const ud::CaseMapping& m, char32_t c) { return m.cp < c; });
     if (it != end && it->cp == cp) {
-      for (std::uint32_t k = 0; k < it->length; ++k) utf8::append(out, ud::kLowerPool[it->offset + k]);
+      for (std::uint32_t k = 0; k < it->length; ++k)
+        utf8::append(out, ud::kLowerPool[it->offset + k]);
     } else {
       out.append(in.substr(i, len));
     }

@@ -9,8 +9,36 @@
 namespace mlxs::tokenizer::unicode {
 
 enum class Category : std::uint8_t {
-  kCn, kLu, kLl, kLt, kLm, kLo, kMn, kMc, kMe, kNd, kNl, kNo, kPc, kPd, kPs, kPe, kPi, kPf,
-  kPo, kSm, kSc, kSk, kSo, kZs, kZl, kZp, kCc, kCf, kCs, kCo,
+  kCn,
+  kLu,
+  kLl,
+  kLt,
+  kLm,
+  kLo,
+  kMn,
+  kMc,
+  kMe,
+  kNd,
+  kNl,
+  kNo,
+  kPc,
+  kPd,
+  kPs,
+  kPe,
+  kPi,
+  kPf,
+  kPo,
+  kSm,
+  kSc,
+  kSk,
+  kSo,
+  kZs,
+  kZl,
+  kZp,
+  kCc,
+  kCf,
+  kCs,
+  kCo,
 };
 
 Category category(char32_t cp);
@@ -19,10 +47,12 @@ bool is_mark(char32_t cp);
 bool is_number(char32_t cp);       // N* (Rust char::is_numeric)
 bool is_punctuation(char32_t cp);  // P*
 bool is_symbol(char32_t cp);       // S*
-bool is_control(char32_t cp);      // Cc, Cf, Cn, Co (BERT's notion, with its exceptions applied by callers)
-bool is_whitespace(char32_t cp);   // the White_Space property (Rust char::is_whitespace)
-bool is_alphanumeric(char32_t cp); // letters, Nl and numbers (Rust char::is_alphanumeric, approx. Alphabetic)
-bool is_word_char(char32_t cp);    // regex \w: letters, marks, Nd, Pc, joiners
+bool is_control(
+    char32_t cp);  // Cc, Cf, Cn, Co (BERT's notion, with its exceptions applied by callers)
+bool is_whitespace(char32_t cp);  // the White_Space property (Rust char::is_whitespace)
+bool is_alphanumeric(
+    char32_t cp);  // letters, Nl and numbers (Rust char::is_alphanumeric, approx. Alphabetic)
+bool is_word_char(char32_t cp);  // regex \w: letters, marks, Nd, Pc, joiners
 std::uint8_t combining_class(char32_t cp);
 
 enum class Form : std::uint8_t { kNfc, kNfd, kNfkc, kNfkd };

@@ -6,15 +6,22 @@ namespace {
 // The accepted range of the second byte for a lead byte (Unicode Table 3-7).
 inline bool second_ok(unsigned char b0, unsigned char b1) {
   switch (b0) {
-    case 0xE0: return b1 >= 0xA0 && b1 <= 0xBF;
-    case 0xED: return b1 >= 0x80 && b1 <= 0x9F;
-    case 0xF0: return b1 >= 0x90 && b1 <= 0xBF;
-    case 0xF4: return b1 >= 0x80 && b1 <= 0x8F;
-    default: return b1 >= 0x80 && b1 <= 0xBF;
+    case 0xE0:
+      return b1 >= 0xA0 && b1 <= 0xBF;
+    case 0xED:
+      return b1 >= 0x80 && b1 <= 0x9F;
+    case 0xF0:
+      return b1 >= 0x90 && b1 <= 0xBF;
+    case 0xF4:
+      return b1 >= 0x80 && b1 <= 0x8F;
+    default:
+      return b1 >= 0x80 && b1 <= 0xBF;
   }
 }
 
-inline bool is_cont(unsigned char b) { return (b & 0xC0) == 0x80; }
+inline bool is_cont(unsigned char b) {
+  return (b & 0xC0) == 0x80;
+}
 
 // Expected total length for a lead byte; 0 when the byte cannot start a sequence.
 inline std::size_t lead_length(unsigned char b0) {
@@ -102,7 +109,8 @@ void append_lossy(std::string& out, std::string_view bytes) {
     out.append(bytes.substr(run, i - run));
     std::size_t skip = 1;
     const std::size_t need = lead_length(b0);
-    if (need >= 2 && i + 1 < bytes.size() && second_ok(b0, static_cast<unsigned char>(bytes[i + 1]))) {
+    if (need >= 2 && i + 1 < bytes.size() &&
+        second_ok(b0, static_cast<unsigned char>(bytes[i + 1]))) {
       skip = 2;
       while (skip < need && i + skip < bytes.size() &&
              is_cont(static_cast<unsigned char>(bytes[i + skip]))) {

@@ -23,7 +23,9 @@ inline char32_t decode_valid(std::string_view s, std::size_t pos, std::size_t* l
     *length = 1;
     return b0;
   }
-  auto cont = [&](std::size_t i) { return static_cast<char32_t>(static_cast<unsigned char>(s[pos + i]) & 0x3F); };
+  auto cont = [&](std::size_t i) {
+    return static_cast<char32_t>(static_cast<unsigned char>(s[pos + i]) & 0x3F);
+  };
   if (b0 < 0xE0) {
     *length = 2;
     return (static_cast<char32_t>(b0 & 0x1F) << 6) | cont(1);

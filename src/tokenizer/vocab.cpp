@@ -4,7 +4,9 @@
 
 namespace mlxs::tokenizer {
 
-std::uint64_t hash_bytes(std::string_view s) { return XXH3_64bits(s.data(), s.size()); }
+std::uint64_t hash_bytes(std::string_view s) {
+  return XXH3_64bits(s.data(), s.size());
+}
 
 core::Result<Vocab> Vocab::from_json(const Json& json, std::string_view path) {
   if (!json.is_object()) return field_error(path, "expected an object of token -> id");
@@ -12,7 +14,8 @@ core::Result<Vocab> Vocab::from_json(const Json& json, std::string_view path) {
   pairs.reserve(json.size());
   for (auto it = json.begin(); it != json.end(); ++it) {
     const Json& v = it.value();
-    if (!v.is_number_integer() || v.get<std::int64_t>() < 0 || v.get<std::int64_t>() > INT32_MAX - 1) {
+    if (!v.is_number_integer() || v.get<std::int64_t>() < 0 ||
+        v.get<std::int64_t>() > INT32_MAX - 1) {
       return field_error(child_path(path, it.key()), "expected a non-negative integer id");
     }
     pairs.emplace_back(it.key(), static_cast<std::int32_t>(v.get<std::int64_t>()));
@@ -20,7 +23,8 @@ core::Result<Vocab> Vocab::from_json(const Json& json, std::string_view path) {
   return from_pairs(std::move(pairs), path);
 }
 
-core::Result<Vocab> Vocab::from_pairs(std::vector<std::pair<std::string, std::int32_t>> pairs, std::string_view path) {
+core::Result<Vocab> Vocab::from_pairs(std::vector<std::pair<std::string, std::int32_t>> pairs,
+                                      std::string_view path) {
   Vocab v;
   std::int32_t max_id = -1;
   for (const auto& [tok, id] : pairs) max_id = std::max(max_id, id);

@@ -26,7 +26,8 @@ class Vocab {
   std::int32_t find(std::string_view token) const;
   // nullptr when the id has no token.
   const std::string* token(std::int32_t id) const {
-    return id >= 0 && static_cast<std::size_t>(id) < tokens_.size() && present_[static_cast<std::size_t>(id)]
+    return id >= 0 && static_cast<std::size_t>(id) < tokens_.size() &&
+                   present_[static_cast<std::size_t>(id)]
                ? &tokens_[static_cast<std::size_t>(id)]
                : nullptr;
   }

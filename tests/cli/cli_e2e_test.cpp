@@ -30,11 +30,13 @@ std::vector<int> parse_ids(const std::string& text) {
 
 TEST(CliGenerate, StreamsTheReferenceGreedyContinuation) {
   const std::string dir = fixture_path("hf-tiny/llama");
-  auto ref = core::read_json_file(dir + "/reference.json", "reference.json", core::ErrorCode::kInvalidParams);
+  auto ref = core::read_json_file(dir + "/reference.json", "reference.json",
+                                  core::ErrorCode::kInvalidParams);
   ASSERT_TRUE(ref.is_ok());
   const auto& prompt = (*ref)["prompts"][0];
   std::string ids;
-  for (const auto& v : prompt["input_ids"]) ids += (ids.empty() ? "" : ",") + std::to_string(v.get<int>());
+  for (const auto& v : prompt["input_ids"])
+    ids += (ids.empty() ? "" : ",") + std::to_string(v.get<int>());
   const auto r = cli({"generate", "--model", dir, "--prompt-ids", ids, "--max-tokens", "16",
                       "--ignore-eos", "--threads", "2"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -51,7 +53,8 @@ TEST(CliGenerate, BadInputGivesCodedErrorsWithoutPaths) {
   const std::string missing = temp_dir() + "/no-such-model";
   auto r = cli({"generate", "--model", missing});
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.err.find("error: ModelLoadError: model directory not found"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("error: ModelLoadError: model directory not found"), std::string::npos)
+      << r.err;
   EXPECT_EQ(r.err.find(missing), std::string::npos) << "leaks the path: " << r.err;
 
   r = cli({"generate", "--model", fixture_path("hf-tiny/llama"), "--prompt-ids", "1,x,3"});
@@ -78,7 +81,8 @@ TEST(CliDev, SynthModelThenGenerateAndBench) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(fs::exists(fs::path(out) / "model.safetensors"));
 
-  r = cli({"generate", "--model", out, "--prompt-ids", "5,6,7", "--max-tokens", "5", "--ignore-eos"});
+  r = cli(
+      {"generate", "--model", out, "--prompt-ids", "5,6,7", "--max-tokens", "5", "--ignore-eos"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(parse_ids(r.out).size(), 5u);
 

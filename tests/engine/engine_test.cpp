@@ -134,7 +134,8 @@ TEST(Engine, ConcurrentRequestsMatchOneAtATimeAndTheReference) {
   Rig s(dir);
   ASSERT_TRUE(s.model);
   const auto prompts = fixture_prompts(dir);
-  auto ref = core::read_json_file(dir + "/reference.json", "reference.json", core::ErrorCode::kInvalidParams);
+  auto ref = core::read_json_file(dir + "/reference.json", "reference.json",
+                                  core::ErrorCode::kInvalidParams);
   ASSERT_TRUE(ref.is_ok());
 
   std::vector<std::vector<std::int32_t>> alone;
@@ -157,7 +158,8 @@ TEST(Engine, ConcurrentRequestsMatchOneAtATimeAndTheReference) {
     const auto& jp = (*ref)["prompts"][i];
     for (std::size_t j = 0; j < alone[i].size(); ++j) {
       if (jp["greedy_top2_margins"][j].get<double>() <= 1e-2) break;
-      EXPECT_EQ(alone[i][j], jp["continuation_ids"][j].get<int>()) << "prompt " << i << " step " << j;
+      EXPECT_EQ(alone[i][j], jp["continuation_ids"][j].get<int>())
+          << "prompt " << i << " step " << j;
     }
     EXPECT_EQ(together[i].usage.completion_tokens, 16);
     EXPECT_EQ(together[i].usage.prompt_tokens, static_cast<int>(prompts[i].size()));
@@ -184,7 +186,8 @@ TEST(Engine, PrefixHitsAndPreemptionDoNotChangeOutputs) {
   // preemptions happen.
   auto tight = s.engine(/*kv_blocks=*/8, true, /*max_context=*/96);
   std::vector<std::shared_ptr<Stream>> streams;
-  for (int i = 0; i < 4; ++i) streams.push_back(*tight->submit(greedy(prompts[static_cast<std::size_t>(i % 3)], 56)));
+  for (int i = 0; i < 4; ++i)
+    streams.push_back(*tight->submit(greedy(prompts[static_cast<std::size_t>(i % 3)], 56)));
   std::vector<Collected> rs;
   drain(*tight, streams, &rs);
   EXPECT_GT(tight->metrics().preemptions, 0u);

@@ -8,10 +8,13 @@
 namespace mlxs::engine {
 namespace {
 
-std::vector<float> logits_of(std::initializer_list<float> v) { return v; }
+std::vector<float> logits_of(std::initializer_list<float> v) {
+  return v;
+}
 
-SampleOutput draw(Sampler& s, std::vector<float> logits, const SamplingParams& p, core::Xoshiro256& rng,
-                  std::vector<std::int32_t> prompt = {}, std::vector<std::int32_t> output = {}) {
+SampleOutput draw(Sampler& s, std::vector<float> logits, const SamplingParams& p,
+                  core::Xoshiro256& rng, std::vector<std::int32_t> prompt = {},
+                  std::vector<std::int32_t> output = {}) {
   return s.sample(logits, p, prompt, output, rng);
 }
 

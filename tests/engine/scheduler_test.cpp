@@ -37,8 +37,8 @@ struct Harness {
   Harness(const SchedulerConfig& cfg, int blocks, int block_size = 4, bool prefix = true)
       : pool(blocks, block_size, prefix), sched(cfg, pool, clock) {}
 
-  void add(SeqId id, int prompt_len, int max_new, Priority p = Priority::kInteractive,
-           int salt = 0, core::Nanos deadline = 0) {
+  void add(SeqId id, int prompt_len, int max_new, Priority p = Priority::kInteractive, int salt = 0,
+           core::Nanos deadline = 0) {
     SeqSpec s;
     s.id = id;
     s.prompt = prompt_of(prompt_len, salt);
@@ -324,7 +324,8 @@ TEST(Scheduler, RandomStormLeavesEveryBlockFreeAndEverySequenceFinished) {
       s.priority = rng.below(2) ? Priority::kBatch : Priority::kInteractive;
       s.prompt = prompt_of(1 + static_cast<int>(rng.below(60)), static_cast<int>(rng.below(3)));
       s.max_new_tokens = 1 + static_cast<int>(rng.below(30));
-      if (rng.below(8) == 0) s.deadline = h.clock.now_ns() + static_cast<core::Nanos>(rng.below(30)) * 1'000'000;
+      if (rng.below(8) == 0)
+        s.deadline = h.clock.now_ns() + static_cast<core::Nanos>(rng.below(30)) * 1'000'000;
       if (h.sched.add(s).is_ok()) live.insert(s.id);
     } else if (r < 5 && !live.empty()) {
       auto it = live.begin();

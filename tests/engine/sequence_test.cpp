@@ -14,8 +14,10 @@ TEST(SequenceStateMachine, EveryStateEventPair) {
   // Rows: states; columns: schedule, prompt_done, preempt, finish, cancel, timeout, fail.
   const S table[kSeqStateCount][kSeqEventCount] = {
       /* waiting    */ {S::kPrefilling, X, X, X, S::kFinished, S::kFinished, S::kFinished},
-      /* prefilling */ {X, S::kDecoding, S::kPreempted, S::kFinished, S::kFinished, S::kFinished, S::kFinished},
-      /* decoding   */ {X, X, S::kPreempted, S::kFinished, S::kFinished, S::kFinished, S::kFinished},
+      /* prefilling */
+      {X, S::kDecoding, S::kPreempted, S::kFinished, S::kFinished, S::kFinished, S::kFinished},
+      /* decoding   */
+      {X, X, S::kPreempted, S::kFinished, S::kFinished, S::kFinished, S::kFinished},
       /* preempted  */ {S::kPrefilling, X, X, X, S::kFinished, S::kFinished, S::kFinished},
       /* finished   */ {X, X, X, X, X, X, X},
   };

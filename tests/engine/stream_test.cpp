@@ -7,7 +7,9 @@
 namespace mlxs::engine {
 namespace {
 
-std::vector<std::int32_t> ids(std::initializer_list<std::int32_t> v) { return v; }
+std::vector<std::int32_t> ids(std::initializer_list<std::int32_t> v) {
+  return v;
+}
 
 TEST(Stream, DeliversInOrderAndCloses) {
   Stream s(7, 1);

@@ -80,7 +80,8 @@ TEST(Dfa, Utf8SequencesCoverEveryCodePointOnce) {
     char32_t lo = static_cast<char32_t>(rng.below(0x110000));
     char32_t hi = static_cast<char32_t>(rng.below(0x110000));
     if (lo > hi) std::swap(lo, hi);
-    if (trial % 3 == 0) hi = std::min<char32_t>(lo + static_cast<char32_t>(rng.below(300)), 0x10FFFF);
+    if (trial % 3 == 0)
+      hi = std::min<char32_t>(lo + static_cast<char32_t>(rng.below(300)), 0x10FFFF);
     std::vector<Utf8Sequence> seqs;
     utf8_sequences(lo, hi, seqs);
     for (int probe = 0; probe < 50; ++probe) {
@@ -91,16 +92,20 @@ TEST(Dfa, Utf8SequencesCoverEveryCodePointOnce) {
       int hits = 0;
       for (const auto& s : seqs) {
         bool in = s.length == n;
-        for (int i = 0; in && i < n; ++i) in = bytes[i] >= s.bytes[i].lo && bytes[i] <= s.bytes[i].hi;
+        for (int i = 0; in && i < n; ++i)
+          in = bytes[i] >= s.bytes[i].lo && bytes[i] <= s.bytes[i].hi;
         hits += in ? 1 : 0;
       }
-      EXPECT_EQ(hits, cp >= lo && cp <= hi ? 1 : 0) << std::hex << static_cast<std::uint32_t>(cp) << " in [" << static_cast<std::uint32_t>(lo) << ", " << static_cast<std::uint32_t>(hi) << "]";
+      EXPECT_EQ(hits, cp >= lo && cp <= hi ? 1 : 0)
+          << std::hex << static_cast<std::uint32_t>(cp) << " in [" << static_cast<std::uint32_t>(lo)
+          << ", " << static_cast<std::uint32_t>(hi) << "]";
     }
   }
 }
 
 // Random strings over an alphabet that exercises the patterns.
-std::string random_text(core::Xoshiro256& rng, const std::vector<std::string>& alphabet, std::size_t max_len) {
+std::string random_text(core::Xoshiro256& rng, const std::vector<std::string>& alphabet,
+                        std::size_t max_len) {
   std::string s;
   const std::size_t n = rng.below(max_len + 1);
   for (std::size_t i = 0; i < n; ++i) s += alphabet[rng.below(alphabet.size())];
@@ -108,12 +113,29 @@ std::string random_text(core::Xoshiro256& rng, const std::vector<std::string>& a
 }
 
 TEST(RegexDfa, AgreesWithTheSchemaRegexEngine) {
-  const std::vector<std::string> patterns = {
-      "^[a-z]+$", "abc", "^a", "b$", "^(ab|cd)*$", "[0-9]{2,4}", "^\\d{3}-\\d{4}$", "x|^y|z$",
-      "^$", "", "^[^a]*$", "(a|b)*abb", "^é+ü?$", "[α-ω]", "^.{2}$", "\\w+@\\w+\\.com", "^(?:x{0,2}y)+$",
-      "^\\s*\\S+$", "[\\u4e00-\\u9fff]", "^[A-Z][a-z]*( [A-Z][a-z]*)*$"};
-  const std::vector<std::string> alphabet = {"a", "b", "c", "d", "x", "y", "z", "0", "1", "5", "-", "@", ".", "com",
-                                             " ", "é", "ü", "α", "中", "A", "Q", "\n", "_", "abb"};
+  const std::vector<std::string> patterns = {"^[a-z]+$",
+                                             "abc",
+                                             "^a",
+                                             "b$",
+                                             "^(ab|cd)*$",
+                                             "[0-9]{2,4}",
+                                             "^\\d{3}-\\d{4}$",
+                                             "x|^y|z$",
+                                             "^$",
+                                             "",
+                                             "^[^a]*$",
+                                             "(a|b)*abb",
+                                             "^é+ü?$",
+                                             "[α-ω]",
+                                             "^.{2}$",
+                                             "\\w+@\\w+\\.com",
+                                             "^(?:x{0,2}y)+$",
+                                             "^\\s*\\S+$",
+                                             "[\\u4e00-\\u9fff]",
+                                             "^[A-Z][a-z]*( [A-Z][a-z]*)*$"};
+  const std::vector<std::string> alphabet = {"a", "b", "c",  "d", "x", "y",   "z", "0",
+                                             "1", "5", "-",  "@", ".", "com", " ", "é",
+                                             "ü", "α", "中", "A", "Q", "\n",  "_", "abb"};
   core::Xoshiro256 rng(11);
   for (const std::string& p : patterns) {
     auto re = schema::Regex::compile(p);
@@ -149,7 +171,8 @@ TEST(RegexDfa, LargeAutomataAreRefusedNotBuilt) {
 
 TEST(Nfa, RepeatAndCodePoints) {
   Nfa nfa;
-  const auto frag = nfa.repeat([&] { return nfa.code_points(schema::CodePointSet::range(U'α', U'γ')); }, 1, 2);
+  const auto frag =
+      nfa.repeat([&] { return nfa.code_points(schema::CodePointSet::range(U'α', U'γ')); }, 1, 2);
   const Dfa d = *nfa_to_dfa(nfa, frag);
   EXPECT_TRUE(d.matches("α"));
   EXPECT_TRUE(d.matches("βγ"));

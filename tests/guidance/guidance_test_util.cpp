@@ -9,7 +9,8 @@
 namespace mlxs::guidance::test {
 
 const tokenizer::Tokenizer* llama3() {
-  static const std::unique_ptr<tokenizer::Tokenizer> tok = []() -> std::unique_ptr<tokenizer::Tokenizer> {
+  static const std::unique_ptr<tokenizer::Tokenizer> tok =
+      []() -> std::unique_ptr<tokenizer::Tokenizer> {
     const std::string dir = model::find_tokenizer_dir("llama3");
     if (dir.empty()) return nullptr;
     auto t = tokenizer::Tokenizer::load_dir(dir);
@@ -40,7 +41,8 @@ const std::vector<std::int32_t>& closing_tokens(const TokenVocab& vocab) {
   if (fresh) {
     for (std::size_t id = 0; id < vocab.size(); ++id) {
       const std::string_view b = vocab.bytes(static_cast<std::int32_t>(id));
-      if (b.find_first_of("\"]}") != std::string_view::npos) it->second.push_back(static_cast<std::int32_t>(id));
+      if (b.find_first_of("\"]}") != std::string_view::npos)
+        it->second.push_back(static_cast<std::int32_t>(id));
     }
   }
   return it->second;
@@ -62,7 +64,8 @@ std::int32_t nth_bit(const std::vector<std::uint32_t>& mask, std::uint64_t k) {
 
 }  // namespace
 
-Walk random_walk(const std::shared_ptr<const CompiledGrammar>& g, core::Xoshiro256& rng, const WalkOptions& o) {
+Walk random_walk(const std::shared_ptr<const CompiledGrammar>& g, core::Xoshiro256& rng,
+                 const WalkOptions& o) {
   Walk w;
   Matcher m(g);
   const TokenVocab& vocab = g->vocab();
@@ -76,7 +79,8 @@ Walk random_walk(const std::shared_ptr<const CompiledGrammar>& g, core::Xoshiro2
       if ((i >> 5) < mask.size()) mask[i >> 5] &= ~(1u << (i & 31));
     }
     std::uint64_t count = 0;
-    for (const std::uint32_t word : mask) count += static_cast<std::uint64_t>(__builtin_popcount(word));
+    for (const std::uint32_t word : mask)
+      count += static_cast<std::uint64_t>(__builtin_popcount(word));
     if (m.can_terminate() && (count == 0 || rng.uniform_double() < o.stop_probability)) {
       w.complete = true;
       return w;
@@ -92,7 +96,8 @@ Walk random_walk(const std::shared_ptr<const CompiledGrammar>& g, core::Xoshiro2
         if (has_bit(mask, id)) closing.push_back(id);
       }
     }
-    const std::int32_t id = !closing.empty() ? closing[rng.below(closing.size())] : nth_bit(mask, rng.below(count));
+    const std::int32_t id =
+        !closing.empty() ? closing[rng.below(closing.size())] : nth_bit(mask, rng.below(count));
     const core::Status st = m.advance(id);
     if (!st.is_ok()) {
       w.stuck = true;

@@ -32,15 +32,18 @@ std::string random_number_text(core::Xoshiro256& rng) {
   if (rng.below(2) == 0) {
     s += ".";
     const auto frac = 1 + rng.below(4);
-    for (std::uint64_t i = 0; i < frac; ++i) s += static_cast<char>('0' + rng.below(rng.below(3) == 0 ? 1 : 10));
+    for (std::uint64_t i = 0; i < frac; ++i)
+      s += static_cast<char>('0' + rng.below(rng.below(3) == 0 ? 1 : 10));
   }
   return s;
 }
 
 TEST(JsonNumber, SyntaxAutomata) {
   const Dfa& full = number_full_syntax();
-  for (const char* ok : {"0", "-0", "12", "1.5", "-0.25", "1e5", "2E-3", "1.5e+10"}) EXPECT_TRUE(full.matches(ok)) << ok;
-  for (const char* bad : {"", "-", "01", "1.", ".5", "+1", "1e", "0x1", "1.5.2"}) EXPECT_FALSE(full.matches(bad)) << bad;
+  for (const char* ok : {"0", "-0", "12", "1.5", "-0.25", "1e5", "2E-3", "1.5e+10"})
+    EXPECT_TRUE(full.matches(ok)) << ok;
+  for (const char* bad : {"", "-", "01", "1.", ".5", "+1", "1e", "0x1", "1.5.2"})
+    EXPECT_FALSE(full.matches(bad)) << bad;
   const Dfa& v = number_value_syntax();
   EXPECT_TRUE(v.matches("123456789012345678"));
   EXPECT_FALSE(v.matches("1234567890123456789"));  // more than 18 digits
@@ -55,8 +58,11 @@ TEST(JsonNumber, SyntaxAutomata) {
 
 TEST(JsonNumber, BoundsAgreeWithNumericComparison) {
   core::Xoshiro256 rng(3);
-  const std::vector<Json> bounds = {Json(0), Json(5), Json(-5), Json(1.5), Json(-0.25), Json(100), Json(0.001),
-                                    Json(-1000.5), Json(std::uint64_t{18446744073709551615ull}), Json(-3)};
+  const std::vector<Json> bounds = {
+      Json(0),     Json(5),       Json(-5),
+      Json(1.5),   Json(-0.25),   Json(100),
+      Json(0.001), Json(-1000.5), Json(std::uint64_t{18446744073709551615ull}),
+      Json(-3)};
   for (const Json& b : bounds) {
     const Dfa ge = *number_bound(b, Compare::kGreaterEqual);
     const Dfa gt = *number_bound(b, Compare::kGreater);
@@ -80,7 +86,8 @@ TEST(JsonNumber, MultipleOfAgreesWithTheValidator) {
     const Dfa d = *number_multiple_of(m);
     for (int i = 0; i < 500; ++i) {
       const std::string text = random_number_text(rng);
-      EXPECT_EQ(d.matches(text), schema::is_multiple_of(Json::parse(text), m)) << text << " % " << m.dump();
+      EXPECT_EQ(d.matches(text), schema::is_multiple_of(Json::parse(text), m))
+          << text << " % " << m.dump();
     }
   }
   EXPECT_FALSE(number_multiple_of(Json(123457)).is_ok());
@@ -104,14 +111,17 @@ TEST(JsonNumber, ValuesHaveAllTheirSpellings) {
 TEST(JsonString, EncodingIsCanonical) {
   EXPECT_EQ(json_quote("a\"b\\c\n\x01/é"), "\"a\\\"b\\\\c\\n\\u0001/é\"");
   const Dfa any = *json_string_terminal(utf8_any(), Whitespace::kCompact);
-  for (const char* ok : {"\"\"", "\"abc\"", "\"a\\\"b\"", "\"\\\\\"", "\"\\n\\t\"", "\"é中😀\"", "\"\x7f\""}) {
+  for (const char* ok :
+       {"\"\"", "\"abc\"", "\"a\\\"b\"", "\"\\\\\"", "\"\\n\\t\"", "\"é中😀\"", "\"\x7f\""}) {
     EXPECT_TRUE(any.matches(ok)) << ok;
   }
-  for (const char* bad : {"\"", "\"a", "abc", "\"\\x\"", "\"\\/\"", "\"a\nb\"", "\"\\u0041\"", "\"\xC3\"", "\"\xED\xA0\x80\""}) {
+  for (const char* bad : {"\"", "\"a", "abc", "\"\\x\"", "\"\\/\"", "\"a\nb\"", "\"\\u0041\"",
+                          "\"\xC3\"", "\"\xED\xA0\x80\""}) {
     EXPECT_FALSE(any.matches(bad)) << bad;
   }
   // Finite contents keep \u00XX for control characters.
-  const Dfa ctl = *json_string_terminal(*string_values({std::string("a\x01")}), Whitespace::kCompact);
+  const Dfa ctl =
+      *json_string_terminal(*string_values({std::string("a\x01")}), Whitespace::kCompact);
   EXPECT_TRUE(ctl.matches("\"a\\u0001\""));
   const Dfa flex = *json_string_terminal(utf8_any(), Whitespace::kFlexible);
   EXPECT_TRUE(flex.matches(" \n\"x\""));
@@ -134,7 +144,8 @@ TEST(JsonTokens, HeadersAndValues) {
   EXPECT_TRUE(compact.member_header("a b", true)->matches(",\"a b\":"));
   const JsonTokens py(Whitespace::kPython);
   EXPECT_TRUE(py.member_header("k", true)->matches(", \"k\": "));
-  EXPECT_TRUE(py.value_literal(Json::parse(R"({"a":[1,2],"b":null})"))->matches(R"({"a": [1, 2], "b": null})"));
+  EXPECT_TRUE(py.value_literal(Json::parse(R"({"a":[1,2],"b":null})"))
+                  ->matches(R"({"a": [1, 2], "b": null})"));
   const JsonTokens flex(Whitespace::kFlexible);
   EXPECT_TRUE(flex.member_header("k", false)->matches(" \"k\" :"));
   const Dfa h = *flex.pattern_header(*subtract(utf8_any(), literal_dfa("k")), true);
@@ -145,8 +156,9 @@ TEST(JsonTokens, HeadersAndValues) {
 // Every format automaton generates only strings the format check accepts.
 TEST(JsonFormat, GeneratedValuesPassTheChecks) {
   core::Xoshiro256 rng(9);
-  for (const char* name : {"date", "time", "date-time", "duration", "uuid", "ipv4", "ipv6", "hostname", "email", "uri",
-                           "uri-reference", "json-pointer", "relative-json-pointer", "regex", "uri-template"}) {
+  for (const char* name :
+       {"date", "time", "date-time", "duration", "uuid", "ipv4", "ipv6", "hostname", "email", "uri",
+        "uri-reference", "json-pointer", "relative-json-pointer", "regex", "uri-template"}) {
     const Dfa* d = format_content(name);
     ASSERT_NE(d, nullptr) << name;
     const auto check = schema::find_format_checker(name);
@@ -159,7 +171,8 @@ TEST(JsonFormat, GeneratedValuesPassTheChecks) {
         if (d->accepting(st) && rng.below(4) == 0) break;
         std::vector<std::uint8_t> bytes;
         for (int b = 0; b < 256; ++b) {
-          if (d->next(st, static_cast<std::uint8_t>(b)) != kDead) bytes.push_back(static_cast<std::uint8_t>(b));
+          if (d->next(st, static_cast<std::uint8_t>(b)) != kDead)
+            bytes.push_back(static_cast<std::uint8_t>(b));
         }
         if (bytes.empty()) break;
         const std::uint8_t b = bytes[rng.below(bytes.size())];
@@ -170,7 +183,8 @@ TEST(JsonFormat, GeneratedValuesPassTheChecks) {
       EXPECT_TRUE(check(s)) << name << ": " << s;
     }
   }
-  for (const char* sample : {"2024-02-29", "2023-12-31"}) EXPECT_TRUE(format_content("date")->matches(sample));
+  for (const char* sample : {"2024-02-29", "2023-12-31"})
+    EXPECT_TRUE(format_content("date")->matches(sample));
   EXPECT_FALSE(format_content("date")->matches("2023-02-29"));
   EXPECT_TRUE(format_content("date-time")->matches("2024-01-02T03:04:05.6Z"));
   EXPECT_TRUE(format_content("email")->matches("a.b@example.com"));

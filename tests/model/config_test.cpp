@@ -28,7 +28,8 @@ TEST(ModelConfig, BothLayoutsOfEveryFixtureResolveToTheSameModel) {
   for (const auto& name : cases) {
     const std::string dir = testing::fixture_path("hf-tiny/" + name);
     auto v4 = load_model_config(dir + "/config.json", "config.json");
-    auto v5 = load_model_config(dir + "/config.transformers-v5.json", "config.transformers-v5.json");
+    auto v5 =
+        load_model_config(dir + "/config.transformers-v5.json", "config.transformers-v5.json");
     ASSERT_TRUE(v4.is_ok()) << name << ": " << v4.status().to_string();
     ASSERT_TRUE(v5.is_ok()) << name << ": " << v5.status().to_string();
     EXPECT_EQ(v4->arch, v5->arch) << name;
@@ -48,7 +49,8 @@ TEST(ModelConfig, BothLayoutsOfEveryFixtureResolveToTheSameModel) {
 
 TEST(ModelConfig, ArchitectureSpecificsAreResolved) {
   auto load = [](const std::string& c) {
-    auto r = load_model_config(testing::fixture_path("hf-tiny/" + c + "/config.json"), "config.json");
+    auto r =
+        load_model_config(testing::fixture_path("hf-tiny/" + c + "/config.json"), "config.json");
     EXPECT_TRUE(r.is_ok()) << r.status().to_string();
     return r.is_ok() ? *r : ModelConfig{};
   };
@@ -107,7 +109,8 @@ TEST(ModelConfig, BadConfigsGiveCodedErrors) {
   expect_config_error(with("head_dim", 7), "head_dim");
   expect_config_error(with("rope_scaling", Json{{"rope_type", "dynamic"}, {"factor", 2.0}}),
                       "unsupported rope type 'dynamic'");
-  expect_config_error(with("rope_parameters", Json{{"rope_type", "longrope"}}), "unsupported rope type");
+  expect_config_error(with("rope_parameters", Json{{"rope_type", "longrope"}}),
+                      "unsupported rope type");
   expect_config_error(with("rope_scaling", Json{{"rope_type", "llama3"}, {"factor", 8.0}}),
                       "original_max_position_embeddings");
   expect_config_error(with("rope_theta", -1.0), "rope_theta");
@@ -127,7 +130,8 @@ TEST(ModelConfig, BadConfigsGiveCodedErrors) {
 
 TEST(GenerationConfig, ReadsIdsAndSampling) {
   auto gen = parse_generation_config(
-      Json::parse(R"({"bos_token_id": 1, "eos_token_id": [2, 3], "temperature": 0.6, "top_k": 20})"),
+      Json::parse(
+          R"({"bos_token_id": 1, "eos_token_id": [2, 3], "temperature": 0.6, "top_k": 20})"),
       "generation_config.json");
   ASSERT_TRUE(gen.is_ok());
   EXPECT_EQ(gen->eos_token_ids, (std::vector<std::int64_t>{2, 3}));

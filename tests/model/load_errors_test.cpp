@@ -50,13 +50,15 @@ void edit_config(const fs::path& dir, const std::function<void(Json&)>& edit) {
 void edit_header(const fs::path& file, const std::function<void(Json&)>& edit) {
   const std::string bytes = read_bytes(file);
   std::uint64_t len = 0;
-  for (int i = 7; i >= 0; --i) len = (len << 8) | static_cast<unsigned char>(bytes[static_cast<std::size_t>(i)]);
+  for (int i = 7; i >= 0; --i)
+    len = (len << 8) | static_cast<unsigned char>(bytes[static_cast<std::size_t>(i)]);
   Json header = Json::parse(bytes.substr(8, len));
   edit(header);
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');
   std::string out(8, '\0');
-  for (int i = 0; i < 8; ++i) out[static_cast<std::size_t>(i)] = static_cast<char>((text.size() >> (8 * i)) & 0xff);
+  for (int i = 0; i < 8; ++i)
+    out[static_cast<std::size_t>(i)] = static_cast<char>((text.size() >> (8 * i)) & 0xff);
   write_bytes(file, out + text + bytes.substr(8 + len));
 }
 
@@ -73,25 +75,30 @@ void expect_load_error(const fs::path& dir, const std::string& fragment) {
 
 TEST(ModelLoadErrors, MissingDirectoryAndFiles) {
   expect_load_error(fs::path(testing::temp_dir()) / "no-such-model", "model directory not found");
-  expect_load_error(broken_copy("llama", "noconfig", [](const fs::path& d) { fs::remove(d / "config.json"); }),
-                    "config.json: file not found");
-  expect_load_error(broken_copy("llama", "noweights", [](const fs::path& d) { fs::remove(d / "model.safetensors"); }),
+  expect_load_error(
+      broken_copy("llama", "noconfig", [](const fs::path& d) { fs::remove(d / "config.json"); }),
+      "config.json: file not found");
+  expect_load_error(broken_copy("llama", "noweights",
+                                [](const fs::path& d) { fs::remove(d / "model.safetensors"); }),
                     "no weights");
-  expect_load_error(broken_copy("qwen3", "noshard",
-                                [](const fs::path& d) { fs::remove(d / "model-00002-of-00004.safetensors"); }),
-                    "model-00002-of-00004.safetensors: file not found");
+  expect_load_error(
+      broken_copy("qwen3", "noshard",
+                  [](const fs::path& d) { fs::remove(d / "model-00002-of-00004.safetensors"); }),
+      "model-00002-of-00004.safetensors: file not found");
 }
 
 TEST(ModelLoadErrors, CorruptAndTruncatedWeights) {
   expect_load_error(broken_copy("llama", "truncated",
                                 [](const fs::path& d) {
                                   const auto bytes = read_bytes(d / "model.safetensors");
-                                  write_bytes(d / "model.safetensors", bytes.substr(0, bytes.size() / 2));
+                                  write_bytes(d / "model.safetensors",
+                                              bytes.substr(0, bytes.size() / 2));
                                 }),
                     "model.safetensors: tensor");
-  expect_load_error(broken_copy("llama", "tiny-file",
-                                [](const fs::path& d) { write_bytes(d / "model.safetensors", "abc"); }),
-                    "model.safetensors: truncated");
+  expect_load_error(
+      broken_copy("llama", "tiny-file",
+                  [](const fs::path& d) { write_bytes(d / "model.safetensors", "abc"); }),
+      "model.safetensors: truncated");
   expect_load_error(broken_copy("llama", "garbage-header",
                                 [](const fs::path& d) {
                                   auto bytes = read_bytes(d / "model.safetensors");
@@ -99,34 +106,43 @@ TEST(ModelLoadErrors, CorruptAndTruncatedWeights) {
                                   write_bytes(d / "model.safetensors", bytes);
                                 }),
                     "invalid JSON");
-  expect_load_error(broken_copy("llama", "bad-config-json",
-                                [](const fs::path& d) { write_bytes(d / "config.json", "{\"model_type\": "); }),
-                    "config.json: invalid JSON");
+  expect_load_error(
+      broken_copy("llama", "bad-config-json",
+                  [](const fs::path& d) { write_bytes(d / "config.json", "{\"model_type\": "); }),
+      "config.json: invalid JSON");
 }
 
 TEST(ModelLoadErrors, ShapeDtypeAndNameMismatches) {
   expect_load_error(broken_copy("llama", "shape",
-                                [](const fs::path& d) { edit_config(d, [](Json& c) { c["intermediate_size"] = 96; }); }),
+                                [](const fs::path& d) {
+                                  edit_config(d, [](Json& c) { c["intermediate_size"] = 96; });
+                                }),
                     "has shape");
   expect_load_error(broken_copy("llama", "layers",
-                                [](const fs::path& d) { edit_config(d, [](Json& c) { c["num_hidden_layers"] = 3; }); }),
+                                [](const fs::path& d) {
+                                  edit_config(d, [](Json& c) { c["num_hidden_layers"] = 3; });
+                                }),
                     "missing tensor 'model.layers.2.");
   expect_load_error(broken_copy("llama", "dtype",
                                 [](const fs::path& d) {
-                                  edit_header(d / "model.safetensors",
-                                              [](Json& h) { h["model.norm.weight"]["dtype"] = "I32"; });
+                                  edit_header(d / "model.safetensors", [](Json& h) {
+                                    h["model.norm.weight"]["dtype"] = "I32";
+                                  });
                                 }),
                     "dtype I32");
   expect_load_error(broken_copy("llama", "untied",
                                 [](const fs::path& d) {
-                                  edit_header(d / "model.safetensors", [](Json& h) { h.erase("lm_head.weight"); });
+                                  edit_header(d / "model.safetensors",
+                                              [](Json& h) { h.erase("lm_head.weight"); });
                                 }),
                     "missing tensor 'lm_head.weight'");
 }
 
 TEST(ModelLoadErrors, UnknownArchitectureAndRope) {
   expect_load_error(broken_copy("llama", "arch",
-                                [](const fs::path& d) { edit_config(d, [](Json& c) { c["model_type"] = "mamba"; }); }),
+                                [](const fs::path& d) {
+                                  edit_config(d, [](Json& c) { c["model_type"] = "mamba"; });
+                                }),
                     "unsupported architecture 'mamba'");
   expect_load_error(broken_copy("llama", "rope",
                                 [](const fs::path& d) {

@@ -22,7 +22,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr double kLogitTolerance = 1e-3;      // vs the float64 reference
+constexpr double kLogitTolerance = 1e-3;        // vs the float64 reference
 constexpr double kIncrementalTolerance = 1e-4;  // KV-cache path vs full forward
 constexpr double kClearMargin = 1e-2;
 
@@ -54,7 +54,8 @@ Case load_case(const std::string& name) {
     prompt.logits = ref.floats(p + "logits");
     prompt.full_logits = ref.floats(p + "full_logits");
     const auto& jp = (*json)["prompts"][static_cast<std::size_t>(i)];
-    for (const auto& v : jp["continuation_ids"]) prompt.continuation.push_back(v.get<std::int32_t>());
+    for (const auto& v : jp["continuation_ids"])
+      prompt.continuation.push_back(v.get<std::int32_t>());
     for (const auto& v : jp["greedy_top2_margins"]) prompt.margins.push_back(v.get<double>());
     c.prompts.push_back(std::move(prompt));
   }
@@ -141,7 +142,8 @@ TEST_P(Parity, MatchesTransformersFloat64) {
     // Every position of the prompt and of prompt + continuation.
     const auto prompt_logits = full_forward(*l.runner, p.input_ids);
     ASSERT_EQ(prompt_logits.size(), p.logits.size());
-    EXPECT_LE(max_abs_diff(prompt_logits.data(), p.logits.data(), p.logits.size()), kLogitTolerance);
+    EXPECT_LE(max_abs_diff(prompt_logits.data(), p.logits.data(), p.logits.size()),
+              kLogitTolerance);
     const auto full = full_forward(*l.runner, p.full_ids);
     ASSERT_EQ(full.size(), p.full_logits.size());
     EXPECT_LE(max_abs_diff(full.data(), p.full_logits.data(), full.size()), kLogitTolerance);
@@ -171,7 +173,8 @@ TEST_P(Parity, MatchesTransformersFloat64) {
       const SeqFeed step{seq, std::span<const std::int32_t>(&fed, 1), false};
       out = l.runner->step(std::span<const SeqFeed>(&step, 1));
       ASSERT_TRUE(out.is_ok());
-      EXPECT_LE(max_abs_diff(out->data(), full.data() + (L + j) * vocab, vocab), kIncrementalTolerance)
+      EXPECT_LE(max_abs_diff(out->data(), full.data() + (L + j) * vocab, vocab),
+                kIncrementalTolerance)
           << "incremental step " << j;
       next = argmax(out->data(), V);
     }
@@ -210,15 +213,19 @@ TEST_P(Parity, BatchedAndChunkedEqualSingle) {
   feeds.clear();
   std::vector<std::int32_t> next;
   for (const auto& p : c.prompts) next.push_back(p.full_ids[p.input_ids.size()]);
-  for (std::size_t i = 0; i < seqs.size(); ++i) feeds.push_back({seqs[i], std::span<const std::int32_t>(&next[i], 1), false});
+  for (std::size_t i = 0; i < seqs.size(); ++i)
+    feeds.push_back({seqs[i], std::span<const std::int32_t>(&next[i], 1), false});
   auto step = l.runner->step(feeds);
   ASSERT_TRUE(step.is_ok());
   for (std::size_t i = 0; i < c.prompts.size(); ++i) {
     const auto& p = c.prompts[i];
-    std::vector<std::int32_t> ids(p.full_ids.begin(), p.full_ids.begin() + static_cast<std::ptrdiff_t>(p.input_ids.size() + 1));
+    std::vector<std::int32_t> ids(
+        p.full_ids.begin(),
+        p.full_ids.begin() + static_cast<std::ptrdiff_t>(p.input_ids.size() + 1));
     const auto single = full_forward(*l.runner, ids);
-    EXPECT_LE(max_abs_diff(step->data() + i * vocab, single.data() + p.input_ids.size() * vocab, vocab),
-              kIncrementalTolerance);
+    EXPECT_LE(
+        max_abs_diff(step->data() + i * vocab, single.data() + p.input_ids.size() * vocab, vocab),
+        kIncrementalTolerance);
   }
 }
 
@@ -233,8 +240,9 @@ std::vector<std::tuple<std::string, std::string>> all_cases() {
 
 INSTANTIATE_TEST_SUITE_P(HfTiny, Parity, ::testing::ValuesIn(all_cases()),
                          [](const auto& param_info) {
-                           std::string n = std::get<0>(param_info.param) +
-                                           (std::get<1>(param_info.param) == "config.json" ? "_v4" : "_v5");
+                           std::string n =
+                               std::get<0>(param_info.param) +
+                               (std::get<1>(param_info.param) == "config.json" ? "_v4" : "_v5");
                            for (auto& ch : n) {
                              if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
                            }

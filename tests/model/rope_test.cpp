@@ -14,11 +14,14 @@ TEST(Rope, DefaultAndLinear) {
   auto spec = compute_rope(p, 16, 1024);
   ASSERT_EQ(spec.inv_freq.size(), 8u);
   EXPECT_EQ(spec.rot_dim, 16);
-  for (int i = 0; i < 8; ++i) EXPECT_DOUBLE_EQ(spec.inv_freq[static_cast<std::size_t>(i)], std::pow(10000.0, -2.0 * i / 16));
+  for (int i = 0; i < 8; ++i)
+    EXPECT_DOUBLE_EQ(spec.inv_freq[static_cast<std::size_t>(i)], std::pow(10000.0, -2.0 * i / 16));
   p.type = RopeType::kLinear;
   p.factor = 8.0;
   auto lin = compute_rope(p, 16, 1024);
-  for (int i = 0; i < 8; ++i) EXPECT_DOUBLE_EQ(lin.inv_freq[static_cast<std::size_t>(i)], spec.inv_freq[static_cast<std::size_t>(i)] / 8.0);
+  for (int i = 0; i < 8; ++i)
+    EXPECT_DOUBLE_EQ(lin.inv_freq[static_cast<std::size_t>(i)],
+                     spec.inv_freq[static_cast<std::size_t>(i)] / 8.0);
   p.type = RopeType::kDefault;
   p.partial_rotary_factor = 0.5;
   EXPECT_EQ(compute_rope(p, 16, 1024).rot_dim, 8);
@@ -70,7 +73,8 @@ TEST(Rope, YarnInterpolatesLowFrequenciesAndScalesAttention) {
   EXPECT_DOUBLE_EQ(spec.inv_freq.front(), plain.inv_freq.front());
   EXPECT_NEAR(spec.inv_freq.back(), plain.inv_freq.back() / 4.0, 1e-15);
   EXPECT_NEAR(spec.attention_factor, 0.1 * std::log(4.0) + 1.0, 1e-12);
-  for (std::size_t i = 1; i < spec.inv_freq.size(); ++i) EXPECT_LT(spec.inv_freq[i], spec.inv_freq[i - 1]);
+  for (std::size_t i = 1; i < spec.inv_freq.size(); ++i)
+    EXPECT_LT(spec.inv_freq[i], spec.inv_freq[i - 1]);
 }
 
 }  // namespace

@@ -19,8 +19,10 @@ using core::ErrorCode;
 std::vector<std::uint8_t> file_image(const std::string& header, std::size_t data_bytes,
                                      std::int64_t declared_len = -1) {
   std::vector<std::uint8_t> out(8);
-  const std::uint64_t len = declared_len >= 0 ? static_cast<std::uint64_t>(declared_len) : header.size();
-  for (int i = 0; i < 8; ++i) out[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(len >> (8 * i));
+  const std::uint64_t len =
+      declared_len >= 0 ? static_cast<std::uint64_t>(declared_len) : header.size();
+  for (int i = 0; i < 8; ++i)
+    out[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(len >> (8 * i));
   out.insert(out.end(), header.begin(), header.end());
   out.resize(out.size() + data_bytes, 0);
   return out;
@@ -66,8 +68,9 @@ TEST(Safetensors, RejectsMalformedFiles) {
                "unknown dtype");
   expect_error(file_image(R"({"a": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}})", 4),
                "negative");
-  expect_error(file_image(R"({"a": {"dtype": "F32", "shape": [1,1,1,1,1], "data_offsets": [0, 4]}})", 4),
-               "dimensions");
+  expect_error(
+      file_image(R"({"a": {"dtype": "F32", "shape": [1,1,1,1,1], "data_offsets": [0, 4]}})", 4),
+      "dimensions");
   expect_error(file_image(R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 4]}})", 8),
                "data_offsets span 4");
   expect_error(file_image(R"({"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}})", 8),
@@ -77,11 +80,15 @@ TEST(Safetensors, RejectsMalformedFiles) {
   expect_error(file_image(R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0.5, 4]}})", 8),
                "data_offsets");
   expect_error(file_image(R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},)"
-                          R"("b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}})", 12),
+                          R"("b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}})",
+                          12),
                "overlap");
-  expect_error(file_image(R"({"a": {"dtype": "F32", "shape": [1099511627776, 1099511627776], "data_offsets": [0, 4]}})", 4),
-               "too large");
-  expect_error(file_image(std::string(4000, '[') , 0), "nested deeper");
+  expect_error(
+      file_image(
+          R"({"a": {"dtype": "F32", "shape": [1099511627776, 1099511627776], "data_offsets": [0, 4]}})",
+          4),
+      "too large");
+  expect_error(file_image(std::string(4000, '['), 0), "nested deeper");
 }
 
 TEST(Safetensors, RandomBytesNeverCrash) {
@@ -91,7 +98,8 @@ TEST(Safetensors, RandomBytesNeverCrash) {
         R"({"a": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]}})";
     auto bytes = file_image(header, 16);
     // Flip a few random bytes anywhere, or cut the file short.
-    for (int f = 0; f < 3; ++f) bytes[rng.below(bytes.size())] = static_cast<std::uint8_t>(rng.next());
+    for (int f = 0; f < 3; ++f)
+      bytes[rng.below(bytes.size())] = static_cast<std::uint8_t>(rng.next());
     if (rng.below(4) == 0) bytes.resize(rng.below(bytes.size()));
     (void)SafetensorsFile::parse(bytes.data(), bytes.size(), "w.safetensors");
   }
@@ -125,12 +133,14 @@ TEST(WeightStore, IndexErrorsAreReported) {
       << r.status().message();
   EXPECT_EQ(r.status().message().find(dir.string()), std::string::npos) << "leaks the path";
 
-  const auto img = file_image(R"({"b": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}})", 4);
+  const auto img =
+      file_image(R"({"b": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}})", 4);
   std::ofstream(dir / "shard.safetensors", std::ios::binary)
       .write(reinterpret_cast<const char*>(img.data()), static_cast<std::streamsize>(img.size()));
   r = WeightStore::open_dir(dir.string());
   ASSERT_FALSE(r.is_ok());
-  EXPECT_NE(r.status().message().find("listed in the index is not in this file"), std::string::npos);
+  EXPECT_NE(r.status().message().find("listed in the index is not in this file"),
+            std::string::npos);
 
   write("model.safetensors.index.json", R"({"weight_map": {}})");
   EXPECT_FALSE(WeightStore::open_dir(dir.string()).is_ok());

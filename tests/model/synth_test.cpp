@@ -37,8 +37,8 @@ std::vector<float> run_prompt(const std::string& dir) {
 }
 
 TEST(Synth, EveryArchitectureLoadsAndRuns) {
-  for (const std::string arch : {"llama", "mistral", "qwen2", "qwen3", "qwen3_moe", "phi3",
-                                 "gemma2", "gemma3_text"}) {
+  for (const std::string arch :
+       {"llama", "mistral", "qwen2", "qwen3", "qwen3_moe", "phi3", "gemma2", "gemma3_text"}) {
     SynthOptions o;
     o.preset = "tiny";
     o.arch = arch;

@@ -41,8 +41,8 @@ TEST(Envelope, ReadsRequestsAndNotifications) {
 }
 
 TEST(Envelope, ParseErrors) {
-  for (std::string_view bad : {"{", "not json", "{\"jsonrpc\":\"2.0\",}", "\xff\xfe", "{\"a\":\"\xc3\"}", "[1,2",
-                               "{\"a\":1e999}"}) {
+  for (std::string_view bad : {"{", "not json", "{\"jsonrpc\":\"2.0\",}", "\xff\xfe",
+                               "{\"a\":\"\xc3\"}", "[1,2", "{\"a\":1e999}"}) {
     const FrameError e = frame_error(bad);
     EXPECT_EQ(e.error.code, kParseErrorCode) << bad;
     EXPECT_EQ(e.error.data["code"], "ParseError");
@@ -85,13 +85,13 @@ TEST(Envelope, DeepAndHugeInputIsRefusedNotCrashed) {
   std::string deep(100000, '[');
   deep += std::string(100000, ']');
   EXPECT_EQ(frame_error(deep).error.code, kParseErrorCode);
-  std::string deep_params = R"({"jsonrpc":"2.0","method":"a","params":{"x":)" + std::string(500, '[') +
-                            std::string(500, ']') + R"(},"id":3})";
+  std::string deep_params = R"({"jsonrpc":"2.0","method":"a","params":{"x":)" +
+                            std::string(500, '[') + std::string(500, ']') + R"(},"id":3})";
   const FrameError e = frame_error(deep_params);
   EXPECT_EQ(e.error.code, kParseErrorCode);
   EXPECT_EQ(e.id, 3) << "the id is recovered from the line's end";
-  const std::string big = R"({"jsonrpc":"2.0","method":"tokenize","params":{"text":")" + std::string(200000, 'a') +
-                          R"("},"id":9})";
+  const std::string big = R"({"jsonrpc":"2.0","method":"tokenize","params":{"text":")" +
+                          std::string(200000, 'a') + R"("},"id":9})";
   EXPECT_EQ(*request(big).id, 9);
 }
 
@@ -108,7 +108,8 @@ TEST(Envelope, WritesCompactLinesThatReadBack) {
   const std::string ok = write_result(1, core::Json{{"success", true}});
   EXPECT_EQ(ok, R"({"id":1,"jsonrpc":"2.0","result":{"success":true}})");
   EXPECT_TRUE(testing::valid("response", core::Json::parse(ok)));
-  ErrorObject e = make_error_object(core::Status(core::ErrorCode::kModelNotLoaded, "Model not loaded: m"), "m");
+  ErrorObject e =
+      make_error_object(core::Status(core::ErrorCode::kModelNotLoaded, "Model not loaded: m"), "m");
   const std::string err = write_error("abc", e);
   EXPECT_TRUE(testing::valid("response", core::Json::parse(err)));
   auto parsed = parse_message(err);
@@ -125,14 +126,17 @@ TEST(Envelope, WritesCompactLinesThatReadBack) {
   auto n = parse_message(note);
   ASSERT_TRUE(n.is_ok());
   EXPECT_EQ(std::get<Notification>(*n).method, "stream.event");
-  EXPECT_TRUE(testing::valid("request", core::Json::parse(write_request(5, "tokenize", core::Json::object()))));
+  EXPECT_TRUE(testing::valid(
+      "request", core::Json::parse(write_request(5, "tokenize", core::Json::object()))));
   EXPECT_FALSE(parse_message("[]").is_ok());
   EXPECT_FALSE(parse_message(R"({"jsonrpc":"2.0","id":1})").is_ok());
 }
 
 TEST(Envelope, DumpReplacesInvalidUtf8) {
   const std::string s = dump(core::Json(std::string("a\xff") + "b"));
-  EXPECT_EQ(s, "\"a\xef\xbf\xbd" "b\"");
+  EXPECT_EQ(s,
+            "\"a\xef\xbf\xbd"
+            "b\"");
   EXPECT_EQ(dump(core::Json("é")), "\"é\"") << "raw UTF-8, as the original (orjson) writes";
 }
 

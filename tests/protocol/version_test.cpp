@@ -27,8 +27,10 @@ TEST(Version, UnknownMajorIsUnsupported) {
 }
 
 TEST(Version, NegotiatesKnownExtensionsOnce) {
-  const std::vector<std::string> asked = {"stream.step", "teleport", "stream.step", "stream/cancel"};
-  EXPECT_EQ(negotiate_extensions(asked), (std::vector<std::string>{"stream.step", "stream/cancel"}));
+  const std::vector<std::string> asked = {"stream.step", "teleport", "stream.step",
+                                          "stream/cancel"};
+  EXPECT_EQ(negotiate_extensions(asked),
+            (std::vector<std::string>{"stream.step", "stream/cancel"}));
   EXPECT_TRUE(negotiate_extensions({}).empty());
 }
 

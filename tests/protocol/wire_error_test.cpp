@@ -25,14 +25,16 @@ TEST(WireError, BreakerExemptionFollowsFault) {
     // -32700 is the original's number for an unreadable frame, kept as is.
     if (row.code == ErrorCode::kOk || row.code == ErrorCode::kParseError) continue;
     const bool exempt = row.number >= -32602 && row.number <= -32600;
-    EXPECT_EQ(exempt, row.fault == Fault::kClient) << core::error_code_name(row.code) << " " << row.number;
+    EXPECT_EQ(exempt, row.fault == Fault::kClient)
+        << core::error_code_name(row.code) << " " << row.number;
   }
 }
 
 TEST(WireError, OriginalNumbers) {
   EXPECT_EQ(wire_code(ErrorCode::kParseError).number, -32700);
   EXPECT_EQ(wire_code(ErrorCode::kInvalidRequest).number, -32600);
-  EXPECT_EQ(wire_code(ErrorCode::kMethodNotFound).number, -32602) << "the original never sends -32601";
+  EXPECT_EQ(wire_code(ErrorCode::kMethodNotFound).number, -32602)
+      << "the original never sends -32601";
   EXPECT_EQ(wire_code(ErrorCode::kInvalidParams).number, -32602);
   EXPECT_EQ(wire_code(ErrorCode::kModelLoadError).number, -32001);
   EXPECT_EQ(wire_code(ErrorCode::kGenerationError).number, -32002);
@@ -47,8 +49,9 @@ TEST(WireError, OriginalNumbers) {
 
 TEST(WireError, OursCountDownFromMinus32010AndAreDistinct) {
   std::set<int> ours;
-  for (ErrorCode c : {ErrorCode::kQueueFull, ErrorCode::kTimeout, ErrorCode::kCancelled, ErrorCode::kWorkerCrashed,
-                      ErrorCode::kBackpressureExceeded, ErrorCode::kTransportError, ErrorCode::kIoError}) {
+  for (ErrorCode c : {ErrorCode::kQueueFull, ErrorCode::kTimeout, ErrorCode::kCancelled,
+                      ErrorCode::kWorkerCrashed, ErrorCode::kBackpressureExceeded,
+                      ErrorCode::kTransportError, ErrorCode::kIoError}) {
     const int n = wire_code(c).number;
     EXPECT_LE(n, -32010);
     EXPECT_GT(n, -32099);

@@ -69,36 +69,43 @@ class Harness {
   // The response with this id (waits up to `seconds`).
   Json response(const Json& id, int seconds = 60) {
     Json out;
-    wait([&] {
-      for (const Json& l : lines_) {
-        if (l.contains("id") && l["id"] == id && (l.contains("result") || l.contains("error"))) {
-          out = l;
-          return true;
-        }
-      }
-      return false;
-    }, seconds);
+    wait(
+        [&] {
+          for (const Json& l : lines_) {
+            if (l.contains("id") && l["id"] == id &&
+                (l.contains("result") || l.contains("error"))) {
+              out = l;
+              return true;
+            }
+          }
+          return false;
+        },
+        seconds);
     EXPECT_FALSE(out.is_null()) << "no response to id " << id.dump();
     return out;
   }
-  Json request(const std::string& method, const Json& params = nullptr) { return response(call(method, params)); }
+  Json request(const std::string& method, const Json& params = nullptr) {
+    return response(call(method, params));
+  }
   // Notifications of one stream until (and including) its final event.
   std::vector<Json> stream(const std::string& stream_id, int seconds = 120) {
     std::vector<Json> out;
-    wait([&] {
-      out.clear();
-      for (const Json& l : lines_) {
-        if (!l.contains("method")) continue;
-        const Json& p = l["params"];
-        bool mine = p.value("stream_id", std::string()) == stream_id;
-        if (l["method"] == "stream.step") {
-          for (const Json& s : p["streams"]) mine = mine || s["stream_id"] == stream_id;
-        }
-        if (mine) out.push_back(l);
-        if (mine && l["method"] == "stream.event") return true;
-      }
-      return false;
-    }, seconds);
+    wait(
+        [&] {
+          out.clear();
+          for (const Json& l : lines_) {
+            if (!l.contains("method")) continue;
+            const Json& p = l["params"];
+            bool mine = p.value("stream_id", std::string()) == stream_id;
+            if (l["method"] == "stream.step") {
+              for (const Json& s : p["streams"]) mine = mine || s["stream_id"] == stream_id;
+            }
+            if (mine) out.push_back(l);
+            if (mine && l["method"] == "stream.event") return true;
+          }
+          return false;
+        },
+        seconds);
     return out;
   }
   std::vector<Json> lines() {

@@ -40,7 +40,8 @@ TEST(SlotState, TransitionTable) {
   for (const Row& r : table) {
     ++covered[static_cast<int>(r.from)][static_cast<int>(r.event)];
     const auto next = transition(r.from, r.event);
-    EXPECT_EQ(next.is_ok(), r.legal) << slot_state_name(r.from) << " + " << slot_event_name(r.event);
+    EXPECT_EQ(next.is_ok(), r.legal)
+        << slot_state_name(r.from) << " + " << slot_event_name(r.event);
     if (r.legal && next.is_ok()) {
       EXPECT_EQ(*next, r.to) << slot_state_name(r.from) << " + " << slot_event_name(r.event);
     }

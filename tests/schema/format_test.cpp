@@ -17,10 +17,10 @@ bool check(const char* format, const std::string& value) {
 
 TEST(Format, KnownNames) {
   EXPECT_EQ(find_format_checker("no-such-format"), nullptr);
-  for (const char* name : {"date", "time", "date-time", "duration", "email", "idn-email", "hostname",
-                           "idn-hostname", "ipv4", "ipv6", "uri", "uri-reference", "iri",
-                           "iri-reference", "uri-template", "uuid", "json-pointer",
-                           "relative-json-pointer", "regex"}) {
+  for (const char* name :
+       {"date", "time", "date-time", "duration", "email", "idn-email", "hostname", "idn-hostname",
+        "ipv4", "ipv6", "uri", "uri-reference", "iri", "iri-reference", "uri-template", "uuid",
+        "json-pointer", "relative-json-pointer", "regex"}) {
     EXPECT_NE(find_format_checker(name), nullptr) << name;
   }
 }
@@ -51,7 +51,8 @@ TEST(Format, NetworkNames) {
   EXPECT_FALSE(check("hostname", "-bad.example.com"));
   EXPECT_TRUE(check("hostname", "xn--9n2bp8q.xn--9t4b11yi5a"));
   EXPECT_FALSE(check("hostname", "xn--X"));
-  EXPECT_TRUE(check("idn-hostname", "\xEC\x8B\xA4\xEB\xA1\x80.\xED\x85\x8C\xEC\x8A\xA4\xED\x8A\xB8"));
+  EXPECT_TRUE(
+      check("idn-hostname", "\xEC\x8B\xA4\xEB\xA1\x80.\xED\x85\x8C\xEC\x8A\xA4\xED\x8A\xB8"));
   EXPECT_TRUE(check("email", "joe.bloggs@example.com"));
   EXPECT_TRUE(check("email", "\"a b\"@[IPv6:::1]"));
   EXPECT_FALSE(check("email", "a..b@example.com"));

@@ -75,7 +75,8 @@ TEST(Keywords, PathsEscapeJsonPointerTokens) {
 }
 
 TEST(Keywords, ItemsPrefixItemsAndDraft7Tuples) {
-  const Schema s = compile_ok(R"({"prefixItems": [{"type": "string"}], "items": {"type": "integer"}})");
+  const Schema s =
+      compile_ok(R"({"prefixItems": [{"type": "string"}], "items": {"type": "integer"}})");
   EXPECT_TRUE(valid(s, R"(["a", 1, 2])"));
   const ValidationError e = only_error(check(s, R"(["a", 1, "b"])"));
   EXPECT_EQ(e.instance_path, "/2");
@@ -100,7 +101,8 @@ TEST(Keywords, ContainsMinMax) {
   EXPECT_TRUE(valid(s, "[1, 1, 2]"));
   EXPECT_EQ(only_error(check(s, "[1, 2]")).keyword, "minContains");
   EXPECT_EQ(only_error(check(s, "[1, 1, 1, 1]")).keyword, "maxContains");
-  EXPECT_EQ(only_error(check(compile_ok(R"({"contains": {"const": 1}})"), "[2]")).keyword, "contains");
+  EXPECT_EQ(only_error(check(compile_ok(R"({"contains": {"const": 1}})"), "[2]")).keyword,
+            "contains");
   EXPECT_TRUE(valid(compile_ok(R"({"contains": false, "minContains": 0})"), "[1]"));
   EXPECT_TRUE(valid(s, R"("not an array")"));
 }
@@ -158,7 +160,9 @@ TEST(Keywords, FailedAlternativesExplainTheMeantOne) {
   EXPECT_EQ(r.errors[1].instance_path, "/content");
   EXPECT_EQ(r.errors[1].schema_path, "#/oneOf/1/properties/content/type");
   // No branch applies: only the combinator's error.
-  EXPECT_EQ(check(compile_ok(R"({"anyOf": [{"type": "string"}, {"type": "null"}]})"), "1").errors.size(), 1u);
+  EXPECT_EQ(
+      check(compile_ok(R"({"anyOf": [{"type": "string"}, {"type": "null"}]})"), "1").errors.size(),
+      1u);
 }
 
 TEST(Keywords, IfThenElse) {
@@ -187,7 +191,8 @@ TEST(Keywords, DependentRequiredSchemasAndDraft7Dependencies) {
 }
 
 TEST(Keywords, PropertyNamesAndCounts) {
-  const Schema s = compile_ok(R"({"propertyNames": {"pattern": "^[a-z]+$"}, "minProperties": 1, "maxProperties": 2})");
+  const Schema s = compile_ok(
+      R"({"propertyNames": {"pattern": "^[a-z]+$"}, "minProperties": 1, "maxProperties": 2})");
   EXPECT_TRUE(valid(s, R"({"ab": 1})"));
   const ValidationError e = only_error(check(s, R"({"aB": 1})"));
   EXPECT_EQ(e.keyword, "pattern");
@@ -214,7 +219,8 @@ TEST(Keywords, PatternIsASearch) {
 }
 
 TEST(Keywords, NumericBounds) {
-  const Schema s = compile_ok(R"({"minimum": 1, "maximum": 10, "exclusiveMinimum": 0, "exclusiveMaximum": 9.5})");
+  const Schema s = compile_ok(
+      R"({"minimum": 1, "maximum": 10, "exclusiveMinimum": 0, "exclusiveMaximum": 9.5})");
   EXPECT_TRUE(valid(s, "1"));
   EXPECT_TRUE(valid(s, "9.4"));
   EXPECT_EQ(only_error(check(s, "0.5")).message, "must be >= 1");
@@ -250,7 +256,8 @@ TEST(Keywords, RefsDefsAndAnchors) {
   EXPECT_EQ(only_error(check(s, R"({"n": 0})")).schema_path, "#/$defs/pos/minimum");
   EXPECT_FALSE(valid(s, R"({"s": 1})"));
   // Recursion through the root.
-  const Schema tree = compile_ok(R"({"type": "object", "properties": {"kids": {"type": "array", "items": {"$ref": "#"}}},
+  const Schema tree = compile_ok(
+      R"({"type": "object", "properties": {"kids": {"type": "array", "items": {"$ref": "#"}}},
                                      "additionalProperties": false})");
   EXPECT_TRUE(valid(tree, R"({"kids": [{"kids": []}, {}]})"));
   EXPECT_EQ(only_error(check(tree, R"({"kids": [{"x": 1}]})")).instance_path, "/kids/0/x");
@@ -259,24 +266,31 @@ TEST(Keywords, RefsDefsAndAnchors) {
                                    "definitions": {"s": {"type": "string"}}, "$ref": "#/definitions/s", "minLength": 5})");
   EXPECT_TRUE(valid(d7, R"("ab")"));
   // 2020-12: siblings apply.
-  EXPECT_FALSE(valid(compile_ok(R"({"$defs": {"s": {"type": "string"}}, "$ref": "#/$defs/s", "minLength": 5})"), R"("ab")"));
+  EXPECT_FALSE(valid(
+      compile_ok(R"({"$defs": {"s": {"type": "string"}}, "$ref": "#/$defs/s", "minLength": 5})"),
+      R"("ab")"));
 }
 
 TEST(Keywords, RemoteDocumentsAndIdResolution) {
   DocumentMap docs;
-  docs.emplace("https://example.com/defs.json",
-               core::Json::parse(R"({"$defs": {"id": {"type": "string", "pattern": "^[a-z]+$"}}})"));
+  docs.emplace(
+      "https://example.com/defs.json",
+      core::Json::parse(R"({"$defs": {"id": {"type": "string", "pattern": "^[a-z]+$"}}})"));
   CompileOptions options;
   options.documents = &docs;
   const Schema s = compile_ok(R"({"$id": "https://example.com/root.json",
-                                  "properties": {"id": {"$ref": "defs.json#/$defs/id"}}})", options);
+                                  "properties": {"id": {"$ref": "defs.json#/$defs/id"}}})",
+                              options);
   EXPECT_TRUE(valid(s, R"({"id": "abc"})"));
   const ValidationError e = only_error(check(s, R"({"id": "ABC"})"));
   EXPECT_EQ(e.schema_path, "https://example.com/defs.json#/$defs/id/pattern");
-  auto missing = Schema::compile(core::Json::parse(R"({"$ref": "https://example.com/none.json"})"), options);
+  auto missing =
+      Schema::compile(core::Json::parse(R"({"$ref": "https://example.com/none.json"})"), options);
   ASSERT_FALSE(missing.is_ok());
-  EXPECT_NE(missing.status().message().find("cannot resolve reference 'https://example.com/none.json'"),
-            std::string::npos) << missing.status().message();
+  EXPECT_NE(
+      missing.status().message().find("cannot resolve reference 'https://example.com/none.json'"),
+      std::string::npos)
+      << missing.status().message();
 }
 
 TEST(Keywords, DynamicRefFollowsTheDynamicScope) {
@@ -288,7 +302,8 @@ TEST(Keywords, DynamicRefFollowsTheDynamicScope) {
   CompileOptions options;
   options.documents = &docs;
   const Schema s = compile_ok(R"({"$id": "https://example.com/ints", "$ref": "list",
-                                  "$defs": {"int": {"$dynamicAnchor": "item", "type": "integer"}}})", options);
+                                  "$defs": {"int": {"$dynamicAnchor": "item", "type": "integer"}}})",
+                              options);
   EXPECT_TRUE(valid(s, "[1, 2]"));
   EXPECT_FALSE(valid(s, R"([1, "a"])"));
 }
@@ -304,9 +319,11 @@ TEST(Keywords, UnevaluatedPropertiesAndItems) {
   EXPECT_EQ(e.keyword, "unevaluatedProperties");
   EXPECT_EQ(e.instance_path, "/z");
   // Sibling subschemas do not see each other's annotations.
-  EXPECT_FALSE(valid(compile_ok(R"({"allOf": [{"properties": {"a": true}}, {"unevaluatedProperties": false}]})"),
-                     R"({"a": 1})"));
-  const Schema items = compile_ok(R"({"prefixItems": [true], "contains": {"type": "string"}, "unevaluatedItems": false})");
+  EXPECT_FALSE(valid(
+      compile_ok(R"({"allOf": [{"properties": {"a": true}}, {"unevaluatedProperties": false}]})"),
+      R"({"a": 1})"));
+  const Schema items = compile_ok(
+      R"({"prefixItems": [true], "contains": {"type": "string"}, "unevaluatedItems": false})");
   EXPECT_TRUE(valid(items, R"([1, "x", "y"])"));
   const ValidationError i = only_error(check(items, R"([1, "x", 2])"));
   EXPECT_EQ(i.keyword, "unevaluatedItems");
@@ -318,11 +335,13 @@ TEST(Keywords, BooleanSchemas) {
   const ValidationError e = only_error(check(compile_ok("false"), "1"));
   EXPECT_EQ(e.keyword, "false");
   EXPECT_EQ(e.schema_path, "#");
-  EXPECT_EQ(only_error(check(compile_ok(R"({"properties": {"x": false}})"), R"({"x": 1})")).keyword, "properties");
+  EXPECT_EQ(only_error(check(compile_ok(R"({"properties": {"x": false}})"), R"({"x": 1})")).keyword,
+            "properties");
 }
 
 TEST(Keywords, FormatIsAnAnnotationUnlessAsserted) {
-  const std::string text = R"({"properties": {"when": {"format": "date-time"}, "mail": {"format": "email"},
+  const std::string text =
+      R"({"properties": {"when": {"format": "date-time"}, "mail": {"format": "email"},
                                "other": {"format": "no-such-format"}}})";
   EXPECT_TRUE(valid(compile_ok(text), R"({"when": "yesterday", "mail": "nope"})"));
   CompileOptions assert_formats;
@@ -338,7 +357,8 @@ TEST(Keywords, FormatIsAnAnnotationUnlessAsserted) {
 }
 
 TEST(Keywords, UnknownKeywordsAreIgnored) {
-  EXPECT_TRUE(valid(compile_ok(R"({"x-custom": {"type": "string"}, "examples": [1], "title": "t"})"), "1"));
+  EXPECT_TRUE(
+      valid(compile_ok(R"({"x-custom": {"type": "string"}, "examples": [1], "title": "t"})"), "1"));
 }
 
 }  // namespace

@@ -50,10 +50,12 @@ TEST(Limits, DeeplyNestedInstanceHitsTheDepthBound) {
 }
 
 TEST(Limits, RefCyclesWithoutProgressEndWithAnError) {
-  for (const char* text : {R"({"$ref": "#"})",
-                           R"({"$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}}, "$ref": "#/$defs/a"})",
-                           R"({"anyOf": [{"$ref": "#"}], "type": "object"})",
-                           R"({"$defs": {"x": {"allOf": [{"$ref": "#/$defs/x"}]}}, "not": {"$ref": "#/$defs/x"}})"}) {
+  for (
+      const char* text :
+      {R"({"$ref": "#"})",
+       R"({"$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}}, "$ref": "#/$defs/a"})",
+       R"({"anyOf": [{"$ref": "#"}], "type": "object"})",
+       R"({"$defs": {"x": {"allOf": [{"$ref": "#/$defs/x"}]}}, "not": {"$ref": "#/$defs/x"}})"}) {
     const Schema s = compile_ok(text);
     const ValidationResult r = s.validate(Json::parse(R"({"a": [1, 2]})"));
     EXPECT_FALSE(r.valid) << text;
@@ -61,7 +63,9 @@ TEST(Limits, RefCyclesWithoutProgressEndWithAnError) {
     EXPECT_FALSE(s.is_valid(Json::parse("{}")));
   }
   // A cycle behind a failing check is never entered.
-  EXPECT_EQ(compile_ok(R"({"anyOf": [{"$ref": "#"}], "type": "string"})").validate(Json(1)).errors.size(), 2u);
+  EXPECT_EQ(
+      compile_ok(R"({"anyOf": [{"$ref": "#"}], "type": "string"})").validate(Json(1)).errors.size(),
+      2u);
 }
 
 TEST(Limits, ExponentialSchemasHitTheWorkBound) {
@@ -69,7 +73,8 @@ TEST(Limits, ExponentialSchemasHitTheWorkBound) {
   Json defs = Json::object();
   for (int i = 0; i < 40; ++i) {
     const std::string next = "#/$defs/d" + std::to_string(i + 1);
-    defs["d" + std::to_string(i)] = Json{{"anyOf", Json::array({Json{{"$ref", next}}, Json{{"$ref", next}}})}};
+    defs["d" + std::to_string(i)] =
+        Json{{"anyOf", Json::array({Json{{"$ref", next}}, Json{{"$ref", next}}})}};
   }
   defs["d40"] = false;
   CompileOptions options;

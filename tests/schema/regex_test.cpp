@@ -17,8 +17,12 @@ Regex compile(const std::string& pattern) {
   return re.is_ok() ? std::move(re).value() : Regex();
 }
 
-bool search(const std::string& pattern, const std::string& text) { return compile(pattern).search(text); }
-bool full(const std::string& pattern, const std::string& text) { return compile(pattern).full_match(text); }
+bool search(const std::string& pattern, const std::string& text) {
+  return compile(pattern).search(text);
+}
+bool full(const std::string& pattern, const std::string& text) {
+  return compile(pattern).full_match(text);
+}
 
 TEST(Regex, SearchIsUnanchored) {
   EXPECT_TRUE(search("b", "abc"));
@@ -65,8 +69,8 @@ TEST(Regex, CharacterClasses) {
   EXPECT_TRUE(full("[a-]+", "-a-"));
   EXPECT_TRUE(full("[\\d\\s]+", "1 2\t3"));
   EXPECT_TRUE(full("[\\]\\\\]+", "]\\"));
-  EXPECT_FALSE(search("[]", "anything"));  // the empty class matches nothing
-  EXPECT_TRUE(full("[^]", "\n"));        // its complement matches everything
+  EXPECT_FALSE(search("[]", "anything"));              // the empty class matches nothing
+  EXPECT_TRUE(full("[^]", "\n"));                      // its complement matches everything
   EXPECT_TRUE(full("[\\u00e9-\\u00eb]", "\xC3\xAA"));  // U+00EA
 }
 
@@ -74,7 +78,7 @@ TEST(Regex, EscapesFollowEcmaScript) {
   EXPECT_TRUE(full("\\d", "7"));
   EXPECT_FALSE(full("\\d", "\xDF\x80"));  // NKO DIGIT ZERO: \d is ASCII only
   EXPECT_TRUE(full("\\w+", "az_09"));
-  EXPECT_FALSE(full("\\w", "\xC3\xA9"));  // é
+  EXPECT_FALSE(full("\\w", "\xC3\xA9"));     // é
   EXPECT_TRUE(full("\\s", "\xE2\x80\x83"));  // EM SPACE
   EXPECT_TRUE(full("\\s", "\xEF\xBB\xBF"));  // ZERO WIDTH NO-BREAK SPACE
   EXPECT_FALSE(full("\\s", "\x01"));
@@ -101,8 +105,10 @@ TEST(Regex, CodePointsNotBytes) {
 }
 
 TEST(Regex, UnicodeProperties) {
-  EXPECT_TRUE(full("\\p{L}+", "\xC3\x89" "cole"));  // École
-  EXPECT_TRUE(full("\\p{Letter}", "\xD0\x96"));     // Ж
+  EXPECT_TRUE(full("\\p{L}+",
+                   "\xC3\x89"
+                   "cole"));                     // École
+  EXPECT_TRUE(full("\\p{Letter}", "\xD0\x96"));  // Ж
   EXPECT_FALSE(full("\\p{L}", "1"));
   EXPECT_TRUE(full("\\P{L}", "1"));
   EXPECT_TRUE(full("\\p{Lu}", "A"));
@@ -133,10 +139,10 @@ TEST(Regex, GroupsAndAlternation) {
 }
 
 TEST(Regex, SyntaxErrorsAreRejected) {
-  for (const char* bad : {"(", ")", "[a", "a{2", "*a", "a**", "+", "a{2,1}", "[z-a]", "\\",
-                          "\\a", "\\-", "(?P<n>x)", "(?i)abc", "(?#c)", "x{", "}", "]",
-                          "\\c1", "\\u12", "\\x4", "\\u{110000}", "[\\d-z]", "\\1", "\\k<n>",
-                          "(?<1a>x)", "\\01"}) {
+  for (const char* bad :
+       {"(",    ")",     "[a",   "a{2",         "*a",      "a**",   "+",      "a{2,1}",   "[z-a]",
+        "\\",   "\\a",   "\\-",  "(?P<n>x)",    "(?i)abc", "(?#c)", "x{",     "}",        "]",
+        "\\c1", "\\u12", "\\x4", "\\u{110000}", "[\\d-z]", "\\1",   "\\k<n>", "(?<1a>x)", "\\01"}) {
     auto re = Regex::compile(bad);
     EXPECT_FALSE(re.is_ok()) << bad;
     EXPECT_FALSE(Regex::check_syntax(bad).is_ok()) << bad;
@@ -149,11 +155,13 @@ TEST(Regex, SyntaxErrorsAreRejected) {
 }
 
 TEST(Regex, LookaroundAndBackreferencesParseButDoNotCompile) {
-  for (const char* pattern : {"(?=a)", "(?!a)b", "(?<=a+)b", "(?<!a)b", "(a)\\1", "(?<n>a)\\k<n>"}) {
+  for (const char* pattern :
+       {"(?=a)", "(?!a)b", "(?<=a+)b", "(?<!a)b", "(a)\\1", "(?<n>a)\\k<n>"}) {
     EXPECT_TRUE(Regex::check_syntax(pattern).is_ok()) << pattern;
     auto re = Regex::compile(pattern);
     ASSERT_FALSE(re.is_ok()) << pattern;
-    EXPECT_NE(re.status().message().find("unsupported"), std::string::npos) << re.status().message();
+    EXPECT_NE(re.status().message().find("unsupported"), std::string::npos)
+        << re.status().message();
   }
 }
 
@@ -188,7 +196,9 @@ TEST(Regex, PathologicalPatternsStayLinear) {
 }
 
 TEST(Regex, InvalidUtf8InputDoesNotBreakMatching) {
-  EXPECT_TRUE(full("a.b", "a\xFF" "b"));  // a stray byte decodes as U+FFFD
+  EXPECT_TRUE(full("a.b",
+                   "a\xFF"
+                   "b"));  // a stray byte decodes as U+FFFD
   EXPECT_FALSE(full("ab", "a\xC3"));
 }
 

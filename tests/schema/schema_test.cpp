@@ -64,10 +64,12 @@ TEST(Compile, DraftComesFromDollarSchemaOrTheDefault) {
   EXPECT_EQ(s.node(s.root()).draft, Draft::kDraft7);
   EXPECT_FALSE(valid(s, R"(["a", 1])"));
   // $schema wins over the default.
-  const Schema t = compile_ok(R"({"$schema": "https://json-schema.org/draft/2020-12/schema", "prefixItems": [true]})", d7);
+  const Schema t = compile_ok(
+      R"({"$schema": "https://json-schema.org/draft/2020-12/schema", "prefixItems": [true]})", d7);
   EXPECT_EQ(t.node(t.root()).draft, Draft::kDraft2020_12);
   // An unknown $schema keeps the default (lenient).
-  EXPECT_TRUE(Schema::compile(core::Json::parse(R"({"$schema": "https://example.com/custom"})")).is_ok());
+  EXPECT_TRUE(
+      Schema::compile(core::Json::parse(R"({"$schema": "https://example.com/custom"})")).is_ok());
 }
 
 TEST(Compile, MetaSchemasAreBuiltIn) {
@@ -105,7 +107,8 @@ TEST(Result, ErrorsAreCappedAndMessagesStayOnOneLine) {
   EXPECT_EQ(r.summary().rfind("more than 5 errors: ", 0), 0u) << r.summary();
 
   options.max_errors = 0;  // still one error: an invalid result always says why
-  const ValidationResult one = compile_ok(R"({"items": {"type": "string"}})", options).validate(many);
+  const ValidationResult one =
+      compile_ok(R"({"items": {"type": "string"}})", options).validate(many);
   EXPECT_EQ(one.errors.size(), 1u);
 
   const Schema nl = compile_ok(R"({"pattern": "^a\nb$"})");
@@ -145,7 +148,8 @@ TEST(Graph, NodesAreInspectable) {
 }
 
 TEST(Concurrency, OneSchemaManyThreads) {
-  const Schema s = compile_ok(R"({"type": "object", "properties": {"id": {"type": "string", "pattern": "^[a-z]+[0-9]*$"},
+  const Schema s = compile_ok(
+      R"({"type": "object", "properties": {"id": {"type": "string", "pattern": "^[a-z]+[0-9]*$"},
                                   "n": {"type": "integer", "multipleOf": 3}}, "required": ["id"],
                                   "unevaluatedProperties": false})");
   const core::Json good = core::Json::parse(R"({"id": "abc12", "n": 9})");

@@ -41,23 +41,89 @@ constexpr std::array<KnownFailure, 0> kKnownFailures{};
 
 // The keyword files the module must pass in full (each must be present, so a
 // partial fixture folder cannot pass vacuously).
-const std::vector<std::string> kRequired2020 = {
-    "additionalProperties", "allOf", "anchor", "anyOf", "boolean_schema", "const", "contains",
-    "defs", "dependentRequired", "dependentSchemas", "dynamicRef", "enum", "exclusiveMaximum",
-    "exclusiveMinimum", "format", "if-then-else", "infinite-loop-detection", "items",
-    "maxContains", "maxItems", "maxLength", "maxProperties", "maximum", "minContains",
-    "minItems", "minLength", "minProperties", "minimum", "multipleOf", "not", "oneOf", "pattern",
-    "patternProperties", "prefixItems", "properties", "propertyNames", "ref", "refRemote",
-    "required", "type", "unevaluatedItems", "unevaluatedProperties", "uniqueItems"};
-const std::vector<std::string> kRequired7 = {
-    "additionalItems", "additionalProperties", "allOf", "anyOf", "boolean_schema", "const",
-    "contains", "definitions", "dependencies", "enum", "exclusiveMaximum", "exclusiveMinimum",
-    "format", "if-then-else", "infinite-loop-detection", "items", "maxItems", "maxLength",
-    "maxProperties", "maximum", "minItems", "minLength", "minProperties", "minimum",
-    "multipleOf", "not", "oneOf", "pattern", "patternProperties", "properties", "propertyNames",
-    "ref", "refRemote", "required", "type", "uniqueItems"};
+const std::vector<std::string> kRequired2020 = {"additionalProperties",
+                                                "allOf",
+                                                "anchor",
+                                                "anyOf",
+                                                "boolean_schema",
+                                                "const",
+                                                "contains",
+                                                "defs",
+                                                "dependentRequired",
+                                                "dependentSchemas",
+                                                "dynamicRef",
+                                                "enum",
+                                                "exclusiveMaximum",
+                                                "exclusiveMinimum",
+                                                "format",
+                                                "if-then-else",
+                                                "infinite-loop-detection",
+                                                "items",
+                                                "maxContains",
+                                                "maxItems",
+                                                "maxLength",
+                                                "maxProperties",
+                                                "maximum",
+                                                "minContains",
+                                                "minItems",
+                                                "minLength",
+                                                "minProperties",
+                                                "minimum",
+                                                "multipleOf",
+                                                "not",
+                                                "oneOf",
+                                                "pattern",
+                                                "patternProperties",
+                                                "prefixItems",
+                                                "properties",
+                                                "propertyNames",
+                                                "ref",
+                                                "refRemote",
+                                                "required",
+                                                "type",
+                                                "unevaluatedItems",
+                                                "unevaluatedProperties",
+                                                "uniqueItems"};
+const std::vector<std::string> kRequired7 = {"additionalItems",
+                                             "additionalProperties",
+                                             "allOf",
+                                             "anyOf",
+                                             "boolean_schema",
+                                             "const",
+                                             "contains",
+                                             "definitions",
+                                             "dependencies",
+                                             "enum",
+                                             "exclusiveMaximum",
+                                             "exclusiveMinimum",
+                                             "format",
+                                             "if-then-else",
+                                             "infinite-loop-detection",
+                                             "items",
+                                             "maxItems",
+                                             "maxLength",
+                                             "maxProperties",
+                                             "maximum",
+                                             "minItems",
+                                             "minLength",
+                                             "minProperties",
+                                             "minimum",
+                                             "multipleOf",
+                                             "not",
+                                             "oneOf",
+                                             "pattern",
+                                             "patternProperties",
+                                             "properties",
+                                             "propertyNames",
+                                             "ref",
+                                             "refRemote",
+                                             "required",
+                                             "type",
+                                             "uniqueItems"};
 
-std::string suite_dir() { return testing::fixture_path("json-schema-test-suite"); }
+std::string suite_dir() {
+  return testing::fixture_path("json-schema-test-suite");
+}
 
 Json read_json(const fs::path& path) {
   std::ifstream in(path);
@@ -88,9 +154,10 @@ struct FileResult {
 };
 
 bool is_known(const std::string& file, const std::string& test_case, const std::string& test) {
-  return std::any_of(std::begin(kKnownFailures), std::end(kKnownFailures), [&](const KnownFailure& k) {
-    return file == k.file && test_case == k.test_case && test == k.test;
-  });
+  return std::any_of(std::begin(kKnownFailures), std::end(kKnownFailures),
+                     [&](const KnownFailure& k) {
+                       return file == k.file && test_case == k.test_case && test == k.test;
+                     });
 }
 
 std::vector<std::string> suite_files(const std::string& draft) {
@@ -114,7 +181,8 @@ void run_draft(const std::string& draft, Draft mode, const std::vector<std::stri
   const fs::path tests = fs::path(suite_dir()) / "tests";
   ASSERT_TRUE(fs::exists(tests / draft)) << "missing " << (tests / draft);
   for (const std::string& keyword : required) {
-    EXPECT_TRUE(fs::exists(tests / draft / (keyword + ".json"))) << "missing " << draft << "/" << keyword;
+    EXPECT_TRUE(fs::exists(tests / draft / (keyword + ".json")))
+        << "missing " << draft << "/" << keyword;
   }
   std::vector<FileResult> results;
   std::set<std::string> known_passing;
@@ -177,8 +245,12 @@ void run_draft(const std::string& draft, Draft mode, const std::vector<std::stri
   EXPECT_GT(total, 0);
 }
 
-TEST(JsonSchemaSuite, Draft2020_12) { run_draft("draft2020-12", Draft::kDraft2020_12, kRequired2020); }
-TEST(JsonSchemaSuite, Draft7) { run_draft("draft7", Draft::kDraft7, kRequired7); }
+TEST(JsonSchemaSuite, Draft2020_12) {
+  run_draft("draft2020-12", Draft::kDraft2020_12, kRequired2020);
+}
+TEST(JsonSchemaSuite, Draft7) {
+  run_draft("draft7", Draft::kDraft7, kRequired7);
+}
 
 }  // namespace
 }  // namespace mlxs::schema

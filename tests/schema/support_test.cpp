@@ -58,7 +58,8 @@ TEST(Numbers, CompareExactly) {
   EXPECT_GT(compare_numbers(Json(1e300), Json(std::uint64_t{18446744073709551615U})), 0);
   EXPECT_TRUE(is_integer_value(Json(2.0)));
   EXPECT_FALSE(is_integer_value(Json(2.5)));
-  EXPECT_TRUE(json_equal(Json::parse(R"({"a": [1, {"b": 2.0}]})"), Json::parse(R"({"a": [1.0, {"b": 2}]})")));
+  EXPECT_TRUE(json_equal(Json::parse(R"({"a": [1, {"b": 2.0}]})"),
+                         Json::parse(R"({"a": [1.0, {"b": 2}]})")));
   EXPECT_FALSE(json_equal(Json::parse("[1, 2]"), Json::parse("[2, 1]")));
   EXPECT_EQ(json_compare(Json::parse(R"({"a": 1})"), Json::parse(R"({"a": 1.0})")), 0);
 }
@@ -75,7 +76,8 @@ TEST(Numbers, MultipleOf) {
 }
 
 TEST(Excerpt, BoundedAsciiAndOneLine) {
-  EXPECT_EQ(json_excerpt(Json::parse(R"({"a": [1, "x\"y"], "b": null})")), R"({"a":[1,"x\"y"],"b":null})");
+  EXPECT_EQ(json_excerpt(Json::parse(R"({"a": [1, "x\"y"], "b": null})")),
+            R"({"a":[1,"x\"y"],"b":null})");
   EXPECT_EQ(json_excerpt(Json::parse(R"("\u00e9\ud83d\udc32")")), R"("\u00e9\ud83d\udc32")");
   Json big = Json::array();
   for (int i = 0; i < 100000; ++i) big.push_back(i);
@@ -85,7 +87,10 @@ TEST(Excerpt, BoundedAsciiAndOneLine) {
   EXPECT_EQ(json_excerpt(std::vector<Json>{Json(1), Json("a")}), R"([1,"a"])");
   EXPECT_EQ(one_line("a\nb\x01"), "a\\nb\\x01");
   EXPECT_EQ(one_line("\xC3\xA9\xC3\xA9\xC3\xA9", 2), "\xC3\xA9\xC3\xA9...");  // cut on code points
-  EXPECT_EQ(one_line("a\xFF" "b"), "a\xEF\xBF\xBD" "b");  // U+FFFD
+  EXPECT_EQ(one_line("a\xFF"
+                     "b"),
+            "a\xEF\xBF\xBD"
+            "b");  // U+FFFD
 }
 
 }  // namespace

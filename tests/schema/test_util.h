@@ -29,7 +29,9 @@ inline ValidationResult check(const Schema& schema, const std::string& instance)
   return r;
 }
 
-inline bool valid(const Schema& schema, const std::string& instance) { return check(schema, instance).valid; }
+inline bool valid(const Schema& schema, const std::string& instance) {
+  return check(schema, instance).valid;
+}
 
 // The one error of `r`, or a failure.
 inline ValidationError only_error(const ValidationResult& r) {

@@ -13,10 +13,10 @@ namespace mlxs::template_::testing {
 std::string repo_root();
 
 struct ChatFixture {
-  std::string name;        // "qwen3"
-  std::string model_dir;   // node_modules/<package>/models
-  OrderedJson doc;         // the whole fixture file, keys in file order
-  std::string error;       // why the fixture cannot be used (empty when fine)
+  std::string name;       // "qwen3"
+  std::string model_dir;  // node_modules/<package>/models
+  OrderedJson doc;        // the whole fixture file, keys in file order
+  std::string error;      // why the fixture cannot be used (empty when fine)
 };
 
 // Every fixture file that has chat entries, sorted by name.

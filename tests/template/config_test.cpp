@@ -34,8 +34,9 @@ TEST(TemplateConfig, ParsesAStringTemplateAndSpecialTokens) {
   EXPECT_EQ(cfg->bos_token.value_or(""), "<s>");
   EXPECT_EQ(cfg->eos_token.value_or(""), "</s>");
   EXPECT_TRUE(cfg->add_bos_token);
-  EXPECT_EQ(cfg->special_tokens.dump(),
-            R"({"bos_token":"<s>","eos_token":"</s>","additional_special_tokens":["<a>","<b>"],"image_token":"<img>"})");
+  EXPECT_EQ(
+      cfg->special_tokens.dump(),
+      R"({"bos_token":"<s>","eos_token":"</s>","additional_special_tokens":["<a>","<b>"],"image_token":"<img>"})");
 }
 
 TEST(TemplateConfig, NamedTemplatesAndSelection) {
@@ -60,7 +61,8 @@ TEST(TemplateConfig, NamedTemplatesAndSelection) {
 }
 
 TEST(TemplateConfig, WithoutADefaultTheNameIsRequired) {
-  auto cfg = parse_chat_config(OrderedJson::parse(R"({"chat_template": [{"name": "a", "template": "x"}]})"));
+  auto cfg = parse_chat_config(
+      OrderedJson::parse(R"({"chat_template": [{"name": "a", "template": "x"}]})"));
   ASSERT_TRUE(cfg.is_ok());
   auto f = ChatFormatter::create(std::move(cfg).value());
   ASSERT_TRUE(f.is_ok());
@@ -76,7 +78,8 @@ TEST(TemplateConfig, CompileErrorsNameTheTemplate) {
   const auto f = ChatFormatter::create(std::move(cfg).value());
   ASSERT_FALSE(f.is_ok());
   EXPECT_EQ(f.status().code(), core::ErrorCode::kTemplateError);
-  EXPECT_NE(f.status().message().find("chat template 'default'"), std::string::npos) << f.status().message();
+  EXPECT_NE(f.status().message().find("chat template 'default'"), std::string::npos)
+      << f.status().message();
 }
 
 TEST(TemplateConfig, ContextHoldsTokensMessagesAndExtraArguments) {
@@ -88,17 +91,19 @@ TEST(TemplateConfig, ContextHoldsTokensMessagesAndExtraArguments) {
   req.extra_kwargs = OrderedJson{{"enable_thinking", false}, {"eos_token", "<eos>"}};
   auto ctx = chat_context(cfg, req);
   ASSERT_TRUE(ctx.is_ok());
-  EXPECT_EQ(ctx->dump(),
-            R"({"bos_token":"<s>","eos_token":"<eos>","messages":[{"role":"user","content":"x"}],"tools":null,)"
-            R"("documents":null,"add_generation_prompt":true,"enable_thinking":false})");
+  EXPECT_EQ(
+      ctx->dump(),
+      R"({"bos_token":"<s>","eos_token":"<eos>","messages":[{"role":"user","content":"x"}],"tools":null,)"
+      R"("documents":null,"add_generation_prompt":true,"enable_thinking":false})");
   req.extra_kwargs = OrderedJson{{"messages", 1}};
   EXPECT_FALSE(chat_context(cfg, req).is_ok());
 }
 
 TEST(TemplateConfig, LoadsAModelDirectoryWithTemplateFiles) {
   const fs::path dir = fs::path(mlxs::testing::temp_dir()) / "chat_config_model";
-  write(dir / "tokenizer_config.json",
-        R"({"chat_template": "old", "bos_token": "<s>", "eos_token": "</s>", "add_bos_token": false})");
+  write(
+      dir / "tokenizer_config.json",
+      R"({"chat_template": "old", "bos_token": "<s>", "eos_token": "</s>", "add_bos_token": false})");
   auto cfg = load_chat_config(dir.string());
   ASSERT_TRUE(cfg.is_ok()) << cfg.status().to_string();
   EXPECT_EQ(*cfg->find("default"), "old");
@@ -121,9 +126,11 @@ TEST(TemplateConfig, StrftimeNowReadsTheInjectedClock) {
   ASSERT_TRUE(tmpl.is_ok());
   RenderOptions options;
   options.now = [] {
-    return std::chrono::system_clock::time_point(std::chrono::seconds(1721995200) + std::chrono::microseconds(42));
+    return std::chrono::system_clock::time_point(std::chrono::seconds(1721995200) +
+                                                 std::chrono::microseconds(42));
   };
-  EXPECT_EQ(tmpl->render(OrderedJson::object(), options).value(), "26 Jul 2024 12:00:00.000042||26");
+  EXPECT_EQ(tmpl->render(OrderedJson::object(), options).value(),
+            "26 Jul 2024 12:00:00.000042||26");
 }
 
 }  // namespace

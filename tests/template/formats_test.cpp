@@ -12,7 +12,8 @@
 namespace mlxs::template_ {
 namespace {
 
-constexpr const char* kMistralV3 = R"JINJA({#- Mistral v0.3 instruct (tokenizer v3): the system prompt goes in front of
+constexpr const char* kMistralV3 =
+    R"JINJA({#- Mistral v0.3 instruct (tokenizer v3): the system prompt goes in front of
     the last user turn, tools right before it, tool calls and results in
     their own control tokens. -#}
 {%- if messages and messages[0].role == 'system' -%}
@@ -56,7 +57,8 @@ constexpr const char* kMistralV3 = R"JINJA({#- Mistral v0.3 instruct (tokenizer 
 {%- endfor -%}
 )JINJA";
 
-constexpr const char* kPhi3 = R"JINJA({#- Phi-3: every turn is <|role|>, a newline, the text and <|end|>. #}
+constexpr const char* kPhi3 =
+    R"JINJA({#- Phi-3: every turn is <|role|>, a newline, the text and <|end|>. #}
 {% for message in messages %}
   {% if message.role not in ['system', 'user', 'assistant'] %}
     {{- raise_exception('Phi-3 has no ' ~ message.role ~ ' role') }}
@@ -68,7 +70,8 @@ constexpr const char* kPhi3 = R"JINJA({#- Phi-3: every turn is <|role|>, a newli
 {% endif %}
 )JINJA";
 
-constexpr const char* kQwen25 = R"JINJA({#- Qwen2.5: ChatML, a default system prompt, tools in the system turn,
+constexpr const char* kQwen25 =
+    R"JINJA({#- Qwen2.5: ChatML, a default system prompt, tools in the system turn,
     <tool_call> blocks for calls and <tool_response> blocks (in a user turn)
     for results. -#}
 {%- set has_system = messages|length > 0 and messages[0].role == 'system' %}
@@ -141,11 +144,13 @@ TEST(TemplateFormats, MistralV3Conversation) {
                           {"role": "assistant", "content": "Fine, and you?"},
                           {"role": "user", "content": "I'm doing great!"},
                           {"role": "assistant", "content": "Glad to hear!"}])"),
-            "<s>[INST] Hello, how are you?[/INST] Fine, and you?</s>[INST] I'm doing great![/INST] Glad to hear!</s>");
+            "<s>[INST] Hello, how are you?[/INST] Fine, and you?</s>[INST] I'm doing great![/INST] "
+            "Glad to hear!</s>");
   // The system prompt joins the last user message.
-  EXPECT_EQ(render(f, R"([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
+  EXPECT_EQ(
+      render(f, R"([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
                           {"role": "assistant", "content": "Hello!"}, {"role": "user", "content": "And now?"}])"),
-            "<s>[INST] Hi[/INST] Hello!</s>[INST] Be brief.\n\nAnd now?[/INST]");
+      "<s>[INST] Hi[/INST] Hello!</s>[INST] Be brief.\n\nAnd now?[/INST]");
 }
 
 TEST(TemplateFormats, MistralV3FunctionCalling) {
@@ -160,37 +165,50 @@ TEST(TemplateFormats, MistralV3FunctionCalling) {
           "name": "get_current_weather", "arguments": {"location": "Paris, France", "format": "celsius"}}}]},
       {"role": "tool", "tool_call_id": "VvvODy9mT", "content": 22},
       {"role": "assistant", "content": "The current temperature in Paris, France is 22 degrees Celsius."}])";
-  EXPECT_EQ(render(f, messages, tools),
-            "<s>[AVAILABLE_TOOLS] [{\"type\": \"function\", \"function\": {\"name\": \"get_current_weather\", "
-            "\"description\": \"Get the current weather\", \"parameters\": {\"type\": \"object\", \"properties\": "
-            "{\"location\": {\"type\": \"string\", \"description\": \"The city and state, e.g. San Francisco, CA\"}, "
-            "\"format\": {\"type\": \"string\", \"enum\": [\"celsius\", \"fahrenheit\"]}}, \"required\": "
-            "[\"location\", \"format\"]}}}][/AVAILABLE_TOOLS][INST] What's the weather like today in Paris[/INST]"
-            "[TOOL_CALLS] [{\"name\": \"get_current_weather\", \"arguments\": {\"location\": \"Paris, France\", "
-            "\"format\": \"celsius\"}, \"id\": \"VvvODy9mT\"}]</s>[TOOL_RESULTS] {\"content\": 22, \"call_id\": "
-            "\"VvvODy9mT\"}[/TOOL_RESULTS] The current temperature in Paris, France is 22 degrees Celsius.</s>");
+  EXPECT_EQ(
+      render(f, messages, tools),
+      "<s>[AVAILABLE_TOOLS] [{\"type\": \"function\", \"function\": {\"name\": "
+      "\"get_current_weather\", "
+      "\"description\": \"Get the current weather\", \"parameters\": {\"type\": \"object\", "
+      "\"properties\": "
+      "{\"location\": {\"type\": \"string\", \"description\": \"The city and state, e.g. San "
+      "Francisco, CA\"}, "
+      "\"format\": {\"type\": \"string\", \"enum\": [\"celsius\", \"fahrenheit\"]}}, \"required\": "
+      "[\"location\", \"format\"]}}}][/AVAILABLE_TOOLS][INST] What's the weather like today in "
+      "Paris[/INST]"
+      "[TOOL_CALLS] [{\"name\": \"get_current_weather\", \"arguments\": {\"location\": \"Paris, "
+      "France\", "
+      "\"format\": \"celsius\"}, \"id\": \"VvvODy9mT\"}]</s>[TOOL_RESULTS] {\"content\": 22, "
+      "\"call_id\": "
+      "\"VvvODy9mT\"}[/TOOL_RESULTS] The current temperature in Paris, France is 22 degrees "
+      "Celsius.</s>");
   EXPECT_EQ(render(f, R"([{"role": "user", "content": "a"}, {"role": "critic", "content": "b"}])"),
             "ERROR: line 40, column 9: Mistral has no critic role after the first message");
 }
 
 TEST(TemplateFormats, Phi3) {
   const auto f = formatter(kPhi3, "<s>", "<|endoftext|>");
-  EXPECT_EQ(render(f, R"([{"role": "user", "content": "How to explain Internet for a medieval knight?"}])", "null",
-                   true),
-            "<|user|>\nHow to explain Internet for a medieval knight?<|end|>\n<|assistant|>\n");
+  EXPECT_EQ(
+      render(f,
+             R"([{"role": "user", "content": "How to explain Internet for a medieval knight?"}])",
+             "null", true),
+      "<|user|>\nHow to explain Internet for a medieval knight?<|end|>\n<|assistant|>\n");
   EXPECT_EQ(render(f, R"([{"role": "system", "content": "You are a helpful assistant."},
                           {"role": "user", "content": "I am going to Paris, what should I see?"},
                           {"role": "assistant", "content": "The Eiffel Tower."},
                           {"role": "user", "content": "What is so great about #1?"}])",
                    "null", true),
-            "<|system|>\nYou are a helpful assistant.<|end|>\n<|user|>\nI am going to Paris, what should I see?<|end|>\n"
-            "<|assistant|>\nThe Eiffel Tower.<|end|>\n<|user|>\nWhat is so great about #1?<|end|>\n<|assistant|>\n");
+            "<|system|>\nYou are a helpful assistant.<|end|>\n<|user|>\nI am going to Paris, what "
+            "should I see?<|end|>\n"
+            "<|assistant|>\nThe Eiffel Tower.<|end|>\n<|user|>\nWhat is so great about "
+            "#1?<|end|>\n<|assistant|>\n");
 }
 
 TEST(TemplateFormats, Qwen25WithTools) {
   const auto f = formatter(kQwen25, "", "<|im_end|>");
   EXPECT_EQ(render(f, R"([{"role": "user", "content": "Hi"}])", "null", true),
-            "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n"
+            "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful "
+            "assistant.<|im_end|>\n"
             "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
   const char* tools = R"([{"type": "function", "function": {"name": "get_current_temperature",
       "description": "Get current temperature at a location.", "parameters": {"type": "object", "properties": {
@@ -205,24 +223,35 @@ TEST(TemplateFormats, Qwen25WithTools) {
                                             "arguments": "{\"location\": \"San Francisco, CA, USA\", \"date\": \"2024-10-01\"}"}}]},
       {"role": "tool", "content": "{\"temperature\": 26.1, \"unit\": \"celsius\"}"},
       {"role": "tool", "content": "{\"temperature\": 25.9, \"unit\": \"celsius\"}"}])";
-  EXPECT_EQ(render(f, messages, tools, true),
-            "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.\n\n# Tools\n\n"
-            "You may call one or more functions to assist with the user query.\n\nYou are provided with function "
-            "signatures within <tools></tools> XML tags:\n<tools>\n{\"type\": \"function\", \"function\": {\"name\": "
-            "\"get_current_temperature\", \"description\": \"Get current temperature at a location.\", "
-            "\"parameters\": {\"type\": \"object\", \"properties\": {\"location\": {\"type\": \"string\"}, \"unit\": "
-            "{\"type\": \"string\", \"enum\": [\"celsius\", \"fahrenheit\"]}}, \"required\": [\"location\"]}}}\n"
-            "</tools>\n\nFor each function call, return a json object with function name and arguments within "
-            "<tool_call></tool_call> XML tags:\n<tool_call>\n{\"name\": <function-name>, \"arguments\": "
-            "<args-json-object>}\n</tool_call><|im_end|>\n"
-            "<|im_start|>user\nWhat's the temperature in San Francisco now? How about tomorrow?<|im_end|>\n"
-            "<|im_start|>assistant\n<tool_call>\n{\"name\": \"get_current_temperature\", \"arguments\": "
-            "{\"location\": \"San Francisco, CA, USA\"}}\n</tool_call>\n<tool_call>\n{\"name\": "
-            "\"get_temperature_date\", \"arguments\": {\"location\": \"San Francisco, CA, USA\", \"date\": "
-            "\"2024-10-01\"}}\n</tool_call><|im_end|>\n"
-            "<|im_start|>user\n<tool_response>\n{\"temperature\": 26.1, \"unit\": \"celsius\"}\n</tool_response>\n"
-            "<tool_response>\n{\"temperature\": 25.9, \"unit\": \"celsius\"}\n</tool_response><|im_end|>\n"
-            "<|im_start|>assistant\n");
+  EXPECT_EQ(
+      render(f, messages, tools, true),
+      "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful "
+      "assistant.\n\n# Tools\n\n"
+      "You may call one or more functions to assist with the user query.\n\nYou are provided with "
+      "function "
+      "signatures within <tools></tools> XML tags:\n<tools>\n{\"type\": \"function\", "
+      "\"function\": {\"name\": "
+      "\"get_current_temperature\", \"description\": \"Get current temperature at a location.\", "
+      "\"parameters\": {\"type\": \"object\", \"properties\": {\"location\": {\"type\": "
+      "\"string\"}, \"unit\": "
+      "{\"type\": \"string\", \"enum\": [\"celsius\", \"fahrenheit\"]}}, \"required\": "
+      "[\"location\"]}}}\n"
+      "</tools>\n\nFor each function call, return a json object with function name and arguments "
+      "within "
+      "<tool_call></tool_call> XML tags:\n<tool_call>\n{\"name\": <function-name>, \"arguments\": "
+      "<args-json-object>}\n</tool_call><|im_end|>\n"
+      "<|im_start|>user\nWhat's the temperature in San Francisco now? How about "
+      "tomorrow?<|im_end|>\n"
+      "<|im_start|>assistant\n<tool_call>\n{\"name\": \"get_current_temperature\", \"arguments\": "
+      "{\"location\": \"San Francisco, CA, USA\"}}\n</tool_call>\n<tool_call>\n{\"name\": "
+      "\"get_temperature_date\", \"arguments\": {\"location\": \"San Francisco, CA, USA\", "
+      "\"date\": "
+      "\"2024-10-01\"}}\n</tool_call><|im_end|>\n"
+      "<|im_start|>user\n<tool_response>\n{\"temperature\": 26.1, \"unit\": "
+      "\"celsius\"}\n</tool_response>\n"
+      "<tool_response>\n{\"temperature\": 25.9, \"unit\": "
+      "\"celsius\"}\n</tool_response><|im_end|>\n"
+      "<|im_start|>assistant\n");
 }
 
 }  // namespace

@@ -50,14 +50,17 @@ TEST(TemplateLexer, RawBlocksAreTextAndHonourWhitespaceControl) {
 TEST(TemplateLexer, StringLiteralsUsePythonEscapes) {
   EXPECT_EQ(r(R"({{ 'a\nb' }})"), "a\nb");
   EXPECT_EQ(r(R"({{ "tab\there" }})"), "tab\there");
-  EXPECT_EQ(r(R"({{ '\u00e9\x41\101' }})"), "\xC3\xA9" "AA");
+  EXPECT_EQ(r(R"({{ '\u00e9\x41\101' }})"),
+            "\xC3\xA9"
+            "AA");
   EXPECT_EQ(r(R"({{ 'it\'s' ~ "say \"hi\"" }})"), "it'ssay \"hi\"");
   EXPECT_EQ(r(R"({{ '\d' }})"), "\\d");  // unknown escapes stay
   EXPECT_EQ(r("{{ 'a' 'b' }}"), "ab");   // adjacent literals join
 }
 
 TEST(TemplateLexer, NumbersIncludePrefixesUnderscoresAndExponents) {
-  EXPECT_EQ(r("{{ 0x1F }} {{ 0o17 }} {{ 0b101 }} {{ 1_000 }} {{ 1.5e3 }} {{ 2.5 }}"), "31 15 5 1000 1500.0 2.5");
+  EXPECT_EQ(r("{{ 0x1F }} {{ 0o17 }} {{ 0b101 }} {{ 1_000 }} {{ 1.5e3 }} {{ 2.5 }}"),
+            "31 15 5 1000 1500.0 2.5");
 }
 
 TEST(TemplateLexer, BracesInsideExpressionsDoNotEndTheTag) {

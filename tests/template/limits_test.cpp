@@ -25,14 +25,18 @@ RenderOptions small_limits() {
   return o;
 }
 
-bool contains(const std::string& s, std::string_view what) { return s.find(what) != std::string::npos; }
+bool contains(const std::string& s, std::string_view what) {
+  return s.find(what) != std::string::npos;
+}
 
 TEST(TemplateLimits, StepLimitStopsRunawayLoops) {
-  const auto e = err("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", "{}",
-                     small_limits());
+  const auto e =
+      err("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", "{}",
+          small_limits());
   EXPECT_TRUE(contains(e, "limit")) << e;
-  const auto steps = err("{% for i in range(100000) %}{% for j in range(3) %}{{ j }}{% endfor %}{% endfor %}", "{}",
-                         small_limits());
+  const auto steps =
+      err("{% for i in range(100000) %}{% for j in range(3) %}{{ j }}{% endfor %}{% endfor %}",
+          "{}", small_limits());
   EXPECT_TRUE(contains(steps, "step limit")) << steps;
 }
 
@@ -45,22 +49,30 @@ TEST(TemplateLimits, OutputAndWorkAreBounded) {
   auto e = err("{% for i in range(10000) %}{{ 'x' * 1000 }}{% endfor %}", "{}", small_limits());
   EXPECT_TRUE(contains(e, "limit")) << e;
   // Doubling a string or a list fails before it can take the machine.
-  e = err("{% set ns = namespace(s='x') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}", "{}",
-          small_limits());
+  e =
+      err("{% set ns = namespace(s='x') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% "
+          "endfor %}",
+          "{}", small_limits());
   EXPECT_FALSE(e.empty());
-  e = err("{% set ns = namespace(l=[1]) %}{% for i in range(64) %}{% set ns.l = ns.l + ns.l %}{% endfor %}", "{}",
-          small_limits());
+  e =
+      err("{% set ns = namespace(l=[1]) %}{% for i in range(64) %}{% set ns.l = ns.l + ns.l %}{% "
+          "endfor %}",
+          "{}", small_limits());
   EXPECT_TRUE(contains(e, "work limit")) << e;
   e = err("{{ 'x' * 1000000000000 }}", "{}", small_limits());
   EXPECT_TRUE(contains(e, "work limit")) << e;
-  e = err("{% set ns = namespace(l=[1]) %}{% for i in range(40) %}{% set ns.l = [ns.l, ns.l] %}{% endfor %}"
+  e =
+      err("{% set ns = namespace(l=[1]) %}{% for i in range(40) %}{% set ns.l = [ns.l, ns.l] %}{% "
+          "endfor %}"
           "{{ ns.l == ns.l[0] }}{{ ns.l|tojson }}",
           "{}", small_limits());
   EXPECT_TRUE(contains(e, "limit")) << e;
 }
 
 TEST(TemplateLimits, DeepValuesAreRefused) {
-  const auto e = err("{% set ns = namespace(x=[]) %}{% for i in range(5000) %}{% set ns.x = [ns.x] %}{% endfor %}");
+  const auto e =
+      err("{% set ns = namespace(x=[]) %}{% for i in range(5000) %}{% set ns.x = [ns.x] %}{% "
+          "endfor %}");
   EXPECT_TRUE(contains(e, "nested too deeply")) << e;
 }
 
@@ -73,15 +85,18 @@ TEST(TemplateLimits, DeepSourceNestingIsACompileError) {
   std::string chain = "{{ 1";
   for (int i = 0; i < 5000; ++i) chain += " + 1";
   EXPECT_TRUE(contains(err(chain + " }}"), "nested too deeply"));
-  std::string nots = "{{ " ;
+  std::string nots = "{{ ";
   for (int i = 0; i < 5000; ++i) nots += "not ";
   EXPECT_TRUE(contains(err(nots + "x }}"), "nested too deeply"));
 }
 
 TEST(TemplateLimits, CyclesThroughNamespacesPrintAndDoNotLeak) {
   // Python prints the inner occurrence as {...}; LeakSanitizer checks the cycle is freed.
-  EXPECT_EQ(r("{% set ns = namespace() %}{% set ns.me = ns %}{{ ns }}"), "<Namespace {'me': <Namespace {...}>}>");
-  EXPECT_EQ(r("{% macro m() %}x{% endmacro %}{% set ns = namespace(f=m) %}{% set ns.ns = ns %}{{ m() }}"), "x");
+  EXPECT_EQ(r("{% set ns = namespace() %}{% set ns.me = ns %}{{ ns }}"),
+            "<Namespace {'me': <Namespace {...}>}>");
+  EXPECT_EQ(
+      r("{% macro m() %}x{% endmacro %}{% set ns = namespace(f=m) %}{% set ns.ns = ns %}{{ m() }}"),
+      "x");
 }
 
 TEST(TemplateLimits, ConcurrentRendersOfOneTemplateAgree) {

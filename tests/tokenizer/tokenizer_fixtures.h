@@ -14,11 +14,11 @@
 namespace mlxs::tokenizer::testing {
 
 struct TokenizerCase {
-  std::string name;       // "qwen3"
+  std::string name;        // "qwen3"
   nlohmann::json fixture;  // the whole fixture document
-  std::string model_dir;  // node_modules/<package>/models
+  std::string model_dir;   // node_modules/<package>/models
   std::shared_ptr<const Tokenizer> tokenizer;
-  std::string error;      // why the case could not be loaded, if it could not
+  std::string error;  // why the case could not be loaded, if it could not
 };
 
 // Fixture file stems, sorted.

@@ -48,7 +48,8 @@ TEST_P(TokenizerRobustness, TenMegabytesAndRepetitions) {
 TEST_P(TokenizerRobustness, CutLongWordsEqualWholeWordMerge) {
   const auto& c = tokenizer_case(GetParam());
   ASSERT_TRUE(c.error.empty()) << c.error;
-  auto doc = core::read_json_file(c.model_dir + "/tokenizer.json", "tokenizer.json", core::ErrorCode::kTokenizerError);
+  auto doc = core::read_json_file(c.model_dir + "/tokenizer.json", "tokenizer.json",
+                                  core::ErrorCode::kTokenizerError);
   ASSERT_TRUE(doc.is_ok());
   if ((*doc)["model"].value("type", "") != "BPE") GTEST_SKIP() << "not BPE";
   auto model = BpeModel::from_json((*doc)["model"], "model");
@@ -56,7 +57,8 @@ TEST_P(TokenizerRobustness, CutLongWordsEqualWholeWordMerge) {
   std::string word;
   for (const auto& e : c.fixture["encode"]) {
     // Texts as the model would see them without a pre-tokenizer, ▁ for spaces.
-    for (const char ch : e["text"].get<std::string>()) word += ch == ' ' ? std::string("\xE2\x96\x81") : std::string(1, ch);
+    for (const char ch : e["text"].get<std::string>())
+      word += ch == ' ' ? std::string("\xE2\x96\x81") : std::string(1, ch);
     if (word.size() < 300) continue;
     std::vector<std::int32_t> cut, whole;
     ASSERT_TRUE((*model)->tokenize(word, cut).is_ok());

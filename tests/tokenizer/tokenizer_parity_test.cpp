@@ -12,7 +12,9 @@ using testing::tokenizer_case_names;
 
 class TokenizerParity : public ::testing::TestWithParam<std::string> {};
 
-std::string show(const std::string& s) { return nlohmann::json(s).dump(); }
+std::string show(const std::string& s) {
+  return nlohmann::json(s).dump();
+}
 
 TEST_P(TokenizerParity, LoadsWithMetadata) {
   const auto& c = tokenizer_case(GetParam());
@@ -49,9 +51,10 @@ TEST_P(TokenizerParity, EncodeMatchesEveryEntry) {
     if (*got == want) {
       ++passed;
     } else {
-      ADD_FAILURE() << c.name << " encode[" << e["index"] << "] kind=" << e["kind"] << " add=" << add
-                    << " text=" << show(text).substr(0, 300) << "\n want " << nlohmann::json(want).dump().substr(0, 300)
-                    << "\n got  " << nlohmann::json(*got).dump().substr(0, 300);
+      ADD_FAILURE() << c.name << " encode[" << e["index"] << "] kind=" << e["kind"]
+                    << " add=" << add << " text=" << show(text).substr(0, 300) << "\n want "
+                    << nlohmann::json(want).dump().substr(0, 300) << "\n got  "
+                    << nlohmann::json(*got).dump().substr(0, 300);
     }
   }
   RecordProperty("encode_passed", static_cast<int>(passed));
@@ -74,9 +77,10 @@ TEST_P(TokenizerParity, DecodeMatchesEveryEntry) {
     if (*got == want && *generic == want) {
       ++passed;
     } else {
-      ADD_FAILURE() << c.name << " decode source=" << e["source"] << " skip=" << skip << " ids="
-                    << nlohmann::json(ids).dump().substr(0, 200) << "\n want " << show(want).substr(0, 300)
-                    << "\n got  " << show(*got).substr(0, 300) << "\n generic " << show(*generic).substr(0, 300);
+      ADD_FAILURE() << c.name << " decode source=" << e["source"] << " skip=" << skip
+                    << " ids=" << nlohmann::json(ids).dump().substr(0, 200) << "\n want "
+                    << show(want).substr(0, 300) << "\n got  " << show(*got).substr(0, 300)
+                    << "\n generic " << show(*generic).substr(0, 300);
     }
   }
   std::printf("[ parity ] %s decode: %zu/%zu\n", c.name.c_str(), passed, total);
@@ -87,8 +91,10 @@ TEST_P(TokenizerParity, StreamDecodeJoinsToBatchDecode) {
   const auto& c = tokenizer_case(GetParam());
   ASSERT_TRUE(c.error.empty()) << c.error;
   std::vector<std::vector<std::int32_t>> sequences;
-  for (const auto& e : c.fixture["encode"]) sequences.push_back(e["ids"].get<std::vector<std::int32_t>>());
-  for (const auto& e : c.fixture["decode"]) sequences.push_back(e["ids"].get<std::vector<std::int32_t>>());
+  for (const auto& e : c.fixture["encode"])
+    sequences.push_back(e["ids"].get<std::vector<std::int32_t>>());
+  for (const auto& e : c.fixture["decode"])
+    sequences.push_back(e["ids"].get<std::vector<std::int32_t>>());
   for (const bool skip : {false, true}) {
     StreamDecoder stream(*c.tokenizer, skip);
     for (const auto& ids : sequences) {
@@ -104,7 +110,8 @@ TEST_P(TokenizerParity, StreamDecodeJoinsToBatchDecode) {
       joined += chunk;
       auto batch = c.tokenizer->decode(ids, skip);
       ASSERT_TRUE(batch.is_ok());
-      EXPECT_EQ(joined, *batch) << c.name << " skip=" << skip << " ids=" << nlohmann::json(ids).dump().substr(0, 200);
+      EXPECT_EQ(joined, *batch) << c.name << " skip=" << skip
+                                << " ids=" << nlohmann::json(ids).dump().substr(0, 200);
     }
   }
 }

@@ -74,7 +74,8 @@ TEST_P(TokenizerRobustness, StreamEqualsBatchOnRandomIds) {
   for (std::int32_t id = 0; id < static_cast<std::int32_t>(t->id_limit()); ++id) {
     const auto tk = t->id_to_token(id);
     if (tk && (tk->size() == 6 && tk->substr(0, 3) == "<0x")) byte_ids.push_back(id);
-    if (tk && utf8::count_chars(*tk) == 1 && tk->size() == 2) byte_ids.push_back(id);  // byte-level chars
+    if (tk && utf8::count_chars(*tk) == 1 && tk->size() == 2)
+      byte_ids.push_back(id);  // byte-level chars
   }
   for (int trial = 0; trial < 400; ++trial) {
     std::vector<std::int32_t> ids;

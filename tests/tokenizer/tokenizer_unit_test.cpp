@@ -22,8 +22,11 @@ std::string nfc(std::string_view s, unicode::Form f = unicode::Form::kNfc) {
 
 TEST(Utf8, LossyReplacesMaximalSubparts) {
   EXPECT_EQ(utf8::to_valid("abc"), "abc");
-  EXPECT_EQ(utf8::to_valid("\xF0\x90\x80" "a"), "\xEF\xBF\xBD" "a");          // truncated 4-byte: one U+FFFD
-  EXPECT_EQ(utf8::to_valid("\xE0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD");           // E0 80 is never valid: two
+  EXPECT_EQ(utf8::to_valid("\xF0\x90\x80"
+                           "a"),
+            "\xEF\xBF\xBD"
+            "a");  // truncated 4-byte: one U+FFFD
+  EXPECT_EQ(utf8::to_valid("\xE0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD");  // E0 80 is never valid: two
   EXPECT_EQ(utf8::to_valid("\xED\xA0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // a surrogate
   EXPECT_EQ(utf8::to_valid("\xC3"), "\xEF\xBF\xBD");
   EXPECT_EQ(utf8::to_valid("\xFF\xC3\xA9"), "\xEF\xBF\xBD\xC3\xA9");
@@ -36,7 +39,8 @@ TEST(Utf8, StreamMatchesBatchOnRandomBytes) {
   for (int trial = 0; trial < 2000; ++trial) {
     std::string bytes;
     const auto n = rng.below(12);
-    for (std::uint64_t i = 0; i < n; ++i) bytes.push_back(static_cast<char>(interesting[rng.below(sizeof(interesting))]));
+    for (std::uint64_t i = 0; i < n; ++i)
+      bytes.push_back(static_cast<char>(interesting[rng.below(sizeof(interesting))]));
     utf8::LossyStream stream;
     std::string out;
     for (const char c : bytes) stream.push(std::string_view(&c, 1), out);
@@ -48,22 +52,29 @@ TEST(Utf8, StreamMatchesBatchOnRandomBytes) {
 TEST(Sha256, KnownVectors) {
   EXPECT_EQ(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-  EXPECT_EQ(sha256_hex(std::string(1000000, 'a')), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+  EXPECT_EQ(sha256_hex(std::string(1000000, 'a')),
+            "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
 
 TEST(Unicode, NormalizationForms) {
-  EXPECT_EQ(nfc("e\xCC\x81"), "\xC3\xA9");                                      // e + acute -> é
-  EXPECT_EQ(nfc("\xE1\x84\x80\xE1\x85\xA1\xE1\x86\xA8"), "\xEA\xB0\x81");        // jamo -> 각
+  EXPECT_EQ(nfc("e\xCC\x81"), "\xC3\xA9");                                 // e + acute -> é
+  EXPECT_EQ(nfc("\xE1\x84\x80\xE1\x85\xA1\xE1\x86\xA8"), "\xEA\xB0\x81");  // jamo -> 각
   EXPECT_EQ(nfc("\xC3\xA9", unicode::Form::kNfd), "e\xCC\x81");
-  EXPECT_EQ(nfc("\xEF\xAC\x81", unicode::Form::kNfkc), "fi");                    // ﬁ ligature
-  EXPECT_EQ(nfc("\xEF\xAC\x81"), "\xEF\xAC\x81");                                // NFC keeps it
-  EXPECT_EQ(nfc("a\xCC\xA3\xCC\x87", unicode::Form::kNfd), "a\xCC\xA3\xCC\x87"); // already ordered
-  EXPECT_EQ(nfc("a\xCC\x87\xCC\xA3", unicode::Form::kNfd), "a\xCC\xA3\xCC\x87"); // reordered by class
-  EXPECT_EQ(nfc("\xE2\x84\xAB"), "\xC3\x85");                                    // Angstrom sign -> Å
+  EXPECT_EQ(nfc("\xEF\xAC\x81", unicode::Form::kNfkc), "fi");                     // ﬁ ligature
+  EXPECT_EQ(nfc("\xEF\xAC\x81"), "\xEF\xAC\x81");                                 // NFC keeps it
+  EXPECT_EQ(nfc("a\xCC\xA3\xCC\x87", unicode::Form::kNfd), "a\xCC\xA3\xCC\x87");  // already ordered
+  EXPECT_EQ(nfc("a\xCC\x87\xCC\xA3", unicode::Form::kNfd),
+            "a\xCC\xA3\xCC\x87");              // reordered by class
+  EXPECT_EQ(nfc("\xE2\x84\xAB"), "\xC3\x85");  // Angstrom sign -> Å
   EXPECT_TRUE(unicode::is_nfc_quick("plain ascii"));
   std::string lower;
-  unicode::lowercase("\xC4\xB0" "ABC", lower);  // İ -> i + combining dot
-  EXPECT_EQ(lower, "i\xCC\x87" "abc");
+  unicode::lowercase(
+      "\xC4\xB0"
+      "ABC",
+      lower);  // İ -> i + combining dot
+  EXPECT_EQ(lower,
+            "i\xCC\x87"
+            "abc");
 }
 
 TEST(Regex, OnigurumaSemantics) {
@@ -71,15 +82,24 @@ TEST(Regex, OnigurumaSemantics) {
   ASSERT_TRUE(re.is_ok());
   std::vector<std::pair<std::size_t, std::size_t>> hits;
   // U+180E is not White_Space (PCRE2's own \s would take it).
-  const std::string text = "a \xE1\xA0\x8E" "b\xC2\xA0" "c";
-  ASSERT_TRUE((*re)->for_each_match(text, [&](std::size_t s, std::size_t e) { hits.emplace_back(s, e); }).is_ok());
+  const std::string text =
+      "a \xE1\xA0\x8E"
+      "b\xC2\xA0"
+      "c";
+  ASSERT_TRUE(
+      (*re)
+          ->for_each_match(text, [&](std::size_t s, std::size_t e) { hits.emplace_back(s, e); })
+          .is_ok());
   ASSERT_EQ(hits.size(), 2u);
   EXPECT_EQ(hits[0], std::make_pair(std::size_t{1}, std::size_t{2}));
   // Empty matches: one per position, none glued after a non-empty match.
   auto star = Regex::compile("x*", "test");
   ASSERT_TRUE(star.is_ok());
   hits.clear();
-  ASSERT_TRUE((*star)->for_each_match("axxb", [&](std::size_t s, std::size_t e) { hits.emplace_back(s, e); }).is_ok());
+  ASSERT_TRUE(
+      (*star)
+          ->for_each_match("axxb", [&](std::size_t s, std::size_t e) { hits.emplace_back(s, e); })
+          .is_ok());
   const std::vector<std::pair<std::size_t, std::size_t>> want = {{0, 0}, {1, 3}, {4, 4}};
   EXPECT_EQ(hits, want);
   EXPECT_FALSE(Regex::compile("(", "pre_tokenizer.pattern.Regex").is_ok());
@@ -102,14 +122,18 @@ std::string synthetic_json(const std::string& merges, const std::string& extra_m
     "post_processor": {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
                        "pair": [], "special_tokens": {"<s>": {"id": "<s>", "ids": [1], "tokens": ["<s>"]}}},
     "decoder": {"type": "Sequence", "decoders": [{"type": "Replace", "pattern": {"String": "▁"}, "content": " "}, {"type": "ByteFallback"}, {"type": "Fuse"}, {"type": "Strip", "content": " ", "start": 1, "stop": 0}]},
-    "model": {"type": "BPE", "unk_token": "<unk>", "fuse_unk": true, "byte_fallback": true)" + extra_model + R"(,
+    "model": {"type": "BPE", "unk_token": "<unk>", "fuse_unk": true, "byte_fallback": true)" +
+         extra_model + R"(,
       "vocab": {"<unk>": 0, "<s>": 1, "▁": 2, "a": 3, "b": 4, "ab": 5, "▁ab": 6, "c": 7, "abc": 8, "<0xC3>": 9, "<0xA9>": 10,
                 "t": 11, "ca": 12, "cat": 13, "▁c": 14, "▁ca": 15, "▁cat": 16, "▁abc": 17},
-      "merges": )" + merges + R"(}
+      "merges": )" +
+         merges + R"(}
   })";
 }
 
-std::unique_ptr<Tokenizer> load_synthetic(const std::string& merges = R"(["a b", ["▁", "ab"], "ab c", "c a", "ca t", "▁ c", "▁c a", "▁ca t"])") {
+std::unique_ptr<Tokenizer> load_synthetic(
+    const std::string& merges =
+        R"(["a b", ["▁", "ab"], "ab c", "c a", "ca t", "▁ c", "▁c a", "▁ca t"])") {
   auto t = Tokenizer::from_json(synthetic_json(merges));
   EXPECT_TRUE(t.is_ok()) << t.status().to_string();
   return t.is_ok() ? std::move(t).value() : nullptr;
@@ -126,17 +150,21 @@ using Ids = std::vector<std::int32_t>;
 TEST(SyntheticTokenizer, BpeMergesByteFallbackAndUnk) {
   auto t = load_synthetic();
   ASSERT_NE(t, nullptr);
-  EXPECT_EQ(enc(*t, "ab"), (Ids{6}));                 // ▁ab via "a b" then "▁ ab" (both merge forms)
-  EXPECT_EQ(enc(*t, "ab", true), (Ids{1, 6}));        // TemplateProcessing adds <s>
-  EXPECT_EQ(enc(*t, "abc"), (Ids{6, 7}));             // a+b (rank 0), ▁+ab (1) beats ab+c (2)
-  EXPECT_EQ(enc(*t, "\xC3\xA9"), (Ids{2, 9, 10}));    // é by byte fallback
-  EXPECT_EQ(enc(*t, "zz"), (Ids{2, 0}));              // two unknown chars fused into one unk
+  EXPECT_EQ(enc(*t, "ab"), (Ids{6}));           // ▁ab via "a b" then "▁ ab" (both merge forms)
+  EXPECT_EQ(enc(*t, "ab", true), (Ids{1, 6}));  // TemplateProcessing adds <s>
+  EXPECT_EQ(enc(*t, "abc"), (Ids{6, 7}));       // a+b (rank 0), ▁+ab (1) beats ab+c (2)
+  EXPECT_EQ(enc(*t, "\xC3\xA9"), (Ids{2, 9, 10}));  // é by byte fallback
+  EXPECT_EQ(enc(*t, "zz"), (Ids{2, 0}));            // two unknown chars fused into one unk
   auto d = t->decode(Ids{1, 2, 9, 10, 5}, false);
   ASSERT_TRUE(d.is_ok());
-  EXPECT_EQ(*d, "<s> \xC3\xA9" "ab");
-  d = t->decode(Ids{2, 9, 5}, true);                  // broken byte run: one U+FFFD per byte
+  EXPECT_EQ(*d,
+            "<s> \xC3\xA9"
+            "ab");
+  d = t->decode(Ids{2, 9, 5}, true);  // broken byte run: one U+FFFD per byte
   ASSERT_TRUE(d.is_ok());
-  EXPECT_EQ(*d, "\xEF\xBF\xBD" "ab");
+  EXPECT_EQ(*d,
+            "\xEF\xBF\xBD"
+            "ab");
 }
 
 TEST(SyntheticTokenizer, AddedTokenFlags) {
@@ -202,19 +230,33 @@ TEST(SyntheticTokenizer, MalformedFilesNameTheField) {
       {"merge with three parts", synthetic_json(R"(["a b c"])"), "model.merges[0]"},
       {"merge of wrong type", synthetic_json(R"([42])"), "model.merges[0]"},
       {"vocab id negative", replace(R"("a": 3)", R"("a": -3)"), "model.vocab.a"},
-      {"unk not in vocab", replace(R"("unk_token": "<unk>")", R"("unk_token": "<nope>")"), "model.unk_token"},
-      {"unknown normalizer", replace(R"("type": "Prepend")", R"("type": "Frobnicate")"), "normalizer.normalizers[0].type"},
-      {"bad regex", replace(R"("pre_tokenizer": null)", R"("pre_tokenizer": {"type": "Split", "pattern": {"Regex": "("}, "behavior": "Isolated", "invert": false})"), "pre_tokenizer.pattern.Regex"},
-      {"bad behavior", replace(R"("pre_tokenizer": null)", R"("pre_tokenizer": {"type": "Split", "pattern": {"String": " "}, "behavior": "Sideways", "invert": false})"), "pre_tokenizer.behavior"},
-      {"added token without content", replace(R"("content": "<s>")", R"("contents": "<s>")"), "added_tokens[1].content"},
-      {"template special missing", replace(R"("special_tokens": {"<s>")", R"("special_tokens": {"<x>")"), "post_processor.special_tokens"},
+      {"unk not in vocab", replace(R"("unk_token": "<unk>")", R"("unk_token": "<nope>")"),
+       "model.unk_token"},
+      {"unknown normalizer", replace(R"("type": "Prepend")", R"("type": "Frobnicate")"),
+       "normalizer.normalizers[0].type"},
+      {"bad regex",
+       replace(
+           R"("pre_tokenizer": null)",
+           R"("pre_tokenizer": {"type": "Split", "pattern": {"Regex": "("}, "behavior": "Isolated", "invert": false})"),
+       "pre_tokenizer.pattern.Regex"},
+      {"bad behavior",
+       replace(
+           R"("pre_tokenizer": null)",
+           R"("pre_tokenizer": {"type": "Split", "pattern": {"String": " "}, "behavior": "Sideways", "invert": false})"),
+       "pre_tokenizer.behavior"},
+      {"added token without content", replace(R"("content": "<s>")", R"("contents": "<s>")"),
+       "added_tokens[1].content"},
+      {"template special missing",
+       replace(R"("special_tokens": {"<s>")", R"("special_tokens": {"<x>")"),
+       "post_processor.special_tokens"},
       {"strip start negative", replace(R"("start": 1)", R"("start": -1)"), "decoder.decoders[3]"},
   };
   for (const auto& c : cases) {
     auto t = Tokenizer::from_json(c.json);
     ASSERT_FALSE(t.is_ok()) << c.what;
     EXPECT_EQ(t.status().code(), core::ErrorCode::kTokenizerError) << c.what;
-    EXPECT_NE(t.status().message().find(c.field), std::string::npos) << c.what << ": " << t.status().message();
+    EXPECT_NE(t.status().message().find(c.field), std::string::npos)
+        << c.what << ": " << t.status().message();
   }
   // tokenizer_config.json problems name that file and the field.
   for (const auto& [config, field] : std::vector<std::pair<std::string, std::string>>{
@@ -227,7 +269,9 @@ TEST(SyntheticTokenizer, MalformedFilesNameTheField) {
     EXPECT_EQ(t.status().code(), core::ErrorCode::kTokenizerError);
     EXPECT_NE(t.status().message().find(field), std::string::npos) << t.status().message();
   }
-  auto with_config = Tokenizer::from_json(good, R"({"bos_token": {"content": "<s>", "lstrip": false}, "eos_token": "</s>", "pad_token": null})");
+  auto with_config = Tokenizer::from_json(
+      good,
+      R"({"bos_token": {"content": "<s>", "lstrip": false}, "eos_token": "</s>", "pad_token": null})");
   ASSERT_TRUE(with_config.is_ok()) << with_config.status().to_string();
   EXPECT_EQ((*with_config)->bos_id(), 1);
   EXPECT_EQ((*with_config)->eos_id(), -1);  // named, but not a token of this tokenizer
@@ -254,11 +298,17 @@ TEST(SyntheticTokenizer, StreamingHoldsIncompleteCharacters) {
   // ByteFallback then turns every byte of the run into U+FFFD.
   EXPECT_EQ(out, "");
   ASSERT_TRUE(s.push(5, out).is_ok());  // "ab" closes the run
-  EXPECT_EQ(out, "\xC3\xA9" "ab");
+  EXPECT_EQ(out,
+            "\xC3\xA9"
+            "ab");
   ASSERT_TRUE(s.push(9, out).is_ok());  // an incomplete é at the end...
-  EXPECT_EQ(out, "\xC3\xA9" "ab");
-  ASSERT_TRUE(s.finish(out).is_ok());   // ...flushes as U+FFFD, like decode
-  EXPECT_EQ(out, "\xC3\xA9" "ab\xEF\xBF\xBD");
+  EXPECT_EQ(out,
+            "\xC3\xA9"
+            "ab");
+  ASSERT_TRUE(s.finish(out).is_ok());  // ...flushes as U+FFFD, like decode
+  EXPECT_EQ(out,
+            "\xC3\xA9"
+            "ab\xEF\xBF\xBD");
   auto batch = t->decode(Ids{2, 9, 10, 5, 9}, false);
   ASSERT_TRUE(batch.is_ok());
   EXPECT_EQ(out, *batch);

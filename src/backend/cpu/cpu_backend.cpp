@@ -24,7 +24,9 @@ constexpr std::size_t kHugePage = 2u << 20;
 // that a long prefill spreads over every thread.
 constexpr std::int32_t kQueryChunk = 16;
 
-std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
+std::size_t round_up(std::size_t n, std::size_t to) {
+  return (n + to - 1) / to * to;
+}
 
 class CpuKvStorage final : public KvStorage {
  public:
@@ -65,7 +67,9 @@ core::Result<std::unique_ptr<HostBuffer>> HostBuffer::create(std::size_t bytes) 
   return std::unique_ptr<HostBuffer>(new HostBuffer(ptr, bytes));
 }
 
-HostBuffer::~HostBuffer() { std::free(data_); }
+HostBuffer::~HostBuffer() {
+  std::free(data_);
+}
 
 // ---------------------------------------------------------------- setup
 
@@ -92,8 +96,8 @@ core::Result<Tensor> CpuBackend::import_tensor(const Tensor& host, bool widen_to
     return make_error(ErrorCode::kModelLoadError, "tensor of dtype {} cannot be computed with",
                       tensor::dtype_name(host.dtype));
   }
-  MLXS_ASSIGN_OR_RETURN(auto buffer, HostBuffer::create(static_cast<std::size_t>(host.numel()) *
-                                                        sizeof(float)));
+  MLXS_ASSIGN_OR_RETURN(auto buffer,
+                        HostBuffer::create(static_cast<std::size_t>(host.numel()) * sizeof(float)));
   auto* dst = static_cast<float*>(buffer->data());
   if (host.dtype == DType::kF64) {
     const auto* src = host.as<const double>();
@@ -135,7 +139,8 @@ core::Status CpuBackend::plan_step(const StepCapacity& capacity) {
   std::size_t offset = 0;
   xprep_ = scratch(offset, T * in);
   scores_ = scratch(offset, threads * ctx);
-  for (auto& rope : ropes_) rope.cos_sin = scratch(offset, T * static_cast<std::size_t>(rope.spec.rot_dim));
+  for (auto& rope : ropes_)
+    rope.cos_sin = scratch(offset, T * static_cast<std::size_t>(rope.spec.rot_dim));
   task_seq_ = reinterpret_cast<std::int32_t*>(
       scratch(offset, static_cast<std::size_t>(capacity.max_seqs + 1)));
   if (experts > 0) {
@@ -336,7 +341,8 @@ void CpuBackend::attention(const KvStorage& kv, int layer, const Tensor& q,
       std::size_t s = 0;
       while (task_seq_[s + 1] <= chunk) ++s;
       const auto& seq = batch_.seqs[s];
-      const std::int32_t first = seq.token_begin + (static_cast<std::int32_t>(chunk) - task_seq_[s]) * kQueryChunk;
+      const std::int32_t first =
+          seq.token_begin + (static_cast<std::int32_t>(chunk) - task_seq_[s]) * kQueryChunk;
       const std::int32_t last = std::min(first + kQueryChunk, seq.token_begin + seq.token_count);
       for (std::int32_t t = first; t < last; ++t) {
         const std::int32_t pos = batch_.positions[static_cast<std::size_t>(t)];
@@ -373,8 +379,12 @@ void CpuBackend::gated_activation(const Tensor& gate, const Tensor& up, Activati
       const float* u = up.as<float>() + r * n;
       float* o = out.as<float>() + r * n;
       switch (act) {
-        case Activation::kSilu: kernels::silu_mul(g, u, o, n); break;
-        case Activation::kGeluTanh: kernels::gelu_tanh_mul(g, u, o, n); break;
+        case Activation::kSilu:
+          kernels::silu_mul(g, u, o, n);
+          break;
+        case Activation::kGeluTanh:
+          kernels::gelu_tanh_mul(g, u, o, n);
+          break;
         case Activation::kGelu:
           for (std::int64_t i = 0; i < n; ++i) {
             o[i] = 0.5f * g[i] * (1.0f + std::erf(g[i] * 0.7071067811865476f)) * u[i];
@@ -385,14 +395,15 @@ void CpuBackend::gated_activation(const Tensor& gate, const Tensor& up, Activati
   });
 }
 
-void CpuBackend::rope_and_cache(Tensor q, Tensor k, const Tensor& v, int head_dim, int rope_id, KvStorage& kv,
-                                int layer) {
+void CpuBackend::rope_and_cache(Tensor q, Tensor k, const Tensor& v, int head_dim, int rope_id,
+                                KvStorage& kv, int layer) {
   rope(q, head_dim, rope_id);
   rope(k, head_dim, rope_id);
   kv_write(kv, layer, k, v);
 }
 
-void CpuBackend::gated_linear(Tensor gate, const Tensor& up, Activation act, const LinearOut& down) {
+void CpuBackend::gated_linear(Tensor gate, const Tensor& up, Activation act,
+                              const LinearOut& down) {
   gated_activation(gate, up, act, gate);
   linear(gate, std::span<const LinearOut>(&down, 1));
 }

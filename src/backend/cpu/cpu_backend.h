@@ -69,8 +69,7 @@ class CpuBackend final : public tensor::Backend {
                       int layer) override;
   void attention(const KvStorage& kv, int layer, const Tensor& q, const AttentionSpec& spec,
                  Tensor out) override;
-  void gated_activation(const Tensor& gate, const Tensor& up, Activation act,
-                        Tensor out) override;
+  void gated_activation(const Tensor& gate, const Tensor& up, Activation act, Tensor out) override;
   void gated_linear(Tensor gate, const Tensor& up, Activation act, const LinearOut& down) override;
   void moe(const Tensor& x, const MoeSpec& spec, Tensor out) override;
   void add(Tensor x, const Tensor& y) override;
@@ -89,8 +88,7 @@ class CpuBackend final : public tensor::Backend {
     float* cos_sin = nullptr;  // per step: [T][rot_dim / 2] cos then sin
   };
   float* scratch(std::size_t& offset, std::size_t floats);
-  void linear_impl(const float* x, std::int64_t M, std::int64_t K,
-                   std::span<const LinearOut> outs);
+  void linear_impl(const float* x, std::int64_t M, std::int64_t K, std::span<const LinearOut> outs);
 
   std::shared_ptr<ThreadPool> pool_;
   StepCapacity capacity_;
@@ -98,13 +96,13 @@ class CpuBackend final : public tensor::Backend {
   std::vector<Rope> ropes_;
   std::unique_ptr<HostBuffer> scratch_;
   // Views into scratch_, set by plan_step.
-  float* xprep_ = nullptr;          // [max_tokens, max_linear_in]
-  float* scores_ = nullptr;         // [threads, max_context]
-  float* moe_logits_ = nullptr;     // [max_tokens, experts]
-  float* moe_in_ = nullptr;         // [max_tokens, max_linear_in]
-  float* moe_gate_ = nullptr;       // [max_tokens, moe_ffn]
-  float* moe_up_ = nullptr;         // [max_tokens, moe_ffn]
-  float* moe_out_ = nullptr;        // [max_tokens, max_linear_in]
+  float* xprep_ = nullptr;              // [max_tokens, max_linear_in]
+  float* scores_ = nullptr;             // [threads, max_context]
+  float* moe_logits_ = nullptr;         // [max_tokens, experts]
+  float* moe_in_ = nullptr;             // [max_tokens, max_linear_in]
+  float* moe_gate_ = nullptr;           // [max_tokens, moe_ffn]
+  float* moe_up_ = nullptr;             // [max_tokens, moe_ffn]
+  float* moe_out_ = nullptr;            // [max_tokens, max_linear_in]
   std::int32_t* moe_choice_ = nullptr;  // [max_tokens, top_k] expert ids
   float* moe_weight_ = nullptr;         // [max_tokens, top_k]
   std::int32_t* moe_rows_ = nullptr;    // [max_tokens] rows routed to one expert

@@ -42,7 +42,9 @@ struct WeightF32 {
   using T = float;
   static constexpr bool kReordered = false;
   // Loads lanes [h, h + L) of the block starting at w.
-  static HWY_INLINE VF Load(DF df, const T* HWY_RESTRICT w, size_t h) { return hn::LoadU(df, w + h); }
+  static HWY_INLINE VF Load(DF df, const T* HWY_RESTRICT w, size_t h) {
+    return hn::LoadU(df, w + h);
+  }
   static HWY_INLINE float Scalar(const T* w, std::int64_t k) { return w[k]; }
 };
 
@@ -175,7 +177,8 @@ HWY_INLINE float RowDot(const float* HWY_RESTRICT x, const typename W::T* HWY_RE
     block(b + 1, acc[2], acc[3]);
   }
   if (b < blocks) block(b, acc[0], acc[1]);
-  float s = hn::GetLane(hn::SumOfLanes(df, hn::Add(hn::Add(acc[0], acc[1]), hn::Add(acc[2], acc[3]))));
+  float s =
+      hn::GetLane(hn::SumOfLanes(df, hn::Add(hn::Add(acc[0], acc[1]), hn::Add(acc[2], acc[3]))));
   for (std::int64_t k = blocks * kLinearBlock; k < K; ++k) s += x[k] * W::Scalar(w, k);
   return s;
 }
@@ -359,8 +362,8 @@ void SoftcapImpl(float* HWY_RESTRICT x, float cap, std::int64_t n) {
   for (; i < n; ++i) x[i] = cap * std::tanh(x[i] / cap);
 }
 
-void RmsNormImpl(const float* HWY_RESTRICT x, const float* HWY_RESTRICT w, float eps,
-                 float offset, float* HWY_RESTRICT out, std::int64_t n) {
+void RmsNormImpl(const float* HWY_RESTRICT x, const float* HWY_RESTRICT w, float eps, float offset,
+                 float* HWY_RESTRICT out, std::int64_t n) {
   const DF df;
   const std::int64_t L = static_cast<std::int64_t>(hn::Lanes(df));
   VF s0 = hn::Zero(df);
@@ -381,8 +384,8 @@ void RmsNormImpl(const float* HWY_RESTRICT x, const float* HWY_RESTRICT w, float
   for (; i < n; ++i) out[i] = x[i] * inv * (w[i] + offset);
 }
 
-void SiluMulImpl(const float* HWY_RESTRICT g, const float* HWY_RESTRICT u,
-                 float* HWY_RESTRICT out, std::int64_t n) {
+void SiluMulImpl(const float* HWY_RESTRICT g, const float* HWY_RESTRICT u, float* HWY_RESTRICT out,
+                 std::int64_t n) {
   const DF df;
   const std::int64_t L = static_cast<std::int64_t>(hn::Lanes(df));
   const VF one = hn::Set(df, 1.0f);
@@ -434,14 +437,16 @@ float StreamSumImpl(const float* HWY_RESTRICT x, std::int64_t n) {
     a6 = hn::Add(a6, hn::LoadU(df, x + i + 6 * L));
     a7 = hn::Add(a7, hn::LoadU(df, x + i + 7 * L));
   }
-  const VF s = hn::Add(hn::Add(hn::Add(a0, a1), hn::Add(a2, a3)),
-                       hn::Add(hn::Add(a4, a5), hn::Add(a6, a7)));
+  const VF s =
+      hn::Add(hn::Add(hn::Add(a0, a1), hn::Add(a2, a3)), hn::Add(hn::Add(a4, a5), hn::Add(a6, a7)));
   float total = hn::GetLane(hn::SumOfLanes(df, s));
   for (; i < n; ++i) total += x[i];
   return total;
 }
 
-const char* TargetNameImpl() { return hwy::TargetName(HWY_TARGET); }
+const char* TargetNameImpl() {
+  return hwy::TargetName(HWY_TARGET);
+}
 
 }  // namespace HWY_NAMESPACE
 }  // namespace mlxs::backend::cpu::kernels
@@ -466,8 +471,7 @@ HWY_EXPORT(GeluTanhMulImpl);
 HWY_EXPORT(TargetNameImpl);
 HWY_EXPORT(StreamSumImpl);
 
-void prepare_linear_input(DType wtype, const float* x, std::int64_t M, std::int64_t K,
-                          float* out) {
+void prepare_linear_input(DType wtype, const float* x, std::int64_t M, std::int64_t K, float* out) {
   const std::int64_t blocks = K / kLinearBlock;
   for (std::int64_t m = 0; m < M; ++m) {
     const float* src = x + m * K;
@@ -489,11 +493,14 @@ void prepare_linear_input(DType wtype, const float* x, std::int64_t M, std::int6
 }
 
 void linear_rows(DType wtype, const float* xprep, std::int64_t M, std::int64_t K, const void* w,
-                 std::int64_t n0, std::int64_t n1, const float* bias, float* y,
-                 std::int64_t ldy) {
+                 std::int64_t n0, std::int64_t n1, const float* bias, float* y, std::int64_t ldy) {
   switch (wtype) {
-    case DType::kF32: HWY_DYNAMIC_DISPATCH(LinearF32)(xprep, M, K, w, n0, n1, bias, y, ldy); return;
-    case DType::kF16: HWY_DYNAMIC_DISPATCH(LinearF16)(xprep, M, K, w, n0, n1, bias, y, ldy); return;
+    case DType::kF32:
+      HWY_DYNAMIC_DISPATCH(LinearF32)(xprep, M, K, w, n0, n1, bias, y, ldy);
+      return;
+    case DType::kF16:
+      HWY_DYNAMIC_DISPATCH(LinearF16)(xprep, M, K, w, n0, n1, bias, y, ldy);
+      return;
     case DType::kBF16:
       HWY_DYNAMIC_DISPATCH(LinearBF16)(xprep, M, K, w, n0, n1, bias, y, ldy);
       return;
@@ -505,7 +512,8 @@ void linear_rows(DType wtype, const float* xprep, std::int64_t M, std::int64_t K
     case DType::kI32:
     case DType::kU32:
     case DType::kI64:
-    case DType::kBool: break;
+    case DType::kBool:
+      break;
   }
   // The backend imports only the three float types above for linear weights.
   std::abort();
@@ -517,15 +525,22 @@ float dot(const float* a, const float* b, std::int64_t n) {
 void axpy(float a, const float* x, float* y, std::int64_t n) {
   HWY_DYNAMIC_DISPATCH(AxpyImpl)(a, x, y, n);
 }
-void scale(float* x, float s, std::int64_t n) { HWY_DYNAMIC_DISPATCH(ScaleImpl)(x, s, n); }
-void add(float* x, const float* y, std::int64_t n) { HWY_DYNAMIC_DISPATCH(AddImpl)(x, y, n); }
-float max_of(const float* x, std::int64_t n) { return HWY_DYNAMIC_DISPATCH(MaxImpl)(x, n); }
+void scale(float* x, float s, std::int64_t n) {
+  HWY_DYNAMIC_DISPATCH(ScaleImpl)(x, s, n);
+}
+void add(float* x, const float* y, std::int64_t n) {
+  HWY_DYNAMIC_DISPATCH(AddImpl)(x, y, n);
+}
+float max_of(const float* x, std::int64_t n) {
+  return HWY_DYNAMIC_DISPATCH(MaxImpl)(x, n);
+}
 float exp_sub_sum(float* x, float max, std::int64_t n) {
   return HWY_DYNAMIC_DISPATCH(ExpSubSumImpl)(x, max, n);
 }
-void softcap(float* x, float cap, std::int64_t n) { HWY_DYNAMIC_DISPATCH(SoftcapImpl)(x, cap, n); }
-void rms_norm(const float* x, const float* w, float eps, float offset, float* out,
-              std::int64_t n) {
+void softcap(float* x, float cap, std::int64_t n) {
+  HWY_DYNAMIC_DISPATCH(SoftcapImpl)(x, cap, n);
+}
+void rms_norm(const float* x, const float* w, float eps, float offset, float* out, std::int64_t n) {
   HWY_DYNAMIC_DISPATCH(RmsNormImpl)(x, w, eps, offset, out, n);
 }
 void silu_mul(const float* gate, const float* up, float* out, std::int64_t n) {
@@ -553,7 +568,9 @@ float stream_sum(const float* x, std::int64_t n) {
   return HWY_DYNAMIC_DISPATCH(StreamSumImpl)(x, n);
 }
 
-std::string target_name() { return HWY_DYNAMIC_DISPATCH(TargetNameImpl)(); }
+std::string target_name() {
+  return HWY_DYNAMIC_DISPATCH(TargetNameImpl)();
+}
 
 }  // namespace mlxs::backend::cpu::kernels
 #endif  // HWY_ONCE

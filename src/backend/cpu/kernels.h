@@ -20,8 +20,7 @@ using tensor::DType;
 inline constexpr std::int64_t kLinearBlock = 32;
 
 // Rearranges rows of x [M, K] into the layout linear_rows expects for `wtype`.
-void prepare_linear_input(DType wtype, const float* x, std::int64_t M, std::int64_t K,
-                          float* out);
+void prepare_linear_input(DType wtype, const float* x, std::int64_t M, std::int64_t K, float* out);
 
 // y[m, n] = bias[n] + sum_k x[m, k] * w[n, k] for m < M and n in [n0, n1).
 // x is the prepared input [M, K]; w is [N, K] of `wtype`; y has row stride ldy.
@@ -40,8 +39,7 @@ float exp_sub_sum(float* x, float max, std::int64_t n);
 void softcap(float* x, float cap, std::int64_t n);
 
 // out = x / sqrt(mean(x^2) + eps) * (offset + w)
-void rms_norm(const float* x, const float* w, float eps, float offset, float* out,
-              std::int64_t n);
+void rms_norm(const float* x, const float* w, float eps, float offset, float* out, std::int64_t n);
 
 void silu_mul(const float* gate, const float* up, float* out, std::int64_t n);
 void gelu_tanh_mul(const float* gate, const float* up, float* out, std::int64_t n);

@@ -54,9 +54,7 @@ ThreadPool::ThreadPool(int threads) {
 ThreadPool::~ThreadPool() {
   stop_.store(true);
   generation_.fetch_add(1);
-  {
-    std::lock_guard lock(sleep_mutex_);
-  }
+  { std::lock_guard lock(sleep_mutex_); }
   wake_.notify_all();
   for (auto& worker : workers_) worker.join();
 }

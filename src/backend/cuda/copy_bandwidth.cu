@@ -8,7 +8,8 @@ namespace mlxs::backend::cuda {
 
 core::Result<CopyBandwidth> measure_copy_bandwidth(int device, std::size_t bytes, int reps) {
   auto fail = [](cudaError_t e) {
-    return core::make_error(core::ErrorCode::kUnsupported, "copy bandwidth probe: {}", cudaGetErrorString(e));
+    return core::make_error(core::ErrorCode::kUnsupported, "copy bandwidth probe: {}",
+                            cudaGetErrorString(e));
   };
   if (auto e = cudaSetDevice(device); e != cudaSuccess) return fail(e);
   void* a = nullptr;

@@ -1,9 +1,9 @@
 #include "backend/cuda/cuda_backend.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <cmath>
 #include <cstring>
 #include <map>
 #include <tuple>
@@ -25,12 +25,14 @@ using tensor::Tensor;
 
 Status cuda_status(cudaError_t err, const char* what) {
   if (err == cudaSuccess) return Status::ok();
-  return core::make_error(ErrorCode::kGenerationError, "CUDA {}: {}", what, cudaGetErrorString(err));
+  return core::make_error(ErrorCode::kGenerationError, "CUDA {}: {}", what,
+                          cudaGetErrorString(err));
 }
 
 Status lt_status(cublasStatus_t st, const char* what) {
   if (st == CUBLAS_STATUS_SUCCESS) return Status::ok();
-  return core::make_error(ErrorCode::kGenerationError, "cuBLASLt {}: status {}", what, static_cast<int>(st));
+  return core::make_error(ErrorCode::kGenerationError, "cuBLASLt {}: status {}", what,
+                          static_cast<int>(st));
 }
 
 // Weights reach the kernels only as f32, f16 or bf16 (import_tensor checks).
@@ -72,7 +74,8 @@ class CudaKvStorage final : public tensor::KvStorage {
     layout_.block_size = shape.block_size;
     layout_.kv_heads = shape.kv_heads;
     layout_.head_dim = shape.head_dim;
-    layout_.block_stride = static_cast<std::int64_t>(shape.kv_heads) * shape.block_size * shape.head_dim;
+    layout_.block_stride =
+        static_cast<std::int64_t>(shape.kv_heads) * shape.block_size * shape.head_dim;
     layout_.kv_stride = layout_.block_stride * shape.blocks;
     layout_.layer_stride = layout_.kv_stride * 2;
   }
@@ -126,8 +129,8 @@ struct CudaBackend::Impl {
   std::size_t logits_host_floats = 0;
   std::int32_t* meta_dev = nullptr;
   std::size_t meta_ints = 0;
-  std::size_t off_tokens = 0, off_positions = 0, off_row_seq = 0, off_seq_table = 0, off_logit_rows = 0,
-              off_tables = 0, tables_capacity = 0;
+  std::size_t off_tokens = 0, off_positions = 0, off_row_seq = 0, off_seq_table = 0,
+              off_logit_rows = 0, off_tables = 0, tables_capacity = 0;
   k::StepMeta meta{};
   int step_tokens = 0;
   int step_logit_rows = 0;
@@ -194,8 +197,9 @@ struct CudaBackend::Impl {
       for (auto& [name, v] : op_ms) total += v.first;
       std::fprintf(stderr, "[cuda op timing] total %.3f ms\n", total);
       for (auto& [name, v] : op_ms) {
-        std::fprintf(stderr, "[cuda op timing] %-18s %10.3f ms %6.1f%% %8ld calls %8.1f us/call\n", name.c_str(), v.first,
-                     100.0 * v.first / std::max(total, 1e-9), v.second, 1000.0 * v.first / static_cast<double>(v.second));
+        std::fprintf(stderr, "[cuda op timing] %-18s %10.3f ms %6.1f%% %8ld calls %8.1f us/call\n",
+                     name.c_str(), v.first, 100.0 * v.first / std::max(total, 1e-9), v.second,
+                     1000.0 * v.first / static_cast<double>(v.second));
       }
       cudaEventDestroy(ev_start);
       cudaEventDestroy(ev_stop);
@@ -225,7 +229,8 @@ struct CudaBackend::Impl {
     void* p = nullptr;
     const std::size_t bytes = std::max<std::size_t>(count * sizeof(T), 16);
     if (auto err = cudaMalloc(&p, bytes); err != cudaSuccess) {
-      return core::make_error(ErrorCode::kModelLoadError, "out of GPU memory allocating {} bytes: {}", bytes,
+      return core::make_error(ErrorCode::kModelLoadError,
+                              "out of GPU memory allocating {} bytes: {}", bytes,
                               cudaGetErrorString(err));
     }
     owned.push_back(std::make_unique<CudaBuffer>(p, bytes));
@@ -233,28 +238,33 @@ struct CudaBackend::Impl {
   }
 
   // Y[M, N] = X[M, K] . W[N, K]^T with cuBLASLt (column-major: Y^T = W . X^T).
-  Status gemm(const void* x, cudaDataType_t xtype, const void* w, cudaDataType_t wtype_, float* y, int M,
-              int N, int K) {
+  Status gemm(const void* x, cudaDataType_t xtype, const void* w, cudaDataType_t wtype_, float* y,
+              int M, int N, int K) {
     const int type_key = static_cast<int>(wtype_);
     GemmPlan& plan = gemm_plans[{M, N, K, type_key}];
     if (plan.op == nullptr) {
       const bool f32 = wtype_ == CUDA_R_32F;
       const cublasComputeType_t compute =
           f32 && options.allow_tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
-      MLXS_RETURN_IF_ERROR(lt_status(cublasLtMatmulDescCreate(&plan.op, compute, CUDA_R_32F), "desc"));
+      MLXS_RETURN_IF_ERROR(
+          lt_status(cublasLtMatmulDescCreate(&plan.op, compute, CUDA_R_32F), "desc"));
       const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
       cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta));
       cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb));
-      MLXS_RETURN_IF_ERROR(lt_status(cublasLtMatrixLayoutCreate(&plan.a, wtype_, K, N, K), "layout A"));
-      MLXS_RETURN_IF_ERROR(lt_status(cublasLtMatrixLayoutCreate(&plan.b, xtype, K, M, K), "layout B"));
-      MLXS_RETURN_IF_ERROR(lt_status(cublasLtMatrixLayoutCreate(&plan.c, CUDA_R_32F, N, M, N), "layout C"));
+      MLXS_RETURN_IF_ERROR(
+          lt_status(cublasLtMatrixLayoutCreate(&plan.a, wtype_, K, N, K), "layout A"));
+      MLXS_RETURN_IF_ERROR(
+          lt_status(cublasLtMatrixLayoutCreate(&plan.b, xtype, K, M, K), "layout B"));
+      MLXS_RETURN_IF_ERROR(
+          lt_status(cublasLtMatrixLayoutCreate(&plan.c, CUDA_R_32F, N, M, N), "layout C"));
       cublasLtMatmulPreference_t pref = nullptr;
       cublasLtMatmulPreferenceCreate(&pref);
-      cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &lt_workspace_bytes,
-                                           sizeof(lt_workspace_bytes));
+      cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                           &lt_workspace_bytes, sizeof(lt_workspace_bytes));
       cublasLtMatmulHeuristicResult_t result{};
       int found = 0;
-      cublasLtMatmulAlgoGetHeuristic(lt, plan.op, plan.a, plan.b, plan.c, plan.c, pref, 1, &result, &found);
+      cublasLtMatmulAlgoGetHeuristic(lt, plan.op, plan.a, plan.b, plan.c, plan.c, pref, 1, &result,
+                                     &found);
       cublasLtMatmulPreferenceDestroy(pref);
       if (found > 0) {
         plan.algo = result.algo;
@@ -262,13 +272,14 @@ struct CudaBackend::Impl {
       }
     }
     const float alpha = 1.0f, beta = 0.0f;
-    return lt_status(cublasLtMatmul(lt, plan.op, &alpha, w, plan.a, x, plan.b, &beta, y, plan.c, y, plan.c,
-                                    plan.has_algo ? &plan.algo : nullptr, lt_workspace, lt_workspace_bytes,
-                                    stream),
+    return lt_status(cublasLtMatmul(lt, plan.op, &alpha, w, plan.a, x, plan.b, &beta, y, plan.c, y,
+                                    plan.c, plan.has_algo ? &plan.algo : nullptr, lt_workspace,
+                                    lt_workspace_bytes, stream),
                      "matmul");
   }
 
-  void linear(const float* x, std::int64_t M, std::int64_t K, std::span<const tensor::LinearOut> outs) {
+  void linear(const float* x, std::int64_t M, std::int64_t K,
+              std::span<const tensor::LinearOut> outs) {
     if ((M <= options.gemv_max_rows && M <= k::kGemvMaxRows) || options.exact_f32) {
       // Weights of one dtype that share x go out as one GEMV launch.
       for (std::int64_t m0 = 0; m0 < M; m0 += k::kGemvMaxRows) {
@@ -278,13 +289,16 @@ struct CudaBackend::Impl {
           const DType dt = outs[i].weight->w.dtype;
           k::GemvSegment segs[k::kGemvMaxSegments];
           int count = 0;
-          for (; i < outs.size() && count < k::kGemvMaxSegments && outs[i].weight->w.dtype == dt; ++i) {
+          for (; i < outs.size() && count < k::kGemvMaxSegments && outs[i].weight->w.dtype == dt;
+               ++i) {
             const auto& o = outs[i];
             const auto N = o.weight->out_features();
-            segs[count++] = {o.weight->w.data, o.weight->bias.empty() ? nullptr : o.weight->bias.as<float>(),
+            segs[count++] = {o.weight->w.data,
+                             o.weight->bias.empty() ? nullptr : o.weight->bias.as<float>(),
                              o.out.as<float>() + m0 * N, static_cast<int>(N)};
           }
-          check(k::gemv(wtype(dt), x + m0 * K, rows, static_cast<int>(K), segs, count, stream), "gemv");
+          check(k::gemv(wtype(dt), x + m0 * K, rows, static_cast<int>(K), segs, count, stream),
+                "gemv");
         }
       }
       return;
@@ -336,15 +350,18 @@ core::Result<std::unique_ptr<CudaBackend>> CudaBackend::create(const CudaOptions
   MLXS_RETURN_IF_ERROR(cuda_status(cudaGetDeviceProperties(&prop, options.device), "properties"));
   impl->device_name = prop.name;
   impl->sm_count = prop.multiProcessorCount;
-  MLXS_RETURN_IF_ERROR(cuda_status(cudaStreamCreateWithFlags(&impl->stream, cudaStreamNonBlocking), "stream"));
+  MLXS_RETURN_IF_ERROR(
+      cuda_status(cudaStreamCreateWithFlags(&impl->stream, cudaStreamNonBlocking), "stream"));
   MLXS_RETURN_IF_ERROR(lt_status(cublasLtCreate(&impl->lt), "create"));
-  if (const char* env = std::getenv("MLXS_CUDA_OP_TIMING"); env != nullptr && std::string(env) == "1") {
+  if (const char* env = std::getenv("MLXS_CUDA_OP_TIMING");
+      env != nullptr && std::string(env) == "1") {
     impl->op_timing = true;
     impl->options.graphs = false;
     cudaEventCreate(&impl->ev_start);
     cudaEventCreate(&impl->ev_stop);
   }
-  MLXS_RETURN_IF_ERROR(cuda_status(cudaMalloc(&impl->lt_workspace, impl->lt_workspace_bytes), "workspace"));
+  MLXS_RETURN_IF_ERROR(
+      cuda_status(cudaMalloc(&impl->lt_workspace, impl->lt_workspace_bytes), "workspace"));
   return std::unique_ptr<CudaBackend>(new CudaBackend(std::move(impl)));
 }
 
@@ -359,8 +376,8 @@ bool CudaBackend::computes_with(DType dtype) const {
 core::Result<std::unique_ptr<tensor::DeviceBuffer>> CudaBackend::allocate(std::size_t bytes) {
   void* p = nullptr;
   if (auto err = cudaMalloc(&p, std::max<std::size_t>(bytes, 16)); err != cudaSuccess) {
-    return core::make_error(ErrorCode::kModelLoadError, "out of GPU memory allocating {} bytes: {}", bytes,
-                            cudaGetErrorString(err));
+    return core::make_error(ErrorCode::kModelLoadError, "out of GPU memory allocating {} bytes: {}",
+                            bytes, cudaGetErrorString(err));
   }
   cudaMemset(p, 0, bytes);
   return std::unique_ptr<tensor::DeviceBuffer>(new CudaBuffer(p, bytes));
@@ -368,7 +385,8 @@ core::Result<std::unique_ptr<tensor::DeviceBuffer>> CudaBackend::allocate(std::s
 
 core::Result<Tensor> CudaBackend::import_tensor(const Tensor& host, bool widen_to_f32) {
   if (!computes_with(host.dtype) && host.dtype != DType::kF64) {
-    return core::make_error(ErrorCode::kModelLoadError, "tensor of dtype {} cannot be computed with",
+    return core::make_error(ErrorCode::kModelLoadError,
+                            "tensor of dtype {} cannot be computed with",
                             tensor::dtype_name(host.dtype));
   }
   Tensor out = host;
@@ -388,13 +406,15 @@ core::Result<Tensor> CudaBackend::import_tensor(const Tensor& host, bool widen_t
       }
     }
     MLXS_ASSIGN_OR_RETURN(float* dst, impl_->device_alloc<float>(n));
-    MLXS_RETURN_IF_ERROR(cuda_status(cudaMemcpy(dst, f.data(), n * sizeof(float), cudaMemcpyHostToDevice), "upload"));
+    MLXS_RETURN_IF_ERROR(cuda_status(
+        cudaMemcpy(dst, f.data(), n * sizeof(float), cudaMemcpyHostToDevice), "upload"));
     out.data = dst;
     out.dtype = DType::kF32;
     return out;
   }
-  MLXS_ASSIGN_OR_RETURN(std::uint8_t* dst, impl_->device_alloc<std::uint8_t>(host.nbytes()));
-  MLXS_RETURN_IF_ERROR(cuda_status(cudaMemcpy(dst, host.data, host.nbytes(), cudaMemcpyHostToDevice), "upload"));
+  MLXS_ASSIGN_OR_RETURN(std::uint8_t * dst, impl_->device_alloc<std::uint8_t>(host.nbytes()));
+  MLXS_RETURN_IF_ERROR(
+      cuda_status(cudaMemcpy(dst, host.data, host.nbytes(), cudaMemcpyHostToDevice), "upload"));
   out.data = dst;
   return out;
 }
@@ -416,13 +436,16 @@ core::Status CudaBackend::plan_step(const tensor::StepCapacity& capacity) {
   m.meta_ints = m.off_tables + m.tables_capacity;
   cudaFreeHost(m.meta_host);
   m.meta_host = nullptr;
-  MLXS_RETURN_IF_ERROR(cuda_status(cudaMallocHost(&m.meta_host, m.meta_ints * sizeof(std::int32_t)), "pinned"));
+  MLXS_RETURN_IF_ERROR(
+      cuda_status(cudaMallocHost(&m.meta_host, m.meta_ints * sizeof(std::int32_t)), "pinned"));
   cudaFreeHost(m.logits_host);
   m.logits_host = nullptr;
-  m.logits_host_floats = R * static_cast<std::size_t>(std::max<std::int64_t>(capacity.max_linear_out, 1));
+  m.logits_host_floats =
+      R * static_cast<std::size_t>(std::max<std::int64_t>(capacity.max_linear_out, 1));
   MLXS_RETURN_IF_ERROR(
       cuda_status(cudaMallocHost(&m.logits_host, m.logits_host_floats * sizeof(float)), "pinned"));
-  MLXS_RETURN_IF_ERROR(cuda_status(cudaMalloc(&m.meta_dev, m.meta_ints * sizeof(std::int32_t)), "metadata"));
+  MLXS_RETURN_IF_ERROR(
+      cuda_status(cudaMalloc(&m.meta_dev, m.meta_ints * sizeof(std::int32_t)), "metadata"));
   m.meta.tokens = m.meta_dev + m.off_tokens;
   m.meta.positions = m.meta_dev + m.off_positions;
   m.meta.row_seq = m.meta_dev + m.off_row_seq;
@@ -448,9 +471,12 @@ core::Status CudaBackend::plan_step(const tensor::StepCapacity& capacity) {
     MLXS_ASSIGN_OR_RETURN(m.moe_gate, m.device_alloc<float>(T * F));
     MLXS_ASSIGN_OR_RETURN(m.moe_up, m.device_alloc<float>(T * F));
     MLXS_ASSIGN_OR_RETURN(m.moe_out, m.device_alloc<float>(T * in));
-    MLXS_RETURN_IF_ERROR(cuda_status(cudaMallocHost(&m.moe_logits_host, T * E * sizeof(float)), "pinned"));
-    MLXS_RETURN_IF_ERROR(cuda_status(cudaMallocHost(&m.moe_rows_host, T * K * sizeof(std::int32_t)), "pinned"));
-    MLXS_RETURN_IF_ERROR(cuda_status(cudaMallocHost(&m.moe_weights_host, T * K * sizeof(float)), "pinned"));
+    MLXS_RETURN_IF_ERROR(
+        cuda_status(cudaMallocHost(&m.moe_logits_host, T * E * sizeof(float)), "pinned"));
+    MLXS_RETURN_IF_ERROR(
+        cuda_status(cudaMallocHost(&m.moe_rows_host, T * K * sizeof(std::int32_t)), "pinned"));
+    MLXS_RETURN_IF_ERROR(
+        cuda_status(cudaMallocHost(&m.moe_weights_host, T * K * sizeof(float)), "pinned"));
   }
   return Status::ok();
 }
@@ -460,7 +486,8 @@ int CudaBackend::register_rope(const tensor::RopeSpec& spec) {
   r.spec = spec;
   const std::size_t n = std::max<std::size_t>(spec.inv_freq.size(), 1);
   if (cudaMalloc(&r.inv_freq, n * sizeof(double)) == cudaSuccess) {
-    cudaMemcpy(r.inv_freq, spec.inv_freq.data(), spec.inv_freq.size() * sizeof(double), cudaMemcpyHostToDevice);
+    cudaMemcpy(r.inv_freq, spec.inv_freq.data(), spec.inv_freq.size() * sizeof(double),
+               cudaMemcpyHostToDevice);
   } else {
     impl_->check(cudaErrorMemoryAllocation, "rope table");
   }
@@ -468,12 +495,15 @@ int CudaBackend::register_rope(const tensor::RopeSpec& spec) {
   return static_cast<int>(impl_->ropes.size()) - 1;
 }
 
-core::Result<std::unique_ptr<tensor::KvStorage>> CudaBackend::create_kv_storage(const tensor::KvCacheShape& shape) {
-  if (shape.dtype != DType::kF32) return Status(ErrorCode::kUnsupported, "the CUDA KV cache stores f32 only");
+core::Result<std::unique_ptr<tensor::KvStorage>> CudaBackend::create_kv_storage(
+    const tensor::KvCacheShape& shape) {
+  if (shape.dtype != DType::kF32)
+    return Status(ErrorCode::kUnsupported, "the CUDA KV cache stores f32 only");
   void* p = nullptr;
   if (auto err = cudaMalloc(&p, shape.bytes()); err != cudaSuccess) {
-    return core::make_error(ErrorCode::kModelLoadError, "out of GPU memory for a KV cache of {} bytes: {}",
-                            shape.bytes(), cudaGetErrorString(err));
+    return core::make_error(ErrorCode::kModelLoadError,
+                            "out of GPU memory for a KV cache of {} bytes: {}", shape.bytes(),
+                            cudaGetErrorString(err));
   }
   cudaMemset(p, 0, shape.bytes());
   return std::unique_ptr<tensor::KvStorage>(
@@ -493,7 +523,9 @@ void CudaBackend::begin_step(const tensor::StepBatch& batch) {
   for (std::size_t s = 0; s < batch.seqs.size(); ++s) {
     max_ctx = std::max(max_ctx, batch.seqs[s].context_len);
     const auto& seq = batch.seqs[s];
-    for (std::int32_t i = 0; i < seq.token_count; ++i) h[m.off_row_seq + static_cast<std::size_t>(seq.token_begin + i)] = static_cast<std::int32_t>(s);
+    for (std::int32_t i = 0; i < seq.token_count; ++i)
+      h[m.off_row_seq + static_cast<std::size_t>(seq.token_begin + i)] =
+          static_cast<std::int32_t>(s);
     h[m.off_seq_table + s] = static_cast<std::int32_t>(table_used);
     const auto n = static_cast<std::size_t>(seq.num_blocks);
     if (table_used + n > m.tables_capacity) {
@@ -511,7 +543,8 @@ void CudaBackend::begin_step(const tensor::StepBatch& batch) {
   // Split sizes come in powers of two so that graphs can be reused.
   if (T <= kSplitBatch) {
     m.attn_split_len = kSplitMinKeys;
-    while ((max_ctx + m.attn_split_len - 1) / m.attn_split_len > static_cast<int>(kMaxSplits)) m.attn_split_len <<= 1;
+    while ((max_ctx + m.attn_split_len - 1) / m.attn_split_len > static_cast<int>(kMaxSplits))
+      m.attn_split_len <<= 1;
     m.attn_splits = next_pow2((max_ctx + m.attn_split_len - 1) / m.attn_split_len);
   } else {
     m.attn_splits = 1;
@@ -520,8 +553,8 @@ void CudaBackend::begin_step(const tensor::StepBatch& batch) {
   // A pure decode step replays (or records) the graph of its batch size; the
   // metadata upload above stays outside it, so a replay reads this step's.
   const bool decode_only = T == batch.seqs.size() && batch.logit_rows.size() == T;
-  if (m.options.graphs && decode_only && m.capacity.moe_experts == 0 && static_cast<int>(T) <= m.options.max_graph_batch &&
-      m.error.is_ok()) {
+  if (m.options.graphs && decode_only && m.capacity.moe_experts == 0 &&
+      static_cast<int>(T) <= m.options.max_graph_batch && m.error.is_ok()) {
     m.graph_key = {static_cast<int>(T), m.attn_splits, m.attn_split_len};
     if (m.graphs.count(m.graph_key) != 0) {
       m.replaying = true;
@@ -544,7 +577,8 @@ void CudaBackend::end_step() {
       m.check(cudaGraphLaunch(exec, m.stream), "graph launch");
     } else {
       m.check(end, "graph capture");
-      if (m.error.is_ok()) m.error = Status(ErrorCode::kGenerationError, "CUDA graph instantiation failed");
+      if (m.error.is_ok())
+        m.error = Status(ErrorCode::kGenerationError, "CUDA graph instantiation failed");
     }
     if (graph != nullptr) cudaGraphDestroy(graph);
   } else if (m.replaying) {
@@ -556,8 +590,8 @@ void CudaBackend::end_step() {
 void CudaBackend::embed(const Tensor& table, float scale, Tensor out) {
   if (impl_->replaying) return;  // the step's graph does the work
   const Impl::OpTimer timer(impl_.get(), "embed");
-  impl_->check(k::embed(wtype(table.dtype), table.data, table.cols(), impl_->meta, impl_->step_tokens, scale,
-                        out.as<float>(), impl_->stream),
+  impl_->check(k::embed(wtype(table.dtype), table.data, table.cols(), impl_->meta,
+                        impl_->step_tokens, scale, out.as<float>(), impl_->stream),
                "embed");
 }
 
@@ -569,19 +603,21 @@ void CudaBackend::rms_norm(const Tensor& x, const Tensor& w, float eps, float of
                "rms_norm");
 }
 
-void CudaBackend::add_rms_norm(Tensor x, const Tensor& delta, const Tensor& w, float eps, float offset, Tensor out) {
+void CudaBackend::add_rms_norm(Tensor x, const Tensor& delta, const Tensor& w, float eps,
+                               float offset, Tensor out) {
   if (impl_->replaying) return;  // the step's graph does the work
   const Impl::OpTimer timer(impl_.get(), "add_rms_norm");
-  impl_->check(k::add_rms_norm(x.as<float>(), delta.as<float>(), w.as<float>(), eps, offset, out.as<float>(),
-                               x.rows(), static_cast<int>(x.cols()), impl_->stream),
-               "add_rms_norm");
+  impl_->check(
+      k::add_rms_norm(x.as<float>(), delta.as<float>(), w.as<float>(), eps, offset, out.as<float>(),
+                      x.rows(), static_cast<int>(x.cols()), impl_->stream),
+      "add_rms_norm");
 }
 
 void CudaBackend::head_rms_norm(Tensor x, int head_dim, const Tensor& w, float eps, float offset) {
   if (impl_->replaying) return;  // the step's graph does the work
   const Impl::OpTimer timer(impl_.get(), "head_rms_norm");
-  impl_->check(k::rms_norm(x.as<float>(), w.as<float>(), eps, offset, x.as<float>(), x.numel() / head_dim,
-                           head_dim, impl_->stream),
+  impl_->check(k::rms_norm(x.as<float>(), w.as<float>(), eps, offset, x.as<float>(),
+                           x.numel() / head_dim, head_dim, impl_->stream),
                "head_rms_norm");
 }
 
@@ -595,8 +631,9 @@ void CudaBackend::rope(Tensor x, int head_dim, int rope_id) {
   if (impl_->replaying) return;  // the step's graph does the work
   const Impl::OpTimer timer(impl_.get(), "rope");
   const auto& r = impl_->ropes[static_cast<std::size_t>(rope_id)];
-  impl_->check(k::rope(x.as<float>(), static_cast<int>(x.rows()), static_cast<int>(x.cols() / head_dim), head_dim,
-                       r.spec.rot_dim, r.inv_freq, r.spec.attention_factor, impl_->meta, impl_->stream),
+  impl_->check(k::rope(x.as<float>(), static_cast<int>(x.rows()),
+                       static_cast<int>(x.cols() / head_dim), head_dim, r.spec.rot_dim, r.inv_freq,
+                       r.spec.attention_factor, impl_->meta, impl_->stream),
                "rope");
 }
 
@@ -604,8 +641,8 @@ void CudaBackend::kv_write(tensor::KvStorage& kv, int layer, const Tensor& k_, c
   if (impl_->replaying) return;  // the step's graph does the work
   const Impl::OpTimer timer(impl_.get(), "kv_write");
   const auto& layout = static_cast<CudaKvStorage&>(kv).layout();
-  impl_->check(k::kv_write(layout, layer, k_.as<float>(), v.as<float>(), impl_->step_tokens, impl_->meta,
-                           impl_->stream),
+  impl_->check(k::kv_write(layout, layer, k_.as<float>(), v.as<float>(), impl_->step_tokens,
+                           impl_->meta, impl_->stream),
                "kv_write");
 }
 
@@ -615,10 +652,11 @@ void CudaBackend::rope_and_cache(Tensor q, Tensor k_, const Tensor& v, int head_
   const Impl::OpTimer timer(impl_.get(), "rope_and_cache");
   const auto& r = impl_->ropes[static_cast<std::size_t>(rope_id)];
   const auto& layout = static_cast<CudaKvStorage&>(kv).layout();
-  impl_->check(k::rope_and_cache(q.as<float>(), k_.as<float>(), v.as<float>(), impl_->step_tokens,
-                                 static_cast<int>(q.cols() / head_dim), head_dim, r.spec.rot_dim, r.inv_freq,
-                                 r.spec.attention_factor, layout, layer, impl_->meta, impl_->stream),
-               "rope_and_cache");
+  impl_->check(
+      k::rope_and_cache(q.as<float>(), k_.as<float>(), v.as<float>(), impl_->step_tokens,
+                        static_cast<int>(q.cols() / head_dim), head_dim, r.spec.rot_dim, r.inv_freq,
+                        r.spec.attention_factor, layout, layer, impl_->meta, impl_->stream),
+      "rope_and_cache");
 }
 
 void CudaBackend::gated_linear(Tensor gate, const Tensor& up, tensor::Activation act,
@@ -629,45 +667,63 @@ void CudaBackend::gated_linear(Tensor gate, const Tensor& up, tensor::Activation
   const std::int64_t K = gate.cols();
   k::Act a = k::Act::kSilu;
   switch (act) {
-    case tensor::Activation::kSilu: a = k::Act::kSilu; break;
-    case tensor::Activation::kGeluTanh: a = k::Act::kGeluTanh; break;
-    case tensor::Activation::kGelu: a = k::Act::kGelu; break;
+    case tensor::Activation::kSilu:
+      a = k::Act::kSilu;
+      break;
+    case tensor::Activation::kGeluTanh:
+      a = k::Act::kGeluTanh;
+      break;
+    case tensor::Activation::kGelu:
+      a = k::Act::kGelu;
+      break;
   }
   // The activation is its own pass over M x K floats (microseconds): fused
   // into the down projection's input loads, every warp would redo it for the
   // whole row (measured 4.5x slower on H200 at K = 14336).
-  impl_->check(k::gated_act(a, gate.as<float>(), up.as<float>(), gate.as<float>(), gate.numel(), impl_->stream),
+  impl_->check(k::gated_act(a, gate.as<float>(), up.as<float>(), gate.as<float>(), gate.numel(),
+                            impl_->stream),
                "gated_activation");
   impl_->linear(gate.as<float>(), M, K, std::span<const tensor::LinearOut>(&down, 1));
 }
 
-void CudaBackend::attention(const tensor::KvStorage& kv, int layer, const Tensor& q, const tensor::AttentionSpec& spec,
-                            Tensor out) {
+void CudaBackend::attention(const tensor::KvStorage& kv, int layer, const Tensor& q,
+                            const tensor::AttentionSpec& spec, Tensor out) {
   if (impl_->replaying) return;  // the step's graph does the work
   const Impl::OpTimer timer(impl_.get(), "attention");
   const auto& layout = static_cast<const CudaKvStorage&>(kv).layout();
-  const auto need = static_cast<std::size_t>(impl_->step_tokens) * static_cast<std::size_t>(spec.n_heads) *
-                    static_cast<std::size_t>(impl_->attn_splits) * static_cast<std::size_t>(spec.head_dim + 2);
+  const auto need =
+      static_cast<std::size_t>(impl_->step_tokens) * static_cast<std::size_t>(spec.n_heads) *
+      static_cast<std::size_t>(impl_->attn_splits) * static_cast<std::size_t>(spec.head_dim + 2);
   if (need > impl_->attn_partial_floats) {
-    impl_->check(Status(ErrorCode::kInternalError, "attention workspace smaller than planned heads x head_dim"));
+    impl_->check(Status(ErrorCode::kInternalError,
+                        "attention workspace smaller than planned heads x head_dim"));
     return;
   }
-  impl_->check(k::attention(layout, layer, q.as<float>(), out.as<float>(), impl_->step_tokens, spec.n_heads,
-                            spec.head_dim, spec.scale, spec.softcap, spec.window, impl_->attn_splits,
-                            impl_->attn_split_len, impl_->meta, impl_->attn_partial, impl_->stream),
-               "attention");
+  impl_->check(
+      k::attention(layout, layer, q.as<float>(), out.as<float>(), impl_->step_tokens, spec.n_heads,
+                   spec.head_dim, spec.scale, spec.softcap, spec.window, impl_->attn_splits,
+                   impl_->attn_split_len, impl_->meta, impl_->attn_partial, impl_->stream),
+      "attention");
 }
 
-void CudaBackend::gated_activation(const Tensor& gate, const Tensor& up, tensor::Activation act, Tensor out) {
+void CudaBackend::gated_activation(const Tensor& gate, const Tensor& up, tensor::Activation act,
+                                   Tensor out) {
   if (impl_->replaying) return;  // the step's graph does the work
   const Impl::OpTimer timer(impl_.get(), "gated_activation");
   k::Act a = k::Act::kSilu;
   switch (act) {
-    case tensor::Activation::kSilu: a = k::Act::kSilu; break;
-    case tensor::Activation::kGeluTanh: a = k::Act::kGeluTanh; break;
-    case tensor::Activation::kGelu: a = k::Act::kGelu; break;
+    case tensor::Activation::kSilu:
+      a = k::Act::kSilu;
+      break;
+    case tensor::Activation::kGeluTanh:
+      a = k::Act::kGeluTanh;
+      break;
+    case tensor::Activation::kGelu:
+      a = k::Act::kGelu;
+      break;
   }
-  impl_->check(k::gated_act(a, gate.as<float>(), up.as<float>(), out.as<float>(), gate.numel(), impl_->stream),
+  impl_->check(k::gated_act(a, gate.as<float>(), up.as<float>(), out.as<float>(), gate.numel(),
+                            impl_->stream),
                "gated_activation");
 }
 
@@ -683,8 +739,9 @@ void CudaBackend::moe(const Tensor& x, const tensor::MoeSpec& spec, Tensor out) 
   const tensor::LinearOut router{spec.router, logits};
   m.linear(x.as<float>(), T, H, std::span<const tensor::LinearOut>(&router, 1));
   // Routing on the host (softmax over experts, top-k, renormalise).
-  m.check(cudaMemcpyAsync(m.moe_logits_host, m.moe_logits, static_cast<std::size_t>(T * E) * sizeof(float),
-                          cudaMemcpyDeviceToHost, m.stream),
+  m.check(cudaMemcpyAsync(m.moe_logits_host, m.moe_logits,
+                          static_cast<std::size_t>(T * E) * sizeof(float), cudaMemcpyDeviceToHost,
+                          m.stream),
           "router logits");
   m.check(cudaStreamSynchronize(m.stream), "router sync");
   std::vector<std::int32_t> choice(static_cast<std::size_t>(T * topk));
@@ -703,7 +760,8 @@ void CudaBackend::moe(const Tensor& x, const tensor::MoeSpec& spec, Tensor out) 
         if (!taken && (best < 0 || p[e] > p[best])) best = e;
       }
       choice[static_cast<std::size_t>(t * topk + i)] = best;
-      weight[static_cast<std::size_t>(t * topk + i)] = static_cast<float>(std::exp(static_cast<double>(p[best]) - mx) / sum);
+      weight[static_cast<std::size_t>(t * topk + i)] =
+          static_cast<float>(std::exp(static_cast<double>(p[best]) - mx) / sum);
     }
     if (spec.norm_topk_prob) {
       double top = 0;
@@ -718,7 +776,9 @@ void CudaBackend::moe(const Tensor& x, const tensor::MoeSpec& spec, Tensor out) 
   // Rows grouped by expert; one upload for all groups.
   std::vector<int> count(static_cast<std::size_t>(E), 0), start(static_cast<std::size_t>(E) + 1, 0);
   for (auto c : choice) ++count[static_cast<std::size_t>(c)];
-  for (int e = 0; e < E; ++e) start[static_cast<std::size_t>(e) + 1] = start[static_cast<std::size_t>(e)] + count[static_cast<std::size_t>(e)];
+  for (int e = 0; e < E; ++e)
+    start[static_cast<std::size_t>(e) + 1] =
+        start[static_cast<std::size_t>(e)] + count[static_cast<std::size_t>(e)];
   std::vector<int> fill_pos(start.begin(), start.end() - 1);
   for (std::int64_t t = 0; t < T; ++t) {
     for (int i = 0; i < topk; ++i) {
@@ -729,17 +789,18 @@ void CudaBackend::moe(const Tensor& x, const tensor::MoeSpec& spec, Tensor out) 
     }
   }
   const auto routed = static_cast<std::size_t>(T * topk);
-  m.check(cudaMemcpyAsync(m.moe_rows_dev, m.moe_rows_host, routed * sizeof(std::int32_t), cudaMemcpyHostToDevice,
-                          m.stream),
+  m.check(cudaMemcpyAsync(m.moe_rows_dev, m.moe_rows_host, routed * sizeof(std::int32_t),
+                          cudaMemcpyHostToDevice, m.stream),
           "moe rows");
-  m.check(cudaMemcpyAsync(m.moe_weights_dev, m.moe_weights_host, routed * sizeof(float), cudaMemcpyHostToDevice,
-                          m.stream),
+  m.check(cudaMemcpyAsync(m.moe_weights_dev, m.moe_weights_host, routed * sizeof(float),
+                          cudaMemcpyHostToDevice, m.stream),
           "moe weights");
   for (int e = 0; e < E; ++e) {
     const int n = count[static_cast<std::size_t>(e)];
     if (n == 0) continue;
     const int s0 = start[static_cast<std::size_t>(e)];
-    m.check(k::gather_rows(x.as<float>(), m.moe_rows_dev + s0, n, H, m.moe_in, m.stream), "moe gather");
+    m.check(k::gather_rows(x.as<float>(), m.moe_rows_dev + s0, n, H, m.moe_in, m.stream),
+            "moe gather");
     const auto& gw = spec.gate[static_cast<std::size_t>(e)];
     const std::int64_t F = gw.out_features();
     Tensor g(m.moe_gate, DType::kF32, {n, F}, tensor::Device::kCuda);
@@ -750,8 +811,8 @@ void CudaBackend::moe(const Tensor& x, const tensor::MoeSpec& spec, Tensor out) 
     Tensor d(m.moe_out, DType::kF32, {n, H}, tensor::Device::kCuda);
     const tensor::LinearOut down{&spec.down[static_cast<std::size_t>(e)], d};
     m.linear(m.moe_gate, n, F, std::span<const tensor::LinearOut>(&down, 1));
-    m.check(k::scatter_add_rows(m.moe_out, m.moe_rows_dev + s0, m.moe_weights_dev + s0, n, H, out.as<float>(),
-                                m.stream),
+    m.check(k::scatter_add_rows(m.moe_out, m.moe_rows_dev + s0, m.moe_weights_dev + s0, n, H,
+                                out.as<float>(), m.stream),
             "moe scatter");
   }
 }
@@ -765,8 +826,8 @@ void CudaBackend::add(Tensor x, const Tensor& y) {
 void CudaBackend::gather_logit_rows(const Tensor& x, Tensor out) {
   if (impl_->replaying) return;  // the step's graph does the work
   const Impl::OpTimer timer(impl_.get(), "gather");
-  impl_->check(k::gather_rows(x.as<float>(), impl_->meta.logit_rows, impl_->step_logit_rows, x.cols(),
-                              out.as<float>(), impl_->stream),
+  impl_->check(k::gather_rows(x.as<float>(), impl_->meta.logit_rows, impl_->step_logit_rows,
+                              x.cols(), out.as<float>(), impl_->stream),
                "gather");
 }
 
@@ -777,7 +838,8 @@ void CudaBackend::softcap(Tensor x, float cap) {
 }
 
 core::Status CudaBackend::copy_to_host(const Tensor& src, void* dst) {
-  impl_->check(cudaMemcpyAsync(dst, src.data, src.nbytes(), cudaMemcpyDeviceToHost, impl_->stream), "download");
+  impl_->check(cudaMemcpyAsync(dst, src.data, src.nbytes(), cudaMemcpyDeviceToHost, impl_->stream),
+               "download");
   impl_->check(cudaStreamSynchronize(impl_->stream), "sync");
   return take_error();
 }
@@ -786,8 +848,8 @@ core::Result<const float*> CudaBackend::logits_to_host(const Tensor& logits) {
   if (static_cast<std::size_t>(logits.numel()) > impl_->logits_host_floats) {
     return Status(ErrorCode::kInternalError, "logits exceed the planned rows");
   }
-  impl_->check(cudaMemcpyAsync(impl_->logits_host, logits.data, logits.nbytes(), cudaMemcpyDeviceToHost,
-                               impl_->stream),
+  impl_->check(cudaMemcpyAsync(impl_->logits_host, logits.data, logits.nbytes(),
+                               cudaMemcpyDeviceToHost, impl_->stream),
                "download");
   impl_->check(cudaStreamSynchronize(impl_->stream), "sync");
   MLXS_RETURN_IF_ERROR(take_error());

@@ -43,7 +43,8 @@ class CudaBackend final : public tensor::Backend {
 
   bool computes_with(tensor::DType dtype) const override;
   core::Result<std::unique_ptr<tensor::DeviceBuffer>> allocate(std::size_t bytes) override;
-  core::Result<tensor::Tensor> import_tensor(const tensor::Tensor& host, bool widen_to_f32) override;
+  core::Result<tensor::Tensor> import_tensor(const tensor::Tensor& host,
+                                             bool widen_to_f32) override;
   core::Status plan_step(const tensor::StepCapacity& capacity) override;
   int register_rope(const tensor::RopeSpec& spec) override;
   core::Result<std::unique_ptr<tensor::KvStorage>> create_kv_storage(

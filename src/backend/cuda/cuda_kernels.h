@@ -15,16 +15,16 @@ enum class Act : int { kSilu = 0, kGeluTanh = 1, kGelu = 2 };
 
 // Per-step metadata on the device (see CudaBackend::begin_step).
 struct StepMeta {
-  const std::int32_t* tokens;     // [T]
-  const std::int32_t* positions;  // [T]
-  const std::int32_t* row_seq;    // [T] sequence of each row
-  const std::int32_t* seq_table;  // [S] offset of each sequence's block table in `tables`
-  const std::int32_t* tables;     // concatenated block tables
-  const std::int32_t* logit_rows; // [R]
+  const std::int32_t* tokens;      // [T]
+  const std::int32_t* positions;   // [T]
+  const std::int32_t* row_seq;     // [T] sequence of each row
+  const std::int32_t* seq_table;   // [S] offset of each sequence's block table in `tables`
+  const std::int32_t* tables;      // concatenated block tables
+  const std::int32_t* logit_rows;  // [R]
 };
 
 struct KvLayout {
-  float* base;            // the whole cache
+  float* base;                // the whole cache
   std::int64_t layer_stride;  // floats per layer (K and V)
   std::int64_t kv_stride;     // floats from K to V of a layer
   std::int64_t block_stride;  // floats per block (all kv heads)
@@ -49,8 +49,8 @@ cudaError_t rope_and_cache(float* q, float* k, const float* v, int T, int heads,
                            const KvLayout& kv, int layer, const StepMeta& m, cudaStream_t s);
 // Keys are split into `splits` ranges of `split_len` (flash-decoding); the
 // partial softmaxes ([T, heads, splits, head_dim + 2] floats) are merged.
-cudaError_t attention(const KvLayout& kv, int layer, const float* q, float* out, int T,
-                      int heads, int head_dim, float scale, float softcap, int window, int splits,
+cudaError_t attention(const KvLayout& kv, int layer, const float* q, float* out, int T, int heads,
+                      int head_dim, float scale, float softcap, int window, int splits,
                       int split_len, const StepMeta& m, float* partial, cudaStream_t s);
 std::size_t attention_smem_bytes(int head_dim);
 cudaError_t gated_act(Act a, const float* gate, const float* up, float* out, std::int64_t n,
@@ -73,9 +73,9 @@ cudaError_t fill(float* x, float v, std::int64_t n, cudaStream_t s);
 inline constexpr int kGemvMaxRows = 8;
 inline constexpr int kGemvMaxSegments = 4;
 struct GemvSegment {
-  const void* w;       // [n, K]
-  const float* bias;   // [n] or null
-  float* y;            // [M, n]
+  const void* w;      // [n, K]
+  const float* bias;  // [n] or null
+  float* y;           // [M, n]
   int n;
 };
 cudaError_t gemv(WType t, const float* x, int M, int K, const GemvSegment* segments, int count,

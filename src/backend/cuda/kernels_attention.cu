@@ -11,14 +11,14 @@ namespace mlxs::backend::cuda::k {
 namespace {
 
 constexpr int kThreads = 128;
-constexpr int kTile = 16;       // keys per tile
-constexpr int kMaxGroup = 8;    // query heads per KV head
+constexpr int kTile = 16;     // keys per tile
+constexpr int kMaxGroup = 8;  // query heads per KV head
 constexpr int kMaxHeadDim = 256;
 
-__global__ void __launch_bounds__(kThreads) attention_split_kernel(KvLayout kv, int layer, const float* q, int heads,
-                                                                   int head_dim, float scale, float softcap,
-                                                                   int window, int splits, int split_len, StepMeta m,
-                                                                   float* partial, float* out) {
+__global__ void __launch_bounds__(kThreads)
+    attention_split_kernel(KvLayout kv, int layer, const float* q, int heads, int head_dim,
+                           float scale, float softcap, int window, int splits, int split_len,
+                           StepMeta m, float* partial, float* out) {
   const int t = blockIdx.x / kv.kv_heads;
   const int g = blockIdx.x % kv.kv_heads;
   const int split = blockIdx.y;
@@ -30,14 +30,14 @@ __global__ void __launch_bounds__(kThreads) attention_split_kernel(KvLayout kv, 
   const int stride = head_dim + 1;  // padded rows: no bank conflicts across keys
 
   extern __shared__ float smem[];
-  float* qs = smem;                                 // [group][head_dim]
-  float* ks = qs + kMaxGroup * head_dim;            // [kTile][stride]
-  float* vs = ks + kTile * stride;                  // [kTile][stride]
-  float* ps = vs + kTile * stride;                  // [group][kTile]
-  float* mx = ps + kMaxGroup * kTile;               // [group]
-  float* sum = mx + kMaxGroup;                      // [group]
-  float* corr = sum + kMaxGroup;                    // [group]
-  float* acc = corr + kMaxGroup;                    // [group][head_dim]
+  float* qs = smem;                       // [group][head_dim]
+  float* ks = qs + kMaxGroup * head_dim;  // [kTile][stride]
+  float* vs = ks + kTile * stride;        // [kTile][stride]
+  float* ps = vs + kTile * stride;        // [group][kTile]
+  float* mx = ps + kMaxGroup * kTile;     // [group]
+  float* sum = mx + kMaxGroup;            // [group]
+  float* corr = sum + kMaxGroup;          // [group]
+  float* acc = corr + kMaxGroup;          // [group][head_dim]
 
   for (int i = threadIdx.x; i < group * head_dim; i += kThreads) {
     const int h = g * group + i / head_dim;
@@ -111,7 +111,8 @@ __global__ void __launch_bounds__(kThreads) attention_split_kernel(KvLayout kv, 
   if (splits == 1) {  // the whole range: normalise and write the output directly
     for (int i = threadIdx.x; i < group * head_dim; i += kThreads) {
       const int h = i / head_dim;
-      out[(static_cast<std::int64_t>(t) * heads + g * group + h) * head_dim + i % head_dim] = acc[i] / sum[h];
+      out[(static_cast<std::int64_t>(t) * heads + g * group + h) * head_dim + i % head_dim] =
+          acc[i] / sum[h];
     }
     return;
   }
@@ -120,7 +121,8 @@ __global__ void __launch_bounds__(kThreads) attention_split_kernel(KvLayout kv, 
   for (int i = threadIdx.x; i < group * head_dim; i += kThreads) {
     const int h = i / head_dim;
     const int d = i % head_dim;
-    const std::int64_t row = ((static_cast<std::int64_t>(t) * heads + g * group + h) * splits + split) * width;
+    const std::int64_t row =
+        ((static_cast<std::int64_t>(t) * heads + g * group + h) * splits + split) * width;
     partial[row + 2 + d] = acc[i];
     if (d == 0) {
       partial[row] = mx[h];
@@ -140,10 +142,10 @@ __device__ __forceinline__ float warp_sum(float v) {
 // four warps merge at the end. Short contexts (decode) spend their time in
 // latency: the tiled kernel took 31 us for 40 keys of a Llama-8B layer.
 template <int P>
-__global__ void __launch_bounds__(kThreads) attention_warp_kernel(KvLayout kv, int layer, const float* q, int heads,
-                                                                  float scale, float softcap, int window, int splits,
-                                                                  int split_len, StepMeta m, float* partial,
-                                                                  float* out) {
+__global__ void __launch_bounds__(kThreads)
+    attention_warp_kernel(KvLayout kv, int layer, const float* q, int heads, float scale,
+                          float softcap, int window, int splits, int split_len, StepMeta m,
+                          float* partial, float* out) {
   constexpr int D = 32 * P;
   constexpr int kWarps = kThreads / 32;
   const int t = blockIdx.x / kv.kv_heads;
@@ -171,7 +173,9 @@ __global__ void __launch_bounds__(kThreads) attention_warp_kernel(KvLayout kv, i
 #pragma unroll
     for (int i = 0; i < P; ++i) {
       acc[h][i] = 0.0f;
-      qv[h][i] = h < group ? q[(static_cast<std::int64_t>(t) * heads + g * group + h) * D + lane * P + i] : 0.0f;
+      qv[h][i] = h < group
+                     ? q[(static_cast<std::int64_t>(t) * heads + g * group + h) * D + lane * P + i]
+                     : 0.0f;
     }
   }
   const std::int32_t* table = m.tables + m.seq_table[m.row_seq[t]];
@@ -263,7 +267,8 @@ __global__ void __launch_bounds__(kThreads) attention_warp_kernel(KvLayout kv, i
 }
 
 // One warp per (token, head): merges the splits' partial softmaxes.
-__global__ void attention_merge_kernel(const float* partial, float* out, int items, int head_dim, int splits) {
+__global__ void attention_merge_kernel(const float* partial, float* out, int items, int head_dim,
+                                       int splits) {
   const int item = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
   const int lane = threadIdx.x & 31;
   if (item >= items) return;
@@ -293,13 +298,14 @@ __global__ void attention_merge_kernel(const float* partial, float* out, int ite
 
 std::size_t attention_smem_bytes(int head_dim) {
   const int stride = head_dim + 1;
-  return sizeof(float) * static_cast<std::size_t>(kMaxGroup * head_dim + 2 * kTile * stride + kMaxGroup * kTile +
-                                                  3 * kMaxGroup + kMaxGroup * head_dim);
+  return sizeof(float) *
+         static_cast<std::size_t>(kMaxGroup * head_dim + 2 * kTile * stride + kMaxGroup * kTile +
+                                  3 * kMaxGroup + kMaxGroup * head_dim);
 }
 
-cudaError_t attention(const KvLayout& kv, int layer, const float* q, float* out, int T, int heads, int head_dim,
-                      float scale, float softcap, int window, int splits, int split_len, const StepMeta& m,
-                      float* partial, cudaStream_t s) {
+cudaError_t attention(const KvLayout& kv, int layer, const float* q, float* out, int T, int heads,
+                      int head_dim, float scale, float softcap, int window, int splits,
+                      int split_len, const StepMeta& m, float* partial, cudaStream_t s) {
   if (head_dim > kMaxHeadDim || heads / kv.kv_heads > kMaxGroup || heads % kv.kv_heads != 0) {
     return cudaErrorInvalidValue;
   }
@@ -313,16 +319,17 @@ cudaError_t attention(const KvLayout& kv, int layer, const float* q, float* out,
   const dim3 grid(static_cast<unsigned>(T * kv.kv_heads), static_cast<unsigned>(splits));
   switch (head_dim) {
     case 64:
-      attention_warp_kernel<2><<<grid, kThreads, 0, s>>>(kv, layer, q, heads, scale, softcap, window, splits,
-                                                         split_len, m, partial, out);
+      attention_warp_kernel<2><<<grid, kThreads, 0, s>>>(
+          kv, layer, q, heads, scale, softcap, window, splits, split_len, m, partial, out);
       break;
     case 128:
-      attention_warp_kernel<4><<<grid, kThreads, 0, s>>>(kv, layer, q, heads, scale, softcap, window, splits,
-                                                         split_len, m, partial, out);
+      attention_warp_kernel<4><<<grid, kThreads, 0, s>>>(
+          kv, layer, q, heads, scale, softcap, window, splits, split_len, m, partial, out);
       break;
     default:
-      attention_split_kernel<<<grid, kThreads, smem, s>>>(kv, layer, q, heads, head_dim, scale, softcap, window,
-                                                          splits, split_len, m, partial, out);
+      attention_split_kernel<<<grid, kThreads, smem, s>>>(kv, layer, q, heads, head_dim, scale,
+                                                          softcap, window, splits, split_len, m,
+                                                          partial, out);
       break;
   }
   if (splits > 1) {

@@ -10,9 +10,12 @@ namespace {
 
 __device__ __forceinline__ float load_as_float(WType t, const void* p, std::int64_t i) {
   switch (t) {
-    case WType::kF32: return static_cast<const float*>(p)[i];
-    case WType::kF16: return __half2float(static_cast<const __half*>(p)[i]);
-    case WType::kBF16: return __bfloat162float(static_cast<const __nv_bfloat16*>(p)[i]);
+    case WType::kF32:
+      return static_cast<const float*>(p)[i];
+    case WType::kF16:
+      return __half2float(static_cast<const __half*>(p)[i]);
+    case WType::kBF16:
+      return __bfloat162float(static_cast<const __nv_bfloat16*>(p)[i]);
   }
   return 0.0f;
 }
@@ -50,8 +53,8 @@ unsigned blocks_for(std::int64_t n, int threads) {
   return static_cast<unsigned>((n + threads - 1) / threads);
 }
 
-__global__ void embed_kernel(WType t, const void* table, std::int64_t hidden, const std::int32_t* tokens,
-                             float scale, float* out) {
+__global__ void embed_kernel(WType t, const void* table, std::int64_t hidden,
+                             const std::int32_t* tokens, float scale, float* out) {
   const int row = blockIdx.x;
   const std::int64_t base = static_cast<std::int64_t>(tokens[row]) * hidden;
   for (std::int64_t i = threadIdx.x; i < hidden; i += blockDim.x) {
@@ -59,7 +62,8 @@ __global__ void embed_kernel(WType t, const void* table, std::int64_t hidden, co
   }
 }
 
-__global__ void rms_norm_kernel(const float* x, const float* w, float eps, float offset, float* out, int n) {
+__global__ void rms_norm_kernel(const float* x, const float* w, float eps, float offset, float* out,
+                                int n) {
   const float* xr = x + static_cast<std::int64_t>(blockIdx.x) * n;
   float* yr = out + static_cast<std::int64_t>(blockIdx.x) * n;
   float ss = 0.0f;
@@ -69,8 +73,8 @@ __global__ void rms_norm_kernel(const float* x, const float* w, float eps, float
   for (int i = threadIdx.x; i < n; i += blockDim.x) yr[i] = xr[i] * inv * (w[i] + offset);
 }
 
-__global__ void add_rms_norm_kernel(float* x, const float* delta, const float* w, float eps, float offset,
-                                    float* out, int n) {
+__global__ void add_rms_norm_kernel(float* x, const float* delta, const float* w, float eps,
+                                    float offset, float* out, int n) {
   float* xr = x + static_cast<std::int64_t>(blockIdx.x) * n;
   const float* dr = delta + static_cast<std::int64_t>(blockIdx.x) * n;
   float* yr = out + static_cast<std::int64_t>(blockIdx.x) * n;
@@ -90,8 +94,8 @@ constexpr int kMaxRotHalf = 256;  // rot_dim <= 512 (checked at launch)
 // The same for rows of at most 4096 floats: one float4 per thread stays in
 // registers between the sum of squares and the write (one pass over memory,
 // no second read of x).
-__global__ void add_rms_norm_vec_kernel(float* x, const float* delta, const float* w, float eps, float offset,
-                                        float* out, int n) {
+__global__ void add_rms_norm_vec_kernel(float* x, const float* delta, const float* w, float eps,
+                                        float offset, float* out, int n) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   cudaTriggerProgrammaticLaunchCompletion();  // the next GEMV may start prefetching weights
 #endif
@@ -109,8 +113,9 @@ __global__ void add_rms_norm_vec_kernel(float* x, const float* delta, const floa
   const float inv = rsqrtf(ss / static_cast<float>(n) + eps);
   if (i < quads) {
     const float4 g = reinterpret_cast<const float4*>(w)[i];
-    reinterpret_cast<float4*>(out + row)[i] = make_float4(v.x * inv * (g.x + offset), v.y * inv * (g.y + offset),
-                                                          v.z * inv * (g.z + offset), v.w * inv * (g.w + offset));
+    reinterpret_cast<float4*>(out + row)[i] =
+        make_float4(v.x * inv * (g.x + offset), v.y * inv * (g.y + offset),
+                    v.z * inv * (g.z + offset), v.w * inv * (g.w + offset));
   }
 }
 
@@ -142,13 +147,15 @@ __global__ void rope_kernel(float* x, int heads, int head_dim, int rot_dim, cons
   }
 }
 
-__device__ __forceinline__ float* kv_at(const KvLayout& kv, int layer, int which, std::int32_t block, int head,
-                                        int slot) {
-  return kv.base + layer * kv.layer_stride + which * kv.kv_stride + static_cast<std::int64_t>(block) * kv.block_stride +
+__device__ __forceinline__ float* kv_at(const KvLayout& kv, int layer, int which,
+                                        std::int32_t block, int head, int slot) {
+  return kv.base + layer * kv.layer_stride + which * kv.kv_stride +
+         static_cast<std::int64_t>(block) * kv.block_stride +
          (static_cast<std::int64_t>(head) * kv.block_size + slot) * kv.head_dim;
 }
 
-__global__ void kv_write_kernel(KvLayout kv, int layer, const float* k, const float* v, StepMeta m) {
+__global__ void kv_write_kernel(KvLayout kv, int layer, const float* k, const float* v,
+                                StepMeta m) {
   const int t = blockIdx.x;
   const int pos = m.positions[t];
   const std::int32_t* table = m.tables + m.seq_table[m.row_seq[t]];
@@ -163,9 +170,9 @@ __global__ void kv_write_kernel(KvLayout kv, int layer, const float* k, const fl
   }
 }
 
-__global__ void rope_cache_kernel(float* q, float* k, const float* v, int heads, int head_dim, int rot_dim,
-                                  const double* inv_freq, double attention_factor, KvLayout kv, int layer,
-                                  StepMeta m) {
+__global__ void rope_cache_kernel(float* q, float* k, const float* v, int heads, int head_dim,
+                                  int rot_dim, const double* inv_freq, double attention_factor,
+                                  KvLayout kv, int layer, StepMeta m) {
   const int t = blockIdx.x;
   const int half = rot_dim / 2;
   const int pos = m.positions[t];
@@ -210,12 +217,14 @@ __global__ void rope_cache_kernel(float* q, float* k, const float* v, int heads,
   for (int idx = threadIdx.x; idx < width; idx += blockDim.x) {
     const int h = idx / head_dim;
     const int d = idx % head_dim;
-    if (d >= rot_dim) kv_at(kv, layer, 0, block, h, slot)[d] = k[static_cast<std::int64_t>(t) * width + idx];
+    if (d >= rot_dim)
+      kv_at(kv, layer, 0, block, h, slot)[d] = k[static_cast<std::int64_t>(t) * width + idx];
     kv_at(kv, layer, 1, block, h, slot)[d] = v[static_cast<std::int64_t>(t) * width + idx];
   }
 }
 
-__global__ void gated_act_kernel(Act a, const float* gate, const float* up, float* out, std::int64_t n) {
+__global__ void gated_act_kernel(Act a, const float* gate, const float* up, float* out,
+                                 std::int64_t n) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   cudaTriggerProgrammaticLaunchCompletion();  // the next GEMV may start prefetching weights
 #endif
@@ -224,10 +233,18 @@ __global__ void gated_act_kernel(Act a, const float* gate, const float* up, floa
   const float g = gate[i];
   float act;
   switch (a) {
-    case Act::kSilu: act = g / (1.0f + expf(-g)); break;
-    case Act::kGeluTanh: act = 0.5f * g * (1.0f + tanhf(0.7978845608028654f * (g + 0.044715f * g * g * g))); break;
-    case Act::kGelu: act = 0.5f * g * (1.0f + erff(g * 0.7071067811865476f)); break;
-    default: act = g; break;
+    case Act::kSilu:
+      act = g / (1.0f + expf(-g));
+      break;
+    case Act::kGeluTanh:
+      act = 0.5f * g * (1.0f + tanhf(0.7978845608028654f * (g + 0.044715f * g * g * g)));
+      break;
+    case Act::kGelu:
+      act = 0.5f * g * (1.0f + erff(g * 0.7071067811865476f));
+      break;
+    default:
+      act = g;
+      break;
   }
   out[i] = act * up[i];
 }
@@ -247,14 +264,15 @@ __global__ void softcap_kernel(float* x, float cap, std::int64_t n) {
   if (i < n) x[i] = cap * tanhf(x[i] / cap);
 }
 
-__global__ void gather_rows_kernel(const float* x, const std::int32_t* rows, std::int64_t cols, float* out) {
+__global__ void gather_rows_kernel(const float* x, const std::int32_t* rows, std::int64_t cols,
+                                   float* out) {
   const std::int64_t src = static_cast<std::int64_t>(rows[blockIdx.x]) * cols;
   const std::int64_t dst = static_cast<std::int64_t>(blockIdx.x) * cols;
   for (std::int64_t i = threadIdx.x; i < cols; i += blockDim.x) out[dst + i] = x[src + i];
 }
 
-__global__ void scatter_add_rows_kernel(const float* x, const std::int32_t* rows, const float* weight,
-                                        std::int64_t cols, float* out) {
+__global__ void scatter_add_rows_kernel(const float* x, const std::int32_t* rows,
+                                        const float* weight, std::int64_t cols, float* out) {
   const std::int64_t dst = static_cast<std::int64_t>(rows[blockIdx.x]) * cols;
   const std::int64_t src = static_cast<std::int64_t>(blockIdx.x) * cols;
   const float w = weight[blockIdx.x];
@@ -283,54 +301,60 @@ __global__ void fill_kernel(float* x, float v, std::int64_t n) {
 
 }  // namespace
 
-cudaError_t embed(WType t, const void* table, std::int64_t hidden, const StepMeta& m, int T, float scale,
-                  float* out, cudaStream_t s) {
+cudaError_t embed(WType t, const void* table, std::int64_t hidden, const StepMeta& m, int T,
+                  float scale, float* out, cudaStream_t s) {
   embed_kernel<<<T, 256, 0, s>>>(t, table, hidden, m.tokens, scale, out);
   return cudaGetLastError();
 }
 
-cudaError_t rms_norm(const float* x, const float* w, float eps, float offset, float* out, std::int64_t rows,
-                     int n, cudaStream_t s) {
+cudaError_t rms_norm(const float* x, const float* w, float eps, float offset, float* out,
+                     std::int64_t rows, int n, cudaStream_t s) {
   if (rows == 0) return cudaSuccess;
-  rms_norm_kernel<<<static_cast<unsigned>(rows), norm_threads(n), 0, s>>>(x, w, eps, offset, out, n);
+  rms_norm_kernel<<<static_cast<unsigned>(rows), norm_threads(n), 0, s>>>(x, w, eps, offset, out,
+                                                                          n);
   return cudaGetLastError();
 }
 
-cudaError_t add_rms_norm(float* x, const float* delta, const float* w, float eps, float offset, float* out,
-                         std::int64_t rows, int n, cudaStream_t s) {
+cudaError_t add_rms_norm(float* x, const float* delta, const float* w, float eps, float offset,
+                         float* out, std::int64_t rows, int n, cudaStream_t s) {
   if (rows == 0) return cudaSuccess;
   const auto aligned = [](const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; };
   if (n % 4 == 0 && n / 4 <= 1024 && aligned(x) && aligned(delta) && aligned(w) && aligned(out)) {
     const int threads = (n / 4 + 31) / 32 * 32;
-    add_rms_norm_vec_kernel<<<static_cast<unsigned>(rows), threads, 0, s>>>(x, delta, w, eps, offset, out, n);
+    add_rms_norm_vec_kernel<<<static_cast<unsigned>(rows), threads, 0, s>>>(x, delta, w, eps,
+                                                                            offset, out, n);
     return cudaGetLastError();
   }
-  add_rms_norm_kernel<<<static_cast<unsigned>(rows), norm_threads(n), 0, s>>>(x, delta, w, eps, offset, out, n);
+  add_rms_norm_kernel<<<static_cast<unsigned>(rows), norm_threads(n), 0, s>>>(x, delta, w, eps,
+                                                                              offset, out, n);
   return cudaGetLastError();
 }
 
 cudaError_t rope(float* x, int T, int heads, int head_dim, int rot_dim, const double* inv_freq,
                  double attention_factor, const StepMeta& m, cudaStream_t s) {
   if (rot_dim / 2 > kMaxRotHalf) return cudaErrorInvalidValue;
-  rope_kernel<<<T, 256, 0, s>>>(x, heads, head_dim, rot_dim, inv_freq, attention_factor, m.positions);
+  rope_kernel<<<T, 256, 0, s>>>(x, heads, head_dim, rot_dim, inv_freq, attention_factor,
+                                m.positions);
   return cudaGetLastError();
 }
 
-cudaError_t kv_write(const KvLayout& kv, int layer, const float* k, const float* v, int T, const StepMeta& m,
-                     cudaStream_t s) {
+cudaError_t kv_write(const KvLayout& kv, int layer, const float* k, const float* v, int T,
+                     const StepMeta& m, cudaStream_t s) {
   kv_write_kernel<<<T, 256, 0, s>>>(kv, layer, k, v, m);
   return cudaGetLastError();
 }
 
-cudaError_t rope_and_cache(float* q, float* k, const float* v, int T, int heads, int head_dim, int rot_dim,
-                           const double* inv_freq, double attention_factor, const KvLayout& kv, int layer,
-                           const StepMeta& m, cudaStream_t s) {
+cudaError_t rope_and_cache(float* q, float* k, const float* v, int T, int heads, int head_dim,
+                           int rot_dim, const double* inv_freq, double attention_factor,
+                           const KvLayout& kv, int layer, const StepMeta& m, cudaStream_t s) {
   if (rot_dim / 2 > kMaxRotHalf) return cudaErrorInvalidValue;
-  rope_cache_kernel<<<T, 256, 0, s>>>(q, k, v, heads, head_dim, rot_dim, inv_freq, attention_factor, kv, layer, m);
+  rope_cache_kernel<<<T, 256, 0, s>>>(q, k, v, heads, head_dim, rot_dim, inv_freq, attention_factor,
+                                      kv, layer, m);
   return cudaGetLastError();
 }
 
-cudaError_t gated_act(Act a, const float* gate, const float* up, float* out, std::int64_t n, cudaStream_t s) {
+cudaError_t gated_act(Act a, const float* gate, const float* up, float* out, std::int64_t n,
+                      cudaStream_t s) {
   if (n == 0) return cudaSuccess;
   gated_act_kernel<<<blocks_for(n, 256), 256, 0, s>>>(a, gate, up, out, n);
   return cudaGetLastError();
@@ -342,7 +366,8 @@ cudaError_t add(float* x, const float* y, std::int64_t n, cudaStream_t s) {
   return cudaGetLastError();
 }
 
-cudaError_t add_bias(float* y, const float* bias, std::int64_t rows, std::int64_t cols, cudaStream_t s) {
+cudaError_t add_bias(float* y, const float* bias, std::int64_t rows, std::int64_t cols,
+                     cudaStream_t s) {
   const std::int64_t n = rows * cols;
   if (n == 0) return cudaSuccess;
   add_bias_kernel<<<blocks_for(n, 256), 256, 0, s>>>(y, bias, n, cols);
@@ -355,15 +380,15 @@ cudaError_t softcap(float* x, float cap, std::int64_t n, cudaStream_t s) {
   return cudaGetLastError();
 }
 
-cudaError_t gather_rows(const float* x, const std::int32_t* rows, int count, std::int64_t cols, float* out,
-                        cudaStream_t s) {
+cudaError_t gather_rows(const float* x, const std::int32_t* rows, int count, std::int64_t cols,
+                        float* out, cudaStream_t s) {
   if (count == 0) return cudaSuccess;
   gather_rows_kernel<<<count, 256, 0, s>>>(x, rows, cols, out);
   return cudaGetLastError();
 }
 
-cudaError_t scatter_add_rows(const float* x, const std::int32_t* rows, const float* weight, int count,
-                             std::int64_t cols, float* out, cudaStream_t s) {
+cudaError_t scatter_add_rows(const float* x, const std::int32_t* rows, const float* weight,
+                             int count, std::int64_t cols, float* out, cudaStream_t s) {
   if (count == 0) return cudaSuccess;
   scatter_add_rows_kernel<<<count, 256, 0, s>>>(x, rows, weight, cols, out);
   return cudaGetLastError();

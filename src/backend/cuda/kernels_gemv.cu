@@ -34,7 +34,9 @@ struct Vec<__nv_bfloat16> {
       out[2 * i + 1] = __uint_as_float(words[i] & 0xffff0000u);
     }
   }
-  __device__ static float scalar(const __nv_bfloat16* p) { return __bfloat162float(*p); }
+  __device__ static float scalar(const __nv_bfloat16* p) {
+    return __bfloat162float(*p);
+  }
 };
 
 template <>
@@ -49,7 +51,9 @@ struct Vec<__half> {
       out[2 * i + 1] = f.y;
     }
   }
-  __device__ static float scalar(const __half* p) { return __half2float(*p); }
+  __device__ static float scalar(const __half* p) {
+    return __half2float(*p);
+  }
 };
 
 template <>
@@ -67,7 +71,9 @@ struct Vec<float> {
 // The input rows (a struct so other input forms can plug in).
 struct PlainInput {
   const float* x;
-  __device__ float4 load4(std::int64_t at) const { return *reinterpret_cast<const float4*>(x + at); }
+  __device__ float4 load4(std::int64_t at) const {
+    return *reinterpret_cast<const float4*>(x + at);
+  }
   __device__ float load1(std::int64_t at) const { return x[at]; }
 };
 
@@ -110,7 +116,7 @@ __global__ void __launch_bounds__(32 * kWarps) gemv_kernel(Input in, int K, Segm
     for (int m = 0; m < M; ++m) acc[i][m] = 0.0f;
   }
   constexpr int V = Vec<W>::kN;
-  auto fma_vector = [&](const float (&wv)[kRows][V], int k) {
+  auto fma_vector = [&](const float(&wv)[kRows][V], int k) {
 #pragma unroll
     for (int m = 0; m < M; ++m) {
 #pragma unroll
@@ -118,7 +124,8 @@ __global__ void __launch_bounds__(32 * kWarps) gemv_kernel(Input in, int K, Segm
         const float4 xv = in.load4(static_cast<std::int64_t>(m) * K + k + v);
 #pragma unroll
         for (int i = 0; i < kRows; ++i) {
-          acc[i][m] += wv[i][v] * xv.x + wv[i][v + 1] * xv.y + wv[i][v + 2] * xv.z + wv[i][v + 3] * xv.w;
+          acc[i][m] +=
+              wv[i][v] * xv.x + wv[i][v + 1] * xv.y + wv[i][v + 2] * xv.z + wv[i][v + 3] * xv.w;
         }
       }
     }
@@ -133,7 +140,8 @@ __global__ void __launch_bounds__(32 * kWarps) gemv_kernel(Input in, int K, Segm
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u) {
 #pragma unroll
-        for (int i = 0; i < kRows; ++i) raw[u][i] = __ldg(reinterpret_cast<const uint4*>(rows[i] + k + u * 32 * V));
+        for (int i = 0; i < kRows; ++i)
+          raw[u][i] = __ldg(reinterpret_cast<const uint4*>(rows[i] + k + u * 32 * V));
       }
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u) {
@@ -147,7 +155,8 @@ __global__ void __launch_bounds__(32 * kWarps) gemv_kernel(Input in, int K, Segm
     for (int k = full + lane * V; k < vec_end; k += 32 * V) {
       float wv[kRows][V];
 #pragma unroll
-      for (int i = 0; i < kRows; ++i) Vec<W>::widen(__ldg(reinterpret_cast<const uint4*>(rows[i] + k)), wv[i]);
+      for (int i = 0; i < kRows; ++i)
+        Vec<W>::widen(__ldg(reinterpret_cast<const uint4*>(rows[i] + k)), wv[i]);
       fma_vector(wv, k);
     }
     k0 = vec_end;
@@ -166,14 +175,16 @@ __global__ void __launch_bounds__(32 * kWarps) gemv_kernel(Input in, int K, Segm
     for (int m = 0; m < M; ++m) {
       const float sum = warp_sum(acc[i][m]);
       if (lane == 0 && i < live) {
-        g.y[static_cast<std::int64_t>(m) * g.n + r + i] = sum + (g.bias != nullptr ? g.bias[r + i] : 0.0f);
+        g.y[static_cast<std::int64_t>(m) * g.n + r + i] =
+            sum + (g.bias != nullptr ? g.bias[r + i] : 0.0f);
       }
     }
   }
 }
 
 template <typename W, int M, typename Input>
-cudaError_t launch(const Input& in, bool input_aligned, int K, const Segments& segs, cudaStream_t s) {
+cudaError_t launch(const Input& in, bool input_aligned, int K, const Segments& segs,
+                   cudaStream_t s) {
   constexpr int kRows = M == 1 ? 1 : 4;
   int warps = 0;
   bool aligned = input_aligned && (K * sizeof(W)) % 16 == 0 && K % 4 == 0;
@@ -194,40 +205,58 @@ cudaError_t launch(const Input& in, bool input_aligned, int K, const Segments& s
   attr.val.programmaticStreamSerializationAllowed = 1;
   config.attrs = &attr;
   config.numAttrs = 1;
-  if (aligned) return cudaLaunchKernelEx(&config, gemv_kernel<W, M, true, kRows, Input>, in, K, segs);
+  if (aligned)
+    return cudaLaunchKernelEx(&config, gemv_kernel<W, M, true, kRows, Input>, in, K, segs);
   return cudaLaunchKernelEx(&config, gemv_kernel<W, M, false, kRows, Input>, in, K, segs);
 }
 
 template <typename W, typename Input>
-cudaError_t dispatch_rows(const Input& in, bool aligned, int M, int K, const Segments& segs, cudaStream_t s) {
+cudaError_t dispatch_rows(const Input& in, bool aligned, int M, int K, const Segments& segs,
+                          cudaStream_t s) {
   switch (M) {
-    case 1: return launch<W, 1>(in, aligned, K, segs, s);
-    case 2: return launch<W, 2>(in, aligned, K, segs, s);
-    case 3: return launch<W, 3>(in, aligned, K, segs, s);
-    case 4: return launch<W, 4>(in, aligned, K, segs, s);
-    case 5: return launch<W, 5>(in, aligned, K, segs, s);
-    case 6: return launch<W, 6>(in, aligned, K, segs, s);
-    case 7: return launch<W, 7>(in, aligned, K, segs, s);
-    case 8: return launch<W, 8>(in, aligned, K, segs, s);
-    default: return cudaErrorInvalidValue;
+    case 1:
+      return launch<W, 1>(in, aligned, K, segs, s);
+    case 2:
+      return launch<W, 2>(in, aligned, K, segs, s);
+    case 3:
+      return launch<W, 3>(in, aligned, K, segs, s);
+    case 4:
+      return launch<W, 4>(in, aligned, K, segs, s);
+    case 5:
+      return launch<W, 5>(in, aligned, K, segs, s);
+    case 6:
+      return launch<W, 6>(in, aligned, K, segs, s);
+    case 7:
+      return launch<W, 7>(in, aligned, K, segs, s);
+    case 8:
+      return launch<W, 8>(in, aligned, K, segs, s);
+    default:
+      return cudaErrorInvalidValue;
   }
 }
 
 template <typename Input>
-cudaError_t dispatch(WType t, const Input& in, bool aligned, int M, int K, const Segments& segs, cudaStream_t s) {
+cudaError_t dispatch(WType t, const Input& in, bool aligned, int M, int K, const Segments& segs,
+                     cudaStream_t s) {
   switch (t) {
-    case WType::kF32: return dispatch_rows<float>(in, aligned, M, K, segs, s);
-    case WType::kF16: return dispatch_rows<__half>(in, aligned, M, K, segs, s);
-    case WType::kBF16: return dispatch_rows<__nv_bfloat16>(in, aligned, M, K, segs, s);
+    case WType::kF32:
+      return dispatch_rows<float>(in, aligned, M, K, segs, s);
+    case WType::kF16:
+      return dispatch_rows<__half>(in, aligned, M, K, segs, s);
+    case WType::kBF16:
+      return dispatch_rows<__nv_bfloat16>(in, aligned, M, K, segs, s);
   }
   return cudaErrorInvalidValue;
 }
 
-bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
+bool aligned16(const void* p) {
+  return reinterpret_cast<std::uintptr_t>(p) % 16 == 0;
+}
 
 }  // namespace
 
-cudaError_t gemv(WType t, const float* x, int M, int K, const GemvSegment* segments, int count, cudaStream_t s) {
+cudaError_t gemv(WType t, const float* x, int M, int K, const GemvSegment* segments, int count,
+                 cudaStream_t s) {
   if (M == 0 || count == 0) return cudaSuccess;
   if (count > kGemvMaxSegments) return cudaErrorInvalidValue;
   Segments segs{};

@@ -19,7 +19,8 @@ std::vector<float> random_floats(std::size_t n, core::Xoshiro256& rng, float sca
 }
 
 // Stores f32 values as `type` and returns the bytes plus the values actually stored.
-std::vector<std::uint16_t> to_half(const std::vector<float>& v, DType type, std::vector<float>* exact) {
+std::vector<std::uint16_t> to_half(const std::vector<float>& v, DType type,
+                                   std::vector<float>* exact) {
   std::vector<std::uint16_t> out(v.size());
   exact->resize(v.size());
   for (std::size_t i = 0; i < v.size(); ++i) {
@@ -32,7 +33,9 @@ std::vector<std::uint16_t> to_half(const std::vector<float>& v, DType type, std:
 // Every test runs once per instruction set compiled into the kernels that this
 // CPU can execute (AVX-512, AVX2, the portable fallback), so each dispatch
 // target is checked, not only the best one.
-std::vector<std::int64_t> targets() { return hwy::SupportedAndGeneratedTargets(); }
+std::vector<std::int64_t> targets() {
+  return hwy::SupportedAndGeneratedTargets();
+}
 
 std::string target_label(std::int64_t t) {
   std::string name = hwy::TargetName(t);
@@ -55,50 +58,50 @@ struct LinearCase {
 using LinearTest = PerTarget;
 
 TEST_P(LinearTest, MatchesDoublePrecisionReference) {
- for (const DType type : {DType::kF32, DType::kF16, DType::kBF16}) {
-  SCOPED_TRACE(std::string(tensor::dtype_name(type)) + " on " + target_name());
-  core::Xoshiro256 rng(42);
-  // Shapes cover: one row, tiles with remainders, K tails, K over one block
-  // chunk (1024) and offset weight ranges.
-  const std::vector<LinearCase> cases = {
-      {1, 64, 0, 8, 8},     {1, 70, 3, 17, 20},  {3, 96, 0, 13, 13},   {5, 2080, 1, 11, 12},
-      {9, 31, 0, 7, 7},     {4, 2048, 0, 16, 16}, {66, 128, 4, 24, 24}, {1, 16, 0, 5, 5},
-      {17, 1056, 2, 9, 10}, {1, 2080, 0, 9, 9}, {1, 4100, 1, 10, 11}, {1, 3072, 0, 3, 3},
-  };
-  for (const auto& c : cases) {
-    auto x = random_floats(static_cast<std::size_t>(c.M * c.K), rng);
-    auto wf = random_floats(static_cast<std::size_t>(c.N * c.K), rng, 0.5f);
-    auto bias = random_floats(static_cast<std::size_t>(c.N), rng);
-    std::vector<float> w_exact = wf;
-    std::vector<std::uint16_t> w16;
-    const void* wptr = wf.data();
-    if (type != DType::kF32) {
-      w16 = to_half(wf, type, &w_exact);
-      wptr = w16.data();
-    }
-    std::vector<float> prep(x.size());
-    prepare_linear_input(type, x.data(), c.M, c.K, prep.data());
-    const std::int64_t ldy = c.N + 3;
-    std::vector<float> y(static_cast<std::size_t>(c.M * ldy), -999.0f);
-    linear_rows(type, prep.data(), c.M, c.K, wptr, c.n0, c.n1, bias.data(), y.data(), ldy);
-    for (std::int64_t m = 0; m < c.M; ++m) {
-      for (std::int64_t n = 0; n < c.N; ++n) {
-        const float got = y[static_cast<std::size_t>(m * ldy + n)];
-        if (n < c.n0 || n >= c.n1) {
-          EXPECT_EQ(got, -999.0f) << "wrote outside its range";
-          continue;
+  for (const DType type : {DType::kF32, DType::kF16, DType::kBF16}) {
+    SCOPED_TRACE(std::string(tensor::dtype_name(type)) + " on " + target_name());
+    core::Xoshiro256 rng(42);
+    // Shapes cover: one row, tiles with remainders, K tails, K over one block
+    // chunk (1024) and offset weight ranges.
+    const std::vector<LinearCase> cases = {
+        {1, 64, 0, 8, 8},     {1, 70, 3, 17, 20},   {3, 96, 0, 13, 13},   {5, 2080, 1, 11, 12},
+        {9, 31, 0, 7, 7},     {4, 2048, 0, 16, 16}, {66, 128, 4, 24, 24}, {1, 16, 0, 5, 5},
+        {17, 1056, 2, 9, 10}, {1, 2080, 0, 9, 9},   {1, 4100, 1, 10, 11}, {1, 3072, 0, 3, 3},
+    };
+    for (const auto& c : cases) {
+      auto x = random_floats(static_cast<std::size_t>(c.M * c.K), rng);
+      auto wf = random_floats(static_cast<std::size_t>(c.N * c.K), rng, 0.5f);
+      auto bias = random_floats(static_cast<std::size_t>(c.N), rng);
+      std::vector<float> w_exact = wf;
+      std::vector<std::uint16_t> w16;
+      const void* wptr = wf.data();
+      if (type != DType::kF32) {
+        w16 = to_half(wf, type, &w_exact);
+        wptr = w16.data();
+      }
+      std::vector<float> prep(x.size());
+      prepare_linear_input(type, x.data(), c.M, c.K, prep.data());
+      const std::int64_t ldy = c.N + 3;
+      std::vector<float> y(static_cast<std::size_t>(c.M * ldy), -999.0f);
+      linear_rows(type, prep.data(), c.M, c.K, wptr, c.n0, c.n1, bias.data(), y.data(), ldy);
+      for (std::int64_t m = 0; m < c.M; ++m) {
+        for (std::int64_t n = 0; n < c.N; ++n) {
+          const float got = y[static_cast<std::size_t>(m * ldy + n)];
+          if (n < c.n0 || n >= c.n1) {
+            EXPECT_EQ(got, -999.0f) << "wrote outside its range";
+            continue;
+          }
+          double want = bias[static_cast<std::size_t>(n)];
+          for (std::int64_t k = 0; k < c.K; ++k) {
+            want += static_cast<double>(x[static_cast<std::size_t>(m * c.K + k)]) *
+                    w_exact[static_cast<std::size_t>(n * c.K + k)];
+          }
+          EXPECT_NEAR(got, want, 1e-4 * std::sqrt(static_cast<double>(c.K)))
+              << "M=" << c.M << " K=" << c.K << " m=" << m << " n=" << n;
         }
-        double want = bias[static_cast<std::size_t>(n)];
-        for (std::int64_t k = 0; k < c.K; ++k) {
-          want += static_cast<double>(x[static_cast<std::size_t>(m * c.K + k)]) *
-                  w_exact[static_cast<std::size_t>(n * c.K + k)];
-        }
-        EXPECT_NEAR(got, want, 1e-4 * std::sqrt(static_cast<double>(c.K)))
-            << "M=" << c.M << " K=" << c.K << " m=" << m << " n=" << n;
       }
     }
   }
- }
 }
 
 using ElementwiseTest = PerTarget;
@@ -109,19 +112,22 @@ TEST_P(ElementwiseTest, MatchScalarFormulas) {
     auto a = random_floats(static_cast<std::size_t>(n), rng, 4.0f);
     auto b = random_floats(static_cast<std::size_t>(n), rng, 4.0f);
     double d = 0;
-    for (std::int64_t i = 0; i < n; ++i) d += static_cast<double>(a[static_cast<std::size_t>(i)]) * b[static_cast<std::size_t>(i)];
+    for (std::int64_t i = 0; i < n; ++i)
+      d += static_cast<double>(a[static_cast<std::size_t>(i)]) * b[static_cast<std::size_t>(i)];
     EXPECT_NEAR(dot(a.data(), b.data(), n), d, 1e-4);
 
     std::vector<float> out(static_cast<std::size_t>(n));
     silu_mul(a.data(), b.data(), out.data(), n);
     for (std::int64_t i = 0; i < n; ++i) {
       const double g = a[static_cast<std::size_t>(i)];
-      EXPECT_NEAR(out[static_cast<std::size_t>(i)], g / (1 + std::exp(-g)) * b[static_cast<std::size_t>(i)], 1e-5);
+      EXPECT_NEAR(out[static_cast<std::size_t>(i)],
+                  g / (1 + std::exp(-g)) * b[static_cast<std::size_t>(i)], 1e-5);
     }
     gelu_tanh_mul(a.data(), b.data(), out.data(), n);
     for (std::int64_t i = 0; i < n; ++i) {
       const double g = a[static_cast<std::size_t>(i)];
-      const double gelu = 0.5 * g * (1 + std::tanh(std::sqrt(2.0 / M_PI) * (g + 0.044715 * g * g * g)));
+      const double gelu =
+          0.5 * g * (1 + std::tanh(std::sqrt(2.0 / M_PI) * (g + 0.044715 * g * g * g)));
       EXPECT_NEAR(out[static_cast<std::size_t>(i)], gelu * b[static_cast<std::size_t>(i)], 1e-5);
     }
     std::vector<float> w = random_floats(static_cast<std::size_t>(n), rng);
@@ -130,7 +136,9 @@ TEST_P(ElementwiseTest, MatchScalarFormulas) {
     for (float v : a) ss += static_cast<double>(v) * v;
     const double inv = 1.0 / std::sqrt(ss / static_cast<double>(n) + 1e-6);
     for (std::int64_t i = 0; i < n; ++i) {
-      EXPECT_NEAR(out[static_cast<std::size_t>(i)], a[static_cast<std::size_t>(i)] * inv * (1.0 + w[static_cast<std::size_t>(i)]), 1e-5);
+      EXPECT_NEAR(out[static_cast<std::size_t>(i)],
+                  a[static_cast<std::size_t>(i)] * inv * (1.0 + w[static_cast<std::size_t>(i)]),
+                  1e-5);
     }
     auto s = a;
     const float mx = max_of(s.data(), n);
@@ -141,10 +149,12 @@ TEST_P(ElementwiseTest, MatchScalarFormulas) {
     auto c = a;
     softcap(c.data(), 2.0f, n);
     for (std::int64_t i = 0; i < n; ++i) {
-      EXPECT_NEAR(c[static_cast<std::size_t>(i)], 2.0 * std::tanh(a[static_cast<std::size_t>(i)] / 2.0), 1e-5);
+      EXPECT_NEAR(c[static_cast<std::size_t>(i)],
+                  2.0 * std::tanh(a[static_cast<std::size_t>(i)] / 2.0), 1e-5);
     }
     std::vector<float> big(static_cast<std::size_t>(n) * 40 + 3, 0.25f);
-    EXPECT_FLOAT_EQ(stream_sum(big.data(), static_cast<std::int64_t>(big.size())), 0.25f * static_cast<float>(big.size()));
+    EXPECT_FLOAT_EQ(stream_sum(big.data(), static_cast<std::int64_t>(big.size())),
+                    0.25f * static_cast<float>(big.size()));
   }
 }
 

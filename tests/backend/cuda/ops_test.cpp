@@ -50,7 +50,8 @@ struct Pair {
 // Host storage that outlives the views both backends import.
 struct HostData {
   std::vector<std::vector<std::uint8_t>> blobs;
-  Tensor random(DType t, std::initializer_list<std::int64_t> shape, core::Xoshiro256& rng, float scale = 1.0f) {
+  Tensor random(DType t, std::initializer_list<std::int64_t> shape, core::Xoshiro256& rng,
+                float scale = 1.0f) {
     Tensor h(nullptr, t, shape);
     const auto n = static_cast<std::size_t>(h.numel());
     blobs.emplace_back(n * tensor::dtype_size(t));
@@ -111,7 +112,8 @@ TEST(CudaOps, LinearEveryDtypeAndRowCount) {
     for (DType wt : {DType::kF32, DType::kF16, DType::kBF16}) {
       for (std::int64_t M : {1, 3, 8, 9, 40}) {
         for (auto [K, N] : {std::pair<std::int64_t, std::int64_t>{64, 48}, {1056, 40}, {24, 8}}) {
-          SCOPED_TRACE(fmt::format("{} M={} K={} N={} exact={}", tensor::dtype_name(wt), M, K, N, exact));
+          SCOPED_TRACE(
+              fmt::format("{} M={} K={} N={} exact={}", tensor::dtype_name(wt), M, K, N, exact));
           auto x = both(p, hd.random(DType::kF32, {M, K}, rng), true);
           tensor::Weight wc, wg;
           const Tensor wh = hd.random(wt, {N, K}, rng, 0.3f);
@@ -179,7 +181,8 @@ TEST(CudaOps, NormsActivationsAndElementwise) {
   p.cpu.head_rms_norm(oc.c, 40, hw.c, 1e-6f, 0.0f);
   p.gpu->head_rms_norm(oc.g, 40, hw.g, 1e-6f, 0.0f);
   EXPECT_LT(rel_error(fetch(*p.gpu, oc.g), fetch(p.cpu, oc.c)), 1e-5);
-  for (auto act : {tensor::Activation::kSilu, tensor::Activation::kGeluTanh, tensor::Activation::kGelu}) {
+  for (auto act :
+       {tensor::Activation::kSilu, tensor::Activation::kGeluTanh, tensor::Activation::kGelu}) {
     p.cpu.gated_activation(x.c, d.c, act, oc.c);
     p.gpu->gated_activation(x.g, d.g, act, oc.g);
     EXPECT_LT(rel_error(fetch(*p.gpu, oc.g), fetch(p.cpu, oc.c)), 1e-5);
@@ -301,7 +304,8 @@ TEST(CudaOps, LongContextAttentionSplits) {
       p.cpu.attention(*kvc, 0, q.c, spec, o.c);
       p.gpu->attention(*kvg, 0, q.g, spec, o.g);
       p.gpu->end_step();
-      EXPECT_LT(rel_error(fetch(*p.gpu, o.g), fetch(p.cpu, o.c)), 1e-4) << "window " << window << " count " << count;
+      EXPECT_LT(rel_error(fetch(*p.gpu, o.g), fetch(p.cpu, o.c)), 1e-4)
+          << "window " << window << " count " << count;
     };
     step(0, n);
     step(n, 1);
@@ -318,14 +322,16 @@ TEST(CudaOps, MixtureOfExperts) {
   HostData hd;
   std::vector<tensor::Weight> gc, uc, dc, gg, ug, dg;
   for (int e = 0; e < E; ++e) {
-    for (auto [vc, vg, n, k] : {std::tuple{&gc, &gg, F, H}, std::tuple{&uc, &ug, F, H}, std::tuple{&dc, &dg, H, F}}) {
+    for (auto [vc, vg, n, k] :
+         {std::tuple{&gc, &gg, F, H}, std::tuple{&uc, &ug, F, H}, std::tuple{&dc, &dg, H, F}}) {
       const Tensor w = hd.random(DType::kBF16, {n, k}, rng, 0.3f);
       vc->push_back({*p.cpu.import_tensor(w, false), {}});
       vg->push_back({*p.gpu->import_tensor(w, false), {}});
     }
   }
   const Tensor rh = hd.random(DType::kF32, {E, H}, rng);
-  tensor::Weight rcw{*p.cpu.import_tensor(rh, false), {}}, rgw{*p.gpu->import_tensor(rh, false), {}};
+  tensor::Weight rcw{*p.cpu.import_tensor(rh, false), {}},
+      rgw{*p.gpu->import_tensor(rh, false), {}};
   tensor::MoeSpec sc{&rcw, gc, uc, dc, top, true, tensor::Activation::kSilu};
   tensor::MoeSpec sg{&rgw, gg, ug, dg, top, true, tensor::Activation::kSilu};
   auto x = both(p, hd.random(DType::kF32, {T, H}, rng), true);
