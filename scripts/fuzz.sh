@@ -8,17 +8,31 @@ SECONDS_EACH="${FUZZ_SECONDS:-60}"
 cmake --preset fuzz >&2
 cmake --build --preset fuzz --target fuzzers -j "$(nproc)" >&2
 shopt -s nullglob
-status=0
-for fuzzer in build/fuzz/fuzzers/*; do
+# One fuzzer per core at a time: CI's two cores give every target its full
+# time at half the wall-clock cost.
+JOBS="${FUZZ_JOBS:-$(nproc)}"
+run_one() {
+  local fuzzer="$1" name corpus
   name="$(basename "$fuzzer")"
   corpus="build/fuzz/corpus/$name"
   mkdir -p "$corpus"
   echo "[fuzz] $name for ${SECONDS_EACH}s" >&2
   if ! "$fuzzer" -max_total_time="$SECONDS_EACH" -max_len=65536 -rss_limit_mb=2048 \
-       -print_final_stats=0 "$corpus" fuzz/seeds/"$name" > "build/fuzz/$name.log" 2>&1; then
+       -print_final_stats=0 -artifact_prefix=build/fuzz/ "$corpus" fuzz/seeds/"$name" > "build/fuzz/$name.log" 2>&1; then
     echo "[fuzz] $name FAILED; last lines:" >&2
     tail -40 "build/fuzz/$name.log" >&2
-    status=1
+    return 1
+  fi
+}
+status=0
+pids=()
+for fuzzer in build/fuzz/fuzzers/*; do
+  run_one "$fuzzer" &
+  pids+=("$!")
+  if [ "${#pids[@]}" -ge "$JOBS" ]; then
+    wait "${pids[0]}" || status=1
+    pids=("${pids[@]:1}")
   fi
 done
+for pid in "${pids[@]}"; do wait "$pid" || status=1; done
 exit $status

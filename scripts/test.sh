@@ -14,5 +14,5 @@ if [ -x /usr/local/cuda/bin/nvcc ] || command -v nvcc >/dev/null; then
   cmake --build build/cuda-compile --target mlxs_backend_cuda -j "$(nproc)" >&2
 fi
 
-FUZZ_SECONDS="${FUZZ_SECONDS:-30}" bash scripts/fuzz.sh
+FUZZ_SECONDS="${FUZZ_SECONDS:-60}" bash scripts/fuzz.sh
 echo "[test] all tests passed" >&2

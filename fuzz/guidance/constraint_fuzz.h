@@ -18,6 +18,10 @@ inline std::shared_ptr<const TokenVocab> fuzz_vocab() {
   static const std::shared_ptr<const TokenVocab> vocab = [] {
     std::vector<std::string> tokens{""};
     for (int b = 1; b < 256; ++b) tokens.emplace_back(1, static_cast<char>(b));
+    // Byte 0 too (id 0 is the stop token), so that every byte string is
+    // spellable and a state with no allowed token is a real dead end, not a
+    // grammar asking for a byte this vocabulary lacks.
+    tokens.emplace_back(1, '\0');
     for (const char* t : {"{\"", "\":", "\", \"", "\"}", "[{", "}]", "true", "null", "12", "-0.5e3",
                           "ab", "\\u00", "\xC3\xA9", "\xE4\xB8", "  ", "\n"}) {
       tokens.emplace_back(t);
