@@ -1,60 +1,23 @@
 #pragma once
-// Unicode tables: general categories (the regex engine's \p{...} escapes) and
-// what the IDNA hostname rules need (viramas, bidi classes, PVALID). unicode_data.cpp is generated
-// by tools/gen_unicode_data.py.
+// Unicode tables for the IDNA hostname rules (viramas, bidi classes, PVALID),
+// generated into unicode_data.cpp by tools/gen_unicode_data.py. General
+// categories (the regex engine's \p{...}) come from core/unicode_category.h.
 
 #include <cstdint>
 #include <span>
 #include <string_view>
 
+#include "core/unicode_category.h"
+
 namespace mlxs::schema {
 
-// The order is the generator's CATEGORIES list; kCn (unassigned) is 0.
-enum class GeneralCategory : std::uint8_t {
-  kCn,
-  kLu,
-  kLl,
-  kLt,
-  kLm,
-  kLo,
-  kMn,
-  kMc,
-  kMe,
-  kNd,
-  kNl,
-  kNo,
-  kPc,
-  kPd,
-  kPs,
-  kPe,
-  kPi,
-  kPf,
-  kPo,
-  kSm,
-  kSc,
-  kSk,
-  kSo,
-  kZs,
-  kZl,
-  kZp,
-  kCc,
-  kCf,
-  kCs,
-  kCo,
-};
-inline constexpr int kGeneralCategoryCount = static_cast<int>(GeneralCategory::kCo) + 1;
-
-struct CategoryRange {
-  std::uint32_t first;
-  std::uint32_t last;
-  std::uint8_t category;  // a GeneralCategory
-};
-
-// Sorted, disjoint runs covering every assigned code point.
-std::span<const CategoryRange> category_ranges();
-std::string_view unicode_data_version();
-
-GeneralCategory general_category(char32_t cp);
+// General categories live in core (one table for the whole program); the
+// names are brought in so the regex and IDNA code read as before.
+using core::unicode::category_ranges;
+using core::unicode::CategoryRange;
+using core::unicode::general_category;
+using core::unicode::GeneralCategory;
+using core::unicode::kGeneralCategoryCount;
 
 // Sorted code points of canonical combining class 9 (virama).
 std::span<const std::uint32_t> virama_code_points();

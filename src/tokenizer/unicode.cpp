@@ -120,9 +120,7 @@ const T* find_range(const T* table, std::size_t count, char32_t cp, Key first) {
 }  // namespace
 
 Category category(char32_t cp) {
-  const auto* r = find_range(ud::kCategoryRanges, ud::kCategoryRangeCount, cp,
-                             [](const ud::CategoryRange& x) { return x.start; });
-  return r == nullptr ? Category::kCn : static_cast<Category>(r->category);
+  return core::unicode::general_category(cp);
 }
 
 bool is_letter(char32_t cp) {

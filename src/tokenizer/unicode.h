@@ -6,40 +6,12 @@
 #include <string>
 #include <string_view>
 
+#include "core/unicode_category.h"
+
 namespace mlxs::tokenizer::unicode {
 
-enum class Category : std::uint8_t {
-  kCn,
-  kLu,
-  kLl,
-  kLt,
-  kLm,
-  kLo,
-  kMn,
-  kMc,
-  kMe,
-  kNd,
-  kNl,
-  kNo,
-  kPc,
-  kPd,
-  kPs,
-  kPe,
-  kPi,
-  kPf,
-  kPo,
-  kSm,
-  kSc,
-  kSk,
-  kSo,
-  kZs,
-  kZl,
-  kZp,
-  kCc,
-  kCf,
-  kCs,
-  kCo,
-};
+// The general category, from core's one table.
+using Category = core::unicode::GeneralCategory;
 
 Category category(char32_t cp);
 bool is_letter(char32_t cp);

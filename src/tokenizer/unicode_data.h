@@ -7,10 +7,6 @@
 
 namespace mlxs::tokenizer::unicode_data {
 
-struct CategoryRange {
-  char32_t start;  // the category holds from here to the next range's start
-  std::uint8_t category;
-};
 struct CccRange {
   char32_t first, last;
   std::uint8_t ccc;
@@ -31,8 +27,6 @@ struct CaseMapping {
   std::uint32_t offset, length;  // into kLowerPool
 };
 
-extern const CategoryRange kCategoryRanges[];
-extern const std::size_t kCategoryRangeCount;
 extern const CccRange kCccRanges[];
 extern const std::size_t kCccRangeCount;
 extern const char32_t kDecompPool[];

@@ -7,9 +7,6 @@ import sys
 import unicodedata as ud
 
 MAX = 0x110000
-CATS = ["Cn", "Lu", "Ll", "Lt", "Lm", "Lo", "Mn", "Mc", "Me", "Nd", "Nl", "No", "Pc", "Pd",
-        "Ps", "Pe", "Pi", "Pf", "Po", "Sm", "Sc", "Sk", "So", "Zs", "Zl", "Zp", "Cc", "Cf",
-        "Cs", "Co"]
 SBASE, SCOUNT = 0xAC00, 11172
 
 
@@ -36,20 +33,7 @@ def main(out_path):
     w("")
     w("namespace mlxs::tokenizer::unicode_data {")
     w("")
-    # General category as ranges [start, next start) with one category.
-    ranges = []
-    prev = None
-    for cp in range(MAX):
-        cat = ud.category(chr(cp))
-        if cat != prev:
-            ranges.append((cp, CATS.index(cat)))
-            prev = cat
-    w(f"const CategoryRange kCategoryRanges[] = {{")
-    for i in range(0, len(ranges), 6):
-        w("  " + " ".join(f"{{0x{s:X}, {c}}}," for s, c in ranges[i:i + 6]))
-    w("};")
-    w(f"const std::size_t kCategoryRangeCount = {len(ranges)};")
-    w("")
+    # General categories come from core (src/core/tools/gen_unicode_category.py).
     # Combining classes (non-zero only), as ranges.
     ccc = []
     for cp in range(MAX):
