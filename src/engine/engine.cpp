@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <cstring>
 #include <limits>
 
 #include "core/log.h"
@@ -90,8 +89,7 @@ Engine::Engine(model::Model& model, const tokenizer::Tokenizer* tokenizer,
       kv_(std::move(kv)),
       blocks_(kv_blocks, config.block_size, config.prefix_caching),
       scheduler_(config.scheduler, blocks_, clock),
-      sampler_(model.config().vocab),
-      row_(static_cast<std::size_t>(model.config().vocab)) {
+      sampler_(model.config().vocab) {
   const auto& gen = model.generation_config();
   for (auto id : (gen.eos_token_ids.empty() ? model.config().eos_token_ids : gen.eos_token_ids)) {
     eos_ids_.push_back(static_cast<std::int32_t>(id));
@@ -315,7 +313,7 @@ Status Engine::run_plan(const StepPlan& plan) {
   const auto vocab = static_cast<std::size_t>(model_.config().vocab);
   outcomes_.clear();
   // One transfer for the whole step (a device synchronises once, not per row).
-  const float* host_logits = nullptr;
+  float* host_logits = nullptr;
   if (!batch_logit_rows_.empty()) {
     MLXS_ASSIGN_OR_RETURN(host_logits, model_.backend().logits_to_host(logits));
   }
@@ -325,31 +323,31 @@ Status Engine::run_plan(const StepPlan& plan) {
     const Sequence& s = *scheduler_.find(e.id);
     SeqRuntime& rt = *seqs_.at(e.id);
     const GenerateRequest& p = rt.request->params;
-    std::memcpy(row_.data(), host_logits + row * vocab, vocab * sizeof(float));
+    // Sampled in place: the host logits are ours until the next step.
+    const std::span<float> logit_row(host_logits + row * vocab, vocab);
     ++row;
     const int generated = s.generated();
     if (generated < p.stop.min_tokens) {
       // Not allowed to stop yet: end-of-sequence and stop tokens are masked.
       for (auto id : eos_ids_)
-        row_[static_cast<std::size_t>(id)] = -std::numeric_limits<float>::infinity();
+        logit_row[static_cast<std::size_t>(id)] = -std::numeric_limits<float>::infinity();
       for (auto id : p.stop.stop_token_ids)
-        row_[static_cast<std::size_t>(id)] = -std::numeric_limits<float>::infinity();
+        logit_row[static_cast<std::size_t>(id)] = -std::numeric_limits<float>::infinity();
     }
     if (rt.constraint) {
       // Only what the constraint allows. A grammar never leaves a state
       // with no way on; if one did, end-of-sequence is the way out.
       allowed_.assign((vocab + 31) / 32, 0);
       rt.constraint->fill_mask(allowed_);
-      if (apply_allowed_mask(std::span<float>(row_.data(), vocab), allowed_) == 0) {
-        for (auto id : eos_ids_) row_[static_cast<std::size_t>(id)] = 0.0f;
+      if (apply_allowed_mask(logit_row, allowed_) == 0) {
+        for (auto id : eos_ids_) logit_row[static_cast<std::size_t>(id)] = 0.0f;
       }
     }
     const auto prompt =
         std::span<const std::int32_t>(s.tokens).first(static_cast<std::size_t>(s.prompt_len));
     const auto output =
         std::span<const std::int32_t>(s.tokens).subspan(static_cast<std::size_t>(s.prompt_len));
-    const SampleOutput out =
-        sampler_.sample(std::span<float>(row_.data(), vocab), p.sampling, prompt, output, rt.rng);
+    const SampleOutput out = sampler_.sample(logit_row, p.sampling, prompt, output, rt.rng);
     ++generated_;
 
     FinishReason finish = FinishReason::kNone;

@@ -127,7 +127,6 @@ class Engine {
   SeqId next_seq_ = 1;
   std::vector<std::int32_t> batch_tokens_, batch_positions_, batch_logit_rows_;
   std::vector<tensor::SeqSlice> batch_slices_;
-  std::vector<float> row_;
   std::vector<std::uint32_t> allowed_;  // a constrained row's token bitmask
   std::vector<StepOutcome> outcomes_;
   std::vector<SeqId> ended_;

@@ -190,9 +190,10 @@ class Backend {
 
   virtual Status copy_to_host(const Tensor& src, void* dst) = 0;
   // A step's logits (at most StepCapacity::max_logit_rows rows) in host
-  // memory the backend owns, valid until the next step: one transfer into
-  // pinned memory on a device, the tensor itself on the CPU.
-  virtual core::Result<const float*> logits_to_host(const Tensor& logits) = 0;
+  // memory the backend owns, valid until the next step and the caller's to
+  // modify (samplers mask in place): one transfer into pinned memory on a
+  // device, the tensor itself on the CPU.
+  virtual core::Result<float*> logits_to_host(const Tensor& logits) = 0;
   virtual Status synchronize() = 0;
 };
 

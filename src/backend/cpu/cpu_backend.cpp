@@ -502,7 +502,7 @@ core::Status CpuBackend::copy_to_host(const Tensor& src, void* dst) {
   return core::Status::ok();
 }
 
-core::Result<const float*> CpuBackend::logits_to_host(const Tensor& logits) {
+core::Result<float*> CpuBackend::logits_to_host(const Tensor& logits) {
   return logits.as<float>();
 }
 

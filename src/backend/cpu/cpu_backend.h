@@ -77,7 +77,7 @@ class CpuBackend final : public tensor::Backend {
   void softcap(Tensor x, float cap) override;
 
   core::Status copy_to_host(const Tensor& src, void* dst) override;
-  core::Result<const float*> logits_to_host(const Tensor& logits) override;
+  core::Result<float*> logits_to_host(const Tensor& logits) override;
   core::Status synchronize() override { return core::Status::ok(); }
 
   ThreadPool& pool() { return *pool_; }

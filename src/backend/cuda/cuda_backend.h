@@ -77,7 +77,7 @@ class CudaBackend final : public tensor::Backend {
   void softcap(tensor::Tensor x, float cap) override;
 
   core::Status copy_to_host(const tensor::Tensor& src, void* dst) override;
-  core::Result<const float*> logits_to_host(const tensor::Tensor& logits) override;
+  core::Result<float*> logits_to_host(const tensor::Tensor& logits) override;
   core::Status synchronize() override;
 
   // The first error any op met since the last call (ops cannot return one);
