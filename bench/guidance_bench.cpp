@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "core/json_util.h"
 #include "guidance/compiler.h"
 #include "guidance/matcher.h"
 #include "machine.h"
@@ -22,31 +23,6 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 using Ordered = nlohmann::ordered_json;
-
-// Python's json.dumps(value, ensure_ascii=False): ", " and ": ", keys in order.
-void python_dump(const Ordered& v, std::string& out) {
-  if (v.is_object()) {
-    out += "{";
-    bool first = true;
-    for (auto it = v.begin(); it != v.end(); ++it) {
-      if (!first) out += ", ";
-      first = false;
-      out += Ordered(it.key()).dump();
-      out += ": ";
-      python_dump(it.value(), out);
-    }
-    out += "}";
-  } else if (v.is_array()) {
-    out += "[";
-    for (std::size_t i = 0; i < v.size(); ++i) {
-      if (i > 0) out += ", ";
-      python_dump(v[i], out);
-    }
-    out += "]";
-  } else {
-    out += v.dump();
-  }
-}
 
 // maskbench_results.py: sorted[int(len * q / 100)], clamped.
 double percentile(const std::vector<double>& sorted, double q) {
@@ -204,7 +180,7 @@ core::Result<nlohmann::json> run_guidance_bench(const GuidanceBenchOptions& o) {
         std::string compact, python;
         try {
           compact = tests[t]["data"].dump();
-          python_dump(tests[t]["data"], python);
+          core::append_python_json(tests[t]["data"], python);
         } catch (const std::exception&) {
           continue;  // not valid UTF-8: the benchmark's Python would not write it either
         }

@@ -139,4 +139,28 @@ std::string json_excerpt(const Json& value, std::size_t max_chars) {
   return text;
 }
 
+void append_python_json(const nlohmann::ordered_json& value, std::string& out) {
+  if (value.is_object()) {
+    out += "{";
+    bool first = true;
+    for (auto it = value.begin(); it != value.end(); ++it) {
+      if (!first) out += ", ";
+      first = false;
+      out += nlohmann::ordered_json(it.key()).dump();
+      out += ": ";
+      append_python_json(it.value(), out);
+    }
+    out += "}";
+  } else if (value.is_array()) {
+    out += "[";
+    for (std::size_t i = 0; i < value.size(); ++i) {
+      if (i > 0) out += ", ";
+      append_python_json(value[i], out);
+    }
+    out += "]";
+  } else {
+    out += value.dump();
+  }
+}
+
 }  // namespace mlxs::core

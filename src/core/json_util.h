@@ -45,4 +45,9 @@ Result<std::optional<std::string>> get_string(const Json& obj, std::string_view 
 // A short, safe rendering of a JSON value for error messages.
 std::string json_excerpt(const Json& value, std::size_t max_chars = 60);
 
+// Appends Python's json.dumps(value, ensure_ascii=False): ", " and ": "
+// separators, object keys in the value's order (what benchmarks such as
+// MaskBench feed a tokenizer).
+void append_python_json(const nlohmann::ordered_json& value, std::string& out);
+
 }  // namespace mlxs::core

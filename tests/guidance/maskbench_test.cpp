@@ -21,6 +21,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "core/json_util.h"
 #include "guidance/compiler.h"
 #include "guidance/matcher.h"
 #include "guidance_test_util.h"
@@ -31,31 +32,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using Ordered = nlohmann::ordered_json;
-
-// Python's json.dumps(value, ensure_ascii=False).
-void python_dump(const Ordered& v, std::string& out) {
-  if (v.is_object()) {
-    out += "{";
-    bool first = true;
-    for (auto it = v.begin(); it != v.end(); ++it) {
-      if (!first) out += ", ";
-      first = false;
-      out += Ordered(it.key()).dump();
-      out += ": ";
-      python_dump(it.value(), out);
-    }
-    out += "}";
-  } else if (v.is_array()) {
-    out += "[";
-    for (std::size_t i = 0; i < v.size(); ++i) {
-      if (i > 0) out += ", ";
-      python_dump(v[i], out);
-    }
-    out += "]";
-  } else {
-    out += v.dump();
-  }
-}
 
 // Empty when every token is allowed (mask and advance agree) and the text is
 // accepted at the end; else why not.
@@ -126,7 +102,7 @@ TEST(MaskBench, ValidAcceptedInvalidRejected) {
       std::string compact, python;
       try {
         compact = tests[t]["data"].dump();
-        python_dump(tests[t]["data"], python);
+        core::append_python_json(tests[t]["data"], python);
       } catch (const std::exception&) {
         continue;  // not UTF-8: the benchmark cannot write it either
       }
