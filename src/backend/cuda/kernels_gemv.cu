@@ -68,22 +68,13 @@ struct Vec<float> {
   __device__ static float scalar(const float* p) { return *p; }
 };
 
-// The input rows (a struct so other input forms can plug in).
-struct PlainInput {
-  const float* x;
-  __device__ float4 load4(std::int64_t at) const {
-    return *reinterpret_cast<const float4*>(x + at);
-  }
-  __device__ float load1(std::int64_t at) const { return x[at]; }
-};
-
 struct Segments {
   GemvSegment seg[kGemvMaxSegments];
   int count;
 };
 
-template <typename W, int M, bool kVector, int kRows, typename Input>
-__global__ void __launch_bounds__(32 * kWarps) gemv_kernel(Input in, int K, Segments segs) {
+template <typename W, int M, bool kVector, int kRows>
+__global__ void __launch_bounds__(32 * kWarps) gemv_kernel(const float* x, int K, Segments segs) {
   const int lane = threadIdx.x & 31;
   // Warp w covers rows [kRows * w, kRows * w + kRows) of the segments' row
   // space, each segment rounded up to a multiple of kRows.
@@ -121,7 +112,8 @@ __global__ void __launch_bounds__(32 * kWarps) gemv_kernel(Input in, int K, Segm
     for (int m = 0; m < M; ++m) {
 #pragma unroll
       for (int v = 0; v < V; v += 4) {
-        const float4 xv = in.load4(static_cast<std::int64_t>(m) * K + k + v);
+        const float4 xv =
+            *reinterpret_cast<const float4*>(x + static_cast<std::int64_t>(m) * K + k + v);
 #pragma unroll
         for (int i = 0; i < kRows; ++i) {
           acc[i][m] +=
@@ -166,7 +158,7 @@ __global__ void __launch_bounds__(32 * kWarps) gemv_kernel(Input in, int K, Segm
     for (int i = 0; i < kRows; ++i) {
       const float wk = Vec<W>::scalar(rows[i] + k);
 #pragma unroll
-      for (int m = 0; m < M; ++m) acc[i][m] += wk * in.load1(static_cast<std::int64_t>(m) * K + k);
+      for (int m = 0; m < M; ++m) acc[i][m] += wk * x[static_cast<std::int64_t>(m) * K + k];
     }
   }
 #pragma unroll
@@ -182,8 +174,8 @@ __global__ void __launch_bounds__(32 * kWarps) gemv_kernel(Input in, int K, Segm
   }
 }
 
-template <typename W, int M, typename Input>
-cudaError_t launch(const Input& in, bool input_aligned, int K, const Segments& segs,
+template <typename W, int M>
+cudaError_t launch(const float* x, bool input_aligned, int K, const Segments& segs,
                    cudaStream_t s) {
   constexpr int kRows = M == 1 ? 1 : 4;
   int warps = 0;
@@ -205,46 +197,44 @@ cudaError_t launch(const Input& in, bool input_aligned, int K, const Segments& s
   attr.val.programmaticStreamSerializationAllowed = 1;
   config.attrs = &attr;
   config.numAttrs = 1;
-  if (aligned)
-    return cudaLaunchKernelEx(&config, gemv_kernel<W, M, true, kRows, Input>, in, K, segs);
-  return cudaLaunchKernelEx(&config, gemv_kernel<W, M, false, kRows, Input>, in, K, segs);
+  if (aligned) return cudaLaunchKernelEx(&config, gemv_kernel<W, M, true, kRows>, x, K, segs);
+  return cudaLaunchKernelEx(&config, gemv_kernel<W, M, false, kRows>, x, K, segs);
 }
 
-template <typename W, typename Input>
-cudaError_t dispatch_rows(const Input& in, bool aligned, int M, int K, const Segments& segs,
+template <typename W>
+cudaError_t dispatch_rows(const float* x, bool aligned, int M, int K, const Segments& segs,
                           cudaStream_t s) {
   switch (M) {
     case 1:
-      return launch<W, 1>(in, aligned, K, segs, s);
+      return launch<W, 1>(x, aligned, K, segs, s);
     case 2:
-      return launch<W, 2>(in, aligned, K, segs, s);
+      return launch<W, 2>(x, aligned, K, segs, s);
     case 3:
-      return launch<W, 3>(in, aligned, K, segs, s);
+      return launch<W, 3>(x, aligned, K, segs, s);
     case 4:
-      return launch<W, 4>(in, aligned, K, segs, s);
+      return launch<W, 4>(x, aligned, K, segs, s);
     case 5:
-      return launch<W, 5>(in, aligned, K, segs, s);
+      return launch<W, 5>(x, aligned, K, segs, s);
     case 6:
-      return launch<W, 6>(in, aligned, K, segs, s);
+      return launch<W, 6>(x, aligned, K, segs, s);
     case 7:
-      return launch<W, 7>(in, aligned, K, segs, s);
+      return launch<W, 7>(x, aligned, K, segs, s);
     case 8:
-      return launch<W, 8>(in, aligned, K, segs, s);
+      return launch<W, 8>(x, aligned, K, segs, s);
     default:
       return cudaErrorInvalidValue;
   }
 }
 
-template <typename Input>
-cudaError_t dispatch(WType t, const Input& in, bool aligned, int M, int K, const Segments& segs,
+cudaError_t dispatch(WType t, const float* x, bool aligned, int M, int K, const Segments& segs,
                      cudaStream_t s) {
   switch (t) {
     case WType::kF32:
-      return dispatch_rows<float>(in, aligned, M, K, segs, s);
+      return dispatch_rows<float>(x, aligned, M, K, segs, s);
     case WType::kF16:
-      return dispatch_rows<__half>(in, aligned, M, K, segs, s);
+      return dispatch_rows<__half>(x, aligned, M, K, segs, s);
     case WType::kBF16:
-      return dispatch_rows<__nv_bfloat16>(in, aligned, M, K, segs, s);
+      return dispatch_rows<__nv_bfloat16>(x, aligned, M, K, segs, s);
   }
   return cudaErrorInvalidValue;
 }
@@ -262,7 +252,7 @@ cudaError_t gemv(WType t, const float* x, int M, int K, const GemvSegment* segme
   Segments segs{};
   segs.count = count;
   for (int i = 0; i < count; ++i) segs.seg[i] = segments[i];
-  return dispatch(t, PlainInput{x}, aligned16(x), M, K, segs, s);
+  return dispatch(t, x, aligned16(x), M, K, segs, s);
 }
 
 }  // namespace mlxs::backend::cuda::k
