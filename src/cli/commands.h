@@ -19,6 +19,7 @@ void add_serve_command(CLI::App& parent, Action* action);
 // Adds `serve` under the `bench` subcommand (after add_bench_command).
 void add_bench_serve_command(CLI::App& app, Action* action);
 void add_config_command(CLI::App& parent, Action* action);
+void add_doctor_command(CLI::App& parent, Action* action);
 
 // Prints "error: <Code>: <message>" to stderr; returns the exit code (1).
 int report_error(const std::string& code_name, const std::string& message);

@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   mlxs::cli::add_serve_command(app, &action);
   mlxs::cli::add_bench_serve_command(app, &action);
   mlxs::cli::add_config_command(app, &action);
+  mlxs::cli::add_doctor_command(app, &action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
