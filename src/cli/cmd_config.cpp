@@ -90,7 +90,8 @@ int run_migrate(const MigrateArgs& a) {
   if (!m.is_ok()) return report_error(std::string(m.status().code_name()), m.status().message());
   std::ostream& report_out = a.out.empty() ? std::cerr : std::cout;
   if (a.json) {
-    report_out << migration_json(*m).dump(2) << "\n";
+    report_out << migration_json(*m).dump(2, ' ', false, core::Json::error_handler_t::replace)
+               << "\n";
   } else {
     report_out << control::migration_report(*m);
   }

@@ -55,7 +55,8 @@ int run_doctor(const DoctorArgs& a) {
   }
 
   if (a.json) {
-    std::cout << report.json().dump(2) << "\n";
+    // A path need not be UTF-8: such bytes print as U+FFFD rather than failing.
+    std::cout << report.json().dump(2, ' ', false, core::Json::error_handler_t::replace) << "\n";
   } else {
     std::cout << report.human();
   }

@@ -166,7 +166,7 @@ std::string yaml_key(const std::string& key) {
       !key.empty() && key.find_first_not_of(
                           "abcdefghijklmnopqrstuvwxyz"
                           "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") == std::string::npos;
-  return plain ? key : Json(key).dump();
+  return plain ? key : Json(key).dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
 // Block mappings for sections; every other value in JSON, which is YAML 1.2's
@@ -178,7 +178,8 @@ void emit(const Json& node, int indent, std::string& out) {
       out += "\n";
       emit(value, indent + 2, out);
     } else {
-      out += " " + value.dump() + "\n";
+      // Bytes that are not UTF-8 become U+FFFD rather than an exception.
+      out += " " + value.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
     }
   }
 }

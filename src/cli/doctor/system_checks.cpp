@@ -34,6 +34,13 @@ std::string yes_no(bool b) {
   return b ? "yes" : "no";
 }
 
+// Highway's target names, as the instruction sets people know.
+std::string readable_target(const std::string& target) {
+  if (target.rfind("AVX3", 0) == 0) return " (AVX-512)";
+  if (target == "EMU128" || target == "SCALAR") return " (portable C++)";
+  return "";
+}
+
 }  // namespace
 
 std::string format_bytes(std::uint64_t bytes) {
@@ -62,7 +69,8 @@ void check_cpu(Report& report) {
   const bool vector = target == "AVX3" || target == "AVX3_ZEN4" || target == "AVX3_SPR" ||
                       target == "AVX2" || target == "NEON" || target == "SVE" || target == "SVE2" ||
                       target == "NEON_BF16";
-  const std::string detail = fmt::format("the CPU backend dispatches to its {} kernels", target);
+  const std::string detail = fmt::format("the CPU backend dispatches to its {} kernels{}", target,
+                                         readable_target(target));
   if (vector) {
     report.pass("cpu.kernels", "", detail);
   } else {
