@@ -74,8 +74,10 @@ core::Result<nlohmann::json> run_decode_bench(const DecodeBenchOptions& o) {
     bound_definition =
         "median GB/s (1e9 B/s) of a pinned streaming read with 8 vector accumulators per "
         "thread, at the decode's thread count";
-    be = std::make_unique<backend::cpu::CpuBackend>(
+    auto cpu = std::make_unique<backend::cpu::CpuBackend>(
         std::make_shared<backend::cpu::ThreadPool>(threads));
+    cpu->set_int8_activations(o.int8_activations);
+    be = std::move(cpu);
   } else if (o.backend == "cuda") {
 #ifdef MLXS_HAVE_CUDA
     backend::cuda::CudaOptions co;
@@ -108,6 +110,7 @@ core::Result<nlohmann::json> run_decode_bench(const DecodeBenchOptions& o) {
   load.max_seqs = max_batch;
   load.max_logit_rows = max_batch;
   load.max_context = context;
+  load.quantization = o.quantization;
   progress.note("loading model");
   const auto t_load = Clock::now();
   MLXS_ASSIGN_OR_RETURN(auto model, model::Model::load(o.model_dir, *be, load));
@@ -218,6 +221,13 @@ core::Result<nlohmann::json> run_decode_bench(const DecodeBenchOptions& o) {
        {{"dir_name", std::filesystem::path(o.model_dir).filename().string()},
         {"model_type", cfg.model_type},
         {"dtype", std::string(tensor::dtype_torch_name(cfg.dtype))},
+        {"quantization",
+         cfg.quant.quantized()
+             ? fmt::format(
+                   "{} {}-bit", model::quant_method_name(cfg.quant.method),
+                   cfg.quant.method == model::QuantMethod::kMlxAffine ? cfg.quant.affine.bits : 8)
+             : (o.quantization.empty() ? "none" : o.quantization + " at load")},
+        {"int8_activations", o.backend == "cpu" && o.int8_activations},
         {"parameters", model->parameter_count()},
         {"weight_bytes_per_token", weight_bytes},
         {"kv_bytes_per_position", kv_bytes_per_pos},
@@ -241,11 +251,11 @@ core::Result<nlohmann::json> run_decode_bench(const DecodeBenchOptions& o) {
 
 std::string format_decode_table(const nlohmann::json& r) {
   std::string out = fmt::format(
-      "decode benchmark: {} ({}, {}) on {}; bound bandwidth {:.1f} GB/s at start, {:.1f} at end "
-      "(each repeat has its own probes)\n",
+      "decode benchmark: {} ({}, {}, quantization {}) on {}; bound bandwidth {:.1f} GB/s at "
+      "start, {:.1f} at end (each repeat has its own probes)\n",
       r["model"]["dir_name"].get<std::string>(), r["model"]["model_type"].get<std::string>(),
-      r["model"]["dtype"].get<std::string>(), r["backend"].get<std::string>(),
-      r["bandwidth"]["start"]["gbps_median"].get<double>(),
+      r["model"]["dtype"].get<std::string>(), r["model"].value("quantization", std::string("none")),
+      r["backend"].get<std::string>(), r["bandwidth"]["start"]["gbps_median"].get<double>(),
       r["bandwidth"]["end"]["gbps_median"].get<double>());
   out += fmt::format("{:>6} {:>12} {:>12} {:>14} {:>10} {:>12} {:>10} {:>10}\n", "batch",
                      "prefill t/s", "decode t/s", "t/s @med step", "step p50", "bound t/s",

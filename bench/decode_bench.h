@@ -26,6 +26,8 @@ struct DecodeBenchOptions {
   int device = 0;               // CUDA device
   std::size_t probe_bytes = std::size_t{512} << 20;
   bool progress = true;
+  std::string quantization;      // LoadOptions::quantization
+  bool int8_activations = true;  // CPU: the int8 path for 4/8-bit weights
 };
 
 core::Result<nlohmann::json> run_decode_bench(const DecodeBenchOptions& options);

@@ -84,6 +84,12 @@ void add_bench_command(CLI::App& parent, Action* action) {
   decode->add_option("--device", args->options.device, "CUDA device")->check(CLI::Range(0, 64));
   decode->add_option("--probe-mib", args->probe_mib, "Bandwidth probe buffer (MiB)")
       ->check(CLI::Range(64, 1 << 16));
+  decode
+      ->add_option("--quantization", args->options.quantization,
+                   "Quantize float weights at load (int4, int8, fp8)")
+      ->check(CLI::IsMember({"none", "int4", "int8", "fp8"}));
+  decode->add_flag("!--exact-quant", args->options.int8_activations,
+                   "CPU: multiply 4/8-bit weights in exact f32 instead of the int8 path");
   decode->add_option("--json", args->json_path, "Write the full result as JSON here");
   decode->add_flag("--quiet", args->quiet, "No progress on stderr");
   decode->callback([args, action] { *action = [args] { return run_decode(*args); }; });

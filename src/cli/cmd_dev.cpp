@@ -1,9 +1,11 @@
-// `mlx-serving dev ...`: developer tools (synthetic models).
+// `mlx-serving dev ...`: developer tools (synthetic models, quantization).
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 
 #include "cli/commands.h"
+#include "model/quantize.h"
 #include "model/synth.h"
 
 namespace mlxs::cli {
@@ -12,7 +14,30 @@ namespace {
 struct SynthArgs {
   model::SynthOptions options;
   std::string dtype = "bf16";
+  std::string quant = "none";  // none | mlx-q4 | mlx-q8
 };
+
+int report_quantized(const model::QuantizeOptions& o, const model::QuantizeResult& r, double s) {
+  std::fprintf(stderr,
+               "wrote %s: %d matrices quantized to %d bits (group %lld), %d tensors copied, "
+               "%.2f GB -> %.2f GB in %.1f s\n",
+               o.out_dir.c_str(), r.quantized, o.bits, static_cast<long long>(o.group_size),
+               r.copied, static_cast<double>(r.bytes_in) / 1e9,
+               static_cast<double>(r.bytes_out) / 1e9, s);
+  return 0;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+int run_quantize(const model::QuantizeOptions& o) {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto result = model::quantize_model_dir(o);
+  if (!result)
+    return report_error(std::string(result.status().code_name()), result.status().message());
+  return report_quantized(o, *result, seconds_since(t0));
+}
 
 int run_synth(SynthArgs& a) {
   if (a.dtype == "f32") {
@@ -22,11 +47,15 @@ int run_synth(SynthArgs& a) {
   } else {
     a.options.dtype = tensor::DType::kBF16;
   }
+  // Quantized variants: the float model is written beside the target, then
+  // quantized into it (the same code path as `dev quantize`).
+  const std::string final_dir = a.options.out_dir;
+  if (a.quant != "none") a.options.out_dir = final_dir + ".float-tmp";
   const auto t0 = std::chrono::steady_clock::now();
   auto result = model::write_synthetic_model(a.options);
   if (!result)
     return report_error(std::string(result.status().code_name()), result.status().message());
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double s = seconds_since(t0);
   std::fprintf(stderr,
                "wrote %s: %.3f B parameters, %.2f GB in %d shard(s), %.1f s (%.2f GB/s); "
                "tokenizer: %s\n",
@@ -34,7 +63,17 @@ int run_synth(SynthArgs& a) {
                static_cast<double>(result->bytes_written) / 1e9, result->shards, s,
                static_cast<double>(result->bytes_written) / 1e9 / s,
                result->has_tokenizer ? result->tokenizer_family.c_str() : "none");
-  return 0;
+  if (a.quant == "none") return 0;
+  model::QuantizeOptions q;
+  q.model_dir = a.options.out_dir;
+  q.out_dir = final_dir;
+  q.bits = a.quant == "mlx-q8" ? 8 : 4;
+  q.group_size = 64;  // mlx-lm's default
+  q.threads = a.options.threads;
+  const int rc = run_quantize(q);
+  std::error_code ec;
+  std::filesystem::remove_all(a.options.out_dir, ec);
+  return rc;
 }
 
 }  // namespace
@@ -66,7 +105,22 @@ void add_dev_command(CLI::App& parent, Action* action) {
                     "Folder with tokenizer.json and tokenizer_config.json");
   synth->add_option("--threads", args->options.threads, "Generator threads (default: all)")
       ->check(CLI::Range(0, 1024));
+  synth->add_option("--quant", args->quant, "Write the weights MLX-quantized (group size 64)")
+      ->check(CLI::IsMember({"none", "mlx-q4", "mlx-q8"}));
   synth->callback([args, action] { *action = [args] { return run_synth(*args); }; });
+
+  auto qargs = std::make_shared<model::QuantizeOptions>();
+  CLI::App* quant = dev->add_subcommand(
+      "quantize", "Write an MLX affine-quantized copy of a float model directory");
+  quant->add_option("--model", qargs->model_dir, "Model directory")->required();
+  quant->add_option("--out", qargs->out_dir, "Output directory")->required();
+  quant->add_option("--bits", qargs->bits, "Bits per weight")
+      ->check(CLI::IsMember({2, 3, 4, 5, 6, 8}));
+  quant->add_option("--group-size", qargs->group_size, "Weights sharing a scale and bias")
+      ->check(CLI::IsMember({32, 64, 128}));
+  quant->add_option("--threads", qargs->threads, "Threads (default: all)")
+      ->check(CLI::Range(0, 1024));
+  quant->callback([qargs, action] { *action = [qargs] { return run_quantize(*qargs); }; });
 }
 
 }  // namespace mlxs::cli

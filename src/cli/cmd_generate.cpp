@@ -36,6 +36,7 @@ struct GenerateArgs {
   std::int64_t seed = -1;
   std::vector<std::string> stop;
   bool print_ids = false;
+  std::string quantization;
 };
 
 core::Result<std::vector<std::int32_t>> parse_ids(const std::string& text) {
@@ -101,6 +102,7 @@ int run_generate(const GenerateArgs& a) {
   load.max_batch_tokens = 512;
   load.max_seqs = 1;
   load.max_logit_rows = 1;
+  load.quantization = a.quantization;
   auto model = model::Model::load(a.model_dir, backend, load);
   if (!model) return fail(model.status());
   auto prompt = build_prompt(a, **model, tok.get());
@@ -198,6 +200,10 @@ void add_generate_command(CLI::App& parent, Action* action) {
       ->check(CLI::Range(0.01, 10.0));
   cmd->add_option("--seed", args->seed, "Sampling seed");
   cmd->add_option("--stop", args->stop, "Stop string (repeatable)");
+  cmd->add_option("--quantization", args->quantization,
+                  "Quantize float weights at load (int4, int8: MLX affine, group 64; fp8: e4m3 "
+                  "per channel); on a quantized model, a consistency check")
+      ->check(CLI::IsMember({"none", "int4", "int8", "fp8"}));
   cmd->add_option("--threads", args->threads, "CPU threads (default: all)")
       ->check(CLI::Range(0, 1024));
   cmd->add_flag("--ignore-eos", args->ignore_eos, "Keep generating past end-of-sequence tokens");

@@ -344,6 +344,7 @@ Result<ModelConfig> parse_model_config(const Json& doc, const std::string& file)
     cfg.architecture = (*it)[0].get<std::string>();
   }
 
+  MLXS_ASSIGN_OR_RETURN(cfg.quant, parse_quant_config(doc, file));
   MLXS_ASSIGN_OR_RETURN(cfg.hidden, r.positive_int("hidden_size"));
   MLXS_ASSIGN_OR_RETURN(cfg.layers, r.positive_int("num_hidden_layers"));
   MLXS_ASSIGN_OR_RETURN(cfg.heads, r.positive_int("num_attention_heads"));

@@ -11,6 +11,7 @@
 
 #include "core/json_util.h"
 #include "core/status.h"
+#include "model/quant_config.h"
 #include "tensor/backend.h"
 #include "tensor/dtype.h"
 
@@ -86,6 +87,7 @@ struct ModelConfig {
   std::vector<std::int64_t> mlp_only_layers;
 
   tensor::DType dtype = tensor::DType::kF32;  // stored dtype named by the config
+  QuantConfig quant;                          // how the checkpoint's weights are quantized
 
   std::optional<std::int64_t> bos_token_id;
   std::vector<std::int64_t> eos_token_ids;

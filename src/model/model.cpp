@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <optional>
 #include <set>
 
 #include "core/half.h"
 #include "core/log.h"
+#include "model/quant_binder.h"
 #include "model/rope.h"
 
 namespace mlxs::model {
@@ -33,10 +35,56 @@ bool is_float_dtype(DType d) {
   return d == DType::kF32 || d == DType::kF16 || d == DType::kBF16;
 }
 
+// Quantization applied while loading a float checkpoint.
+struct LoadQuantization {
+  bool fp8 = false;
+  int bits = 0;  // affine
+};
+constexpr std::int64_t kLoadGroupSize = 64;  // mlx-lm's default
+
+// What LoadOptions::quantization asks of this checkpoint: nothing, a
+// quantization at load, or an error when it contradicts how the checkpoint
+// is already stored (the original's clients send "int4" for 4-bit folders).
+Result<std::optional<LoadQuantization>> load_quantization(const std::string& requested,
+                                                          const QuantConfig& stored) {
+  if (requested.empty() || requested == "none" || requested == "bf16" || requested == "fp16") {
+    return std::optional<LoadQuantization>();
+  }
+  LoadQuantization q;
+  if (requested == "int4") {
+    q.bits = 4;
+  } else if (requested == "int8") {
+    q.bits = 8;
+  } else if (requested == "fp8") {
+    q.fp8 = true;
+  } else {
+    return Status(
+        ErrorCode::kInvalidParams,
+        fmt::format("quantization \"{}\" is not one of int4, int8, fp8", requested.substr(0, 32)));
+  }
+  if (!stored.quantized()) return std::optional<LoadQuantization>(q);
+  const bool agrees =
+      stored.method == QuantMethod::kMlxAffine ? !q.fp8 && stored.affine.bits == q.bits : q.fp8;
+  if (!agrees) {
+    const std::string how =
+        stored.method == QuantMethod::kMlxAffine
+            ? fmt::format("{}, {} bits", quant_method_name(stored.method), stored.affine.bits)
+            : std::string(quant_method_name(stored.method));
+    return load_error(fmt::format(
+        "the checkpoint is already quantized ({}); quantization \"{}\" disagrees", how, requested));
+  }
+  return std::optional<LoadQuantization>();  // as stored: nothing to do
+}
+
 // Binds checkpoint tensors to backend views, checking names, shapes and dtypes.
 class Binder {
  public:
-  Binder(const WeightStore& store, tensor::Backend& backend) : store_(store), backend_(backend) {}
+  // `at_load` asks for float weights to be quantized as they are bound; the
+  // quantized copies live in `owned`.
+  Binder(const WeightStore& store, const QuantConfig& quant, tensor::Backend& backend,
+         std::optional<LoadQuantization> at_load,
+         std::map<std::string, std::unique_ptr<QuantizedMatrix>>& owned)
+      : store_(store), quant_(quant), backend_(backend), at_load_(at_load), owned_(owned) {}
 
   Result<const TensorEntry*> entry(const std::string& name, std::vector<std::int64_t> shape) {
     MLXS_ASSIGN_OR_RETURN(const TensorEntry* e, store_.require(name));
@@ -64,7 +112,19 @@ class Binder {
   }
   Result<Weight> linear(const std::string& prefix, std::int64_t out, std::int64_t in, bool bias) {
     Weight w;
-    MLXS_ASSIGN_OR_RETURN(w.w, matrix(prefix + ".weight", out, in));
+    MLXS_ASSIGN_OR_RETURN(auto packed, find_quantized(store_, quant_, prefix, out, in, used_));
+    if (packed) {
+      MLXS_ASSIGN_OR_RETURN(w, backend_.import_quantized(*packed));
+    } else if (at_load_ && in % kLoadGroupSize == 0) {
+      MLXS_ASSIGN_OR_RETURN(const TensorEntry* e, entry(prefix + ".weight", {out, in}));
+      auto q = std::make_unique<QuantizedMatrix>(
+          at_load_->fp8 ? quantize_fp8_matrix(e->view(), 0)
+                        : quantize_affine_matrix(e->view(), at_load_->bits, kLoadGroupSize, 0));
+      MLXS_ASSIGN_OR_RETURN(w, backend_.import_quantized(q->weight));
+      owned_[prefix + ".weight"] = std::move(q);
+    } else {
+      MLXS_ASSIGN_OR_RETURN(w.w, matrix(prefix + ".weight", out, in));
+    }
     if (bias) {
       MLXS_ASSIGN_OR_RETURN(w.bias, vector(prefix + ".bias", out));
     }
@@ -75,12 +135,11 @@ class Binder {
                                     std::int64_t in) {
     std::int64_t total = 0;
     for (auto p : parts) total += p;
-    MLXS_ASSIGN_OR_RETURN(Tensor whole, matrix(prefix + ".weight", total, in));
+    MLXS_ASSIGN_OR_RETURN(Weight whole, linear(prefix, total, in, false));
     std::vector<Weight> out;
     std::int64_t row = 0;
     for (auto p : parts) {
-      Weight w;
-      w.w = whole.rows_view(row, row + p);
+      MLXS_ASSIGN_OR_RETURN(Weight w, weight_rows(whole, row, row + p));
       row += p;
       out.push_back(w);
     }
@@ -97,7 +156,10 @@ class Binder {
 
  private:
   const WeightStore& store_;
+  const QuantConfig& quant_;
   tensor::Backend& backend_;
+  std::optional<LoadQuantization> at_load_;
+  std::map<std::string, std::unique_ptr<QuantizedMatrix>>& owned_;
   std::set<std::string> used_;
 };
 
@@ -134,18 +196,19 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& dir, tensor::Backe
 
 Status Model::bind_weights() {
   const ModelConfig& c = config_;
-  Binder bind(*store_, backend_);
+  MLXS_ASSIGN_OR_RETURN(auto at_load, load_quantization(options_.quantization, c.quant));
+  Binder bind(*store_, c.quant, backend_, at_load, quantized_);
   const std::int64_t H = c.hidden;
   const std::int64_t hd = c.head_dim;
   const std::int64_t q_rows = c.heads * hd;
   const std::int64_t kv_rows = c.kv_heads * hd;
 
-  MLXS_ASSIGN_OR_RETURN(embed_, bind.matrix("model.embed_tokens.weight", c.vocab, H));
+  MLXS_ASSIGN_OR_RETURN(embed_, bind.linear("model.embed_tokens", c.vocab, H, false));
   MLXS_ASSIGN_OR_RETURN(final_norm_, bind.vector("model.norm.weight", H));
   if (c.tie_embeddings) {
-    lm_head_.w = embed_;
+    lm_head_ = embed_;  // a quantized table multiplies as a linear too
   } else {
-    MLXS_ASSIGN_OR_RETURN(lm_head_.w, bind.matrix("lm_head.weight", c.vocab, H));
+    MLXS_ASSIGN_OR_RETURN(lm_head_, bind.linear("lm_head", c.vocab, H, false));
   }
 
   const int rope_full = backend_.register_rope(compute_rope(c.rope_full, hd, c.max_position));
@@ -402,26 +465,41 @@ Result<Tensor> Model::forward(const tensor::StepBatch& batch, tensor::KvStorage&
 std::size_t Model::weight_bytes_per_token() const {
   std::size_t total = 0;
   for (const auto& [name, e] : store_->tensors()) {
+    std::size_t bytes = e.nbytes;
+    if (auto q = quantized_.find(name); q != quantized_.end()) {
+      bytes = q->second->codes.size() + 2 * (q->second->scales.size() + q->second->biases.size());
+    }
     // MoE experts: only the routed ones are read per token.
     if (name.find(".mlp.experts.") != std::string::npos && config_.num_experts > 0) {
-      total += e.nbytes * static_cast<std::size_t>(config_.experts_per_token) /
+      total += bytes * static_cast<std::size_t>(config_.experts_per_token) /
                static_cast<std::size_t>(config_.num_experts);
       continue;
     }
-    // An untied input embedding is read one row per token, not whole.
-    if (name == "model.embed_tokens.weight" && !config_.tie_embeddings) {
-      total += e.nbytes / static_cast<std::size_t>(config_.vocab);
+    // An untied input embedding (and its scales) is read one row per token.
+    if (name.rfind("model.embed_tokens.", 0) == 0 && !config_.tie_embeddings) {
+      total += bytes / static_cast<std::size_t>(config_.vocab);
       continue;
     }
-    total += e.nbytes;
+    total += bytes;
   }
   return total;
 }
 
 std::size_t Model::parameter_count() const {
   std::size_t total = 0;
+  const bool mlx = config_.quant.method == QuantMethod::kMlxAffine;
   for (const auto& [name, e] : store_->tensors()) {
-    total += e.nbytes / tensor::dtype_size(e.dtype);
+    const std::size_t elements = e.nbytes / tensor::dtype_size(e.dtype);
+    if (mlx && e.dtype == DType::kU32) {
+      // Packed codes: count the weights they hold, as mlx-lm does (scales
+      // and biases are not parameters of the source model).
+      total += elements * 32 / static_cast<std::size_t>(config_.quant.affine.bits);
+      continue;
+    }
+    const bool group_param =
+        name.size() > 7 && (name.ends_with(".scales") || name.ends_with(".biases"));
+    if (mlx && group_param) continue;
+    total += elements;
   }
   return total;
 }

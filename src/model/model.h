@@ -4,12 +4,14 @@
 // StepBatch (any mix of prefill chunks and decode tokens of many sequences)
 // against a paged KV cache and returns logits for the rows the batch asks for.
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "model/arch.h"
 #include "model/config.h"
+#include "model/quantize.h"
 #include "model/safetensors.h"
 #include "tensor/backend.h"
 
@@ -22,6 +24,11 @@ struct LoadOptions {
   int max_seqs = 64;           // sequences in one forward pass
   int max_logit_rows = 64;     // rows whose logits one pass may return
   int max_context = 0;         // 0: the config's max_position_embeddings
+  // "int4" / "int8" (MLX affine, group 64) or "fp8" (e4m3 per channel):
+  // quantize float weights at load. On a checkpoint that is already
+  // quantized it is a consistency check; "", "none", "bf16" and "fp16" keep
+  // the weights as stored.
+  std::string quantization;
 };
 
 struct LayerWeights {
@@ -79,9 +86,11 @@ class Model {
   GenerationConfig generation_;
   ArchTraits traits_;
   std::unique_ptr<WeightStore> store_;
+  // Weights quantized at load, by checkpoint tensor name.
+  std::map<std::string, std::unique_ptr<QuantizedMatrix>> quantized_;
   int max_context_ = 0;
 
-  tensor::Tensor embed_;  // [vocab, hidden]
+  tensor::Weight embed_;  // [vocab, hidden], possibly quantized
   tensor::Weight lm_head_;
   tensor::Tensor final_norm_;
   std::vector<LayerWeights> layers_;

@@ -13,6 +13,7 @@
 #include "core/half.h"
 #include "core/json_util.h"
 #include "core/rng.h"
+#include "model/safetensors_writer.h"
 
 namespace mlxs::model {
 namespace {
@@ -171,44 +172,15 @@ void fill_chunk(const TensorSpec& t, DType dtype, std::uint64_t seed, std::int64
   }
 }
 
-Status write_all(std::FILE* f, const void* data, std::size_t n, const std::string& name) {
-  if (std::fwrite(data, 1, n, f) != n) {
-    return core::make_error(ErrorCode::kIoError, "{}: write failed: {}", name,
-                            std::strerror(errno));
-  }
-  return Status::ok();
-}
-
-Status write_json(const fs::path& path, const Json& doc) {
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "wb"), &std::fclose);
-  if (!f) return core::make_error(ErrorCode::kIoError, "cannot write {}", path.filename().string());
-  const std::string text = doc.dump(2) + "\n";
-  return write_all(f.get(), text.data(), text.size(), path.filename().string());
-}
-
 Result<std::uint64_t> write_shard(const fs::path& path, const std::vector<const TensorSpec*>& specs,
                                   DType dtype, std::uint64_t seed, int threads) {
-  Json header = Json::object();
-  header["__metadata__"] = {{"format", "pt"}};
-  std::uint64_t offset = 0;
   const std::size_t width = tensor::dtype_size(dtype);
+  std::vector<TensorHeader> headers;
   for (const auto* t : specs) {
-    const std::uint64_t bytes = static_cast<std::uint64_t>(t->numel()) * width;
-    header[t->name] = {{"dtype", std::string(tensor::dtype_name(dtype))},
-                       {"shape", t->shape},
-                       {"data_offsets", {offset, offset + bytes}}};
-    offset += bytes;
+    headers.push_back({t->name, dtype, t->shape, static_cast<std::uint64_t>(t->numel()) * width});
   }
-  std::string text = header.dump();
-  text.append((8 - text.size() % 8) % 8, ' ');
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "wb"), &std::fclose);
-  const std::string name = path.filename().string();
-  if (!f) return core::make_error(ErrorCode::kIoError, "cannot create {}", name);
-  std::uint8_t len[8];
-  std::uint64_t n = text.size();
-  for (int i = 0; i < 8; ++i) len[i] = static_cast<std::uint8_t>(n >> (8 * i));
-  MLXS_RETURN_IF_ERROR(write_all(f.get(), len, 8, name));
-  MLXS_RETURN_IF_ERROR(write_all(f.get(), text.data(), text.size(), name));
+  MLXS_ASSIGN_OR_RETURN(auto writer,
+                        SafetensorsWriter::create(path.string(), headers, {{"format", "pt"}}));
 
   constexpr std::int64_t kChunk = 1 << 20;  // elements per generator stream
   const std::int64_t batch_chunks = std::max(1, threads) * 4;
@@ -232,13 +204,10 @@ Result<std::uint64_t> write_shard(const fs::path& path, const std::vector<const 
       for (int w = 1; w < workers; ++w) pool.emplace_back(work, w, workers);
       work(0, std::max(workers, 1));
       for (auto& th : pool) th.join();
-      MLXS_RETURN_IF_ERROR(
-          write_all(f.get(), buffer.data(), static_cast<std::size_t>(n_elems) * width, name));
+      MLXS_RETURN_IF_ERROR(writer.write(buffer.data(), static_cast<std::size_t>(n_elems) * width));
     }
   }
-  if (std::fflush(f.get()) != 0)
-    return core::make_error(ErrorCode::kIoError, "{}: flush failed", name);
-  return 8 + text.size() + offset;
+  return writer.finish();
 }
 
 Json generation_config_for(const std::string& family) {
@@ -444,9 +413,9 @@ Result<SynthResult> write_synthetic_model(const SynthOptions& o) {
                             ec.message());
 
   const Json gen = generation_config_for(family);
-  MLXS_RETURN_IF_ERROR(
-      write_json(out / "config.json", model_config_for(p, type, *arch, o.dtype, gen)));
-  MLXS_RETURN_IF_ERROR(write_json(out / "generation_config.json", gen));
+  MLXS_RETURN_IF_ERROR(write_json_file((out / "config.json").string(),
+                                       model_config_for(p, type, *arch, o.dtype, gen)));
+  MLXS_RETURN_IF_ERROR(write_json_file((out / "generation_config.json").string(), gen));
   if (result.has_tokenizer) {
     for (const char* name : {"tokenizer.json", "tokenizer_config.json"}) {
       const fs::path src = fs::path(tok_dir) / name;
@@ -498,8 +467,8 @@ Result<SynthResult> write_synthetic_model(const SynthOptions& o) {
   }
   if (shards.size() > 1) {
     MLXS_RETURN_IF_ERROR(
-        write_json(out / "model.safetensors.index.json",
-                   {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}}));
+        write_json_file((out / "model.safetensors.index.json").string(),
+                        {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}}));
   }
   result.shards = static_cast<int>(shards.size());
   return result;

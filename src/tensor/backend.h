@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "tensor/quant.h"
 #include "tensor/tensor.h"
 
 namespace mlxs::tensor {
@@ -25,10 +26,12 @@ using core::Status;
 
 // y = x · Wᵀ + b for a weight [out, in].
 struct Weight {
-  Tensor w;     // [out_features, in_features]; f32, f16 or bf16
-  Tensor bias;  // [out_features] f32, or empty
+  Tensor w;         // [out_features, in_features] f32, f16 or bf16; packed rows when quantized
+  Tensor bias;      // [out_features] f32, or empty
+  QuantSpec quant;  // format none for plain weights
   std::int64_t out_features() const { return w.rows(); }
-  std::int64_t in_features() const { return w.cols(); }
+  std::int64_t in_features() const { return quant.quantized() ? quant.in_features : w.cols(); }
+  bool quantized() const { return quant.quantized(); }
 };
 
 struct LinearOut {
@@ -139,6 +142,10 @@ class Backend {
   // Whether linear() reads weights of this dtype as they are (zero-copy).
   virtual bool computes_with(DType dtype) const = 0;
   virtual Result<std::unique_ptr<DeviceBuffer>> allocate(std::size_t bytes) = 0;
+  // Makes a quantized host weight usable by linear() and embed(): packed
+  // codes read in place where the backend multiplies by them, else
+  // dequantized once to a dtype it computes with.
+  virtual Result<Weight> import_quantized(const Weight& host) = 0;
   // Makes a host tensor usable by ops: the same view on the CPU when the dtype
   // is one it computes with, else a converted or uploaded copy kept alive by
   // the backend until it is destroyed. widen_to_f32 asks for an f32 copy
@@ -154,8 +161,8 @@ class Backend {
   // The step's ops have all been issued (a device backend may launch a
   // captured graph or flush here).
   virtual void end_step() = 0;
-  // out[t] = table[tokens[t]] * scale.
-  virtual void embed(const Tensor& table, float scale, Tensor out) = 0;
+  // out[t] = table[tokens[t]] * scale (rows of a quantized table dequantized).
+  virtual void embed(const Weight& table, float scale, Tensor out) = 0;
   // out = x / rms(x) * (offset + w); offset is 1 for Gemma's (1 + w) norm.
   virtual void rms_norm(const Tensor& x, const Tensor& w, float eps, float offset, Tensor out) = 0;
   // x += delta; out = rms_norm(x).

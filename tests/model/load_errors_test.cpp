@@ -27,12 +27,16 @@ void write_bytes(const fs::path& p, const std::string& bytes) {
   std::ofstream(p, std::ios::binary | std::ios::trunc) << bytes;
 }
 
-// A writable copy of a fixture case, then `mutate` breaks it.
+// A writable copy of a fixture case ("llama" in hf-tiny, or
+// "<folder>/<case>"), then `mutate` breaks it.
 fs::path broken_copy(const std::string& name, const std::string& tag,
                      const std::function<void(const fs::path&)>& mutate) {
-  const fs::path dst = fs::path(testing::temp_dir()) / (name + "-" + tag);
+  const bool has_folder = name.find('/') != std::string::npos;
+  std::string flat = name;
+  for (auto& ch : flat) ch = ch == '/' ? '-' : ch;
+  const fs::path dst = fs::path(testing::temp_dir()) / (flat + "-" + tag);
   fs::remove_all(dst);
-  fs::copy(testing::fixture_path("hf-tiny/" + name), dst);
+  fs::copy(testing::fixture_path(has_folder ? name : "hf-tiny/" + name), dst);
   for (const auto& e : fs::directory_iterator(dst)) {
     fs::permissions(e.path(), fs::perms::owner_read | fs::perms::owner_write);
   }
@@ -151,6 +155,116 @@ TEST(ModelLoadErrors, UnknownArchitectureAndRope) {
                                   });
                                 }),
                     "unsupported rope type 'dynamic'");
+}
+
+// Quantized checkpoints (hf-tiny-quant): each inconsistency names the tensor.
+const std::string kMlxQ4 = "hf-tiny-quant/llama_mlx_q4";
+const std::string kFp8Block = "hf-tiny-quant/llama_fp8_block";
+const std::string kFp8Channel = "hf-tiny-quant/qwen2_fp8_channel";
+
+// Drops a tensor from a single-file checkpoint and from its index.
+void drop_tensor(const fs::path& d, const std::string& name) {
+  edit_header(d / "model.safetensors", [&](Json& h) { h.erase(name); });
+  if (fs::exists(d / "model.safetensors.index.json")) {
+    Json index = Json::parse(read_bytes(d / "model.safetensors.index.json"));
+    index["weight_map"].erase(name);
+    write_bytes(d / "model.safetensors.index.json", index.dump());
+  }
+}
+
+void edit_mlx_quantization(const fs::path& d, const std::function<void(Json&)>& edit) {
+  edit_config(d, [&](Json& c) {
+    for (const char* key : {"quantization", "quantization_config"}) {
+      if (c.contains(key)) edit(c[key]);
+    }
+  });
+}
+
+TEST(ModelLoadErrors, QuantizedPackingAndParameters) {
+  expect_load_error(broken_copy(kMlxQ4, "bits",
+                                [](const fs::path& d) {
+                                  edit_mlx_quantization(d, [](Json& q) { q["bits"] = 8; });
+                                }),
+                    "packed shape");
+  expect_load_error(broken_copy(kMlxQ4, "bits7",
+                                [](const fs::path& d) {
+                                  edit_mlx_quantization(d, [](Json& q) { q["bits"] = 7; });
+                                }),
+                    "bits 7 is not supported");
+  expect_load_error(broken_copy(kMlxQ4, "group",
+                                [](const fs::path& d) {
+                                  edit_mlx_quantization(d, [](Json& q) { q["group_size"] = 48; });
+                                }),
+                    "group_size 48 is not supported");
+  expect_load_error(broken_copy(kMlxQ4, "mode",
+                                [](const fs::path& d) {
+                                  edit_mlx_quantization(d, [](Json& q) { q["mode"] = "mxfp4"; });
+                                }),
+                    "mode \"mxfp4\" is not supported");
+  expect_load_error(broken_copy(kMlxQ4, "noscales",
+                                [](const fs::path& d) {
+                                  drop_tensor(d, "model.layers.0.self_attn.q_proj.scales");
+                                }),
+                    "'model.layers.0.self_attn.q_proj.weight' is packed (U32) but "
+                    "'model.layers.0.self_attn.q_proj.scales' is missing");
+  expect_load_error(
+      broken_copy(kMlxQ4, "nobiases",
+                  [](const fs::path& d) { drop_tensor(d, "model.layers.1.mlp.down_proj.biases"); }),
+      "'model.layers.1.mlp.down_proj.biases' is missing");
+  expect_load_error(broken_copy(kMlxQ4, "scaledtype",
+                                [](const fs::path& d) {
+                                  edit_header(d / "model.safetensors", [](Json& h) {
+                                    h["lm_head.scales"]["dtype"] = "I16";
+                                  });
+                                }),
+                    "'lm_head.scales' has dtype I16");
+  expect_load_error(broken_copy(kMlxQ4, "unquantized",
+                                [](const fs::path& d) {
+                                  edit_mlx_quantization(
+                                      d, [](Json& q) { q["model.layers.0.mlp.up_proj"] = false; });
+                                }),
+                    "leaves 'model.layers.0.mlp.up_proj' unquantized");
+}
+
+TEST(ModelLoadErrors, QuantizedMethodsAndBlocks) {
+  expect_load_error(
+      broken_copy(kFp8Block, "method",
+                  [](const fs::path& d) {
+                    edit_config(d, [](Json& c) {
+                      c["quantization_config"] = {{"quant_method", "gptq"}, {"bits", 4}};
+                    });
+                  }),
+      "quantization method \"gptq\" is not supported");
+  expect_load_error(broken_copy(kFp8Block, "blocks",
+                                [](const fs::path& d) {
+                                  edit_config(d, [](Json& c) {
+                                    c["quantization_config"]["weight_block_size"] = {64, 64};
+                                  });
+                                }),
+                    "the quantization implies [1, 1]");
+  expect_load_error(broken_copy(kFp8Block, "noscale",
+                                [](const fs::path& d) {
+                                  edit_header(d / "model.safetensors", [](Json& h) {
+                                    h.erase("model.layers.0.mlp.gate_proj.weight_scale_inv");
+                                  });
+                                }),
+                    "'model.layers.0.mlp.gate_proj.weight_scale_inv' is missing");
+  expect_load_error(
+      broken_copy(kFp8Channel, "strategy",
+                  [](const fs::path& d) {
+                    edit_config(d, [](Json& c) {
+                      c["quantization_config"]["config_groups"]["group_0"]["weights"]["strategy"] =
+                          "group";
+                    });
+                  }),
+      "strategy \"group\" is not supported");
+  expect_load_error(broken_copy(kFp8Channel, "noscale",
+                                [](const fs::path& d) {
+                                  edit_header(d / "model.safetensors", [](Json& h) {
+                                    h.erase("model.layers.1.self_attn.o_proj.weight_scale");
+                                  });
+                                }),
+                    "'model.layers.1.self_attn.o_proj.weight_scale' is missing");
 }
 
 }  // namespace

@@ -1,8 +1,11 @@
 // Logits of every hf-tiny case against the float64 references of Hugging Face
 // transformers (../shared/fixtures/hf-tiny/README.md, "How a test should
 // compare"), from both config layouts, through the full forward pass, the KV
-// cache, chunked prefill and batching.
+// cache, chunked prefill and batching. The quantized cases of hf-tiny-quant
+// (MLX affine, FP8 block and channel) run the same checks against the
+// references of their dequantized weights, from every config file present.
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <memory>
 
@@ -37,10 +40,11 @@ struct Case {
   std::vector<Prompt> prompts;
 };
 
+// `name` is "<folder>/<case>", e.g. "hf-tiny/llama".
 Case load_case(const std::string& name) {
   Case c;
   c.name = name;
-  c.dir = testing::fixture_path("hf-tiny/" + name);
+  c.dir = testing::fixture_path(name);
   auto ref = testing::load_reference(c.dir);
   auto json = core::read_json_file(c.dir + "/reference.json", "reference.json",
                                    core::ErrorCode::kInvalidParams);
@@ -83,7 +87,10 @@ struct Loaded {
   std::unique_ptr<Runner> runner;
 };
 
-Loaded load(const std::string& dir, const std::string& config_file, int max_batch_tokens) {
+// int8: the CPU's int8-activation path for 4/8-bit weights (approximate);
+// off, every product is exact f32, the precision the 1e-3 bound assumes.
+Loaded load(const std::string& dir, const std::string& config_file, int max_batch_tokens,
+            bool int8 = false) {
   Loaded l;
 #ifdef MLXS_PARITY_CUDA
   // The same checks on the GPU, all in f32 math (the references' precision).
@@ -95,8 +102,11 @@ Loaded load(const std::string& dir, const std::string& config_file, int max_batc
   l.backend = std::move(made).value();
 #else
   l.pool = std::make_shared<backend::cpu::ThreadPool>(2);
-  l.backend = std::make_unique<backend::cpu::CpuBackend>(l.pool);
+  auto cpu = std::make_unique<backend::cpu::CpuBackend>(l.pool);
+  cpu->set_int8_activations(int8);
+  l.backend = std::move(cpu);
 #endif
+  (void)int8;
   LoadOptions o;
   o.config_file = config_file;
   o.max_batch_tokens = max_batch_tokens;
@@ -229,11 +239,60 @@ TEST_P(Parity, BatchedAndChunkedEqualSingle) {
   }
 }
 
+#ifndef MLXS_PARITY_CUDA
+// The int8-activation path (quant_int8.h) on the quantized cases, one token
+// at a time (the path runs on single rows): x keeps 16 bits of each block's
+// range, a relative error near 2^-16 per product. Stated bound: the exact
+// path's 1e-3 plus 2e-4 of the largest reference logit (twice the error
+// that rounding implies after a few layers), and every clear greedy token.
+TEST(ParityInt8, QuantizedCasesMatchTheReferences) {
+  for (const auto& name : testing::model_cases("hf-tiny-quant")) {
+    const Case c = load_case("hf-tiny-quant/" + name);
+    Loaded l = load(c.dir, "config.json", 64, true);
+    ASSERT_TRUE(l.model);
+    const std::int64_t V = l.model->config().vocab;
+    for (std::size_t pi = 0; pi < c.prompts.size(); ++pi) {
+      const Prompt& p = c.prompts[pi];
+      SCOPED_TRACE(name + " prompt " + std::to_string(pi));
+      double max_logit = 0.0;
+      for (float v : p.full_logits)
+        max_logit = std::max(max_logit, std::fabs(static_cast<double>(v)));
+      const double bound = kLogitTolerance + 2e-4 * max_logit;
+      const int seq = l.runner->add_sequence();
+      double worst = 0.0;
+      for (std::size_t t = 0; t < p.full_ids.size(); ++t) {
+        const SeqFeed feed{seq, std::span<const std::int32_t>(&p.full_ids[t], 1), false};
+        auto out = l.runner->step(std::span<const SeqFeed>(&feed, 1));
+        ASSERT_TRUE(out.is_ok());
+        worst = std::max(worst, max_abs_diff(out->data(), p.full_logits.data() + t * V,
+                                             static_cast<std::size_t>(V)));
+        const std::size_t L = p.input_ids.size();
+        if (t + 1 >= L && t + 1 - L < p.continuation.size() &&
+            p.margins[t + 1 - L] > kClearMargin) {
+          EXPECT_EQ(argmax(out->data(), V), p.continuation[t + 1 - L]) << "position " << t;
+        }
+      }
+      l.runner->remove_sequence(seq);
+      EXPECT_LE(worst, bound);
+      RecordProperty(name + "_p" + std::to_string(pi) + "_max_abs_diff", std::to_string(worst));
+      std::printf("[int8] %s prompt %zu: max |Δlogit| %.4g (bound %.4g)\n", name.c_str(), pi, worst,
+                  bound);
+    }
+  }
+}
+#endif
+
 std::vector<std::tuple<std::string, std::string>> all_cases() {
   std::vector<std::tuple<std::string, std::string>> out;
-  for (const auto& name : testing::hf_tiny_cases()) {
-    out.emplace_back(name, "config.json");
-    out.emplace_back(name, "config.transformers-v5.json");
+  for (const char* folder : {"hf-tiny", "hf-tiny-quant"}) {
+    for (const auto& name : testing::model_cases(folder)) {
+      const std::string dir = testing::fixture_path(std::string(folder) + "/" + name);
+      for (const char* config : {"config.json", "config.transformers-v5.json"}) {
+        if (fs::exists(fs::path(dir) / config)) {
+          out.emplace_back(std::string(folder) + "/" + name, config);
+        }
+      }
+    }
   }
   return out;
 }
@@ -254,6 +313,12 @@ TEST(ParityFixtures, AllTenTextCasesArePresent) {
   // architecture the issue names must be covered.
   const auto cases = testing::hf_tiny_cases();
   EXPECT_GE(cases.size(), 10u) << "fixtures: " << testing::fixtures_dir();
+}
+
+TEST(ParityFixtures, QuantizedCasesArePresent) {
+  // MLX affine and both FP8 layouts.
+  EXPECT_GE(testing::model_cases("hf-tiny-quant").size(), 4u)
+      << "fixtures: " << testing::fixtures_dir();
 }
 
 }  // namespace

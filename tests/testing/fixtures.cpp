@@ -23,9 +23,13 @@ std::string fixture_path(const std::string& relative) {
 }
 
 std::vector<std::string> hf_tiny_cases() {
+  return model_cases("hf-tiny");
+}
+
+std::vector<std::string> model_cases(const std::string& folder) {
   std::vector<std::string> cases;
   std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(fixture_path("hf-tiny"), ec)) {
+  for (const auto& entry : fs::directory_iterator(fixture_path(folder), ec)) {
     if (entry.is_directory() && fs::exists(entry.path() / "config.json") &&
         fs::exists(entry.path() / "reference.safetensors")) {
       cases.push_back(entry.path().filename().string());

@@ -15,6 +15,8 @@ std::string fixture_path(const std::string& relative);
 // Case folders of hf-tiny that hold a text model (a config.json and a
 // reference.safetensors), sorted.
 std::vector<std::string> hf_tiny_cases();
+// The same for any folder of that layout under the fixtures ("hf-tiny-quant").
+std::vector<std::string> model_cases(const std::string& folder);
 // A scratch directory unique to this test process, removed at exit.
 std::string temp_dir();
 

@@ -11,9 +11,32 @@
 #include <fmt/format.h>
 
 #include "backend/cpu/kernels.h"
+#include "backend/cpu/quant_int8.h"
+#include "backend/cpu/quant_kernels.h"
 
 namespace mlxs::backend::cpu {
 namespace {
+
+bool int8_eligible(const tensor::Weight& w) {
+  return w.quant.format == tensor::QuantFormat::kAffine && (w.quant.bits == 4 || w.quant.bits == 8);
+}
+
+// The kernels' view of an imported quantized weight.
+kernels::QuantMatrix quant_matrix(const tensor::Weight& w) {
+  const tensor::QuantSpec& q = w.quant;
+  kernels::QuantMatrix m;
+  m.format = q.format;
+  m.bits = q.bits;
+  m.group = q.group_size;
+  m.block_rows = q.block_rows;
+  m.K = q.in_features;
+  m.row_bytes = tensor::packed_row_bytes(q.format, q.bits, q.in_features);
+  m.groups_per_row = q.groups_per_row();
+  m.codes = w.w.as<const std::uint8_t>();
+  m.scales = q.scales.as<const float>();
+  m.biases = q.biases.empty() ? nullptr : q.biases.as<const float>();
+  return m;
+}
 
 using core::ErrorCode;
 using core::make_error;
@@ -112,6 +135,24 @@ core::Result<Tensor> CpuBackend::import_tensor(const Tensor& host, bool widen_to
   return out;
 }
 
+bool CpuBackend::int8_activations() const {
+  return int8_activations_ && kernels::int8_path_available();
+}
+
+core::Result<tensor::Weight> CpuBackend::import_quantized(const tensor::Weight& host) {
+  // Codes stay where they are (the mapped checkpoint); the small per-group
+  // parameters are widened once so the kernels read f32.
+  tensor::Weight out = host;
+  MLXS_ASSIGN_OR_RETURN(out.quant.scales, import_tensor(host.quant.scales, true));
+  if (!host.quant.biases.empty()) {
+    MLXS_ASSIGN_OR_RETURN(out.quant.biases, import_tensor(host.quant.biases, true));
+  }
+  if (!host.bias.empty()) {
+    MLXS_ASSIGN_OR_RETURN(out.bias, import_tensor(host.bias, true));
+  }
+  return out;
+}
+
 float* CpuBackend::scratch(std::size_t& offset, std::size_t floats) {
   float* p = static_cast<float*>(scratch_->data()) + offset;
   offset += round_up(floats, kAlign / sizeof(float));
@@ -130,7 +171,14 @@ core::Status CpuBackend::plan_step(const StepCapacity& capacity) {
   std::size_t rope_floats = 0;
   for (const auto& rope : ropes_) rope_floats += T * static_cast<std::size_t>(rope.spec.rot_dim);
   const std::size_t padding = kAlign / sizeof(float);
-  std::size_t total = T * in + threads * ctx + rope_floats + (ropes_.size() + 16) * padding +
+  const std::size_t blocks = in / kernels::kLinearBlock + 1;
+  const auto tile = static_cast<std::size_t>(kernels::kQuantTileRows) * in;
+  // int8 row: two digits of x in two layouts (in floats' worth of bytes;
+  // an interleaved layout may spill 128 bytes past a partial last chunk)
+  // and per-block floats.
+  const std::size_t int8_row = in + 64 + 6 * blocks + 64;
+  std::size_t total = T * in + T * blocks + threads * tile + int8_row + threads * ctx +
+                      rope_floats + (ropes_.size() + 16) * padding +
                       static_cast<std::size_t>(capacity.max_seqs + 1);
   if (experts > 0) {
     total += T * experts + T * in * 2 + T * moe_ffn * 2 + T * top_k * 2 + T * 2;
@@ -138,6 +186,9 @@ core::Status CpuBackend::plan_step(const StepCapacity& capacity) {
   MLXS_ASSIGN_OR_RETURN(scratch_, HostBuffer::create(total * sizeof(float)));
   std::size_t offset = 0;
   xprep_ = scratch(offset, T * in);
+  xsum_ = scratch(offset, T * blocks);
+  quant_tiles_ = scratch(offset, threads * tile);
+  int8_row_ = scratch(offset, int8_row);
   scores_ = scratch(offset, threads * ctx);
   for (auto& rope : ropes_)
     rope.cos_sin = scratch(offset, T * static_cast<std::size_t>(rope.spec.rot_dim));
@@ -197,8 +248,18 @@ void CpuBackend::begin_step(const StepBatch& batch) {
   }
 }
 
-void CpuBackend::embed(const Tensor& table, float scale, Tensor out) {
-  const std::int64_t H = table.cols();
+void CpuBackend::embed(const tensor::Weight& weight, float scale, Tensor out) {
+  const Tensor& table = weight.w;
+  const std::int64_t H = weight.in_features();
+  if (weight.quantized()) {
+    for (std::size_t t = 0; t < batch_.tokens.size(); ++t) {
+      float* dst = out.as<float>() + static_cast<std::int64_t>(t) * H;
+      const std::int64_t row = batch_.tokens[t];
+      tensor::dequantize_rows(table, weight.quant, row, row + 1, dst);
+      if (scale != 1.0f) kernels::scale(dst, scale, H);
+    }
+    return;
+  }
   const std::size_t row_bytes = static_cast<std::size_t>(H) * tensor::dtype_size(table.dtype);
   const auto* base = static_cast<const char*>(table.data);
   for (std::size_t t = 0; t < batch_.tokens.size(); ++t) {
@@ -243,19 +304,48 @@ void CpuBackend::head_rms_norm(Tensor x, int head_dim, const Tensor& w, float ep
 
 void CpuBackend::linear_impl(const float* x, std::int64_t M, std::int64_t K,
                              std::span<const LinearOut> outs) {
-  // bf16 weights read the input in a rearranged layout; others read x as is.
+  // bf16 and 4-bit weights read the input in a rearranged layout; others
+  // read x as is. Affine weights also need the input's block sums.
   bool need_prep = false;
+  bool need_sums = false;
   std::int64_t total = 0;
   for (const auto& o : outs) {
-    need_prep |= o.weight->w.dtype == DType::kBF16;
-    total += o.weight->out_features();
+    const tensor::Weight& w = *o.weight;
+    need_prep |= w.w.dtype == DType::kBF16 || (w.quantized() && w.quant.bits == 4);
+    need_sums |= w.quant.format == tensor::QuantFormat::kAffine;
+    total += w.out_features();
+  }
+  // One input row against 4/8-bit affine weights: the int8 path.
+  bool use_int8 = M == 1 && K % kernels::kLinearBlock == 0 && int8_activations();
+  if (use_int8) {
+    use_int8 = false;
+    for (const auto& o : outs) use_int8 |= int8_eligible(*o.weight);
+  }
+  kernels::Int8Row row;
+  if (use_int8) {
+    const std::int64_t blocks = K / kernels::kLinearBlock;
+    auto* bytes = reinterpret_cast<std::int8_t*>(int8_row_);
+    row.natural[0] = bytes;
+    row.natural[1] = bytes + K;
+    row.interleaved[0] = bytes + 2 * K;
+    row.interleaved[1] = bytes + 3 * K + 128;
+    float* f = int8_row_ + (4 * K + 256 + 3) / 4 + 1;
+    row.block_scale = f;
+    row.sum32 = f + blocks;
+    row.sum64 = row.sum32 + blocks;
+    row.sum128 = row.sum64 + blocks / 2 + 1;
+    row.lost32 = row.sum128 + blocks / 4 + 1;
+    row.lost64 = row.lost32 + blocks;
+    row.lost128 = row.lost64 + blocks / 2 + 1;
+    kernels::quantize_row_int8(x, K, row);
   }
   if (need_prep) kernels::prepare_linear_input(DType::kBF16, x, M, K, xprep_);
+  if (need_sums) kernels::block_sums(x, M, K, xsum_);
   // Chunks of the concatenated output rows of all weights go to whichever
   // thread is free: about eight per thread, a multiple of the 16-row tiles.
   const std::int64_t per = (total + pool_->size() * 8 - 1) / (pool_->size() * 8);
   const std::int64_t chunk = std::max<std::int64_t>(16, (per + 15) / 16 * 16);
-  pool_->parallel_chunks(total, chunk, [&](std::int64_t n0, std::int64_t n1) {
+  pool_->parallel_chunks(total, chunk, [&](int thread, std::int64_t n0, std::int64_t n1) {
     std::int64_t base = 0;
     for (const auto& o : outs) {
       const std::int64_t N = o.weight->out_features();
@@ -263,10 +353,20 @@ void CpuBackend::linear_impl(const float* x, std::int64_t M, std::int64_t K,
       const std::int64_t hi = std::min(n1, base + N);
       if (lo < hi) {
         const Tensor& w = o.weight->w;
-        const float* in = w.dtype == DType::kBF16 ? xprep_ : x;
         const float* bias = o.weight->bias.empty() ? nullptr : o.weight->bias.as<float>();
-        kernels::linear_rows(w.dtype, in, M, K, w.data, lo - base, hi - base, bias,
-                             o.out.as<float>(), N);
+        if (use_int8 && int8_eligible(*o.weight)) {
+          kernels::int8_linear_rows(quant_matrix(*o.weight), row, lo - base, hi - base, bias,
+                                    o.out.as<float>());
+        } else if (o.weight->quantized()) {
+          float* tile = quant_tiles_ + static_cast<std::size_t>(thread) *
+                                           static_cast<std::size_t>(kernels::kQuantTileRows * K);
+          kernels::quant_linear_rows(quant_matrix(*o.weight), x, xprep_, xsum_, M, lo - base,
+                                     hi - base, bias, o.out.as<float>(), N, tile);
+        } else {
+          const float* in = w.dtype == DType::kBF16 ? xprep_ : x;
+          kernels::linear_rows(w.dtype, in, M, K, w.data, lo - base, hi - base, bias,
+                               o.out.as<float>(), N);
+        }
       }
       base += N;
     }

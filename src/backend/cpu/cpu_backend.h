@@ -51,13 +51,14 @@ class CpuBackend final : public tensor::Backend {
   bool computes_with(DType dtype) const override;
   core::Result<std::unique_ptr<DeviceBuffer>> allocate(std::size_t bytes) override;
   core::Result<Tensor> import_tensor(const Tensor& host, bool widen_to_f32) override;
+  core::Result<tensor::Weight> import_quantized(const tensor::Weight& host) override;
   core::Status plan_step(const StepCapacity& capacity) override;
   int register_rope(const RopeSpec& spec) override;
   core::Result<std::unique_ptr<KvStorage>> create_kv_storage(const KvCacheShape& shape) override;
 
   void begin_step(const StepBatch& batch) override;
   void end_step() override {}
-  void embed(const Tensor& table, float scale, Tensor out) override;
+  void embed(const tensor::Weight& table, float scale, Tensor out) override;
   void rms_norm(const Tensor& x, const Tensor& w, float eps, float offset, Tensor out) override;
   void add_rms_norm(Tensor x, const Tensor& delta, const Tensor& w, float eps, float offset,
                     Tensor out) override;
@@ -82,6 +83,12 @@ class CpuBackend final : public tensor::Backend {
 
   ThreadPool& pool() { return *pool_; }
 
+  // 4- and 8-bit affine weights multiply a single input row quantized to
+  // int8 (quant_int8.h) where the CPU has VNNI: on by default, off for
+  // results exact in f32 (the parity tests' 1e-3 check).
+  void set_int8_activations(bool on) { int8_activations_ = on; }
+  bool int8_activations() const;
+
  private:
   struct Rope {
     RopeSpec spec;
@@ -96,7 +103,11 @@ class CpuBackend final : public tensor::Backend {
   std::vector<Rope> ropes_;
   std::unique_ptr<HostBuffer> scratch_;
   // Views into scratch_, set by plan_step.
-  float* xprep_ = nullptr;              // [max_tokens, max_linear_in]
+  float* xprep_ = nullptr;        // [max_tokens, max_linear_in]
+  float* xsum_ = nullptr;         // [max_tokens, max_linear_in / 32] block sums
+  float* quant_tiles_ = nullptr;  // [threads, kQuantTileRows * max_linear_in]
+  float* int8_row_ = nullptr;     // one input row for the int8 path (see plan_step)
+  bool int8_activations_ = true;
   float* scores_ = nullptr;             // [threads, max_context]
   float* moe_logits_ = nullptr;         // [max_tokens, experts]
   float* moe_in_ = nullptr;             // [max_tokens, max_linear_in]

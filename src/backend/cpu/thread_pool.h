@@ -12,6 +12,7 @@
 #include <functional>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace mlxs::backend::cpu {
@@ -47,20 +48,29 @@ class ThreadPool {
 
   // Hands out [0, n) in chunks of `chunk` to whichever thread is free next:
   // balances work when one core is slower (a noisy neighbour, a busy sibling).
+  // fn(begin, end), or fn(thread, begin, end) for per-thread scratch.
   template <typename F>
   void parallel_chunks(std::int64_t n, std::int64_t chunk, F&& fn) {
     if (n <= 0) return;
     chunk = chunk < 1 ? 1 : chunk;
+    auto call = [&fn](int thread, std::int64_t begin, std::int64_t end) {
+      if constexpr (std::is_invocable_v<F&, int, std::int64_t, std::int64_t>) {
+        fn(thread, begin, end);
+      } else {
+        (void)thread;
+        fn(begin, end);
+      }
+    };
     if (size() == 1 || n <= chunk) {
-      fn(std::int64_t{0}, n);
+      call(0, std::int64_t{0}, n);
       return;
     }
     next_chunk_.store(0, std::memory_order_relaxed);
-    run([&](int, int) {
+    run([&](int thread, int) {
       for (;;) {
         const std::int64_t begin = next_chunk_.fetch_add(chunk, std::memory_order_relaxed);
         if (begin >= n) break;
-        fn(begin, begin + chunk < n ? begin + chunk : n);
+        call(thread, begin, begin + chunk < n ? begin + chunk : n);
       }
     });
   }

@@ -395,6 +395,31 @@ core::Result<std::unique_ptr<tensor::DeviceBuffer>> CudaBackend::allocate(std::s
   return std::unique_ptr<tensor::DeviceBuffer>(new CudaBuffer(p, bytes));
 }
 
+core::Result<tensor::Weight> CudaBackend::import_quantized(const tensor::Weight& host) {
+  // Until the packed-weight GEMV lands, quantized weights are dequantized
+  // once at load to bf16: correct within bf16's rounding (2^-9 relative),
+  // at the memory and bandwidth of a bf16 model. exact_f32 keeps them f32
+  // (exact: the parity tests' precision).
+  const std::int64_t rows = host.out_features();
+  const std::int64_t cols = host.in_features();
+  std::vector<float> dense(static_cast<std::size_t>(rows * cols));
+  tensor::dequantize_rows(host.w, host.quant, 0, rows, dense.data());
+  tensor::Weight out;
+  if (impl_->options.exact_f32) {
+    MLXS_ASSIGN_OR_RETURN(out.w,
+                          import_tensor(Tensor(dense.data(), DType::kF32, {rows, cols}), false));
+  } else {
+    std::vector<std::uint16_t> bf16(dense.size());
+    for (std::size_t i = 0; i < dense.size(); ++i) bf16[i] = core::f32_to_bf16(dense[i]);
+    MLXS_ASSIGN_OR_RETURN(out.w,
+                          import_tensor(Tensor(bf16.data(), DType::kBF16, {rows, cols}), false));
+  }
+  if (!host.bias.empty()) {
+    MLXS_ASSIGN_OR_RETURN(out.bias, import_tensor(host.bias, true));
+  }
+  return out;
+}
+
 core::Result<Tensor> CudaBackend::import_tensor(const Tensor& host, bool widen_to_f32) {
   if (!computes_with(host.dtype) && host.dtype != DType::kF64) {
     return core::make_error(ErrorCode::kModelLoadError,
@@ -599,9 +624,10 @@ void CudaBackend::end_step() {
   }
 }
 
-void CudaBackend::embed(const Tensor& table, float scale, Tensor out) {
+void CudaBackend::embed(const tensor::Weight& weight, float scale, Tensor out) {
   if (impl_->replaying) return;  // the step's graph does the work
   const Impl::OpTimer timer(impl_.get(), "embed");
+  const Tensor& table = weight.w;  // quantized tables were dequantized at import
   impl_->check(k::embed(wtype(table.dtype), table.data, table.cols(), impl_->meta,
                         impl_->step_tokens, scale, out.as<float>(), impl_->stream),
                "embed");

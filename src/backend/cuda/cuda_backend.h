@@ -43,6 +43,7 @@ class CudaBackend final : public tensor::Backend {
 
   bool computes_with(tensor::DType dtype) const override;
   core::Result<std::unique_ptr<tensor::DeviceBuffer>> allocate(std::size_t bytes) override;
+  core::Result<tensor::Weight> import_quantized(const tensor::Weight& host) override;
   core::Result<tensor::Tensor> import_tensor(const tensor::Tensor& host,
                                              bool widen_to_f32) override;
   core::Status plan_step(const tensor::StepCapacity& capacity) override;
@@ -52,7 +53,7 @@ class CudaBackend final : public tensor::Backend {
 
   void begin_step(const tensor::StepBatch& batch) override;
   void end_step() override;
-  void embed(const tensor::Tensor& table, float scale, tensor::Tensor out) override;
+  void embed(const tensor::Weight& table, float scale, tensor::Tensor out) override;
   void rms_norm(const tensor::Tensor& x, const tensor::Tensor& w, float eps, float offset,
                 tensor::Tensor out) override;
   void add_rms_norm(tensor::Tensor x, const tensor::Tensor& delta, const tensor::Tensor& w,

@@ -225,8 +225,8 @@ TEST(CudaOps, EmbedRopeKvAndPagedAttention) {
         p.cpu.begin_step(batch);
         p.gpu->begin_step(batch);
         auto e = both(p, hd.random(DType::kF32, {T, 8}, rng), true);
-        p.cpu.embed(table.c, 1.5f, e.c);
-        p.gpu->embed(table.g, 1.5f, e.g);
+        p.cpu.embed(tensor::Weight{table.c, {}, {}}, 1.5f, e.c);
+        p.gpu->embed(tensor::Weight{table.g, {}, {}}, 1.5f, e.g);
         EXPECT_LT(rel_error(fetch(*p.gpu, e.g), fetch(p.cpu, e.c)), 1e-6);
         auto q = both(p, hd.random(DType::kF32, {T, heads * hd_dim}, rng), true);
         auto k = both(p, hd.random(DType::kF32, {T, kv_heads * hd_dim}, rng), true);

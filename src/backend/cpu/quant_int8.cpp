@@ -1,0 +1,318 @@
+#include "backend/cpu/quant_int8.h"
+
+#include <algorithm>
+#include <cmath>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+// Compiled for AVX-512 VNNI whatever the build's baseline; called only after
+// int8_path_available() said the CPU has it.
+#define MLXS_VNNI __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
+// GCC 12's intrinsics fill "undefined" lanes from a self-initialised local,
+// which -Wuninitialized reports inside our inlined callers.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+
+namespace mlxs::backend::cpu::kernels {
+namespace {
+
+constexpr std::int64_t kBlock = 32;
+
+// Integer dot product of one 32-column block with both digits of x:
+// 256 · (q · hi) + q · lo, which fits int32 (255 · 127 · 32 · 257 < 2^31).
+std::int32_t block_dot(const std::uint8_t* codes, int bits, std::int64_t blk, const Int8Row& x) {
+  std::int32_t hi = 0;
+  std::int32_t lo = 0;
+  for (std::int64_t k = blk * kBlock; k < (blk + 1) * kBlock; ++k) {
+    const auto q = static_cast<std::int32_t>(tensor::affine_code(codes, bits, k));
+    hi += q * x.natural[0][k];
+    lo += q * x.natural[1][k];
+  }
+  return hi * 256 + lo;
+}
+
+float center(int bits) {
+  return bits == 4 ? 8.0f : 128.0f;
+}
+
+// sum_b scale(b) · dx_b · (q_b · xq_b) over blocks [first, K / 32).
+float blocks_scalar(const QuantMatrix& w, std::int64_t n, const Int8Row& x, std::int64_t first) {
+  const std::uint8_t* codes = w.codes + n * w.row_bytes;
+  const float* s = w.scales + n * w.groups_per_row;
+  const std::int64_t per_group = w.group / kBlock;
+  float total = 0.0f;
+  for (std::int64_t blk = first; blk < w.K / kBlock; ++blk) {
+    total += s[blk / per_group] * (x.block_scale[blk] / 256.0f) *
+             static_cast<float>(block_dot(codes, w.bits, blk, x));
+  }
+  return total;
+}
+
+// sum_g bias_g · sum(x_g) + c · scale_g · lost_g: the exact terms.
+float group_terms(const QuantMatrix& w, std::int64_t n, const Int8Row& x) {
+  const float* b = w.biases + n * w.groups_per_row;
+  const float* s = w.scales + n * w.groups_per_row;
+  const float* sums = x.sums(w.group);
+  const float* lost = x.lost(w.group);
+  float bias = 0.0f;
+  float centring = 0.0f;
+  for (std::int64_t g = 0; g < w.groups_per_row; ++g) {
+    bias += b[g] * sums[g];
+    centring += s[g] * lost[g];
+  }
+  return bias + center(w.bits) * centring;
+}
+
+// The coarser group sums from the 32-column ones.
+void coarser(std::int64_t K, const float* by32, float* by64, float* by128) {
+  for (std::int64_t g = 0; g < K / 64; ++g) by64[g] = by32[2 * g] + by32[2 * g + 1];
+  for (std::int64_t g = 0; g < K / 128; ++g) by128[g] = by64[2 * g] + by64[2 * g + 1];
+}
+
+void coarser_sums(std::int64_t K, const Int8Row& out) {
+  coarser(K, out.sum32, out.sum64, out.sum128);
+  coarser(K, out.lost32, out.lost64, out.lost128);
+}
+
+std::int8_t to_int8(float v) {
+  return static_cast<std::int8_t>(std::clamp(std::nearbyint(v), -128.0f, 127.0f));
+}
+
+void quantize_scalar(const float* x, std::int64_t K, const Int8Row& out) {
+  for (std::int64_t blk = 0; blk < K / kBlock; ++blk) {
+    const float* xb = x + blk * kBlock;
+    float amax = 0.0f;
+    float sum = 0.0f;
+    for (std::int64_t k = 0; k < kBlock; ++k) {
+      amax = std::max(amax, std::fabs(xb[k]));
+      sum += xb[k];
+    }
+    const float dx = amax / 127.0f;
+    const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+    out.block_scale[blk] = dx;
+    out.sum32[blk] = sum;
+    const std::int64_t base = (blk / 4) * 128 + (blk % 4) * 16;
+    float digits = 0.0f;  // sum of hi + lo / 256 over the block
+    for (std::int64_t k = 0; k < kBlock; ++k) {
+      const float t = xb[k] * inv;
+      const std::int8_t hi = to_int8(t);
+      const std::int8_t lo = to_int8((t - hi) * 256.0f);
+      digits += static_cast<float>(hi) + static_cast<float>(lo) / 256.0f;
+      const std::int64_t slot = base + (k % 2 == 0 ? 0 : 64) + k / 2;
+      out.natural[0][blk * kBlock + k] = hi;
+      out.natural[1][blk * kBlock + k] = lo;
+      out.interleaved[0][slot] = hi;
+      out.interleaved[1][slot] = lo;
+    }
+    out.lost32[blk] = sum - dx * digits;
+  }
+}
+
+#if defined(__x86_64__)
+
+// Stores 32 digits (16 + 16 lanes) in both layouts.
+MLXS_VNNI inline void store_digits(std::int8_t* natural, std::int8_t* interleaved, std::int64_t blk,
+                                   __m512i a, __m512i b, __m512i even_idx, __m512i odd_idx) {
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(natural + blk * kBlock), _mm512_cvtsepi32_epi8(a));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(natural + blk * kBlock + 16),
+                   _mm512_cvtsepi32_epi8(b));
+  const std::int64_t base = (blk / 4) * 128 + (blk % 4) * 16;
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(interleaved + base),
+                   _mm512_cvtsepi32_epi8(_mm512_permutex2var_epi32(a, even_idx, b)));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(interleaved + base + 64),
+                   _mm512_cvtsepi32_epi8(_mm512_permutex2var_epi32(a, odd_idx, b)));
+}
+
+MLXS_VNNI void quantize_vnni(const float* x, std::int64_t K, const Int8Row& out) {
+  const __m512i even_idx =
+      _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  const __m512i odd_idx =
+      _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+  const __m512 scale_lo = _mm512_set1_ps(256.0f);
+  for (std::int64_t blk = 0; blk < K / kBlock; ++blk) {
+    const __m512 a = _mm512_loadu_ps(x + blk * kBlock);
+    const __m512 b = _mm512_loadu_ps(x + blk * kBlock + 16);
+    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(a), _mm512_abs_ps(b)));
+    const float dx = amax / 127.0f;
+    out.block_scale[blk] = dx;
+    out.sum32[blk] = _mm512_reduce_add_ps(_mm512_add_ps(a, b));
+    const __m512 inv = _mm512_set1_ps(amax > 0.0f ? 127.0f / amax : 0.0f);
+    // cvtps rounds to nearest even (the default mode); |t| <= 127 by construction.
+    const __m512 ta = _mm512_mul_ps(a, inv);
+    const __m512 tb = _mm512_mul_ps(b, inv);
+    const __m512i ha = _mm512_cvtps_epi32(ta);
+    const __m512i hb = _mm512_cvtps_epi32(tb);
+    // The remainder, in 1/256 steps; +128 saturates to 127 on the store.
+    const __m512i la =
+        _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_sub_ps(ta, _mm512_cvtepi32_ps(ha)), scale_lo));
+    const __m512i lb =
+        _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_sub_ps(tb, _mm512_cvtepi32_ps(hb)), scale_lo));
+    const __m512i lsat_a = _mm512_min_epi32(la, _mm512_set1_epi32(127));
+    const __m512i lsat_b = _mm512_min_epi32(lb, _mm512_set1_epi32(127));
+    const float hsum = static_cast<float>(_mm512_reduce_add_epi32(_mm512_add_epi32(ha, hb)));
+    const float lsum =
+        static_cast<float>(_mm512_reduce_add_epi32(_mm512_add_epi32(lsat_a, lsat_b)));
+    out.lost32[blk] = out.sum32[blk] - dx * (hsum + lsum / 256.0f);
+    store_digits(out.natural[0], out.interleaved[0], blk, ha, hb, even_idx, odd_idx);
+    store_digits(out.natural[1], out.interleaved[1], blk, lsat_a, lsat_b, even_idx, odd_idx);
+  }
+}
+
+// Scale of each of the 4 blocks of chunk c, for a group size G.
+template <int G>
+MLXS_VNNI inline __m128 scales4(const float* s, std::int64_t c) {
+  if constexpr (G == 32) {
+    return _mm_loadu_ps(s + 4 * c);
+  } else if constexpr (G == 64) {
+    return _mm_set_ps(s[2 * c + 1], s[2 * c + 1], s[2 * c], s[2 * c]);
+  } else {
+    return _mm_set1_ps(s[c]);
+  }
+}
+
+// Scale of each of the 2 blocks of chunk c (64 columns).
+template <int G>
+MLXS_VNNI inline __m128 scales2(const float* s, std::int64_t c) {
+  if constexpr (G == 32) {
+    return _mm_set_ps(0.0f, 0.0f, s[2 * c + 1], s[2 * c]);
+  } else if constexpr (G == 64) {
+    return _mm_set1_ps(s[c]);
+  } else {
+    return _mm_set1_ps(s[c / 2]);
+  }
+}
+
+// 4-bit: a chunk is 4 blocks = 64 bytes of codes; the low nibbles are the
+// blocks' even columns and the high nibbles their odd ones, which is how the
+// interleaved input is laid out.
+template <int G>
+MLXS_VNNI float row_q4(const QuantMatrix& w, std::int64_t n, const Int8Row& x) {
+  const std::uint8_t* codes = w.codes + n * w.row_bytes;
+  const float* s = w.scales + n * w.groups_per_row;
+  const std::int64_t chunks = w.K / 128;
+  const __m512i mask = _mm512_set1_epi8(0x0F);
+  const __m512i lanes = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+  const __m128 digit = _mm_set1_ps(1.0f / 256.0f);
+  __m512 acc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+  for (std::int64_t c = 0; c < chunks; ++c) {
+    const __m512i v = _mm512_loadu_si512(codes + c * 64);
+    const __m512i even = _mm512_and_si512(v, mask);
+    const __m512i odd = _mm512_and_si512(_mm512_srli_epi16(v, 4), mask);
+    const std::int8_t* xh = x.interleaved[0] + c * 128;
+    const std::int8_t* xl = x.interleaved[1] + c * 128;
+    __m512i dh = _mm512_dpbusd_epi32(_mm512_setzero_si512(), even, _mm512_loadu_si512(xh));
+    dh = _mm512_dpbusd_epi32(dh, odd, _mm512_loadu_si512(xh + 64));
+    __m512i dl = _mm512_dpbusd_epi32(_mm512_setzero_si512(), even, _mm512_loadu_si512(xl));
+    dl = _mm512_dpbusd_epi32(dl, odd, _mm512_loadu_si512(xl + 64));
+    const __m512i d = _mm512_add_epi32(_mm512_slli_epi32(dh, 8), dl);
+    const __m128 f4 =
+        _mm_mul_ps(scales4<G>(s, c), _mm_mul_ps(_mm_loadu_ps(x.block_scale + 4 * c), digit));
+    const __m512 f = _mm512_permutexvar_ps(lanes, _mm512_castps128_ps512(f4));
+    acc[c & 1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), f, acc[c & 1]);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(acc[0], acc[1])) + blocks_scalar(w, n, x, chunks * 4);
+}
+
+template <int G>
+MLXS_VNNI float row_q8(const QuantMatrix& w, std::int64_t n, const Int8Row& x) {
+  const std::uint8_t* codes = w.codes + n * w.row_bytes;
+  const float* s = w.scales + n * w.groups_per_row;
+  const std::int64_t chunks = w.K / 64;
+  const __m512i lanes = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+  __m512 acc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+  for (std::int64_t c = 0; c < chunks; ++c) {
+    const __m512i q = _mm512_loadu_si512(codes + c * 64);
+    const __m512i dh =
+        _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, _mm512_loadu_si512(x.natural[0] + c * 64));
+    const __m512i dl =
+        _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, _mm512_loadu_si512(x.natural[1] + c * 64));
+    const __m512i d = _mm512_add_epi32(_mm512_slli_epi32(dh, 8), dl);
+    const __m128 dx =
+        _mm_set_ps(0.0f, 0.0f, x.block_scale[2 * c + 1] / 256.0f, x.block_scale[2 * c] / 256.0f);
+    const __m128 f2 = _mm_mul_ps(scales2<G>(s, c), dx);
+    const __m512 f = _mm512_permutexvar_ps(lanes, _mm512_castps128_ps512(f2));
+    acc[c & 1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), f, acc[c & 1]);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(acc[0], acc[1])) + blocks_scalar(w, n, x, chunks * 2);
+}
+
+MLXS_VNNI float group_terms_vnni(const QuantMatrix& w, std::int64_t n, const Int8Row& x) {
+  const float* b = w.biases + n * w.groups_per_row;
+  const float* s = w.scales + n * w.groups_per_row;
+  const float* sums = x.sums(w.group);
+  const float* lost = x.lost(w.group);
+  __m512 bias = _mm512_setzero_ps();
+  __m512 centring = _mm512_setzero_ps();
+  std::int64_t g = 0;
+  for (; g + 16 <= w.groups_per_row; g += 16) {
+    bias = _mm512_fmadd_ps(_mm512_loadu_ps(b + g), _mm512_loadu_ps(sums + g), bias);
+    centring = _mm512_fmadd_ps(_mm512_loadu_ps(s + g), _mm512_loadu_ps(lost + g), centring);
+  }
+  float total_bias = _mm512_reduce_add_ps(bias);
+  float total_centring = _mm512_reduce_add_ps(centring);
+  for (; g < w.groups_per_row; ++g) {
+    total_bias += b[g] * sums[g];
+    total_centring += s[g] * lost[g];
+  }
+  return total_bias + center(w.bits) * total_centring;
+}
+
+template <int G>
+MLXS_VNNI void rows_vnni(const QuantMatrix& w, const Int8Row& x, std::int64_t n0, std::int64_t n1,
+                         const float* bias, float* y) {
+  for (std::int64_t n = n0; n < n1; ++n) {
+    const float dot = w.bits == 4 ? row_q4<G>(w, n, x) : row_q8<G>(w, n, x);
+    y[n] = (bias != nullptr ? bias[n] : 0.0f) + dot + group_terms_vnni(w, n, x);
+  }
+}
+
+#endif  // __x86_64__
+
+}  // namespace
+
+bool int8_path_available() {
+#if defined(__x86_64__)
+  static const bool available =
+      __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+  return available;
+#else
+  return false;
+#endif
+}
+
+void quantize_row_int8(const float* x, std::int64_t K, const Int8Row& out) {
+#if defined(__x86_64__)
+  if (int8_path_available()) {
+    quantize_vnni(x, K, out);
+    coarser_sums(K, out);
+    return;
+  }
+#endif
+  quantize_scalar(x, K, out);
+  coarser_sums(K, out);
+}
+
+void int8_linear_rows(const QuantMatrix& w, const Int8Row& x, std::int64_t n0, std::int64_t n1,
+                      const float* bias, float* y) {
+#if defined(__x86_64__)
+  if (int8_path_available()) {
+    switch (w.group) {
+      case 32:
+        rows_vnni<32>(w, x, n0, n1, bias, y);
+        return;
+      case 64:
+        rows_vnni<64>(w, x, n0, n1, bias, y);
+        return;
+      default:
+        rows_vnni<128>(w, x, n0, n1, bias, y);
+        return;
+    }
+  }
+#endif
+  for (std::int64_t n = n0; n < n1; ++n) {
+    y[n] = (bias != nullptr ? bias[n] : 0.0f) + blocks_scalar(w, n, x, 0) + group_terms(w, n, x);
+  }
+}
+
+}  // namespace mlxs::backend::cpu::kernels

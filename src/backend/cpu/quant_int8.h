@@ -1,0 +1,58 @@
+#pragma once
+// The fast path for 4- and 8-bit affine weights at decode: the input row is
+// written as two int8 digits per element (x ≈ dx · (hi + lo / 256), dx =
+// max|x_b| / 127 per 32-element block) and each block's dot product with the
+// codes runs as u8 × s8 integer multiply-adds (AVX-512 VNNI, 64 products per
+// instruction, one pass per digit) instead of widening every code to f32.
+// Codes are centred (c = 8 for 4 bits, 128 for 8): q·x = (q - c)·x +
+// c·sum(x), and that second term, like the bias term sum_g bias_g ·
+// sum(x_g), comes from exact f32 sums. The only error left is the rounding of
+// x to 16 bits of its block's range against the centred codes:
+// |Δ| ≤ sum_b |s_b| · (max|x_b| / 65024) · sum|q_b - c|, far below the
+// weights' own rounding; the parity test checks whole models against the
+// float64 references at the exact path's 1e-3. CPUs without VNNI use the f32
+// kernels.
+
+#include <cstdint>
+
+#include "backend/cpu/quant_kernels.h"
+
+namespace mlxs::backend::cpu::kernels {
+
+// Whether this CPU runs the int8 path (x86-64 with AVX-512 BW + VNNI).
+bool int8_path_available();
+
+// One input row quantized for the int8 path.
+struct Int8Row {
+  // Digit 0 is hi, digit 1 is lo. natural: [K] in column order (8-bit
+  // weights); interleaved: [K + 128] per 4 blocks their even columns, then
+  // their odd ones (4-bit weights).
+  std::int8_t* natural[2] = {nullptr, nullptr};
+  std::int8_t* interleaved[2] = {nullptr, nullptr};
+  float* block_scale = nullptr;  // [K / 32]
+  // Exact f32 sums of x per group of 32, 64 and 128 columns ([K / 32],
+  // [K / 64], [K / 128]): the bias term of each group size.
+  float* sum32 = nullptr;
+  float* sum64 = nullptr;
+  float* sum128 = nullptr;
+  // What rounding x lost per group: sum(x) - sum_b dx_b · sum(xq_b), the
+  // same three granularities (the centring correction multiplies it by c).
+  float* lost32 = nullptr;
+  float* lost64 = nullptr;
+  float* lost128 = nullptr;
+  const float* sums(std::int64_t group) const {
+    return group == 32 ? sum32 : group == 64 ? sum64 : sum128;
+  }
+  const float* lost(std::int64_t group) const {
+    return group == 32 ? lost32 : group == 64 ? lost64 : lost128;
+  }
+};
+
+// K must be a multiple of 32.
+void quantize_row_int8(const float* x, std::int64_t K, const Int8Row& out);
+
+// y[n] = bias[n] + W[n] · x for n in [n0, n1), w 4- or 8-bit affine.
+void int8_linear_rows(const QuantMatrix& w, const Int8Row& x, std::int64_t n0, std::int64_t n1,
+                      const float* bias, float* y);
+
+}  // namespace mlxs::backend::cpu::kernels

@@ -1,0 +1,51 @@
+#pragma once
+// Quantizing float weights: one matrix at a time (load-time quantization) and
+// whole model directories (`mlx-serving dev quantize`), in MLX's affine
+// layout so that what we write loads in mlx-lm and here alike, or to FP8 e4m3
+// per output channel.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "tensor/backend.h"
+
+namespace mlxs::model {
+
+// A quantized matrix and the storage its Weight views point into.
+struct QuantizedMatrix {
+  std::vector<std::uint8_t> codes;
+  std::vector<std::uint16_t> scales;  // bf16
+  std::vector<std::uint16_t> biases;  // bf16, affine only
+  tensor::Weight weight;              // host views of the vectors above
+};
+
+// `w` is a float matrix [out, in] (f32, f16 or bf16); in must be a multiple
+// of `group`. Rows are spread over `threads` threads.
+QuantizedMatrix quantize_affine_matrix(const tensor::Tensor& w, int bits, std::int64_t group,
+                                       int threads);
+// Per output channel: scale = max|row| / 448 (bf16), codes e4m3(w / scale).
+QuantizedMatrix quantize_fp8_matrix(const tensor::Tensor& w, int threads);
+
+struct QuantizeOptions {
+  std::string model_dir;
+  std::string out_dir;
+  int bits = 4;
+  std::int64_t group_size = 64;
+  int threads = 0;  // 0: every CPU
+};
+
+struct QuantizeResult {
+  int quantized = 0;  // matrices quantized
+  int copied = 0;     // tensors copied as they were
+  std::uint64_t bytes_in = 0;
+  std::uint64_t bytes_out = 0;
+};
+
+// Reads a float model directory and writes it MLX-quantized: every matrix
+// whose input width the group size divides (linears, embeddings), with
+// `quantization` in config.json; norms and other tensors are copied.
+core::Result<QuantizeResult> quantize_model_dir(const QuantizeOptions& options);
+
+}  // namespace mlxs::model

@@ -1,0 +1,356 @@
+// Quantized linear layers on the CPU against a float64 product of the exactly
+// dequantized weights, for every affine bit width and group size, both FP8
+// layouts, one and several input rows; plus the scalar codecs they rest on.
+#include <cmath>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/quant_int8.h"
+#include "core/half.h"
+#include "tensor/quant.h"
+
+namespace mlxs::backend::cpu {
+namespace {
+
+using tensor::DType;
+using tensor::QuantFormat;
+using tensor::Tensor;
+using tensor::Weight;
+
+// A quantized weight and the storage its views point into.
+struct HostQuant {
+  std::vector<std::uint8_t> codes;
+  std::vector<std::uint16_t> scales, biases;  // bf16
+  std::vector<float> scales_f32;              // fp8 block scales
+  Weight weight;
+};
+
+HostQuant make_affine(std::int64_t N, std::int64_t K, int bits, std::int64_t group,
+                      std::mt19937& rng) {
+  HostQuant h;
+  const std::int64_t row_bytes = tensor::packed_row_bytes(QuantFormat::kAffine, bits, K);
+  h.codes.resize(static_cast<std::size_t>(N * row_bytes));
+  h.scales.resize(static_cast<std::size_t>(N * K / group));
+  h.biases.resize(h.scales.size());
+  std::normal_distribution<float> dist(0.0f, 0.5f);
+  std::vector<float> row(static_cast<std::size_t>(K));
+  for (std::int64_t n = 0; n < N; ++n) {
+    for (auto& v : row) v = dist(rng);
+    tensor::quantize_affine_row(row.data(), K, bits, group, h.codes.data() + n * row_bytes,
+                                h.scales.data() + n * (K / group),
+                                h.biases.data() + n * (K / group));
+  }
+  h.weight.w = Tensor(h.codes.data(), DType::kU32, {N, K * bits / 32});
+  h.weight.quant.format = QuantFormat::kAffine;
+  h.weight.quant.bits = bits;
+  h.weight.quant.group_size = group;
+  h.weight.quant.in_features = K;
+  h.weight.quant.scales = Tensor(h.scales.data(), DType::kBF16, {N, K / group});
+  h.weight.quant.biases = Tensor(h.biases.data(), DType::kBF16, {N, K / group});
+  return h;
+}
+
+// block_rows 0: per channel (one scale per row over all of K).
+HostQuant make_fp8(std::int64_t N, std::int64_t K, std::int64_t block_rows, std::int64_t block_cols,
+                   std::mt19937& rng) {
+  HostQuant h;
+  h.codes.resize(static_cast<std::size_t>(N * K));
+  std::uniform_int_distribution<int> code(0, 255);
+  for (auto& c : h.codes) {
+    c = static_cast<std::uint8_t>(code(rng));
+    if ((c & 0x7F) == 0x7F) c = 0x11;  // NaN codes never occur in checkpoints
+  }
+  const bool channel = block_rows == 0;
+  const std::int64_t br = channel ? 1 : block_rows;
+  const std::int64_t bc = channel ? K : block_cols;
+  const std::int64_t sr = (N + br - 1) / br;
+  const std::int64_t sc = (K + bc - 1) / bc;
+  std::uniform_real_distribution<float> scale(-0.02f, 0.02f);
+  h.scales_f32.resize(static_cast<std::size_t>(sr * sc));
+  for (auto& s : h.scales_f32) s = scale(rng);
+  h.weight.w = Tensor(h.codes.data(), DType::kF8E4M3, {N, K});
+  h.weight.quant.format = QuantFormat::kFp8;
+  h.weight.quant.bits = 8;
+  h.weight.quant.group_size = bc;
+  h.weight.quant.block_rows = br;
+  h.weight.quant.in_features = K;
+  h.weight.quant.scales = Tensor(h.scales_f32.data(), DType::kF32, {sr, sc});
+  return h;
+}
+
+struct Fixture {
+  std::shared_ptr<ThreadPool> pool = std::make_shared<ThreadPool>(2);
+  CpuBackend backend{pool};
+  Fixture(std::int64_t M, std::int64_t K, std::int64_t N) {
+    tensor::StepCapacity cap;
+    cap.max_tokens = static_cast<int>(M);
+    cap.max_seqs = 1;
+    cap.max_context = 1;
+    cap.max_logit_rows = 1;
+    cap.max_linear_in = K;
+    cap.max_linear_out = N;
+    cap.max_heads = 1;
+    cap.max_head_dim = 2;
+    EXPECT_TRUE(backend.plan_step(cap).is_ok());
+  }
+};
+
+// y = x · Wᵀ through the backend vs float64 over the dequantized weights.
+void check_linear(const HostQuant& h, std::int64_t M, std::mt19937& rng) {
+  const std::int64_t N = h.weight.out_features();
+  const std::int64_t K = h.weight.in_features();
+  Fixture f(M, K, N);
+  f.backend.set_int8_activations(false);  // the exact f32 kernels
+  auto imported = f.backend.import_quantized(h.weight);
+  ASSERT_TRUE(imported.is_ok()) << imported.status().to_string();
+  std::vector<float> bias(static_cast<std::size_t>(N));
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  for (auto& b : bias) b = dist(rng);
+  imported->bias = Tensor(bias.data(), DType::kF32, {N});
+  std::vector<float> x(static_cast<std::size_t>(M * K));
+  for (auto& v : x) v = dist(rng);
+  std::vector<float> y(static_cast<std::size_t>(M * N), -1.0f);
+  const tensor::LinearOut out{&*imported, Tensor(y.data(), DType::kF32, {M, N})};
+  f.backend.linear(Tensor(x.data(), DType::kF32, {M, K}), std::span(&out, 1));
+
+  std::vector<float> w(static_cast<std::size_t>(N * K));
+  tensor::dequantize_rows(h.weight.w, h.weight.quant, 0, N, w.data());
+  for (std::int64_t m = 0; m < M; ++m) {
+    for (std::int64_t n = 0; n < N; ++n) {
+      double ref = bias[static_cast<std::size_t>(n)];
+      double mag = std::fabs(ref);
+      for (std::int64_t k = 0; k < K; ++k) {
+        const double p = static_cast<double>(x[static_cast<std::size_t>(m * K + k)]) *
+                         w[static_cast<std::size_t>(n * K + k)];
+        ref += p;
+        mag += std::fabs(p);
+      }
+      ASSERT_NEAR(y[static_cast<std::size_t>(m * N + n)], ref, 1e-5 * mag + 1e-6)
+          << "row " << m << " out " << n;
+    }
+  }
+}
+
+class AffineLinear : public ::testing::TestWithParam<std::tuple<int, int>> {};
+
+TEST_P(AffineLinear, MatchesDequantizedFloat64) {
+  const auto [bits, group] = GetParam();
+  std::mt19937 rng(static_cast<unsigned>(bits * 1000 + group));
+  const HostQuant h = make_affine(45, 256, bits, group, rng);
+  for (std::int64_t M : {1, 3, 20}) {
+    SCOPED_TRACE("M=" + std::to_string(M));
+    check_linear(h, M, rng);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(BitsAndGroups, AffineLinear,
+                         ::testing::Combine(::testing::Values(2, 3, 4, 5, 6, 8),
+                                            ::testing::Values(32, 64, 128)));
+
+TEST(Fp8Linear, BlocksWithPartialEdges) {
+  std::mt19937 rng(7);
+  // 50 x 200 in 32 x 32 blocks: the last block row and column are partial.
+  const HostQuant h = make_fp8(50, 200, 32, 32, rng);
+  for (std::int64_t M : {1, 5}) check_linear(h, M, rng);
+}
+
+TEST(Fp8Linear, PerChannel) {
+  std::mt19937 rng(8);
+  const HostQuant h = make_fp8(37, 130, 0, 0, rng);
+  for (std::int64_t M : {1, 4}) check_linear(h, M, rng);
+}
+
+// The int8-activation path against float64, within the bound quant_int8.h
+// states: each block's x rounds by at most half its step max|x_b| / 127 / 256.
+class Int8Linear : public ::testing::TestWithParam<std::tuple<int, int, int>> {};
+
+TEST_P(Int8Linear, WithinTheRoundingBoundOfX) {
+  const auto [bits, group, K] = GetParam();
+  if (K % group != 0) GTEST_SKIP() << "affine groups must divide the width";
+  std::mt19937 rng(static_cast<unsigned>(bits * 7 + group + K));
+  const std::int64_t N = 37;
+  const HostQuant h = make_affine(N, K, bits, group, rng);
+  Fixture f(1, K, N);
+  auto w = f.backend.import_quantized(h.weight);
+  ASSERT_TRUE(w.is_ok());
+  kernels::QuantMatrix m;
+  m.format = QuantFormat::kAffine;
+  m.bits = bits;
+  m.group = group;
+  m.K = K;
+  m.row_bytes = tensor::packed_row_bytes(QuantFormat::kAffine, bits, K);
+  m.groups_per_row = K / group;
+  m.codes = h.codes.data();
+  m.scales = w->quant.scales.as<const float>();
+  m.biases = w->quant.biases.as<const float>();
+
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> x(static_cast<std::size_t>(K));
+  for (auto& v : x) v = dist(rng);
+  std::vector<std::int8_t> natural(static_cast<std::size_t>(2 * K));
+  std::vector<std::int8_t> inter(static_cast<std::size_t>(2 * (K + 128)));
+  std::vector<float> per_block(static_cast<std::size_t>(7 * (K / 32) + 8));
+  kernels::Int8Row row;
+  row.natural[0] = natural.data();
+  row.natural[1] = natural.data() + K;
+  row.interleaved[0] = inter.data();
+  row.interleaved[1] = inter.data() + K + 128;
+  row.block_scale = per_block.data();
+  row.sum32 = row.block_scale + K / 32;
+  row.sum64 = row.sum32 + K / 32;
+  row.sum128 = row.sum64 + K / 64 + 1;
+  row.lost32 = row.sum128 + K / 128 + 1;
+  row.lost64 = row.lost32 + K / 32;
+  row.lost128 = row.lost64 + K / 64 + 1;
+  kernels::quantize_row_int8(x.data(), K, row);
+  std::vector<float> y(static_cast<std::size_t>(N));
+  kernels::int8_linear_rows(m, row, 0, N, nullptr, y.data());
+
+  std::vector<float> dense(static_cast<std::size_t>(N * K));
+  tensor::dequantize_rows(h.weight.w, h.weight.quant, 0, N, dense.data());
+  for (std::int64_t n = 0; n < N; ++n) {
+    double ref = 0.0;
+    double bound = 1e-6;
+    for (std::int64_t k = 0; k < K; ++k) {
+      ref += static_cast<double>(x[static_cast<std::size_t>(k)]) *
+             dense[static_cast<std::size_t>(n * K + k)];
+    }
+    for (std::int64_t b = 0; b < K / 32; ++b) {
+      double amax = 0.0;
+      double qsum = 0.0;
+      for (std::int64_t k = b * 32; k < (b + 1) * 32; ++k) {
+        amax = std::max(amax, static_cast<double>(std::fabs(x[static_cast<std::size_t>(k)])));
+        const double c = bits == 4 ? 8.0 : 128.0;  // the centring quant_int8.h applies
+        qsum += std::fabs(tensor::affine_code(h.codes.data() + n * m.row_bytes, bits, k) - c);
+      }
+      const double scale = std::fabs(m.scales[n * m.groups_per_row + b * 32 / group]);
+      // x is held to 1/256 of its int8 step: half of that is the rounding.
+      bound += scale * (amax / 127.0 / 256.0 * 0.5) * qsum * 1.01 + 1e-6 * scale * qsum * amax;
+    }
+    EXPECT_NEAR(y[static_cast<std::size_t>(n)], ref, bound) << "row " << n;
+  }
+}
+
+// 384 columns are whole 128-column chunks; 320 ends in two lone blocks.
+INSTANTIATE_TEST_SUITE_P(BitsGroupsWidths, Int8Linear,
+                         ::testing::Combine(::testing::Values(4, 8), ::testing::Values(32, 64, 128),
+                                            ::testing::Values(384, 320)),
+                         [](const auto& param_info) {
+                           const auto& p = param_info.param;
+                           return "q" + std::to_string(std::get<0>(p)) + "_g" +
+                                  std::to_string(std::get<1>(p)) + "_k" +
+                                  std::to_string(std::get<2>(p));
+                         });
+
+TEST(QuantEmbed, DequantizesTheTokensRows) {
+  std::mt19937 rng(9);
+  const std::int64_t V = 40;
+  const std::int64_t H = 64;
+  const HostQuant h = make_affine(V, H, 4, 32, rng);
+  Fixture f(3, H, V);
+  auto table = f.backend.import_quantized(h.weight);
+  ASSERT_TRUE(table.is_ok());
+  const std::vector<std::int32_t> tokens{3, 0, 39};
+  const std::vector<std::int32_t> positions{0, 1, 2};
+  tensor::StepBatch batch;
+  batch.tokens = tokens;
+  batch.positions = positions;
+  f.backend.begin_step(batch);
+  std::vector<float> out(static_cast<std::size_t>(3 * H));
+  f.backend.embed(*table, 2.0f, Tensor(out.data(), DType::kF32, {3, H}));
+  std::vector<float> row(static_cast<std::size_t>(H));
+  for (std::size_t t = 0; t < tokens.size(); ++t) {
+    tensor::dequantize_rows(h.weight.w, h.weight.quant, tokens[t], tokens[t] + 1, row.data());
+    for (std::int64_t c = 0; c < H; ++c) {
+      EXPECT_EQ(out[t * H + static_cast<std::size_t>(c)], 2.0f * row[static_cast<std::size_t>(c)]);
+    }
+  }
+}
+
+TEST(QuantCodecs, E4m3RoundTripsEveryCode) {
+  for (int c = 0; c < 256; ++c) {
+    if ((c & 0x7F) == 0x7F) {
+      EXPECT_TRUE(std::isnan(tensor::e4m3_to_f32(static_cast<std::uint8_t>(c))));
+      continue;
+    }
+    const float v = tensor::e4m3_to_f32(static_cast<std::uint8_t>(c));
+    EXPECT_EQ(tensor::f32_to_e4m3(v), c) << c;
+  }
+  EXPECT_EQ(tensor::e4m3_to_f32(0x7E), 448.0f);
+  EXPECT_EQ(tensor::e4m3_to_f32(0x01), std::ldexp(1.0f, -9));  // smallest subnormal
+  EXPECT_EQ(tensor::e4m3_to_f32(0x38), 1.0f);
+  EXPECT_EQ(tensor::f32_to_e4m3(1000.0f), 0x7E);       // saturates
+  EXPECT_EQ(tensor::f32_to_e4m3(1.0625f), 0x38);       // tie to even
+  EXPECT_EQ(tensor::f32_to_e4m3(1.1875f), 0x3A);       // tie to even (upwards)
+  EXPECT_EQ(tensor::f32_to_e4m3(-2.0f), 0x80 | 0x40);  // sign bit
+}
+
+TEST(QuantCodecs, AffineCodesAreLittleEndianBitStreams) {
+  // README: for 4 bits the values 0..7 pack to the word 0x76543210.
+  const std::uint8_t word[4] = {0x10, 0x32, 0x54, 0x76};
+  for (int k = 0; k < 8; ++k) EXPECT_EQ(tensor::affine_code(word, 4, k), static_cast<unsigned>(k));
+  // Any width: code k is bits [k·b, (k+1)·b), least significant first.
+  std::mt19937 rng(3);
+  for (int bits : {2, 3, 5, 6, 8}) {
+    std::vector<std::uint32_t> codes(64);
+    std::vector<std::uint8_t> bytes(64);
+    for (auto& c : codes) c = rng() & ((1u << bits) - 1u);
+    for (std::size_t k = 0; k < codes.size(); ++k) {
+      for (int b = 0; b < bits; ++b) {
+        const std::size_t bit = k * static_cast<std::size_t>(bits) + static_cast<std::size_t>(b);
+        if ((codes[k] >> b) & 1u)
+          bytes[bit / 8] = static_cast<std::uint8_t>(bytes[bit / 8] | (1u << (bit % 8)));
+      }
+    }
+    for (std::size_t k = 0; k < codes.size(); ++k) {
+      EXPECT_EQ(tensor::affine_code(bytes.data(), bits, static_cast<std::int64_t>(k)), codes[k])
+          << bits << " bits, code " << k;
+    }
+  }
+}
+
+TEST(QuantCodecs, AffineQuantizerFollowsMlx) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  int negative = 0;
+  int groups = 0;
+  for (int bits : {2, 3, 4, 5, 6, 8}) {
+    const std::int64_t K = 128;
+    const std::int64_t G = 32;
+    std::vector<float> w(static_cast<std::size_t>(K));
+    for (auto& v : w) v = dist(rng);
+    std::vector<std::uint8_t> packed(
+        static_cast<std::size_t>(tensor::packed_row_bytes(QuantFormat::kAffine, bits, K)));
+    std::vector<std::uint16_t> s(K / G), b(K / G);
+    tensor::quantize_affine_row(w.data(), K, bits, G, packed.data(), s.data(), b.data());
+    for (std::int64_t g = 0; g < K / G; ++g) {
+      ++groups;
+      const float scale = core::bf16_to_f32(s[static_cast<std::size_t>(g)]);
+      const float bias = core::bf16_to_f32(b[static_cast<std::size_t>(g)]);
+      negative += scale < 0;
+      const float levels = static_cast<float>((1 << bits) - 1);
+      for (std::int64_t c = g * G; c < (g + 1) * G; ++c) {
+        const auto q = static_cast<float>(tensor::affine_code(packed.data(), bits, c));
+        // Half a step inside the range; at the far end at most one step,
+        // because the scale is refitted so that the nearer edge sits on a
+        // level (|edge| holds at least half the range, so the far end
+        // overshoots by under one step and is clipped). Plus the bf16
+        // rounding of scale and bias.
+        const float bound = std::fabs(scale) * (1.0f + levels / 128.0f) + std::fabs(bias) / 128.0f;
+        EXPECT_LE(std::fabs(scale * q + bias - w[static_cast<std::size_t>(c)]), bound)
+            << bits << " bits, column " << c;
+      }
+    }
+  }
+  // mx.quantize makes the scale negative when the group's maximum is the
+  // larger edge: both signs occur, and the kernels must not assume one.
+  EXPECT_GT(negative, 0);
+  EXPECT_LT(negative, groups);
+}
+
+}  // namespace
+}  // namespace mlxs::backend::cpu
