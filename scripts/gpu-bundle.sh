@@ -20,5 +20,7 @@ for lib in $(ldd build/cuda/mlx-serving .gpu/bin/tests/* | awk '/=> \//{print $3
   esac
 done
 cp -r "$FIXTURES/hf-tiny" .gpu/fixtures/
+# The quantized cases run in the GPU parity test too (dequantized at import).
+if [ -d "$FIXTURES/hf-tiny-quant" ]; then cp -r "$FIXTURES/hf-tiny-quant" .gpu/fixtures/; fi
 cp scripts/gpu-check.sh .gpu/
 du -sh .gpu >&2

@@ -8,6 +8,7 @@
 
 #include "core/half.h"
 #include "core/log.h"
+#include "model/load_error.h"
 #include "model/quant_binder.h"
 #include "model/rope.h"
 
@@ -20,20 +21,6 @@ using core::Status;
 using tensor::DType;
 using tensor::Tensor;
 using tensor::Weight;
-
-Status load_error(const std::string& what) {
-  return Status(ErrorCode::kModelLoadError, what);
-}
-
-std::string shape_text(const std::vector<std::int64_t>& shape) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
-  return out + "]";
-}
-
-bool is_float_dtype(DType d) {
-  return d == DType::kF32 || d == DType::kF16 || d == DType::kBF16;
-}
 
 // Quantization applied while loading a float checkpoint.
 struct LoadQuantization {
@@ -92,7 +79,7 @@ class Binder {
       return load_error(fmt::format("tensor '{}' has shape {}, the config implies {}", name,
                                     shape_text(e->shape), shape_text(shape)));
     }
-    if (!is_float_dtype(e->dtype)) {
+    if (!is_float_weight(e->dtype)) {
       return load_error(fmt::format("tensor '{}' has dtype {}; weights must be F32, F16 or BF16",
                                     name, tensor::dtype_name(e->dtype)));
     }

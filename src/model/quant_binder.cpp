@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "model/load_error.h"
+
 namespace mlxs::model {
 namespace {
 
@@ -12,26 +14,12 @@ using tensor::DType;
 using tensor::QuantFormat;
 using tensor::Weight;
 
-Status load_error(const std::string& what) {
-  return Status(ErrorCode::kModelLoadError, what);
-}
-
-std::string shape_text(const std::vector<std::int64_t>& shape) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
-  return out + "]";
-}
-
-bool is_float(DType d) {
-  return d == DType::kF32 || d == DType::kF16 || d == DType::kBF16;
-}
-
 // A per-group or per-block parameter tensor: present, float, of `shape`.
 Result<const TensorEntry*> param(const WeightStore& store, const std::string& name,
                                  const std::vector<std::int64_t>& shape, const std::string& why) {
   const TensorEntry* e = store.find(name);
   if (e == nullptr) return load_error(fmt::format("tensor '{}' is missing ({})", name, why));
-  if (!is_float(e->dtype)) {
+  if (!is_float_weight(e->dtype)) {
     return load_error(fmt::format("tensor '{}' has dtype {}; scales must be F32, F16 or BF16", name,
                                   tensor::dtype_name(e->dtype)));
   }
@@ -108,7 +96,7 @@ Result<std::optional<Weight>> find_fp8(const WeightStore& store, const QuantConf
                                        const std::string& m, const TensorEntry& w, std::int64_t out,
                                        std::int64_t in, std::set<std::string>& used) {
   if (w.dtype != DType::kF8E4M3) {
-    if (ignored(config, m) || is_float(w.dtype)) return std::optional<Weight>();
+    if (ignored(config, m) || is_float_weight(w.dtype)) return std::optional<Weight>();
     return load_error(fmt::format("tensor '{}.weight' has dtype {}; FP8 weights are F8_E4M3", m,
                                   tensor::dtype_name(w.dtype)));
   }

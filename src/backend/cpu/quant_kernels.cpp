@@ -62,43 +62,12 @@ HWY_INLINE float Sum(DF df, VF v) {
 
 // ---- one input row against one weight row -----------------------------------
 
-// Affine: sum_g scale_g · (q_g · x_g) + bias_g · sum(x_g).
-float RowQ4(const QuantMatrix& w, std::int64_t n, const float* HWY_RESTRICT xr,
-            const float* HWY_RESTRICT xsum) {
+// Affine: sum_g scale_g · (q_g · x_g) + bias_g · sum(x_g). `block(blk, codes,
+// t0, t1)` accumulates one 32-column block's q · x into t0 and t1.
+template <class BlockDot>
+HWY_INLINE float RowAffine(const QuantMatrix& w, std::int64_t n, const float* HWY_RESTRICT xsum,
+                           BlockDot&& block) {
   const DF df;
-  const size_t L = hn::Lanes(df);
-  const std::uint8_t* codes = w.codes + n * w.row_bytes;
-  const float* s = w.scales + n * w.groups_per_row;
-  const float* b = w.biases + n * w.groups_per_row;
-  const std::int64_t per_group = w.group / kLinearBlock;
-  VF acc[2] = {hn::Zero(df), hn::Zero(df)};
-  float bias_sum = 0.0f;
-  for (std::int64_t g = 0; g < w.groups_per_row; ++g) {
-    VF te = hn::Zero(df);
-    VF to = hn::Zero(df);
-    float xs = 0.0f;
-    for (std::int64_t blk = g * per_group; blk < (g + 1) * per_group; ++blk) {
-      const std::uint8_t* cb = codes + blk * (kLinearBlock / 2);
-      const float* xb = xr + blk * kLinearBlock;
-      for (size_t h = 0; h < 16; h += L) {
-        VF e;
-        VF o;
-        Widen4(df, cb + h, e, o);
-        te = hn::MulAdd(e, hn::LoadU(df, xb + h), te);
-        to = hn::MulAdd(o, hn::LoadU(df, xb + 16 + h), to);
-      }
-      xs += xsum[blk];
-    }
-    acc[g & 1] = hn::MulAdd(hn::Set(df, s[g]), hn::Add(te, to), acc[g & 1]);
-    bias_sum += b[g] * xs;
-  }
-  return Sum(df, hn::Add(acc[0], acc[1])) + bias_sum;
-}
-
-float RowQ8(const QuantMatrix& w, std::int64_t n, const float* HWY_RESTRICT x,
-            const float* HWY_RESTRICT xsum) {
-  const DF df;
-  const size_t L = hn::Lanes(df);
   const std::uint8_t* codes = w.codes + n * w.row_bytes;
   const float* s = w.scales + n * w.groups_per_row;
   const float* b = w.biases + n * w.groups_per_row;
@@ -110,18 +79,45 @@ float RowQ8(const QuantMatrix& w, std::int64_t n, const float* HWY_RESTRICT x,
     VF t1 = hn::Zero(df);
     float xs = 0.0f;
     for (std::int64_t blk = g * per_group; blk < (g + 1) * per_group; ++blk) {
-      const std::uint8_t* cb = codes + blk * kLinearBlock;
-      const float* xb = x + blk * kLinearBlock;
-      for (size_t h = 0; h < static_cast<size_t>(kLinearBlock); h += 2 * L) {
-        t0 = hn::MulAdd(Widen8(df, cb + h), hn::LoadU(df, xb + h), t0);
-        t1 = hn::MulAdd(Widen8(df, cb + h + L), hn::LoadU(df, xb + h + L), t1);
-      }
+      block(blk, codes, t0, t1);
       xs += xsum[blk];
     }
     acc[g & 1] = hn::MulAdd(hn::Set(df, s[g]), hn::Add(t0, t1), acc[g & 1]);
     bias_sum += b[g] * xs;
   }
   return Sum(df, hn::Add(acc[0], acc[1])) + bias_sum;
+}
+
+// 4 bits: x in the reordered block layout (even columns, then odd).
+float RowQ4(const QuantMatrix& w, std::int64_t n, const float* HWY_RESTRICT xr,
+            const float* HWY_RESTRICT xsum) {
+  const DF df;
+  const size_t L = hn::Lanes(df);
+  return RowAffine(w, n, xsum, [&](std::int64_t blk, const std::uint8_t* codes, VF& te, VF& to) {
+    const std::uint8_t* cb = codes + blk * (kLinearBlock / 2);
+    const float* xb = xr + blk * kLinearBlock;
+    for (size_t h = 0; h < 16; h += L) {
+      VF e;
+      VF o;
+      Widen4(df, cb + h, e, o);
+      te = hn::MulAdd(e, hn::LoadU(df, xb + h), te);
+      to = hn::MulAdd(o, hn::LoadU(df, xb + 16 + h), to);
+    }
+  });
+}
+
+float RowQ8(const QuantMatrix& w, std::int64_t n, const float* HWY_RESTRICT x,
+            const float* HWY_RESTRICT xsum) {
+  const DF df;
+  const size_t L = hn::Lanes(df);
+  return RowAffine(w, n, xsum, [&](std::int64_t blk, const std::uint8_t* codes, VF& t0, VF& t1) {
+    const std::uint8_t* cb = codes + blk * kLinearBlock;
+    const float* xb = x + blk * kLinearBlock;
+    for (size_t h = 0; h < static_cast<size_t>(kLinearBlock); h += 2 * L) {
+      t0 = hn::MulAdd(Widen8(df, cb + h), hn::LoadU(df, xb + h), t0);
+      t1 = hn::MulAdd(Widen8(df, cb + h + L), hn::LoadU(df, xb + h + L), t1);
+    }
+  });
 }
 
 // 2, 3, 5 and 6 bits: codes straddle bytes; read them one at a time.
