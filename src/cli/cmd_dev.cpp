@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <memory>
 
+#include <fmt/format.h>
+
 #include "cli/commands.h"
 #include "model/quantize.h"
 #include "model/synth.h"
@@ -14,16 +16,18 @@ namespace {
 struct SynthArgs {
   model::SynthOptions options;
   std::string dtype = "bf16";
-  std::string quant = "none";  // none | mlx-q4 | mlx-q8
+  std::string quant = "none";  // none | mlx-q4 | mlx-q8 | fp8
 };
 
 int report_quantized(const model::QuantizeOptions& o, const model::QuantizeResult& r, double s) {
+  const std::string how = o.format == "fp8"
+                              ? std::string("FP8 e4m3 per channel")
+                              : fmt::format("{} bits (group {})", o.bits, o.group_size);
   std::fprintf(stderr,
-               "wrote %s: %d matrices quantized to %d bits (group %lld), %d tensors copied, "
-               "%.2f GB -> %.2f GB in %.1f s\n",
-               o.out_dir.c_str(), r.quantized, o.bits, static_cast<long long>(o.group_size),
-               r.copied, static_cast<double>(r.bytes_in) / 1e9,
-               static_cast<double>(r.bytes_out) / 1e9, s);
+               "wrote %s: %d matrices quantized to %s, %d tensors copied, %.2f GB -> %.2f GB in "
+               "%.1f s\n",
+               o.out_dir.c_str(), r.quantized, how.c_str(), r.copied,
+               static_cast<double>(r.bytes_in) / 1e9, static_cast<double>(r.bytes_out) / 1e9, s);
   return 0;
 }
 
@@ -68,6 +72,7 @@ int run_synth(SynthArgs& a) {
   q.model_dir = a.options.out_dir;
   q.out_dir = final_dir;
   q.bits = a.quant == "mlx-q8" ? 8 : 4;
+  q.format = a.quant == "fp8" ? "fp8" : "mlx";
   q.group_size = 64;  // mlx-lm's default
   q.threads = a.options.threads;
   const int rc = run_quantize(q);
@@ -105,8 +110,11 @@ void add_dev_command(CLI::App& parent, Action* action) {
                     "Folder with tokenizer.json and tokenizer_config.json");
   synth->add_option("--threads", args->options.threads, "Generator threads (default: all)")
       ->check(CLI::Range(0, 1024));
-  synth->add_option("--quant", args->quant, "Write the weights MLX-quantized (group size 64)")
-      ->check(CLI::IsMember({"none", "mlx-q4", "mlx-q8"}));
+  synth
+      ->add_option(
+          "--quant", args->quant,
+          "Write the weights quantized: MLX affine 4 or 8 bits (group 64), or FP8 per channel")
+      ->check(CLI::IsMember({"none", "mlx-q4", "mlx-q8", "fp8"}));
   synth->callback([args, action] { *action = [args] { return run_synth(*args); }; });
 
   auto qargs = std::make_shared<model::QuantizeOptions>();
@@ -114,7 +122,9 @@ void add_dev_command(CLI::App& parent, Action* action) {
       "quantize", "Write an MLX affine-quantized copy of a float model directory");
   quant->add_option("--model", qargs->model_dir, "Model directory")->required();
   quant->add_option("--out", qargs->out_dir, "Output directory")->required();
-  quant->add_option("--bits", qargs->bits, "Bits per weight")
+  quant->add_option("--format", qargs->format, "mlx (affine codes) or fp8 (e4m3 per channel)")
+      ->check(CLI::IsMember({"mlx", "fp8"}));
+  quant->add_option("--bits", qargs->bits, "Bits per weight (mlx)")
       ->check(CLI::IsMember({2, 3, 4, 5, 6, 8}));
   quant->add_option("--group-size", qargs->group_size, "Weights sharing a scale and bias")
       ->check(CLI::IsMember({32, 64, 128}));

@@ -102,7 +102,7 @@ class Binder {
     MLXS_ASSIGN_OR_RETURN(auto packed, find_quantized(store_, quant_, prefix, out, in, used_));
     if (packed) {
       MLXS_ASSIGN_OR_RETURN(w, backend_.import_quantized(*packed));
-    } else if (at_load_ && in % kLoadGroupSize == 0) {
+    } else if (at_load_ && quantize_at_load(prefix, in)) {
       MLXS_ASSIGN_OR_RETURN(const TensorEntry* e, entry(prefix + ".weight", {out, in}));
       auto q = std::make_unique<QuantizedMatrix>(
           at_load_->fp8 ? quantize_fp8_matrix(e->view(), 0)
@@ -148,6 +148,14 @@ class Binder {
   std::optional<LoadQuantization> at_load_;
   std::map<std::string, std::unique_ptr<QuantizedMatrix>>& owned_;
   std::set<std::string> used_;
+
+  // MLX quantizes every matrix its group size divides; FP8 checkpoints keep
+  // the embedding and lm_head in their float dtype (compressed-tensors'
+  // convention), so quantizing at load does the same.
+  bool quantize_at_load(const std::string& module, std::int64_t in) const {
+    if (at_load_->fp8) return module != "model.embed_tokens" && module != "lm_head";
+    return in % kLoadGroupSize == 0;
+  }
 };
 
 }  // namespace

@@ -117,7 +117,52 @@ QuantizedMatrix quantize_fp8_matrix(const Tensor& w, int threads) {
   return q;
 }
 
+namespace {
+
+// compressed-tensors' FP8_DYNAMIC preset as it serializes it.
+Json fp8_channel_config() {
+  const Json weights = {{"num_bits", 8},
+                        {"type", "float"},
+                        {"strategy", "channel"},
+                        {"symmetric", true},
+                        {"dynamic", false},
+                        {"group_size", nullptr},
+                        {"block_structure", nullptr},
+                        {"actorder", nullptr},
+                        {"observer", "memoryless_minmax"},
+                        {"observer_kwargs", Json::object()}};
+  const Json inputs = {{"num_bits", 8},
+                       {"type", "float"},
+                       {"strategy", "token"},
+                       {"symmetric", true},
+                       {"dynamic", true},
+                       {"group_size", nullptr},
+                       {"block_structure", nullptr},
+                       {"actorder", nullptr},
+                       {"observer", nullptr},
+                       {"observer_kwargs", Json::object()}};
+  return {{"config_groups",
+           {{"group_0",
+             {{"targets", {"Linear"}},
+              {"weights", weights},
+              {"input_activations", inputs},
+              {"output_activations", nullptr},
+              {"format", "float-quantized"}}}}},
+          {"format", "float-quantized"},
+          {"ignore", {"lm_head"}},
+          {"quant_method", "compressed-tensors"},
+          {"quantization_status", "compressed"},
+          {"kv_cache_scheme", nullptr},
+          {"sparsity_config", Json::object()}};
+}
+
+}  // namespace
+
 Result<QuantizeResult> quantize_model_dir(const QuantizeOptions& o) {
+  const bool fp8 = o.format == "fp8";
+  if (!fp8 && o.format != "mlx") {
+    return Status(ErrorCode::kInvalidParams, "--format must be mlx or fp8");
+  }
   if (o.bits != 2 && o.bits != 3 && o.bits != 4 && o.bits != 5 && o.bits != 6 && o.bits != 8) {
     return Status(ErrorCode::kInvalidParams, "--bits must be 2, 3, 4, 5, 6 or 8");
   }
@@ -161,16 +206,26 @@ Result<QuantizeResult> quantize_model_dir(const QuantizeOptions& o) {
     const bool matrix =
         e.shape.size() == 2 && name.ends_with(".weight") &&
         (e.dtype == DType::kF32 || e.dtype == DType::kF16 || e.dtype == DType::kBF16) &&
-        e.shape[1] % o.group_size == 0;
+        (fp8 ? name != "lm_head.weight" && name != "model.embed_tokens.weight"
+             : e.shape[1] % o.group_size == 0);
     if (!matrix) {
       add(name, e.dtype, e.shape, e.data, e.nbytes);
       ++result.copied;
       continue;
     }
-    auto q = std::make_unique<QuantizedMatrix>(
-        quantize_affine_matrix(e.view(), o.bits, o.group_size, o.threads));
     const std::string module = name.substr(0, name.size() - std::string(".weight").size());
     const std::int64_t rows = e.shape[0];
+    if (fp8) {
+      auto q = std::make_unique<QuantizedMatrix>(quantize_fp8_matrix(e.view(), o.threads));
+      add(name, DType::kF8E4M3, e.shape, q->codes.data(), q->codes.size());
+      add(module + ".weight_scale", DType::kBF16, {rows, 1}, q->scales.data(),
+          q->scales.size() * 2);
+      owned.push_back(std::move(q));
+      ++result.quantized;
+      continue;
+    }
+    auto q = std::make_unique<QuantizedMatrix>(
+        quantize_affine_matrix(e.view(), o.bits, o.group_size, o.threads));
     const std::int64_t groups = e.shape[1] / o.group_size;
     add(module + ".biases", DType::kBF16, {rows, groups}, q->biases.data(), q->biases.size() * 2);
     add(module + ".scales", DType::kBF16, {rows, groups}, q->scales.data(), q->scales.size() * 2);
@@ -178,8 +233,9 @@ Result<QuantizeResult> quantize_model_dir(const QuantizeOptions& o) {
     owned.push_back(std::move(q));
     ++result.quantized;
   }
-  MLXS_ASSIGN_OR_RETURN(auto writer, SafetensorsWriter::create((out / "model.safetensors").string(),
-                                                               headers, {{"format", "mlx"}}));
+  MLXS_ASSIGN_OR_RETURN(auto writer,
+                        SafetensorsWriter::create((out / "model.safetensors").string(), headers,
+                                                  {{"format", fp8 ? "pt" : "mlx"}}));
   Json weight_map = Json::object();
   std::uint64_t total = 0;
   for (std::size_t i = 0; i < blobs.size(); ++i) {
@@ -192,9 +248,13 @@ Result<QuantizeResult> quantize_model_dir(const QuantizeOptions& o) {
       write_json_file((out / "model.safetensors.index.json").string(),
                       {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}}, 4));
 
-  const Json q = {{"group_size", o.group_size}, {"bits", o.bits}, {"mode", "affine"}};
-  config["quantization"] = q;
-  config["quantization_config"] = q;
+  if (fp8) {
+    config["quantization_config"] = fp8_channel_config();
+  } else {
+    const Json q = {{"group_size", o.group_size}, {"bits", o.bits}, {"mode", "affine"}};
+    config["quantization"] = q;
+    config["quantization_config"] = q;
+  }
   MLXS_RETURN_IF_ERROR(write_json_file((out / "config.json").string(), config, 4));
   // Tokenizer, chat template, generation config: everything else at the top.
   for (const auto& entry : fs::directory_iterator(src, ec)) {

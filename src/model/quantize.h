@@ -31,6 +31,10 @@ QuantizedMatrix quantize_fp8_matrix(const tensor::Tensor& w, int threads);
 struct QuantizeOptions {
   std::string model_dir;
   std::string out_dir;
+  // "mlx": affine codes of `bits` per `group_size` columns (mlx-community's
+  // layout); "fp8": e4m3 per output channel in compressed-tensors' layout
+  // (the "FP8-dynamic" checkpoints), embeddings and lm_head left as they are.
+  std::string format = "mlx";
   int bits = 4;
   std::int64_t group_size = 64;
   int threads = 0;  // 0: every CPU
@@ -43,9 +47,11 @@ struct QuantizeResult {
   std::uint64_t bytes_out = 0;
 };
 
-// Reads a float model directory and writes it MLX-quantized: every matrix
+// Reads a float model directory and writes it quantized. MLX: every matrix
 // whose input width the group size divides (linears, embeddings), with
-// `quantization` in config.json; norms and other tensors are copied.
+// `quantization` in config.json. FP8: every linear but lm_head, with
+// compressed-tensors' `quantization_config`. Norms and other tensors are
+// copied.
 core::Result<QuantizeResult> quantize_model_dir(const QuantizeOptions& options);
 
 }  // namespace mlxs::model

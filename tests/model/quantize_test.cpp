@@ -100,6 +100,28 @@ TEST(Quantize, WrittenCopyMatchesQuantizationAtLoad) {
   }
 }
 
+TEST(Quantize, Fp8CopyMatchesFp8AtLoad) {
+  const std::string src = testing::fixture_path("hf-tiny/llama");
+  const std::string out = testing::temp_dir() + "/llama-fp8";
+  QuantizeOptions o;
+  o.model_dir = src;
+  o.out_dir = out;
+  o.format = "fp8";
+  auto written = quantize_model_dir(o);
+  ASSERT_TRUE(written.is_ok()) << written.status().to_string();
+  EXPECT_EQ(written->quantized, 14);  // q/k/v/o/gate/up/down of two layers
+  auto config =
+      core::read_json_file(out + "/config.json", "config.json", core::ErrorCode::kInvalidParams);
+  ASSERT_TRUE(config.is_ok());
+  EXPECT_EQ((*config)["quantization_config"]["quant_method"], "compressed-tensors");
+  auto from_disk = load(out, "");
+  ASSERT_TRUE(from_disk.is_ok()) << from_disk.status().to_string();
+  EXPECT_EQ(from_disk->model->config().quant.method, QuantMethod::kFp8Channel);
+  auto at_load = load(src, "fp8");
+  ASSERT_TRUE(at_load.is_ok());
+  EXPECT_LE(max_abs_diff(logits(*from_disk, kPrompt), logits(*at_load, kPrompt)), 1e-4);
+}
+
 TEST(Quantize, Fp8AtLoadStaysCloseToTheFloatModel) {
   const std::string src = testing::fixture_path("hf-tiny/llama");
   auto fp8 = load(src, "fp8");
