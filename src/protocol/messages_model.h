@@ -46,6 +46,9 @@ struct LoadModelResult {
   std::optional<std::int64_t> vocab_size;
   std::optional<bool> has_tokenizer;
   std::optional<bool> has_chat_template;
+  // Seconds the one-token warm-up generation took: a model is listed as loaded
+  // (and /ready counts it) only once a real token went through its engine.
+  std::optional<double> warmup_seconds;
   template <class S, class V>
   static void fields(S& s, V& v) {
     v("model_id", s.model_id);
@@ -59,6 +62,7 @@ struct LoadModelResult {
     v("vocab_size", s.vocab_size);
     v("has_tokenizer", s.has_tokenizer);
     v("has_chat_template", s.has_chat_template);
+    v("warmup_seconds", s.warmup_seconds);
   }
 };
 

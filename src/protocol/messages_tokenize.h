@@ -1,5 +1,6 @@
 #pragma once
-// Messages of tokenize and batch_tokenize (compat/jsonrpc.md §4.12-4.13).
+// Messages of tokenize and batch_tokenize (compat/jsonrpc.md §4.12-4.13),
+// and of our detokenize extension (its inverse, for POST /v1/detokenize).
 
 #include <cstdint>
 #include <optional>
@@ -30,6 +31,27 @@ struct TokenizeResult {
   static void fields(S& s, V& v) {
     v("tokens", s.tokens);
     v("token_strings", s.token_strings);
+  }
+};
+
+// Ours: token ids back to text, as the tokenizer's decode does.
+struct DetokenizeParams {
+  std::string model_id;
+  std::vector<std::int32_t> tokens;
+  bool skip_special_tokens = false;
+  template <class S, class V>
+  static void fields(S& s, V& v) {
+    v("model_id", s.model_id);
+    v("tokens", s.tokens);
+    v("skip_special_tokens", s.skip_special_tokens);
+  }
+};
+
+struct DetokenizeResult {
+  std::string text;
+  template <class S, class V>
+  static void fields(S& s, V& v) {
+    v("text", s.text);
   }
 };
 

@@ -45,6 +45,8 @@ constexpr std::array<MethodInfo, kMethodCount> kMethods = {{
      "generate.result", Origin::kOriginal},
     {Method::kStreamCancel, "stream/cancel", "stream.cancel.params", "stream.cancel.result",
      Origin::kExtension},
+    {Method::kDetokenize, "detokenize", "detokenize.params", "detokenize.result",
+     Origin::kExtension},
 }};
 
 constexpr std::array<NotificationInfo, 4> kNotifications = {{

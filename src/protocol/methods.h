@@ -31,8 +31,9 @@ enum class Method : std::uint8_t {
   kLoadVisionModel,
   kGenerateWithImage,
   kStreamCancel,
+  kDetokenize,
 };
-inline constexpr int kMethodCount = static_cast<int>(Method::kStreamCancel) + 1;
+inline constexpr int kMethodCount = static_cast<int>(Method::kDetokenize) + 1;
 
 enum class Origin : std::uint8_t {
   kOriginal,             // called by the original client

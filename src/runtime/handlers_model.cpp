@@ -159,6 +159,7 @@ Server::Reply Server::batcher_query(Method method, const Json& params) {
     case Method::kLoadVisionModel:
     case Method::kGenerateWithImage:
     case Method::kStreamCancel:
+    case Method::kDetokenize:
       break;
   }
   return Status(ErrorCode::kInternalError, "not a batcher report");

@@ -30,6 +30,7 @@ std::vector<std::string> capabilities() {
           "batch_check_draft",
           "runtime/telemetry",
           "unload_model",
+          "detokenize",
           std::string(protocol::kExtStreamCancel),
           std::string(protocol::kExtStreamStep),
           "protocol_version"};

@@ -1,6 +1,7 @@
-// tokenize and batch_tokenize. An answer must fit one stdout line, so token
-// strings are left out of answers that would not fit with them, and texts
-// too long even then are refused (compat/client.md: split or bound them).
+// tokenize, batch_tokenize and our detokenize. An answer must fit one stdout
+// line, so token strings are left out of answers that would not fit with
+// them, and texts too long even then are refused (compat/client.md: split or
+// bound them).
 #include <algorithm>
 
 #include <fmt/format.h>
@@ -113,6 +114,36 @@ Server::Reply Server::batch_tokenize(const Json& params) {
     }
   }
   return protocol::to_json(out);
+}
+
+Server::Reply Server::detokenize(const Json& params) {
+  MLXS_ASSIGN_OR_RETURN(
+      auto p, protocol::parse_params<protocol::DetokenizeParams>(Method::kDetokenize, params));
+  const auto model = registry_->find(p.model_id);
+  if (!model) return Status(ErrorCode::kModelNotLoaded, "Model not loaded: " + p.model_id);
+  if (!model->tokenizer) {
+    return Status(ErrorCode::kTokenizerError,
+                  "Tokenizer error for " + p.model_id + ": the model has no tokenizer.json");
+  }
+  // The tokenizer's decode drops ids it does not know; a client asking for
+  // one made a mistake it should hear about, not get shorter text.
+  for (std::size_t i = 0; i < p.tokens.size(); ++i) {
+    const std::int32_t id = p.tokens[i];
+    if (id < 0 || !model->tokenizer->id_to_token(id)) {
+      return core::make_error(ErrorCode::kInvalidParams,
+                              "token id {} at /tokens/{} is not in "
+                              "the vocabulary of {} ({} tokens)",
+                              id, i, p.model_id, model->tokenizer->id_limit());
+    }
+  }
+  auto text = model->tokenizer->decode(p.tokens, p.skip_special_tokens);
+  if (!text.is_ok()) {
+    return Status(ErrorCode::kTokenizerError,
+                  "Tokenizer error for " + p.model_id + ": " + text.status().message());
+  }
+  protocol::DetokenizeResult r;
+  r.text = std::move(text).value();
+  return protocol::to_json(r);
 }
 
 }  // namespace mlxs::runtime

@@ -28,6 +28,39 @@ std::size_t chunk_batch_for(std::size_t parameter_count, const RuntimeOptions& o
   return 4;
 }
 
+namespace {
+
+// One real token through the engine before the model is published (issue 6:
+// /ready means a model can serve). Runs on the loading thread before the
+// engine thread starts, holding the shared device like any engine step.
+core::Result<double> warm_up(engine::Engine& engine, engine::DeviceArbiter& arbiter, int index,
+                             const core::Clock& clock) {
+  engine::GenerateRequest r;
+  r.prompt = {0};  // any id the embedding has: the weights' path is what runs
+  r.sampling.temperature = 0;
+  r.stop.max_tokens = 1;
+  r.stop.ignore_eos = true;
+  const core::Nanos start = clock.now_ns();
+  MLXS_ASSIGN_OR_RETURN(auto stream, engine.submit(std::move(r)));
+  int tokens = 0;
+  // A 1-token request ends within a few steps; the bound only guards a bug.
+  for (int i = 0; i < 1000 && !stream->done(); ++i) {
+    arbiter.acquire(index, {});
+    auto stepped = engine.step();
+    arbiter.release(index);
+    if (!stepped.is_ok()) return stepped.status();
+    for (const auto& item : stream->take()) tokens += static_cast<int>(item.tokens.size());
+  }
+  if (auto error = stream->error()) return *error;
+  if (!stream->done() || tokens != 1) {
+    return core::make_error(ErrorCode::kModelLoadError,
+                            "the warm-up generation produced {} tokens instead of 1", tokens);
+  }
+  return static_cast<double>(clock.now_ns() - start) / 1e9;
+}
+
+}  // namespace
+
 core::Result<std::unique_ptr<LoadedModel>> load_model(const std::string& model_id,
                                                       const LoadKey& key, const LoadContext& ctx,
                                                       int arbiter_index) {
@@ -86,6 +119,12 @@ core::Result<std::unique_ptr<LoadedModel>> load_model(const std::string& model_i
   info.vocab_size = cfg.vocab;
   info.has_tokenizer = m->tokenizer != nullptr;
   info.has_chat_template = m->chat.has_value();
+  auto warm = warm_up(*m->engine, *ctx.arbiter, arbiter_index, *ctx.clock);
+  if (!warm.is_ok()) {
+    return Status(ErrorCode::kModelLoadError,
+                  "the model failed its one-token warm-up: " + warm.status().message());
+  }
+  info.warmup_seconds = *warm;
 
   m->host =
       std::make_unique<EngineHost>(model_id, *m->engine, m->tokenizer.get(), *ctx.arbiter,

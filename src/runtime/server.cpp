@@ -237,6 +237,9 @@ void Server::dispatch(protocol::Request req) {
     case Method::kBatchTokenize:
       later([this](const Json& p) { return batch_tokenize(p); });
       return;
+    case Method::kDetokenize:
+      later([this](const Json& p) { return detokenize(p); });
+      return;
     case Method::kCheckDraft:
       later([this](const Json& p) { return check_draft(p); });
       return;

@@ -72,6 +72,7 @@ class Server {
   Reply batch_check_draft(const Json& params);
   Reply tokenize(const Json& params);
   Reply batch_tokenize(const Json& params);
+  Reply detokenize(const Json& params);
   Reply refuse_vision(protocol::Method method, const Json& params);
   Reply batcher_query(protocol::Method method, const Json& params);
 

@@ -245,5 +245,29 @@ TEST(Codec, EveryParamsStructReadsItsExample) {
                   .is_ok());
 }
 
+// Our detokenize: token ids are int32 and non-negative, checked by its
+// document before the reader; the result is {text}.
+TEST(Codec, DetokenizeParamsAndResult) {
+  auto p = parse_params<DetokenizeParams>(
+      Method::kDetokenize, core::Json::parse(R"({"model_id":"m","tokens":[0,5,2147483647]})"));
+  ASSERT_TRUE(p.is_ok()) << p.status().to_string();
+  EXPECT_EQ(p->tokens, (std::vector<std::int32_t>{0, 5, 2147483647}));
+  EXPECT_FALSE(p->skip_special_tokens);
+  for (const char* bad :
+       {R"({"model_id":"m"})", R"({"tokens":[1]})", R"({"model_id":"m","tokens":[-1]})",
+        R"({"model_id":"m","tokens":[2147483648]})", R"({"model_id":"m","tokens":[1.5]})",
+        R"({"model_id":"m","tokens":"1"})",
+        R"({"model_id":"m","tokens":[1],"skip_special_tokens":"yes"})"}) {
+    const auto r = parse_params<DetokenizeParams>(Method::kDetokenize, core::Json::parse(bad));
+    ASSERT_FALSE(r.is_ok()) << bad;
+    EXPECT_EQ(r.status().code(), core::ErrorCode::kInvalidParams) << bad;
+  }
+  DetokenizeResult d;
+  d.text = "héllo";
+  EXPECT_TRUE(valid("detokenize.result", to_json(d)));
+  EXPECT_EQ(method_info(Method::kDetokenize).origin, Origin::kExtension);
+  EXPECT_EQ(method_from_name("detokenize"), Method::kDetokenize);
+}
+
 }  // namespace
 }  // namespace mlxs::protocol
