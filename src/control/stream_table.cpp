@@ -1,5 +1,7 @@
 #include "control/stream_table.h"
 
+#include <algorithm>
+
 #include "protocol/notifications.h"
 
 namespace mlxs::control {
@@ -19,6 +21,16 @@ protocol::StepStream step_of_chunk(const protocol::StreamChunk& chunk) {
     logprobs.reserve(chunk.tokens.size());
     for (const auto& t : chunk.tokens) logprobs.push_back(*t.logprob);
     step.logprobs = std::move(logprobs);
+  }
+  // As stream.step carries them: one list per token, when the stream asked
+  // (every token of such a stream has one; a partial set is not a stream's).
+  const bool all_top = std::all_of(chunk.tokens.begin(), chunk.tokens.end(),
+                                   [](const auto& t) { return t.top_logprobs.has_value(); });
+  if (all_logprobs && all_top) {
+    std::vector<std::vector<protocol::TopLogprob>> top;
+    top.reserve(chunk.tokens.size());
+    for (const auto& t : chunk.tokens) top.push_back(*t.top_logprobs);
+    step.top_logprobs = std::move(top);
   }
   return step;
 }

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "protocol/protocol.h"
 #include "recording_sink.h"
 
 namespace mlxs::control {
@@ -111,6 +112,65 @@ TEST(StreamTable, LogprobsOnlyWhenEveryTokenHasOne) {
   ASSERT_TRUE(step.logprobs);
   EXPECT_EQ(*step.logprobs, (std::vector<double>{-0.1, -0.2}));
   EXPECT_EQ(step.text, "ab");
+}
+
+// A stream.chunk becomes the same StepStream a stream.step would carry,
+// top_logprobs included (one list per token) when the stream asked for them.
+TEST(StreamTable, TopLogprobsCarriedLikeStreamStep) {
+  protocol::StreamChunk chunk;
+  chunk.stream_id = "s";
+  for (int i = 0; i < 2; ++i) {
+    protocol::ChunkToken t;
+    t.stream_id = "s";
+    t.token = i == 0 ? "a" : "b";
+    t.token_id = i + 1;
+    t.logprob = -0.5 * (i + 1);
+    t.top_logprobs =
+        std::vector<protocol::TopLogprob>{{i + 1, t.token, *t.logprob}, {7, "z", -3.0}};
+    chunk.tokens.push_back(t);
+  }
+  const auto step = step_of_chunk(chunk);
+  ASSERT_TRUE(step.top_logprobs.has_value());
+  ASSERT_EQ(step.top_logprobs->size(), 2u);
+  EXPECT_EQ((*step.top_logprobs)[1][0].token, "b");
+  EXPECT_EQ((*step.top_logprobs)[1][1].token_id, 7);
+  EXPECT_EQ((*step.top_logprobs)[0][0].logprob, -0.5);
+  // Written as stream.step writes them, the step validates against its document.
+  protocol::StreamStep wire;
+  wire.model_id = "m";
+  wire.streams.push_back(step);
+  const auto& schemas = **protocol::SchemaSet::rpc();
+  EXPECT_TRUE(schemas.validate("stream.step.params", protocol::to_json(wire)).is_ok());
+
+  // The table hands a single-token stream.chunk's list to the sink.
+  struct StepSink final : StreamSink {
+    std::vector<protocol::StepStream> steps;
+    void on_tokens(const protocol::StepStream& s) override { steps.push_back(s); }
+    void on_stats(const protocol::StreamStats&) override {}
+    void on_end(const protocol::StreamEvent&) override {}
+  };
+  StreamTable table;
+  auto sink = std::make_shared<StepSink>();
+  ASSERT_TRUE(table.add("s", sink));
+  const Json top = Json::array({Json{{"token_id", 3}, {"token", "c"}, {"logprob", -0.1}}});
+  ASSERT_TRUE(table
+                  .deliver(note("stream.chunk", {{"stream_id", "s"},
+                                                 {"token", "c"},
+                                                 {"token_id", 3},
+                                                 {"is_final", false},
+                                                 {"logprob", -0.1},
+                                                 {"top_logprobs", top}}))
+                  .is_ok());
+  ASSERT_EQ(sink->steps.size(), 1u);
+  ASSERT_TRUE(sink->steps[0].top_logprobs.has_value());
+  EXPECT_EQ((*sink->steps[0].top_logprobs)[0][0].token, "c");
+
+  // A chunk whose tokens do not all carry them is not a stream that asked.
+  chunk.tokens[0].top_logprobs.reset();
+  EXPECT_FALSE(step_of_chunk(chunk).top_logprobs.has_value());
+  // Without any top_logprobs nothing is invented.
+  chunk.tokens[1].top_logprobs.reset();
+  EXPECT_FALSE(step_of_chunk(chunk).top_logprobs.has_value());
 }
 
 TEST(StreamTable, MalformedNotificationsAreErrors) {
