@@ -1,5 +1,9 @@
 #include "server/metrics.h"
 
+#include <algorithm>
+#include <optional>
+#include <vector>
+
 #include <fmt/format.h>
 
 namespace mlxs::server {
@@ -134,9 +138,16 @@ std::string Metrics::render(const control::Readiness& readiness,
 
   header(out, "mlxs_ready", "gauge", "1 when a model can serve");
   out += fmt::format("mlxs_ready {}\n", readiness.ready ? 1 : 0);
-  // The control plane's own metrics (workers, breakers, its queue).
+  // The control plane's own metrics (workers, breakers, its queue). Each
+  // worker lists all of its own, so with several workers a family would come
+  // in pieces: grouped by name, it gets one HELP/TYPE as Prometheus requires.
+  std::vector<const control::MetricSample*> samples;
+  for (const auto& sample : control_metrics.samples) samples.push_back(&sample);
+  std::stable_sort(samples.begin(), samples.end(),
+                   [](const auto* a, const auto* b) { return a->name < b->name; });
   std::string last_name;
-  for (const auto& sample : control_metrics.samples) {
+  for (const auto* sample_ptr : samples) {
+    const control::MetricSample& sample = *sample_ptr;
     if (sample.name != last_name) {
       header(out, sample.name.c_str(),
              sample.type == control::MetricType::kCounter ? "counter" : "gauge",
@@ -150,6 +161,61 @@ std::string Metrics::render(const control::Readiness& readiness,
     }
     out += labels.empty() ? fmt::format("{} {}\n", sample.name, sample.value)
                           : fmt::format("{}{{{}}} {}\n", sample.name, labels, sample.value);
+  }
+  return out;
+}
+
+std::string Metrics::render_load(const core::Json* telemetry) const {
+  struct Load {
+    std::int64_t waiting = 0, running = 0;
+    std::optional<double> kv;
+  };
+  std::map<std::string, Load> load;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [model, m] : models_) {
+      if (!model.empty()) load[model].waiting += std::max<std::int64_t>(m.waiting, 0);
+    }
+  }
+  // A worker's answer is read defensively: a missing or odd field counts 0.
+  const auto count = [](const core::Json& e, const char* key) -> std::int64_t {
+    const auto it = e.find(key);
+    return it != e.end() && it->is_number_integer() ? it->get<std::int64_t>() : 0;
+  };
+  if (telemetry != nullptr && telemetry->is_object()) {
+    const auto engines = telemetry->find("engines");
+    if (engines != telemetry->end() && engines->is_array()) {
+      for (const auto& e : *engines) {
+        const auto id = e.is_object() ? e.find("model_id") : e.end();
+        if (id == e.end() || !id->is_string()) continue;
+        Load& l = load[id->get<std::string>()];
+        l.waiting += count(e, "waiting_interactive") + count(e, "waiting_batch");
+        l.running += count(e, "running");
+        const std::int64_t total = count(e, "kv_blocks_total");
+        l.kv = total > 0
+                   ? static_cast<double>(count(e, "kv_blocks_used")) / static_cast<double>(total)
+                   : 0.0;
+      }
+    }
+  }
+  load.erase(std::string());
+  std::string out;
+  header(out, "mlxs_requests_waiting", "gauge",
+         "Requests waiting: asked for and not yet started, or queued by the engine");
+  for (const auto& [model, l] : load) {
+    out += fmt::format("mlxs_requests_waiting{{model=\"{}\"}} {}\n", prometheus_escape(model),
+                       l.waiting);
+  }
+  header(out, "mlxs_requests_running", "gauge", "Sequences the engine is running");
+  for (const auto& [model, l] : load) {
+    out += fmt::format("mlxs_requests_running{{model=\"{}\"}} {}\n", prometheus_escape(model),
+                       l.running);
+  }
+  header(out, "mlxs_kv_cache_usage_ratio", "gauge", "Fraction of KV-cache blocks in use (0 to 1)");
+  for (const auto& [model, l] : load) {
+    if (!l.kv) continue;  // no worker answered for it: unknown, not empty
+    out += fmt::format("mlxs_kv_cache_usage_ratio{{model=\"{}\"}} {}\n", prometheus_escape(model),
+                       *l.kv);
   }
   return out;
 }

@@ -50,6 +50,13 @@ class Metrics {
 
   std::string render(const control::Readiness& readiness,
                      const control::MetricsSnapshot& control_metrics) const;
+  // The load signals the Kubernetes Gateway API Inference Extension's endpoint
+  // picker scrapes (docs/metrics.md maps them to vLLM's names), per model:
+  // requests waiting (streams not started yet plus sequences the engine
+  // queues), requests running (sequences the engine runs), and KV-cache use
+  // as a 0..1 ratio. `telemetry` is a runtime/telemetry answer, or null when
+  // no worker answered (then only what the server itself knows).
+  std::string render_load(const core::Json* telemetry) const;
 
  private:
   struct ModelCounters {

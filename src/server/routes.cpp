@@ -87,8 +87,20 @@ void completion(const SessionPtr& s, ServerContext& ctx, const HttpSession::Requ
   job->start();
 }
 
+// Ready means a model can serve. A worker lists a model only once its load
+// answered, and a load answers only after one real token went through the
+// model's engine (load_model's warm-up): nothing runs per probe.
+control::Readiness serving_readiness(const ServerContext& ctx) {
+  control::Readiness r = ctx.gateway.readiness();
+  if (r.ready && loaded_models(r).empty()) {
+    r.ready = false;
+    r.reason = "no model is loaded";
+  }
+  return r;
+}
+
 void readiness(const SessionPtr& s, ServerContext& ctx) {
-  const control::Readiness r = ctx.gateway.readiness();
+  const control::Readiness r = serving_readiness(ctx);
   Json workers = Json::array();
   for (const auto& w : r.workers) {
     workers.push_back({{"name", w.name},
@@ -181,8 +193,9 @@ void detokenize(const SessionPtr& s, ServerContext& ctx, const HttpSession::Requ
 void metrics(const SessionPtr& s, ServerContext& ctx) {
   ctx.gateway.call("runtime/telemetry", Json::object(), [s, &ctx](core::Result<Json> r) {
     net::post(s->executor(), [s, &ctx, r = std::move(r)] {
-      std::string text = ctx.metrics.render(ctx.gateway.readiness(), ctx.gateway.metrics());
+      std::string text = ctx.metrics.render(serving_readiness(ctx), ctx.gateway.metrics());
       if (r.is_ok()) text += render_engine_telemetry(*r);
+      text += ctx.metrics.render_load(r.is_ok() ? &*r : nullptr);
       s->reply_text(200, std::move(text), "text/plain; version=0.0.4; charset=utf-8");
     });
   });
