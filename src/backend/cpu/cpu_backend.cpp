@@ -176,7 +176,7 @@ core::Status CpuBackend::plan_step(const StepCapacity& capacity) {
   // int8 row: two digits of x in two layouts (in floats' worth of bytes;
   // an interleaved layout may spill 128 bytes past a partial last chunk)
   // and per-block floats.
-  const std::size_t int8_row = in + 64 + 6 * blocks + 64;
+  const std::size_t int8_row = in + 64 + 7 * blocks + 64;
   std::size_t total = T * in + T * blocks + threads * tile + int8_row + threads * ctx +
                       rope_floats + (ropes_.size() + 16) * padding +
                       static_cast<std::size_t>(capacity.max_seqs + 1);
@@ -331,7 +331,8 @@ void CpuBackend::linear_impl(const float* x, std::int64_t M, std::int64_t K,
     row.interleaved[1] = bytes + 3 * K + 128;
     float* f = int8_row_ + (4 * K + 256 + 3) / 4 + 1;
     row.block_scale = f;
-    row.sum32 = f + blocks;
+    row.block_scale_256 = f + blocks;
+    row.sum32 = row.block_scale_256 + blocks;
     row.sum64 = row.sum32 + blocks;
     row.sum128 = row.sum64 + blocks / 2 + 1;
     row.lost32 = row.sum128 + blocks / 4 + 1;

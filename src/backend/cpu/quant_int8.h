@@ -29,7 +29,8 @@ struct Int8Row {
   // their odd ones (4-bit weights).
   std::int8_t* natural[2] = {nullptr, nullptr};
   std::int8_t* interleaved[2] = {nullptr, nullptr};
-  float* block_scale = nullptr;  // [K / 32]
+  float* block_scale = nullptr;      // [K / 32]
+  float* block_scale_256 = nullptr;  // [K / 32] the same / 256 (the lo digit's step)
   // Exact f32 sums of x per group of 32, 64 and 128 columns ([K / 32],
   // [K / 64], [K / 128]): the bias term of each group size.
   float* sum32 = nullptr;

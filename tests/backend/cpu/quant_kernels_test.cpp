@@ -193,14 +193,15 @@ TEST_P(Int8Linear, WithinTheRoundingBoundOfX) {
   for (auto& v : x) v = dist(rng);
   std::vector<std::int8_t> natural(static_cast<std::size_t>(2 * K));
   std::vector<std::int8_t> inter(static_cast<std::size_t>(2 * (K + 128)));
-  std::vector<float> per_block(static_cast<std::size_t>(7 * (K / 32) + 8));
+  std::vector<float> per_block(static_cast<std::size_t>(8 * (K / 32) + 8));
   kernels::Int8Row row;
   row.natural[0] = natural.data();
   row.natural[1] = natural.data() + K;
   row.interleaved[0] = inter.data();
   row.interleaved[1] = inter.data() + K + 128;
   row.block_scale = per_block.data();
-  row.sum32 = row.block_scale + K / 32;
+  row.block_scale_256 = row.block_scale + K / 32;
+  row.sum32 = row.block_scale_256 + K / 32;
   row.sum64 = row.sum32 + K / 32;
   row.sum128 = row.sum64 + K / 64 + 1;
   row.lost32 = row.sum128 + K / 128 + 1;
