@@ -480,6 +480,16 @@ std::size_t Model::weight_bytes_per_token() const {
   return total;
 }
 
+std::string Model::quantization_summary() const {
+  const QuantConfig& q = config_.quant;
+  if (q.method == QuantMethod::kMlxAffine) {
+    return fmt::format("{} {}-bit", quant_method_name(q.method), q.affine.bits);
+  }
+  if (q.quantized()) return std::string(quant_method_name(q.method));
+  if (!quantized_.empty()) return options_.quantization + " at load";
+  return "none";
+}
+
 std::size_t Model::parameter_count() const {
   std::size_t total = 0;
   const bool mlx = config_.quant.method == QuantMethod::kMlxAffine;

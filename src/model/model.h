@@ -73,6 +73,9 @@ class Model {
   // embedding counted once, as the output layer).
   std::size_t weight_bytes_per_token() const;
   std::size_t parameter_count() const;
+  // How the weights are held: "none", "mlx-affine 4-bit", "fp8-block",
+  // "int4 at load", ...
+  std::string quantization_summary() const;
 
  private:
   Model(tensor::Backend& backend, LoadOptions options);

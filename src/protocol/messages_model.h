@@ -15,7 +15,7 @@ struct LoadModelParams {
   std::string model_id;
   std::optional<bool> draft;                // sent by the client; no effect
   std::optional<std::string> revision;      // picks the Hugging Face cache snapshot
-  std::optional<std::string> quantization;  // only null for now
+  std::optional<std::string> quantization;  // null | none | int4 | int8 | fp8 (model::LoadOptions)
   std::optional<std::string> local_path;    // absolute directory; overrides model_id
   std::optional<std::int64_t> context_length;
   std::optional<bool> trust_remote_code;  // no effect: no code is ever run
@@ -49,6 +49,9 @@ struct LoadModelResult {
   // Seconds the one-token warm-up generation took: a model is listed as loaded
   // (and /ready counts it) only once a real token went through its engine.
   std::optional<double> warmup_seconds;
+  // How the weights are held: "none", "mlx-affine 4-bit", "fp8-channel",
+  // "int4 at load" ...
+  std::optional<std::string> quantization;
   template <class S, class V>
   static void fields(S& s, V& v) {
     v("model_id", s.model_id);
@@ -63,6 +66,7 @@ struct LoadModelResult {
     v("has_tokenizer", s.has_tokenizer);
     v("has_chat_template", s.has_chat_template);
     v("warmup_seconds", s.warmup_seconds);
+    v("quantization", s.quantization);
   }
 };
 

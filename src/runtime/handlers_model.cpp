@@ -15,12 +15,9 @@ using protocol::Method;
 Server::Reply Server::load_model(const Json& params) {
   MLXS_ASSIGN_OR_RETURN(
       auto p, protocol::parse_params<protocol::LoadModelParams>(Method::kLoadModel, params));
-  if (p.quantization && *p.quantization != "none") {
-    // Reserved: a quantized load must match how the weights are stored.
-    return Status(ErrorCode::kUnsupported,
-                  "quantization \"" + p.quantization->substr(0, 64) +
-                      "\" is not supported yet: load the model with quantization null");
-  }
+  // int4 / int8 / fp8 quantize a float checkpoint while loading; on a
+  // quantized folder they must agree with how it is stored (the original's
+  // clients send "int4" for 4-bit folders). The model loader decides.
   SourceQuery query{p.model_id, p.local_path, p.revision};
   SourcePolicy policy{options_.trusted_dirs, options_.model_dirs};
   auto dir = resolve_model_dir(query, policy);
@@ -28,7 +25,7 @@ Server::Reply Server::load_model(const Json& params) {
     return Status(dir.status().code(),
                   "Failed to load model " + p.model_id + ": " + dir.status().message());
   }
-  LoadKey key{*dir, p.context_length};
+  LoadKey key{*dir, p.context_length, p.quantization.value_or("")};
   MLXS_ASSIGN_OR_RETURN(auto info, registry_->load(p.model_id, key));
   return protocol::to_json(info);
 }

@@ -75,7 +75,8 @@ core::Result<std::unique_ptr<LoadedModel>> load_model(const std::string& model_i
     MLXS_ASSIGN_OR_RETURN(m->tokenizer, tokenizer::Tokenizer::load_dir(key.dir));
   }
 
-  const model::LoadOptions load = load_options_for(opts, key.context_length);
+  model::LoadOptions load = load_options_for(opts, key.context_length);
+  load.quantization = key.quantization;
   MLXS_ASSIGN_OR_RETURN(m->model, model::Model::load(key.dir, *m->backend, load));
   const model::Model& model = *m->model;
 
@@ -119,6 +120,7 @@ core::Result<std::unique_ptr<LoadedModel>> load_model(const std::string& model_i
   info.vocab_size = cfg.vocab;
   info.has_tokenizer = m->tokenizer != nullptr;
   info.has_chat_template = m->chat.has_value();
+  info.quantization = model.quantization_summary();
   auto warm = warm_up(*m->engine, *ctx.arbiter, arbiter_index, *ctx.clock);
   if (!warm.is_ok()) {
     return Status(ErrorCode::kModelLoadError,

@@ -26,6 +26,7 @@ namespace mlxs::runtime {
 struct LoadKey {
   std::string dir;
   std::optional<std::int64_t> context_length;
+  std::string quantization;  // model::LoadOptions::quantization
   bool operator==(const LoadKey&) const = default;
 };
 

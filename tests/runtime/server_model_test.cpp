@@ -176,6 +176,44 @@ TEST_F(ServerModel, LoadGenerateGreedyReferenceThenUnload) {
   EXPECT_EQ(r["error"]["message"], "Model not loaded: tiny-llama");
 }
 
+// load_model's quantization: int4/int8/fp8 quantize a float checkpoint while
+// loading; on a quantized folder the value must agree with how it is stored.
+TEST_F(ServerModel, QuantizationAtLoadOrAsStored) {
+  Harness h;
+  const Json q = h.request("load_model",
+                           Json{{"model_id", "q8"}, {"local_path", dir}, {"quantization", "int8"}});
+  ASSERT_TRUE(q.contains("result")) << q.dump();
+  EXPECT_EQ(q["result"]["quantization"], "int8 at load");
+  EXPECT_TRUE((*protocol::SchemaSet::rpc())->validate("load_model.result", q["result"]).is_ok());
+  const Json start = h.request("generate", Json{{"model_id", "q8"},
+                                                {"prompt", ""},
+                                                {"prompt_tokens", {5, 6, 7}},
+                                                {"stream_id", "q"},
+                                                {"max_tokens", 4},
+                                                {"temperature", 0},
+                                                {"streaming", true}});
+  ASSERT_TRUE(start.contains("result")) << start.dump();
+  const auto notes = h.stream("q");
+  expect_order(notes, true);
+  EXPECT_EQ(token_ids(notes, "q").size(), 4u);
+
+  const std::string q4 = mlxs::testing::fixture_path("hf-tiny-quant/llama_mlx_q4");
+  const Json stored = h.request(
+      "load_model", Json{{"model_id", "mlx4"}, {"local_path", q4}, {"quantization", "int4"}});
+  ASSERT_TRUE(stored.contains("result")) << stored.dump();
+  EXPECT_EQ(stored["result"]["quantization"], "mlx-affine 4-bit");
+  const Json clash = h.request(
+      "load_model", Json{{"model_id", "clash"}, {"local_path", q4}, {"quantization", "int8"}});
+  ASSERT_TRUE(clash.contains("error")) << clash.dump();
+  EXPECT_EQ(clash["error"]["code"], -32001) << clash.dump();
+  EXPECT_NE(clash["error"]["message"].get<std::string>().find("already quantized"),
+            std::string::npos);
+  const Json unknown = h.request(
+      "load_model", Json{{"model_id", "u"}, {"local_path", dir}, {"quantization", "int3"}});
+  ASSERT_TRUE(unknown.contains("error")) << unknown.dump();
+  EXPECT_EQ(unknown["error"]["code"], -32602) << unknown.dump();
+}
+
 TEST_F(ServerModel, BatchGenerateManyStreamsAndCollisions) {
   Harness h;
   load(h, "m", dir);
