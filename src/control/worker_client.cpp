@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -54,7 +55,11 @@ WorkerClient::WorkerClient(std::string name, LaunchedWorker worker, ClientOption
       worker_(std::move(worker)),
       options_(options),
       callbacks_(std::move(callbacks)),
-      clock_(clock) {
+            clock_(clock) {
+  // A write to a worker that is gone must fail with EPIPE (and close this
+  // client), not kill the process: every user of a client needs this, not
+  // only the control plane (tests, benches, the in-process gateway).
+  ::signal(SIGPIPE, SIG_IGN);
   if (::pipe2(wake_, O_CLOEXEC | O_NONBLOCK) != 0) wake_[0] = wake_[1] = -1;
   last_read_.store(clock_.now_ns());
 }
