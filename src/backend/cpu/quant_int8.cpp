@@ -198,8 +198,15 @@ MLXS_VNNI inline __m512 chunk_fma(__m512i dh, __m512i dl, __m512 f, __m512 acc) 
 // blocks' even columns and the high nibbles their odd ones, which is how the
 // interleaved input is laid out. (Measured on Zen 4: two or four rows at a
 // time sharing the input's loads, or software prefetch, were no faster.)
+// A row's partial sums: vector lanes still to be added horizontally, and a
+// scalar part. Each row is reduced once, after every term has been added.
+struct RowSum {
+  __m512 lanes;
+  float scalar;
+};
+
 template <int G>
-MLXS_VNNI float row_q4(const QuantMatrix& w, std::int64_t n, const Int8Row& x) {
+MLXS_VNNI RowSum row_q4(const QuantMatrix& w, std::int64_t n, const Int8Row& x) {
   const std::int64_t chunks = w.K / 128;
   const std::uint8_t* codes = w.codes + n * w.row_bytes;
   const float* s = w.scales + n * w.groups_per_row;
@@ -220,11 +227,11 @@ MLXS_VNNI float row_q4(const QuantMatrix& w, std::int64_t n, const Int8Row& x) {
     const __m128 f4 = _mm_mul_ps(scales4<G>(s, c), _mm_loadu_ps(x.block_scale_256 + 4 * c));
     acc = chunk_fma(dh, dl, _mm512_permutexvar_ps(lanes, _mm512_castps128_ps512(f4)), acc);
   }
-  return _mm512_reduce_add_ps(acc) + blocks_scalar(w, n, x, chunks * 4);
+  return {acc, blocks_scalar(w, n, x, chunks * 4)};
 }
 
 template <int G>
-MLXS_VNNI float row_q8(const QuantMatrix& w, std::int64_t n, const Int8Row& x) {
+MLXS_VNNI RowSum row_q8(const QuantMatrix& w, std::int64_t n, const Int8Row& x) {
   const std::int64_t chunks = w.K / 64;
   const std::uint8_t* codes = w.codes + n * w.row_bytes;
   const float* s = w.scales + n * w.groups_per_row;
@@ -241,10 +248,10 @@ MLXS_VNNI float row_q8(const QuantMatrix& w, std::int64_t n, const Int8Row& x) {
     const __m128 f2 = _mm_mul_ps(scales2<G>(s, c), dx);
     acc = chunk_fma(dh, dl, _mm512_permutexvar_ps(lanes, _mm512_castps128_ps512(f2)), acc);
   }
-  return _mm512_reduce_add_ps(acc) + blocks_scalar(w, n, x, chunks * 2);
+  return {acc, blocks_scalar(w, n, x, chunks * 2)};
 }
 
-MLXS_VNNI float group_terms_vnni(const QuantMatrix& w, std::int64_t n, const Int8Row& x) {
+MLXS_VNNI RowSum group_terms_vnni(const QuantMatrix& w, std::int64_t n, const Int8Row& x) {
   const float* b = w.biases + n * w.groups_per_row;
   const float* s = w.scales + n * w.groups_per_row;
   const float* sums = x.sums(w.group);
@@ -256,21 +263,24 @@ MLXS_VNNI float group_terms_vnni(const QuantMatrix& w, std::int64_t n, const Int
     bias = _mm512_fmadd_ps(_mm512_loadu_ps(b + g), _mm512_loadu_ps(sums + g), bias);
     centring = _mm512_fmadd_ps(_mm512_loadu_ps(s + g), _mm512_loadu_ps(lost + g), centring);
   }
-  float total_bias = _mm512_reduce_add_ps(bias);
-  float total_centring = _mm512_reduce_add_ps(centring);
+  float total_bias = 0.0f;
+  float total_centring = 0.0f;
   for (; g < w.groups_per_row; ++g) {
     total_bias += b[g] * sums[g];
     total_centring += s[g] * lost[g];
   }
-  return total_bias + center(w.bits) * total_centring;
+  const float c = center(w.bits);
+  return {_mm512_fmadd_ps(_mm512_set1_ps(c), centring, bias), total_bias + c * total_centring};
 }
 
 template <int G>
 MLXS_VNNI void rows_vnni(const QuantMatrix& w, const Int8Row& x, std::int64_t n0, std::int64_t n1,
                          const float* bias, float* y) {
   for (std::int64_t n = n0; n < n1; ++n) {
-    const float dot = w.bits == 4 ? row_q4<G>(w, n, x) : row_q8<G>(w, n, x);
-    y[n] = (bias != nullptr ? bias[n] : 0.0f) + dot + group_terms_vnni(w, n, x);
+    const RowSum dot = w.bits == 4 ? row_q4<G>(w, n, x) : row_q8<G>(w, n, x);
+    const RowSum terms = group_terms_vnni(w, n, x);
+    y[n] = (bias != nullptr ? bias[n] : 0.0f) +
+           _mm512_reduce_add_ps(_mm512_add_ps(dot.lanes, terms.lanes)) + dot.scalar + terms.scalar;
   }
 }
 
