@@ -17,7 +17,9 @@ run_one() {
   corpus="build/fuzz/corpus/$name"
   mkdir -p "$corpus"
   echo "[fuzz] $name for ${SECONDS_EACH}s" >&2
-  if ! "$fuzzer" -max_total_time="$SECONDS_EACH" -max_len=65536 -rss_limit_mb=2048 \
+    # -timeout: one input running 25 s is a hang (libFuzzer's default waits
+  # 20 minutes per input, far past the run's own time).
+  if ! "$fuzzer" -max_total_time="$SECONDS_EACH" -timeout=25 -max_len=65536 -rss_limit_mb=2048 \
        -print_final_stats=0 -artifact_prefix=build/fuzz/ "$corpus" fuzz/seeds/"$name" > "build/fuzz/$name.log" 2>&1; then
     echo "[fuzz] $name FAILED; last lines:" >&2
     tail -40 "build/fuzz/$name.log" >&2

@@ -108,6 +108,13 @@ class Emitter {
 
   bool emit_repeat(const RegexAst::Node& node) {
     const std::uint32_t body = node.children[0];
+    // A body that emits no instructions (an empty group) matches the same
+    // once or 2^32 times; repeating it would spin without ever reaching the
+    // program-size limit, so it is emitted not at all.
+    const std::uint32_t before = here();
+    if (!emit(body)) return false;
+    if (here() == before) return true;
+    insts_.resize(before);
     for (std::uint32_t i = 0; i < node.min; ++i) {
       if (!emit(body)) return false;
     }

@@ -36,6 +36,15 @@ TEST(Regex, SearchIsUnanchored) {
   EXPECT_FALSE(search("^abc$", "abc\n"));  // $ is end of input only
 }
 
+// Found by schema_regex_fuzz: an empty group repeated 10^16 times compiled
+// for minutes (each copy added no instruction, so the size limit never hit).
+TEST(Regex, EmptyBodiesRepeatInConstantTime) {
+  EXPECT_TRUE(full("(){66666666666666224}", ""));
+  EXPECT_TRUE(full("a(){4000000000}b", "ab"));
+  EXPECT_TRUE(full("(()){2,4000000000}x", "x"));
+  EXPECT_FALSE(full("(){5}", "a"));
+}
+
 TEST(Regex, FullMatch) {
   EXPECT_TRUE(full("a+b", "aaab"));
   EXPECT_FALSE(full("a+b", "aaabc"));
