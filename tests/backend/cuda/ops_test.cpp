@@ -325,13 +325,13 @@ TEST(CudaOps, MixtureOfExperts) {
     for (auto [vc, vg, n, k] :
          {std::tuple{&gc, &gg, F, H}, std::tuple{&uc, &ug, F, H}, std::tuple{&dc, &dg, H, F}}) {
       const Tensor w = hd.random(DType::kBF16, {n, k}, rng, 0.3f);
-      vc->push_back({*p.cpu.import_tensor(w, false), {}});
-      vg->push_back({*p.gpu->import_tensor(w, false), {}});
+      vc->push_back({*p.cpu.import_tensor(w, false), {}, {}});
+      vg->push_back({*p.gpu->import_tensor(w, false), {}, {}});
     }
   }
   const Tensor rh = hd.random(DType::kF32, {E, H}, rng);
-  tensor::Weight rcw{*p.cpu.import_tensor(rh, false), {}},
-      rgw{*p.gpu->import_tensor(rh, false), {}};
+  tensor::Weight rcw{*p.cpu.import_tensor(rh, false), {}, {}},
+      rgw{*p.gpu->import_tensor(rh, false), {}, {}};
   tensor::MoeSpec sc{&rcw, gc, uc, dc, top, true, tensor::Activation::kSilu};
   tensor::MoeSpec sg{&rgw, gg, ug, dg, top, true, tensor::Activation::kSilu};
   auto x = both(p, hd.random(DType::kF32, {T, H}, rng), true);
