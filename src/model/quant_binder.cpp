@@ -7,9 +7,7 @@
 namespace mlxs::model {
 namespace {
 
-using core::ErrorCode;
 using core::Result;
-using core::Status;
 using tensor::DType;
 using tensor::QuantFormat;
 using tensor::Weight;
