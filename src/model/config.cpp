@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <utility>
 
+#include "model/load_error.h"
+
 namespace mlxs::model {
 namespace {
 
@@ -32,10 +34,6 @@ constexpr std::array<ArchEntry, 8> kArchs{{
     {"gemma3_text", ArchKind::kGemma3Text, true},
 }};
 
-Status error(const std::string& file, const std::string& what) {
-  return Status(kCode, file + ": " + what);
-}
-
 // Field readers bound to one document and file name.
 class Reader {
  public:
@@ -55,9 +53,9 @@ class Reader {
   }
   Result<std::int64_t> positive_int(std::string_view key) const {
     MLXS_ASSIGN_OR_RETURN(auto v, opt_int(key));
-    if (!v) return error(file_, fmt::format("missing required key '{}'", key));
+    if (!v) return file_error(file_, fmt::format("missing required key '{}'", key));
     if (*v <= 0 || *v > (std::int64_t{1} << 31)) {
-      return error(file_, fmt::format("'{}' must be a positive integer, got {}", key, *v));
+      return file_error(file_, fmt::format("'{}' must be a positive integer, got {}", key, *v));
     }
     return *v;
   }
@@ -68,7 +66,7 @@ class Reader {
     if (it == obj_.end() || it->is_null()) return ids;
     auto check = [&](const Json& v) -> Status {
       if (!v.is_number_integer() || v.get<std::int64_t>() < 0) {
-        return error(file_, fmt::format("'{}' must hold non-negative integer token ids", key));
+        return file_error(file_, fmt::format("'{}' must hold non-negative integer token ids", key));
       }
       ids.push_back(v.get<std::int64_t>());
       return Status::ok();
@@ -93,15 +91,15 @@ Result<RopeType> parse_rope_type(const std::string& name, const std::string& fil
   if (name == "linear") return RopeType::kLinear;
   if (name == "llama3") return RopeType::kLlama3;
   if (name == "yarn") return RopeType::kYarn;
-  return error(file, fmt::format("unsupported rope type '{}' (supported: default, linear, "
-                                 "llama3, yarn)",
-                                 name.substr(0, 64)));
+  return file_error(file, fmt::format("unsupported rope type '{}' (supported: default, linear, "
+                                      "llama3, yarn)",
+                                      name.substr(0, 64)));
 }
 
 // Fills `rope` from one RoPE dict (4.x rope_scaling or a 5.x rope_parameters
 // entry). Keys absent from the dict keep the values already in `rope`.
 Status apply_rope_dict(const Json& dict, const std::string& where, RopeParams& rope) {
-  if (!dict.is_object()) return error(where, "RoPE settings must be an object");
+  if (!dict.is_object()) return file_error(where, "RoPE settings must be an object");
   const Reader r(dict, where);
   MLXS_ASSIGN_OR_RETURN(auto type, r.opt_string("rope_type"));
   if (!type) {
@@ -139,27 +137,28 @@ Status apply_rope_dict(const Json& dict, const std::string& where, RopeParams& r
 
 Status validate_rope(const RopeParams& rope, const ModelConfig& cfg, const std::string& file) {
   if (!(rope.theta > 0.0) || !std::isfinite(rope.theta)) {
-    return error(file, "rope_theta must be a positive number");
+    return file_error(file, "rope_theta must be a positive number");
   }
   if (!(rope.factor > 0.0) || !std::isfinite(rope.factor)) {
-    return error(file, "RoPE 'factor' must be a positive number");
+    return file_error(file, "RoPE 'factor' must be a positive number");
   }
   if (!(rope.partial_rotary_factor > 0.0 && rope.partial_rotary_factor <= 1.0)) {
-    return error(file, "partial_rotary_factor must be in (0, 1]");
+    return file_error(file, "partial_rotary_factor must be in (0, 1]");
   }
   const auto rot =
       static_cast<std::int64_t>(static_cast<double>(cfg.head_dim) * rope.partial_rotary_factor);
   if (rot < 2 || rot % 2 != 0) {
-    return error(file, fmt::format("rotary dimension {} (head_dim x partial_rotary_factor) must "
-                                   "be even and at least 2",
-                                   rot));
+    return file_error(file,
+                      fmt::format("rotary dimension {} (head_dim x partial_rotary_factor) must "
+                                  "be even and at least 2",
+                                  rot));
   }
   if (rope.type == RopeType::kLlama3) {
     if (rope.original_max_position_embeddings <= 0) {
-      return error(file, "llama3 RoPE needs original_max_position_embeddings");
+      return file_error(file, "llama3 RoPE needs original_max_position_embeddings");
     }
     if (!(rope.high_freq_factor > rope.low_freq_factor) || !(rope.low_freq_factor > 0.0)) {
-      return error(file, "llama3 RoPE needs 0 < low_freq_factor < high_freq_factor");
+      return file_error(file, "llama3 RoPE needs 0 < low_freq_factor < high_freq_factor");
     }
   }
   return Status::ok();
@@ -176,7 +175,7 @@ Status parse_rope(const Reader& r, ModelConfig& cfg) {
   auto params = doc.find("rope_parameters");
   if (params != doc.end() && !params->is_null()) {
     // transformers 5.x: one dict, or one per layer type.
-    if (!params->is_object()) return error(r.file(), "'rope_parameters' must be an object");
+    if (!params->is_object()) return file_error(r.file(), "'rope_parameters' must be an object");
     const bool per_type =
         params->contains("full_attention") || params->contains("sliding_attention");
     if (per_type) {
@@ -226,8 +225,8 @@ Status parse_layer_types(const Reader& r, ModelConfig& cfg) {
   cfg.layer_types.assign(static_cast<std::size_t>(cfg.layers), LayerKind::kFull);
   if (it != doc.end() && !it->is_null()) {
     if (!it->is_array() || it->size() != static_cast<std::size_t>(cfg.layers)) {
-      return error(r.file(),
-                   fmt::format("'layer_types' must list one type per layer ({})", cfg.layers));
+      return file_error(r.file(),
+                        fmt::format("'layer_types' must list one type per layer ({})", cfg.layers));
     }
     for (std::size_t i = 0; i < it->size(); ++i) {
       const Json& v = (*it)[i];
@@ -236,8 +235,8 @@ Status parse_layer_types(const Reader& r, ModelConfig& cfg) {
       } else if (v == "sliding_attention") {
         cfg.layer_types[i] = LayerKind::kSliding;
       } else {
-        return error(r.file(), fmt::format("layer_types[{}]: unsupported layer type {}", i,
-                                           core::json_excerpt(v)));
+        return file_error(r.file(), fmt::format("layer_types[{}]: unsupported layer type {}", i,
+                                                core::json_excerpt(v)));
       }
     }
     return Status::ok();
@@ -272,7 +271,7 @@ Status parse_layer_types(const Reader& r, ModelConfig& cfg) {
         MLXS_ASSIGN_OR_RETURN(pattern, r.opt_int("_sliding_window_pattern"));
       }
       const std::int64_t p = pattern.value_or(6);
-      if (p <= 0) return error(r.file(), "sliding_window_pattern must be positive");
+      if (p <= 0) return file_error(r.file(), "sliding_window_pattern must be positive");
       for (std::int64_t i = 0; i < cfg.layers; ++i) {
         if ((i + 1) % p != 0) cfg.layer_types[static_cast<std::size_t>(i)] = LayerKind::kSliding;
       }
@@ -290,7 +289,7 @@ Result<tensor::Activation> parse_activation(const std::string& name, const std::
     return tensor::Activation::kGeluTanh;
   }
   if (name == "gelu") return tensor::Activation::kGelu;
-  return error(file, fmt::format("unsupported activation '{}'", name.substr(0, 64)));
+  return file_error(file, fmt::format("unsupported activation '{}'", name.substr(0, 64)));
 }
 
 }  // namespace
@@ -322,11 +321,11 @@ float ModelConfig::attention_scale() const {
 }
 
 Result<ModelConfig> parse_model_config(const Json& doc, const std::string& file) {
-  if (!doc.is_object()) return error(file, "is not a JSON object");
+  if (!doc.is_object()) return file_error(file, "is not a JSON object");
   const Reader r(doc, file);
   ModelConfig cfg;
   MLXS_ASSIGN_OR_RETURN(auto model_type, r.opt_string("model_type"));
-  if (!model_type) return error(file, "missing required key 'model_type'");
+  if (!model_type) return file_error(file, "missing required key 'model_type'");
   cfg.model_type = *model_type;
   const ArchEntry* entry = nullptr;
   for (const auto& e : kArchs) {
@@ -335,8 +334,8 @@ Result<ModelConfig> parse_model_config(const Json& doc, const std::string& file)
   if (entry == nullptr) {
     std::string list;
     for (const auto& e : kArchs) list += (list.empty() ? "" : ", ") + std::string(e.model_type);
-    return error(file, fmt::format("unsupported architecture '{}' (supported: {})",
-                                   cfg.model_type.substr(0, 64), list));
+    return file_error(file, fmt::format("unsupported architecture '{}' (supported: {})",
+                                        cfg.model_type.substr(0, 64), list));
   }
   cfg.arch = entry->arch;
   if (auto it = doc.find("architectures");
@@ -353,28 +352,29 @@ Result<ModelConfig> parse_model_config(const Json& doc, const std::string& file)
   MLXS_ASSIGN_OR_RETURN(auto kv, r.opt_int("num_key_value_heads"));
   cfg.kv_heads = kv.value_or(cfg.heads);
   if (cfg.kv_heads <= 0 || cfg.heads % cfg.kv_heads != 0) {
-    return error(file, fmt::format("num_attention_heads ({}) must be a multiple of "
-                                   "num_key_value_heads ({})",
-                                   cfg.heads, cfg.kv_heads));
+    return file_error(file, fmt::format("num_attention_heads ({}) must be a multiple of "
+                                        "num_key_value_heads ({})",
+                                        cfg.heads, cfg.kv_heads));
   }
   MLXS_ASSIGN_OR_RETURN(auto head_dim, r.opt_int("head_dim"));
   if (head_dim) {
     cfg.head_dim = *head_dim;
   } else {
     if (cfg.hidden % cfg.heads != 0) {
-      return error(file, "hidden_size is not a multiple of num_attention_heads and no head_dim");
+      return file_error(file,
+                        "hidden_size is not a multiple of num_attention_heads and no head_dim");
     }
     cfg.head_dim = cfg.hidden / cfg.heads;
   }
   if (cfg.head_dim <= 0 || cfg.head_dim % 2 != 0 || cfg.head_dim > 1024) {
-    return error(file, fmt::format("head_dim {} must be even and in [2, 1024]", cfg.head_dim));
+    return file_error(file, fmt::format("head_dim {} must be even and in [2, 1024]", cfg.head_dim));
   }
   MLXS_ASSIGN_OR_RETURN(auto max_pos, r.opt_int("max_position_embeddings"));
   cfg.max_position = max_pos.value_or(4096);
-  if (cfg.max_position <= 0) return error(file, "max_position_embeddings must be positive");
+  if (cfg.max_position <= 0) return file_error(file, "max_position_embeddings must be positive");
   MLXS_ASSIGN_OR_RETURN(auto eps, r.opt_number("rms_norm_eps"));
   cfg.rms_eps = eps.value_or(1e-6);
-  if (!(cfg.rms_eps > 0.0)) return error(file, "rms_norm_eps must be positive");
+  if (!(cfg.rms_eps > 0.0)) return file_error(file, "rms_norm_eps must be positive");
   MLXS_ASSIGN_OR_RETURN(auto tie, r.opt_bool("tie_word_embeddings"));
   cfg.tie_embeddings = tie.value_or(entry->default_tie);
 
@@ -393,11 +393,11 @@ Result<ModelConfig> parse_model_config(const Json& doc, const std::string& file)
 
   MLXS_ASSIGN_OR_RETURN(auto window, r.opt_int("sliding_window"));
   cfg.sliding_window = window.value_or(0);
-  if (cfg.sliding_window < 0) return error(file, "sliding_window must be positive or null");
+  if (cfg.sliding_window < 0) return file_error(file, "sliding_window must be positive or null");
   MLXS_RETURN_IF_ERROR(parse_layer_types(r, cfg));
   for (auto kind : cfg.layer_types) {
     if (kind == LayerKind::kSliding && cfg.sliding_window <= 0) {
-      return error(file, "sliding layers need a positive sliding_window");
+      return file_error(file, "sliding layers need a positive sliding_window");
     }
   }
   MLXS_RETURN_IF_ERROR(parse_rope(r, cfg));
@@ -407,11 +407,11 @@ Result<ModelConfig> parse_model_config(const Json& doc, const std::string& file)
   MLXS_ASSIGN_OR_RETURN(auto final_cap, r.opt_number("final_logit_softcapping"));
   cfg.final_softcap = final_cap.value_or(0.0);
   if (cfg.attn_softcap < 0 || cfg.final_softcap < 0) {
-    return error(file, "softcapping values must be positive or null");
+    return file_error(file, "softcapping values must be positive or null");
   }
   MLXS_ASSIGN_OR_RETURN(cfg.query_pre_attn_scalar, r.opt_number("query_pre_attn_scalar"));
   if (cfg.query_pre_attn_scalar && !(*cfg.query_pre_attn_scalar > 0.0)) {
-    return error(file, "query_pre_attn_scalar must be positive");
+    return file_error(file, "query_pre_attn_scalar must be positive");
   }
 
   if (cfg.arch == ArchKind::kQwen3Moe) {
@@ -420,23 +420,25 @@ Result<ModelConfig> parse_model_config(const Json& doc, const std::string& file)
       MLXS_ASSIGN_OR_RETURN(experts, r.opt_int("num_local_experts"));
     }
     if (!experts || *experts <= 0 || *experts > 4096) {
-      return error(file, "num_experts (or num_local_experts) must be a positive integer");
+      return file_error(file, "num_experts (or num_local_experts) must be a positive integer");
     }
     cfg.num_experts = *experts;
     MLXS_ASSIGN_OR_RETURN(cfg.experts_per_token, r.positive_int("num_experts_per_tok"));
     if (cfg.experts_per_token > cfg.num_experts) {
-      return error(file, "num_experts_per_tok exceeds the number of experts");
+      return file_error(file, "num_experts_per_tok exceeds the number of experts");
     }
     MLXS_ASSIGN_OR_RETURN(cfg.moe_intermediate, r.positive_int("moe_intermediate_size"));
     MLXS_ASSIGN_OR_RETURN(auto norm, r.opt_bool("norm_topk_prob"));
     cfg.norm_topk_prob = norm.value_or(false);
     MLXS_ASSIGN_OR_RETURN(auto step, r.opt_int("decoder_sparse_step"));
     cfg.decoder_sparse_step = step.value_or(1);
-    if (cfg.decoder_sparse_step <= 0) return error(file, "decoder_sparse_step must be positive");
+    if (cfg.decoder_sparse_step <= 0)
+      return file_error(file, "decoder_sparse_step must be positive");
     if (auto it = doc.find("mlp_only_layers"); it != doc.end() && !it->is_null()) {
-      if (!it->is_array()) return error(file, "mlp_only_layers must be a list of layer indices");
+      if (!it->is_array())
+        return file_error(file, "mlp_only_layers must be a list of layer indices");
       for (const auto& v : *it) {
-        if (!v.is_number_integer()) return error(file, "mlp_only_layers must hold integers");
+        if (!v.is_number_integer()) return file_error(file, "mlp_only_layers must hold integers");
         cfg.mlp_only_layers.push_back(v.get<std::int64_t>());
       }
     }
@@ -450,7 +452,7 @@ Result<ModelConfig> parse_model_config(const Json& doc, const std::string& file)
     const auto dtype = tensor::dtype_from_torch_name(*dtype_name);
     if (!dtype || !(*dtype == tensor::DType::kF32 || *dtype == tensor::DType::kF16 ||
                     *dtype == tensor::DType::kBF16)) {
-      return error(file, fmt::format("unsupported dtype '{}'", dtype_name->substr(0, 64)));
+      return file_error(file, fmt::format("unsupported dtype '{}'", dtype_name->substr(0, 64)));
     }
     cfg.dtype = *dtype;
   }
@@ -467,7 +469,7 @@ Result<ModelConfig> load_model_config(const std::string& path, const std::string
 }
 
 Result<GenerationConfig> parse_generation_config(const Json& doc, const std::string& file) {
-  if (!doc.is_object()) return error(file, "is not a JSON object");
+  if (!doc.is_object()) return file_error(file, "is not a JSON object");
   const Reader r(doc, file);
   GenerationConfig gen;
   MLXS_ASSIGN_OR_RETURN(gen.bos_token_id, r.opt_int("bos_token_id"));

@@ -1,6 +1,7 @@
 #pragma once
-// How the loaders word what is wrong with a checkpoint: ModelLoadError, and
-// shapes printed as "[out, in]".
+// How the loaders word what is wrong with a checkpoint or its config:
+// ModelLoadError, naming the file where there is one, and shapes printed as
+// "[out, in]".
 
 #include <cstdint>
 #include <string>
@@ -13,6 +14,11 @@ namespace mlxs::model {
 
 inline core::Status load_error(const std::string& what) {
   return core::Status(core::ErrorCode::kModelLoadError, what);
+}
+
+// The same, about one file of the model directory ("config.json: ...").
+inline core::Status file_error(const std::string& file, const std::string& what) {
+  return load_error(file + ": " + what);
 }
 
 inline std::string shape_text(const std::vector<std::int64_t>& shape) {

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "model/load_error.h"
+
 namespace mlxs::model {
 namespace {
 
@@ -9,10 +11,6 @@ using core::ErrorCode;
 using core::Json;
 using core::Result;
 using core::Status;
-
-Status error(const std::string& file, const std::string& what) {
-  return Status(ErrorCode::kModelLoadError, fmt::format("{}: {}", file, what));
-}
 
 std::string clip(const std::string& s) {
   return s.substr(0, 64);
@@ -22,7 +20,7 @@ Result<std::int64_t> int_field(const Json& obj, const char* key, const std::stri
                                const std::string& where) {
   auto it = obj.find(key);
   if (it == obj.end() || !it->is_number_integer()) {
-    return error(file, fmt::format("{}.{} must be an integer", where, key));
+    return file_error(file, fmt::format("{}.{} must be an integer", where, key));
   }
   return it->get<std::int64_t>();
 }
@@ -33,18 +31,18 @@ Result<AffineParams> parse_affine(const Json& obj, const std::string& file,
   MLXS_ASSIGN_OR_RETURN(auto bits, int_field(obj, "bits", file, where));
   MLXS_ASSIGN_OR_RETURN(p.group_size, int_field(obj, "group_size", file, where));
   if (bits != 2 && bits != 3 && bits != 4 && bits != 5 && bits != 6 && bits != 8) {
-    return error(file,
-                 fmt::format("{}.bits {} is not supported (2, 3, 4, 5, 6 or 8)", where, bits));
+    return file_error(file,
+                      fmt::format("{}.bits {} is not supported (2, 3, 4, 5, 6 or 8)", where, bits));
   }
   if (p.group_size != 32 && p.group_size != 64 && p.group_size != 128) {
-    return error(file, fmt::format("{}.group_size {} is not supported (32, 64 or 128)", where,
-                                   p.group_size));
+    return file_error(file, fmt::format("{}.group_size {} is not supported (32, 64 or 128)", where,
+                                        p.group_size));
   }
   p.bits = static_cast<int>(bits);
   if (auto mode = obj.find("mode"); mode != obj.end()) {
     if (!mode->is_string() || mode->get<std::string>() != "affine") {
-      return error(file, fmt::format("{}.mode {} is not supported (only \"affine\")", where,
-                                     clip(mode->dump())));
+      return file_error(file, fmt::format("{}.mode {} is not supported (only \"affine\")", where,
+                                          clip(mode->dump())));
     }
   }
   return p;
@@ -63,7 +61,7 @@ Result<QuantConfig> parse_mlx(const Json& q, const std::string& file, const std:
       MLXS_ASSIGN_OR_RETURN(auto p, parse_affine(value, file, key + "." + clip(name)));
       c.overrides[name] = p;
     } else {
-      return error(file, fmt::format("{}.{} must be an object or false", key, clip(name)));
+      return file_error(file, fmt::format("{}.{} must be an object or false", key, clip(name)));
     }
   }
   return c;
@@ -75,10 +73,10 @@ Result<std::vector<std::string>> string_list(const Json& obj, const char* key,
   auto it = obj.find(key);
   if (it == obj.end() || it->is_null()) return out;
   if (!it->is_array())
-    return error(file, fmt::format("quantization_config.{} must be a list", key));
+    return file_error(file, fmt::format("quantization_config.{} must be a list", key));
   for (const auto& v : *it) {
     if (!v.is_string()) {
-      return error(file, fmt::format("quantization_config.{} must hold strings", key));
+      return file_error(file, fmt::format("quantization_config.{} must hold strings", key));
     }
     out.push_back(v.get<std::string>());
   }
@@ -89,11 +87,12 @@ Result<QuantConfig> parse_fp8(const Json& q, const std::string& file) {
   QuantConfig c;
   c.method = QuantMethod::kFp8Block;
   if (auto fmt_it = q.find("fmt"); fmt_it != q.end() && *fmt_it != "e4m3") {
-    return error(file, fmt::format("quantization_config.fmt {} is not supported (only \"e4m3\")",
-                                   clip(fmt_it->dump())));
+    return file_error(file,
+                      fmt::format("quantization_config.fmt {} is not supported (only \"e4m3\")",
+                                  clip(fmt_it->dump())));
   }
   if (auto sf = q.find("scale_fmt"); sf != q.end() && !sf->is_null() && *sf != "float") {
-    return error(
+    return file_error(
         file, fmt::format("quantization_config.scale_fmt {} is not supported", clip(sf->dump())));
   }
   // transformers' FineGrainedFP8Config defaults to 128 x 128 blocks.
@@ -103,7 +102,8 @@ Result<QuantConfig> parse_fp8(const Json& q, const std::string& file) {
     if (!bs->is_array() || bs->size() != 2 || !(*bs)[0].is_number_integer() ||
         !(*bs)[1].is_number_integer() || (*bs)[0].get<std::int64_t>() <= 0 ||
         (*bs)[1].get<std::int64_t>() <= 0) {
-      return error(file, "quantization_config.weight_block_size must be two positive integers");
+      return file_error(file,
+                        "quantization_config.weight_block_size must be two positive integers");
     }
     c.block_rows = (*bs)[0].get<std::int64_t>();
     c.block_cols = (*bs)[1].get<std::int64_t>();
@@ -119,42 +119,43 @@ Result<QuantConfig> parse_compressed_tensors(const Json& q, const std::string& f
   c.method = QuantMethod::kFp8Channel;
   auto groups = q.find("config_groups");
   if (groups == q.end() || !groups->is_object() || groups->empty()) {
-    return error(file, "quantization_config.config_groups must name at least one group");
+    return file_error(file, "quantization_config.config_groups must name at least one group");
   }
   std::optional<std::string> strategy;
   for (const auto& [name, group] : groups->items()) {
     const std::string where = "quantization_config.config_groups." + clip(name);
-    if (!group.is_object()) return error(file, where + " must be an object");
+    if (!group.is_object()) return file_error(file, where + " must be an object");
     auto format = group.find("format");
     const Json& top_format = q.contains("format") ? q["format"] : Json();
     const Json& f = format != group.end() && !format->is_null() ? *format : top_format;
     if (!f.is_null() && f != "float-quantized" && f != "naive-quantized") {
-      return error(file, fmt::format("{}.format {} is not supported (only float-quantized)", where,
-                                     clip(f.dump())));
+      return file_error(file, fmt::format("{}.format {} is not supported (only float-quantized)",
+                                          where, clip(f.dump())));
     }
     auto weights = group.find("weights");
     if (weights == group.end() || !weights->is_object()) {
-      return error(file, where + ".weights must be an object");
+      return file_error(file, where + ".weights must be an object");
     }
     const Json& w = *weights;
     if (w.find("num_bits") == w.end() || w["num_bits"] != 8 || w.find("type") == w.end() ||
         w["type"] != "float") {
-      return error(file, where + ".weights must be 8-bit float (FP8 e4m3)");
+      return file_error(file, where + ".weights must be 8-bit float (FP8 e4m3)");
     }
     if (w.contains("symmetric") && w["symmetric"] != true) {
-      return error(file, where + ".weights must be symmetric (no zero point)");
+      return file_error(file, where + ".weights must be symmetric (no zero point)");
     }
     auto strategy_it = w.find("strategy");
     const std::string s = strategy_it != w.end() && strategy_it->is_string()
                               ? strategy_it->get<std::string>()
                               : std::string();
     if (s != "channel" && s != "tensor") {
-      return error(
+      return file_error(
           file, fmt::format("{}.weights.strategy \"{}\" is not supported (channel, tensor)", where,
                             clip(s)));
     }
     if (strategy && *strategy != s) {
-      return error(file, "quantization_config groups with different strategies are not supported");
+      return file_error(file,
+                        "quantization_config groups with different strategies are not supported");
     }
     strategy = s;
   }
@@ -186,27 +187,29 @@ std::string_view quant_method_name(QuantMethod method) {
 
 Result<QuantConfig> parse_quant_config(const Json& doc, const std::string& file) {
   if (auto q = doc.find("quantization"); q != doc.end() && !q->is_null()) {
-    if (!q->is_object()) return error(file, "quantization must be an object");
+    if (!q->is_object()) return file_error(file, "quantization must be an object");
     return parse_mlx(*q, file, "quantization");
   }
   auto q = doc.find("quantization_config");
   if (q == doc.end() || q->is_null()) return QuantConfig{};
-  if (!q->is_object()) return error(file, "quantization_config must be an object");
+  if (!q->is_object()) return file_error(file, "quantization_config must be an object");
   auto method = q->find("quant_method");
   if (method == q->end()) {
     // mlx-lm writes its dict under both keys; older tools only this one.
     if (q->contains("bits") && q->contains("group_size")) {
       return parse_mlx(*q, file, "quantization_config");
     }
-    return error(file, "quantization_config has no quant_method");
+    return file_error(file, "quantization_config has no quant_method");
   }
-  if (!method->is_string()) return error(file, "quantization_config.quant_method must be a string");
+  if (!method->is_string())
+    return file_error(file, "quantization_config.quant_method must be a string");
   const std::string name = method->get<std::string>();
   if (name == "fp8") return parse_fp8(*q, file);
   if (name == "compressed-tensors") return parse_compressed_tensors(*q, file);
-  return error(file, fmt::format("quantization method \"{}\" is not supported (MLX affine, fp8, "
-                                 "compressed-tensors FP8)",
-                                 clip(name)));
+  return file_error(file,
+                    fmt::format("quantization method \"{}\" is not supported (MLX affine, fp8, "
+                                "compressed-tensors FP8)",
+                                clip(name)));
 }
 
 }  // namespace mlxs::model
