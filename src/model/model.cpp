@@ -32,23 +32,17 @@ constexpr std::int64_t kLoadGroupSize = 64;  // mlx-lm's default
 // What LoadOptions::quantization asks of this checkpoint: nothing, a
 // quantization at load, or an error when it contradicts how the checkpoint
 // is already stored (the original's clients send "int4" for 4-bit folders).
+bool keeps_weights(const std::string& requested) {
+  return requested.empty() || requested == "none" || requested == "bf16" || requested == "fp16";
+}
+
 Result<std::optional<LoadQuantization>> load_quantization(const std::string& requested,
                                                           const QuantConfig& stored) {
-  if (requested.empty() || requested == "none" || requested == "bf16" || requested == "fp16") {
-    return std::optional<LoadQuantization>();
-  }
+  MLXS_RETURN_IF_ERROR(check_quantization_name(requested));
+  if (keeps_weights(requested)) return std::optional<LoadQuantization>();
   LoadQuantization q;
-  if (requested == "int4") {
-    q.bits = 4;
-  } else if (requested == "int8") {
-    q.bits = 8;
-  } else if (requested == "fp8") {
-    q.fp8 = true;
-  } else {
-    return Status(
-        ErrorCode::kInvalidParams,
-        fmt::format("quantization \"{}\" is not one of int4, int8, fp8", requested.substr(0, 32)));
-  }
+  q.fp8 = requested == "fp8";
+  q.bits = requested == "int4" ? 4 : requested == "int8" ? 8 : 0;
   if (!stored.quantized()) return std::optional<LoadQuantization>(q);
   const bool agrees =
       stored.method == QuantMethod::kMlxAffine ? !q.fp8 && stored.affine.bits == q.bits : q.fp8;
@@ -159,6 +153,13 @@ class Binder {
 };
 
 }  // namespace
+
+Status check_quantization_name(const std::string& name) {
+  if (keeps_weights(name) || name == "int4" || name == "int8" || name == "fp8") return Status::ok();
+  return Status(ErrorCode::kInvalidParams,
+                fmt::format("quantization \"{}\" is not one of none, int4, int8, fp8, bf16, fp16",
+                            name.substr(0, 32)));
+}
 
 Model::Model(tensor::Backend& backend, LoadOptions options)
     : backend_(backend), options_(std::move(options)) {}

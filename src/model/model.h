@@ -48,6 +48,10 @@ struct LayerWeights {
   std::vector<tensor::Weight> expert_gate, expert_up, expert_down;
 };
 
+// InvalidParams unless `name` is a LoadOptions::quantization value ("",
+// none, bf16, fp16, int4, int8, fp8): callers refuse it before touching files.
+core::Status check_quantization_name(const std::string& name);
+
 class Model {
  public:
   static core::Result<std::unique_ptr<Model>> load(const std::string& dir, tensor::Backend& backend,

@@ -2,6 +2,7 @@
 // methods (refused until vision models land) and the batcher reports.
 #include <fmt/format.h>
 
+#include "model/model.h"
 #include "runtime/model_source.h"
 #include "runtime/process_info.h"
 #include "runtime/server.h"
@@ -19,16 +20,7 @@ Server::Reply Server::load_model(const Json& params) {
   // quantized folder they must agree with how it is stored (the original's
   // clients send "int4" for 4-bit folders), which the model loader checks.
   // Values outside the list are refused before any file is touched.
-  if (p.quantization) {
-    static constexpr const char* kKnown[] = {"none", "int4", "int8", "fp8", "bf16", "fp16"};
-    bool known = false;
-    for (const char* k : kKnown) known = known || *p.quantization == k;
-    if (!known) {
-      return Status(ErrorCode::kInvalidParams,
-                    "quantization \"" + p.quantization->substr(0, 32) +
-                        "\" is not one of none, int4, int8, fp8, bf16, fp16");
-    }
-  }
+  if (p.quantization) MLXS_RETURN_IF_ERROR(model::check_quantization_name(*p.quantization));
   SourceQuery query{p.model_id, p.local_path, p.revision};
   SourcePolicy policy{options_.trusted_dirs, options_.model_dirs};
   auto dir = resolve_model_dir(query, policy);
