@@ -22,6 +22,7 @@ log() { echo "[setup] $*" >&2; }
 # ---------------------------------------------------------------- Debian packages
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git ca-certificates
+  dpkg-dev            # dpkg-shlibdeps: the .deb's Depends (scripts/package.sh)
   clang libclang-rt-14-dev
   nlohmann-json3-dev libfmt-dev libcli11-dev libpcre2-dev libyaml-cpp-dev libboost-dev
   libxxhash-dev libsimdjson-dev libhwy-dev
