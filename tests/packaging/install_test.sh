@@ -43,10 +43,10 @@ done
 (cd "$SOURCE/schemas" && find . -name '*.json') | while read -r s; do
   [ -f "$P/share/mlx-serving/schemas/$s" ] || fail "missing schema $s"
 done
-# Nothing may point back into the build or source tree (relocatable).
-if grep -rlI -e "$BUILD" -e "$SOURCE" "$P/share" >/dev/null 2>&1; then
-  fail "installed data files name the build or source tree"
-fi
+# Relocatable: everything landed under the prefix (an absolute DESTINATION
+# would have escaped it), and nothing but bin/ and share/ was written.
+extra=$(cd "$P" && ls -A | grep -v -x -e bin -e share || true)
+[ -z "$extra" ] || fail "unexpected top-level entries under the prefix: $extra"
 
 step "installed binary: --version, config validate"
 version=$("$P/bin/mlx-serving" --version) || fail "--version"
