@@ -45,8 +45,10 @@ done
 done
 # Relocatable: everything landed under the prefix (an absolute DESTINATION
 # would have escaped it), and nothing but bin/ and share/ was written.
-extra=$(cd "$P" && ls -A | grep -v -x -e bin -e share || true)
-[ -z "$extra" ] || fail "unexpected top-level entries under the prefix: $extra"
+for entry in "$P"/* "$P"/.[!.]*; do
+  [ -e "$entry" ] || continue
+  case "$(basename "$entry")" in bin | share) ;; *) fail "unexpected $entry under the prefix" ;; esac
+done
 
 step "installed binary: --version, config validate"
 version=$("$P/bin/mlx-serving" --version) || fail "--version"
