@@ -7,7 +7,7 @@
 
 #include <fmt/format.h>
 
-#include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/thread_pool.h"
 #include "child_process.h"
 #include "core/rng.h"
 #include "engine/engine.h"
@@ -59,9 +59,10 @@ std::vector<std::vector<std::int32_t>> make_prompts(int streams, int len, std::i
   return prompts;
 }
 
-runtime::RuntimeOptions worker_options(int threads) {
+runtime::RuntimeOptions worker_options(const WorkerBenchOptions& b) {
   runtime::RuntimeOptions o;
-  o.threads = threads;
+  o.threads = b.threads;
+  o.backend = b.backend;
   return o;
 }
 
@@ -71,9 +72,9 @@ class InProcess {
  public:
   static core::Result<std::unique_ptr<InProcess>> open(const WorkerBenchOptions& o) {
     auto self = std::unique_ptr<InProcess>(new InProcess());
-    const runtime::RuntimeOptions opts = worker_options(o.threads);
+    const runtime::RuntimeOptions opts = worker_options(o);
     self->pool_ = std::make_shared<backend::cpu::ThreadPool>(opts.threads);
-    self->backend_ = std::make_unique<backend::cpu::CpuBackend>(self->pool_);
+    MLXS_ASSIGN_OR_RETURN(self->backend_, runtime::make_backend(opts.backend, self->pool_));
     MLXS_ASSIGN_OR_RETURN(self->model_,
                           model::Model::load(o.model_dir, *self->backend_,
                                              runtime::load_options_for(opts, std::nullopt)));
@@ -128,7 +129,7 @@ class InProcess {
   InProcess() = default;
   core::SteadyClock clock_;
   std::shared_ptr<backend::cpu::ThreadPool> pool_;
-  std::unique_ptr<backend::cpu::CpuBackend> backend_;
+  std::unique_ptr<tensor::Backend> backend_;
   std::unique_ptr<model::Model> model_;
   std::unique_ptr<tokenizer::Tokenizer> tokenizer_;
   std::unique_ptr<engine::Engine> engine_;
@@ -140,8 +141,10 @@ class Worker {
  public:
   static core::Result<std::unique_ptr<Worker>> open(const WorkerBenchOptions& o,
                                                     const std::string& binary) {
-    MLXS_ASSIGN_OR_RETURN(auto child, ChildProcess::start(binary, {"runtime", "--threads",
-                                                                   std::to_string(o.threads)}));
+    MLXS_ASSIGN_OR_RETURN(
+        auto child, ChildProcess::start(
+                        binary, {"runtime", "--threads", std::to_string(o.threads), "--backend",
+                                 o.backend.kind, "--device", std::to_string(o.backend.device)}));
     auto self = std::unique_ptr<Worker>(new Worker(std::move(child)));
     MLXS_RETURN_IF_ERROR(self->call("runtime/info", json{{"protocol_version", "1.1"},
                                                          {"extensions", {"stream.step"}}})

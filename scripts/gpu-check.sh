@@ -4,6 +4,9 @@
 # synthetic models (written there: models do not travel). Results go to $OUT
 # as JSON plus a short text table (summary.txt, printed last).
 #   GPU_MODELS="llama-3.2-1b llama-3.1-8b"  GPU_BATCHES=1,8,32  GPU_DECODE=64
+#   GPU_QUANT="int4 int8"   also decode with quantization at load (packed GEMV)
+#   GPU_WORKER=1            bench worker on the last model (process split cost)
+#   GPU_SERVE=1             serve --backend cuda on the last model + bench serve
 set -uo pipefail
 ROOT="$(pwd)"
 B="$ROOT/.gpu"
@@ -41,12 +44,23 @@ done
 
 say "== decode benchmarks"
 MODELS="${GPU_MODELS:-llama-3.2-1b llama-3.1-8b}"
+TOK=()
+if [ -f "$B/tokenizers/llama3/tokenizer.json" ]; then TOK=(--tokenizer llama3 --tokenizer-dir "$B/tokenizers/llama3"); fi
+last=""
 for preset in $MODELS; do
   dir="/tmp/mlxs-models/$preset-bf16"
-  "$B/bin/mlx-serving" dev synth-model --preset "$preset" --dtype bf16 --tokenizer none --out "$dir" 2>&1 | tail -1 | tee -a "$SUMMARY"
+  if [ -n "$last" ]; then rm -rf "$last"; fi
+  last="$dir"
+  "$B/bin/mlx-serving" dev synth-model --preset "$preset" --dtype bf16 "${TOK[@]}" --out "$dir" 2>&1 | tail -1 | tee -a "$SUMMARY"
   "$B/bin/mlx-serving" bench decode --backend cuda --model "$dir" --batch "${GPU_BATCHES:-1,8,32}" \
       --prompt-len 32 --decode-tokens "${GPU_DECODE:-64}" --repeats 3 --quiet \
       --json "$OUT/decode-$preset.json" 2>&1 | tee -a "$SUMMARY" || status=1
+  for q in ${GPU_QUANT:-}; do
+    say "-- $preset quantized at load: $q"
+    "$B/bin/mlx-serving" bench decode --backend cuda --model "$dir" --quantization "$q" \
+        --batch "${GPU_QUANT_BATCHES:-1,8}" --prompt-len 32 --decode-tokens "${GPU_DECODE:-64}" \
+        --repeats 3 --quiet --json "$OUT/decode-$preset-$q.json" 2>&1 | tee -a "$SUMMARY" || status=1
+  done
   if [ "${GPU_PROFILE:-0}" = 1 ]; then
     # Where a decode step's time goes, op by op (graphs off while timing).
     say "-- op timing, $preset, batch 1"
@@ -81,6 +95,41 @@ for k, v in sorted(tot.items(), key=lambda x: -x[1])[:25]:
 PY
     done
   fi
-  rm -rf "$dir"
 done
+
+if [ "${GPU_WORKER:-0}" = 1 ] && [ -n "$last" ]; then
+  say "== worker overhead on the GPU ($(basename "$last"))"
+  "$B/bin/mlx-serving" bench worker --backend cuda --model "$last" --streams "${GPU_WORKER_STREAMS:-16}" \
+      --output-len "${GPU_WORKER_LEN:-64}" --repeats 3 --quiet --json "$OUT/worker.json" 2>&1 \
+      | tee -a "$SUMMARY" || status=1
+fi
+
+if [ "${GPU_SERVE:-0}" = 1 ] && [ -n "$last" ]; then
+  for q in ${GPU_SERVE_QUANT:-none}; do
+    say "== serve --backend cuda ($(basename "$last"), quantization $q)"
+    log="$OUT/serve-$q.log"
+    "$B/bin/mlx-serving" --log-level warn serve --backend cuda --model "demo=$last" --port 0 \
+        --quantization "$q" --kv-memory-mb "${GPU_SERVE_KV_MB:-8192}" > "$log" 2>&1 &
+    pid=$!
+    port=""
+    for _ in $(seq 1 600); do
+      port="$(grep -oE 'on http://[^:]+:[0-9]+' "$log" | head -1 | sed -E 's/.*:([0-9]+)$/\1/')"
+      [ -n "$port" ] && break
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.5
+    done
+    if [ -z "$port" ]; then
+      say "serve did not start"; tail -20 "$log" | tee -a "$SUMMARY"; status=1
+    else
+      for c in ${GPU_SERVE_CONCURRENCY:-1 16 64}; do
+        "$B/bin/mlx-serving" bench serve --url "http://127.0.0.1:$port" --model demo \
+            --concurrency "$c" --num-prompts $((c * ${GPU_SERVE_PROMPTS_PER:-4})) --input-len 128 \
+            --output-len 128 --ignore-eos --json "$OUT/serve-$q-c$c.json" 2>/dev/null \
+            | tee -a "$SUMMARY" || status=1
+      done
+    fi
+    kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+  done
+fi
+rm -rf /tmp/mlxs-models
 exit $status

@@ -195,6 +195,7 @@ void add_bench_command(CLI::App& parent, Action* action) {
       ->check(CLI::Range(1, 100));
   wcmd->add_option("--threads", worker->options.threads, "CPU threads, both ways (default: all)")
       ->check(CLI::Range(0, 1024));
+  add_backend_options(wcmd, &worker->options.backend);
   wcmd->add_option("--binary", worker->options.binary, "mlx-serving to start as the worker");
   wcmd->add_option("--json", worker->json_path, "Write the full result as JSON here");
   wcmd->add_flag(

@@ -9,7 +9,7 @@
 
 #include <fmt/format.h>
 
-#include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/thread_pool.h"
 #include "cli/commands.h"
 #include "engine/engine.h"
 #include "model/model.h"
@@ -37,6 +37,7 @@ struct GenerateArgs {
   std::vector<std::string> stop;
   bool print_ids = false;
   std::string quantization;
+  runtime::BackendChoice backend;
 };
 
 core::Result<std::vector<std::int32_t>> parse_ids(const std::string& text) {
@@ -90,7 +91,9 @@ core::Result<std::vector<std::int32_t>> build_prompt(const GenerateArgs& a,
 int run_generate(const GenerateArgs& a) {
   using Clock = std::chrono::steady_clock;
   auto pool = std::make_shared<backend::cpu::ThreadPool>(a.threads);
-  backend::cpu::CpuBackend backend(pool);
+  auto made = runtime::make_backend(a.backend, pool);
+  if (!made) return fail(made.status());
+  tensor::Backend& backend = **made;
   std::unique_ptr<tokenizer::Tokenizer> tok;
   std::error_code ec;
   if (std::filesystem::exists(std::filesystem::path(a.model_dir) / "tokenizer.json", ec)) {
@@ -180,8 +183,7 @@ int run_generate(const GenerateArgs& a) {
 
 void add_generate_command(CLI::App& parent, Action* action) {
   auto args = std::make_shared<GenerateArgs>();
-  CLI::App* cmd =
-      parent.add_subcommand("generate", "Generate from a model directory on the CPU, streamed");
+  CLI::App* cmd = parent.add_subcommand("generate", "Generate from a model directory, streamed");
   cmd->add_option("--model", args->model_dir, "Hugging Face model directory")->required();
   auto* text = cmd->add_option("--prompt", args->prompt, "Prompt text (needs tokenizer.json)");
   cmd->add_option("--prompt-ids", args->prompt_ids, "Prompt token ids, comma-separated")
@@ -206,6 +208,7 @@ void add_generate_command(CLI::App& parent, Action* action) {
       ->check(CLI::IsMember({"none", "int4", "int8", "fp8"}));
   cmd->add_option("--threads", args->threads, "CPU threads (default: all)")
       ->check(CLI::Range(0, 1024));
+  add_backend_options(cmd, &args->backend);
   cmd->add_flag("--ignore-eos", args->ignore_eos, "Keep generating past end-of-sequence tokens");
   cmd->add_flag("--ids", args->print_ids, "Print token ids even when the model has a tokenizer");
   cmd->callback([args, action] { *action = [args] { return run_generate(*args); }; });

@@ -22,6 +22,7 @@ struct RuntimeArgs {
   int kv_memory_mb = 1024;
   int max_tokens_per_batch = 16;
   bool no_ipc_batching = false;
+  runtime::BackendChoice backend;
 };
 
 int run_runtime(const RuntimeArgs& a) {
@@ -34,8 +35,12 @@ int run_runtime(const RuntimeArgs& a) {
   if (protocol_out < 0 || ::dup2(STDERR_FILENO, STDOUT_FILENO) < 0) {
     return report_error("IoError", "cannot set up stdout for the protocol");
   }
+  if (const core::Status s = runtime::check_backend_choice(a.backend); !s.is_ok()) {
+    return report_error(std::string(s.code_name()), s.message());
+  }
   runtime::RuntimeOptions options;
   options.threads = a.threads;
+  options.backend = a.backend;
   options.trusted_dirs = a.trusted_dirs;
   options.model_dirs = a.model_dirs;
   options.kv_memory_bytes = static_cast<std::size_t>(a.kv_memory_mb) << 20;
@@ -69,6 +74,7 @@ void add_runtime_command(CLI::App& parent, Action* action) {
       ->check(CLI::Range(1, 1024));
   cmd->add_flag("--no-ipc-batching", args->no_ipc_batching,
                 "Send every token in its own stream.chunk");
+  add_backend_options(cmd, &args->backend);
   cmd->callback([args, action] { *action = [args] { return run_runtime(*args); }; });
 }
 

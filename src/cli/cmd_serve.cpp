@@ -14,6 +14,7 @@
 
 #include "cli/commands.h"
 #include "cli/in_process_worker.h"
+#include "cli/serve_settings.h"
 #include "control/config.h"
 #include "control/control_plane.h"
 #include "core/log.h"
@@ -30,9 +31,13 @@ struct ServeArgs {
   server::ServerOptions http;
   std::vector<std::string> api_keys;
   std::string config_file;
+  std::vector<std::string> sets;  // --set section.key=value
   bool in_process = false;
   int threads = 0;
   int kv_memory_mb = 1024;
+  runtime::BackendChoice backend;
+  std::string quantization;
+  const CLI::App* cmd = nullptr;  // to tell the flags given from defaults
 };
 
 struct ModelSpec {
@@ -56,13 +61,39 @@ core::Result<ModelSpec> parse_model(const std::string& arg) {
   return m;
 }
 
-core::Status load(control::Gateway& gateway, const ModelSpec& m) {
+core::Status load(control::Gateway& gateway, const ModelSpec& m, const std::string& quantization) {
   std::promise<core::Result<core::Json>> done;
-  gateway.call("load_model", {{"model_id", m.id}, {"local_path", m.dir}},
+  core::Json params = {{"model_id", m.id}, {"local_path", m.dir}};
+  if (!quantization.empty()) params["quantization"] = quantization;
+  gateway.call("load_model", std::move(params),
                [&done](core::Result<core::Json> r) { done.set_value(std::move(r)); });
   auto result = done.get_future().get();
   if (!result.is_ok()) return result.status().with_context("model " + m.id);
   return {};
+}
+
+// Lays the flags given on the command line over the configuration (CLI11
+// checked their ranges; the document's bounds are the same or wider).
+void apply_flags(const ServeArgs& a, core::Json* c) {
+  const auto given = [&a](const char* flag) { return a.cmd != nullptr && a.cmd->count(flag) > 0; };
+  core::Json& server = (*c)["server"];
+  if (given("--host")) server["host"] = a.http.host;
+  if (given("--port")) server["port"] = a.http.port;
+  if (given("--http-threads")) server["threads"] = a.http.threads;
+  if (given("--api-key")) server["api_keys"] = a.api_keys;
+  if (given("--model-root")) server["model_roots"] = a.roots;
+  if (given("--max-body-bytes")) server["max_body_bytes"] = a.http.max_body_bytes;
+  if (given("--max-concurrent-streams")) {
+    server["max_concurrent_streams"] = a.http.max_concurrent_streams;
+  }
+  if (given("--header-timeout-ms")) server["header_timeout_ms"] = a.http.header_timeout_ms;
+  core::Json& workers = (*c)["workers"];
+  if (given("--threads")) workers["threads"] = a.threads;
+  if (given("--kv-memory-mb")) workers["kv_memory_mb"] = a.kv_memory_mb;
+  if (a.in_process) workers["in_process"] = true;
+  if (given("--backend")) workers["backend"] = a.backend.kind;
+  if (given("--device")) workers["devices"] = core::Json::array({a.backend.device});
+  if (given("--quantization")) (*c)["model"]["default_quantization"] = a.quantization;
 }
 
 int run_serve(ServeArgs& a) {
@@ -79,54 +110,59 @@ int run_serve(ServeArgs& a) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  // Supervision and worker settings: the configuration file's when given
-  // (validated as a whole first), else the flags'.
-  control::ControlConfig config;
-  config.worker_args = {"--threads", std::to_string(a.threads), "--kv-memory-mb",
-                        std::to_string(a.kv_memory_mb)};
-  if (!a.config_file.empty()) {
-    control::ConfigInputs inputs;
-    inputs.file = a.config_file;
-    inputs.environment = control::process_environment();
-    const control::ConfigReport report = control::load_config(inputs);
-    if (!report.ok()) {
-      return report_error(std::string(report.status().code_name()), report.status().message());
-    }
-    config = control::control_config(report.effective);
+  // The configuration (file, environment, --set), then the flags given on
+  // the command line over it.
+  control::ConfigInputs inputs;
+  if (!a.config_file.empty()) inputs.file = a.config_file;
+  inputs.environment = control::process_environment();
+  inputs.sets = a.sets;
+  control::ConfigReport report = control::load_config(inputs);
+  if (!report.ok()) {
+    return report_error(std::string(report.status().code_name()), report.status().message());
   }
-  runtime::RuntimeOptions worker;
-  worker.threads = a.threads;
-  worker.kv_memory_bytes = static_cast<std::size_t>(a.kv_memory_mb) << 20;
-  std::vector<control::WorkerLauncher> launchers;
-  for (int i = 0; i < std::max(1, config.workers); ++i) {
-    if (a.in_process || config.in_process) {
-      launchers.push_back(in_process_launcher(worker));
-    } else {
-      launchers.push_back(
-          control::process_launcher(control::runtime_worker_argv(config.worker_args)));
-    }
+  for (const auto& w : report.warnings)
+    core::log_warn("config_warning", {{"warning", w.to_string()}});
+  core::Json& effective = report.effective;
+  apply_flags(a, &effective);
+  const control::ControlConfig config = control::control_config(effective);
+  if (!log_level_flag_given()) {
+    core::LogLevel level = core::LogLevel::kInfo;
+    if (core::parse_log_level(config.log_level, &level)) core::set_log_level(level);
   }
-  control::ControlPlane plane(std::move(launchers), config.supervisor);
-  plane.start();
+  runtime::BackendChoice backend;
+  backend.kind = config.backend;
+  if (const core::Status s = runtime::check_backend_choice(backend); !s.is_ok()) {
+    return report_error(std::string(s.code_name()), s.message());
+  }
+  const runtime::RuntimeOptions worker = in_process_options(effective);
+  auto plane = control::make_control_plane(config, [&worker](int device) {
+    runtime::RuntimeOptions o = worker;
+    o.backend.device = device;
+    return in_process_launcher(std::move(o));
+  });
+  if (!plane)
+    return report_error(std::string(plane.status().code_name()), plane.status().message());
+  (*plane)->start();
   for (const auto& m : models) {
-    const core::Status s = load(plane, m);
+    const core::Status s = load(**plane, m, config.default_quantization);
     if (!s.is_ok()) return report_error(std::string(s.code_name()), s.message());
     core::log_info("model_loaded", {{"model", m.id}});
   }
-  a.http.api_keys = a.api_keys;
-  a.http.model_roots = a.roots;
-  server::HttpServer http(a.http, plane);
+  server::ServerOptions http_options = server_options(effective["server"], a.http.limits);
+  http_options.default_quantization = config.default_quantization;
+  server::HttpServer http(http_options, **plane);
   if (const core::Status s = http.start(); !s.is_ok()) {
     return report_error(std::string(s.code_name()), s.message());
   }
-  std::fprintf(stderr, "mlx-serving: serving %zu model(s) on http://%s:%u\n", models.size(),
-               a.http.host.c_str(), static_cast<unsigned>(http.port()));
+  std::fprintf(stderr, "mlx-serving: serving %zu model(s) on http://%s:%u (%s)\n", models.size(),
+               http_options.host.c_str(), static_cast<unsigned>(http.port()),
+               config.backend.c_str());
   std::fflush(stderr);
   int sig = 0;
   sigwait(&signals, &sig);
   core::log_info("shutting_down", {{"signal", sig}});
   http.stop();
-  plane.stop();
+  (*plane)->stop();
   return 0;
 }
 
@@ -137,7 +173,14 @@ void add_serve_command(CLI::App& parent, Action* action) {
   CLI::App* cmd = parent.add_subcommand("serve", "Serve models over an OpenAI-compatible HTTP API");
   cmd->add_option("--model", args->models, "Model directory, or ID=DIR (repeatable)");
   cmd->add_option("--config", args->config_file,
-                  "Configuration file (supervisor, workers); see `mlx-serving config`");
+                  "Configuration file (server, workers, supervisor ...); flags given here win; "
+                  "see `mlx-serving config`");
+  cmd->add_option("--set", args->sets, "Override one key: section.key=value (repeatable)");
+  add_backend_options(cmd, &args->backend);
+  cmd->add_option("--quantization", args->quantization,
+                  "Quantize every model at load: int4, int8 (MLX affine, group 64), fp8; on a "
+                  "quantized model, a consistency check (default: model.default_quantization)")
+      ->check(CLI::IsMember({"none", "bf16", "fp16", "int4", "int8", "fp8"}));
   cmd->add_option("--host", args->http.host, "Address to listen on");
   cmd->add_option("--port", args->http.port, "Port (0: any free port)");
   cmd->add_flag("--in-process", args->in_process,
@@ -163,6 +206,7 @@ void add_serve_command(CLI::App& parent, Action* action) {
   cmd->add_option("--header-timeout-ms", args->http.header_timeout_ms,
                   "Deadline for a request header (and keep-alive idle time)")
       ->check(CLI::Range(100, 3600000));
+  args->cmd = cmd;
   cmd->callback([args, action] { *action = [args] { return run_serve(*args); }; });
 }
 

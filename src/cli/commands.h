@@ -6,6 +6,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "runtime/backend_choice.h"
+
 namespace mlxs::cli {
 
 using Action = std::function<int()>;
@@ -20,6 +22,10 @@ void add_serve_command(CLI::App& parent, Action* action);
 void add_bench_serve_command(CLI::App& app, Action* action);
 void add_config_command(CLI::App& parent, Action* action);
 void add_doctor_command(CLI::App& parent, Action* action);
+
+// --backend cpu|cuda and --device N, the same on every command that runs a
+// model.
+void add_backend_options(CLI::App* cmd, runtime::BackendChoice* choice);
 
 // Prints "error: <Code>: <message>" to stderr; returns the exit code (1).
 int report_error(const std::string& code_name, const std::string& message);

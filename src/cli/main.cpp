@@ -6,6 +6,7 @@
 
 #include "build_info.h"
 #include "cli/commands.h"
+#include "cli/serve_settings.h"
 #include "core/log.h"
 
 int main(int argc, char** argv) {
@@ -13,8 +14,10 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("mlx-serving ") + MLXS_VERSION);
   std::string log_level = "info";
-  app.add_option("--log-level", log_level, "debug, info, warn, error or off")
-      ->check(CLI::IsMember({"debug", "info", "warn", "error", "off"}));
+  auto* level_flag = app.add_option("--log-level", log_level,
+                                    "debug, info, warn, error or off (default: the configuration's "
+                                    "logging.level, else info)")
+                         ->check(CLI::IsMember({"debug", "info", "warn", "error", "off"}));
 
   mlxs::cli::Action action;
   mlxs::cli::add_generate_command(app, &action);
@@ -34,6 +37,7 @@ int main(int argc, char** argv) {
   mlxs::core::LogLevel level = mlxs::core::LogLevel::kInfo;
   mlxs::core::parse_log_level(log_level, &level);
   mlxs::core::set_log_level(level);
+  mlxs::cli::set_log_level_flag_given(level_flag->count() > 0);
   if (!action) return 2;
   try {
     return action();

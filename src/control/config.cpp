@@ -369,7 +369,17 @@ ControlConfig control_config(const Json& c) {
       out.worker_args.insert(out.worker_args.end(), {"--trusted-dir", d});
   }
   for (const auto& a : w["extra_args"]) out.worker_args.push_back(a.get<std::string>());
+  out.backend = w["backend"].get<std::string>();
+  for (const auto& d : w["devices"]) out.devices.push_back(d.get<int>());
+  const std::string quantization = c["model"]["default_quantization"].get<std::string>();
+  if (quantization != "none") out.default_quantization = quantization;
+  out.log_level = c["logging"]["level"].get<std::string>();
   return out;
+}
+
+int worker_device(const ControlConfig& config, int index) {
+  if (config.devices.empty()) return 0;
+  return config.devices[static_cast<std::size_t>(index) % config.devices.size()];
 }
 
 }  // namespace mlxs::control

@@ -62,8 +62,15 @@ struct ControlConfig {
   SupervisorOptions supervisor;
   int workers = 1;
   bool in_process = false;
-  std::vector<std::string> worker_args;  // after `mlx-serving runtime`
+  std::vector<std::string> worker_args;  // after `mlx-serving runtime`, for every worker
+  std::string backend = "cpu";           // workers.backend
+  std::vector<int> devices;              // workers.devices (empty: device 0)
+  std::string default_quantization;      // model.default_quantization ("" for none)
+  std::string log_level = "info";        // logging.level
 };
+
+// The CUDA device of worker `index`: devices[index mod size], or 0.
+int worker_device(const ControlConfig& config, int index);
 ControlConfig control_config(const core::Json& effective);
 
 // The closest of `candidates` to `word` when near enough to be a typo.

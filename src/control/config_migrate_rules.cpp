@@ -82,6 +82,9 @@ const MigrationRule kRules[] = {
     // 4.5 Models, caching, warm-up
     {"model.trusted_model_directories", kHonoured, "",
      "load_model's local_path must lie inside one of these (passed to workers as --trusted-dir)"},
+    {"model.default_quantization", kDropped, "",
+     "never read by the original; here it quantizes every model serve loads, so a migrated file "
+     "leaves it out"},
     {"model", kDropped, "", kNotApplied},
     {"cache", kDropped, "",
      "no on-disk artifact cache: models load in place from their directories"},

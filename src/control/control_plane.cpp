@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <limits>
 
@@ -236,16 +237,26 @@ MetricsSnapshot ControlPlane::metrics() const {
   return out;
 }
 
-core::Result<std::unique_ptr<ControlPlane>> make_control_plane(const ControlConfig& config,
-                                                               WorkerLauncher in_process) {
+std::vector<std::string> configured_worker_argv(const ControlConfig& config, int index) {
+  std::vector<std::string> argv = runtime_worker_argv(config.worker_args);
+  argv.insert(argv.begin() + 1, {"--log-level", config.log_level});
+  argv.insert(argv.end(), {"--backend", config.backend});
+  if (config.backend == "cuda") {
+    argv.insert(argv.end(), {"--device", std::to_string(worker_device(config, index))});
+  }
+  return argv;
+}
+
+core::Result<std::unique_ptr<ControlPlane>> make_control_plane(
+    const ControlConfig& config, const InProcessLauncherFactory& in_process) {
   if (config.in_process && !in_process) {
     return Status(ErrorCode::kConfigError,
                   "workers.in_process is set but no in-process launcher exists");
   }
   std::vector<WorkerLauncher> launchers;
-  for (int i = 0; i < config.workers; ++i) {
-    launchers.push_back(
-        config.in_process ? in_process : process_launcher(runtime_worker_argv(config.worker_args)));
+  for (int i = 0; i < std::max(1, config.workers); ++i) {
+    launchers.push_back(config.in_process ? in_process(worker_device(config, i))
+                                          : process_launcher(configured_worker_argv(config, i)));
   }
   return std::make_unique<ControlPlane>(std::move(launchers), config.supervisor);
 }

@@ -5,6 +5,7 @@
 // fewest models) and remembers the choice, so that a restarted worker gets
 // its models back and its requests go to it again.
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -53,11 +54,18 @@ class ControlPlane final : public Gateway {
   std::string stream_prefix_;
 };
 
+// Makes the in-process launcher of a worker that runs on CUDA device `device`
+// (src/cli provides it: runtime::Server on a socket pair).
+using InProcessLauncherFactory = std::function<WorkerLauncher(int device)>;
+
+// argv of worker `index`: this executable with the configured log level,
+// `runtime`, config.worker_args, then its backend and device.
+std::vector<std::string> configured_worker_argv(const ControlConfig& config, int index);
+
 // The control plane a configuration describes: `config.workers` workers,
-// each a child process of this executable (`runtime` + config.worker_args),
-// or, with config.in_process, each started by `in_process` (src/cli provides
-// it: runtime::Server on a socket pair). Not started yet.
-core::Result<std::unique_ptr<ControlPlane>> make_control_plane(const ControlConfig& config,
-                                                               WorkerLauncher in_process = {});
+// each a child process (configured_worker_argv) or, with config.in_process,
+// each started by `in_process`. Not started yet.
+core::Result<std::unique_ptr<ControlPlane>> make_control_plane(
+    const ControlConfig& config, const InProcessLauncherFactory& in_process);
 
 }  // namespace mlxs::control

@@ -61,7 +61,10 @@ Server::Reply Server::runtime_info(const Json& params) {
   r.memory.vms = mem.vms;
   r.protocol_version = protocol::protocol_version_string();
   r.extensions = std::move(enabled);
-  r.server = std::string("mlx-serving ") + MLXS_VERSION + " (cpu)";
+  const std::string device = options_.backend.kind == "cuda"
+                                 ? "cuda:" + std::to_string(options_.backend.device)
+                                 : options_.backend.kind;
+  r.server = std::string("mlx-serving ") + MLXS_VERSION + " (" + device + ")";
   return protocol::to_json(r);
 }
 

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "core/log.h"
+#include "runtime/backend_choice.h"
 #include "runtime/engine_setup.h"
 
 namespace mlxs::runtime {
@@ -68,7 +69,7 @@ core::Result<std::unique_ptr<LoadedModel>> load_model(const std::string& model_i
   auto m = std::make_unique<LoadedModel>(*ctx.clock);
   m->model_id = model_id;
   m->key = key;
-  m->backend = std::make_unique<backend::cpu::CpuBackend>(ctx.pool);
+  MLXS_ASSIGN_OR_RETURN(m->backend, make_backend(opts.backend, ctx.pool));
 
   std::error_code ec;
   if (fs::exists(fs::path(key.dir) / "tokenizer.json", ec)) {

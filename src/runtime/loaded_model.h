@@ -1,15 +1,15 @@
 #pragma once
-// Everything one loaded model owns: its backend (sharing the worker's thread
-// pool), weights, tokenizer, chat formatter, engine and engine thread, and
-// what load_model reported. Members are declared so that destruction stops
-// the engine thread first and frees the weights last.
+// Everything one loaded model owns: its backend (on the worker's device; on
+// the CPU sharing the worker's thread pool), weights, tokenizer, chat
+// formatter, engine and engine thread, and what load_model reported. Members are declared so that
+// destruction stops the engine thread first and frees the weights last.
 
 #include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
 
-#include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/thread_pool.h"
 #include "engine/arbiter.h"
 #include "engine/engine.h"
 #include "model/model.h"
@@ -43,7 +43,7 @@ struct LoadedModel {
   std::atomic<bool> batcher_started{false};
   ModelStats stats;
 
-  std::unique_ptr<backend::cpu::CpuBackend> backend;
+  std::unique_ptr<tensor::Backend> backend;
   std::unique_ptr<model::Model> model;
   std::unique_ptr<tokenizer::Tokenizer> tokenizer;
   std::optional<template_::ChatFormatter> chat;

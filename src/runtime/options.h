@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/clock.h"
+#include "runtime/backend_choice.h"
 
 namespace mlxs::runtime {
 
@@ -38,6 +39,8 @@ struct RuntimeOptions {
   int max_tokens_per_batch = 16;
   // CPU threads shared by every loaded model (0: one per CPU).
   int threads = 0;
+  // The device every model of this worker runs on.
+  BackendChoice backend;
   // model.trusted_model_directories: when set, local_path must lie inside.
   std::vector<std::string> trusted_dirs;
   // Folders searched for a model_id that is not a directory itself.

@@ -33,6 +33,9 @@ struct ServerOptions {
   RequestLimits limits;
   // POST /v1/models/load reads only directories inside these.
   std::vector<std::string> model_roots;
+  // load_model's quantization when a POST /v1/models/load names none
+  // (model.default_quantization; empty: as stored).
+  std::string default_quantization;
 };
 
 }  // namespace mlxs::server

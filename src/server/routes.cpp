@@ -142,6 +142,11 @@ void models_load(const SessionPtr& s, ServerContext& ctx, const HttpSession::Req
   const std::string id = (*body)["model"].get<std::string>();
   Json params = {{"model_id", id}, {"local_path", *dir}};
   if (body->contains("context_length")) params["context_length"] = (*body)["context_length"];
+  if (const auto q = body->find("quantization"); q != body->end() && !q->is_null()) {
+    params["quantization"] = *q;
+  } else if (!ctx.options.default_quantization.empty()) {
+    params["quantization"] = ctx.options.default_quantization;
+  }
   ctx.gateway.call("load_model", std::move(params), on_strand(s, [s, id](Json result) {
                      result.erase("cached_path");  // an internal path
                      Json out = model_card(id);

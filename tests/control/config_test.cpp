@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "control/config_schema.h"
+#include "control/control_plane.h"
 #include "testing/fixtures.h"
 
 namespace mlxs::control {
@@ -79,6 +80,44 @@ TEST(Config, LayersMergeInOrderAndNameTheirSource) {
   const std::vector<std::string> want = {"--kv-memory-mb", "1024", "--model-dir", "/a",
                                          "--model-dir",    "/b"};
   EXPECT_EQ(cc.worker_args, want);
+}
+
+TEST(Config, WorkersBackendDevicesQuantizationAndLogLevel) {
+  const ControlConfig defaults = control_config(load_config({}).effective);
+  EXPECT_EQ(defaults.backend, "cpu");
+  EXPECT_TRUE(defaults.default_quantization.empty()) << "none: as stored";
+  EXPECT_EQ(defaults.log_level, "info");
+  EXPECT_EQ(worker_device(defaults, 3), 0);
+  const auto argv0 = configured_worker_argv(defaults, 0);
+  EXPECT_EQ(std::vector<std::string>(argv0.begin() + 1, argv0.begin() + 4),
+            std::vector<std::string>({"--log-level", "info", "runtime"}));
+  EXPECT_EQ(std::vector<std::string>(argv0.end() - 2, argv0.end()),
+            std::vector<std::string>({"--backend", "cpu"}));
+
+  ConfigInputs in;
+  in.sets = {"workers.count=3", "workers.backend=cuda", "workers.devices=[2, 5]",
+             "model.default_quantization=int4", "logging.level=debug"};
+  const ConfigReport r = load_config(in);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  const ControlConfig cc = control_config(r.effective);
+  EXPECT_EQ(cc.backend, "cuda");
+  EXPECT_EQ(cc.default_quantization, "int4");
+  EXPECT_EQ(cc.log_level, "debug");
+  EXPECT_EQ(worker_device(cc, 0), 2);
+  EXPECT_EQ(worker_device(cc, 1), 5);
+  EXPECT_EQ(worker_device(cc, 2), 2) << "round robin over the list";
+  const auto argv = configured_worker_argv(cc, 1);
+  EXPECT_EQ(std::vector<std::string>(argv.end() - 4, argv.end()),
+            std::vector<std::string>({"--backend", "cuda", "--device", "5"}));
+  EXPECT_EQ(argv[2], "debug");
+
+  // Values the workers cannot take are errors before anything starts.
+  for (const char* bad : {"workers.backend=tpu", "workers.devices=[-1]", "workers.devices=[64]",
+                          "model.default_quantization=int3"}) {
+    ConfigInputs b;
+    b.sets = {bad};
+    EXPECT_FALSE(load_config(b).ok()) << bad;
+  }
 }
 
 TEST(Config, EveryErrorHasPathCodeSentenceAndSource) {

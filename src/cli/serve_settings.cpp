@@ -1,0 +1,58 @@
+#include "cli/serve_settings.h"
+
+#include <atomic>
+
+namespace mlxs::cli {
+namespace {
+
+std::atomic<bool> g_log_level_given{false};
+
+std::vector<std::string> strings(const core::Json& list) {
+  std::vector<std::string> out;
+  for (const auto& v : list) out.push_back(v.get<std::string>());
+  return out;
+}
+
+}  // namespace
+
+server::ServerOptions server_options(const core::Json& s, const server::RequestLimits& limits) {
+  server::ServerOptions o;
+  o.host = s["host"].get<std::string>();
+  o.port = s["port"].get<std::uint16_t>();
+  o.threads = s["threads"].get<int>();
+  o.api_keys = strings(s["api_keys"]);
+  o.max_body_bytes = s["max_body_bytes"].get<std::size_t>();
+  o.max_header_bytes = s["max_header_bytes"].get<std::size_t>();
+  o.header_timeout_ms = s["header_timeout_ms"].get<int>();
+  o.body_timeout_ms = s["body_timeout_ms"].get<int>();
+  o.write_timeout_ms = s["write_timeout_ms"].get<int>();
+  o.max_pending_bytes = s["max_pending_bytes"].get<std::size_t>();
+  o.max_connections = s["max_connections"].get<int>();
+  o.max_concurrent_streams = s["max_concurrent_streams"].get<int>();
+  o.retry_after_s = s["retry_after_s"].get<int>();
+  o.model_roots = strings(s["model_roots"]);
+  o.limits = limits;
+  return o;
+}
+
+runtime::RuntimeOptions in_process_options(const core::Json& c) {
+  runtime::RuntimeOptions o;
+  const core::Json& w = c["workers"];
+  o.threads = w["threads"].get<int>();
+  o.kv_memory_bytes = w["kv_memory_mb"].get<std::size_t>() << 20;
+  o.model_dirs = strings(w["model_dirs"]);
+  o.backend.kind = w["backend"].get<std::string>();
+  if (const core::Json& trusted = c["model"]["trusted_model_directories"]; trusted.is_array()) {
+    o.trusted_dirs = strings(trusted);
+  }
+  return o;
+}
+
+bool log_level_flag_given() {
+  return g_log_level_given.load();
+}
+void set_log_level_flag_given(bool given) {
+  g_log_level_given.store(given);
+}
+
+}  // namespace mlxs::cli

@@ -1,0 +1,101 @@
+// `serve --config FILE` end to end: the file's server, model and logging
+// sections take effect (API keys, model roots, the default quantization of
+// loads, the log level, also in the worker process it starts), flags given
+// on the command line win over the file, and load requests choose their own
+// quantization or get a coded 400 for one that does not exist.
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "raw_http.h"
+#include "serve_process.h"
+#include "testing/fixtures.h"
+
+namespace mlxs::testing {
+namespace {
+
+using core::Json;
+namespace fs = std::filesystem;
+
+const std::vector<std::string> kAuth = {"Authorization: Bearer file-key"};
+
+class ServeConfigE2E : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    model_ = synth_test_model();
+    ASSERT_FALSE(model_.empty()) << "dev synth-model failed";
+    const std::string config = temp_dir() + "/serve_config_e2e.yaml";
+    std::ofstream(config) << "server:\n"
+                          << "  port: 1\n"  // the --port flag below must win
+                          << "  api_keys: [file-key]\n"
+                          << "  model_roots: [" << fs::path(model_).parent_path().string() << "]\n"
+                          << "model:\n  default_quantization: int8\n"
+                          << "logging:\n  level: warn\n"
+                          << "workers:\n  threads: 2\n";
+    std::string error;
+    // ServeProcess adds --port 0, which must win over the file's port.
+    server_ = ServeProcess::start({"--config", config}, &error).release();
+    ASSERT_NE(server_, nullptr) << error;
+  }
+  static void TearDownTestSuite() {
+    if (server_ != nullptr) {
+      EXPECT_EQ(server_->stop(), 0) << server_->log();
+    }
+    delete server_;
+    server_ = nullptr;
+  }
+  void SetUp() override {
+    if (server_ == nullptr) GTEST_SKIP() << "no server";
+  }
+  static RawReply load(const Json& body) {
+    return http_call(server_->port(), "POST", "/v1/models/load", body.dump(), kAuth);
+  }
+  static std::string model_name() { return fs::path(model_).filename().string(); }
+
+  static inline ServeProcess* server_ = nullptr;
+  static inline std::string model_;
+};
+
+TEST_F(ServeConfigE2E, ApiKeysFromTheFileAreRequired) {
+  EXPECT_EQ(http_call(server_->port(), "GET", "/v1/models").status, 401);
+  EXPECT_EQ(http_call(server_->port(), "GET", "/v1/models", "", kAuth).status, 200);
+  EXPECT_EQ(http_call(server_->port(), "GET", "/health").status, 200) << "stays open";
+}
+
+TEST_F(ServeConfigE2E, LoadsTakeTheDefaultQuantizationUnlessTheyNameOne) {
+  auto r = load({{"model", "by-default"}, {"path", model_name()}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  const std::string by_default = json_of(r)["details"]["quantization"].get<std::string>();
+  EXPECT_NE(by_default.find("int8"), std::string::npos) << by_default;
+
+  r = load({{"model", "as-stored"}, {"path", model_name()}, {"quantization", "none"}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(json_of(r)["details"]["quantization"], "none") << r.body;
+
+  r = load({{"model", "four-bit"}, {"path", model_name()}, {"quantization", "int4"}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  const std::string four = json_of(r)["details"]["quantization"].get<std::string>();
+  EXPECT_NE(four.find("int4"), std::string::npos) << four;
+  // The quantized model serves.
+  r = http_call(server_->port(), "POST", "/v1/completions",
+                R"({"model":"four-bit","prompt":"Hello","max_tokens":3,"ignore_eos":true})", kAuth);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(json_of(r)["usage"]["completion_tokens"], 3) << r.body;
+
+  for (const Json& bad : {Json("int3"), Json(4), Json("INT4")}) {
+    r = load({{"model", "bad"}, {"path", model_name()}, {"quantization", bad}});
+    EXPECT_EQ(r.status, 400) << bad.dump() << " -> " << r.body;
+    EXPECT_EQ(json_of(r)["error"]["code"], "InvalidParams") << r.body;
+  }
+}
+
+TEST_F(ServeConfigE2E, TheFilesLogLevelReachesServeAndItsWorker) {
+  ASSERT_EQ(load({{"model", "logged"}, {"path", model_name()}}).status, 200);
+  const std::string log = server_->log();
+  // Info events of both processes are filtered at warn.
+  EXPECT_EQ(log.find(R"("level":"info")"), std::string::npos) << log;
+}
+
+}  // namespace
+}  // namespace mlxs::testing
