@@ -42,6 +42,19 @@ k::WType wtype(DType d) {
   return k::WType::kF32;
 }
 
+// The kernels' view of a packed affine weight imported by import_quantized.
+k::AffineWeight affine_view(const tensor::Weight& w) {
+  k::AffineWeight a{};
+  a.packed = w.w.data;
+  a.scales = w.quant.scales.data;
+  a.biases = w.quant.biases.data;
+  a.param_type = wtype(w.quant.scales.dtype);
+  a.bits = w.quant.bits;
+  a.group = static_cast<int>(w.quant.group_size);
+  a.n = static_cast<int>(w.out_features());
+  return a;
+}
+
 k::Act kernel_act(tensor::Activation act) {
   switch (act) {
     case tensor::Activation::kSilu:
@@ -101,9 +114,9 @@ class CudaKvStorage final : public tensor::KvStorage {
 };
 
 struct GemmKey {
-  int m, n, k, type;
+  int m, n, k, type, ldc;
   bool operator<(const GemmKey& o) const {
-    return std::tie(m, n, k, type) < std::tie(o.m, o.n, o.k, o.type);
+    return std::tie(m, n, k, type, ldc) < std::tie(o.m, o.n, o.k, o.type, o.ldc);
   }
 };
 
@@ -183,6 +196,10 @@ struct CudaBackend::Impl {
   std::tuple<int, int, int> graph_key{};
 
   void* half_scratch = nullptr;  // activations converted for tensor-core GEMMs
+  // bf16 rows of a packed weight for prefill GEMMs (allocated with the first
+  // packed weight).
+  void* dequant_scratch = nullptr;
+  std::size_t dequant_scratch_bytes = 0;
   // MoE scratch.
   float* moe_logits = nullptr;
   float* moe_logits_host = nullptr;
@@ -202,7 +219,18 @@ struct CudaBackend::Impl {
     if (!s.is_ok() && error.is_ok()) error = s;
   }
 
+  // The current device is per host thread, and a model is loaded on one
+  // thread and stepped on another: every entry point that touches the
+  // device first makes this backend's device current on the calling thread.
+  void bind() const {
+    thread_local int current = -1;
+    if (current != options.device && cudaSetDevice(options.device) == cudaSuccess) {
+      current = options.device;
+    }
+  }
+
   ~Impl() {
+    bind();
     if (stream != nullptr) cudaStreamSynchronize(stream);
     if (op_timing) {
       double total = 0;
@@ -249,11 +277,24 @@ struct CudaBackend::Impl {
     return static_cast<T*>(p);
   }
 
+  // A byte-for-byte device copy of a host tensor (packed codes, scales).
+  core::Result<Tensor> upload_raw(const Tensor& host) {
+    MLXS_ASSIGN_OR_RETURN(std::uint8_t * dst, device_alloc<std::uint8_t>(host.nbytes()));
+    MLXS_RETURN_IF_ERROR(
+        cuda_status(cudaMemcpy(dst, host.data, host.nbytes(), cudaMemcpyHostToDevice), "upload"));
+    Tensor out = host;
+    out.data = dst;
+    out.device = tensor::Device::kCuda;
+    return out;
+  }
+
   // Y[M, N] = X[M, K] . W[N, K]^T with cuBLASLt (column-major: Y^T = W . X^T).
+  // `ldc` > N writes N columns of a wider output (0: ldc = N).
   Status gemm(const void* x, cudaDataType_t xtype, const void* w, cudaDataType_t wtype_, float* y,
-              int M, int N, int K) {
+              int M, int N, int K, int ldc = 0) {
+    if (ldc == 0) ldc = N;
     const int type_key = static_cast<int>(wtype_);
-    GemmPlan& plan = gemm_plans[{M, N, K, type_key}];
+    GemmPlan& plan = gemm_plans[{M, N, K, type_key, ldc}];
     if (plan.op == nullptr) {
       const bool f32 = wtype_ == CUDA_R_32F;
       const cublasComputeType_t compute =
@@ -268,7 +309,7 @@ struct CudaBackend::Impl {
       MLXS_RETURN_IF_ERROR(
           lt_status(cublasLtMatrixLayoutCreate(&plan.b, xtype, K, M, K), "layout B"));
       MLXS_RETURN_IF_ERROR(
-          lt_status(cublasLtMatrixLayoutCreate(&plan.c, CUDA_R_32F, N, M, N), "layout C"));
+          lt_status(cublasLtMatrixLayoutCreate(&plan.c, CUDA_R_32F, N, M, ldc), "layout C"));
       cublasLtMatmulPreference_t pref = nullptr;
       cublasLtMatmulPreferenceCreate(&pref);
       cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
@@ -290,8 +331,52 @@ struct CudaBackend::Impl {
                      "matmul");
   }
 
+  // Packed affine weights of one linear: the quantized GEMV up to 8 rows;
+  // beyond, bf16 tiles of the weight (dequantized into a fixed scratch, a
+  // block of rows at a time) through the tensor cores.
+  void quantized_linear(const float* x, std::int64_t M, std::int64_t K,
+                        const tensor::LinearOut& o) {
+    const k::AffineWeight w = affine_view(*o.weight);
+    const float* bias = o.weight->bias.empty() ? nullptr : o.weight->bias.as<float>();
+    float* y = o.out.as<float>();
+    if (M <= k::kGemvMaxRows) {
+      check(k::qgemv(x, static_cast<int>(M), static_cast<int>(K), w, bias, y, stream), "qgemv");
+      return;
+    }
+    check(k::to_half(k::WType::kBF16, x, half_scratch, M * K, stream), "to_half");
+    const int chunk = static_cast<int>(
+        std::max<std::int64_t>(1, static_cast<std::int64_t>(dequant_scratch_bytes / 2) / K));
+    for (int n0 = 0; n0 < w.n; n0 += chunk) {
+      const int rows = std::min(chunk, w.n - n0);
+      check(k::dequantize_rows(w, static_cast<int>(K), n0, rows, dequant_scratch, stream),
+            "dequantize");
+      check(gemm(half_scratch, CUDA_R_16BF, dequant_scratch, CUDA_R_16BF, y + n0,
+                 static_cast<int>(M), rows, static_cast<int>(K), w.n));
+    }
+    if (bias != nullptr) check(k::add_bias(y, bias, M, w.n, stream), "bias");
+  }
+
   void linear(const float* x, std::int64_t M, std::int64_t K,
               std::span<const tensor::LinearOut> outs) {
+    // Packed weights one by one, the others together as before.
+    tensor::LinearOut plain[k::kGemvMaxSegments];
+    std::size_t count = 0;
+    for (const auto& o : outs) {
+      if (o.weight->quantized()) {
+        quantized_linear(x, M, K, o);
+        continue;
+      }
+      plain[count++] = o;
+      if (count == k::kGemvMaxSegments) {
+        plain_linear(x, M, K, std::span<const tensor::LinearOut>(plain, count));
+        count = 0;
+      }
+    }
+    if (count > 0) plain_linear(x, M, K, std::span<const tensor::LinearOut>(plain, count));
+  }
+
+  void plain_linear(const float* x, std::int64_t M, std::int64_t K,
+                    std::span<const tensor::LinearOut> outs) {
     if ((M <= options.gemv_max_rows && M <= k::kGemvMaxRows) || options.exact_f32) {
       // Weights of one dtype that share x go out as one GEMV launch.
       for (std::int64_t m0 = 0; m0 < M; m0 += k::kGemvMaxRows) {
@@ -386,6 +471,7 @@ bool CudaBackend::computes_with(DType dtype) const {
 }
 
 core::Result<std::unique_ptr<tensor::DeviceBuffer>> CudaBackend::allocate(std::size_t bytes) {
+  impl_->bind();
   void* p = nullptr;
   if (auto err = cudaMalloc(&p, std::max<std::size_t>(bytes, 16)); err != cudaSuccess) {
     return core::make_error(ErrorCode::kModelLoadError, "out of GPU memory allocating {} bytes: {}",
@@ -396,9 +482,34 @@ core::Result<std::unique_ptr<tensor::DeviceBuffer>> CudaBackend::allocate(std::s
 }
 
 core::Result<tensor::Weight> CudaBackend::import_quantized(const tensor::Weight& host) {
-  // Until the packed-weight GEMV lands, quantized weights are dequantized
+  impl_->bind();
+  const tensor::QuantSpec& q = host.quant;
+  const auto param_ok = [](const Tensor& t) {
+    return t.dtype == DType::kF32 || t.dtype == DType::kF16 || t.dtype == DType::kBF16;
+  };
+  if (!impl_->options.exact_f32 && q.format == tensor::QuantFormat::kAffine &&
+      k::qgemv_supports(q.bits, static_cast<int>(q.group_size), q.in_features) &&
+      q.block_rows == 1 && param_ok(q.scales) && q.biases.dtype == q.scales.dtype &&
+      q.scales.numel() == host.out_features() * q.groups_per_row() &&
+      q.biases.numel() == q.scales.numel()) {
+    // Kept packed: the quantized GEMV reads the stored bytes.
+    tensor::Weight out = host;
+    MLXS_ASSIGN_OR_RETURN(out.w, impl_->upload_raw(host.w));
+    MLXS_ASSIGN_OR_RETURN(out.quant.scales, impl_->upload_raw(q.scales));
+    MLXS_ASSIGN_OR_RETURN(out.quant.biases, impl_->upload_raw(q.biases));
+    if (!host.bias.empty()) {
+      MLXS_ASSIGN_OR_RETURN(out.bias, import_tensor(host.bias, true));
+    }
+    if (impl_->dequant_scratch == nullptr) {
+      impl_->dequant_scratch_bytes = std::size_t{64} << 20;
+      MLXS_ASSIGN_OR_RETURN(impl_->dequant_scratch,
+                            impl_->device_alloc<std::uint8_t>(impl_->dequant_scratch_bytes));
+    }
+    return out;
+  }
+  // Other formats (3/5/6 bits, FP8 blocks) and exact_f32 are dequantized
   // once at load to bf16: correct within bf16's rounding (2^-9 relative),
-  // at the memory and bandwidth of a bf16 model. exact_f32 keeps them f32
+  // at the memory and bandwidth of a bf16 model; exact_f32 keeps them f32
   // (exact: the parity tests' precision).
   const std::int64_t rows = host.out_features();
   const std::int64_t cols = host.in_features();
@@ -421,6 +532,7 @@ core::Result<tensor::Weight> CudaBackend::import_quantized(const tensor::Weight&
 }
 
 core::Result<Tensor> CudaBackend::import_tensor(const Tensor& host, bool widen_to_f32) {
+  impl_->bind();
   if (!computes_with(host.dtype) && host.dtype != DType::kF64) {
     return core::make_error(ErrorCode::kModelLoadError,
                             "tensor of dtype {} cannot be computed with",
@@ -457,6 +569,7 @@ core::Result<Tensor> CudaBackend::import_tensor(const Tensor& host, bool widen_t
 }
 
 core::Status CudaBackend::plan_step(const tensor::StepCapacity& capacity) {
+  impl_->bind();
   Impl& m = *impl_;
   m.capacity = capacity;
   const auto T = static_cast<std::size_t>(std::max(capacity.max_tokens, 1));
@@ -534,6 +647,7 @@ int CudaBackend::register_rope(const tensor::RopeSpec& spec) {
 
 core::Result<std::unique_ptr<tensor::KvStorage>> CudaBackend::create_kv_storage(
     const tensor::KvCacheShape& shape) {
+  impl_->bind();
   if (shape.dtype != DType::kF32)
     return Status(ErrorCode::kUnsupported, "the CUDA KV cache stores f32 only");
   void* p = nullptr;
@@ -548,6 +662,7 @@ core::Result<std::unique_ptr<tensor::KvStorage>> CudaBackend::create_kv_storage(
 }
 
 void CudaBackend::begin_step(const tensor::StepBatch& batch) {
+  impl_->bind();
   Impl& m = *impl_;
   const Impl::OpTimer timer(impl_.get(), "begin_step");
   std::int32_t* h = m.meta_host;
@@ -627,7 +742,14 @@ void CudaBackend::end_step() {
 void CudaBackend::embed(const tensor::Weight& weight, float scale, Tensor out) {
   if (impl_->replaying) return;  // the step's graph does the work
   const Impl::OpTimer timer(impl_.get(), "embed");
-  const Tensor& table = weight.w;  // quantized tables were dequantized at import
+  if (weight.quantized()) {  // kept packed at import
+    impl_->check(
+        k::embed_affine(affine_view(weight), static_cast<int>(weight.in_features()), impl_->meta,
+                        impl_->step_tokens, scale, out.as<float>(), impl_->stream),
+        "embed");
+    return;
+  }
+  const Tensor& table = weight.w;  // other quantized tables were dequantized at import
   impl_->check(k::embed(wtype(table.dtype), table.data, table.cols(), impl_->meta,
                         impl_->step_tokens, scale, out.as<float>(), impl_->stream),
                "embed");

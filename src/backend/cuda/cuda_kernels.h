@@ -81,4 +81,29 @@ struct GemvSegment {
 cudaError_t gemv(WType t, const float* x, int M, int K, const GemvSegment* segments, int count,
                  cudaStream_t s);
 
+// MLX affine weights as stored: row r holds K codes of `bits` bits packed
+// little-endian in 32-bit words; scales and biases [n, K / group] of
+// `param_type`. Weight = scale · code + bias.
+struct AffineWeight {
+  const void* packed;
+  const void* scales;
+  const void* biases;
+  WType param_type;
+  int bits;
+  int group;
+  int n;  // rows
+};
+// What qgemv takes: 4 or 8 bits, groups of 32, 64 or 128 dividing K.
+bool qgemv_supports(int bits, int group, std::int64_t K);
+// y[m, n] = sum_k x[m, k] * w[n, k] (+ bias[n]) for M <= kGemvMaxRows; f32
+// math on the exact codes and parameters. x must be 16-byte aligned.
+cudaError_t qgemv(const float* x, int M, int K, const AffineWeight& w, const float* bias, float* y,
+                  cudaStream_t s);
+// Rows [row0, row0 + rows) of w (any bits that divide 32) as bf16, row-major.
+cudaError_t dequantize_rows(const AffineWeight& w, int K, int row0, int rows, void* out_bf16,
+                            cudaStream_t s);
+// out[t] = w[tokens[t]] · scale for the step's T tokens.
+cudaError_t embed_affine(const AffineWeight& w, int K, const StepMeta& m, int T, float scale,
+                         float* out, cudaStream_t s);
+
 }  // namespace mlxs::backend::cuda::k

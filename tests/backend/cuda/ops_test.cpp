@@ -146,6 +146,102 @@ TEST(CudaOps, LinearEveryDtypeAndRowCount) {
   }
 }
 
+// A packed MLX affine weight (random codes, bf16 or f32 scales and biases)
+// and the storage its views point into.
+struct PackedWeight {
+  std::vector<std::uint32_t> words;
+  std::vector<std::uint8_t> scales, biases;
+  tensor::Weight weight;
+};
+PackedWeight make_packed(std::int64_t N, std::int64_t K, int bits, int group, DType param,
+                         core::Xoshiro256& rng) {
+  PackedWeight h;
+  h.words.resize(static_cast<std::size_t>(N * K * bits / 32));
+  for (auto& w : h.words) w = static_cast<std::uint32_t>(rng.next());
+  const std::int64_t groups = N * (K / group);
+  const std::size_t width = tensor::dtype_size(param);
+  h.scales.resize(static_cast<std::size_t>(groups) * width);
+  h.biases.resize(h.scales.size());
+  for (std::int64_t i = 0; i < groups; ++i) {
+    const float sc = (rng.uniform() * 2.0f - 1.0f) * 0.02f;  // signed, as MLX stores them
+    const float bi = (rng.uniform() * 2.0f - 1.0f) * 0.1f;
+    for (auto [v, out] : {std::pair{sc, h.scales.data()}, std::pair{bi, h.biases.data()}}) {
+      if (param == DType::kF32) {
+        std::memcpy(out + i * 4, &v, 4);
+      } else {
+        const std::uint16_t b = core::f32_to_bf16(v);
+        std::memcpy(out + i * 2, &b, 2);
+      }
+    }
+  }
+  h.weight.w = Tensor(h.words.data(), DType::kU32, {N, K * bits / 32});
+  h.weight.quant.format = tensor::QuantFormat::kAffine;
+  h.weight.quant.bits = bits;
+  h.weight.quant.group_size = group;
+  h.weight.quant.in_features = K;
+  h.weight.quant.scales = Tensor(h.scales.data(), param, {N, K / group});
+  h.weight.quant.biases = Tensor(h.biases.data(), param, {N, K / group});
+  return h;
+}
+
+TEST(CudaOps, PackedAffineLinearAndEmbedding) {
+  // Kept packed only outside exact mode; the CPU's exact kernels are the
+  // reference.
+  Pair p(false);
+  ASSERT_TRUE(p.gpu);
+  p.cpu.set_int8_activations(false);
+  p.plan(64, 4, 64, 1024);
+  core::Xoshiro256 rng(21);
+  HostData hd;
+  for (int bits : {4, 8}) {
+    for (int group : {32, 64, 128}) {
+      for (DType param : {DType::kBF16, DType::kF32}) {
+        const std::int64_t K = 512, N = 70;  // N not a multiple of the warps per block
+        const PackedWeight h = make_packed(N, K, bits, group, param, rng);
+        auto wc = p.cpu.import_quantized(h.weight);
+        auto wg = p.gpu->import_quantized(h.weight);
+        ASSERT_TRUE(wc.is_ok() && wg.is_ok()) << wg.status().to_string();
+        ASSERT_EQ(wg->w.device, tensor::Device::kCuda) << "kept packed on the device";
+        const Tensor bh = hd.random(DType::kF32, {N}, rng);
+        wc->bias = *p.cpu.import_tensor(bh, true);
+        wg->bias = *p.gpu->import_tensor(bh, true);
+        for (std::int64_t M : {1, 3, 8, 20}) {
+          SCOPED_TRACE(
+              fmt::format("bits={} group={} {} M={}", bits, group, tensor::dtype_name(param), M));
+          auto x = both(p, hd.random(DType::kF32, {M, K}, rng), true);
+          auto yc_buf = p.cpu.allocate(static_cast<std::size_t>(M * N) * 4).value();
+          auto yg_buf = p.gpu->allocate(static_cast<std::size_t>(M * N) * 4).value();
+          Tensor yc(yc_buf->data(), DType::kF32, {M, N});
+          Tensor yg(yg_buf->data(), DType::kF32, {M, N}, tensor::Device::kCuda);
+          const tensor::LinearOut oc{&*wc, yc}, og{&*wg, yg};
+          p.cpu.linear(x.c, std::span<const tensor::LinearOut>(&oc, 1));
+          p.gpu->linear(x.g, std::span<const tensor::LinearOut>(&og, 1));
+          ASSERT_TRUE(p.gpu->synchronize().is_ok());
+          const double err = rel_error(fetch(*p.gpu, yg), fetch(p.cpu, yc));
+          // Up to 8 rows: f32 math on the exact codes. More: bf16 tiles and
+          // bf16 activations through the tensor cores.
+          EXPECT_LT(err, M <= 8 ? 1e-5 : 1e-2);
+        }
+        // The same weight as an embedding table.
+        const std::vector<std::int32_t> tokens = {5, 0, 69, 5};
+        const std::vector<std::int32_t> positions = {0, 1, 2, 3};
+        const std::vector<std::int32_t> blocks = {0};
+        const std::vector<tensor::SeqSlice> seqs = {{0, 4, 4, blocks.data(), 1}};
+        const std::vector<std::int32_t> logit_rows = {3};
+        const tensor::StepBatch batch{tokens, positions, seqs, logit_rows};
+        p.cpu.begin_step(batch);
+        p.gpu->begin_step(batch);
+        auto e = both(p, hd.random(DType::kF32, {4, K}, rng), true);
+        p.cpu.embed(*wc, 0.5f, e.c);
+        p.gpu->embed(*wg, 0.5f, e.g);
+        p.cpu.end_step();
+        p.gpu->end_step();
+        EXPECT_LT(rel_error(fetch(*p.gpu, e.g), fetch(p.cpu, e.c)), 1e-6);
+      }
+    }
+  }
+}
+
 TEST(CudaOps, NormsActivationsAndElementwise) {
   Pair p;
   ASSERT_TRUE(p.gpu);
