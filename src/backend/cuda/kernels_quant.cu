@@ -1,10 +1,8 @@
 // Packed MLX affine weights (4 or 8 bits, groups of 32/64/128 columns, a
 // scale and a bias per group) read as they are stored, so that decode reads
 // a quarter (half) of a bf16 model's bytes:
-// - qgemv: 1 to 8 input rows, f32 math, a warp per weight row; each lane
-//   takes 16-byte chunks of codes (32 four-bit or 16 eight-bit), all inside
-//   one group, and adds scale·Σx·q + bias·Σx for the chunk. Codes become
-//   floats with one byte permute each: 0x4B0000qq is 2^23 + q exactly.
+// - qgemv: 1 to 8 input rows, up to four weights sharing x in one launch,
+//   a warp per weight row (see qgemv_kernel).
 // - dequantize_rows: rows to bf16 for the tensor-core GEMM of prefill.
 // - embed: rows of a quantized table for the step's tokens.
 #include <cuda_bf16.h>
@@ -16,7 +14,6 @@ namespace mlxs::backend::cuda::k {
 namespace {
 
 constexpr int kWarps = 4;
-constexpr int kChunksInFlight = 4;  // 16-byte weight loads per lane before their first use
 constexpr unsigned kMagic = 0x4B000000u;
 constexpr float kMagicValue = 8388608.0f;  // 2^23
 
@@ -32,39 +29,22 @@ __device__ __forceinline__ float param(const void* p, WType t, std::int64_t i) {
   return 0.0f;
 }
 
-// Byte b of v as a float (b in 0..3).
+// A scale or bias of a known dtype, through the read-only cache.
+template <WType P>
+__device__ __forceinline__ float load_param(const void* p, std::int64_t i) {
+  if constexpr (P == WType::kBF16) {
+    return __bfloat162float(__ldg(static_cast<const __nv_bfloat16*>(p) + i));
+  } else if constexpr (P == WType::kF16) {
+    return __half2float(__ldg(static_cast<const __half*>(p) + i));
+  } else {
+    return __ldg(static_cast<const float*>(p) + i);
+  }
+}
+
+// Byte B of v as a float (B in 0..3): 0x4B0000bb is 2^23 + bb exactly.
 template <int B>
 __device__ __forceinline__ float byte_as_float(unsigned v) {
   return __uint_as_float(__byte_perm(v, kMagic, 0x7540u | B)) - kMagicValue;
-}
-
-// The 32 (4-bit) or 16 (8-bit) codes of a 16-byte chunk as floats, in
-// column order.
-template <int BITS>
-__device__ __forceinline__ void unpack(const uint4& raw, float* q) {
-  const unsigned words[4] = {raw.x, raw.y, raw.z, raw.w};
-#pragma unroll
-  for (int j = 0; j < 4; ++j) {
-    if constexpr (BITS == 4) {
-      const unsigned lo = words[j] & 0x0F0F0F0Fu;         // codes 0, 2, 4, 6
-      const unsigned hi = (words[j] >> 4) & 0x0F0F0F0Fu;  // codes 1, 3, 5, 7
-      float* o = q + 8 * j;
-      o[0] = byte_as_float<0>(lo);
-      o[1] = byte_as_float<0>(hi);
-      o[2] = byte_as_float<1>(lo);
-      o[3] = byte_as_float<1>(hi);
-      o[4] = byte_as_float<2>(lo);
-      o[5] = byte_as_float<2>(hi);
-      o[6] = byte_as_float<3>(lo);
-      o[7] = byte_as_float<3>(hi);
-    } else {
-      float* o = q + 4 * j;
-      o[0] = byte_as_float<0>(words[j]);
-      o[1] = byte_as_float<1>(words[j]);
-      o[2] = byte_as_float<2>(words[j]);
-      o[3] = byte_as_float<3>(words[j]);
-    }
-  }
 }
 
 __device__ __forceinline__ float warp_sum(float v) {
@@ -72,17 +52,38 @@ __device__ __forceinline__ float warp_sum(float v) {
   return v;
 }
 
-template <int BITS, int M>
-__global__ void __launch_bounds__(32 * kWarps)
-    qgemv_kernel(const float* x, int K, AffineWeight w, const float* bias, float* y) {
-  constexpr int kCodes = 128 / BITS;  // per 16-byte chunk
+struct QSegments {
+  QSegment seg[kQgemvMaxSegments];
+  int count;
+};
+
+// One warp per weight row (the rows of up to four weights sharing x, end to
+// end). Lane l reads 32-bit words l, l + 32, ... of the row: every
+// warp-wide weight load is 128 contiguous bytes, and so are the lanes' x
+// loads (16 bytes per lane for 8-bit words, 32 for 4-bit ones). A word's
+// codes share one group:
+//   y = Σ_words scale · Σ x·(c - z) + (bias + z · scale) · Σ x,
+// z = 8 for 4 bits, 0 for 8 bits. 4-bit words go through f16 pairs: four
+// masks with a magic exponent turn the nibbles into half2 (1024 + c, or
+// 64 + c for the odd nibbles), one HFMA2 each makes them (c - 8) / 32
+// exactly, and four HFMA2 multiply them with x packed to half2, summing
+// eight products in f16 (|Σ| <= 2 · max|x|, far from f16's range). 8-bit
+// codes become floats with one byte permute each (f32 math).
+template <int BITS, WType P, int M>
+__global__ void __launch_bounds__(32 * kWarps) qgemv_kernel(const float* x, int K, QSegments segs) {
+  constexpr int kPerWord = 32 / BITS;
+  constexpr int kUnroll = 8;  // word loads in flight per lane
   const int lane = threadIdx.x & 31;
-  const int r = blockIdx.x * kWarps + (threadIdx.x >> 5);
-  if (r >= w.n) return;
-  const int chunks = K / kCodes;
+  int r = blockIdx.x * kWarps + (threadIdx.x >> 5);
+  int s = 0;
+  while (s < segs.count && r >= segs.seg[s].w.n) r -= segs.seg[s++].w.n;
+  if (s >= segs.count) return;
+  const QSegment& seg = segs.seg[s];
+  const AffineWeight& w = seg.w;
+  const int words = K / kPerWord;
   const int groups = K / w.group;
-  const uint4* row =
-      reinterpret_cast<const uint4*>(w.packed) + static_cast<std::int64_t>(r) * chunks;
+  const unsigned* row =
+      static_cast<const unsigned*>(w.packed) + static_cast<std::int64_t>(r) * words;
   const std::int64_t param_row = static_cast<std::int64_t>(r) * groups;
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   cudaGridDependencySynchronize();  // see kernels_gemv.cu: launched early
@@ -90,50 +91,85 @@ __global__ void __launch_bounds__(32 * kWarps)
   float acc[M];
 #pragma unroll
   for (int m = 0; m < M; ++m) acc[m] = 0.0f;
-  auto consume = [&](const uint4& raw, int c) {
-    float q[kCodes];
-    unpack<BITS>(raw, q);
-    const int k = c * kCodes;
-    const std::int64_t g = param_row + k / w.group;
-    const float scale = param(w.scales, w.param_type, g);
-    const float shift = param(w.biases, w.param_type, g);
+  // A word's scale and bias are loaded with the word, not after it: their
+  // first touch misses the caches, and a load issued inside the math would
+  // put that latency in series with every word.
+  auto consume = [&](unsigned word, int wi, float scale, float bias) {
+    const int k = wi * kPerWord;
+    if constexpr (BITS == 4) {
+      const float shift = bias + 8.0f * scale;
+      const __half2 kMul = __floats2half2_rn(1.0f / 32.0f, 1.0f / 32.0f);
+      const __half2 kLow = __floats2half2_rn(-1032.0f / 32.0f, -1032.0f / 32.0f);
+      const __half2 kHigh = __floats2half2_rn(-72.0f / 32.0f, -72.0f / 32.0f);
+      const unsigned shifted = word >> 8;
+      const unsigned q0 = (word & 0x000F000Fu) | 0x64006400u;     // c0, c4
+      const unsigned q1 = (word & 0x00F000F0u) | 0x54005400u;     // c1, c5
+      const unsigned q2 = (shifted & 0x000F000Fu) | 0x64006400u;  // c2, c6
+      const unsigned q3 = (shifted & 0x00F000F0u) | 0x54005400u;  // c3, c7
+      const __half2 h0 = __hfma2(*reinterpret_cast<const __half2*>(&q0), kMul, kLow);
+      const __half2 h1 = __hfma2(*reinterpret_cast<const __half2*>(&q1), kMul, kHigh);
+      const __half2 h2 = __hfma2(*reinterpret_cast<const __half2*>(&q2), kMul, kLow);
+      const __half2 h3 = __hfma2(*reinterpret_cast<const __half2*>(&q3), kMul, kHigh);
 #pragma unroll
-    for (int m = 0; m < M; ++m) {
-      const float* xm = x + static_cast<std::int64_t>(m) * K + k;
-      float dot = 0.0f, sum = 0.0f;
-#pragma unroll
-      for (int v = 0; v < kCodes; v += 4) {
-        const float4 xv = *reinterpret_cast<const float4*>(xm + v);
-        dot += xv.x * q[v] + xv.y * q[v + 1] + xv.z * q[v + 2] + xv.w * q[v + 3];
-        sum += (xv.x + xv.y) + (xv.z + xv.w);
+      for (int m = 0; m < M; ++m) {
+        const float4* xm =
+            reinterpret_cast<const float4*>(x + static_cast<std::int64_t>(m) * K + k);
+        const float4 a = xm[0], b = xm[1];
+        __half2 sum = __hmul2(__floats2half2_rn(a.x, b.x), h0);
+        sum = __hfma2(__floats2half2_rn(a.y, b.y), h1, sum);
+        sum = __hfma2(__floats2half2_rn(a.z, b.z), h2, sum);
+        sum = __hfma2(__floats2half2_rn(a.w, b.w), h3, sum);
+        const float2 f = __half22float2(sum);
+        const float total = ((a.x + a.y) + (a.z + a.w)) + ((b.x + b.y) + (b.z + b.w));
+        acc[m] += scale * (32.0f * (f.x + f.y)) + shift * total;
       }
-      acc[m] += scale * dot + shift * sum;
+    } else {
+      const float shift = bias;
+      const float q0 = byte_as_float<0>(word), q1 = byte_as_float<1>(word);
+      const float q2 = byte_as_float<2>(word), q3 = byte_as_float<3>(word);
+#pragma unroll
+      for (int m = 0; m < M; ++m) {
+        const float4 a = *reinterpret_cast<const float4*>(x + static_cast<std::int64_t>(m) * K + k);
+        const float dot = a.x * q0 + a.y * q1 + a.z * q2 + a.w * q3;
+        acc[m] += scale * dot + shift * ((a.x + a.y) + (a.z + a.w));
+      }
     }
   };
-  constexpr int kStep = 32 * kChunksInFlight;
-  const int full = chunks / kStep * kStep;
-  for (int c = lane; c < full; c += kStep) {
-    uint4 raw[kChunksInFlight];
+  int wi = lane;
+  for (; wi + 32 * (kUnroll - 1) < words; wi += 32 * kUnroll) {
+    unsigned raw[kUnroll];
 #pragma unroll
-    for (int u = 0; u < kChunksInFlight; ++u) raw[u] = __ldg(row + c + 32 * u);
+    for (int u = 0; u < kUnroll; ++u) raw[u] = __ldg(row + wi + 32 * u);
+    float sc[kUnroll], sh[kUnroll];
 #pragma unroll
-    for (int u = 0; u < kChunksInFlight; ++u) consume(raw[u], c + 32 * u);
+    for (int u = 0; u < kUnroll; ++u) {
+      const std::int64_t g = param_row + ((wi + 32 * u) * kPerWord) / w.group;
+      sc[u] = load_param<P>(w.scales, g);
+      sh[u] = load_param<P>(w.biases, g);
+    }
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) consume(raw[u], wi + 32 * u, sc[u], sh[u]);
   }
-  for (int c = full + lane; c < chunks; c += 32) consume(__ldg(row + c), c);
+  for (; wi < words; wi += 32) {
+    const std::int64_t g = param_row + (wi * kPerWord) / w.group;
+    consume(__ldg(row + wi), wi, load_param<P>(w.scales, g), load_param<P>(w.biases, g));
+  }
 #pragma unroll
   for (int m = 0; m < M; ++m) {
-    const float s = warp_sum(acc[m]);
+    const float sum = warp_sum(acc[m]);
     if (lane == 0) {
-      y[static_cast<std::int64_t>(m) * w.n + r] = s + (bias != nullptr ? bias[r] : 0.0f);
+      seg.y[static_cast<std::int64_t>(m) * w.n + r] =
+          sum + (seg.bias != nullptr ? seg.bias[r] : 0.0f);
     }
   }
 }
 
-template <int BITS, int M>
-cudaError_t launch_qgemv(const float* x, int K, const AffineWeight& w, const float* bias, float* y,
-                         cudaStream_t s) {
+template <int BITS, WType P, int M>
+cudaError_t launch_qgemv(const float* x, int K, const QSegments& segs, cudaStream_t s) {
+  int rows = 0;
+  for (int i = 0; i < segs.count; ++i) rows += segs.seg[i].w.n;
   cudaLaunchConfig_t config{};
-  config.gridDim = dim3(static_cast<unsigned>((w.n + kWarps - 1) / kWarps));
+  config.gridDim = dim3(static_cast<unsigned>((rows + kWarps - 1) / kWarps));
   config.blockDim = dim3(32 * kWarps);
   config.stream = s;
   cudaLaunchAttribute attr{};
@@ -141,29 +177,28 @@ cudaError_t launch_qgemv(const float* x, int K, const AffineWeight& w, const flo
   attr.val.programmaticStreamSerializationAllowed = 1;
   config.attrs = &attr;
   config.numAttrs = 1;
-  return cudaLaunchKernelEx(&config, qgemv_kernel<BITS, M>, x, K, w, bias, y);
+  return cudaLaunchKernelEx(&config, qgemv_kernel<BITS, P, M>, x, K, segs);
 }
 
-template <int BITS>
-cudaError_t qgemv_rows(const float* x, int M, int K, const AffineWeight& w, const float* bias,
-                       float* y, cudaStream_t s) {
+template <int BITS, WType P>
+cudaError_t qgemv_rows(const float* x, int M, int K, const QSegments& segs, cudaStream_t s) {
   switch (M) {
     case 1:
-      return launch_qgemv<BITS, 1>(x, K, w, bias, y, s);
+      return launch_qgemv<BITS, P, 1>(x, K, segs, s);
     case 2:
-      return launch_qgemv<BITS, 2>(x, K, w, bias, y, s);
+      return launch_qgemv<BITS, P, 2>(x, K, segs, s);
     case 3:
-      return launch_qgemv<BITS, 3>(x, K, w, bias, y, s);
+      return launch_qgemv<BITS, P, 3>(x, K, segs, s);
     case 4:
-      return launch_qgemv<BITS, 4>(x, K, w, bias, y, s);
+      return launch_qgemv<BITS, P, 4>(x, K, segs, s);
     case 5:
-      return launch_qgemv<BITS, 5>(x, K, w, bias, y, s);
+      return launch_qgemv<BITS, P, 5>(x, K, segs, s);
     case 6:
-      return launch_qgemv<BITS, 6>(x, K, w, bias, y, s);
+      return launch_qgemv<BITS, P, 6>(x, K, segs, s);
     case 7:
-      return launch_qgemv<BITS, 7>(x, K, w, bias, y, s);
+      return launch_qgemv<BITS, P, 7>(x, K, segs, s);
     case 8:
-      return launch_qgemv<BITS, 8>(x, K, w, bias, y, s);
+      return launch_qgemv<BITS, P, 8>(x, K, segs, s);
     default:
       return cudaErrorInvalidValue;
   }
@@ -183,11 +218,34 @@ __device__ __forceinline__ float dequant(const AffineWeight& w, int K, std::int6
          param(w.biases, w.param_type, g);
 }
 
-__global__ void dequantize_kernel(AffineWeight w, int K, int row0, std::int64_t count,
+// A thread per 32-bit word of codes: its group's scale and bias read once,
+// its 8 (4) bf16 values written with one 16-byte (8-byte) store.
+template <int BITS>
+__global__ void dequantize_kernel(AffineWeight w, int K, int row0, std::int64_t words,
                                   __nv_bfloat16* out) {
+  constexpr int kPerWord = 32 / BITS;
   const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= count) return;
-  out[i] = __float2bfloat16(dequant(w, K, row0 + i / K, i % K));
+  if (i >= words) return;
+  const int per_row = K / kPerWord;
+  const std::int64_t r = row0 + i / per_row;
+  const int k = static_cast<int>(i % per_row) * kPerWord;
+  const unsigned word =
+      static_cast<const unsigned*>(w.packed)[r * per_row + static_cast<std::int64_t>(k / kPerWord)];
+  const std::int64_t g = r * (K / w.group) + k / w.group;
+  const float scale = param(w.scales, w.param_type, g);
+  const float shift = param(w.biases, w.param_type, g);
+  __align__(16) __nv_bfloat16 v[kPerWord];
+#pragma unroll
+  for (int j = 0; j < kPerWord; ++j) {
+    v[j] = __float2bfloat16(scale * static_cast<float>((word >> (j * BITS)) & ((1u << BITS) - 1u)) +
+                            shift);
+  }
+  __nv_bfloat16* dst = out + i * kPerWord;
+  if constexpr (BITS == 4) {
+    *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(v);
+  } else {
+    *reinterpret_cast<uint2*>(dst) = *reinterpret_cast<const uint2*>(v);
+  }
 }
 
 __global__ void embed_affine_kernel(AffineWeight w, int K, const std::int32_t* tokens, float scale,
@@ -208,22 +266,48 @@ bool qgemv_supports(int bits, int group, std::int64_t K) {
   return (bits == 4 || bits == 8) && (group == 32 || group == 64 || group == 128) && K % group == 0;
 }
 
-cudaError_t qgemv(const float* x, int M, int K, const AffineWeight& w, const float* bias, float* y,
+cudaError_t qgemv(const float* x, int M, int K, const QSegment* segments, int count,
                   cudaStream_t s) {
-  if (M == 0 || w.n == 0) return cudaSuccess;
-  if (!qgemv_supports(w.bits, w.group, K) || reinterpret_cast<std::uintptr_t>(x) % 16 != 0) {
+  if (M == 0 || count == 0) return cudaSuccess;
+  if (count > kQgemvMaxSegments || reinterpret_cast<std::uintptr_t>(x) % 16 != 0) {
     return cudaErrorInvalidValue;
   }
-  return w.bits == 4 ? qgemv_rows<4>(x, M, K, w, bias, y, s)
-                     : qgemv_rows<8>(x, M, K, w, bias, y, s);
+  QSegments segs{};
+  segs.count = count;
+  for (int i = 0; i < count; ++i) {
+    const AffineWeight& w = segments[i].w;
+    if (!qgemv_supports(w.bits, w.group, K) || w.bits != segments[0].w.bits ||
+        w.param_type != segments[0].w.param_type) {
+      return cudaErrorInvalidValue;
+    }
+    segs.seg[i] = segments[i];
+  }
+  const bool four = segments[0].w.bits == 4;
+  switch (segments[0].w.param_type) {
+    case WType::kBF16:
+      return four ? qgemv_rows<4, WType::kBF16>(x, M, K, segs, s)
+                  : qgemv_rows<8, WType::kBF16>(x, M, K, segs, s);
+    case WType::kF16:
+      return four ? qgemv_rows<4, WType::kF16>(x, M, K, segs, s)
+                  : qgemv_rows<8, WType::kF16>(x, M, K, segs, s);
+    case WType::kF32:
+      return four ? qgemv_rows<4, WType::kF32>(x, M, K, segs, s)
+                  : qgemv_rows<8, WType::kF32>(x, M, K, segs, s);
+  }
+  return cudaErrorInvalidValue;
 }
 
 cudaError_t dequantize_rows(const AffineWeight& w, int K, int row0, int rows, void* out_bf16,
                             cudaStream_t s) {
-  const std::int64_t count = static_cast<std::int64_t>(rows) * K;
-  if (count == 0) return cudaSuccess;
-  dequantize_kernel<<<blocks_for(count, 256), 256, 0, s>>>(w, K, row0, count,
-                                                           static_cast<__nv_bfloat16*>(out_bf16));
+  if (w.bits != 4 && w.bits != 8) return cudaErrorInvalidValue;
+  const std::int64_t words = static_cast<std::int64_t>(rows) * K * w.bits / 32;
+  if (words == 0) return cudaSuccess;
+  auto* out = static_cast<__nv_bfloat16*>(out_bf16);
+  if (w.bits == 4) {
+    dequantize_kernel<4><<<blocks_for(words, 256), 256, 0, s>>>(w, K, row0, words, out);
+  } else {
+    dequantize_kernel<8><<<blocks_for(words, 256), 256, 0, s>>>(w, K, row0, words, out);
+  }
   return cudaGetLastError();
 }
 
