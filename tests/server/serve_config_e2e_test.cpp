@@ -20,7 +20,7 @@ namespace fs = std::filesystem;
 
 const std::vector<std::string> kAuth = {"Authorization: Bearer file-key"};
 
-class ServeConfigE2E : public ::testing::Test {
+class ServeConfigE2E : public SharedServeSuite {
  protected:
   static void SetUpTestSuite() {
     model_ = synth_test_model();
@@ -33,27 +33,14 @@ class ServeConfigE2E : public ::testing::Test {
                           << "model:\n  default_quantization: int8\n"
                           << "logging:\n  level: warn\n"
                           << "workers:\n  threads: 2\n";
-    std::string error;
     // ServeProcess adds --port 0, which must win over the file's port.
-    server_ = ServeProcess::start({"--config", config}, &error).release();
-    ASSERT_NE(server_, nullptr) << error;
-  }
-  static void TearDownTestSuite() {
-    if (server_ != nullptr) {
-      EXPECT_EQ(server_->stop(), 0) << server_->log();
-    }
-    delete server_;
-    server_ = nullptr;
-  }
-  void SetUp() override {
-    if (server_ == nullptr) GTEST_SKIP() << "no server";
+    start_shared({"--config", config});
   }
   static RawReply load(const Json& body) {
     return http_call(server_->port(), "POST", "/v1/models/load", body.dump(), kAuth);
   }
   static std::string model_name() { return fs::path(model_).filename().string(); }
 
-  static inline ServeProcess* server_ = nullptr;
   static inline std::string model_;
 };
 

@@ -9,6 +9,8 @@
 #include <thread>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 namespace mlxs::testing {
 
 class ServeProcess {
@@ -31,6 +33,31 @@ class ServeProcess {
   mutable std::mutex mutex_;
   std::string log_;
   int exit_code_ = -1;
+};
+
+// A suite sharing one `serve` process: SetUpTestSuite calls start_shared;
+// the server is stopped after the suite (a clean exit expected) and every
+// test skips when it did not come up.
+class SharedServeSuite : public ::testing::Test {
+ protected:
+  static void start_shared(const std::vector<std::string>& args) {
+    std::string error;
+    server_ = ServeProcess::start(args, &error).release();
+    ASSERT_NE(server_, nullptr) << error;
+  }
+  static void TearDownTestSuite() {
+    if (server_ != nullptr) {
+      EXPECT_EQ(server_->stop(), 0) << server_->log();
+    }
+    delete server_;
+    server_ = nullptr;
+  }
+  void SetUp() override {
+    if (server_ == nullptr) GTEST_SKIP() << "no server";
+  }
+  static int port() { return server_->port(); }
+
+  static inline ServeProcess* server_ = nullptr;
 };
 
 // A synthetic qwen3-shaped model with the real Qwen3 tokenizer (made once per

@@ -45,7 +45,7 @@ double metric(const std::string& text, const std::string& series) {
   return -1;
 }
 
-class ServeE2E : public ::testing::Test {
+class ServeE2E : public SharedServeSuite {
  protected:
   static void SetUpTestSuite() {
     // 1,000 clients and the server's sockets, each a descriptor.
@@ -56,27 +56,10 @@ class ServeE2E : public ::testing::Test {
     model_ = synth_test_model();
     ASSERT_FALSE(model_.empty()) << "dev synth-model failed";
     roots_ = fs::path(model_).parent_path().string();
-    std::string error;
-    server_ =
-        ServeProcess::start({"--model", "test=" + model_, "--threads", "2", "--header-timeout-ms",
-                             "1500", "--max-body-bytes", "65536", "--model-root", roots_},
-                            &error)
-            .release();
-    ASSERT_NE(server_, nullptr) << error;
+    start_shared({"--model", "test=" + model_, "--threads", "2", "--header-timeout-ms", "1500",
+                  "--max-body-bytes", "65536", "--model-root", roots_});
   }
-  static void TearDownTestSuite() {
-    if (server_ != nullptr) {
-      EXPECT_EQ(server_->stop(), 0) << server_->log();
-    }
-    delete server_;
-    server_ = nullptr;
-  }
-  void SetUp() override {
-    if (server_ == nullptr) GTEST_SKIP() << "no server";
-  }
-  static int port() { return server_->port(); }
 
-  static inline ServeProcess* server_ = nullptr;
   static inline std::string model_;
   static inline std::string roots_;
 };

@@ -21,29 +21,13 @@ namespace {
 using core::Json;
 namespace fs = std::filesystem;
 
-class NativeE2E : public ::testing::Test {
+class NativeE2E : public SharedServeSuite {
  protected:
   static void SetUpTestSuite() {
     model_ = synth_test_model();
     ASSERT_FALSE(model_.empty()) << "dev synth-model failed";
-    std::string error;
-    server_ =
-        ServeProcess::start(
-            {"--threads", "2", "--model-root", fs::path(model_).parent_path().string()}, &error)
-            .release();
-    ASSERT_NE(server_, nullptr) << error;
+    start_shared({"--threads", "2", "--model-root", fs::path(model_).parent_path().string()});
   }
-  static void TearDownTestSuite() {
-    if (server_ != nullptr) {
-      EXPECT_EQ(server_->stop(), 0) << server_->log();
-    }
-    delete server_;
-    server_ = nullptr;
-  }
-  void SetUp() override {
-    if (server_ == nullptr) GTEST_SKIP() << "no server";
-  }
-  static int port() { return server_->port(); }
   // Loads the model as "test" once; the load's answer.
   static Json ensure_loaded() {
     static const Json details = [] {
@@ -61,7 +45,6 @@ class NativeE2E : public ::testing::Test {
     return json_of(r);
   }
 
-  static inline ServeProcess* server_ = nullptr;
   static inline std::string model_;
 };
 

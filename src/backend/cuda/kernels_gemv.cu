@@ -8,6 +8,7 @@
 #include <cuda_fp16.h>
 
 #include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/launch_util.cuh"
 
 namespace mlxs::backend::cuda::k {
 namespace {
@@ -184,46 +185,18 @@ cudaError_t launch(const float* x, bool input_aligned, int K, const Segments& se
     warps += (segs.seg[i].n + kRows - 1) / kRows;
     aligned = aligned && (reinterpret_cast<std::uintptr_t>(segs.seg[i].w) % 16) == 0;
   }
-  const unsigned blocks = static_cast<unsigned>((warps + kWarps - 1) / kWarps);
-  // Programmatic dependent launch: blocks may start before the previous
-  // kernel finishes (they wait in cudaGridDependencySynchronize).
-  cudaLaunchConfig_t config{};
-  config.gridDim = dim3(blocks);
-  config.blockDim = dim3(32 * kWarps);
-  config.dynamicSmemBytes = 0;
-  config.stream = s;
-  cudaLaunchAttribute attr{};
-  attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr.val.programmaticStreamSerializationAllowed = 1;
-  config.attrs = &attr;
-  config.numAttrs = 1;
-  if (aligned) return cudaLaunchKernelEx(&config, gemv_kernel<W, M, true, kRows>, x, K, segs);
-  return cudaLaunchKernelEx(&config, gemv_kernel<W, M, false, kRows>, x, K, segs);
+  const auto blocks = static_cast<unsigned>((warps + kWarps - 1) / kWarps);
+  if (aligned) {
+    return launch_early(gemv_kernel<W, M, true, kRows>, blocks, 32 * kWarps, s, x, K, segs);
+  }
+  return launch_early(gemv_kernel<W, M, false, kRows>, blocks, 32 * kWarps, s, x, K, segs);
 }
 
 template <typename W>
 cudaError_t dispatch_rows(const float* x, bool aligned, int M, int K, const Segments& segs,
                           cudaStream_t s) {
-  switch (M) {
-    case 1:
-      return launch<W, 1>(x, aligned, K, segs, s);
-    case 2:
-      return launch<W, 2>(x, aligned, K, segs, s);
-    case 3:
-      return launch<W, 3>(x, aligned, K, segs, s);
-    case 4:
-      return launch<W, 4>(x, aligned, K, segs, s);
-    case 5:
-      return launch<W, 5>(x, aligned, K, segs, s);
-    case 6:
-      return launch<W, 6>(x, aligned, K, segs, s);
-    case 7:
-      return launch<W, 7>(x, aligned, K, segs, s);
-    case 8:
-      return launch<W, 8>(x, aligned, K, segs, s);
-    default:
-      return cudaErrorInvalidValue;
-  }
+  return with_rows<kGemvMaxRows>(
+      M, [&](auto rows) { return launch<W, decltype(rows)::value>(x, aligned, K, segs, s); });
 }
 
 cudaError_t dispatch(WType t, const float* x, bool aligned, int M, int K, const Segments& segs,

@@ -9,6 +9,7 @@
 #include <cuda_fp16.h>
 
 #include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/launch_util.cuh"
 
 namespace mlxs::backend::cuda::k {
 namespace {
@@ -164,44 +165,15 @@ __global__ void __launch_bounds__(32 * kWarps) qgemv_kernel(const float* x, int 
   }
 }
 
-template <int BITS, WType P, int M>
-cudaError_t launch_qgemv(const float* x, int K, const QSegments& segs, cudaStream_t s) {
-  int rows = 0;
-  for (int i = 0; i < segs.count; ++i) rows += segs.seg[i].w.n;
-  cudaLaunchConfig_t config{};
-  config.gridDim = dim3(static_cast<unsigned>((rows + kWarps - 1) / kWarps));
-  config.blockDim = dim3(32 * kWarps);
-  config.stream = s;
-  cudaLaunchAttribute attr{};
-  attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr.val.programmaticStreamSerializationAllowed = 1;
-  config.attrs = &attr;
-  config.numAttrs = 1;
-  return cudaLaunchKernelEx(&config, qgemv_kernel<BITS, P, M>, x, K, segs);
-}
-
 template <int BITS, WType P>
 cudaError_t qgemv_rows(const float* x, int M, int K, const QSegments& segs, cudaStream_t s) {
-  switch (M) {
-    case 1:
-      return launch_qgemv<BITS, P, 1>(x, K, segs, s);
-    case 2:
-      return launch_qgemv<BITS, P, 2>(x, K, segs, s);
-    case 3:
-      return launch_qgemv<BITS, P, 3>(x, K, segs, s);
-    case 4:
-      return launch_qgemv<BITS, P, 4>(x, K, segs, s);
-    case 5:
-      return launch_qgemv<BITS, P, 5>(x, K, segs, s);
-    case 6:
-      return launch_qgemv<BITS, P, 6>(x, K, segs, s);
-    case 7:
-      return launch_qgemv<BITS, P, 7>(x, K, segs, s);
-    case 8:
-      return launch_qgemv<BITS, P, 8>(x, K, segs, s);
-    default:
-      return cudaErrorInvalidValue;
-  }
+  int rows = 0;
+  for (int i = 0; i < segs.count; ++i) rows += segs.seg[i].w.n;
+  const auto blocks = static_cast<unsigned>((rows + kWarps - 1) / kWarps);
+  return with_rows<kGemvMaxRows>(M, [&](auto m) {
+    return launch_early(qgemv_kernel<BITS, P, decltype(m)::value>, blocks, 32 * kWarps, s, x, K,
+                        segs);
+  });
 }
 
 // Code k of a packed row (bits [k·BITS, (k+1)·BITS) of the row's words).
