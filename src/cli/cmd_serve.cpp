@@ -96,6 +96,37 @@ void apply_flags(const ServeArgs& a, core::Json* c) {
   if (given("--quantization")) (*c)["model"]["default_quantization"] = a.quantization;
 }
 
+// The configuration's logging section where no logging flag was given; the
+// workers then get what this process uses (flags or configuration).
+void apply_logging(control::ControlConfig* config) {
+  const LogFlagsGiven given = log_flags_given();
+  if (!given.level) {
+    core::LogLevel level = core::LogLevel::kInfo;
+    if (core::parse_log_level(config->log_level, &level)) core::set_log_level(level);
+  } else {
+    config->log_level = std::string(core::log_level_name(core::log_level()));
+  }
+  if (!given.format) {
+    core::LogFormat format = core::LogFormat::kJson;
+    if (core::parse_log_format(config->log_format, &format)) core::set_log_format(format);
+  } else {
+    config->log_format = core::log_format() == core::LogFormat::kText ? "text" : "json";
+  }
+  if (!given.modules) {
+    std::vector<std::pair<std::string, core::LogLevel>> levels;
+    for (const auto& [module, name] : config->log_modules) {
+      core::LogLevel level = core::LogLevel::kInfo;
+      if (core::parse_log_level(name, &level)) levels.emplace_back(module, level);
+    }
+    core::set_module_log_levels(std::move(levels));
+  } else {
+    config->log_modules.clear();
+    for (const auto& [module, level] : core::module_log_levels()) {
+      config->log_modules.emplace_back(module, std::string(core::log_level_name(level)));
+    }
+  }
+}
+
 int run_serve(ServeArgs& a) {
   std::vector<ModelSpec> models;
   for (const auto& arg : a.models) {
@@ -124,11 +155,8 @@ int run_serve(ServeArgs& a) {
     core::log_warn("config_warning", {{"warning", w.to_string()}});
   core::Json& effective = report.effective;
   apply_flags(a, &effective);
-  const control::ControlConfig config = control::control_config(effective);
-  if (!log_level_flag_given()) {
-    core::LogLevel level = core::LogLevel::kInfo;
-    if (core::parse_log_level(config.log_level, &level)) core::set_log_level(level);
-  }
+  control::ControlConfig config = control::control_config(effective);
+  apply_logging(&config);
   runtime::BackendChoice backend;
   backend.kind = config.backend;
   if (const core::Status s = runtime::check_backend_choice(backend); !s.is_ok()) {

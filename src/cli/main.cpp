@@ -18,6 +18,15 @@ int main(int argc, char** argv) {
                                     "debug, info, warn, error or off (default: the configuration's "
                                     "logging.level, else info)")
                          ->check(CLI::IsMember({"debug", "info", "warn", "error", "off"}));
+  std::string log_format = "auto";
+  auto* format_flag =
+      app.add_option("--log-format", log_format,
+                     "json (one object per line), text, or auto: text on a terminal, else json")
+          ->check(CLI::IsMember({"auto", "json", "text"}));
+  std::vector<std::string> log_modules;
+  auto* module_flag = app.add_option("--log-module", log_modules,
+                                     "MODULE=LEVEL: a module's own level, e.g. runtime=debug "
+                                     "(repeatable; a module is an event name's first word)");
 
   mlxs::cli::Action action;
   mlxs::cli::add_generate_command(app, &action);
@@ -34,10 +43,12 @@ int main(int argc, char** argv) {
     // --help and --version exit 0; every usage error exits 2.
     return app.exit(e) == 0 ? 0 : 2;
   }
-  mlxs::core::LogLevel level = mlxs::core::LogLevel::kInfo;
-  mlxs::core::parse_log_level(log_level, &level);
-  mlxs::core::set_log_level(level);
-  mlxs::cli::set_log_level_flag_given(level_flag->count() > 0);
+  if (const auto error = mlxs::cli::apply_log_flags(log_level, log_format, log_modules)) {
+    mlxs::cli::report_error("InvalidParams", *error);
+    return 2;  // a usage error, as CLI11's own
+  }
+  mlxs::cli::set_log_flags_given(
+      {level_flag->count() > 0, format_flag->count() > 0, module_flag->count() > 0});
   if (!action) return 2;
   try {
     return action();

@@ -374,6 +374,10 @@ ControlConfig control_config(const Json& c) {
   const std::string quantization = c["model"]["default_quantization"].get<std::string>();
   if (quantization != "none") out.default_quantization = quantization;
   out.log_level = c["logging"]["level"].get<std::string>();
+  out.log_format = c["logging"]["format"].get<std::string>();
+  for (const auto& [module, level] : c["logging"]["modules"].items()) {
+    out.log_modules.emplace_back(module, level.get<std::string>());
+  }
   return out;
 }
 

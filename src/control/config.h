@@ -67,6 +67,8 @@ struct ControlConfig {
   std::vector<int> devices;              // workers.devices (empty: device 0)
   std::string default_quantization;      // model.default_quantization ("" for none)
   std::string log_level = "info";        // logging.level
+  std::string log_format = "auto";       // logging.format
+  std::vector<std::pair<std::string, std::string>> log_modules;  // logging.modules
 };
 
 // The CUDA device of worker `index`: devices[index mod size], or 0.

@@ -239,7 +239,12 @@ MetricsSnapshot ControlPlane::metrics() const {
 
 std::vector<std::string> configured_worker_argv(const ControlConfig& config, int index) {
   std::vector<std::string> argv = runtime_worker_argv(config.worker_args);
-  argv.insert(argv.begin() + 1, {"--log-level", config.log_level});
+  std::vector<std::string> logging = {"--log-level", config.log_level, "--log-format",
+                                      config.log_format};
+  for (const auto& [module, level] : config.log_modules) {
+    logging.insert(logging.end(), {"--log-module", module + "=" + level});
+  }
+  argv.insert(argv.begin() + 1, logging.begin(), logging.end());
   argv.insert(argv.end(), {"--backend", config.backend});
   if (config.backend == "cuda") {
     argv.insert(argv.end(), {"--device", std::to_string(worker_device(config, index))});

@@ -58,7 +58,7 @@ class ControlPlane final : public Gateway {
 // (src/cli provides it: runtime::Server on a socket pair).
 using InProcessLauncherFactory = std::function<WorkerLauncher(int device)>;
 
-// argv of worker `index`: this executable with the configured log level,
+// argv of worker `index`: this executable with the configured logging,
 // `runtime`, config.worker_args, then its backend and device.
 std::vector<std::string> configured_worker_argv(const ControlConfig& config, int index);
 

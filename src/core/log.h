@@ -1,10 +1,15 @@
 #pragma once
 // Structured logs: one JSON object per line on stderr (or a chosen sink), so
-// that operators and tests can parse every event. Levels filter at run time.
+// that operators and tests can parse every event; or, for people at a
+// terminal, one human line per event. Levels filter at run time, globally
+// and per module: an event's module is the word before the first '_' of its
+// name ("runtime_model_loaded" belongs to "runtime").
 
 #include <functional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -17,6 +22,19 @@ bool parse_log_level(std::string_view name, LogLevel* out);
 
 void set_log_level(LogLevel level);
 LogLevel log_level();
+
+// Levels for some modules over the global one (set before threads log).
+void set_module_log_levels(std::vector<std::pair<std::string, LogLevel>> levels);
+const std::vector<std::pair<std::string, LogLevel>>& module_log_levels();
+// Whether an event of this level and name is written.
+bool log_enabled(LogLevel level, std::string_view event);
+
+// json: one object per line (the default); text: "TS LEVEL event k=v ...".
+enum class LogFormat : std::uint8_t { kJson, kText };
+void set_log_format(LogFormat format);
+LogFormat log_format();
+// "json", "text", or "auto" (text when stderr is a terminal).
+bool parse_log_format(std::string_view name, LogFormat* out);
 
 // Replaces the sink (default: stderr). Tests capture lines with it.
 using LogSink = std::function<void(std::string_view line)>;

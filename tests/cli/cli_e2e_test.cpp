@@ -69,6 +69,13 @@ TEST(CliGenerate, BadInputGivesCodedErrorsWithoutPaths) {
   EXPECT_EQ(r.exit_code, 2) << "a usage error exits 2";
   r = cli({"no-such-command"});
   EXPECT_EQ(r.exit_code, 2);
+  for (const char* bad : {"runtime", "runtime=", "=debug", "runtime=loud"}) {
+    r = cli({"--log-module", bad, "config", "schema"});
+    EXPECT_EQ(r.exit_code, 2) << bad;
+    EXPECT_NE(r.err.find("error: InvalidParams: --log-module"), std::string::npos) << r.err;
+  }
+  r = cli({"--log-format", "xml", "config", "schema"});
+  EXPECT_EQ(r.exit_code, 2);
   r = cli({"--help"});
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_NE(r.out.find("generate"), std::string::npos);

@@ -89,14 +89,19 @@ TEST(Config, WorkersBackendDevicesQuantizationAndLogLevel) {
   EXPECT_EQ(defaults.log_level, "info");
   EXPECT_EQ(worker_device(defaults, 3), 0);
   const auto argv0 = configured_worker_argv(defaults, 0);
-  EXPECT_EQ(std::vector<std::string>(argv0.begin() + 1, argv0.begin() + 4),
-            std::vector<std::string>({"--log-level", "info", "runtime"}));
+  EXPECT_EQ(std::vector<std::string>(argv0.begin() + 1, argv0.begin() + 6),
+            std::vector<std::string>({"--log-level", "info", "--log-format", "auto", "runtime"}));
   EXPECT_EQ(std::vector<std::string>(argv0.end() - 2, argv0.end()),
             std::vector<std::string>({"--backend", "cpu"}));
 
   ConfigInputs in;
-  in.sets = {"workers.count=3", "workers.backend=cuda", "workers.devices=[2, 5]",
-             "model.default_quantization=int4", "logging.level=debug"};
+  in.sets = {"workers.count=3",
+             "workers.backend=cuda",
+             "workers.devices=[2, 5]",
+             "model.default_quantization=int4",
+             "logging.level=debug",
+             "logging.format=text",
+             "logging.modules={runtime: warn}"};
   const ConfigReport r = load_config(in);
   ASSERT_TRUE(r.ok()) << r.status().to_string();
   const ControlConfig cc = control_config(r.effective);
@@ -109,11 +114,14 @@ TEST(Config, WorkersBackendDevicesQuantizationAndLogLevel) {
   const auto argv = configured_worker_argv(cc, 1);
   EXPECT_EQ(std::vector<std::string>(argv.end() - 4, argv.end()),
             std::vector<std::string>({"--backend", "cuda", "--device", "5"}));
-  EXPECT_EQ(argv[2], "debug");
+  EXPECT_EQ(std::vector<std::string>(argv.begin() + 1, argv.begin() + 8),
+            std::vector<std::string>({"--log-level", "debug", "--log-format", "text",
+                                      "--log-module", "runtime=warn", "runtime"}));
 
   // Values the workers cannot take are errors before anything starts.
   for (const char* bad : {"workers.backend=tpu", "workers.devices=[-1]", "workers.devices=[64]",
-                          "model.default_quantization=int3"}) {
+                          "model.default_quantization=int3", "logging.format=xml",
+                          "logging.modules={runtime: loud}", "logging.modules={Run-Time: info}"}) {
     ConfigInputs b;
     b.sets = {bad};
     EXPECT_FALSE(load_config(b).ok()) << bad;

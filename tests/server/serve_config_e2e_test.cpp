@@ -2,7 +2,8 @@
 // sections take effect (API keys, model roots, the default quantization of
 // loads, the log level, also in the worker process it starts), flags given
 // on the command line win over the file, and load requests choose their own
-// quantization or get a coded 400 for one that does not exist.
+// quantization or get a coded 400 for one that does not exist; the logging
+// section (level and per-module levels) holds in serve and its worker.
 #include <filesystem>
 #include <fstream>
 
@@ -31,7 +32,7 @@ class ServeConfigE2E : public SharedServeSuite {
                           << "  api_keys: [file-key]\n"
                           << "  model_roots: [" << fs::path(model_).parent_path().string() << "]\n"
                           << "model:\n  default_quantization: int8\n"
-                          << "logging:\n  level: warn\n"
+                          << "logging:\n  level: warn\n  modules: {runtime: info}\n"
                           << "workers:\n  threads: 2\n";
     // ServeProcess adds --port 0, which must win over the file's port.
     start_shared({"--config", config});
@@ -77,11 +78,21 @@ TEST_F(ServeConfigE2E, LoadsTakeTheDefaultQuantizationUnlessTheyNameOne) {
   }
 }
 
-TEST_F(ServeConfigE2E, TheFilesLogLevelReachesServeAndItsWorker) {
+TEST_F(ServeConfigE2E, TheFilesLogLevelsReachServeAndItsWorker) {
   ASSERT_EQ(load({{"model", "logged"}, {"path", model_name()}}).status, 200);
   const std::string log = server_->log();
-  // Info events of both processes are filtered at warn.
-  EXPECT_EQ(log.find(R"("level":"info")"), std::string::npos) << log;
+  // Info events are filtered at warn in both processes, but for the runtime
+  // module's (the worker's model load), which has its own level.
+  EXPECT_NE(log.find(R"("event":"runtime_model_loaded")"), std::string::npos) << log;
+  std::size_t infos = 0, runtime_infos = 0;
+  for (std::size_t at = 0; (at = log.find(R"("level":"info")", at)) != std::string::npos; ++at) {
+    const std::size_t begin = log.rfind('\n', at) + 1;
+    const std::string line = log.substr(begin, log.find('\n', at) - begin);
+    ++infos;
+    if (line.find(R"("event":"runtime_)") != std::string::npos) ++runtime_infos;
+  }
+  EXPECT_GT(infos, 0u);
+  EXPECT_EQ(infos, runtime_infos) << log;
 }
 
 }  // namespace
