@@ -283,11 +283,22 @@ void HttpSession::on_write(beast::error_code ec) {
 }
 
 void HttpSession::finish_exchange() {
-  ctx_.metrics.request_done(exchange_.route, exchange_.status,
-                            exchange_.code.empty() ? "ok" : exchange_.code, exchange_.model);
+  const std::string code = exchange_.code.empty() ? std::string("ok") : exchange_.code;
+  ctx_.metrics.request_done(exchange_.route, exchange_.status, code, exchange_.model);
+  const double seconds = exchange_.received_ns == 0
+                             ? 0.0
+                             : core::seconds_between(exchange_.received_ns, ctx_.clock.now_ns());
   if (exchange_.received_ns != 0 && exchange_.status == 200 && !exchange_.model.empty()) {
-    ctx_.metrics.observe(Latency::kEndToEnd, exchange_.model,
-                         core::seconds_between(exchange_.received_ns, ctx_.clock.now_ns()));
+    ctx_.metrics.observe(Latency::kEndToEnd, exchange_.model, seconds);
+  }
+  // The access log: one line per answered request, with its id.
+  if (core::log_enabled(core::LogLevel::kInfo, "http_request")) {
+    core::log_info("http_request", {{"request_id", exchange_.request_id},
+                                    {"route", exchange_.route},
+                                    {"status", exchange_.status},
+                                    {"code", code},
+                                    {"model", exchange_.model},
+                                    {"seconds", seconds}});
   }
   if (closing_) {
     close();

@@ -69,6 +69,29 @@ TEST_F(NativeE2E, ReadyOnlyOnceAModelRanItsWarmUpToken) {
   EXPECT_NE(http_call(port(), "GET", "/metrics").body.find("\nmlxs_ready 1\n"), std::string::npos);
 }
 
+TEST_F(NativeE2E, EveryAnsweredRequestHasAnAccessLogLineWithItsId) {
+  const auto r = http_call(port(), "GET", "/v1/models", "", {"X-Request-Id: access-log-7f3a"});
+  ASSERT_EQ(r.status, 200) << r.body;
+  // The line is written once the answer went out; stderr is read by a thread.
+  std::string line;
+  for (int i = 0; i < 100 && line.empty(); ++i) {
+    const std::string log = server_->log();
+    const auto at = log.find(R"("request_id":"access-log-7f3a")");
+    if (at != std::string::npos) {
+      const std::size_t begin = log.rfind('\n', at) + 1;
+      line = log.substr(begin, log.find('\n', at) - begin);
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  ASSERT_FALSE(line.empty()) << server_->log();
+  const Json j = Json::parse(line);
+  EXPECT_EQ(j["event"], "http_request");
+  EXPECT_EQ(j["status"], 200);
+  EXPECT_EQ(j["code"], "ok");
+  EXPECT_GE(j["seconds"].get<double>(), 0.0);
+}
+
 TEST_F(NativeE2E, DetokenizeInvertsTokenize) {
   ensure_loaded();
   const std::string text = "Hello, world! Ünïcödé";
