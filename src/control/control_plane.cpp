@@ -242,7 +242,7 @@ std::vector<std::string> configured_worker_argv(const ControlConfig& config, int
   std::vector<std::string> logging = {"--log-level", config.log_level, "--log-format",
                                       config.log_format};
   for (const auto& [module, level] : config.log_modules) {
-    logging.insert(logging.end(), {"--log-module", module + "=" + level});
+    logging.insert(logging.end(), {"--log-module", fmt::format("{}={}", module, level)});
   }
   argv.insert(argv.begin() + 1, logging.begin(), logging.end());
   argv.insert(argv.end(), {"--backend", config.backend});
