@@ -14,11 +14,11 @@
 #include "backend/cuda/cuda_backend.h"
 #endif
 #include "bandwidth.h"
+#include "core/progress.h"
 #include "core/rng.h"
 #include "machine.h"
 #include "model/model.h"
 #include "model/runner.h"
-#include "progress.h"
 
 namespace mlxs::bench {
 namespace {
@@ -60,7 +60,7 @@ core::Result<nlohmann::json> run_decode_bench(const DecodeBenchOptions& o) {
   const int max_batch = *std::max_element(o.batches.begin(), o.batches.end());
   const int context = o.prompt_len + o.warmup + o.repeats * o.decode_tokens + 1;
 
-  Progress progress(o.progress);
+  core::Progress progress(o.progress);
   // The bound: a CPU streaming read at the decode's thread count, or a GPU
   // device-to-device copy (bytes read + written).
   std::unique_ptr<tensor::Backend> be;

@@ -23,8 +23,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "core/progress.h"
 #include "machine.h"
-#include "progress.h"
 
 namespace mlxs::bench {
 
@@ -104,7 +104,7 @@ struct Shared {
   std::vector<Clock::time_point> arrivals;
   std::size_t next = 0;
   std::vector<Sample> samples;
-  Progress progress;
+  core::Progress progress;
   long done = 0;
 };
 
@@ -276,7 +276,7 @@ core::Result<Json> run_serve_bench(const ServeBenchOptions& o) {
   MLXS_ASSIGN_OR_RETURN(Target target, parse_url(o.url));
   if (o.model.empty())
     return core::make_error(core::ErrorCode::kInvalidParams, "--model is required");
-  Shared s{o, target, {}, {}, 0, {}, Progress(o.progress)};
+  Shared s{o, target, {}, {}, 0, {}, core::Progress(o.progress)};
   std::mt19937_64 rng(o.seed);
   const auto t0 = Clock::now();
   std::exponential_distribution<double> gap(o.request_rate > 0 ? o.request_rate : 1.0);

@@ -9,11 +9,11 @@
 
 #include "backend/cpu/thread_pool.h"
 #include "child_process.h"
+#include "core/progress.h"
 #include "core/rng.h"
 #include "engine/engine.h"
 #include "machine.h"
 #include "model/model.h"
-#include "progress.h"
 #include "runtime/engine_setup.h"
 #include "tokenizer/tokenizer.h"
 
@@ -276,7 +276,7 @@ core::Result<json> run_worker_bench(const WorkerBenchOptions& o) {
   const int threads = o.threads > 0 ? o.threads : backend::cpu::ThreadPool::available_cpus();
   WorkerBenchOptions opts = o;
   opts.threads = threads;
-  Progress progress(o.progress);
+  core::Progress progress(o.progress);
 
   progress.note("loading the model in-process");
   MLXS_ASSIGN_OR_RETURN(auto local, InProcess::open(opts));

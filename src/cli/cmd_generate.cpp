@@ -11,6 +11,7 @@
 
 #include "backend/cpu/thread_pool.h"
 #include "cli/commands.h"
+#include "core/progress.h"
 #include "engine/engine.h"
 #include "model/model.h"
 #include "template/chat_config.h"
@@ -106,6 +107,10 @@ int run_generate(const GenerateArgs& a) {
   load.max_seqs = 1;
   load.max_logit_rows = 1;
   load.quantization = a.quantization;
+  core::Progress progress(true, "load", /*tty_only=*/true);  // silent off a terminal
+  load.progress = [&progress](std::size_t done, std::size_t total) {
+    progress.update("tensors", static_cast<long>(done), static_cast<long>(total));
+  };
   auto model = model::Model::load(a.model_dir, backend, load);
   if (!model) return fail(model.status());
   auto prompt = build_prompt(a, **model, tok.get());

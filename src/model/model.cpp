@@ -64,8 +64,14 @@ class Binder {
   // quantized copies live in `owned`.
   Binder(const WeightStore& store, const QuantConfig& quant, tensor::Backend& backend,
          std::optional<LoadQuantization> at_load,
-         std::map<std::string, std::unique_ptr<QuantizedMatrix>>& owned)
-      : store_(store), quant_(quant), backend_(backend), at_load_(at_load), owned_(owned) {}
+         std::map<std::string, std::unique_ptr<QuantizedMatrix>>& owned,
+         std::function<void(std::size_t, std::size_t)> progress)
+      : store_(store),
+        quant_(quant),
+        backend_(backend),
+        at_load_(at_load),
+        owned_(owned),
+        progress_(std::move(progress)) {}
 
   Result<const TensorEntry*> entry(const std::string& name, std::vector<std::int64_t> shape) {
     MLXS_ASSIGN_OR_RETURN(const TensorEntry* e, store_.require(name));
@@ -84,12 +90,16 @@ class Binder {
   // A matrix read in place (zero-copy when the backend computes with its dtype).
   Result<Tensor> matrix(const std::string& name, std::int64_t rows, std::int64_t cols) {
     MLXS_ASSIGN_OR_RETURN(const TensorEntry* e, entry(name, {rows, cols}));
-    return backend_.import_tensor(e->view(), false);
+    auto t = backend_.import_tensor(e->view(), false);
+    report();
+    return t;
   }
   // A vector the ops read as f32 (norm weights, biases).
   Result<Tensor> vector(const std::string& name, std::int64_t n) {
     MLXS_ASSIGN_OR_RETURN(const TensorEntry* e, entry(name, {n}));
-    return backend_.import_tensor(e->view(), true);
+    auto t = backend_.import_tensor(e->view(), true);
+    report();
+    return t;
   }
   Result<Weight> linear(const std::string& prefix, std::int64_t out, std::int64_t in, bool bias) {
     Weight w;
@@ -109,6 +119,7 @@ class Binder {
     if (bias) {
       MLXS_ASSIGN_OR_RETURN(w.bias, vector(prefix + ".bias", out));
     }
+    report();
     return w;
   }
   // Splits a fused matrix (phi3 qkv_proj / gate_up_proj) into row ranges.
@@ -141,7 +152,12 @@ class Binder {
   tensor::Backend& backend_;
   std::optional<LoadQuantization> at_load_;
   std::map<std::string, std::unique_ptr<QuantizedMatrix>>& owned_;
+  std::function<void(std::size_t, std::size_t)> progress_;
   std::set<std::string> used_;
+
+  void report() const {
+    if (progress_) progress_(used_.size(), store_.tensors().size());
+  }
 
   // MLX quantizes every matrix its group size divides; FP8 checkpoints keep
   // the embedding and lm_head in their float dtype (compressed-tensors'
@@ -193,7 +209,8 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& dir, tensor::Backe
 Status Model::bind_weights() {
   const ModelConfig& c = config_;
   MLXS_ASSIGN_OR_RETURN(auto at_load, load_quantization(options_.quantization, c.quant));
-  Binder bind(*store_, c.quant, backend_, at_load, quantized_);
+  Binder bind(*store_, c.quant, backend_, at_load, quantized_, std::move(options_.progress));
+  options_.progress = nullptr;  // the caller's display lives only as long as load()
   const std::int64_t H = c.hidden;
   const std::int64_t hd = c.head_dim;
   const std::int64_t q_rows = c.heads * hd;

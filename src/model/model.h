@@ -4,6 +4,7 @@
 // StepBatch (any mix of prefill chunks and decode tokens of many sequences)
 // against a paged KV cache and returns logits for the rows the batch asks for.
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -29,6 +30,9 @@ struct LoadOptions {
   // quantized it is a consistency check; "", "none", "bf16" and "fp16" keep
   // the weights as stored.
   std::string quantization;
+  // Called as checkpoint tensors are bound: (bound so far, total in the
+  // checkpoint). For progress displays; may be empty.
+  std::function<void(std::size_t, std::size_t)> progress;
 };
 
 struct LayerWeights {

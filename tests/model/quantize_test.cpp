@@ -62,6 +62,29 @@ double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
 
 const std::vector<std::int32_t> kPrompt{5, 17, 42, 99, 7, 300, 12, 64};
 
+TEST(Quantize, LoadReportsEveryTensorItBinds) {
+  // The progress a terminal shows while a model loads: counts that only
+  // grow and end at the tensors the model uses (quantized ones included).
+  for (const std::string q : {"", "int4"}) {
+    const std::string dir = testing::fixture_path("hf-tiny/llama");
+    backend::cpu::CpuBackend backend(std::make_shared<backend::cpu::ThreadPool>(1));
+    std::vector<std::pair<std::size_t, std::size_t>> calls;
+    LoadOptions o;
+    o.max_context = 64;
+    o.quantization = q;
+    o.progress = [&calls](std::size_t done, std::size_t total) { calls.emplace_back(done, total); };
+    auto m = Model::load(dir, backend, o);
+    ASSERT_TRUE(m.is_ok()) << m.status().to_string();
+    ASSERT_FALSE(calls.empty()) << q;
+    for (std::size_t i = 1; i < calls.size(); ++i) {
+      EXPECT_GE(calls[i].first, calls[i - 1].first);
+      EXPECT_EQ(calls[i].second, calls[0].second);
+    }
+    EXPECT_GT(calls.back().first, 0u);
+    EXPECT_LE(calls.back().first, calls.back().second);
+  }
+}
+
 TEST(Quantize, WrittenCopyMatchesQuantizationAtLoad) {
   const std::string src = testing::fixture_path("hf-tiny/llama");
   for (int bits : {4, 8}) {
