@@ -73,7 +73,7 @@ struct QSegments {
 template <int BITS, WType P, int M>
 __global__ void __launch_bounds__(32 * kWarps) qgemv_kernel(const float* x, int K, QSegments segs) {
   constexpr int kPerWord = 32 / BITS;
-  constexpr int kUnroll = 8;  // word loads in flight per lane
+  constexpr int kUnroll = M <= 2 ? 16 : 8;  // word loads in flight per lane
   const int lane = threadIdx.x & 31;
   int r = blockIdx.x * kWarps + (threadIdx.x >> 5);
   int s = 0;
