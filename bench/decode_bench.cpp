@@ -8,10 +8,9 @@
 
 #include <fmt/format.h>
 
-#include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/thread_pool.h"
 #ifdef MLXS_HAVE_CUDA
 #include "backend/cuda/copy_bandwidth.h"
-#include "backend/cuda/cuda_backend.h"
 #endif
 #include "bandwidth.h"
 #include "core/progress.h"
@@ -19,6 +18,7 @@
 #include "machine.h"
 #include "model/model.h"
 #include "model/runner.h"
+#include "runtime/backend_choice.h"
 
 namespace mlxs::bench {
 namespace {
@@ -63,7 +63,14 @@ core::Result<nlohmann::json> run_decode_bench(const DecodeBenchOptions& o) {
   core::Progress progress(o.progress);
   // The bound: a CPU streaming read at the decode's thread count, or a GPU
   // device-to-device copy (bytes read + written).
-  std::unique_ptr<tensor::Backend> be;
+  // The backend as the worker makes it (one place for both devices).
+  runtime::BackendChoice choice;
+  choice.kind = o.backend;
+  choice.device = o.device;
+  choice.int8_activations = o.int8_activations;
+  MLXS_ASSIGN_OR_RETURN(
+      std::unique_ptr<tensor::Backend> be,
+      runtime::make_backend(choice, std::make_shared<backend::cpu::ThreadPool>(threads)));
   std::unique_ptr<BandwidthProbe> cpu_probe;
   std::function<BandwidthResult(int)> probe;
   std::string bound_definition;
@@ -74,15 +81,8 @@ core::Result<nlohmann::json> run_decode_bench(const DecodeBenchOptions& o) {
     bound_definition =
         "median GB/s (1e9 B/s) of a pinned streaming read with 8 vector accumulators per "
         "thread, at the decode's thread count";
-    auto cpu = std::make_unique<backend::cpu::CpuBackend>(
-        std::make_shared<backend::cpu::ThreadPool>(threads));
-    cpu->set_int8_activations(o.int8_activations);
-    be = std::move(cpu);
-  } else if (o.backend == "cuda") {
+  } else {
 #ifdef MLXS_HAVE_CUDA
-    backend::cuda::CudaOptions co;
-    co.device = o.device;
-    MLXS_ASSIGN_OR_RETURN(be, backend::cuda::CudaBackend::create(co));
     probe = [&](int reps) {
       BandwidthResult r;
       auto bw = backend::cuda::measure_copy_bandwidth(
@@ -97,11 +97,7 @@ core::Result<nlohmann::json> run_decode_bench(const DecodeBenchOptions& o) {
     };
     bound_definition =
         "median GB/s (1e9 B/s) of a device-to-device copy, counting bytes read plus written";
-#else
-    return core::Status(core::ErrorCode::kUnsupported, "this build has no CUDA backend");
 #endif
-  } else {
-    return core::Status(core::ErrorCode::kInvalidParams, "backend must be cpu or cuda");
   }
   const BandwidthResult bw_start = probe(5);
 
