@@ -14,6 +14,7 @@
 
 #include "cli/commands.h"
 #include "cli/in_process_worker.h"
+#include "cli/log_flags.h"
 #include "cli/serve_settings.h"
 #include "control/config.h"
 #include "control/control_plane.h"

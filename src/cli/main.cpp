@@ -6,7 +6,7 @@
 
 #include "build_info.h"
 #include "cli/commands.h"
-#include "cli/serve_settings.h"
+#include "cli/log_flags.h"
 #include "core/log.h"
 
 int main(int argc, char** argv) {
