@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "core/log.h"
+#include "tensor/logits.h"
 
 namespace mlxs::engine {
 
@@ -100,6 +101,7 @@ Engine::Engine(model::Model& model, const tokenizer::Tokenizer* tokenizer,
   batch_logit_rows_.reserve(static_cast<std::size_t>(config.scheduler.max_seqs));
   batch_slices_.reserve(static_cast<std::size_t>(config.scheduler.max_seqs));
   outcomes_.reserve(static_cast<std::size_t>(config.scheduler.max_seqs));
+  prefill_entries_.reserve(static_cast<std::size_t>(config.scheduler.max_seqs));
 }
 
 Engine::~Engine() {
@@ -251,7 +253,11 @@ void Engine::end_sequence(SeqId id) {
   const FinishReason reason = s != nullptr ? s->finish : FinishReason::kError;
   if (s != nullptr) {
     req->usage.completion_tokens += std::max(0, s->generated());
-    if (rt.choice == 0) req->usage.cached_prompt_tokens = s->num_cached_prompt;
+    if (rt.choice == 0) {
+      req->usage.cached_prompt_tokens = s->num_cached_prompt;
+      req->times.first_scheduled = s->times.first_scheduled;
+      req->times.preemptions = s->preemptions;
+    }
     if (s->times.first_token != 0 &&
         (req->times.first_token == 0 || s->times.first_token < req->times.first_token)) {
       req->times.first_token = s->times.first_token;
@@ -291,13 +297,62 @@ void Engine::end_sequence(SeqId id) {
   }
 }
 
+void Engine::prepare_sampling(const StepPlan& plan) {
+  const auto vocab = static_cast<std::size_t>(model_.config().vocab);
+  const std::size_t words = (vocab + 31) / 32;
+  full_rows_.clear();
+  masked_rows_.clear();
+  std::size_t row = 0;
+  for (const PlanEntry& e : plan.entries) {
+    if (!e.wants_logits) continue;
+    const std::size_t this_row = row++;
+    const Sequence& s = *scheduler_.find(e.id);
+    SeqRuntime& rt = *seqs_.at(e.id);
+    const GenerateRequest& p = rt.request->params;
+    const SamplingParams& sp = p.sampling;
+    const bool may_not_stop = s.generated() < p.stop.min_tokens;
+    if (rt.constraint) {
+      // Only what the constraint allows (and, before min_tokens, no stop).
+      const std::size_t slot = masked_rows_.size();
+      if (masks_.size() < (slot + 1) * words) masks_.resize((slot + 1) * words);
+      const std::span<std::uint32_t> mask(masks_.data() + slot * words, words);
+      rt.constraint->fill_mask(mask);
+      auto set_bit = [&](std::int32_t id, bool on) {
+        const auto t = static_cast<std::size_t>(id);
+        if (t >= vocab) return;
+        if (on) {
+          mask[t >> 5] |= 1u << (t & 31);
+        } else {
+          mask[t >> 5] &= ~(1u << (t & 31));
+        }
+      };
+      if (may_not_stop) {
+        for (auto id : eos_ids_) set_bit(id, false);
+        for (auto id : p.stop.stop_token_ids) set_bit(id, false);
+      }
+      // A grammar never leaves a state with no way on; if one did,
+      // end-of-sequence is the way out.
+      if (tensor::count_allowed(mask, vocab) == 0) {
+        for (auto id : eos_ids_) set_bit(id, true);
+      }
+      masked_rows_.push_back(static_cast<std::int32_t>(this_row));
+    }
+    const bool argmax_is_enough = sp.greedy() && sp.logit_bias.empty() && !sp.uses_penalties() &&
+                                  !sp.logprobs && sp.top_logprobs == 0 &&
+                                  (!may_not_stop || rt.constraint);
+    full_rows_.push_back(argmax_is_enough ? 0 : 1);
+  }
+}
+
 Status Engine::run_plan(const StepPlan& plan) {
   batch_tokens_.clear();
   batch_positions_.clear();
   batch_logit_rows_.clear();
   batch_slices_.clear();
+  prefill_entries_.clear();
   for (const PlanEntry& e : plan.entries) {
     const Sequence& s = *scheduler_.find(e.id);
+    if (s.state == SeqState::kPrefilling) prefill_entries_.push_back(e);
     const auto begin = static_cast<std::int32_t>(batch_tokens_.size());
     for (int i = 0; i < e.count; ++i) {
       batch_tokens_.push_back(s.tokens[static_cast<std::size_t>(e.begin + i)]);
@@ -310,12 +365,20 @@ Status Engine::run_plan(const StepPlan& plan) {
   const tensor::StepBatch batch{batch_tokens_, batch_positions_, batch_slices_, batch_logit_rows_};
   MLXS_ASSIGN_OR_RETURN(tensor::Tensor logits, model_.forward(batch, *kv_));
 
+  // A device is computing the step now; the host meanwhile prepares what
+  // sampling needs (the structured-output masks above all), then waits once.
+  prepare_sampling(plan);
   const auto vocab = static_cast<std::size_t>(model_.config().vocab);
   outcomes_.clear();
-  // One transfer for the whole step (a device synchronises once, not per row).
-  float* host_logits = nullptr;
+  tensor::Backend::HostLogits host;
   if (!batch_logit_rows_.empty()) {
-    MLXS_ASSIGN_OR_RETURN(host_logits, model_.backend().logits_to_host(logits));
+    const std::size_t words = (vocab + 31) / 32;
+    tensor::Backend::LogitsRequest request;
+    request.masked_rows = masked_rows_;
+    request.masks = std::span<const std::uint32_t>(masks_).first(masked_rows_.size() * words);
+    request.mask_words = words;
+    request.full_rows = full_rows_;
+    MLXS_ASSIGN_OR_RETURN(host, model_.backend().finish_logits(logits, request));
   }
   std::size_t row = 0;
   for (const PlanEntry& e : plan.entries) {
@@ -323,31 +386,28 @@ Status Engine::run_plan(const StepPlan& plan) {
     const Sequence& s = *scheduler_.find(e.id);
     SeqRuntime& rt = *seqs_.at(e.id);
     const GenerateRequest& p = rt.request->params;
-    // Sampled in place: the host logits are ours until the next step.
-    const std::span<float> logit_row(host_logits + row * vocab, vocab);
-    ++row;
+    const std::size_t this_row = row++;
     const int generated = s.generated();
-    if (generated < p.stop.min_tokens) {
-      // Not allowed to stop yet: end-of-sequence and stop tokens are masked.
-      for (auto id : eos_ids_)
-        logit_row[static_cast<std::size_t>(id)] = -std::numeric_limits<float>::infinity();
-      for (auto id : p.stop.stop_token_ids)
-        logit_row[static_cast<std::size_t>(id)] = -std::numeric_limits<float>::infinity();
-    }
-    if (rt.constraint) {
-      // Only what the constraint allows. A grammar never leaves a state
-      // with no way on; if one did, end-of-sequence is the way out.
-      allowed_.assign((vocab + 31) / 32, 0);
-      rt.constraint->fill_mask(allowed_);
-      if (apply_allowed_mask(logit_row, allowed_) == 0) {
-        for (auto id : eos_ids_) logit_row[static_cast<std::size_t>(id)] = 0.0f;
+    SampleOutput out;
+    if (full_rows_[this_row] == 0) {
+      out.token = host.argmax[this_row];  // greedy and nothing else asked of the row
+    } else {
+      // Sampled in place: the host logits are ours until the next step.
+      const std::span<float> logit_row(host.rows + this_row * vocab, vocab);
+      if (generated < p.stop.min_tokens && !rt.constraint) {
+        // Not allowed to stop yet: end-of-sequence and stop tokens are
+        // masked (a constrained row has them cleared in its mask).
+        for (auto id : eos_ids_)
+          logit_row[static_cast<std::size_t>(id)] = -std::numeric_limits<float>::infinity();
+        for (auto id : p.stop.stop_token_ids)
+          logit_row[static_cast<std::size_t>(id)] = -std::numeric_limits<float>::infinity();
       }
+      const auto prompt =
+          std::span<const std::int32_t>(s.tokens).first(static_cast<std::size_t>(s.prompt_len));
+      const auto output =
+          std::span<const std::int32_t>(s.tokens).subspan(static_cast<std::size_t>(s.prompt_len));
+      out = sampler_.sample(logit_row, p.sampling, prompt, output, rt.rng);
     }
-    const auto prompt =
-        std::span<const std::int32_t>(s.tokens).first(static_cast<std::size_t>(s.prompt_len));
-    const auto output =
-        std::span<const std::int32_t>(s.tokens).subspan(static_cast<std::size_t>(s.prompt_len));
-    const SampleOutput out = sampler_.sample(logit_row, p.sampling, prompt, output, rt.rng);
     ++generated_;
 
     FinishReason finish = FinishReason::kNone;
@@ -411,7 +471,9 @@ Result<bool> Engine::step() {
   bool worked = !ended_.empty();
   if (!plan.empty()) {
     worked = true;
+    const core::Nanos began = clock_.now_ns();
     const Status ran = run_plan(plan);
+    record_prefill_chunks(began, clock_.now_ns());
     if (!ran.is_ok()) {
       // The step failed as a whole: its sequences end with an error, the
       // engine lives on.
@@ -431,6 +493,18 @@ Result<bool> Engine::step() {
   ++steps_;
   publish_metrics();
   return worked;
+}
+
+void Engine::record_prefill_chunks(core::Nanos begin, core::Nanos end) {
+  for (const PlanEntry& e : prefill_entries_) {
+    auto it = seqs_.find(e.id);
+    if (it == seqs_.end() || it->second->choice != 0) continue;
+    StreamTimes& t = it->second->request->times;
+    ++t.prefill_chunk_count;
+    if (t.prefill_chunks.size() < StreamTimes::kMaxTracedChunks) {
+      t.prefill_chunks.push_back({begin, end, e.count});
+    }
+  }
 }
 
 void Engine::publish_metrics() {

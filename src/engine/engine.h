@@ -110,6 +110,11 @@ class Engine {
   void publish_metrics();
   void end_sequence(SeqId id);
   core::Status run_plan(const StepPlan& plan);
+  // Per logit row: whether the host needs the whole row, and the masks of the
+  // constrained ones (filled while the device runs the step).
+  void prepare_sampling(const StepPlan& plan);
+  // Tracing: which prefill chunks the step from `begin` to `end` computed.
+  void record_prefill_chunks(core::Nanos begin, core::Nanos end);
 
   model::Model& model_;
   const tokenizer::Tokenizer* tokenizer_;
@@ -127,8 +132,11 @@ class Engine {
   SeqId next_seq_ = 1;
   std::vector<std::int32_t> batch_tokens_, batch_positions_, batch_logit_rows_;
   std::vector<tensor::SeqSlice> batch_slices_;
-  std::vector<std::uint32_t> allowed_;  // a constrained row's token bitmask
+  std::vector<std::uint8_t> full_rows_;    // per logit row: sampled on the host
+  std::vector<std::int32_t> masked_rows_;  // logit rows with a mask in masks_
+  std::vector<std::uint32_t> masks_;       // their allowed-token bitmasks
   std::vector<StepOutcome> outcomes_;
+  std::vector<PlanEntry> prefill_entries_;  // this step's prefill chunks
   std::vector<SeqId> ended_;
   std::string text_;
   std::uint64_t steps_ = 0, generated_ = 0, finished_requests_ = 0;

@@ -5,16 +5,10 @@
 #include <limits>
 #include <numeric>
 
+#include "tensor/logits.h"
+
 namespace mlxs::engine {
 namespace {
-
-std::int32_t argmax(std::span<const float> logits) {
-  std::size_t best = 0;
-  for (std::size_t i = 1; i < logits.size(); ++i) {
-    if (logits[i] > logits[best]) best = i;
-  }
-  return static_cast<std::int32_t>(best);
-}
 
 float max_of(std::span<const float> v) {
   float m = -std::numeric_limits<float>::infinity();
@@ -129,7 +123,7 @@ SampleOutput Sampler::sample(std::span<float> logits, const SamplingParams& p,
 
   for (const auto& [id, bias] : p.logit_bias) logits[static_cast<std::size_t>(id)] += bias;
   if (p.uses_penalties()) apply_penalties(logits, p, prompt, output);
-  if (p.greedy()) return finish(argmax(logits));
+  if (p.greedy()) return finish(tensor::first_argmax(logits));
 
   const float inv_t = 1.0f / p.temperature;
   for (auto& l : logits) l *= inv_t;
@@ -184,19 +178,6 @@ SampleOutput Sampler::sample(std::span<float> logits, const SamplingParams& p,
     }
   }
   return finish(order_[pick]);
-}
-
-std::size_t apply_allowed_mask(std::span<float> logits, std::span<const std::uint32_t> allowed) {
-  std::size_t count = 0;
-  for (std::size_t i = 0; i < logits.size(); ++i) {
-    const std::size_t w = i >> 5;
-    if (w < allowed.size() && ((allowed[w] >> (i & 31)) & 1u) != 0) {
-      ++count;
-    } else {
-      logits[i] = -std::numeric_limits<float>::infinity();
-    }
-  }
-  return count;
 }
 
 }  // namespace mlxs::engine

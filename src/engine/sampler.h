@@ -30,10 +30,6 @@ struct SampleOutput {
   std::array<TokenLogprob, kMaxTopLogprobs> top{};
 };
 
-// Sets to -infinity the logits of tokens whose bit in `allowed` is clear
-// (bit i of word i / 32 is token i). Returns how many tokens stay allowed.
-std::size_t apply_allowed_mask(std::span<float> logits, std::span<const std::uint32_t> allowed);
-
 class Sampler {
  public:
   explicit Sampler(std::int64_t vocab);

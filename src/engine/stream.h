@@ -64,8 +64,21 @@ struct StreamLimits {
   std::size_t max_pending_bytes = 4u << 20;
 };
 
+// One prefill chunk of the request's first choice: the step that computed it.
+struct PrefillChunk {
+  core::Nanos begin = 0, end = 0;
+  int tokens = 0;
+};
+
+// When the request moved through the engine (the clock's nanoseconds; 0:
+// never happened). What tracing turns into spans.
 struct StreamTimes {
-  core::Nanos queued = 0, first_token = 0, finished = 0;
+  core::Nanos queued = 0, first_scheduled = 0, first_token = 0, finished = 0;
+  // The first kMaxTracedChunks chunks; later ones are only counted.
+  static constexpr std::size_t kMaxTracedChunks = 64;
+  std::vector<PrefillChunk> prefill_chunks;
+  int prefill_chunk_count = 0;
+  int preemptions = 0;
 };
 
 class Stream {

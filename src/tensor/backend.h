@@ -201,6 +201,30 @@ class Backend {
   // modify (samplers mask in place): one transfer into pinned memory on a
   // device, the tensor itself on the CPU.
   virtual core::Result<float*> logits_to_host(const Tensor& logits) = 0;
+
+  // What a step's sampling needs of its logits, row by row, so that a device
+  // sends back token ids where they are enough instead of whole rows.
+  struct LogitsRequest {
+    // Allowed-token bitmasks (structured output): row masked_rows[i] keeps
+    // only the tokens whose bit is set in words [i * mask_words, (i+1) *
+    // mask_words) of `masks` (bit t of word t / 32); the others become
+    // -infinity before anything below reads the row.
+    std::span<const std::int32_t> masked_rows;
+    std::span<const std::uint32_t> masks;
+    std::size_t mask_words = 0;
+    // Per logit row: nonzero when the host samples it and needs the whole
+    // row; zero when its argmax (first index of the maximum) is enough.
+    std::span<const std::uint8_t> full_rows;
+  };
+  struct HostLogits {
+    float* rows = nullptr;                 // row r at rows + r * vocab, valid where full_rows[r]
+    const std::int32_t* argmax = nullptr;  // valid where !full_rows[r]
+  };
+  // Issued after the step's forward: a device masks and reduces the rows
+  // where they are, then waits for the step once. The returned memory is the
+  // backend's until the next step and the caller's to modify.
+  virtual core::Result<HostLogits> finish_logits(const Tensor& logits,
+                                                 const LogitsRequest& request) = 0;
   virtual Status synchronize() = 0;
 };
 

@@ -324,5 +324,110 @@ TEST(Engine, TextAndStopStringsWithARealTokenizer) {
   EXPECT_EQ(r[0].text[0], full_text.substr(0, full_text.find(stop)));
 }
 
+// Allows, at output position k, only the tokens t with t % 5 == k % 5: every
+// row's mask differs from its neighbours' and from its own last step's.
+class ModuloConstraint final : public Constraint {
+ public:
+  explicit ModuloConstraint(std::int64_t vocab) : vocab_(vocab) {}
+  std::unique_ptr<ConstraintState> start(std::vector<std::int32_t>) const override {
+    return std::make_unique<State>(vocab_);
+  }
+  static bool allows(std::int32_t token, int position) { return token % 5 == position % 5; }
+
+ private:
+  class State final : public ConstraintState {
+   public:
+    explicit State(std::int64_t vocab) : vocab_(vocab) {}
+    void fill_mask(std::span<std::uint32_t> mask) override {
+      std::fill(mask.begin(), mask.end(), 0u);
+      for (std::int64_t t = 0; t < vocab_; ++t) {
+        if (allows(static_cast<std::int32_t>(t), position_)) {
+          mask[static_cast<std::size_t>(t >> 5)] |= 1u << (t & 31);
+        }
+      }
+    }
+    core::Status advance(std::int32_t token) override {
+      if (!allows(token, position_++)) return core::Status(core::ErrorCode::kInternalError, "bad");
+      return core::Status::ok();
+    }
+
+   private:
+    std::int64_t vocab_;
+    int position_ = 0;
+  };
+  std::int64_t vocab_;
+};
+
+TEST(Engine, ConstrainedRowsKeepToTheirMasksOnEverySamplingPath) {
+  const std::string dir = testing::fixture_path("hf-tiny/llama");
+  Rig s(dir);
+  ASSERT_TRUE(s.model);
+  const auto prompts = fixture_prompts(dir);
+  ASSERT_GE(prompts.size(), 2u);
+  auto constraint = std::make_shared<ModuloConstraint>(s.model->config().vocab);
+  // Greedy rows come back as ids; greedy rows asking for logprobs and
+  // sampled rows come back whole. Both must obey the mask, and the two
+  // greedy paths must choose the same tokens.
+  auto e = s.engine();
+  std::vector<std::shared_ptr<Stream>> streams;
+  for (int path = 0; path < 3; ++path) {
+    for (const auto& p : prompts) {
+      GenerateRequest r = greedy(p, 12);
+      r.constraint = constraint;
+      if (path == 1) r.sampling.logprobs = true;
+      if (path == 2) {
+        r.sampling.temperature = 1.0f;
+        r.sampling.seed = 7;
+      }
+      streams.push_back(*e->submit(std::move(r)));
+    }
+  }
+  // And unconstrained greedy rows in the same steps stay free.
+  for (const auto& p : prompts) streams.push_back(*e->submit(greedy(p, 12)));
+  std::vector<Collected> out;
+  drain(*e, streams, &out);
+  const std::size_t n = prompts.size();
+  for (std::size_t k = 0; k < 3 * n; ++k) {
+    ASSERT_FALSE(out[k].error) << out[k].error->to_string();
+    ASSERT_EQ(out[k].tokens[0].size(), 12u) << k;
+    for (std::size_t j = 0; j < out[k].tokens[0].size(); ++j) {
+      EXPECT_TRUE(ModuloConstraint::allows(out[k].tokens[0][j], static_cast<int>(j)))
+          << "stream " << k << " position " << j << " token " << out[k].tokens[0][j];
+    }
+  }
+  for (std::size_t i = 0; i < n; ++i) EXPECT_EQ(out[i].tokens[0], out[n + i].tokens[0]) << i;
+  bool free_differs = false;
+  for (std::size_t i = 0; i < n; ++i) free_differs |= out[3 * n + i].tokens[0] != out[i].tokens[0];
+  EXPECT_TRUE(free_differs);
+}
+
+TEST(Engine, ReportsWhenEachPrefillChunkRan) {
+  const std::string dir = testing::fixture_path("hf-tiny/llama");
+  Rig s(dir);
+  ASSERT_TRUE(s.model);
+  auto e = s.engine();  // prefill chunks of 32 tokens
+  std::vector<std::int32_t> prompt;
+  for (int i = 0; i < 100; ++i) prompt.push_back(5 + (i * 37) % 200);
+  auto st = *e->submit(greedy(prompt, 4));
+  std::vector<Collected> out;
+  drain(*e, {st}, &out);
+  const StreamTimes t = st->times();
+  EXPECT_EQ(t.prefill_chunk_count, 4);
+  ASSERT_EQ(t.prefill_chunks.size(), 4u);
+  int tokens = 0;
+  core::Nanos last_end = t.first_scheduled;
+  EXPECT_LE(t.queued, t.first_scheduled);
+  for (const PrefillChunk& c : t.prefill_chunks) {
+    EXPECT_LE(last_end, c.begin);
+    EXPECT_LE(c.begin, c.end);
+    last_end = c.end;
+    tokens += c.tokens;
+  }
+  EXPECT_EQ(tokens, 100);
+  EXPECT_EQ(t.prefill_chunks[3].tokens, 4);
+  EXPECT_LE(t.first_token, t.finished);
+  EXPECT_EQ(t.preemptions, 0);
+}
+
 }  // namespace
 }  // namespace mlxs::engine

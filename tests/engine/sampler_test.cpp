@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tensor/logits.h"
+
 namespace mlxs::engine {
 namespace {
 
@@ -126,7 +128,7 @@ TEST(Sampler, AllowedMaskLeavesOnlyAllowedTokens) {
   std::vector<std::uint32_t> allowed(3, 0u);
   allowed[1] |= 1u << 1;  // token 33
   allowed[2] |= 1u << 4;  // token 68
-  EXPECT_EQ(apply_allowed_mask(logits, allowed), 2u);
+  EXPECT_EQ(tensor::apply_allowed_mask(logits, allowed), 2u);
   for (std::size_t i = 0; i < logits.size(); ++i) {
     if (i != 33 && i != 68) {
       EXPECT_TRUE(std::isinf(logits[i]) && logits[i] < 0) << i;
@@ -142,7 +144,7 @@ TEST(Sampler, AllowedMaskLeavesOnlyAllowedTokens) {
   }
   // Words past the end of a short mask allow nothing.
   std::vector<float> row(70, 1.0f);
-  EXPECT_EQ(apply_allowed_mask(row, std::span<const std::uint32_t>(allowed).first(1)), 0u);
+  EXPECT_EQ(tensor::apply_allowed_mask(row, std::span<const std::uint32_t>(allowed).first(1)), 0u);
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/quant_int8.h"
 #include "backend/cpu/quant_kernels.h"
+#include "tensor/logits.h"
 
 namespace mlxs::backend::cpu {
 namespace {
@@ -161,6 +162,7 @@ float* CpuBackend::scratch(std::size_t& offset, std::size_t floats) {
 
 core::Status CpuBackend::plan_step(const StepCapacity& capacity) {
   capacity_ = capacity;
+  argmax_.assign(static_cast<std::size_t>(std::max(capacity.max_logit_rows, 1)), 0);
   const auto T = static_cast<std::size_t>(std::max(capacity.max_tokens, 1));
   const auto in = static_cast<std::size_t>(std::max<std::int64_t>(capacity.max_linear_in, 1));
   const auto threads = static_cast<std::size_t>(pool_->size());
@@ -605,6 +607,30 @@ core::Status CpuBackend::copy_to_host(const Tensor& src, void* dst) {
 
 core::Result<float*> CpuBackend::logits_to_host(const Tensor& logits) {
   return logits.as<float>();
+}
+
+core::Result<tensor::Backend::HostLogits> CpuBackend::finish_logits(const Tensor& logits,
+                                                                    const LogitsRequest& request) {
+  // The rows are already host memory: mask and reduce them in place.
+  const auto rows = static_cast<std::size_t>(logits.shape[0]);
+  const auto vocab = static_cast<std::size_t>(logits.shape[1]);
+  if (rows > argmax_.size() || request.full_rows.size() != rows ||
+      request.masks.size() < request.masked_rows.size() * request.mask_words) {
+    return core::Status(ErrorCode::kInternalError,
+                        "finish_logits: request does not match the logits");
+  }
+  float* data = logits.as<float>();
+  for (std::size_t i = 0; i < request.masked_rows.size(); ++i) {
+    const auto r = static_cast<std::size_t>(request.masked_rows[i]);
+    if (r >= rows)
+      return core::Status(ErrorCode::kInternalError, "finish_logits: masked row out of range");
+    tensor::apply_allowed_mask({data + r * vocab, vocab},
+                               request.masks.subspan(i * request.mask_words, request.mask_words));
+  }
+  for (std::size_t r = 0; r < rows; ++r) {
+    if (request.full_rows[r] == 0) argmax_[r] = tensor::first_argmax({data + r * vocab, vocab});
+  }
+  return HostLogits{data, argmax_.data()};
 }
 
 }  // namespace mlxs::backend::cpu

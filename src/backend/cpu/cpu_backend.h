@@ -79,6 +79,8 @@ class CpuBackend final : public tensor::Backend {
 
   core::Status copy_to_host(const Tensor& src, void* dst) override;
   core::Result<float*> logits_to_host(const Tensor& logits) override;
+  core::Result<HostLogits> finish_logits(const Tensor& logits,
+                                         const LogitsRequest& request) override;
   core::Status synchronize() override { return core::Status::ok(); }
 
   ThreadPool& pool() { return *pool_; }
@@ -101,6 +103,7 @@ class CpuBackend final : public tensor::Backend {
   StepCapacity capacity_;
   std::vector<std::unique_ptr<DeviceBuffer>> owned_;  // converted weights
   std::vector<Rope> ropes_;
+  std::vector<std::int32_t> argmax_;  // finish_logits: per logit row
   std::unique_ptr<HostBuffer> scratch_;
   // Views into scratch_, set by plan_step.
   float* xprep_ = nullptr;        // [max_tokens, max_linear_in]

@@ -159,6 +159,14 @@ struct CudaBackend::Impl {
   k::StepMeta meta{};
   int step_tokens = 0;
   int step_logit_rows = 0;
+  // finish_logits: structured-output masks staged in pinned memory ([R rows
+  // of mask_words], then the R row indices), and the rows' greedy ids.
+  std::uint32_t* masks_host = nullptr;
+  std::uint32_t* masks_dev = nullptr;
+  std::size_t mask_words = 0;
+  std::size_t max_rows = 0;
+  std::int32_t* argmax_host = nullptr;
+  std::int32_t* argmax_dev = nullptr;
 
   // MLXS_CUDA_OP_TIMING=1: every op is timed with events (graphs off) and a
   // table of where the time went is logged when the backend is destroyed.
@@ -255,6 +263,8 @@ struct CudaBackend::Impl {
     owned.clear();
     cudaFreeHost(meta_host);
     cudaFreeHost(logits_host);
+    cudaFreeHost(masks_host);
+    cudaFreeHost(argmax_host);
     cudaFreeHost(moe_logits_host);
     cudaFreeHost(moe_rows_host);
     cudaFreeHost(moe_weights_host);
@@ -614,6 +624,20 @@ core::Status CudaBackend::plan_step(const tensor::StepCapacity& capacity) {
       R * static_cast<std::size_t>(std::max<std::int64_t>(capacity.max_linear_out, 1));
   MLXS_RETURN_IF_ERROR(
       cuda_status(cudaMallocHost(&m.logits_host, m.logits_host_floats * sizeof(float)), "pinned"));
+  m.max_rows = R;
+  m.mask_words =
+      (static_cast<std::size_t>(std::max<std::int64_t>(capacity.max_linear_out, 1)) + 31) / 32;
+  const std::size_t mask_ints = R * m.mask_words + R;
+  cudaFreeHost(m.masks_host);
+  m.masks_host = nullptr;
+  MLXS_RETURN_IF_ERROR(
+      cuda_status(cudaMallocHost(&m.masks_host, mask_ints * sizeof(std::uint32_t)), "pinned"));
+  cudaFreeHost(m.argmax_host);
+  m.argmax_host = nullptr;
+  MLXS_RETURN_IF_ERROR(
+      cuda_status(cudaMallocHost(&m.argmax_host, R * sizeof(std::int32_t)), "pinned"));
+  MLXS_ASSIGN_OR_RETURN(m.masks_dev, m.device_alloc<std::uint32_t>(mask_ints));
+  MLXS_ASSIGN_OR_RETURN(m.argmax_dev, m.device_alloc<std::int32_t>(R));
   MLXS_RETURN_IF_ERROR(
       cuda_status(cudaMalloc(&m.meta_dev, m.meta_ints * sizeof(std::int32_t)), "metadata"));
   m.meta.tokens = m.meta_dev + m.off_tokens;
@@ -1012,6 +1036,67 @@ core::Result<float*> CudaBackend::logits_to_host(const Tensor& logits) {
   impl_->check(cudaStreamSynchronize(impl_->stream), "sync");
   MLXS_RETURN_IF_ERROR(take_error());
   return impl_->logits_host;
+}
+
+core::Result<tensor::Backend::HostLogits> CudaBackend::finish_logits(const Tensor& logits,
+                                                                     const LogitsRequest& request) {
+  impl_->bind();
+  Impl& m = *impl_;
+  const auto rows = static_cast<std::size_t>(logits.shape[0]);
+  const auto vocab = static_cast<std::size_t>(logits.shape[1]);
+  const std::size_t masked = request.masked_rows.size();
+  const std::size_t words = request.mask_words;
+  if (rows > m.max_rows || rows * vocab > m.logits_host_floats ||
+      request.full_rows.size() != rows || masked > rows ||
+      (masked > 0 && (words > m.mask_words || request.masks.size() < masked * words))) {
+    return Status(ErrorCode::kInternalError, "finish_logits: request does not match the logits");
+  }
+  auto* dev = static_cast<float*>(logits.data);
+  if (masked > 0) {
+    for (std::size_t i = 0; i < masked; ++i) {
+      if (request.masked_rows[i] < 0 || static_cast<std::size_t>(request.masked_rows[i]) >= rows) {
+        return Status(ErrorCode::kInternalError, "finish_logits: masked row out of range");
+      }
+    }
+    std::uint32_t* row_slot = m.masks_host + m.max_rows * m.mask_words;
+    std::copy_n(request.masks.data(), masked * words, m.masks_host);
+    std::copy_n(request.masked_rows.data(), masked, reinterpret_cast<std::int32_t*>(row_slot));
+    const auto* rows_dev =
+        reinterpret_cast<const std::int32_t*>(m.masks_dev + m.max_rows * m.mask_words);
+    m.check(cudaMemcpyAsync(m.masks_dev, m.masks_host, masked * words * sizeof(std::uint32_t),
+                            cudaMemcpyHostToDevice, m.stream),
+            "mask upload");
+    m.check(cudaMemcpyAsync(const_cast<std::int32_t*>(rows_dev), row_slot,
+                            masked * sizeof(std::int32_t), cudaMemcpyHostToDevice, m.stream),
+            "mask upload");
+    m.check(k::apply_masks(dev, static_cast<std::int64_t>(vocab), rows_dev, m.masks_dev,
+                           static_cast<std::int64_t>(words), static_cast<int>(masked), m.stream),
+            "apply_masks");
+  }
+  if (std::find(request.full_rows.begin(), request.full_rows.end(), 0) != request.full_rows.end()) {
+    m.check(k::row_argmax(dev, static_cast<std::int64_t>(vocab), static_cast<int>(rows),
+                          m.argmax_dev, m.stream),
+            "row_argmax");
+    m.check(cudaMemcpyAsync(m.argmax_host, m.argmax_dev, rows * sizeof(std::int32_t),
+                            cudaMemcpyDeviceToHost, m.stream),
+            "download");
+  }
+  // Whole rows only where the host samples them, one copy per run of rows.
+  for (std::size_t r = 0; r < rows;) {
+    if (request.full_rows[r] == 0) {
+      ++r;
+      continue;
+    }
+    std::size_t end = r;
+    while (end < rows && request.full_rows[end] != 0) ++end;
+    m.check(cudaMemcpyAsync(m.logits_host + r * vocab, dev + r * vocab,
+                            (end - r) * vocab * sizeof(float), cudaMemcpyDeviceToHost, m.stream),
+            "download");
+    r = end;
+  }
+  m.check(cudaStreamSynchronize(m.stream), "sync");
+  MLXS_RETURN_IF_ERROR(take_error());
+  return HostLogits{m.logits_host, m.argmax_host};
 }
 
 core::Status CudaBackend::synchronize() {

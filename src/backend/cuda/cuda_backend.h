@@ -79,6 +79,8 @@ class CudaBackend final : public tensor::Backend {
 
   core::Status copy_to_host(const tensor::Tensor& src, void* dst) override;
   core::Result<float*> logits_to_host(const tensor::Tensor& logits) override;
+  core::Result<HostLogits> finish_logits(const tensor::Tensor& logits,
+                                         const LogitsRequest& request) override;
   core::Status synchronize() override;
 
   // The first error any op met since the last call (ops cannot return one);

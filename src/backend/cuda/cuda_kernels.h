@@ -114,4 +114,13 @@ cudaError_t dequantize_rows(const AffineWeight& w, int K, int row0, int rows, vo
 cudaError_t embed_affine(const AffineWeight& w, int K, const StepMeta& m, int T, float scale,
                          float* out, cudaStream_t s);
 
+// Row rows[i] of logits [*, vocab] keeps only the tokens whose bit is set in
+// masks[i * words ...] (bit t of word t / 32); the others become -inf.
+cudaError_t apply_masks(float* logits, std::int64_t vocab, const std::int32_t* rows,
+                        const std::uint32_t* masks, std::int64_t words, int count, cudaStream_t s);
+// out[r] = the first index of the largest logit of row r (tensor/logits.h's
+// first_argmax).
+cudaError_t row_argmax(const float* logits, std::int64_t vocab, int rows, std::int32_t* out,
+                       cudaStream_t s);
+
 }  // namespace mlxs::backend::cuda::k
