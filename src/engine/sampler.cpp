@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <numeric>
 
+#include "engine/sampling_cutoff.h"
 #include "tensor/logits.h"
 
 namespace mlxs::engine {
@@ -22,7 +22,9 @@ Sampler::Sampler(std::int64_t vocab)
     : order_(static_cast<std::size_t>(vocab)),
       counts_(static_cast<std::size_t>(vocab), 0),
       weights_(static_cast<std::size_t>(vocab)),
-      raw_(static_cast<std::size_t>(vocab)) {}
+      raw_(static_cast<std::size_t>(vocab)) {
+  heap_.reserve(256);
+}
 
 void Sampler::apply_penalties(std::span<float> logits, const SamplingParams& p,
                               std::span<const std::int32_t> prompt,
@@ -53,31 +55,6 @@ void Sampler::apply_penalties(std::span<float> logits, const SamplingParams& p,
   }
 }
 
-std::size_t Sampler::nucleus(std::span<const float> logits, float max_logit, double total,
-                             float mass, std::size_t limit) {
-  // Grow a partially sorted prefix until it holds `mass`: real distributions
-  // reach it within a few hundred tokens, so this rarely sorts the vocabulary.
-  const auto by_logit = [&](std::int32_t a, std::int32_t b) {
-    const float la = logits[static_cast<std::size_t>(a)];
-    const float lb = logits[static_cast<std::size_t>(b)];
-    return la > lb || (la == lb && a < b);
-  };
-  std::size_t n = std::min<std::size_t>(64, limit);
-  for (;;) {
-    std::partial_sort(order_.begin(), order_.begin() + static_cast<std::ptrdiff_t>(n),
-                      order_.begin() + static_cast<std::ptrdiff_t>(limit), by_logit);
-    double cum = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-      cum +=
-          std::exp(static_cast<double>(logits[static_cast<std::size_t>(order_[i])]) - max_logit) /
-          total;
-      if (cum >= mass) return i + 1;
-    }
-    if (n == limit) return n;
-    n = std::min(limit, n * 4);
-  }
-}
-
 SampleOutput Sampler::sample(std::span<float> logits, const SamplingParams& p,
                              std::span<const std::int32_t> prompt,
                              std::span<const std::int32_t> output, core::Xoshiro256& rng) {
@@ -91,20 +68,13 @@ SampleOutput Sampler::sample(std::span<float> logits, const SamplingParams& p,
     // processing below will change it.
     const float mx = max_of(logits);
     double z = 0;
-    for (float l : logits) z += std::exp(static_cast<double>(l) - mx);
+    for (float l : logits) z += exp_nonpositive(l - mx);
     raw_lse = mx + std::log(z);
     if (p.top_logprobs > 0) {
       const auto k = std::min<std::size_t>(static_cast<std::size_t>(p.top_logprobs), V);
-      std::iota(order_.begin(), order_.begin() + static_cast<std::ptrdiff_t>(V), 0);
-      std::partial_sort(order_.begin(), order_.begin() + static_cast<std::ptrdiff_t>(k),
-                        order_.begin() + static_cast<std::ptrdiff_t>(V),
-                        [&](std::int32_t a, std::int32_t b) {
-                          const float la = logits[static_cast<std::size_t>(a)];
-                          const float lb = logits[static_cast<std::size_t>(b)];
-                          return la > lb || (la == lb && a < b);
-                        });
-      out.top_count = static_cast<int>(k);
-      for (std::size_t i = 0; i < k; ++i) {
+      const std::size_t n = best_k(logits, Cutoff{}, k, heap_, order_);
+      out.top_count = static_cast<int>(n);
+      for (std::size_t i = 0; i < n; ++i) {
         const auto t = order_[i];
         out.top[i] = {t, static_cast<float>(logits[static_cast<std::size_t>(t)] - raw_lse)};
       }
@@ -125,59 +95,19 @@ SampleOutput Sampler::sample(std::span<float> logits, const SamplingParams& p,
   if (p.uses_penalties()) apply_penalties(logits, p, prompt, output);
   if (p.greedy()) return finish(tensor::first_argmax(logits));
 
+  // Scaled by the temperature, then the filters tighten one cutoff (see
+  // sampling_cutoff.h) and the draw walks what is kept in id order.
   const float inv_t = 1.0f / p.temperature;
-  for (auto& l : logits) l *= inv_t;
-  const float mx = max_of(logits);
-  const auto by_logit = [&](std::int32_t a, std::int32_t b) {
-    const float la = logits[static_cast<std::size_t>(a)];
-    const float lb = logits[static_cast<std::size_t>(b)];
-    return la > lb || (la == lb && a < b);
-  };
-
-  // Candidates: every token, or those above min_p, then the top k, then the
-  // nucleus holding top_p of what is left.
-  std::size_t n = 0;
-  if (p.min_p > 0.0f) {
-    const float floor = mx + std::log(p.min_p);
-    for (std::size_t i = 0; i < V; ++i) {
-      if (logits[i] >= floor) order_[n++] = static_cast<std::int32_t>(i);
-    }
-  } else {
-    std::iota(order_.begin(), order_.begin() + static_cast<std::ptrdiff_t>(V), 0);
-    n = V;
-  }
-  if (p.top_k > 0 && static_cast<std::size_t>(p.top_k) < n) {
-    const auto k = static_cast<std::size_t>(p.top_k);
-    std::nth_element(order_.begin(), order_.begin() + static_cast<std::ptrdiff_t>(k - 1),
-                     order_.begin() + static_cast<std::ptrdiff_t>(n), by_logit);
-    n = k;
-  }
-  if (p.top_p < 1.0f) {
-    double total = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-      total += std::exp(static_cast<double>(logits[static_cast<std::size_t>(order_[i])]) - mx);
-    }
-    n = nucleus(logits, mx, total, p.top_p, n);
-  } else {
-    // A canonical order makes the draw independent of how candidates were found.
-    std::sort(order_.begin(), order_.begin() + static_cast<std::ptrdiff_t>(n));
-  }
-  double total = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    weights_[i] = std::exp(static_cast<double>(logits[static_cast<std::size_t>(order_[i])]) - mx);
-    total += weights_[i];
-  }
-  const double u = rng.uniform_double() * total;
-  double cum = 0;
-  std::size_t pick = n - 1;
-  for (std::size_t i = 0; i < n; ++i) {
-    cum += weights_[i];
-    if (u < cum) {
-      pick = i;
-      break;
-    }
-  }
-  return finish(order_[pick]);
+  const float mx = scale_and_max(logits, inv_t);
+  if (!std::isfinite(mx)) return finish(tensor::first_argmax(logits));
+  Cutoff cut;
+  if (p.min_p > 0.0f)
+    cut = Cutoff{mx + std::log(p.min_p), std::numeric_limits<std::int32_t>::max()};
+  if (p.top_k > 0) cut = top_k_cutoff(logits, cut, static_cast<std::size_t>(p.top_k), heap_);
+  const std::span<float> w(weights_.data(), V);
+  const double total = fill_weights(logits, mx, cut, w);
+  if (p.top_p < 1.0f) cut = top_p_cutoff(logits, w, mx, total, p.top_p, cut, order_);
+  return finish(draw(logits, w, cut, rng.uniform_double()));
 }
 
 }  // namespace mlxs::engine

@@ -43,15 +43,11 @@ class Sampler {
  private:
   void apply_penalties(std::span<float> logits, const SamplingParams& p,
                        std::span<const std::int32_t> prompt, std::span<const std::int32_t> output);
-  // Sorted (descending) candidate indices holding at least `mass` of the
-  // probability; returns how many.
-  std::size_t nucleus(std::span<const float> logits, float max_logit, double total, float mass,
-                      std::size_t limit);
-
   std::vector<std::int32_t> order_;
   std::vector<std::int32_t> counts_;
-  std::vector<double> weights_;
-  std::vector<float> raw_;  // the unprocessed row, when logprobs are asked for
+  std::vector<float> weights_;
+  std::vector<std::int32_t> heap_;  // top-k selection
+  std::vector<float> raw_;          // the unprocessed row, when logprobs are asked for
 };
 
 }  // namespace mlxs::engine
