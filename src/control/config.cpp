@@ -378,7 +378,24 @@ ControlConfig control_config(const Json& c) {
   for (const auto& [module, level] : c["logging"]["modules"].items()) {
     out.log_modules.emplace_back(module, level.get<std::string>());
   }
+  const Json& t = c["tracing"];
+  if (t["endpoint"].is_string()) out.tracing.endpoint = t["endpoint"].get<std::string>();
+  out.tracing.service_name = t["service_name"].get<std::string>();
+  out.tracing.sample_ratio = t["sample_ratio"].get<double>();
+  out.tracing.batch_size = t["batch_size"].get<int>();
+  out.tracing.queue_limit = t["queue_limit"].get<int>();
+  out.tracing.export_timeout_ms = t["export_timeout_ms"].get<int>();
   return out;
+}
+
+std::vector<std::string> tracing_worker_args(const TracingConfig& t) {
+  if (t.endpoint.empty()) return {};
+  return {"--otlp-endpoint",          t.endpoint,
+          "--otlp-service-name",      t.service_name,
+          "--otlp-sample-ratio",      fmt::format("{}", t.sample_ratio),
+          "--otlp-batch-size",        std::to_string(t.batch_size),
+          "--otlp-queue-limit",       std::to_string(t.queue_limit),
+          "--otlp-export-timeout-ms", std::to_string(t.export_timeout_ms)};
 }
 
 int worker_device(const ControlConfig& config, int index) {

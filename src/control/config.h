@@ -57,6 +57,19 @@ std::vector<std::pair<std::string, std::string>> process_environment();
 // Every default of the schema, as a configuration document.
 core::Json config_defaults();
 
+// The `tracing` section, handed to serve's tracer and to every worker.
+struct TracingConfig {
+  std::string endpoint;  // "" when null: tracing off
+  std::string service_name = "mlx-serving";
+  double sample_ratio = 1.0;
+  int batch_size = 512;
+  int queue_limit = 2048;
+  int export_timeout_ms = 10000;
+};
+
+// The worker flags that carry `tracing` (none when tracing is off).
+std::vector<std::string> tracing_worker_args(const TracingConfig& tracing);
+
 // What the control plane takes from a valid configuration.
 struct ControlConfig {
   SupervisorOptions supervisor;
@@ -69,6 +82,7 @@ struct ControlConfig {
   std::string log_level = "info";        // logging.level
   std::string log_format = "auto";       // logging.format
   std::vector<std::pair<std::string, std::string>> log_modules;  // logging.modules
+  TracingConfig tracing;
 };
 
 // The CUDA device of worker `index`: devices[index mod size], or 0.

@@ -95,8 +95,12 @@ const MigrationRule kRules[] = {
      "structured output is compiled by our guidance module with its own bounds"},
     {"mlx", kDropped, "", kApple},
     // 4.6 Telemetry and development
+    {"telemetry.service_name", kMove, "tracing.service_name",
+     "the service.name of the traces sent when tracing.endpoint is set"},
+    {"telemetry.sampling_rate", kMove, "tracing.sample_ratio", "share of new traces recorded"},
     {"telemetry", kDropped, "",
-     "the original never started OpenTelemetry from it; metrics are served on /metrics"},
+     "the original never started OpenTelemetry from it; metrics are served on /metrics and "
+     "traces go to tracing.endpoint (an OTLP/HTTP collector)"},
     {"development.verbose", kDebugLevel, "logging.level", "true becomes logging.level: debug"},
     {"development.debug", kDebugLevel, "logging.level", "true becomes logging.level: debug"},
     {"development", kDropped, "", "no IPC log or profiler switch; use logging.level: debug"},
@@ -126,6 +130,7 @@ const MigrationRule kRules[] = {
     {"workers", kHonoured, "", "this engine's own section"},
     {"supervisor", kHonoured, "", "this engine's own section"},
     {"logging", kHonoured, "", "this engine's own section"},
+    {"tracing", kHonoured, "", "this engine's own section"},
 };
 
 bool covers(std::string_view rule, std::string_view path) {

@@ -245,6 +245,8 @@ std::vector<std::string> configured_worker_argv(const ControlConfig& config, int
     logging.insert(logging.end(), {"--log-module", fmt::format("{}={}", module, level)});
   }
   argv.insert(argv.begin() + 1, logging.begin(), logging.end());
+  const std::vector<std::string> tracing = tracing_worker_args(config.tracing);
+  argv.insert(argv.end(), tracing.begin(), tracing.end());
   argv.insert(argv.end(), {"--backend", config.backend});
   if (config.backend == "cuda") {
     argv.insert(argv.end(), {"--device", std::to_string(worker_device(config, index))});

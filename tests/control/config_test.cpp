@@ -4,6 +4,7 @@
 // sections without meaning here, and the options the control plane takes.
 #include "control/config.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 
@@ -125,6 +126,48 @@ TEST(Config, WorkersBackendDevicesQuantizationAndLogLevel) {
     ConfigInputs b;
     b.sets = {bad};
     EXPECT_FALSE(load_config(b).ok()) << bad;
+  }
+}
+
+TEST(Config, TracingSectionReachesTheWorkersArgv) {
+  const ControlConfig defaults = control_config(load_config({}).effective);
+  EXPECT_TRUE(defaults.tracing.endpoint.empty()) << "null: off";
+  EXPECT_TRUE(tracing_worker_args(defaults.tracing).empty());
+  for (const auto& arg : configured_worker_argv(defaults, 0)) EXPECT_NE(arg, "--otlp-endpoint");
+
+  ConfigInputs in;
+  in.sets = {"tracing.endpoint=http://collector:4318",
+             "tracing.service_name=edge",
+             "tracing.sample_ratio=0.25",
+             "tracing.batch_size=64",
+             "tracing.queue_limit=100",
+             "tracing.export_timeout_ms=250"};
+  const ConfigReport r = load_config(in);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  const ControlConfig cc = control_config(r.effective);
+  EXPECT_EQ(cc.tracing.endpoint, "http://collector:4318");
+  EXPECT_EQ(cc.tracing.sample_ratio, 0.25);
+  const std::vector<std::string> want = {"--otlp-endpoint",          "http://collector:4318",
+                                         "--otlp-service-name",      "edge",
+                                         "--otlp-sample-ratio",      "0.25",
+                                         "--otlp-batch-size",        "64",
+                                         "--otlp-queue-limit",       "100",
+                                         "--otlp-export-timeout-ms", "250"};
+  EXPECT_EQ(tracing_worker_args(cc.tracing), want);
+  const auto argv = configured_worker_argv(cc, 0);
+  EXPECT_NE(std::search(argv.begin(), argv.end(), want.begin(), want.end()), argv.end());
+
+  for (const char* bad :
+       {"tracing.endpoint=https://collector:4318", "tracing.endpoint=collector:4318",
+        "tracing.endpoint=http://c:4318/v1?x=1", "tracing.sample_ratio=1.5",
+        "tracing.sample_ratio=-0.1", "tracing.batch_size=0", "tracing.queue_limit=0",
+        "tracing.export_timeout_ms=0", "tracing.service_name=", "tracing.sampling=1"}) {
+    ConfigInputs b;
+    b.sets = {bad};
+    const ConfigReport bad_report = load_config(b);
+    ASSERT_FALSE(bad_report.ok()) << bad;
+    EXPECT_EQ(bad_report.status().code(), core::ErrorCode::kConfigError) << bad;
+    EXPECT_EQ(bad_report.errors[0].path.rfind("tracing", 0), 0u) << bad_report.errors[0].path;
   }
 }
 
