@@ -63,6 +63,10 @@ struct GenerateParams {
   std::optional<std::int64_t> min_tokens;  // no end-of-sequence before this many tokens
   // Engine deadline from the start; past it the stream ends with a Timeout error event.
   std::optional<std::int64_t> timeout_ms;
+  // Ours, for tracing and logs (issue 12): the caller's W3C trace context
+  // and its HTTP request id.
+  std::optional<std::string> traceparent;
+  std::optional<std::string> request_id;
   template <class S, class V>
   static void fields(S& s, V& v) {
     v("model_id", s.model_id);
@@ -92,6 +96,8 @@ struct GenerateParams {
     v("ignore_eos", s.ignore_eos);
     v("min_tokens", s.min_tokens);
     v("timeout_ms", s.timeout_ms);
+    v("traceparent", s.traceparent);
+    v("request_id", s.request_id);
   }
 };
 

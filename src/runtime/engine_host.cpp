@@ -139,6 +139,18 @@ StreamEnd EngineHost::end_of(StreamRecord& record, const std::optional<Status>& 
 
 void EngineHost::forget(StreamRecord& record, const StreamEnd& end) {
   stats_.on_finished(end.total_time * 1e3, end.tokens_generated, !end.error.has_value());
+  const engine::StreamTimes times = record.stream ? record.stream->times() : engine::StreamTimes{};
+  const engine::Usage usage = record.stream ? record.stream->usage() : engine::Usage{};
+  end_stream_trace(record, end, times, usage, clock_.now_ns());
+  if (core::log_enabled(core::LogLevel::kDebug, "runtime_stream_ended")) {
+    core::log_debug("runtime_stream_ended",
+                    {{"stream_id", record.stream_id},
+                     {"request_id", record.request_id},
+                     {"model_id", model_id_},
+                     {"finish_reason", end.finish_reason},
+                     {"tokens", end.tokens_generated},
+                     {"error", end.error ? end.error->to_string() : std::string()}});
+  }
   streams_.release(record);
 }
 

@@ -44,17 +44,31 @@ core::Result<std::shared_ptr<LoadedModel>> Server::submit(
   record->end_token_id = model->end_token_id;
   record->top_logprobs = static_cast<int>(p.top_logprobs.value_or(0));
   record->logprobs = p.logprobs.value_or(false) || record->top_logprobs > 0;
+  record->request_id = p.request_id.value_or("");
+  record->trace = begin_stream_trace(options_.tracer, p.traceparent);
+  if (record->trace && p.priority) record->trace->priority = *p.priority;
   GuidancePlan guidance;
   if (p.guidance) {
     // Never ignored: compiled here, or the request fails with the reason.
+    const core::Nanos began = clock_.now_ns();
     MLXS_ASSIGN_OR_RETURN(guidance, prepare_guidance(*p.guidance, *model));
+    if (record->trace) {
+      record->trace->guidance_begin = began;
+      record->trace->guidance_end = clock_.now_ns();
+    }
   }
   if (p.draft_model) {
-    core::log_warn("runtime_draft_model_ignored",
-                   {{"model_id", p.model_id}, {"draft_model", *p.draft_model}});
+    core::log_warn("runtime_draft_model_ignored", {{"model_id", p.model_id},
+                                                   {"draft_model", *p.draft_model},
+                                                   {"request_id", record->request_id}});
   }
+  const core::Nanos tokenize_began = clock_.now_ns();
   MLXS_ASSIGN_OR_RETURN(engine::GenerateRequest request,
                         build_request(*model, p, options_.default_max_tokens));
+  if (record->trace) {
+    record->trace->tokenize_begin = tokenize_began;
+    record->trace->tokenize_end = clock_.now_ns();
+  }
   if (timeout_ns != 0) request.timeout_ns = timeout_ns;
   request.constraint = guidance.constraint;
   if (p.required_dtype && normalize_dtype(*p.required_dtype) != model->dtype) {

@@ -5,11 +5,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "core/clock.h"
 #include "runtime/backend_choice.h"
+#include "telemetry/tracer.h"
 
 namespace mlxs::runtime {
 
@@ -57,6 +59,9 @@ struct RuntimeOptions {
   // tearing down takes longer than this (0: wait; the CLI sets it, as the
   // original client kills the worker 5 s after shutdown).
   int exit_deadline_ms = 0;
+  // Where this worker's spans go (null: not traced). serve --in-process
+  // hands its own, so both tiers share one exporter.
+  std::shared_ptr<telemetry::Tracer> tracer;
 };
 
 }  // namespace mlxs::runtime

@@ -10,6 +10,7 @@
 
 #include "core/status.h"
 #include "engine/stream.h"
+#include "runtime/stream_trace.h"
 
 namespace mlxs::runtime {
 
@@ -29,7 +30,9 @@ struct StreamRecord {
   int top_logprobs = 0;   // alternatives per token (ours)
   double started_at = 0;  // Unix epoch seconds
   core::Nanos started_ns = 0;
-  std::int32_t end_token_id = 0;  // token id of text that arrives with no token (eos)
+  std::int32_t end_token_id = 0;     // token id of text that arrives with no token (eos)
+  std::string request_id;            // the caller's HTTP request id, for log lines ("" if none)
+  std::optional<StreamTrace> trace;  // set when this stream is traced
 
   // Set once the engine accepted the request.
   std::weak_ptr<LoadedModel> model;
