@@ -48,8 +48,14 @@ core::Status status_of(const protocol::StreamEvent& event) {
 }  // namespace
 
 GenerationJob::GenerationJob(std::shared_ptr<HttpSession> session, ServerContext& ctx,
-                             CompletionPlan plan)
-    : session_(std::move(session)), ctx_(ctx), plan_(std::move(plan)) {
+                             CompletionPlan plan, const std::vector<std::string>& traceparents)
+    : session_(std::move(session)),
+      ctx_(ctx),
+      plan_(std::move(plan)),
+      request_id_(session_->request_id()),
+      received_ns_(session_->received_ns()),
+      trace_(ctx_.options.tracer, traceparents) {
+  if (!plan_.choices.empty()) priority_ = plan_.choices.front().priority.value_or("interactive");
   meta_.endpoint = plan_.endpoint;
   meta_.id = ctx_.new_id(plan_.endpoint == Endpoint::kChat ? "chatcmpl-" : "cmpl-");
   meta_.created = unix_now();
@@ -58,6 +64,7 @@ GenerationJob::GenerationJob(std::shared_ptr<HttpSession> session, ServerContext
 }
 
 GenerationJob::~GenerationJob() {
+  trace_.finish(outcome(), received_ns_, ctx_.clock.now_ns());
   for (Choice& c : choices_) release_gauges(c);
   if (counted_stream_) ctx_.streams.fetch_sub(static_cast<int>(choices_.size()));
 }
@@ -87,6 +94,8 @@ void GenerationJob::start() {
     choices_[i].stream_id = meta_.id + "-" + std::to_string(i);
     params.stream_id = choices_[i].stream_id;
     params.streaming = true;
+    params.traceparent = trace_.worker_traceparent();
+    params.request_id = request_id_;
     ctx_.metrics.stream_waiting(plan_.model, 1);
     auto sink = std::make_shared<JobSink>(self, i, session_->executor());
     ctx_.gateway.generate(
@@ -163,6 +172,7 @@ void GenerationJob::maybe_begin_stream() {
   }
   if (!output && ended_ < choices_.size()) return;
   sse_started_ = true;
+  trace_.answer_began(ctx_.clock.now_ns());
   session_->sse_begin();
   const std::string role = "assistant";
   for (std::size_t i = 0; i < choices_.size(); ++i) {
@@ -292,7 +302,9 @@ void GenerationJob::finish() {
     if (plan_.include_usage) session_->sse_event(dump_json(usage_chunk(meta_, usage())));
     session_->sse_event("[DONE]");
     session_->sse_end();
+    trace_.answer_ended(ctx_.clock.now_ns());
   } else {
+    trace_.answer_began(ctx_.clock.now_ns());
     for (const Choice& c : choices_) {
       if (c.error) {
         session_->reply_error(ApiError::from_status(*c.error));
@@ -306,8 +318,37 @@ void GenerationJob::finish() {
       results.push_back(ChoiceResult{std::move(c.text), c.finish_reason, std::move(c.tokens)});
     }
     session_->reply_json(200, full_response(meta_, results, plan_.logprobs, totals));
+    trace_.answer_ended(ctx_.clock.now_ns());
   }
   session_.reset();
+}
+
+RequestOutcome GenerationJob::outcome() const {
+  RequestOutcome o;
+  o.route = plan_.endpoint == Endpoint::kChat ? "/v1/chat/completions" : "/v1/completions";
+  o.model = plan_.model;
+  o.request_id = request_id_;
+  o.priority = priority_;
+  o.streamed = plan_.stream;
+  const Usage u = usage();
+  o.prompt_tokens = u.prompt_tokens;
+  o.completion_tokens = u.completion_tokens;
+  o.cached_tokens = u.cached_tokens;
+  if (!choices_.empty() && choices_.front().ended && !choices_.front().error) {
+    o.finish_reason = choices_.front().finish_reason;
+  }
+  const core::Status* error = start_error_ ? &*start_error_ : nullptr;
+  for (const Choice& c : choices_) {
+    if (error == nullptr && c.error) error = &*c.error;
+  }
+  if (error != nullptr) {
+    o.error_code = std::string(error->code_name());
+    o.error_message = error->message();
+  } else if (client_gone_) {
+    o.error_code = std::string(core::error_code_name(ErrorCode::kCancelled));
+    o.error_message = "the client went away";
+  }
+  return o;
 }
 
 void GenerationJob::cancel_started() {
@@ -317,6 +358,8 @@ void GenerationJob::cancel_started() {
 }
 
 void GenerationJob::client_gone() {
+  // Only a client that left before its answer was complete cut it short.
+  if (phase_ != Phase::kDone) client_gone_ = true;
   cancel_started();
   if (phase_ == Phase::kStreaming) phase_ = Phase::kDone;
   if (phase_ == Phase::kDone && ended_ == choices_.size()) session_.reset();

@@ -21,12 +21,15 @@
 #include "server/http_session.h"
 #include "server/openai_request.h"
 #include "server/openai_response.h"
+#include "server/request_trace.h"
 
 namespace mlxs::server {
 
 class GenerationJob : public ClientWatch, public std::enable_shared_from_this<GenerationJob> {
  public:
-  GenerationJob(std::shared_ptr<HttpSession> session, ServerContext& ctx, CompletionPlan plan);
+  // `traceparents`: the request's traceparent header values (for its trace).
+  GenerationJob(std::shared_ptr<HttpSession> session, ServerContext& ctx, CompletionPlan plan,
+                const std::vector<std::string>& traceparents = {});
   ~GenerationJob() override;
 
   // On the session's strand: starts every choice.
@@ -65,6 +68,7 @@ class GenerationJob : public ClientWatch, public std::enable_shared_from_this<Ge
   void cancel_started();
   Usage usage() const;
   void release_gauges(Choice& c);
+  RequestOutcome outcome() const;
 
   std::shared_ptr<HttpSession> session_;
   ServerContext& ctx_;
@@ -77,6 +81,12 @@ class GenerationJob : public ClientWatch, public std::enable_shared_from_this<Ge
   std::optional<core::Status> start_error_;
   bool counted_stream_ = false;
   bool sse_started_ = false;
+  bool client_gone_ = false;
+  // Kept for the trace, which is recorded after the session may be gone.
+  std::string request_id_;
+  core::Nanos received_ns_ = 0;
+  std::string priority_;
+  RequestTrace trace_;
 };
 
 }  // namespace mlxs::server

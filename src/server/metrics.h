@@ -13,6 +13,7 @@
 #include <tuple>
 
 #include "control/gateway.h"
+#include "telemetry/tracer.h"
 
 namespace mlxs::server {
 
@@ -74,6 +75,10 @@ class Metrics {
 // The engines' counters of a runtime/telemetry answer (KV blocks, prefix
 // cache, waiting by priority class), per model.
 std::string render_engine_telemetry(const core::Json& telemetry);
+
+// The trace exporter's counters (trace_metrics.cpp); zeros when tracing is
+// off, so a scrape always has the same names.
+std::string render_trace_metrics(const telemetry::Tracer* tracer);
 
 // Prometheus label value escaping (backslash, quote, newline).
 std::string prometheus_escape(const std::string& value);

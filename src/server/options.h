@@ -4,10 +4,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "server/openai_request.h"
+#include "telemetry/tracer.h"
 
 namespace mlxs::server {
 
@@ -36,6 +38,8 @@ struct ServerOptions {
   // load_model's quantization when a POST /v1/models/load names none
   // (model.default_quantization; empty: as stored).
   std::string default_quantization;
+  // Spans of generation requests go here (null: tracing off).
+  std::shared_ptr<telemetry::Tracer> tracer;
 };
 
 }  // namespace mlxs::server

@@ -83,7 +83,13 @@ void completion(const SessionPtr& s, ServerContext& ctx, const HttpSession::Requ
     s->reply_error(*error);
     return;
   }
-  auto job = std::make_shared<GenerationJob>(s, ctx, std::move(plan));
+  // Two are as bad as ten: the trace then starts afresh.
+  std::vector<std::string> traceparents;
+  const auto [first, last] = req.equal_range("traceparent");
+  for (auto it = first; it != last && traceparents.size() < 2; ++it) {
+    traceparents.emplace_back(to_std(it->value()));
+  }
+  auto job = std::make_shared<GenerationJob>(s, ctx, std::move(plan), traceparents);
   job->start();
 }
 
@@ -201,6 +207,7 @@ void metrics(const SessionPtr& s, ServerContext& ctx) {
       std::string text = ctx.metrics.render(serving_readiness(ctx), ctx.gateway.metrics());
       if (r.is_ok()) text += render_engine_telemetry(*r);
       text += ctx.metrics.render_load(r.is_ok() ? &*r : nullptr);
+      text += render_trace_metrics(ctx.options.tracer.get());
       s->reply_text(200, std::move(text), "text/plain; version=0.0.4; charset=utf-8");
     });
   });
