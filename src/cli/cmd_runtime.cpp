@@ -9,6 +9,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "cli/tracing_flags.h"
 #include "runtime/server.h"
 
 namespace mlxs::cli {
@@ -23,6 +24,7 @@ struct RuntimeArgs {
   int max_tokens_per_batch = 16;
   bool no_ipc_batching = false;
   runtime::BackendChoice backend;
+  control::TracingConfig tracing;
 };
 
 int run_runtime(const RuntimeArgs& a) {
@@ -48,8 +50,17 @@ int run_runtime(const RuntimeArgs& a) {
   options.ipc_batching = !a.no_ipc_batching;
   // The original client kills the worker 5 s after shutdown: be gone first.
   options.exit_deadline_ms = 4000;
-  runtime::Server server(STDIN_FILENO, protocol_out, options);
-  const int code = server.run();
+  auto tracer = make_tracer(a.tracing);
+  if (!tracer)
+    return report_error(std::string(tracer.status().code_name()), tracer.status().message());
+  options.tracer = *tracer;
+  int code = 0;
+  {
+    runtime::Server server(STDIN_FILENO, protocol_out, options);
+    code = server.run();
+  }
+  // The last spans go out within one export timeout.
+  if (options.tracer) options.tracer->shutdown();
   ::close(protocol_out);
   return code;
 }
@@ -75,6 +86,7 @@ void add_runtime_command(CLI::App& parent, Action* action) {
   cmd->add_flag("--no-ipc-batching", args->no_ipc_batching,
                 "Send every token in its own stream.chunk");
   add_backend_options(cmd, &args->backend);
+  add_worker_tracing_options(cmd, &args->tracing);
   cmd->callback([args, action] { *action = [args] { return run_runtime(*args); }; });
 }
 

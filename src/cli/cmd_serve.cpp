@@ -16,6 +16,7 @@
 #include "cli/in_process_worker.h"
 #include "cli/log_flags.h"
 #include "cli/serve_settings.h"
+#include "cli/tracing_flags.h"
 #include "control/config.h"
 #include "control/control_plane.h"
 #include "core/log.h"
@@ -38,6 +39,7 @@ struct ServeArgs {
   int kv_memory_mb = 1024;
   runtime::BackendChoice backend;
   std::string quantization;
+  std::string otlp_endpoint;
   const CLI::App* cmd = nullptr;  // to tell the flags given from defaults
 };
 
@@ -95,6 +97,10 @@ void apply_flags(const ServeArgs& a, core::Json* c) {
   if (given("--backend")) workers["backend"] = a.backend.kind;
   if (given("--device")) workers["devices"] = core::Json::array({a.backend.device});
   if (given("--quantization")) (*c)["model"]["default_quantization"] = a.quantization;
+  if (given("--otlp-endpoint")) {
+    (*c)["tracing"]["endpoint"] =
+        a.otlp_endpoint.empty() ? core::Json(nullptr) : core::Json(a.otlp_endpoint);
+  }
 }
 
 // The configuration's logging section where no logging flag was given; the
@@ -163,7 +169,13 @@ int run_serve(ServeArgs& a) {
   if (const core::Status s = runtime::check_backend_choice(backend); !s.is_ok()) {
     return report_error(std::string(s.code_name()), s.message());
   }
-  const runtime::RuntimeOptions worker = in_process_options(effective);
+  // One tracer for this process: the HTTP server's spans and, in-process,
+  // the worker's; child workers get the same settings on their argv.
+  auto tracer = make_tracer(config.tracing);
+  if (!tracer)
+    return report_error(std::string(tracer.status().code_name()), tracer.status().message());
+  runtime::RuntimeOptions worker = in_process_options(effective);
+  worker.tracer = *tracer;
   auto plane = control::make_control_plane(config, [&worker](int device) {
     runtime::RuntimeOptions o = worker;
     o.backend.device = device;
@@ -179,6 +191,7 @@ int run_serve(ServeArgs& a) {
   }
   server::ServerOptions http_options = server_options(effective["server"], a.http.limits);
   http_options.default_quantization = config.default_quantization;
+  http_options.tracer = *tracer;
   server::HttpServer http(http_options, **plane);
   if (const core::Status s = http.start(); !s.is_ok()) {
     return report_error(std::string(s.code_name()), s.message());
@@ -192,6 +205,7 @@ int run_serve(ServeArgs& a) {
   core::log_info("shutting_down", {{"signal", sig}});
   http.stop();
   (*plane)->stop();
+  if (*tracer) (*tracer)->shutdown();  // the last spans, within one export timeout
   return 0;
 }
 
@@ -235,6 +249,7 @@ void add_serve_command(CLI::App& parent, Action* action) {
   cmd->add_option("--header-timeout-ms", args->http.header_timeout_ms,
                   "Deadline for a request header (and keep-alive idle time)")
       ->check(CLI::Range(100, 3600000));
+  add_otlp_endpoint_option(cmd, &args->otlp_endpoint);
   args->cmd = cmd;
   cmd->callback([args, action] { *action = [args] { return run_serve(*args); }; });
 }
