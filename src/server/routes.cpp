@@ -7,6 +7,7 @@
 #include "server/generation_job.h"
 #include "server/model_paths.h"
 #include "server/openai_request.h"
+#include "server/web_assets.h"
 
 namespace mlxs::server {
 
@@ -105,8 +106,7 @@ control::Readiness serving_readiness(const ServerContext& ctx) {
   return r;
 }
 
-void readiness(const SessionPtr& s, ServerContext& ctx) {
-  const control::Readiness r = serving_readiness(ctx);
+Json readiness_json(const control::Readiness& r) {
   Json workers = Json::array();
   for (const auto& w : r.workers) {
     workers.push_back({{"name", w.name},
@@ -115,8 +115,28 @@ void readiness(const SessionPtr& s, ServerContext& ctx) {
                        {"restarts", w.restarts},
                        {"last_error", w.last_error}});
   }
-  s->reply_json(r.ready ? 200 : 503,
-                {{"ready", r.ready}, {"reason", r.reason}, {"workers", std::move(workers)}});
+  return {{"ready", r.ready}, {"reason", r.reason}, {"workers", std::move(workers)}};
+}
+
+void readiness(const SessionPtr& s, ServerContext& ctx) {
+  const control::Readiness r = serving_readiness(ctx);
+  s->reply_json(r.ready ? 200 : 503, readiness_json(r));
+}
+
+// What the built-in dashboard polls: /ready's view, the loaded models and the
+// worker's memory, always 200 (a page polling /ready with no model loaded
+// would log a failed request every scrape); memory is null while no worker
+// answers.
+void status(const SessionPtr& s, ServerContext& ctx) {
+  ctx.gateway.call("runtime/info", Json::object(), [s, &ctx](core::Result<Json> r) {
+    net::post(s->executor(), [s, &ctx, r = std::move(r)] {
+      const control::Readiness ready = serving_readiness(ctx);
+      Json out = readiness_json(ready);
+      out["models"] = loaded_models(ready);
+      out["memory"] = r.is_ok() ? r->value("memory", Json()) : Json();
+      s->reply_json(200, out);
+    });
+  });
 }
 
 void models_get(const SessionPtr& s, ServerContext& ctx, const std::string& id) {
@@ -233,6 +253,19 @@ void schemas(const SessionPtr& s, ServerContext& ctx, std::string name) {
   s->reply_error(ApiError::http(404, kRouteNotFound, "no schema document of that name"));
 }
 
+// The built-in UI's files: revalidated by ETag, never cached blindly.
+void web_asset(const SessionPtr& s, const HttpSession::Request& req, const std::string& path) {
+  const AssetAnswer a = web_asset_answer(path, to_std(req[http::field::if_none_match]));
+  if (a.status == 404) {
+    return s->reply_error(ApiError::http(404, kRouteNotFound, "no such web UI asset"));
+  }
+  s->add_header("ETag", std::string(a.etag));
+  s->add_header("Cache-Control", std::string(kWebCacheControl));
+  s->add_header("X-Content-Type-Options", "nosniff");
+  s->add_header("Content-Security-Policy", std::string(kWebContentSecurityPolicy));
+  s->reply_text(a.status, std::string(a.body), std::string(a.content_type));
+}
+
 struct Route {
   http::verb verb;
   std::string_view path;  // exact, or a prefix ending in '/' that takes the rest as {id}
@@ -241,6 +274,8 @@ struct Route {
 };
 
 constexpr Route kRoutes[] = {
+    {http::verb::get, "/", "/", false},
+    {http::verb::get, "/ui/", "/ui/{asset}", true},
     {http::verb::get, "/health", "/health", false},
     {http::verb::get, "/ready", "/ready", false},
     {http::verb::get, "/metrics", "/metrics", false},
@@ -253,6 +288,7 @@ constexpr Route kRoutes[] = {
     {http::verb::post, "/v1/tokenize", "/v1/tokenize", false},
     {http::verb::post, "/v1/detokenize", "/v1/detokenize", false},
     {http::verb::get, "/v1/runtime/info", "/v1/runtime/info", false},
+    {http::verb::get, "/v1/status", "/v1/status", false},
     {http::verb::get, "/v1/schemas", "/v1/schemas", false},
     {http::verb::get, "/v1/schemas/", "/v1/schemas/{name}", true},
 };
@@ -314,7 +350,10 @@ void route_request(const SessionPtr& s, ServerContext& ctx, HttpSession::Request
     return s->reply_error(ApiError::http(404, kRouteNotFound, "no such endpoint"));
   }
   s->set_route_label(std::string(route->label));
-  if (!ctx.options.api_keys.empty() && route->path != "/health" && route->path != "/ready" &&
+  // The UI's files are public: the page asks for the key, the API checks it.
+  const bool is_public = route->path == "/health" || route->path == "/ready" ||
+                         route->path == "/" || route->path == "/ui/";
+  if (!ctx.options.api_keys.empty() && !is_public &&
       !authorized(to_std(req[http::field::authorization]), ctx.options.api_keys)) {
     return s->reply_error(
         ApiError::http(401, kUnauthorized, "missing or invalid API key (Authorization: Bearer)"));
@@ -322,6 +361,8 @@ void route_request(const SessionPtr& s, ServerContext& ctx, HttpSession::Request
   const std::string rest =
       route->prefix ? percent_decode(path.substr(route->path.size())) : std::string();
   const std::string_view p = route->path;
+  if (p == "/") return web_asset(s, req, "/");
+  if (p == "/ui/") return web_asset(s, req, "/ui/" + rest);
   if (p == "/health") return s->reply_json(200, {{"status", "ok"}});
   if (p == "/ready") return readiness(s, ctx);
   if (p == "/metrics") return metrics(s, ctx);
@@ -334,6 +375,7 @@ void route_request(const SessionPtr& s, ServerContext& ctx, HttpSession::Request
   if (p == "/v1/tokenize") return tokenize(s, ctx, req);
   if (p == "/v1/detokenize") return detokenize(s, ctx, req);
   if (p == "/v1/runtime/info") return runtime_info(s, ctx);
+  if (p == "/v1/status") return status(s, ctx);
   if (p == "/v1/schemas") return schemas(s, ctx, "");
   return schemas(s, ctx, rest);
 }
