@@ -2,7 +2,8 @@
 // driven by playwright-core, against `mlx-serving serve` on loopback with a
 // synthetic model and an API key. The page must ask for the key, stream an
 // answer, stop mid-stream (the server's running count goes back to 0),
-// produce a structured answer that parses, show the server's coded errors,
+// produce a structured answer that parses, show the server's coded errors
+// (and its own for an empty message or an oversized image),
 // and the dashboard must show a request arriving and finishing and load and
 // unload a model. Any browser console error fails the test. Screenshots of
 // each view are written to the artifact folder.
@@ -40,7 +41,7 @@ mkdirSync(artifacts, { recursive: true });
 function synthModel() {
   const r = spawnSync(binary, ['dev', 'synth-model', '--preset', 'tiny', '--arch', 'qwen3',
     '--tokenizer', 'qwen3', '--dtype', 'f32', '--out', join(work, 'model')], { encoding: 'utf8' });
-  assert.equal(r.status, 0, `synth-model failed: ${r.stderr}`);
+  assert.equal(r.status, 0, `synth-model failed: ${r.error ?? r.stderr}`);
 }
 
 function startServer() {
@@ -204,8 +205,27 @@ try {
   await waitFor('the server error', async () =>
     /GuidanceError/.test(await page.locator('#chat-error').textContent()));
   assert.match(await page.locator('#chat-error').textContent(), /must name JSON types/);
-  await page.screenshot({ path: join(artifacts, 'chat-error.png'), fullPage: true });
   await page.fill('#schema', '');
+  // An image over the page's limit is refused before upload; one within it
+  // reaches the server, which names what it does not support.
+  const beforeImages = chatRequests;
+  await page.setInputFiles('#attach', { name: 'big.png', mimeType: 'image/png',
+    buffer: Buffer.alloc(5 * 1024 * 1024) });
+  await waitFor('the attachment error', async () =>
+    /AttachmentTooLarge/.test(await page.locator('#chat-error').textContent()));
+  assert.equal(await page.locator('#attach-name').textContent(), '');
+  await page.setInputFiles('#attach', { name: 'dot.png', mimeType: 'image/png', buffer: Buffer.from(
+    'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==',
+    'base64') });
+  await waitFor('the attached image', async () =>
+    (await page.locator('#attach-name').textContent()) === 'Attached: dot.png');
+  await page.fill('#prompt', 'What is in this picture?');
+  await page.click('#send');
+  await waitFor('the server\'s answer to the image', async () =>
+    /Unsupported/.test(await page.locator('#chat-error').textContent()));
+  assert.equal(chatRequests, beforeImages + 1, 'only the image within the limit was sent');
+  assert.equal(await page.locator('#attach-name').textContent(), '');
+  await page.screenshot({ path: join(artifacts, 'chat-error.png'), fullPage: true });
   expectedStatuses.delete(400);
 
   // The dashboard sees a request arrive and finish.
@@ -246,6 +266,11 @@ try {
   await page.locator('#models li[data-model="second"] button').click();
   await waitFor('the unloaded model', async () => (await page.locator('#models li[data-model="second"]').count()) === 0);
   await page.screenshot({ path: join(artifacts, 'dashboard.png'), fullPage: true });
+
+  // Every form control has a name a screen reader can say.
+  const unlabelled = await page.evaluate(() => [...document.querySelectorAll('input, select, textarea')]
+    .filter((el) => !el.labels?.length && !el.getAttribute('aria-label')).map((el) => el.id || el.outerHTML));
+  assert.deepEqual(unlabelled, [], 'controls without a label');
 
   // A phone's width: one column, nothing wider than the screen.
   await page.setViewportSize({ width: 390, height: 844 });

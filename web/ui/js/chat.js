@@ -2,12 +2,13 @@
 // POST v1/chat/completions. Stop aborts the fetch; the server sees the
 // connection go and cancels the request (its KV blocks are freed).
 import { ApiError, apiFetch, apiJson, errorOf } from './api.js';
+import { readAttachment } from './attachment.js';
+import { SAMPLING, answerStats, buildRequest } from './chat_request.js';
 import { ConversationStore, loadSettings, saveSettings } from './conversations.js';
+import { button, messageItem } from './message_view.js';
 import { sseData } from './sse.js';
 
 const $ = (id) => document.getElementById(id);
-const SAMPLING = ['temperature', 'top_p', 'top_k', 'min_p', 'max_tokens', 'seed'];
-const INTEGERS = new Set(['top_k', 'max_tokens', 'seed']);
 const SETTING_FIELDS = [...SAMPLING, 'stop', 'schema', 'model'];
 
 export function initChat() {
@@ -21,6 +22,7 @@ class Chat {
     this.store = new ConversationStore();
     this.controller = null;
     this.live = null;  // the content element of the answer being streamed
+    this.attachment = null;  // {name, url} for the next message
   }
 
   start() {
@@ -44,6 +46,8 @@ class Chat {
       }
     });
     $('stop-button').addEventListener('click', () => this.controller?.abort());
+    $('attach').addEventListener('change', () => this.attach());
+    $('attach-clear').addEventListener('click', () => this.setAttachment(null));
     $('regenerate').addEventListener('click', () => this.regenerate());
     $('new-chat').addEventListener('click', () => {
       this.store.create();
@@ -76,37 +80,23 @@ class Chat {
     saveSettings(settings);
   }
 
-  // The request body from the settings, or an ApiError for input the page
-  // can tell is wrong before the server sees it.
-  buildRequest(conversation) {
-    const model = $('model').value;
-    if (!model) throw new ApiError('ModelNotLoaded', 'no model is loaded: load one in the dashboard');
-    const messages = [];
-    if (conversation.system.trim()) messages.push({ role: 'system', content: conversation.system });
-    for (const m of conversation.messages) messages.push({ role: m.role, content: m.content });
-    const body = { model, messages, stream: true, stream_options: { include_usage: true } };
-    for (const field of SAMPLING) {
-      const raw = $(field).value.trim();
-      if (raw === '') continue;
-      const value = Number(raw);
-      if (!Number.isFinite(value) || (INTEGERS.has(field) && !Number.isInteger(value))) {
-        throw new ApiError('InvalidParams', `${field} must be a${INTEGERS.has(field) ? 'n integer' : ' number'}`);
-      }
-      body[field] = value;
+  async attach() {
+    const file = $('attach').files[0];
+    if (!file) return;
+    try {
+      this.setAttachment(await readAttachment(file));
+      this.showError(null);
+    } catch (e) {
+      this.setAttachment(null);
+      this.showError(e);
     }
-    const stops = $('stop').value.split('\n').filter((s) => s.length > 0);
-    if (stops.length) body.stop = stops;
-    const schemaText = $('schema').value.trim();
-    if (schemaText) {
-      let schema;
-      try {
-        schema = JSON.parse(schemaText);
-      } catch (e) {
-        throw new ApiError('InvalidParams', `the JSON Schema box is not valid JSON: ${e.message}`);
-      }
-      body.response_format = { type: 'json_schema', json_schema: { name: 'playground', schema } };
-    }
-    return body;
+  }
+
+  setAttachment(attachment) {
+    this.attachment = attachment;
+    if (!attachment) $('attach').value = '';
+    $('attach-name').textContent = attachment ? `Attached: ${attachment.name}` : '';
+    $('attach-clear').hidden = !attachment;
   }
 
   async send() {
@@ -117,8 +107,11 @@ class Chat {
       $('prompt').focus();
       return;
     }
-    this.store.current().messages.push({ role: 'user', content: text });
+    const message = { role: 'user', content: text };
+    if (this.attachment) message.image = this.attachment;
+    this.store.current().messages.push(message);
     $('prompt').value = '';
+    this.setAttachment(null);
     this.store.touch();
     this.renderAll();
     await this.generate();
@@ -139,7 +132,7 @@ class Chat {
     const conversation = this.store.current();
     let request;
     try {
-      request = this.buildRequest(conversation);
+      request = buildRequest(conversation);
     } catch (e) {
       this.showError(e);
       return;
@@ -191,15 +184,8 @@ class Chat {
     if (failure && !answer.content) {
       conversation.messages.pop();  // nothing came: keep the question, show why
     } else {
-      const tokens = usage?.completion_tokens ?? pieces;
-      answer.stats = {
-        tokens,
-        ttft_ms: first === null ? null : Math.round(first - started),
-        tokens_per_s: first !== null && tokens > 1 && ended > first
-          ? (tokens - 1) / ((ended - first) / 1000) : null,
-        finish: failure ? 'error' : (finish ?? 'unknown'),
-        json: request.response_format ? parsesAsJson(answer.content) : undefined,
-      };
+      answer.stats = answerStats({ started, first, ended, usage, pieces, finish, failure,
+        structured: Boolean(request.response_format), text: answer.content });
     }
     this.store.touch();
     this.renderAll();
@@ -263,28 +249,8 @@ class Chat {
   }
 
   renderMessage(conversation, message, index) {
-    const item = document.createElement('li');
-    item.className = message.role;
-    const role = document.createElement('div');
-    role.className = 'role';
-    role.textContent = message.role === 'user' ? 'You' : 'Assistant';
-    const content = document.createElement('div');
-    content.className = 'content';
-    content.textContent = message.content;
-    item.append(role, content);
-    if (message.role === 'assistant') {
-      if (message.stats) {
-        item.dataset.finish = message.stats.finish;
-        item.append(statsLine(message.stats));
-      } else {
-        this.live = content;  // still streaming
-      }
-    } else {
-      const tools = document.createElement('div');
-      tools.className = 'tools';
-      tools.append(button('Edit', 'edit', () => this.edit(conversation, index, item)));
-      item.append(tools);
-    }
+    const item = messageItem(message, (li) => this.edit(conversation, index, li));
+    if (message.role === 'assistant' && !message.stats) this.live = item.querySelector('.content');
     return item;
   }
 
@@ -314,35 +280,4 @@ class Chat {
     item.replaceChildren(item.querySelector('.role'), editor, tools);
     editor.focus();
   }
-}
-
-function button(label, className, onClick) {
-  const b = document.createElement('button');
-  b.type = 'button';
-  b.className = className;
-  b.textContent = label;
-  b.addEventListener('click', onClick);
-  return b;
-}
-
-function parsesAsJson(text) {
-  try {
-    JSON.parse(text);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function statsLine(stats) {
-  const parts = [];
-  parts.push(stats.tokens_per_s === null ? '– tok/s' : `${stats.tokens_per_s.toFixed(1)} tok/s`);
-  parts.push(stats.ttft_ms === null ? 'TTFT –' : `TTFT ${stats.ttft_ms} ms`);
-  parts.push(`${stats.tokens} tokens`);
-  parts.push(`finish: ${stats.finish}`);
-  if (stats.json !== undefined) parts.push(stats.json ? 'JSON parses' : 'JSON does not parse');
-  const line = document.createElement('div');
-  line.className = 'stats';
-  line.textContent = parts.join(' · ');
-  return line;
 }
