@@ -176,6 +176,7 @@ int run_serve(ServeArgs& a) {
     return report_error(std::string(tracer.status().code_name()), tracer.status().message());
   runtime::RuntimeOptions worker = in_process_options(effective);
   worker.tracer = *tracer;
+  worker.report_tracing = false;  // serve's /metrics counts this tracer itself
   auto plane = control::make_control_plane(config, [&worker](int device) {
     runtime::RuntimeOptions o = worker;
     o.backend.device = device;

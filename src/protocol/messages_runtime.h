@@ -133,6 +133,19 @@ struct ErrorTelemetry {
   }
 };
 
+// The worker's trace exporter (ours; absent when it exports no spans of its own).
+struct TracingTelemetry {
+  std::int64_t exported = 0;
+  std::int64_t dropped = 0;
+  std::int64_t failed = 0;
+  template <class S, class V>
+  static void fields(S& s, V& v) {
+    v("exported", s.exported);
+    v("dropped", s.dropped);
+    v("failed", s.failed);
+  }
+};
+
 // One loaded model's engine counters (engine::EngineMetrics on the wire).
 struct EngineTelemetry {
   std::string model_id;
@@ -181,6 +194,7 @@ struct RuntimeTelemetryResult {
   // The original's Apple-native module report: all off here.
   Json native_optimizations = Json::object();
   std::optional<std::vector<EngineTelemetry>> engines;  // ours
+  std::optional<TracingTelemetry> tracing;              // ours
   template <class S, class V>
   static void fields(S& s, V& v) {
     v("enabled", s.enabled);
@@ -190,6 +204,7 @@ struct RuntimeTelemetryResult {
     v("errors", s.errors);
     v("native_optimizations", s.native_optimizations);
     v("engines", s.engines);
+    v("tracing", s.tracing);
   }
 };
 

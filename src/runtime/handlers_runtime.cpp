@@ -127,6 +127,12 @@ Server::Reply Server::runtime_telemetry() {
                                   {"weight_manager", false}}},
                                 {"statistics", Json::object()}};
   r.engines = std::move(engines);
+  if (options_.tracer && options_.report_tracing) {
+    const telemetry::ExporterCounters c = options_.tracer->counters();
+    r.tracing = protocol::TracingTelemetry{static_cast<std::int64_t>(c.exported),
+                                           static_cast<std::int64_t>(c.dropped),
+                                           static_cast<std::int64_t>(c.failed)};
+  }
   return protocol::to_json(r);
 }
 

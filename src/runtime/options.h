@@ -62,6 +62,9 @@ struct RuntimeOptions {
   // Where this worker's spans go (null: not traced). serve --in-process
   // hands its own, so both tiers share one exporter.
   std::shared_ptr<telemetry::Tracer> tracer;
+  // Whether runtime/telemetry reports the tracer's counters (off when the
+  // tracer is serve's own, which /metrics already shows).
+  bool report_tracing = true;
 };
 
 }  // namespace mlxs::runtime

@@ -76,9 +76,11 @@ class Metrics {
 // cache, waiting by priority class), per model.
 std::string render_engine_telemetry(const core::Json& telemetry);
 
-// The trace exporter's counters (trace_metrics.cpp); zeros when tracing is
-// off, so a scrape always has the same names.
-std::string render_trace_metrics(const telemetry::Tracer* tracer);
+// The trace exporters' counters (trace_metrics.cpp): serve's own
+// (process="serve"; zeros when tracing is off, so a scrape always has the
+// same names) and a worker's from its runtime/telemetry `tracing` block
+// (process="worker"), when `telemetry` has one.
+std::string render_trace_metrics(const telemetry::Tracer* tracer, const core::Json* telemetry);
 
 // Prometheus label value escaping (backslash, quote, newline).
 std::string prometheus_escape(const std::string& value);

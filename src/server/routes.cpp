@@ -227,7 +227,7 @@ void metrics(const SessionPtr& s, ServerContext& ctx) {
       std::string text = ctx.metrics.render(serving_readiness(ctx), ctx.gateway.metrics());
       if (r.is_ok()) text += render_engine_telemetry(*r);
       text += ctx.metrics.render_load(r.is_ok() ? &*r : nullptr);
-      text += render_trace_metrics(ctx.options.tracer.get());
+      text += render_trace_metrics(ctx.options.tracer.get(), r.is_ok() ? &*r : nullptr);
       s->reply_text(200, std::move(text), "text/plain; version=0.0.4; charset=utf-8");
     });
   });

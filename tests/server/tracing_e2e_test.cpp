@@ -68,6 +68,12 @@ std::vector<ReceivedSpan> spans_of_request(const OtlpReceiver& receiver, const s
   return trace.empty() ? std::vector<ReceivedSpan>{} : of_trace(all, trace);
 }
 
+// A Prometheus sample's value, or -1 when the series is absent.
+double sample(const std::string& text, const std::string& series) {
+  const auto pos = text.find("\n" + series + " ");
+  return pos == std::string::npos ? -1.0 : std::stod(text.substr(pos + series.size() + 2));
+}
+
 std::int64_t int_attr(const ReceivedSpan& s, const std::string& key) {
   const Json v = s.attribute(key);
   return v.is_string() ? std::stoll(v.get<std::string>()) : -1;
@@ -215,10 +221,12 @@ TEST_F(TracingE2E, UnsampledCallersAreNotRecordedAndExportIsCounted) {
             200);
   ASSERT_FALSE(spans_of_request(*receiver_, "sampled-after").empty());
   EXPECT_TRUE(of_trace(receiver_->spans(), std::string(32, 'a')).empty());
+  // Both exporters count: serve's own and the worker's (from runtime/telemetry).
   const std::string metrics = http_call(port(), "GET", "/metrics").body;
-  EXPECT_NE(metrics.find("mlxs_trace_spans_exported_total "), std::string::npos);
-  EXPECT_EQ(metrics.find("mlxs_trace_spans_exported_total 0\n"), std::string::npos) << metrics;
-  EXPECT_NE(metrics.find("mlxs_trace_spans_dropped_total 0\n"), std::string::npos);
+  EXPECT_GT(sample(metrics, R"(mlxs_trace_spans_exported_total{process="serve"})"), 0) << metrics;
+  EXPECT_GT(sample(metrics, R"(mlxs_trace_spans_exported_total{process="worker"})"), 0);
+  EXPECT_EQ(sample(metrics, R"(mlxs_trace_spans_dropped_total{process="serve"})"), 0);
+  EXPECT_EQ(sample(metrics, R"(mlxs_trace_spans_failed_total{process="worker"})"), 0);
 }
 
 // serve --in-process: one process, one exporter, the same tree.
@@ -246,6 +254,10 @@ TEST_F(TracingInProcessE2E, TheSameTreeComesOutOfOneProcess) {
     s.service = "mlx-serving";  // the shared checks expect the default name
   }
   expect_request_tree(spans, "in-process-1", false);
+  // One exporter in one process: counted once, as serve's.
+  const std::string metrics = http_call(port(), "GET", "/metrics").body;
+  EXPECT_GT(sample(metrics, R"(mlxs_trace_spans_exported_total{process="serve"})"), 0) << metrics;
+  EXPECT_EQ(sample(metrics, R"(mlxs_trace_spans_exported_total{process="worker"})"), -1);
 }
 
 // A collector that accepts connections and never answers: serving goes on,
@@ -276,16 +288,12 @@ TEST_F(TracingDeadCollectorE2E, RequestsSucceedAndTheLossIsCounted) {
   }
   // The exporter gives up on each batch after its timeout; poll until it
   // has counted one and said so (once) in the log.
-  const auto value = [](const std::string& m, const std::string& name) {
-    const auto pos = m.find("\n" + name + " ");
-    return pos == std::string::npos ? -1.0 : std::stod(m.substr(pos + name.size() + 2));
-  };
   double failed = 0, dropped = 0;
   bool logged = false;
   for (int i = 0; i < 600 && !(failed > 0 && logged); ++i) {
     const std::string m = http_call(port(), "GET", "/metrics").body;
-    failed = value(m, "mlxs_trace_spans_failed_total");
-    dropped = value(m, "mlxs_trace_spans_dropped_total");
+    failed = sample(m, R"(mlxs_trace_spans_failed_total{process="serve"})");
+    dropped = sample(m, R"(mlxs_trace_spans_dropped_total{process="serve"})");
     logged = server_->log().find("trace_export_failed") != std::string::npos;
     if (!(failed > 0 && logged)) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
