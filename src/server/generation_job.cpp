@@ -80,9 +80,10 @@ void GenerationJob::start() {
   const int n = static_cast<int>(choices_.size());
   if (ctx_.streams.fetch_add(n) + n > ctx_.options.max_concurrent_streams) {
     ctx_.streams.fetch_sub(n);
-    session_->reply_error(ApiError::from_status(core::make_error(
-        ErrorCode::kQueueFull, "the server runs {} streams, its limit; retry shortly",
-        ctx_.options.max_concurrent_streams)));
+    start_error_ = core::make_error(ErrorCode::kQueueFull,
+                                    "the server runs {} streams, its limit; retry shortly",
+                                    ctx_.options.max_concurrent_streams);
+    session_->reply_error(ApiError::from_status(*start_error_));
     phase_ = Phase::kDone;
     return;
   }

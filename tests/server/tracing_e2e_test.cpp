@@ -17,6 +17,7 @@
 #include "raw_http.h"
 #include "serve_process.h"
 #include "testing/fixtures.h"
+#include "testing/process.h"
 
 namespace mlxs::testing {
 namespace {
@@ -314,6 +315,24 @@ TEST_F(TracingDeadCollectorE2E, ConcurrentStreamsAllComplete) {
   }
   for (auto& t : clients) t.join();
   for (int s : status) EXPECT_EQ(s, 200);
+}
+
+TEST(TracingFlags, ABadEndpointStopsServeAndTheWorkerWithAConfigError) {
+  for (const char* bad : {"https://collector:4318", "collector:4318", "http://c:99999"}) {
+    auto r =
+        run_process({mlx_serving_binary(), "serve", "--port", "0", "--otlp-endpoint", bad}, 120);
+    EXPECT_EQ(r.exit_code, 1) << bad << ": " << r.err;
+    EXPECT_NE(r.err.find("ConfigError"), std::string::npos) << r.err;
+    r = run_process({mlx_serving_binary(), "runtime", "--otlp-endpoint", bad}, 120);
+    EXPECT_EQ(r.exit_code, 1) << bad << ": " << r.err;
+    EXPECT_NE(r.err.find("ConfigError"), std::string::npos) << r.err;
+  }
+  // The file's value is checked by the schema before anything starts.
+  const auto r = run_process({mlx_serving_binary(), "serve", "--port", "0", "--set",
+                              "tracing.endpoint=https://collector:4318"},
+                             120);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("tracing.endpoint"), std::string::npos) << r.err;
 }
 
 }  // namespace
