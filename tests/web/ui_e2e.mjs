@@ -5,7 +5,8 @@
 // produce a structured answer that parses, show the server's coded errors
 // (and its own for an empty message or an oversized image),
 // and the dashboard must show a request arriving and finishing and load and
-// unload a model. Any browser console error fails the test. Screenshots of
+// unload a model; the page must also work behind a path prefix (a proxy in
+// the test). Any browser console error fails the test. Screenshots of
 // each view are written to the artifact folder.
 //
 // Usage: MLXS_BINARY=build/dev/mlx-serving node tests/web/ui_e2e.mjs [artifact-dir]
@@ -13,6 +14,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -63,6 +65,27 @@ function startServer() {
   });
 }
 
+// A reverse proxy that mounts the server under `prefix` (as nginx would with
+// `location /llm/ { proxy_pass http://server/; }`), streaming both ways; a
+// client that goes away takes the upstream request with it.
+function startPrefixProxy(prefix, port) {
+  const proxy = http.createServer((req, res) => {
+    if (!req.url.startsWith(prefix)) {
+      res.writeHead(404).end();
+      return;
+    }
+    const upstream = http.request({ host: '127.0.0.1', port, method: req.method,
+      path: req.url.slice(prefix.length - 1), headers: req.headers }, (up) => {
+      res.writeHead(up.statusCode, up.headers);
+      up.pipe(res);
+    });
+    upstream.on('error', () => res.destroy());
+    res.on('close', () => upstream.destroy());
+    req.pipe(upstream);
+  });
+  return new Promise((done) => proxy.listen(0, '127.0.0.1', () => done(proxy)));
+}
+
 // Polls `check` until it returns a truthy value; fails with `what` after `ms`.
 async function waitFor(what, check, ms = 30000) {
   const deadline = Date.now() + ms;
@@ -98,14 +121,17 @@ let failed = false;
 let page = null;
 try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  page = await context.newPage();
-  page.on('pageerror', (e) => consoleErrors.push(`page error: ${e.message}`));
-  page.on('console', (m) => {
-    if (m.type() !== 'error') return;
-    const status = /status of (\d+)/.exec(m.text());
-    if (status && expectedStatuses.has(Number(status[1]))) return;
-    consoleErrors.push(m.text());
-  });
+  const watch = (p) => {
+    p.on('pageerror', (e) => consoleErrors.push(`page error: ${e.message}`));
+    p.on('console', (m) => {
+      if (m.type() !== 'error') return;
+      const status = /status of (\d+)/.exec(m.text());
+      if (status && expectedStatuses.has(Number(status[1]))) return;
+      consoleErrors.push(m.text());
+    });
+    return p;
+  };
+  page = watch(await context.newPage());
   let chatRequests = 0;
   page.on('request', (r) => {
     if (r.url().endsWith('/v1/chat/completions')) chatRequests += 1;
@@ -266,6 +292,30 @@ try {
   await page.locator('#models li[data-model="second"] button').click();
   await waitFor('the unloaded model', async () => (await page.locator('#models li[data-model="second"]').count()) === 0);
   await page.screenshot({ path: join(artifacts, 'dashboard.png'), fullPage: true });
+
+  // Behind a path prefix: every URL the page uses is relative.
+  const proxy = await startPrefixProxy('/llm/', port);
+  const prefixed = watch(await context.newPage());
+  expectedStatuses.add(401);  // another origin: the key is asked again
+  await prefixed.goto(`http://127.0.0.1:${proxy.address().port}/llm/`);
+  await prefixed.locator('#key-dialog').waitFor({ state: 'visible' });
+  await prefixed.fill('#key-input', KEY);
+  await prefixed.click('#key-ok');
+  await waitFor('the model list behind the prefix', async () =>
+    (await prefixed.locator('#model option').allTextContents()).includes('test'));
+  expectedStatuses.delete(401);
+  await prefixed.click('#settings summary');
+  await prefixed.fill('#max_tokens', '3');
+  await prefixed.fill('#schema', '');
+  await prefixed.fill('#prompt', 'Hi through a proxy');
+  await prefixed.click('#send');
+  await waitFor('the answer behind the prefix', async () =>
+    (await prefixed.locator('#messages li.assistant').last().getAttribute('data-finish')) !== null);
+  await prefixed.click('#nav-dashboard');
+  await waitFor('the dashboard behind the prefix', async () =>
+    Number(await prefixed.locator('#stat-finished').getAttribute('data-value')) > 0);
+  await prefixed.close();
+  proxy.close();
 
   // Every form control has a name a screen reader can say.
   const unlabelled = await page.evaluate(() => [...document.querySelectorAll('input, select, textarea')]
