@@ -142,8 +142,12 @@ void WorkerSlot::enqueue(Queued q) {
   if (queue_.size() >= options_.max_queued_requests) {
     lock.unlock();
     ++queue_rejected_;
+    // Named by the HTTP request id when serve passed one (generate params).
+    const auto rid = q.params.is_object() ? q.params.find("request_id") : q.params.end();
     core::log_warn("control_queue_full",
-                   {{"worker", name_}, {"limit", options_.max_queued_requests}});
+                   {{"worker", name_},
+                    {"limit", options_.max_queued_requests},
+                    {"request_id", rid != q.params.end() && rid->is_string() ? *rid : Json("")}});
     reply_error(q.reply, Status(ErrorCode::kQueueFull,
                                 fmt::format("{} is restarting and {} requests already wait for it",
                                             name_, options_.max_queued_requests)));
