@@ -5,9 +5,10 @@
 // events split across network chunks, CRLF line ends.
 // Usage: node --test tests/web/modules_test.mjs
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
-import { parseMetrics, quantile, rate, sum, sumBy } from '../../web/ui/js/prometheus.js';
-import { sseData } from '../../web/ui/js/sse.js';
+import {test} from 'node:test';
+
+import {parseMetrics, quantile, rate, sum, sumBy} from '../../web/ui/js/prometheus.js';
+import {sseData} from '../../web/ui/js/sse.js';
 
 const TEXT = `# HELP mlxs_http_requests_total finished requests
 # TYPE mlxs_http_requests_total counter
@@ -32,8 +33,8 @@ test('samples, labels with escapes, and sums', () => {
   assert.equal(sum(m, 'mlxs_nan'), 0, 'NaN is left out of sums');
   assert.equal(sum(m, 'absent'), 0);
   assert.deepEqual(m.get('mlxs_weird')[0].labels, { path: 'a"b\\c\nd', x: '1' });
-  assert.deepEqual([...sumBy(m, 'mlxs_http_requests_total', 'code')],
-    [['ok', 3], ['GuidanceError', 2]]);
+  assert.deepEqual(
+    [...sumBy(m, 'mlxs_http_requests_total', 'code')], [['ok', 3], ['GuidanceError', 2]]);
 });
 
 test('counter rates, and a reset counts from zero', () => {
@@ -51,9 +52,9 @@ test('quantiles interpolate inside buckets summed over labels', () => {
   assert.ok(Math.abs(quantile(null, m, 'lat', 0.6) - 0.3) < 1e-12);
   assert.equal(quantile(null, m, 'lat', 0.99), 0.5, 'in +Inf: the highest finite bound');
   // Between two scrapes only the new observations count.
-  const later = parseMetrics(TEXT.replace('lat_bucket{model="b",le="+Inf"} 2',
-    'lat_bucket{model="b",le="+Inf"} 3').replace('lat_bucket{model="b",le="0.5"} 2',
-    'lat_bucket{model="b",le="0.5"} 3'));
+  const later = parseMetrics(
+    TEXT.replace('lat_bucket{model="b",le="+Inf"} 2', 'lat_bucket{model="b",le="+Inf"} 3')
+      .replace('lat_bucket{model="b",le="0.5"} 2', 'lat_bucket{model="b",le="0.5"} 3'));
   assert.ok(Math.abs(quantile(m, later, 'lat', 0.5) - 0.3) < 1e-12);
   assert.equal(quantile(m, m, 'lat', 0.5), null, 'no new observation, no quantile');
   assert.equal(quantile(null, m, 'absent', 0.5), null);
@@ -76,10 +77,12 @@ async function collect(chunks) {
 }
 
 test('events split across chunks, CRLF, comments and multi-line data', async () => {
-  assert.deepEqual(await collect(['data: {"a"', ':1}\n', '\ndata: [DONE]\n\n']), ['{"a":1}', '[DONE]']);
-  assert.deepEqual(await collect(['data: x\r\n\r\n: a comment\r\n\r\ndata:y\r\ndata: z\r\n\r\n']),
-    ['x', 'y\nz']);
-  assert.deepEqual(await collect(['data: last without a blank line']), ['last without a blank line']);
+  assert.deepEqual(
+    await collect(['data: {"a"', ':1}\n', '\ndata: [DONE]\n\n']), ['{"a":1}', '[DONE]']);
+  assert.deepEqual(
+    await collect(['data: x\r\n\r\n: a comment\r\n\r\ndata:y\r\ndata: z\r\n\r\n']), ['x', 'y\nz']);
+  assert.deepEqual(
+    await collect(['data: last without a blank line']), ['last without a blank line']);
   // A multi-byte character cut between two chunks survives.
   const euro = new TextEncoder().encode('data: €\n\n');
   const split = new ReadableStream({

@@ -12,18 +12,19 @@
 // Usage: MLXS_BINARY=build/dev/mlx-serving node tests/web/ui_e2e.mjs [artifact-dir]
 // Exits 77 (CTest's SKIP_RETURN_CODE) when chromium or playwright-core is missing.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import {spawn, spawnSync} from 'node:child_process';
+import {existsSync, mkdirSync, mkdtempSync, rmSync} from 'node:fs';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import {tmpdir} from 'node:os';
+import {join, resolve} from 'node:path';
 
 const SKIP = 77;
 const KEY = 'ui-e2e-key';
 const binary = process.env.MLXS_BINARY ?? 'mlx-serving';
 const artifacts = resolve(process.argv[2] ?? process.env.MLXS_ARTIFACTS ?? 'ui-artifacts');
-const browserPath = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser']
-  .find((p) => p && existsSync(p));
+const browserPath = [
+  process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'
+].find((p) => p && existsSync(p));
 
 let chromium;
 try {
@@ -41,16 +42,25 @@ const work = mkdtempSync(join(tmpdir(), 'mlxs-ui-'));
 mkdirSync(artifacts, { recursive: true });
 
 function synthModel() {
-  const r = spawnSync(binary, ['dev', 'synth-model', '--preset', 'tiny', '--arch', 'qwen3',
-    '--tokenizer', 'qwen3', '--dtype', 'f32', '--out', join(work, 'model')], { encoding: 'utf8' });
+  const r = spawnSync(
+    binary,
+    [
+      'dev', 'synth-model', '--preset', 'tiny', '--arch', 'qwen3', '--tokenizer', 'qwen3',
+      '--dtype', 'f32', '--out', join(work, 'model')
+    ],
+    { encoding: 'utf8' });
   assert.equal(r.status, 0, `synth-model failed: ${r.error ?? r.stderr}`);
 }
 
 function startServer() {
   return new Promise((resolvePort, reject) => {
-    const child = spawn(binary, ['serve', '--port', '0', '--model', `test=${join(work, 'model')}`,
-      '--model-root', work, '--api-key', KEY, '--threads', '2'],
-    { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(
+      binary,
+      [
+        'serve', '--port', '0', '--model', `test=${join(work, 'model')}`, '--model-root', work,
+        '--api-key', KEY, '--threads', '2'
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] });
     let log = '';
     const timer = setTimeout(() => reject(new Error(`serve did not start:\n${log}`)), 120000);
     child.stderr.on('data', (d) => {
@@ -74,11 +84,18 @@ function startPrefixProxy(prefix, port) {
       res.writeHead(404).end();
       return;
     }
-    const upstream = http.request({ host: '127.0.0.1', port, method: req.method,
-      path: req.url.slice(prefix.length - 1), headers: req.headers }, (up) => {
-      res.writeHead(up.statusCode, up.headers);
-      up.pipe(res);
-    });
+    const upstream = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        method: req.method,
+        path: req.url.slice(prefix.length - 1),
+        headers: req.headers
+      },
+      (up) => {
+        res.writeHead(up.statusCode, up.headers);
+        up.pipe(res);
+      });
     upstream.on('error', () => res.destroy());
     res.on('close', () => upstream.destroy());
     req.pipe(upstream);
@@ -100,19 +117,25 @@ async function waitFor(what, check, ms = 30000) {
 synthModel();
 const { child: server, port } = await startServer();
 const base = `http://127.0.0.1:${port}`;
-const auth = { Authorization: `Bearer ${KEY}` };
+const auth = {
+  Authorization: `Bearer ${KEY}`
+};
 
 async function metric(name) {
   const text = await (await fetch(`${base}/metrics`, { headers: auth })).text();
   let total = 0;
   for (const line of text.split('\n')) {
-    if (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) total += Number(line.split(' ').at(-1));
+    if (line.startsWith(`${name}{`) || line.startsWith(`${name} `))
+      total += Number(line.split(' ').at(-1));
   }
   return total;
 }
 
-const browser = await chromium.launch({ executablePath: browserPath, headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+const browser = await chromium.launch({
+  executablePath: browserPath,
+  headless: true,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage']
+});
 const consoleErrors = [];
 // Statuses the test provokes on purpose; the browser logs each failed
 // request as a console error, which is expected only for these.
@@ -141,7 +164,9 @@ try {
   const plain = await fetch(`${base}/ui/app.css`);
   assert.equal(plain.status, 200);
   assert.match(plain.headers.get('content-type'), /^text\/css/);
-  assert.equal((await fetch(`${base}/ui/app.css`, { headers: { 'If-None-Match': plain.headers.get('etag') } })).status, 304);
+  const etag = plain.headers.get('etag');
+  const again = await fetch(`${base}/ui/app.css`, { headers: { 'If-None-Match': etag } });
+  assert.equal(again.status, 304);
   assert.equal((await fetch(`${base}/v1/status`)).status, 401);
   const status = await (await fetch(`${base}/v1/status`, { headers: auth })).json();
   assert.deepEqual(status.models, ['test']);
@@ -153,8 +178,9 @@ try {
   await page.locator('#key-dialog').waitFor({ state: 'visible' });
   await page.fill('#key-input', KEY);
   await page.click('#key-ok');
-  await waitFor('the model list', async () =>
-    (await page.locator('#model option').allTextContents()).includes('test'));
+  await waitFor(
+    'the model list',
+    async () => (await page.locator('#model option').allTextContents()).includes('test'));
   expectedStatuses.delete(401);
 
   // A streamed answer.
@@ -168,7 +194,8 @@ try {
   assert.match(response.headers()['content-type'], /text\/event-stream/);
   assert.equal(JSON.parse(response.request().postData()).stream, true);
   const answer = page.locator('#messages li.assistant').last();
-  await waitFor('the first answer', async () => (await answer.getAttribute('data-finish')) !== null);
+  await waitFor(
+    'the first answer', async () => (await answer.getAttribute('data-finish')) !== null);
   assert.equal(await answer.getAttribute('data-finish'), 'length');
   assert.ok((await answer.locator('.content').textContent()).length > 0, 'the answer has text');
   assert.match(await answer.locator('.stats').textContent(), /tok\/s · TTFT \d+ ms · 8 tokens/);
@@ -179,39 +206,53 @@ try {
   await page.fill('#prompt', 'Tell me a very long story');
   await page.click('#send');
   const live = page.locator('#messages li.assistant').last();
-  await waitFor('streamed text', async () => ((await live.locator('.content').textContent()) || '').length > 0);
+  await waitFor(
+    'streamed text', async () => ((await live.locator('.content').textContent()) || '').length > 0);
   assert.equal(await live.getAttribute('data-finish'), null, 'still streaming when stopped');
   await page.click('#stop-button');
-  await waitFor('the stopped answer', async () => (await live.getAttribute('data-finish')) === 'stopped');
-  await waitFor('running back to 0', async () =>
-    (await metric('mlxs_requests_running')) === 0 && (await metric('mlxs_streams_running')) === 0);
+  await waitFor(
+    'the stopped answer', async () => (await live.getAttribute('data-finish')) === 'stopped');
+  await waitFor(
+    'running back to 0',
+    async () => (await metric('mlxs_requests_running')) === 0 &&
+      (await metric('mlxs_streams_running')) === 0);
 
   // Regenerate replaces the last answer.
   await page.fill('#max_tokens', '4');
   const before = await page.locator('#messages li').count();
   await page.click('#regenerate');
-  await waitFor('the regenerated answer', async () =>
-    (await page.locator('#messages li.assistant').last().getAttribute('data-finish')) === 'length');
+  await waitFor(
+    'the regenerated answer',
+    async () =>
+      (await page.locator('#messages li.assistant').last().getAttribute('data-finish')) ===
+      'length');
   assert.equal(await page.locator('#messages li').count(), before);
 
   // Edit an earlier turn: what followed it is replaced by a new answer.
   await page.locator('#messages li.user').first().locator('button.edit').click();
   await page.locator('#messages textarea').fill('Hello again');
   await page.locator('#messages button.save').click();
-  await waitFor('the answer to the edited turn', async () =>
-    (await page.locator('#messages li').count()) === 2 &&
-    (await page.locator('#messages li.assistant').last().getAttribute('data-finish')) !== null);
-  assert.equal(await page.locator('#messages li.user .content').first().textContent(), 'Hello again');
+  await waitFor(
+    'the answer to the edited turn',
+    async () => (await page.locator('#messages li').count()) === 2 &&
+      (await page.locator('#messages li.assistant').last().getAttribute('data-finish')) !== null);
+  assert.equal(
+    await page.locator('#messages li.user .content').first().textContent(), 'Hello again');
 
   // Structured output: the answer parses and matches the schema.
   await page.click('#new-chat');
   await page.fill('#max_tokens', '30');
-  await page.fill('#schema', JSON.stringify({ type: 'object', properties: { ok: { type: 'boolean' } },
-    required: ['ok'], additionalProperties: false }));
+  await page.fill('#schema', JSON.stringify({
+    type: 'object',
+    properties: { ok: { type: 'boolean' } },
+    required: ['ok'],
+    additionalProperties: false
+  }));
   await page.fill('#prompt', 'Is it ok?');
   await page.click('#send');
   const structured = page.locator('#messages li.assistant').last();
-  await waitFor('the structured answer', async () => (await structured.getAttribute('data-finish')) !== null);
+  await waitFor(
+    'the structured answer', async () => (await structured.getAttribute('data-finish')) !== null);
   const parsed = JSON.parse(await structured.locator('.content').textContent());
   assert.equal(typeof parsed.ok, 'boolean');
   assert.match(await structured.locator('.stats').textContent(), /JSON parses/);
@@ -228,27 +269,35 @@ try {
   await page.fill('#schema', '{"type": "bogus"}');
   await page.fill('#prompt', 'Again');
   await page.click('#send');
-  await waitFor('the server error', async () =>
-    /GuidanceError/.test(await page.locator('#chat-error').textContent()));
+  await waitFor(
+    'the server error',
+    async () => /GuidanceError/.test(await page.locator('#chat-error').textContent()));
   assert.match(await page.locator('#chat-error').textContent(), /must name JSON types/);
   await page.fill('#schema', '');
   // An image over the page's limit is refused before upload; one within it
   // reaches the server, which names what it does not support.
   const beforeImages = chatRequests;
-  await page.setInputFiles('#attach', { name: 'big.png', mimeType: 'image/png',
-    buffer: Buffer.alloc(5 * 1024 * 1024) });
-  await waitFor('the attachment error', async () =>
-    /AttachmentTooLarge/.test(await page.locator('#chat-error').textContent()));
+  await page.setInputFiles(
+    '#attach', { name: 'big.png', mimeType: 'image/png', buffer: Buffer.alloc(5 * 1024 * 1024) });
+  await waitFor(
+    'the attachment error',
+    async () => /AttachmentTooLarge/.test(await page.locator('#chat-error').textContent()));
   assert.equal(await page.locator('#attach-name').textContent(), '');
-  await page.setInputFiles('#attach', { name: 'dot.png', mimeType: 'image/png', buffer: Buffer.from(
-    'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==',
-    'base64') });
-  await waitFor('the attached image', async () =>
-    (await page.locator('#attach-name').textContent()) === 'Attached: dot.png');
+  await page.setInputFiles('#attach', {
+    name: 'dot.png',
+    mimeType: 'image/png',
+    buffer: Buffer.from(
+      'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==',
+      'base64')
+  });
+  await waitFor(
+    'the attached image',
+    async () => (await page.locator('#attach-name').textContent()) === 'Attached: dot.png');
   await page.fill('#prompt', 'What is in this picture?');
   await page.click('#send');
-  await waitFor('the server\'s answer to the image', async () =>
-    /Unsupported/.test(await page.locator('#chat-error').textContent()));
+  await waitFor(
+    'the server\'s answer to the image',
+    async () => /Unsupported/.test(await page.locator('#chat-error').textContent()));
   assert.equal(chatRequests, beforeImages + 1, 'only the image within the limit was sent');
   assert.equal(await page.locator('#attach-name').textContent(), '');
   await page.screenshot({ path: join(artifacts, 'chat-error.png'), fullPage: true });
@@ -261,24 +310,37 @@ try {
   const finishedBefore = Number(await stat('stat-finished'));
   const abort = new AbortController();
   const pending = fetch(`${base}/v1/chat/completions`, {
-    method: 'POST', signal: abort.signal, headers: { ...auth, 'Content-Type': 'application/json' },
-    body: JSON.stringify({ model: 'test', messages: [{ role: 'user', content: 'Count to a thousand' }],
-      max_tokens: 3000, stream: true }),
-  }).then((r) => r.body.getReader().read()).catch(() => null);
-  await waitFor('the dashboard to show a running request', async () => Number(await stat('stat-running')) >= 1);
+                    method: 'POST',
+                    signal: abort.signal,
+                    headers: {...auth, 'Content-Type': 'application/json' },
+                    body: JSON.stringify({
+                      model: 'test',
+                      messages: [{ role: 'user', content: 'Count to a thousand' }],
+                      max_tokens: 3000,
+                      stream: true
+                    }),
+                  })
+                    .then((r) => r.body.getReader().read())
+                    .catch(() => null);
+  await waitFor(
+    'the dashboard to show a running request', async () => Number(await stat('stat-running')) >= 1);
   await page.screenshot({ path: join(artifacts, 'dashboard-running.png'), fullPage: true });
   abort.abort();
   await pending;
-  await waitFor('the dashboard to show it gone', async () => Number(await stat('stat-running')) === 0);
+  await waitFor(
+    'the dashboard to show it gone', async () => Number(await stat('stat-running')) === 0);
   // A request that runs to its end is counted as finished (a cancelled one
   // is not: the server counts answered requests).
   const done = await fetch(`${base}/v1/chat/completions`, {
-    method: 'POST', headers: { ...auth, 'Content-Type': 'application/json' },
-    body: JSON.stringify({ model: 'test', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 4 }),
+    method: 'POST',
+    headers: {...auth, 'Content-Type': 'application/json' },
+    body:
+      JSON.stringify({ model: 'test', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 4 }),
   });
   assert.equal(done.status, 200);
-  await waitFor('the dashboard to count it finished', async () =>
-    Number(await stat('stat-finished')) > finishedBefore);
+  await waitFor(
+    'the dashboard to count it finished',
+    async () => Number(await stat('stat-finished')) > finishedBefore);
   assert.match(await page.locator('#workers').textContent(), /worker-0.*Running/);
   assert.notEqual(await page.locator('#stat-ttft').textContent(), '–');
   assert.match(await page.locator('#errors').textContent(), /GuidanceError/);
@@ -287,10 +349,14 @@ try {
   await page.fill('#load-id', 'second');
   await page.fill('#load-path', 'model');
   await page.click('#load-button');
-  await waitFor('the loaded model', async () => (await page.locator('#models li[data-model="second"]').count()) === 1, 60000);
+  await waitFor(
+    'the loaded model',
+    async () => (await page.locator('#models li[data-model="second"]').count()) === 1, 60000);
   assert.match(await page.locator('#load-status').textContent(), /Loaded second/);
   await page.locator('#models li[data-model="second"] button').click();
-  await waitFor('the unloaded model', async () => (await page.locator('#models li[data-model="second"]').count()) === 0);
+  await waitFor(
+    'the unloaded model',
+    async () => (await page.locator('#models li[data-model="second"]').count()) === 0);
   await page.screenshot({ path: join(artifacts, 'dashboard.png'), fullPage: true });
 
   // Behind a path prefix: every URL the page uses is relative.
@@ -301,32 +367,40 @@ try {
   await prefixed.locator('#key-dialog').waitFor({ state: 'visible' });
   await prefixed.fill('#key-input', KEY);
   await prefixed.click('#key-ok');
-  await waitFor('the model list behind the prefix', async () =>
-    (await prefixed.locator('#model option').allTextContents()).includes('test'));
+  await waitFor(
+    'the model list behind the prefix',
+    async () => (await prefixed.locator('#model option').allTextContents()).includes('test'));
   expectedStatuses.delete(401);
   await prefixed.click('#settings summary');
   await prefixed.fill('#max_tokens', '3');
   await prefixed.fill('#schema', '');
   await prefixed.fill('#prompt', 'Hi through a proxy');
   await prefixed.click('#send');
-  await waitFor('the answer behind the prefix', async () =>
-    (await prefixed.locator('#messages li.assistant').last().getAttribute('data-finish')) !== null);
+  await waitFor(
+    'the answer behind the prefix',
+    async () =>
+      (await prefixed.locator('#messages li.assistant').last().getAttribute('data-finish')) !==
+      null);
   await prefixed.click('#nav-dashboard');
-  await waitFor('the dashboard behind the prefix', async () =>
-    Number(await prefixed.locator('#stat-finished').getAttribute('data-value')) > 0);
+  await waitFor(
+    'the dashboard behind the prefix',
+    async () => Number(await prefixed.locator('#stat-finished').getAttribute('data-value')) > 0);
   await prefixed.close();
   proxy.close();
 
   // Every form control has a name a screen reader can say.
-  const unlabelled = await page.evaluate(() => [...document.querySelectorAll('input, select, textarea')]
-    .filter((el) => !el.labels?.length && !el.getAttribute('aria-label')).map((el) => el.id || el.outerHTML));
+  const unlabelled = await page.evaluate(
+    () => [...document.querySelectorAll('input, select, textarea')]
+            .filter((el) => !el.labels?.length && !el.getAttribute('aria-label'))
+            .map((el) => el.id || el.outerHTML));
   assert.deepEqual(unlabelled, [], 'controls without a label');
 
   // A phone's width: one column, nothing wider than the screen.
   await page.setViewportSize({ width: 390, height: 844 });
   for (const view of ['dashboard', 'chat']) {
     await page.click(`#nav-${view}`);
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    const overflow =
+      await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 1, `${view} is ${overflow}px wider than a phone`);
     await page.screenshot({ path: join(artifacts, `${view}-phone.png`), fullPage: true });
   }

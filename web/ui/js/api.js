@@ -31,14 +31,15 @@ export async function errorOf(response) {
     text = await response.text();
     const body = JSON.parse(text);
     if (body && body.error) {
-      return new ApiError(body.error.code || `HTTP${response.status}`,
-        body.error.message || response.statusText, response.status, body.error.details);
+      return new ApiError(
+        body.error.code || `HTTP${response.status}`, body.error.message || response.statusText,
+        response.status, body.error.details);
     }
   } catch {
     // Not JSON (a proxy's page, say): fall through with the status line.
   }
-  return new ApiError(`HTTP${response.status}`, text.slice(0, 200) || response.statusText,
-    response.status);
+  return new ApiError(
+    `HTTP${response.status}`, text.slice(0, 200) || response.statusText, response.status);
 }
 
 let pendingKey = null;
@@ -74,14 +75,14 @@ function askForKey(reason) {
 
 // fetch() with the key; asks for one (again) on 401 and retries.
 export async function apiFetch(path, init = {}) {
-  for (let attempt = 0; ; attempt++) {
+  for (let attempt = 0;; attempt++) {
     const headers = new Headers(init.headers || {});
     const key = sessionStorage.getItem(KEY_STORAGE);
     if (key) headers.set('Authorization', `Bearer ${key}`);
-    const response = await fetch(path, { ...init, headers });
+    const response = await fetch(path, {...init, headers });
     if (response.status !== 401 || attempt >= 3) return response;
-    const reason = key ? 'The server refused that key. Enter another API key.'
-      : 'This server needs an API key.';
+    const reason =
+      key ? 'The server refused that key. Enter another API key.' : 'This server needs an API key.';
     if (!(await askForKey(reason))) {
       throw new ApiError('Unauthorized', 'an API key is needed to use this server', 401);
     }

@@ -4,7 +4,7 @@
 
 const COLORS = ['#0b57d0', '#c5221f', '#188038', '#8e24aa'];
 
-export function drawChart(canvas, legend, series, { unit = '', windowMs = 300000 } = {}) {
+export function drawChart(canvas, legend, series, {unit = '', windowMs = 300000} = {}) {
   const ratio = window.devicePixelRatio || 1;
   const width = canvas.clientWidth;
   const height = canvas.clientHeight;
@@ -19,7 +19,8 @@ export function drawChart(canvas, legend, series, { unit = '', windowMs = 300000
   const start = now - windowMs;
   let top = 0;
   for (const s of series) {
-    for (const [t, v] of s.points) if (t >= start && Number.isFinite(v)) top = Math.max(top, v);
+    for (const [t, v] of s.points)
+      if (t >= start && Number.isFinite(v)) top = Math.max(top, v);
   }
   top = niceCeiling(top);
   const left = 44;
@@ -49,8 +50,10 @@ export function drawChart(canvas, legend, series, { unit = '', windowMs = 300000
         drawing = false;  // a gap, not a line through missing data
         continue;
       }
-      if (drawing) ctx.lineTo(x(t), y(v));
-      else ctx.moveTo(x(t), y(v));
+      if (drawing)
+        ctx.lineTo(x(t), y(v));
+      else
+        ctx.moveTo(x(t), y(v));
       drawing = true;
     }
     ctx.stroke();
@@ -71,7 +74,8 @@ export function drawChart(canvas, legend, series, { unit = '', windowMs = 300000
 function niceCeiling(v) {
   if (!(v > 0)) return 1;
   const magnitude = 10 ** Math.floor(Math.log10(v));
-  for (const step of [1, 2, 5, 10]) if (v <= step * magnitude) return step * magnitude;
+  for (const step of [1, 2, 5, 10])
+    if (v <= step * magnitude) return step * magnitude;
   return 10 * magnitude;
 }
 

@@ -1,12 +1,12 @@
 // The chat playground: one conversation at a time, streamed from
 // POST v1/chat/completions. Stop aborts the fetch; the server sees the
 // connection go and cancels the request (its KV blocks are freed).
-import { ApiError, apiFetch, apiJson, errorOf } from './api.js';
-import { readAttachment } from './attachment.js';
-import { SAMPLING, answerStats, buildRequest } from './chat_request.js';
-import { ConversationStore, loadSettings, saveSettings } from './conversations.js';
-import { button, messageItem } from './message_view.js';
-import { sseData } from './sse.js';
+import {ApiError, apiFetch, apiJson, errorOf} from './api.js';
+import {readAttachment} from './attachment.js';
+import {answerStats, buildRequest, SAMPLING} from './chat_request.js';
+import {ConversationStore, loadSettings, saveSettings} from './conversations.js';
+import {button, messageItem} from './message_view.js';
+import {sseData} from './sse.js';
 
 const $ = (id) => document.getElementById(id);
 const SETTING_FIELDS = [...SAMPLING, 'stop', 'schema', 'model'];
@@ -21,7 +21,7 @@ class Chat {
   constructor() {
     this.store = new ConversationStore();
     this.controller = null;
-    this.live = null;  // the content element of the answer being streamed
+    this.live = null;        // the content element of the answer being streamed
     this.attachment = null;  // {name, url} for the next message
   }
 
@@ -30,7 +30,8 @@ class Chat {
     for (const field of SETTING_FIELDS) {
       if (field !== 'model' && settings[field] !== undefined) $(field).value = settings[field];
     }
-    for (const field of SETTING_FIELDS) $(field).addEventListener('change', () => this.saveSettings());
+    for (const field of SETTING_FIELDS)
+      $(field).addEventListener('change', () => this.saveSettings());
     $('system').addEventListener('input', () => {
       this.store.current().system = $('system').value;
       this.store.touch();
@@ -175,8 +176,10 @@ class Chat {
         }
       }
     } catch (e) {
-      if (e.name === 'AbortError') finish = 'stopped';
-      else failure = e;
+      if (e.name === 'AbortError')
+        finish = 'stopped';
+      else
+        failure = e;
     }
     const ended = performance.now();
     this.controller = null;
@@ -184,22 +187,33 @@ class Chat {
     if (failure && !answer.content) {
       conversation.messages.pop();  // nothing came: keep the question, show why
     } else {
-      answer.stats = answerStats({ started, first, ended, usage, pieces, finish, failure,
-        structured: Boolean(request.response_format), text: answer.content });
+      answer.stats = answerStats({
+        started,
+        first,
+        ended,
+        usage,
+        pieces,
+        finish,
+        failure,
+        structured: Boolean(request.response_format),
+        text: answer.content
+      });
     }
     this.store.touch();
     this.renderAll();
     if (failure) {
       this.showError(failure);
     } else {
-      $('chat-status').textContent = finish === 'stopped' ? 'Stopped.' : `Answer complete (finish: ${finish}).`;
+      $('chat-status').textContent =
+        finish === 'stopped' ? 'Stopped.' : `Answer complete (finish: ${finish}).`;
     }
   }
 
   setBusy(busy) {
     $('send').disabled = busy;
     $('stop-button').disabled = !busy;
-    $('regenerate').disabled = busy || !this.store.current().messages.some((m) => m.role === 'user');
+    $('regenerate').disabled =
+      busy || !this.store.current().messages.some((m) => m.role === 'user');
     $('chat-status').textContent = busy ? 'Generating…' : '';
   }
 

@@ -1,7 +1,7 @@
 // The chat request body from the settings form, and the numbers shown under
 // an answer. Input the page can judge itself is refused here with a coded
 // ApiError, before anything is sent.
-import { ApiError } from './api.js';
+import {ApiError} from './api.js';
 
 const $ = (id) => document.getElementById(id);
 export const SAMPLING = ['temperature', 'top_p', 'top_k', 'min_p', 'max_tokens', 'seed'];
@@ -12,7 +12,8 @@ function apiMessage(m) {
   if (!m.image) return { role: m.role, content: m.content };
   return {
     role: m.role,
-    content: [{ type: 'text', text: m.content }, { type: 'image_url', image_url: { url: m.image.url } }],
+    content:
+      [{ type: 'text', text: m.content }, { type: 'image_url', image_url: { url: m.image.url } }],
   };
 }
 
@@ -28,7 +29,8 @@ export function buildRequest(conversation) {
     if (raw === '') continue;
     const value = Number(raw);
     if (!Number.isFinite(value) || (INTEGERS.has(field) && !Number.isInteger(value))) {
-      throw new ApiError('InvalidParams', `${field} must be a${INTEGERS.has(field) ? 'n integer' : ' number'}`);
+      throw new ApiError(
+        'InvalidParams', `${field} must be a${INTEGERS.has(field) ? 'n integer' : ' number'}`);
     }
     body[field] = value;
   }
@@ -49,13 +51,15 @@ export function buildRequest(conversation) {
 
 // Decode speed counts the tokens after the first over the time after it, so
 // the prompt's prefill (in TTFT) does not dilute it.
-export function answerStats({ started, first, ended, usage, pieces, finish, failure, structured, text }) {
+export function answerStats(
+  {started, first, ended, usage, pieces, finish, failure, structured, text}) {
   const tokens = usage?.completion_tokens ?? pieces;
   return {
     tokens,
     ttft_ms: first === null ? null : Math.round(first - started),
-    tokens_per_s: first !== null && tokens > 1 && ended > first
-      ? (tokens - 1) / ((ended - first) / 1000) : null,
+    tokens_per_s: first !== null && tokens > 1 && ended > first ?
+      (tokens - 1) / ((ended - first) / 1000) :
+      null,
     finish: failure ? 'error' : (finish ?? 'unknown'),
     json: structured ? parsesAsJson(text) : undefined,
   };

@@ -31,9 +31,7 @@ export class ConversationStore {
     if (!this.current()) this.create();
   }
 
-  current() {
-    return this.list.find((c) => c.id === this.currentId) || null;
-  }
+  current() { return this.list.find((c) => c.id === this.currentId) || null; }
 
   create() {
     const id = `c${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
@@ -66,15 +64,9 @@ export class ConversationStore {
     this.save();
   }
 
-  save() {
-    write(STORE, { list: this.list, currentId: this.currentId });
-  }
+  save() { write(STORE, { list: this.list, currentId: this.currentId }); }
 }
 
-export function loadSettings() {
-  return read(SETTINGS, {});
-}
+export function loadSettings() { return read(SETTINGS, {}); }
 
-export function saveSettings(settings) {
-  write(SETTINGS, settings);
-}
+export function saveSettings(settings) { write(SETTINGS, settings); }

@@ -2,9 +2,9 @@
 // v1/status (workers, their breaker state, models and memory), keeps five
 // minutes of scrapes in memory for rates, percentiles and charts, and lets an
 // admin load or unload a model.
-import { ApiError, apiFetch, apiJson, errorOf, postJson } from './api.js';
-import { drawChart, formatNumber } from './charts.js';
-import { parseMetrics, quantile, rate, sum } from './prometheus.js';
+import {ApiError, apiFetch, apiJson, errorOf, postJson} from './api.js';
+import {drawChart, formatNumber} from './charts.js';
+import {parseMetrics, quantile, rate, sum} from './prometheus.js';
 
 const $ = (id) => document.getElementById(id);
 const INTERVAL_MS = 2000;
@@ -38,7 +38,8 @@ export class Dashboard {
     if (this.polling) return;  // a slow server: never stack scrapes
     this.polling = true;
     try {
-      const [metricsResponse, status] = await Promise.all([apiFetch('metrics'), apiJson('v1/status')]);
+      const [metricsResponse, status] =
+        await Promise.all([apiFetch('metrics'), apiJson('v1/status')]);
       if (!metricsResponse.ok) throw await errorOf(metricsResponse);
       const metrics = parseMetrics(await metricsResponse.text());
       this.record(metrics);
@@ -56,7 +57,8 @@ export class Dashboard {
   scrapeBefore(ms) {
     const cutoff = Date.now() - ms;
     let pick = this.history[0] || null;
-    for (const h of this.history) if (h.t <= cutoff) pick = h;
+    for (const h of this.history)
+      if (h.t <= cutoff) pick = h;
     return pick;
   }
 
@@ -72,8 +74,10 @@ export class Dashboard {
     const blocks = sum(metrics, 'mlxs_kv_blocks_total');
     entry.kvPercent = blocks > 0 ? (100 * sum(metrics, 'mlxs_kv_blocks_used')) / blocks : null;
     const minuteAgo = this.scrapeBefore(LATENCY_WINDOW_MS);
-    entry.ttftP95 = ms(quantile(minuteAgo?.metrics, metrics, 'mlxs_time_to_first_token_seconds', 0.95));
-    entry.itlP95 = ms(quantile(minuteAgo?.metrics, metrics, 'mlxs_inter_token_latency_seconds', 0.95));
+    entry.ttftP95 =
+      ms(quantile(minuteAgo?.metrics, metrics, 'mlxs_time_to_first_token_seconds', 0.95));
+    entry.itlP95 =
+      ms(quantile(minuteAgo?.metrics, metrics, 'mlxs_inter_token_latency_seconds', 0.95));
     this.history.push(entry);
     while (this.history.length && this.history[0].t < t - WINDOW_MS) this.history.shift();
   }
@@ -86,10 +90,12 @@ export class Dashboard {
     const interactive = sum(metrics, 'mlxs_engine_waiting', { class: 'interactive' });
     const batch = sum(metrics, 'mlxs_engine_waiting', { class: 'batch' });
     const queued = sum(metrics, 'mlxs_streams_waiting');
-    setStat('stat-waiting', `${interactive} / ${batch}${queued ? ` (+${queued} not started)` : ''}`,
+    setStat(
+      'stat-waiting', `${interactive} / ${batch}${queued ? ` (+${queued} not started)` : ''}`,
       interactive + batch + queued);
     let finished = 0;
-    for (const route of GENERATION_ROUTES) finished += sum(metrics, 'mlxs_http_requests_total', { route });
+    for (const route of GENERATION_ROUTES)
+      finished += sum(metrics, 'mlxs_http_requests_total', { route });
     setStat('stat-finished', String(finished), finished);
     setStat('stat-tokens', `${fixed(latest.tokensIn)} / ${fixed(latest.tokensOut)}`);
     setStat('stat-ttft', percentiles(windowStart, metrics, 'mlxs_time_to_first_token_seconds'));
@@ -99,22 +105,33 @@ export class Dashboard {
     setStat('stat-kv', total ? `${used} / ${total - used}` : '–');
     const queries = sum(metrics, 'mlxs_prefix_queries_total');
     const hits = sum(metrics, 'mlxs_prefix_hits_total');
-    setStat('stat-prefix', queries ? `${((100 * hits) / queries).toFixed(1)}% of ${queries}` : '–');
+    const hitRate = queries ? `${((100 * hits) / queries).toFixed(1)}% of ${queries}` : '–';
+    setStat('stat-prefix', hitRate);
     const rss = status?.memory?.rss;
     setStat('stat-memory', Number.isFinite(rss) ? `${(rss / 2 ** 20).toFixed(0)} MiB` : '–');
     setStat('stat-connections', String(sum(metrics, 'mlxs_http_connections')));
 
     const series = (key) => this.history.map((h) => [h.t, h[key]]);
-    drawChart($('chart-tokens'), $('legend-tokens'),
+    drawChart(
+      $('chart-tokens'), $('legend-tokens'),
       [{ label: 'out', points: series('tokensOut') }, { label: 'in', points: series('tokensIn') }],
       { unit: ' tok/s', windowMs: WINDOW_MS });
-    drawChart($('chart-requests'), $('legend-requests'),
-      [{ label: 'running', points: series('running') }, { label: 'waiting', points: series('waiting') }],
+    drawChart(
+      $('chart-requests'), $('legend-requests'),
+      [
+        { label: 'running', points: series('running') },
+        { label: 'waiting', points: series('waiting') }
+      ],
       { windowMs: WINDOW_MS });
-    drawChart($('chart-latency'), $('legend-latency'),
-      [{ label: 'TTFT', points: series('ttftP95') }, { label: 'inter-token', points: series('itlP95') }],
+    drawChart(
+      $('chart-latency'), $('legend-latency'),
+      [
+        { label: 'TTFT', points: series('ttftP95') },
+        { label: 'inter-token', points: series('itlP95') }
+      ],
       { unit: ' ms', windowMs: WINDOW_MS });
-    drawChart($('chart-kv'), $('legend-kv'), [{ label: 'used', points: series('kvPercent') }],
+    drawChart(
+      $('chart-kv'), $('legend-kv'), [{ label: 'used', points: series('kvPercent') }],
       { unit: '%', windowMs: WINDOW_MS });
 
     this.renderWorkers(status, metrics);
@@ -126,7 +143,8 @@ export class Dashboard {
     const body = $('workers');
     body.replaceChildren();
     for (const w of status?.workers || []) {
-      body.append(row([w.name, w.state, (w.models || []).join(', ') || '–', w.restarts, w.last_error || '–']));
+      body.append(row(
+        [w.name, w.state, (w.models || []).join(', ') || '–', w.restarts, w.last_error || '–']));
     }
     const list = $('transitions');
     list.replaceChildren();
@@ -143,7 +161,8 @@ export class Dashboard {
     const keyOf = (l) => `${l.code}\u0000${l.route}`;
     const before = new Map();
     for (const s of windowStart?.get('mlxs_http_requests_total') || []) {
-      if (s.labels.code !== 'ok') before.set(keyOf(s.labels), (before.get(keyOf(s.labels)) || 0) + s.value);
+      if (s.labels.code !== 'ok')
+        before.set(keyOf(s.labels), (before.get(keyOf(s.labels)) || 0) + s.value);
     }
     const now = new Map();
     for (const s of metrics.get('mlxs_http_requests_total') || []) {
@@ -155,8 +174,10 @@ export class Dashboard {
       body.append(row(['none', '', '', '']));
       return;
     }
-    for (const [k, { labels, count }] of [...now.entries()].sort((a, b) => b[1].count - a[1].count)) {
-      body.append(row([labels.code, labels.route, count, windowStart ? count - (before.get(k) || 0) : '–']));
+    for (const [k, { labels, count }] of [...now.entries()].sort(
+           (a, b) => b[1].count - a[1].count)) {
+      body.append(
+        row([labels.code, labels.route, count, windowStart ? count - (before.get(k) || 0) : '–']));
     }
   }
 
@@ -195,7 +216,8 @@ export class Dashboard {
     if ($('load-quant').value) body.quantization = $('load-quant').value;
     const started = Date.now();
     const tick = () => {
-      $('load-progress-text').textContent = `Loading ${id}… ${Math.round((Date.now() - started) / 1000)} s`;
+      $('load-progress-text').textContent =
+        `Loading ${id}… ${Math.round((Date.now() - started) / 1000)} s`;
     };
     tick();
     const timer = setInterval(tick, 1000);
@@ -233,17 +255,15 @@ export class Dashboard {
   showError(error) {
     const box = $('dash-error');
     box.hidden = !error;
-    box.textContent = !error ? '' : error instanceof ApiError ? error.describe() : `Error: ${error.message}`;
+    box.textContent = !error    ? '' :
+      error instanceof ApiError ? error.describe() :
+                                  `Error: ${error.message}`;
   }
 }
 
-function ms(seconds) {
-  return seconds === null ? null : seconds * 1000;
-}
+function ms(seconds) { return seconds === null ? null : seconds * 1000; }
 
-function fixed(v) {
-  return v === null || v === undefined ? '–' : v.toFixed(1);
-}
+function fixed(v) { return v === null || v === undefined ? '–' : v.toFixed(1); }
 
 function percentiles(before, after, name) {
   const values = [0.5, 0.95, 0.99].map((q) => quantile(before, after, name, q));
