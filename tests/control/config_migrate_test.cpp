@@ -334,6 +334,9 @@ TEST(ConfigMigrate, EveryKeyOfTheOriginalGetsAVerdictAndTheResultValidates) {
   EXPECT_EQ(action("metal_optimizations.memory_pool.heap_size_mb"), "dropped");
   EXPECT_EQ(action("environments.test.json_rpc.default_timeout_ms"), "honoured");
   EXPECT_EQ(action("environments.production.python_runtime.max_restarts"), "dropped");
+  EXPECT_EQ(action("telemetry.service_name"), "mapped");
+  EXPECT_EQ(action("telemetry.sampling_rate"), "mapped");
+  EXPECT_EQ(action("telemetry.enabled"), "dropped") << "the original never exported traces";
 
   // The keys with an effect, where they act.
   const Json& c = m->config;
@@ -352,6 +355,9 @@ TEST(ConfigMigrate, EveryKeyOfTheOriginalGetsAVerdictAndTheResultValidates) {
   EXPECT_EQ(c["environments"]["production"]["server"]["max_concurrent_streams"], 50);
   EXPECT_FALSE(c.contains("metal_optimizations"));
   EXPECT_FALSE(c.contains("batch_queue"));
+  EXPECT_EQ(c["tracing"]["service_name"], "mlx-serving");
+  EXPECT_EQ(c["tracing"]["sample_ratio"], 1.0);
+  EXPECT_FALSE(c["tracing"].contains("endpoint")) << "no collector is implied";
 
   // Written out, it loads as our configuration with no error and no warning
   // (what `config validate` checks), environments included.
