@@ -119,9 +119,13 @@ void OtlpReceiver::handle(int fd) {
   static constexpr std::string_view kAnswer =
       "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
       "Connection: close\r\n\r\n{}";
+  {
+    // Recorded before answering: once the exporter has its answer, a test
+    // reading the receiver must find the spans.
+    std::lock_guard lock(mutex_);
+    requests_.push_back(std::move(r));
+  }
   (void)!::write(fd, kAnswer.data(), kAnswer.size());
-  std::lock_guard lock(mutex_);
-  requests_.push_back(std::move(r));
 }
 
 std::vector<ReceivedRequest> OtlpReceiver::requests() const {
