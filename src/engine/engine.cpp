@@ -90,7 +90,8 @@ Engine::Engine(model::Model& model, const tokenizer::Tokenizer* tokenizer,
       kv_(std::move(kv)),
       blocks_(kv_blocks, config.block_size, config.prefix_caching),
       scheduler_(config.scheduler, blocks_, clock),
-      sampler_(model.config().vocab) {
+      sampler_(model.config().vocab),
+      device_draws_(config.device_sampling && model.backend().samples_on_device()) {
   const auto& gen = model.generation_config();
   for (auto id : (gen.eos_token_ids.empty() ? model.config().eos_token_ids : gen.eos_token_ids)) {
     eos_ids_.push_back(static_cast<std::int32_t>(id));
@@ -302,6 +303,7 @@ void Engine::prepare_sampling(const StepPlan& plan) {
   const std::size_t words = (vocab + 31) / 32;
   full_rows_.clear();
   masked_rows_.clear();
+  draws_.clear();
   std::size_t row = 0;
   for (const PlanEntry& e : plan.entries) {
     if (!e.wants_logits) continue;
@@ -337,10 +339,18 @@ void Engine::prepare_sampling(const StepPlan& plan) {
       }
       masked_rows_.push_back(static_cast<std::int32_t>(this_row));
     }
-    const bool argmax_is_enough = sp.greedy() && sp.logit_bias.empty() && !sp.uses_penalties() &&
-                                  !sp.logprobs && sp.top_logprobs == 0 &&
-                                  (!may_not_stop || rt.constraint);
-    full_rows_.push_back(argmax_is_enough ? 0 : 1);
+    // Greedy rows, and on a device that samples also temperature rows, need
+    // only their token back, unless the host must read the row (bias,
+    // penalties, logprobs, or stop tokens to hide without a mask).
+    const bool plain = sp.logit_bias.empty() && !sp.uses_penalties() && !sp.logprobs &&
+                       sp.top_logprobs == 0 && (!may_not_stop || rt.constraint);
+    const bool on_device = plain && (sp.greedy() || device_draws_);
+    if (on_device && !sp.greedy()) {
+      // The sequence's generator gives the draw its number, as on the host.
+      draws_.push_back({static_cast<std::int32_t>(this_row), sp.temperature, sp.top_k, sp.top_p,
+                        sp.min_p, rt.rng.uniform_double()});
+    }
+    full_rows_.push_back(on_device ? 0 : 1);
   }
 }
 
@@ -378,6 +388,7 @@ Status Engine::run_plan(const StepPlan& plan) {
     request.masks = std::span<const std::uint32_t>(masks_).first(masked_rows_.size() * words);
     request.mask_words = words;
     request.full_rows = full_rows_;
+    request.draws = draws_;
     MLXS_ASSIGN_OR_RETURN(host, model_.backend().finish_logits(logits, request));
   }
   std::size_t row = 0;
@@ -390,7 +401,8 @@ Status Engine::run_plan(const StepPlan& plan) {
     const int generated = s.generated();
     SampleOutput out;
     if (full_rows_[this_row] == 0) {
-      out.token = host.argmax[this_row];  // greedy and nothing else asked of the row
+      // Greedy, or drawn on the device: nothing else was asked of the row.
+      out.token = host.tokens[this_row];
     } else {
       // Sampled in place: the host logits are ours until the next step.
       const std::span<float> logit_row(host.rows + this_row * vocab, vocab);

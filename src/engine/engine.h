@@ -39,6 +39,9 @@ struct EngineConfig {
   StreamLimits stream_limits;
   ParamLimits param_limits;
   int max_n = 16;  // choices per request
+  // Temperature sampling on the device where the backend can (only token ids
+  // cross back); off: every sampled row is drawn by the host sampler.
+  bool device_sampling = true;
 };
 
 struct GenerateRequest {
@@ -124,6 +127,7 @@ class Engine {
   BlockPool blocks_;
   Scheduler scheduler_;
   Sampler sampler_;
+  bool device_draws_;  // sampled rows are drawn where the logits are
   std::vector<std::int32_t> eos_ids_;
 
   // Engine-thread state.
@@ -135,6 +139,7 @@ class Engine {
   std::vector<std::uint8_t> full_rows_;    // per logit row: sampled on the host
   std::vector<std::int32_t> masked_rows_;  // logit rows with a mask in masks_
   std::vector<std::uint32_t> masks_;       // their allowed-token bitmasks
+  std::vector<tensor::Backend::RowDraw> draws_;  // rows the device samples
   std::vector<StepOutcome> outcomes_;
   std::vector<PlanEntry> prefill_entries_;  // this step's prefill chunks
   std::vector<SeqId> ended_;

@@ -424,7 +424,9 @@ Result<Tensor> Model::forward(const tensor::StepBatch& batch, tensor::KvStorage&
   Tensor x = rows(x_), h = rows(h_), t = rows(t_), q = rows(q_), k = rows(k_), v = rows(v_),
          attn = rows(attn_), gate = rows(gate_), up = rows(up_);
 
-  be.begin_step(batch);
+  tensor::StepBatch step = batch;
+  step.kv = &kv;
+  be.begin_step(step);
   const float embed_scale = traits_.scale_embeddings ? std::sqrt(static_cast<float>(H)) : 1.0f;
   be.embed(embed_, embed_scale, x);
   be.rms_norm(x, layers_[0].attn_norm, eps, off, h);

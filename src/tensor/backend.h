@@ -96,6 +96,9 @@ struct StepBatch {
   std::span<const std::int32_t> positions;   // T positions
   std::span<const SeqSlice> seqs;            // sequences, in token order
   std::span<const std::int32_t> logit_rows;  // rows of T whose logits are wanted
+  // The cache the step reads and writes (set by Model::forward): a device
+  // that replays captured steps keys them by it.
+  const KvStorage* kv = nullptr;
 };
 
 struct MoeSpec {
@@ -204,6 +207,14 @@ class Backend {
 
   // What a step's sampling needs of its logits, row by row, so that a device
   // sends back token ids where they are enough instead of whole rows.
+  struct RowDraw {
+    std::int32_t row = 0;
+    float temperature = 1.0f;  // > 0
+    std::int32_t top_k = 0;    // 0: off
+    float top_p = 1.0f;        // 1: off
+    float min_p = 0.0f;        // 0: off
+    double uniform = 0.0;      // in [0, 1)
+  };
   struct LogitsRequest {
     // Allowed-token bitmasks (structured output): row masked_rows[i] keeps
     // only the tokens whose bit is set in words [i * mask_words, (i+1) *
@@ -215,11 +226,19 @@ class Backend {
     // Per logit row: nonzero when the host samples it and needs the whole
     // row; zero when its argmax (first index of the maximum) is enough.
     std::span<const std::uint8_t> full_rows;
+    // Rows the device samples itself (samples_on_device() backends only;
+    // their full_rows entry is zero): engine/sampling_cutoff.h's filters
+    // and draw, fed the sequence generator's next uniform number.
+    std::span<const RowDraw> draws;
   };
   struct HostLogits {
-    float* rows = nullptr;                 // row r at rows + r * vocab, valid where full_rows[r]
-    const std::int32_t* argmax = nullptr;  // valid where !full_rows[r]
+    float* rows = nullptr;  // row r at rows + r * vocab, valid where full_rows[r]
+    // Where !full_rows[r]: the row's token (its argmax, or the device's draw).
+    const std::int32_t* tokens = nullptr;
   };
+  // Whether finish_logits takes `draws` (temperature sampling where the
+  // logits are).
+  virtual bool samples_on_device() const { return false; }
   // Issued after the step's forward: a device masks and reduces the rows
   // where they are, then waits for the step once. The returned memory is the
   // backend's until the next step and the caller's to modify.

@@ -614,7 +614,8 @@ core::Result<tensor::Backend::HostLogits> CpuBackend::finish_logits(const Tensor
   // The rows are already host memory: mask and reduce them in place.
   const auto rows = static_cast<std::size_t>(logits.shape[0]);
   const auto vocab = static_cast<std::size_t>(logits.shape[1]);
-  if (rows > argmax_.size() || request.full_rows.size() != rows ||
+  // The host sampler reads these rows where they are: nothing to draw here.
+  if (!request.draws.empty() || rows > argmax_.size() || request.full_rows.size() != rows ||
       request.masks.size() < request.masked_rows.size() * request.mask_words) {
     return core::Status(ErrorCode::kInternalError,
                         "finish_logits: request does not match the logits");

@@ -165,8 +165,11 @@ struct CudaBackend::Impl {
   std::uint32_t* masks_dev = nullptr;
   std::size_t mask_words = 0;
   std::size_t max_rows = 0;
-  std::int32_t* argmax_host = nullptr;
+  std::int32_t* argmax_host = nullptr;  // the rows' tokens (argmax or draw)
   std::int32_t* argmax_dev = nullptr;
+  k::RowDraw* draws_host = nullptr;  // pinned, max_rows
+  k::RowDraw* draws_dev = nullptr;
+  float* draw_weights = nullptr;  // max_rows x widest output
 
   // MLXS_CUDA_OP_TIMING=1: every op is timed with events (graphs off) and a
   // table of where the time went is logged when the backend is destroyed.
@@ -198,10 +201,13 @@ struct CudaBackend::Impl {
   std::size_t attn_partial_floats = 0;
 
   // CUDA graphs of pure decode steps, by (batch size, attention splits).
-  std::map<std::tuple<int, int, int>, cudaGraphExec_t> graphs;
+  // The key holds the KV cache's memory and size too: a graph replays the
+  // pointers it was captured with, and one backend may serve several caches.
+  using GraphKey = std::tuple<int, int, int, std::uintptr_t, std::int64_t>;
+  std::map<GraphKey, cudaGraphExec_t> graphs;
   bool capturing = false;
   bool replaying = false;
-  std::tuple<int, int, int> graph_key{};
+  GraphKey graph_key{};
 
   void* half_scratch = nullptr;  // activations converted for tensor-core GEMMs
   // bf16 rows of a packed weight for prefill GEMMs (allocated with the first
@@ -265,6 +271,7 @@ struct CudaBackend::Impl {
     cudaFreeHost(logits_host);
     cudaFreeHost(masks_host);
     cudaFreeHost(argmax_host);
+    cudaFreeHost(draws_host);
     cudaFreeHost(moe_logits_host);
     cudaFreeHost(moe_rows_host);
     cudaFreeHost(moe_weights_host);
@@ -602,6 +609,9 @@ core::Status CudaBackend::plan_step(const tensor::StepCapacity& capacity) {
   impl_->bind();
   Impl& m = *impl_;
   m.capacity = capacity;
+  // New scratch below: graphs captured on the old buffers must not replay.
+  for (auto& [key, exec] : m.graphs) cudaGraphExecDestroy(exec);
+  m.graphs.clear();
   const auto T = static_cast<std::size_t>(std::max(capacity.max_tokens, 1));
   const auto S = static_cast<std::size_t>(std::max(capacity.max_seqs, 1));
   const auto R = static_cast<std::size_t>(std::max(capacity.max_logit_rows, 1));
@@ -638,6 +648,12 @@ core::Status CudaBackend::plan_step(const tensor::StepCapacity& capacity) {
       cuda_status(cudaMallocHost(&m.argmax_host, R * sizeof(std::int32_t)), "pinned"));
   MLXS_ASSIGN_OR_RETURN(m.masks_dev, m.device_alloc<std::uint32_t>(mask_ints));
   MLXS_ASSIGN_OR_RETURN(m.argmax_dev, m.device_alloc<std::int32_t>(R));
+  cudaFreeHost(m.draws_host);
+  m.draws_host = nullptr;
+  MLXS_RETURN_IF_ERROR(
+      cuda_status(cudaMallocHost(&m.draws_host, R * sizeof(k::RowDraw)), "pinned"));
+  MLXS_ASSIGN_OR_RETURN(m.draws_dev, m.device_alloc<k::RowDraw>(R));
+  MLXS_ASSIGN_OR_RETURN(m.draw_weights, m.device_alloc<float>(m.logits_host_floats));
   MLXS_RETURN_IF_ERROR(
       cuda_status(cudaMalloc(&m.meta_dev, m.meta_ints * sizeof(std::int32_t)), "metadata"));
   m.meta.tokens = m.meta_dev + m.off_tokens;
@@ -749,9 +765,12 @@ void CudaBackend::begin_step(const tensor::StepBatch& batch) {
   // A pure decode step replays (or records) the graph of its batch size; the
   // metadata upload above stays outside it, so a replay reads this step's.
   const bool decode_only = T == batch.seqs.size() && batch.logit_rows.size() == T;
-  if (m.options.graphs && decode_only && m.capacity.moe_experts == 0 &&
+  if (m.options.graphs && decode_only && batch.kv != nullptr && m.capacity.moe_experts == 0 &&
       static_cast<int>(T) <= m.options.max_graph_batch && m.error.is_ok()) {
-    m.graph_key = {static_cast<int>(T), m.attn_splits, m.attn_split_len};
+    const auto* kv = dynamic_cast<const CudaKvStorage*>(batch.kv);
+    m.graph_key = {static_cast<int>(T), m.attn_splits, m.attn_split_len,
+                   kv != nullptr ? reinterpret_cast<std::uintptr_t>(kv->layout().base) : 0,
+                   kv != nullptr ? kv->layout().kv_stride : 0};
     if (m.graphs.count(m.graph_key) != 0) {
       m.replaying = true;
     } else if (cudaStreamBeginCapture(m.stream, cudaStreamCaptureModeThreadLocal) == cudaSuccess) {
@@ -1073,10 +1092,31 @@ core::Result<tensor::Backend::HostLogits> CudaBackend::finish_logits(const Tenso
                            static_cast<std::int64_t>(words), static_cast<int>(masked), m.stream),
             "apply_masks");
   }
+  const std::size_t drawn = request.draws.size();
+  if (drawn > rows) {
+    return Status(ErrorCode::kInternalError, "finish_logits: more draws than rows");
+  }
   if (std::find(request.full_rows.begin(), request.full_rows.end(), 0) != request.full_rows.end()) {
     m.check(k::row_argmax(dev, static_cast<std::int64_t>(vocab), static_cast<int>(rows),
                           m.argmax_dev, m.stream),
             "row_argmax");
+    if (drawn > 0) {
+      // Drawn rows overwrite their argmax (the kernel runs after it).
+      for (std::size_t i = 0; i < drawn; ++i) {
+        const auto& d = request.draws[i];
+        if (d.row < 0 || static_cast<std::size_t>(d.row) >= rows ||
+            request.full_rows[static_cast<std::size_t>(d.row)] != 0 || !(d.temperature > 0.0f)) {
+          return Status(ErrorCode::kInternalError, "finish_logits: a draw does not fit its row");
+        }
+        m.draws_host[i] = k::RowDraw{d.row, d.temperature, d.top_k, d.top_p, d.min_p, d.uniform};
+      }
+      m.check(cudaMemcpyAsync(m.draws_dev, m.draws_host, drawn * sizeof(k::RowDraw),
+                              cudaMemcpyHostToDevice, m.stream),
+              "draw upload");
+      m.check(k::sample_rows(dev, static_cast<std::int64_t>(vocab), m.draws_dev,
+                             static_cast<int>(drawn), m.draw_weights, m.argmax_dev, m.stream),
+              "sample_rows");
+    }
     m.check(cudaMemcpyAsync(m.argmax_host, m.argmax_dev, rows * sizeof(std::int32_t),
                             cudaMemcpyDeviceToHost, m.stream),
             "download");

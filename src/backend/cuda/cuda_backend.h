@@ -81,6 +81,7 @@ class CudaBackend final : public tensor::Backend {
   core::Result<float*> logits_to_host(const tensor::Tensor& logits) override;
   core::Result<HostLogits> finish_logits(const tensor::Tensor& logits,
                                          const LogitsRequest& request) override;
+  bool samples_on_device() const override { return true; }
   core::Status synchronize() override;
 
   // The first error any op met since the last call (ops cannot return one);

@@ -118,6 +118,18 @@ cudaError_t embed_affine(const AffineWeight& w, int K, const StepMeta& m, int T,
 // masks[i * words ...] (bit t of word t / 32); the others become -inf.
 cudaError_t apply_masks(float* logits, std::int64_t vocab, const std::int32_t* rows,
                         const std::uint32_t* masks, std::int64_t words, int count, cudaStream_t s);
+// A row the device samples (engine/sampling_cutoff.h's definitions): its
+// logits are scaled in place, `weights` holds one row of scratch per draw.
+struct RowDraw {
+  std::int32_t row;
+  float temperature;   // > 0
+  std::int32_t top_k;  // 0: off
+  float top_p;         // 1: off
+  float min_p;         // 0: off
+  double uniform;      // in [0, 1)
+};
+cudaError_t sample_rows(float* logits, std::int64_t vocab, const RowDraw* draws, int count,
+                        float* weights, std::int32_t* out, cudaStream_t s);
 // out[r] = the first index of the largest logit of row r (tensor/logits.h's
 // first_argmax).
 cudaError_t row_argmax(const float* logits, std::int64_t vocab, int rows, std::int32_t* out,

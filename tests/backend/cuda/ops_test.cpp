@@ -369,12 +369,12 @@ TEST(CudaOps, FinishLogitsMasksAndArgmaxLikeTheHost) {
   auto g = p.gpu->finish_logits(logits.g, req);
   ASSERT_TRUE(c.is_ok()) << c.status().to_string();
   ASSERT_TRUE(g.is_ok()) << g.status().to_string();
-  EXPECT_EQ(c->argmax[2], 100);
-  EXPECT_EQ(c->argmax[3], 0);
+  EXPECT_EQ(c->tokens[2], 100);
+  EXPECT_EQ(c->tokens[3], 0);
   for (std::int64_t r = 0; r < R; ++r) {
     const auto row = static_cast<std::size_t>(r);
     if (full_rows[row] == 0) {
-      EXPECT_EQ(g->argmax[row], c->argmax[row]) << "row " << r;
+      EXPECT_EQ(g->tokens[row], c->tokens[row]) << "row " << r;
       continue;
     }
     for (std::int64_t i = 0; i < V; ++i) {
@@ -387,7 +387,7 @@ TEST(CudaOps, FinishLogitsMasksAndArgmaxLikeTheHost) {
   req.full_rows = all_ids;
   auto g2 = p.gpu->finish_logits(logits.g, req);
   ASSERT_TRUE(g2.is_ok());
-  const auto t = static_cast<std::size_t>(g2->argmax[4]);
+  const auto t = static_cast<std::size_t>(g2->tokens[4]);
   EXPECT_NE((masks[words + t / 32] >> (t % 32)) & 1u, 0u);
   // A request that does not match the logits is refused, not run.
   const std::vector<std::uint8_t> short_rows(2, 0);
