@@ -29,14 +29,6 @@ double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-std::int32_t argmax(const float* row, std::int64_t n) {
-  std::int64_t best = 0;
-  for (std::int64_t i = 1; i < n; ++i) {
-    if (row[i] > row[best]) best = i;
-  }
-  return static_cast<std::int32_t>(best);
-}
-
 double percentile(std::vector<double> v, double q) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
@@ -136,20 +128,19 @@ core::Result<nlohmann::json> run_decode_bench(const DecodeBenchOptions& o) {
     }
     progress.note(fmt::format("batch {}: prefill {} x {} tokens", B, B, o.prompt_len));
     const auto t_prefill = Clock::now();
-    MLXS_ASSIGN_OR_RETURN(auto logits, runner->step_view(feeds));
+    // Greedy: each step's rows come back as token ids, as in serving.
+    MLXS_ASSIGN_OR_RETURN(auto ids, runner->step_greedy(feeds));
     const double prefill_s = seconds_since(t_prefill);
 
     std::vector<std::int32_t> next(nb);
     auto decode_step = [&]() -> core::Result<double> {
-      for (std::size_t b = 0; b < nb; ++b) {
-        next[b] = argmax(logits.data() + b * static_cast<std::size_t>(vocab), vocab);
-      }
+      std::copy(ids.begin(), ids.end(), next.begin());
       feeds.clear();
       for (std::size_t b = 0; b < nb; ++b) {
         feeds.push_back({seqs[b], std::span<const std::int32_t>(&next[b], 1), false});
       }
       const auto t_step = Clock::now();
-      MLXS_ASSIGN_OR_RETURN(logits, runner->step_view(feeds));
+      MLXS_ASSIGN_OR_RETURN(ids, runner->step_greedy(feeds));
       return seconds_since(t_step);
     };
     for (int w = 0; w < o.warmup; ++w) {

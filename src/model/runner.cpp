@@ -65,6 +65,17 @@ Result<std::vector<float>> Runner::step(std::span<const SeqFeed> feeds) {
   return std::vector<float>(rows.begin(), rows.end());
 }
 
+Result<std::span<const std::int32_t>> Runner::step_greedy(std::span<const SeqFeed> feeds) {
+  std::size_t rows = 0;
+  for (const auto& f : feeds) rows += f.all_logits ? f.tokens.size() : 1;
+  greedy_tokens_.resize(rows);
+  greedy_ = &greedy_tokens_;
+  auto done = step_view(feeds);
+  greedy_ = nullptr;
+  MLXS_RETURN_IF_ERROR(done.status());
+  return std::span<const std::int32_t>(greedy_tokens_);
+}
+
 Result<std::span<const float>> Runner::step_view(std::span<const SeqFeed> feeds) {
   const LoadOptions& cap = model_.options();
   const auto vocab = static_cast<std::size_t>(model_.config().vocab);
@@ -80,7 +91,7 @@ Result<std::span<const float>> Runner::step_view(std::span<const SeqFeed> feeds)
     feed_base.push_back(out_rows);
     out_rows += f.all_logits ? f.tokens.size() : 1;
   }
-  if (out_.size() < out_rows * vocab) out_.resize(out_rows * vocab);
+  if (greedy_ == nullptr && out_.size() < out_rows * vocab) out_.resize(out_rows * vocab);
   float* out = out_.data();
   std::vector<std::size_t>& out_index = out_index_;
   out_index.clear();
@@ -89,7 +100,16 @@ Result<std::span<const float>> Runner::step_view(std::span<const SeqFeed> feeds)
     if (tokens_.empty()) return Status::ok();
     tensor::StepBatch batch{tokens_, positions_, slices_, logit_rows_};
     MLXS_ASSIGN_OR_RETURN(tensor::Tensor logits, model_.forward(batch, *kv_));
-    if (!logit_rows_.empty()) {
+    if (!logit_rows_.empty() && greedy_ != nullptr) {
+      // Only each row's argmax comes back, as in the engine's greedy steps.
+      full_rows_.assign(logit_rows_.size(), 0);
+      tensor::Backend::LogitsRequest request;
+      request.full_rows = full_rows_;
+      MLXS_ASSIGN_OR_RETURN(auto host, model_.backend().finish_logits(logits, request));
+      for (std::size_t i = 0; i < logit_rows_.size(); ++i) {
+        (*greedy_)[out_index[i]] = host.tokens[i];
+      }
+    } else if (!logit_rows_.empty()) {
       // One transfer of the whole block of rows, then scatter on the host.
       MLXS_ASSIGN_OR_RETURN(const float* host, model_.backend().logits_to_host(logits));
       for (std::size_t i = 0; i < logit_rows_.size(); ++i) {
@@ -139,6 +159,7 @@ Result<std::span<const float>> Runner::step_view(std::span<const SeqFeed> feeds)
     }
   }
   MLXS_RETURN_IF_ERROR(flush());
+  if (greedy_ != nullptr) return std::span<const float>();
   return std::span<const float>(out, out_rows * vocab);
 }
 

@@ -37,6 +37,9 @@ class Runner {
   // The same rows in a buffer the runner reuses (no allocation once it has
   // grown), valid until the next call.
   core::Result<std::span<const float>> step_view(std::span<const SeqFeed> feeds);
+  // The same passes, but only each row's greedy token comes back (the
+  // backend reduces the rows where they are, as the engine's greedy steps do).
+  core::Result<std::span<const std::int32_t>> step_greedy(std::span<const SeqFeed> feeds);
 
   Model& model() { return model_; }
 
@@ -46,6 +49,9 @@ class Runner {
     std::int32_t length = 0;
   };
   std::vector<float> out_;
+  std::vector<std::int32_t> greedy_tokens_;
+  std::vector<std::int32_t>* greedy_ = nullptr;  // set while step_greedy runs
+  std::vector<std::uint8_t> full_rows_;
   std::vector<std::size_t> feed_base_;
   std::vector<std::size_t> out_index_;  // output row of each logit row in the pass
   Runner(Model& model, std::unique_ptr<tensor::KvStorage> kv, int block_size);

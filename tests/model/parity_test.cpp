@@ -18,6 +18,7 @@
 #include "core/json_util.h"
 #include "model/model.h"
 #include "model/runner.h"
+#include "tensor/logits.h"
 #include "testing/fixtures.h"
 
 namespace mlxs::model {
@@ -236,6 +237,21 @@ TEST_P(Parity, BatchedAndChunkedEqualSingle) {
     EXPECT_LE(
         max_abs_diff(step->data() + i * vocab, single.data() + p.input_ids.size() * vocab, vocab),
         kIncrementalTolerance);
+  }
+  // The same two steps again with only greedy ids back: each is the argmax
+  // of its row above.
+  std::vector<SeqFeed> prefills, decodes;
+  for (std::size_t i = 0; i < c.prompts.size(); ++i) {
+    const int s = l.runner->add_sequence();
+    prefills.push_back({s, c.prompts[i].input_ids, false});
+    decodes.push_back({s, std::span<const std::int32_t>(&next[i], 1), false});
+  }
+  ASSERT_TRUE(l.runner->step_greedy(prefills).is_ok());
+  auto ids = l.runner->step_greedy(decodes);
+  ASSERT_TRUE(ids.is_ok()) << ids.status().to_string();
+  ASSERT_EQ(ids->size(), c.prompts.size());
+  for (std::size_t i = 0; i < c.prompts.size(); ++i) {
+    EXPECT_EQ((*ids)[i], tensor::first_argmax({step->data() + i * vocab, vocab})) << i;
   }
 }
 
