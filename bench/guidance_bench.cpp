@@ -91,9 +91,9 @@ Outcome run_tokens(const std::shared_ptr<const guidance::CompiledGrammar>& g,
   return out;
 }
 
-// `dir` may be the MaskBench folder itself or a fixtures folder holding
-// maskbench/; empty means $MLXS_FIXTURES, else ../shared/fixtures.
-fs::path maskbench_root(const std::string& dir) {
+}  // namespace
+
+std::filesystem::path maskbench_root(const std::string& dir) {
   fs::path base = dir;
   if (base.empty()) {
     const char* env = std::getenv("MLXS_FIXTURES");
@@ -103,8 +103,6 @@ fs::path maskbench_root(const std::string& dir) {
   if (fs::is_directory(base / "data", ec)) return base;
   return base / "maskbench";
 }
-
-}  // namespace
 
 core::Result<nlohmann::json> run_guidance_bench(const GuidanceBenchOptions& o) {
   std::error_code ec;

@@ -12,6 +12,7 @@
 // The report compares with llguidance's published figures.
 
 #include <cstddef>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,10 @@ struct GuidanceBenchOptions {
 };
 
 core::Result<nlohmann::json> run_guidance_bench(const GuidanceBenchOptions& options);
+
+// `dir` may be the MaskBench folder itself or a fixtures folder holding
+// maskbench/; empty means $MLXS_FIXTURES, else ../shared/fixtures.
+std::filesystem::path maskbench_root(const std::string& dir);
 
 // The human table of a run_guidance_bench result.
 std::string format_guidance_table(const nlohmann::json& result);

@@ -130,7 +130,8 @@ net::awaitable<Sample> one_request(Shared& s, beast::tcp_stream& stream, bool& c
                {"max_tokens", s.options.output_len},
                {"stream", true},
                {"stream_options", {{"include_usage", true}}},
-               {"temperature", 0}};
+               {"temperature", s.options.temperature}};
+  if (s.options.top_p < 1) body["top_p"] = s.options.top_p;
   if (s.options.ignore_eos) body["ignore_eos"] = true;
   http::request<http::string_body> req{http::verb::post, s.target.base + "/v1/completions", 11};
   req.set(http::field::host, s.target.host);
@@ -330,7 +331,9 @@ core::Result<Json> run_serve_bench(const ServeBenchOptions& o) {
                 {"input_len", o.input_len},
                 {"output_len", o.output_len},
                 {"request_rate", o.request_rate},
-                {"ignore_eos", o.ignore_eos}}},
+                {"ignore_eos", o.ignore_eos},
+                {"temperature", o.temperature},
+                {"top_p", o.top_p}}},
               {"completed", ok},
               {"failed", o.num_prompts - ok},
               {"errors", errors},

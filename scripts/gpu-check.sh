@@ -6,7 +6,9 @@
 #   GPU_MODELS="llama-3.2-1b llama-3.1-8b"  GPU_BATCHES=1,8,32  GPU_DECODE=64
 #   GPU_QUANT="int4 int8"   also decode with quantization at load (packed GEMV)
 #   GPU_WORKER=1            bench worker on the last model (process split cost)
+#   GPU_STRUCTURED=1        bench structured on the last model (MaskBench masks at batch 32)
 #   GPU_SERVE=1             serve --backend cuda on the last model + bench serve
+#                           (GPU_SERVE_TEMPERATURES="0 1" GPU_SERVE_TOP_P=0.9 for sampled requests)
 #   GPU_TESTS=0 GPU_DECODE_BENCH=0   skip those stages (e.g. a second call)
 #   GPU_KEEP=1              keep the synthetic models in /tmp for a later call
 set -uo pipefail
@@ -17,6 +19,7 @@ mkdir -p "$OUT"
 export LD_LIBRARY_PATH="$B/lib:${LD_LIBRARY_PATH:-}"
 export MLXS_FIXTURES="$B/fixtures"
 export NCCL_NVLS_ENABLE=0
+[ -f "$B/fixtures/maskbench.tar.gz" ] && tar -C "$B/fixtures" -xzf "$B/fixtures/maskbench.tar.gz"
 for f in "$B"/bin/*.gz "$B"/bin/tests/*.gz; do
   [ -f "$f" ] && gunzip -f "$f" && chmod +x "${f%.gz}"
 done
@@ -31,7 +34,7 @@ say "== tests"
 for t in "$B"/bin/tests/*; do
   [ "${GPU_TESTS:-1}" = 1 ] || break
   name="$(basename "$t")"
-  if "$t" > "$OUT/$name.log" 2>&1; then
+  if timeout "${GPU_TEST_TIMEOUT:-180}" "$t" > "$OUT/$name.log" 2>&1; then
     say "PASS $name ($(grep -c '^\[       OK \]' "$OUT/$name.log") tests)"
   else
     status=1
@@ -117,6 +120,16 @@ if [ "${GPU_WORKER:-0}" = 1 ] && [ -n "$last" ]; then
       | tee -a "$SUMMARY" || status=1
 fi
 
+if [ "${GPU_STRUCTURED:-0}" = 1 ] && [ -n "$last" ]; then
+  for b in ${GPU_STRUCTURED_BATCHES:-32}; do
+    say "== structured output cost on the GPU ($(basename "$last"), batch $b)"
+    "$B/bin/mlx-serving" bench structured --backend cuda --model "$last" --batch "$b" \
+        --requests "$((b * 4))" --output-len "${GPU_STRUCTURED_LEN:-128}" --repeats 3 --quiet \
+        --kv-memory-mb "${GPU_SERVE_KV_MB:-8192}" --fixtures "$B/fixtures/maskbench" \
+        --json "$OUT/structured-b$b.json" 2>&1 | tee -a "$SUMMARY" || status=1
+  done
+fi
+
 if [ "${GPU_SERVE:-0}" = 1 ] && [ -n "$last" ]; then
   for q in ${GPU_SERVE_QUANT:-none}; do
     say "== serve --backend cuda ($(basename "$last"), quantization $q)"
@@ -134,11 +147,14 @@ if [ "${GPU_SERVE:-0}" = 1 ] && [ -n "$last" ]; then
     if [ -z "$port" ]; then
       say "serve did not start"; tail -20 "$log" | tee -a "$SUMMARY"; status=1
     else
-      for c in ${GPU_SERVE_CONCURRENCY:-1 16 64}; do
-        "$B/bin/mlx-serving" bench serve --url "http://127.0.0.1:$port" --model demo \
-            --concurrency "$c" --num-prompts $((c * ${GPU_SERVE_PROMPTS_PER:-4})) --input-len 128 \
-            --output-len 128 --ignore-eos --json "$OUT/serve-$q-c$c.json" 2>/dev/null \
-            | tee -a "$SUMMARY" || status=1
+      for temp in ${GPU_SERVE_TEMPERATURES:-0}; do
+        for c in ${GPU_SERVE_CONCURRENCY:-1 16 64}; do
+          say "-- concurrency $c, temperature $temp"
+          "$B/bin/mlx-serving" bench serve --url "http://127.0.0.1:$port" --model demo \
+              --concurrency "$c" --num-prompts $((c * ${GPU_SERVE_PROMPTS_PER:-4})) --input-len 128 \
+              --output-len 128 --ignore-eos --temperature "$temp" --top-p "${GPU_SERVE_TOP_P:-1}" \
+              --json "$OUT/serve-$q-t$temp-c$c.json" 2>/dev/null | tee -a "$SUMMARY" || status=1
+        done
       done
     fi
     kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null

@@ -8,6 +8,8 @@
 #include "engine_bench.h"
 #include "guidance_bench.h"
 #include "kernel_bench.h"
+#include "sampler_bench.h"
+#include "structured_bench.h"
 #include "tokenizer_bench.h"
 #include "worker_bench.h"
 
@@ -161,6 +163,48 @@ void add_bench_command(CLI::App& parent, Action* action) {
   gcmd->callback([grammar, action] {
     *action = [grammar] {
       return run_job(*grammar, bench::run_guidance_bench, bench::format_guidance_table);
+    };
+  });
+
+  auto sampler = std::make_shared<Job<bench::SamplerBenchOptions>>();
+  CLI::App* sacmd = bench_cmd->add_subcommand(
+      "sampler", "Host sampler time per logit row by mode, on peaked and flat rows");
+  sacmd->add_option("--vocab", sampler->options.vocab, "Vocabulary size")
+      ->check(CLI::Range(2, 1 << 22));
+  sacmd->add_option("--rows", sampler->options.rows, "Timed rows per mode and shape")
+      ->check(CLI::Range(1, 100000));
+  sacmd->add_option("--json", sampler->json_path, "Write the full result as JSON here");
+  sacmd->callback([sampler, action] {
+    *action = [sampler] {
+      return run_job(*sampler, bench::run_sampler_bench, bench::format_sampler_table);
+    };
+  });
+
+  auto structured = std::make_shared<Job<bench::StructuredBenchOptions>>();
+  CLI::App* stcmd = bench_cmd->add_subcommand(
+      "structured", "Batched decode tokens/s with MaskBench JSON schemas vs unconstrained");
+  auto& so = structured->options;
+  stcmd->add_option("--model", so.model_dir, "Model directory")->required();
+  stcmd->add_option("--tokenizer", so.tokenizer_dir, "Tokenizer folder (default: the model's)");
+  stcmd->add_option("--fixtures", so.maskbench_dir, "MaskBench folder (holds data/)");
+  stcmd->add_option("--batch", so.batch, "Requests in flight")->check(CLI::Range(1, 256));
+  stcmd->add_option("--requests", so.requests, "Requests per run")->check(CLI::Range(1, 100000));
+  stcmd->add_option("--prompt-len", so.prompt_len, "Prompt tokens")->check(CLI::Range(1, 1 << 16));
+  stcmd->add_option("--output-len", so.output_len, "Most tokens per request")
+      ->check(CLI::Range(1, 1 << 16));
+  stcmd->add_option("--repeats", so.repeats, "Timed repeats")->check(CLI::Range(1, 100));
+  stcmd->add_option("--threads", so.threads, "CPU threads (default: all)")
+      ->check(CLI::Range(0, 1024));
+  stcmd->add_option("--kv-memory-mb", so.kv_memory_mb, "KV cache size")
+      ->check(CLI::Range(16, 1 << 22));
+  add_backend_options(stcmd, &so.backend);
+  stcmd->add_option("--json", structured->json_path, "Write the full result as JSON here");
+  stcmd->add_flag(
+      "--quiet", [structured](std::int64_t) { structured->options.progress = false; },
+      "No progress on stderr");
+  stcmd->callback([structured, action] {
+    *action = [structured] {
+      return run_job(*structured, bench::run_structured_bench, bench::format_structured_table);
     };
   });
 

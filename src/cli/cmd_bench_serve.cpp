@@ -53,6 +53,9 @@ void add_bench_serve_command(CLI::App& app, Action* action) {
                   "Poisson arrivals per second (default: all at once)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--ignore-eos", o.ignore_eos, "Ask for exactly output-len tokens (ignore_eos)");
+  cmd->add_option("--temperature", o.temperature, "Sampling temperature (0: greedy)")
+      ->check(CLI::Range(0.0, 2.0));
+  cmd->add_option("--top-p", o.top_p, "Nucleus sampling mass")->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--api-key", o.api_key, "Bearer key")->envname("OPENAI_API_KEY");
   cmd->add_option("--seed", o.seed, "Prompt generator seed");
   cmd->add_option("--json", args->json_path, "Write the full result as JSON here");
