@@ -283,6 +283,24 @@ void HttpSession::on_write(beast::error_code ec) {
 }
 
 void HttpSession::finish_exchange() {
+  record_exchange();
+  if (closing_) {
+    close();
+    return;
+  }
+  if (watching_) {
+    // The watcher's read must end before the next request's read starts.
+    read_after_watch_ = true;
+    beast::error_code ignored;
+    stream_.socket().cancel(ignored);
+    return;
+  }
+  do_read();
+}
+
+void HttpSession::record_exchange() {
+  if (exchange_.recorded || exchange_.received_ns == 0) return;
+  exchange_.recorded = true;
   const std::string code = exchange_.code.empty() ? std::string("ok") : exchange_.code;
   ctx_.metrics.request_done(exchange_.route, exchange_.status, code, exchange_.model);
   const double seconds = exchange_.received_ns == 0
@@ -300,23 +318,18 @@ void HttpSession::finish_exchange() {
                                     {"model", exchange_.model},
                                     {"seconds", seconds}});
   }
-  if (closing_) {
-    close();
-    return;
-  }
-  if (watching_) {
-    // The watcher's read must end before the next request's read starts.
-    read_after_watch_ = true;
-    beast::error_code ignored;
-    stream_.socket().cancel(ignored);
-    return;
-  }
-  do_read();
 }
 
 void HttpSession::lose_client() {
   if (gone_) return;
   gone_ = true;
+  if (!answered_ || !pending_.empty()) {
+    // The client left before its answer was complete: counted and logged
+    // as cancelled (499, nginx's "client closed request"), never lost.
+    if (exchange_.status == 0) exchange_.status = 499;
+    exchange_.code = std::string(core::error_code_name(core::ErrorCode::kCancelled));
+  }
+  record_exchange();
   if (watch_) {
     auto watch = std::move(watch_);
     watch->client_gone();

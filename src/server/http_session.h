@@ -90,6 +90,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     int status = 0;
     std::string code;
     std::vector<std::pair<std::string, std::string>> headers;
+    bool recorded = false;  // counted in the metrics and the access log
   };
 
   void do_read();
@@ -102,6 +103,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void start_write();
   void on_write(beast::error_code ec);
   void finish_exchange();
+  // Metrics and the access-log line of the current exchange, once.
+  void record_exchange();
   void start_watch();
   void on_watch(beast::error_code ec, std::size_t n);
   void lose_client();

@@ -259,6 +259,12 @@ TEST_F(ServeE2E, DisconnectMidStreamFreesTheKvCache) {
   }
   EXPECT_EQ(now, baseline);
   EXPECT_EQ(running, 0);
+  // The abandoned request is counted, as cancelled, not lost.
+  const std::string text = http_call(port(), "GET", "/metrics").body;
+  EXPECT_NE(text.find("mlxs_http_requests_total{route=\"/v1/chat/completions\",status=\"200\","
+                      "code=\"Cancelled\""),
+            std::string::npos)
+      << text;
 }
 
 TEST_F(ServeE2E, ThousandConcurrentStreamingClientsAllFinish) {
