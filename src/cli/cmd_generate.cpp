@@ -108,8 +108,9 @@ int run_generate(const GenerateArgs& a) {
   load.max_logit_rows = 1;
   load.quantization = a.quantization;
   core::Progress progress(true, "load", /*tty_only=*/true);  // silent off a terminal
-  load.progress = [&progress](std::size_t done, std::size_t total) {
-    progress.update("tensors", static_cast<long>(done), static_cast<long>(total));
+  load.progress = [&progress](const model::LoadProgress& p) {
+    const model::LoadLine line = model::describe_load(p);
+    progress.update(line.what, line.done, line.total);
   };
   auto model = model::Model::load(a.model_dir, backend, load);
   if (!model) return fail(model.status());

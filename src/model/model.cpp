@@ -65,7 +65,7 @@ class Binder {
   Binder(const WeightStore& store, const QuantConfig& quant, tensor::Backend& backend,
          std::optional<LoadQuantization> at_load,
          std::map<std::string, std::unique_ptr<QuantizedMatrix>>& owned,
-         std::function<void(std::size_t, std::size_t)> progress)
+         std::function<void(const LoadProgress&)> progress)
       : store_(store),
         quant_(quant),
         backend_(backend),
@@ -152,11 +152,19 @@ class Binder {
   tensor::Backend& backend_;
   std::optional<LoadQuantization> at_load_;
   std::map<std::string, std::unique_ptr<QuantizedMatrix>>& owned_;
-  std::function<void(std::size_t, std::size_t)> progress_;
+  std::function<void(const LoadProgress&)> progress_;
   std::set<std::string> used_;
 
   void report() const {
-    if (progress_) progress_(used_.size(), store_.tensors().size());
+    if (!progress_) return;
+    LoadProgress p;
+    p.tensors = used_.size();
+    p.tensors_total = store_.tensors().size();
+    for (const auto& [name, e] : store_.tensors()) {
+      p.bytes_total += e.nbytes;
+      if (used_.count(name) != 0) p.bytes += e.nbytes;
+    }
+    progress_(p);
   }
 
   // MLX quantizes every matrix its group size divides; FP8 checkpoints keep
@@ -498,6 +506,16 @@ std::size_t Model::weight_bytes_per_token() const {
     total += bytes;
   }
   return total;
+}
+
+LoadLine describe_load(const LoadProgress& p) {
+  const bool mib = p.bytes_total >= (std::uint64_t{64} << 20);
+  const int shift = mib ? 20 : 10;
+  LoadLine line;
+  line.what = fmt::format("{}/{} tensors, {}", p.tensors, p.tensors_total, mib ? "MiB" : "KiB");
+  line.done = static_cast<long>(p.bytes >> shift);
+  line.total = static_cast<long>(p.bytes_total >> shift);
+  return line;
 }
 
 std::string Model::quantization_summary() const {

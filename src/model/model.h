@@ -18,6 +18,19 @@
 
 namespace mlxs::model {
 
+// How far a load has got: tensors bound and their bytes, of the checkpoint's.
+struct LoadProgress {
+  std::size_t tensors = 0, tensors_total = 0;
+  std::uint64_t bytes = 0, bytes_total = 0;
+};
+// A progress line for it: "12/291 tensors, MiB" and the bytes in that unit
+// (KiB for checkpoints under 64 MiB).
+struct LoadLine {
+  std::string what;
+  long done = 0, total = 0;
+};
+LoadLine describe_load(const LoadProgress& p);
+
 struct LoadOptions {
   // Config file inside the directory (tests load config.transformers-v5.json).
   std::string config_file = "config.json";
@@ -30,9 +43,9 @@ struct LoadOptions {
   // quantized it is a consistency check; "", "none", "bf16" and "fp16" keep
   // the weights as stored.
   std::string quantization;
-  // Called as checkpoint tensors are bound: (bound so far, total in the
-  // checkpoint). For progress displays; may be empty.
-  std::function<void(std::size_t, std::size_t)> progress;
+  // Called as checkpoint tensors are bound. For progress displays; may be
+  // empty.
+  std::function<void(const LoadProgress&)> progress;
 };
 
 struct LayerWeights {

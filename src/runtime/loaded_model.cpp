@@ -79,11 +79,11 @@ core::Result<std::unique_ptr<LoadedModel>> load_model(const std::string& model_i
 
   model::LoadOptions load = load_options_for(opts, key.context_length);
   load.quantization = key.quantization;
-  // On a terminal, a line that shows the tensors bound; silent otherwise.
+  // On a terminal, a line that shows the bytes and tensors bound; silent otherwise.
   core::Progress progress(true, "load", /*tty_only=*/true);
-  const std::string what = model_id + " tensors";
-  load.progress = [&progress, &what](std::size_t done, std::size_t total) {
-    progress.update(what, static_cast<long>(done), static_cast<long>(total));
+  load.progress = [&progress, &model_id](const model::LoadProgress& p) {
+    const model::LoadLine line = model::describe_load(p);
+    progress.update(model_id + ": " + line.what, line.done, line.total);
   };
   MLXS_ASSIGN_OR_RETURN(m->model, model::Model::load(key.dir, *m->backend, load));
   const model::Model& model = *m->model;

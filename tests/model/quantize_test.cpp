@@ -68,20 +68,30 @@ TEST(Quantize, LoadReportsEveryTensorItBinds) {
   for (const std::string q : {"", "int4"}) {
     const std::string dir = testing::fixture_path("hf-tiny/llama");
     backend::cpu::CpuBackend backend(std::make_shared<backend::cpu::ThreadPool>(1));
-    std::vector<std::pair<std::size_t, std::size_t>> calls;
+    std::vector<LoadProgress> calls;
     LoadOptions o;
     o.max_context = 64;
     o.quantization = q;
-    o.progress = [&calls](std::size_t done, std::size_t total) { calls.emplace_back(done, total); };
+    o.progress = [&calls](const LoadProgress& p) { calls.push_back(p); };
     auto m = Model::load(dir, backend, o);
     ASSERT_TRUE(m.is_ok()) << m.status().to_string();
     ASSERT_FALSE(calls.empty()) << q;
     for (std::size_t i = 1; i < calls.size(); ++i) {
-      EXPECT_GE(calls[i].first, calls[i - 1].first);
-      EXPECT_EQ(calls[i].second, calls[0].second);
+      EXPECT_GE(calls[i].tensors, calls[i - 1].tensors);
+      EXPECT_GE(calls[i].bytes, calls[i - 1].bytes);
+      EXPECT_EQ(calls[i].tensors_total, calls[0].tensors_total);
+      EXPECT_EQ(calls[i].bytes_total, calls[0].bytes_total);
     }
-    EXPECT_GT(calls.back().first, 0u);
-    EXPECT_LE(calls.back().first, calls.back().second);
+    const LoadProgress& last = calls.back();
+    EXPECT_GT(last.tensors, 0u);
+    EXPECT_LE(last.tensors, last.tensors_total);
+    EXPECT_GT(last.bytes, 0u);
+    EXPECT_LE(last.bytes, last.bytes_total);
+    // hf-tiny's checkpoint holds only what the model binds: all of it.
+    EXPECT_EQ(last.bytes, last.bytes_total) << q;
+    const LoadLine line = describe_load(last);
+    EXPECT_NE(line.what.find(std::to_string(last.tensors) + "/"), std::string::npos) << line.what;
+    EXPECT_EQ(line.done, line.total);
   }
 }
 
