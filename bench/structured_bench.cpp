@@ -33,6 +33,7 @@ struct Run {
   double seconds = 0;
   std::uint64_t tokens = 0;  // sampled, end-of-sequence tokens included
   std::uint64_t steps = 0;
+  double host_share = 0;     // of the step time, not spent waiting for the logits
   std::vector<int> sampled;  // per request
   double tokens_per_second() const {
     return seconds > 0 ? static_cast<double>(tokens) / seconds : 0;
@@ -43,7 +44,8 @@ json run_json(const Run& r) {
   return json{{"seconds", r.seconds},
               {"tokens", r.tokens},
               {"steps", r.steps},
-              {"tokens_per_second", r.tokens_per_second()}};
+              {"tokens_per_second", r.tokens_per_second()},
+              {"host_share", r.host_share}};
 }
 
 double median(std::vector<double> v) {
@@ -172,6 +174,10 @@ class Rig {
     const auto after = engine_->metrics();
     r.tokens = after.generated_tokens - before.generated_tokens;
     r.steps = after.steps - before.steps;
+    const auto step_ns = after.step_ns - before.step_ns;
+    const auto wait_ns = after.device_wait_ns - before.device_wait_ns;
+    r.host_share =
+        step_ns > 0 ? 1.0 - static_cast<double>(wait_ns) / static_cast<double>(step_ns) : 0.0;
     return r;
   }
 
@@ -286,18 +292,19 @@ std::string format_structured_table(const json& r) {
       r["model"].get<std::string>(), r["backend"].get<std::string>(), r["batch"].get<int>(),
       r["requests"].get<int>(), r["schemas"].get<std::size_t>(), r["prompt_len"].get<int>(),
       r["output_len"].get<int>());
-  out += fmt::format("  {:<6} {:>15} {:>12} {:>9} {:>8}\n", "repeat", "constrained t/s", "free t/s",
-                     "ratio", "steps");
+  out += fmt::format("  {:<6} {:>15} {:>12} {:>9} {:>8} {:>18}\n", "repeat", "constrained t/s",
+                     "free t/s", "ratio", "steps", "host % (c / free)");
   int i = 1;
   for (const auto& rep : r["repeats"]) {
     const auto& c = rep["constrained"];
     const auto& f = rep["free"];
     const std::string name = rep["cold"].get<bool>() ? "cold" : std::to_string(i++);
     out += fmt::format(
-        "  {:<6} {:>15.1f} {:>12.1f} {:>8.2f}% {:>8}\n", name, c["tokens_per_second"].get<double>(),
-        f["tokens_per_second"].get<double>(),
+        "  {:<6} {:>15.1f} {:>12.1f} {:>8.2f}% {:>8} {:>8.1f} / {:>5.1f}\n", name,
+        c["tokens_per_second"].get<double>(), f["tokens_per_second"].get<double>(),
         100.0 * c["tokens_per_second"].get<double>() / f["tokens_per_second"].get<double>(),
-        c["steps"].get<std::uint64_t>());
+        c["steps"].get<std::uint64_t>(), 100.0 * c["host_share"].get<double>(),
+        100.0 * f["host_share"].get<double>());
   }
   out += fmt::format(
       "  warm median: constrained {:.1f} tok/s, free {:.1f} tok/s: loss {:+.2f}% (bound 3%: {}); "

@@ -11,6 +11,9 @@
 // built mask caches) is reported apart; the bound (issue 8: constrained
 // decoding loses <= 3% tokens/s at batch 32 on the GPU, where masks are
 // filled while the device runs the step) is checked on the warm passes.
+// Each run also reports its host share: the part of the engine's step time
+// not spent waiting for the step's logits (an upper bound on the time the
+// device sits idle between steps, which an overlapped step loop would hide).
 
 #include <string>
 

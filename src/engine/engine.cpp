@@ -389,7 +389,11 @@ Status Engine::run_plan(const StepPlan& plan) {
     request.mask_words = words;
     request.full_rows = full_rows_;
     request.draws = draws_;
-    MLXS_ASSIGN_OR_RETURN(host, model_.backend().finish_logits(logits, request));
+    const core::Nanos waited = clock_.now_ns();
+    auto finished = model_.backend().finish_logits(logits, request);
+    device_wait_ns_ += static_cast<std::uint64_t>(clock_.now_ns() - waited);
+    MLXS_RETURN_IF_ERROR(finished.status());
+    host = *finished;
   }
   std::size_t row = 0;
   for (const PlanEntry& e : plan.entries) {
@@ -477,6 +481,7 @@ Status Engine::run_plan(const StepPlan& plan) {
 }
 
 Result<bool> Engine::step() {
+  const core::Nanos step_began = clock_.now_ns();
   take_inbox();
   const StepPlan& plan = scheduler_.schedule();
   ended_.assign(plan.finished.begin(), plan.finished.end());
@@ -503,6 +508,7 @@ Result<bool> Engine::step() {
   ended_.erase(std::unique(ended_.begin(), ended_.end()), ended_.end());
   for (SeqId id : ended_) end_sequence(id);
   ++steps_;
+  if (worked) step_ns_ += static_cast<std::uint64_t>(clock_.now_ns() - step_began);
   publish_metrics();
   return worked;
 }
@@ -535,6 +541,8 @@ void Engine::publish_metrics() {
   m.cached_prompt_tokens = s.cached_prompt_tokens;
   m.generated_tokens = generated_;
   m.steps = steps_;
+  m.step_ns = step_ns_;
+  m.device_wait_ns = device_wait_ns_;
   m.requests_finished = finished_requests_;
   std::lock_guard lock(metrics_mutex_);
   metrics_ = m;

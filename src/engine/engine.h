@@ -71,6 +71,11 @@ struct EngineMetrics {
   std::uint64_t generated_tokens = 0;
   std::uint64_t steps = 0;
   std::uint64_t requests_finished = 0;
+  // Wall time of the steps that did work, and the part spent waiting for
+  // the step's logits (the device computing, on a GPU); the rest is host
+  // work the device does not overlap.
+  std::uint64_t step_ns = 0;
+  std::uint64_t device_wait_ns = 0;
 };
 
 class Engine {
@@ -136,15 +141,16 @@ class Engine {
   SeqId next_seq_ = 1;
   std::vector<std::int32_t> batch_tokens_, batch_positions_, batch_logit_rows_;
   std::vector<tensor::SeqSlice> batch_slices_;
-  std::vector<std::uint8_t> full_rows_;    // per logit row: sampled on the host
-  std::vector<std::int32_t> masked_rows_;  // logit rows with a mask in masks_
-  std::vector<std::uint32_t> masks_;       // their allowed-token bitmasks
+  std::vector<std::uint8_t> full_rows_;          // per logit row: sampled on the host
+  std::vector<std::int32_t> masked_rows_;        // logit rows with a mask in masks_
+  std::vector<std::uint32_t> masks_;             // their allowed-token bitmasks
   std::vector<tensor::Backend::RowDraw> draws_;  // rows the device samples
   std::vector<StepOutcome> outcomes_;
   std::vector<PlanEntry> prefill_entries_;  // this step's prefill chunks
   std::vector<SeqId> ended_;
   std::string text_;
   std::uint64_t steps_ = 0, generated_ = 0, finished_requests_ = 0;
+  std::uint64_t step_ns_ = 0, device_wait_ns_ = 0;
 
   // Shared with submitting threads.
   mutable std::mutex inbox_mutex_;

@@ -448,6 +448,11 @@ TEST(Engine, ReportsWhenEachPrefillChunkRan) {
   EXPECT_EQ(t.prefill_chunks[3].tokens, 4);
   EXPECT_LE(t.first_token, t.finished);
   EXPECT_EQ(t.preemptions, 0);
+  // The steps' time and the part spent waiting for logits.
+  const EngineMetrics m = e->metrics();
+  EXPECT_GT(m.step_ns, 0u);
+  EXPECT_GT(m.device_wait_ns, 0u);
+  EXPECT_LE(m.device_wait_ns, m.step_ns);
 }
 
 TEST(Engine, DeviceAndHostDrawsAgree) {
