@@ -8,7 +8,8 @@
 #   GPU_WORKER=1            bench worker on the last model (process split cost)
 #   GPU_STRUCTURED=1        bench structured on the last model (MaskBench masks at batch 32)
 #   GPU_SERVE=1             serve --backend cuda on the last model + bench serve
-#                           (GPU_SERVE_TEMPERATURES="0 1" GPU_SERVE_TOP_P=0.9 for sampled requests)
+#                           (GPU_SERVE_TEMPERATURES="0 1" GPU_SERVE_TOP_P=0.9 for sampled requests;
+#                           GPU_SERVE_MEMFRAC=0.9 sizes the KV cache from device memory)
 #   GPU_TESTS=0 GPU_DECODE_BENCH=0   skip those stages (e.g. a second call)
 #   GPU_KEEP=1              keep the synthetic models in /tmp for a later call
 set -uo pipefail
@@ -135,7 +136,8 @@ if [ "${GPU_SERVE:-0}" = 1 ] && [ -n "$last" ]; then
     say "== serve --backend cuda ($(basename "$last"), quantization $q)"
     log="$OUT/serve-$q.log"
     "$B/bin/mlx-serving" --log-level warn serve --backend cuda --model "demo=$last" --port 0 \
-        --quantization "$q" --kv-memory-mb "${GPU_SERVE_KV_MB:-8192}" > "$log" 2>&1 &
+        --quantization "$q" --kv-memory-mb "${GPU_SERVE_KV_MB:-8192}" \
+        ${GPU_SERVE_MEMFRAC:+--gpu-memory-fraction "$GPU_SERVE_MEMFRAC"} > "$log" 2>&1 &
     pid=$!
     port=""
     for _ in $(seq 1 600); do
@@ -147,6 +149,9 @@ if [ "${GPU_SERVE:-0}" = 1 ] && [ -n "$last" ]; then
     if [ -z "$port" ]; then
       say "serve did not start"; tail -20 "$log" | tee -a "$SUMMARY"; status=1
     else
+      # The KV cache this serve sized (blocks of 16 tokens).
+      (curl -s "http://127.0.0.1:$port/metrics" || true) | grep -E "^mlxs_kv_blocks_total" \
+          | tee -a "$SUMMARY"
       for temp in ${GPU_SERVE_TEMPERATURES:-0}; do
         for c in ${GPU_SERVE_CONCURRENCY:-1 16 64}; do
           say "-- concurrency $c, temperature $temp"

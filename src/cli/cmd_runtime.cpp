@@ -21,6 +21,7 @@ struct RuntimeArgs {
   std::vector<std::string> trusted_dirs;
   std::vector<std::string> model_dirs;
   int kv_memory_mb = 1024;
+  double gpu_memory_fraction = 0;
   int max_tokens_per_batch = 16;
   bool no_ipc_batching = false;
   runtime::BackendChoice backend;
@@ -46,6 +47,7 @@ int run_runtime(const RuntimeArgs& a) {
   options.trusted_dirs = a.trusted_dirs;
   options.model_dirs = a.model_dirs;
   options.kv_memory_bytes = static_cast<std::size_t>(a.kv_memory_mb) << 20;
+  options.gpu_memory_fraction = a.gpu_memory_fraction;
   options.max_tokens_per_batch = a.max_tokens_per_batch;
   options.ipc_batching = !a.no_ipc_batching;
   // The original client kills the worker 5 s after shutdown: be gone first.
@@ -80,6 +82,10 @@ void add_runtime_command(CLI::App& parent, Action* action) {
                   "Look up model ids as folders of this directory (repeatable)");
   cmd->add_option("--kv-memory-mb", args->kv_memory_mb, "KV cache memory per loaded model, MiB")
       ->check(CLI::Range(16, 1 << 20));
+  cmd->add_option("--gpu-memory-fraction", args->gpu_memory_fraction,
+                  "On a GPU: the KV cache takes what is left of this share of device memory after "
+                  "the model loads (0: use --kv-memory-mb)")
+      ->check(CLI::Range(0.0, 0.99));
   cmd->add_option("--max-tokens-per-batch", args->max_tokens_per_batch,
                   "Tokens per stream.chunk when the model size is unknown")
       ->check(CLI::Range(1, 1024));

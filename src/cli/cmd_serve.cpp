@@ -37,6 +37,7 @@ struct ServeArgs {
   bool in_process = false;
   int threads = 0;
   int kv_memory_mb = 1024;
+  double gpu_memory_fraction = 0;
   runtime::BackendChoice backend;
   std::string quantization;
   std::string otlp_endpoint;
@@ -93,6 +94,7 @@ void apply_flags(const ServeArgs& a, core::Json* c) {
   core::Json& workers = (*c)["workers"];
   if (given("--threads")) workers["threads"] = a.threads;
   if (given("--kv-memory-mb")) workers["kv_memory_mb"] = a.kv_memory_mb;
+  if (given("--gpu-memory-fraction")) workers["gpu_memory_fraction"] = a.gpu_memory_fraction;
   if (a.in_process) workers["in_process"] = true;
   if (given("--backend")) workers["backend"] = a.backend.kind;
   if (given("--device")) workers["devices"] = core::Json::array({a.backend.device});
@@ -238,6 +240,10 @@ void add_serve_command(CLI::App& parent, Action* action) {
       ->check(CLI::Range(0, 1024));
   cmd->add_option("--kv-memory-mb", args->kv_memory_mb, "KV cache memory per model, MiB")
       ->check(CLI::Range(16, 1 << 20));
+  cmd->add_option("--gpu-memory-fraction", args->gpu_memory_fraction,
+                  "On a GPU: the KV cache takes what is left of this share of device memory after "
+                  "each model loads (0: use --kv-memory-mb)")
+      ->check(CLI::Range(0.0, 0.99));
   cmd->add_option("--http-threads", args->http.threads, "HTTP I/O threads")
       ->check(CLI::Range(1, 64));
   cmd->add_option("--max-body-bytes", args->http.max_body_bytes, "Largest request body");

@@ -361,6 +361,9 @@ ControlConfig control_config(const Json& c) {
   }
   out.worker_args.insert(out.worker_args.end(),
                          {"--kv-memory-mb", std::to_string(w["kv_memory_mb"].get<int>())});
+  if (const double f = w["gpu_memory_fraction"].get<double>(); f > 0) {
+    out.worker_args.insert(out.worker_args.end(), {"--gpu-memory-fraction", core::Json(f).dump()});
+  }
   for (const auto& d : w["model_dirs"])
     out.worker_args.insert(out.worker_args.end(), {"--model-dir", d});
   const Json& trusted = c["model"]["trusted_model_directories"];

@@ -79,6 +79,7 @@ class Model {
   const GenerationConfig& generation_config() const { return generation_; }
   const ArchTraits& traits() const { return traits_; }
   tensor::Backend& backend() { return backend_; }
+  const tensor::Backend& backend() const { return backend_; }
   const LoadOptions& options() const { return options_; }
   int max_context() const { return max_context_; }
 

@@ -20,11 +20,37 @@ model::LoadOptions load_options_for(const RuntimeOptions& options,
   return load;
 }
 
+core::Result<std::size_t> kv_bytes_from_device(std::size_t free, std::size_t total,
+                                               double fraction) {
+  // Everything in use now (this model's weights and scratch, other models,
+  // other processes) counts against the share; a reserve stays free for
+  // cuBLAS workspaces and captured graphs.
+  constexpr std::size_t kReserve = std::size_t{512} << 20;
+  const auto budget = static_cast<std::size_t>(static_cast<double>(total) * fraction);
+  const std::size_t used = total - std::min(free, total);
+  if (budget <= used + kReserve || free <= kReserve) {
+    return core::make_error(
+        core::ErrorCode::kModelLoadError,
+        "GPU memory: {} MiB of {} MiB in use after loading the model leaves nothing for the KV "
+        "cache within gpu_memory_fraction {} (a 512 MiB reserve stays free); raise the fraction "
+        "or set it to 0 and size the cache with kv_memory_mb",
+        used >> 20, total >> 20, fraction);
+  }
+  return std::min(budget - used - kReserve, free - kReserve);
+}
+
 core::Result<EngineSetup> engine_setup_for(const model::Model& model, const RuntimeOptions& options,
                                            std::optional<std::int64_t> context_length) {
   const std::size_t per_block = model.kv_shape(1, kKvBlockSize).bytes();
+  std::size_t kv_bytes = options.kv_memory_bytes;
+  if (options.gpu_memory_fraction > 0) {
+    if (const auto mem = model.backend().device_memory()) {
+      MLXS_ASSIGN_OR_RETURN(
+          kv_bytes, kv_bytes_from_device(mem->free, mem->total, options.gpu_memory_fraction));
+    }
+  }
   const std::int64_t blocks =
-      static_cast<std::int64_t>(options.kv_memory_bytes / std::max<std::size_t>(1, per_block));
+      static_cast<std::int64_t>(kv_bytes / std::max<std::size_t>(1, per_block));
   std::int64_t context = std::min<std::int64_t>(model.max_context(), model.config().max_position);
   if (context_length) context = std::min(context, *context_length);
   context = std::min(context, blocks * kKvBlockSize);

@@ -27,6 +27,12 @@ struct EngineSetup {
 // The context served: what was asked for (else the model's), bounded by the
 // positions it was trained for and by the KV memory of one model.
 // ModelLoadError when the KV budget holds less than one short sequence.
+// The KV cache's share of a device with `free` of `total` bytes free once the
+// model is loaded, under gpu_memory_fraction; ModelLoadError with the
+// numbers when nothing is left.
+core::Result<std::size_t> kv_bytes_from_device(std::size_t free, std::size_t total,
+                                               double fraction);
+
 core::Result<EngineSetup> engine_setup_for(const model::Model& model, const RuntimeOptions& options,
                                            std::optional<std::int64_t> context_length);
 

@@ -49,6 +49,9 @@ struct RuntimeOptions {
   std::vector<std::string> model_dirs;
   // KV cache per loaded model; bounds the context a model is served with.
   std::size_t kv_memory_bytes = std::size_t{1} << 30;
+  // On a GPU, when above 0: the KV cache takes what is left of this share of
+  // the device's memory once the model is loaded, instead of kv_memory_bytes.
+  double gpu_memory_fraction = 0;
   // model.default_max_tokens
   int default_max_tokens = 512;
   // Prints the readiness marker on stderr when serving starts.

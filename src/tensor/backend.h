@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -236,6 +237,12 @@ class Backend {
     // Where !full_rows[r]: the row's token (its argmax, or the device's draw).
     const std::int32_t* tokens = nullptr;
   };
+  // Free and total bytes of the device's memory; nullopt on the host (the
+  // KV cache is then sized by configuration alone).
+  struct DeviceMemory {
+    std::size_t free = 0, total = 0;
+  };
+  virtual std::optional<DeviceMemory> device_memory() const { return std::nullopt; }
   // Whether finish_logits takes `draws` (temperature sampling where the
   // logits are).
   virtual bool samples_on_device() const { return false; }

@@ -81,6 +81,18 @@ TEST(Config, LayersMergeInOrderAndNameTheirSource) {
   const std::vector<std::string> want = {"--kv-memory-mb", "1024", "--model-dir", "/a",
                                          "--model-dir",    "/b"};
   EXPECT_EQ(cc.worker_args, want);
+
+  // A GPU memory share reaches the workers; out of range is a ConfigError.
+  ConfigInputs gpu = in;
+  gpu.sets.push_back("workers.gpu_memory_fraction=0.85");
+  const ConfigReport g = load_config(gpu);
+  ASSERT_TRUE(g.ok()) << g.status().to_string();
+  const auto& args = control_config(g.effective).worker_args;
+  const auto at = std::find(args.begin(), args.end(), "--gpu-memory-fraction");
+  ASSERT_NE(at, args.end());
+  EXPECT_EQ(*(at + 1), "0.85");
+  gpu.sets.back() = "workers.gpu_memory_fraction=1.5";
+  EXPECT_FALSE(load_config(gpu).ok());
 }
 
 TEST(Config, WorkersBackendDevicesQuantizationAndLogLevel) {

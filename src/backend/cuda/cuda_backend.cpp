@@ -1139,6 +1139,13 @@ core::Result<tensor::Backend::HostLogits> CudaBackend::finish_logits(const Tenso
   return HostLogits{m.logits_host, m.argmax_host};
 }
 
+std::optional<tensor::Backend::DeviceMemory> CudaBackend::device_memory() const {
+  impl_->bind();
+  DeviceMemory m;
+  if (cudaMemGetInfo(&m.free, &m.total) != cudaSuccess) return std::nullopt;
+  return m;
+}
+
 core::Status CudaBackend::synchronize() {
   impl_->check(cudaStreamSynchronize(impl_->stream), "sync");
   return take_error();

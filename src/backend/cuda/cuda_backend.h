@@ -82,6 +82,7 @@ class CudaBackend final : public tensor::Backend {
   core::Result<HostLogits> finish_logits(const tensor::Tensor& logits,
                                          const LogitsRequest& request) override;
   bool samples_on_device() const override { return true; }
+  std::optional<DeviceMemory> device_memory() const override;
   core::Status synchronize() override;
 
   // The first error any op met since the last call (ops cannot return one);
