@@ -13,6 +13,7 @@
 #include "core/progress.h"
 #include "core/rng.h"
 #include "engine/engine.h"
+#include "engine_rig.h"
 #include "guidance_bench.h"
 #include "machine.h"
 #include "model/model.h"
@@ -111,27 +112,13 @@ class Rig {
     opts.backend = o.backend;
     opts.kv_memory_bytes = o.kv_memory_mb << 20;
     opts.max_running_streams = std::max(opts.max_running_streams, o.batch);
-    self->pool_ = std::make_shared<backend::cpu::ThreadPool>(opts.threads);
-    MLXS_ASSIGN_OR_RETURN(self->backend_, runtime::make_backend(opts.backend, self->pool_));
-    MLXS_ASSIGN_OR_RETURN(self->model_,
-                          model::Model::load(o.model_dir, *self->backend_,
-                                             runtime::load_options_for(opts, std::nullopt)));
-    MLXS_ASSIGN_OR_RETURN(auto setup, runtime::engine_setup_for(*self->model_, opts, std::nullopt));
-    if (setup.config.scheduler.max_seqs < o.batch) {
-      return core::make_error(ErrorCode::kInvalidParams, "the engine runs at most {} sequences",
-                              setup.config.scheduler.max_seqs);
-    }
-    const std::string tok_dir = o.tokenizer_dir.empty() ? o.model_dir : o.tokenizer_dir;
-    MLXS_ASSIGN_OR_RETURN(self->tokenizer_, tokenizer::Tokenizer::load_dir(tok_dir));
-    MLXS_ASSIGN_OR_RETURN(
-        self->engine_,
-        engine::Engine::create(*self->model_, self->tokenizer_.get(), setup.config, self->clock_));
+    MLXS_ASSIGN_OR_RETURN(self->rig_, EngineRig::open(o.model_dir, opts, o.tokenizer_dir, true));
     return self;
   }
 
-  const tokenizer::Tokenizer& tokenizer() const { return *tokenizer_; }
-  std::int64_t vocab() const { return model_->config().vocab; }
-  std::string backend() const { return backend_->describe(); }
+  const tokenizer::Tokenizer& tokenizer() const { return *rig_->tokenizer; }
+  std::int64_t vocab() const { return rig_->model->config().vocab; }
+  std::string backend() const { return rig_->backend->describe(); }
 
   // Keeps `batch` requests in flight until all of `requests` have ended.
   // make(i) builds request i.
@@ -145,10 +132,10 @@ class Rig {
     };
     std::vector<Open> open;
     int next = 0;
-    const auto before = engine_->metrics();
+    const auto before = rig_->engine->metrics();
     const auto t0 = Clock::now();
     auto submit_next = [&]() -> Status {
-      MLXS_ASSIGN_OR_RETURN(auto s, engine_->submit(make(next)));
+      MLXS_ASSIGN_OR_RETURN(auto s, rig_->engine->submit(make(next)));
       open.push_back({next++, std::move(s)});
       return Status::ok();
     };
@@ -156,7 +143,7 @@ class Rig {
       MLXS_RETURN_IF_ERROR(submit_next());
     }
     while (!open.empty()) {
-      MLXS_RETURN_IF_ERROR(engine_->step().status());
+      MLXS_RETURN_IF_ERROR(rig_->engine->step().status());
       for (std::size_t k = 0; k < open.size();) {
         (void)open[k].stream->take();
         if (auto e = open[k].stream->error()) return *e;
@@ -171,7 +158,7 @@ class Rig {
       }
     }
     r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-    const auto after = engine_->metrics();
+    const auto after = rig_->engine->metrics();
     r.tokens = after.generated_tokens - before.generated_tokens;
     r.steps = after.steps - before.steps;
     const auto step_ns = after.step_ns - before.step_ns;
@@ -183,24 +170,8 @@ class Rig {
 
  private:
   Rig() = default;
-  core::SteadyClock clock_;
-  std::shared_ptr<backend::cpu::ThreadPool> pool_;
-  std::unique_ptr<tensor::Backend> backend_;
-  std::unique_ptr<model::Model> model_;
-  std::unique_ptr<tokenizer::Tokenizer> tokenizer_;
-  std::unique_ptr<engine::Engine> engine_;
+  std::unique_ptr<EngineRig> rig_;
 };
-
-std::vector<std::vector<std::int32_t>> make_prompts(int count, int len, std::int64_t vocab) {
-  core::Xoshiro256 rng(29);
-  std::vector<std::vector<std::int32_t>> prompts(static_cast<std::size_t>(count));
-  for (auto& p : prompts) {
-    for (int i = 0; i < len; ++i) {
-      p.push_back(static_cast<std::int32_t>(3 + rng.below(static_cast<std::uint64_t>(vocab - 3))));
-    }
-  }
-  return prompts;
-}
 
 }  // namespace
 
@@ -216,7 +187,7 @@ core::Result<json> run_structured_bench(const StructuredBenchOptions& o) {
   progress.note("compiling the MaskBench schemas");
   MLXS_ASSIGN_OR_RETURN(Schemas schemas, compile_schemas(o.maskbench_dir, rig->tokenizer(),
                                                          static_cast<std::size_t>(o.requests)));
-  const auto prompts = make_prompts(o.requests, o.prompt_len, rig->vocab());
+  const auto prompts = random_prompts(o.requests, o.prompt_len, rig->vocab(), 29);
   auto greedy = [&](int i) {
     engine::GenerateRequest r;
     r.prompt = prompts[static_cast<std::size_t>(i)];

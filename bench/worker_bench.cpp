@@ -12,6 +12,7 @@
 #include "core/progress.h"
 #include "core/rng.h"
 #include "engine/engine.h"
+#include "engine_rig.h"
 #include "machine.h"
 #include "model/model.h"
 #include "runtime/engine_setup.h"
@@ -47,18 +48,6 @@ double median(std::vector<double> v) {
   return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-std::vector<std::vector<std::int32_t>> make_prompts(int streams, int len, std::int64_t vocab) {
-  core::Xoshiro256 rng(17);
-  std::vector<std::vector<std::int32_t>> prompts(static_cast<std::size_t>(streams));
-  for (auto& p : prompts) {
-    // Ids past the first few, which are often special tokens.
-    for (int i = 0; i < len; ++i) {
-      p.push_back(static_cast<std::int32_t>(3 + rng.below(static_cast<std::uint64_t>(vocab - 3))));
-    }
-  }
-  return prompts;
-}
-
 runtime::RuntimeOptions worker_options(const WorkerBenchOptions& b) {
   runtime::RuntimeOptions o;
   o.threads = b.threads;
@@ -72,26 +61,14 @@ class InProcess {
  public:
   static core::Result<std::unique_ptr<InProcess>> open(const WorkerBenchOptions& o) {
     auto self = std::unique_ptr<InProcess>(new InProcess());
-    const runtime::RuntimeOptions opts = worker_options(o);
-    self->pool_ = std::make_shared<backend::cpu::ThreadPool>(opts.threads);
-    MLXS_ASSIGN_OR_RETURN(self->backend_, runtime::make_backend(opts.backend, self->pool_));
-    MLXS_ASSIGN_OR_RETURN(self->model_,
-                          model::Model::load(o.model_dir, *self->backend_,
-                                             runtime::load_options_for(opts, std::nullopt)));
-    MLXS_ASSIGN_OR_RETURN(auto setup, runtime::engine_setup_for(*self->model_, opts, std::nullopt));
-    // The worker detokenizes every stream: so does this engine.
-    std::error_code ec;
-    if (std::filesystem::exists(std::filesystem::path(o.model_dir) / "tokenizer.json", ec)) {
-      MLXS_ASSIGN_OR_RETURN(self->tokenizer_, tokenizer::Tokenizer::load_dir(o.model_dir));
-    }
-    MLXS_ASSIGN_OR_RETURN(
-        self->engine_,
-        engine::Engine::create(*self->model_, self->tokenizer_.get(), setup.config, self->clock_));
+    // The worker detokenizes every stream: so does this engine, when the
+    // model has a tokenizer.
+    MLXS_ASSIGN_OR_RETURN(self->rig_, EngineRig::open(o.model_dir, worker_options(o), "", false));
     return self;
   }
 
-  std::int64_t vocab() const { return model_->config().vocab; }
-  std::string backend() const { return backend_->describe(); }
+  std::int64_t vocab() const { return rig_->model->config().vocab; }
+  std::string backend() const { return rig_->backend->describe(); }
 
   core::Result<Run> run(const std::vector<std::vector<std::int32_t>>& prompts, int output_len) {
     Run r;
@@ -104,12 +81,12 @@ class InProcess {
       req.sampling.temperature = 0;
       req.stop.max_tokens = output_len;
       req.stop.ignore_eos = true;
-      MLXS_ASSIGN_OR_RETURN(auto s, engine_->submit(std::move(req)));
+      MLXS_ASSIGN_OR_RETURN(auto s, rig_->engine->submit(std::move(req)));
       streams.push_back(std::move(s));
     }
     std::size_t open = streams.size();
     while (open > 0) {
-      MLXS_ASSIGN_OR_RETURN(bool worked, engine_->step());
+      MLXS_ASSIGN_OR_RETURN(bool worked, rig_->engine->step());
       if (worked) ++r.steps;
       open = 0;
       for (std::size_t i = 0; i < streams.size(); ++i) {
@@ -127,12 +104,7 @@ class InProcess {
 
  private:
   InProcess() = default;
-  core::SteadyClock clock_;
-  std::shared_ptr<backend::cpu::ThreadPool> pool_;
-  std::unique_ptr<tensor::Backend> backend_;
-  std::unique_ptr<model::Model> model_;
-  std::unique_ptr<tokenizer::Tokenizer> tokenizer_;
-  std::unique_ptr<engine::Engine> engine_;
+  std::unique_ptr<EngineRig> rig_;
 };
 
 // ---------------------------------------------------------------- worker
@@ -282,7 +254,7 @@ core::Result<json> run_worker_bench(const WorkerBenchOptions& o) {
   MLXS_ASSIGN_OR_RETURN(auto local, InProcess::open(opts));
   progress.note("starting the worker and loading the model there");
   MLXS_ASSIGN_OR_RETURN(auto worker, Worker::open(opts, binary));
-  const auto prompts = make_prompts(o.streams, o.prompt_len, local->vocab());
+  const auto prompts = random_prompts(o.streams, o.prompt_len, local->vocab(), 17);
 
   // Untimed: first touches of weights and KV on both sides.
   const auto warm = std::vector<std::vector<std::int32_t>>(prompts.begin(), prompts.begin() + 1);
