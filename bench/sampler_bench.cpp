@@ -66,8 +66,8 @@ core::Result<json> run_sampler_bench(const SamplerBenchOptions& o) {
   for (bool peaked : {true, false}) {
     // A few distinct rows, copied before each sample (the sampler works in
     // place); the copy is timed apart and subtracted.
-    std::vector<std::vector<float>> rows;
-    for (int i = 0; i < 4; ++i) rows.push_back(make_row(rng, V, peaked));
+    std::vector<std::vector<float>> rows(4);
+    for (auto& row : rows) row = make_row(rng, V, peaked);
     std::vector<float> work(V);
     auto t0 = Clock::now();
     for (int i = 0; i < o.rows; ++i) work = rows[static_cast<std::size_t>(i) % rows.size()];
