@@ -66,17 +66,17 @@ Result<std::vector<float>> Runner::step(std::span<const SeqFeed> feeds) {
 }
 
 Result<std::span<const std::int32_t>> Runner::step_greedy(std::span<const SeqFeed> feeds) {
-  std::size_t rows = 0;
-  for (const auto& f : feeds) rows += f.all_logits ? f.tokens.size() : 1;
-  greedy_tokens_.resize(rows);
-  greedy_ = &greedy_tokens_;
-  auto done = step_view(feeds);
-  greedy_ = nullptr;
-  MLXS_RETURN_IF_ERROR(done.status());
-  return std::span<const std::int32_t>(greedy_tokens_);
+  MLXS_ASSIGN_OR_RETURN(const std::size_t rows, run(feeds, /*greedy=*/true));
+  return std::span<const std::int32_t>(greedy_tokens_.data(), rows);
 }
 
 Result<std::span<const float>> Runner::step_view(std::span<const SeqFeed> feeds) {
+  MLXS_ASSIGN_OR_RETURN(const std::size_t rows, run(feeds, /*greedy=*/false));
+  return std::span<const float>(out_.data(),
+                                rows * static_cast<std::size_t>(model_.config().vocab));
+}
+
+Result<std::size_t> Runner::run(std::span<const SeqFeed> feeds, bool greedy) {
   const LoadOptions& cap = model_.options();
   const auto vocab = static_cast<std::size_t>(model_.config().vocab);
   std::size_t out_rows = 0;
@@ -91,7 +91,11 @@ Result<std::span<const float>> Runner::step_view(std::span<const SeqFeed> feeds)
     feed_base.push_back(out_rows);
     out_rows += f.all_logits ? f.tokens.size() : 1;
   }
-  if (greedy_ == nullptr && out_.size() < out_rows * vocab) out_.resize(out_rows * vocab);
+  if (greedy) {
+    if (greedy_tokens_.size() < out_rows) greedy_tokens_.resize(out_rows);
+  } else if (out_.size() < out_rows * vocab) {
+    out_.resize(out_rows * vocab);
+  }
   float* out = out_.data();
   std::vector<std::size_t>& out_index = out_index_;
   out_index.clear();
@@ -100,14 +104,14 @@ Result<std::span<const float>> Runner::step_view(std::span<const SeqFeed> feeds)
     if (tokens_.empty()) return Status::ok();
     tensor::StepBatch batch{tokens_, positions_, slices_, logit_rows_};
     MLXS_ASSIGN_OR_RETURN(tensor::Tensor logits, model_.forward(batch, *kv_));
-    if (!logit_rows_.empty() && greedy_ != nullptr) {
+    if (!logit_rows_.empty() && greedy) {
       // Only each row's argmax comes back, as in the engine's greedy steps.
       full_rows_.assign(logit_rows_.size(), 0);
       tensor::Backend::LogitsRequest request;
       request.full_rows = full_rows_;
       MLXS_ASSIGN_OR_RETURN(auto host, model_.backend().finish_logits(logits, request));
       for (std::size_t i = 0; i < logit_rows_.size(); ++i) {
-        (*greedy_)[out_index[i]] = host.tokens[i];
+        greedy_tokens_[out_index[i]] = host.tokens[i];
       }
     } else if (!logit_rows_.empty()) {
       // One transfer of the whole block of rows, then scatter on the host.
@@ -159,8 +163,7 @@ Result<std::span<const float>> Runner::step_view(std::span<const SeqFeed> feeds)
     }
   }
   MLXS_RETURN_IF_ERROR(flush());
-  if (greedy_ != nullptr) return std::span<const float>();
-  return std::span<const float>(out, out_rows * vocab);
+  return out_rows;
 }
 
 }  // namespace mlxs::model

@@ -49,13 +49,15 @@ class Runner {
     std::int32_t length = 0;
   };
   std::vector<float> out_;
-  std::vector<std::int32_t> greedy_tokens_;
-  std::vector<std::int32_t>* greedy_ = nullptr;  // set while step_greedy runs
+  std::vector<std::int32_t> greedy_tokens_;  // step_greedy's ids
   std::vector<std::uint8_t> full_rows_;
   std::vector<std::size_t> feed_base_;
   std::vector<std::size_t> out_index_;  // output row of each logit row in the pass
   Runner(Model& model, std::unique_ptr<tensor::KvStorage> kv, int block_size);
   core::Status reserve(Seq& seq, std::int32_t length);
+  // The passes of one step: rows into out_ (logits) or greedy_tokens_ (ids).
+  // Returns how many rows.
+  core::Result<std::size_t> run(std::span<const SeqFeed> feeds, bool greedy);
 
   Model& model_;
   std::unique_ptr<tensor::KvStorage> kv_;

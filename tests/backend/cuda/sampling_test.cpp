@@ -45,22 +45,28 @@ HostDraw host_draw(std::vector<float> row, const Backend::RowDraw& d) {
   return h;
 }
 
-TEST(CudaSampling, DrawsWhatTheHostSamplerDraws) {
+// A backend planned only for finishing `rows` logit rows of `vocab` tokens.
+std::unique_ptr<cuda::CudaBackend> backend_for_logits(int rows, std::int64_t vocab) {
   tensor::StepCapacity c;
-  const std::int64_t V = 32003;
-  const int R = 12;
-  c.max_tokens = R;
-  c.max_seqs = R;
+  c.max_tokens = rows;
+  c.max_seqs = rows;
   c.max_context = 16;
-  c.max_logit_rows = R;
+  c.max_logit_rows = rows;
   c.max_linear_in = 64;
-  c.max_linear_out = V;
+  c.max_linear_out = vocab;
   c.max_heads = 1;
   c.max_head_dim = 64;
-  cuda::CudaOptions o;
-  auto gpu = cuda::CudaBackend::create(o);
-  ASSERT_TRUE(gpu.is_ok()) << gpu.status().to_string();
-  ASSERT_TRUE((*gpu)->plan_step(c).is_ok());
+  auto gpu = cuda::CudaBackend::create(cuda::CudaOptions{});
+  EXPECT_TRUE(gpu.is_ok()) << gpu.status().to_string();
+  if (!gpu.is_ok() || !(*gpu)->plan_step(c).is_ok()) return nullptr;
+  return std::move(gpu).value();
+}
+
+TEST(CudaSampling, DrawsWhatTheHostSamplerDraws) {
+  const std::int64_t V = 32003;
+  const int R = 12;
+  auto gpu = backend_for_logits(R, V);
+  ASSERT_TRUE(gpu);
   core::Xoshiro256 rng(17);
 
   const std::vector<Backend::RowDraw> kinds = {
@@ -87,7 +93,7 @@ TEST(CudaSampling, DrawsWhatTheHostSamplerDraws) {
       d.uniform = rng.uniform_double();
       draws.push_back(d);
     }
-    auto dev = (*gpu)->allocate(host.size() * sizeof(float));
+    auto dev = gpu->allocate(host.size() * sizeof(float));
     ASSERT_TRUE(dev.is_ok());
     ASSERT_EQ(cudaMemcpy((*dev)->data(), host.data(), host.size() * sizeof(float),
                          cudaMemcpyHostToDevice),
@@ -97,7 +103,7 @@ TEST(CudaSampling, DrawsWhatTheHostSamplerDraws) {
     Backend::LogitsRequest req;
     req.full_rows = full;
     req.draws = draws;
-    auto got = (*gpu)->finish_logits(logits, req);
+    auto got = gpu->finish_logits(logits, req);
     ASSERT_TRUE(got.is_ok()) << got.status().to_string();
     for (int r = 0; r < R; ++r) {
       const auto& d = draws[static_cast<std::size_t>(r)];
@@ -121,19 +127,9 @@ TEST(CudaSampling, DrawsWhatTheHostSamplerDraws) {
 TEST(CudaSampling, FollowsTheDistribution) {
   // Three tokens with probabilities 0.5 / 0.3 / 0.2; uniform numbers on a
   // grid must split accordingly, in id order.
-  tensor::StepCapacity c;
-  c.max_tokens = 1;
-  c.max_seqs = 1;
-  c.max_context = 16;
-  c.max_logit_rows = 1;
-  c.max_linear_in = 64;
-  c.max_linear_out = 3;
-  c.max_heads = 1;
-  c.max_head_dim = 64;
-  auto gpu = cuda::CudaBackend::create(cuda::CudaOptions{});
-  ASSERT_TRUE(gpu.is_ok());
-  ASSERT_TRUE((*gpu)->plan_step(c).is_ok());
-  auto dev = (*gpu)->allocate(3 * sizeof(float));
+  auto gpu = backend_for_logits(1, 3);
+  ASSERT_TRUE(gpu);
+  auto dev = gpu->allocate(3 * sizeof(float));
   ASSERT_TRUE(dev.is_ok());
   int counts[3] = {0, 0, 0};
   for (int k = 0; k < 100; ++k) {
@@ -147,7 +143,7 @@ TEST(CudaSampling, FollowsTheDistribution) {
     Backend::LogitsRequest req;
     req.full_rows = full;
     req.draws = draws;
-    auto got = (*gpu)->finish_logits(logits, req);
+    auto got = gpu->finish_logits(logits, req);
     ASSERT_TRUE(got.is_ok());
     ++counts[got->tokens[0]];
   }
