@@ -104,20 +104,19 @@ Result<std::size_t> Runner::run(std::span<const SeqFeed> feeds, bool greedy) {
     if (tokens_.empty()) return Status::ok();
     tensor::StepBatch batch{tokens_, positions_, slices_, logit_rows_};
     MLXS_ASSIGN_OR_RETURN(tensor::Tensor logits, model_.forward(batch, *kv_));
-    if (!logit_rows_.empty() && greedy) {
-      // Only each row's argmax comes back, as in the engine's greedy steps.
-      full_rows_.assign(logit_rows_.size(), 0);
+    if (!logit_rows_.empty()) {
+      // Greedy: only each row's argmax comes back, as in the engine's greedy
+      // steps; else one transfer of the whole block of rows, scattered here.
+      full_rows_.assign(logit_rows_.size(), greedy ? 0 : 1);
       tensor::Backend::LogitsRequest request;
       request.full_rows = full_rows_;
       MLXS_ASSIGN_OR_RETURN(auto host, model_.backend().finish_logits(logits, request));
       for (std::size_t i = 0; i < logit_rows_.size(); ++i) {
-        greedy_tokens_[out_index[i]] = host.tokens[i];
-      }
-    } else if (!logit_rows_.empty()) {
-      // One transfer of the whole block of rows, then scatter on the host.
-      MLXS_ASSIGN_OR_RETURN(const float* host, model_.backend().logits_to_host(logits));
-      for (std::size_t i = 0; i < logit_rows_.size(); ++i) {
-        std::memcpy(out + out_index[i] * vocab, host + i * vocab, vocab * sizeof(float));
+        if (greedy) {
+          greedy_tokens_[out_index[i]] = host.tokens[i];
+        } else {
+          std::memcpy(out + out_index[i] * vocab, host.rows + i * vocab, vocab * sizeof(float));
+        }
       }
     }
     tokens_.clear();

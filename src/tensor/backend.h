@@ -200,12 +200,6 @@ class Backend {
   virtual void softcap(Tensor x, float cap) = 0;
 
   virtual Status copy_to_host(const Tensor& src, void* dst) = 0;
-  // A step's logits (at most StepCapacity::max_logit_rows rows) in host
-  // memory the backend owns, valid until the next step and the caller's to
-  // modify (samplers mask in place): one transfer into pinned memory on a
-  // device, the tensor itself on the CPU.
-  virtual core::Result<float*> logits_to_host(const Tensor& logits) = 0;
-
   // What a step's sampling needs of its logits, row by row, so that a device
   // sends back token ids where they are enough instead of whole rows.
   struct RowDraw {
@@ -246,9 +240,11 @@ class Backend {
   // Whether finish_logits takes `draws` (temperature sampling where the
   // logits are).
   virtual bool samples_on_device() const { return false; }
-  // Issued after the step's forward: a device masks and reduces the rows
-  // where they are, then waits for the step once. The returned memory is the
-  // backend's until the next step and the caller's to modify.
+  // Issued after the step's forward (at most StepCapacity::max_logit_rows
+  // rows): a device masks and reduces the rows where they are, copies the
+  // whole rows asked for into pinned memory and waits for the step once; the
+  // CPU works on the tensor itself. The returned memory is the backend's
+  // until the next step and the caller's to modify (samplers mask in place).
   virtual core::Result<HostLogits> finish_logits(const Tensor& logits,
                                                  const LogitsRequest& request) = 0;
   virtual Status synchronize() = 0;

@@ -605,10 +605,6 @@ core::Status CpuBackend::copy_to_host(const Tensor& src, void* dst) {
   return core::Status::ok();
 }
 
-core::Result<float*> CpuBackend::logits_to_host(const Tensor& logits) {
-  return logits.as<float>();
-}
-
 core::Result<tensor::Backend::HostLogits> CpuBackend::finish_logits(const Tensor& logits,
                                                                     const LogitsRequest& request) {
   // The rows are already host memory: mask and reduce them in place.

@@ -78,7 +78,6 @@ class CpuBackend final : public tensor::Backend {
   void softcap(Tensor x, float cap) override;
 
   core::Status copy_to_host(const Tensor& src, void* dst) override;
-  core::Result<float*> logits_to_host(const Tensor& logits) override;
   core::Result<HostLogits> finish_logits(const Tensor& logits,
                                          const LogitsRequest& request) override;
   core::Status synchronize() override { return core::Status::ok(); }

@@ -1045,18 +1045,6 @@ core::Status CudaBackend::copy_to_host(const Tensor& src, void* dst) {
   return take_error();
 }
 
-core::Result<float*> CudaBackend::logits_to_host(const Tensor& logits) {
-  if (static_cast<std::size_t>(logits.numel()) > impl_->logits_host_floats) {
-    return Status(ErrorCode::kInternalError, "logits exceed the planned rows");
-  }
-  impl_->check(cudaMemcpyAsync(impl_->logits_host, logits.data, logits.nbytes(),
-                               cudaMemcpyDeviceToHost, impl_->stream),
-               "download");
-  impl_->check(cudaStreamSynchronize(impl_->stream), "sync");
-  MLXS_RETURN_IF_ERROR(take_error());
-  return impl_->logits_host;
-}
-
 core::Result<tensor::Backend::HostLogits> CudaBackend::finish_logits(const Tensor& logits,
                                                                      const LogitsRequest& request) {
   impl_->bind();

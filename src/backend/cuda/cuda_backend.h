@@ -78,7 +78,6 @@ class CudaBackend final : public tensor::Backend {
   void softcap(tensor::Tensor x, float cap) override;
 
   core::Status copy_to_host(const tensor::Tensor& src, void* dst) override;
-  core::Result<float*> logits_to_host(const tensor::Tensor& logits) override;
   core::Result<HostLogits> finish_logits(const tensor::Tensor& logits,
                                          const LogitsRequest& request) override;
   bool samples_on_device() const override { return true; }
