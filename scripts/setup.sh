@@ -26,6 +26,7 @@ PACKAGES=(
   clang libclang-rt-14-dev
   nlohmann-json3-dev libfmt-dev libcli11-dev libpcre2-dev libyaml-cpp-dev libboost-dev
   libxxhash-dev libsimdjson-dev libhwy-dev
+  libpng-dev libjpeg62-turbo-dev libwebp-dev libgif-dev   # image decoding (src/image)
   libgtest-dev libgmock-dev libbenchmark-dev
   nodejs npm
   chromium            # headless browser of the web UI's e2e test (tests/web)

@@ -1,0 +1,169 @@
+// Preprocessing parity with the Hugging Face processors' PIL path: every case
+// of hf-tiny-vision (found by walking the folder, the processor read from its
+// preprocessor_config.json) must give the fixture's pixel_values_pil within
+// 1e-5 from test_image.png, and its image_grid_thw and image token count.
+#include "image/preprocess.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "core/json_util.h"
+#include "image/decode.h"
+#include "testing/fixtures.h"
+
+namespace mlxs::image {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::vector<std::string> vision_cases() {
+  std::vector<std::string> cases;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(mlxs::testing::fixture_path("hf-tiny-vision"), ec)) {
+    if (e.is_directory() && fs::exists(e.path() / "preprocessor_config.json") &&
+        fs::exists(e.path() / "reference.safetensors")) {
+      cases.push_back(e.path().string());
+    }
+  }
+  std::sort(cases.begin(), cases.end());
+  return cases;
+}
+
+RgbImage load_test_image() {
+  const std::string path = mlxs::testing::fixture_path("hf-tiny-vision/test_image.png");
+  std::ifstream in(path, std::ios::binary);
+  const std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)),
+                                        std::istreambuf_iterator<char>());
+  auto image = decode_image(bytes);
+  EXPECT_TRUE(image.is_ok()) << path << ": " << image.status().to_string();
+  return image.is_ok() ? std::move(image).value() : RgbImage{};
+}
+
+TEST(ImagePreprocessParity, EveryFixtureCaseMatchesPil) {
+  const auto cases = vision_cases();
+  if (cases.empty())
+    GTEST_SKIP() << "no hf-tiny-vision fixtures under " << mlxs::testing::fixtures_dir();
+  const RgbImage image = load_test_image();
+  ASSERT_GT(image.width, 0);
+  for (const std::string& dir : cases) {
+    SCOPED_TRACE(dir);
+    auto config = load_processor_config(dir);
+    ASSERT_TRUE(config.is_ok()) << config.status().to_string();
+    auto model_config =
+        core::read_json_file(dir + "/config.json", "config.json", core::ErrorCode::kModelLoadError);
+    if (model_config.is_ok()) {
+      ASSERT_TRUE(apply_model_config(*config, *model_config).is_ok());
+    }
+
+    auto got = preprocess(*config, image);
+    ASSERT_TRUE(got.is_ok()) << got.status().to_string();
+    const auto ref = mlxs::testing::load_reference(dir);
+    const model::TensorEntry* want = ref.find("pixel_values_pil");
+    ASSERT_NE(want, nullptr);
+    EXPECT_EQ(got->shape, want->shape);
+    const std::vector<float> expected = ref.floats("pixel_values_pil");
+    ASSERT_EQ(got->data.size(), expected.size());
+    double worst = 0;
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+      worst = std::max(worst, std::fabs(static_cast<double>(got->data[i]) - expected[i]));
+    }
+    EXPECT_LE(worst, 1e-5) << "max abs difference vs pixel_values_pil";
+
+    if (ref.find("image_grid_thw") != nullptr) {
+      const auto thw = ref.ids("image_grid_thw");
+      ASSERT_EQ(thw.size(), 3u);
+      EXPECT_EQ(got->grid_thw[0], thw[0]);
+      EXPECT_EQ(got->grid_thw[1], thw[1]);
+      EXPECT_EQ(got->grid_thw[2], thw[2]);
+    }
+    auto reference = core::read_json_file(dir + "/reference.json", "reference.json",
+                                          core::ErrorCode::kInvalidParams);
+    if (reference.is_ok() && reference->contains("num_image_tokens")) {
+      EXPECT_EQ(got->image_tokens, (*reference)["num_image_tokens"].get<std::int64_t>());
+      auto counted = image_token_count(*config, image.height, image.width);
+      ASSERT_TRUE(counted.is_ok());
+      EXPECT_EQ(*counted, got->image_tokens);
+    }
+  }
+}
+
+TEST(ImageSmartResize, MatchesTransformers) {
+  // The fixtures' two cases and the rounding rules around them.
+  EXPECT_EQ(*smart_resize(64, 64, 28, 3136, 1003520), (std::array<int, 2>{56, 56}));
+  EXPECT_EQ(*smart_resize(64, 64, 28, 6400, 1003520), (std::array<int, 2>{84, 84}));
+  // round() rounds halves to even: 42/28 = 1.5 -> 2, 70/28 = 2.5 -> 2.
+  EXPECT_EQ(*smart_resize(42, 70, 28, 1, 1 << 30), (std::array<int, 2>{56, 56}));
+  // Over max_pixels: floor of the scaled sides.
+  EXPECT_EQ(*smart_resize(1024, 1024, 28, 3136, 200704), (std::array<int, 2>{448, 448}));
+  auto extreme = smart_resize(10, 2500, 28, 3136, 1003520);
+  ASSERT_FALSE(extreme.is_ok());
+  EXPECT_EQ(extreme.status().code(), core::ErrorCode::kInvalidParams);
+}
+
+TEST(ImageProcessorConfig, Errors) {
+  auto parse = [](const char* text) {
+    return parse_processor_config(core::Json::parse(text), "preprocessor_config.json");
+  };
+  EXPECT_EQ(parse(R"({"image_processor_type": "Foo"})").status().code(),
+            core::ErrorCode::kUnsupported);
+  EXPECT_EQ(parse(R"({})").status().code(), core::ErrorCode::kModelLoadError);
+  EXPECT_EQ(
+      parse(R"({"image_processor_type": "CLIPImageProcessor", "resample": 0})").status().code(),
+      core::ErrorCode::kModelLoadError);
+  EXPECT_EQ(parse(R"({"image_processor_type": "CLIPImageProcessor", "image_mean": [1, 2]})")
+                .status()
+                .code(),
+            core::ErrorCode::kModelLoadError);
+  EXPECT_EQ(parse(R"({"image_processor_type": "Gemma3ImageProcessor", "do_pan_and_scan": true})")
+                .status()
+                .code(),
+            core::ErrorCode::kUnsupported);
+  auto qwen = parse(R"({"image_processor_type": "Qwen2VLImageProcessorFast", "min_pixels": 100,
+                        "max_pixels": 5000})");
+  ASSERT_TRUE(qwen.is_ok());
+  EXPECT_EQ(qwen->kind, ProcessorKind::kQwen2Vl);
+  EXPECT_EQ(qwen->min_pixels, 100);
+  EXPECT_EQ(qwen->max_pixels, 5000);
+}
+
+RgbImage flat(int w, int h, std::uint8_t v) {
+  return RgbImage{w, h, std::vector<std::uint8_t>(static_cast<std::size_t>(w) * h * 3, v)};
+}
+
+// CLIP pads with zeros (before normalizing) when the crop is larger than the
+// resized image, as transformers' center_crop does.
+TEST(ImagePreprocess, ClipCropPadsSmallImages) {
+  auto config = parse_processor_config(core::Json::parse(R"({"image_processor_type":
+      "CLIPImageProcessor", "do_resize": false, "crop_size": {"height": 4, "width": 4},
+      "do_normalize": false})"),
+                                       "p");
+  ASSERT_TRUE(config.is_ok());
+  auto got = preprocess(*config, flat(2, 3, 255));
+  ASSERT_TRUE(got.is_ok()) << got.status().to_string();
+  EXPECT_EQ(got->shape, (std::vector<std::int64_t>{1, 3, 4, 4}));
+  // Rows: pad top = ceil(1/2) = 1; columns: pad left = 1.
+  EXPECT_FLOAT_EQ(got->data[0 * 4 + 1], 0.0F);
+  EXPECT_FLOAT_EQ(got->data[1 * 4 + 1], 1.0F);
+  EXPECT_FLOAT_EQ(got->data[3 * 4 + 1], 1.0F);
+  EXPECT_FLOAT_EQ(got->data[1 * 4 + 0], 0.0F);
+  EXPECT_FLOAT_EQ(got->data[1 * 4 + 3], 0.0F);
+}
+
+TEST(ImageResample, SameSizeAndFlat) {
+  const RgbImage im = flat(7, 5, 77);
+  for (Resample r : {Resample::kBilinear, Resample::kBicubic, Resample::kLanczos, Resample::kBox,
+                     Resample::kHamming}) {
+    auto up = resize(im, 19, 3, r);
+    ASSERT_TRUE(up.is_ok());
+    for (std::uint8_t v : up->pixels) EXPECT_EQ(v, 77);
+  }
+  EXPECT_EQ(resize(im, 0, 3, Resample::kBicubic).status().code(), core::ErrorCode::kInvalidParams);
+  EXPECT_EQ(resize(im, 3, 3, Resample::kNearest).status().code(), core::ErrorCode::kUnsupported);
+}
+
+}  // namespace
+}  // namespace mlxs::image
