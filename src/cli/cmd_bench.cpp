@@ -7,6 +7,7 @@
 #include "decode_bench.h"
 #include "engine_bench.h"
 #include "guidance_bench.h"
+#include "image_bench.h"
 #include "kernel_bench.h"
 #include "sampler_bench.h"
 #include "structured_bench.h"
@@ -177,6 +178,23 @@ void add_bench_command(CLI::App& parent, Action* action) {
   sacmd->callback([sampler, action] {
     *action = [sampler] {
       return run_job(*sampler, bench::run_sampler_bench, bench::format_sampler_table);
+    };
+  });
+
+  auto image = std::make_shared<Job<bench::ImageBenchOptions>>();
+  CLI::App* imcmd = bench_cmd->add_subcommand(
+      "image",
+      "Images/s on one core: decode a generated PNG and JPEG and preprocess per processor");
+  imcmd->add_option("--size", image->options.size, "Side of the square test image")
+      ->check(CLI::Range(16, 8192));
+  imcmd->add_option("--iterations", image->options.iterations, "Timed runs per row")
+      ->check(CLI::Range(1, 100000));
+  imcmd->add_option("--save-images", image->options.save_dir,
+                    "Write bench.png and bench.jpg to this folder (for a PIL comparison)");
+  imcmd->add_option("--json", image->json_path, "Write the full result as JSON here");
+  imcmd->callback([image, action] {
+    *action = [image] {
+      return run_job(*image, bench::run_image_bench, bench::format_image_table);
     };
   });
 

@@ -92,8 +92,11 @@ Coeffs precompute(int in_size, int out_size, const Filter& filter) {
   const double inv_filterscale = 1.0 / filterscale;
   for (int xx = 0; xx < out_size; ++xx) {
     const double center = (xx + 0.5) * scale;
-    // Truncation toward zero, then clamping, as Pillow rounds these bounds.
+    // Truncation toward zero of x + 0.5, then clamping: Pillow's rounding of
+    // these bounds, which lround would not reproduce for negative values.
+    // NOLINTNEXTLINE(bugprone-incorrect-roundings)
     const int xmin = std::max(static_cast<int>(center - support + 0.5), 0);
+    // NOLINTNEXTLINE(bugprone-incorrect-roundings)
     const int xmax = std::min(static_cast<int>(center + support + 0.5), in_size) - xmin;
     double ww = 0.0;
     for (int x = 0; x < xmax; ++x) {
