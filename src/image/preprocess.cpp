@@ -10,6 +10,9 @@ namespace {
 
 using core::ErrorCode;
 
+// The most pixels a resize may produce (about 200 MB of RGB).
+constexpr std::int64_t kMaxResizedPixels = 64'000'000;
+
 // transformers' get_resize_output_image_size(default_to_square=False): the
 // short side becomes `size`, the long one int(size * long / short).
 std::array<int, 2> shortest_edge_size(int height, int width, int size) {
@@ -166,6 +169,14 @@ core::Result<PixelValues> preprocess(const ProcessorConfig& c, const RgbImage& i
       rh = s[0], rw = s[1];
     } else {
       rh = c.size_height, rw = c.size_width;
+    }
+    // A thin strip resized by its short edge becomes enormous (1x16384 at
+    // shortest edge 336 is 336x5.5M); PIL would try, we refuse.
+    if (static_cast<std::int64_t>(rw) * rh > kMaxResizedPixels) {
+      return core::make_error(ErrorCode::kInvalidParams,
+                              "image: {}x{} would resize to {}x{}, over {} pixels (aspect ratio "
+                              "too extreme for this processor)",
+                              image.width, image.height, rw, rh, kMaxResizedPixels);
     }
     MLXS_ASSIGN_OR_RETURN(resized, resize(image, rw, rh, c.resample));
     src = &resized;

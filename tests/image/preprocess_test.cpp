@@ -153,6 +153,23 @@ TEST(ImagePreprocess, ClipCropPadsSmallImages) {
   EXPECT_FLOAT_EQ(got->data[1 * 4 + 3], 0.0F);
 }
 
+// A thin strip resized by its shortest edge would need gigabytes; refused.
+TEST(ImagePreprocess, ExtremeAspectRatioRefused) {
+  auto config = parse_processor_config(core::Json::parse(R"({"image_processor_type":
+      "CLIPImageProcessor", "size": {"shortest_edge": 336}, "crop_size": 336})"),
+                                       "p");
+  ASSERT_TRUE(config.is_ok());
+  auto got = preprocess(*config, flat(1, 16384, 9));
+  ASSERT_FALSE(got.is_ok());
+  EXPECT_EQ(got.status().code(), core::ErrorCode::kInvalidParams);
+  EXPECT_NE(got.status().message().find("aspect ratio too extreme"), std::string::npos);
+  // Qwen2-VL refuses ratios over 200 itself, as transformers does.
+  auto qwen = parse_processor_config(
+      core::Json::parse(R"({"image_processor_type": "Qwen2VLImageProcessor"})"), "p");
+  ASSERT_TRUE(qwen.is_ok());
+  EXPECT_EQ(preprocess(*qwen, flat(1, 16384, 9)).status().code(), core::ErrorCode::kInvalidParams);
+}
+
 TEST(ImageResample, SameSizeAndFlat) {
   const RgbImage im = flat(7, 5, 77);
   for (Resample r : {Resample::kBilinear, Resample::kBicubic, Resample::kLanczos, Resample::kBox,
