@@ -13,6 +13,7 @@ find_package(PNG REQUIRED)
 find_package(JPEG REQUIRED)
 find_package(GIF 5 REQUIRED)
 pkg_check_modules(WEBP REQUIRED IMPORTED_TARGET libwebp)
+pkg_check_modules(WEBPDEMUX REQUIRED IMPORTED_TARGET libwebpdemux)  # animated WebP
 if(MLXS_TESTS)
   find_package(GTest REQUIRED)
 endif()

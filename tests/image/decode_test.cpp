@@ -52,6 +52,11 @@ void expect_near(std::array<int, 3> got, std::array<int, 3> want, int tolerance)
   for (int c = 0; c < 3; ++c) EXPECT_NEAR(got[c], want[c], tolerance) << "channel " << c;
 }
 
+Bytes cut(Bytes b, double fraction) {
+  b.resize(static_cast<std::size_t>(b.size() * fraction));
+  return b;
+}
+
 // ------------------------------------------------------------ sniffing
 
 TEST(ImageSniff, MagicBytesNotNames) {
@@ -310,6 +315,24 @@ TEST(ImageWebp, AlphaOnWhite) {
   expect_near(pixel(im, 1, 1), {10, 20, 30}, 0);
 }
 
+// The first frame of an animation, as for GIF; transparency on white.
+TEST(ImageWebp, AnimatedFirstFrame) {
+  const Bytes first = {255, 0, 0, 255, 0, 0, 0, 0, 0, 255, 0, 255, 0, 0, 255, 255};
+  const Bytes second = {9, 9, 9, 255, 9, 9, 9, 255, 9, 9, 9, 255, 9, 9, 9, 255};
+  const Bytes webp = testing::encode_webp_animation(2, 2, {first, second});
+  ASSERT_FALSE(webp.empty());
+  const RgbImage im = decode_ok(webp);
+  ASSERT_EQ(im.width, 2);
+  expect_near(pixel(im, 0, 0), {255, 0, 0}, 0);
+  expect_near(pixel(im, 1, 0), {255, 255, 255}, 0);
+  expect_near(pixel(im, 0, 1), {0, 255, 0}, 0);
+  expect_near(pixel(im, 1, 1), {0, 0, 255}, 0);
+  DecodeLimits small;
+  small.max_pixels = 3;
+  expect_invalid(webp, "decompression bomb", small);
+  expect_invalid(cut(webp, 0.7), "WebP image");
+}
+
 // ------------------------------------------------------------ GIF
 
 const Bytes kGifPalette = {0, 0, 0, 255, 0, 0, 0, 255, 0, 0, 0, 255};
@@ -343,11 +366,6 @@ TEST(ImageGif, Interlaced) {
 }
 
 // ------------------------------------------------------------ bad input
-
-Bytes cut(Bytes b, double fraction) {
-  b.resize(static_cast<std::size_t>(b.size() * fraction));
-  return b;
-}
 
 TEST(ImageBad, TruncatedPng) {
   expect_invalid(cut(testing::encode_png(32, 32, PNG_COLOR_TYPE_RGB, 8, gradient_rgb(32, 32)), 0.6),

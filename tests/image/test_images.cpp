@@ -6,6 +6,7 @@
 #include <jpeglib.h>
 #include <png.h>
 #include <webp/encode.h>
+#include <webp/mux.h>
 #include <zlib.h>
 
 #include <cstdlib>
@@ -156,6 +157,35 @@ Bytes encode_webp_rgb(int width, int height, const Bytes& rgb, float quality) {
   const std::size_t size = WebPEncodeRGB(rgb.data(), width, height, width * 3, quality, &data);
   Bytes out(data, data + size);
   WebPFree(data);
+  return out;
+}
+
+Bytes encode_webp_animation(int width, int height, const std::vector<Bytes>& rgba_frames) {
+  WebPAnimEncoderOptions options;
+  WebPAnimEncoderOptionsInit(&options);
+  WebPAnimEncoder* enc = WebPAnimEncoderNew(width, height, &options);
+  WebPConfig config;
+  WebPConfigInit(&config);
+  config.lossless = 1;
+  int timestamp = 0;
+  for (const Bytes& rgba : rgba_frames) {
+    WebPPicture pic;
+    WebPPictureInit(&pic);
+    pic.use_argb = 1;
+    pic.width = width;
+    pic.height = height;
+    WebPPictureImportRGBA(&pic, rgba.data(), width * 4);
+    WebPAnimEncoderAdd(enc, &pic, timestamp, &config);
+    WebPPictureFree(&pic);
+    timestamp += 100;
+  }
+  WebPAnimEncoderAdd(enc, nullptr, timestamp, nullptr);
+  WebPData data;
+  WebPDataInit(&data);
+  WebPAnimEncoderAssemble(enc, &data);
+  Bytes out(data.bytes, data.bytes + data.size);
+  WebPDataClear(&data);
+  WebPAnimEncoderDelete(enc);
   return out;
 }
 

@@ -33,6 +33,8 @@ Bytes exif_app1(int orientation, bool little_endian);
 // RGBA (lossless) or RGB (lossy) WebP.
 Bytes encode_webp_rgba_lossless(int width, int height, const Bytes& rgba);
 Bytes encode_webp_rgb(int width, int height, const Bytes& rgb, float quality = 90);
+// An animated (lossless) WebP of the given RGBA frames, 100 ms apart.
+Bytes encode_webp_animation(int width, int height, const std::vector<Bytes>& rgba_frames);
 
 // A GIF89a with a global palette (RGB triples, a power-of-two count), one frame
 // of indices at (left, top) of size fw x fh, and a transparent index (-1: none).
