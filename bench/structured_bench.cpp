@@ -111,6 +111,7 @@ class Rig {
     opts.threads = o.threads;
     opts.backend = o.backend;
     opts.kv_memory_bytes = o.kv_memory_mb << 20;
+    opts.engine_overlap = o.overlap;
     opts.max_running_streams = std::max(opts.max_running_streams, o.batch);
     MLXS_ASSIGN_OR_RETURN(self->rig_, EngineRig::open(o.model_dir, opts, o.tokenizer_dir, true));
     return self;
@@ -238,6 +239,7 @@ core::Result<json> run_structured_bench(const StructuredBenchOptions& o) {
               {"backend", rig->backend()},
               {"model", fs::path(o.model_dir).filename().string()},
               {"batch", o.batch},
+              {"overlap", o.overlap},
               {"requests", o.requests},
               {"prompt_len", o.prompt_len},
               {"output_len", o.output_len},
@@ -258,11 +260,11 @@ core::Result<json> run_structured_bench(const StructuredBenchOptions& o) {
 
 std::string format_structured_table(const json& r) {
   std::string out = fmt::format(
-      "structured output cost: {} ({}), batch {}, {} requests ({} schemas), prompt {}, up to {} "
+      "structured output cost: {} ({}), batch {}{}, {} requests ({} schemas), prompt {}, up to {} "
       "tokens\n",
       r["model"].get<std::string>(), r["backend"].get<std::string>(), r["batch"].get<int>(),
-      r["requests"].get<int>(), r["schemas"].get<std::size_t>(), r["prompt_len"].get<int>(),
-      r["output_len"].get<int>());
+      r.value("overlap", true) ? "" : ", overlap off", r["requests"].get<int>(),
+      r["schemas"].get<std::size_t>(), r["prompt_len"].get<int>(), r["output_len"].get<int>());
   out += fmt::format("  {:<6} {:>15} {:>12} {:>9} {:>8} {:>18}\n", "repeat", "constrained t/s",
                      "free t/s", "ratio", "steps", "host % (c / free)");
   int i = 1;

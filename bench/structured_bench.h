@@ -36,6 +36,7 @@ struct StructuredBenchOptions {
   int threads = 0;
   std::size_t kv_memory_mb = 4096;
   runtime::BackendChoice backend;
+  bool overlap = true;  // the engine's overlap mode (where the device allows it)
   bool progress = true;
 };
 

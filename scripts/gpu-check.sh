@@ -6,7 +6,8 @@
 #   GPU_MODELS="llama-3.2-1b llama-3.1-8b"  GPU_BATCHES=1,8,32  GPU_DECODE=64
 #   GPU_QUANT="int4 int8"   also decode with quantization at load (packed GEMV)
 #   GPU_WORKER=1            bench worker on the last model (process split cost)
-#   GPU_STRUCTURED=1        bench structured on the last model (MaskBench masks at batch 32)
+#   GPU_STRUCTURED=1        bench structured on the last model (MaskBench masks at batch 32;
+#                           GPU_STRUCTURED_OVERLAP="on off" also without the overlap mode)
 #   GPU_SERVE=1             serve --backend cuda on the last model + bench serve
 #                           (GPU_SERVE_TEMPERATURES="0 1" GPU_SERVE_TOP_P=0.9 for sampled requests;
 #                           GPU_SERVE_MEMFRAC=0.9 sizes the KV cache from device memory)
@@ -122,12 +123,17 @@ if [ "${GPU_WORKER:-0}" = 1 ] && [ -n "$last" ]; then
 fi
 
 if [ "${GPU_STRUCTURED:-0}" = 1 ] && [ -n "$last" ]; then
-  for b in ${GPU_STRUCTURED_BATCHES:-32}; do
-    say "== structured output cost on the GPU ($(basename "$last"), batch $b)"
-    "$B/bin/mlx-serving" bench structured --backend cuda --model "$last" --batch "$b" \
-        --requests "$((b * 4))" --output-len "${GPU_STRUCTURED_LEN:-128}" --repeats 3 --quiet \
-        --kv-memory-mb "${GPU_SERVE_KV_MB:-8192}" --fixtures "$B/fixtures/maskbench" \
-        --json "$OUT/structured-b$b.json" 2>&1 | tee -a "$SUMMARY" || status=1
+  # GPU_STRUCTURED_OVERLAP="on off" also runs with the engine's overlap mode off.
+  for ov in ${GPU_STRUCTURED_OVERLAP:-on}; do
+    flag=()
+    [ "$ov" = off ] && flag=(--no-overlap)
+    for b in ${GPU_STRUCTURED_BATCHES:-32}; do
+      say "== structured output cost on the GPU ($(basename "$last"), batch $b, overlap $ov)"
+      "$B/bin/mlx-serving" bench structured --backend cuda --model "$last" --batch "$b" \
+          --requests "$((b * 4))" --output-len "${GPU_STRUCTURED_LEN:-128}" --repeats 3 --quiet \
+          --kv-memory-mb "${GPU_SERVE_KV_MB:-8192}" --fixtures "$B/fixtures/maskbench" \
+          "${flag[@]}" --json "$OUT/structured-b$b-$ov.json" 2>&1 | tee -a "$SUMMARY" || status=1
+    done
   done
 fi
 

@@ -216,6 +216,9 @@ void add_bench_command(CLI::App& parent, Action* action) {
   stcmd->add_option("--kv-memory-mb", so.kv_memory_mb, "KV cache size")
       ->check(CLI::Range(16, 1 << 22));
   add_backend_options(stcmd, &so.backend);
+  stcmd->add_flag(
+      "--no-overlap", [structured](std::int64_t) { structured->options.overlap = false; },
+      "Read each step's tokens before scheduling the next (measures the overlap mode)");
   stcmd->add_option("--json", structured->json_path, "Write the full result as JSON here");
   stcmd->add_flag(
       "--quiet", [structured](std::int64_t) { structured->options.progress = false; },

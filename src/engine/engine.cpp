@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <optional>
 
 #include "core/log.h"
 #include "tensor/logits.h"
@@ -33,6 +34,7 @@ struct Engine::SeqRuntime {
   StopMatcher stops;
   std::unique_ptr<ConstraintState> constraint;  // structured output, if asked for
   FinishReason finish = FinishReason::kNone;
+  int pending_row = -1;  // its pending token's logit row in the launched step
 };
 
 namespace {
@@ -91,7 +93,11 @@ Engine::Engine(model::Model& model, const tokenizer::Tokenizer* tokenizer,
       blocks_(kv_blocks, config.block_size, config.prefix_caching),
       scheduler_(config.scheduler, blocks_, clock),
       sampler_(model.config().vocab),
-      device_draws_(config.device_sampling && model.backend().samples_on_device()) {
+      device_draws_(config.device_sampling && model.backend().samples_on_device()),
+      overlap_(model.backend().resolves_placeholder_tokens() &&
+               (config.overlap == EngineConfig::Overlap::kOn ||
+                (config.overlap == EngineConfig::Overlap::kAuto &&
+                 model.backend().device() != tensor::Device::kCpu))) {
   const auto& gen = model.generation_config();
   for (auto id : (gen.eos_token_ids.empty() ? model.config().eos_token_ids : gen.eos_token_ids)) {
     eos_ids_.push_back(static_cast<std::int32_t>(id));
@@ -103,6 +109,9 @@ Engine::Engine(model::Model& model, const tokenizer::Tokenizer* tokenizer,
   batch_slices_.reserve(static_cast<std::size_t>(config.scheduler.max_seqs));
   outcomes_.reserve(static_cast<std::size_t>(config.scheduler.max_seqs));
   prefill_entries_.reserve(static_cast<std::size_t>(config.scheduler.max_seqs));
+  pending_prefills_.reserve(static_cast<std::size_t>(config.scheduler.max_seqs));
+  pending_.reserve(static_cast<std::size_t>(config.scheduler.max_seqs));
+  resolving_.reserve(static_cast<std::size_t>(config.scheduler.max_seqs));
 }
 
 Engine::~Engine() {
@@ -253,7 +262,8 @@ void Engine::end_sequence(SeqId id) {
   const Sequence* s = scheduler_.find(id);
   const FinishReason reason = s != nullptr ? s->finish : FinishReason::kError;
   if (s != nullptr) {
-    req->usage.completion_tokens += std::max(0, s->generated());
+    // A token still pending when the sequence ended was never produced.
+    req->usage.completion_tokens += std::max(0, s->generated() - (s->pending ? 1 : 0));
     if (rt.choice == 0) {
       req->usage.cached_prompt_tokens = s->num_cached_prompt;
       req->times.first_scheduled = s->times.first_scheduled;
@@ -309,6 +319,12 @@ void Engine::prepare_sampling(const StepPlan& plan) {
     if (!e.wants_logits) continue;
     const std::size_t this_row = row++;
     const Sequence& s = *scheduler_.find(e.id);
+    if (s.state == SeqState::kFinished) {
+      // Ended by its previous token while this step was launched: the row
+      // is computed and thrown away.
+      full_rows_.push_back(0);
+      continue;
+    }
     SeqRuntime& rt = *seqs_.at(e.id);
     const GenerateRequest& p = rt.request->params;
     const SamplingParams& sp = p.sampling;
@@ -354,7 +370,7 @@ void Engine::prepare_sampling(const StepPlan& plan) {
   }
 }
 
-Status Engine::run_plan(const StepPlan& plan) {
+Result<tensor::Tensor> Engine::launch_forward(const StepPlan& plan) {
   batch_tokens_.clear();
   batch_positions_.clear();
   batch_logit_rows_.clear();
@@ -365,7 +381,13 @@ Status Engine::run_plan(const StepPlan& plan) {
     if (s.state == SeqState::kPrefilling) prefill_entries_.push_back(e);
     const auto begin = static_cast<std::int32_t>(batch_tokens_.size());
     for (int i = 0; i < e.count; ++i) {
-      batch_tokens_.push_back(s.tokens[static_cast<std::size_t>(e.begin + i)]);
+      const auto at = static_cast<std::size_t>(e.begin + i);
+      std::int32_t token = s.tokens[at];
+      if (s.pending && at + 1 == s.tokens.size()) {
+        // Still on the device: the backend reads it where step n put it.
+        token = -1 - seqs_.at(e.id)->pending_row;
+      }
+      batch_tokens_.push_back(token);
       batch_positions_.push_back(e.begin + i);
     }
     if (e.wants_logits) batch_logit_rows_.push_back(begin + e.count - 1);
@@ -373,38 +395,74 @@ Status Engine::run_plan(const StepPlan& plan) {
                                              static_cast<std::int32_t>(s.blocks.size())});
   }
   const tensor::StepBatch batch{batch_tokens_, batch_positions_, batch_slices_, batch_logit_rows_};
-  MLXS_ASSIGN_OR_RETURN(tensor::Tensor logits, model_.forward(batch, *kv_));
+  return model_.forward(batch, *kv_);
+}
 
+Status Engine::launch_sampling(const StepPlan& plan, const tensor::Tensor& logits,
+                               core::Nanos began) {
   // A device is computing the step now; the host meanwhile prepares what
-  // sampling needs (the structured-output masks above all), then waits once.
+  // sampling needs (the structured-output masks above all).
   prepare_sampling(plan);
-  const auto vocab = static_cast<std::size_t>(model_.config().vocab);
-  outcomes_.clear();
-  tensor::Backend::HostLogits host;
   if (!batch_logit_rows_.empty()) {
-    const std::size_t words = (vocab + 31) / 32;
+    const std::size_t words = (static_cast<std::size_t>(model_.config().vocab) + 31) / 32;
     tensor::Backend::LogitsRequest request;
     request.masked_rows = masked_rows_;
     request.masks = std::span<const std::uint32_t>(masks_).first(masked_rows_.size() * words);
     request.mask_words = words;
     request.full_rows = full_rows_;
     request.draws = draws_;
-    const core::Nanos waited = clock_.now_ns();
-    auto finished = model_.backend().finish_logits(logits, request);
-    device_wait_ns_ += static_cast<std::uint64_t>(clock_.now_ns() - waited);
-    MLXS_RETURN_IF_ERROR(finished.status());
-    host = *finished;
+    MLXS_RETURN_IF_ERROR(model_.backend().launch_logits(logits, request));
   }
+  pending_.clear();
+  bool host_rows = false;
   std::size_t row = 0;
   for (const PlanEntry& e : plan.entries) {
     if (!e.wants_logits) continue;
-    const Sequence& s = *scheduler_.find(e.id);
-    SeqRuntime& rt = *seqs_.at(e.id);
+    const bool host = full_rows_[row] != 0;
+    host_rows = host_rows || host;
+    pending_.push_back({e.id, host});
+    auto it = seqs_.find(e.id);
+    if (it != seqs_.end()) it->second->pending_row = static_cast<int>(row);
+    ++row;
+  }
+  scheduler_.commit();
+  // Rows the host samples have no token on the device to stand in for.
+  pending_overlaps_ = overlap_ && !host_rows;
+  pending_began_ = began;
+  pending_prefills_.assign(prefill_entries_.begin(), prefill_entries_.end());
+  if (pending_.empty()) record_prefill_chunks(pending_prefills_, began, clock_.now_ns());
+  return Status::ok();
+}
+
+Status Engine::resolve_pending() {
+  resolving_.swap(pending_);
+  pending_.clear();
+  // Its sequences may end here: step() ends those that did.
+  for (const PendingRow& r : resolving_) ended_.push_back(r.id);
+  const core::Nanos waited = clock_.now_ns();
+  auto collected = model_.backend().collect_logits();
+  const core::Nanos done = clock_.now_ns();
+  device_wait_ns_ += static_cast<std::uint64_t>(done - waited);
+  MLXS_RETURN_IF_ERROR(collected.status());
+  const tensor::Backend::HostLogits host = *collected;
+  record_prefill_chunks(pending_prefills_, pending_began_, done);
+  const auto vocab = static_cast<std::size_t>(model_.config().vocab);
+  outcomes_.clear();
+  for (std::size_t this_row = 0; this_row < resolving_.size(); ++this_row) {
+    const PendingRow& r = resolving_[this_row];
+    const Sequence* found = scheduler_.find(r.id);
+    auto it = seqs_.find(r.id);
+    // Ended while the step ran (cancelled, timed out, its request failed).
+    if (found == nullptr || it == seqs_.end() || found->state == SeqState::kFinished ||
+        !found->pending) {
+      continue;
+    }
+    const Sequence& s = *found;
+    SeqRuntime& rt = *it->second;
     const GenerateRequest& p = rt.request->params;
-    const std::size_t this_row = row++;
-    const int generated = s.generated();
+    const int generated = s.generated() - 1;  // before this token
     SampleOutput out;
-    if (full_rows_[this_row] == 0) {
+    if (!r.host_sampled) {
       // Greedy, or drawn on the device: nothing else was asked of the row.
       out.token = host.tokens[this_row];
     } else {
@@ -420,8 +478,8 @@ Status Engine::run_plan(const StepPlan& plan) {
       }
       const auto prompt =
           std::span<const std::int32_t>(s.tokens).first(static_cast<std::size_t>(s.prompt_len));
-      const auto output =
-          std::span<const std::int32_t>(s.tokens).subspan(static_cast<std::size_t>(s.prompt_len));
+      const auto output = std::span<const std::int32_t>(s.tokens).subspan(
+          static_cast<std::size_t>(s.prompt_len), static_cast<std::size_t>(generated));
       out = sampler_.sample(logit_row, p.sampling, prompt, output, rt.rng);
     }
     ++generated_;
@@ -443,7 +501,7 @@ Status Engine::run_plan(const StepPlan& plan) {
     if (is_eos || is_stop_token || stopped_by_string) {
       finish = FinishReason::kStop;
     } else if (generated + 1 >= s.max_new_tokens ||
-               static_cast<int>(s.tokens.size()) + 1 >= config_.scheduler.max_context) {
+               static_cast<int>(s.tokens.size()) >= config_.scheduler.max_context) {
       finish = FinishReason::kLength;
     }
     if (finish != FinishReason::kNone && !stopped_by_string && rt.decoder) {
@@ -475,46 +533,73 @@ Status Engine::run_plan(const StepPlan& plan) {
                                                  : FinishReason::kBackpressure;
       }
     }
-    outcomes_.push_back({e.id, out.token, finish});
+    outcomes_.push_back({r.id, out.token, finish});
   }
-  return scheduler_.complete(outcomes_);
+  resolving_.clear();
+  return scheduler_.resolve(outcomes_);
+}
+
+void Engine::fail_step(const StepPlan& plan, const Status& error) {
+  // The step failed as a whole: its sequences end with an error, the
+  // engine lives on.
+  core::log_error("engine_step_failed", {{"error", error.to_string()}});
+  for (const PlanEntry& e : plan.entries) scheduler_.cancel(e.id, FinishReason::kError);
+  for (const PendingRow& r : resolving_) scheduler_.cancel(r.id, FinishReason::kError);
+  for (const PendingRow& r : pending_) scheduler_.cancel(r.id, FinishReason::kError);
+  resolving_.clear();
+  pending_.clear();
+  const StepPlan& cleanup = scheduler_.schedule();
+  ended_.insert(ended_.end(), cleanup.finished.begin(), cleanup.finished.end());
 }
 
 Result<bool> Engine::step() {
   const core::Nanos step_began = clock_.now_ns();
   take_inbox();
+  // A pending step that may overlap the next one stays pending while the
+  // next is scheduled and launched; any other was read when it was launched.
   const StepPlan& plan = scheduler_.schedule();
   ended_.assign(plan.finished.begin(), plan.finished.end());
-  bool worked = !ended_.empty();
+  bool worked = !ended_.empty() || !pending_.empty();
+  Status ran = Status::ok();
+  std::optional<tensor::Tensor> logits;
+  const core::Nanos launched_at = clock_.now_ns();
   if (!plan.empty()) {
     worked = true;
-    const core::Nanos began = clock_.now_ns();
-    const Status ran = run_plan(plan);
-    record_prefill_chunks(began, clock_.now_ns());
-    if (!ran.is_ok()) {
-      // The step failed as a whole: its sequences end with an error, the
-      // engine lives on.
-      core::log_error("engine_step_failed", {{"error", ran.to_string()}});
-      for (const PlanEntry& e : plan.entries) scheduler_.cancel(e.id, FinishReason::kError);
-      const StepPlan& cleanup = scheduler_.schedule();
-      ended_.insert(ended_.end(), cleanup.finished.begin(), cleanup.finished.end());
-    }
-    for (const PlanEntry& e : plan.entries) {
-      const Sequence* s = scheduler_.find(e.id);
-      if (s != nullptr && s->state == SeqState::kFinished) ended_.push_back(e.id);
+    auto launched = launch_forward(plan);
+    if (launched.is_ok()) {
+      logits = *launched;
+    } else {
+      ran = launched.status();
     }
   }
+  // The previous step's tokens, read while this one computes.
+  if (ran.is_ok() && !pending_.empty()) {
+    if (logits) ++overlapped_steps_;
+    ran = resolve_pending();
+  }
+  if (ran.is_ok() && logits) {
+    ran = launch_sampling(plan, *logits, launched_at);
+    if (ran.is_ok() && !pending_.empty() && !pending_overlaps_) ran = resolve_pending();
+  }
+  if (!ran.is_ok()) fail_step(plan, ran);
+  // What ended: cancelled or timed out (plan.finished), the resolved rows'
+  // sequences (above) and, after a failure, the plan's.
+  for (const PlanEntry& e : plan.entries) ended_.push_back(e.id);
   std::sort(ended_.begin(), ended_.end());
   ended_.erase(std::unique(ended_.begin(), ended_.end()), ended_.end());
-  for (SeqId id : ended_) end_sequence(id);
+  for (SeqId id : ended_) {
+    const Sequence* s = scheduler_.find(id);
+    if (s != nullptr && s->state == SeqState::kFinished) end_sequence(id);
+  }
   ++steps_;
   if (worked) step_ns_ += static_cast<std::uint64_t>(clock_.now_ns() - step_began);
   publish_metrics();
   return worked;
 }
 
-void Engine::record_prefill_chunks(core::Nanos begin, core::Nanos end) {
-  for (const PlanEntry& e : prefill_entries_) {
+void Engine::record_prefill_chunks(std::span<const PlanEntry> chunks, core::Nanos begin,
+                                   core::Nanos end) {
+  for (const PlanEntry& e : chunks) {
     auto it = seqs_.find(e.id);
     if (it == seqs_.end() || it->second->choice != 0) continue;
     StreamTimes& t = it->second->request->times;
@@ -543,6 +628,7 @@ void Engine::publish_metrics() {
   m.steps = steps_;
   m.step_ns = step_ns_;
   m.device_wait_ns = device_wait_ns_;
+  m.overlapped_steps = overlapped_steps_;
   m.requests_finished = finished_requests_;
   std::lock_guard lock(metrics_mutex_);
   metrics_ = m;

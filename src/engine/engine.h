@@ -42,6 +42,15 @@ struct EngineConfig {
   // Temperature sampling on the device where the backend can (only token ids
   // cross back); off: every sampled row is drawn by the host sampler.
   bool device_sampling = true;
+  // Overlap mode, on a backend that resolves placeholder tokens: step n + 1
+  // is scheduled and launched while the device still computes step n, its
+  // new tokens read where step n sampled them; the host then reads step n's
+  // tokens while step n + 1 runs. A step whose rows the host samples (bias,
+  // penalties, logprobs) is finished before the next is scheduled. Auto:
+  // on for devices that compute asynchronously; on the CPU, where a step
+  // computes when issued, overlap would only delay each token by a step.
+  enum class Overlap : std::uint8_t { kAuto, kOn, kOff };
+  Overlap overlap = Overlap::kAuto;
 };
 
 struct GenerateRequest {
@@ -76,6 +85,8 @@ struct EngineMetrics {
   // work the device does not overlap.
   std::uint64_t step_ns = 0;
   std::uint64_t device_wait_ns = 0;
+  // Steps launched before the previous step's tokens were read (overlap).
+  std::uint64_t overlapped_steps = 0;
 };
 
 class Engine {
@@ -117,12 +128,24 @@ class Engine {
   void take_inbox();
   void publish_metrics();
   void end_sequence(SeqId id);
-  core::Status run_plan(const StepPlan& plan);
+  // Builds the step's batch (placeholders for pending tokens) and runs the
+  // model's forward pass on it: queued on a device, done on the CPU.
+  core::Result<tensor::Tensor> launch_forward(const StepPlan& plan);
+  // Asks the backend for what sampling needs of the logits, commits the plan
+  // and leaves its rows pending.
+  core::Status launch_sampling(const StepPlan& plan, const tensor::Tensor& logits,
+                               core::Nanos began);
   // Per logit row: whether the host needs the whole row, and the masks of the
   // constrained ones (filled while the device runs the step).
   void prepare_sampling(const StepPlan& plan);
+  // Reads the pending step's tokens (waiting for the device if need be),
+  // detokenizes, applies stop conditions, feeds the streams and hands the
+  // outcomes to the scheduler.
+  core::Status resolve_pending();
+  // Ends every sequence of the plan and of the pending step with an error.
+  void fail_step(const StepPlan& plan, const core::Status& error);
   // Tracing: which prefill chunks the step from `begin` to `end` computed.
-  void record_prefill_chunks(core::Nanos begin, core::Nanos end);
+  void record_prefill_chunks(std::span<const PlanEntry> chunks, core::Nanos begin, core::Nanos end);
 
   model::Model& model_;
   const tokenizer::Tokenizer* tokenizer_;
@@ -133,6 +156,7 @@ class Engine {
   Scheduler scheduler_;
   Sampler sampler_;
   bool device_draws_;  // sampled rows are drawn where the logits are
+  bool overlap_;       // config overlap on a backend that resolves placeholders
   std::vector<std::int32_t> eos_ids_;
 
   // Engine-thread state.
@@ -146,11 +170,21 @@ class Engine {
   std::vector<std::uint32_t> masks_;             // their allowed-token bitmasks
   std::vector<tensor::Backend::RowDraw> draws_;  // rows the device samples
   std::vector<StepOutcome> outcomes_;
-  std::vector<PlanEntry> prefill_entries_;  // this step's prefill chunks
+  // The launched step whose tokens are not read yet: one entry per logit
+  // row (its sequence, and whether the host samples it).
+  struct PendingRow {
+    SeqId id = 0;
+    bool host_sampled = false;
+  };
+  std::vector<PendingRow> pending_, resolving_;
+  bool pending_overlaps_ = false;  // the next step may be launched before it is read
+  core::Nanos pending_began_ = 0;
+  std::vector<PlanEntry> prefill_entries_;   // the launched step's prefill chunks
+  std::vector<PlanEntry> pending_prefills_;  // the pending step's
   std::vector<SeqId> ended_;
   std::string text_;
   std::uint64_t steps_ = 0, generated_ = 0, finished_requests_ = 0;
-  std::uint64_t step_ns_ = 0, device_wait_ns_ = 0;
+  std::uint64_t step_ns_ = 0, device_wait_ns_ = 0, overlapped_steps_ = 0;
 
   // Shared with submitting threads.
   mutable std::mutex inbox_mutex_;

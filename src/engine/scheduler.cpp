@@ -189,7 +189,9 @@ void Scheduler::match_prefix(Sequence& s) {
 void Scheduler::register_full_blocks(Sequence& s) {
   if (!blocks_.prefix_caching()) return;
   const int bs = blocks_.block_size();
-  const int full = s.num_computed / bs;
+  int computed = s.num_computed;
+  if (s.pending) computed = std::min(computed, static_cast<int>(s.tokens.size()) - 1);
+  const int full = computed / bs;
   while (static_cast<int>(s.block_hashes.size()) < full) {
     const auto i = s.block_hashes.size();
     const BlockHash parent = i == 0 ? 0 : s.block_hashes[i - 1];
@@ -252,6 +254,11 @@ const StepPlan& Scheduler::schedule() {
     if (it == seqs_.end()) continue;
     Sequence& s = *it->second;
     if (s.state != SeqState::kDecoding) continue;
+    // Its pending token is its last: it ends when that token is resolved.
+    if (s.generated() >= s.max_new_tokens ||
+        static_cast<int>(s.tokens.size()) >= config_.max_context) {
+      continue;
+    }
     bool ok = ensure_blocks(s, s.num_computed + 1);
     while (!ok) {
       Sequence* victim = pick_victim(s, false);
@@ -297,7 +304,8 @@ const StepPlan& Scheduler::schedule() {
     for (std::size_t cls = 0; cls < kPriorityClasses; ++cls) {
       for (std::size_t pos = 0; pos < waiting_[cls].size(); ++pos) {
         Sequence& c = seq(waiting_[cls][pos]);
-        if (!group_ready(c)) continue;
+        // A pending token is recomputed only once it is known.
+        if (!group_ready(c) || c.pending) continue;
         // Preempted this very step: taking its blocks back now is pure thrash.
         if (std::find(plan_.preempted.begin(), plan_.preempted.end(), c.id) !=
             plan_.preempted.end()) {
@@ -360,7 +368,11 @@ const StepPlan& Scheduler::schedule() {
   // Every running sequence waits for blocks the others hold: break the
   // deadlock by preempting the lowest, youngest one, within the preemption
   // bound if possible, past it only if every candidate reached it.
-  if (plan_.entries.empty() && running_.size() > 1) {
+  // (Sequences whose pending token is still on its way wait for it, not
+  // for blocks.)
+  const bool any_pending =
+      std::any_of(running_.begin(), running_.end(), [&](SeqId id) { return seq(id).pending; });
+  if (plan_.entries.empty() && running_.size() > 1 && !any_pending) {
     Sequence* victim = nullptr;
     for (int pass = 0; pass < 2 && victim == nullptr; ++pass) {
       for (SeqId id : running_) {
@@ -377,9 +389,7 @@ const StepPlan& Scheduler::schedule() {
   return plan_;
 }
 
-Status Scheduler::complete(std::span<const StepOutcome> outcomes) {
-  const core::Nanos now = clock_.now_ns();
-  std::size_t next_outcome = 0;
+void Scheduler::commit() {
   for (const PlanEntry& e : plan_.entries) {
     auto it = seqs_.find(e.id);
     if (it == seqs_.end()) continue;
@@ -388,17 +398,29 @@ Status Scheduler::complete(std::span<const StepOutcome> outcomes) {
     s.num_computed += e.count;
     register_full_blocks(s);
     if (!e.wants_logits) continue;
-    if (next_outcome >= outcomes.size() || outcomes[next_outcome].id != e.id) {
-      return Status(ErrorCode::kInternalError, "step outcomes do not match the plan");
-    }
-    const StepOutcome& o = outcomes[next_outcome++];
-    if (o.token >= 0) {
-      s.tokens.push_back(o.token);
-      if (s.times.first_token == 0) s.times.first_token = now;
-    }
+    s.tokens.push_back(kPendingToken);
+    s.pending = true;
     if (s.state == SeqState::kPrefilling) {
       move_state(s, SeqEvent::kPromptDone);
       if (s.group_leader) group_prompt_done_[s.group] = true;
+    }
+  }
+}
+
+Status Scheduler::resolve(std::span<const StepOutcome> outcomes) {
+  const core::Nanos now = clock_.now_ns();
+  for (const StepOutcome& o : outcomes) {
+    auto it = seqs_.find(o.id);
+    if (it == seqs_.end() || it->second->state == SeqState::kFinished) continue;
+    Sequence& s = *it->second;
+    if (!s.pending) return Status(ErrorCode::kInternalError, "a step outcome has no pending token");
+    s.pending = false;
+    if (o.token >= 0) {
+      s.tokens.back() = o.token;
+      if (s.times.first_token == 0) s.times.first_token = now;
+      register_full_blocks(s);
+    } else {
+      s.tokens.pop_back();
     }
     if (o.finish != FinishReason::kNone) {
       finish(s, o.finish == FinishReason::kError ? SeqEvent::kFail : SeqEvent::kFinish, o.finish);
@@ -407,10 +429,24 @@ Status Scheduler::complete(std::span<const StepOutcome> outcomes) {
       finish(s, SeqEvent::kFinish, FinishReason::kLength);
     }
   }
-  if (next_outcome != outcomes.size()) {
+  return Status::ok();
+}
+
+Status Scheduler::complete(std::span<const StepOutcome> outcomes) {
+  std::size_t wanted = 0;
+  for (const PlanEntry& e : plan_.entries) {
+    auto it = seqs_.find(e.id);
+    if (it == seqs_.end() || it->second->state == SeqState::kFinished || !e.wants_logits) continue;
+    if (wanted >= outcomes.size() || outcomes[wanted].id != e.id) {
+      return Status(ErrorCode::kInternalError, "step outcomes do not match the plan");
+    }
+    ++wanted;
+  }
+  if (wanted != outcomes.size()) {
     return Status(ErrorCode::kInternalError, "more step outcomes than sequences wanting logits");
   }
-  return Status::ok();
+  commit();
+  return resolve(outcomes);
 }
 
 SchedulerStats Scheduler::stats() const {

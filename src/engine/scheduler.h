@@ -84,7 +84,17 @@ class Scheduler {
   void cancel(SeqId id, FinishReason reason = FinishReason::kCancelled);
 
   const StepPlan& schedule();
-  // Applies a step's results; every entry with wants_logits needs an outcome.
+  // The last plan was launched: its tokens count as computed, and each entry
+  // that wanted logits gets a pending token (Sequence::pending) that the
+  // next schedule() may already feed to the device as a placeholder.
+  void commit();
+  // The committed steps' tokens, by sequence (any order; sequences that
+  // ended meanwhile are skipped): each replaces its pending token, or drops
+  // it when negative, and ends its sequence when finish says so or a limit
+  // is reached.
+  core::Status resolve(std::span<const StepOutcome> outcomes);
+  // commit() then resolve(): every entry with wants_logits needs an outcome,
+  // in plan order.
   core::Status complete(std::span<const StepOutcome> outcomes);
 
   const Sequence* find(SeqId id) const;

@@ -56,6 +56,8 @@ std::string_view finish_reason_name(FinishReason r);
 
 using SeqId = std::uint64_t;
 
+inline constexpr std::int32_t kPendingToken = -1;
+
 struct SeqTimes {
   core::Nanos queued = 0;
   core::Nanos first_scheduled = 0;
@@ -74,6 +76,9 @@ struct Sequence {
   SeqTimes times;
 
   std::vector<std::int32_t> tokens;  // prompt, then generated
+  // The last token is a placeholder (kPendingToken) for one the device has
+  // sampled and the host not yet read (the engine's overlap mode).
+  bool pending = false;
   int prompt_len = 0;
   int max_new_tokens = 0;
   int num_computed = 0;       // tokens whose K/V are in the cache
@@ -84,6 +89,7 @@ struct Sequence {
   bool cancel_requested = false;
   FinishReason cancel_reason = FinishReason::kCancelled;
 
+  // Counts a pending token.
   int generated() const { return static_cast<int>(tokens.size()) - prompt_len; }
 };
 

@@ -385,8 +385,15 @@ Status Model::validate(const tensor::StepBatch& batch, const tensor::KvStorage& 
   if (batch.logit_rows.size() > static_cast<std::size_t>(options_.max_logit_rows)) {
     return bad("step asks for too many logit rows");
   }
+  // A placeholder (-1 - r) names row r of the previous step's ids, on a
+  // backend that resolves them on the device.
+  const std::int64_t lowest = backend_.resolves_placeholder_tokens()
+                                  ? -static_cast<std::int64_t>(options_.max_logit_rows)
+                                  : 0;
   for (auto id : batch.tokens) {
-    if (id < 0 || id >= config_.vocab) return bad(fmt::format("token id {} is out of range", id));
+    if (id < lowest || id >= config_.vocab) {
+      return bad(fmt::format("token id {} is out of range", id));
+    }
   }
   for (auto r : batch.logit_rows) {
     if (r < 0 || static_cast<std::size_t>(r) >= T) return bad("logit row out of range");

@@ -68,6 +68,8 @@ core::Result<EngineSetup> engine_setup_for(const model::Model& model, const Runt
   config.scheduler.max_seqs = options.max_running_streams;
   config.scheduler.max_context = static_cast<int>(context);
   config.max_n = 1;
+  config.overlap = options.engine_overlap ? engine::EngineConfig::Overlap::kAuto
+                                          : engine::EngineConfig::Overlap::kOff;
   return setup;
 }
 

@@ -56,6 +56,10 @@ struct RuntimeOptions {
   int default_max_tokens = 512;
   // Prints the readiness marker on stderr when serving starts.
   bool announce_ready = true;
+  // The engine's overlap mode where the device computes asynchronously
+  // (engine::EngineConfig::Overlap); off: each step is read before the next
+  // is scheduled (for measuring what overlap gains).
+  bool engine_overlap = true;
   // Largest number of streams one model runs at a time.
   int max_running_streams = 64;
   // After shutdown or end of input, the process exits (std::_Exit(0)) when

@@ -237,16 +237,31 @@ class Backend {
     std::size_t free = 0, total = 0;
   };
   virtual std::optional<DeviceMemory> device_memory() const { return std::nullopt; }
-  // Whether finish_logits takes `draws` (temperature sampling where the
+  // Whether launch_logits takes `draws` (temperature sampling where the
   // logits are).
   virtual bool samples_on_device() const { return false; }
+  // Whether a step's token may be a placeholder for a token the device has
+  // not handed back yet: token -1 - r stands for the id that row r of the
+  // last launch_logits produced, read where it lies. The engine then
+  // schedules and launches step n + 1 before it has read step n's ids, so
+  // the device never waits for the host (the engine's overlap mode). The
+  // ids stay the backend's, so one engine at a time may leave a step pending.
+  virtual bool resolves_placeholder_tokens() const { return false; }
   // Issued after the step's forward (at most StepCapacity::max_logit_rows
-  // rows): a device masks and reduces the rows where they are, copies the
-  // whole rows asked for into pinned memory and waits for the step once; the
-  // CPU works on the tensor itself. The returned memory is the backend's
-  // until the next step and the caller's to modify (samplers mask in place).
-  virtual core::Result<HostLogits> finish_logits(const Tensor& logits,
-                                                 const LogitsRequest& request) = 0;
+  // rows): a device masks and reduces the rows where they are and queues the
+  // copies of what comes back (whole rows only where asked for) without
+  // waiting; the CPU does the work at once on the tensor itself. The request
+  // is read during the call only.
+  virtual Status launch_logits(const Tensor& logits, const LogitsRequest& request) = 0;
+  // Waits for the last launch_logits (not for later work queued on the
+  // device). The returned memory is the backend's until the next
+  // launch_logits and the caller's to modify (samplers mask in place).
+  virtual core::Result<HostLogits> collect_logits() = 0;
+  // Both at once.
+  core::Result<HostLogits> finish_logits(const Tensor& logits, const LogitsRequest& request) {
+    MLXS_RETURN_IF_ERROR(launch_logits(logits, request));
+    return collect_logits();
+  }
   virtual Status synchronize() = 0;
 };
 

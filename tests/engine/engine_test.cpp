@@ -1,6 +1,8 @@
 // The engine with real models on the CPU: batching, prefix reuse and
 // preemption never change greedy outputs; seeds reproduce whatever the batch;
-// cancellation, deadlines, n > 1, stop strings and text.
+// cancellation, deadlines, n > 1, stop strings and text. Built three ways:
+// engine_model_test (CPU, steps one after another), engine_overlap_test
+// (CPU, overlap mode forced on) and engine_cuda_test (GPU, overlap on).
 #include "engine/engine.h"
 
 #include <filesystem>
@@ -36,6 +38,12 @@ std::unique_ptr<tensor::Backend> make_backend(std::shared_ptr<backend::cpu::Thre
 #endif
 }
 
+#if defined(MLXS_ENGINE_OVERLAP) || defined(MLXS_ENGINE_CUDA)
+constexpr bool kOverlaps = true;
+#else
+constexpr bool kOverlaps = false;
+#endif
+
 struct Rig {
   std::shared_ptr<backend::cpu::ThreadPool> pool = std::make_shared<backend::cpu::ThreadPool>(2);
   std::unique_ptr<tensor::Backend> backend_owner = make_backend(pool);
@@ -64,6 +72,9 @@ struct Rig {
                                  bool device_sampling = true) {
     EngineConfig c;
     c.device_sampling = device_sampling;
+#ifdef MLXS_ENGINE_OVERLAP
+    c.overlap = EngineConfig::Overlap::kOn;
+#endif
     c.scheduler.max_batch_tokens = 128;
     c.scheduler.max_seqs = 16;
     c.scheduler.prefill_chunk = 32;
@@ -174,6 +185,13 @@ TEST(Engine, ConcurrentRequestsMatchOneAtATimeAndTheReference) {
   for (const auto& p : prompts) streams.push_back(*e->submit(greedy(p, 16)));
   std::vector<Collected> together;
   drain(*e, streams, &together);
+  // Greedy rows only: in overlap mode every step but the first went out
+  // before its predecessor's tokens were read.
+  if (kOverlaps) {
+    EXPECT_GT(e->metrics().overlapped_steps, 0u);
+  } else {
+    EXPECT_EQ(e->metrics().overlapped_steps, 0u);
+  }
   for (std::size_t i = 0; i < prompts.size(); ++i) {
     EXPECT_EQ(together[i].tokens[0], alone[i]) << "prompt " << i;
     const auto& jp = (*ref)["prompts"][i];

@@ -48,6 +48,34 @@ struct Harness {
     ASSERT_TRUE(sched.add(std::move(s)).is_ok());
   }
 
+  // Overlap mode, as the engine runs it on a GPU: each step is scheduled
+  // while the previous one's tokens are pending (the runner knows them, the
+  // scheduler does not yet), then the previous step is resolved and this
+  // one committed.
+  bool overlap = false;
+  std::vector<StepOutcome> pending;
+  std::map<SeqId, std::int32_t> truth;  // what each pending token is
+
+  std::vector<std::int32_t> runner_view(const Sequence& s) const {
+    std::vector<std::int32_t> t = s.tokens;
+    if (s.pending) t.back() = truth.at(s.id);
+    return t;
+  }
+
+  void resolve_pending() {
+    for (const auto& o : pending) {
+      const Sequence* s = sched.find(o.id);
+      if (s != nullptr && s->state != SeqState::kFinished && s->pending)
+        outputs[o.id].push_back(o.token);
+    }
+    EXPECT_TRUE(sched.resolve(pending).is_ok());
+    for (const auto& o : pending) {
+      const Sequence* s = sched.find(o.id);
+      if (s != nullptr && s->state == SeqState::kFinished) record_finish(o.id);
+    }
+    pending.clear();
+  }
+
   const StepPlan& step() {
     const StepPlan& plan = sched.schedule();
     history.push_back(plan);
@@ -56,11 +84,22 @@ struct Harness {
       EXPECT_LE(e.count, sched.config().prefill_chunk);
       if (!e.wants_logits) continue;
       const Sequence* s = sched.find(e.id);
-      const std::int32_t t = fake_next(s->tokens);
-      outputs[e.id].push_back(t);
+      const std::int32_t t = fake_next(runner_view(*s));
+      if (!overlap) outputs[e.id].push_back(t);
       outcomes.push_back({e.id, t, FinishReason::kNone});
     }
-    EXPECT_TRUE(sched.complete(outcomes).is_ok());
+    if (overlap) {
+      resolve_pending();
+      sched.commit();
+      for (const auto& o : outcomes) {
+        const Sequence* s = sched.find(o.id);
+        if (s == nullptr || !s->pending) continue;  // ended by its previous token
+        pending.push_back(o);
+        truth[o.id] = o.token;
+      }
+    } else {
+      EXPECT_TRUE(sched.complete(outcomes).is_ok());
+    }
     for (auto id : plan.finished) record_finish(id);
     for (const auto& e : plan.entries) {
       const Sequence* s = sched.find(e.id);
@@ -79,7 +118,7 @@ struct Harness {
 
   int run(int max_steps = 100000) {
     int steps = 0;
-    while (!sched.idle() && steps < max_steps) {
+    while ((!sched.idle() || !pending.empty()) && steps < max_steps) {
       step();
       ++steps;
     }
@@ -164,25 +203,60 @@ TEST(Scheduler, InteractiveOvertakesQueuedBatchWorkAndBatchStillProgresses) {
 }
 
 TEST(Scheduler, PreemptionByRecomputeGivesTheSameTokens) {
-  // Reference: plenty of blocks.
-  Harness big(config(64, 8, 16, 128), 1024);
-  // Tight: 12 blocks of 4 tokens for 4 sequences that each grow to 40 tokens.
-  Harness small(config(64, 8, 16, 128), 12);
-  for (SeqId id = 1; id <= 4; ++id) {
-    big.add(id, 8, 32, id % 2 ? Priority::kInteractive : Priority::kBatch, static_cast<int>(id));
-    small.add(id, 8, 32, id % 2 ? Priority::kInteractive : Priority::kBatch, static_cast<int>(id));
+  for (bool overlap : {false, true}) {
+    SCOPED_TRACE(overlap ? "overlap" : "in sequence");
+    // Reference: plenty of blocks.
+    Harness big(config(64, 8, 16, 128), 1024);
+    // Tight: 12 blocks of 4 tokens for 4 sequences that each grow to 40 tokens.
+    Harness small(config(64, 8, 16, 128), 12);
+    small.overlap = overlap;
+    for (SeqId id = 1; id <= 4; ++id) {
+      big.add(id, 8, 32, id % 2 ? Priority::kInteractive : Priority::kBatch, static_cast<int>(id));
+      small.add(id, 8, 32, id % 2 ? Priority::kInteractive : Priority::kBatch,
+                static_cast<int>(id));
+    }
+    big.run();
+    small.run();
+    EXPECT_GT(small.sched.stats().preemptions, 0u) << "the small cache forced preemptions";
+    for (SeqId id = 1; id <= 4; ++id) {
+      ASSERT_EQ(small.finished.at(id), FinishReason::kLength);
+      // A resumed sequence recomputes its tokens and continues from the next
+      // position: it produces exactly the tokens of the undisturbed run.
+      EXPECT_EQ(big.outputs[id].size(), 32u);
+      EXPECT_EQ(small.outputs[id], big.outputs[id]) << "sequence " << id;
+    }
+    EXPECT_EQ(small.pool.stats().used, 0);
   }
-  big.run();
-  small.run();
-  EXPECT_GT(small.sched.stats().preemptions, 0u) << "the small cache forced preemptions";
-  for (SeqId id = 1; id <= 4; ++id) {
-    ASSERT_EQ(small.finished.at(id), FinishReason::kLength);
-    // A resumed sequence recomputes its tokens and continues from the next
-    // position: it produces exactly the tokens of the undisturbed run.
-    EXPECT_EQ(big.outputs[id].size(), 32u);
-    EXPECT_EQ(small.outputs[id], big.outputs[id]) << "sequence " << id;
-  }
-  EXPECT_EQ(small.pool.stats().used, 0);
+}
+
+TEST(Scheduler, PendingTokensAreNeverHashedNorScheduledPastTheLimit) {
+  Harness h(config(64, 8, 16, 128), 64, 4);
+  h.overlap = true;
+  h.add(1, 7, 3);  // its first token completes the second block
+  h.step();        // the prompt; its first token pending
+  const Sequence* s = h.sched.find(1);
+  ASSERT_TRUE(s->pending);
+  EXPECT_EQ(s->tokens.back(), kPendingToken);
+  EXPECT_EQ(s->block_hashes.size(), 1u) << "the block holding the pending token is not hashed";
+  const StepPlan& p2 = h.step();  // decodes the placeholder, resolves it
+  ASSERT_EQ(p2.entries.size(), 1u);
+  EXPECT_EQ(p2.entries[0].begin, 7) << "the pending token is the one fed";
+  EXPECT_EQ(s->tokens[7], h.outputs[1][0]);
+  h.step();  // third token pending now: the limit
+  ASSERT_TRUE(s->pending);
+  EXPECT_EQ(s->generated(), 3);
+  EXPECT_TRUE(h.step().entries.empty()) << "nothing past max_new_tokens is scheduled";
+  EXPECT_EQ(h.finished.at(1), FinishReason::kLength);
+  EXPECT_EQ(h.outputs[1].size(), 3u);
+  EXPECT_TRUE(h.pending.empty());
+  EXPECT_EQ(h.pool.stats().used, 0);
+  // A resolved outcome for a sequence that no longer exists is skipped, one
+  // for a sequence with nothing pending is an error.
+  const StepOutcome stale{1, 5, FinishReason::kNone};
+  EXPECT_TRUE(h.sched.resolve(std::span<const StepOutcome>(&stale, 1)).is_ok());
+  h.add(2, 4, 2);
+  const StepOutcome unasked{2, 5, FinishReason::kNone};
+  EXPECT_FALSE(h.sched.resolve(std::span<const StepOutcome>(&unasked, 1)).is_ok());
 }
 
 TEST(Scheduler, VictimsAreLowerClassThenYoungestAndPreemptionIsBounded) {
@@ -310,39 +384,43 @@ TEST(Scheduler, AdmissionLimitsAndBadSpecs) {
 }
 
 TEST(Scheduler, RandomStormLeavesEveryBlockFreeAndEverySequenceFinished) {
-  auto cfg = config(48, 16, 16, 128);
-  cfg.max_waiting[0] = cfg.max_waiting[1] = 64;
-  Harness h(cfg, 40, 4);
-  core::Xoshiro256 rng(2024);
-  std::set<SeqId> live;
-  SeqId next = 1;
-  for (int op = 0; op < 10000; ++op) {
-    const auto r = rng.below(10);
-    if (r < 4) {
-      SeqSpec s;
-      s.id = next++;
-      s.priority = rng.below(2) ? Priority::kBatch : Priority::kInteractive;
-      s.prompt = prompt_of(1 + static_cast<int>(rng.below(60)), static_cast<int>(rng.below(3)));
-      s.max_new_tokens = 1 + static_cast<int>(rng.below(30));
-      if (rng.below(8) == 0)
-        s.deadline = h.clock.now_ns() + static_cast<core::Nanos>(rng.below(30)) * 1'000'000;
-      if (h.sched.add(s).is_ok()) live.insert(s.id);
-    } else if (r < 5 && !live.empty()) {
-      auto it = live.begin();
-      std::advance(it, static_cast<long>(rng.below(live.size())));
-      h.sched.cancel(*it);
-    } else {
-      h.step();
+  for (bool overlap : {false, true}) {
+    SCOPED_TRACE(overlap ? "overlap" : "in sequence");
+    auto cfg = config(48, 16, 16, 128);
+    cfg.max_waiting[0] = cfg.max_waiting[1] = 64;
+    Harness h(cfg, 40, 4);
+    h.overlap = overlap;
+    core::Xoshiro256 rng(2024);
+    std::set<SeqId> live;
+    SeqId next = 1;
+    for (int op = 0; op < 10000; ++op) {
+      const auto r = rng.below(10);
+      if (r < 4) {
+        SeqSpec s;
+        s.id = next++;
+        s.priority = rng.below(2) ? Priority::kBatch : Priority::kInteractive;
+        s.prompt = prompt_of(1 + static_cast<int>(rng.below(60)), static_cast<int>(rng.below(3)));
+        s.max_new_tokens = 1 + static_cast<int>(rng.below(30));
+        if (rng.below(8) == 0)
+          s.deadline = h.clock.now_ns() + static_cast<core::Nanos>(rng.below(30)) * 1'000'000;
+        if (h.sched.add(s).is_ok()) live.insert(s.id);
+      } else if (r < 5 && !live.empty()) {
+        auto it = live.begin();
+        std::advance(it, static_cast<long>(rng.below(live.size())));
+        h.sched.cancel(*it);
+      } else {
+        h.step();
+      }
+      for (auto it = live.begin(); it != live.end();) {
+        it = h.finished.count(*it) ? live.erase(it) : std::next(it);
+      }
     }
-    for (auto it = live.begin(); it != live.end();) {
-      it = h.finished.count(*it) ? live.erase(it) : std::next(it);
-    }
+    h.run();
+    for (auto id : live) EXPECT_EQ(h.finished.count(id), 1u) << id;
+    EXPECT_TRUE(h.sched.idle());
+    EXPECT_EQ(h.pool.stats().used, 0) << "no block leaked";
+    EXPECT_EQ(h.pool.free_blocks(), 40);
   }
-  h.run();
-  for (auto id : live) EXPECT_EQ(h.finished.count(id), 1u) << id;
-  EXPECT_TRUE(h.sched.idle());
-  EXPECT_EQ(h.pool.stats().used, 0) << "no block leaked";
-  EXPECT_EQ(h.pool.free_blocks(), 40);
 }
 
 }  // namespace

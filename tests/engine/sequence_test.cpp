@@ -18,7 +18,9 @@ TEST(SequenceStateMachine, EveryStateEventPair) {
       {X, S::kDecoding, S::kPreempted, S::kFinished, S::kFinished, S::kFinished, S::kFinished},
       /* decoding   */
       {X, X, S::kPreempted, S::kFinished, S::kFinished, S::kFinished, S::kFinished},
-      /* preempted  */ {S::kPrefilling, X, X, X, S::kFinished, S::kFinished, S::kFinished},
+      // A preempted sequence's pending token (overlap mode) can end it.
+      /* preempted  */
+      {S::kPrefilling, X, X, S::kFinished, S::kFinished, S::kFinished, S::kFinished},
       /* finished   */ {X, X, X, X, X, X, X},
   };
   for (int s = 0; s < kSeqStateCount; ++s) {

@@ -250,13 +250,19 @@ void CpuBackend::begin_step(const StepBatch& batch) {
   }
 }
 
+std::int32_t CpuBackend::step_token(std::size_t t) const {
+  // Model::validate keeps a placeholder within the logit rows planned.
+  const std::int32_t token = batch_.tokens[t];
+  return token >= 0 ? token : argmax_[static_cast<std::size_t>(-1 - token)];
+}
+
 void CpuBackend::embed(const tensor::Weight& weight, float scale, Tensor out) {
   const Tensor& table = weight.w;
   const std::int64_t H = weight.in_features();
   if (weight.quantized()) {
     for (std::size_t t = 0; t < batch_.tokens.size(); ++t) {
       float* dst = out.as<float>() + static_cast<std::int64_t>(t) * H;
-      const std::int64_t row = batch_.tokens[t];
+      const std::int64_t row = step_token(t);
       tensor::dequantize_rows(table, weight.quant, row, row + 1, dst);
       if (scale != 1.0f) kernels::scale(dst, scale, H);
     }
@@ -266,7 +272,7 @@ void CpuBackend::embed(const tensor::Weight& weight, float scale, Tensor out) {
   const auto* base = static_cast<const char*>(table.data);
   for (std::size_t t = 0; t < batch_.tokens.size(); ++t) {
     float* dst = out.as<float>() + static_cast<std::int64_t>(t) * H;
-    kernels::to_f32(table.dtype, base + static_cast<std::size_t>(batch_.tokens[t]) * row_bytes, dst,
+    kernels::to_f32(table.dtype, base + static_cast<std::size_t>(step_token(t)) * row_bytes, dst,
                     H);
     if (scale != 1.0f) kernels::scale(dst, scale, H);
   }
@@ -605,29 +611,37 @@ core::Status CpuBackend::copy_to_host(const Tensor& src, void* dst) {
   return core::Status::ok();
 }
 
-core::Result<tensor::Backend::HostLogits> CpuBackend::finish_logits(const Tensor& logits,
-                                                                    const LogitsRequest& request) {
+core::Status CpuBackend::launch_logits(const Tensor& logits, const LogitsRequest& request) {
   // The rows are already host memory: mask and reduce them in place.
+  launched_.reset();
   const auto rows = static_cast<std::size_t>(logits.shape[0]);
   const auto vocab = static_cast<std::size_t>(logits.shape[1]);
   // The host sampler reads these rows where they are: nothing to draw here.
   if (!request.draws.empty() || rows > argmax_.size() || request.full_rows.size() != rows ||
       request.masks.size() < request.masked_rows.size() * request.mask_words) {
     return core::Status(ErrorCode::kInternalError,
-                        "finish_logits: request does not match the logits");
+                        "launch_logits: request does not match the logits");
   }
   float* data = logits.as<float>();
   for (std::size_t i = 0; i < request.masked_rows.size(); ++i) {
     const auto r = static_cast<std::size_t>(request.masked_rows[i]);
     if (r >= rows)
-      return core::Status(ErrorCode::kInternalError, "finish_logits: masked row out of range");
+      return core::Status(ErrorCode::kInternalError, "launch_logits: masked row out of range");
     tensor::apply_allowed_mask({data + r * vocab, vocab},
                                request.masks.subspan(i * request.mask_words, request.mask_words));
   }
   for (std::size_t r = 0; r < rows; ++r) {
     if (request.full_rows[r] == 0) argmax_[r] = tensor::first_argmax({data + r * vocab, vocab});
   }
-  return HostLogits{data, argmax_.data()};
+  launched_ = HostLogits{data, argmax_.data()};
+  return core::Status::ok();
+}
+
+core::Result<tensor::Backend::HostLogits> CpuBackend::collect_logits() {
+  if (!launched_) {
+    return core::Status(ErrorCode::kInternalError, "collect_logits: nothing was launched");
+  }
+  return *launched_;
 }
 
 }  // namespace mlxs::backend::cpu

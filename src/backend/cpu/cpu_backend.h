@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "backend/cpu/thread_pool.h"
@@ -78,8 +79,12 @@ class CpuBackend final : public tensor::Backend {
   void softcap(Tensor x, float cap) override;
 
   core::Status copy_to_host(const Tensor& src, void* dst) override;
-  core::Result<HostLogits> finish_logits(const Tensor& logits,
-                                         const LogitsRequest& request) override;
+  // Placeholders read the argmax of the last launch_logits: on the CPU this
+  // gains nothing (a step computes when issued), but it runs the engine's
+  // overlap mode where CI can test it.
+  bool resolves_placeholder_tokens() const override { return true; }
+  core::Status launch_logits(const Tensor& logits, const LogitsRequest& request) override;
+  core::Result<HostLogits> collect_logits() override;
   core::Status synchronize() override { return core::Status::ok(); }
 
   ThreadPool& pool() { return *pool_; }
@@ -96,13 +101,16 @@ class CpuBackend final : public tensor::Backend {
     float* cos_sin = nullptr;  // per step: [T][rot_dim / 2] cos then sin
   };
   float* scratch(std::size_t& offset, std::size_t floats);
+  // The step's token t, a placeholder resolved.
+  std::int32_t step_token(std::size_t t) const;
   void linear_impl(const float* x, std::int64_t M, std::int64_t K, std::span<const LinearOut> outs);
 
   std::shared_ptr<ThreadPool> pool_;
   StepCapacity capacity_;
   std::vector<std::unique_ptr<DeviceBuffer>> owned_;  // converted weights
   std::vector<Rope> ropes_;
-  std::vector<std::int32_t> argmax_;  // finish_logits: per logit row
+  std::vector<std::int32_t> argmax_;    // launch_logits: per logit row
+  std::optional<HostLogits> launched_;  // what collect_logits hands back
   std::unique_ptr<HostBuffer> scratch_;
   // Views into scratch_, set by plan_step.
   float* xprep_ = nullptr;        // [max_tokens, max_linear_in]

@@ -148,8 +148,11 @@ struct CudaBackend::Impl {
   std::vector<Rope> ropes;
   std::map<GemmKey, GemmPlan> gemm_plans;
 
-  // Step metadata: one pinned host block mirrored by one device block.
-  std::int32_t* meta_host = nullptr;
+  // Step metadata: pinned host blocks mirrored by one device block. Two host
+  // blocks, used in turn: with the engine's overlap mode a step is written
+  // while the previous step's upload may still wait in the stream.
+  std::int32_t* meta_host = nullptr;  // 2 x meta_ints
+  int meta_slot = 0;
   float* logits_host = nullptr;  // pinned, max_logit_rows x widest output
   std::size_t logits_host_floats = 0;
   std::int32_t* meta_dev = nullptr;
@@ -166,7 +169,9 @@ struct CudaBackend::Impl {
   std::size_t mask_words = 0;
   std::size_t max_rows = 0;
   std::int32_t* argmax_host = nullptr;  // the rows' tokens (argmax or draw)
-  std::int32_t* argmax_dev = nullptr;
+  std::int32_t* argmax_dev = nullptr;   // also where placeholder tokens are read
+  cudaEvent_t logits_ready = nullptr;   // recorded by launch_logits
+  bool logits_launched = false;
   k::RowDraw* draws_host = nullptr;  // pinned, max_rows
   k::RowDraw* draws_dev = nullptr;
   float* draw_weights = nullptr;  // max_rows x widest output
@@ -276,6 +281,7 @@ struct CudaBackend::Impl {
     cudaFreeHost(moe_rows_host);
     cudaFreeHost(moe_weights_host);
     cudaFree(meta_dev);
+    if (logits_ready != nullptr) cudaEventDestroy(logits_ready);
     cudaFree(lt_workspace);
     if (lt != nullptr) cublasLtDestroy(lt);
     if (stream != nullptr) cudaStreamDestroy(stream);
@@ -487,6 +493,8 @@ core::Result<std::unique_ptr<CudaBackend>> CudaBackend::create(const CudaOptions
   MLXS_RETURN_IF_ERROR(
       cuda_status(cudaStreamCreateWithFlags(&impl->stream, cudaStreamNonBlocking), "stream"));
   MLXS_RETURN_IF_ERROR(lt_status(cublasLtCreate(&impl->lt), "create"));
+  MLXS_RETURN_IF_ERROR(
+      cuda_status(cudaEventCreateWithFlags(&impl->logits_ready, cudaEventDisableTiming), "event"));
   if (const char* env = std::getenv("MLXS_CUDA_OP_TIMING");
       env != nullptr && std::string(env) == "1") {
     impl->op_timing = true;
@@ -627,7 +635,7 @@ core::Status CudaBackend::plan_step(const tensor::StepCapacity& capacity) {
   cudaFreeHost(m.meta_host);
   m.meta_host = nullptr;
   MLXS_RETURN_IF_ERROR(
-      cuda_status(cudaMallocHost(&m.meta_host, m.meta_ints * sizeof(std::int32_t)), "pinned"));
+      cuda_status(cudaMallocHost(&m.meta_host, 2 * m.meta_ints * sizeof(std::int32_t)), "pinned"));
   cudaFreeHost(m.logits_host);
   m.logits_host = nullptr;
   m.logits_host_floats =
@@ -662,6 +670,7 @@ core::Status CudaBackend::plan_step(const tensor::StepCapacity& capacity) {
   m.meta.seq_table = m.meta_dev + m.off_seq_table;
   m.meta.logit_rows = m.meta_dev + m.off_logit_rows;
   m.meta.tables = m.meta_dev + m.off_tables;
+  m.meta.prev_ids = m.argmax_dev;
   const auto in = static_cast<std::size_t>(std::max<std::int64_t>(capacity.max_linear_in, 1));
   MLXS_ASSIGN_OR_RETURN(m.half_scratch, m.device_alloc<std::uint16_t>(T * in));
   // Split attention partials: up to kMaxSplits splits for small batches, one
@@ -725,7 +734,8 @@ void CudaBackend::begin_step(const tensor::StepBatch& batch) {
   impl_->bind();
   Impl& m = *impl_;
   const Impl::OpTimer timer(impl_.get(), "begin_step");
-  std::int32_t* h = m.meta_host;
+  m.meta_slot ^= 1;
+  std::int32_t* h = m.meta_host + static_cast<std::size_t>(m.meta_slot) * m.meta_ints;
   const auto T = batch.tokens.size();
   std::copy(batch.tokens.begin(), batch.tokens.end(), h + m.off_tokens);
   std::copy(batch.positions.begin(), batch.positions.end(), h + m.off_positions);
@@ -1045,10 +1055,10 @@ core::Status CudaBackend::copy_to_host(const Tensor& src, void* dst) {
   return take_error();
 }
 
-core::Result<tensor::Backend::HostLogits> CudaBackend::finish_logits(const Tensor& logits,
-                                                                     const LogitsRequest& request) {
+core::Status CudaBackend::launch_logits(const Tensor& logits, const LogitsRequest& request) {
   impl_->bind();
   Impl& m = *impl_;
+  m.logits_launched = false;
   const auto rows = static_cast<std::size_t>(logits.shape[0]);
   const auto vocab = static_cast<std::size_t>(logits.shape[1]);
   const std::size_t masked = request.masked_rows.size();
@@ -1056,13 +1066,13 @@ core::Result<tensor::Backend::HostLogits> CudaBackend::finish_logits(const Tenso
   if (rows > m.max_rows || rows * vocab > m.logits_host_floats ||
       request.full_rows.size() != rows || masked > rows ||
       (masked > 0 && (words > m.mask_words || request.masks.size() < masked * words))) {
-    return Status(ErrorCode::kInternalError, "finish_logits: request does not match the logits");
+    return Status(ErrorCode::kInternalError, "launch_logits: request does not match the logits");
   }
   auto* dev = static_cast<float*>(logits.data);
   if (masked > 0) {
     for (std::size_t i = 0; i < masked; ++i) {
       if (request.masked_rows[i] < 0 || static_cast<std::size_t>(request.masked_rows[i]) >= rows) {
-        return Status(ErrorCode::kInternalError, "finish_logits: masked row out of range");
+        return Status(ErrorCode::kInternalError, "launch_logits: masked row out of range");
       }
     }
     std::uint32_t* row_slot = m.masks_host + m.max_rows * m.mask_words;
@@ -1082,7 +1092,7 @@ core::Result<tensor::Backend::HostLogits> CudaBackend::finish_logits(const Tenso
   }
   const std::size_t drawn = request.draws.size();
   if (drawn > rows) {
-    return Status(ErrorCode::kInternalError, "finish_logits: more draws than rows");
+    return Status(ErrorCode::kInternalError, "launch_logits: more draws than rows");
   }
   if (std::find(request.full_rows.begin(), request.full_rows.end(), 0) != request.full_rows.end()) {
     m.check(k::row_argmax(dev, static_cast<std::int64_t>(vocab), static_cast<int>(rows),
@@ -1094,7 +1104,7 @@ core::Result<tensor::Backend::HostLogits> CudaBackend::finish_logits(const Tenso
         const auto& d = request.draws[i];
         if (d.row < 0 || static_cast<std::size_t>(d.row) >= rows ||
             request.full_rows[static_cast<std::size_t>(d.row)] != 0 || !(d.temperature > 0.0f)) {
-          return Status(ErrorCode::kInternalError, "finish_logits: a draw does not fit its row");
+          return Status(ErrorCode::kInternalError, "launch_logits: a draw does not fit its row");
         }
         m.draws_host[i] = k::RowDraw{d.row, d.temperature, d.top_k, d.top_p, d.min_p, d.uniform};
       }
@@ -1122,7 +1132,20 @@ core::Result<tensor::Backend::HostLogits> CudaBackend::finish_logits(const Tenso
             "download");
     r = end;
   }
-  m.check(cudaStreamSynchronize(m.stream), "sync");
+  // collect_logits waits for this point only: steps queued after it (the
+  // engine's next step) keep the device busy meanwhile.
+  m.check(cudaEventRecord(m.logits_ready, m.stream), "event");
+  m.logits_launched = true;
+  return Status::ok();
+}
+
+core::Result<tensor::Backend::HostLogits> CudaBackend::collect_logits() {
+  impl_->bind();
+  Impl& m = *impl_;
+  if (!m.logits_launched) {
+    return Status(ErrorCode::kInternalError, "collect_logits: nothing was launched");
+  }
+  m.check(cudaEventSynchronize(m.logits_ready), "sync");
   MLXS_RETURN_IF_ERROR(take_error());
   return HostLogits{m.logits_host, m.argmax_host};
 }

@@ -78,9 +78,10 @@ class CudaBackend final : public tensor::Backend {
   void softcap(tensor::Tensor x, float cap) override;
 
   core::Status copy_to_host(const tensor::Tensor& src, void* dst) override;
-  core::Result<HostLogits> finish_logits(const tensor::Tensor& logits,
-                                         const LogitsRequest& request) override;
+  core::Status launch_logits(const tensor::Tensor& logits, const LogitsRequest& request) override;
+  core::Result<HostLogits> collect_logits() override;
   bool samples_on_device() const override { return true; }
+  bool resolves_placeholder_tokens() const override { return true; }
   std::optional<DeviceMemory> device_memory() const override;
   core::Status synchronize() override;
 

@@ -21,7 +21,18 @@ struct StepMeta {
   const std::int32_t* seq_table;   // [S] offset of each sequence's block table in `tables`
   const std::int32_t* tables;      // concatenated block tables
   const std::int32_t* logit_rows;  // [R]
+  // A negative token -1 - r is a placeholder for prev_ids[r], the id that
+  // row r of the previous step's logits produced (the engine's overlap mode).
+  const std::int32_t* prev_ids;
 };
+
+#ifdef __CUDACC__
+// Row t's token id, a placeholder resolved from the previous step's ids.
+__device__ inline std::int32_t step_token(const StepMeta& m, int t) {
+  const std::int32_t token = m.tokens[t];
+  return token >= 0 ? token : m.prev_ids[-1 - token];
+}
+#endif
 
 struct KvLayout {
   float* base;                // the whole cache

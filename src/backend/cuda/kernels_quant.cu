@@ -220,11 +220,11 @@ __global__ void dequantize_kernel(AffineWeight w, int K, int row0, std::int64_t 
   }
 }
 
-__global__ void embed_affine_kernel(AffineWeight w, int K, const std::int32_t* tokens, float scale,
-                                    float* out) {
+__global__ void embed_affine_kernel(AffineWeight w, int K, StepMeta m, float scale, float* out) {
   const int t = blockIdx.x;
+  const std::int32_t token = step_token(m, t);
   for (int k = threadIdx.x; k < K; k += blockDim.x) {
-    out[static_cast<std::int64_t>(t) * K + k] = dequant(w, K, tokens[t], k) * scale;
+    out[static_cast<std::int64_t>(t) * K + k] = dequant(w, K, token, k) * scale;
   }
 }
 
@@ -286,7 +286,7 @@ cudaError_t dequantize_rows(const AffineWeight& w, int K, int row0, int rows, vo
 cudaError_t embed_affine(const AffineWeight& w, int K, const StepMeta& m, int T, float scale,
                          float* out, cudaStream_t s) {
   if (T == 0) return cudaSuccess;
-  embed_affine_kernel<<<T, 256, 0, s>>>(w, K, m.tokens, scale, out);
+  embed_affine_kernel<<<T, 256, 0, s>>>(w, K, m, scale, out);
   return cudaGetLastError();
 }
 
