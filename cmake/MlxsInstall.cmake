@@ -64,7 +64,7 @@ if(MLXS_DPKG_SHLIBDEPS)
   set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 else()
   set(CPACK_DEBIAN_PACKAGE_DEPENDS
-      "libc6, libstdc++6, libgcc-s1, libfmt9, libyaml-cpp0.7, libpcre2-8-0, libxxhash0, libhwy1")
+      "libc6, libstdc++6, libgcc-s1, libfmt9, libyaml-cpp0.7, libpcre2-8-0, libxxhash0, libhwy1, libpng16-16, libjpeg62-turbo, libwebp7, libwebpdemux2, libgif7")
 endif()
 if(CMAKE_BUILD_TYPE MATCHES "^(Release|MinSizeRel)$")
   set(CPACK_STRIP_FILES ON)
