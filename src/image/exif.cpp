@@ -31,15 +31,9 @@ class TiffReader {
   bool little_;
 };
 
-}  // namespace
-
-int exif_orientation(std::span<const std::uint8_t> app1_payload) {
-  constexpr std::uint8_t kExifHeader[] = {'E', 'x', 'i', 'f', 0, 0};
-  if (app1_payload.size() < sizeof(kExifHeader) + 8 ||
-      std::memcmp(app1_payload.data(), kExifHeader, sizeof(kExifHeader)) != 0) {
-    return 1;
-  }
-  const auto tiff = app1_payload.subspan(sizeof(kExifHeader));
+// The Orientation entry of IFD0 in a TIFF structure; 1 when absent or bad.
+int orientation_in_tiff(std::span<const std::uint8_t> tiff) {
+  if (tiff.size() < 8) return 1;
   bool little = false;
   if (tiff[0] == 'I' && tiff[1] == 'I') {
     little = true;
@@ -66,6 +60,26 @@ int exif_orientation(std::span<const std::uint8_t> app1_payload) {
     return value >= 1 && value <= 8 ? static_cast<int>(value) : 1;
   }
   return 1;
+}
+
+}  // namespace
+
+int exif_orientation(std::span<const std::uint8_t> app1_payload) {
+  constexpr std::uint8_t kExifHeader[] = {'E', 'x', 'i', 'f', 0, 0};
+  if (app1_payload.size() < sizeof(kExifHeader) ||
+      std::memcmp(app1_payload.data(), kExifHeader, sizeof(kExifHeader)) != 0) {
+    return 1;
+  }
+  return orientation_in_tiff(app1_payload.subspan(sizeof(kExifHeader)));
+}
+
+int exif_orientation_tiff(std::span<const std::uint8_t> exif) {
+  constexpr std::uint8_t kExifHeader[] = {'E', 'x', 'i', 'f', 0, 0};
+  if (exif.size() >= sizeof(kExifHeader) &&
+      std::memcmp(exif.data(), kExifHeader, sizeof(kExifHeader)) == 0) {
+    return exif_orientation(exif);
+  }
+  return orientation_in_tiff(exif);
 }
 
 RgbImage apply_orientation(RgbImage image, int orientation) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "image/codecs.h"
+#include "image/exif.h"
 
 namespace mlxs::image::detail {
 namespace {
@@ -109,6 +110,14 @@ core::Result<RgbImage> decode_png(std::span<const std::uint8_t> bytes, const Dec
   };
   if (!read_header(h, ctx, width, height)) return corrupt();
   MLXS_RETURN_IF_ERROR(check_dimensions("PNG", width, height, limits));
+  // An eXIf chunk before the pixels may rotate the picture (PIL reads it, and
+  // exif_transpose applies it); reading it cannot raise a libpng error.
+  int orientation = 1;
+  png_bytep exif = nullptr;
+  png_uint_32 exif_size = 0;
+  if (png_get_eXIf_1(h.png, h.info, &exif_size, &exif) != 0 && exif != nullptr) {
+    orientation = exif_orientation_tiff({exif, exif_size});
+  }
   int channels = 0;
   std::size_t rowbytes = 0;
   if (!set_transforms(h, channels, rowbytes)) return corrupt();
@@ -126,14 +135,14 @@ core::Result<RgbImage> decode_png(std::span<const std::uint8_t> bytes, const Dec
   const std::size_t n = static_cast<std::size_t>(width) * height;
   if (channels == 3) {
     out.pixels = std::move(ctx.rows);
-    return out;
+  } else {
+    out.pixels.resize(n * 3);
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::uint8_t* p = &ctx.rows[i * 4];
+      for (int c = 0; c < 3; ++c) out.pixels[i * 3 + c] = over_white(p[c], p[3]);
+    }
   }
-  out.pixels.resize(n * 3);
-  for (std::size_t i = 0; i < n; ++i) {
-    const std::uint8_t* p = &ctx.rows[i * 4];
-    for (int c = 0; c < 3; ++c) out.pixels[i * 3 + c] = over_white(p[c], p[3]);
-  }
-  return out;
+  return apply_orientation(std::move(out), orientation);
 }
 
 }  // namespace mlxs::image::detail

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "image/codecs.h"
+#include "image/exif.h"
 
 namespace mlxs::image::detail {
 namespace {
@@ -57,10 +58,37 @@ core::Result<RgbImage> first_frame(std::span<const std::uint8_t> bytes, int widt
   return on_white(canvas, width, height);
 }
 
+// The orientation in an EXIF chunk (extended files only); 1 without one.
+int webp_orientation(std::span<const std::uint8_t> bytes) {
+  const WebPData data{bytes.data(), bytes.size()};
+  WebPDemuxer* demux = WebPDemux(&data);
+  if (demux == nullptr) return 1;
+  int orientation = 1;
+  WebPChunkIterator chunk{};
+  if ((WebPDemuxGetI(demux, WEBP_FF_FORMAT_FLAGS) & EXIF_FLAG) != 0 &&
+      WebPDemuxGetChunk(demux, "EXIF", 1, &chunk) != 0) {
+    orientation = exif_orientation_tiff({chunk.chunk.bytes, chunk.chunk.size});
+    WebPDemuxReleaseChunkIterator(&chunk);
+  }
+  WebPDemuxDelete(demux);
+  return orientation;
+}
+
+core::Result<RgbImage> decode_webp_pixels(std::span<const std::uint8_t> bytes,
+                                          const DecodeLimits& limits);
+
 }  // namespace
 
 core::Result<RgbImage> decode_webp(std::span<const std::uint8_t> bytes,
                                    const DecodeLimits& limits) {
+  MLXS_ASSIGN_OR_RETURN(RgbImage image, decode_webp_pixels(bytes, limits));
+  return apply_orientation(std::move(image), webp_orientation(bytes));
+}
+
+namespace {
+
+core::Result<RgbImage> decode_webp_pixels(std::span<const std::uint8_t> bytes,
+                                          const DecodeLimits& limits) {
   WebPBitstreamFeatures features{};
   const VP8StatusCode probe = WebPGetFeatures(bytes.data(), bytes.size(), &features);
   if (probe == VP8_STATUS_NOT_ENOUGH_DATA) return invalid("WebP", "truncated data");
@@ -90,4 +118,5 @@ core::Result<RgbImage> decode_webp(std::span<const std::uint8_t> bytes,
   return on_white(decoded.data(), features.width, features.height);
 }
 
+}  // namespace
 }  // namespace mlxs::image::detail

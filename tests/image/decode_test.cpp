@@ -280,6 +280,30 @@ TEST_P(ImageExif, OrientationApplied) {
 INSTANTIATE_TEST_SUITE_P(AllEight, ImageExif,
                          ::testing::Combine(::testing::Range(1, 9), ::testing::Bool()));
 
+// PIL reads EXIF from PNG's eXIf chunk and WebP's EXIF chunk as well, and
+// exif_transpose applies it; so do we (lossless here, so exact).
+TEST(ImageExifChunks, PngAndWebpOrientation) {
+  const RgbImage upright = blocks();
+  for (int orientation : {3, 6, 8}) {
+    SCOPED_TRACE(orientation);
+    const RgbImage stored = stored_from_upright(upright, orientation);
+    Bytes tiff = testing::exif_app1(orientation, orientation != 6);
+    tiff.erase(tiff.begin(), tiff.begin() + 6);  // PNG and WebP store the TIFF part only
+    const Bytes png = testing::encode_png(stored.width, stored.height, PNG_COLOR_TYPE_RGB, 8,
+                                          stored.pixels, {}, {}, false, tiff);
+    EXPECT_EQ(decode_ok(png).pixels, upright.pixels);
+    Bytes rgba;
+    for (std::size_t i = 0; i < stored.pixels.size(); i += 3) {
+      rgba.insert(rgba.end(), {stored.pixels[i], stored.pixels[i + 1], stored.pixels[i + 2], 255});
+    }
+    const Bytes webp = testing::add_webp_exif(
+        testing::encode_webp_rgba_lossless(stored.width, stored.height, rgba), tiff);
+    const RgbImage im = decode_ok(webp);
+    EXPECT_EQ(im.width, 24);
+    EXPECT_EQ(im.pixels, upright.pixels);
+  }
+}
+
 TEST(ImageExifParse, MalformedIsUpright) {
   Bytes app1 = testing::exif_app1(6, true);
   EXPECT_EQ(exif_orientation(app1), 6);
@@ -294,6 +318,10 @@ TEST(ImageExifParse, MalformedIsUpright) {
   far[10] = 0xff;  // IFD0 offset far outside
   EXPECT_EQ(exif_orientation(far), 1);
   EXPECT_EQ(exif_orientation(testing::exif_app1(9, true)), 1);
+  const Bytes tiff(app1.begin() + 6, app1.end());
+  EXPECT_EQ(exif_orientation_tiff(tiff), 6);
+  EXPECT_EQ(exif_orientation_tiff(app1), 6);  // with the "Exif\0\0" prefix some writers keep
+  EXPECT_EQ(exif_orientation_tiff({tiff.data(), 7}), 1);
 }
 
 // ------------------------------------------------------------ WebP

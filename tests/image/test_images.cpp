@@ -36,7 +36,7 @@ int write_gif_bytes(GifFileType* gif, const GifByteType* data, int length) {
 }  // namespace
 
 Bytes encode_png(int width, int height, int color_type, int bit_depth, const Bytes& pixels,
-                 const Bytes& palette, const Bytes& trns, bool interlaced) {
+                 const Bytes& palette, const Bytes& trns, bool interlaced, const Bytes& exif) {
   Bytes out;
   png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
   png_infop info = png_create_info_struct(png);
@@ -56,6 +56,10 @@ Bytes encode_png(int width, int height, int color_type, int bit_depth, const Byt
     png_set_PLTE(png, info, colors.data(), static_cast<int>(colors.size()));
   }
   if (!trns.empty()) png_set_tRNS(png, info, trns.data(), static_cast<int>(trns.size()), nullptr);
+  if (!exif.empty()) {
+    png_set_eXIf_1(png, info, static_cast<png_uint_32>(exif.size()),
+                   const_cast<png_bytep>(exif.data()));  // NOLINT: libpng's API
+  }
   png_write_info(png, info);
   const std::size_t rowbytes = pixels.size() / height;
   std::vector<png_bytep> rows(height);
@@ -157,6 +161,20 @@ Bytes encode_webp_rgb(int width, int height, const Bytes& rgb, float quality) {
   const std::size_t size = WebPEncodeRGB(rgb.data(), width, height, width * 3, quality, &data);
   Bytes out(data, data + size);
   WebPFree(data);
+  return out;
+}
+
+Bytes add_webp_exif(const Bytes& webp, const Bytes& exif) {
+  const WebPData image{webp.data(), webp.size()};
+  WebPMux* mux = WebPMuxCreate(&image, 1);
+  const WebPData chunk{exif.data(), exif.size()};
+  WebPMuxSetChunk(mux, "EXIF", &chunk, 1);
+  WebPData assembled;
+  WebPDataInit(&assembled);
+  WebPMuxAssemble(mux, &assembled);
+  Bytes out(assembled.bytes, assembled.bytes + assembled.size);
+  WebPDataClear(&assembled);
+  WebPMuxDelete(mux);
   return out;
 }
 

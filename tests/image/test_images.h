@@ -15,7 +15,8 @@ using Bytes = std::vector<std::uint8_t>;
 // (16-bit samples big-endian). `palette` is RGB triples, `trns` the palette's
 // alpha entries.
 Bytes encode_png(int width, int height, int color_type, int bit_depth, const Bytes& pixels,
-                 const Bytes& palette = {}, const Bytes& trns = {}, bool interlaced = false);
+                 const Bytes& palette = {}, const Bytes& trns = {}, bool interlaced = false,
+                 const Bytes& exif = {});
 
 // A PNG that is only a signature and an IHDR claiming width x height (valid
 // CRC), with no pixel data: for the header checks.
@@ -33,6 +34,8 @@ Bytes exif_app1(int orientation, bool little_endian);
 // RGBA (lossless) or RGB (lossy) WebP.
 Bytes encode_webp_rgba_lossless(int width, int height, const Bytes& rgba);
 Bytes encode_webp_rgb(int width, int height, const Bytes& rgb, float quality = 90);
+// The same WebP with an EXIF chunk added (libwebpmux).
+Bytes add_webp_exif(const Bytes& webp, const Bytes& exif);
 // An animated (lossless) WebP of the given RGBA frames, 100 ms apart.
 Bytes encode_webp_animation(int width, int height, const std::vector<Bytes>& rgba_frames);
 
