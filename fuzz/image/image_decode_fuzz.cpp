@@ -1,13 +1,15 @@
 // Any bytes either decode to an RGB image within the limits, which then
 // preprocesses for each processor family, or give InvalidParams; never a crash,
 // a leak or a library message. The first byte picks the processor so one run
-// covers all three.
+// covers all three. The bytes also go through the source parser (data URI,
+// strict base64) as text.
 #include <cstddef>
 #include <cstdint>
 #include <span>
 
 #include "core/json_util.h"
 #include "image/decode.h"
+#include "image/image_source.h"
 #include "image/preprocess.h"
 
 namespace {
@@ -36,6 +38,14 @@ const ProcessorConfig& processor(std::uint8_t pick) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size < 1) return 0;
+  // The same bytes as a request's image string: data URI or bare base64 (no
+  // local roots, so file:// is refused).
+  const mlxs::image::SourceLimits sources;
+  auto source = mlxs::image::load_image_bytes(
+      std::string_view(reinterpret_cast<const char*>(data), size), sources);
+  if (!source.is_ok() && source.status().code() != mlxs::core::ErrorCode::kInvalidParams) {
+    __builtin_trap();
+  }
   mlxs::image::DecodeLimits limits;
   limits.max_pixels = 4'000'000;  // keeps each run short; the checks are the same
   auto image = mlxs::image::decode_image(std::span(data + 1, size - 1), limits);

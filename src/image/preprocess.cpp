@@ -112,6 +112,14 @@ core::Result<std::array<int, 2>> processed_size(const ProcessorConfig& c, int he
       if (c.do_resize) {
         size = c.shortest_edge > 0 ? shortest_edge_size(height, width, c.shortest_edge)
                                    : std::array<int, 2>{c.size_height, c.size_width};
+        // The same refusal as preprocess(), so a count is never given for an
+        // image that cannot be processed.
+        if (static_cast<std::int64_t>(size[0]) * size[1] > kMaxResizedPixels) {
+          return core::make_error(ErrorCode::kInvalidParams,
+                                  "image: {}x{} would resize to {}x{}, over {} pixels (aspect "
+                                  "ratio too extreme for this processor)",
+                                  width, height, size[1], size[0], kMaxResizedPixels);
+        }
       }
       if (c.do_center_crop) size = {c.crop_height, c.crop_width};
       break;

@@ -163,6 +163,7 @@ TEST(ImagePreprocess, ExtremeAspectRatioRefused) {
   ASSERT_FALSE(got.is_ok());
   EXPECT_EQ(got.status().code(), core::ErrorCode::kInvalidParams);
   EXPECT_NE(got.status().message().find("aspect ratio too extreme"), std::string::npos);
+  EXPECT_EQ(image_token_count(*config, 16384, 1).status().code(), core::ErrorCode::kInvalidParams);
   // Qwen2-VL refuses ratios over 200 itself, as transformers does.
   auto qwen = parse_processor_config(
       core::Json::parse(R"({"image_processor_type": "Qwen2VLImageProcessor"})"), "p");
