@@ -17,7 +17,8 @@ cp build/cuda/tests/backend/cuda/backend_cuda_ops_test build/cuda/tests/model/mo
 # Libraries from Debian that the GPU image may lack (CUDA's own stay behind).
 for lib in $(ldd build/cuda/mlx-serving .gpu/bin/tests/* | awk '/=> \//{print $3}' | sort -u); do
   case "$(basename "$lib")" in
-    libhwy*|libfmt*|libxxhash*|libpcre2*|libyaml-cpp*) cp -L "$lib" .gpu/lib/ ;;
+    libhwy*|libfmt*|libxxhash*|libpcre2*|libyaml-cpp*|libwebp*|libsharpyuv*|libgif*|libjpeg*|libpng*)
+      cp -L "$lib" .gpu/lib/ ;;
   esac
 done
 cp -r "$FIXTURES/hf-tiny" .gpu/fixtures/
