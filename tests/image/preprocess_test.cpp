@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -72,6 +73,8 @@ TEST(ImagePreprocessParity, EveryFixtureCaseMatchesPil) {
       worst = std::max(worst, std::fabs(static_cast<double>(got->data[i]) - expected[i]));
     }
     EXPECT_LE(worst, 1e-5) << "max abs difference vs pixel_values_pil";
+    std::printf("%s: %s, max |ours - pixel_values_pil| = %.3g\n", fs::path(dir).filename().c_str(),
+                config->type_name.c_str(), worst);
 
     if (ref.find("image_grid_thw") != nullptr) {
       const auto thw = ref.ids("image_grid_thw");
