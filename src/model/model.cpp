@@ -91,6 +91,7 @@ class Binder {
   Result<Tensor> matrix(const std::string& name, std::int64_t rows, std::int64_t cols) {
     MLXS_ASSIGN_OR_RETURN(const TensorEntry* e, entry(name, {rows, cols}));
     auto t = backend_.import_tensor(e->view(), false);
+    if (t.is_ok()) held_ += t->nbytes();
     report();
     return t;
   }
@@ -98,6 +99,7 @@ class Binder {
   Result<Tensor> vector(const std::string& name, std::int64_t n) {
     MLXS_ASSIGN_OR_RETURN(const TensorEntry* e, entry(name, {n}));
     auto t = backend_.import_tensor(e->view(), true);
+    if (t.is_ok()) held_ += t->nbytes();
     report();
     return t;
   }
@@ -106,12 +108,14 @@ class Binder {
     MLXS_ASSIGN_OR_RETURN(auto packed, find_quantized(store_, quant_, prefix, out, in, used_));
     if (packed) {
       MLXS_ASSIGN_OR_RETURN(w, backend_.import_quantized(*packed));
+      held_ += quantized_bytes(w);
     } else if (at_load_ && quantize_at_load(prefix, in)) {
       MLXS_ASSIGN_OR_RETURN(const TensorEntry* e, entry(prefix + ".weight", {out, in}));
       auto q = std::make_unique<QuantizedMatrix>(
           at_load_->fp8 ? quantize_fp8_matrix(e->view(), 0)
                         : quantize_affine_matrix(e->view(), at_load_->bits, kLoadGroupSize, 0));
       MLXS_ASSIGN_OR_RETURN(w, backend_.import_quantized(q->weight));
+      held_ += quantized_bytes(w);
       owned_[prefix + ".weight"] = std::move(q);
     } else {
       MLXS_ASSIGN_OR_RETURN(w.w, matrix(prefix + ".weight", out, in));
@@ -138,6 +142,10 @@ class Binder {
     return out;
   }
 
+  // Bytes of every weight as the backend holds it, each checkpoint tensor
+  // once (fused splits and tied embeddings are views of one import).
+  std::size_t held_bytes() const { return held_; }
+
   std::vector<std::string> unused() const {
     std::vector<std::string> out;
     for (const auto& [name, e] : store_.tensors()) {
@@ -154,6 +162,17 @@ class Binder {
   std::map<std::string, std::unique_ptr<QuantizedMatrix>>& owned_;
   std::function<void(const LoadProgress&)> progress_;
   std::set<std::string> used_;
+  std::size_t held_ = 0;
+
+  // A quantized weight as imported: packed codes (or the backend's
+  // dequantized copy), scales and biases.
+  static std::size_t quantized_bytes(const Weight& w) {
+    std::size_t n = 0;
+    for (const Tensor* t : {&w.w, &w.quant.scales, &w.quant.biases}) {
+      if (!t->empty()) n += t->nbytes();
+    }
+    return n;
+  }
 
   void report() const {
     if (!progress_) return;
@@ -303,6 +322,7 @@ Status Model::bind_weights() {
       MLXS_ASSIGN_OR_RETURN(L.down, bind.linear(p + "mlp.down_proj", H, F, c.mlp_bias));
     }
   }
+  weight_bytes_ = bind.held_bytes();
   const auto unused = bind.unused();
   if (!unused.empty()) {
     core::log_warn("model_unused_tensors", {{"count", unused.size()}, {"first", unused.front()}});

@@ -95,6 +95,11 @@ class Model {
   // embedding counted once, as the output layer).
   std::size_t weight_bytes_per_token() const;
   std::size_t parameter_count() const;
+  // Bytes the weights take as the backend holds them, wherever that is
+  // (device or host): 16-bit matrices as stored, quantized ones packed with
+  // their scales and biases (or as the backend's dequantized copy), norm
+  // weights and biases widened to f32. Each checkpoint tensor counts once.
+  std::size_t weight_bytes() const { return weight_bytes_; }
   // How the weights are held: "none", "mlx-affine 4-bit", "fp8-block",
   // "int4 at load", ...
   std::string quantization_summary() const;
@@ -114,6 +119,7 @@ class Model {
   // Weights quantized at load, by checkpoint tensor name.
   std::map<std::string, std::unique_ptr<QuantizedMatrix>> quantized_;
   int max_context_ = 0;
+  std::size_t weight_bytes_ = 0;
 
   tensor::Weight embed_;  // [vocab, hidden], possibly quantized
   tensor::Weight lm_head_;

@@ -31,6 +31,25 @@ struct LoadModelParams {
   }
 };
 
+// Ours: what a loaded model holds and where. The weights as the backend keeps
+// them (model::Model::weight_bytes) and the KV cache its engine was given
+// (blocks x bytes per block), on `device` ("cpu", "cuda:0").
+struct ModelMemory {
+  std::int64_t weights_bytes = 0;
+  std::int64_t kv_cache_bytes = 0;
+  std::int64_t kv_blocks_total = 0;
+  std::int64_t kv_block_bytes = 0;
+  std::string device;
+  template <class S, class V>
+  static void fields(S& s, V& v) {
+    v("weights_bytes", s.weights_bytes);
+    v("kv_cache_bytes", s.kv_cache_bytes);
+    v("kv_blocks_total", s.kv_blocks_total);
+    v("kv_block_bytes", s.kv_block_bytes);
+    v("device", s.device);
+  }
+};
+
 struct LoadModelResult {
   std::string model_id;
   std::string state = "ready";
@@ -52,6 +71,8 @@ struct LoadModelResult {
   // How the weights are held: "none", "mlx-affine 4-bit", "fp8-channel",
   // "int4 at load" ...
   std::optional<std::string> quantization;
+  // Ours: the model's weights and KV cache in bytes.
+  std::optional<ModelMemory> memory;
   template <class S, class V>
   static void fields(S& s, V& v) {
     v("model_id", s.model_id);
@@ -67,6 +88,7 @@ struct LoadModelResult {
     v("has_chat_template", s.has_chat_template);
     v("warmup_seconds", s.warmup_seconds);
     v("quantization", s.quantization);
+    v("memory", s.memory);
   }
 };
 

@@ -164,6 +164,11 @@ struct EngineTelemetry {
   std::int64_t generated_tokens = 0;
   std::int64_t steps = 0;
   std::int64_t requests_finished = 0;
+  // The model's memory (as load_model's `memory` reports it).
+  std::optional<std::int64_t> weights_bytes;
+  std::optional<std::int64_t> kv_cache_bytes;
+  std::optional<std::int64_t> kv_block_bytes;
+  std::optional<std::string> device;
   template <class S, class V>
   static void fields(S& s, V& v) {
     v("model_id", s.model_id);
@@ -182,6 +187,10 @@ struct EngineTelemetry {
     v("generated_tokens", s.generated_tokens);
     v("steps", s.steps);
     v("requests_finished", s.requests_finished);
+    v("weights_bytes", s.weights_bytes);
+    v("kv_cache_bytes", s.kv_cache_bytes);
+    v("kv_block_bytes", s.kv_block_bytes);
+    v("device", s.device);
   }
 };
 

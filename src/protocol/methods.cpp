@@ -49,11 +49,12 @@ constexpr std::array<MethodInfo, kMethodCount> kMethods = {{
      Origin::kExtension},
 }};
 
-constexpr std::array<NotificationInfo, 4> kNotifications = {{
+constexpr std::array<NotificationInfo, 5> kNotifications = {{
     {kStreamChunk, "stream.chunk.params", Origin::kOriginal},
     {kStreamStats, "stream.stats.params", Origin::kOriginal},
     {kStreamEvent, "stream.event.params", Origin::kOriginal},
     {kStreamStep, "stream.step.params", Origin::kExtension},
+    {kModelLoadProgress, "model.load_progress.params", Origin::kExtension},
 }};
 
 }  // namespace

@@ -1,7 +1,8 @@
 #pragma once
 // Runtime -> client notifications (compat/jsonrpc.md §5): stream.chunk (single
-// or batched form), stream.stats, stream.event, and our stream.step extension
-// (one notification per engine step carrying every stream's new tokens).
+// or batched form), stream.stats, stream.event, and our extensions stream.step
+// (one notification per engine step carrying every stream's new tokens) and
+// model.load_progress.
 
 #include <cstdint>
 #include <optional>
@@ -17,6 +18,7 @@ inline constexpr std::string_view kStreamChunk = "stream.chunk";
 inline constexpr std::string_view kStreamStats = "stream.stats";
 inline constexpr std::string_view kStreamEvent = "stream.event";
 inline constexpr std::string_view kStreamStep = "stream.step";
+inline constexpr std::string_view kModelLoadProgress = "model.load_progress";
 
 // Ours: one of a token's most likely alternatives (generate's top_logprobs).
 struct TopLogprob {
@@ -176,6 +178,25 @@ struct StreamStep {
     v("model_id", s.model_id);
     v("step", s.step);
     v("streams", s.streams);
+  }
+};
+
+// Ours (extension "model.load_progress"): how far a load_model has got
+// binding the checkpoint's tensors, sent while the load runs (at most a few
+// per second, the last one always) and only to a client that asked for it.
+struct LoadProgressNotice {
+  std::string model_id;
+  std::int64_t done_bytes = 0;
+  std::int64_t total_bytes = 0;
+  std::int64_t tensors_done = 0;
+  std::int64_t tensors_total = 0;
+  template <class S, class V>
+  static void fields(S& s, V& v) {
+    v("model_id", s.model_id);
+    v("done_bytes", s.done_bytes);
+    v("total_bytes", s.total_bytes);
+    v("tensors_done", s.tensors_done);
+    v("tensors_total", s.tensors_total);
   }
 };
 

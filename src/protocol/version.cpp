@@ -9,7 +9,8 @@
 namespace mlxs::protocol {
 
 namespace {
-constexpr std::array<std::string_view, 2> kExtensions = {kExtStreamStep, kExtStreamCancel};
+constexpr std::array<std::string_view, 3> kExtensions = {kExtStreamStep, kExtStreamCancel,
+                                                         kExtLoadProgress};
 
 bool parse_part(std::string_view text, int* out) {
   if (text.empty() || text.size() > 4) return false;

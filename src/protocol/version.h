@@ -20,6 +20,8 @@ inline constexpr int kProtocolMinor = 1;
 // Extension names, also listed in runtime/info capabilities.
 // One stream.step notification per engine step instead of stream.chunk.
 inline constexpr std::string_view kExtStreamStep = "stream.step";
+// model.load_progress notifications while a load_model runs.
+inline constexpr std::string_view kExtLoadProgress = "model.load_progress";
 // The stream/cancel method (always available; listed so clients can detect it).
 inline constexpr std::string_view kExtStreamCancel = "stream/cancel";
 

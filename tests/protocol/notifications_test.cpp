@@ -128,5 +128,50 @@ TEST(Notifications, StatsEventsAndSteps) {
   EXPECT_EQ(to_json(*back), to_json(step));
 }
 
+// Ours: model.load_progress (negotiated) and load_model's memory report.
+TEST(Notifications, LoadProgressAndMemoryReadBack) {
+  LoadProgressNotice n;
+  n.model_id = "m";
+  n.done_bytes = 4096;
+  n.total_bytes = 8192;
+  n.tensors_done = 3;
+  n.tensors_total = 7;
+  const core::Json j = to_json(n);
+  EXPECT_TRUE(valid("model.load_progress.params", j));
+  EXPECT_TRUE(valid("notification",
+                    core::Json{{"jsonrpc", "2.0"}, {"method", kModelLoadProgress}, {"params", j}}));
+  auto back = from_json<LoadProgressNotice>(j);
+  ASSERT_TRUE(back.is_ok());
+  EXPECT_EQ(to_json(*back), j);
+  for (const char* key :
+       {"model_id", "done_bytes", "total_bytes", "tensors_done", "tensors_total"}) {
+    core::Json missing = j;
+    missing.erase(key);
+    EXPECT_FALSE(valid("model.load_progress.params", missing)) << key;
+  }
+  core::Json negative = j;
+  negative["done_bytes"] = -1;
+  EXPECT_FALSE(valid("model.load_progress.params", negative));
+  EXPECT_FALSE(
+      from_json<LoadProgressNotice>(core::Json{{"model_id", "m"}, {"done_bytes", "x"}}).is_ok());
+
+  LoadModelResult r;
+  r.model_id = "m";
+  r.context_length = 64;
+  r.cached_path = std::string("/m");
+  EXPECT_FALSE(to_json(r).contains("memory")) << "absent unless set: the original sends none";
+  r.memory = ModelMemory{1000, 2048, 4, 512, "cuda:1"};
+  const core::Json rj = to_json(r);
+  EXPECT_TRUE(valid("load_model.result", rj));
+  EXPECT_EQ(rj["memory"]["kv_block_bytes"], 512);
+  EXPECT_EQ(rj["memory"]["device"], "cuda:1");
+  auto rback = from_json<LoadModelResult>(rj);
+  ASSERT_TRUE(rback.is_ok());
+  EXPECT_EQ(to_json(*rback), rj);
+  core::Json bad = rj;
+  bad["memory"].erase("weights_bytes");
+  EXPECT_FALSE(valid("load_model.result", bad));
+}
+
 }  // namespace
 }  // namespace mlxs::protocol

@@ -32,6 +32,8 @@ TEST(Version, NegotiatesKnownExtensionsOnce) {
   EXPECT_EQ(negotiate_extensions(asked),
             (std::vector<std::string>{"stream.step", "stream/cancel"}));
   EXPECT_TRUE(negotiate_extensions({}).empty());
+  const std::vector<std::string> progress = {"model.load_progress"};
+  EXPECT_EQ(negotiate_extensions(progress), progress);
 }
 
 }  // namespace
