@@ -33,6 +33,7 @@ std::vector<std::string> capabilities() {
           "detokenize",
           std::string(protocol::kExtStreamCancel),
           std::string(protocol::kExtStreamStep),
+          std::string(protocol::kExtLoadProgress),
           "protocol_version"};
 }
 
@@ -51,6 +52,8 @@ Server::Reply Server::runtime_info(const Json& params) {
       const bool step = std::find(extensions_.begin(), extensions_.end(),
                                   protocol::kExtStreamStep) != extensions_.end();
       output_.set_step_mode(step);
+      load_progress_on_.store(std::find(extensions_.begin(), extensions_.end(),
+                                        protocol::kExtLoadProgress) != extensions_.end());
     }
     enabled = extensions_;
   }
@@ -61,9 +64,7 @@ Server::Reply Server::runtime_info(const Json& params) {
   r.memory.vms = mem.vms;
   r.protocol_version = protocol::protocol_version_string();
   r.extensions = std::move(enabled);
-  const std::string device = options_.backend.kind == "cuda"
-                                 ? "cuda:" + std::to_string(options_.backend.device)
-                                 : options_.backend.kind;
+  const std::string device = device_name(options_.backend);
   r.server = std::string("mlx-serving ") + MLXS_VERSION + " (" + device + ")";
   return protocol::to_json(r);
 }
@@ -103,6 +104,12 @@ Server::Reply Server::runtime_telemetry() {
     t.generated_tokens = static_cast<std::int64_t>(e.generated_tokens);
     t.steps = static_cast<std::int64_t>(e.steps);
     t.requests_finished = static_cast<std::int64_t>(e.requests_finished);
+    if (const auto& mem = m->info.memory) {
+      t.weights_bytes = mem->weights_bytes;
+      t.kv_cache_bytes = mem->kv_cache_bytes;
+      t.kv_block_bytes = mem->kv_block_bytes;
+      t.device = mem->device;
+    }
     gen.tokens_generated += t.generated_tokens;
     gen.completed += m->stats.finished() - m->stats.failed();
     gen.failed += m->stats.failed();

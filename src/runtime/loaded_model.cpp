@@ -6,6 +6,7 @@
 #include "core/progress.h"
 #include "runtime/backend_choice.h"
 #include "runtime/engine_setup.h"
+#include "runtime/load_progress.h"
 
 namespace mlxs::runtime {
 
@@ -17,6 +18,10 @@ LoadedModel::~LoadedModel() {
   if (host) host->stop(Status(ErrorCode::kCancelled, "the model was unloaded"), false);
   host.reset();
   engine.reset();
+}
+
+std::string device_name(const BackendChoice& backend) {
+  return backend.kind == "cuda" ? "cuda:" + std::to_string(backend.device) : backend.kind;
 }
 
 std::size_t chunk_batch_for(std::size_t parameter_count, const RuntimeOptions& options) {
@@ -79,13 +84,21 @@ core::Result<std::unique_ptr<LoadedModel>> load_model(const std::string& model_i
 
   model::LoadOptions load = load_options_for(opts, key.context_length);
   load.quantization = key.quantization;
-  // On a terminal, a line that shows the bytes and tensors bound; silent otherwise.
+  // On a terminal, a line that shows the bytes and tensors bound; silent
+  // otherwise. The client hears of it through ctx.on_load_progress, paced.
   core::Progress progress(true, "load", /*tty_only=*/true);
-  load.progress = [&progress, &model_id](const model::LoadProgress& p) {
+  LoadProgressThrottle throttle;
+  load.progress = [&](const model::LoadProgress& p) {
     const model::LoadLine line = model::describe_load(p);
     progress.update(model_id + ": " + line.what, line.done, line.total);
+    if (ctx.on_load_progress && throttle.admit(ctx.clock->now_ns(), p)) {
+      ctx.on_load_progress(load_progress_notice(model_id, p));
+    }
   };
   MLXS_ASSIGN_OR_RETURN(m->model, model::Model::load(key.dir, *m->backend, load));
+  if (const auto last = throttle.flush(); last && ctx.on_load_progress) {
+    ctx.on_load_progress(load_progress_notice(model_id, *last));
+  }
   const model::Model& model = *m->model;
 
   if (m->tokenizer) {
@@ -129,6 +142,15 @@ core::Result<std::unique_ptr<LoadedModel>> load_model(const std::string& model_i
   info.has_tokenizer = m->tokenizer != nullptr;
   info.has_chat_template = m->chat.has_value();
   info.quantization = model.quantization_summary();
+  protocol::ModelMemory memory;
+  memory.weights_bytes = static_cast<std::int64_t>(model.weight_bytes());
+  // The engine allocated every block of its cache at creation.
+  memory.kv_blocks_total = setup.config.kv_blocks;
+  memory.kv_block_bytes =
+      static_cast<std::int64_t>(model.kv_shape(1, setup.config.block_size).bytes());
+  memory.kv_cache_bytes = memory.kv_blocks_total * memory.kv_block_bytes;
+  memory.device = device_name(opts.backend);
+  info.memory = std::move(memory);
   auto warm = warm_up(*m->engine, *ctx.arbiter, arbiter_index, *ctx.clock);
   if (!warm.is_ok()) {
     return Status(ErrorCode::kModelLoadError,

@@ -5,6 +5,7 @@
 // destruction stops the engine thread first and frees the weights last.
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -14,6 +15,7 @@
 #include "engine/engine.h"
 #include "model/model.h"
 #include "protocol/messages_model.h"
+#include "protocol/notifications.h"
 #include "runtime/engine_host.h"
 #include "runtime/model_stats.h"
 #include "runtime/options.h"
@@ -58,6 +60,10 @@ struct LoadContext {
   Output* output = nullptr;
   StreamTable* streams = nullptr;
   const core::Clock* clock = nullptr;
+  // Receives a load's progress, at most ten reports a second and the last
+  // one of a successful bind always (the server sends them as
+  // model.load_progress where the client asked for it); may be empty.
+  std::function<void(const protocol::LoadProgressNotice&)> on_load_progress;
 };
 
 // Loads `dir` for `model_id` and starts its engine thread (arbiter slot
@@ -66,6 +72,9 @@ struct LoadContext {
 core::Result<std::unique_ptr<LoadedModel>> load_model(const std::string& model_id,
                                                       const LoadKey& key, const LoadContext& ctx,
                                                       int arbiter_index);
+
+// "cpu" or "cuda:N": where the worker's models live.
+std::string device_name(const BackendChoice& backend);
 
 // Tokens per batched stream.chunk for a model of this size (ipc_batching).
 std::size_t chunk_batch_for(std::size_t parameter_count, const RuntimeOptions& options);

@@ -59,6 +59,13 @@ Server::Server(int in_fd, int out_fd, RuntimeOptions options)
   ctx.output = &output_;
   ctx.streams = &streams_;
   ctx.clock = &clock_;
+  // Only a client that negotiated the extension hears of load progress: the
+  // original client knows no such notification (compat/client.md).
+  ctx.on_load_progress = [this](const protocol::LoadProgressNotice& n) {
+    if (!load_progress_on_.load()) return;
+    output_.send_line(
+        protocol::write_notification(protocol::kModelLoadProgress, protocol::to_json(n)));
+  };
   registry_ = std::make_unique<ModelRegistry>(ctx);
   tasks_ = std::make_unique<TaskPool>(kTaskThreads);
 }

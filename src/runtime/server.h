@@ -113,7 +113,8 @@ class Server {
   std::atomic<bool> stop_{false};
 
   std::mutex extensions_mutex_;
-  std::vector<std::string> extensions_;  // negotiated through runtime/info
+  std::vector<std::string> extensions_;        // negotiated through runtime/info
+  std::atomic<bool> load_progress_on_{false};  // model.load_progress is among them
 
   std::mutex loaders_mutex_;
   std::vector<std::thread> loaders_;

@@ -136,6 +136,12 @@ class Runtime {
   }
 
   onNotification(method, params) {
+    // compat/jsonrpc.md §5: the original client knows these three; ours
+    // (stream.step, model.load_progress) must never reach it unasked.
+    if (!["stream.chunk", "stream.stats", "stream.event"].includes(method)) {
+      this.fail(`a notification the original client does not know: ${method}`);
+      return;
+    }
     const stream = this.streams.get(params?.stream_id);
     if (!stream) return;  // unknown or finished streams are ignored
     try {
