@@ -354,10 +354,7 @@ struct CudaBackend::Impl {
                      "matmul");
   }
 
-  // Packed affine weights of one linear: the quantized GEMV up to 8 rows;
-  // beyond, bf16 tiles of the weight (dequantized into a fixed scratch, a
-  // block of rows at a time) through the tensor cores.
-  // Packed affine weights for more than 8 rows: bf16 tiles of the weight
+  // Packed affine weights for more rows than qgemm takes: bf16 tiles of the weight
   // (dequantized into a fixed scratch, a block of rows at a time) through
   // the tensor cores.
   void quantized_gemm(const float* x, std::int64_t M, std::int64_t K, const tensor::LinearOut& o) {
@@ -392,20 +389,33 @@ struct CudaBackend::Impl {
     };
     tensor::LinearOut plain[8];
     std::size_t count = 0;
+    bool x_half = false;  // x converted to bf16 for qgemm (once for every weight)
     for (const auto& o : outs) {
       if (!o.weight->quantized()) {
         plain[count++] = o;
         if (count == std::size(plain)) {
           plain_linear(x, M, K, std::span<const tensor::LinearOut>(plain, count));
           count = 0;
+          x_half = false;  // the scratch may now hold x in another 16-bit type
         }
+        continue;
+      }
+      const k::AffineWeight w = affine_view(*o.weight);
+      if (M >= options.qgemm_min_rows && options.qgemm_min_rows > 0 && M <= k::kQgemmMaxRows &&
+          k::qgemm_supports(w.bits, w.group, K) && dequant_scratch != nullptr) {
+        if (!x_half) check(k::to_half(k::WType::kBF16, x, half_scratch, M * K, stream), "to_half");
+        x_half = true;
+        check(k::qgemm(half_scratch, static_cast<int>(M), static_cast<int>(K), w,
+                       o.weight->bias.empty() ? nullptr : o.weight->bias.as<float>(),
+                       o.out.as<float>(), static_cast<float*>(dequant_scratch),
+                       dequant_scratch_bytes / sizeof(float), stream),
+              "qgemm");
         continue;
       }
       if (M > k::kGemvMaxRows) {
         quantized_gemm(x, M, K, o);
         continue;
       }
-      const k::AffineWeight w = affine_view(*o.weight);
       if (nseg == k::kQgemvMaxSegments ||
           (nseg > 0 && (segs[0].w.bits != w.bits || segs[0].w.param_type != w.param_type))) {
         flush();
@@ -495,6 +505,9 @@ core::Result<std::unique_ptr<CudaBackend>> CudaBackend::create(const CudaOptions
   MLXS_RETURN_IF_ERROR(lt_status(cublasLtCreate(&impl->lt), "create"));
   MLXS_RETURN_IF_ERROR(
       cuda_status(cudaEventCreateWithFlags(&impl->logits_ready, cudaEventDisableTiming), "event"));
+  if (const char* env = std::getenv("MLXS_QGEMM_MIN_ROWS"); env != nullptr) {
+    impl->options.qgemm_min_rows = std::atoi(env);
+  }
   if (const char* env = std::getenv("MLXS_CUDA_OP_TIMING");
       env != nullptr && std::string(env) == "1") {
     impl->op_timing = true;

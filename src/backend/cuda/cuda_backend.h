@@ -31,6 +31,11 @@ struct CudaOptions {
   // one per batch size, and replayed: no launch overhead, no host work.
   bool graphs = true;
   int max_graph_batch = 256;
+  // Packed 4/8-bit weights times this many rows or more (up to
+  // k::kQgemmMaxRows) go to the tensor-core kernel that dequantizes tiles in
+  // shared memory; fewer rows to the quantized GEMV, more to bf16 tiles of
+  // the weight + cuBLASLt. MLXS_QGEMM_MIN_ROWS overrides it (benchmarks).
+  int qgemm_min_rows = 2;
 };
 
 class CudaBackend final : public tensor::Backend {

@@ -119,6 +119,14 @@ struct QSegment {
 cudaError_t qgemv(const float* x, int M, int K, const QSegment* segments, int count,
                   cudaStream_t s);
 // Rows [row0, row0 + rows) of w (4 or 8 bits) as bf16, row-major.
+// y[m, n] = sum_k x[m, k] * w[n, k] (+ bias[n]) for 1 <= M <= kQgemmMaxRows on
+// the tensor cores, x in bf16 ([M, K]); the packed weight is read once and
+// dequantized to bf16 tiles in shared memory (the products of
+// dequantize_rows + GEMM). `partial` (partial_floats) holds split-K sums.
+inline constexpr int kQgemmMaxRows = 64;
+bool qgemm_supports(int bits, int group, std::int64_t K);
+cudaError_t qgemm(const void* x_bf16, int M, int K, const AffineWeight& w, const float* bias,
+                  float* y, float* partial, std::size_t partial_floats, cudaStream_t s);
 cudaError_t dequantize_rows(const AffineWeight& w, int K, int row0, int rows, void* out_bf16,
                             cudaStream_t s);
 // out[t] = w[tokens[t]] · scale for the step's T tokens.

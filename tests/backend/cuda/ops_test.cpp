@@ -21,9 +21,10 @@ struct Pair {
   std::shared_ptr<cpu::ThreadPool> pool = std::make_shared<cpu::ThreadPool>(2);
   cpu::CpuBackend cpu{pool};
   std::unique_ptr<cuda::CudaBackend> gpu;
-  explicit Pair(bool exact = true) {
+  explicit Pair(bool exact = true, int qgemm_min_rows = cuda::CudaOptions{}.qgemm_min_rows) {
     cuda::CudaOptions o;
     o.exact_f32 = exact;
+    o.qgemm_min_rows = qgemm_min_rows;
     auto g = cuda::CudaBackend::create(o);
     EXPECT_TRUE(g.is_ok()) << g.status().to_string();
     if (g) gpu = std::move(g).value();
@@ -184,13 +185,19 @@ PackedWeight make_packed(std::int64_t N, std::int64_t K, int bits, int group, DT
   return h;
 }
 
-TEST(CudaOps, PackedAffineLinearAndEmbedding) {
+// qgemm_min_rows: 2 sends 2-64 rows to the tensor-core qgemm (the default),
+// 0 keeps 1-8 rows on the quantized GEMV and more on bf16 tiles + cuBLASLt.
+class PackedAffine : public ::testing::TestWithParam<int> {};
+INSTANTIATE_TEST_SUITE_P(CudaOps, PackedAffine, ::testing::Values(2, 0));
+
+TEST_P(PackedAffine, LinearAndEmbedding) {
   // Kept packed only outside exact mode; the CPU's exact kernels are the
   // reference.
-  Pair p(false);
+  const int qgemm_from = GetParam();
+  Pair p(false, qgemm_from);
   ASSERT_TRUE(p.gpu);
   p.cpu.set_int8_activations(false);
-  p.plan(64, 4, 64, 1024);
+  p.plan(80, 4, 64, 1024);
   core::Xoshiro256 rng(21);
   HostData hd;
   for (int bits : {4, 8}) {
@@ -205,7 +212,7 @@ TEST(CudaOps, PackedAffineLinearAndEmbedding) {
         const Tensor bh = hd.random(DType::kF32, {N}, rng);
         wc->bias = *p.cpu.import_tensor(bh, true);
         wg->bias = *p.gpu->import_tensor(bh, true);
-        for (std::int64_t M : {1, 3, 8, 20}) {
+        for (std::int64_t M : {1, 3, 8, 20, 33, 64, 80}) {
           SCOPED_TRACE(
               fmt::format("bits={} group={} {} M={}", bits, group, tensor::dtype_name(param), M));
           // Three rows of large activations (outlier channels reach
@@ -221,10 +228,11 @@ TEST(CudaOps, PackedAffineLinearAndEmbedding) {
           p.gpu->linear(x.g, std::span<const tensor::LinearOut>(&og, 1));
           ASSERT_TRUE(p.gpu->synchronize().is_ok());
           const double err = rel_error(fetch(*p.gpu, yg), fetch(p.cpu, yc));
-          // Up to 8 rows: the exact codes; 4 bits against x rounded to f16,
-          // 8 bits in f32. More: bf16 tiles and bf16 activations through
-          // the tensor cores.
-          EXPECT_LT(err, M > 8 ? 1e-2 : bits == 4 ? 2e-3 : 1e-5);
+          // The quantized GEMV: the exact codes; 4 bits against x rounded
+          // to f16, 8 bits in f32. Tensor cores (qgemm or bf16 tiles + GEMM):
+          // bf16 weights and bf16 activations.
+          const bool gemv = M <= 8 && (qgemm_from == 0 || M < qgemm_from);
+          EXPECT_LT(err, !gemv ? 1e-2 : bits == 4 ? 2e-3 : 1e-5);
         }
         // The same weight as an embedding table.
         const std::vector<std::int32_t> tokens = {5, 0, 69, 5};
@@ -244,6 +252,35 @@ TEST(CudaOps, PackedAffineLinearAndEmbedding) {
       }
     }
   }
+}
+
+TEST(CudaOps, PackedWeightWideEnoughForOneBlockPerTile) {
+  // 640 tiles of 64 rows fill the device without splitting K: qgemm writes
+  // y (and adds the bias) itself instead of summing partial products.
+  Pair p(false);
+  ASSERT_TRUE(p.gpu);
+  p.cpu.set_int8_activations(false);
+  p.plan(16, 2, 16, 40960);
+  core::Xoshiro256 rng(8);
+  HostData hd;
+  const std::int64_t K = 256, N = 40960 - 3, M = 5;
+  const PackedWeight h = make_packed(N, K, 4, 64, DType::kBF16, rng);
+  auto wc = p.cpu.import_quantized(h.weight);
+  auto wg = p.gpu->import_quantized(h.weight);
+  ASSERT_TRUE(wc.is_ok() && wg.is_ok());
+  const Tensor bh = hd.random(DType::kF32, {N}, rng);
+  wc->bias = *p.cpu.import_tensor(bh, true);
+  wg->bias = *p.gpu->import_tensor(bh, true);
+  auto x = both(p, hd.random(DType::kF32, {M, K}, rng), true);
+  auto yc_buf = p.cpu.allocate(static_cast<std::size_t>(M * N) * 4).value();
+  auto yg_buf = p.gpu->allocate(static_cast<std::size_t>(M * N) * 4).value();
+  Tensor yc(yc_buf->data(), DType::kF32, {M, N});
+  Tensor yg(yg_buf->data(), DType::kF32, {M, N}, tensor::Device::kCuda);
+  const tensor::LinearOut oc{&*wc, yc}, og{&*wg, yg};
+  p.cpu.linear(x.c, std::span<const tensor::LinearOut>(&oc, 1));
+  p.gpu->linear(x.g, std::span<const tensor::LinearOut>(&og, 1));
+  ASSERT_TRUE(p.gpu->synchronize().is_ok());
+  EXPECT_LT(rel_error(fetch(*p.gpu, yg), fetch(p.cpu, yc)), 1e-2);
 }
 
 TEST(CudaOps, PackedAndPlainWeightsSharingOneInput) {
@@ -283,7 +320,9 @@ TEST(CudaOps, PackedAndPlainWeightsSharingOneInput) {
     p.gpu->linear(x.g, og);
     for (std::size_t i = 0; i < oc.size(); ++i) {
       SCOPED_TRACE(fmt::format("M={} weight {}", M, i));
-      EXPECT_LT(rel_error(fetch(*p.gpu, og[i].out), fetch(p.cpu, oc[i].out)), i < 2 ? 2e-3 : 1e-2);
+      // Five rows go to qgemm (bf16 products), one to the quantized GEMV.
+      EXPECT_LT(rel_error(fetch(*p.gpu, og[i].out), fetch(p.cpu, oc[i].out)),
+                i < 2 && M == 1 ? 2e-3 : 1e-2);
     }
   }
 }
