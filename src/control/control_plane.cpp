@@ -124,11 +124,12 @@ void ControlPlane::load_model(Json params, Reply reply) {
   const std::string id = model->get<std::string>();
   const std::size_t index = choose_for_load(id);
   WorkerSlot* slot = slots_[index].get();
+  slot->load_started(id);
   slot->call("load_model", params,
              [this, slot, index, id, params, reply = std::move(reply)](core::Result<Json> r) {
-               if (r.is_ok()) {
-                 slot->remember_model(id, params);
-               } else if (!slot->holds(id)) {
+               if (r.is_ok()) slot->remember_model(id, params);
+               slot->load_finished(id, r);
+               if (!r.is_ok() && !slot->holds(id)) {
                  std::lock_guard lock(mutex_);
                  const auto it = routes_.find(id);
                  if (it != routes_.end() && it->second == index) routes_.erase(it);

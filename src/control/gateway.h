@@ -16,10 +16,12 @@
 // - A stream cancelled while still queued in the control plane (its worker
 //   restarting) never starts: `accepted` gets Cancelled and the sink nothing.
 // - generate() assigns params.stream_id when the caller left it empty.
+// - WorkerHealth::model_status: each model's state, memory and load progress.
 
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -28,6 +30,7 @@
 
 #include "core/status.h"
 #include "protocol/messages_generate.h"
+#include "protocol/messages_model.h"
 #include "protocol/notifications.h"
 
 namespace mlxs::control {
@@ -45,12 +48,26 @@ class StreamSink {
   virtual void on_end(const protocol::StreamEvent& event) = 0;
 };
 
+// One model of a worker as the control plane last heard of it.
+struct ModelStatus {
+  std::string id;
+  // "loading" (a load_model is running), "ready", or "restarting" (the
+  // worker was lost; reconciliation reloads it).
+  std::string state;
+  // From load_model's answer; empty until a load answered.
+  std::optional<protocol::ModelMemory> memory;
+  // The latest model.load_progress of the running load, or the last one of
+  // the load that finished; empty when the worker reported none.
+  std::optional<protocol::LoadProgressNotice> load;
+};
+
 struct WorkerHealth {
   std::string name;           // "worker-0"
   std::string breaker_state;  // Stopped | Starting | Running | HalfOpen | Tripped
   std::vector<std::string> models;
   int restarts = 0;
-  std::string last_error;  // empty when none
+  std::string last_error;                 // empty when none
+  std::vector<ModelStatus> model_status;  // by id
 };
 
 struct Readiness {

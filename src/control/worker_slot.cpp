@@ -10,6 +10,8 @@
 #include "core/log.h"
 #include "protocol/codec.h"
 #include "protocol/messages_runtime.h"
+#include "protocol/notifications.h"
+#include "protocol/schemas.h"
 #include "protocol/version.h"
 
 namespace mlxs::control {
@@ -27,6 +29,26 @@ double ms(core::Nanos ns) {
 
 void reply_error(const Gateway::Reply& reply, Status status) {
   if (reply) reply(core::Result<Json>(std::move(status)));
+}
+
+// A worker's message checked against its schema document, then read.
+template <class T>
+core::Result<T> checked(const Json& value, std::string_view schema) {
+  MLXS_ASSIGN_OR_RETURN(const protocol::SchemaSet* schemas, protocol::SchemaSet::rpc());
+  MLXS_RETURN_IF_ERROR(schemas->validate(schema, value));
+  return protocol::from_json<T>(value, std::string(schema));
+}
+
+// load_model's memory report (ours: an original runtime sends none). One
+// that breaks its schema is left out with a warning, never a failed load.
+std::optional<protocol::ModelMemory> memory_report(const Json& result) {
+  if (!result.is_object() || !result.contains("memory")) return std::nullopt;
+  auto parsed = checked<protocol::LoadModelResult>(result, "load_model.result");
+  if (!parsed.is_ok()) {
+    core::log_warn("worker_bad_load_result", {{"error", parsed.status().message()}});
+    return std::nullopt;
+  }
+  return parsed->memory;
 }
 
 }  // namespace
@@ -235,6 +257,44 @@ void WorkerSlot::remember_model(const std::string& model_id, Json load_params) {
 void WorkerSlot::forget_model(const std::string& model_id) {
   std::lock_guard lock(mutex_);
   models_.erase(model_id);
+  records_.erase(model_id);
+}
+
+void WorkerSlot::load_started(const std::string& model_id) {
+  std::lock_guard lock(mutex_);
+  ModelRecord& r = records_[model_id];
+  ++r.loads;
+  r.state = "loading";
+  r.load.reset();  // this load's reports replace the last one's
+}
+
+void WorkerSlot::load_finished(const std::string& model_id, const core::Result<Json>& result) {
+  std::lock_guard lock(mutex_);
+  const auto it = records_.find(model_id);
+  if (it == records_.end()) return;  // unloaded meanwhile
+  ModelRecord& r = it->second;
+  r.loads = std::max(r.loads - 1, 0);
+  if (result.is_ok()) r.memory = memory_report(*result);
+  if (r.loads > 0) return;
+  if (!result.is_ok() && models_.count(model_id) == 0) {
+    records_.erase(it);  // a first load that failed: nothing is held
+    return;
+  }
+  // A failed reload leaves the model it replaced serving, if the worker is up.
+  r.state = result.is_ok() || r.memory ? "ready" : "restarting";
+}
+
+void WorkerSlot::on_load_progress(const protocol::Notification& n) {
+  auto p = checked<protocol::LoadProgressNotice>(n.params, "model.load_progress.params");
+  if (!p.is_ok()) {
+    core::log_warn("worker_bad_notification", {{"worker", name_}, {"error", p.status().message()}});
+    return;
+  }
+  std::lock_guard lock(mutex_);
+  const auto it = records_.find(p->model_id);
+  // Only a load we sent: a stray report must not invent a model.
+  if (it == records_.end() || it->second.loads == 0) return;
+  it->second.load = std::move(p).value();
 }
 
 bool WorkerSlot::holds(const std::string& model_id) const {
@@ -340,6 +400,11 @@ void WorkerSlot::on_worker_lost(std::unique_lock<std::mutex>& lock) {
   ++crashes_;
   ++consecutive_failures_;
   const std::string why = last_error_;
+  // Nothing is loaded any more until reconciliation reloads it.
+  for (auto& [id, r] : records_) {
+    r.memory.reset();
+    if (r.loads == 0) r.state = "restarting";
+  }
   lock.unlock();
   retire(std::move(client));  // joins its threads and reaps the process
   lock.lock();
@@ -404,6 +469,7 @@ Status WorkerSlot::bring_up() {
     if (gen > 1) ++restarts_;
     WorkerClient::Callbacks callbacks;
     callbacks.on_notification = [this](protocol::Notification n) {
+      if (n.method == protocol::kModelLoadProgress) return on_load_progress(n);
       const Status s = streams_.deliver(n);
       if (!s.is_ok())
         core::log_warn("worker_bad_notification", {{"worker", name_}, {"error", s.message()}});
@@ -439,7 +505,11 @@ Status WorkerSlot::bring_up() {
     return why;
   };
   Json info_params = {{"protocol_version", protocol::protocol_version_string()}};
-  if (options_.step_stream) info_params["extensions"] = Json::array({protocol::kExtStreamStep});
+  // stream.step when configured; load progress always (the dashboard's bar).
+  Json extensions = Json::array();
+  if (options_.step_stream) extensions.push_back(protocol::kExtStreamStep);
+  extensions.push_back(protocol::kExtLoadProgress);
+  info_params["extensions"] = std::move(extensions);
   auto info = client->call_sync("runtime/info", info_params, options_.startup_timeout_ns);
   if (!info.is_ok()) return tear_down(info.status().with_context("runtime/info"));
   auto parsed = protocol::from_json<protocol::RuntimeInfoResult>(*info, "runtime/info result");
@@ -478,7 +548,9 @@ Status WorkerSlot::reconcile(WorkerClient& client) {
   Json reloaded = Json::array(), failed = Json::array(), unloaded = Json::array();
   for (const auto& [id, params] : wanted) {
     if (loaded.count(id) != 0) continue;
+    load_started(id);
     auto r = client.call_sync("load_model", params, options_.load_timeout_ns);
+    load_finished(id, r);
     if (r.is_ok()) {
       ++reloads_;
       reloaded.push_back(id);
@@ -551,6 +623,7 @@ WorkerHealth WorkerSlot::health() const {
   for (const auto& [id, params] : models_) h.models.push_back(id);
   h.restarts = static_cast<int>(restarts_.load());
   h.last_error = last_error_;
+  for (const auto& [id, r] : records_) h.model_status.push_back({id, r.state, r.memory, r.load});
   return h;
 }
 
@@ -604,6 +677,14 @@ void WorkerSlot::collect(MetricsSnapshot& out) const {
       MetricType::kGauge, static_cast<double>(queue_.size()));
   add("mlxs_worker_models", "Models the worker should hold", MetricType::kGauge,
       static_cast<double>(models_.size()));
+  for (const auto& [id, r] : records_) {
+    if (!r.memory) continue;
+    const char* help = "Bytes a loaded model holds on its device, by kind (weights, kv_cache)";
+    add("mlxs_model_memory_bytes", help, MetricType::kGauge,
+        static_cast<double>(r.memory->weights_bytes), {{"model", id}, {"kind", "weights"}});
+    add("mlxs_model_memory_bytes", help, MetricType::kGauge,
+        static_cast<double>(r.memory->kv_cache_bytes), {{"model", id}, {"kind", "kv_cache"}});
+  }
 }
 
 }  // namespace mlxs::control

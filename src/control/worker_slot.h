@@ -20,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -60,6 +61,10 @@ class WorkerSlot {
   // The models this worker should hold (reloaded after a restart).
   void remember_model(const std::string& model_id, Json load_params);
   void forget_model(const std::string& model_id);
+  // A load_model of `model_id` was sent (it shows as loading, with the
+  // worker's model.load_progress reports) and its answer or error came.
+  void load_started(const std::string& model_id);
+  void load_finished(const std::string& model_id, const core::Result<Json>& result);
   bool holds(const std::string& model_id) const;
   std::size_t model_count() const;
 
@@ -96,6 +101,14 @@ class WorkerSlot {
   core::Nanos backoff() const;
   core::Nanos timeout_for(const std::string& method) const;
   void on_transition(BreakerState from, BreakerState to);
+  void on_load_progress(const protocol::Notification& n);
+
+  struct ModelRecord {
+    std::string state = "loading";
+    int loads = 0;  // load_model calls in flight
+    std::optional<protocol::ModelMemory> memory;
+    std::optional<protocol::LoadProgressNotice> load;
+  };
 
   const std::string name_;
   WorkerLauncher launcher_;
@@ -118,7 +131,8 @@ class WorkerSlot {
   int consecutive_failures_ = 0;
   std::string last_error_;
   std::deque<Queued> queue_;
-  std::map<std::string, Json> models_;  // model_id -> load_model params
+  std::map<std::string, Json> models_;          // model_id -> load_model params
+  std::map<std::string, ModelRecord> records_;  // loading or loaded, by model_id
   std::thread thread_;
 
   // Metrics.

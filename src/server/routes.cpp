@@ -4,6 +4,7 @@
 
 #include <boost/asio/post.hpp>
 
+#include "protocol/codec.h"
 #include "server/generation_job.h"
 #include "server/model_paths.h"
 #include "server/openai_request.h"
@@ -123,16 +124,38 @@ void readiness(const SessionPtr& s, ServerContext& ctx) {
   s->reply_json(r.ready ? 200 : 503, readiness_json(r));
 }
 
-// What the built-in dashboard polls: /ready's view, the loaded models and the
-// worker's memory, always 200 (a page polling /ready with no model loaded
-// would log a failed request every scrape); memory is null while no worker
-// answers.
+// Each model the control plane knows of, on any worker: its state, what it
+// holds (load_model's memory report) and the progress of its running or last
+// load (the worker's model.load_progress reports).
+Json model_details(const control::Readiness& r) {
+  Json out = Json::array();
+  for (const auto& w : r.workers) {
+    for (const auto& m : w.model_status) {
+      Json j = {{"id", m.id}, {"worker", w.name}, {"state", m.state}};
+      if (m.memory) j.update(protocol::to_json(*m.memory));
+      Json load;  // null: no report (yet)
+      if (m.load) {
+        load = protocol::to_json(*m.load);
+        load.erase("model_id");
+      }
+      j["load"] = std::move(load);
+      out.push_back(std::move(j));
+    }
+  }
+  return out;
+}
+
+// What the built-in dashboard polls: /ready's view, the loaded models, each
+// model's memory and load progress, and the worker's memory, always 200 (a
+// page polling /ready with no model loaded would log a failed request every
+// scrape); memory is null while no worker answers.
 void status(const SessionPtr& s, ServerContext& ctx) {
   ctx.gateway.call("runtime/info", Json::object(), [s, &ctx](core::Result<Json> r) {
     net::post(s->executor(), [s, &ctx, r = std::move(r)] {
       const control::Readiness ready = serving_readiness(ctx);
       Json out = readiness_json(ready);
       out["models"] = loaded_models(ready);
+      out["model_details"] = model_details(ready);
       out["memory"] = r.is_ok() ? r->value("memory", Json()) : Json();
       s->reply_json(200, out);
     });

@@ -26,7 +26,8 @@ TEST(GatewayE2E, NegotiatesRoutesStreamsAndUnloads) {
   ASSERT_TRUE(info.is_ok()) << info.status().to_string();
   EXPECT_EQ((*info)["protocol_version"], "1.1");
   ASSERT_TRUE((*info).contains("extensions"));
-  EXPECT_EQ((*info)["extensions"], Json::array({"stream.step"})) << "negotiated at start";
+  EXPECT_EQ((*info)["extensions"], Json::array({"stream.step", "model.load_progress"}))
+      << "negotiated at start";
 
   // Unknown model: answered without a worker round trip.
   auto missing = call_sync(cp, "tokenize", Json{{"model_id", "nope"}, {"text", "x"}});

@@ -2,9 +2,13 @@
 // until a load (with its one-token warm-up) answered; POST /v1/detokenize
 // round-trips /v1/tokenize and answers bad ids with coded 400s; a /metrics
 // scrape exposes the three load signals the Gateway API Inference Extension
-// reads, in valid Prometheus text.
+// reads, in valid Prometheus text; /v1/status and /metrics carry each model's
+// memory, and /v1/status a load's progress while it runs and after.
+#include <atomic>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <sstream>
 #include <thread>
@@ -14,6 +18,8 @@
 #include "core/json_util.h"
 #include "raw_http.h"
 #include "serve_process.h"
+#include "testing/fixtures.h"
+#include "testing/process.h"
 
 namespace mlxs::testing {
 namespace {
@@ -172,6 +178,132 @@ TEST_F(NativeE2E, MetricsExposeTheGatewayLoadSignals) {
   EXPECT_EQ(samples.at("mlxs_requests_waiting{model=\"test\"}"), 0.0);
   EXPECT_EQ(samples.at("mlxs_requests_running{model=\"test\"}"), 0.0);
   EXPECT_LE(samples.at("mlxs_kv_cache_usage_ratio{model=\"test\"}"), 1.0);
+}
+
+// A checkpoint's tensors read from its safetensors headers.
+struct Checkpoint {
+  std::int64_t payload = 0;    // bytes of every tensor as stored
+  std::int64_t cpu_bytes = 0;  // as the CPU backend holds them: 1-D tensors widened to f32
+  std::int64_t tensors = 0;
+};
+
+Checkpoint read_checkpoint(const std::string& dir) {
+  Checkpoint c;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    if (entry.path().extension() != ".safetensors") continue;
+    std::ifstream in(entry.path(), std::ios::binary);
+    std::uint64_t n = 0;
+    in.read(reinterpret_cast<char*>(&n), sizeof(n));  // little-endian, as the format says
+    std::string header(n, '\0');
+    in.read(header.data(), static_cast<std::streamsize>(n));
+    const Json h = Json::parse(header);
+    for (const auto& [name, t] : h.items()) {
+      if (name == "__metadata__") continue;
+      const std::int64_t bytes =
+          t["data_offsets"][1].get<std::int64_t>() - t["data_offsets"][0].get<std::int64_t>();
+      std::int64_t numel = 1;
+      for (const auto& d : t["shape"]) numel *= d.get<std::int64_t>();
+      c.payload += bytes;
+      c.cpu_bytes += t["shape"].size() == 1 ? numel * 4 : bytes;
+      ++c.tensors;
+    }
+  }
+  return c;
+}
+
+const Json* model_detail(const Json& status, const std::string& id) {
+  for (const Json& d : status["model_details"]) {
+    if (d["id"] == id) return &d;
+  }
+  return nullptr;
+}
+
+TEST_F(NativeE2E, StatusCarriesEachModelsMemoryAndItsLoadProgress) {
+  // A bf16 checkpoint loaded as bf16: matrices are held as stored, norms as f32.
+  const std::string dir = temp_dir() + "/serve-model-bf16";
+  ASSERT_EQ(fs::path(dir).parent_path(), fs::path(model_).parent_path()) << "under the root";
+  if (!fs::exists(dir + "/config.json")) {
+    const auto made =
+        run_process({mlx_serving_binary(), "dev", "synth-model", "--preset", "tiny", "--arch",
+                     "qwen3", "--tokenizer", "qwen3", "--dtype", "bf16", "--out", dir});
+    ASSERT_EQ(made.exit_code, 0) << made.err;
+  }
+  const Checkpoint ck = read_checkpoint(dir);
+  ASSERT_GT(ck.tensors, 8) << "enough tensors to report progress on";
+
+  // Poll the status while the load runs: every report seen of this load.
+  std::atomic<bool> answered{false};
+  std::vector<Json> seen;
+  std::thread poller([&] {
+    while (!answered.load()) {
+      const auto r = http_call(port(), "GET", "/v1/status");
+      if (r.status == 200) {
+        const Json st = json_of(r);
+        const Json* d = model_detail(st, "bf");
+        if (d != nullptr && (*d)["state"] == "loading" && !(*d)["load"].is_null()) {
+          seen.push_back((*d)["load"]);
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  });
+  const auto load = http_call(port(), "POST", "/v1/models/load",
+                              R"({"model":"bf","path":"serve-model-bf16","quantization":"none"})");
+  answered.store(true);
+  poller.join();
+  ASSERT_EQ(load.status, 200) << load.body;
+  std::int64_t done = 0;
+  for (const Json& p : seen) {
+    EXPECT_GE(p["done_bytes"].get<std::int64_t>(), done) << "progress never goes back";
+    EXPECT_EQ(p["total_bytes"].get<std::int64_t>(), ck.payload);
+    EXPECT_EQ(p["tensors_total"].get<std::int64_t>(), ck.tensors);
+    done = p["done_bytes"];
+  }
+
+  const Json status = json_of(http_call(port(), "GET", "/v1/status"));
+  const Json* d = model_detail(status, "bf");
+  ASSERT_NE(d, nullptr) << status.dump();
+  EXPECT_EQ((*d)["state"], "ready");
+  EXPECT_EQ((*d)["worker"], "worker-0");
+  // The finished load's last report stays: every byte and tensor bound.
+  ASSERT_TRUE((*d)["load"].is_object()) << d->dump();
+  EXPECT_EQ((*d)["load"]["done_bytes"].get<std::int64_t>(), ck.payload);
+  EXPECT_EQ((*d)["load"]["total_bytes"].get<std::int64_t>(), ck.payload);
+  EXPECT_EQ((*d)["load"]["tensors_done"].get<std::int64_t>(), ck.tensors);
+  EXPECT_EQ((*d)["load"]["tensors_total"].get<std::int64_t>(), ck.tensors);
+
+  const std::int64_t weights = (*d)["weights_bytes"];
+  EXPECT_EQ(weights, ck.cpu_bytes);
+  EXPECT_LT(weights, ck.payload * 2) << "bf16 matrices are not widened";
+  std::ifstream config_file(dir + "/config.json");
+  const Json config = Json::parse(config_file);
+  const std::int64_t head_dim = config.contains("head_dim")
+                                    ? config["head_dim"].get<std::int64_t>()
+                                    : config["hidden_size"].get<std::int64_t>() /
+                                          config["num_attention_heads"].get<std::int64_t>();
+  // K and V in f32 for every layer, 16 positions a block, every KV head.
+  const std::int64_t block = config["num_hidden_layers"].get<std::int64_t>() * 16 *
+                             config["num_key_value_heads"].get<std::int64_t>() * head_dim * 2 * 4;
+  EXPECT_EQ((*d)["kv_block_bytes"].get<std::int64_t>(), block);
+  const std::int64_t blocks = (*d)["kv_blocks_total"];
+  EXPECT_GT(blocks, 0);
+  EXPECT_EQ((*d)["kv_cache_bytes"].get<std::int64_t>(), blocks * block);
+  EXPECT_EQ((*d)["device"], "cpu");
+  EXPECT_EQ(json_of(load)["details"]["memory"]["weights_bytes"], weights) << load.body;
+
+  const std::string text = http_call(port(), "GET", "/metrics").body;
+  EXPECT_NE(text.find("# TYPE mlxs_model_memory_bytes gauge\n"), std::string::npos) << text;
+  const auto samples = parse_prometheus(text);
+  const std::string series = R"(mlxs_model_memory_bytes{worker="worker-0",model="bf",kind=")";
+  ASSERT_TRUE(samples.count(series + R"(weights"})")) << text;
+  EXPECT_EQ(samples.at(series + R"(weights"})"), static_cast<double>(weights));
+  EXPECT_EQ(samples.at(series + R"(kv_cache"})"), static_cast<double>(blocks * block));
+
+  post("/v1/models/unload", Json{{"model", "bf"}}, 200);
+  EXPECT_EQ(model_detail(json_of(http_call(port(), "GET", "/v1/status")), "bf"), nullptr);
+  EXPECT_EQ(http_call(port(), "GET", "/metrics").body.find(series.substr(0, series.size() - 7)),
+            std::string::npos)
+      << "no memory series for an unloaded model";
 }
 
 }  // namespace
