@@ -2,11 +2,14 @@
 // Prometheus text reader and its arithmetic (web/ui/js/prometheus.js) and
 // the server-sent-event reader (web/ui/js/sse.js), on inputs a browser test
 // cannot steer: escaped labels, counter resets, empty and +Inf buckets,
-// events split across network chunks, CRLF line ends.
+// events split across network chunks, CRLF line ends; and the Models panel's
+// figures (web/ui/js/model_memory.js): byte units, missing reports, a load
+// bar that never steps back.
 // Usage: node --test tests/web/modules_test.mjs
 import assert from 'node:assert/strict';
 import {test} from 'node:test';
 
+import {barShares, formatBytes, LoadTracker, modelMemory} from '../../web/ui/js/model_memory.js';
 import {parseMetrics, quantile, rate, sum, sumBy} from '../../web/ui/js/prometheus.js';
 import {sseData} from '../../web/ui/js/sse.js';
 
@@ -95,4 +98,44 @@ test('events split across chunks, CRLF, comments and multi-line data', async () 
   const out = [];
   for await (const d of sseData(split)) out.push(d);
   assert.deepEqual(out, ['€']);
+});
+
+test('model memory figures and bar shares', () => {
+  assert.equal(formatBytes(0), '0 B');
+  assert.equal(formatBytes(1536), '1.50 KiB');
+  assert.equal(formatBytes(300 * 2 ** 20), '300 MiB');
+  assert.equal(formatBytes(-1), '–');
+  assert.equal(modelMemory({ id: 'm', state: 'loading', load: null }), null);
+  const m = modelMemory({
+    id: 'm',
+    weights_bytes: 3 * 2 ** 30,
+    kv_cache_bytes: 2 ** 30,
+    kv_blocks_total: 4096,
+    device: 'cuda:0'
+  });
+  assert.equal(m.total, 4 * 2 ** 30);
+  assert.equal(m.text, '3.00 GiB weights + 1.00 GiB KV cache (4096 blocks) on cuda:0');
+  assert.deepEqual(barShares(m, 8 * 2 ** 30), { weights: 37.5, kv: 12.5 });
+  assert.deepEqual(barShares(null, 10), { weights: 0, kv: 0 });
+  assert.deepEqual(barShares(m, 0), { weights: 0, kv: 0 });
+});
+
+test('a load bar follows reports, never goes back, and ends full', () => {
+  const t = new LoadTracker('m');
+  const at = (done, tensors, id = 'm') => ({
+    id,
+    load: { done_bytes: done, total_bytes: 1000, tensors_done: tensors, tensors_total: 10 }
+  });
+  assert.equal(t.known(), false);
+  assert.equal(t.update({ id: 'm', load: null }), false);
+  assert.equal(t.update(at(500, 5, 'other')), false, 'another model');
+  assert.equal(t.update(at(200, 2)), true);
+  assert.equal(t.percent(), 20);
+  assert.equal(t.update(at(100, 1)), false, 'a late poll');
+  assert.equal(t.done, 200);
+  assert.equal(t.update(at(700, 7)), true);
+  assert.equal(t.text(), '70% (7/10 tensors, 700 B of 1000 B)');
+  t.finish();
+  assert.equal(t.percent(), 100);
+  assert.equal(t.tensors, 10);
 });

@@ -345,7 +345,29 @@ try {
   assert.notEqual(await page.locator('#stat-ttft').textContent(), '–');
   assert.match(await page.locator('#errors').textContent(), /GuidanceError/);
 
-  // Admin: load a second model from the root, then unload it.
+  // Each loaded model shows what it holds, as v1/status reports it.
+  const statusNow = async () => (await fetch(`${base}/v1/status`, { headers: auth })).json();
+  const testRow = page.locator('#models li[data-model="test"]');
+  await waitFor(
+    'the model memory', async () => Number(await testRow.getAttribute('data-weights-bytes')) > 0);
+  const testDetail = (await statusNow()).model_details.find((d) => d.id === 'test');
+  assert.equal(Number(await testRow.getAttribute('data-weights-bytes')), testDetail.weights_bytes);
+  assert.equal(Number(await testRow.getAttribute('data-kv-bytes')), testDetail.kv_cache_bytes);
+  assert.match(
+    await testRow.locator('.model-memory').textContent(),
+    /weights \+ .* KV cache \(\d+ blocks\) on cpu/);
+  assert.equal(
+    Number(await stat('stat-model-memory')), testDetail.weights_bytes + testDetail.kv_cache_bytes);
+
+  // Admin: load a second model from the root, then unload it. The bar shows
+  // the worker's progress: it never goes back and ends full.
+  await page.evaluate(() => {
+    window.loadBarValues = [];
+    const bar = document.getElementById('load-progress-bar');
+    new MutationObserver(() => {
+      if (bar.hasAttribute('value')) window.loadBarValues.push([bar.value, bar.max]);
+    }).observe(bar, { attributes: true });
+  });
   await page.fill('#load-id', 'second');
   await page.fill('#load-path', 'model');
   await page.click('#load-button');
@@ -353,6 +375,27 @@ try {
     'the loaded model',
     async () => (await page.locator('#models li[data-model="second"]').count()) === 1, 60000);
   assert.match(await page.locator('#load-status').textContent(), /Loaded second/);
+  const box = page.locator('#load-progress');
+  await waitFor('the finished load', async () => (await box.getAttribute('data-state')) === 'done');
+  assert.ok(await box.isVisible(), 'the finished bar stays shown');
+  const secondLoad = (await statusNow()).model_details.find((d) => d.id === 'second').load;
+  assert.ok(secondLoad && secondLoad.total_bytes > 0, 'the server kept the load\'s last report');
+  assert.equal(Number(await box.getAttribute('data-total')), secondLoad.total_bytes);
+  assert.equal(Number(await box.getAttribute('data-done')), secondLoad.total_bytes);
+  const [barValue, barMax] = await page.evaluate(() => {
+    const bar = document.getElementById('load-progress-bar');
+    return [bar.value, bar.max];
+  });
+  assert.equal(barMax, secondLoad.total_bytes);
+  assert.equal(barValue, barMax, 'the bar ends full');
+  assert.match(
+    await page.locator('#load-progress-text').textContent(),
+    /Loaded second: 100% \(\d+\/\d+ tensors/);
+  const values = await page.evaluate(() => window.loadBarValues);
+  for (let i = 1; i < values.length; i++) {
+    if (values[i][1] === values[i - 1][1])
+      assert.ok(values[i][0] >= values[i - 1][0], `the bar went back: ${JSON.stringify(values)}`);
+  }
   await page.locator('#models li[data-model="second"] button').click();
   await waitFor(
     'the unloaded model',

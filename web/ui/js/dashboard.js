@@ -1,9 +1,10 @@
 // The engine dashboard: every 2 s it scrapes /metrics (Prometheus text) and
-// v1/status (workers, their breaker state, models and memory), keeps five
-// minutes of scrapes in memory for rates, percentiles and charts, and lets an
-// admin load or unload a model.
+// v1/status (workers, their breaker state, models with their memory, load
+// progress), keeps five minutes of scrapes in memory for rates, percentiles
+// and charts, and lets an admin load (with a progress bar) or unload a model.
 import {ApiError, apiFetch, apiJson, errorOf, postJson} from './api.js';
 import {drawChart, formatNumber} from './charts.js';
+import {barShares, formatBytes, LoadTracker, modelMemory} from './model_memory.js';
 import {parseMetrics, quantile, rate, sum} from './prometheus.js';
 
 const $ = (id) => document.getElementById(id);
@@ -11,6 +12,7 @@ const INTERVAL_MS = 2000;
 const WINDOW_MS = 5 * 60 * 1000;
 const LATENCY_WINDOW_MS = 60 * 1000;
 const GENERATION_ROUTES = ['/v1/chat/completions', '/v1/completions'];
+const LOAD_POLL_MS = 250;  // while a load runs
 
 export class Dashboard {
   constructor() {
@@ -181,30 +183,76 @@ export class Dashboard {
     }
   }
 
+  // One row per loaded model: its name, what it holds (weights and KV
+  // cache, a bar scaled to the largest model) and an Unload button. Rows are
+  // rebuilt only when the set of models changes, so focus stays put.
   renderModels(status) {
     const list = $('models');
-    const models = new Set(status?.models || []);
-    const shown = [...list.querySelectorAll('li')].map((li) => li.dataset.model).join('\n');
-    if (shown === [...models].sort().join('\n')) return;  // keep focus on an unchanged list
-    list.replaceChildren();
-    for (const id of [...models].sort()) {
-      const item = document.createElement('li');
-      item.dataset.model = id;
-      const name = document.createElement('span');
-      name.textContent = id;
-      const unload = document.createElement('button');
-      unload.type = 'button';
-      unload.className = 'secondary';
-      unload.textContent = 'Unload';
-      unload.setAttribute('aria-label', `Unload ${id}`);
-      unload.addEventListener('click', () => this.unload(id, unload));
-      item.append(name, unload);
-      list.append(item);
+    const models = [...new Set(status?.models || [])].sort();
+    const details = new Map();
+    for (const d of status?.model_details || []) {
+      if (!details.has(d.id) || d.state === 'ready') details.set(d.id, d);
     }
+    const shown = [...list.querySelectorAll('li')].map((li) => li.dataset.model).join('\n');
+    if (shown !== models.join('\n')) {
+      list.replaceChildren();
+      for (const id of models) list.append(this.modelRow(id));
+    }
+    const memories = models.map((id) => modelMemory(details.get(id)));
+    const largest = Math.max(0, ...memories.map((m) => m?.total ?? 0));
+    let total = 0;
+    models.forEach((id, i) => {
+      const item = list.querySelector(`li[data-model="${CSS.escape(id)}"]`);
+      const memory = memories[i];
+      total += memory?.total ?? 0;
+      const text = memory ? memory.text : (details.get(id)?.state ?? 'no memory report');
+      item.querySelector('.model-memory').textContent = text;
+      item.dataset.weightsBytes = memory ? String(memory.weights) : '';
+      item.dataset.kvBytes = memory ? String(memory.kv) : '';
+      const shares = barShares(memory, largest);
+      const bar = item.querySelector('.membar');
+      bar.setAttribute('aria-label', `${id}: ${text}`);
+      bar.querySelector('.weights').style.width = `${shares.weights}%`;
+      bar.querySelector('.kv').style.width = `${shares.kv}%`;
+    });
+    const reported = memories.some((m) => m);
+    setStat('stat-model-memory', reported ? formatBytes(total) : '–', reported ? total : undefined);
   }
 
-  // Loading answers only once the model is ready (its warm-up ran), so the
-  // progress shown is the time so far; the server streams no percentage.
+  modelRow(id) {
+    const item = document.createElement('li');
+    item.dataset.model = id;
+    const info = document.createElement('div');
+    info.className = 'model-info';
+    const name = document.createElement('span');
+    name.className = 'model-name';
+    name.textContent = id;
+    const memory = document.createElement('span');
+    memory.className = 'model-memory';
+    const bar = document.createElement('div');
+    bar.className = 'membar';
+    bar.setAttribute('role', 'img');
+    for (const part of ['weights', 'kv']) {
+      const span = document.createElement('span');
+      span.className = part;
+      bar.append(span);
+    }
+    info.append(name, memory, bar);
+    const unload = document.createElement('button');
+    unload.type = 'button';
+    unload.className = 'secondary';
+    unload.textContent = 'Unload';
+    unload.setAttribute('aria-label', `Unload ${id}`);
+    unload.addEventListener('click', () => this.unload(id, unload));
+    item.append(info, unload);
+    return item;
+  }
+
+  // A load answers only once the model is ready (its warm-up ran); while it
+  // runs the page polls v1/status, whose model_details carry the worker's
+  // progress reports (bytes and tensors bound), and shows them on the bar.
+  // Until the first report (or from a worker that sends none) the bar is
+  // indeterminate with the seconds so far.
   async load() {
     const id = $('load-id').value.trim();
     const path = $('load-path').value.trim();
@@ -215,25 +263,68 @@ export class Dashboard {
     const body = { model: id, path };
     if ($('load-quant').value) body.quantization = $('load-quant').value;
     const started = Date.now();
-    const tick = () => {
+    const tracker = new LoadTracker(id);
+    const bar = $('load-progress-bar');
+    const box = $('load-progress');
+    const show = () => {
+      const seconds = Math.round((Date.now() - started) / 1000);
+      if (tracker.known()) {
+        bar.max = tracker.total;
+        bar.value = tracker.done;
+        box.dataset.done = String(tracker.done);
+        box.dataset.total = String(tracker.total);
+      } else {
+        bar.removeAttribute('value');  // indeterminate
+      }
       $('load-progress-text').textContent =
-        `Loading ${id}… ${Math.round((Date.now() - started) / 1000)} s`;
+        `Loading ${id}… ${tracker.known() ? `${tracker.text()}, ` : ''}${seconds} s`;
     };
-    tick();
-    const timer = setInterval(tick, 1000);
-    $('load-progress').hidden = false;
+    // While the load runs, only this load's reports count (a model of that
+    // id may already serve); once it answered, the report it left counts.
+    const poll = async (answered = false) => {
+      try {
+        const status = await apiJson('v1/status');
+        const detail = (status?.model_details || []).find((d) => d.id === id);
+        if (answered || detail?.state === 'loading') tracker.update(detail);
+      } catch {
+        // The load's own answer reports what matters; a missed poll does not.
+      }
+      show();
+    };
+    box.dataset.state = 'loading';
+    delete box.dataset.done;
+    delete box.dataset.total;
+    show();
+    const timer = setInterval(poll, LOAD_POLL_MS);
+    box.hidden = false;
     $('load-button').disabled = true;
     $('load-status').textContent = '';
     try {
       const card = await postJson('v1/models/load', body);
+      clearInterval(timer);
+      // The finished load's last report (kept by the server) sizes the bar.
+      await poll(true);
+      tracker.finish();
+      if (tracker.known()) {
+        bar.max = tracker.total;
+        bar.value = tracker.total;
+        box.dataset.done = String(tracker.done);
+        box.dataset.total = String(tracker.total);
+      } else {
+        bar.max = 1;
+        bar.value = 1;
+      }
+      box.dataset.state = 'done';
+      $('load-progress-text').textContent = `Loaded ${id}: ${tracker.text() || '100%'}`;
       const quant = card.details?.quantization;
       $('load-status').textContent = `Loaded ${card.id}${quant ? ` (${quant})` : ''}.`;
       this.showError(null);
     } catch (e) {
+      box.hidden = true;
+      box.dataset.state = 'failed';
       this.showError(e);
     } finally {
       clearInterval(timer);
-      $('load-progress').hidden = true;
       $('load-button').disabled = false;
       this.poll();
     }
