@@ -191,6 +191,7 @@ void notification(const Notification& n) {
   read_as<StreamStats>(n.params);
   read_as<StreamEvent>(n.params);
   read_as<StreamStep>(n.params);
+  read_as<LoadProgressNotice>(n.params);
 }
 
 void client_side(std::string_view line) {
