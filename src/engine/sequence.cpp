@@ -75,30 +75,19 @@ core::Result<SeqState> transition(SeqState state, SeqEvent event) {
   };
   switch (state) {
     case SeqState::kWaiting:
-      switch (event) {
-        case SeqEvent::kSchedule:
-          return SeqState::kPrefilling;
-        case SeqEvent::kCancel:
-        case SeqEvent::kTimeout:
-        case SeqEvent::kFail:
-          return SeqState::kFinished;
-        case SeqEvent::kPromptDone:
-        case SeqEvent::kPreempt:
-        case SeqEvent::kFinish:
-          return illegal();
-      }
-      break;
     case SeqState::kPreempted:
       switch (event) {
         case SeqEvent::kSchedule:
           return SeqState::kPrefilling;
-        // Its pending token (overlap mode), read after it lost its KV, can
-        // end it (eos, stop, max_tokens).
-        case SeqEvent::kFinish:
         case SeqEvent::kCancel:
         case SeqEvent::kTimeout:
         case SeqEvent::kFail:
           return SeqState::kFinished;
+        // A preempted sequence's pending token (overlap mode), read after it
+        // lost its KV, can end it (eos, stop, max_tokens).
+        case SeqEvent::kFinish:
+          if (state == SeqState::kPreempted) return SeqState::kFinished;
+          return illegal();
         case SeqEvent::kPromptDone:
         case SeqEvent::kPreempt:
           return illegal();

@@ -12,6 +12,7 @@
 #include <cuda_fp16.h>
 
 #include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/quant_param.cuh"
 
 namespace mlxs::backend::cuda::k {
 namespace {
@@ -21,17 +22,6 @@ constexpr int kTileK = 128;      // K per shared-memory stage
 constexpr int kLd = kTileK + 8;  // padded row of a stage, in bf16 (a multiple of 8)
 constexpr int kThreads = 128;
 constexpr int kWantBlocks = 4 * 132;  // enough blocks to keep every SM of an H100 busy
-
-template <WType P>
-__device__ __forceinline__ float load_param(const void* p, std::int64_t i) {
-  if constexpr (P == WType::kBF16) {
-    return __bfloat162float(__ldg(static_cast<const __nv_bfloat16*>(p) + i));
-  } else if constexpr (P == WType::kF16) {
-    return __half2float(__ldg(static_cast<const __half*>(p) + i));
-  } else {
-    return __ldg(static_cast<const float*>(p) + i);
-  }
-}
 
 // VALUES codes of one group from `words` (BITS each, little end first) to
 // bf16 at dst, as dequantize_rows rounds them.

@@ -10,6 +10,7 @@
 
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/launch_util.cuh"
+#include "backend/cuda/quant_param.cuh"
 
 namespace mlxs::backend::cuda::k {
 namespace {
@@ -28,18 +29,6 @@ __device__ __forceinline__ float param(const void* p, WType t, std::int64_t i) {
       return static_cast<const float*>(p)[i];
   }
   return 0.0f;
-}
-
-// A scale or bias of a known dtype, through the read-only cache.
-template <WType P>
-__device__ __forceinline__ float load_param(const void* p, std::int64_t i) {
-  if constexpr (P == WType::kBF16) {
-    return __bfloat162float(__ldg(static_cast<const __nv_bfloat16*>(p) + i));
-  } else if constexpr (P == WType::kF16) {
-    return __half2float(__ldg(static_cast<const __half*>(p) + i));
-  } else {
-    return __ldg(static_cast<const float*>(p) + i);
-  }
 }
 
 // Byte B of v as a float (B in 0..3): 0x4B0000bb is 2^23 + bb exactly.

@@ -185,6 +185,37 @@ PackedWeight make_packed(std::int64_t N, std::int64_t K, int bits, int group, DT
   return h;
 }
 
+// One packed weight (with a bias) imported by both backends, and the
+// relative difference of their linear() over M rows of x.
+struct PackedPair {
+  tensor::Weight c, g;
+  PackedPair(Pair& p, const PackedWeight& h, HostData& hd, core::Xoshiro256& rng) {
+    auto wc = p.cpu.import_quantized(h.weight);
+    auto wg = p.gpu->import_quantized(h.weight);
+    EXPECT_TRUE(wc.is_ok() && wg.is_ok()) << wg.status().to_string();
+    if (!wc.is_ok() || !wg.is_ok()) return;
+    c = *wc;
+    g = *wg;
+    const Tensor bh = hd.random(DType::kF32, {c.out_features()}, rng);
+    c.bias = *p.cpu.import_tensor(bh, true);
+    g.bias = *p.gpu->import_tensor(bh, true);
+  }
+  double linear_error(Pair& p, HostData& hd, core::Xoshiro256& rng, std::int64_t M,
+                      float x_scale = 1.0f) const {
+    const std::int64_t K = c.in_features(), N = c.out_features();
+    auto x = both(p, hd.random(DType::kF32, {M, K}, rng, x_scale), true);
+    auto yc_buf = p.cpu.allocate(static_cast<std::size_t>(M * N) * 4).value();
+    auto yg_buf = p.gpu->allocate(static_cast<std::size_t>(M * N) * 4).value();
+    Tensor yc(yc_buf->data(), DType::kF32, {M, N});
+    Tensor yg(yg_buf->data(), DType::kF32, {M, N}, tensor::Device::kCuda);
+    const tensor::LinearOut oc{&c, yc}, og{&g, yg};
+    p.cpu.linear(x.c, std::span<const tensor::LinearOut>(&oc, 1));
+    p.gpu->linear(x.g, std::span<const tensor::LinearOut>(&og, 1));
+    if (!p.gpu->synchronize().is_ok()) return INFINITY;
+    return rel_error(fetch(*p.gpu, yg), fetch(p.cpu, yc));
+  }
+};
+
 // qgemm_min_rows: 2 sends 2-64 rows to the tensor-core qgemm (the default),
 // 0 keeps 1-8 rows on the quantized GEMV and more on bf16 tiles + cuBLASLt.
 class PackedAffine : public ::testing::TestWithParam<int> {};
@@ -205,29 +236,14 @@ TEST_P(PackedAffine, LinearAndEmbedding) {
       for (DType param : {DType::kBF16, DType::kF32}) {
         const std::int64_t K = 512, N = 70;  // N not a multiple of the warps per block
         const PackedWeight h = make_packed(N, K, bits, group, param, rng);
-        auto wc = p.cpu.import_quantized(h.weight);
-        auto wg = p.gpu->import_quantized(h.weight);
-        ASSERT_TRUE(wc.is_ok() && wg.is_ok()) << wg.status().to_string();
-        ASSERT_EQ(wg->w.device, tensor::Device::kCuda) << "kept packed on the device";
-        const Tensor bh = hd.random(DType::kF32, {N}, rng);
-        wc->bias = *p.cpu.import_tensor(bh, true);
-        wg->bias = *p.gpu->import_tensor(bh, true);
+        const PackedPair w(p, h, hd, rng);
+        ASSERT_EQ(w.g.w.device, tensor::Device::kCuda) << "kept packed on the device";
         for (std::int64_t M : {1, 3, 8, 20, 33, 64, 80}) {
           SCOPED_TRACE(
               fmt::format("bits={} group={} {} M={}", bits, group, tensor::dtype_name(param), M));
           // Three rows of large activations (outlier channels reach
           // thousands): the f16 path must not overflow.
-          const float x_scale = M == 3 ? 3000.0f : 1.0f;
-          auto x = both(p, hd.random(DType::kF32, {M, K}, rng, x_scale), true);
-          auto yc_buf = p.cpu.allocate(static_cast<std::size_t>(M * N) * 4).value();
-          auto yg_buf = p.gpu->allocate(static_cast<std::size_t>(M * N) * 4).value();
-          Tensor yc(yc_buf->data(), DType::kF32, {M, N});
-          Tensor yg(yg_buf->data(), DType::kF32, {M, N}, tensor::Device::kCuda);
-          const tensor::LinearOut oc{&*wc, yc}, og{&*wg, yg};
-          p.cpu.linear(x.c, std::span<const tensor::LinearOut>(&oc, 1));
-          p.gpu->linear(x.g, std::span<const tensor::LinearOut>(&og, 1));
-          ASSERT_TRUE(p.gpu->synchronize().is_ok());
-          const double err = rel_error(fetch(*p.gpu, yg), fetch(p.cpu, yc));
+          const double err = w.linear_error(p, hd, rng, M, M == 3 ? 3000.0f : 1.0f);
           // The quantized GEMV: the exact codes; 4 bits against x rounded
           // to f16, 8 bits in f32. Tensor cores (qgemm or bf16 tiles + GEMM):
           // bf16 weights and bf16 activations.
@@ -244,8 +260,8 @@ TEST_P(PackedAffine, LinearAndEmbedding) {
         p.cpu.begin_step(batch);
         p.gpu->begin_step(batch);
         auto e = both(p, hd.random(DType::kF32, {4, K}, rng), true);
-        p.cpu.embed(*wc, 0.5f, e.c);
-        p.gpu->embed(*wg, 0.5f, e.g);
+        p.cpu.embed(w.c, 0.5f, e.c);
+        p.gpu->embed(w.g, 0.5f, e.g);
         p.cpu.end_step();
         p.gpu->end_step();
         EXPECT_LT(rel_error(fetch(*p.gpu, e.g), fetch(p.cpu, e.c)), 1e-6);
@@ -265,22 +281,8 @@ TEST(CudaOps, PackedWeightWideEnoughForOneBlockPerTile) {
   HostData hd;
   const std::int64_t K = 256, N = 40960 - 3, M = 5;
   const PackedWeight h = make_packed(N, K, 4, 64, DType::kBF16, rng);
-  auto wc = p.cpu.import_quantized(h.weight);
-  auto wg = p.gpu->import_quantized(h.weight);
-  ASSERT_TRUE(wc.is_ok() && wg.is_ok());
-  const Tensor bh = hd.random(DType::kF32, {N}, rng);
-  wc->bias = *p.cpu.import_tensor(bh, true);
-  wg->bias = *p.gpu->import_tensor(bh, true);
-  auto x = both(p, hd.random(DType::kF32, {M, K}, rng), true);
-  auto yc_buf = p.cpu.allocate(static_cast<std::size_t>(M * N) * 4).value();
-  auto yg_buf = p.gpu->allocate(static_cast<std::size_t>(M * N) * 4).value();
-  Tensor yc(yc_buf->data(), DType::kF32, {M, N});
-  Tensor yg(yg_buf->data(), DType::kF32, {M, N}, tensor::Device::kCuda);
-  const tensor::LinearOut oc{&*wc, yc}, og{&*wg, yg};
-  p.cpu.linear(x.c, std::span<const tensor::LinearOut>(&oc, 1));
-  p.gpu->linear(x.g, std::span<const tensor::LinearOut>(&og, 1));
-  ASSERT_TRUE(p.gpu->synchronize().is_ok());
-  EXPECT_LT(rel_error(fetch(*p.gpu, yg), fetch(p.cpu, yc)), 1e-2);
+  const PackedPair w(p, h, hd, rng);
+  EXPECT_LT(w.linear_error(p, hd, rng, M), 1e-2);
 }
 
 TEST(CudaOps, PackedAndPlainWeightsSharingOneInput) {
