@@ -381,7 +381,7 @@ Result<tensor::Tensor> Engine::launch_forward(const StepPlan& plan) {
     if (s.state == SeqState::kPrefilling) prefill_entries_.push_back(e);
     const auto begin = static_cast<std::int32_t>(batch_tokens_.size());
     for (int i = 0; i < e.count; ++i) {
-      const auto at = static_cast<std::size_t>(e.begin + i);
+      const auto at = static_cast<std::size_t>(e.begin) + static_cast<std::size_t>(i);
       std::int32_t token = s.tokens[at];
       if (s.pending && at + 1 == s.tokens.size()) {
         // Still on the device: the backend reads it where step n put it.
