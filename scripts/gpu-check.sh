@@ -158,6 +158,10 @@ if [ "${GPU_SERVE:-0}" = 1 ] && [ -n "$last" ]; then
       # The KV cache this serve sized (blocks of 16 tokens).
       (curl -s "http://127.0.0.1:$port/metrics" || true) | grep -E "^mlxs_kv_blocks_total" \
           | tee -a "$SUMMARY"
+      # Each model's memory as the dashboard shows it (weights, KV cache, device).
+      (curl -s "http://127.0.0.1:$port/metrics" || true) | grep -E "^mlxs_model_memory_bytes" \
+          | tee -a "$SUMMARY"
+      (curl -s "http://127.0.0.1:$port/v1/status" || true) > "$OUT/status-$q.json"
       for temp in ${GPU_SERVE_TEMPERATURES:-0}; do
         for c in ${GPU_SERVE_CONCURRENCY:-1 16 64}; do
           say "-- concurrency $c, temperature $temp"
