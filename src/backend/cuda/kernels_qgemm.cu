@@ -200,6 +200,159 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+// 4-bit codes with bf16 scales and up to 32 rows: no shared-memory stage for
+// the weight at all. Each thread dequantizes its codes straight into the A
+// fragments of `mma.sync.m16n8k16` (weights as A: 16 rows x 16 k; x as B:
+// 16 k x 8 rows). Which physical k fills which slot of a fragment is ours to
+// choose as long as x fills the same slots: thread t of a quad owns 32
+// consecutive k of each 128-k chunk (one 16-byte load per weight row) and,
+// per 8-k word, takes the code pairs (j, j + 4) that one mask extracts; x is
+// read in the matching order (pair_order). x is staged per chunk in shared
+// memory, laid out so that a quad's reads are conflict-free.
+constexpr int kMmaRows = 32;  // the most x rows the mma kernel takes
+constexpr int kMmaTiles = 2;  // 16-row weight tiles per warp
+constexpr int kMmaBlockRows = 4 * kMmaTiles * 16;
+constexpr int kLdX = 160;  // a staged x row, in bf16: 16 words of bank offset per row
+
+__device__ __forceinline__ void mma_bf16(float (&d)[4], const unsigned (&a)[4], unsigned b0,
+                                         unsigned b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+      "{%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// Codes j and j + 4 of `word` as a bf16 pair, scaled and shifted.
+__device__ __forceinline__ unsigned dequant_pair(unsigned word, int j, __nv_bfloat162 s2,
+                                                 __nv_bfloat162 b2) {
+  unsigned bits = ((word >> (4 * j)) & 0x000F000Fu) | 0x43004300u;
+  const __nv_bfloat162 base = __bfloat162bfloat162(__float2bfloat16(128.0f));
+  __nv_bfloat162 v = *reinterpret_cast<const __nv_bfloat162*>(&bits);
+  v = __hfma2(__hsub2(v, base), s2, b2);
+  return *reinterpret_cast<const unsigned*>(&v);
+}
+
+template <int MB>
+__global__ void __launch_bounds__(kThreads)
+    qgemm4_mma_kernel(const __nv_bfloat16* x, int M, int K, AffineWeight w, int chunks_per_split,
+                      const float* bias, float* out) {
+  __shared__ __align__(16) __nv_bfloat16 xs[MB * 8][kLdX];
+  const int lane = static_cast<int>(threadIdx.x) & 31;
+  const int warp = static_cast<int>(threadIdx.x) >> 5;
+  const int g = lane >> 2;
+  const int t = lane & 3;
+  const int N = w.n;
+  const int chunks = K / kTileK;
+  const int c0 = static_cast<int>(blockIdx.y) * chunks_per_split;
+  const int c1 = min(chunks, c0 + chunks_per_split);
+  const std::int64_t row_bytes = K / 2;
+  const int groups = K / w.group;
+  const auto* codes = static_cast<const unsigned char*>(w.packed);
+  const auto* scales = static_cast<const __nv_bfloat16*>(w.scales);
+  const auto* biases = static_cast<const __nv_bfloat16*>(w.biases);
+  int rows[kMmaTiles][2];
+#pragma unroll
+  for (int nt = 0; nt < kMmaTiles; ++nt) {
+    rows[nt][0] = static_cast<int>(blockIdx.x) * kMmaBlockRows + (warp * kMmaTiles + nt) * 16 + g;
+    rows[nt][1] = rows[nt][0] + 8;
+  }
+  float acc[kMmaTiles][MB][4] = {};
+
+  for (int c = c0; c < c1; ++c) {
+    // This chunk's codes and their groups' parameters, in flight while x is staged.
+    uint4 wc[kMmaTiles][2];
+    __nv_bfloat162 s2[kMmaTiles][2], b2[kMmaTiles][2];
+#pragma unroll
+    for (int nt = 0; nt < kMmaTiles; ++nt) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int n = rows[nt][h];
+        wc[nt][h] = make_uint4(0, 0, 0, 0);
+        __nv_bfloat16 sc = __float2bfloat16(0.0f), sh = sc;
+        if (n < N) {
+          wc[nt][h] =
+              __ldg(reinterpret_cast<const uint4*>(codes + n * row_bytes + c * 64 + 16 * t));
+          const std::int64_t gi =
+              static_cast<std::int64_t>(n) * groups + (c * kTileK + 32 * t) / w.group;
+          sc = scales[gi];
+          sh = biases[gi];
+        }
+        s2[nt][h] = __bfloat162bfloat162(sc);
+        b2[nt][h] = __bfloat162bfloat162(sh);
+      }
+    }
+    // x: 8-value piece j of a row goes to slot (j % 4) * 4 + j / 4, where
+    // thread t reads piece 4t + kb at 16 (kb * 4 + t) bytes.
+    for (int i = static_cast<int>(threadIdx.x); i < MB * 8 * 16; i += kThreads) {
+      const int r = i / 16;
+      const int j = i % 16;
+      uint4 v = make_uint4(0, 0, 0, 0);
+      if (r < M) {
+        v = *reinterpret_cast<const uint4*>(x + static_cast<std::int64_t>(r) * K + c * kTileK +
+                                            8 * j);
+      }
+      *reinterpret_cast<uint4*>(&xs[r][((j % 4) * 4 + j / 4) * 8]) = v;
+    }
+    __syncthreads();
+#pragma unroll
+    for (int kb = 0; kb < 4; ++kb) {
+      unsigned bx[MB][4];
+#pragma unroll
+      for (int mb = 0; mb < MB; ++mb) {
+        const uint4 v =
+            pair_order(*reinterpret_cast<const uint4*>(&xs[mb * 8 + g][(kb * 4 + t) * 8]));
+        bx[mb][0] = v.x;
+        bx[mb][1] = v.y;
+        bx[mb][2] = v.z;
+        bx[mb][3] = v.w;
+      }
+#pragma unroll
+      for (int nt = 0; nt < kMmaTiles; ++nt) {
+        const unsigned lo = kb == 0   ? wc[nt][0].x
+                            : kb == 1 ? wc[nt][0].y
+                            : kb == 2 ? wc[nt][0].z
+                                      : wc[nt][0].w;
+        const unsigned hi = kb == 0   ? wc[nt][1].x
+                            : kb == 1 ? wc[nt][1].y
+                            : kb == 2 ? wc[nt][1].z
+                                      : wc[nt][1].w;
+#pragma unroll
+        for (int step = 0; step < 2; ++step) {
+          // Rows g / g + 8, slots (2t, 2t+1) then (2t+8, 2t+9): code pairs 2s and 2s + 1.
+          const unsigned a[4] = {dequant_pair(lo, 2 * step, s2[nt][0], b2[nt][0]),
+                                 dequant_pair(hi, 2 * step, s2[nt][1], b2[nt][1]),
+                                 dequant_pair(lo, 2 * step + 1, s2[nt][0], b2[nt][0]),
+                                 dequant_pair(hi, 2 * step + 1, s2[nt][1], b2[nt][1])};
+#pragma unroll
+          for (int mb = 0; mb < MB; ++mb)
+            mma_bf16(acc[nt][mb], a, bx[mb][2 * step], bx[mb][2 * step + 1]);
+        }
+      }
+    }
+    __syncthreads();
+  }
+
+  const bool direct = gridDim.y == 1;
+  float* dst = direct ? out : out + static_cast<std::int64_t>(blockIdx.y) * M * N;
+#pragma unroll
+  for (int nt = 0; nt < kMmaTiles; ++nt) {
+#pragma unroll
+    for (int mb = 0; mb < MB; ++mb) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int n = rows[nt][e / 2];
+        const int m = mb * 8 + 2 * t + (e % 2);
+        if (n < N && m < M) {
+          float v = acc[nt][mb][e];
+          if (direct && bias != nullptr) v += bias[n];
+          dst[static_cast<std::int64_t>(m) * N + n] = v;
+        }
+      }
+    }
+  }
+}
+
 __global__ void sum_splits_kernel(const float* partial, int splits, std::int64_t count, int N,
                                   const float* bias, float* y) {
   const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -257,7 +410,8 @@ cudaError_t qgemm(const void* x_bf16, int M, int K, const AffineWeight& w, const
   if (M < 1 || M > kQgemmMaxRows || !qgemm_supports(w.bits, w.group, K)) {
     return cudaErrorInvalidValue;
   }
-  const int n_tiles = (w.n + kTileN - 1) / kTileN;
+  const bool mma = w.bits == 4 && w.param_type == WType::kBF16 && M <= kMmaRows;
+  const int n_tiles = (w.n + (mma ? kMmaBlockRows : kTileN) - 1) / (mma ? kMmaBlockRows : kTileN);
   const int chunks = K / kTileK;
   // Split K until the grid fills the device, as far as the partials fit.
   const std::int64_t count = static_cast<std::int64_t>(M) * w.n;
@@ -271,8 +425,27 @@ cudaError_t qgemm(const void* x_bf16, int M, int K, const AffineWeight& w, const
   const dim3 grid(static_cast<unsigned>(n_tiles), static_cast<unsigned>(splits));
   const auto* x = static_cast<const __nv_bfloat16*>(x_bf16);
   float* out = splits == 1 ? y : partial;
-  const cudaError_t err = w.bits == 4 ? launch_bits<4>(x, M, K, w, grid, per_split, bias, out, s)
-                                      : launch_bits<8>(x, M, K, w, grid, per_split, bias, out, s);
+  cudaError_t err = cudaSuccess;
+  if (mma) {
+    switch ((M + 7) / 8) {
+      case 1:
+        qgemm4_mma_kernel<1><<<grid, kThreads, 0, s>>>(x, M, K, w, per_split, bias, out);
+        break;
+      case 2:
+        qgemm4_mma_kernel<2><<<grid, kThreads, 0, s>>>(x, M, K, w, per_split, bias, out);
+        break;
+      case 3:
+        qgemm4_mma_kernel<3><<<grid, kThreads, 0, s>>>(x, M, K, w, per_split, bias, out);
+        break;
+      default:
+        qgemm4_mma_kernel<4><<<grid, kThreads, 0, s>>>(x, M, K, w, per_split, bias, out);
+        break;
+    }
+    err = cudaGetLastError();
+  } else {
+    err = w.bits == 4 ? launch_bits<4>(x, M, K, w, grid, per_split, bias, out, s)
+                      : launch_bits<8>(x, M, K, w, grid, per_split, bias, out, s);
+  }
   if (err != cudaSuccess || splits == 1) return err;
   sum_splits_kernel<<<static_cast<unsigned>((count + 255) / 256), 256, 0, s>>>(partial, splits,
                                                                                count, w.n, bias, y);

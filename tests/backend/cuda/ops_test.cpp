@@ -238,7 +238,7 @@ TEST_P(PackedAffine, LinearAndEmbedding) {
         const PackedWeight h = make_packed(N, K, bits, group, param, rng);
         const PackedPair w(p, h, hd, rng);
         ASSERT_EQ(w.g.w.device, tensor::Device::kCuda) << "kept packed on the device";
-        for (std::int64_t M : {1, 3, 8, 20, 33, 64, 80}) {
+        for (std::int64_t M : {1, 3, 8, 16, 20, 32, 33, 64, 80}) {
           SCOPED_TRACE(
               fmt::format("bits={} group={} {} M={}", bits, group, tensor::dtype_name(param), M));
           // Three rows of large activations (outlier channels reach
@@ -271,18 +271,23 @@ TEST_P(PackedAffine, LinearAndEmbedding) {
 }
 
 TEST(CudaOps, PackedWeightWideEnoughForOneBlockPerTile) {
-  // 640 tiles of 64 rows fill the device without splitting K: qgemm writes
-  // y (and adds the bias) itself instead of summing partial products.
+  // Enough weight tiles to fill the device without splitting K: qgemm
+  // writes y (and adds the bias) itself instead of summing partial products,
+  // in the mma kernel (4 bits, bf16 scales, 128 rows a block) and the WMMA
+  // one (8 bits, 64 rows a block).
   Pair p(false);
   ASSERT_TRUE(p.gpu);
   p.cpu.set_int8_activations(false);
-  p.plan(16, 2, 16, 40960);
+  p.plan(16, 2, 16, 81920);
   core::Xoshiro256 rng(8);
   HostData hd;
-  const std::int64_t K = 256, N = 40960 - 3, M = 5;
-  const PackedWeight h = make_packed(N, K, 4, 64, DType::kBF16, rng);
-  const PackedPair w(p, h, hd, rng);
-  EXPECT_LT(w.linear_error(p, hd, rng, M), 1e-2);
+  for (auto [bits, N] :
+       {std::pair{4, std::int64_t{81920 - 3}}, std::pair{8, std::int64_t{40960 - 3}}}) {
+    SCOPED_TRACE(fmt::format("bits={}", bits));
+    const PackedWeight h = make_packed(N, 256, bits, 64, DType::kBF16, rng);
+    const PackedPair w(p, h, hd, rng);
+    EXPECT_LT(w.linear_error(p, hd, rng, 5), 1e-2);
+  }
 }
 
 TEST(CudaOps, PackedAndPlainWeightsSharingOneInput) {
