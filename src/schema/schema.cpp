@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "schema/compiled.h"
+#include "schema/excerpt.h"
 #include "schema/validator.h"
 
 namespace mlxs::schema {
@@ -46,7 +47,9 @@ std::string ValidationResult::summary() const {
   for (std::size_t i = 0; i < errors.size() && i < kShown; ++i) {
     if (i > 0) out += "; ";
     const ValidationError& e = errors[i];
-    out += e.instance_path.empty() ? "(root)" : e.instance_path;
+    // A pointer keeps property names as they are, newlines included; the
+    // summary is one line.
+    out += e.instance_path.empty() ? "(root)" : one_line(e.instance_path);
     out += ": " + e.message;
   }
   if (errors.size() > kShown) out += fmt::format("; and {} more", errors.size() - kShown);

@@ -56,6 +56,16 @@ TEST(Keywords, PropertiesRequiredAdditional) {
             "/b: must be at least 3 characters long; and 1 more");
 }
 
+TEST(Keywords, TheSummaryIsOneLineWhateverTheNamesHold) {
+  // A property name with a newline stays raw in the pointer; the summary
+  // escapes it (found by schema_fuzz).
+  const Schema s = compile_ok(R"({"propertyNames": {"pattern": "^a"}})");
+  const ValidationResult r = check(s, R"({"b\nc": 1})");
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].instance_path, "/b\nc");
+  EXPECT_EQ(r.summary(), "1 error: /b\\nc: property name does not match pattern '^a'");
+}
+
 TEST(Keywords, AdditionalPropertiesSchemaAndPatternProperties) {
   const Schema s = compile_ok(R"({
     "patternProperties": {"^x-": {"type": "string"}},
