@@ -200,7 +200,7 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-// 4-bit codes with bf16 scales and up to 32 rows: no shared-memory stage for
+// 4-bit codes with bf16 scales and up to 64 rows: no shared-memory stage for
 // the weight at all. Each thread dequantizes its codes straight into the A
 // fragments of `mma.sync.m16n8k16` (weights as A: 16 rows x 16 k; x as B:
 // 16 k x 8 rows). Which physical k fills which slot of a fragment is ours to
@@ -209,7 +209,7 @@ __global__ void __launch_bounds__(kThreads)
 // per 8-k word, takes the code pairs (j, j + 4) that one mask extracts; x is
 // read in the matching order (pair_order). x is staged per chunk in shared
 // memory, laid out so that a quad's reads are conflict-free.
-constexpr int kMmaRows = 32;  // the most x rows the mma kernel takes
+constexpr int kMmaRows = 64;  // the most x rows the mma kernel takes
 constexpr int kMmaTiles = 2;  // 16-row weight tiles per warp
 constexpr int kMmaBlockRows = 4 * kMmaTiles * 16;
 constexpr int kLdX = 160;  // a staged x row, in bf16: 16 words of bank offset per row
@@ -437,8 +437,15 @@ cudaError_t qgemm(const void* x_bf16, int M, int K, const AffineWeight& w, const
       case 3:
         qgemm4_mma_kernel<3><<<grid, kThreads, 0, s>>>(x, M, K, w, per_split, bias, out);
         break;
-      default:
+      case 4:
         qgemm4_mma_kernel<4><<<grid, kThreads, 0, s>>>(x, M, K, w, per_split, bias, out);
+        break;
+      case 5:
+      case 6:
+        qgemm4_mma_kernel<6><<<grid, kThreads, 0, s>>>(x, M, K, w, per_split, bias, out);
+        break;
+      default:
+        qgemm4_mma_kernel<8><<<grid, kThreads, 0, s>>>(x, M, K, w, per_split, bias, out);
         break;
     }
     err = cudaGetLastError();
