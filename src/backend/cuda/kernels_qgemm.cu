@@ -1,7 +1,9 @@
-// Packed MLX affine weights times a few rows (2 to 64) on the tensor cores:
-// each block dequantizes a 64-row tile of the weight to bf16 in shared memory
-// once and multiplies it with every input row there (WMMA 16x16x16, f32
-// sums), so the weight crosses memory once, packed, whatever the batch.
+// Packed MLX affine weights times a few rows (2 to 64) on the tensor cores,
+// the weight crossing memory once, packed, whatever the batch. 4-bit codes
+// with bf16 scales go to qgemm4_mma_kernel (codes dequantized straight into
+// mma.sync fragments); the rest to qgemm_kernel, where each block
+// dequantizes a 64-row tile to bf16 in shared memory once and multiplies it
+// with every input row there (WMMA 16x16x16, f32 sums).
 // The products are those of dequantize_rows + the bf16 GEMM (bf16 weights,
 // bf16 x, f32 sums). Narrow weights split K over several blocks whose
 // partial sums a second kernel adds in a fixed order (no atomics: the same
@@ -42,38 +44,8 @@ __device__ __forceinline__ void dequant_to(const uint4& words, float scale, floa
   }
 }
 
-// 4-bit codes with bf16 scales and biases are dequantized two at a time:
-// 0x4300 | n is the bf16 of 128 + n, so one mask makes a pair of them, a
-// subtraction gives n exactly and one bf16x2 FMA (a single rounding, as the
-// f32 path's) applies the scale and bias. A pair holds codes j and j + 4 of
-// a word, so within each 8 columns the stage's order is 0 4 1 5 2 6 3 7;
-// the x stage takes the same order (a dot product does not mind).
-template <int BITS, WType P>
-inline constexpr bool kPaired = BITS == 4 && P == WType::kBF16;
-
-__device__ __forceinline__ void dequant4_pairs(const uint4& words, __nv_bfloat16 scale,
-                                               __nv_bfloat16 shift, __nv_bfloat16* dst) {
-  const __nv_bfloat162 s2 = __bfloat162bfloat162(scale);
-  const __nv_bfloat162 b2 = __bfloat162bfloat162(shift);
-  const __nv_bfloat162 base = __bfloat162bfloat162(__float2bfloat16(128.0f));
-  const unsigned w[4] = {words.x, words.y, words.z, words.w};
-  __align__(16) unsigned out[16];
-#pragma unroll
-  for (int q = 0; q < 4; ++q) {
-#pragma unroll
-    for (int j = 0; j < 4; ++j) {
-      unsigned bits = ((w[q] >> (4 * j)) & 0x000F000Fu) | 0x43004300u;
-      __nv_bfloat162 v = *reinterpret_cast<const __nv_bfloat162*>(&bits);
-      v = __hfma2(__hsub2(v, base), s2, b2);
-      out[q * 4 + j] = *reinterpret_cast<const unsigned*>(&v);
-    }
-  }
-#pragma unroll
-  for (int j = 0; j < 4; ++j)
-    reinterpret_cast<uint4*>(dst)[j] = reinterpret_cast<const uint4*>(out)[j];
-}
-
-// Eight x values in the paired stage order (0 4 1 5 2 6 3 7).
+// Eight x values in the order of the mma kernel's code pairs (0 4 1 5 2 6
+// 3 7; see qgemm4_mma_kernel).
 __device__ __forceinline__ uint4 pair_order(const uint4& v) {
   return make_uint4(__byte_perm(v.x, v.z, 0x5410), __byte_perm(v.x, v.z, 0x7632),
                     __byte_perm(v.y, v.w, 0x5410), __byte_perm(v.y, v.w, 0x7632));
@@ -137,7 +109,6 @@ __global__ void __launch_bounds__(kThreads)
       uint4 v = make_uint4(0, 0, 0, 0);
       if (r < M)
         v = *reinterpret_cast<const uint4*>(x + static_cast<std::int64_t>(r) * K + k0 + col);
-      if constexpr (kPaired<BITS, P>) v = pair_order(v);
       *reinterpret_cast<uint4*>(&xs[r][col]) = v;
     }
 #pragma unroll
@@ -150,13 +121,8 @@ __global__ void __launch_bounds__(kThreads)
       if (n < w.n) {
         const std::int64_t g =
             static_cast<std::int64_t>(n) * groups + (k0 + part * kValuesPerLoad) / w.group;
-        if constexpr (kPaired<BITS, P>) {
-          dequant4_pairs(codes[i], static_cast<const __nv_bfloat16*>(w.scales)[g],
-                         static_cast<const __nv_bfloat16*>(w.biases)[g], dst);
-        } else {
-          dequant_to<BITS, kValuesPerLoad>(codes[i], load_param<P>(w.scales, g),
-                                           load_param<P>(w.biases, g), dst);
-        }
+        dequant_to<BITS, kValuesPerLoad>(codes[i], load_param<P>(w.scales, g),
+                                         load_param<P>(w.biases, g), dst);
       } else {
 #pragma unroll
         for (int j = 0; j < kValuesPerLoad / 8; ++j)
@@ -221,6 +187,11 @@ __device__ __forceinline__ void mma_bf16(float (&d)[4], const unsigned (&a)[4], 
       "{%8,%9}, {%0,%1,%2,%3};\n"
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// 32-bit word i of v (i in 0..3, unrolled to a register).
+__device__ __forceinline__ unsigned word_of(const uint4& v, int i) {
+  return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w;
 }
 
 // Codes j and j + 4 of `word` as a bf16 pair, scaled and shifted.
@@ -309,14 +280,8 @@ __global__ void __launch_bounds__(kThreads)
       }
 #pragma unroll
       for (int nt = 0; nt < kMmaTiles; ++nt) {
-        const unsigned lo = kb == 0   ? wc[nt][0].x
-                            : kb == 1 ? wc[nt][0].y
-                            : kb == 2 ? wc[nt][0].z
-                                      : wc[nt][0].w;
-        const unsigned hi = kb == 0   ? wc[nt][1].x
-                            : kb == 1 ? wc[nt][1].y
-                            : kb == 2 ? wc[nt][1].z
-                                      : wc[nt][1].w;
+        const unsigned lo = word_of(wc[nt][0], kb);
+        const unsigned hi = word_of(wc[nt][1], kb);
 #pragma unroll
         for (int step = 0; step < 2; ++step) {
           // Rows g / g + 8, slots (2t, 2t+1) then (2t+8, 2t+9): code pairs 2s and 2s + 1.
