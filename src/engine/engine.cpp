@@ -437,8 +437,6 @@ Status Engine::launch_sampling(const StepPlan& plan, const tensor::Tensor& logit
 Status Engine::resolve_pending() {
   resolving_.swap(pending_);
   pending_.clear();
-  // Its sequences may end here: step() ends those that did.
-  for (const PendingRow& r : resolving_) ended_.push_back(r.id);
   const core::Nanos waited = clock_.now_ns();
   auto collected = model_.backend().collect_logits();
   const core::Nanos done = clock_.now_ns();
@@ -535,8 +533,14 @@ Status Engine::resolve_pending() {
     }
     outcomes_.push_back({r.id, out.token, finish});
   }
+  MLXS_RETURN_IF_ERROR(scheduler_.resolve(outcomes_));
+  // The sequences their tokens ended: step() ends them.
+  for (const StepOutcome& o : outcomes_) {
+    const Sequence* s = scheduler_.find(o.id);
+    if (s != nullptr && s->state == SeqState::kFinished) ended_.push_back(o.id);
+  }
   resolving_.clear();
-  return scheduler_.resolve(outcomes_);
+  return Status::ok();
 }
 
 void Engine::fail_step(const StepPlan& plan, const Status& error) {
@@ -582,15 +586,11 @@ Result<bool> Engine::step() {
     if (ran.is_ok() && !pending_.empty() && !pending_overlaps_) ran = resolve_pending();
   }
   if (!ran.is_ok()) fail_step(plan, ran);
-  // What ended: cancelled or timed out (plan.finished), the resolved rows'
-  // sequences (above) and, after a failure, the plan's.
-  for (const PlanEntry& e : plan.entries) ended_.push_back(e.id);
+  // What ended: cancelled or timed out (plan.finished, and the cleanup's
+  // after a failure) and what resolved tokens ended (resolve_pending).
   std::sort(ended_.begin(), ended_.end());
   ended_.erase(std::unique(ended_.begin(), ended_.end()), ended_.end());
-  for (SeqId id : ended_) {
-    const Sequence* s = scheduler_.find(id);
-    if (s != nullptr && s->state == SeqState::kFinished) end_sequence(id);
-  }
+  for (SeqId id : ended_) end_sequence(id);
   ++steps_;
   if (worked) step_ns_ += static_cast<std::uint64_t>(clock_.now_ns() - step_began);
   publish_metrics();
