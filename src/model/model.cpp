@@ -71,7 +71,9 @@ class Binder {
         backend_(backend),
         at_load_(at_load),
         owned_(owned),
-        progress_(std::move(progress)) {}
+        progress_(std::move(progress)) {
+    for (const auto& [name, e] : store_.tensors()) bytes_total_ += e.nbytes;
+  }
 
   Result<const TensorEntry*> entry(const std::string& name, std::vector<std::int64_t> shape) {
     MLXS_ASSIGN_OR_RETURN(const TensorEntry* e, store_.require(name));
@@ -83,7 +85,7 @@ class Binder {
       return load_error(fmt::format("tensor '{}' has dtype {}; weights must be F32, F16 or BF16",
                                     name, tensor::dtype_name(e->dtype)));
     }
-    used_.insert(name);
+    if (used_.insert(name).second) bytes_used_ += e->nbytes;
     return e;
   }
 
@@ -162,6 +164,7 @@ class Binder {
   std::map<std::string, std::unique_ptr<QuantizedMatrix>>& owned_;
   std::function<void(const LoadProgress&)> progress_;
   std::set<std::string> used_;
+  std::uint64_t bytes_used_ = 0, bytes_total_ = 0;  // of the checkpoint, for progress
   std::size_t held_ = 0;
 
   // A quantized weight as imported: packed codes (or the backend's
@@ -179,10 +182,8 @@ class Binder {
     LoadProgress p;
     p.tensors = used_.size();
     p.tensors_total = store_.tensors().size();
-    for (const auto& [name, e] : store_.tensors()) {
-      p.bytes_total += e.nbytes;
-      if (used_.count(name) != 0) p.bytes += e.nbytes;
-    }
+    p.bytes = bytes_used_;
+    p.bytes_total = bytes_total_;
     progress_(p);
   }
 
