@@ -40,7 +40,8 @@ struct LinearOut {
   Tensor out;  // [T, out_features] f32
 };
 
-enum class Activation : std::uint8_t { kSilu, kGeluTanh, kGelu };
+// kQuickGelu is x * sigmoid(1.702 x) (CLIP and Qwen2-VL vision towers).
+enum class Activation : std::uint8_t { kSilu, kGeluTanh, kGelu, kQuickGelu };
 
 // A resolved rotary embedding: the model computes frequencies from the config
 // (default, linear, llama3, yarn, ...), the backend only applies them.

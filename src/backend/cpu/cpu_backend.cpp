@@ -499,6 +499,10 @@ void CpuBackend::gated_activation(const Tensor& gate, const Tensor& up, Activati
             o[i] = 0.5f * g[i] * (1.0f + std::erf(g[i] * 0.7071067811865476f)) * u[i];
           }
           break;
+        case Activation::kQuickGelu:
+          for (std::int64_t i = 0; i < n; ++i)
+            o[i] = g[i] / (1.0f + std::exp(-1.702f * g[i])) * u[i];
+          break;
       }
     }
   });

@@ -63,6 +63,8 @@ k::Act kernel_act(tensor::Activation act) {
       return k::Act::kGeluTanh;
     case tensor::Activation::kGelu:
       return k::Act::kGelu;
+    case tensor::Activation::kQuickGelu:
+      return k::Act::kQuickGelu;
   }
   return k::Act::kSilu;
 }

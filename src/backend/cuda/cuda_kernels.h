@@ -11,7 +11,7 @@
 namespace mlxs::backend::cuda::k {
 
 enum class WType : int { kF32 = 0, kF16 = 1, kBF16 = 2 };
-enum class Act : int { kSilu = 0, kGeluTanh = 1, kGelu = 2 };
+enum class Act : int { kSilu = 0, kGeluTanh = 1, kGelu = 2, kQuickGelu = 3 };
 
 // Per-step metadata on the device (see CudaBackend::begin_step).
 struct StepMeta {

@@ -242,6 +242,9 @@ __global__ void gated_act_kernel(Act a, const float* gate, const float* up, floa
     case Act::kGelu:
       act = 0.5f * g * (1.0f + erff(g * 0.7071067811865476f));
       break;
+    case Act::kQuickGelu:
+      act = g / (1.0f + expf(-1.702f * g));
+      break;
     default:
       act = g;
       break;
