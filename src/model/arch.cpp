@@ -40,8 +40,4 @@ ArchTraits arch_traits(ArchKind arch) {
   return t;
 }
 
-std::string layer_prefix(std::int64_t layer) {
-  return fmt::format("model.layers.{}.", layer);
-}
-
 }  // namespace mlxs::model

@@ -27,7 +27,4 @@ struct ArchTraits {
 
 ArchTraits arch_traits(ArchKind arch);
 
-// Tensor names of one layer, e.g. "model.layers.3.self_attn.q_proj".
-std::string layer_prefix(std::int64_t layer);
-
 }  // namespace mlxs::model

@@ -23,7 +23,7 @@ struct ArchEntry {
   bool default_tie;
 };
 
-constexpr std::array<ArchEntry, 8> kArchs{{
+constexpr std::array<ArchEntry, 12> kArchs{{
     {"llama", ArchKind::kLlama, false},
     {"mistral", ArchKind::kMistral, false},
     {"qwen2", ArchKind::kQwen2, false},
@@ -32,6 +32,12 @@ constexpr std::array<ArchEntry, 8> kArchs{{
     {"phi3", ArchKind::kPhi3, false},
     {"gemma2", ArchKind::kGemma2, true},
     {"gemma3_text", ArchKind::kGemma3Text, true},
+    // Qwen2-VL's decoder is Qwen2 with M-RoPE (4.x files name it after the
+    // whole model, 5.x after its text part).
+    {"qwen2_vl", ArchKind::kQwen2, false},
+    {"qwen2_vl_text", ArchKind::kQwen2, false},
+    {"qwen2_5_vl", ArchKind::kQwen2, false},
+    {"qwen2_5_vl_text", ArchKind::kQwen2, false},
 }};
 
 // Field readers bound to one document and file name.
@@ -91,8 +97,11 @@ Result<RopeType> parse_rope_type(const std::string& name, const std::string& fil
   if (name == "linear") return RopeType::kLinear;
   if (name == "llama3") return RopeType::kLlama3;
   if (name == "yarn") return RopeType::kYarn;
+  // Qwen2-VL's 4.x files: default frequencies turned by three position axes
+  // (the sections say which).
+  if (name == "mrope") return RopeType::kDefault;
   return file_error(file, fmt::format("unsupported rope type '{}' (supported: default, linear, "
-                                      "llama3, yarn)",
+                                      "llama3, yarn, mrope)",
                                       name.substr(0, 64)));
 }
 
@@ -132,6 +141,19 @@ Status apply_rope_dict(const Json& dict, const std::string& where, RopeParams& r
   if (mscale_all) rope.mscale_all_dim = *mscale_all;
   MLXS_ASSIGN_OR_RETURN(auto truncate, r.opt_bool("truncate"));
   if (truncate) rope.truncate = *truncate;
+  if (auto it = dict.find("mrope_section"); it != dict.end() && !it->is_null()) {
+    if (!it->is_array() || it->size() != static_cast<std::size_t>(tensor::kRopeAxes)) {
+      return file_error(where,
+                        fmt::format("mrope_section must list {} section sizes", tensor::kRopeAxes));
+    }
+    rope.mrope_section.clear();
+    for (const auto& v : *it) {
+      if (!v.is_number_integer() || v.get<std::int64_t>() < 0 || v.get<std::int64_t>() > 4096) {
+        return file_error(where, "mrope_section sizes must be integers in [0, 4096]");
+      }
+      rope.mrope_section.push_back(v.get<std::int64_t>());
+    }
+  }
   return Status::ok();
 }
 
@@ -152,6 +174,15 @@ Status validate_rope(const RopeParams& rope, const ModelConfig& cfg, const std::
                       fmt::format("rotary dimension {} (head_dim x partial_rotary_factor) must "
                                   "be even and at least 2",
                                   rot));
+  }
+  if (!rope.mrope_section.empty()) {
+    std::int64_t sum = 0;
+    for (auto s : rope.mrope_section) sum += s;
+    if (sum != rot / 2) {
+      return file_error(file, fmt::format("mrope_section sums to {}, but the rotary dimension {} "
+                                          "has {} frequencies",
+                                          sum, rot, rot / 2));
+    }
   }
   if (rope.type == RopeType::kLlama3) {
     if (rope.original_max_position_embeddings <= 0) {
@@ -320,8 +351,30 @@ float ModelConfig::attention_scale() const {
   return static_cast<float>(1.0 / std::sqrt(d));
 }
 
+namespace {
+
+// A vision-language config keeps its decoder's settings under text_config
+// (Qwen2-VL's 4.x files keep them at the top level). Keys a checkpoint
+// states once for the whole model come from the top level where the text
+// part lacks them.
+Json text_part(const Json& doc) {
+  Json text = doc["text_config"];
+  for (const char* key :
+       {"torch_dtype", "dtype", "quantization", "quantization_config", "tie_word_embeddings",
+        "bos_token_id", "eos_token_id", "pad_token_id", "vocab_size", "architectures"}) {
+    if (!text.contains(key) && doc.contains(key)) text[key] = doc[key];
+  }
+  return text;
+}
+
+}  // namespace
+
 Result<ModelConfig> parse_model_config(const Json& doc, const std::string& file) {
   if (!doc.is_object()) return file_error(file, "is not a JSON object");
+  if (auto it = doc.find("text_config"); it != doc.end() && it->is_object()) {
+    if (it->contains("text_config")) return file_error(file, "text_config is nested");
+    return parse_model_config(text_part(doc), file + ": text_config");
+  }
   const Reader r(doc, file);
   ModelConfig cfg;
   MLXS_ASSIGN_OR_RETURN(auto model_type, r.opt_string("model_type"));

@@ -48,6 +48,9 @@ struct RopeParams {
   std::optional<double> mscale;
   std::optional<double> mscale_all_dim;
   bool truncate = true;
+  // M-RoPE (Qwen2-VL): how many frequencies each position axis (time,
+  // height, width) turns, in order; empty for one axis.
+  std::vector<std::int64_t> mrope_section;
 };
 
 struct ModelConfig {

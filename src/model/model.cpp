@@ -7,7 +7,9 @@
 #include <set>
 
 #include "core/half.h"
+#include "core/json_util.h"
 #include "core/log.h"
+#include "model/binder.h"
 #include "model/load_error.h"
 #include "model/quant_binder.h"
 #include "model/rope.h"
@@ -22,179 +24,38 @@ using tensor::DType;
 using tensor::Tensor;
 using tensor::Weight;
 
-// Quantization applied while loading a float checkpoint.
-struct LoadQuantization {
-  bool fp8 = false;
-  int bits = 0;  // affine
-};
-constexpr std::int64_t kLoadGroupSize = 64;  // mlx-lm's default
-
-// What LoadOptions::quantization asks of this checkpoint: nothing, a
-// quantization at load, or an error when it contradicts how the checkpoint
-// is already stored (the original's clients send "int4" for 4-bit folders).
-bool keeps_weights(const std::string& requested) {
-  return requested.empty() || requested == "none" || requested == "bf16" || requested == "fp16";
+// The most patch rows of one image a variable-size tower (Qwen2-VL) may see:
+// the preprocessor's max_pixels over the patch area, or a default that fits
+// a 1344 x 1344 image when the file does not say.
+std::int64_t max_patches_from_preprocessor(const std::string& dir, const VisionConfig& vision) {
+  if (vision.projector != ProjectorKind::kQwenMerger) return 0;
+  const std::int64_t area = vision.patch * vision.patch;
+  std::int64_t pixels = 1344 * 1344;
+  const auto path = std::filesystem::path(dir) / "preprocessor_config.json";
+  auto doc = core::read_json_file(path.string(), "preprocessor_config.json",
+                                  ErrorCode::kModelLoadError, 1u << 20);
+  if (doc.is_ok() && doc->is_object()) {
+    const core::Json& j = *doc;
+    if (auto it = j.find("max_pixels"); it != j.end() && it->is_number_integer()) {
+      pixels = it->get<std::int64_t>();
+    } else if (auto size = j.find("size"); size != j.end() && size->is_object()) {
+      if (auto edge = size->find("longest_edge");
+          edge != size->end() && edge->is_number_integer()) {
+        pixels = edge->get<std::int64_t>();
+      }
+    }
+  }
+  return std::clamp<std::int64_t>(pixels / area, 4, std::int64_t{1} << 20);
 }
 
-Result<std::optional<LoadQuantization>> load_quantization(const std::string& requested,
-                                                          const QuantConfig& stored) {
-  MLXS_RETURN_IF_ERROR(check_quantization_name(requested));
-  if (keeps_weights(requested)) return std::optional<LoadQuantization>();
-  LoadQuantization q;
-  q.fp8 = requested == "fp8";
-  q.bits = requested == "int4" ? 4 : requested == "int8" ? 8 : 0;
-  if (!stored.quantized()) return std::optional<LoadQuantization>(q);
-  const bool agrees =
-      stored.method == QuantMethod::kMlxAffine ? !q.fp8 && stored.affine.bits == q.bits : q.fp8;
-  if (!agrees) {
-    const std::string how =
-        stored.method == QuantMethod::kMlxAffine
-            ? fmt::format("{}, {} bits", quant_method_name(stored.method), stored.affine.bits)
-            : std::string(quant_method_name(stored.method));
-    return load_error(fmt::format(
-        "the checkpoint is already quantized ({}); quantization \"{}\" disagrees", how, requested));
+// Tensors of the vision tower and projector (not read per decoded token).
+bool is_vision_tensor(const std::string& name) {
+  for (const char* p : {"vision_tower.", "visual.", "multi_modal_projector.", "model.vision_tower.",
+                        "model.visual.", "model.multi_modal_projector."}) {
+    if (name.rfind(p, 0) == 0) return true;
   }
-  return std::optional<LoadQuantization>();  // as stored: nothing to do
+  return false;
 }
-
-// Binds checkpoint tensors to backend views, checking names, shapes and dtypes.
-class Binder {
- public:
-  // `at_load` asks for float weights to be quantized as they are bound; the
-  // quantized copies live in `owned`.
-  Binder(const WeightStore& store, const QuantConfig& quant, tensor::Backend& backend,
-         std::optional<LoadQuantization> at_load,
-         std::map<std::string, std::unique_ptr<QuantizedMatrix>>& owned,
-         std::function<void(const LoadProgress&)> progress)
-      : store_(store),
-        quant_(quant),
-        backend_(backend),
-        at_load_(at_load),
-        owned_(owned),
-        progress_(std::move(progress)) {
-    for (const auto& [name, e] : store_.tensors()) bytes_total_ += e.nbytes;
-  }
-
-  Result<const TensorEntry*> entry(const std::string& name, std::vector<std::int64_t> shape) {
-    MLXS_ASSIGN_OR_RETURN(const TensorEntry* e, store_.require(name));
-    if (e->shape != shape) {
-      return load_error(fmt::format("tensor '{}' has shape {}, the config implies {}", name,
-                                    shape_text(e->shape), shape_text(shape)));
-    }
-    if (!is_float_weight(e->dtype)) {
-      return load_error(fmt::format("tensor '{}' has dtype {}; weights must be F32, F16 or BF16",
-                                    name, tensor::dtype_name(e->dtype)));
-    }
-    if (used_.insert(name).second) bytes_used_ += e->nbytes;
-    return e;
-  }
-
-  // A matrix read in place (zero-copy when the backend computes with its dtype).
-  Result<Tensor> matrix(const std::string& name, std::int64_t rows, std::int64_t cols) {
-    MLXS_ASSIGN_OR_RETURN(const TensorEntry* e, entry(name, {rows, cols}));
-    auto t = backend_.import_tensor(e->view(), false);
-    if (t.is_ok()) held_ += t->nbytes();
-    report();
-    return t;
-  }
-  // A vector the ops read as f32 (norm weights, biases).
-  Result<Tensor> vector(const std::string& name, std::int64_t n) {
-    MLXS_ASSIGN_OR_RETURN(const TensorEntry* e, entry(name, {n}));
-    auto t = backend_.import_tensor(e->view(), true);
-    if (t.is_ok()) held_ += t->nbytes();
-    report();
-    return t;
-  }
-  Result<Weight> linear(const std::string& prefix, std::int64_t out, std::int64_t in, bool bias) {
-    Weight w;
-    MLXS_ASSIGN_OR_RETURN(auto packed, find_quantized(store_, quant_, prefix, out, in, used_));
-    if (packed) {
-      MLXS_ASSIGN_OR_RETURN(w, backend_.import_quantized(*packed));
-      held_ += quantized_bytes(w);
-    } else if (at_load_ && quantize_at_load(prefix, in)) {
-      MLXS_ASSIGN_OR_RETURN(const TensorEntry* e, entry(prefix + ".weight", {out, in}));
-      auto q = std::make_unique<QuantizedMatrix>(
-          at_load_->fp8 ? quantize_fp8_matrix(e->view(), 0)
-                        : quantize_affine_matrix(e->view(), at_load_->bits, kLoadGroupSize, 0));
-      MLXS_ASSIGN_OR_RETURN(w, backend_.import_quantized(q->weight));
-      held_ += quantized_bytes(w);
-      owned_[prefix + ".weight"] = std::move(q);
-    } else {
-      MLXS_ASSIGN_OR_RETURN(w.w, matrix(prefix + ".weight", out, in));
-    }
-    if (bias) {
-      MLXS_ASSIGN_OR_RETURN(w.bias, vector(prefix + ".bias", out));
-    }
-    report();
-    return w;
-  }
-  // Splits a fused matrix (phi3 qkv_proj / gate_up_proj) into row ranges.
-  Result<std::vector<Weight>> fused(const std::string& prefix, std::vector<std::int64_t> parts,
-                                    std::int64_t in) {
-    std::int64_t total = 0;
-    for (auto p : parts) total += p;
-    MLXS_ASSIGN_OR_RETURN(Weight whole, linear(prefix, total, in, false));
-    std::vector<Weight> out;
-    std::int64_t row = 0;
-    for (auto p : parts) {
-      MLXS_ASSIGN_OR_RETURN(Weight w, weight_rows(whole, row, row + p));
-      row += p;
-      out.push_back(w);
-    }
-    return out;
-  }
-
-  // Bytes of every weight as the backend holds it, each checkpoint tensor
-  // once (fused splits and tied embeddings are views of one import).
-  std::size_t held_bytes() const { return held_; }
-
-  std::vector<std::string> unused() const {
-    std::vector<std::string> out;
-    for (const auto& [name, e] : store_.tensors()) {
-      if (used_.count(name) == 0) out.push_back(name);
-    }
-    return out;
-  }
-
- private:
-  const WeightStore& store_;
-  const QuantConfig& quant_;
-  tensor::Backend& backend_;
-  std::optional<LoadQuantization> at_load_;
-  std::map<std::string, std::unique_ptr<QuantizedMatrix>>& owned_;
-  std::function<void(const LoadProgress&)> progress_;
-  std::set<std::string> used_;
-  std::uint64_t bytes_used_ = 0, bytes_total_ = 0;  // of the checkpoint, for progress
-  std::size_t held_ = 0;
-
-  // A quantized weight as imported: packed codes (or the backend's
-  // dequantized copy), scales and biases.
-  static std::size_t quantized_bytes(const Weight& w) {
-    std::size_t n = 0;
-    for (const Tensor* t : {&w.w, &w.quant.scales, &w.quant.biases}) {
-      if (!t->empty()) n += t->nbytes();
-    }
-    return n;
-  }
-
-  void report() const {
-    if (!progress_) return;
-    LoadProgress p;
-    p.tensors = used_.size();
-    p.tensors_total = store_.tensors().size();
-    p.bytes = bytes_used_;
-    p.bytes_total = bytes_total_;
-    progress_(p);
-  }
-
-  // MLX quantizes every matrix its group size divides; FP8 checkpoints keep
-  // the embedding and lm_head in their float dtype (compressed-tensors'
-  // convention), so quantizing at load does the same.
-  bool quantize_at_load(const std::string& module, std::int64_t in) const {
-    if (at_load_->fp8) return module != "model.embed_tokens" && module != "lm_head";
-    return in % kLoadGroupSize == 0;
-  }
-};
 
 }  // namespace
 
@@ -220,8 +81,13 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& dir, tensor::Backe
   }
   std::unique_ptr<Model> model(new Model(backend, options));
   MLXS_ASSIGN_OR_RETURN(
-      model->config_,
-      load_model_config((fs::path(dir) / options.config_file).string(), options.config_file));
+      auto doc, core::read_json_file((fs::path(dir) / options.config_file).string(),
+                                     options.config_file, ErrorCode::kModelLoadError, 16u << 20));
+  MLXS_ASSIGN_OR_RETURN(model->config_, parse_model_config(doc, options.config_file));
+  MLXS_ASSIGN_OR_RETURN(model->vision_config_, parse_vision_config(doc, options.config_file));
+  if (model->vision_config_ && model->options_.max_image_patches <= 0) {
+    model->options_.max_image_patches = max_patches_from_preprocessor(dir, *model->vision_config_);
+  }
   MLXS_ASSIGN_OR_RETURN(model->generation_, load_generation_config(dir));
   model->traits_ = arch_traits(model->config_.arch);
   model->max_context_ =
@@ -244,12 +110,20 @@ Status Model::bind_weights() {
   const std::int64_t q_rows = c.heads * hd;
   const std::int64_t kv_rows = c.kv_heads * hd;
 
-  MLXS_ASSIGN_OR_RETURN(embed_, bind.linear("model.embed_tokens", c.vocab, H, false));
-  MLXS_ASSIGN_OR_RETURN(final_norm_, bind.vector("model.norm.weight", H));
+  for (const auto& [text, head] : {std::pair<const char*, const char*>{"model.", "lm_head"},
+                                   {"language_model.model.", "language_model.lm_head"},
+                                   {"model.language_model.", "lm_head"}}) {
+    if (store_->contains(std::string(text) + "embed_tokens.weight")) {
+      text_prefix_ = text;
+      head_name_ = head;
+    }
+  }
+  MLXS_ASSIGN_OR_RETURN(embed_, bind.linear(text_prefix_ + "embed_tokens", c.vocab, H, false));
+  MLXS_ASSIGN_OR_RETURN(final_norm_, bind.vector(text_prefix_ + "norm.weight", H));
   if (c.tie_embeddings) {
     lm_head_ = embed_;  // a quantized table multiplies as a linear too
   } else {
-    MLXS_ASSIGN_OR_RETURN(lm_head_, bind.linear("lm_head", c.vocab, H, false));
+    MLXS_ASSIGN_OR_RETURN(lm_head_, bind.linear(head_name_, c.vocab, H, false));
   }
 
   const int rope_full = backend_.register_rope(compute_rope(c.rope_full, hd, c.max_position));
@@ -258,7 +132,7 @@ Status Model::bind_weights() {
   layers_.resize(static_cast<std::size_t>(c.layers));
   for (std::int64_t l = 0; l < c.layers; ++l) {
     LayerWeights& L = layers_[static_cast<std::size_t>(l)];
-    const std::string p = layer_prefix(l);
+    const std::string p = text_prefix_ + fmt::format("layers.{}.", l);
     L.kind = c.layer_types[static_cast<std::size_t>(l)];
     const bool sliding = L.kind == LayerKind::kSliding;
     L.rope_id = sliding ? rope_sliding : rope_full;
@@ -323,7 +197,12 @@ Status Model::bind_weights() {
       MLXS_ASSIGN_OR_RETURN(L.down, bind.linear(p + "mlp.down_proj", H, F, c.mlp_bias));
     }
   }
-  weight_bytes_ = bind.held_bytes();
+  if (vision_config_) {
+    MLXS_ASSIGN_OR_RETURN(
+        vision_, VisionTower::create(*vision_config_, H, bind, backend_, options_.max_image_patches,
+                                     options_.max_batch_tokens));
+  }
+  weight_bytes_ = bind.held_bytes() + (vision_ ? vision_->workspace_bytes() : 0);
   const auto unused = bind.unused();
   if (!unused.empty()) {
     core::log_warn("model_unused_tensors", {{"count", unused.size()}, {"first", unused.front()}});
@@ -372,6 +251,10 @@ Status Model::plan_memory() {
   cap.max_logit_rows = static_cast<int>(R);
   cap.max_linear_in = std::max({H, QD, F, c.moe_intermediate});
   cap.max_linear_out = std::max({c.vocab, F, QD + 2 * KD});
+  if (vision_) {
+    cap.max_linear_in = std::max(cap.max_linear_in, vision_->max_linear_in());
+    cap.max_linear_out = std::max(cap.max_linear_out, vision_->max_linear_out());
+  }
   cap.max_heads = static_cast<int>(c.heads);
   cap.max_head_dim = static_cast<int>(c.head_dim);
   if (c.num_experts > 0) {
@@ -444,6 +327,32 @@ Status Model::validate(const tensor::StepBatch& batch, const tensor::KvStorage& 
     next += s.token_count;
   }
   if (static_cast<std::size_t>(next) != T) return bad("sequence slices do not cover the step");
+  return validate_multimodal(batch);
+}
+
+Status Model::validate_multimodal(const tensor::StepBatch& batch) const {
+  const auto T = batch.tokens.size();
+  auto bad = [](const std::string& what) { return Status(ErrorCode::kInvalidParams, what); };
+  if (!batch.rope_positions.empty() && batch.rope_positions.size() != tensor::kRopeAxes * T) {
+    return bad("rope positions must hold one position per axis and row");
+  }
+  for (const auto& e : batch.embeds) {
+    if (e.data == nullptr || e.rows <= 0 || e.row < 0 ||
+        static_cast<std::size_t>(e.row) + static_cast<std::size_t>(e.rows) > T) {
+      return bad("image rows fall outside the step");
+    }
+  }
+  if (batch.attend_until.empty()) return Status::ok();
+  if (batch.attend_until.size() != T) return bad("attend_until must hold one entry per row");
+  for (const auto& s : batch.seqs) {
+    for (std::int32_t i = 0; i < s.token_count; ++i) {
+      const auto t = static_cast<std::size_t>(s.token_begin + i);
+      const std::int32_t until = batch.attend_until[t];
+      if (until <= batch.positions[t] || until > s.context_len) {
+        return bad("attend_until must lie past the row and within its sequence's step");
+      }
+    }
+  }
   return Status::ok();
 }
 
@@ -465,6 +374,11 @@ Result<Tensor> Model::forward(const tensor::StepBatch& batch, tensor::KvStorage&
   be.begin_step(step);
   const float embed_scale = traits_.scale_embeddings ? std::sqrt(static_cast<float>(H)) : 1.0f;
   be.embed(embed_, embed_scale, x);
+  // Image rows replace their placeholders' embeddings, after the scaling
+  // (Gemma 3 scales text embeddings only).
+  for (const auto& e : batch.embeds) {
+    MLXS_RETURN_IF_ERROR(be.upload(e.data, x.rows_view(e.row, e.row + e.rows)));
+  }
   be.rms_norm(x, layers_[0].attn_norm, eps, off, h);
   for (std::size_t l = 0; l < layers_.size(); ++l) {
     const LayerWeights& L = layers_[l];
@@ -513,6 +427,16 @@ Result<Tensor> Model::forward(const tensor::StepBatch& batch, tensor::KvStorage&
   return logits;
 }
 
+core::Result<std::int64_t> Model::image_tokens(const ImageInput& image) const {
+  if (!vision_) return Status(ErrorCode::kInvalidParams, "this model does not take images");
+  return vision_->tokens(image);
+}
+
+Status Model::encode_image(const ImageInput& image, std::span<float> out) {
+  if (!vision_) return Status(ErrorCode::kInvalidParams, "this model does not take images");
+  return vision_->encode(image, out);
+}
+
 std::size_t Model::weight_bytes_per_token() const {
   std::size_t total = 0;
   for (const auto& [name, e] : store_->tensors()) {
@@ -526,8 +450,9 @@ std::size_t Model::weight_bytes_per_token() const {
                static_cast<std::size_t>(config_.num_experts);
       continue;
     }
+    if (is_vision_tensor(name)) continue;  // read once per image
     // An untied input embedding (and its scales) is read one row per token.
-    if (name.rfind("model.embed_tokens.", 0) == 0 && !config_.tie_embeddings) {
+    if (name.rfind(text_prefix_ + "embed_tokens.", 0) == 0 && !config_.tie_embeddings) {
       total += bytes / static_cast<std::size_t>(config_.vocab);
       continue;
     }

@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,8 @@
 #include "model/config.h"
 #include "model/quantize.h"
 #include "model/safetensors.h"
+#include "model/vision_config.h"
+#include "model/vision_tower.h"
 #include "tensor/backend.h"
 
 namespace mlxs::model {
@@ -43,6 +46,9 @@ struct LoadOptions {
   // quantized it is a consistency check; "", "none", "bf16" and "fp16" keep
   // the weights as stored.
   std::string quantization;
+  // Vision models: the most patches one image may have (Qwen2-VL's
+  // variable-size images); 0 takes the preprocessor config's max_pixels.
+  std::int64_t max_image_patches = 0;
   // Called as checkpoint tensors are bound. For progress displays; may be
   // empty.
   std::function<void(const LoadProgress&)> progress;
@@ -104,11 +110,25 @@ class Model {
   // "int4 at load", ...
   std::string quantization_summary() const;
 
+  // Vision-language models (null for text-only ones): the tower's config,
+  // which says the image token ids and whether image rows attend both ways.
+  const VisionConfig* vision() const { return vision_ ? &vision_->config() : nullptr; }
+  // Rows an image becomes in the prompt (InvalidParams for images the
+  // model cannot take).
+  core::Result<std::int64_t> image_tokens(const ImageInput& image) const;
+  // Runs the tower: the image's rows [image_tokens, hidden] into `out`
+  // (host), to be placed with StepBatch::embeds.
+  core::Status encode_image(const ImageInput& image, std::span<float> out);
+  // Whether rotary positions have axes (M-RoPE): steps then carry
+  // StepBatch::rope_positions once an image is placed.
+  bool multi_axis_rope() const { return !config_.rope_full.mrope_section.empty(); }
+
  private:
   Model(tensor::Backend& backend, LoadOptions options);
   core::Status bind_weights();
   core::Status plan_memory();
   core::Status validate(const tensor::StepBatch& batch, const tensor::KvStorage& kv) const;
+  core::Status validate_multimodal(const tensor::StepBatch& batch) const;
 
   tensor::Backend& backend_;
   LoadOptions options_;
@@ -121,6 +141,12 @@ class Model {
   int max_context_ = 0;
   std::size_t weight_bytes_ = 0;
 
+  std::optional<VisionConfig> vision_config_;
+  std::unique_ptr<VisionTower> vision_;
+  // Where the decoder's tensors are: "model." for text checkpoints,
+  // "language_model.model." or "model.language_model." in vision ones.
+  std::string text_prefix_ = "model.";
+  std::string head_name_ = "lm_head";
   tensor::Weight embed_;  // [vocab, hidden], possibly quantized
   tensor::Weight lm_head_;
   tensor::Tensor final_norm_;

@@ -25,6 +25,15 @@ tensor::RopeSpec compute_rope(const RopeParams& p, std::int64_t head_dim,
   const auto dim = static_cast<int>(static_cast<double>(head_dim) * p.partial_rotary_factor);
   spec.rot_dim = dim;
   const int half = dim / 2;
+  std::size_t freq = 0;
+  for (std::size_t axis = 0; axis < p.mrope_section.size(); ++axis) {
+    for (std::int64_t i = 0; i < p.mrope_section[axis]; ++i) {
+      if (freq < static_cast<std::size_t>(half)) {
+        spec.axis.resize(freq + 1);
+        spec.axis[freq++] = static_cast<std::uint8_t>(axis);
+      }
+    }
+  }
   spec.inv_freq.resize(static_cast<std::size_t>(half));
   for (int i = 0; i < half; ++i) {
     spec.inv_freq[static_cast<std::size_t>(i)] =

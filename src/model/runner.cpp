@@ -60,6 +60,55 @@ Status Runner::reserve(Seq& seq, std::int32_t length) {
   return Status::ok();
 }
 
+Status Runner::place_image(int seq, const PlacedImage& image) {
+  auto it = seqs_.find(seq);
+  if (it == seqs_.end()) return Status(ErrorCode::kInvalidParams, "unknown sequence");
+  Seq& s = it->second;
+  const std::int32_t after = s.images.empty() ? 0 : s.images.back().begin + s.images.back().rows;
+  if (image.rows <= 0 || image.features == nullptr || image.begin < std::max(after, s.length)) {
+    return Status(ErrorCode::kInvalidParams, "images must come in order, ahead of what was fed");
+  }
+  s.images.push_back(image);
+  return Status::ok();
+}
+
+void Runner::fill_multimodal() {
+  const std::size_t T = tokens_.size();
+  const auto hidden = static_cast<std::size_t>(model_.config().hidden);
+  const bool axes = model_.multi_axis_rope();
+  const bool both_ways =
+      model_.vision() != nullptr && model_.vision()->bidirectional_image_attention;
+  rope_positions_.clear();
+  attend_until_.clear();
+  embeds_.clear();
+  bool any = false;
+  for (const Seq* s : slice_seqs_) any |= !s->images.empty();
+  if (!any) return;
+  if (axes) rope_positions_.resize(tensor::kRopeAxes * T);
+  if (both_ways) attend_until_.resize(T);
+  for (std::size_t k = 0; k < slices_.size(); ++k) {
+    const auto& slice = slices_[k];
+    const std::span<const PlacedImage> images = slice_seqs_[k]->images;
+    for (std::int32_t i = 0; i < slice.token_count; ++i) {
+      const auto t = static_cast<std::size_t>(slice.token_begin + i);
+      const std::int32_t index = positions_[t];
+      for (int a = 0; a < tensor::kRopeAxes && axes; ++a) {
+        rope_positions_[static_cast<std::size_t>(a) * T + t] = mrope_position(images, index, a);
+      }
+      if (both_ways) attend_until_[t] = attend_until(images, index);
+    }
+    const std::int32_t first = slice.context_len - slice.token_count;
+    for (const auto& img : images) {
+      const std::int32_t lo = std::max(img.begin, first);
+      const std::int32_t hi = std::min(img.begin + img.rows, slice.context_len);
+      if (lo >= hi) continue;
+      embeds_.push_back(
+          tensor::EmbedRows{slice.token_begin + (lo - first), hi - lo,
+                            img.features + static_cast<std::size_t>(lo - img.begin) * hidden});
+    }
+  }
+}
+
 Result<std::vector<float>> Runner::step(std::span<const SeqFeed> feeds) {
   MLXS_ASSIGN_OR_RETURN(auto rows, step_view(feeds));
   return std::vector<float>(rows.begin(), rows.end());
@@ -102,7 +151,11 @@ Result<std::size_t> Runner::run(std::span<const SeqFeed> feeds, bool greedy) {
 
   auto flush = [&]() -> Status {
     if (tokens_.empty()) return Status::ok();
+    fill_multimodal();
     tensor::StepBatch batch{tokens_, positions_, slices_, logit_rows_};
+    batch.rope_positions = rope_positions_;
+    batch.attend_until = attend_until_;
+    batch.embeds = embeds_;
     MLXS_ASSIGN_OR_RETURN(tensor::Tensor logits, model_.forward(batch, *kv_));
     if (!logit_rows_.empty()) {
       // Greedy: only each row's argmax comes back, as in the engine's greedy
@@ -122,6 +175,7 @@ Result<std::size_t> Runner::run(std::span<const SeqFeed> feeds, bool greedy) {
     tokens_.clear();
     positions_.clear();
     slices_.clear();
+    slice_seqs_.clear();
     logit_rows_.clear();
     out_index.clear();
     return Status::ok();
@@ -142,6 +196,17 @@ Result<std::size_t> Runner::run(std::span<const SeqFeed> feeds, bool greedy) {
       }
       std::int32_t take = std::min(n - off, room_t);
       if (f.all_logits) take = std::min(take, room_r);
+      if (model_.vision() != nullptr && model_.vision()->bidirectional_image_attention) {
+        // An image attending both ways is computed in one pass.
+        take = take_whole_images(seq.images, seq.length, take);
+        if (take == 0) {
+          if (tokens_.empty()) {
+            return Status(ErrorCode::kInvalidParams, "an image has more rows than one pass takes");
+          }
+          MLXS_RETURN_IF_ERROR(flush());
+          continue;
+        }
+      }
       const auto begin = static_cast<std::int32_t>(tokens_.size());
       for (std::int32_t i = 0; i < take; ++i) {
         tokens_.push_back(f.tokens[static_cast<std::size_t>(off + i)]);
@@ -159,6 +224,7 @@ Result<std::size_t> Runner::run(std::span<const SeqFeed> feeds, bool greedy) {
       }
       slices_.push_back(tensor::SeqSlice{begin, take, seq.length, seq.blocks.data(),
                                          static_cast<std::int32_t>(seq.blocks.size())});
+      slice_seqs_.push_back(&seq);
     }
   }
   MLXS_RETURN_IF_ERROR(flush());

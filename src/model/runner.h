@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "model/model.h"
+#include "model/placed_image.h"
 
 namespace mlxs::model {
 
@@ -28,6 +29,10 @@ class Runner {
 
   int add_sequence();
   void remove_sequence(int seq);
+  // Places an image's features in a sequence, before its placeholder
+  // tokens are fed (images in order, not overlapping; `features` stays the
+  // caller's and must outlive the feeds).
+  core::Status place_image(int seq, const PlacedImage& image);
   int length(int seq) const;
 
   // Appends tokens to sequences in as few forward passes as the model's step
@@ -47,7 +52,10 @@ class Runner {
   struct Seq {
     std::vector<std::int32_t> blocks;
     std::int32_t length = 0;
+    std::vector<PlacedImage> images;
   };
+  // The multimodal fields of the pass being assembled.
+  void fill_multimodal();
   std::vector<float> out_;
   std::vector<std::int32_t> greedy_tokens_;  // step_greedy's ids
   std::vector<std::uint8_t> full_rows_;
@@ -68,6 +76,9 @@ class Runner {
   // Per-pass scratch, reused.
   std::vector<std::int32_t> tokens_, positions_, logit_rows_;
   std::vector<tensor::SeqSlice> slices_;
+  std::vector<const Seq*> slice_seqs_;
+  std::vector<std::int32_t> rope_positions_, attend_until_;
+  std::vector<tensor::EmbedRows> embeds_;
 };
 
 }  // namespace mlxs::model

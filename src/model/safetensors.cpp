@@ -39,6 +39,15 @@ tensor::Tensor TensorEntry::view() const {
   tensor::Tensor t;
   t.data = const_cast<std::uint8_t*>(data);  // weights are read-only by convention
   t.dtype = dtype;
+  if (shape.size() > static_cast<std::size_t>(tensor::kMaxDims)) {
+    // A convolution kernel (Qwen2-VL's 3-D patch embedding): rows of its
+    // output channels, which is how the model multiplies by it.
+    std::int64_t cols = 1;
+    for (std::size_t i = 1; i < shape.size(); ++i) cols *= shape[i];
+    t.ndim = 2;
+    t.shape = {shape[0], cols, 0, 0};
+    return t;
+  }
   t.ndim = static_cast<int>(shape.size());
   for (std::size_t i = 0; i < shape.size(); ++i) t.shape[i] = shape[i];
   return t;
@@ -91,9 +100,9 @@ Result<std::vector<TensorEntry>> SafetensorsFile::parse(const std::uint8_t* byte
     if (!dtype) {
       return load_error(name, where + ": unknown dtype " + core::json_excerpt(*dt));
     }
-    if (sh->size() > static_cast<std::size_t>(tensor::kMaxDims)) {
-      return load_error(
-          name, where + fmt::format(": {} dimensions (at most {})", sh->size(), tensor::kMaxDims));
+    if (sh->size() > kMaxSafetensorsDims) {
+      return load_error(name, where + fmt::format(": {} dimensions (at most {})", sh->size(),
+                                                  kMaxSafetensorsDims));
     }
     TensorEntry t;
     t.name = key;

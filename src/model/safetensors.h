@@ -23,7 +23,8 @@ struct TensorEntry {
   std::size_t nbytes = 0;
   int file = 0;  // index into the store's files
 
-  // A host view; shapes of more than four dimensions are rejected at parse.
+  // A host view; a shape of more than tensor::kMaxDims dimensions is seen
+  // as [shape[0], the product of the others].
   tensor::Tensor view() const;
 };
 
@@ -69,6 +70,9 @@ class WeightStore {
   std::vector<std::string> names_;
   std::map<std::string, TensorEntry> tensors_;
 };
+
+// Most dimensions a tensor may have (convolutions over time have five).
+inline constexpr std::size_t kMaxSafetensorsDims = 8;
 
 // Largest header we accept (the format's reference implementation uses 100 MB).
 inline constexpr std::uint64_t kMaxSafetensorsHeader = 100u << 20;

@@ -50,6 +50,9 @@ struct RopeSpec {
   std::vector<double> inv_freq;   // rot_dim / 2 entries
   int rot_dim = 0;                // leading dims of each head that rotate
   double attention_factor = 1.0;  // scales cos and sin (yarn / longrope)
+  // Multi-axis rotary (Qwen2-VL's M-RoPE): per inv_freq entry, the axis of
+  // StepBatch::rope_positions whose position turns it. Empty: one axis.
+  std::vector<std::uint8_t> axis;
 };
 
 struct AttentionSpec {
@@ -93,14 +96,36 @@ struct SeqSlice {
   std::int32_t num_blocks = 0;
 };
 
+// Rows [row, row + rows) of a step's embeddings replaced by `data` (host
+// memory, [rows, hidden] f32): an image's features in place of its
+// placeholder tokens.
+struct EmbedRows {
+  std::int32_t row = 0;
+  std::int32_t rows = 0;
+  const float* data = nullptr;
+};
+
+// Positions of M-RoPE axes: the rotary position of row t on axis a is
+// rope_positions[a * T + t].
+inline constexpr int kRopeAxes = 3;
+
 struct StepBatch {
   std::span<const std::int32_t> tokens;      // T token ids
-  std::span<const std::int32_t> positions;   // T positions
+  std::span<const std::int32_t> positions;   // T positions (KV slots)
   std::span<const SeqSlice> seqs;            // sequences, in token order
   std::span<const std::int32_t> logit_rows;  // rows of T whose logits are wanted
   // The cache the step reads and writes (set by Model::forward): a device
   // that replays captured steps keys them by it.
   const KvStorage* kv = nullptr;
+  // Multimodal steps only (all empty otherwise):
+  // kRopeAxes x T rotary positions for ropes with axes (Qwen2-VL), which
+  // differ from `positions` once an image has been placed.
+  std::span<const std::int32_t> rope_positions{};
+  // Per row, the end (exclusive) of the positions it attends to when that
+  // is past its own: Gemma-3's image tokens see their whole image. The keys
+  // must be in the cache by the end of the step's writes.
+  std::span<const std::int32_t> attend_until{};
+  std::span<const EmbedRows> embeds{};  // read by the model, not the backend
 };
 
 struct MoeSpec {
@@ -201,6 +226,11 @@ class Backend {
   virtual void softcap(Tensor x, float cap) = 0;
 
   virtual Status copy_to_host(const Tensor& src, void* dst) = 0;
+  // dst = host bytes (dst.nbytes() of them), in stream order.
+  virtual Status upload(const void* src, Tensor dst) = 0;
+  // The ops of vision encoders, or null where the backend has none yet
+  // (loading a vision model there is then a ModelLoadError).
+  virtual class EncoderOps* encoder() { return nullptr; }
   // What a step's sampling needs of its logits, row by row, so that a device
   // sends back token ids where they are enough instead of whole rows.
   struct RowDraw {

@@ -97,7 +97,8 @@ HostBuffer::~HostBuffer() {
 
 // ---------------------------------------------------------------- setup
 
-CpuBackend::CpuBackend(std::shared_ptr<ThreadPool> pool) : pool_(std::move(pool)) {}
+CpuBackend::CpuBackend(std::shared_ptr<ThreadPool> pool)
+    : pool_(std::move(pool)), encoder_(*pool_) {}
 CpuBackend::~CpuBackend() = default;
 
 std::string CpuBackend::describe() const {
@@ -235,8 +236,14 @@ void CpuBackend::begin_step(const StepBatch& batch) {
     for (std::int64_t t = 0; t < T; ++t) {
       float* cs = rope.cos_sin + t * rope.spec.rot_dim;
       const double pos = batch.positions[static_cast<std::size_t>(t)];
+      const bool axes = !rope.spec.axis.empty() && !batch.rope_positions.empty();
       for (int i = 0; i < half; ++i) {
-        const double angle = pos * rope.spec.inv_freq[static_cast<std::size_t>(i)];
+        const auto f = static_cast<std::size_t>(i);
+        const double p =
+            axes ? batch.rope_positions[rope.spec.axis[f] * static_cast<std::size_t>(T) +
+                                        static_cast<std::size_t>(t)]
+                 : pos;
+        const double angle = p * rope.spec.inv_freq[f];
         cs[i] = static_cast<float>(std::cos(angle) * rope.spec.attention_factor);
         cs[half + i] = static_cast<float>(std::sin(angle) * rope.spec.attention_factor);
       }
@@ -456,11 +463,16 @@ void CpuBackend::attention(const KvStorage& kv, int layer, const Tensor& q,
       for (std::int32_t t = first; t < last; ++t) {
         const std::int32_t pos = batch_.positions[static_cast<std::size_t>(t)];
         const std::int32_t lo = spec.window > 0 ? std::max(0, pos - spec.window + 1) : 0;
-        const std::int32_t n = pos + 1 - lo;
+        // The last key: its own position, or past it for a bidirectional span.
+        const std::int32_t last_key =
+            batch_.attend_until.empty()
+                ? pos
+                : std::max(pos, batch_.attend_until[static_cast<std::size_t>(t)] - 1);
+        const std::int32_t n = last_key + 1 - lo;
         for (int r = 0; r < group; ++r) {
           const int h = g * group + r;
           const float* qv = q.as<float>() + t * row + h * hd;
-          for (std::int32_t j = lo; j <= pos; ++j) {
+          for (std::int32_t j = lo; j <= last_key; ++j) {
             const float* kj = store.at(layer, 0, seq.block_table[j / bs], g) + (j % bs) * hd;
             scores[j - lo] = kernels::dot(qv, kj, hd) * spec.scale;
           }
@@ -469,7 +481,7 @@ void CpuBackend::attention(const KvStorage& kv, int layer, const Tensor& q,
           const float inv = 1.0f / kernels::exp_sub_sum(scores, mx, n);
           float* o = out.as<float>() + t * row + h * hd;
           std::memset(o, 0, static_cast<std::size_t>(hd) * sizeof(float));
-          for (std::int32_t j = lo; j <= pos; ++j) {
+          for (std::int32_t j = lo; j <= last_key; ++j) {
             const float* vj = store.at(layer, 1, seq.block_table[j / bs], g) + (j % bs) * hd;
             kernels::axpy(scores[j - lo] * inv, vj, o, hd);
           }
@@ -612,6 +624,11 @@ void CpuBackend::softcap(Tensor x, float cap) {
 
 core::Status CpuBackend::copy_to_host(const Tensor& src, void* dst) {
   std::memcpy(dst, src.data, src.nbytes());
+  return core::Status::ok();
+}
+
+core::Status CpuBackend::upload(const void* src, Tensor dst) {
+  std::memcpy(dst.data, src, dst.nbytes());
   return core::Status::ok();
 }
 

@@ -8,6 +8,7 @@
 #include <optional>
 #include <vector>
 
+#include "backend/cpu/cpu_encoder_ops.h"
 #include "backend/cpu/thread_pool.h"
 #include "tensor/backend.h"
 
@@ -79,6 +80,8 @@ class CpuBackend final : public tensor::Backend {
   void softcap(Tensor x, float cap) override;
 
   core::Status copy_to_host(const Tensor& src, void* dst) override;
+  core::Status upload(const void* src, Tensor dst) override;
+  tensor::EncoderOps* encoder() override { return &encoder_; }
   // Placeholders read the argmax of the last launch_logits: on the CPU this
   // gains nothing (a step computes when issued), but it runs the engine's
   // overlap mode where CI can test it.
@@ -106,6 +109,7 @@ class CpuBackend final : public tensor::Backend {
   void linear_impl(const float* x, std::int64_t M, std::int64_t K, std::span<const LinearOut> outs);
 
   std::shared_ptr<ThreadPool> pool_;
+  CpuEncoderOps encoder_;
   StepCapacity capacity_;
   std::vector<std::unique_ptr<DeviceBuffer>> owned_;  // converted weights
   std::vector<Rope> ropes_;

@@ -1070,6 +1070,14 @@ core::Status CudaBackend::copy_to_host(const Tensor& src, void* dst) {
   return take_error();
 }
 
+core::Status CudaBackend::upload(const void* src, Tensor dst) {
+  // Pageable host memory: the copy is staged before the call returns, so the
+  // caller may reuse `src` at once.
+  impl_->check(cudaMemcpyAsync(dst.data, src, dst.nbytes(), cudaMemcpyHostToDevice, impl_->stream),
+               "upload");
+  return take_error();
+}
+
 core::Status CudaBackend::launch_logits(const Tensor& logits, const LogitsRequest& request) {
   impl_->bind();
   Impl& m = *impl_;

@@ -83,6 +83,7 @@ class CudaBackend final : public tensor::Backend {
   void softcap(tensor::Tensor x, float cap) override;
 
   core::Status copy_to_host(const tensor::Tensor& src, void* dst) override;
+  core::Status upload(const void* src, tensor::Tensor dst) override;
   core::Status launch_logits(const tensor::Tensor& logits, const LogitsRequest& request) override;
   core::Result<HostLogits> collect_logits() override;
   bool samples_on_device() const override { return true; }

@@ -1,0 +1,60 @@
+#include "model/binder.h"
+
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "core/half.h"
+
+namespace mlxs::model {
+
+using core::Status;
+
+// What LoadOptions::quantization asks of this checkpoint: nothing, a
+// quantization at load, or an error when it contradicts how the checkpoint
+// is already stored (the original's clients send "int4" for 4-bit folders).
+bool keeps_weights(const std::string& requested) {
+  return requested.empty() || requested == "none" || requested == "bf16" || requested == "fp16";
+}
+
+Result<std::optional<LoadQuantization>> load_quantization(const std::string& requested,
+                                                          const QuantConfig& stored) {
+  MLXS_RETURN_IF_ERROR(check_quantization_name(requested));
+  if (keeps_weights(requested)) return std::optional<LoadQuantization>();
+  LoadQuantization q;
+  q.fp8 = requested == "fp8";
+  q.bits = requested == "int4" ? 4 : requested == "int8" ? 8 : 0;
+  if (!stored.quantized()) return std::optional<LoadQuantization>(q);
+  const bool agrees =
+      stored.method == QuantMethod::kMlxAffine ? !q.fp8 && stored.affine.bits == q.bits : q.fp8;
+  if (!agrees) {
+    const std::string how =
+        stored.method == QuantMethod::kMlxAffine
+            ? fmt::format("{}, {} bits", quant_method_name(stored.method), stored.affine.bits)
+            : std::string(quant_method_name(stored.method));
+    return load_error(fmt::format(
+        "the checkpoint is already quantized ({}); quantization \"{}\" disagrees", how, requested));
+  }
+  return std::optional<LoadQuantization>();  // as stored: nothing to do
+}
+
+Result<std::vector<float>> Binder::host_f32(const std::string& name,
+                                            std::vector<std::int64_t> shape) {
+  MLXS_ASSIGN_OR_RETURN(const TensorEntry* e, entry(name, std::move(shape)));
+  const std::size_t n = e->nbytes / tensor::dtype_size(e->dtype);
+  std::vector<float> out(n);
+  const auto* half = reinterpret_cast<const std::uint16_t*>(e->data);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (e->dtype == tensor::DType::kF16) {
+      out[i] = core::f16_to_f32(half[i]);
+    } else if (e->dtype == tensor::DType::kBF16) {
+      out[i] = core::bf16_to_f32(half[i]);
+    } else {  // entry() admits only float weights
+      std::memcpy(&out[i], e->data + i * sizeof(float), sizeof(float));
+    }
+  }
+  report();
+  return out;
+}
+
+}  // namespace mlxs::model
