@@ -5,6 +5,9 @@
 //   a warp per weight row (see qgemv_kernel).
 // - dequantize_rows: rows to bf16 for the tensor-core GEMM of prefill.
 // - embed: rows of a quantized table for the step's tokens.
+#include <algorithm>
+#include <cstdlib>
+
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -165,6 +168,263 @@ cudaError_t qgemv_rows(const float* x, int M, int K, const QSegments& segs, cuda
   });
 }
 
+// 4-bit codes, 1 to kQ4MaxRows input rows: the bandwidth path. A lane reads
+// 16 bytes (32 codes, one group's) per load, kQ4Unroll loads per weight row
+// for kQ4Rows rows at once, so that 8 independent loads are in flight per
+// lane. x is staged once per block in shared memory as f16, each 8-value
+// piece in the order the code masks produce (0 4 1 5 2 6 3 7), its 16-byte
+// pieces laid out [row][word of chunk][chunk] (a warp's reads are
+// contiguous: no bank conflicts), with each 32-value chunk's f32 sum beside
+// it. Per word: four masks with a magic exponent give (1024 + c) and
+// (64 + c) half pairs, one HFMA2 each makes them (c - 8) / 64 exactly, four
+// HFMA2 multiply them with x; sixteen products are summed in f16 (|Σ| <=
+// 2 · max|x|, the old path's range), then f32:
+//   y = Σ_chunks 64 · scale · Σ x·(c - 8)/64 + (bias + 8 · scale) · Σ x.
+// The grid is sized to what fits on the device at once and the warps
+// stride over row pairs, so x is staged once per resident block.
+constexpr int kQ4Warps = 8;
+constexpr int kQ4Rows = 2;    // weight rows per warp pass, sharing x loads
+constexpr int kQ4Unroll = 4;  // 16-byte code loads per row per pass
+constexpr int kQ4MaxRows = 4;
+
+template <int M>
+constexpr std::size_t q4_smem_bytes(int K) {
+  return static_cast<std::size_t>(M) * (K / 32) * (64 + 4);
+}
+
+// Weight row `row` of the segments laid end to end: its segment and its
+// index there (s == count when past the end).
+__device__ __forceinline__ int find_segment(const QSegments& segs, int& row) {
+  int s = 0;
+  while (s < segs.count && row >= segs.seg[s].w.n) row -= segs.seg[s++].w.n;
+  return s;
+}
+
+template <WType P, int M>
+__global__ void __launch_bounds__(32 * kQ4Warps)
+    qgemv4_kernel(const float* x, int K, QSegments segs, int total_rows) {
+  extern __shared__ uint4 q4_smem[];
+  const int C = K / 32;  // 32-code chunks per row
+  uint4* xh = q4_smem;   // [M][4][C]: f16 x, 8 values a word
+  float* xsum = reinterpret_cast<float*>(q4_smem + static_cast<std::size_t>(M) * 4 * C);  // [M][C]
+  const int lane = static_cast<int>(threadIdx.x) & 31;
+  const int warp = static_cast<int>(threadIdx.x) >> 5;
+  const int stride = static_cast<int>(gridDim.x) * kQ4Warps;
+  const int pairs = (total_rows + kQ4Rows - 1) / kQ4Rows;
+  const int first = static_cast<int>(blockIdx.x) * kQ4Warps + warp;
+
+  // The first rows' codes are constant: ask L2 for them before waiting for
+  // the kernel that writes x (launched early, see launch_q4).
+  if (first < pairs) {
+#pragma unroll
+    for (int i = 0; i < kQ4Rows; ++i) {
+      int r = first * kQ4Rows + i;
+      const int s = find_segment(segs, r);
+      if (s >= segs.count) continue;
+      const uint4* row =
+          static_cast<const uint4*>(segs.seg[s].w.packed) + static_cast<std::int64_t>(r) * C;
+      for (int c = lane; c < C && c < 32 * kQ4Unroll; c += 32) {
+        asm volatile("prefetch.global.L2 [%0];" ::"l"(row + c));
+      }
+    }
+  }
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  cudaGridDependencySynchronize();
+#endif
+  // Stage x: a thread per 8 values, the four threads of a chunk adjacent.
+  {
+    const int words = K / 8;
+    const int n = M * words;
+    for (int base = 0; base < n; base += static_cast<int>(blockDim.x)) {
+      const int i = base + static_cast<int>(threadIdx.x);
+      const bool ok = i < n;
+      float4 a = make_float4(0.f, 0.f, 0.f, 0.f), b = a;
+      if (ok) {
+        a = reinterpret_cast<const float4*>(x)[2 * i];
+        b = reinterpret_cast<const float4*>(x)[2 * i + 1];
+      }
+      float sum = ((a.x + a.y) + (a.z + a.w)) + ((b.x + b.y) + (b.z + b.w));
+      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+      sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+      if (ok) {
+        const int m = i / words;
+        const int w = i - m * words;
+        const __half2 h[4] = {__floats2half2_rn(a.x, b.x), __floats2half2_rn(a.y, b.y),
+                              __floats2half2_rn(a.z, b.z), __floats2half2_rn(a.w, b.w)};
+        xh[(m * 4 + (w & 3)) * C + (w >> 2)] = *reinterpret_cast<const uint4*>(h);
+        if ((w & 3) == 0) xsum[m * C + (w >> 2)] = sum;
+      }
+    }
+  }
+  __syncthreads();
+
+  const __half2 kMul = __floats2half2_rn(1.0f / 64.0f, 1.0f / 64.0f);
+  const __half2 kLow = __floats2half2_rn(-1032.0f / 64.0f, -1032.0f / 64.0f);
+  const __half2 kHigh = __floats2half2_rn(-72.0f / 64.0f, -72.0f / 64.0f);
+  for (int p = first; p < pairs; p += stride) {
+    const uint4* rows[kQ4Rows];
+    const void* scales[kQ4Rows];
+    const void* biases[kQ4Rows];
+    std::int64_t prow[kQ4Rows];
+    int gshift[kQ4Rows], seg[kQ4Rows], rix[kQ4Rows];
+#pragma unroll
+    for (int i = 0; i < kQ4Rows; ++i) {
+      int r = p * kQ4Rows + i;
+      seg[i] = find_segment(segs, r);
+      rix[i] = r;
+      const AffineWeight& w = segs.seg[seg[i] < segs.count ? seg[i] : 0].w;
+      rows[i] = static_cast<const uint4*>(w.packed) + static_cast<std::int64_t>(r) * C;
+      scales[i] = w.scales;
+      biases[i] = w.biases;
+      prow[i] = static_cast<std::int64_t>(r) * (K / w.group);
+      gshift[i] = w.group == 32 ? 0 : w.group == 64 ? 1 : 2;  // chunks per group: 1 << gshift
+    }
+    float acc[kQ4Rows][M];
+#pragma unroll
+    for (int i = 0; i < kQ4Rows; ++i) {
+#pragma unroll
+      for (int m = 0; m < M; ++m) acc[i][m] = 0.0f;
+    }
+    for (int c0 = lane; c0 < C; c0 += 32 * kQ4Unroll) {
+      // Every load of the pass first (codes with their groups' parameters),
+      // then the math.
+      uint4 q[kQ4Rows][kQ4Unroll];
+      float sc[kQ4Rows][kQ4Unroll], bi[kQ4Rows][kQ4Unroll];
+#pragma unroll
+      for (int i = 0; i < kQ4Rows; ++i) {
+#pragma unroll
+        for (int u = 0; u < kQ4Unroll; ++u) {
+          const int c = c0 + 32 * u;
+          q[i][u] = make_uint4(0, 0, 0, 0);
+          sc[i][u] = 0.0f;
+          bi[i][u] = 0.0f;
+          if (seg[i] < segs.count && c < C) {
+            const std::int64_t g = prow[i] + (c >> gshift[i]);
+            q[i][u] = __ldg(rows[i] + c);
+            sc[i][u] = load_param<P>(scales[i], g);
+            bi[i][u] = load_param<P>(biases[i], g);
+          }
+        }
+      }
+#pragma unroll
+      for (int u = 0; u < kQ4Unroll; ++u) {
+        const int c = c0 + 32 * u;
+        if (c >= C) break;
+        uint4 xv[M][4];
+        float xs[M];
+#pragma unroll
+        for (int m = 0; m < M; ++m) {
+#pragma unroll
+          for (int j = 0; j < 4; ++j) xv[m][j] = xh[(m * 4 + j) * C + c];
+          xs[m] = xsum[m * C + c];
+        }
+#pragma unroll
+        for (int i = 0; i < kQ4Rows; ++i) {
+          const unsigned wd[4] = {q[i][u].x, q[i][u].y, q[i][u].z, q[i][u].w};
+          __half2 h[4][4];
+#pragma unroll
+          for (int j = 0; j < 4; ++j) {
+            const unsigned hi = wd[j] >> 8;
+            const unsigned b0 = (wd[j] & 0x000F000Fu) | 0x64006400u;  // 1024 + c0, c4
+            const unsigned b1 = (wd[j] & 0x00F000F0u) | 0x54005400u;  // 64 + c1, c5
+            const unsigned b2 = (hi & 0x000F000Fu) | 0x64006400u;     // 1024 + c2, c6
+            const unsigned b3 = (hi & 0x00F000F0u) | 0x54005400u;     // 64 + c3, c7
+            h[j][0] = __hfma2(*reinterpret_cast<const __half2*>(&b0), kMul, kLow);
+            h[j][1] = __hfma2(*reinterpret_cast<const __half2*>(&b1), kMul, kHigh);
+            h[j][2] = __hfma2(*reinterpret_cast<const __half2*>(&b2), kMul, kLow);
+            h[j][3] = __hfma2(*reinterpret_cast<const __half2*>(&b3), kMul, kHigh);
+          }
+          const float s64 = 64.0f * sc[i][u];
+          const float sh = bi[i][u] + 8.0f * sc[i][u];
+#pragma unroll
+          for (int m = 0; m < M; ++m) {
+            float dot = 0.0f;
+#pragma unroll
+            for (int half = 0; half < 2; ++half) {
+              const __half2* xa = reinterpret_cast<const __half2*>(&xv[m][2 * half]);
+              const __half2* xb = reinterpret_cast<const __half2*>(&xv[m][2 * half + 1]);
+              __half2 sum = __hmul2(xa[0], h[2 * half][0]);
+#pragma unroll
+              for (int e = 1; e < 4; ++e) sum = __hfma2(xa[e], h[2 * half][e], sum);
+#pragma unroll
+              for (int e = 0; e < 4; ++e) sum = __hfma2(xb[e], h[2 * half + 1][e], sum);
+              const float2 f = __half22float2(sum);
+              dot += f.x + f.y;
+            }
+            acc[i][m] += s64 * dot + sh * xs[m];
+          }
+        }
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < kQ4Rows; ++i) {
+#pragma unroll
+      for (int m = 0; m < M; ++m) acc[i][m] = warp_sum(acc[i][m]);
+      if (lane == 0 && seg[i] < segs.count) {
+        const QSegment& sg = segs.seg[seg[i]];
+#pragma unroll
+        for (int m = 0; m < M; ++m) {
+          sg.y[static_cast<std::int64_t>(m) * sg.w.n + rix[i]] =
+              acc[i][m] + (sg.bias != nullptr ? sg.bias[rix[i]] : 0.0f);
+        }
+      }
+    }
+  }
+}
+
+// Programmatic dependent launch (as launch_early) with the staged x's
+// dynamic shared memory, on a grid of what fits on the device at once.
+template <WType P, int M>
+cudaError_t launch_q4(const float* x, int K, const QSegments& segs, int rows, cudaStream_t s) {
+  const auto kernel = qgemv4_kernel<P, M>;
+  const std::size_t smem = q4_smem_bytes<M>(K);
+  int dev = 0, sms = 0, per_sm = 0;
+  cudaError_t e = cudaGetDevice(&dev);
+  if (e == cudaSuccess) e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+  if (e == cudaSuccess && smem > 48 * 1024) {
+    e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                             static_cast<int>(smem));
+  }
+  if (e == cudaSuccess) {
+    e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, 32 * kQ4Warps, smem);
+  }
+  if (e != cudaSuccess) return e;
+  // As many blocks as are resident at once (x staged once per block), fewer
+  // when the weights have fewer row pairs than that.
+  const int pairs = (rows + kQ4Rows - 1) / kQ4Rows;
+  const int need = (pairs + kQ4Warps - 1) / kQ4Warps;
+  const auto blocks = static_cast<unsigned>(std::min(need, std::max(per_sm, 1) * sms));
+  cudaLaunchConfig_t config{};
+  config.gridDim = dim3(blocks);
+  config.blockDim = dim3(32 * kQ4Warps);
+  config.dynamicSmemBytes = smem;
+  config.stream = s;
+  cudaLaunchAttribute attr{};
+  attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr.val.programmaticStreamSerializationAllowed = 1;
+  config.attrs = &attr;
+  config.numAttrs = 1;
+  return cudaLaunchKernelEx(&config, kernel, x, K, segs, rows);
+}
+
+// Whether the staged x of M rows fits one block's shared memory.
+bool q4_fits(int M, int K) {
+  int dev = 0, optin = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess ||
+      cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess) {
+    return false;
+  }
+  return static_cast<std::size_t>(M) * (K / 32) * (64 + 4) <= static_cast<std::size_t>(optin);
+}
+
+template <WType P>
+cudaError_t qgemv4_rows(const float* x, int M, int K, const QSegments& segs, cudaStream_t s) {
+  int rows = 0;
+  for (int i = 0; i < segs.count; ++i) rows += segs.seg[i].w.n;
+  return with_rows<kQ4MaxRows>(
+      M, [&](auto m) { return launch_q4<P, decltype(m)::value>(x, K, segs, rows, s); });
+}
+
 // Code k of a packed row (bits [k·BITS, (k+1)·BITS) of the row's words).
 __device__ __forceinline__ unsigned code_at(const unsigned* row, int bits, std::int64_t k) {
   const std::int64_t bit = k * bits;
@@ -244,6 +504,21 @@ cudaError_t qgemv(const float* x, int M, int K, const QSegment* segments, int co
     segs.seg[i] = segments[i];
   }
   const bool four = segments[0].w.bits == 4;
+  // MLXS_QGEMV_OLD=1 keeps 4-bit codes on the word-per-lane kernel (A/B).
+  static const bool old_path = [] {
+    const char* v = std::getenv("MLXS_QGEMV_OLD");
+    return v != nullptr && v[0] == '1';
+  }();
+  if (four && !old_path && M <= kQ4MaxRows && q4_fits(M, K)) {
+    switch (segments[0].w.param_type) {
+      case WType::kBF16:
+        return qgemv4_rows<WType::kBF16>(x, M, K, segs, s);
+      case WType::kF16:
+        return qgemv4_rows<WType::kF16>(x, M, K, segs, s);
+      case WType::kF32:
+        return qgemv4_rows<WType::kF32>(x, M, K, segs, s);
+    }
+  }
   switch (segments[0].w.param_type) {
     case WType::kBF16:
       return four ? qgemv_rows<4, WType::kBF16>(x, M, K, segs, s)

@@ -3,6 +3,7 @@
 // backends). Label: gpu.
 #include <cmath>
 #include <memory>
+#include <tuple>
 
 #include <gtest/gtest.h>
 
@@ -287,6 +288,30 @@ TEST(CudaOps, PackedWeightWideEnoughForOneBlockPerTile) {
     const PackedWeight h = make_packed(N, 256, bits, 64, DType::kBF16, rng);
     const PackedPair w(p, h, hd, rng);
     EXPECT_LT(w.linear_error(p, hd, rng, 5), 1e-2);
+  }
+}
+
+TEST(CudaOps, PackedGemvLongRowsAndManyRows) {
+  // The 4-bit GEMV's bandwidth path (1-4 rows): rows longer than one pass
+  // of its lanes with a partial last pass (K = 5248: 164 chunks of 32
+  // codes), an odd row count (the last warp's second row is past the end),
+  // and more row pairs than the grid has warps (9001 rows: the warps stride
+  // over them). 5 rows take the word-per-lane kernel.
+  Pair p(false, 0);  // no qgemm: 1-8 rows stay on the GEMV
+  ASSERT_TRUE(p.gpu);
+  p.cpu.set_int8_activations(false);
+  p.plan(8, 2, 16, 9001);
+  core::Xoshiro256 rng(11);
+  HostData hd;
+  for (auto [N, K, group] : {std::tuple{std::int64_t{37}, std::int64_t{5248}, 64},
+                             std::tuple{std::int64_t{37}, std::int64_t{5248}, 128},
+                             std::tuple{std::int64_t{9001}, std::int64_t{256}, 32}}) {
+    const PackedWeight h = make_packed(N, K, 4, group, DType::kBF16, rng);
+    const PackedPair w(p, h, hd, rng);
+    for (std::int64_t M : {1, 2, 4, 5}) {
+      SCOPED_TRACE(fmt::format("N={} K={} group={} M={}", N, K, group, M));
+      EXPECT_LT(w.linear_error(p, hd, rng, M), 2e-3);
+    }
   }
 }
 
