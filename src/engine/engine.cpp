@@ -6,6 +6,8 @@
 #include <limits>
 #include <optional>
 
+#include <xxhash.h>
+
 #include "core/log.h"
 #include "tensor/logits.h"
 
@@ -18,6 +20,8 @@ using core::Status;
 struct Engine::RequestState {
   std::uint64_t id = 0;
   GenerateRequest params;
+  std::vector<std::uint64_t> image_hashes;     // of each image's pixels
+  std::vector<std::vector<float>> image_rows;  // the tower's output, per image
   std::shared_ptr<Stream> stream;
   std::vector<SeqId> seqs;
   int open = 0;
@@ -38,6 +42,14 @@ struct Engine::SeqRuntime {
 };
 
 namespace {
+
+// The scheduler computes an image's rows in one step where they attend to
+// each other both ways.
+SchedulerConfig scheduler_config(const SchedulerConfig& base, const model::Model& model) {
+  SchedulerConfig c = base;
+  c.whole_images = model.vision() != nullptr && model.vision()->bidirectional_image_attention;
+  return c;
+}
 
 std::uint64_t fresh_seed() {
   static std::atomic<std::uint64_t> counter{0};
@@ -91,7 +103,7 @@ Engine::Engine(model::Model& model, const tokenizer::Tokenizer* tokenizer,
       clock_(clock),
       kv_(std::move(kv)),
       blocks_(kv_blocks, config.block_size, config.prefix_caching),
-      scheduler_(config.scheduler, blocks_, clock),
+      scheduler_(scheduler_config(config.scheduler, model), blocks_, clock),
       sampler_(model.config().vocab),
       device_draws_(config.device_sampling && model.backend().samples_on_device()),
       overlap_(model.backend().resolves_placeholder_tokens() &&
@@ -107,6 +119,7 @@ Engine::Engine(model::Model& model, const tokenizer::Tokenizer* tokenizer,
   batch_positions_.reserve(T);
   batch_logit_rows_.reserve(static_cast<std::size_t>(config.scheduler.max_seqs));
   batch_slices_.reserve(static_cast<std::size_t>(config.scheduler.max_seqs));
+  batch_images_.reserve(static_cast<std::size_t>(config.scheduler.max_seqs));
   outcomes_.reserve(static_cast<std::size_t>(config.scheduler.max_seqs));
   prefill_entries_.reserve(static_cast<std::size_t>(config.scheduler.max_seqs));
   pending_prefills_.reserve(static_cast<std::size_t>(config.scheduler.max_seqs));
@@ -132,6 +145,7 @@ Result<std::shared_ptr<Stream>> Engine::submit(GenerateRequest request) {
                               "prompt: token id {} is not in the vocabulary", id);
     }
   }
+  MLXS_RETURN_IF_ERROR(validate_images(request));
   if (request.n < 1 || request.n > config_.max_n) {
     return core::make_error(ErrorCode::kInvalidParams, "n: must be in [1, {}]", config_.max_n);
   }
@@ -149,6 +163,10 @@ Result<std::shared_ptr<Stream>> Engine::submit(GenerateRequest request) {
   }
   request.stop.max_tokens = std::min(request.stop.max_tokens, room);
   auto state = std::make_shared<RequestState>();
+  for (const auto& img : request.images) {
+    state->image_hashes.push_back(
+        XXH3_64bits(img.pixels.data(), img.pixels.size() * sizeof(float)));
+  }
   state->id = next_request_.fetch_add(1);
   state->stream = std::make_shared<Stream>(state->id, request.n, config_.stream_limits);
   state->times.queued = clock_.now_ns();
@@ -162,6 +180,79 @@ Result<std::shared_ptr<Stream>> Engine::submit(GenerateRequest request) {
   active_requests_.fetch_add(1);
   inbox_cv_.notify_one();
   return stream;
+}
+
+Status Engine::validate_images(const GenerateRequest& request) const {
+  const model::VisionConfig* vision = model_.vision();
+  const auto image_id = vision != nullptr ? static_cast<std::int32_t>(vision->image_token_id) : -1;
+  const auto placeholders = std::count(request.prompt.begin(), request.prompt.end(), image_id);
+  if (request.images.empty()) {
+    if (vision == nullptr || placeholders == 0) return Status::ok();
+    return core::make_error(ErrorCode::kInvalidParams,
+                            "prompt: {} image placeholder tokens but no image", placeholders);
+  }
+  if (vision == nullptr) return Status(ErrorCode::kInvalidParams, "images: this model takes none");
+  std::int64_t filled = 0;
+  std::int64_t after = 0;
+  for (std::size_t i = 0; i < request.images.size(); ++i) {
+    const RequestImage& img = request.images[i];
+    const model::ImageInput input{img.pixels, img.grid_t, img.grid_h, img.grid_w};
+    auto rows = model_.image_tokens(input);
+    if (!rows) {
+      return core::make_error(ErrorCode::kInvalidParams, "images[{}]: {}", i,
+                              rows.status().message());
+    }
+    const std::int64_t end = static_cast<std::int64_t>(img.begin) + *rows;
+    if (img.begin < after || end > static_cast<std::int64_t>(request.prompt.size())) {
+      return core::make_error(ErrorCode::kInvalidParams,
+                              "images[{}]: its {} tokens do not fit the prompt after the image "
+                              "before",
+                              i, *rows);
+    }
+    for (std::int64_t t = img.begin; t < end; ++t) {
+      if (request.prompt[static_cast<std::size_t>(t)] != image_id) {
+        return core::make_error(ErrorCode::kInvalidParams,
+                                "images[{}]: prompt token {} is not the image placeholder {}", i, t,
+                                image_id);
+      }
+    }
+    filled += *rows;
+    after = end;
+  }
+  if (filled != placeholders) {
+    return core::make_error(ErrorCode::kInvalidParams,
+                            "prompt: {} image placeholder tokens, but the images fill {}",
+                            placeholders, filled);
+  }
+  return Status::ok();
+}
+
+Result<std::vector<model::PlacedImage>> Engine::encode_images(RequestState& request) {
+  std::vector<model::PlacedImage> placed;
+  const auto& images = request.params.images;
+  const std::int64_t hidden = model_.config().hidden;
+  const std::int64_t merge = images.empty() ? 1 : model_.vision()->merge;
+  for (std::size_t i = 0; i < images.size(); ++i) {
+    const RequestImage& img = images[i];
+    const model::ImageInput input{img.pixels, img.grid_t, img.grid_h, img.grid_w};
+    MLXS_ASSIGN_OR_RETURN(const std::int64_t rows, model_.image_tokens(input));
+    request.image_rows.emplace_back(static_cast<std::size_t>(rows * hidden));
+    MLXS_RETURN_IF_ERROR(model_.encode_image(input, request.image_rows.back()));
+    model::PlacedImage p;
+    p.begin = img.begin;
+    p.rows = static_cast<std::int32_t>(rows);
+    if (model_.multi_axis_rope()) {
+      p.grid_h = static_cast<std::int32_t>(img.grid_h / merge);
+      p.grid_w = static_cast<std::int32_t>(img.grid_w / merge);
+    }
+    p.features = request.image_rows.back().data();
+    p.hash = request.image_hashes[i];
+    placed.push_back(p);
+  }
+  // The pixels are no longer needed once encoded.
+  request.params.images.clear();
+  request.params.images.shrink_to_fit();
+  return placed;
 }
 
 void Engine::cancel(std::uint64_t request_id) {
@@ -193,7 +284,8 @@ void Engine::take_inbox() {
   const core::Nanos now = clock_.now_ns();
   for (auto& req : fresh) {
     const auto& p = req->params;
-    Status added = Status::ok();
+    auto placed = encode_images(*req);
+    Status added = placed.is_ok() ? Status::ok() : placed.status();
     for (int c = 0; c < p.n && added.is_ok(); ++c) {
       const SeqId id = next_seq_++;
       SeqSpec spec;
@@ -202,6 +294,7 @@ void Engine::take_inbox() {
       spec.group_leader = c == 0;
       spec.priority = p.priority;
       spec.prompt = p.prompt;
+      spec.images = *placed;
       spec.max_new_tokens = p.stop.max_tokens;
       spec.deadline = p.timeout_ns > 0 ? now + p.timeout_ns : 0;
       added = scheduler_.add(std::move(spec));
@@ -375,6 +468,7 @@ Result<tensor::Tensor> Engine::launch_forward(const StepPlan& plan) {
   batch_positions_.clear();
   batch_logit_rows_.clear();
   batch_slices_.clear();
+  batch_images_.clear();
   prefill_entries_.clear();
   for (const PlanEntry& e : plan.entries) {
     const Sequence& s = *scheduler_.find(e.id);
@@ -393,8 +487,16 @@ Result<tensor::Tensor> Engine::launch_forward(const StepPlan& plan) {
     if (e.wants_logits) batch_logit_rows_.push_back(begin + e.count - 1);
     batch_slices_.push_back(tensor::SeqSlice{begin, e.count, e.begin + e.count, s.blocks.data(),
                                              static_cast<std::int32_t>(s.blocks.size())});
+    batch_images_.emplace_back(s.images);
   }
-  const tensor::StepBatch batch{batch_tokens_, batch_positions_, batch_slices_, batch_logit_rows_};
+  const model::VisionConfig* vision = model_.vision();
+  model::fill_step_images(batch_slices_, batch_images_, batch_positions_, model_.config().hidden,
+                          model_.multi_axis_rope(),
+                          vision != nullptr && vision->bidirectional_image_attention, step_images_);
+  tensor::StepBatch batch{batch_tokens_, batch_positions_, batch_slices_, batch_logit_rows_};
+  batch.rope_positions = step_images_.rope_positions;
+  batch.attend_until = step_images_.attend_until;
+  batch.embeds = step_images_.embeds;
   return model_.forward(batch, *kv_);
 }
 

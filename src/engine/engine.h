@@ -53,8 +53,22 @@ struct EngineConfig {
   Overlap overlap = Overlap::kAuto;
 };
 
+// An image of a vision model's prompt: its pixels as the model's processor
+// lays them out (model::ImageInput) and the prompt index of the first of its
+// placeholder tokens, which it fills.
+struct RequestImage {
+  std::vector<float> pixels;
+  std::int64_t grid_t = 1;
+  std::int64_t grid_h = 0;
+  std::int64_t grid_w = 0;
+  std::int32_t begin = 0;
+};
+
 struct GenerateRequest {
   std::vector<std::int32_t> prompt;
+  // Vision models: the images, in prompt order. Every image placeholder
+  // token of the prompt is one of theirs.
+  std::vector<RequestImage> images;
   SamplingParams sampling;
   StopParams stop;
   int n = 1;
@@ -126,6 +140,11 @@ class Engine {
          const core::Clock& clock, std::unique_ptr<tensor::KvStorage> kv, int kv_blocks);
 
   void take_inbox();
+  // Checks a request's images against its prompt and the model.
+  core::Status validate_images(const GenerateRequest& request) const;
+  // Runs the vision tower on a request's images (engine thread, once per
+  // request): their rows, placed for its sequences.
+  core::Result<std::vector<model::PlacedImage>> encode_images(RequestState& request);
   void publish_metrics();
   void end_sequence(SeqId id);
   // Builds the step's batch (placeholders for pending tokens) and runs the
@@ -165,6 +184,8 @@ class Engine {
   SeqId next_seq_ = 1;
   std::vector<std::int32_t> batch_tokens_, batch_positions_, batch_logit_rows_;
   std::vector<tensor::SeqSlice> batch_slices_;
+  std::vector<std::span<const model::PlacedImage>> batch_images_;  // per slice
+  model::StepImages step_images_;
   std::vector<std::uint8_t> full_rows_;          // per logit row: sampled on the host
   std::vector<std::int32_t> masked_rows_;        // logit rows with a mask in masks_
   std::vector<std::uint32_t> masks_;             // their allowed-token bitmasks

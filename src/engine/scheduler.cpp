@@ -44,6 +44,22 @@ Status Scheduler::add(SeqSpec spec) {
   s->times.queued = clock_.now_ns();
   s->prompt_len = static_cast<int>(spec.prompt.size());
   s->max_new_tokens = spec.max_new_tokens;
+  for (std::size_t i = 0; i < spec.images.size(); ++i) {
+    const auto& img = spec.images[i];
+    const std::int32_t after = i == 0 ? 0 : spec.images[i - 1].begin + spec.images[i - 1].rows;
+    if (img.rows <= 0 || img.begin < after ||
+        static_cast<std::size_t>(img.begin) + static_cast<std::size_t>(img.rows) >
+            spec.prompt.size()) {
+      return Status(ErrorCode::kInvalidParams, "images must lie in order within the prompt");
+    }
+    if (config_.whole_images &&
+        img.rows > std::min(config_.prefill_chunk, config_.max_batch_tokens)) {
+      return core::make_error(ErrorCode::kInvalidParams,
+                              "an image of {} tokens does not fit one step of {}", img.rows,
+                              std::min(config_.prefill_chunk, config_.max_batch_tokens));
+    }
+  }
+  s->images = std::move(spec.images);
   s->tokens = std::move(spec.prompt);
   s->tokens.reserve(
       std::min<std::size_t>(static_cast<std::size_t>(config_.max_context),
@@ -164,9 +180,7 @@ void Scheduler::match_prefix(Sequence& s) {
   const int full = static_cast<int>(s.tokens.size()) / bs;
   BlockHash parent = 0;
   for (int i = 0; i < full; ++i) {
-    const BlockHash h =
-        hash_block(parent, std::span<const std::int32_t>(s.tokens).subspan(
-                               static_cast<std::size_t>(i * bs), static_cast<std::size_t>(bs)));
+    const BlockHash h = block_hash(s, static_cast<std::size_t>(i), parent);
     auto b = blocks_.lookup(h);
     if (!b) break;
     s.blocks.push_back(*b);
@@ -186,6 +200,27 @@ void Scheduler::match_prefix(Sequence& s) {
   }
 }
 
+BlockHash Scheduler::block_hash(const Sequence& s, std::size_t i, BlockHash parent) const {
+  const auto bs = static_cast<std::size_t>(blocks_.block_size());
+  BlockHash h = hash_block(parent, std::span<const std::int32_t>(s.tokens).subspan(i * bs, bs));
+  const auto lo = static_cast<std::int64_t>(i * bs);
+  const auto hi = lo + static_cast<std::int64_t>(bs);
+  for (const auto& img : s.images) {
+    if (img.begin >= hi || img.begin + img.rows <= lo) continue;
+    // The same placeholder ids stand for every image: the content decides.
+    const std::int32_t words[3] = {static_cast<std::int32_t>(img.hash),
+                                   static_cast<std::int32_t>(img.hash >> 32),
+                                   img.begin - static_cast<std::int32_t>(lo)};
+    h = hash_block(h, words);
+  }
+  return h;
+}
+
+int Scheduler::image_chunk(const Sequence& s, int want) const {
+  if (!config_.whole_images || s.images.empty()) return want;
+  return model::take_whole_images(s.images, s.num_computed, want);
+}
+
 void Scheduler::register_full_blocks(Sequence& s) {
   if (!blocks_.prefix_caching()) return;
   const int bs = blocks_.block_size();
@@ -195,9 +230,7 @@ void Scheduler::register_full_blocks(Sequence& s) {
   while (static_cast<int>(s.block_hashes.size()) < full) {
     const auto i = s.block_hashes.size();
     const BlockHash parent = i == 0 ? 0 : s.block_hashes[i - 1];
-    const BlockHash h =
-        hash_block(parent, std::span<const std::int32_t>(s.tokens).subspan(
-                               i * static_cast<std::size_t>(bs), static_cast<std::size_t>(bs)));
+    const BlockHash h = block_hash(s, i, parent);
     s.block_hashes.push_back(h);
     blocks_.register_full(s.blocks[i], h);
   }
@@ -281,10 +314,12 @@ const StepPlan& Scheduler::schedule() {
     Sequence& s = *it->second;
     if (s.state != SeqState::kPrefilling) continue;
     const int remaining = static_cast<int>(s.tokens.size()) - s.num_computed;
-    int chunk = std::min({remaining, budget, config_.prefill_chunk});
+    int chunk = image_chunk(s, std::min({remaining, budget, config_.prefill_chunk}));
+    if (chunk == 0) continue;  // the next image needs a step of its own
     if (!ensure_blocks(s, s.num_computed + chunk)) {
       // Take what the blocks it holds allow; wait for the rest.
-      chunk = static_cast<int>(s.blocks.size()) * blocks_.block_size() - s.num_computed;
+      chunk =
+          image_chunk(s, static_cast<int>(s.blocks.size()) * blocks_.block_size() - s.num_computed);
       if (chunk <= 0) continue;
     }
     plan_.entries.push_back(
@@ -323,7 +358,7 @@ const StepPlan& Scheduler::schedule() {
     Sequence& s = *next;
     match_prefix(s);
     const int remaining = static_cast<int>(s.tokens.size()) - s.num_computed;
-    const int chunk = std::min({remaining, budget, config_.prefill_chunk});
+    const int chunk = image_chunk(s, std::min({remaining, budget, config_.prefill_chunk}));
     // Admit only when the whole context fits next to one block of growth per
     // running sequence (plus a small watermark): admitting on the first chunk
     // alone would soon force preemptions of the work already running.
@@ -331,9 +366,9 @@ const StepPlan& Scheduler::schedule() {
     const int all_blocks = (static_cast<int>(s.tokens.size()) + bs - 1) / bs;
     const int missing = std::max(0, all_blocks - static_cast<int>(s.blocks.size()));
     const int reserve = running_.empty() ? 0 : watermark + static_cast<int>(running_.size());
-    bool ok =
-        blocks_.free_blocks() - missing >= reserve && ensure_blocks(s, s.num_computed + chunk);
-    while (!ok) {
+    bool ok = chunk > 0 && blocks_.free_blocks() - missing >= reserve &&
+              ensure_blocks(s, s.num_computed + chunk);
+    while (!ok && chunk > 0) {
       // Only strictly lower classes make room for an admission.
       Sequence* victim = pick_victim(s, true);
       if (victim == nullptr) break;

@@ -28,6 +28,9 @@ struct SchedulerConfig {
   int max_waiting[kPriorityClasses] = {256, 1024};  // admission limit per class
   core::Nanos aging_ns = 2'000'000'000;  // batch work waiting longer competes as interactive
   int max_preemptions = 3;               // a sequence preempted this often is not chosen again
+  // Image rows attend to their whole image (Gemma 3): a prefill chunk never
+  // ends inside an image.
+  bool whole_images = false;
 };
 
 struct SeqSpec {
@@ -36,6 +39,7 @@ struct SeqSpec {
   bool group_leader = true;  // followers wait until the leader's prompt is computed
   Priority priority = Priority::kInteractive;
   std::vector<std::int32_t> prompt;
+  std::vector<model::PlacedImage> images;  // in order, within the prompt
   int max_new_tokens = 16;
   core::Nanos deadline = 0;  // absolute; 0: none
 };
@@ -117,6 +121,12 @@ class Scheduler {
   bool ensure_blocks(Sequence& s, int tokens_needed);
   Sequence* pick_victim(const Sequence& requester, bool strictly_lower_class);
   void match_prefix(Sequence& s);
+  // Hash of full block `i` of `s` chained to `parent`: its tokens and the
+  // content of the images whose rows it holds.
+  BlockHash block_hash(const Sequence& s, std::size_t i, BlockHash parent) const;
+  // A prefill chunk of at most `want` tokens from s.num_computed, shortened
+  // so as not to end inside an image when images are computed whole.
+  int image_chunk(const Sequence& s, int want) const;
   void register_full_blocks(Sequence& s);
   Priority effective_class(const Sequence& s, core::Nanos now) const;
   bool group_ready(const Sequence& s) const;

@@ -10,6 +10,7 @@
 #include "core/clock.h"
 #include "core/status.h"
 #include "engine/block_pool.h"
+#include "model/placed_image.h"
 
 namespace mlxs::engine {
 
@@ -76,6 +77,8 @@ struct Sequence {
   SeqTimes times;
 
   std::vector<std::int32_t> tokens;  // prompt, then generated
+  // Images whose rows replace placeholder tokens of the prompt, in order.
+  std::vector<model::PlacedImage> images;
   // The last token is a placeholder (kPendingToken) for one the device has
   // sampled and the host not yet read (the engine's overlap mode).
   bool pending = false;

@@ -41,4 +41,41 @@ std::int32_t take_whole_images(std::span<const PlacedImage> images, std::int32_t
   return want;
 }
 
+void fill_step_images(std::span<const tensor::SeqSlice> slices,
+                      std::span<const std::span<const PlacedImage>> images,
+                      std::span<const std::int32_t> positions, std::int64_t hidden, bool axes,
+                      bool both_ways, StepImages& out) {
+  out.rope_positions.clear();
+  out.attend_until.clear();
+  out.embeds.clear();
+  bool any = false;
+  for (const auto& imgs : images) any |= !imgs.empty();
+  if (!any) return;
+  const std::size_t T = positions.size();
+  if (axes) out.rope_positions.resize(tensor::kRopeAxes * T);
+  if (both_ways) out.attend_until.resize(T);
+  for (std::size_t k = 0; k < slices.size(); ++k) {
+    const auto& slice = slices[k];
+    const std::span<const PlacedImage> imgs = images[k];
+    for (std::int32_t i = 0; i < slice.token_count; ++i) {
+      const auto t = static_cast<std::size_t>(slice.token_begin + i);
+      const std::int32_t index = positions[t];
+      for (int a = 0; a < tensor::kRopeAxes && axes; ++a) {
+        out.rope_positions[static_cast<std::size_t>(a) * T + t] = mrope_position(imgs, index, a);
+      }
+      if (both_ways) out.attend_until[t] = attend_until(imgs, index);
+    }
+    const std::int32_t first = slice.context_len - slice.token_count;
+    for (const auto& img : imgs) {
+      const std::int32_t lo = std::max(img.begin, first);
+      const std::int32_t hi = std::min(img.begin + img.rows, slice.context_len);
+      if (lo >= hi) continue;
+      out.embeds.push_back(
+          tensor::EmbedRows{slice.token_begin + (lo - first), hi - lo,
+                            img.features + static_cast<std::size_t>(lo - img.begin) *
+                                               static_cast<std::size_t>(hidden)});
+    }
+  }
+}
+
 }  // namespace mlxs::model

@@ -7,6 +7,9 @@
 
 #include <cstdint>
 #include <span>
+#include <vector>
+
+#include "tensor/backend.h"
 
 namespace mlxs::model {
 
@@ -17,7 +20,27 @@ struct PlacedImage {
   std::int32_t grid_h = 0;
   std::int32_t grid_w = 0;
   const float* features = nullptr;  // host [rows, hidden], alive while the sequence runs
+  // Of the image's content: KV blocks holding its rows are shared only
+  // between prompts with the same image (prefix caching).
+  std::uint64_t hash = 0;
 };
+
+// What a step carries for the images of its sequences; buffers reused from
+// step to step.
+struct StepImages {
+  std::vector<std::int32_t> rope_positions;  // tensor::kRopeAxes x T, or empty
+  std::vector<std::int32_t> attend_until;    // T, or empty
+  std::vector<tensor::EmbedRows> embeds;
+};
+
+// Fills `out` for a step: slice k's rows belong to a sequence holding
+// images[k]; `positions` are the rows' sequence indices. `axes`: the model's
+// rotary has M-RoPE axes; `both_ways`: image rows attend to their whole
+// image. Leaves everything empty when no slice has an image.
+void fill_step_images(std::span<const tensor::SeqSlice> slices,
+                      std::span<const std::span<const PlacedImage>> images,
+                      std::span<const std::int32_t> positions, std::int64_t hidden, bool axes,
+                      bool both_ways, StepImages& out);
 
 // The rotary position of sequence index `index` on M-RoPE axis `axis` (0
 // time, 1 height, 2 width); `images` sorted by begin, not overlapping.

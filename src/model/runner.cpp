@@ -73,40 +73,12 @@ Status Runner::place_image(int seq, const PlacedImage& image) {
 }
 
 void Runner::fill_multimodal() {
-  const std::size_t T = tokens_.size();
-  const auto hidden = static_cast<std::size_t>(model_.config().hidden);
-  const bool axes = model_.multi_axis_rope();
-  const bool both_ways =
-      model_.vision() != nullptr && model_.vision()->bidirectional_image_attention;
-  rope_positions_.clear();
-  attend_until_.clear();
-  embeds_.clear();
-  bool any = false;
-  for (const Seq* s : slice_seqs_) any |= !s->images.empty();
-  if (!any) return;
-  if (axes) rope_positions_.resize(tensor::kRopeAxes * T);
-  if (both_ways) attend_until_.resize(T);
-  for (std::size_t k = 0; k < slices_.size(); ++k) {
-    const auto& slice = slices_[k];
-    const std::span<const PlacedImage> images = slice_seqs_[k]->images;
-    for (std::int32_t i = 0; i < slice.token_count; ++i) {
-      const auto t = static_cast<std::size_t>(slice.token_begin + i);
-      const std::int32_t index = positions_[t];
-      for (int a = 0; a < tensor::kRopeAxes && axes; ++a) {
-        rope_positions_[static_cast<std::size_t>(a) * T + t] = mrope_position(images, index, a);
-      }
-      if (both_ways) attend_until_[t] = attend_until(images, index);
-    }
-    const std::int32_t first = slice.context_len - slice.token_count;
-    for (const auto& img : images) {
-      const std::int32_t lo = std::max(img.begin, first);
-      const std::int32_t hi = std::min(img.begin + img.rows, slice.context_len);
-      if (lo >= hi) continue;
-      embeds_.push_back(
-          tensor::EmbedRows{slice.token_begin + (lo - first), hi - lo,
-                            img.features + static_cast<std::size_t>(lo - img.begin) * hidden});
-    }
-  }
+  slice_images_.clear();
+  for (const Seq* s : slice_seqs_) slice_images_.emplace_back(s->images);
+  const VisionConfig* vision = model_.vision();
+  fill_step_images(slices_, slice_images_, positions_, model_.config().hidden,
+                   model_.multi_axis_rope(),
+                   vision != nullptr && vision->bidirectional_image_attention, step_images_);
 }
 
 Result<std::vector<float>> Runner::step(std::span<const SeqFeed> feeds) {
@@ -153,9 +125,9 @@ Result<std::size_t> Runner::run(std::span<const SeqFeed> feeds, bool greedy) {
     if (tokens_.empty()) return Status::ok();
     fill_multimodal();
     tensor::StepBatch batch{tokens_, positions_, slices_, logit_rows_};
-    batch.rope_positions = rope_positions_;
-    batch.attend_until = attend_until_;
-    batch.embeds = embeds_;
+    batch.rope_positions = step_images_.rope_positions;
+    batch.attend_until = step_images_.attend_until;
+    batch.embeds = step_images_.embeds;
     MLXS_ASSIGN_OR_RETURN(tensor::Tensor logits, model_.forward(batch, *kv_));
     if (!logit_rows_.empty()) {
       // Greedy: only each row's argmax comes back, as in the engine's greedy

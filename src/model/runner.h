@@ -77,8 +77,8 @@ class Runner {
   std::vector<std::int32_t> tokens_, positions_, logit_rows_;
   std::vector<tensor::SeqSlice> slices_;
   std::vector<const Seq*> slice_seqs_;
-  std::vector<std::int32_t> rope_positions_, attend_until_;
-  std::vector<tensor::EmbedRows> embeds_;
+  std::vector<std::span<const PlacedImage>> slice_images_;
+  StepImages step_images_;
 };
 
 }  // namespace mlxs::model

@@ -5,6 +5,7 @@
 // (CPU, overlap mode forced on) and engine_cuda_test (GPU, overlap on).
 #include "engine/engine.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <thread>
 
@@ -506,6 +507,145 @@ TEST(Engine, DeviceAndHostDrawsAgree) {
   }
   EXPECT_LE(differ, 1);
 }
+
+#ifndef MLXS_ENGINE_CUDA  // vision towers run on the CPU backend only, so far
+
+// A vision case of hf-tiny-vision as a request: its prompt ids, the image
+// (the fixture's pixel_values) at its placeholders, and the reference.
+struct VisionRequest {
+  GenerateRequest request;
+  std::vector<std::int32_t> continuation;
+  std::vector<double> margins;
+};
+
+VisionRequest vision_request(const std::string& dir) {
+  VisionRequest v;
+  const auto ref = testing::load_reference(dir);
+  auto json = core::read_json_file(dir + "/reference.json", "reference.json",
+                                   core::ErrorCode::kInvalidParams);
+  EXPECT_TRUE(json.is_ok());
+  v.request = greedy(ref.ids("input_ids"), 8);
+  RequestImage img;
+  img.pixels = ref.floats("pixel_values");
+  if (ref.find("image_grid_thw") != nullptr) {
+    const auto g = ref.ids("image_grid_thw");
+    img.grid_t = g[0];
+    img.grid_h = g[1];
+    img.grid_w = g[2];
+  }
+  // The image's rows: where the token types say (Gemma 3, Qwen), else its span.
+  img.begin = (*json)["image_token_span"][0].get<std::int32_t>();
+  if (ref.find("mm_token_type_ids") != nullptr) {
+    const auto types = ref.ids("mm_token_type_ids");
+    img.begin = static_cast<std::int32_t>(std::find(types.begin(), types.end(), 1) - types.begin());
+  }
+  v.request.images.push_back(std::move(img));
+  for (const auto& t : (*json)["continuation_ids"]) v.continuation.push_back(t.get<std::int32_t>());
+  for (const auto& m : (*json)["greedy_top2_margins"]) v.margins.push_back(m.get<double>());
+  return v;
+}
+
+// The tokens agree with the reference up to its first unclear margin.
+void expect_reference(const std::vector<std::int32_t>& got, const VisionRequest& v) {
+  ASSERT_EQ(got.size(), v.continuation.size());
+  for (std::size_t j = 0; j < got.size() && v.margins[j] >= 1e-2; ++j) {
+    ASSERT_EQ(got[j], v.continuation[j]) << "token " << j;
+  }
+}
+
+TEST(Engine, VisionRequestsGiveTheReferenceTokensAloneAndBatched) {
+  const auto cases = testing::model_cases("hf-tiny-vision");
+  if (cases.empty()) GTEST_SKIP() << "no hf-tiny-vision fixtures";
+  for (const auto& name : cases) {
+    SCOPED_TRACE(name);
+    const std::string dir = testing::fixture_path("hf-tiny-vision/" + name);
+    Rig s(dir);
+    ASSERT_TRUE(s.model);
+    const VisionRequest v = vision_request(dir);
+    auto e = s.engine();
+    // One alone, then three at once with a text-only request between them.
+    std::vector<Collected> alone;
+    drain(*e, {*e->submit(v.request)}, &alone);
+    ASSERT_FALSE(alone[0].error) << alone[0].error->to_string();
+    expect_reference(alone[0].tokens[0], v);
+    std::vector<std::shared_ptr<Stream>> streams;
+    for (int k = 0; k < 3; ++k) {
+      auto st = e->submit(k == 1 ? greedy({5, 6, 7, 8, 9}, 8) : v.request);
+      ASSERT_TRUE(st.is_ok()) << st.status().to_string();
+      streams.push_back(*st);
+    }
+    std::vector<Collected> together;
+    drain(*e, streams, &together);
+    EXPECT_EQ(together[0].tokens[0], alone[0].tokens[0]);
+    EXPECT_EQ(together[2].tokens[0], alone[0].tokens[0]);
+    // The repeats found the first one's blocks, image rows included.
+    EXPECT_GT(together[2].usage.cached_prompt_tokens, 0);
+  }
+}
+
+TEST(Engine, AnotherImageNeverReusesTheFirstImagesBlocks) {
+  const std::string dir = testing::fixture_path("hf-tiny-vision/llava");
+  if (!fs::exists(dir)) GTEST_SKIP() << "no llava fixture";
+  Rig s(dir);
+  ASSERT_TRUE(s.model);
+  const VisionRequest a = vision_request(dir);
+  VisionRequest b = a;
+  for (auto& x : b.request.images[0].pixels) x = -x;  // same shape, other content
+  std::vector<Collected> b_fresh;
+  {
+    auto e = s.engine();
+    drain(*e, {*e->submit(b.request)}, &b_fresh);
+  }
+  auto e = s.engine();
+  std::vector<Collected> first, second;
+  drain(*e, {*e->submit(a.request)}, &first);
+  drain(*e, {*e->submit(b.request)}, &second);
+  EXPECT_EQ(second[0].tokens[0], b_fresh[0].tokens[0]);
+  EXPECT_NE(first[0].tokens[0], second[0].tokens[0]) << "the images should lead apart";
+  // Only blocks before the image may be shared: the first block holds it.
+  EXPECT_EQ(second[0].usage.cached_prompt_tokens, 0);
+}
+
+TEST(Engine, BadImagesAreCodedErrors) {
+  const std::string dir = testing::fixture_path("hf-tiny-vision/qwen2_vl");
+  if (!fs::exists(dir)) GTEST_SKIP() << "no qwen2_vl fixture";
+  Rig s(dir);
+  ASSERT_TRUE(s.model);
+  auto e = s.engine();
+  const VisionRequest v = vision_request(dir);
+  auto expect_invalid = [&](GenerateRequest r, const std::string& what) {
+    auto st = e->submit(std::move(r));
+    ASSERT_FALSE(st.is_ok()) << what;
+    EXPECT_EQ(st.status().code(), core::ErrorCode::kInvalidParams) << what;
+    EXPECT_NE(st.status().message().find(what), std::string::npos) << st.status().message();
+  };
+  GenerateRequest no_image = v.request;
+  no_image.images.clear();
+  expect_invalid(no_image, "but no image");
+  GenerateRequest short_pixels = v.request;
+  short_pixels.images[0].pixels.pop_back();
+  expect_invalid(short_pixels, "values");
+  GenerateRequest odd_grid = v.request;
+  odd_grid.images[0].grid_w = 3;
+  expect_invalid(odd_grid, "merge");
+  GenerateRequest moved = v.request;
+  moved.images[0].begin -= 1;
+  expect_invalid(moved, "is not the image placeholder");
+  GenerateRequest two = v.request;
+  two.images.push_back(two.images[0]);
+  expect_invalid(two, "do not fit");
+
+  Rig text(testing::fixture_path("hf-tiny/llama"));
+  ASSERT_TRUE(text.model);
+  auto te = text.engine();
+  GenerateRequest to_text = greedy({5, 6, 7}, 4);
+  to_text.images.push_back(v.request.images[0]);
+  auto st = te->submit(std::move(to_text));
+  ASSERT_FALSE(st.is_ok());
+  EXPECT_EQ(st.status().code(), core::ErrorCode::kInvalidParams);
+}
+
+#endif  // MLXS_ENGINE_CUDA
 
 }  // namespace
 }  // namespace mlxs::engine

@@ -69,7 +69,8 @@ TEST(Safetensors, RejectsMalformedFiles) {
   expect_error(file_image(R"({"a": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}})", 4),
                "negative");
   expect_error(
-      file_image(R"({"a": {"dtype": "F32", "shape": [1,1,1,1,1], "data_offsets": [0, 4]}})", 4),
+      file_image(R"({"a": {"dtype": "F32", "shape": [1,1,1,1,1,1,1,1,1], "data_offsets": [0, 4]}})",
+                 4),
       "dimensions");
   expect_error(file_image(R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 4]}})", 8),
                "data_offsets span 4");
@@ -89,6 +90,20 @@ TEST(Safetensors, RejectsMalformedFiles) {
           4),
       "too large");
   expect_error(file_image(std::string(4000, '['), 0), "nested deeper");
+}
+
+TEST(Safetensors, ConvolutionKernelsOfFiveDimensionsAreSeenAsMatrices) {
+  // Qwen2-VL's patch embedding: [out, channels, time, height, width].
+  const auto bytes =
+      file_image(R"({"w": {"dtype": "F32", "shape": [2,3,2,1,1], "data_offsets": [0, 48]}})", 48);
+  auto r = SafetensorsFile::parse(bytes.data(), bytes.size(), "w.safetensors");
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  ASSERT_EQ(r->size(), 1u);
+  EXPECT_EQ((*r)[0].shape, (std::vector<std::int64_t>{2, 3, 2, 1, 1}));
+  const tensor::Tensor view = (*r)[0].view();
+  EXPECT_EQ(view.ndim, 2);
+  EXPECT_EQ(view.rows(), 2);
+  EXPECT_EQ(view.cols(), 6);
 }
 
 TEST(Safetensors, RandomBytesNeverCrash) {
