@@ -186,6 +186,7 @@ constexpr int kQ4Warps = 8;
 constexpr int kQ4Rows = 2;    // weight rows per warp pass, sharing x loads
 constexpr int kQ4Unroll = 4;  // 16-byte code loads per row per pass
 constexpr int kQ4MaxRows = 4;
+constexpr int kQ4Ahead = 2;  // passes of codes prefetched to L2 ahead of use
 
 template <int M>
 constexpr std::size_t q4_smem_bytes(int K) {
@@ -198,6 +199,89 @@ __device__ __forceinline__ int find_segment(const QSegments& segs, int& row) {
   int s = 0;
   while (s < segs.count && row >= segs.seg[s].w.n) row -= segs.seg[s++].w.n;
   return s;
+}
+
+// (v & MASK) | OR in one LOP3: written out, the compiler splits it in two
+// (a LOP3 takes one immediate).
+template <unsigned MASK, unsigned OR>
+__device__ __forceinline__ unsigned mask_or(unsigned v) {
+  unsigned r;
+  asm("lop3.b32 %0, %1, %2, %3, 0xEA;" : "=r"(r) : "r"(v), "n"(MASK), "n"(OR));
+  return r;
+}
+
+// A warp's current pair of weight rows (past the end: seg == segs.count).
+struct Q4Rows {
+  const uint4* codes[kQ4Rows];
+  const void* scales[kQ4Rows];
+  const void* biases[kQ4Rows];
+  std::int64_t prow[kQ4Rows];  // the row's first group
+  int gshift[kQ4Rows];         // log2 of the 32-code chunks per group
+  int seg[kQ4Rows];
+  int row[kQ4Rows];
+};
+
+__device__ __forceinline__ void q4_locate(const QSegments& segs, int pair, int C, int K,
+                                          Q4Rows& r) {
+#pragma unroll
+  for (int i = 0; i < kQ4Rows; ++i) {
+    int n = pair * kQ4Rows + i;
+    r.seg[i] = find_segment(segs, n);
+    r.row[i] = n;
+    const AffineWeight& w = segs.seg[r.seg[i] < segs.count ? r.seg[i] : 0].w;
+    r.codes[i] = static_cast<const uint4*>(w.packed) + static_cast<std::int64_t>(n) * C;
+    r.scales[i] = w.scales;
+    r.biases[i] = w.biases;
+    r.prow[i] = static_cast<std::int64_t>(n) * (K / w.group);
+    r.gshift[i] = w.group == 32 ? 0 : w.group == 64 ? 1 : 2;
+  }
+}
+
+// One pass's loads: kQ4Unroll chunks (c0, c0 + 32, ...) of each row, with
+// their groups' parameters; zeros past the end (they then add nothing).
+template <WType P>
+__device__ __forceinline__ void q4_load(const QSegments& segs, const Q4Rows& r, int c0, int C,
+                                        uint4 (&q)[kQ4Rows][kQ4Unroll],
+                                        float (&sc)[kQ4Rows][kQ4Unroll],
+                                        float (&bi)[kQ4Rows][kQ4Unroll]) {
+#pragma unroll
+  for (int i = 0; i < kQ4Rows; ++i) {
+#pragma unroll
+    for (int u = 0; u < kQ4Unroll; ++u) {
+      const int c = c0 + 32 * u;
+      q[i][u] = make_uint4(0, 0, 0, 0);
+      sc[i][u] = 0.0f;
+      bi[i][u] = 0.0f;
+      if (r.seg[i] < segs.count && c < C) {
+        const std::int64_t g = r.prow[i] + (c >> r.gshift[i]);
+        q[i][u] = __ldg(r.codes[i] + c);
+        sc[i][u] = load_param<P>(r.scales[i], g);
+        bi[i][u] = load_param<P>(r.biases[i], g);
+      }
+    }
+  }
+}
+
+// Asks L2 for the codes of pass `t` of this warp (pass t: row pair
+// first + (t / passes) * stride, chunks from lane + 32 * kQ4Unroll * (t % passes)):
+// the DRAM stream runs kQ4Ahead passes ahead of the loads into registers.
+__device__ __forceinline__ void q4_prefetch(const QSegments& segs, int first, int stride, int pairs,
+                                            int passes, int t, int lane, int C) {
+  const int pair = first + (t / passes) * stride;
+  if (pair >= pairs) return;
+  const int c0 = lane + 32 * kQ4Unroll * (t % passes);
+#pragma unroll
+  for (int i = 0; i < kQ4Rows; ++i) {
+    int n = pair * kQ4Rows + i;
+    const int s = find_segment(segs, n);
+    if (s >= segs.count) continue;
+    const uint4* row =
+        static_cast<const uint4*>(segs.seg[s].w.packed) + static_cast<std::int64_t>(n) * C;
+#pragma unroll
+    for (int u = 0; u < kQ4Unroll; ++u) {
+      if (c0 + 32 * u < C) asm volatile("prefetch.global.L2 [%0];" ::"l"(row + c0 + 32 * u));
+    }
+  }
 }
 
 template <WType P, int M>
@@ -213,99 +297,89 @@ __global__ void __launch_bounds__(32 * kQ4Warps)
   const int pairs = (total_rows + kQ4Rows - 1) / kQ4Rows;
   const int first = static_cast<int>(blockIdx.x) * kQ4Warps + warp;
 
-  // The first rows' codes are constant: ask L2 for them before waiting for
-  // the kernel that writes x (launched early, see launch_q4).
-  if (first < pairs) {
-#pragma unroll
-    for (int i = 0; i < kQ4Rows; ++i) {
-      int r = first * kQ4Rows + i;
-      const int s = find_segment(segs, r);
-      if (s >= segs.count) continue;
-      const uint4* row =
-          static_cast<const uint4*>(segs.seg[s].w.packed) + static_cast<std::int64_t>(r) * C;
-      for (int c = lane; c < C && c < 32 * kQ4Unroll; c += 32) {
-        asm volatile("prefetch.global.L2 [%0];" ::"l"(row + c));
-      }
-    }
+  // The first pass's codes are constant: loaded before waiting for the
+  // kernel that writes x (launched early, see launch_q4), in flight while x
+  // is staged, with the next passes' asked of L2.
+  const int passes = (C + 32 * kQ4Unroll - 1) / (32 * kQ4Unroll);  // per row pair
+  const int total = first < pairs ? (pairs - first + stride - 1) / stride * passes : 0;
+  Q4Rows rows;
+  uint4 q[kQ4Rows][kQ4Unroll];
+  float sc[kQ4Rows][kQ4Unroll], bi[kQ4Rows][kQ4Unroll];
+  q4_locate(segs, first, C, K, rows);
+  q4_load<P>(segs, rows, lane, C, q, sc, bi);
+  for (int t = 1; t <= kQ4Ahead && t < total; ++t) {
+    q4_prefetch(segs, first, stride, pairs, passes, t, lane, C);
   }
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   cudaGridDependencySynchronize();
 #endif
-  // Stage x: a thread per 8 values, the four threads of a chunk adjacent.
+  // Stage x: a thread per 8 values, the four threads of a chunk adjacent;
+  // kStage words' loads in flight per thread before any is used.
   {
+    constexpr int kStage = 4;
     const int words = K / 8;
     const int n = M * words;
-    for (int base = 0; base < n; base += static_cast<int>(blockDim.x)) {
-      const int i = base + static_cast<int>(threadIdx.x);
-      const bool ok = i < n;
-      float4 a = make_float4(0.f, 0.f, 0.f, 0.f), b = a;
-      if (ok) {
-        a = reinterpret_cast<const float4*>(x)[2 * i];
-        b = reinterpret_cast<const float4*>(x)[2 * i + 1];
+    const int step = static_cast<int>(blockDim.x);
+    for (int base = 0; base < n; base += kStage * step) {
+      float4 a[kStage], b[kStage];
+#pragma unroll
+      for (int j = 0; j < kStage; ++j) {
+        const int i = base + j * step + static_cast<int>(threadIdx.x);
+        a[j] = make_float4(0.f, 0.f, 0.f, 0.f);
+        b[j] = a[j];
+        if (i < n) {
+          a[j] = reinterpret_cast<const float4*>(x)[2 * i];
+          b[j] = reinterpret_cast<const float4*>(x)[2 * i + 1];
+        }
       }
-      float sum = ((a.x + a.y) + (a.z + a.w)) + ((b.x + b.y) + (b.z + b.w));
-      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-      sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-      if (ok) {
-        const int m = i / words;
-        const int w = i - m * words;
-        const __half2 h[4] = {__floats2half2_rn(a.x, b.x), __floats2half2_rn(a.y, b.y),
-                              __floats2half2_rn(a.z, b.z), __floats2half2_rn(a.w, b.w)};
-        xh[(m * 4 + (w & 3)) * C + (w >> 2)] = *reinterpret_cast<const uint4*>(h);
-        if ((w & 3) == 0) xsum[m * C + (w >> 2)] = sum;
+#pragma unroll
+      for (int j = 0; j < kStage; ++j) {
+        const int i = base + j * step + static_cast<int>(threadIdx.x);
+        float sum =
+            ((a[j].x + a[j].y) + (a[j].z + a[j].w)) + ((b[j].x + b[j].y) + (b[j].z + b[j].w));
+        sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+        sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+        if (i < n) {
+          const int m = i / words;
+          const int w = i - m * words;
+          const __half2 h[4] = {
+              __floats2half2_rn(a[j].x, b[j].x), __floats2half2_rn(a[j].y, b[j].y),
+              __floats2half2_rn(a[j].z, b[j].z), __floats2half2_rn(a[j].w, b[j].w)};
+          xh[(m * 4 + (w & 3)) * C + (w >> 2)] = *reinterpret_cast<const uint4*>(h);
+          if ((w & 3) == 0) xsum[m * C + (w >> 2)] = sum;
+        }
       }
     }
   }
   __syncthreads();
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  // x is read: the next kernel may get resident as blocks here finish (it
+  // waits for this grid's completion before reading y).
+  cudaTriggerProgrammaticLaunchCompletion();
+#endif
 
   const __half2 kMul = __floats2half2_rn(1.0f / 64.0f, 1.0f / 64.0f);
   const __half2 kLow = __floats2half2_rn(-1032.0f / 64.0f, -1032.0f / 64.0f);
   const __half2 kHigh = __floats2half2_rn(-72.0f / 64.0f, -72.0f / 64.0f);
-  for (int p = first; p < pairs; p += stride) {
-    const uint4* rows[kQ4Rows];
-    const void* scales[kQ4Rows];
-    const void* biases[kQ4Rows];
-    std::int64_t prow[kQ4Rows];
-    int gshift[kQ4Rows], seg[kQ4Rows], rix[kQ4Rows];
-#pragma unroll
-    for (int i = 0; i < kQ4Rows; ++i) {
-      int r = p * kQ4Rows + i;
-      seg[i] = find_segment(segs, r);
-      rix[i] = r;
-      const AffineWeight& w = segs.seg[seg[i] < segs.count ? seg[i] : 0].w;
-      rows[i] = static_cast<const uint4*>(w.packed) + static_cast<std::int64_t>(r) * C;
-      scales[i] = w.scales;
-      biases[i] = w.biases;
-      prow[i] = static_cast<std::int64_t>(r) * (K / w.group);
-      gshift[i] = w.group == 32 ? 0 : w.group == 64 ? 1 : 2;  // chunks per group: 1 << gshift
+  float acc[kQ4Rows][M];
+  int p = first;
+  int pass = 0;  // within the row pair
+  for (int t = 0; t < total; ++t) {
+    if (t > 0) {
+      if (pass == 0) q4_locate(segs, p, C, K, rows);
+      q4_load<P>(segs, rows, lane + 32 * kQ4Unroll * pass, C, q, sc, bi);
     }
-    float acc[kQ4Rows][M];
-#pragma unroll
-    for (int i = 0; i < kQ4Rows; ++i) {
-#pragma unroll
-      for (int m = 0; m < M; ++m) acc[i][m] = 0.0f;
-    }
-    for (int c0 = lane; c0 < C; c0 += 32 * kQ4Unroll) {
-      // Every load of the pass first (codes with their groups' parameters),
-      // then the math.
-      uint4 q[kQ4Rows][kQ4Unroll];
-      float sc[kQ4Rows][kQ4Unroll], bi[kQ4Rows][kQ4Unroll];
+    if (t + kQ4Ahead < total)
+      q4_prefetch(segs, first, stride, pairs, passes, t + kQ4Ahead, lane, C);
+    if (pass == 0) {
 #pragma unroll
       for (int i = 0; i < kQ4Rows; ++i) {
 #pragma unroll
-        for (int u = 0; u < kQ4Unroll; ++u) {
-          const int c = c0 + 32 * u;
-          q[i][u] = make_uint4(0, 0, 0, 0);
-          sc[i][u] = 0.0f;
-          bi[i][u] = 0.0f;
-          if (seg[i] < segs.count && c < C) {
-            const std::int64_t g = prow[i] + (c >> gshift[i]);
-            q[i][u] = __ldg(rows[i] + c);
-            sc[i][u] = load_param<P>(scales[i], g);
-            bi[i][u] = load_param<P>(biases[i], g);
-          }
-        }
+        for (int m = 0; m < M; ++m) acc[i][m] = 0.0f;
       }
+    }
+    {
+      const int c0 = lane + 32 * kQ4Unroll * pass;
 #pragma unroll
       for (int u = 0; u < kQ4Unroll; ++u) {
         const int c = c0 + 32 * u;
@@ -325,10 +399,10 @@ __global__ void __launch_bounds__(32 * kQ4Warps)
 #pragma unroll
           for (int j = 0; j < 4; ++j) {
             const unsigned hi = wd[j] >> 8;
-            const unsigned b0 = (wd[j] & 0x000F000Fu) | 0x64006400u;  // 1024 + c0, c4
-            const unsigned b1 = (wd[j] & 0x00F000F0u) | 0x54005400u;  // 64 + c1, c5
-            const unsigned b2 = (hi & 0x000F000Fu) | 0x64006400u;     // 1024 + c2, c6
-            const unsigned b3 = (hi & 0x00F000F0u) | 0x54005400u;     // 64 + c3, c7
+            const unsigned b0 = mask_or<0x000F000Fu, 0x64006400u>(wd[j]);  // 1024 + c0, c4
+            const unsigned b1 = mask_or<0x00F000F0u, 0x54005400u>(wd[j]);  // 64 + c1, c5
+            const unsigned b2 = mask_or<0x000F000Fu, 0x64006400u>(hi);     // 1024 + c2, c6
+            const unsigned b3 = mask_or<0x00F000F0u, 0x54005400u>(hi);     // 64 + c3, c7
             h[j][0] = __hfma2(*reinterpret_cast<const __half2*>(&b0), kMul, kLow);
             h[j][1] = __hfma2(*reinterpret_cast<const __half2*>(&b1), kMul, kHigh);
             h[j][2] = __hfma2(*reinterpret_cast<const __half2*>(&b2), kMul, kLow);
@@ -356,19 +430,22 @@ __global__ void __launch_bounds__(32 * kQ4Warps)
         }
       }
     }
+    if (++pass < passes) continue;
+    pass = 0;
 #pragma unroll
     for (int i = 0; i < kQ4Rows; ++i) {
 #pragma unroll
       for (int m = 0; m < M; ++m) acc[i][m] = warp_sum(acc[i][m]);
-      if (lane == 0 && seg[i] < segs.count) {
-        const QSegment& sg = segs.seg[seg[i]];
+      if (lane == 0 && rows.seg[i] < segs.count) {
+        const QSegment& sg = segs.seg[rows.seg[i]];
 #pragma unroll
         for (int m = 0; m < M; ++m) {
-          sg.y[static_cast<std::int64_t>(m) * sg.w.n + rix[i]] =
-              acc[i][m] + (sg.bias != nullptr ? sg.bias[rix[i]] : 0.0f);
+          sg.y[static_cast<std::int64_t>(m) * sg.w.n + rows.row[i]] =
+              acc[i][m] + (sg.bias != nullptr ? sg.bias[rows.row[i]] : 0.0f);
         }
       }
     }
+    p += stride;
   }
 }
 
