@@ -403,8 +403,10 @@ struct CudaBackend::Impl {
         continue;
       }
       const k::AffineWeight w = affine_view(*o.weight);
-      if (M >= options.qgemm_min_rows && options.qgemm_min_rows > 0 && M <= k::kQgemmMaxRows &&
-          k::qgemm_supports(w.bits, w.group, K) && dequant_scratch != nullptr) {
+      const bool gemv4 = w.bits == 4 && M <= k::kQgemv4PreferredRows;
+      if (!gemv4 && M >= options.qgemm_min_rows && options.qgemm_min_rows > 0 &&
+          M <= k::kQgemmMaxRows && k::qgemm_supports(w.bits, w.group, K) &&
+          dequant_scratch != nullptr) {
         if (!x_half) check(k::to_half(k::WType::kBF16, x, half_scratch, M * K, stream), "to_half");
         x_half = true;
         check(k::qgemm(half_scratch, static_cast<int>(M), static_cast<int>(K), w,

@@ -118,6 +118,10 @@ struct QSegment {
 };
 cudaError_t qgemv(const float* x, int M, int K, const QSegment* segments, int count,
                   cudaStream_t s);
+// 4-bit codes at up to this many rows stay on qgemv even where qgemm would
+// take them: its 4-bit path beats qgemm there (one H200, the 8B token's
+// linears at 2 rows: 2.47 ms against 3.29).
+inline constexpr int kQgemv4PreferredRows = 2;
 // Rows [row0, row0 + rows) of w (4 or 8 bits) as bf16, row-major.
 // y[m, n] = sum_k x[m, k] * w[n, k] (+ bias[n]) for 1 <= M <= kQgemmMaxRows on
 // the tensor cores, x in bf16 ([M, K]); the packed weight is read once and

@@ -285,7 +285,7 @@ __device__ __forceinline__ void q4_prefetch(const QSegments& segs, int first, in
 }
 
 template <WType P, int M>
-__global__ void __launch_bounds__(32 * kQ4Warps)
+__global__ void __launch_bounds__(32 * kQ4Warps, M <= 2 ? 2 : 1)
     qgemv4_kernel(const float* x, int K, QSegments segs, int total_rows) {
   extern __shared__ uint4 q4_smem[];
   const int C = K / 32;  // 32-code chunks per row
