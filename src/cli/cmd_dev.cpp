@@ -108,6 +108,10 @@ void add_dev_command(CLI::App& parent, Action* action) {
       ->check(CLI::IsMember({"qwen3", "llama3", "llama2", "gemma3", "none"}));
   synth->add_option("--tokenizer-dir", args->options.tokenizer_dir,
                     "Folder with tokenizer.json and tokenizer_config.json");
+  synth
+      ->add_option("--vision", args->options.vision,
+                   "Add a vision tower: gemma3 (a Gemma 3 VLM around --arch gemma3_text)")
+      ->check(CLI::IsMember({"gemma3"}));
   synth->add_option("--threads", args->options.threads, "Generator threads (default: all)")
       ->check(CLI::Range(0, 1024));
   synth

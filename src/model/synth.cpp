@@ -126,6 +126,102 @@ std::vector<TensorSpec> tensor_specs(const SynthPreset& p, const std::string& ty
   return out;
 }
 
+// The Gemma 3 vision part of a synthetic model: a SigLIP tower of this
+// width over 48 x 48 images in 8 x 8 patches, pooled to 9 tokens.
+struct SynthVision {
+  std::int64_t hidden = 32, intermediate = 64, layers = 2, heads = 4;
+  std::int64_t image_size = 48, patch = 8, tokens = 9;
+};
+
+// Renames the decoder's tensors as a Gemma 3 checkpoint stores them and adds
+// the tower's and projector's.
+void add_vision_specs(std::vector<TensorSpec>& specs, std::int64_t text_hidden) {
+  for (auto& t : specs) {
+    if (t.name.starts_with("model.") || t.name.starts_with("lm_head.")) {
+      t.name = "language_model." + t.name;
+    }
+  }
+  const SynthVision v;
+  const std::int64_t D = v.hidden, I = v.intermediate;
+  const std::string tower = "vision_tower.vision_model.";
+  const std::int64_t patch_in = 3 * v.patch * v.patch;
+  const std::int64_t side = v.image_size / v.patch;
+  specs.push_back({tower + "embeddings.patch_embedding.weight",
+                   {D, 3, v.patch, v.patch},
+                   Init::kMatrix,
+                   patch_in});
+  specs.push_back({tower + "embeddings.patch_embedding.bias", {D}, Init::kBias});
+  specs.push_back(
+      {tower + "embeddings.position_embedding.weight", {side * side, D}, Init::kEmbedding, D});
+  for (std::int64_t l = 0; l < v.layers; ++l) {
+    const std::string p = tower + "encoder.layers." + std::to_string(l) + ".";
+    for (const char* n : {"layer_norm1", "layer_norm2"}) {
+      specs.push_back({p + n + ".weight", {D}, Init::kOnes});
+      specs.push_back({p + n + ".bias", {D}, Init::kZeros});
+    }
+    for (const char* n : {"q_proj", "k_proj", "v_proj", "out_proj"}) {
+      specs.push_back({p + "self_attn." + n + ".weight", {D, D}, Init::kMatrix, D});
+      specs.push_back({p + "self_attn." + n + ".bias", {D}, Init::kBias});
+    }
+    specs.push_back({p + "mlp.fc1.weight", {I, D}, Init::kMatrix, D});
+    specs.push_back({p + "mlp.fc1.bias", {I}, Init::kBias});
+    specs.push_back({p + "mlp.fc2.weight", {D, I}, Init::kMatrix, I});
+    specs.push_back({p + "mlp.fc2.bias", {D}, Init::kBias});
+  }
+  specs.push_back({tower + "post_layernorm.weight", {D}, Init::kOnes});
+  specs.push_back({tower + "post_layernorm.bias", {D}, Init::kZeros});
+  specs.push_back({"multi_modal_projector.mm_soft_emb_norm.weight", {D}, Init::kZeros});
+  specs.push_back(
+      {"multi_modal_projector.mm_input_projection_weight", {D, text_hidden}, Init::kMatrix, D});
+}
+
+// config.json of the vision model around a decoder's config, and its
+// image processor's settings.
+Json vision_config_for(Json text, const Json& gen) {
+  const SynthVision v;
+  text.erase("architectures");
+  text.erase("mlx_serving_synthetic");
+  return {{"architectures", {"Gemma3ForConditionalGeneration"}},
+          {"model_type", "gemma3"},
+          {"text_config", text},
+          {"vision_config",
+           {{"model_type", "siglip_vision_model"},
+            {"hidden_size", v.hidden},
+            {"intermediate_size", v.intermediate},
+            {"num_hidden_layers", v.layers},
+            {"num_attention_heads", v.heads},
+            {"num_channels", 3},
+            {"image_size", v.image_size},
+            {"patch_size", v.patch},
+            {"hidden_act", "gelu_pytorch_tanh"},
+            {"layer_norm_eps", 1e-6},
+            {"vision_use_head", false}}},
+          {"image_token_index", 262144},
+          {"boi_token_index", 255999},
+          {"eoi_token_index", 256000},
+          {"mm_tokens_per_image", v.tokens},
+          {"tie_word_embeddings", text.value("tie_word_embeddings", true)},
+          {"torch_dtype", text.value("torch_dtype", "bfloat16")},
+          {"bos_token_id", gen.value("bos_token_id", 2)},
+          {"eos_token_id", gen.contains("eos_token_id") ? gen["eos_token_id"] : Json(1)},
+          {"mlx_serving_synthetic", true}};
+}
+
+Json preprocessor_config_for() {
+  const SynthVision v;
+  return {{"image_processor_type", "Gemma3ImageProcessor"},
+          {"do_convert_rgb", true},
+          {"do_resize", true},
+          {"size", {{"height", v.image_size}, {"width", v.image_size}}},
+          {"resample", 2},
+          {"do_rescale", true},
+          {"rescale_factor", 1.0 / 255.0},
+          {"do_normalize", true},
+          {"image_mean", {0.5, 0.5, 0.5}},
+          {"image_std", {0.5, 0.5, 0.5}},
+          {"do_pan_and_scan", false}};
+}
+
 std::uint64_t name_hash(const std::string& s) {
   std::uint64_t h = 1469598103934665603ull;  // FNV-1a
   for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
@@ -371,6 +467,11 @@ Result<SynthResult> write_synthetic_model(const SynthOptions& o) {
     return Status(ErrorCode::kInvalidParams, "dtype must be f32, f16 or bf16");
   }
   if (o.out_dir.empty()) return Status(ErrorCode::kInvalidParams, "no output directory");
+  if (!o.vision.empty() && (o.vision != "gemma3" || type != "gemma3_text")) {
+    return Status(ErrorCode::kInvalidParams,
+                  "vision: only \"gemma3\", around the gemma3_text architecture");
+  }
+  if (!o.vision.empty()) p.tied = true;  // Gemma 3 ties its embeddings
   if (type != p.model_type && p.name != "tiny") {
     // Real presets keep their published RoPE; other architectures drop llama3 scaling.
     p.rope_factor = 0;
@@ -389,7 +490,10 @@ Result<SynthResult> write_synthetic_model(const SynthOptions& o) {
     MLXS_ASSIGN_OR_RETURN(std::int64_t max_id,
                           tokenizer_max_id(fs::path(tok_dir) / "tokenizer.json"));
     if (p.name == "tiny") {
+      // Gemma 3's image token (262144) lies past its tokenizer's vocab
+      // entries; the 4B model's vocab covers it.
       p.vocab = (max_id + 1 + 63) / 64 * 64;
+      if (!o.vision.empty()) p.vocab = std::max<std::int64_t>(p.vocab, 262208);
     } else if (max_id >= p.vocab) {
       return core::make_error(ErrorCode::kInvalidParams,
                               "tokenizer '{}' has ids up to {}, beyond the preset's vocab {}",
@@ -413,8 +517,13 @@ Result<SynthResult> write_synthetic_model(const SynthOptions& o) {
                             ec.message());
 
   const Json gen = generation_config_for(family);
-  MLXS_RETURN_IF_ERROR(write_json_file((out / "config.json").string(),
-                                       model_config_for(p, type, *arch, o.dtype, gen)));
+  Json config = model_config_for(p, type, *arch, o.dtype, gen);
+  if (!o.vision.empty()) {
+    config = vision_config_for(std::move(config), gen);
+    MLXS_RETURN_IF_ERROR(
+        write_json_file((out / "preprocessor_config.json").string(), preprocessor_config_for()));
+  }
+  MLXS_RETURN_IF_ERROR(write_json_file((out / "config.json").string(), config));
   MLXS_RETURN_IF_ERROR(write_json_file((out / "generation_config.json").string(), gen));
   if (result.has_tokenizer) {
     for (const char* name : {"tokenizer.json", "tokenizer_config.json"}) {
@@ -426,7 +535,8 @@ Result<SynthResult> write_synthetic_model(const SynthOptions& o) {
     }
   }
 
-  const auto specs = tensor_specs(p, type);
+  auto specs = tensor_specs(p, type);
+  if (!o.vision.empty()) add_vision_specs(specs, p.hidden);
   const std::size_t width = tensor::dtype_size(o.dtype);
   std::vector<std::vector<const TensorSpec*>> shards(1);
   std::uint64_t shard_bytes = 0;

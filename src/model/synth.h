@@ -37,6 +37,10 @@ struct SynthOptions {
   std::uint64_t seed = 0;
   std::string tokenizer;      // family; empty: the architecture's usual one; "none"
   std::string tokenizer_dir;  // folder holding tokenizer.json (+ tokenizer_config.json)
+  // "gemma3": a Gemma 3 vision-language model around the decoder (a small
+  // SigLIP tower and the pooling projector, weights under transformers'
+  // published names, preprocessor_config.json). Needs arch gemma3_text.
+  std::string vision;
   std::uint64_t max_shard_bytes = 5'000'000'000ull;
   int threads = 0;  // 0: all CPUs
 };

@@ -49,6 +49,9 @@ struct GenerateParams {
   std::optional<std::string> required_dtype;
   // Ours.
   std::optional<Json> messages;  // chat messages, rendered with the model's template
+  // Vision models: image sources, one per "<image>" of `prompt` (one is put
+  // first when it has none); with `messages`, images are content parts.
+  std::vector<std::string> images;
   std::optional<bool> logprobs;  // adds `logprob` to every chunk token
   std::optional<std::int64_t> top_k;
   std::optional<double> min_p;
@@ -87,6 +90,7 @@ struct GenerateParams {
     v("prompt_tokens", s.prompt_tokens);
     v("required_dtype", s.required_dtype);
     v("messages", s.messages);
+    v("images", s.images);
     v("logprobs", s.logprobs);
     v("top_k", s.top_k);
     v("min_p", s.min_p);

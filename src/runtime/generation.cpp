@@ -7,6 +7,7 @@
 #include <map>
 
 #include "protocol/envelope.h"
+#include "runtime/vision_prompt.h"
 
 namespace mlxs::runtime {
 
@@ -32,8 +33,7 @@ core::Result<std::vector<std::int32_t>> encode(const LoadedModel& m, const std::
   return ids;
 }
 
-core::Result<std::vector<std::int32_t>> render_and_encode(const LoadedModel& m,
-                                                          const core::Json& messages) {
+core::Result<std::string> render(const LoadedModel& m, const core::Json& messages) {
   if (!m.chat) {
     return Status(ErrorCode::kTemplateError,
                   "Template rendering failed: model " + m.model_id + " has no chat template");
@@ -46,8 +46,46 @@ core::Result<std::vector<std::int32_t>> render_and_encode(const LoadedModel& m,
     return Status(ErrorCode::kTemplateError,
                   "Template rendering failed: " + text.status().message());
   }
+  return text;
+}
+
+core::Result<std::vector<std::int32_t>> render_and_encode(const LoadedModel& m,
+                                                          const core::Json& messages) {
+  MLXS_ASSIGN_OR_RETURN(const std::string text, render(m, messages));
   // The template writes the special tokens itself.
-  return encode(m, *text, false);
+  return encode(m, text, false);
+}
+
+// A vision request: the images of `images` or of the messages' content
+// parts, placed in the prompt. False when the request has none.
+core::Result<bool> build_image_prompt(const LoadedModel& m, const protocol::GenerateParams& p,
+                                      const image::SourceLimits& limits,
+                                      engine::GenerateRequest& req) {
+  const bool has_messages = p.messages && p.messages->is_array() && !p.messages->empty();
+  std::vector<std::string> sources = p.images;
+  core::Json messages = has_messages ? *p.messages : core::Json();
+  if (has_messages) {
+    if (!sources.empty()) {
+      return Status(ErrorCode::kInvalidParams,
+                    "images: with messages, send images as content parts");
+    }
+    MLXS_ASSIGN_OR_RETURN(sources, take_image_parts(messages));
+  }
+  if (sources.empty()) return false;
+  if (m.model->vision() == nullptr) {
+    return Status(ErrorCode::kInvalidParams, "images: model " + m.model_id + " takes no images");
+  }
+  std::string text;
+  if (has_messages) {
+    MLXS_ASSIGN_OR_RETURN(text, render(m, messages));
+  } else {
+    MLXS_ASSIGN_OR_RETURN(text, original_image_prompt(m, p.prompt));
+  }
+  MLXS_ASSIGN_OR_RETURN(ImagePrompt prompt,
+                        encode_with_images(m, text, !has_messages, sources, limits));
+  req.prompt = std::move(prompt.ids);
+  req.images = std::move(prompt.images);
+  return true;
 }
 
 }  // namespace
@@ -127,9 +165,13 @@ core::Result<std::vector<std::pair<std::int32_t, float>>> parse_logit_bias(
 
 core::Result<engine::GenerateRequest> build_request(const LoadedModel& m,
                                                     const protocol::GenerateParams& p,
-                                                    int default_max_tokens) {
+                                                    int default_max_tokens,
+                                                    const image::SourceLimits& images) {
   engine::GenerateRequest req;
-  MLXS_ASSIGN_OR_RETURN(req.prompt, build_prompt(m, p));
+  MLXS_ASSIGN_OR_RETURN(const bool with_images, build_image_prompt(m, p, images, req));
+  if (!with_images) {
+    MLXS_ASSIGN_OR_RETURN(req.prompt, build_prompt(m, p));
+  }
   auto& s = req.sampling;
   s.temperature = static_cast<float>(p.temperature.value_or(0.7));
   s.top_p = static_cast<float>(p.top_p.value_or(1.0));

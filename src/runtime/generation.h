@@ -15,6 +15,7 @@
 
 #include "core/status.h"
 #include "engine/engine.h"
+#include "image/image_source.h"
 #include "protocol/messages_generate.h"
 #include "runtime/loaded_model.h"
 
@@ -23,9 +24,13 @@ namespace mlxs::runtime {
 core::Result<std::vector<std::int32_t>> build_prompt(const LoadedModel& model,
                                                      const protocol::GenerateParams& params);
 
+// Vision models: images come from `params.images` (placed at the prompt's
+// "<image>") or from image content parts of `params.messages`, read within
+// `images`' limits.
 core::Result<engine::GenerateRequest> build_request(const LoadedModel& model,
                                                     const protocol::GenerateParams& params,
-                                                    int default_max_tokens);
+                                                    int default_max_tokens,
+                                                    const image::SourceLimits& images);
 
 // "interactive" (or absent) | "batch"; InvalidParams otherwise.
 core::Result<engine::Priority> parse_priority(const std::optional<std::string>& name);

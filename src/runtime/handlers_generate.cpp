@@ -64,7 +64,7 @@ core::Result<std::shared_ptr<LoadedModel>> Server::submit(
   }
   const core::Nanos tokenize_began = clock_.now_ns();
   MLXS_ASSIGN_OR_RETURN(engine::GenerateRequest request,
-                        build_request(*model, p, options_.default_max_tokens));
+                        build_request(*model, p, options_.default_max_tokens, options_.images));
   if (record->trace) {
     record->trace->tokenize_begin = tokenize_began;
     record->trace->tokenize_end = clock_.now_ns();
@@ -115,20 +115,50 @@ void Server::start_generate(const std::optional<Json>& id, const Json& params) {
     respond(id, Method::kGenerate, params, p.status());
     return;
   }
-  auto record = reserve(p->stream_id, p->model_id, StreamStyle::kStandard);
-  if (!record.is_ok()) {
-    respond(id, Method::kGenerate, params, record.status());
+  start_stream(id, Method::kGenerate, params, std::move(p).value());
+}
+
+void Server::start_generate_with_image(const std::optional<Json>& id, const Json& params) {
+  auto v =
+      protocol::parse_params<protocol::GenerateWithImageParams>(Method::kGenerateWithImage, params);
+  if (!v.is_ok()) {
+    respond(id, Method::kGenerateWithImage, params, v.status());
     return;
   }
-  tasks_->post([this, id, params, p = std::move(p).value(), record = *record] {
+  // The vision set of the original: a text model is not loaded for it.
+  const auto model = registry_->find(v->model_id);
+  if (!model || model->model->vision() == nullptr) {
+    respond(id, Method::kGenerateWithImage, params,
+            Status(ErrorCode::kModelNotLoaded, "Vision model not loaded: " + v->model_id));
+    return;
+  }
+  protocol::GenerateParams p;
+  p.model_id = v->model_id;
+  p.prompt = v->prompt;
+  p.images.push_back(v->image);
+  p.max_tokens = v->max_tokens.value_or(100);  // the TypeScript client's defaults
+  p.temperature = v->temperature.value_or(0.0);
+  p.top_p = v->top_p;
+  p.stream_id = v->stream_id;
+  start_stream(id, Method::kGenerateWithImage, params, std::move(p));
+}
+
+void Server::start_stream(const std::optional<Json>& id, Method method, const Json& params,
+                          protocol::GenerateParams p) {
+  auto record = reserve(p.stream_id, p.model_id, StreamStyle::kStandard);
+  if (!record.is_ok()) {
+    respond(id, method, params, record.status());
+    return;
+  }
+  tasks_->post([this, id, method, params, p = std::move(p), record = *record] {
     auto model = submit(record, p);
     if (!model.is_ok()) {
       streams_.release(*record);
-      respond(id, Method::kGenerate, params, model.status());
+      respond(id, method, params, model.status());
       return;
     }
     protocol::GenerateResult r{record->stream_id, record->started_at};
-    respond(id, Method::kGenerate, params, protocol::to_json(r));
+    respond(id, method, params, protocol::to_json(r));
     activate(*model, record);
   });
 }

@@ -110,18 +110,37 @@ Server::Reply Server::batch_check_draft(const Json& params) {
   return protocol::to_json(out);
 }
 
-Server::Reply Server::refuse_vision(Method method, const Json& params) {
-  if (method == Method::kLoadVisionModel) {
-    MLXS_ASSIGN_OR_RETURN(auto p,
-                          protocol::parse_params<protocol::LoadVisionModelParams>(method, params));
-    return Status(ErrorCode::kUnsupported,
-                  "Failed to load model " + p.model_id +
-                      ": vision models are not supported by this runtime yet");
+Server::Reply Server::load_vision_model(const Json& params) {
+  MLXS_ASSIGN_OR_RETURN(auto p, protocol::parse_params<protocol::LoadVisionModelParams>(
+                                    Method::kLoadVisionModel, params));
+  auto failed = [&p](const Status& s) {
+    return Status(s.code(), "Failed to load model " + p.model_id + ": " + s.message());
+  };
+  // The original's list; int4 / int8 quantize a float checkpoint at load.
+  if (p.quantization && *p.quantization != "int4" && *p.quantization != "int8" &&
+      *p.quantization != "fp16" && *p.quantization != "bf16") {
+    return Status(ErrorCode::kInvalidParams, "quantization must be null, int4, int8, fp16 or bf16");
   }
-  MLXS_ASSIGN_OR_RETURN(auto p,
-                        protocol::parse_params<protocol::GenerateWithImageParams>(method, params));
-  return Status(ErrorCode::kUnsupported, "Generation failed for " + p.model_id +
-                                             ": image input is not supported by this runtime yet");
+  SourceQuery query{p.model_id, p.local_path, p.revision};
+  SourcePolicy policy{options_.trusted_dirs, options_.model_dirs};
+  auto dir = resolve_model_dir(query, policy);
+  if (!dir.is_ok()) return failed(dir.status());
+  LoadKey key{*dir, std::nullopt, p.quantization.value_or("")};
+  MLXS_ASSIGN_OR_RETURN(auto info, registry_->load(p.model_id, key));
+  const auto model = registry_->find(p.model_id);
+  if (!model || model->model->vision() == nullptr || !model->processor) {
+    registry_->unload(p.model_id);
+    return failed(Status(ErrorCode::kInvalidParams, "it is not a vision-language model"));
+  }
+  protocol::LoadVisionModelResult r;
+  r.model_id = p.model_id;
+  r.context_length = info.context_length;
+  r.processor_type = model->processor->type_name;
+  const model::VisionConfig& v = *model->model->vision();
+  if (v.image_size > 0) r.image_size = v.image_size;
+  r.revision = p.revision.value_or("main");
+  if (p.quantization) r.quantization = *p.quantization;
+  return protocol::to_json(r);
 }
 
 Server::Reply Server::batcher_query(Method method, const Json& params) {

@@ -12,8 +12,8 @@ using protocol::Method;
 
 namespace {
 
-// The original's list (compat/jsonrpc.md §4.1) less what we lack (guidance,
-// vision), then ours. The client switches batch_generate and batch_tokenize
+// The original's list (compat/jsonrpc.md §4.1) less what we lack (guidance),
+// with the vision methods, then ours. The client switches batch_generate and batch_tokenize
 // on from here.
 std::vector<std::string> capabilities() {
   return {"load_model",
@@ -29,6 +29,8 @@ std::vector<std::string> capabilities() {
           "batch_tokenize",
           "batch_check_draft",
           "runtime/telemetry",
+          "load_vision_model",
+          "generate_with_image",
           "unload_model",
           "detokenize",
           std::string(protocol::kExtStreamCancel),
@@ -72,7 +74,8 @@ Server::Reply Server::runtime_info(const Json& params) {
 Server::Reply Server::runtime_state() {
   protocol::RuntimeStateResult r;
   for (const auto& m : registry_->ready())
-    r.loaded_models.push_back({m->model_id, "ready", "text"});
+    r.loaded_models.push_back(
+        {m->model_id, "ready", m->model->vision() != nullptr ? "vision" : "text"});
   r.active_streams = static_cast<std::int64_t>(streams_.size());
   // As the original: the count of runtime/state calls.
   r.restart_count = state_calls_.fetch_add(1) + 1;

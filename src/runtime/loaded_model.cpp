@@ -7,6 +7,7 @@
 #include "runtime/backend_choice.h"
 #include "runtime/engine_setup.h"
 #include "runtime/load_progress.h"
+#include "runtime/vision_prompt.h"
 
 namespace mlxs::runtime {
 
@@ -100,6 +101,7 @@ core::Result<std::unique_ptr<LoadedModel>> load_model(const std::string& model_i
     ctx.on_load_progress(load_progress_notice(model_id, *last));
   }
   const model::Model& model = *m->model;
+  MLXS_ASSIGN_OR_RETURN(m->processor, load_image_processor(key.dir, model));
 
   if (m->tokenizer) {
     auto chat = template_::load_chat_config(key.dir);
@@ -135,7 +137,7 @@ core::Result<std::unique_ptr<LoadedModel>> load_model(const std::string& model_i
   info.context_length = context;
   info.parameter_count = static_cast<std::int64_t>(model.parameter_count());
   info.dtype = m->dtype;
-  info.is_vision_model = false;
+  info.is_vision_model = model.vision() != nullptr;
   info.cached_path = key.dir;
   info.architecture = cfg.model_type;
   info.vocab_size = cfg.vocab;

@@ -13,6 +13,7 @@
 #include "backend/cpu/thread_pool.h"
 #include "engine/arbiter.h"
 #include "engine/engine.h"
+#include "image/processor_config.h"
 #include "model/model.h"
 #include "protocol/messages_model.h"
 #include "protocol/notifications.h"
@@ -49,6 +50,8 @@ struct LoadedModel {
   std::unique_ptr<model::Model> model;
   std::unique_ptr<tokenizer::Tokenizer> tokenizer;
   std::optional<template_::ChatFormatter> chat;
+  // Vision models: the image processor that turns pictures into the tower's input.
+  std::optional<image::ProcessorConfig> processor;
   std::unique_ptr<engine::Engine> engine;
   std::unique_ptr<EngineHost> host;
 };

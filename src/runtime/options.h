@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/clock.h"
+#include "image/image_source.h"
 #include "runtime/backend_choice.h"
 #include "telemetry/tracer.h"
 
@@ -54,6 +55,9 @@ struct RuntimeOptions {
   double gpu_memory_fraction = 0;
   // model.default_max_tokens
   int default_max_tokens = 512;
+  // Where images may come from: data URIs and base64 always (the original
+  // takes up to 10 MiB decoded), files only under these roots.
+  image::SourceLimits images{10u << 20, {}};
   // Prints the readiness marker on stderr when serving starts.
   bool announce_ready = true;
   // The engine's overlap mode where the device computes asynchronously

@@ -214,9 +214,14 @@ void Server::dispatch(protocol::Request req) {
     case Method::kStreamCancel:
       respond(id, m, params, stream_cancel(params));
       return;
-    case Method::kLoadVisionModel:
+    case Method::kLoadVisionModel: {
+      std::lock_guard lock(loaders_mutex_);
+      loaders_.emplace_back(
+          [this, id, m, params] { respond(id, m, params, load_vision_model(params)); });
+      return;
+    }
     case Method::kGenerateWithImage:
-      respond(id, m, params, refuse_vision(m, params));
+      start_generate_with_image(id, params);
       return;
     case Method::kLoadModel: {
       std::lock_guard lock(loaders_mutex_);

@@ -73,7 +73,13 @@ class Server {
   Reply tokenize(const Json& params);
   Reply batch_tokenize(const Json& params);
   Reply detokenize(const Json& params);
-  Reply refuse_vision(protocol::Method method, const Json& params);
+  Reply load_vision_model(const Json& params);
+  // generate_with_image: generate with the image placed at the prompt's <image>.
+  void start_generate_with_image(const std::optional<Json>& id, const Json& params);
+  // Reserves the stream, builds and submits its request on the task pool,
+  // answers `method` and starts streaming.
+  void start_stream(const std::optional<Json>& id, protocol::Method method, const Json& params,
+                    protocol::GenerateParams p);
   Reply batcher_query(protocol::Method method, const Json& params);
 
   // Stream starts: reserve ids on the reader thread, start on the pool.

@@ -115,25 +115,45 @@ std::string_view schema_name(Endpoint endpoint) {
   return "chat.completions";
 }
 
-core::Result<std::string> flatten_content(const Json& content, std::size_t message_index) {
-  if (content.is_null()) return std::string();
-  if (content.is_string()) return content.get<std::string>();
+// Text parts joined into one string; with images, the parts as they are
+// (text and image_url only), for the worker to place the images where the
+// model's chat template puts them.
+core::Result<Json> convert_content(const Json& content, std::size_t message_index) {
+  if (content.is_null()) return Json(std::string());
+  if (content.is_string()) return content;
   std::string text;
   bool first = true;
+  bool images = false;
   for (std::size_t j = 0; j < content.size(); ++j) {
     const Json& part = content[j];
     const std::string type = part.at("type").get<std::string>();
+    if (type == "image_url") {
+      images = true;
+      continue;
+    }
     if (type != "text") {
       return core::make_error(ErrorCode::kUnsupported,
                               "messages[{}].content[{}]: content parts of type {} are not "
-                              "supported; send text",
+                              "supported; send text or image_url",
                               message_index, j, type);
     }
     if (!first) text += '\n';
     text += part.at("text").get<std::string>();
     first = false;
   }
-  return text;
+  if (!images) return Json(text);
+  Json parts = Json::array();
+  for (const Json& part : content) {
+    const std::string type = part.at("type").get<std::string>();
+    if (type == "text") {
+      parts.push_back({{"type", "text"}, {"text", part.at("text")}});
+    } else {
+      const Json& url = part.at("image_url");
+      parts.push_back(
+          {{"type", "image_url"}, {"image_url", {{"url", url.is_string() ? url : url.at("url")}}}});
+    }
+  }
+  return parts;
 }
 
 std::optional<ApiError> plan_completion(Endpoint endpoint, const HttpSchemas& schemas,
@@ -169,7 +189,7 @@ std::optional<ApiError> plan_completion(Endpoint endpoint, const HttpSchemas& sc
     Json messages = Json::array();
     const Json& in = body.at("messages");
     for (std::size_t i = 0; i < in.size(); ++i) {
-      auto text = flatten_content(in[i].contains("content") ? in[i].at("content") : Json(), i);
+      auto text = convert_content(in[i].contains("content") ? in[i].at("content") : Json(), i);
       if (!text.is_ok()) {
         ApiError e = ApiError::from_status(text.status());
         e.param = fmt::format("messages.{}.content", i);

@@ -47,9 +47,11 @@ std::optional<ApiError> plan_completion(Endpoint endpoint, const HttpSchemas& sc
                                         const core::Json& body, const RequestLimits& limits,
                                         CompletionPlan* out);
 
-// Chat message content (a string, null, or content parts) as the one string
-// a chat template reads: text parts joined by newlines. Parts other than text
-// are Unsupported (this server has no vision or audio input on this route).
-core::Result<std::string> flatten_content(const core::Json& content, std::size_t message_index);
+// Chat message content (a string, null, or content parts) as a chat
+// template reads it: text parts joined by newlines into one string, or, when
+// there are image_url parts, the text and image parts in order (the worker
+// places the images for vision models and refuses them for others). Audio
+// and file parts are Unsupported.
+core::Result<core::Json> convert_content(const core::Json& content, std::size_t message_index);
 
 }  // namespace mlxs::server

@@ -136,12 +136,18 @@ TEST(PlanChat, RefusesWhatItCannotHonour) {
   EXPECT_EQ(e.param.value_or(""), "top_logprobs");
   e = plan_error(Endpoint::kChat, {{"model", "m"}, {"messages", msgs}, {"max_tokens", 5000}});
   EXPECT_EQ(e.param.value_or(""), "max_tokens");
-  e = plan_error(Endpoint::kChat,
-                 {{"model", "m"},
-                  {"messages",
-                   {{{"role", "user"},
-                     {"content", {{{"type", "image_url"}, {"image_url", {{"url", "x"}}}}}}}}}});
+  e = plan_error(
+      Endpoint::kChat,
+      {{"model", "m"},
+       {"messages",
+        {{{"role", "user"},
+          {"content", {{{"type", "input_audio"}, {"input_audio", {{"data", "x"}}}}}}}}}});
   EXPECT_EQ(e.code, "Unsupported");
+  // An image part needs its url.
+  e = plan_error(
+      Endpoint::kChat,
+      {{"model", "m"}, {"messages", {{{"role", "user"}, {"content", {{{"type", "image_url"}}}}}}}});
+  EXPECT_EQ(e.code, "InvalidParams");
   e = plan_error(
       Endpoint::kChat,
       {{"model", "m"}, {"messages", msgs}, {"stream_options", {{"include_usage", true}}}});
@@ -149,6 +155,33 @@ TEST(PlanChat, RefusesWhatItCannotHonour) {
   e = plan_error(Endpoint::kChat, {{"model", "m"}, {"messages", msgs}, {"n", 10}},
                  RequestLimits{4096, 4});
   EXPECT_EQ(e.param.value_or(""), "n");
+}
+
+TEST(PlanChat, ImagePartsTravelToTheWorkerInOrder) {
+  const auto plan =
+      plan_ok(Endpoint::kChat,
+              {{"model", "m"},
+               {"messages",
+                {{{"role", "user"},
+                  {"content",
+                   {{{"type", "text"}, {"text", "what is"}},
+                    {{"type", "image_url"}, {"image_url", {{"url", "data:image/png;base64,AAAA"}}}},
+                    {{"type", "image_url"}, {"image_url", "aGk="}},
+                    {{"type", "text"}, {"text", "here?"}}}}}}}});
+  const Json& content = plan.choices.at(0).messages->at(0).at("content");
+  ASSERT_TRUE(content.is_array());
+  ASSERT_EQ(content.size(), 4u);
+  EXPECT_EQ(content[1].at("image_url").at("url"), "data:image/png;base64,AAAA");
+  EXPECT_EQ(content[2].at("image_url").at("url"), "aGk=");
+  EXPECT_EQ(content[3].at("text"), "here?");
+  // Text alone stays one string.
+  const auto text = plan_ok(
+      Endpoint::kChat,
+      {{"model", "m"},
+       {"messages",
+        {{{"role", "user"},
+          {"content", {{{"type", "text"}, {"text", "a"}}, {{"type", "text"}, {"text", "b"}}}}}}}});
+  EXPECT_EQ(text.choices.at(0).messages->at(0).at("content"), "a\nb");
 }
 
 TEST(PlanChat, UnknownFieldsAreNamedNotFatal) {
