@@ -30,6 +30,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   nodejs npm
   chromium            # headless browser of the web UI's e2e test (tests/web)
+  libnats-dev nats-server   # many hosts over NATS (src/cluster; nats-server for its e2e test)
 )
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -3,14 +3,23 @@
 // original TypeScript client can start this binary directly as its
 // pythonPath with runtimePath "runtime"), prints "MLX Runtime ready" on
 // stderr when ready, and exits 0 on shutdown or at the end of stdin.
+// With --cluster FILE it is a worker host instead: it serves the same
+// protocol to control planes over NATS (src/cluster) until SIGINT/SIGTERM.
+#include <pthread.h>
 #include <unistd.h>
 
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
+#include <string>
 
 #include "cli/commands.h"
+#include "cli/in_process_worker.h"
 #include "cli/tracing_flags.h"
 #include "runtime/server.h"
+#if MLXS_HAVE_NATS
+#include "cluster/worker_host.h"
+#endif
 
 namespace mlxs::cli {
 namespace {
@@ -26,9 +35,74 @@ struct RuntimeArgs {
   bool no_ipc_batching = false;
   runtime::BackendChoice backend;
   control::TracingConfig tracing;
+  std::string cluster_file;
 };
 
+runtime::RuntimeOptions runtime_options(const RuntimeArgs& a) {
+  runtime::RuntimeOptions options;
+  options.threads = a.threads;
+  options.backend = a.backend;
+  options.trusted_dirs = a.trusted_dirs;
+  options.model_dirs = a.model_dirs;
+  options.kv_memory_bytes = static_cast<std::size_t>(a.kv_memory_mb) << 20;
+  options.gpu_memory_fraction = a.gpu_memory_fraction;
+  options.max_tokens_per_batch = a.max_tokens_per_batch;
+  options.ipc_batching = !a.no_ipc_batching;
+  return options;
+}
+
+// A worker host of a cluster: one in-process runtime server per attached
+// control plane.
+int run_cluster_worker(const RuntimeArgs& a) {
+#if MLXS_HAVE_NATS
+  auto config = cluster::load_cluster_config(a.cluster_file);
+  if (!config)
+    return report_error(std::string(config.status().code_name()), config.status().message());
+  if (config->mode == cluster::ClusterMode::kController) {
+    return report_error("ConfigError", "cluster file " + a.cluster_file +
+                                           ": mode is controller; runtime --cluster is a worker");
+  }
+  for (const auto& w : config->warnings) std::fprintf(stderr, "mlx-serving: %s\n", w.c_str());
+  for (const auto& m : config->worker.models) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(m.path, ec)) {
+      return report_error("ModelLoadError", "model " + m.id + ": directory not found: " + m.path);
+    }
+  }
+  if (config->worker.id.empty()) config->worker.id = cluster::default_worker_id();
+  if (const core::Status s = runtime::check_backend_choice(a.backend); !s.is_ok()) {
+    return report_error(std::string(s.code_name()), s.message());
+  }
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  runtime::RuntimeOptions options = runtime_options(a);
+  auto tracer = make_tracer(a.tracing);
+  if (!tracer)
+    return report_error(std::string(tracer.status().code_name()), tracer.status().message());
+  options.tracer = *tracer;
+  cluster::WorkerHost host(*config, in_process_launcher(options));
+  if (const core::Status s = host.start(); !s.is_ok()) {
+    return report_error(std::string(s.code_name()), s.message());
+  }
+  std::fprintf(stderr, "mlx-serving: worker %s of cluster %s ready (%zu model(s))\n",
+               host.id().c_str(), config->name.c_str(), config->worker.models.size());
+  std::fflush(stderr);
+  int sig = 0;
+  sigwait(&signals, &sig);
+  host.stop();
+  if (options.tracer) options.tracer->shutdown();
+  return 0;
+#else
+  return report_error("Unsupported", "--cluster " + a.cluster_file +
+                                         ": this build has no NATS support (install libnats-dev)");
+#endif
+}
+
 int run_runtime(const RuntimeArgs& a) {
+  if (!a.cluster_file.empty()) return run_cluster_worker(a);
   // A closed client must not kill the worker with SIGPIPE: writes then fail
   // and the worker stops cleanly.
   std::signal(SIGPIPE, SIG_IGN);
@@ -41,15 +115,7 @@ int run_runtime(const RuntimeArgs& a) {
   if (const core::Status s = runtime::check_backend_choice(a.backend); !s.is_ok()) {
     return report_error(std::string(s.code_name()), s.message());
   }
-  runtime::RuntimeOptions options;
-  options.threads = a.threads;
-  options.backend = a.backend;
-  options.trusted_dirs = a.trusted_dirs;
-  options.model_dirs = a.model_dirs;
-  options.kv_memory_bytes = static_cast<std::size_t>(a.kv_memory_mb) << 20;
-  options.gpu_memory_fraction = a.gpu_memory_fraction;
-  options.max_tokens_per_batch = a.max_tokens_per_batch;
-  options.ipc_batching = !a.no_ipc_batching;
+  runtime::RuntimeOptions options = runtime_options(a);
   // The original client kills the worker 5 s after shutdown: be gone first.
   options.exit_deadline_ms = 4000;
   auto tracer = make_tracer(a.tracing);
@@ -91,6 +157,9 @@ void add_runtime_command(CLI::App& parent, Action* action) {
       ->check(CLI::Range(1, 1024));
   cmd->add_flag("--no-ipc-batching", args->no_ipc_batching,
                 "Send every token in its own stream.chunk");
+  cmd->add_option("--cluster", args->cluster_file,
+                  "Serve control planes over NATS as a worker host of this cluster file "
+                  "(docs/cluster.md) instead of stdin/stdout");
   add_backend_options(cmd, &args->backend);
   add_worker_tracing_options(cmd, &args->tracing);
   cmd->callback([args, action] { *action = [args] { return run_runtime(*args); }; });

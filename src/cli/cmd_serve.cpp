@@ -1,5 +1,6 @@
 // `mlx-serving serve`: the control plane (one supervised runtime worker, a
-// child process or --in-process) behind the OpenAI-compatible HTTP server.
+// child process or --in-process, or with --cluster the worker hosts of a
+// NATS cluster) behind the OpenAI-compatible HTTP server.
 // Loads every --model before listening, prints the address, and stops
 // cleanly on SIGINT/SIGTERM.
 #include <pthread.h>
@@ -9,6 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <future>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -21,6 +23,9 @@
 #include "control/control_plane.h"
 #include "core/log.h"
 #include "server/server.h"
+#if MLXS_HAVE_NATS
+#include "cluster/cluster_gateway.h"
+#endif
 
 namespace mlxs::cli {
 namespace {
@@ -41,6 +46,7 @@ struct ServeArgs {
   runtime::BackendChoice backend;
   std::string quantization;
   std::string otlp_endpoint;
+  std::string cluster_file;
   const CLI::App* cmd = nullptr;  // to tell the flags given from defaults
 };
 
@@ -179,35 +185,79 @@ int run_serve(ServeArgs& a) {
   runtime::RuntimeOptions worker = in_process_options(effective);
   worker.tracer = *tracer;
   worker.report_tracing = false;  // serve's /metrics counts this tracer itself
-  auto plane = control::make_control_plane(config, [&worker](int device) {
-    runtime::RuntimeOptions o = worker;
-    o.backend.device = device;
-    return in_process_launcher(std::move(o));
-  });
-  if (!plane)
-    return report_error(std::string(plane.status().code_name()), plane.status().message());
-  (*plane)->start();
+  std::unique_ptr<control::ControlPlane> plane;
+#if MLXS_HAVE_NATS
+  std::unique_ptr<cluster::ClusterGateway> cluster_gateway;
+#endif
+  control::Gateway* gateway = nullptr;
+  if (!a.cluster_file.empty()) {
+#if MLXS_HAVE_NATS
+    auto cluster_config = cluster::load_cluster_config(a.cluster_file);
+    if (!cluster_config) {
+      return report_error(std::string(cluster_config.status().code_name()),
+                          cluster_config.status().message());
+    }
+    if (cluster_config->mode == cluster::ClusterMode::kWorker) {
+      return report_error("ConfigError", "cluster file " + a.cluster_file +
+                                             ": mode is worker; serve --cluster is a controller");
+    }
+    for (const auto& w : cluster_config->warnings)
+      core::log_warn("cluster_config_warning", {{"warning", w}});
+    cluster_gateway = std::make_unique<cluster::ClusterGateway>(*cluster_config, config.supervisor);
+    if (const core::Status s = cluster_gateway->start(); !s.is_ok()) {
+      return report_error(std::string(s.code_name()), s.message());
+    }
+    gateway = cluster_gateway.get();
+    // --model loads need a worker host that is up.
+    const auto deadline = std::chrono::steady_clock::now() +
+                          std::chrono::nanoseconds(config.supervisor.startup_timeout_ns);
+    while (!models.empty() && !gateway->readiness().ready &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+#else
+    return report_error(
+        "Unsupported",
+        "--cluster " + a.cluster_file + ": this build has no NATS support (install libnats-dev)");
+#endif
+  } else {
+    auto made = control::make_control_plane(config, [&worker](int device) {
+      runtime::RuntimeOptions o = worker;
+      o.backend.device = device;
+      return in_process_launcher(std::move(o));
+    });
+    if (!made) return report_error(std::string(made.status().code_name()), made.status().message());
+    plane = std::move(*made);
+    plane->start();
+    gateway = plane.get();
+  }
+  const auto stop_gateway = [&] {
+    if (plane) plane->stop();
+#if MLXS_HAVE_NATS
+    if (cluster_gateway) cluster_gateway->stop();
+#endif
+  };
   for (const auto& m : models) {
-    const core::Status s = load(**plane, m, config.default_quantization);
+    const core::Status s = load(*gateway, m, config.default_quantization);
     if (!s.is_ok()) return report_error(std::string(s.code_name()), s.message());
     core::log_info("model_loaded", {{"model", m.id}});
   }
   server::ServerOptions http_options = server_options(effective["server"], a.http.limits);
   http_options.default_quantization = config.default_quantization;
   http_options.tracer = *tracer;
-  server::HttpServer http(http_options, **plane);
+  server::HttpServer http(http_options, *gateway);
   if (const core::Status s = http.start(); !s.is_ok()) {
     return report_error(std::string(s.code_name()), s.message());
   }
   std::fprintf(stderr, "mlx-serving: serving %zu model(s) on http://%s:%u (%s)\n", models.size(),
                http_options.host.c_str(), static_cast<unsigned>(http.port()),
-               config.backend.c_str());
+               a.cluster_file.empty() ? config.backend.c_str() : "cluster");
   std::fflush(stderr);
   int sig = 0;
   sigwait(&signals, &sig);
   core::log_info("shutting_down", {{"signal", sig}});
   http.stop();
-  (*plane)->stop();
+  stop_gateway();
   if (*tracer) (*tracer)->shutdown();  // the last spans, within one export timeout
   return 0;
 }
@@ -257,6 +307,9 @@ void add_serve_command(CLI::App& parent, Action* action) {
                   "Deadline for a request header (and keep-alive idle time)")
       ->check(CLI::Range(100, 3600000));
   add_otlp_endpoint_option(cmd, &args->otlp_endpoint);
+  cmd->add_option("--cluster", args->cluster_file,
+                  "Serve the worker hosts of this NATS cluster file instead of local workers "
+                  "(docs/cluster.md)");
   args->cmd = cmd;
   cmd->callback([args, action] { *action = [args] { return run_serve(*args); }; });
 }

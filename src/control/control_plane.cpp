@@ -30,6 +30,48 @@ Status model_not_loaded(const std::string& id) {
 
 }  // namespace
 
+void merge_runtime_state(const std::vector<WorkerSlot*>& slots, Gateway::Reply reply) {
+  // Every worker's state, merged: the models of all, the streams of all.
+  struct Merge {
+    std::mutex mutex;
+    std::size_t remaining = 0;
+    protocol::RuntimeStateResult total;
+    Status error;
+    Gateway::Reply reply;
+  };
+  if (slots.empty()) {
+    reply_error(reply, Status(ErrorCode::kWorkerCrashed, "no worker is up"));
+    return;
+  }
+  auto merge = std::make_shared<Merge>();
+  merge->remaining = slots.size();
+  merge->reply = std::move(reply);
+  for (WorkerSlot* slot : slots) {
+    slot->call("runtime/state", Json::object(), [merge](core::Result<Json> r) {
+      std::unique_lock lock(merge->mutex);
+      if (r.is_ok()) {
+        auto s = protocol::from_json<protocol::RuntimeStateResult>(*r, "runtime/state");
+        if (s.is_ok()) {
+          for (auto& m : s->loaded_models) merge->total.loaded_models.push_back(std::move(m));
+          merge->total.active_streams += s->active_streams;
+          merge->total.restart_count += s->restart_count;
+        } else if (merge->error.is_ok()) {
+          merge->error = s.status();
+        }
+      } else if (merge->error.is_ok()) {
+        merge->error = r.status();
+      }
+      if (--merge->remaining > 0) return;
+      lock.unlock();
+      if (!merge->error.is_ok()) {
+        reply_error(merge->reply, merge->error);
+      } else if (merge->reply) {
+        merge->reply(core::Result<Json>(protocol::to_json(merge->total)));
+      }
+    });
+  }
+}
+
 ControlPlane::ControlPlane(std::vector<WorkerLauncher> launchers, SupervisorOptions options) {
   // Writing to a worker that is gone must fail, not kill the control plane.
   ::signal(SIGPIPE, SIG_IGN);
@@ -159,41 +201,9 @@ void ControlPlane::unload_model(Json params, Reply reply) {
 }
 
 void ControlPlane::runtime_state(Reply reply) {
-  // Every worker's state, merged: the models of all, the streams of all.
-  struct Merge {
-    std::mutex mutex;
-    std::size_t remaining = 0;
-    protocol::RuntimeStateResult total;
-    Status error;
-    Reply reply;
-  };
-  auto merge = std::make_shared<Merge>();
-  merge->remaining = slots_.size();
-  merge->reply = std::move(reply);
-  for (auto& slot : slots_) {
-    slot->call("runtime/state", Json::object(), [merge](core::Result<Json> r) {
-      std::unique_lock lock(merge->mutex);
-      if (r.is_ok()) {
-        auto s = protocol::from_json<protocol::RuntimeStateResult>(*r, "runtime/state");
-        if (s.is_ok()) {
-          for (auto& m : s->loaded_models) merge->total.loaded_models.push_back(std::move(m));
-          merge->total.active_streams += s->active_streams;
-          merge->total.restart_count += s->restart_count;
-        } else if (merge->error.is_ok()) {
-          merge->error = s.status();
-        }
-      } else if (merge->error.is_ok()) {
-        merge->error = r.status();
-      }
-      if (--merge->remaining > 0) return;
-      lock.unlock();
-      if (!merge->error.is_ok()) {
-        reply_error(merge->reply, merge->error);
-      } else if (merge->reply) {
-        merge->reply(core::Result<Json>(protocol::to_json(merge->total)));
-      }
-    });
-  }
+  std::vector<WorkerSlot*> slots;
+  for (auto& slot : slots_) slots.push_back(slot.get());
+  merge_runtime_state(slots, std::move(reply));
 }
 
 std::string ControlPlane::new_stream_id() {

@@ -54,6 +54,10 @@ class ControlPlane final : public Gateway {
   std::string stream_prefix_;
 };
 
+// Asks every slot for runtime/state and answers with the merge: the models
+// of all, the streams of all (the first error otherwise).
+void merge_runtime_state(const std::vector<WorkerSlot*>& slots, Gateway::Reply reply);
+
 // Makes the in-process launcher of a worker that runs on CUDA device `device`
 // (src/cli provides it: runtime::Server on a socket pair).
 using InProcessLauncherFactory = std::function<WorkerLauncher(int device)>;

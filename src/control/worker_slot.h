@@ -67,6 +67,8 @@ class WorkerSlot {
   void load_finished(const std::string& model_id, const core::Result<Json>& result);
   bool holds(const std::string& model_id) const;
   std::size_t model_count() const;
+  // Streams running on the worker now (for routing by load).
+  std::size_t active_streams() const { return streams_.size(); }
 
   const std::string& name() const { return name_; }
   bool ready() const;

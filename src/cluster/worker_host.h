@@ -1,0 +1,71 @@
+#pragma once
+// The worker side of `runtime --cluster`: connects to NATS, announces this
+// worker (id, the models it holds, sessions, limits) every heartbeat
+// interval and whenever a control plane asks (discover), and serves attach
+// requests: each attached control plane gets a session of its own, a worker
+// made by the injected launcher (the runtime server on a socket pair, or a
+// child `mlx-serving runtime`) whose protocol lines a Bridge carries over the
+// session's subjects. A session ends when its control plane closes it, when
+// the worker ends, or when the control plane stays silent past the offline
+// timeout (it pings every heartbeat interval); the worker is then stopped.
+
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "cluster/bridge.h"
+#include "cluster/cluster_config.h"
+#include "cluster/nats_client.h"
+#include "control/launcher.h"
+
+namespace mlxs::cluster {
+
+class WorkerHost {
+ public:
+  // config.worker.id must be set (see default_worker_id).
+  WorkerHost(ClusterConfig config, control::WorkerLauncher launcher);
+  ~WorkerHost();
+  WorkerHost(const WorkerHost&) = delete;
+  WorkerHost& operator=(const WorkerHost&) = delete;
+
+  // Connects, subscribes, announces. TransportError when NATS is not there.
+  core::Status start();
+  // Says goodbye, ends every session. Idempotent.
+  void stop();
+
+  const std::string& id() const { return config_.worker.id; }
+  std::size_t sessions() const;
+
+ private:
+  struct Session {
+    std::string id;
+    std::unique_ptr<Bridge> bridge;
+    std::unique_ptr<control::WorkerHandle> handle;
+  };
+
+  void on_attach(std::string_view data, std::string_view reply);
+  void respond(std::string_view reply, const core::Status& status);
+  void announce();
+  void housekeeping();
+  void reap(std::unique_ptr<Session> s);
+
+  ClusterConfig config_;
+  control::WorkerLauncher launcher_;
+  std::unique_ptr<NatsConnection> nats_;
+  std::unique_ptr<Subscription> attach_sub_;
+  std::unique_ptr<Subscription> discover_sub_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;
+  std::map<std::string, std::unique_ptr<Session>> sessions_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+// "<hostname>-<pid>", cut to a valid subject token.
+std::string default_worker_id();
+
+}  // namespace mlxs::cluster

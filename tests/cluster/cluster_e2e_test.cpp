@@ -1,0 +1,336 @@
+// Many hosts on one machine: a real nats-server on a loopback port chosen by
+// the test, two worker hosts (`mlx-serving runtime --cluster`, each its own
+// process) holding the tiny fixture model, and a control plane
+// (ClusterGateway) in this process. A stream is served, a repeated prompt
+// goes back to its worker, cancellation crosses hosts, a worker host killed
+// mid-stream ends its stream with WorkerCrashed within the offline timeout
+// and the next request goes to the other, the killed host rejoins when it
+// comes back, and a NATS server restart is survived: a request made while
+// the server is down waits and is served once it is back. Separate processes
+// on loopback, not network namespaces (see docs/cluster.md). Every wait is
+// bounded.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fcntl.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include <gtest/gtest.h>
+
+#include "cluster/cluster_gateway.h"
+#include "control/harness.h"
+#include "control/recording_sink.h"
+
+extern char** environ;
+
+namespace mlxs::cluster {
+namespace {
+
+namespace fs = std::filesystem;
+using control::testing::eventually;
+using control::testing::gen_params;
+using control::testing::generate_sync;
+using control::testing::RecordingSink;
+using namespace std::chrono_literals;
+
+std::string find_nats_server() {
+  std::vector<std::string> dirs = {"/usr/sbin", "/usr/bin", "/usr/local/bin", "/usr/local/sbin"};
+  if (const char* path = std::getenv("PATH"); path != nullptr) {
+    std::string p = path;
+    for (std::size_t at = 0; at <= p.size();) {
+      const auto colon = p.find(':', at);
+      dirs.push_back(p.substr(at, colon == std::string::npos ? std::string::npos : colon - at));
+      if (colon == std::string::npos) break;
+      at = colon + 1;
+    }
+  }
+  for (const auto& d : dirs) {
+    const fs::path candidate = fs::path(d) / "nats-server";
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate.string();
+  }
+  return {};
+}
+
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof addr;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+bool port_open(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return ok;
+}
+
+// A child process of the test (stdin from /dev/null, output shared).
+class Child {
+ public:
+  Child() = default;
+  explicit Child(const std::vector<std::string>& argv) {
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    if (::posix_spawn(&pid_, args[0], &actions, nullptr, args.data(), environ) != 0) pid_ = -1;
+    posix_spawn_file_actions_destroy(&actions);
+  }
+  Child(Child&& o) noexcept : pid_(o.pid_) { o.pid_ = -1; }
+  Child& operator=(Child&& o) noexcept {
+    stop(SIGKILL);
+    pid_ = o.pid_;
+    o.pid_ = -1;
+    return *this;
+  }
+  ~Child() { stop(SIGKILL); }
+  bool running() const { return pid_ > 0; }
+  void stop(int sig) {
+    if (pid_ <= 0) return;
+    ::kill(pid_, sig);
+    int status = 0;
+    // SIGTERM gets 10 s to finish cleanly, then SIGKILL.
+    for (int i = 0; i < 1000 && ::waitpid(pid_, &status, WNOHANG) == 0; ++i) {
+      std::this_thread::sleep_for(10ms);
+      if (i == 999) {
+        ::kill(pid_, SIGKILL);
+        ::waitpid(pid_, &status, 0);
+      }
+    }
+    pid_ = -1;
+  }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+class ClusterE2E : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    nats_binary_ = find_nats_server();
+    if (nats_binary_.empty()) {
+      GTEST_SKIP() << "nats-server is not installed (Debian package nats-server; scripts/setup.sh "
+                      "installs it): the cluster end-to-end test cannot run";
+    }
+    port_ = free_port();
+    ASSERT_GT(port_, 0);
+    dir_ = fs::temp_directory_path() / ("mlxs-cluster-" + std::to_string(::getpid()));
+    fs::create_directories(dir_);
+    cluster_ = "e2e" + std::to_string(::getpid());
+    start_nats();
+    for (const char* id : {"w1", "w2"}) write_file(id, "worker");
+    write_file("cp", "controller");
+  }
+  void TearDown() override {
+    if (gateway_) gateway_->stop();
+    for (auto& [id, w] : workers_) w.stop(SIGTERM);
+    nats_.stop(SIGKILL);
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  void start_nats() {
+    nats_ = Child({nats_binary_, "-a", "127.0.0.1", "-p", std::to_string(port_)});
+    ASSERT_TRUE(nats_.running());
+    ASSERT_TRUE(eventually([&] { return port_open(port_); }, 10s)) << "nats-server did not listen";
+  }
+
+  void write_file(const std::string& id, const std::string& mode) {
+    std::ofstream out(dir_ / (id + ".yaml"));
+    out << "mode: " << mode << "\n"
+        << "name: " << cluster_ << "\n"
+        << "nats: {serverUrl: 'nats://127.0.0.1:" << port_
+        << "', reconnectTimeWait: 100, maxReconnectAttempts: -1}\n"
+        << "discovery: {heartbeatIntervalMs: 100, offlineTimeoutMs: " << kOfflineMs
+        << ", attachTimeoutMs: 20000}\n";
+    if (mode == "worker") {
+      out << "worker: {workerId: " << id << ", models: [{id: tiny, path: '"
+          << control::testing::tiny_model_dir() << "'}]}\n";
+    }
+  }
+
+  void start_worker(const std::string& id) {
+    workers_[id] =
+        Child({mlxs::testing::mlx_serving_binary(), "--log-level", "warn", "runtime", "--threads",
+               "1", "--kv-memory-mb", "64", "--cluster", (dir_ / (id + ".yaml")).string()});
+    ASSERT_TRUE(workers_[id].running());
+  }
+
+  void start_gateway() {
+    auto config = load_cluster_config((dir_ / "cp.yaml").string());
+    ASSERT_TRUE(config.is_ok()) << config.status().to_string();
+    control::SupervisorOptions o = control::testing::fast_options();
+    o.breaker.recovery_timeout_ns = 300 * control::kMillis;
+    gateway_ = std::make_unique<ClusterGateway>(*config, o);
+    ASSERT_TRUE(gateway_->start().is_ok());
+  }
+
+  std::size_t workers_up() {
+    std::size_t up = 0;
+    for (const auto& w : gateway_->readiness().workers) up += w.breaker_state == "Running" ? 1 : 0;
+    return up;
+  }
+
+  // A stream of `max_tokens` on tiny; accepted (or the test fails).
+  std::shared_ptr<RecordingSink> stream(int salt, std::int64_t max_tokens, std::string* worker,
+                                        const std::string& id = "") {
+    auto sink = std::make_shared<RecordingSink>();
+    auto p = gen_params("tiny", max_tokens, salt);
+    if (!id.empty()) p.stream_id = id;
+    if (max_tokens > 100) p.stop_token_ids = {};
+    auto r = generate_sync(*gateway_, p, sink, 120s);
+    EXPECT_TRUE(r.is_ok()) << r.status().to_string();
+    if (r.is_ok() && worker != nullptr)
+      *worker = gateway_->worker_of((*r)["stream_id"].get<std::string>());
+    return sink;
+  }
+
+  static constexpr int kOfflineMs = 1500;
+  std::string nats_binary_;
+  int port_ = -1;
+  fs::path dir_;
+  std::string cluster_;
+  Child nats_;
+  std::map<std::string, Child> workers_;
+  std::unique_ptr<ClusterGateway> gateway_;
+};
+
+TEST_F(ClusterE2E, ServesSurvivesAHostLossAndANatsRestart) {
+  start_worker("w1");
+  start_worker("w2");
+  start_gateway();
+  ASSERT_TRUE(eventually([&] { return workers_up() == 2; }, 120s)) << gateway_->readiness().reason;
+
+  // A stream through NATS, complete; the same prompt goes back to its worker.
+  std::string first;
+  auto s1 = stream(0, 12, &first);
+  ASSERT_TRUE(s1->wait_end(60s));
+  EXPECT_EQ(s1->end->event, "completed") << s1->end->error.value_or("");
+  EXPECT_GT(s1->ids.size(), 0u);
+  ASSERT_TRUE(s1->stats);
+  std::string again;
+  auto s2 = stream(0, 12, &again);
+  ASSERT_TRUE(s2->wait_end(60s));
+  EXPECT_EQ(again, first) << "prefix-cache affinity";
+  EXPECT_EQ(s2->ids, s1->ids) << "greedy is deterministic across the bridge";
+  EXPECT_GE(control::testing::metric(*gateway_, "mlxs_cluster_affinity_hits_total"), 1.0);
+  // Calls with a model id are routed too; the worker's error keeps its code
+  // across hosts (the fixture has no tokenizer.json).
+  auto tok = control::testing::call_sync(*gateway_, "tokenize",
+                                         core::Json{{"model_id", "tiny"}, {"text", "hello"}});
+  ASSERT_FALSE(tok.is_ok());
+  EXPECT_EQ(tok.status().code(), core::ErrorCode::kTokenizerError) << tok.status().to_string();
+  auto state = control::testing::call_sync(*gateway_, "runtime/state", core::Json::object());
+  ASSERT_TRUE(state.is_ok()) << state.status().to_string();
+  EXPECT_EQ((*state)["loaded_models"].size(), 2u) << "tiny on each worker host";
+
+  // Cancellation crosses hosts: the stream ends, once.
+  auto long_one = stream(3, 4000, nullptr, "to-cancel");
+  ASSERT_TRUE(long_one->wait_tokens(1, 60s));
+  gateway_->cancel("to-cancel");
+  ASSERT_TRUE(long_one->wait_end(30s));
+  EXPECT_EQ(long_one->ends, 1);
+  EXPECT_LT(long_one->ids.size(), 4000u);
+
+  // Kill the worker host of a running stream: it ends with WorkerCrashed
+  // within the offline timeout (plus scheduling slack), the next request
+  // goes to the other host.
+  std::string victim;
+  auto doomed = stream(5, 4000, &victim);
+  ASSERT_TRUE(doomed->wait_tokens(1, 60s));
+  ASSERT_TRUE(workers_.count(victim)) << victim;
+  const auto killed_at = std::chrono::steady_clock::now();
+  workers_[victim].stop(SIGKILL);
+  ASSERT_TRUE(doomed->wait_end(std::chrono::milliseconds(kOfflineMs) + 3s));
+  EXPECT_EQ(doomed->end->code, "WorkerCrashed") << doomed->end->error.value_or("");
+  EXPECT_LT(doomed->ended_at - killed_at, std::chrono::milliseconds(kOfflineMs) + 2s);
+  EXPECT_EQ(doomed->ends, 1);
+  std::string survivor;
+  auto after = stream(0, 8, &survivor);
+  ASSERT_TRUE(after->wait_end(60s));
+  EXPECT_EQ(after->end->event, "completed") << after->end->error.value_or("");
+  EXPECT_NE(survivor, victim);
+  EXPECT_GE(control::testing::metric(*gateway_, "mlxs_cluster_offline_total"), 1.0);
+
+  // It rejoins when it announces again.
+  start_worker(victim);
+  ASSERT_TRUE(eventually([&] { return workers_up() == 2; }, 120s)) << gateway_->readiness().reason;
+
+  // NATS goes away: the hosts are cut off; a request made now waits, and is
+  // served once the server is back and the hosts have rejoined.
+  nats_.stop(SIGKILL);
+  ASSERT_TRUE(
+      eventually([&] { return workers_up() == 0; }, std::chrono::milliseconds(kOfflineMs) + 10s));
+  auto waiting = std::make_shared<RecordingSink>();
+  auto accepted = std::make_shared<std::promise<core::Result<core::Json>>>();
+  auto accepted_future = accepted->get_future();
+  gateway_->generate(gen_params("tiny", 8, 0), waiting,
+                     [accepted](core::Result<core::Json> r) { accepted->set_value(std::move(r)); });
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(accepted_future.wait_for(0s), std::future_status::timeout) << "it waits";
+  start_nats();
+  ASSERT_EQ(accepted_future.wait_for(120s), std::future_status::ready);
+  auto r = accepted_future.get();
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  ASSERT_TRUE(waiting->wait_end(60s));
+  EXPECT_EQ(waiting->end->event, "completed") << waiting->end->error.value_or("");
+  ASSERT_GE(s1->ids.size(), waiting->ids.size());
+  EXPECT_TRUE(std::equal(waiting->ids.begin(), waiting->ids.end(), s1->ids.begin()))
+      << "the same greedy tokens as before the restart";
+  ASSERT_TRUE(eventually([&] { return workers_up() == 2; }, 120s));
+  auto last = stream(9, 8, nullptr);
+  ASSERT_TRUE(last->wait_end(60s));
+  EXPECT_EQ(last->end->event, "completed") << last->end->error.value_or("");
+}
+
+TEST_F(ClusterE2E, HostileAnnouncementsAreCountedAndIgnored) {
+  start_gateway();
+  NatsSettings settings;
+  settings.servers = {"nats://127.0.0.1:" + std::to_string(port_)};
+  auto nc = NatsConnection::connect(settings, "hostile test peer");
+  ASSERT_TRUE(nc.is_ok()) << nc.status().to_string();
+  for (const std::string& bad :
+       {std::string("{"), std::string(R"({"v":1,"id":"a.>"})"), std::string(100000, 'x')}) {
+    ASSERT_TRUE((*nc)->publish(announce_subject(cluster_), bad).is_ok());
+  }
+  ASSERT_TRUE((*nc)->flush(5000).is_ok());
+  ASSERT_TRUE(eventually(
+      [&] {
+        return control::testing::metric(*gateway_, "mlxs_cluster_bad_announcements_total") >= 3;
+      },
+      10s));
+  EXPECT_TRUE(gateway_->readiness().workers.empty());
+  auto r = control::testing::call_sync(*gateway_, "tokenize",
+                                       core::Json{{"model_id", "tiny"}, {"text", "x"}});
+  ASSERT_FALSE(r.is_ok());
+  EXPECT_EQ(r.status().code(), core::ErrorCode::kModelNotLoaded);
+}
+
+}  // namespace
+}  // namespace mlxs::cluster
