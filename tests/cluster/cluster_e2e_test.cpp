@@ -11,6 +11,7 @@
 // bounded.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
@@ -27,6 +28,7 @@
 
 #include <gtest/gtest.h>
 
+#include "cluster/bridge.h"
 #include "cluster/cluster_gateway.h"
 #include "control/harness.h"
 #include "control/recording_sink.h"
@@ -330,6 +332,105 @@ TEST_F(ClusterE2E, HostileAnnouncementsAreCountedAndIgnored) {
                                        core::Json{{"model_id", "tiny"}, {"text", "x"}});
   ASSERT_FALSE(r.is_ok());
   EXPECT_EQ(r.status().code(), core::ErrorCode::kModelNotLoaded);
+}
+
+// Reads what the local end of a bridge receives until EOF (bounded).
+std::string read_to_end(int fd, std::chrono::milliseconds limit) {
+  std::string out;
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  char buf[4096];
+  while (std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 50) <= 0) continue;
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) return out;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  return out + "<no EOF>";
+}
+
+TEST_F(ClusterE2E, BridgeCarriesLinesAndEndsTheSessionOnAGap) {
+  NatsSettings settings;
+  settings.servers = {"nats://127.0.0.1:" + std::to_string(port_)};
+  auto nc = NatsConnection::connect(settings, "bridge test");
+  ASSERT_TRUE(nc.is_ok()) << nc.status().to_string();
+  // What the bridge publishes (its local side's lines), in order.
+  std::mutex mutex;
+  std::vector<std::string> published;
+  auto sub = (*nc)->subscribe("t.out", [&](std::string_view data, std::string_view) {
+    std::lock_guard lock(mutex);
+    published.emplace_back(data);
+  });
+  ASSERT_TRUE(sub.is_ok());
+  int fds[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+  std::atomic<int> ends{0};
+  core::Status why;
+  Bridge bridge(**nc, "t.out", "t.in", fds[1], fds[1], 64, [&](const core::Status& s) {
+    why = s;
+    ++ends;
+  });
+  ASSERT_TRUE(bridge.start().is_ok());
+  // Local lines go out one message each, numbered; blank lines are skipped.
+  const std::string local = "{\"a\":1}\n\n{\"b\":2}\n";
+  ASSERT_EQ(::write(fds[0], local.data(), local.size()), static_cast<ssize_t>(local.size()));
+  ASSERT_TRUE(eventually(
+      [&] {
+        std::lock_guard lock(mutex);
+        return published.size() == 2;
+      },
+      10s));
+  {
+    std::lock_guard lock(mutex);
+    EXPECT_EQ(published[0], "1 {\"a\":1}");
+    EXPECT_EQ(published[1], "2 {\"b\":2}");
+  }
+  // Messages in come out as lines; #3 after #1 is a gap: the session ends
+  // with TransportError, the local side sees the end of input.
+  ASSERT_TRUE((*nc)->publish("t.in", encode_line(1, "{\"x\":1}")).is_ok());
+  ASSERT_TRUE((*nc)->publish("t.in", encode_line(3, "{\"x\":3}")).is_ok());
+  ASSERT_TRUE((*nc)->flush(5000).is_ok());
+  EXPECT_EQ(read_to_end(fds[0], 10s), "{\"x\":1}\n");
+  ASSERT_TRUE(eventually([&] { return ends.load() == 1; }, 10s));
+  EXPECT_EQ(why.code(), core::ErrorCode::kTransportError) << why.to_string();
+  EXPECT_NE(why.message().find("#3 after #1"), std::string::npos) << why.message();
+  // The peer was told: an end frame after the two lines.
+  ASSERT_TRUE(eventually(
+      [&] {
+        std::lock_guard lock(mutex);
+        return published.size() == 3;
+      },
+      10s));
+  {
+    std::lock_guard lock(mutex);
+    EXPECT_EQ(published[2], "3");
+  }
+  bridge.close(core::Status(core::ErrorCode::kWorkerCrashed, "again"));
+  EXPECT_EQ(ends.load(), 1) << "a session ends once";
+  ::close(fds[0]);
+}
+
+TEST_F(ClusterE2E, BridgeRefusesAnOversizedLocalLine) {
+  NatsSettings settings;
+  settings.servers = {"nats://127.0.0.1:" + std::to_string(port_)};
+  auto nc = NatsConnection::connect(settings, "bridge test");
+  ASSERT_TRUE(nc.is_ok()) << nc.status().to_string();
+  int fds[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+  std::atomic<int> ends{0};
+  core::Status why;
+  Bridge bridge(**nc, "u.out", "u.in", fds[1], fds[1], 16, [&](const core::Status& s) {
+    why = s;
+    ++ends;
+  });
+  ASSERT_TRUE(bridge.start().is_ok());
+  const std::string line(100, 'z');
+  ASSERT_EQ(::write(fds[0], line.data(), line.size()), static_cast<ssize_t>(line.size()));
+  ASSERT_EQ(::write(fds[0], "\n", 1), 1);
+  ASSERT_TRUE(eventually([&] { return ends.load() == 1; }, 10s));
+  EXPECT_EQ(why.code(), core::ErrorCode::kTransportError) << why.to_string();
+  EXPECT_EQ(read_to_end(fds[0], 10s), "");
+  ::close(fds[0]);
 }
 
 }  // namespace
