@@ -227,17 +227,17 @@ Status Engine::validate_images(const GenerateRequest& request) const {
   return Status::ok();
 }
 
-Result<std::vector<model::PlacedImage>> Engine::encode_images(RequestState& request) {
+Result<std::vector<model::PlacedImage>> Engine::place_images(RequestState& request) {
   std::vector<model::PlacedImage> placed;
   const auto& images = request.params.images;
   const std::int64_t hidden = model_.config().hidden;
   const std::int64_t merge = images.empty() ? 1 : model_.vision()->merge;
+  request.image_rows.reserve(images.size());
   for (std::size_t i = 0; i < images.size(); ++i) {
     const RequestImage& img = images[i];
     const model::ImageInput input{img.pixels, img.grid_t, img.grid_h, img.grid_w};
     MLXS_ASSIGN_OR_RETURN(const std::int64_t rows, model_.image_tokens(input));
     request.image_rows.emplace_back(static_cast<std::size_t>(rows * hidden));
-    MLXS_RETURN_IF_ERROR(model_.encode_image(input, request.image_rows.back()));
     model::PlacedImage p;
     p.begin = img.begin;
     p.rows = static_cast<std::int32_t>(rows);
@@ -249,10 +249,24 @@ Result<std::vector<model::PlacedImage>> Engine::encode_images(RequestState& requ
     p.hash = request.image_hashes[i];
     placed.push_back(p);
   }
-  // The pixels are no longer needed once encoded.
-  request.params.images.clear();
-  request.params.images.shrink_to_fit();
   return placed;
+}
+
+Status Engine::encode_scheduled_images(const StepPlan& plan) {
+  for (const PlanEntry& e : plan.entries) {
+    RequestState& request = *seqs_.at(e.id)->request;
+    auto& images = request.params.images;
+    if (images.empty()) continue;  // none, or encoded for another choice
+    for (std::size_t i = 0; i < images.size(); ++i) {
+      const RequestImage& img = images[i];
+      const model::ImageInput input{img.pixels, img.grid_t, img.grid_h, img.grid_w};
+      MLXS_RETURN_IF_ERROR(model_.encode_image(input, request.image_rows[i]));
+    }
+    // The pixels are no longer needed once encoded.
+    images.clear();
+    images.shrink_to_fit();
+  }
+  return Status::ok();
 }
 
 void Engine::cancel(std::uint64_t request_id) {
@@ -284,7 +298,7 @@ void Engine::take_inbox() {
   const core::Nanos now = clock_.now_ns();
   for (auto& req : fresh) {
     const auto& p = req->params;
-    auto placed = encode_images(*req);
+    auto placed = place_images(*req);
     Status added = placed.is_ok() ? Status::ok() : placed.status();
     for (int c = 0; c < p.n && added.is_ok(); ++c) {
       const SeqId id = next_seq_++;
@@ -464,6 +478,7 @@ void Engine::prepare_sampling(const StepPlan& plan) {
 }
 
 Result<tensor::Tensor> Engine::launch_forward(const StepPlan& plan) {
+  MLXS_RETURN_IF_ERROR(encode_scheduled_images(plan));
   batch_tokens_.clear();
   batch_positions_.clear();
   batch_logit_rows_.clear();

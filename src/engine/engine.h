@@ -142,9 +142,11 @@ class Engine {
   void take_inbox();
   // Checks a request's images against its prompt and the model.
   core::Status validate_images(const GenerateRequest& request) const;
-  // Runs the vision tower on a request's images (engine thread, once per
-  // request): their rows, placed for its sequences.
-  core::Result<std::vector<model::PlacedImage>> encode_images(RequestState& request);
+  // Where a request's images go in its prompt, with room for their rows.
+  core::Result<std::vector<model::PlacedImage>> place_images(RequestState& request);
+  // Runs the vision tower on the images of requests the plan schedules for
+  // the first time (once per request, in the step that first needs them).
+  core::Status encode_scheduled_images(const StepPlan& plan);
   void publish_metrics();
   void end_sequence(SeqId id);
   // Builds the step's batch (placeholders for pending tokens) and runs the

@@ -533,12 +533,7 @@ VisionRequest vision_request(const std::string& dir) {
     img.grid_h = g[1];
     img.grid_w = g[2];
   }
-  // The image's rows: where the token types say (Gemma 3, Qwen), else its span.
-  img.begin = (*json)["image_token_span"][0].get<std::int32_t>();
-  if (ref.find("mm_token_type_ids") != nullptr) {
-    const auto types = ref.ids("mm_token_type_ids");
-    img.begin = static_cast<std::int32_t>(std::find(types.begin(), types.end(), 1) - types.begin());
-  }
+  img.begin = testing::image_rows(ref, *json).first;
   v.request.images.push_back(std::move(img));
   for (const auto& t : (*json)["continuation_ids"]) v.continuation.push_back(t.get<std::int32_t>());
   for (const auto& m : (*json)["greedy_top2_margins"]) v.margins.push_back(m.get<double>());

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <iterator>
 #include <memory>
+#include <tuple>
 
 #include <gtest/gtest.h>
 
@@ -63,15 +64,7 @@ VisionCase load_case(const std::string& name) {
   }
   if (ref.find("full_position_ids_3d") != nullptr) c.positions_3d = ref.ids("full_position_ids_3d");
   const auto& j = *json;
-  c.span_begin = j["image_token_span"][0].get<std::int32_t>();
-  c.span_end = j["image_token_span"][1].get<std::int32_t>();
-  if (ref.find("mm_token_type_ids") != nullptr) {
-    // The span includes start / end of image: the rows are where the types are 1.
-    const auto types = ref.ids("mm_token_type_ids");
-    const auto first = std::find(types.begin(), types.end(), 1);
-    c.span_begin = static_cast<std::int32_t>(first - types.begin());
-    c.span_end = c.span_begin + static_cast<std::int32_t>(std::count(first, types.end(), 1));
-  }
+  std::tie(c.span_begin, c.span_end) = testing::image_rows(ref, j);
   for (const auto& v : j["continuation_ids"]) c.continuation.push_back(v.get<std::int32_t>());
   for (const auto& v : j["greedy_top2_margins"]) c.margins.push_back(v.get<double>());
   return c;

@@ -1,5 +1,6 @@
 #include "testing/fixtures.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -88,6 +89,19 @@ Reference load_reference(const std::string& case_dir) {
   EXPECT_TRUE(file.is_ok()) << file.status().to_string();
   if (file) ref.file = std::make_unique<model::SafetensorsFile>(std::move(file).value());
   return ref;
+}
+
+std::pair<std::int32_t, std::int32_t> image_rows(const Reference& ref,
+                                                 const core::Json& reference_json) {
+  std::int32_t begin = reference_json["image_token_span"][0].get<std::int32_t>();
+  std::int32_t end = reference_json["image_token_span"][1].get<std::int32_t>();
+  if (ref.find("mm_token_type_ids") != nullptr) {
+    const auto types = ref.ids("mm_token_type_ids");
+    const auto first = std::find(types.begin(), types.end(), 1);
+    begin = static_cast<std::int32_t>(first - types.begin());
+    end = begin + static_cast<std::int32_t>(std::count(first, types.end(), 1));
+  }
+  return {begin, end};
 }
 
 }  // namespace mlxs::testing

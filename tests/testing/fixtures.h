@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "core/json_util.h"
 #include "model/safetensors.h"
 
 namespace mlxs::testing {
@@ -28,5 +29,11 @@ struct Reference {
   std::vector<float> floats(const std::string& name) const;
 };
 Reference load_reference(const std::string& case_dir);
+
+// hf-tiny-vision: the image's rows in its prompt, [begin, end) — where the
+// token types are 1 (Gemma 3, Qwen), else reference.json's image_token_span
+// (LLaVA, whose placeholder is all image tokens).
+std::pair<std::int32_t, std::int32_t> image_rows(const Reference& ref,
+                                                 const core::Json& reference_json);
 
 }  // namespace mlxs::testing

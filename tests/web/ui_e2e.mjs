@@ -50,6 +50,15 @@ function synthModel() {
     ],
     { encoding: 'utf8' });
   assert.equal(r.status, 0, `synth-model failed: ${r.error ?? r.stderr}`);
+  // A vision-language model (Gemma 3 shapes, its real tokenizer and template).
+  const v = spawnSync(
+    binary,
+    [
+      'dev', 'synth-model', '--preset', 'tiny', '--arch', 'gemma3_text', '--vision', 'gemma3',
+      '--tokenizer', 'gemma3', '--out', join(work, 'vision')
+    ],
+    { encoding: 'utf8' });
+  assert.equal(v.status, 0, `synth-model --vision failed: ${v.error ?? v.stderr}`);
 }
 
 function startServer() {
@@ -57,7 +66,8 @@ function startServer() {
     const child = spawn(
       binary,
       [
-        'serve', '--port', '0', '--model', `test=${join(work, 'model')}`, '--model-root', work,
+        'serve', '--port', '0', '--model', `test=${join(work, 'model')}`, '--model',
+        `vision=${join(work, 'vision')}`, '--model-root', work,
         '--api-key', KEY, '--threads', '2'
       ],
       { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -101,6 +111,20 @@ function startPrefixProxy(prefix, port) {
     req.pipe(upstream);
   });
   return new Promise((done) => proxy.listen(0, '127.0.0.1', () => done(proxy)));
+}
+
+// A 1 x 1 PNG attached through the page's file input.
+async function attachDot() {
+  await page.setInputFiles('#attach', {
+    name: 'dot.png',
+    mimeType: 'image/png',
+    buffer: Buffer.from(
+      'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==',
+      'base64')
+  });
+  await waitFor(
+    'the attached image',
+    async () => (await page.locator('#attach-name').textContent()) === 'Attached: dot.png');
 }
 
 // Polls `check` until it returns a truthy value; fails with `what` after `ms`.
@@ -169,7 +193,7 @@ try {
   assert.equal(again.status, 304);
   assert.equal((await fetch(`${base}/v1/status`)).status, 401);
   const status = await (await fetch(`${base}/v1/status`, { headers: auth })).json();
-  assert.deepEqual(status.models, ['test']);
+  assert.deepEqual([...status.models].sort(), ['test', 'vision']);
   assert.equal(typeof status.memory.rss, 'number');
 
   // The page asks for the key when the API refuses it.
@@ -275,7 +299,7 @@ try {
   assert.match(await page.locator('#chat-error').textContent(), /must name JSON types/);
   await page.fill('#schema', '');
   // An image over the page's limit is refused before upload; one within it
-  // reaches the server, which names what it does not support.
+  // reaches the server, which says the text model takes no images.
   const beforeImages = chatRequests;
   await page.setInputFiles(
     '#attach', { name: 'big.png', mimeType: 'image/png', buffer: Buffer.alloc(5 * 1024 * 1024) });
@@ -283,25 +307,37 @@ try {
     'the attachment error',
     async () => /AttachmentTooLarge/.test(await page.locator('#chat-error').textContent()));
   assert.equal(await page.locator('#attach-name').textContent(), '');
-  await page.setInputFiles('#attach', {
-    name: 'dot.png',
-    mimeType: 'image/png',
-    buffer: Buffer.from(
-      'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==',
-      'base64')
-  });
-  await waitFor(
-    'the attached image',
-    async () => (await page.locator('#attach-name').textContent()) === 'Attached: dot.png');
+  await attachDot();
   await page.fill('#prompt', 'What is in this picture?');
   await page.click('#send');
   await waitFor(
     'the server\'s answer to the image',
-    async () => /Unsupported/.test(await page.locator('#chat-error').textContent()));
+    async () => /takes no images/.test(await page.locator('#chat-error').textContent()));
+  assert.match(await page.locator('#chat-error').textContent(), /InvalidParams/);
   assert.equal(chatRequests, beforeImages + 1, 'only the image within the limit was sent');
   assert.equal(await page.locator('#attach-name').textContent(), '');
   await page.screenshot({ path: join(artifacts, 'chat-error.png'), fullPage: true });
   expectedStatuses.delete(400);
+
+  // The vision model answers about the attached image, streamed.
+  await page.click('#new-chat');
+  await page.selectOption('#model', 'vision');
+  await attachDot();
+  const imageAsked = page.waitForRequest((r) => r.url().endsWith('/v1/chat/completions'));
+  await page.fill('#prompt', 'What is in this picture?');
+  await page.click('#send');
+  const imageBody = JSON.parse((await imageAsked).postData());
+  assert.equal(imageBody.model, 'vision');
+  assert.ok(
+    imageBody.messages.at(-1).content.some((part) => part.type === 'image_url'),
+    'the image travels as a content part');
+  const seen = page.locator('#messages li.assistant').last();
+  await waitFor('the answer about the image', async () => (await seen.getAttribute('data-finish')) !== null);
+  assert.equal(await seen.getAttribute('data-finish'), 'length');
+  assert.equal(await page.locator('#chat-error').textContent(), '');
+  await page.screenshot({ path: join(artifacts, 'chat-image.png'), fullPage: true });
+  await page.click('#new-chat');
+  await page.selectOption('#model', 'test');
 
   // The dashboard sees a request arrive and finish.
   await page.click('#nav-dashboard');
@@ -356,8 +392,11 @@ try {
   assert.match(
     await testRow.locator('.model-memory').textContent(),
     /weights \+ .* KV cache \(\d+ blocks\) on cpu/);
+  // The total covers every loaded model (the text and the vision one).
+  const details = (await statusNow()).model_details;
   assert.equal(
-    Number(await stat('stat-model-memory')), testDetail.weights_bytes + testDetail.kv_cache_bytes);
+    Number(await stat('stat-model-memory')),
+    details.reduce((sum, d) => sum + d.weights_bytes + d.kv_cache_bytes, 0));
 
   // Admin: load a second model from the root, then unload it. The bar shows
   // the worker's progress: it never goes back and ends full.

@@ -400,16 +400,8 @@ void CpuBackend::rope(Tensor x, int head_dim, int rope_id) {
   const std::int64_t heads = x.cols() / head_dim;
   pool_->parallel_for(T, 4, [&](std::int64_t t0, std::int64_t t1) {
     for (std::int64_t t = t0; t < t1; ++t) {
-      const float* cs = rope.cos_sin + t * rope.spec.rot_dim;
-      for (std::int64_t h = 0; h < heads; ++h) {
-        float* v = x.as<float>() + t * x.cols() + h * head_dim;
-        for (int i = 0; i < half; ++i) {
-          const float a = v[i];
-          const float b = v[i + half];
-          v[i] = a * cs[i] - b * cs[half + i];
-          v[i + half] = b * cs[i] + a * cs[half + i];
-        }
-      }
+      kernels::rotate_half(x.as<float>() + t * x.cols(), heads, head_dim, half,
+                           rope.cos_sin + t * rope.spec.rot_dim);
     }
   });
 }

@@ -108,16 +108,8 @@ void CpuEncoderOps::rotary(Tensor x, int head_dim, const Tensor& cos_sin) {
   const std::int64_t heads = x.cols() / head_dim;
   pool_.parallel_for(x.rows(), 4, [&](std::int64_t t0, std::int64_t t1) {
     for (std::int64_t t = t0; t < t1; ++t) {
-      const float* cs = cos_sin.as<float>() + t * head_dim;
-      for (std::int64_t h = 0; h < heads; ++h) {
-        float* r = x.as<float>() + t * x.cols() + h * head_dim;
-        for (int i = 0; i < half; ++i) {
-          const float a = r[i];
-          const float b = r[i + half];
-          r[i] = a * cs[i] - b * cs[half + i];
-          r[i + half] = b * cs[i] + a * cs[half + i];
-        }
-      }
+      kernels::rotate_half(x.as<float>() + t * x.cols(), heads, head_dim, half,
+                           cos_sin.as<float>() + t * head_dim);
     }
   });
 }

@@ -41,6 +41,21 @@ void softcap(float* x, float cap, std::int64_t n);
 // out = x / sqrt(mean(x^2) + eps) * (offset + w)
 void rms_norm(const float* x, const float* w, float eps, float offset, float* out, std::int64_t n);
 
+// Rotate-half rotary on `heads` heads of head_dim floats each, in place:
+// pairs (i, i + half) turned by cos_sin[i] and cos_sin[half + i].
+inline void rotate_half(float* x, std::int64_t heads, int head_dim, int half,
+                        const float* cos_sin) {
+  for (std::int64_t h = 0; h < heads; ++h) {
+    float* v = x + h * head_dim;
+    for (int i = 0; i < half; ++i) {
+      const float a = v[i];
+      const float b = v[i + half];
+      v[i] = a * cos_sin[i] - b * cos_sin[half + i];
+      v[i + half] = b * cos_sin[i] + a * cos_sin[half + i];
+    }
+  }
+}
+
 void silu_mul(const float* gate, const float* up, float* out, std::int64_t n);
 void gelu_tanh_mul(const float* gate, const float* up, float* out, std::int64_t n);
 
