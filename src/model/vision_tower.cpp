@@ -380,8 +380,9 @@ std::int64_t VisionTower::stage_qwen(const ImageInput& image) {
       const std::int64_t row = j * unit + i;
       std::memcpy(staged_.data() + row * values, image.pixels.data() + (u * unit + i) * values,
                   static_cast<std::size_t>(values) * sizeof(float));
-      const double pos[2] = {static_cast<double>(by * m + i / m),
-                             static_cast<double>(bx * m + i % m)};
+      const std::int64_t patch_row = by * m + i / m;  // the patch's place in the grid
+      const std::int64_t patch_col = bx * m + i % m;
+      const double pos[2] = {static_cast<double>(patch_row), static_cast<double>(patch_col)};
       float* cs = rotary_.data() + row * hd;
       for (std::int64_t f = 0; f < half; ++f) {
         const std::int64_t k = f % quarter;
