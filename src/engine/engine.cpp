@@ -252,20 +252,17 @@ Result<std::vector<model::PlacedImage>> Engine::place_images(RequestState& reque
   return placed;
 }
 
-Status Engine::encode_scheduled_images(const StepPlan& plan) {
-  for (const PlanEntry& e : plan.entries) {
-    RequestState& request = *seqs_.at(e.id)->request;
-    auto& images = request.params.images;
-    if (images.empty()) continue;  // none, or encoded for another choice
-    for (std::size_t i = 0; i < images.size(); ++i) {
-      const RequestImage& img = images[i];
-      const model::ImageInput input{img.pixels, img.grid_t, img.grid_h, img.grid_w};
-      MLXS_RETURN_IF_ERROR(model_.encode_image(input, request.image_rows[i]));
-    }
-    // The pixels are no longer needed once encoded.
-    images.clear();
-    images.shrink_to_fit();
+Status Engine::encode_images(RequestState& request) {
+  auto& images = request.params.images;
+  if (images.empty()) return Status::ok();  // encoded already, for another choice
+  for (std::size_t i = 0; i < images.size(); ++i) {
+    const RequestImage& img = images[i];
+    const model::ImageInput input{img.pixels, img.grid_t, img.grid_h, img.grid_w};
+    MLXS_RETURN_IF_ERROR(model_.encode_image(input, request.image_rows[i]));
   }
+  // The pixels are no longer needed once encoded.
+  images.clear();
+  images.shrink_to_fit();
   return Status::ok();
 }
 
@@ -478,7 +475,6 @@ void Engine::prepare_sampling(const StepPlan& plan) {
 }
 
 Result<tensor::Tensor> Engine::launch_forward(const StepPlan& plan) {
-  MLXS_RETURN_IF_ERROR(encode_scheduled_images(plan));
   batch_tokens_.clear();
   batch_positions_.clear();
   batch_logit_rows_.clear();
@@ -487,7 +483,11 @@ Result<tensor::Tensor> Engine::launch_forward(const StepPlan& plan) {
   prefill_entries_.clear();
   for (const PlanEntry& e : plan.entries) {
     const Sequence& s = *scheduler_.find(e.id);
-    if (s.state == SeqState::kPrefilling) prefill_entries_.push_back(e);
+    if (s.state == SeqState::kPrefilling) {
+      prefill_entries_.push_back(e);
+      // A request's images are encoded in the first step that computes its prompt.
+      if (!s.images.empty()) MLXS_RETURN_IF_ERROR(encode_images(*seqs_.at(e.id)->request));
+    }
     const auto begin = static_cast<std::int32_t>(batch_tokens_.size());
     for (int i = 0; i < e.count; ++i) {
       const auto at = static_cast<std::size_t>(e.begin) + static_cast<std::size_t>(i);

@@ -144,9 +144,9 @@ class Engine {
   core::Status validate_images(const GenerateRequest& request) const;
   // Where a request's images go in its prompt, with room for their rows.
   core::Result<std::vector<model::PlacedImage>> place_images(RequestState& request);
-  // Runs the vision tower on the images of requests the plan schedules for
-  // the first time (once per request, in the step that first needs them).
-  core::Status encode_scheduled_images(const StepPlan& plan);
+  // Runs the vision tower on a request's images, once per request (its
+  // choices share them).
+  core::Status encode_images(RequestState& request);
   void publish_metrics();
   void end_sequence(SeqId id);
   // Builds the step's batch (placeholders for pending tokens) and runs the

@@ -1,10 +1,8 @@
 #include "model/binder.h"
 
-#include <cstring>
-
 #include <fmt/format.h>
 
-#include "core/half.h"
+#include "tensor/quant.h"
 
 namespace mlxs::model {
 
@@ -43,15 +41,9 @@ Result<std::vector<float>> Binder::host_f32(const std::string& name,
   MLXS_ASSIGN_OR_RETURN(const TensorEntry* e, entry(name, std::move(shape)));
   const std::size_t n = e->nbytes / tensor::dtype_size(e->dtype);
   std::vector<float> out(n);
-  const auto* half = reinterpret_cast<const std::uint16_t*>(e->data);
+  const Tensor view = e->view();
   for (std::size_t i = 0; i < n; ++i) {
-    if (e->dtype == tensor::DType::kF16) {
-      out[i] = core::f16_to_f32(half[i]);
-    } else if (e->dtype == tensor::DType::kBF16) {
-      out[i] = core::bf16_to_f32(half[i]);
-    } else {  // entry() admits only float weights
-      std::memcpy(&out[i], e->data + i * sizeof(float), sizeof(float));
-    }
+    out[i] = tensor::quant_param(view, static_cast<std::int64_t>(i));  // any float dtype as f32
   }
   report();
   return out;

@@ -84,9 +84,9 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& dir, tensor::Backe
       auto doc, core::read_json_file((fs::path(dir) / options.config_file).string(),
                                      options.config_file, ErrorCode::kModelLoadError, 16u << 20));
   MLXS_ASSIGN_OR_RETURN(model->config_, parse_model_config(doc, options.config_file));
-  MLXS_ASSIGN_OR_RETURN(model->vision_config_, parse_vision_config(doc, options.config_file));
-  if (model->vision_config_ && model->options_.max_image_patches <= 0) {
-    model->options_.max_image_patches = max_patches_from_preprocessor(dir, *model->vision_config_);
+  MLXS_ASSIGN_OR_RETURN(const auto vision, parse_vision_config(doc, options.config_file));
+  if (vision && model->options_.max_image_patches <= 0) {
+    model->options_.max_image_patches = max_patches_from_preprocessor(dir, *vision);
   }
   MLXS_ASSIGN_OR_RETURN(model->generation_, load_generation_config(dir));
   model->traits_ = arch_traits(model->config_.arch);
@@ -95,12 +95,12 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& dir, tensor::Backe
           ? options.max_context
           : static_cast<int>(std::min<std::int64_t>(model->config_.max_position, 1 << 20));
   MLXS_ASSIGN_OR_RETURN(model->store_, WeightStore::open_dir(dir));
-  MLXS_RETURN_IF_ERROR(model->bind_weights());
+  MLXS_RETURN_IF_ERROR(model->bind_weights(vision));
   MLXS_RETURN_IF_ERROR(model->plan_memory());
   return model;
 }
 
-Status Model::bind_weights() {
+Status Model::bind_weights(const std::optional<VisionConfig>& vision) {
   const ModelConfig& c = config_;
   MLXS_ASSIGN_OR_RETURN(auto at_load, load_quantization(options_.quantization, c.quant));
   Binder bind(*store_, c.quant, backend_, at_load, quantized_, std::move(options_.progress));
@@ -197,9 +197,9 @@ Status Model::bind_weights() {
       MLXS_ASSIGN_OR_RETURN(L.down, bind.linear(p + "mlp.down_proj", H, F, c.mlp_bias));
     }
   }
-  if (vision_config_) {
+  if (vision) {
     MLXS_ASSIGN_OR_RETURN(
-        vision_, VisionTower::create(*vision_config_, H, bind, backend_, options_.max_image_patches,
+        vision_, VisionTower::create(*vision, H, bind, backend_, options_.max_image_patches,
                                      options_.max_batch_tokens));
   }
   weight_bytes_ = bind.held_bytes() + (vision_ ? vision_->workspace_bytes() : 0);

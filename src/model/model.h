@@ -125,7 +125,8 @@ class Model {
 
  private:
   Model(tensor::Backend& backend, LoadOptions options);
-  core::Status bind_weights();
+  // `vision`: the tower to bind besides the decoder (vision-language models).
+  core::Status bind_weights(const std::optional<VisionConfig>& vision);
   core::Status plan_memory();
   core::Status validate(const tensor::StepBatch& batch, const tensor::KvStorage& kv) const;
   core::Status validate_multimodal(const tensor::StepBatch& batch) const;
@@ -141,7 +142,6 @@ class Model {
   int max_context_ = 0;
   std::size_t weight_bytes_ = 0;
 
-  std::optional<VisionConfig> vision_config_;
   std::unique_ptr<VisionTower> vision_;
   // Where the decoder's tensors are: "model." for text checkpoints,
   // "language_model.model." or "model.language_model." in vision ones.

@@ -49,6 +49,24 @@ Result<std::string> expansion(const LoadedModel& m, std::int64_t rows) {
   return "\n\n" + boi + run + eoi + "\n\n";
 }
 
+// `text` with each occurrence of `marker` replaced by what `with(k)` gives
+// for the k-th one; `count` receives how many there were.
+template <class With>
+Result<std::string> replace_each(const std::string& text, std::string_view marker, With with,
+                                 std::size_t& count) {
+  std::string out;
+  std::size_t at = 0;
+  count = 0;
+  for (std::size_t hit; (hit = text.find(marker, at)) != std::string::npos;
+       at = hit + marker.size()) {
+    out.append(text, at, hit - at);
+    MLXS_ASSIGN_OR_RETURN(const std::string piece, with(count++));
+    out += piece;
+  }
+  out.append(text, at);
+  return out;
+}
+
 }  // namespace
 
 Result<std::optional<image::ProcessorConfig>> load_image_processor(const std::string& dir,
@@ -84,15 +102,9 @@ Result<std::string> original_image_prompt(const LoadedModel& m, std::string_view
   constexpr std::string_view kGeneric = "<image>";
   std::string text(prompt);
   if (text.find(kGeneric) == std::string::npos) text = std::string(kGeneric) + "\n" + text;
-  std::string out;
-  std::size_t at = 0;
-  for (std::size_t hit; (hit = text.find(kGeneric, at)) != std::string::npos;
-       at = hit + kGeneric.size()) {
-    out.append(text, at, hit - at);
-    out += marker;
-  }
-  out.append(text, at);
-  return out;
+  std::size_t count = 0;
+  return replace_each(
+      text, kGeneric, [&](std::size_t) { return Result<std::string>(marker); }, count);
 }
 
 Result<std::vector<std::string>> take_image_parts(Json& messages) {
@@ -157,20 +169,15 @@ Result<ImagePrompt> encode_with_images(const LoadedModel& m, const std::string& 
   }
   // One marker per image, expanded in order.
   MLXS_ASSIGN_OR_RETURN(const std::string marker, image_marker(m));
-  std::string expanded;
-  std::size_t at = 0;
   std::size_t found = 0;
-  for (std::size_t hit; (hit = text.find(marker, at)) != std::string::npos;
-       at = hit + marker.size()) {
-    if (found == rows.size()) {
+  auto expand = [&](std::size_t k) -> Result<std::string> {
+    if (k >= rows.size()) {
       return bad(
           fmt::format("the prompt has more image markers than the {} images sent", rows.size()));
     }
-    expanded.append(text, at, hit - at);
-    MLXS_ASSIGN_OR_RETURN(const std::string run, expansion(m, rows[found++]));
-    expanded += run;
-  }
-  expanded.append(text, at);
+    return expansion(m, rows[k]);
+  };
+  MLXS_ASSIGN_OR_RETURN(const std::string expanded, replace_each(text, marker, expand, found));
   if (found != rows.size()) {
     return bad(fmt::format("the prompt has {} image markers for {} images", found, rows.size()));
   }

@@ -471,17 +471,7 @@ cudaError_t launch_q4(const float* x, int K, const QSegments& segs, int rows, cu
   const int pairs = (rows + kQ4Rows - 1) / kQ4Rows;
   const int need = (pairs + kQ4Warps - 1) / kQ4Warps;
   const auto blocks = static_cast<unsigned>(std::min(need, std::max(per_sm, 1) * sms));
-  cudaLaunchConfig_t config{};
-  config.gridDim = dim3(blocks);
-  config.blockDim = dim3(32 * kQ4Warps);
-  config.dynamicSmemBytes = smem;
-  config.stream = s;
-  cudaLaunchAttribute attr{};
-  attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr.val.programmaticStreamSerializationAllowed = 1;
-  config.attrs = &attr;
-  config.numAttrs = 1;
-  return cudaLaunchKernelEx(&config, kernel, x, K, segs, rows);
+  return launch_early_smem(kernel, blocks, 32 * kQ4Warps, smem, s, x, K, segs, rows);
 }
 
 // Whether the staged x of M rows fits one block's shared memory.

@@ -1,6 +1,7 @@
 #pragma once
 // Launch helpers shared by the decode GEMV kernels (plain and quantized).
 
+#include <cstddef>
 #include <type_traits>
 
 #include <cuda_runtime.h>
@@ -21,14 +22,15 @@ cudaError_t with_rows(int rows, F&& f) {
 
 // A launch that may start before the previous kernel on the stream finishes
 // (programmatic dependent launch): its blocks get resident and wait in
-// cudaGridDependencySynchronize for that kernel's output.
+// cudaGridDependencySynchronize for that kernel's output. `smem`: bytes of
+// dynamic shared memory.
 template <typename... Params, typename... Args>
-cudaError_t launch_early(void (*kernel)(Params...), unsigned blocks, unsigned threads,
-                         cudaStream_t s, Args... args) {
+cudaError_t launch_early_smem(void (*kernel)(Params...), unsigned blocks, unsigned threads,
+                              std::size_t smem, cudaStream_t s, Args... args) {
   cudaLaunchConfig_t config{};
   config.gridDim = dim3(blocks);
   config.blockDim = dim3(threads);
-  config.dynamicSmemBytes = 0;
+  config.dynamicSmemBytes = smem;
   config.stream = s;
   cudaLaunchAttribute attr{};
   attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
@@ -36,6 +38,13 @@ cudaError_t launch_early(void (*kernel)(Params...), unsigned blocks, unsigned th
   config.attrs = &attr;
   config.numAttrs = 1;
   return cudaLaunchKernelEx(&config, kernel, args...);
+}
+
+// The same without dynamic shared memory.
+template <typename... Params, typename... Args>
+cudaError_t launch_early(void (*kernel)(Params...), unsigned blocks, unsigned threads,
+                         cudaStream_t s, Args... args) {
+  return launch_early_smem(kernel, blocks, threads, 0, s, args...);
 }
 
 }  // namespace mlxs::backend::cuda::k
