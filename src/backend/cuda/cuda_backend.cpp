@@ -12,7 +12,9 @@
 #include <cuda_runtime.h>
 #include <fmt/format.h>
 
+#include "backend/cuda/cuda_encoder_ops.h"
 #include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/device_bind.h"
 #include "core/half.h"
 
 namespace mlxs::backend::cuda {
@@ -145,8 +147,11 @@ struct CudaBackend::Impl {
   std::vector<std::unique_ptr<tensor::DeviceBuffer>> owned;
   struct Rope {
     tensor::RopeSpec spec;
-    double* inv_freq = nullptr;  // device
+    double* inv_freq = nullptr;    // device
+    std::int32_t* axis = nullptr;  // device, per frequency (M-RoPE), else null
   };
+  bool multi_axis_rope = false;  // some rope reads StepMeta::rope_positions
+  std::unique_ptr<CudaEncoderOps> encoder;
   std::vector<Rope> ropes;
   std::map<GemmKey, GemmPlan> gemm_plans;
 
@@ -161,6 +166,9 @@ struct CudaBackend::Impl {
   std::size_t meta_ints = 0;
   std::size_t off_tokens = 0, off_positions = 0, off_row_seq = 0, off_seq_table = 0,
               off_logit_rows = 0, off_tables = 0, tables_capacity = 0;
+  // Multimodal spans, after the block tables' capacity: uploaded by a second
+  // copy only in steps that carry them.
+  std::size_t off_rope_positions = 0, off_attend_until = 0;
   k::StepMeta meta{};
   int step_tokens = 0;
   int step_logit_rows = 0;
@@ -243,12 +251,7 @@ struct CudaBackend::Impl {
   // The current device is per host thread, and a model is loaded on one
   // thread and stepped on another: every entry point that touches the
   // device first makes this backend's device current on the calling thread.
-  void bind() const {
-    thread_local int current = -1;
-    if (current != options.device && cudaSetDevice(options.device) == cudaSuccess) {
-      current = options.device;
-    }
-  }
+  void bind() const { bind_device(options.device); }
 
   ~Impl() {
     bind();
@@ -271,7 +274,11 @@ struct CudaBackend::Impl {
       if (plan.b != nullptr) cublasLtMatrixLayoutDestroy(plan.b);
       if (plan.c != nullptr) cublasLtMatrixLayoutDestroy(plan.c);
     }
-    for (auto& r : ropes) cudaFree(r.inv_freq);
+    encoder.reset();
+    for (auto& r : ropes) {
+      cudaFree(r.inv_freq);
+      cudaFree(r.axis);
+    }
     for (auto& [key, exec] : graphs) cudaGraphExecDestroy(exec);
     owned.clear();
     cudaFreeHost(meta_host);
@@ -482,6 +489,43 @@ struct CudaBackend::Impl {
       if (bias != nullptr) check(k::add_bias(y, bias, M, N, stream), "bias");
     }
   }
+
+  // The step's multimodal spans into the pinned slot `h` and up with one
+  // more copy in stream order (begin_step's path, no wait). M-RoPE models
+  // get positions on every step (the row's own on each axis when the step
+  // has none), so their decode graphs read the same pointer. Returns whether
+  // the step needs work a captured decode graph does not hold (bidirectional
+  // spans or image rows).
+  bool upload_multimodal(const tensor::StepBatch& batch, std::int32_t* h) {
+    const std::size_t T = batch.tokens.size();
+    meta.rope_positions = nullptr;
+    meta.attend_until = nullptr;
+    std::size_t end = off_rope_positions;
+    if (multi_axis_rope) {
+      std::int32_t* rp = h + off_rope_positions;
+      if (batch.rope_positions.size() == tensor::kRopeAxes * T) {
+        std::copy(batch.rope_positions.begin(), batch.rope_positions.end(), rp);
+      } else {
+        for (int a = 0; a < tensor::kRopeAxes; ++a)
+          std::copy(batch.positions.begin(), batch.positions.end(), rp + a * T);
+      }
+      meta.rope_positions = meta_dev + off_rope_positions;
+      end = off_rope_positions + tensor::kRopeAxes * T;
+    }
+    const bool attends = batch.attend_until.size() == T && T > 0;
+    if (attends) {
+      std::copy(batch.attend_until.begin(), batch.attend_until.end(), h + off_attend_until);
+      meta.attend_until = meta_dev + off_attend_until;
+      end = off_attend_until + T;
+    }
+    if (end > off_rope_positions) {
+      check(cudaMemcpyAsync(meta_dev + off_rope_positions, h + off_rope_positions,
+                            (end - off_rope_positions) * sizeof(std::int32_t),
+                            cudaMemcpyHostToDevice, stream),
+            "multimodal metadata upload");
+    }
+    return attends || !batch.embeds.empty();
+  }
 };
 
 CudaBackend::CudaBackend(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -521,6 +565,10 @@ core::Result<std::unique_ptr<CudaBackend>> CudaBackend::create(const CudaOptions
   }
   MLXS_RETURN_IF_ERROR(
       cuda_status(cudaMalloc(&impl->lt_workspace, impl->lt_workspace_bytes), "workspace"));
+  Impl* raw = impl.get();
+  impl->encoder = std::make_unique<CudaEncoderOps>(
+      options.device, impl->stream,
+      [raw](cudaError_t err, const char* what) { raw->check(err, what); });
   return std::unique_ptr<CudaBackend>(new CudaBackend(std::move(impl)));
 }
 
@@ -648,7 +696,9 @@ core::Status CudaBackend::plan_step(const tensor::StepCapacity& capacity) {
   m.off_seq_table = m.off_row_seq + T;
   m.off_logit_rows = m.off_seq_table + S;
   m.off_tables = m.off_logit_rows + R;
-  m.meta_ints = m.off_tables + m.tables_capacity;
+  m.off_rope_positions = m.off_tables + m.tables_capacity;
+  m.off_attend_until = m.off_rope_positions + tensor::kRopeAxes * T;
+  m.meta_ints = m.off_attend_until + T;
   cudaFreeHost(m.meta_host);
   m.meta_host = nullptr;
   MLXS_RETURN_IF_ERROR(
@@ -727,6 +777,16 @@ int CudaBackend::register_rope(const tensor::RopeSpec& spec) {
   } else {
     impl_->check(cudaErrorMemoryAllocation, "rope table");
   }
+  if (!spec.axis.empty()) {
+    // Axes as int32 for the kernels; positions per axis come with each step.
+    const std::vector<std::int32_t> axis(spec.axis.begin(), spec.axis.end());
+    if (cudaMalloc(&r.axis, axis.size() * sizeof(std::int32_t)) == cudaSuccess) {
+      cudaMemcpy(r.axis, axis.data(), axis.size() * sizeof(std::int32_t), cudaMemcpyHostToDevice);
+      impl_->multi_axis_rope = true;
+    } else {
+      impl_->check(cudaErrorMemoryAllocation, "rope axes");
+    }
+  }
   impl_->ropes.push_back(r);
   return static_cast<int>(impl_->ropes.size()) - 1;
 }
@@ -779,6 +839,7 @@ void CudaBackend::begin_step(const tensor::StepBatch& batch) {
   m.check(cudaMemcpyAsync(m.meta_dev, h, (m.off_tables + table_used) * sizeof(std::int32_t),
                           cudaMemcpyHostToDevice, m.stream),
           "metadata upload");
+  const bool multimodal = m.upload_multimodal(batch, h);
   // Split sizes come in powers of two so that graphs can be reused.
   if (T <= kSplitBatch) {
     m.attn_split_len = kSplitMinKeys;
@@ -792,8 +853,9 @@ void CudaBackend::begin_step(const tensor::StepBatch& batch) {
   // A pure decode step replays (or records) the graph of its batch size; the
   // metadata upload above stays outside it, so a replay reads this step's.
   const bool decode_only = T == batch.seqs.size() && batch.logit_rows.size() == T;
-  if (m.options.graphs && decode_only && batch.kv != nullptr && m.capacity.moe_experts == 0 &&
-      static_cast<int>(T) <= m.options.max_graph_batch && m.error.is_ok()) {
+  if (m.options.graphs && decode_only && !multimodal && batch.kv != nullptr &&
+      m.capacity.moe_experts == 0 && static_cast<int>(T) <= m.options.max_graph_batch &&
+      m.error.is_ok()) {
     const auto* kv = dynamic_cast<const CudaKvStorage*>(batch.kv);
     m.graph_key = {static_cast<int>(T), m.attn_splits, m.attn_split_len,
                    kv != nullptr ? reinterpret_cast<std::uintptr_t>(kv->layout().base) : 0,
@@ -883,7 +945,7 @@ void CudaBackend::rope(Tensor x, int head_dim, int rope_id) {
   const auto& r = impl_->ropes[static_cast<std::size_t>(rope_id)];
   impl_->check(k::rope(x.as<float>(), static_cast<int>(x.rows()),
                        static_cast<int>(x.cols() / head_dim), head_dim, r.spec.rot_dim, r.inv_freq,
-                       r.spec.attention_factor, impl_->meta, impl_->stream),
+                       r.axis, r.spec.attention_factor, impl_->meta, impl_->stream),
                "rope");
 }
 
@@ -905,7 +967,7 @@ void CudaBackend::rope_and_cache(Tensor q, Tensor k_, const Tensor& v, int head_
   impl_->check(
       k::rope_and_cache(q.as<float>(), k_.as<float>(), v.as<float>(), impl_->step_tokens,
                         static_cast<int>(q.cols() / head_dim), head_dim, r.spec.rot_dim, r.inv_freq,
-                        r.spec.attention_factor, layout, layer, impl_->meta, impl_->stream),
+                        r.axis, r.spec.attention_factor, layout, layer, impl_->meta, impl_->stream),
       "rope_and_cache");
 }
 
@@ -1078,6 +1140,10 @@ core::Status CudaBackend::upload(const void* src, Tensor dst) {
   impl_->check(cudaMemcpyAsync(dst.data, src, dst.nbytes(), cudaMemcpyHostToDevice, impl_->stream),
                "upload");
   return take_error();
+}
+
+tensor::EncoderOps* CudaBackend::encoder() {
+  return impl_->encoder.get();
 }
 
 core::Status CudaBackend::launch_logits(const Tensor& logits, const LogitsRequest& request) {

@@ -84,6 +84,9 @@ class CudaBackend final : public tensor::Backend {
 
   core::Status copy_to_host(const tensor::Tensor& src, void* dst) override;
   core::Status upload(const void* src, tensor::Tensor dst) override;
+  // LayerNorm, segment attention, rotary and pooling of vision towers, on
+  // this backend's stream (errors surface through take_error).
+  tensor::EncoderOps* encoder() override;
   core::Status launch_logits(const tensor::Tensor& logits, const LogitsRequest& request) override;
   core::Result<HostLogits> collect_logits() override;
   bool samples_on_device() const override { return true; }

@@ -24,6 +24,14 @@ struct StepMeta {
   // A negative token -1 - r is a placeholder for prev_ids[r], the id that
   // row r of the previous step's logits produced (the engine's overlap mode).
   const std::int32_t* prev_ids;
+  // Multimodal steps (null otherwise). M-RoPE positions, kRopeAxes x T
+  // (axis a of row t at a * T + t, T the launch's rows); set for every step
+  // of a model with a multi-axis rope (its positions repeated on each axis
+  // when the step has none), so graphs of its decode steps stay valid.
+  const std::int32_t* rope_positions;
+  // [T] the end (exclusive) of the keys row t attends to, past its own
+  // position for a bidirectional span (Gemma 3's image tokens).
+  const std::int32_t* attend_until;
 };
 
 #ifdef __CUDACC__
@@ -50,14 +58,18 @@ cudaError_t rms_norm(const float* x, const float* w, float eps, float offset, fl
                      std::int64_t rows, int n, cudaStream_t s);
 cudaError_t add_rms_norm(float* x, const float* delta, const float* w, float eps, float offset,
                          float* out, std::int64_t rows, int n, cudaStream_t s);
+// `axis` (device, rot_dim / 2 entries, or null for one axis): the M-RoPE
+// axis of m.rope_positions that turns each frequency.
 cudaError_t rope(float* x, int T, int heads, int head_dim, int rot_dim, const double* inv_freq,
-                 double attention_factor, const StepMeta& m, cudaStream_t s);
+                 const std::int32_t* axis, double attention_factor, const StepMeta& m,
+                 cudaStream_t s);
 cudaError_t kv_write(const KvLayout& kv, int layer, const float* k, const float* v, int T,
                      const StepMeta& m, cudaStream_t s);
 // Rotates q and k and appends k and v to the cache, in one launch.
 cudaError_t rope_and_cache(float* q, float* k, const float* v, int T, int heads, int head_dim,
-                           int rot_dim, const double* inv_freq, double attention_factor,
-                           const KvLayout& kv, int layer, const StepMeta& m, cudaStream_t s);
+                           int rot_dim, const double* inv_freq, const std::int32_t* axis,
+                           double attention_factor, const KvLayout& kv, int layer,
+                           const StepMeta& m, cudaStream_t s);
 // Keys are split into `splits` ranges of `split_len` (flash-decoding); the
 // partial softmaxes ([T, heads, splits, head_dim + 2] floats) are merged.
 cudaError_t attention(const KvLayout& kv, int layer, const float* q, float* out, int T, int heads,

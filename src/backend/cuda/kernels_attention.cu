@@ -15,6 +15,12 @@ constexpr int kTile = 16;     // keys per tile
 constexpr int kMaxGroup = 8;  // query heads per KV head
 constexpr int kMaxHeadDim = 256;
 
+// The last key row t attends to: its own position, or past it for a
+// bidirectional span (StepMeta::attend_until).
+__device__ __forceinline__ int last_key(const StepMeta& m, int t, int pos) {
+  return m.attend_until == nullptr ? pos : max(pos, m.attend_until[t] - 1);
+}
+
 __global__ void __launch_bounds__(kThreads)
     attention_split_kernel(KvLayout kv, int layer, const float* q, int heads, int head_dim,
                            float scale, float softcap, int window, int splits, int split_len,
@@ -26,7 +32,7 @@ __global__ void __launch_bounds__(kThreads)
   const int pos = m.positions[t];
   const int lo = window > 0 ? max(0, pos - window + 1) : 0;
   const int begin = max(lo, split * split_len);
-  const int end = min(pos + 1, (split + 1) * split_len);
+  const int end = min(last_key(m, t, pos) + 1, (split + 1) * split_len);
   const int stride = head_dim + 1;  // padded rows: no bank conflicts across keys
 
   extern __shared__ float smem[];
@@ -155,7 +161,7 @@ __global__ void __launch_bounds__(kThreads)
   const int pos = m.positions[t];
   const int lo = window > 0 ? max(0, pos - window + 1) : 0;
   const int begin = max(lo, split * split_len);
-  const int end = min(pos + 1, (split + 1) * split_len);
+  const int end = min(last_key(m, t, pos) + 1, (split + 1) * split_len);
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   cudaTriggerProgrammaticLaunchCompletion();  // the o projection may start prefetching weights
 #endif

@@ -119,17 +119,24 @@ __global__ void add_rms_norm_vec_kernel(float* x, const float* delta, const floa
   }
 }
 
+// The rotary position of frequency i of row t: the row's own position, or
+// with M-RoPE that of the frequency's axis (one block per row: T = gridDim.x).
+__device__ __forceinline__ double rope_position(const StepMeta& m, const std::int32_t* axis, int i,
+                                                int t) {
+  if (axis == nullptr || m.rope_positions == nullptr) return m.positions[t];
+  return m.rope_positions[axis[i] * static_cast<int>(gridDim.x) + t];
+}
+
 // One block per token; threads cover heads x rot_dim/2 pairs.
 __global__ void rope_kernel(float* x, int heads, int head_dim, int rot_dim, const double* inv_freq,
-                            double attention_factor, const std::int32_t* positions) {
+                            const std::int32_t* axis, double attention_factor, StepMeta m) {
   const int t = blockIdx.x;
   const int half = rot_dim / 2;
-  const double pos = positions[t];
   __shared__ float cos_s[kMaxRotHalf];
   __shared__ float sin_s[kMaxRotHalf];
   for (int i = threadIdx.x; i < half; i += blockDim.x) {
     double sn, cs;
-    sincos(pos * inv_freq[i], &sn, &cs);
+    sincos(rope_position(m, axis, i, t) * inv_freq[i], &sn, &cs);
     cos_s[i] = static_cast<float>(cs * attention_factor);
     sin_s[i] = static_cast<float>(sn * attention_factor);
   }
@@ -171,8 +178,8 @@ __global__ void kv_write_kernel(KvLayout kv, int layer, const float* k, const fl
 }
 
 __global__ void rope_cache_kernel(float* q, float* k, const float* v, int heads, int head_dim,
-                                  int rot_dim, const double* inv_freq, double attention_factor,
-                                  KvLayout kv, int layer, StepMeta m) {
+                                  int rot_dim, const double* inv_freq, const std::int32_t* axis,
+                                  double attention_factor, KvLayout kv, int layer, StepMeta m) {
   const int t = blockIdx.x;
   const int half = rot_dim / 2;
   const int pos = m.positions[t];
@@ -185,7 +192,7 @@ __global__ void rope_cache_kernel(float* q, float* k, const float* v, int heads,
   __shared__ float sin_s[kMaxRotHalf];
   for (int i = threadIdx.x; i < half; i += blockDim.x) {
     double sn, cs;
-    sincos(static_cast<double>(pos) * inv_freq[i], &sn, &cs);
+    sincos(rope_position(m, axis, i, t) * inv_freq[i], &sn, &cs);
     cos_s[i] = static_cast<float>(cs * attention_factor);
     sin_s[i] = static_cast<float>(sn * attention_factor);
   }
@@ -334,10 +341,10 @@ cudaError_t add_rms_norm(float* x, const float* delta, const float* w, float eps
 }
 
 cudaError_t rope(float* x, int T, int heads, int head_dim, int rot_dim, const double* inv_freq,
-                 double attention_factor, const StepMeta& m, cudaStream_t s) {
+                 const std::int32_t* axis, double attention_factor, const StepMeta& m,
+                 cudaStream_t s) {
   if (rot_dim / 2 > kMaxRotHalf) return cudaErrorInvalidValue;
-  rope_kernel<<<T, 256, 0, s>>>(x, heads, head_dim, rot_dim, inv_freq, attention_factor,
-                                m.positions);
+  rope_kernel<<<T, 256, 0, s>>>(x, heads, head_dim, rot_dim, inv_freq, axis, attention_factor, m);
   return cudaGetLastError();
 }
 
@@ -348,11 +355,12 @@ cudaError_t kv_write(const KvLayout& kv, int layer, const float* k, const float*
 }
 
 cudaError_t rope_and_cache(float* q, float* k, const float* v, int T, int heads, int head_dim,
-                           int rot_dim, const double* inv_freq, double attention_factor,
-                           const KvLayout& kv, int layer, const StepMeta& m, cudaStream_t s) {
+                           int rot_dim, const double* inv_freq, const std::int32_t* axis,
+                           double attention_factor, const KvLayout& kv, int layer,
+                           const StepMeta& m, cudaStream_t s) {
   if (rot_dim / 2 > kMaxRotHalf) return cudaErrorInvalidValue;
-  rope_cache_kernel<<<T, 256, 0, s>>>(q, k, v, heads, head_dim, rot_dim, inv_freq, attention_factor,
-                                      kv, layer, m);
+  rope_cache_kernel<<<T, 256, 0, s>>>(q, k, v, heads, head_dim, rot_dim, inv_freq, axis,
+                                      attention_factor, kv, layer, m);
   return cudaGetLastError();
 }
 

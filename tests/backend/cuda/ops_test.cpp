@@ -614,5 +614,170 @@ TEST(CudaOps, MixtureOfExperts) {
   EXPECT_LT(rel_error(fetch(*p.gpu, o.g), fetch(p.cpu, o.c)), 1e-5);
 }
 
+// ---- vision encoder ops (tensor/encoder_ops.h) and multimodal steps ------
+
+TEST(CudaEncoderOps, NormsActivationsRotaryPoolAndCopy) {
+  Pair p;
+  ASSERT_TRUE(p.gpu);
+  tensor::EncoderOps* ec = p.cpu.encoder();
+  tensor::EncoderOps* eg = p.gpu->encoder();
+  ASSERT_NE(eg, nullptr);
+  ASSERT_TRUE(ec->plan(64, 4).is_ok());
+  ASSERT_TRUE(eg->plan(64, 4).is_ok());
+  core::Xoshiro256 rng(5);
+  HostData hd;
+  for (std::int64_t n : {24, 72, 1300}) {  // one warp, a partial block, several passes
+    SCOPED_TRACE(fmt::format("layer_norm width {}", n));
+    auto x = both(p, hd.random(DType::kF32, {6, n}, rng, 3.0f), true);
+    auto w = both(p, hd.random(DType::kF32, {n}, rng), true);
+    auto b = both(p, hd.random(DType::kF32, {n}, rng), true);
+    auto o = both(p, hd.random(DType::kF32, {6, n}, rng), true);
+    ec->layer_norm(x.c, w.c, b.c, 1e-6f, o.c);
+    eg->layer_norm(x.g, w.g, b.g, 1e-6f, o.g);
+    EXPECT_LT(rel_error(fetch(*p.gpu, o.g), fetch(p.cpu, o.c)), 1e-6);
+    ec->layer_norm(x.c, w.c, Tensor{}, 1e-5f, x.c);  // no bias, in place
+    eg->layer_norm(x.g, w.g, Tensor{}, 1e-5f, x.g);
+    EXPECT_LT(rel_error(fetch(*p.gpu, x.g), fetch(p.cpu, x.c)), 1e-6);
+  }
+  for (auto act : {tensor::Activation::kSilu, tensor::Activation::kGeluTanh,
+                   tensor::Activation::kGelu, tensor::Activation::kQuickGelu}) {
+    SCOPED_TRACE(static_cast<int>(act));
+    auto x = both(p, hd.random(DType::kF32, {7, 333}, rng, 4.0f), true);
+    ec->activation(x.c, act);
+    eg->activation(x.g, act);
+    EXPECT_LT(rel_error(fetch(*p.gpu, x.g), fetch(p.cpu, x.c)), 1e-6);
+  }
+  {  // rotary: 3 heads of 16 over 5 rows, each row its own table
+    auto x = both(p, hd.random(DType::kF32, {5, 48}, rng), true);
+    auto cs = both(p, hd.random(DType::kF32, {5, 16}, rng), true);
+    ec->rotary(x.c, 16, cs.c);
+    eg->rotary(x.g, 16, cs.g);
+    EXPECT_LT(rel_error(fetch(*p.gpu, x.g), fetch(p.cpu, x.c)), 1e-6);
+  }
+  {  // avg_pool: a 6 x 6 grid of 40 channels in 3 x 3 cells
+    auto x = both(p, hd.random(DType::kF32, {36, 40}, rng), true);
+    auto o = both(p, hd.random(DType::kF32, {4, 40}, rng), true);
+    ec->avg_pool(x.c, 6, 6, 3, o.c);
+    eg->avg_pool(x.g, 6, 6, 3, o.g);
+    EXPECT_LT(rel_error(fetch(*p.gpu, o.g), fetch(p.cpu, o.c)), 1e-6);
+  }
+  {  // copy: one row into the middle of another tensor
+    auto src = both(p, hd.random(DType::kF32, {1, 40}, rng), true);
+    auto dst = both(p, hd.random(DType::kF32, {3, 40}, rng), true);
+    ec->copy(src.c, dst.c.rows_view(1, 2));
+    eg->copy(src.g, dst.g.rows_view(1, 2));
+    EXPECT_EQ(fetch(*p.gpu, dst.g), fetch(p.cpu, dst.c));
+  }
+}
+
+// Segments of every size against the CPU: single rows, segments that end
+// inside a block of queries or a tile of keys, one long segment over many
+// tiles; three lists in turn so the device's segment slots are refilled.
+TEST(CudaEncoderOps, SegmentAttention) {
+  Pair p;
+  ASSERT_TRUE(p.gpu);
+  tensor::EncoderOps* ec = p.cpu.encoder();
+  tensor::EncoderOps* eg = p.gpu->encoder();
+  ASSERT_TRUE(ec->plan(1100, 6).is_ok());
+  ASSERT_TRUE(eg->plan(1100, 6).is_ok());
+  core::Xoshiro256 rng(17);
+  HostData hd;
+  const std::vector<std::vector<std::int32_t>> lists = {
+      {0, 1, 2, 37, 40, 100, 133}, {0, 133}, {0, 16, 17, 49, 81, 133}};
+  for (int head_dim : {8, 64, 72, 80, 256}) {
+    for (std::size_t round = 0; round < 2 * lists.size(); ++round) {
+      const auto& segments = lists[round % lists.size()];
+      const int heads = head_dim == 256 ? 2 : 3;
+      const std::int64_t N = segments.back();
+      SCOPED_TRACE(fmt::format("head_dim {} list {}", head_dim, round % lists.size()));
+      const std::int64_t W = heads * head_dim;
+      auto q = both(p, hd.random(DType::kF32, {N, W}, rng, 2.0f), true);
+      auto k = both(p, hd.random(DType::kF32, {N, W}, rng, 2.0f), true);
+      auto v = both(p, hd.random(DType::kF32, {N, W}, rng), true);
+      auto o = both(p, hd.random(DType::kF32, {N, W}, rng), true);
+      const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+      ec->segment_attention(q.c, k.c, v.c, heads, head_dim, scale, segments, o.c);
+      eg->segment_attention(q.g, k.g, v.g, heads, head_dim, scale, segments, o.g);
+      EXPECT_LT(rel_error(fetch(*p.gpu, o.g), fetch(p.cpu, o.c)), 1e-5);
+    }
+  }
+  {  // one segment of 1100 rows: many query blocks and key tiles
+    const int heads = 2, head_dim = 64;
+    const std::int64_t N = 1100, W = heads * head_dim;
+    const std::vector<std::int32_t> segments = {0, 1100};
+    auto q = both(p, hd.random(DType::kF32, {N, W}, rng), true);
+    auto k = both(p, hd.random(DType::kF32, {N, W}, rng), true);
+    auto v = both(p, hd.random(DType::kF32, {N, W}, rng), true);
+    auto o = both(p, hd.random(DType::kF32, {N, W}, rng), true);
+    ec->segment_attention(q.c, k.c, v.c, heads, head_dim, 0.125f, segments, o.c);
+    eg->segment_attention(q.g, k.g, v.g, heads, head_dim, 0.125f, segments, o.g);
+    EXPECT_LT(rel_error(fetch(*p.gpu, o.g), fetch(p.cpu, o.c)), 1e-5);
+  }
+}
+
+// A prefill step with M-RoPE positions (3 axes) and a bidirectional span
+// (rows 2..5 see through row 5), then decode steps that carry no positions
+// of their own (captured and replayed as CUDA graphs) on the same rope.
+TEST(CudaOps, MropeAndBidirectionalSpans) {
+  Pair p;
+  ASSERT_TRUE(p.gpu);
+  const int heads = 4, kv_heads = 2, hd_dim = 16, block = 4;
+  p.plan(16, 2, 32, 64);
+  tensor::RopeSpec rope;
+  rope.rot_dim = hd_dim;
+  for (int i = 0; i < hd_dim / 2; ++i) {
+    rope.inv_freq.push_back(std::pow(10000.0, -2.0 * i / hd_dim));
+    rope.axis.push_back(static_cast<std::uint8_t>(i < 2 ? 0 : (i < 5 ? 1 : 2)));
+  }
+  const int rc = p.cpu.register_rope(rope), rg = p.gpu->register_rope(rope);
+  tensor::KvCacheShape shape{1, 8, block, kv_heads, hd_dim, DType::kF32};
+  auto kvc = p.cpu.create_kv_storage(shape).value();
+  auto kvg = p.gpu->create_kv_storage(shape).value();
+  core::Xoshiro256 rng(31);
+  HostData hd;
+  std::vector<std::int32_t> blocks = {5, 2, 7};
+  tensor::AttentionSpec spec{heads, kv_heads, hd_dim, 0.25f, 0.0f, 0};
+  // Activations of 8 rows allocated once: a replayed graph reads the
+  // pointers it was captured with. Fresh values are uploaded before a step.
+  auto q8 = both(p, hd.random(DType::kF32, {8, heads * hd_dim}, rng), true);
+  auto k8 = both(p, hd.random(DType::kF32, {8, kv_heads * hd_dim}, rng), true);
+  auto v8 = both(p, hd.random(DType::kF32, {8, kv_heads * hd_dim}, rng), true);
+  auto o8 = both(p, hd.random(DType::kF32, {8, heads * hd_dim}, rng), true);
+  auto run = [&](std::vector<std::int32_t> positions, std::vector<std::int32_t> rope_positions,
+                 std::vector<std::int32_t> attend_until) {
+    const auto T = static_cast<std::int32_t>(positions.size());
+    std::vector<std::int32_t> tokens(positions.size(), 3), rows;
+    for (std::int32_t i = 0; i < T; ++i) rows.push_back(i);
+    std::vector<tensor::SeqSlice> seqs = {{0, T, positions.back() + 1, blocks.data(), 3}};
+    tensor::StepBatch batch{tokens, positions, seqs, rows};
+    batch.rope_positions = rope_positions;
+    batch.attend_until = attend_until;
+    Both q{q8.c.rows_view(0, T), q8.g.rows_view(0, T)};
+    Both k{k8.c.rows_view(0, T), k8.g.rows_view(0, T)};
+    Both v{v8.c.rows_view(0, T), v8.g.rows_view(0, T)};
+    Both o{o8.c.rows_view(0, T), o8.g.rows_view(0, T)};
+    for (Both* t : {&q, &k, &v}) {
+      const Tensor h = hd.random(DType::kF32, {T, t->c.cols()}, rng);
+      ASSERT_TRUE(p.cpu.upload(h.data, t->c).is_ok());
+      ASSERT_TRUE(p.gpu->upload(h.data, t->g).is_ok());
+    }
+    p.cpu.begin_step(batch);
+    p.gpu->begin_step(batch);
+    p.cpu.rope_and_cache(q.c, k.c, v.c, hd_dim, rc, *kvc, 0);
+    p.gpu->rope_and_cache(q.g, k.g, v.g, hd_dim, rg, *kvg, 0);
+    p.cpu.attention(*kvc, 0, q.c, spec, o.c);
+    p.gpu->attention(*kvg, 0, q.g, spec, o.g);
+    p.gpu->end_step();
+    EXPECT_LT(rel_error(fetch(*p.gpu, q.g), fetch(p.cpu, q.c)), 1e-5) << "T " << T;
+    EXPECT_LT(rel_error(fetch(*p.gpu, o.g), fetch(p.cpu, o.c)), 1e-5) << "T " << T;
+  };
+  // Rows 2..5 an image of 2 x 2: its axes differ; the text after it resumes
+  // past the image's largest position.
+  run({0, 1, 2, 3, 4, 5, 6, 7},
+      {0, 1, 2, 2, 2, 2, 4, 5, 0, 1, 2, 2, 3, 3, 4, 5, 0, 1, 2, 3, 2, 3, 4, 5},
+      {1, 2, 6, 6, 6, 6, 7, 8});
+  for (int i = 0; i < 3; ++i) run({8 + i}, {}, {});  // the graph records, then replays
+}
+
 }  // namespace
 }  // namespace mlxs::backend

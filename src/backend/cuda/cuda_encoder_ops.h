@@ -1,0 +1,62 @@
+#pragma once
+// The CUDA vision-encoder ops (tensor/encoder_ops.h): f32 rows on the
+// backend's stream, like every CUDA activation. Segment bounds are host
+// spans; they reach the device through pinned slots sized by plan(), so a
+// call allocates nothing.
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include <cuda_runtime.h>
+
+#include "tensor/encoder_ops.h"
+
+namespace mlxs::backend::cuda {
+
+class CudaEncoderOps final : public tensor::EncoderOps {
+ public:
+  // `report` keeps the first error for the backend's take_error (ops cannot
+  // return one).
+  using Report = std::function<void(cudaError_t, const char*)>;
+  CudaEncoderOps(int device, cudaStream_t stream, Report report);
+  ~CudaEncoderOps() override;
+  CudaEncoderOps(const CudaEncoderOps&) = delete;
+  CudaEncoderOps& operator=(const CudaEncoderOps&) = delete;
+
+  core::Status plan(std::int64_t max_rows, int max_heads) override;
+  void layer_norm(const tensor::Tensor& x, const tensor::Tensor& w, const tensor::Tensor& b,
+                  float eps, tensor::Tensor out) override;
+  void activation(tensor::Tensor x, tensor::Activation act) override;
+  void segment_attention(const tensor::Tensor& q, const tensor::Tensor& k, const tensor::Tensor& v,
+                         int heads, int head_dim, float scale,
+                         std::span<const std::int32_t> segments, tensor::Tensor out) override;
+  void rotary(tensor::Tensor x, int head_dim, const tensor::Tensor& cos_sin) override;
+  void avg_pool(const tensor::Tensor& x, int h, int w, int k, tensor::Tensor out) override;
+  void copy(const tensor::Tensor& src, tensor::Tensor dst) override;
+
+ private:
+  // The device copy of `segments`: a slot already holding them (a tower
+  // alternates between its full and windowed segments), else the older
+  // slot, refilled once its last upload has left the pinned buffer.
+  const std::int32_t* upload_segments(std::span<const std::int32_t> segments);
+  void release();
+
+  // A tower alternates between two lists (whole image, windows).
+  static constexpr int kSlots = 2;
+  struct Slot {
+    std::int32_t* host = nullptr;  // pinned
+    std::int32_t* dev = nullptr;
+    cudaEvent_t copied = nullptr;  // the last upload from `host` is done
+    std::vector<std::int32_t> held;
+    long used = 0;  // when last chosen
+  };
+  int device_;
+  cudaStream_t stream_;
+  Report report_;
+  std::int64_t capacity_ = 0;  // entries per slot
+  Slot slots_[kSlots];
+  long clock_ = 0;
+};
+
+}  // namespace mlxs::backend::cuda
