@@ -12,6 +12,11 @@
 #                           (GPU_SERVE_TEMPERATURES="0 1" GPU_SERVE_TOP_P=0.9 for sampled requests;
 #                           GPU_SERVE_MEMFRAC=0.9 sizes the KV cache from device memory)
 #   GPU_TESTS=0 GPU_DECODE_BENCH=0   skip those stages (e.g. a second call)
+#   GPU_TEST_ONLY="backend_cuda_ops_test model_vision_parity_cuda_test"   only these test binaries
+#   GPU_KERNEL_BENCH=0      skip bench kernels;  GPU_MODELS=none  no decode models at all
+#   GPU_VISION=1            bench vision: TTFT of one image request (tower + prefill) on a
+#                           synthetic Gemma 3 VLM with the full-size SigLIP tower around a
+#                           gemma3_text decoder of GPU_VISION_PRESET's shapes (llama-3.2-1b)
 #   GPU_KEEP=1              keep the synthetic models in /tmp for a later call
 set -uo pipefail
 ROOT="$(pwd)"
@@ -36,6 +41,7 @@ say "== tests"
 for t in "$B"/bin/tests/*; do
   [ "${GPU_TESTS:-1}" = 1 ] || break
   name="$(basename "$t")"
+  if [ -n "${GPU_TEST_ONLY:-}" ] && [[ " $GPU_TEST_ONLY " != *" $name "* ]]; then continue; fi
   if timeout "${GPU_TEST_TIMEOUT:-180}" "$t" > "$OUT/$name.log" 2>&1; then
     say "PASS $name ($(grep -c '^\[       OK \]' "$OUT/$name.log") tests)"
   else
@@ -48,6 +54,7 @@ cat "$OUT"/*.log > "$OUT/tests.log" 2>/dev/null; rm -f "$OUT"/*_test.log
 
 say "== kernel benchmarks"
 for rows in ${GPU_GEMV_ROWS:-4}; do
+  [ "${GPU_KERNEL_BENCH:-1}" = 1 ] || break
   say "-- GEMV rows per warp: $rows"
   MLXS_GEMV_ROWS=$rows "$B/bin/mlx-serving" bench kernels --backend cuda --reps 50 \
       --json "$OUT/kernels-rows$rows.json" 2>&1 | tee -a "$SUMMARY" || status=1
@@ -55,6 +62,7 @@ done
 
 say "== decode benchmarks"
 MODELS="${GPU_MODELS:-llama-3.2-1b llama-3.1-8b}"
+[ "$MODELS" = none ] && MODELS=""
 TOK=()
 if [ -f "$B/tokenizers/llama3/tokenizer.json.gz" ]; then
   mkdir -p /tmp/mlxs-tok && cp "$B/tokenizers/llama3/tokenizer_config.json" /tmp/mlxs-tok/
@@ -173,6 +181,19 @@ if [ "${GPU_SERVE:-0}" = 1 ] && [ -n "$last" ]; then
       done
     fi
     kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+  done
+fi
+if [ "${GPU_VISION:-0}" = 1 ]; then
+  vpreset="${GPU_VISION_PRESET:-llama-3.2-1b}"
+  vdir="/tmp/mlxs-models/$vpreset-gemma3-siglip"
+  say "== vision TTFT ($vpreset decoder as gemma3_text + SigLIP-so400m tower, bf16)"
+  if [ ! -f "$vdir/config.json" ]; then
+    "$B/bin/mlx-serving" dev synth-model --preset "$vpreset" --arch gemma3_text --vision gemma3-siglip \
+        --tokenizer none --dtype bf16 --out "$vdir" 2>&1 | tail -1 | tee -a "$SUMMARY"
+  fi
+  for be in ${GPU_VISION_BACKENDS:-cuda}; do
+    "$B/bin/mlx-serving" bench vision --backend "$be" --model "$vdir" --repeats "${GPU_VISION_REPEATS:-5}" \
+        --json "$OUT/vision-$be.json" 2>"$OUT/vision-$be.err" | tee -a "$SUMMARY" || status=1
   done
 fi
 [ "${GPU_KEEP:-0}" = 1 ] || rm -rf /tmp/mlxs-models

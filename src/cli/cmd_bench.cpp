@@ -12,6 +12,7 @@
 #include "sampler_bench.h"
 #include "structured_bench.h"
 #include "tokenizer_bench.h"
+#include "vision_bench.h"
 #include "worker_bench.h"
 
 namespace mlxs::cli {
@@ -178,6 +179,28 @@ void add_bench_command(CLI::App& parent, Action* action) {
   sacmd->callback([sampler, action] {
     *action = [sampler] {
       return run_job(*sampler, bench::run_sampler_bench, bench::format_sampler_table);
+    };
+  });
+
+  auto vision = std::make_shared<Job<bench::VisionBenchOptions>>();
+  CLI::App* vcmd = bench_cmd->add_subcommand(
+      "vision", "Time to first token of one image request: the tower, then the prefill");
+  vcmd->add_option("--model", vision->options.model_dir, "Model directory (Gemma 3 or LLaVA)")
+      ->required();
+  vcmd->add_option("--backend", vision->options.backend, "cpu or cuda")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
+  vcmd->add_option("--device", vision->options.device, "CUDA device");
+  vcmd->add_option("--threads", vision->options.threads, "CPU threads (0: all)");
+  vcmd->add_option("--text-tokens", vision->options.text_tokens, "Prompt tokens besides the image")
+      ->check(CLI::Range(1, 2048));
+  vcmd->add_option("--repeats", vision->options.repeats, "Timed requests")
+      ->check(CLI::Range(1, 1000));
+  vcmd->add_option("--warmup", vision->options.warmup, "Untimed requests first")
+      ->check(CLI::Range(0, 100));
+  vcmd->add_option("--json", vision->json_path, "Write the full result as JSON here");
+  vcmd->callback([vision, action] {
+    *action = [vision] {
+      return run_job(*vision, bench::run_vision_bench, bench::format_vision_table);
     };
   });
 

@@ -110,8 +110,9 @@ void add_dev_command(CLI::App& parent, Action* action) {
                     "Folder with tokenizer.json and tokenizer_config.json");
   synth
       ->add_option("--vision", args->options.vision,
-                   "Add a vision tower: gemma3 (a Gemma 3 VLM around --arch gemma3_text)")
-      ->check(CLI::IsMember({"gemma3"}));
+                   "Add a vision tower: gemma3 (a Gemma 3 VLM around --arch gemma3_text; "
+                   "gemma3-siglip with the published full-size SigLIP tower)")
+      ->check(CLI::IsMember({"gemma3", "gemma3-siglip"}));
   synth->add_option("--threads", args->options.threads, "Generator threads (default: all)")
       ->check(CLI::Range(0, 1024));
   synth

@@ -126,22 +126,30 @@ std::vector<TensorSpec> tensor_specs(const SynthPreset& p, const std::string& ty
   return out;
 }
 
-// The Gemma 3 vision part of a synthetic model: a SigLIP tower of this
-// width over 48 x 48 images in 8 x 8 patches, pooled to 9 tokens.
+// The Gemma 3 vision part of a synthetic model: "gemma3", a SigLIP tower
+// of width 32 over 48 x 48 images in 8 x 8 patches, pooled to 9 tokens (tests
+// and the web UI); "gemma3-siglip", the published models' SigLIP-so400m
+// (27 layers of width 1152 over 896 x 896 images in 14 x 14 patches, 4096
+// rows pooled to 256 tokens) for benchmarks of the tower.
 struct SynthVision {
   std::int64_t hidden = 32, intermediate = 64, layers = 2, heads = 4;
   std::int64_t image_size = 48, patch = 8, tokens = 9;
 };
 
+SynthVision synth_vision(const std::string& name) {
+  if (name == "gemma3-siglip") return {1152, 4304, 27, 16, 896, 14, 256};
+  return {};
+}
+
 // Renames the decoder's tensors as a Gemma 3 checkpoint stores them and adds
 // the tower's and projector's.
-void add_vision_specs(std::vector<TensorSpec>& specs, std::int64_t text_hidden) {
+void add_vision_specs(std::vector<TensorSpec>& specs, std::int64_t text_hidden,
+                      const SynthVision& v) {
   for (auto& t : specs) {
     if (t.name.starts_with("model.") || t.name.starts_with("lm_head.")) {
       t.name = "language_model." + t.name;
     }
   }
-  const SynthVision v;
   const std::int64_t D = v.hidden, I = v.intermediate;
   const std::string tower = "vision_tower.vision_model.";
   const std::int64_t patch_in = 3 * v.patch * v.patch;
@@ -177,8 +185,7 @@ void add_vision_specs(std::vector<TensorSpec>& specs, std::int64_t text_hidden) 
 
 // config.json of the vision model around a decoder's config, and its
 // image processor's settings.
-Json vision_config_for(Json text, const Json& gen) {
-  const SynthVision v;
+Json vision_config_for(Json text, const Json& gen, const SynthVision& v) {
   text.erase("architectures");
   text.erase("mlx_serving_synthetic");
   return {{"architectures", {"Gemma3ForConditionalGeneration"}},
@@ -207,8 +214,7 @@ Json vision_config_for(Json text, const Json& gen) {
           {"mlx_serving_synthetic", true}};
 }
 
-Json preprocessor_config_for() {
-  const SynthVision v;
+Json preprocessor_config_for(const SynthVision& v) {
   return {{"image_processor_type", "Gemma3ImageProcessor"},
           {"do_convert_rgb", true},
           {"do_resize", true},
@@ -467,11 +473,18 @@ Result<SynthResult> write_synthetic_model(const SynthOptions& o) {
     return Status(ErrorCode::kInvalidParams, "dtype must be f32, f16 or bf16");
   }
   if (o.out_dir.empty()) return Status(ErrorCode::kInvalidParams, "no output directory");
-  if (!o.vision.empty() && (o.vision != "gemma3" || type != "gemma3_text")) {
+  if (!o.vision.empty() &&
+      ((o.vision != "gemma3" && o.vision != "gemma3-siglip") || type != "gemma3_text")) {
     return Status(ErrorCode::kInvalidParams,
-                  "vision: only \"gemma3\", around the gemma3_text architecture");
+                  "vision: \"gemma3\" or \"gemma3-siglip\", around the gemma3_text architecture");
   }
-  if (!o.vision.empty()) p.tied = true;  // Gemma 3 ties its embeddings
+  const SynthVision vision = synth_vision(o.vision);
+  if (!o.vision.empty()) {
+    p.tied = true;  // Gemma 3 ties its embeddings
+    // Its image token (262144) must be a row of the embeddings (the tiny
+    // preset's vocab follows its tokenizer, below).
+    if (p.name != "tiny") p.vocab = std::max<std::int64_t>(p.vocab, 262208);
+  }
   if (type != p.model_type && p.name != "tiny") {
     // Real presets keep their published RoPE; other architectures drop llama3 scaling.
     p.rope_factor = 0;
@@ -519,9 +532,9 @@ Result<SynthResult> write_synthetic_model(const SynthOptions& o) {
   const Json gen = generation_config_for(family);
   Json config = model_config_for(p, type, *arch, o.dtype, gen);
   if (!o.vision.empty()) {
-    config = vision_config_for(std::move(config), gen);
-    MLXS_RETURN_IF_ERROR(
-        write_json_file((out / "preprocessor_config.json").string(), preprocessor_config_for()));
+    config = vision_config_for(std::move(config), gen, vision);
+    MLXS_RETURN_IF_ERROR(write_json_file((out / "preprocessor_config.json").string(),
+                                         preprocessor_config_for(vision)));
   }
   MLXS_RETURN_IF_ERROR(write_json_file((out / "config.json").string(), config));
   MLXS_RETURN_IF_ERROR(write_json_file((out / "generation_config.json").string(), gen));
@@ -536,7 +549,7 @@ Result<SynthResult> write_synthetic_model(const SynthOptions& o) {
   }
 
   auto specs = tensor_specs(p, type);
-  if (!o.vision.empty()) add_vision_specs(specs, p.hidden);
+  if (!o.vision.empty()) add_vision_specs(specs, p.hidden, vision);
   const std::size_t width = tensor::dtype_size(o.dtype);
   std::vector<std::vector<const TensorSpec*>> shards(1);
   std::uint64_t shard_bytes = 0;

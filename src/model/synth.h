@@ -39,7 +39,9 @@ struct SynthOptions {
   std::string tokenizer_dir;  // folder holding tokenizer.json (+ tokenizer_config.json)
   // "gemma3": a Gemma 3 vision-language model around the decoder (a small
   // SigLIP tower and the pooling projector, weights under transformers'
-  // published names, preprocessor_config.json). Needs arch gemma3_text.
+  // published names, preprocessor_config.json). "gemma3-siglip": the same
+  // with the published models' full-size SigLIP tower (benchmarks). Needs
+  // arch gemma3_text.
   std::string vision;
   std::uint64_t max_shard_bytes = 5'000'000'000ull;
   int threads = 0;  // 0: all CPUs
