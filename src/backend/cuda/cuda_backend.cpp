@@ -567,7 +567,7 @@ core::Result<std::unique_ptr<CudaBackend>> CudaBackend::create(const CudaOptions
       cuda_status(cudaMalloc(&impl->lt_workspace, impl->lt_workspace_bytes), "workspace"));
   Impl* raw = impl.get();
   impl->encoder = std::make_unique<CudaEncoderOps>(
-      options.device, impl->stream,
+      options.device, impl->stream, options.exact_f32,
       [raw](cudaError_t err, const char* what) { raw->check(err, what); });
   return std::unique_ptr<CudaBackend>(new CudaBackend(std::move(impl)));
 }

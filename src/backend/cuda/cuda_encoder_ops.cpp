@@ -28,8 +28,8 @@ k::Act kernel_act(tensor::Activation act) {
 
 }  // namespace
 
-CudaEncoderOps::CudaEncoderOps(int device, cudaStream_t stream, Report report)
-    : device_(device), stream_(stream), report_(std::move(report)) {}
+CudaEncoderOps::CudaEncoderOps(int device, cudaStream_t stream, bool exact, Report report)
+    : device_(device), stream_(stream), exact_(exact), report_(std::move(report)) {}
 
 CudaEncoderOps::~CudaEncoderOps() {
   release();
@@ -117,10 +117,13 @@ void CudaEncoderOps::segment_attention(const Tensor& q, const Tensor& k_, const 
   }
   const std::int32_t* dev = upload_segments(segments);
   if (dev == nullptr) return;
-  report_(k::segment_attention(q.as<float>(), k_.as<float>(), v.as<float>(),
-                               static_cast<int>(q.rows()), heads, head_dim, scale, dev,
-                               static_cast<int>(segments.size()) - 1, out.as<float>(), stream_),
-          "segment_attention");
+  const auto launch = !exact_ && k::segment_attention_tf32_supports(head_dim)
+                          ? k::segment_attention_tf32
+                          : k::segment_attention;
+  report_(
+      launch(q.as<float>(), k_.as<float>(), v.as<float>(), static_cast<int>(q.rows()), heads,
+             head_dim, scale, dev, static_cast<int>(segments.size()) - 1, out.as<float>(), stream_),
+      "segment_attention");
 }
 
 void CudaEncoderOps::rotary(Tensor x, int head_dim, const Tensor& cos_sin) {

@@ -17,9 +17,10 @@ namespace mlxs::backend::cuda {
 class CudaEncoderOps final : public tensor::EncoderOps {
  public:
   // `report` keeps the first error for the backend's take_error (ops cannot
-  // return one).
+  // return one). `exact`: attention in f32 on the CUDA cores (the backend's
+  // exact_f32); else TF32 tensor cores where the head fits.
   using Report = std::function<void(cudaError_t, const char*)>;
-  CudaEncoderOps(int device, cudaStream_t stream, Report report);
+  CudaEncoderOps(int device, cudaStream_t stream, bool exact, Report report);
   ~CudaEncoderOps() override;
   CudaEncoderOps(const CudaEncoderOps&) = delete;
   CudaEncoderOps& operator=(const CudaEncoderOps&) = delete;
@@ -53,6 +54,7 @@ class CudaEncoderOps final : public tensor::EncoderOps {
   };
   int device_;
   cudaStream_t stream_;
+  bool exact_;
   Report report_;
   std::int64_t capacity_ = 0;  // entries per slot
   Slot slots_[kSlots];

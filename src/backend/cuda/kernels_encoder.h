@@ -24,6 +24,14 @@ inline constexpr int kSegmentMaxHeadDim = 256;
 cudaError_t segment_attention(const float* q, const float* k, const float* v, int N, int heads,
                               int head_dim, float scale, const std::int32_t* segments, int count,
                               float* out, cudaStream_t s);
+// The same on the tensor cores: inputs rounded to TF32 (10-bit mantissa),
+// f32 accumulation and softmax, for head_dim up to 128
+// (kernels_segment_tc.cu). The backend's non-exact mode uses it, as its
+// linears use 16-bit tensor-core GEMMs.
+bool segment_attention_tf32_supports(int head_dim);
+cudaError_t segment_attention_tf32(const float* q, const float* k, const float* v, int N, int heads,
+                                   int head_dim, float scale, const std::int32_t* segments,
+                                   int count, float* out, cudaStream_t s);
 // Rotate-half in place on x [N, heads * head_dim]; cos_sin [N, head_dim]
 // holds each row's head_dim / 2 cosines then sines.
 cudaError_t rotary(float* x, std::int64_t N, int heads, int head_dim, const float* cos_sin,

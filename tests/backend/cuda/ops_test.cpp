@@ -715,6 +715,38 @@ TEST(CudaEncoderOps, SegmentAttention) {
   }
 }
 
+// The tensor-core kernel of the backend's default (non-exact) mode: inputs
+// rounded to TF32 (2^-11 relative), so a looser bound than the f32 kernel's;
+// head_dim 256 exceeds it and takes the f32 kernel.
+TEST(CudaEncoderOps, SegmentAttentionTf32) {
+  Pair p(false);
+  ASSERT_TRUE(p.gpu);
+  tensor::EncoderOps* ec = p.cpu.encoder();
+  tensor::EncoderOps* eg = p.gpu->encoder();
+  ASSERT_TRUE(ec->plan(1100, 6).is_ok());
+  ASSERT_TRUE(eg->plan(1100, 6).is_ok());
+  core::Xoshiro256 rng(23);
+  HostData hd;
+  const std::vector<std::vector<std::int32_t>> lists = {
+      {0, 1, 2, 37, 40, 100, 133}, {0, 133}, {0, 64, 65, 130, 1100}};
+  for (int head_dim : {8, 40, 64, 72, 80, 128, 256}) {
+    for (const auto& segments : lists) {
+      const int heads = 2;
+      const std::int64_t N = segments.back();
+      SCOPED_TRACE(fmt::format("head_dim {} rows {} segments {}", head_dim, N, segments.size()));
+      const std::int64_t W = heads * head_dim;
+      auto q = both(p, hd.random(DType::kF32, {N, W}, rng, 2.0f), true);
+      auto k = both(p, hd.random(DType::kF32, {N, W}, rng, 2.0f), true);
+      auto v = both(p, hd.random(DType::kF32, {N, W}, rng), true);
+      auto o = both(p, hd.random(DType::kF32, {N, W}, rng), true);
+      const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+      ec->segment_attention(q.c, k.c, v.c, heads, head_dim, scale, segments, o.c);
+      eg->segment_attention(q.g, k.g, v.g, heads, head_dim, scale, segments, o.g);
+      EXPECT_LT(rel_error(fetch(*p.gpu, o.g), fetch(p.cpu, o.c)), 3e-3);
+    }
+  }
+}
+
 // A prefill step with M-RoPE positions (3 axes) and a bidirectional span
 // (rows 2..5 see through row 5), then decode steps that carry no positions
 // of their own (captured and replayed as CUDA graphs) on the same rope.
