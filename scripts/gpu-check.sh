@@ -17,6 +17,8 @@
 #   GPU_VISION=1            bench vision: TTFT of one image request (tower + prefill) on a
 #                           synthetic Gemma 3 VLM with the full-size SigLIP tower around a
 #                           gemma3_text decoder of GPU_VISION_PRESET's shapes (llama-3.2-1b)
+#   GPU_VISION_ENVS="MLXS_SEGMENT_ATTENTION=tf32 default"   one vision run per entry
+#                           (VAR=value[,VAR=value]); GPU_VISION_TIMING=1 adds a per-op table each
 #   GPU_KEEP=1              keep the synthetic models in /tmp for a later call
 set -uo pipefail
 ROOT="$(pwd)"
@@ -192,8 +194,24 @@ if [ "${GPU_VISION:-0}" = 1 ]; then
         --tokenizer none --dtype bf16 --out "$vdir" 2>&1 | tail -1 | tee -a "$SUMMARY"
   fi
   for be in ${GPU_VISION_BACKENDS:-cuda}; do
-    "$B/bin/mlx-serving" bench vision --backend "$be" --model "$vdir" --repeats "${GPU_VISION_REPEATS:-5}" \
-        --json "$OUT/vision-$be.json" 2>"$OUT/vision-$be.err" | tee -a "$SUMMARY" || status=1
+    # One run per GPU_VISION_ENVS entry ("default" or VAR=value[,VAR=value]);
+    # with GPU_VISION_TIMING=1 each is first run once more under
+    # MLXS_CUDA_OP_TIMING=1 for the per-op table (every op synced; the table
+    # sums the warm-up requests too, and their first calls' setup).
+    for envs in ${GPU_VISION_ENVS:-default}; do
+      tag="${envs//[^A-Za-z0-9_]/-}"
+      ARR=()
+      [ "$envs" = default ] || IFS=, read -ra ARR <<< "$envs"
+      say "-- $be $envs"
+      if [ "${GPU_VISION_TIMING:-0}" = 1 ]; then
+        env "${ARR[@]}" MLXS_CUDA_OP_TIMING=1 "$B/bin/mlx-serving" bench vision --backend "$be" \
+            --model "$vdir" --repeats "${GPU_VISION_REPEATS:-5}" 2>&1 | grep "op timing" \
+            | tee -a "$SUMMARY" || status=1
+      fi
+      env "${ARR[@]}" "$B/bin/mlx-serving" bench vision --backend "$be" --model "$vdir" \
+          --repeats "${GPU_VISION_REPEATS:-5}" --json "$OUT/vision-$be-$tag.json" \
+          2>"$OUT/vision-$be-$tag.err" | tee -a "$SUMMARY" || status=1
+    done
   done
 fi
 [ "${GPU_KEEP:-0}" = 1 ] || rm -rf /tmp/mlxs-models

@@ -291,6 +291,17 @@ void VisionTower::linear(const Tensor& x, const Weight& w, Tensor out) {
   }
 }
 
+void VisionTower::linears(const Tensor& x, std::span<const tensor::LinearOut> outs) {
+  tensor::LinearOut chunk[4];
+  for (std::int64_t r = 0; r < x.rows(); r += row_chunk_) {
+    const std::int64_t e = std::min(x.rows(), r + row_chunk_);
+    for (std::size_t i = 0; i < outs.size(); ++i) {
+      chunk[i] = {outs[i].weight, outs[i].out.rows_view(r, e)};
+    }
+    be_.linear(x.rows_view(r, e), std::span<const tensor::LinearOut>(chunk, outs.size()));
+  }
+}
+
 void VisionTower::norm(const Tensor& x, const Tensor& w, const Tensor& b, Tensor out) {
   if (cfg_.traits.rms_norm) {
     be_.rms_norm(x, w, static_cast<float>(cfg_.eps), 0.0f, out);
@@ -404,9 +415,8 @@ void VisionTower::run_block(const Block& b, std::int64_t rows,
   Tensor x = R(x_), h = R(h_), q = R(q_), k = R(k_), v = R(v_), attn = R(attn_), t = R(t_);
   const int hd = static_cast<int>(c.head_dim());
   norm(x, b.norm1_w, b.norm1_b, h);
-  linear(h, b.q, q);
-  linear(h, b.k, k);
-  linear(h, b.v, v);
+  const tensor::LinearOut qkv[3] = {{&b.q, q}, {&b.k, k}, {&b.v, v}};
+  linears(h, qkv);
   if (!c.traits.learned_positions) {
     ops_.rotary(q, hd, R(cs_));
     ops_.rotary(k, hd, R(cs_));
@@ -418,8 +428,8 @@ void VisionTower::run_block(const Block& b, std::int64_t rows,
   norm(x, b.norm2_w, b.norm2_b, h);
   if (c.traits.gated_mlp) {
     Tensor gate = R(m_), up = R(g_);
-    linear(h, b.gate, gate);
-    linear(h, b.up, up);
+    const tensor::LinearOut gate_up[2] = {{&b.gate, gate}, {&b.up, up}};
+    linears(h, gate_up);
     be_.gated_activation(gate, up, c.activation, gate);
     linear(gate, b.down, t);
   } else {

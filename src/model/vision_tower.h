@@ -74,6 +74,9 @@ class VisionTower {
   std::int64_t stage_fixed(const ImageInput& image);
   std::int64_t stage_qwen(const ImageInput& image);
   void linear(const tensor::Tensor& x, const tensor::Weight& w, tensor::Tensor out);
+  // Several linears of one input in one backend call per row chunk (the
+  // CUDA backend converts x to 16 bits once for all of them).
+  void linears(const tensor::Tensor& x, std::span<const tensor::LinearOut> outs);
   void norm(const tensor::Tensor& x, const tensor::Tensor& w, const tensor::Tensor& b,
             tensor::Tensor out);
   void run_block(const Block& b, std::int64_t rows, std::span<const std::int32_t> segments);

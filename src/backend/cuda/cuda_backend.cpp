@@ -119,8 +119,9 @@ class CudaKvStorage final : public tensor::KvStorage {
 
 struct GemmKey {
   int m, n, k, type, ldc;
+  bool bias;
   bool operator<(const GemmKey& o) const {
-    return std::tie(m, n, k, type, ldc) < std::tie(o.m, o.n, o.k, o.type, o.ldc);
+    return std::tie(m, n, k, type, ldc, bias) < std::tie(o.m, o.n, o.k, o.type, o.ldc, o.bias);
   }
 };
 
@@ -129,6 +130,7 @@ struct GemmPlan {
   cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
   cublasLtMatmulAlgo_t algo{};
   bool has_algo = false;
+  bool bias_epilogue = false;  // the bias is added by the GEMM itself
 };
 
 }  // namespace
@@ -191,22 +193,27 @@ struct CudaBackend::Impl {
   bool op_timing = false;
   std::map<std::string, std::pair<double, long>> op_ms;
   cudaEvent_t ev_start = nullptr, ev_stop = nullptr;
+  void time_op(const char* name, bool done) {
+    if (!op_timing) return;
+    if (!done) {
+      cudaEventRecord(ev_start, stream);
+      return;
+    }
+    cudaEventRecord(ev_stop, stream);
+    cudaEventSynchronize(ev_stop);
+    float ms = 0;
+    cudaEventElapsedTime(&ms, ev_start, ev_stop);
+    auto& slot = op_ms[name];
+    slot.first += ms;
+    ++slot.second;
+  }
   struct OpTimer {
     Impl* m;
     const char* name;
-    OpTimer(Impl* impl, const char* n) : m(impl), name(n) {
-      if (m->op_timing) cudaEventRecord(m->ev_start, m->stream);
-    }
-    ~OpTimer() {
-      if (!m->op_timing) return;
-      cudaEventRecord(m->ev_stop, m->stream);
-      cudaEventSynchronize(m->ev_stop);
-      float ms = 0;
-      cudaEventElapsedTime(&ms, m->ev_start, m->ev_stop);
-      auto& slot = m->op_ms[name];
-      slot.first += ms;
-      ++slot.second;
-    }
+    OpTimer(Impl* impl, const char* n) : m(impl), name(n) { m->time_op(name, false); }
+    ~OpTimer() { m->time_op(name, true); }
+    OpTimer(const OpTimer&) = delete;
+    OpTimer& operator=(const OpTimer&) = delete;
   };
 
   // Attention splits of this step (flash-decoding), and their workspace.
@@ -224,6 +231,7 @@ struct CudaBackend::Impl {
   bool replaying = false;
   GraphKey graph_key{};
 
+  bool bias_epilogue = true;     // see gemm(); MLXS_GEMM_BIAS_EPILOGUE=0 turns it off
   void* half_scratch = nullptr;  // activations converted for tensor-core GEMMs
   // bf16 rows of a packed weight for prefill GEMMs (allocated with the first
   // packed weight).
@@ -320,13 +328,18 @@ struct CudaBackend::Impl {
     return out;
   }
 
-  // Y[M, N] = X[M, K] . W[N, K]^T with cuBLASLt (column-major: Y^T = W . X^T).
-  // `ldc` > N writes N columns of a wider output (0: ldc = N).
+  // Y[M, N] = X[M, K] . W[N, K]^T (+ bias[N]) with cuBLASLt (column-major:
+  // Y^T = W . X^T). `ldc` > N writes N columns of a wider output (0: ldc =
+  // N). The bias goes in the GEMM's epilogue where cuBLASLt has an algorithm
+  // for it (one pass less over Y: a vision tower's 4096-row outputs), else
+  // in a kernel after it; MLXS_GEMM_BIAS_EPILOGUE=0 keeps the kernel.
   Status gemm(const void* x, cudaDataType_t xtype, const void* w, cudaDataType_t wtype_, float* y,
-              int M, int N, int K, int ldc = 0) {
+              int M, int N, int K, int ldc = 0, const float* bias = nullptr) {
     if (ldc == 0) ldc = N;
     const int type_key = static_cast<int>(wtype_);
-    GemmPlan& plan = gemm_plans[{M, N, K, type_key, ldc}];
+    const bool with_bias = bias != nullptr && bias_epilogue && ldc == N &&
+                           reinterpret_cast<std::uintptr_t>(bias) % 16 == 0;
+    GemmPlan& plan = gemm_plans[{M, N, K, type_key, ldc, with_bias}];
     if (plan.op == nullptr) {
       const bool f32 = wtype_ == CUDA_R_32F;
       const cublasComputeType_t compute =
@@ -336,6 +349,12 @@ struct CudaBackend::Impl {
       const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
       cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta));
       cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb));
+      if (with_bias) {
+        const cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
+        cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi));
+        cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias,
+                                       sizeof(bias));
+      }
       MLXS_RETURN_IF_ERROR(
           lt_status(cublasLtMatrixLayoutCreate(&plan.a, wtype_, K, N, K), "layout A"));
       MLXS_RETURN_IF_ERROR(
@@ -354,13 +373,26 @@ struct CudaBackend::Impl {
       if (found > 0) {
         plan.algo = result.algo;
         plan.has_algo = true;
+        plan.bias_epilogue = with_bias;
+      } else if (with_bias) {  // no algorithm with the epilogue: the plain one
+        const cublasLtEpilogue_t none = CUBLASLT_EPILOGUE_DEFAULT;
+        cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &none, sizeof(none));
       }
     }
+    if (plan.bias_epilogue) {
+      cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias,
+                                     sizeof(bias));
+    }
     const float alpha = 1.0f, beta = 0.0f;
-    return lt_status(cublasLtMatmul(lt, plan.op, &alpha, w, plan.a, x, plan.b, &beta, y, plan.c, y,
-                                    plan.c, plan.has_algo ? &plan.algo : nullptr, lt_workspace,
-                                    lt_workspace_bytes, stream),
-                     "matmul");
+    MLXS_RETURN_IF_ERROR(
+        lt_status(cublasLtMatmul(lt, plan.op, &alpha, w, plan.a, x, plan.b, &beta, y, plan.c, y,
+                                 plan.c, plan.has_algo ? &plan.algo : nullptr, lt_workspace,
+                                 lt_workspace_bytes, stream),
+                  "matmul"));
+    if (bias != nullptr && !plan.bias_epilogue) {
+      return cuda_status(k::add_bias(y, bias, M, N, stream), "bias");
+    }
+    return Status::ok();
   }
 
   // Packed affine weights for more rows than qgemm takes: bf16 tiles of the weight
@@ -472,7 +504,7 @@ struct CudaBackend::Impl {
       float* y = o.out.as<float>();
       if (w.dtype == DType::kF32) {
         check(gemm(x, CUDA_R_32F, w.data, CUDA_R_32F, y, static_cast<int>(M), static_cast<int>(N),
-                   static_cast<int>(K)));
+                   static_cast<int>(K), 0, bias));
       } else {
         const auto t = wtype(w.dtype);
         const int slot = static_cast<int>(t);
@@ -484,9 +516,8 @@ struct CudaBackend::Impl {
         }
         const cudaDataType_t dt = w.dtype == DType::kBF16 ? CUDA_R_16BF : CUDA_R_16F;
         check(gemm(half_scratch, dt, w.data, dt, y, static_cast<int>(M), static_cast<int>(N),
-                   static_cast<int>(K)));
+                   static_cast<int>(K), 0, bias));
       }
-      if (bias != nullptr) check(k::add_bias(y, bias, M, N, stream), "bias");
     }
   }
 
@@ -556,6 +587,10 @@ core::Result<std::unique_ptr<CudaBackend>> CudaBackend::create(const CudaOptions
   if (const char* env = std::getenv("MLXS_QGEMM_MIN_ROWS"); env != nullptr) {
     impl->options.qgemm_min_rows = std::atoi(env);
   }
+  if (const char* env = std::getenv("MLXS_GEMM_BIAS_EPILOGUE");
+      env != nullptr && std::string(env) == "0") {
+    impl->bias_epilogue = false;
+  }
   if (const char* env = std::getenv("MLXS_CUDA_OP_TIMING");
       env != nullptr && std::string(env) == "1") {
     impl->op_timing = true;
@@ -568,7 +603,8 @@ core::Result<std::unique_ptr<CudaBackend>> CudaBackend::create(const CudaOptions
   Impl* raw = impl.get();
   impl->encoder = std::make_unique<CudaEncoderOps>(
       options.device, impl->stream, options.exact_f32,
-      [raw](cudaError_t err, const char* what) { raw->check(err, what); });
+      [raw](cudaError_t err, const char* what) { raw->check(err, what); },
+      [raw](const char* name, bool done) { raw->time_op(name, done); });
   return std::unique_ptr<CudaBackend>(new CudaBackend(std::move(impl)));
 }
 
@@ -935,7 +971,8 @@ void CudaBackend::head_rms_norm(Tensor x, int head_dim, const Tensor& w, float e
 
 void CudaBackend::linear(const Tensor& x, std::span<const tensor::LinearOut> outs) {
   if (impl_->replaying) return;  // the step's graph does the work
-  const Impl::OpTimer timer(impl_.get(), "linear");
+  // Timed per shape class: the tower's 4096-row GEMMs apart from decode's.
+  const Impl::OpTimer timer(impl_.get(), x.rows() >= 1024 ? "linear (>=1024 rows)" : "linear");
   impl_->linear(x.as<float>(), x.rows(), x.cols(), outs);
 }
 

@@ -18,9 +18,13 @@ class CudaEncoderOps final : public tensor::EncoderOps {
  public:
   // `report` keeps the first error for the backend's take_error (ops cannot
   // return one). `exact`: attention in f32 on the CUDA cores (the backend's
-  // exact_f32); else TF32 tensor cores where the head fits.
+  // exact_f32); else f16 tensor cores where the head fits
+  // (MLXS_SEGMENT_ATTENTION=tf32 or f32 picks the older kernels, to compare).
+  // `time` (may be empty) brackets each op for MLXS_CUDA_OP_TIMING: called
+  // with the op's name and false before it, true after.
   using Report = std::function<void(cudaError_t, const char*)>;
-  CudaEncoderOps(int device, cudaStream_t stream, bool exact, Report report);
+  using Time = std::function<void(const char*, bool)>;
+  CudaEncoderOps(int device, cudaStream_t stream, bool exact, Report report, Time time = {});
   ~CudaEncoderOps() override;
   CudaEncoderOps(const CudaEncoderOps&) = delete;
   CudaEncoderOps& operator=(const CudaEncoderOps&) = delete;
@@ -42,6 +46,20 @@ class CudaEncoderOps final : public tensor::EncoderOps {
   // slot, refilled once its last upload has left the pinned buffer.
   const std::int32_t* upload_segments(std::span<const std::int32_t> segments);
   void release();
+  // Times one op through `time_` for as long as it lives.
+  struct Timed {
+    const Time& time;
+    const char* name;
+    Timed(const Time& t, const char* n) : time(t), name(n) {
+      if (time) time(name, false);
+    }
+    ~Timed() {
+      if (time) time(name, true);
+    }
+    Timed(const Timed&) = delete;
+    Timed& operator=(const Timed&) = delete;
+  };
+  enum class Attention { kF16, kTf32, kF32 };
 
   // A tower alternates between two lists (whole image, windows).
   static constexpr int kSlots = 2;
@@ -56,6 +74,10 @@ class CudaEncoderOps final : public tensor::EncoderOps {
   cudaStream_t stream_;
   bool exact_;
   Report report_;
+  Time time_;
+  Attention attention_ = Attention::kF16;
+  void* kv_scratch_ = nullptr;  // f16 K and V for the tensor-core kernel
+  std::size_t kv_scratch_bytes_ = 0;
   std::int64_t capacity_ = 0;  // entries per slot
   Slot slots_[kSlots];
   long clock_ = 0;

@@ -3,6 +3,7 @@
 // plain C++17 like cuda_kernels.h. f32 rows throughout; every launcher
 // enqueues on `s` and returns the launch error.
 
+#include <cstddef>
 #include <cstdint>
 
 #include <cuda_runtime.h>
@@ -32,6 +33,16 @@ bool segment_attention_tf32_supports(int head_dim);
 cudaError_t segment_attention_tf32(const float* q, const float* k, const float* v, int N, int heads,
                                    int head_dim, float scale, const std::int32_t* segments,
                                    int count, float* out, cudaStream_t s);
+// The same on f16 tensor cores (mma.sync, f32 accumulation and softmax) for
+// head_dim up to 128 (kernels_segment_mma.cu): the default outside exact
+// f32. K and V are first converted into `scratch`, which must hold
+// segment_attention_f16_scratch(N, heads) bytes.
+bool segment_attention_f16_supports(int head_dim);
+std::size_t segment_attention_f16_scratch(std::int64_t max_rows, int max_heads);
+cudaError_t segment_attention_f16(const float* q, const float* k, const float* v, int N, int heads,
+                                  int head_dim, float scale, const std::int32_t* segments,
+                                  int count, float* out, void* scratch, std::size_t scratch_bytes,
+                                  cudaStream_t s);
 // Rotate-half in place on x [N, heads * head_dim]; cos_sin [N, head_dim]
 // holds each row's head_dim / 2 cosines then sines.
 cudaError_t rotary(float* x, std::int64_t N, int heads, int head_dim, const float* cos_sin,
