@@ -31,6 +31,7 @@ PACKAGES=(
   nodejs npm
   chromium            # headless browser of the web UI's e2e test (tests/web)
   libnats-dev nats-server   # many hosts over NATS (src/cluster; nats-server for its e2e test)
+  iproute2            # ip netns/veth: the cluster network-namespace e2e test
 )
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "cluster/request_fate.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "protocol/codec.h"
@@ -244,6 +245,9 @@ void ClusterGateway::cut(Remote& remote, const Status& why) {
     link = remote.link;
   }
   if (link) link->kill(why);
+  // What waits in the slot for this host was never sent: the send() wrapper
+  // sees WorkerCrashed before a start and routes it elsewhere.
+  remote.slot->refuse_queued(ErrorCode::kWorkerCrashed, why.message());
 }
 
 void ClusterGateway::on_announce(std::string_view data) {
@@ -294,11 +298,23 @@ void ClusterGateway::on_leave(std::string_view data) {
 }
 
 void ClusterGateway::tick() {
+  const std::string beat = Json{{"control", name_}}.dump();
+  core::Nanos next_beat = 0;
   std::unique_lock lock(mutex_);
   while (!stopping_) {
     cv_.wait_for(lock, std::chrono::milliseconds(20));
     if (stopping_) break;
     const core::Nanos now = now_ns();
+    if (now >= next_beat) {
+      // Worker hosts keep this control plane's sessions while it beats, even
+      // when a slot sends nothing for a while (it does not ping while its
+      // worker loads a model).
+      next_beat = now + ms_to_ns(config_.discovery.heartbeat_interval_ms);
+      lock.unlock();
+      (void)nats_->publish(beat_subject(config_.name), beat);
+      lock.lock();
+      if (stopping_) break;
+    }
     std::vector<Remote*> gone;
     for (const auto& id : directory_.expire(now)) {
       ++offline_total_;
@@ -320,7 +336,7 @@ void ClusterGateway::tick() {
     std::deque<Waiting> still;
     for (auto& w : waiting) {
       bool hit = false;
-      if (Remote* r = route(w.model, w.key, &hit); r != nullptr) {
+      if (Remote* r = route(w, &hit); r != nullptr) {
         send(*r, std::move(w));
       } else if (now > w.deadline) {
         lock.lock();
@@ -340,15 +356,18 @@ void ClusterGateway::tick() {
   }
 }
 
-ClusterGateway::Remote* ClusterGateway::route(const std::string& model, std::uint64_t key,
-                                              bool* affinity_hit) {
+ClusterGateway::Remote* ClusterGateway::route(const Waiting& w, bool* affinity_hit) {
   const core::Nanos start = now_ns();
+  const std::string& model = w.model;
+  const std::uint64_t key = w.key;
   std::lock_guard lock(mutex_);
   std::vector<Candidate> candidates;
   candidates.reserve(remotes_.size());
   for (const auto& r : remotes_) {
-    candidates.push_back({r->id, r->slot->ready(), model.empty() || r->slot->holds(model),
-                          r->slot->active_streams(), r->capacity});
+    const bool avoided = r->id == w.avoid && start < w.avoid_until;
+    candidates.push_back({r->id, r->slot->ready() && !avoided,
+                          model.empty() || r->slot->holds(model), r->slot->active_streams(),
+                          r->capacity});
   }
   const std::string last = key != 0 ? affinity_.lookup(key) : std::string();
   const auto choice = choose_worker(candidates, last, config_.balancing.strategy);
@@ -379,10 +398,51 @@ void ClusterGateway::send(Remote& remote, Waiting w) {
         routed_order_.pop_front();
       }
     }
-    remote.slot->generate(w.stream_id, std::move(w.params), std::move(w.sink), std::move(w.reply));
+    // The answer decides the request's fate (request_fate.h): accepted, it
+    // runs here to its end; lost before that, it goes back to waiting.
+    auto back = std::make_shared<Waiting>();
+    back->method = w.method;
+    back->params = w.params;
+    back->sink = w.sink;
+    back->reply = std::move(w.reply);
+    back->model = w.model;
+    back->stream_id = w.stream_id;
+    back->key = w.key;
+    back->deadline = w.deadline;
+    back->received = w.received;
+    back->losses = w.losses;
+    const std::string host = remote.id;
+    remote.slot->generate(
+        w.stream_id, std::move(w.params), std::move(w.sink),
+        [this, back, host](core::Result<Json> r) {
+          FateEvent e = r.is_ok() ? FateEvent::kAccepted : fate_event_of(r.status().code());
+          if (e == FateEvent::kHostLost && back->losses + 1 >= kMaxHostLosses)
+            e = FateEvent::kRetriesOut;
+          if (fate_transition(FateState::kSent, e).next == FateState::kWaiting) {
+            ++back->losses;
+            back->avoid = host;
+            back->avoid_until = now_ns() + ms_to_ns(config_.discovery.heartbeat_interval_ms);
+            core::log_warn("cluster_request_rerouted", {{"stream_id", back->stream_id},
+                                                        {"worker", host},
+                                                        {"reason", r.status().message()}});
+            return requeue(std::move(*back));
+          }
+          if (back->reply) back->reply(std::move(r));
+        });
     return;
   }
   remote.slot->call(std::move(w.method), std::move(w.params), std::move(w.reply));
+}
+
+void ClusterGateway::requeue(Waiting w) {
+  std::unique_lock lock(mutex_);
+  if (stopping_) {
+    lock.unlock();
+    return refuse(w.reply, Status(ErrorCode::kWorkerCrashed, "the control plane is stopping"));
+  }
+  ++rerouted_;
+  // It waited longest: first in line, past the queue's bound (it was admitted).
+  waiting_.push_front(std::move(w));
 }
 
 void ClusterGateway::wait_or_refuse(Waiting w) {
@@ -422,8 +482,15 @@ void ClusterGateway::generate(protocol::GenerateParams params,
   w.params = protocol::to_json(params);
   w.sink = std::move(sink);
   w.reply = std::move(accepted);
+  w.received = now_ns();
+  w.deadline = w.received + options_.request_timeout_ns;
   bool hit = false;
-  if (Remote* r = route(w.model, w.key, &hit); r != nullptr) return send(*r, std::move(w));
+  if (Remote* r = route(w, &hit); r != nullptr) {
+    const core::Nanos received = w.received;
+    send(*r, std::move(w));
+    dispatch_.record(now_ns() - received);
+    return;
+  }
   wait_or_refuse(std::move(w));
 }
 
@@ -501,7 +568,7 @@ void ClusterGateway::call(std::string method, Json params, Reply reply) {
   w.reply = std::move(reply);
   w.model = model;
   bool hit = false;
-  if (Remote* r = route(w.model, 0, &hit); r != nullptr) return send(*r, std::move(w));
+  if (Remote* r = route(w, &hit); r != nullptr) return send(*r, std::move(w));
   wait_or_refuse(std::move(w));
 }
 
@@ -567,6 +634,21 @@ control::MetricsSnapshot ClusterGateway::metrics() const {
       MetricType::kCounter, static_cast<double>(bad_announcements_));
   add("mlxs_cluster_route_seconds_total", "Time spent choosing workers", MetricType::kCounter,
       static_cast<double>(route_ns_total_) * 1e-9);
+  add("mlxs_cluster_rerouted_total",
+      "Requests sent back to waiting because their host was lost before they started",
+      MetricType::kCounter, static_cast<double>(rerouted_));
+  add("mlxs_cluster_dispatch_seconds_total",
+      "Arrival at the control plane to hand-off to the chosen host's session, summed",
+      MetricType::kCounter, static_cast<double>(dispatch_.total()) * 1e-9);
+  add("mlxs_cluster_dispatched_total", "Requests whose dispatch time is summed above",
+      MetricType::kCounter, static_cast<double>(dispatch_.count()));
+  for (const auto& [q, label] : {std::pair{0.5, "0.5"}, {0.99, "0.99"}}) {
+    out.samples.push_back({"mlxs_cluster_dispatch_seconds",
+                           "Dispatch time over the last 4096 requests routed at once",
+                           MetricType::kGauge,
+                           {{"quantile", label}},
+                           static_cast<double>(dispatch_.quantile(q)) * 1e-9});
+  }
   if (nats_) {
     add("mlxs_cluster_nats_reconnects_total", "Reconnections to the NATS server",
         MetricType::kCounter, static_cast<double>(nats_->reconnects()));

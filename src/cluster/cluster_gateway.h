@@ -10,7 +10,9 @@
 // request timeout) and goes to the first that comes up, so a NATS restart or
 // a lost host loses no request that had not started. A worker whose
 // announcements stop for the offline timeout is cut off at once: its
-// streams end with WorkerCrashed; it rejoins when it announces again.
+// streams end with WorkerCrashed; requests sent to it that it had not yet
+// accepted, and those queued for it, go back to waiting and on to another
+// host holding the model (request_fate.h); it rejoins when it announces again.
 
 #include <condition_variable>
 #include <deque>
@@ -24,6 +26,7 @@
 #include "cluster/bridge.h"
 #include "cluster/cluster_config.h"
 #include "cluster/directory.h"
+#include "cluster/latency_window.h"
 #include "cluster/nats_client.h"
 #include "cluster/routing.h"
 #include "control/control_plane.h"
@@ -73,6 +76,10 @@ class ClusterGateway final : public control::Gateway {
     std::string stream_id;
     std::uint64_t key = 0;
     core::Nanos deadline = 0;
+    core::Nanos received = 0;     // arrival at the gateway
+    int losses = 0;               // hosts lost before it started
+    std::string avoid;            // the host it was last lost on...
+    core::Nanos avoid_until = 0;  // ...skipped until then (its slot may still look up)
   };
 
   core::Result<control::LaunchedWorker> attach(Remote& remote);
@@ -82,10 +89,13 @@ class ClusterGateway final : public control::Gateway {
   Remote& add_remote_locked(const std::string& id);
   void tick();
   // A worker for `model` now, or null.
-  Remote* route(const std::string& model, std::uint64_t key, bool* affinity_hit);
+  Remote* route(const Waiting& w, bool* affinity_hit);
   bool known_model(const std::string& model) const;
   void send(Remote& remote, Waiting w);
   void wait_or_refuse(Waiting w);
+  // A generate whose host was lost before it started: back to the queue's
+  // front (tick() routes it, avoiding that host for a heartbeat interval).
+  void requeue(Waiting w);
   std::vector<Remote*> remotes() const;
 
   const ClusterConfig config_;
@@ -117,6 +127,9 @@ class ClusterGateway final : public control::Gateway {
   std::int64_t offline_total_ = 0;
   std::int64_t bad_announcements_ = 0;
   core::Nanos route_ns_total_ = 0;
+  std::int64_t rerouted_ = 0;
+  // Arrival to hand-off to the chosen host's session, requests routed at once.
+  LatencyWindow dispatch_{4096};
 };
 
 }  // namespace mlxs::cluster

@@ -67,6 +67,9 @@ std::string leave_subject(const std::string& cluster) {
 std::string discover_subject(const std::string& cluster) {
   return fmt::format("mlxs.{}.discover", cluster);
 }
+std::string beat_subject(const std::string& cluster) {
+  return fmt::format("mlxs.{}.beat", cluster);
+}
 std::string attach_subject(const std::string& cluster, const std::string& worker) {
   return fmt::format("mlxs.{}.w.{}.attach", cluster, worker);
 }

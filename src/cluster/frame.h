@@ -42,6 +42,10 @@ class SequenceCheck {
 std::string announce_subject(const std::string& cluster);  // workers -> control planes
 std::string leave_subject(const std::string& cluster);     // a worker says goodbye
 std::string discover_subject(const std::string& cluster);  // control plane asks for announcements
+// Control planes -> workers, {"control": name} every heartbeat interval: a
+// session's control plane is alive even while its slot sends nothing (a
+// model load longer than the offline timeout).
+std::string beat_subject(const std::string& cluster);
 std::string attach_subject(const std::string& cluster, const std::string& worker);
 // direction: "in" (control plane -> worker) or "out" (worker -> control plane).
 std::string session_subject(const std::string& cluster, const std::string& worker,

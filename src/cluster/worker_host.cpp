@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <vector>
@@ -70,6 +71,10 @@ core::Status WorkerHost::start() {
                                    [this](std::string_view, std::string_view) { announce(); });
   if (!discover) return discover.status();
   discover_sub_ = std::move(*discover);
+  auto beat = nats_->subscribe(beat_subject(config_.name),
+                               [this](std::string_view data, std::string_view) { on_beat(data); });
+  if (!beat) return beat.status();
+  beat_sub_ = std::move(*beat);
   if (core::Status s = nats_->flush(config_.nats.connect_timeout_ms); !s.is_ok()) return s;
   announce();
   thread_ = std::thread([this] { housekeeping(); });
@@ -89,6 +94,7 @@ void WorkerHost::stop() {
   if (thread_.joinable()) thread_.join();
   attach_sub_.reset();
   discover_sub_.reset();
+  beat_sub_.reset();
   if (nats_) {
     (void)nats_->publish(leave_subject(config_.name), Json{{"id", id()}}.dump());
     (void)nats_->flush(1000);
@@ -99,6 +105,12 @@ void WorkerHost::stop() {
     sessions.swap(sessions_);
   }
   for (auto& [sid, s] : sessions) reap(std::move(s));
+  std::vector<Reaper> reapers;
+  {
+    std::lock_guard lock(mutex_);
+    reapers.swap(reapers_);
+  }
+  for (auto& r : reapers) r.thread.join();
   nats_.reset();
 }
 
@@ -142,6 +154,7 @@ void WorkerHost::on_attach(std::string_view data, std::string_view reply) {
   if (!launched) return respond(reply, launched.status());
   auto session = std::make_unique<Session>();
   session->id = sid;
+  session->control = req.value("control", std::string());
   session->handle = std::move(launched->handle);
   session->bridge = std::make_unique<Bridge>(
       *nats_, session_subject(config_.name, id(), sid, "out"),
@@ -156,6 +169,7 @@ void WorkerHost::on_attach(std::string_view data, std::string_view reply) {
       {{"worker", id()}, {"session", sid}, {"control", req.value("control", std::string())}});
   {
     std::lock_guard lock(mutex_);
+    if (!session->control.empty()) beats_[session->control] = now_ns();
     sessions_[sid] = std::move(session);
   }
   respond(reply, {});
@@ -171,6 +185,17 @@ void WorkerHost::announce() {
   a.max_streams = config_.worker.max_streams;
   a.interval_ms = config_.discovery.heartbeat_interval_ms;
   if (nats_) (void)nats_->publish(announce_subject(config_.name), encode_announcement(a));
+}
+
+void WorkerHost::on_beat(std::string_view data) {
+  if (data.size() > 1024) return;  // a name is a subject token: far less
+  const Json j = Json::parse(data, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object() || !j.contains("control") || !j["control"].is_string()) return;
+  const std::string control = j["control"].get<std::string>();
+  std::lock_guard lock(mutex_);
+  // Only control planes with a session here are remembered (bounded by maxSessions).
+  const auto it = beats_.find(control);
+  if (it != beats_.end()) it->second = now_ns();
 }
 
 void WorkerHost::reap(std::unique_ptr<Session> s) {
@@ -194,7 +219,10 @@ void WorkerHost::housekeeping() {
     std::vector<std::unique_ptr<Session>> ended;
     for (auto it = sessions_.begin(); it != sessions_.end();) {
       Bridge& b = *it->second->bridge;
-      if (!b.ended() && now - b.last_received_ns() > idle_limit) {
+      const auto beat = beats_.find(it->second->control);
+      const core::Nanos heard =
+          std::max(b.last_received_ns(), beat == beats_.end() ? core::Nanos{0} : beat->second);
+      if (!b.ended() && now - heard > idle_limit) {
         b.close(core::make_error(ErrorCode::kTimeout, "control plane silent for {} ms",
                                  config_.discovery.offline_timeout_ms));
       }
@@ -205,9 +233,32 @@ void WorkerHost::housekeeping() {
         ++it;
       }
     }
+    // Forget the beats of control planes left without a session here.
+    for (auto it = beats_.begin(); it != beats_.end();) {
+      const bool used = std::any_of(sessions_.begin(), sessions_.end(),
+                                    [&](const auto& s) { return s.second->control == it->first; });
+      it = used ? std::next(it) : beats_.erase(it);
+    }
+    // A worker busy loading may take long to stop: not on this thread.
+    for (auto it = reapers_.begin(); it != reapers_.end();) {
+      if (it->done->load()) {
+        it->thread.join();
+        it = reapers_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (auto& s : ended) {
+      auto held = std::make_shared<std::unique_ptr<Session>>(std::move(s));
+      auto done = std::make_shared<std::atomic<bool>>(false);
+      reapers_.push_back({std::thread([this, held, done] {
+                            reap(std::move(*held));
+                            done->store(true);
+                          }),
+                          done});
+    }
     const bool due = now >= next_announce || !ended.empty();
     lock.unlock();
-    for (auto& s : ended) reap(std::move(s));
     if (due) {
       announce();
       next_announce = now + interval;

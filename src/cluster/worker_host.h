@@ -7,14 +7,18 @@
 // child `mlx-serving runtime`) whose protocol lines a Bridge carries over the
 // session's subjects. A session ends when its control plane closes it, when
 // the worker ends, or when the control plane stays silent past the offline
-// timeout (it pings every heartbeat interval); the worker is then stopped.
+// timeout (it beats every heartbeat interval, besides the session's own
+// pings, which pause while a model loads); the worker is then stopped, on a
+// thread of its own so announcements never wait for a busy worker to end.
 
+#include <atomic>
 #include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "cluster/bridge.h"
 #include "cluster/cluster_config.h"
@@ -42,6 +46,7 @@ class WorkerHost {
  private:
   struct Session {
     std::string id;
+    std::string control;  // the control plane's name (its beats keep the session)
     std::unique_ptr<Bridge> bridge;
     std::unique_ptr<control::WorkerHandle> handle;
   };
@@ -51,16 +56,24 @@ class WorkerHost {
   void announce();
   void housekeeping();
   void reap(std::unique_ptr<Session> s);
+  void on_beat(std::string_view data);
 
   ClusterConfig config_;
   control::WorkerLauncher launcher_;
   std::unique_ptr<NatsConnection> nats_;
   std::unique_ptr<Subscription> attach_sub_;
   std::unique_ptr<Subscription> discover_sub_;
+  std::unique_ptr<Subscription> beat_sub_;
 
   mutable std::mutex mutex_;
   std::condition_variable cv_;
   std::map<std::string, std::unique_ptr<Session>> sessions_;
+  std::map<std::string, core::Nanos> beats_;  // control plane -> last beat (those with sessions)
+  struct Reaper {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  std::vector<Reaper> reapers_;  // sessions being stopped (joined when done, and at stop())
   bool stopping_ = false;
   std::thread thread_;
 };

@@ -217,6 +217,11 @@ bool WorkerSlot::cancel(const std::string& stream_id) {
   return true;
 }
 
+void WorkerSlot::refuse_queued(ErrorCode code, const std::string& why) {
+  std::unique_lock lock(mutex_);
+  refuse_queue(lock, code, why);
+}
+
 void WorkerSlot::refuse_queue(std::unique_lock<std::mutex>& lock, ErrorCode code,
                               const std::string& why) {
   std::deque<Queued> refused;

@@ -57,6 +57,10 @@ class WorkerSlot {
   // True when the stream was here (queued: refused with Cancelled; running:
   // stream/cancel sent, the worker ends it).
   bool cancel(const std::string& stream_id);
+  // Refuses every request queued for the worker (not yet sent) with `code`,
+  // so a caller that can route elsewhere (the cluster's control plane, when
+  // a host is cut off) does not wait for this worker to come back.
+  void refuse_queued(core::ErrorCode code, const std::string& why);
 
   // The models this worker should hold (reloaded after a restart).
   void remember_model(const std::string& model_id, Json load_params);

@@ -3,22 +3,19 @@
 // process) holding the tiny fixture model, and a control plane
 // (ClusterGateway) in this process. A stream is served, a repeated prompt
 // goes back to its worker, cancellation crosses hosts, a worker host killed
-// mid-stream ends its stream with WorkerCrashed within the offline timeout
-// and the next request goes to the other, the killed host rejoins when it
-// comes back, and a NATS server restart is survived: a request made while
-// the server is down waits and is served once it is back. Separate processes
-// on loopback, not network namespaces (see docs/cluster.md). Every wait is
-// bounded.
+// mid-stream ends its stream with WorkerCrashed within the offline timeout,
+// a request sent to it meanwhile (not started there) is served by the other
+// host instead of failing, the next request goes to the other host, the
+// killed host rejoins when it comes back, and a NATS server restart is
+// survived: a request made while the server is down waits and is served
+// once it is back. Separate processes on loopback; cluster_netns_e2e_test
+// puts each host in a network namespace of its own. Every wait is bounded.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
-
-#include <fcntl.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -28,12 +25,11 @@
 
 #include <gtest/gtest.h>
 
+#include "child_process.h"
 #include "cluster/bridge.h"
 #include "cluster/cluster_gateway.h"
 #include "control/harness.h"
 #include "control/recording_sink.h"
-
-extern char** environ;
 
 namespace mlxs::cluster {
 namespace {
@@ -46,21 +42,7 @@ using control::testing::RecordingSink;
 using namespace std::chrono_literals;
 
 std::string find_nats_server() {
-  std::vector<std::string> dirs = {"/usr/sbin", "/usr/bin", "/usr/local/bin", "/usr/local/sbin"};
-  if (const char* path = std::getenv("PATH"); path != nullptr) {
-    std::string p = path;
-    for (std::size_t at = 0; at <= p.size();) {
-      const auto colon = p.find(':', at);
-      dirs.push_back(p.substr(at, colon == std::string::npos ? std::string::npos : colon - at));
-      if (colon == std::string::npos) break;
-      at = colon + 1;
-    }
-  }
-  for (const auto& d : dirs) {
-    const fs::path candidate = fs::path(d) / "nats-server";
-    if (::access(candidate.c_str(), X_OK) == 0) return candidate.string();
-  }
-  return {};
+  return testing::find_program("nats-server");
 }
 
 int free_port() {
@@ -90,47 +72,7 @@ bool port_open(int port) {
   return ok;
 }
 
-// A child process of the test (stdin from /dev/null, output shared).
-class Child {
- public:
-  Child() = default;
-  explicit Child(const std::vector<std::string>& argv) {
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    if (::posix_spawn(&pid_, args[0], &actions, nullptr, args.data(), environ) != 0) pid_ = -1;
-    posix_spawn_file_actions_destroy(&actions);
-  }
-  Child(Child&& o) noexcept : pid_(o.pid_) { o.pid_ = -1; }
-  Child& operator=(Child&& o) noexcept {
-    stop(SIGKILL);
-    pid_ = o.pid_;
-    o.pid_ = -1;
-    return *this;
-  }
-  ~Child() { stop(SIGKILL); }
-  bool running() const { return pid_ > 0; }
-  void stop(int sig) {
-    if (pid_ <= 0) return;
-    ::kill(pid_, sig);
-    int status = 0;
-    // SIGTERM gets 10 s to finish cleanly, then SIGKILL.
-    for (int i = 0; i < 1000 && ::waitpid(pid_, &status, WNOHANG) == 0; ++i) {
-      std::this_thread::sleep_for(10ms);
-      if (i == 999) {
-        ::kill(pid_, SIGKILL);
-        ::waitpid(pid_, &status, 0);
-      }
-    }
-    pid_ = -1;
-  }
-
- private:
-  pid_t pid_ = -1;
-};
+using testing::Child;
 
 class ClusterE2E : public ::testing::Test {
  protected:
@@ -269,10 +211,25 @@ TEST_F(ClusterE2E, ServesSurvivesAHostLossAndANatsRestart) {
   ASSERT_TRUE(workers_.count(victim)) << victim;
   const auto killed_at = std::chrono::steady_clock::now();
   workers_[victim].stop(SIGKILL);
+  // The same prompt again, at once: affinity sends it to the dead host, which
+  // counts as up until its offline timeout. It had not started there, so it
+  // goes back to waiting and is served by the other host instead of failing.
+  auto rerouted = std::make_shared<RecordingSink>();
+  auto rerouted_accepted = std::make_shared<std::promise<core::Result<core::Json>>>();
+  auto rerouted_future = rerouted_accepted->get_future();
+  gateway_->generate(gen_params("tiny", 8, 5), rerouted,
+                     [rerouted_accepted](auto r) { rerouted_accepted->set_value(std::move(r)); });
   ASSERT_TRUE(doomed->wait_end(std::chrono::milliseconds(kOfflineMs) + 3s));
   EXPECT_EQ(doomed->end->code, "WorkerCrashed") << doomed->end->error.value_or("");
   EXPECT_LT(doomed->ended_at - killed_at, std::chrono::milliseconds(kOfflineMs) + 2s);
   EXPECT_EQ(doomed->ends, 1);
+  ASSERT_EQ(rerouted_future.wait_for(120s), std::future_status::ready);
+  const auto rerouted_result = rerouted_future.get();
+  ASSERT_TRUE(rerouted_result.is_ok()) << rerouted_result.status().to_string();
+  ASSERT_TRUE(rerouted->wait_end(60s));
+  EXPECT_EQ(rerouted->end->event, "completed") << rerouted->end->error.value_or("");
+  EXPECT_NE(gateway_->worker_of((*rerouted_result)["stream_id"].get<std::string>()), victim);
+  EXPECT_GE(control::testing::metric(*gateway_, "mlxs_cluster_rerouted_total"), 1.0);
   std::string survivor;
   auto after = stream(0, 8, &survivor);
   ASSERT_TRUE(after->wait_end(60s));
