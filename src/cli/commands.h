@@ -20,6 +20,8 @@ void add_runtime_command(CLI::App& parent, Action* action);
 void add_serve_command(CLI::App& parent, Action* action);
 // Adds `serve` under the `bench` subcommand (after add_bench_command).
 void add_bench_serve_command(CLI::App& app, Action* action);
+// Adds `cluster` under the `bench` subcommand (after add_bench_command).
+void add_bench_cluster_command(CLI::App& app, Action* action);
 void add_config_command(CLI::App& parent, Action* action);
 void add_doctor_command(CLI::App& parent, Action* action);
 

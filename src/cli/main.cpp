@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
   mlxs::cli::add_runtime_command(app, &action);
   mlxs::cli::add_serve_command(app, &action);
   mlxs::cli::add_bench_serve_command(app, &action);
+  mlxs::cli::add_bench_cluster_command(app, &action);
   mlxs::cli::add_config_command(app, &action);
   mlxs::cli::add_doctor_command(app, &action);
   try {
