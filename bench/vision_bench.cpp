@@ -45,26 +45,42 @@ core::Result<nlohmann::json> run_vision_bench(const VisionBenchOptions& o) {
       std::unique_ptr<tensor::Backend> be,
       runtime::make_backend(choice, std::make_shared<backend::cpu::ThreadPool>(threads)));
   progress.note("loading model");
+  if (o.grid < 2 || o.grid > 128) {
+    return core::Status(core::ErrorCode::kInvalidParams, "the patch grid must be 2 to 128");
+  }
   model::LoadOptions load;
   load.max_seqs = 1;
   load.max_logit_rows = 1;
-  // Large enough for the prompt and its image rows in one prefill step.
-  load.max_batch_tokens = 4096;
-  load.max_context = 4096;
+  // Large enough for the prompt and its image rows in one prefill step, and
+  // (Qwen) for the tower's patch rows in one linear.
+  const std::int64_t patches = static_cast<std::int64_t>(o.grid) * o.grid;
+  load.max_batch_tokens = static_cast<int>(std::max<std::int64_t>(4096, patches));
+  load.max_context = static_cast<int>(std::max<std::int64_t>(4096, patches + o.text_tokens + 8));
+  load.max_image_patches = patches;
   MLXS_ASSIGN_OR_RETURN(auto model, model::Model::load(o.model_dir, *be, load));
   const model::VisionConfig* vc = model->vision();
-  if (vc == nullptr || vc->image_size <= 0) {
-    return core::Status(core::ErrorCode::kInvalidParams,
-                        "bench vision needs a fixed-size vision model (Gemma 3, LLaVA)");
+  if (vc == nullptr) {
+    return core::Status(core::ErrorCode::kInvalidParams, "bench vision needs a vision model");
   }
-  MLXS_ASSIGN_OR_RETURN(auto runner, model::Runner::create(*model, 1, 4096));
+  const bool qwen = vc->projector == model::ProjectorKind::kQwenMerger;
+  if (qwen && o.grid % vc->merge != 0) {
+    return core::Status(
+        core::ErrorCode::kInvalidParams,
+        fmt::format("the patch grid must be whole {} x {} merge units", vc->merge, vc->merge));
+  }
+  MLXS_ASSIGN_OR_RETURN(auto runner, model::Runner::create(*model, 1, load.max_batch_tokens));
 
-  // A random image of the tower's size (values as normalised pixels).
+  // A random image (values as normalised pixels): the tower's size, or for
+  // Qwen a grid x grid patch image in its flattened [patches, C·T·P·P] form.
   core::Xoshiro256 rng(7);
-  std::vector<float> pixels(
-      static_cast<std::size_t>(vc->channels * vc->image_size * vc->image_size));
+  const std::size_t values =
+      qwen ? static_cast<std::size_t>(patches * vc->patch_values())
+           : static_cast<std::size_t>(vc->channels * vc->image_size * vc->image_size);
+  std::vector<float> pixels(values);
   for (auto& p : pixels) p = rng.uniform() * 2.0f - 1.0f;
-  const model::ImageInput image{pixels, 1, 0, 0};
+  const model::ImageInput image =
+      qwen ? model::ImageInput{pixels, 1, o.grid, o.grid} : model::ImageInput{pixels, 1, 0, 0};
+  const std::int32_t merged = qwen ? static_cast<std::int32_t>(o.grid / vc->merge) : 0;
   MLXS_ASSIGN_OR_RETURN(const std::int64_t rows, model->image_tokens(image));
   const std::int64_t hidden = model->config().hidden;
   std::vector<float> features(static_cast<std::size_t>(rows * hidden));
@@ -92,7 +108,8 @@ core::Result<nlohmann::json> run_vision_bench(const VisionBenchOptions& o) {
     const auto t0 = Clock::now();
     MLXS_RETURN_IF_ERROR(model->encode_image(image, features));
     const double tower = ms_since(t0);
-    model::PlacedImage placed{begin, static_cast<std::int32_t>(rows), 0, 0, features.data()};
+    model::PlacedImage placed{begin, static_cast<std::int32_t>(rows), merged, merged,
+                              features.data()};
     MLXS_RETURN_IF_ERROR(runner->place_image(seq, placed));
     const auto t1 = Clock::now();
     const model::SeqFeed feed{seq, prompt, false};
@@ -113,9 +130,9 @@ core::Result<nlohmann::json> run_vision_bench(const VisionBenchOptions& o) {
                   {"vision_hidden", vc->hidden},
                   {"vision_layers", vc->layers},
                   {"vision_heads", vc->heads},
-                  {"image_size", vc->image_size},
+                  {"image_size", qwen ? o.grid * vc->patch : vc->image_size},
                   {"patch", vc->patch},
-                  {"patches", vc->fixed_patches()},
+                  {"patches", qwen ? patches : vc->fixed_patches()},
                   {"image_tokens", rows},
                   {"text_hidden", hidden},
                   {"text_layers", model->config().layers}};

@@ -185,8 +185,12 @@ void add_bench_command(CLI::App& parent, Action* action) {
   auto vision = std::make_shared<Job<bench::VisionBenchOptions>>();
   CLI::App* vcmd = bench_cmd->add_subcommand(
       "vision", "Time to first token of one image request: the tower, then the prefill");
-  vcmd->add_option("--model", vision->options.model_dir, "Model directory (Gemma 3 or LLaVA)")
+  vcmd->add_option("--model", vision->options.model_dir,
+                   "Model directory (Gemma 3, LLaVA, Qwen2-VL, Qwen2.5-VL)")
       ->required();
+  vcmd->add_option("--grid", vision->options.grid,
+                   "Qwen: patches per side of the image (default 64: 896 px at patch 14)")
+      ->check(CLI::Range(2, 128));
   vcmd->add_option("--backend", vision->options.backend, "cpu or cuda")
       ->check(CLI::IsMember({"cpu", "cuda"}));
   vcmd->add_option("--device", vision->options.device, "CUDA device");
