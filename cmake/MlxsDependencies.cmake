@@ -14,6 +14,8 @@ find_package(JPEG REQUIRED)
 find_package(GIF 5 REQUIRED)
 pkg_check_modules(WEBP REQUIRED IMPORTED_TARGET libwebp)
 pkg_check_modules(WEBPDEMUX REQUIRED IMPORTED_TARGET libwebpdemux)  # animated WebP
+# TLS for images fetched from allowed https URLs (src/runtime/image_url).
+find_package(OpenSSL 3 REQUIRED)
 if(MLXS_TESTS)
   find_package(GTest REQUIRED)
 endif()

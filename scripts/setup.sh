@@ -27,6 +27,7 @@ PACKAGES=(
   nlohmann-json3-dev libfmt-dev libcli11-dev libpcre2-dev libyaml-cpp-dev libboost-dev
   libxxhash-dev libsimdjson-dev libhwy-dev
   libpng-dev libjpeg62-turbo-dev libwebp-dev libgif-dev   # image decoding (src/image)
+  libssl-dev          # https image URLs (src/runtime/image_url)
   libgtest-dev libgmock-dev libbenchmark-dev
   nodejs npm
   chromium            # headless browser of the web UI's e2e test (tests/web)

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/image_flags.h"
 #include "cli/in_process_worker.h"
 #include "cli/tracing_flags.h"
 #include "runtime/server.h"
@@ -36,6 +37,7 @@ struct RuntimeArgs {
   runtime::BackendChoice backend;
   control::TracingConfig tracing;
   std::string cluster_file;
+  ImageArgs images;
 };
 
 runtime::RuntimeOptions runtime_options(const RuntimeArgs& a) {
@@ -48,6 +50,7 @@ runtime::RuntimeOptions runtime_options(const RuntimeArgs& a) {
   options.gpu_memory_fraction = a.gpu_memory_fraction;
   options.max_tokens_per_batch = a.max_tokens_per_batch;
   options.ipc_batching = !a.no_ipc_batching;
+  options.images = image_sources(a.images);
   return options;
 }
 
@@ -161,6 +164,7 @@ void add_runtime_command(CLI::App& parent, Action* action) {
                   "Serve control planes over NATS as a worker host of this cluster file "
                   "(docs/cluster.md) instead of stdin/stdout");
   add_backend_options(cmd, &args->backend);
+  add_image_options(cmd, &args->images);
   add_worker_tracing_options(cmd, &args->tracing);
   cmd->callback([args, action] { *action = [args] { return run_runtime(*args); }; });
 }

@@ -1,5 +1,7 @@
 #include "cli/serve_settings.h"
 
+#include "cli/image_flags.h"
+
 namespace mlxs::cli {
 namespace {
 
@@ -42,6 +44,14 @@ runtime::RuntimeOptions in_process_options(const core::Json& c) {
   if (const core::Json& trusted = c["model"]["trusted_model_directories"]; trusted.is_array()) {
     o.trusted_dirs = strings(trusted);
   }
+  const core::Json& images = c["images"];
+  ImageArgs image_args;
+  image_args.max_mb = images["max_mb"].get<int>();
+  image_args.roots = strings(images["local_roots"]);
+  image_args.url_allow = strings(images["url_allow"]);
+  image_args.url_timeout_ms = images["url_timeout_ms"].get<int>();
+  image_args.ca_file = images["url_ca_file"].get<std::string>();
+  o.images = image_sources(image_args);
   return o;
 }
 

@@ -371,6 +371,18 @@ ControlConfig control_config(const Json& c) {
     for (const auto& d : trusted)
       out.worker_args.insert(out.worker_args.end(), {"--trusted-dir", d});
   }
+  const Json& images = c["images"];
+  out.worker_args.insert(
+      out.worker_args.end(),
+      {"--image-max-mb", std::to_string(images["max_mb"].get<int>()), "--image-url-timeout-ms",
+       std::to_string(images["url_timeout_ms"].get<int>())});
+  for (const auto& d : images["local_roots"])
+    out.worker_args.insert(out.worker_args.end(), {"--image-root", d});
+  for (const auto& h : images["url_allow"])
+    out.worker_args.insert(out.worker_args.end(), {"--image-url-allow", h});
+  if (const std::string ca = images["url_ca_file"].get<std::string>(); !ca.empty()) {
+    out.worker_args.insert(out.worker_args.end(), {"--image-ca-file", ca});
+  }
   for (const auto& a : w["extra_args"]) out.worker_args.push_back(a.get<std::string>());
   out.backend = w["backend"].get<std::string>();
   for (const auto& d : w["devices"]) out.devices.push_back(d.get<int>());

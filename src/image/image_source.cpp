@@ -149,8 +149,14 @@ core::Result<std::vector<std::uint8_t>> read_local_image(std::string_view path_t
   std::error_code ec;
   // Symlinks and ".." are resolved first, so the check below sees where the
   // file really is.
+  // A missing file and one outside the roots get the same answer, so that
+  // requests cannot probe which files exist elsewhere.
+  const auto not_inside = [&shown] {
+    return core::make_error(ErrorCode::kInvalidParams,
+                            "image: {} is not a file inside the allowed image directories", shown);
+  };
   const fs::path real = fs::canonical(requested, ec);
-  if (ec) return core::make_error(ErrorCode::kInvalidParams, "image: cannot open {}", shown);
+  if (ec) return not_inside();
   bool allowed = false;
   for (const std::string& root : limits.local_roots) {
     const fs::path real_root = fs::canonical(root, ec);
@@ -159,10 +165,7 @@ core::Result<std::vector<std::uint8_t>> read_local_image(std::string_view path_t
       break;
     }
   }
-  if (!allowed) {
-    return core::make_error(ErrorCode::kInvalidParams,
-                            "image: {} is outside the allowed image directories", shown);
-  }
+  if (!allowed) return not_inside();
   // O_NONBLOCK: opening a FIFO must not wait for a writer. The opened
   // descriptor is what gets checked, so a FIFO or device (or a file swapped for
   // one after canonical()) is refused rather than read.
@@ -196,10 +199,15 @@ core::Result<std::vector<std::uint8_t>> load_image_bytes(std::string_view source
   if (istarts_with(source, "http://") || istarts_with(source, "https://")) {
     return refuse("image: http(s) URLs are not enabled; send the image as a data URI");
   }
-  // Only an explicit file:// is a path: bare base64 of a JPEG starts with '/'.
-  if (istarts_with(source, "file://")) {
-    return read_local_image(source, limits);
-  }
+  if (istarts_with(source, "file://")) return read_local_image(source, limits);
+  // As the original client resolves a source: what looks like base64 is
+  // base64 (bare base64 of a JPEG starts with '/'), anything else a path,
+  // where files are enabled.
+  const bool base64_like =
+      source.size() % 4 == 0 && std::all_of(source.begin(), source.end(), [](char c) {
+        return c == '=' || kTable[static_cast<unsigned char>(c)] >= 0;
+      });
+  if (!base64_like && !limits.local_roots.empty()) return read_local_image(source, limits);
   return decode_base64(source, limits.max_bytes);
 }
 

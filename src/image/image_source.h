@@ -36,8 +36,10 @@ core::Result<std::vector<std::uint8_t>> decode_data_uri(std::string_view uri,
 core::Result<std::vector<std::uint8_t>> read_local_image(std::string_view path,
                                                          const SourceLimits& limits);
 
-// One entry point for what a request carries: a data URI, a file:// URL (when
-// roots are configured), else bare base64. http(s) URLs are refused.
+// One entry point for what a request carries: a data URI, a file:// URL,
+// bare base64 (the base64 alphabet, a multiple of 4 characters), else a file
+// path; files only when roots are configured. http(s) URLs are refused here
+// (the worker fetches those from allowed hosts: runtime/image_url).
 core::Result<std::vector<std::uint8_t>> load_image_bytes(std::string_view source,
                                                          const SourceLimits& limits);
 

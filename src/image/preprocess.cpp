@@ -267,4 +267,40 @@ core::Result<PixelValues> preprocess(const ProcessorConfig& c, const RgbImage& i
   return out;
 }
 
+std::vector<CropBox> pan_and_scan_boxes(const ProcessorConfig& config, int height, int width) {
+  if (!config.pan_and_scan || height <= 0 || width <= 0) return {};
+  const bool landscape = width >= height;
+  const int long_side = landscape ? width : height;
+  const int short_side = landscape ? height : width;
+  const double ratio = static_cast<double>(long_side) / short_side;
+  if (ratio < config.pan_and_scan_min_ratio) return {};
+  int n = static_cast<int>(std::floor(ratio + 0.5));  // half rounds up
+  n = std::min(n, long_side / config.pan_and_scan_min_crop_size);
+  n = std::min(std::max(2, n), config.pan_and_scan_max_crops);
+  const int crop_long = (long_side + n - 1) / n;
+  if (std::min(crop_long, short_side) < config.pan_and_scan_min_crop_size) return {};
+  std::vector<CropBox> boxes;
+  for (int i = 0; i < n; ++i) {
+    const int at = i * crop_long;
+    const int size = std::min(crop_long, long_side - at);
+    if (size <= 0) break;  // (numpy would give an empty crop; n * crop_long covers the side)
+    boxes.push_back(landscape ? CropBox{at, 0, size, height} : CropBox{0, at, width, size});
+  }
+  return boxes;
+}
+
+RgbImage crop(const RgbImage& image, const CropBox& box) {
+  RgbImage out;
+  out.width = box.width;
+  out.height = box.height;
+  out.pixels.resize(static_cast<std::size_t>(box.width) * box.height * 3);
+  for (int y = 0; y < box.height; ++y) {
+    const std::uint8_t* from = image.pixels.data() +
+                               static_cast<std::size_t>(box.y + y) * image.stride() +
+                               static_cast<std::size_t>(box.x) * 3;
+    std::copy_n(from, out.stride(), out.pixels.data() + static_cast<std::size_t>(y) * out.stride());
+  }
+  return out;
+}
+
 }  // namespace mlxs::image

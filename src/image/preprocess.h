@@ -40,4 +40,15 @@ core::Result<std::int64_t> image_token_count(const ProcessorConfig& config, int 
 
 core::Result<PixelValues> preprocess(const ProcessorConfig& config, const RgbImage& image);
 
+// Gemma 3's pan and scan, as transformers cuts: an image whose long side is
+// at least pan_and_scan_min_ratio times its short side is cut along the long
+// side into round(ratio) crops (at most long / min_crop_size, clamped to
+// [2, max_crops]), each ceil(long / n) wide and the last clipped at the edge;
+// none when a crop would be under min_crop_size, or pan and scan is off.
+struct CropBox {
+  int x = 0, y = 0, width = 0, height = 0;
+};
+std::vector<CropBox> pan_and_scan_boxes(const ProcessorConfig& config, int height, int width);
+RgbImage crop(const RgbImage& image, const CropBox& box);
+
 }  // namespace mlxs::image

@@ -167,11 +167,28 @@ core::Result<ProcessorConfig> parse_processor_config(const Json& doc,
   if (c.kind == ProcessorKind::kClip) {
     MLXS_RETURN_IF_ERROR(read_bool(doc, "do_center_crop", display_name, c.do_center_crop));
   }
-  bool pan_and_scan = false;
-  MLXS_RETURN_IF_ERROR(read_bool(doc, "do_pan_and_scan", display_name, pan_and_scan));
-  if (pan_and_scan) {
-    return core::make_error(ErrorCode::kUnsupported, "{}: do_pan_and_scan is not supported",
-                            display_name);
+  MLXS_RETURN_IF_ERROR(read_bool(doc, "do_pan_and_scan", display_name, c.pan_and_scan));
+  if (c.pan_and_scan && base != "Gemma3ImageProcessor") {
+    return core::make_error(ErrorCode::kUnsupported,
+                            "{}: do_pan_and_scan is Gemma 3's; {} has none", display_name, *type);
+  }
+  if (c.kind == ProcessorKind::kSiglip) {
+    const std::string ctx(display_name);
+    MLXS_RETURN_IF_ERROR(
+        read_positive_int(doc, "pan_and_scan_min_crop_size", ctx, c.pan_and_scan_min_crop_size));
+    MLXS_RETURN_IF_ERROR(
+        read_positive_int(doc, "pan_and_scan_max_num_crops", ctx, c.pan_and_scan_max_crops));
+    MLXS_ASSIGN_OR_RETURN(auto ratio, core::get_number(doc, "pan_and_scan_min_ratio_to_activate",
+                                                       display_name, kCode));
+    if (ratio) {
+      if (!std::isfinite(*ratio) || *ratio < 1.0) {
+        return bad(display_name, "pan_and_scan_min_ratio_to_activate", "must be at least 1");
+      }
+      c.pan_and_scan_min_ratio = *ratio;
+    }
+    if (c.pan_and_scan_max_crops > 64) {
+      return bad(display_name, "pan_and_scan_max_num_crops", "must be at most 64");
+    }
   }
   MLXS_ASSIGN_OR_RETURN(auto resample, core::get_int(doc, "resample", display_name, kCode));
   if (resample) {

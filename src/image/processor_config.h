@@ -48,6 +48,13 @@ struct ProcessorConfig {
   int vision_patch_size = 14;
   int mm_tokens_per_image = 256;
   bool vision_feature_keeps_cls = false;  // LLaVA's vision_feature_select_strategy "full"
+  // Gemma 3's pan and scan (off unless the folder turns it on): an image
+  // whose aspect ratio reaches min_ratio is also cut into 2..max_crops crops
+  // of at least min_crop_size pixels a side, each seen as an image of its own.
+  bool pan_and_scan = false;
+  int pan_and_scan_min_crop_size = 256;
+  int pan_and_scan_max_crops = 4;
+  double pan_and_scan_min_ratio = 1.2;
 };
 
 // Errors are ModelLoadError naming the file and key (a model folder's problem, found

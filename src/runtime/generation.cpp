@@ -59,7 +59,7 @@ core::Result<std::vector<std::int32_t>> render_and_encode(const LoadedModel& m,
 // A vision request: the images of `images` or of the messages' content
 // parts, placed in the prompt. False when the request has none.
 core::Result<bool> build_image_prompt(const LoadedModel& m, const protocol::GenerateParams& p,
-                                      const image::SourceLimits& limits,
+                                      const ImageSources& limits,
                                       engine::GenerateRequest& req) {
   const bool has_messages = p.messages && p.messages->is_array() && !p.messages->empty();
   std::vector<std::string> sources = p.images;
@@ -166,7 +166,7 @@ core::Result<std::vector<std::pair<std::int32_t, float>>> parse_logit_bias(
 core::Result<engine::GenerateRequest> build_request(const LoadedModel& m,
                                                     const protocol::GenerateParams& p,
                                                     int default_max_tokens,
-                                                    const image::SourceLimits& images) {
+                                                    const ImageSources& images) {
   engine::GenerateRequest req;
   MLXS_ASSIGN_OR_RETURN(const bool with_images, build_image_prompt(m, p, images, req));
   if (!with_images) {

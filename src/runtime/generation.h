@@ -15,7 +15,7 @@
 
 #include "core/status.h"
 #include "engine/engine.h"
-#include "image/image_source.h"
+#include "runtime/image_url.h"
 #include "protocol/messages_generate.h"
 #include "runtime/loaded_model.h"
 
@@ -30,7 +30,7 @@ core::Result<std::vector<std::int32_t>> build_prompt(const LoadedModel& model,
 core::Result<engine::GenerateRequest> build_request(const LoadedModel& model,
                                                     const protocol::GenerateParams& params,
                                                     int default_max_tokens,
-                                                    const image::SourceLimits& images);
+                                                    const ImageSources& images);
 
 // "interactive" (or absent) | "batch"; InvalidParams otherwise.
 core::Result<engine::Priority> parse_priority(const std::optional<std::string>& name);

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "core/clock.h"
-#include "image/image_source.h"
+#include "runtime/image_url.h"
 #include "runtime/backend_choice.h"
 #include "telemetry/tracer.h"
 
@@ -56,8 +56,9 @@ struct RuntimeOptions {
   // model.default_max_tokens
   int default_max_tokens = 512;
   // Where images may come from: data URIs and base64 always (the original
-  // takes up to 10 MiB decoded), files only under these roots.
-  image::SourceLimits images{10u << 20, {}};
+  // takes up to 10 MiB decoded), files only under configured roots, http(s)
+  // only from allowed hosts.
+  ImageSources images;
   // Prints the readiness marker on stderr when serving starts.
   bool announce_ready = true;
   // The engine's overlap mode where the device computes asynchronously

@@ -145,41 +145,62 @@ Result<std::vector<std::string>> take_image_parts(Json& messages) {
 
 Result<ImagePrompt> encode_with_images(const LoadedModel& m, const std::string& text,
                                        bool add_special, const std::vector<std::string>& sources,
-                                       const image::SourceLimits& limits) {
+                                       const ImageSources& limits) {
   if (m.model->vision() == nullptr || !m.processor) {
     return bad("images: this model does not take images");
   }
   if (!m.tokenizer) return bad("images need the model's tokenizer");
   ImagePrompt out;
-  std::vector<std::int64_t> rows;
+  std::vector<std::int64_t> rows;         // per image the model sees
+  std::vector<std::size_t> first, crops;  // per source: its first image, its crops
   for (std::size_t i = 0; i < sources.size(); ++i) {
-    auto bytes = image::load_image_bytes(sources[i], limits);
+    auto bytes = load_image_source(sources[i], limits);
     if (!bytes) return bad(fmt::format("images[{}]: {}", i, bytes.status().message()));
     auto decoded = image::decode_image(*bytes);
     if (!decoded) return bad(fmt::format("images[{}]: {}", i, decoded.status().message()));
-    auto pixels = image::preprocess(*m.processor, *decoded);
-    if (!pixels) return bad(fmt::format("images[{}]: {}", i, pixels.status().message()));
-    engine::RequestImage img;
-    img.pixels = std::move(pixels->data);
-    img.grid_t = std::max<std::int64_t>(pixels->grid_thw[0], 1);
-    img.grid_h = pixels->grid_thw[1];
-    img.grid_w = pixels->grid_thw[2];
-    rows.push_back(pixels->image_tokens);
-    out.images.push_back(std::move(img));
+    // Gemma 3's pan and scan: the whole image, then its crops.
+    std::vector<image::RgbImage> views;
+    for (const image::CropBox& box :
+         image::pan_and_scan_boxes(*m.processor, decoded->height, decoded->width)) {
+      views.push_back(image::crop(*decoded, box));
+    }
+    first.push_back(out.images.size());
+    crops.push_back(views.size());
+    views.insert(views.begin(), std::move(*decoded));
+    for (const image::RgbImage& view : views) {
+      auto pixels = image::preprocess(*m.processor, view);
+      if (!pixels) return bad(fmt::format("images[{}]: {}", i, pixels.status().message()));
+      engine::RequestImage img;
+      img.pixels = std::move(pixels->data);
+      img.grid_t = std::max<std::int64_t>(pixels->grid_thw[0], 1);
+      img.grid_h = pixels->grid_thw[1];
+      img.grid_w = pixels->grid_thw[2];
+      rows.push_back(pixels->image_tokens);
+      out.images.push_back(std::move(img));
+    }
   }
-  // One marker per image, expanded in order.
+  // One marker per source, expanded in order.
   MLXS_ASSIGN_OR_RETURN(const std::string marker, image_marker(m));
   std::size_t found = 0;
   auto expand = [&](std::size_t k) -> Result<std::string> {
-    if (k >= rows.size()) {
+    if (k >= first.size()) {
       return bad(
-          fmt::format("the prompt has more image markers than the {} images sent", rows.size()));
+          fmt::format("the prompt has more image markers than the {} images sent", first.size()));
     }
-    return expansion(m, rows[k]);
+    MLXS_ASSIGN_OR_RETURN(std::string whole, expansion(m, rows[first[k]]));
+    if (crops[k] == 0) return whole;
+    // As Gemma3Processor words an image with crops.
+    std::string worded =
+        "Here is the original image " + whole + " and here are some crops to help you see better";
+    for (std::size_t c = 1; c <= crops[k]; ++c) {
+      MLXS_ASSIGN_OR_RETURN(const std::string piece, expansion(m, rows[first[k] + c]));
+      worded += " " + piece;
+    }
+    return worded;
   };
   MLXS_ASSIGN_OR_RETURN(const std::string expanded, replace_each(text, marker, expand, found));
-  if (found != rows.size()) {
-    return bad(fmt::format("the prompt has {} image markers for {} images", found, rows.size()));
+  if (found != first.size()) {
+    return bad(fmt::format("the prompt has {} image markers for {} images", found, first.size()));
   }
   auto ids = m.tokenizer->encode(expanded, add_special);
   if (!ids) return Status(ErrorCode::kTokenizerError, "Tokenizer error: " + ids.status().message());

@@ -16,7 +16,7 @@
 #include "core/json_util.h"
 #include "core/status.h"
 #include "engine/engine.h"
-#include "image/image_source.h"
+#include "runtime/image_url.h"
 #include "image/processor_config.h"
 #include "runtime/loaded_model.h"
 
@@ -51,6 +51,6 @@ struct ImagePrompt {
 core::Result<ImagePrompt> encode_with_images(const LoadedModel& m, const std::string& text,
                                              bool add_special,
                                              const std::vector<std::string>& sources,
-                                             const image::SourceLimits& limits);
+                                             const ImageSources& limits);
 
 }  // namespace mlxs::runtime

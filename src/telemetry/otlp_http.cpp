@@ -8,6 +8,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "core/net_names.h"
+
 namespace mlxs::telemetry {
 namespace {
 
@@ -18,16 +20,6 @@ using tcp = net::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
 constexpr std::size_t kMaxAnswerBytes = 64 * 1024;  // collectors answer with tiny bodies
-
-bool valid_port(std::string_view p) {
-  if (p.empty() || p.size() > 5) return false;
-  int value = 0;
-  for (const char c : p) {
-    if (c < '0' || c > '9') return false;
-    value = value * 10 + (c - '0');
-  }
-  return value >= 1 && value <= 65535;
-}
 
 bool valid_host(std::string_view h) {
   if (h.empty() || h.size() > 253) return false;
@@ -84,7 +76,7 @@ core::Result<OtlpEndpoint> parse_otlp_endpoint(std::string_view url) {
     out.port = std::string(authority.substr(colon + 1));
     authority = authority.substr(0, colon);
   }
-  if (!valid_host(authority) || !valid_port(out.port)) {
+  if (!valid_host(authority) || !core::valid_port(out.port)) {
     return core::Status(core::ErrorCode::kConfigError,
                         "the OTLP endpoint needs a host name or IPv4 address and a port 1-65535");
   }

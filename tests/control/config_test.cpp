@@ -78,8 +78,16 @@ TEST(Config, LayersMergeInOrderAndNameTheirSource) {
   EXPECT_EQ(cc.supervisor.heartbeat_interval_ns, 50 * kMillis);
   EXPECT_EQ(cc.supervisor.backoff_max_ns, 777 * kMillis);
   EXPECT_EQ(cc.supervisor.client.max_pending, 7u);
-  const std::vector<std::string> want = {"--kv-memory-mb", "1024", "--model-dir", "/a",
-                                         "--model-dir",    "/b"};
+  const std::vector<std::string> want = {"--kv-memory-mb",
+                                         "1024",
+                                         "--model-dir",
+                                         "/a",
+                                         "--model-dir",
+                                         "/b",
+                                         "--image-max-mb",
+                                         "10",
+                                         "--image-url-timeout-ms",
+                                         "10000"};
   EXPECT_EQ(cc.worker_args, want);
 
   // A GPU memory share reaches the workers; out of range is a ConfigError.
@@ -93,6 +101,33 @@ TEST(Config, LayersMergeInOrderAndNameTheirSource) {
   EXPECT_EQ(*(at + 1), "0.85");
   gpu.sets.back() = "workers.gpu_memory_fraction=1.5";
   EXPECT_FALSE(load_config(gpu).ok());
+}
+
+TEST(Config, ImageSourcesReachTheWorkersAndBadHostsAreRefused) {
+  ConfigInputs in;
+  in.sets = {"images.max_mb=4", "images.local_roots=[/srv/img]",
+             "images.url_allow=[cdn.example.com, '*.images.example.org']",
+             "images.url_timeout_ms=2500", "images.url_ca_file=/etc/private-ca.pem"};
+  const ConfigReport r = load_config(in);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  const auto& args = control_config(r.effective).worker_args;
+  const std::vector<std::string> tail(args.end() - 12, args.end());
+  const std::vector<std::string> want = {"--image-max-mb",         "4",
+                                         "--image-url-timeout-ms", "2500",
+                                         "--image-root",           "/srv/img",
+                                         "--image-url-allow",      "cdn.example.com",
+                                         "--image-url-allow",      "*.images.example.org",
+                                         "--image-ca-file",        "/etc/private-ca.pem"};
+  EXPECT_EQ(tail, want);
+  for (const char* bad : {"images.url_allow=[http://cdn.example.com]", "images.url_allow=['*']",
+                          "images.url_allow=[a.com/path]", "images.url_allow=['a.com:8080']",
+                          "images.max_mb=0", "images.url_timeout_ms=5", "images.colour=1"}) {
+    ConfigInputs b;
+    b.sets = {bad};
+    const ConfigReport rb = load_config(b);
+    EXPECT_FALSE(rb.ok()) << bad;
+    EXPECT_EQ(rb.status().code(), core::ErrorCode::kConfigError) << bad;
+  }
 }
 
 TEST(Config, WorkersBackendDevicesQuantizationAndLogLevel) {

@@ -121,16 +121,67 @@ TEST(ImageProcessorConfig, Errors) {
                 .status()
                 .code(),
             core::ErrorCode::kModelLoadError);
-  EXPECT_EQ(parse(R"({"image_processor_type": "Gemma3ImageProcessor", "do_pan_and_scan": true})")
+  EXPECT_EQ(parse(R"({"image_processor_type": "CLIPImageProcessor", "do_pan_and_scan": true})")
                 .status()
                 .code(),
             core::ErrorCode::kUnsupported);
+  EXPECT_EQ(parse(R"({"image_processor_type": "Gemma3ImageProcessor",
+                      "pan_and_scan_min_ratio_to_activate": 0.5})")
+                .status()
+                .code(),
+            core::ErrorCode::kModelLoadError);
+  EXPECT_EQ(parse(R"({"image_processor_type": "Gemma3ImageProcessor",
+                      "pan_and_scan_max_num_crops": 0})")
+                .status()
+                .code(),
+            core::ErrorCode::kModelLoadError);
+  // Published Gemma 3 folders write null for every pan-and-scan key: off.
+  auto gemma = parse(R"({"image_processor_type": "Gemma3ImageProcessor", "do_pan_and_scan": null,
+                         "pan_and_scan_max_num_crops": null})");
+  ASSERT_TRUE(gemma.is_ok()) << gemma.status().to_string();
+  EXPECT_FALSE(gemma->pan_and_scan);
   auto qwen = parse(R"({"image_processor_type": "Qwen2VLImageProcessorFast", "min_pixels": 100,
                         "max_pixels": 5000})");
   ASSERT_TRUE(qwen.is_ok());
   EXPECT_EQ(qwen->kind, ProcessorKind::kQwen2Vl);
   EXPECT_EQ(qwen->min_pixels, 100);
   EXPECT_EQ(qwen->max_pixels, 5000);
+}
+
+// The crops transformers' Gemma3ImageProcessor.pan_and_scan cuts, worked
+// out from its arithmetic for each branch.
+TEST(ImagePanAndScan, CropsAsGemma3Cuts) {
+  auto config =
+      parse_processor_config(core::Json::parse(R"({"image_processor_type": "Gemma3ImageProcessor",
+                            "do_pan_and_scan": true})"),
+                             "p");
+  ASSERT_TRUE(config.is_ok()) << config.status().to_string();
+  using Boxes = std::vector<std::array<int, 4>>;
+  auto boxes = [&](int h, int w) {
+    Boxes out;
+    for (const CropBox& b : pan_and_scan_boxes(*config, h, w))
+      out.push_back({b.x, b.y, b.width, b.height});
+    return out;
+  };
+  // 1000 x 300: ratio 3.33 -> 3 crops of ceil(1000 / 3) = 334, the last clipped.
+  EXPECT_EQ(boxes(300, 1000), (Boxes{{0, 0, 334, 300}, {334, 0, 334, 300}, {668, 0, 332, 300}}));
+  // Portrait 300 x 700: ratio 2.33 -> 2 crops of 350 rows.
+  EXPECT_EQ(boxes(700, 300), (Boxes{{0, 0, 300, 350}, {0, 350, 300, 350}}));
+  // Ratio 1.25 rounds to 1, raised to the minimum of 2 crops of 320.
+  EXPECT_EQ(boxes(512, 640), (Boxes{{0, 0, 320, 512}, {320, 0, 320, 512}}));
+  // Ratio 6.4 -> 6, capped by 2560 / 256 = 10, then by max_num_crops 4: 640 each.
+  EXPECT_EQ(boxes(400, 2560).size(), 4u);
+  EXPECT_EQ(boxes(400, 2560)[3], (std::array<int, 4>{1920, 0, 640, 400}));
+  EXPECT_TRUE(boxes(500, 590).empty()) << "ratio 1.18 is under 1.2";
+  EXPECT_TRUE(boxes(200, 600).empty()) << "crops 200 high are under 256";
+  EXPECT_TRUE(boxes(300, 420).empty()) << "2 crops 210 wide are under 256";
+  config->pan_and_scan = false;
+  EXPECT_TRUE(boxes(300, 1000).empty());
+
+  RgbImage image{4, 2, {}};
+  for (int i = 0; i < 4 * 2 * 3; ++i) image.pixels.push_back(static_cast<std::uint8_t>(i));
+  const RgbImage right = crop(image, CropBox{2, 0, 2, 2});
+  EXPECT_EQ(right.pixels, (std::vector<std::uint8_t>{6, 7, 8, 9, 10, 11, 18, 19, 20, 21, 22, 23}));
 }
 
 RgbImage flat(int w, int h, std::uint8_t v) {

@@ -94,28 +94,37 @@ TEST_F(ImageLocalFiles, InsideRootReads) {
   EXPECT_EQ(std::string(r->begin(), r->end()), "png-bytes");
   EXPECT_TRUE(read_local_image("sub/a.png", limits_).is_ok());  // relative to the root
   EXPECT_TRUE(load_image_bytes("file://" + (base_ / "root/sub/a.png").string(), limits_).is_ok());
+  // A bare path is a file where roots are configured (as the original client
+  // reads one); base64 stays base64.
+  EXPECT_TRUE(load_image_bytes((base_ / "root/sub/a.png").string(), limits_).is_ok());
+  expect_invalid(load_image_bytes((base_ / "outside/secret.png").string(), limits_),
+                 "not a file inside");
+  expect_invalid(load_image_bytes((base_ / "root/missing.png").string(), limits_),
+                 "not a file inside");
+  EXPECT_TRUE(load_image_bytes("/9j/4AAQ", limits_).is_ok());
   // ".." that stays inside is fine.
   EXPECT_TRUE(read_local_image("sub/../sub/a.png", limits_).is_ok());
 }
 
 TEST_F(ImageLocalFiles, PathTraversalRefused) {
   expect_invalid(read_local_image("../outside/secret.png", limits_),
-                 "../outside/secret.png is outside the allowed image directories");
+                 "../outside/secret.png is not a file inside the allowed image directories");
   expect_invalid(
       read_local_image((base_ / "root" / ".." / "outside" / "secret.png").string(), limits_),
-      "outside the allowed");
-  expect_invalid(read_local_image("/etc/passwd", limits_), "outside the allowed");
+      "not a file inside the allowed");
+  expect_invalid(read_local_image("/etc/passwd", limits_), "not a file inside the allowed");
   // A sibling whose name starts with the root's is not inside it.
   fs::create_directories(base_ / "root2");
   write(base_ / "root2" / "x.png", "x");
-  expect_invalid(read_local_image((base_ / "root2" / "x.png").string(), limits_), "outside");
+  expect_invalid(read_local_image((base_ / "root2" / "x.png").string(), limits_),
+                 "not a file inside");
 }
 
 TEST_F(ImageLocalFiles, SymlinkEscapeRefused) {
   fs::create_symlink(base_ / "outside" / "secret.png", base_ / "root" / "link.png");
   fs::create_directory_symlink(base_ / "outside", base_ / "root" / "dirlink");
-  expect_invalid(read_local_image("link.png", limits_), "link.png is outside");
-  expect_invalid(read_local_image("dirlink/secret.png", limits_), "outside");
+  expect_invalid(read_local_image("link.png", limits_), "link.png is not a file inside");
+  expect_invalid(read_local_image("dirlink/secret.png", limits_), "not a file inside");
   // A symlink that stays inside the root is followed.
   fs::create_symlink(base_ / "root" / "sub" / "a.png", base_ / "root" / "inner.png");
   EXPECT_TRUE(read_local_image("inner.png", limits_).is_ok());
@@ -126,7 +135,7 @@ TEST_F(ImageLocalFiles, NonRegularFilesRefused) {
   ASSERT_EQ(mkfifo((base_ / "root" / "fifo").c_str(), 0600), 0);
   // Opening a FIFO for reading would block; it must be refused before that.
   expect_invalid(read_local_image("fifo", limits_), "not a regular file");
-  expect_invalid(read_local_image("missing.png", limits_), "cannot open missing.png");
+  expect_invalid(read_local_image("missing.png", limits_), "missing.png is not a file inside");
 }
 
 TEST_F(ImageLocalFiles, OversizedFileRefused) {

@@ -3,7 +3,7 @@
 // `mlx-serving runtime` the way the original TypeScript Engine does:
 // spawn, readiness marker + probe, load_model, generate (batch_generate and
 // plain generate) with streaming, tokenize (+ batch_tokenize), unload_model,
-// shutdown. Every rule the original client enforces is checked here, so a
+// load_vision_model + generate_with_image (a base64 PNG), shutdown. Every rule the original client enforces is checked here, so a
 // runtime that would get killed or hang under it fails this test.
 //
 // Usage: MLXS_BINARY=/path/to/mlx-serving node original_client_e2e.mjs
@@ -363,6 +363,57 @@ async function main() {
     state = await rt.request("runtime/state");
     assert.deepEqual(state.loaded_models, []);
     await assert.rejects(rt.request("tokenize", { model_id: modelId, text: "x" }), (e) => e.code === -32005);
+
+    // Vision (§4.16-4.17): a Gemma 3 VLM with its real tokenizer, loaded and
+    // asked about a 1 x 1 PNG exactly as the original client sends it.
+    const visionDir = join(work, "vlm");
+    const vsynth = spawnSync(
+      BINARY,
+      ["dev", "synth-model", "--preset", "tiny", "--arch", "gemma3_text", "--vision", "gemma3", "--tokenizer", "gemma3", "--out", visionDir],
+      { encoding: "utf8" },
+    );
+    assert.equal(vsynth.status, 0, `synth-model --vision failed: ${vsynth.stderr}`);
+    const visionId = "org/tiny-vlm";
+    const vloaded = await rt.request("load_vision_model", {
+      model_id: visionId,
+      revision: "main",
+      quantization: null,
+      local_path: visionDir,
+    });
+    assert.equal(vloaded.model_id, visionId);
+    assert.equal(vloaded.state, "ready");
+    assert.equal(vloaded.is_vision_model, true);
+    assert.equal(typeof vloaded.processor_type, "string");
+    assert.ok(vloaded.image_size === null || isInt(vloaded.image_size));
+    assert.ok(isInt(vloaded.context_length));
+    state = await rt.request("runtime/state");
+    assert.deepEqual(state.loaded_models, [{ model_id: visionId, state: "ready", type: "vision" }]);
+    const dot = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==";
+    for (const [n, image] of [
+      [5, `data:image/png;base64,${dot}`],
+      [6, dot],
+    ]) {
+      const vstream = rt.expectStream(streamId(n));
+      const started = await rt.request("generate_with_image", {
+        model_id: visionId,
+        prompt: "Describe the image.",
+        image,
+        max_tokens: 5,
+        temperature: 0.0,
+        top_p: 1.0,
+        stream_id: streamId(n),
+      });
+      assert.equal(started.stream_id, streamId(n));
+      assert.equal(typeof started.started_at, "number");
+      const vout = await vstream;
+      assert.equal(vout.event.event, "completed", JSON.stringify(vout.event));
+      assert.ok(vout.tokens.length >= 1 && vout.tokens.length <= 5);
+    }
+    await assert.rejects(
+      rt.request("generate_with_image", { model_id: visionId, prompt: "x", image: "not base64!", max_tokens: 2 }),
+      (e) => e.code === -32602,
+    );
+    assert.deepEqual(await rt.request("unload_model", { model_id: visionId }), { success: true });
 
     // shutdown (§3.6): raw write with the string id, exit 0 within 5 s.
     const bye = rt.request("shutdown", undefined, "shutdown");

@@ -292,7 +292,10 @@ TEST_F(ServerModel, StepExtensionCarriesEveryStreamPerStep) {
     if (l.value("method", "") == "stream.chunk") ++chunks;
   }
   EXPECT_EQ(chunks, 0u);
-  EXPECT_GE(steps, 8u);
+  // Eight tokens take eight engine steps, but a step whose output would
+  // queue behind a backlogged writer is carried by the next step's line
+  // (engine_host skips the drain), so a loaded machine sends fewer lines.
+  EXPECT_GE(steps, 2u);
   EXPECT_GT(multi, 0u) << "streams of one step share a notification";
 }
 

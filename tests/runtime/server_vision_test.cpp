@@ -9,9 +9,11 @@
 #include <iterator>
 
 #include <gtest/gtest.h>
+#include <png.h>
 
 #include "harness.h"
 #include "model/synth.h"
+#include "runtime/image_http_server.h"
 #include "testing/fixtures.h"
 
 namespace mlxs::runtime {
@@ -55,8 +57,8 @@ class ServerVision : public ::testing::Test {
     ASSERT_TRUE(r.is_ok()) << r.status().to_string();
     std::ifstream in(mlxs::testing::fixture_path("hf-tiny-vision/test_image.png"),
                      std::ios::binary);
-    png_ = base64(std::vector<std::uint8_t>((std::istreambuf_iterator<char>(in)),
-                                            std::istreambuf_iterator<char>()));
+    png_bytes_.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    png_ = base64(png_bytes_);
   }
   void SetUp() override {
     if (dir_.empty()) GTEST_SKIP() << "the gemma3 tokenizer package is not installed";
@@ -89,6 +91,7 @@ class ServerVision : public ::testing::Test {
     return s;
   }
   static inline std::string dir_, png_;
+  static inline std::vector<std::uint8_t> png_bytes_;
 };
 
 TEST_F(ServerVision, TheOriginalClientsVisionMethods) {
@@ -196,6 +199,109 @@ TEST_F(ServerVision, BadImagesAndMismatchesAreCodedErrors) {
       "load_vision_model",
       Json{{"model_id", "t2"}, {"local_path", mlxs::testing::fixture_path("hf-tiny/llama")}});
   EXPECT_NE(e["message"].get<std::string>().find("not a vision-language model"), std::string::npos);
+}
+
+// Images by URL from an allowed host and by path under a configured root
+// give the same tokens as the same image sent inline; anything else is a
+// coded refusal that leaks no server path.
+TEST_F(ServerVision, ImagesFromAllowedUrlsAndConfiguredRoots) {
+  mlxs::testing::ImageHttpServer web(false, png_bytes_, 1u << 20);
+  const std::string root = mlxs::testing::temp_dir() + "/image-root";
+  fs::create_directories(root + "/inside");
+  fs::copy_file(mlxs::testing::fixture_path("hf-tiny-vision/test_image.png"),
+                root + "/inside/picture.png", fs::copy_options::overwrite_existing);
+  RuntimeOptions options = Harness::defaults();
+  options.images.urls.allow_hosts = {"localhost"};
+  options.images.urls.timeout_ms = 5000;
+  options.images.files.local_roots = {root};
+  Harness h(options);
+  ASSERT_TRUE(load(h).contains("result"));
+  auto tokens_of = [&](const std::string& source, const std::string& id) {
+    const Json r = h.request("generate_with_image", Json{{"model_id", "vlm"},
+                                                         {"prompt", "Describe it."},
+                                                         {"image", source},
+                                                         {"max_tokens", 4},
+                                                         {"temperature", 0.0},
+                                                         {"stream_id", id}});
+    EXPECT_TRUE(r.contains("result")) << source << ": " << r.dump();
+    return r.contains("result") ? run(h, id).tokens : std::vector<std::int64_t>{};
+  };
+  const auto inline_tokens = tokens_of("data:image/png;base64," + png_, "inline");
+  ASSERT_EQ(inline_tokens.size(), 4u);
+  EXPECT_EQ(tokens_of(web.url("/image.png"), "url"), inline_tokens);
+  EXPECT_EQ(tokens_of(web.url("/redirect"), "redirected"), inline_tokens);
+  EXPECT_EQ(tokens_of(root + "/inside/picture.png", "path"), inline_tokens);
+  EXPECT_EQ(tokens_of("file://" + root + "/inside/picture.png", "file-url"), inline_tokens);
+
+  for (const std::string& bad :
+       {web.url("/image.png", "127.0.0.1"), web.url("/missing"), web.url("/redirect-other-host"),
+        root + "/inside/../../image-root-escape.png", std::string("/etc/passwd")}) {
+    const Json r =
+        h.request("generate_with_image",
+                  Json{{"model_id", "vlm"}, {"prompt", "x"}, {"image", bad}, {"max_tokens", 2}});
+    ASSERT_TRUE(r.contains("error")) << bad << ": " << r.dump();
+    EXPECT_EQ(r["error"]["code"], -32602) << bad;
+    if (bad.find(root) == std::string::npos) {
+      EXPECT_EQ(r["error"]["message"].get<std::string>().find(root), std::string::npos)
+          << "the root is not told: " << r.dump();
+    }
+  }
+}
+
+// A w x h RGB PNG of a gradient, through libpng's simplified writer.
+std::vector<std::uint8_t> gradient_png(int w, int h) {
+  std::vector<std::uint8_t> rgb(static_cast<std::size_t>(w) * h * 3);
+  for (std::size_t i = 0; i < rgb.size(); ++i) rgb[i] = static_cast<std::uint8_t>(i * 7 % 251);
+  png_image image{};
+  image.version = PNG_IMAGE_VERSION;
+  image.width = static_cast<png_uint_32>(w);
+  image.height = static_cast<png_uint_32>(h);
+  image.format = PNG_FORMAT_RGB;
+  png_alloc_size_t size = 0;
+  EXPECT_NE(png_image_write_to_memory(&image, nullptr, &size, 0, rgb.data(), 0, nullptr), 0);
+  std::vector<std::uint8_t> out(size);
+  EXPECT_NE(png_image_write_to_memory(&image, out.data(), &size, 0, rgb.data(), 0, nullptr), 0);
+  out.resize(size);
+  return out;
+}
+
+// Gemma 3's pan and scan, turned on in the folder's preprocessor_config.json:
+// a wide image becomes the whole image and its crops, worded as
+// Gemma3Processor does; a square one stays one image.
+TEST_F(ServerVision, PanAndScanAddsCropsOfAWideImage) {
+  const std::string pas = mlxs::testing::temp_dir() + "/gemma3-vlm-pas";
+  fs::remove_all(pas);
+  fs::copy(dir_, pas, fs::copy_options::recursive);
+  const std::string config_path = pas + "/preprocessor_config.json";
+  Json config = Json::parse(std::ifstream(config_path));
+  config["do_pan_and_scan"] = true;
+  std::ofstream(config_path) << config.dump();
+  Harness h;
+  ASSERT_TRUE(h.request("load_vision_model", Json{{"model_id", "plain"}, {"local_path", dir_}})
+                  .contains("result"));
+  ASSERT_TRUE(h.request("load_vision_model", Json{{"model_id", "pas"}, {"local_path", pas}})
+                  .contains("result"));
+  auto prompt_tokens = [&](const std::string& model, const std::vector<std::uint8_t>& png,
+                           const std::string& id) {
+    const Json r = h.request("generate_with_image", Json{{"model_id", model},
+                                                         {"prompt", "Describe it."},
+                                                         {"image", base64(png)},
+                                                         {"max_tokens", 2},
+                                                         {"temperature", 0.0},
+                                                         {"stream_id", id}});
+    EXPECT_TRUE(r.contains("result")) << r.dump();
+    const Streamed s = run(h, id);
+    EXPECT_EQ(s.tokens.size(), 2u) << s.event.dump();
+    return s.stats.value("prompt_tokens", 0);
+  };
+  const auto wide = gradient_png(1000, 300);  // 3 crops
+  const int plain = prompt_tokens("plain", wide, "w1");
+  const int cropped = prompt_tokens("pas", wide, "w2");
+  // Three more images of 9 soft tokens between start and end of image, and
+  // the words around them.
+  EXPECT_GT(cropped, plain + 3 * 11) << plain << " vs " << cropped;
+  const auto square = gradient_png(300, 300);
+  EXPECT_EQ(prompt_tokens("pas", square, "s1"), prompt_tokens("plain", square, "s2"));
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // `mlx-serving serve` driven by the official `openai` npm package (the client
 // users have): chat, streaming chat with usage, completions, models, n > 1,
-// stop, logprobs and error cases. Starts its own server on a synthetic model.
+// stop, logprobs and error cases, and a base64 PNG in a chat message answered
+// by a vision model. Starts its own server on synthetic models.
 // Usage: MLXS_BINARY=build/dev/mlx-serving node tests/server/openai_client_test.mjs
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -12,18 +13,26 @@ import OpenAI from 'openai';
 const binary = process.env.MLXS_BINARY ?? 'mlx-serving';
 const work = mkdtempSync(join(tmpdir(), 'mlxs-openai-'));
 const modelDir = join(work, 'model');
+const visionDir = join(work, 'vision');
+// A 1 x 1 PNG, as a client would attach one.
+const dotPng =
+  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==';
 
 function synthModel() {
   const r = spawnSync(binary, ['dev', 'synth-model', '--preset', 'tiny', '--arch', 'qwen3',
     '--tokenizer', 'qwen3', '--dtype', 'f32', '--out', modelDir], { encoding: 'utf8' });
   assert.equal(r.status, 0, `synth-model failed: ${r.stderr}`);
   assert.ok(existsSync(join(modelDir, 'config.json')));
+  // A Gemma 3 vision-language model with its real tokenizer and chat template.
+  const v = spawnSync(binary, ['dev', 'synth-model', '--preset', 'tiny', '--arch', 'gemma3_text',
+    '--vision', 'gemma3', '--tokenizer', 'gemma3', '--out', visionDir], { encoding: 'utf8' });
+  assert.equal(v.status, 0, `synth-model --vision failed: ${v.stderr}`);
 }
 
 function startServer() {
   return new Promise((resolve, reject) => {
     const child = spawn(binary, ['serve', '--port', '0', '--model', `test=${modelDir}`,
-      '--threads', '2'], { stdio: ['ignore', 'ignore', 'pipe'] });
+      '--model', `vision=${visionDir}`, '--threads', '2'], { stdio: ['ignore', 'ignore', 'pipe'] });
     let log = '';
     const timer = setTimeout(() => reject(new Error(`serve did not start:\n${log}`)), 300000);
     child.stderr.on('data', (d) => {
@@ -43,7 +52,7 @@ const test = (name, fn) => tests.push({ name, fn });
 
 test('models', async (client) => {
   const list = await client.models.list();
-  assert.deepEqual(list.data.map((m) => m.id), ['test']);
+  assert.deepEqual(list.data.map((m) => m.id).sort(), ['test', 'vision']);
   const one = await client.models.retrieve('test');
   assert.equal(one.id, 'test');
 });
@@ -139,6 +148,41 @@ test('error cases', async (client) => {
     return true;
   });
   await assert.rejects(client.models.retrieve('nope'), (e) => e.status === 404);
+});
+
+test('streamed answer to a base64 PNG in a chat message', async (client) => {
+  const stream = await client.chat.completions.create({
+    model: 'vision',
+    messages: [{
+      role: 'user',
+      content: [
+        { type: 'text', text: 'What is in this picture?' },
+        { type: 'image_url', image_url: { url: `data:image/png;base64,${dotPng}` } },
+      ],
+    }],
+    temperature: 0,
+    max_tokens: 5,
+    ignore_eos: true,
+    stream: true,
+    stream_options: { include_usage: true },
+  });
+  const chunks = [];
+  for await (const chunk of stream) chunks.push(chunk);
+  const last = chunks[chunks.length - 1];
+  assert.equal(last.usage.completion_tokens, 5);
+  // The image's 9 soft tokens between start and end of image, and the text.
+  assert.ok(last.usage.prompt_tokens > 11 + 5, JSON.stringify(last.usage));
+  const finish = chunks.find((c) => c.choices[0]?.finish_reason);
+  assert.equal(finish.choices[0].finish_reason, 'length');
+  // Another image, or a text model, are coded 400s.
+  await assert.rejects(client.chat.completions.create({
+    model: 'test', max_tokens: 2,
+    messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: `data:image/png;base64,${dotPng}` } }] }],
+  }), (e) => e.status === 400 && e.code === 'InvalidParams');
+  await assert.rejects(client.chat.completions.create({
+    model: 'vision', max_tokens: 2,
+    messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA' } }] }],
+  }), (e) => e.status === 400 && e.code === 'InvalidParams');
 });
 
 synthModel();
