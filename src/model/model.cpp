@@ -13,6 +13,8 @@
 #include "model/load_error.h"
 #include "model/quant_binder.h"
 #include "model/rope.h"
+#include "model/shard_loader.h"
+#include "model/shard_plan.h"
 
 namespace mlxs::model {
 namespace {
@@ -88,6 +90,15 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& dir, tensor::Backe
   if (vision && model->options_.max_image_patches <= 0) {
     model->options_.max_image_patches = max_patches_from_preprocessor(dir, *vision);
   }
+  // Tensor parallelism: this rank's head counts and widths from here on.
+  tensor::Communicator* comm = options.communicator;
+  MLXS_ASSIGN_OR_RETURN(const ShardPlan shard,
+                        ShardPlan::make(model->config_, comm ? comm->rank() : 0,
+                                        comm ? comm->world_size() : 1, vision.has_value()));
+  model->config_ = shard.local();
+  model->comm_ = shard.sharded() ? comm : nullptr;
+  model->vocab_begin_ = shard.vocab_range().begin;
+  model->vocab_rows_ = shard.vocab_rows();
   MLXS_ASSIGN_OR_RETURN(model->generation_, load_generation_config(dir));
   model->traits_ = arch_traits(model->config_.arch);
   model->max_context_ =
@@ -95,6 +106,7 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& dir, tensor::Backe
           ? options.max_context
           : static_cast<int>(std::min<std::int64_t>(model->config_.max_position, 1 << 20));
   MLXS_ASSIGN_OR_RETURN(model->store_, WeightStore::open_dir(dir));
+  MLXS_RETURN_IF_ERROR(shard_weights(*model->store_, shard));
   MLXS_RETURN_IF_ERROR(model->bind_weights(vision));
   MLXS_RETURN_IF_ERROR(model->plan_memory());
   return model;
@@ -121,9 +133,16 @@ Status Model::bind_weights(const std::optional<VisionConfig>& vision) {
   MLXS_ASSIGN_OR_RETURN(embed_, bind.linear(text_prefix_ + "embed_tokens", c.vocab, H, false));
   MLXS_ASSIGN_OR_RETURN(final_norm_, bind.vector(text_prefix_ + "norm.weight", H));
   if (c.tie_embeddings) {
-    lm_head_ = embed_;  // a quantized table multiplies as a linear too
+    // A quantized table multiplies as a linear too; a rank multiplies by its
+    // vocabulary rows of the (replicated) table.
+    if (comm_) {
+      MLXS_ASSIGN_OR_RETURN(lm_head_,
+                            weight_rows(embed_, vocab_begin_, vocab_begin_ + vocab_rows_));
+    } else {
+      lm_head_ = embed_;
+    }
   } else {
-    MLXS_ASSIGN_OR_RETURN(lm_head_, bind.linear(head_name_, c.vocab, H, false));
+    MLXS_ASSIGN_OR_RETURN(lm_head_, bind.linear(head_name_, vocab_rows_, H, false));
   }
 
   const int rope_full = backend_.register_rope(compute_rope(c.rope_full, hd, c.max_position));
@@ -220,7 +239,9 @@ Status Model::plan_memory() {
   const std::int64_t F = c.intermediate;
   // x, h, t: [T, H]; q, attn: [T, QD]; k, v: [T, KD]; gate, up: [T, F];
   // rows: [R, H]; logits: [R, vocab].
-  const std::int64_t floats = 3 * T * H + 2 * T * QD + 2 * T * KD + 2 * T * F + R * H + R * c.vocab;
+  // Sharded: + logits_local [R, vocab_rows].
+  const std::int64_t floats = 3 * T * H + 2 * T * QD + 2 * T * KD + 2 * T * F + R * H +
+                              R * c.vocab + (comm_ ? R * vocab_rows_ : 0);
   MLXS_ASSIGN_OR_RETURN(workspace_,
                         backend_.allocate(static_cast<std::size_t>(floats) * sizeof(float)));
   auto* p = static_cast<float*>(workspace_->data());
@@ -240,7 +261,9 @@ Status Model::plan_memory() {
   up_ = take(T, F);
   rows_ = take(R, H);
   logits_ = take(R, c.vocab);
-  for (Tensor* t : {&x_, &h_, &t_, &q_, &attn_, &k_, &v_, &gate_, &up_, &rows_, &logits_}) {
+  if (comm_) logits_local_ = take(R, vocab_rows_);
+  for (Tensor* t :
+       {&x_, &h_, &t_, &q_, &attn_, &k_, &v_, &gate_, &up_, &rows_, &logits_, &logits_local_}) {
     t->device = backend_.device();
   }
 
@@ -392,6 +415,8 @@ Result<Tensor> Model::forward(const tensor::StepBatch& batch, tensor::KvStorage&
     be.attention(kv, static_cast<int>(l), q, L.attention, attn);
     const tensor::LinearOut o{&L.o, t};
     be.linear(attn, std::span<const tensor::LinearOut>(&o, 1));
+    // Row-parallel o_proj: each rank holds a partial sum of the output.
+    if (comm_) MLXS_RETURN_IF_ERROR(comm_->all_reduce_sum(t));
     if (traits_.sandwich_norms) be.rms_norm(t, L.post_attn_norm, eps, off, t);
     be.add_rms_norm(x, t, L.ffn_norm, eps, off, h);
 
@@ -409,6 +434,7 @@ Result<Tensor> Model::forward(const tensor::StepBatch& batch, tensor::KvStorage&
       be.linear(h, gu);
       be.gated_linear(gate, up, c.activation, tensor::LinearOut{&L.down, t});
     }
+    if (comm_) MLXS_RETURN_IF_ERROR(comm_->all_reduce_sum(t));  // row-parallel down_proj
     if (traits_.sandwich_norms) be.rms_norm(t, L.post_ffn_norm, eps, off, t);
     const Tensor& next_norm = l + 1 < layers_.size() ? layers_[l + 1].attn_norm : final_norm_;
     be.add_rms_norm(x, t, next_norm, eps, off, h);
@@ -420,9 +446,12 @@ Result<Tensor> Model::forward(const tensor::StepBatch& batch, tensor::KvStorage&
   Tensor selected = rows_.rows_view(0, R);
   be.gather_logit_rows(h, selected);
   Tensor logits = logits_.rows_view(0, R);
-  const tensor::LinearOut head{&lm_head_, logits};
+  // Vocab-parallel head: this rank's block of columns, then the gather.
+  const Tensor block = comm_ ? logits_local_.rows_view(0, R) : logits;
+  const tensor::LinearOut head{&lm_head_, block};
   be.linear(selected, std::span<const tensor::LinearOut>(&head, 1));
-  if (c.final_softcap > 0) be.softcap(logits, static_cast<float>(c.final_softcap));
+  if (c.final_softcap > 0) be.softcap(block, static_cast<float>(c.final_softcap));
+  if (comm_) MLXS_RETURN_IF_ERROR(comm_->all_gather_columns(block, logits));
   be.end_step();
   return logits;
 }
@@ -454,6 +483,12 @@ std::size_t Model::weight_bytes_per_token() const {
     // An untied input embedding (and its scales) is read one row per token.
     if (name.rfind(text_prefix_ + "embed_tokens.", 0) == 0 && !config_.tie_embeddings) {
       total += bytes / static_cast<std::size_t>(config_.vocab);
+      continue;
+    }
+    // A tied table is read as the output layer, by each rank its rows.
+    if (name.rfind(text_prefix_ + "embed_tokens.", 0) == 0 && vocab_rows_ != config_.vocab) {
+      total +=
+          bytes / static_cast<std::size_t>(config_.vocab) * static_cast<std::size_t>(vocab_rows_);
       continue;
     }
     total += bytes;

@@ -18,6 +18,7 @@
 #include "model/vision_config.h"
 #include "model/vision_tower.h"
 #include "tensor/backend.h"
+#include "tensor/communicator.h"
 
 namespace mlxs::model {
 
@@ -52,6 +53,12 @@ struct LoadOptions {
   // Called as checkpoint tensors are bound. For progress displays; may be
   // empty.
   std::function<void(const LoadProgress&)> progress;
+  // Tensor parallelism (docs/tensor-parallel.md): this model is one rank of
+  // the communicator's group, holding its shard of the weights and joining
+  // the group's collectives in forward(); every rank loads the same
+  // directory with the same options and runs the same steps. Null (or a
+  // group of one): the whole model, no collectives.
+  tensor::Communicator* communicator = nullptr;
 };
 
 struct LayerWeights {
@@ -81,6 +88,8 @@ class Model {
                                                    const LoadOptions& options = {});
   ~Model();
 
+  // Under tensor parallelism: this rank's heads, kv heads and MLP widths
+  // (the vocabulary stays whole).
   const ModelConfig& config() const { return config_; }
   const GenerationConfig& generation_config() const { return generation_; }
   const ArchTraits& traits() const { return traits_; }
@@ -147,14 +156,19 @@ class Model {
   // "language_model.model." or "model.language_model." in vision ones.
   std::string text_prefix_ = "model.";
   std::string head_name_ = "lm_head";
-  tensor::Weight embed_;  // [vocab, hidden], possibly quantized
-  tensor::Weight lm_head_;
+  tensor::Weight embed_;    // [vocab, hidden], possibly quantized
+  tensor::Weight lm_head_;  // this rank's vocabulary rows under tensor parallelism
   tensor::Tensor final_norm_;
   std::vector<LayerWeights> layers_;
+  // Tensor parallelism: the group (null for a whole model) and this rank's
+  // rows of the vocabulary [vocab_begin_, vocab_begin_ + vocab_rows_).
+  tensor::Communicator* comm_ = nullptr;
+  std::int64_t vocab_begin_ = 0, vocab_rows_ = 0;
 
   // Activation workspace, sized at load.
   std::unique_ptr<tensor::DeviceBuffer> workspace_;
   tensor::Tensor x_, h_, q_, k_, v_, attn_, t_, gate_, up_, rows_, logits_;
+  tensor::Tensor logits_local_;  // [rows, vocab_rows_] before the gather (sharded only)
 };
 
 }  // namespace mlxs::model

@@ -247,4 +247,16 @@ void WeightStore::prefetch() const {
   for (const auto& file : files_) file.mapping().prefetch();
 }
 
+void WeightStore::replace(const std::string& name, std::vector<std::int64_t> shape,
+                          const std::uint8_t* data, std::size_t nbytes) {
+  TensorEntry& e = tensors_.at(name);
+  e.shape = std::move(shape);
+  e.data = data;
+  e.nbytes = nbytes;
+}
+
+std::uint8_t* WeightStore::own(std::size_t nbytes) {
+  return owned_.emplace_back(nbytes, std::uint8_t{0}).data();
+}
+
 }  // namespace mlxs::model

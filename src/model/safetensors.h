@@ -65,10 +65,19 @@ class WeightStore {
   // Asks the kernel to read every file ahead (load-time warm-up).
   void prefetch() const;
 
+  // Tensor parallelism (shard_loader.h): tensor `name` becomes one rank's
+  // slice of it, `data` either inside the mapping (a row range) or bytes from
+  // own() (strided columns, a zeroed bias).
+  void replace(const std::string& name, std::vector<std::int64_t> shape, const std::uint8_t* data,
+               std::size_t nbytes);
+  // `nbytes` zeroed bytes that live as long as the store.
+  std::uint8_t* own(std::size_t nbytes);
+
  private:
   std::vector<SafetensorsFile> files_;
   std::vector<std::string> names_;
   std::map<std::string, TensorEntry> tensors_;
+  std::vector<std::vector<std::uint8_t>> owned_;
 };
 
 // Most dimensions a tensor may have (convolutions over time have five).

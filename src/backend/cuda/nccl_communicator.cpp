@@ -1,0 +1,156 @@
+#include "backend/cuda/nccl_communicator.h"
+
+#include <fmt/format.h>
+#include <nccl.h>
+
+#include <cstdlib>
+#include <cstring>
+
+namespace mlxs::backend::cuda {
+
+using core::ErrorCode;
+using core::Result;
+using core::Status;
+using tensor::Tensor;
+
+struct NcclCommunicator::Comm {
+  ncclComm_t handle = nullptr;
+};
+
+namespace {
+
+// A peer that died or a broken link is the group failing (WorkerCrashed);
+// anything else is a misuse or a setup problem.
+Status nccl_status(ncclResult_t r, const char* what) {
+  if (r == ncclSuccess) return Status::ok();
+  const bool lost = r == ncclRemoteError || r == ncclSystemError;
+  return Status(lost ? ErrorCode::kWorkerCrashed : ErrorCode::kRuntimeError,
+                fmt::format("NCCL {}: {}", what, ncclGetErrorString(r)));
+}
+
+Status cuda_status(cudaError_t e, const char* what) {
+  if (e == cudaSuccess) return Status::ok();
+  return Status(ErrorCode::kRuntimeError, fmt::format("CUDA {}: {}", what, cudaGetErrorString(e)));
+}
+
+bool device_f32(const Tensor& t) {
+  return t.dtype == tensor::DType::kF32 && t.device == tensor::Device::kCuda;
+}
+
+}  // namespace
+
+void keep_nvlink_multicast_off() {
+  setenv("NCCL_NVLS_ENABLE", "0", /*overwrite=*/0);
+}
+
+Result<NcclId> NcclCommunicator::unique_id() {
+  keep_nvlink_multicast_off();
+  ncclUniqueId id;
+  MLXS_RETURN_IF_ERROR(nccl_status(ncclGetUniqueId(&id), "unique id"));
+  static_assert(sizeof(id.internal) == sizeof(NcclId::bytes));
+  NcclId out;
+  std::memcpy(out.bytes.data(), id.internal, sizeof(id.internal));
+  return out;
+}
+
+Result<std::unique_ptr<NcclCommunicator>> NcclCommunicator::create(const NcclId& id, int rank,
+                                                                   int world, int device,
+                                                                   cudaStream_t stream) {
+  if (world < 1 || rank < 0 || rank >= world) {
+    return Status(ErrorCode::kInvalidParams,
+                  fmt::format("tensor-parallel rank {} of {} does not exist", rank, world));
+  }
+  keep_nvlink_multicast_off();
+  MLXS_RETURN_IF_ERROR(cuda_status(cudaSetDevice(device), "set device"));
+  ncclUniqueId nid;
+  std::memcpy(nid.internal, id.bytes.data(), sizeof(nid.internal));
+  auto comm = std::make_unique<Comm>();
+  MLXS_RETURN_IF_ERROR(nccl_status(ncclCommInitRank(&comm->handle, world, nid, rank), "init"));
+  void* flag = nullptr;
+  if (const Status s = cuda_status(cudaMalloc(&flag, sizeof(float)), "barrier flag"); !s.is_ok()) {
+    ncclCommDestroy(comm->handle);
+    return s;
+  }
+  return std::unique_ptr<NcclCommunicator>(new NcclCommunicator(
+      std::move(comm), rank, world, device, stream, static_cast<float*>(flag)));
+}
+
+NcclCommunicator::NcclCommunicator(std::unique_ptr<Comm> comm, int rank, int world, int device,
+                                   cudaStream_t stream, float* flag)
+    : comm_(std::move(comm)),
+      rank_(rank),
+      world_(world),
+      device_(device),
+      stream_(stream),
+      flag_(flag) {}
+
+NcclCommunicator::~NcclCommunicator() {
+  int previous = device_;
+  cudaGetDevice(&previous);  // the destroying thread keeps its device
+  cudaSetDevice(device_);
+  if (!aborted_.load()) ncclCommDestroy(comm_->handle);
+  cudaFree(flag_);
+  cudaSetDevice(previous);
+}
+
+Status NcclCommunicator::check_live() const {
+  if (aborted_.load()) {
+    return Status(ErrorCode::kWorkerCrashed, "the tensor-parallel group was aborted");
+  }
+  return Status::ok();
+}
+
+Status NcclCommunicator::all_reduce_sum(Tensor x) {
+  MLXS_RETURN_IF_ERROR(check_live());
+  if (!device_f32(x)) {
+    return Status(ErrorCode::kInvalidParams, "all_reduce_sum takes f32 device tensors");
+  }
+  return nccl_status(ncclAllReduce(x.data, x.data, static_cast<std::size_t>(x.numel()), ncclFloat32,
+                                   ncclSum, comm_->handle, stream_),
+                     "all-reduce");
+}
+
+// One all-gather per row lands each rank's block of that row at its column
+// offset (NCCL places rank k's part at k * count), so no scratch or
+// transpose is needed; the group makes them one launch.
+Status NcclCommunicator::all_gather_columns(const Tensor& local, Tensor out) {
+  MLXS_RETURN_IF_ERROR(check_live());
+  if (!device_f32(local) || !device_f32(out) || out.rows() != local.rows() ||
+      out.cols() != local.cols() * world_) {
+    return Status(ErrorCode::kInvalidParams,
+                  "all_gather_columns takes f32 device tensors [rows, cols] -> "
+                  "[rows, world * cols]");
+  }
+  const auto cols = static_cast<std::size_t>(local.cols());
+  const auto* src = local.as<const float>();
+  auto* dst = out.as<float>();
+  MLXS_RETURN_IF_ERROR(nccl_status(ncclGroupStart(), "group start"));
+  ncclResult_t first = ncclSuccess;
+  for (std::int64_t r = 0; r < local.rows(); ++r) {
+    const ncclResult_t e =
+        ncclAllGather(src + static_cast<std::size_t>(r) * cols,
+                      dst + static_cast<std::size_t>(r) * cols * static_cast<std::size_t>(world_),
+                      cols, ncclFloat32, comm_->handle, stream_);
+    if (first == ncclSuccess) first = e;
+  }
+  const ncclResult_t end = ncclGroupEnd();
+  MLXS_RETURN_IF_ERROR(nccl_status(first, "all-gather"));
+  return nccl_status(end, "group end");
+}
+
+Status NcclCommunicator::barrier() {
+  MLXS_RETURN_IF_ERROR(check_live());
+  MLXS_RETURN_IF_ERROR(nccl_status(
+      ncclAllReduce(flag_, flag_, 1, ncclFloat32, ncclSum, comm_->handle, stream_), "barrier"));
+  MLXS_RETURN_IF_ERROR(cuda_status(cudaStreamSynchronize(stream_), "barrier"));
+  ncclResult_t async = ncclSuccess;
+  MLXS_RETURN_IF_ERROR(nccl_status(ncclCommGetAsyncError(comm_->handle, &async), "async error"));
+  return nccl_status(async, "barrier");
+}
+
+void NcclCommunicator::abort() {
+  if (aborted_.exchange(true)) return;
+  ncclCommAbort(comm_->handle);
+}
+
+}  // namespace mlxs::backend::cuda

@@ -1,0 +1,63 @@
+#pragma once
+// tensor::Communicator between the GPUs of one host over NCCL: all-reduce
+// and all-gather queued on the rank's backend stream (so they order with its
+// kernels and can be captured in its CUDA graphs), the group formed with
+// ncclCommInitRank from one unique id that rank 0 makes and hands to the
+// others (threads of one process, or processes). NVLink multicast (NVLS) is
+// kept off: on the shared GPU hosts it can take the GPUs out of service
+// (../shared/GPU.md). Built only when NCCL is found beside the CUDA toolkit.
+
+#include <cuda_runtime_api.h>
+
+#include <array>
+#include <atomic>
+#include <memory>
+
+#include "core/status.h"
+#include "tensor/communicator.h"
+
+namespace mlxs::backend::cuda {
+
+// ncclUniqueId as plain bytes, to pass between ranks.
+struct NcclId {
+  std::array<char, 128> bytes{};
+};
+
+// Sets NCCL_NVLS_ENABLE=0 unless the environment already sets it (a user's
+// value wins). create() calls it; a process that starts NCCL some other way
+// calls it before.
+void keep_nvlink_multicast_off();
+
+class NcclCommunicator final : public tensor::Communicator {
+ public:
+  // A fresh id for a new group (rank 0 calls it once).
+  static core::Result<NcclId> unique_id();
+  // Joins group `id` as `rank` of `world` on CUDA device `device`, queueing
+  // its collectives on `stream` (the rank's backend stream). Every rank calls
+  // it at the same time; it returns once all have joined.
+  static core::Result<std::unique_ptr<NcclCommunicator>> create(const NcclId& id, int rank,
+                                                                int world, int device,
+                                                                cudaStream_t stream);
+  ~NcclCommunicator() override;
+
+  int rank() const override { return rank_; }
+  int world_size() const override { return world_; }
+  core::Status all_reduce_sum(tensor::Tensor x) override;
+  core::Status all_gather_columns(const tensor::Tensor& local, tensor::Tensor out) override;
+  core::Status barrier() override;
+  void abort() override;
+
+ private:
+  struct Comm;
+  NcclCommunicator(std::unique_ptr<Comm> comm, int rank, int world, int device, cudaStream_t stream,
+                   float* flag);
+  core::Status check_live() const;
+
+  std::unique_ptr<Comm> comm_;
+  int rank_, world_, device_;
+  cudaStream_t stream_;
+  float* flag_;  // one device float the barrier reduces
+  std::atomic<bool> aborted_{false};
+};
+
+}  // namespace mlxs::backend::cuda
