@@ -1,14 +1,43 @@
 // The in-process group's collectives against sums and layouts computed here,
 // over group sizes that do and do not divide the element counts, many calls
-// in a row (the barrier and slots are reused), shape disagreements and abort.
+// in a row (the barrier and slots are reused), shape disagreements, abort,
+// and no heap allocation by a collective once the group exists.
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <functional>
+#include <new>
 #include <thread>
 #include <vector>
 
 #include "tensor/in_process_group.h"
+
+// Heap allocations made by the current thread (this test binary replaces the
+// global operator new to count them).
+namespace {
+thread_local std::size_t t_allocations = 0;
+}  // namespace
+
+void* operator new(std::size_t n) {
+  ++t_allocations;
+  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+  throw std::bad_alloc();
+}
+// GCC sees the replacement pair's free() as mismatched with a new-expression.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+void operator delete(void* p) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+  std::free(p);
+}
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 namespace mlxs::tensor {
 namespace {
@@ -80,6 +109,24 @@ TEST(InProcessGroup, AllGatherPlacesEachRanksColumnsSideBySide) {
       }
     });
   }
+}
+
+TEST(InProcessGroup, CollectivesAllocateNothing) {
+  InProcessGroup group(3);
+  std::vector<std::size_t> allocated(3, 1);
+  run_ranks(group, [&](Communicator& c) {
+    std::vector<float> x(100, 1.0f), local(2 * 4, 1.0f), out(2 * 4 * 3);
+    const Tensor xt(x.data(), DType::kF32, {100});
+    const Tensor lt(local.data(), DType::kF32, {2, 4}), ot(out.data(), DType::kF32, {2, 12});
+    const std::size_t before = t_allocations;
+    for (int i = 0; i < 10; ++i) {
+      EXPECT_TRUE(c.all_reduce_sum(xt).is_ok());
+      EXPECT_TRUE(c.all_gather_columns(lt, ot).is_ok());
+      EXPECT_TRUE(c.barrier().is_ok());
+    }
+    allocated[static_cast<std::size_t>(c.rank())] = t_allocations - before;
+  });
+  EXPECT_EQ(allocated, (std::vector<std::size_t>{0, 0, 0}));
 }
 
 TEST(InProcessGroup, RanksThatDisagreeOnShapesAllGetInvalidParams) {
