@@ -147,6 +147,47 @@ TEST(TensorParallel, RanksAsThreadsMatchTheWholeModel) {
   EXPECT_GT(compared + refused, 0);
 }
 
+// A rank whose step fails where the others cannot see it aborts the group,
+// and the others' steps end with WorkerCrashed instead of waiting forever
+// in their collectives (the group fails as one).
+TEST(TensorParallel, ARankThatFailsEndsTheOthersStep) {
+  const std::string dir = testing::fixture_path("hf-tiny/llama");
+  auto config = load_model_config(dir + "/config.json", "config.json");
+  ASSERT_TRUE(config.is_ok());
+  if (!heads_allow(*config, 2)) GTEST_SKIP() << "this fixture does not split over 2";
+  tensor::InProcessGroup group(2);
+  std::vector<core::ErrorCode> codes(2, core::ErrorCode::kOk);
+  std::vector<std::thread> ranks;
+  ranks.reserve(2);
+  for (int r = 0; r < 2; ++r) {
+    ranks.emplace_back([&, r] {
+      auto pool = std::make_shared<backend::cpu::ThreadPool>(1);
+      backend::cpu::CpuBackend backend(pool);
+      LoadOptions o;
+      o.max_context = 64;
+      o.communicator = &group.rank(r);
+      auto model = Model::load(dir, backend, o);
+      auto runner = model.is_ok() ? Runner::create(**model, 1, 64)
+                                  : core::Result<std::unique_ptr<Runner>>(model.status());
+      if (!runner) {
+        codes[static_cast<std::size_t>(r)] = runner.status().code();
+        group.abort();
+        return;
+      }
+      // Rank 0 is handed a token outside the vocabulary; rank 1 a good one.
+      const std::int32_t token = r == 0 ? static_cast<std::int32_t>(config->vocab) + 5 : 7;
+      const SeqFeed feed{(*runner)->add_sequence(), std::span<const std::int32_t>(&token, 1),
+                         false};
+      auto out = (*runner)->step(std::span<const SeqFeed>(&feed, 1));
+      codes[static_cast<std::size_t>(r)] = out.status().code();
+      if (!out) group.rank(r).abort();
+    });
+  }
+  for (auto& t : ranks) t.join();
+  EXPECT_EQ(codes[0], core::ErrorCode::kInvalidParams);
+  EXPECT_EQ(codes[1], core::ErrorCode::kWorkerCrashed);
+}
+
 // The KV cache of a rank holds its kv heads only.
 TEST(TensorParallel, KvCacheIsSplitByKvHeads) {
   const std::string dir = testing::fixture_path("hf-tiny/llama");
