@@ -19,6 +19,10 @@
 #                           gemma3_text decoder of GPU_VISION_PRESET's shapes (llama-3.2-1b)
 #   GPU_VISION_ENVS="MLXS_SEGMENT_ATTENTION=tf32 default"   one vision run per entry
 #                           (VAR=value[,VAR=value]); GPU_VISION_TIMING=1 adds a per-op table each
+#   GPU_VISION_QWEN=1       Qwen2.5-VL-7B shapes (qwen2.5-7b decoder + its ViT, bf16): TTFT of a
+#                           1024 x 1024 image (74 x 74 patches after smart resize) + 100 text
+#                           tokens, and batch-1 decode of the VLM (M-RoPE) vs the same decoder
+#                           written as a text-only model (same seed: the same weights)
 #   GPU_KEEP=1              keep the synthetic models in /tmp for a later call
 set -uo pipefail
 ROOT="$(pwd)"
@@ -213,6 +217,25 @@ if [ "${GPU_VISION:-0}" = 1 ]; then
           2>"$OUT/vision-$be-$tag.err" | tee -a "$SUMMARY" || status=1
     done
   done
+fi
+if [ "${GPU_VISION_QWEN:-0}" = 1 ]; then
+  qdir=/tmp/mlxs-models/qwen2.5-vl-7b
+  tdir=/tmp/mlxs-models/qwen2.5-7b
+  say "== Qwen2.5-VL-7B shapes (bf16): image TTFT and decode vs the text-only model"
+  [ -f "$qdir/config.json" ] || "$B/bin/mlx-serving" dev synth-model --preset qwen2.5-7b \
+      --arch qwen2 --vision qwen2.5-vl --tokenizer none --dtype bf16 --out "$qdir" 2>&1 | tail -1
+  "$B/bin/mlx-serving" bench vision --backend cuda --model "$qdir" --grid 74 --text-tokens 100 \
+      --repeats "${GPU_VISION_REPEATS:-5}" --json "$OUT/vision-qwen2.5-vl-7b.json" \
+      2>"$OUT/vision-qwen2.5-vl-7b.err" | tee -a "$SUMMARY" || status=1
+  "$B/bin/mlx-serving" bench decode --backend cuda --model "$qdir" --batch 1 --prompt-len 32 \
+      --decode-tokens 64 --repeats 3 --json "$OUT/decode-qwen2.5-vl-7b.json" \
+      2>"$OUT/decode-qwen2.5-vl-7b.err" | tee -a "$SUMMARY" || status=1
+  rm -rf "$qdir"  # the disk holds one 16 GB model at a time with room to spare
+  [ -f "$tdir/config.json" ] || "$B/bin/mlx-serving" dev synth-model --preset qwen2.5-7b \
+      --tokenizer none --dtype bf16 --out "$tdir" 2>&1 | tail -1
+  "$B/bin/mlx-serving" bench decode --backend cuda --model "$tdir" --batch 1 --prompt-len 32 \
+      --decode-tokens 64 --repeats 3 --json "$OUT/decode-qwen2.5-7b.json" \
+      2>"$OUT/decode-qwen2.5-7b.err" | tee -a "$SUMMARY" || status=1
 fi
 [ "${GPU_KEEP:-0}" = 1 ] || rm -rf /tmp/mlxs-models
 exit $status

@@ -111,8 +111,10 @@ void add_dev_command(CLI::App& parent, Action* action) {
   synth
       ->add_option("--vision", args->options.vision,
                    "Add a vision tower: gemma3 (a Gemma 3 VLM around --arch gemma3_text; "
-                   "gemma3-siglip with the published full-size SigLIP tower)")
-      ->check(CLI::IsMember({"gemma3", "gemma3-siglip"}));
+                   "gemma3-siglip with the published full-size SigLIP tower); qwen2.5-vl "
+                   "(Qwen2.5-VL-7B's tower around --arch qwen2, e.g. --preset qwen2.5-7b; "
+                   "qwen2.5-vl-tiny a small one)")
+      ->check(CLI::IsMember({"gemma3", "gemma3-siglip", "qwen2.5-vl", "qwen2.5-vl-tiny"}));
   synth->add_option("--threads", args->options.threads, "Generator threads (default: all)")
       ->check(CLI::Range(0, 1024));
   synth

@@ -228,6 +228,105 @@ Json preprocessor_config_for(const SynthVision& v) {
           {"do_pan_and_scan", false}};
 }
 
+// The Qwen2.5-VL vision part: "qwen2.5-vl", the published 7B model's ViT
+// (32 blocks of width 1280 with RMSNorm and SwiGLU, windows of 112 pixels,
+// full attention in blocks 7, 15, 23, 31, the 2 x 2 patch merger); "qwen2.5-vl-tiny"
+// a 2-block one of width 32 for tests. Weights under the published names
+// ("visual.", the decoder's "model." and "lm_head.").
+struct QwenVision {
+  std::int64_t hidden = 32, intermediate = 64, depth = 2, heads = 4, window = 56;
+  std::vector<std::int64_t> full_blocks{1};
+};
+
+QwenVision qwen_vision(const std::string& name) {
+  if (name == "qwen2.5-vl") return {1280, 3420, 32, 16, 112, {7, 15, 23, 31}};
+  return {};
+}
+
+bool is_qwen_vision(const std::string& name) {
+  return name == "qwen2.5-vl" || name == "qwen2.5-vl-tiny";
+}
+
+void add_qwen_vision_specs(std::vector<TensorSpec>& specs, std::int64_t text_hidden,
+                           const QwenVision& v) {
+  constexpr std::int64_t kPatch = 14, kTemporal = 2, kMerge = 2;
+  const std::int64_t D = v.hidden, I = v.intermediate, M = D * kMerge * kMerge;
+  const std::int64_t patch_in = 3 * kTemporal * kPatch * kPatch;
+  specs.push_back({"visual.patch_embed.proj.weight",
+                   {D, 3, kTemporal, kPatch, kPatch},
+                   Init::kMatrix,
+                   patch_in});
+  for (std::int64_t b = 0; b < v.depth; ++b) {
+    const std::string p = "visual.blocks." + std::to_string(b) + ".";
+    specs.push_back({p + "norm1.weight", {D}, Init::kOnes});
+    specs.push_back({p + "norm2.weight", {D}, Init::kOnes});
+    specs.push_back({p + "attn.qkv.weight", {3 * D, D}, Init::kMatrix, D});
+    specs.push_back({p + "attn.qkv.bias", {3 * D}, Init::kBias});
+    specs.push_back({p + "attn.proj.weight", {D, D}, Init::kMatrix, D});
+    specs.push_back({p + "attn.proj.bias", {D}, Init::kBias});
+    for (const char* n : {"gate_proj", "up_proj"}) {
+      specs.push_back({p + "mlp." + n + ".weight", {I, D}, Init::kMatrix, D});
+      specs.push_back({p + "mlp." + n + ".bias", {I}, Init::kBias});
+    }
+    specs.push_back({p + "mlp.down_proj.weight", {D, I}, Init::kMatrix, I});
+    specs.push_back({p + "mlp.down_proj.bias", {D}, Init::kBias});
+  }
+  specs.push_back({"visual.merger.ln_q.weight", {D}, Init::kOnes});
+  specs.push_back({"visual.merger.mlp.0.weight", {M, M}, Init::kMatrix, M});
+  specs.push_back({"visual.merger.mlp.0.bias", {M}, Init::kBias});
+  specs.push_back({"visual.merger.mlp.2.weight", {text_hidden, M}, Init::kMatrix, M});
+  specs.push_back({"visual.merger.mlp.2.bias", {text_hidden}, Init::kBias});
+}
+
+// Qwen2.5-VL keeps the decoder's keys at the top level of config.json and
+// adds M-RoPE (sections of a quarter and three eighths twice of the rotary
+// half, [16, 24, 24] for head_dim 128), the vision tokens and the tower.
+Json qwen_vision_config_for(Json text, std::int64_t head_dim, const QwenVision& v) {
+  text.erase("architectures");
+  const std::int64_t half = head_dim / 2;
+  text["architectures"] = {"Qwen2_5_VLForConditionalGeneration"};
+  text["model_type"] = "qwen2_5_vl";
+  text["rope_scaling"] = {
+      {"type", "mrope"},
+      {"mrope_section", {half / 4, 3 * half / 8, half - half / 4 - 3 * half / 8}}};
+  text["vision_start_token_id"] = 151652;
+  text["vision_end_token_id"] = 151653;
+  text["image_token_id"] = 151655;
+  text["video_token_id"] = 151656;
+  text["vision_config"] = {{"model_type", "qwen2_5_vl_vision"},
+                           {"depth", v.depth},
+                           {"hidden_size", v.hidden},
+                           {"intermediate_size", v.intermediate},
+                           {"num_heads", v.heads},
+                           {"hidden_act", "silu"},
+                           {"in_channels", 3},
+                           {"patch_size", 14},
+                           {"spatial_merge_size", 2},
+                           {"temporal_patch_size", 2},
+                           {"window_size", v.window},
+                           {"fullatt_block_indexes", v.full_blocks},
+                           {"out_hidden_size", text["hidden_size"]},
+                           {"tokens_per_second", 2}};
+  return text;
+}
+
+Json qwen_preprocessor_config() {
+  return {{"image_processor_type", "Qwen2VLImageProcessor"},
+          {"do_convert_rgb", true},
+          {"do_resize", true},
+          {"do_rescale", true},
+          {"do_normalize", true},
+          {"resample", 3},
+          {"rescale_factor", 1.0 / 255.0},
+          {"image_mean", {0.48145466, 0.4578275, 0.40821073}},
+          {"image_std", {0.26862954, 0.26130258, 0.27577711}},
+          {"min_pixels", 3136},
+          {"max_pixels", 12845056},
+          {"patch_size", 14},
+          {"merge_size", 2},
+          {"temporal_patch_size", 2}};
+}
+
 std::uint64_t name_hash(const std::string& s) {
   std::uint64_t h = 1469598103934665603ull;  // FNV-1a
   for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
@@ -431,6 +530,9 @@ const std::vector<SynthPreset>& synth_presets() {
        1e-5, "llama3"},
       {"qwen3-8b", "qwen3", 4096, 36, 32, 8, 128, 12288, 151936, false, 1e6, 0, 0, 40960, 1e-6,
        "qwen3"},
+      // Qwen2.5-VL-7B's language model (Qwen2 with q/k/v biases).
+      {"qwen2.5-7b", "qwen2", 3584, 28, 28, 4, 128, 18944, 152064, false, 1e6, 0, 0, 128000, 1e-6,
+       "qwen3"},
   };
   return presets;
 }
@@ -473,13 +575,21 @@ Result<SynthResult> write_synthetic_model(const SynthOptions& o) {
     return Status(ErrorCode::kInvalidParams, "dtype must be f32, f16 or bf16");
   }
   if (o.out_dir.empty()) return Status(ErrorCode::kInvalidParams, "no output directory");
-  if (!o.vision.empty() &&
-      ((o.vision != "gemma3" && o.vision != "gemma3-siglip") || type != "gemma3_text")) {
+  const bool qwen_vl = is_qwen_vision(o.vision);
+  const bool gemma_vl = o.vision == "gemma3" || o.vision == "gemma3-siglip";
+  if (!o.vision.empty() && !(gemma_vl && type == "gemma3_text") && !(qwen_vl && type == "qwen2")) {
     return Status(ErrorCode::kInvalidParams,
-                  "vision: \"gemma3\" or \"gemma3-siglip\", around the gemma3_text architecture");
+                  "vision: \"gemma3\" or \"gemma3-siglip\" around the gemma3_text "
+                  "architecture, \"qwen2.5-vl\" or \"qwen2.5-vl-tiny\" around qwen2");
   }
   const SynthVision vision = synth_vision(o.vision);
-  if (!o.vision.empty()) {
+  if (qwen_vl) {
+    // Its vision tokens (151652-151656) must be rows of the embeddings; the
+    // tiny model ties them to stay small.
+    p.vocab = std::max<std::int64_t>(p.vocab, 151680);
+    if (p.name == "tiny") p.tied = true;
+  }
+  if (gemma_vl) {
     p.tied = true;  // Gemma 3 ties its embeddings
     // Its image token (262144) must be a row of the embeddings (the tiny
     // preset's vocab follows its tokenizer, below).
@@ -506,7 +616,8 @@ Result<SynthResult> write_synthetic_model(const SynthOptions& o) {
       // Gemma 3's image token (262144) lies past its tokenizer's vocab
       // entries; the 4B model's vocab covers it.
       p.vocab = (max_id + 1 + 63) / 64 * 64;
-      if (!o.vision.empty()) p.vocab = std::max<std::int64_t>(p.vocab, 262208);
+      if (gemma_vl) p.vocab = std::max<std::int64_t>(p.vocab, 262208);
+      if (qwen_vl) p.vocab = std::max<std::int64_t>(p.vocab, 151680);
     } else if (max_id >= p.vocab) {
       return core::make_error(ErrorCode::kInvalidParams,
                               "tokenizer '{}' has ids up to {}, beyond the preset's vocab {}",
@@ -531,10 +642,14 @@ Result<SynthResult> write_synthetic_model(const SynthOptions& o) {
 
   const Json gen = generation_config_for(family);
   Json config = model_config_for(p, type, *arch, o.dtype, gen);
-  if (!o.vision.empty()) {
+  if (gemma_vl) {
     config = vision_config_for(std::move(config), gen, vision);
     MLXS_RETURN_IF_ERROR(write_json_file((out / "preprocessor_config.json").string(),
                                          preprocessor_config_for(vision)));
+  } else if (qwen_vl) {
+    config = qwen_vision_config_for(std::move(config), p.head_dim, qwen_vision(o.vision));
+    MLXS_RETURN_IF_ERROR(
+        write_json_file((out / "preprocessor_config.json").string(), qwen_preprocessor_config()));
   }
   MLXS_RETURN_IF_ERROR(write_json_file((out / "config.json").string(), config));
   MLXS_RETURN_IF_ERROR(write_json_file((out / "generation_config.json").string(), gen));
@@ -549,7 +664,8 @@ Result<SynthResult> write_synthetic_model(const SynthOptions& o) {
   }
 
   auto specs = tensor_specs(p, type);
-  if (!o.vision.empty()) add_vision_specs(specs, p.hidden, vision);
+  if (gemma_vl) add_vision_specs(specs, p.hidden, vision);
+  if (qwen_vl) add_qwen_vision_specs(specs, p.hidden, qwen_vision(o.vision));
   const std::size_t width = tensor::dtype_size(o.dtype);
   std::vector<std::vector<const TensorSpec*>> shards(1);
   std::uint64_t shard_bytes = 0;

@@ -41,7 +41,8 @@ struct SynthOptions {
   // SigLIP tower and the pooling projector, weights under transformers'
   // published names, preprocessor_config.json). "gemma3-siglip": the same
   // with the published models' full-size SigLIP tower (benchmarks). Needs
-  // arch gemma3_text.
+  // arch gemma3_text. "qwen2.5-vl": Qwen2.5-VL-7B's ViT and patch merger
+  // around a qwen2 decoder (M-RoPE); "qwen2.5-vl-tiny" a small one (tests).
   std::string vision;
   std::uint64_t max_shard_bytes = 5'000'000'000ull;
   int threads = 0;  // 0: all CPUs

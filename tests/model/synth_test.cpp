@@ -59,6 +59,45 @@ TEST(Synth, EveryArchitectureLoadsAndRuns) {
   }
 }
 
+// A Qwen2.5-VL around the qwen2 decoder loads as a vision model with M-RoPE,
+// and its tower turns a 4 x 8 patch image into 2 x 4 merged rows.
+TEST(Synth, QwenVisionLanguageModelLoadsAndEncodes) {
+  SynthOptions o;
+  o.preset = "tiny";
+  o.arch = "qwen2";
+  o.vision = "qwen2.5-vl-tiny";
+  o.tokenizer = "none";
+  o.dtype = tensor::DType::kF32;
+  o.out_dir = (fs::path(testing::temp_dir()) / "synth-qwen2.5-vl").string();
+  auto r = write_synthetic_model(o);
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  EXPECT_TRUE(fs::exists(fs::path(o.out_dir) / "preprocessor_config.json"));
+  auto pool = std::make_shared<backend::cpu::ThreadPool>(2);
+  backend::cpu::CpuBackend backend(pool);
+  LoadOptions lo;
+  lo.max_batch_tokens = 64;
+  lo.max_context = 128;
+  auto model = Model::load(o.out_dir, backend, lo);
+  ASSERT_TRUE(model.is_ok()) << model.status().to_string();
+  ASSERT_NE((*model)->vision(), nullptr);
+  EXPECT_TRUE((*model)->multi_axis_rope());
+  const std::int64_t patches = 4 * 8;
+  std::vector<float> pixels(static_cast<std::size_t>(patches * 3 * 2 * 14 * 14));
+  for (std::size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<float>(i % 13) / 13.0f;
+  const ImageInput image{pixels, 1, 4, 8};
+  auto rows = (*model)->image_tokens(image);
+  ASSERT_TRUE(rows.is_ok()) << rows.status().to_string();
+  EXPECT_EQ(*rows, 8);
+  std::vector<float> out(static_cast<std::size_t>(*rows * 64));
+  EXPECT_GE((*model)->config().vocab, 151656) << "the vision tokens are rows of the embeddings";
+  ASSERT_TRUE((*model)->encode_image(image, out).is_ok());
+  for (float v : out) ASSERT_TRUE(std::isfinite(v));
+  EXPECT_NE(out.front(), out.back());
+  // The tower must sit around the architecture it was made for.
+  o.arch = "llama";
+  EXPECT_FALSE(write_synthetic_model(o).is_ok());
+}
+
 TEST(Synth, ShardsAndSeedsAreDeterministic) {
   SynthOptions o;
   o.preset = "tiny";
