@@ -60,6 +60,8 @@ Status Scheduler::add(SeqSpec spec) {
     }
   }
   s->images = std::move(spec.images);
+  // A follower's request is encoded with its leader.
+  s->images_unencoded = s->group_leader && !s->images.empty();
   s->tokens = std::move(spec.prompt);
   s->tokens.reserve(
       std::min<std::size_t>(static_cast<std::size_t>(config_.max_context),
@@ -268,6 +270,9 @@ const StepPlan& Scheduler::schedule() {
 
   int budget = config_.max_batch_tokens;
   int slots = config_.max_seqs;
+  int image_budget = config_.max_image_tokens_per_step > 0 ? config_.max_image_tokens_per_step
+                                                           : config_.max_batch_tokens;
+  bool encodes = false;  // an image request is already encoded in this step
   auto by_class_then_age = [&](SeqId a, SeqId b) {
     const Sequence& x = seq(a);
     const Sequence& y = seq(b);
@@ -356,6 +361,11 @@ const StepPlan& Scheduler::schedule() {
     }
     if (next == nullptr) break;
     Sequence& s = *next;
+    int image_tokens = 0;
+    if (s.images_unencoded) {
+      for (const auto& img : s.images) image_tokens += img.rows;
+      if (encodes && image_tokens > image_budget) break;  // next step's towers
+    }
     match_prefix(s);
     const int remaining = static_cast<int>(s.tokens.size()) - s.num_computed;
     const int chunk = image_chunk(s, std::min({remaining, budget, config_.prefill_chunk}));
@@ -394,6 +404,11 @@ const StepPlan& Scheduler::schedule() {
       stats_.cached_prompt_tokens += static_cast<std::uint64_t>(s.num_cached_prompt);
     }
     if (s.times.first_scheduled == 0) s.times.first_scheduled = now;
+    if (s.images_unencoded) {
+      s.images_unencoded = false;
+      image_budget -= image_tokens;
+      encodes = true;
+    }
     plan_.entries.push_back(
         {s.id, s.num_computed, chunk, s.num_computed + chunk == static_cast<int>(s.tokens.size())});
     budget -= chunk;

@@ -31,6 +31,12 @@ struct SchedulerConfig {
   // Image rows attend to their whole image (Gemma 3): a prefill chunk never
   // ends inside an image.
   bool whole_images = false;
+  // Image tokens whose vision tower runs in one step (a request's images are
+  // encoded whole in the step that first schedules it): admissions stop at
+  // the request that would go over, so a burst of image requests is spread
+  // over steps instead of stalling every running stream behind the towers.
+  // The first image request of a step is always taken. 0: max_batch_tokens.
+  int max_image_tokens_per_step = 0;
 };
 
 struct SeqSpec {

@@ -79,6 +79,8 @@ struct Sequence {
   std::vector<std::int32_t> tokens;  // prompt, then generated
   // Images whose rows replace placeholder tokens of the prompt, in order.
   std::vector<model::PlacedImage> images;
+  // Its images are still to be encoded (by the step that first schedules it).
+  bool images_unencoded = false;
   // The last token is a placeholder (kPendingToken) for one the device has
   // sampled and the host not yet read (the engine's overlap mode).
   bool pending = false;

@@ -361,6 +361,41 @@ TEST(Scheduler, GroupFollowersWaitForTheLeaderAndShareItsPrompt) {
   EXPECT_EQ(h.outputs[1], h.outputs[2]);
 }
 
+// Image requests are encoded whole in the step that admits them: past the
+// step's image-token budget they wait for the next step (text requests are
+// not held back by it before them, only behind them in order), while the
+// first image request of a step always goes, however large.
+TEST(Scheduler, ImageTokensPerStepSpreadTowersOverSteps) {
+  SchedulerConfig c = config(/*budget=*/256, /*seqs=*/8, /*chunk=*/64);
+  c.max_image_tokens_per_step = 50;
+  Harness h(c, 256);
+  auto add_image = [&](SeqId id, int rows, int salt) {
+    SeqSpec spec;
+    spec.id = id;
+    spec.prompt = prompt_of(rows + 8, salt);
+    spec.images.push_back({4, rows, 0, 0, nullptr, 0});
+    spec.max_new_tokens = 2;
+    ASSERT_TRUE(h.sched.add(std::move(spec)).is_ok());
+  };
+  add_image(1, 30, 1);
+  add_image(2, 30, 2);
+  h.add(3, 8, 2, Priority::kInteractive, 3);
+  add_image(4, 80, 4);
+  auto ids = [](const StepPlan& p) {
+    std::set<SeqId> out;
+    for (const auto& e : p.entries) out.insert(e.id);
+    return out;
+  };
+  // 30 + 30 is over 50: the second image request and all behind it wait.
+  EXPECT_EQ(ids(h.step()), (std::set<SeqId>{1}));
+  EXPECT_EQ(ids(h.step()), (std::set<SeqId>{1, 2, 3}));
+  // 80 alone is over the budget, but it is the step's first tower.
+  EXPECT_EQ(h.step().entries.size(), 3u);
+  EXPECT_TRUE(ids(h.history.back()).count(4));
+  h.run();
+  EXPECT_EQ(h.finished.size(), 4u);
+}
+
 TEST(Scheduler, AdmissionLimitsAndBadSpecs) {
   auto cfg = config();
   cfg.max_waiting[0] = 2;
