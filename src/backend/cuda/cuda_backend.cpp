@@ -15,6 +15,7 @@
 #include "backend/cuda/cuda_encoder_ops.h"
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/device_bind.h"
+#include "backend/cuda/kernels_fp8.h"
 #include "core/half.h"
 
 namespace mlxs::backend::cuda {
@@ -55,6 +56,22 @@ k::AffineWeight affine_view(const tensor::Weight& w) {
   a.group = static_cast<int>(w.quant.group_size);
   a.n = static_cast<int>(w.out_features());
   return a;
+}
+
+// The kernels' view of an FP8 weight imported by import_quantized (scales
+// widened to f32 there).
+k::Fp8Weight fp8_view(const tensor::Weight& w) {
+  k::Fp8Weight f{};
+  f.codes = static_cast<const std::uint8_t*>(w.w.data);
+  f.scales = w.quant.scales.as<float>();
+  f.block_rows = static_cast<int>(w.quant.block_rows);
+  f.group = static_cast<int>(w.quant.group_size);
+  f.n = static_cast<int>(w.out_features());
+  return f;
+}
+
+bool is_fp8(const tensor::Weight& w) {
+  return w.quant.format == tensor::QuantFormat::kFp8;
 }
 
 k::Act kernel_act(tensor::Activation act) {
@@ -236,6 +253,16 @@ struct CudaBackend::Impl {
   // bf16 rows of a packed weight for prefill GEMMs (allocated with the first
   // packed weight).
   void* dequant_scratch = nullptr;
+  // FP8 weights at up to this many rows take the FP8 GEMV, more the bf16
+  // tile GEMM (MLXS_FP8_GEMV_MAX_ROWS).
+  std::int64_t fp8_gemv_max_rows = k::kFp8GemvMaxRows;
+  // Per-token e4m3 activations and their scales for the FP8 GEMM (sized in
+  // plan_step once an FP8 weight is imported); MLXS_FP8_GEMM=0 sends those
+  // rows to bf16 tiles instead.
+  bool has_fp8 = false;
+  bool fp8_gemm = true;
+  std::uint8_t* fp8_x = nullptr;
+  float* fp8_x_scales = nullptr;
   std::size_t dequant_scratch_bytes = 0;
   // MoE scratch.
   float* moe_logits = nullptr;
@@ -415,8 +442,118 @@ struct CudaBackend::Impl {
     if (bias != nullptr) check(k::add_bias(y, bias, M, w.n, stream), "bias");
   }
 
+  // Y = X · W^T on cuBLASLt's FP8 tensor-core GEMM: x as per-token e4m3
+  // (fp8_quantize_rows, once per call), W's codes as stored, f32 output;
+  // the token and channel scales after it (fp8_scale_output, with the
+  // bias): cuBLASLt 13 on the H100 has no algorithm for outer-vector
+  // scaling of e4m3 with an f32 output.
+  // False where cuBLASLt has no algorithm (the caller takes bf16 tiles).
+  bool fp8_gemm_run(std::int64_t M, std::int64_t K, const k::Fp8Segment& sg) {
+    const int N = sg.w.n;
+    GemmPlan& plan = gemm_plans[{static_cast<int>(M), N, static_cast<int>(K), -8, N, false}];
+    if (plan.op == nullptr) {
+      if (!lt_status(cublasLtMatmulDescCreate(&plan.op, CUBLAS_COMPUTE_32F, CUDA_R_32F), "desc")
+               .is_ok()) {
+        return false;
+      }
+      const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+      cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta));
+      cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb));
+      cublasLtMatrixLayoutCreate(&plan.a, CUDA_R_8F_E4M3, K, N, K);
+      cublasLtMatrixLayoutCreate(&plan.b, CUDA_R_8F_E4M3, K, M, K);
+      cublasLtMatrixLayoutCreate(&plan.c, CUDA_R_32F, N, M, N);
+      cublasLtMatmulPreference_t pref = nullptr;
+      cublasLtMatmulPreferenceCreate(&pref);
+      cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                           &lt_workspace_bytes, sizeof(lt_workspace_bytes));
+      cublasLtMatmulHeuristicResult_t result{};
+      int found = 0;
+      cublasLtMatmulAlgoGetHeuristic(lt, plan.op, plan.a, plan.b, plan.c, plan.c, pref, 1, &result,
+                                     &found);
+      cublasLtMatmulPreferenceDestroy(pref);
+      plan.has_algo = found > 0;
+      plan.algo = result.algo;
+      if (!plan.has_algo) {
+        std::fprintf(stderr, "cuda: no cuBLASLt FP8 GEMM for %lld x %d x %lld: bf16 tiles\n",
+                     static_cast<long long>(M), N, static_cast<long long>(K));
+      }
+    }
+    if (!plan.has_algo) return false;
+    const float alpha = 1.0f, beta = 0.0f;
+    check(lt_status(
+        cublasLtMatmul(lt, plan.op, &alpha, sg.w.codes, plan.a, fp8_x, plan.b, &beta, sg.y, plan.c,
+                       sg.y, plan.c, &plan.algo, lt_workspace, lt_workspace_bytes, stream),
+        "fp8 matmul"));
+    check(k::fp8_scale_output(sg.y, fp8_x_scales, sg.w.scales, sg.bias, M, N, stream),
+          "fp8 scales");
+    return true;
+  }
+
+  // FP8 weights sharing x. exact_f32: f32 products of the exact weights, 8
+  // rows a launch. Otherwise up to fp8_gemv_max_rows rows on the FP8 GEMV
+  // (x as f16, tensor cores, one byte read per weight; weights of 32-column
+  // blocks, which it does not take, on the exact kernel); more rows, the FP8
+  // GEMM for per-channel weights, bf16 tiles through the bf16 GEMM for the
+  // others.
+  void fp8_linear(const float* x, std::int64_t M, std::int64_t K, k::Fp8Segment* segs, int count) {
+    if (count == 0 || M == 0) return;
+    const int Ki = static_cast<int>(K);
+    const bool small = M <= fp8_gemv_max_rows && M <= k::kFp8GemvMaxRows;
+    bool mma = small;
+    for (int i = 0; i < count; ++i) mma = mma && k::fp8_gemv_supports(segs[i].w.group, K);
+    if (mma && !options.exact_f32) {
+      // Past 4 rows x goes to f16 in one pass first: converting it in every
+      // warp costs more L1 traffic than the launch (H100, 8B at 16 rows).
+      const bool x_f16 = M > 4;
+      if (x_f16) check(k::to_half(k::WType::kF16, x, half_scratch, M * K, stream), "to_half");
+      check(k::fp8_gemv(x_f16 ? half_scratch : static_cast<const void*>(x), x_f16,
+                        static_cast<int>(M), Ki, segs, count, stream),
+            "fp8 gemv");
+      return;
+    }
+    if (options.exact_f32 || small) {
+      for (std::int64_t m0 = 0; m0 < M; m0 += k::kFp8ExactMaxRows) {
+        const auto rows = static_cast<int>(std::min<std::int64_t>(k::kFp8ExactMaxRows, M - m0));
+        k::Fp8Segment part[k::kFp8MaxSegments];
+        for (int i = 0; i < count; ++i) {
+          part[i] = segs[i];
+          part[i].y = segs[i].y + m0 * segs[i].w.n;
+        }
+        check(k::fp8_gemv_exact(x + m0 * K, rows, Ki, part, count, stream), "fp8 gemv");
+      }
+      return;
+    }
+    bool x_fp8 = false, x_bf16 = false;
+    for (int i = 0; i < count; ++i) {
+      const k::Fp8Weight& w = segs[i].w;
+      if (fp8_gemm && fp8_x != nullptr && w.block_rows == 1 && w.group >= Ki && K % 16 == 0) {
+        if (!x_fp8) {
+          check(k::fp8_quantize_rows(x, static_cast<int>(M), Ki, fp8_x, fp8_x_scales, stream),
+                "fp8 quantize");
+        }
+        x_fp8 = true;
+        if (fp8_gemm_run(M, K, segs[i])) continue;
+      }
+      if (!x_bf16) check(k::to_half(k::WType::kBF16, x, half_scratch, M * K, stream), "to_half");
+      x_bf16 = true;
+      const int chunk = static_cast<int>(
+          std::max<std::int64_t>(1, static_cast<std::int64_t>(dequant_scratch_bytes / 2) / K));
+      for (int n0 = 0; n0 < w.n; n0 += chunk) {
+        const int rows = std::min(chunk, w.n - n0);
+        check(k::fp8_dequantize_rows(w, Ki, n0, rows, dequant_scratch, stream), "dequantize");
+        check(gemm(half_scratch, CUDA_R_16BF, dequant_scratch, CUDA_R_16BF, segs[i].y + n0,
+                   static_cast<int>(M), rows, Ki, w.n));
+      }
+      if (segs[i].bias != nullptr) {
+        check(k::add_bias(segs[i].y, segs[i].bias, M, w.n, stream), "bias");
+      }
+    }
+  }
+
   void linear(const float* x, std::int64_t M, std::int64_t K,
               std::span<const tensor::LinearOut> outs) {
+    k::Fp8Segment fp8[k::kFp8MaxSegments];
+    int nfp8 = 0;
     // Packed weights: up to 8 rows, those of the same bits sharing x in one
     // quantized GEMV launch; more rows, one GEMM each. Then the others
     // together as before.
@@ -439,6 +576,17 @@ struct CudaBackend::Impl {
           count = 0;
           x_half = false;  // the scratch may now hold x in another 16-bit type
         }
+        continue;
+      }
+      if (is_fp8(*o.weight)) {
+        if (nfp8 == k::kFp8MaxSegments) {
+          fp8_linear(x, M, K, fp8, nfp8);
+          nfp8 = 0;
+          x_half = false;
+        }
+        fp8[nfp8++] = {fp8_view(*o.weight),
+                       o.weight->bias.empty() ? nullptr : o.weight->bias.as<float>(),
+                       o.out.as<float>()};
         continue;
       }
       const k::AffineWeight w = affine_view(*o.weight);
@@ -467,6 +615,7 @@ struct CudaBackend::Impl {
                       o.out.as<float>()};
     }
     flush();
+    fp8_linear(x, M, K, fp8, nfp8);
     if (count == outs.size()) return plain_linear(x, M, K, outs);
     if (count > 0) plain_linear(x, M, K, std::span<const tensor::LinearOut>(plain, count));
   }
@@ -587,6 +736,12 @@ core::Result<std::unique_ptr<CudaBackend>> CudaBackend::create(const CudaOptions
   if (const char* env = std::getenv("MLXS_QGEMM_MIN_ROWS"); env != nullptr) {
     impl->options.qgemm_min_rows = std::atoi(env);
   }
+  if (const char* env = std::getenv("MLXS_FP8_GEMV_MAX_ROWS"); env != nullptr) {
+    impl->fp8_gemv_max_rows = std::atoi(env);
+  }
+  if (const char* env = std::getenv("MLXS_FP8_GEMM"); env != nullptr && std::string(env) == "0") {
+    impl->fp8_gemm = false;
+  }
   if (const char* env = std::getenv("MLXS_GEMM_BIAS_EPILOGUE");
       env != nullptr && std::string(env) == "0") {
     impl->bias_epilogue = false;
@@ -653,7 +808,26 @@ core::Result<tensor::Weight> CudaBackend::import_quantized(const tensor::Weight&
     }
     return out;
   }
-  // Other formats (3/5/6 bits, FP8 blocks) and exact_f32 are dequantized
+  if (q.format == tensor::QuantFormat::kFp8 && host.w.dtype == DType::kF8E4M3 &&
+      k::fp8_exact_supports(static_cast<int>(q.group_size), q.in_features) &&
+      host.w.cols() == q.in_features) {
+    // Kept as e4m3 bytes with f32 scales (exact: any stored scale dtype
+    // widens exactly), in exact_f32 too (its kernel multiplies in f32).
+    tensor::Weight out = host;
+    MLXS_ASSIGN_OR_RETURN(out.w, impl_->upload_raw(host.w));
+    MLXS_ASSIGN_OR_RETURN(out.quant.scales, import_tensor(q.scales, true));
+    impl_->has_fp8 = true;
+    if (!host.bias.empty()) {
+      MLXS_ASSIGN_OR_RETURN(out.bias, import_tensor(host.bias, true));
+    }
+    if (impl_->dequant_scratch == nullptr) {
+      impl_->dequant_scratch_bytes = std::size_t{64} << 20;
+      MLXS_ASSIGN_OR_RETURN(impl_->dequant_scratch,
+                            impl_->device_alloc<std::uint8_t>(impl_->dequant_scratch_bytes));
+    }
+    return out;
+  }
+  // Other formats (3/5/6 bits, FP8 of odd widths) and exact_f32 are dequantized
   // once at load to bf16: correct within bf16's rounding (2^-9 relative),
   // at the memory and bandwidth of a bf16 model; exact_f32 keeps them f32
   // (exact: the parity tests' precision).
@@ -776,6 +950,10 @@ core::Status CudaBackend::plan_step(const tensor::StepCapacity& capacity) {
   m.meta.prev_ids = m.argmax_dev;
   const auto in = static_cast<std::size_t>(std::max<std::int64_t>(capacity.max_linear_in, 1));
   MLXS_ASSIGN_OR_RETURN(m.half_scratch, m.device_alloc<std::uint16_t>(T * in));
+  if (m.has_fp8) {
+    MLXS_ASSIGN_OR_RETURN(m.fp8_x, m.device_alloc<std::uint8_t>(T * in));
+    MLXS_ASSIGN_OR_RETURN(m.fp8_x_scales, m.device_alloc<float>(T));
+  }
   // Split attention partials: up to kMaxSplits splits for small batches, one
   // split per token for large ones.
   const auto heads = static_cast<std::size_t>(std::max(capacity.max_heads, 1));
@@ -930,6 +1108,12 @@ void CudaBackend::end_step() {
 void CudaBackend::embed(const tensor::Weight& weight, float scale, Tensor out) {
   if (impl_->replaying) return;  // the step's graph does the work
   const Impl::OpTimer timer(impl_.get(), "embed");
+  if (is_fp8(weight)) {  // kept as e4m3 at import
+    impl_->check(k::fp8_embed(fp8_view(weight), static_cast<int>(weight.in_features()), impl_->meta,
+                              impl_->step_tokens, scale, out.as<float>(), impl_->stream),
+                 "embed");
+    return;
+  }
   if (weight.quantized()) {  // kept packed at import
     impl_->check(
         k::embed_affine(affine_view(weight), static_cast<int>(weight.in_features()), impl_->meta,

@@ -364,6 +364,112 @@ TEST(CudaOps, PackedAndPlainWeightsSharingOneInput) {
   }
 }
 
+// An FP8 weight as checkpoints store it: e4m3 codes (no NaN) and f32 scales
+// per block of block_rows x group columns.
+struct Fp8Host {
+  std::vector<std::uint8_t> codes;
+  std::vector<float> scales;
+  tensor::Weight weight;
+};
+Fp8Host make_fp8(std::int64_t N, std::int64_t K, std::int64_t block_rows, std::int64_t group,
+                 core::Xoshiro256& rng) {
+  Fp8Host h;
+  h.codes.resize(static_cast<std::size_t>(N * K));
+  for (auto& c : h.codes) {
+    c = static_cast<std::uint8_t>(rng.next() & 0xFF);
+    if ((c & 0x7F) == 0x7F) c = 0x3F;  // NaN codes become 1.875
+  }
+  const std::int64_t rb = (N + block_rows - 1) / block_rows, gb = (K + group - 1) / group;
+  h.scales.resize(static_cast<std::size_t>(rb * gb));
+  for (auto& v : h.scales) v = (0.5f + rng.uniform()) / 256.0f;
+  h.weight.w = Tensor(h.codes.data(), DType::kF8E4M3, {N, K});
+  h.weight.quant.format = tensor::QuantFormat::kFp8;
+  h.weight.quant.bits = 8;
+  h.weight.quant.group_size = group;
+  h.weight.quant.block_rows = block_rows;
+  h.weight.quant.in_features = K;
+  h.weight.quant.scales = Tensor(h.scales.data(), DType::kF32, {rb, gb});
+  return h;
+}
+
+// FP8 weights kept as e4m3 on the device, three sharing x in one call (the
+// q/k/v pattern, one with a bias), every route: exact f32 products
+// (exact_f32), the tensor-core FP8 GEMV (1-16 rows, x rounded to f16), the
+// cuBLASLt FP8 GEMM (more rows, per-channel scales), bf16 tiles + GEMM (more
+// rows, block scales), and 32-column blocks, which the GEMV does not take.
+// The CPU's exact dequantization is the reference.
+TEST(CudaOps, Fp8WeightsEveryRoute) {
+  for (bool exact : {true, false}) {
+    Pair p(exact);
+    ASSERT_TRUE(p.gpu);
+    p.cpu.set_int8_activations(false);
+    p.plan(40, 4, 64, 1024);
+    core::Xoshiro256 rng(exact ? 3 : 4);
+    HostData hd;
+    for (auto [br, group] :
+         {std::pair<std::int64_t, std::int64_t>{1, 1024}, {128, 128}, {32, 32}}) {
+      const std::int64_t K = 1024;
+      std::vector<Fp8Host> hosts;
+      hosts.push_back(make_fp8(200, K, br, group, rng));
+      hosts.push_back(make_fp8(70, K, br, group, rng));  // not a multiple of 16 rows
+      hosts.push_back(make_fp8(33, K, br, group, rng));
+      std::vector<tensor::Weight> wc, wg;
+      for (const auto& h : hosts) {
+        wc.push_back(*p.cpu.import_quantized(h.weight));
+        auto g = p.gpu->import_quantized(h.weight);
+        ASSERT_TRUE(g.is_ok()) << g.status().to_string();
+        wg.push_back(*g);
+        ASSERT_EQ(wg.back().quant.format, tensor::QuantFormat::kFp8) << "kept as e4m3";
+      }
+      const Tensor bh = hd.random(DType::kF32, {70}, rng);
+      wc[1].bias = *p.cpu.import_tensor(bh, true);
+      wg[1].bias = *p.gpu->import_tensor(bh, true);
+      for (std::int64_t M : {1, 2, 5, 8, 9, 16, 17, 40}) {
+        SCOPED_TRACE(fmt::format("exact={} block_rows={} group={} M={}", exact, br, group, M));
+        // Large activations on some rows: the f16 x must not overflow.
+        auto x = both(p, hd.random(DType::kF32, {M, K}, rng, M == 5 ? 3000.0f : 1.0f), true);
+        std::vector<std::unique_ptr<tensor::DeviceBuffer>> bufs;
+        std::vector<tensor::LinearOut> oc, og;
+        for (std::size_t i = 0; i < wc.size(); ++i) {
+          const std::int64_t N = wc[i].out_features();
+          bufs.push_back(p.cpu.allocate(static_cast<std::size_t>(M * N) * 4).value());
+          oc.push_back({&wc[i], Tensor(bufs.back()->data(), DType::kF32, {M, N})});
+          bufs.push_back(p.gpu->allocate(static_cast<std::size_t>(M * N) * 4).value());
+          og.push_back(
+              {&wg[i], Tensor(bufs.back()->data(), DType::kF32, {M, N}, tensor::Device::kCuda)});
+        }
+        p.cpu.linear(x.c, oc);
+        p.gpu->linear(x.g, og);
+        ASSERT_TRUE(p.gpu->synchronize().is_ok());
+        // Fast path: 1-16 rows x rounded to f16 (the FP8 GEMV, or the exact
+        // kernel for 32-column blocks); more rows per-channel weights on the
+        // FP8 GEMM (x as per-token e4m3: 2^-4 relative rounding per
+        // element), blocks on bf16 tiles.
+        const double bound = exact ? 1e-5 : M <= 16 ? 2e-3 : group == K ? 6e-2 : 1e-2;
+        for (std::size_t i = 0; i < oc.size(); ++i) {
+          SCOPED_TRACE(fmt::format("weight {}", i));
+          EXPECT_LT(rel_error(fetch(*p.gpu, og[i].out), fetch(p.cpu, oc[i].out)), bound);
+        }
+      }
+      // The first weight as an embedding table.
+      const std::vector<std::int32_t> tokens = {5, 0, 199, 5};
+      const std::vector<std::int32_t> positions = {0, 1, 2, 3};
+      const std::vector<std::int32_t> blocks = {0};
+      const std::vector<tensor::SeqSlice> seqs = {{0, 4, 4, blocks.data(), 1}};
+      const std::vector<std::int32_t> logit_rows = {3};
+      const tensor::StepBatch batch{tokens, positions, seqs, logit_rows};
+      p.cpu.begin_step(batch);
+      p.gpu->begin_step(batch);
+      auto e = both(p, hd.random(DType::kF32, {4, K}, rng), true);
+      p.cpu.embed(wc[0], 0.5f, e.c);
+      p.gpu->embed(wg[0], 0.5f, e.g);
+      p.cpu.end_step();
+      p.gpu->end_step();
+      EXPECT_LT(rel_error(fetch(*p.gpu, e.g), fetch(p.cpu, e.c)), 1e-6);
+    }
+  }
+}
+
 TEST(CudaOps, NormsActivationsAndElementwise) {
   Pair p;
   ASSERT_TRUE(p.gpu);

@@ -1,0 +1,429 @@
+// FP8 e4m3 weights read as stored (see kernels_fp8.h). e4m3 converts to f16
+// exactly (every e4m3 value is an f16), two codes per cvt instruction.
+#include <algorithm>
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_fp8.h>
+
+#include "backend/cuda/kernels_fp8.h"
+#include "backend/cuda/launch_util.cuh"
+
+namespace mlxs::backend::cuda::k {
+namespace {
+
+constexpr int kWarps = 8;
+constexpr int kUnroll = 4;  // 16-byte code loads in flight per row per lane
+
+struct Fp8Segs {
+  Fp8Segment seg[kFp8MaxSegments];
+  int count;
+};
+
+// Two e4m3 codes (low byte first) as a half2 bit pattern.
+__device__ __forceinline__ unsigned e4m3x2_to_half2(unsigned short v) {
+  const __half2_raw h = __nv_cvt_fp8x2_to_halfraw2(v, __NV_E4M3);
+  return static_cast<unsigned>(h.x) | (static_cast<unsigned>(h.y) << 16);
+}
+
+__device__ __forceinline__ unsigned half2_bits(float a, float b) {
+  const __half2 h = __floats2half2_rn(a, b);
+  return *reinterpret_cast<const unsigned*>(&h);
+}
+
+__device__ __forceinline__ float scale_at(const Fp8Weight& w, int K, int row, int col) {
+  const int groups = (K + w.group - 1) / w.group;
+  return __ldg(w.scales + static_cast<std::int64_t>(row / w.block_rows) * groups + col / w.group);
+}
+
+__device__ __forceinline__ void mma16816(float (&d)[4], unsigned a0, unsigned a1, unsigned a2,
+                                         unsigned a3, unsigned b0, unsigned b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+      "{%8,%9}, {%0,%1,%2,%3};"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+// A block per tile of 16 weight rows; its 8 warps split K in 64-column
+// chunks (warp w takes chunks w, w + 8, ...), summed through shared memory
+// at the end. Lane (g, t) = (lane / 4, lane % 4) loads 16 bytes of rows g
+// and g + 8 at columns 16t.. of a chunk: kUnroll chunks, 2 · kUnroll loads
+// in flight. The mma's k order is a permutation of the chunk's columns
+// (A and B use the same one): step s takes the lane's bytes 4s..4s+3 as
+// k = 2t, 2t+1 (low pair) and 2t+8, 2t+9 (high pair), so the lane's x is the
+// same 16 contiguous f16 values, two 16-byte loads per 8 input rows.
+// PER_ROW: one scale per row (applied once at the end); otherwise each
+// chunk's product is scaled by its block's scale.
+template <int NT, bool PER_ROW, bool XF16>
+__global__ void __launch_bounds__(32 * kWarps)
+    fp8_gemv_kernel(const void* xv, int M, int K, Fp8Segs segs) {
+  __shared__ float red[kWarps][NT * 4][32];
+  int tile = static_cast<int>(blockIdx.x);
+  int s = 0;
+  while (s < segs.count && tile >= (segs.seg[s].w.n + 15) / 16)
+    tile -= (segs.seg[s++].w.n + 15) / 16;
+  if (s >= segs.count) return;
+  const Fp8Segment& sg = segs.seg[s];
+  const Fp8Weight& w = sg.w;
+  const int lane = static_cast<int>(threadIdx.x) & 31;
+  const int warp = static_cast<int>(threadIdx.x) >> 5;
+  const int g = lane >> 2, t = lane & 3;
+  const int r0 = tile * 16 + g, r1 = r0 + 8;
+  const bool v0 = r0 < w.n, v1 = r1 < w.n;
+  const int per_row = K / 16;  // 16-byte pieces per row
+  const uint4* row0 =
+      reinterpret_cast<const uint4*>(w.codes) + static_cast<std::int64_t>(r0) * per_row;
+  const uint4* row1 =
+      reinterpret_cast<const uint4*>(w.codes) + static_cast<std::int64_t>(r1) * per_row;
+  const int C = K / 64;
+  const uint4 zero = make_uint4(0, 0, 0, 0);
+  uint4 q0[kUnroll], q1[kUnroll];
+  const auto load = [&](int c) {
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int cc = c + kWarps * u;
+      q0[u] = v0 && cc < C ? __ldg(row0 + cc * 4 + t) : zero;
+      q1[u] = v1 && cc < C ? __ldg(row1 + cc * 4 + t) : zero;
+    }
+  };
+  // The weights are constant: the first loads are in flight while this
+  // launch (programmatic, see launch_early) waits for the kernel writing x.
+  load(warp);
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  cudaGridDependencySynchronize();
+#endif
+  float acc[NT][4];
+#pragma unroll
+  for (int j = 0; j < NT; ++j) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) acc[j][e] = 0.0f;
+  }
+  for (int c = warp; c < C; c += kWarps * kUnroll) {
+    if (c != warp) load(c);
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int cc = c + kWarps * u;
+      if (cc >= C) break;
+      // x as f16: converted here from f32 (XF16 false), or as a conversion
+      // pass wrote it (16 bytes a lane instead of 64: more rows).
+      uint4 xa[NT], xb[NT];
+#pragma unroll
+      for (int j = 0; j < NT; ++j) {
+        const int m = j * 8 + g;
+        xa[j] = zero;
+        xb[j] = zero;
+        if (m >= M) continue;
+        const std::int64_t at = static_cast<std::int64_t>(m) * K + cc * 64 + 16 * t;
+        if constexpr (XF16) {
+          const uint4* xr = reinterpret_cast<const uint4*>(static_cast<const __half*>(xv) + at);
+          xa[j] = __ldg(xr);
+          xb[j] = __ldg(xr + 1);
+        } else {
+          const float4* xr = reinterpret_cast<const float4*>(static_cast<const float*>(xv) + at);
+          const float4 f0 = __ldg(xr), f1 = __ldg(xr + 1), f2 = __ldg(xr + 2), f3 = __ldg(xr + 3);
+          xa[j] = make_uint4(half2_bits(f0.x, f0.y), half2_bits(f0.z, f0.w), half2_bits(f1.x, f1.y),
+                             half2_bits(f1.z, f1.w));
+          xb[j] = make_uint4(half2_bits(f2.x, f2.y), half2_bits(f2.z, f2.w), half2_bits(f3.x, f3.y),
+                             half2_bits(f3.z, f3.w));
+        }
+      }
+      const unsigned qa[4] = {q0[u].x, q0[u].y, q0[u].z, q0[u].w};
+      const unsigned qb[4] = {q1[u].x, q1[u].y, q1[u].z, q1[u].w};
+      float part[NT][4];
+#pragma unroll
+      for (int j = 0; j < NT; ++j) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) part[j][e] = 0.0f;
+      }
+#pragma unroll
+      for (int st = 0; st < 4; ++st) {
+        const unsigned a0 = e4m3x2_to_half2(static_cast<unsigned short>(qa[st] & 0xFFFFu));
+        const unsigned a2 = e4m3x2_to_half2(static_cast<unsigned short>(qa[st] >> 16));
+        const unsigned a1 = e4m3x2_to_half2(static_cast<unsigned short>(qb[st] & 0xFFFFu));
+        const unsigned a3 = e4m3x2_to_half2(static_cast<unsigned short>(qb[st] >> 16));
+#pragma unroll
+        for (int j = 0; j < NT; ++j) {
+          const unsigned xw[8] = {xa[j].x, xa[j].y, xa[j].z, xa[j].w,
+                                  xb[j].x, xb[j].y, xb[j].z, xb[j].w};
+          if constexpr (PER_ROW) {
+            mma16816(acc[j], a0, a1, a2, a3, xw[2 * st], xw[2 * st + 1]);
+          } else {
+            mma16816(part[j], a0, a1, a2, a3, xw[2 * st], xw[2 * st + 1]);
+          }
+        }
+      }
+      if constexpr (!PER_ROW) {
+        const float s0 = v0 ? scale_at(w, K, r0, cc * 64) : 0.0f;
+        const float s1 = v1 ? scale_at(w, K, r1, cc * 64) : 0.0f;
+#pragma unroll
+        for (int j = 0; j < NT; ++j) {
+          acc[j][0] += s0 * part[j][0];
+          acc[j][1] += s0 * part[j][1];
+          acc[j][2] += s1 * part[j][2];
+          acc[j][3] += s1 * part[j][3];
+        }
+      }
+    }
+  }
+#pragma unroll
+  for (int j = 0; j < NT; ++j) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) red[warp][j * 4 + e][lane] = acc[j][e];
+  }
+  __syncthreads();
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  cudaTriggerProgrammaticLaunchCompletion();
+#endif
+  if (warp != 0) return;
+#pragma unroll
+  for (int j = 0; j < NT; ++j) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      float v = 0.0f;
+#pragma unroll
+      for (int i = 0; i < kWarps; ++i) v += red[i][j * 4 + e][lane];
+      // C fragment: e 0, 1 row g, e 2, 3 row g + 8; input row 2t + (e & 1).
+      const int r = e < 2 ? r0 : r1;
+      const int m = j * 8 + 2 * t + (e & 1);
+      if (r < w.n && m < M) {
+        if constexpr (PER_ROW) v *= scale_at(w, K, r, 0);
+        sg.y[static_cast<std::int64_t>(m) * w.n + r] = v + (sg.bias != nullptr ? sg.bias[r] : 0.0f);
+      }
+    }
+  }
+}
+
+// A warp per weight row, f32 products: lane l takes 16-byte pieces l,
+// l + 32, ... (one scale each).
+template <int M>
+__global__ void __launch_bounds__(32 * kWarps)
+    fp8_gemv_exact_kernel(const float* x, int K, Fp8Segs segs) {
+  int r = static_cast<int>(blockIdx.x) * kWarps + (static_cast<int>(threadIdx.x) >> 5);
+  int s = 0;
+  while (s < segs.count && r >= segs.seg[s].w.n) r -= segs.seg[s++].w.n;
+  if (s >= segs.count) return;
+  const Fp8Segment& sg = segs.seg[s];
+  const int lane = static_cast<int>(threadIdx.x) & 31;
+  const uint4* row =
+      reinterpret_cast<const uint4*>(sg.w.codes) + static_cast<std::int64_t>(r) * (K / 16);
+  float acc[M];
+#pragma unroll
+  for (int m = 0; m < M; ++m) acc[m] = 0.0f;
+  for (int i = lane; i < K / 16; i += 32) {
+    const uint4 q = __ldg(row + i);
+    const unsigned qw[4] = {q.x, q.y, q.z, q.w};
+    float wv[16];
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const unsigned lo = e4m3x2_to_half2(static_cast<unsigned short>(qw[j] & 0xFFFFu));
+      const unsigned hi = e4m3x2_to_half2(static_cast<unsigned short>(qw[j] >> 16));
+      const float2 a = __half22float2(*reinterpret_cast<const __half2*>(&lo));
+      const float2 b = __half22float2(*reinterpret_cast<const __half2*>(&hi));
+      wv[4 * j] = a.x;
+      wv[4 * j + 1] = a.y;
+      wv[4 * j + 2] = b.x;
+      wv[4 * j + 3] = b.y;
+    }
+    const float sc = scale_at(sg.w, K, r, i * 16);
+#pragma unroll
+    for (int m = 0; m < M; ++m) {
+      const float4* xm =
+          reinterpret_cast<const float4*>(x + static_cast<std::int64_t>(m) * K + i * 16);
+      float dot = 0.0f;
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        const float4 v = xm[j];
+        dot += v.x * wv[4 * j] + v.y * wv[4 * j + 1] + v.z * wv[4 * j + 2] + v.w * wv[4 * j + 3];
+      }
+      acc[m] += sc * dot;
+    }
+  }
+#pragma unroll
+  for (int m = 0; m < M; ++m) {
+    float v = acc[m];
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    if (lane == 0) {
+      sg.y[static_cast<std::int64_t>(m) * sg.w.n + r] =
+          v + (sg.bias != nullptr ? sg.bias[r] : 0.0f);
+    }
+  }
+}
+
+// A thread per 16 codes: one scale, one 32-byte store of bf16.
+__global__ void fp8_dequantize_kernel(Fp8Weight w, int K, int row0, std::int64_t pieces,
+                                      __nv_bfloat16* out) {
+  const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= pieces) return;
+  const int per_row = K / 16;
+  const int r = row0 + static_cast<int>(i / per_row);
+  const int col = static_cast<int>(i % per_row) * 16;
+  const uint4 q = __ldg(reinterpret_cast<const uint4*>(w.codes) +
+                        static_cast<std::int64_t>(r) * per_row + col / 16);
+  const float sc = scale_at(w, K, r, col);
+  const unsigned qw[4] = {q.x, q.y, q.z, q.w};
+  __align__(16) __nv_bfloat16 v[16];
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {
+    const unsigned lo = e4m3x2_to_half2(static_cast<unsigned short>(qw[j] & 0xFFFFu));
+    const unsigned hi = e4m3x2_to_half2(static_cast<unsigned short>(qw[j] >> 16));
+    const float2 a = __half22float2(*reinterpret_cast<const __half2*>(&lo));
+    const float2 b = __half22float2(*reinterpret_cast<const __half2*>(&hi));
+    v[4 * j] = __float2bfloat16(sc * a.x);
+    v[4 * j + 1] = __float2bfloat16(sc * a.y);
+    v[4 * j + 2] = __float2bfloat16(sc * b.x);
+    v[4 * j + 3] = __float2bfloat16(sc * b.y);
+  }
+  uint4* dst = reinterpret_cast<uint4*>(out + i * 16);
+  dst[0] = reinterpret_cast<const uint4*>(v)[0];
+  dst[1] = reinterpret_cast<const uint4*>(v)[1];
+}
+
+__global__ void fp8_embed_kernel(Fp8Weight w, int K, StepMeta m, float scale, float* out) {
+  const int t = static_cast<int>(blockIdx.x);
+  const std::int32_t token = step_token(m, t);
+  const std::uint8_t* row = w.codes + static_cast<std::int64_t>(token) * K;
+  for (int c = static_cast<int>(threadIdx.x); c < K; c += static_cast<int>(blockDim.x)) {
+    const __half_raw h = __nv_cvt_fp8_to_halfraw(row[c], __NV_E4M3);
+    out[static_cast<std::int64_t>(t) * K + c] =
+        __half2float(__half(h)) * scale_at(w, K, token, c) * scale;
+  }
+}
+
+// A block per row of x: its largest |x| gives the row's scale (amax / 448,
+// 1 for a zero row), then the row as e4m3 of x / scale (round to nearest,
+// saturating), two values per conversion.
+__global__ void __launch_bounds__(256)
+    quantize_rows_kernel(const float* x, int K, std::uint8_t* out, float* scales) {
+  __shared__ float part[8];
+  const std::int64_t row = blockIdx.x;
+  const float2* xr = reinterpret_cast<const float2*>(x + row * K);
+  float amax = 0.0f;
+  for (int i = static_cast<int>(threadIdx.x); i < K / 2; i += 256) {
+    const float2 v = xr[i];
+    amax = fmaxf(amax, fmaxf(fabsf(v.x), fabsf(v.y)));
+  }
+  for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+  if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = amax;
+  __syncthreads();
+  amax = part[0];
+#pragma unroll
+  for (int w = 1; w < 8; ++w) amax = fmaxf(amax, part[w]);
+  const float scale = amax > 0.0f ? amax / 448.0f : 1.0f;
+  const float inv = amax > 0.0f ? 448.0f / amax : 1.0f;
+  if (threadIdx.x == 0) scales[row] = scale;
+  auto* o = reinterpret_cast<__nv_fp8x2_storage_t*>(out + row * K);
+  for (int i = static_cast<int>(threadIdx.x); i < K / 2; i += 256) {
+    const float2 v = xr[i];
+    o[i] = __nv_cvt_float2_to_fp8x2(make_float2(v.x * inv, v.y * inv), __NV_SATFINITE, __NV_E4M3);
+  }
+}
+
+__global__ void fp8_scale_output_kernel(float* y, const float* row_scale, const float* col_scale,
+                                        const float* bias, std::int64_t rows, int n) {
+  const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= rows * n) return;
+  const int c = static_cast<int>(i % n);
+  y[i] = y[i] * (row_scale[i / n] * col_scale[c]) + (bias != nullptr ? bias[c] : 0.0f);
+}
+
+bool load_segs(const Fp8Segment* segments, int count, Fp8Segs& segs) {
+  if (count <= 0 || count > kFp8MaxSegments) return false;
+  segs.count = count;
+  for (int i = 0; i < count; ++i) segs.seg[i] = segments[i];
+  return true;
+}
+
+}  // namespace
+
+bool fp8_gemv_supports(int group, std::int64_t K) {
+  return K % 64 == 0 && group % 64 == 0;
+}
+
+bool fp8_exact_supports(int group, std::int64_t K) {
+  return K % 16 == 0 && group % 16 == 0;
+}
+
+cudaError_t fp8_quantize_rows(const float* x, int M, int K, std::uint8_t* out, float* scales,
+                              cudaStream_t s) {
+  if (M == 0) return cudaSuccess;
+  if (K % 2 != 0) return cudaErrorInvalidValue;
+  quantize_rows_kernel<<<M, 256, 0, s>>>(x, K, out, scales);
+  return cudaGetLastError();
+}
+
+cudaError_t fp8_scale_output(float* y, const float* row_scale, const float* col_scale,
+                             const float* bias, std::int64_t rows, int n, cudaStream_t s) {
+  const std::int64_t total = rows * n;
+  if (total == 0) return cudaSuccess;
+  fp8_scale_output_kernel<<<static_cast<unsigned>((total + 255) / 256), 256, 0, s>>>(
+      y, row_scale, col_scale, bias, rows, n);
+  return cudaGetLastError();
+}
+
+cudaError_t fp8_gemv(const void* x, bool x_f16, int M, int K, const Fp8Segment* segments, int count,
+                     cudaStream_t s) {
+  if (M == 0 || count == 0) return cudaSuccess;
+  Fp8Segs segs{};
+  if (M > kFp8GemvMaxRows || !load_segs(segments, count, segs) ||
+      reinterpret_cast<std::uintptr_t>(x) % 16 != 0) {
+    return cudaErrorInvalidValue;
+  }
+  int tiles = 0;
+  bool per_row = true;
+  for (int i = 0; i < count; ++i) {
+    const Fp8Weight& w = segments[i].w;
+    if (!fp8_gemv_supports(w.group, K)) return cudaErrorInvalidValue;
+    tiles += (w.n + 15) / 16;
+    per_row = per_row && w.group >= K && w.block_rows == 1;
+  }
+  const auto blocks = static_cast<unsigned>(tiles);
+  const auto go = [&](auto kernel) {
+    return launch_early(kernel, blocks, 32 * kWarps, s, x, M, K, segs);
+  };
+  if (x_f16) {
+    if (M <= 8)
+      return per_row ? go(fp8_gemv_kernel<1, true, true>) : go(fp8_gemv_kernel<1, false, true>);
+    return per_row ? go(fp8_gemv_kernel<2, true, true>) : go(fp8_gemv_kernel<2, false, true>);
+  }
+  if (M <= 8)
+    return per_row ? go(fp8_gemv_kernel<1, true, false>) : go(fp8_gemv_kernel<1, false, false>);
+  return per_row ? go(fp8_gemv_kernel<2, true, false>) : go(fp8_gemv_kernel<2, false, false>);
+}
+
+cudaError_t fp8_gemv_exact(const float* x, int M, int K, const Fp8Segment* segments, int count,
+                           cudaStream_t s) {
+  if (M == 0 || count == 0) return cudaSuccess;
+  Fp8Segs segs{};
+  if (!load_segs(segments, count, segs)) return cudaErrorInvalidValue;
+  int rows = 0;
+  for (int i = 0; i < count; ++i) {
+    if (!fp8_exact_supports(segments[i].w.group, K)) return cudaErrorInvalidValue;
+    rows += segments[i].w.n;
+  }
+  const auto blocks = static_cast<unsigned>((rows + kWarps - 1) / kWarps);
+  return with_rows<kFp8ExactMaxRows>(M, [&](auto m) {
+    fp8_gemv_exact_kernel<decltype(m)::value><<<blocks, 32 * kWarps, 0, s>>>(x, K, segs);
+    return cudaGetLastError();
+  });
+}
+
+cudaError_t fp8_dequantize_rows(const Fp8Weight& w, int K, int row0, int rows, void* out_bf16,
+                                cudaStream_t s) {
+  if (K % 16 != 0 || w.group % 16 != 0) return cudaErrorInvalidValue;
+  const std::int64_t pieces = static_cast<std::int64_t>(rows) * (K / 16);
+  if (pieces == 0) return cudaSuccess;
+  const auto blocks = static_cast<unsigned>((pieces + 255) / 256);
+  fp8_dequantize_kernel<<<blocks, 256, 0, s>>>(w, K, row0, pieces,
+                                               static_cast<__nv_bfloat16*>(out_bf16));
+  return cudaGetLastError();
+}
+
+cudaError_t fp8_embed(const Fp8Weight& w, int K, const StepMeta& m, int T, float scale, float* out,
+                      cudaStream_t s) {
+  if (T == 0) return cudaSuccess;
+  fp8_embed_kernel<<<T, 256, 0, s>>>(w, K, m, scale, out);
+  return cudaGetLastError();
+}
+
+}  // namespace mlxs::backend::cuda::k

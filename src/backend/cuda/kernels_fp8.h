@@ -1,0 +1,64 @@
+#pragma once
+// FP8 (e4m3) weights kept as their stored bytes on the device, with f32
+// scales per block of block_rows x group columns (per output channel:
+// block_rows 1, group = K). Decode reads one byte per weight:
+// - fp8_gemv: 1 to kFp8GemvMaxRows input rows on the tensor cores (x as
+//   f16, f32 accumulation), weights of one K sharing x in one launch;
+// - fp8_gemv_exact: f32 products of the exact weights (exact_f32, parity);
+// - fp8_quantize_rows: per-token e4m3 activations for cuBLASLt's FP8 GEMM
+//   (prefill and large batches, per-channel weights);
+// - fp8_dequantize_rows: bf16 tiles for the other GEMMs;
+// - fp8_embed: rows of an FP8 table for the step's tokens.
+
+#include <cstdint>
+
+#include <cuda_runtime.h>
+
+#include "backend/cuda/cuda_kernels.h"
+
+namespace mlxs::backend::cuda::k {
+
+struct Fp8Weight {
+  const std::uint8_t* codes;  // [n, K] e4m3
+  const float* scales;        // [ceil(n / block_rows), ceil(K / group)]
+  int block_rows;
+  int group;
+  int n;  // rows
+};
+struct Fp8Segment {
+  Fp8Weight w;
+  const float* bias;  // [w.n] or null
+  float* y;           // [M, w.n]
+};
+inline constexpr int kFp8MaxSegments = 4;
+inline constexpr int kFp8GemvMaxRows = 16;
+inline constexpr int kFp8ExactMaxRows = 8;
+
+// Whether fp8_gemv takes a weight of this K and group (64-column chunks of
+// one scale each) and fp8_gemv_exact one (16-column chunks).
+bool fp8_gemv_supports(int group, std::int64_t K);
+bool fp8_exact_supports(int group, std::int64_t K);
+
+// y[m, n] = sum_k x[m, k] * w[n, k] (+ bias) for 1 <= M <= kFp8GemvMaxRows;
+// x [M, K] (16-byte aligned) f16 (x_f16) or f32 (rounded to f16 in the
+// kernel), up to kFp8MaxSegments weights of one K.
+cudaError_t fp8_gemv(const void* x, bool x_f16, int M, int K, const Fp8Segment* segs, int count,
+                     cudaStream_t s);
+// Per-row (per-token) FP8 activations for the FP8 GEMM: scales[m] =
+// max|x[m]| / 448 (1 for a zero row), out[m] = e4m3(x[m] / scales[m]).
+cudaError_t fp8_quantize_rows(const float* x, int M, int K, std::uint8_t* out, float* scales,
+                              cudaStream_t s);
+// y[r, c] = y[r, c] · row_scale[r] · col_scale[c] (+ bias[c]): the token and
+// channel scales after an FP8 GEMM of the bare codes.
+cudaError_t fp8_scale_output(float* y, const float* row_scale, const float* col_scale,
+                             const float* bias, std::int64_t rows, int n, cudaStream_t s);
+// The same from f32 x with f32 products, M <= kFp8ExactMaxRows.
+cudaError_t fp8_gemv_exact(const float* x, int M, int K, const Fp8Segment* segs, int count,
+                           cudaStream_t s);
+// Rows [row0, row0 + rows) of w as bf16 (scale · code, rounded), row-major.
+cudaError_t fp8_dequantize_rows(const Fp8Weight& w, int K, int row0, int rows, void* out_bf16,
+                                cudaStream_t s);
+cudaError_t fp8_embed(const Fp8Weight& w, int K, const StepMeta& m, int T, float scale, float* out,
+                      cudaStream_t s);
+
+}  // namespace mlxs::backend::cuda::k
