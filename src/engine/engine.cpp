@@ -252,17 +252,20 @@ Result<std::vector<model::PlacedImage>> Engine::place_images(RequestState& reque
   return placed;
 }
 
-Status Engine::encode_images(RequestState& request) {
+Status Engine::encode_images(RequestState& request, std::span<const model::PlacedImage> placed,
+                             int lo, int hi) {
   auto& images = request.params.images;
-  if (images.empty()) return Status::ok();  // encoded already, for another choice
-  for (std::size_t i = 0; i < images.size(); ++i) {
-    const RequestImage& img = images[i];
+  for (std::size_t i = 0; i < images.size() && i < placed.size(); ++i) {
+    RequestImage& img = images[i];
+    const model::PlacedImage& p = placed[i];
+    if (img.pixels.empty() || p.begin + p.rows <= lo || p.begin >= hi) continue;
     const model::ImageInput input{img.pixels, img.grid_t, img.grid_h, img.grid_w};
     MLXS_RETURN_IF_ERROR(model_.encode_image(input, request.image_rows[i]));
+    ++images_encoded_;
+    // The pixels are no longer needed once encoded.
+    img.pixels.clear();
+    img.pixels.shrink_to_fit();
   }
-  // The pixels are no longer needed once encoded.
-  images.clear();
-  images.shrink_to_fit();
   return Status::ok();
 }
 
@@ -485,8 +488,11 @@ Result<tensor::Tensor> Engine::launch_forward(const StepPlan& plan) {
     const Sequence& s = *scheduler_.find(e.id);
     if (s.state == SeqState::kPrefilling) {
       prefill_entries_.push_back(e);
-      // A request's images are encoded in the first step that computes its prompt.
-      if (!s.images.empty()) MLXS_RETURN_IF_ERROR(encode_images(*seqs_.at(e.id)->request));
+      // An image is encoded in the first step that computes its rows.
+      if (!s.images.empty()) {
+        MLXS_RETURN_IF_ERROR(
+            encode_images(*seqs_.at(e.id)->request, s.images, e.begin, e.begin + e.count));
+      }
     }
     const auto begin = static_cast<std::int32_t>(batch_tokens_.size());
     for (int i = 0; i < e.count; ++i) {
@@ -746,6 +752,7 @@ void Engine::publish_metrics() {
   m.step_ns = step_ns_;
   m.device_wait_ns = device_wait_ns_;
   m.overlapped_steps = overlapped_steps_;
+  m.images_encoded = images_encoded_;
   m.requests_finished = finished_requests_;
   std::lock_guard lock(metrics_mutex_);
   metrics_ = m;

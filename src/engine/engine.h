@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <stop_token>
 #include <unordered_map>
 #include <vector>
@@ -101,6 +102,9 @@ struct EngineMetrics {
   std::uint64_t device_wait_ns = 0;
   // Steps launched before the previous step's tokens were read (overlap).
   std::uint64_t overlapped_steps = 0;
+  // Images the vision tower ran on; an image found in the prefix cache
+  // costs none.
+  std::uint64_t images_encoded = 0;
 };
 
 class Engine {
@@ -144,9 +148,12 @@ class Engine {
   core::Status validate_images(const GenerateRequest& request) const;
   // Where a request's images go in its prompt, with room for their rows.
   core::Result<std::vector<model::PlacedImage>> place_images(RequestState& request);
-  // Runs the vision tower on a request's images, once per request (its
-  // choices share them).
-  core::Status encode_images(RequestState& request);
+  // Runs the vision tower on the request's images whose rows fall in
+  // [lo, hi) and are not encoded yet (its choices share them). An image
+  // inside the prompt's cached prefix is never encoded unless a recompute
+  // needs its rows again.
+  core::Status encode_images(RequestState& request, std::span<const model::PlacedImage> placed,
+                             int lo, int hi);
   void publish_metrics();
   void end_sequence(SeqId id);
   // Builds the step's batch (placeholders for pending tokens) and runs the
@@ -208,6 +215,7 @@ class Engine {
   std::string text_;
   std::uint64_t steps_ = 0, generated_ = 0, finished_requests_ = 0;
   std::uint64_t step_ns_ = 0, device_wait_ns_ = 0, overlapped_steps_ = 0;
+  std::uint64_t images_encoded_ = 0;  // towers run
 
   // Shared with submitting threads.
   mutable std::mutex inbox_mutex_;

@@ -601,6 +601,35 @@ TEST(Engine, AnotherImageNeverReusesTheFirstImagesBlocks) {
   EXPECT_EQ(second[0].usage.cached_prompt_tokens, 0);
 }
 
+// The same image and prompt again: its rows come from the prefix cache, so
+// the tower does not run a second time, and the answer is the same.
+TEST(Engine, AnImageFoundInThePrefixCacheIsNotEncodedAgain) {
+  for (const std::string name : {"llava", "qwen2_vl"}) {
+    SCOPED_TRACE(name);
+    const std::string dir = testing::fixture_path("hf-tiny-vision/" + name);
+    if (!fs::exists(dir)) GTEST_SKIP() << "no " << name << " fixture";
+    Rig s(dir);
+    ASSERT_TRUE(s.model);
+    VisionRequest v = vision_request(dir);
+    // Text after the image fills whole blocks, so the image's are all cached.
+    const auto& img = v.request.images[0];
+    const std::int32_t image_end =
+        img.begin + static_cast<std::int32_t>(
+                        *s.model->image_tokens({img.pixels, img.grid_t, img.grid_h, img.grid_w}));
+    for (int i = 0; i < 64; ++i) v.request.prompt.push_back(5 + i % 7);
+    auto e = s.engine();
+    std::vector<Collected> first, second;
+    drain(*e, {*e->submit(v.request)}, &first);
+    ASSERT_FALSE(first[0].error) << first[0].error->to_string();
+    EXPECT_EQ(e->metrics().images_encoded, 1u);
+    drain(*e, {*e->submit(v.request)}, &second);
+    ASSERT_FALSE(second[0].error) << second[0].error->to_string();
+    EXPECT_GE(second[0].usage.cached_prompt_tokens, image_end);
+    EXPECT_EQ(e->metrics().images_encoded, 1u) << "the cached image ran the tower again";
+    EXPECT_EQ(second[0].tokens[0], first[0].tokens[0]);
+  }
+}
+
 TEST(Engine, BadImagesAreCodedErrors) {
   const std::string dir = testing::fixture_path("hf-tiny-vision/qwen2_vl");
   if (!fs::exists(dir)) GTEST_SKIP() << "no qwen2_vl fixture";
