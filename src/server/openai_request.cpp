@@ -115,6 +115,47 @@ std::string_view schema_name(Endpoint endpoint) {
   return "chat.completions";
 }
 
+namespace {
+
+// The original TypeScript API's image extras: "image" and "images", each a
+// string or {"source": string} (the schema has checked the shapes).
+std::vector<std::string> read_extra_images(const Json& body) {
+  std::vector<std::string> out;
+  const auto take = [&out](const Json& v) {
+    out.push_back(v.is_string() ? v.get<std::string>() : v.at("source").get<std::string>());
+  };
+  if (body.contains("image")) take(body.at("image"));
+  if (body.contains("images")) {
+    for (const Json& v : body.at("images")) take(v);
+  }
+  return out;
+}
+
+// Chat with image extras: they go first in the last user message, as the
+// original's generate_with_image puts "<image>" before the prompt.
+std::optional<ApiError> put_images_before_last_user_text(Json& messages,
+                                                         const std::vector<std::string>& images) {
+  for (std::size_t i = messages.size(); i-- > 0;) {
+    Json& m = messages[i];
+    if (m.at("role") != "user") continue;
+    Json parts = Json::array();
+    for (const std::string& src : images) {
+      parts.push_back({{"type", "image_url"}, {"image_url", {{"url", src}}}});
+    }
+    Json& content = m["content"];
+    if (content.is_array()) {
+      for (Json& p : content) parts.push_back(std::move(p));
+    } else if (content.is_string() && !content.get<std::string>().empty()) {
+      parts.push_back({{"type", "text"}, {"text", content}});
+    }
+    content = std::move(parts);
+    return std::nullopt;
+  }
+  return ApiError::invalid_params("images need a user message to go with", "messages");
+}
+
+}  // namespace
+
 // Text parts joined into one string; with images, the parts as they are
 // (text and image_url only), for the worker to place the images where the
 // model's chat template puts them.
@@ -179,6 +220,7 @@ std::optional<ApiError> plan_completion(Endpoint endpoint, const HttpSchemas& sc
   const int n = static_cast<int>(opt<std::int64_t>(body, "n").value_or(1));
   out->n = n;
 
+  const std::vector<std::string> extra_images = read_extra_images(body);
   if (endpoint == Endpoint::kChat) {
     out->logprobs = opt<bool>(body, "logprobs").value_or(false);
     const auto top = opt<std::int64_t>(body, "top_logprobs");
@@ -199,6 +241,9 @@ std::optional<ApiError> plan_completion(Endpoint endpoint, const HttpSchemas& sc
       if (in[i].contains("name")) m["name"] = in[i].at("name");
       messages.push_back(std::move(m));
     }
+    if (!extra_images.empty()) {
+      if (auto e = put_images_before_last_user_text(messages, extra_images)) return e;
+    }
     base.messages = std::move(messages);
     if (auto e = read_response_format(body, &base)) return e;
   } else {
@@ -211,6 +256,13 @@ std::optional<ApiError> plan_completion(Endpoint endpoint, const HttpSchemas& sc
 
   if (endpoint == Endpoint::kChat) return fan_out(base, n, out, limits);
   const Json& prompt = body.at("prompt");
+  if (!extra_images.empty()) {
+    // The worker places them at the prompt's "<image>" markers.
+    if (!prompt.is_string()) {
+      return ApiError::invalid_params("images need one text prompt", "prompt");
+    }
+    base.images = extra_images;
+  }
   const auto add_tokens = [&](const Json& ids) {
     protocol::GenerateParams p = base;
     for (const Json& id : ids) p.prompt_tokens.push_back(id.get<std::int64_t>());

@@ -185,6 +185,15 @@ test('streamed answer to a base64 PNG in a chat message', async (client) => {
   }), (e) => e.status === 400 && e.code === 'InvalidParams');
 });
 
+test('the original API image extras on completions', async (client) => {
+  const r = await client.completions.create({
+    model: 'vision', prompt: 'Describe it.', max_tokens: 3, temperature: 0, ignore_eos: true,
+    image: { source: `data:image/png;base64,${dotPng}` },
+  });
+  assert.equal(r.usage.completion_tokens, 3);
+  assert.ok(r.usage.prompt_tokens > 11, JSON.stringify(r.usage));
+});
+
 synthModel();
 const { child, port } = await startServer();
 const client = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: 'unused', maxRetries: 0 });

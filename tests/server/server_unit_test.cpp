@@ -157,6 +157,49 @@ TEST(PlanChat, RefusesWhatItCannotHonour) {
   EXPECT_EQ(e.param.value_or(""), "n");
 }
 
+// The original TypeScript API's forms, accepted as extras: "image" and
+// "images", strings or {source}. Completions hand them to the worker with
+// the text prompt; chat puts them first in the last user message.
+TEST(PlanChat, TheOriginalImageFormsAreAcceptedAsExtras) {
+  const auto completion =
+      plan_ok(Endpoint::kCompletions, {{"model", "m"},
+                                       {"prompt", "<image> what is it?"},
+                                       {"image", {{"source", "data:image/png;base64,AAAA"}}},
+                                       {"images", {"aGk=", {{"source", "/img/a.png"}}}}});
+  const auto& p = completion.choices.at(0);
+  EXPECT_EQ(p.images,
+            (std::vector<std::string>{"data:image/png;base64,AAAA", "aGk=", "/img/a.png"}));
+  EXPECT_EQ(p.prompt, "<image> what is it?");
+  const auto chat = plan_ok(Endpoint::kChat, {{"model", "m"},
+                                              {"messages",
+                                               {{{"role", "user"}, {"content", "first"}},
+                                                {{"role", "assistant"}, {"content", "ok"}},
+                                                {{"role", "user"}, {"content", "describe"}}}},
+                                              {"images", {"aGk="}}});
+  const Json& msgs = *chat.choices.at(0).messages;
+  EXPECT_EQ(msgs[0].at("content"), "first");
+  ASSERT_TRUE(msgs[2].at("content").is_array());
+  EXPECT_EQ(msgs[2].at("content")[0].at("image_url").at("url"), "aGk=");
+  EXPECT_EQ(msgs[2].at("content")[1].at("text"), "describe");
+  // Bad shapes and token-id prompts are coded 400s.
+  EXPECT_EQ(plan_error(Endpoint::kCompletions,
+                       {{"model", "m"}, {"prompt", "x"}, {"image", {{"format", "png"}}}})
+                .code,
+            "InvalidParams");
+  EXPECT_EQ(
+      plan_error(Endpoint::kCompletions, {{"model", "m"}, {"prompt", "x"}, {"image", 5}}).code,
+      "InvalidParams");
+  EXPECT_EQ(
+      plan_error(Endpoint::kCompletions, {{"model", "m"}, {"prompt", {1, 2}}, {"image", "aGk="}})
+          .param.value_or(""),
+      "prompt");
+  EXPECT_EQ(plan_error(Endpoint::kChat, {{"model", "m"},
+                                         {"messages", {{{"role", "system"}, {"content", "s"}}}},
+                                         {"image", "aGk="}})
+                .param.value_or(""),
+            "messages");
+}
+
 TEST(PlanChat, ImagePartsTravelToTheWorkerInOrder) {
   const auto plan =
       plan_ok(Endpoint::kChat,
