@@ -15,6 +15,7 @@
 #include "backend/cuda/cuda_encoder_ops.h"
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/device_bind.h"
+#include "backend/cuda/kernel_act.h"
 #include "backend/cuda/kernels_fp8.h"
 #include "core/half.h"
 
@@ -72,20 +73,6 @@ k::Fp8Weight fp8_view(const tensor::Weight& w) {
 
 bool is_fp8(const tensor::Weight& w) {
   return w.quant.format == tensor::QuantFormat::kFp8;
-}
-
-k::Act kernel_act(tensor::Activation act) {
-  switch (act) {
-    case tensor::Activation::kSilu:
-      return k::Act::kSilu;
-    case tensor::Activation::kGeluTanh:
-      return k::Act::kGeluTanh;
-    case tensor::Activation::kGelu:
-      return k::Act::kGelu;
-    case tensor::Activation::kQuickGelu:
-      return k::Act::kQuickGelu;
-  }
-  return k::Act::kSilu;
 }
 
 // Attention over long contexts splits the keys (flash-decoding) while the

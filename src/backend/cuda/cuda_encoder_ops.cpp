@@ -6,29 +6,14 @@
 #include <utility>
 
 #include "backend/cuda/device_bind.h"
+#include "backend/cuda/kernel_act.h"
 #include "backend/cuda/kernels_encoder.h"
 
 namespace mlxs::backend::cuda {
 
 using tensor::Tensor;
 
-namespace {
-
-k::Act kernel_act(tensor::Activation act) {
-  switch (act) {
-    case tensor::Activation::kSilu:
-      return k::Act::kSilu;
-    case tensor::Activation::kGeluTanh:
-      return k::Act::kGeluTanh;
-    case tensor::Activation::kGelu:
-      return k::Act::kGelu;
-    case tensor::Activation::kQuickGelu:
-      return k::Act::kQuickGelu;
-  }
-  return k::Act::kSilu;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 CudaEncoderOps::CudaEncoderOps(int device, cudaStream_t stream, bool exact, Report report,
                                Time time)

@@ -6,6 +6,7 @@
 #include <cfloat>
 
 #include "backend/cuda/kernels_encoder.h"
+#include "backend/cuda/segment_bounds.cuh"
 
 namespace mlxs::backend::cuda::k {
 namespace {
@@ -93,22 +94,6 @@ std::size_t segment_smem_bytes(int head_dim) {
          static_cast<std::size_t>(hd4 * kKeyStride + kKeyTile * head_dim + kQueries * hd4);
 }
 
-// The segment [lo, hi) holding row t (binary search over count + 1 bounds).
-__device__ void segment_of(const std::int32_t* segments, int count, int t, int& lo, int& hi) {
-  int a = 0;
-  int b = count;  // segments[a] <= t < segments[b]
-  while (b - a > 1) {
-    const int mid = (a + b) / 2;
-    if (segments[mid] <= t) {
-      a = mid;
-    } else {
-      b = mid;
-    }
-  }
-  lo = segments[a];
-  hi = segments[a + 1];
-}
-
 __global__ void __launch_bounds__(kWarps * 32)
     segment_attention_kernel(const float* q, const float* k, const float* v, int N, int heads,
                              int head_dim, float scale, const std::int32_t* segments, int count,
@@ -138,8 +123,8 @@ __global__ void __launch_bounds__(kWarps * 32)
   int union_lo = 0;
   int union_hi = 0;
   int unused = 0;
-  segment_of(segments, count, row0, union_lo, unused);
-  segment_of(segments, count, last, unused, union_hi);
+  segment_bounds(segments, count, row0, union_lo, unused);
+  segment_bounds(segments, count, last, unused, union_hi);
 
   int lo[kRowsPerWarp];
   int hi[kRowsPerWarp];
@@ -151,7 +136,7 @@ __global__ void __launch_bounds__(kWarps * 32)
     const int t = row0 + warp * kRowsPerWarp + r;
     lo[r] = 0;
     hi[r] = 0;  // rows past N see no keys
-    if (t <= last) segment_of(segments, count, t, lo[r], hi[r]);
+    if (t <= last) segment_bounds(segments, count, t, lo[r], hi[r]);
     mx[r] = -FLT_MAX;
     sum[r] = 0.0f;
 #pragma unroll

@@ -14,6 +14,7 @@
 #include <cuda_fp16.h>
 
 #include "backend/cuda/kernels_encoder.h"
+#include "backend/cuda/segment_bounds.cuh"
 
 namespace mlxs::backend::cuda::k {
 namespace {
@@ -75,21 +76,6 @@ __device__ __forceinline__ float fast_exp2(float x) {  // 2^x; -inf gives 0
 __device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
   const auto dst = static_cast<unsigned>(__cvta_generic_to_shared(smem));
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(dst), "l"(gmem));
-}
-
-__device__ void segment_bounds(const std::int32_t* segments, int count, int t, int& lo, int& hi) {
-  int a = 0;
-  int b = count;  // segments[a] <= t < segments[b]
-  while (b - a > 1) {
-    const int mid = (a + b) / 2;
-    if (segments[mid] <= t) {
-      a = mid;
-    } else {
-      b = mid;
-    }
-  }
-  lo = segments[a];
-  hi = segments[a + 1];
 }
 
 // K [N, heads * hd] f32 -> kh [heads][Npad][HDP] f16; V -> vt [heads][VD][Npad]

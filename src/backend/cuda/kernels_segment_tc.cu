@@ -11,6 +11,7 @@
 #include <mma.h>
 
 #include "backend/cuda/kernels_encoder.h"
+#include "backend/cuda/segment_bounds.cuh"
 
 namespace mlxs::backend::cuda::k {
 namespace {
@@ -31,21 +32,6 @@ std::size_t smem_bytes(int head_dim) {
   // Q, K, V, O tiles and the warps' scores.
   return sizeof(float) *
          static_cast<std::size_t>(kRows * hdp + 2 * kKeys * hdp + kRows * hdp + kRows * kKeys);
-}
-
-__device__ void segment_bounds(const std::int32_t* segments, int count, int t, int& lo, int& hi) {
-  int a = 0;
-  int b = count;  // segments[a] <= t < segments[b]
-  while (b - a > 1) {
-    const int mid = (a + b) / 2;
-    if (segments[mid] <= t) {
-      a = mid;
-    } else {
-      b = mid;
-    }
-  }
-  lo = segments[a];
-  hi = segments[a + 1];
 }
 
 __device__ __forceinline__ float tf32(float x) {
