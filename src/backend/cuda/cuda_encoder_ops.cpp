@@ -13,8 +13,6 @@ namespace mlxs::backend::cuda {
 
 using tensor::Tensor;
 
-namespace {}  // namespace
-
 CudaEncoderOps::CudaEncoderOps(int device, cudaStream_t stream, bool exact, Report report,
                                Time time)
     : device_(device),
