@@ -377,6 +377,7 @@ Result<std::uint64_t> write_shard(const fs::path& path, const std::vector<const 
                                   DType dtype, std::uint64_t seed, int threads) {
   const std::size_t width = tensor::dtype_size(dtype);
   std::vector<TensorHeader> headers;
+  headers.reserve(specs.size());
   for (const auto* t : specs) {
     headers.push_back({t->name, dtype, t->shape, static_cast<std::uint64_t>(t->numel()) * width});
   }
