@@ -81,6 +81,34 @@ std::int32_t argmax(const float* row, std::int64_t n) {
   return static_cast<std::int32_t>(best);
 }
 
+double max_abs(const std::vector<float>& v) {
+  double m = 0.0;
+  for (float x : v) m = std::max(m, std::fabs(static_cast<double>(x)));
+  return m;
+}
+
+// Feeds the prompt's full ids one token per step (the KV cache path) and
+// returns the worst |Δlogit| against the reference; each greedy token of the
+// continuation whose reference margin is clear must match.
+double token_by_token(Runner& runner, const Prompt& p, std::int64_t V) {
+  const int seq = runner.add_sequence();
+  double worst = 0.0;
+  const std::size_t L = p.input_ids.size();
+  for (std::size_t t = 0; t < p.full_ids.size(); ++t) {
+    const SeqFeed feed{seq, std::span<const std::int32_t>(&p.full_ids[t], 1), false};
+    auto out = runner.step(std::span<const SeqFeed>(&feed, 1));
+    EXPECT_TRUE(out.is_ok()) << out.status().to_string();
+    if (!out.is_ok()) break;
+    worst = std::max(worst, max_abs_diff(out->data(), p.full_logits.data() + t * V,
+                                         static_cast<std::size_t>(V)));
+    if (t + 1 >= L && t + 1 - L < p.continuation.size() && p.margins[t + 1 - L] > kClearMargin) {
+      EXPECT_EQ(argmax(out->data(), V), p.continuation[t + 1 - L]) << "position " << t;
+    }
+  }
+  runner.remove_sequence(seq);
+  return worst;
+}
+
 struct Loaded {
   std::shared_ptr<backend::cpu::ThreadPool> pool;
   std::unique_ptr<tensor::Backend> backend;
@@ -273,25 +301,9 @@ TEST(ParityInt8, QuantizedCasesMatchTheReferences) {
     for (std::size_t pi = 0; pi < c.prompts.size(); ++pi) {
       const Prompt& p = c.prompts[pi];
       SCOPED_TRACE(name + " prompt " + std::to_string(pi));
-      double max_logit = 0.0;
-      for (float v : p.full_logits)
-        max_logit = std::max(max_logit, std::fabs(static_cast<double>(v)));
+      const double max_logit = max_abs(p.full_logits);
       const double bound = kLogitTolerance + 2e-4 * max_logit;
-      const int seq = l.runner->add_sequence();
-      double worst = 0.0;
-      for (std::size_t t = 0; t < p.full_ids.size(); ++t) {
-        const SeqFeed feed{seq, std::span<const std::int32_t>(&p.full_ids[t], 1), false};
-        auto out = l.runner->step(std::span<const SeqFeed>(&feed, 1));
-        ASSERT_TRUE(out.is_ok());
-        worst = std::max(worst, max_abs_diff(out->data(), p.full_logits.data() + t * V,
-                                             static_cast<std::size_t>(V)));
-        const std::size_t L = p.input_ids.size();
-        if (t + 1 >= L && t + 1 - L < p.continuation.size() &&
-            p.margins[t + 1 - L] > kClearMargin) {
-          EXPECT_EQ(argmax(out->data(), V), p.continuation[t + 1 - L]) << "position " << t;
-        }
-      }
-      l.runner->remove_sequence(seq);
+      const double worst = token_by_token(*l.runner, p, V);
       EXPECT_LE(worst, bound);
       RecordProperty(name + "_p" + std::to_string(pi) + "_max_abs_diff", std::to_string(worst));
       std::printf("[int8] %s prompt %zu: max |Δlogit| %.4g (bound %.4g)\n", name.c_str(), pi, worst,
@@ -318,25 +330,9 @@ TEST(ParityFp8Fast, Fp8CasesMatchTheReferences) {
     for (std::size_t pi = 0; pi < c.prompts.size(); ++pi) {
       const Prompt& p = c.prompts[pi];
       SCOPED_TRACE(name + " prompt " + std::to_string(pi));
-      double max_logit = 0.0;
-      for (float v : p.full_logits)
-        max_logit = std::max(max_logit, std::fabs(static_cast<double>(v)));
+      const double max_logit = max_abs(p.full_logits);
       const double bound = kLogitTolerance + 1e-2 * max_logit;
-      const int seq = l.runner->add_sequence();
-      double worst = 0.0;
-      for (std::size_t t = 0; t < p.full_ids.size(); ++t) {
-        const SeqFeed feed{seq, std::span<const std::int32_t>(&p.full_ids[t], 1), false};
-        auto out = l.runner->step(std::span<const SeqFeed>(&feed, 1));
-        ASSERT_TRUE(out.is_ok());
-        worst = std::max(worst, max_abs_diff(out->data(), p.full_logits.data() + t * V,
-                                             static_cast<std::size_t>(V)));
-        const std::size_t L = p.input_ids.size();
-        if (t + 1 >= L && t + 1 - L < p.continuation.size() &&
-            p.margins[t + 1 - L] > kClearMargin) {
-          EXPECT_EQ(argmax(out->data(), V), p.continuation[t + 1 - L]) << "position " << t;
-        }
-      }
-      l.runner->remove_sequence(seq);
+      const double worst = token_by_token(*l.runner, p, V);
       EXPECT_LE(worst, bound);
       std::printf("[fp8 fast] %s prompt %zu: max |dlogit| %.4g (bound %.4g, max |logit| %.4g)\n",
                   name.c_str(), pi, worst, bound, max_logit);

@@ -342,6 +342,23 @@ struct CudaBackend::Impl {
     return out;
   }
 
+  // cuBLASLt's best algorithm for a plan's descriptor and layouts within our
+  // workspace (once per shape: plans are cached); false when it has none.
+  bool pick_algo(GemmPlan& plan) {
+    cublasLtMatmulPreference_t pref = nullptr;
+    cublasLtMatmulPreferenceCreate(&pref);
+    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                         &lt_workspace_bytes, sizeof(lt_workspace_bytes));
+    cublasLtMatmulHeuristicResult_t result{};
+    int found = 0;
+    cublasLtMatmulAlgoGetHeuristic(lt, plan.op, plan.a, plan.b, plan.c, plan.c, pref, 1, &result,
+                                   &found);
+    cublasLtMatmulPreferenceDestroy(pref);
+    plan.has_algo = found > 0;
+    if (plan.has_algo) plan.algo = result.algo;
+    return plan.has_algo;
+  }
+
   // Y[M, N] = X[M, K] . W[N, K]^T (+ bias[N]) with cuBLASLt (column-major:
   // Y^T = W . X^T). `ldc` > N writes N columns of a wider output (0: ldc =
   // N). The bias goes in the GEMM's epilogue where cuBLASLt has an algorithm
@@ -375,18 +392,7 @@ struct CudaBackend::Impl {
           lt_status(cublasLtMatrixLayoutCreate(&plan.b, xtype, K, M, K), "layout B"));
       MLXS_RETURN_IF_ERROR(
           lt_status(cublasLtMatrixLayoutCreate(&plan.c, CUDA_R_32F, N, M, ldc), "layout C"));
-      cublasLtMatmulPreference_t pref = nullptr;
-      cublasLtMatmulPreferenceCreate(&pref);
-      cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
-                                           &lt_workspace_bytes, sizeof(lt_workspace_bytes));
-      cublasLtMatmulHeuristicResult_t result{};
-      int found = 0;
-      cublasLtMatmulAlgoGetHeuristic(lt, plan.op, plan.a, plan.b, plan.c, plan.c, pref, 1, &result,
-                                     &found);
-      cublasLtMatmulPreferenceDestroy(pref);
-      if (found > 0) {
-        plan.algo = result.algo;
-        plan.has_algo = true;
+      if (pick_algo(plan)) {
         plan.bias_epilogue = with_bias;
       } else if (with_bias) {  // no algorithm with the epilogue: the plain one
         const cublasLtEpilogue_t none = CUBLASLT_EPILOGUE_DEFAULT;
@@ -449,18 +455,7 @@ struct CudaBackend::Impl {
       cublasLtMatrixLayoutCreate(&plan.a, CUDA_R_8F_E4M3, K, N, K);
       cublasLtMatrixLayoutCreate(&plan.b, CUDA_R_8F_E4M3, K, M, K);
       cublasLtMatrixLayoutCreate(&plan.c, CUDA_R_32F, N, M, N);
-      cublasLtMatmulPreference_t pref = nullptr;
-      cublasLtMatmulPreferenceCreate(&pref);
-      cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
-                                           &lt_workspace_bytes, sizeof(lt_workspace_bytes));
-      cublasLtMatmulHeuristicResult_t result{};
-      int found = 0;
-      cublasLtMatmulAlgoGetHeuristic(lt, plan.op, plan.a, plan.b, plan.c, plan.c, pref, 1, &result,
-                                     &found);
-      cublasLtMatmulPreferenceDestroy(pref);
-      plan.has_algo = found > 0;
-      plan.algo = result.algo;
-      if (!plan.has_algo) {
+      if (!pick_algo(plan)) {
         std::fprintf(stderr, "cuda: no cuBLASLt FP8 GEMM for %lld x %d x %lld: bf16 tiles\n",
                      static_cast<long long>(M), N, static_cast<long long>(K));
       }
