@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 
 #include <boost/asio/io_context.hpp>
@@ -178,6 +181,28 @@ Outcome exchange_on(net::io_context& ioc, Stream& stream, const ImageUrl& url,
   return out;
 }
 
+// The TLS client context for a CA file ("" : the system's store alone),
+// made once: loading the trust store reads hundreds of certificates, which
+// no fetch should repeat. OpenSSL contexts may be shared between threads
+// once configured. Null when the CA file cannot be read (not kept, so a
+// fixed file is read on the next fetch).
+std::shared_ptr<ssl::context> client_tls(const std::string& ca_file) {
+  static std::mutex mutex;
+  static std::map<std::string, std::shared_ptr<ssl::context>> made;
+  const std::lock_guard lock(mutex);
+  if (auto it = made.find(ca_file); it != made.end()) return it->second;
+  auto tls = std::make_shared<ssl::context>(ssl::context::tls_client);
+  beast::error_code ec;
+  tls->set_default_verify_paths(ec);
+  if (!ca_file.empty()) {
+    tls->load_verify_file(ca_file, ec);
+    if (ec) return nullptr;
+  }
+  tls->set_verify_mode(ssl::verify_peer);
+  made.emplace(ca_file, tls);
+  return tls;
+}
+
 Outcome exchange(const ImageUrl& url, const ImageUrlPolicy& policy, Clock::time_point deadline) {
   // Declared first so it is destroyed last: pending handlers are discarded.
   net::io_context ioc;
@@ -185,15 +210,9 @@ Outcome exchange(const ImageUrl& url, const ImageUrlPolicy& policy, Clock::time_
     beast::tcp_stream stream(ioc);
     return exchange_on(ioc, stream, url, policy, deadline);
   }
-  ssl::context tls(ssl::context::tls_client);
-  beast::error_code ec;
-  tls.set_default_verify_paths(ec);
-  if (!policy.ca_file.empty()) {
-    tls.load_verify_file(policy.ca_file, ec);
-    if (ec) return Outcome{bad("the configured CA file could not be read"), {}, {}};
-  }
-  tls.set_verify_mode(ssl::verify_peer);
-  beast::ssl_stream<beast::tcp_stream> stream(ioc, tls);
+  const std::shared_ptr<ssl::context> tls = client_tls(policy.ca_file);
+  if (!tls) return Outcome{bad("the configured CA file could not be read"), {}, {}};
+  beast::ssl_stream<beast::tcp_stream> stream(ioc, *tls);
   // SNI, so that hosts serving several names present the right certificate.
   // (SSL_set_tlsext_host_name is a macro with a C cast.)
   if (SSL_ctrl(stream.native_handle(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,

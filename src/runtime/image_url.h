@@ -25,7 +25,8 @@ struct ImageUrlPolicy {
   std::size_t max_bytes = 10u << 20;
   int timeout_ms = 10000;
   int max_redirects = 3;
-  // More trusted certificates (PEM) beside the system's store: a private CA.
+  // More trusted certificates (PEM) beside the system's store: a private CA
+  // (read once per worker process, as the system's store is).
   std::string ca_file;
 };
 
