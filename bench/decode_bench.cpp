@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/thread_pool.h"
 #ifdef MLXS_HAVE_CUDA
 #include "backend/cuda/copy_bandwidth.h"
@@ -63,6 +64,9 @@ core::Result<nlohmann::json> run_decode_bench(const DecodeBenchOptions& o) {
   MLXS_ASSIGN_OR_RETURN(
       std::unique_ptr<tensor::Backend> be,
       runtime::make_backend(choice, std::make_shared<backend::cpu::ThreadPool>(threads)));
+  if (auto* cpu = dynamic_cast<backend::cpu::CpuBackend*>(be.get())) {
+    cpu->set_int8_digits(o.int8_digits);
+  }
   std::unique_ptr<BandwidthProbe> cpu_probe;
   std::function<BandwidthResult(int)> probe;
   std::string bound_definition;
@@ -215,6 +219,7 @@ core::Result<nlohmann::json> run_decode_bench(const DecodeBenchOptions& o) {
                    cfg.quant.method == model::QuantMethod::kMlxAffine ? cfg.quant.affine.bits : 8)
              : (o.quantization.empty() ? "none" : o.quantization + " at load")},
         {"int8_activations", o.backend == "cpu" && o.int8_activations},
+        {"int8_digits", o.int8_digits},
         {"parameters", model->parameter_count()},
         {"weight_bytes_per_token", weight_bytes},
         {"kv_bytes_per_position", kv_bytes_per_pos},

@@ -28,6 +28,7 @@ struct DecodeBenchOptions {
   bool progress = true;
   std::string quantization;      // LoadOptions::quantization
   bool int8_activations = true;  // CPU: the int8 path for 4/8-bit weights
+  int int8_digits = 1;           // CPU: int8 digits per input element (1 or 2)
 };
 
 core::Result<nlohmann::json> run_decode_bench(const DecodeBenchOptions& options);

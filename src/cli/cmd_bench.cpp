@@ -94,6 +94,10 @@ void add_bench_command(CLI::App& parent, Action* action) {
       ->check(CLI::IsMember({"none", "int4", "int8", "fp8"}));
   decode->add_flag("!--exact-quant", args->options.int8_activations,
                    "CPU: multiply 4/8-bit weights in exact f32 instead of the int8 path");
+  decode
+      ->add_option("--int8-digits", args->options.int8_digits,
+                   "CPU int8 path: x as 1 int8 digit per element (fast) or 2 (near-exact)")
+      ->check(CLI::Range(1, 2));
   decode->add_option("--json", args->json_path, "Write the full result as JSON here");
   decode->add_flag("--quiet", args->quiet, "No progress on stderr");
   decode->callback([args, action] { *action = [args] { return run_decode(*args); }; });

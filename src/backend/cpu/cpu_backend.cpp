@@ -176,10 +176,7 @@ core::Status CpuBackend::plan_step(const StepCapacity& capacity) {
   const std::size_t padding = kAlign / sizeof(float);
   const std::size_t blocks = in / kernels::kLinearBlock + 1;
   const auto tile = static_cast<std::size_t>(kernels::kQuantTileRows) * in;
-  // int8 row: two digits of x in two layouts (in floats' worth of bytes;
-  // an interleaved layout may spill 128 bytes past a partial last chunk)
-  // and per-block floats.
-  const std::size_t int8_row = in + 64 + 7 * blocks + 64;
+  const std::size_t int8_row = kernels::int8_row_floats(static_cast<std::int64_t>(in));
   std::size_t total = T * in + T * blocks + threads * tile + int8_row + threads * ctx +
                       rope_floats + (ropes_.size() + 16) * padding +
                       static_cast<std::size_t>(capacity.max_seqs + 1);
@@ -319,40 +316,28 @@ void CpuBackend::head_rms_norm(Tensor x, int head_dim, const Tensor& w, float ep
 
 void CpuBackend::linear_impl(const float* x, std::int64_t M, std::int64_t K,
                              std::span<const LinearOut> outs) {
+  // One input row against 4/8-bit affine weights: the int8 path.
+  const bool int8_row = M == 1 && K % kernels::kLinearBlock == 0 && int8_activations();
   // bf16 and 4-bit weights read the input in a rearranged layout; others
-  // read x as is. Affine weights also need the input's block sums.
+  // read x as is. Affine weights also need the input's block sums. The int8
+  // path needs neither.
+  bool use_int8 = false;
   bool need_prep = false;
   bool need_sums = false;
   std::int64_t total = 0;
   for (const auto& o : outs) {
     const tensor::Weight& w = *o.weight;
+    total += w.out_features();
+    if (int8_row && int8_eligible(w)) {
+      use_int8 = true;
+      continue;
+    }
     need_prep |= w.w.dtype == DType::kBF16 || (w.quantized() && w.quant.bits == 4);
     need_sums |= w.quant.format == tensor::QuantFormat::kAffine;
-    total += w.out_features();
-  }
-  // One input row against 4/8-bit affine weights: the int8 path.
-  bool use_int8 = M == 1 && K % kernels::kLinearBlock == 0 && int8_activations();
-  if (use_int8) {
-    use_int8 = false;
-    for (const auto& o : outs) use_int8 |= int8_eligible(*o.weight);
   }
   kernels::Int8Row row;
   if (use_int8) {
-    const std::int64_t blocks = K / kernels::kLinearBlock;
-    auto* bytes = reinterpret_cast<std::int8_t*>(int8_row_);
-    row.natural[0] = bytes;
-    row.natural[1] = bytes + K;
-    row.interleaved[0] = bytes + 2 * K;
-    row.interleaved[1] = bytes + 3 * K + 128;
-    float* f = int8_row_ + (4 * K + 256 + 3) / 4 + 1;
-    row.block_scale = f;
-    row.block_scale_256 = f + blocks;
-    row.sum32 = row.block_scale_256 + blocks;
-    row.sum64 = row.sum32 + blocks;
-    row.sum128 = row.sum64 + blocks / 2 + 1;
-    row.lost32 = row.sum128 + blocks / 4 + 1;
-    row.lost64 = row.lost32 + blocks;
-    row.lost128 = row.lost64 + blocks / 2 + 1;
+    row = kernels::int8_row_in(int8_row_, K, int8_digits_ == 1);
     kernels::quantize_row_int8(x, K, row);
   }
   if (need_prep) kernels::prepare_linear_input(DType::kBF16, x, M, K, xprep_);

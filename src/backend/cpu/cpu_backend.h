@@ -97,6 +97,9 @@ class CpuBackend final : public tensor::Backend {
   // results exact in f32 (the parity tests' 1e-3 check).
   void set_int8_activations(bool on) { int8_activations_ = on; }
   bool int8_activations() const;
+  // Digits per element of that int8 input: 1 (llama.cpp's Q8 blocks, half
+  // the dot products) or 2 (16 bits of each block's range, near-exact).
+  void set_int8_digits(int digits) { int8_digits_ = digits; }
 
  private:
   struct Rope {
@@ -122,6 +125,7 @@ class CpuBackend final : public tensor::Backend {
   float* quant_tiles_ = nullptr;  // [threads, kQuantTileRows * max_linear_in]
   float* int8_row_ = nullptr;     // one input row for the int8 path (see plan_step)
   bool int8_activations_ = true;
+  int int8_digits_ = 1;
   float* scores_ = nullptr;             // [threads, max_context]
   float* moe_logits_ = nullptr;         // [max_tokens, experts]
   float* moe_in_ = nullptr;             // [max_tokens, max_linear_in]

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "backend/cpu/quant_int8_single.h"
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 // Compiled for AVX-512 VNNI whatever the build's baseline; called only after
@@ -97,16 +99,24 @@ void quantize_scalar(const float* x, std::int64_t K, const Int8Row& out) {
     for (std::int64_t k = 0; k < kBlock; ++k) {
       const float t = xb[k] * inv;
       const std::int8_t hi = to_int8(t);
-      const std::int8_t lo = to_int8((t - hi) * 256.0f);
-      digits += static_cast<float>(hi) + static_cast<float>(lo) / 256.0f;
       const std::int64_t slot = base + (k % 2 == 0 ? 0 : 64) + k / 2;
       out.natural[0][blk * kBlock + k] = hi;
-      out.natural[1][blk * kBlock + k] = lo;
       out.interleaved[0][slot] = hi;
+      digits += static_cast<float>(hi);
+      if (out.single) continue;
+      const std::int8_t lo = to_int8((t - hi) * 256.0f);
+      digits += static_cast<float>(lo) / 256.0f;
+      out.natural[1][blk * kBlock + k] = lo;
       out.interleaved[1][slot] = lo;
     }
     out.lost32[blk] = sum - dx * digits;
   }
+}
+
+// dx of each 32-bit lane of a 64-byte code vector (Int8Row::lanes4/lanes8).
+void lane_scales(std::int64_t K, const Int8Row& out) {
+  for (std::int64_t i = 0; i < K / 8; ++i) out.lanes4[i] = out.block_scale[i / 4];
+  for (std::int64_t i = 0; i < K / 4; ++i) out.lanes8[i] = out.block_scale[i / 8];
 }
 
 #if defined(__x86_64__)
@@ -152,10 +162,14 @@ MLXS_VNNI void quantize_vnni(const float* x, std::int64_t K, const Int8Row& out)
     const __m512i lsat_a = _mm512_min_epi32(la, _mm512_set1_epi32(127));
     const __m512i lsat_b = _mm512_min_epi32(lb, _mm512_set1_epi32(127));
     const float hsum = static_cast<float>(_mm512_reduce_add_epi32(_mm512_add_epi32(ha, hb)));
+    store_digits(out.natural[0], out.interleaved[0], blk, ha, hb, even_idx, odd_idx);
+    if (out.single) {
+      out.lost32[blk] = out.sum32[blk] - dx * hsum;
+      continue;
+    }
     const float lsum =
         static_cast<float>(_mm512_reduce_add_epi32(_mm512_add_epi32(lsat_a, lsat_b)));
     out.lost32[blk] = out.sum32[blk] - dx * (hsum + lsum / 256.0f);
-    store_digits(out.natural[0], out.interleaved[0], blk, ha, hb, even_idx, odd_idx);
     store_digits(out.natural[1], out.interleaved[1], blk, lsat_a, lsat_b, even_idx, odd_idx);
   }
 }
@@ -299,21 +313,72 @@ bool int8_path_available() {
 #endif
 }
 
+namespace {
+
+// Lays an Int8Row out from `base` (nullptr: only counts); returns the floats.
+std::size_t lay_out(float* base, std::int64_t K, bool single, Int8Row& row) {
+  std::size_t at = 0;
+  // 64-byte aligned pieces; `count` floats each.
+  auto take = [&](std::int64_t count) {
+    float* p = base == nullptr ? nullptr : base + at;
+    at += (static_cast<std::size_t>(count) + 15) / 16 * 16;
+    return p;
+  };
+  const std::int64_t blocks = K / kBlock;
+  // Digits: K bytes in order, K + 128 interleaved (a partial last chunk
+  // spills into the pad), each a whole number of floats.
+  for (int d = 0; d < 2; ++d) row.natural[d] = reinterpret_cast<std::int8_t*>(take(K / 4));
+  for (int d = 0; d < 2; ++d) {
+    row.interleaved[d] = reinterpret_cast<std::int8_t*>(take(K / 4 + 32));
+  }
+  row.block_scale = take(blocks);
+  row.block_scale_256 = take(blocks);
+  row.sum32 = take(blocks);
+  row.sum64 = take(blocks / 2);
+  row.sum128 = take(blocks / 4);
+  row.lost32 = take(blocks);
+  row.lost64 = take(blocks / 2);
+  row.lost128 = take(blocks / 4);
+  row.lanes4 = take(K / 8);
+  row.lanes8 = take(K / 4);
+  row.single = single;
+  return at;
+}
+
+}  // namespace
+
+std::size_t int8_row_floats(std::int64_t K) {
+  Int8Row row;
+  return lay_out(nullptr, K, false, row);
+}
+
+Int8Row int8_row_in(float* scratch, std::int64_t K, bool single) {
+  Int8Row row;
+  lay_out(scratch, K, single, row);
+  return row;
+}
+
 void quantize_row_int8(const float* x, std::int64_t K, const Int8Row& out) {
 #if defined(__x86_64__)
   if (int8_path_available()) {
     quantize_vnni(x, K, out);
-    coarser_sums(K, out);
-    return;
+  } else {
+    quantize_scalar(x, K, out);
   }
-#endif
+#else
   quantize_scalar(x, K, out);
+#endif
   coarser_sums(K, out);
+  if (out.single) lane_scales(K, out);
 }
 
 void int8_linear_rows(const QuantMatrix& w, const Int8Row& x, std::int64_t n0, std::int64_t n1,
                       const float* bias, float* y) {
 #if defined(__x86_64__)
+  if (x.single && int8_path_available()) {
+    int8_single_rows(w, x, n0, n1, bias, y);
+    return;
+  }
   if (int8_path_available()) {
     switch (w.group) {
       case 32:

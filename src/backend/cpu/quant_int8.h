@@ -12,7 +12,13 @@
 // weights' own rounding; the parity test checks whole models against the
 // float64 references at the exact path's 1e-3. CPUs without VNNI use the f32
 // kernels.
+//
+// With `single` set, x keeps one digit (x ≈ dx · hi, llama.cpp's Q8 blocks of
+// 32): half the dot products and a lighter per-chunk tail
+// (quant_int8_single.h), at 8 bits of each block's range:
+// |Δ| ≤ sum_b |s_b| · (max|x_b| / 254) · sum|q_b - c|.
 
+#include <cstddef>
 #include <cstdint>
 
 #include "backend/cpu/quant_kernels.h"
@@ -41,6 +47,12 @@ struct Int8Row {
   float* lost32 = nullptr;
   float* lost64 = nullptr;
   float* lost128 = nullptr;
+  // The single-digit path: only digit 0 is written, and dx of every 32-bit
+  // lane of a 64-byte code vector: [K / 8] for 4-bit chunks (128 columns,
+  // 4 lanes per block), [K / 4] for 8-bit ones (64 columns, 8 per block).
+  bool single = false;
+  float* lanes4 = nullptr;
+  float* lanes8 = nullptr;
   const float* sums(std::int64_t group) const {
     return group == 32 ? sum32 : group == 64 ? sum64 : sum128;
   }
@@ -48,6 +60,12 @@ struct Int8Row {
     return group == 32 ? lost32 : group == 64 ? lost64 : lost128;
   }
 };
+
+// Floats of scratch an Int8Row of width K takes (int8_row_in lays it out).
+std::size_t int8_row_floats(std::int64_t K);
+
+// An Int8Row over `scratch` (int8_row_floats(K) floats, 64-byte aligned).
+Int8Row int8_row_in(float* scratch, std::int64_t K, bool single);
 
 // K must be a multiple of 32.
 void quantize_row_int8(const float* x, std::int64_t K, const Int8Row& out);

@@ -165,11 +165,12 @@ TEST(Fp8Linear, PerChannel) {
 }
 
 // The int8-activation path against float64, within the bound quant_int8.h
-// states: each block's x rounds by at most half its step max|x_b| / 127 / 256.
-class Int8Linear : public ::testing::TestWithParam<std::tuple<int, int, int>> {};
+// states: each block's x rounds by at most half its step, max|x_b| / 127 / 256
+// with two digits, max|x_b| / 127 with one.
+class Int8Linear : public ::testing::TestWithParam<std::tuple<int, int, int, int>> {};
 
 TEST_P(Int8Linear, WithinTheRoundingBoundOfX) {
-  const auto [bits, group, K] = GetParam();
+  const auto [bits, group, K, digits] = GetParam();
   if (K % group != 0) GTEST_SKIP() << "affine groups must divide the width";
   std::mt19937 rng(static_cast<unsigned>(bits * 7 + group + K));
   const std::int64_t N = 37;
@@ -191,22 +192,8 @@ TEST_P(Int8Linear, WithinTheRoundingBoundOfX) {
   std::normal_distribution<float> dist(0.0f, 1.0f);
   std::vector<float> x(static_cast<std::size_t>(K));
   for (auto& v : x) v = dist(rng);
-  std::vector<std::int8_t> natural(static_cast<std::size_t>(2 * K));
-  std::vector<std::int8_t> inter(static_cast<std::size_t>(2 * (K + 128)));
-  std::vector<float> per_block(static_cast<std::size_t>(8 * (K / 32) + 8));
-  kernels::Int8Row row;
-  row.natural[0] = natural.data();
-  row.natural[1] = natural.data() + K;
-  row.interleaved[0] = inter.data();
-  row.interleaved[1] = inter.data() + K + 128;
-  row.block_scale = per_block.data();
-  row.block_scale_256 = row.block_scale + K / 32;
-  row.sum32 = row.block_scale_256 + K / 32;
-  row.sum64 = row.sum32 + K / 32;
-  row.sum128 = row.sum64 + K / 64 + 1;
-  row.lost32 = row.sum128 + K / 128 + 1;
-  row.lost64 = row.lost32 + K / 32;
-  row.lost128 = row.lost64 + K / 64 + 1;
+  std::vector<float> scratch(kernels::int8_row_floats(K));
+  const kernels::Int8Row row = kernels::int8_row_in(scratch.data(), K, digits == 1);
   kernels::quantize_row_int8(x.data(), K, row);
   std::vector<float> y(static_cast<std::size_t>(N));
   kernels::int8_linear_rows(m, row, 0, N, nullptr, y.data());
@@ -229,8 +216,10 @@ TEST_P(Int8Linear, WithinTheRoundingBoundOfX) {
         qsum += std::fabs(tensor::affine_code(h.codes.data() + n * m.row_bytes, bits, k) - c);
       }
       const double scale = std::fabs(m.scales[n * m.groups_per_row + b * 32 / group]);
-      // x is held to 1/256 of its int8 step: half of that is the rounding.
-      bound += scale * (amax / 127.0 / 256.0 * 0.5) * qsum * 1.01 + 1e-6 * scale * qsum * amax;
+      // x is held to its int8 step (1/256 of it with two digits): half of
+      // that is the rounding.
+      const double step = amax / 127.0 / (digits == 2 ? 256.0 : 1.0);
+      bound += scale * (step * 0.5) * qsum * 1.01 + 1e-6 * scale * qsum * amax;
     }
     EXPECT_NEAR(y[static_cast<std::size_t>(n)], ref, bound) << "row " << n;
   }
@@ -239,12 +228,13 @@ TEST_P(Int8Linear, WithinTheRoundingBoundOfX) {
 // 384 columns are whole 128-column chunks; 320 ends in two lone blocks.
 INSTANTIATE_TEST_SUITE_P(BitsGroupsWidths, Int8Linear,
                          ::testing::Combine(::testing::Values(4, 8), ::testing::Values(32, 64, 128),
-                                            ::testing::Values(384, 320)),
+                                            ::testing::Values(384, 320), ::testing::Values(1, 2)),
                          [](const auto& param_info) {
                            const auto& p = param_info.param;
                            return "q" + std::to_string(std::get<0>(p)) + "_g" +
                                   std::to_string(std::get<1>(p)) + "_k" +
-                                  std::to_string(std::get<2>(p));
+                                  std::to_string(std::get<2>(p)) + "_d" +
+                                  std::to_string(std::get<3>(p));
                          });
 
 TEST(QuantEmbed, DequantizesTheTokensRows) {
