@@ -5,6 +5,9 @@
 # as JSON plus a short text table (summary.txt, printed last).
 #   GPU_MODELS="llama-3.2-1b llama-3.1-8b"  GPU_BATCHES=1,8,32  GPU_DECODE=64
 #   GPU_QUANT="int4 int8"   also decode with quantization at load (packed GEMV)
+#   GPU_DECODE_ENVS="MLXS_CUDA_DECODE_KERNELS=0 default"   each decode bench once per entry
+#                           (VAR=value[,VAR=value] or default), for A/B runs in one call;
+#                           GPU_PROFILE_ENVS likewise for GPU_PROFILE's op tables
 #   GPU_WORKER=1            bench worker on the last model (process split cost)
 #   GPU_STRUCTURED=1        bench structured on the last model (MaskBench masks at batch 32;
 #                           GPU_STRUCTURED_OVERLAP="on off" also without the overlap mode)
@@ -84,20 +87,36 @@ for preset in $MODELS; do
     "$B/bin/mlx-serving" dev synth-model --preset "$preset" --dtype bf16 "${TOK[@]}" --out "$dir" 2>&1 | tail -1 | tee -a "$SUMMARY"
   fi
   [ "${GPU_DECODE_BENCH:-1}" = 1 ] || continue
-  "$B/bin/mlx-serving" bench decode --backend cuda --model "$dir" --batch "${GPU_BATCHES:-1,8,32}" \
-      --prompt-len 32 --decode-tokens "${GPU_DECODE:-64}" --repeats 3 --quiet \
-      --json "$OUT/decode-$preset.json" 2>&1 | tee -a "$SUMMARY" || status=1
-  for q in ${GPU_QUANT:-}; do
-    say "-- $preset quantized at load: $q"
-    "$B/bin/mlx-serving" bench decode --backend cuda --model "$dir" --quantization "$q" \
-        --batch "${GPU_QUANT_BATCHES:-1,8}" --prompt-len 32 --decode-tokens "${GPU_DECODE:-64}" \
-        --repeats 3 --quiet --json "$OUT/decode-$preset-$q.json" 2>&1 | tee -a "$SUMMARY" || status=1
+  for envs in ${GPU_DECODE_ENVS:-default}; do
+    tag=""
+    ARR=()
+    if [ "$envs" != default ]; then
+      IFS=, read -ra ARR <<< "$envs"
+      tag="-${envs//[^A-Za-z0-9_]/-}"
+      say "-- $preset with $envs"
+    fi
+    env "${ARR[@]}" "$B/bin/mlx-serving" bench decode --backend cuda --model "$dir" \
+        --batch "${GPU_BATCHES:-1,8,32}" --prompt-len 32 --decode-tokens "${GPU_DECODE:-64}" \
+        --repeats 3 --quiet --json "$OUT/decode-$preset$tag.json" 2>&1 | tee -a "$SUMMARY" || status=1
+    for q in ${GPU_QUANT:-}; do
+      say "-- $preset quantized at load: $q ${envs}"
+      env "${ARR[@]}" "$B/bin/mlx-serving" bench decode --backend cuda --model "$dir" \
+          --quantization "$q" --batch "${GPU_QUANT_BATCHES:-1,8}" --prompt-len 32 \
+          --decode-tokens "${GPU_DECODE:-64}" --repeats 3 --quiet \
+          --json "$OUT/decode-$preset-$q$tag.json" 2>&1 | tee -a "$SUMMARY" || status=1
+    done
   done
   if [ "${GPU_PROFILE:-0}" = 1 ]; then
-    # Where a decode step's time goes, op by op (graphs off while timing).
-    say "-- op timing, $preset, batch 1"
-    MLXS_CUDA_OP_TIMING=1 "$B/bin/mlx-serving" bench decode --backend cuda --model "$dir" --batch 1 \
-        --prompt-len 32 --decode-tokens 16 --repeats 1 --warmup 2 --quiet 2>&1 | grep "op timing" | tee -a "$SUMMARY"
+    # Where a decode step's time goes, op by op (graphs off while timing;
+    # once per GPU_PROFILE_ENVS entry, as GPU_DECODE_ENVS).
+    for envs in ${GPU_PROFILE_ENVS:-default}; do
+      ARR=()
+      [ "$envs" = default ] || IFS=, read -ra ARR <<< "$envs"
+      say "-- op timing, $preset, batch 1, $envs"
+      env "${ARR[@]}" MLXS_CUDA_OP_TIMING=1 "$B/bin/mlx-serving" bench decode --backend cuda \
+          --model "$dir" --batch 1 --prompt-len 32 --decode-tokens 16 --repeats 1 --warmup 2 \
+          --quiet 2>&1 | grep "op timing" | tee -a "$SUMMARY"
+    done
   fi
   if [ "${GPU_NCU:-0}" = 1 ]; then
     # Per-kernel device time of about one decode step (Nsight Compute).

@@ -80,6 +80,15 @@ bool is_fp8(const tensor::Weight& w) {
 constexpr std::size_t kSplitBatch = 64;
 constexpr std::size_t kMaxSplits = 64;
 constexpr int kSplitMinKeys = 64;
+// The decode kernels (MLXS_CUDA_DECODE_KERNELS, on by default) split short
+// contexts finer: blocks of 16+ keys until rows x splits reaches this, which
+// with 8 KV heads is about two blocks per SM of an H100 (a 96-key batch-1
+// step had 16 blocks of 64 keys before), but no split past kDecodeSplitMaxKeys
+// while kMaxSplits allows: a block walks its keys 16 at a time, and 1024-key
+// splits made batch 8 at 2k context 3% slower than the warp-per-key kernel.
+constexpr int kDecodeSplitMinKeys = 16;
+constexpr int kDecodeSplitMaxKeys = 256;
+constexpr int kDecodeSplitRows = 32;
 
 int next_pow2(int v) {
   int p = 1;
@@ -220,11 +229,20 @@ struct CudaBackend::Impl {
     OpTimer& operator=(const OpTimer&) = delete;
   };
 
+  // MLXS_CUDA_DECODE_KERNELS=0 goes back to the earlier decode-step kernels
+  // (per-row RoPE, warp-per-key attention with a merge launch, the norm and
+  // activation launched after the previous kernel ends), for A/B runs.
+  bool decode_kernels = true;
+  // Their attention splits (MLXS_CUDA_DECODE_SPLIT_ROWS / _SPLIT_MIN_KEYS
+  // move them for tuning runs).
+  int decode_split_rows = kDecodeSplitRows;
+  int decode_split_min_keys = kDecodeSplitMinKeys;
   // Attention splits of this step (flash-decoding), and their workspace.
   int attn_splits = 1;
   int attn_split_len = 1 << 30;
   float* attn_partial = nullptr;
   std::size_t attn_partial_floats = 0;
+  unsigned* attn_tickets = nullptr;  // zeroed, one per (row, KV head) of kSplitBatch rows
 
   // CUDA graphs of pure decode steps, by (batch size, attention splits).
   // The key holds the KV cache's memory and size too: a graph replays the
@@ -728,6 +746,16 @@ core::Result<std::unique_ptr<CudaBackend>> CudaBackend::create(const CudaOptions
       env != nullptr && std::string(env) == "0") {
     impl->bias_epilogue = false;
   }
+  if (const char* env = std::getenv("MLXS_CUDA_DECODE_KERNELS");
+      env != nullptr && std::string(env) == "0") {
+    impl->decode_kernels = false;
+  }
+  if (const char* env = std::getenv("MLXS_CUDA_DECODE_SPLIT_ROWS"); env != nullptr) {
+    impl->decode_split_rows = std::max(1, std::atoi(env));
+  }
+  if (const char* env = std::getenv("MLXS_CUDA_DECODE_SPLIT_MIN_KEYS"); env != nullptr) {
+    impl->decode_split_min_keys = std::max(16, std::atoi(env));
+  }
   if (const char* env = std::getenv("MLXS_CUDA_OP_TIMING");
       env != nullptr && std::string(env) == "1") {
     impl->op_timing = true;
@@ -942,6 +970,9 @@ core::Status CudaBackend::plan_step(const tensor::StepCapacity& capacity) {
   const auto width = static_cast<std::size_t>(std::max(capacity.max_head_dim, 1) + 2);
   m.attn_partial_floats = std::max(kSplitBatch * kMaxSplits, T) * heads * width;
   MLXS_ASSIGN_OR_RETURN(m.attn_partial, m.device_alloc<float>(m.attn_partial_floats));
+  MLXS_ASSIGN_OR_RETURN(m.attn_tickets, m.device_alloc<unsigned>(kSplitBatch * heads));
+  MLXS_RETURN_IF_ERROR(cuda_status(
+      cudaMemset(m.attn_tickets, 0, kSplitBatch * heads * sizeof(unsigned)), "attention tickets"));
   if (capacity.moe_experts > 0) {
     const auto E = static_cast<std::size_t>(capacity.moe_experts);
     const auto F = static_cast<std::size_t>(capacity.moe_ffn);
@@ -1037,7 +1068,16 @@ void CudaBackend::begin_step(const tensor::StepBatch& batch) {
           "metadata upload");
   const bool multimodal = m.upload_multimodal(batch, h);
   // Split sizes come in powers of two so that graphs can be reused.
-  if (T <= kSplitBatch) {
+  if (T <= kSplitBatch && m.decode_kernels) {
+    const int target =
+        std::clamp(m.decode_split_rows / static_cast<int>(T), 1, static_cast<int>(kMaxSplits) / 2);
+    auto splits_of = [max_ctx](int len) { return (max_ctx + len - 1) / len; };
+    m.attn_split_len = m.decode_split_min_keys;
+    while (splits_of(m.attn_split_len) > target && m.attn_split_len < kDecodeSplitMaxKeys)
+      m.attn_split_len <<= 1;
+    while (splits_of(m.attn_split_len) > static_cast<int>(kMaxSplits)) m.attn_split_len <<= 1;
+    m.attn_splits = next_pow2(splits_of(m.attn_split_len));
+  } else if (T <= kSplitBatch) {
     m.attn_split_len = kSplitMinKeys;
     while ((max_ctx + m.attn_split_len - 1) / m.attn_split_len > static_cast<int>(kMaxSplits))
       m.attn_split_len <<= 1;
@@ -1123,7 +1163,7 @@ void CudaBackend::add_rms_norm(Tensor x, const Tensor& delta, const Tensor& w, f
   const Impl::OpTimer timer(impl_.get(), "add_rms_norm");
   impl_->check(
       k::add_rms_norm(x.as<float>(), delta.as<float>(), w.as<float>(), eps, offset, out.as<float>(),
-                      x.rows(), static_cast<int>(x.cols()), impl_->stream),
+                      x.rows(), static_cast<int>(x.cols()), impl_->stream, impl_->decode_kernels),
       "add_rms_norm");
 }
 
@@ -1167,11 +1207,11 @@ void CudaBackend::rope_and_cache(Tensor q, Tensor k_, const Tensor& v, int head_
   const Impl::OpTimer timer(impl_.get(), "rope_and_cache");
   const auto& r = impl_->ropes[static_cast<std::size_t>(rope_id)];
   const auto& layout = static_cast<CudaKvStorage&>(kv).layout();
-  impl_->check(
-      k::rope_and_cache(q.as<float>(), k_.as<float>(), v.as<float>(), impl_->step_tokens,
-                        static_cast<int>(q.cols() / head_dim), head_dim, r.spec.rot_dim, r.inv_freq,
-                        r.axis, r.spec.attention_factor, layout, layer, impl_->meta, impl_->stream),
-      "rope_and_cache");
+  impl_->check(k::rope_and_cache(q.as<float>(), k_.as<float>(), v.as<float>(), impl_->step_tokens,
+                                 static_cast<int>(q.cols() / head_dim), head_dim, r.spec.rot_dim,
+                                 r.inv_freq, r.axis, r.spec.attention_factor, layout, layer,
+                                 impl_->meta, impl_->stream, impl_->decode_kernels),
+               "rope_and_cache");
 }
 
 void CudaBackend::gated_linear(Tensor gate, const Tensor& up, tensor::Activation act,
@@ -1185,7 +1225,7 @@ void CudaBackend::gated_linear(Tensor gate, const Tensor& up, tensor::Activation
   // into the down projection's input loads, every warp would redo it for the
   // whole row (measured 4.5x slower on H200 at K = 14336).
   impl_->check(k::gated_act(a, gate.as<float>(), up.as<float>(), gate.as<float>(), gate.numel(),
-                            impl_->stream),
+                            impl_->stream, impl_->decode_kernels),
                "gated_activation");
   impl_->linear(gate.as<float>(), M, K, std::span<const tensor::LinearOut>(&down, 1));
 }
@@ -1201,6 +1241,16 @@ void CudaBackend::attention(const tensor::KvStorage& kv, int layer, const Tensor
   if (need > impl_->attn_partial_floats) {
     impl_->check(Status(ErrorCode::kInternalError,
                         "attention workspace smaller than planned heads x head_dim"));
+    return;
+  }
+  if (impl_->decode_kernels && impl_->step_tokens <= static_cast<int>(kSplitBatch) &&
+      k::attention_decode_supported(spec.n_heads, spec.head_dim, layout)) {
+    impl_->check(
+        k::attention_decode(layout, layer, q.as<float>(), out.as<float>(), impl_->step_tokens,
+                            spec.n_heads, spec.head_dim, spec.scale, spec.softcap, spec.window,
+                            impl_->attn_splits, impl_->attn_split_len, impl_->meta,
+                            impl_->attn_partial, impl_->attn_tickets, impl_->stream),
+        "attention");
     return;
   }
   impl_->check(

@@ -56,8 +56,10 @@ cudaError_t embed(WType t, const void* table, std::int64_t hidden, const StepMet
                   float scale, float* out, cudaStream_t s);
 cudaError_t rms_norm(const float* x, const float* w, float eps, float offset, float* out,
                      std::int64_t rows, int n, cudaStream_t s);
+// `early`: launched before the previous kernel ends (programmatic dependent
+// launch), for decode steps where launch gaps are a large share of the step.
 cudaError_t add_rms_norm(float* x, const float* delta, const float* w, float eps, float offset,
-                         float* out, std::int64_t rows, int n, cudaStream_t s);
+                         float* out, std::int64_t rows, int n, cudaStream_t s, bool early = false);
 // `axis` (device, rot_dim / 2 entries, or null for one axis): the M-RoPE
 // axis of m.rope_positions that turns each frequency.
 cudaError_t rope(float* x, int T, int heads, int head_dim, int rot_dim, const double* inv_freq,
@@ -65,19 +67,29 @@ cudaError_t rope(float* x, int T, int heads, int head_dim, int rot_dim, const do
                  cudaStream_t s);
 cudaError_t kv_write(const KvLayout& kv, int layer, const float* k, const float* v, int T,
                      const StepMeta& m, cudaStream_t s);
-// Rotates q and k and appends k and v to the cache, in one launch.
+// Rotates q and k and appends k and v to the cache, in one launch;
+// `per_head`: a block per (row, head), launched early (decode-sized steps).
 cudaError_t rope_and_cache(float* q, float* k, const float* v, int T, int heads, int head_dim,
                            int rot_dim, const double* inv_freq, const std::int32_t* axis,
                            double attention_factor, const KvLayout& kv, int layer,
-                           const StepMeta& m, cudaStream_t s);
+                           const StepMeta& m, cudaStream_t s, bool per_head = false);
 // Keys are split into `splits` ranges of `split_len` (flash-decoding); the
 // partial softmaxes ([T, heads, splits, head_dim + 2] floats) are merged.
 cudaError_t attention(const KvLayout& kv, int layer, const float* q, float* out, int T, int heads,
                       int head_dim, float scale, float softcap, int window, int splits,
                       int split_len, const StepMeta& m, float* partial, cudaStream_t s);
 std::size_t attention_smem_bytes(int head_dim);
+// Decode-sized steps (kernels_attention_decode.cu): the same contract for
+// head_dim 16, 32, 64 or 128 and GQA groups of up to 8, the splits merged in the
+// launch by the last block of each (row, KV head) to finish. `tickets`: one
+// zeroed counter per (row, KV head), left zeroed.
+bool attention_decode_supported(int heads, int head_dim, const KvLayout& kv);
+cudaError_t attention_decode(const KvLayout& kv, int layer, const float* q, float* out, int T,
+                             int heads, int head_dim, float scale, float softcap, int window,
+                             int splits, int split_len, const StepMeta& m, float* partial,
+                             unsigned* tickets, cudaStream_t s);
 cudaError_t gated_act(Act a, const float* gate, const float* up, float* out, std::int64_t n,
-                      cudaStream_t s);
+                      cudaStream_t s, bool early = false);
 cudaError_t add(float* x, const float* y, std::int64_t n, cudaStream_t s);
 cudaError_t add_bias(float* y, const float* bias, std::int64_t rows, std::int64_t cols,
                      cudaStream_t s);

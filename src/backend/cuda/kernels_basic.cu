@@ -3,7 +3,10 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <algorithm>
+
 #include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/launch_util.cuh"
 
 namespace mlxs::backend::cuda::k {
 namespace {
@@ -98,6 +101,7 @@ __global__ void add_rms_norm_vec_kernel(float* x, const float* delta, const floa
                                         float offset, float* out, int n) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   cudaTriggerProgrammaticLaunchCompletion();  // the next GEMV may start prefetching weights
+  cudaGridDependencySynchronize();  // launched early (decode): delta is the previous kernel's
 #endif
   const int quads = n / 4;
   const std::int64_t row = static_cast<std::int64_t>(blockIdx.x) * n;
@@ -230,10 +234,73 @@ __global__ void rope_cache_kernel(float* q, float* k, const float* v, int heads,
   }
 }
 
+// The same for decode-sized steps: one block per (row, head) of q and k, a
+// thread per rotated pair. One 256-thread block per row made each thread walk
+// ten dependent load/store pairs for a Llama-8B token (11.2 us a layer for a
+// few KB); here each thread does one. The angles only need the positions, so
+// they are computed before waiting on the qkv projection (launched early).
+// The K heads' blocks also append K (rotated) and V to the cache.
+__global__ void rope_cache_head_kernel(float* q, float* k, const float* v, int heads, int head_dim,
+                                       int rot_dim, const double* inv_freq,
+                                       const std::int32_t* axis, double attention_factor,
+                                       KvLayout kv, int layer, StepMeta m) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  cudaTriggerProgrammaticLaunchCompletion();  // attention may start its prologue
+#endif
+  const int t = blockIdx.x;
+  const bool is_q = static_cast<int>(blockIdx.y) < heads;
+  const int h = is_q ? static_cast<int>(blockIdx.y) : static_cast<int>(blockIdx.y) - heads;
+  const int half = rot_dim / 2;
+  const int i = threadIdx.x;  // blockDim.x >= half (checked at launch)
+  float c = 0.0f;
+  float sv = 0.0f;
+  if (i < half) {
+    double sn, cs;
+    sincos(rope_position(m, axis, i, t) * inv_freq[i], &sn, &cs);
+    c = static_cast<float>(cs * attention_factor);
+    sv = static_cast<float>(sn * attention_factor);
+  }
+  float* kdst = nullptr;
+  float* vdst = nullptr;
+  if (!is_q) {
+    const int pos = m.positions[t];
+    const std::int32_t* table = m.tables + m.seq_table[m.row_seq[t]];
+    const std::int32_t block = table[pos / kv.block_size];
+    const int slot = pos % kv.block_size;
+    kdst = kv_at(kv, layer, 0, block, h, slot);
+    vdst = kv_at(kv, layer, 1, block, h, slot);
+  }
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  cudaGridDependencySynchronize();
+#endif
+  float* vec = is_q ? q + (static_cast<std::int64_t>(t) * heads + h) * head_dim
+                    : k + (static_cast<std::int64_t>(t) * kv.kv_heads + h) * head_dim;
+  if (i < half) {
+    const float a = vec[i];
+    const float b = vec[i + half];
+    const float ra = a * c - b * sv;
+    const float rb = b * c + a * sv;
+    vec[i] = ra;
+    vec[i + half] = rb;
+    if (!is_q) {
+      kdst[i] = ra;
+      kdst[i + half] = rb;
+    }
+  }
+  if (!is_q) {
+    const float* vr = v + (static_cast<std::int64_t>(t) * kv.kv_heads + h) * head_dim;
+    for (int d = i; d < head_dim; d += blockDim.x) {
+      if (d >= rot_dim) kdst[d] = vec[d];
+      vdst[d] = vr[d];
+    }
+  }
+}
+
 __global__ void gated_act_kernel(Act a, const float* gate, const float* up, float* out,
                                  std::int64_t n) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   cudaTriggerProgrammaticLaunchCompletion();  // the next GEMV may start prefetching weights
+  cudaGridDependencySynchronize();  // launched early (decode): gate/up are the previous kernel's
 #endif
   const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
@@ -326,11 +393,15 @@ cudaError_t rms_norm(const float* x, const float* w, float eps, float offset, fl
 }
 
 cudaError_t add_rms_norm(float* x, const float* delta, const float* w, float eps, float offset,
-                         float* out, std::int64_t rows, int n, cudaStream_t s) {
+                         float* out, std::int64_t rows, int n, cudaStream_t s, bool early) {
   if (rows == 0) return cudaSuccess;
   const auto aligned = [](const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; };
   if (n % 4 == 0 && n / 4 <= 1024 && aligned(x) && aligned(delta) && aligned(w) && aligned(out)) {
-    const int threads = (n / 4 + 31) / 32 * 32;
+    const auto threads = static_cast<unsigned>((n / 4 + 31) / 32 * 32);
+    if (early) {
+      return launch_early(add_rms_norm_vec_kernel, static_cast<unsigned>(rows), threads, s, x,
+                          delta, w, eps, offset, out, n);
+    }
     add_rms_norm_vec_kernel<<<static_cast<unsigned>(rows), threads, 0, s>>>(x, delta, w, eps,
                                                                             offset, out, n);
     return cudaGetLastError();
@@ -357,16 +428,23 @@ cudaError_t kv_write(const KvLayout& kv, int layer, const float* k, const float*
 cudaError_t rope_and_cache(float* q, float* k, const float* v, int T, int heads, int head_dim,
                            int rot_dim, const double* inv_freq, const std::int32_t* axis,
                            double attention_factor, const KvLayout& kv, int layer,
-                           const StepMeta& m, cudaStream_t s) {
+                           const StepMeta& m, cudaStream_t s, bool per_head) {
   if (rot_dim / 2 > kMaxRotHalf) return cudaErrorInvalidValue;
+  if (per_head) {
+    const auto threads = static_cast<unsigned>(std::max(32, (rot_dim / 2 + 31) / 32 * 32));
+    const dim3 grid(static_cast<unsigned>(T), static_cast<unsigned>(heads + kv.kv_heads));
+    return launch_early(rope_cache_head_kernel, grid, threads, s, q, k, v, heads, head_dim, rot_dim,
+                        inv_freq, axis, attention_factor, kv, layer, m);
+  }
   rope_cache_kernel<<<T, 256, 0, s>>>(q, k, v, heads, head_dim, rot_dim, inv_freq, axis,
                                       attention_factor, kv, layer, m);
   return cudaGetLastError();
 }
 
 cudaError_t gated_act(Act a, const float* gate, const float* up, float* out, std::int64_t n,
-                      cudaStream_t s) {
+                      cudaStream_t s, bool early) {
   if (n == 0) return cudaSuccess;
+  if (early) return launch_early(gated_act_kernel, blocks_for(n, 256), 256, s, a, gate, up, out, n);
   gated_act_kernel<<<blocks_for(n, 256), 256, 0, s>>>(a, gate, up, out, n);
   return cudaGetLastError();
 }

@@ -7,6 +7,9 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <cstdlib>
+#include <cstring>
+
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/launch_util.cuh"
 
@@ -75,7 +78,8 @@ struct Segments {
 };
 
 template <typename W, int M, bool kVector, int kRows>
-__global__ void __launch_bounds__(32 * kWarps) gemv_kernel(const float* x, int K, Segments segs) {
+__global__ void __launch_bounds__(32 * kWarps)
+    gemv_kernel(const float* x, int K, Segments segs, bool early_loads) {
   const int lane = threadIdx.x & 31;
   // Warp w covers rows [kRows * w, kRows * w + kRows) of the segments' row
   // space, each segment rounded up to a multiple of kRows.
@@ -95,11 +99,37 @@ __global__ void __launch_bounds__(32 * kWarps) gemv_kernel(const float* x, int K
   for (int i = 0; i < kRows; ++i) {
     rows[i] = static_cast<const W*>(g.w) + static_cast<std::int64_t>(r + min(i, live - 1)) * K;
   }
+  constexpr int V = Vec<W>::kN;
+  constexpr int kUnroll = kLoadsInFlight / kRows;
+  constexpr int kStep = 32 * V * kUnroll;
+  const int full = kVector ? K / kStep * kStep : 0;
+  uint4 raw[kUnroll][kRows];
+  auto load_raw = [&](int k) {
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+#pragma unroll
+      for (int i = 0; i < kRows; ++i)
+        raw[u][i] = __ldg(reinterpret_cast<const uint4*>(rows[i] + k + u * 32 * V));
+    }
+  };
+  // The weights are constant: the first pass's loads are issued before the
+  // wait below, so they are in flight while the previous kernel (a norm,
+  // RoPE, attention: launched to trigger early) still runs. This is the
+  // GEMV's ramp, most of a small matrix's time beyond its bytes.
+  bool loaded = false;
+  if (kVector && early_loads && lane * V < full) {
+    load_raw(lane * V);
+    loaded = true;
+  }
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   // Launched early (programmatic dependent launch): the block is resident
   // and its row pointers ready when the previous kernel's output lands.
   // (Prefetching the rows into L2 here measured slower: 162 vs 196 tok/s.)
   cudaGridDependencySynchronize();
+  // The next kernel (a norm, RoPE, the activation: launched early too) may
+  // get resident now and wait for this grid in its own dependency wait, so
+  // its launch overlaps this GEMV's tail instead of following it.
+  cudaTriggerProgrammaticLaunchCompletion();
 #endif
   float acc[kRows][M];
 #pragma unroll
@@ -107,7 +137,6 @@ __global__ void __launch_bounds__(32 * kWarps) gemv_kernel(const float* x, int K
 #pragma unroll
     for (int m = 0; m < M; ++m) acc[i][m] = 0.0f;
   }
-  constexpr int V = Vec<W>::kN;
   auto fma_vector = [&](const float(&wv)[kRows][V], int k) {
 #pragma unroll
     for (int m = 0; m < M; ++m) {
@@ -125,17 +154,9 @@ __global__ void __launch_bounds__(32 * kWarps) gemv_kernel(const float* x, int K
   };
   int k0 = 0;
   if constexpr (kVector) {
-    constexpr int kUnroll = kLoadsInFlight / kRows;
-    constexpr int kStep = 32 * V * kUnroll;
-    const int full = K / kStep * kStep;
     for (int k = lane * V; k < full; k += kStep) {
-      uint4 raw[kUnroll][kRows];
-#pragma unroll
-      for (int u = 0; u < kUnroll; ++u) {
-#pragma unroll
-        for (int i = 0; i < kRows; ++i)
-          raw[u][i] = __ldg(reinterpret_cast<const uint4*>(rows[i] + k + u * 32 * V));
-      }
+      if (!loaded) load_raw(k);
+      loaded = false;
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u) {
         float wv[kRows][V];
@@ -175,6 +196,15 @@ __global__ void __launch_bounds__(32 * kWarps) gemv_kernel(const float* x, int K
   }
 }
 
+// MLXS_GEMV_EARLY_LOADS=0: no weight loads before the dependency wait (A/B).
+bool early_loads_enabled() {
+  static const bool on = [] {
+    const char* env = std::getenv("MLXS_GEMV_EARLY_LOADS");
+    return env == nullptr || std::strcmp(env, "0") != 0;
+  }();
+  return on;
+}
+
 template <typename W, int M>
 cudaError_t launch(const float* x, bool input_aligned, int K, const Segments& segs,
                    cudaStream_t s) {
@@ -187,9 +217,10 @@ cudaError_t launch(const float* x, bool input_aligned, int K, const Segments& se
   }
   const auto blocks = static_cast<unsigned>((warps + kWarps - 1) / kWarps);
   if (aligned) {
-    return launch_early(gemv_kernel<W, M, true, kRows>, blocks, 32 * kWarps, s, x, K, segs);
+    return launch_early(gemv_kernel<W, M, true, kRows>, blocks, 32 * kWarps, s, x, K, segs,
+                        early_loads_enabled());
   }
-  return launch_early(gemv_kernel<W, M, false, kRows>, blocks, 32 * kWarps, s, x, K, segs);
+  return launch_early(gemv_kernel<W, M, false, kRows>, blocks, 32 * kWarps, s, x, K, segs, false);
 }
 
 template <typename W>

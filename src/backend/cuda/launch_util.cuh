@@ -25,10 +25,10 @@ cudaError_t with_rows(int rows, F&& f) {
 // cudaGridDependencySynchronize for that kernel's output. `smem`: bytes of
 // dynamic shared memory.
 template <typename... Params, typename... Args>
-cudaError_t launch_early_smem(void (*kernel)(Params...), unsigned blocks, unsigned threads,
+cudaError_t launch_early_smem(void (*kernel)(Params...), dim3 blocks, unsigned threads,
                               std::size_t smem, cudaStream_t s, Args... args) {
   cudaLaunchConfig_t config{};
-  config.gridDim = dim3(blocks);
+  config.gridDim = blocks;
   config.blockDim = dim3(threads);
   config.dynamicSmemBytes = smem;
   config.stream = s;
@@ -42,8 +42,8 @@ cudaError_t launch_early_smem(void (*kernel)(Params...), unsigned blocks, unsign
 
 // The same without dynamic shared memory.
 template <typename... Params, typename... Args>
-cudaError_t launch_early(void (*kernel)(Params...), unsigned blocks, unsigned threads,
-                         cudaStream_t s, Args... args) {
+cudaError_t launch_early(void (*kernel)(Params...), dim3 blocks, unsigned threads, cudaStream_t s,
+                         Args... args) {
   return launch_early_smem(kernel, blocks, threads, 0, s, args...);
 }
 

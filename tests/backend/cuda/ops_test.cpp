@@ -646,7 +646,9 @@ TEST(CudaOps, EmbedRopeKvAndPagedAttention) {
 // A decode step over 600 cached keys runs in several splits that are merged;
 // a sliding window crosses split boundaries.
 TEST(CudaOps, LongContextAttentionSplits) {
-  // 64 and 128 take the warp-per-key kernel, 48 the tiled one.
+  // The 600-row step: 64 and 128 take the warp-per-key kernel, 48 the tiled
+  // one. The one-row step: 64 and 128 the decode kernel (32 splits of 32
+  // keys merged by the last block), 48 the tiled one.
   for (auto [window, hd_dim] : {std::pair{0, 64}, {300, 64}, {0, 128}, {300, 48}}) {
     SCOPED_TRACE(fmt::format("window {} head_dim {}", window, hd_dim));
     Pair p;

@@ -1,0 +1,291 @@
+// Paged attention for decode-sized steps (up to a few dozen query rows,
+// head_dim 16, 32, 64 or 128): a block per (row, KV head, key split) covers the whole
+// GQA group, as in kernels_attention.cu, but spreads each chunk of 16 keys
+// over all 128 threads instead of one warp per key. The warp-per-key kernel
+// spent a 96-key Llama-8B layer (17.6 us) in serial chains of five shuffles
+// and two exponentials per (key, head); here a chunk costs three shuffles per
+// head for the scores, one softmax pass per head, and a P·V pass where each
+// thread owns one dimension. Splits are merged by the last block of a (row,
+// KV head) to finish (a ticket counter), so a step has no merge launch.
+#include <cfloat>
+
+#include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/launch_util.cuh"
+
+namespace mlxs::backend::cuda::k {
+namespace {
+
+constexpr int kThreads = 128;
+constexpr int kMaxGroup = 8;                // query heads per KV head
+constexpr int kSlices = 8;                  // threads sharing one key's dot products
+constexpr int kChunk = kThreads / kSlices;  // keys per chunk
+
+__device__ __forceinline__ int last_key(const StepMeta& m, int t, int pos) {
+  return m.attend_until == nullptr ? pos : max(pos, m.attend_until[t] - 1);
+}
+
+__device__ __forceinline__ const float* key_row(const KvLayout& kv, const float* layer_base,
+                                                const std::int32_t* table, std::int64_t head_off,
+                                                int key, int D) {
+  const std::int64_t block = table[key / kv.block_size];
+  return layer_base + block * kv.block_stride + head_off +
+         static_cast<std::int64_t>(key % kv.block_size) * D;
+}
+
+// kSliceDims consecutive floats of a row: 16-byte loads, 8-byte ones for the
+// 2-float slices of head_dim 16.
+template <int N>
+__device__ __forceinline__ void load_slice(const float* p, float (&out)[N]) {
+  if constexpr (N % 4 == 0) {
+#pragma unroll
+    for (int i = 0; i < N / 4; ++i) {
+      const float4 v = reinterpret_cast<const float4*>(p)[i];
+      out[4 * i] = v.x;
+      out[4 * i + 1] = v.y;
+      out[4 * i + 2] = v.z;
+      out[4 * i + 3] = v.w;
+    }
+  } else {
+#pragma unroll
+    for (int i = 0; i < N / 2; ++i) {
+      const float2 v = reinterpret_cast<const float2*>(p)[i];
+      out[2 * i] = v.x;
+      out[2 * i + 1] = v.y;
+    }
+  }
+}
+
+template <int D>
+__global__ void __launch_bounds__(kThreads)
+    attention_decode_kernel(KvLayout kv, int layer, const float* q, int heads, float scale,
+                            float softcap, int window, int splits, int split_len, StepMeta m,
+                            float* partial, unsigned* tickets, float* out) {
+  constexpr int kSliceDims = D / kSlices;   // 2 to 16 floats of a key per thread
+  constexpr int kKeyGroups = kThreads / D;  // P·V: threads per dimension (1 to 8)
+  constexpr int kVKeys = kChunk / kKeyGroups;
+  const int t = blockIdx.x / kv.kv_heads;
+  const int g = blockIdx.x % kv.kv_heads;
+  const int split = blockIdx.y;
+  const int group = heads / kv.kv_heads;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  cudaTriggerProgrammaticLaunchCompletion();  // the o projection may start prefetching weights
+#endif
+  const int pos = m.positions[t];
+  const int lo = window > 0 ? max(0, pos - window + 1) : 0;
+  const int begin = max(lo, split * split_len);
+  const int end = min(last_key(m, t, pos) + 1, (split + 1) * split_len);
+  const std::int32_t* table = m.tables + m.seq_table[m.row_seq[t]];
+  const std::int64_t head_off = static_cast<std::int64_t>(g) * kv.block_size * D;
+  const float* layer_base = kv.base + layer * kv.layer_stride;
+  const int tid = threadIdx.x;
+  const int lane = tid & 31;
+  const int warp = tid >> 5;
+  const int slice = tid % kSlices;  // score pass: key tid / kSlices, dims slice * kSliceDims
+  const int d = tid % D;            // P·V pass: dimension d of keys kg, kg + kKeyGroups, ...
+  const int kg = tid / D;
+
+  __shared__ __align__(16) float qs[kMaxGroup][D];
+  __shared__ float ps[2][kMaxGroup][kChunk];  // scores, then probabilities (double-buffered)
+  __shared__ float m_s[kMaxGroup];            // running max per head
+  __shared__ float l_s[kMaxGroup];            // running sum per head
+  __shared__ float corr_s[kMaxGroup];         // this chunk's rescale of the accumulators
+  __shared__ bool last_s;
+
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  cudaGridDependencySynchronize();  // q and the cache's new row come from the previous kernel
+#endif
+  for (int i = tid; i < group * D; i += kThreads) {
+    qs[i / D][i % D] =
+        q[(static_cast<std::int64_t>(t) * heads + g * group) * D + i];  // the group is contiguous
+  }
+  if (tid < kMaxGroup) {
+    m_s[tid] = -FLT_MAX;
+    l_s[tid] = 0.0f;
+  }
+  float acc[kMaxGroup];
+#pragma unroll
+  for (int h = 0; h < kMaxGroup; ++h) acc[h] = 0.0f;
+  __syncthreads();
+
+  int buf = 0;
+  for (int c0 = begin; c0 < end; c0 += kChunk, buf ^= 1) {
+    const int n = min(kChunk, end - c0);
+    // V rows of this chunk for the P·V pass, loaded before the scores so
+    // their latency overlaps the dot products (a repeat of the last key
+    // fills the tail: its probability is 0).
+    float vreg[kVKeys];
+#pragma unroll
+    for (int u = 0; u < kVKeys; ++u) {
+      const int key = c0 + min(kg + u * kKeyGroups, n - 1);
+      vreg[u] = key_row(kv, layer_base, table, head_off, key, D)[kv.kv_stride + d];
+    }
+    // Scores: kSlices threads per key, each a kSliceDims-wide piece of the
+    // dot product with every head of the group.
+    const int j = tid / kSlices;
+    float kreg[kSliceDims];
+    load_slice(key_row(kv, layer_base, table, head_off, c0 + min(j, n - 1), D) + slice * kSliceDims,
+               kreg);
+    float mine = -FLT_MAX;  // the score of head `slice` for key j, after the reduction
+#pragma unroll
+    for (int h = 0; h < kMaxGroup; ++h) {
+      if (h < group) {
+        float qreg[kSliceDims];
+        load_slice(&qs[h][slice * kSliceDims], qreg);
+        float s = 0.0f;
+#pragma unroll
+        for (int i = 0; i < kSliceDims; ++i) s += qreg[i] * kreg[i];
+        s += __shfl_xor_sync(0xffffffffu, s, 1);
+        s += __shfl_xor_sync(0xffffffffu, s, 2);
+        s += __shfl_xor_sync(0xffffffffu, s, 4);
+        if (h == slice) mine = s;
+      }
+    }
+    if (slice < group) {
+      float s = mine * scale;
+      if (softcap > 0.0f) s = softcap * tanhf(s / softcap);
+      ps[buf][slice][j] = j < n ? s : -FLT_MAX;
+    }
+    __syncthreads();
+    // Online softmax: half a warp per head, a lane per key (every lane runs
+    // the shuffles; only live heads write).
+    {
+      const int h = warp * 2 + (lane >> 4);
+      const int jj = lane & 15;
+      const bool live = h < group;
+      const float s = live ? ps[buf][h][jj] : -FLT_MAX;
+      float cmax = s;
+#pragma unroll
+      for (int o = 8; o > 0; o >>= 1) cmax = fmaxf(cmax, __shfl_xor_sync(0xffffffffu, cmax, o));
+      const float old_max = m_s[h];
+      const float new_max = fmaxf(old_max, cmax);
+      const float p = live && jj < n ? __expf(s - new_max) : 0.0f;
+      float psum = p;
+#pragma unroll
+      for (int o = 8; o > 0; o >>= 1) psum += __shfl_xor_sync(0xffffffffu, psum, o);
+      if (live) {
+        ps[buf][h][jj] = p;
+        if (jj == 0) {
+          const float c = __expf(old_max - new_max);
+          corr_s[h] = c;
+          l_s[h] = l_s[h] * c + psum;
+          m_s[h] = new_max;
+        }
+      }
+    }
+    __syncthreads();
+    // P·V into this thread's dimension (ps is double-buffered: the next
+    // chunk's scores go to the other half, so no barrier is needed here).
+#pragma unroll
+    for (int h = 0; h < kMaxGroup; ++h) {
+      if (h < group) {
+        float a = acc[h] * corr_s[h];
+#pragma unroll
+        for (int u = 0; u < kVKeys; ++u) a += ps[buf][h][kg + u * kKeyGroups] * vreg[u];
+        acc[h] = a;
+      }
+    }
+  }
+  if constexpr (kKeyGroups > 1) {  // the key groups' shares of each dimension
+    __shared__ float red[kKeyGroups][kMaxGroup][D];
+    __syncthreads();
+#pragma unroll
+    for (int h = 0; h < kMaxGroup; ++h) red[kg][h][d] = acc[h];
+    __syncthreads();
+    if (kg == 0) {
+#pragma unroll
+      for (int h = 0; h < kMaxGroup; ++h) {
+#pragma unroll
+        for (int r = 1; r < kKeyGroups; ++r) acc[h] += red[r][h][d];
+      }
+    }
+  } else {
+    __syncthreads();  // m_s / l_s of the last chunk
+  }
+  const std::int64_t head0 = static_cast<std::int64_t>(t) * heads + g * group;
+  if (splits == 1) {
+    if (kg == 0) {
+#pragma unroll
+      for (int h = 0; h < kMaxGroup; ++h) {
+        if (h < group) out[(head0 + h) * D + d] = acc[h] / l_s[h];
+      }
+    }
+    return;
+  }
+  // This split's partial softmax, [max, sum, acc[D]] per head (an empty
+  // split writes a zero sum, which the merge skips).
+  const int width = D + 2;
+  if (kg == 0) {
+#pragma unroll
+    for (int h = 0; h < kMaxGroup; ++h) {
+      if (h < group) {
+        float* row = partial + ((head0 + h) * splits + split) * width;
+        row[2 + d] = acc[h];
+        if (d == 0) {
+          row[0] = m_s[h];
+          row[1] = l_s[h];
+        }
+      }
+    }
+  }
+  // The last split to finish merges: every writer fences before the ticket.
+  __threadfence();
+  __syncthreads();
+  unsigned* ticket = tickets + blockIdx.x;
+  if (tid == 0) last_s = atomicAdd(ticket, 1u) == static_cast<unsigned>(splits - 1);
+  __syncthreads();
+  if (!last_s) return;
+  __threadfence();
+  if (tid == 0) *ticket = 0;  // ready for the next layer and the next replay
+  for (int i = tid; i < group * D; i += kThreads) {
+    const int h = i / D;
+    const int dd = i % D;
+    const float* p = partial + (head0 + h) * splits * width;
+    float gmax = -FLT_MAX;
+    for (int s = 0; s < splits; ++s) {
+      if (__ldcg(p + s * width + 1) > 0.0f) gmax = fmaxf(gmax, __ldcg(p + s * width));
+    }
+    float total = 0.0f;
+    float a = 0.0f;
+    for (int s = 0; s < splits; ++s) {
+      const float l = __ldcg(p + s * width + 1);
+      if (l > 0.0f) {
+        const float f = __expf(__ldcg(p + s * width) - gmax);
+        total += l * f;
+        a += __ldcg(p + s * width + 2 + dd) * f;
+      }
+    }
+    out[(head0 + h) * D + dd] = a / total;
+  }
+}
+
+}  // namespace
+
+bool attention_decode_supported(int heads, int head_dim, const KvLayout& kv) {
+  return (head_dim == 16 || head_dim == 32 || head_dim == 64 || head_dim == 128) &&
+         heads % kv.kv_heads == 0 && heads / kv.kv_heads <= kMaxGroup;
+}
+
+cudaError_t attention_decode(const KvLayout& kv, int layer, const float* q, float* out, int T,
+                             int heads, int head_dim, float scale, float softcap, int window,
+                             int splits, int split_len, const StepMeta& m, float* partial,
+                             unsigned* tickets, cudaStream_t s) {
+  if (!attention_decode_supported(heads, head_dim, kv)) return cudaErrorInvalidValue;
+  const dim3 grid(static_cast<unsigned>(T * kv.kv_heads), static_cast<unsigned>(splits));
+  switch (head_dim) {
+    case 16:
+      return launch_early(attention_decode_kernel<16>, grid, kThreads, s, kv, layer, q, heads,
+                          scale, softcap, window, splits, split_len, m, partial, tickets, out);
+    case 32:
+      return launch_early(attention_decode_kernel<32>, grid, kThreads, s, kv, layer, q, heads,
+                          scale, softcap, window, splits, split_len, m, partial, tickets, out);
+    case 64:
+      return launch_early(attention_decode_kernel<64>, grid, kThreads, s, kv, layer, q, heads,
+                          scale, softcap, window, splits, split_len, m, partial, tickets, out);
+    default:
+      break;
+  }
+  return launch_early(attention_decode_kernel<128>, grid, kThreads, s, kv, layer, q, heads, scale,
+                      softcap, window, splits, split_len, m, partial, tickets, out);
+}
+
+}  // namespace mlxs::backend::cuda::k
