@@ -20,6 +20,7 @@
 #include "model/model.h"
 #include "model/runner.h"
 #include "runtime/backend_choice.h"
+#include "runtime/tensor_parallel.h"
 
 namespace mlxs::bench {
 namespace {
@@ -61,9 +62,16 @@ core::Result<nlohmann::json> run_decode_bench(const DecodeBenchOptions& o) {
   choice.kind = o.backend;
   choice.device = o.device;
   choice.int8_activations = o.int8_activations;
-  MLXS_ASSIGN_OR_RETURN(
-      std::unique_ptr<tensor::Backend> be,
-      runtime::make_backend(choice, std::make_shared<backend::cpu::ThreadPool>(threads)));
+  MLXS_RETURN_IF_ERROR(runtime::check_backend_choice(choice));
+  MLXS_RETURN_IF_ERROR(runtime::check_tensor_parallel(
+      choice, o.tensor_parallel, o.backend == "cuda" ? runtime::cuda_device_count() : 0));
+  // Tensor parallelism: the other ranks (declared first: they go last).
+  std::unique_ptr<engine::TensorParallelGroup> group;
+  std::unique_ptr<tensor::Backend> be;
+  if (o.tensor_parallel == 1) {
+    MLXS_ASSIGN_OR_RETURN(
+        be, runtime::make_backend(choice, std::make_shared<backend::cpu::ThreadPool>(threads)));
+  }
   if (auto* cpu = dynamic_cast<backend::cpu::CpuBackend*>(be.get())) {
     cpu->set_int8_digits(o.int8_digits);
   }
@@ -105,9 +113,19 @@ core::Result<nlohmann::json> run_decode_bench(const DecodeBenchOptions& o) {
   load.quantization = o.quantization;
   progress.note("loading model");
   const auto t_load = Clock::now();
-  MLXS_ASSIGN_OR_RETURN(auto model, model::Model::load(o.model_dir, *be, load));
+  std::unique_ptr<model::Model> model;
+  if (o.tensor_parallel == 1) {
+    MLXS_ASSIGN_OR_RETURN(model, model::Model::load(o.model_dir, *be, load));
+  } else {
+    MLXS_ASSIGN_OR_RETURN(auto tp, runtime::load_tensor_parallel(o.model_dir, choice,
+                                                                 o.tensor_parallel, threads, load));
+    group = std::move(tp.group);
+    be = std::move(tp.rank0.backend);
+    model = std::move(tp.rank0.model);
+  }
   const double load_s = seconds_since(t_load);
-  MLXS_ASSIGN_OR_RETURN(auto runner, model::Runner::create(*model, max_batch, context));
+  MLXS_ASSIGN_OR_RETURN(auto runner,
+                        model::Runner::create(*model, max_batch, context, 16, group.get()));
   const auto& cfg = model->config();
   const std::int64_t vocab = cfg.vocab;
   const double weight_bytes = static_cast<double>(model->weight_bytes_per_token());
@@ -208,6 +226,7 @@ core::Result<nlohmann::json> run_decode_bench(const DecodeBenchOptions& o) {
       {"machine", describe_machine()},
       {"backend", be->describe()},
       {"threads", o.backend == "cpu" ? threads : 0},
+      {"tensor_parallel", o.tensor_parallel},
       {"model",
        {{"dir_name", std::filesystem::path(o.model_dir).filename().string()},
         {"model_type", cfg.model_type},
@@ -243,11 +262,15 @@ core::Result<nlohmann::json> run_decode_bench(const DecodeBenchOptions& o) {
 
 std::string format_decode_table(const nlohmann::json& r) {
   std::string out = fmt::format(
-      "decode benchmark: {} ({}, {}, quantization {}) on {}; bound bandwidth {:.1f} GB/s at "
+      "decode benchmark: {} ({}, {}, quantization {}) on {}{}; bound bandwidth {:.1f} GB/s at "
       "start, {:.1f} at end (each repeat has its own probes)\n",
       r["model"]["dir_name"].get<std::string>(), r["model"]["model_type"].get<std::string>(),
       r["model"]["dtype"].get<std::string>(), r["model"].value("quantization", std::string("none")),
-      r["backend"].get<std::string>(), r["bandwidth"]["start"]["gbps_median"].get<double>(),
+      r["backend"].get<std::string>(),
+      r.value("tensor_parallel", 1) > 1
+          ? fmt::format(" x {} ranks (bound per rank)", r.value("tensor_parallel", 1))
+          : std::string(),
+      r["bandwidth"]["start"]["gbps_median"].get<double>(),
       r["bandwidth"]["end"]["gbps_median"].get<double>());
   out += fmt::format("{:>6} {:>12} {:>12} {:>14} {:>10} {:>12} {:>10} {:>10}\n", "batch",
                      "prefill t/s", "decode t/s", "t/s @med step", "step p50", "bound t/s",

@@ -29,6 +29,10 @@ struct DecodeBenchOptions {
   std::string quantization;      // LoadOptions::quantization
   bool int8_activations = true;  // CPU: the int8 path for 4/8-bit weights
   int int8_digits = 1;           // CPU: int8 digits per input element (1 or 2)
+  // Ranks the model is split over (runtime::load_tensor_parallel); the bound
+  // is then rank 0's: its shard's bytes over its device's bandwidth, every
+  // rank reading its own shard at the same time.
+  int tensor_parallel = 1;
 };
 
 core::Result<nlohmann::json> run_decode_bench(const DecodeBenchOptions& options);

@@ -10,12 +10,19 @@ FIXTURES="${MLXS_FIXTURES:-$ROOT/../shared/fixtures}"
 cmake --preset cuda >&2
 cmake --build --preset cuda -j "$(nproc)" --target mlx-serving backend_cuda_ops_test model_parity_cuda_test \
   model_vision_parity_cuda_test engine_cuda_test >&2
+# Tensor parallelism over NCCL (built where NCCL was found beside the toolkit).
+if grep -q "MLXS_NCCL_LIBRARY:FILEPATH=/" build/cuda/CMakeCache.txt; then
+  cmake --build --preset cuda -j "$(nproc)" --target model_tp_parity_cuda_test engine_tp_cuda_test >&2
+fi
 rm -rf .gpu
 mkdir -p .gpu/bin/tests .gpu/lib .gpu/fixtures
 cp build/cuda/mlx-serving .gpu/bin/
 cp build/cuda/tests/backend/cuda/backend_cuda_ops_test build/cuda/tests/model/model_parity_cuda_test \
    build/cuda/tests/model/model_vision_parity_cuda_test build/cuda/tests/engine/engine_cuda_test \
    .gpu/bin/tests/
+for t in build/cuda/tests/model/model_tp_parity_cuda_test build/cuda/tests/engine/engine_tp_cuda_test; do
+  [ -f "$t" ] && cp "$t" .gpu/bin/tests/
+done
 # Libraries from Debian that the GPU image may lack (CUDA's own stay behind).
 for lib in $(ldd build/cuda/mlx-serving .gpu/bin/tests/* | awk '/=> \//{print $3}' | sort -u); do
   case "$(basename "$lib")" in

@@ -27,6 +27,10 @@
 #                           tokens, and batch-1 decode of the VLM (M-RoPE) vs the same decoder
 #                           written as a text-only model (same seed: the same weights)
 #   GPU_KEEP=1              keep the synthetic models in /tmp for a later call
+#   GPU_TP=2                tensor parallelism over 2 GPUs (needs a 2-GPU machine): the
+#                           gpu tests named *tp* (NCCL parity, abort mid-step), then bench
+#                           decode at --tensor-parallel 2 and 1 on GPU_TP_PRESET (llama-3.1-8b)
+#                           at GPU_TP_BATCHES (1,8); GPU_TESTS=0 skips the tests
 set -uo pipefail
 ROOT="$(pwd)"
 B="$ROOT/.gpu"
@@ -35,6 +39,13 @@ mkdir -p "$OUT"
 export LD_LIBRARY_PATH="$B/lib:${LD_LIBRARY_PATH:-}"
 export MLXS_FIXTURES="$B/fixtures"
 export NCCL_NVLS_ENABLE=0
+# NCCL (tensor parallelism) is the image's: beside its CUDA, else in the Python wheels.
+if ! ldconfig -p | grep -q 'libnccl.so.2 '; then
+  for d in /usr/local/cuda/lib /usr/local/cuda/lib64 \
+      "$(python3 -c 'import nvidia.nccl, os; print(os.path.join(list(nvidia.nccl.__path__)[0], "lib"))' 2>/dev/null)"; do
+    if [ -n "$d" ] && [ -f "$d/libnccl.so.2" ]; then export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$d"; break; fi
+  done
+fi
 [ -f "$B/fixtures/maskbench.tar.gz" ] && tar -C "$B/fixtures" -xzf "$B/fixtures/maskbench.tar.gz"
 for f in "$B"/bin/*.gz "$B"/bin/tests/*.gz; do
   [ -f "$f" ] && gunzip -f "$f" && chmod +x "${f%.gz}"
@@ -60,6 +71,36 @@ for t in "$B"/bin/tests/*; do
   fi
 done
 cat "$OUT"/*.log > "$OUT/tests.log" 2>/dev/null; rm -f "$OUT"/*_test.log
+
+if [ -n "${GPU_TP:-}" ]; then
+  say "== tensor parallelism over $GPU_TP GPUs"
+  for t in "$B"/bin/tests/*tp*; do
+    [ "${GPU_TESTS:-1}" = 1 ] || break
+    [ -x "$t" ] || continue
+    name="$(basename "$t")"
+    if timeout "${GPU_TEST_TIMEOUT:-300}" "$t" > "$OUT/$name.txt" 2>&1; then
+      say "PASS $name ($(grep -c '^\[       OK \]' "$OUT/$name.txt") tests, $(grep -c '^\[  SKIPPED' "$OUT/$name.txt") skipped)"
+    else
+      status=1
+      say "FAIL $name"
+      grep -E "Failure|FAILED|Expected|Which is|actual|error" "$OUT/$name.txt" | head -40 | tee -a "$SUMMARY"
+    fi
+    grep -E "^\[tp cuda" "$OUT/$name.txt" | tee -a "$SUMMARY"
+  done
+  tpreset="${GPU_TP_PRESET:-llama-3.1-8b}"
+  tdir="/tmp/mlxs-models/$tpreset-bf16"
+  if [ ! -f "$tdir/config.json" ]; then
+    "$B/bin/mlx-serving" dev synth-model --preset "$tpreset" --dtype bf16 --tokenizer none \
+        --out "$tdir" 2>&1 | tail -1 | tee -a "$SUMMARY"
+  fi
+  for n in "$GPU_TP" 1; do
+    say "-- bench decode $tpreset, --tensor-parallel $n"
+    "$B/bin/mlx-serving" bench decode --backend cuda --tensor-parallel "$n" --model "$tdir" \
+        --batch "${GPU_TP_BATCHES:-1,8}" --prompt-len 32 --decode-tokens "${GPU_DECODE:-64}" \
+        --repeats 3 --quiet --json "$OUT/decode-$tpreset-tp$n.json" 2>&1 | tee -a "$SUMMARY" || status=1
+  done
+  [ "${GPU_KEEP:-0}" = 1 ] || rm -rf "$tdir"
+fi
 
 say "== kernel benchmarks"
 for rows in ${GPU_GEMV_ROWS:-4}; do

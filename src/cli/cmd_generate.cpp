@@ -14,6 +14,7 @@
 #include "core/progress.h"
 #include "engine/engine.h"
 #include "model/model.h"
+#include "runtime/tensor_parallel.h"
 #include "template/chat_config.h"
 #include "tokenizer/tokenizer.h"
 
@@ -39,6 +40,7 @@ struct GenerateArgs {
   bool print_ids = false;
   std::string quantization;
   runtime::BackendChoice backend;
+  int tensor_parallel = 1;
 };
 
 core::Result<std::vector<std::int32_t>> parse_ids(const std::string& text) {
@@ -91,10 +93,18 @@ core::Result<std::vector<std::int32_t>> build_prompt(const GenerateArgs& a,
 
 int run_generate(const GenerateArgs& a) {
   using Clock = std::chrono::steady_clock;
-  auto pool = std::make_shared<backend::cpu::ThreadPool>(a.threads);
-  auto made = runtime::make_backend(a.backend, pool);
-  if (!made) return fail(made.status());
-  tensor::Backend& backend = **made;
+  if (const int refused = refuse_tensor_parallel(a.backend, a.tensor_parallel); refused != 0) {
+    return refused;
+  }
+  // Tensor parallelism: the other ranks (declared first: they go last).
+  std::unique_ptr<engine::TensorParallelGroup> group;
+  std::unique_ptr<tensor::Backend> backend_owner;
+  if (a.tensor_parallel == 1) {
+    auto made =
+        runtime::make_backend(a.backend, std::make_shared<backend::cpu::ThreadPool>(a.threads));
+    if (!made) return fail(made.status());
+    backend_owner = std::move(made).value();
+  }
   std::unique_ptr<tokenizer::Tokenizer> tok;
   std::error_code ec;
   if (std::filesystem::exists(std::filesystem::path(a.model_dir) / "tokenizer.json", ec)) {
@@ -112,8 +122,20 @@ int run_generate(const GenerateArgs& a) {
     const model::LoadLine line = model::describe_load(p);
     progress.update(line.what, line.done, line.total);
   };
-  auto model = model::Model::load(a.model_dir, backend, load);
+  core::Result<std::unique_ptr<model::Model>> model(
+      core::Status(core::ErrorCode::kInternalError, "no model"));
+  if (a.tensor_parallel == 1) {
+    model = model::Model::load(a.model_dir, *backend_owner, load);
+  } else {
+    auto tp =
+        runtime::load_tensor_parallel(a.model_dir, a.backend, a.tensor_parallel, a.threads, load);
+    if (!tp) return fail(tp.status());
+    group = std::move(tp->group);
+    backend_owner = std::move(tp->rank0.backend);
+    model = std::move(tp->rank0.model);
+  }
   if (!model) return fail(model.status());
+  tensor::Backend& backend = *backend_owner;
   auto prompt = build_prompt(a, **model, tok.get());
   if (!prompt) return fail(prompt.status());
   const auto vocab = (*model)->config().vocab;
@@ -137,7 +159,7 @@ int run_generate(const GenerateArgs& a) {
   config.scheduler.max_context = context;
   config.kv_blocks = (context + config.block_size - 1) / config.block_size;
   core::SteadyClock clock;
-  auto eng = engine::Engine::create(**model, tok.get(), config, clock);
+  auto eng = engine::Engine::create(**model, tok.get(), config, clock, group.get());
   if (!eng) return fail(eng.status());
 
   engine::GenerateRequest req;
@@ -215,6 +237,7 @@ void add_generate_command(CLI::App& parent, Action* action) {
   cmd->add_option("--threads", args->threads, "CPU threads (default: all)")
       ->check(CLI::Range(0, 1024));
   add_backend_options(cmd, &args->backend);
+  add_tensor_parallel_option(cmd, &args->tensor_parallel);
   cmd->add_flag("--ignore-eos", args->ignore_eos, "Keep generating past end-of-sequence tokens");
   cmd->add_flag("--ids", args->print_ids, "Print token ids even when the model has a tokenizer");
   cmd->callback([args, action] { *action = [args] { return run_generate(*args); }; });

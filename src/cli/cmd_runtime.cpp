@@ -35,6 +35,7 @@ struct RuntimeArgs {
   int max_tokens_per_batch = 16;
   bool no_ipc_batching = false;
   runtime::BackendChoice backend;
+  int tensor_parallel = 1;
   control::TracingConfig tracing;
   std::string cluster_file;
   ImageArgs images;
@@ -44,6 +45,7 @@ runtime::RuntimeOptions runtime_options(const RuntimeArgs& a) {
   runtime::RuntimeOptions options;
   options.threads = a.threads;
   options.backend = a.backend;
+  options.tensor_parallel = a.tensor_parallel;
   options.trusted_dirs = a.trusted_dirs;
   options.model_dirs = a.model_dirs;
   options.kv_memory_bytes = static_cast<std::size_t>(a.kv_memory_mb) << 20;
@@ -75,6 +77,9 @@ int run_cluster_worker(const RuntimeArgs& a) {
   if (config->worker.id.empty()) config->worker.id = cluster::default_worker_id();
   if (const core::Status s = runtime::check_backend_choice(a.backend); !s.is_ok()) {
     return report_error(std::string(s.code_name()), s.message());
+  }
+  if (const int refused = refuse_tensor_parallel(a.backend, a.tensor_parallel); refused != 0) {
+    return refused;
   }
   sigset_t signals;
   sigemptyset(&signals);
@@ -117,6 +122,9 @@ int run_runtime(const RuntimeArgs& a) {
   }
   if (const core::Status s = runtime::check_backend_choice(a.backend); !s.is_ok()) {
     return report_error(std::string(s.code_name()), s.message());
+  }
+  if (const int refused = refuse_tensor_parallel(a.backend, a.tensor_parallel); refused != 0) {
+    return refused;
   }
   runtime::RuntimeOptions options = runtime_options(a);
   // The original client kills the worker 5 s after shutdown: be gone first.
@@ -164,6 +172,7 @@ void add_runtime_command(CLI::App& parent, Action* action) {
                   "Serve control planes over NATS as a worker host of this cluster file "
                   "(docs/cluster.md) instead of stdin/stdout");
   add_backend_options(cmd, &args->backend);
+  add_tensor_parallel_option(cmd, &args->tensor_parallel);
   add_image_options(cmd, &args->images);
   add_worker_tracing_options(cmd, &args->tracing);
   cmd->callback([args, action] { *action = [args] { return run_runtime(*args); }; });

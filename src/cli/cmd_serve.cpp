@@ -43,6 +43,7 @@ struct ServeArgs {
   int threads = 0;
   int kv_memory_mb = 1024;
   double gpu_memory_fraction = 0;
+  int tensor_parallel = 1;
   runtime::BackendChoice backend;
   std::string quantization;
   std::string otlp_endpoint;
@@ -101,6 +102,7 @@ void apply_flags(const ServeArgs& a, core::Json* c) {
   if (given("--threads")) workers["threads"] = a.threads;
   if (given("--kv-memory-mb")) workers["kv_memory_mb"] = a.kv_memory_mb;
   if (given("--gpu-memory-fraction")) workers["gpu_memory_fraction"] = a.gpu_memory_fraction;
+  if (given("--tensor-parallel")) workers["tensor_parallel"] = a.tensor_parallel;
   if (a.in_process) workers["in_process"] = true;
   if (given("--backend")) workers["backend"] = a.backend.kind;
   if (given("--device")) workers["devices"] = core::Json::array({a.backend.device});
@@ -176,6 +178,14 @@ int run_serve(ServeArgs& a) {
   backend.kind = config.backend;
   if (const core::Status s = runtime::check_backend_choice(backend); !s.is_ok()) {
     return report_error(std::string(s.code_name()), s.message());
+  }
+  // Every worker's ranks need their devices (the flag is laid over the
+  // validated document, so its range is checked here too).
+  for (int i = 0; i < std::max(1, config.workers); ++i) {
+    backend.device = control::worker_device(config, i);
+    if (const int refused = refuse_tensor_parallel(backend, config.tensor_parallel); refused != 0) {
+      return refused;
+    }
   }
   // One tracer for this process: the HTTP server's spans and, in-process,
   // the worker's; child workers get the same settings on their argv.
@@ -273,6 +283,7 @@ void add_serve_command(CLI::App& parent, Action* action) {
                   "see `mlx-serving config`");
   cmd->add_option("--set", args->sets, "Override one key: section.key=value (repeatable)");
   add_backend_options(cmd, &args->backend);
+  add_tensor_parallel_option(cmd, &args->tensor_parallel);
   cmd->add_option("--quantization", args->quantization,
                   "Quantize every model at load: int4, int8 (MLX affine, group 64), fp8; on a "
                   "quantized model, a consistency check (default: model.default_quantization)")

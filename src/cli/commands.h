@@ -28,6 +28,12 @@ void add_doctor_command(CLI::App& parent, Action* action);
 // --backend cpu|cuda and --device N, the same on every command that runs a
 // model.
 void add_backend_options(CLI::App* cmd, runtime::BackendChoice* choice);
+// --tensor-parallel N: ranks one model is split over (checked by
+// check_tensor_parallel, so N = 0 is a coded InvalidParams, not a usage error).
+void add_tensor_parallel_option(CLI::App* cmd, int* ranks);
+// The check of --tensor-parallel before anything loads: 0 when N is usable,
+// else the coded error's exit status (report_error).
+int refuse_tensor_parallel(const runtime::BackendChoice& backend, int ranks);
 
 // Prints "error: <Code>: <message>" to stderr; returns the exit code (1).
 int report_error(const std::string& code_name, const std::string& message);

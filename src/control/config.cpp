@@ -364,6 +364,11 @@ ControlConfig control_config(const Json& c) {
   if (const double f = w["gpu_memory_fraction"].get<double>(); f > 0) {
     out.worker_args.insert(out.worker_args.end(), {"--gpu-memory-fraction", core::Json(f).dump()});
   }
+  out.tensor_parallel = w["tensor_parallel"].get<int>();
+  if (out.tensor_parallel > 1) {
+    out.worker_args.insert(out.worker_args.end(),
+                           {"--tensor-parallel", std::to_string(out.tensor_parallel)});
+  }
   for (const auto& d : w["model_dirs"])
     out.worker_args.insert(out.worker_args.end(), {"--model-dir", d});
   const Json& trusted = c["model"]["trusted_model_directories"];

@@ -78,6 +78,7 @@ struct ControlConfig {
   std::vector<std::string> worker_args;  // after `mlx-serving runtime`, for every worker
   std::string backend = "cpu";           // workers.backend
   std::vector<int> devices;              // workers.devices (empty: device 0)
+  int tensor_parallel = 1;               // workers.tensor_parallel
   std::string default_quantization;      // model.default_quantization ("" for none)
   std::string log_level = "info";        // logging.level
   std::string log_format = "auto";       // logging.format

@@ -9,6 +9,7 @@
 #include <xxhash.h>
 
 #include "core/log.h"
+#include "model/step_followers.h"
 #include "tensor/logits.h"
 
 namespace mlxs::engine {
@@ -63,8 +64,8 @@ std::uint64_t fresh_seed() {
 
 Result<std::unique_ptr<Engine>> Engine::create(model::Model& model,
                                                const tokenizer::Tokenizer* tokenizer,
-                                               const EngineConfig& config,
-                                               const core::Clock& clock) {
+                                               const EngineConfig& config, const core::Clock& clock,
+                                               TensorParallelGroup* group) {
   const auto& opts = model.options();
   const auto& sc = config.scheduler;
   if (sc.max_batch_tokens > opts.max_batch_tokens || sc.max_seqs > opts.max_seqs ||
@@ -90,14 +91,18 @@ Result<std::unique_ptr<Engine>> Engine::create(model::Model& model,
   }
   MLXS_ASSIGN_OR_RETURN(
       auto kv, model.backend().create_kv_storage(model.kv_shape(blocks, config.block_size)));
+  // Every rank's cache has the same blocks (of its own kv heads), so the
+  // block tables rank 0 plans are valid on all of them.
+  if (group != nullptr) MLXS_RETURN_IF_ERROR(group->create_kv(blocks, config.block_size));
   return std::unique_ptr<Engine>(
-      new Engine(model, tokenizer, config, clock, std::move(kv), blocks));
+      new Engine(model, tokenizer, config, clock, std::move(kv), blocks, group));
 }
 
 Engine::Engine(model::Model& model, const tokenizer::Tokenizer* tokenizer,
                const EngineConfig& config, const core::Clock& clock,
-               std::unique_ptr<tensor::KvStorage> kv, int kv_blocks)
+               std::unique_ptr<tensor::KvStorage> kv, int kv_blocks, TensorParallelGroup* group)
     : model_(model),
+      group_(group),
       tokenizer_(tokenizer),
       config_(config),
       clock_(clock),
@@ -106,7 +111,7 @@ Engine::Engine(model::Model& model, const tokenizer::Tokenizer* tokenizer,
       scheduler_(scheduler_config(config.scheduler, model), blocks_, clock),
       sampler_(model.config().vocab),
       device_draws_(config.device_sampling && model.backend().samples_on_device()),
-      overlap_(model.backend().resolves_placeholder_tokens() &&
+      overlap_(group == nullptr && model.backend().resolves_placeholder_tokens() &&
                (config.overlap == EngineConfig::Overlap::kOn ||
                 (config.overlap == EngineConfig::Overlap::kAuto &&
                  model.backend().device() != tensor::Device::kCpu))) {
@@ -137,6 +142,10 @@ Engine::~Engine() {
 }
 
 Result<std::shared_ptr<Stream>> Engine::submit(GenerateRequest request) {
+  if (broken_.load()) {
+    return Status(ErrorCode::kWorkerCrashed,
+                  "the tensor-parallel group of this model failed; the worker restarts");
+  }
   const std::int64_t vocab = model_.config().vocab;
   if (request.prompt.empty()) return Status(ErrorCode::kInvalidParams, "prompt: must not be empty");
   for (auto id : request.prompt) {
@@ -392,7 +401,8 @@ void Engine::end_sequence(SeqId id) {
       req->stream->fail(Status(ErrorCode::kTimeout, "the request passed its deadline"));
     } else if (reason == FinishReason::kError) {
       req->failed = true;
-      req->stream->fail(Status(ErrorCode::kGenerationError, "generation failed"));
+      req->stream->fail(fatal_.is_ok() ? Status(ErrorCode::kGenerationError, "generation failed")
+                                       : fatal_);
     } else {
       req->stream->finish_choice(rt.choice, reason);
     }
@@ -518,7 +528,9 @@ Result<tensor::Tensor> Engine::launch_forward(const StepPlan& plan) {
   batch.rope_positions = step_images_.rope_positions;
   batch.attend_until = step_images_.attend_until;
   batch.embeds = step_images_.embeds;
-  return model_.forward(batch, *kv_);
+  // Under tensor parallelism the followers run the same batch on their
+  // shards; it stays untouched until every one of them is done with it.
+  return model::forward_all_ranks(model_, group_, batch, *kv_);
 }
 
 Status Engine::launch_sampling(const StepPlan& plan, const tensor::Tensor& logits,
@@ -565,6 +577,9 @@ Status Engine::resolve_pending() {
   const core::Nanos done = clock_.now_ns();
   device_wait_ns_ += static_cast<std::uint64_t>(done - waited);
   MLXS_RETURN_IF_ERROR(collected.status());
+  // A rank that failed after its part was queued (on a device) aborted the
+  // group: these logits are not to be trusted.
+  if (group_ != nullptr) MLXS_RETURN_IF_ERROR(group_->wait());
   const tensor::Backend::HostLogits host = *collected;
   record_prefill_chunks(pending_prefills_, pending_began_, done);
   const auto vocab = static_cast<std::size_t>(model_.config().vocab);
@@ -679,9 +694,31 @@ void Engine::fail_step(const StepPlan& plan, const Status& error) {
   ended_.insert(ended_.end(), cleanup.finished.begin(), cleanup.finished.end());
 }
 
+void Engine::fail_all() {
+  // Requests that were queued before the failure end too (submit refuses
+  // later ones).
+  take_inbox();
+  for (const auto& [id, rt] : seqs_) scheduler_.cancel(id, FinishReason::kError);
+  resolving_.clear();
+  pending_.clear();
+  const StepPlan& cleanup = scheduler_.schedule();
+  ended_.insert(ended_.end(), cleanup.finished.begin(), cleanup.finished.end());
+}
+
 Result<bool> Engine::step() {
   const core::Nanos step_began = clock_.now_ns();
   take_inbox();
+  if (!fatal_.is_ok()) {
+    // The group is gone: nothing runs again, whatever is left ends.
+    ended_.clear();
+    fail_all();
+    std::sort(ended_.begin(), ended_.end());
+    ended_.erase(std::unique(ended_.begin(), ended_.end()), ended_.end());
+    const bool any = !ended_.empty();
+    for (SeqId id : ended_) end_sequence(id);
+    publish_metrics();
+    return any;
+  }
   // A pending step that may overlap the next one stays pending while the
   // next is scheduled and launched; any other was read when it was launched.
   const StepPlan& plan = scheduler_.schedule();
@@ -708,7 +745,16 @@ Result<bool> Engine::step() {
     ran = launch_sampling(plan, *logits, launched_at);
     if (ran.is_ok() && !pending_.empty() && !pending_overlaps_) ran = resolve_pending();
   }
+  if (group_ != nullptr && fatal_.is_ok() &&
+      (group_->broken() || ran.code() == ErrorCode::kWorkerCrashed)) {
+    // One rank failed: the group is gone for every stream (it fails as one).
+    group_->abort(ran.is_ok() ? Status(ErrorCode::kWorkerCrashed, "a rank failed") : ran);
+    fatal_ =
+        Status(ErrorCode::kWorkerCrashed, "the tensor-parallel group failed: " + group_->failure());
+    broken_.store(true);
+  }
   if (!ran.is_ok()) fail_step(plan, ran);
+  if (!fatal_.is_ok()) fail_all();
   // What ended: cancelled or timed out (plan.finished, and the cleanup's
   // after a failure) and what resolved tokens ended (resolve_pending).
   std::sort(ended_.begin(), ended_.end());

@@ -25,6 +25,7 @@
 #include "engine/scheduler.h"
 #include "engine/stop_matcher.h"
 #include "engine/stream.h"
+#include "engine/tp_group.h"
 #include "model/model.h"
 #include "tokenizer/stream_decoder.h"
 #include "tokenizer/tokenizer.h"
@@ -110,11 +111,15 @@ struct EngineMetrics {
 class Engine {
  public:
   // `tokenizer` may be null: requests then work on token ids only (no text,
-  // no stop strings).
+  // no stop strings). Under tensor parallelism `model` is rank 0 and `group`
+  // (which must outlive the engine) runs the other ranks on every step; the
+  // overlap mode is then off (followers have no sampled tokens to resolve
+  // placeholders with).
   static core::Result<std::unique_ptr<Engine>> create(model::Model& model,
                                                       const tokenizer::Tokenizer* tokenizer,
                                                       const EngineConfig& config,
-                                                      const core::Clock& clock);
+                                                      const core::Clock& clock,
+                                                      TensorParallelGroup* group = nullptr);
   ~Engine();
 
   // Validates and queues; errors are InvalidParams (bad input) or QueueFull.
@@ -129,6 +134,11 @@ class Engine {
   // Wakes run() (new work, shutdown).
   void wake();
 
+  // Set once the tensor-parallel group failed: every stream ended with
+  // WorkerCrashed and new requests are refused; the worker should go down
+  // and be restarted. Safe from any thread.
+  bool broken() const { return broken_.load(); }
+
   // A snapshot published at the end of every step; safe from any thread.
   EngineMetrics metrics() const;
   const model::Model& model() const { return model_; }
@@ -141,7 +151,8 @@ class Engine {
   struct RequestState;
   struct SeqRuntime;
   Engine(model::Model& model, const tokenizer::Tokenizer* tokenizer, const EngineConfig& config,
-         const core::Clock& clock, std::unique_ptr<tensor::KvStorage> kv, int kv_blocks);
+         const core::Clock& clock, std::unique_ptr<tensor::KvStorage> kv, int kv_blocks,
+         TensorParallelGroup* group);
 
   void take_inbox();
   // Checks a request's images against its prompt and the model.
@@ -172,10 +183,14 @@ class Engine {
   core::Status resolve_pending();
   // Ends every sequence of the plan and of the pending step with an error.
   void fail_step(const StepPlan& plan, const core::Status& error);
+  // The tensor-parallel group failed: every sequence and queued request
+  // ends with fatal_ (WorkerCrashed); their ids go to ended_.
+  void fail_all();
   // Tracing: which prefill chunks the step from `begin` to `end` computed.
   void record_prefill_chunks(std::span<const PlanEntry> chunks, core::Nanos begin, core::Nanos end);
 
   model::Model& model_;
+  TensorParallelGroup* group_;  // null for a whole model
   const tokenizer::Tokenizer* tokenizer_;
   EngineConfig config_;
   const core::Clock& clock_;
@@ -224,6 +239,8 @@ class Engine {
   std::vector<std::uint64_t> cancels_;
   std::atomic<std::uint64_t> next_request_{1};
   std::atomic<int> active_requests_{0};
+  std::atomic<bool> broken_{false};          // the group failed (fatal_ says how)
+  core::Status fatal_ = core::Status::ok();  // engine thread
   bool wake_flag_ = false;
   mutable std::mutex metrics_mutex_;
   EngineMetrics metrics_;

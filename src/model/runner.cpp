@@ -9,22 +9,24 @@ using core::ErrorCode;
 using core::Result;
 using core::Status;
 
-Runner::Runner(Model& model, std::unique_ptr<tensor::KvStorage> kv, int block_size)
-    : model_(model), kv_(std::move(kv)), block_size_(block_size) {
+Runner::Runner(Model& model, std::unique_ptr<tensor::KvStorage> kv, int block_size,
+               StepFollowers* followers)
+    : model_(model), followers_(followers), kv_(std::move(kv)), block_size_(block_size) {
   const int blocks = kv_->shape().blocks;
   free_blocks_.reserve(static_cast<std::size_t>(blocks));
   for (int b = blocks - 1; b >= 0; --b) free_blocks_.push_back(b);
 }
 
 Result<std::unique_ptr<Runner>> Runner::create(Model& model, int max_seqs, int max_tokens_per_seq,
-                                               int block_size) {
+                                               int block_size, StepFollowers* followers) {
   if (max_seqs <= 0 || max_tokens_per_seq <= 0 || block_size <= 0) {
     return Status(ErrorCode::kInvalidParams, "runner capacity must be positive");
   }
   const int blocks = max_seqs * ((max_tokens_per_seq + block_size - 1) / block_size);
   MLXS_ASSIGN_OR_RETURN(auto kv,
                         model.backend().create_kv_storage(model.kv_shape(blocks, block_size)));
-  return std::unique_ptr<Runner>(new Runner(model, std::move(kv), block_size));
+  if (followers != nullptr) MLXS_RETURN_IF_ERROR(followers->create_kv(blocks, block_size));
+  return std::unique_ptr<Runner>(new Runner(model, std::move(kv), block_size, followers));
 }
 
 int Runner::add_sequence() {
@@ -128,7 +130,8 @@ Result<std::size_t> Runner::run(std::span<const SeqFeed> feeds, bool greedy) {
     batch.rope_positions = step_images_.rope_positions;
     batch.attend_until = step_images_.attend_until;
     batch.embeds = step_images_.embeds;
-    MLXS_ASSIGN_OR_RETURN(tensor::Tensor logits, model_.forward(batch, *kv_));
+    MLXS_ASSIGN_OR_RETURN(tensor::Tensor logits,
+                          forward_all_ranks(model_, followers_, batch, *kv_));
     if (!logit_rows_.empty()) {
       // Greedy: only each row's argmax comes back, as in the engine's greedy
       // steps; else one transfer of the whole block of rows, scattered here.

@@ -12,6 +12,7 @@
 
 #include "model/model.h"
 #include "model/placed_image.h"
+#include "model/step_followers.h"
 
 namespace mlxs::model {
 
@@ -24,8 +25,11 @@ struct SeqFeed {
 class Runner {
  public:
   // KV storage for `max_seqs` live sequences of up to `max_tokens_per_seq`.
+  // Under tensor parallelism `model` is rank 0 and `followers` (which must
+  // outlive the runner) run the other ranks on every pass.
   static core::Result<std::unique_ptr<Runner>> create(Model& model, int max_seqs,
-                                                      int max_tokens_per_seq, int block_size = 16);
+                                                      int max_tokens_per_seq, int block_size = 16,
+                                                      StepFollowers* followers = nullptr);
 
   int add_sequence();
   void remove_sequence(int seq);
@@ -61,13 +65,15 @@ class Runner {
   std::vector<std::uint8_t> full_rows_;
   std::vector<std::size_t> feed_base_;
   std::vector<std::size_t> out_index_;  // output row of each logit row in the pass
-  Runner(Model& model, std::unique_ptr<tensor::KvStorage> kv, int block_size);
+  Runner(Model& model, std::unique_ptr<tensor::KvStorage> kv, int block_size,
+         StepFollowers* followers);
   core::Status reserve(Seq& seq, std::int32_t length);
   // The passes of one step: rows into out_ (logits) or greedy_tokens_ (ids).
   // Returns how many rows.
   core::Result<std::size_t> run(std::span<const SeqFeed> feeds, bool greedy);
 
   Model& model_;
+  StepFollowers* followers_;
   std::unique_ptr<tensor::KvStorage> kv_;
   int block_size_;
   std::vector<std::int32_t> free_blocks_;

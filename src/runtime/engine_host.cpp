@@ -102,6 +102,11 @@ void EngineHost::loop(std::stop_token stop) {
       stepped = worked.is_ok() && *worked;
     }
     if (!active_.empty() && !output_.backlogged()) drain(steps_);
+    if (engine_.broken() && !broken_reported_ && active_.empty() && on_broken_) {
+      // Every stream's end went out: the worker may go down now.
+      broken_reported_ = true;
+      on_broken_();
+    }
     if (!stepped && engine_.has_work()) {
       // Work that cannot run yet (e.g. waiting for KV blocks): do not spin.
       std::unique_lock lock(mutex_);

@@ -10,6 +10,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <stop_token>
@@ -39,6 +40,10 @@ class EngineHost {
   EngineHost(const EngineHost&) = delete;
   EngineHost& operator=(const EngineHost&) = delete;
 
+  // Called once, from the engine thread, after the engine broke (its
+  // tensor-parallel group failed) and its streams' ends were sent. Set
+  // before start().
+  void set_on_broken(std::function<void()> on_broken) { on_broken_ = std::move(on_broken); }
   void start();
   // Stops the thread. Streams that have not ended end with `why` (sent as
   // error events when `notify`), and leave the stream table.
@@ -80,6 +85,8 @@ class EngineHost {
   // Engine thread only (and stop(), after the thread ended).
   std::vector<std::shared_ptr<StreamRecord>> active_;
   std::uint64_t steps_ = 0;
+  std::function<void()> on_broken_;
+  bool broken_reported_ = false;
 };
 
 std::string_view finish_reason_wire(engine::FinishReason reason);

@@ -7,6 +7,7 @@
 #include "runtime/backend_choice.h"
 #include "runtime/engine_setup.h"
 #include "runtime/load_progress.h"
+#include "runtime/tensor_parallel.h"
 #include "runtime/vision_prompt.h"
 
 namespace mlxs::runtime {
@@ -76,7 +77,9 @@ core::Result<std::unique_ptr<LoadedModel>> load_model(const std::string& model_i
   auto m = std::make_unique<LoadedModel>(*ctx.clock);
   m->model_id = model_id;
   m->key = key;
-  MLXS_ASSIGN_OR_RETURN(m->backend, make_backend(opts.backend, ctx.pool));
+  if (opts.tensor_parallel <= 1) {
+    MLXS_ASSIGN_OR_RETURN(m->backend, make_backend(opts.backend, ctx.pool));
+  }
 
   std::error_code ec;
   if (fs::exists(fs::path(key.dir) / "tokenizer.json", ec)) {
@@ -96,7 +99,17 @@ core::Result<std::unique_ptr<LoadedModel>> load_model(const std::string& model_i
       ctx.on_load_progress(load_progress_notice(model_id, p));
     }
   };
-  MLXS_ASSIGN_OR_RETURN(m->model, model::Model::load(key.dir, *m->backend, load));
+  if (opts.tensor_parallel > 1) {
+    // Every rank gets its own backend (and CPU threads): the shared pool
+    // would serialise the ranks' steps.
+    MLXS_ASSIGN_OR_RETURN(auto tp, load_tensor_parallel(key.dir, opts.backend, opts.tensor_parallel,
+                                                        opts.threads, load));
+    m->tp_group = std::move(tp.group);
+    m->backend = std::move(tp.rank0.backend);
+    m->model = std::move(tp.rank0.model);
+  } else {
+    MLXS_ASSIGN_OR_RETURN(m->model, model::Model::load(key.dir, *m->backend, load));
+  }
   if (const auto last = throttle.flush(); last && ctx.on_load_progress) {
     ctx.on_load_progress(load_progress_notice(model_id, *last));
   }
@@ -122,7 +135,8 @@ core::Result<std::unique_ptr<LoadedModel>> load_model(const std::string& model_i
   MLXS_ASSIGN_OR_RETURN(EngineSetup setup, engine_setup_for(model, opts, key.context_length));
   const std::int64_t context = setup.context;
   MLXS_ASSIGN_OR_RETURN(
-      m->engine, engine::Engine::create(*m->model, m->tokenizer.get(), setup.config, *ctx.clock));
+      m->engine, engine::Engine::create(*m->model, m->tokenizer.get(), setup.config, *ctx.clock,
+                                        m->tp_group.get()));
 
   const auto& cfg = model.config();
   m->dtype = std::string(tensor::dtype_torch_name(cfg.dtype));
@@ -163,6 +177,9 @@ core::Result<std::unique_ptr<LoadedModel>> load_model(const std::string& model_i
   m->host =
       std::make_unique<EngineHost>(model_id, *m->engine, m->tokenizer.get(), *ctx.arbiter,
                                    arbiter_index, *ctx.output, *ctx.streams, m->stats, *ctx.clock);
+  if (m->tp_group && ctx.on_group_failed) {
+    m->host->set_on_broken([cb = ctx.on_group_failed, id = model_id] { cb(id); });
+  }
   m->host->start();
   return m;
 }

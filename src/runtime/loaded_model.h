@@ -46,6 +46,9 @@ struct LoadedModel {
   std::atomic<bool> batcher_started{false};
   ModelStats stats;
 
+  // Tensor parallelism: ranks 1..N-1 and rank 0's communicator (declared
+  // first, so it outlives rank 0's model and backend below).
+  std::unique_ptr<engine::TensorParallelGroup> tp_group;
   std::unique_ptr<tensor::Backend> backend;
   std::unique_ptr<model::Model> model;
   std::unique_ptr<tokenizer::Tokenizer> tokenizer;
@@ -67,6 +70,10 @@ struct LoadContext {
   // one of a successful bind always (the server sends them as
   // model.load_progress where the client asked for it); may be empty.
   std::function<void(const protocol::LoadProgressNotice&)> on_load_progress;
+  // Called once from a model's engine thread when its tensor-parallel group
+  // failed (every stream has ended with WorkerCrashed): the worker should
+  // go down so that its supervisor restarts it. May be empty.
+  std::function<void(const std::string& model_id)> on_group_failed;
 };
 
 // Loads `dir` for `model_id` and starts its engine thread (arbiter slot

@@ -67,6 +67,10 @@ struct RuntimeOptions {
   bool engine_overlap = true;
   // Largest number of streams one model runs at a time.
   int max_running_streams = 64;
+  // Ranks every model is split over (tensor parallelism,
+  // docs/tensor-parallel.md): on CUDA devices backend.device and the next
+  // N - 1; on the CPU N groups of threads/N. 1: the whole model.
+  int tensor_parallel = 1;
   // After shutdown or end of input, the process exits (std::_Exit(0)) when
   // tearing down takes longer than this (0: wait; the CLI sets it, as the
   // original client kills the worker 5 s after shutdown).

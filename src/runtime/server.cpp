@@ -66,6 +66,14 @@ Server::Server(int in_fd, int out_fd, RuntimeOptions options)
     output_.send_line(
         protocol::write_notification(protocol::kModelLoadProgress, protocol::to_json(n)));
   };
+  // A model's tensor-parallel group that failed takes the worker down (its
+  // streams have ended with WorkerCrashed): the supervisor restarts it and
+  // reloads its models, the group as one.
+  ctx.on_group_failed = [this](const std::string& model_id) {
+    core::log_error("runtime_tp_group_failed", {{"model_id", model_id}});
+    group_failed_.store(true);
+    request_stop();
+  };
   registry_ = std::make_unique<ModelRegistry>(ctx);
   tasks_ = std::make_unique<TaskPool>(kTaskThreads);
 }
@@ -155,7 +163,7 @@ int Server::run() {
     if (t.joinable()) t.join();
   }
   output_.stop();
-  return 0;
+  return group_failed_.load() ? kGroupFailedExit : 0;
 }
 
 void Server::handle_line(FramedLine line) {

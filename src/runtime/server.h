@@ -36,6 +36,8 @@ namespace mlxs::runtime {
 
 // The text the original client waits for on stderr (in one write).
 inline constexpr std::string_view kReadyMarker = "MLX Runtime ready\n";
+// Exit code of a worker whose tensor-parallel group failed (EX_SOFTWARE).
+inline constexpr int kGroupFailedExit = 70;
 
 class Server {
  public:
@@ -45,7 +47,8 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   // Serves until shutdown, the end of input or a closed output; returns the
-  // exit code (0 for all three; 1 when the worker could not start).
+  // exit code (0 for all three; 1 when the worker could not start;
+  // kGroupFailedExit when a tensor-parallel group failed).
   int run();
   // Thread-safe: makes run() return soon.
   void request_stop();
@@ -117,6 +120,7 @@ class Server {
   std::unique_ptr<ModelRegistry> registry_;
   std::unique_ptr<TaskPool> tasks_;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> group_failed_{false};
 
   std::mutex extensions_mutex_;
   std::vector<std::string> extensions_;        // negotiated through runtime/info

@@ -103,6 +103,35 @@ TEST(Config, LayersMergeInOrderAndNameTheirSource) {
   EXPECT_FALSE(load_config(gpu).ok());
 }
 
+// workers.tensor_parallel reaches each worker as --tensor-parallel (not at
+// its default of 1); 0 or more than 64 ranks is a ConfigError naming the key.
+TEST(Config, TensorParallelReachesTheWorkersAndBadCountsAreRefused) {
+  const ControlConfig defaults = control_config(load_config({}).effective);
+  EXPECT_EQ(defaults.tensor_parallel, 1);
+  EXPECT_EQ(
+      std::find(defaults.worker_args.begin(), defaults.worker_args.end(), "--tensor-parallel"),
+      defaults.worker_args.end());
+  ConfigInputs in;
+  in.sets = {"workers.tensor_parallel=2"};
+  const ConfigReport r = load_config(in);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  const ControlConfig cc = control_config(r.effective);
+  EXPECT_EQ(cc.tensor_parallel, 2);
+  const auto at = std::find(cc.worker_args.begin(), cc.worker_args.end(), "--tensor-parallel");
+  ASSERT_NE(at, cc.worker_args.end());
+  EXPECT_EQ(*(at + 1), "2");
+  for (const char* bad : {"workers.tensor_parallel=0", "workers.tensor_parallel=-2",
+                          "workers.tensor_parallel=65", "workers.tensor_parallel=two"}) {
+    ConfigInputs b;
+    b.sets = {bad};
+    const ConfigReport rb = load_config(b);
+    EXPECT_FALSE(rb.ok()) << bad;
+    EXPECT_EQ(rb.status().code(), core::ErrorCode::kConfigError) << bad;
+    EXPECT_NE(rb.status().message().find("tensor_parallel"), std::string::npos)
+        << rb.status().message();
+  }
+}
+
 TEST(Config, ImageSourcesReachTheWorkersAndBadHostsAreRefused) {
   ConfigInputs in;
   in.sets = {"images.max_mb=4", "images.local_roots=[/srv/img]",

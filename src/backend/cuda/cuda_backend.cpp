@@ -711,6 +711,13 @@ struct CudaBackend::Impl {
 CudaBackend::CudaBackend(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 CudaBackend::~CudaBackend() = default;
 
+CUstream_st* CudaBackend::stream() const {
+  return impl_->stream;
+}
+bool CudaBackend::replaying_step() const {
+  return impl_->replaying;
+}
+
 core::Result<std::unique_ptr<CudaBackend>> CudaBackend::create(const CudaOptions& options) {
   auto impl = std::make_unique<Impl>();
   impl->options = options;

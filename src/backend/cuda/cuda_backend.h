@@ -11,6 +11,8 @@
 
 #include "tensor/backend.h"
 
+struct CUstream_st;  // cudaStream_t, without the CUDA headers
+
 namespace mlxs::backend::cuda {
 
 struct CudaOptions {
@@ -97,6 +99,14 @@ class CudaBackend final : public tensor::Backend {
   // The first error any op met since the last call (ops cannot return one);
   // Model::forward's caller checks it through synchronize()/copy_to_host().
   core::Status take_error();
+
+  // The stream every op is queued on. A tensor-parallel communicator queues
+  // its collectives there too, so they order with the ops and land inside
+  // the decode graphs captured between begin_step and end_step.
+  CUstream_st* stream() const;
+  // Whether this step replays a captured graph: its ops (and the
+  // collectives captured with them) queue nothing of their own.
+  bool replaying_step() const;
 
  private:
   struct Impl;

@@ -18,6 +18,8 @@
 
 namespace mlxs::backend::cuda {
 
+class CudaBackend;
+
 // ncclUniqueId as plain bytes, to pass between ranks.
 struct NcclId {
   std::array<char, 128> bytes{};
@@ -34,10 +36,12 @@ class NcclCommunicator final : public tensor::Communicator {
   static core::Result<NcclId> unique_id();
   // Joins group `id` as `rank` of `world` on CUDA device `device`, queueing
   // its collectives on `stream` (the rank's backend stream). Every rank calls
-  // it at the same time; it returns once all have joined.
-  static core::Result<std::unique_ptr<NcclCommunicator>> create(const NcclId& id, int rank,
-                                                                int world, int device,
-                                                                cudaStream_t stream);
+  // it at the same time; it returns once all have joined. With `graphs` (the
+  // backend owning `stream`), a collective queues nothing while that backend
+  // replays a captured decode graph: the graph holds it already.
+  static core::Result<std::unique_ptr<NcclCommunicator>> create(
+      const NcclId& id, int rank, int world, int device, cudaStream_t stream,
+      const CudaBackend* graphs = nullptr);
   ~NcclCommunicator() override;
 
   int rank() const override { return rank_; }
@@ -52,11 +56,13 @@ class NcclCommunicator final : public tensor::Communicator {
   NcclCommunicator(std::unique_ptr<Comm> comm, int rank, int world, int device, cudaStream_t stream,
                    float* flag);
   core::Status check_live() const;
+  bool replaying() const;
 
   std::unique_ptr<Comm> comm_;
   int rank_, world_, device_;
   cudaStream_t stream_;
   float* flag_;  // one device float the barrier reduces
+  const CudaBackend* graphs_ = nullptr;
   std::atomic<bool> aborted_{false};
 };
 
