@@ -81,6 +81,42 @@ TEST(CliGenerate, BadInputGivesCodedErrorsWithoutPaths) {
   EXPECT_NE(r.out.find("generate"), std::string::npos);
 }
 
+// --tensor-parallel: 2 ranks (CPU threads) give the whole model's greedy
+// tokens; bad counts are coded errors before anything loads, and a count the
+// heads do not divide is the shard plan's ModelLoadError.
+TEST(CliTensorParallel, GenerateOverTwoRanksAndRefusals) {
+  const std::string dir = fixture_path("hf-tiny/llama");  // 4 heads, 2 kv heads
+  const std::vector<std::string> base = {
+      "generate",     "--model",   dir, "--prompt-ids", "1,15,27,300", "--max-tokens", "8",
+      "--ignore-eos", "--threads", "2"};
+  auto with = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = base;
+    args.insert(args.end(), extra.begin(), extra.end());
+    return cli(args);
+  };
+  const auto whole = with({});
+  ASSERT_EQ(whole.exit_code, 0) << whole.err;
+  const auto two = with({"--tensor-parallel", "2"});
+  ASSERT_EQ(two.exit_code, 0) << two.err;
+  EXPECT_EQ(parse_ids(two.out), parse_ids(whole.out));
+  EXPECT_EQ(parse_ids(two.out).size(), 8u);
+
+  for (const char* n : {"0", "-1", "65"}) {
+    const auto r = with({"--tensor-parallel", n});
+    EXPECT_EQ(r.exit_code, 1) << n;
+    EXPECT_NE(r.err.find("error: InvalidParams: tensor_parallel"), std::string::npos) << r.err;
+  }
+  const auto four = with({"--tensor-parallel", "4"});
+  EXPECT_EQ(four.exit_code, 1);
+  EXPECT_NE(four.err.find("error: ModelLoadError:"), std::string::npos) << four.err;
+  EXPECT_NE(four.err.find("multiple of 4"), std::string::npos) << four.err;
+  // serve refuses before it starts anything.
+  const auto serve = cli({"serve", "--tensor-parallel", "0", "--port", "0"});
+  EXPECT_EQ(serve.exit_code, 1);
+  EXPECT_NE(serve.err.find("error: InvalidParams: tensor_parallel"), std::string::npos)
+      << serve.err;
+}
+
 TEST(CliDev, SynthModelThenGenerateAndBench) {
   const std::string out = temp_dir() + "/cli-synth";
   auto r = cli({"dev", "synth-model", "--preset", "tiny", "--arch", "qwen3", "--dtype", "bf16",
