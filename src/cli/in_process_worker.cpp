@@ -3,7 +3,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <csignal>
+#include <cstdint>
+#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -14,7 +17,9 @@ namespace {
 
 class InProcessWorker final : public control::WorkerHandle {
  public:
-  InProcessWorker(int fd, runtime::RuntimeOptions options) : fd_(fd) {
+  InProcessWorker(int fd, runtime::RuntimeOptions options)
+      : fd_(fd), streams_(std::make_shared<std::atomic<std::int64_t>>(0)) {
+    options.streams_gauge = streams_;
     thread_ = std::thread([this, options = std::move(options)] {
       int code = 1;
       {
@@ -43,11 +48,15 @@ class InProcessWorker final : public control::WorkerHandle {
     return exit_code_;
   }
   std::string describe() const override { return "in-process"; }
+  std::optional<std::int64_t> active_streams() const override {
+    return streams_->load(std::memory_order_relaxed);
+  }
 
  private:
   std::mutex mutex_;
   int fd_;
   int exit_code_ = 0;
+  std::shared_ptr<std::atomic<std::int64_t>> streams_;
   std::thread thread_;
 };
 

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 
 #include <fmt/format.h>
@@ -106,8 +107,11 @@ ClusterGateway::ClusterGateway(ClusterConfig config, control::SupervisorOptions 
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                       std::chrono::system_clock::now().time_since_epoch())
                       .count();
-  name_ = fmt::format("cp-{:x}-{:x}", static_cast<unsigned>(::getpid()),
-                      static_cast<std::uint64_t>(ms));
+  // Unique among control planes (a host's load is announced per name), also
+  // for several in one process.
+  static std::atomic<unsigned> made{0};
+  name_ = fmt::format("cp-{:x}-{:x}-{}", static_cast<unsigned>(::getpid()),
+                      static_cast<std::uint64_t>(ms), made.fetch_add(1));
 }
 
 ClusterGateway::~ClusterGateway() {
@@ -266,6 +270,14 @@ void ClusterGateway::on_announce(std::string_view data) {
   const bool created = it == remotes_.end();
   Remote* remote = created ? &add_remote_locked(id) : it->get();
   remote->capacity = static_cast<std::size_t>(a->max_streams);
+  // Our own streams there we count ourselves, at once; the others' come
+  // with each announcement (a heartbeat interval old at most).
+  remote->others = 0;
+  if (a->streams) {
+    const auto mine = a->streams_by_control.find(name_);
+    const int own = mine == a->streams_by_control.end() ? 0 : mine->second;
+    remote->others = static_cast<std::size_t>(std::max(0, *a->streams - own));
+  }
   for (const auto& m : a->models) {
     if (!remote->slot->holds(m.id)) {
       remote->slot->remember_model(m.id, Json{{"model_id", m.id}, {"local_path", m.path}});
@@ -367,7 +379,7 @@ ClusterGateway::Remote* ClusterGateway::route(const Waiting& w, bool* affinity_h
     const bool avoided = r->id == w.avoid && start < w.avoid_until;
     candidates.push_back({r->id, r->slot->ready() && !avoided,
                           model.empty() || r->slot->holds(model), r->slot->active_streams(),
-                          r->capacity});
+                          r->capacity, r->others});
   }
   const std::string last = key != 0 ? affinity_.lookup(key) : std::string();
   const auto choice = choose_worker(candidates, last, config_.balancing.strategy);
@@ -392,6 +404,7 @@ void ClusterGateway::send(Remote& remote, Waiting w) {
     {
       std::lock_guard lock(mutex_);
       routed_[w.stream_id] = remote.id;
+      unanswered_[w.stream_id] = false;
       routed_order_.push_back(w.stream_id);
       while (routed_order_.size() > kRoutedMemory) {
         routed_.erase(routed_order_.front());
@@ -418,6 +431,14 @@ void ClusterGateway::send(Remote& remote, Waiting w) {
           FateEvent e = r.is_ok() ? FateEvent::kAccepted : fate_event_of(r.status().code());
           if (e == FateEvent::kHostLost && back->losses + 1 >= kMaxHostLosses)
             e = FateEvent::kRetriesOut;
+          std::unique_lock lock(mutex_);
+          // A cancel that came while the host had not answered found the
+          // request neither waiting nor running: it is honoured here, in the
+          // same critical section as the requeue, so no cancel slips between.
+          const auto pending = unanswered_.find(back->stream_id);
+          const bool cancelled = pending != unanswered_.end() && pending->second;
+          if (pending != unanswered_.end()) unanswered_.erase(pending);
+          if (cancelled && e == FateEvent::kHostLost) e = FateEvent::kCancelled;
           if (fate_transition(FateState::kSent, e).next == FateState::kWaiting) {
             ++back->losses;
             back->avoid = host;
@@ -425,7 +446,12 @@ void ClusterGateway::send(Remote& remote, Waiting w) {
             core::log_warn("cluster_request_rerouted", {{"stream_id", back->stream_id},
                                                         {"worker", host},
                                                         {"reason", r.status().message()}});
-            return requeue(std::move(*back));
+            return requeue(lock, std::move(*back));
+          }
+          lock.unlock();
+          if (e == FateEvent::kCancelled) {
+            return refuse(back->reply,
+                          Status(ErrorCode::kCancelled, "cancelled before a worker took it"));
           }
           if (back->reply) back->reply(std::move(r));
         });
@@ -434,8 +460,7 @@ void ClusterGateway::send(Remote& remote, Waiting w) {
   remote.slot->call(std::move(w.method), std::move(w.params), std::move(w.reply));
 }
 
-void ClusterGateway::requeue(Waiting w) {
-  std::unique_lock lock(mutex_);
+void ClusterGateway::requeue(std::unique_lock<std::mutex>& lock, Waiting w) {
   if (stopping_) {
     lock.unlock();
     return refuse(w.reply, Status(ErrorCode::kWorkerCrashed, "the control plane is stopping"));
@@ -581,6 +606,8 @@ void ClusterGateway::cancel(const std::string& stream_id) {
     if (it != waiting_.end()) {
       reply = std::move(it->reply);
       waiting_.erase(it);
+    } else if (const auto sent = unanswered_.find(stream_id); sent != unanswered_.end()) {
+      sent->second = true;  // should its host be lost before answering, it ends here
     }
   }
   if (reply) {
@@ -648,6 +675,13 @@ control::MetricsSnapshot ClusterGateway::metrics() const {
                            MetricType::kGauge,
                            {{"quantile", label}},
                            static_cast<double>(dispatch_.quantile(q)) * 1e-9});
+  }
+  for (const auto& r : remotes_) {
+    out.samples.push_back({"mlxs_cluster_worker_other_streams",
+                           "Streams other control planes run on the worker host (announced)",
+                           MetricType::kGauge,
+                           {{"worker", r->id}},
+                           static_cast<double>(r->others)});
   }
   if (nats_) {
     add("mlxs_cluster_nats_reconnects_total", "Reconnections to the NATS server",

@@ -64,6 +64,7 @@ class ClusterGateway final : public control::Gateway {
     std::string id;
     std::unique_ptr<control::WorkerSlot> slot;
     std::size_t capacity = 1;
+    std::size_t others = 0;  // streams other control planes run there (announced)
     std::mutex link_mutex;
     std::shared_ptr<Link> link;  // the current session
   };
@@ -95,7 +96,7 @@ class ClusterGateway final : public control::Gateway {
   void wait_or_refuse(Waiting w);
   // A generate whose host was lost before it started: back to the queue's
   // front (tick() routes it, avoiding that host for a heartbeat interval).
-  void requeue(Waiting w);
+  void requeue(std::unique_lock<std::mutex>& lock, Waiting w);
   std::vector<Remote*> remotes() const;
 
   const ClusterConfig config_;
@@ -113,6 +114,8 @@ class ClusterGateway final : public control::Gateway {
   std::deque<Waiting> waiting_;
   std::unordered_map<std::string, std::string> routed_;  // stream id -> worker
   std::deque<std::string> routed_order_;
+  // Generates sent to a host that has not answered yet -> cancelled since.
+  std::unordered_map<std::string, bool> unanswered_;
   std::uint64_t next_stream_ = 0;
   std::uint64_t next_session_ = 0;
   bool started_ = false;

@@ -37,14 +37,20 @@ bool short_string(const Json& v, std::size_t max) {
 std::string encode_announcement(const Announcement& a) {
   Json models = Json::array();
   for (const auto& m : a.models) models.push_back({{"id", m.id}, {"path", m.path}});
-  return Json{{"v", 1},
-              {"id", a.id},
-              {"models", models},
-              {"sessions", a.sessions},
-              {"max_sessions", a.max_sessions},
-              {"max_streams", a.max_streams},
-              {"interval_ms", a.interval_ms}}
-      .dump();
+  Json j{{"v", 1},
+         {"id", a.id},
+         {"models", models},
+         {"sessions", a.sessions},
+         {"max_sessions", a.max_sessions},
+         {"max_streams", a.max_streams},
+         {"interval_ms", a.interval_ms}};
+  if (a.streams) {
+    j["streams"] = *a.streams;
+    Json by = Json::object();
+    for (const auto& [control, n] : a.streams_by_control) by[control] = n;
+    j["streams_by_control"] = std::move(by);
+  }
+  return j.dump();
 }
 
 core::Result<Announcement> decode_announcement(std::string_view payload) {
@@ -75,6 +81,26 @@ core::Result<Announcement> decode_announcement(std::string_view payload) {
       return bad("each model needs an id and a path (strings)");
     }
     a.models.push_back({m["id"].get<std::string>(), m["path"].get<std::string>()});
+  }
+  if (j.contains("streams")) {
+    int streams = 0;
+    if (!int_in(j, "streams", 0, kMaxAnnouncedStreams, &streams)) {
+      return bad("streams must be an integer in range");
+    }
+    a.streams = streams;
+    const auto by = j.find("streams_by_control");
+    // One entry per session at most (sessions are bounded by max_sessions).
+    if (by == j.end() || !by->is_object() || by->size() > 64) {
+      return bad("streams_by_control must be an object of at most 64 control planes");
+    }
+    for (const auto& [control, n] : by->items()) {
+      int count = 0;
+      if (!valid_token(control) || !n.is_number_integer() ||
+          !int_in(*by, control.c_str(), 0, streams, &count)) {
+        return bad("streams_by_control maps control plane names to counts within streams");
+      }
+      a.streams_by_control[control] = count;
+    }
   }
   return a;
 }

@@ -20,6 +20,7 @@
 namespace mlxs::cluster {
 
 inline constexpr std::size_t kMaxAnnouncementBytes = 64u << 10;
+inline constexpr int kMaxAnnouncedStreams = 1 << 20;
 
 struct Announcement {
   std::string id;
@@ -28,6 +29,11 @@ struct Announcement {
   int max_sessions = 1;
   int max_streams = 1;
   int interval_ms = 0;
+  // Streams in flight on the host, over every control plane's session, and
+  // each control plane's share (by its name): a control plane routes by its
+  // own streams plus the others' (absent: the host could not count them).
+  std::optional<int> streams;
+  std::map<std::string, int> streams_by_control;
 };
 
 std::string encode_announcement(const Announcement& a);

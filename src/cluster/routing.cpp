@@ -31,7 +31,7 @@ std::optional<RouteChoice> choose_worker(const std::vector<Candidate>& workers,
         w.id == affinity_worker) {
       return RouteChoice{i, true};
     }
-    const std::tuple<bool, std::size_t> key{full, w.in_flight};
+    const std::tuple<bool, std::size_t> key{full, w.in_flight + w.others};
     if (!best || key < best_key) {
       best = RouteChoice{i, false};
       best_key = key;

@@ -3,8 +3,9 @@
 // over the workers' states: only workers that are up and hold the model are
 // candidates; with strategy smart the worker that last served the same prompt
 // prefix (its KV blocks are still there to reuse) wins while it has room;
-// else the least loaded wins (fewest streams in flight, workers below their
-// capacity first, the earlier worker on a tie).
+// else the least loaded wins (fewest streams in flight, ours and those other
+// control planes announced, workers below their capacity first, the earlier
+// worker on a tie). Capacity counts this control plane's streams only.
 
 #include <cstddef>
 #include <cstdint>
@@ -25,6 +26,7 @@ struct Candidate {
   bool holds_model = false;  // the request's model is (to be) on it
   std::size_t in_flight = 0;
   std::size_t capacity = 1;  // streams it takes before it counts as full
+  std::size_t others = 0;    // streams other control planes run on it (announced)
 };
 
 struct RouteChoice {

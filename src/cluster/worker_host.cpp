@@ -180,7 +180,31 @@ void WorkerHost::announce() {
   Announcement a;
   a.id = id();
   a.models = config_.worker.models;
-  a.sessions = static_cast<int>(sessions());
+  {
+    std::lock_guard lock(mutex_);
+    a.sessions = static_cast<int>(sessions_.size());
+    // The host's load, per control plane, where every session can count it.
+    int total = 0;
+    bool known = true;
+    for (const auto& [sid, s] : sessions_) {
+      const auto n = s->handle ? s->handle->active_streams() : std::nullopt;
+      if (!n) {
+        known = false;
+        break;
+      }
+      const int count = static_cast<int>(std::clamp<std::int64_t>(*n, 0, kMaxAnnouncedStreams));
+      total = std::min(total + count, kMaxAnnouncedStreams);
+      if (!s->control.empty()) {
+        int& mine = a.streams_by_control[s->control];
+        mine = std::min(mine + count, total);
+      }
+    }
+    if (known) {
+      a.streams = total;
+    } else {
+      a.streams_by_control.clear();
+    }
+  }
   a.max_sessions = config_.worker.max_sessions;
   a.max_streams = config_.worker.max_streams;
   a.interval_ms = config_.discovery.heartbeat_interval_ms;

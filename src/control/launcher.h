@@ -7,8 +7,10 @@
 // pair in a thread) for `serve --in-process`. The rest of control/ cannot
 // tell the two apart.
 
+#include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,6 +32,9 @@ class WorkerHandle {
   virtual std::string describe() const = 0;
   // The process id, or -1 for a worker that is not a process.
   virtual int pid() const { return -1; }
+  // Streams in flight on the worker, where the handle can tell without
+  // asking it (an in-process worker); thread-safe.
+  virtual std::optional<std::int64_t> active_streams() const { return std::nullopt; }
 };
 
 struct LaunchedWorker {

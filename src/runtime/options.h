@@ -3,6 +3,7 @@
 // config/runtime.yaml (compat/config.md §4) where it has one, and
 // compat/client.md's limits on what the original client can read.
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -10,8 +11,8 @@
 #include <vector>
 
 #include "core/clock.h"
-#include "runtime/image_url.h"
 #include "runtime/backend_choice.h"
+#include "runtime/image_url.h"
 #include "telemetry/tracer.h"
 
 namespace mlxs::runtime {
@@ -81,6 +82,9 @@ struct RuntimeOptions {
   // Whether runtime/telemetry reports the tracer's counters (off when the
   // tracer is serve's own, which /metrics already shows).
   bool report_tracing = true;
+  // Where set, kept equal to the number of streams in flight (a worker host
+  // announces its load from it; the in-process launcher reads it).
+  std::shared_ptr<std::atomic<std::int64_t>> streams_gauge;
 };
 
 }  // namespace mlxs::runtime

@@ -52,6 +52,7 @@ Server::Server(int in_fd, int out_fd, RuntimeOptions options)
       options_(std::move(options)),
       cpu_(std::make_shared<backend::cpu::ThreadPool>(options_.threads)),
       output_(out_fd, options_.output, clock_) {
+  if (options_.streams_gauge) streams_.set_gauge(options_.streams_gauge);
   LoadContext ctx;
   ctx.options = &options_;
   ctx.pool = cpu_;

@@ -219,6 +219,17 @@ TEST_F(ClusterE2E, ServesSurvivesAHostLossAndANatsRestart) {
   auto rerouted_future = rerouted_accepted->get_future();
   gateway_->generate(gen_params("tiny", 8, 5), rerouted,
                      [rerouted_accepted](auto r) { rerouted_accepted->set_value(std::move(r)); });
+  // One more to the dead host, cancelled before the host could answer: its
+  // loss must not send it on to the other host (the cancel found it neither
+  // waiting nor running); it ends as cancelled, with no tokens.
+  auto cancelled = std::make_shared<RecordingSink>();
+  auto cancelled_reply = std::make_shared<std::promise<core::Result<core::Json>>>();
+  auto cancelled_future = cancelled_reply->get_future();
+  auto cancel_params = gen_params("tiny", 8, 5);
+  cancel_params.stream_id = "cancel-while-lost";
+  gateway_->generate(cancel_params, cancelled,
+                     [cancelled_reply](auto r) { cancelled_reply->set_value(std::move(r)); });
+  gateway_->cancel("cancel-while-lost");
   ASSERT_TRUE(doomed->wait_end(std::chrono::milliseconds(kOfflineMs) + 3s));
   EXPECT_EQ(doomed->end->code, "WorkerCrashed") << doomed->end->error.value_or("");
   EXPECT_LT(doomed->ended_at - killed_at, std::chrono::milliseconds(kOfflineMs) + 2s);
@@ -230,6 +241,13 @@ TEST_F(ClusterE2E, ServesSurvivesAHostLossAndANatsRestart) {
   EXPECT_EQ(rerouted->end->event, "completed") << rerouted->end->error.value_or("");
   EXPECT_NE(gateway_->worker_of((*rerouted_result)["stream_id"].get<std::string>()), victim);
   EXPECT_GE(control::testing::metric(*gateway_, "mlxs_cluster_rerouted_total"), 1.0);
+  ASSERT_EQ(cancelled_future.wait_for(30s), std::future_status::ready);
+  const auto cancelled_result = cancelled_future.get();
+  ASSERT_FALSE(cancelled_result.is_ok()) << "a cancelled request was run on another host";
+  EXPECT_EQ(cancelled_result.status().code(), core::ErrorCode::kCancelled)
+      << cancelled_result.status().to_string();
+  EXPECT_TRUE(cancelled->ids.empty());
+  EXPECT_EQ(gateway_->worker_of("cancel-while-lost"), victim) << "sent nowhere else";
   std::string survivor;
   auto after = stream(0, 8, &survivor);
   ASSERT_TRUE(after->wait_end(60s));
@@ -266,6 +284,75 @@ TEST_F(ClusterE2E, ServesSurvivesAHostLossAndANatsRestart) {
   auto last = stream(9, 8, nullptr);
   ASSERT_TRUE(last->wait_end(60s));
   EXPECT_EQ(last->end->event, "completed") << last->end->error.value_or("");
+}
+
+// Two control planes share the hosts: each routes by its own streams plus
+// the streams the hosts announce for the other one.
+TEST_F(ClusterE2E, RoutesByTheLoadOtherControlPlanesRunOnAHost) {
+  start_worker("w1");
+  start_worker("w2");
+  start_gateway();
+  auto config = load_cluster_config((dir_ / "cp.yaml").string());
+  ASSERT_TRUE(config.is_ok()) << config.status().to_string();
+  ClusterGateway other(*config, control::testing::fast_options());
+  ASSERT_TRUE(other.start().is_ok());
+  const auto up = [](const ClusterGateway& g) {
+    std::size_t n = 0;
+    for (const auto& w : g.readiness().workers) n += w.breaker_state == "Running" ? 1 : 0;
+    return n;
+  };
+  ASSERT_TRUE(eventually([&] { return up(*gateway_) == 2 && up(other) == 2; }, 120s));
+
+  // Three long streams through the first control plane, on one host (the
+  // same prompt: affinity keeps them together).
+  const auto long_params = [](int salt, const std::string& id) {
+    auto p = gen_params("tiny", 4000, salt);
+    p.stop_token_ids = {};
+    p.ignore_eos = true;
+    p.stream_id = id;
+    return p;
+  };
+  std::string busy;
+  std::vector<std::shared_ptr<RecordingSink>> long_ones;
+  for (int i = 0; i < 3; ++i) {
+    const std::string id = "busy-" + std::to_string(i);
+    long_ones.push_back(std::make_shared<RecordingSink>());
+    auto r = generate_sync(*gateway_, long_params(11, id), long_ones.back(), 120s);
+    ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+    if (i == 0) busy = gateway_->worker_of(id);
+    EXPECT_EQ(gateway_->worker_of(id), busy);
+  }
+  ASSERT_TRUE(workers_.count(busy)) << busy;
+  ASSERT_TRUE(eventually(
+      [&] {
+        return control::testing::metric(other, "mlxs_cluster_worker_other_streams",
+                                        {{"worker", busy}}) >= 3.0;
+      },
+      30s))
+      << "the host announces the first control plane's streams";
+  // Freeze the busy host, so that its announced load stays what it was (its
+  // streams would otherwise run out at the tiny model's context length),
+  // for less than the offline timeout.
+  ::kill(workers_[busy].pid(), SIGSTOP);
+  EXPECT_EQ(control::testing::metric(*gateway_, "mlxs_cluster_worker_other_streams"), 0.0)
+      << "a control plane does not count its own streams twice";
+
+  // The second control plane, with nothing of its own in flight, sends two
+  // new prompts: both go to the other host (by its own count alone the
+  // second would go to the busy one).
+  std::vector<std::string> ids;
+  for (int salt : {21, 22}) {
+    const std::string id = "other-" + std::to_string(salt);
+    auto r = generate_sync(other, long_params(salt, id), std::make_shared<RecordingSink>(), 120s);
+    ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+    EXPECT_NE(other.worker_of(id), busy) << id;
+    ids.push_back(id);
+  }
+  ::kill(workers_[busy].pid(), SIGCONT);
+  for (const auto& id : ids) other.cancel(id);
+  for (int i = 0; i < 3; ++i) gateway_->cancel("busy-" + std::to_string(i));
+  for (auto& s : long_ones) ASSERT_TRUE(s->wait_end(30s));
+  other.stop();
 }
 
 TEST_F(ClusterE2E, HostileAnnouncementsAreCountedAndIgnored) {

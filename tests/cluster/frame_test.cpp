@@ -68,6 +68,13 @@ TEST(Announcement, RoundTrips) {
   ASSERT_EQ(d->models.size(), 1u);
   EXPECT_EQ(d->models[0].path, "/m/tiny");
   EXPECT_EQ(d->max_streams, 32);
+  EXPECT_FALSE(d->streams) << "no load announced: unknown, not zero";
+  a.streams = 7;
+  a.streams_by_control = {{"cp-1", 4}, {"cp-2", 3}};
+  auto loaded = decode_announcement(encode_announcement(a));
+  ASSERT_TRUE(loaded.is_ok()) << loaded.status().to_string();
+  EXPECT_EQ(loaded->streams, 7);
+  EXPECT_EQ(loaded->streams_by_control, a.streams_by_control);
 }
 
 TEST(Announcement, RefusesHostileAnnouncements) {
@@ -87,6 +94,19 @@ TEST(Announcement, RefusesHostileAnnouncements) {
           std::string(
               R"({"v":1,"id":"w","models":[],"sessions":0,"max_sessions":1,"max_streams":18446744073709551615,"interval_ms":0})"),
           std::string(R"({"v":1,"id":"w","models":[]})"),
+          // Load: a count out of range, a share above the total, a name
+          // that is no subject token, a missing or mistyped share map.
+          std::string(R"({"v":1,"id":"w","models":[],)") + ok_tail +
+              R"(,"streams":-1,"streams_by_control":{}})",
+          std::string(R"({"v":1,"id":"w","models":[],)") + ok_tail +
+              R"(,"streams":2,"streams_by_control":{"cp":3}})",
+          std::string(R"({"v":1,"id":"w","models":[],)") + ok_tail +
+              R"(,"streams":2,"streams_by_control":{"c.>":1}})",
+          std::string(R"({"v":1,"id":"w","models":[],)") + ok_tail + R"(,"streams":2})",
+          std::string(R"({"v":1,"id":"w","models":[],)") + ok_tail +
+              R"(,"streams":2,"streams_by_control":{"cp":"1"}})",
+          std::string(R"({"v":1,"id":"w","models":[],)") + ok_tail +
+              R"(,"streams":1e9,"streams_by_control":{}})",
           std::string(70000, ' '),
       }) {
     auto d = decode_announcement(bad);

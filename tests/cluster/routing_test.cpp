@@ -42,6 +42,22 @@ TEST(Routing, LeastLoadedWithRoomFirstEarlierOnTies) {
   EXPECT_EQ(all_full->index, 1u);
 }
 
+TEST(Routing, OtherControlPlanesLoadCountsTowardsLeastLoaded) {
+  // Ours alone would pick a (1 < 2); with the 5 streams another control
+  // plane announced on a, b is the less loaded host.
+  Candidate busy = worker("a", 1);
+  busy.others = 5;
+  auto c = choose_worker({busy, worker("b", 2)}, "", Strategy::kSmart);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->index, 1u);
+  // Capacity is per control plane: others' streams do not make a host full,
+  // so affinity still wins there.
+  auto hit = choose_worker({busy, worker("b", 0)}, "a", Strategy::kSmart);
+  ASSERT_TRUE(hit);
+  EXPECT_EQ(hit->index, 0u);
+  EXPECT_TRUE(hit->affinity_hit);
+}
+
 TEST(Routing, AffinityWinsWhileTheWorkerHasRoom) {
   auto hit = choose_worker({worker("a", 0), worker("b", 3)}, "b", Strategy::kSmart);
   ASSERT_TRUE(hit);

@@ -8,7 +8,6 @@
 // GCC 12's intrinsics fill "undefined" lanes from a self-initialised local,
 // which -Wuninitialized reports inside our inlined callers.
 #pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 
 namespace mlxs::backend::cpu::kernels {
@@ -127,7 +126,9 @@ MLXS_VNNI float row(const QuantMatrix& w, std::int64_t n, const Int8Row& x) {
     acc0 = chunk<Bits, G>(codes, s, x, c, acc0);
     acc1 = chunk<Bits, G>(codes, s, x, c + 1, acc1);
   }
-  if (c < chunks) acc0 = chunk<Bits, G>(codes, s, x, c, acc0);
+  if (c < chunks) {
+    acc0 = chunk<Bits, G>(codes, s, x, c, acc0);
+  }
   float tail = 0.0f;
   for (std::int64_t blk = chunks * kColumns / kBlock; blk < w.K / kBlock; ++blk) {
     tail += lone_block(w, n, x, blk);
