@@ -13,7 +13,9 @@
 #                           GPU_STRUCTURED_OVERLAP="on off" also without the overlap mode)
 #   GPU_SERVE=1             serve --backend cuda on the last model + bench serve
 #                           (GPU_SERVE_TEMPERATURES="0 1" GPU_SERVE_TOP_P=0.9 for sampled requests;
-#                           GPU_SERVE_MEMFRAC=0.9 sizes the KV cache from device memory)
+#                           GPU_SERVE_MEMFRAC=0.9 sizes the KV cache from device memory;
+#                           GPU_SERVE_IN/GPU_SERVE_OUT token lengths, default 128/128;
+#                           GPU_SERVE_NUM requests per concurrency, default 4 x concurrency)
 #   GPU_TESTS=0 GPU_DECODE_BENCH=0   skip those stages (e.g. a second call)
 #   GPU_TEST_ONLY="backend_cuda_ops_test model_vision_parity_cuda_test"   only these test binaries
 #   GPU_KERNEL_BENCH=0      skip bench kernels;  GPU_MODELS=none  no decode models at all
@@ -240,8 +242,8 @@ if [ "${GPU_SERVE:-0}" = 1 ] && [ -n "$last" ]; then
         for c in ${GPU_SERVE_CONCURRENCY:-1 16 64}; do
           say "-- concurrency $c, temperature $temp"
           "$B/bin/mlx-serving" bench serve --url "http://127.0.0.1:$port" --model demo \
-              --concurrency "$c" --num-prompts $((c * ${GPU_SERVE_PROMPTS_PER:-4})) --input-len 128 \
-              --output-len 128 --ignore-eos --temperature "$temp" --top-p "${GPU_SERVE_TOP_P:-1}" \
+              --concurrency "$c" --num-prompts "${GPU_SERVE_NUM:-$((c * ${GPU_SERVE_PROMPTS_PER:-4}))}" \
+              --input-len "${GPU_SERVE_IN:-128}" --output-len "${GPU_SERVE_OUT:-128}" --ignore-eos --temperature "$temp" --top-p "${GPU_SERVE_TOP_P:-1}" \
               --json "$OUT/serve-$q-t$temp-c$c.json" 2>/dev/null | tee -a "$SUMMARY" || status=1
         done
       done

@@ -36,6 +36,7 @@ struct RuntimeArgs {
   bool no_ipc_batching = false;
   runtime::BackendChoice backend;
   int tensor_parallel = 1;
+  int max_running_streams = 64;
   control::TracingConfig tracing;
   std::string cluster_file;
   ImageArgs images;
@@ -46,6 +47,7 @@ runtime::RuntimeOptions runtime_options(const RuntimeArgs& a) {
   options.threads = a.threads;
   options.backend = a.backend;
   options.tensor_parallel = a.tensor_parallel;
+  options.max_running_streams = a.max_running_streams;
   options.trusted_dirs = a.trusted_dirs;
   options.model_dirs = a.model_dirs;
   options.kv_memory_bytes = static_cast<std::size_t>(a.kv_memory_mb) << 20;
@@ -163,6 +165,9 @@ void add_runtime_command(CLI::App& parent, Action* action) {
                   "On a GPU: the KV cache takes what is left of this share of device memory after "
                   "the model loads (0: use --kv-memory-mb)")
       ->check(CLI::Range(0.0, 0.99));
+  cmd->add_option("--max-running-streams", args->max_running_streams,
+                  "Streams one model decodes at once (its batch; default 64)")
+      ->check(CLI::Range(1, 1024));
   cmd->add_option("--max-tokens-per-batch", args->max_tokens_per_batch,
                   "Tokens per stream.chunk when the model size is unknown")
       ->check(CLI::Range(1, 1024));

@@ -44,6 +44,7 @@ struct ServeArgs {
   int kv_memory_mb = 1024;
   double gpu_memory_fraction = 0;
   int tensor_parallel = 1;
+  int max_running_streams = 64;
   runtime::BackendChoice backend;
   std::string quantization;
   std::string otlp_endpoint;
@@ -103,6 +104,7 @@ void apply_flags(const ServeArgs& a, core::Json* c) {
   if (given("--kv-memory-mb")) workers["kv_memory_mb"] = a.kv_memory_mb;
   if (given("--gpu-memory-fraction")) workers["gpu_memory_fraction"] = a.gpu_memory_fraction;
   if (given("--tensor-parallel")) workers["tensor_parallel"] = a.tensor_parallel;
+  if (given("--max-running-streams")) workers["max_running_streams"] = a.max_running_streams;
   if (a.in_process) workers["in_process"] = true;
   if (given("--backend")) workers["backend"] = a.backend.kind;
   if (given("--device")) workers["devices"] = core::Json::array({a.backend.device});
@@ -305,6 +307,9 @@ void add_serve_command(CLI::App& parent, Action* action) {
                   "On a GPU: the KV cache takes what is left of this share of device memory after "
                   "each model loads (0: use --kv-memory-mb)")
       ->check(CLI::Range(0.0, 0.99));
+  cmd->add_option("--max-running-streams", args->max_running_streams,
+                  "Streams one model decodes at once (its batch; default 64)")
+      ->check(CLI::Range(1, 1024));
   cmd->add_option("--http-threads", args->http.threads, "HTTP I/O threads")
       ->check(CLI::Range(1, 64));
   cmd->add_option("--max-body-bytes", args->http.max_body_bytes, "Largest request body");

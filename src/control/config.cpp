@@ -364,6 +364,10 @@ ControlConfig control_config(const Json& c) {
   if (const double f = w["gpu_memory_fraction"].get<double>(); f > 0) {
     out.worker_args.insert(out.worker_args.end(), {"--gpu-memory-fraction", core::Json(f).dump()});
   }
+  if (const int streams = w["max_running_streams"].get<int>(); streams != 64) {
+    out.worker_args.insert(out.worker_args.end(),
+                           {"--max-running-streams", std::to_string(streams)});
+  }
   out.tensor_parallel = w["tensor_parallel"].get<int>();
   if (out.tensor_parallel > 1) {
     out.worker_args.insert(out.worker_args.end(),

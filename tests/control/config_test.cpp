@@ -132,6 +132,33 @@ TEST(Config, TensorParallelReachesTheWorkersAndBadCountsAreRefused) {
   }
 }
 
+// workers.max_running_streams reaches process workers as
+// --max-running-streams (not at its default) and is bounded.
+TEST(Config, MaxRunningStreamsReachesTheWorkersAndIsBounded) {
+  const ControlConfig defaults = control_config(load_config({}).effective);
+  EXPECT_EQ(
+      std::find(defaults.worker_args.begin(), defaults.worker_args.end(), "--max-running-streams"),
+      defaults.worker_args.end());
+  ConfigInputs in;
+  in.sets = {"workers.max_running_streams=256"};
+  const ConfigReport r = load_config(in);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  const ControlConfig cc = control_config(r.effective);
+  const auto at = std::find(cc.worker_args.begin(), cc.worker_args.end(), "--max-running-streams");
+  ASSERT_NE(at, cc.worker_args.end());
+  EXPECT_EQ(*(at + 1), "256");
+  for (const char* bad : {"workers.max_running_streams=0", "workers.max_running_streams=1025",
+                          "workers.max_running_streams=many"}) {
+    ConfigInputs b;
+    b.sets = {bad};
+    const ConfigReport rb = load_config(b);
+    EXPECT_FALSE(rb.ok()) << bad;
+    EXPECT_EQ(rb.status().code(), core::ErrorCode::kConfigError) << bad;
+    EXPECT_NE(rb.status().message().find("max_running_streams"), std::string::npos)
+        << rb.status().message();
+  }
+}
+
 TEST(Config, ImageSourcesReachTheWorkersAndBadHostsAreRefused) {
   ConfigInputs in;
   in.sets = {"images.max_mb=4", "images.local_roots=[/srv/img]",
