@@ -15,7 +15,8 @@
 #                           (GPU_SERVE_TEMPERATURES="0 1" GPU_SERVE_TOP_P=0.9 for sampled requests;
 #                           GPU_SERVE_MEMFRAC=0.9 sizes the KV cache from device memory;
 #                           GPU_SERVE_IN/GPU_SERVE_OUT token lengths, default 128/128;
-#                           GPU_SERVE_NUM requests per concurrency, default 4 x concurrency)
+#                           GPU_SERVE_NUM requests per concurrency, default 4 x concurrency;
+#                           GPU_SERVE_STREAMS the engine's batch, --max-running-streams)
 #   GPU_TESTS=0 GPU_DECODE_BENCH=0   skip those stages (e.g. a second call)
 #   GPU_TEST_ONLY="backend_cuda_ops_test model_vision_parity_cuda_test"   only these test binaries
 #   GPU_KERNEL_BENCH=0      skip bench kernels;  GPU_MODELS=none  no decode models at all
@@ -219,6 +220,7 @@ if [ "${GPU_SERVE:-0}" = 1 ] && [ -n "$last" ]; then
     log="$OUT/serve-$q.log"
     "$B/bin/mlx-serving" --log-level warn serve --backend cuda --model "demo=$last" --port 0 \
         --quantization "$q" --kv-memory-mb "${GPU_SERVE_KV_MB:-8192}" \
+        ${GPU_SERVE_STREAMS:+--max-running-streams "$GPU_SERVE_STREAMS"} \
         ${GPU_SERVE_MEMFRAC:+--gpu-memory-fraction "$GPU_SERVE_MEMFRAC"} > "$log" 2>&1 &
     pid=$!
     port=""
