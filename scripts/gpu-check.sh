@@ -33,7 +33,8 @@
 #   GPU_TP=2                tensor parallelism over 2 GPUs (needs a 2-GPU machine): the
 #                           gpu tests named *tp* (NCCL parity, abort mid-step), then bench
 #                           decode at --tensor-parallel 2 and 1 on GPU_TP_PRESET (llama-3.1-8b)
-#                           at GPU_TP_BATCHES (1,8); GPU_TESTS=0 skips the tests
+#                           at GPU_TP_BATCHES (1,8); GPU_TESTS=0 skips the tests. Bundle
+#                           with GPU_BUNDLE_TP=1 bash scripts/gpu-bundle.sh (the carry limit)
 set -uo pipefail
 ROOT="$(pwd)"
 B="$ROOT/.gpu"

@@ -546,7 +546,11 @@ Status Engine::launch_sampling(const StepPlan& plan, const tensor::Tensor& logit
     request.mask_words = words;
     request.full_rows = full_rows_;
     request.draws = draws_;
-    MLXS_RETURN_IF_ERROR(model_.backend().launch_logits(logits, request));
+    const Status launched = model_.backend().launch_logits(logits, request);
+    if (!launched.is_ok()) {
+      abort_group_on_device_error(launched);
+      return launched;
+    }
   }
   pending_.clear();
   bool host_rows = false;
@@ -576,7 +580,10 @@ Status Engine::resolve_pending() {
   auto collected = model_.backend().collect_logits();
   const core::Nanos done = clock_.now_ns();
   device_wait_ns_ += static_cast<std::uint64_t>(done - waited);
-  MLXS_RETURN_IF_ERROR(collected.status());
+  if (!collected.is_ok()) {
+    abort_group_on_device_error(collected.status());
+    return collected.status();
+  }
   // A rank that failed after its part was queued (on a device) aborted the
   // group: these logits are not to be trusted.
   if (group_ != nullptr) MLXS_RETURN_IF_ERROR(group_->wait());
@@ -694,6 +701,13 @@ void Engine::fail_step(const StepPlan& plan, const Status& error) {
   ended_.insert(ended_.end(), cleanup.finished.begin(), cleanup.finished.end());
 }
 
+void Engine::abort_group_on_device_error(const Status& error) {
+  // Rank 0's device failed: the other ranks may wait for its part of a
+  // collective that will never come, so the group ends (step() then fails
+  // every stream with WorkerCrashed). Host-side errors leave it alone.
+  if (group_ != nullptr) group_->abort(Status(error.code(), "rank 0: " + error.message()));
+}
+
 void Engine::fail_all() {
   // Requests that were queued before the failure end too (submit refuses
   // later ones).
@@ -747,7 +761,7 @@ Result<bool> Engine::step() {
   }
   if (group_ != nullptr && fatal_.is_ok() &&
       (group_->broken() || ran.code() == ErrorCode::kWorkerCrashed)) {
-    // One rank failed: the group is gone for every stream (it fails as one).
+    // A rank failed: the group is gone for every stream (it fails as one).
     group_->abort(ran.is_ok() ? Status(ErrorCode::kWorkerCrashed, "a rank failed") : ran);
     fatal_ =
         Status(ErrorCode::kWorkerCrashed, "the tensor-parallel group failed: " + group_->failure());

@@ -186,6 +186,8 @@ class Engine {
   // The tensor-parallel group failed: every sequence and queued request
   // ends with fatal_ (WorkerCrashed); their ids go to ended_.
   void fail_all();
+  // Under tensor parallelism: a device error of rank 0 ends the group.
+  void abort_group_on_device_error(const core::Status& error);
   // Tracing: which prefill chunks the step from `begin` to `end` computed.
   void record_prefill_chunks(std::span<const PlanEntry> chunks, core::Nanos begin, core::Nanos end);
 

@@ -138,12 +138,18 @@ Result<std::size_t> Runner::run(std::span<const SeqFeed> feeds, bool greedy) {
       full_rows_.assign(logit_rows_.size(), greedy ? 0 : 1);
       tensor::Backend::LogitsRequest request;
       request.full_rows = full_rows_;
-      MLXS_ASSIGN_OR_RETURN(auto host, model_.backend().finish_logits(logits, request));
+      auto host = model_.backend().finish_logits(logits, request);
+      if (!host.is_ok()) {
+        // Rank 0's device failed: the others may wait for it in a
+        // collective, so the group ends.
+        if (followers_ != nullptr) followers_->abort(host.status());
+        return host.status();
+      }
       for (std::size_t i = 0; i < logit_rows_.size(); ++i) {
         if (greedy) {
-          greedy_tokens_[out_index[i]] = host.tokens[i];
+          greedy_tokens_[out_index[i]] = host->tokens[i];
         } else {
-          std::memcpy(out + out_index[i] * vocab, host.rows + i * vocab, vocab * sizeof(float));
+          std::memcpy(out + out_index[i] * vocab, host->rows + i * vocab, vocab * sizeof(float));
         }
       }
     }

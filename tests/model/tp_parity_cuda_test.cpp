@@ -13,8 +13,11 @@
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <cmath>
 #include <cstdio>
+#include <latch>
 #include <thread>
 
 #include "backend/cuda/cuda_backend.h"
@@ -50,29 +53,48 @@ void pick(const float* row, std::int64_t n, Trace& out) {
   out.logits.insert(out.logits.end(), row, row + n);
 }
 
+// What the ranks of one run share: every rank's communicator (a rank that
+// fails aborts them all, so the other does not wait in a collective) and a
+// latch that holds the first step until every rank has loaded (a rank still
+// allocating while the other's collectives run can stall both).
+struct Shared {
+  std::array<std::atomic<backend::cuda::NcclCommunicator*>, 2> comms{};
+  std::latch loaded{2};
+  void abort_all() {
+    for (auto& c : comms) {
+      if (auto* p = c.load()) p->abort();
+    }
+  }
+};
+
 // Two prompts prefilled in one step, then decoded greedily a token a step
-// (pure decode steps: captured once, then replayed). `comm` null: whole.
+// (pure decode steps: captured once, then replayed). `id` null: whole.
 Trace run(const std::string& dir, const std::vector<std::int32_t>& a,
           const std::vector<std::int32_t>& b, int device, bool exact,
-          const backend::cuda::NcclId* id, int rank, int world) {
+          const backend::cuda::NcclId* id, int rank, int world, Shared* shared = nullptr) {
   Trace out;
+  bool arrived = false;
+  // Every way out of a rank arrives at the latch and ends the group on error.
+  auto fail = [&](const core::Status& s) {
+    out.error = s.to_string();
+    if (shared != nullptr) {
+      shared->abort_all();
+      if (!arrived) shared->loaded.count_down();
+    }
+    return out;
+  };
   backend::cuda::CudaOptions options;
   options.device = device;
   options.exact_f32 = exact;
   auto backend = backend::cuda::CudaBackend::create(options);
-  if (!backend) {
-    out.error = backend.status().to_string();
-    return out;
-  }
+  if (!backend) return fail(backend.status());
   std::unique_ptr<backend::cuda::NcclCommunicator> comm;
   if (id != nullptr) {
     auto c = backend::cuda::NcclCommunicator::create(*id, rank, world, device, (*backend)->stream(),
                                                      backend->get());
-    if (!c) {
-      out.error = c.status().to_string();
-      return out;
-    }
+    if (!c) return fail(c.status());
     comm = std::move(c).value();
+    shared->comms[static_cast<std::size_t>(rank)].store(comm.get());
   }
   LoadOptions o;
   o.max_batch_tokens = 64;
@@ -81,16 +103,12 @@ Trace run(const std::string& dir, const std::vector<std::int32_t>& a,
   o.max_context = 128;
   o.communicator = comm.get();
   auto model = Model::load(dir, **backend, o);
-  if (!model) {
-    out.error = model.status().to_string();
-    if (comm) comm->abort();
-    return out;
-  }
+  if (!model) return fail(model.status());
   auto runner = Runner::create(**model, 2, 128);
-  if (!runner) {
-    out.error = runner.status().to_string();
-    if (comm) comm->abort();
-    return out;
+  if (!runner) return fail(runner.status());
+  if (shared != nullptr) {
+    shared->loaded.arrive_and_wait();
+    arrived = true;
   }
   const std::int64_t vocab = (*model)->config().vocab;
   const int sa = (*runner)->add_sequence(), sb = (*runner)->add_sequence();
@@ -98,11 +116,7 @@ Trace run(const std::string& dir, const std::vector<std::int32_t>& a,
   std::int32_t next[2] = {0, 0};
   for (int step = 0; step <= kDecodeSteps; ++step) {
     auto logits = (*runner)->step(feeds);
-    if (!logits) {
-      out.error = logits.status().to_string();
-      if (comm) comm->abort();
-      return out;
-    }
+    if (!logits) return fail(logits.status());
     for (int s = 0; s < 2; ++s) {
       pick(logits->data() + static_cast<std::size_t>(s) * static_cast<std::size_t>(vocab), vocab,
            out);
@@ -133,10 +147,12 @@ void compare(const std::string& name, bool exact) {
   auto id = backend::cuda::NcclCommunicator::unique_id();
   ASSERT_TRUE(id.is_ok()) << id.status().to_string();
   std::vector<Trace> ranks(2);
+  Shared shared;
   std::vector<std::thread> threads;
   for (int r = 0; r < 2; ++r) {
-    threads.emplace_back(
-        [&, r] { ranks[static_cast<std::size_t>(r)] = run(dir, a, b, r, exact, &*id, r, 2); });
+    threads.emplace_back([&, r] {
+      ranks[static_cast<std::size_t>(r)] = run(dir, a, b, r, exact, &*id, r, 2, &shared);
+    });
   }
   for (auto& t : threads) t.join();
   double max_logit = 0;
