@@ -4,16 +4,7 @@
 #include <cmath>
 
 #include "backend/cpu/quant_int8_single.h"
-
-#if defined(__x86_64__)
-#include <immintrin.h>
-// Compiled for AVX-512 VNNI whatever the build's baseline; called only after
-// int8_path_available() said the CPU has it.
-#define MLXS_VNNI __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
-// GCC 12's intrinsics fill "undefined" lanes from a self-initialised local,
-// which -Wuninitialized reports inside our inlined callers.
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
+#include "backend/cpu/vnni_target.h"
 
 namespace mlxs::backend::cpu::kernels {
 namespace {

@@ -165,6 +165,22 @@ __device__ __forceinline__ float* kv_at(const KvLayout& kv, int layer, int which
          (static_cast<std::int64_t>(head) * kv.block_size + slot) * kv.head_dim;
 }
 
+// Rotates the pair (i, i + half) of one head's vector in place, and copies
+// it to the KV cache row `kdst` (a key) unless that is null (a query).
+__device__ __forceinline__ void rotate_pair(float* vec, int i, int half, float c, float s,
+                                            float* kdst) {
+  const float a = vec[i];
+  const float b = vec[i + half];
+  const float ra = a * c - b * s;
+  const float rb = b * c + a * s;
+  vec[i] = ra;
+  vec[i + half] = rb;
+  if (kdst != nullptr) {
+    kdst[i] = ra;
+    kdst[i + half] = rb;
+  }
+}
+
 __global__ void kv_write_kernel(KvLayout kv, int layer, const float* k, const float* v,
                                 StepMeta m) {
   const int t = blockIdx.x;
@@ -211,17 +227,7 @@ __global__ void rope_cache_kernel(float* q, float* k, const float* v, int heads,
     const float sv = sin_s[i];
     float* vec = is_q ? q + (static_cast<std::int64_t>(t) * heads + h) * head_dim
                       : k + (static_cast<std::int64_t>(t) * kv.kv_heads + h) * head_dim;
-    const float a = vec[i];
-    const float b = vec[i + half];
-    const float ra = a * c - b * sv;
-    const float rb = b * c + a * sv;
-    vec[i] = ra;
-    vec[i + half] = rb;
-    if (!is_q) {
-      float* dst = kv_at(kv, layer, 0, block, h, slot);
-      dst[i] = ra;
-      dst[i + half] = rb;
-    }
+    rotate_pair(vec, i, half, c, sv, is_q ? nullptr : kv_at(kv, layer, 0, block, h, slot));
   }
   // The rest of K (dims past the rotary part) and all of V.
   const int width = kv.kv_heads * head_dim;
@@ -275,18 +281,7 @@ __global__ void rope_cache_head_kernel(float* q, float* k, const float* v, int h
 #endif
   float* vec = is_q ? q + (static_cast<std::int64_t>(t) * heads + h) * head_dim
                     : k + (static_cast<std::int64_t>(t) * kv.kv_heads + h) * head_dim;
-  if (i < half) {
-    const float a = vec[i];
-    const float b = vec[i + half];
-    const float ra = a * c - b * sv;
-    const float rb = b * c + a * sv;
-    vec[i] = ra;
-    vec[i + half] = rb;
-    if (!is_q) {
-      kdst[i] = ra;
-      kdst[i + half] = rb;
-    }
-  }
+  if (i < half) rotate_pair(vec, i, half, c, sv, is_q ? nullptr : kdst);
   if (!is_q) {
     const float* vr = v + (static_cast<std::int64_t>(t) * kv.kv_heads + h) * head_dim;
     for (int d = i; d < head_dim; d += blockDim.x) {
