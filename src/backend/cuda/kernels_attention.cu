@@ -6,6 +6,7 @@
 #include <cfloat>
 
 #include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/device_once.cuh"
 
 namespace mlxs::backend::cuda::k {
 namespace {
@@ -316,11 +317,11 @@ cudaError_t attention(const KvLayout& kv, int layer, const float* q, float* out,
     return cudaErrorInvalidValue;
   }
   const std::size_t smem = attention_smem_bytes(head_dim);
-  static bool configured = false;
-  if (!configured) {
-    cudaFuncSetAttribute(attention_split_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                         static_cast<int>(attention_smem_bytes(kMaxHeadDim)));
-    configured = true;
+  static PerDeviceOnce smem_once;
+  if (const cudaError_t e =
+          opt_in_smem(smem_once, attention_split_kernel, attention_smem_bytes(kMaxHeadDim));
+      e != cudaSuccess) {
+    return e;
   }
   const dim3 grid(static_cast<unsigned>(T * kv.kv_heads), static_cast<unsigned>(splits));
   switch (head_dim) {

@@ -5,6 +5,7 @@
 // rather than the decoder's tuned paths.
 #include <cfloat>
 
+#include "backend/cuda/device_once.cuh"
 #include "backend/cuda/kernels_encoder.h"
 #include "backend/cuda/segment_bounds.cuh"
 
@@ -282,13 +283,11 @@ cudaError_t segment_attention(const float* q, const float* k, const float* v, in
   if (head_dim <= 0 || head_dim > kSegmentMaxHeadDim || count <= 0) return cudaErrorInvalidValue;
   if (N == 0) return cudaSuccess;
   const std::size_t smem = segment_smem_bytes(head_dim);
-  static bool configured = false;
-  if (!configured) {
-    const cudaError_t err =
-        cudaFuncSetAttribute(segment_attention_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                             static_cast<int>(segment_smem_bytes(kSegmentMaxHeadDim)));
-    if (err != cudaSuccess) return err;
-    configured = true;
+  static PerDeviceOnce smem_once;
+  if (const cudaError_t e =
+          opt_in_smem(smem_once, segment_attention_kernel, segment_smem_bytes(kSegmentMaxHeadDim));
+      e != cudaSuccess) {
+    return e;
   }
   const dim3 grid(static_cast<unsigned>((N + kQueries - 1) / kQueries),
                   static_cast<unsigned>(heads));

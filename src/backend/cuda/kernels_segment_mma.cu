@@ -13,6 +13,7 @@
 
 #include <cuda_fp16.h>
 
+#include "backend/cuda/device_once.cuh"
 #include "backend/cuda/kernels_encoder.h"
 #include "backend/cuda/segment_bounds.cuh"
 
@@ -335,13 +336,10 @@ cudaError_t launch(const float* q, const __half* kh, const __half* vt, int N, in
   constexpr std::size_t smem =
       sizeof(__half) * static_cast<std::size_t>(2 * (kKeys * (16 * D16 + 8) + 8 * N8 * kVStride) +
                                                 (QS ? kRows * (16 * D16 + 8) : 0));
-  static bool configured = false;
-  if (!configured) {
-    const cudaError_t err =
-        cudaFuncSetAttribute(segment_mma_kernel<D16, N8, QS>,
-                             cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
-    if (err != cudaSuccess) return err;
-    configured = true;
+  static PerDeviceOnce smem_once;
+  if (const cudaError_t e = opt_in_smem(smem_once, segment_mma_kernel<D16, N8, QS>, smem);
+      e != cudaSuccess) {
+    return e;
   }
   const dim3 grid(static_cast<unsigned>((N + kRows - 1) / kRows), static_cast<unsigned>(heads));
   segment_mma_kernel<D16, N8, QS><<<grid, kWarps * 32, smem, s>>>(

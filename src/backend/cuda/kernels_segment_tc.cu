@@ -10,6 +10,7 @@
 
 #include <mma.h>
 
+#include "backend/cuda/device_once.cuh"
 #include "backend/cuda/kernels_encoder.h"
 #include "backend/cuda/segment_bounds.cuh"
 
@@ -162,13 +163,10 @@ cudaError_t segment_attention_tf32(const float* q, const float* k, const float* 
                                    int count, float* out, cudaStream_t s) {
   if (!segment_attention_tf32_supports(head_dim) || count <= 0) return cudaErrorInvalidValue;
   if (N == 0) return cudaSuccess;
-  static bool configured = false;
-  if (!configured) {
-    const cudaError_t err =
-        cudaFuncSetAttribute(segment_tc_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                             static_cast<int>(smem_bytes(kMaxDim)));
-    if (err != cudaSuccess) return err;
-    configured = true;
+  static PerDeviceOnce smem_once;
+  if (const cudaError_t e = opt_in_smem(smem_once, segment_tc_kernel, smem_bytes(kMaxDim));
+      e != cudaSuccess) {
+    return e;
   }
   const dim3 grid(static_cast<unsigned>((N + kRows - 1) / kRows), static_cast<unsigned>(heads));
   segment_tc_kernel<<<grid, kWarps * 32, smem_bytes(head_dim), s>>>(
