@@ -371,17 +371,8 @@ void int8_linear_rows(const QuantMatrix& w, const Int8Row& x, std::int64_t n0, s
     return;
   }
   if (int8_path_available()) {
-    switch (w.group) {
-      case 32:
-        rows_vnni<32>(w, x, n0, n1, bias, y);
-        return;
-      case 64:
-        rows_vnni<64>(w, x, n0, n1, bias, y);
-        return;
-      default:
-        rows_vnni<128>(w, x, n0, n1, bias, y);
-        return;
-    }
+    with_group(w.group, [&](auto g) { rows_vnni<decltype(g)::value>(w, x, n0, n1, bias, y); });
+    return;
   }
 #endif
   for (std::int64_t n = n0; n < n1; ++n) {

@@ -144,17 +144,7 @@ MLXS_VNNI void rows(const QuantMatrix& w, const Int8Row& x, std::int64_t n0, std
 void int8_single_rows(const QuantMatrix& w, const Int8Row& x, std::int64_t n0, std::int64_t n1,
                       const float* bias, float* y) {
 #if defined(__x86_64__)
-  switch (w.group) {
-    case 32:
-      rows<32>(w, x, n0, n1, bias, y);
-      return;
-    case 64:
-      rows<64>(w, x, n0, n1, bias, y);
-      return;
-    default:
-      rows<128>(w, x, n0, n1, bias, y);
-      return;
-  }
+  with_group(w.group, [&](auto g) { rows<decltype(g)::value>(w, x, n0, n1, bias, y); });
 #else
   (void)w, (void)x, (void)n0, (void)n1, (void)bias, (void)y;
 #endif
