@@ -34,8 +34,9 @@ kernels::QuantMatrix quant_matrix(const tensor::Weight& w) {
   m.row_bytes = tensor::packed_row_bytes(q.format, q.bits, q.in_features);
   m.groups_per_row = q.groups_per_row();
   m.codes = w.w.as<const std::uint8_t>();
-  m.scales = q.scales.as<const float>();
-  m.biases = q.biases.empty() ? nullptr : q.biases.as<const float>();
+  m.params = kernels::param_type(q.scales.dtype);
+  m.scales = q.scales.data;
+  m.biases = q.biases.empty() ? nullptr : q.biases.data;
   return m;
 }
 
@@ -142,12 +143,18 @@ bool CpuBackend::int8_activations() const {
 }
 
 core::Result<tensor::Weight> CpuBackend::import_quantized(const tensor::Weight& host) {
-  // Codes stay where they are (the mapped checkpoint); the small per-group
-  // parameters are widened once so the kernels read f32.
+  // Codes stay where they are (the mapped checkpoint). Affine scales and
+  // biases stay too when they are 16-bit floats: the kernels widen them in
+  // registers, so decode reads only the checkpoint's bytes (f64 ones, FP8
+  // block scales, and biases of another dtype than the scales are widened to
+  // f32 once).
   tensor::Weight out = host;
-  MLXS_ASSIGN_OR_RETURN(out.quant.scales, import_tensor(host.quant.scales, true));
+  const bool widen =
+      host.quant.format != tensor::QuantFormat::kAffine ||
+      (!host.quant.biases.empty() && host.quant.biases.dtype != host.quant.scales.dtype);
+  MLXS_ASSIGN_OR_RETURN(out.quant.scales, import_tensor(host.quant.scales, widen));
   if (!host.quant.biases.empty()) {
-    MLXS_ASSIGN_OR_RETURN(out.quant.biases, import_tensor(host.quant.biases, true));
+    MLXS_ASSIGN_OR_RETURN(out.quant.biases, import_tensor(host.quant.biases, widen));
   }
   if (!host.bias.empty()) {
     MLXS_ASSIGN_OR_RETURN(out.bias, import_tensor(host.bias, true));

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "backend/cpu/quant_int8_single.h"
+#include "backend/cpu/quant_params_vnni.h"
 #include "backend/cpu/vnni_target.h"
 
 namespace mlxs::backend::cpu::kernels {
@@ -31,11 +32,11 @@ float center(int bits) {
 // sum_b scale(b) · dx_b · (q_b · xq_b) over blocks [first, K / 32).
 float blocks_scalar(const QuantMatrix& w, std::int64_t n, const Int8Row& x, std::int64_t first) {
   const std::uint8_t* codes = w.codes + n * w.row_bytes;
-  const float* s = w.scales + n * w.groups_per_row;
+  const std::int64_t g0 = n * w.groups_per_row;
   const std::int64_t per_group = w.group / kBlock;
   float total = 0.0f;
   for (std::int64_t blk = first; blk < w.K / kBlock; ++blk) {
-    total += s[blk / per_group] * (x.block_scale[blk] / 256.0f) *
+    total += w.scale(g0 + blk / per_group) * (x.block_scale[blk] / 256.0f) *
              static_cast<float>(block_dot(codes, w.bits, blk, x));
   }
   return total;
@@ -43,15 +44,14 @@ float blocks_scalar(const QuantMatrix& w, std::int64_t n, const Int8Row& x, std:
 
 // sum_g bias_g · sum(x_g) + c · scale_g · lost_g: the exact terms.
 float group_terms(const QuantMatrix& w, std::int64_t n, const Int8Row& x) {
-  const float* b = w.biases + n * w.groups_per_row;
-  const float* s = w.scales + n * w.groups_per_row;
+  const std::int64_t g0 = n * w.groups_per_row;
   const float* sums = x.sums(w.group);
   const float* lost = x.lost(w.group);
   float bias = 0.0f;
   float centring = 0.0f;
   for (std::int64_t g = 0; g < w.groups_per_row; ++g) {
-    bias += b[g] * sums[g];
-    centring += s[g] * lost[g];
+    bias += w.bias(g0 + g) * sums[g];
+    centring += w.scale(g0 + g) * lost[g];
   }
   return bias + center(w.bits) * centring;
 }
@@ -166,26 +166,26 @@ MLXS_VNNI void quantize_vnni(const float* x, std::int64_t K, const Int8Row& out)
 }
 
 // Scale of each of the 4 blocks of chunk c, for a group size G.
-template <int G>
-MLXS_VNNI inline __m128 scales4(const float* s, std::int64_t c) {
+template <int G, ParamType P>
+MLXS_VNNI inline __m128 scales4(const ParamElem<P>* s, std::int64_t c) {
   if constexpr (G == 32) {
-    return _mm_loadu_ps(s + 4 * c);
+    return load4<P>(s + 4 * c);
   } else if constexpr (G == 64) {
-    return _mm_set_ps(s[2 * c + 1], s[2 * c + 1], s[2 * c], s[2 * c]);
+    return _mm_unpacklo_ps(load2<P>(s + 2 * c), load2<P>(s + 2 * c));  // s0 s0 s1 s1
   } else {
-    return _mm_set1_ps(s[c]);
+    return _mm512_castps512_ps128(broadcast<P>(s + c));
   }
 }
 
 // Scale of each of the 2 blocks of chunk c (64 columns).
-template <int G>
-MLXS_VNNI inline __m128 scales2(const float* s, std::int64_t c) {
+template <int G, ParamType P>
+MLXS_VNNI inline __m128 scales2(const ParamElem<P>* s, std::int64_t c) {
   if constexpr (G == 32) {
-    return _mm_set_ps(0.0f, 0.0f, s[2 * c + 1], s[2 * c]);
+    return load2<P>(s + 2 * c);
   } else if constexpr (G == 64) {
-    return _mm_set1_ps(s[c]);
+    return _mm512_castps512_ps128(broadcast<P>(s + c));
   } else {
-    return _mm_set1_ps(s[c / 2]);
+    return _mm512_castps512_ps128(broadcast<P>(s + c / 2));
   }
 }
 
@@ -210,11 +210,11 @@ struct RowSum {
   float scalar;
 };
 
-template <int G>
+template <int G, ParamType P>
 MLXS_VNNI RowSum row_q4(const QuantMatrix& w, std::int64_t n, const Int8Row& x) {
   const std::int64_t chunks = w.K / 128;
   const std::uint8_t* codes = w.codes + n * w.row_bytes;
-  const float* s = w.scales + n * w.groups_per_row;
+  const ParamElem<P>* s = param_ptr<P>(w.scales, n * w.groups_per_row);
   const __m512i mask = _mm512_set1_epi8(0x0F);
   const __m512i lanes = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
   __m512 acc = _mm512_setzero_ps();
@@ -229,17 +229,17 @@ MLXS_VNNI RowSum row_q4(const QuantMatrix& w, std::int64_t n, const Int8Row& x) 
     __m512i dl = _mm512_dpbusd_epi32(_mm512_setzero_si512(), even, _mm512_loadu_si512(xl));
     dl = _mm512_dpbusd_epi32(dl, odd, _mm512_loadu_si512(xl + 64));
     // dx / 256 per block: the lo digit's step.
-    const __m128 f4 = _mm_mul_ps(scales4<G>(s, c), _mm_loadu_ps(x.block_scale_256 + 4 * c));
+    const __m128 f4 = _mm_mul_ps(scales4<G, P>(s, c), _mm_loadu_ps(x.block_scale_256 + 4 * c));
     acc = chunk_fma(dh, dl, _mm512_permutexvar_ps(lanes, _mm512_castps128_ps512(f4)), acc);
   }
   return {acc, blocks_scalar(w, n, x, chunks * 4)};
 }
 
-template <int G>
+template <int G, ParamType P>
 MLXS_VNNI RowSum row_q8(const QuantMatrix& w, std::int64_t n, const Int8Row& x) {
   const std::int64_t chunks = w.K / 64;
   const std::uint8_t* codes = w.codes + n * w.row_bytes;
-  const float* s = w.scales + n * w.groups_per_row;
+  const ParamElem<P>* s = param_ptr<P>(w.scales, n * w.groups_per_row);
   const __m512i lanes = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
   __m512 acc = _mm512_setzero_ps();
   for (std::int64_t c = 0; c < chunks; ++c) {
@@ -250,40 +250,36 @@ MLXS_VNNI RowSum row_q8(const QuantMatrix& w, std::int64_t n, const Int8Row& x) 
         _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, _mm512_loadu_si512(x.natural[1] + c * 64));
     const __m128 dx = _mm_castsi128_ps(
         _mm_loadl_epi64(reinterpret_cast<const __m128i*>(x.block_scale_256 + 2 * c)));
-    const __m128 f2 = _mm_mul_ps(scales2<G>(s, c), dx);
+    const __m128 f2 = _mm_mul_ps(scales2<G, P>(s, c), dx);
     acc = chunk_fma(dh, dl, _mm512_permutexvar_ps(lanes, _mm512_castps128_ps512(f2)), acc);
   }
   return {acc, blocks_scalar(w, n, x, chunks * 2)};
 }
 
+template <ParamType P>
 MLXS_VNNI RowSum group_terms_vnni(const QuantMatrix& w, std::int64_t n, const Int8Row& x) {
-  const float* b = w.biases + n * w.groups_per_row;
-  const float* s = w.scales + n * w.groups_per_row;
+  const ParamElem<P>* b = param_ptr<P>(w.biases, n * w.groups_per_row);
+  const ParamElem<P>* s = param_ptr<P>(w.scales, n * w.groups_per_row);
   const float* sums = x.sums(w.group);
   const float* lost = x.lost(w.group);
   __m512 bias = _mm512_setzero_ps();
   __m512 centring = _mm512_setzero_ps();
-  std::int64_t g = 0;
-  for (; g + 16 <= w.groups_per_row; g += 16) {
-    bias = _mm512_fmadd_ps(_mm512_loadu_ps(b + g), _mm512_loadu_ps(sums + g), bias);
-    centring = _mm512_fmadd_ps(_mm512_loadu_ps(s + g), _mm512_loadu_ps(lost + g), centring);
+  for (std::int64_t g = 0; g < w.groups_per_row; g += 16) {
+    const std::int64_t left = w.groups_per_row - g;
+    const auto m = static_cast<__mmask16>(left >= 16 ? 0xFFFFu : (1u << left) - 1u);
+    bias = _mm512_fmadd_ps(load16<P>(b + g, left), _mm512_maskz_loadu_ps(m, sums + g), bias);
+    centring =
+        _mm512_fmadd_ps(load16<P>(s + g, left), _mm512_maskz_loadu_ps(m, lost + g), centring);
   }
-  float total_bias = 0.0f;
-  float total_centring = 0.0f;
-  for (; g < w.groups_per_row; ++g) {
-    total_bias += b[g] * sums[g];
-    total_centring += s[g] * lost[g];
-  }
-  const float c = center(w.bits);
-  return {_mm512_fmadd_ps(_mm512_set1_ps(c), centring, bias), total_bias + c * total_centring};
+  return {_mm512_fmadd_ps(_mm512_set1_ps(center(w.bits)), centring, bias), 0.0f};
 }
 
-template <int G>
+template <int G, ParamType P>
 MLXS_VNNI void rows_vnni(const QuantMatrix& w, const Int8Row& x, std::int64_t n0, std::int64_t n1,
                          const float* bias, float* y) {
   for (std::int64_t n = n0; n < n1; ++n) {
-    const RowSum dot = w.bits == 4 ? row_q4<G>(w, n, x) : row_q8<G>(w, n, x);
-    const RowSum terms = group_terms_vnni(w, n, x);
+    const RowSum dot = w.bits == 4 ? row_q4<G, P>(w, n, x) : row_q8<G, P>(w, n, x);
+    const RowSum terms = group_terms_vnni<P>(w, n, x);
     y[n] = (bias != nullptr ? bias[n] : 0.0f) +
            _mm512_reduce_add_ps(_mm512_add_ps(dot.lanes, terms.lanes)) + dot.scalar + terms.scalar;
   }
@@ -371,7 +367,11 @@ void int8_linear_rows(const QuantMatrix& w, const Int8Row& x, std::int64_t n0, s
     return;
   }
   if (int8_path_available()) {
-    with_group(w.group, [&](auto g) { rows_vnni<decltype(g)::value>(w, x, n0, n1, bias, y); });
+    with_group(w.group, [&](auto g) {
+      with_params(w.params, [&](auto p) {
+        rows_vnni<decltype(g)::value, decltype(p)::value>(w, x, n0, n1, bias, y);
+      });
+    });
     return;
   }
 #endif

@@ -1,5 +1,6 @@
 #include "backend/cpu/quant_int8_single.h"
 
+#include "backend/cpu/quant_params_vnni.h"
 #include "backend/cpu/vnni_target.h"
 
 namespace mlxs::backend::cpu::kernels {
@@ -16,55 +17,49 @@ float lone_block(const QuantMatrix& w, std::int64_t n, const Int8Row& x, std::in
   for (std::int64_t k = blk * kBlock; k < (blk + 1) * kBlock; ++k) {
     dot += static_cast<std::int32_t>(tensor::affine_code(codes, w.bits, k)) * x.natural[0][k];
   }
-  return w.scales[n * w.groups_per_row + blk * kBlock / w.group] * x.block_scale[blk] *
+  return w.scale(n * w.groups_per_row + blk * kBlock / w.group) * x.block_scale[blk] *
          static_cast<float>(dot);
 }
 
 // The row's group scale of each lane of chunk c: a 4-bit chunk is 4 blocks
 // (4 lanes each), an 8-bit one 2 blocks (8 lanes each).
-template <int Bits, int G>
-MLXS_VNNI inline __m512 lane_scales(const float* s, std::int64_t c) {
+template <int Bits, int G, ParamType P>
+MLXS_VNNI inline __m512 lane_scales(const ParamElem<P>* s, std::int64_t c) {
   constexpr int kBlocks = Bits == 4 ? 4 : 2;     // blocks per chunk
   constexpr int kGroups = kBlocks * kBlock / G;  // groups per chunk, 0 when G spans chunks
   if constexpr (kGroups <= 1) {
-    return _mm512_set1_ps(s[c * kBlocks * kBlock / G]);
+    return broadcast<P>(s + c * kBlocks * kBlock / G);
   } else if constexpr (kGroups == 2) {
     const __m512i idx = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
-    const __m128 pair =
-        _mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(s + 2 * c)));
-    return _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(pair));
+    return _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(load2<P>(s + 2 * c)));
   } else {
     const __m512i idx = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
-    return _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(_mm_loadu_ps(s + 4 * c)));
+    return _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(load4<P>(s + 4 * c)));
   }
 }
 
 // sum_g bias_g · sum(x_g) + c · scale_g · lost_g (quant_int8.h), in lanes.
+template <ParamType P>
 MLXS_VNNI __m512 group_terms(const QuantMatrix& w, std::int64_t n, const Int8Row& x) {
-  const float* b = w.biases + n * w.groups_per_row;
-  const float* s = w.scales + n * w.groups_per_row;
+  const ParamElem<P>* b = param_ptr<P>(w.biases, n * w.groups_per_row);
+  const ParamElem<P>* s = param_ptr<P>(w.scales, n * w.groups_per_row);
   const float* sums = x.sums(w.group);
   const float* lost = x.lost(w.group);
   __m512 bias = _mm512_setzero_ps();
   __m512 centring = _mm512_setzero_ps();
-  std::int64_t g = 0;
-  for (; g + 16 <= w.groups_per_row; g += 16) {
-    bias = _mm512_fmadd_ps(_mm512_loadu_ps(b + g), _mm512_loadu_ps(sums + g), bias);
-    centring = _mm512_fmadd_ps(_mm512_loadu_ps(s + g), _mm512_loadu_ps(lost + g), centring);
-  }
-  if (g < w.groups_per_row) {
-    const auto m = static_cast<__mmask16>((1u << (w.groups_per_row - g)) - 1u);
-    bias =
-        _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, b + g), _mm512_maskz_loadu_ps(m, sums + g), bias);
-    centring = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, s + g), _mm512_maskz_loadu_ps(m, lost + g),
-                               centring);
+  for (std::int64_t g = 0; g < w.groups_per_row; g += 16) {
+    const std::int64_t left = w.groups_per_row - g;
+    const auto m = static_cast<__mmask16>(left >= 16 ? 0xFFFFu : (1u << left) - 1u);
+    bias = _mm512_fmadd_ps(load16<P>(b + g, left), _mm512_maskz_loadu_ps(m, sums + g), bias);
+    centring =
+        _mm512_fmadd_ps(load16<P>(s + g, left), _mm512_maskz_loadu_ps(m, lost + g), centring);
   }
   return _mm512_fmadd_ps(_mm512_set1_ps(w.bits == 4 ? 8.0f : 128.0f), centring, bias);
 }
 
 // One chunk of 4-bit codes (64 bytes = 4 blocks) into acc.
-template <int G>
-MLXS_VNNI inline __m512 chunk_q4(const std::uint8_t* codes, const float* s, const Int8Row& x,
+template <int G, ParamType P>
+MLXS_VNNI inline __m512 chunk_q4(const std::uint8_t* codes, const ParamElem<P>* s, const Int8Row& x,
                                  std::int64_t c, __m512 acc) {
   const __m512i mask = _mm512_set1_epi8(0x0F);
   const std::int8_t* xi = x.interleaved[0] + c * 128;
@@ -74,27 +69,27 @@ MLXS_VNNI inline __m512 chunk_q4(const std::uint8_t* codes, const float* s, cons
   __m512i d = _mm512_dpbusd_epi32(_mm512_setzero_si512(), even, _mm512_loadu_si512(xi));
   d = _mm512_dpbusd_epi32(d, odd, _mm512_loadu_si512(xi + 64));
   const __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(d), _mm512_loadu_ps(x.lanes4 + c * 16));
-  return _mm512_fmadd_ps(t, lane_scales<4, G>(s, c), acc);
+  return _mm512_fmadd_ps(t, lane_scales<4, G, P>(s, c), acc);
 }
 
 // One chunk of 8-bit codes (64 bytes = 2 blocks) into acc.
-template <int G>
-MLXS_VNNI inline __m512 chunk_q8(const std::uint8_t* codes, const float* s, const Int8Row& x,
+template <int G, ParamType P>
+MLXS_VNNI inline __m512 chunk_q8(const std::uint8_t* codes, const ParamElem<P>* s, const Int8Row& x,
                                  std::int64_t c, __m512 acc) {
   const __m512i q = _mm512_loadu_si512(codes + c * 64);
   const __m512i d =
       _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, _mm512_loadu_si512(x.natural[0] + c * 64));
   const __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(d), _mm512_loadu_ps(x.lanes8 + c * 16));
-  return _mm512_fmadd_ps(t, lane_scales<8, G>(s, c), acc);
+  return _mm512_fmadd_ps(t, lane_scales<8, G, P>(s, c), acc);
 }
 
-template <int Bits, int G>
-MLXS_VNNI inline __m512 chunk(const std::uint8_t* codes, const float* s, const Int8Row& x,
+template <int Bits, int G, ParamType P>
+MLXS_VNNI inline __m512 chunk(const std::uint8_t* codes, const ParamElem<P>* s, const Int8Row& x,
                               std::int64_t c, __m512 acc) {
   if constexpr (Bits == 4) {
-    return chunk_q4<G>(codes, s, x, c, acc);
+    return chunk_q4<G, P>(codes, s, x, c, acc);
   } else {
-    return chunk_q8<G>(codes, s, x, c, acc);
+    return chunk_q8<G, P>(codes, s, x, c, acc);
   }
 }
 
@@ -105,21 +100,21 @@ MLXS_VNNI inline __m512 chunk(const std::uint8_t* codes, const float* s, const I
 // One row per pass: two or four rows sharing the input's loads ran 1.5x
 // faster from cache but 1.4x slower from memory (Zen 4), where one sequential
 // stream per thread keeps the prefetchers ahead.
-template <int Bits, int G>
+template <int Bits, int G, ParamType P>
 MLXS_VNNI float row(const QuantMatrix& w, std::int64_t n, const Int8Row& x) {
   constexpr std::int64_t kColumns = Bits == 4 ? 128 : 64;  // per chunk
   const std::int64_t chunks = w.K / kColumns;
   const std::uint8_t* codes = w.codes + n * w.row_bytes;
-  const float* s = w.scales + n * w.groups_per_row;
-  __m512 acc0 = group_terms(w, n, x);
+  const ParamElem<P>* s = param_ptr<P>(w.scales, n * w.groups_per_row);
+  __m512 acc0 = group_terms<P>(w, n, x);
   __m512 acc1 = _mm512_setzero_ps();
   std::int64_t c = 0;
   for (; c + 2 <= chunks; c += 2) {
-    acc0 = chunk<Bits, G>(codes, s, x, c, acc0);
-    acc1 = chunk<Bits, G>(codes, s, x, c + 1, acc1);
+    acc0 = chunk<Bits, G, P>(codes, s, x, c, acc0);
+    acc1 = chunk<Bits, G, P>(codes, s, x, c + 1, acc1);
   }
   if (c < chunks) {
-    acc0 = chunk<Bits, G>(codes, s, x, c, acc0);
+    acc0 = chunk<Bits, G, P>(codes, s, x, c, acc0);
   }
   float tail = 0.0f;
   for (std::int64_t blk = chunks * kColumns / kBlock; blk < w.K / kBlock; ++blk) {
@@ -128,11 +123,11 @@ MLXS_VNNI float row(const QuantMatrix& w, std::int64_t n, const Int8Row& x) {
   return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) + tail;
 }
 
-template <int G>
+template <int G, ParamType P>
 MLXS_VNNI void rows(const QuantMatrix& w, const Int8Row& x, std::int64_t n0, std::int64_t n1,
                     const float* bias, float* y) {
   for (std::int64_t n = n0; n < n1; ++n) {
-    const float dot = w.bits == 4 ? row<4, G>(w, n, x) : row<8, G>(w, n, x);
+    const float dot = w.bits == 4 ? row<4, G, P>(w, n, x) : row<8, G, P>(w, n, x);
     y[n] = (bias != nullptr ? bias[n] : 0.0f) + dot;
   }
 }
@@ -144,7 +139,11 @@ MLXS_VNNI void rows(const QuantMatrix& w, const Int8Row& x, std::int64_t n0, std
 void int8_single_rows(const QuantMatrix& w, const Int8Row& x, std::int64_t n0, std::int64_t n1,
                       const float* bias, float* y) {
 #if defined(__x86_64__)
-  with_group(w.group, [&](auto g) { rows<decltype(g)::value>(w, x, n0, n1, bias, y); });
+  with_group(w.group, [&](auto g) {
+    with_params(w.params, [&](auto p) {
+      rows<decltype(g)::value, decltype(p)::value>(w, x, n0, n1, bias, y);
+    });
+  });
 #else
   (void)w, (void)x, (void)n0, (void)n1, (void)bias, (void)y;
 #endif

@@ -69,8 +69,7 @@ HWY_INLINE float RowAffine(const QuantMatrix& w, std::int64_t n, const float* HW
                            BlockDot&& block) {
   const DF df;
   const std::uint8_t* codes = w.codes + n * w.row_bytes;
-  const float* s = w.scales + n * w.groups_per_row;
-  const float* b = w.biases + n * w.groups_per_row;
+  const std::int64_t g0 = n * w.groups_per_row;
   const std::int64_t per_group = w.group / kLinearBlock;
   VF acc[2] = {hn::Zero(df), hn::Zero(df)};
   float bias_sum = 0.0f;
@@ -82,8 +81,8 @@ HWY_INLINE float RowAffine(const QuantMatrix& w, std::int64_t n, const float* HW
       block(blk, codes, t0, t1);
       xs += xsum[blk];
     }
-    acc[g & 1] = hn::MulAdd(hn::Set(df, s[g]), hn::Add(t0, t1), acc[g & 1]);
-    bias_sum += b[g] * xs;
+    acc[g & 1] = hn::MulAdd(hn::Set(df, w.scale(g0 + g)), hn::Add(t0, t1), acc[g & 1]);
+    bias_sum += w.bias(g0 + g) * xs;
   }
   return Sum(df, hn::Add(acc[0], acc[1])) + bias_sum;
 }
@@ -123,8 +122,7 @@ float RowQ8(const QuantMatrix& w, std::int64_t n, const float* HWY_RESTRICT x,
 // 2, 3, 5 and 6 bits: codes straddle bytes; read them one at a time.
 float RowAffineAnyBits(const QuantMatrix& w, std::int64_t n, const float* x) {
   const std::uint8_t* codes = w.codes + n * w.row_bytes;
-  const float* s = w.scales + n * w.groups_per_row;
-  const float* b = w.biases + n * w.groups_per_row;
+  const std::int64_t g0 = n * w.groups_per_row;
   float total = 0.0f;
   for (std::int64_t g = 0; g < w.groups_per_row; ++g) {
     float qx = 0.0f;
@@ -133,7 +131,7 @@ float RowAffineAnyBits(const QuantMatrix& w, std::int64_t n, const float* x) {
       qx += static_cast<float>(tensor::affine_code(codes, w.bits, k)) * x[k];
       xs += x[k];
     }
-    total += s[g] * qx + b[g] * xs;
+    total += w.scale(g0 + g) * qx + w.bias(g0 + g) * xs;
   }
   return total;
 }
@@ -142,7 +140,7 @@ float RowFp8(const QuantMatrix& w, std::int64_t n, const float* HWY_RESTRICT x) 
   const DF df;
   const auto L = static_cast<std::int64_t>(hn::Lanes(df));
   const std::uint8_t* codes = w.codes + n * w.row_bytes;
-  const float* s = w.scales + (n / w.block_rows) * w.groups_per_row;
+  const std::int64_t g0 = (n / w.block_rows) * w.groups_per_row;
   VF acc = hn::Zero(df);
   float tail = 0.0f;
   for (std::int64_t g = 0; g < w.groups_per_row; ++g) {
@@ -156,8 +154,9 @@ float RowFp8(const QuantMatrix& w, std::int64_t n, const float* HWY_RESTRICT x) 
     }
     float ts = 0.0f;
     for (; c < c1; ++c) ts += tensor::e4m3_to_f32(codes[c]) * x[c];
-    acc = hn::MulAdd(hn::Set(df, s[g]), hn::Add(t0, t1), acc);
-    tail += s[g] * ts;
+    const float s = w.scale(g0 + g);
+    acc = hn::MulAdd(hn::Set(df, s), hn::Add(t0, t1), acc);
+    tail += s * ts;
   }
   return Sum(df, acc) + tail;
 }
@@ -171,23 +170,24 @@ void DequantizeRowsImpl(const QuantMatrix& w, std::int64_t r0, std::int64_t r1, 
     const std::uint8_t* codes = w.codes + r * w.row_bytes;
     float* dst = out + (r - r0) * w.K;
     if (w.format == QuantFormat::kFp8) {
-      const float* s = w.scales + (r / w.block_rows) * w.groups_per_row;
+      const std::int64_t g0 = (r / w.block_rows) * w.groups_per_row;
       for (std::int64_t g = 0; g < w.groups_per_row; ++g) {
         const std::int64_t c1 = std::min(w.K, (g + 1) * w.group);
-        const VF sv = hn::Set(df, s[g]);
+        const float s = w.scale(g0 + g);
+        const VF sv = hn::Set(df, s);
         std::int64_t c = g * w.group;
         for (; c + L <= c1; c += L) {
           hn::StoreU(hn::Mul(sv, WidenE4m3(df, codes + c)), df, dst + c);
         }
-        for (; c < c1; ++c) dst[c] = tensor::e4m3_to_f32(codes[c]) * s[g];
+        for (; c < c1; ++c) dst[c] = tensor::e4m3_to_f32(codes[c]) * s;
       }
       continue;
     }
-    const float* s = w.scales + r * w.groups_per_row;
-    const float* b = w.biases + r * w.groups_per_row;
     for (std::int64_t g = 0; g < w.groups_per_row; ++g) {
-      const VF sv = hn::Set(df, s[g]);
-      const VF bv = hn::Set(df, b[g]);
+      const float s = w.scale(r * w.groups_per_row + g);
+      const float b = w.bias(r * w.groups_per_row + g);
+      const VF sv = hn::Set(df, s);
+      const VF bv = hn::Set(df, b);
       const std::int64_t c0 = g * w.group;
       if (w.bits == 4) {
         // Reordered layout, like the input it will meet.
@@ -206,7 +206,7 @@ void DequantizeRowsImpl(const QuantMatrix& w, std::int64_t r0, std::int64_t r1, 
         }
       } else {
         for (std::int64_t c = c0; c < c0 + w.group; ++c) {
-          dst[c] = s[g] * static_cast<float>(tensor::affine_code(codes, w.bits, c)) + b[g];
+          dst[c] = s * static_cast<float>(tensor::affine_code(codes, w.bits, c)) + b;
         }
       }
     }
@@ -271,6 +271,12 @@ namespace mlxs::backend::cpu::kernels {
 HWY_EXPORT(QuantLinearRowsImpl);
 HWY_EXPORT(DequantizeRowsImpl);
 HWY_EXPORT(BlockSumsImpl);
+
+ParamType param_type(tensor::DType dtype) {
+  if (dtype == tensor::DType::kBF16) return ParamType::kBF16;
+  if (dtype == tensor::DType::kF16) return ParamType::kF16;
+  return ParamType::kF32;
+}
 
 bool quant_reads_reordered(const QuantMatrix& w) {
   return w.format == tensor::QuantFormat::kAffine && w.bits == 4;

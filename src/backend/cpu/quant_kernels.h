@@ -6,11 +6,20 @@
 
 #include <cstdint>
 
+#include "core/half.h"
 #include "tensor/quant.h"
 
 namespace mlxs::backend::cpu::kernels {
 
-// An imported quantized weight: codes in place, scales and biases in f32.
+// How a weight's per-group scales and biases are stored. Affine weights keep
+// the checkpoint's 16-bit floats: widening them to f32 at import made decode
+// read 11% more bytes (4-bit, group 64) for no gain in precision.
+enum class ParamType : std::uint8_t { kF32, kBF16, kF16 };
+
+// kF32 for f32 (and anything import widened to it), else the 16-bit type.
+ParamType param_type(tensor::DType dtype);
+
+// An imported quantized weight: codes in place, scales and biases as stored.
 struct QuantMatrix {
   tensor::QuantFormat format = tensor::QuantFormat::kNone;
   int bits = 0;
@@ -20,9 +29,28 @@ struct QuantMatrix {
   std::int64_t row_bytes = 0;
   std::int64_t groups_per_row = 0;
   const std::uint8_t* codes = nullptr;
-  const float* scales = nullptr;
-  const float* biases = nullptr;  // affine only
+  ParamType params = ParamType::kF32;
+  const void* scales = nullptr;
+  const void* biases = nullptr;  // affine only
+
+  // Element i of scales or biases in f32 (per group; the kernels' hot loops
+  // widen them in registers instead).
+  float scale(std::int64_t i) const { return param(scales, i); }
+  float bias(std::int64_t i) const { return param(biases, i); }
+  float param(const void* p, std::int64_t i) const;
 };
+
+inline float QuantMatrix::param(const void* p, std::int64_t i) const {
+  switch (params) {
+    case ParamType::kBF16:
+      return core::bf16_to_f32(static_cast<const std::uint16_t*>(p)[i]);
+    case ParamType::kF16:
+      return core::f16_to_f32(static_cast<const std::uint16_t*>(p)[i]);
+    case ParamType::kF32:
+      break;
+  }
+  return static_cast<const float*>(p)[i];
+}
 
 // Rows of weight a tile holds when several input rows share it.
 inline constexpr std::int64_t kQuantTileRows = 16;

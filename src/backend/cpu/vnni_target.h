@@ -8,7 +8,7 @@
 
 #if defined(__x86_64__)
 #include <immintrin.h>
-#define MLXS_VNNI __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
+#define MLXS_VNNI __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,f16c")))
 // GCC 12's intrinsics fill "undefined" lanes from a self-initialised local,
 // which -Wuninitialized reports inside our inlined callers.
 #pragma GCC diagnostic ignored "-Wuninitialized"

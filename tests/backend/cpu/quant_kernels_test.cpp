@@ -4,6 +4,8 @@
 #include <cmath>
 #include <memory>
 #include <random>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -24,10 +26,31 @@ using tensor::Weight;
 // A quantized weight and the storage its views point into.
 struct HostQuant {
   std::vector<std::uint8_t> codes;
-  std::vector<std::uint16_t> scales, biases;  // bf16
-  std::vector<float> scales_f32;              // fp8 block scales
+  std::vector<std::uint16_t> scales, biases;  // bf16 (or f16, retype_params)
+  std::vector<float> scales_f32;              // fp8 block scales (or affine ones, retype_params)
+  std::vector<float> biases_f32;
   Weight weight;
 };
+
+// The affine weight's bf16 scales and biases stored as `dtype` instead, the
+// same values (bf16 values of this range are exact in f16 and f32), so the
+// reference is unchanged.
+void retype_params(HostQuant& h, DType dtype) {
+  h.weight.quant.scales.dtype = dtype;
+  h.weight.quant.biases.dtype = dtype;
+  if (dtype == DType::kF32) {
+    for (auto [from, to] : {std::pair{&h.scales, &h.scales_f32}, {&h.biases, &h.biases_f32}}) {
+      to->clear();
+      for (std::uint16_t v : *from) to->push_back(core::bf16_to_f32(v));
+    }
+    h.weight.quant.scales.data = h.scales_f32.data();
+    h.weight.quant.biases.data = h.biases_f32.data();
+  } else if (dtype == DType::kF16) {
+    for (auto* v : {&h.scales, &h.biases}) {
+      for (auto& e : *v) e = core::f32_to_f16(core::bf16_to_f32(e));
+    }
+  }
+}
 
 HostQuant make_affine(std::int64_t N, std::int64_t K, int bits, std::int64_t group,
                       std::mt19937& rng) {
@@ -166,18 +189,22 @@ TEST(Fp8Linear, PerChannel) {
 
 // The int8-activation path against float64, within the bound quant_int8.h
 // states: each block's x rounds by at most half its step, max|x_b| / 127 / 256
-// with two digits, max|x_b| / 127 with one.
-class Int8Linear : public ::testing::TestWithParam<std::tuple<int, int, int, int>> {};
+// with two digits, max|x_b| / 127 with one. Scales and biases in each dtype a
+// checkpoint stores them in; import keeps 16-bit ones as they are.
+class Int8Linear : public ::testing::TestWithParam<std::tuple<int, int, int, int, DType>> {};
 
 TEST_P(Int8Linear, WithinTheRoundingBoundOfX) {
-  const auto [bits, group, K, digits] = GetParam();
+  const auto [bits, group, K, digits, dtype] = GetParam();
   if (K % group != 0) GTEST_SKIP() << "affine groups must divide the width";
   std::mt19937 rng(static_cast<unsigned>(bits * 7 + group + K));
   const std::int64_t N = 37;
-  const HostQuant h = make_affine(N, K, bits, group, rng);
+  HostQuant h = make_affine(N, K, bits, group, rng);
+  retype_params(h, dtype);
   Fixture f(1, K, N);
   auto w = f.backend.import_quantized(h.weight);
   ASSERT_TRUE(w.is_ok());
+  ASSERT_EQ(w->quant.scales.dtype, dtype);
+  ASSERT_EQ(w->quant.biases.dtype, dtype);
   kernels::QuantMatrix m;
   m.format = QuantFormat::kAffine;
   m.bits = bits;
@@ -186,8 +213,9 @@ TEST_P(Int8Linear, WithinTheRoundingBoundOfX) {
   m.row_bytes = tensor::packed_row_bytes(QuantFormat::kAffine, bits, K);
   m.groups_per_row = K / group;
   m.codes = h.codes.data();
-  m.scales = w->quant.scales.as<const float>();
-  m.biases = w->quant.biases.as<const float>();
+  m.params = kernels::param_type(dtype);
+  m.scales = w->quant.scales.data;
+  m.biases = w->quant.biases.data;
 
   std::normal_distribution<float> dist(0.0f, 1.0f);
   std::vector<float> x(static_cast<std::size_t>(K));
@@ -215,7 +243,7 @@ TEST_P(Int8Linear, WithinTheRoundingBoundOfX) {
         const double c = bits == 4 ? 8.0 : 128.0;  // the centring quant_int8.h applies
         qsum += std::fabs(tensor::affine_code(h.codes.data() + n * m.row_bytes, bits, k) - c);
       }
-      const double scale = std::fabs(m.scales[n * m.groups_per_row + b * 32 / group]);
+      const double scale = std::fabs(m.scale(n * m.groups_per_row + b * 32 / group));
       // x is held to its int8 step (1/256 of it with two digits): half of
       // that is the rounding.
       const double step = amax / 127.0 / (digits == 2 ? 256.0 : 1.0);
@@ -225,17 +253,19 @@ TEST_P(Int8Linear, WithinTheRoundingBoundOfX) {
   }
 }
 
-// 384 columns are whole 128-column chunks; 320 ends in two lone blocks.
-INSTANTIATE_TEST_SUITE_P(BitsGroupsWidths, Int8Linear,
-                         ::testing::Combine(::testing::Values(4, 8), ::testing::Values(32, 64, 128),
-                                            ::testing::Values(384, 320), ::testing::Values(1, 2)),
-                         [](const auto& param_info) {
-                           const auto& p = param_info.param;
-                           return "q" + std::to_string(std::get<0>(p)) + "_g" +
-                                  std::to_string(std::get<1>(p)) + "_k" +
-                                  std::to_string(std::get<2>(p)) + "_d" +
-                                  std::to_string(std::get<3>(p));
-                         });
+// 384 columns are whole 128-column chunks; 320 ends in two lone blocks;
+// 1216 (group 32: 38 groups) leaves a partial vector of group terms.
+INSTANTIATE_TEST_SUITE_P(
+    BitsGroupsWidths, Int8Linear,
+    ::testing::Combine(::testing::Values(4, 8), ::testing::Values(32, 64, 128),
+                       ::testing::Values(384, 320, 1216), ::testing::Values(1, 2),
+                       ::testing::Values(DType::kBF16, DType::kF16, DType::kF32)),
+    [](const auto& param_info) {
+      const auto& p = param_info.param;
+      return "q" + std::to_string(std::get<0>(p)) + "_g" + std::to_string(std::get<1>(p)) + "_k" +
+             std::to_string(std::get<2>(p)) + "_d" + std::to_string(std::get<3>(p)) + "_" +
+             std::string(tensor::dtype_name(std::get<4>(p)));
+    });
 
 TEST(QuantEmbed, DequantizesTheTokensRows) {
   std::mt19937 rng(9);

@@ -1,0 +1,113 @@
+#pragma once
+// Group scales and biases into AVX-512 lanes for the int8 row kernels, in
+// whatever type the weight stores them (QuantMatrix::params): a bf16 is the
+// top half of an f32 (one shift), an f16 one vcvtph2ps. Widening in
+// registers keeps the bytes a row reads those of the checkpoint. Included by
+// the int8 kernels' .cpp files only, after vnni_target.h.
+
+#include <cstdint>
+#include <type_traits>
+
+#include "backend/cpu/quant_kernels.h"
+#include "backend/cpu/vnni_target.h"
+
+namespace mlxs::backend::cpu::kernels {
+
+#if defined(__x86_64__)
+
+// The element type params of type P are stored in.
+template <ParamType P>
+using ParamElem = std::conditional_t<P == ParamType::kF32, float, std::uint16_t>;
+
+template <ParamType P>
+const ParamElem<P>* param_ptr(const void* p, std::int64_t offset) {
+  return static_cast<const ParamElem<P>*>(p) + offset;
+}
+
+// f(std::integral_constant<ParamType, P>{}) for a weight's param type.
+template <typename F>
+void with_params(ParamType params, F&& f) {
+  switch (params) {
+    case ParamType::kBF16:
+      return f(std::integral_constant<ParamType, ParamType::kBF16>{});
+    case ParamType::kF16:
+      return f(std::integral_constant<ParamType, ParamType::kF16>{});
+    case ParamType::kF32:
+      break;
+  }
+  return f(std::integral_constant<ParamType, ParamType::kF32>{});
+}
+
+// 16-bit lanes (in the low half of each 32-bit one after a zero extension) to f32.
+template <ParamType P>
+MLXS_VNNI inline __m512 widen16(__m256i h) {
+  if constexpr (P == ParamType::kF16) {
+    return _mm512_cvtph_ps(h);
+  } else {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  }
+}
+
+template <ParamType P>
+MLXS_VNNI inline __m128 widen4(__m128i h) {
+  if constexpr (P == ParamType::kF16) {
+    return _mm_cvtph_ps(h);
+  } else {
+    return _mm_castsi128_ps(_mm_slli_epi32(_mm_cvtepu16_epi32(h), 16));
+  }
+}
+
+// The first `count` (≤ 16) params from p, the other lanes 0.
+template <ParamType P>
+MLXS_VNNI inline __m512 load16(const ParamElem<P>* p, std::int64_t count) {
+  if (count >= 16) {
+    if constexpr (P == ParamType::kF32) {
+      return _mm512_loadu_ps(p);
+    } else {
+      return widen16<P>(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    }
+  }
+  const auto m = static_cast<__mmask16>((1u << count) - 1u);
+  if constexpr (P == ParamType::kF32) {
+    return _mm512_maskz_loadu_ps(m, p);
+  } else {
+    return widen16<P>(_mm256_maskz_loadu_epi16(m, p));
+  }
+}
+
+// 4 params into the low 4 lanes.
+template <ParamType P>
+MLXS_VNNI inline __m128 load4(const ParamElem<P>* p) {
+  if constexpr (P == ParamType::kF32) {
+    return _mm_loadu_ps(p);
+  } else {
+    return widen4<P>(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+  }
+}
+
+// 2 params into the low 2 lanes.
+template <ParamType P>
+MLXS_VNNI inline __m128 load2(const ParamElem<P>* p) {
+  if constexpr (P == ParamType::kF32) {
+    return _mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+  } else {
+    return widen4<P>(_mm_loadu_si32(p));
+  }
+}
+
+// One param in every lane.
+template <ParamType P>
+MLXS_VNNI inline __m512 broadcast(const ParamElem<P>* p) {
+  if constexpr (P == ParamType::kF32) {
+    return _mm512_set1_ps(*p);
+  } else if constexpr (P == ParamType::kF16) {
+    return _mm512_cvtph_ps(_mm256_set1_epi16(static_cast<std::int16_t>(*p)));
+  } else {
+    return _mm512_castsi512_ps(
+        _mm512_set1_epi32(static_cast<std::int32_t>(std::uint32_t{*p} << 16)));
+  }
+}
+
+#endif  // __x86_64__
+
+}  // namespace mlxs::backend::cpu::kernels
