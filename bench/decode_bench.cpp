@@ -129,9 +129,9 @@ core::Result<nlohmann::json> run_decode_bench(const DecodeBenchOptions& o) {
   const auto& cfg = model->config();
   const std::int64_t vocab = cfg.vocab;
   const double weight_bytes = static_cast<double>(model->weight_bytes_per_token());
-  // K and V of every layer, f32, per cached position.
-  const double kv_bytes_per_pos =
-      static_cast<double>(cfg.layers * 2 * cfg.kv_heads * cfg.head_dim) * 4.0;
+  // K and V of every layer per cached position, in the cache's element type
+  // (bf16 on the CUDA serving path, f32 elsewhere).
+  const double kv_bytes_per_pos = static_cast<double>(model->kv_shape(1, 1).bytes());
 
   nlohmann::json runs = nlohmann::json::array();
   core::Xoshiro256 rng(1234);

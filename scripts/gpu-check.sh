@@ -17,6 +17,8 @@
 #                           GPU_SERVE_IN/GPU_SERVE_OUT token lengths, default 128/128;
 #                           GPU_SERVE_NUM requests per concurrency, default 4 x concurrency;
 #                           GPU_SERVE_STREAMS the engine's batch, --max-running-streams)
+#   GPU_PREFILL="2048"      also time the prefill of prompts of these lengths (bench decode,
+#                           GPU_PREFILL_BATCHES=1,1,8; GPU_PREFILL_ENVS for A/B runs)
 #   GPU_TESTS=0 GPU_DECODE_BENCH=0   skip those stages (e.g. a second call)
 #   GPU_TEST_ONLY="backend_cuda_ops_test model_vision_parity_cuda_test"   only these test binaries
 #   GPU_KERNEL_BENCH=0      skip bench kernels;  GPU_MODELS=none  no decode models at all
@@ -131,6 +133,19 @@ for preset in $MODELS; do
   if [ ! -f "$dir/config.json" ]; then
     "$B/bin/mlx-serving" dev synth-model --preset "$preset" --dtype bf16 "${TOK[@]}" --out "$dir" 2>&1 | tail -1 | tee -a "$SUMMARY"
   fi
+  # Prefill of GPU_PREFILL-token prompts (batches GPU_PREFILL_BATCHES; the
+  # first run of a process pays GEMM plan and setup costs, so 1,1 times a
+  # warm second), once per GPU_PREFILL_ENVS entry as GPU_DECODE_ENVS.
+  for plen in ${GPU_PREFILL:-}; do
+    for envs in ${GPU_PREFILL_ENVS:-default}; do
+      ARR=()
+      [ "$envs" = default ] || IFS=, read -ra ARR <<< "$envs"
+      say "-- prefill, $preset, $plen-token prompts, $envs"
+      env "${ARR[@]}" "$B/bin/mlx-serving" bench decode --backend cuda --model "$dir" \
+          --batch "${GPU_PREFILL_BATCHES:-1,1,8}" --prompt-len "$plen" --decode-tokens 16 \
+          --repeats 1 --quiet 2>&1 | tee -a "$SUMMARY" || status=1
+    done
+  done
   [ "${GPU_DECODE_BENCH:-1}" = 1 ] || continue
   for envs in ${GPU_DECODE_ENVS:-default}; do
     tag=""

@@ -295,7 +295,7 @@ tensor::KvCacheShape Model::kv_shape(int blocks, int block_size) const {
   shape.block_size = block_size;
   shape.kv_heads = static_cast<int>(config_.kv_heads);
   shape.head_dim = static_cast<int>(config_.head_dim);
-  shape.dtype = DType::kF32;
+  shape.dtype = backend_.kv_dtype();
   return shape;
 }
 

@@ -185,6 +185,10 @@ class Backend {
   virtual Status plan_step(const StepCapacity& capacity) = 0;
   virtual int register_rope(const RopeSpec& spec) = 0;
   virtual Result<std::unique_ptr<KvStorage>> create_kv_storage(const KvCacheShape& shape) = 0;
+  // The element type of the KV caches a model asks this backend for
+  // (Model::kv_shape): what its attention reads best. The pool's size in
+  // tokens follows from it.
+  virtual DType kv_dtype() const { return DType::kF32; }
 
   // ---- per step (no allocation) --------------------------------------------
   virtual void begin_step(const StepBatch& batch) = 0;

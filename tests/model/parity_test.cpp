@@ -346,6 +346,68 @@ TEST(ParityInt8Single, QuantizedCasesMatchTheReferences) {
 #endif
 
 #ifdef MLXS_PARITY_CUDA
+// Every text case on the GPU's serving path: the bf16 KV cache (tensor-core
+// prefill attention, bf16 decode attention) and 16-bit activations for the
+// tensor-core GEMMs past one row. Stated bound: the exact path's 1e-3 plus
+// 2e-2 of the largest reference logit (bf16's 2^-9 relative rounding of
+// keys, values, queries, probabilities and activations, grown over the
+// layers), for the whole sequence in one step, in chunks of 7 rows (each
+// chunk extends a cached prefix), and prefill then decode; greedy tokens
+// wherever the reference margin exceeds the bound.
+TEST(ParityBf16Fast, TextCasesMatchTheReferences) {
+  for (const auto& name : testing::model_cases("hf-tiny")) {
+    const Case c = load_case("hf-tiny/" + name);
+    Loaded l = load(c.dir, "config.json", 64, 0, true);
+    Loaded chunked = load(c.dir, "config.json", 7, 0, true);
+    ASSERT_TRUE(l.model && chunked.model) << name;
+    EXPECT_EQ(l.model->kv_shape(1, 16).dtype, tensor::DType::kBF16);
+    const std::int64_t V = l.model->config().vocab;
+    const auto vocab = static_cast<std::size_t>(V);
+    for (std::size_t pi = 0; pi < c.prompts.size(); ++pi) {
+      const Prompt& p = c.prompts[pi];
+      SCOPED_TRACE(name + " prompt " + std::to_string(pi));
+      const double bound = kLogitTolerance + 2e-2 * max_abs(p.full_logits);
+      const std::size_t L = p.input_ids.size();
+      const std::vector<float> full = full_forward(*l.runner, p.full_ids);
+      ASSERT_EQ(full.size(), p.full_logits.size());
+      const double one_step = max_abs_diff(full.data(), p.full_logits.data(), full.size());
+      EXPECT_LE(one_step, bound);
+      for (std::size_t j = 0; j < p.continuation.size() && L - 1 + j < p.full_ids.size(); ++j) {
+        if (p.margins[j] > bound) {
+          EXPECT_EQ(argmax(full.data() + (L - 1 + j) * vocab, V), p.continuation[j])
+              << "token " << j;
+        }
+      }
+      const std::vector<float> pieces = full_forward(*chunked.runner, p.full_ids);
+      ASSERT_EQ(pieces.size(), p.full_logits.size());
+      const double in_chunks = max_abs_diff(pieces.data(), p.full_logits.data(), pieces.size());
+      EXPECT_LE(in_chunks, bound);
+      // The prompt in one step, then the rest a token at a time (teacher
+      // forced) over the cache the prefill wrote.
+      const int seq = l.runner->add_sequence();
+      const SeqFeed prefill{seq, p.input_ids, true};
+      auto out = l.runner->step(std::span<const SeqFeed>(&prefill, 1));
+      ASSERT_TRUE(out.is_ok()) << out.status().to_string();
+      double decode = max_abs_diff(out->data(), p.full_logits.data(), L * vocab);
+      for (std::size_t t = L; t < p.full_ids.size(); ++t) {
+        const SeqFeed step{seq, std::span<const std::int32_t>(&p.full_ids[t], 1), false};
+        out = l.runner->step(std::span<const SeqFeed>(&step, 1));
+        ASSERT_TRUE(out.is_ok()) << out.status().to_string();
+        decode =
+            std::max(decode, max_abs_diff(out->data(), p.full_logits.data() + t * vocab, vocab));
+      }
+      l.runner->remove_sequence(seq);
+      EXPECT_LE(decode, bound);
+      std::printf(
+          "[bf16 fast] %s prompt %zu: max |dlogit| one step %.4g, chunks %.4g, prefill+decode "
+          "%.4g (bound %.4g)\n",
+          name.c_str(), pi, one_step, in_chunks, decode, bound);
+    }
+  }
+}
+#endif
+
+#ifdef MLXS_PARITY_CUDA
 // The FP8 cases on the GPU's serving path, one token at a time: e4m3 codes
 // exact, x rounded to f16 for the FP8 GEMV (per-channel scales) or weights
 // to bf16 tiles (32-column blocks, which the GEMV does not take), other

@@ -112,7 +112,8 @@ class CudaKvStorage final : public tensor::KvStorage {
  public:
   CudaKvStorage(const tensor::KvCacheShape& shape, std::unique_ptr<CudaBuffer> buffer)
       : shape_(shape), buffer_(std::move(buffer)) {
-    layout_.base = static_cast<float*>(buffer_->data());
+    layout_.base = buffer_->data();
+    layout_.type = wtype(shape.dtype);
     layout_.block_size = shape.block_size;
     layout_.kv_heads = shape.kv_heads;
     layout_.head_dim = shape.head_dim;
@@ -233,6 +234,12 @@ struct CudaBackend::Impl {
   // (per-row RoPE, warp-per-key attention with a merge launch, the norm and
   // activation launched after the previous kernel ends), for A/B runs.
   bool decode_kernels = true;
+  // MLXS_CUDA_PREFILL_TC=0: prefill rows of a bf16 cache go to the per-row
+  // kernels too instead of the tensor-core kernel (A/B runs).
+  bool prefill_tc = true;
+  // This step has sequences of several rows (prefill chunks) / of one row.
+  bool step_multi_rows = false;
+  bool step_single_rows = false;
   // Their attention splits (MLXS_CUDA_DECODE_SPLIT_ROWS / _SPLIT_MIN_KEYS
   // move them for tuning runs).
   int decode_split_rows = kDecodeSplitRows;
@@ -757,6 +764,14 @@ core::Result<std::unique_ptr<CudaBackend>> CudaBackend::create(const CudaOptions
       env != nullptr && std::string(env) == "0") {
     impl->decode_kernels = false;
   }
+  if (const char* env = std::getenv("MLXS_CUDA_PREFILL_TC");
+      env != nullptr && std::string(env) == "0") {
+    impl->prefill_tc = false;
+  }
+  if (const char* env = std::getenv("MLXS_CUDA_KV_F32");
+      env != nullptr && std::string(env) == "1") {
+    impl->options.bf16_kv = false;
+  }
   if (const char* env = std::getenv("MLXS_CUDA_DECODE_SPLIT_ROWS"); env != nullptr) {
     impl->decode_split_rows = std::max(1, std::atoi(env));
   }
@@ -1028,8 +1043,8 @@ int CudaBackend::register_rope(const tensor::RopeSpec& spec) {
 core::Result<std::unique_ptr<tensor::KvStorage>> CudaBackend::create_kv_storage(
     const tensor::KvCacheShape& shape) {
   impl_->bind();
-  if (shape.dtype != DType::kF32)
-    return Status(ErrorCode::kUnsupported, "the CUDA KV cache stores f32 only");
+  if (shape.dtype != DType::kF32 && shape.dtype != DType::kBF16)
+    return Status(ErrorCode::kUnsupported, "the CUDA KV cache stores f32 or bf16 only");
   void* p = nullptr;
   if (auto err = cudaMalloc(&p, shape.bytes()); err != cudaSuccess) {
     return core::make_error(ErrorCode::kModelLoadError,
@@ -1039,6 +1054,10 @@ core::Result<std::unique_ptr<tensor::KvStorage>> CudaBackend::create_kv_storage(
   cudaMemset(p, 0, shape.bytes());
   return std::unique_ptr<tensor::KvStorage>(
       new CudaKvStorage(shape, std::make_unique<CudaBuffer>(p, shape.bytes())));
+}
+
+DType CudaBackend::kv_dtype() const {
+  return impl_->options.bf16_kv && !impl_->options.exact_f32 ? DType::kBF16 : DType::kF32;
 }
 
 void CudaBackend::begin_step(const tensor::StepBatch& batch) {
@@ -1053,9 +1072,12 @@ void CudaBackend::begin_step(const tensor::StepBatch& batch) {
   std::copy(batch.logit_rows.begin(), batch.logit_rows.end(), h + m.off_logit_rows);
   std::size_t table_used = 0;
   int max_ctx = 1;
+  m.step_multi_rows = false;
+  m.step_single_rows = false;
   for (std::size_t s = 0; s < batch.seqs.size(); ++s) {
     max_ctx = std::max(max_ctx, batch.seqs[s].context_len);
     const auto& seq = batch.seqs[s];
+    (seq.token_count > 1 ? m.step_multi_rows : m.step_single_rows) = true;
     for (std::int32_t i = 0; i < seq.token_count; ++i)
       h[m.off_row_seq + static_cast<std::size_t>(seq.token_begin + i)] =
           static_cast<std::int32_t>(s);
@@ -1250,20 +1272,31 @@ void CudaBackend::attention(const tensor::KvStorage& kv, int layer, const Tensor
                         "attention workspace smaller than planned heads x head_dim"));
     return;
   }
+  // Prefill chunks on the tensor cores (bf16 caches); the one-row sequences
+  // of the step, if any, then go to the per-row kernels below.
+  const bool tc = impl_->prefill_tc && impl_->step_multi_rows &&
+                  k::attention_prefill_supported(spec.n_heads, spec.head_dim, layout);
+  if (tc) {
+    impl_->check(k::attention_prefill(layout, layer, q.as<float>(), out.as<float>(),
+                                      impl_->step_tokens, spec.n_heads, spec.head_dim, spec.scale,
+                                      spec.softcap, spec.window, impl_->meta, impl_->stream),
+                 "attention (prefill)");
+    if (!impl_->step_single_rows) return;
+  }
   if (impl_->decode_kernels && impl_->step_tokens <= static_cast<int>(kSplitBatch) &&
       k::attention_decode_supported(spec.n_heads, spec.head_dim, layout)) {
     impl_->check(
         k::attention_decode(layout, layer, q.as<float>(), out.as<float>(), impl_->step_tokens,
                             spec.n_heads, spec.head_dim, spec.scale, spec.softcap, spec.window,
                             impl_->attn_splits, impl_->attn_split_len, impl_->meta,
-                            impl_->attn_partial, impl_->attn_tickets, impl_->stream),
+                            impl_->attn_partial, impl_->attn_tickets, impl_->stream, tc),
         "attention");
     return;
   }
   impl_->check(
       k::attention(layout, layer, q.as<float>(), out.as<float>(), impl_->step_tokens, spec.n_heads,
                    spec.head_dim, spec.scale, spec.softcap, spec.window, impl_->attn_splits,
-                   impl_->attn_split_len, impl_->meta, impl_->attn_partial, impl_->stream),
+                   impl_->attn_split_len, impl_->meta, impl_->attn_partial, impl_->stream, tc),
       "attention");
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 // The CUDA implementation of tensor::Backend: weights uploaded once at load
-// (f32/f16/bf16 kept as stored), f32 activations, a paged f32 KV cache, our
+// (f32/f16/bf16 kept as stored), f32 activations, a paged bf16 KV cache (f32
+// with exact_f32), our
 // own kernels for everything but large matrix products (cuBLASLt), one stream
 // per backend. Decode-sized linears (up to 8 rows) use our GEMV, which keeps
 // f32 math on bf16 weights; larger ones convert the activations to the
@@ -38,6 +39,11 @@ struct CudaOptions {
   // shared memory; fewer rows to the quantized GEMV, more to bf16 tiles of
   // the weight + cuBLASLt. MLXS_QGEMM_MIN_ROWS overrides it (benchmarks).
   int qgemm_min_rows = 2;
+  // The KV cache in bf16 (kv_dtype): half the bytes of f32, so the pool holds
+  // twice the tokens and decode attention reads half as much; prefill
+  // attention then runs on the tensor cores. exact_f32 keeps f32 (the 1e-3
+  // parity runs). MLXS_CUDA_KV_F32=1 overrides it (A/B runs).
+  bool bf16_kv = true;
 };
 
 class CudaBackend final : public tensor::Backend {
@@ -57,6 +63,7 @@ class CudaBackend final : public tensor::Backend {
   int register_rope(const tensor::RopeSpec& spec) override;
   core::Result<std::unique_ptr<tensor::KvStorage>> create_kv_storage(
       const tensor::KvCacheShape& shape) override;
+  tensor::DType kv_dtype() const override;
 
   void begin_step(const tensor::StepBatch& batch) override;
   void end_step() override;

@@ -42,11 +42,15 @@ __device__ inline std::int32_t step_token(const StepMeta& m, int t) {
 }
 #endif
 
+// The paged cache: elements of `type` (kF32 for exact parity runs, kBF16 for
+// serving: half the bytes per token, so twice the tokens fit and decode reads
+// half as much); kernels convert on load and store and keep f32 math.
 struct KvLayout {
-  float* base;                // the whole cache
-  std::int64_t layer_stride;  // floats per layer (K and V)
-  std::int64_t kv_stride;     // floats from K to V of a layer
-  std::int64_t block_stride;  // floats per block (all kv heads)
+  void* base;                 // the whole cache
+  WType type;                 // kF32 or kBF16
+  std::int64_t layer_stride;  // elements per layer (K and V)
+  std::int64_t kv_stride;     // elements from K to V of a layer
+  std::int64_t block_stride;  // elements per block (all kv heads)
   int block_size;
   int kv_heads;
   int head_dim;
@@ -75,9 +79,12 @@ cudaError_t rope_and_cache(float* q, float* k, const float* v, int T, int heads,
                            const StepMeta& m, cudaStream_t s, bool per_head = false);
 // Keys are split into `splits` ranges of `split_len` (flash-decoding); the
 // partial softmaxes ([T, heads, splits, head_dim + 2] floats) are merged.
+// `skip_multi`: rows of sequences with two or more rows in the step are left
+// alone (attention_prefill writes them).
 cudaError_t attention(const KvLayout& kv, int layer, const float* q, float* out, int T, int heads,
                       int head_dim, float scale, float softcap, int window, int splits,
-                      int split_len, const StepMeta& m, float* partial, cudaStream_t s);
+                      int split_len, const StepMeta& m, float* partial, cudaStream_t s,
+                      bool skip_multi = false);
 std::size_t attention_smem_bytes(int head_dim);
 // Decode-sized steps (kernels_attention_decode.cu): the same contract for
 // head_dim 16, 32, 64 or 128 and GQA groups of up to 8, the splits merged in the
@@ -87,7 +94,17 @@ bool attention_decode_supported(int heads, int head_dim, const KvLayout& kv);
 cudaError_t attention_decode(const KvLayout& kv, int layer, const float* q, float* out, int T,
                              int heads, int head_dim, float scale, float softcap, int window,
                              int splits, int split_len, const StepMeta& m, float* partial,
-                             unsigned* tickets, cudaStream_t s);
+                             unsigned* tickets, cudaStream_t s, bool skip_multi = false);
+// Prefill-sized work (kernels_attention_prefill.cu): the rows of every
+// sequence that brings two or more rows to the step, on the tensor cores
+// (bf16 Q·Kᵀ and P·V, f32 softmax and accumulation), a block per tile of
+// query rows x the GQA group of one KV head. Rows of one-row sequences are
+// left to attention / attention_decode (skip_multi). bf16 caches, head_dim
+// 16, 32, 64, 128 or 256.
+bool attention_prefill_supported(int heads, int head_dim, const KvLayout& kv);
+cudaError_t attention_prefill(const KvLayout& kv, int layer, const float* q, float* out, int T,
+                              int heads, int head_dim, float scale, float softcap, int window,
+                              const StepMeta& m, cudaStream_t s);
 cudaError_t gated_act(Act a, const float* gate, const float* up, float* out, std::int64_t n,
                       cudaStream_t s, bool early = false);
 cudaError_t add(float* x, const float* y, std::int64_t n, cudaStream_t s);

@@ -2,11 +2,13 @@
 // token and one KV head (all query heads of its GQA group, so each K/V row is
 // read once for the group) over one split of the keys, in tiles staged in
 // shared memory with an online softmax; a second kernel merges the splits.
-// Sliding windows and soft-capping apply per key.
+// Sliding windows and soft-capping apply per key. T: the cache's element
+// type (f32 or bf16, kv_access.cuh); the math is f32.
 #include <cfloat>
 
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/device_once.cuh"
+#include "backend/cuda/kv_access.cuh"
 
 namespace mlxs::backend::cuda::k {
 namespace {
@@ -16,17 +18,13 @@ constexpr int kTile = 16;     // keys per tile
 constexpr int kMaxGroup = 8;  // query heads per KV head
 constexpr int kMaxHeadDim = 256;
 
-// The last key row t attends to: its own position, or past it for a
-// bidirectional span (StepMeta::attend_until).
-__device__ __forceinline__ int last_key(const StepMeta& m, int t, int pos) {
-  return m.attend_until == nullptr ? pos : max(pos, m.attend_until[t] - 1);
-}
-
+template <typename T>
 __global__ void __launch_bounds__(kThreads)
     attention_split_kernel(KvLayout kv, int layer, const float* q, int heads, int head_dim,
                            float scale, float softcap, int window, int splits, int split_len,
-                           StepMeta m, float* partial, float* out) {
+                           StepMeta m, float* partial, float* out, bool skip_multi) {
   const int t = blockIdx.x / kv.kv_heads;
+  if (skip_multi && multi_row(m, t, static_cast<int>(gridDim.x) / kv.kv_heads)) return;
   const int g = blockIdx.x % kv.kv_heads;
   const int split = blockIdx.y;
   const int group = heads / kv.kv_heads;
@@ -57,7 +55,7 @@ __global__ void __launch_bounds__(kThreads)
   }
   const std::int32_t* table = m.tables + m.seq_table[m.row_seq[t]];
   const std::int64_t head_off = static_cast<std::int64_t>(g) * kv.block_size * head_dim;
-  const float* layer_base = kv.base + layer * kv.layer_stride;
+  const T* layer_base = static_cast<const T*>(kv.base) + layer * kv.layer_stride;
   __syncthreads();
 
   for (int tile = begin; tile < end; tile += kTile) {
@@ -68,10 +66,10 @@ __global__ void __launch_bounds__(kThreads)
       const int d = i % head_dim;
       const int key = tile + j;
       const std::int64_t block = table[key / kv.block_size];
-      const float* kp = layer_base + block * kv.block_stride + head_off +
-                        static_cast<std::int64_t>(key % kv.block_size) * head_dim;
-      ks[j * stride + d] = kp[d];
-      vs[j * stride + d] = kp[kv.kv_stride + d];
+      const T* kp = layer_base + block * kv.block_stride + head_off +
+                    static_cast<std::int64_t>(key % kv.block_size) * head_dim;
+      ks[j * stride + d] = kv_load(kp + d);
+      vs[j * stride + d] = kv_load(kp + kv.kv_stride + d);
     }
     __syncthreads();
     // Scores: one (query head, key) pair per thread.
@@ -148,14 +146,15 @@ __device__ __forceinline__ float warp_sum(float v) {
 // query head, with no block-wide barrier inside the key loop; the block's
 // four warps merge at the end. Short contexts (decode) spend their time in
 // latency: the tiled kernel took 31 us for 40 keys of a Llama-8B layer.
-template <int P>
+template <typename T, int P>
 __global__ void __launch_bounds__(kThreads)
     attention_warp_kernel(KvLayout kv, int layer, const float* q, int heads, float scale,
                           float softcap, int window, int splits, int split_len, StepMeta m,
-                          float* partial, float* out) {
+                          float* partial, float* out, bool skip_multi) {
   constexpr int D = 32 * P;
   constexpr int kWarps = kThreads / 32;
   const int t = blockIdx.x / kv.kv_heads;
+  if (skip_multi && multi_row(m, t, static_cast<int>(gridDim.x) / kv.kv_heads)) return;
   const int g = blockIdx.x % kv.kv_heads;
   const int split = blockIdx.y;
   const int group = heads / kv.kv_heads;
@@ -187,7 +186,7 @@ __global__ void __launch_bounds__(kThreads)
   }
   const std::int32_t* table = m.tables + m.seq_table[m.row_seq[t]];
   const std::int64_t head_off = static_cast<std::int64_t>(g) * kv.block_size * D;
-  const float* layer_base = kv.base + layer * kv.layer_stride;
+  const T* layer_base = static_cast<const T*>(kv.base) + layer * kv.layer_stride;
   // Keys are independent until the softmax update, so each warp issues the
   // loads of kUnroll keys (table entry, then the K and V rows) before it uses
   // any: a short context is a chain of dependent memory latencies otherwise.
@@ -199,13 +198,10 @@ __global__ void __launch_bounds__(kThreads)
     for (int u = 0; u < kUnroll; ++u) {
       const int key = min(base + u * kWarps, end - 1);  // a repeat is skipped below
       const std::int64_t block = table[key / kv.block_size];
-      const float* kp = layer_base + block * kv.block_stride + head_off +
-                        static_cast<std::int64_t>(key % kv.block_size) * D + lane * P;
-#pragma unroll
-      for (int i = 0; i < P; ++i) {
-        kk[u][i] = kp[i];
-        vv[u][i] = kp[kv.kv_stride + i];
-      }
+      const T* kp = layer_base + block * kv.block_stride + head_off +
+                    static_cast<std::int64_t>(key % kv.block_size) * D + lane * P;
+      load_vec(kp, kk[u]);
+      load_vec(kp + kv.kv_stride, vv[u]);
     }
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
@@ -275,10 +271,11 @@ __global__ void __launch_bounds__(kThreads)
 
 // One warp per (token, head): merges the splits' partial softmaxes.
 __global__ void attention_merge_kernel(const float* partial, float* out, int items, int head_dim,
-                                       int splits) {
+                                       int splits, StepMeta m, int heads, bool skip_multi) {
   const int item = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
   const int lane = threadIdx.x & 31;
   if (item >= items) return;
+  if (skip_multi && multi_row(m, item / heads, items / heads)) return;
   const int width = head_dim + 2;
   const float* p = partial + static_cast<std::int64_t>(item) * splits * width;
   float gmax = -FLT_MAX;
@@ -310,40 +307,60 @@ std::size_t attention_smem_bytes(int head_dim) {
                                   3 * kMaxGroup + kMaxGroup * head_dim);
 }
 
-cudaError_t attention(const KvLayout& kv, int layer, const float* q, float* out, int T, int heads,
-                      int head_dim, float scale, float softcap, int window, int splits,
-                      int split_len, const StepMeta& m, float* partial, cudaStream_t s) {
-  if (head_dim > kMaxHeadDim || heads / kv.kv_heads > kMaxGroup || heads % kv.kv_heads != 0) {
-    return cudaErrorInvalidValue;
-  }
+namespace {
+
+template <typename E>
+cudaError_t attention_rows(const KvLayout& kv, int layer, const float* q, float* out, int T,
+                           int heads, int head_dim, float scale, float softcap, int window,
+                           int splits, int split_len, const StepMeta& m, float* partial,
+                           cudaStream_t s, bool skip_multi) {
   const std::size_t smem = attention_smem_bytes(head_dim);
-  static PerDeviceOnce smem_once;
+  static PerDeviceOnce smem_once;  // one per element type (a template's static)
   if (const cudaError_t e =
-          opt_in_smem(smem_once, attention_split_kernel, attention_smem_bytes(kMaxHeadDim));
+          opt_in_smem(smem_once, attention_split_kernel<E>, attention_smem_bytes(kMaxHeadDim));
       e != cudaSuccess) {
     return e;
   }
   const dim3 grid(static_cast<unsigned>(T * kv.kv_heads), static_cast<unsigned>(splits));
   switch (head_dim) {
     case 64:
-      attention_warp_kernel<2><<<grid, kThreads, 0, s>>>(
-          kv, layer, q, heads, scale, softcap, window, splits, split_len, m, partial, out);
+      attention_warp_kernel<E, 2><<<grid, kThreads, 0, s>>>(kv, layer, q, heads, scale, softcap,
+                                                            window, splits, split_len, m, partial,
+                                                            out, skip_multi);
       break;
     case 128:
-      attention_warp_kernel<4><<<grid, kThreads, 0, s>>>(
-          kv, layer, q, heads, scale, softcap, window, splits, split_len, m, partial, out);
+      attention_warp_kernel<E, 4><<<grid, kThreads, 0, s>>>(kv, layer, q, heads, scale, softcap,
+                                                            window, splits, split_len, m, partial,
+                                                            out, skip_multi);
       break;
     default:
-      attention_split_kernel<<<grid, kThreads, smem, s>>>(kv, layer, q, heads, head_dim, scale,
-                                                          softcap, window, splits, split_len, m,
-                                                          partial, out);
+      attention_split_kernel<E><<<grid, kThreads, smem, s>>>(kv, layer, q, heads, head_dim, scale,
+                                                             softcap, window, splits, split_len, m,
+                                                             partial, out, skip_multi);
       break;
   }
   if (splits > 1) {
     const int items = T * heads;
-    attention_merge_kernel<<<(items + 3) / 4, 128, 0, s>>>(partial, out, items, head_dim, splits);
+    attention_merge_kernel<<<(items + 3) / 4, 128, 0, s>>>(partial, out, items, head_dim, splits, m,
+                                                           heads, skip_multi);
   }
   return cudaGetLastError();
+}
+
+}  // namespace
+
+cudaError_t attention(const KvLayout& kv, int layer, const float* q, float* out, int T, int heads,
+                      int head_dim, float scale, float softcap, int window, int splits,
+                      int split_len, const StepMeta& m, float* partial, cudaStream_t s,
+                      bool skip_multi) {
+  if (head_dim > kMaxHeadDim || heads / kv.kv_heads > kMaxGroup || heads % kv.kv_heads != 0) {
+    return cudaErrorInvalidValue;
+  }
+  return with_kv_type(kv, [&](auto tag) {
+    return attention_rows<typename decltype(tag)::type>(kv, layer, q, out, T, heads, head_dim,
+                                                        scale, softcap, window, splits, split_len,
+                                                        m, partial, s, skip_multi);
+  });
 }
 
 }  // namespace mlxs::backend::cuda::k

@@ -7,9 +7,11 @@
 // head for the scores, one softmax pass per head, and a P·V pass where each
 // thread owns one dimension. Splits are merged by the last block of a (row,
 // KV head) to finish (a ticket counter), so a step has no merge launch.
+// T: the cache's element type (f32 or bf16, kv_access.cuh); f32 math.
 #include <cfloat>
 
 #include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/kv_access.cuh"
 #include "backend/cuda/launch_util.cuh"
 
 namespace mlxs::backend::cuda::k {
@@ -20,46 +22,20 @@ constexpr int kMaxGroup = 8;                // query heads per KV head
 constexpr int kSlices = 8;                  // threads sharing one key's dot products
 constexpr int kChunk = kThreads / kSlices;  // keys per chunk
 
-__device__ __forceinline__ int last_key(const StepMeta& m, int t, int pos) {
-  return m.attend_until == nullptr ? pos : max(pos, m.attend_until[t] - 1);
-}
-
-__device__ __forceinline__ const float* key_row(const KvLayout& kv, const float* layer_base,
-                                                const std::int32_t* table, std::int64_t head_off,
-                                                int key, int D) {
+template <typename T>
+__device__ __forceinline__ const T* key_row(const KvLayout& kv, const T* layer_base,
+                                            const std::int32_t* table, std::int64_t head_off,
+                                            int key, int D) {
   const std::int64_t block = table[key / kv.block_size];
   return layer_base + block * kv.block_stride + head_off +
          static_cast<std::int64_t>(key % kv.block_size) * D;
 }
 
-// kSliceDims consecutive floats of a row: 16-byte loads, 8-byte ones for the
-// 2-float slices of head_dim 16.
-template <int N>
-__device__ __forceinline__ void load_slice(const float* p, float (&out)[N]) {
-  if constexpr (N % 4 == 0) {
-#pragma unroll
-    for (int i = 0; i < N / 4; ++i) {
-      const float4 v = reinterpret_cast<const float4*>(p)[i];
-      out[4 * i] = v.x;
-      out[4 * i + 1] = v.y;
-      out[4 * i + 2] = v.z;
-      out[4 * i + 3] = v.w;
-    }
-  } else {
-#pragma unroll
-    for (int i = 0; i < N / 2; ++i) {
-      const float2 v = reinterpret_cast<const float2*>(p)[i];
-      out[2 * i] = v.x;
-      out[2 * i + 1] = v.y;
-    }
-  }
-}
-
-template <int D>
+template <typename T, int D>
 __global__ void __launch_bounds__(kThreads)
     attention_decode_kernel(KvLayout kv, int layer, const float* q, int heads, float scale,
                             float softcap, int window, int splits, int split_len, StepMeta m,
-                            float* partial, unsigned* tickets, float* out) {
+                            float* partial, unsigned* tickets, float* out, bool skip_multi) {
   constexpr int kSliceDims = D / kSlices;   // 2 to 16 floats of a key per thread
   constexpr int kKeyGroups = kThreads / D;  // P·V: threads per dimension (1 to 8)
   constexpr int kVKeys = kChunk / kKeyGroups;
@@ -70,13 +46,16 @@ __global__ void __launch_bounds__(kThreads)
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   cudaTriggerProgrammaticLaunchCompletion();  // the o projection may start prefetching weights
 #endif
+  // Rows of prefill chunks are attention_prefill's (the same for every split,
+  // so no ticket of theirs is taken).
+  if (skip_multi && multi_row(m, t, static_cast<int>(gridDim.x) / kv.kv_heads)) return;
   const int pos = m.positions[t];
   const int lo = window > 0 ? max(0, pos - window + 1) : 0;
   const int begin = max(lo, split * split_len);
   const int end = min(last_key(m, t, pos) + 1, (split + 1) * split_len);
   const std::int32_t* table = m.tables + m.seq_table[m.row_seq[t]];
   const std::int64_t head_off = static_cast<std::int64_t>(g) * kv.block_size * D;
-  const float* layer_base = kv.base + layer * kv.layer_stride;
+  const T* layer_base = static_cast<const T*>(kv.base) + layer * kv.layer_stride;
   const int tid = threadIdx.x;
   const int lane = tid & 31;
   const int warp = tid >> 5;
@@ -117,20 +96,20 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
     for (int u = 0; u < kVKeys; ++u) {
       const int key = c0 + min(kg + u * kKeyGroups, n - 1);
-      vreg[u] = key_row(kv, layer_base, table, head_off, key, D)[kv.kv_stride + d];
+      vreg[u] = kv_load(key_row(kv, layer_base, table, head_off, key, D) + kv.kv_stride + d);
     }
     // Scores: kSlices threads per key, each a kSliceDims-wide piece of the
     // dot product with every head of the group.
     const int j = tid / kSlices;
     float kreg[kSliceDims];
-    load_slice(key_row(kv, layer_base, table, head_off, c0 + min(j, n - 1), D) + slice * kSliceDims,
-               kreg);
+    load_vec(key_row(kv, layer_base, table, head_off, c0 + min(j, n - 1), D) + slice * kSliceDims,
+             kreg);
     float mine = -FLT_MAX;  // the score of head `slice` for key j, after the reduction
 #pragma unroll
     for (int h = 0; h < kMaxGroup; ++h) {
       if (h < group) {
         float qreg[kSliceDims];
-        load_slice(&qs[h][slice * kSliceDims], qreg);
+        load_vec(&qs[h][slice * kSliceDims], qreg);
         float s = 0.0f;
 #pragma unroll
         for (int i = 0; i < kSliceDims; ++i) s += qreg[i] * kreg[i];
@@ -268,24 +247,27 @@ bool attention_decode_supported(int heads, int head_dim, const KvLayout& kv) {
 cudaError_t attention_decode(const KvLayout& kv, int layer, const float* q, float* out, int T,
                              int heads, int head_dim, float scale, float softcap, int window,
                              int splits, int split_len, const StepMeta& m, float* partial,
-                             unsigned* tickets, cudaStream_t s) {
+                             unsigned* tickets, cudaStream_t s, bool skip_multi) {
   if (!attention_decode_supported(heads, head_dim, kv)) return cudaErrorInvalidValue;
   const dim3 grid(static_cast<unsigned>(T * kv.kv_heads), static_cast<unsigned>(splits));
-  switch (head_dim) {
-    case 16:
-      return launch_early(attention_decode_kernel<16>, grid, kThreads, s, kv, layer, q, heads,
-                          scale, softcap, window, splits, split_len, m, partial, tickets, out);
-    case 32:
-      return launch_early(attention_decode_kernel<32>, grid, kThreads, s, kv, layer, q, heads,
-                          scale, softcap, window, splits, split_len, m, partial, tickets, out);
-    case 64:
-      return launch_early(attention_decode_kernel<64>, grid, kThreads, s, kv, layer, q, heads,
-                          scale, softcap, window, splits, split_len, m, partial, tickets, out);
-    default:
-      break;
-  }
-  return launch_early(attention_decode_kernel<128>, grid, kThreads, s, kv, layer, q, heads, scale,
-                      softcap, window, splits, split_len, m, partial, tickets, out);
+  return with_kv_type(kv, [&](auto tag) {
+    using E = typename decltype(tag)::type;
+    auto launch = [&](auto kernel) {
+      return launch_early(kernel, grid, kThreads, s, kv, layer, q, heads, scale, softcap, window,
+                          splits, split_len, m, partial, tickets, out, skip_multi);
+    };
+    switch (head_dim) {
+      case 16:
+        return launch(attention_decode_kernel<E, 16>);
+      case 32:
+        return launch(attention_decode_kernel<E, 32>);
+      case 64:
+        return launch(attention_decode_kernel<E, 64>);
+      default:
+        break;
+    }
+    return launch(attention_decode_kernel<E, 128>);
+  });
 }
 
 }  // namespace mlxs::backend::cuda::k

@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/kv_access.cuh"
 #include "backend/cuda/launch_util.cuh"
 
 namespace mlxs::backend::cuda::k {
@@ -158,17 +159,11 @@ __global__ void rope_kernel(float* x, int heads, int head_dim, int rot_dim, cons
   }
 }
 
-__device__ __forceinline__ float* kv_at(const KvLayout& kv, int layer, int which,
-                                        std::int32_t block, int head, int slot) {
-  return kv.base + layer * kv.layer_stride + which * kv.kv_stride +
-         static_cast<std::int64_t>(block) * kv.block_stride +
-         (static_cast<std::int64_t>(head) * kv.block_size + slot) * kv.head_dim;
-}
-
 // Rotates the pair (i, i + half) of one head's vector in place, and copies
 // it to the KV cache row `kdst` (a key) unless that is null (a query).
+template <typename T>
 __device__ __forceinline__ void rotate_pair(float* vec, int i, int half, float c, float s,
-                                            float* kdst) {
+                                            T* kdst) {
   const float a = vec[i];
   const float b = vec[i + half];
   const float ra = a * c - b * s;
@@ -176,11 +171,13 @@ __device__ __forceinline__ void rotate_pair(float* vec, int i, int half, float c
   vec[i] = ra;
   vec[i + half] = rb;
   if (kdst != nullptr) {
-    kdst[i] = ra;
-    kdst[i + half] = rb;
+    kv_store(kdst + i, ra);
+    kv_store(kdst + i + half, rb);
   }
 }
 
+// T: the cache's element type (kv_access.cuh).
+template <typename T>
 __global__ void kv_write_kernel(KvLayout kv, int layer, const float* k, const float* v,
                                 StepMeta m) {
   const int t = blockIdx.x;
@@ -192,11 +189,14 @@ __global__ void kv_write_kernel(KvLayout kv, int layer, const float* k, const fl
   for (int i = threadIdx.x; i < width; i += blockDim.x) {
     const int h = i / kv.head_dim;
     const int d = i % kv.head_dim;
-    kv_at(kv, layer, 0, block, h, slot)[d] = k[static_cast<std::int64_t>(t) * width + i];
-    kv_at(kv, layer, 1, block, h, slot)[d] = v[static_cast<std::int64_t>(t) * width + i];
+    kv_store(kv_row<T>(kv, layer, 0, block, h, slot) + d,
+             k[static_cast<std::int64_t>(t) * width + i]);
+    kv_store(kv_row<T>(kv, layer, 1, block, h, slot) + d,
+             v[static_cast<std::int64_t>(t) * width + i]);
   }
 }
 
+template <typename T>
 __global__ void rope_cache_kernel(float* q, float* k, const float* v, int heads, int head_dim,
                                   int rot_dim, const double* inv_freq, const std::int32_t* axis,
                                   double attention_factor, KvLayout kv, int layer, StepMeta m) {
@@ -227,7 +227,7 @@ __global__ void rope_cache_kernel(float* q, float* k, const float* v, int heads,
     const float sv = sin_s[i];
     float* vec = is_q ? q + (static_cast<std::int64_t>(t) * heads + h) * head_dim
                       : k + (static_cast<std::int64_t>(t) * kv.kv_heads + h) * head_dim;
-    rotate_pair(vec, i, half, c, sv, is_q ? nullptr : kv_at(kv, layer, 0, block, h, slot));
+    rotate_pair(vec, i, half, c, sv, is_q ? nullptr : kv_row<T>(kv, layer, 0, block, h, slot));
   }
   // The rest of K (dims past the rotary part) and all of V.
   const int width = kv.kv_heads * head_dim;
@@ -235,8 +235,10 @@ __global__ void rope_cache_kernel(float* q, float* k, const float* v, int heads,
     const int h = idx / head_dim;
     const int d = idx % head_dim;
     if (d >= rot_dim)
-      kv_at(kv, layer, 0, block, h, slot)[d] = k[static_cast<std::int64_t>(t) * width + idx];
-    kv_at(kv, layer, 1, block, h, slot)[d] = v[static_cast<std::int64_t>(t) * width + idx];
+      kv_store(kv_row<T>(kv, layer, 0, block, h, slot) + d,
+               k[static_cast<std::int64_t>(t) * width + idx]);
+    kv_store(kv_row<T>(kv, layer, 1, block, h, slot) + d,
+             v[static_cast<std::int64_t>(t) * width + idx]);
   }
 }
 
@@ -246,6 +248,7 @@ __global__ void rope_cache_kernel(float* q, float* k, const float* v, int heads,
 // few KB); here each thread does one. The angles only need the positions, so
 // they are computed before waiting on the qkv projection (launched early).
 // The K heads' blocks also append K (rotated) and V to the cache.
+template <typename T>
 __global__ void rope_cache_head_kernel(float* q, float* k, const float* v, int heads, int head_dim,
                                        int rot_dim, const double* inv_freq,
                                        const std::int32_t* axis, double attention_factor,
@@ -266,15 +269,15 @@ __global__ void rope_cache_head_kernel(float* q, float* k, const float* v, int h
     c = static_cast<float>(cs * attention_factor);
     sv = static_cast<float>(sn * attention_factor);
   }
-  float* kdst = nullptr;
-  float* vdst = nullptr;
+  T* kdst = nullptr;
+  T* vdst = nullptr;
   if (!is_q) {
     const int pos = m.positions[t];
     const std::int32_t* table = m.tables + m.seq_table[m.row_seq[t]];
     const std::int32_t block = table[pos / kv.block_size];
     const int slot = pos % kv.block_size;
-    kdst = kv_at(kv, layer, 0, block, h, slot);
-    vdst = kv_at(kv, layer, 1, block, h, slot);
+    kdst = kv_row<T>(kv, layer, 0, block, h, slot);
+    vdst = kv_row<T>(kv, layer, 1, block, h, slot);
   }
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   cudaGridDependencySynchronize();
@@ -285,8 +288,8 @@ __global__ void rope_cache_head_kernel(float* q, float* k, const float* v, int h
   if (!is_q) {
     const float* vr = v + (static_cast<std::int64_t>(t) * kv.kv_heads + h) * head_dim;
     for (int d = i; d < head_dim; d += blockDim.x) {
-      if (d >= rot_dim) kdst[d] = vec[d];
-      vdst[d] = vr[d];
+      if (d >= rot_dim) kv_store(kdst + d, vec[d]);
+      kv_store(vdst + d, vr[d]);
     }
   }
 }
@@ -416,8 +419,10 @@ cudaError_t rope(float* x, int T, int heads, int head_dim, int rot_dim, const do
 
 cudaError_t kv_write(const KvLayout& kv, int layer, const float* k, const float* v, int T,
                      const StepMeta& m, cudaStream_t s) {
-  kv_write_kernel<<<T, 256, 0, s>>>(kv, layer, k, v, m);
-  return cudaGetLastError();
+  return with_kv_type(kv, [&](auto tag) {
+    kv_write_kernel<typename decltype(tag)::type><<<T, 256, 0, s>>>(kv, layer, k, v, m);
+    return cudaGetLastError();
+  });
 }
 
 cudaError_t rope_and_cache(float* q, float* k, const float* v, int T, int heads, int head_dim,
@@ -425,15 +430,18 @@ cudaError_t rope_and_cache(float* q, float* k, const float* v, int T, int heads,
                            double attention_factor, const KvLayout& kv, int layer,
                            const StepMeta& m, cudaStream_t s, bool per_head) {
   if (rot_dim / 2 > kMaxRotHalf) return cudaErrorInvalidValue;
-  if (per_head) {
-    const auto threads = static_cast<unsigned>(std::max(32, (rot_dim / 2 + 31) / 32 * 32));
-    const dim3 grid(static_cast<unsigned>(T), static_cast<unsigned>(heads + kv.kv_heads));
-    return launch_early(rope_cache_head_kernel, grid, threads, s, q, k, v, heads, head_dim, rot_dim,
-                        inv_freq, axis, attention_factor, kv, layer, m);
-  }
-  rope_cache_kernel<<<T, 256, 0, s>>>(q, k, v, heads, head_dim, rot_dim, inv_freq, axis,
-                                      attention_factor, kv, layer, m);
-  return cudaGetLastError();
+  return with_kv_type(kv, [&](auto tag) {
+    using E = typename decltype(tag)::type;
+    if (per_head) {
+      const auto threads = static_cast<unsigned>(std::max(32, (rot_dim / 2 + 31) / 32 * 32));
+      const dim3 grid(static_cast<unsigned>(T), static_cast<unsigned>(heads + kv.kv_heads));
+      return launch_early(rope_cache_head_kernel<E>, grid, threads, s, q, k, v, heads, head_dim,
+                          rot_dim, inv_freq, axis, attention_factor, kv, layer, m);
+    }
+    rope_cache_kernel<E><<<T, 256, 0, s>>>(q, k, v, heads, head_dim, rot_dim, inv_freq, axis,
+                                           attention_factor, kv, layer, m);
+    return cudaGetLastError();
+  });
 }
 
 cudaError_t gated_act(Act a, const float* gate, const float* up, float* out, std::int64_t n,

@@ -1,0 +1,378 @@
+// Paged prefill attention on the tensor cores, flash-attention-2 style. The
+// per-row kernels (kernels_attention.cu) give every query row its own block
+// on CUDA cores and re-read each key for every row: a 2,048-token Llama-8B
+// prefill spent most of its time there. Here a block takes a tile of
+// consecutive query rows times the GQA group of one KV head (64 (row, head)
+// pairs, 16 per warp, so each K/V tile serves the whole group), stages key
+// tiles of the sequence's cache blocks through a cp.async double buffer, and
+// keeps scores and outputs in registers: Q·Kᵀ and P·V on bf16 mma.sync
+// (m16n8k16), softmax and accumulation in f32.
+//
+// Rows are masked per key as the per-row kernels do: causal by position,
+// the sliding window, StepMeta::attend_until's bidirectional spans. A tile
+// may straddle sequences (chunk boundaries): it walks each sequence it
+// holds in turn, with the other rows masked out. Rows of sequences that
+// bring only one row (decode rows of a mixed step) are not written here.
+#include <climits>
+#include <cmath>
+
+#include <cuda_bf16.h>
+
+#include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/device_once.cuh"
+#include "backend/cuda/kv_access.cuh"
+
+namespace mlxs::backend::cuda::k {
+namespace {
+
+constexpr int kWarps = 4;
+constexpr int kThreads = 32 * kWarps;
+constexpr int kPairs = 16 * kWarps;  // (query row, head) pairs per block
+constexpr int kPad = 8;              // bf16 after each shared row: ldmatrix rows hit distinct banks
+constexpr float kLog2e = 1.4426950408889634f;
+
+using bf16 = __nv_bfloat16;
+
+// Keys per tile: 64, or 32 where 256-wide rows would need too many registers.
+template <int D>
+constexpr int key_tile() {
+  return D > 128 ? 32 : 64;
+}
+
+// Q, then two stages of (K tile, V tile), rows padded.
+template <int D>
+constexpr std::size_t smem_bytes() {
+  return sizeof(bf16) * static_cast<std::size_t>(kPairs + 4 * key_tile<D>()) * (D + kPad);
+}
+
+__device__ __forceinline__ unsigned shared_addr(const void* p) {
+  return static_cast<unsigned>(__cvta_generic_to_shared(p));
+}
+
+// 16 bytes global -> shared, asynchronously; zeros when !valid (nothing read).
+__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(shared_addr(dst)), "l"(src),
+               "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void cp_async_commit() {
+  asm volatile("cp.async.commit_group;\n" ::);
+}
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+// Four 8 x 8 bf16 matrices; lanes 8j..8j+7 give the row addresses of matrix j.
+__device__ __forceinline__ void ldsm_x4(unsigned (&r)[4], const bf16* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(shared_addr(p)));
+}
+// The same, each matrix transposed (V's rows are keys; P·V wants them as k).
+__device__ __forceinline__ void ldsm_x4_t(unsigned (&r)[4], const bf16* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(shared_addr(p)));
+}
+
+__device__ __forceinline__ void mma(float (&c)[4], const unsigned (&a)[4], unsigned b0,
+                                    unsigned b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+      "{%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ unsigned pack(float lo, float hi) {
+  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);  // lo in the low half
+  return *reinterpret_cast<const unsigned*>(&v);
+}
+
+__device__ __forceinline__ float fast_exp2(float x) {  // 2^x; -inf gives 0
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
+template <int D>
+__global__ void __launch_bounds__(kThreads)
+    prefill_kernel(KvLayout kv, int layer, const float* q, int T, int heads, float scale,
+                   float softcap, int window, StepMeta m, float* out) {
+  constexpr int S = D + kPad;        // bf16 per shared row
+  constexpr int BN = key_tile<D>();  // keys per tile
+  constexpr int NT = BN / 8;         // score tiles (n8) per warp
+  constexpr int DT = D / 8;          // output tiles (n8) per warp
+  constexpr int kChunks = D / 8;     // 16-byte pieces of a row
+  extern __shared__ __align__(128) bf16 prefill_smem[];
+  bf16* qs = prefill_smem;         // [kPairs][S]
+  bf16* stages = qs + kPairs * S;  // 2 x ([BN][S] K, [BN][S] V)
+
+  const int g = blockIdx.y;  // KV head
+  const int group = heads / kv.kv_heads;
+  const int tile_rows = kPairs / group;
+  const int r0 = blockIdx.x * tile_rows;
+  const int rows = min(tile_rows, T - r0);
+  const int tid = threadIdx.x;
+  const int warp = tid >> 5;
+  const int lane = tid & 31;
+
+  // Q as bf16: pair i = (row i / group, head g * group + i % group).
+  for (int i = tid; i < kPairs * (D / 4); i += kThreads) {
+    const int pair = i / (D / 4);
+    const int c = i % (D / 4);
+    const int r = pair / group;
+    float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    if (r < rows) {
+      const std::int64_t head =
+          static_cast<std::int64_t>(r0 + r) * heads + g * group + pair % group;
+      v = reinterpret_cast<const float4*>(q + head * D)[c];
+    }
+    uint2 packed;
+    packed.x = pack(v.x, v.y);
+    packed.y = pack(v.z, v.w);
+    *reinterpret_cast<uint2*>(qs + pair * S + c * 4) = packed;
+  }
+
+  // This thread's two rows of the warp's 16 pairs (the MMA's lane / 4 and
+  // lane / 4 + 8), their query rows and key bounds.
+  int row_t[2];
+  int row_head[2];
+  bool row_live[2];
+  int row_lo[2];
+  int row_hi[2];
+#pragma unroll
+  for (int ri = 0; ri < 2; ++ri) {
+    const int pair = warp * 16 + (lane >> 2) + 8 * ri;
+    const int r = pair / group;
+    row_live[ri] = r < rows;
+    row_t[ri] = r0 + min(r, rows - 1);
+    row_head[ri] = g * group + pair % group;
+    const int pos = m.positions[row_t[ri]];
+    row_lo[ri] = window > 0 ? max(0, pos - window + 1) : 0;
+    row_hi[ri] = last_key(m, row_t[ri], pos) + 1;
+    row_live[ri] = row_live[ri] && multi_row(m, row_t[ri], T);
+  }
+
+  float o[DT][4];
+#pragma unroll
+  for (int i = 0; i < DT; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
+  float mx[2] = {-INFINITY, -INFINITY};  // running max, log2 units
+  float sum[2] = {0.0f, 0.0f};           // this lane's share of the running sum
+
+  __shared__ int s_lo, s_hi;
+  const bf16* layer_base = static_cast<const bf16*>(kv.base) + layer * kv.layer_stride;
+  const std::int64_t head_off = static_cast<std::int64_t>(g) * kv.block_size * D;
+  const float scale_log2 = scale * kLog2e;
+  const int seq_first = m.row_seq[r0];
+  const int seq_last = m.row_seq[r0 + rows - 1];
+
+  for (int seq = seq_first; seq <= seq_last; ++seq) {
+    // The keys any of this sequence's rows in the tile attends to.
+    __syncthreads();  // the previous pass has read s_lo / s_hi
+    if (tid == 0) {
+      s_lo = INT_MAX;
+      s_hi = INT_MIN;
+    }
+    __syncthreads();
+    if (tid < rows) {
+      const int t = r0 + tid;
+      if (m.row_seq[t] == seq && multi_row(m, t, T)) {
+        const int pos = m.positions[t];
+        atomicMin(&s_lo, window > 0 ? max(0, pos - window + 1) : 0);
+        atomicMax(&s_hi, last_key(m, t, pos) + 1);
+      }
+    }
+    __syncthreads();
+    const int kv_lo = s_lo;
+    const int kv_hi = s_hi;
+    if (kv_lo >= kv_hi) continue;  // no row of this sequence here
+    int lo[2];
+    int hi[2];
+#pragma unroll
+    for (int ri = 0; ri < 2; ++ri) {
+      const bool mine = row_live[ri] && m.row_seq[row_t[ri]] == seq;
+      lo[ri] = mine ? row_lo[ri] : 0;
+      hi[ri] = mine ? row_hi[ri] : 0;  // an empty range: every key masked
+    }
+    const std::int32_t* table = m.tables + m.seq_table[seq];
+
+    // Key tile k0 into stage `st`; keys past the range read as zeros (the
+    // table has no entry for them, and V must stay finite: 0 · NaN is NaN).
+    auto load = [&](int k0, int st) {
+      bf16* ks = stages + st * 2 * BN * S;
+      bf16* vs = ks + BN * S;
+      for (int i = tid; i < BN * kChunks; i += kThreads) {
+        const int j = i / kChunks;
+        const int c = i % kChunks;
+        const int key = k0 + j;
+        const bool ok = key < kv_hi;
+        const bf16* src = layer_base;
+        if (ok) {
+          src += static_cast<std::int64_t>(table[key / kv.block_size]) * kv.block_stride +
+                 head_off + static_cast<std::int64_t>(key % kv.block_size) * D + c * 8;
+        }
+        cp_async16(ks + j * S + c * 8, src, ok);
+        cp_async16(vs + j * S + c * 8, ok ? src + kv.kv_stride : src, ok);
+      }
+      cp_async_commit();
+    };
+
+    const int tiles = (kv_hi - kv_lo + BN - 1) / BN;
+    load(kv_lo, 0);
+    for (int it = 0; it < tiles; ++it) {
+      const int k0 = kv_lo + it * BN;
+      if (it + 1 < tiles) {
+        load(k0 + BN, (it + 1) & 1);
+        cp_async_wait<1>();
+      } else {
+        cp_async_wait<0>();
+      }
+      __syncthreads();
+      const bf16* ks = stages + (it & 1) * 2 * BN * S;
+      const bf16* vs = ks + BN * S;
+
+      // Scores of the warp's 16 pairs x BN keys.
+      float sc[NT][4];
+#pragma unroll
+      for (int n = 0; n < NT; ++n) sc[n][0] = sc[n][1] = sc[n][2] = sc[n][3] = 0.0f;
+#pragma unroll
+      for (int kk = 0; kk < D / 16; ++kk) {
+        unsigned a[4];
+        ldsm_x4(a, qs + (warp * 16 + (lane & 15)) * S + kk * 16 + (lane >> 4) * 8);
+#pragma unroll
+        for (int np = 0; np < NT / 2; ++np) {
+          unsigned b[4];
+          ldsm_x4(b, ks + (np * 16 + (lane & 7) + ((lane >> 4) << 3)) * S + kk * 16 +
+                         ((lane >> 3) & 1) * 8);
+          mma(sc[2 * np], a, b[0], b[1]);
+          mma(sc[2 * np + 1], a, b[2], b[3]);
+        }
+      }
+      // Scale, soft-cap, mask; then the online softmax per row (a row's
+      // scores are spread over the four lanes of a quad).
+#pragma unroll
+      for (int ri = 0; ri < 2; ++ri) {
+        float tile_max = -INFINITY;
+#pragma unroll
+        for (int n = 0; n < NT; ++n) {
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            const int key = k0 + n * 8 + (lane & 3) * 2 + e;
+            float s = sc[n][2 * ri + e];
+            if (softcap > 0.0f) {
+              s = softcap * tanhf(s * scale / softcap) * kLog2e;
+            } else {
+              s *= scale_log2;
+            }
+            s = key >= lo[ri] && key < hi[ri] ? s : -INFINITY;
+            sc[n][2 * ri + e] = s;
+            tile_max = fmaxf(tile_max, s);
+          }
+        }
+        tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
+        tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 2));
+        const float new_max = fmaxf(mx[ri], tile_max);
+        const float ref = new_max == -INFINITY ? 0.0f : new_max;  // all masked so far
+        const float corr = fast_exp2(mx[ri] - ref);
+        mx[ri] = new_max;
+        float add = 0.0f;
+#pragma unroll
+        for (int n = 0; n < NT; ++n) {
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            const float p = fast_exp2(sc[n][2 * ri + e] - ref);
+            sc[n][2 * ri + e] = p;
+            add += p;
+          }
+        }
+        sum[ri] = sum[ri] * corr + add;
+#pragma unroll
+        for (int dt = 0; dt < DT; ++dt) {
+          o[dt][2 * ri] *= corr;
+          o[dt][2 * ri + 1] *= corr;
+        }
+      }
+      // O += P · V: the score tiles 2kc and 2kc + 1 are the A operand of the
+      // keys 16kc .. 16kc + 15 as they lie in the registers.
+#pragma unroll
+      for (int kc = 0; kc < BN / 16; ++kc) {
+        unsigned a[4];
+        a[0] = pack(sc[2 * kc][0], sc[2 * kc][1]);
+        a[1] = pack(sc[2 * kc][2], sc[2 * kc][3]);
+        a[2] = pack(sc[2 * kc + 1][0], sc[2 * kc + 1][1]);
+        a[3] = pack(sc[2 * kc + 1][2], sc[2 * kc + 1][3]);
+#pragma unroll
+        for (int dp = 0; dp < DT / 2; ++dp) {
+          unsigned b[4];
+          ldsm_x4_t(b, vs + (kc * 16 + (lane & 15)) * S + dp * 16 + (lane >> 4) * 8);
+          mma(o[2 * dp], a, b[0], b[1]);
+          mma(o[2 * dp + 1], a, b[2], b[3]);
+        }
+      }
+      __syncthreads();  // the stage is refilled two tiles on
+    }
+  }
+
+#pragma unroll
+  for (int ri = 0; ri < 2; ++ri) {
+    float l = sum[ri];
+    l += __shfl_xor_sync(0xffffffffu, l, 1);
+    l += __shfl_xor_sync(0xffffffffu, l, 2);
+    if (!row_live[ri]) continue;
+    const float inv = 1.0f / l;
+    float* dst =
+        out + (static_cast<std::int64_t>(row_t[ri]) * heads + row_head[ri]) * D + (lane & 3) * 2;
+#pragma unroll
+    for (int dt = 0; dt < DT; ++dt) {
+      *reinterpret_cast<float2*>(dst + dt * 8) =
+          make_float2(o[dt][2 * ri] * inv, o[dt][2 * ri + 1] * inv);
+    }
+  }
+}
+
+template <int D>
+cudaError_t launch(const KvLayout& kv, int layer, const float* q, float* out, int T, int heads,
+                   float scale, float softcap, int window, const StepMeta& m, cudaStream_t s) {
+  static PerDeviceOnce once;  // one per head size (a template's static)
+  if (const cudaError_t e = opt_in_smem(once, prefill_kernel<D>, smem_bytes<D>());
+      e != cudaSuccess) {
+    return e;
+  }
+  const int tile_rows = kPairs / (heads / kv.kv_heads);
+  const dim3 grid(static_cast<unsigned>((T + tile_rows - 1) / tile_rows),
+                  static_cast<unsigned>(kv.kv_heads));
+  prefill_kernel<D><<<grid, kThreads, smem_bytes<D>(), s>>>(kv, layer, q, T, heads, scale, softcap,
+                                                            window, m, out);
+  return cudaGetLastError();
+}
+
+}  // namespace
+
+bool attention_prefill_supported(int heads, int head_dim, const KvLayout& kv) {
+  return kv.type == WType::kBF16 && kv.head_dim == head_dim && heads % kv.kv_heads == 0 &&
+         heads / kv.kv_heads <= kPairs &&
+         (head_dim == 16 || head_dim == 32 || head_dim == 64 || head_dim == 128 || head_dim == 256);
+}
+
+cudaError_t attention_prefill(const KvLayout& kv, int layer, const float* q, float* out, int T,
+                              int heads, int head_dim, float scale, float softcap, int window,
+                              const StepMeta& m, cudaStream_t s) {
+  if (!attention_prefill_supported(heads, head_dim, kv)) return cudaErrorInvalidValue;
+  if (T == 0) return cudaSuccess;
+  switch (head_dim) {
+    case 16:
+      return launch<16>(kv, layer, q, out, T, heads, scale, softcap, window, m, s);
+    case 32:
+      return launch<32>(kv, layer, q, out, T, heads, scale, softcap, window, m, s);
+    case 64:
+      return launch<64>(kv, layer, q, out, T, heads, scale, softcap, window, m, s);
+    case 128:
+      return launch<128>(kv, layer, q, out, T, heads, scale, softcap, window, m, s);
+    default:
+      break;
+  }
+  return launch<256>(kv, layer, q, out, T, heads, scale, softcap, window, m, s);
+}
+
+}  // namespace mlxs::backend::cuda::k

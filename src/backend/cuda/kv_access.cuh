@@ -1,0 +1,130 @@
+#pragma once
+// Element access of the paged KV cache (KvLayout) for kernels templated on
+// its storage type, f32 or bf16: rows are converted on load and on store, the
+// math stays f32. Also the per-row key bounds every attention kernel shares.
+
+#include <cstdint>
+
+#include <cuda_bf16.h>
+
+#include "backend/cuda/cuda_kernels.h"
+
+namespace mlxs::backend::cuda::k {
+
+// A type carried as a value, for run-time dispatch onto templates.
+template <typename T>
+struct KvTag {
+  using type = T;
+};
+
+// f(KvTag<float>) or f(KvTag<__nv_bfloat16>) for the cache's element type.
+template <typename F>
+cudaError_t with_kv_type(const KvLayout& kv, F&& f) {
+  if (kv.type == WType::kBF16) return f(KvTag<__nv_bfloat16>{});
+  if (kv.type == WType::kF32) return f(KvTag<float>{});
+  return cudaErrorInvalidValue;
+}
+
+#ifdef __CUDACC__
+__device__ __forceinline__ float kv_load(const float* p) {
+  return *p;
+}
+__device__ __forceinline__ float kv_load(const __nv_bfloat16* p) {
+  return __bfloat162float(*p);
+}
+__device__ __forceinline__ void kv_store(float* p, float v) {
+  *p = v;
+}
+__device__ __forceinline__ void kv_store(__nv_bfloat16* p, float v) {
+  *p = __float2bfloat16_rn(v);
+}
+
+// Row `slot` of KV head `head` in cache block `block` (which: 0 K, 1 V).
+template <typename T>
+__device__ __forceinline__ T* kv_row(const KvLayout& kv, int layer, int which, std::int32_t block,
+                                     int head, int slot) {
+  return static_cast<T*>(kv.base) + layer * kv.layer_stride + which * kv.kv_stride +
+         static_cast<std::int64_t>(block) * kv.block_stride +
+         (static_cast<std::int64_t>(head) * kv.block_size + slot) * kv.head_dim;
+}
+
+// N consecutive elements as floats, in the widest loads their alignment
+// allows (rows and slices start at multiples of N elements).
+template <int N>
+__device__ __forceinline__ void load_vec(const float* p, float (&out)[N]) {
+  if constexpr (N % 4 == 0) {
+#pragma unroll
+    for (int i = 0; i < N / 4; ++i) {
+      const float4 v = reinterpret_cast<const float4*>(p)[i];
+      out[4 * i] = v.x;
+      out[4 * i + 1] = v.y;
+      out[4 * i + 2] = v.z;
+      out[4 * i + 3] = v.w;
+    }
+  } else if constexpr (N % 2 == 0) {
+#pragma unroll
+    for (int i = 0; i < N / 2; ++i) {
+      const float2 v = reinterpret_cast<const float2*>(p)[i];
+      out[2 * i] = v.x;
+      out[2 * i + 1] = v.y;
+    }
+  } else {
+#pragma unroll
+    for (int i = 0; i < N; ++i) out[i] = p[i];
+  }
+}
+
+template <int N>
+__device__ __forceinline__ void load_vec(const __nv_bfloat16* p, float (&out)[N]) {
+  if constexpr (N % 8 == 0) {
+#pragma unroll
+    for (int i = 0; i < N / 8; ++i) {
+      const uint4 v = reinterpret_cast<const uint4*>(p)[i];
+      const unsigned w[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        const float2 f = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&w[j]));
+        out[8 * i + 2 * j] = f.x;
+        out[8 * i + 2 * j + 1] = f.y;
+      }
+    }
+  } else if constexpr (N % 4 == 0) {
+#pragma unroll
+    for (int i = 0; i < N / 4; ++i) {
+      const uint2 v = reinterpret_cast<const uint2*>(p)[i];
+      const float2 a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&v.x));
+      const float2 b = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&v.y));
+      out[4 * i] = a.x;
+      out[4 * i + 1] = a.y;
+      out[4 * i + 2] = b.x;
+      out[4 * i + 3] = b.y;
+    }
+  } else if constexpr (N % 2 == 0) {
+#pragma unroll
+    for (int i = 0; i < N / 2; ++i) {
+      const float2 f = __bfloat1622float2(reinterpret_cast<const __nv_bfloat162*>(p)[i]);
+      out[2 * i] = f.x;
+      out[2 * i + 1] = f.y;
+    }
+  } else {
+#pragma unroll
+    for (int i = 0; i < N; ++i) out[i] = __bfloat162float(p[i]);
+  }
+}
+
+// The last key row t attends to: its own position, or past it for a
+// bidirectional span (StepMeta::attend_until).
+__device__ __forceinline__ int last_key(const StepMeta& m, int t, int pos) {
+  return m.attend_until == nullptr ? pos : max(pos, m.attend_until[t] - 1);
+}
+
+// Whether row t's sequence brings other rows to the step (a prefill chunk):
+// a sequence's rows are contiguous, so a neighbour of the same sequence
+// tells. `rows`: the step's rows.
+__device__ __forceinline__ bool multi_row(const StepMeta& m, int t, int rows) {
+  const std::int32_t s = m.row_seq[t];
+  return (t > 0 && m.row_seq[t - 1] == s) || (t + 1 < rows && m.row_seq[t + 1] == s);
+}
+#endif
+
+}  // namespace mlxs::backend::cuda::k
