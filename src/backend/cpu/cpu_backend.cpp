@@ -139,7 +139,7 @@ core::Result<Tensor> CpuBackend::import_tensor(const Tensor& host, bool widen_to
 }
 
 bool CpuBackend::int8_activations() const {
-  return int8_activations_ && kernels::int8_path_available();
+  return int8_activations_ && kernels::int8_path_available(int8_digits_);
 }
 
 core::Result<tensor::Weight> CpuBackend::import_quantized(const tensor::Weight& host) {

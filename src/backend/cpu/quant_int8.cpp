@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <string_view>
 
+#include "backend/cpu/quant_int8_avx2.h"
 #include "backend/cpu/quant_int8_single.h"
 #include "backend/cpu/quant_params_vnni.h"
 #include "backend/cpu/vnni_target.h"
@@ -289,15 +292,49 @@ MLXS_VNNI void rows_vnni(const QuantMatrix& w, const Int8Row& x, std::int64_t n0
 
 }  // namespace
 
-bool int8_path_available() {
+namespace {
+
+// The int8 kernels this CPU runs: AVX-512 VNNI where it has it, else AVX2
+// (one digit only). MLXS_INT8_ISA=avx2 or none picks a lesser set, so that
+// the AVX2 kernel's tests run on a VNNI machine too.
+enum class Isa : std::uint8_t { kNone, kAvx2, kVnni };
+
+Isa detect_isa() {
+  bool vnni = false;
 #if defined(__x86_64__)
-  static const bool available =
-      __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
-  return available;
-#else
-  return false;
+  vnni = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
 #endif
+  const Isa best = vnni ? Isa::kVnni : int8_avx2_available() ? Isa::kAvx2 : Isa::kNone;
+  const char* forced = std::getenv("MLXS_INT8_ISA");
+  if (forced == nullptr) return best;
+  const std::string_view name(forced);
+  if (name == "none") return Isa::kNone;
+  if (name == "avx2" && best != Isa::kNone) return Isa::kAvx2;
+  return best;
+}
+
+Isa isa() {
+  static const Isa chosen = detect_isa();
+  return chosen;
+}
+
+}  // namespace
+
+bool int8_path_available(int digits) {
+  return digits == 1 ? isa() != Isa::kNone : isa() == Isa::kVnni;
+}
+
+std::string_view int8_isa_name() {
+  switch (isa()) {
+    case Isa::kVnni:
+      return "avx512vnni";
+    case Isa::kAvx2:
+      return "avx2";
+    case Isa::kNone:
+      break;
+  }
+  return "none";
 }
 
 namespace {
@@ -347,7 +384,7 @@ Int8Row int8_row_in(float* scratch, std::int64_t K, bool single) {
 
 void quantize_row_int8(const float* x, std::int64_t K, const Int8Row& out) {
 #if defined(__x86_64__)
-  if (int8_path_available()) {
+  if (isa() == Isa::kVnni) {
     quantize_vnni(x, K, out);
   } else {
     quantize_scalar(x, K, out);
@@ -361,12 +398,16 @@ void quantize_row_int8(const float* x, std::int64_t K, const Int8Row& out) {
 
 void int8_linear_rows(const QuantMatrix& w, const Int8Row& x, std::int64_t n0, std::int64_t n1,
                       const float* bias, float* y) {
+  if (x.single && isa() == Isa::kAvx2) {
+    int8_single_rows_avx2(w, x, n0, n1, bias, y);
+    return;
+  }
 #if defined(__x86_64__)
-  if (x.single && int8_path_available()) {
+  if (x.single && isa() == Isa::kVnni) {
     int8_single_rows(w, x, n0, n1, bias, y);
     return;
   }
-  if (int8_path_available()) {
+  if (isa() == Isa::kVnni) {
     with_group(w.group, [&](auto g) {
       with_params(w.params, [&](auto p) {
         rows_vnni<decltype(g)::value, decltype(p)::value>(w, x, n0, n1, bias, y);

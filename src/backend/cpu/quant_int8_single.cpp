@@ -6,20 +6,9 @@
 namespace mlxs::backend::cpu::kernels {
 namespace {
 
-#if defined(__x86_64__)
-
 constexpr std::int64_t kBlock = 32;
 
-// A lone 32-column block past the last whole chunk: scale · dx · (q · xq).
-float lone_block(const QuantMatrix& w, std::int64_t n, const Int8Row& x, std::int64_t blk) {
-  const std::uint8_t* codes = w.codes + n * w.row_bytes;
-  std::int32_t dot = 0;
-  for (std::int64_t k = blk * kBlock; k < (blk + 1) * kBlock; ++k) {
-    dot += static_cast<std::int32_t>(tensor::affine_code(codes, w.bits, k)) * x.natural[0][k];
-  }
-  return w.scale(n * w.groups_per_row + blk * kBlock / w.group) * x.block_scale[blk] *
-         static_cast<float>(dot);
-}
+#if defined(__x86_64__)
 
 // The row's group scale of each lane of chunk c: a 4-bit chunk is 4 blocks
 // (4 lanes each), an 8-bit one 2 blocks (8 lanes each).
@@ -118,7 +107,7 @@ MLXS_VNNI float row(const QuantMatrix& w, std::int64_t n, const Int8Row& x) {
   }
   float tail = 0.0f;
   for (std::int64_t blk = chunks * kColumns / kBlock; blk < w.K / kBlock; ++blk) {
-    tail += lone_block(w, n, x, blk);
+    tail += int8_single_lone_block(w, n, x, blk);
   }
   return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) + tail;
 }
@@ -135,6 +124,17 @@ MLXS_VNNI void rows(const QuantMatrix& w, const Int8Row& x, std::int64_t n0, std
 #endif  // __x86_64__
 
 }  // namespace
+
+float int8_single_lone_block(const QuantMatrix& w, std::int64_t n, const Int8Row& x,
+                             std::int64_t blk) {
+  const std::uint8_t* codes = w.codes + n * w.row_bytes;
+  std::int32_t dot = 0;
+  for (std::int64_t k = blk * kBlock; k < (blk + 1) * kBlock; ++k) {
+    dot += static_cast<std::int32_t>(tensor::affine_code(codes, w.bits, k)) * x.natural[0][k];
+  }
+  return w.scale(n * w.groups_per_row + blk * kBlock / w.group) * x.block_scale[blk] *
+         static_cast<float>(dot);
+}
 
 void int8_single_rows(const QuantMatrix& w, const Int8Row& x, std::int64_t n0, std::int64_t n1,
                       const float* bias, float* y) {

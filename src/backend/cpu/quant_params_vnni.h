@@ -6,37 +6,13 @@
 // the int8 kernels' .cpp files only, after vnni_target.h.
 
 #include <cstdint>
-#include <type_traits>
 
-#include "backend/cpu/quant_kernels.h"
+#include "backend/cpu/quant_params.h"
 #include "backend/cpu/vnni_target.h"
 
 namespace mlxs::backend::cpu::kernels {
 
 #if defined(__x86_64__)
-
-// The element type params of type P are stored in.
-template <ParamType P>
-using ParamElem = std::conditional_t<P == ParamType::kF32, float, std::uint16_t>;
-
-template <ParamType P>
-const ParamElem<P>* param_ptr(const void* p, std::int64_t offset) {
-  return static_cast<const ParamElem<P>*>(p) + offset;
-}
-
-// f(std::integral_constant<ParamType, P>{}) for a weight's param type.
-template <typename F>
-void with_params(ParamType params, F&& f) {
-  switch (params) {
-    case ParamType::kBF16:
-      return f(std::integral_constant<ParamType, ParamType::kBF16>{});
-    case ParamType::kF16:
-      return f(std::integral_constant<ParamType, ParamType::kF16>{});
-    case ParamType::kF32:
-      break;
-  }
-  return f(std::integral_constant<ParamType, ParamType::kF32>{});
-}
 
 // 16-bit lanes (in the low half of each 32-bit one after a zero extension) to f32.
 template <ParamType P>

@@ -2,6 +2,7 @@
 // dequantized weights, for every affine bit width and group size, both FP8
 // layouts, one and several input rows; plus the scalar codecs they rest on.
 #include <cmath>
+#include <cstdlib>
 #include <memory>
 #include <random>
 #include <string>
@@ -266,6 +267,15 @@ INSTANTIATE_TEST_SUITE_P(
              std::to_string(std::get<2>(p)) + "_d" + std::to_string(std::get<3>(p)) + "_" +
              std::string(tensor::dtype_name(std::get<4>(p)));
     });
+
+// Under MLXS_INT8_ISA (the forced-dispatch ctest entries, CMakeLists.txt) the
+// int8 kernels really run on the set named, so those entries test it.
+TEST(Int8Dispatch, FollowsMlxsInt8Isa) {
+  const char* forced = std::getenv("MLXS_INT8_ISA");
+  if (forced == nullptr) GTEST_SKIP() << "MLXS_INT8_ISA not set";
+  EXPECT_EQ(kernels::int8_isa_name(), forced);
+  EXPECT_TRUE(kernels::int8_path_available(1));
+}
 
 TEST(QuantEmbed, DequantizesTheTokensRows) {
   std::mt19937 rng(9);
