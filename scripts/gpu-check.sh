@@ -16,7 +16,8 @@
 #                           GPU_SERVE_MEMFRAC=0.9 sizes the KV cache from device memory;
 #                           GPU_SERVE_IN/GPU_SERVE_OUT token lengths, default 128/128;
 #                           GPU_SERVE_NUM requests per concurrency, default 4 x concurrency;
-#                           GPU_SERVE_STREAMS the engine's batch, --max-running-streams)
+#                           GPU_SERVE_STREAMS the engine's batch, --max-running-streams;
+#                           GPU_SERVE_ENVS="MLXS_CUDA_KV_F32=1 default" one server per entry)
 #   GPU_PREFILL="2048"      also time the prefill of prompts of these lengths (bench decode,
 #                           GPU_PREFILL_BATCHES=1,1,8; GPU_PREFILL_ENVS for A/B runs)
 #   GPU_TESTS=0 GPU_DECODE_BENCH=0   skip those stages (e.g. a second call)
@@ -232,9 +233,13 @@ fi
 
 if [ "${GPU_SERVE:-0}" = 1 ] && [ -n "$last" ]; then
   for q in ${GPU_SERVE_QUANT:-none}; do
-    say "== serve --backend cuda ($(basename "$last"), quantization $q)"
-    log="$OUT/serve-$q.log"
-    "$B/bin/mlx-serving" --log-level warn serve --backend cuda --model "demo=$last" --port 0 \
+  for envs in ${GPU_SERVE_ENVS:-default}; do
+    ARR=()
+    tag=""
+    [ "$envs" = default ] || { IFS=, read -ra ARR <<< "$envs"; tag="-${envs//[^A-Za-z0-9_]/-}"; }
+    say "== serve --backend cuda ($(basename "$last"), quantization $q, $envs)"
+    log="$OUT/serve-$q$tag.log"
+    env "${ARR[@]}" "$B/bin/mlx-serving" --log-level warn serve --backend cuda --model "demo=$last" --port 0 \
         --quantization "$q" --kv-memory-mb "${GPU_SERVE_KV_MB:-8192}" \
         ${GPU_SERVE_STREAMS:+--max-running-streams "$GPU_SERVE_STREAMS"} \
         ${GPU_SERVE_MEMFRAC:+--gpu-memory-fraction "$GPU_SERVE_MEMFRAC"} > "$log" 2>&1 &
@@ -255,18 +260,19 @@ if [ "${GPU_SERVE:-0}" = 1 ] && [ -n "$last" ]; then
       # Each model's memory as the dashboard shows it (weights, KV cache, device).
       (curl -s "http://127.0.0.1:$port/metrics" || true) | grep -E "^mlxs_model_memory_bytes" \
           | tee -a "$SUMMARY"
-      (curl -s "http://127.0.0.1:$port/v1/status" || true) > "$OUT/status-$q.json"
+      (curl -s "http://127.0.0.1:$port/v1/status" || true) > "$OUT/status-$q$tag.json"
       for temp in ${GPU_SERVE_TEMPERATURES:-0}; do
         for c in ${GPU_SERVE_CONCURRENCY:-1 16 64}; do
           say "-- concurrency $c, temperature $temp"
           "$B/bin/mlx-serving" bench serve --url "http://127.0.0.1:$port" --model demo \
               --concurrency "$c" --num-prompts "${GPU_SERVE_NUM:-$((c * ${GPU_SERVE_PROMPTS_PER:-4}))}" \
               --input-len "${GPU_SERVE_IN:-128}" --output-len "${GPU_SERVE_OUT:-128}" --ignore-eos --temperature "$temp" --top-p "${GPU_SERVE_TOP_P:-1}" \
-              --json "$OUT/serve-$q-t$temp-c$c.json" 2>/dev/null | tee -a "$SUMMARY" || status=1
+              --json "$OUT/serve-$q$tag-t$temp-c$c.json" 2>/dev/null | tee -a "$SUMMARY" || status=1
         done
       done
     fi
     kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+  done
   done
 fi
 if [ "${GPU_VISION:-0}" = 1 ]; then

@@ -244,6 +244,10 @@ struct CudaBackend::Impl {
   // move them for tuning runs).
   int decode_split_rows = kDecodeSplitRows;
   int decode_split_min_keys = kDecodeSplitMinKeys;
+  // Steps of up to this many rows take the decode attention kernel (splits
+  // only up to kSplitBatch rows); larger ones the warp-per-key kernel.
+  // MLXS_CUDA_DECODE_MAX_ROWS moves it (A/B runs at serving batch sizes).
+  int decode_max_rows = static_cast<int>(kSplitBatch);
   // Attention splits of this step (flash-decoding), and their workspace.
   int attn_splits = 1;
   int attn_split_len = 1 << 30;
@@ -772,6 +776,9 @@ core::Result<std::unique_ptr<CudaBackend>> CudaBackend::create(const CudaOptions
       env != nullptr && std::string(env) == "1") {
     impl->options.bf16_kv = false;
   }
+  if (const char* env = std::getenv("MLXS_CUDA_DECODE_MAX_ROWS"); env != nullptr) {
+    impl->decode_max_rows = std::max(1, std::atoi(env));
+  }
   if (const char* env = std::getenv("MLXS_CUDA_DECODE_SPLIT_ROWS"); env != nullptr) {
     impl->decode_split_rows = std::max(1, std::atoi(env));
   }
@@ -1283,7 +1290,7 @@ void CudaBackend::attention(const tensor::KvStorage& kv, int layer, const Tensor
                  "attention (prefill)");
     if (!impl_->step_single_rows) return;
   }
-  if (impl_->decode_kernels && impl_->step_tokens <= static_cast<int>(kSplitBatch) &&
+  if (impl_->decode_kernels && impl_->step_tokens <= impl_->decode_max_rows &&
       k::attention_decode_supported(spec.n_heads, spec.head_dim, layout)) {
     impl_->check(
         k::attention_decode(layout, layer, q.as<float>(), out.as<float>(), impl_->step_tokens,
