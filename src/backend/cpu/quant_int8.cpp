@@ -222,6 +222,7 @@ MLXS_VNNI RowSum row_q4(const QuantMatrix& w, std::int64_t n, const Int8Row& x) 
   const __m512i lanes = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
   __m512 acc = _mm512_setzero_ps();
   for (std::int64_t c = 0; c < chunks; ++c) {
+    prefetch_ahead(codes + c * 64);
     const std::int8_t* xh = x.interleaved[0] + c * 128;
     const std::int8_t* xl = x.interleaved[1] + c * 128;
     const __m512i v = _mm512_loadu_si512(codes + c * 64);
@@ -246,6 +247,7 @@ MLXS_VNNI RowSum row_q8(const QuantMatrix& w, std::int64_t n, const Int8Row& x) 
   const __m512i lanes = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
   __m512 acc = _mm512_setzero_ps();
   for (std::int64_t c = 0; c < chunks; ++c) {
+    prefetch_ahead(codes + c * 64);
     const __m512i q = _mm512_loadu_si512(codes + c * 64);
     const __m512i dh =
         _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, _mm512_loadu_si512(x.natural[0] + c * 64));

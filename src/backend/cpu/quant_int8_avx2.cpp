@@ -130,6 +130,7 @@ MLXS_AVX2 float row(const QuantMatrix& w, std::int64_t n, const Int8Row& x) {
   __m256 acc0 = group_terms<P>(w, n, x);
   __m256 acc1 = _mm256_setzero_ps();
   for (std::int64_t c = 0; c < chunks; ++c) {
+    prefetch_ahead(codes + c * 64);
     if constexpr (Bits == 4) {
       acc0 = half_q4<G, P>(codes, s, x, c, 0, acc0);
       acc1 = half_q4<G, P>(codes, s, x, c, 1, acc1);

@@ -99,6 +99,8 @@ MLXS_VNNI float row(const QuantMatrix& w, std::int64_t n, const Int8Row& x) {
   __m512 acc1 = _mm512_setzero_ps();
   std::int64_t c = 0;
   for (; c + 2 <= chunks; c += 2) {
+    prefetch_ahead(codes + c * 64);
+    prefetch_ahead(codes + c * 64 + 64);
     acc0 = chunk<Bits, G, P>(codes, s, x, c, acc0);
     acc1 = chunk<Bits, G, P>(codes, s, x, c + 1, acc1);
   }
