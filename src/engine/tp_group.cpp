@@ -105,12 +105,14 @@ Result<std::unique_ptr<TensorParallelGroup>> TensorParallelGroup::start(int worl
       }
       if (f->live) g->follower_loop(*f);
       // The rank's objects end on the thread that made them (CUDA binds
-      // its device per thread), the model before what it uses.
+      // its device per thread), the model before what it uses, and the
+      // communicator while rank 0's ends (~TensorParallelGroup): NCCL ends
+      // a group's communicators together.
       f->kv.reset();
       f->parts.model.reset();
+      f->parts.owned_communicator.reset();
       f->parts.backend.reset();
       f->parts.shared.reset();
-      f->parts.owned_communicator.reset();
     });
   }
   auto mine = make(0);
@@ -152,6 +154,10 @@ Result<std::unique_ptr<TensorParallelGroup>> TensorParallelGroup::start(int worl
 
 TensorParallelGroup::~TensorParallelGroup() {
   publish(Command::kStop);
+  // Rank 0's communicator ends now, while the followers end theirs: NCCL's
+  // destroy returns on a rank only once every rank of the group has called it.
+  if (!communicators_.empty()) communicators_[0] = nullptr;
+  rank0_owned_.reset();
   for (auto& f : followers_) {
     if (f->thread.joinable()) f->thread.join();
   }

@@ -16,12 +16,17 @@ bool ends_with(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
 }
 
-// "<anything>.self_attn.q_proj" for "<anything>.self_attn.q_proj.weight" or
-// ".bias"; "" for other names.
+// "<anything>.self_attn.q_proj" for "<anything>.self_attn.q_proj.weight",
+// ".bias" or a quantized weight's companions (MLX's ".scales" and
+// ".biases", FP8's ".weight_scale_inv" and ".weight_scale"); "" for other
+// names. The companions are cut along the same dimension as their weight,
+// in their own units (shard_loader.cpp).
 std::string_view module_of(std::string_view name, bool* is_bias) {
   *is_bias = ends_with(name, ".bias");
-  if (*is_bias) return name.substr(0, name.size() - 5);
-  if (ends_with(name, ".weight")) return name.substr(0, name.size() - 7);
+  for (std::string_view suffix :
+       {".bias", ".weight", ".scales", ".biases", ".weight_scale_inv", ".weight_scale"}) {
+    if (ends_with(name, suffix)) return name.substr(0, name.size() - suffix.size());
+  }
   return {};
 }
 
@@ -51,11 +56,6 @@ Result<ShardPlan> ShardPlan::make(const ModelConfig& full, int rank, int world, 
         fmt::format("tensor parallelism over {} ranks needs {} ({}) to be a multiple of {}", world,
                     what, count, world));
   };
-  if (full.quant.quantized()) {
-    return load_error(
-        "tensor parallelism takes float checkpoints for now (this one is stored quantized; "
-        "quantizing at load works)");
-  }
   if (has_vision) return load_error("tensor parallelism does not split vision models yet");
   if (full.heads % world != 0) return refuse("the attention heads", full.heads);
   if (full.kv_heads % world != 0) return refuse("the kv heads", full.kv_heads);

@@ -47,7 +47,9 @@ class ShardPlan {
   // The plan of rank `rank` of `world`: ModelLoadError when a head count, the
   // kv heads, the MLP width, the experts' width or the vocabulary does not
   // divide by `world`, or when the checkpoint is one the split cannot take yet
-  // (pre-quantized weights, vision towers).
+  // (vision towers). Pre-quantized weights split with their scales; a split
+  // that cuts a quantization group or an FP8 block is the loader's
+  // ModelLoadError (shard_weights).
   static core::Result<ShardPlan> make(const ModelConfig& full, int rank, int world,
                                       bool has_vision = false);
 
@@ -64,6 +66,9 @@ class ShardPlan {
   // How the checkpoint tensor `name` is cut (fused matrices are recognised by
   // name and split part by part).
   TensorShard shard(std::string_view name) const;
+  // The checkpoint's quantization (FP8 block sizes: the units its scales
+  // are cut in).
+  const QuantConfig& quant() const { return full_.quant; }
 
  private:
   int rank_ = 0, world_ = 1;

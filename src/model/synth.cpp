@@ -529,6 +529,10 @@ const std::vector<SynthPreset>& synth_presets() {
        1e-5, "llama3"},
       {"llama-3.1-8b", "llama", 4096, 32, 32, 8, 128, 14336, 128256, false, 5e5, 8.0, 8192, 131072,
        1e-5, "llama3"},
+      // The 70B of issue 13's two-card run: in FP8 (about 71 GB) it fits
+      // two 80 GB cards, not one.
+      {"llama-3.1-70b", "llama", 8192, 80, 64, 8, 128, 28672, 128256, false, 5e5, 8.0, 8192,
+       131072, 1e-5, "llama3"},
       {"qwen3-8b", "qwen3", 4096, 36, 32, 8, 128, 12288, 151936, false, 1e6, 0, 0, 40960, 1e-6,
        "qwen3"},
       // Qwen2.5-VL-7B's language model (Qwen2 with q/k/v biases).

@@ -107,6 +107,7 @@ core::Status make_backend(int r, int world, const backend::cuda::NcclId& id, Ran
   return core::Status::ok();
 }
 
+
 bool two_gpus() {
   int n = 0;
   return cudaGetDeviceCount(&n) == cudaSuccess && n >= 2;

@@ -183,7 +183,7 @@ TEST(ShardPlan, RefusalsNameTheCountThatDoesNotDivide) {
             std::string::npos);
   c.intermediate = 96;
   c.quant.method = QuantMethod::kMlxAffine;
-  EXPECT_EQ(ShardPlan::make(c, 0, 2).status().code(), core::ErrorCode::kModelLoadError);
+  EXPECT_TRUE(ShardPlan::make(c, 0, 2).is_ok());  // split with its scales (ShardLoader below)
   c.quant = QuantConfig{};
   EXPECT_EQ(ShardPlan::make(c, 0, 2, /*has_vision=*/true).status().code(),
             core::ErrorCode::kModelLoadError);
@@ -246,6 +246,79 @@ TEST(ShardLoader, CutsRowsInPlaceAndCopiesColumns) {
   auto wide = ShardPlan::make(c, 0, 2);
   ASSERT_TRUE(wide.is_ok());
   EXPECT_EQ(shard_weights(**other, *wide).code(), core::ErrorCode::kModelLoadError);
+}
+
+// Writes `tensors` (4-byte elements: f32 or packed u32 words) to a fresh
+// folder and opens it.
+struct RawTensor {
+  std::string name;
+  tensor::DType dtype;
+  std::vector<std::int64_t> shape;
+  std::vector<std::uint32_t> words;  // f32 bits or packed codes
+};
+
+std::unique_ptr<WeightStore> write_store(const std::string& dir,
+                                         const std::vector<RawTensor>& tensors) {
+  std::filesystem::create_directories(dir);
+  std::vector<TensorHeader> specs;
+  for (const auto& t : tensors) specs.push_back({t.name, t.dtype, t.shape, t.words.size() * 4});
+  auto w = SafetensorsWriter::create(dir + "/model.safetensors", specs, {});
+  EXPECT_TRUE(w.is_ok()) << w.status().to_string();
+  for (const auto& t : tensors) EXPECT_TRUE(w->write(t.words.data(), t.words.size() * 4).is_ok());
+  EXPECT_TRUE(w->finish().is_ok());
+  auto store = WeightStore::open_dir(dir);
+  EXPECT_TRUE(store.is_ok()) << store.status().to_string();
+  return std::move(store).value();
+}
+
+std::vector<std::uint32_t> words_of(const TensorEntry* e) {
+  std::vector<std::uint32_t> out(e->nbytes / 4);
+  std::memcpy(out.data(), e->data, e->nbytes);
+  return out;
+}
+
+// Pre-quantized weights split with their companions, each in its own units:
+// an MLX packed o_proj (4 bits: 8 values a word) by words, its scales and
+// biases by groups, FP8 block scales by blocks; a part that cuts a group is
+// refused, naming the tensor.
+TEST(ShardLoader, QuantizedCompanionsSplitInTheirUnits) {
+  ModelConfig c = from_preset(synth_presets().front());
+  c.heads = 2;
+  c.kv_heads = 2;
+  c.head_dim = 32;  // q width 64: rank 1 holds columns 32..63 of o_proj
+  c.hidden = 2;
+  c.quant.method = QuantMethod::kMlxAffine;
+  c.quant.block_rows = 32;  // read for FP8 block scales only
+  c.quant.block_cols = 32;
+  const std::string p = "model.layers.0.self_attn.";
+  std::vector<std::uint32_t> packed(2 * 8), scales(2 * 2), q_blocks(2 * 1);
+  for (std::size_t i = 0; i < packed.size(); ++i) packed[i] = static_cast<std::uint32_t>(i);
+  for (std::size_t i = 0; i < scales.size(); ++i) scales[i] = 100 + static_cast<std::uint32_t>(i);
+  q_blocks = {7, 8};
+  auto store = write_store(testing::temp_dir() + "/shard_quant",
+                           {{p + "o_proj.weight", tensor::DType::kU32, {2, 8}, packed},
+                            {p + "o_proj.scales", tensor::DType::kF32, {2, 2}, scales},
+                            {p + "o_proj.biases", tensor::DType::kF32, {2, 2}, scales},
+                            {p + "q_proj.weight_scale_inv", tensor::DType::kF32, {2, 1}, q_blocks}});
+  auto plan = ShardPlan::make(c, 1, 2);
+  ASSERT_TRUE(plan.is_ok()) << plan.status().to_string();
+  ASSERT_TRUE(shard_weights(*store, *plan).is_ok());
+  const TensorEntry* w = store->find(p + "o_proj.weight");
+  EXPECT_EQ(w->shape, (std::vector<std::int64_t>{2, 4}));
+  EXPECT_EQ(words_of(w), (std::vector<std::uint32_t>{4, 5, 6, 7, 12, 13, 14, 15}));
+  EXPECT_EQ(words_of(store->find(p + "o_proj.scales")), (std::vector<std::uint32_t>{101, 103}));
+  EXPECT_EQ(words_of(store->find(p + "o_proj.biases")), (std::vector<std::uint32_t>{101, 103}));
+  const TensorEntry* qb = store->find(p + "q_proj.weight_scale_inv");
+  EXPECT_EQ(qb->shape, (std::vector<std::int64_t>{1, 1}));
+  EXPECT_EQ(words_of(qb), (std::vector<std::uint32_t>{8}));
+
+  // One group of 64 per row: each rank's 32 columns would cut it.
+  auto wide = write_store(testing::temp_dir() + "/shard_quant_wide",
+                          {{p + "o_proj.scales", tensor::DType::kF32, {2, 1}, {1, 2}}});
+  const core::Status cut = shard_weights(*wide, *plan);
+  EXPECT_EQ(cut.code(), core::ErrorCode::kModelLoadError);
+  EXPECT_NE(cut.message().find("o_proj.scales"), std::string::npos) << cut.message();
+  EXPECT_NE(cut.message().find("quantization groups"), std::string::npos) << cut.message();
 }
 
 }  // namespace

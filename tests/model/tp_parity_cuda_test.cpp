@@ -32,6 +32,7 @@ namespace {
 
 constexpr int kDecodeSteps = 8;
 
+
 struct Trace {
   std::vector<float> logits;  // the rows each step chose its tokens from, in order
   std::vector<std::int32_t> tokens;
@@ -110,6 +111,8 @@ Trace run(const std::string& dir, const std::vector<std::int32_t>& a,
     shared->loaded.arrive_and_wait();
     arrived = true;
   }
+  // Progress on stderr: where a hang stopped, should one come back.
+  std::fprintf(stderr, "[tp progress] rank %d of %d on device %d loaded\n", rank, world, device);
   const std::int64_t vocab = (*model)->config().vocab;
   const int sa = (*runner)->add_sequence(), sb = (*runner)->add_sequence();
   std::vector<SeqFeed> feeds = {{sa, a, false}, {sb, b, false}};
@@ -117,6 +120,7 @@ Trace run(const std::string& dir, const std::vector<std::int32_t>& a,
   for (int step = 0; step <= kDecodeSteps; ++step) {
     auto logits = (*runner)->step(feeds);
     if (!logits) return fail(logits.status());
+    std::fprintf(stderr, "[tp progress] rank %d of %d: step %d\n", rank, world, step);
     for (int s = 0; s < 2; ++s) {
       pick(logits->data() + static_cast<std::size_t>(s) * static_cast<std::size_t>(vocab), vocab,
            out);
@@ -125,6 +129,10 @@ Trace run(const std::string& dir, const std::vector<std::int32_t>& a,
     feeds = {{sa, std::span<const std::int32_t>(&next[0], 1), false},
              {sb, std::span<const std::int32_t>(&next[1], 1), false}};
   }
+  // The communicators end together as the ranks return, each dropping its
+  // backend's graphs first (NcclCommunicator's destructor); no abort may
+  // reach this one after.
+  if (shared != nullptr) shared->comms[static_cast<std::size_t>(rank)].store(nullptr);
   return out;
 }
 

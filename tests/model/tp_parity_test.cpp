@@ -1,4 +1,4 @@
-// Tensor parallelism on the CPU: every hf-tiny case whose head counts allow N
+// Tensor parallelism on the CPU: every hf-tiny and hf-tiny-quant case whose head counts allow N
 // ranks runs as N threads of one process (each its own CPU backend and its
 // shard of the weights, joined by an InProcessGroup) and must give the logits
 // of the whole model within 1e-4 and the same greedy tokens, through a
@@ -91,12 +91,23 @@ bool heads_allow(const ModelConfig& c, int world) {
          (c.num_experts == 0 || c.moe_intermediate % world == 0);
 }
 
+// Every case of hf-tiny, and of hf-tiny-quant (pre-quantized checkpoints:
+// MLX affine and FP8, split with their scales).
+std::vector<std::string> all_cases() {
+  std::vector<std::string> out;
+  for (const auto& name : testing::hf_tiny_cases()) out.push_back("hf-tiny/" + name);
+  for (const auto& name : testing::model_cases("hf-tiny-quant")) {
+    out.push_back("hf-tiny-quant/" + name);
+  }
+  return out;
+}
+
 TEST(TensorParallel, RanksAsThreadsMatchTheWholeModel) {
-  const auto cases = testing::hf_tiny_cases();
+  const auto cases = all_cases();
   ASSERT_FALSE(cases.empty());
   int compared = 0, refused = 0;
   for (const auto& name : cases) {
-    const std::string dir = testing::fixture_path("hf-tiny/" + name);
+    const std::string dir = testing::fixture_path(name);
     auto config = load_model_config(dir + "/config.json", "config.json");
     ASSERT_TRUE(config.is_ok()) << config.status().to_string();
     auto ref = testing::load_reference(dir);

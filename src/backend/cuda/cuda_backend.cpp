@@ -263,6 +263,7 @@ struct CudaBackend::Impl {
   bool capturing = false;
   bool replaying = false;
   GraphKey graph_key{};
+  std::function<void()> on_destroy;  // CudaBackend::on_destroy
 
   bool bias_epilogue = true;     // see gemm(); MLXS_GEMM_BIAS_EPILOGUE=0 turns it off
   void* half_scratch = nullptr;  // activations converted for tensor-core GEMMs
@@ -720,13 +721,25 @@ struct CudaBackend::Impl {
 };
 
 CudaBackend::CudaBackend(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-CudaBackend::~CudaBackend() = default;
+CudaBackend::~CudaBackend() {
+  if (impl_ && impl_->on_destroy) impl_->on_destroy();
+}
 
 CUstream_st* CudaBackend::stream() const {
   return impl_->stream;
 }
 bool CudaBackend::replaying_step() const {
   return impl_->replaying;
+}
+
+void CudaBackend::drop_graphs() {
+  impl_->bind();
+  for (auto& [key, exec] : impl_->graphs) cudaGraphExecDestroy(exec);
+  impl_->graphs.clear();
+}
+
+void CudaBackend::on_destroy(std::function<void()> callback) {
+  impl_->on_destroy = std::move(callback);
 }
 
 core::Result<std::unique_ptr<CudaBackend>> CudaBackend::create(const CudaOptions& options) {

@@ -7,6 +7,7 @@
 // f32 math on bf16 weights; larger ones convert the activations to the
 // weight's 16-bit type for tensor-core GEMMs (the documented bf16 bound).
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -114,6 +115,14 @@ class CudaBackend final : public tensor::Backend {
   // Whether this step replays a captured graph: its ops (and the
   // collectives captured with them) queue nothing of their own.
   bool replaying_step() const;
+  // Destroys the decode graphs captured so far (later pure decode steps
+  // capture anew). NCCL lets a communicator go only once every graph holding
+  // its collectives is gone, so a rank's communicator drops its backend's
+  // graphs before it is destroyed; otherwise its destruction never returns.
+  void drop_graphs();
+  // Runs when this backend is destroyed (one callback; empty: none), so a
+  // communicator that outlives it stops reaching back to it.
+  void on_destroy(std::function<void()> callback);
 
  private:
   struct Impl;

@@ -58,7 +58,7 @@ Result<NcclId> NcclCommunicator::unique_id() {
 Result<std::unique_ptr<NcclCommunicator>> NcclCommunicator::create(const NcclId& id, int rank,
                                                                    int world, int device,
                                                                    cudaStream_t stream,
-                                                                   const CudaBackend* graphs) {
+                                                                   CudaBackend* graphs) {
   if (world < 1 || rank < 0 || rank >= world) {
     return Status(ErrorCode::kInvalidParams,
                   fmt::format("tensor-parallel rank {} of {} does not exist", rank, world));
@@ -77,6 +77,7 @@ Result<std::unique_ptr<NcclCommunicator>> NcclCommunicator::create(const NcclId&
   auto out = std::unique_ptr<NcclCommunicator>(new NcclCommunicator(
       std::move(comm), rank, world, device, stream, static_cast<float*>(flag)));
   out->graphs_ = graphs;
+  if (graphs != nullptr) graphs->on_destroy([raw = out.get()] { raw->graphs_ = nullptr; });
   return out;
 }
 
@@ -93,7 +94,17 @@ NcclCommunicator::~NcclCommunicator() {
   int previous = device_;
   cudaGetDevice(&previous);  // the destroying thread keeps its device
   cudaSetDevice(device_);
-  if (!aborted_.load()) ncclCommDestroy(comm_->handle);
+  if (graphs_ != nullptr) {
+    graphs_->drop_graphs();  // NCCL's destroy waits for every graph that holds this communicator
+    graphs_->on_destroy(nullptr);
+  }
+  // Every rank destroys its communicator at the same time (an intra-node
+  // collective): the group ends all ranks together.
+  if (aborter_.joinable()) {
+    aborter_.join();  // returns once no graph holds the communicator
+  } else if (!aborted_.load()) {
+    ncclCommDestroy(comm_->handle);
+  }
   cudaFree(flag_);
   cudaSetDevice(previous);
 }
@@ -161,7 +172,15 @@ Status NcclCommunicator::barrier() {
 
 void NcclCommunicator::abort() {
   if (aborted_.exchange(true)) return;
-  ncclCommAbort(comm_->handle);
+  // ncclCommAbort raises the flag the group's kernels poll at once, then
+  // waits for every graph holding the communicator to die before it frees
+  // it (NCCL 2.26 on). On its own thread, so the caller (often another
+  // rank's thread, on the failure path) is not held until the teardown
+  // drops the graphs; the destructor joins it.
+  aborter_ = std::thread([handle = comm_->handle, device = device_] {
+    cudaSetDevice(device);
+    ncclCommAbort(handle);
+  });
 }
 
 }  // namespace mlxs::backend::cuda

@@ -12,6 +12,7 @@
 #include <array>
 #include <atomic>
 #include <memory>
+#include <thread>
 
 #include "core/status.h"
 #include "tensor/communicator.h"
@@ -38,10 +39,12 @@ class NcclCommunicator final : public tensor::Communicator {
   // its collectives on `stream` (the rank's backend stream). Every rank calls
   // it at the same time; it returns once all have joined. With `graphs` (the
   // backend owning `stream`), a collective queues nothing while that backend
-  // replays a captured decode graph: the graph holds it already.
+  // replays a captured decode graph: the graph holds it already; and the
+  // communicator drops those graphs before it is destroyed (NCCL waits for
+  // them), unless the backend went first.
   static core::Result<std::unique_ptr<NcclCommunicator>> create(
       const NcclId& id, int rank, int world, int device, cudaStream_t stream,
-      const CudaBackend* graphs = nullptr);
+      CudaBackend* graphs = nullptr);
   ~NcclCommunicator() override;
 
   int rank() const override { return rank_; }
@@ -62,8 +65,9 @@ class NcclCommunicator final : public tensor::Communicator {
   int rank_, world_, device_;
   cudaStream_t stream_;
   float* flag_;  // one device float the barrier reduces
-  const CudaBackend* graphs_ = nullptr;
+  CudaBackend* graphs_ = nullptr;  // null once that backend is gone
   std::atomic<bool> aborted_{false};
+  std::thread aborter_;  // runs ncclCommAbort (abort() says why on a thread)
 };
 
 }  // namespace mlxs::backend::cuda
