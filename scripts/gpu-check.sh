@@ -38,6 +38,11 @@
 #                           decode at --tensor-parallel 2 and 1 on GPU_TP_PRESET (llama-3.1-8b)
 #                           at GPU_TP_BATCHES (1,8); GPU_TESTS=0 skips the tests. Bundle
 #                           with GPU_BUNDLE_TP=1 bash scripts/gpu-bundle.sh (the carry limit)
+#                           GPU_TP_QUANT=fp8 writes that preset pre-quantized (dev synth-model
+#                           --quant, which writes the float model first: the 70B preset's 141 GB
+#                           do not fit a 2-GPU machine yet), GPU_TP_DIR=/dev/shm where,
+#                           GPU_TP_RANKS="2" the rank counts to bench (default "$GPU_TP 1");
+#                           GPU_SERVE_TP=2 serves GPU_SERVE's model over 2 ranks
 set -uo pipefail
 ROOT="$(pwd)"
 B="$ROOT/.gpu"
@@ -68,6 +73,8 @@ say "== tests"
 for t in "$B"/bin/tests/*; do
   [ "${GPU_TESTS:-1}" = 1 ] || break
   name="$(basename "$t")"
+  # With GPU_TP the tensor-parallel tests run in their own section below.
+  if [ -n "${GPU_TP:-}" ] && [[ "$name" == *tp* ]]; then continue; fi
   if [ -n "${GPU_TEST_ONLY:-}" ] && [[ " $GPU_TEST_ONLY " != *" $name "* ]]; then continue; fi
   if timeout "${GPU_TEST_TIMEOUT:-180}" "$t" > "$OUT/$name.log" 2>&1; then
     say "PASS $name ($(grep -c '^\[       OK \]' "$OUT/$name.log") tests)"
@@ -95,16 +102,19 @@ if [ -n "${GPU_TP:-}" ]; then
     grep -E "^\[tp cuda" "$OUT/$name.txt" | tee -a "$SUMMARY"
   done
   tpreset="${GPU_TP_PRESET:-llama-3.1-8b}"
-  tdir="/tmp/mlxs-models/$tpreset-bf16"
+  tquant="${GPU_TP_QUANT:-none}"
+  tdir="${GPU_TP_DIR:-/tmp/mlxs-models}/$tpreset-$tquant"
   if [ ! -f "$tdir/config.json" ]; then
-    "$B/bin/mlx-serving" dev synth-model --preset "$tpreset" --dtype bf16 --tokenizer none \
-        --out "$tdir" 2>&1 | tail -1 | tee -a "$SUMMARY"
+    s0=$(date +%s)
+    "$B/bin/mlx-serving" dev synth-model --preset "$tpreset" --dtype bf16 --quant "$tquant" \
+        --tokenizer none --out "$tdir" 2>&1 | tail -1 | tee -a "$SUMMARY"
+    say "(written in $(( $(date +%s) - s0 )) s: $(du -sh "$tdir" | cut -f1))"
   fi
-  for n in "$GPU_TP" 1; do
+  for n in ${GPU_TP_RANKS:-$GPU_TP 1}; do
     say "-- bench decode $tpreset, --tensor-parallel $n"
     "$B/bin/mlx-serving" bench decode --backend cuda --tensor-parallel "$n" --model "$tdir" \
         --batch "${GPU_TP_BATCHES:-1,8}" --prompt-len 32 --decode-tokens "${GPU_DECODE:-64}" \
-        --repeats 3 --quiet --json "$OUT/decode-$tpreset-tp$n.json" 2>&1 | tee -a "$SUMMARY" || status=1
+        --repeats 3 --quiet --json "$OUT/decode-$tpreset-$tquant-tp$n.json" 2>&1 | tee -a "$SUMMARY" || status=1
   done
   [ "${GPU_KEEP:-0}" = 1 ] || rm -rf "$tdir"
 fi
@@ -242,6 +252,7 @@ if [ "${GPU_SERVE:-0}" = 1 ] && [ -n "$last" ]; then
     env "${ARR[@]}" "$B/bin/mlx-serving" --log-level warn serve --backend cuda --model "demo=$last" --port 0 \
         --quantization "$q" --kv-memory-mb "${GPU_SERVE_KV_MB:-8192}" \
         ${GPU_SERVE_STREAMS:+--max-running-streams "$GPU_SERVE_STREAMS"} \
+        ${GPU_SERVE_TP:+--tensor-parallel "$GPU_SERVE_TP"} \
         ${GPU_SERVE_MEMFRAC:+--gpu-memory-fraction "$GPU_SERVE_MEMFRAC"} > "$log" 2>&1 &
     pid=$!
     port=""
