@@ -39,8 +39,7 @@
 #                           at GPU_TP_BATCHES (1,8); GPU_TESTS=0 skips the tests. Bundle
 #                           with GPU_BUNDLE_TP=1 bash scripts/gpu-bundle.sh (the carry limit)
 #                           GPU_TP_QUANT=fp8 writes that preset pre-quantized (dev synth-model
-#                           --quant, which writes the float model first: the 70B preset's 141 GB
-#                           do not fit a 2-GPU machine yet), GPU_TP_DIR=/dev/shm where,
+#                           --quant: GPU_TP_PRESET=llama-3.1-70b is ~71 GB), GPU_TP_DIR=/dev/shm where,
 #                           GPU_TP_RANKS="2" the rank counts to bench (default "$GPU_TP 1");
 #                           GPU_SERVE_TP=2 serves GPU_SERVE's model over 2 ranks
 set -uo pipefail

@@ -51,34 +51,31 @@ int run_synth(SynthArgs& a) {
   } else {
     a.options.dtype = tensor::DType::kBF16;
   }
-  // Quantized variants: the float model is written beside the target, then
-  // quantized into it (the same code path as `dev quantize`).
-  const std::string final_dir = a.options.out_dir;
-  if (a.quant != "none") a.options.out_dir = final_dir + ".float-tmp";
+  // Quantized variants: each matrix is quantized as it is generated, with
+  // `dev quantize`'s code and options (the float model is never written).
+  if (a.quant != "none") {
+    model::QuantizeOptions q;
+    q.bits = a.quant == "mlx-q8" ? 8 : 4;
+    q.format = a.quant == "fp8" ? "fp8" : "mlx";
+    q.group_size = 64;  // mlx-lm's default
+    q.threads = a.options.threads;
+    a.options.quant = q;
+  }
   const auto t0 = std::chrono::steady_clock::now();
   auto result = model::write_synthetic_model(a.options);
   if (!result)
     return report_error(std::string(result.status().code_name()), result.status().message());
   const double s = seconds_since(t0);
+  const std::string stored = a.quant == "none" ? "" : " (" + a.quant + ")";
   std::fprintf(stderr,
-               "wrote %s: %.3f B parameters, %.2f GB in %d shard(s), %.1f s (%.2f GB/s); "
+               "wrote %s: %.3f B parameters%s, %.2f GB in %d shard(s), %.1f s (%.2f GB/s); "
                "tokenizer: %s\n",
                a.options.out_dir.c_str(), static_cast<double>(result->parameters) / 1e9,
+               stored.c_str(),
                static_cast<double>(result->bytes_written) / 1e9, result->shards, s,
                static_cast<double>(result->bytes_written) / 1e9 / s,
                result->has_tokenizer ? result->tokenizer_family.c_str() : "none");
-  if (a.quant == "none") return 0;
-  model::QuantizeOptions q;
-  q.model_dir = a.options.out_dir;
-  q.out_dir = final_dir;
-  q.bits = a.quant == "mlx-q8" ? 8 : 4;
-  q.format = a.quant == "fp8" ? "fp8" : "mlx";
-  q.group_size = 64;  // mlx-lm's default
-  q.threads = a.options.threads;
-  const int rc = run_quantize(q);
-  std::error_code ec;
-  std::filesystem::remove_all(a.options.out_dir, ec);
-  return rc;
+  return 0;
 }
 
 }  // namespace

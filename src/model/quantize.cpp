@@ -158,9 +158,8 @@ Json fp8_channel_config() {
 
 }  // namespace
 
-Result<QuantizeResult> quantize_model_dir(const QuantizeOptions& o) {
-  const bool fp8 = o.format == "fp8";
-  if (!fp8 && o.format != "mlx") {
+Status check_quantize_options(const QuantizeOptions& o) {
+  if (o.format != "fp8" && o.format != "mlx") {
     return Status(ErrorCode::kInvalidParams, "--format must be mlx or fp8");
   }
   if (o.bits != 2 && o.bits != 3 && o.bits != 4 && o.bits != 5 && o.bits != 6 && o.bits != 8) {
@@ -169,6 +168,55 @@ Result<QuantizeResult> quantize_model_dir(const QuantizeOptions& o) {
   if (o.group_size != 32 && o.group_size != 64 && o.group_size != 128) {
     return Status(ErrorCode::kInvalidParams, "--group-size must be 32, 64 or 128");
   }
+  return Status::ok();
+}
+
+bool quantizes(const QuantizeOptions& o, const std::string& name,
+               const std::vector<std::int64_t>& shape, DType dtype) {
+  if (shape.size() != 2 || !name.ends_with(".weight")) return false;
+  if (dtype != DType::kF32 && dtype != DType::kF16 && dtype != DType::kBF16) return false;
+  if (o.format == "fp8") return name != "lm_head.weight" && name != "model.embed_tokens.weight";
+  return shape[1] % o.group_size == 0;
+}
+
+std::vector<QuantizedTensor> quantized_layout(const QuantizeOptions& o, const std::string& name,
+                                              const std::vector<std::int64_t>& shape) {
+  const std::string module = name.substr(0, name.size() - std::string(".weight").size());
+  const std::int64_t rows = shape[0], cols = shape[1];
+  const auto n = [](std::int64_t a, std::int64_t b) { return static_cast<std::uint64_t>(a * b); };
+  if (o.format == "fp8") {
+    return {{name, DType::kF8E4M3, shape, n(rows, cols)},
+            {module + ".weight_scale", DType::kBF16, {rows, 1}, n(rows, 2)}};
+  }
+  const std::int64_t groups = cols / o.group_size;
+  return {{module + ".biases", DType::kBF16, {rows, groups}, n(rows, groups) * 2},
+          {module + ".scales", DType::kBF16, {rows, groups}, n(rows, groups) * 2},
+          {name, DType::kU32, {rows, cols * o.bits / 32}, n(rows, cols * o.bits / 32) * 4}};
+}
+
+QuantizedMatrix quantize_for(const QuantizeOptions& o, const Tensor& w) {
+  return o.format == "fp8" ? quantize_fp8_matrix(w, o.threads)
+                           : quantize_affine_matrix(w, o.bits, o.group_size, o.threads);
+}
+
+std::vector<const void*> quantized_data(const QuantizeOptions& o, const QuantizedMatrix& q) {
+  if (o.format == "fp8") return {q.codes.data(), q.scales.data()};
+  return {q.biases.data(), q.scales.data(), q.codes.data()};
+}
+
+void declare_quantization(const QuantizeOptions& o, Json& config) {
+  if (o.format == "fp8") {
+    config["quantization_config"] = fp8_channel_config();
+    return;
+  }
+  const Json q = {{"group_size", o.group_size}, {"bits", o.bits}, {"mode", "affine"}};
+  config["quantization"] = q;
+  config["quantization_config"] = q;
+}
+
+Result<QuantizeResult> quantize_model_dir(const QuantizeOptions& o) {
+  const bool fp8 = o.format == "fp8";
+  MLXS_RETURN_IF_ERROR(check_quantize_options(o));
   if (o.out_dir.empty()) return Status(ErrorCode::kInvalidParams, "no output directory");
   std::error_code ec;
   if (fs::equivalent(o.model_dir, o.out_dir, ec)) {
@@ -203,33 +251,17 @@ Result<QuantizeResult> quantize_model_dir(const QuantizeOptions& o) {
   };
   for (const auto& [name, e] : store->tensors()) {
     result.bytes_in += e.nbytes;
-    const bool matrix =
-        e.shape.size() == 2 && name.ends_with(".weight") &&
-        (e.dtype == DType::kF32 || e.dtype == DType::kF16 || e.dtype == DType::kBF16) &&
-        (fp8 ? name != "lm_head.weight" && name != "model.embed_tokens.weight"
-             : e.shape[1] % o.group_size == 0);
-    if (!matrix) {
+    if (!quantizes(o, name, e.shape, e.dtype)) {
       add(name, e.dtype, e.shape, e.data, e.nbytes);
       ++result.copied;
       continue;
     }
-    const std::string module = name.substr(0, name.size() - std::string(".weight").size());
-    const std::int64_t rows = e.shape[0];
-    if (fp8) {
-      auto q = std::make_unique<QuantizedMatrix>(quantize_fp8_matrix(e.view(), o.threads));
-      add(name, DType::kF8E4M3, e.shape, q->codes.data(), q->codes.size());
-      add(module + ".weight_scale", DType::kBF16, {rows, 1}, q->scales.data(),
-          q->scales.size() * 2);
-      owned.push_back(std::move(q));
-      ++result.quantized;
-      continue;
+    auto q = std::make_unique<QuantizedMatrix>(quantize_for(o, e.view()));
+    const auto layout = quantized_layout(o, name, e.shape);
+    const auto data = quantized_data(o, *q);
+    for (std::size_t i = 0; i < layout.size(); ++i) {
+      add(layout[i].name, layout[i].dtype, layout[i].shape, data[i], layout[i].nbytes);
     }
-    auto q = std::make_unique<QuantizedMatrix>(
-        quantize_affine_matrix(e.view(), o.bits, o.group_size, o.threads));
-    const std::int64_t groups = e.shape[1] / o.group_size;
-    add(module + ".biases", DType::kBF16, {rows, groups}, q->biases.data(), q->biases.size() * 2);
-    add(module + ".scales", DType::kBF16, {rows, groups}, q->scales.data(), q->scales.size() * 2);
-    add(name, DType::kU32, {rows, e.shape[1] * o.bits / 32}, q->codes.data(), q->codes.size());
     owned.push_back(std::move(q));
     ++result.quantized;
   }
@@ -248,13 +280,7 @@ Result<QuantizeResult> quantize_model_dir(const QuantizeOptions& o) {
       write_json_file((out / "model.safetensors.index.json").string(),
                       {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}}, 4));
 
-  if (fp8) {
-    config["quantization_config"] = fp8_channel_config();
-  } else {
-    const Json q = {{"group_size", o.group_size}, {"bits", o.bits}, {"mode", "affine"}};
-    config["quantization"] = q;
-    config["quantization_config"] = q;
-  }
+  declare_quantization(o, config);
   MLXS_RETURN_IF_ERROR(write_json_file((out / "config.json").string(), config, 4));
   // Tokenizer, chat template, generation config: everything else at the top.
   for (const auto& entry : fs::directory_iterator(src, ec)) {

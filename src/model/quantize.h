@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/json_util.h"
 #include "core/status.h"
 #include "tensor/backend.h"
 
@@ -39,6 +40,34 @@ struct QuantizeOptions {
   std::int64_t group_size = 64;
   int threads = 0;  // 0: every CPU
 };
+
+// What a quantized folder holds in place of one float matrix: each tensor's
+// name, dtype and shape, in the order they are written (MLX: weight codes,
+// scales, biases; FP8: codes and the per-row scale).
+struct QuantizedTensor {
+  std::string name;
+  tensor::DType dtype;
+  std::vector<std::int64_t> shape;
+  std::uint64_t nbytes;
+};
+
+// Whether `options` quantizes the float tensor `name` of `shape`: MLX every
+// matrix whose input width the group size divides (linears, embeddings);
+// FP8 every linear but lm_head and the embeddings. Others stay as they are.
+bool quantizes(const QuantizeOptions& options, const std::string& name,
+               const std::vector<std::int64_t>& shape, tensor::DType dtype);
+// The tensors the matrix `name` ("<module>.weight", [rows, cols]) becomes.
+std::vector<QuantizedTensor> quantized_layout(const QuantizeOptions& options,
+                                              const std::string& name,
+                                              const std::vector<std::int64_t>& shape);
+// Quantizes `w` (float [rows, cols]); the bytes of each tensor of
+// quantized_layout, in its order, point into the returned matrix.
+QuantizedMatrix quantize_for(const QuantizeOptions& options, const tensor::Tensor& w);
+std::vector<const void*> quantized_data(const QuantizeOptions& options, const QuantizedMatrix& q);
+// The keys config.json declares the quantization with.
+void declare_quantization(const QuantizeOptions& options, core::Json& config);
+// InvalidParams for a format, bit width or group size `dev quantize` cannot write.
+core::Status check_quantize_options(const QuantizeOptions& options);
 
 struct QuantizeResult {
   int quantized = 0;  // matrices quantized

@@ -13,6 +13,7 @@
 #include "core/half.h"
 #include "core/json_util.h"
 #include "core/rng.h"
+#include "model/quantize.h"
 #include "model/safetensors_writer.h"
 
 namespace mlxs::model {
@@ -373,39 +374,82 @@ void fill_chunk(const TensorSpec& t, DType dtype, std::uint64_t seed, std::int64
   }
 }
 
+// The tensors `t` is stored as: itself in `dtype`, or, when `quant` (null:
+// float) quantizes it, what `dev quantize` would write in its place.
+std::vector<QuantizedTensor> stored_as(const TensorSpec& t, DType dtype,
+                                       const QuantizeOptions* quant) {
+  if (quant != nullptr && quantizes(*quant, t.name, t.shape, dtype)) {
+    return quantized_layout(*quant, t.name, t.shape);
+  }
+  return {{t.name, dtype, t.shape,
+           static_cast<std::uint64_t>(t.numel()) * tensor::dtype_size(dtype)}};
+}
+
+// Fills elements [first, first + n_elems) of `t` into `dst` on `threads`
+// threads, in generator streams of kChunk elements.
+constexpr std::int64_t kChunk = 1 << 20;
+
+void fill_range(const TensorSpec& t, DType dtype, std::uint64_t tseed, std::int64_t first,
+                std::int64_t n_elems, int threads, std::uint8_t* dst) {
+  const std::size_t width = tensor::dtype_size(dtype);
+  const std::int64_t chunks = (n_elems + kChunk - 1) / kChunk;
+  auto work = [&](std::int64_t c0, std::int64_t step) {
+    for (std::int64_t c = c0; c < chunks; c += step) {
+      const std::int64_t begin = c * kChunk;
+      const std::int64_t count = std::min(kChunk, n_elems - begin);
+      fill_chunk(t, dtype, tseed, first + begin, count, dst + static_cast<std::size_t>(begin) * width);
+    }
+  };
+  const int workers = static_cast<int>(std::min<std::int64_t>(threads, chunks));
+  std::vector<std::thread> pool;
+  for (int w = 1; w < workers; ++w) pool.emplace_back(work, w, workers);
+  work(0, std::max(workers, 1));
+  for (auto& th : pool) th.join();
+}
+
 Result<std::uint64_t> write_shard(const fs::path& path, const std::vector<const TensorSpec*>& specs,
-                                  DType dtype, std::uint64_t seed, int threads) {
+                                  DType dtype, std::uint64_t seed, int threads,
+                                  const QuantizeOptions* quant) {
   const std::size_t width = tensor::dtype_size(dtype);
   std::vector<TensorHeader> headers;
   headers.reserve(specs.size());
   for (const auto* t : specs) {
-    headers.push_back({t->name, dtype, t->shape, static_cast<std::uint64_t>(t->numel()) * width});
+    for (auto& q : stored_as(*t, dtype, quant)) {
+      headers.push_back({std::move(q.name), q.dtype, std::move(q.shape), q.nbytes});
+    }
   }
   MLXS_ASSIGN_OR_RETURN(auto writer,
                         SafetensorsWriter::create(path.string(), headers, {{"format", "pt"}}));
 
-  constexpr std::int64_t kChunk = 1 << 20;  // elements per generator stream
   const std::int64_t batch_chunks = std::max(1, threads) * 4;
   std::vector<std::uint8_t> buffer(static_cast<std::size_t>(kChunk * batch_chunks) * width);
+  std::vector<float> whole;  // a matrix to quantize, in f32
   for (const auto* t : specs) {
     const std::uint64_t tseed = seed ^ name_hash(t->name);
     const std::int64_t total = t->numel();
+    if (quant != nullptr && quantizes(*quant, t->name, t->shape, dtype)) {
+      // Generated whole in f32 (one matrix at a time: under 1 GB for a 70B
+      // model's largest), then quantized as `dev quantize` does, so the
+      // float model is never written (a 70B one would not fit beside it).
+      whole.resize(static_cast<std::size_t>(total));
+      fill_range(*t, DType::kF32, tseed, 0, total, threads,
+                 reinterpret_cast<std::uint8_t*>(whole.data()));
+      tensor::Tensor w;
+      w.data = whole.data();
+      w.dtype = DType::kF32;
+      w.ndim = 2;
+      w.shape = {t->shape[0], t->shape[1], 0, 0};
+      const QuantizedMatrix q = quantize_for(*quant, w);
+      const auto layout = quantized_layout(*quant, t->name, t->shape);
+      const auto data = quantized_data(*quant, q);
+      for (std::size_t i = 0; i < layout.size(); ++i) {
+        MLXS_RETURN_IF_ERROR(writer.write(data[i], layout[i].nbytes));
+      }
+      continue;
+    }
     for (std::int64_t first = 0; first < total; first += kChunk * batch_chunks) {
       const std::int64_t n_elems = std::min(total - first, kChunk * batch_chunks);
-      const std::int64_t chunks = (n_elems + kChunk - 1) / kChunk;
-      auto work = [&](std::int64_t c0, std::int64_t step) {
-        for (std::int64_t c = c0; c < chunks; c += step) {
-          const std::int64_t begin = c * kChunk;
-          const std::int64_t count = std::min(kChunk, n_elems - begin);
-          fill_chunk(*t, dtype, tseed, first + begin, count,
-                     buffer.data() + static_cast<std::size_t>(begin) * width);
-        }
-      };
-      const int workers = static_cast<int>(std::min<std::int64_t>(threads, chunks));
-      std::vector<std::thread> pool;
-      for (int w = 1; w < workers; ++w) pool.emplace_back(work, w, workers);
-      work(0, std::max(workers, 1));
-      for (auto& th : pool) th.join();
+      fill_range(*t, dtype, tseed, first, n_elems, threads, buffer.data());
       MLXS_RETURN_IF_ERROR(writer.write(buffer.data(), static_cast<std::size_t>(n_elems) * width));
     }
   }
@@ -580,6 +624,7 @@ Result<SynthResult> write_synthetic_model(const SynthOptions& o) {
     return Status(ErrorCode::kInvalidParams, "dtype must be f32, f16 or bf16");
   }
   if (o.out_dir.empty()) return Status(ErrorCode::kInvalidParams, "no output directory");
+  if (o.quant) MLXS_RETURN_IF_ERROR(check_quantize_options(*o.quant));
   const bool qwen_vl = is_qwen_vision(o.vision);
   const bool gemma_vl = o.vision == "gemma3" || o.vision == "gemma3-siglip";
   if (!o.vision.empty() && !(gemma_vl && type == "gemma3_text") && !(qwen_vl && type == "qwen2")) {
@@ -656,6 +701,7 @@ Result<SynthResult> write_synthetic_model(const SynthOptions& o) {
     MLXS_RETURN_IF_ERROR(
         write_json_file((out / "preprocessor_config.json").string(), qwen_preprocessor_config()));
   }
+  if (o.quant) declare_quantization(*o.quant, config);
   MLXS_RETURN_IF_ERROR(write_json_file((out / "config.json").string(), config));
   MLXS_RETURN_IF_ERROR(write_json_file((out / "generation_config.json").string(), gen));
   if (result.has_tokenizer) {
@@ -671,11 +717,16 @@ Result<SynthResult> write_synthetic_model(const SynthOptions& o) {
   auto specs = tensor_specs(p, type);
   if (gemma_vl) add_vision_specs(specs, p.hidden, vision);
   if (qwen_vl) add_qwen_vision_specs(specs, p.hidden, qwen_vision(o.vision));
-  const std::size_t width = tensor::dtype_size(o.dtype);
+  const QuantizeOptions* quant = o.quant ? &*o.quant : nullptr;
+  auto stored_bytes = [&](const TensorSpec& t) {
+    std::uint64_t n = 0;
+    for (const auto& q : stored_as(t, o.dtype, quant)) n += q.nbytes;
+    return n;
+  };
   std::vector<std::vector<const TensorSpec*>> shards(1);
   std::uint64_t shard_bytes = 0;
   for (const auto& t : specs) {
-    const std::uint64_t bytes = static_cast<std::uint64_t>(t.numel()) * width;
+    const std::uint64_t bytes = stored_bytes(t);
     if (!shards.back().empty() && shard_bytes + bytes > o.max_shard_bytes) {
       shards.emplace_back();
       shard_bytes = 0;
@@ -702,11 +753,11 @@ Result<SynthResult> write_synthetic_model(const SynthOptions& o) {
         shards.size() == 1 ? "model.safetensors"
                            : fmt::format("model-{:05}-of-{:05}.safetensors", s + 1, shards.size());
     MLXS_ASSIGN_OR_RETURN(std::uint64_t bytes,
-                          write_shard(out / name, shards[s], o.dtype, o.seed, threads));
+                          write_shard(out / name, shards[s], o.dtype, o.seed, threads, quant));
     result.bytes_written += bytes;
     for (const auto* t : shards[s]) {
-      weight_map[t->name] = name;
-      total += static_cast<std::uint64_t>(t->numel()) * width;
+      for (const auto& q : stored_as(*t, o.dtype, quant)) weight_map[q.name] = name;
+      total += stored_bytes(*t);
     }
   }
   if (shards.size() > 1) {

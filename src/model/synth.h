@@ -5,10 +5,12 @@
 // tensor's contents depend only on (seed, name) and writing runs at disk speed.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/status.h"
+#include "model/quantize.h"
 #include "tensor/dtype.h"
 
 namespace mlxs::model {
@@ -44,6 +46,10 @@ struct SynthOptions {
   // arch gemma3_text. "qwen2.5-vl": Qwen2.5-VL-7B's ViT and patch merger
   // around a qwen2 decoder (M-RoPE); "qwen2.5-vl-tiny" a small one (tests).
   std::string vision;
+  // Set: every matrix `dev quantize` would quantize with these options is
+  // written quantized, one matrix at a time, without the float model ever on
+  // disk (a 70B one would not fit beside its quantized copy); unset: float.
+  std::optional<QuantizeOptions> quant;
   std::uint64_t max_shard_bytes = 5'000'000'000ull;
   int threads = 0;  // 0: all CPUs
 };

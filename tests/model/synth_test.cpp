@@ -2,13 +2,17 @@
 // and depend only on the seed.
 #include "model/synth.h"
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
 #include <gtest/gtest.h>
 
 #include "backend/cpu/cpu_backend.h"
+#include "model/config.h"
 #include "model/model.h"
+#include "model/quantize.h"
+#include "model/safetensors.h"
 #include "model/runner.h"
 #include "testing/fixtures.h"
 
@@ -125,6 +129,56 @@ TEST(Synth, ShardsAndSeedsAreDeterministic) {
   EXPECT_NE(run_prompt(other.out_dir), run_prompt(one.out_dir));
 }
 
+// A quantized synthetic model is what `dev quantize` writes from the float
+// one (same tensors, same bytes, same config keys), without the float model
+// on disk; it loads and runs.
+TEST(Synth, QuantizedModelsAreWhatDevQuantizeWrites) {
+  for (const std::string format : {"fp8", "mlx"}) {
+    SCOPED_TRACE(format);
+    QuantizeOptions q;
+    q.format = format;
+    q.bits = 4;
+    q.group_size = 32;
+    SynthOptions o;
+    o.preset = "tiny";
+    o.tokenizer = "none";
+    o.dtype = tensor::DType::kF32;  // quantized from the same f32 values both ways
+    o.max_shard_bytes = 60000;      // several shards
+    o.out_dir = (fs::path(testing::temp_dir()) / ("synth-float-" + format)).string();
+    ASSERT_TRUE(write_synthetic_model(o).is_ok());
+    q.model_dir = o.out_dir;
+    q.out_dir = o.out_dir + "-quantized";
+    ASSERT_TRUE(quantize_model_dir(q).is_ok());
+
+    o.out_dir = (fs::path(testing::temp_dir()) / ("synth-direct-" + format)).string();
+    o.quant = q;
+    auto direct = write_synthetic_model(o);
+    ASSERT_TRUE(direct.is_ok()) << direct.status().to_string();
+    EXPECT_GT(direct->shards, 1);
+    EXPECT_FALSE(fs::exists(o.out_dir + ".float-tmp"));
+
+    auto a = WeightStore::open_dir(q.out_dir);
+    auto b = WeightStore::open_dir(o.out_dir);
+    ASSERT_TRUE(a.is_ok() && b.is_ok());
+    ASSERT_EQ((*a)->tensors().size(), (*b)->tensors().size());
+    int quantized = 0;
+    for (const auto& [name, e] : (*a)->tensors()) {
+      const TensorEntry* other = (*b)->find(name);
+      ASSERT_NE(other, nullptr) << name;
+      EXPECT_EQ(other->dtype, e.dtype) << name;
+      EXPECT_EQ(other->shape, e.shape) << name;
+      ASSERT_EQ(other->nbytes, e.nbytes) << name;
+      EXPECT_EQ(std::memcmp(other->data, e.data, e.nbytes), 0) << name;
+      quantized += e.dtype == tensor::DType::kF8E4M3 || e.dtype == tensor::DType::kU32;
+    }
+    EXPECT_GT(quantized, 0);
+    auto config = load_model_config(o.out_dir + "/config.json", "config.json");
+    ASSERT_TRUE(config.is_ok()) << config.status().to_string();
+    EXPECT_TRUE(config->quant.quantized());
+    EXPECT_EQ(run_prompt(o.out_dir), run_prompt(q.out_dir));
+  }
+}
+
 TEST(Synth, RejectsBadOptions) {
   SynthOptions o;
   o.out_dir = testing::temp_dir() + "/x";
@@ -134,6 +188,10 @@ TEST(Synth, RejectsBadOptions) {
   o.arch = "bert";
   EXPECT_EQ(write_synthetic_model(o).status().code(), core::ErrorCode::kInvalidParams);
   o.arch = "llama";
+  o.quant = QuantizeOptions{};
+  o.quant->bits = 7;
+  EXPECT_EQ(write_synthetic_model(o).status().code(), core::ErrorCode::kInvalidParams);
+  o.quant.reset();
   o.tokenizer = "llama3";
   o.tokenizer_dir = testing::temp_dir() + "/no-tokenizer-here";
   EXPECT_EQ(write_synthetic_model(o).status().code(), core::ErrorCode::kNotFound);
