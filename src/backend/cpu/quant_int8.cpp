@@ -261,32 +261,14 @@ MLXS_VNNI RowSum row_q8(const QuantMatrix& w, std::int64_t n, const Int8Row& x) 
   return {acc, blocks_scalar(w, n, x, chunks * 2)};
 }
 
-template <ParamType P>
-MLXS_VNNI RowSum group_terms_vnni(const QuantMatrix& w, std::int64_t n, const Int8Row& x) {
-  const ParamElem<P>* b = param_ptr<P>(w.biases, n * w.groups_per_row);
-  const ParamElem<P>* s = param_ptr<P>(w.scales, n * w.groups_per_row);
-  const float* sums = x.sums(w.group);
-  const float* lost = x.lost(w.group);
-  __m512 bias = _mm512_setzero_ps();
-  __m512 centring = _mm512_setzero_ps();
-  for (std::int64_t g = 0; g < w.groups_per_row; g += 16) {
-    const std::int64_t left = w.groups_per_row - g;
-    const auto m = static_cast<__mmask16>(left >= 16 ? 0xFFFFu : (1u << left) - 1u);
-    bias = _mm512_fmadd_ps(load16<P>(b + g, left), _mm512_maskz_loadu_ps(m, sums + g), bias);
-    centring =
-        _mm512_fmadd_ps(load16<P>(s + g, left), _mm512_maskz_loadu_ps(m, lost + g), centring);
-  }
-  return {_mm512_fmadd_ps(_mm512_set1_ps(center(w.bits)), centring, bias), 0.0f};
-}
-
 template <int G, ParamType P>
 MLXS_VNNI void rows_vnni(const QuantMatrix& w, const Int8Row& x, std::int64_t n0, std::int64_t n1,
                          const float* bias, float* y) {
   for (std::int64_t n = n0; n < n1; ++n) {
     const RowSum dot = w.bits == 4 ? row_q4<G, P>(w, n, x) : row_q8<G, P>(w, n, x);
-    const RowSum terms = group_terms_vnni<P>(w, n, x);
+    const __m512 terms = vnni_group_terms<P>(w, n, x);
     y[n] = (bias != nullptr ? bias[n] : 0.0f) +
-           _mm512_reduce_add_ps(_mm512_add_ps(dot.lanes, terms.lanes)) + dot.scalar + terms.scalar;
+           _mm512_reduce_add_ps(_mm512_add_ps(dot.lanes, terms)) + dot.scalar;
   }
 }
 
@@ -410,10 +392,8 @@ void int8_linear_rows(const QuantMatrix& w, const Int8Row& x, std::int64_t n0, s
     return;
   }
   if (isa() == Isa::kVnni) {
-    with_group(w.group, [&](auto g) {
-      with_params(w.params, [&](auto p) {
-        rows_vnni<decltype(g)::value, decltype(p)::value>(w, x, n0, n1, bias, y);
-      });
+    with_kernel_params(w, [&](auto g, auto p) {
+      rows_vnni<decltype(g)::value, decltype(p)::value>(w, x, n0, n1, bias, y);
     });
     return;
   }

@@ -176,10 +176,8 @@ bool int8_avx2_available() {
 void int8_single_rows_avx2(const QuantMatrix& w, const Int8Row& x, std::int64_t n0, std::int64_t n1,
                            const float* bias, float* y) {
 #if defined(__x86_64__)
-  with_group(w.group, [&](auto g) {
-    with_params(w.params, [&](auto p) {
-      rows<decltype(g)::value, decltype(p)::value>(w, x, n0, n1, bias, y);
-    });
+  with_kernel_params(w, [&](auto g, auto p) {
+    rows<decltype(g)::value, decltype(p)::value>(w, x, n0, n1, bias, y);
   });
 #else
   (void)w, (void)x, (void)n0, (void)n1, (void)bias, (void)y;

@@ -27,25 +27,6 @@ MLXS_VNNI inline __m512 lane_scales(const ParamElem<P>* s, std::int64_t c) {
   }
 }
 
-// sum_g bias_g · sum(x_g) + c · scale_g · lost_g (quant_int8.h), in lanes.
-template <ParamType P>
-MLXS_VNNI __m512 group_terms(const QuantMatrix& w, std::int64_t n, const Int8Row& x) {
-  const ParamElem<P>* b = param_ptr<P>(w.biases, n * w.groups_per_row);
-  const ParamElem<P>* s = param_ptr<P>(w.scales, n * w.groups_per_row);
-  const float* sums = x.sums(w.group);
-  const float* lost = x.lost(w.group);
-  __m512 bias = _mm512_setzero_ps();
-  __m512 centring = _mm512_setzero_ps();
-  for (std::int64_t g = 0; g < w.groups_per_row; g += 16) {
-    const std::int64_t left = w.groups_per_row - g;
-    const auto m = static_cast<__mmask16>(left >= 16 ? 0xFFFFu : (1u << left) - 1u);
-    bias = _mm512_fmadd_ps(load16<P>(b + g, left), _mm512_maskz_loadu_ps(m, sums + g), bias);
-    centring =
-        _mm512_fmadd_ps(load16<P>(s + g, left), _mm512_maskz_loadu_ps(m, lost + g), centring);
-  }
-  return _mm512_fmadd_ps(_mm512_set1_ps(w.bits == 4 ? 8.0f : 128.0f), centring, bias);
-}
-
 // One chunk of 4-bit codes (64 bytes = 4 blocks) into acc.
 template <int G, ParamType P>
 MLXS_VNNI inline __m512 chunk_q4(const std::uint8_t* codes, const ParamElem<P>* s, const Int8Row& x,
@@ -95,7 +76,7 @@ MLXS_VNNI float row(const QuantMatrix& w, std::int64_t n, const Int8Row& x) {
   const std::int64_t chunks = w.K / kColumns;
   const std::uint8_t* codes = w.codes + n * w.row_bytes;
   const ParamElem<P>* s = param_ptr<P>(w.scales, n * w.groups_per_row);
-  __m512 acc0 = group_terms<P>(w, n, x);
+  __m512 acc0 = vnni_group_terms<P>(w, n, x);
   __m512 acc1 = _mm512_setzero_ps();
   std::int64_t c = 0;
   for (; c + 2 <= chunks; c += 2) {
@@ -141,10 +122,8 @@ float int8_single_lone_block(const QuantMatrix& w, std::int64_t n, const Int8Row
 void int8_single_rows(const QuantMatrix& w, const Int8Row& x, std::int64_t n0, std::int64_t n1,
                       const float* bias, float* y) {
 #if defined(__x86_64__)
-  with_group(w.group, [&](auto g) {
-    with_params(w.params, [&](auto p) {
-      rows<decltype(g)::value, decltype(p)::value>(w, x, n0, n1, bias, y);
-    });
+  with_kernel_params(w, [&](auto g, auto p) {
+    rows<decltype(g)::value, decltype(p)::value>(w, x, n0, n1, bias, y);
   });
 #else
   (void)w, (void)x, (void)n0, (void)n1, (void)bias, (void)y;

@@ -65,4 +65,10 @@ void with_params(ParamType params, F&& f) {
   return f(std::integral_constant<ParamType, ParamType::kF32>{});
 }
 
+// f(group constant, param type constant) for the weight's kernel instance.
+template <typename F>
+void with_kernel_params(const QuantMatrix& w, F&& f) {
+  with_group(w.group, [&](auto g) { with_params(w.params, [&](auto p) { f(g, p); }); });
+}
+
 }  // namespace mlxs::backend::cpu::kernels

@@ -2,11 +2,13 @@
 // Group scales and biases into AVX-512 lanes for the int8 row kernels, in
 // whatever type the weight stores them (QuantMatrix::params): a bf16 is the
 // top half of an f32 (one shift), an f16 one vcvtph2ps. Widening in
-// registers keeps the bytes a row reads those of the checkpoint. Included by
-// the int8 kernels' .cpp files only, after vnni_target.h.
+// registers keeps the bytes a row reads those of the checkpoint. Also the
+// rows' group terms, which read them. Included by the int8 kernels' .cpp
+// files only.
 
 #include <cstdint>
 
+#include "backend/cpu/quant_int8.h"
 #include "backend/cpu/quant_params.h"
 #include "backend/cpu/vnni_target.h"
 
@@ -82,6 +84,26 @@ MLXS_VNNI inline __m512 broadcast(const ParamElem<P>* p) {
     return _mm512_castsi512_ps(
         _mm512_set1_epi32(static_cast<std::int32_t>(std::uint32_t{*p} << 16)));
   }
+}
+
+// sum_g bias_g · sum(x_g) + c · scale_g · lost_g (quant_int8.h) of row n, in
+// lanes: the int8 row kernels' exact terms, one and two digits alike.
+template <ParamType P>
+MLXS_VNNI inline __m512 vnni_group_terms(const QuantMatrix& w, std::int64_t n, const Int8Row& x) {
+  const ParamElem<P>* b = param_ptr<P>(w.biases, n * w.groups_per_row);
+  const ParamElem<P>* s = param_ptr<P>(w.scales, n * w.groups_per_row);
+  const float* sums = x.sums(w.group);
+  const float* lost = x.lost(w.group);
+  __m512 bias = _mm512_setzero_ps();
+  __m512 centring = _mm512_setzero_ps();
+  for (std::int64_t g = 0; g < w.groups_per_row; g += 16) {
+    const std::int64_t left = w.groups_per_row - g;
+    const auto m = static_cast<__mmask16>(left >= 16 ? 0xFFFFu : (1u << left) - 1u);
+    bias = _mm512_fmadd_ps(load16<P>(b + g, left), _mm512_maskz_loadu_ps(m, sums + g), bias);
+    centring =
+        _mm512_fmadd_ps(load16<P>(s + g, left), _mm512_maskz_loadu_ps(m, lost + g), centring);
+  }
+  return _mm512_fmadd_ps(_mm512_set1_ps(w.bits == 4 ? 8.0f : 128.0f), centring, bias);
 }
 
 #endif  // __x86_64__
