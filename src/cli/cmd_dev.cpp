@@ -71,8 +71,7 @@ int run_synth(SynthArgs& a) {
                "wrote %s: %.3f B parameters%s, %.2f GB in %d shard(s), %.1f s (%.2f GB/s); "
                "tokenizer: %s\n",
                a.options.out_dir.c_str(), static_cast<double>(result->parameters) / 1e9,
-               stored.c_str(),
-               static_cast<double>(result->bytes_written) / 1e9, result->shards, s,
+               stored.c_str(), static_cast<double>(result->bytes_written) / 1e9, result->shards, s,
                static_cast<double>(result->bytes_written) / 1e9 / s,
                result->has_tokenizer ? result->tokenizer_family.c_str() : "none");
   return 0;

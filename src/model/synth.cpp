@@ -381,8 +381,8 @@ std::vector<QuantizedTensor> stored_as(const TensorSpec& t, DType dtype,
   if (quant != nullptr && quantizes(*quant, t.name, t.shape, dtype)) {
     return quantized_layout(*quant, t.name, t.shape);
   }
-  return {{t.name, dtype, t.shape,
-           static_cast<std::uint64_t>(t.numel()) * tensor::dtype_size(dtype)}};
+  return {
+      {t.name, dtype, t.shape, static_cast<std::uint64_t>(t.numel()) * tensor::dtype_size(dtype)}};
 }
 
 // Fills elements [first, first + n_elems) of `t` into `dst` on `threads`
@@ -397,7 +397,8 @@ void fill_range(const TensorSpec& t, DType dtype, std::uint64_t tseed, std::int6
     for (std::int64_t c = c0; c < chunks; c += step) {
       const std::int64_t begin = c * kChunk;
       const std::int64_t count = std::min(kChunk, n_elems - begin);
-      fill_chunk(t, dtype, tseed, first + begin, count, dst + static_cast<std::size_t>(begin) * width);
+      fill_chunk(t, dtype, tseed, first + begin, count,
+                 dst + static_cast<std::size_t>(begin) * width);
     }
   };
   const int workers = static_cast<int>(std::min<std::int64_t>(threads, chunks));
@@ -575,8 +576,8 @@ const std::vector<SynthPreset>& synth_presets() {
        1e-5, "llama3"},
       // The 70B of issue 13's two-card run: in FP8 (about 71 GB) it fits
       // two 80 GB cards, not one.
-      {"llama-3.1-70b", "llama", 8192, 80, 64, 8, 128, 28672, 128256, false, 5e5, 8.0, 8192,
-       131072, 1e-5, "llama3"},
+      {"llama-3.1-70b", "llama", 8192, 80, 64, 8, 128, 28672, 128256, false, 5e5, 8.0, 8192, 131072,
+       1e-5, "llama3"},
       {"qwen3-8b", "qwen3", 4096, 36, 32, 8, 128, 12288, 151936, false, 1e6, 0, 0, 40960, 1e-6,
        "qwen3"},
       // Qwen2.5-VL-7B's language model (Qwen2 with q/k/v biases).

@@ -295,11 +295,12 @@ TEST(ShardLoader, QuantizedCompanionsSplitInTheirUnits) {
   for (std::size_t i = 0; i < packed.size(); ++i) packed[i] = static_cast<std::uint32_t>(i);
   for (std::size_t i = 0; i < scales.size(); ++i) scales[i] = 100 + static_cast<std::uint32_t>(i);
   q_blocks = {7, 8};
-  auto store = write_store(testing::temp_dir() + "/shard_quant",
-                           {{p + "o_proj.weight", tensor::DType::kU32, {2, 8}, packed},
-                            {p + "o_proj.scales", tensor::DType::kF32, {2, 2}, scales},
-                            {p + "o_proj.biases", tensor::DType::kF32, {2, 2}, scales},
-                            {p + "q_proj.weight_scale_inv", tensor::DType::kF32, {2, 1}, q_blocks}});
+  auto store =
+      write_store(testing::temp_dir() + "/shard_quant",
+                  {{p + "o_proj.weight", tensor::DType::kU32, {2, 8}, packed},
+                   {p + "o_proj.scales", tensor::DType::kF32, {2, 2}, scales},
+                   {p + "o_proj.biases", tensor::DType::kF32, {2, 2}, scales},
+                   {p + "q_proj.weight_scale_inv", tensor::DType::kF32, {2, 1}, q_blocks}});
   auto plan = ShardPlan::make(c, 1, 2);
   ASSERT_TRUE(plan.is_ok()) << plan.status().to_string();
   ASSERT_TRUE(shard_weights(*store, *plan).is_ok());

@@ -12,8 +12,8 @@
 #include "model/config.h"
 #include "model/model.h"
 #include "model/quantize.h"
-#include "model/safetensors.h"
 #include "model/runner.h"
+#include "model/safetensors.h"
 #include "testing/fixtures.h"
 
 namespace mlxs::model {

@@ -32,7 +32,6 @@ namespace {
 
 constexpr int kDecodeSteps = 8;
 
-
 struct Trace {
   std::vector<float> logits;  // the rows each step chose its tokens from, in order
   std::vector<std::int32_t> tokens;
