@@ -17,6 +17,8 @@
 #include "cli/image_flags.h"
 #include "cli/in_process_worker.h"
 #include "cli/tracing_flags.h"
+#include "control/launcher.h"
+#include "core/json_util.h"
 #include "runtime/server.h"
 #if MLXS_HAVE_NATS
 #include "cluster/worker_host.h"
@@ -58,8 +60,35 @@ runtime::RuntimeOptions runtime_options(const RuntimeArgs& a) {
   return options;
 }
 
-// A worker host of a cluster: one in-process runtime server per attached
-// control plane.
+// The flags of a child `mlx-serving runtime` that serves as this runtime
+// would (worker.sessionProcesses): every setting but --cluster.
+std::vector<std::string> session_args(const RuntimeArgs& a) {
+  std::vector<std::string> out = {"--threads",
+                                  std::to_string(a.threads),
+                                  "--kv-memory-mb",
+                                  std::to_string(a.kv_memory_mb),
+                                  "--gpu-memory-fraction",
+                                  core::Json(a.gpu_memory_fraction).dump(),
+                                  "--max-running-streams",
+                                  std::to_string(a.max_running_streams),
+                                  "--max-tokens-per-batch",
+                                  std::to_string(a.max_tokens_per_batch),
+                                  "--backend",
+                                  a.backend.kind,
+                                  "--device",
+                                  std::to_string(a.backend.device),
+                                  "--tensor-parallel",
+                                  std::to_string(a.tensor_parallel)};
+  if (a.no_ipc_batching) out.emplace_back("--no-ipc-batching");
+  for (const auto& d : a.trusted_dirs) out.insert(out.end(), {"--trusted-dir", d});
+  for (const auto& d : a.model_dirs) out.insert(out.end(), {"--model-dir", d});
+  for (auto& f : image_flag_args(a.images)) out.push_back(std::move(f));
+  for (auto& f : control::tracing_worker_args(a.tracing)) out.push_back(std::move(f));
+  return out;
+}
+
+// A worker host of a cluster: a runtime server per attached control plane,
+// in this process or (worker.sessionProcesses) as a child process each.
 int run_cluster_worker(const RuntimeArgs& a) {
 #if MLXS_HAVE_NATS
   auto config = cluster::load_cluster_config(a.cluster_file);
@@ -93,7 +122,12 @@ int run_cluster_worker(const RuntimeArgs& a) {
   if (!tracer)
     return report_error(std::string(tracer.status().code_name()), tracer.status().message());
   options.tracer = *tracer;
-  cluster::WorkerHost host(*config, in_process_launcher(options));
+  // A child session is its own process: a crash there (a device fault, an
+  // abort) ends that session alone, and its control plane attaches anew.
+  cluster::WorkerHost host(
+      *config, config->worker.session_processes
+                   ? control::process_launcher(control::runtime_worker_argv(session_args(a)))
+                   : in_process_launcher(options));
   if (const core::Status s = host.start(); !s.is_ok()) {
     return report_error(std::string(s.code_name()), s.message());
   }

@@ -36,4 +36,13 @@ runtime::ImageSources image_sources(const ImageArgs& a) {
   return s;
 }
 
+std::vector<std::string> image_flag_args(const ImageArgs& a) {
+  std::vector<std::string> out = {"--image-max-mb", std::to_string(a.max_mb),
+                                  "--image-url-timeout-ms", std::to_string(a.url_timeout_ms)};
+  for (const auto& d : a.roots) out.insert(out.end(), {"--image-root", d});
+  for (const auto& h : a.url_allow) out.insert(out.end(), {"--image-url-allow", h});
+  if (!a.ca_file.empty()) out.insert(out.end(), {"--image-ca-file", a.ca_file});
+  return out;
+}
+
 }  // namespace mlxs::cli

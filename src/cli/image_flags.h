@@ -22,5 +22,7 @@ struct ImageArgs {
 
 void add_image_options(CLI::App* cmd, ImageArgs* args);
 runtime::ImageSources image_sources(const ImageArgs& args);
+// The flags that give another runtime process these settings.
+std::vector<std::string> image_flag_args(const ImageArgs& args);
 
 }  // namespace mlxs::cli

@@ -190,7 +190,8 @@ Status read_nats(const Ctx& c, const Json& n, NatsSettings* out) {
 
 Status read_worker(const Ctx& c, const Json& w, const std::string& base_dir, WorkerSettings* out) {
   const std::string sec = "worker";
-  if (Status s = check_keys(c, w, sec, {"workerId", "models", "maxSessions", "maxStreams"},
+  if (Status s = check_keys(c, w, sec,
+                            {"workerId", "models", "maxSessions", "maxStreams", "sessionProcesses"},
                             {{"port", "workers talk through NATS, they listen on no port"}});
       !s.is_ok()) {
     return s;
@@ -198,6 +199,8 @@ Status read_worker(const Ctx& c, const Json& w, const std::string& base_dir, Wor
   if (Status s = get_token(c, w, sec, "workerId", &out->id); !s.is_ok()) return s;
   if (Status s = get_int(c, w, sec, "maxSessions", 1, 64, &out->max_sessions); !s.is_ok()) return s;
   if (Status s = get_int(c, w, sec, "maxStreams", 1, 65536, &out->max_streams); !s.is_ok())
+    return s;
+  if (Status s = get_bool(c, w, sec, "sessionProcesses", &out->session_processes); !s.is_ok())
     return s;
   const Json* models = nullptr;
   if (Status s = get_list(c, w, "models", &models); !s.is_ok())

@@ -39,6 +39,10 @@ struct WorkerSettings {
   std::vector<WorkerModel> models;
   int max_sessions = 4;  // control planes attached at once
   int max_streams = 64;  // streams per control plane before routing prefers others
+  // Each session's worker a child `mlx-serving runtime` (a crash ends that
+  // session alone and its control plane re-attaches to a fresh one), not a
+  // runtime server inside the host process.
+  bool session_processes = false;
 };
 
 struct DiscoverySettings {

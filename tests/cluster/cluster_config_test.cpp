@@ -50,6 +50,7 @@ worker:
   port: 8080
   workerId: gpu-1
   maxSessions: 2
+  sessionProcesses: true
   models:
     - {id: tiny, path: models/tiny}
     - {id: abs, path: /m/abs}
@@ -67,6 +68,7 @@ logging: {level: info}
   EXPECT_EQ(r->nats.reconnect_wait_ms, 500);
   EXPECT_EQ(r->worker.id, "gpu-1");
   EXPECT_EQ(r->worker.max_sessions, 2);
+  EXPECT_TRUE(r->worker.session_processes);
   ASSERT_EQ(r->worker.models.size(), 2u);
   EXPECT_EQ(r->worker.models[0].path, "/base/models/tiny");
   EXPECT_EQ(r->worker.models[1].path, "/m/abs");
@@ -109,6 +111,7 @@ TEST(ClusterConfig, RefusesUnknownKeysAndBadValues) {
   expect_error("nats: {reconnectTimeWait: 1}", "nats.reconnectTimeWait: must be in [10, 600000]");
   expect_error("nats: {reconnectTimeWait: 1.5}", "must be an integer");
   expect_error("nats: {reconnect: 'yes'}", "must be true or false");
+  expect_error("worker: {sessionProcesses: 1}", "worker.sessionProcesses: must be true or false");
   expect_error("nats: {maxReconnectAttempts: 99999999999999999999}", "nats.maxReconnectAttempts");
   expect_error("nats: {maxReconnectAttempts: 9999999999}", "must be in");
   expect_error("nats: {maxReconnectAttempts: -2}", "must be in");

@@ -22,6 +22,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <sstream>
 
 #include <gtest/gtest.h>
 
@@ -105,7 +106,7 @@ class ClusterE2E : public ::testing::Test {
     ASSERT_TRUE(eventually([&] { return port_open(port_); }, 10s)) << "nats-server did not listen";
   }
 
-  void write_file(const std::string& id, const std::string& mode) {
+  void write_file(const std::string& id, const std::string& mode, bool session_processes = false) {
     std::ofstream out(dir_ / (id + ".yaml"));
     out << "mode: " << mode << "\n"
         << "name: " << cluster_ << "\n"
@@ -115,7 +116,8 @@ class ClusterE2E : public ::testing::Test {
         << ", attachTimeoutMs: 20000}\n";
     if (mode == "worker") {
       out << "worker: {workerId: " << id << ", models: [{id: tiny, path: '"
-          << control::testing::tiny_model_dir() << "'}]}\n";
+          << control::testing::tiny_model_dir() << "'}]"
+          << (session_processes ? ", sessionProcesses: true" : "") << "}\n";
     }
   }
 
@@ -284,6 +286,61 @@ TEST_F(ClusterE2E, ServesSurvivesAHostLossAndANatsRestart) {
   auto last = stream(9, 8, nullptr);
   ASSERT_TRUE(last->wait_end(60s));
   EXPECT_EQ(last->end->event, "completed") << last->end->error.value_or("");
+}
+
+// The children of process `parent` (from /proc: every process's parent).
+std::vector<pid_t> children_of(pid_t parent) {
+  std::vector<pid_t> out;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit)) continue;
+    std::ifstream stat(entry.path() / "stat");
+    std::string line;
+    if (!std::getline(stat, line)) continue;
+    // pid (comm) state ppid ...: comm may hold spaces, so read after the last ')'.
+    const auto close = line.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(line.substr(close + 1));
+    std::string state;
+    pid_t ppid = 0;
+    rest >> state >> ppid;
+    if (ppid == parent) out.push_back(static_cast<pid_t>(std::stoi(name)));
+  }
+  return out;
+}
+
+// worker.sessionProcesses: the session's runtime is a child process of the
+// host. Killing it mid-stream ends that stream with WorkerCrashed while the
+// host lives on (it keeps announcing), and the control plane attaches a new
+// session, in a new child, that serves the next request.
+TEST_F(ClusterE2E, ASessionProcessThatDiesEndsItsSessionAndTheHostServesOn) {
+  write_file("w1", "worker", /*session_processes=*/true);
+  start_worker("w1");
+  start_gateway();
+  ASSERT_TRUE(eventually([&] { return workers_up() == 1; }, 120s)) << gateway_->readiness().reason;
+  auto first = stream(1, 8, nullptr);
+  ASSERT_TRUE(first->wait_end(60s));
+  EXPECT_EQ(first->end->event, "completed") << first->end->error.value_or("");
+
+  const pid_t host = workers_["w1"].pid();
+  std::vector<pid_t> sessions;
+  ASSERT_TRUE(eventually([&] { return (sessions = children_of(host)).size() == 1; }, 10s))
+      << "one session, one child runtime (" << children_of(host).size() << ")";
+  auto doomed = stream(2, 4000, nullptr);
+  ASSERT_TRUE(doomed->wait_tokens(1, 60s));
+  ASSERT_EQ(::kill(sessions[0], SIGKILL), 0);
+  ASSERT_TRUE(doomed->wait_end(30s));
+  EXPECT_EQ(doomed->end->code, "WorkerCrashed") << doomed->end->error.value_or("");
+  EXPECT_EQ(::kill(host, 0), 0) << "the host outlives its session";
+
+  ASSERT_TRUE(eventually([&] { return workers_up() == 1; }, 120s)) << gateway_->readiness().reason;
+  auto after = stream(3, 8, nullptr);
+  ASSERT_TRUE(after->wait_end(60s));
+  EXPECT_EQ(after->end->event, "completed") << after->end->error.value_or("");
+  const auto now = children_of(host);
+  ASSERT_EQ(now.size(), 1u);
+  EXPECT_NE(now[0], sessions[0]) << "a fresh child serves the new session";
 }
 
 // Two control planes share the hosts: each routes by its own streams plus
