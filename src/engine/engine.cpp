@@ -111,7 +111,8 @@ Engine::Engine(model::Model& model, const tokenizer::Tokenizer* tokenizer,
       scheduler_(scheduler_config(config.scheduler, model), blocks_, clock),
       sampler_(model.config().vocab),
       device_draws_(config.device_sampling && model.backend().samples_on_device()),
-      overlap_(group == nullptr && model.backend().resolves_placeholder_tokens() &&
+      overlap_((group == nullptr || model.backend().shares_sampled_ids()) &&
+               model.backend().resolves_placeholder_tokens() &&
                (config.overlap == EngineConfig::Overlap::kOn ||
                 (config.overlap == EngineConfig::Overlap::kAuto &&
                  model.backend().device() != tensor::Device::kCpu))) {

@@ -113,8 +113,8 @@ class Engine {
   // `tokenizer` may be null: requests then work on token ids only (no text,
   // no stop strings). Under tensor parallelism `model` is rank 0 and `group`
   // (which must outlive the engine) runs the other ranks on every step; the
-  // overlap mode is then off (followers have no sampled tokens to resolve
-  // placeholders with).
+  // overlap mode then needs a backend that hands rank 0's sampled ids to the
+  // followers (Backend::shares_sampled_ids), and is off elsewhere.
   static core::Result<std::unique_ptr<Engine>> create(model::Model& model,
                                                       const tokenizer::Tokenizer* tokenizer,
                                                       const EngineConfig& config,

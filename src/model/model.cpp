@@ -395,6 +395,13 @@ Result<Tensor> Model::forward(const tensor::StepBatch& batch, tensor::KvStorage&
   tensor::StepBatch step = batch;
   step.kv = &kv;
   be.begin_step(step);
+  if (comm_ != nullptr) {
+    // The overlap mode: a placeholder (-1 - r) names row r of the last ids
+    // rank 0 sampled; the other ranks never sample, so they get rank 0's.
+    std::int32_t id_rows = 0;
+    for (auto id : batch.tokens) id_rows = std::max(id_rows, -id);
+    if (id_rows > 0) MLXS_RETURN_IF_ERROR(be.share_sampled_ids(*comm_, id_rows));
+  }
   const float embed_scale = traits_.scale_embeddings ? std::sqrt(static_cast<float>(H)) : 1.0f;
   be.embed(embed_, embed_scale, x);
   // Image rows replace their placeholders' embeddings, after the scaling

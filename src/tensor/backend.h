@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "tensor/communicator.h"
 #include "tensor/quant.h"
 #include "tensor/tensor.h"
 
@@ -282,6 +283,16 @@ class Backend {
   // the device never waits for the host (the engine's overlap mode). The
   // ids stay the backend's, so one engine at a time may leave a step pending.
   virtual bool resolves_placeholder_tokens() const { return false; }
+  // Under tensor parallelism only rank 0 samples: in the overlap mode every
+  // rank's placeholder tokens must resolve to rank 0's ids. Called by each
+  // rank at the start of a step that holds placeholders (after begin_step,
+  // so a device queues it with the step), a collective on `comm` that hands
+  // rank 0's ids of the last launch_logits, at least rows [0, rows), to the
+  // others. shares_sampled_ids says whether the backend can.
+  virtual bool shares_sampled_ids() const { return false; }
+  virtual Status share_sampled_ids(Communicator& /*comm*/, int /*rows*/) {
+    return Status(core::ErrorCode::kUnsupported, "this backend does not share sampled ids");
+  }
   // Issued after the step's forward (at most StepCapacity::max_logit_rows
   // rows): a device masks and reduces the rows where they are and queues the
   // copies of what comes back (whole rows only where asked for) without

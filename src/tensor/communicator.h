@@ -27,6 +27,10 @@ class Communicator {
   // `out` [rows, world_size * cols]; out[r, k * cols + j] = local of rank k
   // [r, j] (the ranks' column blocks side by side, in rank order).
   virtual core::Status all_gather_columns(const Tensor& local, Tensor out) = 0;
+  // x = rank 0's x on every rank (i32, in place): the ids rank 0 sampled, for
+  // the followers to resolve a step's placeholder tokens with (the engine's
+  // overlap mode; Backend::share_sampled_ids).
+  virtual core::Status broadcast_from_first(Tensor x) = 0;
   // Returns once every rank has called it (and, on a device, once the work
   // queued before it has finished).
   virtual core::Status barrier() = 0;

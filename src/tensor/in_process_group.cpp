@@ -106,6 +106,19 @@ class InProcessGroup::Rank final : public Communicator {
     return Status::ok();
   }
 
+  Status broadcast_from_first(Tensor x) override {
+    if (x.dtype != DType::kI32 || x.device != Device::kCpu) {
+      return Status(ErrorCode::kInvalidParams, "broadcast_from_first takes i32 host tensors");
+    }
+    MLXS_RETURN_IF_ERROR(publish({x.data, 1, x.numel()}));
+    if (rank_ != 0 && x.numel() > 0) {
+      std::memcpy(x.data, group_.slots_[0].data, static_cast<std::size_t>(x.numel()) * 4);
+    }
+    // Rank 0's buffer stays unchanged until every rank has copied it.
+    if (!group_.barrier_.arrive_and_wait()) return aborted();
+    return Status::ok();
+  }
+
   Status barrier() override { return group_.barrier_.arrive_and_wait() ? Status::ok() : aborted(); }
 
   void abort() override { group_.abort(); }

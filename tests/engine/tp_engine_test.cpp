@@ -71,8 +71,9 @@ model::LoadOptions load_options(int max_seqs) {
   return o;
 }
 
-EngineConfig engine_config() {
+EngineConfig engine_config(EngineConfig::Overlap overlap = EngineConfig::Overlap::kAuto) {
   EngineConfig c;
+  c.overlap = overlap;
   c.scheduler.max_batch_tokens = 128;
   c.scheduler.max_seqs = 8;
   c.scheduler.prefill_chunk = 32;
@@ -107,14 +108,14 @@ core::Status make_backend(int r, int world, const backend::cuda::NcclId& id, Ran
   return core::Status::ok();
 }
 
-
 bool two_gpus() {
   int n = 0;
   return cudaGetDeviceCount(&n) == cudaSuccess && n >= 2;
 }
 #endif
 
-std::unique_ptr<Served> serve(const std::string& dir, int world, int follower_max_seqs = 8) {
+std::unique_ptr<Served> serve(const std::string& dir, int world, int follower_max_seqs = 8,
+                              EngineConfig::Overlap overlap = EngineConfig::Overlap::kAuto) {
   auto s = std::make_unique<Served>();
   auto threads = std::make_shared<tensor::InProcessGroup>(world);
 #ifdef MLXS_TP_CUDA
@@ -160,7 +161,8 @@ std::unique_ptr<Served> serve(const std::string& dir, int world, int follower_ma
     }
     s->group = std::move(g).value();
   }
-  auto e = Engine::create(*s->rank0.model, nullptr, engine_config(), s->clock, s->group.get());
+  auto e =
+      Engine::create(*s->rank0.model, nullptr, engine_config(overlap), s->clock, s->group.get());
   if (!e) {
     s->status = e.status();
     return s;
@@ -268,6 +270,30 @@ TEST_F(TensorParallelEngine, TwoRanksGiveTheWholeModelsGreedyTokens) {
     ++compared;
   }
   EXPECT_GT(compared, 0);
+}
+
+// The overlap mode under tensor parallelism: each step is launched before
+// the host has read the last one's tokens, which rank 0 alone sampled; the
+// followers resolve those placeholder tokens to the ids rank 0 hands them
+// (Backend::share_sampled_ids). The greedy tokens are the whole model's.
+TEST_F(TensorParallelEngine, TheOverlapModeKeepsTheWholeModelsTokens) {
+  const Watchdog watchdog(std::chrono::seconds(600));
+  const std::string dir = testing::fixture_path("hf-tiny/llama");
+  const auto prompts = fixture_prompts(dir);
+  ASSERT_GE(prompts.size(), 2u);
+  auto whole = serve(dir, 1, 8, EngineConfig::Overlap::kOff);
+  ASSERT_TRUE(whole->status.is_ok()) << whole->status.to_string();
+  const Outcome want = generate(*whole->engine, prompts);
+  auto tp = serve(dir, 2, 8, EngineConfig::Overlap::kOn);
+  ASSERT_TRUE(tp->status.is_ok()) << tp->status.to_string();
+  if (!tp->rank0.backend->shares_sampled_ids()) GTEST_SKIP() << "this backend keeps it off";
+  const Outcome got = generate(*tp->engine, prompts);
+  for (std::size_t i = 0; i < prompts.size(); ++i) {
+    EXPECT_FALSE(got.errors[i].has_value()) << got.errors[i]->to_string();
+    EXPECT_EQ(got.tokens[i], want.tokens[i]) << "prompt " << i;
+  }
+  EXPECT_GT(tp->engine->metrics().overlapped_steps, 0u) << "the steps overlapped";
+  EXPECT_FALSE(tp->engine->broken());
 }
 
 // Rank 1 is loaded for one sequence per step and rank 0 for eight: a step of

@@ -111,6 +111,28 @@ TEST(InProcessGroup, AllGatherPlacesEachRanksColumnsSideBySide) {
   }
 }
 
+TEST(InProcessGroup, BroadcastHandsRankZerosIdsToEveryRank) {
+  for (int world : {1, 2, 3}) {
+    InProcessGroup group(world);
+    run_ranks(group, [&](Communicator& c) {
+      std::vector<std::int32_t> ids(6);
+      for (int call = 0; call < 3; ++call) {  // reused barrier and slots
+        for (std::size_t i = 0; i < ids.size(); ++i) {
+          ids[i] = c.rank() * 1000 + call * 10 + static_cast<std::int32_t>(i);
+        }
+        const Status s = c.broadcast_from_first(Tensor(ids.data(), DType::kI32, {6}));
+        ASSERT_TRUE(s.is_ok()) << s.to_string();
+        for (std::size_t i = 0; i < ids.size(); ++i) {
+          ASSERT_EQ(ids[i], call * 10 + static_cast<std::int32_t>(i)) << "rank " << c.rank();
+        }
+      }
+      std::vector<float> f(2);
+      EXPECT_EQ(c.broadcast_from_first(Tensor(f.data(), DType::kF32, {2})).code(),
+                core::ErrorCode::kInvalidParams);
+    });
+  }
+}
+
 TEST(InProcessGroup, CollectivesAllocateNothing) {
   InProcessGroup group(3);
   std::vector<std::size_t> allocated(3, 1);

@@ -261,6 +261,13 @@ void CpuBackend::begin_step(const StepBatch& batch) {
   }
 }
 
+core::Status CpuBackend::share_sampled_ids(tensor::Communicator& comm, int rows) {
+  if (rows < 0 || static_cast<std::size_t>(rows) > argmax_.size()) {
+    return core::Status(core::ErrorCode::kInvalidParams, "more sampled ids than logit rows");
+  }
+  return comm.broadcast_from_first(tensor::Tensor(argmax_.data(), tensor::DType::kI32, {rows}));
+}
+
 std::int32_t CpuBackend::step_token(std::size_t t) const {
   // Model::validate keeps a placeholder within the logit rows planned.
   const std::int32_t token = batch_.tokens[t];

@@ -86,6 +86,8 @@ class CpuBackend final : public tensor::Backend {
   // gains nothing (a step computes when issued), but it runs the engine's
   // overlap mode where CI can test it.
   bool resolves_placeholder_tokens() const override { return true; }
+  bool shares_sampled_ids() const override { return true; }
+  core::Status share_sampled_ids(tensor::Communicator& comm, int rows) override;
   core::Status launch_logits(const Tensor& logits, const LogitsRequest& request) override;
   core::Result<HostLogits> collect_logits() override;
   core::Status synchronize() override { return core::Status::ok(); }

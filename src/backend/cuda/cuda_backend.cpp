@@ -237,6 +237,9 @@ struct CudaBackend::Impl {
   // MLXS_CUDA_PREFILL_TC=0: prefill rows of a bf16 cache go to the per-row
   // kernels too instead of the tensor-core kernel (A/B runs).
   bool prefill_tc = true;
+  // The overlap mode under tensor parallelism (share_sampled_ids): off until
+  // it has run on two GPUs; MLXS_TP_OVERLAP=1 turns it on.
+  bool tp_overlap = false;
   // This step has sequences of several rows (prefill chunks) / of one row.
   bool step_multi_rows = false;
   bool step_single_rows = false;
@@ -732,6 +735,23 @@ bool CudaBackend::replaying_step() const {
   return impl_->replaying;
 }
 
+bool CudaBackend::shares_sampled_ids() const {
+  return impl_->tp_overlap;
+}
+
+// Every logit row's id, whatever `rows` asks: a captured decode graph
+// replays the broadcast it recorded, so its length may not vary with the
+// step (the ranks of a group are planned with the same capacity).
+core::Status CudaBackend::share_sampled_ids(tensor::Communicator& comm, int rows) {
+  const Impl& m = *impl_;
+  const int count = std::max(m.capacity.max_logit_rows, 1);
+  if (rows < 0 || rows > count) {
+    return core::Status(core::ErrorCode::kInvalidParams, "more sampled ids than logit rows");
+  }
+  return comm.broadcast_from_first(
+      tensor::Tensor(m.argmax_dev, tensor::DType::kI32, {count}, tensor::Device::kCuda));
+}
+
 void CudaBackend::drop_graphs() {
   impl_->bind();
   for (auto& [key, exec] : impl_->graphs) cudaGraphExecDestroy(exec);
@@ -788,6 +808,9 @@ core::Result<std::unique_ptr<CudaBackend>> CudaBackend::create(const CudaOptions
   if (const char* env = std::getenv("MLXS_CUDA_KV_F32");
       env != nullptr && std::string(env) == "1") {
     impl->options.bf16_kv = false;
+  }
+  if (const char* env = std::getenv("MLXS_TP_OVERLAP"); env != nullptr && std::string(env) == "1") {
+    impl->tp_overlap = true;
   }
   if (const char* env = std::getenv("MLXS_CUDA_DECODE_MAX_ROWS"); env != nullptr) {
     impl->decode_max_rows = std::max(1, std::atoi(env));

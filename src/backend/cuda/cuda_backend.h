@@ -101,6 +101,8 @@ class CudaBackend final : public tensor::Backend {
   core::Result<HostLogits> collect_logits() override;
   bool samples_on_device() const override { return true; }
   bool resolves_placeholder_tokens() const override { return true; }
+  bool shares_sampled_ids() const override;
+  core::Status share_sampled_ids(tensor::Communicator& comm, int rows) override;
   std::optional<DeviceMemory> device_memory() const override;
   core::Status synchronize() override;
 

@@ -160,6 +160,17 @@ Status NcclCommunicator::all_gather_columns(const Tensor& local, Tensor out) {
   return nccl_status(end, "group end");
 }
 
+Status NcclCommunicator::broadcast_from_first(Tensor x) {
+  MLXS_RETURN_IF_ERROR(check_live());
+  if (replaying()) return Status::ok();
+  if (x.dtype != tensor::DType::kI32 || x.device != tensor::Device::kCuda) {
+    return Status(ErrorCode::kInvalidParams, "broadcast_from_first takes i32 device tensors");
+  }
+  return nccl_status(ncclBroadcast(x.data, x.data, static_cast<std::size_t>(x.numel()), ncclInt32,
+                                   /*root=*/0, comm_->handle, stream_),
+                     "broadcast");
+}
+
 Status NcclCommunicator::barrier() {
   MLXS_RETURN_IF_ERROR(check_live());
   MLXS_RETURN_IF_ERROR(nccl_status(

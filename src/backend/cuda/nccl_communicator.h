@@ -51,6 +51,7 @@ class NcclCommunicator final : public tensor::Communicator {
   int world_size() const override { return world_; }
   core::Status all_reduce_sum(tensor::Tensor x) override;
   core::Status all_gather_columns(const tensor::Tensor& local, tensor::Tensor out) override;
+  core::Status broadcast_from_first(tensor::Tensor x) override;
   core::Status barrier() override;
   void abort() override;
 
