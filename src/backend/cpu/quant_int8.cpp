@@ -291,10 +291,16 @@ Isa detect_isa() {
 #endif
   const Isa best = vnni ? Isa::kVnni : int8_avx2_available() ? Isa::kAvx2 : Isa::kNone;
   const char* forced = std::getenv("MLXS_INT8_ISA");
-  if (forced == nullptr) return best;
+  if (forced == nullptr) {
+    return best;
+  }
   const std::string_view name(forced);
-  if (name == "none") return Isa::kNone;
-  if (name == "avx2" && best != Isa::kNone) return Isa::kAvx2;
+  if (name == "none") {
+    return Isa::kNone;
+  }
+  if (name == "avx2" && best != Isa::kNone) {
+    return Isa::kAvx2;
+  }
   return best;
 }
 

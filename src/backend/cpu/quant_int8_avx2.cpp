@@ -4,6 +4,7 @@
 #include "backend/cpu/quant_params.h"
 
 #if defined(__x86_64__)
+#include <cpuid.h>
 #include <immintrin.h>
 #define MLXS_AVX2 __attribute__((target("avx2,fma,f16c")))
 // As in vnni_target.h: GCC 12's intrinsics trip -Wuninitialized when inlined.
@@ -165,8 +166,14 @@ MLXS_AVX2 void rows(const QuantMatrix& w, const Int8Row& x, std::int64_t n0, std
 
 bool int8_avx2_available() {
 #if defined(__x86_64__)
+  // F16C from CPUID leaf 1 (clang's __builtin_cpu_supports does not know it).
+  unsigned eax = 0;
+  unsigned ebx = 0;
+  unsigned ecx = 0;
+  unsigned edx = 0;
   static const bool available = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                                __builtin_cpu_supports("f16c");
+                                __get_cpuid(1, &eax, &ebx, &ecx, &edx) != 0 &&
+                                (ecx & bit_F16C) != 0;
   return available;
 #else
   return false;

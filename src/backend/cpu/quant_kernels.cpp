@@ -179,7 +179,9 @@ void DequantizeRowsImpl(const QuantMatrix& w, std::int64_t r0, std::int64_t r1, 
         for (; c + L <= c1; c += L) {
           hn::StoreU(hn::Mul(sv, WidenE4m3(df, codes + c)), df, dst + c);
         }
-        for (; c < c1; ++c) dst[c] = tensor::e4m3_to_f32(codes[c]) * s;
+        for (; c < c1; ++c) {
+          dst[c] = tensor::e4m3_to_f32(codes[c]) * s;
+        }
       }
       continue;
     }
@@ -273,8 +275,12 @@ HWY_EXPORT(DequantizeRowsImpl);
 HWY_EXPORT(BlockSumsImpl);
 
 ParamType param_type(tensor::DType dtype) {
-  if (dtype == tensor::DType::kBF16) return ParamType::kBF16;
-  if (dtype == tensor::DType::kF16) return ParamType::kF16;
+  if (dtype == tensor::DType::kBF16) {
+    return ParamType::kBF16;
+  }
+  if (dtype == tensor::DType::kF16) {
+    return ParamType::kF16;
+  }
   return ParamType::kF32;
 }
 

@@ -38,8 +38,8 @@ inline constexpr std::int64_t kPrefetchAhead = 4096;
 // Prefetches the line kPrefetchAhead bytes past p (an address only: it may
 // lie past the weight, where pointer arithmetic would be undefined).
 inline void prefetch_ahead(const std::uint8_t* p) {
-  __builtin_prefetch(
-      reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(p) + kPrefetchAhead), 0, 3);
+  const std::uintptr_t at = reinterpret_cast<std::uintptr_t>(p) + kPrefetchAhead;
+  __builtin_prefetch(reinterpret_cast<const void*>(at), 0, 3);  // NOLINT(performance-no-int-to-ptr)
 }
 
 // The element type params of type P are stored in.

@@ -42,13 +42,17 @@ void retype_params(HostQuant& h, DType dtype) {
   if (dtype == DType::kF32) {
     for (auto [from, to] : {std::pair{&h.scales, &h.scales_f32}, {&h.biases, &h.biases_f32}}) {
       to->clear();
-      for (std::uint16_t v : *from) to->push_back(core::bf16_to_f32(v));
+      for (std::uint16_t v : *from) {
+        to->push_back(core::bf16_to_f32(v));
+      }
     }
     h.weight.quant.scales.data = h.scales_f32.data();
     h.weight.quant.biases.data = h.biases_f32.data();
   } else if (dtype == DType::kF16) {
     for (auto* v : {&h.scales, &h.biases}) {
-      for (auto& e : *v) e = core::f32_to_f16(core::bf16_to_f32(e));
+      for (auto& e : *v) {
+        e = core::f32_to_f16(core::bf16_to_f32(e));
+      }
     }
   }
 }
@@ -272,7 +276,9 @@ INSTANTIATE_TEST_SUITE_P(
 // int8 kernels really run on the set named, so those entries test it.
 TEST(Int8Dispatch, FollowsMlxsInt8Isa) {
   const char* forced = std::getenv("MLXS_INT8_ISA");
-  if (forced == nullptr) GTEST_SKIP() << "MLXS_INT8_ISA not set";
+  if (forced == nullptr) {
+    GTEST_SKIP() << "MLXS_INT8_ISA not set";
+  }
   EXPECT_EQ(kernels::int8_isa_name(), forced);
   EXPECT_TRUE(kernels::int8_path_available(1));
 }
