@@ -41,24 +41,27 @@ float e4m3_to_f32(std::uint8_t code) {
   return (code & 0x80) != 0 ? -magnitude : magnitude;
 }
 
+// On the float's bits: FP8 quantization (at load, and of whole synthetic
+// models) converts every weight, and a frexp/nearbyint per element made it
+// the slowest part of both.
 std::uint8_t f32_to_e4m3(float value) {
-  if (std::isnan(value)) return 0x7F;
-  const std::uint8_t sign = std::signbit(value) ? 0x80 : 0x00;
-  const float a = std::min(std::fabs(value), 448.0f);
-  // Below 2^-6 the grid is uniform in steps of 2^-9 (subnormals; a result of
-  // 8 is the smallest normal, code 0x08, so the formula carries over).
-  if (a < 0x1p-6f)
+  std::uint32_t bits = std::bit_cast<std::uint32_t>(value);
+  const auto sign = static_cast<std::uint8_t>((bits >> 24) & 0x80u);
+  bits &= 0x7FFFFFFFu;
+  if (bits > 0x7F800000u) return 0x7F;                        // NaN
+  if (bits >= 0x43E00000u) return sign | std::uint8_t{0x7E};  // 448 and past it
+  if (bits < 0x3C800000u) {
+    // Below 2^-6 the grid is uniform in steps of 2^-9 (subnormals; a result
+    // of 8 is the smallest normal, code 0x08). nearbyint rounds half to even.
+    const float a = std::bit_cast<float>(bits);
     return static_cast<std::uint8_t>(sign | static_cast<int>(std::nearbyint(a * 512.0f)));
-  int exp = 0;
-  const float frac = std::frexp(a, &exp);  // a = frac · 2^exp, frac in [0.5, 1)
-  int e = exp - 1;                         // a = (1 + m/8) · 2^e
-  // nearbyint rounds half to even in the default mode: torch's rounding.
-  int m = static_cast<int>(std::nearbyint((frac * 2.0f - 1.0f) * 8.0f));
-  if (m == 8) {
-    m = 0;
-    ++e;
   }
-  const int code = ((e + 7) << 3) | m;
+  // (1 + m / 8) · 2^e: the exponent and top three mantissa bits, rounded
+  // half to even on the other twenty without a branch (random weights would
+  // mispredict one); a mantissa that rounds up to 8 carries into the
+  // exponent, as torch's cast does. The exponent bias goes from 127 to 7.
+  const std::uint32_t rounded = (bits + 0x7FFFFu + ((bits >> 20) & 1u)) >> 20;
+  const int code = static_cast<int>(rounded) - ((127 - 7) << 3);
   return static_cast<std::uint8_t>(sign | std::min(code, 0x7E));
 }
 
