@@ -237,9 +237,9 @@ struct CudaBackend::Impl {
   // MLXS_CUDA_PREFILL_TC=0: prefill rows of a bf16 cache go to the per-row
   // kernels too instead of the tensor-core kernel (A/B runs).
   bool prefill_tc = true;
-  // The overlap mode under tensor parallelism (share_sampled_ids): off until
-  // it has run on two GPUs; MLXS_TP_OVERLAP=1 turns it on.
-  bool tp_overlap = false;
+  // The overlap mode under tensor parallelism (share_sampled_ids);
+  // MLXS_TP_OVERLAP=0 turns it off (an A/B switch).
+  bool tp_overlap = true;
   // This step has sequences of several rows (prefill chunks) / of one row.
   bool step_multi_rows = false;
   bool step_single_rows = false;
@@ -809,8 +809,8 @@ core::Result<std::unique_ptr<CudaBackend>> CudaBackend::create(const CudaOptions
       env != nullptr && std::string(env) == "1") {
     impl->options.bf16_kv = false;
   }
-  if (const char* env = std::getenv("MLXS_TP_OVERLAP"); env != nullptr && std::string(env) == "1") {
-    impl->tp_overlap = true;
+  if (const char* env = std::getenv("MLXS_TP_OVERLAP"); env != nullptr && std::string(env) == "0") {
+    impl->tp_overlap = false;
   }
   if (const char* env = std::getenv("MLXS_CUDA_DECODE_MAX_ROWS"); env != nullptr) {
     impl->decode_max_rows = std::max(1, std::atoi(env));
