@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <functional>
+#include <numeric>
 
 #include <fmt/format.h>
 
@@ -171,6 +172,7 @@ core::Result<nlohmann::json> run_decode_bench(const DecodeBenchOptions& o) {
     }
     nlohmann::json reps = nlohmann::json::array();
     std::vector<double> tok_s, tok_s_med, fractions, fractions_med, all_steps;
+    const tensor::Backend::DeviceTimeline timeline_before = be->device_timeline();
     for (int r = 0; r < o.repeats; ++r) {
       const BandwidthResult before = probe(3);
       std::vector<double> step_s;
@@ -203,6 +205,15 @@ core::Result<nlohmann::json> run_decode_bench(const DecodeBenchOptions& o) {
                       {"fraction_of_bound", rate / bound},
                       {"fraction_of_bound_at_median_step", rate_med / bound}});
     }
+    // The device's idle share of the timed steps: one minus its busy time
+    // (CUDA events from a step's first work to its logits) over the steps'
+    // wall time. The bandwidth probes between repeats are left out: they
+    // lie outside every step. Steps here are not overlapped (each is read
+    // before the next is queued), so this is the host's part of a step that
+    // the engine's overlap mode hides.
+    const tensor::Backend::DeviceTimeline timeline = be->device_timeline();
+    const double busy_ms = timeline.busy_ms - timeline_before.busy_ms;
+    const double total_s = std::accumulate(all_steps.begin(), all_steps.end(), 0.0);
     for (int s : seqs) runner->remove_sequence(s);
     runs.push_back(
         {{"batch", B},
@@ -217,6 +228,10 @@ core::Result<nlohmann::json> run_decode_bench(const DecodeBenchOptions& o) {
          {"fraction_of_bound_min", *std::min_element(fractions.begin(), fractions.end())},
          {"fraction_of_bound_max", *std::max_element(fractions.begin(), fractions.end())},
          {"fraction_of_bound_at_median_step", percentile(fractions_med, 0.5)},
+         {"device_busy_ms", busy_ms},
+         {"device_idle_pct", timeline.steps > timeline_before.steps
+                                 ? 100.0 * (1.0 - busy_ms / (total_s * 1e3))
+                                 : -1.0},
          {"repeats", reps}});
   }
   const BandwidthResult bw_end = probe(5);
@@ -272,17 +287,19 @@ std::string format_decode_table(const nlohmann::json& r) {
           : std::string(),
       r["bandwidth"]["start"]["gbps_median"].get<double>(),
       r["bandwidth"]["end"]["gbps_median"].get<double>());
-  out += fmt::format("{:>6} {:>12} {:>12} {:>14} {:>10} {:>12} {:>10} {:>10}\n", "batch",
+  out += fmt::format("{:>6} {:>12} {:>12} {:>14} {:>10} {:>12} {:>10} {:>10} {:>9}\n", "batch",
                      "prefill t/s", "decode t/s", "t/s @med step", "step p50", "bound t/s",
-                     "of bound", "@med step");
+                     "of bound", "@med step", "dev idle");
   for (const auto& run : r["runs"]) {
+    const double idle = run.value("device_idle_pct", -1.0);
     out += fmt::format(
-        "{:>6} {:>12.1f} {:>12.2f} {:>14.2f} {:>8.1f}ms {:>12.2f} {:>9.1f}% {:>9.1f}%\n",
+        "{:>6} {:>12.1f} {:>12.2f} {:>14.2f} {:>8.1f}ms {:>12.2f} {:>9.1f}% {:>9.1f}% {:>9}\n",
         run["batch"].get<int>(), run["prefill_tok_s"].get<double>(),
         run["decode_tok_s"].get<double>(), run["decode_tok_s_at_median_step"].get<double>(),
         run["step_ms_p50"].get<double>(), run["bound_tok_s"].get<double>(),
         100.0 * run["fraction_of_bound"].get<double>(),
-        100.0 * run["fraction_of_bound_at_median_step"].get<double>());
+        100.0 * run["fraction_of_bound_at_median_step"].get<double>(),
+        idle < 0 ? std::string("-") : fmt::format("{:.1f}%", idle));
   }
   return out;
 }

@@ -273,6 +273,15 @@ class Backend {
     std::size_t free = 0, total = 0;
   };
   virtual std::optional<DeviceMemory> device_memory() const { return std::nullopt; }
+  // Where a device's time went over the steps whose logits were collected:
+  // busy from a step's first queued work to its logits, idle from one
+  // step's logits to the next step's first work (waiting for the host).
+  // Running totals; all zero where the backend does not measure them.
+  struct DeviceTimeline {
+    double busy_ms = 0, idle_ms = 0;
+    std::uint64_t steps = 0;
+  };
+  virtual DeviceTimeline device_timeline() const { return {}; }
   // Whether launch_logits takes `draws` (temperature sampling where the
   // logits are).
   virtual bool samples_on_device() const { return false; }

@@ -1,6 +1,7 @@
 #include "backend/cuda/cuda_backend.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -197,6 +198,16 @@ struct CudaBackend::Impl {
   std::int32_t* argmax_host = nullptr;  // the rows' tokens (argmax or draw)
   std::int32_t* argmax_dev = nullptr;   // also where placeholder tokens are read
   cudaEvent_t logits_ready = nullptr;   // recorded by launch_logits
+  // The device timeline (device_timeline): timing events where each step's
+  // work begins (begin_step, before a graph capture starts) and where its
+  // logits are ready (launch_logits), four steps deep (the engine queues
+  // step n + 1 before it collects step n); collect_logits reads the oldest.
+  struct StepMarks {
+    cudaEvent_t begin = nullptr, end = nullptr;
+  };
+  std::array<StepMarks, 4> marks{};
+  std::uint64_t marks_begun = 0, marks_ended = 0, marks_read = 0;
+  tensor::Backend::DeviceTimeline timeline;
   bool logits_launched = false;
   k::RowDraw* draws_host = nullptr;  // pinned, max_rows
   k::RowDraw* draws_dev = nullptr;
@@ -346,6 +357,10 @@ struct CudaBackend::Impl {
     cudaFreeHost(moe_weights_host);
     cudaFree(meta_dev);
     if (logits_ready != nullptr) cudaEventDestroy(logits_ready);
+    for (auto& mk : marks) {
+      if (mk.begin != nullptr) cudaEventDestroy(mk.begin);
+      if (mk.end != nullptr) cudaEventDestroy(mk.end);
+    }
     cudaFree(lt_workspace);
     if (lt != nullptr) cublasLtDestroy(lt);
     if (stream != nullptr) cudaStreamDestroy(stream);
@@ -784,6 +799,10 @@ core::Result<std::unique_ptr<CudaBackend>> CudaBackend::create(const CudaOptions
   MLXS_RETURN_IF_ERROR(lt_status(cublasLtCreate(&impl->lt), "create"));
   MLXS_RETURN_IF_ERROR(
       cuda_status(cudaEventCreateWithFlags(&impl->logits_ready, cudaEventDisableTiming), "event"));
+  for (auto& mk : impl->marks) {
+    MLXS_RETURN_IF_ERROR(cuda_status(cudaEventCreate(&mk.begin), "event"));
+    MLXS_RETURN_IF_ERROR(cuda_status(cudaEventCreate(&mk.end), "event"));
+  }
   if (const char* env = std::getenv("MLXS_QGEMM_MIN_ROWS"); env != nullptr) {
     impl->options.qgemm_min_rows = std::atoi(env);
   }
@@ -1107,6 +1126,12 @@ void CudaBackend::begin_step(const tensor::StepBatch& batch) {
   impl_->bind();
   Impl& m = *impl_;
   const Impl::OpTimer timer(impl_.get(), "begin_step");
+  // A step that returned no logits shares its mark with the next one; the
+  // slot before the oldest unread one stays intact (its end starts the gap).
+  if (m.marks_begun == m.marks_ended && m.marks_begun - m.marks_read < m.marks.size() - 1) {
+    m.check(cudaEventRecord(m.marks[m.marks_begun % m.marks.size()].begin, m.stream), "event");
+    ++m.marks_begun;
+  }
   m.meta_slot ^= 1;
   std::int32_t* h = m.meta_host + static_cast<std::size_t>(m.meta_slot) * m.meta_ints;
   const auto T = batch.tokens.size();
@@ -1562,6 +1587,10 @@ core::Status CudaBackend::launch_logits(const Tensor& logits, const LogitsReques
   // collect_logits waits for this point only: steps queued after it (the
   // engine's next step) keep the device busy meanwhile.
   m.check(cudaEventRecord(m.logits_ready, m.stream), "event");
+  if (m.marks_ended < m.marks_begun) {
+    m.check(cudaEventRecord(m.marks[m.marks_ended % m.marks.size()].end, m.stream), "event");
+    ++m.marks_ended;
+  }
   m.logits_launched = true;
   return Status::ok();
 }
@@ -1574,7 +1603,24 @@ core::Result<tensor::Backend::HostLogits> CudaBackend::collect_logits() {
   }
   m.check(cudaEventSynchronize(m.logits_ready), "sync");
   MLXS_RETURN_IF_ERROR(take_error());
+  // Every ended mark up to the logits just collected has completed.
+  for (; m.marks_read < m.marks_ended; ++m.marks_read) {
+    const auto& mk = m.marks[m.marks_read % m.marks.size()];
+    float busy = 0, idle = 0;
+    if (cudaEventElapsedTime(&busy, mk.begin, mk.end) != cudaSuccess) continue;
+    m.timeline.busy_ms += busy;
+    ++m.timeline.steps;
+    if (m.marks_read == 0) continue;
+    const auto& prev = m.marks[(m.marks_read - 1) % m.marks.size()];
+    if (cudaEventElapsedTime(&idle, prev.end, mk.begin) == cudaSuccess && idle > 0) {
+      m.timeline.idle_ms += idle;
+    }
+  }
   return HostLogits{m.logits_host, m.argmax_host};
+}
+
+tensor::Backend::DeviceTimeline CudaBackend::device_timeline() const {
+  return impl_->timeline;
 }
 
 std::optional<tensor::Backend::DeviceMemory> CudaBackend::device_memory() const {

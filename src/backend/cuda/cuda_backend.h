@@ -104,6 +104,7 @@ class CudaBackend final : public tensor::Backend {
   bool shares_sampled_ids() const override;
   core::Status share_sampled_ids(tensor::Communicator& comm, int rows) override;
   std::optional<DeviceMemory> device_memory() const override;
+  DeviceTimeline device_timeline() const override;
   core::Status synchronize() override;
 
   // The first error any op met since the last call (ops cannot return one);
