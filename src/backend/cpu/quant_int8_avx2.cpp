@@ -144,7 +144,11 @@ MLXS_AVX2 float row(const QuantMatrix& w, std::int64_t n, const Int8Row& x) {
   __m128 r = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
   r = _mm_add_ps(r, _mm_movehl_ps(r, r));
   r = _mm_add_ss(r, _mm_movehdup_ps(r));
-  return _mm_cvtss_f32(r) + int8_single_tail(w, n, x, chunks * kColumns / kBlock);
+  float tail = 0.0f;
+  for (std::int64_t blk = chunks * kColumns / kBlock; blk < w.K / kBlock; ++blk) {
+    tail += int8_single_lone_block(w, n, x, blk);
+  }
+  return _mm_cvtss_f32(r) + tail;
 }
 
 template <int G, ParamType P>

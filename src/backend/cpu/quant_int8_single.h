@@ -11,10 +11,10 @@
 
 namespace mlxs::backend::cpu::kernels {
 
-// The lone 32-column blocks [first, K / 32) of row n past its last whole
-// 64-byte chunk (K not a multiple of 128 or 64 columns): sum of scale · dx ·
-// (q · xq), in scalar code, for every instruction set's kernel.
-float int8_single_tail(const QuantMatrix& w, std::int64_t n, const Int8Row& x, std::int64_t first);
+// A lone 32-column block of row n past the last whole 64-byte chunk (K not a
+// multiple of 128 or 64 columns): scale · dx · (q · xq), in scalar code.
+float int8_single_lone_block(const QuantMatrix& w, std::int64_t n, const Int8Row& x,
+                             std::int64_t blk);
 
 // y[n] = bias[n] + W[n] · x for n in [n0, n1); x.single, AVX-512 VNNI.
 void int8_single_rows(const QuantMatrix& w, const Int8Row& x, std::int64_t n0, std::int64_t n1,
