@@ -113,6 +113,7 @@ void Bridge::read_loop() {
                                line.bytes, max_line_bytes_));
         return;
       }
+      if (counter_ != nullptr) counter_->on_reply(line.text);
       publish_line(line.text);
     }
   }
@@ -127,6 +128,7 @@ void Bridge::on_message(std::string_view data) {
   if (frame->end) {
     return close(core::Status(ErrorCode::kWorkerCrashed, "the peer closed the session"));
   }
+  if (counter_ != nullptr) counter_->on_request(frame->line);
   std::string line(frame->line);
   line += '\n';
   if (!write_all(write_fd_, line)) {

@@ -19,6 +19,7 @@
 
 #include "cluster/frame.h"
 #include "cluster/nats_client.h"
+#include "cluster/stream_counter.h"
 #include "core/clock.h"
 #include "core/status.h"
 
@@ -39,6 +40,10 @@ class Bridge {
   Bridge(const Bridge&) = delete;
   Bridge& operator=(const Bridge&) = delete;
 
+  // On a worker host, before start(): every line from the peer (a control
+  // plane's request) and every local line (the worker's reply) also goes to
+  // `counter`, which must outlive the bridge.
+  void count_streams(StreamCounter* counter) { counter_ = counter; }
   // Subscribes (and waits for the server to have it), then starts reading.
   core::Status start();
   // Ends the session (idempotent, any thread).
@@ -60,6 +65,7 @@ class Bridge {
   const int write_fd_;
   const std::size_t max_line_bytes_;
   OnEnd on_end_;
+  StreamCounter* counter_ = nullptr;
 
   std::mutex publish_mutex_;  // sequence numbers leave in order
   std::uint64_t sent_ = 0;

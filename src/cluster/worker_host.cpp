@@ -160,6 +160,9 @@ void WorkerHost::on_attach(std::string_view data, std::string_view reply) {
       *nats_, session_subject(config_.name, id(), sid, "out"),
       session_subject(config_.name, id(), sid, "in"), launched->from_worker, launched->to_worker,
       kMaxLineBytes, [this](const core::Status&) { cv_.notify_all(); });
+  // A worker the handle cannot ask (a child process): its streams are
+  // counted from the lines the bridge carries.
+  if (!session->handle->active_streams()) session->bridge->count_streams(&session->counter);
   if (core::Status s = session->bridge->start(); !s.is_ok()) {
     reap(std::move(session));
     return respond(reply, s);
@@ -187,7 +190,8 @@ void WorkerHost::announce() {
     int total = 0;
     bool known = true;
     for (const auto& [sid, s] : sessions_) {
-      const auto n = s->handle ? s->handle->active_streams() : std::nullopt;
+      auto n = s->handle ? s->handle->active_streams() : std::nullopt;
+      if (!n && s->handle) n = s->counter.active();
       if (!n) {
         known = false;
         break;

@@ -46,7 +46,8 @@ class WorkerHost {
  private:
   struct Session {
     std::string id;
-    std::string control;  // the control plane's name (its beats keep the session)
+    std::string control;    // the control plane's name (its beats keep the session)
+    StreamCounter counter;  // a child worker's streams, from the bridge's lines
     std::unique_ptr<Bridge> bridge;
     std::unique_ptr<control::WorkerHandle> handle;
   };

@@ -327,8 +327,23 @@ TEST_F(ClusterE2E, ASessionProcessThatDiesEndsItsSessionAndTheHostServesOn) {
   std::vector<pid_t> sessions;
   ASSERT_TRUE(eventually([&] { return (sessions = children_of(host)).size() == 1; }, 10s))
       << "one session, one child runtime (" << children_of(host).size() << ")";
+  // The host counts the child's streams from the lines it carries: another
+  // control plane sees the running one in its announcements.
+  auto config = load_cluster_config((dir_ / "cp.yaml").string());
+  ASSERT_TRUE(config.is_ok()) << config.status().to_string();
+  ClusterGateway other(*config, control::testing::fast_options());
+  ASSERT_TRUE(other.start().is_ok());
   auto doomed = stream(2, 4000, nullptr);
   ASSERT_TRUE(doomed->wait_tokens(1, 60s));
+  ASSERT_TRUE(eventually(
+      [&] {
+        return control::testing::metric(other, "mlxs_cluster_worker_other_streams",
+                                        {{"worker", "w1"}}) == 1.0;
+      },
+      30s))
+      << "the host announces the child's stream";
+  other.stop();  // its session, and that session's child, end
+  ASSERT_TRUE(eventually([&] { return (sessions = children_of(host)).size() == 1; }, 30s));
   ASSERT_EQ(::kill(sessions[0], SIGKILL), 0);
   ASSERT_TRUE(doomed->wait_end(30s));
   EXPECT_EQ(doomed->end->code, "WorkerCrashed") << doomed->end->error.value_or("");
