@@ -179,6 +179,24 @@ void WorkerHost::on_attach(std::string_view data, std::string_view reply) {
   announce();
 }
 
+WorkerHost::Load WorkerHost::load_locked() const {
+  Load load;
+  int total = 0;
+  for (const auto& [sid, s] : sessions_) {
+    auto n = s->handle ? s->handle->active_streams() : std::nullopt;
+    if (!n && s->handle) n = s->counter.active();
+    if (!n) return {};  // a session the host cannot count: no load at all
+    const int count = static_cast<int>(std::clamp<std::int64_t>(*n, 0, kMaxAnnouncedStreams));
+    total = std::min(total + count, kMaxAnnouncedStreams);
+    if (!s->control.empty()) {
+      int& mine = load.by_control[s->control];
+      mine = std::min(mine + count, total);
+    }
+  }
+  load.streams = total;
+  return load;
+}
+
 void WorkerHost::announce() {
   Announcement a;
   a.id = id();
@@ -187,27 +205,10 @@ void WorkerHost::announce() {
     std::lock_guard lock(mutex_);
     a.sessions = static_cast<int>(sessions_.size());
     // The host's load, per control plane, where every session can count it.
-    int total = 0;
-    bool known = true;
-    for (const auto& [sid, s] : sessions_) {
-      auto n = s->handle ? s->handle->active_streams() : std::nullopt;
-      if (!n && s->handle) n = s->counter.active();
-      if (!n) {
-        known = false;
-        break;
-      }
-      const int count = static_cast<int>(std::clamp<std::int64_t>(*n, 0, kMaxAnnouncedStreams));
-      total = std::min(total + count, kMaxAnnouncedStreams);
-      if (!s->control.empty()) {
-        int& mine = a.streams_by_control[s->control];
-        mine = std::min(mine + count, total);
-      }
-    }
-    if (known) {
-      a.streams = total;
-    } else {
-      a.streams_by_control.clear();
-    }
+    Load load = load_locked();
+    a.streams = load.streams;
+    a.streams_by_control = std::move(load.by_control);
+    announced_ = {a.streams, a.streams_by_control};
   }
   a.max_sessions = config_.worker.max_sessions;
   a.max_streams = config_.worker.max_streams;
@@ -239,6 +240,7 @@ void WorkerHost::housekeeping() {
   const core::Nanos interval = ms_to_ns(config_.discovery.heartbeat_interval_ms);
   const core::Nanos idle_limit = ms_to_ns(config_.discovery.offline_timeout_ms);
   core::Nanos next_announce = now_ns() + interval;
+  core::Nanos last_announce = 0;
   std::unique_lock lock(mutex_);
   while (!stopping_) {
     cv_.wait_for(lock, std::chrono::milliseconds(50));
@@ -285,11 +287,16 @@ void WorkerHost::housekeeping() {
                           }),
                           done});
     }
-    const bool due = now >= next_announce || !ended.empty();
+    // Between heartbeats the load goes out when it changed, at most every
+    // kLoadAnnounceGap: other control planes route by it, and a heartbeat
+    // interval (seconds) is long enough for a burst to land on one host.
+    const bool changed = now - last_announce >= kLoadAnnounceGap && load_locked() != announced_;
+    const bool due = now >= next_announce || !ended.empty() || changed;
     lock.unlock();
     if (due) {
       announce();
-      next_announce = now + interval;
+      last_announce = now;
+      if (!changed) next_announce = now + interval;
     }
     lock.lock();
   }

@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -52,6 +53,18 @@ class WorkerHost {
     std::unique_ptr<control::WorkerHandle> handle;
   };
 
+  // Streams in flight over every session (nullopt: a session cannot tell)
+  // and each control plane's share, as announced.
+  struct Load {
+    std::optional<int> streams;
+    std::map<std::string, int> by_control;
+    bool operator==(const Load&) const = default;
+  };
+  // The shortest time between two announcements that only report a change
+  // of load.
+  static constexpr core::Nanos kLoadAnnounceGap = 100'000'000;
+
+  Load load_locked() const;  // mutex_ held
   void on_attach(std::string_view data, std::string_view reply);
   void respond(std::string_view reply, const core::Status& status);
   void announce();
@@ -70,6 +83,7 @@ class WorkerHost {
   std::condition_variable cv_;
   std::map<std::string, std::unique_ptr<Session>> sessions_;
   std::map<std::string, core::Nanos> beats_;  // control plane -> last beat (those with sessions)
+  Load announced_;                            // the load the last announcement carried
   struct Reaper {
     std::thread thread;
     std::shared_ptr<std::atomic<bool>> done;

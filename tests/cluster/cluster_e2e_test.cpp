@@ -106,14 +106,15 @@ class ClusterE2E : public ::testing::Test {
     ASSERT_TRUE(eventually([&] { return port_open(port_); }, 10s)) << "nats-server did not listen";
   }
 
-  void write_file(const std::string& id, const std::string& mode, bool session_processes = false) {
+  void write_file(const std::string& id, const std::string& mode, bool session_processes = false,
+                  int heartbeat_ms = 100, int offline_ms = kOfflineMs) {
     std::ofstream out(dir_ / (id + ".yaml"));
     out << "mode: " << mode << "\n"
         << "name: " << cluster_ << "\n"
         << "nats: {serverUrl: 'nats://127.0.0.1:" << port_
         << "', reconnectTimeWait: 100, maxReconnectAttempts: -1}\n"
-        << "discovery: {heartbeatIntervalMs: 100, offlineTimeoutMs: " << kOfflineMs
-        << ", attachTimeoutMs: 20000}\n";
+        << "discovery: {heartbeatIntervalMs: " << heartbeat_ms
+        << ", offlineTimeoutMs: " << offline_ms << ", attachTimeoutMs: 20000}\n";
     if (mode == "worker") {
       out << "worker: {workerId: " << id << ", models: [{id: tiny, path: '"
           << control::testing::tiny_model_dir() << "'}]"
@@ -356,6 +357,41 @@ TEST_F(ClusterE2E, ASessionProcessThatDiesEndsItsSessionAndTheHostServesOn) {
   const auto now = children_of(host);
   ASSERT_EQ(now.size(), 1u);
   EXPECT_NE(now[0], sessions[0]) << "a fresh child serves the new session";
+}
+
+// Between heartbeats a host announces its load when it changes: with a 10 s
+// heartbeat, another control plane sees a new stream within seconds.
+TEST_F(ClusterE2E, ALoadChangeIsAnnouncedBeforeTheNextHeartbeat) {
+  write_file("w1", "worker", false, /*heartbeat_ms=*/10000, /*offline_ms=*/30000);
+  write_file("cp", "controller", false, 10000, 30000);
+  start_worker("w1");
+  start_gateway();
+  ASSERT_TRUE(eventually([&] { return workers_up() == 1; }, 60s)) << gateway_->readiness().reason;
+  auto config = load_cluster_config((dir_ / "cp.yaml").string());
+  ASSERT_TRUE(config.is_ok()) << config.status().to_string();
+  ClusterGateway other(*config, control::testing::fast_options());
+  ASSERT_TRUE(other.start().is_ok());
+  // Its attach is announced at once, with no stream yet.
+  ASSERT_TRUE(eventually(
+      [&] {
+        for (const auto& w : other.readiness().workers) {
+          if (w.breaker_state == "Running") return true;
+        }
+        return false;
+      },
+      60s));
+  auto running = stream(4, 4000, nullptr, "between-heartbeats");
+  ASSERT_TRUE(running->wait_tokens(1, 60s));
+  EXPECT_TRUE(eventually(
+      [&] {
+        return control::testing::metric(other, "mlxs_cluster_worker_other_streams",
+                                        {{"worker", "w1"}}) == 1.0;
+      },
+      3s))
+      << "announced before the next heartbeat (10 s)";
+  gateway_->cancel("between-heartbeats");
+  ASSERT_TRUE(running->wait_end(30s));
+  other.stop();
 }
 
 // Two control planes share the hosts: each routes by its own streams plus
