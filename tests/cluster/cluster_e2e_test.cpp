@@ -289,6 +289,11 @@ TEST_F(ClusterE2E, ServesSurvivesAHostLossAndANatsRestart) {
   EXPECT_EQ(last->end->event, "completed") << last->end->error.value_or("");
 }
 
+// The streams of other control planes that `g` sees announced for `worker`.
+double other_streams(const ClusterGateway& g, const std::string& worker) {
+  return control::testing::metric(g, "mlxs_cluster_worker_other_streams", {{"worker", worker}});
+}
+
 // The children of process `parent` (from /proc: every process's parent).
 std::vector<pid_t> children_of(pid_t parent) {
   std::vector<pid_t> out;
@@ -336,12 +341,7 @@ TEST_F(ClusterE2E, ASessionProcessThatDiesEndsItsSessionAndTheHostServesOn) {
   ASSERT_TRUE(other.start().is_ok());
   auto doomed = stream(2, 4000, nullptr);
   ASSERT_TRUE(doomed->wait_tokens(1, 60s));
-  ASSERT_TRUE(eventually(
-      [&] {
-        return control::testing::metric(other, "mlxs_cluster_worker_other_streams",
-                                        {{"worker", "w1"}}) == 1.0;
-      },
-      30s))
+  ASSERT_TRUE(eventually([&] { return other_streams(other, "w1") == 1.0; }, 30s))
       << "the host announces the child's stream";
   other.stop();  // its session, and that session's child, end
   ASSERT_TRUE(eventually([&] { return (sessions = children_of(host)).size() == 1; }, 30s));
@@ -382,12 +382,7 @@ TEST_F(ClusterE2E, ALoadChangeIsAnnouncedBeforeTheNextHeartbeat) {
       60s));
   auto running = stream(4, 4000, nullptr, "between-heartbeats");
   ASSERT_TRUE(running->wait_tokens(1, 60s));
-  EXPECT_TRUE(eventually(
-      [&] {
-        return control::testing::metric(other, "mlxs_cluster_worker_other_streams",
-                                        {{"worker", "w1"}}) == 1.0;
-      },
-      3s))
+  EXPECT_TRUE(eventually([&] { return other_streams(other, "w1") == 1.0; }, 3s))
       << "announced before the next heartbeat (10 s)";
   gateway_->cancel("between-heartbeats");
   ASSERT_TRUE(running->wait_end(30s));
@@ -431,12 +426,7 @@ TEST_F(ClusterE2E, RoutesByTheLoadOtherControlPlanesRunOnAHost) {
     EXPECT_EQ(gateway_->worker_of(id), busy);
   }
   ASSERT_TRUE(workers_.count(busy)) << busy;
-  ASSERT_TRUE(eventually(
-      [&] {
-        return control::testing::metric(other, "mlxs_cluster_worker_other_streams",
-                                        {{"worker", busy}}) >= 3.0;
-      },
-      30s))
+  ASSERT_TRUE(eventually([&] { return other_streams(other, busy) >= 3.0; }, 30s))
       << "the host announces the first control plane's streams";
   // Freeze the busy host, so that its announced load stays what it was (its
   // streams would otherwise run out at the tiny model's context length),
