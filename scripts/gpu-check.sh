@@ -240,6 +240,11 @@ if [ "${GPU_STRUCTURED:-0}" = 1 ] && [ -n "$last" ]; then
   done
 fi
 
+# A worker's device busy or idle microseconds (engine metrics), 0 if none.
+device_us() {
+  (curl -s "http://127.0.0.1:$1/metrics" || true) |
+      awk -v m="mlxs_engine_device_$2_microseconds_total" '$1 ~ "^"m"[{]" { s += $2 } END { printf "%d", s }'
+}
 if [ "${GPU_SERVE:-0}" = 1 ] && [ -n "$last" ]; then
   for q in ${GPU_SERVE_QUANT:-none}; do
   for envs in ${GPU_SERVE_ENVS:-default}; do
@@ -274,10 +279,17 @@ if [ "${GPU_SERVE:-0}" = 1 ] && [ -n "$last" ]; then
       for temp in ${GPU_SERVE_TEMPERATURES:-0}; do
         for c in ${GPU_SERVE_CONCURRENCY:-1 16 64}; do
           say "-- concurrency $c, temperature $temp"
+          busy0="$(device_us "$port" busy)"; idle0="$(device_us "$port" idle)"
           "$B/bin/mlx-serving" bench serve --url "http://127.0.0.1:$port" --model demo \
               --concurrency "$c" --num-prompts "${GPU_SERVE_NUM:-$((c * ${GPU_SERVE_PROMPTS_PER:-4}))}" \
               --input-len "${GPU_SERVE_IN:-128}" --output-len "${GPU_SERVE_OUT:-128}" --ignore-eos --temperature "$temp" --top-p "${GPU_SERVE_TOP_P:-1}" \
               --json "$OUT/serve-$q$tag-t$temp-c$c.json" 2>/dev/null | tee -a "$SUMMARY" || status=1
+          # The GPU's idle share of the steps over the run (engine metrics:
+          # CUDA events from each step's first work to its logits).
+          busy1="$(device_us "$port" busy)"; idle1="$(device_us "$port" idle)"
+          awk -v b="$((busy1 - busy0))" -v i="$((idle1 - idle0))" 'BEGIN { if (b + i > 0)
+              printf "  GPU idle between steps: %.1f%% of step time (busy %.1f s, idle %.2f s)\n",
+                     100 * i / (b + i), b / 1e6, i / 1e6 }' | tee -a "$SUMMARY"
         done
       done
     fi

@@ -813,6 +813,9 @@ void Engine::publish_metrics() {
   m.step_ns = step_ns_;
   m.device_wait_ns = device_wait_ns_;
   m.overlapped_steps = overlapped_steps_;
+  const tensor::Backend::DeviceTimeline timeline = model_.backend().device_timeline();
+  m.device_busy_us = static_cast<std::uint64_t>(timeline.busy_ms * 1e3);
+  m.device_idle_us = static_cast<std::uint64_t>(timeline.idle_ms * 1e3);
   m.images_encoded = images_encoded_;
   m.requests_finished = finished_requests_;
   std::lock_guard lock(metrics_mutex_);

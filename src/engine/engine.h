@@ -103,6 +103,11 @@ struct EngineMetrics {
   std::uint64_t device_wait_ns = 0;
   // Steps launched before the previous step's tokens were read (overlap).
   std::uint64_t overlapped_steps = 0;
+  // The device's time over the steps (Backend::device_timeline), in µs:
+  // busy from a step's first work to its logits, idle from one step's logits
+  // to the next step's first work. Zero where the backend does not measure.
+  std::uint64_t device_busy_us = 0;
+  std::uint64_t device_idle_us = 0;
   // Images the vision tower ran on; an image found in the prefix cache
   // costs none.
   std::uint64_t images_encoded = 0;

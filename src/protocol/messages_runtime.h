@@ -164,6 +164,10 @@ struct EngineTelemetry {
   std::int64_t generated_tokens = 0;
   std::int64_t steps = 0;
   std::int64_t requests_finished = 0;
+  // Ours: the device's busy and idle time over the steps, µs (zero on the
+  // CPU), from which the share of a step the device waits follows.
+  std::int64_t device_busy_us = 0;
+  std::int64_t device_idle_us = 0;
   // The model's memory (as load_model's `memory` reports it).
   std::optional<std::int64_t> weights_bytes;
   std::optional<std::int64_t> kv_cache_bytes;
@@ -187,6 +191,8 @@ struct EngineTelemetry {
     v("generated_tokens", s.generated_tokens);
     v("steps", s.steps);
     v("requests_finished", s.requests_finished);
+    v("device_busy_us", s.device_busy_us);
+    v("device_idle_us", s.device_idle_us);
     v("weights_bytes", s.weights_bytes);
     v("kv_cache_bytes", s.kv_cache_bytes);
     v("kv_block_bytes", s.kv_block_bytes);

@@ -107,6 +107,8 @@ Server::Reply Server::runtime_telemetry() {
     t.generated_tokens = static_cast<std::int64_t>(e.generated_tokens);
     t.steps = static_cast<std::int64_t>(e.steps);
     t.requests_finished = static_cast<std::int64_t>(e.requests_finished);
+    t.device_busy_us = static_cast<std::int64_t>(e.device_busy_us);
+    t.device_idle_us = static_cast<std::int64_t>(e.device_idle_us);
     if (const auto& mem = m->info.memory) {
       t.weights_bytes = mem->weights_bytes;
       t.kv_cache_bytes = mem->kv_cache_bytes;

@@ -243,6 +243,11 @@ std::string render_engine_telemetry(const core::Json& telemetry) {
       {"mlxs_engine_preemptions_total", "counter", "Sequences preempted", "preemptions"},
       {"mlxs_prefix_queries_total", "counter", "Prefix cache lookups", "prefix_queries"},
       {"mlxs_prefix_hits_total", "counter", "Prefix cache hits", "prefix_hits"},
+      {"mlxs_engine_device_busy_microseconds_total", "counter",
+       "Device time from each step's first work to its logits (0 on the CPU)", "device_busy_us"},
+      {"mlxs_engine_device_idle_microseconds_total", "counter",
+       "Device time between one step's logits and the next step's first work (0 on the CPU)",
+       "device_idle_us"},
   };
   for (const Field& f : kFields) {
     header(out, f.name, f.type, f.help);

@@ -193,6 +193,12 @@ TEST(Engine, ConcurrentRequestsMatchOneAtATimeAndTheReference) {
   } else {
     EXPECT_EQ(e->metrics().overlapped_steps, 0u);
   }
+#ifdef MLXS_ENGINE_CUDA
+  // The device's time is measured (CUDA events); a CPU reports none.
+  EXPECT_GT(e->metrics().device_busy_us, 0u);
+#else
+  EXPECT_EQ(e->metrics().device_busy_us, 0u);
+#endif
   for (std::size_t i = 0; i < prompts.size(); ++i) {
     EXPECT_EQ(together[i].tokens[0], alone[i]) << "prompt " << i;
     const auto& jp = (*ref)["prompts"][i];

@@ -339,8 +339,12 @@ TEST(MetricsText, PrometheusShape) {
   EXPECT_NE(text.find("mlxs_ready 1"), std::string::npos);
   const std::string engines = render_engine_telemetry(Json::parse(
       R"({"engines": [{"model_id": "m", "kv_blocks_used": 3, "prefix_queries": 4,
-                        "prefix_hits": 1}]})"));
+                        "prefix_hits": 1, "device_busy_us": 950, "device_idle_us": 50}]})"));
   EXPECT_NE(engines.find("mlxs_kv_blocks_used{model=\"m\"} 3"), std::string::npos) << engines;
+  EXPECT_NE(engines.find("mlxs_engine_device_busy_microseconds_total{model=\"m\"} 950"),
+            std::string::npos);
+  EXPECT_NE(engines.find("mlxs_engine_device_idle_microseconds_total{model=\"m\"} 50"),
+            std::string::npos);
   EXPECT_NE(engines.find("mlxs_prefix_cache_hit_rate{model=\"m\"} 0.25"), std::string::npos);
 }
 
