@@ -25,13 +25,11 @@ void StreamCounter::on_request(std::string_view line) {
 }
 
 void StreamCounter::on_reply(std::string_view line) {
+  // Every chunk of every stream passes here: the substring tests come first,
+  // and the lock only for a line that may answer a request.
   const bool event = line.find("\"stream.event\"") != std::string_view::npos;
-  bool response = false;
-  if (!event) {
-    std::lock_guard lock(mutex_);
-    response = !pending_.empty() && (line.find("\"result\"") != std::string_view::npos ||
-                                     line.find("\"error\"") != std::string_view::npos);
-  }
+  const bool response = !event && (line.find("\"result\"") != std::string_view::npos ||
+                                   line.find("\"error\"") != std::string_view::npos);
   if (!event && !response) return;
   const Json j = parse_object(line);
   if (!j.is_object()) return;

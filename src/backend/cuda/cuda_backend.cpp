@@ -320,6 +320,11 @@ struct CudaBackend::Impl {
   // thread and stepped on another: every entry point that touches the
   // device first makes this backend's device current on the calling thread.
   void bind() const { bind_device(options.device); }
+  // Destroys every captured decode graph (the device bound).
+  void destroy_graphs() {
+    for (auto& [key, exec] : graphs) cudaGraphExecDestroy(exec);
+    graphs.clear();
+  }
 
   ~Impl() {
     bind();
@@ -347,7 +352,7 @@ struct CudaBackend::Impl {
       cudaFree(r.inv_freq);
       cudaFree(r.axis);
     }
-    for (auto& [key, exec] : graphs) cudaGraphExecDestroy(exec);
+    destroy_graphs();
     owned.clear();
     cudaFreeHost(meta_host);
     cudaFreeHost(logits_host);
@@ -771,8 +776,7 @@ core::Status CudaBackend::share_sampled_ids(tensor::Communicator& comm, int rows
 
 void CudaBackend::drop_graphs() {
   impl_->bind();
-  for (auto& [key, exec] : impl_->graphs) cudaGraphExecDestroy(exec);
-  impl_->graphs.clear();
+  impl_->destroy_graphs();
 }
 
 void CudaBackend::on_destroy(std::function<void()> callback) {
@@ -989,8 +993,7 @@ core::Status CudaBackend::plan_step(const tensor::StepCapacity& capacity) {
   Impl& m = *impl_;
   m.capacity = capacity;
   // New scratch below: graphs captured on the old buffers must not replay.
-  for (auto& [key, exec] : m.graphs) cudaGraphExecDestroy(exec);
-  m.graphs.clear();
+  m.destroy_graphs();
   const auto T = static_cast<std::size_t>(std::max(capacity.max_tokens, 1));
   const auto S = static_cast<std::size_t>(std::max(capacity.max_seqs, 1));
   const auto R = static_cast<std::size_t>(std::max(capacity.max_logit_rows, 1));
