@@ -95,6 +95,14 @@ cudaError_t attention_decode(const KvLayout& kv, int layer, const float* q, floa
                              int heads, int head_dim, float scale, float softcap, int window,
                              int splits, int split_len, const StepMeta& m, float* partial,
                              unsigned* tickets, cudaStream_t s, bool skip_multi = false);
+// The same contract on the tensor cores (kernels_attention_decode_tc.cu):
+// bf16 caches, head_dim 16-256, GQA groups of up to 16; Q and P rounded to
+// bf16, f32 softmax and accumulation. For large decode batches.
+bool attention_decode_tc_supported(int heads, int head_dim, const KvLayout& kv);
+cudaError_t attention_decode_tc(const KvLayout& kv, int layer, const float* q, float* out, int T,
+                                int heads, int head_dim, float scale, float softcap, int window,
+                                int splits, int split_len, const StepMeta& m, float* partial,
+                                unsigned* tickets, cudaStream_t s, bool skip_multi = false);
 // Prefill-sized work (kernels_attention_prefill.cu): the rows of every
 // sequence that brings two or more rows to the step, on the tensor cores
 // (bf16 Q·Kᵀ and P·V, f32 softmax and accumulation), a block per tile of

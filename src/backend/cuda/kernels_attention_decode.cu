@@ -13,6 +13,7 @@
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/kv_access.cuh"
 #include "backend/cuda/launch_util.cuh"
+#include "backend/cuda/split_merge.cuh"
 
 namespace mlxs::backend::cuda::k {
 namespace {
@@ -68,7 +69,6 @@ __global__ void __launch_bounds__(kThreads)
   __shared__ float m_s[kMaxGroup];            // running max per head
   __shared__ float l_s[kMaxGroup];            // running sum per head
   __shared__ float corr_s[kMaxGroup];         // this chunk's rescale of the accumulators
-  __shared__ bool last_s;
 
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   cudaGridDependencySynchronize();  // q and the cache's new row come from the previous kernel
@@ -190,14 +190,13 @@ __global__ void __launch_bounds__(kThreads)
     }
     return;
   }
-  // This split's partial softmax, [max, sum, acc[D]] per head (an empty
-  // split writes a zero sum, which the merge skips).
-  const int width = D + 2;
+  // This split's partial softmax (an empty split writes a zero sum, which
+  // the merge skips); the last split to finish merges.
   if (kg == 0) {
 #pragma unroll
     for (int h = 0; h < kMaxGroup; ++h) {
       if (h < group) {
-        float* row = partial + ((head0 + h) * splits + split) * width;
+        float* row = split_partial(partial, head0 + h, splits, split, D);
         row[2 + d] = acc[h];
         if (d == 0) {
           row[0] = m_s[h];
@@ -206,35 +205,7 @@ __global__ void __launch_bounds__(kThreads)
       }
     }
   }
-  // The last split to finish merges: every writer fences before the ticket.
-  __threadfence();
-  __syncthreads();
-  unsigned* ticket = tickets + blockIdx.x;
-  if (tid == 0) last_s = atomicAdd(ticket, 1u) == static_cast<unsigned>(splits - 1);
-  __syncthreads();
-  if (!last_s) return;
-  __threadfence();
-  if (tid == 0) *ticket = 0;  // ready for the next layer and the next replay
-  for (int i = tid; i < group * D; i += kThreads) {
-    const int h = i / D;
-    const int dd = i % D;
-    const float* p = partial + (head0 + h) * splits * width;
-    float gmax = -FLT_MAX;
-    for (int s = 0; s < splits; ++s) {
-      if (__ldcg(p + s * width + 1) > 0.0f) gmax = fmaxf(gmax, __ldcg(p + s * width));
-    }
-    float total = 0.0f;
-    float a = 0.0f;
-    for (int s = 0; s < splits; ++s) {
-      const float l = __ldcg(p + s * width + 1);
-      if (l > 0.0f) {
-        const float f = __expf(__ldcg(p + s * width) - gmax);
-        total += l * f;
-        a += __ldcg(p + s * width + 2 + dd) * f;
-      }
-    }
-    out[(head0 + h) * D + dd] = a / total;
-  }
+  merge_if_last(partial, tickets + blockIdx.x, splits, group, D, head0, out);
 }
 
 }  // namespace

@@ -21,6 +21,7 @@
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/device_once.cuh"
 #include "backend/cuda/kv_access.cuh"
+#include "backend/cuda/mma_util.cuh"
 
 namespace mlxs::backend::cuda::k {
 namespace {
@@ -43,56 +44,6 @@ constexpr int key_tile() {
 template <int D>
 constexpr std::size_t smem_bytes() {
   return sizeof(bf16) * static_cast<std::size_t>(kPairs + 4 * key_tile<D>()) * (D + kPad);
-}
-
-__device__ __forceinline__ unsigned shared_addr(const void* p) {
-  return static_cast<unsigned>(__cvta_generic_to_shared(p));
-}
-
-// 16 bytes global -> shared, asynchronously; zeros when !valid (nothing read).
-__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool valid) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(shared_addr(dst)), "l"(src),
-               "r"(valid ? 16 : 0));
-}
-__device__ __forceinline__ void cp_async_commit() {
-  asm volatile("cp.async.commit_group;\n" ::);
-}
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
-}
-
-// Four 8 x 8 bf16 matrices; lanes 8j..8j+7 give the row addresses of matrix j.
-__device__ __forceinline__ void ldsm_x4(unsigned (&r)[4], const bf16* p) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(shared_addr(p)));
-}
-// The same, each matrix transposed (V's rows are keys; P·V wants them as k).
-__device__ __forceinline__ void ldsm_x4_t(unsigned (&r)[4], const bf16* p) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(shared_addr(p)));
-}
-
-__device__ __forceinline__ void mma(float (&c)[4], const unsigned (&a)[4], unsigned b0,
-                                    unsigned b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
-      "{%8,%9}, {%0,%1,%2,%3};\n"
-      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-__device__ __forceinline__ unsigned pack(float lo, float hi) {
-  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);  // lo in the low half
-  return *reinterpret_cast<const unsigned*>(&v);
-}
-
-__device__ __forceinline__ float fast_exp2(float x) {  // 2^x; -inf gives 0
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-  return y;
 }
 
 template <int D>
@@ -129,8 +80,8 @@ __global__ void __launch_bounds__(kThreads)
       v = reinterpret_cast<const float4*>(q + head * D)[c];
     }
     uint2 packed;
-    packed.x = pack(v.x, v.y);
-    packed.y = pack(v.z, v.w);
+    packed.x = pack_bf16(v.x, v.y);
+    packed.y = pack_bf16(v.z, v.w);
     *reinterpret_cast<uint2*>(qs + pair * S + c * 4) = packed;
   }
 
@@ -245,8 +196,8 @@ __global__ void __launch_bounds__(kThreads)
           unsigned b[4];
           ldsm_x4(b, ks + (np * 16 + (lane & 7) + ((lane >> 4) << 3)) * S + kk * 16 +
                          ((lane >> 3) & 1) * 8);
-          mma(sc[2 * np], a, b[0], b[1]);
-          mma(sc[2 * np + 1], a, b[2], b[3]);
+          mma_bf16(sc[2 * np], a, b[0], b[1]);
+          mma_bf16(sc[2 * np + 1], a, b[2], b[3]);
         }
       }
       // Scale, soft-cap, mask; then the online softmax per row (a row's
@@ -298,16 +249,16 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
       for (int kc = 0; kc < BN / 16; ++kc) {
         unsigned a[4];
-        a[0] = pack(sc[2 * kc][0], sc[2 * kc][1]);
-        a[1] = pack(sc[2 * kc][2], sc[2 * kc][3]);
-        a[2] = pack(sc[2 * kc + 1][0], sc[2 * kc + 1][1]);
-        a[3] = pack(sc[2 * kc + 1][2], sc[2 * kc + 1][3]);
+        a[0] = pack_bf16(sc[2 * kc][0], sc[2 * kc][1]);
+        a[1] = pack_bf16(sc[2 * kc][2], sc[2 * kc][3]);
+        a[2] = pack_bf16(sc[2 * kc + 1][0], sc[2 * kc + 1][1]);
+        a[3] = pack_bf16(sc[2 * kc + 1][2], sc[2 * kc + 1][3]);
 #pragma unroll
         for (int dp = 0; dp < DT / 2; ++dp) {
           unsigned b[4];
           ldsm_x4_t(b, vs + (kc * 16 + (lane & 15)) * S + dp * 16 + (lane >> 4) * 8);
-          mma(o[2 * dp], a, b[0], b[1]);
-          mma(o[2 * dp + 1], a, b[2], b[3]);
+          mma_bf16(o[2 * dp], a, b[0], b[1]);
+          mma_bf16(o[2 * dp + 1], a, b[2], b[3]);
         }
       }
       __syncthreads();  // the stage is refilled two tiles on

@@ -1,11 +1,11 @@
 // Paged attention over a bf16 KV cache against a host reference in double
 // over the same bf16 keys and values: the tensor-core prefill kernel for the
-// rows of multi-row sequences, the per-row kernels for one-row sequences
-// next to them (decode rows of a mixed step), and the per-row kernels alone
-// (MLXS_CUDA_PREFILL_TC=0). GQA groups that do and do not divide the
-// kernel's 64 (row, head) pairs, several sequences per step, scattered block
-// tables, chunks that extend a cached prefix, sliding windows,
-// soft-capping, a bidirectional span. Label: gpu.
+// rows of multi-row sequences, the decode kernels (CUDA cores, or tensor
+// cores) for one-row sequences next to them (decode rows of a mixed step)
+// and alone, and the per-row kernels alone (MLXS_CUDA_PREFILL_TC=0). GQA groups that do and do not
+// divide the kernel's 64 (row, head) pairs, several sequences per step, scattered block tables,
+// chunks that extend a cached prefix, sliding windows, soft-capping, a bidirectional span. Label:
+// gpu.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -41,10 +41,23 @@ float round_bf16(float x) {
   return core::bf16_to_f32(core::f32_to_bf16(x));
 }
 
-std::unique_ptr<cuda::CudaBackend> make_gpu(bool tensor_cores) {
-  if (!tensor_cores) setenv("MLXS_CUDA_PREFILL_TC", "0", 1);
+// Which kernels take the step's rows.
+enum class Kernels {
+  kPerRow,        // CUDA-core kernels for every row (f32 math on the bf16 cache)
+  kServing,       // the defaults: prefill chunks on the tensor cores
+  kDecodeTensor,  // and every one-row sequence on the tensor-core decode kernel
+};
+
+std::unique_ptr<cuda::CudaBackend> make_gpu(Kernels kernels) {
+  if (kernels == Kernels::kPerRow) {
+    setenv("MLXS_CUDA_PREFILL_TC", "0", 1);
+    setenv("MLXS_CUDA_DECODE_TC_MIN_ROWS", "1000000", 1);
+  } else if (kernels == Kernels::kDecodeTensor) {
+    setenv("MLXS_CUDA_DECODE_TC_MIN_ROWS", "1", 1);
+  }
   auto g = cuda::CudaBackend::create(cuda::CudaOptions{});  // serving defaults
   unsetenv("MLXS_CUDA_PREFILL_TC");
+  unsetenv("MLXS_CUDA_DECODE_TC_MIN_ROWS");
   EXPECT_TRUE(g.is_ok()) << g.status().to_string();
   return g.is_ok() ? std::move(g).value() : nullptr;
 }
@@ -64,8 +77,8 @@ struct Feed {
 
 // Runs four steps and returns the worst per-row relative error against the
 // reference (sqrt(sum d^2 / sum ref^2) over one row's heads).
-double run_case(const Case& c, bool tensor_cores) {
-  auto gpu = make_gpu(tensor_cores);
+double run_case(const Case& c, Kernels kernels) {
+  auto gpu = make_gpu(kernels);
   if (!gpu) return INFINITY;
   const int hd = c.head_dim;
   const int q_width = c.heads * hd;
@@ -107,11 +120,14 @@ double run_case(const Case& c, bool tensor_cores) {
 
   double worst = 0.0;
   // Prefill of three sequences (C with a bidirectional span); then chunks
-  // extending a cached prefix beside decode rows, with T <= 64 (the decode
-  // kernel takes the one-row sequences) and T > 64 (the per-row kernel); a
-  // lone chunk.
-  const std::vector<std::vector<Feed>> steps = {
-      {{0, 37}, {1, 21}, {2, 5, true}}, {{0, 1}, {1, 30}, {2, 1}}, {{0, 1}, {1, 70}}, {{2, 40}}};
+  // extending a cached prefix beside decode rows, with T <= 64 (key splits
+  // for the one-row sequences) and T > 64 (one split); a lone chunk; a pure
+  // decode step (split into 16-key ranges, merged in the launch).
+  const std::vector<std::vector<Feed>> steps = {{{0, 37}, {1, 21}, {2, 5, true}},
+                                                {{0, 1}, {1, 30}, {2, 1}},
+                                                {{0, 1}, {1, 70}},
+                                                {{2, 40}},
+                                                {{0, 1}, {1, 1}, {2, 1}}};
   for (std::size_t si = 0; si < steps.size(); ++si) {
     std::vector<std::int32_t> tokens, positions, rows, until;
     std::vector<tensor::SeqSlice> slices;
@@ -215,12 +231,20 @@ const std::vector<Case> kCases = {
     {4, 2, 16, 0, 5.0f},    // the tiny fixtures' head size
 };
 
+// The tensor-core decode kernel also takes groups of 16 (its whole M tile;
+// the CUDA-core kernels stop at 8).
+std::vector<Case> decode_cases() {
+  std::vector<Case> cases = kCases;
+  cases.push_back({16, 1, 64, 0, 0.0f});
+  return cases;
+}
+
 // bf16 Q and P on the tensor cores: a relative rounding of 2^-9 each, which
 // the softmax average shrinks; stated bound 1e-2 per row (a wrong mask or
 // tile gives errors of order 1).
 TEST(CudaPrefillAttention, TensorCoresMatchReference) {
   for (const Case& c : kCases) {
-    const double worst = run_case(c, true);
+    const double worst = run_case(c, Kernels::kServing);
     EXPECT_LT(worst, 1e-2) << fmt::format("heads {} kv {} dim {} window {} softcap {}", c.heads,
                                           c.kv_heads, c.head_dim, c.window, c.softcap);
     std::printf("prefill attention (tensor cores) heads %d/%d dim %d window %d cap %.0f: %.3g\n",
@@ -228,10 +252,22 @@ TEST(CudaPrefillAttention, TensorCoresMatchReference) {
   }
 }
 
+// Decode rows on the tensor cores (bf16 Q and P, as in prefill): every
+// one-row sequence of every step, split or not, beside prefill chunks or not.
+TEST(CudaDecodeAttention, TensorCoresMatchReference) {
+  for (const Case& c : decode_cases()) {
+    const double worst = run_case(c, Kernels::kDecodeTensor);
+    EXPECT_LT(worst, 1e-2) << fmt::format("heads {} kv {} dim {} window {} softcap {}", c.heads,
+                                          c.kv_heads, c.head_dim, c.window, c.softcap);
+    std::printf("decode attention (tensor cores) heads %d/%d dim %d window %d cap %.0f: %.3g\n",
+                c.heads, c.kv_heads, c.head_dim, c.window, c.softcap, worst);
+  }
+}
+
 // The per-row kernels read the same bf16 cache in f32 math: rounding only.
 TEST(CudaPrefillAttention, RowKernelsOnBf16Cache) {
   for (const Case& c : kCases) {
-    const double worst = run_case(c, false);
+    const double worst = run_case(c, Kernels::kPerRow);
     EXPECT_LT(worst, 1e-4) << fmt::format("heads {} kv {} dim {} window {} softcap {}", c.heads,
                                           c.kv_heads, c.head_dim, c.window, c.softcap);
   }

@@ -1,0 +1,334 @@
+// Paged decode attention on the tensor cores, for bf16 caches and large
+// batches. The CUDA-core decode kernel (kernels_attention_decode.cu) spends
+// per key shuffles, exponentials and scalar FMAs; at 128-256 rows of 1-2k
+// keys it ran at about a third of the copy bandwidth, which made long-context
+// batched decode (the 1k/1k serving benchmark) bound by that arithmetic rather
+// than by the cache's bytes. Here a block takes one decode row and the GQA
+// group of one KV head: the group's query heads (padded to 16) are the A
+// operand of bf16 m16n8k16 mma.sync, each warp takes 16 keys of a 64-key tile
+// (Q·Kᵀ, online softmax in f32, P·V), key tiles stream through a cp.async
+// double buffer, and the four warps' softmax states are merged in shared
+// memory at the end. Key splits (flash-decoding) use the same partials and
+// in-launch merge as the CUDA-core kernel (split_merge.cuh).
+#include <cmath>
+#include <cstdint>
+
+#include <cuda_bf16.h>
+
+#include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/device_once.cuh"
+#include "backend/cuda/kv_access.cuh"
+#include "backend/cuda/launch_util.cuh"
+#include "backend/cuda/mma_util.cuh"
+#include "backend/cuda/split_merge.cuh"
+
+namespace mlxs::backend::cuda::k {
+namespace {
+
+constexpr int kWarps = 4;
+constexpr int kThreads = 32 * kWarps;
+constexpr int kWarpKeys = 16;                  // keys per warp per tile (one k16 of P·V)
+constexpr int kTileKeys = kWarps * kWarpKeys;  // keys per tile
+constexpr int kRows = 16;                      // the MMA's M: query heads of the group, padded
+constexpr int kPad = 8;                        // bf16 after each shared row (bank spread)
+constexpr float kLog2e = 1.4426950408889634f;
+constexpr float kLn2 = 0.6931471805599453f;
+
+using bf16 = __nv_bfloat16;
+
+// Q, then two stages of (K tile, V tile), rows padded. The warps' final
+// states (f32 [warp][row][D + 2]) reuse the stages, which are larger.
+template <int D>
+constexpr std::size_t smem_bytes() {
+  return sizeof(bf16) * static_cast<std::size_t>(kRows + 4 * kTileKeys) *
+         static_cast<std::size_t>(D + kPad);
+}
+
+template <int D>
+__global__ void __launch_bounds__(kThreads)
+    decode_tc_kernel(KvLayout kv, int layer, const float* q, int heads, float scale, float softcap,
+                     int window, int splits, int split_len, StepMeta m, float* partial,
+                     unsigned* tickets, float* out, bool skip_multi) {
+  constexpr int S = D + kPad;     // bf16 per shared row
+  constexpr int KT = D / 16;      // k-steps of Q·Kᵀ
+  constexpr int DT = D / 8;       // n8 output tiles of P·V
+  constexpr int kChunks = D / 8;  // 16-byte pieces of a row
+  static_assert(sizeof(float) * kWarps * kRows * (D + 2) <=
+                sizeof(bf16) * 4 * kTileKeys * (D + kPad));  // the merge fits in the stages
+  extern __shared__ __align__(128) unsigned char decode_tc_smem[];
+  bf16* qs = reinterpret_cast<bf16*>(decode_tc_smem);  // [kRows][S]
+  bf16* stages = qs + kRows * S;                       // 2 x ([kTileKeys][S] K, then V)
+
+  const int t = static_cast<int>(blockIdx.x) / kv.kv_heads;
+  const int g = static_cast<int>(blockIdx.x) % kv.kv_heads;
+  const int split = static_cast<int>(blockIdx.y);
+  const int group = heads / kv.kv_heads;
+  const int tid = static_cast<int>(threadIdx.x);
+  const int warp = tid >> 5;
+  const int lane = tid & 31;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  cudaTriggerProgrammaticLaunchCompletion();  // the o projection may start prefetching weights
+#endif
+  // Rows of prefill chunks are attention_prefill's.
+  if (skip_multi && multi_row(m, t, static_cast<int>(gridDim.x) / kv.kv_heads)) return;
+  const int pos = m.positions[t];
+  const int lo = window > 0 ? max(0, pos - window + 1) : 0;
+  const int begin = max(lo, split * split_len);
+  const int end = min(last_key(m, t, pos) + 1, (split + 1) * split_len);
+  const std::int32_t* table = m.tables + m.seq_table[m.row_seq[t]];
+  const bf16* layer_base = static_cast<const bf16*>(kv.base) + layer * kv.layer_stride;
+  const std::int64_t head_off = static_cast<std::int64_t>(g) * kv.block_size * D;
+  const std::int64_t head0 = static_cast<std::int64_t>(t) * heads + g * group;
+
+  // Key tile k0 into stage `st`; keys past `end` read as zeros (V must stay
+  // finite: 0 · NaN is NaN).
+  auto load = [&](int k0, int st) {
+    bf16* ks = stages + st * 2 * kTileKeys * S;
+    bf16* vs = ks + kTileKeys * S;
+    for (int i = tid; i < kTileKeys * kChunks; i += kThreads) {
+      const int j = i / kChunks;
+      const int c = i % kChunks;
+      const int key = k0 + j;
+      const bool ok = key < end;
+      const bf16* src = layer_base;
+      if (ok) {
+        src += static_cast<std::int64_t>(table[key / kv.block_size]) * kv.block_stride + head_off +
+               static_cast<std::int64_t>(key % kv.block_size) * D + c * 8;
+      }
+      cp_async16(ks + j * S + c * 8, src, ok);
+      cp_async16(vs + j * S + c * 8, ok ? src + kv.kv_stride : src, ok);
+    }
+    cp_async_commit();
+  };
+
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  cudaGridDependencySynchronize();  // q and the cache's new row come from the previous kernels
+#endif
+  const int tiles = begin < end ? (end - begin + kTileKeys - 1) / kTileKeys : 0;
+  if (tiles > 0) load(begin, 0);  // in flight while Q is staged
+  // Q as bf16, the group's heads in rows 0 .. group - 1, zeros below.
+  for (int i = tid; i < kRows * (D / 4); i += kThreads) {
+    const int r = i / (D / 4);
+    const int c = i % (D / 4);
+    float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    if (r < group) v = reinterpret_cast<const float4*>(q + (head0 + r) * D)[c];
+    uint2 packed;
+    packed.x = pack_bf16(v.x, v.y);
+    packed.y = pack_bf16(v.z, v.w);
+    *reinterpret_cast<uint2*>(qs + r * S + c * 4) = packed;
+  }
+  __syncthreads();
+  // Q's A fragments, the same for every tile: in registers up to 128-wide
+  // heads, re-read from shared memory for 256 (registers are short there).
+  constexpr bool kQInRegisters = D <= 128;
+  unsigned qa[kQInRegisters ? KT : 1][4];
+  if constexpr (kQInRegisters) {
+#pragma unroll
+    for (int kk = 0; kk < KT; ++kk) {
+      ldsm_x4(qa[kk], qs + (lane & 15) * S + kk * 16 + (lane >> 4) * 8);
+    }
+  }
+
+  float o[DT][4];
+#pragma unroll
+  for (int i = 0; i < DT; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
+  float mx[2] = {-INFINITY, -INFINITY};  // running max of rows lane/4 and lane/4 + 8 (log2 units)
+  float sum[2] = {0.0f, 0.0f};           // this lane's share of the running sums
+  const float scale_log2 = scale * kLog2e;
+
+  for (int it = 0; it < tiles; ++it) {
+    const int k0 = begin + it * kTileKeys;
+    if (it + 1 < tiles) {
+      load(k0 + kTileKeys, (it + 1) & 1);
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
+    }
+    __syncthreads();
+    const bf16* ks = stages + (it & 1) * 2 * kTileKeys * S + warp * kWarpKeys * S;
+    const bf16* vs = ks + kTileKeys * S;
+
+    // Scores of the 16 rows x this warp's 16 keys (two n8 tiles).
+    float sc[2][4];
+#pragma unroll
+    for (int n = 0; n < 2; ++n) sc[n][0] = sc[n][1] = sc[n][2] = sc[n][3] = 0.0f;
+#pragma unroll
+    for (int kk = 0; kk < KT; ++kk) {
+      unsigned a[4];
+      if constexpr (kQInRegisters) {
+#pragma unroll
+        for (int i = 0; i < 4; ++i) a[i] = qa[kk][i];
+      } else {
+        ldsm_x4(a, qs + (lane & 15) * S + kk * 16 + (lane >> 4) * 8);
+      }
+      unsigned b[4];
+      ldsm_x4(b, ks + ((lane & 7) + ((lane >> 4) << 3)) * S + kk * 16 + ((lane >> 3) & 1) * 8);
+      mma_bf16(sc[0], a, b[0], b[1]);
+      mma_bf16(sc[1], a, b[2], b[3]);
+    }
+    // Scale, soft-cap, mask (every row is the same query position), then the
+    // online softmax per row over the quad that holds it.
+#pragma unroll
+    for (int ri = 0; ri < 2; ++ri) {
+      float tile_max = -INFINITY;
+#pragma unroll
+      for (int n = 0; n < 2; ++n) {
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          const int key = k0 + warp * kWarpKeys + n * 8 + (lane & 3) * 2 + e;
+          float s = sc[n][2 * ri + e];
+          if (softcap > 0.0f) {
+            s = softcap * tanhf(s * scale / softcap) * kLog2e;
+          } else {
+            s *= scale_log2;
+          }
+          s = key < end ? s : -INFINITY;
+          sc[n][2 * ri + e] = s;
+          tile_max = fmaxf(tile_max, s);
+        }
+      }
+      tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
+      tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 2));
+      const float new_max = fmaxf(mx[ri], tile_max);
+      const float ref = new_max == -INFINITY ? 0.0f : new_max;  // all masked so far
+      const float corr = fast_exp2(mx[ri] - ref);
+      mx[ri] = new_max;
+      float add = 0.0f;
+#pragma unroll
+      for (int n = 0; n < 2; ++n) {
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          const float p = fast_exp2(sc[n][2 * ri + e] - ref);
+          sc[n][2 * ri + e] = p;
+          add += p;
+        }
+      }
+      sum[ri] = sum[ri] * corr + add;
+#pragma unroll
+      for (int dt = 0; dt < DT; ++dt) {
+        o[dt][2 * ri] *= corr;
+        o[dt][2 * ri + 1] *= corr;
+      }
+    }
+    // O += P · V over the warp's 16 keys (the score tiles as the A operand).
+    unsigned pa[4];
+    pa[0] = pack_bf16(sc[0][0], sc[0][1]);
+    pa[1] = pack_bf16(sc[0][2], sc[0][3]);
+    pa[2] = pack_bf16(sc[1][0], sc[1][1]);
+    pa[3] = pack_bf16(sc[1][2], sc[1][3]);
+#pragma unroll
+    for (int dp = 0; dp < DT / 2; ++dp) {
+      unsigned b[4];
+      ldsm_x4_t(b, vs + (lane & 15) * S + dp * 16 + (lane >> 4) * 8);
+      mma_bf16(o[2 * dp], pa, b[0], b[1]);
+      mma_bf16(o[2 * dp + 1], pa, b[2], b[3]);
+    }
+    __syncthreads();  // the stage is refilled two tiles on
+  }
+
+  // The warps' states into shared memory, over the stages (the loop's last
+  // barrier, or this one when a split has no keys, follows their last read).
+  __syncthreads();
+  float* ws = reinterpret_cast<float*>(stages);  // [warp][row][D + 2]: o, max, sum
+  constexpr int W = D + 2;
+#pragma unroll
+  for (int ri = 0; ri < 2; ++ri) {
+    float l = sum[ri];
+    l += __shfl_xor_sync(0xffffffffu, l, 1);
+    l += __shfl_xor_sync(0xffffffffu, l, 2);
+    const int r = (lane >> 2) + 8 * ri;
+    float* row = ws + (warp * kRows + r) * W;
+#pragma unroll
+    for (int dt = 0; dt < DT; ++dt) {
+      row[dt * 8 + (lane & 3) * 2] = o[dt][2 * ri];
+      row[dt * 8 + (lane & 3) * 2 + 1] = o[dt][2 * ri + 1];
+    }
+    if ((lane & 3) == 0) {
+      row[D] = mx[ri];
+      row[D + 1] = l;
+    }
+  }
+  __syncthreads();
+  // Merge the warps: head h, dimension d per thread step.
+  for (int i = tid; i < group * D; i += kThreads) {
+    const int h = i / D;
+    const int d = i % D;
+    float top = -INFINITY;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) top = fmaxf(top, ws[(w * kRows + h) * W + D]);
+    float num = 0.0f;
+    float den = 0.0f;
+    if (top != -INFINITY) {
+#pragma unroll
+      for (int w = 0; w < kWarps; ++w) {
+        const float* row = ws + (w * kRows + h) * W;
+        const float f = fast_exp2(row[D] - top);
+        num += row[d] * f;
+        den += row[D + 1] * f;
+      }
+    }
+    if (splits == 1) {
+      out[(head0 + h) * D + d] = num / den;
+    } else {
+      float* p = split_partial(partial, head0 + h, splits, split, D);
+      p[2 + d] = num;
+      if (d == 0) {
+        p[0] = top == -INFINITY ? -FLT_MAX : top * kLn2;  // natural-log units, as the merge reads
+        p[1] = den;
+      }
+    }
+  }
+  if (splits > 1) merge_if_last(partial, tickets + blockIdx.x, splits, group, D, head0, out);
+}
+
+template <int D>
+cudaError_t launch(const KvLayout& kv, int layer, const float* q, float* out, int T, int heads,
+                   float scale, float softcap, int window, int splits, int split_len,
+                   const StepMeta& m, float* partial, unsigned* tickets, cudaStream_t s,
+                   bool skip_multi) {
+  static PerDeviceOnce once;  // one per head size (a template's static)
+  if (const cudaError_t e = opt_in_smem(once, decode_tc_kernel<D>, smem_bytes<D>());
+      e != cudaSuccess) {
+    return e;
+  }
+  const dim3 grid(static_cast<unsigned>(T * kv.kv_heads), static_cast<unsigned>(splits));
+  return launch_early_smem(decode_tc_kernel<D>, grid, kThreads, smem_bytes<D>(), s, kv, layer, q,
+                           heads, scale, softcap, window, splits, split_len, m, partial, tickets,
+                           out, skip_multi);
+}
+
+}  // namespace
+
+bool attention_decode_tc_supported(int heads, int head_dim, const KvLayout& kv) {
+  return kv.type == WType::kBF16 && kv.head_dim == head_dim && heads % kv.kv_heads == 0 &&
+         heads / kv.kv_heads <= kRows &&
+         (head_dim == 16 || head_dim == 32 || head_dim == 64 || head_dim == 128 || head_dim == 256);
+}
+
+cudaError_t attention_decode_tc(const KvLayout& kv, int layer, const float* q, float* out, int T,
+                                int heads, int head_dim, float scale, float softcap, int window,
+                                int splits, int split_len, const StepMeta& m, float* partial,
+                                unsigned* tickets, cudaStream_t s, bool skip_multi) {
+  if (!attention_decode_tc_supported(heads, head_dim, kv)) return cudaErrorInvalidValue;
+  if (T == 0) return cudaSuccess;
+  switch (head_dim) {
+    case 16:
+      return launch<16>(kv, layer, q, out, T, heads, scale, softcap, window, splits, split_len, m,
+                        partial, tickets, s, skip_multi);
+    case 32:
+      return launch<32>(kv, layer, q, out, T, heads, scale, softcap, window, splits, split_len, m,
+                        partial, tickets, s, skip_multi);
+    case 64:
+      return launch<64>(kv, layer, q, out, T, heads, scale, softcap, window, splits, split_len, m,
+                        partial, tickets, s, skip_multi);
+    case 128:
+      return launch<128>(kv, layer, q, out, T, heads, scale, softcap, window, splits, split_len, m,
+                         partial, tickets, s, skip_multi);
+    default:
+      break;
+  }
+  return launch<256>(kv, layer, q, out, T, heads, scale, softcap, window, splits, split_len, m,
+                     partial, tickets, s, skip_multi);
+}
+
+}  // namespace mlxs::backend::cuda::k
