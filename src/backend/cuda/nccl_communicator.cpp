@@ -41,12 +41,20 @@ bool device_f32(const Tensor& t) {
 
 }  // namespace
 
-void keep_nvlink_multicast_off() {
+// The project's NCCL settings, unless the user set them: NVLink multicast
+// off (../shared/GPU.md), and every connection made in ncclCommInitRank
+// rather than at its first collective (NCCL_RUNTIME_CONNECT=0). A serving
+// worker sizes its KV cache from the memory free after loading; with lazy
+// connections NCCL's buffers were allocated at the warm-up step, after the
+// cache had taken 90% of the card, and the first all-reduce failed with an
+// "internal error" (2 H200s, 8B at TP=2, --gpu-memory-fraction 0.9).
+void set_nccl_defaults() {
   setenv("NCCL_NVLS_ENABLE", "0", /*overwrite=*/0);
+  setenv("NCCL_RUNTIME_CONNECT", "0", /*overwrite=*/0);
 }
 
 Result<NcclId> NcclCommunicator::unique_id() {
-  keep_nvlink_multicast_off();
+  set_nccl_defaults();
   ncclUniqueId id;
   MLXS_RETURN_IF_ERROR(nccl_status(ncclGetUniqueId(&id), "unique id"));
   static_assert(sizeof(id.internal) == sizeof(NcclId::bytes));
@@ -63,7 +71,7 @@ Result<std::unique_ptr<NcclCommunicator>> NcclCommunicator::create(const NcclId&
     return Status(ErrorCode::kInvalidParams,
                   fmt::format("tensor-parallel rank {} of {} does not exist", rank, world));
   }
-  keep_nvlink_multicast_off();
+  set_nccl_defaults();
   MLXS_RETURN_IF_ERROR(cuda_status(cudaSetDevice(device), "set device"));
   ncclUniqueId nid;
   std::memcpy(nid.internal, id.bytes.data(), sizeof(nid.internal));

@@ -26,10 +26,10 @@ struct NcclId {
   std::array<char, 128> bytes{};
 };
 
-// Sets NCCL_NVLS_ENABLE=0 unless the environment already sets it (a user's
-// value wins). create() calls it; a process that starts NCCL some other way
-// calls it before.
-void keep_nvlink_multicast_off();
+// Sets NCCL_NVLS_ENABLE=0 and NCCL_RUNTIME_CONNECT=0 unless the environment
+// already sets them (a user's value wins). create() calls it; a process that
+// starts NCCL some other way calls it before.
+void set_nccl_defaults();
 
 class NcclCommunicator final : public tensor::Communicator {
  public:
@@ -42,9 +42,10 @@ class NcclCommunicator final : public tensor::Communicator {
   // replays a captured decode graph: the graph holds it already; and the
   // communicator drops those graphs before it is destroyed (NCCL waits for
   // them), unless the backend went first.
-  static core::Result<std::unique_ptr<NcclCommunicator>> create(
-      const NcclId& id, int rank, int world, int device, cudaStream_t stream,
-      CudaBackend* graphs = nullptr);
+  static core::Result<std::unique_ptr<NcclCommunicator>> create(const NcclId& id, int rank,
+                                                                int world, int device,
+                                                                cudaStream_t stream,
+                                                                CudaBackend* graphs = nullptr);
   ~NcclCommunicator() override;
 
   int rank() const override { return rank_; }
@@ -65,7 +66,7 @@ class NcclCommunicator final : public tensor::Communicator {
   std::unique_ptr<Comm> comm_;
   int rank_, world_, device_;
   cudaStream_t stream_;
-  float* flag_;  // one device float the barrier reduces
+  float* flag_;                    // one device float the barrier reduces
   CudaBackend* graphs_ = nullptr;  // null once that backend is gone
   std::atomic<bool> aborted_{false};
   std::thread aborter_;  // runs ncclCommAbort (abort() says why on a thread)
