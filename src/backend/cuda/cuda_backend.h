@@ -45,6 +45,11 @@ struct CudaOptions {
   // attention then runs on the tensor cores. exact_f32 keeps f32 (the 1e-3
   // parity runs). MLXS_CUDA_KV_F32=1 overrides it (A/B runs).
   bool bf16_kv = true;
+  // The KV cache in e4m3 (issue 11's FP8 cache; unscaled codes, see
+  // kv_access.cuh): a quarter of f32's bytes, read by the attention kernels
+  // and widened exactly to bf16 tiles for the tensor cores. Not under
+  // exact_f32. MLXS_CUDA_KV_FP8=1 turns it on.
+  bool fp8_kv = false;
 };
 
 class CudaBackend final : public tensor::Backend {

@@ -10,7 +10,9 @@
 
 namespace mlxs::backend::cuda::k {
 
-enum class WType : int { kF32 = 0, kF16 = 1, kBF16 = 2 };
+// Element types of weights (f32, f16, bf16) and of the KV cache (f32, bf16,
+// or e4m3: the FP8 cache of issue 11).
+enum class WType : int { kF32 = 0, kF16 = 1, kBF16 = 2, kFP8E4M3 = 3 };
 enum class Act : int { kSilu = 0, kGeluTanh = 1, kGelu = 2, kQuickGelu = 3 };
 
 // Per-step metadata on the device (see CudaBackend::begin_step).
@@ -47,7 +49,7 @@ __device__ inline std::int32_t step_token(const StepMeta& m, int t) {
 // half as much); kernels convert on load and store and keep f32 math.
 struct KvLayout {
   void* base;                 // the whole cache
-  WType type;                 // kF32 or kBF16
+  WType type;                 // kF32, kBF16 or kFP8E4M3 (unscaled e4m3 codes)
   std::int64_t layer_stride;  // elements per layer (K and V)
   std::int64_t kv_stride;     // elements from K to V of a layer
   std::int64_t block_stride;  // elements per block (all kv heads)

@@ -12,12 +12,14 @@
 // in-launch merge as the CUDA-core kernel (split_merge.cuh).
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include <cuda_bf16.h>
 
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/device_once.cuh"
 #include "backend/cuda/kv_access.cuh"
+#include "backend/cuda/kv_tile.cuh"
 #include "backend/cuda/launch_util.cuh"
 #include "backend/cuda/mma_util.cuh"
 #include "backend/cuda/split_merge.cuh"
@@ -30,34 +32,36 @@ constexpr int kThreads = 32 * kWarps;
 constexpr int kWarpKeys = 16;                  // keys per warp per tile (one k16 of P·V)
 constexpr int kTileKeys = kWarps * kWarpKeys;  // keys per tile
 constexpr int kRows = 16;                      // the MMA's M: query heads of the group, padded
-constexpr int kPad = 8;                        // bf16 after each shared row (bank spread)
+constexpr int kPad = kTilePad;
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLn2 = 0.6931471805599453f;
 
 using bf16 = __nv_bfloat16;
 
-// Q, then two stages of (K tile, V tile), rows padded. The warps' final
-// states (f32 [warp][row][D + 2]) reuse the stages, which are larger.
-template <int D>
+// Q, then the bf16 (K tile, V tile) stages, rows padded, then an e4m3
+// cache's staging area (kv_tile.cuh). The warps' final states (f32
+// [warp][row][D + 2]) reuse the first tile stage, which is larger.
+template <typename E, int D>
 constexpr std::size_t smem_bytes() {
-  return sizeof(bf16) * static_cast<std::size_t>(kRows + 4 * kTileKeys) *
-         static_cast<std::size_t>(D + kPad);
+  return sizeof(bf16) * static_cast<std::size_t>(kRows) * (D + kPad) +
+         kv_tile_bytes<E, D, kTileKeys>() + kv_staging_bytes<E, D, kTileKeys>();
 }
 
-template <int D>
+template <typename E, int D>
 __global__ void __launch_bounds__(kThreads)
     decode_tc_kernel(KvLayout kv, int layer, const float* q, int heads, float scale, float softcap,
                      int window, int splits, int split_len, StepMeta m, float* partial,
                      unsigned* tickets, float* out, bool skip_multi) {
-  constexpr int S = D + kPad;     // bf16 per shared row
-  constexpr int KT = D / 16;      // k-steps of Q·Kᵀ
-  constexpr int DT = D / 8;       // n8 output tiles of P·V
-  constexpr int kChunks = D / 8;  // 16-byte pieces of a row
+  constexpr int S = D + kPad;  // bf16 per shared row
+  constexpr int KT = D / 16;   // k-steps of Q·Kᵀ
+  constexpr int DT = D / 8;    // n8 output tiles of P·V
   static_assert(sizeof(float) * kWarps * kRows * (D + 2) <=
-                sizeof(bf16) * 4 * kTileKeys * (D + kPad));  // the merge fits in the stages
+                sizeof(bf16) * 2 * kTileKeys * (D + kPad));  // the merge fits in one stage
   extern __shared__ __align__(128) unsigned char decode_tc_smem[];
   bf16* qs = reinterpret_cast<bf16*>(decode_tc_smem);  // [kRows][S]
-  bf16* stages = qs + kRows * S;                       // 2 x ([kTileKeys][S] K, then V)
+  bf16* stages = qs + kRows * S;                       // bf16 (K tile, V tile) stages
+  unsigned char* staging = reinterpret_cast<unsigned char*>(stages) +
+                           kv_tile_bytes<E, D, kTileKeys>();  // e4m3 codes in flight
 
   const int t = static_cast<int>(blockIdx.x) / kv.kv_heads;
   const int g = static_cast<int>(blockIdx.x) % kv.kv_heads;
@@ -76,29 +80,13 @@ __global__ void __launch_bounds__(kThreads)
   const int begin = max(lo, split * split_len);
   const int end = min(last_key(m, t, pos) + 1, (split + 1) * split_len);
   const std::int32_t* table = m.tables + m.seq_table[m.row_seq[t]];
-  const bf16* layer_base = static_cast<const bf16*>(kv.base) + layer * kv.layer_stride;
+  const E* layer_base = static_cast<const E*>(kv.base) + layer * kv.layer_stride;
   const std::int64_t head_off = static_cast<std::int64_t>(g) * kv.block_size * D;
   const std::int64_t head0 = static_cast<std::int64_t>(t) * heads + g * group;
 
-  // Key tile k0 into stage `st`; keys past `end` read as zeros (V must stay
-  // finite: 0 · NaN is NaN).
   auto load = [&](int k0, int st) {
-    bf16* ks = stages + st * 2 * kTileKeys * S;
-    bf16* vs = ks + kTileKeys * S;
-    for (int i = tid; i < kTileKeys * kChunks; i += kThreads) {
-      const int j = i / kChunks;
-      const int c = i % kChunks;
-      const int key = k0 + j;
-      const bool ok = key < end;
-      const bf16* src = layer_base;
-      if (ok) {
-        src += static_cast<std::int64_t>(table[key / kv.block_size]) * kv.block_stride + head_off +
-               static_cast<std::int64_t>(key % kv.block_size) * D + c * 8;
-      }
-      cp_async16(ks + j * S + c * 8, src, ok);
-      cp_async16(vs + j * S + c * 8, ok ? src + kv.kv_stride : src, ok);
-    }
-    cp_async_commit();
+    kv_tile_load<E, D, kTileKeys, kThreads>(kv, layer_base, table, head_off, k0, end, st, stages,
+                                            staging, tid);
   };
 
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
@@ -145,7 +133,8 @@ __global__ void __launch_bounds__(kThreads)
       cp_async_wait<0>();
     }
     __syncthreads();
-    const bf16* ks = stages + (it & 1) * 2 * kTileKeys * S + warp * kWarpKeys * S;
+    kv_tile_widen<E, D, kTileKeys, kThreads>(it & 1, stages, staging, tid);
+    const bf16* ks = kv_tile<E, D, kTileKeys>(stages, it & 1) + warp * kWarpKeys * S;
     const bf16* vs = ks + kTileKeys * S;
 
     // Scores of the 16 rows x this warp's 16 keys (two n8 tiles).
@@ -281,27 +270,27 @@ __global__ void __launch_bounds__(kThreads)
   if (splits > 1) merge_if_last(partial, tickets + blockIdx.x, splits, group, D, head0, out);
 }
 
-template <int D>
+template <typename E, int D>
 cudaError_t launch(const KvLayout& kv, int layer, const float* q, float* out, int T, int heads,
                    float scale, float softcap, int window, int splits, int split_len,
                    const StepMeta& m, float* partial, unsigned* tickets, cudaStream_t s,
                    bool skip_multi) {
   static PerDeviceOnce once;  // one per head size (a template's static)
-  if (const cudaError_t e = opt_in_smem(once, decode_tc_kernel<D>, smem_bytes<D>());
+  if (const cudaError_t e = opt_in_smem(once, decode_tc_kernel<E, D>, smem_bytes<E, D>());
       e != cudaSuccess) {
     return e;
   }
   const dim3 grid(static_cast<unsigned>(T * kv.kv_heads), static_cast<unsigned>(splits));
-  return launch_early_smem(decode_tc_kernel<D>, grid, kThreads, smem_bytes<D>(), s, kv, layer, q,
-                           heads, scale, softcap, window, splits, split_len, m, partial, tickets,
+  return launch_early_smem(decode_tc_kernel<E, D>, grid, kThreads, smem_bytes<E, D>(), s, kv, layer,
+                           q, heads, scale, softcap, window, splits, split_len, m, partial, tickets,
                            out, skip_multi);
 }
 
 }  // namespace
 
 bool attention_decode_tc_supported(int heads, int head_dim, const KvLayout& kv) {
-  return kv.type == WType::kBF16 && kv.head_dim == head_dim && heads % kv.kv_heads == 0 &&
-         heads / kv.kv_heads <= kRows &&
+  return (kv.type == WType::kBF16 || kv.type == WType::kFP8E4M3) && kv.head_dim == head_dim &&
+         heads % kv.kv_heads == 0 && heads / kv.kv_heads <= kRows &&
          (head_dim == 16 || head_dim == 32 || head_dim == 64 || head_dim == 128 || head_dim == 256);
 }
 
@@ -311,24 +300,30 @@ cudaError_t attention_decode_tc(const KvLayout& kv, int layer, const float* q, f
                                 unsigned* tickets, cudaStream_t s, bool skip_multi) {
   if (!attention_decode_tc_supported(heads, head_dim, kv)) return cudaErrorInvalidValue;
   if (T == 0) return cudaSuccess;
-  switch (head_dim) {
-    case 16:
-      return launch<16>(kv, layer, q, out, T, heads, scale, softcap, window, splits, split_len, m,
-                        partial, tickets, s, skip_multi);
-    case 32:
-      return launch<32>(kv, layer, q, out, T, heads, scale, softcap, window, splits, split_len, m,
-                        partial, tickets, s, skip_multi);
-    case 64:
-      return launch<64>(kv, layer, q, out, T, heads, scale, softcap, window, splits, split_len, m,
-                        partial, tickets, s, skip_multi);
-    case 128:
-      return launch<128>(kv, layer, q, out, T, heads, scale, softcap, window, splits, split_len, m,
-                         partial, tickets, s, skip_multi);
-    default:
-      break;
-  }
-  return launch<256>(kv, layer, q, out, T, heads, scale, softcap, window, splits, split_len, m,
-                     partial, tickets, s, skip_multi);
+  return with_kv_type(kv, [&](auto tag) {
+    using E = typename decltype(tag)::type;
+    auto go = [&](auto dim) {
+      return launch<E, decltype(dim)::value>(kv, layer, q, out, T, heads, scale, softcap, window,
+                                             splits, split_len, m, partial, tickets, s, skip_multi);
+    };
+    if constexpr (std::is_same_v<E, float>) {
+      return cudaErrorInvalidValue;  // not supported (checked above)
+    } else {
+      switch (head_dim) {
+        case 16:
+          return go(std::integral_constant<int, 16>{});
+        case 32:
+          return go(std::integral_constant<int, 32>{});
+        case 64:
+          return go(std::integral_constant<int, 64>{});
+        case 128:
+          return go(std::integral_constant<int, 128>{});
+        default:
+          break;
+      }
+      return go(std::integral_constant<int, 256>{});
+    }
+  });
 }
 
 }  // namespace mlxs::backend::cuda::k

@@ -15,12 +15,14 @@
 // bring only one row (decode rows of a mixed step) are not written here.
 #include <climits>
 #include <cmath>
+#include <type_traits>
 
 #include <cuda_bf16.h>
 
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/device_once.cuh"
 #include "backend/cuda/kv_access.cuh"
+#include "backend/cuda/kv_tile.cuh"
 #include "backend/cuda/mma_util.cuh"
 
 namespace mlxs::backend::cuda::k {
@@ -29,7 +31,7 @@ namespace {
 constexpr int kWarps = 4;
 constexpr int kThreads = 32 * kWarps;
 constexpr int kPairs = 16 * kWarps;  // (query row, head) pairs per block
-constexpr int kPad = 8;              // bf16 after each shared row: ldmatrix rows hit distinct banks
+constexpr int kPad = kTilePad;
 constexpr float kLog2e = 1.4426950408889634f;
 
 using bf16 = __nv_bfloat16;
@@ -40,13 +42,15 @@ constexpr int key_tile() {
   return D > 128 ? 32 : 64;
 }
 
-// Q, then two stages of (K tile, V tile), rows padded.
-template <int D>
+// Q, then the bf16 (K tile, V tile) stages, rows padded, then an e4m3
+// cache's staging area (kv_tile.cuh).
+template <typename E, int D>
 constexpr std::size_t smem_bytes() {
-  return sizeof(bf16) * static_cast<std::size_t>(kPairs + 4 * key_tile<D>()) * (D + kPad);
+  return sizeof(bf16) * static_cast<std::size_t>(kPairs) * (D + kPad) +
+         kv_tile_bytes<E, D, key_tile<D>()>() + kv_staging_bytes<E, D, key_tile<D>()>();
 }
 
-template <int D>
+template <typename E, int D>
 __global__ void __launch_bounds__(kThreads)
     prefill_kernel(KvLayout kv, int layer, const float* q, int T, int heads, float scale,
                    float softcap, int window, StepMeta m, float* out) {
@@ -54,10 +58,11 @@ __global__ void __launch_bounds__(kThreads)
   constexpr int BN = key_tile<D>();  // keys per tile
   constexpr int NT = BN / 8;         // score tiles (n8) per warp
   constexpr int DT = D / 8;          // output tiles (n8) per warp
-  constexpr int kChunks = D / 8;     // 16-byte pieces of a row
   extern __shared__ __align__(128) bf16 prefill_smem[];
   bf16* qs = prefill_smem;         // [kPairs][S]
-  bf16* stages = qs + kPairs * S;  // 2 x ([BN][S] K, [BN][S] V)
+  bf16* stages = qs + kPairs * S;  // bf16 ([BN][S] K, [BN][S] V) stages
+  unsigned char* staging =
+      reinterpret_cast<unsigned char*>(stages) + kv_tile_bytes<E, D, BN>();  // e4m3 codes
 
   const int g = blockIdx.y;  // KV head
   const int group = heads / kv.kv_heads;
@@ -112,7 +117,7 @@ __global__ void __launch_bounds__(kThreads)
   float sum[2] = {0.0f, 0.0f};           // this lane's share of the running sum
 
   __shared__ int s_lo, s_hi;
-  const bf16* layer_base = static_cast<const bf16*>(kv.base) + layer * kv.layer_stride;
+  const E* layer_base = static_cast<const E*>(kv.base) + layer * kv.layer_stride;
   const std::int64_t head_off = static_cast<std::int64_t>(g) * kv.block_size * D;
   const float scale_log2 = scale * kLog2e;
   const int seq_first = m.row_seq[r0];
@@ -149,24 +154,10 @@ __global__ void __launch_bounds__(kThreads)
     const std::int32_t* table = m.tables + m.seq_table[seq];
 
     // Key tile k0 into stage `st`; keys past the range read as zeros (the
-    // table has no entry for them, and V must stay finite: 0 · NaN is NaN).
+    // table has no entry for them).
     auto load = [&](int k0, int st) {
-      bf16* ks = stages + st * 2 * BN * S;
-      bf16* vs = ks + BN * S;
-      for (int i = tid; i < BN * kChunks; i += kThreads) {
-        const int j = i / kChunks;
-        const int c = i % kChunks;
-        const int key = k0 + j;
-        const bool ok = key < kv_hi;
-        const bf16* src = layer_base;
-        if (ok) {
-          src += static_cast<std::int64_t>(table[key / kv.block_size]) * kv.block_stride +
-                 head_off + static_cast<std::int64_t>(key % kv.block_size) * D + c * 8;
-        }
-        cp_async16(ks + j * S + c * 8, src, ok);
-        cp_async16(vs + j * S + c * 8, ok ? src + kv.kv_stride : src, ok);
-      }
-      cp_async_commit();
+      kv_tile_load<E, D, BN, kThreads>(kv, layer_base, table, head_off, k0, kv_hi, st, stages,
+                                       staging, tid);
     };
 
     const int tiles = (kv_hi - kv_lo + BN - 1) / BN;
@@ -180,7 +171,8 @@ __global__ void __launch_bounds__(kThreads)
         cp_async_wait<0>();
       }
       __syncthreads();
-      const bf16* ks = stages + (it & 1) * 2 * BN * S;
+      kv_tile_widen<E, D, BN, kThreads>(it & 1, stages, staging, tid);
+      const bf16* ks = kv_tile<E, D, BN>(stages, it & 1);
       const bf16* vs = ks + BN * S;
 
       // Scores of the warp's 16 pairs x BN keys.
@@ -282,27 +274,27 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-template <int D>
+template <typename E, int D>
 cudaError_t launch(const KvLayout& kv, int layer, const float* q, float* out, int T, int heads,
                    float scale, float softcap, int window, const StepMeta& m, cudaStream_t s) {
   static PerDeviceOnce once;  // one per head size (a template's static)
-  if (const cudaError_t e = opt_in_smem(once, prefill_kernel<D>, smem_bytes<D>());
+  if (const cudaError_t e = opt_in_smem(once, prefill_kernel<E, D>, smem_bytes<E, D>());
       e != cudaSuccess) {
     return e;
   }
   const int tile_rows = kPairs / (heads / kv.kv_heads);
   const dim3 grid(static_cast<unsigned>((T + tile_rows - 1) / tile_rows),
                   static_cast<unsigned>(kv.kv_heads));
-  prefill_kernel<D><<<grid, kThreads, smem_bytes<D>(), s>>>(kv, layer, q, T, heads, scale, softcap,
-                                                            window, m, out);
+  prefill_kernel<E, D><<<grid, kThreads, smem_bytes<E, D>(), s>>>(kv, layer, q, T, heads, scale,
+                                                                  softcap, window, m, out);
   return cudaGetLastError();
 }
 
 }  // namespace
 
 bool attention_prefill_supported(int heads, int head_dim, const KvLayout& kv) {
-  return kv.type == WType::kBF16 && kv.head_dim == head_dim && heads % kv.kv_heads == 0 &&
-         heads / kv.kv_heads <= kPairs &&
+  return (kv.type == WType::kBF16 || kv.type == WType::kFP8E4M3) && kv.head_dim == head_dim &&
+         heads % kv.kv_heads == 0 && heads / kv.kv_heads <= kPairs &&
          (head_dim == 16 || head_dim == 32 || head_dim == 64 || head_dim == 128 || head_dim == 256);
 }
 
@@ -311,19 +303,30 @@ cudaError_t attention_prefill(const KvLayout& kv, int layer, const float* q, flo
                               const StepMeta& m, cudaStream_t s) {
   if (!attention_prefill_supported(heads, head_dim, kv)) return cudaErrorInvalidValue;
   if (T == 0) return cudaSuccess;
-  switch (head_dim) {
-    case 16:
-      return launch<16>(kv, layer, q, out, T, heads, scale, softcap, window, m, s);
-    case 32:
-      return launch<32>(kv, layer, q, out, T, heads, scale, softcap, window, m, s);
-    case 64:
-      return launch<64>(kv, layer, q, out, T, heads, scale, softcap, window, m, s);
-    case 128:
-      return launch<128>(kv, layer, q, out, T, heads, scale, softcap, window, m, s);
-    default:
-      break;
-  }
-  return launch<256>(kv, layer, q, out, T, heads, scale, softcap, window, m, s);
+  return with_kv_type(kv, [&](auto tag) {
+    using E = typename decltype(tag)::type;
+    auto go = [&](auto dim) {
+      return launch<E, decltype(dim)::value>(kv, layer, q, out, T, heads, scale, softcap, window, m,
+                                             s);
+    };
+    if constexpr (std::is_same_v<E, float>) {
+      return cudaErrorInvalidValue;  // not supported (checked above)
+    } else {
+      switch (head_dim) {
+        case 16:
+          return go(std::integral_constant<int, 16>{});
+        case 32:
+          return go(std::integral_constant<int, 32>{});
+        case 64:
+          return go(std::integral_constant<int, 64>{});
+        case 128:
+          return go(std::integral_constant<int, 128>{});
+        default:
+          break;
+      }
+      return go(std::integral_constant<int, 256>{});
+    }
+  });
 }
 
 }  // namespace mlxs::backend::cuda::k

@@ -20,6 +20,8 @@ __device__ __forceinline__ float load_as_float(WType t, const void* p, std::int6
       return __half2float(static_cast<const __half*>(p)[i]);
     case WType::kBF16:
       return __bfloat162float(static_cast<const __nv_bfloat16*>(p)[i]);
+    case WType::kFP8E4M3:
+      return static_cast<float>(static_cast<const __nv_fp8_e4m3*>(p)[i]);
   }
   return 0.0f;
 }

@@ -239,6 +239,8 @@ cudaError_t dispatch(WType t, const float* x, bool aligned, int M, int K, const 
       return dispatch_rows<__half>(x, aligned, M, K, segs, s);
     case WType::kBF16:
       return dispatch_rows<__nv_bfloat16>(x, aligned, M, K, segs, s);
+    case WType::kFP8E4M3:  // FP8 weights have their own kernels (kernels_fp8)
+      break;
   }
   return cudaErrorInvalidValue;
 }

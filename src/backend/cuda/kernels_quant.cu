@@ -30,6 +30,8 @@ __device__ __forceinline__ float param(const void* p, WType t, std::int64_t i) {
       return __half2float(static_cast<const __half*>(p)[i]);
     case WType::kF32:
       return static_cast<const float*>(p)[i];
+    case WType::kFP8E4M3:  // scales and biases are never e4m3
+      break;
   }
   return 0.0f;
 }

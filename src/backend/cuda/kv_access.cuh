@@ -1,11 +1,20 @@
 #pragma once
 // Element access of the paged KV cache (KvLayout) for kernels templated on
-// its storage type, f32 or bf16: rows are converted on load and on store, the
-// math stays f32. Also the per-row key bounds every attention kernel shares.
+// its storage type, f32, bf16 or e4m3: rows are converted on load and on
+// store, the math stays f32. Also the per-row key bounds every attention
+// kernel shares.
+//
+// The e4m3 cache stores unscaled codes (a scale of 1, saturating at ±448, as
+// vLLM's FP8 cache does without calibrated scales): every code widens to
+// bf16 and f16 exactly, so the tensor-core kernels convert tiles without a
+// scale, and the rounding is e4m3's 2^-4 relative step, below 2^-6 in
+// absolute terms (subnormals).
 
 #include <cstdint>
 
 #include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_fp8.h>
 
 #include "backend/cuda/cuda_kernels.h"
 
@@ -17,11 +26,13 @@ struct KvTag {
   using type = T;
 };
 
-// f(KvTag<float>) or f(KvTag<__nv_bfloat16>) for the cache's element type.
+// f(KvTag<float>), f(KvTag<__nv_bfloat16>) or f(KvTag<__nv_fp8_e4m3>) for
+// the cache's element type.
 template <typename F>
 cudaError_t with_kv_type(const KvLayout& kv, F&& f) {
   if (kv.type == WType::kBF16) return f(KvTag<__nv_bfloat16>{});
   if (kv.type == WType::kF32) return f(KvTag<float>{});
+  if (kv.type == WType::kFP8E4M3) return f(KvTag<__nv_fp8_e4m3>{});
   return cudaErrorInvalidValue;
 }
 
@@ -37,6 +48,18 @@ __device__ __forceinline__ void kv_store(float* p, float v) {
 }
 __device__ __forceinline__ void kv_store(__nv_bfloat16* p, float v) {
   *p = __float2bfloat16_rn(v);
+}
+__device__ __forceinline__ float kv_load(const __nv_fp8_e4m3* p) {
+  return static_cast<float>(*p);
+}
+__device__ __forceinline__ void kv_store(__nv_fp8_e4m3* p, float v) {
+  *p = __nv_fp8_e4m3(v);  // round to nearest even, saturating (satfinite)
+}
+
+// Two e4m3 codes (the low byte first) as floats, exactly.
+__device__ __forceinline__ float2 e4m3x2_to_float2(unsigned short codes) {
+  const __half2_raw h = __nv_cvt_fp8x2_to_halfraw2(codes, __NV_E4M3);
+  return __half22float2(*reinterpret_cast<const __half2*>(&h));
 }
 
 // Row `slot` of KV head `head` in cache block `block` (which: 0 K, 1 V).
@@ -109,6 +132,36 @@ __device__ __forceinline__ void load_vec(const __nv_bfloat16* p, float (&out)[N]
   } else {
 #pragma unroll
     for (int i = 0; i < N; ++i) out[i] = __bfloat162float(p[i]);
+  }
+}
+
+template <int N>
+__device__ __forceinline__ void load_vec(const __nv_fp8_e4m3* p, float (&out)[N]) {
+  if constexpr (N % 16 == 0) {
+#pragma unroll
+    for (int i = 0; i < N / 16; ++i) {
+      const uint4 v = reinterpret_cast<const uint4*>(p)[i];
+      const unsigned w[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        const float2 a = e4m3x2_to_float2(static_cast<unsigned short>(w[j] & 0xFFFFu));
+        const float2 b = e4m3x2_to_float2(static_cast<unsigned short>(w[j] >> 16));
+        out[16 * i + 4 * j] = a.x;
+        out[16 * i + 4 * j + 1] = a.y;
+        out[16 * i + 4 * j + 2] = b.x;
+        out[16 * i + 4 * j + 3] = b.y;
+      }
+    }
+  } else if constexpr (N % 2 == 0) {
+#pragma unroll
+    for (int i = 0; i < N / 2; ++i) {
+      const float2 f = e4m3x2_to_float2(reinterpret_cast<const unsigned short*>(p)[i]);
+      out[2 * i] = f.x;
+      out[2 * i + 1] = f.y;
+    }
+  } else {
+#pragma unroll
+    for (int i = 0; i < N; ++i) out[i] = static_cast<float>(p[i]);
   }
 }
 

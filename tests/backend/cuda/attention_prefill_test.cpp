@@ -1,11 +1,12 @@
-// Paged attention over a bf16 KV cache against a host reference in double
-// over the same bf16 keys and values: the tensor-core prefill kernel for the
-// rows of multi-row sequences, the decode kernels (CUDA cores, or tensor
-// cores) for one-row sequences next to them (decode rows of a mixed step)
-// and alone, and the per-row kernels alone (MLXS_CUDA_PREFILL_TC=0). GQA groups that do and do not
-// divide the kernel's 64 (row, head) pairs, several sequences per step, scattered block tables,
-// chunks that extend a cached prefix, sliding windows, soft-capping, a bidirectional span. Label:
-// gpu.
+// Paged attention over a bf16 (and an e4m3) KV cache against a host reference
+// in double over the same cached keys and values: the tensor-core prefill
+// kernel for the rows of multi-row sequences, the decode kernels (CUDA cores,
+// or tensor cores) for one-row sequences next to them (decode rows of a
+// mixed step) and alone, and the per-row kernels alone
+// (MLXS_CUDA_PREFILL_TC=0). GQA groups that do and do not divide the
+// kernel's 64 (row, head) pairs, several sequences per step, scattered block
+// tables, chunks that extend a cached prefix, sliding windows, soft-capping,
+// a bidirectional span. Label: gpu.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -13,6 +14,7 @@
 #include <memory>
 #include <numeric>
 #include <random>
+#include <string>
 #include <vector>
 
 #include <fmt/format.h>
@@ -21,6 +23,7 @@
 #include "backend/cuda/cuda_backend.h"
 #include "core/half.h"
 #include "core/rng.h"
+#include "tensor/quant.h"
 
 namespace mlxs::backend {
 namespace {
@@ -37,7 +40,9 @@ constexpr int kBlock = 16;
 constexpr int kPool = 40;  // cache blocks
 constexpr int kLayer = 1;  // of 2: the layer stride is exercised
 
-float round_bf16(float x) {
+// A value as the cache stores it.
+float round_to(DType cache, float x) {
+  if (cache == DType::kF8E4M3) return tensor::e4m3_to_f32(tensor::f32_to_e4m3(x));
   return core::bf16_to_f32(core::f32_to_bf16(x));
 }
 
@@ -77,7 +82,7 @@ struct Feed {
 
 // Runs four steps and returns the worst per-row relative error against the
 // reference (sqrt(sum d^2 / sum ref^2) over one row's heads).
-double run_case(const Case& c, Kernels kernels) {
+double run_case(const Case& c, Kernels kernels, DType cache = DType::kBF16) {
   auto gpu = make_gpu(kernels);
   if (!gpu) return INFINITY;
   const int hd = c.head_dim;
@@ -95,7 +100,7 @@ double run_case(const Case& c, Kernels kernels) {
   cap.max_heads = c.heads;
   cap.max_head_dim = hd;
   EXPECT_TRUE(gpu->plan_step(cap).is_ok());
-  const tensor::KvCacheShape shape{2, kPool, kBlock, c.kv_heads, hd, DType::kBF16};
+  const tensor::KvCacheShape shape{2, kPool, kBlock, c.kv_heads, hd, cache};
   auto kv_made = gpu->create_kv_storage(shape);
   EXPECT_TRUE(kv_made.is_ok()) << kv_made.status().to_string();
   if (!kv_made) return INFINITY;
@@ -173,8 +178,8 @@ double run_case(const Case& c, Kernels kernels) {
     for (std::int64_t t = 0; t < T; ++t) {
       Seq& s = seqs[static_cast<std::size_t>(row_seq[static_cast<std::size_t>(t)])];
       for (int i = 0; i < kv_width; ++i) {
-        s.k.push_back(round_bf16(k[static_cast<std::size_t>(t * kv_width + i)]));
-        s.v.push_back(round_bf16(v[static_cast<std::size_t>(t * kv_width + i)]));
+        s.k.push_back(round_to(cache, k[static_cast<std::size_t>(t * kv_width + i)]));
+        s.v.push_back(round_to(cache, v[static_cast<std::size_t>(t * kv_width + i)]));
       }
       ++s.len;
     }
@@ -273,6 +278,23 @@ TEST(CudaPrefillAttention, RowKernelsOnBf16Cache) {
   }
 }
 
+// The e4m3 cache (MLXS_CUDA_KV_FP8): the same kernels against the reference
+// over the values as e4m3 stores them. The tensor-core kernels widen the
+// codes to bf16 exactly, so the bound is the bf16 one; the per-row kernels
+// are f32 math on the same values.
+TEST(CudaFp8KvAttention, EveryKernelMatchesReference) {
+  for (const Case& c : decode_cases()) {
+    const std::string name = fmt::format("heads {} kv {} dim {} window {} softcap {}", c.heads,
+                                         c.kv_heads, c.head_dim, c.window, c.softcap);
+    const double tensor = run_case(c, Kernels::kDecodeTensor, DType::kF8E4M3);
+    EXPECT_LT(tensor, 1e-2) << name;
+    std::printf("fp8 cache, tensor cores: %s: %.3g\n", name.c_str(), tensor);
+    if (c.heads / c.kv_heads > 8) continue;  // the CUDA-core kernels stop at groups of 8
+    EXPECT_LT(run_case(c, Kernels::kServing, DType::kF8E4M3), 1e-2) << name;
+    EXPECT_LT(run_case(c, Kernels::kPerRow, DType::kF8E4M3), 1e-4) << name;
+  }
+}
+
 // Serving caches are bf16 (half the bytes per token); exact_f32 keeps f32.
 TEST(CudaPrefillAttention, KvDtypeFollowsOptions) {
   auto serving = cuda::CudaBackend::create(cuda::CudaOptions{});
@@ -283,6 +305,15 @@ TEST(CudaPrefillAttention, KvDtypeFollowsOptions) {
   auto parity = cuda::CudaBackend::create(exact);
   ASSERT_TRUE(parity.is_ok());
   EXPECT_EQ((*parity)->kv_dtype(), DType::kF32);
+  cuda::CudaOptions fp8;
+  fp8.fp8_kv = true;
+  auto small = cuda::CudaBackend::create(fp8);
+  ASSERT_TRUE(small.is_ok());
+  EXPECT_EQ((*small)->kv_dtype(), DType::kF8E4M3);
+  fp8.exact_f32 = true;  // parity runs stay f32 whatever else is asked
+  auto forced = cuda::CudaBackend::create(fp8);
+  ASSERT_TRUE(forced.is_ok());
+  EXPECT_EQ((*forced)->kv_dtype(), DType::kF32);
 }
 
 }  // namespace

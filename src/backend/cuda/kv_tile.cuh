@@ -1,0 +1,124 @@
+#pragma once
+// Key and value tiles of the paged cache for the tensor-core attention
+// kernels (kernels_attention_prefill.cu, kernels_attention_decode_tc.cu),
+// which read them from shared memory as bf16 rows of D + kTilePad elements.
+// A bf16 cache is copied there directly with cp.async, double-buffered. An
+// e4m3 cache is copied as codes into a double-buffered staging area (half the
+// bytes in flight per key) and widened into one bf16 tile once it has landed:
+// e4m3 -> bf16 is exact, so the kernels' arithmetic is the same for both.
+
+#include <cstddef>
+#include <cstdint>
+
+#include <cuda_bf16.h>
+#include <cuda_fp8.h>
+
+#include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/kv_access.cuh"
+#include "backend/cuda/mma_util.cuh"
+
+namespace mlxs::backend::cuda::k {
+
+constexpr int kTilePad = 8;  // bf16 after each shared row: ldmatrix rows hit distinct banks
+
+template <typename E>
+struct KvTileTraits;
+
+template <>
+struct KvTileTraits<__nv_bfloat16> {
+  static constexpr bool kStaged = false;
+  static constexpr int kTileStages = 2;  // bf16 tiles: the copies land there
+  static constexpr int kStagingStages = 0;
+};
+
+template <>
+struct KvTileTraits<__nv_fp8_e4m3> {
+  static constexpr bool kStaged = true;
+  static constexpr int kTileStages = 1;  // widened in place of the copy
+  static constexpr int kStagingStages = 2;
+};
+
+// Shared bytes of the tiles and of the staging area for BN keys of width D.
+template <typename E, int D, int BN>
+constexpr std::size_t kv_tile_bytes() {
+  return sizeof(__nv_bfloat16) * static_cast<std::size_t>(KvTileTraits<E>::kTileStages) * 2 * BN *
+         (D + kTilePad);
+}
+template <typename E, int D, int BN>
+constexpr std::size_t kv_staging_bytes() {
+  return static_cast<std::size_t>(KvTileTraits<E>::kStagingStages) * 2 * BN * D * sizeof(E);
+}
+
+// The bf16 K tile of stage `st` (V follows it, BN rows on).
+template <typename E, int D, int BN>
+__device__ __forceinline__ __nv_bfloat16* kv_tile(__nv_bfloat16* tiles, int st) {
+  return tiles + (KvTileTraits<E>::kTileStages == 1 ? 0 : st) * 2 * BN * (D + kTilePad);
+}
+
+// Starts copying keys k0 .. k0 + BN - 1 of one KV head (its rows at
+// head_off in each cache block) into stage `st`, as one cp.async group;
+// keys at or past `end` read as zeros (V must stay finite: 0 · NaN is NaN).
+template <typename E, int D, int BN, int kThreads>
+__device__ __forceinline__ void kv_tile_load(const KvLayout& kv, const E* layer_base,
+                                             const std::int32_t* table, std::int64_t head_off,
+                                             int k0, int end, int st, __nv_bfloat16* tiles,
+                                             unsigned char* staging, int tid) {
+  constexpr int kPer = 16 / static_cast<int>(sizeof(E));  // elements per 16-byte piece
+  constexpr int kChunks = D / kPer;
+  constexpr int S = D + kTilePad;
+  for (int i = tid; i < BN * kChunks; i += kThreads) {
+    const int j = i / kChunks;
+    const int c = i % kChunks;
+    const int key = k0 + j;
+    const bool ok = key < end;
+    const E* src = layer_base;
+    if (ok) {
+      src += static_cast<std::int64_t>(table[key / kv.block_size]) * kv.block_stride + head_off +
+             static_cast<std::int64_t>(key % kv.block_size) * D + c * kPer;
+    }
+    const E* vsrc = ok ? src + kv.kv_stride : src;
+    if constexpr (KvTileTraits<E>::kStaged) {
+      E* ks = reinterpret_cast<E*>(staging) + st * 2 * BN * D;
+      cp_async16(ks + j * D + c * kPer, src, ok);
+      cp_async16(ks + BN * D + j * D + c * kPer, vsrc, ok);
+    } else {
+      __nv_bfloat16* ks = kv_tile<E, D, BN>(tiles, st);
+      cp_async16(ks + j * S + c * kPer, src, ok);
+      cp_async16(ks + BN * S + j * S + c * kPer, vsrc, ok);
+    }
+  }
+  cp_async_commit();
+}
+
+// After stage `st` has landed (cp_async_wait + a barrier): an e4m3 stage is
+// widened into the bf16 tile, followed by a barrier; nothing for bf16.
+template <typename E, int D, int BN, int kThreads>
+__device__ __forceinline__ void kv_tile_widen(int st, __nv_bfloat16* tiles,
+                                              const unsigned char* staging, int tid) {
+  if constexpr (KvTileTraits<E>::kStaged) {
+    constexpr int S = D + kTilePad;
+    constexpr int kChunks = D / 16;  // 16 codes per piece
+    const unsigned char* src = staging + static_cast<std::size_t>(st) * 2 * BN * D;
+    __nv_bfloat16* dst = kv_tile<E, D, BN>(tiles, 0);
+    for (int i = tid; i < 2 * BN * kChunks; i += kThreads) {
+      const int row = i / kChunks;  // K rows, then V rows
+      const int c = i % kChunks;
+      const uint4 v = *reinterpret_cast<const uint4*>(src + row * D + c * 16);
+      const unsigned w[4] = {v.x, v.y, v.z, v.w};
+      unsigned out[8];
+#pragma unroll
+      for (int q = 0; q < 4; ++q) {
+        const float2 a = e4m3x2_to_float2(static_cast<unsigned short>(w[q] & 0xFFFFu));
+        const float2 b = e4m3x2_to_float2(static_cast<unsigned short>(w[q] >> 16));
+        out[2 * q] = pack_bf16(a.x, a.y);
+        out[2 * q + 1] = pack_bf16(b.x, b.y);
+      }
+      uint4* d = reinterpret_cast<uint4*>(dst + row * S + c * 16);
+      d[0] = make_uint4(out[0], out[1], out[2], out[3]);
+      d[1] = make_uint4(out[4], out[5], out[6], out[7]);
+    }
+    __syncthreads();
+  }
+}
+
+}  // namespace mlxs::backend::cuda::k
