@@ -283,7 +283,7 @@ namespace {
 // (one digit only); on aarch64 the dot product instructions
 // (quant_int8_neon.h). MLXS_INT8_ISA=avx2 or none picks a lesser set, so that
 // the AVX2 kernel's tests run on a VNNI machine too; any other value keeps
-// the best (the tests name it to check that it really is the one chosen).
+// the best.
 enum class Isa : std::uint8_t { kNone, kAvx2, kVnni, kNeon };
 
 Isa detect_isa() {

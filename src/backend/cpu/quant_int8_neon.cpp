@@ -4,8 +4,7 @@
 
 #if defined(__aarch64__)
 #include <arm_neon.h>
-#include <asm/hwcap.h>
-#include <sys/auxv.h>
+#include <sys/auxv.h>  // getauxval, HWCAP_ASIMDDP (glibc's bits/hwcap.h)
 // SDOT is optional before Armv8.4: only the functions marked with this are
 // compiled for it, so the build's baseline stays armv8-a, and they run only
 // where int8_neon_available() (quant_int8.cpp's dispatch).

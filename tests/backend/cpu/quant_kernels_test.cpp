@@ -355,6 +355,60 @@ TEST_P(Int8BackendLinear, OneRowWithinTheRoundingBoundOfX) {
 
 INSTANTIATE_TEST_SUITE_P(Digits, Int8BackendLinear, ::testing::Values(1, 2));
 
+// quantize_row_int8 as this CPU runs it (VNNI, NEON or scalar code): each
+// digit is x's block-scaled value rounded to nearest even, both layouts hold
+// the same digits (a partial last chunk spilling into the interleaved pad),
+// and the scales, sums and rounding losses match their definitions.
+TEST(Int8Quantize, DigitsLayoutsAndSums) {
+  const std::int64_t K = 320;  // two 128-column chunks and two lone blocks
+  std::mt19937 rng(21);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> x(static_cast<std::size_t>(K));
+  for (auto& v : x) v = dist(rng);
+  for (std::int64_t k = 96; k < 128; ++k) x[static_cast<std::size_t>(k)] = 0.0f;  // amax 0
+  for (int digits : {1, 2}) {
+    SCOPED_TRACE("digits " + std::to_string(digits));
+    std::vector<float> scratch(kernels::int8_row_floats(K));
+    const kernels::Int8Row row = kernels::int8_row_in(scratch.data(), K, digits == 1);
+    kernels::quantize_row_int8(x.data(), K, row);
+    for (std::int64_t blk = 0; blk < K / 32; ++blk) {
+      float amax = 0.0f;
+      double sum = 0.0;
+      for (std::int64_t k = blk * 32; k < (blk + 1) * 32; ++k) {
+        amax = std::max(amax, std::fabs(x[static_cast<std::size_t>(k)]));
+        sum += x[static_cast<std::size_t>(k)];
+      }
+      const float dx = amax / 127.0f;
+      const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+      EXPECT_EQ(row.block_scale[blk], dx) << "block " << blk;
+      EXPECT_NEAR(row.sum32[blk], sum, 1e-4) << "block " << blk;
+      double held = 0.0;  // sum of the digits' value, hi + lo / 256
+      for (std::int64_t k = blk * 32; k < (blk + 1) * 32; ++k) {
+        const float t = x[static_cast<std::size_t>(k)] * inv;
+        const float hi = std::nearbyint(t);
+        const std::int64_t slot =
+            (blk / 4) * 128 + (blk % 4) * 16 + (k % 2 == 0 ? 0 : 64) + (k % 32) / 2;
+        EXPECT_EQ(row.natural[0][k], static_cast<std::int8_t>(hi)) << "column " << k;
+        EXPECT_EQ(row.interleaved[0][slot], static_cast<std::int8_t>(hi)) << "column " << k;
+        held += hi;
+        if (digits == 1) continue;
+        const float lo = std::min(std::nearbyint((t - hi) * 256.0f), 127.0f);
+        EXPECT_EQ(row.natural[1][k], static_cast<std::int8_t>(lo)) << "column " << k;
+        EXPECT_EQ(row.interleaved[1][slot], static_cast<std::int8_t>(lo)) << "column " << k;
+        held += lo / 256.0;
+      }
+      EXPECT_NEAR(row.lost32[blk], sum - dx * held, 1e-4) << "block " << blk;
+    }
+    for (std::int64_t g = 0; g < K / 64; ++g) {
+      EXPECT_NEAR(row.sum64[g], row.sum32[2 * g] + row.sum32[2 * g + 1], 1e-5);
+      EXPECT_NEAR(row.lost64[g], row.lost32[2 * g] + row.lost32[2 * g + 1], 1e-5);
+    }
+    for (std::int64_t g = 0; g < K / 128; ++g) {
+      EXPECT_NEAR(row.sum128[g], row.sum64[2 * g] + row.sum64[2 * g + 1], 1e-5);
+    }
+  }
+}
+
 // Under MLXS_INT8_ISA (the forced-dispatch ctest entries, CMakeLists.txt) the
 // int8 kernels really run on the set named, so those entries test it.
 TEST(Int8Dispatch, FollowsMlxsInt8Isa) {
@@ -365,6 +419,19 @@ TEST(Int8Dispatch, FollowsMlxsInt8Isa) {
   EXPECT_EQ(kernels::int8_isa_name(), forced);
   // "none" turns the int8 path off (the f32 kernels' runs).
   EXPECT_EQ(kernels::int8_path_available(1), std::string_view(forced) != "none");
+}
+
+// What detection alone picks, where a ctest entry knows the CPU
+// (MLXS_EXPECT_INT8_ISA: the aarch64 runs under qemu, with and without the
+// dot product).
+TEST(Int8Dispatch, DetectsWhatTheCpuHas) {
+  const char* expected = std::getenv("MLXS_EXPECT_INT8_ISA");
+  if (expected == nullptr) {
+    GTEST_SKIP() << "MLXS_EXPECT_INT8_ISA not set";
+  }
+  ASSERT_EQ(std::getenv("MLXS_INT8_ISA"), nullptr) << "a forced choice is not a detected one";
+  EXPECT_EQ(kernels::int8_isa_name(), expected);
+  EXPECT_EQ(kernels::int8_path_available(1), std::string_view(expected) != "none");
 }
 
 TEST(QuantEmbed, DequantizesTheTokensRows) {
