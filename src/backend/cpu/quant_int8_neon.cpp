@@ -7,8 +7,13 @@
 #include <sys/auxv.h>  // getauxval, HWCAP_ASIMDDP (glibc's bits/hwcap.h)
 // SDOT is optional before Armv8.4: only the functions marked with this are
 // compiled for it, so the build's baseline stays armv8-a, and they run only
-// where int8_neon_available() (quant_int8.cpp's dispatch).
+// where int8_neon_available() (quant_int8.cpp's dispatch). GCC and clang
+// spell the extension differently.
+#if defined(__clang__)
+#define MLXS_DOTPROD __attribute__((target("dotprod")))
+#else
 #define MLXS_DOTPROD __attribute__((target("arch=armv8.2-a+dotprod")))
+#endif
 #endif
 
 namespace mlxs::backend::cpu::kernels {
@@ -18,6 +23,19 @@ namespace {
 
 constexpr std::int64_t kBlock = 32;
 constexpr std::int64_t kChunkBlocks = 4;  // a chunk: 128 columns
+
+// acc + the dot products of a and b's 4-byte groups, one per 32-bit lane.
+// GCC's arm_neon.h declares vdotq_s32 for functions compiled for the
+// extension; clang's (14 at least) only where the whole file is, so there
+// it is the instruction itself.
+MLXS_DOTPROD inline int32x4_t sdot(int32x4_t acc, int8x16_t a, int8x16_t b) {
+#if defined(__clang__) && !defined(__ARM_FEATURE_DOTPROD)
+  __asm__("sdot %0.4s, %1.16b, %2.16b" : "+w"(acc) : "w"(a), "w"(b));
+  return acc;
+#else
+  return vdotq_s32(acc, a, b);
+#endif
+}
 
 // 16-bit params (4 lanes) to f32: a bf16 is the top half of an f32, an f16
 // one FCVTL (base Armv8).
@@ -88,13 +106,13 @@ MLXS_DOTPROD inline int32x4_t block_digit(const std::uint8_t* codes, const std::
     const int8x16_t even = vreinterpretq_s8_u8(vandq_u8(v, vdupq_n_u8(0x0F)));
     const int8x16_t odd = vreinterpretq_s8_u8(vshrq_n_u8(v, 4));
     const std::int8_t* at = xi + (blk / 4) * 128 + (blk % 4) * 16;
-    return vdotq_s32(vdotq_s32(zero, even, vld1q_s8(at)), odd, vld1q_s8(at + 64));
+    return sdot(sdot(zero, even, vld1q_s8(at)), odd, vld1q_s8(at + 64));
   } else {
     const uint8x16_t top = vdupq_n_u8(0x80);
     const int8x16_t q0 = vreinterpretq_s8_u8(veorq_u8(vld1q_u8(codes + blk * 32), top));
     const int8x16_t q1 = vreinterpretq_s8_u8(veorq_u8(vld1q_u8(codes + blk * 32 + 16), top));
     const std::int8_t* at = xn + blk * kBlock;
-    return vdotq_s32(vdotq_s32(zero, q0, vld1q_s8(at)), q1, vld1q_s8(at + 16));
+    return sdot(sdot(zero, q0, vld1q_s8(at)), q1, vld1q_s8(at + 16));
   }
 }
 
