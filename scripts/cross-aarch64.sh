@@ -4,8 +4,9 @@
 # (qemu's "max" CPU), the exact f32 kernels (MLXS_INT8_ISA=none) and the
 # dispatch on an Armv8.0 CPU without it. No Arm hardware needed: this checks
 # results, not speed. The build is separate (build/aarch64, or
-# MLXS_CROSS_BUILD_DIR) and holds only those targets (MLXS_CPU_BACKEND_ONLY).
-# ctest runs it as backend_cpu_aarch64; scripts/setup.sh installs the tools.
+# MLXS_CROSS_BUILD_DIR: ctest's backend_cpu_aarch64 uses <its build>/aarch64)
+# and holds only those targets (MLXS_CPU_BACKEND_ONLY). scripts/setup.sh
+# installs the tools.
 #
 #   scripts/cross-aarch64.sh
 set -euo pipefail
