@@ -1,5 +1,7 @@
 #include "backend/cpu/quant_int8_neon.h"
 
+#include <cstring>
+
 #include "backend/cpu/quant_params.h"
 
 #if defined(__aarch64__)
@@ -58,15 +60,18 @@ MLXS_DOTPROD inline float32x4_t load4(const ParamElem<P>* p) {
   }
 }
 
-// p[0] in lanes 0-1, p[1] in lanes 2-3 (two blocks per group).
+// p[0] in lanes 0-1, p[1] in lanes 2-3 (two blocks per group): two params
+// loaded and each zipped with itself.
 template <ParamType P>
 MLXS_DOTPROD inline float32x4_t pair4(const ParamElem<P>* p) {
   if constexpr (P == ParamType::kF32) {
-    return vcombine_f32(vdup_n_f32(p[0]), vdup_n_f32(p[1]));
+    const float32x2_t v = vld1_f32(p);
+    return vcombine_f32(vzip1_f32(v, v), vzip2_f32(v, v));
   } else {
-    const std::uint64_t a = p[0];
-    const std::uint64_t b = p[1];
-    return widen4<P>(vcreate_u16(a | a << 16 | b << 32 | b << 48));
+    std::uint32_t both = 0;
+    std::memcpy(&both, p, sizeof(both));
+    const uint16x4_t v = vreinterpret_u16_u32(vdup_n_u32(both));  // p0 p1 p0 p1
+    return widen4<P>(vzip1_u16(v, v));
   }
 }
 
@@ -169,8 +174,11 @@ MLXS_DOTPROD inline float32x4_t group_terms(const QuantMatrix& w, std::int64_t n
   return vsetq_lane_f32(vgetq_lane_f32(lanes, 0) + rest, lanes, 0);
 }
 
-// One row: whole chunks two at a time into two accumulators (the adds of a
-// short row are otherwise one dependent chain), then any lone blocks.
+// One row: whole chunks, then any lone blocks. One accumulator: a chunk is
+// 8 SDOTs and their loads before its one FMA, so the FMA's latency is not
+// the bound it is in the VNNI loop (3 instructions a chunk there), and two
+// chunks in flight would take more than NEON's 32 registers (8-bit: 16 code
+// and input vectors each) and spill.
 template <int Bits, int Digits, int G, ParamType P>
 MLXS_DOTPROD float row(const QuantMatrix& w, std::int64_t n, const Int8Row& x) {
   constexpr std::int64_t kChunkBytes = kChunkBlocks * kBlock * Bits / 8;
@@ -180,25 +188,19 @@ MLXS_DOTPROD float row(const QuantMatrix& w, std::int64_t n, const Int8Row& x) {
   const ParamElem<P>* s = param_ptr<P>(w.scales, n * w.groups_per_row);
   const float* dx = Digits == 1 ? x.block_scale : x.block_scale_256;
   const float* t = Bits == 4 ? x.lost(w.group) : x.sums(w.group);
-  float32x4_t acc0 = group_terms<P>(w, n, x, t, Bits == 4 ? 8.0f : 128.0f);
-  float32x4_t acc1 = vdupq_n_f32(0.0f);
-  std::int64_t c = 0;
-  for (; c + 2 <= chunks; c += 2) {
-    for (std::int64_t at = 0; at < 2 * kChunkBytes; at += 64) {
+  float32x4_t acc = group_terms<P>(w, n, x, t, Bits == 4 ? 8.0f : 128.0f);
+  for (std::int64_t c = 0; c < chunks; ++c) {
+    for (std::int64_t at = 0; at < kChunkBytes; at += 64) {
       prefetch_ahead(codes + c * kChunkBytes + at);
     }
-    acc0 = chunk<Bits, Digits, G, P>(codes, s, x, dx, c, acc0);
-    acc1 = chunk<Bits, Digits, G, P>(codes, s, x, dx, c + 1, acc1);
-  }
-  if (c < chunks) {
-    acc0 = chunk<Bits, Digits, G, P>(codes, s, x, dx, c, acc0);
+    acc = chunk<Bits, Digits, G, P>(codes, s, x, dx, c, acc);
   }
   float tail = 0.0f;
   for (std::int64_t blk = chunks * kChunkBlocks; blk < blocks; ++blk) {
     const auto dot = static_cast<float>(vaddvq_s32(block_dot<Bits, Digits>(codes, x, blk)));
     tail += w.scale(n * w.groups_per_row + blk * kBlock / G) * dx[blk] * dot;
   }
-  return vaddvq_f32(vaddq_f32(acc0, acc1)) + tail;
+  return vaddvq_f32(acc) + tail;
 }
 
 template <int Digits, int G, ParamType P>
