@@ -33,6 +33,7 @@ PACKAGES=(
   chromium            # headless browser of the web UI's e2e test (tests/web)
   libnats-dev nats-server   # many hosts over NATS (src/cluster; nats-server for its e2e test)
   iproute2            # ip netns/veth: the cluster network-namespace e2e test
+  g++-aarch64-linux-gnu qemu-user googletest   # the aarch64 cross test (scripts/cross-aarch64.sh)
 )
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "backend/cpu/quant_int8_avx2.h"
+#include "backend/cpu/quant_int8_neon.h"
 #include "backend/cpu/quant_int8_single.h"
 #include "backend/cpu/quant_params_vnni.h"
 #include "backend/cpu/vnni_target.h"
@@ -279,9 +280,11 @@ MLXS_VNNI void rows_vnni(const QuantMatrix& w, const Int8Row& x, std::int64_t n0
 namespace {
 
 // The int8 kernels this CPU runs: AVX-512 VNNI where it has it, else AVX2
-// (one digit only). MLXS_INT8_ISA=avx2 or none picks a lesser set, so that
-// the AVX2 kernel's tests run on a VNNI machine too.
-enum class Isa : std::uint8_t { kNone, kAvx2, kVnni };
+// (one digit only); on aarch64 the dot product instructions
+// (quant_int8_neon.h). MLXS_INT8_ISA=avx2 or none picks a lesser set, so that
+// the AVX2 kernel's tests run on a VNNI machine too; any other value keeps
+// the best.
+enum class Isa : std::uint8_t { kNone, kAvx2, kVnni, kNeon };
 
 Isa detect_isa() {
   bool vnni = false;
@@ -289,7 +292,10 @@ Isa detect_isa() {
   vnni = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
 #endif
-  const Isa best = vnni ? Isa::kVnni : int8_avx2_available() ? Isa::kAvx2 : Isa::kNone;
+  Isa best = vnni ? Isa::kVnni : int8_avx2_available() ? Isa::kAvx2 : Isa::kNone;
+#if defined(__aarch64__)
+  if (int8_neon_available()) best = Isa::kNeon;
+#endif
   const char* forced = std::getenv("MLXS_INT8_ISA");
   if (forced == nullptr) {
     return best;
@@ -298,7 +304,7 @@ Isa detect_isa() {
   if (name == "none") {
     return Isa::kNone;
   }
-  if (name == "avx2" && best != Isa::kNone) {
+  if (name == "avx2" && (best == Isa::kVnni || best == Isa::kAvx2)) {
     return Isa::kAvx2;
   }
   return best;
@@ -312,7 +318,7 @@ Isa isa() {
 }  // namespace
 
 bool int8_path_available(int digits) {
-  return digits == 1 ? isa() != Isa::kNone : isa() == Isa::kVnni;
+  return digits == 1 ? isa() != Isa::kNone : isa() == Isa::kVnni || isa() == Isa::kNeon;
 }
 
 std::string_view int8_isa_name() {
@@ -321,6 +327,8 @@ std::string_view int8_isa_name() {
       return "avx512vnni";
     case Isa::kAvx2:
       return "avx2";
+    case Isa::kNeon:
+      return "neon-dotprod";
     case Isa::kNone:
       break;
   }
@@ -379,6 +387,13 @@ void quantize_row_int8(const float* x, std::int64_t K, const Int8Row& out) {
   } else {
     quantize_scalar(x, K, out);
   }
+#elif defined(__aarch64__)
+  if (isa() == Isa::kNeon) {
+    quantize_row_int8_neon(x, K, out);
+    coarser_sums(K, out);
+    return;  // the NEON kernels read dx per block, not per lane
+  }
+  quantize_scalar(x, K, out);
 #else
   quantize_scalar(x, K, out);
 #endif
@@ -388,6 +403,12 @@ void quantize_row_int8(const float* x, std::int64_t K, const Int8Row& out) {
 
 void int8_linear_rows(const QuantMatrix& w, const Int8Row& x, std::int64_t n0, std::int64_t n1,
                       const float* bias, float* y) {
+#if defined(__aarch64__)
+  if (isa() == Isa::kNeon) {
+    int8_rows_neon(w, x, n0, n1, bias, y);
+    return;
+  }
+#endif
   if (x.single && isa() == Isa::kAvx2) {
     int8_single_rows_avx2(w, x, n0, n1, bias, y);
     return;

@@ -10,8 +10,9 @@
 // x to 16 bits of its block's range against the centred codes:
 // |Δ| ≤ sum_b |s_b| · (max|x_b| / 65024) · sum|q_b - c|, far below the
 // weights' own rounding; the parity test checks whole models against the
-// float64 references at the exact path's 1e-3. CPUs without VNNI use the f32
-// kernels for two digits.
+// float64 references at the exact path's 1e-3. x86 CPUs without VNNI use
+// the f32 kernels for two digits; aarch64 ones with the dot product
+// instructions run both digit counts (quant_int8_neon.h).
 //
 // With `single` set, x keeps one digit (x ≈ dx · hi, llama.cpp's Q8 blocks of
 // 32): half the dot products and a lighter per-chunk tail
@@ -27,11 +28,13 @@
 namespace mlxs::backend::cpu::kernels {
 
 // Whether this CPU runs the int8 path with x in `digits` int8 digits fast:
-// one digit on AVX-512 VNNI or AVX2 (quant_int8_avx2.h), two on VNNI only.
-// MLXS_INT8_ISA=avx2|none, read once, narrows the choice (tests).
+// one digit on AVX-512 VNNI, AVX2 (quant_int8_avx2.h) or aarch64 with the dot
+// product (quant_int8_neon.h), two on VNNI and that. MLXS_INT8_ISA=avx2|none,
+// read once, narrows the choice (tests).
 bool int8_path_available(int digits);
 
-// The instruction set the int8 kernels run on: "avx512vnni", "avx2", "none".
+// The instruction set the int8 kernels run on: "avx512vnni", "avx2",
+// "neon-dotprod", "none".
 std::string_view int8_isa_name();
 
 // One input row quantized for the int8 path.

@@ -196,6 +196,57 @@ TEST(Fp8Linear, PerChannel) {
 // states: each block's x rounds by at most half its step, max|x_b| / 127 / 256
 // with two digits, max|x_b| / 127 with one. Scales and biases in each dtype a
 // checkpoint stores them in; import keeps 16-bit ones as they are.
+
+// The kernels' view of an imported affine weight (its params as imported).
+kernels::QuantMatrix int8_matrix(const HostQuant& h, const Weight& imported) {
+  const tensor::QuantSpec& q = h.weight.quant;
+  kernels::QuantMatrix m;
+  m.format = QuantFormat::kAffine;
+  m.bits = q.bits;
+  m.group = q.group_size;
+  m.K = q.in_features;
+  m.row_bytes = tensor::packed_row_bytes(QuantFormat::kAffine, q.bits, q.in_features);
+  m.groups_per_row = q.in_features / q.group_size;
+  m.codes = h.codes.data();
+  m.params = kernels::param_type(imported.quant.scales.dtype);
+  m.scales = imported.quant.scales.data;
+  m.biases = imported.quant.biases.data;
+  return m;
+}
+
+// Row n of W · x in float64 over the dequantized weights (`dense`, [N, K]).
+double reference_dot(const std::vector<float>& dense, const std::vector<float>& x, std::int64_t n) {
+  const auto K = static_cast<std::int64_t>(x.size());
+  double ref = 0.0;
+  for (std::int64_t k = 0; k < K; ++k) {
+    ref += static_cast<double>(x[static_cast<std::size_t>(k)]) *
+           dense[static_cast<std::size_t>(n * K + k)];
+  }
+  return ref;
+}
+
+// The bound on row n's error: per block, |scale| · half x's step ·
+// sum|q - c| (c the centring quant_int8.h applies), plus f32 rounding.
+double int8_bound(const kernels::QuantMatrix& m, const std::vector<float>& x, std::int64_t n,
+                  int digits) {
+  double bound = 1e-6;
+  for (std::int64_t b = 0; b < m.K / 32; ++b) {
+    double amax = 0.0;
+    double qsum = 0.0;
+    for (std::int64_t k = b * 32; k < (b + 1) * 32; ++k) {
+      amax = std::max(amax, static_cast<double>(std::fabs(x[static_cast<std::size_t>(k)])));
+      const double c = m.bits == 4 ? 8.0 : 128.0;
+      qsum += std::fabs(tensor::affine_code(m.codes + n * m.row_bytes, m.bits, k) - c);
+    }
+    const double scale = std::fabs(m.scale(n * m.groups_per_row + b * 32 / m.group));
+    // x is held to its int8 step (1/256 of it with two digits): half of
+    // that is the rounding.
+    const double step = amax / 127.0 / (digits == 2 ? 256.0 : 1.0);
+    bound += scale * (step * 0.5) * qsum * 1.01 + 1e-6 * scale * qsum * amax;
+  }
+  return bound;
+}
+
 class Int8Linear : public ::testing::TestWithParam<std::tuple<int, int, int, int, DType>> {};
 
 TEST_P(Int8Linear, WithinTheRoundingBoundOfX) {
@@ -210,17 +261,7 @@ TEST_P(Int8Linear, WithinTheRoundingBoundOfX) {
   ASSERT_TRUE(w.is_ok());
   ASSERT_EQ(w->quant.scales.dtype, dtype);
   ASSERT_EQ(w->quant.biases.dtype, dtype);
-  kernels::QuantMatrix m;
-  m.format = QuantFormat::kAffine;
-  m.bits = bits;
-  m.group = group;
-  m.K = K;
-  m.row_bytes = tensor::packed_row_bytes(QuantFormat::kAffine, bits, K);
-  m.groups_per_row = K / group;
-  m.codes = h.codes.data();
-  m.params = kernels::param_type(dtype);
-  m.scales = w->quant.scales.data;
-  m.biases = w->quant.biases.data;
+  const kernels::QuantMatrix m = int8_matrix(h, *w);
 
   std::normal_distribution<float> dist(0.0f, 1.0f);
   std::vector<float> x(static_cast<std::size_t>(K));
@@ -234,36 +275,20 @@ TEST_P(Int8Linear, WithinTheRoundingBoundOfX) {
   std::vector<float> dense(static_cast<std::size_t>(N * K));
   tensor::dequantize_rows(h.weight.w, h.weight.quant, 0, N, dense.data());
   for (std::int64_t n = 0; n < N; ++n) {
-    double ref = 0.0;
-    double bound = 1e-6;
-    for (std::int64_t k = 0; k < K; ++k) {
-      ref += static_cast<double>(x[static_cast<std::size_t>(k)]) *
-             dense[static_cast<std::size_t>(n * K + k)];
-    }
-    for (std::int64_t b = 0; b < K / 32; ++b) {
-      double amax = 0.0;
-      double qsum = 0.0;
-      for (std::int64_t k = b * 32; k < (b + 1) * 32; ++k) {
-        amax = std::max(amax, static_cast<double>(std::fabs(x[static_cast<std::size_t>(k)])));
-        const double c = bits == 4 ? 8.0 : 128.0;  // the centring quant_int8.h applies
-        qsum += std::fabs(tensor::affine_code(h.codes.data() + n * m.row_bytes, bits, k) - c);
-      }
-      const double scale = std::fabs(m.scale(n * m.groups_per_row + b * 32 / group));
-      // x is held to its int8 step (1/256 of it with two digits): half of
-      // that is the rounding.
-      const double step = amax / 127.0 / (digits == 2 ? 256.0 : 1.0);
-      bound += scale * (step * 0.5) * qsum * 1.01 + 1e-6 * scale * qsum * amax;
-    }
-    EXPECT_NEAR(y[static_cast<std::size_t>(n)], ref, bound) << "row " << n;
+    EXPECT_NEAR(y[static_cast<std::size_t>(n)], reference_dot(dense, x, n),
+                int8_bound(m, x, n, digits))
+        << "row " << n;
   }
 }
 
 // 384 columns are whole 128-column chunks; 320 ends in two lone blocks;
-// 1216 (group 32: 38 groups) leaves a partial vector of group terms.
+// 1216 (group 32: 38 groups) leaves a partial vector of group terms; 96 is
+// lone blocks only (fewer than one chunk); 640 is an odd number of chunks,
+// which leaves the second of the kernels' two accumulators one short.
 INSTANTIATE_TEST_SUITE_P(
     BitsGroupsWidths, Int8Linear,
     ::testing::Combine(::testing::Values(4, 8), ::testing::Values(32, 64, 128),
-                       ::testing::Values(384, 320, 1216), ::testing::Values(1, 2),
+                       ::testing::Values(384, 320, 1216, 96, 640), ::testing::Values(1, 2),
                        ::testing::Values(DType::kBF16, DType::kF16, DType::kF32)),
     [](const auto& param_info) {
       const auto& p = param_info.param;
@@ -271,6 +296,118 @@ INSTANTIATE_TEST_SUITE_P(
              std::to_string(std::get<2>(p)) + "_d" + std::to_string(std::get<3>(p)) + "_" +
              std::string(tensor::dtype_name(std::get<4>(p)));
     });
+
+// The int8 path as decode reaches it: one input row through
+// CpuBackend::linear, a 4-bit and an 8-bit weight in one call (their rows
+// split in chunks over the pool's threads, the second weight's starting
+// mid-chunk), biases added; each output within the bound above. Where the
+// int8 path is off (MLXS_INT8_ISA=none, or two digits without VNNI or NEON)
+// the exact kernels answer, well within it.
+class Int8BackendLinear : public ::testing::TestWithParam<int> {};
+
+TEST_P(Int8BackendLinear, OneRowWithinTheRoundingBoundOfX) {
+  const int digits = GetParam();
+  const std::int64_t K = 1216;
+  std::mt19937 rng(static_cast<unsigned>(11 + digits));
+  HostQuant h4 = make_affine(45, K, 4, 64, rng);
+  HostQuant h8 = make_affine(37, K, 8, 32, rng);
+  Fixture f(1, K, 45 + 37);
+  f.backend.set_int8_activations(true);
+  f.backend.set_int8_digits(digits);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> x(static_cast<std::size_t>(K));
+  for (auto& v : x) v = dist(rng);
+
+  std::vector<HostQuant*> hosts{&h4, &h8};
+  std::vector<Weight> weights;
+  std::vector<std::vector<float>> biases, ys;
+  for (HostQuant* h : hosts) {
+    auto w = f.backend.import_quantized(h->weight);
+    ASSERT_TRUE(w.is_ok()) << w.status().to_string();
+    const std::int64_t N = h->weight.out_features();
+    biases.emplace_back(static_cast<std::size_t>(N));
+    for (auto& b : biases.back()) b = dist(rng);
+    w->bias = Tensor(biases.back().data(), DType::kF32, {N});
+    weights.push_back(std::move(*w));
+    ys.emplace_back(static_cast<std::size_t>(N), -1.0f);
+  }
+  std::vector<tensor::LinearOut> outs;
+  for (std::size_t i = 0; i < weights.size(); ++i) {
+    const auto N = static_cast<std::int64_t>(ys[i].size());
+    outs.push_back({&weights[i], Tensor(ys[i].data(), DType::kF32, {1, N})});
+  }
+  f.backend.linear(Tensor(x.data(), DType::kF32, {1, K}), outs);
+
+  for (std::size_t i = 0; i < hosts.size(); ++i) {
+    const HostQuant& h = *hosts[i];
+    const std::int64_t N = h.weight.out_features();
+    const kernels::QuantMatrix m = int8_matrix(h, weights[i]);
+    std::vector<float> dense(static_cast<std::size_t>(N * K));
+    tensor::dequantize_rows(h.weight.w, h.weight.quant, 0, N, dense.data());
+    for (std::int64_t n = 0; n < N; ++n) {
+      EXPECT_NEAR(ys[i][static_cast<std::size_t>(n)],
+                  biases[i][static_cast<std::size_t>(n)] + reference_dot(dense, x, n),
+                  int8_bound(m, x, n, digits))
+          << m.bits << "-bit weight, row " << n;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Digits, Int8BackendLinear, ::testing::Values(1, 2));
+
+// quantize_row_int8 as this CPU runs it (VNNI, NEON or scalar code): each
+// digit is x's block-scaled value rounded to nearest even, both layouts hold
+// the same digits (a partial last chunk spilling into the interleaved pad),
+// and the scales, sums and rounding losses match their definitions.
+TEST(Int8Quantize, DigitsLayoutsAndSums) {
+  const std::int64_t K = 320;  // two 128-column chunks and two lone blocks
+  std::mt19937 rng(21);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> x(static_cast<std::size_t>(K));
+  for (auto& v : x) v = dist(rng);
+  for (std::int64_t k = 96; k < 128; ++k) x[static_cast<std::size_t>(k)] = 0.0f;  // amax 0
+  for (int digits : {1, 2}) {
+    SCOPED_TRACE("digits " + std::to_string(digits));
+    std::vector<float> scratch(kernels::int8_row_floats(K));
+    const kernels::Int8Row row = kernels::int8_row_in(scratch.data(), K, digits == 1);
+    kernels::quantize_row_int8(x.data(), K, row);
+    for (std::int64_t blk = 0; blk < K / 32; ++blk) {
+      float amax = 0.0f;
+      double sum = 0.0;
+      for (std::int64_t k = blk * 32; k < (blk + 1) * 32; ++k) {
+        amax = std::max(amax, std::fabs(x[static_cast<std::size_t>(k)]));
+        sum += x[static_cast<std::size_t>(k)];
+      }
+      const float dx = amax / 127.0f;
+      const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+      EXPECT_EQ(row.block_scale[blk], dx) << "block " << blk;
+      EXPECT_NEAR(row.sum32[blk], sum, 1e-4) << "block " << blk;
+      double held = 0.0;  // sum of the digits' value, hi + lo / 256
+      for (std::int64_t k = blk * 32; k < (blk + 1) * 32; ++k) {
+        const float t = x[static_cast<std::size_t>(k)] * inv;
+        const float hi = std::nearbyint(t);
+        const std::int64_t slot =
+            (blk / 4) * 128 + (blk % 4) * 16 + (k % 2 == 0 ? 0 : 64) + (k % 32) / 2;
+        EXPECT_EQ(row.natural[0][k], static_cast<std::int8_t>(hi)) << "column " << k;
+        EXPECT_EQ(row.interleaved[0][slot], static_cast<std::int8_t>(hi)) << "column " << k;
+        held += hi;
+        if (digits == 1) continue;
+        const float lo = std::min(std::nearbyint((t - hi) * 256.0f), 127.0f);
+        EXPECT_EQ(row.natural[1][k], static_cast<std::int8_t>(lo)) << "column " << k;
+        EXPECT_EQ(row.interleaved[1][slot], static_cast<std::int8_t>(lo)) << "column " << k;
+        held += lo / 256.0;
+      }
+      EXPECT_NEAR(row.lost32[blk], sum - dx * held, 1e-4) << "block " << blk;
+    }
+    for (std::int64_t g = 0; g < K / 64; ++g) {
+      EXPECT_NEAR(row.sum64[g], row.sum32[2 * g] + row.sum32[2 * g + 1], 1e-5);
+      EXPECT_NEAR(row.lost64[g], row.lost32[2 * g] + row.lost32[2 * g + 1], 1e-5);
+    }
+    for (std::int64_t g = 0; g < K / 128; ++g) {
+      EXPECT_NEAR(row.sum128[g], row.sum64[2 * g] + row.sum64[2 * g + 1], 1e-5);
+    }
+  }
+}
 
 // Under MLXS_INT8_ISA (the forced-dispatch ctest entries, CMakeLists.txt) the
 // int8 kernels really run on the set named, so those entries test it.
@@ -280,7 +417,21 @@ TEST(Int8Dispatch, FollowsMlxsInt8Isa) {
     GTEST_SKIP() << "MLXS_INT8_ISA not set";
   }
   EXPECT_EQ(kernels::int8_isa_name(), forced);
-  EXPECT_TRUE(kernels::int8_path_available(1));
+  // "none" turns the int8 path off (the f32 kernels' runs).
+  EXPECT_EQ(kernels::int8_path_available(1), std::string_view(forced) != "none");
+}
+
+// What detection alone picks, where a ctest entry knows the CPU
+// (MLXS_EXPECT_INT8_ISA: the aarch64 runs under qemu, with and without the
+// dot product).
+TEST(Int8Dispatch, DetectsWhatTheCpuHas) {
+  const char* expected = std::getenv("MLXS_EXPECT_INT8_ISA");
+  if (expected == nullptr) {
+    GTEST_SKIP() << "MLXS_EXPECT_INT8_ISA not set";
+  }
+  ASSERT_EQ(std::getenv("MLXS_INT8_ISA"), nullptr) << "a forced choice is not a detected one";
+  EXPECT_EQ(kernels::int8_isa_name(), expected);
+  EXPECT_EQ(kernels::int8_path_available(1), std::string_view(expected) != "none");
 }
 
 TEST(QuantEmbed, DequantizesTheTokensRows) {
