@@ -1,15 +1,13 @@
-// Paged decode attention on the tensor cores, for bf16 caches and large
-// batches. The CUDA-core decode kernel (kernels_attention_decode.cu) spends
-// per key shuffles, exponentials and scalar FMAs; at 128-256 rows of 1-2k
-// keys it ran at about a third of the copy bandwidth, which made long-context
-// batched decode (the 1k/1k serving benchmark) bound by that arithmetic rather
-// than by the cache's bytes. Here a block takes one decode row and the GQA
-// group of one KV head: the group's query heads (padded to 16) are the A
-// operand of bf16 m16n8k16 mma.sync, each warp takes 16 keys of a 64-key tile
-// (Q·Kᵀ, online softmax in f32, P·V), key tiles stream through a cp.async
-// double buffer, and the four warps' softmax states are merged in shared
-// memory at the end. Key splits (flash-decoding) use the same partials and
-// in-launch merge as the CUDA-core kernel (split_merge.cuh).
+// Paged decode attention on the tensor cores, for bf16 and e4m3 caches. The CUDA-core decode kernel
+// (kernels_attention_decode.cu) spends per key shuffles, exponentials and scalar FMAs; at 128-256
+// rows of 1-2k keys it ran at about a third of the copy bandwidth, which made long-context batched
+// decode (the 1k/1k serving benchmark) bound by that arithmetic rather than by the cache's bytes.
+// Here a block takes one decode row and the GQA group of one KV head: the group's query heads
+// (padded to 16) are the A operand of bf16 m16n8k16 mma.sync, each warp takes 16 keys of a 64-key
+// tile (Q·Kᵀ, online softmax in f32, P·V), key tiles stream through a cp.async double buffer, and
+// the four warps' softmax states are merged in shared memory at the end. Key splits
+// (flash-decoding) use the same partials and in-launch merge as the CUDA-core kernel
+// (split_merge.cuh). An e4m3 cache runs the same on f16 MMAs (kv_tile.cuh).
 #include <cmath>
 #include <cstdint>
 #include <type_traits>
@@ -57,9 +55,10 @@ __global__ void __launch_bounds__(kThreads)
   constexpr int DT = D / 8;    // n8 output tiles of P·V
   static_assert(sizeof(float) * kWarps * kRows * (D + 2) <=
                 sizeof(bf16) * 2 * kTileKeys * (D + kPad));  // the merge fits in one stage
+  using T16 = KvTile<E>;  // the MMA's operand type: bf16, or f16 for an e4m3 cache
   extern __shared__ __align__(128) unsigned char decode_tc_smem[];
-  bf16* qs = reinterpret_cast<bf16*>(decode_tc_smem);  // [kRows][S]
-  bf16* stages = qs + kRows * S;                       // bf16 (K tile, V tile) stages
+  T16* qs = reinterpret_cast<T16*>(decode_tc_smem);  // [kRows][S]
+  T16* stages = qs + kRows * S;                      // (K tile, V tile) stages
   unsigned char* staging = reinterpret_cast<unsigned char*>(stages) +
                            kv_tile_bytes<E, D, kTileKeys>();  // e4m3 codes in flight
 
@@ -94,15 +93,15 @@ __global__ void __launch_bounds__(kThreads)
 #endif
   const int tiles = begin < end ? (end - begin + kTileKeys - 1) / kTileKeys : 0;
   if (tiles > 0) load(begin, 0);  // in flight while Q is staged
-  // Q as bf16, the group's heads in rows 0 .. group - 1, zeros below.
+  // Q as T16, the group's heads in rows 0 .. group - 1, zeros below.
   for (int i = tid; i < kRows * (D / 4); i += kThreads) {
     const int r = i / (D / 4);
     const int c = i % (D / 4);
     float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     if (r < group) v = reinterpret_cast<const float4*>(q + (head0 + r) * D)[c];
     uint2 packed;
-    packed.x = pack_bf16(v.x, v.y);
-    packed.y = pack_bf16(v.z, v.w);
+    packed.x = pack2<T16>(v.x, v.y);
+    packed.y = pack2<T16>(v.z, v.w);
     *reinterpret_cast<uint2*>(qs + r * S + c * 4) = packed;
   }
   __syncthreads();
@@ -134,8 +133,8 @@ __global__ void __launch_bounds__(kThreads)
     }
     __syncthreads();
     kv_tile_widen<E, D, kTileKeys, kThreads>(it & 1, stages, staging, tid);
-    const bf16* ks = kv_tile<E, D, kTileKeys>(stages, it & 1) + warp * kWarpKeys * S;
-    const bf16* vs = ks + kTileKeys * S;
+    const T16* ks = kv_tile<E, D, kTileKeys>(stages, it & 1) + warp * kWarpKeys * S;
+    const T16* vs = ks + kTileKeys * S;
 
     // Scores of the 16 rows x this warp's 16 keys (two n8 tiles).
     float sc[2][4];
@@ -152,8 +151,8 @@ __global__ void __launch_bounds__(kThreads)
       }
       unsigned b[4];
       ldsm_x4(b, ks + ((lane & 7) + ((lane >> 4) << 3)) * S + kk * 16 + ((lane >> 3) & 1) * 8);
-      mma_bf16(sc[0], a, b[0], b[1]);
-      mma_bf16(sc[1], a, b[2], b[3]);
+      mma16<T16>(sc[0], a, b[0], b[1]);
+      mma16<T16>(sc[1], a, b[2], b[3]);
     }
     // Scale, soft-cap, mask (every row is the same query position), then the
     // online softmax per row over the quad that holds it.
@@ -201,16 +200,16 @@ __global__ void __launch_bounds__(kThreads)
     }
     // O += P · V over the warp's 16 keys (the score tiles as the A operand).
     unsigned pa[4];
-    pa[0] = pack_bf16(sc[0][0], sc[0][1]);
-    pa[1] = pack_bf16(sc[0][2], sc[0][3]);
-    pa[2] = pack_bf16(sc[1][0], sc[1][1]);
-    pa[3] = pack_bf16(sc[1][2], sc[1][3]);
+    pa[0] = pack2<T16>(sc[0][0], sc[0][1]);
+    pa[1] = pack2<T16>(sc[0][2], sc[0][3]);
+    pa[2] = pack2<T16>(sc[1][0], sc[1][1]);
+    pa[3] = pack2<T16>(sc[1][2], sc[1][3]);
 #pragma unroll
     for (int dp = 0; dp < DT / 2; ++dp) {
       unsigned b[4];
       ldsm_x4_t(b, vs + (lane & 15) * S + dp * 16 + (lane >> 4) * 8);
-      mma_bf16(o[2 * dp], pa, b[0], b[1]);
-      mma_bf16(o[2 * dp + 1], pa, b[2], b[3]);
+      mma16<T16>(o[2 * dp], pa, b[0], b[1]);
+      mma16<T16>(o[2 * dp + 1], pa, b[2], b[3]);
     }
     __syncthreads();  // the stage is refilled two tiles on
   }

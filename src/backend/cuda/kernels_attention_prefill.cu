@@ -6,7 +6,8 @@
 // pairs, 16 per warp, so each K/V tile serves the whole group), stages key
 // tiles of the sequence's cache blocks through a cp.async double buffer, and
 // keeps scores and outputs in registers: Q·Kᵀ and P·V on bf16 mma.sync
-// (m16n8k16), softmax and accumulation in f32.
+// (m16n8k16), softmax and accumulation in f32 (f16 MMAs for an e4m3 cache,
+// whose codes widen to f16 exactly: kv_tile.cuh).
 //
 // Rows are masked per key as the per-row kernels do: causal by position,
 // the sliding window, StepMeta::attend_until's bidirectional spans. A tile
@@ -58,9 +59,10 @@ __global__ void __launch_bounds__(kThreads)
   constexpr int BN = key_tile<D>();  // keys per tile
   constexpr int NT = BN / 8;         // score tiles (n8) per warp
   constexpr int DT = D / 8;          // output tiles (n8) per warp
-  extern __shared__ __align__(128) bf16 prefill_smem[];
-  bf16* qs = prefill_smem;         // [kPairs][S]
-  bf16* stages = qs + kPairs * S;  // bf16 ([BN][S] K, [BN][S] V) stages
+  using T16 = KvTile<E>;             // the MMA's operand type: bf16, or f16 for an e4m3 cache
+  extern __shared__ __align__(128) unsigned char prefill_smem[];
+  T16* qs = reinterpret_cast<T16*>(prefill_smem);  // [kPairs][S]
+  T16* stages = qs + kPairs * S;                   // ([BN][S] K, [BN][S] V) stages
   unsigned char* staging =
       reinterpret_cast<unsigned char*>(stages) + kv_tile_bytes<E, D, BN>();  // e4m3 codes
 
@@ -73,7 +75,7 @@ __global__ void __launch_bounds__(kThreads)
   const int warp = tid >> 5;
   const int lane = tid & 31;
 
-  // Q as bf16: pair i = (row i / group, head g * group + i % group).
+  // Q as T16: pair i = (row i / group, head g * group + i % group).
   for (int i = tid; i < kPairs * (D / 4); i += kThreads) {
     const int pair = i / (D / 4);
     const int c = i % (D / 4);
@@ -85,8 +87,8 @@ __global__ void __launch_bounds__(kThreads)
       v = reinterpret_cast<const float4*>(q + head * D)[c];
     }
     uint2 packed;
-    packed.x = pack_bf16(v.x, v.y);
-    packed.y = pack_bf16(v.z, v.w);
+    packed.x = pack2<T16>(v.x, v.y);
+    packed.y = pack2<T16>(v.z, v.w);
     *reinterpret_cast<uint2*>(qs + pair * S + c * 4) = packed;
   }
 
@@ -172,8 +174,8 @@ __global__ void __launch_bounds__(kThreads)
       }
       __syncthreads();
       kv_tile_widen<E, D, BN, kThreads>(it & 1, stages, staging, tid);
-      const bf16* ks = kv_tile<E, D, BN>(stages, it & 1);
-      const bf16* vs = ks + BN * S;
+      const T16* ks = kv_tile<E, D, BN>(stages, it & 1);
+      const T16* vs = ks + BN * S;
 
       // Scores of the warp's 16 pairs x BN keys.
       float sc[NT][4];
@@ -188,8 +190,8 @@ __global__ void __launch_bounds__(kThreads)
           unsigned b[4];
           ldsm_x4(b, ks + (np * 16 + (lane & 7) + ((lane >> 4) << 3)) * S + kk * 16 +
                          ((lane >> 3) & 1) * 8);
-          mma_bf16(sc[2 * np], a, b[0], b[1]);
-          mma_bf16(sc[2 * np + 1], a, b[2], b[3]);
+          mma16<T16>(sc[2 * np], a, b[0], b[1]);
+          mma16<T16>(sc[2 * np + 1], a, b[2], b[3]);
         }
       }
       // Scale, soft-cap, mask; then the online softmax per row (a row's
@@ -241,16 +243,16 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
       for (int kc = 0; kc < BN / 16; ++kc) {
         unsigned a[4];
-        a[0] = pack_bf16(sc[2 * kc][0], sc[2 * kc][1]);
-        a[1] = pack_bf16(sc[2 * kc][2], sc[2 * kc][3]);
-        a[2] = pack_bf16(sc[2 * kc + 1][0], sc[2 * kc + 1][1]);
-        a[3] = pack_bf16(sc[2 * kc + 1][2], sc[2 * kc + 1][3]);
+        a[0] = pack2<T16>(sc[2 * kc][0], sc[2 * kc][1]);
+        a[1] = pack2<T16>(sc[2 * kc][2], sc[2 * kc][3]);
+        a[2] = pack2<T16>(sc[2 * kc + 1][0], sc[2 * kc + 1][1]);
+        a[3] = pack2<T16>(sc[2 * kc + 1][2], sc[2 * kc + 1][3]);
 #pragma unroll
         for (int dp = 0; dp < DT / 2; ++dp) {
           unsigned b[4];
           ldsm_x4_t(b, vs + (kc * 16 + (lane & 15)) * S + dp * 16 + (lane >> 4) * 8);
-          mma_bf16(o[2 * dp], a, b[0], b[1]);
-          mma_bf16(o[2 * dp + 1], a, b[2], b[3]);
+          mma16<T16>(o[2 * dp], a, b[0], b[1]);
+          mma16<T16>(o[2 * dp + 1], a, b[2], b[3]);
         }
       }
       __syncthreads();  // the stage is refilled two tiles on

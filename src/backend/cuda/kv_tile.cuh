@@ -1,16 +1,19 @@
 #pragma once
 // Key and value tiles of the paged cache for the tensor-core attention
 // kernels (kernels_attention_prefill.cu, kernels_attention_decode_tc.cu),
-// which read them from shared memory as bf16 rows of D + kTilePad elements.
-// A bf16 cache is copied there directly with cp.async, double-buffered. An
-// e4m3 cache is copied as codes into a double-buffered staging area (half the
-// bytes in flight per key) and widened into one bf16 tile once it has landed:
-// e4m3 -> bf16 is exact, so the kernels' arithmetic is the same for both.
+// which read them from shared memory as 16-bit rows of D + kTilePad elements
+// (KvTileTraits::Tile: the MMA's operand type). A bf16 cache is copied there
+// directly with cp.async, double-buffered. An e4m3 cache is copied as codes
+// into a double-buffered staging area (half the bytes in flight per key) and
+// widened into one f16 tile once it has landed: e4m3 -> f16 is exact and one
+// instruction per pair (bf16 would need a trip through f32), and the kernels
+// then run f16 MMAs (Q and P rounded to f16, finer than bf16).
 
 #include <cstddef>
 #include <cstdint>
 
 #include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_fp8.h>
 
 #include "backend/cuda/cuda_kernels.h"
@@ -26,6 +29,7 @@ struct KvTileTraits;
 
 template <>
 struct KvTileTraits<__nv_bfloat16> {
+  using Tile = __nv_bfloat16;
   static constexpr bool kStaged = false;
   static constexpr int kTileStages = 2;  // bf16 tiles: the copies land there
   static constexpr int kStagingStages = 0;
@@ -33,6 +37,7 @@ struct KvTileTraits<__nv_bfloat16> {
 
 template <>
 struct KvTileTraits<__nv_fp8_e4m3> {
+  using Tile = __half;
   static constexpr bool kStaged = true;
   static constexpr int kTileStages = 1;  // widened in place of the copy
   static constexpr int kStagingStages = 2;
@@ -41,7 +46,7 @@ struct KvTileTraits<__nv_fp8_e4m3> {
 // Shared bytes of the tiles and of the staging area for BN keys of width D.
 template <typename E, int D, int BN>
 constexpr std::size_t kv_tile_bytes() {
-  return sizeof(__nv_bfloat16) * static_cast<std::size_t>(KvTileTraits<E>::kTileStages) * 2 * BN *
+  return sizeof(std::uint16_t) * static_cast<std::size_t>(KvTileTraits<E>::kTileStages) * 2 * BN *
          (D + kTilePad);
 }
 template <typename E, int D, int BN>
@@ -49,9 +54,12 @@ constexpr std::size_t kv_staging_bytes() {
   return static_cast<std::size_t>(KvTileTraits<E>::kStagingStages) * 2 * BN * D * sizeof(E);
 }
 
-// The bf16 K tile of stage `st` (V follows it, BN rows on).
+template <typename E>
+using KvTile = typename KvTileTraits<E>::Tile;
+
+// The K tile of stage `st` (V follows it, BN rows on).
 template <typename E, int D, int BN>
-__device__ __forceinline__ __nv_bfloat16* kv_tile(__nv_bfloat16* tiles, int st) {
+__device__ __forceinline__ KvTile<E>* kv_tile(KvTile<E>* tiles, int st) {
   return tiles + (KvTileTraits<E>::kTileStages == 1 ? 0 : st) * 2 * BN * (D + kTilePad);
 }
 
@@ -61,7 +69,7 @@ __device__ __forceinline__ __nv_bfloat16* kv_tile(__nv_bfloat16* tiles, int st) 
 template <typename E, int D, int BN, int kThreads>
 __device__ __forceinline__ void kv_tile_load(const KvLayout& kv, const E* layer_base,
                                              const std::int32_t* table, std::int64_t head_off,
-                                             int k0, int end, int st, __nv_bfloat16* tiles,
+                                             int k0, int end, int st, KvTile<E>* tiles,
                                              unsigned char* staging, int tid) {
   constexpr int kPer = 16 / static_cast<int>(sizeof(E));  // elements per 16-byte piece
   constexpr int kChunks = D / kPer;
@@ -82,7 +90,7 @@ __device__ __forceinline__ void kv_tile_load(const KvLayout& kv, const E* layer_
       cp_async16(ks + j * D + c * kPer, src, ok);
       cp_async16(ks + BN * D + j * D + c * kPer, vsrc, ok);
     } else {
-      __nv_bfloat16* ks = kv_tile<E, D, BN>(tiles, st);
+      KvTile<E>* ks = kv_tile<E, D, BN>(tiles, st);
       cp_async16(ks + j * S + c * kPer, src, ok);
       cp_async16(ks + BN * S + j * S + c * kPer, vsrc, ok);
     }
@@ -91,15 +99,15 @@ __device__ __forceinline__ void kv_tile_load(const KvLayout& kv, const E* layer_
 }
 
 // After stage `st` has landed (cp_async_wait + a barrier): an e4m3 stage is
-// widened into the bf16 tile, followed by a barrier; nothing for bf16.
+// widened into the f16 tile, followed by a barrier; nothing for bf16.
 template <typename E, int D, int BN, int kThreads>
-__device__ __forceinline__ void kv_tile_widen(int st, __nv_bfloat16* tiles,
+__device__ __forceinline__ void kv_tile_widen(int st, KvTile<E>* tiles,
                                               const unsigned char* staging, int tid) {
   if constexpr (KvTileTraits<E>::kStaged) {
     constexpr int S = D + kTilePad;
     constexpr int kChunks = D / 16;  // 16 codes per piece
     const unsigned char* src = staging + static_cast<std::size_t>(st) * 2 * BN * D;
-    __nv_bfloat16* dst = kv_tile<E, D, BN>(tiles, 0);
+    KvTile<E>* dst = kv_tile<E, D, BN>(tiles, 0);
     for (int i = tid; i < 2 * BN * kChunks; i += kThreads) {
       const int row = i / kChunks;  // K rows, then V rows
       const int c = i % kChunks;
@@ -108,10 +116,12 @@ __device__ __forceinline__ void kv_tile_widen(int st, __nv_bfloat16* tiles,
       unsigned out[8];
 #pragma unroll
       for (int q = 0; q < 4; ++q) {
-        const float2 a = e4m3x2_to_float2(static_cast<unsigned short>(w[q] & 0xFFFFu));
-        const float2 b = e4m3x2_to_float2(static_cast<unsigned short>(w[q] >> 16));
-        out[2 * q] = pack_bf16(a.x, a.y);
-        out[2 * q + 1] = pack_bf16(b.x, b.y);
+        const __half2_raw a =
+            __nv_cvt_fp8x2_to_halfraw2(static_cast<unsigned short>(w[q] & 0xFFFFu), __NV_E4M3);
+        const __half2_raw b =
+            __nv_cvt_fp8x2_to_halfraw2(static_cast<unsigned short>(w[q] >> 16), __NV_E4M3);
+        out[2 * q] = static_cast<unsigned>(a.x) | (static_cast<unsigned>(a.y) << 16);
+        out[2 * q + 1] = static_cast<unsigned>(b.x) | (static_cast<unsigned>(b.y) << 16);
       }
       uint4* d = reinterpret_cast<uint4*>(dst + row * S + c * 16);
       d[0] = make_uint4(out[0], out[1], out[2], out[3]);
