@@ -21,6 +21,7 @@
 #include "model/model.h"
 #include "model/runner.h"
 #include "runtime/backend_choice.h"
+#include "runtime/engine_setup.h"
 #include "runtime/tensor_parallel.h"
 
 namespace mlxs::bench {
@@ -47,6 +48,7 @@ core::Result<nlohmann::json> run_decode_bench(const DecodeBenchOptions& o) {
     return core::Status(core::ErrorCode::kInvalidParams,
                         "batch sizes, lengths and repeats must be positive");
   }
+  MLXS_RETURN_IF_ERROR(runtime::check_max_batch_tokens(o.max_batch_tokens));
   for (int b : o.batches) {
     if (b <= 0 || b > 4096)
       return core::Status(core::ErrorCode::kInvalidParams, "batch sizes must be in [1, 4096]");
@@ -107,7 +109,8 @@ core::Result<nlohmann::json> run_decode_bench(const DecodeBenchOptions& o) {
   const BandwidthResult bw_start = probe(5);
 
   model::LoadOptions load;
-  load.max_batch_tokens = std::max(512, max_batch);
+  load.max_batch_tokens =
+      runtime::resolve_max_batch_tokens(o.max_batch_tokens, o.backend, max_batch);
   load.max_seqs = max_batch;
   load.max_logit_rows = max_batch;
   load.max_context = context;
@@ -261,6 +264,8 @@ core::Result<nlohmann::json> run_decode_bench(const DecodeBenchOptions& o) {
       {"settings",
        {{"prompt_len", o.prompt_len},
         {"decode_tokens_per_repeat", o.decode_tokens},
+        // The prefill's chunk, as resolved (auto or raised to the batch).
+        {"max_batch_tokens", model->options().max_batch_tokens},
         {"repeats", o.repeats},
         {"warmup", o.warmup},
         {"sampling", "greedy"},

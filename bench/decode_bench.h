@@ -33,6 +33,10 @@ struct DecodeBenchOptions {
   // is then rank 0's: its shard's bytes over its device's bandwidth, every
   // rank reading its own shard at the same time.
   int tensor_parallel = 1;
+  // Rows of one forward pass: the prefill of every prompt runs in chunks of
+  // this many rows (0: 512 on the CPU, 2048 on CUDA, as the worker). Never
+  // below the largest batch, whose decode step is one pass.
+  int max_batch_tokens = 0;
 };
 
 core::Result<nlohmann::json> run_decode_bench(const DecodeBenchOptions& options);

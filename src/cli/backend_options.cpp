@@ -1,5 +1,10 @@
 #include "cli/commands.h"
 
+#include <charconv>
+
+#include <fmt/format.h>
+
+#include "runtime/engine_setup.h"
 #include "runtime/tensor_parallel.h"
 
 namespace mlxs::cli {
@@ -15,6 +20,28 @@ void add_tensor_parallel_option(CLI::App* cmd, int* ranks) {
   cmd->add_option("--tensor-parallel", *ranks,
                   "Split each model over N ranks (docs/tensor-parallel.md): on CUDA devices "
                   "--device .. --device + N - 1 over NCCL, on the CPU N groups of the threads");
+}
+
+void add_max_batch_tokens_option(CLI::App* cmd, int* tokens) {
+  // One validator for the text, so a malformed value and one out of bounds
+  // get the same sentence (CLI11's Range says nothing of 0 meaning auto).
+  const CLI::Validator bounds(
+      [](std::string& text) -> std::string {
+        int v = -1;
+        const char* end = text.data() + text.size();
+        const auto [at, ec] = std::from_chars(text.data(), end, v);
+        if (ec == std::errc() && at == end && runtime::check_max_batch_tokens(v).is_ok()) return {};
+        return fmt::format(
+            "max_batch_tokens '{}': must be 0 (the backend's default) or an "
+            "integer in [{}, {}]",
+            text, runtime::kMinBatchTokens, runtime::kMaxBatchTokens);
+      },
+      "0|16..65536");
+  cmd->add_option("--max-batch-tokens", *tokens,
+                  "Tokens one engine step computes, also its longest prompt chunk (vLLM's "
+                  "max_num_batched_tokens; 0: 512 on the CPU, 2048 on CUDA; never below the "
+                  "streams that run at once)")
+      ->check(bounds);
 }
 
 int refuse_tensor_parallel(const runtime::BackendChoice& backend, int ranks) {

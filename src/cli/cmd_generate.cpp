@@ -14,6 +14,7 @@
 #include "core/progress.h"
 #include "engine/engine.h"
 #include "model/model.h"
+#include "runtime/engine_setup.h"
 #include "runtime/tensor_parallel.h"
 #include "template/chat_config.h"
 #include "tokenizer/tokenizer.h"
@@ -41,6 +42,7 @@ struct GenerateArgs {
   std::string quantization;
   runtime::BackendChoice backend;
   int tensor_parallel = 1;
+  int max_batch_tokens = 0;  // 0: the backend's default
 };
 
 core::Result<std::vector<std::int32_t>> parse_ids(const std::string& text) {
@@ -112,8 +114,10 @@ int run_generate(const GenerateArgs& a) {
     if (!t) return fail(t.status());
     tok = std::move(t).value();
   }
+  // The worker's rule (one stream here): a prompt runs in chunks of this.
+  const int batch_tokens = runtime::resolve_max_batch_tokens(a.max_batch_tokens, a.backend.kind, 1);
   model::LoadOptions load;
-  load.max_batch_tokens = 512;
+  load.max_batch_tokens = batch_tokens;
   load.max_seqs = 1;
   load.max_logit_rows = 1;
   load.quantization = a.quantization;
@@ -153,9 +157,9 @@ int run_generate(const GenerateArgs& a) {
                                     context, (*model)->max_context()));
   }
   engine::EngineConfig config;
-  config.scheduler.max_batch_tokens = 512;
+  config.scheduler.max_batch_tokens = batch_tokens;
   config.scheduler.max_seqs = 1;
-  config.scheduler.prefill_chunk = 512;
+  config.scheduler.prefill_chunk = batch_tokens;
   config.scheduler.max_context = context;
   config.kv_blocks = (context + config.block_size - 1) / config.block_size;
   core::SteadyClock clock;
@@ -238,6 +242,7 @@ void add_generate_command(CLI::App& parent, Action* action) {
       ->check(CLI::Range(0, 1024));
   add_backend_options(cmd, &args->backend);
   add_tensor_parallel_option(cmd, &args->tensor_parallel);
+  add_max_batch_tokens_option(cmd, &args->max_batch_tokens);
   cmd->add_flag("--ignore-eos", args->ignore_eos, "Keep generating past end-of-sequence tokens");
   cmd->add_flag("--ids", args->print_ids, "Print token ids even when the model has a tokenizer");
   cmd->callback([args, action] { *action = [args] { return run_generate(*args); }; });

@@ -39,6 +39,7 @@ struct RuntimeArgs {
   runtime::BackendChoice backend;
   int tensor_parallel = 1;
   int max_running_streams = 64;
+  int max_batch_tokens = 0;  // 0: the backend's default
   control::TracingConfig tracing;
   std::string cluster_file;
   ImageArgs images;
@@ -50,6 +51,7 @@ runtime::RuntimeOptions runtime_options(const RuntimeArgs& a) {
   options.backend = a.backend;
   options.tensor_parallel = a.tensor_parallel;
   options.max_running_streams = a.max_running_streams;
+  options.max_batch_tokens = a.max_batch_tokens;
   options.trusted_dirs = a.trusted_dirs;
   options.model_dirs = a.model_dirs;
   options.kv_memory_bytes = static_cast<std::size_t>(a.kv_memory_mb) << 20;
@@ -71,6 +73,8 @@ std::vector<std::string> session_args(const RuntimeArgs& a) {
                                   core::Json(a.gpu_memory_fraction).dump(),
                                   "--max-running-streams",
                                   std::to_string(a.max_running_streams),
+                                  "--max-batch-tokens",
+                                  std::to_string(a.max_batch_tokens),
                                   "--max-tokens-per-batch",
                                   std::to_string(a.max_tokens_per_batch),
                                   "--backend",
@@ -202,6 +206,7 @@ void add_runtime_command(CLI::App& parent, Action* action) {
   cmd->add_option("--max-running-streams", args->max_running_streams,
                   "Streams one model decodes at once (its batch; default 64)")
       ->check(CLI::Range(1, 1024));
+  add_max_batch_tokens_option(cmd, &args->max_batch_tokens);
   cmd->add_option("--max-tokens-per-batch", args->max_tokens_per_batch,
                   "Tokens per stream.chunk when the model size is unknown")
       ->check(CLI::Range(1, 1024));

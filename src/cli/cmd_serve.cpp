@@ -45,6 +45,7 @@ struct ServeArgs {
   double gpu_memory_fraction = 0;
   int tensor_parallel = 1;
   int max_running_streams = 64;
+  int max_batch_tokens = 0;
   runtime::BackendChoice backend;
   std::string quantization;
   std::string otlp_endpoint;
@@ -105,6 +106,7 @@ void apply_flags(const ServeArgs& a, core::Json* c) {
   if (given("--gpu-memory-fraction")) workers["gpu_memory_fraction"] = a.gpu_memory_fraction;
   if (given("--tensor-parallel")) workers["tensor_parallel"] = a.tensor_parallel;
   if (given("--max-running-streams")) workers["max_running_streams"] = a.max_running_streams;
+  if (given("--max-batch-tokens")) workers["max_batch_tokens"] = a.max_batch_tokens;
   if (a.in_process) workers["in_process"] = true;
   if (given("--backend")) workers["backend"] = a.backend.kind;
   if (given("--device")) workers["devices"] = core::Json::array({a.backend.device});
@@ -310,6 +312,7 @@ void add_serve_command(CLI::App& parent, Action* action) {
   cmd->add_option("--max-running-streams", args->max_running_streams,
                   "Streams one model decodes at once (its batch; default 64)")
       ->check(CLI::Range(1, 1024));
+  add_max_batch_tokens_option(cmd, &args->max_batch_tokens);
   cmd->add_option("--http-threads", args->http.threads, "HTTP I/O threads")
       ->check(CLI::Range(1, 64));
   cmd->add_option("--max-body-bytes", args->http.max_body_bytes, "Largest request body");

@@ -31,6 +31,10 @@ void add_backend_options(CLI::App* cmd, runtime::BackendChoice* choice);
 // --tensor-parallel N: ranks one model is split over (checked by
 // check_tensor_parallel, so N = 0 is a coded InvalidParams, not a usage error).
 void add_tensor_parallel_option(CLI::App* cmd, int* ranks);
+// --max-batch-tokens N: tokens one engine step computes, its longest prompt
+// chunk (0, the default: 512 on the CPU, 2048 on CUDA). Anything but 0 or
+// 16..65536, an integer or not, is a usage error naming the bounds.
+void add_max_batch_tokens_option(CLI::App* cmd, int* tokens);
 // The check of --tensor-parallel before anything loads: 0 when N is usable,
 // else the coded error's exit status (report_error).
 int refuse_tensor_parallel(const runtime::BackendChoice& backend, int ranks);

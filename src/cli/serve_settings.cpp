@@ -41,6 +41,7 @@ runtime::RuntimeOptions in_process_options(const core::Json& c) {
   o.gpu_memory_fraction = w["gpu_memory_fraction"].get<double>();
   o.tensor_parallel = w["tensor_parallel"].get<int>();
   o.max_running_streams = w["max_running_streams"].get<int>();
+  o.max_batch_tokens = w["max_batch_tokens"].get<int>();
   o.model_dirs = strings(w["model_dirs"]);
   o.backend.kind = w["backend"].get<std::string>();
   if (const core::Json& trusted = c["model"]["trusted_model_directories"]; trusted.is_array()) {

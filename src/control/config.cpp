@@ -368,6 +368,10 @@ ControlConfig control_config(const Json& c) {
     out.worker_args.insert(out.worker_args.end(),
                            {"--max-running-streams", std::to_string(streams)});
   }
+  // 0 (auto) is the worker's own default: it picks by its backend.
+  if (const int tokens = w["max_batch_tokens"].get<int>(); tokens != 0) {
+    out.worker_args.insert(out.worker_args.end(), {"--max-batch-tokens", std::to_string(tokens)});
+  }
   out.tensor_parallel = w["tensor_parallel"].get<int>();
   if (out.tensor_parallel > 1) {
     out.worker_args.insert(out.worker_args.end(),

@@ -4,14 +4,34 @@
 
 namespace mlxs::runtime {
 
-namespace {
-constexpr int kMaxBatchTokens = 512;
-}  // namespace
+int default_max_batch_tokens(std::string_view backend_kind) {
+  return backend_kind == "cuda" ? 2048 : 512;
+}
+
+core::Status check_max_batch_tokens(int requested) {
+  if (requested == 0 || (requested >= kMinBatchTokens && requested <= kMaxBatchTokens)) {
+    return {};
+  }
+  return core::make_error(core::ErrorCode::kInvalidParams,
+                          "max_batch_tokens {}: must be 0 (the backend's default) or in [{}, {}] "
+                          "(tokens one engine step computes)",
+                          requested, kMinBatchTokens, kMaxBatchTokens);
+}
+
+int resolve_max_batch_tokens(int requested, std::string_view backend_kind, int min_rows) {
+  const int budget = requested > 0 ? requested : default_max_batch_tokens(backend_kind);
+  return std::max(budget, min_rows);
+}
+
+int max_batch_tokens_for(const RuntimeOptions& options) {
+  return resolve_max_batch_tokens(options.max_batch_tokens, options.backend.kind,
+                                  options.max_running_streams);
+}
 
 model::LoadOptions load_options_for(const RuntimeOptions& options,
                                     std::optional<std::int64_t> context_length) {
   model::LoadOptions load;
-  load.max_batch_tokens = kMaxBatchTokens;
+  load.max_batch_tokens = max_batch_tokens_for(options);
   load.max_seqs = options.max_running_streams;
   load.max_logit_rows = options.max_running_streams;
   if (context_length) {
@@ -63,8 +83,11 @@ core::Result<EngineSetup> engine_setup_for(const model::Model& model, const Runt
   engine::EngineConfig& config = setup.config;
   config.block_size = kKvBlockSize;
   config.kv_blocks = static_cast<int>(std::min<std::int64_t>(blocks, 1 << 24));
-  config.scheduler.max_batch_tokens = kMaxBatchTokens;
-  config.scheduler.prefill_chunk = kMaxBatchTokens;
+  // The same budget the model was loaded for (load_options_for), so a step
+  // never holds more rows than the model's scratch and a prompt runs in
+  // chunks of the whole budget.
+  config.scheduler.max_batch_tokens = max_batch_tokens_for(options);
+  config.scheduler.prefill_chunk = config.scheduler.max_batch_tokens;
   config.scheduler.max_seqs = options.max_running_streams;
   config.scheduler.max_context = static_cast<int>(context);
   config.max_n = 1;

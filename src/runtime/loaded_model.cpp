@@ -74,6 +74,9 @@ core::Result<std::unique_ptr<LoadedModel>> load_model(const std::string& model_i
                                                       const LoadKey& key, const LoadContext& ctx,
                                                       int arbiter_index) {
   const RuntimeOptions& opts = *ctx.options;
+  // The flags and the configuration bound it; options built in code are
+  // checked here, before a budget of any size sizes the model's scratch.
+  MLXS_RETURN_IF_ERROR(check_max_batch_tokens(opts.max_batch_tokens));
   auto m = std::make_unique<LoadedModel>(*ctx.clock);
   m->model_id = model_id;
   m->key = key;

@@ -68,6 +68,12 @@ struct RuntimeOptions {
   bool engine_overlap = true;
   // Largest number of streams one model runs at a time.
   int max_running_streams = 64;
+  // Tokens one engine step computes (vLLM's max_num_batched_tokens): the
+  // rows of one forward pass, the scheduler's budget and its longest prefill
+  // chunk. 0: the backend's default (default_max_batch_tokens); else
+  // kMinBatchTokens..kMaxBatchTokens. Never below max_running_streams
+  // (resolve_max_batch_tokens), so every running stream decodes each step.
+  int max_batch_tokens = 0;
   // Ranks every model is split over (tensor parallelism,
   // docs/tensor-parallel.md): on CUDA devices backend.device and the next
   // N - 1; on the CPU N groups of threads/N. 1: the whole model.

@@ -117,6 +117,75 @@ TEST(CliTensorParallel, GenerateOverTwoRanksAndRefusals) {
       << serve.err;
 }
 
+// --max-batch-tokens: a 100-token prompt in steps of 32 gives the tokens of
+// the default budget; bench decode prefills in chunks of it and reports it;
+// every command that runs a model refuses a value that is not 0 or
+// 16..65536 as a usage error naming the bounds.
+TEST(CliMaxBatchTokens, ChunkedPromptsAndRefusals) {
+  const std::string dir = fixture_path("hf-tiny/llama");
+  std::string ids;
+  for (int i = 0; i < 100; ++i) ids += (i == 0 ? "" : ",") + std::to_string(5 + (i * 37) % 500);
+  const std::vector<std::string> base = {
+      "generate",     "--model",   dir, "--prompt-ids", ids, "--max-tokens", "8",
+      "--ignore-eos", "--threads", "2"};
+  auto with = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = base;
+    args.insert(args.end(), extra.begin(), extra.end());
+    return cli(args);
+  };
+  const auto whole = with({});
+  ASSERT_EQ(whole.exit_code, 0) << whole.err;
+  ASSERT_EQ(parse_ids(whole.out).size(), 8u);
+  for (const char* budget : {"32", "16", "0"}) {
+    const auto chunked = with({"--max-batch-tokens", budget});
+    ASSERT_EQ(chunked.exit_code, 0) << budget << ": " << chunked.err;
+    EXPECT_EQ(parse_ids(chunked.out), parse_ids(whole.out)) << budget;
+  }
+
+  const std::string json = temp_dir() + "/bench-batch-tokens.json";
+  auto r = cli({"bench",
+                "decode",
+                "--model",
+                dir,
+                "--batch",
+                "2",
+                "--prompt-len",
+                "40",
+                "--decode-tokens",
+                "2",
+                "--repeats",
+                "1",
+                "--warmup",
+                "0",
+                "--probe-mib",
+                "64",
+                "--threads",
+                "2",
+                "--quiet",
+                "--max-batch-tokens",
+                "16",
+                "--json",
+                json});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::ifstream in(json);
+  const auto doc = nlohmann::json::parse(in);
+  EXPECT_EQ(doc["settings"]["max_batch_tokens"], 16);
+
+  for (const char* bad : {"15", "1", "-1", "65537", "many", "32x"}) {
+    for (const std::vector<std::string>& cmd :
+         {std::vector<std::string>{"generate", "--model", dir},
+          std::vector<std::string>{"serve", "--port", "0"}, std::vector<std::string>{"runtime"},
+          std::vector<std::string>{"bench", "decode", "--model", dir}}) {
+      std::vector<std::string> args = cmd;
+      args.insert(args.end(), {"--max-batch-tokens", bad});
+      r = cli(args);
+      EXPECT_EQ(r.exit_code, 2) << cmd[0] << " " << bad << ": " << r.err;
+      EXPECT_NE(r.err.find("max_batch_tokens"), std::string::npos) << r.err;
+      EXPECT_NE(r.err.find("[16, 65536]"), std::string::npos) << r.err;
+    }
+  }
+}
+
 TEST(CliDev, SynthModelThenGenerateAndBench) {
   const std::string out = temp_dir() + "/cli-synth";
   auto r = cli({"dev", "synth-model", "--preset", "tiny", "--arch", "qwen3", "--dtype", "bf16",

@@ -159,6 +159,54 @@ TEST(Config, MaxRunningStreamsReachesTheWorkersAndIsBounded) {
   }
 }
 
+// workers.max_batch_tokens reaches process workers as --max-batch-tokens
+// (not at 0, where each worker picks by its backend) and is 0 or 16..65536,
+// from --set and from a file alike.
+TEST(Config, MaxBatchTokensReachesTheWorkersAndIsBounded) {
+  const ConfigReport defaults = load_config({});
+  EXPECT_EQ(defaults.effective["workers"]["max_batch_tokens"], 0) << "auto by default";
+  const ControlConfig dc = control_config(defaults.effective);
+  EXPECT_EQ(std::find(dc.worker_args.begin(), dc.worker_args.end(), "--max-batch-tokens"),
+            dc.worker_args.end());
+  for (const char* good : {"16", "2048", "65536"}) {
+    ConfigInputs in;
+    in.sets = {std::string("workers.max_batch_tokens=") + good};
+    const ConfigReport r = load_config(in);
+    ASSERT_TRUE(r.ok()) << good << ": " << r.status().to_string();
+    const ControlConfig cc = control_config(r.effective);
+    const auto at = std::find(cc.worker_args.begin(), cc.worker_args.end(), "--max-batch-tokens");
+    ASSERT_NE(at, cc.worker_args.end()) << good;
+    EXPECT_EQ(*(at + 1), good);
+  }
+  ConfigInputs zero;
+  zero.sets = {"workers.max_batch_tokens=0"};
+  EXPECT_TRUE(load_config(zero).ok()) << "0 asks for the backend's default";
+  for (const char* bad : {"workers.max_batch_tokens=15", "workers.max_batch_tokens=1",
+                          "workers.max_batch_tokens=-1", "workers.max_batch_tokens=65537",
+                          "workers.max_batch_tokens=many", "workers.max_batch_tokens=512.5"}) {
+    ConfigInputs b;
+    b.sets = {bad};
+    const ConfigReport rb = load_config(b);
+    EXPECT_FALSE(rb.ok()) << bad;
+    EXPECT_EQ(rb.status().code(), core::ErrorCode::kConfigError) << bad;
+    EXPECT_NE(rb.status().message().find("workers.max_batch_tokens"), std::string::npos)
+        << rb.status().message();
+  }
+  // In a file: a string is a type error naming the key and its source.
+  ConfigInputs file;
+  file.file = write_yaml("batch-tokens.yaml", "workers:\n  max_batch_tokens: lots\n");
+  const ConfigReport rf = load_config(file);
+  ASSERT_FALSE(rf.ok());
+  const ConfigIssue* issue = find_issue(rf.errors, "workers.max_batch_tokens");
+  ASSERT_NE(issue, nullptr) << rf.status().to_string();
+  EXPECT_EQ(issue->code, "type");
+  EXPECT_EQ(issue->source, "file");
+  file.file = write_yaml("batch-tokens-ok.yaml", "workers:\n  max_batch_tokens: 4096\n");
+  const ConfigReport ok = load_config(file);
+  ASSERT_TRUE(ok.ok()) << ok.status().to_string();
+  EXPECT_EQ(ok.effective["workers"]["max_batch_tokens"], 4096);
+}
+
 TEST(Config, ImageSourcesReachTheWorkersAndBadHostsAreRefused) {
   ConfigInputs in;
   in.sets = {"images.max_mb=4", "images.local_roots=[/srv/img]",

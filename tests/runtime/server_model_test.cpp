@@ -299,6 +299,34 @@ TEST_F(ServerModel, StepExtensionCarriesEveryStreamPerStep) {
   EXPECT_GT(multi, 0u) << "streams of one step share a notification";
 }
 
+// A prompt longer than a small step budget runs in chunks of it (100
+// tokens in 32, 32, 32 and 4) and gives the tokens of the default budget,
+// which takes it in one pass; the budget is the worker's own option.
+TEST_F(ServerModel, ASmallStepBudgetChunksThePromptWithTheSameGreedyTokens) {
+  std::vector<int> prompt;
+  for (int i = 0; i < 100; ++i) prompt.push_back(5 + (i * 37) % 500);
+  const auto run = [&](RuntimeOptions options) {
+    Harness h(options);
+    load(h, "m", dir);
+    const Json r = h.request("generate", Json{{"model_id", "m"},
+                                              {"stream_id", "s"},
+                                              {"prompt_tokens", prompt},
+                                              {"max_tokens", 12},
+                                              {"temperature", 0},
+                                              {"stop_token_ids", Json::array()}});
+    EXPECT_TRUE(r.contains("result")) << r.dump();
+    const auto notes = h.stream("s");
+    expect_order(notes, true);
+    return token_ids(notes, "s");
+  };
+  const std::vector<int> whole = run(Harness::defaults());
+  ASSERT_EQ(whole.size(), 12u);
+  RuntimeOptions small = Harness::defaults();
+  small.max_batch_tokens = 32;
+  small.max_running_streams = 4;  // else the budget is raised to the 64 streams' rows
+  EXPECT_EQ(run(small), whole);
+}
+
 TEST_F(ServerModel, CancelAndUnloadEndStreamsCleanly) {
   RuntimeOptions options = Harness::defaults();
   Harness h(options);
