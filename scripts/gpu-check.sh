@@ -17,9 +17,13 @@
 #                           GPU_SERVE_IN/GPU_SERVE_OUT token lengths, default 128/128;
 #                           GPU_SERVE_NUM requests per concurrency, default 4 x concurrency;
 #                           GPU_SERVE_STREAMS the engine's batch, --max-running-streams;
-#                           GPU_SERVE_ENVS="MLXS_CUDA_KV_F32=1 default" one server per entry)
+#                           GPU_SERVE_ENVS="MLXS_CUDA_KV_F32=1 default" one server per entry;
+#                           GPU_SERVE_RUNS="none:default fp8:MLXS_CUDA_KV_FP8=1" chosen
+#                           (quantization, envs) pairs instead; GPU_SERVE_ARGS extra serve flags,
+#                           e.g. "--max-batch-tokens 512")
 #   GPU_PREFILL="2048"      also time the prefill of prompts of these lengths (bench decode,
-#                           GPU_PREFILL_BATCHES=1,1,8; GPU_PREFILL_ENVS for A/B runs)
+#                           GPU_PREFILL_BATCHES=1,1,8; GPU_PREFILL_ENVS for A/B runs;
+#                           GPU_PREFILL_ARGS extra bench flags, e.g. "--max-batch-tokens 512")
 #   GPU_TESTS=0 GPU_DECODE_BENCH=0   skip those stages (e.g. a second call)
 #   GPU_TEST_ONLY="backend_cuda_ops_test model_vision_parity_cuda_test"   only these test binaries
 #   GPU_KERNEL_BENCH=0      skip bench kernels;  GPU_MODELS=none  no decode models at all
@@ -153,7 +157,7 @@ for preset in $MODELS; do
       say "-- prefill, $preset, $plen-token prompts, $envs"
       env "${ARR[@]}" "$B/bin/mlx-serving" bench decode --backend cuda --model "$dir" \
           --batch "${GPU_PREFILL_BATCHES:-1,1,8}" --prompt-len "$plen" --decode-tokens 16 \
-          --repeats 1 --quiet 2>&1 | tee -a "$SUMMARY" || status=1
+          --repeats 1 --quiet ${GPU_PREFILL_ARGS:-} 2>&1 | tee -a "$SUMMARY" || status=1
     done
   done
   [ "${GPU_DECODE_BENCH:-1}" = 1 ] || continue
@@ -246,8 +250,17 @@ device_us() {
       awk -v m="mlxs_engine_device_$2_microseconds_total" '$1 ~ "^"m"[{]" { s += $2 } END { printf "%d", s }'
 }
 if [ "${GPU_SERVE:-0}" = 1 ] && [ -n "$last" ]; then
-  for q in ${GPU_SERVE_QUANT:-none}; do
-  for envs in ${GPU_SERVE_ENVS:-default}; do
+  # The runs: every GPU_SERVE_QUANT x GPU_SERVE_ENVS pair, or the pairs
+  # GPU_SERVE_RUNS lists ("quant:envs ...", e.g. "none:default fp8:MLXS_CUDA_KV_FP8=1").
+  RUNS="${GPU_SERVE_RUNS:-}"
+  if [ -z "$RUNS" ]; then
+    for q in ${GPU_SERVE_QUANT:-none}; do
+      for envs in ${GPU_SERVE_ENVS:-default}; do RUNS="$RUNS $q:$envs"; done
+    done
+  fi
+  for run in $RUNS; do
+    q="${run%%:*}"
+    envs="${run#*:}"
     ARR=()
     tag=""
     [ "$envs" = default ] || { IFS=, read -ra ARR <<< "$envs"; tag="-${envs//[^A-Za-z0-9_]/-}"; }
@@ -257,7 +270,7 @@ if [ "${GPU_SERVE:-0}" = 1 ] && [ -n "$last" ]; then
         --quantization "$q" --kv-memory-mb "${GPU_SERVE_KV_MB:-8192}" \
         ${GPU_SERVE_STREAMS:+--max-running-streams "$GPU_SERVE_STREAMS"} \
         ${GPU_SERVE_TP:+--tensor-parallel "$GPU_SERVE_TP"} \
-        ${GPU_SERVE_MEMFRAC:+--gpu-memory-fraction "$GPU_SERVE_MEMFRAC"} > "$log" 2>&1 &
+        ${GPU_SERVE_MEMFRAC:+--gpu-memory-fraction "$GPU_SERVE_MEMFRAC"} ${GPU_SERVE_ARGS:-} > "$log" 2>&1 &
     pid=$!
     port=""
     for _ in $(seq 1 600); do
@@ -294,7 +307,6 @@ if [ "${GPU_SERVE:-0}" = 1 ] && [ -n "$last" ]; then
       done
     fi
     kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
-  done
   done
 fi
 if [ "${GPU_VISION:-0}" = 1 ]; then
