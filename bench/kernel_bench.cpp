@@ -28,6 +28,9 @@ struct Shape {
 };
 
 // Llama-3.1-8B's decode linears (q/k/v fused, gate/up fused), and its head.
+// Rows of the prefill GEMMs timed (a 2,048-token chunk: compute-bound).
+constexpr int kPrefillRows = 2048;
+
 constexpr Shape kShapes[] = {
     {"qkv 6144x4096", 6144, 4096},         {"o 4096x4096", 4096, 4096},
     {"gate_up 28672x4096", 28672, 4096},   {"down 4096x14336", 4096, 14336},
@@ -57,7 +60,7 @@ core::Result<nlohmann::json> run_kernel_bench(const KernelBenchOptions& o) {
         std::make_shared<backend::cpu::ThreadPool>(o.threads));
   }
   tensor::StepCapacity cap;
-  cap.max_tokens = 8;
+  cap.max_tokens = kPrefillRows;
   cap.max_seqs = 8;
   cap.max_context = 32768;
   cap.max_logit_rows = 8;
@@ -103,12 +106,42 @@ core::Result<nlohmann::json> run_kernel_bench(const KernelBenchOptions& o) {
                          {"fraction_of_bound", bound_gbps > 0 ? gbps / bound_gbps : 0.0}});
     }
   }
+  // Prefill-sized GEMMs on the same shapes (the first four, Llama-3.1-8B's
+  // layer): TFLOP/s, weights reused (compute, not memory, is timed).
+  nlohmann::json gemms = nlohmann::json::array();
+  if (o.backend == "cuda") {
+    for (std::size_t si = 0; si < 4; ++si) {
+      const Shape& s = kShapes[si];
+      host.resize(static_cast<std::size_t>(s.n * s.k));
+      for (auto& v : host) v = core::f32_to_bf16((rng.uniform() - 0.5f) * 0.1f);
+      tensor::Weight w;
+      MLXS_ASSIGN_OR_RETURN(
+          w.w, be->import_tensor(Tensor(host.data(), DType::kBF16, {s.n, s.k}), false));
+      const std::int64_t M = kPrefillRows;
+      std::vector<float> xh(static_cast<std::size_t>(M * s.k), 0.25f);
+      MLXS_ASSIGN_OR_RETURN(Tensor x,
+                            be->import_tensor(Tensor(xh.data(), DType::kF32, {M, s.k}), true));
+      MLXS_ASSIGN_OR_RETURN(auto ybuf, be->allocate(static_cast<std::size_t>(M * s.n) * 4));
+      Tensor y(ybuf->data(), DType::kF32, {M, s.n}, be->device());
+      const tensor::LinearOut out{&w, y};
+      for (int i = 0; i < 3; ++i) be->linear(x, std::span<const tensor::LinearOut>(&out, 1));
+      MLXS_RETURN_IF_ERROR(be->synchronize());
+      const int reps = std::max(1, o.reps / 5);
+      const auto t0 = Clock::now();
+      for (int i = 0; i < reps; ++i) be->linear(x, std::span<const tensor::LinearOut>(&out, 1));
+      MLXS_RETURN_IF_ERROR(be->synchronize());
+      const double us = std::chrono::duration<double, std::micro>(Clock::now() - t0).count() / reps;
+      const double tflops = 2.0 * static_cast<double>(M * s.n * s.k) / (us * 1e-6) / 1e12;
+      gemms.push_back({{"shape", s.name}, {"rows", M}, {"us", us}, {"tflops", tflops}});
+    }
+  }
   return nlohmann::json{{"benchmark", "kernels"},
                         {"machine", describe_machine()},
                         {"backend", be->describe()},
                         {"bound_gbps", bound_gbps},
                         {"bound", "device-to-device copy, bytes read + written"},
-                        {"linear", linears}};
+                        {"linear", linears},
+                        {"gemm", gemms}};
 }
 
 std::string format_kernel_table(const nlohmann::json& r) {
@@ -120,6 +153,14 @@ std::string format_kernel_table(const nlohmann::json& r) {
     out += fmt::format("{:<24} {:>5} {:>10.1f} {:>10.0f} {:>8.1f}%\n",
                        l["shape"].get<std::string>(), l["rows"].get<int>(), l["us"].get<double>(),
                        l["gbps"].get<double>(), 100.0 * l["fraction_of_bound"].get<double>());
+  }
+  if (r.contains("gemm") && !r["gemm"].empty()) {
+    out += fmt::format("{:<24} {:>5} {:>10} {:>10}\n", "gemm (bf16, f32 x in)", "rows", "us",
+                       "TFLOP/s");
+    for (const auto& g : r["gemm"]) {
+      out += fmt::format("{:<24} {:>5} {:>10.1f} {:>10.1f}\n", g["shape"].get<std::string>(),
+                         g["rows"].get<int>(), g["us"].get<double>(), g["tflops"].get<double>());
+    }
   }
   return out;
 }

@@ -99,6 +99,11 @@ constexpr int kDecodeSplitRows = 32;
 // +84% decode tok/s, Llama-3.1-8B shapes, same calls), and matched it at
 // 32-token contexts (batch 1-8 within 1%).
 constexpr int kDecodeTcMinRows = 1;
+// GEMMs of this many rows or more time cuBLASLt's candidates (pick_algo):
+// prefill chunks, whose shapes recur; decode-sized ones keep the heuristic's
+// choice (their graphs are captured, and a tuning pass would cost more than
+// it could win there).
+constexpr int kGemmTuneRows = 256;
 
 int next_pow2(int v) {
   int p = 1;
@@ -165,6 +170,10 @@ struct CudaBackend::Impl {
   cublasLtHandle_t lt = nullptr;
   void* lt_workspace = nullptr;
   std::size_t lt_workspace_bytes = 32u << 20;
+  // Timing of GEMM candidates (pick_algo); MLXS_GEMM_AUTOTUNE=0 turns it off.
+  bool gemm_autotune = true;
+  cudaEvent_t tune_start = nullptr;
+  cudaEvent_t tune_stop = nullptr;
   std::string device_name;
   int sm_count = 0;
   Status error;
@@ -382,6 +391,8 @@ struct CudaBackend::Impl {
       if (mk.end != nullptr) cudaEventDestroy(mk.end);
     }
     cudaFree(lt_workspace);
+    if (tune_start != nullptr) cudaEventDestroy(tune_start);
+    if (tune_stop != nullptr) cudaEventDestroy(tune_stop);
     if (lt != nullptr) cublasLtDestroy(lt);
     if (stream != nullptr) cudaStreamDestroy(stream);
   }
@@ -412,19 +423,54 @@ struct CudaBackend::Impl {
 
   // cuBLASLt's best algorithm for a plan's descriptor and layouts within our
   // workspace (once per shape: plans are cached); false when it has none.
-  bool pick_algo(GemmPlan& plan) {
+  // Large GEMMs (prefill chunks: M >= kGemmTuneRows) time the heuristic's
+  // first candidates on the call's own operands and keep the fastest, where
+  // the stream is not being captured into a graph (MLXS_GEMM_AUTOTUNE=0: the
+  // heuristic's first, for A/B runs).
+  bool pick_algo(GemmPlan& plan, int M, const void* w, const void* x, float* y) {
     cublasLtMatmulPreference_t pref = nullptr;
     cublasLtMatmulPreferenceCreate(&pref);
     cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
                                          &lt_workspace_bytes, sizeof(lt_workspace_bytes));
-    cublasLtMatmulHeuristicResult_t result{};
+    constexpr int kCandidates = 8;
+    cublasLtMatmulHeuristicResult_t results[kCandidates]{};
     int found = 0;
-    cublasLtMatmulAlgoGetHeuristic(lt, plan.op, plan.a, plan.b, plan.c, plan.c, pref, 1, &result,
-                                   &found);
+    cublasLtMatmulAlgoGetHeuristic(lt, plan.op, plan.a, plan.b, plan.c, plan.c, pref, kCandidates,
+                                   results, &found);
     cublasLtMatmulPreferenceDestroy(pref);
     plan.has_algo = found > 0;
-    if (plan.has_algo) plan.algo = result.algo;
-    return plan.has_algo;
+    if (!plan.has_algo) return false;
+    plan.algo = results[0].algo;
+    cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+    cudaStreamIsCapturing(stream, &capture);
+    if (!gemm_autotune || M < kGemmTuneRows || found < 2 ||
+        capture != cudaStreamCaptureStatusNone || tune_start == nullptr) {
+      return true;
+    }
+    const float alpha = 1.0f, beta = 0.0f;
+    float best = 0.0f;
+    for (int i = 0; i < found; ++i) {
+      if (results[i].state != CUBLAS_STATUS_SUCCESS) continue;
+      auto run = [&] {
+        return cublasLtMatmul(lt, plan.op, &alpha, w, plan.a, x, plan.b, &beta, y, plan.c, y,
+                              plan.c, &results[i].algo, lt_workspace, lt_workspace_bytes, stream);
+      };
+      if (run() != CUBLAS_STATUS_SUCCESS) continue;  // warm-up, and a check that it runs
+      cudaEventRecord(tune_start, stream);
+      constexpr int kReps = 3;
+      for (int r = 0; r < kReps; ++r) run();
+      cudaEventRecord(tune_stop, stream);
+      float ms = 0.0f;
+      if (cudaEventSynchronize(tune_stop) != cudaSuccess ||
+          cudaEventElapsedTime(&ms, tune_start, tune_stop) != cudaSuccess) {
+        continue;
+      }
+      if (best == 0.0f || ms < best) {
+        best = ms;
+        plan.algo = results[i].algo;
+      }
+    }
+    return true;
   }
 
   // Y[M, N] = X[M, K] . W[N, K]^T (+ bias[N]) with cuBLASLt (column-major:
@@ -460,7 +506,7 @@ struct CudaBackend::Impl {
           lt_status(cublasLtMatrixLayoutCreate(&plan.b, xtype, K, M, K), "layout B"));
       MLXS_RETURN_IF_ERROR(
           lt_status(cublasLtMatrixLayoutCreate(&plan.c, CUDA_R_32F, N, M, ldc), "layout C"));
-      if (pick_algo(plan)) {
+      if (pick_algo(plan, M, w, x, y)) {
         plan.bias_epilogue = with_bias;
       } else if (with_bias) {  // no algorithm with the epilogue: the plain one
         const cublasLtEpilogue_t none = CUBLASLT_EPILOGUE_DEFAULT;
@@ -523,7 +569,7 @@ struct CudaBackend::Impl {
       cublasLtMatrixLayoutCreate(&plan.a, CUDA_R_8F_E4M3, K, N, K);
       cublasLtMatrixLayoutCreate(&plan.b, CUDA_R_8F_E4M3, K, M, K);
       cublasLtMatrixLayoutCreate(&plan.c, CUDA_R_32F, N, M, N);
-      if (!pick_algo(plan)) {
+      if (!pick_algo(plan, static_cast<int>(M), sg.w.codes, fp8_x, sg.y)) {
         std::fprintf(stderr, "cuda: no cuBLASLt FP8 GEMM for %lld x %d x %lld: bf16 tiles\n",
                      static_cast<long long>(M), N, static_cast<long long>(K));
       }
@@ -847,6 +893,10 @@ core::Result<std::unique_ptr<CudaBackend>> CudaBackend::create(const CudaOptions
       env != nullptr && std::string(env) == "1") {
     impl->options.bf16_kv = false;
   }
+  if (const char* env = std::getenv("MLXS_GEMM_AUTOTUNE");
+      env != nullptr && std::string(env) == "0") {
+    impl->gemm_autotune = false;
+  }
   if (const char* env = std::getenv("MLXS_CUDA_KV_FP8");
       env != nullptr && std::string(env) == "1") {
     impl->options.fp8_kv = true;
@@ -875,6 +925,8 @@ core::Result<std::unique_ptr<CudaBackend>> CudaBackend::create(const CudaOptions
   }
   MLXS_RETURN_IF_ERROR(
       cuda_status(cudaMalloc(&impl->lt_workspace, impl->lt_workspace_bytes), "workspace"));
+  MLXS_RETURN_IF_ERROR(cuda_status(cudaEventCreate(&impl->tune_start), "tuning event"));
+  MLXS_RETURN_IF_ERROR(cuda_status(cudaEventCreate(&impl->tune_stop), "tuning event"));
   Impl* raw = impl.get();
   impl->encoder = std::make_unique<CudaEncoderOps>(
       options.device, impl->stream, options.exact_f32,
