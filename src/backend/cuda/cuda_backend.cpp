@@ -99,10 +99,12 @@ constexpr int kDecodeSplitRows = 32;
 // +84% decode tok/s, Llama-3.1-8B shapes, same calls), and matched it at
 // 32-token contexts (batch 1-8 within 1%).
 constexpr int kDecodeTcMinRows = 1;
-// GEMMs of this many rows or more time cuBLASLt's candidates (pick_algo):
-// prefill chunks, whose shapes recur; decode-sized ones keep the heuristic's
-// choice (their graphs are captured, and a tuning pass would cost more than
-// it could win there).
+// GEMMs of a multiple of this many rows time cuBLASLt's candidates
+// (pick_algo): whole prefill chunks, whose shapes recur. Other row counts
+// keep the heuristic's choice: a serving mix of chunk and decode rows makes
+// a new shape of nearly every step, and tuning each (about 30 runs of each
+// of a layer's GEMMs) would cost more than the 2-3% it wins; decode-sized
+// steps are captured into graphs, where nothing can be timed.
 constexpr int kGemmTuneRows = 256;
 
 int next_pow2(int v) {
@@ -423,7 +425,7 @@ struct CudaBackend::Impl {
 
   // cuBLASLt's best algorithm for a plan's descriptor and layouts within our
   // workspace (once per shape: plans are cached); false when it has none.
-  // Large GEMMs (prefill chunks: M >= kGemmTuneRows) time the heuristic's
+  // Whole prefill chunks (M a multiple of kGemmTuneRows) time the heuristic's
   // first candidates on the call's own operands and keep the fastest, where
   // the stream is not being captured into a graph (MLXS_GEMM_AUTOTUNE=0: the
   // heuristic's first, for A/B runs).
@@ -443,7 +445,7 @@ struct CudaBackend::Impl {
     plan.algo = results[0].algo;
     cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
     cudaStreamIsCapturing(stream, &capture);
-    if (!gemm_autotune || M < kGemmTuneRows || found < 2 ||
+    if (!gemm_autotune || M < kGemmTuneRows || M % kGemmTuneRows != 0 || found < 2 ||
         capture != cudaStreamCaptureStatusNone || tune_start == nullptr) {
       return true;
     }
