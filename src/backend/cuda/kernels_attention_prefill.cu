@@ -69,7 +69,10 @@ __global__ void __launch_bounds__(kThreads)
   const int g = blockIdx.y;  // KV head
   const int group = heads / kv.kv_heads;
   const int tile_rows = kPairs / group;
-  const int r0 = blockIdx.x * tile_rows;
+  // The last tiles first: under the causal mask a tile's work grows with its
+  // rows' positions, and the blocks launch in index order, so the longest
+  // run in the first wave and the short ones fill the tail.
+  const int r0 = (static_cast<int>(gridDim.x) - 1 - static_cast<int>(blockIdx.x)) * tile_rows;
   const int rows = min(tile_rows, T - r0);
   const int tid = threadIdx.x;
   const int warp = tid >> 5;
