@@ -4,7 +4,7 @@
 // decode (the 1k/1k serving benchmark) bound by that arithmetic rather than by the cache's bytes.
 // Here a block takes one decode row and the GQA group of one KV head: the group's query heads
 // (padded to 16) are the A operand of bf16 m16n8k16 mma.sync, each warp takes 16 keys of a 64-key
-// tile (Q·Kᵀ, online softmax in f32, P·V), key tiles stream through a cp.async double buffer, and
+// tile (Q·Kᵀ, online softmax in f32, P·V), key tiles stream through cp.async stages, and
 // the four warps' softmax states are merged in shared memory at the end. Key splits
 // (flash-decoding) use the same partials and in-launch merge as the CUDA-core kernel
 // (split_merge.cuh). An e4m3 cache runs the same on f16 MMAs (kv_tile.cuh).
@@ -92,7 +92,9 @@ __global__ void __launch_bounds__(kThreads)
   cudaGridDependencySynchronize();  // q and the cache's new row come from the previous kernels
 #endif
   const int tiles = begin < end ? (end - begin + kTileKeys - 1) / kTileKeys : 0;
-  if (tiles > 0) load(begin, 0);  // in flight while Q is staged
+  constexpr int kStages = kv_stages<E>();
+  auto issue = [&](int p) { load(begin + p * kTileKeys, p % kStages); };
+  kv_pipeline_start<E>(tiles, issue);  // in flight while Q is staged
   // Q as T16, the group's heads in rows 0 .. group - 1, zeros below.
   for (int i = tid; i < kRows * (D / 4); i += kThreads) {
     const int r = i / (D / 4);
@@ -125,15 +127,10 @@ __global__ void __launch_bounds__(kThreads)
 
   for (int it = 0; it < tiles; ++it) {
     const int k0 = begin + it * kTileKeys;
-    if (it + 1 < tiles) {
-      load(k0 + kTileKeys, (it + 1) & 1);
-      cp_async_wait<1>();
-    } else {
-      cp_async_wait<0>();
-    }
+    kv_pipeline_next<E>(it, tiles, issue);
     __syncthreads();
-    kv_tile_widen<E, D, kTileKeys, kThreads>(it & 1, stages, staging, tid);
-    const T16* ks = kv_tile<E, D, kTileKeys>(stages, it & 1) + warp * kWarpKeys * S;
+    kv_tile_widen<E, D, kTileKeys, kThreads>(it % kStages, stages, staging, tid);
+    const T16* ks = kv_tile<E, D, kTileKeys>(stages, it % kStages) + warp * kWarpKeys * S;
     const T16* vs = ks + kTileKeys * S;
 
     // Scores of the 16 rows x this warp's 16 keys (two n8 tiles).
@@ -211,7 +208,7 @@ __global__ void __launch_bounds__(kThreads)
       mma16<T16>(o[2 * dp], pa, b[0], b[1]);
       mma16<T16>(o[2 * dp + 1], pa, b[2], b[3]);
     }
-    __syncthreads();  // the stage is refilled two tiles on
+    __syncthreads();  // the stage is refilled kStages tiles on
   }
 
   // The warps' states into shared memory, over the stages (the loop's last

@@ -166,18 +166,15 @@ __global__ void __launch_bounds__(kThreads)
     };
 
     const int tiles = (kv_hi - kv_lo + BN - 1) / BN;
-    load(kv_lo, 0);
+    constexpr int kStages = kv_stages<E>();
+    auto issue = [&](int p) { load(kv_lo + p * BN, p % kStages); };
+    kv_pipeline_start<E>(tiles, issue);
     for (int it = 0; it < tiles; ++it) {
       const int k0 = kv_lo + it * BN;
-      if (it + 1 < tiles) {
-        load(k0 + BN, (it + 1) & 1);
-        cp_async_wait<1>();
-      } else {
-        cp_async_wait<0>();
-      }
+      kv_pipeline_next<E>(it, tiles, issue);
       __syncthreads();
-      kv_tile_widen<E, D, BN, kThreads>(it & 1, stages, staging, tid);
-      const T16* ks = kv_tile<E, D, BN>(stages, it & 1);
+      kv_tile_widen<E, D, BN, kThreads>(it % kStages, stages, staging, tid);
+      const T16* ks = kv_tile<E, D, BN>(stages, it % kStages);
       const T16* vs = ks + BN * S;
 
       // Scores of the warp's 16 pairs x BN keys.
@@ -258,7 +255,7 @@ __global__ void __launch_bounds__(kThreads)
           mma16<T16>(o[2 * dp + 1], a, b[2], b[3]);
         }
       }
-      __syncthreads();  // the stage is refilled two tiles on
+      __syncthreads();  // the stage is refilled kStages tiles on
     }
   }
 
