@@ -50,10 +50,9 @@ __global__ void __launch_bounds__(kThreads)
   // Rows of prefill chunks are attention_prefill's (the same for every split,
   // so no ticket of theirs is taken).
   if (skip_multi && multi_row(m, t, static_cast<int>(gridDim.x) / kv.kv_heads)) return;
-  const int pos = m.positions[t];
-  const int lo = window > 0 ? max(0, pos - window + 1) : 0;
-  const int begin = max(lo, split * split_len);
-  const int end = min(last_key(m, t, pos) + 1, (split + 1) * split_len);
+  const KeyRange keys = decode_keys(m, t, window, split, split_len);
+  const int begin = keys.begin;
+  const int end = keys.end;
   const std::int32_t* table = m.tables + m.seq_table[m.row_seq[t]];
   const std::int64_t head_off = static_cast<std::int64_t>(g) * kv.block_size * D;
   const T* layer_base = static_cast<const T*>(kv.base) + layer * kv.layer_stride;

@@ -10,7 +10,6 @@
 // (split_merge.cuh). An e4m3 cache runs the same on f16 MMAs (kv_tile.cuh).
 #include <cmath>
 #include <cstdint>
-#include <type_traits>
 
 #include <cuda_bf16.h>
 
@@ -74,10 +73,9 @@ __global__ void __launch_bounds__(kThreads)
 #endif
   // Rows of prefill chunks are attention_prefill's.
   if (skip_multi && multi_row(m, t, static_cast<int>(gridDim.x) / kv.kv_heads)) return;
-  const int pos = m.positions[t];
-  const int lo = window > 0 ? max(0, pos - window + 1) : 0;
-  const int begin = max(lo, split * split_len);
-  const int end = min(last_key(m, t, pos) + 1, (split + 1) * split_len);
+  const KeyRange keys = decode_keys(m, t, window, split, split_len);
+  const int begin = keys.begin;
+  const int end = keys.end;
   const std::int32_t* table = m.tables + m.seq_table[m.row_seq[t]];
   const E* layer_base = static_cast<const E*>(kv.base) + layer * kv.layer_stride;
   const std::int64_t head_off = static_cast<std::int64_t>(g) * kv.block_size * D;
@@ -285,9 +283,7 @@ cudaError_t launch(const KvLayout& kv, int layer, const float* q, float* out, in
 }  // namespace
 
 bool attention_decode_tc_supported(int heads, int head_dim, const KvLayout& kv) {
-  return (kv.type == WType::kBF16 || kv.type == WType::kFP8E4M3) && kv.head_dim == head_dim &&
-         heads % kv.kv_heads == 0 && heads / kv.kv_heads <= kRows &&
-         (head_dim == 16 || head_dim == 32 || head_dim == 64 || head_dim == 128 || head_dim == 256);
+  return tc_kernels_take(kv, head_dim) && heads % kv.kv_heads == 0 && heads / kv.kv_heads <= kRows;
 }
 
 cudaError_t attention_decode_tc(const KvLayout& kv, int layer, const float* q, float* out, int T,
@@ -296,29 +292,10 @@ cudaError_t attention_decode_tc(const KvLayout& kv, int layer, const float* q, f
                                 unsigned* tickets, cudaStream_t s, bool skip_multi) {
   if (!attention_decode_tc_supported(heads, head_dim, kv)) return cudaErrorInvalidValue;
   if (T == 0) return cudaSuccess;
-  return with_kv_type(kv, [&](auto tag) {
-    using E = typename decltype(tag)::type;
-    auto go = [&](auto dim) {
-      return launch<E, decltype(dim)::value>(kv, layer, q, out, T, heads, scale, softcap, window,
-                                             splits, split_len, m, partial, tickets, s, skip_multi);
-    };
-    if constexpr (std::is_same_v<E, float>) {
-      return cudaErrorInvalidValue;  // not supported (checked above)
-    } else {
-      switch (head_dim) {
-        case 16:
-          return go(std::integral_constant<int, 16>{});
-        case 32:
-          return go(std::integral_constant<int, 32>{});
-        case 64:
-          return go(std::integral_constant<int, 64>{});
-        case 128:
-          return go(std::integral_constant<int, 128>{});
-        default:
-          break;
-      }
-      return go(std::integral_constant<int, 256>{});
-    }
+  return with_tc_kernel(kv, head_dim, [&](auto tag, auto dim) {
+    return launch<typename decltype(tag)::type, decltype(dim)::value>(
+        kv, layer, q, out, T, heads, scale, softcap, window, splits, split_len, m, partial, tickets,
+        s, skip_multi);
   });
 }
 

@@ -16,7 +16,6 @@
 // bring only one row (decode rows of a mixed step) are not written here.
 #include <climits>
 #include <cmath>
-#include <type_traits>
 
 #include <cuda_bf16.h>
 
@@ -295,9 +294,7 @@ cudaError_t launch(const KvLayout& kv, int layer, const float* q, float* out, in
 }  // namespace
 
 bool attention_prefill_supported(int heads, int head_dim, const KvLayout& kv) {
-  return (kv.type == WType::kBF16 || kv.type == WType::kFP8E4M3) && kv.head_dim == head_dim &&
-         heads % kv.kv_heads == 0 && heads / kv.kv_heads <= kPairs &&
-         (head_dim == 16 || head_dim == 32 || head_dim == 64 || head_dim == 128 || head_dim == 256);
+  return tc_kernels_take(kv, head_dim) && heads % kv.kv_heads == 0 && heads / kv.kv_heads <= kPairs;
 }
 
 cudaError_t attention_prefill(const KvLayout& kv, int layer, const float* q, float* out, int T,
@@ -305,29 +302,9 @@ cudaError_t attention_prefill(const KvLayout& kv, int layer, const float* q, flo
                               const StepMeta& m, cudaStream_t s) {
   if (!attention_prefill_supported(heads, head_dim, kv)) return cudaErrorInvalidValue;
   if (T == 0) return cudaSuccess;
-  return with_kv_type(kv, [&](auto tag) {
-    using E = typename decltype(tag)::type;
-    auto go = [&](auto dim) {
-      return launch<E, decltype(dim)::value>(kv, layer, q, out, T, heads, scale, softcap, window, m,
-                                             s);
-    };
-    if constexpr (std::is_same_v<E, float>) {
-      return cudaErrorInvalidValue;  // not supported (checked above)
-    } else {
-      switch (head_dim) {
-        case 16:
-          return go(std::integral_constant<int, 16>{});
-        case 32:
-          return go(std::integral_constant<int, 32>{});
-        case 64:
-          return go(std::integral_constant<int, 64>{});
-        case 128:
-          return go(std::integral_constant<int, 128>{});
-        default:
-          break;
-      }
-      return go(std::integral_constant<int, 256>{});
-    }
+  return with_tc_kernel(kv, head_dim, [&](auto tag, auto dim) {
+    return launch<typename decltype(tag)::type, decltype(dim)::value>(kv, layer, q, out, T, heads,
+                                                                      scale, softcap, window, m, s);
   });
 }
 

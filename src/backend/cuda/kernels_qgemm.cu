@@ -14,6 +14,7 @@
 #include <cuda_fp16.h>
 
 #include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/mma_util.cuh"
 #include "backend/cuda/quant_param.cuh"
 
 namespace mlxs::backend::cuda::k {
@@ -179,15 +180,6 @@ constexpr int kMmaRows = 64;  // the most x rows the mma kernel takes
 constexpr int kMmaTiles = 2;  // 16-row weight tiles per warp
 constexpr int kMmaBlockRows = 4 * kMmaTiles * 16;
 constexpr int kLdX = 160;  // a staged x row, in bf16: 16 words of bank offset per row
-
-__device__ __forceinline__ void mma_bf16(float (&d)[4], const unsigned (&a)[4], unsigned b0,
-                                         unsigned b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
-      "{%8,%9}, {%0,%1,%2,%3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
 
 // 32-bit word i of v (i in 0..3, unrolled to a register).
 __device__ __forceinline__ unsigned word_of(const uint4& v, int i) {

@@ -171,6 +171,20 @@ __device__ __forceinline__ int last_key(const StepMeta& m, int t, int pos) {
   return m.attend_until == nullptr ? pos : max(pos, m.attend_until[t] - 1);
 }
 
+// The keys a decode row t attends to within key split `split` of
+// `split_len` keys (flash-decoding), after its sliding window; empty where
+// the split holds none of them.
+struct KeyRange {
+  int begin;
+  int end;
+};
+__device__ __forceinline__ KeyRange decode_keys(const StepMeta& m, int t, int window, int split,
+                                                int split_len) {
+  const int pos = m.positions[t];
+  const int lo = window > 0 ? max(0, pos - window + 1) : 0;
+  return {max(lo, split * split_len), min(last_key(m, t, pos) + 1, (split + 1) * split_len)};
+}
+
 // Whether row t's sequence brings other rows to the step (a prefill chunk):
 // a sequence's rows are contiguous, so a neighbour of the same sequence
 // tells. `rows`: the step's rows.

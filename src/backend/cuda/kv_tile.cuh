@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -111,6 +112,40 @@ __device__ __forceinline__ void kv_tile_load(const KvLayout& kv, const E* layer_
     }
   }
   cp_async_commit();
+}
+
+// The caches and head sizes the tensor-core kernels take: bf16 or e4m3,
+// head_dim 16, 32, 64, 128 or 256.
+inline bool tc_kernels_take(const KvLayout& kv, int head_dim) {
+  return (kv.type == WType::kBF16 || kv.type == WType::kFP8E4M3) && kv.head_dim == head_dim &&
+         (head_dim == 16 || head_dim == 32 || head_dim == 64 || head_dim == 128 || head_dim == 256);
+}
+
+// f(KvTag<E>{}, std::integral_constant<int, D>{}) for the cache's element
+// type and the head size (tc_kernels_take must hold).
+template <typename F>
+cudaError_t with_tc_kernel(const KvLayout& kv, int head_dim, F&& f) {
+  return with_kv_type(kv, [&](auto tag) -> cudaError_t {
+    if constexpr (std::is_same_v<typename decltype(tag)::type, float>) {
+      return cudaErrorInvalidValue;
+    } else {
+      switch (head_dim) {
+        case 16:
+          return f(tag, std::integral_constant<int, 16>{});
+        case 32:
+          return f(tag, std::integral_constant<int, 32>{});
+        case 64:
+          return f(tag, std::integral_constant<int, 64>{});
+        case 128:
+          return f(tag, std::integral_constant<int, 128>{});
+        case 256:
+          return f(tag, std::integral_constant<int, 256>{});
+        default:
+          break;
+      }
+      return cudaErrorInvalidValue;
+    }
+  });
 }
 
 // The copy pipeline of a kernel walking `tiles` key tiles: issue(p) starts
