@@ -30,7 +30,6 @@ constexpr int kWarpKeys = 16;                  // keys per warp per tile (one k1
 constexpr int kTileKeys = kWarps * kWarpKeys;  // keys per tile
 constexpr int kRows = 16;                      // the MMA's M: query heads of the group, padded
 constexpr int kPad = kTilePad;
-constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLn2 = 0.6931471805599453f;
 
 using bf16 = __nv_bfloat16;
@@ -121,7 +120,6 @@ __global__ void __launch_bounds__(kThreads)
   for (int i = 0; i < DT; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
   float mx[2] = {-INFINITY, -INFINITY};  // running max of rows lane/4 and lane/4 + 8 (log2 units)
   float sum[2] = {0.0f, 0.0f};           // this lane's share of the running sums
-  const float scale_log2 = scale * kLog2e;
 
   for (int it = 0; it < tiles; ++it) {
     const int k0 = begin + it * kTileKeys;
@@ -151,48 +149,8 @@ __global__ void __launch_bounds__(kThreads)
     }
     // Scale, soft-cap, mask (every row is the same query position), then the
     // online softmax per row over the quad that holds it.
-#pragma unroll
-    for (int ri = 0; ri < 2; ++ri) {
-      float tile_max = -INFINITY;
-#pragma unroll
-      for (int n = 0; n < 2; ++n) {
-#pragma unroll
-        for (int e = 0; e < 2; ++e) {
-          const int key = k0 + warp * kWarpKeys + n * 8 + (lane & 3) * 2 + e;
-          float s = sc[n][2 * ri + e];
-          if (softcap > 0.0f) {
-            s = softcap * tanhf(s * scale / softcap) * kLog2e;
-          } else {
-            s *= scale_log2;
-          }
-          s = key < end ? s : -INFINITY;
-          sc[n][2 * ri + e] = s;
-          tile_max = fmaxf(tile_max, s);
-        }
-      }
-      tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
-      tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 2));
-      const float new_max = fmaxf(mx[ri], tile_max);
-      const float ref = new_max == -INFINITY ? 0.0f : new_max;  // all masked so far
-      const float corr = fast_exp2(mx[ri] - ref);
-      mx[ri] = new_max;
-      float add = 0.0f;
-#pragma unroll
-      for (int n = 0; n < 2; ++n) {
-#pragma unroll
-        for (int e = 0; e < 2; ++e) {
-          const float p = fast_exp2(sc[n][2 * ri + e] - ref);
-          sc[n][2 * ri + e] = p;
-          add += p;
-        }
-      }
-      sum[ri] = sum[ri] * corr + add;
-#pragma unroll
-      for (int dt = 0; dt < DT; ++dt) {
-        o[dt][2 * ri] *= corr;
-        o[dt][2 * ri + 1] *= corr;
-      }
-    }
+    online_softmax_step(sc, o, mx, sum, scale, softcap, k0 + warp * kWarpKeys,
+                        [&](int, int key) { return key < end; });
     // O += P · V over the warp's 16 keys (the score tiles as the A operand).
     unsigned pa[4];
     pa[0] = pack2<T16>(sc[0][0], sc[0][1]);

@@ -32,7 +32,6 @@ constexpr int kWarps = 4;
 constexpr int kThreads = 32 * kWarps;
 constexpr int kPairs = 16 * kWarps;  // (query row, head) pairs per block
 constexpr int kPad = kTilePad;
-constexpr float kLog2e = 1.4426950408889634f;
 
 using bf16 = __nv_bfloat16;
 
@@ -123,7 +122,6 @@ __global__ void __launch_bounds__(kThreads)
   __shared__ int s_lo, s_hi;
   const E* layer_base = static_cast<const E*>(kv.base) + layer * kv.layer_stride;
   const std::int64_t head_off = static_cast<std::int64_t>(g) * kv.block_size * D;
-  const float scale_log2 = scale * kLog2e;
   const int seq_first = m.row_seq[r0];
   const int seq_last = m.row_seq[r0 + rows - 1];
 
@@ -195,48 +193,8 @@ __global__ void __launch_bounds__(kThreads)
       }
       // Scale, soft-cap, mask; then the online softmax per row (a row's
       // scores are spread over the four lanes of a quad).
-#pragma unroll
-      for (int ri = 0; ri < 2; ++ri) {
-        float tile_max = -INFINITY;
-#pragma unroll
-        for (int n = 0; n < NT; ++n) {
-#pragma unroll
-          for (int e = 0; e < 2; ++e) {
-            const int key = k0 + n * 8 + (lane & 3) * 2 + e;
-            float s = sc[n][2 * ri + e];
-            if (softcap > 0.0f) {
-              s = softcap * tanhf(s * scale / softcap) * kLog2e;
-            } else {
-              s *= scale_log2;
-            }
-            s = key >= lo[ri] && key < hi[ri] ? s : -INFINITY;
-            sc[n][2 * ri + e] = s;
-            tile_max = fmaxf(tile_max, s);
-          }
-        }
-        tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
-        tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 2));
-        const float new_max = fmaxf(mx[ri], tile_max);
-        const float ref = new_max == -INFINITY ? 0.0f : new_max;  // all masked so far
-        const float corr = fast_exp2(mx[ri] - ref);
-        mx[ri] = new_max;
-        float add = 0.0f;
-#pragma unroll
-        for (int n = 0; n < NT; ++n) {
-#pragma unroll
-          for (int e = 0; e < 2; ++e) {
-            const float p = fast_exp2(sc[n][2 * ri + e] - ref);
-            sc[n][2 * ri + e] = p;
-            add += p;
-          }
-        }
-        sum[ri] = sum[ri] * corr + add;
-#pragma unroll
-        for (int dt = 0; dt < DT; ++dt) {
-          o[dt][2 * ri] *= corr;
-          o[dt][2 * ri + 1] *= corr;
-        }
-      }
+      online_softmax_step(sc, o, mx, sum, scale, softcap, k0,
+                          [&](int ri, int key) { return key >= lo[ri] && key < hi[ri]; });
       // O += P · V: the score tiles 2kc and 2kc + 1 are the A operand of the
       // keys 16kc .. 16kc + 15 as they lie in the registers.
 #pragma unroll

@@ -4,6 +4,7 @@
 // with f32 accumulators (kernels_attention_prefill.cu,
 // kernels_attention_decode_tc.cu). Device code only.
 
+#include <cmath>
 #include <type_traits>
 
 #include <cuda_bf16.h>
@@ -93,6 +94,62 @@ __device__ __forceinline__ float fast_exp2(float x) {  // 2^x; -inf gives 0
   float y;
   asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
   return y;
+}
+
+// One step of the online softmax over a warp's score tiles, for the two
+// rows a lane holds (ri 0: row lane / 4, 1: lane / 4 + 8): scale (or
+// soft-cap) into log2 units, mask keys where !live(ri, key) (key = key0 +
+// 8n + 2(lane % 4) + e, the MMA's layout), update the running max and sum,
+// rescale the output accumulators, and leave the probabilities in sc.
+template <int NT, int DT, typename Live>
+__device__ __forceinline__ void online_softmax_step(float (&sc)[NT][4], float (&o)[DT][4],
+                                                    float (&mx)[2], float (&sum)[2], float scale,
+                                                    float softcap, int key0, Live&& live) {
+  constexpr float kLog2e = 1.4426950408889634f;
+  const int lane = static_cast<int>(threadIdx.x) & 31;
+  const float scale_log2 = scale * kLog2e;
+#pragma unroll
+  for (int ri = 0; ri < 2; ++ri) {
+    float tile_max = -INFINITY;
+#pragma unroll
+    for (int n = 0; n < NT; ++n) {
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const int key = key0 + n * 8 + (lane & 3) * 2 + e;
+        float s = sc[n][2 * ri + e];
+        if (softcap > 0.0f) {
+          s = softcap * tanhf(s * scale / softcap) * kLog2e;
+        } else {
+          s *= scale_log2;
+        }
+        s = live(ri, key) ? s : -INFINITY;
+        sc[n][2 * ri + e] = s;
+        tile_max = fmaxf(tile_max, s);
+      }
+    }
+    tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
+    tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 2));
+    const float new_max = fmaxf(mx[ri], tile_max);
+    const float ref = new_max == -INFINITY ? 0.0f : new_max;  // all masked so far
+    const float corr = fast_exp2(mx[ri] - ref);
+    mx[ri] = new_max;
+    float add = 0.0f;
+#pragma unroll
+    for (int n = 0; n < NT; ++n) {
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const float p = fast_exp2(sc[n][2 * ri + e] - ref);
+        sc[n][2 * ri + e] = p;
+        add += p;
+      }
+    }
+    sum[ri] = sum[ri] * corr + add;
+#pragma unroll
+    for (int dt = 0; dt < DT; ++dt) {
+      o[dt][2 * ri] *= corr;
+      o[dt][2 * ri + 1] *= corr;
+    }
+  }
 }
 
 }  // namespace mlxs::backend::cuda::k
