@@ -17,7 +17,9 @@
 #                           GPU_SERVE_IN/GPU_SERVE_OUT token lengths, default 128/128;
 #                           GPU_SERVE_NUM requests per concurrency, default 4 x concurrency;
 #                           GPU_SERVE_STREAMS the engine's batch, --max-running-streams;
-#                           GPU_SERVE_ENVS="MLXS_CUDA_KV_F32=1 default" one server per entry)
+#                           GPU_SERVE_ENVS="MLXS_CUDA_KV_F32=1 default" one server per entry;
+#                           the env vars override serve's --kv-cache-dtype auto|bf16|fp8|f32
+#                           (workers.kv_cache_dtype), which users set instead)
 #   GPU_PREFILL="2048"      also time the prefill of prompts of these lengths (bench decode,
 #                           GPU_PREFILL_BATCHES=1,1,8; GPU_PREFILL_ENVS for A/B runs)
 #   GPU_TESTS=0 GPU_DECODE_BENCH=0   skip those stages (e.g. a second call)
