@@ -65,6 +65,7 @@ core::Result<nlohmann::json> run_decode_bench(const DecodeBenchOptions& o) {
   choice.kind = o.backend;
   choice.device = o.device;
   choice.int8_activations = o.int8_activations;
+  choice.kv_cache_dtype = o.kv_cache_dtype;
   MLXS_RETURN_IF_ERROR(runtime::check_backend_choice(choice));
   MLXS_RETURN_IF_ERROR(runtime::check_tensor_parallel(
       choice, o.tensor_parallel, o.backend == "cuda" ? runtime::cuda_device_count() : 0));
@@ -266,6 +267,10 @@ core::Result<nlohmann::json> run_decode_bench(const DecodeBenchOptions& o) {
         {"decode_tokens_per_repeat", o.decode_tokens},
         // The prefill's chunk, as resolved (auto or raised to the batch).
         {"max_batch_tokens", model->options().max_batch_tokens},
+        // The cache's type as the backend keeps it (auto resolved, exact_f32
+        // and the MLXS_CUDA_KV_* overrides applied), and as it was asked.
+        {"kv_cache_dtype", std::string(runtime::kv_cache_dtype_name(be->kv_dtype()))},
+        {"kv_cache_dtype_requested", std::string(runtime::kv_cache_dtype_name(o.kv_cache_dtype))},
         {"repeats", o.repeats},
         {"warmup", o.warmup},
         {"sampling", "greedy"},

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/status.h"
+#include "runtime/backend_choice.h"
 
 namespace mlxs::bench {
 
@@ -37,6 +38,9 @@ struct DecodeBenchOptions {
   // this many rows (0: 512 on the CPU, 2048 on CUDA, as the worker). Never
   // below the largest batch, whose decode step is one pass.
   int max_batch_tokens = 0;
+  // The KV cache's element type (auto: the backend's, bf16 on CUDA); the
+  // JSON records what the backend then keeps.
+  runtime::KvCacheDtype kv_cache_dtype = runtime::KvCacheDtype::kAuto;
 };
 
 core::Result<nlohmann::json> run_decode_bench(const DecodeBenchOptions& options);

@@ -20,7 +20,8 @@
 #                           GPU_SERVE_ENVS="MLXS_CUDA_KV_F32=1 default" one server per entry;
 #                           GPU_SERVE_RUNS="none:default fp8:MLXS_CUDA_KV_FP8=1" chosen
 #                           (quantization, envs) pairs instead; GPU_SERVE_ARGS extra serve flags,
-#                           e.g. "--max-batch-tokens 512")
+#                           e.g. "--max-batch-tokens 512" or "--kv-cache-dtype fp8" (the
+#                           MLXS_CUDA_KV_* env vars override that option, for A/B runs)
 #   GPU_PREFILL="2048"      also time the prefill of prompts of these lengths (bench decode,
 #                           GPU_PREFILL_BATCHES=1,1,8; GPU_PREFILL_ENVS for A/B runs;
 #                           GPU_PREFILL_ARGS extra bench flags, e.g. "--max-batch-tokens 512")

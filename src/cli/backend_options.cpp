@@ -44,6 +44,26 @@ void add_max_batch_tokens_option(CLI::App* cmd, int* tokens) {
       ->check(bounds);
 }
 
+void add_kv_cache_dtype_option(CLI::App* cmd, runtime::KvCacheDtype* dtype) {
+  // A validator rather than CLI11's IsMember, so the message names the
+  // option as the configuration's error does and lists the alias.
+  const CLI::Validator names(
+      [](std::string& text) -> std::string {
+        if (runtime::parse_kv_cache_dtype(text)) return {};
+        return fmt::format("kv_cache_dtype '{}': must be one of {}", text,
+                           runtime::kKvCacheDtypeValues);
+      },
+      "auto|bf16|fp8|fp8_e4m3|f32");
+  cmd->add_option_function<std::string>(
+         "--kv-cache-dtype",
+         [dtype](const std::string& text) {
+           *dtype = runtime::parse_kv_cache_dtype(text).value_or(runtime::KvCacheDtype::kAuto);
+         },
+         "Element type of the KV cache (vLLM's --kv-cache-dtype): auto (bf16 on CUDA, f32 on "
+         "the CPU), bf16, fp8 (e4m3; alias fp8_e4m3) or f32; bf16 and fp8 need --backend cuda")
+      ->check(names);
+}
+
 int refuse_tensor_parallel(const runtime::BackendChoice& backend, int ranks) {
   const core::Status s = runtime::check_tensor_parallel(
       backend, ranks, backend.kind == "cuda" ? runtime::cuda_device_count() : 0);

@@ -88,6 +88,7 @@ void add_bench_command(CLI::App& parent, Action* action) {
   decode->add_option("--device", args->options.device, "CUDA device")->check(CLI::Range(0, 64));
   add_tensor_parallel_option(decode, &args->options.tensor_parallel);
   add_max_batch_tokens_option(decode, &args->options.max_batch_tokens);
+  add_kv_cache_dtype_option(decode, &args->options.kv_cache_dtype);
   decode->add_option("--probe-mib", args->probe_mib, "Bandwidth probe buffer (MiB)")
       ->check(CLI::Range(64, 1 << 16));
   decode

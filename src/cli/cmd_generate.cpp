@@ -243,6 +243,7 @@ void add_generate_command(CLI::App& parent, Action* action) {
   add_backend_options(cmd, &args->backend);
   add_tensor_parallel_option(cmd, &args->tensor_parallel);
   add_max_batch_tokens_option(cmd, &args->max_batch_tokens);
+  add_kv_cache_dtype_option(cmd, &args->backend.kv_cache_dtype);
   cmd->add_flag("--ignore-eos", args->ignore_eos, "Keep generating past end-of-sequence tokens");
   cmd->add_flag("--ids", args->print_ids, "Print token ids even when the model has a tokenizer");
   cmd->callback([args, action] { *action = [args] { return run_generate(*args); }; });

@@ -83,6 +83,8 @@ std::vector<std::string> session_args(const RuntimeArgs& a) {
                                   std::to_string(a.backend.device),
                                   "--tensor-parallel",
                                   std::to_string(a.tensor_parallel)};
+  out.insert(out.end(), {"--kv-cache-dtype",
+                         std::string(runtime::kv_cache_dtype_name(a.backend.kv_cache_dtype))});
   if (a.no_ipc_batching) out.emplace_back("--no-ipc-batching");
   for (const auto& d : a.trusted_dirs) out.insert(out.end(), {"--trusted-dir", d});
   for (const auto& d : a.model_dirs) out.insert(out.end(), {"--model-dir", d});
@@ -207,6 +209,7 @@ void add_runtime_command(CLI::App& parent, Action* action) {
                   "Streams one model decodes at once (its batch; default 64)")
       ->check(CLI::Range(1, 1024));
   add_max_batch_tokens_option(cmd, &args->max_batch_tokens);
+  add_kv_cache_dtype_option(cmd, &args->backend.kv_cache_dtype);
   cmd->add_option("--max-tokens-per-batch", args->max_tokens_per_batch,
                   "Tokens per stream.chunk when the model size is unknown")
       ->check(CLI::Range(1, 1024));

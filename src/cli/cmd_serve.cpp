@@ -107,6 +107,9 @@ void apply_flags(const ServeArgs& a, core::Json* c) {
   if (given("--tensor-parallel")) workers["tensor_parallel"] = a.tensor_parallel;
   if (given("--max-running-streams")) workers["max_running_streams"] = a.max_running_streams;
   if (given("--max-batch-tokens")) workers["max_batch_tokens"] = a.max_batch_tokens;
+  if (given("--kv-cache-dtype")) {
+    workers["kv_cache_dtype"] = runtime::kv_cache_dtype_name(a.backend.kv_cache_dtype);
+  }
   if (a.in_process) workers["in_process"] = true;
   if (given("--backend")) workers["backend"] = a.backend.kind;
   if (given("--device")) workers["devices"] = core::Json::array({a.backend.device});
@@ -180,6 +183,9 @@ int run_serve(ServeArgs& a) {
   apply_logging(&config);
   runtime::BackendChoice backend;
   backend.kind = config.backend;
+  // A bf16 or fp8 cache on the CPU is refused before any worker starts,
+  // not once per model load.
+  backend.kv_cache_dtype = in_process_options(effective).backend.kv_cache_dtype;
   if (const core::Status s = runtime::check_backend_choice(backend); !s.is_ok()) {
     return report_error(std::string(s.code_name()), s.message());
   }
@@ -313,6 +319,7 @@ void add_serve_command(CLI::App& parent, Action* action) {
                   "Streams one model decodes at once (its batch; default 64)")
       ->check(CLI::Range(1, 1024));
   add_max_batch_tokens_option(cmd, &args->max_batch_tokens);
+  add_kv_cache_dtype_option(cmd, &args->backend.kv_cache_dtype);
   cmd->add_option("--http-threads", args->http.threads, "HTTP I/O threads")
       ->check(CLI::Range(1, 64));
   cmd->add_option("--max-body-bytes", args->http.max_body_bytes, "Largest request body");

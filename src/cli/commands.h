@@ -35,6 +35,10 @@ void add_tensor_parallel_option(CLI::App* cmd, int* ranks);
 // chunk (0, the default: 512 on the CPU, 2048 on CUDA). Anything but 0 or
 // 16..65536, an integer or not, is a usage error naming the bounds.
 void add_max_batch_tokens_option(CLI::App* cmd, int* tokens);
+// --kv-cache-dtype auto|bf16|fp8|fp8_e4m3|f32: the KV cache's element type
+// (BackendChoice::kv_cache_dtype). Any other name is a usage error listing
+// the values; bf16/fp8 on the CPU are refused by check_backend_choice.
+void add_kv_cache_dtype_option(CLI::App* cmd, runtime::KvCacheDtype* dtype);
 // The check of --tensor-parallel before anything loads: 0 when N is usable,
 // else the coded error's exit status (report_error).
 int refuse_tensor_parallel(const runtime::BackendChoice& backend, int ranks);

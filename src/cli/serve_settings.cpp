@@ -44,6 +44,9 @@ runtime::RuntimeOptions in_process_options(const core::Json& c) {
   o.max_batch_tokens = w["max_batch_tokens"].get<int>();
   o.model_dirs = strings(w["model_dirs"]);
   o.backend.kind = w["backend"].get<std::string>();
+  // The schema admits only the names parse_kv_cache_dtype knows.
+  o.backend.kv_cache_dtype = runtime::parse_kv_cache_dtype(w["kv_cache_dtype"].get<std::string>())
+                                 .value_or(runtime::KvCacheDtype::kAuto);
   if (const core::Json& trusted = c["model"]["trusted_model_directories"]; trusted.is_array()) {
     o.trusted_dirs = strings(trusted);
   }

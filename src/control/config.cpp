@@ -372,6 +372,10 @@ ControlConfig control_config(const Json& c) {
   if (const int tokens = w["max_batch_tokens"].get<int>(); tokens != 0) {
     out.worker_args.insert(out.worker_args.end(), {"--max-batch-tokens", std::to_string(tokens)});
   }
+  // auto is the worker's own default: it picks by its backend.
+  if (const std::string dtype = w["kv_cache_dtype"].get<std::string>(); dtype != "auto") {
+    out.worker_args.insert(out.worker_args.end(), {"--kv-cache-dtype", dtype});
+  }
   out.tensor_parallel = w["tensor_parallel"].get<int>();
   if (out.tensor_parallel > 1) {
     out.worker_args.insert(out.worker_args.end(),

@@ -33,13 +33,17 @@ struct LoadModelParams {
 
 // Ours: what a loaded model holds and where. The weights as the backend keeps
 // them (model::Model::weight_bytes) and the KV cache its engine was given
-// (blocks x bytes per block), on `device` ("cpu", "cuda:0").
+// (blocks x bytes per block), on `device` ("cpu", "cuda:0"), its elements
+// of kv_cache_dtype ("f32", "bf16", "fp8": what the backend keeps, after
+// --kv-cache-dtype, exact_f32 and the environment's overrides). Optional so
+// a report from a worker without it still parses.
 struct ModelMemory {
   std::int64_t weights_bytes = 0;
   std::int64_t kv_cache_bytes = 0;
   std::int64_t kv_blocks_total = 0;
   std::int64_t kv_block_bytes = 0;
   std::string device;
+  std::optional<std::string> kv_cache_dtype;
   template <class S, class V>
   static void fields(S& s, V& v) {
     v("weights_bytes", s.weights_bytes);
@@ -47,6 +51,7 @@ struct ModelMemory {
     v("kv_blocks_total", s.kv_blocks_total);
     v("kv_block_bytes", s.kv_block_bytes);
     v("device", s.device);
+    v("kv_cache_dtype", s.kv_cache_dtype);
   }
 };
 

@@ -173,6 +173,7 @@ struct EngineTelemetry {
   std::optional<std::int64_t> kv_cache_bytes;
   std::optional<std::int64_t> kv_block_bytes;
   std::optional<std::string> device;
+  std::optional<std::string> kv_cache_dtype;
   template <class S, class V>
   static void fields(S& s, V& v) {
     v("model_id", s.model_id);
@@ -197,6 +198,7 @@ struct EngineTelemetry {
     v("kv_cache_bytes", s.kv_cache_bytes);
     v("kv_block_bytes", s.kv_block_bytes);
     v("device", s.device);
+    v("kv_cache_dtype", s.kv_cache_dtype);
   }
 };
 

@@ -1,14 +1,70 @@
 #include "runtime/backend_choice.h"
 
 #include "backend/cpu/cpu_backend.h"
-#ifdef MLXS_HAVE_CUDA
-#include "backend/cuda/cuda_backend.h"
-#endif
+// Brings backend/cuda/cuda_backend.h, which needs no CUDA headers: the
+// options are built in every build, the backend only where it exists.
+#include "runtime/cuda_options.h"
+#include "tensor/dtype.h"
 
 namespace mlxs::runtime {
 
 using core::ErrorCode;
 using core::Status;
+
+std::optional<KvCacheDtype> parse_kv_cache_dtype(std::string_view text) {
+  if (text == "auto") return KvCacheDtype::kAuto;
+  if (text == "bf16") return KvCacheDtype::kBf16;
+  if (text == "fp8" || text == "fp8_e4m3") return KvCacheDtype::kFp8;
+  if (text == "f32") return KvCacheDtype::kF32;
+  return std::nullopt;
+}
+
+std::string_view kv_cache_dtype_name(KvCacheDtype dtype) {
+  switch (dtype) {
+    case KvCacheDtype::kAuto:
+      return "auto";
+    case KvCacheDtype::kBf16:
+      return "bf16";
+    case KvCacheDtype::kFp8:
+      return "fp8";
+    case KvCacheDtype::kF32:
+      return "f32";
+  }
+  return "auto";
+}
+
+std::string_view kv_cache_dtype_name(tensor::DType dtype) {
+  if (dtype == tensor::DType::kBF16) return "bf16";
+  if (dtype == tensor::DType::kF8E4M3) return "fp8";
+  if (dtype == tensor::DType::kF32) return "f32";
+  // No backend keeps another today; the type's own name then.
+  return tensor::dtype_name(dtype);
+}
+
+backend::cuda::CudaOptions cuda_options_for(const BackendChoice& choice, int device) {
+  backend::cuda::CudaOptions options;
+  options.device = device;
+  options.exact_f32 = choice.exact_f32;
+  // kAuto keeps CudaOptions' defaults (bf16). The backend itself lets
+  // exact_f32 win over both flags, and MLXS_CUDA_KV_F32 / MLXS_CUDA_KV_FP8
+  // over these (A/B runs without touching the flags).
+  switch (choice.kv_cache_dtype) {
+    case KvCacheDtype::kAuto:
+      break;
+    case KvCacheDtype::kBf16:
+      options.bf16_kv = true;
+      options.fp8_kv = false;
+      break;
+    case KvCacheDtype::kFp8:
+      options.fp8_kv = true;
+      break;
+    case KvCacheDtype::kF32:
+      options.bf16_kv = false;
+      options.fp8_kv = false;
+      break;
+  }
+  return options;
+}
 
 bool cuda_built() {
 #ifdef MLXS_HAVE_CUDA
@@ -19,7 +75,16 @@ bool cuda_built() {
 }
 
 Status check_backend_choice(const BackendChoice& choice) {
-  if (choice.kind == "cpu") return Status::ok();
+  if (choice.kind == "cpu") {
+    if (choice.kv_cache_dtype == KvCacheDtype::kBf16 ||
+        choice.kv_cache_dtype == KvCacheDtype::kFp8) {
+      return core::make_error(ErrorCode::kUnsupported,
+                              "kv_cache_dtype {}: the cpu backend keeps its KV cache in f32 only "
+                              "(use auto or f32, or the cuda backend)",
+                              kv_cache_dtype_name(choice.kv_cache_dtype));
+    }
+    return Status::ok();
+  }
   if (choice.kind != "cuda") {
     return core::make_error(ErrorCode::kInvalidParams, "backend \"{}\" is not one of cpu, cuda",
                             choice.kind.substr(0, 32));
@@ -43,10 +108,8 @@ core::Result<std::unique_ptr<tensor::Backend>> make_backend(
     return std::unique_ptr<tensor::Backend>(std::move(cpu));
   }
 #ifdef MLXS_HAVE_CUDA
-  backend::cuda::CudaOptions options;
-  options.device = choice.device;
-  options.exact_f32 = choice.exact_f32;
-  MLXS_ASSIGN_OR_RETURN(auto cuda, backend::cuda::CudaBackend::create(options));
+  MLXS_ASSIGN_OR_RETURN(
+      auto cuda, backend::cuda::CudaBackend::create(cuda_options_for(choice, choice.device)));
   return std::unique_ptr<tensor::Backend>(std::move(cuda));
 #else
   return Status(ErrorCode::kUnsupported, "this build has no CUDA backend");

@@ -114,6 +114,7 @@ Server::Reply Server::runtime_telemetry() {
       t.kv_cache_bytes = mem->kv_cache_bytes;
       t.kv_block_bytes = mem->kv_block_bytes;
       t.device = mem->device;
+      t.kv_cache_dtype = mem->kv_cache_dtype;
     }
     gen.tokens_generated += t.generated_tokens;
     gen.completed += m->stats.finished() - m->stats.failed();

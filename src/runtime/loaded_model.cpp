@@ -169,6 +169,9 @@ core::Result<std::unique_ptr<LoadedModel>> load_model(const std::string& model_i
       static_cast<std::int64_t>(model.kv_shape(1, setup.config.block_size).bytes());
   memory.kv_cache_bytes = memory.kv_blocks_total * memory.kv_block_bytes;
   memory.device = device_name(opts.backend);
+  // What the backend keeps, not what was asked: auto resolved, exact_f32 and
+  // the MLXS_CUDA_KV_* overrides applied (rank 0's; every rank's is the same).
+  memory.kv_cache_dtype = std::string(kv_cache_dtype_name(m->backend->kv_dtype()));
   info.memory = std::move(memory);
   auto warm = warm_up(*m->engine, *ctx.arbiter, arbiter_index, *ctx.clock);
   if (!warm.is_ok()) {

@@ -4,6 +4,7 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/thread_pool.h"
+#include "runtime/cuda_options.h"
 #include "tensor/in_process_group.h"
 #ifdef MLXS_HAVE_CUDA
 #include <cuda_runtime_api.h>
@@ -84,9 +85,8 @@ Result<engine::RankParts> make_rank(int rank, int ranks, const Rendezvous& meet,
     p.communicator = &meet.threads->rank(rank);
   } else {
 #if defined(MLXS_HAVE_CUDA) && defined(MLXS_HAVE_NCCL)
-    backend::cuda::CudaOptions options;
-    options.device = backend.device + rank;
-    options.exact_f32 = backend.exact_f32;
+    // Every rank's cache the same type as a single-device worker's.
+    const backend::cuda::CudaOptions options = cuda_options_for(backend, backend.device + rank);
     MLXS_ASSIGN_OR_RETURN(auto cuda, backend::cuda::CudaBackend::create(options));
     MLXS_ASSIGN_OR_RETURN(p.owned_communicator,
                           backend::cuda::NcclCommunicator::create(

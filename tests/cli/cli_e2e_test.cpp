@@ -186,6 +186,81 @@ TEST(CliMaxBatchTokens, ChunkedPromptsAndRefusals) {
   }
 }
 
+// --kv-cache-dtype: f32 on the CPU gives the tokens of auto (the same f32
+// cache), bench decode records the type the backend keeps and the one
+// asked; bf16 and fp8 on the CPU are a coded refusal (exit 1) before any
+// model loads; a name that is not a cache type is a usage error (exit 2)
+// listing the values, on every command that runs a model.
+TEST(CliKvCacheDtype, CpuCachesRecordsAndRefusals) {
+  const std::string dir = fixture_path("hf-tiny/llama");
+  const std::vector<std::string> base = {
+      "generate",     "--model",   dir, "--prompt-ids", "1,2,3", "--max-tokens", "6",
+      "--ignore-eos", "--threads", "2"};
+  auto with = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = base;
+    args.insert(args.end(), extra.begin(), extra.end());
+    return cli(args);
+  };
+  const auto automatic = with({});
+  ASSERT_EQ(automatic.exit_code, 0) << automatic.err;
+  for (const char* same : {"auto", "f32"}) {
+    const auto r = with({"--kv-cache-dtype", same});
+    ASSERT_EQ(r.exit_code, 0) << same << ": " << r.err;
+    EXPECT_EQ(parse_ids(r.out), parse_ids(automatic.out)) << same;
+  }
+
+  const std::string json = temp_dir() + "/bench-kv-dtype.json";
+  const std::vector<std::string> bench = {
+      "bench",           "decode", "--model",   dir,      "--batch",  "1", "--prompt-len", "8",
+      "--decode-tokens", "2",      "--repeats", "1",      "--warmup", "0", "--probe-mib",  "64",
+      "--threads",       "2",      "--quiet",   "--json", json};
+  for (const char* asked : {"auto", "f32"}) {
+    std::vector<std::string> args = bench;
+    args.insert(args.end(), {"--kv-cache-dtype", asked});
+    const auto r = cli(args);
+    ASSERT_EQ(r.exit_code, 0) << asked << ": " << r.err;
+    std::ifstream in(json);
+    const auto doc = nlohmann::json::parse(in);
+    EXPECT_EQ(doc["settings"]["kv_cache_dtype"], "f32") << asked;
+    EXPECT_EQ(doc["settings"]["kv_cache_dtype_requested"], asked);
+  }
+
+  // bf16/fp8 on the CPU: the backend check's coded error, from the flag and
+  // (serve) from the configuration.
+  for (const char* refused : {"bf16", "fp8", "fp8_e4m3"}) {
+    const std::string shown = std::string(refused) == "fp8_e4m3" ? "fp8" : refused;
+    for (const std::vector<std::string>& cmd :
+         {std::vector<std::string>{"generate", "--model", dir, "--kv-cache-dtype", refused},
+          std::vector<std::string>{"bench", "decode", "--model", dir, "--quiet", "--kv-cache-dtype",
+                                   refused},
+          std::vector<std::string>{"serve", "--port", "0", "--kv-cache-dtype", refused},
+          std::vector<std::string>{"serve", "--port", "0", "--set",
+                                   std::string("workers.kv_cache_dtype=") + refused},
+          std::vector<std::string>{"runtime", "--kv-cache-dtype", refused}}) {
+      const auto r = cli(cmd);
+      EXPECT_EQ(r.exit_code, 1) << cmd[0] << " " << refused << ": " << r.err;
+      EXPECT_NE(r.err.find("Unsupported"), std::string::npos) << r.err;
+      EXPECT_NE(r.err.find("kv_cache_dtype " + shown), std::string::npos) << r.err;
+      EXPECT_NE(r.err.find("cpu backend"), std::string::npos) << r.err;
+    }
+  }
+
+  for (const char* bad : {"fp16", "FP8", "fp8_e5m2", "float32", "8"}) {
+    for (const std::vector<std::string>& cmd :
+         {std::vector<std::string>{"generate", "--model", dir},
+          std::vector<std::string>{"serve", "--port", "0"}, std::vector<std::string>{"runtime"},
+          std::vector<std::string>{"bench", "decode", "--model", dir}}) {
+      std::vector<std::string> args = cmd;
+      args.insert(args.end(), {"--kv-cache-dtype", bad});
+      const auto r = cli(args);
+      EXPECT_EQ(r.exit_code, 2) << cmd[0] << " " << bad << ": " << r.err;
+      EXPECT_NE(r.err.find("kv_cache_dtype '" + std::string(bad) + "'"), std::string::npos)
+          << r.err;
+      EXPECT_NE(r.err.find("auto, bf16, fp8 (or fp8_e4m3), f32"), std::string::npos) << r.err;
+    }
+  }
+}
+
 TEST(CliDev, SynthModelThenGenerateAndBench) {
   const std::string out = temp_dir() + "/cli-synth";
   auto r = cli({"dev", "synth-model", "--preset", "tiny", "--arch", "qwen3", "--dtype", "bf16",

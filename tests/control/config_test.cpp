@@ -207,6 +207,59 @@ TEST(Config, MaxBatchTokensReachesTheWorkersAndIsBounded) {
   EXPECT_EQ(ok.effective["workers"]["max_batch_tokens"], 4096);
 }
 
+// workers.kv_cache_dtype reaches process workers as --kv-cache-dtype (not
+// at auto, where each worker picks by its backend), the alias fp8_e4m3
+// passed as written; any other name or a non-string is a ConfigError
+// naming the key, from --set and from a file alike.
+TEST(Config, KvCacheDtypeReachesTheWorkersAndIsChecked) {
+  const ConfigReport defaults = load_config({});
+  EXPECT_EQ(defaults.effective["workers"]["kv_cache_dtype"], "auto");
+  const ControlConfig dc = control_config(defaults.effective);
+  EXPECT_EQ(std::find(dc.worker_args.begin(), dc.worker_args.end(), "--kv-cache-dtype"),
+            dc.worker_args.end());
+  for (const char* good : {"bf16", "fp8", "fp8_e4m3", "f32"}) {
+    ConfigInputs in;
+    in.sets = {std::string("workers.kv_cache_dtype=") + good};
+    const ConfigReport r = load_config(in);
+    ASSERT_TRUE(r.ok()) << good << ": " << r.status().to_string();
+    const ControlConfig cc = control_config(r.effective);
+    const auto at = std::find(cc.worker_args.begin(), cc.worker_args.end(), "--kv-cache-dtype");
+    ASSERT_NE(at, cc.worker_args.end()) << good;
+    EXPECT_EQ(*(at + 1), good);
+  }
+  ConfigInputs automatic;
+  automatic.sets = {"workers.kv_cache_dtype=auto"};
+  EXPECT_TRUE(load_config(automatic).ok());
+  for (const char* bad :
+       {"workers.kv_cache_dtype=fp16", "workers.kv_cache_dtype=FP8", "workers.kv_cache_dtype=e4m3",
+        "workers.kv_cache_dtype=''", "workers.kv_cache_dtype=8", "workers.kv_cache_dtype=[bf16]"}) {
+    ConfigInputs b;
+    b.sets = {bad};
+    const ConfigReport rb = load_config(b);
+    EXPECT_FALSE(rb.ok()) << bad;
+    EXPECT_EQ(rb.status().code(), core::ErrorCode::kConfigError) << bad;
+    EXPECT_NE(rb.status().message().find("workers.kv_cache_dtype"), std::string::npos)
+        << rb.status().message();
+  }
+  // In a file: a number is a type error naming the key and its source.
+  ConfigInputs file;
+  file.file = write_yaml("kv-dtype.yaml", "workers:\n  kv_cache_dtype: 8\n");
+  const ConfigReport rf = load_config(file);
+  ASSERT_FALSE(rf.ok());
+  const ConfigIssue* issue = find_issue(rf.errors, "workers.kv_cache_dtype");
+  ASSERT_NE(issue, nullptr) << rf.status().to_string();
+  EXPECT_EQ(issue->code, "type");
+  EXPECT_EQ(issue->source, "file");
+  file.file = write_yaml("kv-dtype-name.yaml", "workers:\n  kv_cache_dtype: int8\n");
+  const ConfigReport rn = load_config(file);
+  ASSERT_FALSE(rn.ok());
+  ASSERT_NE(find_issue(rn.errors, "workers.kv_cache_dtype"), nullptr) << rn.status().to_string();
+  file.file = write_yaml("kv-dtype-ok.yaml", "workers:\n  kv_cache_dtype: fp8\n");
+  const ConfigReport ok = load_config(file);
+  ASSERT_TRUE(ok.ok()) << ok.status().to_string();
+  EXPECT_EQ(ok.effective["workers"]["kv_cache_dtype"], "fp8");
+}
+
 TEST(Config, ImageSourcesReachTheWorkersAndBadHostsAreRefused) {
   ConfigInputs in;
   in.sets = {"images.max_mb=4", "images.local_roots=[/srv/img]",

@@ -160,11 +160,21 @@ TEST(Notifications, LoadProgressAndMemoryReadBack) {
   r.context_length = 64;
   r.cached_path = std::string("/m");
   EXPECT_FALSE(to_json(r).contains("memory")) << "absent unless set: the original sends none";
-  r.memory = ModelMemory{1000, 2048, 4, 512, "cuda:1"};
+  r.memory = ModelMemory{1000, 2048, 4, 512, "cuda:1", "bf16"};
   const core::Json rj = to_json(r);
   EXPECT_TRUE(valid("load_model.result", rj));
   EXPECT_EQ(rj["memory"]["kv_block_bytes"], 512);
   EXPECT_EQ(rj["memory"]["device"], "cuda:1");
+  EXPECT_EQ(rj["memory"]["kv_cache_dtype"], "bf16");
+  // A worker without the field still reports its memory; a type that is no
+  // cache's is refused.
+  core::Json older = rj;
+  older["memory"].erase("kv_cache_dtype");
+  EXPECT_TRUE(valid("load_model.result", older));
+  EXPECT_TRUE(from_json<LoadModelResult>(older).is_ok());
+  core::Json odd = rj;
+  odd["memory"]["kv_cache_dtype"] = "fp16";
+  EXPECT_FALSE(valid("load_model.result", odd));
   auto rback = from_json<LoadModelResult>(rj);
   ASSERT_TRUE(rback.is_ok());
   EXPECT_EQ(to_json(*rback), rj);

@@ -62,6 +62,7 @@ TEST_F(ServerLoadReport, MemoryOfAFloat32ModelOnTheCpu) {
   EXPECT_EQ(blocks, static_cast<std::int64_t>(Harness::defaults().kv_memory_bytes) / block);
   EXPECT_EQ(mem["kv_cache_bytes"].get<std::int64_t>(), blocks * block);
   EXPECT_EQ(mem["device"], "cpu");
+  EXPECT_EQ(mem["kv_cache_dtype"], "f32") << "auto on the CPU";
 
   // runtime/telemetry's engine entry says the same.
   const Json tel = h.request("runtime/telemetry")["result"];
@@ -69,9 +70,41 @@ TEST_F(ServerLoadReport, MemoryOfAFloat32ModelOnTheCpu) {
   EXPECT_EQ(tel["engines"][0]["weights_bytes"], mem["weights_bytes"]);
   EXPECT_EQ(tel["engines"][0]["kv_cache_bytes"], mem["kv_cache_bytes"]);
   EXPECT_EQ(tel["engines"][0]["device"], "cpu");
+  EXPECT_EQ(tel["engines"][0]["kv_cache_dtype"], "f32");
   EXPECT_TRUE((*protocol::SchemaSet::rpc())->validate("runtime.telemetry.result", tel).is_ok());
 
   EXPECT_TRUE(progress_lines(h.lines(), "m").empty()) << "never sent unless negotiated";
+}
+
+// kv_cache_dtype on the CPU: f32 loads as auto does; a bf16 or fp8 cache is
+// a ModelLoadError naming the option and the backend, and nothing loads.
+TEST_F(ServerLoadReport, TheCpuRefusesAKvCacheOtherThanF32AtLoad) {
+  RuntimeOptions f32 = Harness::defaults();
+  f32.backend.kv_cache_dtype = KvCacheDtype::kF32;
+  {
+    Harness h(f32);
+    const Json r = h.request("load_model", Json{{"model_id", "m"}, {"local_path", dir}});
+    ASSERT_TRUE(r.contains("result")) << r.dump();
+    EXPECT_EQ(r["result"]["memory"]["kv_cache_dtype"], "f32");
+  }
+  for (const KvCacheDtype refused : {KvCacheDtype::kBf16, KvCacheDtype::kFp8}) {
+    RuntimeOptions options = Harness::defaults();
+    options.backend.kv_cache_dtype = refused;
+    for (const int ranks : {1, 2}) {  // the tensor-parallel path checks it too
+      options.tensor_parallel = ranks;
+      Harness h(options);
+      const Json r = h.request("load_model", Json{{"model_id", "m"}, {"local_path", dir}});
+      ASSERT_TRUE(r.contains("error")) << r.dump();
+      EXPECT_EQ(r["error"]["code"], -32001) << r.dump();  // ModelLoadError
+      const std::string message = r["error"]["message"].get<std::string>();
+      EXPECT_NE(message.find("kv_cache_dtype " + std::string(kv_cache_dtype_name(refused))),
+                std::string::npos)
+          << message;
+      EXPECT_NE(message.find("cpu backend"), std::string::npos) << message;
+      const Json tel = h.request("runtime/telemetry")["result"];
+      EXPECT_TRUE(tel["engines"].empty()) << tel.dump();
+    }
+  }
 }
 
 TEST_F(ServerLoadReport, ProgressOnlyWhenNegotiatedAndEndingAtTheTotal) {

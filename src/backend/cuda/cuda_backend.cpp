@@ -891,9 +891,13 @@ core::Result<std::unique_ptr<CudaBackend>> CudaBackend::create(const CudaOptions
       env != nullptr && std::string(env) == "0") {
     impl->prefill_tc = false;
   }
+  // The environment overrides the options (--kv-cache-dtype) for A/B runs:
+  // MLXS_CUDA_KV_F32=1 is an f32 cache even where fp8 was asked for, and
+  // MLXS_CUDA_KV_FP8=1, read after it, an e4m3 one.
   if (const char* env = std::getenv("MLXS_CUDA_KV_F32");
       env != nullptr && std::string(env) == "1") {
     impl->options.bf16_kv = false;
+    impl->options.fp8_kv = false;
   }
   if (const char* env = std::getenv("MLXS_GEMM_AUTOTUNE");
       env != nullptr && std::string(env) == "0") {

@@ -43,12 +43,15 @@ struct CudaOptions {
   // The KV cache in bf16 (kv_dtype): half the bytes of f32, so the pool holds
   // twice the tokens and decode attention reads half as much; prefill
   // attention then runs on the tensor cores. exact_f32 keeps f32 (the 1e-3
-  // parity runs). MLXS_CUDA_KV_F32=1 overrides it (A/B runs).
+  // parity runs). The runtime sets it from kv_cache_dtype
+  // (runtime::cuda_options_for); MLXS_CUDA_KV_F32=1 overrides it and fp8_kv
+  // (A/B runs).
   bool bf16_kv = true;
   // The KV cache in e4m3 (issue 11's FP8 cache; unscaled codes, see
   // kv_access.cuh): a quarter of f32's bytes, read by the attention kernels
   // and widened exactly to bf16 tiles for the tensor cores. Not under
-  // exact_f32. MLXS_CUDA_KV_FP8=1 turns it on.
+  // exact_f32 (which keeps f32). kv_cache_dtype fp8 sets it;
+  // MLXS_CUDA_KV_FP8=1 turns it on whatever the options say.
   bool fp8_kv = false;
 };
 
