@@ -102,11 +102,13 @@ void Server::activate(const std::shared_ptr<LoadedModel>& model,
   end.error = Status(ErrorCode::kCancelled,
                      "Generation failed for " + record->model_id + ": the model was unloaded");
   delta.end = std::move(end);
-  streams_.release(*record);
   StepOutput out;
   out.model_id = record->model_id;
   out.deltas.push_back(std::move(delta));
   output_.send_step(std::move(out));
+  // Only now may the id start another stream: its start response then
+  // follows this stream's error event.
+  streams_.release(*record);
 }
 
 void Server::start_generate(const std::optional<Json>& id, const Json& params) {
