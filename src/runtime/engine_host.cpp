@@ -49,10 +49,16 @@ void EngineHost::start() {
 }
 
 bool EngineHost::activate(std::shared_ptr<StreamRecord> record) {
+  std::vector<std::shared_ptr<StreamRecord>> one;
+  one.push_back(std::move(record));
+  return activate(std::move(one));
+}
+
+bool EngineHost::activate(std::vector<std::shared_ptr<StreamRecord>> records) {
   {
     std::lock_guard lock(mutex_);
     if (stopping_) return false;
-    incoming_.push_back(std::move(record));
+    for (auto& r : records) incoming_.push_back(std::move(r));
     kicked_ = true;
   }
   cv_.notify_one();

@@ -53,6 +53,9 @@ class EngineHost {
   // Starts draining `record` (its engine stream, or its start failure).
   // False when the host is stopping: the caller ends the stream itself.
   bool activate(std::shared_ptr<StreamRecord> record);
+  // Several streams at once: the engine thread takes them in one pass, so
+  // their output already made goes out in one line, not one line each.
+  bool activate(std::vector<std::shared_ptr<StreamRecord>> records);
   // Asks the engine to stop a stream; it then ends with finish_reason "cancelled".
   void cancel(StreamRecord& record);
 
