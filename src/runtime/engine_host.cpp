@@ -49,10 +49,16 @@ void EngineHost::start() {
 }
 
 bool EngineHost::activate(std::shared_ptr<StreamRecord> record) {
+  std::vector<std::shared_ptr<StreamRecord>> one;
+  one.push_back(std::move(record));
+  return activate(std::move(one));
+}
+
+bool EngineHost::activate(std::vector<std::shared_ptr<StreamRecord>> records) {
   {
     std::lock_guard lock(mutex_);
     if (stopping_) return false;
-    incoming_.push_back(std::move(record));
+    for (auto& r : records) incoming_.push_back(std::move(r));
     kicked_ = true;
   }
   cv_.notify_one();
@@ -101,7 +107,7 @@ void EngineHost::loop(std::stop_token stop) {
       }
       stepped = worked.is_ok() && *worked;
     }
-    if (!active_.empty() && !output_.backlogged()) drain(steps_);
+    if (!active_.empty() && !output_.backlogged()) drain();
     if (engine_.broken() && !broken_reported_ && active_.empty() && on_broken_) {
       // Every stream's end went out: the worker may go down now.
       broken_reported_ = true;
@@ -220,18 +226,30 @@ void EngineHost::add_alternatives(const engine::TokenLogprobs& lp, int count, To
   }
 }
 
-void EngineHost::drain(std::uint64_t step) {
+std::uint64_t EngineHost::line_step() {
+  // Output can be collected with no engine step since the previous line: a
+  // stream whose start response was queued (activate) after the engine had
+  // already run it to the end is drained while the engine idles, and stop()
+  // collects what is left. Reusing the last number would tell the client
+  // that these lines are parts of one split step (docs/protocol.md), so
+  // such a line counts as a step of its own; numbers only grow.
+  if (last_line_step_ && steps_ <= *last_line_step_) steps_ = *last_line_step_ + 1;
+  last_line_step_ = steps_;
+  return steps_;
+}
+
+void EngineHost::drain() {
   StepOutput out;
   out.model_id = model_id_;
-  out.step = step;
   int producing = 0;
+  std::vector<std::shared_ptr<StreamRecord>> ended;
   for (auto it = active_.begin(); it != active_.end();) {
     StreamDelta delta;
     delta.record = *it;
-    const bool ended = collect(**it, delta);
+    const bool is_end = collect(**it, delta);
     if (!delta.tokens.empty()) ++producing;
-    if (ended) {
-      forget(**it, *delta.end);
+    if (is_end) {
+      ended.push_back(*it);
       it = active_.erase(it);
     } else {
       ++it;
@@ -239,7 +257,17 @@ void EngineHost::drain(std::uint64_t step) {
     if (!delta.tokens.empty() || delta.end) out.deltas.push_back(std::move(delta));
   }
   stats_.on_step(producing);
+  if (out.deltas.empty()) return;
+  out.step = line_step();
+  // The ends are queued before the ids are freed: a generate that reuses an
+  // id is answered after the old stream's final event, never before it
+  // (the client would take that event for the new stream's).
+  std::vector<StreamEnd> ends;
+  for (const StreamDelta& d : out.deltas) {
+    if (d.end) ends.push_back(*d.end);
+  }
   output_.send_step(std::move(out));
+  for (std::size_t i = 0; i < ended.size(); ++i) forget(*ended[i], ends[i]);
 }
 
 void EngineHost::stop(const Status& why, bool notify) {
@@ -262,7 +290,6 @@ void EngineHost::stop(const Status& why, bool notify) {
   active_.clear();
   StepOutput out;
   out.model_id = model_id_;
-  out.step = steps_;
   for (auto& record : left) {
     StreamDelta delta;
     delta.record = record;
@@ -274,10 +301,17 @@ void EngineHost::stop(const Status& why, bool notify) {
     } else {
       delta.end = end_of(*record, why, engine::FinishReason::kError);
     }
-    forget(*record, *delta.end);
     out.deltas.push_back(std::move(delta));
   }
-  if (notify) output_.send_step(std::move(out));
+  if (out.deltas.empty()) return;
+  std::vector<StreamEnd> ends;
+  for (const StreamDelta& d : out.deltas) ends.push_back(*d.end);
+  if (notify) {
+    out.step = line_step();
+    output_.send_step(std::move(out));
+  }
+  // After the ends were queued, as in drain().
+  for (std::size_t i = 0; i < left.size(); ++i) forget(*left[i], ends[i]);
 }
 
 }  // namespace mlxs::runtime

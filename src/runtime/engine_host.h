@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stop_token>
 #include <string>
 #include <thread>
@@ -52,12 +53,19 @@ class EngineHost {
   // Starts draining `record` (its engine stream, or its start failure).
   // False when the host is stopping: the caller ends the stream itself.
   bool activate(std::shared_ptr<StreamRecord> record);
+  // Several streams at once: the engine thread takes them in one pass, so
+  // their output already made goes out in one line, not one line each.
+  bool activate(std::vector<std::shared_ptr<StreamRecord>> records);
   // Asks the engine to stop a stream; it then ends with finish_reason "cancelled".
   void cancel(StreamRecord& record);
 
  private:
   void loop(std::stop_token stop);
-  void drain(std::uint64_t step);
+  // Collects every active stream's new output into one StepOutput and
+  // queues it; ended streams leave the table after their end is queued.
+  void drain();
+  // The step number of the line about to be queued (strictly increasing).
+  std::uint64_t line_step();
   // Turns what one stream has readable into a delta; true when it ended.
   bool collect(StreamRecord& record, StreamDelta& delta);
   void add_alternatives(const engine::TokenLogprobs& lp, int count, TokenOut& out) const;
@@ -85,6 +93,7 @@ class EngineHost {
   // Engine thread only (and stop(), after the thread ended).
   std::vector<std::shared_ptr<StreamRecord>> active_;
   std::uint64_t steps_ = 0;
+  std::optional<std::uint64_t> last_line_step_;
   std::function<void()> on_broken_;
   bool broken_reported_ = false;
 };

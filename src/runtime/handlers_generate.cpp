@@ -102,11 +102,37 @@ void Server::activate(const std::shared_ptr<LoadedModel>& model,
   end.error = Status(ErrorCode::kCancelled,
                      "Generation failed for " + record->model_id + ": the model was unloaded");
   delta.end = std::move(end);
-  streams_.release(*record);
   StepOutput out;
   out.model_id = record->model_id;
   out.deltas.push_back(std::move(delta));
   output_.send_step(std::move(out));
+  // Only now may the id start another stream: its start response then
+  // follows this stream's error event.
+  streams_.release(*record);
+}
+
+void Server::activate_batch(
+    const std::vector<std::pair<std::shared_ptr<LoadedModel>, std::shared_ptr<StreamRecord>>>&
+        started) {
+  // Per model, in the batch's order. Activated one by one, the engine thread
+  // could drain between them: once the engine has run the batch (it starts
+  // at submit), each stream would get a line of its own, though one step
+  // made their output.
+  std::vector<bool> done(started.size(), false);
+  for (std::size_t i = 0; i < started.size(); ++i) {
+    if (done[i]) continue;
+    const std::shared_ptr<LoadedModel>& model = started[i].first;
+    std::vector<std::shared_ptr<StreamRecord>> group;
+    for (std::size_t j = i; j < started.size(); ++j) {
+      if (!done[j] && started[j].first == model) {
+        group.push_back(started[j].second);
+        done[j] = true;
+      }
+    }
+    if (model && model->host && model->host->activate(group)) continue;
+    // Unloaded in between (or no model): each ends with its error event.
+    for (const auto& record : group) activate(model, record);
+  }
 }
 
 void Server::start_generate(const std::optional<Json>& id, const Json& params) {
@@ -226,7 +252,7 @@ void Server::start_batch_generate(const std::optional<Json>& id, const Json& par
       out.results.push_back(std::move(r));
     }
     respond(id, Method::kBatchGenerate, params, protocol::to_json(out));
-    for (auto& [model, record] : started) activate(model, record);
+    activate_batch(started);
   });
 }
 
@@ -281,7 +307,7 @@ void Server::start_parallel(const std::optional<Json>& id, const Json& params) {
       }
     }
     respond(id, Method::kBatchGenerateParallel, params, Json(nullptr));
-    for (auto& [model, record] : started) activate(model, record);
+    activate_batch(started);
   });
 }
 

@@ -103,6 +103,11 @@ class Server {
   // Starts draining; ends the stream with an error event when its model is gone.
   void activate(const std::shared_ptr<LoadedModel>& model,
                 const std::shared_ptr<StreamRecord>& record);
+  // The streams of one batch request: those of one model join its engine
+  // host at once, so they are first drained together.
+  void activate_batch(
+      const std::vector<std::pair<std::shared_ptr<LoadedModel>, std::shared_ptr<StreamRecord>>>&
+          started);
 
   core::Result<protocol::CheckDraftResult> check_pair(
       const protocol::CheckDraftParams& params) const;

@@ -292,10 +292,13 @@ TEST_F(ServerModel, StepExtensionCarriesEveryStreamPerStep) {
     if (l.value("method", "") == "stream.chunk") ++chunks;
   }
   EXPECT_EQ(chunks, 0u);
-  // Eight tokens take eight engine steps, but a step whose output would
-  // queue behind a backlogged writer is carried by the next step's line
-  // (engine_host skips the drain), so a loaded machine sends fewer lines.
-  EXPECT_GE(steps, 2u);
+  // Eight tokens take eight engine steps, but how many lines carry them is
+  // not fixed: a step whose output would queue behind a backlogged writer is
+  // carried by the next step's line (engine_host skips the drain), and the
+  // engine may run all eight steps before the batch's start response is
+  // queued and its streams are drained at all (one line then carries every
+  // token). What holds whatever the timing is checked per line above.
+  EXPECT_GE(steps, 1u);
   EXPECT_GT(multi, 0u) << "streams of one step share a notification";
 }
 
@@ -331,18 +334,37 @@ TEST_F(ServerModel, CancelAndUnloadEndStreamsCleanly) {
   RuntimeOptions options = Harness::defaults();
   Harness h(options);
   load(h, "m", dir);
-  // Long streams; cancel one, unload the model under the other.
+  // Long streams (no end-of-sequence stop: they run to the context's end
+  // unless cancelled); cancel one, unload the model under the other.
   for (const char* sid : {"c1", "c2"}) {
     Json r = h.request("generate", Json{{"model_id", "m"},
                                         {"stream_id", sid},
                                         {"prompt_tokens", {1, 40}},
                                         {"max_tokens", 4096},
+                                        {"ignore_eos", true},
                                         {"stop_token_ids", {}}});
     ASSERT_TRUE(r.contains("result")) << r.dump();
   }
-  Json again =
-      h.request("generate", Json{{"model_id", "m"}, {"stream_id", "c1"}, {"prompt_tokens", {1}}});
-  EXPECT_EQ(again["error"]["code"], -32602) << "a running stream's id is taken";
+  // A running stream's id is taken. How long c1 runs is up to the engine, so
+  // the contract is checked on the output's order: the id is refused, or
+  // c1's final event was written before the new stream's start response.
+  const int again_id = h.call(
+      "generate",
+      Json{{"model_id", "m"}, {"stream_id", "c1"}, {"prompt_tokens", {1}}, {"max_tokens", 1}});
+  const Json again = h.response(again_id);
+  if (again.contains("error")) {
+    EXPECT_EQ(again["error"]["code"], -32602) << again.dump();
+  } else {
+    const auto lines = h.lines();
+    std::size_t response_at = lines.size(), first_end = lines.size();
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+      if (lines[i].value("id", Json()) == again_id) response_at = i;
+      if (first_end == lines.size() && lines[i].value("method", "") == "stream.event" &&
+          lines[i]["params"]["stream_id"] == "c1")
+        first_end = i;
+    }
+    EXPECT_LT(first_end, response_at) << "c1's id was reused while it ran: " << again.dump();
+  }
   const Json c = h.request("stream/cancel", Json{{"stream_id", "c1"}});
   ASSERT_TRUE(c.contains("result")) << c.dump();
   const auto n1 = h.stream("c1");
