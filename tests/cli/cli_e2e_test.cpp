@@ -4,6 +4,9 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -19,6 +22,12 @@ namespace fs = std::filesystem;
 ProcessResult cli(std::vector<std::string> args) {
   args.insert(args.begin(), mlx_serving_binary());
   return run_process(args);
+}
+
+// `base` with `extra` appended: one command line and its variants.
+ProcessResult cli_plus(std::vector<std::string> base, const std::vector<std::string>& extra) {
+  base.insert(base.end(), extra.begin(), extra.end());
+  return cli(std::move(base));
 }
 
 std::vector<int> parse_ids(const std::string& text) {
@@ -89,11 +98,7 @@ TEST(CliTensorParallel, GenerateOverTwoRanksAndRefusals) {
   const std::vector<std::string> base = {
       "generate",     "--model",   dir, "--prompt-ids", "1,15,27,300", "--max-tokens", "8",
       "--ignore-eos", "--threads", "2"};
-  auto with = [&](std::vector<std::string> extra) {
-    std::vector<std::string> args = base;
-    args.insert(args.end(), extra.begin(), extra.end());
-    return cli(args);
-  };
+  auto with = [&](const std::vector<std::string>& extra) { return cli_plus(base, extra); };
   const auto whole = with({});
   ASSERT_EQ(whole.exit_code, 0) << whole.err;
   const auto two = with({"--tensor-parallel", "2"});
@@ -128,11 +133,7 @@ TEST(CliMaxBatchTokens, ChunkedPromptsAndRefusals) {
   const std::vector<std::string> base = {
       "generate",     "--model",   dir, "--prompt-ids", ids, "--max-tokens", "8",
       "--ignore-eos", "--threads", "2"};
-  auto with = [&](std::vector<std::string> extra) {
-    std::vector<std::string> args = base;
-    args.insert(args.end(), extra.begin(), extra.end());
-    return cli(args);
-  };
+  auto with = [&](const std::vector<std::string>& extra) { return cli_plus(base, extra); };
   const auto whole = with({});
   ASSERT_EQ(whole.exit_code, 0) << whole.err;
   ASSERT_EQ(parse_ids(whole.out).size(), 8u);
@@ -196,11 +197,7 @@ TEST(CliKvCacheDtype, CpuCachesRecordsAndRefusals) {
   const std::vector<std::string> base = {
       "generate",     "--model",   dir, "--prompt-ids", "1,2,3", "--max-tokens", "6",
       "--ignore-eos", "--threads", "2"};
-  auto with = [&](std::vector<std::string> extra) {
-    std::vector<std::string> args = base;
-    args.insert(args.end(), extra.begin(), extra.end());
-    return cli(args);
-  };
+  auto with = [&](const std::vector<std::string>& extra) { return cli_plus(base, extra); };
   const auto automatic = with({});
   ASSERT_EQ(automatic.exit_code, 0) << automatic.err;
   for (const char* same : {"auto", "f32"}) {
