@@ -28,10 +28,9 @@ __global__ void __launch_bounds__(kThreads)
   const int g = blockIdx.x % kv.kv_heads;
   const int split = blockIdx.y;
   const int group = heads / kv.kv_heads;
-  const int pos = m.positions[t];
-  const int lo = window > 0 ? max(0, pos - window + 1) : 0;
-  const int begin = max(lo, split * split_len);
-  const int end = min(last_key(m, t, pos) + 1, (split + 1) * split_len);
+  const KeyRange keys = decode_keys(m, t, window, split, split_len);
+  const int begin = keys.begin;
+  const int end = keys.end;
   const int stride = head_dim + 1;  // padded rows: no bank conflicts across keys
 
   extern __shared__ float smem[];
@@ -158,10 +157,9 @@ __global__ void __launch_bounds__(kThreads)
   const int g = blockIdx.x % kv.kv_heads;
   const int split = blockIdx.y;
   const int group = heads / kv.kv_heads;
-  const int pos = m.positions[t];
-  const int lo = window > 0 ? max(0, pos - window + 1) : 0;
-  const int begin = max(lo, split * split_len);
-  const int end = min(last_key(m, t, pos) + 1, (split + 1) * split_len);
+  const KeyRange keys = decode_keys(m, t, window, split, split_len);
+  const int begin = keys.begin;
+  const int end = keys.end;
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   cudaTriggerProgrammaticLaunchCompletion();  // the o projection may start prefetching weights
 #endif

@@ -80,17 +80,14 @@ __global__ void __launch_bounds__(kThreads)
   const std::int64_t head_off = static_cast<std::int64_t>(g) * kv.block_size * D;
   const std::int64_t head0 = static_cast<std::int64_t>(t) * heads + g * group;
 
-  auto load = [&](int k0, int st) {
-    kv_tile_load<E, D, kTileKeys, kThreads>(kv, layer_base, table, head_off, k0, end, st, stages,
-                                            staging, tid);
-  };
-
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   cudaGridDependencySynchronize();  // q and the cache's new row come from the previous kernels
 #endif
   const int tiles = begin < end ? (end - begin + kTileKeys - 1) / kTileKeys : 0;
-  constexpr int kStages = kv_stages<E>();
-  auto issue = [&](int p) { load(begin + p * kTileKeys, p % kStages); };
+  auto issue = [&](int p) {
+    kv_tile_load<E, D, kTileKeys, kThreads>(kv, layer_base, table, head_off, begin + p * kTileKeys,
+                                            end, p % kv_stages<E>(), stages, staging, tid);
+  };
   kv_pipeline_start<E>(tiles, issue);  // in flight while Q is staged
   // Q as T16, the group's heads in rows 0 .. group - 1, zeros below.
   for (int i = tid; i < kRows * (D / 4); i += kThreads) {
@@ -123,10 +120,9 @@ __global__ void __launch_bounds__(kThreads)
 
   for (int it = 0; it < tiles; ++it) {
     const int k0 = begin + it * kTileKeys;
-    kv_pipeline_next<E>(it, tiles, issue);
-    __syncthreads();
-    kv_tile_widen<E, D, kTileKeys, kThreads>(it % kStages, stages, staging, tid);
-    const T16* ks = kv_tile<E, D, kTileKeys>(stages, it % kStages) + warp * kWarpKeys * S;
+    const T16* ks =
+        kv_tile_next<E, D, kTileKeys, kThreads>(it, tiles, issue, stages, staging, tid) +
+        warp * kWarpKeys * S;
     const T16* vs = ks + kTileKeys * S;
 
     // Scores of the 16 rows x this warp's 16 keys (two n8 tiles).
@@ -164,7 +160,7 @@ __global__ void __launch_bounds__(kThreads)
       mma16<T16>(o[2 * dp], pa, b[0], b[1]);
       mma16<T16>(o[2 * dp + 1], pa, b[2], b[3]);
     }
-    __syncthreads();  // the stage is refilled kStages tiles on
+    __syncthreads();  // the stage is refilled kv_stages tiles on
   }
 
   // The warps' states into shared memory, over the stages (the loop's last

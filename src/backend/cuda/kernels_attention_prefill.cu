@@ -108,7 +108,7 @@ __global__ void __launch_bounds__(kThreads)
     row_t[ri] = r0 + min(r, rows - 1);
     row_head[ri] = g * group + pair % group;
     const int pos = m.positions[row_t[ri]];
-    row_lo[ri] = window > 0 ? max(0, pos - window + 1) : 0;
+    row_lo[ri] = first_key(pos, window);
     row_hi[ri] = last_key(m, row_t[ri], pos) + 1;
     row_live[ri] = row_live[ri] && multi_row(m, row_t[ri], T);
   }
@@ -137,7 +137,7 @@ __global__ void __launch_bounds__(kThreads)
       const int t = r0 + tid;
       if (m.row_seq[t] == seq && multi_row(m, t, T)) {
         const int pos = m.positions[t];
-        atomicMin(&s_lo, window > 0 ? max(0, pos - window + 1) : 0);
+        atomicMin(&s_lo, first_key(pos, window));
         atomicMax(&s_hi, last_key(m, t, pos) + 1);
       }
     }
@@ -155,23 +155,17 @@ __global__ void __launch_bounds__(kThreads)
     }
     const std::int32_t* table = m.tables + m.seq_table[seq];
 
-    // Key tile k0 into stage `st`; keys past the range read as zeros (the
+    // Key tile p into its stage; keys past the range read as zeros (the
     // table has no entry for them).
-    auto load = [&](int k0, int st) {
-      kv_tile_load<E, D, BN, kThreads>(kv, layer_base, table, head_off, k0, kv_hi, st, stages,
-                                       staging, tid);
+    auto issue = [&](int p) {
+      kv_tile_load<E, D, BN, kThreads>(kv, layer_base, table, head_off, kv_lo + p * BN, kv_hi,
+                                       p % kv_stages<E>(), stages, staging, tid);
     };
-
     const int tiles = (kv_hi - kv_lo + BN - 1) / BN;
-    constexpr int kStages = kv_stages<E>();
-    auto issue = [&](int p) { load(kv_lo + p * BN, p % kStages); };
     kv_pipeline_start<E>(tiles, issue);
     for (int it = 0; it < tiles; ++it) {
       const int k0 = kv_lo + it * BN;
-      kv_pipeline_next<E>(it, tiles, issue);
-      __syncthreads();
-      kv_tile_widen<E, D, BN, kThreads>(it % kStages, stages, staging, tid);
-      const T16* ks = kv_tile<E, D, BN>(stages, it % kStages);
+      const T16* ks = kv_tile_next<E, D, BN, kThreads>(it, tiles, issue, stages, staging, tid);
       const T16* vs = ks + BN * S;
 
       // Scores of the warp's 16 pairs x BN keys.
@@ -212,7 +206,7 @@ __global__ void __launch_bounds__(kThreads)
           mma16<T16>(o[2 * dp + 1], a, b[2], b[3]);
         }
       }
-      __syncthreads();  // the stage is refilled kStages tiles on
+      __syncthreads();  // the stage is refilled kv_stages tiles on
     }
   }
 

@@ -56,10 +56,15 @@ __device__ __forceinline__ void kv_store(__nv_fp8_e4m3* p, float v) {
   *p = __nv_fp8_e4m3(v);  // round to nearest even, saturating (satfinite)
 }
 
-// Two e4m3 codes (the low byte first) as floats, exactly.
-__device__ __forceinline__ float2 e4m3x2_to_float2(unsigned short codes) {
+// Two e4m3 codes (the low byte first) as an f16 pair's bits, exactly.
+__device__ __forceinline__ unsigned e4m3x2_to_half2_bits(unsigned short codes) {
   const __half2_raw h = __nv_cvt_fp8x2_to_halfraw2(codes, __NV_E4M3);
-  return __half22float2(*reinterpret_cast<const __half2*>(&h));
+  return static_cast<unsigned>(h.x) | (static_cast<unsigned>(h.y) << 16);
+}
+// The same as floats.
+__device__ __forceinline__ float2 e4m3x2_to_float2(unsigned short codes) {
+  const unsigned bits = e4m3x2_to_half2_bits(codes);
+  return __half22float2(*reinterpret_cast<const __half2*>(&bits));
 }
 
 // Row `slot` of KV head `head` in cache block `block` (which: 0 K, 1 V).
@@ -165,6 +170,11 @@ __device__ __forceinline__ void load_vec(const __nv_fp8_e4m3* p, float (&out)[N]
   }
 }
 
+// The first key a row at `pos` attends to under a sliding window (0: none).
+__device__ __forceinline__ int first_key(int pos, int window) {
+  return window > 0 ? max(0, pos - window + 1) : 0;
+}
+
 // The last key row t attends to: its own position, or past it for a
 // bidirectional span (StepMeta::attend_until).
 __device__ __forceinline__ int last_key(const StepMeta& m, int t, int pos) {
@@ -181,8 +191,8 @@ struct KeyRange {
 __device__ __forceinline__ KeyRange decode_keys(const StepMeta& m, int t, int window, int split,
                                                 int split_len) {
   const int pos = m.positions[t];
-  const int lo = window > 0 ? max(0, pos - window + 1) : 0;
-  return {max(lo, split * split_len), min(last_key(m, t, pos) + 1, (split + 1) * split_len)};
+  return {max(first_key(pos, window), split * split_len),
+          min(last_key(m, t, pos) + 1, (split + 1) * split_len)};
 }
 
 // Whether row t's sequence brings other rows to the step (a prefill chunk):

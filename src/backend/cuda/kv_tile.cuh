@@ -25,13 +25,14 @@ namespace mlxs::backend::cuda::k {
 
 constexpr int kTilePad = 8;  // bf16 after each shared row: ldmatrix rows hit distinct banks
 
+// Per cache type: the tiles' element type, how many tile stages the copies
+// land in, and how many staging stages (0: copied straight into the tiles).
 template <typename E>
 struct KvTileTraits;
 
 template <>
 struct KvTileTraits<__nv_bfloat16> {
   using Tile = __nv_bfloat16;
-  static constexpr bool kStaged = false;
   static constexpr int kTileStages = 2;  // bf16 tiles: the copies land there
   static constexpr int kStagingStages = 0;
 };
@@ -39,7 +40,6 @@ struct KvTileTraits<__nv_bfloat16> {
 template <>
 struct KvTileTraits<__nv_fp8_e4m3> {
   using Tile = __half;
-  static constexpr bool kStaged = true;
   static constexpr int kTileStages = 1;  // widened in place of the copy
   // Two stages: three (two tiles in flight while one is computed) made the
   // decode kernel's shared memory 88 KB, two blocks per SM instead of three,
@@ -47,11 +47,16 @@ struct KvTileTraits<__nv_fp8_e4m3> {
   static constexpr int kStagingStages = 2;
 };
 
+template <typename E>
+constexpr bool kv_staged() {
+  return KvTileTraits<E>::kStagingStages > 0;
+}
+
 // Stages the copies rotate through, and how many tiles are in flight ahead
 // of the one being computed.
 template <typename E>
 constexpr int kv_stages() {
-  return KvTileTraits<E>::kStaged ? KvTileTraits<E>::kStagingStages : KvTileTraits<E>::kTileStages;
+  return kv_staged<E>() ? KvTileTraits<E>::kStagingStages : KvTileTraits<E>::kTileStages;
 }
 template <typename E>
 constexpr int kv_tiles_ahead() {
@@ -100,7 +105,7 @@ __device__ __forceinline__ void kv_tile_load(const KvLayout& kv, const E* layer_
              static_cast<std::int64_t>(key % kv.block_size) * D + c * kPer;
     }
     const E* vsrc = ok ? src + kv.kv_stride : src;
-    if constexpr (KvTileTraits<E>::kStaged) {
+    if constexpr (kv_staged<E>()) {
       E* ks = reinterpret_cast<E*>(staging) + st * 2 * BN * D;
       cp_async16(ks + j * D + c * kPer, src, ok);
       cp_async16(ks + BN * D + j * D + c * kPer, vsrc, ok);
@@ -161,25 +166,13 @@ __device__ __forceinline__ void kv_pipeline_start(int tiles, Issue&& issue) {
     }
   }
 }
-// Before computing tile `it`: starts tile it + ahead and waits for tile it
-// (the caller's barrier then makes every thread's copies visible).
-template <typename E, typename Issue>
-__device__ __forceinline__ void kv_pipeline_next(int it, int tiles, Issue&& issue) {
-  const int next = it + kv_tiles_ahead<E>();
-  if (next < tiles) {
-    issue(next);
-  } else {
-    cp_async_commit();
-  }
-  cp_async_wait<kv_tiles_ahead<E>()>();
-}
 
 // After stage `st` has landed (cp_async_wait + a barrier): an e4m3 stage is
 // widened into the f16 tile, followed by a barrier; nothing for bf16.
 template <typename E, int D, int BN, int kThreads>
 __device__ __forceinline__ void kv_tile_widen(int st, KvTile<E>* tiles,
                                               const unsigned char* staging, int tid) {
-  if constexpr (KvTileTraits<E>::kStaged) {
+  if constexpr (kv_staged<E>()) {
     constexpr int S = D + kTilePad;
     constexpr int kChunks = D / 16;  // 16 codes per piece
     const unsigned char* src = staging + static_cast<std::size_t>(st) * 2 * BN * D;
@@ -192,12 +185,8 @@ __device__ __forceinline__ void kv_tile_widen(int st, KvTile<E>* tiles,
       unsigned out[8];
 #pragma unroll
       for (int q = 0; q < 4; ++q) {
-        const __half2_raw a =
-            __nv_cvt_fp8x2_to_halfraw2(static_cast<unsigned short>(w[q] & 0xFFFFu), __NV_E4M3);
-        const __half2_raw b =
-            __nv_cvt_fp8x2_to_halfraw2(static_cast<unsigned short>(w[q] >> 16), __NV_E4M3);
-        out[2 * q] = static_cast<unsigned>(a.x) | (static_cast<unsigned>(a.y) << 16);
-        out[2 * q + 1] = static_cast<unsigned>(b.x) | (static_cast<unsigned>(b.y) << 16);
+        out[2 * q] = e4m3x2_to_half2_bits(static_cast<unsigned short>(w[q] & 0xFFFFu));
+        out[2 * q + 1] = e4m3x2_to_half2_bits(static_cast<unsigned short>(w[q] >> 16));
       }
       uint4* d = reinterpret_cast<uint4*>(dst + row * S + c * 16);
       d[0] = make_uint4(out[0], out[1], out[2], out[3]);
@@ -205,6 +194,26 @@ __device__ __forceinline__ void kv_tile_widen(int st, KvTile<E>* tiles,
     }
     __syncthreads();
   }
+}
+
+// Before computing tile `it`: starts tile it + ahead, waits for tile it,
+// makes every thread's copies visible (and widens an e4m3 stage), and
+// returns its K tile (V follows, BN rows on).
+template <typename E, int D, int BN, int kThreads, typename Issue>
+__device__ __forceinline__ const KvTile<E>* kv_tile_next(int it, int tiles, Issue&& issue,
+                                                         KvTile<E>* tiles_smem,
+                                                         const unsigned char* staging, int tid) {
+  const int next = it + kv_tiles_ahead<E>();
+  if (next < tiles) {
+    issue(next);
+  } else {
+    cp_async_commit();
+  }
+  cp_async_wait<kv_tiles_ahead<E>()>();
+  __syncthreads();
+  const int st = it % kv_stages<E>();
+  kv_tile_widen<E, D, BN, kThreads>(st, tiles_smem, staging, tid);
+  return kv_tile<E, D, BN>(tiles_smem, st);
 }
 
 }  // namespace mlxs::backend::cuda::k
