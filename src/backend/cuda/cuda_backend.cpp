@@ -285,8 +285,8 @@ struct CudaBackend::Impl {
   // (one H100, same call). MLXS_CUDA_DECODE_MAX_ROWS moves it (A/B runs).
   int decode_max_rows = 256;
   // Steps of at least this many rows take the tensor-core decode attention
-  // (bf16 caches; kernels_attention_decode_tc.cu). MLXS_CUDA_DECODE_TC_MIN_ROWS
-  // moves it (A/B runs; a large value turns it off).
+  // (bf16 and e4m3 caches; kernels_attention_decode_tc.cu).
+  // MLXS_CUDA_DECODE_TC_MIN_ROWS moves it (A/B runs; a large value turns it off).
   int decode_tc_min_rows = kDecodeTcMinRows;
   // Attention splits of this step (flash-decoding), and their workspace.
   int attn_splits = 1;
@@ -445,8 +445,8 @@ struct CudaBackend::Impl {
     plan.algo = results[0].algo;
     cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
     cudaStreamIsCapturing(stream, &capture);
-    if (!gemm_autotune || M < kGemmTuneRows || M % kGemmTuneRows != 0 || found < 2 ||
-        capture != cudaStreamCaptureStatusNone || tune_start == nullptr) {
+    if (!gemm_autotune || M % kGemmTuneRows != 0 || found < 2 ||
+        capture != cudaStreamCaptureStatusNone) {
       return true;
     }
     const float alpha = 1.0f, beta = 0.0f;

@@ -49,7 +49,7 @@ struct CudaOptions {
   bool bf16_kv = true;
   // The KV cache in e4m3 (issue 11's FP8 cache; unscaled codes, see
   // kv_access.cuh): a quarter of f32's bytes, read by the attention kernels
-  // and widened exactly to bf16 tiles for the tensor cores. Not under
+  // and widened exactly to f16 tiles for the tensor cores. Not under
   // exact_f32 (which keeps f32). kv_cache_dtype fp8 sets it;
   // MLXS_CUDA_KV_FP8=1 turns it on whatever the options say.
   bool fp8_kv = false;

@@ -98,8 +98,9 @@ cudaError_t attention_decode(const KvLayout& kv, int layer, const float* q, floa
                              int splits, int split_len, const StepMeta& m, float* partial,
                              unsigned* tickets, cudaStream_t s, bool skip_multi = false);
 // The same contract on the tensor cores (kernels_attention_decode_tc.cu):
-// bf16 caches, head_dim 16-256, GQA groups of up to 16; Q and P rounded to
-// bf16, f32 softmax and accumulation. For large decode batches.
+// bf16 and e4m3 caches, head_dim 16-256, GQA groups of up to 16; Q and P
+// rounded to the MMA's 16-bit type (bf16, f16 for e4m3), f32 softmax and
+// accumulation. Every decode step by default (kDecodeTcMinRows).
 bool attention_decode_tc_supported(int heads, int head_dim, const KvLayout& kv);
 cudaError_t attention_decode_tc(const KvLayout& kv, int layer, const float* q, float* out, int T,
                                 int heads, int head_dim, float scale, float softcap, int window,
@@ -107,9 +108,9 @@ cudaError_t attention_decode_tc(const KvLayout& kv, int layer, const float* q, f
                                 unsigned* tickets, cudaStream_t s, bool skip_multi = false);
 // Prefill-sized work (kernels_attention_prefill.cu): the rows of every
 // sequence that brings two or more rows to the step, on the tensor cores
-// (bf16 Q·Kᵀ and P·V, f32 softmax and accumulation), a block per tile of
+// (16-bit Q·Kᵀ and P·V, f32 softmax and accumulation), a block per tile of
 // query rows x the GQA group of one KV head. Rows of one-row sequences are
-// left to attention / attention_decode (skip_multi). bf16 caches, head_dim
+// left to the decode kernels (skip_multi). bf16 and e4m3 caches, head_dim
 // 16, 32, 64, 128 or 256.
 bool attention_prefill_supported(int heads, int head_dim, const KvLayout& kv);
 cudaError_t attention_prefill(const KvLayout& kv, int layer, const float* q, float* out, int T,
