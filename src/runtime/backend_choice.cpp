@@ -45,22 +45,20 @@ backend::cuda::CudaOptions cuda_options_for(const BackendChoice& choice, int dev
   backend::cuda::CudaOptions options;
   options.device = device;
   options.exact_f32 = choice.exact_f32;
-  // kAuto keeps CudaOptions' defaults (bf16). The backend itself lets
-  // exact_f32 win over both flags, and MLXS_CUDA_KV_F32 / MLXS_CUDA_KV_FP8
-  // over these (A/B runs without touching the flags).
+  // kAuto keeps CudaOptions' default (bf16). The backend itself lets
+  // exact_f32 win over it, and MLXS_CUDA_KV_F32 / MLXS_CUDA_KV_FP8 (A/B runs
+  // without touching the flags).
   switch (choice.kv_cache_dtype) {
     case KvCacheDtype::kAuto:
       break;
     case KvCacheDtype::kBf16:
-      options.bf16_kv = true;
-      options.fp8_kv = false;
+      options.kv_dtype = tensor::DType::kBF16;
       break;
     case KvCacheDtype::kFp8:
-      options.fp8_kv = true;
+      options.kv_dtype = tensor::DType::kF8E4M3;
       break;
     case KvCacheDtype::kF32:
-      options.bf16_kv = false;
-      options.fp8_kv = false;
+      options.kv_dtype = tensor::DType::kF32;
       break;
   }
   return options;

@@ -7,6 +7,7 @@
 
 #include "runtime/backend_choice.h"
 #include "runtime/cuda_options.h"
+#include "tensor/dtype.h"
 
 namespace mlxs::runtime {
 namespace {
@@ -58,24 +59,21 @@ TEST(KvCacheDtype, ReachesTheCudaBackendsOptions) {
   cuda.device = 2;
   backend::cuda::CudaOptions o = cuda_options_for(cuda, 3);
   EXPECT_EQ(o.device, 3) << "a tensor-parallel rank passes its own device";
-  EXPECT_TRUE(o.bf16_kv) << "auto: the backend's default, bf16";
-  EXPECT_FALSE(o.fp8_kv);
+  EXPECT_EQ(o.kv_dtype, tensor::DType::kBF16) << "auto: the backend's default, bf16";
   EXPECT_FALSE(o.exact_f32);
 
   cuda.kv_cache_dtype = KvCacheDtype::kFp8;
   o = cuda_options_for(cuda, cuda.device);
   EXPECT_EQ(o.device, 2);
-  EXPECT_TRUE(o.fp8_kv);
+  EXPECT_EQ(o.kv_dtype, tensor::DType::kF8E4M3);
 
   cuda.kv_cache_dtype = KvCacheDtype::kF32;
   o = cuda_options_for(cuda, 0);
-  EXPECT_FALSE(o.bf16_kv);
-  EXPECT_FALSE(o.fp8_kv);
+  EXPECT_EQ(o.kv_dtype, tensor::DType::kF32);
 
   cuda.kv_cache_dtype = KvCacheDtype::kBf16;
   o = cuda_options_for(cuda, 0);
-  EXPECT_TRUE(o.bf16_kv);
-  EXPECT_FALSE(o.fp8_kv);
+  EXPECT_EQ(o.kv_dtype, tensor::DType::kBF16);
 
   // exact_f32 travels with it; the backend lets it keep an f32 cache
   // whatever the flags say (CudaBackend::kv_dtype).
@@ -83,7 +81,7 @@ TEST(KvCacheDtype, ReachesTheCudaBackendsOptions) {
   cuda.kv_cache_dtype = KvCacheDtype::kFp8;
   o = cuda_options_for(cuda, 0);
   EXPECT_TRUE(o.exact_f32);
-  EXPECT_TRUE(o.fp8_kv);
+  EXPECT_EQ(o.kv_dtype, tensor::DType::kF8E4M3);
 }
 
 }  // namespace

@@ -896,8 +896,7 @@ core::Result<std::unique_ptr<CudaBackend>> CudaBackend::create(const CudaOptions
   // MLXS_CUDA_KV_FP8=1, read after it, an e4m3 one.
   if (const char* env = std::getenv("MLXS_CUDA_KV_F32");
       env != nullptr && std::string(env) == "1") {
-    impl->options.bf16_kv = false;
-    impl->options.fp8_kv = false;
+    impl->options.kv_dtype = DType::kF32;
   }
   if (const char* env = std::getenv("MLXS_GEMM_AUTOTUNE");
       env != nullptr && std::string(env) == "0") {
@@ -905,7 +904,7 @@ core::Result<std::unique_ptr<CudaBackend>> CudaBackend::create(const CudaOptions
   }
   if (const char* env = std::getenv("MLXS_CUDA_KV_FP8");
       env != nullptr && std::string(env) == "1") {
-    impl->options.fp8_kv = true;
+    impl->options.kv_dtype = DType::kF8E4M3;
   }
   if (const char* env = std::getenv("MLXS_TP_OVERLAP"); env != nullptr && std::string(env) == "0") {
     impl->tp_overlap = false;
@@ -1202,9 +1201,7 @@ core::Result<std::unique_ptr<tensor::KvStorage>> CudaBackend::create_kv_storage(
 }
 
 DType CudaBackend::kv_dtype() const {
-  if (impl_->options.exact_f32) return DType::kF32;
-  if (impl_->options.fp8_kv) return DType::kF8E4M3;
-  return impl_->options.bf16_kv ? DType::kBF16 : DType::kF32;
+  return impl_->options.exact_f32 ? DType::kF32 : impl_->options.kv_dtype;
 }
 
 void CudaBackend::begin_step(const tensor::StepBatch& batch) {

@@ -40,19 +40,16 @@ struct CudaOptions {
   // shared memory; fewer rows to the quantized GEMV, more to bf16 tiles of
   // the weight + cuBLASLt. MLXS_QGEMM_MIN_ROWS overrides it (benchmarks).
   int qgemm_min_rows = 2;
-  // The KV cache in bf16 (kv_dtype): half the bytes of f32, so the pool holds
-  // twice the tokens and decode attention reads half as much; prefill
-  // attention then runs on the tensor cores. exact_f32 keeps f32 (the 1e-3
-  // parity runs). The runtime sets it from kv_cache_dtype
-  // (runtime::cuda_options_for); MLXS_CUDA_KV_F32=1 overrides it and fp8_kv
-  // (A/B runs).
-  bool bf16_kv = true;
-  // The KV cache in e4m3 (issue 11's FP8 cache; unscaled codes, see
-  // kv_access.cuh): a quarter of f32's bytes, read by the attention kernels
-  // and widened exactly to f16 tiles for the tensor cores. Not under
-  // exact_f32 (which keeps f32). kv_cache_dtype fp8 sets it;
-  // MLXS_CUDA_KV_FP8=1 turns it on whatever the options say.
-  bool fp8_kv = false;
+  // The KV cache's element type (kv_dtype()). bf16: half the bytes of f32,
+  // so the pool holds twice the tokens and decode attention reads half as
+  // much; prefill and decode attention run on the tensor cores. kF8E4M3:
+  // issue 11's FP8 cache (unscaled codes, see kv_access.cuh), a quarter of
+  // f32's bytes, widened exactly to f16 tiles for the tensor cores. kF32:
+  // the per-row kernels' f32 cache. exact_f32 keeps f32 whatever this says
+  // (the 1e-3 parity runs). The runtime sets it from kv_cache_dtype
+  // (runtime::cuda_options_for); MLXS_CUDA_KV_F32=1 / MLXS_CUDA_KV_FP8=1
+  // override it (A/B runs; FP8 wins when both are set).
+  tensor::DType kv_dtype = tensor::DType::kBF16;
 };
 
 class CudaBackend final : public tensor::Backend {

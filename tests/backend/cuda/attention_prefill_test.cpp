@@ -306,7 +306,7 @@ TEST(CudaPrefillAttention, KvDtypeFollowsOptions) {
   ASSERT_TRUE(parity.is_ok());
   EXPECT_EQ((*parity)->kv_dtype(), DType::kF32);
   cuda::CudaOptions fp8;
-  fp8.fp8_kv = true;
+  fp8.kv_dtype = DType::kF8E4M3;
   auto small = cuda::CudaBackend::create(fp8);
   ASSERT_TRUE(small.is_ok());
   EXPECT_EQ((*small)->kv_dtype(), DType::kF8E4M3);
