@@ -1433,24 +1433,25 @@ void CudaBackend::attention(const tensor::KvStorage& kv, int layer, const Tensor
                  "attention (prefill)");
     if (!impl_->step_single_rows) return;
   }
-  if (impl_->step_tokens >= impl_->decode_tc_min_rows &&
-      k::attention_decode_tc_supported(spec.n_heads, spec.head_dim, layout)) {
-    impl_->check(
-        k::attention_decode_tc(layout, layer, q.as<float>(), out.as<float>(), impl_->step_tokens,
-                               spec.n_heads, spec.head_dim, spec.scale, spec.softcap, spec.window,
-                               impl_->attn_splits, impl_->attn_split_len, impl_->meta,
-                               impl_->attn_partial, impl_->attn_tickets, impl_->stream, tc),
-        "attention (decode, tensor cores)");
-    return;
-  }
-  if (impl_->decode_kernels && impl_->step_tokens <= impl_->decode_max_rows &&
-      k::attention_decode_supported(spec.n_heads, spec.head_dim, layout)) {
-    impl_->check(
-        k::attention_decode(layout, layer, q.as<float>(), out.as<float>(), impl_->step_tokens,
-                            spec.n_heads, spec.head_dim, spec.scale, spec.softcap, spec.window,
-                            impl_->attn_splits, impl_->attn_split_len, impl_->meta,
-                            impl_->attn_partial, impl_->attn_tickets, impl_->stream, tc),
-        "attention");
+  // The one-row sequences: the tensor-core decode kernel, else the CUDA-core
+  // one (the same contract), else the per-row kernels.
+  const auto decode = [&]() -> decltype(&k::attention_decode) {
+    if (impl_->step_tokens >= impl_->decode_tc_min_rows &&
+        k::attention_decode_tc_supported(spec.n_heads, spec.head_dim, layout)) {
+      return &k::attention_decode_tc;
+    }
+    if (impl_->decode_kernels && impl_->step_tokens <= impl_->decode_max_rows &&
+        k::attention_decode_supported(spec.n_heads, spec.head_dim, layout)) {
+      return &k::attention_decode;
+    }
+    return nullptr;
+  }();
+  if (decode != nullptr) {
+    impl_->check(decode(layout, layer, q.as<float>(), out.as<float>(), impl_->step_tokens,
+                        spec.n_heads, spec.head_dim, spec.scale, spec.softcap, spec.window,
+                        impl_->attn_splits, impl_->attn_split_len, impl_->meta, impl_->attn_partial,
+                        impl_->attn_tickets, impl_->stream, tc),
+                 "attention (decode)");
     return;
   }
   impl_->check(
