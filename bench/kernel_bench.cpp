@@ -59,8 +59,10 @@ core::Result<nlohmann::json> run_kernel_bench(const KernelBenchOptions& o) {
     be = std::make_unique<backend::cpu::CpuBackend>(
         std::make_shared<backend::cpu::ThreadPool>(o.threads));
   }
+  // The GEMMs of 2,048 rows run on CUDA only; the CPU plans decode rows.
+  const bool gemms_too = o.backend == "cuda";
   tensor::StepCapacity cap;
-  cap.max_tokens = kPrefillRows;
+  cap.max_tokens = gemms_too ? kPrefillRows : 8;
   cap.max_seqs = 8;
   cap.max_context = 32768;
   cap.max_logit_rows = 8;
@@ -69,11 +71,9 @@ core::Result<nlohmann::json> run_kernel_bench(const KernelBenchOptions& o) {
   MLXS_RETURN_IF_ERROR(be->plan_step(cap));
   core::Xoshiro256 rng(1);
   std::vector<std::uint16_t> host;
-  nlohmann::json linears = nlohmann::json::array();
-  for (const Shape& s : kShapes) {
-    // Enough copies to exceed a 60 MB cache several times over.
-    const std::size_t bytes = static_cast<std::size_t>(s.n * s.k) * 2;
-    const int copies = static_cast<int>(std::max<std::size_t>(2, (512u << 20) / bytes + 1));
+  // `copies` bf16 weights of shape s, small random values (one draw, imported
+  // `copies` times).
+  auto weights_of = [&](const Shape& s, int copies) -> core::Result<std::vector<tensor::Weight>> {
     host.resize(static_cast<std::size_t>(s.n * s.k));
     for (auto& v : host) v = core::f32_to_bf16((rng.uniform() - 0.5f) * 0.1f);
     std::vector<tensor::Weight> weights(static_cast<std::size_t>(copies));
@@ -81,23 +81,36 @@ core::Result<nlohmann::json> run_kernel_bench(const KernelBenchOptions& o) {
       MLXS_ASSIGN_OR_RETURN(
           w.w, be->import_tensor(Tensor(host.data(), DType::kBF16, {s.n, s.k}), false));
     }
+    return weights;
+  };
+  // Microseconds per linear of M rows, the weights taken in turn, after
+  // `warm` untimed calls.
+  auto time_linear = [&](const std::vector<tensor::Weight>& weights, const Shape& s, std::int64_t M,
+                         int warm, int reps) -> core::Result<double> {
+    std::vector<float> xh(static_cast<std::size_t>(M * s.k), 0.5f);
+    MLXS_ASSIGN_OR_RETURN(Tensor x,
+                          be->import_tensor(Tensor(xh.data(), DType::kF32, {M, s.k}), true));
+    MLXS_ASSIGN_OR_RETURN(auto ybuf, be->allocate(static_cast<std::size_t>(M * s.n) * 4));
+    Tensor y(ybuf->data(), DType::kF32, {M, s.n}, be->device());
+    auto run = [&](int i) {
+      const tensor::LinearOut out{&weights[static_cast<std::size_t>(i) % weights.size()], y};
+      be->linear(x, std::span<const tensor::LinearOut>(&out, 1));
+    };
+    for (int i = 0; i < warm; ++i) run(i);
+    MLXS_RETURN_IF_ERROR(be->synchronize());
+    const auto t0 = Clock::now();
+    for (int i = 0; i < reps; ++i) run(i);
+    MLXS_RETURN_IF_ERROR(be->synchronize());
+    return std::chrono::duration<double, std::micro>(Clock::now() - t0).count() / reps;
+  };
+  nlohmann::json linears = nlohmann::json::array();
+  for (const Shape& s : kShapes) {
+    // Enough copies to exceed a 60 MB cache several times over.
+    const std::size_t bytes = static_cast<std::size_t>(s.n * s.k) * 2;
+    const int copies = static_cast<int>(std::max<std::size_t>(2, (512u << 20) / bytes + 1));
+    MLXS_ASSIGN_OR_RETURN(const auto weights, weights_of(s, copies));
     for (int M : {1, 8}) {
-      std::vector<float> xh(static_cast<std::size_t>(M * s.k), 0.5f);
-      MLXS_ASSIGN_OR_RETURN(Tensor x,
-                            be->import_tensor(Tensor(xh.data(), DType::kF32, {M, s.k}), true));
-      MLXS_ASSIGN_OR_RETURN(auto ybuf, be->allocate(static_cast<std::size_t>(M * s.n) * 4));
-      Tensor y(ybuf->data(), DType::kF32, {M, s.n}, be->device());
-      auto run = [&](int i) {
-        const tensor::LinearOut out{&weights[static_cast<std::size_t>(i % copies)], y};
-        be->linear(x, std::span<const tensor::LinearOut>(&out, 1));
-      };
-      for (int i = 0; i < copies; ++i) run(i);
-      MLXS_RETURN_IF_ERROR(be->synchronize());
-      const auto t0 = Clock::now();
-      for (int i = 0; i < o.reps; ++i) run(i);
-      MLXS_RETURN_IF_ERROR(be->synchronize());
-      const double us =
-          std::chrono::duration<double, std::micro>(Clock::now() - t0).count() / o.reps;
+      MLXS_ASSIGN_OR_RETURN(const double us, time_linear(weights, s, M, copies, o.reps));
       const double gbps = static_cast<double>(bytes) / (us * 1e-6) / 1e9;
       linears.push_back({{"shape", s.name},
                          {"rows", M},
@@ -107,33 +120,15 @@ core::Result<nlohmann::json> run_kernel_bench(const KernelBenchOptions& o) {
     }
   }
   // Prefill-sized GEMMs on the same shapes (the first four, Llama-3.1-8B's
-  // layer): TFLOP/s, weights reused (compute, not memory, is timed).
+  // layer): TFLOP/s, one weight reused (compute, not memory, is timed).
   nlohmann::json gemms = nlohmann::json::array();
-  if (o.backend == "cuda") {
-    for (std::size_t si = 0; si < 4; ++si) {
-      const Shape& s = kShapes[si];
-      host.resize(static_cast<std::size_t>(s.n * s.k));
-      for (auto& v : host) v = core::f32_to_bf16((rng.uniform() - 0.5f) * 0.1f);
-      tensor::Weight w;
-      MLXS_ASSIGN_OR_RETURN(
-          w.w, be->import_tensor(Tensor(host.data(), DType::kBF16, {s.n, s.k}), false));
-      const std::int64_t M = kPrefillRows;
-      std::vector<float> xh(static_cast<std::size_t>(M * s.k), 0.25f);
-      MLXS_ASSIGN_OR_RETURN(Tensor x,
-                            be->import_tensor(Tensor(xh.data(), DType::kF32, {M, s.k}), true));
-      MLXS_ASSIGN_OR_RETURN(auto ybuf, be->allocate(static_cast<std::size_t>(M * s.n) * 4));
-      Tensor y(ybuf->data(), DType::kF32, {M, s.n}, be->device());
-      const tensor::LinearOut out{&w, y};
-      for (int i = 0; i < 3; ++i) be->linear(x, std::span<const tensor::LinearOut>(&out, 1));
-      MLXS_RETURN_IF_ERROR(be->synchronize());
-      const int reps = std::max(1, o.reps / 5);
-      const auto t0 = Clock::now();
-      for (int i = 0; i < reps; ++i) be->linear(x, std::span<const tensor::LinearOut>(&out, 1));
-      MLXS_RETURN_IF_ERROR(be->synchronize());
-      const double us = std::chrono::duration<double, std::micro>(Clock::now() - t0).count() / reps;
-      const double tflops = 2.0 * static_cast<double>(M * s.n * s.k) / (us * 1e-6) / 1e12;
-      gemms.push_back({{"shape", s.name}, {"rows", M}, {"us", us}, {"tflops", tflops}});
-    }
+  for (std::size_t si = 0; gemms_too && si < 4; ++si) {
+    const Shape& s = kShapes[si];
+    MLXS_ASSIGN_OR_RETURN(const auto weights, weights_of(s, 1));
+    MLXS_ASSIGN_OR_RETURN(const double us,
+                          time_linear(weights, s, kPrefillRows, 3, std::max(1, o.reps / 5)));
+    const double tflops = 2.0 * static_cast<double>(kPrefillRows * s.n * s.k) / (us * 1e-6) / 1e12;
+    gemms.push_back({{"shape", s.name}, {"rows", kPrefillRows}, {"us", us}, {"tflops", tflops}});
   }
   return nlohmann::json{{"benchmark", "kernels"},
                         {"machine", describe_machine()},
