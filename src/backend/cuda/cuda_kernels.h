@@ -74,7 +74,9 @@ cudaError_t rope(float* x, int T, int heads, int head_dim, int rot_dim, const do
 cudaError_t kv_write(const KvLayout& kv, int layer, const float* k, const float* v, int T,
                      const StepMeta& m, cudaStream_t s);
 // Rotates q and k and appends k and v to the cache, in one launch;
-// `per_head`: a block per (row, head), launched early (decode-sized steps).
+// `per_head`: a block per (row, head), launched early, for steps of up to
+// kRopeHeadMaxRows rows (decode-sized; larger steps take a block per row).
+constexpr int kRopeHeadMaxRows = 256;
 cudaError_t rope_and_cache(float* q, float* k, const float* v, int T, int heads, int head_dim,
                            int rot_dim, const double* inv_freq, const std::int32_t* axis,
                            double attention_factor, const KvLayout& kv, int layer,
@@ -118,6 +120,10 @@ cudaError_t attention_prefill(const KvLayout& kv, int layer, const float* q, flo
                               const StepMeta& m, cudaStream_t s);
 cudaError_t gated_act(Act a, const float* gate, const float* up, float* out, std::int64_t n,
                       cudaStream_t s, bool early = false);
+// act(gate) * up written as bf16 or f16 (t) for the next GEMM's input: one
+// pass instead of the f32 product and its conversion. n a multiple of 4.
+cudaError_t gated_act_half(Act a, const float* gate, const float* up, WType t, void* out,
+                           std::int64_t n, cudaStream_t s);
 cudaError_t add(float* x, const float* y, std::int64_t n, cudaStream_t s);
 cudaError_t add_bias(float* y, const float* bias, std::int64_t rows, std::int64_t cols,
                      cudaStream_t s);
