@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -152,7 +153,11 @@ net::awaitable<Sample> one_request(Shared& s, beast::tcp_stream& stream, bool& c
   }
   beast::flat_buffer buffer;
   http::response_parser<http::buffer_body> parser;
-  parser.body_limit(boost::none);
+  // No limit on a long stream. Not boost::none: Boost 1.81's parser compares
+  // the content length against the empty optional as "greater", so every
+  // response with a Content-Length (each HTTP error) failed as "body limit
+  // exceeded" instead of reporting its status.
+  parser.body_limit(std::numeric_limits<std::uint64_t>::max());
   co_await http::async_read_header(stream, buffer, parser,
                                    net::redirect_error(net::use_awaitable, ec));
   if (ec) {
