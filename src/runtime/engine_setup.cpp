@@ -89,6 +89,13 @@ core::Result<EngineSetup> engine_setup_for(const model::Model& model, const Runt
   config.scheduler.max_batch_tokens = max_batch_tokens_for(options);
   config.scheduler.prefill_chunk = config.scheduler.max_batch_tokens;
   config.scheduler.max_seqs = options.max_running_streams;
+  // The waiting queues hold at least two batches: with 512 streams, a burst
+  // of 512 requests (a benchmark's start) overran the fixed 256 before the
+  // first step admitted any, and half of them were refused with QueueFull.
+  for (int c = 0; c < engine::kPriorityClasses; ++c) {
+    config.scheduler.max_waiting[c] =
+        std::max(config.scheduler.max_waiting[c], 2 * options.max_running_streams);
+  }
   config.scheduler.max_context = static_cast<int>(context);
   config.max_n = 1;
   config.overlap = options.engine_overlap ? engine::EngineConfig::Overlap::kAuto

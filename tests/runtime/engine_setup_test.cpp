@@ -78,7 +78,8 @@ TEST(EngineSetup, MaxBatchTokensReachesTheModelAndTheScheduler) {
   struct Case {
     int asked, streams, expected;
   };
-  for (const Case c : {Case{0, 64, 512}, Case{32, 4, 32}, Case{4096, 64, 4096}, Case{16, 64, 64}}) {
+  for (const Case c : {Case{0, 64, 512}, Case{32, 4, 32}, Case{4096, 64, 4096}, Case{16, 64, 64},
+                       Case{0, 512, 512}}) {
     RuntimeOptions options;
     options.kv_memory_bytes = std::size_t{16} << 20;
     options.max_batch_tokens = c.asked;
@@ -93,6 +94,10 @@ TEST(EngineSetup, MaxBatchTokensReachesTheModelAndTheScheduler) {
     EXPECT_EQ(setup->config.scheduler.max_batch_tokens, c.expected) << c.asked;
     EXPECT_EQ(setup->config.scheduler.prefill_chunk, c.expected) << c.asked;
     EXPECT_EQ(setup->config.scheduler.max_seqs, c.streams);
+    for (const int waiting : setup->config.scheduler.max_waiting) {
+      EXPECT_GE(waiting, 2 * c.streams) << "two batches can wait";
+      EXPECT_GE(waiting, engine::SchedulerConfig{}.max_waiting[0]) << "never below the default";
+    }
     core::SteadyClock clock;
     auto engine = engine::Engine::create(**model, nullptr, setup->config, clock);
     EXPECT_TRUE(engine.is_ok()) << c.asked << ": " << engine.status().to_string();
