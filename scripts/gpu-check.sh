@@ -37,6 +37,8 @@
 #                           1024 x 1024 image (74 x 74 patches after smart resize) + 100 text
 #                           tokens, and batch-1 decode of the VLM (M-RoPE) vs the same decoder
 #                           written as a text-only model (same seed: the same weights)
+#   GPU_NCU_PREFILL=2048    per-kernel device time of one prefill of that length (ncu), then
+#                           the counters of one launch of each GPU_NCU_KERNELS regex (prefill_kernel)
 #   GPU_KEEP=1              keep the synthetic models in /tmp for a later call
 #   GPU_TP=2                tensor parallelism over 2 GPUs (needs a 2-GPU machine): the
 #                           gpu tests named *tp* (NCCL parity, abort mid-step), then bench
@@ -161,6 +163,29 @@ for preset in $MODELS; do
           --repeats 1 --quiet ${GPU_PREFILL_ARGS:-} 2>&1 | tee -a "$SUMMARY" || status=1
     done
   done
+  if [ -n "${GPU_NCU_PREFILL:-}" ]; then
+    # Where one GPU_NCU_PREFILL-token prefill's device time goes, kernel by
+    # kernel (GEMM tuning off: its candidate runs would count), then the
+    # counters of one prefill attention launch.
+    NCU="$(ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)"
+    say "-- kernels of one $GPU_NCU_PREFILL-token prefill, $preset"
+    MLXS_GEMM_AUTOTUNE=0 "$NCU" --clock-control none --metrics gpu__time_duration.sum --csv \
+        --launch-count "${GPU_NCU_COUNT:-700}" \
+        "$B/bin/mlx-serving" bench decode --backend cuda --model "$dir" --batch 1 \
+        --prompt-len "$GPU_NCU_PREFILL" --decode-tokens 1 --repeats 1 --warmup 0 --quiet \
+        > "$OUT/ncu-prefill-$preset.csv" 2>&1
+    python3 "$ROOT/scripts/ncu_kernel_table.py" "$OUT/ncu-prefill-$preset.csv" | tee -a "$SUMMARY"
+    for kern in ${GPU_NCU_KERNELS:-prefill_kernel}; do
+      say "-- counters of $kern, $preset"
+      "$NCU" --clock-control none --kernel-name "regex:$kern" --launch-skip 1 --launch-count 1 \
+          --section SpeedOfLight --section Occupancy --section LaunchStats \
+          --section WarpStateStats --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis \
+          "$B/bin/mlx-serving" bench decode --backend cuda --model "$dir" --batch 1 \
+          --prompt-len "$GPU_NCU_PREFILL" --decode-tokens 1 --repeats 1 --warmup 0 --quiet \
+          > "$OUT/ncu-$kern-$preset.txt" 2>&1
+      grep -v "^==PROF==" "$OUT/ncu-$kern-$preset.txt" | tail -120 | tee -a "$SUMMARY"
+    done
+  fi
   [ "${GPU_DECODE_BENCH:-1}" = 1 ] || continue
   for envs in ${GPU_DECODE_ENVS:-default}; do
     tag=""
@@ -202,23 +227,7 @@ for preset in $MODELS; do
           --launch-count "${GPU_NCU_COUNT:-400}" \
           "$B/bin/mlx-serving" bench decode --backend cuda --model "$dir" --batch "$b" --prompt-len 32 \
           --decode-tokens 8 --repeats 1 --warmup 2 --quiet > "$OUT/ncu-$preset-b$b.csv" 2>&1
-      python3 - "$OUT/ncu-$preset-b$b.csv" <<'PY' | tee -a "$SUMMARY"
-import csv, sys, collections
-rows = [r for r in csv.reader(open(sys.argv[1])) if len(r) > 10]
-head = rows[0]; rows = rows[1:]
-ki, vi, ui = head.index("Kernel Name"), head.index("Metric Value"), head.index("Metric Unit")
-scale = {"nsecond": 1.0, "usecond": 1e3, "msecond": 1e6}
-tot = collections.defaultdict(float); cnt = collections.Counter()
-for r in rows:
-    try: v = float(r[vi].replace(",", "")) * scale.get(r[ui], 1.0)
-    except ValueError: continue
-    name = r[ki].split("(")[0].split("<")[0][-40:]
-    tot[name] += v; cnt[name] += 1
-s = sum(tot.values())
-print(f"{'kernel':40s} {'calls':>6s} {'us/call':>9s} {'share':>6s}  (total {s/1e3:.1f} us)")
-for k, v in sorted(tot.items(), key=lambda x: -x[1])[:25]:
-    print(f"{k:40s} {cnt[k]:6d} {v/cnt[k]/1e3:9.2f} {100*v/s:5.1f}%")
-PY
+      python3 "$ROOT/scripts/ncu_kernel_table.py" "$OUT/ncu-$preset-b$b.csv" | tee -a "$SUMMARY"
     done
   fi
 done
