@@ -72,6 +72,19 @@ struct KvCacheShape {
   int kv_heads = 0;
   int head_dim = 0;
   DType dtype = DType::kF32;
+  // Dequantization scales of a quantized (e4m3) cache: the value stored is
+  // x / scale and reads back as code * scale. [layers][2: K, V][kv_heads]
+  // (this rank's kv heads under tensor parallelism); empty: 1 everywhere.
+  // From the checkpoint's k_scale / v_scale; 16-bit and f32 caches ignore
+  // them.
+  std::vector<float> scales;
+  float scale(int layer, int which, int kv_head) const {
+    return scales.empty() ? 1.0f
+                          : scales[(static_cast<std::size_t>(layer) * 2 +
+                                    static_cast<std::size_t>(which)) *
+                                       static_cast<std::size_t>(kv_heads) +
+                                   static_cast<std::size_t>(kv_head)];
+  }
   std::size_t bytes() const {
     return static_cast<std::size_t>(layers) * blocks * block_size * kv_heads * head_dim * 2 *
            dtype_size(dtype);
