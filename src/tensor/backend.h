@@ -79,11 +79,11 @@ struct KvCacheShape {
   // them.
   std::vector<float> scales;
   float scale(int layer, int which, int kv_head) const {
-    return scales.empty() ? 1.0f
-                          : scales[(static_cast<std::size_t>(layer) * 2 +
-                                    static_cast<std::size_t>(which)) *
-                                       static_cast<std::size_t>(kv_heads) +
-                                   static_cast<std::size_t>(kv_head)];
+    return scales.empty()
+               ? 1.0f
+               : scales[(static_cast<std::size_t>(layer) * 2 + static_cast<std::size_t>(which)) *
+                            static_cast<std::size_t>(kv_heads) +
+                        static_cast<std::size_t>(kv_head)];
   }
   std::size_t bytes() const {
     return static_cast<std::size_t>(layers) * blocks * block_size * kv_heads * head_dim * 2 *

@@ -127,9 +127,11 @@ class CudaBuffer final : public tensor::DeviceBuffer {
 
 class CudaKvStorage final : public tensor::KvStorage {
  public:
-  CudaKvStorage(const tensor::KvCacheShape& shape, std::unique_ptr<CudaBuffer> buffer)
-      : shape_(shape), buffer_(std::move(buffer)) {
+  CudaKvStorage(const tensor::KvCacheShape& shape, std::unique_ptr<CudaBuffer> buffer,
+                std::unique_ptr<CudaBuffer> scales)
+      : shape_(shape), buffer_(std::move(buffer)), scales_(std::move(scales)) {
     layout_.base = buffer_->data();
+    layout_.scales = scales_ ? static_cast<const float*>(scales_->data()) : nullptr;
     layout_.type = wtype(shape.dtype);
     layout_.block_size = shape.block_size;
     layout_.kv_heads = shape.kv_heads;
@@ -145,6 +147,7 @@ class CudaKvStorage final : public tensor::KvStorage {
  private:
   tensor::KvCacheShape shape_;
   std::unique_ptr<CudaBuffer> buffer_;
+  std::unique_ptr<CudaBuffer> scales_;  // e4m3 caches with scales only
   k::KvLayout layout_{};
 };
 
@@ -1185,6 +1188,26 @@ core::Result<std::unique_ptr<tensor::KvStorage>> CudaBackend::create_kv_storage(
   impl_->bind();
   if (shape.dtype != DType::kF32 && shape.dtype != DType::kBF16 && shape.dtype != DType::kF8E4M3)
     return Status(ErrorCode::kUnsupported, "the CUDA KV cache stores f32, bf16 or e4m3 only");
+  const std::size_t scale_count =
+      static_cast<std::size_t>(shape.layers) * 2 * static_cast<std::size_t>(shape.kv_heads);
+  if (!shape.scales.empty() && shape.scales.size() != scale_count) {
+    return core::make_error(ErrorCode::kInvalidParams,
+                            "KV cache scales: {} values for {} layers x 2 x {} kv heads",
+                            shape.scales.size(), shape.layers, shape.kv_heads);
+  }
+  // Only a quantized cache stores x / scale; 16-bit and f32 ones keep x.
+  std::unique_ptr<CudaBuffer> scales;
+  if (shape.dtype == DType::kF8E4M3 && !shape.scales.empty()) {
+    void* s = nullptr;
+    const std::size_t bytes = scale_count * sizeof(float);
+    if (auto err = cudaMalloc(&s, bytes); err != cudaSuccess) {
+      return core::make_error(ErrorCode::kModelLoadError, "out of GPU memory for KV scales: {}",
+                              cudaGetErrorString(err));
+    }
+    scales = std::make_unique<CudaBuffer>(s, bytes);
+    MLXS_RETURN_IF_ERROR(cuda_status(
+        cudaMemcpy(s, shape.scales.data(), bytes, cudaMemcpyHostToDevice), "KV scales"));
+  }
   void* p = nullptr;
   if (auto err = cudaMalloc(&p, shape.bytes()); err != cudaSuccess) {
     return core::make_error(ErrorCode::kModelLoadError,
@@ -1193,7 +1216,7 @@ core::Result<std::unique_ptr<tensor::KvStorage>> CudaBackend::create_kv_storage(
   }
   cudaMemset(p, 0, shape.bytes());
   return std::unique_ptr<tensor::KvStorage>(
-      new CudaKvStorage(shape, std::make_unique<CudaBuffer>(p, shape.bytes())));
+      new CudaKvStorage(shape, std::make_unique<CudaBuffer>(p, shape.bytes()), std::move(scales)));
 }
 
 DType CudaBackend::kv_dtype() const {

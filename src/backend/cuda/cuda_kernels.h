@@ -49,13 +49,16 @@ __device__ inline std::int32_t step_token(const StepMeta& m, int t) {
 // half as much); kernels convert on load and store and keep f32 math.
 struct KvLayout {
   void* base;                 // the whole cache
-  WType type;                 // kF32, kBF16 or kFP8E4M3 (unscaled e4m3 codes)
+  WType type;                 // kF32, kBF16 or kFP8E4M3 (e4m3 codes of x / scale)
   std::int64_t layer_stride;  // elements per layer (K and V)
   std::int64_t kv_stride;     // elements from K to V of a layer
   std::int64_t block_stride;  // elements per block (all kv heads)
   int block_size;
   int kv_heads;
   int head_dim;
+  // An e4m3 cache's dequantization scales, [layer][2: K, V][kv_heads] on the
+  // device (kv_scale); null: 1 everywhere (and for 16-bit and f32 caches).
+  const float* scales;
 };
 
 cudaError_t embed(WType t, const void* table, std::int64_t hidden, const StepMeta& m, int T,

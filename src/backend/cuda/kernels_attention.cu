@@ -32,6 +32,8 @@ __global__ void __launch_bounds__(kThreads)
   const int begin = keys.begin;
   const int end = keys.end;
   const int stride = head_dim + 1;  // padded rows: no bank conflicts across keys
+  scale *= kv_scale(kv, layer, 0, g);
+  const float v_scale = kv_scale(kv, layer, 1, g);
 
   extern __shared__ float smem[];
   float* qs = smem;                       // [group][head_dim]
@@ -116,7 +118,7 @@ __global__ void __launch_bounds__(kThreads)
     for (int i = threadIdx.x; i < group * head_dim; i += kThreads) {
       const int h = i / head_dim;
       out[(static_cast<std::int64_t>(t) * heads + g * group + h) * head_dim + i % head_dim] =
-          acc[i] / sum[h];
+          acc[i] * v_scale / sum[h];
     }
     return;
   }
@@ -127,7 +129,7 @@ __global__ void __launch_bounds__(kThreads)
     const int d = i % head_dim;
     const std::int64_t row =
         ((static_cast<std::int64_t>(t) * heads + g * group + h) * splits + split) * width;
-    partial[row + 2 + d] = acc[i];
+    partial[row + 2 + d] = acc[i] * v_scale;
     if (d == 0) {
       partial[row] = mx[h];
       partial[row + 1] = sum[h];
@@ -163,6 +165,8 @@ __global__ void __launch_bounds__(kThreads)
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   cudaTriggerProgrammaticLaunchCompletion();  // the o projection may start prefetching weights
 #endif
+  scale *= kv_scale(kv, layer, 0, g);
+  const float v_scale = kv_scale(kv, layer, 1, g);
   const int warp = threadIdx.x >> 5;
   const int lane = threadIdx.x & 31;
 
@@ -255,10 +259,10 @@ __global__ void __launch_bounds__(kThreads)
     }
     const std::int64_t head = static_cast<std::int64_t>(t) * heads + g * group + h;
     if (splits == 1) {
-      out[head * D + d] = a / l;
+      out[head * D + d] = a * v_scale / l;
     } else {
       const std::int64_t row = (head * splits + split) * width;
-      partial[row + 2 + d] = a;
+      partial[row + 2 + d] = a * v_scale;
       if (d == 0) {
         partial[row] = gmax;
         partial[row + 1] = l;

@@ -56,6 +56,8 @@ __global__ void __launch_bounds__(kThreads)
   const std::int32_t* table = m.tables + m.seq_table[m.row_seq[t]];
   const std::int64_t head_off = static_cast<std::int64_t>(g) * kv.block_size * D;
   const T* layer_base = static_cast<const T*>(kv.base) + layer * kv.layer_stride;
+  scale *= kv_scale(kv, layer, 0, g);
+  const float v_scale = kv_scale(kv, layer, 1, g);
   const int tid = threadIdx.x;
   const int lane = tid & 31;
   const int warp = tid >> 5;
@@ -184,7 +186,7 @@ __global__ void __launch_bounds__(kThreads)
     if (kg == 0) {
 #pragma unroll
       for (int h = 0; h < kMaxGroup; ++h) {
-        if (h < group) out[(head0 + h) * D + d] = acc[h] / l_s[h];
+        if (h < group) out[(head0 + h) * D + d] = acc[h] * v_scale / l_s[h];
       }
     }
     return;
@@ -196,7 +198,7 @@ __global__ void __launch_bounds__(kThreads)
     for (int h = 0; h < kMaxGroup; ++h) {
       if (h < group) {
         float* row = split_partial(partial, head0 + h, splits, split, D);
-        row[2 + d] = acc[h];
+        row[2 + d] = acc[h] * v_scale;
         if (d == 0) {
           row[0] = m_s[h];
           row[1] = l_s[h];

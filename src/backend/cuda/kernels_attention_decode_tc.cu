@@ -79,6 +79,8 @@ __global__ void __launch_bounds__(kThreads)
   const E* layer_base = static_cast<const E*>(kv.base) + layer * kv.layer_stride;
   const std::int64_t head_off = static_cast<std::int64_t>(g) * kv.block_size * D;
   const std::int64_t head0 = static_cast<std::int64_t>(t) * heads + g * group;
+  scale *= kv_scale(kv, layer, 0, g);
+  const float v_scale = kv_scale(kv, layer, 1, g);
 
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   cudaGridDependencySynchronize();  // q and the cache's new row come from the previous kernels
@@ -204,6 +206,7 @@ __global__ void __launch_bounds__(kThreads)
         den += row[D + 1] * f;
       }
     }
+    num *= v_scale;
     if (splits == 1) {
       out[(head0 + h) * D + d] = num / den;
     } else {

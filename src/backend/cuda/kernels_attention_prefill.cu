@@ -66,6 +66,8 @@ __global__ void __launch_bounds__(kThreads)
 
   const int g = blockIdx.y;  // KV head
   const int group = heads / kv.kv_heads;
+  scale *= kv_scale(kv, layer, 0, g);
+  const float v_scale = kv_scale(kv, layer, 1, g);
   const int tile_rows = kPairs / group;
   // The last tiles first: under the causal mask a tile's work grows with its
   // rows' positions, and the blocks launch in index order, so the longest
@@ -216,7 +218,7 @@ __global__ void __launch_bounds__(kThreads)
     l += __shfl_xor_sync(0xffffffffu, l, 1);
     l += __shfl_xor_sync(0xffffffffu, l, 2);
     if (!row_live[ri]) continue;
-    const float inv = 1.0f / l;
+    const float inv = v_scale / l;
     float* dst =
         out + (static_cast<std::int64_t>(row_t[ri]) * heads + row_head[ri]) * D + (lane & 3) * 2;
 #pragma unroll

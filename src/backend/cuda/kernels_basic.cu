@@ -164,10 +164,11 @@ __global__ void rope_kernel(float* x, int heads, int head_dim, int rot_dim, cons
 }
 
 // Rotates the pair (i, i + half) of one head's vector in place, and copies
-// it to the KV cache row `kdst` (a key) unless that is null (a query).
+// it times `kinv` (kv_inv_scale) to the KV cache row `kdst` (a key) unless
+// that is null (a query).
 template <typename T>
-__device__ __forceinline__ void rotate_pair(float* vec, int i, int half, float c, float s,
-                                            T* kdst) {
+__device__ __forceinline__ void rotate_pair(float* vec, int i, int half, float c, float s, T* kdst,
+                                            float kinv) {
   const float a = vec[i];
   const float b = vec[i + half];
   const float ra = a * c - b * s;
@@ -175,8 +176,8 @@ __device__ __forceinline__ void rotate_pair(float* vec, int i, int half, float c
   vec[i] = ra;
   vec[i + half] = rb;
   if (kdst != nullptr) {
-    kv_store(kdst + i, ra);
-    kv_store(kdst + i + half, rb);
+    kv_store(kdst + i, ra * kinv);
+    kv_store(kdst + i + half, rb * kinv);
   }
 }
 
@@ -194,9 +195,9 @@ __global__ void kv_write_kernel(KvLayout kv, int layer, const float* k, const fl
     const int h = i / kv.head_dim;
     const int d = i % kv.head_dim;
     kv_store(kv_row<T>(kv, layer, 0, block, h, slot) + d,
-             k[static_cast<std::int64_t>(t) * width + i]);
+             k[static_cast<std::int64_t>(t) * width + i] * kv_inv_scale(kv, layer, 0, h));
     kv_store(kv_row<T>(kv, layer, 1, block, h, slot) + d,
-             v[static_cast<std::int64_t>(t) * width + i]);
+             v[static_cast<std::int64_t>(t) * width + i] * kv_inv_scale(kv, layer, 1, h));
   }
 }
 
@@ -231,7 +232,8 @@ __global__ void rope_cache_kernel(float* q, float* k, const float* v, int heads,
     const float sv = sin_s[i];
     float* vec = is_q ? q + (static_cast<std::int64_t>(t) * heads + h) * head_dim
                       : k + (static_cast<std::int64_t>(t) * kv.kv_heads + h) * head_dim;
-    rotate_pair(vec, i, half, c, sv, is_q ? nullptr : kv_row<T>(kv, layer, 0, block, h, slot));
+    rotate_pair(vec, i, half, c, sv, is_q ? nullptr : kv_row<T>(kv, layer, 0, block, h, slot),
+                is_q ? 1.0f : kv_inv_scale(kv, layer, 0, h));
   }
   // The rest of K (dims past the rotary part) and all of V.
   const int width = kv.kv_heads * head_dim;
@@ -240,9 +242,9 @@ __global__ void rope_cache_kernel(float* q, float* k, const float* v, int heads,
     const int d = idx % head_dim;
     if (d >= rot_dim)
       kv_store(kv_row<T>(kv, layer, 0, block, h, slot) + d,
-               k[static_cast<std::int64_t>(t) * width + idx]);
+               k[static_cast<std::int64_t>(t) * width + idx] * kv_inv_scale(kv, layer, 0, h));
     kv_store(kv_row<T>(kv, layer, 1, block, h, slot) + d,
-             v[static_cast<std::int64_t>(t) * width + idx]);
+             v[static_cast<std::int64_t>(t) * width + idx] * kv_inv_scale(kv, layer, 1, h));
   }
 }
 
@@ -288,12 +290,14 @@ __global__ void rope_cache_head_kernel(float* q, float* k, const float* v, int h
 #endif
   float* vec = is_q ? q + (static_cast<std::int64_t>(t) * heads + h) * head_dim
                     : k + (static_cast<std::int64_t>(t) * kv.kv_heads + h) * head_dim;
-  if (i < half) rotate_pair(vec, i, half, c, sv, is_q ? nullptr : kdst);
+  const float kinv = is_q ? 1.0f : kv_inv_scale(kv, layer, 0, h);
+  if (i < half) rotate_pair(vec, i, half, c, sv, is_q ? nullptr : kdst, kinv);
   if (!is_q) {
     const float* vr = v + (static_cast<std::int64_t>(t) * kv.kv_heads + h) * head_dim;
+    const float vinv = kv_inv_scale(kv, layer, 1, h);
     for (int d = i; d < head_dim; d += blockDim.x) {
-      if (d >= rot_dim) kv_store(kdst + d, vec[d]);
-      kv_store(vdst + d, vr[d]);
+      if (d >= rot_dim) kv_store(kdst + d, vec[d] * kinv);
+      kv_store(vdst + d, vr[d] * vinv);
     }
   }
 }

@@ -4,11 +4,12 @@
 // store, the math stays f32. Also the per-row key bounds every attention
 // kernel shares.
 //
-// The e4m3 cache stores unscaled codes (a scale of 1, saturating at ±448, as
-// vLLM's FP8 cache does without calibrated scales): every code widens to
-// bf16 and f16 exactly, so the tensor-core kernels convert tiles without a
-// scale, and the rounding is e4m3's 2^-4 relative step, below 2^-6 in
-// absolute terms (subnormals).
+// The e4m3 cache stores codes of x / scale, one scale per (layer, K or V, kv
+// head) from the checkpoint (KvLayout::scales), 1 without one (saturating at
+// ±448, as vLLM's FP8 cache does without calibrated scales): every code
+// widens to bf16 and f16 exactly, so the tensor-core kernels convert tiles
+// without a scale and apply it per head, and the rounding is e4m3's 2^-4
+// relative step, below 2^-6 in absolute terms (subnormals).
 
 #include <cstdint>
 
@@ -37,6 +38,17 @@ cudaError_t with_kv_type(const KvLayout& kv, F&& f) {
 }
 
 #ifdef __CUDACC__
+// The dequantization scale of (layer, which: 0 K / 1 V, kv head): a cache
+// stores x / scale. The attention kernels fold K's into the softmax scale and
+// V's into the output of each KV head, so tiles and MMAs stay unscaled.
+__device__ __forceinline__ float kv_scale(const KvLayout& kv, int layer, int which, int head) {
+  return kv.scales == nullptr ? 1.0f : kv.scales[(layer * 2 + which) * kv.kv_heads + head];
+}
+// What the cache kernels multiply a value by before storing it.
+__device__ __forceinline__ float kv_inv_scale(const KvLayout& kv, int layer, int which, int head) {
+  return kv.scales == nullptr ? 1.0f : 1.0f / kv_scale(kv, layer, which, head);
+}
+
 __device__ __forceinline__ float kv_load(const float* p) {
   return *p;
 }

@@ -85,9 +85,20 @@ struct Feed {
   bool span = false;  // rows 1..3 of the chunk see through row 3 (attend_until)
 };
 
+// Keys and values of amplitude kScaledAmp (past e4m3's 448) with a
+// dequantization scale per (layer, K/V, kv head) that brings them in range.
+constexpr float kScaledAmp = 1000.0f;
+float test_scale(int layer, int which, int head, int kv_heads) {
+  return kScaledAmp / 448.0f *
+         (1.0f + 0.3f * static_cast<float>(head) / static_cast<float>(kv_heads) +
+          0.1f * static_cast<float>(which) + 0.05f * static_cast<float>(layer));
+}
+
 // Runs four steps and returns the worst per-row relative error against the
-// reference (sqrt(sum d^2 / sum ref^2) over one row's heads).
-double run_case(const Case& c, Kernels kernels, DType cache = DType::kBF16) {
+// reference (sqrt(sum d^2 / sum ref^2) over one row's heads). `scaled`: K and
+// V of amplitude kScaledAmp in a cache with per-head scales (test_scale),
+// queries of 1 / kScaledAmp.
+double run_case(const Case& c, Kernels kernels, DType cache = DType::kBF16, bool scaled = false) {
   auto gpu = make_gpu(kernels);
   if (!gpu) return INFINITY;
   const int hd = c.head_dim;
@@ -105,7 +116,19 @@ double run_case(const Case& c, Kernels kernels, DType cache = DType::kBF16) {
   cap.max_heads = c.heads;
   cap.max_head_dim = hd;
   EXPECT_TRUE(gpu->plan_step(cap).is_ok());
-  const tensor::KvCacheShape shape{2, kPool, kBlock, c.kv_heads, hd, cache};
+  tensor::KvCacheShape shape{2, kPool, kBlock, c.kv_heads, hd, cache, {}};
+  if (scaled) {
+    for (int l = 0; l < 2; ++l)
+      for (int w = 0; w < 2; ++w)
+        for (int h = 0; h < c.kv_heads; ++h)
+          shape.scales.push_back(test_scale(l, w, h, c.kv_heads));
+  }
+  // What the cache reads back for x in (K or V) of kv head h.
+  auto cached = [&](float x, int which, int h) {
+    if (!scaled || cache != DType::kF8E4M3) return round_to(cache, x);
+    const float s = shape.scale(kLayer, which, h);
+    return round_to(cache, x / s) * s;
+  };
   auto kv_made = gpu->create_kv_storage(shape);
   EXPECT_TRUE(kv_made.is_ok()) << kv_made.status().to_string();
   if (!kv_made) return INFINITY;
@@ -158,9 +181,10 @@ double run_case(const Case& c, Kernels kernels, DType cache = DType::kBF16) {
       spans = spans || f.span;
     }
     const auto T = static_cast<std::int64_t>(tokens.size());
-    const auto q = random(static_cast<std::size_t>(T * q_width), 1.0f);
-    const auto k = random(static_cast<std::size_t>(T * kv_width), 1.0f);
-    const auto v = random(static_cast<std::size_t>(T * kv_width), 1.0f);
+    const float amp = scaled ? kScaledAmp : 1.0f;
+    const auto q = random(static_cast<std::size_t>(T * q_width), 1.0f / amp);
+    const auto k = random(static_cast<std::size_t>(T * kv_width), amp);
+    const auto v = random(static_cast<std::size_t>(T * kv_width), amp);
     auto qb = buffer(q.size()), kb = buffer(k.size()), vb = buffer(v.size()), ob = buffer(q.size());
     const Tensor qt(qb->data(), DType::kF32, {T, q_width}, tensor::Device::kCuda);
     const Tensor kt(kb->data(), DType::kF32, {T, kv_width}, tensor::Device::kCuda);
@@ -183,8 +207,8 @@ double run_case(const Case& c, Kernels kernels, DType cache = DType::kBF16) {
     for (std::int64_t t = 0; t < T; ++t) {
       Seq& s = seqs[static_cast<std::size_t>(row_seq[static_cast<std::size_t>(t)])];
       for (int i = 0; i < kv_width; ++i) {
-        s.k.push_back(round_to(cache, k[static_cast<std::size_t>(t * kv_width + i)]));
-        s.v.push_back(round_to(cache, v[static_cast<std::size_t>(t * kv_width + i)]));
+        s.k.push_back(cached(k[static_cast<std::size_t>(t * kv_width + i)], 0, i / hd));
+        s.v.push_back(cached(v[static_cast<std::size_t>(t * kv_width + i)], 1, i / hd));
       }
       ++s.len;
     }
@@ -299,6 +323,37 @@ TEST(CudaFp8KvAttention, EveryKernelMatchesReference) {
     EXPECT_LT(run_case(c, Kernels::kCudaCoreDecode, DType::kF8E4M3), 1e-2) << name;
     EXPECT_LT(run_case(c, Kernels::kPerRow, DType::kF8E4M3), 1e-4) << name;
   }
+}
+
+// An e4m3 cache with per-(layer, K/V, kv head) scales (a checkpoint's k_scale
+// and v_scale): values of amplitude 1,000 that unscaled codes would clip at
+// 448 read back as code * scale in every kernel, within the same bounds.
+TEST(CudaFp8KvAttention, PerHeadScalesEveryKernel) {
+  for (const Case& c : decode_cases()) {
+    const std::string name = fmt::format("heads {} kv {} dim {} window {} softcap {}", c.heads,
+                                         c.kv_heads, c.head_dim, c.window, c.softcap);
+    const double tensor = run_case(c, Kernels::kDecodeTensor, DType::kF8E4M3, true);
+    EXPECT_LT(tensor, 1e-2) << name;
+    std::printf("scaled fp8 cache, tensor cores: %s: %.3g\n", name.c_str(), tensor);
+    if (c.heads / c.kv_heads > 8) continue;  // the CUDA-core kernels stop at groups of 8
+    EXPECT_LT(run_case(c, Kernels::kCudaCoreDecode, DType::kF8E4M3, true), 1e-2) << name;
+    EXPECT_LT(run_case(c, Kernels::kPerRow, DType::kF8E4M3, true), 1e-4) << name;
+  }
+}
+
+// Scales of the wrong count are refused; a bf16 cache ignores them.
+TEST(CudaFp8KvAttention, ScalesAreChecked) {
+  auto gpu = cuda::CudaBackend::create(cuda::CudaOptions{});
+  ASSERT_TRUE(gpu.is_ok());
+  tensor::KvCacheShape shape{2, 4, kBlock, 2, 64, DType::kF8E4M3, {}};
+  shape.scales.assign(7, 1.0f);
+  const auto bad = (*gpu)->create_kv_storage(shape);
+  ASSERT_FALSE(bad.is_ok());
+  EXPECT_EQ(bad.status().code(), core::ErrorCode::kInvalidParams);
+  shape.scales.assign(8, 2.0f);
+  EXPECT_TRUE((*gpu)->create_kv_storage(shape).is_ok());
+  shape.dtype = DType::kBF16;
+  EXPECT_TRUE((*gpu)->create_kv_storage(shape).is_ok());
 }
 
 // Serving caches are bf16 (half the bytes per token); exact_f32 keeps f32.

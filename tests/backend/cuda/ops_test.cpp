@@ -590,7 +590,7 @@ TEST(CudaOps, EmbedRopeKvAndPagedAttention) {
       rope.rot_dim = 16;  // partial rotary
       for (int i = 0; i < 8; ++i) rope.inv_freq.push_back(std::pow(10000.0, -2.0 * i / 16.0));
       const int rc = p.cpu.register_rope(rope), rg = p.gpu->register_rope(rope);
-      tensor::KvCacheShape shape{1, 8, block, kv_heads, hd_dim, DType::kF32};
+      tensor::KvCacheShape shape{1, 8, block, kv_heads, hd_dim, DType::kF32, {}};
       auto kvc = p.cpu.create_kv_storage(shape).value();
       auto kvg = p.gpu->create_kv_storage(shape).value();
       core::Xoshiro256 rng(9);
@@ -655,7 +655,7 @@ TEST(CudaOps, LongContextAttentionSplits) {
     ASSERT_TRUE(p.gpu);
     const int heads = 8, kv_heads = 2, block = 16, n = 600;
     p.plan(n, 1, 700, 512);
-    tensor::KvCacheShape shape{1, 40, block, kv_heads, hd_dim, DType::kF32};
+    tensor::KvCacheShape shape{1, 40, block, kv_heads, hd_dim, DType::kF32, {}};
     auto kvc_r = p.cpu.create_kv_storage(shape);
     auto kvg_r = p.gpu->create_kv_storage(shape);
     ASSERT_TRUE(kvc_r.is_ok()) << kvc_r.status().to_string();
@@ -887,7 +887,7 @@ TEST(CudaOps, MropeAndBidirectionalSpans) {
     rope.axis.push_back(static_cast<std::uint8_t>(i < 2 ? 0 : (i < 5 ? 1 : 2)));
   }
   const int rc = p.cpu.register_rope(rope), rg = p.gpu->register_rope(rope);
-  tensor::KvCacheShape shape{1, 8, block, kv_heads, hd_dim, DType::kF32};
+  tensor::KvCacheShape shape{1, 8, block, kv_heads, hd_dim, DType::kF32, {}};
   auto kvc = p.cpu.create_kv_storage(shape).value();
   auto kvg = p.gpu->create_kv_storage(shape).value();
   core::Xoshiro256 rng(31);
