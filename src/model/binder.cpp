@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+
 #include "tensor/quant.h"
 
 namespace mlxs::model {
@@ -47,6 +49,37 @@ Result<std::vector<float>> Binder::host_f32(const std::string& name,
   }
   report();
   return out;
+}
+
+Result<std::optional<std::vector<float>>> Binder::optional_scale(const std::string& name) {
+  const TensorEntry* e = store_.find(name);
+  if (e == nullptr) return std::optional<std::vector<float>>();
+  // entry() wants one exact shape; a scale comes in three.
+  if (e->shape.size() > 1) {
+    return load_error(
+        fmt::format("tensor '{}' has shape {}; a KV-cache scale is a scalar or a vector", name,
+                    shape_text(e->shape)));
+  }
+  if (!is_float_weight(e->dtype)) {
+    return load_error(
+        fmt::format("tensor '{}' has dtype {}; KV-cache scales must be F32, F16 or BF16", name,
+                    tensor::dtype_name(e->dtype)));
+  }
+  if (used_.insert(name).second) bytes_used_ += e->nbytes;
+  const std::size_t n = e->nbytes / tensor::dtype_size(e->dtype);
+  std::vector<float> out(n);
+  const Tensor view = e->view();
+  for (std::size_t i = 0; i < n; ++i) {
+    out[i] = tensor::quant_param(view, static_cast<std::int64_t>(i));
+    // A cache code is x / scale: zero, negative or NaN would poison every read.
+    if (!std::isfinite(out[i]) || out[i] <= 0.0f) {
+      return load_error(fmt::format(
+          "tensor '{}' holds {} at index {}; KV-cache scales must be finite and positive", name,
+          out[i], i));
+    }
+  }
+  report();
+  return std::optional<std::vector<float>>(std::move(out));
 }
 
 }  // namespace mlxs::model

@@ -101,6 +101,10 @@ class Binder {
   // A tensor's values as f32 on the host (weights the model rearranges
   // before importing them, such as a matrix stored transposed).
   Result<std::vector<float>> host_f32(const std::string& name, std::vector<std::int64_t> shape);
+  // A KV-cache scale's values as f32 (nullopt when the checkpoint has no
+  // such tensor): a scalar, [1] or [n] of finite positive values in any
+  // float dtype. The caller checks n against the kv heads (kv_scales.h).
+  Result<std::optional<std::vector<float>>> optional_scale(const std::string& name);
   // Counts bytes the caller imported itself from host_f32 values.
   void add_held(std::size_t bytes) { held_ += bytes; }
   bool has(const std::string& name) const { return store_.contains(name); }

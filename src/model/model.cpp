@@ -10,6 +10,7 @@
 #include "core/json_util.h"
 #include "core/log.h"
 #include "model/binder.h"
+#include "model/kv_scales.h"
 #include "model/load_error.h"
 #include "model/quant_binder.h"
 #include "model/rope.h"
@@ -216,6 +217,10 @@ Status Model::bind_weights(const std::optional<VisionConfig>& vision) {
       MLXS_ASSIGN_OR_RETURN(L.down, bind.linear(p + "mlp.down_proj", H, F, c.mlp_bias));
     }
   }
+  // Before the unused-tensor report below, which they would otherwise join.
+  MLXS_ASSIGN_OR_RETURN(kv_scales_,
+                        read_kv_scales(bind, text_prefix_, c.layers, c.kv_heads,
+                                       comm_ ? comm_->rank() : 0, comm_ ? comm_->world_size() : 1));
   if (vision) {
     MLXS_ASSIGN_OR_RETURN(
         vision_, VisionTower::create(*vision, H, bind, backend_, options_.max_image_patches,
@@ -296,6 +301,7 @@ tensor::KvCacheShape Model::kv_shape(int blocks, int block_size) const {
   shape.kv_heads = static_cast<int>(config_.kv_heads);
   shape.head_dim = static_cast<int>(config_.head_dim);
   shape.dtype = backend_.kv_dtype();
+  shape.scales = kv_scales_;
   return shape;
 }
 

@@ -98,8 +98,12 @@ class Model {
   const LoadOptions& options() const { return options_; }
   int max_context() const { return max_context_; }
 
-  // Shape of a KV cache of `blocks` blocks for this model.
+  // Shape of a KV cache of `blocks` blocks for this model, with the
+  // checkpoint's KV-cache scales when it has any.
   tensor::KvCacheShape kv_shape(int blocks, int block_size) const;
+  // The checkpoint's KV-cache scales as KvCacheShape::scales holds them
+  // ([layers][2: K, V][this rank's kv heads]); empty when it has none.
+  const std::vector<float>& kv_scales() const { return kv_scales_; }
 
   // Runs one step. Returns logits [batch.logit_rows.size(), vocab] on the
   // backend's device, valid until the next call. The batch must respect the
@@ -160,6 +164,7 @@ class Model {
   tensor::Weight lm_head_;  // this rank's vocabulary rows under tensor parallelism
   tensor::Tensor final_norm_;
   std::vector<LayerWeights> layers_;
+  std::vector<float> kv_scales_;  // see kv_scales()
   // Tensor parallelism: the group (null for a whole model) and this rank's
   // rows of the vocabulary [vocab_begin_, vocab_begin_ + vocab_rows_).
   tensor::Communicator* comm_ = nullptr;
