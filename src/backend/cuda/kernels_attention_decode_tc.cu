@@ -10,6 +10,8 @@
 // (split_merge.cuh). An e4m3 cache runs the same on f16 MMAs (kv_tile.cuh).
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
+#include <string>
 
 #include <cuda_bf16.h>
 
@@ -43,11 +45,18 @@ constexpr std::size_t smem_bytes() {
          kv_tile_bytes<E, D, kTileKeys>() + kv_staging_bytes<E, D, kTileKeys>();
 }
 
-template <typename E, int D>
+// kDirectK (e4m3 caches): Q·Kᵀ takes K's codes straight from the staging
+// area, each lane converting the 4 bytes its B fragment needs, so only V is
+// widened through shared memory. The fragments' k order is permuted to make
+// those 4 bytes adjacent: logical k 2t, 2t + 1, 2t + 8, 2t + 9 of each 16 are
+// dimensions 4t .. 4t + 3, in Q's fragments and K's alike (the dot product
+// is the same sum).
+template <typename E, int D, bool kDirectK>
 __global__ void __launch_bounds__(kThreads)
     decode_tc_kernel(KvLayout kv, int layer, const float* q, int heads, float scale, float softcap,
                      int window, int splits, int split_len, StepMeta m, float* partial,
                      unsigned* tickets, float* out, bool skip_multi) {
+  static_assert(!kDirectK || kv_staged<E>());
   constexpr int S = D + kPad;  // bf16 per shared row
   constexpr int KT = D / 16;   // k-steps of Q·Kᵀ
   constexpr int DT = D / 8;    // n8 output tiles of P·V
@@ -103,15 +112,26 @@ __global__ void __launch_bounds__(kThreads)
     *reinterpret_cast<uint2*>(qs + r * S + c * 4) = packed;
   }
   __syncthreads();
-  // Q's A fragments, the same for every tile: in registers up to 128-wide
-  // heads, re-read from shared memory for 256 (registers are short there).
+  // Q's A fragment for k-step kk (permuted for kDirectK, see above).
+  auto q_fragment = [&](unsigned(&a)[4], int kk) {
+    if constexpr (kDirectK) {
+      const T16* r0 = qs + (lane >> 2) * S + kk * 16 + (lane & 3) * 4;
+      const T16* r1 = r0 + 8 * S;
+      a[0] = *reinterpret_cast<const unsigned*>(r0);
+      a[1] = *reinterpret_cast<const unsigned*>(r1);
+      a[2] = *reinterpret_cast<const unsigned*>(r0 + 2);
+      a[3] = *reinterpret_cast<const unsigned*>(r1 + 2);
+    } else {
+      ldsm_x4(a, qs + (lane & 15) * S + kk * 16 + (lane >> 4) * 8);
+    }
+  };
+  // The same for every tile: in registers up to 128-wide heads, re-read
+  // from shared memory for 256 (registers are short there).
   constexpr bool kQInRegisters = D <= 128;
   unsigned qa[kQInRegisters ? KT : 1][4];
   if constexpr (kQInRegisters) {
 #pragma unroll
-    for (int kk = 0; kk < KT; ++kk) {
-      ldsm_x4(qa[kk], qs + (lane & 15) * S + kk * 16 + (lane >> 4) * 8);
-    }
+    for (int kk = 0; kk < KT; ++kk) q_fragment(qa[kk], kk);
   }
 
   float o[DT][4];
@@ -123,7 +143,7 @@ __global__ void __launch_bounds__(kThreads)
   for (int it = 0; it < tiles; ++it) {
     const int k0 = begin + it * kTileKeys;
     const T16* ks =
-        kv_tile_next<E, D, kTileKeys, kThreads>(it, tiles, issue, stages, staging, tid) +
+        kv_tile_next<E, D, kTileKeys, kThreads, !kDirectK>(it, tiles, issue, stages, staging, tid) +
         warp * kWarpKeys * S;
     const T16* vs = ks + kTileKeys * S;
 
@@ -138,12 +158,24 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
         for (int i = 0; i < 4; ++i) a[i] = qa[kk][i];
       } else {
-        ldsm_x4(a, qs + (lane & 15) * S + kk * 16 + (lane >> 4) * 8);
+        q_fragment(a, kk);
       }
-      unsigned b[4];
-      ldsm_x4(b, ks + ((lane & 7) + ((lane >> 4) << 3)) * S + kk * 16 + ((lane >> 3) & 1) * 8);
-      mma16<T16>(sc[0], a, b[0], b[1]);
-      mma16<T16>(sc[1], a, b[2], b[3]);
+      if constexpr (kDirectK) {
+        const unsigned char* codes = kv_staged_keys<E, D, kTileKeys>(staging, it % kv_stages<E>());
+#pragma unroll
+        for (int n = 0; n < 2; ++n) {
+          const int r = warp * kWarpKeys + n * 8 + (lane >> 2);
+          const unsigned w = *reinterpret_cast<const unsigned*>(
+              codes + r * D + kv_key_chunk<D>(r, kk) * 16 + (lane & 3) * 4);
+          mma16<T16>(sc[n], a, e4m3x2_to_half2_bits(static_cast<unsigned short>(w & 0xFFFFu)),
+                     e4m3x2_to_half2_bits(static_cast<unsigned short>(w >> 16)));
+        }
+      } else {
+        unsigned b[4];
+        ldsm_x4(b, ks + ((lane & 7) + ((lane >> 4) << 3)) * S + kk * 16 + ((lane >> 3) & 1) * 8);
+        mma16<T16>(sc[0], a, b[0], b[1]);
+        mma16<T16>(sc[1], a, b[2], b[3]);
+      }
     }
     // Scale, soft-cap, mask (every row is the same query position), then the
     // online softmax per row over the quad that holds it.
@@ -221,20 +253,30 @@ __global__ void __launch_bounds__(kThreads)
   if (splits > 1) merge_if_last(partial, tickets + blockIdx.x, splits, group, D, head0, out);
 }
 
-template <typename E, int D>
+template <typename E, int D, bool kDirectK>
 cudaError_t launch(const KvLayout& kv, int layer, const float* q, float* out, int T, int heads,
                    float scale, float softcap, int window, int splits, int split_len,
                    const StepMeta& m, float* partial, unsigned* tickets, cudaStream_t s,
                    bool skip_multi) {
-  static PerDeviceOnce once;  // one per head size (a template's static)
-  if (const cudaError_t e = opt_in_smem(once, decode_tc_kernel<E, D>, smem_bytes<E, D>());
-      e != cudaSuccess) {
+  static PerDeviceOnce once;  // one per kernel (a template's static)
+  constexpr auto kernel = decode_tc_kernel<E, D, kDirectK>;
+  if (const cudaError_t e = opt_in_smem(once, kernel, smem_bytes<E, D>()); e != cudaSuccess) {
     return e;
   }
   const dim3 grid(static_cast<unsigned>(T * kv.kv_heads), static_cast<unsigned>(splits));
-  return launch_early_smem(decode_tc_kernel<E, D>, grid, kThreads, smem_bytes<E, D>(), s, kv, layer,
-                           q, heads, scale, softcap, window, splits, split_len, m, partial, tickets,
-                           out, skip_multi);
+  return launch_early_smem(kernel, grid, kThreads, smem_bytes<E, D>(), s, kv, layer, q, heads,
+                           scale, softcap, window, splits, split_len, m, partial, tickets, out,
+                           skip_multi);
+}
+
+// MLXS_CUDA_FP8_DIRECT_K=0: an e4m3 cache's K tiles are widened through
+// shared memory as V's are (A/B runs).
+bool direct_keys() {
+  static const bool direct = [] {
+    const char* env = std::getenv("MLXS_CUDA_FP8_DIRECT_K");
+    return env == nullptr || std::string(env) != "0";
+  }();
+  return direct;
 }
 
 }  // namespace
@@ -250,9 +292,16 @@ cudaError_t attention_decode_tc(const KvLayout& kv, int layer, const float* q, f
   if (!attention_decode_tc_supported(heads, head_dim, kv)) return cudaErrorInvalidValue;
   if (T == 0) return cudaSuccess;
   return with_tc_kernel(kv, head_dim, [&](auto tag, auto dim) {
-    return launch<typename decltype(tag)::type, decltype(dim)::value>(
-        kv, layer, q, out, T, heads, scale, softcap, window, splits, split_len, m, partial, tickets,
-        s, skip_multi);
+    using E = typename decltype(tag)::type;
+    constexpr int D = decltype(dim)::value;
+    if constexpr (kv_staged<E>()) {
+      if (direct_keys()) {
+        return launch<E, D, true>(kv, layer, q, out, T, heads, scale, softcap, window, splits,
+                                  split_len, m, partial, tickets, s, skip_multi);
+      }
+    }
+    return launch<E, D, false>(kv, layer, q, out, T, heads, scale, softcap, window, splits,
+                               split_len, m, partial, tickets, s, skip_multi);
   });
 }
 

@@ -83,6 +83,25 @@ __device__ __forceinline__ KvTile<E>* kv_tile(KvTile<E>* tiles, int st) {
   return tiles + (KvTileTraits<E>::kTileStages == 1 ? 0 : st) * 2 * BN * (D + kTilePad);
 }
 
+// Where chunk c (16 codes) of key row `row` of an e4m3 stage lies in that
+// row: XOR-swizzled over the 128 bytes that rows share, so that eight lanes
+// reading the same 4 bytes of eight consecutive keys (the decode kernel's K
+// fragments, taken straight from the codes) hit distinct banks.
+template <int D>
+__device__ __forceinline__ int kv_key_chunk(int row, int c) {
+  constexpr int kChunks = D / 16;
+  constexpr int kRowsPerLine = kChunks >= 8 ? 1 : 8 / kChunks;  // rows per 128 bytes
+  constexpr int kMask = (kChunks < 8 ? kChunks : 8) - 1;
+  return c ^ ((row / kRowsPerLine) & kMask);
+}
+
+// The e4m3 codes of the K rows of staging stage `st` (V's follow, BN rows on).
+template <typename E, int D, int BN>
+__device__ __forceinline__ const unsigned char* kv_staged_keys(const unsigned char* staging,
+                                                               int st) {
+  return staging + static_cast<std::size_t>(st) * 2 * BN * D;
+}
+
 // Starts copying keys k0 .. k0 + BN - 1 of one KV head (its rows at
 // head_off in each cache block) into stage `st`, as one cp.async group;
 // keys at or past `end` read as zeros (V must stay finite: 0 · NaN is NaN).
@@ -107,7 +126,7 @@ __device__ __forceinline__ void kv_tile_load(const KvLayout& kv, const E* layer_
     const E* vsrc = ok ? src + kv.kv_stride : src;
     if constexpr (kv_staged<E>()) {
       E* ks = reinterpret_cast<E*>(staging) + st * 2 * BN * D;
-      cp_async16(ks + j * D + c * kPer, src, ok);
+      cp_async16(ks + j * D + kv_key_chunk<D>(j, c) * kPer, src, ok);
       cp_async16(ks + BN * D + j * D + c * kPer, vsrc, ok);
     } else {
       KvTile<E>* ks = kv_tile<E, D, BN>(tiles, st);
@@ -168,19 +187,22 @@ __device__ __forceinline__ void kv_pipeline_start(int tiles, Issue&& issue) {
 }
 
 // After stage `st` has landed (cp_async_wait + a barrier): an e4m3 stage is
-// widened into the f16 tile, followed by a barrier; nothing for bf16.
-template <typename E, int D, int BN, int kThreads>
+// widened into the f16 tile (only its V rows unless kWidenK: a kernel may
+// read K's codes in place), followed by a barrier; nothing for bf16.
+template <typename E, int D, int BN, int kThreads, bool kWidenK = true>
 __device__ __forceinline__ void kv_tile_widen(int st, KvTile<E>* tiles,
                                               const unsigned char* staging, int tid) {
   if constexpr (kv_staged<E>()) {
     constexpr int S = D + kTilePad;
     constexpr int kChunks = D / 16;  // 16 codes per piece
-    const unsigned char* src = staging + static_cast<std::size_t>(st) * 2 * BN * D;
+    constexpr int kFirst = kWidenK ? 0 : BN;
+    const unsigned char* src = kv_staged_keys<E, D, BN>(staging, st);
     KvTile<E>* dst = kv_tile<E, D, BN>(tiles, 0);
-    for (int i = tid; i < 2 * BN * kChunks; i += kThreads) {
+    for (int i = tid + kFirst * kChunks; i < 2 * BN * kChunks; i += kThreads) {
       const int row = i / kChunks;  // K rows, then V rows
       const int c = i % kChunks;
-      const uint4 v = *reinterpret_cast<const uint4*>(src + row * D + c * 16);
+      const int from = row < BN ? kv_key_chunk<D>(row, c) : c;
+      const uint4 v = *reinterpret_cast<const uint4*>(src + row * D + from * 16);
       const unsigned w[4] = {v.x, v.y, v.z, v.w};
       unsigned out[8];
 #pragma unroll
@@ -199,7 +221,7 @@ __device__ __forceinline__ void kv_tile_widen(int st, KvTile<E>* tiles,
 // Before computing tile `it`: starts tile it + ahead, waits for tile it,
 // makes every thread's copies visible (and widens an e4m3 stage), and
 // returns its K tile (V follows, BN rows on).
-template <typename E, int D, int BN, int kThreads, typename Issue>
+template <typename E, int D, int BN, int kThreads, bool kWidenK = true, typename Issue>
 __device__ __forceinline__ const KvTile<E>* kv_tile_next(int it, int tiles, Issue&& issue,
                                                          KvTile<E>* tiles_smem,
                                                          const unsigned char* staging, int tid) {
@@ -212,7 +234,7 @@ __device__ __forceinline__ const KvTile<E>* kv_tile_next(int it, int tiles, Issu
   cp_async_wait<kv_tiles_ahead<E>()>();
   __syncthreads();
   const int st = it % kv_stages<E>();
-  kv_tile_widen<E, D, BN, kThreads>(st, tiles_smem, staging, tid);
+  kv_tile_widen<E, D, BN, kThreads, kWidenK>(st, tiles_smem, staging, tid);
   return kv_tile<E, D, BN>(tiles_smem, st);
 }
 
