@@ -45,21 +45,27 @@ constexpr std::size_t smem_bytes() {
          kv_tile_bytes<E, D, kTileKeys>() + kv_staging_bytes<E, D, kTileKeys>();
 }
 
-// kDirectK (e4m3 caches): Q·Kᵀ takes K's codes straight from the staging
-// area, each lane converting the 4 bytes its B fragment needs, so only V is
-// widened through shared memory. The fragments' k order is permuted to make
-// those 4 bytes adjacent: logical k 2t, 2t + 1, 2t + 8, 2t + 9 of each 16 are
-// dimensions 4t .. 4t + 3, in Q's fragments and K's alike (the dot product
-// is the same sum).
-template <typename E, int D, bool kDirectK>
+// W (e4m3 caches): which staged rows go through the f16 widen in shared
+// memory. kValues: Q·Kᵀ takes K's codes straight from the staging area, each
+// lane converting the 4 bytes its B fragment needs; the fragments' k order is
+// permuted to make those 4 bytes adjacent (logical k 2t, 2t + 1, 2t + 8,
+// 2t + 9 of each 16 are dimensions 4t .. 4t + 3, in Q's fragments and K's
+// alike: the dot product is the same sum). kNone (heads of 128 and more):
+// P·V too takes V's codes in place: a lane reads 4 bytes of the same column
+// from keys 2t, 2t + 1, 2t + 8 and 2t + 9 and pairs them with byte permutes,
+// which gives four n8 tiles whose output columns are permuted (out_dim).
+template <typename E, int D, KvWiden W>
 __global__ void __launch_bounds__(kThreads)
     decode_tc_kernel(KvLayout kv, int layer, const float* q, int heads, float scale, float softcap,
                      int window, int splits, int split_len, StepMeta m, float* partial,
                      unsigned* tickets, float* out, bool skip_multi) {
+  constexpr bool kDirectK = W != KvWiden::kAll;
+  constexpr bool kDirectV = W == KvWiden::kNone;
   static_assert(!kDirectK || kv_staged<E>());
-  constexpr int S = D + kPad;  // bf16 per shared row
-  constexpr int KT = D / 16;   // k-steps of Q·Kᵀ
-  constexpr int DT = D / 8;    // n8 output tiles of P·V
+  static_assert(!kDirectV || D >= 128);  // kv_value_chunk's swizzle
+  constexpr int S = D + kPad;            // bf16 per shared row
+  constexpr int KT = D / 16;             // k-steps of Q·Kᵀ
+  constexpr int DT = D / 8;              // n8 output tiles of P·V
   static_assert(sizeof(float) * kWarps * kRows * (D + 2) <=
                 sizeof(bf16) * 2 * kTileKeys * (D + kPad));  // the merge fits in one stage
   using T16 = KvTile<E>;  // the MMA's operand type: bf16, or f16 for an e4m3 cache
@@ -143,7 +149,7 @@ __global__ void __launch_bounds__(kThreads)
   for (int it = 0; it < tiles; ++it) {
     const int k0 = begin + it * kTileKeys;
     const T16* ks =
-        kv_tile_next<E, D, kTileKeys, kThreads, !kDirectK>(it, tiles, issue, stages, staging, tid) +
+        kv_tile_next<E, D, kTileKeys, kThreads, W>(it, tiles, issue, stages, staging, tid) +
         warp * kWarpKeys * S;
     const T16* vs = ks + kTileKeys * S;
 
@@ -187,12 +193,38 @@ __global__ void __launch_bounds__(kThreads)
     pa[1] = pack2<T16>(sc[0][2], sc[0][3]);
     pa[2] = pack2<T16>(sc[1][0], sc[1][1]);
     pa[3] = pack2<T16>(sc[1][2], sc[1][3]);
+    if constexpr (kDirectV) {
+      // Output tile 4a + b, column g: dimension 32a + 4g + b (out_dim).
+      const unsigned char* codes =
+          kv_staged_keys<E, D, kTileKeys>(staging, it % kv_stages<E>()) + kTileKeys * D;
+      const int r0 = warp * kWarpKeys + (lane & 3) * 2;
+      const int g = lane >> 2;
 #pragma unroll
-    for (int dp = 0; dp < DT / 2; ++dp) {
-      unsigned b[4];
-      ldsm_x4_t(b, vs + (lane & 15) * S + dp * 16 + (lane >> 4) * 8);
-      mma16<T16>(o[2 * dp], pa, b[0], b[1]);
-      mma16<T16>(o[2 * dp + 1], pa, b[2], b[3]);
+      for (int a4 = 0; a4 < D / 32; ++a4) {
+        const int c = 2 * a4 + (g >> 2);
+        auto word = [&](int r) {
+          return *reinterpret_cast<const unsigned*>(codes + r * D + kv_value_chunk<D>(r, c) * 16 +
+                                                    (g & 3) * 4);
+        };
+        const unsigned w0 = word(r0), w1 = word(r0 + 1), w2 = word(r0 + 8), w3 = word(r0 + 9);
+#pragma unroll
+        for (int b = 0; b < 4; ++b) {
+          const unsigned sel = static_cast<unsigned>(b | ((b + 4) << 4));
+          mma16<T16>(
+              o[4 * a4 + b], pa,
+              e4m3x2_to_half2_bits(static_cast<unsigned short>(__byte_perm(w0, w1, sel) & 0xFFFFu)),
+              e4m3x2_to_half2_bits(
+                  static_cast<unsigned short>(__byte_perm(w2, w3, sel) & 0xFFFFu)));
+        }
+      }
+    } else {
+#pragma unroll
+      for (int dp = 0; dp < DT / 2; ++dp) {
+        unsigned b[4];
+        ldsm_x4_t(b, vs + (lane & 15) * S + dp * 16 + (lane >> 4) * 8);
+        mma16<T16>(o[2 * dp], pa, b[0], b[1]);
+        mma16<T16>(o[2 * dp + 1], pa, b[2], b[3]);
+      }
     }
     __syncthreads();  // the stage is refilled kv_stages tiles on
   }
@@ -201,18 +233,24 @@ __global__ void __launch_bounds__(kThreads)
   // barrier, or this one when a split has no keys, follows their last read).
   __syncthreads();
   float* ws = reinterpret_cast<float*>(stages);  // [warp][row][D + 2]: o, max, sum
-  constexpr int W = D + 2;
+  constexpr int kWidth = D + 2;
 #pragma unroll
   for (int ri = 0; ri < 2; ++ri) {
     float l = sum[ri];
     l += __shfl_xor_sync(0xffffffffu, l, 1);
     l += __shfl_xor_sync(0xffffffffu, l, 2);
     const int r = (lane >> 2) + 8 * ri;
-    float* row = ws + (warp * kRows + r) * W;
+    float* row = ws + (warp * kRows + r) * kWidth;
 #pragma unroll
     for (int dt = 0; dt < DT; ++dt) {
-      row[dt * 8 + (lane & 3) * 2] = o[dt][2 * ri];
-      row[dt * 8 + (lane & 3) * 2 + 1] = o[dt][2 * ri + 1];
+#pragma unroll
+      for (int j = 0; j < 2; ++j) {
+        // Column 2t + j of output tile dt: dimension dt * 8 + 2t + j, or
+        // 32a + 4(2t + j) + b for tile 4a + b when V came from the codes.
+        const int col = (lane & 3) * 2 + j;
+        const int d = kDirectV ? (dt >> 2) * 32 + 4 * col + (dt & 3) : dt * 8 + col;
+        row[d] = o[dt][2 * ri + j];
+      }
     }
     if ((lane & 3) == 0) {
       row[D] = mx[ri];
@@ -226,13 +264,13 @@ __global__ void __launch_bounds__(kThreads)
     const int d = i % D;
     float top = -INFINITY;
 #pragma unroll
-    for (int w = 0; w < kWarps; ++w) top = fmaxf(top, ws[(w * kRows + h) * W + D]);
+    for (int w = 0; w < kWarps; ++w) top = fmaxf(top, ws[(w * kRows + h) * kWidth + D]);
     float num = 0.0f;
     float den = 0.0f;
     if (top != -INFINITY) {
 #pragma unroll
       for (int w = 0; w < kWarps; ++w) {
-        const float* row = ws + (w * kRows + h) * W;
+        const float* row = ws + (w * kRows + h) * kWidth;
         const float f = fast_exp2(row[D] - top);
         num += row[d] * f;
         den += row[D + 1] * f;
@@ -253,13 +291,13 @@ __global__ void __launch_bounds__(kThreads)
   if (splits > 1) merge_if_last(partial, tickets + blockIdx.x, splits, group, D, head0, out);
 }
 
-template <typename E, int D, bool kDirectK>
+template <typename E, int D, KvWiden W>
 cudaError_t launch(const KvLayout& kv, int layer, const float* q, float* out, int T, int heads,
                    float scale, float softcap, int window, int splits, int split_len,
                    const StepMeta& m, float* partial, unsigned* tickets, cudaStream_t s,
                    bool skip_multi) {
   static PerDeviceOnce once;  // one per kernel (a template's static)
-  constexpr auto kernel = decode_tc_kernel<E, D, kDirectK>;
+  constexpr auto kernel = decode_tc_kernel<E, D, W>;
   if (const cudaError_t e = opt_in_smem(once, kernel, smem_bytes<E, D>()); e != cudaSuccess) {
     return e;
   }
@@ -269,14 +307,17 @@ cudaError_t launch(const KvLayout& kv, int layer, const float* q, float* out, in
                            skip_multi);
 }
 
-// MLXS_CUDA_FP8_DIRECT_K=0: an e4m3 cache's K tiles are widened through
-// shared memory as V's are (A/B runs).
-bool direct_keys() {
-  static const bool direct = [] {
-    const char* env = std::getenv("MLXS_CUDA_FP8_DIRECT_K");
-    return env == nullptr || std::string(env) != "0";
+// What an e4m3 cache's decode widens through shared memory: nothing (heads
+// of 128 and more) or V only. MLXS_CUDA_FP8_WIDEN=all|values moves it for
+// A/B runs.
+template <int D>
+KvWiden fp8_widen() {
+  static const KvWiden asked = [] {
+    const char* env = std::getenv("MLXS_CUDA_FP8_WIDEN");
+    const std::string v = env == nullptr ? "" : env;
+    return v == "all" ? KvWiden::kAll : v == "values" ? KvWiden::kValues : KvWiden::kNone;
   }();
-  return direct;
+  return asked == KvWiden::kNone && D < 128 ? KvWiden::kValues : asked;
 }
 
 }  // namespace
@@ -295,13 +336,22 @@ cudaError_t attention_decode_tc(const KvLayout& kv, int layer, const float* q, f
     using E = typename decltype(tag)::type;
     constexpr int D = decltype(dim)::value;
     if constexpr (kv_staged<E>()) {
-      if (direct_keys()) {
-        return launch<E, D, true>(kv, layer, q, out, T, heads, scale, softcap, window, splits,
-                                  split_len, m, partial, tickets, s, skip_multi);
+      const KvWiden w = fp8_widen<D>();
+      if constexpr (D >= 128) {
+        if (w == KvWiden::kNone) {
+          return launch<E, D, KvWiden::kNone>(kv, layer, q, out, T, heads, scale, softcap, window,
+                                              splits, split_len, m, partial, tickets, s,
+                                              skip_multi);
+        }
+      }
+      if (w == KvWiden::kValues) {
+        return launch<E, D, KvWiden::kValues>(kv, layer, q, out, T, heads, scale, softcap, window,
+                                              splits, split_len, m, partial, tickets, s,
+                                              skip_multi);
       }
     }
-    return launch<E, D, false>(kv, layer, q, out, T, heads, scale, softcap, window, splits,
-                               split_len, m, partial, tickets, s, skip_multi);
+    return launch<E, D, KvWiden::kAll>(kv, layer, q, out, T, heads, scale, softcap, window, splits,
+                                       split_len, m, partial, tickets, s, skip_multi);
   });
 }
 

@@ -95,6 +95,24 @@ __device__ __forceinline__ int kv_key_chunk(int row, int c) {
   return c ^ ((row / kRowsPerLine) & kMask);
 }
 
+// The same for chunk c of value row `row`, for heads of 128 and more: a lane
+// reads 4 bytes at one column of keys 2t, 2t + 1, 2t + 8 and 2t + 9 (t = lane
+// % 4), which the swizzle by (row / 2) % 4 spreads over distinct banks.
+// Narrower heads are not swizzled (their rows share a 128-byte line).
+template <int D>
+__device__ __forceinline__ int kv_value_chunk(int row, int c) {
+  if constexpr (D >= 128) {
+    return c ^ (((row >> 1) & 3) << 1);
+  } else {
+    return c;
+  }
+}
+
+// Which rows of an e4m3 stage the kernel has widened to the f16 tile: all,
+// only V's (K's fragments taken from the codes), or none (both taken from
+// the codes).
+enum class KvWiden : std::uint8_t { kAll, kValues, kNone };
+
 // The e4m3 codes of the K rows of staging stage `st` (V's follow, BN rows on).
 template <typename E, int D, int BN>
 __device__ __forceinline__ const unsigned char* kv_staged_keys(const unsigned char* staging,
@@ -127,7 +145,7 @@ __device__ __forceinline__ void kv_tile_load(const KvLayout& kv, const E* layer_
     if constexpr (kv_staged<E>()) {
       E* ks = reinterpret_cast<E*>(staging) + st * 2 * BN * D;
       cp_async16(ks + j * D + kv_key_chunk<D>(j, c) * kPer, src, ok);
-      cp_async16(ks + BN * D + j * D + c * kPer, vsrc, ok);
+      cp_async16(ks + BN * D + j * D + kv_value_chunk<D>(j, c) * kPer, vsrc, ok);
     } else {
       KvTile<E>* ks = kv_tile<E, D, BN>(tiles, st);
       cp_async16(ks + j * S + c * kPer, src, ok);
@@ -186,22 +204,22 @@ __device__ __forceinline__ void kv_pipeline_start(int tiles, Issue&& issue) {
   }
 }
 
-// After stage `st` has landed (cp_async_wait + a barrier): an e4m3 stage is
-// widened into the f16 tile (only its V rows unless kWidenK: a kernel may
-// read K's codes in place), followed by a barrier; nothing for bf16.
-template <typename E, int D, int BN, int kThreads, bool kWidenK = true>
+// After stage `st` has landed (cp_async_wait + a barrier): an e4m3 stage's
+// rows that W names are widened into the f16 tile, followed by a barrier;
+// nothing for bf16.
+template <typename E, int D, int BN, int kThreads, KvWiden W = KvWiden::kAll>
 __device__ __forceinline__ void kv_tile_widen(int st, KvTile<E>* tiles,
                                               const unsigned char* staging, int tid) {
-  if constexpr (kv_staged<E>()) {
+  if constexpr (kv_staged<E>() && W != KvWiden::kNone) {
     constexpr int S = D + kTilePad;
     constexpr int kChunks = D / 16;  // 16 codes per piece
-    constexpr int kFirst = kWidenK ? 0 : BN;
+    constexpr int kFirst = W == KvWiden::kAll ? 0 : BN;
     const unsigned char* src = kv_staged_keys<E, D, BN>(staging, st);
     KvTile<E>* dst = kv_tile<E, D, BN>(tiles, 0);
     for (int i = tid + kFirst * kChunks; i < 2 * BN * kChunks; i += kThreads) {
       const int row = i / kChunks;  // K rows, then V rows
       const int c = i % kChunks;
-      const int from = row < BN ? kv_key_chunk<D>(row, c) : c;
+      const int from = row < BN ? kv_key_chunk<D>(row, c) : kv_value_chunk<D>(row - BN, c);
       const uint4 v = *reinterpret_cast<const uint4*>(src + row * D + from * 16);
       const unsigned w[4] = {v.x, v.y, v.z, v.w};
       unsigned out[8];
@@ -221,7 +239,7 @@ __device__ __forceinline__ void kv_tile_widen(int st, KvTile<E>* tiles,
 // Before computing tile `it`: starts tile it + ahead, waits for tile it,
 // makes every thread's copies visible (and widens an e4m3 stage), and
 // returns its K tile (V follows, BN rows on).
-template <typename E, int D, int BN, int kThreads, bool kWidenK = true, typename Issue>
+template <typename E, int D, int BN, int kThreads, KvWiden W = KvWiden::kAll, typename Issue>
 __device__ __forceinline__ const KvTile<E>* kv_tile_next(int it, int tiles, Issue&& issue,
                                                          KvTile<E>* tiles_smem,
                                                          const unsigned char* staging, int tid) {
@@ -234,7 +252,7 @@ __device__ __forceinline__ const KvTile<E>* kv_tile_next(int it, int tiles, Issu
   cp_async_wait<kv_tiles_ahead<E>()>();
   __syncthreads();
   const int st = it % kv_stages<E>();
-  kv_tile_widen<E, D, BN, kThreads, kWidenK>(st, tiles_smem, staging, tid);
+  kv_tile_widen<E, D, BN, kThreads, W>(st, tiles_smem, staging, tid);
   return kv_tile<E, D, BN>(tiles_smem, st);
 }
 
