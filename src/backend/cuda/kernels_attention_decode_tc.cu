@@ -7,7 +7,8 @@
 // tile (Q·Kᵀ, online softmax in f32, P·V), key tiles stream through cp.async stages, and
 // the four warps' softmax states are merged in shared memory at the end. Key splits
 // (flash-decoding) use the same partials and in-launch merge as the CUDA-core kernel
-// (split_merge.cuh). An e4m3 cache runs the same on f16 MMAs (kv_tile.cuh).
+// (split_merge.cuh). An e4m3 cache runs on f16 MMAs whose fragments are
+// converted from the staged codes in registers (KvWiden below).
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>

@@ -4,10 +4,12 @@
 // which read them from shared memory as 16-bit rows of D + kTilePad elements
 // (KvTileTraits::Tile: the MMA's operand type). A bf16 cache is copied there
 // directly with cp.async, double-buffered. An e4m3 cache is copied as codes
-// into a double-buffered staging area (half the bytes in flight per key) and
-// widened into one f16 tile once it has landed: e4m3 -> f16 is exact and one
-// instruction per pair (bf16 would need a trip through f32), and the kernels
-// then run f16 MMAs (Q and P rounded to f16, finer than bf16).
+// into a double-buffered staging area (half the bytes in flight per key,
+// rows swizzled: kv_key_chunk, kv_value_chunk) and widened into one f16 tile
+// once it has landed: e4m3 -> f16 is exact and one instruction per pair
+// (bf16 would need a trip through f32), and the kernels then run f16 MMAs
+// (Q and P rounded to f16, finer than bf16). The decode kernel skips the
+// widen and converts its fragments from the codes (KvWiden).
 
 #include <cstddef>
 #include <cstdint>
