@@ -1412,6 +1412,13 @@ void CudaBackend::rope_and_cache(Tensor q, Tensor k_, const Tensor& v, int head_
                "rope_and_cache");
 }
 
+namespace {
+// float4 loads (gated_act_half) need 16-byte aligned rows.
+bool aligned16(const void* p) {
+  return reinterpret_cast<std::uintptr_t>(p) % 16 == 0;
+}
+}  // namespace
+
 void CudaBackend::gated_linear(Tensor gate, const Tensor& up, tensor::Activation act,
                                const tensor::LinearOut& down) {
   if (impl_->replaying) return;  // the step's graph does the work
@@ -1428,7 +1435,7 @@ void CudaBackend::gated_linear(Tensor gate, const Tensor& up, tensor::Activation
       !impl_->options.exact_f32 && impl_->act_half && !w.quantized() &&
       (w.w.dtype == DType::kBF16 || w.w.dtype == DType::kF16) &&
       M > std::min<std::int64_t>(impl_->options.gemv_max_rows, k::kGemvMaxRows) &&
-      gate.numel() % 4 == 0;
+      gate.numel() % 4 == 0 && aligned16(gate.data) && aligned16(up.data);
   if (half_gemm) {
     const bool bf16 = w.w.dtype == DType::kBF16;
     impl_->check(k::gated_act_half(a, gate.as<float>(), up.as<float>(),
