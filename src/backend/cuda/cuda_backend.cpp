@@ -908,6 +908,15 @@ core::Result<std::unique_ptr<CudaBackend>> CudaBackend::create(const CudaOptions
       env != nullptr && std::string(env) == "1") {
     impl->options.kv_dtype = DType::kF8E4M3;
   }
+  // MLXS_CUDA_FP8_WIDEN=all|values: the e4m3 decode paths before the
+  // fragments were converted from the codes (A/B runs; process-wide).
+  {
+    const char* env = std::getenv("MLXS_CUDA_FP8_WIDEN");
+    const std::string v = env == nullptr ? "" : env;
+    k::set_fp8_decode_widen(v == "all"      ? k::KvWiden::kAll
+                            : v == "values" ? k::KvWiden::kValues
+                                            : k::KvWiden::kNone);
+  }
   if (const char* env = std::getenv("MLXS_CUDA_DECODE_MAX_ROWS"); env != nullptr) {
     impl->decode_max_rows = std::max(1, std::atoi(env));
   }

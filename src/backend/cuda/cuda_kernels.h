@@ -107,6 +107,13 @@ cudaError_t attention_decode(const KvLayout& kv, int layer, const float* q, floa
 // rounded to the MMA's 16-bit type (bf16, f16 for e4m3), f32 softmax and
 // accumulation. Every decode step by default (kDecodeTcMinRows).
 bool attention_decode_tc_supported(int heads, int head_dim, const KvLayout& kv);
+// Which rows of an e4m3 stage a tensor-core kernel widens to an f16 tile in
+// shared memory: all, only V's (K's fragments converted from the codes), or
+// none (V's too; heads of 128 and more, else as kValues). Decode takes
+// kNone unless set_fp8_decode_widen (the backend, from MLXS_CUDA_FP8_WIDEN
+// for A/B runs) says otherwise; prefill widens all.
+enum class KvWiden : std::uint8_t { kAll, kValues, kNone };
+void set_fp8_decode_widen(KvWiden w);
 cudaError_t attention_decode_tc(const KvLayout& kv, int layer, const float* q, float* out, int T,
                                 int heads, int head_dim, float scale, float softcap, int window,
                                 int splits, int split_len, const StepMeta& m, float* partial,

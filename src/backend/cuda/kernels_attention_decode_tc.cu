@@ -9,10 +9,9 @@
 // (flash-decoding) use the same partials and in-launch merge as the CUDA-core kernel
 // (split_merge.cuh). An e4m3 cache runs on f16 MMAs whose fragments are
 // converted from the staged codes in registers (KvWiden below).
+#include <atomic>
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
-#include <string>
 
 #include <cuda_bf16.h>
 
@@ -308,20 +307,21 @@ cudaError_t launch(const KvLayout& kv, int layer, const float* q, float* out, in
                            skip_multi);
 }
 
-// What an e4m3 cache's decode widens through shared memory: nothing (heads
-// of 128 and more) or V only. MLXS_CUDA_FP8_WIDEN=all|values moves it for
-// A/B runs.
+// What an e4m3 cache's decode widens through shared memory (process-wide:
+// an A/B switch the backends set as they are created).
+std::atomic<KvWiden> fp8_decode_widen{KvWiden::kNone};
+
 template <int D>
 KvWiden fp8_widen() {
-  static const KvWiden asked = [] {
-    const char* env = std::getenv("MLXS_CUDA_FP8_WIDEN");
-    const std::string v = env == nullptr ? "" : env;
-    return v == "all" ? KvWiden::kAll : v == "values" ? KvWiden::kValues : KvWiden::kNone;
-  }();
+  const KvWiden asked = fp8_decode_widen.load(std::memory_order_relaxed);
   return asked == KvWiden::kNone && D < 128 ? KvWiden::kValues : asked;
 }
 
 }  // namespace
+
+void set_fp8_decode_widen(KvWiden w) {
+  fp8_decode_widen.store(w, std::memory_order_relaxed);
+}
 
 bool attention_decode_tc_supported(int heads, int head_dim, const KvLayout& kv) {
   return tc_kernels_take(kv, head_dim) && heads % kv.kv_heads == 0 && heads / kv.kv_heads <= kRows;

@@ -110,11 +110,6 @@ __device__ __forceinline__ int kv_value_chunk(int row, int c) {
   }
 }
 
-// Which rows of an e4m3 stage the kernel has widened to the f16 tile: all,
-// only V's (K's fragments taken from the codes), or none (both taken from
-// the codes).
-enum class KvWiden : std::uint8_t { kAll, kValues, kNone };
-
 // The e4m3 codes of the K rows of staging stage `st` (V's follow, BN rows on).
 template <typename E, int D, int BN>
 __device__ __forceinline__ const unsigned char* kv_staged_keys(const unsigned char* staging,

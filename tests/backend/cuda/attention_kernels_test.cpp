@@ -325,6 +325,23 @@ TEST(CudaFp8KvAttention, EveryKernelMatchesReference) {
   }
 }
 
+// The e4m3 decode paths that widen through shared memory (all rows, or V's
+// only), kept for A/B runs (MLXS_CUDA_FP8_WIDEN), against the same reference.
+TEST(CudaFp8KvAttention, WidenedDecodePathsMatchReference) {
+  for (const char* widen : {"all", "values"}) {
+    setenv("MLXS_CUDA_FP8_WIDEN", widen, 1);
+    for (const Case& c : decode_cases()) {
+      const double worst = run_case(c, Kernels::kDecodeTensor, DType::kF8E4M3, true);
+      EXPECT_LT(worst, 1e-2) << widen
+                             << fmt::format(": heads {} kv {} dim {} window {} softcap {}", c.heads,
+                                            c.kv_heads, c.head_dim, c.window, c.softcap);
+    }
+    unsetenv("MLXS_CUDA_FP8_WIDEN");
+  }
+  // The next backend created takes the default again.
+  EXPECT_LT(run_case(kCases[0], Kernels::kDecodeTensor, DType::kF8E4M3, true), 1e-2);
+}
+
 // An e4m3 cache with per-(layer, K/V, kv head) scales (a checkpoint's k_scale
 // and v_scale): values of amplitude 1,000 that unscaled codes would clip at
 // 448 read back as code * scale in every kernel, within the same bounds.
