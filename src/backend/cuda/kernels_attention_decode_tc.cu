@@ -53,7 +53,8 @@ constexpr std::size_t smem_bytes() {
 // alike: the dot product is the same sum). kNone (heads of 128 and more):
 // P·V too takes V's codes in place: a lane reads 4 bytes of the same column
 // from keys 2t, 2t + 1, 2t + 8 and 2t + 9 and pairs them with byte permutes,
-// which gives four n8 tiles whose output columns are permuted (out_dim).
+// which gives four n8 tiles whose output columns are permuted (put back in
+// order in the warps' merge).
 template <typename E, int D, KvWiden W>
 __global__ void __launch_bounds__(kThreads)
     decode_tc_kernel(KvLayout kv, int layer, const float* q, int heads, float scale, float softcap,
@@ -194,7 +195,7 @@ __global__ void __launch_bounds__(kThreads)
     pa[2] = pack2<T16>(sc[1][0], sc[1][1]);
     pa[3] = pack2<T16>(sc[1][2], sc[1][3]);
     if constexpr (kDirectV) {
-      // Output tile 4a + b, column g: dimension 32a + 4g + b (out_dim).
+      // Output tile 4a + b, column g: dimension 32a + 4g + b.
       const unsigned char* codes =
           kv_staged_keys<E, D, kTileKeys>(staging, it % kv_stages<E>()) + kTileKeys * D;
       const int r0 = warp * kWarpKeys + (lane & 3) * 2;
