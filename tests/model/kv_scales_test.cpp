@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "backend/cpu/cpu_backend.h"
@@ -31,9 +32,21 @@ using core::ErrorCode;
 using core::Json;
 using tensor::DType;
 
-// The llama fixture: 2 layers, 2 kv heads.
-constexpr int kLayers = 2;
-constexpr int kKvHeads = 2;
+// The llama fixture's layers and kv heads, from its config (the tests take
+// any folder of the same layout).
+struct Dims {
+  int layers = 0, kv_heads = 0, heads = 0;
+};
+Dims fixture_dims() {
+  const auto config = core::read_json_file(
+      (fs::path(testing::fixture_path("hf-tiny/llama")) / "config.json").string(), "config.json",
+      ErrorCode::kModelLoadError);
+  EXPECT_TRUE(config.is_ok()) << config.status().to_string();
+  if (!config.is_ok()) return {};
+  const int heads = config->value("num_attention_heads", 0);
+  return {config->value("num_hidden_layers", 0), config->value("num_key_value_heads", heads),
+          heads};
+}
 
 struct ScaleTensor {
   std::string name;
@@ -133,10 +146,27 @@ void expect_refused(const std::string& tag, const std::vector<ScaleTensor>& scal
   EXPECT_NE(r.status().message().find(fragment), std::string::npos) << r.status().message();
 }
 
-// [layers][K, V][kv heads], laid out as KvCacheShape::scale reads it.
-std::vector<float> layout(const std::vector<std::vector<float>>& per_layer_k_then_v) {
+// One distinct value per (layer, K/V, kv head).
+float value_of(int layer, int which, int head) {
+  return 0.25f + 0.5f * static_cast<float>(head) + 2.0f * static_cast<float>(which) +
+         4.0f * static_cast<float>(layer);
+}
+std::vector<float> per_head(int layer, int which, int heads) {
+  std::vector<float> v;
+  for (int h = 0; h < heads; ++h) v.push_back(value_of(layer, which, h));
+  return v;
+}
+// [layers][K, V][kv heads], laid out as KvCacheShape::scale reads it, from
+// what each (layer, K/V) holds.
+template <typename F>
+std::vector<float> layout(const Dims& d, F&& side) {
   std::vector<float> out;
-  for (const auto& v : per_layer_k_then_v) out.insert(out.end(), v.begin(), v.end());
+  for (int l = 0; l < d.layers; ++l) {
+    for (int w = 0; w < 2; ++w) {
+      const std::vector<float> v = side(l, w);
+      out.insert(out.end(), v.begin(), v.end());
+    }
+  }
   return out;
 }
 
@@ -145,33 +175,60 @@ TEST(KvScales, NoneLeavesTheShapeEmpty) {
 }
 
 TEST(KvScales, ScalarsAndOneElementVectorsBroadcastToEveryKvHead) {
-  const auto got = loaded_scales(with_scales(
-      "scalar", {f32(attn(0, "k_scale"), {}, {0.5f}), f32(attn(0, "v_scale"), {1}, {0.25f}),
-                 f32(attn(1, "k_scale"), {1}, {2.0f}), f32(attn(1, "v_scale"), {}, {4.0f})}));
-  EXPECT_EQ(got, layout({{0.5f, 0.5f}, {0.25f, 0.25f}, {2.0f, 2.0f}, {4.0f, 4.0f}}));
+  const Dims d = fixture_dims();
+  std::vector<ScaleTensor> scales;
+  for (int l = 0; l < d.layers; ++l) {
+    // A scalar and a one-element vector, alternating.
+    const bool scalar = l % 2 == 0;
+    scales.push_back(f32(attn(l, "k_scale"),
+                         scalar ? std::vector<std::int64_t>{} : std::vector<std::int64_t>{1},
+                         {value_of(l, 0, 0)}));
+    scales.push_back(f32(attn(l, "v_scale"),
+                         scalar ? std::vector<std::int64_t>{1} : std::vector<std::int64_t>{},
+                         {value_of(l, 1, 0)}));
+  }
+  const auto got = loaded_scales(with_scales("scalar", scales));
+  EXPECT_EQ(got, layout(d, [&](int l, int w) {
+              return std::vector<float>(static_cast<std::size_t>(d.kv_heads), value_of(l, w, 0));
+            }));
 }
 
 TEST(KvScales, PerHeadVectorsAndBf16) {
-  ScaleTensor v0 = f32(attn(0, "v_scale"), {kKvHeads}, {0.125f, 8.0f});
-  v0.dtype = DType::kBF16;  // any float dtype, read as f32
-  const auto got =
-      loaded_scales(with_scales("per-head", {f32(attn(0, "k_scale"), {kKvHeads}, {0.5f, 1.5f}), v0,
-                                             f32(attn(1, "k_scale"), {kKvHeads}, {3.0f, 0.75f}),
-                                             f32(attn(1, "v_scale"), {kKvHeads}, {1.0f, 2.0f})}));
-  EXPECT_EQ(got, layout({{0.5f, 1.5f}, {0.125f, 8.0f}, {3.0f, 0.75f}, {1.0f, 2.0f}}));
+  const Dims d = fixture_dims();
+  std::vector<ScaleTensor> scales;
+  for (int l = 0; l < d.layers; ++l) {
+    for (int w = 0; w < 2; ++w) {
+      scales.push_back(
+          f32(attn(l, w == 0 ? "k_scale" : "v_scale"), {d.kv_heads}, per_head(l, w, d.kv_heads)));
+    }
+  }
+  scales[1].dtype = DType::kBF16;  // any float dtype, read as f32 (the values are exact in bf16)
+  const auto got = loaded_scales(with_scales("per-head", scales));
+  EXPECT_EQ(got, layout(d, [&](int l, int w) { return per_head(l, w, d.kv_heads); }));
 }
 
 TEST(KvScales, LegacyKvScaleServesBothKAndV) {
-  const auto got = loaded_scales(with_scales(
-      "legacy", {f32(attn(0, "kv_scale"), {}, {0.5f}), f32(attn(1, "kv_scale"), {}, {2.0f})}));
-  EXPECT_EQ(got, layout({{0.5f, 0.5f}, {0.5f, 0.5f}, {2.0f, 2.0f}, {2.0f, 2.0f}}));
+  const Dims d = fixture_dims();
+  std::vector<ScaleTensor> scales;
+  for (int l = 0; l < d.layers; ++l)
+    scales.push_back(f32(attn(l, "kv_scale"), {}, {value_of(l, 0, 0)}));
+  const auto got = loaded_scales(with_scales("legacy", scales));
+  EXPECT_EQ(got, layout(d, [&](int l, int) {
+              return std::vector<float>(static_cast<std::size_t>(d.kv_heads), value_of(l, 0, 0));
+            }));
 }
 
 TEST(KvScales, ALayerWithoutScalesIsOne) {
-  const auto got = loaded_scales(with_scales(
-      "one-layer", {f32(attn(1, "k_scale"), {}, {0.5f}), f32(attn(1, "v_scale"), {}, {0.25f})}));
-  ASSERT_EQ(got.size(), static_cast<std::size_t>(kLayers * 2 * kKvHeads));
-  EXPECT_EQ(got, layout({{1.0f, 1.0f}, {1.0f, 1.0f}, {0.5f, 0.5f}, {0.25f, 0.25f}}));
+  const Dims d = fixture_dims();
+  const int last = d.layers - 1;
+  const auto got = loaded_scales(
+      with_scales("one-layer", {f32(attn(last, "k_scale"), {}, {value_of(last, 0, 0)}),
+                                f32(attn(last, "v_scale"), {}, {value_of(last, 1, 0)})}));
+  ASSERT_EQ(got.size(), static_cast<std::size_t>(d.layers * 2 * d.kv_heads));
+  EXPECT_EQ(got, layout(d, [&](int l, int w) {
+              return std::vector<float>(static_cast<std::size_t>(d.kv_heads),
+                                        l == last ? value_of(l, w, 0) : 1.0f);
+            }));
 }
 
 // Whether loading `dir` logs model_unused_tensors.
@@ -191,23 +248,30 @@ bool warns_unused(const fs::path& dir) {
 TEST(KvScales, ScaleTensorsAreNotReportedUnused) {
   EXPECT_FALSE(warns_unused(with_scales(
       "used", {f32(attn(0, "kv_scale"), {}, {0.5f}), f32(attn(0, "k_scale"), {}, {1.0f}),
-               f32(attn(1, "v_scale"), {}, {1.0f})})));
+               f32(attn(fixture_dims().layers - 1, "v_scale"), {}, {1.0f})})));
   // The capture does see the warning for a tensor nothing reads.
   EXPECT_TRUE(warns_unused(with_scales("unused", {f32(attn(0, "q_scale"), {}, {0.5f})})));
 }
 
 TEST(KvScales, MalformedScalesNameTheTensor) {
+  const Dims d = fixture_dims();
   const std::string k0 = attn(0, "k_scale");
   expect_refused("negative", {f32(k0, {}, {-1.0f})}, "'" + k0 + "' holds -1");
-  expect_refused("zero", {f32(attn(1, "v_scale"), {kKvHeads}, {1.0f, 0.0f})},
-                 "'" + attn(1, "v_scale") + "' holds 0 at index 1");
+  std::vector<float> zero_last(static_cast<std::size_t>(d.kv_heads), 1.0f);
+  zero_last.back() = 0.0f;
+  const std::string v_last = attn(d.layers - 1, "v_scale");
+  expect_refused("zero", {f32(v_last, {d.kv_heads}, zero_last)},
+                 fmt::format("'{}' holds 0 at index {}", v_last, d.kv_heads - 1));
   expect_refused("nan", {f32(attn(0, "kv_scale"), {}, {std::nanf("")})},
                  "'" + attn(0, "kv_scale") + "' holds nan");
   expect_refused("inf", {f32(k0, {}, {std::numeric_limits<float>::infinity()})},
                  "'" + k0 + "' holds inf");
-  expect_refused(
-      "length", {f32(k0, {3}, {1.0f, 1.0f, 1.0f})},
-      "'" + k0 + "' holds 3 values; a KV-cache scale is one value or one per kv head (2)");
+  expect_refused("length",
+                 {f32(k0, {d.kv_heads + 1},
+                      std::vector<float>(static_cast<std::size_t>(d.kv_heads + 1), 1.0f))},
+                 fmt::format("'{}' holds {} values; a KV-cache scale is one value or one per kv "
+                             "head ({})",
+                             k0, d.kv_heads + 1, d.kv_heads));
   expect_refused("empty", {f32(k0, {0}, {})}, "'" + k0 + "' holds 0 values");
   expect_refused("rank", {f32(k0, {2, 2}, {1.0f, 1.0f, 1.0f, 1.0f})},
                  "'" + k0 + "' has shape [2, 2]");
@@ -219,21 +283,38 @@ TEST(KvScales, MalformedScalesNameTheTensor) {
 // Under tensor parallelism each rank keeps its kv heads' scales; a scalar
 // is whole on every rank.
 TEST(KvScales, EachRankTakesItsKvHeads) {
-  const fs::path dir = with_scales("tp", {f32(attn(0, "k_scale"), {kKvHeads}, {0.5f, 1.5f}),
-                                          f32(attn(0, "v_scale"), {}, {0.25f}),
-                                          f32(attn(1, "kv_scale"), {kKvHeads}, {3.0f, 4.0f})});
-  tensor::InProcessGroup group(2);
-  for (int r = 0; r < 2; ++r) {
+  const Dims d = fixture_dims();
+  constexpr int kWorld = 2;
+  if (d.kv_heads % kWorld != 0 || d.heads % kWorld != 0) {
+    GTEST_SKIP() << "the fixture's heads do not split over " << kWorld << " ranks";
+  }
+  // Layer 0: per-head K, a scalar V; the others: a per-head legacy kv_scale.
+  std::vector<ScaleTensor> scales = {
+      f32(attn(0, "k_scale"), {d.kv_heads}, per_head(0, 0, d.kv_heads)),
+      f32(attn(0, "v_scale"), {}, {value_of(0, 1, 0)})};
+  for (int l = 1; l < d.layers; ++l) {
+    scales.push_back(f32(attn(l, "kv_scale"), {d.kv_heads}, per_head(l, 0, d.kv_heads)));
+  }
+  const fs::path dir = with_scales("tp", scales);
+  const int local = d.kv_heads / kWorld;
+  tensor::InProcessGroup group(kWorld);
+  for (int r = 0; r < kWorld; ++r) {
     auto pool = std::make_shared<backend::cpu::ThreadPool>(1);
     backend::cpu::CpuBackend backend(pool);
     auto model = load(dir, backend, &group.rank(r));
     ASSERT_TRUE(model.is_ok()) << model.status().to_string();
     const auto shape = (*model)->kv_shape(4, 16);
-    ASSERT_EQ(shape.kv_heads, 1);
-    const std::vector<float> want = r == 0 ? std::vector<float>{0.5f, 0.25f, 3.0f, 3.0f}
-                                           : std::vector<float>{1.5f, 0.25f, 4.0f, 4.0f};
+    ASSERT_EQ(shape.kv_heads, local);
+    std::vector<float> want;
+    for (int l = 0; l < d.layers; ++l) {
+      for (int w = 0; w < 2; ++w) {
+        for (int h = 0; h < local; ++h) {
+          const bool scalar = l == 0 && w == 1;
+          want.push_back(scalar ? value_of(0, 1, 0) : value_of(l, 0, r * local + h));
+        }
+      }
+    }
     EXPECT_EQ(shape.scales, want) << "rank " << r;
-    EXPECT_EQ(shape.scale(1, 1, 0), want[3]);
   }
 }
 
