@@ -1,7 +1,8 @@
-// `bench serve` times tokens as they arrive: against a stand-in server that
-// streams five SSE tokens 300 ms apart, the first token's time must come
-// well before the end (a reader that waits for its buffer to fill sees them
-// all at once), and the gaps between tokens must be seen.
+// `bench serve` against stand-in servers: it times tokens as they arrive
+// (five SSE tokens 300 ms apart: the first token's time must come well
+// before the end, which a reader that waits for its buffer to fill misses,
+// and the gaps between tokens must be seen), and it reports HTTP errors with
+// their status and message.
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -21,10 +22,12 @@
 namespace mlxs::testing {
 namespace {
 
-// Answers every request on its connections with a slow SSE stream.
+// Answers every request on its connections with a slow SSE stream, or
+// (refuse) with a 429 and a JSON error body of known length, as a server
+// whose queue is full does.
 class SlowSseServer {
  public:
-  SlowSseServer() {
+  explicit SlowSseServer(bool refuse = false) : refuse_(refuse) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
@@ -49,7 +52,7 @@ class SlowSseServer {
     while (!stop_) {
       const int c = ::accept(fd_, nullptr, nullptr);
       if (c < 0) return;
-      std::thread([c] { answer(c); }).detach();
+      std::thread([c, refuse = refuse_] { answer(c, refuse); }).detach();
     }
   }
   static void send_all(int c, const std::string& s) {
@@ -60,7 +63,7 @@ class SlowSseServer {
       off += static_cast<std::size_t>(n);
     }
   }
-  static void answer(int c) {
+  static void answer(int c, bool refuse) {
     std::string request;
     char buf[4096];
     for (;;) {  // one request: headers, then its Content-Length body
@@ -72,6 +75,16 @@ class SlowSseServer {
       const auto cl = request.find("Content-Length: ");
       const std::size_t body = cl == std::string::npos ? 0 : std::stoul(request.substr(cl + 16));
       if (request.size() >= end + 4 + body) break;
+    }
+    if (refuse) {
+      const std::string body =
+          R"j({"error":{"code":"QueueFull","message":"the interactive queue is full (256 waiting)"}})j";
+      send_all(c,
+               "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n"
+               "Retry-After: 1\r\nContent-Length: " +
+                   std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body);
+      ::close(c);
+      return;
     }
     send_all(c,
              "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
@@ -93,6 +106,7 @@ class SlowSseServer {
     ::close(c);
   }
 
+  bool refuse_ = false;
   int fd_ = -1;
   int port_ = 0;
   std::atomic<bool> stop_{false};
@@ -115,6 +129,26 @@ TEST(BenchServe, TimesTheFirstTokenWhenItArrives) {
   // Four 300 ms gaps follow the first token.
   EXPECT_LT(ttft + 900.0, e2e) << j.dump();
   EXPECT_GT(j["itl"]["mean_ms"].get<double>(), 200.0) << j.dump();
+}
+
+// An HTTP error is counted as a failed request with its status and the
+// server's message (Boost's parser once failed every response with a
+// Content-Length as "body limit exceeded").
+TEST(BenchServe, ReportsHttpErrorsWithTheirStatus) {
+  SlowSseServer server(/*refuse=*/true);
+  const std::string json = temp_dir() + "/bench_serve_refused.json";
+  const auto r = run_process({mlx_serving_binary(), "bench", "serve", "--url",
+                              "http://127.0.0.1:" + std::to_string(server.port()), "--model", "m",
+                              "--concurrency", "2", "--num-prompts", "3", "--input-len", "4",
+                              "--output-len", "5", "--quiet", "--json", json});
+  std::ifstream in(json);
+  const core::Json j = core::Json::parse(in, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << r.out << r.err;
+  EXPECT_EQ(j["failed"].get<int>(), 3) << j.dump();
+  ASSERT_FALSE(j["errors"].empty()) << j.dump();
+  EXPECT_EQ(j["errors"][0].get<std::string>(),
+            "HTTP 429: the interactive queue is full (256 waiting)")
+      << j.dump();
 }
 
 }  // namespace
