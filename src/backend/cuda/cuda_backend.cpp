@@ -99,6 +99,11 @@ constexpr int kDecodeSplitRows = 32;
 // +84% decode tok/s, Llama-3.1-8B shapes, same calls), and matched it at
 // 32-token contexts (batch 1-8 within 1%).
 constexpr int kDecodeTcMinRows = 1;
+// Steps of up to this many rows rotate and cache with a block per (row,
+// head); larger ones (prefill chunks) with a block per row: per (row, head),
+// each row's double sincos was redone for every head, about 100 us of a
+// 2,048-row Llama-8B layer against 43 (H100).
+constexpr int kRopeHeadMaxRows = 256;
 // GEMMs of a multiple of this many rows time cuBLASLt's candidates
 // (pick_algo): whole prefill chunks, whose shapes recur. Other row counts
 // keep the heuristic's choice: a serving mix of chunk and decode rows makes
@@ -294,6 +299,8 @@ struct CudaBackend::Impl {
   // (bf16 and e4m3 caches; kernels_attention_decode_tc.cu).
   // MLXS_CUDA_DECODE_TC_MIN_ROWS moves it (A/B runs; a large value turns it off).
   int decode_tc_min_rows = kDecodeTcMinRows;
+  // MLXS_CUDA_ROPE_HEAD_MAX_ROWS moves kRopeHeadMaxRows (A/B runs).
+  int rope_head_max_rows = kRopeHeadMaxRows;
   // Attention splits of this step (flash-decoding), and their workspace.
   int attn_splits = 1;
   int attn_split_len = 1 << 30;
@@ -917,6 +924,9 @@ core::Result<std::unique_ptr<CudaBackend>> CudaBackend::create(const CudaOptions
                             : v == "values" ? k::KvWiden::kValues
                                             : k::KvWiden::kNone);
   }
+  if (const char* env = std::getenv("MLXS_CUDA_ROPE_HEAD_MAX_ROWS"); env != nullptr) {
+    impl->rope_head_max_rows = std::atoi(env);
+  }
   if (const char* env = std::getenv("MLXS_CUDA_DECODE_MAX_ROWS"); env != nullptr) {
     impl->decode_max_rows = std::max(1, std::atoi(env));
   }
@@ -1414,11 +1424,12 @@ void CudaBackend::rope_and_cache(Tensor q, Tensor k_, const Tensor& v, int head_
   const Impl::OpTimer timer(impl_.get(), "rope_and_cache");
   const auto& r = impl_->ropes[static_cast<std::size_t>(rope_id)];
   const auto& layout = static_cast<CudaKvStorage&>(kv).layout();
-  impl_->check(k::rope_and_cache(q.as<float>(), k_.as<float>(), v.as<float>(), impl_->step_tokens,
-                                 static_cast<int>(q.cols() / head_dim), head_dim, r.spec.rot_dim,
-                                 r.inv_freq, r.axis, r.spec.attention_factor, layout, layer,
-                                 impl_->meta, impl_->stream, impl_->decode_kernels),
-               "rope_and_cache");
+  impl_->check(
+      k::rope_and_cache(q.as<float>(), k_.as<float>(), v.as<float>(), impl_->step_tokens,
+                        static_cast<int>(q.cols() / head_dim), head_dim, r.spec.rot_dim, r.inv_freq,
+                        r.axis, r.spec.attention_factor, layout, layer, impl_->meta, impl_->stream,
+                        impl_->decode_kernels && impl_->step_tokens <= impl_->rope_head_max_rows),
+      "rope_and_cache");
 }
 
 namespace {

@@ -77,9 +77,8 @@ cudaError_t rope(float* x, int T, int heads, int head_dim, int rot_dim, const do
 cudaError_t kv_write(const KvLayout& kv, int layer, const float* k, const float* v, int T,
                      const StepMeta& m, cudaStream_t s);
 // Rotates q and k and appends k and v to the cache, in one launch;
-// `per_head`: a block per (row, head), launched early, for steps of up to
-// kRopeHeadMaxRows rows (decode-sized; larger steps take a block per row).
-constexpr int kRopeHeadMaxRows = 256;
+// `per_head`: a block per (row, head), launched early (decode-sized steps),
+// else a block per row with one sincos per frequency.
 cudaError_t rope_and_cache(float* q, float* k, const float* v, int T, int heads, int head_dim,
                            int rot_dim, const double* inv_freq, const std::int32_t* axis,
                            double attention_factor, const KvLayout& kv, int layer,

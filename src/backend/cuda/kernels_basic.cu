@@ -4,7 +4,6 @@
 #include <cuda_fp16.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <type_traits>
 
 #include "backend/cuda/cuda_kernels.h"
@@ -451,17 +450,6 @@ cudaError_t kv_write(const KvLayout& kv, int layer, const float* k, const float*
   });
 }
 
-namespace {
-// MLXS_CUDA_ROPE_HEAD_MAX_ROWS moves the threshold (A/B runs).
-int rope_head_max_rows() {
-  static const int rows = [] {
-    const char* env = std::getenv("MLXS_CUDA_ROPE_HEAD_MAX_ROWS");
-    return env != nullptr ? std::atoi(env) : kRopeHeadMaxRows;
-  }();
-  return rows;
-}
-}  // namespace
-
 cudaError_t rope_and_cache(float* q, float* k, const float* v, int T, int heads, int head_dim,
                            int rot_dim, const double* inv_freq, const std::int32_t* axis,
                            double attention_factor, const KvLayout& kv, int layer,
@@ -469,10 +457,7 @@ cudaError_t rope_and_cache(float* q, float* k, const float* v, int T, int heads,
   if (rot_dim / 2 > kMaxRotHalf) return cudaErrorInvalidValue;
   return with_kv_type(kv, [&](auto tag) {
     using E = typename decltype(tag)::type;
-    // Past kRopeHeadMaxRows rows (prefill chunks) the per-token kernel: a
-    // block per (row, head) redid each row's double sincos for every head,
-    // about 100 us of a 2,048-row Llama-8B layer.
-    if (per_head && T <= rope_head_max_rows()) {
+    if (per_head) {
       const auto threads = static_cast<unsigned>(std::max(32, (rot_dim / 2 + 31) / 32 * 32));
       const dim3 grid(static_cast<unsigned>(T), static_cast<unsigned>(heads + kv.kv_heads));
       return launch_early(rope_cache_head_kernel<E>, grid, threads, s, q, k, v, heads, head_dim,
