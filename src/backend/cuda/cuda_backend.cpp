@@ -731,9 +731,24 @@ struct CudaBackend::Impl {
     if (count > 0) plain_linear(x, M, K, std::span<const tensor::LinearOut>(plain, count));
   }
 
+  // Whether a plain linear of M rows runs on our f32 GEMV rather than a
+  // cuBLASLt GEMM on 16-bit activations.
+  bool takes_gemv(std::int64_t M) const {
+    return options.exact_f32 || (M <= options.gemv_max_rows && M <= k::kGemvMaxRows);
+  }
+
+  // y = x16 · Wᵀ (+ bias) for a bf16 or f16 weight, x16 already in its type.
+  Status gemm_16bit(const void* x16, const tensor::Weight& weight, std::int64_t M, std::int64_t K,
+                    float* y) {
+    const cudaDataType_t dt = weight.w.dtype == DType::kBF16 ? CUDA_R_16BF : CUDA_R_16F;
+    return gemm(x16, dt, weight.w.data, dt, y, static_cast<int>(M),
+                static_cast<int>(weight.out_features()), static_cast<int>(K), 0,
+                weight.bias.empty() ? nullptr : weight.bias.as<float>());
+  }
+
   void plain_linear(const float* x, std::int64_t M, std::int64_t K,
                     std::span<const tensor::LinearOut> outs) {
-    if ((M <= options.gemv_max_rows && M <= k::kGemvMaxRows) || options.exact_f32) {
+    if (takes_gemv(M)) {
       // Weights of one dtype that share x go out as one GEMV launch.
       for (std::int64_t m0 = 0; m0 < M; m0 += k::kGemvMaxRows) {
         const auto rows = static_cast<int>(std::min<std::int64_t>(k::kGemvMaxRows, M - m0));
@@ -759,12 +774,11 @@ struct CudaBackend::Impl {
     bool converted[3] = {false, false, false};
     for (const auto& o : outs) {
       const Tensor& w = o.weight->w;
-      const auto N = w.rows();
-      const float* bias = o.weight->bias.empty() ? nullptr : o.weight->bias.as<float>();
       float* y = o.out.as<float>();
       if (w.dtype == DType::kF32) {
-        check(gemm(x, CUDA_R_32F, w.data, CUDA_R_32F, y, static_cast<int>(M), static_cast<int>(N),
-                   static_cast<int>(K), 0, bias));
+        check(gemm(x, CUDA_R_32F, w.data, CUDA_R_32F, y, static_cast<int>(M),
+                   static_cast<int>(w.rows()), static_cast<int>(K), 0,
+                   o.weight->bias.empty() ? nullptr : o.weight->bias.as<float>()));
       } else {
         const auto t = wtype(w.dtype);
         const int slot = static_cast<int>(t);
@@ -774,9 +788,7 @@ struct CudaBackend::Impl {
           std::fill(std::begin(converted), std::end(converted), false);
           converted[slot] = true;
         }
-        const cudaDataType_t dt = w.dtype == DType::kBF16 ? CUDA_R_16BF : CUDA_R_16F;
-        check(gemm(half_scratch, dt, w.data, dt, y, static_cast<int>(M), static_cast<int>(N),
-                   static_cast<int>(K), 0, bias));
+        check(gemm_16bit(half_scratch, *o.weight, M, K, y));
       }
     }
   }
@@ -1451,22 +1463,15 @@ void CudaBackend::gated_linear(Tensor gate, const Tensor& up, tensor::Activation
   // then its conversion (two more passes over M x K; about 2.5 ms of an 8B
   // 2,048-token prefill).
   const tensor::Weight& w = *down.weight;
-  const bool half_gemm =
-      !impl_->options.exact_f32 && impl_->act_half && !w.quantized() &&
-      (w.w.dtype == DType::kBF16 || w.w.dtype == DType::kF16) &&
-      M > std::min<std::int64_t>(impl_->options.gemv_max_rows, k::kGemvMaxRows) &&
-      gate.numel() % 4 == 0 && aligned16(gate.data) && aligned16(up.data);
+  const bool half_gemm = impl_->act_half && !w.quantized() &&
+                         (w.w.dtype == DType::kBF16 || w.w.dtype == DType::kF16) &&
+                         !impl_->takes_gemv(M) && gate.numel() % 4 == 0 && aligned16(gate.data) &&
+                         aligned16(up.data);
   if (half_gemm) {
-    const bool bf16 = w.w.dtype == DType::kBF16;
-    impl_->check(k::gated_act_half(a, gate.as<float>(), up.as<float>(),
-                                   bf16 ? k::WType::kBF16 : k::WType::kF16, impl_->half_scratch,
-                                   gate.numel(), impl_->stream),
+    impl_->check(k::gated_act_half(a, gate.as<float>(), up.as<float>(), wtype(w.w.dtype),
+                                   impl_->half_scratch, gate.numel(), impl_->stream),
                  "gated_activation");
-    impl_->check(impl_->gemm(impl_->half_scratch, bf16 ? CUDA_R_16BF : CUDA_R_16F, w.w.data,
-                             bf16 ? CUDA_R_16BF : CUDA_R_16F, down.out.as<float>(),
-                             static_cast<int>(M), static_cast<int>(w.out_features()),
-                             static_cast<int>(K), 0,
-                             w.bias.empty() ? nullptr : w.bias.as<float>()));
+    impl_->check(impl_->gemm_16bit(impl_->half_scratch, w, M, K, down.out.as<float>()));
     return;
   }
   // Otherwise the activation is its own pass over M x K floats
