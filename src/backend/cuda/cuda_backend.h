@@ -43,8 +43,9 @@ struct CudaOptions {
   // The KV cache's element type (kv_dtype()). bf16: half the bytes of f32,
   // so the pool holds twice the tokens and decode attention reads half as
   // much; prefill and decode attention run on the tensor cores. kF8E4M3:
-  // issue 11's FP8 cache (unscaled codes, see kv_access.cuh), a quarter of
-  // f32's bytes, widened exactly to f16 tiles for the tensor cores. kF32:
+  // issue 11's FP8 cache (codes of x / scale with the checkpoint's per-head
+  // scales, else 1; see kv_access.cuh), a quarter of f32's bytes, read by the
+  // tensor cores as exact f16 (kv_tile.cuh). kF32:
   // the per-row kernels' f32 cache. exact_f32 keeps f32 whatever this says
   // (the 1e-3 parity runs). The runtime sets it from kv_cache_dtype
   // (runtime::cuda_options_for); MLXS_CUDA_KV_F32=1 / MLXS_CUDA_KV_FP8=1

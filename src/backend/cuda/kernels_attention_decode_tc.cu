@@ -153,6 +153,9 @@ __global__ void __launch_bounds__(kThreads)
         kv_tile_next<E, D, kTileKeys, kThreads, W>(it, tiles, issue, stages, staging, tid) +
         warp * kWarpKeys * S;
     const T16* vs = ks + kTileKeys * S;
+    // The stage's codes (kDirectK: K's rows, then V's), read in place.
+    [[maybe_unused]] const unsigned char* codes =
+        kv_staged_codes<E, D, kTileKeys>(staging, it % kv_stages<E>());
 
     // Scores of the 16 rows x this warp's 16 keys (two n8 tiles).
     float sc[2][4];
@@ -168,7 +171,6 @@ __global__ void __launch_bounds__(kThreads)
         q_fragment(a, kk);
       }
       if constexpr (kDirectK) {
-        const unsigned char* codes = kv_staged_keys<E, D, kTileKeys>(staging, it % kv_stages<E>());
 #pragma unroll
         for (int n = 0; n < 2; ++n) {
           const int r = warp * kWarpKeys + n * 8 + (lane >> 2);
@@ -196,15 +198,14 @@ __global__ void __launch_bounds__(kThreads)
     pa[3] = pack2<T16>(sc[1][2], sc[1][3]);
     if constexpr (kDirectV) {
       // Output tile 4a + b, column g: dimension 32a + 4g + b.
-      const unsigned char* codes =
-          kv_staged_keys<E, D, kTileKeys>(staging, it % kv_stages<E>()) + kTileKeys * D;
+      const unsigned char* values = codes + kTileKeys * D;
       const int r0 = warp * kWarpKeys + (lane & 3) * 2;
       const int g = lane >> 2;
 #pragma unroll
       for (int a4 = 0; a4 < D / 32; ++a4) {
         const int c = 2 * a4 + (g >> 2);
         auto word = [&](int r) {
-          return *reinterpret_cast<const unsigned*>(codes + r * D + kv_value_chunk<D>(r, c) * 16 +
+          return *reinterpret_cast<const unsigned*>(values + r * D + kv_value_chunk<D>(r, c) * 16 +
                                                     (g & 3) * 4);
         };
         const unsigned w0 = word(r0), w1 = word(r0 + 1), w2 = word(r0 + 8), w3 = word(r0 + 9);

@@ -46,7 +46,7 @@ __device__ __forceinline__ float kv_scale(const KvLayout& kv, int layer, int whi
 }
 // What the cache kernels multiply a value by before storing it.
 __device__ __forceinline__ float kv_inv_scale(const KvLayout& kv, int layer, int which, int head) {
-  return kv.scales == nullptr ? 1.0f : 1.0f / kv_scale(kv, layer, which, head);
+  return kv.scales == nullptr ? 1.0f : __frcp_rn(kv_scale(kv, layer, which, head));
 }
 
 __device__ __forceinline__ float kv_load(const float* p) {

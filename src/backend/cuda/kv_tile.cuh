@@ -110,10 +110,10 @@ __device__ __forceinline__ int kv_value_chunk(int row, int c) {
   }
 }
 
-// The e4m3 codes of the K rows of staging stage `st` (V's follow, BN rows on).
+// The e4m3 codes of staging stage `st`: BN K rows, then BN V rows.
 template <typename E, int D, int BN>
-__device__ __forceinline__ const unsigned char* kv_staged_keys(const unsigned char* staging,
-                                                               int st) {
+__device__ __forceinline__ const unsigned char* kv_staged_codes(const unsigned char* staging,
+                                                                int st) {
   return staging + static_cast<std::size_t>(st) * 2 * BN * D;
 }
 
@@ -211,7 +211,7 @@ __device__ __forceinline__ void kv_tile_widen(int st, KvTile<E>* tiles,
     constexpr int S = D + kTilePad;
     constexpr int kChunks = D / 16;  // 16 codes per piece
     constexpr int kFirst = W == KvWiden::kAll ? 0 : BN;
-    const unsigned char* src = kv_staged_keys<E, D, BN>(staging, st);
+    const unsigned char* src = kv_staged_codes<E, D, BN>(staging, st);
     KvTile<E>* dst = kv_tile<E, D, BN>(tiles, 0);
     for (int i = tid + kFirst * kChunks; i < 2 * BN * kChunks; i += kThreads) {
       const int row = i / kChunks;  // K rows, then V rows
