@@ -38,15 +38,22 @@ Result<std::optional<LoadQuantization>> load_quantization(const std::string& req
   return std::optional<LoadQuantization>();  // as stored: nothing to do
 }
 
+namespace {
+// A float tensor's values as f32 on the host, whatever its float dtype.
+std::vector<float> values_f32(const TensorEntry& e) {
+  std::vector<float> out(e.nbytes / tensor::dtype_size(e.dtype));
+  const Tensor view = e.view();
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    out[i] = tensor::quant_param(view, static_cast<std::int64_t>(i));
+  }
+  return out;
+}
+}  // namespace
+
 Result<std::vector<float>> Binder::host_f32(const std::string& name,
                                             std::vector<std::int64_t> shape) {
   MLXS_ASSIGN_OR_RETURN(const TensorEntry* e, entry(name, std::move(shape)));
-  const std::size_t n = e->nbytes / tensor::dtype_size(e->dtype);
-  std::vector<float> out(n);
-  const Tensor view = e->view();
-  for (std::size_t i = 0; i < n; ++i) {
-    out[i] = tensor::quant_param(view, static_cast<std::int64_t>(i));  // any float dtype as f32
-  }
+  std::vector<float> out = values_f32(*e);
   report();
   return out;
 }
@@ -65,12 +72,9 @@ Result<std::optional<std::vector<float>>> Binder::optional_scale(const std::stri
         fmt::format("tensor '{}' has dtype {}; KV-cache scales must be F32, F16 or BF16", name,
                     tensor::dtype_name(e->dtype)));
   }
-  if (used_.insert(name).second) bytes_used_ += e->nbytes;
-  const std::size_t n = e->nbytes / tensor::dtype_size(e->dtype);
-  std::vector<float> out(n);
-  const Tensor view = e->view();
-  for (std::size_t i = 0; i < n; ++i) {
-    out[i] = tensor::quant_param(view, static_cast<std::int64_t>(i));
+  mark_used(name, *e);
+  std::vector<float> out = values_f32(*e);
+  for (std::size_t i = 0; i < out.size(); ++i) {
     // A cache code is x / scale: zero, negative or NaN would poison every read.
     if (!std::isfinite(out[i]) || out[i] <= 0.0f) {
       return load_error(fmt::format(

@@ -69,7 +69,7 @@ class Binder {
       return load_error(fmt::format("tensor '{}' has dtype {}; weights must be F32, F16 or BF16",
                                     name, tensor::dtype_name(e->dtype)));
     }
-    if (used_.insert(name).second) bytes_used_ += e->nbytes;
+    mark_used(name, *e);
     return e;
   }
 
@@ -161,6 +161,11 @@ class Binder {
   }
 
  private:
+  // Counts a tensor as bound (once), for progress and the unused report.
+  void mark_used(const std::string& name, const TensorEntry& e) {
+    if (used_.insert(name).second) bytes_used_ += e.nbytes;
+  }
+
   const WeightStore& store_;
   const QuantConfig& quant_;
   tensor::Backend& backend_;
