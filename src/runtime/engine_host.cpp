@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <iterator>
+#include <utility>
 
 #include "core/log.h"
 
@@ -242,32 +244,29 @@ void EngineHost::drain() {
   StepOutput out;
   out.model_id = model_id_;
   int producing = 0;
-  std::vector<std::shared_ptr<StreamRecord>> ended;
   for (auto it = active_.begin(); it != active_.end();) {
     StreamDelta delta;
     delta.record = *it;
     const bool is_end = collect(**it, delta);
     if (!delta.tokens.empty()) ++producing;
-    if (is_end) {
-      ended.push_back(*it);
-      it = active_.erase(it);
-    } else {
-      ++it;
-    }
+    it = is_end ? active_.erase(it) : std::next(it);
     if (!delta.tokens.empty() || delta.end) out.deltas.push_back(std::move(delta));
   }
   stats_.on_step(producing);
+  send_then_forget(std::move(out), true);
+}
+
+void EngineHost::send_then_forget(StepOutput out, bool notify) {
   if (out.deltas.empty()) return;
-  out.step = line_step();
-  // The ends are queued before the ids are freed: a generate that reuses an
-  // id is answered after the old stream's final event, never before it
-  // (the client would take that event for the new stream's).
-  std::vector<StreamEnd> ends;
+  std::vector<std::pair<std::shared_ptr<StreamRecord>, StreamEnd>> ended;
   for (const StreamDelta& d : out.deltas) {
-    if (d.end) ends.push_back(*d.end);
+    if (d.end) ended.emplace_back(d.record, *d.end);
   }
-  output_.send_step(std::move(out));
-  for (std::size_t i = 0; i < ended.size(); ++i) forget(*ended[i], ends[i]);
+  if (notify) {
+    out.step = line_step();
+    output_.send_step(std::move(out));
+  }
+  for (const auto& [record, end] : ended) forget(*record, end);
 }
 
 void EngineHost::stop(const Status& why, bool notify) {
@@ -303,15 +302,7 @@ void EngineHost::stop(const Status& why, bool notify) {
     }
     out.deltas.push_back(std::move(delta));
   }
-  if (out.deltas.empty()) return;
-  std::vector<StreamEnd> ends;
-  for (const StreamDelta& d : out.deltas) ends.push_back(*d.end);
-  if (notify) {
-    out.step = line_step();
-    output_.send_step(std::move(out));
-  }
-  // After the ends were queued, as in drain().
-  for (std::size_t i = 0; i < left.size(); ++i) forget(*left[i], ends[i]);
+  send_then_forget(std::move(out), notify);
 }
 
 }  // namespace mlxs::runtime

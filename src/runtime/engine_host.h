@@ -66,6 +66,11 @@ class EngineHost {
   void drain();
   // The step number of the line about to be queued (strictly increasing).
   std::uint64_t line_step();
+  // Queues `out` (when `notify`) under the next line step, then frees the
+  // ids of the streams it ends: a generate that reuses an id is answered
+  // after the old stream's final event, never before it (the client would
+  // take that event for the new stream's).
+  void send_then_forget(StepOutput out, bool notify);
   // Turns what one stream has readable into a delta; true when it ended.
   bool collect(StreamRecord& record, StreamDelta& delta);
   void add_alternatives(const engine::TokenLogprobs& lp, int count, TokenOut& out) const;
