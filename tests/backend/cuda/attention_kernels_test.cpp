@@ -273,56 +273,61 @@ std::vector<Case> decode_cases() {
   return cases;
 }
 
+std::string case_name(const Case& c) {
+  return fmt::format("heads {} kv {} dim {} window {} softcap {}", c.heads, c.kv_heads, c.head_dim,
+                     c.window, c.softcap);
+}
+
+// Every case on `kernels` (a bf16 cache) within `bound`; `label` prints
+// each case's worst row.
+void expect_cases(const std::vector<Case>& cases, Kernels kernels, double bound,
+                  const char* label = nullptr) {
+  for (const Case& c : cases) {
+    const double worst = run_case(c, kernels);
+    EXPECT_LT(worst, bound) << case_name(c);
+    if (label != nullptr) std::printf("%s %s: %.3g\n", label, case_name(c).c_str(), worst);
+  }
+}
+
+// An e4m3 cache (`scaled`: with per-head scales) through every kernel that
+// reads it: the tensor cores (f16 Q and P) within 1e-2, the CUDA-core decode
+// kernel too, the per-row kernels (f32 math on the same values) within 1e-4.
+void expect_every_fp8_kernel(bool scaled, const char* label) {
+  for (const Case& c : decode_cases()) {
+    const std::string name = case_name(c);
+    const double tensor = run_case(c, Kernels::kDecodeTensor, DType::kF8E4M3, scaled);
+    EXPECT_LT(tensor, 1e-2) << name;
+    std::printf("%s, tensor cores: %s: %.3g\n", label, name.c_str(), tensor);
+    if (c.heads / c.kv_heads > 8) continue;  // the CUDA-core kernels stop at groups of 8
+    EXPECT_LT(run_case(c, Kernels::kCudaCoreDecode, DType::kF8E4M3, scaled), 1e-2) << name;
+    EXPECT_LT(run_case(c, Kernels::kPerRow, DType::kF8E4M3, scaled), 1e-4) << name;
+  }
+}
+
 // bf16 Q and P on the tensor cores: a relative rounding of 2^-9 each, which
 // the softmax average shrinks; stated bound 1e-2 per row (a wrong mask or
 // tile gives errors of order 1). The one-row sequences beside the chunks
 // take the CUDA-core decode kernel here (f32 math on the same cache).
 TEST(CudaPrefillAttention, TensorCoresMatchReference) {
-  for (const Case& c : kCases) {
-    const double worst = run_case(c, Kernels::kCudaCoreDecode);
-    EXPECT_LT(worst, 1e-2) << fmt::format("heads {} kv {} dim {} window {} softcap {}", c.heads,
-                                          c.kv_heads, c.head_dim, c.window, c.softcap);
-    std::printf("prefill attention (tensor cores) heads %d/%d dim %d window %d cap %.0f: %.3g\n",
-                c.heads, c.kv_heads, c.head_dim, c.window, c.softcap, worst);
-  }
+  expect_cases(kCases, Kernels::kCudaCoreDecode, 1e-2, "prefill attention (tensor cores)");
 }
 
 // Decode rows on the tensor cores (bf16 Q and P, as in prefill): every
 // one-row sequence of every step, split or not, beside prefill chunks or not.
 TEST(CudaDecodeAttention, TensorCoresMatchReference) {
-  for (const Case& c : decode_cases()) {
-    const double worst = run_case(c, Kernels::kDecodeTensor);
-    EXPECT_LT(worst, 1e-2) << fmt::format("heads {} kv {} dim {} window {} softcap {}", c.heads,
-                                          c.kv_heads, c.head_dim, c.window, c.softcap);
-    std::printf("decode attention (tensor cores) heads %d/%d dim %d window %d cap %.0f: %.3g\n",
-                c.heads, c.kv_heads, c.head_dim, c.window, c.softcap, worst);
-  }
+  expect_cases(decode_cases(), Kernels::kDecodeTensor, 1e-2, "decode attention (tensor cores)");
 }
 
 // The per-row kernels read the same bf16 cache in f32 math: rounding only.
 TEST(CudaPrefillAttention, RowKernelsOnBf16Cache) {
-  for (const Case& c : kCases) {
-    const double worst = run_case(c, Kernels::kPerRow);
-    EXPECT_LT(worst, 1e-4) << fmt::format("heads {} kv {} dim {} window {} softcap {}", c.heads,
-                                          c.kv_heads, c.head_dim, c.window, c.softcap);
-  }
+  expect_cases(kCases, Kernels::kPerRow, 1e-4);
 }
 
-// The e4m3 cache (MLXS_CUDA_KV_FP8): the same kernels against the reference
-// over the values as e4m3 stores them. The tensor-core kernels widen the
-// codes to bf16 exactly, so the bound is the bf16 one; the per-row kernels
-// are f32 math on the same values.
+// The e4m3 cache (MLXS_CUDA_KV_FP8) against the reference over the values as
+// e4m3 stores them. Every code is exact in f16, which the tensor-core
+// kernels compute with, so their bound is the 16-bit one.
 TEST(CudaFp8KvAttention, EveryKernelMatchesReference) {
-  for (const Case& c : decode_cases()) {
-    const std::string name = fmt::format("heads {} kv {} dim {} window {} softcap {}", c.heads,
-                                         c.kv_heads, c.head_dim, c.window, c.softcap);
-    const double tensor = run_case(c, Kernels::kDecodeTensor, DType::kF8E4M3);
-    EXPECT_LT(tensor, 1e-2) << name;
-    std::printf("fp8 cache, tensor cores: %s: %.3g\n", name.c_str(), tensor);
-    if (c.heads / c.kv_heads > 8) continue;  // the CUDA-core kernels stop at groups of 8
-    EXPECT_LT(run_case(c, Kernels::kCudaCoreDecode, DType::kF8E4M3), 1e-2) << name;
-    EXPECT_LT(run_case(c, Kernels::kPerRow, DType::kF8E4M3), 1e-4) << name;
-  }
+  expect_every_fp8_kernel(false, "fp8 cache");
 }
 
 // The e4m3 decode paths that widen through shared memory (all rows, or V's
@@ -332,9 +337,7 @@ TEST(CudaFp8KvAttention, WidenedDecodePathsMatchReference) {
     setenv("MLXS_CUDA_FP8_WIDEN", widen, 1);
     for (const Case& c : decode_cases()) {
       const double worst = run_case(c, Kernels::kDecodeTensor, DType::kF8E4M3, true);
-      EXPECT_LT(worst, 1e-2) << widen
-                             << fmt::format(": heads {} kv {} dim {} window {} softcap {}", c.heads,
-                                            c.kv_heads, c.head_dim, c.window, c.softcap);
+      EXPECT_LT(worst, 1e-2) << widen << ": " << case_name(c);
     }
     unsetenv("MLXS_CUDA_FP8_WIDEN");
   }
@@ -346,16 +349,7 @@ TEST(CudaFp8KvAttention, WidenedDecodePathsMatchReference) {
 // and v_scale): values of amplitude 1,000 that unscaled codes would clip at
 // 448 read back as code * scale in every kernel, within the same bounds.
 TEST(CudaFp8KvAttention, PerHeadScalesEveryKernel) {
-  for (const Case& c : decode_cases()) {
-    const std::string name = fmt::format("heads {} kv {} dim {} window {} softcap {}", c.heads,
-                                         c.kv_heads, c.head_dim, c.window, c.softcap);
-    const double tensor = run_case(c, Kernels::kDecodeTensor, DType::kF8E4M3, true);
-    EXPECT_LT(tensor, 1e-2) << name;
-    std::printf("scaled fp8 cache, tensor cores: %s: %.3g\n", name.c_str(), tensor);
-    if (c.heads / c.kv_heads > 8) continue;  // the CUDA-core kernels stop at groups of 8
-    EXPECT_LT(run_case(c, Kernels::kCudaCoreDecode, DType::kF8E4M3, true), 1e-2) << name;
-    EXPECT_LT(run_case(c, Kernels::kPerRow, DType::kF8E4M3, true), 1e-4) << name;
-  }
+  expect_every_fp8_kernel(true, "scaled fp8 cache");
 }
 
 // Scales of the wrong count are refused; a bf16 cache ignores them.
