@@ -39,6 +39,12 @@
 #                           written as a text-only model (same seed: the same weights)
 #   GPU_NCU_PREFILL=2048    per-kernel device time of one prefill of that length (ncu), then
 #                           the counters of one launch of each GPU_NCU_KERNELS regex (prefill_kernel)
+#   GPU_PROFILE_BATCH=256 GPU_PROFILE_PROMPT=1000   GPU_PROFILE's op table at that batch and
+#                           prompt length (decode and prompt-chunk steps in separate rows)
+#   GPU_NCU_DECODE_KERNELS="decode_tc"   counters of one decode-step launch of each regex at
+#                           GPU_NCU_DECODE_BATCH (256) after GPU_NCU_DECODE_PROMPT (1000) tokens,
+#                           GPU_NCU_DECODE_ENVS="MLXS_CUDA_KV_FP8=1" set; skips
+#                           GPU_NCU_DECODE_SKIP (40) launches of it first
 #   GPU_KEEP=1              keep the synthetic models in /tmp for a later call
 #   GPU_TP=2                tensor parallelism over 2 GPUs (needs a 2-GPU machine): the
 #                           gpu tests named *tp* (NCCL parity, abort mid-step), then bench
@@ -212,9 +218,10 @@ for preset in $MODELS; do
     for envs in ${GPU_PROFILE_ENVS:-default}; do
       ARR=()
       [ "$envs" = default ] || IFS=, read -ra ARR <<< "$envs"
-      say "-- op timing, $preset, batch 1, $envs"
+      say "-- op timing, $preset, batch ${GPU_PROFILE_BATCH:-1}, ${GPU_PROFILE_PROMPT:-32}-token prompts, $envs"
       env "${ARR[@]}" MLXS_CUDA_OP_TIMING=1 "$B/bin/mlx-serving" bench decode --backend cuda \
-          --model "$dir" --batch 1 --prompt-len 32 --decode-tokens 16 --repeats 1 --warmup 2 \
+          --model "$dir" --batch "${GPU_PROFILE_BATCH:-1}" --prompt-len "${GPU_PROFILE_PROMPT:-32}" \
+          --decode-tokens 16 --repeats 1 --warmup "${GPU_PROFILE_WARMUP:-2}" \
           --quiet 2>&1 | grep "op timing" | tee -a "$SUMMARY"
     done
   fi
@@ -228,6 +235,25 @@ for preset in $MODELS; do
           "$B/bin/mlx-serving" bench decode --backend cuda --model "$dir" --batch "$b" --prompt-len 32 \
           --decode-tokens 8 --repeats 1 --warmup 2 --quiet > "$OUT/ncu-$preset-b$b.csv" 2>&1
       python3 "$ROOT/scripts/ncu_kernel_table.py" "$OUT/ncu-$preset-b$b.csv" | tee -a "$SUMMARY"
+    done
+  fi
+  if [ -n "${GPU_NCU_DECODE_KERNELS:-}" ]; then
+    # The counters of one decode-step launch of each regex, at batch
+    # GPU_NCU_DECODE_BATCH after GPU_NCU_DECODE_PROMPT-token prompts, with
+    # GPU_NCU_DECODE_ENVS (VAR=value[,VAR=value]) set.
+    NCU="$(ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)"
+    ARR=()
+    [ -z "${GPU_NCU_DECODE_ENVS:-}" ] || IFS=, read -ra ARR <<< "$GPU_NCU_DECODE_ENVS"
+    for kern in $GPU_NCU_DECODE_KERNELS; do
+      say "-- decode counters of $kern, $preset, batch ${GPU_NCU_DECODE_BATCH:-256}, ${GPU_NCU_DECODE_ENVS:-}"
+      env "${ARR[@]}" "$NCU" --clock-control none --kernel-name "regex:$kern" \
+          --launch-skip "${GPU_NCU_DECODE_SKIP:-40}" --launch-count 1 \
+          --section SpeedOfLight --section Occupancy --section LaunchStats \
+          --section WarpStateStats --section MemoryWorkloadAnalysis --section SchedulerStats \
+          "$B/bin/mlx-serving" bench decode --backend cuda --model "$dir" \
+          --batch "${GPU_NCU_DECODE_BATCH:-256}" --prompt-len "${GPU_NCU_DECODE_PROMPT:-1000}" \
+          --decode-tokens 4 --repeats 1 --warmup 0 --quiet > "$OUT/ncu-decode-$kern-$preset.txt" 2>&1
+      grep -v "^==PROF==" "$OUT/ncu-decode-$kern-$preset.txt" | tail -150 | tee -a "$SUMMARY"
     done
   fi
 done

@@ -256,7 +256,9 @@ struct CudaBackend::Impl {
     cudaEventSynchronize(ev_stop);
     float ms = 0;
     cudaEventElapsedTime(&ms, ev_start, ev_stop);
-    auto& slot = op_ms[name];
+    // Decode steps apart from steps holding a prompt chunk: a long prefill
+    // would otherwise hide where a batched decode step's time goes.
+    auto& slot = op_ms[std::string(step_multi_rows ? "prefill " : "decode ") + name];
     slot.first += ms;
     ++slot.second;
   }
@@ -371,7 +373,7 @@ struct CudaBackend::Impl {
       for (auto& [name, v] : op_ms) total += v.first;
       std::fprintf(stderr, "[cuda op timing] total %.3f ms\n", total);
       for (auto& [name, v] : op_ms) {
-        std::fprintf(stderr, "[cuda op timing] %-18s %10.3f ms %6.1f%% %8ld calls %8.1f us/call\n",
+        std::fprintf(stderr, "[cuda op timing] %-28s %10.3f ms %6.1f%% %8ld calls %8.1f us/call\n",
                      name.c_str(), v.first, 100.0 * v.first / std::max(total, 1e-9), v.second,
                      1000.0 * v.first / static_cast<double>(v.second));
       }
