@@ -929,14 +929,18 @@ core::Result<std::unique_ptr<CudaBackend>> CudaBackend::create(const CudaOptions
       env != nullptr && std::string(env) == "1") {
     impl->options.kv_dtype = DType::kF8E4M3;
   }
+
   // MLXS_CUDA_FP8_WIDEN=all|values: the e4m3 decode paths before the
-  // fragments were converted from the codes (A/B runs; process-wide).
+  // fragments were converted from the codes; MLXS_CUDA_FP8_LEAN=0: the
+  // three-block decode kernel before the lean one (A/B runs; process-wide).
   {
     const char* env = std::getenv("MLXS_CUDA_FP8_WIDEN");
     const std::string v = env == nullptr ? "" : env;
+    const char* lean = std::getenv("MLXS_CUDA_FP8_LEAN");
     k::set_fp8_decode_widen(v == "all"      ? k::KvWiden::kAll
                             : v == "values" ? k::KvWiden::kValues
-                                            : k::KvWiden::kNone);
+                                            : k::KvWiden::kNone,
+                            lean == nullptr || std::string(lean) != "0");
   }
   if (const char* env = std::getenv("MLXS_CUDA_ROPE_HEAD_MAX_ROWS"); env != nullptr) {
     impl->rope_head_max_rows = std::atoi(env);

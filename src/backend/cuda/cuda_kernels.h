@@ -110,9 +110,11 @@ bool attention_decode_tc_supported(int heads, int head_dim, const KvLayout& kv);
 // shared memory: all, only V's (K's fragments converted from the codes), or
 // none (V's too; heads of 128 and more, else as kValues). Decode takes
 // kNone unless set_fp8_decode_widen (the backend, from MLXS_CUDA_FP8_WIDEN
-// for A/B runs) says otherwise; prefill widens all.
+// for A/B runs) says otherwise; prefill widens all. `lean`: kNone at
+// 128-wide heads runs at four blocks per SM, Q re-read from shared memory
+// (false: the earlier three-block kernel; MLXS_CUDA_FP8_LEAN=0, A/B runs).
 enum class KvWiden : std::uint8_t { kAll, kValues, kNone };
-void set_fp8_decode_widen(KvWiden w);
+void set_fp8_decode_widen(KvWiden w, bool lean = true);
 cudaError_t attention_decode_tc(const KvLayout& kv, int layer, const float* q, float* out, int T,
                                 int heads, int head_dim, float scale, float softcap, int window,
                                 int splits, int split_len, const StepMeta& m, float* partial,

@@ -36,14 +36,35 @@ constexpr float kLn2 = 0.6931471805599453f;
 
 using bf16 = __nv_bfloat16;
 
-// Q, then the bf16 (K tile, V tile) stages, rows padded, then an e4m3
-// cache's staging area (kv_tile.cuh). The warps' final states (f32
-// [warp][row][D + 2]) reuse the first tile stage, which is larger.
-template <typename E, int D>
-constexpr std::size_t smem_bytes() {
-  return sizeof(bf16) * static_cast<std::size_t>(kRows) * (D + kPad) +
-         kv_tile_bytes<E, D, kTileKeys>() + kv_staging_bytes<E, D, kTileKeys>();
+// Q, then the 16-bit (K tile, V tile) stages, rows padded, then an e4m3
+// cache's staging area (kv_tile.cuh); a kernel that reads K and V from the
+// codes (KvWiden::kNone) has no tiles. The warps' final states (f32
+// [warp][row][D + 2]) reuse the space after Q.
+template <typename E, int D, KvWiden W>
+constexpr std::size_t tile_bytes() {
+  return W == KvWiden::kNone ? 0 : kv_tile_bytes<E, D, kTileKeys>();
 }
+template <typename E, int D, KvWiden W>
+constexpr std::size_t smem_bytes() {
+  constexpr std::size_t kv = tile_bytes<E, D, W>() + kv_staging_bytes<E, D, kTileKeys>();
+  constexpr std::size_t merge = sizeof(float) * kWarps * kRows * (D + 2);
+  return sizeof(bf16) * static_cast<std::size_t>(kRows) * (D + kPad) + (kv > merge ? kv : merge);
+}
+
+// Lean (kNone at 128-wide heads): Q's fragments are re-read from shared
+// memory instead of held, so the kernel fits 128 registers and four blocks
+// share an SM instead of three (without f16 tiles its shared memory allows
+// it). At 256 rows of 1k keys the three-block kernel read 2.35 TB/s (H100)
+// with under one eligible warp per scheduler, stalled mostly on the
+// conversions' dependent chains rather than on loads: three or four copy
+// stages instead of two changed nothing, 32- or 64-token cache blocks
+// instead of 16 under 1%. Lean: +4.6% decode tok/s at 64 rows, +1.3% at 256.
+template <int D, KvWiden W>
+constexpr bool lean_fits() {
+  return W == KvWiden::kNone && D == 128;
+}
+// Its blocks per SM (5 measured the same, with 96 registers and a spill).
+constexpr int kLeanBlocks = 4;
 
 // W (e4m3 caches): which staged rows go through the f16 widen in shared
 // memory. kValues: Q·Kᵀ takes K's codes straight from the staging area, each
@@ -55,8 +76,8 @@ constexpr std::size_t smem_bytes() {
 // from keys 2t, 2t + 1, 2t + 8 and 2t + 9 and pairs them with byte permutes,
 // which gives four n8 tiles whose output columns are permuted (put back in
 // order in the warps' merge).
-template <typename E, int D, KvWiden W>
-__global__ void __launch_bounds__(kThreads)
+template <typename E, int D, KvWiden W, int kBlocks>
+__global__ void __launch_bounds__(kThreads, kBlocks)
     decode_tc_kernel(KvLayout kv, int layer, const float* q, int heads, float scale, float softcap,
                      int window, int splits, int split_len, StepMeta m, float* partial,
                      unsigned* tickets, float* out, bool skip_multi) {
@@ -67,14 +88,14 @@ __global__ void __launch_bounds__(kThreads)
   constexpr int S = D + kPad;            // bf16 per shared row
   constexpr int KT = D / 16;             // k-steps of Q·Kᵀ
   constexpr int DT = D / 8;              // n8 output tiles of P·V
-  static_assert(sizeof(float) * kWarps * kRows * (D + 2) <=
-                sizeof(bf16) * 2 * kTileKeys * (D + kPad));  // the merge fits in one stage
+  constexpr bool kLean = kBlocks > 1;  // blocks per SM asked of the compiler
+  static_assert(!kLean || lean_fits<D, W>());
   using T16 = KvTile<E>;  // the MMA's operand type: bf16, or f16 for an e4m3 cache
   extern __shared__ __align__(128) unsigned char decode_tc_smem[];
   T16* qs = reinterpret_cast<T16*>(decode_tc_smem);  // [kRows][S]
   T16* stages = qs + kRows * S;                      // (K tile, V tile) stages
   unsigned char* staging = reinterpret_cast<unsigned char*>(stages) +
-                           kv_tile_bytes<E, D, kTileKeys>();  // e4m3 codes in flight
+                           tile_bytes<E, D, W>();  // e4m3 codes in flight
 
   const int t = static_cast<int>(blockIdx.x) / kv.kv_heads;
   const int g = static_cast<int>(blockIdx.x) % kv.kv_heads;
@@ -133,8 +154,8 @@ __global__ void __launch_bounds__(kThreads)
     }
   };
   // The same for every tile: in registers up to 128-wide heads, re-read
-  // from shared memory for 256 (registers are short there).
-  constexpr bool kQInRegisters = D <= 128;
+  // from shared memory for 256 (registers are short there) and when lean.
+  constexpr bool kQInRegisters = D <= 128 && !kLean;
   unsigned qa[kQInRegisters ? KT : 1][4];
   if constexpr (kQInRegisters) {
 #pragma unroll
@@ -293,18 +314,18 @@ __global__ void __launch_bounds__(kThreads)
   if (splits > 1) merge_if_last(partial, tickets + blockIdx.x, splits, group, D, head0, out);
 }
 
-template <typename E, int D, KvWiden W>
+template <typename E, int D, KvWiden W, int kBlocks = 1>
 cudaError_t launch(const KvLayout& kv, int layer, const float* q, float* out, int T, int heads,
                    float scale, float softcap, int window, int splits, int split_len,
                    const StepMeta& m, float* partial, unsigned* tickets, cudaStream_t s,
                    bool skip_multi) {
   static PerDeviceOnce once;  // one per kernel (a template's static)
-  constexpr auto kernel = decode_tc_kernel<E, D, W>;
-  if (const cudaError_t e = opt_in_smem(once, kernel, smem_bytes<E, D>()); e != cudaSuccess) {
+  constexpr auto kernel = decode_tc_kernel<E, D, W, kBlocks>;
+  if (const cudaError_t e = opt_in_smem(once, kernel, smem_bytes<E, D, W>()); e != cudaSuccess) {
     return e;
   }
   const dim3 grid(static_cast<unsigned>(T * kv.kv_heads), static_cast<unsigned>(splits));
-  return launch_early_smem(kernel, grid, kThreads, smem_bytes<E, D>(), s, kv, layer, q, heads,
+  return launch_early_smem(kernel, grid, kThreads, smem_bytes<E, D, W>(), s, kv, layer, q, heads,
                            scale, softcap, window, splits, split_len, m, partial, tickets, out,
                            skip_multi);
 }
@@ -312,6 +333,9 @@ cudaError_t launch(const KvLayout& kv, int layer, const float* q, float* out, in
 // What an e4m3 cache's decode widens through shared memory (process-wide:
 // an A/B switch the backends set as they are created).
 std::atomic<KvWiden> fp8_decode_widen{KvWiden::kNone};
+// Whether kNone takes the lean kernel where it fits (likewise set by the
+// backends; off for A/B runs only).
+std::atomic<bool> fp8_decode_lean{true};
 
 template <int D>
 KvWiden fp8_widen() {
@@ -321,8 +345,9 @@ KvWiden fp8_widen() {
 
 }  // namespace
 
-void set_fp8_decode_widen(KvWiden w) {
+void set_fp8_decode_widen(KvWiden w, bool lean) {
   fp8_decode_widen.store(w, std::memory_order_relaxed);
+  fp8_decode_lean.store(lean, std::memory_order_relaxed);
 }
 
 bool attention_decode_tc_supported(int heads, int head_dim, const KvLayout& kv) {
@@ -342,6 +367,13 @@ cudaError_t attention_decode_tc(const KvLayout& kv, int layer, const float* q, f
       const KvWiden w = fp8_widen<D>();
       if constexpr (D >= 128) {
         if (w == KvWiden::kNone) {
+          if constexpr (lean_fits<D, KvWiden::kNone>()) {
+            if (fp8_decode_lean.load(std::memory_order_relaxed)) {
+              return launch<E, D, KvWiden::kNone, kLeanBlocks>(kv, layer, q, out, T, heads, scale,
+                                                               softcap, window, splits, split_len,
+                                                               m, partial, tickets, s, skip_multi);
+            }
+          }
           return launch<E, D, KvWiden::kNone>(kv, layer, q, out, T, heads, scale, softcap, window,
                                               splits, split_len, m, partial, tickets, s,
                                               skip_multi);

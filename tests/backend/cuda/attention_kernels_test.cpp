@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <initializer_list>
 #include <memory>
 #include <numeric>
 #include <random>
@@ -201,7 +202,8 @@ double run_case(const Case& c, Kernels kernels, DType cache = DType::kBF16, bool
     gpu->attention(*kv, kLayer, qt, spec, ot);
     gpu->end_step();
     std::vector<float> got(q.size());
-    EXPECT_TRUE(gpu->copy_to_host(ot, got.data()).is_ok());
+    const core::Status copied = gpu->copy_to_host(ot, got.data());
+    EXPECT_TRUE(copied.is_ok()) << "step " << si << ": " << copied.to_string();
 
     // The cache now holds this step's rows, rounded to bf16.
     for (std::int64_t t = 0; t < T; ++t) {
@@ -330,17 +332,26 @@ TEST(CudaFp8KvAttention, EveryKernelMatchesReference) {
   expect_every_fp8_kernel(false, "fp8 cache");
 }
 
+// Every decode case on the tensor cores with `var` set to each of `values`
+// (the e4m3 decode paths' A/B switches), scaled cache, within 1e-2.
+void expect_decode_with_env(const char* var, std::initializer_list<const char*> values) {
+  for (const char* value : values) {
+    setenv(var, value, 1);
+    for (const Case& c : decode_cases()) {
+      const double worst = run_case(c, Kernels::kDecodeTensor, DType::kF8E4M3, true);
+      EXPECT_LT(worst, 1e-2) << var << "=" << value << ": " << case_name(c);
+    }
+    unsetenv(var);
+  }
+}
+
 // The e4m3 decode paths that widen through shared memory (all rows, or V's
 // only), kept for A/B runs (MLXS_CUDA_FP8_WIDEN), against the same reference.
 TEST(CudaFp8KvAttention, WidenedDecodePathsMatchReference) {
-  for (const char* widen : {"all", "values"}) {
-    setenv("MLXS_CUDA_FP8_WIDEN", widen, 1);
-    for (const Case& c : decode_cases()) {
-      const double worst = run_case(c, Kernels::kDecodeTensor, DType::kF8E4M3, true);
-      EXPECT_LT(worst, 1e-2) << widen << ": " << case_name(c);
-    }
-    unsetenv("MLXS_CUDA_FP8_WIDEN");
-  }
+  expect_decode_with_env("MLXS_CUDA_FP8_WIDEN", {"all", "values"});
+  // The kernel that converts K and V from the codes at three blocks per SM
+  // (before the lean one, which the other tests run).
+  expect_decode_with_env("MLXS_CUDA_FP8_LEAN", {"0"});
   // The next backend created takes the default again.
   EXPECT_LT(run_case(kCases[0], Kernels::kDecodeTensor, DType::kF8E4M3, true), 1e-2);
 }
