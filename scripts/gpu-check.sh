@@ -285,6 +285,11 @@ device_us() {
   (curl -s "http://127.0.0.1:$1/metrics" || true) |
       awk -v m="mlxs_engine_device_$2_microseconds_total" '$1 ~ "^"m"[{]" { s += $2 } END { printf "%d", s }'
 }
+# Sequences the engine preempted so far (a KV cache too small for the run).
+preemptions() {
+  (curl -s "http://127.0.0.1:$1/metrics" || true) |
+      awk '$1 ~ "^mlxs_engine_preemptions_total" { s += $2 } END { printf "%d", s }'
+}
 if [ "${GPU_SERVE:-0}" = 1 ] && [ -n "$last" ]; then
   # The runs: every GPU_SERVE_QUANT x GPU_SERVE_ENVS pair, or the pairs
   # GPU_SERVE_RUNS lists ("quant:envs ...", e.g. "none:default fp8:MLXS_CUDA_KV_FP8=1").
@@ -329,6 +334,7 @@ if [ "${GPU_SERVE:-0}" = 1 ] && [ -n "$last" ]; then
         for c in ${GPU_SERVE_CONCURRENCY:-1 16 64}; do
           say "-- concurrency $c, temperature $temp"
           busy0="$(device_us "$port" busy)"; idle0="$(device_us "$port" idle)"
+          pre0="$(preemptions "$port")"
           "$B/bin/mlx-serving" bench serve --url "http://127.0.0.1:$port" --model demo \
               --concurrency "$c" --num-prompts "${GPU_SERVE_NUM:-$((c * ${GPU_SERVE_PROMPTS_PER:-4}))}" \
               --input-len "${GPU_SERVE_IN:-128}" --output-len "${GPU_SERVE_OUT:-128}" --ignore-eos --temperature "$temp" --top-p "${GPU_SERVE_TOP_P:-1}" \
@@ -339,6 +345,7 @@ if [ "${GPU_SERVE:-0}" = 1 ] && [ -n "$last" ]; then
           awk -v b="$((busy1 - busy0))" -v i="$((idle1 - idle0))" 'BEGIN { if (b + i > 0)
               printf "  GPU idle between steps: %.1f%% of step time (busy %.1f s, idle %.2f s)\n",
                      100 * i / (b + i), b / 1e6, i / 1e6 }' | tee -a "$SUMMARY"
+          say "  preempted sequences: $(( $(preemptions "$port") - pre0 ))"
         done
       done
     fi

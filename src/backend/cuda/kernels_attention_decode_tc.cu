@@ -88,14 +88,14 @@ __global__ void __launch_bounds__(kThreads, kBlocks)
   constexpr int S = D + kPad;            // bf16 per shared row
   constexpr int KT = D / 16;             // k-steps of Q·Kᵀ
   constexpr int DT = D / 8;              // n8 output tiles of P·V
-  constexpr bool kLean = kBlocks > 1;  // blocks per SM asked of the compiler
+  constexpr bool kLean = kBlocks > 1;    // blocks per SM asked of the compiler
   static_assert(!kLean || lean_fits<D, W>());
   using T16 = KvTile<E>;  // the MMA's operand type: bf16, or f16 for an e4m3 cache
   extern __shared__ __align__(128) unsigned char decode_tc_smem[];
   T16* qs = reinterpret_cast<T16*>(decode_tc_smem);  // [kRows][S]
   T16* stages = qs + kRows * S;                      // (K tile, V tile) stages
-  unsigned char* staging = reinterpret_cast<unsigned char*>(stages) +
-                           tile_bytes<E, D, W>();  // e4m3 codes in flight
+  unsigned char* staging =
+      reinterpret_cast<unsigned char*>(stages) + tile_bytes<E, D, W>();  // e4m3 codes in flight
 
   const int t = static_cast<int>(blockIdx.x) / kv.kv_heads;
   const int g = static_cast<int>(blockIdx.x) % kv.kv_heads;
