@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -132,13 +133,19 @@ class CudaBuffer final : public tensor::DeviceBuffer {
 
 class CudaKvStorage final : public tensor::KvStorage {
  public:
+  // `shift_blocks`: kernels locate keys by shift and mask where the block
+  // size is a power of two (MLXS_CUDA_KV_SHIFT=0: by division, A/B runs).
   CudaKvStorage(const tensor::KvCacheShape& shape, std::unique_ptr<CudaBuffer> buffer,
-                std::unique_ptr<CudaBuffer> scales)
+                std::unique_ptr<CudaBuffer> scales, bool shift_blocks)
       : shape_(shape), buffer_(std::move(buffer)), scales_(std::move(scales)) {
     layout_.base = buffer_->data();
     layout_.scales = scales_ ? static_cast<const float*>(scales_->data()) : nullptr;
     layout_.type = wtype(shape.dtype);
     layout_.block_size = shape.block_size;
+    layout_.block_shift = -1;
+    const bool pow2 = shape.block_size > 0 && (shape.block_size & (shape.block_size - 1)) == 0;
+    if (shift_blocks && pow2)
+      layout_.block_shift = std::countr_zero(static_cast<unsigned>(shape.block_size));
     layout_.kv_heads = shape.kv_heads;
     layout_.head_dim = shape.head_dim;
     layout_.block_stride =
@@ -284,6 +291,9 @@ struct CudaBackend::Impl {
   // The overlap mode under tensor parallelism (share_sampled_ids);
   // MLXS_TP_OVERLAP=0 turns it off (an A/B switch).
   bool tp_overlap = true;
+  // KV caches created from now on locate keys by shift and mask
+  // (KvLayout::block_shift); MLXS_CUDA_KV_SHIFT=0 divides (A/B runs).
+  bool kv_shift = true;
   // This step has sequences of several rows (prefill chunks) / of one row.
   bool step_multi_rows = false;
   bool step_single_rows = false;
@@ -912,6 +922,7 @@ core::Result<std::unique_ptr<CudaBackend>> CudaBackend::create(const CudaOptions
       {"MLXS_CUDA_ACT_HALF", &Impl::act_half},
       {"MLXS_GEMM_AUTOTUNE", &Impl::gemm_autotune},
       {"MLXS_TP_OVERLAP", &Impl::tp_overlap},
+      {"MLXS_CUDA_KV_SHIFT", &Impl::kv_shift},
   };
   for (const auto& [var, field] : switches) {
     if (const char* env = std::getenv(var); env != nullptr && std::string(env) == "0") {
@@ -1252,8 +1263,8 @@ core::Result<std::unique_ptr<tensor::KvStorage>> CudaBackend::create_kv_storage(
                             cudaGetErrorString(err));
   }
   cudaMemset(p, 0, shape.bytes());
-  return std::unique_ptr<tensor::KvStorage>(
-      new CudaKvStorage(shape, std::make_unique<CudaBuffer>(p, shape.bytes()), std::move(scales)));
+  return std::unique_ptr<tensor::KvStorage>(new CudaKvStorage(
+      shape, std::make_unique<CudaBuffer>(p, shape.bytes()), std::move(scales), impl_->kv_shift));
 }
 
 DType CudaBackend::kv_dtype() const {

@@ -54,6 +54,11 @@ struct KvLayout {
   std::int64_t kv_stride;     // elements from K to V of a layer
   std::int64_t block_stride;  // elements per block (all kv heads)
   int block_size;
+  // log2(block_size) where it is a power of two (the engine's 16), else -1:
+  // a key's block and slot are then a shift and a mask instead of an integer
+  // division by a runtime value, which took tens of instructions per copied
+  // chunk in the attention kernels' tile loads (kv_block_of, kv_slot_of).
+  int block_shift;
   int kv_heads;
   int head_dim;
   // An e4m3 cache's dequantization scales, [layer][2: K, V][kv_heads] on the

@@ -66,9 +66,9 @@ __global__ void __launch_bounds__(kThreads)
       const int j = i / head_dim;
       const int d = i % head_dim;
       const int key = tile + j;
-      const std::int64_t block = table[key / kv.block_size];
+      const std::int64_t block = table[kv_block_of(kv, key)];
       const T* kp = layer_base + block * kv.block_stride + head_off +
-                    static_cast<std::int64_t>(key % kv.block_size) * head_dim;
+                    static_cast<std::int64_t>(kv_slot_of(kv, key)) * head_dim;
       ks[j * stride + d] = kv_load(kp + d);
       vs[j * stride + d] = kv_load(kp + kv.kv_stride + d);
     }
@@ -199,9 +199,9 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       const int key = min(base + u * kWarps, end - 1);  // a repeat is skipped below
-      const std::int64_t block = table[key / kv.block_size];
+      const std::int64_t block = table[kv_block_of(kv, key)];
       const T* kp = layer_base + block * kv.block_stride + head_off +
-                    static_cast<std::int64_t>(key % kv.block_size) * D + lane * P;
+                    static_cast<std::int64_t>(kv_slot_of(kv, key)) * D + lane * P;
       load_vec(kp, kk[u]);
       load_vec(kp + kv.kv_stride, vv[u]);
     }

@@ -27,9 +27,9 @@ template <typename T>
 __device__ __forceinline__ const T* key_row(const KvLayout& kv, const T* layer_base,
                                             const std::int32_t* table, std::int64_t head_off,
                                             int key, int D) {
-  const std::int64_t block = table[key / kv.block_size];
+  const std::int64_t block = table[kv_block_of(kv, key)];
   return layer_base + block * kv.block_stride + head_off +
-         static_cast<std::int64_t>(key % kv.block_size) * D;
+         static_cast<std::int64_t>(kv_slot_of(kv, key)) * D;
 }
 
 template <typename T, int D>

@@ -187,8 +187,8 @@ __global__ void kv_write_kernel(KvLayout kv, int layer, const float* k, const fl
   const int t = blockIdx.x;
   const int pos = m.positions[t];
   const std::int32_t* table = m.tables + m.seq_table[m.row_seq[t]];
-  const std::int32_t block = table[pos / kv.block_size];
-  const int slot = pos % kv.block_size;
+  const std::int32_t block = table[kv_block_of(kv, pos)];
+  const int slot = kv_slot_of(kv, pos);
   const int width = kv.kv_heads * kv.head_dim;
   for (int i = threadIdx.x; i < width; i += blockDim.x) {
     const int h = i / kv.head_dim;
@@ -208,8 +208,8 @@ __global__ void rope_cache_kernel(float* q, float* k, const float* v, int heads,
   const int half = rot_dim / 2;
   const int pos = m.positions[t];
   const std::int32_t* table = m.tables + m.seq_table[m.row_seq[t]];
-  const std::int32_t block = table[pos / kv.block_size];
-  const int slot = pos % kv.block_size;
+  const std::int32_t block = table[kv_block_of(kv, pos)];
+  const int slot = kv_slot_of(kv, pos);
   // One double-precision sincos per frequency (large positions need it),
   // shared by every head.
   __shared__ float cos_s[kMaxRotHalf];
@@ -279,8 +279,8 @@ __global__ void rope_cache_head_kernel(float* q, float* k, const float* v, int h
   if (!is_q) {
     const int pos = m.positions[t];
     const std::int32_t* table = m.tables + m.seq_table[m.row_seq[t]];
-    const std::int32_t block = table[pos / kv.block_size];
-    const int slot = pos % kv.block_size;
+    const std::int32_t block = table[kv_block_of(kv, pos)];
+    const int slot = kv_slot_of(kv, pos);
     kdst = kv_row<T>(kv, layer, 0, block, h, slot);
     vdst = kv_row<T>(kv, layer, 1, block, h, slot);
   }

@@ -79,6 +79,14 @@ __device__ __forceinline__ float2 e4m3x2_to_float2(unsigned short codes) {
   return __half22float2(*reinterpret_cast<const __half2*>(&bits));
 }
 
+// The block-table entry holding key position `key`, and its slot there.
+__device__ __forceinline__ int kv_block_of(const KvLayout& kv, int key) {
+  return kv.block_shift >= 0 ? key >> kv.block_shift : key / kv.block_size;
+}
+__device__ __forceinline__ int kv_slot_of(const KvLayout& kv, int key) {
+  return kv.block_shift >= 0 ? key & (kv.block_size - 1) : key % kv.block_size;
+}
+
 // Row `slot` of KV head `head` in cache block `block` (which: 0 K, 1 V).
 template <typename T>
 __device__ __forceinline__ T* kv_row(const KvLayout& kv, int layer, int which, std::int32_t block,

@@ -135,8 +135,8 @@ __device__ __forceinline__ void kv_tile_load(const KvLayout& kv, const E* layer_
     const bool ok = key < end;
     const E* src = layer_base;
     if (ok) {
-      src += static_cast<std::int64_t>(table[key / kv.block_size]) * kv.block_stride + head_off +
-             static_cast<std::int64_t>(key % kv.block_size) * D + c * kPer;
+      src += static_cast<std::int64_t>(table[kv_block_of(kv, key)]) * kv.block_stride + head_off +
+             static_cast<std::int64_t>(kv_slot_of(kv, key)) * D + c * kPer;
     }
     const E* vsrc = ok ? src + kv.kv_stride : src;
     if constexpr (kv_staged<E>()) {

@@ -356,6 +356,15 @@ TEST(CudaFp8KvAttention, WidenedDecodePathsMatchReference) {
   EXPECT_LT(run_case(kCases[0], Kernels::kDecodeTensor, DType::kF8E4M3, true), 1e-2);
 }
 
+// Block sizes that are not a power of two locate keys by division
+// (KvLayout::block_shift -1); MLXS_CUDA_KV_SHIFT=0 takes that path at 16.
+TEST(CudaDecodeAttention, KeysLocatedByDivisionMatchReference) {
+  setenv("MLXS_CUDA_KV_SHIFT", "0", 1);
+  expect_cases(decode_cases(), Kernels::kDecodeTensor, 1e-2);
+  expect_cases(kCases, Kernels::kPerRow, 1e-4);
+  unsetenv("MLXS_CUDA_KV_SHIFT");
+}
+
 // An e4m3 cache with per-(layer, K/V, kv head) scales (a checkpoint's k_scale
 // and v_scale): values of amplitude 1,000 that unscaled codes would clip at
 // 448 read back as code * scale in every kernel, within the same bounds.
