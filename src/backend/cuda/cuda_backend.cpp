@@ -79,6 +79,11 @@ bool is_fp8(const tensor::Weight& w) {
   return w.quant.format == tensor::QuantFormat::kFp8;
 }
 
+// Vector loads (float4, cuBLASLt's bias epilogue) need 16-byte alignment.
+bool aligned16(const void* p) {
+  return reinterpret_cast<std::uintptr_t>(p) % 16 == 0;
+}
+
 // Attention over long contexts splits the keys (flash-decoding) while the
 // batch is small enough to leave SMs idle otherwise.
 constexpr std::size_t kSplitBatch = 64;
@@ -142,10 +147,8 @@ class CudaKvStorage final : public tensor::KvStorage {
     layout_.scales = scales_ ? static_cast<const float*>(scales_->data()) : nullptr;
     layout_.type = wtype(shape.dtype);
     layout_.block_size = shape.block_size;
-    layout_.block_shift = -1;
-    const bool pow2 = shape.block_size > 0 && (shape.block_size & (shape.block_size - 1)) == 0;
-    if (shift_blocks && pow2)
-      layout_.block_shift = std::countr_zero(static_cast<unsigned>(shape.block_size));
+    const auto bs = static_cast<unsigned>(shape.block_size);
+    layout_.block_shift = shift_blocks && std::has_single_bit(bs) ? std::countr_zero(bs) : -1;
     layout_.kv_heads = shape.kv_heads;
     layout_.head_dim = shape.head_dim;
     layout_.block_stride =
@@ -509,8 +512,7 @@ struct CudaBackend::Impl {
               int M, int N, int K, int ldc = 0, const float* bias = nullptr) {
     if (ldc == 0) ldc = N;
     const int type_key = static_cast<int>(wtype_);
-    const bool with_bias = bias != nullptr && bias_epilogue && ldc == N &&
-                           reinterpret_cast<std::uintptr_t>(bias) % 16 == 0;
+    const bool with_bias = bias != nullptr && bias_epilogue && ldc == N && aligned16(bias);
     GemmPlan& plan = gemm_plans[{M, N, K, type_key, ldc, with_bias}];
     if (plan.op == nullptr) {
       const bool f32 = wtype_ == CUDA_R_32F;
@@ -1460,13 +1462,6 @@ void CudaBackend::rope_and_cache(Tensor q, Tensor k_, const Tensor& v, int head_
                         impl_->decode_kernels && impl_->step_tokens <= impl_->rope_head_max_rows),
       "rope_and_cache");
 }
-
-namespace {
-// float4 loads (gated_act_half) need 16-byte aligned rows.
-bool aligned16(const void* p) {
-  return reinterpret_cast<std::uintptr_t>(p) % 16 == 0;
-}
-}  // namespace
 
 void CudaBackend::gated_linear(Tensor gate, const Tensor& up, tensor::Activation act,
                                const tensor::LinearOut& down) {

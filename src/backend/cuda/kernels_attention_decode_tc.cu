@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include <cuda_bf16.h>
 
@@ -314,7 +315,7 @@ __global__ void __launch_bounds__(kThreads, kBlocks)
   if (splits > 1) merge_if_last(partial, tickets + blockIdx.x, splits, group, D, head0, out);
 }
 
-template <typename E, int D, KvWiden W, int kBlocks = 1>
+template <typename E, int D, KvWiden W, int kBlocks>
 cudaError_t launch(const KvLayout& kv, int layer, const float* q, float* out, int T, int heads,
                    float scale, float softcap, int window, int splits, int split_len,
                    const StepMeta& m, float* partial, unsigned* tickets, cudaStream_t s,
@@ -363,30 +364,32 @@ cudaError_t attention_decode_tc(const KvLayout& kv, int layer, const float* q, f
   return with_tc_kernel(kv, head_dim, [&](auto tag, auto dim) {
     using E = typename decltype(tag)::type;
     constexpr int D = decltype(dim)::value;
+    // The kernel of a widen mode at a number of blocks per SM (1: no
+    // minimum asked of the compiler), both as integral constants.
+    const auto run = [&](auto widen, auto blocks) {
+      return launch<E, D, decltype(widen)::value, decltype(blocks)::value>(
+          kv, layer, q, out, T, heads, scale, softcap, window, splits, split_len, m, partial,
+          tickets, s, skip_multi);
+    };
+    using None = std::integral_constant<KvWiden, KvWiden::kNone>;
+    using AnyBlocks = std::integral_constant<int, 1>;
     if constexpr (kv_staged<E>()) {
       const KvWiden w = fp8_widen<D>();
       if constexpr (D >= 128) {
         if (w == KvWiden::kNone) {
           if constexpr (lean_fits<D, KvWiden::kNone>()) {
             if (fp8_decode_lean.load(std::memory_order_relaxed)) {
-              return launch<E, D, KvWiden::kNone, kLeanBlocks>(kv, layer, q, out, T, heads, scale,
-                                                               softcap, window, splits, split_len,
-                                                               m, partial, tickets, s, skip_multi);
+              return run(None{}, std::integral_constant<int, kLeanBlocks>{});
             }
           }
-          return launch<E, D, KvWiden::kNone>(kv, layer, q, out, T, heads, scale, softcap, window,
-                                              splits, split_len, m, partial, tickets, s,
-                                              skip_multi);
+          return run(None{}, AnyBlocks{});
         }
       }
       if (w == KvWiden::kValues) {
-        return launch<E, D, KvWiden::kValues>(kv, layer, q, out, T, heads, scale, softcap, window,
-                                              splits, split_len, m, partial, tickets, s,
-                                              skip_multi);
+        return run(std::integral_constant<KvWiden, KvWiden::kValues>{}, AnyBlocks{});
       }
     }
-    return launch<E, D, KvWiden::kAll>(kv, layer, q, out, T, heads, scale, softcap, window, splits,
-                                       split_len, m, partial, tickets, s, skip_multi);
+    return run(std::integral_constant<KvWiden, KvWiden::kAll>{}, AnyBlocks{});
   });
 }
 
