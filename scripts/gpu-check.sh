@@ -75,8 +75,19 @@ for f in "$B"/bin/*.gz "$B"/bin/tests/*.gz; do
   [ -f "$f" ] && gunzip -f "$f" && chmod +x "${f%.gz}"
 done
 SUMMARY="$OUT/summary.txt"
+# Nsight Compute (the GPU_NCU* stages), and the counters those stages print
+# for the kernels they name.
+NCU="$(ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)"
+NCU_SECTIONS=(--section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats
+              --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis --section SchedulerStats)
 : > "$SUMMARY"
 say() { echo "$*" | tee -a "$SUMMARY"; }
+# ARR: the variables of an A/B entry ("VAR=value[,VAR=value]"; none for
+# "default" or empty), for `env "${ARR[@]}" …`.
+envs_of() {
+  ARR=()
+  [ -z "$1" ] || [ "$1" = default ] || IFS=, read -ra ARR <<< "$1"
+}
 
 say "== machine"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader | tee -a "$SUMMARY"
@@ -161,8 +172,7 @@ for preset in $MODELS; do
   # warm second), once per GPU_PREFILL_ENVS entry as GPU_DECODE_ENVS.
   for plen in ${GPU_PREFILL:-}; do
     for envs in ${GPU_PREFILL_ENVS:-default}; do
-      ARR=()
-      [ "$envs" = default ] || IFS=, read -ra ARR <<< "$envs"
+      envs_of "$envs"
       say "-- prefill, $preset, $plen-token prompts, $envs"
       env "${ARR[@]}" "$B/bin/mlx-serving" bench decode --backend cuda --model "$dir" \
           --batch "${GPU_PREFILL_BATCHES:-1,1,8}" --prompt-len "$plen" --decode-tokens 16 \
@@ -173,7 +183,6 @@ for preset in $MODELS; do
     # Where one GPU_NCU_PREFILL-token prefill's device time goes, kernel by
     # kernel (GEMM tuning off: its candidate runs would count), then the
     # counters of one prefill attention launch.
-    NCU="$(ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)"
     say "-- kernels of one $GPU_NCU_PREFILL-token prefill, $preset"
     MLXS_GEMM_AUTOTUNE=0 "$NCU" --clock-control none --metrics gpu__time_duration.sum --csv \
         --launch-count "${GPU_NCU_COUNT:-700}" \
@@ -184,8 +193,7 @@ for preset in $MODELS; do
     for kern in ${GPU_NCU_KERNELS:-prefill_kernel}; do
       say "-- counters of $kern, $preset"
       "$NCU" --clock-control none --kernel-name "regex:$kern" --launch-skip 1 --launch-count 1 \
-          --section SpeedOfLight --section Occupancy --section LaunchStats \
-          --section WarpStateStats --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis \
+          "${NCU_SECTIONS[@]}" \
           "$B/bin/mlx-serving" bench decode --backend cuda --model "$dir" --batch 1 \
           --prompt-len "$GPU_NCU_PREFILL" --decode-tokens 1 --repeats 1 --warmup 0 --quiet \
           > "$OUT/ncu-$kern-$preset.txt" 2>&1
@@ -195,9 +203,8 @@ for preset in $MODELS; do
   [ "${GPU_DECODE_BENCH:-1}" = 1 ] || continue
   for envs in ${GPU_DECODE_ENVS:-default}; do
     tag=""
-    ARR=()
+    envs_of "$envs"
     if [ "$envs" != default ]; then
-      IFS=, read -ra ARR <<< "$envs"
       tag="-${envs//[^A-Za-z0-9_]/-}"
       say "-- $preset with $envs"
     fi
@@ -216,8 +223,7 @@ for preset in $MODELS; do
     # Where a decode step's time goes, op by op (graphs off while timing;
     # once per GPU_PROFILE_ENVS entry, as GPU_DECODE_ENVS).
     for envs in ${GPU_PROFILE_ENVS:-default}; do
-      ARR=()
-      [ "$envs" = default ] || IFS=, read -ra ARR <<< "$envs"
+      envs_of "$envs"
       say "-- op timing, $preset, batch ${GPU_PROFILE_BATCH:-1}, ${GPU_PROFILE_PROMPT:-32}-token prompts, $envs"
       env "${ARR[@]}" MLXS_CUDA_OP_TIMING=1 "$B/bin/mlx-serving" bench decode --backend cuda \
           --model "$dir" --batch "${GPU_PROFILE_BATCH:-1}" --prompt-len "${GPU_PROFILE_PROMPT:-32}" \
@@ -227,7 +233,6 @@ for preset in $MODELS; do
   fi
   if [ "${GPU_NCU:-0}" = 1 ]; then
     # Per-kernel device time of about one decode step (Nsight Compute).
-    NCU="$(ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)"
     for b in ${GPU_NCU_BATCHES:-1}; do
       say "-- kernels of one decode step, $preset, batch $b"
       "$NCU" --metrics gpu__time_duration.sum --csv --launch-skip "${GPU_NCU_SKIP:-1500}" \
@@ -241,15 +246,12 @@ for preset in $MODELS; do
     # The counters of one decode-step launch of each regex, at batch
     # GPU_NCU_DECODE_BATCH after GPU_NCU_DECODE_PROMPT-token prompts, with
     # GPU_NCU_DECODE_ENVS (VAR=value[,VAR=value]) set.
-    NCU="$(ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)"
-    ARR=()
-    [ -z "${GPU_NCU_DECODE_ENVS:-}" ] || IFS=, read -ra ARR <<< "$GPU_NCU_DECODE_ENVS"
+    envs_of "${GPU_NCU_DECODE_ENVS:-}"
     for kern in $GPU_NCU_DECODE_KERNELS; do
       say "-- decode counters of $kern, $preset, batch ${GPU_NCU_DECODE_BATCH:-256}, ${GPU_NCU_DECODE_ENVS:-}"
       env "${ARR[@]}" "$NCU" --clock-control none --kernel-name "regex:$kern" \
           --launch-skip "${GPU_NCU_DECODE_SKIP:-40}" --launch-count 1 \
-          --section SpeedOfLight --section Occupancy --section LaunchStats \
-          --section WarpStateStats --section MemoryWorkloadAnalysis --section SchedulerStats \
+          "${NCU_SECTIONS[@]}" \
           "$B/bin/mlx-serving" bench decode --backend cuda --model "$dir" \
           --batch "${GPU_NCU_DECODE_BATCH:-256}" --prompt-len "${GPU_NCU_DECODE_PROMPT:-1000}" \
           --decode-tokens 4 --repeats 1 --warmup 0 --quiet > "$OUT/ncu-decode-$kern-$preset.txt" 2>&1
@@ -280,16 +282,15 @@ if [ "${GPU_STRUCTURED:-0}" = 1 ] && [ -n "$last" ]; then
   done
 fi
 
-# A worker's device busy or idle microseconds (engine metrics), 0 if none.
-device_us() {
+# The sum over labels of counter $2 on the server at port $1, 0 if none.
+metric_total() {
   (curl -s "http://127.0.0.1:$1/metrics" || true) |
-      awk -v m="mlxs_engine_device_$2_microseconds_total" '$1 ~ "^"m"[{]" { s += $2 } END { printf "%d", s }'
+      awk -v m="$2" '$1 ~ "^"m"([{]|$)" { s += $2 } END { printf "%d", s }'
 }
+# A worker's device busy or idle microseconds (engine metrics).
+device_us() { metric_total "$1" "mlxs_engine_device_$2_microseconds_total"; }
 # Sequences the engine preempted so far (a KV cache too small for the run).
-preemptions() {
-  (curl -s "http://127.0.0.1:$1/metrics" || true) |
-      awk '$1 ~ "^mlxs_engine_preemptions_total" { s += $2 } END { printf "%d", s }'
-}
+preemptions() { metric_total "$1" mlxs_engine_preemptions_total; }
 if [ "${GPU_SERVE:-0}" = 1 ] && [ -n "$last" ]; then
   # The runs: every GPU_SERVE_QUANT x GPU_SERVE_ENVS pair, or the pairs
   # GPU_SERVE_RUNS lists ("quant:envs ...", e.g. "none:default fp8:MLXS_CUDA_KV_FP8=1").
@@ -302,9 +303,9 @@ if [ "${GPU_SERVE:-0}" = 1 ] && [ -n "$last" ]; then
   for run in $RUNS; do
     q="${run%%:*}"
     envs="${run#*:}"
-    ARR=()
+    envs_of "$envs"
     tag=""
-    [ "$envs" = default ] || { IFS=, read -ra ARR <<< "$envs"; tag="-${envs//[^A-Za-z0-9_]/-}"; }
+    [ "$envs" = default ] || tag="-${envs//[^A-Za-z0-9_]/-}"
     say "== serve --backend cuda ($(basename "$last"), quantization $q, $envs)"
     log="$OUT/serve-$q$tag.log"
     env "${ARR[@]}" "$B/bin/mlx-serving" --log-level warn serve --backend cuda --model "demo=$last" --port 0 \
@@ -367,8 +368,7 @@ if [ "${GPU_VISION:-0}" = 1 ]; then
     # sums the warm-up requests too, and their first calls' setup).
     for envs in ${GPU_VISION_ENVS:-default}; do
       tag="${envs//[^A-Za-z0-9_]/-}"
-      ARR=()
-      [ "$envs" = default ] || IFS=, read -ra ARR <<< "$envs"
+      envs_of "$envs"
       say "-- $be $envs"
       if [ "${GPU_VISION_TIMING:-0}" = 1 ]; then
         env "${ARR[@]}" MLXS_CUDA_OP_TIMING=1 "$B/bin/mlx-serving" bench vision --backend "$be" \
