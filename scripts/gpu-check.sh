@@ -28,6 +28,7 @@
 #   GPU_TESTS=0 GPU_DECODE_BENCH=0   skip those stages (e.g. a second call)
 #   GPU_TEST_ONLY="backend_cuda_ops_test model_vision_parity_cuda_test"   only these test binaries
 #   GPU_KERNEL_BENCH=0      skip bench kernels;  GPU_MODELS=none  no decode models at all
+#   GPU_KERNEL_ENVS="MLXS_GEMV_SPLIT=1 default"   bench kernels once per entry
 #   GPU_VISION=1            bench vision: TTFT of one image request (tower + prefill) on a
 #                           synthetic Gemma 3 VLM with the full-size SigLIP tower around a
 #                           gemma3_text decoder of GPU_VISION_PRESET's shapes (llama-3.2-1b)
@@ -143,11 +144,14 @@ if [ -n "${GPU_TP:-}" ]; then
 fi
 
 say "== kernel benchmarks"
-for rows in ${GPU_GEMV_ROWS:-4}; do
+ki=0
+for envs in ${GPU_KERNEL_ENVS:-default}; do
   [ "${GPU_KERNEL_BENCH:-1}" = 1 ] || break
-  say "-- GEMV rows per warp: $rows"
-  MLXS_GEMV_ROWS=$rows "$B/bin/mlx-serving" bench kernels --backend cuda --reps 50 \
-      --json "$OUT/kernels-rows$rows.json" 2>&1 | tee -a "$SUMMARY" || status=1
+  envs_of "$envs"
+  ki=$((ki + 1))
+  say "-- bench kernels [$envs]"
+  env "${ARR[@]}" "$B/bin/mlx-serving" bench kernels --backend cuda --reps 50 \
+      --json "$OUT/kernels-$ki.json" 2>&1 | tee -a "$SUMMARY" || status=1
 done
 
 say "== decode benchmarks"

@@ -1,8 +1,8 @@
 // Matrix-vector products for decode (1 to 8 input rows), f32 math against
 // weights read once with 16-byte loads, eight of them in flight per lane.
-// One input row: a warp per weight row, one sequential stream per warp (the
-// measured best on H200: 92% of the copy bound on 4096x28672). Two to eight
-// input rows: a warp per four weight rows, so each x load serves four rows.
+// One input row: four warps per weight row, each streaming a quarter of it
+// (split_for_one_row). Two to eight input rows: a warp per four weight rows,
+// so each x load serves four rows.
 // Several weights sharing x (q/k/v, gate/up) run as one launch.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -12,6 +12,7 @@
 
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/launch_util.cuh"
+#include "backend/cuda/stream_load.cuh"
 
 namespace mlxs::backend::cuda::k {
 namespace {
@@ -77,13 +78,24 @@ struct Segments {
   int count;
 };
 
-template <typename W, int M, bool kVector, int kRows>
-__global__ void __launch_bounds__(32 * kWarps)
+// Blocks of the one-row kernel resident per SM: at 68 registers only 7
+// fitted, and a 4096-row GEMV of a warp per row ran a second, nearly empty
+// wave (64% of the copy bound instead of 94%).
+constexpr int kOneRowBlocks = 8;
+
+// kSplit warps of a block share a weight row (one input row only), each
+// taking a contiguous piece of K; their sums meet in shared memory.
+template <typename W, int M, bool kVector, int kRows, int kSplit>
+__global__ void __launch_bounds__(32 * kWarps, kRows == 1 ? kOneRowBlocks : 1)
     gemv_kernel(const float* x, int K, Segments segs, bool early_loads) {
+  static_assert(kSplit == 1 || kRows == 1, "K is split for one-row products only");
+  static_assert(kWarps % kSplit == 0, "a row's warps share a block");
   const int lane = threadIdx.x & 31;
+  const int unit = static_cast<int>(blockIdx.x) * kWarps + static_cast<int>(threadIdx.x >> 5);
   // Warp w covers rows [kRows * w, kRows * w + kRows) of the segments' row
-  // space, each segment rounded up to a multiple of kRows.
-  int r = (blockIdx.x * kWarps + (threadIdx.x >> 5)) * kRows;
+  // space (w counting row units of kSplit warps), each segment rounded up to
+  // a multiple of kRows.
+  int r = unit / kSplit * kRows;
   int s = 0;
   while (s < segs.count) {
     const int padded = (segs.seg[s].n + kRows - 1) / kRows * kRows;
@@ -91,25 +103,42 @@ __global__ void __launch_bounds__(32 * kWarps)
     r -= padded;
     ++s;
   }
-  if (s >= segs.count) return;
+  // Past the last row. A split warp still meets its block at the barrier,
+  // with an empty piece of K.
+  const bool dead = s >= segs.count;
+  if (kSplit == 1 && dead) return;
+  if (dead) s = r = 0;
   const GemvSegment& g = segs.seg[s];
-  const int live = min(kRows, g.n - r);
+  const int live = dead ? 0 : min(kRows, g.n - r);
   const W* rows[kRows];
 #pragma unroll
   for (int i = 0; i < kRows; ++i) {
-    rows[i] = static_cast<const W*>(g.w) + static_cast<std::int64_t>(r + min(i, live - 1)) * K;
+    rows[i] =
+        static_cast<const W*>(g.w) + static_cast<std::int64_t>(r + min(i, max(live, 1) - 1)) * K;
   }
   constexpr int V = Vec<W>::kN;
   constexpr int kUnroll = kLoadsInFlight / kRows;
   constexpr int kStep = 32 * V * kUnroll;
-  const int full = kVector ? K / kStep * kStep : 0;
+  // This warp's piece of K: whole 32-lane loads, so every lane's V values
+  // are all inside it or all past it (K % V == 0 on the vector path).
+  int begin = 0;
+  int end = dead ? 0 : K;
+  if constexpr (kSplit > 1) {
+    const int piece = (K / kSplit + 32 * V - 1) / (32 * V) * (32 * V);
+    begin = min(K, unit % kSplit * piece);
+    end = dead ? begin : min(K, begin + piece);
+  }
   uint4 raw[kUnroll][kRows];
-  auto load_raw = [&](int k) {
+  // A pass's loads at lane offset k; with `guard`, those past the piece's
+  // end are zeros (and skipped below).
+  auto load_raw = [&](int k, bool guard) {
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
 #pragma unroll
-      for (int i = 0; i < kRows; ++i)
-        raw[u][i] = __ldg(reinterpret_cast<const uint4*>(rows[i] + k + u * 32 * V));
+      for (int i = 0; i < kRows; ++i) {
+        raw[u][i] = !guard || k + u * 32 * V < end ? load_streamed(rows[i] + k + u * 32 * V)
+                                                   : make_uint4(0, 0, 0, 0);
+      }
     }
   };
   // The weights are constant: the first pass's loads are issued before the
@@ -117,8 +146,8 @@ __global__ void __launch_bounds__(32 * kWarps)
   // RoPE, attention: launched to trigger early) still runs. This is the
   // GEMV's ramp, most of a small matrix's time beyond its bytes.
   bool loaded = false;
-  if (kVector && early_loads && lane * V < full) {
-    load_raw(lane * V);
+  if (kVector && early_loads) {
+    load_raw(begin + lane * V, true);
     loaded = true;
   }
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
@@ -152,46 +181,62 @@ __global__ void __launch_bounds__(32 * kWarps)
       }
     }
   };
-  int k0 = 0;
   if constexpr (kVector) {
-    for (int k = lane * V; k < full; k += kStep) {
-      if (!loaded) load_raw(k);
-      loaded = false;
+    auto consume = [&](int k, bool guard) {
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u) {
+        if (guard && k + u * 32 * V >= end) break;
         float wv[kRows][V];
 #pragma unroll
         for (int i = 0; i < kRows; ++i) Vec<W>::widen(raw[u][i], wv[i]);
         fma_vector(wv, k + u * 32 * V);
       }
+    };
+    // Whole passes, then at most one partial pass with guarded loads.
+    const int whole_end = begin + (end - begin) / kStep * kStep;
+    int k0 = begin;
+    for (; k0 < whole_end; k0 += kStep) {
+      if (!loaded) load_raw(k0 + lane * V, false);
+      loaded = false;
+      consume(k0 + lane * V, false);
     }
-    const int vec_end = K / V * V;
-    for (int k = full + lane * V; k < vec_end; k += 32 * V) {
-      float wv[kRows][V];
+    if (k0 < end) {
+      if (!loaded) load_raw(k0 + lane * V, true);
+      consume(k0 + lane * V, true);
+    }
+  } else {
+    for (int k = begin + lane; k < end; k += 32) {
 #pragma unroll
-      for (int i = 0; i < kRows; ++i)
-        Vec<W>::widen(__ldg(reinterpret_cast<const uint4*>(rows[i] + k)), wv[i]);
-      fma_vector(wv, k);
+      for (int i = 0; i < kRows; ++i) {
+        const float wk = Vec<W>::scalar(rows[i] + k);
+#pragma unroll
+        for (int m = 0; m < M; ++m) acc[i][m] += wk * x[static_cast<std::int64_t>(m) * K + k];
+      }
     }
-    k0 = vec_end;
   }
-  for (int k = k0 + lane; k < K; k += 32) {
+  if constexpr (kSplit == 1) {
 #pragma unroll
     for (int i = 0; i < kRows; ++i) {
-      const float wk = Vec<W>::scalar(rows[i] + k);
 #pragma unroll
-      for (int m = 0; m < M; ++m) acc[i][m] += wk * x[static_cast<std::int64_t>(m) * K + k];
-    }
-  }
-#pragma unroll
-  for (int i = 0; i < kRows; ++i) {
-#pragma unroll
-    for (int m = 0; m < M; ++m) {
-      const float sum = warp_sum(acc[i][m]);
-      if (lane == 0 && i < live) {
-        g.y[static_cast<std::int64_t>(m) * g.n + r + i] =
-            sum + (g.bias != nullptr ? g.bias[r + i] : 0.0f);
+      for (int m = 0; m < M; ++m) {
+        const float sum = warp_sum(acc[i][m]);
+        if (lane == 0 && i < live) {
+          g.y[static_cast<std::int64_t>(m) * g.n + r + i] =
+              sum + (g.bias != nullptr ? g.bias[r + i] : 0.0f);
+        }
       }
+    }
+  } else {
+    __shared__ float piece_sum[kWarps];
+    const float sum = warp_sum(acc[0][0]);
+    const int warp = static_cast<int>(threadIdx.x >> 5);
+    if (lane == 0) piece_sum[warp] = sum;
+    __syncthreads();
+    if (lane == 0 && warp % kSplit == 0 && live > 0) {
+      float total = 0.0f;
+#pragma unroll
+      for (int p = 0; p < kSplit; ++p) total += piece_sum[warp + p];
+      g.y[r] = total + (g.bias != nullptr ? g.bias[r] : 0.0f);
     }
   }
 }
@@ -205,6 +250,21 @@ bool early_loads_enabled() {
   return on;
 }
 
+// Warps per weight row of one-row products: MLXS_GEMV_SPLIT=1|2|4 (A/B),
+// else 4. Four beat one on every 8B and 1B shape (H100, bench kernels, same
+// call): down 4096x14336 93% of the copy bound against 90%, o 85% against
+// 80%, qkv 91% against 79%, gate_up 103% against 99%, the 1B's down 79%
+// against 69%. Shorter streams per warp and a grid of several waves leave a
+// shorter tail.
+int split_for_one_row() {
+  static const int split = [] {
+    const char* env = std::getenv("MLXS_GEMV_SPLIT");
+    const int v = env == nullptr ? 0 : std::atoi(env);
+    return v == 1 || v == 2 || v == 4 ? v : 4;
+  }();
+  return split;
+}
+
 template <typename W, int M>
 cudaError_t launch(const float* x, bool input_aligned, int K, const Segments& segs,
                    cudaStream_t s) {
@@ -215,12 +275,28 @@ cudaError_t launch(const float* x, bool input_aligned, int K, const Segments& se
     warps += (segs.seg[i].n + kRows - 1) / kRows;
     aligned = aligned && (reinterpret_cast<std::uintptr_t>(segs.seg[i].w) % 16) == 0;
   }
-  const auto blocks = static_cast<unsigned>((warps + kWarps - 1) / kWarps);
-  if (aligned) {
-    return launch_early(gemv_kernel<W, M, true, kRows>, blocks, 32 * kWarps, s, x, K, segs,
-                        early_loads_enabled());
+  const auto blocks_of = [&](int split) {
+    return static_cast<unsigned>((warps * split + kWarps - 1) / kWarps);
+  };
+  if (!aligned) {
+    return launch_early(gemv_kernel<W, M, false, kRows, 1>, blocks_of(1), 32 * kWarps, s, x, K,
+                        segs, false);
   }
-  return launch_early(gemv_kernel<W, M, false, kRows>, blocks, 32 * kWarps, s, x, K, segs, false);
+  const bool early = early_loads_enabled();
+  if constexpr (M == 1) {
+    switch (split_for_one_row()) {
+      case 1:
+        break;
+      case 2:
+        return launch_early(gemv_kernel<W, M, true, kRows, 2>, blocks_of(2), 32 * kWarps, s, x, K,
+                            segs, early);
+      default:
+        return launch_early(gemv_kernel<W, M, true, kRows, 4>, blocks_of(4), 32 * kWarps, s, x, K,
+                            segs, early);
+    }
+  }
+  return launch_early(gemv_kernel<W, M, true, kRows, 1>, blocks_of(1), 32 * kWarps, s, x, K, segs,
+                      early);
 }
 
 template <typename W>

@@ -151,6 +151,35 @@ TEST(CudaOps, LinearEveryDtypeAndRowCount) {
   }
 }
 
+TEST(CudaOps, OneRowGemvSplitsRowsOverWarps) {
+  // One input row: four warps share each weight row, a piece of K each, on
+  // the real models' row counts and an odd one. K = 4104 leaves each piece a
+  // partial pass of loads; K = 1032 makes every piece shorter than a pass.
+  Pair p(false);
+  ASSERT_TRUE(p.gpu);
+  p.plan(8, 2, 64, 6144);
+  core::Xoshiro256 rng(5);
+  HostData hd;
+  for (std::int64_t N : {6144, 4647, 4224}) {
+    for (std::int64_t K : {4104, 1032}) {
+      SCOPED_TRACE(fmt::format("N={} K={}", N, K));
+      auto x = both(p, hd.random(DType::kF32, {1, K}, rng), true);
+      tensor::Weight wc, wg;
+      const Tensor wh = hd.random(DType::kBF16, {N, K}, rng, 0.3f);
+      wc.w = *p.cpu.import_tensor(wh, false);
+      wg.w = *p.gpu->import_tensor(wh, false);
+      auto yc_buf = p.cpu.allocate(static_cast<std::size_t>(N) * 4).value();
+      auto yg_buf = p.gpu->allocate(static_cast<std::size_t>(N) * 4).value();
+      Tensor yc(yc_buf->data(), DType::kF32, {1, N});
+      Tensor yg(yg_buf->data(), DType::kF32, {1, N}, tensor::Device::kCuda);
+      const tensor::LinearOut oc{&wc, yc}, og{&wg, yg};
+      p.cpu.linear(x.c, std::span<const tensor::LinearOut>(&oc, 1));
+      p.gpu->linear(x.g, std::span<const tensor::LinearOut>(&og, 1));
+      EXPECT_LT(rel_error(fetch(*p.gpu, yg), fetch(p.cpu, yc)), 1e-5);
+    }
+  }
+}
+
 // A packed MLX affine weight (random codes, bf16 or f32 scales and biases)
 // and the storage its views point into.
 struct PackedWeight {
