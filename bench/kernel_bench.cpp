@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <iterator>
 #include <memory>
 
 #include <fmt/format.h>
@@ -10,6 +11,7 @@
 #include "core/half.h"
 #include "core/rng.h"
 #include "machine.h"
+#include "model/quantize.h"
 #ifdef MLXS_HAVE_CUDA
 #include "backend/cuda/copy_bandwidth.h"
 #include "backend/cuda/cuda_backend.h"
@@ -119,6 +121,38 @@ core::Result<nlohmann::json> run_kernel_bench(const KernelBenchOptions& o) {
                          {"fraction_of_bound", bound_gbps > 0 ? gbps / bound_gbps : 0.0}});
     }
   }
+  // One-row products of the same shapes quantized as at load (FP8 per output
+  // channel, 4-bit affine in groups of 64), on CUDA: GB/s of the bytes read
+  // (codes, scales and biases).
+  nlohmann::json quantized = nlohmann::json::array();
+  for (const char* format : {"fp8", "int4"}) {
+    for (std::size_t si = 0; gemms_too && si < std::size(kShapes); ++si) {
+      const Shape& s = kShapes[si];
+      host.resize(static_cast<std::size_t>(s.n * s.k));
+      for (auto& v : host) v = core::f32_to_bf16((rng.uniform() - 0.5f) * 0.1f);
+      const Tensor hw(host.data(), DType::kBF16, {s.n, s.k});
+      const model::QuantizedMatrix q = std::strcmp(format, "fp8") == 0
+                                           ? model::quantize_fp8_matrix(hw, 0)
+                                           : model::quantize_affine_matrix(hw, 4, 64, 0);
+      std::size_t bytes = 0;
+      for (const Tensor* t : {&q.weight.w, &q.weight.quant.scales, &q.weight.quant.biases}) {
+        if (!t->empty()) bytes += t->nbytes();
+      }
+      const int copies = static_cast<int>(std::max<std::size_t>(2, (512u << 20) / bytes + 1));
+      std::vector<tensor::Weight> weights;
+      for (int c = 0; c < copies; ++c) {
+        MLXS_ASSIGN_OR_RETURN(auto w, be->import_quantized(q.weight));
+        weights.push_back(std::move(w));
+      }
+      MLXS_ASSIGN_OR_RETURN(const double us, time_linear(weights, s, 1, copies, o.reps));
+      const double gbps = static_cast<double>(bytes) / (us * 1e-6) / 1e9;
+      quantized.push_back({{"shape", s.name},
+                           {"format", format},
+                           {"us", us},
+                           {"gbps", gbps},
+                           {"fraction_of_bound", bound_gbps > 0 ? gbps / bound_gbps : 0.0}});
+    }
+  }
   // Prefill-sized GEMMs on the same shapes (the first four, Llama-3.1-8B's
   // layer): TFLOP/s, one weight reused (compute, not memory, is timed).
   nlohmann::json gemms = nlohmann::json::array();
@@ -136,6 +170,7 @@ core::Result<nlohmann::json> run_kernel_bench(const KernelBenchOptions& o) {
                         {"bound_gbps", bound_gbps},
                         {"bound", "device-to-device copy, bytes read + written"},
                         {"linear", linears},
+                        {"quantized", quantized},
                         {"gemm", gemms}};
 }
 
@@ -148,6 +183,16 @@ std::string format_kernel_table(const nlohmann::json& r) {
     out += fmt::format("{:<24} {:>5} {:>10.1f} {:>10.0f} {:>8.1f}%\n",
                        l["shape"].get<std::string>(), l["rows"].get<int>(), l["us"].get<double>(),
                        l["gbps"].get<double>(), 100.0 * l["fraction_of_bound"].get<double>());
+  }
+  if (r.contains("quantized") && !r["quantized"].empty()) {
+    out += fmt::format("{:<24} {:>5} {:>10} {:>10} {:>9}\n", "linear (one row)", "quant", "us",
+                       "GB/s", "of bound");
+    for (const auto& l : r["quantized"]) {
+      out +=
+          fmt::format("{:<24} {:>5} {:>10.1f} {:>10.0f} {:>8.1f}%\n", l["shape"].get<std::string>(),
+                      l["format"].get<std::string>(), l["us"].get<double>(),
+                      l["gbps"].get<double>(), 100.0 * l["fraction_of_bound"].get<double>());
+    }
   }
   if (r.contains("gemm") && !r["gemm"].empty()) {
     out += fmt::format("{:<24} {:>5} {:>10} {:>10}\n", "gemm (bf16, f32 x in)", "rows", "us",

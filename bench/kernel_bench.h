@@ -1,6 +1,7 @@
 #pragma once
 // `mlx-serving bench kernels`: the backend's decode-critical ops alone, on
-// the shapes of real models: linear (GEMV) GB/s against the copy bound, and
+// the shapes of real models: linear (GEMV) GB/s against the copy bound (bf16;
+// on CUDA also FP8 and 4-bit weights quantized as at load at one row), and
 // paged attention time by context length; on CUDA also the prefill GEMMs of
 // one Llama-8B layer at 2,048 rows (TFLOP/s). Weights rotate over more bytes than
 // the last-level cache holds, so the memory is what is timed.

@@ -627,9 +627,9 @@ struct CudaBackend::Impl {
     bool mma = small;
     for (int i = 0; i < count; ++i) mma = mma && k::fp8_gemv_supports(segs[i].w.group, K);
     if (mma && !options.exact_f32) {
-      // Past 4 rows x goes to f16 in one pass first: converting it in every
-      // warp costs more L1 traffic than the launch (H100, 8B at 16 rows).
-      const bool x_f16 = M > 4;
+      // Past 4 rows x goes to f16 in one pass first: staging it in every
+      // block costs more than the launch (H100, 8B at 16 rows).
+      const bool x_f16 = M > 4 || static_cast<std::size_t>(M * K) * 2 > k::kFp8StagedXMaxBytes;
       if (x_f16) check(k::to_half(k::WType::kF16, x, half_scratch, M * K, stream), "to_half");
       check(k::fp8_gemv(x_f16 ? half_scratch : static_cast<const void*>(x), x_f16,
                         static_cast<int>(M), Ki, segs, count, stream),

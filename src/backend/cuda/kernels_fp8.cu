@@ -1,6 +1,8 @@
 // FP8 e4m3 weights read as stored (see kernels_fp8.h). e4m3 converts to f16
 // exactly (every e4m3 value is an f16), two codes per cvt instruction.
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -18,6 +20,7 @@ constexpr int kUnroll = 4;  // 16-byte code loads in flight per row per lane
 struct Fp8Segs {
   Fp8Segment seg[kFp8MaxSegments];
   int count;
+  bool pair_chunks;  // see fp8_gemv_kernel; MLXS_FP8_PAIRED=0 clears it (A/B)
 };
 
 // Two e4m3 codes (low byte first) as a half2 bit pattern.
@@ -78,35 +81,63 @@ __global__ void __launch_bounds__(32 * kWarps)
       reinterpret_cast<const uint4*>(w.codes) + static_cast<std::int64_t>(r1) * per_row;
   const int C = K / 64;
   const uint4 zero = make_uint4(0, 0, 0, 0);
+  // Paired chunks: chunks 2p and 2p + 1 go to one warp, and lane t takes
+  // columns 32t.. and 32t + 16.. of their 128, so each row's 128-byte line
+  // is fetched by one load (the second hits L1) instead of two 64-byte
+  // halves by two warps. K must hold whole pairs, and one scale must cover
+  // 128 columns.
+  const bool paired = segs.pair_chunks && K % 128 == 0 && (PER_ROW || w.group % 128 == 0);
+  // Chunk u of this warp's pass i, and the first column of the lane's 16.
+  const auto chunk = [&](int i, int u) {
+    return paired ? 2 * (warp + kWarps * (i * (kUnroll / 2) + u / 2)) + (u & 1)
+                  : warp + kWarps * (i * kUnroll + u);
+  };
+  const auto column = [&](int cc) {
+    return paired ? (cc >> 1) * 128 + 32 * t + (cc & 1) * 16 : cc * 64 + 16 * t;
+  };
   uint4 q0[kUnroll], q1[kUnroll];
-  const auto load = [&](int c) {
+  const auto load = [&](int i) {
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
-      const int cc = c + kWarps * u;
-      q0[u] = v0 && cc < C ? __ldg(row0 + cc * 4 + t) : zero;
-      q1[u] = v1 && cc < C ? __ldg(row1 + cc * 4 + t) : zero;
+      const int cc = chunk(i, u);
+      const int piece = column(cc) / 16;
+      q0[u] = v0 && cc < C ? __ldg(row0 + piece) : zero;
+      q1[u] = v1 && cc < C ? __ldg(row1 + piece) : zero;
     }
   };
   // The weights are constant: the first loads are in flight while this
   // launch (programmatic, see launch_early) waits for the kernel writing x.
-  load(warp);
+  load(0);
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   cudaGridDependencySynchronize();
 #endif
+  // f32 x (XF16 false) is staged as f16 in shared memory by the whole block
+  // once: each chunk's fragment is then two shared loads, where each warp
+  // converted its chunks' x from four global loads a lane.
+  extern __shared__ uint4 x_staged[];  // [M][K / 8]
+  if constexpr (!XF16) {
+    const auto* xf = static_cast<const float4*>(xv);
+    for (int e = static_cast<int>(threadIdx.x); e < M * K / 8; e += 32 * kWarps) {
+      const float4 f0 = __ldg(xf + 2 * e), f1 = __ldg(xf + 2 * e + 1);
+      x_staged[e] = make_uint4(half2_bits(f0.x, f0.y), half2_bits(f0.z, f0.w),
+                               half2_bits(f1.x, f1.y), half2_bits(f1.z, f1.w));
+    }
+    __syncthreads();
+  }
   float acc[NT][4];
 #pragma unroll
   for (int j = 0; j < NT; ++j) {
 #pragma unroll
     for (int e = 0; e < 4; ++e) acc[j][e] = 0.0f;
   }
-  for (int c = warp; c < C; c += kWarps * kUnroll) {
-    if (c != warp) load(c);
+  for (int i = 0; chunk(i, 0) < C; ++i) {
+    if (i != 0) load(i);
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
-      const int cc = c + kWarps * u;
+      const int cc = chunk(i, u);
       if (cc >= C) break;
-      // x as f16: converted here from f32 (XF16 false), or as a conversion
-      // pass wrote it (16 bytes a lane instead of 64: more rows).
+      // x as f16: staged above from f32 (XF16 false), or as a conversion
+      // pass wrote it.
       uint4 xa[NT], xb[NT];
 #pragma unroll
       for (int j = 0; j < NT; ++j) {
@@ -114,18 +145,14 @@ __global__ void __launch_bounds__(32 * kWarps)
         xa[j] = zero;
         xb[j] = zero;
         if (m >= M) continue;
-        const std::int64_t at = static_cast<std::int64_t>(m) * K + cc * 64 + 16 * t;
+        const std::int64_t at = static_cast<std::int64_t>(m) * K + column(cc);
         if constexpr (XF16) {
           const uint4* xr = reinterpret_cast<const uint4*>(static_cast<const __half*>(xv) + at);
           xa[j] = __ldg(xr);
           xb[j] = __ldg(xr + 1);
         } else {
-          const float4* xr = reinterpret_cast<const float4*>(static_cast<const float*>(xv) + at);
-          const float4 f0 = __ldg(xr), f1 = __ldg(xr + 1), f2 = __ldg(xr + 2), f3 = __ldg(xr + 3);
-          xa[j] = make_uint4(half2_bits(f0.x, f0.y), half2_bits(f0.z, f0.w), half2_bits(f1.x, f1.y),
-                             half2_bits(f1.z, f1.w));
-          xb[j] = make_uint4(half2_bits(f2.x, f2.y), half2_bits(f2.z, f2.w), half2_bits(f3.x, f3.y),
-                             half2_bits(f3.z, f3.w));
+          xa[j] = x_staged[at / 8];
+          xb[j] = x_staged[at / 8 + 1];
         }
       }
       const unsigned qa[4] = {q0[u].x, q0[u].y, q0[u].z, q0[u].w};
@@ -154,8 +181,9 @@ __global__ void __launch_bounds__(32 * kWarps)
         }
       }
       if constexpr (!PER_ROW) {
-        const float s0 = v0 ? scale_at(w, K, r0, cc * 64) : 0.0f;
-        const float s1 = v1 ? scale_at(w, K, r1, cc * 64) : 0.0f;
+        const int col0 = paired ? (cc >> 1) * 128 : cc * 64;  // the chunk's first column
+        const float s0 = v0 ? scale_at(w, K, r0, col0) : 0.0f;
+        const float s1 = v1 ? scale_at(w, K, r1, col0) : 0.0f;
 #pragma unroll
         for (int j = 0; j < NT; ++j) {
           acc[j][0] += s0 * part[j][0];
@@ -330,6 +358,11 @@ __global__ void fp8_scale_output_kernel(float* y, const float* row_scale, const 
 bool load_segs(const Fp8Segment* segments, int count, Fp8Segs& segs) {
   if (count <= 0 || count > kFp8MaxSegments) return false;
   segs.count = count;
+  static const bool pair_chunks = [] {
+    const char* env = std::getenv("MLXS_FP8_PAIRED");
+    return env == nullptr || std::strcmp(env, "0") != 0;
+  }();
+  segs.pair_chunks = pair_chunks;
   for (int i = 0; i < count; ++i) segs.seg[i] = segments[i];
   return true;
 }
@@ -378,8 +411,16 @@ cudaError_t fp8_gemv(const void* x, bool x_f16, int M, int K, const Fp8Segment* 
     per_row = per_row && w.group >= K && w.block_rows == 1;
   }
   const auto blocks = static_cast<unsigned>(tiles);
+  const std::size_t staged = x_f16 ? 0 : static_cast<std::size_t>(M) * K * 2;
+  if (staged > kFp8StagedXMaxBytes) return cudaErrorInvalidValue;
   const auto go = [&](auto kernel) {
-    return launch_early(kernel, blocks, 32 * kWarps, s, x, M, K, segs);
+    if (staged > 48 * 1024) {
+      const cudaError_t e =
+          cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                               static_cast<int>(kFp8StagedXMaxBytes));
+      if (e != cudaSuccess) return e;
+    }
+    return launch_early_smem(kernel, blocks, 32 * kWarps, staged, s, x, M, K, segs);
   };
   if (x_f16) {
     if (M <= 8)

@@ -499,6 +499,41 @@ TEST(CudaOps, Fp8WeightsEveryRoute) {
   }
 }
 
+TEST(CudaOps, Fp8GemvChunkLayouts) {
+  // The FP8 GEMV gives each warp pairs of 64-column chunks (a lane reads 32
+  // contiguous bytes of a row) where K is a multiple of 128 and one scale
+  // covers 128 columns: per-row and 128 x 128 block scales. 64-column
+  // blocks, and K = 2112 (33 chunks), keep single chunks.
+  Pair p(false);
+  ASSERT_TRUE(p.gpu);
+  p.cpu.set_int8_activations(false);
+  p.plan(8, 2, 64, 2112);
+  core::Xoshiro256 rng(9);
+  HostData hd;
+  using Case = std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t>;
+  for (auto [N, K, br, group] : {Case{300, 2048, 1, 2048}, Case{37, 2048, 128, 128},
+                                 Case{45, 2048, 64, 64}, Case{300, 2112, 1, 2112}}) {
+    const Fp8Host h = make_fp8(N, K, br, group, rng);
+    const tensor::Weight wc = *p.cpu.import_quantized(h.weight);
+    auto g = p.gpu->import_quantized(h.weight);
+    ASSERT_TRUE(g.is_ok()) << g.status().to_string();
+    const tensor::Weight wg = *g;
+    for (std::int64_t M : {1, 3, 8}) {
+      SCOPED_TRACE(fmt::format("N={} K={} block_rows={} group={} M={}", N, K, br, group, M));
+      auto x = both(p, hd.random(DType::kF32, {M, K}, rng), true);
+      auto yc_buf = p.cpu.allocate(static_cast<std::size_t>(M * N) * 4).value();
+      auto yg_buf = p.gpu->allocate(static_cast<std::size_t>(M * N) * 4).value();
+      const tensor::LinearOut oc{&wc, Tensor(yc_buf->data(), DType::kF32, {M, N})};
+      const tensor::LinearOut og{
+          &wg, Tensor(yg_buf->data(), DType::kF32, {M, N}, tensor::Device::kCuda)};
+      p.cpu.linear(x.c, std::span<const tensor::LinearOut>(&oc, 1));
+      p.gpu->linear(x.g, std::span<const tensor::LinearOut>(&og, 1));
+      // x rounded to f16 on the GPU (as in Fp8WeightsEveryRoute).
+      EXPECT_LT(rel_error(fetch(*p.gpu, og.out), fetch(p.cpu, oc.out)), 2e-3);
+    }
+  }
+}
+
 TEST(CudaOps, NormsActivationsAndElementwise) {
   Pair p;
   ASSERT_TRUE(p.gpu);
