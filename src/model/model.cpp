@@ -443,9 +443,7 @@ Result<Tensor> Model::forward(const tensor::StepBatch& batch, tensor::KvStorage&
                                  c.activation};
       be.moe(h, spec, t);
     } else {
-      const tensor::LinearOut gu[2] = {{&L.gate, gate}, {&L.up, up}};
-      be.linear(h, gu);
-      be.gated_linear(gate, up, c.activation, tensor::LinearOut{&L.down, t});
+      be.gated_mlp(h, L.gate, L.up, c.activation, gate, up, tensor::LinearOut{&L.down, t});
     }
     if (comm_) MLXS_RETURN_IF_ERROR(comm_->all_reduce_sum(t));  // row-parallel down_proj
     if (traits_.sandwich_norms) be.rms_norm(t, L.post_ffn_norm, eps, off, t);

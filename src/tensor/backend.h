@@ -236,6 +236,16 @@ class Backend {
   // Backends may compute the activation inside the linear's input loads.
   virtual void gated_linear(Tensor gate, const Tensor& up, Activation act,
                             const LinearOut& down) = 0;
+  // A gated MLP: down.out = linear(act(x·gateᵀ) * (x·upᵀ), down.weight).
+  // gate_out and up_out are scratch for the two projections, left in any
+  // state. By default the projections are one linear and the rest
+  // gated_linear; a backend may fuse the activation into the projections.
+  virtual void gated_mlp(const Tensor& x, const Weight& gate, const Weight& up, Activation act,
+                         Tensor gate_out, Tensor up_out, const LinearOut& down) {
+    const LinearOut projections[2] = {{&gate, gate_out}, {&up, up_out}};
+    linear(x, projections);
+    gated_linear(gate_out, up_out, act, down);
+  }
   virtual void moe(const Tensor& x, const MoeSpec& spec, Tensor out) = 0;
   virtual void add(Tensor x, const Tensor& y) = 0;
   // out[i] = x[logit_rows[i]].

@@ -17,6 +17,7 @@
 #include "backend/cuda/cuda_encoder_ops.h"
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/device_bind.h"
+#include "backend/cuda/gemv_gated.h"
 #include "backend/cuda/kernel_act.h"
 #include "backend/cuda/kernels_fp8.h"
 #include "core/half.h"
@@ -285,6 +286,9 @@ struct CudaBackend::Impl {
   // (per-row RoPE, warp-per-key attention with a merge launch, the norm and
   // activation launched after the previous kernel ends), for A/B runs.
   bool decode_kernels = true;
+  // MLXS_CUDA_FUSED_MLP=0: one-row gated MLPs run the activation as its own
+  // pass again (A/B runs).
+  bool fused_mlp = true;
   // MLXS_CUDA_PREFILL_TC=0: prefill rows of a bf16 cache go to the per-row
   // kernels too instead of the tensor-core kernel (A/B runs).
   bool prefill_tc = true;
@@ -920,6 +924,7 @@ core::Result<std::unique_ptr<CudaBackend>> CudaBackend::create(const CudaOptions
       {"MLXS_FP8_GEMM", &Impl::fp8_gemm},
       {"MLXS_GEMM_BIAS_EPILOGUE", &Impl::bias_epilogue},
       {"MLXS_CUDA_DECODE_KERNELS", &Impl::decode_kernels},
+      {"MLXS_CUDA_FUSED_MLP", &Impl::fused_mlp},
       {"MLXS_CUDA_PREFILL_TC", &Impl::prefill_tc},
       {"MLXS_CUDA_ACT_HALF", &Impl::act_half},
       {"MLXS_GEMM_AUTOTUNE", &Impl::gemm_autotune},
@@ -1493,6 +1498,38 @@ void CudaBackend::gated_linear(Tensor gate, const Tensor& up, tensor::Activation
                             impl_->stream, impl_->decode_kernels),
                "gated_activation");
   impl_->linear(gate.as<float>(), M, K, std::span<const tensor::LinearOut>(&down, 1));
+}
+
+void CudaBackend::gated_mlp(const Tensor& x, const tensor::Weight& gate, const tensor::Weight& up,
+                            tensor::Activation act, Tensor gate_out, Tensor up_out,
+                            const tensor::LinearOut& down) {
+  // One input row of 16-bit weights: the gate and up GEMV writes
+  // act(gate) * up itself (a block per row pair), and the activation pass
+  // between it and the down projection is gone.
+  const bool fused = impl_->fused_mlp && x.rows() == 1 && impl_->takes_gemv(1) &&
+                     !impl_->options.exact_f32 && !gate.quantized() && !up.quantized() &&
+                     gate.w.dtype == up.w.dtype && gate.w.shape == up.w.shape &&
+                     k::gemv_gated_supports(wtype(gate.w.dtype), x.data, gate.w.data, up.w.data,
+                                            static_cast<int>(x.cols()));
+  if (!fused) {
+    tensor::Backend::gated_mlp(x, gate, up, act, gate_out, up_out, down);
+    return;
+  }
+  if (impl_->replaying) return;  // the step's graph does the work
+  {
+    const Impl::OpTimer timer(impl_.get(), "gated_projections");
+    const auto n = static_cast<int>(gate.out_features());
+    const k::GemvSegment g{gate.w.data, gate.bias.empty() ? nullptr : gate.bias.as<float>(),
+                           gate_out.as<float>(), n};
+    const k::GemvSegment u{up.w.data, up.bias.empty() ? nullptr : up.bias.as<float>(),
+                           up_out.as<float>(), n};
+    impl_->check(k::gemv_gated(wtype(gate.w.dtype), x.as<float>(), static_cast<int>(x.cols()), g, u,
+                               kernel_act(act), impl_->stream),
+                 "gated gemv");
+  }
+  const Impl::OpTimer timer(impl_.get(), "linear");
+  impl_->linear(gate_out.as<float>(), 1, gate.out_features(),
+                std::span<const tensor::LinearOut>(&down, 1));
 }
 
 void CudaBackend::attention(const tensor::KvStorage& kv, int layer, const Tensor& q,

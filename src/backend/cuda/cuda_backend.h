@@ -93,6 +93,9 @@ class CudaBackend final : public tensor::Backend {
                         tensor::Activation act, tensor::Tensor out) override;
   void gated_linear(tensor::Tensor gate, const tensor::Tensor& up, tensor::Activation act,
                     const tensor::LinearOut& down) override;
+  void gated_mlp(const tensor::Tensor& x, const tensor::Weight& gate, const tensor::Weight& up,
+                 tensor::Activation act, tensor::Tensor gate_out, tensor::Tensor up_out,
+                 const tensor::LinearOut& down) override;
   void moe(const tensor::Tensor& x, const tensor::MoeSpec& spec, tensor::Tensor out) override;
   void add(tensor::Tensor x, const tensor::Tensor& y) override;
   void gather_logit_rows(const tensor::Tensor& x, tensor::Tensor out) override;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <type_traits>
 
+#include "backend/cuda/act_device.cuh"
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/kv_access.cuh"
 #include "backend/cuda/launch_util.cuh"
@@ -298,21 +299,6 @@ __global__ void rope_cache_head_kernel(float* q, float* k, const float* v, int h
       if (d >= rot_dim) kv_store(kdst + d, vec[d] * kinv);
       kv_store(vdst + d, vr[d] * vinv);
     }
-  }
-}
-
-__device__ __forceinline__ float activate(Act a, float g) {
-  switch (a) {
-    case Act::kSilu:
-      return g / (1.0f + expf(-g));
-    case Act::kGeluTanh:
-      return 0.5f * g * (1.0f + tanhf(0.7978845608028654f * (g + 0.044715f * g * g * g)));
-    case Act::kGelu:
-      return 0.5f * g * (1.0f + erff(g * 0.7071067811865476f));
-    case Act::kQuickGelu:
-      return g / (1.0f + expf(-1.702f * g));
-    default:
-      return g;
   }
 }
 

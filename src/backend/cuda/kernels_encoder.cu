@@ -5,6 +5,7 @@
 // rather than the decoder's tuned paths.
 #include <cfloat>
 
+#include "backend/cuda/act_device.cuh"
 #include "backend/cuda/device_once.cuh"
 #include "backend/cuda/kernels_encoder.h"
 #include "backend/cuda/segment_bounds.cuh"
@@ -53,21 +54,7 @@ __global__ void __launch_bounds__(kNormRowsPerBlock * 32)
 __global__ void activation_kernel(Act a, float* x, std::int64_t n) {
   const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
-  const float g = x[i];
-  switch (a) {
-    case Act::kSilu:
-      x[i] = g / (1.0f + expf(-g));
-      break;
-    case Act::kGeluTanh:
-      x[i] = 0.5f * g * (1.0f + tanhf(0.7978845608028654f * (g + 0.044715f * g * g * g)));
-      break;
-    case Act::kGelu:
-      x[i] = 0.5f * g * (1.0f + erff(g * 0.7071067811865476f));
-      break;
-    case Act::kQuickGelu:
-      x[i] = g / (1.0f + expf(-1.702f * g));
-      break;
-  }
+  x[i] = activate(a, x[i]);
 }
 
 // Segment attention: a block takes kQueries consecutive rows of one head

@@ -1,7 +1,7 @@
 // Matrix-vector products for decode (1 to 8 input rows), f32 math against
 // weights read once with 16-byte loads, eight of them in flight per lane.
-// One input row: four warps per weight row, each streaming a quarter of it
-// (split_for_one_row). Two to eight input rows: a warp per four weight rows,
+// One input row: up to four warps per weight row, each streaming a piece of
+// it (split_for_one_row). Two to eight input rows: a warp per four weight rows,
 // so each x load serves four rows.
 // Several weights sharing x (q/k/v, gate/up) run as one launch.
 #include <cuda_bf16.h>
@@ -9,8 +9,11 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 
+#include "backend/cuda/act_device.cuh"
 #include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/gemv_gated.h"
 #include "backend/cuda/launch_util.cuh"
 #include "backend/cuda/stream_load.cuh"
 
@@ -85,23 +88,38 @@ constexpr int kOneRowBlocks = 8;
 
 // kSplit warps of a block share a weight row (one input row only), each
 // taking a contiguous piece of K; their sums meet in shared memory.
-template <typename W, int M, bool kVector, int kRows, int kSplit>
-__global__ void __launch_bounds__(32 * kWarps, kRows == 1 ? kOneRowBlocks : 1)
-    gemv_kernel(const float* x, int K, Segments segs, bool early_loads) {
+// kGated (a gated MLP's gate and up weights, segments 0 and 1 of equal rows):
+// block i computes gate row i with its first kSplit warps and up row i with
+// the others, and writes act(gate) * up to segment 0's y, so the activation
+// needs no pass of its own.
+template <typename W, int M, bool kVector, int kRows, int kSplit, bool kGated = false>
+__global__ void __launch_bounds__(32 * (kGated ? 2 * kSplit : kWarps),
+                                  kRows == 1
+                                      ? kOneRowBlocks * kWarps / (kGated ? 2 * kSplit : kWarps)
+                                      : 1)
+    gemv_kernel(const float* x, int K, Segments segs, bool early_loads, Act act) {
   static_assert(kSplit == 1 || kRows == 1, "K is split for one-row products only");
   static_assert(kWarps % kSplit == 0, "a row's warps share a block");
+  static_assert(!kGated || M == 1, "a gated block holds two rows of one input row");
+  constexpr int kBlockWarps = kGated ? 2 * kSplit : kWarps;
   const int lane = threadIdx.x & 31;
-  const int unit = static_cast<int>(blockIdx.x) * kWarps + static_cast<int>(threadIdx.x >> 5);
+  const int unit = static_cast<int>(blockIdx.x) * kBlockWarps + static_cast<int>(threadIdx.x >> 5);
   // Warp w covers rows [kRows * w, kRows * w + kRows) of the segments' row
   // space (w counting row units of kSplit warps), each segment rounded up to
   // a multiple of kRows.
   int r = unit / kSplit * kRows;
   int s = 0;
-  while (s < segs.count) {
-    const int padded = (segs.seg[s].n + kRows - 1) / kRows * kRows;
-    if (r < padded) break;
-    r -= padded;
-    ++s;
+  if constexpr (kGated) {
+    s = unit / kSplit % 2;
+    r = static_cast<int>(blockIdx.x);
+    if (r >= segs.seg[s].n) s = segs.count;
+  } else {
+    while (s < segs.count) {
+      const int padded = (segs.seg[s].n + kRows - 1) / kRows * kRows;
+      if (r < padded) break;
+      r -= padded;
+      ++s;
+    }
   }
   // Past the last row. A split warp still meets its block at the barrier,
   // with an empty piece of K.
@@ -227,11 +245,27 @@ __global__ void __launch_bounds__(32 * kWarps, kRows == 1 ? kOneRowBlocks : 1)
       }
     }
   } else {
-    __shared__ float piece_sum[kWarps];
+    __shared__ float piece_sum[kBlockWarps];
     const float sum = warp_sum(acc[0][0]);
     const int warp = static_cast<int>(threadIdx.x >> 5);
     if (lane == 0) piece_sum[warp] = sum;
     __syncthreads();
+    if constexpr (kGated) {
+      if (threadIdx.x == 0 && live > 0) {
+        float gate = 0.0f, up = 0.0f;
+#pragma unroll
+        for (int p = 0; p < kSplit; ++p) {
+          gate += piece_sum[p];
+          up += piece_sum[kSplit + p];
+        }
+        const GemvSegment& gs = segs.seg[0];
+        const GemvSegment& us = segs.seg[1];
+        gate += gs.bias != nullptr ? gs.bias[r] : 0.0f;
+        up += us.bias != nullptr ? us.bias[r] : 0.0f;
+        gs.y[r] = activate(act, gate) * up;
+      }
+      return;
+    }
     if (lane == 0 && warp % kSplit == 0 && live > 0) {
       float total = 0.0f;
 #pragma unroll
@@ -250,19 +284,21 @@ bool early_loads_enabled() {
   return on;
 }
 
-// Warps per weight row of one-row products: MLXS_GEMV_SPLIT=1|2|4 (A/B),
-// else 4. Four beat one on every 8B and 1B shape (H100, bench kernels, same
-// call): down 4096x14336 93% of the copy bound against 90%, o 85% against
-// 80%, qkv 91% against 79%, gate_up 103% against 99%, the 1B's down 79%
-// against 69%. Shorter streams per warp and a grid of several waves leave a
-// shorter tail.
-int split_for_one_row() {
-  static const int split = [] {
+// Warps per weight row of one-row products (and of the gated GEMV's rows):
+// pieces of K of at least 1024 values, at most four warps. MLXS_GEMV_SPLIT=
+// 1|2|4 forces it (A/B). H100, same calls: four beat one on every 8B shape
+// (bench kernels: down 4096x14336 93% of the copy bound against 90%, o 85%
+// against 80%, qkv 91% against 79%; 8B decode 164.1 against 154.4 tok/s, two
+// 159.7), while the 1B (K = 2048) decoded 760.5 tok/s with two against 728.2
+// with four and 743.0 with one.
+int split_for_one_row(int K) {
+  static const int forced = [] {
     const char* env = std::getenv("MLXS_GEMV_SPLIT");
     const int v = env == nullptr ? 0 : std::atoi(env);
-    return v == 1 || v == 2 || v == 4 ? v : 4;
+    return v == 1 || v == 2 || v == 4 ? v : 0;
   }();
-  return split;
+  if (forced != 0) return forced;
+  return K >= 4096 ? 4 : K >= 2048 ? 2 : 1;
 }
 
 template <typename W, int M>
@@ -280,23 +316,23 @@ cudaError_t launch(const float* x, bool input_aligned, int K, const Segments& se
   };
   if (!aligned) {
     return launch_early(gemv_kernel<W, M, false, kRows, 1>, blocks_of(1), 32 * kWarps, s, x, K,
-                        segs, false);
+                        segs, false, Act::kSilu);
   }
   const bool early = early_loads_enabled();
   if constexpr (M == 1) {
-    switch (split_for_one_row()) {
+    switch (split_for_one_row(K)) {
       case 1:
         break;
       case 2:
         return launch_early(gemv_kernel<W, M, true, kRows, 2>, blocks_of(2), 32 * kWarps, s, x, K,
-                            segs, early);
+                            segs, early, Act::kSilu);
       default:
         return launch_early(gemv_kernel<W, M, true, kRows, 4>, blocks_of(4), 32 * kWarps, s, x, K,
-                            segs, early);
+                            segs, early, Act::kSilu);
     }
   }
   return launch_early(gemv_kernel<W, M, true, kRows, 1>, blocks_of(1), 32 * kWarps, s, x, K, segs,
-                      early);
+                      early, Act::kSilu);
 }
 
 template <typename W>
@@ -335,6 +371,36 @@ cudaError_t gemv(WType t, const float* x, int M, int K, const GemvSegment* segme
   segs.count = count;
   for (int i = 0; i < count; ++i) segs.seg[i] = segments[i];
   return dispatch(t, x, aligned16(x), M, K, segs, s);
+}
+
+bool gemv_gated_supports(WType t, const void* x, const void* gate_w, const void* up_w, int K) {
+  return (t == WType::kBF16 || t == WType::kF16) && K % 8 == 0 && aligned16(x) &&
+         aligned16(gate_w) && aligned16(up_w);
+}
+
+cudaError_t gemv_gated(WType t, const float* x, int K, const GemvSegment& gate,
+                       const GemvSegment& up, Act act, cudaStream_t s) {
+  if (gate.n != up.n || !gemv_gated_supports(t, x, gate.w, up.w, K)) return cudaErrorInvalidValue;
+  if (gate.n == 0) return cudaSuccess;
+  Segments segs{};
+  segs.count = 2;
+  segs.seg[0] = gate;
+  segs.seg[1] = up;
+  const auto blocks = static_cast<unsigned>(gate.n);
+  const bool early = early_loads_enabled();
+  const auto go = [&](auto split_c, auto weight) {
+    constexpr int kSplit = decltype(split_c)::value;
+    using Wt = decltype(weight);
+    return launch_early(gemv_kernel<Wt, 1, true, 1, kSplit, true>, blocks, 64 * kSplit, s, x, K,
+                        segs, early, act);
+  };
+  using Two = std::integral_constant<int, 2>;
+  using Four = std::integral_constant<int, 4>;
+  // Two or four warps per row (as split_for_one_row; one would leave a
+  // block of two warps), twice that per block.
+  const bool four = split_for_one_row(K) >= 4;
+  if (t == WType::kF16) return four ? go(Four{}, __half{}) : go(Two{}, __half{});
+  return four ? go(Four{}, __nv_bfloat16{}) : go(Two{}, __nv_bfloat16{});
 }
 
 }  // namespace mlxs::backend::cuda::k

@@ -152,16 +152,16 @@ TEST(CudaOps, LinearEveryDtypeAndRowCount) {
 }
 
 TEST(CudaOps, OneRowGemvSplitsRowsOverWarps) {
-  // One input row: four warps share each weight row, a piece of K each, on
-  // the real models' row counts and an odd one. K = 4104 leaves each piece a
-  // partial pass of loads; K = 1032 makes every piece shorter than a pass.
+  // One input row: up to four warps share each weight row, a piece of K
+  // each, on the real models' row counts and an odd one. K = 4104 takes four
+  // warps, 2056 two and 1032 one; each leaves a partial last pass of loads.
   Pair p(false);
   ASSERT_TRUE(p.gpu);
   p.plan(8, 2, 64, 6144);
   core::Xoshiro256 rng(5);
   HostData hd;
   for (std::int64_t N : {6144, 4647, 4224}) {
-    for (std::int64_t K : {4104, 1032}) {
+    for (std::int64_t K : {4104, 2056, 1032}) {
       SCOPED_TRACE(fmt::format("N={} K={}", N, K));
       auto x = both(p, hd.random(DType::kF32, {1, K}, rng), true);
       tensor::Weight wc, wg;
@@ -176,6 +176,51 @@ TEST(CudaOps, OneRowGemvSplitsRowsOverWarps) {
       p.cpu.linear(x.c, std::span<const tensor::LinearOut>(&oc, 1));
       p.gpu->linear(x.g, std::span<const tensor::LinearOut>(&og, 1));
       EXPECT_LT(rel_error(fetch(*p.gpu, yg), fetch(p.cpu, yc)), 1e-5);
+    }
+  }
+}
+
+TEST(CudaOps, GatedMlpAtOneRowFusesTheActivation) {
+  // One input row of 16-bit weights: the gate and up GEMV writes act(gate) *
+  // up itself (two warps per row at K = 2056, four at 4104); more rows (and
+  // f32 weights) take linear + gated_linear.
+  Pair p(false);
+  ASSERT_TRUE(p.gpu);
+  p.plan(8, 2, 64, 4104);
+  core::Xoshiro256 rng(13);
+  HostData hd;
+  const std::int64_t F = 1000;
+  for (auto [wt, K] :
+       {std::pair{DType::kBF16, std::int64_t{4104}}, {DType::kF16, 2056}, {DType::kF32, 264}}) {
+    for (tensor::Activation act : {tensor::Activation::kSilu, tensor::Activation::kGeluTanh}) {
+      std::vector<tensor::Weight> wc(3), wg(3);
+      const std::int64_t shapes[3][2] = {{F, K}, {F, K}, {K, F}};
+      for (int i = 0; i < 3; ++i) {
+        const Tensor wh = hd.random(wt, {shapes[i][0], shapes[i][1]}, rng, 0.3f);
+        wc[i].w = *p.cpu.import_tensor(wh, false);
+        wg[i].w = *p.gpu->import_tensor(wh, false);
+      }
+      const Tensor bh = hd.random(DType::kF32, {F}, rng);  // a bias on up only
+      wc[1].bias = *p.cpu.import_tensor(bh, true);
+      wg[1].bias = *p.gpu->import_tensor(bh, true);
+      for (std::int64_t M : {1, 3}) {
+        SCOPED_TRACE(
+            fmt::format("{} act={} M={}", tensor::dtype_name(wt), static_cast<int>(act), M));
+        auto x = both(p, hd.random(DType::kF32, {M, K}, rng), true);
+        std::vector<std::unique_ptr<tensor::DeviceBuffer>> bufs;
+        auto make = [&](tensor::Backend& be, std::int64_t cols, tensor::Device d) {
+          bufs.push_back(be.allocate(static_cast<std::size_t>(M * cols) * 4).value());
+          return Tensor(bufs.back()->data(), DType::kF32, {M, cols}, d);
+        };
+        const tensor::Device c = tensor::Device::kCpu, g = tensor::Device::kCuda;
+        const Tensor gc = make(p.cpu, F, c), uc = make(p.cpu, F, c), yc = make(p.cpu, K, c);
+        const Tensor gg = make(*p.gpu, F, g), ug = make(*p.gpu, F, g), yg = make(*p.gpu, K, g);
+        p.cpu.gated_mlp(x.c, wc[0], wc[1], act, gc, uc, tensor::LinearOut{&wc[2], yc});
+        p.gpu->gated_mlp(x.g, wg[0], wg[1], act, gg, ug, tensor::LinearOut{&wg[2], yg});
+        // f32 math on one row; 16-bit activations for the GEMMs past it.
+        EXPECT_LT(rel_error(fetch(*p.gpu, yg), fetch(p.cpu, yc)),
+                  M == 1 || wt == DType::kF32 ? 1e-5 : 1e-2);
+      }
     }
   }
 }
