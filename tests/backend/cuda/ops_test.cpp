@@ -631,59 +631,64 @@ TEST(CudaOps, NormsActivationsAndElementwise) {
 // Masks and greedy ids on the device agree with the host's rules exactly:
 // ties go to the first index, NaN never wins, a row of -inf gives token 0.
 TEST(CudaOps, FinishLogitsMasksAndArgmaxLikeTheHost) {
-  Pair p;
-  ASSERT_TRUE(p.gpu);
-  const std::int64_t V = 50001, R = 6;  // a vocabulary not a multiple of 32
-  p.plan(8, 8, 16, V);
-  core::Xoshiro256 rng(11);
-  HostData hd;
-  Tensor host = hd.random(DType::kF32, {R, V}, rng, 4.0f);
-  auto* v = static_cast<float*>(host.data);
-  v[2 * V + 100] = 9.0f;  // a tie: the first index wins
-  v[2 * V + 40000] = 9.0f;
-  for (std::int64_t i = 0; i < V; ++i) v[3 * V + i] = -INFINITY;
-  v[4 * V + 5] = NAN;
-  v[5 * V + 0] = NAN;
-  auto logits = both(p, host, true);
-  const std::size_t words = (static_cast<std::size_t>(V) + 31) / 32;
-  std::vector<std::uint32_t> masks(2 * words);
-  for (auto& w : masks)
-    w = static_cast<std::uint32_t>(rng.next()) & static_cast<std::uint32_t>(rng.next());
-  const std::vector<std::int32_t> masked_rows = {1, 4};
-  const std::vector<std::uint8_t> full_rows = {0, 1, 0, 0, 0, 1};
-  tensor::Backend::LogitsRequest req;
-  req.masked_rows = masked_rows;
-  req.masks = masks;
-  req.mask_words = words;
-  req.full_rows = full_rows;
-  auto c = p.cpu.finish_logits(logits.c, req);
-  auto g = p.gpu->finish_logits(logits.g, req);
-  ASSERT_TRUE(c.is_ok()) << c.status().to_string();
-  ASSERT_TRUE(g.is_ok()) << g.status().to_string();
-  EXPECT_EQ(c->tokens[2], 100);
-  EXPECT_EQ(c->tokens[3], 0);
-  for (std::int64_t r = 0; r < R; ++r) {
-    const auto row = static_cast<std::size_t>(r);
-    if (full_rows[row] == 0) {
-      EXPECT_EQ(g->tokens[row], c->tokens[row]) << "row " << r;
-      continue;
+  // A vocabulary not a multiple of 32, nor of 4 (the argmax's scalar loop),
+  // and one of 4 (its float4 loop).
+  for (const std::int64_t V : {50001, 50000}) {
+    SCOPED_TRACE(fmt::format("V={}", V));
+    Pair p;
+    ASSERT_TRUE(p.gpu);
+    const std::int64_t R = 6;
+    p.plan(8, 8, 16, V);
+    core::Xoshiro256 rng(11);
+    HostData hd;
+    Tensor host = hd.random(DType::kF32, {R, V}, rng, 4.0f);
+    auto* v = static_cast<float*>(host.data);
+    v[2 * V + 100] = 9.0f;  // a tie: the first index wins
+    v[2 * V + 40000] = 9.0f;
+    for (std::int64_t i = 0; i < V; ++i) v[3 * V + i] = -INFINITY;
+    v[4 * V + 5] = NAN;
+    v[5 * V + 0] = NAN;
+    auto logits = both(p, host, true);
+    const std::size_t words = (static_cast<std::size_t>(V) + 31) / 32;
+    std::vector<std::uint32_t> masks(2 * words);
+    for (auto& w : masks)
+      w = static_cast<std::uint32_t>(rng.next()) & static_cast<std::uint32_t>(rng.next());
+    const std::vector<std::int32_t> masked_rows = {1, 4};
+    const std::vector<std::uint8_t> full_rows = {0, 1, 0, 0, 0, 1};
+    tensor::Backend::LogitsRequest req;
+    req.masked_rows = masked_rows;
+    req.masks = masks;
+    req.mask_words = words;
+    req.full_rows = full_rows;
+    auto c = p.cpu.finish_logits(logits.c, req);
+    auto g = p.gpu->finish_logits(logits.g, req);
+    ASSERT_TRUE(c.is_ok()) << c.status().to_string();
+    ASSERT_TRUE(g.is_ok()) << g.status().to_string();
+    EXPECT_EQ(c->tokens[2], 100);
+    EXPECT_EQ(c->tokens[3], 0);
+    for (std::int64_t r = 0; r < R; ++r) {
+      const auto row = static_cast<std::size_t>(r);
+      if (full_rows[row] == 0) {
+        EXPECT_EQ(g->tokens[row], c->tokens[row]) << "row " << r;
+        continue;
+      }
+      for (std::int64_t i = 0; i < V; ++i) {
+        const float a = g->rows[r * V + i], b = c->rows[r * V + i];
+        ASSERT_TRUE(a == b || (std::isnan(a) && std::isnan(b))) << "row " << r << " token " << i;
+      }
     }
-    for (std::int64_t i = 0; i < V; ++i) {
-      const float a = g->rows[r * V + i], b = c->rows[r * V + i];
-      ASSERT_TRUE(a == b || (std::isnan(a) && std::isnan(b))) << "row " << r << " token " << i;
-    }
+    // Masked greedy row 4 through the device alone: its id is an allowed one.
+    const std::vector<std::uint8_t> all_ids(static_cast<std::size_t>(R), 0);
+    req.full_rows = all_ids;
+    auto g2 = p.gpu->finish_logits(logits.g, req);
+    ASSERT_TRUE(g2.is_ok());
+    const auto t = static_cast<std::size_t>(g2->tokens[4]);
+    EXPECT_NE((masks[words + t / 32] >> (t % 32)) & 1u, 0u);
+    // A request that does not match the logits is refused, not run.
+    const std::vector<std::uint8_t> short_rows(2, 0);
+    req.full_rows = short_rows;
+    EXPECT_FALSE(p.gpu->finish_logits(logits.g, req).is_ok());
   }
-  // Masked greedy row 4 through the device alone: its id is an allowed one.
-  const std::vector<std::uint8_t> all_ids(static_cast<std::size_t>(R), 0);
-  req.full_rows = all_ids;
-  auto g2 = p.gpu->finish_logits(logits.g, req);
-  ASSERT_TRUE(g2.is_ok());
-  const auto t = static_cast<std::size_t>(g2->tokens[4]);
-  EXPECT_NE((masks[words + t / 32] >> (t % 32)) & 1u, 0u);
-  // A request that does not match the logits is refused, not run.
-  const std::vector<std::uint8_t> short_rows(2, 0);
-  req.full_rows = short_rows;
-  EXPECT_FALSE(p.gpu->finish_logits(logits.g, req).is_ok());
 }
 
 // Two steps: sequence 0 caches 9 tokens; then sequence 0 decodes one token
