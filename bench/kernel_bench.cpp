@@ -105,20 +105,29 @@ core::Result<nlohmann::json> run_kernel_bench(const KernelBenchOptions& o) {
     MLXS_RETURN_IF_ERROR(be->synchronize());
     return std::chrono::duration<double, std::micro>(Clock::now() - t0).count() / reps;
   };
+  // Enough copies of a weight of `bytes` to exceed a 60 MB cache several
+  // times over.
+  auto copies_for = [](std::size_t bytes) {
+    return static_cast<int>(std::max<std::size_t>(2, (512u << 20) / bytes + 1));
+  };
+  // A timed linear's row: its time and bandwidth against the bound.
+  auto timed_row = [&](const Shape& s, std::size_t bytes, double us) {
+    const double gbps = static_cast<double>(bytes) / (us * 1e-6) / 1e9;
+    return nlohmann::json{{"shape", s.name},
+                          {"us", us},
+                          {"gbps", gbps},
+                          {"fraction_of_bound", bound_gbps > 0 ? gbps / bound_gbps : 0.0}};
+  };
   nlohmann::json linears = nlohmann::json::array();
   for (const Shape& s : kShapes) {
-    // Enough copies to exceed a 60 MB cache several times over.
     const std::size_t bytes = static_cast<std::size_t>(s.n * s.k) * 2;
-    const int copies = static_cast<int>(std::max<std::size_t>(2, (512u << 20) / bytes + 1));
+    const int copies = copies_for(bytes);
     MLXS_ASSIGN_OR_RETURN(const auto weights, weights_of(s, copies));
     for (int M : {1, 8}) {
       MLXS_ASSIGN_OR_RETURN(const double us, time_linear(weights, s, M, copies, o.reps));
-      const double gbps = static_cast<double>(bytes) / (us * 1e-6) / 1e9;
-      linears.push_back({{"shape", s.name},
-                         {"rows", M},
-                         {"us", us},
-                         {"gbps", gbps},
-                         {"fraction_of_bound", bound_gbps > 0 ? gbps / bound_gbps : 0.0}});
+      nlohmann::json row = timed_row(s, bytes, us);
+      row["rows"] = M;
+      linears.push_back(std::move(row));
     }
   }
   // One-row products of the same shapes quantized as at load (FP8 per output
@@ -138,19 +147,16 @@ core::Result<nlohmann::json> run_kernel_bench(const KernelBenchOptions& o) {
       for (const Tensor* t : {&q.weight.w, &q.weight.quant.scales, &q.weight.quant.biases}) {
         if (!t->empty()) bytes += t->nbytes();
       }
-      const int copies = static_cast<int>(std::max<std::size_t>(2, (512u << 20) / bytes + 1));
+      const int copies = copies_for(bytes);
       std::vector<tensor::Weight> weights;
       for (int c = 0; c < copies; ++c) {
         MLXS_ASSIGN_OR_RETURN(auto w, be->import_quantized(q.weight));
         weights.push_back(std::move(w));
       }
       MLXS_ASSIGN_OR_RETURN(const double us, time_linear(weights, s, 1, copies, o.reps));
-      const double gbps = static_cast<double>(bytes) / (us * 1e-6) / 1e9;
-      quantized.push_back({{"shape", s.name},
-                           {"format", format},
-                           {"us", us},
-                           {"gbps", gbps},
-                           {"fraction_of_bound", bound_gbps > 0 ? gbps / bound_gbps : 0.0}});
+      nlohmann::json row = timed_row(s, bytes, us);
+      row["format"] = format;
+      quantized.push_back(std::move(row));
     }
   }
   // Prefill-sized GEMMs on the same shapes (the first four, Llama-3.1-8B's

@@ -107,6 +107,22 @@ Both both(Pair& p, const Tensor& host, bool as_f32) {
   return b;
 }
 
+// The relative error of one linear of M random input rows through wg on the
+// GPU against wc on the CPU (the same weight, imported by each).
+double linear_error(Pair& p, HostData& hd, core::Xoshiro256& rng, const tensor::Weight& wc,
+                    const tensor::Weight& wg, std::int64_t M) {
+  const std::int64_t N = wc.out_features(), K = wc.in_features();
+  auto x = both(p, hd.random(DType::kF32, {M, K}, rng), true);
+  auto yc_buf = p.cpu.allocate(static_cast<std::size_t>(M * N) * 4).value();
+  auto yg_buf = p.gpu->allocate(static_cast<std::size_t>(M * N) * 4).value();
+  const tensor::LinearOut oc{&wc, Tensor(yc_buf->data(), DType::kF32, {M, N})};
+  const tensor::LinearOut og{&wg,
+                             Tensor(yg_buf->data(), DType::kF32, {M, N}, tensor::Device::kCuda)};
+  p.cpu.linear(x.c, std::span<const tensor::LinearOut>(&oc, 1));
+  p.gpu->linear(x.g, std::span<const tensor::LinearOut>(&og, 1));
+  return rel_error(fetch(*p.gpu, og.out), fetch(p.cpu, oc.out));
+}
+
 TEST(CudaOps, LinearEveryDtypeAndRowCount) {
   for (bool exact : {true, false}) {
     Pair p(exact);
@@ -163,19 +179,11 @@ TEST(CudaOps, OneRowGemvSplitsRowsOverWarps) {
   for (std::int64_t N : {6144, 4647, 4224}) {
     for (std::int64_t K : {4104, 2056, 1032}) {
       SCOPED_TRACE(fmt::format("N={} K={}", N, K));
-      auto x = both(p, hd.random(DType::kF32, {1, K}, rng), true);
       tensor::Weight wc, wg;
       const Tensor wh = hd.random(DType::kBF16, {N, K}, rng, 0.3f);
       wc.w = *p.cpu.import_tensor(wh, false);
       wg.w = *p.gpu->import_tensor(wh, false);
-      auto yc_buf = p.cpu.allocate(static_cast<std::size_t>(N) * 4).value();
-      auto yg_buf = p.gpu->allocate(static_cast<std::size_t>(N) * 4).value();
-      Tensor yc(yc_buf->data(), DType::kF32, {1, N});
-      Tensor yg(yg_buf->data(), DType::kF32, {1, N}, tensor::Device::kCuda);
-      const tensor::LinearOut oc{&wc, yc}, og{&wg, yg};
-      p.cpu.linear(x.c, std::span<const tensor::LinearOut>(&oc, 1));
-      p.gpu->linear(x.g, std::span<const tensor::LinearOut>(&og, 1));
-      EXPECT_LT(rel_error(fetch(*p.gpu, yg), fetch(p.cpu, yc)), 1e-5);
+      EXPECT_LT(linear_error(p, hd, rng, wc, wg, 1), 1e-5);
     }
   }
 }
@@ -565,16 +573,8 @@ TEST(CudaOps, Fp8GemvChunkLayouts) {
     const tensor::Weight wg = *g;
     for (std::int64_t M : {1, 3, 8}) {
       SCOPED_TRACE(fmt::format("N={} K={} block_rows={} group={} M={}", N, K, br, group, M));
-      auto x = both(p, hd.random(DType::kF32, {M, K}, rng), true);
-      auto yc_buf = p.cpu.allocate(static_cast<std::size_t>(M * N) * 4).value();
-      auto yg_buf = p.gpu->allocate(static_cast<std::size_t>(M * N) * 4).value();
-      const tensor::LinearOut oc{&wc, Tensor(yc_buf->data(), DType::kF32, {M, N})};
-      const tensor::LinearOut og{
-          &wg, Tensor(yg_buf->data(), DType::kF32, {M, N}, tensor::Device::kCuda)};
-      p.cpu.linear(x.c, std::span<const tensor::LinearOut>(&oc, 1));
-      p.gpu->linear(x.g, std::span<const tensor::LinearOut>(&og, 1));
       // x rounded to f16 on the GPU (as in Fp8WeightsEveryRoute).
-      EXPECT_LT(rel_error(fetch(*p.gpu, og.out), fetch(p.cpu, oc.out)), 2e-3);
+      EXPECT_LT(linear_error(p, hd, rng, wc, wg, M), 2e-3);
     }
   }
 }
