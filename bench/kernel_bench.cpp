@@ -67,7 +67,7 @@ core::Result<nlohmann::json> run_kernel_bench(const KernelBenchOptions& o) {
   cap.max_tokens = gemms_too ? kPrefillRows : 8;
   cap.max_seqs = 8;
   cap.max_context = 32768;
-  cap.max_logit_rows = 8;
+  cap.max_logit_rows = gemms_too ? 64 : 8;  // finish_logits rows on CUDA
   cap.max_linear_in = 14336;
   cap.max_linear_out = 128256;
   MLXS_RETURN_IF_ERROR(be->plan_step(cap));
@@ -159,6 +159,49 @@ core::Result<nlohmann::json> run_kernel_bench(const KernelBenchOptions& o) {
       quantized.push_back(std::move(row));
     }
   }
+  // The step's last work on CUDA: a 128,256-token row finished as a greedy
+  // id, or drawn (temperature 1 with top_p 0.9, and with top_k 40 too), at 1
+  // and 64 rows: microseconds per finish_logits, launch to ids on the host.
+  nlohmann::json finishing = nlohmann::json::array();
+  if (gemms_too) {
+    constexpr std::int64_t kVocab = 128256;
+    constexpr int kRows = 64;
+    std::vector<float> lh(static_cast<std::size_t>(kRows * kVocab));
+    for (auto& v : lh) v = (rng.uniform() - 0.5f) * 16.0f;  // a few dominant tokens
+    MLXS_ASSIGN_OR_RETURN(Tensor logits,
+                          be->import_tensor(Tensor(lh.data(), DType::kF32, {kRows, kVocab}), true));
+    struct Kind {
+      const char* name;
+      std::int32_t top_k;
+      float top_p;
+    };
+    for (const Kind& kind : {Kind{"greedy", 0, 1.0f}, Kind{"T 1, top_p 0.9", 0, 0.9f},
+                             Kind{"T 1, top_k 40, top_p 0.9", 40, 0.9f}}) {
+      for (int rows : {1, kRows}) {
+        tensor::Backend::LogitsRequest req;
+        std::vector<std::uint8_t> full(static_cast<std::size_t>(rows), 0);
+        std::vector<tensor::Backend::RowDraw> draws;
+        for (int r = 0; rows > 0 && kind.top_p < 1.0f && r < rows; ++r) {
+          draws.push_back({r, 1.0f, kind.top_k, kind.top_p, 0.0f, 0.5});
+        }
+        req.full_rows = full;
+        req.draws = draws;
+        // The sampler scales rows in place: each call finishes a fresh copy.
+        const Tensor view(logits.data, DType::kF32, {rows, kVocab}, be->device());
+        const int reps = std::max(1, o.reps / 5);
+        double total_us = 0;
+        for (int i = 0; i < reps + 1; ++i) {
+          MLXS_RETURN_IF_ERROR(be->upload(lh.data(), view));
+          MLXS_RETURN_IF_ERROR(be->synchronize());
+          const auto t0 = Clock::now();
+          MLXS_RETURN_IF_ERROR(be->finish_logits(view, req).status());
+          if (i > 0)
+            total_us += std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
+        }
+        finishing.push_back({{"sampling", kind.name}, {"rows", rows}, {"us", total_us / reps}});
+      }
+    }
+  }
   // Prefill-sized GEMMs on the same shapes (the first four, Llama-3.1-8B's
   // layer): TFLOP/s, one weight reused (compute, not memory, is timed).
   nlohmann::json gemms = nlohmann::json::array();
@@ -177,6 +220,7 @@ core::Result<nlohmann::json> run_kernel_bench(const KernelBenchOptions& o) {
                         {"bound", "device-to-device copy, bytes read + written"},
                         {"linear", linears},
                         {"quantized", quantized},
+                        {"finish_logits", finishing},
                         {"gemm", gemms}};
 }
 
@@ -198,6 +242,13 @@ std::string format_kernel_table(const nlohmann::json& r) {
           fmt::format("{:<24} {:>5} {:>10.1f} {:>10.0f} {:>8.1f}%\n", l["shape"].get<std::string>(),
                       l["format"].get<std::string>(), l["us"].get<double>(),
                       l["gbps"].get<double>(), 100.0 * l["fraction_of_bound"].get<double>());
+    }
+  }
+  if (r.contains("finish_logits") && !r["finish_logits"].empty()) {
+    out += fmt::format("{:<32} {:>5} {:>10}\n", "finish_logits (128,256 tokens)", "rows", "us");
+    for (const auto& f : r["finish_logits"]) {
+      out += fmt::format("{:<32} {:>5} {:>10.1f}\n", f["sampling"].get<std::string>(),
+                         f["rows"].get<int>(), f["us"].get<double>());
     }
   }
   if (r.contains("gemm") && !r["gemm"].empty()) {

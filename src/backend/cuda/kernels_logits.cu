@@ -132,6 +132,46 @@ __device__ double block_sum_d(double v, double* scratch) {
   return v;  // every thread holds the total
 }
 
+// kSums block sums at once, each in block_sum_d's order exactly (the same
+// totals), with two barriers instead of two each. scratch: [kSums][kWarps].
+template <int kSums>
+__device__ void block_sums_d(double (&v)[kSums], double* scratch) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+#pragma unroll
+  for (int n = 0; n < kSums; ++n) {
+    for (int o = 16; o > 0; o >>= 1) v[n] += __shfl_xor_sync(0xffffffffu, v[n], o);
+  }
+  __syncthreads();
+  if (lane == 0) {
+#pragma unroll
+    for (int n = 0; n < kSums; ++n) scratch[n * kWarps + warp] = v[n];
+  }
+  __syncthreads();
+#pragma unroll
+  for (int n = 0; n < kSums; ++n) {
+    v[n] = lane < kWarps ? scratch[n * kWarps + lane] : 0.0;
+    for (int o = 16; o > 0; o >>= 1) v[n] += __shfl_xor_sync(0xffffffffu, v[n], o);
+  }
+}
+
+// Calls f(i) for this thread's indices of a row, i = threadIdx.x + j ·
+// kSampleThreads in rising j, kSampleUnroll at a time so that their loads are
+// in flight together: one at a time, each pass over a 128k vocabulary was a
+// chain of ~125 dependent L2 round trips per thread (at one sampled row, the
+// top_p search's 33 passes cost ~0.8 ms a step).
+constexpr int kSampleUnroll = 4;
+template <class F>
+__device__ __forceinline__ void each_index(std::int64_t vocab, F f) {
+  for (std::int64_t base = threadIdx.x; base < vocab;
+       base += static_cast<std::int64_t>(kSampleThreads) * kSampleUnroll) {
+#pragma unroll
+    for (int u = 0; u < kSampleUnroll; ++u) {
+      const std::int64_t i = base + static_cast<std::int64_t>(u) * kSampleThreads;
+      if (i < vocab) f(i);
+    }
+  }
+}
+
 __device__ float block_max_f(float v, float* scratch) {
   for (int o = 16; o > 0; o >>= 1) {
     const float other = __shfl_xor_sync(0xffffffffu, v, o);
@@ -160,75 +200,69 @@ __device__ int block_max_i(int v, int* scratch) {
   return v;
 }
 
-// Exclusive prefix sum over the block's threads, in thread order.
-__device__ double block_exclusive_scan_d(double v, double* scratch) {
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  double inc = v;
-  for (int o = 1; o < 32; o <<= 1) {
-    const double up = __shfl_up_sync(0xffffffffu, inc, o);
-    if (lane >= o) inc += up;
-  }
-  __syncthreads();
-  if (lane == 31) scratch[warp] = inc;
-  __syncthreads();
-  if (warp == 0) {
-    double w = lane < kWarps ? scratch[lane] : 0.0;
-    for (int o = 1; o < 32; o <<= 1) {
-      const double up = __shfl_up_sync(0xffffffffu, w, o);
-      if (lane >= o) w += up;
-    }
-    if (lane < kWarps) scratch[lane] = w;  // inclusive per warp
-  }
-  __syncthreads();
-  const double before_warp = warp > 0 ? scratch[warp - 1] : 0.0;
-  return before_warp + inc - v;
-}
-
 // The first id (in id order) where `weight` summed from `base` passes `goal`
-// (strictly when `strict`, else reaching it): each thread owns one
-// contiguous chunk. -1 when the row never gets there.
+// (strictly when `strict`, else reaching it); -1 when the row never gets
+// there. Warp w owns the ids [w · span, (w + 1) · span) and reads them 32 at
+// a time, lane l id start + l, so every load is coalesced (a contiguous chunk
+// per thread made each load touch 32 lines: ~0.4 ms a row at 128k tokens).
+// The warps' totals are summed in id order; the warp where the goal falls
+// walks its ids in double, an inclusive scan across the lanes a step.
 template <class Weight>
 __device__ int find_in_id_order(std::int64_t vocab, double base, double goal, bool strict,
                                 Weight weight, double* dscratch, int* iscratch) {
-  const std::int64_t chunk = (vocab + kSampleThreads - 1) / kSampleThreads;
-  const std::int64_t first = static_cast<std::int64_t>(threadIdx.x) * chunk;
-  const std::int64_t begin = first < vocab ? first : vocab;
-  const std::int64_t end = begin + chunk < vocab ? begin + chunk : vocab;
+  const int lane = static_cast<int>(threadIdx.x) & 31;
+  const int warp = static_cast<int>(threadIdx.x) >> 5;
+  const std::int64_t span = ((vocab + kWarps - 1) / kWarps + 31) / 32 * 32;
+  const std::int64_t begin = min(vocab, warp * span);
+  const std::int64_t end = min(vocab, begin + span);
   float mine = 0.0f;
-  for (std::int64_t i = begin; i < end; ++i) mine += weight(i);
-  const double before = base + block_exclusive_scan_d(mine, dscratch);
-  int found = -1;
-  double cum = before;
-  const bool reaches = strict ? goal < before + mine : goal <= before + mine;
+#pragma unroll 4
+  for (std::int64_t i = begin + lane; i < end; i += 32) mine += weight(i);
+  double total = mine;
+  for (int o = 16; o > 0; o >>= 1) total += __shfl_xor_sync(0xffffffffu, total, o);
+  __syncthreads();
+  if (lane == 0) dscratch[warp] = total;
+  __syncthreads();
+  double before = base;
+  for (int v = 0; v < warp; ++v) before += dscratch[v];
+  const bool reaches = strict ? goal < before + total : goal <= before + total;
   const bool started = strict ? goal < before : goal <= before;
+  int found = -1;  // the same in every lane of the warp
   if (reaches && !started) {
-    for (std::int64_t i = begin; i < end; ++i) {
-      const float w = weight(i);
-      if (w <= 0.0f) continue;
-      cum += w;
-      if (strict ? goal < cum : goal <= cum) {
-        found = static_cast<int>(i);
-        break;
+    double cum = before;
+    for (std::int64_t at = begin; at < end && found < 0; at += 32) {
+      const std::int64_t i = at + lane;
+      const float w = i < end ? weight(i) : 0.0f;
+      double inc = w > 0.0f ? static_cast<double>(w) : 0.0;
+      for (int o = 1; o < 32; o <<= 1) {
+        const double up = __shfl_up_sync(0xffffffffu, inc, o);
+        if (lane >= o) inc += up;
       }
+      const double here = cum + inc;
+      const unsigned hits =
+          __ballot_sync(0xffffffffu, w > 0.0f && (strict ? goal < here : goal <= here));
+      if (hits != 0) found = static_cast<int>(at) + __ffs(static_cast<int>(hits)) - 1;
+      cum += __shfl_sync(0xffffffffu, inc, 31);
     }
-    if (found < 0) {  // rounding between the chunk's sum and its walk
-      for (std::int64_t i = end; i-- > begin;) {
-        if (weight(i) > 0.0f) {
-          found = static_cast<int>(i);
-          break;
-        }
-      }
+    // Rounding between the warp's total and its walk: its last kept id.
+    for (std::int64_t at = (end - 1 - begin) / 32 * 32 + begin; found < 0 && at >= begin;
+         at -= 32) {
+      const std::int64_t i = at + lane;
+      const unsigned kept = __ballot_sync(0xffffffffu, i < end && weight(i) > 0.0f);
+      if (kept != 0) found = static_cast<int>(at) + 31 - __clz(static_cast<int>(kept));
     }
   }
-  // The lowest id found (several threads may claim one after rounding).
+  // The lowest id found (several warps may claim one after rounding).
   const int claim = found < 0 ? INT_MIN : -found;
   const int best = block_max_i(claim, iscratch);
   return best == INT_MIN ? -1 : -best;
 }
 
-__global__ void sample_rows_kernel(float* logits, std::int64_t vocab, const RowDraw* draws,
-                                   float* weights, std::int32_t* out) {
+__global__ void __launch_bounds__(kSampleThreads)
+    sample_rows_kernel(float* logits, std::int64_t vocab, const RowDraw* draws, float* weights,
+                       std::int32_t* out) {
   __shared__ double dscratch[kWarps];
+  __shared__ double top_p_scratch[15 * kWarps];
   __shared__ float fscratch[kWarps];
   __shared__ int iscratch[kWarps];
   __shared__ unsigned hist[256];
@@ -239,11 +273,11 @@ __global__ void sample_rows_kernel(float* logits, std::int64_t vocab, const RowD
   const float inv_t = 1.0f / d.temperature;
 
   float m = -INFINITY;
-  for (std::int64_t i = threadIdx.x; i < vocab; i += kSampleThreads) {
+  each_index(vocab, [&](std::int64_t i) {
     const float v = l[i] * inv_t;
     l[i] = v;
     m = v > m ? v : m;
-  }
+  });
   const float mx = block_max_f(m, fscratch);
   if (!(mx > -INFINITY) || mx == INFINITY) {
     if (threadIdx.x == 0) out[d.row] = 0;
@@ -260,12 +294,21 @@ __global__ void sample_rows_kernel(float* logits, std::int64_t vocab, const RowD
       for (int b = threadIdx.x; b < 256; b += kSampleThreads) hist[b] = 0;
       __syncthreads();
       const unsigned high_mask = shift == 24 ? 0u : ~0u << (shift + 8);
-      for (std::int64_t i = threadIdx.x; i < vocab; i += kSampleThreads) {
+      // One atomic per distinct bin of a warp's tokens: the first byte of
+      // a model's logits is nearly the same for all of them, and 128k
+      // atomics on one or two bins queued for ~0.1 ms a pass.
+      each_index(vocab, [&](std::int64_t i) {
         const float v = l[i];
-        if (!cut.keeps(v, static_cast<int>(i))) continue;
         const unsigned key = mono(v);
-        if ((key & high_mask) == (prefix & high_mask)) atomicAdd(&hist[(key >> shift) & 255u], 1u);
-      }
+        const bool counted =
+            cut.keeps(v, static_cast<int>(i)) && (key & high_mask) == (prefix & high_mask);
+        const int bin = counted ? static_cast<int>((key >> shift) & 255u) : -1;
+        const unsigned peers = __match_any_sync(__activemask(), bin);
+        if (counted &&
+            (threadIdx.x & 31) == static_cast<unsigned>(__ffs(static_cast<int>(peers)) - 1)) {
+          atomicAdd(&hist[bin], static_cast<unsigned>(__popc(peers)));
+        }
+      });
       __syncthreads();
       if (threadIdx.x == 0) {
         unsigned above = 0;
@@ -305,36 +348,48 @@ __global__ void sample_rows_kernel(float* logits, std::int64_t vocab, const RowD
   }
 
   float part = 0.0f;
-  for (std::int64_t i = threadIdx.x; i < vocab; i += kSampleThreads) {
+  each_index(vocab, [&](std::int64_t i) {
     const float v = l[i];
     const float e = cut.keeps(v, static_cast<int>(i)) ? expf(v - mx) : 0.0f;
     w[i] = e;
     part += e;
-  }
+  });
   const double total = block_sum_d(part, dscratch);
 
   if (d.top_p < 1.0f && total > 0.0) {
-    // The largest logit key T whose tokens at or above it hold the mass.
+    // The largest logit key T whose tokens at or above it hold the mass,
+    // four bits of it a pass: the mass at or above each of the 15 keys
+    // lo + j · 2^shift, the largest that holds it the next lo (mass(>= lo)
+    // >= target throughout). Each mass is summed as a bisection's would be,
+    // so T is the same; 8 passes instead of 32.
     const double target = static_cast<double>(d.top_p) * total;
-    unsigned lo = 0, hi = 0xffffffffu;  // mass(>= lo) >= target; answer in [lo, hi]
-    while (lo < hi) {
-      // The upper middle, in 64 bits: hi - lo + 1 overflows at the start.
-      const auto mid =
-          static_cast<unsigned>(lo + ((static_cast<unsigned long long>(hi) - lo + 1ull) >> 1));
-      float s = 0.0f;
-      for (std::int64_t i = threadIdx.x; i < vocab; i += kSampleThreads) {
-        if (w[i] > 0.0f && mono(l[i]) >= mid) s += w[i];
+    unsigned lo = 0;
+    for (int shift = 28; shift >= 0; shift -= 4) {
+      float part_at[15] = {};
+      each_index(vocab, [&](std::int64_t i) {
+        const float wi = w[i];
+        if (!(wi > 0.0f)) return;
+        const unsigned key = mono(l[i]);
+        if (key < lo) return;
+        const unsigned digit = min((key - lo) >> shift, 15u);
+#pragma unroll
+        for (int j = 0; j < 15; ++j) part_at[j] += digit > static_cast<unsigned>(j) ? wi : 0.0f;
+      });
+      double mass_at[15];
+#pragma unroll
+      for (int j = 0; j < 15; ++j) mass_at[j] = part_at[j];
+      block_sums_d(mass_at, top_p_scratch);
+      unsigned step = 0;
+#pragma unroll
+      for (int j = 0; j < 15; ++j) {
+        if (mass_at[j] >= target) step = static_cast<unsigned>(j + 1);
       }
-      if (block_sum_d(s, dscratch) >= target) {
-        lo = mid;
-      } else {
-        hi = mid - 1;
-      }
+      lo += step << shift;
     }
     float s = 0.0f;
-    for (std::int64_t i = threadIdx.x; i < vocab; i += kSampleThreads) {
+    each_index(vocab, [&](std::int64_t i) {
       if (w[i] > 0.0f && mono(l[i]) > lo) s += w[i];
-    }
+    });
     const double above = block_sum_d(s, dscratch);
     const float value = unmono(lo);
     const int id = find_in_id_order(
@@ -346,12 +401,12 @@ __global__ void sample_rows_kernel(float* logits, std::int64_t vocab, const RowD
   // The draw over what is kept, in id order.
   float kept_part = 0.0f;
   int last = -1;
-  for (std::int64_t i = threadIdx.x; i < vocab; i += kSampleThreads) {
+  each_index(vocab, [&](std::int64_t i) {
     if (w[i] > 0.0f && cut.keeps(l[i], static_cast<int>(i))) {
       kept_part += w[i];
       last = static_cast<int>(i);
     }
-  }
+  });
   const double kept_total = block_sum_d(kept_part, dscratch);
   last = block_max_i(last, iscratch);
   const Cut final_cut = cut;
