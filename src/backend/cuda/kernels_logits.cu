@@ -4,6 +4,7 @@
 // rules are those of tensor/logits.h, exactly.
 #include <climits>
 #include <cmath>
+#include <cstdlib>
 
 #include <cooperative_groups.h>
 
@@ -99,9 +100,8 @@ __global__ void row_argmax_kernel(const float* logits, std::int64_t vocab, std::
 }
 
 // ---------------------------------------------------------------- sampling
-// A cluster of blocks per sampled row (kRowBlocks of them while few rows are
-// drawn, else one), the host sampler's definitions exactly
-// (engine/sampling_cutoff.h): the filters tighten one cutoff in the order
+// A cluster of blocks per sampled row (see row_blocks), the host sampler's
+// definitions exactly (engine/sampling_cutoff.h): the filters tighten one cutoff in the order
 // "higher logit, then lower id", the draw walks kept tokens in id order.
 // Sums are float per thread, double across threads and blocks, in a fixed
 // tree: the same row and uniform give the same token every time. One block
@@ -113,8 +113,6 @@ namespace cg = cooperative_groups;
 
 constexpr int kSampleThreads = 1024;
 constexpr int kWarps = kSampleThreads / 32;
-constexpr int kRowBlocks = 8;        // a cluster's blocks per row (portable size)
-constexpr int kClusterRowsMax = 16;  // rows up to which a row takes a cluster
 
 // Every thread's combination, in block rank order, of a value each block of
 // the cluster holds in all its threads (the value itself in a one-block
@@ -498,6 +496,28 @@ __global__ void __launch_bounds__(kSampleThreads)
   if (first_block && threadIdx.x == 0) out[d.row] = id >= 0 ? id : (last >= 0 ? last : 0);
 }
 
+// Blocks per drawn row: a power of two up to what leaves no SM idle, at
+// most MLXS_SAMPLE_CLUSTER_MAX (8 by default, the portable cluster size; 16
+// on Hopper with non-portable clusters).
+int row_blocks(int rows) {
+  static const int limit = [] {
+    const char* env = std::getenv("MLXS_SAMPLE_CLUSTER_MAX");
+    const int v = env == nullptr ? 8 : std::atoi(env);
+    return v == 1 || v == 2 || v == 4 || v == 8 || v == 16 ? v : 8;
+  }();
+  static const int sms = [] {
+    int device = 0, n = 0;
+    if (cudaGetDevice(&device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
+      return 0;
+    }
+    return n;
+  }();
+  int blocks = 1;
+  while (blocks * 2 <= limit && rows * blocks * 2 <= sms) blocks *= 2;
+  return blocks;
+}
+
 }  // namespace
 
 cudaError_t apply_masks(float* logits, std::int64_t vocab, const std::int32_t* rows,
@@ -513,9 +533,12 @@ cudaError_t apply_masks(float* logits, std::int64_t vocab, const std::int32_t* r
 cudaError_t sample_rows(float* logits, std::int64_t vocab, const RowDraw* draws, int count,
                         float* weights, std::int32_t* out, cudaStream_t s) {
   if (count <= 0) return cudaSuccess;
-  // A cluster of kRowBlocks blocks per row while the rows are few enough to
-  // leave SMs idle otherwise.
-  const unsigned per_row = count <= kClusterRowsMax ? kRowBlocks : 1;
+  const auto per_row = static_cast<unsigned>(row_blocks(count));
+  if (per_row > 8) {
+    const cudaError_t e =
+        cudaFuncSetAttribute(sample_rows_kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
+    if (e != cudaSuccess) return e;
+  }
   cudaLaunchConfig_t config{};
   config.gridDim = dim3(static_cast<unsigned>(count) * per_row);
   config.blockDim = dim3(kSampleThreads);
