@@ -144,7 +144,9 @@ __device__ __forceinline__ float unmono(unsigned m) {
   return __uint_as_float((m & 0x80000000u) != 0 ? m & 0x7fffffffu : ~m);
 }
 
-__device__ double block_sum_d(double v, double* scratch) {
+// A row's sum (max) over the threads of its cluster: the block's in a fixed
+// tree, then the blocks' in rank order; every thread gets it.
+__device__ double row_sum_d(double v, double* scratch) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   __syncthreads();
@@ -156,10 +158,11 @@ __device__ double block_sum_d(double v, double* scratch) {
   return across_cluster(v, &slot, [](double a, double b) { return a + b; });  // in every thread
 }
 
-// kSums block sums at once, each in block_sum_d's order exactly (the same
-// totals), with two barriers instead of two each. scratch: [kSums][kWarps].
+// kSums row sums at once, each in row_sum_d's order exactly (the same
+// totals), with two barriers in the block instead of two each.
+// scratch: [kSums][kWarps].
 template <int kSums>
-__device__ void block_sums_d(double (&v)[kSums], double* scratch) {
+__device__ void row_sums_d(double (&v)[kSums], double* scratch) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
 #pragma unroll
   for (int n = 0; n < kSums; ++n) {
@@ -215,7 +218,7 @@ __device__ __forceinline__ void each_index(std::int64_t vocab, F f) {
   }
 }
 
-__device__ float block_max_f(float v, float* scratch) {
+__device__ float row_max_f(float v, float* scratch) {
   for (int o = 16; o > 0; o >>= 1) {
     const float other = __shfl_xor_sync(0xffffffffu, v, o);
     v = other > v ? other : v;
@@ -233,7 +236,7 @@ __device__ float block_max_f(float v, float* scratch) {
   return across_cluster(v, &slot, [](float a, float b) { return b > a ? b : a; });
 }
 
-__device__ int block_max_i(int v, int* scratch) {
+__device__ int row_max_i(int v, int* scratch) {
   for (int o = 16; o > 0; o >>= 1) v = max(v, __shfl_xor_sync(0xffffffffu, v, o));
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   __syncthreads();
@@ -315,7 +318,7 @@ __device__ int find_in_id_order(std::int64_t vocab, double base, double goal, bo
   }
   // The lowest id found (several warps may claim one after rounding).
   const int claim = found < 0 ? INT_MIN : -found;
-  const int best = block_max_i(claim, iscratch);
+  const int best = row_max_i(claim, iscratch);
   return best == INT_MIN ? -1 : -best;
 }
 
@@ -343,7 +346,7 @@ __global__ void __launch_bounds__(kSampleThreads)
     l[i] = v;
     m = v > m ? v : m;
   });
-  const float mx = block_max_f(m, fscratch);
+  const float mx = row_max_f(m, fscratch);
   if (!(mx > -INFINITY) || mx == INFINITY) {
     if (first_block && threadIdx.x == 0) out[d.row] = 0;
     return;
@@ -431,7 +434,7 @@ __global__ void __launch_bounds__(kSampleThreads)
     w[i] = e;
     part += e;
   });
-  const double total = block_sum_d(part, dscratch);
+  const double total = row_sum_d(part, dscratch);
 
   if (d.top_p < 1.0f && total > 0.0) {
     // The largest logit key T whose tokens at or above it hold the mass,
@@ -455,7 +458,7 @@ __global__ void __launch_bounds__(kSampleThreads)
       double mass_at[15];
 #pragma unroll
       for (int j = 0; j < 15; ++j) mass_at[j] = part_at[j];
-      block_sums_d(mass_at, top_p_scratch);
+      row_sums_d(mass_at, top_p_scratch);
       unsigned step = 0;
 #pragma unroll
       for (int j = 0; j < 15; ++j) {
@@ -467,7 +470,7 @@ __global__ void __launch_bounds__(kSampleThreads)
     each_index(vocab, [&](std::int64_t i) {
       if (w[i] > 0.0f && mono(l[i]) > lo) s += w[i];
     });
-    const double above = block_sum_d(s, dscratch);
+    const double above = row_sum_d(s, dscratch);
     const float value = unmono(lo);
     const int id = find_in_id_order(
         vocab, above, target, false, [&](std::int64_t i) { return l[i] == value ? w[i] : 0.0f; },
@@ -484,8 +487,8 @@ __global__ void __launch_bounds__(kSampleThreads)
       last = static_cast<int>(i);
     }
   });
-  const double kept_total = block_sum_d(kept_part, dscratch);
-  last = block_max_i(last, iscratch);
+  const double kept_total = row_sum_d(kept_part, dscratch);
+  last = row_max_i(last, iscratch);
   const Cut final_cut = cut;
   const int id = find_in_id_order(
       vocab, 0.0, d.uniform * kept_total, true,
@@ -498,7 +501,8 @@ __global__ void __launch_bounds__(kSampleThreads)
 
 // Blocks per drawn row: a power of two up to what leaves no SM idle, at
 // most MLXS_SAMPLE_CLUSTER_MAX (8 by default, the portable cluster size; 16
-// on Hopper with non-portable clusters).
+// on Hopper with non-portable clusters), one where the device has no
+// clusters.
 int row_blocks(int rows) {
   static const int limit = [] {
     const char* env = std::getenv("MLXS_SAMPLE_CLUSTER_MAX");
@@ -513,8 +517,13 @@ int row_blocks(int rows) {
     }
     return n;
   }();
+  static const bool clusters = [] {
+    int device = 0, v = 0;
+    return cudaGetDevice(&device) == cudaSuccess &&
+           cudaDeviceGetAttribute(&v, cudaDevAttrClusterLaunch, device) == cudaSuccess && v != 0;
+  }();
   int blocks = 1;
-  while (blocks * 2 <= limit && rows * blocks * 2 <= sms) blocks *= 2;
+  while (clusters && blocks * 2 <= limit && rows * blocks * 2 <= sms) blocks *= 2;
   return blocks;
 }
 

@@ -7,6 +7,7 @@
 // - embed: rows of a quantized table for the step's tokens.
 #include <algorithm>
 #include <cstdlib>
+#include <vector>
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -457,22 +458,43 @@ template <WType P, int M>
 cudaError_t launch_q4(const float* x, int K, const QSegments& segs, int rows, cudaStream_t s) {
   const auto kernel = qgemv4_kernel<P, M>;
   const std::size_t smem = q4_smem_bytes<M>(K);
-  int dev = 0, sms = 0, per_sm = 0;
+  // The blocks resident at once for this kernel, device and K, asked once
+  // (per thread): the queries cost more host time than a small GEMV takes
+  // on the device, which steps outside graphs paid.
+  struct Resident {
+    int device;
+    int K;
+    int blocks;
+  };
+  thread_local std::vector<Resident> resident;
+  int dev = 0;
   cudaError_t e = cudaGetDevice(&dev);
-  if (e == cudaSuccess) e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+  // Each launch: the attribute is the function's, and another K may have
+  // set a smaller size since.
   if (e == cudaSuccess && smem > 48 * 1024) {
     e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                              static_cast<int>(smem));
   }
-  if (e == cudaSuccess) {
-    e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, 32 * kQ4Warps, smem);
-  }
   if (e != cudaSuccess) return e;
+  int blocks_at_once = 0;
+  for (const Resident& r : resident) {
+    if (r.device == dev && r.K == K) blocks_at_once = r.blocks;
+  }
+  if (blocks_at_once == 0) {
+    int sms = 0, per_sm = 0;
+    e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+    if (e == cudaSuccess) {
+      e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, 32 * kQ4Warps, smem);
+    }
+    if (e != cudaSuccess) return e;
+    blocks_at_once = std::max(per_sm, 1) * sms;
+    resident.push_back({dev, K, blocks_at_once});
+  }
   // As many blocks as are resident at once (x staged once per block), fewer
   // when the weights have fewer row pairs than that.
   const int pairs = (rows + kQ4Rows - 1) / kQ4Rows;
   const int need = (pairs + kQ4Warps - 1) / kQ4Warps;
-  const auto blocks = static_cast<unsigned>(std::min(need, std::max(per_sm, 1) * sms));
+  const auto blocks = static_cast<unsigned>(std::min(need, blocks_at_once));
   return launch_early_smem(kernel, blocks, 32 * kQ4Warps, smem, s, x, K, segs, rows);
 }
 
