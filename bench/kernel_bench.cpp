@@ -151,7 +151,7 @@ core::Result<nlohmann::json> run_kernel_bench(const KernelBenchOptions& o) {
       std::vector<tensor::Weight> weights;
       for (int c = 0; c < copies; ++c) {
         MLXS_ASSIGN_OR_RETURN(auto w, be->import_quantized(q.weight));
-        weights.push_back(std::move(w));
+        weights.push_back(w);
       }
       MLXS_ASSIGN_OR_RETURN(const double us, time_linear(weights, s, 1, copies, o.reps));
       nlohmann::json row = timed_row(s, bytes, us);
