@@ -114,21 +114,6 @@ namespace cg = cooperative_groups;
 constexpr int kSampleThreads = 1024;
 constexpr int kWarps = kSampleThreads / 32;
 
-// Every thread's combination, in block rank order, of a value each block of
-// the cluster holds in all its threads (the value itself in a one-block
-// cluster). `slot` is this block's shared exchange word.
-template <class T, class F>
-__device__ T across_cluster(T value, T* slot, F combine) {
-  cg::cluster_group c = cg::this_cluster();
-  if (c.num_blocks() == 1) return value;
-  if (threadIdx.x == 0) *slot = value;
-  c.sync();
-  T r = *c.map_shared_rank(slot, 0);
-  for (unsigned b = 1; b < c.num_blocks(); ++b) r = combine(r, *c.map_shared_rank(slot, b));
-  c.sync();  // no block reuses its slot (or exits) while another still reads it
-  return r;
-}
-
 struct Cut {
   float value;
   int index;
@@ -144,56 +129,73 @@ __device__ __forceinline__ float unmono(unsigned m) {
   return __uint_as_float((m & 0x80000000u) != 0 ? m & 0x7fffffffu : ~m);
 }
 
-// A row's sum (max) over the threads of its cluster: the block's in a fixed
-// tree, then the blocks' in rank order; every thread gets it.
-__device__ double row_sum_d(double v, double* scratch) {
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  __syncthreads();
-  if (lane == 0) scratch[warp] = v;
-  __syncthreads();
-  v = lane < kWarps ? scratch[lane] : 0.0;
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  __shared__ double slot;
-  return across_cluster(v, &slot, [](double a, double b) { return a + b; });  // in every thread
-}
+// N reductions at once over the threads of a row's cluster, each in the same
+// fixed tree: a warp's lanes by xor shuffles, the block's warps likewise
+// through scratch ([N][kWarps]), then the blocks in rank order through
+// distributed shared memory. Every thread gets every result; the same
+// values give the same results every time.
+struct Sum {
+  template <class T>
+  __device__ T operator()(T a, T b) const {
+    return a + b;
+  }
+};
+struct Max {  // NaN never wins, as in the host's comparisons
+  template <class T>
+  __device__ T operator()(T a, T b) const {
+    return b > a ? b : a;
+  }
+};
 
-// kSums row sums at once, each in row_sum_d's order exactly (the same
-// totals), with two barriers in the block instead of two each.
-// scratch: [kSums][kWarps].
-template <int kSums>
-__device__ void row_sums_d(double (&v)[kSums], double* scratch) {
+template <int N, class T, class Op>
+__device__ void row_reduce(T (&v)[N], T identity, Op op, T* scratch) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
 #pragma unroll
-  for (int n = 0; n < kSums; ++n) {
-    for (int o = 16; o > 0; o >>= 1) v[n] += __shfl_xor_sync(0xffffffffu, v[n], o);
+  for (int n = 0; n < N; ++n) {
+    for (int o = 16; o > 0; o >>= 1) v[n] = op(v[n], __shfl_xor_sync(0xffffffffu, v[n], o));
   }
-  __syncthreads();
+  __syncthreads();  // the previous reduction's readers are done with scratch
   if (lane == 0) {
 #pragma unroll
-    for (int n = 0; n < kSums; ++n) scratch[n * kWarps + warp] = v[n];
+    for (int n = 0; n < N; ++n) scratch[n * kWarps + warp] = v[n];
   }
   __syncthreads();
 #pragma unroll
-  for (int n = 0; n < kSums; ++n) {
-    v[n] = lane < kWarps ? scratch[n * kWarps + lane] : 0.0;
-    for (int o = 16; o > 0; o >>= 1) v[n] += __shfl_xor_sync(0xffffffffu, v[n], o);
+  for (int n = 0; n < N; ++n) {
+    v[n] = lane < kWarps ? scratch[n * kWarps + lane] : identity;
+    for (int o = 16; o > 0; o >>= 1) v[n] = op(v[n], __shfl_xor_sync(0xffffffffu, v[n], o));
   }
-  // Then across the cluster's blocks, in rank order.
-  cg::cluster_group c = cg::this_cluster();
+  const cg::cluster_group c = cg::this_cluster();
   if (c.num_blocks() == 1) return;
-  __shared__ double slots[kSums];
+  __shared__ T slots[N];
   if (threadIdx.x == 0) {
 #pragma unroll
-    for (int n = 0; n < kSums; ++n) slots[n] = v[n];
+    for (int n = 0; n < N; ++n) slots[n] = v[n];
   }
   c.sync();
 #pragma unroll
-  for (int n = 0; n < kSums; ++n) {
+  for (int n = 0; n < N; ++n) {
     v[n] = *c.map_shared_rank(&slots[n], 0);
-    for (unsigned b = 1; b < c.num_blocks(); ++b) v[n] += *c.map_shared_rank(&slots[n], b);
+    for (unsigned b = 1; b < c.num_blocks(); ++b) v[n] = op(v[n], *c.map_shared_rank(&slots[n], b));
   }
-  c.sync();
+  c.sync();  // no block reuses its slots (or exits) while another still reads them
+}
+
+template <class T, class Op>
+__device__ T row_reduce(T v, T identity, Op op, T* scratch) {
+  T one[1] = {v};
+  row_reduce(one, identity, op, scratch);
+  return one[0];
+}
+
+__device__ double row_sum_d(double v, double* scratch) {
+  return row_reduce(v, 0.0, Sum{}, scratch);
+}
+__device__ float row_max_f(float v, float* scratch) {
+  return row_reduce(v, -INFINITY, Max{}, scratch);
+}
+__device__ int row_max_i(int v, int* scratch) {
+  return row_reduce(v, INT_MIN, Max{}, scratch);
 }
 
 // Calls f(i) for this thread's indices of a row, i = threadIdx.x + j ·
@@ -216,36 +218,6 @@ __device__ __forceinline__ void each_index(std::int64_t vocab, F f) {
       if (i < vocab) f(i);
     }
   }
-}
-
-__device__ float row_max_f(float v, float* scratch) {
-  for (int o = 16; o > 0; o >>= 1) {
-    const float other = __shfl_xor_sync(0xffffffffu, v, o);
-    v = other > v ? other : v;
-  }
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  __syncthreads();
-  if (lane == 0) scratch[warp] = v;
-  __syncthreads();
-  v = lane < kWarps ? scratch[lane] : -INFINITY;
-  for (int o = 16; o > 0; o >>= 1) {
-    const float other = __shfl_xor_sync(0xffffffffu, v, o);
-    v = other > v ? other : v;
-  }
-  __shared__ float slot;
-  return across_cluster(v, &slot, [](float a, float b) { return b > a ? b : a; });
-}
-
-__device__ int row_max_i(int v, int* scratch) {
-  for (int o = 16; o > 0; o >>= 1) v = max(v, __shfl_xor_sync(0xffffffffu, v, o));
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  __syncthreads();
-  if (lane == 0) scratch[warp] = v;
-  __syncthreads();
-  v = lane < kWarps ? scratch[lane] : INT_MIN;
-  for (int o = 16; o > 0; o >>= 1) v = max(v, __shfl_xor_sync(0xffffffffu, v, o));
-  __shared__ int slot;
-  return across_cluster(v, &slot, [](int a, int b) { return max(a, b); });
 }
 
 // The first id (in id order) where `weight` summed from `base` passes `goal`
@@ -458,7 +430,7 @@ __global__ void __launch_bounds__(kSampleThreads)
       double mass_at[15];
 #pragma unroll
       for (int j = 0; j < 15; ++j) mass_at[j] = part_at[j];
-      row_sums_d(mass_at, top_p_scratch);
+      row_reduce(mass_at, 0.0, Sum{}, top_p_scratch);
       unsigned step = 0;
 #pragma unroll
       for (int j = 0; j < 15; ++j) {
