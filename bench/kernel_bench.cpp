@@ -181,7 +181,8 @@ core::Result<nlohmann::json> run_kernel_bench(const KernelBenchOptions& o) {
         tensor::Backend::LogitsRequest req;
         std::vector<std::uint8_t> full(static_cast<std::size_t>(rows), 0);
         std::vector<tensor::Backend::RowDraw> draws;
-        for (int r = 0; rows > 0 && kind.top_p < 1.0f && r < rows; ++r) {
+        const bool drawn = kind.top_p < 1.0f;  // greedy rows: argmax on the device
+        for (int r = 0; drawn && r < rows; ++r) {
           draws.push_back({r, 1.0f, kind.top_k, kind.top_p, 0.0f, 0.5});
         }
         req.full_rows = full;

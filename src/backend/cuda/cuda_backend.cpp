@@ -633,7 +633,7 @@ struct CudaBackend::Impl {
     if (mma && !options.exact_f32) {
       // Past 4 rows x goes to f16 in one pass first: staging it in every
       // block costs more than the launch (H100, 8B at 16 rows).
-      const bool x_f16 = M > 4 || static_cast<std::size_t>(M * K) * 2 > k::kFp8StagedXMaxBytes;
+      const bool x_f16 = M > 4 || !k::fp8_gemv_stages_x(M, K);
       if (x_f16) check(k::to_half(k::WType::kF16, x, half_scratch, M * K, stream), "to_half");
       check(k::fp8_gemv(x_f16 ? half_scratch : static_cast<const void*>(x), x_f16,
                         static_cast<int>(M), Ki, segs, count, stream),

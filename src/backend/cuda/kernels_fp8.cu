@@ -373,6 +373,10 @@ bool fp8_gemv_supports(int group, std::int64_t K) {
   return K % 64 == 0 && group % 64 == 0;
 }
 
+bool fp8_gemv_stages_x(std::int64_t M, std::int64_t K) {
+  return static_cast<std::size_t>(M * K) * 2 <= kFp8StagedXMaxBytes;
+}
+
 bool fp8_exact_supports(int group, std::int64_t K) {
   return K % 16 == 0 && group % 16 == 0;
 }
@@ -411,8 +415,8 @@ cudaError_t fp8_gemv(const void* x, bool x_f16, int M, int K, const Fp8Segment* 
     per_row = per_row && w.group >= K && w.block_rows == 1;
   }
   const auto blocks = static_cast<unsigned>(tiles);
+  if (!x_f16 && !fp8_gemv_stages_x(M, K)) return cudaErrorInvalidValue;
   const std::size_t staged = x_f16 ? 0 : static_cast<std::size_t>(M) * K * 2;
-  if (staged > kFp8StagedXMaxBytes) return cudaErrorInvalidValue;
   const auto go = [&](auto kernel) {
     if (staged > 48 * 1024) {
       const cudaError_t e =

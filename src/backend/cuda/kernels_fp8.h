@@ -39,12 +39,15 @@ inline constexpr std::size_t kFp8StagedXMaxBytes = 96 * 1024;
 // Whether fp8_gemv takes a weight of this K and group (64-column chunks of
 // one scale each) and fp8_gemv_exact one (16-column chunks).
 bool fp8_gemv_supports(int group, std::int64_t K);
+// Whether fp8_gemv stages M rows of f32 x as f16 in each block's shared
+// memory (else x must come as f16).
+bool fp8_gemv_stages_x(std::int64_t M, std::int64_t K);
 bool fp8_exact_supports(int group, std::int64_t K);
 
 // y[m, n] = sum_k x[m, k] * w[n, k] (+ bias) for 1 <= M <= kFp8GemvMaxRows;
 // x [M, K] (16-byte aligned) f16 (x_f16) or f32 (rounded to f16 in each
-// block's shared memory: M * K * 2 <= kFp8StagedXMaxBytes), up to
-// kFp8MaxSegments weights of one K.
+// block's shared memory, where fp8_gemv_stages_x), up to kFp8MaxSegments
+// weights of one K.
 cudaError_t fp8_gemv(const void* x, bool x_f16, int M, int K, const Fp8Segment* segs, int count,
                      cudaStream_t s);
 // Per-row (per-token) FP8 activations for the FP8 GEMM: scales[m] =
