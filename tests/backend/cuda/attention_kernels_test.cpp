@@ -155,8 +155,10 @@ double run_case(const Case& c, Kernels kernels, DType cache = DType::kBF16, bool
   double worst = 0.0;
   // Prefill of three sequences (C with a bidirectional span); then chunks
   // extending a cached prefix beside decode rows, with T <= 64 (key splits
-  // for the one-row sequences) and T > 64 (one split); a lone chunk; a pure
-  // decode step (split into 16-key ranges, merged in the launch).
+  // for the one-row sequences where the split length allows) and T > 64 (one
+  // split); a lone chunk; a pure decode step (its first 64-key tile loaded
+  // before the kernel's dependency wait; split into 16-key ranges merged in
+  // the launch under MLXS_CUDA_DECODE_SPLIT_MIN_KEYS=16).
   const std::vector<std::vector<Feed>> steps = {{{0, 37}, {1, 21}, {2, 5, true}},
                                                 {{0, 1}, {1, 30}, {2, 1}},
                                                 {{0, 1}, {1, 70}},
@@ -354,6 +356,16 @@ TEST(CudaFp8KvAttention, WidenedDecodePathsMatchReference) {
   expect_decode_with_env("MLXS_CUDA_FP8_LEAN", {"0"});
   // The next backend created takes the default again.
   EXPECT_LT(run_case(kCases[0], Kernels::kDecodeTensor, DType::kF8E4M3, true), 1e-2);
+}
+
+// Short key splits (16 keys: up to 8 per one-row sequence here, merged by
+// the last block of each (row, KV head)) on the bf16 and the e4m3 cache;
+// the serving default splits only past 256 keys.
+TEST(CudaDecodeAttention, SplitKeysMergeToReference) {
+  setenv("MLXS_CUDA_DECODE_SPLIT_MIN_KEYS", "16", 1);
+  expect_cases(decode_cases(), Kernels::kDecodeTensor, 1e-2);
+  unsetenv("MLXS_CUDA_DECODE_SPLIT_MIN_KEYS");
+  expect_decode_with_env("MLXS_CUDA_DECODE_SPLIT_MIN_KEYS", {"16"});
 }
 
 // Block sizes that are not a power of two locate keys by division

@@ -761,8 +761,9 @@ TEST(CudaOps, EmbedRopeKvAndPagedAttention) {
 // a sliding window crosses split boundaries.
 TEST(CudaOps, LongContextAttentionSplits) {
   // The 600-row step: 64 and 128 take the warp-per-key kernel, 48 the tiled
-  // one. The one-row step: 64 and 128 the decode kernel (32 splits of 32
-  // keys merged by the last block), 48 the tiled one.
+  // one. The one-row step: 64 and 128 the decode kernel (four splits of 256
+  // keys, those past the window or the row empty, merged by the last block),
+  // 48 the tiled one.
   for (auto [window, hd_dim] : {std::pair{0, 64}, {300, 64}, {0, 128}, {300, 48}}) {
     SCOPED_TRACE(fmt::format("window {} head_dim {}", window, hd_dim));
     Pair p;
