@@ -120,15 +120,25 @@ __global__ void __launch_bounds__(kThreads, kBlocks)
   scale *= kv_scale(kv, layer, 0, g);
   const float v_scale = kv_scale(kv, layer, 1, g);
 
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  cudaGridDependencySynchronize();  // q and the cache's new row come from the previous kernels
-#endif
   const int tiles = begin < end ? (end - begin + kTileKeys - 1) / kTileKeys : 0;
   auto issue = [&](int p) {
     kv_tile_load<E, D, kTileKeys, kThreads>(kv, layer_base, table, head_off, begin + p * kTileKeys,
                                             end, p % kv_stages<E>(), stages, staging, tid);
   };
-  kv_pipeline_start<E>(tiles, issue);  // in flight while Q is staged
+  // The step appends key `pos` (RoPE and the cache write: the previous
+  // kernel); the keys before it were written by earlier steps, so the tiles
+  // wholly before it start loading before the dependency wait, while that
+  // kernel still runs (a bidirectional span may reach past pos: none early).
+  const int pos = m.positions[t];
+  const int ready = m.attend_until != nullptr ? 0
+                    : pos >= end              ? tiles
+                                              : max(0, (pos - begin) / kTileKeys);
+  const int early = min(ready, kv_tiles_ahead<E>());
+  kv_pipeline_start<E>(tiles, issue, 0, early);
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  cudaGridDependencySynchronize();  // q and the cache's new row come from the previous kernels
+#endif
+  kv_pipeline_start<E>(tiles, issue, early);  // in flight while Q is staged
   // Q as T16, the group's heads in rows 0 .. group - 1, zeros below.
   for (int i = tid; i < kRows * (D / 4); i += kThreads) {
     const int r = i / (D / 4);

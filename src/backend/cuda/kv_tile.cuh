@@ -188,11 +188,15 @@ cudaError_t with_tc_kernel(const KvLayout& kv, int head_dim, F&& f) {
 
 // The copy pipeline of a kernel walking `tiles` key tiles: issue(p) starts
 // tile p (one cp.async group: kv_tile_load), or commits an empty group past
-// the end so that every iteration waits for the same count.
+// the end so that every iteration waits for the same count. [from, to)
+// starts part of it (in order: a kernel may start the first tiles before
+// its dependency wait and the rest after).
 template <typename E, typename Issue>
-__device__ __forceinline__ void kv_pipeline_start(int tiles, Issue&& issue) {
+__device__ __forceinline__ void kv_pipeline_start(int tiles, Issue&& issue, int from = 0,
+                                                  int to = kv_tiles_ahead<E>()) {
 #pragma unroll
   for (int p = 0; p < kv_tiles_ahead<E>(); ++p) {
+    if (p < from || p >= to) continue;
     if (p < tiles) {
       issue(p);
     } else {
