@@ -6,6 +6,7 @@
 #   GPU_MODELS="llama-3.2-1b llama-3.1-8b"  GPU_BATCHES=1,8,32  GPU_DECODE=64
 #   GPU_QUANT="int4 int8"   also decode with quantization at load (packed GEMV)
 #   GPU_DECODE_ENVS="MLXS_CUDA_DECODE_KERNELS=0 default"   each decode bench once per entry
+#   GPU_DECODE_PROMPTS="32 1024 4000"   each decode bench once per prompt length (default 32)
 #                           (VAR=value[,VAR=value] or default), for A/B runs in one call;
 #                           GPU_PROFILE_ENVS likewise for GPU_PROFILE's op tables
 #   GPU_WORKER=1            bench worker on the last model (process split cost)
@@ -212,9 +213,13 @@ for preset in $MODELS; do
       tag="-${envs//[^A-Za-z0-9_]/-}"
       say "-- $preset with $envs"
     fi
-    env "${ARR[@]}" "$B/bin/mlx-serving" bench decode --backend cuda --model "$dir" \
-        --batch "${GPU_BATCHES:-1,8,32}" --prompt-len 32 --decode-tokens "${GPU_DECODE:-64}" \
-        --repeats 3 --quiet --json "$OUT/decode-$preset$tag.json" 2>&1 | tee -a "$SUMMARY" || status=1
+    for prompt in ${GPU_DECODE_PROMPTS:-32}; do
+      ptag=""
+      if [ "$prompt" != 32 ]; then ptag="-p$prompt"; say "-- $preset, $prompt-token prompts, $envs"; fi
+      env "${ARR[@]}" "$B/bin/mlx-serving" bench decode --backend cuda --model "$dir" \
+          --batch "${GPU_BATCHES:-1,8,32}" --prompt-len "$prompt" --decode-tokens "${GPU_DECODE:-64}" \
+          --repeats 3 --quiet --json "$OUT/decode-$preset$tag$ptag.json" 2>&1 | tee -a "$SUMMARY" || status=1
+    done
     for q in ${GPU_QUANT:-}; do
       say "-- $preset quantized at load: $q ${envs}"
       env "${ARR[@]}" "$B/bin/mlx-serving" bench decode --backend cuda --model "$dir" \
