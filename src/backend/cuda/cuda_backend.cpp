@@ -96,11 +96,11 @@ constexpr int kSplitMinKeys = 64;
 // kDecodeSplitMaxKeys (1024-key splits made batch 8 at 2k context 3%
 // slower), and past it only to stay within kMaxSplits. Splits of 256 keys
 // against 16 (H100, Llama-3.1-8B shapes, same call): batch 1 +4.5% decode
-// tok/s at 32-token prompts, +2.6% at 1k, +1.0% at 4k; batch 8 +3.4%,
-// -0.5%, -1.0%; the 1B +6.1% at batch 1 and +5.9% at 8. The tensor-core
-// kernel reads 64-key tiles, so 16-key splits loaded four times the keys
-// they used, and each split's partial is one more for the last block to
-// merge.
+// tok/s at 32-token prompts, +2.6% at 1k, +1.0% at 4k; batch 8 +3.4% at
+// 32 (at 1k and 4k both split alike); the 1B +6.1% at batch 1 and +5.9% at
+// 8. The tensor-core kernel reads 64-key tiles, so 16-key splits loaded
+// four times the keys they used, and each split's partial is one more for
+// the last block to merge.
 constexpr int kDecodeSplitMinKeys = 256;
 constexpr int kDecodeSplitMaxKeys = 256;
 constexpr int kDecodeSplitRows = 32;
