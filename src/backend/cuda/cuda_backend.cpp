@@ -93,16 +93,20 @@ constexpr int kSplitMinKeys = 64;
 // The decode kernels (MLXS_CUDA_DECODE_KERNELS, on by default) split the
 // keys into blocks of kDecodeSplitMinKeys (MLXS_CUDA_DECODE_SPLIT_MIN_KEYS),
 // doubled while rows x splits passes kDecodeSplitRows, up to
-// kDecodeSplitMaxKeys (1024-key splits made batch 8 at 2k context 3%
-// slower), and past it only to stay within kMaxSplits. Splits of 256 keys
-// against 16 (H100, Llama-3.1-8B shapes, same call): batch 1 +4.5% decode
-// tok/s at 32-token prompts, +2.6% at 1k, +1.0% at 4k; batch 8 +3.4% at
-// 32 (at 1k and 4k both split alike); the 1B +6.1% at batch 1 and +5.9% at
-// 8. The tensor-core kernel reads 64-key tiles, so 16-key splits loaded
-// four times the keys they used, and each split's partial is one more for
-// the last block to merge.
+// kDecodeSplitMaxKeys (MLXS_CUDA_DECODE_SPLIT_MAX_KEYS), and past it only to
+// stay within kMaxSplits. H100, Llama-3.1-8B shapes, same calls:
+// - 256 keys against 16 at least: batch 1 +4.5% decode tok/s at 32-token
+//   prompts, +2.6% at 1k, +1.0% at 4k; batch 8 +3.4% at 32; the 1B +6.1% at
+//   batch 1 and +5.9% at 8. The tensor-core kernel reads 64-key tiles, so
+//   16-key splits loaded four times the keys they used, and each split's
+//   partial is one more for the last block to merge.
+// - 512 keys at most against 256: batch 8 at 4k +2.7% (1B +7.3%), batch 32
+//   +2.5% at 1k and +5.3% at 4k (1B +5.1%, +8.3%), batch 8 at 1k -1.5% (1B
+//   -2.3%), batch 1 unchanged. 1024 at most: +8.0% (1B +10.7%) at batch 32
+//   and 4k, but +1.9% (both) at batch 32 and 1k, and -1.4% / -2.8% at
+//   batch 8 and 1k.
 constexpr int kDecodeSplitMinKeys = 256;
-constexpr int kDecodeSplitMaxKeys = 256;
+constexpr int kDecodeSplitMaxKeys = 512;
 constexpr int kDecodeSplitRows = 32;
 // Decode steps of this many rows or more run attention on the tensor cores
 // (kernels_attention_decode_tc.cu): every step, on bf16 and e4m3 caches. At
@@ -309,10 +313,11 @@ struct CudaBackend::Impl {
   // This step has sequences of several rows (prefill chunks) / of one row.
   bool step_multi_rows = false;
   bool step_single_rows = false;
-  // Their attention splits (MLXS_CUDA_DECODE_SPLIT_ROWS / _SPLIT_MIN_KEYS
-  // move them for tuning runs).
+  // Their attention splits (MLXS_CUDA_DECODE_SPLIT_ROWS / _SPLIT_MIN_KEYS /
+  // _SPLIT_MAX_KEYS move them for tuning runs).
   int decode_split_rows = kDecodeSplitRows;
   int decode_split_min_keys = kDecodeSplitMinKeys;
+  int decode_split_max_keys = kDecodeSplitMaxKeys;
   // Steps of up to this many rows take the decode attention kernel (splits
   // only up to kSplitBatch rows, one split past that); larger ones the
   // warp-per-key kernel. 256: serving 256 streams of 1k/1k on a bf16 cache
@@ -980,6 +985,9 @@ core::Result<std::unique_ptr<CudaBackend>> CudaBackend::create(const CudaOptions
   if (const char* env = std::getenv("MLXS_CUDA_DECODE_SPLIT_MIN_KEYS"); env != nullptr) {
     impl->decode_split_min_keys = std::max(16, std::atoi(env));
   }
+  if (const char* env = std::getenv("MLXS_CUDA_DECODE_SPLIT_MAX_KEYS"); env != nullptr) {
+    impl->decode_split_max_keys = std::max(16, std::atoi(env));
+  }
   if (const char* env = std::getenv("MLXS_CUDA_OP_TIMING");
       env != nullptr && std::string(env) == "1") {
     impl->op_timing = true;
@@ -1331,7 +1339,7 @@ void CudaBackend::begin_step(const tensor::StepBatch& batch) {
         std::clamp(m.decode_split_rows / static_cast<int>(T), 1, static_cast<int>(kMaxSplits) / 2);
     auto splits_of = [max_ctx](int len) { return (max_ctx + len - 1) / len; };
     m.attn_split_len = m.decode_split_min_keys;
-    while (splits_of(m.attn_split_len) > target && m.attn_split_len < kDecodeSplitMaxKeys)
+    while (splits_of(m.attn_split_len) > target && m.attn_split_len < m.decode_split_max_keys)
       m.attn_split_len <<= 1;
     while (splits_of(m.attn_split_len) > static_cast<int>(kMaxSplits)) m.attn_split_len <<= 1;
     m.attn_splits = next_pow2(splits_of(m.attn_split_len));
