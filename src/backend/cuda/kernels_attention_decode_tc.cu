@@ -125,14 +125,17 @@ __global__ void __launch_bounds__(kThreads, kBlocks)
     kv_tile_load<E, D, kTileKeys, kThreads>(kv, layer_base, table, head_off, begin + p * kTileKeys,
                                             end, p % kv_stages<E>(), stages, staging, tid);
   };
-  // The step appends key `pos` (RoPE and the cache write: the previous
-  // kernel); the keys before it were written by earlier steps, so the tiles
-  // wholly before it start loading before the dependency wait, while that
-  // kernel still runs (a bidirectional span may reach past pos: none early).
+  // A lone row (a decode row: one row of its sequence in the step) appends
+  // key `pos` (RoPE and the cache write: the previous kernel); the keys
+  // before it were written by earlier steps, so the tiles wholly before it
+  // start loading before the dependency wait, while that kernel still runs.
+  // Not for the rows of a chunk (the chunk's other keys are this step's) nor
+  // under a bidirectional span (it may reach past pos).
   const int pos = m.positions[t];
-  const int ready = m.attend_until != nullptr ? 0
-                    : pos >= end              ? tiles
-                                              : max(0, (pos - begin) / kTileKeys);
+  const bool lone = !multi_row(m, t, static_cast<int>(gridDim.x) / kv.kv_heads);
+  const int ready = m.attend_until != nullptr || !lone ? 0
+                    : pos >= end                       ? tiles
+                                                       : max(0, (pos - begin) / kTileKeys);
   const int early = min(ready, kv_tiles_ahead<E>());
   kv_pipeline_start<E>(tiles, issue, 0, early);
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900

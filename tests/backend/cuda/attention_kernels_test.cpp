@@ -52,9 +52,10 @@ float round_to(DType cache, float x) {
 // cores (kDecodeTensor); the CUDA-core decode kernel, which serving no
 // longer takes on a 16-bit or e4m3 cache, is tested explicitly.
 enum class Kernels {
-  kPerRow,          // per-row CUDA-core kernels for every row (f32 math on the cache)
-  kCudaCoreDecode,  // prefill chunks on the tensor cores, one-row sequences on CUDA cores
-  kDecodeTensor,    // and every one-row sequence on the tensor-core decode kernel
+  kPerRow,           // per-row CUDA-core kernels for every row (f32 math on the cache)
+  kCudaCoreDecode,   // prefill chunks on the tensor cores, one-row sequences on CUDA cores
+  kDecodeTensor,     // and every one-row sequence on the tensor-core decode kernel
+  kDecodeTensorAll,  // every row on the tensor-core decode kernel (MLXS_CUDA_PREFILL_TC=0)
 };
 
 std::unique_ptr<cuda::CudaBackend> make_gpu(Kernels kernels) {
@@ -63,6 +64,9 @@ std::unique_ptr<cuda::CudaBackend> make_gpu(Kernels kernels) {
     setenv("MLXS_CUDA_DECODE_TC_MIN_ROWS", "1000000", 1);
   } else if (kernels == Kernels::kCudaCoreDecode) {
     setenv("MLXS_CUDA_DECODE_TC_MIN_ROWS", "1000000", 1);
+  } else if (kernels == Kernels::kDecodeTensorAll) {
+    setenv("MLXS_CUDA_PREFILL_TC", "0", 1);
+    setenv("MLXS_CUDA_DECODE_TC_MIN_ROWS", "1", 1);
   } else {
     setenv("MLXS_CUDA_DECODE_TC_MIN_ROWS", "1", 1);
   }
@@ -356,6 +360,14 @@ TEST(CudaFp8KvAttention, WidenedDecodePathsMatchReference) {
   expect_decode_with_env("MLXS_CUDA_FP8_LEAN", {"0"});
   // The next backend created takes the default again.
   EXPECT_LT(run_case(kCases[0], Kernels::kDecodeTensor, DType::kF8E4M3, true), 1e-2);
+}
+
+// With the prefill kernel off, the rows of prefill chunks go to the decode
+// kernel too, each row causal over its sequence: keys that the same step
+// writes (the chunk's) must not be among the tiles it loads before its
+// dependency wait.
+TEST(CudaDecodeAttention, ChunkRowsOnTheDecodeKernelMatchReference) {
+  expect_cases(decode_cases(), Kernels::kDecodeTensorAll, 1e-2);
 }
 
 // Short key splits (16 keys: up to 8 per one-row sequence here, merged by
