@@ -160,8 +160,9 @@ core::Result<nlohmann::json> run_kernel_bench(const KernelBenchOptions& o) {
     }
   }
   // The step's last work on CUDA: a 128,256-token row finished as a greedy
-  // id, or drawn (temperature 1 with top_p 0.9, and with top_k 40 too), at 1
-  // and 64 rows: microseconds per finish_logits, launch to ids on the host.
+  // id, or drawn at temperature 1 (alone, with min_p, top_k, top_p, top_k
+  // and top_p), at 1 and 64 rows: microseconds per finish_logits, launch to
+  // ids on the host.
   nlohmann::json finishing = nlohmann::json::array();
   if (gemms_too) {
     constexpr std::int64_t kVocab = 128256;
@@ -172,18 +173,23 @@ core::Result<nlohmann::json> run_kernel_bench(const KernelBenchOptions& o) {
                           be->import_tensor(Tensor(lh.data(), DType::kF32, {kRows, kVocab}), true));
     struct Kind {
       const char* name;
+      bool drawn;  // else greedy: argmax on the device
       std::int32_t top_k;
       float top_p;
+      float min_p;
     };
-    for (const Kind& kind : {Kind{"greedy", 0, 1.0f}, Kind{"T 1, top_p 0.9", 0, 0.9f},
-                             Kind{"T 1, top_k 40, top_p 0.9", 40, 0.9f}}) {
+    // The filters alone and together, so that each one's share shows.
+    for (const Kind& kind :
+         {Kind{"greedy", false, 0, 1.0f, 0.0f}, Kind{"T 1", true, 0, 1.0f, 0.0f},
+          Kind{"T 1, min_p 0.05", true, 0, 1.0f, 0.05f},
+          Kind{"T 1, top_k 40", true, 40, 1.0f, 0.0f}, Kind{"T 1, top_p 0.9", true, 0, 0.9f, 0.0f},
+          Kind{"T 1, top_k 40, top_p 0.9", true, 40, 0.9f, 0.0f}}) {
       for (int rows : {1, kRows}) {
         tensor::Backend::LogitsRequest req;
         std::vector<std::uint8_t> full(static_cast<std::size_t>(rows), 0);
         std::vector<tensor::Backend::RowDraw> draws;
-        const bool drawn = kind.top_p < 1.0f;  // greedy rows: argmax on the device
-        for (int r = 0; drawn && r < rows; ++r) {
-          draws.push_back({r, 1.0f, kind.top_k, kind.top_p, 0.0f, 0.5});
+        for (int r = 0; kind.drawn && r < rows; ++r) {
+          draws.push_back({r, 1.0f, kind.top_k, kind.top_p, kind.min_p, 0.5});
         }
         req.full_rows = full;
         req.draws = draws;
