@@ -168,17 +168,26 @@ __device__ void row_reduce(T (&v)[N], T identity, Op op, T* scratch) {
   const cg::cluster_group c = cg::this_cluster();
   if (c.num_blocks() == 1) return;
   __shared__ T slots[N];
+  __shared__ T merged[N];
   if (threadIdx.x == 0) {
 #pragma unroll
     for (int n = 0; n < N; ++n) slots[n] = v[n];
   }
   c.sync();
-#pragma unroll
-  for (int n = 0; n < N; ++n) {
-    v[n] = *c.map_shared_rank(&slots[n], 0);
-    for (unsigned b = 1; b < c.num_blocks(); ++b) v[n] = op(v[n], *c.map_shared_rank(&slots[n], b));
+  // Thread n folds result n over the blocks in rank order and shares it
+  // through the block's own memory. Every thread folding every result was
+  // N x blocks remote reads a thread (top_p's 15 sums: ~1 MB of distributed
+  // shared memory traffic a block, the larger part of its passes).
+  if (threadIdx.x < static_cast<unsigned>(N)) {
+    T acc = *c.map_shared_rank(&slots[threadIdx.x], 0);
+    for (unsigned b = 1; b < c.num_blocks(); ++b) {
+      acc = op(acc, *c.map_shared_rank(&slots[threadIdx.x], b));
+    }
+    merged[threadIdx.x] = acc;
   }
-  c.sync();  // no block reuses its slots (or exits) while another still reads them
+  c.sync();  // merged is written, and no block reuses its slots (or exits) while another reads them
+#pragma unroll
+  for (int n = 0; n < N; ++n) v[n] = merged[n];
 }
 
 template <class T, class Op>
@@ -251,14 +260,20 @@ __device__ int find_in_id_order(std::int64_t vocab, double base, double goal, bo
   double before = base;
   if (c.num_blocks() > 1) {
     __shared__ double block_total;
+    __shared__ double blocks_before;  // base + the totals of the blocks before this one
     if (threadIdx.x == 0) {
       double t = 0.0;
       for (int v = 0; v < kWarps; ++v) t += dscratch[v];
       block_total = t;
     }
     c.sync();
-    for (unsigned b = 0; b < c.block_rank(); ++b) before += *c.map_shared_rank(&block_total, b);
+    if (threadIdx.x == 0) {  // one thread reads the other blocks (not every thread)
+      double b_sum = base;
+      for (unsigned b = 0; b < c.block_rank(); ++b) b_sum += *c.map_shared_rank(&block_total, b);
+      blocks_before = b_sum;
+    }
     c.sync();
+    before = blocks_before;
   }
   for (int v = 0; v < warp; ++v) before += dscratch[v];
   const bool reaches = strict ? goal < before + total : goal <= before + total;
