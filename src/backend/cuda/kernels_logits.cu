@@ -160,32 +160,37 @@ __device__ void row_reduce(T (&v)[N], T identity, Op op, T* scratch) {
     for (int n = 0; n < N; ++n) scratch[n * kWarps + warp] = v[n];
   }
   __syncthreads();
-#pragma unroll
-  for (int n = 0; n < N; ++n) {
-    v[n] = lane < kWarps ? scratch[n * kWarps + lane] : identity;
-    for (int o = 16; o > 0; o >>= 1) v[n] = op(v[n], __shfl_xor_sync(0xffffffffu, v[n], o));
+  // Warp n reduces result n over the warps (every warp reducing every
+  // result repeated top_p's 15 double sums 32 times); the xor tree gives
+  // every lane, and so every warp, the same bits, as before.
+  __shared__ T block_result[N];
+  for (int n = warp; n < N; n += kWarps) {
+    T x = lane < kWarps ? scratch[n * kWarps + lane] : identity;
+    for (int o = 16; o > 0; o >>= 1) x = op(x, __shfl_xor_sync(0xffffffffu, x, o));
+    if (lane == 0) block_result[n] = x;
   }
   const cg::cluster_group c = cg::this_cluster();
-  if (c.num_blocks() == 1) return;
-  __shared__ T slots[N];
-  __shared__ T merged[N];
-  if (threadIdx.x == 0) {
+  if (c.num_blocks() == 1) {
+    __syncthreads();
 #pragma unroll
-    for (int n = 0; n < N; ++n) slots[n] = v[n];
+    for (int n = 0; n < N; ++n) v[n] = block_result[n];
+    return;
   }
-  c.sync();
+  __shared__ T merged[N];
+  c.sync();  // every block's results are written
   // Thread n folds result n over the blocks in rank order and shares it
   // through the block's own memory. Every thread folding every result was
   // N x blocks remote reads a thread (top_p's 15 sums: ~1 MB of distributed
   // shared memory traffic a block, the larger part of its passes).
   if (threadIdx.x < static_cast<unsigned>(N)) {
-    T acc = *c.map_shared_rank(&slots[threadIdx.x], 0);
+    T acc = *c.map_shared_rank(&block_result[threadIdx.x], 0);
     for (unsigned b = 1; b < c.num_blocks(); ++b) {
-      acc = op(acc, *c.map_shared_rank(&slots[threadIdx.x], b));
+      acc = op(acc, *c.map_shared_rank(&block_result[threadIdx.x], b));
     }
     merged[threadIdx.x] = acc;
   }
-  c.sync();  // merged is written, and no block reuses its slots (or exits) while another reads them
+  c.sync();  // merged is written, and no block reuses its results (or exits) while another reads
+             // them
 #pragma unroll
   for (int n = 0; n < N; ++n) v[n] = merged[n];
 }
