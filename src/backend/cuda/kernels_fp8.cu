@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_fp8.h>
 
+#include "backend/cuda/device_once.cuh"
 #include "backend/cuda/kernels_fp8.h"
 #include "backend/cuda/launch_util.cuh"
 
@@ -355,6 +357,21 @@ __global__ void fp8_scale_output_kernel(float* y, const float* row_scale, const 
   y[i] = y[i] * (row_scale[i / n] * col_scale[c]) + (bias != nullptr ? bias[c] : 0.0f);
 }
 
+// One FP8 GEMV launch with `staged` bytes of f16 x in shared memory, opted
+// in to kFp8StagedXMaxBytes once per device where that passes 48 KiB.
+template <int NT, bool PER_ROW, bool XF16>
+cudaError_t launch_fp8_gemv(unsigned blocks, std::size_t staged, cudaStream_t s, const void* x,
+                            int M, int K, const Fp8Segs& segs) {
+  constexpr auto kernel = fp8_gemv_kernel<NT, PER_ROW, XF16>;
+  static PerDeviceOnce once;  // one per kernel (a template's static)
+  if (staged > 48 * 1024) {
+    if (const cudaError_t e = opt_in_smem(once, kernel, kFp8StagedXMaxBytes); e != cudaSuccess) {
+      return e;
+    }
+  }
+  return launch_early_smem(kernel, blocks, 32 * kWarps, staged, s, x, M, K, segs);
+}
+
 bool load_segs(const Fp8Segment* segments, int count, Fp8Segs& segs) {
   if (count <= 0 || count > kFp8MaxSegments) return false;
   segs.count = count;
@@ -417,23 +434,20 @@ cudaError_t fp8_gemv(const void* x, bool x_f16, int M, int K, const Fp8Segment* 
   const auto blocks = static_cast<unsigned>(tiles);
   if (!x_f16 && !fp8_gemv_stages_x(M, K)) return cudaErrorInvalidValue;
   const std::size_t staged = x_f16 ? 0 : static_cast<std::size_t>(M) * K * 2;
-  const auto go = [&](auto kernel) {
-    if (staged > 48 * 1024) {
-      const cudaError_t e =
-          cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                               static_cast<int>(kFp8StagedXMaxBytes));
-      if (e != cudaSuccess) return e;
-    }
-    return launch_early_smem(kernel, blocks, 32 * kWarps, staged, s, x, M, K, segs);
+  // The kernel of (row tiles, per-row scales, f16 x), each an integral constant.
+  const auto go = [&](auto nt, auto per_row_c, auto xf16_c) {
+    return launch_fp8_gemv<decltype(nt)::value, decltype(per_row_c)::value,
+                           decltype(xf16_c)::value>(blocks, staged, s, x, M, K, segs);
   };
-  if (x_f16) {
-    if (M <= 8)
-      return per_row ? go(fp8_gemv_kernel<1, true, true>) : go(fp8_gemv_kernel<1, false, true>);
-    return per_row ? go(fp8_gemv_kernel<2, true, true>) : go(fp8_gemv_kernel<2, false, true>);
-  }
-  if (M <= 8)
-    return per_row ? go(fp8_gemv_kernel<1, true, false>) : go(fp8_gemv_kernel<1, false, false>);
-  return per_row ? go(fp8_gemv_kernel<2, true, false>) : go(fp8_gemv_kernel<2, false, false>);
+  using One = std::integral_constant<int, 1>;
+  using Two = std::integral_constant<int, 2>;
+  const auto with_rows_scales = [&](auto xf16_c) {
+    if (M <= 8) {
+      return per_row ? go(One{}, std::true_type{}, xf16_c) : go(One{}, std::false_type{}, xf16_c);
+    }
+    return per_row ? go(Two{}, std::true_type{}, xf16_c) : go(Two{}, std::false_type{}, xf16_c);
+  };
+  return x_f16 ? with_rows_scales(std::true_type{}) : with_rows_scales(std::false_type{});
 }
 
 cudaError_t fp8_gemv_exact(const float* x, int M, int K, const Fp8Segment* segments, int count,
