@@ -13,6 +13,7 @@
 #include <cuda_fp16.h>
 
 #include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/device_once.cuh"
 #include "backend/cuda/launch_util.cuh"
 #include "backend/cuda/quant_param.cuh"
 
@@ -191,9 +192,19 @@ constexpr int kQ4Unroll = 4;  // 16-byte code loads per row per pass
 constexpr int kQ4MaxRows = 4;
 constexpr int kQ4Ahead = 2;  // passes of codes prefetched to L2 ahead of use
 
-template <int M>
-constexpr std::size_t q4_smem_bytes(int K) {
+// The staged x of M rows: f16 values and a float sum per 32-value chunk.
+constexpr std::size_t q4_smem_bytes(int M, int K) {
   return static_cast<std::size_t>(M) * (K / 32) * (64 + 4);
+}
+
+// The most dynamic shared memory one block of this device may opt in to.
+int smem_optin_bytes() {
+  int dev = 0, optin = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess ||
+      cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess) {
+    return 0;
+  }
+  return optin;
 }
 
 // Weight row `row` of the segments laid end to end: its segment and its
@@ -457,7 +468,7 @@ __global__ void __launch_bounds__(32 * kQ4Warps, M <= 2 ? 2 : 1)
 template <WType P, int M>
 cudaError_t launch_q4(const float* x, int K, const QSegments& segs, int rows, cudaStream_t s) {
   const auto kernel = qgemv4_kernel<P, M>;
-  const std::size_t smem = q4_smem_bytes<M>(K);
+  const std::size_t smem = q4_smem_bytes(M, K);
   // The blocks resident at once for this kernel, device and K, asked once
   // (per thread): the queries cost more host time than a small GEMV takes
   // on the device, which steps outside graphs paid.
@@ -467,14 +478,12 @@ cudaError_t launch_q4(const float* x, int K, const QSegments& segs, int rows, cu
     int blocks;
   };
   thread_local std::vector<Resident> resident;
+  // Opted in once per device to all a block may have (what q4_fits
+  // allows), so that no K needs the attribute set again.
+  static PerDeviceOnce once;  // one per kernel (a template's static)
+  cudaError_t e = opt_in_smem(once, kernel, static_cast<std::size_t>(smem_optin_bytes()));
   int dev = 0;
-  cudaError_t e = cudaGetDevice(&dev);
-  // Each launch: the attribute is the function's, and another K may have
-  // set a smaller size since.
-  if (e == cudaSuccess && smem > 48 * 1024) {
-    e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                             static_cast<int>(smem));
-  }
+  if (e == cudaSuccess) e = cudaGetDevice(&dev);
   if (e != cudaSuccess) return e;
   int blocks_at_once = 0;
   for (const Resident& r : resident) {
@@ -500,12 +509,7 @@ cudaError_t launch_q4(const float* x, int K, const QSegments& segs, int rows, cu
 
 // Whether the staged x of M rows fits one block's shared memory.
 bool q4_fits(int M, int K) {
-  int dev = 0, optin = 0;
-  if (cudaGetDevice(&dev) != cudaSuccess ||
-      cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess) {
-    return false;
-  }
-  return static_cast<std::size_t>(M) * (K / 32) * (64 + 4) <= static_cast<std::size_t>(optin);
+  return q4_smem_bytes(M, K) <= static_cast<std::size_t>(smem_optin_bytes());
 }
 
 template <WType P>
