@@ -9,6 +9,7 @@
 #include <cooperative_groups.h>
 
 #include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/device_once.cuh"
 
 namespace mlxs::backend::cuda::k {
 namespace {
@@ -494,28 +495,22 @@ __global__ void __launch_bounds__(kSampleThreads)
 // Blocks per drawn row: a power of two up to what leaves no SM idle, at
 // most MLXS_SAMPLE_CLUSTER_MAX (8 by default, the portable cluster size; 16
 // on Hopper with non-portable clusters), one where the device has no
-// clusters.
+// clusters. The current device's own figures: one process may drive
+// several GPUs (device_once.cuh).
 int row_blocks(int rows) {
   static const int limit = [] {
     const char* env = std::getenv("MLXS_SAMPLE_CLUSTER_MAX");
     const int v = env == nullptr ? 8 : std::atoi(env);
     return v == 1 || v == 2 || v == 4 || v == 8 || v == 16 ? v : 8;
   }();
-  static const int sms = [] {
-    int device = 0, n = 0;
-    if (cudaGetDevice(&device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
-      return 0;
-    }
-    return n;
-  }();
-  static const bool clusters = [] {
-    int device = 0, v = 0;
-    return cudaGetDevice(&device) == cudaSuccess &&
-           cudaDeviceGetAttribute(&v, cudaDevAttrClusterLaunch, device) == cudaSuccess && v != 0;
-  }();
+  int device = 0, sms = 0, clusters = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&clusters, cudaDevAttrClusterLaunch, device) != cudaSuccess) {
+    return 1;
+  }
   int blocks = 1;
-  while (clusters && blocks * 2 <= limit && rows * blocks * 2 <= sms) blocks *= 2;
+  while (clusters != 0 && blocks * 2 <= limit && rows * blocks * 2 <= sms) blocks *= 2;
   return blocks;
 }
 
@@ -536,8 +531,11 @@ cudaError_t sample_rows(float* logits, std::int64_t vocab, const RowDraw* draws,
   if (count <= 0) return cudaSuccess;
   const auto per_row = static_cast<unsigned>(row_blocks(count));
   if (per_row > 8) {
-    const cudaError_t e =
-        cudaFuncSetAttribute(sample_rows_kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
+    static PerDeviceOnce once;
+    const cudaError_t e = once.run([] {
+      return cudaFuncSetAttribute(sample_rows_kernel,
+                                  cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
+    });
     if (e != cudaSuccess) return e;
   }
   cudaLaunchConfig_t config{};
