@@ -3,7 +3,8 @@
 // the shapes of real models: linear (GEMV) GB/s against the copy bound (bf16;
 // on CUDA also FP8 and 4-bit weights quantized as at load at one row), and
 // paged attention time by context length; on CUDA also the prefill GEMMs of
-// one Llama-8B layer at 2,048 rows (TFLOP/s). Weights rotate over more bytes than
+// one Llama-8B layer at 2,048 rows (TFLOP/s) and finish_logits on 128k-token
+// rows, greedy and drawn with each sampling filter (µs). Weights rotate over more bytes than
 // the last-level cache holds, so the memory is what is timed.
 
 #include <string>
