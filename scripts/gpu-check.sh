@@ -46,7 +46,8 @@
 #   GPU_NCU_DECODE_KERNELS="decode_tc"   counters of one decode-step launch of each regex at
 #                           GPU_NCU_DECODE_BATCH (256) after GPU_NCU_DECODE_PROMPT (1000) tokens,
 #                           GPU_NCU_DECODE_ENVS="MLXS_CUDA_KV_FP8=1" set; skips
-#                           GPU_NCU_DECODE_SKIP (40) launches of it first
+#                           GPU_NCU_DECODE_SKIP (40) launches of it first;
+#                           GPU_NCU_DECODE_ARGS="--quantization int4" more bench decode flags
 #   GPU_KEEP=1              keep the synthetic models in /tmp for a later call
 #   GPU_TP=2                tensor parallelism over 2 GPUs (needs a 2-GPU machine): the
 #                           gpu tests named *tp* (NCCL parity, abort mid-step), then bench
@@ -263,7 +264,8 @@ for preset in $MODELS; do
           "${NCU_SECTIONS[@]}" \
           "$B/bin/mlx-serving" bench decode --backend cuda --model "$dir" \
           --batch "${GPU_NCU_DECODE_BATCH:-256}" --prompt-len "${GPU_NCU_DECODE_PROMPT:-1000}" \
-          --decode-tokens 4 --repeats 1 --warmup 0 --quiet > "$OUT/ncu-decode-$kern-$preset.txt" 2>&1
+          --decode-tokens 4 --repeats 1 --warmup 0 --quiet ${GPU_NCU_DECODE_ARGS:-} \
+          > "$OUT/ncu-decode-$kern-$preset.txt" 2>&1
       grep -v "^==PROF==" "$OUT/ncu-decode-$kern-$preset.txt" | tail -150 | tee -a "$SUMMARY"
     done
   fi

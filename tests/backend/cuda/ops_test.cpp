@@ -446,6 +446,54 @@ TEST(CudaOps, PackedAndPlainWeightsSharingOneInput) {
   }
 }
 
+TEST(CudaOps, PackedGemvSegmentsOfOneGroup) {
+  // The 4-bit GEMV's bandwidth path (1-4 rows) over three weights of one
+  // group size sharing x in one launch: row counts that end inside a warp's
+  // row pair and inside a block, K of 1, 3 and 41 chunks of 128, every group
+  // size, and x with outliers in the thousands (f16 x, f16 partial sums).
+  Pair p(false, 0);
+  ASSERT_TRUE(p.gpu);
+  p.cpu.set_int8_activations(false);
+  p.plan(8, 2, 16, 5248);
+  core::Xoshiro256 rng(29);
+  HostData hd;
+  for (int group : {32, 64, 128}) {
+    for (std::int64_t K : {128, 384, 5248}) {
+      std::vector<PackedWeight> hs;
+      for (std::int64_t N : {40, 17, 33})
+        hs.push_back(make_packed(N, K, 4, group, DType::kBF16, rng));
+      std::vector<tensor::Weight> wc, wg;
+      for (const PackedWeight& h : hs) {
+        wc.push_back(*p.cpu.import_quantized(h.weight));
+        wg.push_back(*p.gpu->import_quantized(h.weight));
+      }
+      for (std::int64_t M = 1; M <= 4; ++M) {
+        for (float x_scale : {1.0f, 3000.0f}) {
+          auto x = both(p, hd.random(DType::kF32, {M, K}, rng, x_scale), true);
+          std::vector<std::unique_ptr<tensor::DeviceBuffer>> bufs;
+          std::vector<tensor::LinearOut> oc, og;
+          for (std::size_t i = 0; i < wc.size(); ++i) {
+            const std::int64_t N = wc[i].out_features();
+            bufs.push_back(p.cpu.allocate(static_cast<std::size_t>(M * N) * 4).value());
+            oc.push_back({&wc[i], Tensor(bufs.back()->data(), DType::kF32, {M, N})});
+            bufs.push_back(p.gpu->allocate(static_cast<std::size_t>(M * N) * 4).value());
+            og.push_back(
+                {&wg[i], Tensor(bufs.back()->data(), DType::kF32, {M, N}, tensor::Device::kCuda)});
+          }
+          p.cpu.linear(x.c, oc);
+          p.gpu->linear(x.g, og);
+          for (std::size_t i = 0; i < oc.size(); ++i) {
+            SCOPED_TRACE(
+                fmt::format("group={} K={} M={} x_scale={} weight {}", group, K, M, x_scale, i));
+            // The bound of the other 4-bit GEMV tests.
+            EXPECT_LT(rel_error(fetch(*p.gpu, og[i].out), fetch(p.cpu, oc[i].out)), 2e-3);
+          }
+        }
+      }
+    }
+  }
+}
+
 // An FP8 weight as checkpoints store it: e4m3 codes (no NaN) and f32 scales
 // per block of block_rows x group columns.
 struct Fp8Host {
