@@ -1,13 +1,15 @@
 #pragma once
-// cudaFuncSetAttribute applies to the calling thread's current device only.
-// A kernel that opts in to more than 48 KiB of dynamic shared memory must do
+// Per-device launch setup of the kernels. cudaFuncSetAttribute applies to the calling thread's
+// current device only. A kernel that opts in to more than 48 KiB of dynamic shared memory must do
 // so once on every device it runs on: one process drives several GPUs (its
 // workers' devices, tensor-parallel ranks on threads), so a process-wide
 // "done" flag left the second device without the opt-in (and raced).
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include <cuda_runtime.h>
 
@@ -39,6 +41,51 @@ cudaError_t opt_in_smem(PerDeviceOnce& once, Kernel* kernel, std::size_t bytes) 
     return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                 static_cast<int>(bytes));
   });
+}
+
+// The most dynamic shared memory one block of the current device may opt in
+// to (0 when the device cannot be asked).
+inline int smem_optin_limit() {
+  int dev = 0, optin = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess ||
+      cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess) {
+    return 0;
+  }
+  return optin;
+}
+
+// Blocks of `kernel` (threads, dynamic smem) the current device holds at
+// once, asked once per (thread, kernel, device, key: whatever else the smem
+// depends on): the queries cost more host time than a small GEMV takes on
+// the device, which steps outside graphs pay.
+template <typename Kernel>
+cudaError_t resident_blocks(Kernel* kernel, int threads, std::size_t smem, std::int64_t key,
+                            int& blocks) {
+  struct Entry {
+    const void* kernel;
+    int device;
+    std::int64_t key;
+    int blocks;
+  };
+  thread_local std::vector<Entry> cache;
+  int dev = 0;
+  if (const cudaError_t e = cudaGetDevice(&dev); e != cudaSuccess) return e;
+  const auto* id = reinterpret_cast<const void*>(kernel);
+  for (const Entry& c : cache) {
+    if (c.kernel == id && c.device == dev && c.key == key) {
+      blocks = c.blocks;
+      return cudaSuccess;
+    }
+  }
+  int sms = 0, per_sm = 0;
+  cudaError_t e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+  if (e == cudaSuccess) {
+    e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem);
+  }
+  if (e != cudaSuccess) return e;
+  blocks = std::max(per_sm, 1) * sms;
+  cache.push_back({id, dev, key, blocks});
+  return cudaSuccess;
 }
 
 }  // namespace mlxs::backend::cuda::k

@@ -7,7 +7,6 @@
 // - embed: rows of a quantized table for the step's tokens.
 #include <algorithm>
 #include <cstdlib>
-#include <vector>
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -197,31 +196,12 @@ constexpr std::size_t q4_smem_bytes(int M, int K) {
   return static_cast<std::size_t>(M) * (K / 32) * (64 + 4);
 }
 
-// The most dynamic shared memory one block of this device may opt in to.
-int smem_optin_bytes() {
-  int dev = 0, optin = 0;
-  if (cudaGetDevice(&dev) != cudaSuccess ||
-      cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess) {
-    return 0;
-  }
-  return optin;
-}
-
 // Weight row `row` of the segments laid end to end: its segment and its
 // index there (s == count when past the end).
 __device__ __forceinline__ int find_segment(const QSegments& segs, int& row) {
   int s = 0;
   while (s < segs.count && row >= segs.seg[s].w.n) row -= segs.seg[s++].w.n;
   return s;
-}
-
-// (v & MASK) | OR in one LOP3: written out, the compiler splits it in two
-// (a LOP3 takes one immediate).
-template <unsigned MASK, unsigned OR>
-__device__ __forceinline__ unsigned mask_or(unsigned v) {
-  unsigned r;
-  asm("lop3.b32 %0, %1, %2, %3, 0xEA;" : "=r"(r) : "r"(v), "n"(MASK), "n"(OR));
-  return r;
 }
 
 // A warp's current pair of weight rows (past the end: seg == segs.count).
@@ -469,36 +449,13 @@ template <WType P, int M>
 cudaError_t launch_q4(const float* x, int K, const QSegments& segs, int rows, cudaStream_t s) {
   const auto kernel = qgemv4_kernel<P, M>;
   const std::size_t smem = q4_smem_bytes(M, K);
-  // The blocks resident at once for this kernel, device and K, asked once
-  // (per thread): the queries cost more host time than a small GEMV takes
-  // on the device, which steps outside graphs paid.
-  struct Resident {
-    int device;
-    int K;
-    int blocks;
-  };
-  thread_local std::vector<Resident> resident;
   // Opted in once per device to all a block may have (what q4_fits
   // allows), so that no K needs the attribute set again.
   static PerDeviceOnce once;  // one per kernel (a template's static)
-  cudaError_t e = opt_in_smem(once, kernel, static_cast<std::size_t>(smem_optin_bytes()));
-  int dev = 0;
-  if (e == cudaSuccess) e = cudaGetDevice(&dev);
-  if (e != cudaSuccess) return e;
+  cudaError_t e = opt_in_smem(once, kernel, static_cast<std::size_t>(smem_optin_limit()));
   int blocks_at_once = 0;
-  for (const Resident& r : resident) {
-    if (r.device == dev && r.K == K) blocks_at_once = r.blocks;
-  }
-  if (blocks_at_once == 0) {
-    int sms = 0, per_sm = 0;
-    e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
-    if (e == cudaSuccess) {
-      e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, 32 * kQ4Warps, smem);
-    }
-    if (e != cudaSuccess) return e;
-    blocks_at_once = std::max(per_sm, 1) * sms;
-    resident.push_back({dev, K, blocks_at_once});
-  }
+  if (e == cudaSuccess) e = resident_blocks(kernel, 32 * kQ4Warps, smem, K, blocks_at_once);
+  if (e != cudaSuccess) return e;
   // As many blocks as are resident at once (x staged once per block), fewer
   // when the weights have fewer row pairs than that.
   const int pairs = (rows + kQ4Rows - 1) / kQ4Rows;
@@ -509,7 +466,7 @@ cudaError_t launch_q4(const float* x, int K, const QSegments& segs, int rows, cu
 
 // Whether the staged x of M rows fits one block's shared memory.
 bool q4_fits(int M, int K) {
-  return q4_smem_bytes(M, K) <= static_cast<std::size_t>(smem_optin_bytes());
+  return q4_smem_bytes(M, K) <= static_cast<std::size_t>(smem_optin_limit());
 }
 
 template <WType P>
@@ -604,6 +561,20 @@ cudaError_t qgemv(const float* x, int M, int K, const QSegment* segments, int co
     const char* v = std::getenv("MLXS_QGEMV_OLD");
     return v != nullptr && v[0] == '1';
   }();
+  // One row at groups of 64 or 128 goes to the tensor-core GEMV
+  // (kernels_quant_mma.cu; 8B int4 decode 364 -> 426 tok/s on an H100);
+  // MLXS_Q4_MMA=0 keeps it on the kernel below (A/B).
+  static const bool mma_path = [] {
+    const char* v = std::getenv("MLXS_Q4_MMA");
+    return v == nullptr || v[0] != '0';
+  }();
+  if (four && !old_path && mma_path && qgemv4_mma_supports(M, K, segments[0].w.group)) {
+    bool one_group = true;
+    for (int i = 1; i < count; ++i) {
+      one_group = one_group && segments[i].w.group == segments[0].w.group;
+    }
+    if (one_group) return qgemv4_mma(x, M, K, segments, count, s);
+  }
   if (four && !old_path && M <= kQ4MaxRows && q4_fits(M, K)) {
     switch (segments[0].w.param_type) {
       case WType::kBF16:

@@ -1,6 +1,7 @@
 #pragma once
 // A group's scale or bias of a packed affine weight, by its stored dtype,
-// through the read-only cache: shared by the quantized GEMV and qgemm.
+// through the read-only cache, and the code masks of the 4-bit paths:
+// shared by the quantized GEMVs and qgemm.
 
 #include <cstdint>
 
@@ -20,6 +21,16 @@ __device__ __forceinline__ float load_param(const void* p, std::int64_t i) {
   } else {
     return __ldg(static_cast<const float*>(p) + i);
   }
+}
+
+// (v & MASK) | OR in one LOP3: written out, the compiler splits it in two
+// (a LOP3 takes one immediate). With OR a magic f16 exponent this turns the
+// nibbles under MASK into (offset + code) half pairs.
+template <unsigned MASK, unsigned OR>
+__device__ __forceinline__ unsigned mask_or(unsigned v) {
+  unsigned r;
+  asm("lop3.b32 %0, %1, %2, %3, 0xEA;" : "=r"(r) : "r"(v), "n"(MASK), "n"(OR));
+  return r;
 }
 
 }  // namespace mlxs::backend::cuda::k
