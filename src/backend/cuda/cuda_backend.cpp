@@ -729,7 +729,10 @@ struct CudaBackend::Impl {
         continue;
       }
       const k::AffineWeight w = affine_view(*o.weight);
-      const bool gemv4 = w.bits == 4 && M <= k::kQgemv4PreferredRows;
+      // 4-bit codes stay on the GEMV at 1-2 rows, and at up to 4 where its
+      // tensor-core kernel takes them.
+      const bool gemv4 = w.bits == 4 && (M <= k::kQgemv4PreferredRows ||
+                                         k::qgemv4_mma_supports(static_cast<int>(M), K, w.group));
       if (!gemv4 && M >= options.qgemm_min_rows && options.qgemm_min_rows > 0 &&
           M <= k::kQgemmMaxRows && k::qgemm_supports(w.bits, w.group, K) &&
           dequant_scratch != nullptr) {

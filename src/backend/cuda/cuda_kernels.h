@@ -192,10 +192,10 @@ struct QSegment {
 };
 cudaError_t qgemv(const float* x, int M, int K, const QSegment* segments, int count,
                   cudaStream_t s);
-// The one-row 4-bit path of qgemv on the tensor cores
+// The 4-bit path of qgemv on the tensor cores for 1-4 rows
 // (kernels_quant_mma.cu): groups of 64 or 128, K a multiple of 512, every
-// segment of one group size and parameter dtype. Codes exact, x rounded to
-// f16, products summed in f32.
+// segment of one group size and parameter dtype; false under MLXS_Q4_MMA=0.
+// Codes exact, x rounded to f16, products summed in f32.
 bool qgemv4_mma_supports(int M, std::int64_t K, int group);
 cudaError_t qgemv4_mma(const float* x, int M, int K, const QSegment* segments, int count,
                        cudaStream_t s);

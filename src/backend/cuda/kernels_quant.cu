@@ -561,14 +561,10 @@ cudaError_t qgemv(const float* x, int M, int K, const QSegment* segments, int co
     const char* v = std::getenv("MLXS_QGEMV_OLD");
     return v != nullptr && v[0] == '1';
   }();
-  // One row at groups of 64 or 128 goes to the tensor-core GEMV
-  // (kernels_quant_mma.cu; 8B int4 decode 364 -> 426 tok/s on an H100);
-  // MLXS_Q4_MMA=0 keeps it on the kernel below (A/B).
-  static const bool mma_path = [] {
-    const char* v = std::getenv("MLXS_Q4_MMA");
-    return v == nullptr || v[0] != '0';
-  }();
-  if (four && !old_path && mma_path && qgemv4_mma_supports(M, K, segments[0].w.group)) {
+  // 1-4 rows at groups of 64 or 128 go to the tensor-core GEMV
+  // (kernels_quant_mma.cu; 8B int4 decode 364 -> 426 tok/s at one row on an
+  // H100), unless MLXS_Q4_MMA=0.
+  if (four && !old_path && qgemv4_mma_supports(M, K, segments[0].w.group)) {
     bool one_group = true;
     for (int i = 1; i < count; ++i) {
       one_group = one_group && segments[i].w.group == segments[0].w.group;

@@ -35,6 +35,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -48,11 +49,11 @@ namespace mlxs::backend::cuda::k {
 namespace {
 
 constexpr int kWarps = 8;
-constexpr int kTile = 16;   // weight rows per warp tile
-constexpr int kSpan = 128;  // columns of one quad pass: 4 lanes x 32 codes
-constexpr int kSpans = 4;   // spans per stage
-constexpr int kStageCols = kSpan * kSpans;
-constexpr int kStages = 2;  // stages a lane has in flight (cp.async ring)
+constexpr int kTile = 16;    // weight rows per warp tile
+constexpr int kSpan = 128;   // columns of one quad pass: 4 lanes x 32 codes
+constexpr int kKStep = 512;  // K is a multiple of this (every stage size divides it)
+constexpr int kStages = 2;   // stages a lane has in flight (cp.async ring)
+constexpr int kMaxRows = 4;  // input rows
 
 struct MmaSegments {
   QSegment seg[kQgemvMaxSegments];
@@ -122,15 +123,17 @@ __device__ __forceinline__ float2 unpack_pair(const unsigned char* p) {
 // Shared memory: per warp its ring of kStages stages (codes
 // [span][2 rows][32 lanes] of 16 bytes, then the lane's scale and bias
 // pairs [2 rows][scale, bias][32 lanes]), its slice's x (f16,
-// [span][4 words][4 lanes] of 16 bytes) and group sums ([group] of
-// {OFF, XS}); the block's per-tile partial sums (double-buffered) and a
-// zero block for the B operand of lanes without x.
+// [input row][span][4 words][4 lanes] of 16 bytes) and group sums
+// ([input row][group] of {OFF, XS}); the block's per-tile partial sums
+// (double-buffered) and a zero block for the B operand of lanes without x.
 struct Layout {
   int stages_per_warp;
   int stage_bytes;
   int params_offset;  // within a stage
   int x_offset;       // within a warp's part
+  int x_row;          // uint4 per input row of a warp's x
   int sum_offset;
+  int sum_row;  // groups per input row of a warp's sums
   int warp_bytes;
   int red_offset;
   int zero_offset;
@@ -139,26 +142,40 @@ struct Layout {
 
 // Warps that split one tile's K: the largest power of two up to kWarps that
 // leaves each at least one stage (the block's other warps take other tiles).
-__host__ __device__ inline int warps_per_tile(int K) {
+__host__ __device__ inline int warps_per_tile(int stages) {
   int w = kWarps;
-  while (w > 1 && w > K / kStageCols) w /= 2;
+  while (w > 1 && w > stages) w /= 2;
   return w;
 }
 
-__host__ __device__ inline Layout layout(int K, int group, int pair) {
+// M input rows, stages of `spans` spans, `pair` bytes per scale pair.
+__host__ __device__ inline Layout layout(int M, int K, int group, int spans, int pair) {
   Layout l{};
-  const int wt = warps_per_tile(K);
-  l.stages_per_warp = (K / kStageCols + wt - 1) / wt;
-  l.params_offset = kSpans * 2 * 32 * 16;
+  const int stage_cols = spans * kSpan;
+  const int stages = K / stage_cols;
+  const int wt = warps_per_tile(stages);
+  l.stages_per_warp = (stages + wt - 1) / wt;
+  l.params_offset = spans * 2 * 32 * 16;
   l.stage_bytes = l.params_offset + 4 * 32 * pair;
   l.x_offset = kStages * l.stage_bytes;
-  l.sum_offset = l.x_offset + l.stages_per_warp * kStageCols * 2;
-  l.warp_bytes = l.sum_offset + l.stages_per_warp * (kStageCols / group) * 8;
+  l.x_row = l.stages_per_warp * stage_cols / 8;
+  l.sum_offset = l.x_offset + M * l.x_row * 16;
+  l.sum_row = l.stages_per_warp * (stage_cols / group);
+  l.warp_bytes = l.sum_offset + M * l.sum_row * 8;
   l.warp_bytes = (l.warp_bytes + 15) / 16 * 16;
   l.red_offset = kWarps * l.warp_bytes;
-  l.zero_offset = l.red_offset + 2 * kWarps * kTile * static_cast<int>(sizeof(float));
+  l.zero_offset = l.red_offset + 2 * kWarps * M * kTile * static_cast<int>(sizeof(float));
   l.total = l.zero_offset + 16 * 16;  // four words' stride of uint4
   return l;
+}
+
+// Spans per stage for M input rows: the B operand's 8 columns hold every
+// (input row, group) of a stage, M · spans · Q <= 8, at most 4 spans.
+inline int spans_per_stage(int M, int group) {
+  const int q = kSpan / group;
+  int spans = 4;
+  while (spans > 1 && M * spans * q > 8) spans /= 2;
+  return spans;
 }
 
 // What every lane needs of the launch's shape, worked out on the host.
@@ -169,7 +186,7 @@ struct Shape {
   int qn;      // groups per span (Q = 128 / group)
   int groups;  // groups per weight row (K / group)
   int C;       // 16-byte code chunks per weight row (K / 32)
-  int stages;  // K / 512
+  int stages;  // K / stage columns
   int wt;      // warps per tile (warps_per_tile)
   int tpb;     // tiles per block pass: kWarps / wt
 };
@@ -193,9 +210,9 @@ struct Cursor {
   const unsigned char* biases;
 };
 
-template <WType P>
+template <WType P, int SP>
 __device__ __forceinline__ void cursor_tile(const MmaSegments& segs, const Shape& sh, int tiles,
-                                            int j_begin, int g, int t, Cursor& c) {
+                                            int j_begin, int g, int t, int gd, Cursor& c) {
   c.j = j_begin;
   if (c.tile >= tiles) return;
   int row0 = 0;
@@ -203,10 +220,10 @@ __device__ __forceinline__ void cursor_tile(const MmaSegments& segs, const Shape
   const int rg = row0 + g;
   c.rows_left = w.n - rg;
   c.code = static_cast<const uint4*>(w.packed) + static_cast<std::int64_t>(rg) * sh.C +
-           j_begin * (kStageCols / 32) + t;
-  // The lane's groups in a stage: 2t and 2t + 1 of its 4Q (its D columns).
+           j_begin * (SP * kSpan / 32) + t;
+  // The lane's groups in a stage: gd and gd + 1 (its D columns).
   const std::int64_t first = static_cast<std::int64_t>(rg) * sh.groups +
-                             static_cast<std::int64_t>(j_begin) * kSpans * sh.qn + 2 * t;
+                             static_cast<std::int64_t>(j_begin) * SP * sh.qn + gd;
   constexpr int kParam = pair_bytes<P>() / 2;
   c.scales = static_cast<const unsigned char*>(w.scales) + first * kParam;
   c.biases = static_cast<const unsigned char*>(w.biases) + first * kParam;
@@ -214,7 +231,7 @@ __device__ __forceinline__ void cursor_tile(const MmaSegments& segs, const Shape
 
 // Starts the copies of the cursor's stage into `stage` (one cp.async group,
 // empty past the block's last tile).
-template <WType P>
+template <WType P, int SP>
 __device__ __forceinline__ void issue_stage(const Shape& sh, int tiles, const Cursor& c,
                                             unsigned char* stage, int lane, bool d_live) {
   if (c.tile < tiles) {
@@ -222,7 +239,7 @@ __device__ __forceinline__ void issue_stage(const Shape& sh, int tiles, const Cu
     auto* codes = reinterpret_cast<uint4*>(stage);
     const std::int64_t hi = static_cast<std::int64_t>(8) * sh.C;
 #pragma unroll
-    for (int s = 0; s < kSpans; ++s) {
+    for (int s = 0; s < SP; ++s) {
       copy16(codes + (2 * s) * 32 + lane, c.code + 4 * s, in_lo);
       copy16(codes + (2 * s + 1) * 32 + lane, c.code + hi + 4 * s, in_hi);
     }
@@ -239,9 +256,10 @@ __device__ __forceinline__ void issue_stage(const Shape& sh, int tiles, const Cu
   copy_commit();
 }
 
-template <WType P>
+template <WType P, int M, int SP>
 __global__ void __launch_bounds__(32 * kWarps, 2)
     qgemv4_mma_kernel(const float* x, Shape sh, MmaSegments segs, int tiles) {
+  constexpr int kStageCols = SP * kSpan;
   extern __shared__ uint4 mma_smem[];
   constexpr int kPair = pair_bytes<P>();
   const int lane = static_cast<int>(threadIdx.x) & 31;
@@ -253,7 +271,7 @@ __global__ void __launch_bounds__(32 * kWarps, 2)
   const int j_begin = min((warp % sh.wt) * L.stages_per_warp, sh.stages);
   const int j_end = min(j_begin + L.stages_per_warp, sh.stages);
   const int my_stages = j_end - j_begin;
-  const int groups_per_stage = kSpans * qn;
+  const int groups_per_stage = SP * qn;  // per input row (even)
   auto* smem = reinterpret_cast<unsigned char*>(mma_smem);
   unsigned char* mine = smem + warp * L.warp_bytes;
   uint4* xs = reinterpret_cast<uint4*>(mine + L.x_offset);
@@ -264,12 +282,15 @@ __global__ void __launch_bounds__(32 * kWarps, 2)
     reinterpret_cast<uint4*>(smem + L.zero_offset)[threadIdx.x] = make_uint4(0, 0, 0, 0);
   }
 
-  // B: this lane's column g is group g of the stage: span g / Q, group
-  // g % Q of it; the lane gives x there where its 32 columns fall in that
-  // group. D: its columns 2t, 2t + 1 (live while inside the stage's 4Q).
-  const int b_span = g / qn;
-  const bool b_live = g < groups_per_stage && (32 * t) / group == g % qn;
-  const bool d_live = 2 * t < groups_per_stage;
+  // Column n of B and D is (input row n / G, group n % G of the stage),
+  // G = SP · Q. B: this lane's column g, in span (g % G) / Q; the lane gives
+  // x there where its 32 columns fall in that group. D: its columns 2t and
+  // 2t + 1, one input row md and groups gd, gd + 1 (G is even).
+  const int b_row = g / groups_per_stage, b_group = g % groups_per_stage;
+  const int b_span = b_group / qn;
+  const bool b_live = b_row < M && (32 * t) / group == b_group % qn;
+  const int md = (2 * t) / groups_per_stage, gd = (2 * t) % groups_per_stage;
+  const bool d_live = md < M;
 
   // The ring starts before waiting for the kernel that writes x (launched
   // early): the codes are constant.
@@ -280,12 +301,12 @@ __global__ void __launch_bounds__(32 * kWarps, 2)
   const int tile_step = grid * sh.tpb;
   Cursor next{};
   next.tile = my_stages > 0 ? tile0 : tiles;  // nothing to copy: empty groups
-  cursor_tile<P>(segs, sh, tiles, j_begin, g, t, next);
+  cursor_tile<P, SP>(segs, sh, tiles, j_begin, g, t, gd, next);
   const std::int64_t param_step = static_cast<std::int64_t>(groups_per_stage) * (kPair / 2);
   const auto advance = [&] {
     if (++next.j == j_end) {
       next.tile += tile_step;
-      cursor_tile<P>(segs, sh, tiles, j_begin, g, t, next);
+      cursor_tile<P, SP>(segs, sh, tiles, j_begin, g, t, gd, next);
     } else {
       next.code += kStageCols / 32;
       next.scales += param_step;
@@ -293,53 +314,64 @@ __global__ void __launch_bounds__(32 * kWarps, 2)
     }
   };
   for (int st = 0; st < kStages; ++st) {
-    issue_stage<P>(sh, tiles, next, mine + st * L.stage_bytes, lane, d_live);
+    issue_stage<P, SP>(sh, tiles, next, mine + st * L.stage_bytes, lane, d_live);
     advance();
   }
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   cudaGridDependencySynchronize();
 #endif
-  // Stage this warp's slice: lane i takes words i, i + 32, ... (8 values
-  // each), writes them in the masks' order (0 4 1 5 2 6 3 7) and sums them;
-  // the lanes of a group then add their sums up (8 or 16 adjacent words).
+  // Stage this warp's slice of each input row: lane i takes words i,
+  // i + 32, ... (8 values each), writes them in the masks' order
+  // (0 4 1 5 2 6 3 7) and sums them; the lanes of a group then add their
+  // sums up (8 or 16 adjacent words; a slice is a multiple of 16 words).
   // Four words' loads per lane are in flight before any is used: one L2
   // round trip per 128 words, not per 32.
   {
     constexpr int kBatch = 4;
-    const int words = my_stages * (kStageCols / 8);  // a multiple of 64
+    const int words = my_stages * (kStageCols / 8);
     const int wpg = group / 8;
-    const float* src0 = x + static_cast<std::int64_t>(j_begin) * kStageCols;
-    for (int i0 = 0; i0 < words; i0 += 32 * kBatch) {
-      float4 a[kBatch], b[kBatch];
+    const int wpg_shift = group == 64 ? 3 : 4;  // log2(wpg)
+    for (int m = 0; m < M; ++m) {
+      const float* src0 =
+          x + static_cast<std::int64_t>(m) * sh.K + static_cast<std::int64_t>(j_begin) * kStageCols;
+      for (int i0 = 0; i0 < words; i0 += 32 * kBatch) {
+        float4 a[kBatch], b[kBatch];
 #pragma unroll
-      for (int u = 0; u < kBatch; ++u) {
-        const int wi = i0 + 32 * u + lane;
-        if (wi < words) {
-          const float4* src = reinterpret_cast<const float4*>(src0 + 8 * wi);
-          a[u] = src[0];
-          b[u] = src[1];
+        for (int u = 0; u < kBatch; ++u) {
+          const int wi = i0 + 32 * u + lane;
+          a[u] = b[u] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+          if (wi < words) {
+            const float4* src = reinterpret_cast<const float4*>(src0 + 8 * wi);
+            a[u] = src[0];
+            b[u] = src[1];
+          }
         }
-      }
 #pragma unroll
-      for (int u = 0; u < kBatch; ++u) {
-        const int wi = i0 + 32 * u + lane;
-        if (i0 + 32 * u >= words) break;  // the same for the whole warp
-        const __half2 h[4] = {__floats2half2_rn(a[u].x, b[u].x), __floats2half2_rn(a[u].y, b[u].y),
-                              __floats2half2_rn(a[u].z, b[u].z), __floats2half2_rn(a[u].w, b[u].w)};
-        // Word wi of the slice: span wi / 16, quad lane (wi / 4) % 4, word wi % 4.
-        xs[((wi >> 4) * 4 + (wi & 3)) * 4 + ((wi >> 2) & 3)] = *reinterpret_cast<const uint4*>(h);
-        // The offsets as the mma sees them: x rounded to f16.
-        const float2 e0 = __half22float2(h[0]), e2 = __half22float2(h[2]);
-        const float2 o1 = __half22float2(h[1]), o3 = __half22float2(h[3]);
-        float off =
-            1024.0f * ((e0.x + e0.y) + (e2.x + e2.y)) + 64.0f * ((o1.x + o1.y) + (o3.x + o3.y));
-        float sum =
-            ((a[u].x + a[u].y) + (a[u].z + a[u].w)) + ((b[u].x + b[u].y) + (b[u].z + b[u].w));
-        for (int o = 1; o < wpg; o <<= 1) {
-          off += __shfl_xor_sync(0xffffffffu, off, o);
-          sum += __shfl_xor_sync(0xffffffffu, sum, o);
+        for (int u = 0; u < kBatch; ++u) {
+          const int wi = i0 + 32 * u + lane;
+          if (i0 + 32 * u >= words) break;  // the same for the whole warp
+          const __half2 h[4] = {
+              __floats2half2_rn(a[u].x, b[u].x), __floats2half2_rn(a[u].y, b[u].y),
+              __floats2half2_rn(a[u].z, b[u].z), __floats2half2_rn(a[u].w, b[u].w)};
+          // The offsets as the mma sees them: x rounded to f16.
+          const float2 e0 = __half22float2(h[0]), e2 = __half22float2(h[2]);
+          const float2 o1 = __half22float2(h[1]), o3 = __half22float2(h[3]);
+          float off =
+              1024.0f * ((e0.x + e0.y) + (e2.x + e2.y)) + 64.0f * ((o1.x + o1.y) + (o3.x + o3.y));
+          float sum =
+              ((a[u].x + a[u].y) + (a[u].z + a[u].w)) + ((b[u].x + b[u].y) + (b[u].z + b[u].w));
+          for (int o = 1; o < wpg; o <<= 1) {
+            off += __shfl_xor_sync(0xffffffffu, off, o);
+            sum += __shfl_xor_sync(0xffffffffu, sum, o);
+          }
+          if (wi < words) {
+            // Word wi of the slice: span wi / 16, quad lane (wi / 4) % 4, word wi % 4.
+            xs[m * L.x_row + ((wi >> 4) * 4 + (wi & 3)) * 4 + ((wi >> 2) & 3)] =
+                *reinterpret_cast<const uint4*>(h);
+            if ((wi & (wpg - 1)) == 0)
+              sums[m * L.sum_row + (wi >> wpg_shift)] = make_float2(off, sum);
+          }
         }
-        if ((wi & (wpg - 1)) == 0) sums[wi / wpg] = make_float2(off, sum);
       }
     }
   }
@@ -364,10 +396,11 @@ __global__ void __launch_bounds__(32 * kWarps, 2)
       // Two accumulator chains (even and odd spans) halve the mma chain.
       float d[4] = {0.0f, 0.0f, 0.0f, 0.0f}, e[4] = {0.0f, 0.0f, 0.0f, 0.0f};
 #pragma unroll
-      for (int s = 0; s < kSpans; ++s) {
+      for (int s = 0; s < SP; ++s) {
         const uint4 lo = codes[(2 * s) * 32 + lane];
         const uint4 hi = codes[(2 * s + 1) * 32 + lane];
-        const uint4* xp = b_live && s == b_span ? xs + (js * kSpans + s) * 16 + t : zero;
+        const uint4* xp =
+            b_live && s == b_span ? xs + b_row * L.x_row + (js * SP + s) * 16 + t : zero;
         float(&acc)[4] = (s & 1) != 0 ? e : d;
         mma_word(acc, lo.x, hi.x, xp[0]);
         mma_word(acc, lo.y, hi.y, xp[4]);
@@ -382,10 +415,10 @@ __global__ void __launch_bounds__(32 * kWarps, 2)
         blo = unpack_pair<P>(params + 32 * kPair);
         shi = unpack_pair<P>(params + 64 * kPair);
         bhi = unpack_pair<P>(params + 96 * kPair);
-        c = *reinterpret_cast<const float4*>(sums + js * groups_per_stage + 2 * t);
+        c = *reinterpret_cast<const float4*>(sums + md * L.sum_row + js * groups_per_stage + gd);
       }
       // The stage is read (its values are used above): refill it.
-      issue_stage<P>(sh, tiles, next, mine + st * L.stage_bytes, lane, d_live);
+      issue_stage<P, SP>(sh, tiles, next, mine + st * L.stage_bytes, lane, d_live);
       advance();
       st = st + 1 == kStages ? 0 : st + 1;
       if (d_live) {
@@ -395,30 +428,33 @@ __global__ void __launch_bounds__(32 * kWarps, 2)
         acc_hi += shi.y * ((d[3] + e[3]) - c.z) + bhi.y * c.w;
       }
     }
-    // The quad's lanes hold the tile rows' other groups; then the block's
-    // warps (K slices) meet in shared memory.
-    acc_lo += __shfl_xor_sync(0xffffffffu, acc_lo, 1);
-    acc_hi += __shfl_xor_sync(0xffffffffu, acc_hi, 1);
-    acc_lo += __shfl_xor_sync(0xffffffffu, acc_lo, 2);
-    acc_hi += __shfl_xor_sync(0xffffffffu, acc_hi, 2);
-    float* r = red + buf * (kWarps * kTile);
-    if (t == 0) {
-      r[warp * kTile + g] = acc_lo;
-      r[warp * kTile + g + 8] = acc_hi;
+    // The quad's lanes of one input row hold the tile rows' other groups
+    // (G / 2 adjacent lanes); then the block's warps (K slices) meet in
+    // shared memory.
+    for (int o = 1; o < groups_per_stage / 2; o <<= 1) {
+      acc_lo += __shfl_xor_sync(0xffffffffu, acc_lo, o);
+      acc_hi += __shfl_xor_sync(0xffffffffu, acc_hi, o);
+    }
+    float* r = red + buf * (kWarps * M * kTile);
+    if (d_live && gd == 0) {
+      r[(warp * M + md) * kTile + g] = acc_lo;
+      r[(warp * M + md) * kTile + g + 8] = acc_hi;
     }
     __syncthreads();
-    // One thread per (sub-tile, row): the sum over the sub-tile's warps.
+    // One thread per (sub-tile, input row, weight row): the sum over the
+    // sub-tile's warps.
     const int tid = static_cast<int>(threadIdx.x);
-    const int out_tile = pass * sh.tpb + tid / kTile, row = tid % kTile;
-    if (tid < sh.tpb * kTile && out_tile < tiles) {
+    const int out_sub = tid / (M * kTile), m = (tid / kTile) % M, row = tid % kTile;
+    const int out_tile = pass * sh.tpb + out_sub;
+    if (tid < sh.tpb * M * kTile && out_tile < tiles) {
       int row0 = 0;
       const QSegment& seg = segs.seg[tile_segment(segs, out_tile, row0)];
       if (row0 + row < seg.w.n) {
-        const float* part = r + (tid / kTile) * sh.wt * kTile + row;
+        const float* part = r + (out_sub * sh.wt * M + m) * kTile + row;
         float y = 0.0f;
-        for (int wp = 0; wp < sh.wt; ++wp) y += part[wp * kTile];
+        for (int wp = 0; wp < sh.wt; ++wp) y += part[wp * M * kTile];
         if (seg.bias != nullptr) y += seg.bias[row0 + row];
-        seg.y[row0 + row] = y;
+        seg.y[static_cast<std::int64_t>(m) * seg.w.n + row0 + row] = y;
       }
     }
     buf ^= 1;
@@ -426,19 +462,19 @@ __global__ void __launch_bounds__(32 * kWarps, 2)
   asm volatile("cp.async.wait_all;\n" ::);  // nothing left in flight at exit
 }
 
-template <WType P>
+template <WType P, int M, int SP>
 cudaError_t launch_mma(const float* x, int K, int group, const MmaSegments& segs, int tiles,
                        cudaStream_t s) {
-  const auto kernel = qgemv4_mma_kernel<P>;
+  const auto kernel = qgemv4_mma_kernel<P, M, SP>;
   Shape sh{};
-  sh.L = layout(K, group, pair_bytes<P>());
+  sh.L = layout(M, K, group, SP, pair_bytes<P>());
   sh.K = K;
   sh.group = group;
   sh.qn = kSpan / group;
   sh.groups = K / group;
   sh.C = K / 32;
-  sh.stages = K / kStageCols;
-  sh.wt = warps_per_tile(K);
+  sh.stages = K / (SP * kSpan);
+  sh.wt = warps_per_tile(sh.stages);
   sh.tpb = kWarps / sh.wt;
   const auto smem = static_cast<std::size_t>(sh.L.total);
   static PerDeviceOnce once;  // one per kernel (a template's static)
@@ -456,12 +492,44 @@ cudaError_t launch_mma(const float* x, int K, int group, const MmaSegments& segs
   return launch_early_smem(kernel, blocks, 32 * kWarps, smem, s, x, sh, segs, tiles);
 }
 
+// The kernel for M rows at this group size (spans_per_stage: 4 spans at
+// one row, 2 at two rows of groups of 64, ...).
+template <WType P>
+cudaError_t mma_rows(const float* x, int M, int K, int group, const MmaSegments& segs, int tiles,
+                     cudaStream_t s) {
+  return with_rows<kMaxRows>(M, [&](auto m) -> cudaError_t {
+    constexpr int kM = decltype(m)::value;
+    switch (spans_per_stage(kM, group)) {
+      case 4:
+        if constexpr (kM <= 2) return launch_mma<P, kM, 4>(x, K, group, segs, tiles, s);
+        break;
+      case 2:
+        if constexpr (kM >= 2) return launch_mma<P, kM, 2>(x, K, group, segs, tiles, s);
+        break;
+      case 1:
+        if constexpr (kM >= 3) return launch_mma<P, kM, 1>(x, K, group, segs, tiles, s);
+        break;
+      default:
+        break;
+    }
+    return cudaErrorInvalidValue;
+  });
+}
+
 }  // namespace
 
 bool qgemv4_mma_supports(int M, std::int64_t K, int group) {
-  if (M != 1 || K <= 0 || K % kStageCols != 0 || K >= (1 << 24)) return false;
+  // MLXS_Q4_MMA=0 keeps 4-bit weights off this kernel (A/B runs).
+  static const bool enabled = [] {
+    const char* v = std::getenv("MLXS_Q4_MMA");
+    return v == nullptr || v[0] != '0';
+  }();
+  if (!enabled || M < 1 || M > kMaxRows || K <= 0 || K % kKStep != 0 || K >= (1 << 24))
+    return false;
   if (group != 64 && group != 128) return false;
-  return layout(static_cast<int>(K), group, pair_bytes<WType::kF32>()).total <= smem_optin_limit();
+  // The largest layout (f32 parameters) must fit.
+  return layout(M, static_cast<int>(K), group, spans_per_stage(M, group), pair_bytes<WType::kF32>())
+             .total <= smem_optin_limit();
 }
 
 cudaError_t qgemv4_mma(const float* x, int M, int K, const QSegment* segments, int count,
@@ -484,11 +552,11 @@ cudaError_t qgemv4_mma(const float* x, int M, int K, const QSegment* segments, i
   if (tiles == 0) return cudaSuccess;
   switch (segments[0].w.param_type) {
     case WType::kBF16:
-      return launch_mma<WType::kBF16>(x, K, group, segs, tiles, s);
+      return mma_rows<WType::kBF16>(x, M, K, group, segs, tiles, s);
     case WType::kF16:
-      return launch_mma<WType::kF16>(x, K, group, segs, tiles, s);
+      return mma_rows<WType::kF16>(x, M, K, group, segs, tiles, s);
     case WType::kF32:
-      return launch_mma<WType::kF32>(x, K, group, segs, tiles, s);
+      return mma_rows<WType::kF32>(x, M, K, group, segs, tiles, s);
     case WType::kFP8E4M3:
       break;
   }
