@@ -1,29 +1,33 @@
-// The 4-bit GEMV of one input row on the tensor cores (groups of 64 or
+// The 4-bit GEMV of 1-4 input rows on the tensor cores (groups of 64 or
 // 128): codes go from their 16-byte loads straight into mma.sync A
 // fragments, with no per-weight arithmetic but the masks that make them f16.
 //
 // Why: the CUDA-core path (qgemv4_kernel) spends about two instructions
-// per weight (per pair: a mask, an HFMA2 to undo the magic offset and an
-// HFMA2 per product). Here a pair costs one LOP3 (plus a shift per 8
-// codes) and 1/128 of an mma; the offsets are taken out per group from x.
+// per weight and input row (per pair: a mask, an HFMA2 to undo the magic
+// offset and an HFMA2 per product). Here a pair costs one LOP3 (plus a
+// shift per 8 codes) and 1/128 of an mma for all the input rows; the
+// offsets are taken out per group from x.
 //
 // Layout. A warp owns a tile of 16 weight rows and a contiguous slice of K
-// in stages of 512 columns: four spans of 128. In span s of a stage, lane
+// in stages of SP spans of 128 columns. In span s of a stage, lane
 // (g = lane / 4, t = lane % 4) loads 16 bytes (32 codes) of rows g and
 // g + 8 at columns 128s + 32t. A word (8 codes) gives four half2, as
 // (1024 + c0, 1024 + c4), (64 + c1, 64 + c5) and the same of the word
 // shifted by 8 bits: the A registers of two m16n8k16 steps, taking the k
 // slots as a permutation of the columns (x is staged in the same order).
 // An mma sums over the quad's four lanes; the B operand's 8 columns keep
-// the stage's groups apart: column n is group n of the stage (Q = 128 /
-// group per span, 4Q <= 8 columns), and lane (n, t) gives x only in the
-// steps of span n / Q, where its 32 columns fall in group n % Q. After the
-// stage's 32 steps D[row][n] = Σ (offset + c)·x over group n, and
+// the stage's groups and the input rows apart: a stage has G = SP · Q
+// groups (Q = 128 / group per span), column n is input row n / G and group
+// n % G, and lane (n, t) gives that row's x only in the steps of the
+// group's span, where its 32 columns fall in the group. SP is the most
+// spans (up to 4) with M · G <= 8. After the stage's steps
+// D[row][n] = Σ (offset + c)·x over one group and input row, and
 //   y += scale · (D − OFF) + bias · XS,
 // with OFF = Σ offset·x (over x rounded to f16, as the mma saw it) and
-// XS = Σ x per group, staged beside x. Every lane's D columns (2t, 2t + 1)
-// are groups of the stage, so the epilogue is one pair of groups per lane
-// and stage. Products are exact and sums f32.
+// XS = Σ x per group and input row, staged beside x. Every lane's D
+// columns (2t, 2t + 1) are two groups of one input row (G is even), so the
+// epilogue is one pair of groups per lane and stage. Products are exact and
+// sums f32.
 //
 // Codes and the lane's scale and bias words stream through a per-warp
 // cp.async ring (each lane reads back only what it copied: no barrier).
