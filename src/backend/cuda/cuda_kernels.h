@@ -192,13 +192,13 @@ struct QSegment {
 };
 cudaError_t qgemv(const float* x, int M, int K, const QSegment* segments, int count,
                   cudaStream_t s);
-// The 4-bit path of qgemv on the tensor cores for 1-4 rows
+// The path of qgemv on the tensor cores for 1-4 rows of 4- or 8-bit codes
 // (kernels_quant_mma.cu): groups of 64 or 128, K a multiple of 512, every
-// segment of one group size and parameter dtype; false under MLXS_Q4_MMA=0.
-// Codes exact, x rounded to f16, products summed in f32.
-bool qgemv4_mma_supports(int M, std::int64_t K, int group);
-cudaError_t qgemv4_mma(const float* x, int M, int K, const QSegment* segments, int count,
-                       cudaStream_t s);
+// segment of one bit width, group size and parameter dtype; false under
+// MLXS_Q4_MMA=0. Codes exact, x rounded to f16, products summed in f32.
+bool qgemv_mma_supports(int bits, int M, std::int64_t K, int group);
+cudaError_t qgemv_mma(const float* x, int M, int K, const QSegment* segments, int count,
+                      cudaStream_t s);
 // 4-bit codes at up to this many rows stay on qgemv even where qgemm would
 // take them: its 4-bit path beats qgemm there (one H200, the 8B token's
 // linears at 2 rows: 2.47 ms against 3.29).

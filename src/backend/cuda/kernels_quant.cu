@@ -562,14 +562,14 @@ cudaError_t qgemv(const float* x, int M, int K, const QSegment* segments, int co
     return v != nullptr && v[0] == '1';
   }();
   // 1-4 rows at groups of 64 or 128 go to the tensor-core GEMV
-  // (kernels_quant_mma.cu; 8B int4 decode 364 -> 426 tok/s at one row on an
+  // (kernels_quant_mma.cu; 8B int4 decode 367 -> 430 tok/s at one row on an
   // H100), unless MLXS_Q4_MMA=0.
-  if (four && !old_path && qgemv4_mma_supports(M, K, segments[0].w.group)) {
+  if (!(four && old_path) && qgemv_mma_supports(segments[0].w.bits, M, K, segments[0].w.group)) {
     bool one_group = true;
     for (int i = 1; i < count; ++i) {
       one_group = one_group && segments[i].w.group == segments[0].w.group;
     }
-    if (one_group) return qgemv4_mma(x, M, K, segments, count, s);
+    if (one_group) return qgemv_mma(x, M, K, segments, count, s);
   }
   if (four && !old_path && M <= kQ4MaxRows && q4_fits(M, K)) {
     switch (segments[0].w.param_type) {

@@ -1,6 +1,7 @@
-// The 4-bit GEMV of 1-4 input rows on the tensor cores (groups of 64 or
-// 128): codes go from their 16-byte loads straight into mma.sync A
-// fragments, with no per-weight arithmetic but the masks that make them f16.
+// The 4- and 8-bit GEMV of 1-4 input rows on the tensor cores (groups of
+// 64 or 128): codes go from their 16-byte loads straight into mma.sync A
+// fragments, with no per-weight arithmetic but the masks (4-bit) or byte
+// permutes (8-bit) that make them f16.
 //
 // Why: the CUDA-core path (qgemv4_kernel) spends about two instructions
 // per weight and input row (per pair: a mask, an HFMA2 to undo the magic
@@ -11,10 +12,12 @@
 // Layout. A warp owns a tile of 16 weight rows and a contiguous slice of K
 // in stages of SP spans of 128 columns. In span s of a stage, lane
 // (g = lane / 4, t = lane % 4) loads 16 bytes (32 codes) of rows g and
-// g + 8 at columns 128s + 32t. A word (8 codes) gives four half2, as
-// (1024 + c0, 1024 + c4), (64 + c1, 64 + c5) and the same of the word
-// shifted by 8 bits: the A registers of two m16n8k16 steps, taking the k
-// slots as a permutation of the columns (x is staged in the same order).
+// g + 8 at columns 128s + 32t (32 bytes for 8-bit codes). A 4-bit word
+// (8 codes) gives four half2, as (1024 + c0, 1024 + c4), (64 + c1, 64 + c5)
+// and the same of the word shifted by 8 bits: the A registers of two
+// m16n8k16 steps, taking the k slots as a permutation of the columns (x is
+// staged in the same order). An 8-bit word (4 codes) gives (1024 + c0,
+// 1024 + c1), (1024 + c2, 1024 + c3) by two byte permutes: one step.
 // An mma sums over the quad's four lanes; the B operand's 8 columns keep
 // the stage's groups and the input rows apart: a stage has G = SP · Q
 // groups (Q = 128 / group per span), column n is input row n / G and group
@@ -85,6 +88,18 @@ __device__ __forceinline__ void mma_word(float (&d)[4], unsigned lo, unsigned hi
       mask_or<0x00F000F0u, 0x54005400u>(l8), mask_or<0x00F000F0u, 0x54005400u>(h8), xv.z, xv.w);
 }
 
+// Both steps of two 8-bit code words (4 codes each): a byte permute puts
+// each code under an f16 exponent of 1024, (1024 + c) exactly; word k's
+// codes (c0 c1 c2 c3) meet x pairs (0,1 2,3).
+__device__ __forceinline__ void mma_words8(float (&d)[4], unsigned lo0, unsigned hi0, unsigned lo1,
+                                           unsigned hi1, uint4 xv) {
+  constexpr unsigned kExp = 0x64646464u;
+  mma(d, __byte_perm(lo0, kExp, 0x4140), __byte_perm(hi0, kExp, 0x4140),
+      __byte_perm(lo0, kExp, 0x4342), __byte_perm(hi0, kExp, 0x4342), xv.x, xv.y);
+  mma(d, __byte_perm(lo1, kExp, 0x4140), __byte_perm(hi1, kExp, 0x4140),
+      __byte_perm(lo1, kExp, 0x4342), __byte_perm(hi1, kExp, 0x4342), xv.z, xv.w);
+}
+
 __device__ __forceinline__ unsigned smem_addr(const void* p) {
   return static_cast<unsigned>(__cvta_generic_to_shared(p));
 }
@@ -152,14 +167,15 @@ __host__ __device__ inline int warps_per_tile(int stages) {
   return w;
 }
 
-// M input rows, stages of `spans` spans, `pair` bytes per scale pair.
-__host__ __device__ inline Layout layout(int M, int K, int group, int spans, int pair) {
+// M input rows of `bits`-bit codes, stages of `spans` spans, `pair` bytes
+// per scale pair.
+__host__ __device__ inline Layout layout(int bits, int M, int K, int group, int spans, int pair) {
   Layout l{};
   const int stage_cols = spans * kSpan;
   const int stages = K / stage_cols;
   const int wt = warps_per_tile(stages);
   l.stages_per_warp = (stages + wt - 1) / wt;
-  l.params_offset = spans * 2 * 32 * 16;
+  l.params_offset = spans * 2 * (bits / 4) * 32 * 16;  // 16 (32) bytes a lane and row
   l.stage_bytes = l.params_offset + 4 * 32 * pair;
   l.x_offset = kStages * l.stage_bytes;
   l.x_row = l.stages_per_warp * stage_cols / 8;
@@ -174,10 +190,12 @@ __host__ __device__ inline Layout layout(int M, int K, int group, int spans, int
 }
 
 // Spans per stage for M input rows: the B operand's 8 columns hold every
-// (input row, group) of a stage, M · spans · Q <= 8, at most 4 spans.
-inline int spans_per_stage(int M, int group) {
+// (input row, group) of a stage, M · spans · Q <= 8; at most 4 spans (2 for
+// 8-bit codes, whose stages are twice the bytes: two blocks a multiprocessor
+// still fit).
+inline int spans_per_stage(int bits, int M, int group) {
   const int q = kSpan / group;
-  int spans = 4;
+  int spans = bits == 4 ? 4 : 2;
   while (spans > 1 && M * spans * q > 8) spans /= 2;
   return spans;
 }
@@ -189,7 +207,7 @@ struct Shape {
   int group;
   int qn;      // groups per span (Q = 128 / group)
   int groups;  // groups per weight row (K / group)
-  int C;       // 16-byte code chunks per weight row (K / 32)
+  int C;       // 16-byte code chunks per weight row (K · bits / 128)
   int stages;  // K / stage columns
   int wt;      // warps per tile (warps_per_tile)
   int tpb;     // tiles per block pass: kWarps / wt
@@ -209,12 +227,12 @@ struct Cursor {
   int tile;
   int j;                        // stage within the row
   int rows_left;                // weight rows of the segment from row g on
-  const uint4* code;            // row g's 16 bytes in span 0 of stage j
+  const uint4* code;            // row g's first 16 bytes in span 0 of stage j
   const unsigned char* scales;  // row g's scales of the lane's two groups in stage j
   const unsigned char* biases;
 };
 
-template <WType P, int SP>
+template <WType P, int BITS, int SP>
 __device__ __forceinline__ void cursor_tile(const MmaSegments& segs, const Shape& sh, int tiles,
                                             int j_begin, int g, int t, int gd, Cursor& c) {
   c.j = j_begin;
@@ -224,7 +242,7 @@ __device__ __forceinline__ void cursor_tile(const MmaSegments& segs, const Shape
   const int rg = row0 + g;
   c.rows_left = w.n - rg;
   c.code = static_cast<const uint4*>(w.packed) + static_cast<std::int64_t>(rg) * sh.C +
-           j_begin * (SP * kSpan / 32) + t;
+           j_begin * (SP * kSpan * BITS / 128) + (BITS / 4) * t;
   // The lane's groups in a stage: gd and gd + 1 (its D columns).
   const std::int64_t first = static_cast<std::int64_t>(rg) * sh.groups +
                              static_cast<std::int64_t>(j_begin) * SP * sh.qn + gd;
@@ -235,17 +253,21 @@ __device__ __forceinline__ void cursor_tile(const MmaSegments& segs, const Shape
 
 // Starts the copies of the cursor's stage into `stage` (one cp.async group,
 // empty past the block's last tile).
-template <WType P, int SP>
+template <WType P, int BITS, int SP>
 __device__ __forceinline__ void issue_stage(const Shape& sh, int tiles, const Cursor& c,
                                             unsigned char* stage, int lane, bool d_live) {
   if (c.tile < tiles) {
     const bool in_lo = c.rows_left > 0, in_hi = c.rows_left > 8;
     auto* codes = reinterpret_cast<uint4*>(stage);
     const std::int64_t hi = static_cast<std::int64_t>(8) * sh.C;
+    constexpr int kU = BITS / 4;  // 16-byte pieces a lane, row and span
 #pragma unroll
     for (int s = 0; s < SP; ++s) {
-      copy16(codes + (2 * s) * 32 + lane, c.code + 4 * s, in_lo);
-      copy16(codes + (2 * s + 1) * 32 + lane, c.code + hi + 4 * s, in_hi);
+#pragma unroll
+      for (int u = 0; u < kU; ++u) {
+        copy16(codes + ((2 * s) * kU + u) * 32 + lane, c.code + 4 * kU * s + u, in_lo);
+        copy16(codes + ((2 * s + 1) * kU + u) * 32 + lane, c.code + hi + 4 * kU * s + u, in_hi);
+      }
     }
     if (d_live) {
       constexpr int kPair = pair_bytes<P>();
@@ -260,10 +282,11 @@ __device__ __forceinline__ void issue_stage(const Shape& sh, int tiles, const Cu
   copy_commit();
 }
 
-template <WType P, int M, int SP>
+template <WType P, int BITS, int M, int SP>
 __global__ void __launch_bounds__(32 * kWarps, 2)
-    qgemv4_mma_kernel(const float* x, Shape sh, MmaSegments segs, int tiles) {
+    qgemv_mma_kernel(const float* x, Shape sh, MmaSegments segs, int tiles) {
   constexpr int kStageCols = SP * kSpan;
+  constexpr int kU = BITS / 4;  // 16-byte pieces a lane, row and span
   extern __shared__ uint4 mma_smem[];
   constexpr int kPair = pair_bytes<P>();
   const int lane = static_cast<int>(threadIdx.x) & 31;
@@ -305,20 +328,20 @@ __global__ void __launch_bounds__(32 * kWarps, 2)
   const int tile_step = grid * sh.tpb;
   Cursor next{};
   next.tile = my_stages > 0 ? tile0 : tiles;  // nothing to copy: empty groups
-  cursor_tile<P, SP>(segs, sh, tiles, j_begin, g, t, gd, next);
+  cursor_tile<P, BITS, SP>(segs, sh, tiles, j_begin, g, t, gd, next);
   const std::int64_t param_step = static_cast<std::int64_t>(groups_per_stage) * (kPair / 2);
   const auto advance = [&] {
     if (++next.j == j_end) {
       next.tile += tile_step;
-      cursor_tile<P, SP>(segs, sh, tiles, j_begin, g, t, gd, next);
+      cursor_tile<P, BITS, SP>(segs, sh, tiles, j_begin, g, t, gd, next);
     } else {
-      next.code += kStageCols / 32;
+      next.code += kStageCols * BITS / 128;
       next.scales += param_step;
       next.biases += param_step;
     }
   };
   for (int st = 0; st < kStages; ++st) {
-    issue_stage<P, SP>(sh, tiles, next, mine + st * L.stage_bytes, lane, d_live);
+    issue_stage<P, BITS, SP>(sh, tiles, next, mine + st * L.stage_bytes, lane, d_live);
     advance();
   }
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
@@ -354,14 +377,26 @@ __global__ void __launch_bounds__(32 * kWarps, 2)
         for (int u = 0; u < kBatch; ++u) {
           const int wi = i0 + 32 * u + lane;
           if (i0 + 32 * u >= words) break;  // the same for the whole warp
-          const __half2 h[4] = {
-              __floats2half2_rn(a[u].x, b[u].x), __floats2half2_rn(a[u].y, b[u].y),
-              __floats2half2_rn(a[u].z, b[u].z), __floats2half2_rn(a[u].w, b[u].w)};
+          // 4-bit words meet x pairs (0,4 1,5 2,6 3,7), with offsets 1024
+          // and 64 in turn; 8-bit words (0,1 2,3 4,5 6,7), all 1024.
+          __half2 h[4];
+          if constexpr (BITS == 4) {
+            h[0] = __floats2half2_rn(a[u].x, b[u].x);
+            h[1] = __floats2half2_rn(a[u].y, b[u].y);
+            h[2] = __floats2half2_rn(a[u].z, b[u].z);
+            h[3] = __floats2half2_rn(a[u].w, b[u].w);
+          } else {
+            h[0] = __floats2half2_rn(a[u].x, a[u].y);
+            h[1] = __floats2half2_rn(a[u].z, a[u].w);
+            h[2] = __floats2half2_rn(b[u].x, b[u].y);
+            h[3] = __floats2half2_rn(b[u].z, b[u].w);
+          }
           // The offsets as the mma sees them: x rounded to f16.
           const float2 e0 = __half22float2(h[0]), e2 = __half22float2(h[2]);
           const float2 o1 = __half22float2(h[1]), o3 = __half22float2(h[3]);
-          float off =
-              1024.0f * ((e0.x + e0.y) + (e2.x + e2.y)) + 64.0f * ((o1.x + o1.y) + (o3.x + o3.y));
+          const float odd_offset = BITS == 4 ? 64.0f : 1024.0f;
+          float off = 1024.0f * ((e0.x + e0.y) + (e2.x + e2.y)) +
+                      odd_offset * ((o1.x + o1.y) + (o3.x + o3.y));
           float sum =
               ((a[u].x + a[u].y) + (a[u].z + a[u].w)) + ((b[u].x + b[u].y) + (b[u].z + b[u].w));
           for (int o = 1; o < wpg; o <<= 1) {
@@ -401,15 +436,24 @@ __global__ void __launch_bounds__(32 * kWarps, 2)
       float d[4] = {0.0f, 0.0f, 0.0f, 0.0f}, e[4] = {0.0f, 0.0f, 0.0f, 0.0f};
 #pragma unroll
       for (int s = 0; s < SP; ++s) {
-        const uint4 lo = codes[(2 * s) * 32 + lane];
-        const uint4 hi = codes[(2 * s + 1) * 32 + lane];
         const uint4* xp =
             b_live && s == b_span ? xs + b_row * L.x_row + (js * SP + s) * 16 + t : zero;
         float(&acc)[4] = (s & 1) != 0 ? e : d;
-        mma_word(acc, lo.x, hi.x, xp[0]);
-        mma_word(acc, lo.y, hi.y, xp[4]);
-        mma_word(acc, lo.z, hi.z, xp[8]);
-        mma_word(acc, lo.w, hi.w, xp[12]);
+        const uint4 lo = codes[(2 * s) * kU * 32 + lane];
+        const uint4 hi = codes[(2 * s + 1) * kU * 32 + lane];
+        if constexpr (BITS == 4) {
+          mma_word(acc, lo.x, hi.x, xp[0]);
+          mma_word(acc, lo.y, hi.y, xp[4]);
+          mma_word(acc, lo.z, hi.z, xp[8]);
+          mma_word(acc, lo.w, hi.w, xp[12]);
+        } else {
+          const uint4 lo1 = codes[((2 * s) * kU + 1) * 32 + lane];
+          const uint4 hi1 = codes[((2 * s + 1) * kU + 1) * 32 + lane];
+          mma_words8(acc, lo.x, hi.x, lo.y, hi.y, xp[0]);
+          mma_words8(acc, lo.z, hi.z, lo.w, hi.w, xp[4]);
+          mma_words8(acc, lo1.x, hi1.x, lo1.y, hi1.y, xp[8]);
+          mma_words8(acc, lo1.z, hi1.z, lo1.w, hi1.w, xp[12]);
+        }
       }
       float2 slo{}, blo{}, shi{}, bhi{};
       float4 c{};
@@ -422,7 +466,7 @@ __global__ void __launch_bounds__(32 * kWarps, 2)
         c = *reinterpret_cast<const float4*>(sums + md * L.sum_row + js * groups_per_stage + gd);
       }
       // The stage is read (its values are used above): refill it.
-      issue_stage<P, SP>(sh, tiles, next, mine + st * L.stage_bytes, lane, d_live);
+      issue_stage<P, BITS, SP>(sh, tiles, next, mine + st * L.stage_bytes, lane, d_live);
       advance();
       st = st + 1 == kStages ? 0 : st + 1;
       if (d_live) {
@@ -466,17 +510,17 @@ __global__ void __launch_bounds__(32 * kWarps, 2)
   asm volatile("cp.async.wait_all;\n" ::);  // nothing left in flight at exit
 }
 
-template <WType P, int M, int SP>
+template <WType P, int BITS, int M, int SP>
 cudaError_t launch_mma(const float* x, int K, int group, const MmaSegments& segs, int tiles,
                        cudaStream_t s) {
-  const auto kernel = qgemv4_mma_kernel<P, M, SP>;
+  const auto kernel = qgemv_mma_kernel<P, BITS, M, SP>;
   Shape sh{};
-  sh.L = layout(M, K, group, SP, pair_bytes<P>());
+  sh.L = layout(BITS, M, K, group, SP, pair_bytes<P>());
   sh.K = K;
   sh.group = group;
   sh.qn = kSpan / group;
   sh.groups = K / group;
-  sh.C = K / 32;
+  sh.C = K * BITS / 128;
   sh.stages = K / (SP * kSpan);
   sh.wt = warps_per_tile(sh.stages);
   sh.tpb = kWarps / sh.wt;
@@ -496,22 +540,27 @@ cudaError_t launch_mma(const float* x, int K, int group, const MmaSegments& segs
   return launch_early_smem(kernel, blocks, 32 * kWarps, smem, s, x, sh, segs, tiles);
 }
 
-// The kernel for M rows at this group size (spans_per_stage: 4 spans at
-// one row, 2 at two rows of groups of 64, ...).
-template <WType P>
+// The kernel for BITS-bit codes and M rows at this group size
+// (spans_per_stage: 4 spans at one row of 4-bit codes, 2 at two rows of
+// groups of 64, ...).
+template <WType P, int BITS>
 cudaError_t mma_rows(const float* x, int M, int K, int group, const MmaSegments& segs, int tiles,
                      cudaStream_t s) {
   return with_rows<kMaxRows>(M, [&](auto m) -> cudaError_t {
     constexpr int kM = decltype(m)::value;
-    switch (spans_per_stage(kM, group)) {
+    switch (spans_per_stage(BITS, kM, group)) {
       case 4:
-        if constexpr (kM <= 2) return launch_mma<P, kM, 4>(x, K, group, segs, tiles, s);
+        if constexpr (BITS == 4 && kM <= 2) {
+          return launch_mma<P, BITS, kM, 4>(x, K, group, segs, tiles, s);
+        }
         break;
       case 2:
-        if constexpr (kM >= 2) return launch_mma<P, kM, 2>(x, K, group, segs, tiles, s);
+        if constexpr (BITS == 8 || kM >= 2) {
+          return launch_mma<P, BITS, kM, 2>(x, K, group, segs, tiles, s);
+        }
         break;
       case 1:
-        if constexpr (kM >= 3) return launch_mma<P, kM, 1>(x, K, group, segs, tiles, s);
+        if constexpr (kM >= 3) return launch_mma<P, BITS, kM, 1>(x, K, group, segs, tiles, s);
         break;
       default:
         break;
@@ -520,33 +569,43 @@ cudaError_t mma_rows(const float* x, int M, int K, int group, const MmaSegments&
   });
 }
 
+template <WType P>
+cudaError_t mma_bits(const float* x, int bits, int M, int K, int group, const MmaSegments& segs,
+                     int tiles, cudaStream_t s) {
+  return bits == 4 ? mma_rows<P, 4>(x, M, K, group, segs, tiles, s)
+                   : mma_rows<P, 8>(x, M, K, group, segs, tiles, s);
+}
+
 }  // namespace
 
-bool qgemv4_mma_supports(int M, std::int64_t K, int group) {
+bool qgemv_mma_supports(int bits, int M, std::int64_t K, int group) {
   // MLXS_Q4_MMA=0 keeps 4-bit weights off this kernel (A/B runs).
   static const bool enabled = [] {
     const char* v = std::getenv("MLXS_Q4_MMA");
     return v == nullptr || v[0] != '0';
   }();
-  if (!enabled || M < 1 || M > kMaxRows || K <= 0 || K % kKStep != 0 || K >= (1 << 24))
+  if (!enabled || (bits != 4 && bits != 8) || M < 1 || M > kMaxRows || K <= 0 || K % kKStep != 0 ||
+      K >= (1 << 24)) {
     return false;
+  }
   if (group != 64 && group != 128) return false;
   // The largest layout (f32 parameters) must fit.
-  return layout(M, static_cast<int>(K), group, spans_per_stage(M, group), pair_bytes<WType::kF32>())
+  return layout(bits, M, static_cast<int>(K), group, spans_per_stage(bits, M, group),
+                pair_bytes<WType::kF32>())
              .total <= smem_optin_limit();
 }
 
-cudaError_t qgemv4_mma(const float* x, int M, int K, const QSegment* segments, int count,
-                       cudaStream_t s) {
+cudaError_t qgemv_mma(const float* x, int M, int K, const QSegment* segments, int count,
+                      cudaStream_t s) {
   if (count <= 0 || count > kQgemvMaxSegments) return cudaErrorInvalidValue;
-  const int group = segments[0].w.group;
-  if (!qgemv4_mma_supports(M, K, group)) return cudaErrorInvalidValue;
+  const int group = segments[0].w.group, bits = segments[0].w.bits;
+  if (!qgemv_mma_supports(bits, M, K, group)) return cudaErrorInvalidValue;
   MmaSegments segs{};
   segs.count = count;
   segs.first_tile[0] = 0;
   for (int i = 0; i < count; ++i) {
     const AffineWeight& w = segments[i].w;
-    if (w.bits != 4 || w.group != group || w.param_type != segments[0].w.param_type) {
+    if (w.bits != bits || w.group != group || w.param_type != segments[0].w.param_type) {
       return cudaErrorInvalidValue;
     }
     segs.seg[i] = segments[i];
@@ -556,11 +615,11 @@ cudaError_t qgemv4_mma(const float* x, int M, int K, const QSegment* segments, i
   if (tiles == 0) return cudaSuccess;
   switch (segments[0].w.param_type) {
     case WType::kBF16:
-      return mma_rows<WType::kBF16>(x, M, K, group, segs, tiles, s);
+      return mma_bits<WType::kBF16>(x, bits, M, K, group, segs, tiles, s);
     case WType::kF16:
-      return mma_rows<WType::kF16>(x, M, K, group, segs, tiles, s);
+      return mma_bits<WType::kF16>(x, bits, M, K, group, segs, tiles, s);
     case WType::kF32:
-      return mma_rows<WType::kF32>(x, M, K, group, segs, tiles, s);
+      return mma_bits<WType::kF32>(x, bits, M, K, group, segs, tiles, s);
     case WType::kFP8E4M3:
       break;
   }

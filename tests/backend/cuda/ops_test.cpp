@@ -335,11 +335,12 @@ TEST_P(PackedAffine, LinearAndEmbedding) {
           // bf16 weights and bf16 activations.
           // 4-bit codes at 1-2 rows always take the GEMV
           // (kQgemv4PreferredRows).
-          // 4-bit codes at up to 4 rows take the tensor-core GEMV at groups
-          // of 64 and 128 (K = 512).
-          const bool gemv = M <= 8 && (qgemm_from == 0 || M < qgemm_from || (bits == 4 && M <= 2) ||
-                                       (bits == 4 && M <= 4 && group >= 64));
-          EXPECT_LT(err, !gemv ? 1e-2 : bits == 4 ? 2e-3 : 1e-5);
+          // Up to 4 rows take the tensor-core GEMV at groups of 64 and 128
+          // (K = 512): x rounded to f16 for 8-bit codes too.
+          const bool mma = M <= 4 && group >= 64;
+          const bool gemv =
+              M <= 8 && (qgemm_from == 0 || M < qgemm_from || (bits == 4 && M <= 2) || mma);
+          EXPECT_LT(err, !gemv ? 1e-2 : (bits == 4 || mma) ? 2e-3 : 1e-5);
         }
         // The same weight as an embedding table.
         const std::vector<std::int32_t> tokens = {5, 0, 69, 5};
@@ -465,23 +466,25 @@ TEST(CudaOps, PackedAndPlainWeightsSharingOneInput) {
 }
 
 TEST(CudaOps, PackedGemvSegmentsOfOneGroup) {
-  // The 4-bit GEMV over three weights of one group size sharing x in one
-  // launch: row counts that end inside a 16-row tile (and a row pair), K of
-  // 1, 3 and 10 stages of 512 columns (warps with no stage, slices of
-  // different lengths), every group size, and x with outliers in the
-  // thousands. Groups of 64 and 128 take the tensor-core GEMV (x rounded to
-  // f16, f32 sums), groups of 32 the CUDA-core one (f16 sums).
+  // The quantized GEMV over three weights of one bit width and group size
+  // sharing x in one launch: row counts that end inside a 16-row tile (and
+  // a row pair), K of 1, 3 and 10 stages of 512 columns (warps with no
+  // stage, slices of different lengths), 4- and 8-bit codes, every group
+  // size, and x with outliers in the thousands. Groups of 64 and 128 take
+  // the tensor-core GEMV (x rounded to f16, f32 sums), groups of 32 the
+  // CUDA-core one (4 bits: f16 sums; 8 bits: f32).
   Pair p(false, 0);
   ASSERT_TRUE(p.gpu);
   p.cpu.set_int8_activations(false);
   p.plan(8, 2, 16, 5120);
   core::Xoshiro256 rng(29);
   HostData hd;
-  for (int group : {32, 64, 128}) {
+  for (auto [bits, group] : {std::pair{4, 32}, std::pair{4, 64}, std::pair{4, 128},
+                             std::pair{8, 32}, std::pair{8, 64}, std::pair{8, 128}}) {
     for (std::int64_t K : {512, 1536, 5120}) {
       std::vector<PackedWeight> hs;
       for (std::int64_t N : {40, 17, 33}) {
-        hs.push_back(make_packed(N, K, 4, group, DType::kBF16, rng));
+        hs.push_back(make_packed(N, K, bits, group, DType::kBF16, rng));
       }
       std::vector<tensor::Weight> wc, wg;
       for (const PackedWeight& h : hs) {
@@ -494,8 +497,8 @@ TEST(CudaOps, PackedGemvSegmentsOfOneGroup) {
           const LinearOuts outs(p, wc, wg, M);
           outs.run(p, x);
           for (std::size_t i = 0; i < outs.c.size(); ++i) {
-            SCOPED_TRACE(
-                fmt::format("group={} K={} M={} x_scale={} weight {}", group, K, M, x_scale, i));
+            SCOPED_TRACE(fmt::format("bits={} group={} K={} M={} x_scale={} weight {}", bits, group,
+                                     K, M, x_scale, i));
             const bool tensor_cores = group >= 64;  // K is a multiple of 512 here
             EXPECT_LT(outs.error(p, i), tensor_cores ? 1e-3 : 2e-3);
           }
