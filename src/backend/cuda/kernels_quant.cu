@@ -2,7 +2,9 @@
 // scale and a bias per group) read as they are stored, so that decode reads
 // a quarter (half) of a bf16 model's bytes:
 // - qgemv: 1 to 8 input rows, up to four weights sharing x in one launch,
-//   a warp per weight row (see qgemv_kernel).
+//   a warp per weight row (see qgemv_kernel), or a warp per row pair
+//   (qgemv4_kernel) for 1-4 rows of 4-bit codes; 1-4 rows at groups of 64
+//   and 128 go to the tensor cores instead (kernels_quant_mma.cu).
 // - dequantize_rows: rows to bf16 for the tensor-core GEMM of prefill.
 // - embed: rows of a quantized table for the step's tokens.
 #include <algorithm>

@@ -140,8 +140,8 @@ __device__ __forceinline__ float2 unpack_pair(const unsigned char* p) {
 }
 
 // Shared memory: per warp its ring of kStages stages (codes
-// [span][2 rows][32 lanes] of 16 bytes, then the lane's scale and bias
-// pairs [2 rows][scale, bias][32 lanes]), its slice's x (f16,
+// [span][2 rows][1 or 2 pieces][32 lanes] of 16 bytes, then the lane's
+// scale and bias pairs [2 rows][scale, bias][32 lanes]), its slice's x (f16,
 // [input row][span][4 words][4 lanes] of 16 bytes) and group sums
 // ([input row][group] of {OFF, XS}); the block's per-tile partial sums
 // (double-buffered) and a zero block for the B operand of lanes without x.
