@@ -50,6 +50,7 @@
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/device_once.cuh"
 #include "backend/cuda/launch_util.cuh"
+#include "backend/cuda/mma_util.cuh"
 #include "backend/cuda/quant_param.cuh"
 
 namespace mlxs::backend::cuda::k {
@@ -100,25 +101,13 @@ __device__ __forceinline__ void mma_words8(float (&d)[4], unsigned lo0, unsigned
       __byte_perm(lo1, kExp, 0x4342), __byte_perm(hi1, kExp, 0x4342), xv.z, xv.w);
 }
 
-__device__ __forceinline__ unsigned smem_addr(const void* p) {
-  return static_cast<unsigned>(__cvta_generic_to_shared(p));
-}
-// 16 (8, 4) bytes global -> shared without registers; zeros when !valid
-// (nothing is read then).
-__device__ __forceinline__ void copy16(void* dst, const void* src, bool valid) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src),
-               "r"(valid ? 16 : 0));
-}
+// 4 or 8 bytes global -> shared without registers, zeros when !valid
+// (nothing is read then): the scale pairs beside mma_util.cuh's 16-byte
+// cp_async16 for the codes.
 template <int N>
 __device__ __forceinline__ void copy_small(void* dst, const void* src, bool valid) {
-  asm volatile("cp.async.ca.shared.global [%0], [%1], %2, %3;\n" ::"r"(smem_addr(dst)), "l"(src),
+  asm volatile("cp.async.ca.shared.global [%0], [%1], %2, %3;\n" ::"r"(shared_addr(dst)), "l"(src),
                "n"(N), "r"(valid ? N : 0));
-}
-__device__ __forceinline__ void copy_commit() {
-  asm volatile("cp.async.commit_group;\n" ::);
-}
-__device__ __forceinline__ void copy_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(kStages - 1));
 }
 
 // Bytes of a lane's scale (bias) pair: two 16-bit values or two floats.
@@ -265,8 +254,8 @@ __device__ __forceinline__ void issue_stage(const Shape& sh, int tiles, const Cu
     for (int s = 0; s < SP; ++s) {
 #pragma unroll
       for (int u = 0; u < kU; ++u) {
-        copy16(codes + ((2 * s) * kU + u) * 32 + lane, c.code + 4 * kU * s + u, in_lo);
-        copy16(codes + ((2 * s + 1) * kU + u) * 32 + lane, c.code + hi + 4 * kU * s + u, in_hi);
+        cp_async16(codes + ((2 * s) * kU + u) * 32 + lane, c.code + 4 * kU * s + u, in_lo);
+        cp_async16(codes + ((2 * s + 1) * kU + u) * 32 + lane, c.code + hi + 4 * kU * s + u, in_hi);
       }
     }
     if (d_live) {
@@ -279,7 +268,7 @@ __device__ __forceinline__ void issue_stage(const Shape& sh, int tiles, const Cu
       copy_small<kPair>(params + 96 * kPair, c.biases + hi_params, in_hi);
     }
   }
-  copy_commit();
+  cp_async_commit();
 }
 
 template <WType P, int BITS, int M, int SP>
@@ -428,7 +417,7 @@ __global__ void __launch_bounds__(32 * kWarps, 2)
     const int tile = pass * sh.tpb + sub;
     float acc_lo = 0.0f, acc_hi = 0.0f;  // rows g and g + 8
     for (int j = j_begin; j < (tile < tiles ? j_end : j_begin); ++j) {
-      copy_wait();  // this lane's copies of stage j (its own bytes: no barrier)
+      cp_async_wait<kStages - 1>();  // this lane's copies of stage j (its own bytes: no barrier)
       const unsigned char* stage = mine + st * L.stage_bytes;
       const auto* codes = reinterpret_cast<const uint4*>(stage);
       const int js = j - j_begin;  // stage within the slice
