@@ -1,7 +1,8 @@
 #pragma once
-// Per-device launch setup of the kernels. cudaFuncSetAttribute applies to the calling thread's
-// current device only. A kernel that opts in to more than 48 KiB of dynamic shared memory must do
-// so once on every device it runs on: one process drives several GPUs (its
+// Per-device launch setup of the kernels, and the device attributes it
+// reads. cudaFuncSetAttribute applies to the calling thread's current device
+// only. A kernel that opts in to more than 48 KiB of dynamic shared memory
+// must do so once on every device it runs on: one process drives several GPUs (its
 // workers' devices, tensor-parallel ranks on threads), so a process-wide
 // "done" flag left the second device without the opt-in (and raced).
 
@@ -43,15 +44,35 @@ cudaError_t opt_in_smem(PerDeviceOnce& once, Kernel* kernel, std::size_t bytes) 
   });
 }
 
+// An attribute of the current device, asked of the driver once per
+// (thread, device, attribute): attributes never change, and host paths run
+// per linear or per step ask them (a 4-bit linear's routing three times).
+inline cudaError_t device_attribute(cudaDeviceAttr attr, int& value) {
+  struct Entry {
+    int device;
+    cudaDeviceAttr attr;
+    int value;
+  };
+  thread_local std::vector<Entry> cache;
+  int dev = 0;
+  if (const cudaError_t e = cudaGetDevice(&dev); e != cudaSuccess) return e;
+  for (const Entry& c : cache) {
+    if (c.device == dev && c.attr == attr) {
+      value = c.value;
+      return cudaSuccess;
+    }
+  }
+  if (const cudaError_t e = cudaDeviceGetAttribute(&value, attr, dev); e != cudaSuccess) return e;
+  cache.push_back({dev, attr, value});
+  return cudaSuccess;
+}
+
 // The most dynamic shared memory one block of the current device may opt in
 // to (0 when the device cannot be asked).
 inline int smem_optin_limit() {
-  int dev = 0, optin = 0;
-  if (cudaGetDevice(&dev) != cudaSuccess ||
-      cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess) {
-    return 0;
-  }
-  return optin;
+  int optin = 0;
+  return device_attribute(cudaDevAttrMaxSharedMemoryPerBlockOptin, optin) == cudaSuccess ? optin
+                                                                                         : 0;
 }
 
 // Blocks of `kernel` (threads, dynamic smem) the current device holds at
@@ -78,7 +99,7 @@ cudaError_t resident_blocks(Kernel* kernel, int threads, std::size_t smem, std::
     }
   }
   int sms = 0, per_sm = 0;
-  cudaError_t e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+  cudaError_t e = device_attribute(cudaDevAttrMultiProcessorCount, sms);
   if (e == cudaSuccess) {
     e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem);
   }

@@ -503,10 +503,9 @@ int row_blocks(int rows) {
     const int v = env == nullptr ? 8 : std::atoi(env);
     return v == 1 || v == 2 || v == 4 || v == 8 || v == 16 ? v : 8;
   }();
-  int device = 0, sms = 0, clusters = 0;
-  if (cudaGetDevice(&device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&clusters, cudaDevAttrClusterLaunch, device) != cudaSuccess) {
+  int sms = 0, clusters = 0;
+  if (device_attribute(cudaDevAttrMultiProcessorCount, sms) != cudaSuccess ||
+      device_attribute(cudaDevAttrClusterLaunch, clusters) != cudaSuccess) {
     return 1;
   }
   int blocks = 1;
