@@ -15,7 +15,8 @@ cmake --build --preset cuda -j "$(nproc)" --target mlx-serving backend_cuda_ops_
 # fixtures, which together would pass the 64 MiB carry limit.
 TP="${GPU_BUNDLE_TP:-0}"
 if [ "$TP" = 1 ] && grep -q "MLXS_NCCL_LIBRARY:FILEPATH=/" build/cuda/CMakeCache.txt; then
-  cmake --build --preset cuda -j "$(nproc)" --target model_tp_parity_cuda_test engine_tp_cuda_test >&2
+  cmake --build --preset cuda -j "$(nproc)" --target model_tp_parity_cuda_test engine_tp_cuda_test \
+    backend_cuda_tp_exchange_test >&2
 fi
 rm -rf .gpu
 mkdir -p .gpu/bin/tests .gpu/lib .gpu/fixtures
@@ -25,7 +26,8 @@ cp build/cuda/tests/backend/cuda/backend_cuda_ops_test build/cuda/tests/model/mo
    .gpu/bin/tests/
 if [ "$TP" = 1 ]; then
   rm -f .gpu/bin/tests/*
-  for t in build/cuda/tests/model/model_tp_parity_cuda_test build/cuda/tests/engine/engine_tp_cuda_test; do
+  for t in build/cuda/tests/model/model_tp_parity_cuda_test build/cuda/tests/engine/engine_tp_cuda_test \
+      build/cuda/tests/backend/cuda/backend_cuda_tp_exchange_test; do
     [ -f "$t" ] && cp "$t" .gpu/bin/tests/
   done
 fi

@@ -57,6 +57,7 @@
 #                           GPU_TP_QUANT=fp8 writes that preset pre-quantized (dev synth-model
 #                           --quant: GPU_TP_PRESET=llama-3.1-70b is ~71 GB), GPU_TP_DIR=/dev/shm where,
 #                           GPU_TP_RANKS="2" the rank counts to bench (default "$GPU_TP 1");
+#                           GPU_TP_ENVS="MLXS_TP_P2P=0 default" A/B sides of the TP bench;
 #                           GPU_SERVE_TP=2 serves GPU_SERVE's model over 2 ranks
 set -uo pipefail
 ROOT="$(pwd)"
@@ -136,11 +137,25 @@ if [ -n "${GPU_TP:-}" ]; then
         --tokenizer none --out "$tdir" 2>&1 | tail -1 | tee -a "$SUMMARY"
     say "(written in $(( $(date +%s) - s0 )) s: $(du -sh "$tdir" | cut -f1))"
   fi
-  for n in ${GPU_TP_RANKS:-$GPU_TP 1}; do
-    say "-- bench decode $tpreset, --tensor-parallel $n"
-    "$B/bin/mlx-serving" bench decode --backend cuda --tensor-parallel "$n" --model "$tdir" \
-        --batch "${GPU_TP_BATCHES:-1,8}" --prompt-len 32 --decode-tokens "${GPU_DECODE:-64}" \
-        --repeats 3 --quiet --json "$OUT/decode-$tpreset-$tquant-tp$n.json" 2>&1 | tee -a "$SUMMARY" || status=1
+  say "-- bench allreduce over $GPU_TP GPUs"
+  "$B/bin/mlx-serving" bench allreduce --ranks "$GPU_TP" --rows 1,8,32,64 --cols "${GPU_TP_COLS:-4096}" \
+      --json "$OUT/allreduce.json" 2>&1 | tee -a "$SUMMARY"
+  rc="${PIPESTATUS[0]}"
+  [ "$rc" = 0 ] || { status=1; say "(bench allreduce failed: exit $rc)"; }
+  ti=0
+  for envs in ${GPU_TP_ENVS:-default}; do
+    envs_of "$envs"
+    for n in ${GPU_TP_RANKS:-$GPU_TP 1}; do
+      # One rank has no collectives: the A/B variables change nothing there.
+      [ "$n" = 1 ] && [ "$ti" -gt 0 ] && continue
+      say "-- bench decode $tpreset, --tensor-parallel $n [$envs]"
+      env "${ARR[@]}" "$B/bin/mlx-serving" bench decode --backend cuda --tensor-parallel "$n" --model "$tdir" \
+          --batch "${GPU_TP_BATCHES:-1,8}" --prompt-len 32 --decode-tokens "${GPU_DECODE:-64}" \
+          --repeats 3 --quiet --json "$OUT/decode-$tpreset-$tquant-tp$n-$ti.json" 2>&1 | tee -a "$SUMMARY"
+      rc="${PIPESTATUS[0]}"
+      [ "$rc" = 0 ] || { status=1; say "(bench decode failed: exit $rc)"; }
+    done
+    ti=$((ti + 1))
   done
   [ "${GPU_KEEP:-0}" = 1 ] || rm -rf "$tdir"
 fi

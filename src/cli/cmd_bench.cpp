@@ -3,6 +3,7 @@
 #include <fstream>
 #include <memory>
 
+#include "allreduce_bench.h"
 #include "cli/commands.h"
 #include "decode_bench.h"
 #include "engine_bench.h"
@@ -154,6 +155,23 @@ void add_bench_command(CLI::App& parent, Action* action) {
   kcmd->callback([kern, action] {
     *action = [kern] {
       return run_job(*kern, bench::run_kernel_bench, bench::format_kernel_table);
+    };
+  });
+
+  auto reduce = std::make_shared<Job<bench::AllReduceBenchOptions>>();
+  CLI::App* rcmd = bench_cmd->add_subcommand(
+      "allreduce", "Tensor parallelism's all-reduce + residual norm between the GPUs of this host");
+  rcmd->add_option("--ranks", reduce->options.ranks, "GPUs (ranks)")->check(CLI::Range(2, 8));
+  rcmd->add_option("--cols", reduce->options.cols, "Hidden size")->check(CLI::Range(4, 65536));
+  rcmd->add_option("--rows", reduce->options.rows, "Row counts, comma-separated")
+      ->delimiter(',')
+      ->check(CLI::Range(1, 4096));
+  rcmd->add_option("--reps", reduce->options.reps, "Timed graph launches")
+      ->check(CLI::Range(1, 100000));
+  rcmd->add_option("--json", reduce->json_path, "Write the full result as JSON here");
+  rcmd->callback([reduce, action] {
+    *action = [reduce] {
+      return run_job(*reduce, bench::run_allreduce_bench, bench::format_allreduce_table);
     };
   });
 

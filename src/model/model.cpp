@@ -385,6 +385,23 @@ Status Model::validate_multimodal(const tensor::StepBatch& batch) const {
   return Status::ok();
 }
 
+// A sublayer's output t joins the residual stream x and h = norm(x): under
+// tensor parallelism t is this rank's partial sum, and without sandwich
+// norms the backend sums the ranks' parts and normalises in one collective.
+Status Model::residual_norm(Tensor t, const Tensor& post_norm, Tensor x, const Tensor& next_norm,
+                            Tensor h) {
+  tensor::Backend& be = backend_;
+  const float eps = static_cast<float>(config_.rms_eps);
+  const float off = traits_.norm_offset;
+  if (comm_ != nullptr && !traits_.sandwich_norms) {
+    return be.all_reduce_add_rms_norm(*comm_, t, x, next_norm, eps, off, h);
+  }
+  if (comm_ != nullptr) MLXS_RETURN_IF_ERROR(comm_->all_reduce_sum(t));
+  if (traits_.sandwich_norms) be.rms_norm(t, post_norm, eps, off, t);
+  be.add_rms_norm(x, t, next_norm, eps, off, h);
+  return Status::ok();
+}
+
 Result<Tensor> Model::forward(const tensor::StepBatch& batch, tensor::KvStorage& kv) {
   MLXS_RETURN_IF_ERROR(validate(batch, kv));
   const ModelConfig& c = config_;
@@ -429,9 +446,7 @@ Result<Tensor> Model::forward(const tensor::StepBatch& batch, tensor::KvStorage&
     const tensor::LinearOut o{&L.o, t};
     be.linear(attn, std::span<const tensor::LinearOut>(&o, 1));
     // Row-parallel o_proj: each rank holds a partial sum of the output.
-    if (comm_) MLXS_RETURN_IF_ERROR(comm_->all_reduce_sum(t));
-    if (traits_.sandwich_norms) be.rms_norm(t, L.post_attn_norm, eps, off, t);
-    be.add_rms_norm(x, t, L.ffn_norm, eps, off, h);
+    MLXS_RETURN_IF_ERROR(residual_norm(t, L.post_attn_norm, x, L.ffn_norm, h));
 
     if (L.moe) {
       const tensor::MoeSpec spec{&L.router,
@@ -445,10 +460,8 @@ Result<Tensor> Model::forward(const tensor::StepBatch& batch, tensor::KvStorage&
     } else {
       be.gated_mlp(h, L.gate, L.up, c.activation, gate, up, tensor::LinearOut{&L.down, t});
     }
-    if (comm_) MLXS_RETURN_IF_ERROR(comm_->all_reduce_sum(t));  // row-parallel down_proj
-    if (traits_.sandwich_norms) be.rms_norm(t, L.post_ffn_norm, eps, off, t);
     const Tensor& next_norm = l + 1 < layers_.size() ? layers_[l + 1].attn_norm : final_norm_;
-    be.add_rms_norm(x, t, next_norm, eps, off, h);
+    MLXS_RETURN_IF_ERROR(residual_norm(t, L.post_ffn_norm, x, next_norm, h));  // row-parallel down
   }
   if (R == 0) {
     be.end_step();

@@ -142,6 +142,8 @@ class Model {
   core::Status bind_weights(const std::optional<VisionConfig>& vision);
   core::Status plan_memory();
   core::Status validate(const tensor::StepBatch& batch, const tensor::KvStorage& kv) const;
+  core::Status residual_norm(tensor::Tensor t, const tensor::Tensor& post_norm, tensor::Tensor x,
+                             const tensor::Tensor& next_norm, tensor::Tensor h);
   core::Status validate_multimodal(const tensor::StepBatch& batch) const;
 
   tensor::Backend& backend_;

@@ -216,6 +216,17 @@ class Backend {
   // x += delta; out = rms_norm(x).
   virtual void add_rms_norm(Tensor x, const Tensor& delta, const Tensor& w, float eps, float offset,
                             Tensor out) = 0;
+  // Tensor parallelism's row-parallel output meeting the residual stream: x
+  // += the sum over comm's ranks of t (each rank's partial product of
+  // o_proj or down_proj), then out = rms_norm(x). A collective; t may be
+  // left holding anything. The default is comm's all-reduce, then
+  // add_rms_norm; a device backend may do both in one kernel.
+  virtual Status all_reduce_add_rms_norm(Communicator& comm, Tensor t, Tensor x, const Tensor& w,
+                                         float eps, float offset, Tensor out) {
+    MLXS_RETURN_IF_ERROR(comm.all_reduce_sum(t));
+    add_rms_norm(x, t, w, eps, offset, out);
+    return Status::ok();
+  }
   // In place, per head of head_dim (q/k norms).
   virtual void head_rms_norm(Tensor x, int head_dim, const Tensor& w, float eps, float offset) = 0;
   // Several outputs of one input in one pass (q/k/v, gate/up).

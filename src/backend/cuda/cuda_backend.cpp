@@ -20,6 +20,7 @@
 #include "backend/cuda/gemv_gated.h"
 #include "backend/cuda/kernel_act.h"
 #include "backend/cuda/kernels_fp8.h"
+#include "backend/cuda/peer_exchange.h"
 #include "core/half.h"
 
 namespace mlxs::backend::cuda {
@@ -345,7 +346,8 @@ struct CudaBackend::Impl {
   bool capturing = false;
   bool replaying = false;
   GraphKey graph_key{};
-  std::function<void()> on_destroy;  // CudaBackend::on_destroy
+  std::function<void()> on_destroy;     // CudaBackend::on_destroy
+  const PeerExchange* peers = nullptr;  // CudaBackend::attach_peers
 
   bool bias_epilogue = true;     // see gemm(); MLXS_GEMM_BIAS_EPILOGUE=0 turns it off
   void* half_scratch = nullptr;  // activations converted for tensor-core GEMMs
@@ -900,6 +902,10 @@ void CudaBackend::on_destroy(std::function<void()> callback) {
   impl_->on_destroy = std::move(callback);
 }
 
+void CudaBackend::attach_peers(const PeerExchange* peers) {
+  impl_->peers = peers;
+}
+
 core::Result<std::unique_ptr<CudaBackend>> CudaBackend::create(const CudaOptions& options) {
   auto impl = std::make_unique<Impl>();
   impl->options = options;
@@ -1434,6 +1440,26 @@ void CudaBackend::add_rms_norm(Tensor x, const Tensor& delta, const Tensor& w, f
       k::add_rms_norm(x.as<float>(), delta.as<float>(), w.as<float>(), eps, offset, out.as<float>(),
                       x.rows(), static_cast<int>(x.cols()), impl_->stream, impl_->decode_kernels),
       "add_rms_norm");
+}
+
+Status CudaBackend::all_reduce_add_rms_norm(tensor::Communicator& comm, Tensor t, Tensor x,
+                                            const Tensor& w, float eps, float offset, Tensor out) {
+  const PeerExchange* peers = impl_->peers;
+  if (peers == nullptr ||
+      !PeerExchange::fits(x.rows(), x.cols(), {t.data, x.data, w.data, out.data})) {
+    return Backend::all_reduce_add_rms_norm(comm, t, x, w, eps, offset, out);
+  }
+  if (peers->aborted()) {
+    return Status(ErrorCode::kWorkerCrashed, "the tensor-parallel group was aborted");
+  }
+  if (impl_->replaying) return Status::ok();  // the step's graph does the work
+  const Impl::OpTimer timer(impl_.get(), "all_reduce_add_rms_norm");
+  impl_->check(peers->all_reduce_add_rms_norm(t.as<float>(), x.as<float>(), w.as<float>(), eps,
+                                              offset, out.as<float>(), static_cast<int>(x.rows()),
+                                              static_cast<int>(x.cols()), impl_->stream,
+                                              impl_->decode_kernels),
+               "all_reduce_add_rms_norm");
+  return Status::ok();
 }
 
 void CudaBackend::head_rms_norm(Tensor x, int head_dim, const Tensor& w, float eps, float offset) {

@@ -17,6 +17,8 @@ struct CUstream_st;  // cudaStream_t, without the CUDA headers
 
 namespace mlxs::backend::cuda {
 
+class PeerExchange;
+
 struct CudaOptions {
   int device = 0;
   // Linears of more rows than this go to cuBLASLt tensor-core GEMMs on 16-bit
@@ -79,6 +81,9 @@ class CudaBackend final : public tensor::Backend {
                 tensor::Tensor out) override;
   void add_rms_norm(tensor::Tensor x, const tensor::Tensor& delta, const tensor::Tensor& w,
                     float eps, float offset, tensor::Tensor out) override;
+  core::Status all_reduce_add_rms_norm(tensor::Communicator& comm, tensor::Tensor t,
+                                       tensor::Tensor x, const tensor::Tensor& w, float eps,
+                                       float offset, tensor::Tensor out) override;
   void head_rms_norm(tensor::Tensor x, int head_dim, const tensor::Tensor& w, float eps,
                      float offset) override;
   void linear(const tensor::Tensor& x, std::span<const tensor::LinearOut> outs) override;
@@ -135,6 +140,10 @@ class CudaBackend final : public tensor::Backend {
   // Runs when this backend is destroyed (one callback; empty: none), so a
   // communicator that outlives it stops reaching back to it.
   void on_destroy(std::function<void()> callback);
+  // The peer exchange of the tensor-parallel group this backend's rank
+  // belongs to (its communicator's; null: none), for the fused
+  // all_reduce_add_rms_norm. The communicator detaches it before freeing it.
+  void attach_peers(const PeerExchange* peers);
 
  private:
   struct Impl;

@@ -239,4 +239,39 @@ cudaError_t sample_rows(float* logits, std::int64_t vocab, const RowDraw* draws,
 cudaError_t row_argmax(const float* logits, std::int64_t vocab, int rows, std::int32_t* out,
                        cudaStream_t s);
 
+// ---- all-reduce between the GPUs of one process (peer_exchange.h) -----------
+
+constexpr int kPeerMaxRanks = 8;
+// A call moves at most this many rows (one block each, all resident at once:
+// the blocks of two GPUs wait for each other) ...
+constexpr int kPeerMaxRows = 128;
+// ... of at most this many floats in all (1 MiB a rank): decode-sized
+// partial sums. Larger ones are NCCL's.
+constexpr std::int64_t kPeerSlotFloats = std::int64_t{1} << 18;
+constexpr int kPeerMaxCols = 16384;
+
+// What one rank's kernel reaches: every rank's inbox and flags (device
+// pointers valid on this GPU through peer access), its own per-row call
+// counters and the host-mapped word abort() raises.
+struct PeerLinks {
+  // Rank q's inbox: [phase 2][source rank][kPeerSlotFloats] floats.
+  float* inbox[kPeerMaxRanks];
+  // Rank q's flags: [source rank][kPeerMaxRows], the last call each source's
+  // rows of that index arrived for.
+  unsigned* flags[kPeerMaxRanks];
+  unsigned* counters;  // [kPeerMaxRows]: calls made so far per row index
+  const volatile int* abort;
+  int rank, world;
+};
+
+// t = the sum over the ranks of t ([rows, n] f32, in place), every rank the
+// same bits (the parts added in rank order). With x: instead x += that sum
+// and out = rms_norm(x) · (w + offset), t left as it was (the row-parallel
+// output meeting the residual stream, Backend::all_reduce_add_rms_norm).
+// Every rank launches the same calls in the same order; rows <=
+// kPeerMaxRows, n % 4 == 0, n <= kPeerMaxCols, rows * n <= kPeerSlotFloats,
+// 16-byte aligned pointers (PeerExchange::fits).
+cudaError_t peer_all_reduce(const PeerLinks& links, float* t, float* x, const float* w, float eps,
+                            float offset, float* out, int rows, int n, cudaStream_t s, bool early);
+
 }  // namespace mlxs::backend::cuda::k

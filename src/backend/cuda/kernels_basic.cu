@@ -7,6 +7,7 @@
 #include <type_traits>
 
 #include "backend/cuda/act_device.cuh"
+#include "backend/cuda/block_reduce.cuh"
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/kv_access.cuh"
 #include "backend/cuda/launch_util.cuh"
@@ -26,29 +27,6 @@ __device__ __forceinline__ float load_as_float(WType t, const void* p, std::int6
       return static_cast<float>(static_cast<const __nv_fp8_e4m3*>(p)[i]);
   }
   return 0.0f;
-}
-
-__device__ __forceinline__ float warp_sum(float v) {
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
-
-// Sum over a block of blockDim.x (a multiple of 32, at most 1024) threads.
-__device__ float block_sum(float v) {
-  __shared__ float partial[32];
-  const int lane = threadIdx.x & 31;
-  const int warp = threadIdx.x >> 5;
-  v = warp_sum(v);
-  __syncthreads();  // partial[] may still be read by a previous call
-  if (lane == 0) partial[warp] = v;
-  __syncthreads();
-  const int warps = (blockDim.x + 31) >> 5;
-  v = threadIdx.x < warps ? partial[threadIdx.x] : 0.0f;
-  if (warp == 0) v = warp_sum(v);
-  __shared__ float total;
-  if (threadIdx.x == 0) total = v;
-  __syncthreads();
-  return total;
 }
 
 int norm_threads(int n) {

@@ -86,6 +86,12 @@ Result<std::unique_ptr<NcclCommunicator>> NcclCommunicator::create(const NcclId&
       std::move(comm), rank, world, device, stream, static_cast<float*>(flag)));
   out->graphs_ = graphs;
   if (graphs != nullptr) graphs->on_destroy([raw = out.get()] { raw->graphs_ = nullptr; });
+  NcclCommunicator& self = *out;
+  MLXS_ASSIGN_OR_RETURN(out->peers_,
+                        PeerExchange::create(rank, world, device, [&self](auto mine, auto all) {
+                          return self.gather_words(mine, all);
+                        }));
+  if (graphs != nullptr) graphs->attach_peers(out->peers_.get());
   return out;
 }
 
@@ -105,7 +111,12 @@ NcclCommunicator::~NcclCommunicator() {
   if (graphs_ != nullptr) {
     graphs_->drop_graphs();  // NCCL's destroy waits for every graph that holds this communicator
     graphs_->on_destroy(nullptr);
+    graphs_->attach_peers(nullptr);
+    // No kernel of this rank still reaches the exchange. The stream is the
+    // backend's: a backend gone first has drained and destroyed it.
+    cudaStreamSynchronize(stream_);
   }
+  peers_.reset();
   // Every rank destroys its communicator at the same time (an intra-node
   // collective): the group ends all ranks together.
   if (aborter_.joinable()) {
@@ -115,6 +126,34 @@ NcclCommunicator::~NcclCommunicator() {
   }
   cudaFree(flag_);
   cudaSetDevice(previous);
+}
+
+// Setup only (the peer exchange's pointers): an all-gather through a
+// scratch buffer, waited for.
+Status NcclCommunicator::gather_words(std::span<const std::uint64_t> mine,
+                                      std::span<std::uint64_t> all) {
+  const std::size_t count = mine.size();
+  if (all.size() != count * static_cast<std::size_t>(world_)) {
+    return Status(ErrorCode::kInvalidParams, "gather_words: world * words");
+  }
+  void* scratch = nullptr;
+  MLXS_RETURN_IF_ERROR(cuda_status(cudaMalloc(&scratch, all.size_bytes()), "gather scratch"));
+  auto* words = static_cast<std::uint64_t*>(scratch);
+  Status s = cuda_status(cudaMemcpy(words + count * static_cast<std::size_t>(rank_), mine.data(),
+                                    mine.size_bytes(), cudaMemcpyHostToDevice),
+                         "gather upload");
+  if (s.is_ok()) {
+    s = nccl_status(ncclAllGather(words + count * static_cast<std::size_t>(rank_), words, count,
+                                  ncclUint64, comm_->handle, stream_),
+                    "all-gather");
+  }
+  if (s.is_ok()) s = cuda_status(cudaStreamSynchronize(stream_), "gather");
+  if (s.is_ok()) {
+    s = cuda_status(cudaMemcpy(all.data(), words, all.size_bytes(), cudaMemcpyDeviceToHost),
+                    "gather download");
+  }
+  cudaFree(scratch);
+  return s;
 }
 
 Status NcclCommunicator::check_live() const {
@@ -131,6 +170,20 @@ bool NcclCommunicator::replaying() const {
 Status NcclCommunicator::all_reduce_sum(Tensor x) {
   MLXS_RETURN_IF_ERROR(check_live());
   if (replaying()) return Status::ok();  // the step's graph holds it
+  if (!device_f32(x)) {
+    return Status(ErrorCode::kInvalidParams, "all_reduce_sum takes f32 device tensors");
+  }
+  if (peers_ != nullptr && x.ndim == 2 && PeerExchange::fits(x.rows(), x.cols(), {x.data})) {
+    return cuda_status(peers_->all_reduce(x.as<float>(), static_cast<int>(x.rows()),
+                                          static_cast<int>(x.cols()), stream_, /*early=*/false),
+                       "peer all-reduce");
+  }
+  return all_reduce_sum_nccl(x);
+}
+
+Status NcclCommunicator::all_reduce_sum_nccl(Tensor x) {
+  MLXS_RETURN_IF_ERROR(check_live());
+  if (replaying()) return Status::ok();
   if (!device_f32(x)) {
     return Status(ErrorCode::kInvalidParams, "all_reduce_sum takes f32 device tensors");
   }
@@ -191,6 +244,7 @@ Status NcclCommunicator::barrier() {
 
 void NcclCommunicator::abort() {
   if (aborted_.exchange(true)) return;
+  if (peers_ != nullptr) peers_->abort();  // this rank's waiting kernels give up
   // ncclCommAbort raises the flag the group's kernels poll at once, then
   // waits for every graph holding the communicator to die before it frees
   // it (NCCL 2.26 on). On its own thread, so the caller (often another

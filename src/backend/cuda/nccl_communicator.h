@@ -14,6 +14,7 @@
 #include <memory>
 #include <thread>
 
+#include "backend/cuda/peer_exchange.h"
 #include "core/status.h"
 #include "tensor/communicator.h"
 
@@ -56,12 +57,19 @@ class NcclCommunicator final : public tensor::Communicator {
   core::Status barrier() override;
   void abort() override;
 
+  // What all_reduce_sum takes where the peer exchange does not fit, for
+  // `bench allreduce` to time both.
+  core::Status all_reduce_sum_nccl(tensor::Tensor x);
+  // Null where the group cannot use one (see PeerExchange::create).
+  const PeerExchange* peer_exchange() const { return peers_.get(); }
+
  private:
   struct Comm;
   NcclCommunicator(std::unique_ptr<Comm> comm, int rank, int world, int device, cudaStream_t stream,
                    float* flag);
   core::Status check_live() const;
   bool replaying() const;
+  core::Status gather_words(std::span<const std::uint64_t> mine, std::span<std::uint64_t> all);
 
   std::unique_ptr<Comm> comm_;
   int rank_, world_, device_;
@@ -70,6 +78,9 @@ class NcclCommunicator final : public tensor::Communicator {
   CudaBackend* graphs_ = nullptr;  // null once that backend is gone
   std::atomic<bool> aborted_{false};
   std::thread aborter_;  // runs ncclCommAbort (abort() says why on a thread)
+  // Decode-sized all-reduces between the GPUs of this process (null where
+  // the group cannot use it); the backend's fused norm uses it too.
+  std::unique_ptr<PeerExchange> peers_;
 };
 
 }  // namespace mlxs::backend::cuda
