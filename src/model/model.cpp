@@ -131,17 +131,11 @@ Status Model::bind_weights(const std::optional<VisionConfig>& vision) {
       head_name_ = head;
     }
   }
-  MLXS_ASSIGN_OR_RETURN(embed_, bind.linear(text_prefix_ + "embed_tokens", c.vocab, H, false));
+  // Under tensor parallelism the rank's vocabulary rows (ShardPlan).
+  MLXS_ASSIGN_OR_RETURN(embed_, bind.linear(text_prefix_ + "embed_tokens", vocab_rows_, H, false));
   MLXS_ASSIGN_OR_RETURN(final_norm_, bind.vector(text_prefix_ + "norm.weight", H));
   if (c.tie_embeddings) {
-    // A quantized table multiplies as a linear too; a rank multiplies by its
-    // vocabulary rows of the (replicated) table.
-    if (comm_) {
-      MLXS_ASSIGN_OR_RETURN(lm_head_,
-                            weight_rows(embed_, vocab_begin_, vocab_begin_ + vocab_rows_));
-    } else {
-      lm_head_ = embed_;
-    }
+    lm_head_ = embed_;  // a quantized table multiplies as a linear too
   } else {
     MLXS_ASSIGN_OR_RETURN(lm_head_, bind.linear(head_name_, vocab_rows_, H, false));
   }
@@ -426,7 +420,9 @@ Result<Tensor> Model::forward(const tensor::StepBatch& batch, tensor::KvStorage&
     if (id_rows > 0) MLXS_RETURN_IF_ERROR(be.share_sampled_ids(*comm_, id_rows));
   }
   const float embed_scale = traits_.scale_embeddings ? std::sqrt(static_cast<float>(H)) : 1.0f;
-  be.embed(embed_, embed_scale, x);
+  be.embed(embed_, embed_scale, x, vocab_begin_);
+  // Vocab-parallel embedding: each row came from the one rank holding it.
+  if (comm_ != nullptr) MLXS_RETURN_IF_ERROR(comm_->all_reduce_sum(x));
   // Image rows replace their placeholders' embeddings, after the scaling
   // (Gemma 3 scales text embeddings only).
   for (const auto& e : batch.embeds) {
@@ -504,15 +500,11 @@ std::size_t Model::weight_bytes_per_token() const {
       continue;
     }
     if (is_vision_tensor(name)) continue;  // read once per image
-    // An untied input embedding (and its scales) is read one row per token.
+    // An untied input embedding (and its scales) is read one row per token
+    // (this rank's rows of the vocabulary; a tied one is read whole as the
+    // output layer).
     if (name.rfind(text_prefix_ + "embed_tokens.", 0) == 0 && !config_.tie_embeddings) {
-      total += bytes / static_cast<std::size_t>(config_.vocab);
-      continue;
-    }
-    // A tied table is read as the output layer, by each rank its rows.
-    if (name.rfind(text_prefix_ + "embed_tokens.", 0) == 0 && vocab_rows_ != config_.vocab) {
-      total +=
-          bytes / static_cast<std::size_t>(config_.vocab) * static_cast<std::size_t>(vocab_rows_);
+      total += bytes / static_cast<std::size_t>(vocab_rows_);
       continue;
     }
     total += bytes;

@@ -125,8 +125,14 @@ TensorShard ShardPlan::shard(std::string_view name) const {
   if (ends_with(m, ".gate_proj") || ends_with(m, ".up_proj")) return rows(f, {part(f)});
   if (ends_with(m, ".mlp.gate_up_proj")) return rows(2 * f, {part(f), shift(part(f), f)});
   if (ends_with(m, ".down_proj")) return columns(f);
-  if ((m == "lm_head" || ends_with(m, ".lm_head")) && !bias)
+  // Vocab-parallel: the output layer by its rows, and the input embedding
+  // likewise (a token's row lives on one rank; the others embed zeros and
+  // the all-reduce after the embedding adds it: Model::forward).
+  if ((m == "lm_head" || ends_with(m, ".lm_head") || m == "embed_tokens" ||
+       ends_with(m, ".embed_tokens")) &&
+      !bias) {
     return rows(full_.vocab, {part(full_.vocab)});
+  }
   return s;
 }
 

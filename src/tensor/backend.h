@@ -209,8 +209,11 @@ class Backend {
   // The step's ops have all been issued (a device backend may launch a
   // captured graph or flush here).
   virtual void end_step() = 0;
-  // out[t] = table[tokens[t]] * scale (rows of a quantized table dequantized).
-  virtual void embed(const Weight& table, float scale, Tensor out) = 0;
+  // out[t] = table[tokens[t] - first_token] * scale (rows of a quantized
+  // table dequantized). The table holds tokens [first_token, first_token +
+  // rows): under tensor parallelism a rank's slice of the vocabulary, and a
+  // token outside it gives a row of zeros.
+  virtual void embed(const Weight& table, float scale, Tensor out, std::int64_t first_token) = 0;
   // out = x / rms(x) * (offset + w); offset is 1 for Gemma's (1 + w) norm.
   virtual void rms_norm(const Tensor& x, const Tensor& w, float eps, float offset, Tensor out) = 0;
   // x += delta; out = rms_norm(x).

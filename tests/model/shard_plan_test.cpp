@@ -102,6 +102,8 @@ void check_config(const std::string& what, const ModelConfig& c) {
     expect_tiles(plans, p + "self_attn.qkv_proj.weight", ShardKind::kRows, q + 2 * kv);
     expect_tiles(plans, p + "self_attn.o_proj.weight", ShardKind::kColumns, q);
     expect_tiles(plans, "lm_head.weight", ShardKind::kRows, c.vocab);
+    expect_tiles(plans, "model.embed_tokens.weight", ShardKind::kRows, c.vocab);
+    expect_tiles(plans, "model.embed_tokens.scales", ShardKind::kRows, c.vocab);
     if (c.num_experts == 0) {
       const std::int64_t f = c.intermediate;
       expect_tiles(plans, p + "mlp.gate_proj.weight", ShardKind::kRows, f);
@@ -123,7 +125,7 @@ void check_config(const std::string& what, const ModelConfig& c) {
       EXPECT_EQ(qs.begin / (local.heads * c.head_dim), ks.begin / (local.kv_heads * c.head_dim));
     }
     for (const char* replicated :
-         {"model.embed_tokens.weight", "model.norm.weight", "model.layers.0.input_layernorm.weight",
+         {"model.norm.weight", "model.layers.0.input_layernorm.weight",
           "model.layers.0.self_attn.q_norm.weight", "model.layers.0.mlp.gate.weight"}) {
       EXPECT_EQ(plans[1].shard(replicated).kind, ShardKind::kReplicated) << replicated;
     }

@@ -274,24 +274,24 @@ std::int32_t CpuBackend::step_token(std::size_t t) const {
   return token >= 0 ? token : argmax_[static_cast<std::size_t>(-1 - token)];
 }
 
-void CpuBackend::embed(const tensor::Weight& weight, float scale, Tensor out) {
+void CpuBackend::embed(const tensor::Weight& weight, float scale, Tensor out,
+                       std::int64_t first_token) {
   const Tensor& table = weight.w;
   const std::int64_t H = weight.in_features();
-  if (weight.quantized()) {
-    for (std::size_t t = 0; t < batch_.tokens.size(); ++t) {
-      float* dst = out.as<float>() + static_cast<std::int64_t>(t) * H;
-      const std::int64_t row = step_token(t);
-      tensor::dequantize_rows(table, weight.quant, row, row + 1, dst);
-      if (scale != 1.0f) kernels::scale(dst, scale, H);
-    }
-    return;
-  }
   const std::size_t row_bytes = static_cast<std::size_t>(H) * tensor::dtype_size(table.dtype);
   const auto* base = static_cast<const char*>(table.data);
   for (std::size_t t = 0; t < batch_.tokens.size(); ++t) {
     float* dst = out.as<float>() + static_cast<std::int64_t>(t) * H;
-    kernels::to_f32(table.dtype, base + static_cast<std::size_t>(step_token(t)) * row_bytes, dst,
-                    H);
+    const std::int64_t row = step_token(t) - first_token;
+    if (row < 0 || row >= weight.out_features()) {  // another rank's slice of the vocabulary
+      std::fill(dst, dst + H, 0.0f);
+      continue;
+    }
+    if (weight.quantized()) {
+      tensor::dequantize_rows(table, weight.quant, row, row + 1, dst);
+    } else {
+      kernels::to_f32(table.dtype, base + static_cast<std::size_t>(row) * row_bytes, dst, H);
+    }
     if (scale != 1.0f) kernels::scale(dst, scale, H);
   }
 }

@@ -60,7 +60,8 @@ class CpuBackend final : public tensor::Backend {
 
   void begin_step(const StepBatch& batch) override;
   void end_step() override {}
-  void embed(const tensor::Weight& table, float scale, Tensor out) override;
+  void embed(const tensor::Weight& table, float scale, Tensor out,
+             std::int64_t first_token) override;
   void rms_norm(const Tensor& x, const Tensor& w, float eps, float offset, Tensor out) override;
   void add_rms_norm(Tensor x, const Tensor& delta, const Tensor& w, float eps, float offset,
                     Tensor out) override;

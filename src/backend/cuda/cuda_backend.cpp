@@ -1402,24 +1402,26 @@ void CudaBackend::end_step() {
   }
 }
 
-void CudaBackend::embed(const tensor::Weight& weight, float scale, Tensor out) {
+void CudaBackend::embed(const tensor::Weight& weight, float scale, Tensor out,
+                        std::int64_t first_token) {
   if (impl_->replaying) return;  // the step's graph does the work
   const Impl::OpTimer timer(impl_.get(), "embed");
+  const k::VocabRows rows{first_token, weight.out_features()};
+  const auto K = static_cast<int>(weight.in_features());
   if (is_fp8(weight)) {  // kept as e4m3 at import
-    impl_->check(k::fp8_embed(fp8_view(weight), static_cast<int>(weight.in_features()), impl_->meta,
-                              impl_->step_tokens, scale, out.as<float>(), impl_->stream),
+    impl_->check(k::fp8_embed(fp8_view(weight), K, rows, impl_->meta, impl_->step_tokens, scale,
+                              out.as<float>(), impl_->stream),
                  "embed");
     return;
   }
   if (weight.quantized()) {  // kept packed at import
-    impl_->check(
-        k::embed_affine(affine_view(weight), static_cast<int>(weight.in_features()), impl_->meta,
-                        impl_->step_tokens, scale, out.as<float>(), impl_->stream),
-        "embed");
+    impl_->check(k::embed_affine(affine_view(weight), K, rows, impl_->meta, impl_->step_tokens,
+                                 scale, out.as<float>(), impl_->stream),
+                 "embed");
     return;
   }
   const Tensor& table = weight.w;  // other quantized tables were dequantized at import
-  impl_->check(k::embed(wtype(table.dtype), table.data, table.cols(), impl_->meta,
+  impl_->check(k::embed(wtype(table.dtype), table.data, table.cols(), rows, impl_->meta,
                         impl_->step_tokens, scale, out.as<float>(), impl_->stream),
                "embed");
 }

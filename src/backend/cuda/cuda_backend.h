@@ -76,7 +76,8 @@ class CudaBackend final : public tensor::Backend {
 
   void begin_step(const tensor::StepBatch& batch) override;
   void end_step() override;
-  void embed(const tensor::Weight& table, float scale, tensor::Tensor out) override;
+  void embed(const tensor::Weight& table, float scale, tensor::Tensor out,
+             std::int64_t first_token) override;
   void rms_norm(const tensor::Tensor& x, const tensor::Tensor& w, float eps, float offset,
                 tensor::Tensor out) override;
   void add_rms_norm(tensor::Tensor x, const tensor::Tensor& delta, const tensor::Tensor& w,

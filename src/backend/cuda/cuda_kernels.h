@@ -44,6 +44,23 @@ __device__ inline std::int32_t step_token(const StepMeta& m, int t) {
 }
 #endif
 
+// The vocabulary rows an embedding table holds: tokens [first, first +
+// count). Under tensor parallelism each rank holds a slice; a token outside
+// it embeds as zeros and the all-reduce that follows adds the row of the
+// rank that holds it.
+struct VocabRows {
+  std::int64_t first;
+  std::int64_t count;
+};
+
+#ifdef __CUDACC__
+// Row t's row of the table, or -1 where another rank holds it.
+__device__ inline std::int64_t table_row(const StepMeta& m, int t, const VocabRows& v) {
+  const std::int64_t local = static_cast<std::int64_t>(step_token(m, t)) - v.first;
+  return local >= 0 && local < v.count ? local : -1;
+}
+#endif
+
 // The paged cache: elements of `type` (kF32 for exact parity runs, kBF16 for
 // serving: half the bytes per token, so twice the tokens fit and decode reads
 // half as much); kernels convert on load and store and keep f32 math.
@@ -66,8 +83,8 @@ struct KvLayout {
   const float* scales;
 };
 
-cudaError_t embed(WType t, const void* table, std::int64_t hidden, const StepMeta& m, int T,
-                  float scale, float* out, cudaStream_t s);
+cudaError_t embed(WType t, const void* table, std::int64_t hidden, VocabRows rows,
+                  const StepMeta& m, int T, float scale, float* out, cudaStream_t s);
 cudaError_t rms_norm(const float* x, const float* w, float eps, float offset, float* out,
                      std::int64_t rows, int n, cudaStream_t s);
 // `early`: launched before the previous kernel ends (programmatic dependent
@@ -215,8 +232,8 @@ cudaError_t qgemm(const void* x_bf16, int M, int K, const AffineWeight& w, const
 cudaError_t dequantize_rows(const AffineWeight& w, int K, int row0, int rows, void* out_bf16,
                             cudaStream_t s);
 // out[t] = w[tokens[t]] · scale for the step's T tokens.
-cudaError_t embed_affine(const AffineWeight& w, int K, const StepMeta& m, int T, float scale,
-                         float* out, cudaStream_t s);
+cudaError_t embed_affine(const AffineWeight& w, int K, VocabRows rows, const StepMeta& m, int T,
+                         float scale, float* out, cudaStream_t s);
 
 // Row rows[i] of logits [*, vocab] keeps only the tokens whose bit is set in
 // masks[i * words ...] (bit t of word t / 32); the others become -inf.

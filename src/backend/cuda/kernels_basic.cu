@@ -39,12 +39,13 @@ unsigned blocks_for(std::int64_t n, int threads) {
   return static_cast<unsigned>((n + threads - 1) / threads);
 }
 
-__global__ void embed_kernel(WType t, const void* table, std::int64_t hidden, StepMeta m,
-                             float scale, float* out) {
+__global__ void embed_kernel(WType t, const void* table, std::int64_t hidden, VocabRows rows,
+                             StepMeta m, float scale, float* out) {
   const int row = blockIdx.x;
-  const std::int64_t base = static_cast<std::int64_t>(step_token(m, row)) * hidden;
+  const std::int64_t local = table_row(m, row, rows);
+  const std::int64_t base = local * hidden;
   for (std::int64_t i = threadIdx.x; i < hidden; i += blockDim.x) {
-    out[row * hidden + i] = load_as_float(t, table, base + i) * scale;
+    out[row * hidden + i] = local < 0 ? 0.0f : load_as_float(t, table, base + i) * scale;
   }
 }
 
@@ -365,9 +366,10 @@ __global__ void fill_kernel(float* x, float v, std::int64_t n) {
 
 }  // namespace
 
-cudaError_t embed(WType t, const void* table, std::int64_t hidden, const StepMeta& m, int T,
-                  float scale, float* out, cudaStream_t s) {
-  embed_kernel<<<T, 256, 0, s>>>(t, table, hidden, m, scale, out);
+cudaError_t embed(WType t, const void* table, std::int64_t hidden, VocabRows rows,
+                  const StepMeta& m, int T, float scale, float* out, cudaStream_t s) {
+  if (T == 0) return cudaSuccess;
+  embed_kernel<<<T, 256, 0, s>>>(t, table, hidden, rows, m, scale, out);
   return cudaGetLastError();
 }
 

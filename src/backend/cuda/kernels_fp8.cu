@@ -309,14 +309,21 @@ __global__ void fp8_dequantize_kernel(Fp8Weight w, int K, int row0, std::int64_t
   dst[1] = reinterpret_cast<const uint4*>(v)[1];
 }
 
-__global__ void fp8_embed_kernel(Fp8Weight w, int K, StepMeta m, float scale, float* out) {
+__global__ void fp8_embed_kernel(Fp8Weight w, int K, VocabRows rows, StepMeta m, float scale,
+                                 float* out) {
   const int t = static_cast<int>(blockIdx.x);
-  const std::int32_t token = step_token(m, t);
-  const std::uint8_t* row = w.codes + static_cast<std::int64_t>(token) * K;
+  const std::int64_t local = table_row(m, t, rows);
+  float* dst = out + static_cast<std::int64_t>(t) * K;
+  if (local < 0) {
+    for (int c = static_cast<int>(threadIdx.x); c < K; c += static_cast<int>(blockDim.x)) {
+      dst[c] = 0.0f;
+    }
+    return;
+  }
+  const std::uint8_t* row = w.codes + local * K;
   for (int c = static_cast<int>(threadIdx.x); c < K; c += static_cast<int>(blockDim.x)) {
     const __half_raw h = __nv_cvt_fp8_to_halfraw(row[c], __NV_E4M3);
-    out[static_cast<std::int64_t>(t) * K + c] =
-        __half2float(__half(h)) * scale_at(w, K, token, c) * scale;
+    dst[c] = __half2float(__half(h)) * scale_at(w, K, static_cast<int>(local), c) * scale;
   }
 }
 
@@ -478,10 +485,10 @@ cudaError_t fp8_dequantize_rows(const Fp8Weight& w, int K, int row0, int rows, v
   return cudaGetLastError();
 }
 
-cudaError_t fp8_embed(const Fp8Weight& w, int K, const StepMeta& m, int T, float scale, float* out,
-                      cudaStream_t s) {
+cudaError_t fp8_embed(const Fp8Weight& w, int K, VocabRows rows, const StepMeta& m, int T,
+                      float scale, float* out, cudaStream_t s) {
   if (T == 0) return cudaSuccess;
-  fp8_embed_kernel<<<T, 256, 0, s>>>(w, K, m, scale, out);
+  fp8_embed_kernel<<<T, 256, 0, s>>>(w, K, rows, m, scale, out);
   return cudaGetLastError();
 }
 

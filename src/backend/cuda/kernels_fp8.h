@@ -64,7 +64,7 @@ cudaError_t fp8_gemv_exact(const float* x, int M, int K, const Fp8Segment* segs,
 // Rows [row0, row0 + rows) of w as bf16 (scale · code, rounded), row-major.
 cudaError_t fp8_dequantize_rows(const Fp8Weight& w, int K, int row0, int rows, void* out_bf16,
                                 cudaStream_t s);
-cudaError_t fp8_embed(const Fp8Weight& w, int K, const StepMeta& m, int T, float scale, float* out,
-                      cudaStream_t s);
+cudaError_t fp8_embed(const Fp8Weight& w, int K, VocabRows rows, const StepMeta& m, int T,
+                      float scale, float* out, cudaStream_t s);
 
 }  // namespace mlxs::backend::cuda::k

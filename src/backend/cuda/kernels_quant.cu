@@ -523,11 +523,12 @@ __global__ void dequantize_kernel(AffineWeight w, int K, int row0, std::int64_t 
   }
 }
 
-__global__ void embed_affine_kernel(AffineWeight w, int K, StepMeta m, float scale, float* out) {
+__global__ void embed_affine_kernel(AffineWeight w, int K, VocabRows rows, StepMeta m, float scale,
+                                    float* out) {
   const int t = blockIdx.x;
-  const std::int32_t token = step_token(m, t);
+  const std::int64_t local = table_row(m, t, rows);
   for (int k = threadIdx.x; k < K; k += blockDim.x) {
-    out[static_cast<std::int64_t>(t) * K + k] = dequant(w, K, token, k) * scale;
+    out[static_cast<std::int64_t>(t) * K + k] = local < 0 ? 0.0f : dequant(w, K, local, k) * scale;
   }
 }
 
@@ -611,10 +612,10 @@ cudaError_t dequantize_rows(const AffineWeight& w, int K, int row0, int rows, vo
   return cudaGetLastError();
 }
 
-cudaError_t embed_affine(const AffineWeight& w, int K, const StepMeta& m, int T, float scale,
-                         float* out, cudaStream_t s) {
+cudaError_t embed_affine(const AffineWeight& w, int K, VocabRows rows, const StepMeta& m, int T,
+                         float scale, float* out, cudaStream_t s) {
   if (T == 0) return cudaSuccess;
-  embed_affine_kernel<<<T, 256, 0, s>>>(w, K, m, scale, out);
+  embed_affine_kernel<<<T, 256, 0, s>>>(w, K, rows, m, scale, out);
   return cudaGetLastError();
 }
 

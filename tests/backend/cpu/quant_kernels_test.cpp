@@ -449,12 +449,22 @@ TEST(QuantEmbed, DequantizesTheTokensRows) {
   batch.positions = positions;
   f.backend.begin_step(batch);
   std::vector<float> out(static_cast<std::size_t>(3 * H));
-  f.backend.embed(*table, 2.0f, Tensor(out.data(), DType::kF32, {3, H}));
   std::vector<float> row(static_cast<std::size_t>(H));
-  for (std::size_t t = 0; t < tokens.size(); ++t) {
-    tensor::dequantize_rows(h.weight.w, h.weight.quant, tokens[t], tokens[t] + 1, row.data());
-    for (std::int64_t c = 0; c < H; ++c) {
-      EXPECT_EQ(out[t * H + static_cast<std::size_t>(c)], 2.0f * row[static_cast<std::size_t>(c)]);
+  // The whole vocabulary, then the table as the slice of tokens [2, V + 2)
+  // a tensor-parallel rank holds: token 0 is another rank's (zeros).
+  for (const std::int64_t first : {std::int64_t{0}, std::int64_t{2}}) {
+    f.backend.embed(*table, 2.0f, Tensor(out.data(), DType::kF32, {3, H}), first);
+    for (std::size_t t = 0; t < tokens.size(); ++t) {
+      const std::int64_t local = tokens[t] - first;
+      std::fill(row.begin(), row.end(), 0.0f);
+      if (local >= 0 && local < V) {
+        tensor::dequantize_rows(h.weight.w, h.weight.quant, local, local + 1, row.data());
+        for (auto& v : row) v *= 2.0f;
+      }
+      for (std::int64_t c = 0; c < H; ++c) {
+        EXPECT_EQ(out[t * H + static_cast<std::size_t>(c)], row[static_cast<std::size_t>(c)])
+            << "first " << first << " token " << tokens[t];
+      }
     }
   }
 }

@@ -352,8 +352,8 @@ TEST_P(PackedAffine, LinearAndEmbedding) {
         p.cpu.begin_step(batch);
         p.gpu->begin_step(batch);
         auto e = both(p, hd.random(DType::kF32, {4, K}, rng), true);
-        p.cpu.embed(w.c, 0.5f, e.c);
-        p.gpu->embed(w.g, 0.5f, e.g);
+        p.cpu.embed(w.c, 0.5f, e.c, 0);
+        p.gpu->embed(w.g, 0.5f, e.g, 0);
         p.cpu.end_step();
         p.gpu->end_step();
         EXPECT_LT(rel_error(fetch(*p.gpu, e.g), fetch(p.cpu, e.c)), 1e-6);
@@ -595,8 +595,8 @@ TEST(CudaOps, Fp8WeightsEveryRoute) {
       p.cpu.begin_step(batch);
       p.gpu->begin_step(batch);
       auto e = both(p, hd.random(DType::kF32, {4, K}, rng), true);
-      p.cpu.embed(wc[0], 0.5f, e.c);
-      p.gpu->embed(wg[0], 0.5f, e.g);
+      p.cpu.embed(wc[0], 0.5f, e.c, 0);
+      p.gpu->embed(wg[0], 0.5f, e.g, 0);
       p.cpu.end_step();
       p.gpu->end_step();
       EXPECT_LT(rel_error(fetch(*p.gpu, e.g), fetch(p.cpu, e.c)), 1e-6);
@@ -773,8 +773,12 @@ TEST(CudaOps, EmbedRopeKvAndPagedAttention) {
         p.cpu.begin_step(batch);
         p.gpu->begin_step(batch);
         auto e = both(p, hd.random(DType::kF32, {T, 8}, rng), true);
-        p.cpu.embed(tensor::Weight{table.c, {}, {}}, 1.5f, e.c);
-        p.gpu->embed(tensor::Weight{table.g, {}, {}}, 1.5f, e.g);
+        // A rank's slice of the vocabulary (tokens 20..69): zeros for the others.
+        p.cpu.embed(tensor::Weight{table.c, {}, {}}, 1.5f, e.c, 20);
+        p.gpu->embed(tensor::Weight{table.g, {}, {}}, 1.5f, e.g, 20);
+        EXPECT_LT(rel_error(fetch(*p.gpu, e.g), fetch(p.cpu, e.c)), 1e-6);
+        p.cpu.embed(tensor::Weight{table.c, {}, {}}, 1.5f, e.c, 0);
+        p.gpu->embed(tensor::Weight{table.g, {}, {}}, 1.5f, e.g, 0);
         EXPECT_LT(rel_error(fetch(*p.gpu, e.g), fetch(p.cpu, e.c)), 1e-6);
         auto q = both(p, hd.random(DType::kF32, {T, heads * hd_dim}, rng), true);
         auto k = both(p, hd.random(DType::kF32, {T, kv_heads * hd_dim}, rng), true);
