@@ -169,6 +169,7 @@ core::Result<nlohmann::json> run_allreduce_bench(const AllReduceBenchOptions& o)
   std::vector<Timing> timings;
   std::vector<Status> status(static_cast<std::size_t>(o.ranks));
   std::vector<std::thread> threads;
+  threads.reserve(static_cast<std::size_t>(o.ranks));
   for (int r = 0; r < o.ranks; ++r) {
     threads.emplace_back(
         [&, r] { status[static_cast<std::size_t>(r)] = run_rank(r, o, id, &timings); });

@@ -124,8 +124,11 @@ Result<std::unique_ptr<PeerExchange>> PeerExchange::create(int rank, int world, 
   e.links_.world = world;
   e.links_.counters = e.counters_;
   e.links_.abort = static_cast<const volatile int*>(word_dev);
+  // The other ranks' device pointers, as they handed them over.
   for (std::size_t q = 0; q < slots; ++q) {
+    // NOLINTNEXTLINE(performance-no-int-to-ptr)
     e.links_.inbox[q] = reinterpret_cast<float*>(all[q * kPublished + kInbox]);
+    // NOLINTNEXTLINE(performance-no-int-to-ptr)
     e.links_.flags[q] = reinterpret_cast<unsigned*>(all[q * kPublished + kFlags]);
   }
   return out;

@@ -59,6 +59,7 @@ class HostGather {
 // Runs fn(rank) on one thread per rank, each with its GPU current.
 void on_ranks(int world, const std::function<void(int)>& fn) {
   std::vector<std::thread> threads;
+  threads.reserve(static_cast<std::size_t>(world));
   for (int r = 0; r < world; ++r) {
     threads.emplace_back([r, &fn] {
       cudaSetDevice(r);
@@ -228,7 +229,10 @@ TEST_F(PeerExchangeTp, FusedResidualNormMatchesTheReferenceAndReplaysFromAGraph)
   for (int r = 0; r < world; ++r) {
     const auto& gx = xs[static_cast<std::size_t>(r)];
     const auto& go = outs[static_cast<std::size_t>(r)];
+    // The same bits, not just equal values (NaN and -0 included).
+    // NOLINTNEXTLINE(bugprone-suspicious-memory-comparison)
     EXPECT_EQ(std::memcmp(gx.data(), x.data(), kN * sizeof(float)), 0) << "rank " << r;
+    // NOLINTNEXTLINE(bugprone-suspicious-memory-comparison)
     EXPECT_EQ(std::memcmp(go.data(), outs[0].data(), kN * sizeof(float)), 0) << "rank " << r;
     for (int row = 0; row < kRows; ++row) {
       double ss = 0;
