@@ -131,18 +131,19 @@ core::Result<nlohmann::json> run_kernel_bench(const KernelBenchOptions& o) {
     }
   }
   // One-row products of the same shapes quantized as at load (FP8 per output
-  // channel, 4-bit affine in groups of 64), on CUDA: GB/s of the bytes read
-  // (codes, scales and biases).
+  // channel, 4- and 8-bit affine in groups of 64), on CUDA: GB/s of the bytes
+  // read (codes, scales and biases).
   nlohmann::json quantized = nlohmann::json::array();
-  for (const char* format : {"fp8", "int4"}) {
+  for (const char* format : {"fp8", "int4", "int8"}) {
     for (std::size_t si = 0; gemms_too && si < std::size(kShapes); ++si) {
       const Shape& s = kShapes[si];
       host.resize(static_cast<std::size_t>(s.n * s.k));
       for (auto& v : host) v = core::f32_to_bf16((rng.uniform() - 0.5f) * 0.1f);
       const Tensor hw(host.data(), DType::kBF16, {s.n, s.k});
+      const int bits = std::strcmp(format, "int8") == 0 ? 8 : 4;
       const model::QuantizedMatrix q = std::strcmp(format, "fp8") == 0
                                            ? model::quantize_fp8_matrix(hw, 0)
-                                           : model::quantize_affine_matrix(hw, 4, 64, 0);
+                                           : model::quantize_affine_matrix(hw, bits, 64, 0);
       std::size_t bytes = 0;
       for (const Tensor* t : {&q.weight.w, &q.weight.quant.scales, &q.weight.quant.biases}) {
         if (!t->empty()) bytes += t->nbytes();

@@ -263,7 +263,7 @@ for preset in $MODELS; do
       "$NCU" --metrics gpu__time_duration.sum --csv --launch-skip "${GPU_NCU_SKIP:-1500}" \
           --launch-count "${GPU_NCU_COUNT:-400}" \
           "$B/bin/mlx-serving" bench decode --backend cuda --model "$dir" --batch "$b" --prompt-len 32 \
-          --decode-tokens 8 --repeats 1 --warmup 2 --quiet > "$OUT/ncu-$preset-b$b.csv" 2>&1
+          --decode-tokens 8 --repeats 1 --warmup 2 --quiet ${GPU_NCU_DECODE_ARGS:-} > "$OUT/ncu-$preset-b$b.csv" 2>&1
       python3 "$ROOT/scripts/ncu_kernel_table.py" "$OUT/ncu-$preset-b$b.csv" | tee -a "$SUMMARY"
     done
   fi

@@ -216,6 +216,16 @@ cudaError_t qgemv(const float* x, int M, int K, const QSegment* segments, int co
 bool qgemv_mma_supports(int bits, int M, std::int64_t K, int group);
 cudaError_t qgemv_mma(const float* x, int M, int K, const QSegment* segments, int count,
                       cudaStream_t s);
+// The path of qgemv for 1-4 rows of 8-bit codes (kernels_quant8.cu): the
+// FP8 GEMV's layout, groups of 64 or 128, K a multiple of 256, x staged as
+// f16 (with its f32 sums per 64 columns) in at most 96 KiB; false under
+// MLXS_Q8_GEMV=0. Codes exact, x rounded to f16, products summed in f32.
+bool qgemv8_supports(int M, std::int64_t K, int group);
+// The same for one weight (its bits, group and alignment); qgemv8 takes
+// segments that all pass it, of one group size and parameter dtype.
+bool qgemv8_takes(int M, std::int64_t K, const AffineWeight& w);
+cudaError_t qgemv8(const float* x, int M, int K, const QSegment* segments, int count,
+                   cudaStream_t s);
 // 4-bit codes at up to this many rows stay on qgemv even where qgemm would
 // take them: its 4-bit path beats qgemm there (one H200, the 8B token's
 // linears at 2 rows: 2.47 ms against 3.29).

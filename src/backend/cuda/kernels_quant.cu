@@ -4,7 +4,8 @@
 // - qgemv: 1 to 8 input rows, up to four weights sharing x in one launch,
 //   a warp per weight row (see qgemv_kernel), or a warp per row pair
 //   (qgemv4_kernel) for 1-4 rows of 4-bit codes; 1-4 rows at groups of 64
-//   and 128 go to the tensor cores instead (kernels_quant_mma.cu).
+//   and 128 go to the tensor cores instead (kernels_quant_mma.cu), 8-bit
+//   codes first to kernels_quant8.cu where x fits its staging.
 // - dequantize_rows: rows to bf16 for the tensor-core GEMM of prefill.
 // - embed: rows of a quantized table for the step's tokens.
 #include <algorithm>
@@ -564,6 +565,16 @@ cudaError_t qgemv(const float* x, int M, int K, const QSegment* segments, int co
     const char* v = std::getenv("MLXS_QGEMV_OLD");
     return v != nullptr && v[0] == '1';
   }();
+  // 8-bit codes at 1-4 rows: the FP8 GEMV's layout (kernels_quant8.cu)
+  // where x fits its staging, unless MLXS_Q8_GEMV=0.
+  if (!four) {
+    bool fits = true;
+    for (int i = 0; i < count; ++i) {
+      fits =
+          fits && qgemv8_takes(M, K, segments[i].w) && segments[i].w.group == segments[0].w.group;
+    }
+    if (fits) return qgemv8(x, M, K, segments, count, s);
+  }
   // 1-4 rows at groups of 64 or 128 go to the tensor-core GEMV
   // (kernels_quant_mma.cu; 8B int4 decode 367 -> 430 tok/s at one row on an
   // H100), unless MLXS_Q4_MMA=0.
