@@ -16,12 +16,6 @@ using core::Status;
 
 namespace {
 
-Status cuda_status(cudaError_t e, const char* what) {
-  if (e == cudaSuccess) return Status::ok();
-  return Status(ErrorCode::kRuntimeError,
-                fmt::format("CUDA peer exchange {}: {}", what, cudaGetErrorString(e)));
-}
-
 bool turned_off() {
   const char* v = std::getenv("MLXS_TP_P2P");
   return v != nullptr && std::strcmp(v, "0") == 0;
@@ -58,30 +52,29 @@ Result<std::unique_ptr<PeerExchange>> PeerExchange::create(int rank, int world, 
   PeerExchange& e = *out;
   e.device_ = device;
   const auto slots = static_cast<std::size_t>(world);
-  // Every rank allocates even where it will turn out unusable: the gathers
-  // below are collectives, and the decision is made from all ranks' facts.
-  MLXS_RETURN_IF_ERROR(cuda_status(
-      cudaMalloc(reinterpret_cast<void**>(&e.inbox_), kInboxFloats * slots * sizeof(float)),
-      "inbox"));
-  MLXS_RETURN_IF_ERROR(cuda_status(
-      cudaMalloc(reinterpret_cast<void**>(&e.flags_), kFlagWords * slots * sizeof(unsigned)),
-      "flags"));
-  MLXS_RETURN_IF_ERROR(
-      cuda_status(cudaMalloc(reinterpret_cast<void**>(&e.counters_), kFlagWords * sizeof(unsigned)),
-                  "counters"));
-  MLXS_RETURN_IF_ERROR(
-      cuda_status(cudaMemset(e.flags_, 0, kFlagWords * slots * sizeof(unsigned)), "flags"));
-  MLXS_RETURN_IF_ERROR(
-      cuda_status(cudaMemset(e.counters_, 0, kFlagWords * sizeof(unsigned)), "counters"));
+  // Every rank takes part in both gathers below whatever happens here
+  // (they are collectives): a rank whose setup fails votes no, and the
+  // group stays on NCCL, where a rank returning early would leave the others
+  // waiting in the gather.
+  bool ready = cudaMalloc(reinterpret_cast<void**>(&e.inbox_),
+                          kInboxFloats * slots * sizeof(float)) == cudaSuccess &&
+               cudaMalloc(reinterpret_cast<void**>(&e.flags_),
+                          kFlagWords * slots * sizeof(unsigned)) == cudaSuccess &&
+               cudaMalloc(reinterpret_cast<void**>(&e.counters_), kFlagWords * sizeof(unsigned)) ==
+                   cudaSuccess &&
+               cudaMemset(e.flags_, 0, kFlagWords * slots * sizeof(unsigned)) == cudaSuccess &&
+               cudaMemset(e.counters_, 0, kFlagWords * sizeof(unsigned)) == cudaSuccess;
   void* word = nullptr;
-  MLXS_RETURN_IF_ERROR(
-      cuda_status(cudaHostAlloc(&word, sizeof(int), cudaHostAllocMapped | cudaHostAllocPortable),
-                  "abort word"));
-  e.abort_word_ = static_cast<volatile int*>(word);
-  *e.abort_word_ = 0;
   void* word_dev = nullptr;
-  MLXS_RETURN_IF_ERROR(cuda_status(cudaHostGetDevicePointer(&word_dev, word, 0), "abort word"));
-  MLXS_RETURN_IF_ERROR(cuda_status(cudaDeviceSynchronize(), "setup"));
+  ready = ready && cudaHostAlloc(&word, sizeof(int), cudaHostAllocMapped | cudaHostAllocPortable) ==
+                       cudaSuccess;
+  if (ready) {
+    e.abort_word_ = static_cast<volatile int*>(word);
+    *e.abort_word_ = 0;
+    ready = cudaHostGetDevicePointer(&word_dev, word, 0) == cudaSuccess &&
+            cudaDeviceSynchronize() == cudaSuccess;
+  }
+  if (!ready) cudaGetLastError();  // cleared: the exchange is just not used
 
   std::uint64_t mine[kPublished] = {};
   mine[kPid] = static_cast<std::uint64_t>(getpid());
@@ -91,8 +84,10 @@ Result<std::unique_ptr<PeerExchange>> PeerExchange::create(int rank, int world, 
   std::vector<std::uint64_t> all(kPublished * slots);
   MLXS_RETURN_IF_ERROR(gather(mine, all));
 
-  // Usable from here: one process, and this device reaches every other.
-  bool usable = true;
+  // Usable from here: one process, and this device reaches every other,
+  // peer access enabled before the vote (a rank that cannot enable it votes
+  // no rather than failing alone while the others go on).
+  bool usable = ready;
   for (std::size_t q = 0; q < slots; ++q) {
     const std::uint64_t* theirs = &all[q * kPublished];
     if (theirs[kPid] != mine[kPid]) usable = false;
@@ -103,23 +98,21 @@ Result<std::unique_ptr<PeerExchange>> PeerExchange::create(int rank, int world, 
       usable = false;
     }
   }
+  for (std::size_t q = 0; q < slots && usable; ++q) {
+    if (static_cast<int>(q) == rank) continue;
+    const cudaError_t err =
+        cudaDeviceEnablePeerAccess(static_cast<int>(all[q * kPublished + kDevice]), 0);
+    if (err != cudaSuccess) {
+      cudaGetLastError();  // clear it: already enabled (an earlier group) or refused
+      usable = err == cudaErrorPeerAccessAlreadyEnabled;
+    }
+  }
   // Usable everywhere, or nowhere.
   const std::uint64_t vote[1] = {usable ? 1U : 0U};
   std::vector<std::uint64_t> votes(slots);
   MLXS_RETURN_IF_ERROR(gather(vote, votes));
   for (const std::uint64_t v : votes) usable = usable && v == 1;
   if (!usable) return std::unique_ptr<PeerExchange>();
-
-  for (std::size_t q = 0; q < slots; ++q) {
-    if (static_cast<int>(q) == rank) continue;
-    const cudaError_t err =
-        cudaDeviceEnablePeerAccess(static_cast<int>(all[q * kPublished + kDevice]), 0);
-    if (err == cudaErrorPeerAccessAlreadyEnabled) {
-      cudaGetLastError();  // enabled by an earlier group of this process
-    } else {
-      MLXS_RETURN_IF_ERROR(cuda_status(err, "peer access"));
-    }
-  }
   e.links_.rank = rank;
   e.links_.world = world;
   e.links_.counters = e.counters_;
