@@ -731,13 +731,9 @@ struct CudaBackend::Impl {
         continue;
       }
       const k::AffineWeight w = affine_view(*o.weight);
-      // 4-bit codes stay on the GEMV at 1-2 rows, and 4- and 8-bit ones at
-      // up to 4 where its tensor-core kernel takes them.
-      const bool gemv = (w.bits == 4 && M <= k::kQgemv4PreferredRows) ||
-                        k::qgemv_mma_supports(w.bits, static_cast<int>(M), K, w.group);
-      if (!gemv && M >= options.qgemm_min_rows && options.qgemm_min_rows > 0 &&
-          M <= k::kQgemmMaxRows && k::qgemm_supports(w.bits, w.group, K) &&
-          dequant_scratch != nullptr) {
+      if (!k::qgemv_preferred(static_cast<int>(M), K, w) && M >= options.qgemm_min_rows &&
+          options.qgemm_min_rows > 0 && M <= k::kQgemmMaxRows &&
+          k::qgemm_supports(w.bits, w.group, K) && dequant_scratch != nullptr) {
         if (!x_half) check(k::to_half(k::WType::kBF16, x, half_scratch, M * K, stream), "to_half");
         x_half = true;
         check(k::qgemm(half_scratch, static_cast<int>(M), static_cast<int>(K), w,

@@ -218,10 +218,9 @@ cudaError_t qgemv_mma(const float* x, int M, int K, const QSegment* segments, in
                       cudaStream_t s);
 // The path of qgemv for 1-4 rows of 8-bit codes (kernels_quant8.cu): the
 // FP8 GEMV's layout, groups of 64 or 128, K a multiple of 256, x staged as
-// f16 (with its f32 sums per 64 columns) in at most 96 KiB; false under
-// MLXS_Q8_GEMV=0. Codes exact, x rounded to f16, products summed in f32.
-bool qgemv8_supports(int M, std::int64_t K, int group);
-// The same for one weight (its bits, group and alignment); qgemv8 takes
+// f16 (with its f32 sums per 64 columns) in at most 96 KiB, the weight's
+// codes and parameters aligned for its loads; false under MLXS_Q8_GEMV=0.
+// Codes exact, x rounded to f16, products summed in f32. qgemv8 takes
 // segments that all pass it, of one group size and parameter dtype.
 bool qgemv8_takes(int M, std::int64_t K, const AffineWeight& w);
 cudaError_t qgemv8(const float* x, int M, int K, const QSegment* segments, int count,
@@ -230,6 +229,11 @@ cudaError_t qgemv8(const float* x, int M, int K, const QSegment* segments, int c
 // take them: its 4-bit path beats qgemm there (one H200, the 8B token's
 // linears at 2 rows: 2.47 ms against 3.29).
 inline constexpr int kQgemv4PreferredRows = 2;
+// Whether M rows of w belong on qgemv even where qgemm could take them:
+// 4-bit codes up to kQgemv4PreferredRows, and the rows its tensor-core
+// paths take (qgemv_mma, qgemv8). The backend's routing asks this, so a new
+// qgemv path needs no rule of its own there.
+bool qgemv_preferred(int M, std::int64_t K, const AffineWeight& w);
 // Rows [row0, row0 + rows) of w (4 or 8 bits) as bf16, row-major.
 // y[m, n] = sum_k x[m, k] * w[n, k] (+ bias[n]) for 1 <= M <= kQgemmMaxRows on
 // the tensor cores, x in bf16 ([M, K]); the packed weight is read once and

@@ -565,25 +565,23 @@ cudaError_t qgemv(const float* x, int M, int K, const QSegment* segments, int co
     const char* v = std::getenv("MLXS_QGEMV_OLD");
     return v != nullptr && v[0] == '1';
   }();
+  // The tensor-core paths take segments of one group size.
+  bool one_group = true;
+  for (int i = 1; i < count; ++i)
+    one_group = one_group && segments[i].w.group == segments[0].w.group;
   // 8-bit codes at 1-4 rows: the FP8 GEMV's layout (kernels_quant8.cu)
   // where x fits its staging, unless MLXS_Q8_GEMV=0.
-  if (!four) {
-    bool fits = true;
-    for (int i = 0; i < count; ++i) {
-      fits =
-          fits && qgemv8_takes(M, K, segments[i].w) && segments[i].w.group == segments[0].w.group;
-    }
-    if (fits) return qgemv8(x, M, K, segments, count, s);
+  if (!four && one_group) {
+    bool takes = true;
+    for (int i = 0; i < count; ++i) takes = takes && qgemv8_takes(M, K, segments[i].w);
+    if (takes) return qgemv8(x, M, K, segments, count, s);
   }
   // 1-4 rows at groups of 64 or 128 go to the tensor-core GEMV
   // (kernels_quant_mma.cu; 8B int4 decode 367 -> 430 tok/s at one row on an
   // H100), unless MLXS_Q4_MMA=0.
-  if (!(four && old_path) && qgemv_mma_supports(segments[0].w.bits, M, K, segments[0].w.group)) {
-    bool one_group = true;
-    for (int i = 1; i < count; ++i) {
-      one_group = one_group && segments[i].w.group == segments[0].w.group;
-    }
-    if (one_group) return qgemv_mma(x, M, K, segments, count, s);
+  if (!(four && old_path) && one_group &&
+      qgemv_mma_supports(segments[0].w.bits, M, K, segments[0].w.group)) {
+    return qgemv_mma(x, M, K, segments, count, s);
   }
   if (four && !old_path && M <= kQ4MaxRows && q4_fits(M, K)) {
     switch (segments[0].w.param_type) {
@@ -607,6 +605,11 @@ cudaError_t qgemv(const float* x, int M, int K, const QSegment* segments, int co
                   : qgemv_rows<8, WType::kF32>(x, M, K, segs, s);
   }
   return cudaErrorInvalidValue;
+}
+
+bool qgemv_preferred(int M, std::int64_t K, const AffineWeight& w) {
+  return (w.bits == 4 && M <= kQgemv4PreferredRows) || qgemv8_takes(M, K, w) ||
+         qgemv_mma_supports(w.bits, M, K, w.group);
 }
 
 cudaError_t dequantize_rows(const AffineWeight& w, int K, int row0, int rows, void* out_bf16,

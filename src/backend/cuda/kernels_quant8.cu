@@ -290,11 +290,6 @@ cudaError_t launch_param(bool paired, unsigned blocks, std::size_t staged, cudaS
 
 }  // namespace
 
-bool qgemv8_supports(int M, std::int64_t K, int group) {
-  return !turned_off() && M >= 1 && M <= 4 && K % 256 == 0 && (group == 64 || group == 128) &&
-         staged_bytes(M, K) <= kStagedMaxBytes;
-}
-
 bool qgemv8_takes(int M, std::int64_t K, const AffineWeight& w) {
   // A pass's parameters are one load of 256 / group values.
   const std::uintptr_t param_bytes =
@@ -302,8 +297,9 @@ bool qgemv8_takes(int M, std::int64_t K, const AffineWeight& w) {
   const auto aligned = [](const void* p, std::uintptr_t to) {
     return reinterpret_cast<std::uintptr_t>(p) % to == 0;
   };
-  return w.bits == 8 && qgemv8_supports(M, K, w.group) && aligned(w.packed, 16) &&
-         aligned(w.scales, param_bytes) && aligned(w.biases, param_bytes);
+  return !turned_off() && w.bits == 8 && M >= 1 && M <= 4 && K % 256 == 0 &&
+         (w.group == 64 || w.group == 128) && staged_bytes(M, K) <= kStagedMaxBytes &&
+         aligned(w.packed, 16) && aligned(w.scales, param_bytes) && aligned(w.biases, param_bytes);
 }
 
 cudaError_t qgemv8(const float* x, int M, int K, const QSegment* segments, int count,
