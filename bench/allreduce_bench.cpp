@@ -13,6 +13,7 @@
 #include <cuda_runtime.h>
 
 #include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/cuda_status.h"
 #include "backend/cuda/nccl_communicator.h"
 #endif
 
@@ -21,6 +22,7 @@ namespace mlxs::bench {
 #if defined(MLXS_HAVE_CUDA) && defined(MLXS_HAVE_NCCL)
 namespace {
 
+using backend::cuda::cuda_status;
 using core::ErrorCode;
 using core::Status;
 using tensor::DType;
@@ -29,11 +31,6 @@ using tensor::Tensor;
 constexpr int kCallsPerGraph = 64;
 constexpr const char* kWays[] = {"nccl + norm", "peer + norm", "peer fused"};
 constexpr float kEps = 1e-5f;
-
-Status cuda_ok(cudaError_t e, const char* what) {
-  if (e == cudaSuccess) return Status::ok();
-  return core::make_error(ErrorCode::kRuntimeError, "{}: {}", what, cudaGetErrorString(e));
-}
 
 // One rank's buffers for the widest call.
 struct RankBuffers {
@@ -53,7 +50,7 @@ Status fill(float* p, std::size_t n, std::uint64_t seed, float scale) {
   core::Xoshiro256 rng(seed);
   std::vector<float> v(n);
   for (auto& f : v) f = (rng.uniform() * 2.0f - 1.0f) * scale;
-  return cuda_ok(cudaMemcpy(p, v.data(), n * sizeof(float), cudaMemcpyHostToDevice), "upload");
+  return cuda_status(cudaMemcpy(p, v.data(), n * sizeof(float), cudaMemcpyHostToDevice), "upload");
 }
 
 // One call of `way` on [rows, cols], queued on `s`.
@@ -67,14 +64,15 @@ Status one_call(int way, backend::cuda::NcclCommunicator& comm, const RankBuffer
       MLXS_RETURN_IF_ERROR(comm.all_reduce_sum_nccl(t));
       break;
     case 1:
-      MLXS_RETURN_IF_ERROR(cuda_ok(peers->all_reduce(b.t, rows, cols, s, false), "peer"));
+      MLXS_RETURN_IF_ERROR(cuda_status(peers->all_reduce(b.t, rows, cols, s, false), "peer"));
       break;
     default:
-      return cuda_ok(
+      return cuda_status(
           peers->all_reduce_add_rms_norm(b.t, b.x, b.w, kEps, 0.0f, b.out, rows, cols, s, true),
           "peer fused");
   }
-  return cuda_ok(k::add_rms_norm(b.x, b.t, b.w, kEps, 0.0f, b.out, rows, cols, s, true), "norm");
+  return cuda_status(k::add_rms_norm(b.x, b.t, b.w, kEps, 0.0f, b.out, rows, cols, s, true),
+                     "norm");
 }
 
 struct Timing {
@@ -86,9 +84,9 @@ struct Timing {
 // times them.
 Status run_rank(int r, const AllReduceBenchOptions& o, const backend::cuda::NcclId& id,
                 std::vector<Timing>* timings) {
-  MLXS_RETURN_IF_ERROR(cuda_ok(cudaSetDevice(r), "set device"));
+  MLXS_RETURN_IF_ERROR(cuda_status(cudaSetDevice(r), "set device"));
   cudaStream_t s = nullptr;
-  MLXS_RETURN_IF_ERROR(cuda_ok(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), "stream"));
+  MLXS_RETURN_IF_ERROR(cuda_status(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), "stream"));
   std::unique_ptr<cudaStream_t, void (*)(cudaStream_t*)> stream_guard(
       &s, [](cudaStream_t* p) { cudaStreamDestroy(*p); });
   MLXS_ASSIGN_OR_RETURN(auto comm,
@@ -97,9 +95,10 @@ Status run_rank(int r, const AllReduceBenchOptions& o, const backend::cuda::Nccl
   const std::size_t n = static_cast<std::size_t>(max_rows) * static_cast<std::size_t>(o.cols);
   RankBuffers b;
   for (float** p : {&b.t, &b.x, &b.out}) {
-    MLXS_RETURN_IF_ERROR(cuda_ok(cudaMalloc(p, n * sizeof(float)), "buffers"));
+    MLXS_RETURN_IF_ERROR(cuda_status(cudaMalloc(p, n * sizeof(float)), "buffers"));
   }
-  MLXS_RETURN_IF_ERROR(cuda_ok(cudaMalloc(&b.w, static_cast<std::size_t>(o.cols) * 4), "buffers"));
+  MLXS_RETURN_IF_ERROR(
+      cuda_status(cudaMalloc(&b.w, static_cast<std::size_t>(o.cols) * 4), "buffers"));
   MLXS_RETURN_IF_ERROR(fill(b.t, n, 11 + static_cast<std::uint64_t>(r), 1e-3f));
   MLXS_RETURN_IF_ERROR(fill(b.x, n, 5, 1.0f));
   MLXS_RETURN_IF_ERROR(fill(b.w, static_cast<std::size_t>(o.cols), 7, 1.0f));
@@ -114,18 +113,18 @@ Status run_rank(int r, const AllReduceBenchOptions& o, const backend::cuda::Nccl
       }
       cudaGraph_t graph = nullptr;
       MLXS_RETURN_IF_ERROR(
-          cuda_ok(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), "capture"));
+          cuda_status(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), "capture"));
       Status queued = Status::ok();
       for (int c = 0; c < kCallsPerGraph && queued.is_ok(); ++c) {
         queued = one_call(way, *comm, b, rows, o.cols, s);
       }
       const cudaError_t ended = cudaStreamEndCapture(s, &graph);
       MLXS_RETURN_IF_ERROR(queued);
-      MLXS_RETURN_IF_ERROR(cuda_ok(ended, "capture"));
+      MLXS_RETURN_IF_ERROR(cuda_status(ended, "capture"));
       cudaGraphExec_t exec = nullptr;
       const cudaError_t made = cudaGraphInstantiate(&exec, graph, 0);
       cudaGraphDestroy(graph);
-      MLXS_RETURN_IF_ERROR(cuda_ok(made, "instantiate"));
+      MLXS_RETURN_IF_ERROR(cuda_status(made, "instantiate"));
       std::vector<double> us;
       Status ran = Status::ok();
       for (int rep = -3; rep < o.reps && ran.is_ok(); ++rep) {  // 3 warm-up launches
@@ -134,7 +133,7 @@ Status run_rank(int r, const AllReduceBenchOptions& o, const backend::cuda::Nccl
         cudaEventRecord(start, s);
         cudaGraphLaunch(exec, s);
         cudaEventRecord(stop, s);
-        ran = cuda_ok(cudaEventSynchronize(stop), "run");
+        ran = cuda_status(cudaEventSynchronize(stop), "run");
         float ms = 0;
         cudaEventElapsedTime(&ms, start, stop);
         if (rep >= 0) us.push_back(1e3 * ms / kCallsPerGraph);
@@ -147,7 +146,7 @@ Status run_rank(int r, const AllReduceBenchOptions& o, const backend::cuda::Nccl
   }
   cudaEventDestroy(start);
   cudaEventDestroy(stop);
-  return cuda_ok(cudaStreamSynchronize(s), "end");
+  return cuda_status(cudaStreamSynchronize(s), "end");
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "backend/cuda/nccl_communicator.h"
 
 #include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/cuda_status.h"
 
 #include <fmt/format.h>
 #include <nccl.h>
@@ -28,11 +29,6 @@ Status nccl_status(ncclResult_t r, const char* what) {
   const bool lost = r == ncclRemoteError || r == ncclSystemError;
   return Status(lost ? ErrorCode::kWorkerCrashed : ErrorCode::kRuntimeError,
                 fmt::format("NCCL {}: {}", what, ncclGetErrorString(r)));
-}
-
-Status cuda_status(cudaError_t e, const char* what) {
-  if (e == cudaSuccess) return Status::ok();
-  return Status(ErrorCode::kRuntimeError, fmt::format("CUDA {}: {}", what, cudaGetErrorString(e)));
 }
 
 bool device_f32(const Tensor& t) {
@@ -168,24 +164,24 @@ bool NcclCommunicator::replaying() const {
 }
 
 Status NcclCommunicator::all_reduce_sum(Tensor x) {
+  return all_reduce(x, /*peer_exchange=*/true);
+}
+
+Status NcclCommunicator::all_reduce_sum_nccl(Tensor x) {
+  return all_reduce(x, /*peer_exchange=*/false);
+}
+
+Status NcclCommunicator::all_reduce(Tensor x, bool peer_exchange) {
   MLXS_RETURN_IF_ERROR(check_live());
   if (replaying()) return Status::ok();  // the step's graph holds it
   if (!device_f32(x)) {
     return Status(ErrorCode::kInvalidParams, "all_reduce_sum takes f32 device tensors");
   }
-  if (peers_ != nullptr && x.ndim == 2 && PeerExchange::fits(x.rows(), x.cols(), {x.data})) {
+  if (peer_exchange && peers_ != nullptr && x.ndim == 2 &&
+      PeerExchange::fits(x.rows(), x.cols(), {x.data})) {
     return cuda_status(peers_->all_reduce(x.as<float>(), static_cast<int>(x.rows()),
                                           static_cast<int>(x.cols()), stream_, /*early=*/false),
                        "peer all-reduce");
-  }
-  return all_reduce_sum_nccl(x);
-}
-
-Status NcclCommunicator::all_reduce_sum_nccl(Tensor x) {
-  MLXS_RETURN_IF_ERROR(check_live());
-  if (replaying()) return Status::ok();
-  if (!device_f32(x)) {
-    return Status(ErrorCode::kInvalidParams, "all_reduce_sum takes f32 device tensors");
   }
   return nccl_status(ncclAllReduce(x.data, x.data, static_cast<std::size_t>(x.numel()), ncclFloat32,
                                    ncclSum, comm_->handle, stream_),

@@ -69,6 +69,8 @@ class NcclCommunicator final : public tensor::Communicator {
                    float* flag);
   core::Status check_live() const;
   bool replaying() const;
+  // all_reduce_sum, through the peer exchange where it fits if asked.
+  core::Status all_reduce(tensor::Tensor x, bool peer_exchange);
   core::Status gather_words(std::span<const std::uint64_t> mine, std::span<std::uint64_t> all);
 
   std::unique_ptr<Comm> comm_;
