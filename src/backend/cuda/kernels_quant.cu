@@ -583,28 +583,12 @@ cudaError_t qgemv(const float* x, int M, int K, const QSegment* segments, int co
       qgemv_mma_supports(segments[0].w.bits, M, K, segments[0].w.group)) {
     return qgemv_mma(x, M, K, segments, count, s);
   }
-  if (four && !old_path && M <= kQ4MaxRows && q4_fits(M, K)) {
-    switch (segments[0].w.param_type) {
-      case WType::kBF16:
-        return qgemv4_rows<WType::kBF16>(x, M, K, segs, s);
-      case WType::kF16:
-        return qgemv4_rows<WType::kF16>(x, M, K, segs, s);
-      case WType::kF32:
-        return qgemv4_rows<WType::kF32>(x, M, K, segs, s);
-    }
-  }
-  switch (segments[0].w.param_type) {
-    case WType::kBF16:
-      return four ? qgemv_rows<4, WType::kBF16>(x, M, K, segs, s)
-                  : qgemv_rows<8, WType::kBF16>(x, M, K, segs, s);
-    case WType::kF16:
-      return four ? qgemv_rows<4, WType::kF16>(x, M, K, segs, s)
-                  : qgemv_rows<8, WType::kF16>(x, M, K, segs, s);
-    case WType::kF32:
-      return four ? qgemv_rows<4, WType::kF32>(x, M, K, segs, s)
-                  : qgemv_rows<8, WType::kF32>(x, M, K, segs, s);
-  }
-  return cudaErrorInvalidValue;
+  const bool q4 = four && !old_path && M <= kQ4MaxRows && q4_fits(M, K);
+  return with_param_type(segments[0].w.param_type, [&](auto p) {
+    constexpr WType P = decltype(p)::value;
+    if (q4) return qgemv4_rows<P>(x, M, K, segs, s);
+    return four ? qgemv_rows<4, P>(x, M, K, segs, s) : qgemv_rows<8, P>(x, M, K, segs, s);
+  });
 }
 
 bool qgemv_preferred(int M, std::int64_t K, const AffineWeight& w) {

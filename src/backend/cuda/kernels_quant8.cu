@@ -33,6 +33,7 @@
 #include "backend/cuda/device_once.cuh"
 #include "backend/cuda/launch_util.cuh"
 #include "backend/cuda/mma_util.cuh"
+#include "backend/cuda/quant_param.cuh"
 
 namespace mlxs::backend::cuda::k {
 namespace {
@@ -323,17 +324,9 @@ cudaError_t qgemv8(const float* x, int M, int K, const QSegment* segments, int c
   }
   const auto blocks = static_cast<unsigned>(tiles);
   const std::size_t staged = staged_bytes(M, K);
-  switch (segments[0].w.param_type) {
-    case WType::kBF16:
-      return launch_param<WType::kBF16>(paired, blocks, staged, s, x, M, K, segs);
-    case WType::kF16:
-      return launch_param<WType::kF16>(paired, blocks, staged, s, x, M, K, segs);
-    case WType::kF32:
-      return launch_param<WType::kF32>(paired, blocks, staged, s, x, M, K, segs);
-    case WType::kFP8E4M3:
-      break;
-  }
-  return cudaErrorInvalidValue;
+  return with_param_type(segments[0].w.param_type, [&](auto p) {
+    return launch_param<decltype(p)::value>(paired, blocks, staged, s, x, M, K, segs);
+  });
 }
 
 }  // namespace mlxs::backend::cuda::k

@@ -602,17 +602,9 @@ cudaError_t qgemv_mma(const float* x, int M, int K, const QSegment* segments, in
   }
   const int tiles = segs.first_tile[count];
   if (tiles == 0) return cudaSuccess;
-  switch (segments[0].w.param_type) {
-    case WType::kBF16:
-      return mma_bits<WType::kBF16>(x, bits, M, K, group, segs, tiles, s);
-    case WType::kF16:
-      return mma_bits<WType::kF16>(x, bits, M, K, group, segs, tiles, s);
-    case WType::kF32:
-      return mma_bits<WType::kF32>(x, bits, M, K, group, segs, tiles, s);
-    case WType::kFP8E4M3:
-      break;
-  }
-  return cudaErrorInvalidValue;
+  return with_param_type(segments[0].w.param_type, [&](auto p) {
+    return mma_bits<decltype(p)::value>(x, bits, M, K, group, segs, tiles, s);
+  });
 }
 
 }  // namespace mlxs::backend::cuda::k

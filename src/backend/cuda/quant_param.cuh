@@ -4,6 +4,7 @@
 // shared by the quantized GEMVs and qgemm.
 
 #include <cstdint>
+#include <type_traits>
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -21,6 +22,23 @@ __device__ __forceinline__ float load_param(const void* p, std::int64_t i) {
   } else {
     return __ldg(static_cast<const float*>(p) + i);
   }
+}
+
+// f(std::integral_constant<WType, P>{}) for a packed weight's parameter
+// type P (bf16, f16 or f32): the quantized kernels are specialised per type.
+template <typename F>
+cudaError_t with_param_type(WType t, F&& f) {
+  switch (t) {
+    case WType::kBF16:
+      return f(std::integral_constant<WType, WType::kBF16>{});
+    case WType::kF16:
+      return f(std::integral_constant<WType, WType::kF16>{});
+    case WType::kF32:
+      return f(std::integral_constant<WType, WType::kF32>{});
+    case WType::kFP8E4M3:  // never a scale's or bias's type
+      break;
+  }
+  return cudaErrorInvalidValue;
 }
 
 // (v & MASK) | OR in one LOP3: written out, the compiler splits it in two
