@@ -12,6 +12,7 @@
 #include "backend/cuda/device_once.cuh"
 #include "backend/cuda/kernels_fp8.h"
 #include "backend/cuda/launch_util.cuh"
+#include "backend/cuda/tile_rows.cuh"
 
 namespace mlxs::backend::cuda::k {
 namespace {
@@ -64,23 +65,15 @@ template <int NT, bool PER_ROW, bool XF16>
 __global__ void __launch_bounds__(32 * kWarps)
     fp8_gemv_kernel(const void* xv, int M, int K, Fp8Segs segs) {
   __shared__ float red[kWarps][NT * 4][32];
-  int tile = static_cast<int>(blockIdx.x);
-  int s = 0;
-  while (s < segs.count && tile >= (segs.seg[s].w.n + 15) / 16)
-    tile -= (segs.seg[s++].w.n + 15) / 16;
-  if (s >= segs.count) return;
-  const Fp8Segment& sg = segs.seg[s];
+  const TileRows at = tile_rows(segs);
+  if (at.seg >= segs.count) return;
+  const Fp8Segment& sg = segs.seg[at.seg];
   const Fp8Weight& w = sg.w;
-  const int lane = static_cast<int>(threadIdx.x) & 31;
-  const int warp = static_cast<int>(threadIdx.x) >> 5;
-  const int g = lane >> 2, t = lane & 3;
-  const int r0 = tile * 16 + g, r1 = r0 + 8;
-  const bool v0 = r0 < w.n, v1 = r1 < w.n;
-  const int per_row = K / 16;  // 16-byte pieces per row
-  const uint4* row0 =
-      reinterpret_cast<const uint4*>(w.codes) + static_cast<std::int64_t>(r0) * per_row;
-  const uint4* row1 =
-      reinterpret_cast<const uint4*>(w.codes) + static_cast<std::int64_t>(r1) * per_row;
+  const int lane = at.lane, warp = at.warp, g = at.g, t = at.t, r0 = at.r0, r1 = at.r1;
+  const bool v0 = at.v0, v1 = at.v1;
+  const auto* codes = static_cast<const uint4*>(static_cast<const void*>(w.codes));
+  const uint4* row0 = codes + static_cast<std::int64_t>(r0) * (K / 16);  // 16 bytes a piece
+  const uint4* row1 = codes + static_cast<std::int64_t>(r1) * (K / 16);
   const int C = K / 64;
   const uint4 zero = make_uint4(0, 0, 0, 0);
   // Paired chunks: chunks 2p and 2p + 1 go to one warp, and lane t takes
