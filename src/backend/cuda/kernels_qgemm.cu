@@ -344,15 +344,9 @@ cudaError_t launch(const __nv_bfloat16* x, int M, int K, const AffineWeight& w, 
 template <int BITS>
 cudaError_t launch_bits(const __nv_bfloat16* x, int M, int K, const AffineWeight& w, dim3 grid,
                         int per_split, const float* bias, float* out, cudaStream_t s) {
-  switch (w.param_type) {
-    case WType::kBF16:
-      return launch<BITS, WType::kBF16>(x, M, K, w, grid, per_split, bias, out, s);
-    case WType::kF16:
-      return launch<BITS, WType::kF16>(x, M, K, w, grid, per_split, bias, out, s);
-    case WType::kF32:
-      return launch<BITS, WType::kF32>(x, M, K, w, grid, per_split, bias, out, s);
-  }
-  return cudaErrorInvalidValue;
+  return with_param_type(w.param_type, [&](auto p) {
+    return launch<BITS, decltype(p)::value>(x, M, K, w, grid, per_split, bias, out, s);
+  });
 }
 
 }  // namespace
