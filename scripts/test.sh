@@ -5,8 +5,14 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+# Each phase says when it ended, so that a CI log cut short still shows
+# where the time went (fuzz.sh stamps its lines from the same start).
+export MLXS_TEST_START="${MLXS_TEST_START:-$(date +%s)}"
+phase() { echo "[test] $1 done at $(($(date +%s) - MLXS_TEST_START)) s" >&2; }
 bash scripts/setup.sh --preset dev
+phase "setup + dev build"
 ctest --preset dev --timeout 900
+phase "ctest"
 
 if [ -x /usr/local/cuda/bin/nvcc ] || command -v nvcc >/dev/null; then
   echo "[test] compiling the CUDA backend (no GPU needed)" >&2
@@ -15,7 +21,9 @@ if [ -x /usr/local/cuda/bin/nvcc ] || command -v nvcc >/dev/null; then
   # backend choice), so a CUDA-only compile error cannot reach main.
   cmake --build build/cuda-compile -j "$(nproc)" --target mlxs_backend_cuda \
       src/runtime/CMakeFiles/mlxs_runtime.dir/backend_choice.cpp.o >&2
+  phase "CUDA compile"
 fi
 
 FUZZ_SECONDS="${FUZZ_SECONDS:-60}" bash scripts/fuzz.sh
+phase "fuzz"
 echo "[test] all tests passed" >&2
