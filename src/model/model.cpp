@@ -437,8 +437,8 @@ Result<Tensor> Model::forward(const tensor::StepBatch& batch, tensor::KvStorage&
       be.head_rms_norm(q, static_cast<int>(c.head_dim), L.q_norm, eps, off);
       be.head_rms_norm(k, static_cast<int>(c.head_dim), L.k_norm, eps, off);
     }
-    be.rope_and_cache(q, k, v, static_cast<int>(c.head_dim), L.rope_id, kv, static_cast<int>(l));
-    be.attention(kv, static_cast<int>(l), q, L.attention, attn);
+    be.rope_cache_attention(q, k, v, static_cast<int>(c.head_dim), L.rope_id, kv,
+                            static_cast<int>(l), L.attention, attn);
     const tensor::LinearOut o{&L.o, t};
     be.linear(attn, std::span<const tensor::LinearOut>(&o, 1));
     // Row-parallel o_proj: each rank holds a partial sum of the output.

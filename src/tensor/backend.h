@@ -243,6 +243,14 @@ class Backend {
   // Causal attention of the step's queries over each sequence's cached keys.
   virtual void attention(const KvStorage& kv, int layer, const Tensor& q, const AttentionSpec& spec,
                          Tensor out) = 0;
+  // rope_and_cache, then attention; q and k are left in any state. A device
+  // backend may rotate and append the step's keys inside attention.
+  virtual void rope_cache_attention(Tensor q, Tensor k, const Tensor& v, int head_dim, int rope_id,
+                                    KvStorage& kv, int layer, const AttentionSpec& spec,
+                                    Tensor out) {
+    rope_and_cache(q, k, v, head_dim, rope_id, kv, layer);
+    attention(kv, layer, q, spec, out);
+  }
   // out = act(gate) * up.
   virtual void gated_activation(const Tensor& gate, const Tensor& up, Activation act,
                                 Tensor out) = 0;

@@ -299,6 +299,9 @@ struct CudaBackend::Impl {
   // MLXS_CUDA_FUSED_MLP=0: one-row gated MLPs run the activation as its own
   // pass again (A/B runs).
   bool fused_mlp = true;
+  // MLXS_CUDA_ROPE_FOLD=0: pure decode steps run RoPE and the cache append
+  // as their own kernel again instead of inside decode attention (A/B runs).
+  bool rope_fold = true;
   // MLXS_CUDA_PREFILL_TC=0: prefill rows of a bf16 cache go to the per-row
   // kernels too instead of the tensor-core kernel (A/B runs).
   bool prefill_tc = true;
@@ -940,6 +943,7 @@ core::Result<std::unique_ptr<CudaBackend>> CudaBackend::create(const CudaOptions
       {"MLXS_GEMM_BIAS_EPILOGUE", &Impl::bias_epilogue},
       {"MLXS_CUDA_DECODE_KERNELS", &Impl::decode_kernels},
       {"MLXS_CUDA_FUSED_MLP", &Impl::fused_mlp},
+      {"MLXS_CUDA_ROPE_FOLD", &Impl::rope_fold},
       {"MLXS_CUDA_PREFILL_TC", &Impl::prefill_tc},
       {"MLXS_CUDA_ACT_HALF", &Impl::act_half},
       {"MLXS_GEMM_AUTOTUNE", &Impl::gemm_autotune},
@@ -1572,19 +1576,56 @@ void CudaBackend::gated_mlp(const Tensor& x, const tensor::Weight& gate, const t
                 std::span<const tensor::LinearOut>(&down, 1));
 }
 
+// Whether the step's split partials fit the planned workspace (an internal
+// error on the step when not).
+bool CudaBackend::attention_workspace_fits(const tensor::AttentionSpec& spec) {
+  const auto need =
+      static_cast<std::size_t>(impl_->step_tokens) * static_cast<std::size_t>(spec.n_heads) *
+      static_cast<std::size_t>(impl_->attn_splits) * static_cast<std::size_t>(spec.head_dim + 2);
+  if (need <= impl_->attn_partial_floats) return true;
+  impl_->check(Status(ErrorCode::kInternalError,
+                      "attention workspace smaller than planned heads x head_dim"));
+  return false;
+}
+
+void CudaBackend::rope_cache_attention(Tensor q, Tensor k_, const Tensor& v, int head_dim,
+                                       int rope_id, tensor::KvStorage& kv, int layer,
+                                       const tensor::AttentionSpec& spec, Tensor out) {
+  // Pure decode steps on the tensor-core decode kernel: the queries and the
+  // new keys are rotated, and the keys and values appended, inside it (a
+  // kernel less a layer, and every tile of earlier keys loads before the
+  // QKV projection ends). Other steps: the two ops.
+  const auto& r = impl_->ropes[static_cast<std::size_t>(rope_id)];
+  const auto& layout = static_cast<const CudaKvStorage&>(kv).layout();
+  const bool fold = impl_->rope_fold && !impl_->step_multi_rows &&
+                    impl_->meta.attend_until == nullptr && r.axis == nullptr &&
+                    head_dim == spec.head_dim &&
+                    q.cols() == std::int64_t{spec.n_heads} * head_dim &&
+                    impl_->step_tokens >= impl_->decode_tc_min_rows &&
+                    k::attention_decode_tc_folds(spec.n_heads, head_dim, r.spec.rot_dim, layout);
+  if (!fold) {
+    tensor::Backend::rope_cache_attention(q, k_, v, head_dim, rope_id, kv, layer, spec, out);
+    return;
+  }
+  if (impl_->replaying) return;  // the step's graph does the work
+  const Impl::OpTimer timer(impl_.get(), "attention");
+  if (!attention_workspace_fits(spec)) return;
+  const k::RopeFold f{k_.as<float>(), v.as<float>(), r.inv_freq, r.spec.rot_dim,
+                      r.spec.attention_factor};
+  impl_->check(k::attention_decode_tc_folded(
+                   layout, layer, q.as<float>(), out.as<float>(), impl_->step_tokens, spec.n_heads,
+                   spec.head_dim, spec.scale, spec.softcap, spec.window, impl_->attn_splits,
+                   impl_->attn_split_len, impl_->meta, impl_->attn_partial, impl_->attn_tickets, f,
+                   impl_->stream),
+               "attention (decode, RoPE folded)");
+}
+
 void CudaBackend::attention(const tensor::KvStorage& kv, int layer, const Tensor& q,
                             const tensor::AttentionSpec& spec, Tensor out) {
   if (impl_->replaying) return;  // the step's graph does the work
   const Impl::OpTimer timer(impl_.get(), "attention");
   const auto& layout = static_cast<const CudaKvStorage&>(kv).layout();
-  const auto need =
-      static_cast<std::size_t>(impl_->step_tokens) * static_cast<std::size_t>(spec.n_heads) *
-      static_cast<std::size_t>(impl_->attn_splits) * static_cast<std::size_t>(spec.head_dim + 2);
-  if (need > impl_->attn_partial_floats) {
-    impl_->check(Status(ErrorCode::kInternalError,
-                        "attention workspace smaller than planned heads x head_dim"));
-    return;
-  }
+  if (!attention_workspace_fits(spec)) return;
   // Prefill chunks on the tensor cores (bf16 caches); the one-row sequences
   // of the step, if any, then go to the per-row kernels below.
   const bool tc = impl_->prefill_tc && impl_->step_multi_rows &&

@@ -95,6 +95,9 @@ class CudaBackend final : public tensor::Backend {
                       int rope_id, tensor::KvStorage& kv, int layer) override;
   void attention(const tensor::KvStorage& kv, int layer, const tensor::Tensor& q,
                  const tensor::AttentionSpec& spec, tensor::Tensor out) override;
+  void rope_cache_attention(tensor::Tensor q, tensor::Tensor k, const tensor::Tensor& v,
+                            int head_dim, int rope_id, tensor::KvStorage& kv, int layer,
+                            const tensor::AttentionSpec& spec, tensor::Tensor out) override;
   void gated_activation(const tensor::Tensor& gate, const tensor::Tensor& up,
                         tensor::Activation act, tensor::Tensor out) override;
   void gated_linear(tensor::Tensor gate, const tensor::Tensor& up, tensor::Activation act,
@@ -147,6 +150,7 @@ class CudaBackend final : public tensor::Backend {
   void attach_peers(const PeerExchange* peers);
 
  private:
+  bool attention_workspace_fits(const tensor::AttentionSpec& spec);
   struct Impl;
   explicit CudaBackend(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;

@@ -141,6 +141,24 @@ cudaError_t attention_decode_tc(const KvLayout& kv, int layer, const float* q, f
                                 int heads, int head_dim, float scale, float softcap, int window,
                                 int splits, int split_len, const StepMeta& m, float* partial,
                                 unsigned* tickets, cudaStream_t s, bool skip_multi = false);
+// The same kernel doing the step's RoPE and cache append instead of
+// rope_and_cache (pure decode steps, one rope axis; attention_decode_tc_folds):
+// q, fold.k and fold.v arrive unrotated.
+struct RopeFold {
+  const float* k;  // [T, kv_heads * head_dim]
+  const float* v;  // likewise
+  const double* inv_freq;
+  int rot_dim;
+  double attention_factor;
+};
+cudaError_t attention_decode_tc_folded(const KvLayout& kv, int layer, const float* q, float* out,
+                                       int T, int heads, int head_dim, float scale, float softcap,
+                                       int window, int splits, int split_len, const StepMeta& m,
+                                       float* partial, unsigned* tickets, const RopeFold& fold,
+                                       cudaStream_t s);
+// Whether a rotation of rot_dim dimensions folds into attention_decode_tc
+// (rotated pairs in whole float4s: rot_dim a multiple of 8, at most head_dim).
+bool attention_decode_tc_folds(int heads, int head_dim, int rot_dim, const KvLayout& kv);
 // Prefill-sized work (kernels_attention_prefill.cu): the rows of every
 // sequence that brings two or more rows to the step, on the tensor cores
 // (16-bit Q·Kᵀ and P·V, f32 softmax and accumulation), a block per tile of

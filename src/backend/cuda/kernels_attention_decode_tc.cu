@@ -46,10 +46,52 @@ constexpr std::size_t tile_bytes() {
   return W == KvWiden::kNone ? 0 : kv_tile_bytes<E, D, kTileKeys>();
 }
 template <typename E, int D, KvWiden W>
-constexpr std::size_t smem_bytes() {
+constexpr std::size_t shared_bytes() {
   constexpr std::size_t kv = tile_bytes<E, D, W>() + kv_staging_bytes<E, D, kTileKeys>();
   constexpr std::size_t merge = sizeof(float) * kWarps * kRows * (D + 2);
   return sizeof(bf16) * static_cast<std::size_t>(kRows) * (D + kPad) + (kv > merge ? kv : merge);
+}
+// A folded RoPE's floats, after the rest: the angles' cosines and sines
+// (D), the new key and value as the cache holds them (D each) and the
+// group's scores of the new key (kRows).
+template <int D>
+constexpr std::size_t fold_floats() {
+  return 3 * D + kRows;
+}
+template <typename E, int D, KvWiden W, bool kFold>
+constexpr std::size_t smem_bytes() {
+  return shared_bytes<E, D, W>() + (kFold ? sizeof(float) * fold_floats<D>() : 0);
+}
+
+// Four dimensions d .. d + 3 of a vector `row` rotated by RoPE (pairs d and
+// d + half, cos and sin of pair i at cs[i] and cs[half + i]); v holds them
+// unrotated. half and d multiples of 4, so no pair straddles a float4.
+__device__ __forceinline__ float4 rotate4(const float* row, int d, float4 v, const float* cs,
+                                          int half) {
+  if (d >= 2 * half) return v;
+  const bool low = d < half;
+  const int i = low ? d : d - half;
+  const float4 p = *reinterpret_cast<const float4*>(row + (low ? d + half : i));
+  const float sg = low ? -1.0f : 1.0f;  // a·c − b·s below half, b·c + a·s above
+  const float* c = cs + i;
+  const float* sn = cs + half + i;
+  return make_float4(v.x * c[0] + sg * p.x * sn[0], v.y * c[1] + sg * p.y * sn[1],
+                     v.z * c[2] + sg * p.z * sn[2], v.w * c[3] + sg * p.w * sn[3]);
+}
+
+__device__ __forceinline__ float to_float(__nv_bfloat16 x) {
+  return __bfloat162float(x);
+}
+__device__ __forceinline__ float to_float(__half x) {
+  return __half2float(x);
+}
+
+// What the cache gives back for x stored in it (E's rounding), as a float.
+template <typename E>
+__device__ __forceinline__ float kv_stored(float x) {
+  E e;
+  kv_store(&e, x);
+  return kv_load(&e);
 }
 
 // Lean (kNone at 128-wide heads): Q's fragments are re-read from shared
@@ -77,11 +119,20 @@ constexpr int kLeanBlocks = 4;
 // from keys 2t, 2t + 1, 2t + 8 and 2t + 9 and pairs them with byte permutes,
 // which gives four n8 tiles whose output columns are permuted (put back in
 // order in the warps' merge).
-template <typename E, int D, KvWiden W, int kBlocks>
+//
+// kFold (pure decode steps): q, fold.k and fold.v arrive unrotated. Every
+// block rotates its group's queries as it stages them (the angles computed
+// before the dependency wait); the tiles stop before the row's own key, so
+// every one of them was written by an earlier step and starts loading
+// before the wait. The block whose split holds that key rotates it, appends
+// it and its value to the cache, and scores it apart from the tiles: its
+// state joins the warps' in the final merge. Nothing here reads the
+// appended row back (an earlier fold that did, through a fence, lost).
+template <typename E, int D, KvWiden W, int kBlocks, bool kFold>
 __global__ void __launch_bounds__(kThreads, kBlocks)
     decode_tc_kernel(KvLayout kv, int layer, const float* q, int heads, float scale, float softcap,
                      int window, int splits, int split_len, StepMeta m, float* partial,
-                     unsigned* tickets, float* out, bool skip_multi) {
+                     unsigned* tickets, float* out, bool skip_multi, RopeFold fold) {
   constexpr bool kDirectK = W != KvWiden::kAll;
   constexpr bool kDirectV = W == KvWiden::kNone;
   static_assert(!kDirectK || kv_staged<E>());
@@ -97,6 +148,11 @@ __global__ void __launch_bounds__(kThreads, kBlocks)
   T16* stages = qs + kRows * S;                      // (K tile, V tile) stages
   unsigned char* staging =
       reinterpret_cast<unsigned char*>(stages) + tile_bytes<E, D, W>();  // e4m3 codes in flight
+  // kFold: cosines and sines, the new key and value, its scores.
+  float* fold_cs = reinterpret_cast<float*>(decode_tc_smem + shared_bytes<E, D, W>());
+  float* fold_k = fold_cs + D;
+  float* fold_v = fold_k + D;
+  float* fold_score = fold_v + D;
 
   const int t = static_cast<int>(blockIdx.x) / kv.kv_heads;
   const int g = static_cast<int>(blockIdx.x) % kv.kv_heads;
@@ -112,7 +168,11 @@ __global__ void __launch_bounds__(kThreads, kBlocks)
   if (skip_multi && multi_row(m, t, static_cast<int>(gridDim.x) / kv.kv_heads)) return;
   const KeyRange keys = decode_keys(m, t, window, split, split_len);
   const int begin = keys.begin;
-  const int end = keys.end;
+  const int pos = m.positions[t];
+  // kFold: the tiles end before the row's own key, which the block whose
+  // split holds it (`appends`) takes apart.
+  const int end = kFold ? min(keys.end, pos) : keys.end;
+  const bool appends = kFold && begin <= pos && pos < keys.end;
   const std::int32_t* table = m.tables + m.seq_table[m.row_seq[t]];
   const E* layer_base = static_cast<const E*>(kv.base) + layer * kv.layer_stride;
   const std::int64_t head_off = static_cast<std::int64_t>(g) * kv.block_size * D;
@@ -131,29 +191,83 @@ __global__ void __launch_bounds__(kThreads, kBlocks)
   // start loading before the dependency wait, while that kernel still runs.
   // Not for the rows of a chunk (the chunk's other keys are this step's) nor
   // under a bidirectional span (it may reach past pos).
-  const int pos = m.positions[t];
   const bool lone = !multi_row(m, t, static_cast<int>(gridDim.x) / kv.kv_heads);
-  const int ready = m.attend_until != nullptr || !lone ? 0
-                    : pos >= end                       ? tiles
-                                                       : max(0, (pos - begin) / kTileKeys);
+  const int ready = kFold                                ? tiles
+                    : m.attend_until != nullptr || !lone ? 0
+                    : pos >= end                         ? tiles
+                                                         : max(0, (pos - begin) / kTileKeys);
   const int early = min(ready, kv_tiles_ahead<E>());
   kv_pipeline_start<E>(tiles, issue, 0, early);
+  const int half = fold.rot_dim / 2;
+  if constexpr (kFold) {
+    for (int i = tid; i < half; i += kThreads) {
+      double sn, cs;
+      sincos(static_cast<double>(pos) * fold.inv_freq[i], &sn, &cs);
+      fold_cs[i] = static_cast<float>(cs * fold.attention_factor);
+      fold_cs[half + i] = static_cast<float>(sn * fold.attention_factor);
+    }
+  }
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   cudaGridDependencySynchronize();  // q and the cache's new row come from the previous kernels
 #endif
   kv_pipeline_start<E>(tiles, issue, early);  // in flight while Q is staged
+  if constexpr (kFold) __syncthreads();       // the angles
   // Q as T16, the group's heads in rows 0 .. group - 1, zeros below.
   for (int i = tid; i < kRows * (D / 4); i += kThreads) {
     const int r = i / (D / 4);
     const int c = i % (D / 4);
     float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-    if (r < group) v = reinterpret_cast<const float4*>(q + (head0 + r) * D)[c];
+    if (r < group) {
+      const float* row = q + (head0 + r) * D;
+      v = reinterpret_cast<const float4*>(row)[c];
+      if constexpr (kFold) v = rotate4(row, c * 4, v, fold_cs, half);
+    }
     uint2 packed;
     packed.x = pack2<T16>(v.x, v.y);
     packed.y = pack2<T16>(v.z, v.w);
     *reinterpret_cast<uint2*>(qs + r * S + c * 4) = packed;
   }
+  if constexpr (kFold) {
+    // The new key (rotated) and value of KV head g: appended to the cache,
+    // and kept as the cache holds them (unscaled) for the score and merge.
+    if (appends && tid < D / 2) {
+      const bool is_k = tid < D / 4;
+      const int d = (is_k ? tid : tid - D / 4) * 4;
+      const std::int64_t src = (static_cast<std::int64_t>(t) * kv.kv_heads + g) * D;
+      const float* row = (is_k ? fold.k : fold.v) + src;
+      float4 v = reinterpret_cast<const float4*>(row)[d / 4];
+      if (is_k) v = rotate4(row, d, v, fold_cs, half);
+      const float inv = kv_inv_scale(kv, layer, is_k ? 0 : 1, g);
+      E* dst =
+          kv_row<E>(kv, layer, is_k ? 0 : 1, table[kv_block_of(kv, pos)], g, kv_slot_of(kv, pos)) +
+          d;
+      float* keep = (is_k ? fold_k : fold_v) + d;
+      const float x[4] = {v.x * inv, v.y * inv, v.z * inv, v.w * inv};
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        kv_store(dst + j, x[j]);
+        keep[j] = kv_stored<E>(x[j]);
+      }
+    }
+  }
   __syncthreads();
+  if constexpr (kFold) {
+    // The new key's score per head of the group, in the log2 units of
+    // online_softmax_step, from Q as the MMAs see it.
+    if (appends) {
+      for (int h = warp; h < group; h += kWarps) {
+        float dot = 0.0f;
+        for (int d = lane; d < D; d += 32) dot += to_float(qs[h * S + d]) * fold_k[d];
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
+        constexpr float kLog2e = 1.4426950408889634f;
+        if (lane == 0) {
+          fold_score[h] = softcap > 0.0f ? softcap * tanhf(dot * scale / softcap) * kLog2e
+                                         : dot * scale * kLog2e;
+        }
+      }
+    }
+  }
   // Q's A fragment for k-step kk (permuted for kDirectK, see above).
   auto q_fragment = [&](unsigned(&a)[4], int kk) {
     if constexpr (kDirectK) {
@@ -302,6 +416,7 @@ __global__ void __launch_bounds__(kThreads, kBlocks)
     float top = -INFINITY;
 #pragma unroll
     for (int w = 0; w < kWarps; ++w) top = fmaxf(top, ws[(w * kRows + h) * kWidth + D]);
+    if (appends) top = fmaxf(top, fold_score[h]);  // the new key, a fifth state of one key
     float num = 0.0f;
     float den = 0.0f;
     if (top != -INFINITY) {
@@ -311,6 +426,11 @@ __global__ void __launch_bounds__(kThreads, kBlocks)
         const float f = fast_exp2(row[D] - top);
         num += row[d] * f;
         den += row[D + 1] * f;
+      }
+      if (appends) {
+        const float f = fast_exp2(fold_score[h] - top);
+        num += fold_v[d] * f;
+        den += f;
       }
     }
     num *= v_scale;
@@ -328,20 +448,18 @@ __global__ void __launch_bounds__(kThreads, kBlocks)
   if (splits > 1) merge_if_last(partial, tickets + blockIdx.x, splits, group, D, head0, out);
 }
 
-template <typename E, int D, KvWiden W, int kBlocks>
+template <typename E, int D, KvWiden W, int kBlocks, bool kFold>
 cudaError_t launch(const KvLayout& kv, int layer, const float* q, float* out, int T, int heads,
                    float scale, float softcap, int window, int splits, int split_len,
                    const StepMeta& m, float* partial, unsigned* tickets, cudaStream_t s,
-                   bool skip_multi) {
+                   bool skip_multi, const RopeFold& fold) {
   static PerDeviceOnce once;  // one per kernel (a template's static)
-  constexpr auto kernel = decode_tc_kernel<E, D, W, kBlocks>;
-  if (const cudaError_t e = opt_in_smem(once, kernel, smem_bytes<E, D, W>()); e != cudaSuccess) {
-    return e;
-  }
+  constexpr auto kernel = decode_tc_kernel<E, D, W, kBlocks, kFold>;
+  constexpr std::size_t smem = smem_bytes<E, D, W, kFold>();
+  if (const cudaError_t e = opt_in_smem(once, kernel, smem); e != cudaSuccess) return e;
   const dim3 grid(static_cast<unsigned>(T * kv.kv_heads), static_cast<unsigned>(splits));
-  return launch_early_smem(kernel, grid, kThreads, smem_bytes<E, D, W>(), s, kv, layer, q, heads,
-                           scale, softcap, window, splits, split_len, m, partial, tickets, out,
-                           skip_multi);
+  return launch_early_smem(kernel, grid, kThreads, smem, s, kv, layer, q, heads, scale, softcap,
+                           window, splits, split_len, m, partial, tickets, out, skip_multi, fold);
 }
 
 // What an e4m3 cache's decode widens through shared memory (process-wide:
@@ -368,21 +486,36 @@ bool attention_decode_tc_supported(int heads, int head_dim, const KvLayout& kv) 
   return tc_kernels_take(kv, head_dim) && heads % kv.kv_heads == 0 && heads / kv.kv_heads <= kRows;
 }
 
-cudaError_t attention_decode_tc(const KvLayout& kv, int layer, const float* q, float* out, int T,
-                                int heads, int head_dim, float scale, float softcap, int window,
-                                int splits, int split_len, const StepMeta& m, float* partial,
-                                unsigned* tickets, cudaStream_t s, bool skip_multi) {
-  if (!attention_decode_tc_supported(heads, head_dim, kv)) return cudaErrorInvalidValue;
+bool attention_decode_tc_folds(int heads, int head_dim, int rot_dim, const KvLayout& kv) {
+  return attention_decode_tc_supported(heads, head_dim, kv) && rot_dim > 0 && rot_dim % 8 == 0 &&
+         rot_dim <= head_dim;
+}
+
+namespace {
+
+// attention_decode_tc, with the fold or without (null).
+cudaError_t decode_tc(const KvLayout& kv, int layer, const float* q, float* out, int T, int heads,
+                      int head_dim, float scale, float softcap, int window, int splits,
+                      int split_len, const StepMeta& m, float* partial, unsigned* tickets,
+                      cudaStream_t s, bool skip_multi, const RopeFold* fold) {
   if (T == 0) return cudaSuccess;
+  const RopeFold none{};
   return with_tc_kernel(kv, head_dim, [&](auto tag, auto dim) {
     using E = typename decltype(tag)::type;
     constexpr int D = decltype(dim)::value;
     // The kernel of a widen mode at a number of blocks per SM (1: no
     // minimum asked of the compiler), both as integral constants.
     const auto run = [&](auto widen, auto blocks) {
-      return launch<E, D, decltype(widen)::value, decltype(blocks)::value>(
-          kv, layer, q, out, T, heads, scale, softcap, window, splits, split_len, m, partial,
-          tickets, s, skip_multi);
+      constexpr KvWiden kW = decltype(widen)::value;
+      constexpr int kB = decltype(blocks)::value;
+      if (fold != nullptr) {
+        return launch<E, D, kW, kB, true>(kv, layer, q, out, T, heads, scale, softcap, window,
+                                          splits, split_len, m, partial, tickets, s, skip_multi,
+                                          *fold);
+      }
+      return launch<E, D, kW, kB, false>(kv, layer, q, out, T, heads, scale, softcap, window,
+                                         splits, split_len, m, partial, tickets, s, skip_multi,
+                                         none);
     };
     using None = std::integral_constant<KvWiden, KvWiden::kNone>;
     using AnyBlocks = std::integral_constant<int, 1>;
@@ -404,6 +537,27 @@ cudaError_t attention_decode_tc(const KvLayout& kv, int layer, const float* q, f
     }
     return run(std::integral_constant<KvWiden, KvWiden::kAll>{}, AnyBlocks{});
   });
+}
+
+}  // namespace
+
+cudaError_t attention_decode_tc(const KvLayout& kv, int layer, const float* q, float* out, int T,
+                                int heads, int head_dim, float scale, float softcap, int window,
+                                int splits, int split_len, const StepMeta& m, float* partial,
+                                unsigned* tickets, cudaStream_t s, bool skip_multi) {
+  if (!attention_decode_tc_supported(heads, head_dim, kv)) return cudaErrorInvalidValue;
+  return decode_tc(kv, layer, q, out, T, heads, head_dim, scale, softcap, window, splits, split_len,
+                   m, partial, tickets, s, skip_multi, nullptr);
+}
+
+cudaError_t attention_decode_tc_folded(const KvLayout& kv, int layer, const float* q, float* out,
+                                       int T, int heads, int head_dim, float scale, float softcap,
+                                       int window, int splits, int split_len, const StepMeta& m,
+                                       float* partial, unsigned* tickets, const RopeFold& fold,
+                                       cudaStream_t s) {
+  if (!attention_decode_tc_folds(heads, head_dim, fold.rot_dim, kv)) return cudaErrorInvalidValue;
+  return decode_tc(kv, layer, q, out, T, heads, head_dim, scale, softcap, window, splits, split_len,
+                   m, partial, tickets, s, false, &fold);
 }
 
 }  // namespace mlxs::backend::cuda::k

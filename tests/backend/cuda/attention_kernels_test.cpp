@@ -99,11 +99,32 @@ float test_scale(int layer, int which, int head, int kv_heads) {
           0.1f * static_cast<float>(which) + 0.05f * static_cast<float>(layer));
 }
 
-// Runs four steps and returns the worst per-row relative error against the
+// `rope`: the steps go through rope_cache_attention with a rotation of
+// `rot_dim` leading dimensions (none: kv_write, then attention), and the
+// reference rotates its queries and keys in double. Pure decode steps then
+// rotate and append inside the tensor-core decode kernel.
+struct Rope {
+  bool on = false;
+  int rot_dim = 0;
+};
+
+// x rotated in place as RoPE turns position `pos` (pairs i, i + rot_dim / 2).
+void rotate_host(float* x, int rot_dim, int pos) {
+  const int half = rot_dim / 2;
+  for (int i = 0; i < half; ++i) {
+    const double angle = pos * std::pow(10000.0, -2.0 * i / rot_dim);
+    const double a = x[i], b = x[i + half];
+    x[i] = static_cast<float>(a * std::cos(angle) - b * std::sin(angle));
+    x[i + half] = static_cast<float>(b * std::cos(angle) + a * std::sin(angle));
+  }
+}
+
+// Runs the steps and returns the worst per-row relative error against the
 // reference (sqrt(sum d^2 / sum ref^2) over one row's heads). `scaled`: K and
 // V of amplitude kScaledAmp in a cache with per-head scales (test_scale),
 // queries of 1 / kScaledAmp.
-double run_case(const Case& c, Kernels kernels, DType cache = DType::kBF16, bool scaled = false) {
+double run_case(const Case& c, Kernels kernels, DType cache = DType::kBF16, bool scaled = false,
+                Rope rope = {}) {
   auto gpu = make_gpu(kernels);
   if (!gpu) return INFINITY;
   const int hd = c.head_dim;
@@ -138,15 +159,24 @@ double run_case(const Case& c, Kernels kernels, DType cache = DType::kBF16, bool
   EXPECT_TRUE(kv_made.is_ok()) << kv_made.status().to_string();
   if (!kv_made) return INFINITY;
   auto kv = std::move(kv_made).value();
+  int rope_id = -1;
+  if (rope.on) {
+    tensor::RopeSpec spec;
+    spec.rot_dim = rope.rot_dim;
+    for (int i = 0; i < rope.rot_dim / 2; ++i) {
+      spec.inv_freq.push_back(std::pow(10000.0, -2.0 * i / rope.rot_dim));
+    }
+    rope_id = gpu->register_rope(spec);
+  }
 
-  // Scattered, disjoint block tables: A 9 blocks, B 9, C 3.
+  // Scattered, disjoint block tables: A 9 blocks, B 9, C 4.
   std::vector<std::int32_t> perm(kPool);
   std::iota(perm.begin(), perm.end(), 0);
   std::shuffle(perm.begin(), perm.end(), std::mt19937(5));
   std::vector<Seq> seqs(3);
   seqs[0].table.assign(perm.begin(), perm.begin() + 9);
   seqs[1].table.assign(perm.begin() + 9, perm.begin() + 18);
-  seqs[2].table.assign(perm.begin() + 18, perm.begin() + 21);
+  seqs[2].table.assign(perm.begin() + 18, perm.begin() + 22);
 
   core::Xoshiro256 rng(17);
   auto random = [&](std::size_t n, float amp) {
@@ -162,12 +192,15 @@ double run_case(const Case& c, Kernels kernels, DType cache = DType::kBF16, bool
   // for the one-row sequences where the split length allows) and T > 64 (one
   // split); a lone chunk; a pure decode step (its first 64-key tile loaded
   // before the kernel's dependency wait; split into 16-key ranges merged in
-  // the launch under MLXS_CUDA_DECODE_SPLIT_MIN_KEYS=16).
+  // the launch under MLXS_CUDA_DECODE_SPLIT_MIN_KEYS=16); two more pure
+  // decode steps, which read back what the one before appended.
   const std::vector<std::vector<Feed>> steps = {{{0, 37}, {1, 21}, {2, 5, true}},
                                                 {{0, 1}, {1, 30}, {2, 1}},
                                                 {{0, 1}, {1, 70}},
                                                 {{2, 40}},
-                                                {{0, 1}, {1, 1}, {2, 1}}};
+                                                {{0, 1}, {1, 1}, {2, 1}},
+                                                {{2, 1}, {0, 1}},
+                                                {{1, 1}, {0, 1}, {2, 1}}};
   for (std::size_t si = 0; si < steps.size(); ++si) {
     std::vector<std::int32_t> tokens, positions, rows, until;
     std::vector<tensor::SeqSlice> slices;
@@ -189,8 +222,8 @@ double run_case(const Case& c, Kernels kernels, DType cache = DType::kBF16, bool
     }
     const auto T = static_cast<std::int64_t>(tokens.size());
     const float amp = scaled ? kScaledAmp : 1.0f;
-    const auto q = random(static_cast<std::size_t>(T * q_width), 1.0f / amp);
-    const auto k = random(static_cast<std::size_t>(T * kv_width), amp);
+    auto q = random(static_cast<std::size_t>(T * q_width), 1.0f / amp);
+    auto k = random(static_cast<std::size_t>(T * kv_width), amp);
     const auto v = random(static_cast<std::size_t>(T * kv_width), amp);
     auto qb = buffer(q.size()), kb = buffer(k.size()), vb = buffer(v.size()), ob = buffer(q.size());
     const Tensor qt(qb->data(), DType::kF32, {T, q_width}, tensor::Device::kCuda);
@@ -203,10 +236,25 @@ double run_case(const Case& c, Kernels kernels, DType cache = DType::kBF16, bool
     tensor::StepBatch batch{tokens, positions, slices, rows};
     if (spans) batch.attend_until = until;
     gpu->begin_step(batch);
-    gpu->kv_write(*kv, kLayer, kt, vt);
     const tensor::AttentionSpec spec{c.heads, c.kv_heads, hd, scale, c.softcap, c.window};
-    gpu->attention(*kv, kLayer, qt, spec, ot);
+    if (rope.on) {
+      gpu->rope_cache_attention(qt, kt, vt, hd, rope_id, *kv, kLayer, spec, ot);
+    } else {
+      gpu->kv_write(*kv, kLayer, kt, vt);
+      gpu->attention(*kv, kLayer, qt, spec, ot);
+    }
     gpu->end_step();
+    // The reference's queries and keys, rotated as the step's were.
+    if (rope.on) {
+      for (std::int64_t t = 0; t < T; ++t) {
+        const int pos = positions[static_cast<std::size_t>(t)];
+        for (int h = 0; h < c.heads; ++h)
+          rotate_host(q.data() + (t * c.heads + h) * hd, rope.rot_dim, pos);
+        for (int h = 0; h < c.kv_heads; ++h) {
+          rotate_host(k.data() + (t * c.kv_heads + h) * hd, rope.rot_dim, pos);
+        }
+      }
+    }
     std::vector<float> got(q.size());
     const core::Status copied = gpu->copy_to_host(ot, got.data());
     EXPECT_TRUE(copied.is_ok()) << "step " << si << ": " << copied.to_string();
@@ -394,6 +442,34 @@ TEST(CudaDecodeAttention, KeysLocatedByDivisionMatchReference) {
 // 448 read back as code * scale in every kernel, within the same bounds.
 TEST(CudaFp8KvAttention, PerHeadScalesEveryKernel) {
   expect_every_fp8_kernel(true, "scaled fp8 cache");
+}
+
+// RoPE and the cache append inside the tensor-core decode kernel (pure decode
+// steps; the mixed ones run rope_and_cache, then attention): every case on
+// the bf16 and the e4m3 cache (scaled), whole and partial rotation, in one
+// split and in 16-key splits merged in the launch, and the unfolded path
+// (MLXS_CUDA_ROPE_FOLD=0) through the same op, against the rotated reference.
+TEST(CudaDecodeAttention, RopeFoldedIntoDecodeKernelMatchesReference) {
+  for (const char* split : {"", "16"}) {
+    if (*split != '\0') setenv("MLXS_CUDA_DECODE_SPLIT_MIN_KEYS", split, 1);
+    for (const Case& c : decode_cases()) {
+      for (const int rot : {c.head_dim, c.head_dim / 2}) {
+        if (rot % 8 != 0) continue;  // not foldable: the two ops (checked elsewhere)
+        const std::string name = fmt::format("{} rot {} split {}", case_name(c), rot, split);
+        EXPECT_LT(run_case(c, Kernels::kDecodeTensor, DType::kBF16, false, {true, rot}), 1e-2)
+            << name;
+        EXPECT_LT(run_case(c, Kernels::kDecodeTensor, DType::kF8E4M3, true, {true, rot}), 1e-2)
+            << name;
+      }
+    }
+    unsetenv("MLXS_CUDA_DECODE_SPLIT_MIN_KEYS");
+  }
+  setenv("MLXS_CUDA_ROPE_FOLD", "0", 1);
+  for (const Case& c : decode_cases()) {
+    EXPECT_LT(run_case(c, Kernels::kDecodeTensor, DType::kBF16, false, {true, c.head_dim}), 1e-2)
+        << case_name(c) << " unfolded";
+  }
+  unsetenv("MLXS_CUDA_ROPE_FOLD");
 }
 
 // Scales of the wrong count are refused; a bf16 cache ignores them.
