@@ -445,9 +445,9 @@ TEST(CudaFp8KvAttention, PerHeadScalesEveryKernel) {
 }
 
 // RoPE and the cache append inside the tensor-core decode kernel (pure decode
-// steps; the mixed ones run rope_and_cache, then attention): every case on
-// the bf16 and the e4m3 cache (scaled), whole and partial rotation, in one
-// split and in 16-key splits merged in the launch, and the unfolded path
+// steps in one key split; mixed and split steps run rope_and_cache, then
+// attention): every case on the bf16 and the e4m3 cache (scaled), whole and
+// partial rotation, unsplit and in 16-key splits, and the unfolded path
 // (MLXS_CUDA_ROPE_FOLD=0) through the same op, against the rotated reference.
 TEST(CudaDecodeAttention, RopeFoldedIntoDecodeKernelMatchesReference) {
   for (const char* split : {"", "16"}) {
