@@ -24,6 +24,8 @@ if [ -x /usr/local/cuda/bin/nvcc ] || command -v nvcc >/dev/null; then
   phase "CUDA compile"
 fi
 
-FUZZ_SECONDS="${FUZZ_SECONDS:-60}" bash scripts/fuzz.sh
+# 30 s a target: CI runs from a cold cache within its time (FUZZ_SECONDS=300
+# for a longer run by hand).
+FUZZ_SECONDS="${FUZZ_SECONDS:-30}" bash scripts/fuzz.sh
 phase "fuzz"
 echo "[test] all tests passed" >&2
