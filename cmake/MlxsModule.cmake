@@ -25,17 +25,3 @@ function(mlxs_test name)
   set_tests_properties(${name} PROPERTIES LABELS "${T_LABELS}" TIMEOUT ${T_TIMEOUT}
                        ENVIRONMENT "MLXS_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
 endfunction()
-
-# The tests' own sources in the test build (Debug: the dev preset): -O0 and
-# no sanitizer instrumentation. They are gtest bodies, heavy to compile and
-# light to run; the code under test in src/ keeps -O1 and ASan + UBSan (and
-# ASan's allocator and the sanitizer runtimes are linked into every test).
-# Measured on a test file: 26.8 s of CPU at -O0 with the sanitizers, 17.8 s
-# without; -O1 about three times that. A cold CI build spends most of its
-# time compiling tests.
-macro(mlxs_debug_build_unoptimized)
-  add_compile_options($<$<AND:$<CONFIG:Debug>,$<COMPILE_LANGUAGE:CXX>>:-O0>)
-  if(MLXS_SANITIZE)
-    add_compile_options($<$<AND:$<CONFIG:Debug>,$<COMPILE_LANGUAGE:CXX>>:-fno-sanitize=all>)
-  endif()
-endmacro()

@@ -22,6 +22,7 @@
 #include "backend/cuda/kv_tile.cuh"
 #include "backend/cuda/launch_util.cuh"
 #include "backend/cuda/mma_util.cuh"
+#include "backend/cuda/rope_angle.cuh"
 #include "backend/cuda/split_merge.cuh"
 
 namespace mlxs::backend::cuda::k {
@@ -201,10 +202,9 @@ __global__ void __launch_bounds__(kThreads, kBlocks)
   const int half = fold.rot_dim / 2;
   if constexpr (kFold) {
     for (int i = tid; i < half; i += kThreads) {
-      double sn, cs;
-      sincos(static_cast<double>(pos) * fold.inv_freq[i], &sn, &cs);
-      fold_cs[i] = static_cast<float>(cs * fold.attention_factor);
-      fold_cs[half + i] = static_cast<float>(sn * fold.attention_factor);
+      const float2 cs = rope_cos_sin(pos, fold.inv_freq[i], fold.attention_factor);
+      fold_cs[i] = cs.x;
+      fold_cs[half + i] = cs.y;
     }
   }
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900

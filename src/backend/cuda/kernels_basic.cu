@@ -11,6 +11,7 @@
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/kv_access.cuh"
 #include "backend/cuda/launch_util.cuh"
+#include "backend/cuda/rope_angle.cuh"
 
 namespace mlxs::backend::cuda::k {
 namespace {
@@ -123,10 +124,9 @@ __global__ void rope_kernel(float* x, int heads, int head_dim, int rot_dim, cons
   __shared__ float cos_s[kMaxRotHalf];
   __shared__ float sin_s[kMaxRotHalf];
   for (int i = threadIdx.x; i < half; i += blockDim.x) {
-    double sn, cs;
-    sincos(rope_position(m, axis, i, t) * inv_freq[i], &sn, &cs);
-    cos_s[i] = static_cast<float>(cs * attention_factor);
-    sin_s[i] = static_cast<float>(sn * attention_factor);
+    const float2 cs = rope_cos_sin(rope_position(m, axis, i, t), inv_freq[i], attention_factor);
+    cos_s[i] = cs.x;
+    sin_s[i] = cs.y;
   }
   __syncthreads();
   for (int idx = threadIdx.x; idx < heads * half; idx += blockDim.x) {
@@ -195,10 +195,9 @@ __global__ void rope_cache_kernel(float* q, float* k, const float* v, int heads,
   __shared__ float cos_s[kMaxRotHalf];
   __shared__ float sin_s[kMaxRotHalf];
   for (int i = threadIdx.x; i < half; i += blockDim.x) {
-    double sn, cs;
-    sincos(rope_position(m, axis, i, t) * inv_freq[i], &sn, &cs);
-    cos_s[i] = static_cast<float>(cs * attention_factor);
-    sin_s[i] = static_cast<float>(sn * attention_factor);
+    const float2 cs = rope_cos_sin(rope_position(m, axis, i, t), inv_freq[i], attention_factor);
+    cos_s[i] = cs.x;
+    sin_s[i] = cs.y;
   }
   __syncthreads();
   const int total = (heads + kv.kv_heads) * half;
@@ -249,10 +248,9 @@ __global__ void rope_cache_head_kernel(float* q, float* k, const float* v, int h
   float c = 0.0f;
   float sv = 0.0f;
   if (i < half) {
-    double sn, cs;
-    sincos(rope_position(m, axis, i, t) * inv_freq[i], &sn, &cs);
-    c = static_cast<float>(cs * attention_factor);
-    sv = static_cast<float>(sn * attention_factor);
+    const float2 cs = rope_cos_sin(rope_position(m, axis, i, t), inv_freq[i], attention_factor);
+    c = cs.x;
+    sv = cs.y;
   }
   T* kdst = nullptr;
   T* vdst = nullptr;
