@@ -763,6 +763,24 @@ struct CudaBackend::Impl {
     if (count > 0) plain_linear(x, M, K, std::span<const tensor::LinearOut>(plain, count));
   }
 
+  // Whether the step's split partials fit the planned attention workspace
+  // (an internal error on the step when not).
+  bool attention_workspace_fits(const tensor::AttentionSpec& spec) {
+    const auto need =
+        static_cast<std::size_t>(step_tokens) * static_cast<std::size_t>(spec.n_heads) *
+        static_cast<std::size_t>(attn_splits) * static_cast<std::size_t>(spec.head_dim + 2);
+    if (need <= attn_partial_floats) return true;
+    check(Status(ErrorCode::kInternalError,
+                 "attention workspace smaller than planned heads x head_dim"));
+    return false;
+  }
+
+  // Whether the step's one-row sequences take the tensor-core decode kernel.
+  bool decode_on_tensor_cores(const tensor::AttentionSpec& spec, const k::KvLayout& kv) const {
+    return step_tokens >= decode_tc_min_rows &&
+           k::attention_decode_tc_supported(spec.n_heads, spec.head_dim, kv);
+  }
+
   // Whether a plain linear of M rows runs on our f32 GEMV rather than a
   // cuBLASLt GEMM on 16-bit activations.
   bool takes_gemv(std::int64_t M) const {
@@ -1576,18 +1594,6 @@ void CudaBackend::gated_mlp(const Tensor& x, const tensor::Weight& gate, const t
                 std::span<const tensor::LinearOut>(&down, 1));
 }
 
-// Whether the step's split partials fit the planned workspace (an internal
-// error on the step when not).
-bool CudaBackend::attention_workspace_fits(const tensor::AttentionSpec& spec) {
-  const auto need =
-      static_cast<std::size_t>(impl_->step_tokens) * static_cast<std::size_t>(spec.n_heads) *
-      static_cast<std::size_t>(impl_->attn_splits) * static_cast<std::size_t>(spec.head_dim + 2);
-  if (need <= impl_->attn_partial_floats) return true;
-  impl_->check(Status(ErrorCode::kInternalError,
-                      "attention workspace smaller than planned heads x head_dim"));
-  return false;
-}
-
 void CudaBackend::rope_cache_attention(Tensor q, Tensor k_, const Tensor& v, int head_dim,
                                        int rope_id, tensor::KvStorage& kv, int layer,
                                        const tensor::AttentionSpec& spec, Tensor out) {
@@ -1602,9 +1608,7 @@ void CudaBackend::rope_cache_attention(Tensor q, Tensor k_, const Tensor& v, int
   const auto& layout = static_cast<const CudaKvStorage&>(kv).layout();
   const bool fold = impl_->rope_fold && impl_->attn_splits == 1 && !impl_->step_multi_rows &&
                     impl_->meta.attend_until == nullptr && r.axis == nullptr &&
-                    head_dim == spec.head_dim &&
-                    q.cols() == std::int64_t{spec.n_heads} * head_dim &&
-                    impl_->step_tokens >= impl_->decode_tc_min_rows &&
+                    impl_->decode_on_tensor_cores(spec, layout) &&
                     k::attention_decode_tc_folds(spec.n_heads, head_dim, r.spec.rot_dim, layout);
   if (!fold) {
     tensor::Backend::rope_cache_attention(q, k_, v, head_dim, rope_id, kv, layer, spec, out);
@@ -1612,7 +1616,7 @@ void CudaBackend::rope_cache_attention(Tensor q, Tensor k_, const Tensor& v, int
   }
   if (impl_->replaying) return;  // the step's graph does the work
   const Impl::OpTimer timer(impl_.get(), "attention");
-  if (!attention_workspace_fits(spec)) return;
+  if (!impl_->attention_workspace_fits(spec)) return;
   const k::RopeFold f{k_.as<float>(), v.as<float>(), r.inv_freq, r.spec.rot_dim,
                       r.spec.attention_factor};
   impl_->check(k::attention_decode_tc_folded(
@@ -1628,7 +1632,7 @@ void CudaBackend::attention(const tensor::KvStorage& kv, int layer, const Tensor
   if (impl_->replaying) return;  // the step's graph does the work
   const Impl::OpTimer timer(impl_.get(), "attention");
   const auto& layout = static_cast<const CudaKvStorage&>(kv).layout();
-  if (!attention_workspace_fits(spec)) return;
+  if (!impl_->attention_workspace_fits(spec)) return;
   // Prefill chunks on the tensor cores (bf16 caches); the one-row sequences
   // of the step, if any, then go to the per-row kernels below.
   const bool tc = impl_->prefill_tc && impl_->step_multi_rows &&
@@ -1643,10 +1647,7 @@ void CudaBackend::attention(const tensor::KvStorage& kv, int layer, const Tensor
   // The one-row sequences: the tensor-core decode kernel, else the CUDA-core
   // one (the same contract), else the per-row kernels.
   const auto decode = [&]() -> decltype(&k::attention_decode) {
-    if (impl_->step_tokens >= impl_->decode_tc_min_rows &&
-        k::attention_decode_tc_supported(spec.n_heads, spec.head_dim, layout)) {
-      return &k::attention_decode_tc;
-    }
+    if (impl_->decode_on_tensor_cores(spec, layout)) return &k::attention_decode_tc;
     if (impl_->decode_kernels && impl_->step_tokens <= impl_->decode_max_rows &&
         k::attention_decode_supported(spec.n_heads, spec.head_dim, layout)) {
       return &k::attention_decode;

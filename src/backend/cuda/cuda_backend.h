@@ -150,7 +150,6 @@ class CudaBackend final : public tensor::Backend {
   void attach_peers(const PeerExchange* peers);
 
  private:
-  bool attention_workspace_fits(const tensor::AttentionSpec& spec);
   struct Impl;
   explicit CudaBackend(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
