@@ -99,20 +99,20 @@ float test_scale(int layer, int which, int head, int kv_heads) {
           0.1f * static_cast<float>(which) + 0.05f * static_cast<float>(layer));
 }
 
-// `rope`: the steps go through rope_cache_attention with a rotation of
-// `rot_dim` leading dimensions (none: kv_write, then attention), and the
-// reference rotates its queries and keys in double. Pure decode steps then
-// rotate and append inside the tensor-core decode kernel.
-struct Rope {
-  bool on = false;
-  int rot_dim = 0;
-};
+// A RoPE of base 10,000 over the first rot_dim dimensions of each head.
+tensor::RopeSpec rope_of(int rot_dim) {
+  tensor::RopeSpec spec;
+  spec.rot_dim = rot_dim;
+  for (int i = 0; i < rot_dim / 2; ++i)
+    spec.inv_freq.push_back(std::pow(10000.0, -2.0 * i / rot_dim));
+  return spec;
+}
 
-// x rotated in place as RoPE turns position `pos` (pairs i, i + rot_dim / 2).
-void rotate_host(float* x, int rot_dim, int pos) {
-  const int half = rot_dim / 2;
+// x rotated in place as `rope` turns position `pos` (pairs i, i + rot_dim / 2).
+void rotate_host(const tensor::RopeSpec& rope, float* x, int pos) {
+  const int half = rope.rot_dim / 2;
   for (int i = 0; i < half; ++i) {
-    const double angle = pos * std::pow(10000.0, -2.0 * i / rot_dim);
+    const double angle = pos * rope.inv_freq[static_cast<std::size_t>(i)];
     const double a = x[i], b = x[i + half];
     x[i] = static_cast<float>(a * std::cos(angle) - b * std::sin(angle));
     x[i + half] = static_cast<float>(b * std::cos(angle) + a * std::sin(angle));
@@ -122,9 +122,12 @@ void rotate_host(float* x, int rot_dim, int pos) {
 // Runs the steps and returns the worst per-row relative error against the
 // reference (sqrt(sum d^2 / sum ref^2) over one row's heads). `scaled`: K and
 // V of amplitude kScaledAmp in a cache with per-head scales (test_scale),
-// queries of 1 / kScaledAmp.
+// queries of 1 / kScaledAmp. `rot_dim` > 0: the steps go through
+// rope_cache_attention with rope_of(rot_dim) (else kv_write, then
+// attention) and the reference rotates its queries and keys in double; pure
+// decode steps then rotate and append inside the tensor-core decode kernel.
 double run_case(const Case& c, Kernels kernels, DType cache = DType::kBF16, bool scaled = false,
-                Rope rope = {}) {
+                int rot_dim = 0) {
   auto gpu = make_gpu(kernels);
   if (!gpu) return INFINITY;
   const int hd = c.head_dim;
@@ -159,15 +162,8 @@ double run_case(const Case& c, Kernels kernels, DType cache = DType::kBF16, bool
   EXPECT_TRUE(kv_made.is_ok()) << kv_made.status().to_string();
   if (!kv_made) return INFINITY;
   auto kv = std::move(kv_made).value();
-  int rope_id = -1;
-  if (rope.on) {
-    tensor::RopeSpec spec;
-    spec.rot_dim = rope.rot_dim;
-    for (int i = 0; i < rope.rot_dim / 2; ++i) {
-      spec.inv_freq.push_back(std::pow(10000.0, -2.0 * i / rope.rot_dim));
-    }
-    rope_id = gpu->register_rope(spec);
-  }
+  const tensor::RopeSpec rope = rope_of(rot_dim);
+  const int rope_id = rot_dim > 0 ? gpu->register_rope(rope) : -1;
 
   // Scattered, disjoint block tables: A 9 blocks, B 9, C 4.
   std::vector<std::int32_t> perm(kPool);
@@ -237,7 +233,7 @@ double run_case(const Case& c, Kernels kernels, DType cache = DType::kBF16, bool
     if (spans) batch.attend_until = until;
     gpu->begin_step(batch);
     const tensor::AttentionSpec spec{c.heads, c.kv_heads, hd, scale, c.softcap, c.window};
-    if (rope.on) {
+    if (rot_dim > 0) {
       gpu->rope_cache_attention(qt, kt, vt, hd, rope_id, *kv, kLayer, spec, ot);
     } else {
       gpu->kv_write(*kv, kLayer, kt, vt);
@@ -245,13 +241,12 @@ double run_case(const Case& c, Kernels kernels, DType cache = DType::kBF16, bool
     }
     gpu->end_step();
     // The reference's queries and keys, rotated as the step's were.
-    if (rope.on) {
+    if (rot_dim > 0) {
       for (std::int64_t t = 0; t < T; ++t) {
         const int pos = positions[static_cast<std::size_t>(t)];
-        for (int h = 0; h < c.heads; ++h)
-          rotate_host(q.data() + (t * c.heads + h) * hd, rope.rot_dim, pos);
+        for (int h = 0; h < c.heads; ++h) rotate_host(rope, q.data() + (t * c.heads + h) * hd, pos);
         for (int h = 0; h < c.kv_heads; ++h) {
-          rotate_host(k.data() + (t * c.kv_heads + h) * hd, rope.rot_dim, pos);
+          rotate_host(rope, k.data() + (t * c.kv_heads + h) * hd, pos);
         }
       }
     }
@@ -454,19 +449,16 @@ TEST(CudaDecodeAttention, RopeFoldedIntoDecodeKernelMatchesReference) {
     if (*split != '\0') setenv("MLXS_CUDA_DECODE_SPLIT_MIN_KEYS", split, 1);
     for (const Case& c : decode_cases()) {
       for (const int rot : {c.head_dim, c.head_dim / 2}) {
-        if (rot % 8 != 0) continue;  // not foldable: the two ops (checked elsewhere)
         const std::string name = fmt::format("{} rot {} split {}", case_name(c), rot, split);
-        EXPECT_LT(run_case(c, Kernels::kDecodeTensor, DType::kBF16, false, {true, rot}), 1e-2)
-            << name;
-        EXPECT_LT(run_case(c, Kernels::kDecodeTensor, DType::kF8E4M3, true, {true, rot}), 1e-2)
-            << name;
+        EXPECT_LT(run_case(c, Kernels::kDecodeTensor, DType::kBF16, false, rot), 1e-2) << name;
+        EXPECT_LT(run_case(c, Kernels::kDecodeTensor, DType::kF8E4M3, true, rot), 1e-2) << name;
       }
     }
     unsetenv("MLXS_CUDA_DECODE_SPLIT_MIN_KEYS");
   }
   setenv("MLXS_CUDA_ROPE_FOLD", "0", 1);
   for (const Case& c : decode_cases()) {
-    EXPECT_LT(run_case(c, Kernels::kDecodeTensor, DType::kBF16, false, {true, c.head_dim}), 1e-2)
+    EXPECT_LT(run_case(c, Kernels::kDecodeTensor, DType::kBF16, false, c.head_dim), 1e-2)
         << case_name(c) << " unfolded";
   }
   unsetenv("MLXS_CUDA_ROPE_FOLD");
