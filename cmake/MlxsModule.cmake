@@ -9,6 +9,9 @@ function(mlxs_module name)
   target_link_libraries(mlxs_${name} PUBLIC ${M_DEPS} ${M_EXTERNAL}
                         PRIVATE ${M_PRIVATE_EXTERNAL})
   mlxs_warnings(mlxs_${name})
+  if(name IN_LIST MLXS_FUZZ_COVERED)
+    target_compile_options(mlxs_${name} PRIVATE $<$<COMPILE_LANGUAGE:C,CXX>:-fsanitize=fuzzer-no-link>)
+  endif()
 endfunction()
 
 # mlxs_test(NAME SOURCES ... LIBS ... LABELS ...)
