@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <optional>
 #include <utility>
 
@@ -72,6 +73,38 @@ Result<std::vector<float>> read_kv_scales(Binder& bind, const std::string& prefi
     }
   }
   if (!any) out.clear();
+  return out;
+}
+
+std::vector<std::int32_t> calibration_token_ids(int count, std::int64_t vocab) {
+  std::vector<std::int32_t> ids(static_cast<std::size_t>(std::max(count, 0)));
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    // frac(i · φ) in 32 bits, scaled to the vocabulary: a low-discrepancy
+    // sequence, so the ids stay apart.
+    const std::uint64_t frac = (static_cast<std::uint64_t>(i) * 0x9E3779B97F4A7C15ull) >> 32;
+    ids[i] = static_cast<std::int32_t>((frac * static_cast<std::uint64_t>(vocab)) >> 32);
+  }
+  return ids;
+}
+
+void fold_head_absmax(std::span<const float> x, std::int64_t heads, std::int64_t head_dim,
+                      std::span<float> absmax) {
+  const auto width = static_cast<std::size_t>(heads * head_dim);
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const float a = std::fabs(x[i]);
+    if (!std::isfinite(a)) continue;
+    float& m = absmax[(i % width) / static_cast<std::size_t>(head_dim)];
+    m = std::max(m, a);
+  }
+}
+
+std::vector<float> kv_scales_from_absmax(std::span<const float> absmax) {
+  constexpr float kE4m3Max = 448.0f;
+  std::vector<float> out(absmax.size());
+  for (std::size_t i = 0; i < absmax.size(); ++i) {
+    const float scale = absmax[i] * kKvCalibrationHeadroom / kE4m3Max;
+    out[i] = std::isnormal(scale) ? scale : 1.0f;  // zeros, or too small to divide by
+  }
   return out;
 }
 

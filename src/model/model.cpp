@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <numeric>
 #include <optional>
 #include <set>
 
@@ -110,6 +111,10 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& dir, tensor::Backe
   MLXS_RETURN_IF_ERROR(shard_weights(*model->store_, shard));
   MLXS_RETURN_IF_ERROR(model->bind_weights(vision));
   MLXS_RETURN_IF_ERROR(model->plan_memory());
+  if (backend.kv_dtype() == tensor::DType::kF8E4M3 && model->kv_scales_.empty() &&
+      options.kv_calibration_tokens > 0) {
+    MLXS_RETURN_IF_ERROR(model->calibrate_kv_scales(options.kv_calibration_tokens));
+  }
   return model;
 }
 
@@ -396,6 +401,70 @@ Status Model::residual_norm(Tensor t, const Tensor& post_norm, Tensor x, const T
   return Status::ok();
 }
 
+Status Model::attend(Tensor q, Tensor k, const Tensor& v, tensor::KvStorage& kv, std::size_t layer,
+                     Tensor attn) {
+  const LayerWeights& L = layers_[layer];
+  const int head_dim = static_cast<int>(config_.head_dim);
+  const int l = static_cast<int>(layer);
+  if (kv_absmax_ == nullptr) {
+    backend_.rope_cache_attention(q, k, v, head_dim, L.rope_id, kv, l, L.attention, attn);
+    return Status::ok();
+  }
+  // Calibration: the unfused ops, K read back once rotated (as the cache
+  // holds it) and V as it is.
+  backend_.rope(q, head_dim, L.rope_id);
+  backend_.rope(k, head_dim, L.rope_id);
+  const std::int64_t heads = config_.kv_heads;
+  for (int which = 0; which < 2; ++which) {
+    const Tensor& t = which == 0 ? k : v;
+    kv_observed_.resize(static_cast<std::size_t>(t.numel()));
+    MLXS_RETURN_IF_ERROR(backend_.copy_to_host(t, kv_observed_.data()));
+    const auto at = (static_cast<std::size_t>(layer) * 2 + static_cast<std::size_t>(which)) *
+                    static_cast<std::size_t>(heads);
+    fold_head_absmax(kv_observed_, heads, config_.head_dim,
+                     std::span<float>(*kv_absmax_).subspan(at, static_cast<std::size_t>(heads)));
+  }
+  backend_.kv_write(kv, l, k, v);
+  backend_.attention(kv, l, q, L.attention, attn);
+  return Status::ok();
+}
+
+Status Model::calibrate_kv_scales(int tokens) {
+  const ModelConfig& c = config_;
+  const int T = std::min({tokens, options_.max_batch_tokens, max_context_});
+  if (T <= 0) return Status(ErrorCode::kInvalidParams, "KV calibration needs at least one token");
+  constexpr int kBlock = 16;
+  const int blocks = (T + kBlock - 1) / kBlock;
+  tensor::KvCacheShape shape = kv_shape(blocks, kBlock);
+  shape.dtype =
+      backend_.kv_dtype() == tensor::DType::kF32 ? tensor::DType::kF32 : tensor::DType::kBF16;
+  shape.scales.clear();
+  MLXS_ASSIGN_OR_RETURN(auto cache, backend_.create_kv_storage(shape));
+  // Ids spread over the whole vocabulary at positions 0 .. T-1 of one
+  // sequence; no logits.
+  const std::vector<std::int32_t> ids = calibration_token_ids(T, c.vocab);
+  std::vector<std::int32_t> positions(ids.size()), table(static_cast<std::size_t>(blocks));
+  std::iota(positions.begin(), positions.end(), 0);
+  std::iota(table.begin(), table.end(), 0);
+  const tensor::SeqSlice seq{0, T, T, table.data(), blocks};
+  tensor::StepBatch batch;
+  batch.tokens = ids;
+  batch.positions = positions;
+  batch.seqs = std::span<const tensor::SeqSlice>(&seq, 1);
+  std::vector<float> absmax(static_cast<std::size_t>(c.layers * 2 * c.kv_heads), 0.0f);
+  kv_absmax_ = &absmax;
+  auto out = forward(batch, *cache);
+  kv_absmax_ = nullptr;
+  kv_observed_ = {};
+  MLXS_RETURN_IF_ERROR(out.status());
+  MLXS_RETURN_IF_ERROR(backend_.synchronize());
+  kv_scales_ = kv_scales_from_absmax(absmax);
+  kv_scales_calibrated_ = true;
+  const auto [lo, hi] = std::minmax_element(kv_scales_.begin(), kv_scales_.end());
+  core::log_info("kv_scales_calibrated", {{"tokens", T}, {"min_scale", *lo}, {"max_scale", *hi}});
+  return Status::ok();
+}
+
 Result<Tensor> Model::forward(const tensor::StepBatch& batch, tensor::KvStorage& kv) {
   MLXS_RETURN_IF_ERROR(validate(batch, kv));
   const ModelConfig& c = config_;
@@ -437,8 +506,7 @@ Result<Tensor> Model::forward(const tensor::StepBatch& batch, tensor::KvStorage&
       be.head_rms_norm(q, static_cast<int>(c.head_dim), L.q_norm, eps, off);
       be.head_rms_norm(k, static_cast<int>(c.head_dim), L.k_norm, eps, off);
     }
-    be.rope_cache_attention(q, k, v, static_cast<int>(c.head_dim), L.rope_id, kv,
-                            static_cast<int>(l), L.attention, attn);
+    MLXS_RETURN_IF_ERROR(attend(q, k, v, kv, l, attn));
     const tensor::LinearOut o{&L.o, t};
     be.linear(attn, std::span<const tensor::LinearOut>(&o, 1));
     // Row-parallel o_proj: each rank holds a partial sum of the output.

@@ -50,6 +50,11 @@ struct LoadOptions {
   // Vision models: the most patches one image may have (Qwen2-VL's
   // variable-size images); 0 takes the preprocessor config's max_pixels.
   std::int64_t max_image_patches = 0;
+  // A backend whose KV cache is e4m3 (CUDA's --kv-cache-dtype fp8) and a
+  // checkpoint without k_scale / v_scale: the scales are calibrated at load
+  // from one prefill of this many tokens (spread over the vocabulary, at most
+  // max_batch_tokens) into a bf16 cache (kv_scales.h). 0: scales of 1.
+  int kv_calibration_tokens = 256;
   // Called as checkpoint tensors are bound. For progress displays; may be
   // empty.
   std::function<void(const LoadProgress&)> progress;
@@ -98,12 +103,19 @@ class Model {
   const LoadOptions& options() const { return options_; }
   int max_context() const { return max_context_; }
 
-  // Shape of a KV cache of `blocks` blocks for this model, with the
-  // checkpoint's KV-cache scales when it has any.
+  // Shape of a KV cache of `blocks` blocks for this model, with its KV-cache
+  // scales when it has any.
   tensor::KvCacheShape kv_shape(int blocks, int block_size) const;
-  // The checkpoint's KV-cache scales as KvCacheShape::scales holds them
-  // ([layers][2: K, V][this rank's kv heads]); empty when it has none.
+  // The KV-cache scales as KvCacheShape::scales holds them ([layers][2: K,
+  // V][this rank's kv heads]): the checkpoint's, else calibrated at load for
+  // an e4m3 cache (LoadOptions::kv_calibration_tokens); empty otherwise.
   const std::vector<float>& kv_scales() const { return kv_scales_; }
+  bool kv_scales_calibrated() const { return kv_scales_calibrated_; }
+  // Calibrates kv_scales() from one prefill of `tokens` tokens (at most
+  // max_batch_tokens and the context) into a temporary bf16 cache, on any
+  // backend; Model::load calls it when the cache is e4m3 and the checkpoint
+  // has no scales. Under tensor parallelism every rank calls it together.
+  core::Status calibrate_kv_scales(int tokens);
 
   // Runs one step. Returns logits [batch.logit_rows.size(), vocab] on the
   // backend's device, valid until the next call. The batch must respect the
@@ -145,6 +157,10 @@ class Model {
   core::Status residual_norm(tensor::Tensor t, const tensor::Tensor& post_norm, tensor::Tensor x,
                              const tensor::Tensor& next_norm, tensor::Tensor h);
   core::Status validate_multimodal(const tensor::StepBatch& batch) const;
+  // RoPE, the cache append and attention of layer `layer` (fused where the
+  // backend can), observing K and V during calibration.
+  core::Status attend(tensor::Tensor q, tensor::Tensor k, const tensor::Tensor& v,
+                      tensor::KvStorage& kv, std::size_t layer, tensor::Tensor attn);
 
   tensor::Backend& backend_;
   LoadOptions options_;
@@ -167,6 +183,11 @@ class Model {
   tensor::Tensor final_norm_;
   std::vector<LayerWeights> layers_;
   std::vector<float> kv_scales_;  // see kv_scales()
+  bool kv_scales_calibrated_ = false;
+  // During calibrate_kv_scales only: the largest |K| and |V| written so far,
+  // laid out as kv_scales_, and the host copy of one layer's K or V.
+  std::vector<float>* kv_absmax_ = nullptr;
+  std::vector<float> kv_observed_;
   // Tensor parallelism: the group (null for a whole model) and this rank's
   // rows of the vocabulary [vocab_begin_, vocab_begin_ + vocab_rows_).
   tensor::Communicator* comm_ = nullptr;

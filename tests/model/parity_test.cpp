@@ -6,6 +6,7 @@
 // references of their dequantized weights, from every config file present.
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 
@@ -15,9 +16,11 @@
 #ifdef MLXS_PARITY_CUDA
 #include "backend/cuda/cuda_backend.h"
 #endif
+#include "core/half.h"
 #include "core/json_util.h"
 #include "model/model.h"
 #include "model/runner.h"
+#include "model/safetensors_writer.h"
 #include "tensor/logits.h"
 #include "testing/fixtures.h"
 
@@ -123,13 +126,17 @@ struct Loaded {
 // precision the 1e-3 bound assumes.
 // fast (CUDA): the serving path (16-bit activations on the tensor cores,
 // FP8 weights through the FP8 GEMV) instead of exact f32 math.
+// kv_dtype (CUDA, with fast): the cache's element type; calibration_tokens:
+// LoadOptions::kv_calibration_tokens.
 Loaded load(const std::string& dir, const std::string& config_file, int max_batch_tokens,
-            int int8_digits = 0, bool fast = false) {
+            int int8_digits = 0, bool fast = false, tensor::DType kv_dtype = tensor::DType::kBF16,
+            int calibration_tokens = 256) {
   Loaded l;
 #ifdef MLXS_PARITY_CUDA
   // The same checks on the GPU, all in f32 math (the references' precision).
   backend::cuda::CudaOptions cuda;
   cuda.exact_f32 = !fast;
+  cuda.kv_dtype = kv_dtype;
   auto made = backend::cuda::CudaBackend::create(cuda);
   EXPECT_TRUE(made.is_ok()) << made.status().to_string();
   if (!made) return l;
@@ -143,7 +150,9 @@ Loaded load(const std::string& dir, const std::string& config_file, int max_batc
 #endif
   (void)int8_digits;
   (void)fast;
+  (void)kv_dtype;
   LoadOptions o;
+  o.kv_calibration_tokens = calibration_tokens;
   o.config_file = config_file;
   o.max_batch_tokens = max_batch_tokens;
   o.max_seqs = 8;
@@ -452,6 +461,154 @@ TEST(ParityFp8Fast, Fp8CasesMatchTheReferences) {
           name.c_str(), pi, p.full_ids.size(), prefill, prefill_bound);
     }
   }
+}
+#endif
+
+#ifdef MLXS_PARITY_CUDA
+// The e4m3 cache of checkpoints without KV scales, one token at a time on the
+// serving path. Stated bound: 1e-3 + 1/8 of the largest reference logit
+// (e4m3's 2^-4 relative rounding of every key and value, doubled for its
+// growth over the layers, as the FP8 prefill's), and every greedy token whose
+// reference margin exceeds it. MoE cases are printed, not bounded: a top-k
+// router turns that rounding into another expert choice.
+constexpr double kFp8CacheBound = 0.125;
+
+// A case's prompts token by token (greedy tokens checked when asked): the
+// largest |logit - reference| and whether every prompt met its bound.
+struct CacheRun {
+  double worst = 0.0;    // max |dlogit| over the prompts
+  double allowed = 0.0;  // the bound at the prompt that came closest to it
+  bool within = true;
+};
+CacheRun run_cache(Runner& runner, const Case& c, std::int64_t V, bool check_tokens) {
+  CacheRun r;
+  double closest = -1.0;
+  for (const Prompt& p : c.prompts) {
+    const double bound = kLogitTolerance + kFp8CacheBound * max_abs(p.full_logits);
+    const double worst = token_by_token(runner, p, V, check_tokens ? bound : 1e30);
+    r.worst = std::max(r.worst, worst);
+    if (worst / bound > closest) {
+      closest = worst / bound;
+      r.allowed = bound;
+    }
+    r.within = r.within && worst <= bound;
+  }
+  return r;
+}
+
+// The scales calibrated at load on the GPU (16-bit activations) against the
+// CPU's calibration of the same pass in f32 (within 5%: bf16's rounding of
+// the activations that make K and V), then every text case on that cache.
+TEST(ParityFp8Cache, CalibratedScalesMatchTheCpusAndServeTheTextCases) {
+  for (const auto& name : testing::hf_tiny_cases()) {
+    SCOPED_TRACE(name);
+    const Case c = load_case("hf-tiny/" + name);
+    Loaded gpu = load(c.dir, "config.json", 64, 0, true, tensor::DType::kF8E4M3);
+    ASSERT_TRUE(gpu.model && gpu.runner);
+    if (!gpu.model->kv_scales_calibrated()) continue;  // the checkpoint's own scales
+    auto pool = std::make_shared<backend::cpu::ThreadPool>(2);
+    backend::cpu::CpuBackend cpu(pool);
+    LoadOptions o;
+    o.max_batch_tokens = 64;
+    o.max_context = 128;
+    auto on_cpu = Model::load(c.dir, cpu, o);
+    ASSERT_TRUE(on_cpu.is_ok()) << on_cpu.status().to_string();
+    ASSERT_TRUE((*on_cpu)->calibrate_kv_scales(o.kv_calibration_tokens).is_ok());
+    const auto& want = (*on_cpu)->kv_scales();
+    const auto& got = gpu.model->kv_scales();
+    ASSERT_EQ(got.size(), want.size());
+    double off = 0.0;
+    for (std::size_t i = 0; i < got.size(); ++i)
+      off = std::max(off, std::fabs(got[i] / want[i] - 1.0));
+    EXPECT_LE(off, 5e-2);
+
+    const bool moe = gpu.model->config().num_experts > 0;
+    const std::int64_t V = gpu.model->config().vocab;
+    const CacheRun calibrated = run_cache(*gpu.runner, c, V, !moe);
+    Loaded unit = load(c.dir, "config.json", 64, 0, true, tensor::DType::kF8E4M3, 0);
+    ASSERT_TRUE(unit.model && unit.runner);
+    EXPECT_TRUE(unit.model->kv_scales().empty());
+    const CacheRun ones = run_cache(*unit.runner, c, V, false);
+    if (!moe) {
+      EXPECT_TRUE(calibrated.within) << calibrated.worst << " vs " << calibrated.allowed;
+    }
+    std::printf(
+        "[fp8 cache] %s: max |dlogit| %.4g calibrated%s (bound %.4g), %.4g with scales of 1; "
+        "scales within %.2g of the CPU's\n",
+        name.c_str(), calibrated.worst, moe ? " (MoE: not bounded)" : "", calibrated.allowed,
+        ones.worst, off);
+  }
+}
+
+// hf-tiny/llama with q_proj and o_proj times 2^12 and k_proj and v_proj times
+// 2^-12: the same function exactly (powers of two, through RoPE and
+// attention's linearity), with keys and values in e4m3's subnormals under a
+// scale of 1. Calibrated, it meets the bound above; with scales of 1 it
+// must not (else the case proves nothing).
+fs::path small_kv_copy(const std::string& case_dir) {
+  const fs::path dst = fs::path(testing::temp_dir()) / "small-kv";
+  fs::remove_all(dst);
+  fs::copy(case_dir, dst);
+  for (const auto& e : fs::directory_iterator(dst)) {
+    fs::permissions(e.path(), fs::perms::owner_read | fs::perms::owner_write);
+  }
+  auto src = SafetensorsFile::open(case_dir + "/model.safetensors", "model.safetensors");
+  EXPECT_TRUE(src.is_ok()) << src.status().to_string();
+  if (!src.is_ok()) return dst;
+  std::vector<TensorHeader> headers;
+  std::string data;
+  for (const auto& t : src->tensors()) {
+    const bool up = t.name.find("q_proj.") != std::string::npos ||
+                    t.name.find("o_proj.weight") != std::string::npos;
+    const bool down =
+        t.name.find("k_proj.") != std::string::npos || t.name.find("v_proj.") != std::string::npos;
+    std::string bytes(reinterpret_cast<const char*>(t.data), t.nbytes);
+    if (up || down) {
+      const float f = up ? 4096.0f : 1.0f / 4096.0f;
+      EXPECT_TRUE(t.dtype == tensor::DType::kF32 || t.dtype == tensor::DType::kBF16) << t.name;
+      for (std::size_t i = 0; i < t.nbytes / tensor::dtype_size(t.dtype); ++i) {
+        if (t.dtype == tensor::DType::kF32) {
+          float v = 0;
+          std::memcpy(&v, bytes.data() + 4 * i, 4);
+          v *= f;
+          std::memcpy(bytes.data() + 4 * i, &v, 4);
+        } else {
+          std::uint16_t h = 0;
+          std::memcpy(&h, bytes.data() + 2 * i, 2);
+          h = core::f32_to_bf16(core::bf16_to_f32(h) * f);
+          std::memcpy(bytes.data() + 2 * i, &h, 2);
+        }
+      }
+    }
+    headers.push_back({t.name, t.dtype, t.shape, bytes.size()});
+    data += bytes;
+  }
+  fs::remove(dst / "model.safetensors");
+  auto writer = SafetensorsWriter::create((dst / "model.safetensors").string(), headers, {});
+  EXPECT_TRUE(writer.is_ok()) << writer.status().to_string();
+  if (!writer.is_ok()) return dst;
+  EXPECT_TRUE(writer->write(data.data(), data.size()).is_ok());
+  EXPECT_TRUE(writer->finish().is_ok());
+  return dst;
+}
+
+TEST(ParityFp8Cache, CalibrationKeepsSmallKeysAndValuesInRange) {
+  const Case c = load_case("hf-tiny/llama");
+  const std::string dir = small_kv_copy(c.dir).string();
+  Loaded gpu = load(dir, "config.json", 64, 0, true, tensor::DType::kF8E4M3);
+  ASSERT_TRUE(gpu.model && gpu.runner);
+  ASSERT_TRUE(gpu.model->kv_scales_calibrated());
+  const std::int64_t V = gpu.model->config().vocab;
+  const CacheRun calibrated = run_cache(*gpu.runner, c, V, true);
+  EXPECT_TRUE(calibrated.within) << calibrated.worst << " vs " << calibrated.allowed;
+  Loaded unit = load(dir, "config.json", 64, 0, true, tensor::DType::kF8E4M3, 0);
+  ASSERT_TRUE(unit.model && unit.runner);
+  const CacheRun ones = run_cache(*unit.runner, c, V, false);
+  EXPECT_FALSE(ones.within) << "scales of 1 met the bound: the case does not exercise them";
+  std::printf(
+      "[fp8 cache] llama, K and V times 2^-12: max |dlogit| %.4g calibrated (bound %.4g), "
+      "%.4g with scales of 1\n",
+      calibrated.worst, calibrated.allowed, ones.worst);
 }
 #endif
 
