@@ -191,6 +191,7 @@ struct GemmPlan {
   cublasLtMatmulAlgo_t algo{};
   bool has_algo = false;
   bool bias_epilogue = false;  // the bias is added by the GEMM itself
+  bool outer_scales = false;   // FP8: the row and column scales applied by the GEMM itself
 };
 
 }  // namespace
@@ -365,6 +366,9 @@ struct CudaBackend::Impl {
   // rows to bf16 tiles instead.
   bool has_fp8 = false;
   bool fp8_gemm = true;
+  // MLXS_FP8_OUTER_SCALES=0: the FP8 GEMM's scales in a pass after it (A/B);
+  // also off once cuBLASLt offers no algorithm with them.
+  bool fp8_outer_scales = true;
   std::uint8_t* fp8_x = nullptr;
   float* fp8_x_scales = nullptr;
   std::size_t dequant_scratch_bytes = 0;
@@ -603,33 +607,72 @@ struct CudaBackend::Impl {
   // bias): cuBLASLt 13 on the H100 has no algorithm for outer-vector
   // scaling of e4m3 with an f32 output.
   // False where cuBLASLt has no algorithm (the caller takes bf16 tiles).
-  bool fp8_gemm_run(std::int64_t M, std::int64_t K, const k::Fp8Segment& sg) {
+  // The FP8 GEMM's plan for M x N x K: with outer-vector scales (each
+  // weight row's and each token's scale applied in the GEMM's epilogue, no
+  // pass over the f32 output after it) where cuBLASLt has an algorithm for
+  // them, else the plain product.
+  GemmPlan* fp8_gemm_plan(std::int64_t M, std::int64_t K, const k::Fp8Segment& sg) {
     const int N = sg.w.n;
-    GemmPlan& plan = gemm_plans[{static_cast<int>(M), N, static_cast<int>(K), -8, N, false}];
-    if (plan.op == nullptr) {
-      if (!lt_status(cublasLtMatmulDescCreate(&plan.op, CUBLAS_COMPUTE_32F, CUDA_R_32F), "desc")
-               .is_ok()) {
-        return false;
-      }
-      const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
-      cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta));
-      cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb));
-      cublasLtMatrixLayoutCreate(&plan.a, CUDA_R_8F_E4M3, K, N, K);
-      cublasLtMatrixLayoutCreate(&plan.b, CUDA_R_8F_E4M3, K, M, K);
-      cublasLtMatrixLayoutCreate(&plan.c, CUDA_R_32F, N, M, N);
-      if (!pick_algo(plan, static_cast<int>(M), sg.w.codes, fp8_x, sg.y)) {
-        std::fprintf(stderr, "cuda: no cuBLASLt FP8 GEMM for %lld x %d x %lld: bf16 tiles\n",
-                     static_cast<long long>(M), N, static_cast<long long>(K));
-      }
+    const bool outer = fp8_outer_scales;
+    GemmPlan& plan =
+        gemm_plans[{static_cast<int>(M), N, static_cast<int>(K), outer ? -9 : -8, N, false}];
+    if (plan.op != nullptr) return plan.has_algo ? &plan : nullptr;
+    if (!lt_status(cublasLtMatmulDescCreate(&plan.op, CUBLAS_COMPUTE_32F, CUDA_R_32F), "desc")
+             .is_ok()) {
+      return nullptr;
     }
-    if (!plan.has_algo) return false;
+    const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+    cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta));
+    cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb));
+    if (outer) {
+      const std::int32_t mode = CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F;
+      cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_A_SCALE_MODE, &mode,
+                                     sizeof(mode));
+      cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_B_SCALE_MODE, &mode,
+                                     sizeof(mode));
+      set_fp8_scales(plan, sg);
+      plan.outer_scales = true;
+    }
+    cublasLtMatrixLayoutCreate(&plan.a, CUDA_R_8F_E4M3, K, N, K);
+    cublasLtMatrixLayoutCreate(&plan.b, CUDA_R_8F_E4M3, K, M, K);
+    cublasLtMatrixLayoutCreate(&plan.c, CUDA_R_32F, N, M, N);
+    if (pick_algo(plan, static_cast<int>(M), sg.w.codes, fp8_x, sg.y)) return &plan;
+    if (outer) {
+      // Not offered for this shape or device: the plain product from here on.
+      std::fprintf(stderr,
+                   "cuda: no cuBLASLt FP8 GEMM with outer-vector scales for %lld x %d x %lld\n",
+                   static_cast<long long>(M), N, static_cast<long long>(K));
+      fp8_outer_scales = false;
+      return fp8_gemm_plan(M, K, sg);
+    }
+    std::fprintf(stderr, "cuda: no cuBLASLt FP8 GEMM for %lld x %d x %lld: bf16 tiles\n",
+                 static_cast<long long>(M), N, static_cast<long long>(K));
+    return nullptr;
+  }
+
+  // A weight's row scales (A: its N rows) and the tokens' (B: the M columns).
+  void set_fp8_scales(GemmPlan& plan, const k::Fp8Segment& sg) const {
+    const void* a = sg.w.scales;
+    const void* b = fp8_x_scales;
+    cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &a, sizeof(a));
+    cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &b, sizeof(b));
+  }
+
+  bool fp8_gemm_run(std::int64_t M, std::int64_t K, const k::Fp8Segment& sg) {
+    GemmPlan* plan = fp8_gemm_plan(M, K, sg);
+    if (plan == nullptr) return false;
+    if (plan->outer_scales) set_fp8_scales(*plan, sg);
     const float alpha = 1.0f, beta = 0.0f;
-    check(lt_status(
-        cublasLtMatmul(lt, plan.op, &alpha, sg.w.codes, plan.a, fp8_x, plan.b, &beta, sg.y, plan.c,
-                       sg.y, plan.c, &plan.algo, lt_workspace, lt_workspace_bytes, stream),
-        "fp8 matmul"));
-    check(k::fp8_scale_output(sg.y, fp8_x_scales, sg.w.scales, sg.bias, M, N, stream),
-          "fp8 scales");
+    check(lt_status(cublasLtMatmul(lt, plan->op, &alpha, sg.w.codes, plan->a, fp8_x, plan->b, &beta,
+                                   sg.y, plan->c, sg.y, plan->c, &plan->algo, lt_workspace,
+                                   lt_workspace_bytes, stream),
+                    "fp8 matmul"));
+    if (!plan->outer_scales) {
+      check(k::fp8_scale_output(sg.y, fp8_x_scales, sg.w.scales, sg.bias, M, sg.w.n, stream),
+            "fp8 scales");
+    } else if (sg.bias != nullptr) {
+      check(k::add_bias(sg.y, sg.bias, M, sg.w.n, stream), "bias");
+    }
     return true;
   }
 
@@ -958,6 +1001,7 @@ core::Result<std::unique_ptr<CudaBackend>> CudaBackend::create(const CudaOptions
   // A/B switches: VAR=0 turns the feature off.
   const std::pair<const char*, bool Impl::*> switches[] = {
       {"MLXS_FP8_GEMM", &Impl::fp8_gemm},
+      {"MLXS_FP8_OUTER_SCALES", &Impl::fp8_outer_scales},
       {"MLXS_GEMM_BIAS_EPILOGUE", &Impl::bias_epilogue},
       {"MLXS_CUDA_DECODE_KERNELS", &Impl::decode_kernels},
       {"MLXS_CUDA_FUSED_MLP", &Impl::fused_mlp},
