@@ -143,6 +143,7 @@ core::Result<json> run_image_bench(const ImageBenchOptions& o) {
   json rows = json::array();
   for (const auto& [format, bytes] : {std::pair<const char*, const Bytes*>{"PNG", &png},
                                       std::pair<const char*, const Bytes*>{"JPEG", &jpeg}}) {
+    const Bytes* input = bytes;  // clang 14 cannot capture a structured binding
     // nullptr: decode only.
     std::vector<const std::pair<const char*, image::ProcessorConfig>*> stages = {nullptr};
     for (const auto& p : processors) stages.push_back(&p);
@@ -150,7 +151,7 @@ core::Result<json> run_image_bench(const ImageBenchOptions& o) {
       std::int64_t checksum = 0;
       std::vector<std::int64_t> shape;
       auto once = [&]() -> core::Status {
-        MLXS_ASSIGN_OR_RETURN(auto im, image::decode_image(*bytes));
+        MLXS_ASSIGN_OR_RETURN(auto im, image::decode_image(*input));
         if (stage == nullptr) {
           checksum += im.pixels[im.pixels.size() / 2];
           return core::Status::ok();

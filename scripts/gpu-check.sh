@@ -42,7 +42,8 @@
 #   GPU_NCU_PREFILL=2048    per-kernel device time of one prefill of that length (ncu), then
 #                           the counters of one launch of each GPU_NCU_KERNELS regex (prefill_kernel)
 #   GPU_PROFILE_BATCH=256 GPU_PROFILE_PROMPT=1000   GPU_PROFILE's op table at that batch and
-#                           prompt length (decode and prompt-chunk steps in separate rows)
+#                           prompt length (decode and prompt-chunk steps in separate rows);
+#                           GPU_PROFILE_ARGS="--quantization fp8" more bench decode flags
 #   GPU_NCU_DECODE_KERNELS="decode_tc"   counters of one decode-step launch of each regex at
 #                           GPU_NCU_DECODE_BATCH (256) after GPU_NCU_DECODE_PROMPT (1000) tokens,
 #                           GPU_NCU_DECODE_ENVS="MLXS_CUDA_KV_FP8=1" set; skips
@@ -253,7 +254,7 @@ for preset in $MODELS; do
       env "${ARR[@]}" MLXS_CUDA_OP_TIMING=1 "$B/bin/mlx-serving" bench decode --backend cuda \
           --model "$dir" --batch "${GPU_PROFILE_BATCH:-1}" --prompt-len "${GPU_PROFILE_PROMPT:-32}" \
           --decode-tokens 16 --repeats 1 --warmup "${GPU_PROFILE_WARMUP:-2}" \
-          --quiet 2>&1 | grep "op timing" | tee -a "$SUMMARY"
+          --quiet ${GPU_PROFILE_ARGS:-} 2>&1 | grep "op timing" | tee -a "$SUMMARY"
     done
   fi
   if [ "${GPU_NCU:-0}" = 1 ]; then
