@@ -111,8 +111,10 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& dir, tensor::Backe
   MLXS_RETURN_IF_ERROR(shard_weights(*model->store_, shard));
   MLXS_RETURN_IF_ERROR(model->bind_weights(vision));
   MLXS_RETURN_IF_ERROR(model->plan_memory());
+  // Not under tensor parallelism: the pass joins the group's collectives,
+  // and a rank whose load failed would leave the others waiting in them.
   if (backend.kv_dtype() == tensor::DType::kF8E4M3 && model->kv_scales_.empty() &&
-      options.kv_calibration_tokens > 0) {
+      options.kv_calibration_tokens > 0 && model->comm_ == nullptr) {
     MLXS_RETURN_IF_ERROR(model->calibrate_kv_scales(options.kv_calibration_tokens));
   }
   return model;

@@ -53,7 +53,8 @@ struct LoadOptions {
   // A backend whose KV cache is e4m3 (CUDA's --kv-cache-dtype fp8) and a
   // checkpoint without k_scale / v_scale: the scales are calibrated at load
   // from one prefill of this many tokens (spread over the vocabulary, at most
-  // max_batch_tokens) into a bf16 cache (kv_scales.h). 0: scales of 1.
+  // max_batch_tokens) into a bf16 cache (kv_scales.h). 0: scales of 1, as
+  // under tensor parallelism (calibrate_kv_scales).
   int kv_calibration_tokens = 256;
   // Called as checkpoint tensors are bound. For progress displays; may be
   // empty.
@@ -114,7 +115,8 @@ class Model {
   // Calibrates kv_scales() from one prefill of `tokens` tokens (at most
   // max_batch_tokens and the context) into a temporary bf16 cache, on any
   // backend; Model::load calls it when the cache is e4m3 and the checkpoint
-  // has no scales. Under tensor parallelism every rank calls it together.
+  // has no scales, except under tensor parallelism: there every rank must
+  // call it together, once the whole group is loaded.
   core::Status calibrate_kv_scales(int tokens);
 
   // Runs one step. Returns logits [batch.logit_rows.size(), vocab] on the
