@@ -408,7 +408,7 @@ Status Model::attend(Tensor q, Tensor k, const Tensor& v, tensor::KvStorage& kv,
   const LayerWeights& L = layers_[layer];
   const int head_dim = static_cast<int>(config_.head_dim);
   const int l = static_cast<int>(layer);
-  if (kv_absmax_ == nullptr) {
+  if (calibration_ == nullptr) {
     backend_.rope_cache_attention(q, k, v, head_dim, L.rope_id, kv, l, L.attention, attn);
     return Status::ok();
   }
@@ -419,12 +419,14 @@ Status Model::attend(Tensor q, Tensor k, const Tensor& v, tensor::KvStorage& kv,
   const std::int64_t heads = config_.kv_heads;
   for (int which = 0; which < 2; ++which) {
     const Tensor& t = which == 0 ? k : v;
-    kv_observed_.resize(static_cast<std::size_t>(t.numel()));
-    MLXS_RETURN_IF_ERROR(backend_.copy_to_host(t, kv_observed_.data()));
+    std::vector<float>& host = calibration_->observed;
+    host.resize(static_cast<std::size_t>(t.numel()));
+    MLXS_RETURN_IF_ERROR(backend_.copy_to_host(t, host.data()));
     const auto at = (static_cast<std::size_t>(layer) * 2 + static_cast<std::size_t>(which)) *
                     static_cast<std::size_t>(heads);
-    fold_head_absmax(kv_observed_, heads, config_.head_dim,
-                     std::span<float>(*kv_absmax_).subspan(at, static_cast<std::size_t>(heads)));
+    fold_head_absmax(
+        host, heads, config_.head_dim,
+        std::span<float>(calibration_->absmax).subspan(at, static_cast<std::size_t>(heads)));
   }
   backend_.kv_write(kv, l, k, v);
   backend_.attention(kv, l, q, L.attention, attn);
@@ -453,14 +455,14 @@ Status Model::calibrate_kv_scales(int tokens) {
   batch.tokens = ids;
   batch.positions = positions;
   batch.seqs = std::span<const tensor::SeqSlice>(&seq, 1);
-  std::vector<float> absmax(static_cast<std::size_t>(c.layers * 2 * c.kv_heads), 0.0f);
-  kv_absmax_ = &absmax;
+  KvCalibration seen;
+  seen.absmax.assign(static_cast<std::size_t>(c.layers * 2 * c.kv_heads), 0.0f);
+  calibration_ = &seen;
   auto out = forward(batch, *cache);
-  kv_absmax_ = nullptr;
-  kv_observed_ = {};
+  calibration_ = nullptr;
   MLXS_RETURN_IF_ERROR(out.status());
   MLXS_RETURN_IF_ERROR(backend_.synchronize());
-  kv_scales_ = kv_scales_from_absmax(absmax);
+  kv_scales_ = kv_scales_from_absmax(seen.absmax);
   kv_scales_calibrated_ = true;
   const auto [lo, hi] = std::minmax_element(kv_scales_.begin(), kv_scales_.end());
   core::log_info("kv_scales_calibrated", {{"tokens", T}, {"min_scale", *lo}, {"max_scale", *hi}});

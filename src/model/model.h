@@ -186,10 +186,13 @@ class Model {
   std::vector<LayerWeights> layers_;
   std::vector<float> kv_scales_;  // see kv_scales()
   bool kv_scales_calibrated_ = false;
-  // During calibrate_kv_scales only: the largest |K| and |V| written so far,
-  // laid out as kv_scales_, and the host copy of one layer's K or V.
-  std::vector<float>* kv_absmax_ = nullptr;
-  std::vector<float> kv_observed_;
+  // During calibrate_kv_scales only (its local; null otherwise): the largest
+  // |K| and |V| written so far, laid out as kv_scales_, and a host copy of
+  // one layer's K or V.
+  struct KvCalibration {
+    std::vector<float> absmax, observed;
+  };
+  KvCalibration* calibration_ = nullptr;
   // Tensor parallelism: the group (null for a whole model) and this rank's
   // rows of the vocabulary [vocab_begin_, vocab_begin_ + vocab_rows_).
   tensor::Communicator* comm_ = nullptr;

@@ -601,16 +601,11 @@ struct CudaBackend::Impl {
     if (bias != nullptr) check(k::add_bias(y, bias, M, w.n, stream), "bias");
   }
 
-  // Y = X · W^T on cuBLASLt's FP8 tensor-core GEMM: x as per-token e4m3
-  // (fp8_quantize_rows, once per call), W's codes as stored, f32 output;
-  // the token and channel scales after it (fp8_scale_output, with the
-  // bias): cuBLASLt 13 on the H100 has no algorithm for outer-vector
-  // scaling of e4m3 with an f32 output.
-  // False where cuBLASLt has no algorithm (the caller takes bf16 tiles).
   // The FP8 GEMM's plan for M x N x K: with outer-vector scales (each
   // weight row's and each token's scale applied in the GEMM's epilogue, no
   // pass over the f32 output after it) where cuBLASLt has an algorithm for
-  // them, else the plain product.
+  // them, else the plain product. The cuBLASLt 13 of the H100 machine had
+  // none for e4m3 with an f32 output (an earlier session); the H200's has.
   GemmPlan* fp8_gemm_plan(std::int64_t M, std::int64_t K, const k::Fp8Segment& sg) {
     const int N = sg.w.n;
     const bool outer = fp8_outer_scales;
@@ -658,6 +653,11 @@ struct CudaBackend::Impl {
     cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &b, sizeof(b));
   }
 
+  // Y = X · W^T on cuBLASLt's FP8 tensor-core GEMM: x as per-token e4m3
+  // (fp8_quantize_rows, once per call), W's codes as stored, f32 output;
+  // the scales in its epilogue, else after it (fp8_scale_output, with the
+  // bias). False where cuBLASLt has no algorithm (the caller takes bf16
+  // tiles).
   bool fp8_gemm_run(std::int64_t M, std::int64_t K, const k::Fp8Segment& sg) {
     GemmPlan* plan = fp8_gemm_plan(M, K, sg);
     if (plan == nullptr) return false;
