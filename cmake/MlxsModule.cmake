@@ -9,8 +9,20 @@ function(mlxs_module name)
   target_link_libraries(mlxs_${name} PUBLIC ${M_DEPS} ${M_EXTERNAL}
                         PRIVATE ${M_PRIVATE_EXTERNAL})
   mlxs_warnings(mlxs_${name})
-  if(name IN_LIST MLXS_FUZZ_COVERED)
+  if(name IN_LIST MLXS_FUZZ_EDGE_ONLY)
+    target_compile_options(mlxs_${name} PRIVATE
+      $<$<COMPILE_LANGUAGE:C,CXX>:-fsanitize-coverage=inline-8bit-counters,pc-table>)
+  elseif(name IN_LIST MLXS_FUZZ_COVERED)
     target_compile_options(mlxs_${name} PRIVATE $<$<COMPILE_LANGUAGE:C,CXX>:-fsanitize=fuzzer-no-link>)
+  endif()
+  mlxs_debug_unoptimized(mlxs_${name} ${name})
+endfunction()
+
+# -O0 in Debug builds for the modules listed in MLXS_DEBUG_UNOPTIMIZED (the
+# top-level CMakeLists.txt says why); the later -O wins over the preset's -O1.
+function(mlxs_debug_unoptimized target name)
+  if(name IN_LIST MLXS_DEBUG_UNOPTIMIZED)
+    target_compile_options(${target} PRIVATE $<$<AND:$<CONFIG:Debug>,$<COMPILE_LANGUAGE:CXX>>:-O0>)
   endif()
 endfunction()
 
