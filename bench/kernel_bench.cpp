@@ -32,6 +32,8 @@ struct Shape {
 // Llama-3.1-8B's decode linears (q/k/v fused, gate/up fused), and its head.
 // Rows of the prefill GEMMs timed (a 2,048-token chunk: compute-bound).
 constexpr int kPrefillRows = 2048;
+// Rows of a large decode step (a 512-stream serving run's).
+constexpr int kLargeBatchRows = 512;
 
 constexpr Shape kShapes[] = {
     {"qkv 6144x4096", 6144, 4096},         {"o 4096x4096", 4096, 4096},
@@ -210,16 +212,36 @@ core::Result<nlohmann::json> run_kernel_bench(const KernelBenchOptions& o) {
       }
     }
   }
-  // Prefill-sized GEMMs on the same shapes (the first four, Llama-3.1-8B's
-  // layer): TFLOP/s, one weight reused (compute, not memory, is timed).
+  // Large-batch GEMMs on the same shapes (the first four, Llama-3.1-8B's
+  // layer): a 512-row decode step and a 2,048-token prefill chunk, bf16 and
+  // FP8 weights (per channel, as at load; x quantized per token inside the
+  // linear, as served): TFLOP/s, one weight reused (compute is timed).
   nlohmann::json gemms = nlohmann::json::array();
-  for (std::size_t si = 0; gemms_too && si < 4; ++si) {
-    const Shape& s = kShapes[si];
-    MLXS_ASSIGN_OR_RETURN(const auto weights, weights_of(s, 1));
-    MLXS_ASSIGN_OR_RETURN(const double us,
-                          time_linear(weights, s, kPrefillRows, 3, std::max(1, o.reps / 5)));
-    const double tflops = 2.0 * static_cast<double>(kPrefillRows * s.n * s.k) / (us * 1e-6) / 1e12;
-    gemms.push_back({{"shape", s.name}, {"rows", kPrefillRows}, {"us", us}, {"tflops", tflops}});
+  for (const char* format : {"bf16", "fp8"}) {
+    for (std::size_t si = 0; gemms_too && si < 4; ++si) {
+      const Shape& s = kShapes[si];
+      std::vector<tensor::Weight> weights;
+      if (std::strcmp(format, "fp8") == 0) {
+        host.resize(static_cast<std::size_t>(s.n * s.k));
+        for (auto& v : host) v = core::f32_to_bf16((rng.uniform() - 0.5f) * 0.1f);
+        const model::QuantizedMatrix q =
+            model::quantize_fp8_matrix(Tensor(host.data(), DType::kBF16, {s.n, s.k}), 0);
+        MLXS_ASSIGN_OR_RETURN(auto w, be->import_quantized(q.weight));
+        weights.push_back(w);
+      } else {
+        MLXS_ASSIGN_OR_RETURN(weights, weights_of(s, 1));
+      }
+      for (const int rows : {kLargeBatchRows, kPrefillRows}) {
+        MLXS_ASSIGN_OR_RETURN(const double us,
+                              time_linear(weights, s, rows, 3, std::max(1, o.reps / 5)));
+        const double tflops = 2.0 * static_cast<double>(rows * s.n * s.k) / (us * 1e-6) / 1e12;
+        gemms.push_back({{"shape", s.name},
+                         {"format", format},
+                         {"rows", rows},
+                         {"us", us},
+                         {"tflops", tflops}});
+      }
+    }
   }
   return nlohmann::json{{"benchmark", "kernels"},
                         {"machine", describe_machine()},
@@ -260,11 +282,12 @@ std::string format_kernel_table(const nlohmann::json& r) {
     }
   }
   if (r.contains("gemm") && !r["gemm"].empty()) {
-    out += fmt::format("{:<24} {:>5} {:>10} {:>10}\n", "gemm (bf16, f32 x in)", "rows", "us",
-                       "TFLOP/s");
+    out += fmt::format("{:<24} {:>6} {:>5} {:>10} {:>10}\n", "gemm (f32 x in)", "weight", "rows",
+                       "us", "TFLOP/s");
     for (const auto& g : r["gemm"]) {
-      out += fmt::format("{:<24} {:>5} {:>10.1f} {:>10.1f}\n", g["shape"].get<std::string>(),
-                         g["rows"].get<int>(), g["us"].get<double>(), g["tflops"].get<double>());
+      out += fmt::format("{:<24} {:>6} {:>5} {:>10.1f} {:>10.1f}\n", g["shape"].get<std::string>(),
+                         g.value("format", "bf16"), g["rows"].get<int>(), g["us"].get<double>(),
+                         g["tflops"].get<double>());
     }
   }
   return out;

@@ -369,6 +369,12 @@ struct CudaBackend::Impl {
   // MLXS_FP8_OUTER_SCALES=0: the FP8 GEMM's scales in a pass after it (A/B);
   // also off once cuBLASLt offers no algorithm with them.
   bool fp8_outer_scales = true;
+  // cuBLASLt's FP8 fast accumulation: Hopper's tensor cores keep the sum in
+  // their own accumulator across K instead of promoting it to f32 every few
+  // k-steps. 10-25% faster GEMMs (H200: 512 x 28672 x 4096 92 -> 79 us,
+  // 2048 rows 345 -> 271), at the accuracy FP8 serving engines run with;
+  // MLXS_FP8_FAST_ACCUM=0 promotes (A/B).
+  bool fp8_fast_accum = true;
   std::uint8_t* fp8_x = nullptr;
   float* fp8_x_scales = nullptr;
   std::size_t dequant_scratch_bytes = 0;
@@ -461,6 +467,16 @@ struct CudaBackend::Impl {
     }
     owned.push_back(std::make_unique<CudaBuffer>(p, bytes));
     return static_cast<T*>(p);
+  }
+
+  // x as per-token e4m3 codes and scales for the FP8 GEMM, at the planned
+  // step's size.
+  Status alloc_fp8_x() {
+    const auto T = static_cast<std::size_t>(std::max(capacity.max_tokens, 1));
+    const auto in = static_cast<std::size_t>(std::max<std::int64_t>(capacity.max_linear_in, 1));
+    MLXS_ASSIGN_OR_RETURN(fp8_x, device_alloc<std::uint8_t>(T * in));
+    MLXS_ASSIGN_OR_RETURN(fp8_x_scales, device_alloc<float>(T));
+    return Status::ok();
   }
 
   // A byte-for-byte device copy of a host tensor (packed codes, scales).
@@ -611,6 +627,7 @@ struct CudaBackend::Impl {
     const bool outer = fp8_outer_scales;
     GemmPlan& plan =
         gemm_plans[{static_cast<int>(M), N, static_cast<int>(K), outer ? -9 : -8, N, false}];
+    const std::int8_t fast_accum = fp8_fast_accum ? 1 : 0;
     if (plan.op != nullptr) return plan.has_algo ? &plan : nullptr;
     if (!lt_status(cublasLtMatmulDescCreate(&plan.op, CUBLAS_COMPUTE_32F, CUDA_R_32F), "desc")
              .is_ok()) {
@@ -619,6 +636,8 @@ struct CudaBackend::Impl {
     const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
     cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta));
     cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb));
+    cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_FAST_ACCUM, &fast_accum,
+                                   sizeof(fast_accum));
     if (outer) {
       const std::int32_t mode = CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F;
       cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_A_SCALE_MODE, &mode,
@@ -1002,6 +1021,7 @@ core::Result<std::unique_ptr<CudaBackend>> CudaBackend::create(const CudaOptions
   const std::pair<const char*, bool Impl::*> switches[] = {
       {"MLXS_FP8_GEMM", &Impl::fp8_gemm},
       {"MLXS_FP8_OUTER_SCALES", &Impl::fp8_outer_scales},
+      {"MLXS_FP8_FAST_ACCUM", &Impl::fp8_fast_accum},
       {"MLXS_GEMM_BIAS_EPILOGUE", &Impl::bias_epilogue},
       {"MLXS_CUDA_DECODE_KERNELS", &Impl::decode_kernels},
       {"MLXS_CUDA_FUSED_MLP", &Impl::fused_mlp},
@@ -1132,6 +1152,11 @@ core::Result<tensor::Weight> CudaBackend::import_quantized(const tensor::Weight&
     MLXS_ASSIGN_OR_RETURN(out.w, impl_->upload_raw(host.w));
     MLXS_ASSIGN_OR_RETURN(out.quant.scales, import_tensor(q.scales, true));
     impl_->has_fp8 = true;
+    // Imported after the step was planned (a bench, a second model): x's
+    // e4m3 scratch now, or every FP8 GEMM would take bf16 tiles.
+    if (impl_->fp8_x == nullptr && impl_->half_scratch != nullptr) {
+      MLXS_RETURN_IF_ERROR(impl_->alloc_fp8_x());
+    }
     if (!host.bias.empty()) {
       MLXS_ASSIGN_OR_RETURN(out.bias, import_tensor(host.bias, true));
     }
@@ -1264,10 +1289,8 @@ core::Status CudaBackend::plan_step(const tensor::StepCapacity& capacity) {
   m.meta.prev_ids = m.argmax_dev;
   const auto in = static_cast<std::size_t>(std::max<std::int64_t>(capacity.max_linear_in, 1));
   MLXS_ASSIGN_OR_RETURN(m.half_scratch, m.device_alloc<std::uint16_t>(T * in));
-  if (m.has_fp8) {
-    MLXS_ASSIGN_OR_RETURN(m.fp8_x, m.device_alloc<std::uint8_t>(T * in));
-    MLXS_ASSIGN_OR_RETURN(m.fp8_x_scales, m.device_alloc<float>(T));
-  }
+  m.fp8_x = nullptr;
+  if (m.has_fp8) MLXS_RETURN_IF_ERROR(m.alloc_fp8_x());
   // Split attention partials: up to kMaxSplits splits for small batches, one
   // split per token for large ones.
   const auto heads = static_cast<std::size_t>(std::max(capacity.max_heads, 1));
