@@ -33,6 +33,9 @@ function(mlxs_test name)
   target_link_libraries(${name} PRIVATE ${T_LIBS} mlxs_testing GTest::gtest GTest::gmock
                                         GTest::gtest_main)
   mlxs_warnings(${name})
+  if(TARGET mlxs_test_pch)  # tests/CMakeLists.txt
+    target_precompile_headers(${name} REUSE_FROM mlxs_test_pch)
+  endif()
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT 600)
   endif()

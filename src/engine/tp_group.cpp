@@ -208,6 +208,15 @@ void TensorParallelGroup::follower_loop(Follower& f) {
           }
         }
         break;
+      case Command::kCalibrateKv:
+        if (!broken()) {
+          f.status = f.parts.model->calibrate_kv_scales(calibration_tokens_);
+          if (!f.status.is_ok()) {
+            abort(core::make_error(f.status.code(), "tensor-parallel rank {}: {}", f.rank,
+                                   f.status.message()));
+          }
+        }
+        break;
       case Command::kNone:
         break;
     }
@@ -228,6 +237,26 @@ Status TensorParallelGroup::create_kv(int blocks, int block_size) {
     }
   }
   return Status::ok();
+}
+
+Status TensorParallelGroup::calibrate_kv_scales(model::Model& rank0, int tokens) {
+  calibration_tokens_ = tokens;
+  publish(Command::kCalibrateKv);
+  const Status mine = rank0.calibrate_kv_scales(tokens);
+  if (!mine.is_ok()) {
+    abort(core::make_error(mine.code(), "tensor-parallel rank 0: {}", mine.message()));
+  }
+  wait_done();
+  if (!broken()) return Status::ok();
+  // failure() names the first rank that failed.
+  return core::make_error(mine.is_ok() ? ErrorCode::kModelLoadError : mine.code(),
+                          "KV-cache calibration: {}", failure());
+}
+
+const model::Model* TensorParallelGroup::follower_model(int rank) const {
+  if (rank < 1 || rank > static_cast<int>(followers_.size())) return nullptr;
+  const Follower& f = *followers_[static_cast<std::size_t>(rank - 1)];
+  return f.live ? f.parts.model.get() : nullptr;
 }
 
 void TensorParallelGroup::launch(const tensor::StepBatch& batch) {

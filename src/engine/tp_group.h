@@ -76,13 +76,23 @@ class TensorParallelGroup final : public model::StepFollowers {
   void launch(const tensor::StepBatch& batch) override;
   core::Status wait() override;
   void abort(const core::Status& why) override;
+  // Every rank calibrates its KV-cache scales together (rank 0's model on
+  // the caller's thread, the followers' on theirs): one prefill of `tokens`
+  // tokens through the group's collectives (model::Model::calibrate_kv_scales),
+  // each rank keeping the scales of its own kv heads. A rank that fails
+  // aborts every communicator, so no rank waits in a collective; the group
+  // is then broken and the first error comes back.
+  core::Status calibrate_kv_scales(model::Model& rank0, int tokens);
+  // Rank r's model (1 .. world - 1), for tests and diagnostics; null for
+  // rank 0 (the caller's) and past the group.
+  const model::Model* follower_model(int rank) const;
   // Whether a rank failed (or abort() was called).
   bool broken() const { return broken_.load(std::memory_order_acquire); }
   // The first failure's words ("rank 1: ..."); empty while healthy.
   std::string failure() const;
 
  private:
-  enum class Command : std::uint8_t { kNone, kCreateKv, kForward, kStop };
+  enum class Command : std::uint8_t { kNone, kCreateKv, kForward, kCalibrateKv, kStop };
   struct Follower;
   explicit TensorParallelGroup(TpGroupOptions options);
   // Publishes `command` to every follower and waits for all of them.
@@ -101,6 +111,7 @@ class TensorParallelGroup final : public model::StepFollowers {
   Command command_ = Command::kNone;
   tensor::StepBatch batch_{};
   int kv_blocks_ = 0, kv_block_size_ = 0;
+  int calibration_tokens_ = 0;
   std::atomic<std::uint64_t> issued_{0};
   std::atomic<int> pending_{0};
   // Sleepers: a follower (or the leader) that stopped spinning.

@@ -112,9 +112,10 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& dir, tensor::Backe
   MLXS_RETURN_IF_ERROR(model->bind_weights(vision));
   MLXS_RETURN_IF_ERROR(model->plan_memory());
   // Not under tensor parallelism: the pass joins the group's collectives,
-  // and a rank whose load failed would leave the others waiting in them.
-  if (backend.kv_dtype() == tensor::DType::kF8E4M3 && model->kv_scales_.empty() &&
-      options.kv_calibration_tokens > 0 && model->comm_ == nullptr) {
+  // and a rank whose load failed would leave the others waiting in them;
+  // the group calibrates once every rank has loaded
+  // (engine::TensorParallelGroup::calibrate_kv_scales).
+  if (model->kv_calibration_due() && model->comm_ == nullptr) {
     MLXS_RETURN_IF_ERROR(model->calibrate_kv_scales(options.kv_calibration_tokens));
   }
   return model;
@@ -431,6 +432,11 @@ Status Model::attend(Tensor q, Tensor k, const Tensor& v, tensor::KvStorage& kv,
   backend_.kv_write(kv, l, k, v);
   backend_.attention(kv, l, q, L.attention, attn);
   return Status::ok();
+}
+
+bool Model::kv_calibration_due() const {
+  return backend_.kv_dtype() == tensor::DType::kF8E4M3 && kv_scales_.empty() &&
+         options_.kv_calibration_tokens > 0;
 }
 
 Status Model::calibrate_kv_scales(int tokens) {

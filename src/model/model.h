@@ -116,8 +116,12 @@ class Model {
   // max_batch_tokens and the context) into a temporary bf16 cache, on any
   // backend; Model::load calls it when the cache is e4m3 and the checkpoint
   // has no scales, except under tensor parallelism: there every rank must
-  // call it together, once the whole group is loaded.
+  // call it together, once the whole group is loaded
+  // (engine::TensorParallelGroup::calibrate_kv_scales).
   core::Status calibrate_kv_scales(int tokens);
+  // Whether the scales are due: an e4m3 cache, no scales from the
+  // checkpoint, none calibrated yet, and calibration not turned off.
+  bool kv_calibration_due() const;
 
   // Runs one step. Returns logits [batch.logit_rows.size(), vocab] on the
   // backend's device, valid until the next call. The batch must respect the

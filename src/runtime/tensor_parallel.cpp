@@ -132,6 +132,13 @@ Result<TensorParallelModel> load_tensor_parallel(const std::string& dir,
       engine::TensorParallelGroup::start(
           ranks, [&](int r) { return make_rank(r, ranks, meet, dir, backend, threads, load); },
           out.rank0, options));
+  // An e4m3 cache with no scales in the checkpoint: every rank calibrates
+  // its heads' together, now that none can fail to join (Model::load leaves
+  // it to the group).
+  if (out.rank0.model->kv_calibration_due()) {
+    MLXS_RETURN_IF_ERROR(out.group->calibrate_kv_scales(
+        *out.rank0.model, out.rank0.model->options().kv_calibration_tokens));
+  }
   return out;
 }
 

@@ -355,6 +355,86 @@ TEST(TensorParallelGroupStart, ARankThatCannotLoadFailsTheStart) {
 }
 #endif
 
+#ifndef MLXS_TP_CUDA
+// A group of two CPU ranks (threads) over hf-tiny/llama's kv heads, built
+// from `dir` (each rank loads it); start()'s error otherwise.
+core::Result<std::unique_ptr<TensorParallelGroup>> cpu_group(const std::string& dir,
+                                                             RankParts& rank0) {
+  auto threads = std::make_shared<tensor::InProcessGroup>(2);
+  auto make = [&](int r) -> core::Result<RankParts> {
+    RankParts p;
+    p.shared = threads;
+    p.communicator = &threads->rank(r);
+    p.backend =
+        std::make_unique<backend::cpu::CpuBackend>(std::make_shared<backend::cpu::ThreadPool>(1));
+    model::LoadOptions o = load_options(8);
+    o.communicator = p.communicator;
+    MLXS_ASSIGN_OR_RETURN(p.model, model::Model::load(dir, *p.backend, o));
+    return p;
+  };
+  return TensorParallelGroup::start(2, make, rank0);
+}
+
+// KV-cache calibration over a group: every rank runs the one prefill through
+// the group's collectives and keeps the scales of its own kv heads, which are
+// the whole model's scales of those heads (to the order of the sums).
+TEST(TensorParallelGroupCalibration, EachRankGetsTheWholeModelsScalesOfItsHeads) {
+  const Watchdog watchdog(std::chrono::seconds(120));
+  const std::string dir = testing::fixture_path("hf-tiny/llama");
+  constexpr int kTokens = 48;
+  backend::cpu::CpuBackend whole_backend(std::make_shared<backend::cpu::ThreadPool>(1));
+  auto whole = model::Model::load(dir, whole_backend, load_options(8));
+  ASSERT_TRUE(whole.is_ok()) << whole.status().to_string();
+  ASSERT_TRUE((*whole)->calibrate_kv_scales(kTokens).is_ok());
+  const std::vector<float>& all = (*whole)->kv_scales();
+  const auto layers = static_cast<std::size_t>((*whole)->config().layers);
+  const auto kv_heads = static_cast<std::size_t>((*whole)->config().kv_heads);
+  ASSERT_EQ(all.size(), layers * 2 * kv_heads);
+  ASSERT_EQ(kv_heads % 2, 0u);
+
+  RankParts rank0;
+  auto g = cpu_group(dir, rank0);
+  ASSERT_TRUE(g.is_ok()) << g.status().to_string();
+  TensorParallelGroup& group = **g;
+  EXPECT_TRUE(rank0.model->kv_scales().empty());  // Model::load leaves it to the group
+  ASSERT_TRUE(group.calibrate_kv_scales(*rank0.model, kTokens).is_ok());
+  EXPECT_FALSE(group.broken());
+  const std::size_t local = kv_heads / 2;
+  for (int r = 0; r < 2; ++r) {
+    const model::Model* m = r == 0 ? rank0.model.get() : group.follower_model(r);
+    ASSERT_NE(m, nullptr);
+    EXPECT_TRUE(m->kv_scales_calibrated());
+    const std::vector<float>& mine = m->kv_scales();
+    ASSERT_EQ(mine.size(), layers * 2 * local) << "rank " << r;
+    for (std::size_t lk = 0; lk < layers * 2; ++lk) {
+      for (std::size_t h = 0; h < local; ++h) {
+        const float want = all[lk * kv_heads + static_cast<std::size_t>(r) * local + h];
+        EXPECT_NEAR(mine[lk * local + h], want, 1e-4 * want)
+            << "rank " << r << ", layer " << lk / 2 << (lk % 2 == 0 ? " K" : " V") << ", head "
+            << h;
+      }
+    }
+  }
+  EXPECT_EQ(group.follower_model(0), nullptr);
+  EXPECT_EQ(group.follower_model(2), nullptr);
+}
+
+// A calibration that fails on the ranks (here: no tokens) returns a coded
+// error naming a rank and leaves the group broken; nobody waits.
+TEST(TensorParallelGroupCalibration, AFailedCalibrationBreaksTheGroup) {
+  const Watchdog watchdog(std::chrono::seconds(60));
+  RankParts rank0;
+  auto g = cpu_group(testing::fixture_path("hf-tiny/llama"), rank0);
+  ASSERT_TRUE(g.is_ok()) << g.status().to_string();
+  const core::Status st = (*g)->calibrate_kv_scales(*rank0.model, 0);
+  ASSERT_FALSE(st.is_ok());
+  EXPECT_EQ(st.code(), core::ErrorCode::kInvalidParams) << st.to_string();
+  EXPECT_NE(st.message().find("KV-cache calibration: tensor-parallel rank"), std::string::npos)
+      << st.to_string();
+  EXPECT_TRUE((*g)->broken());
+}
+#endif
+
 TEST(TensorParallelGroupStart, GroupSizeIsChecked) {
   RankParts rank0;
   auto never = [](int) -> core::Result<RankParts> { return RankParts{}; };
