@@ -2,7 +2,7 @@
 # Runs every test that needs no GPU: sets up, builds the dev preset (clang,
 # ASan + UBSan, the tests and the libFuzzer targets from one compile of src/),
 # runs CTest without the gpu label (the fuzz label fuzzes each target for
-# MLXS_FUZZ_SECONDS, 30 s), and compiles the CUDA backend when a toolkit is
+# MLXS_FUZZ_SECONDS, 20 s), and compiles the CUDA backend when a toolkit is
 # present.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
