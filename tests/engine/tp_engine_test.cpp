@@ -328,51 +328,38 @@ TEST_F(TensorParallelEngine, ARankThatFailsEndsEveryStreamWithWorkerCrashed) {
 }
 
 #ifndef MLXS_TP_CUDA
+// A group of two CPU ranks (threads) over hf-tiny/llama's kv heads, each
+// loading `dir` (rank `missing_rank` a folder that does not exist); start()'s
+// error otherwise.
+core::Result<std::unique_ptr<TensorParallelGroup>> cpu_group(const std::string& dir,
+                                                             RankParts& rank0,
+                                                             int missing_rank = -1) {
+  auto threads = std::make_shared<tensor::InProcessGroup>(2);
+  auto make = [&](int r) -> core::Result<RankParts> {
+    RankParts p;
+    p.shared = threads;
+    p.communicator = &threads->rank(r);
+    p.backend =
+        std::make_unique<backend::cpu::CpuBackend>(std::make_shared<backend::cpu::ThreadPool>(1));
+    model::LoadOptions o = load_options(8);
+    o.communicator = p.communicator;
+    MLXS_ASSIGN_OR_RETURN(
+        p.model, model::Model::load(r == missing_rank ? dir + "/missing" : dir, *p.backend, o));
+    return p;
+  };
+  return TensorParallelGroup::start(2, make, rank0);
+}
+
 // A rank that cannot load (a directory it cannot read) fails the group's
 // start with that rank's error; nothing is left waiting.
 TEST(TensorParallelGroupStart, ARankThatCannotLoadFailsTheStart) {
   const Watchdog watchdog(std::chrono::seconds(60));
-  const std::string dir = testing::fixture_path("hf-tiny/llama");
-  auto threads = std::make_shared<tensor::InProcessGroup>(2);
   RankParts rank0;
-  auto make = [&](int r) -> core::Result<RankParts> {
-    RankParts p;
-    p.shared = threads;
-    p.communicator = &threads->rank(r);
-    p.backend =
-        std::make_unique<backend::cpu::CpuBackend>(std::make_shared<backend::cpu::ThreadPool>(1));
-    model::LoadOptions o = load_options(8);
-    o.communicator = p.communicator;
-    MLXS_ASSIGN_OR_RETURN(p.model,
-                          model::Model::load(r == 1 ? dir + "/missing" : dir, *p.backend, o));
-    return p;
-  };
-  auto g = TensorParallelGroup::start(2, make, rank0);
+  auto g = cpu_group(testing::fixture_path("hf-tiny/llama"), rank0, /*missing_rank=*/1);
   ASSERT_FALSE(g.is_ok());
   EXPECT_EQ(g.status().code(), core::ErrorCode::kModelLoadError) << g.status().to_string();
   EXPECT_NE(g.status().message().find("rank 1"), std::string::npos) << g.status().to_string();
   EXPECT_FALSE(rank0.model);
-}
-#endif
-
-#ifndef MLXS_TP_CUDA
-// A group of two CPU ranks (threads) over hf-tiny/llama's kv heads, built
-// from `dir` (each rank loads it); start()'s error otherwise.
-core::Result<std::unique_ptr<TensorParallelGroup>> cpu_group(const std::string& dir,
-                                                             RankParts& rank0) {
-  auto threads = std::make_shared<tensor::InProcessGroup>(2);
-  auto make = [&](int r) -> core::Result<RankParts> {
-    RankParts p;
-    p.shared = threads;
-    p.communicator = &threads->rank(r);
-    p.backend =
-        std::make_unique<backend::cpu::CpuBackend>(std::make_shared<backend::cpu::ThreadPool>(1));
-    model::LoadOptions o = load_options(8);
-    o.communicator = p.communicator;
-    MLXS_ASSIGN_OR_RETURN(p.model, model::Model::load(dir, *p.backend, o));
-    return p;
-  };
-  return TensorParallelGroup::start(2, make, rank0);
 }
 
 // KV-cache calibration over a group: every rank runs the one prefill through
