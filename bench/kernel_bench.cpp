@@ -75,15 +75,26 @@ core::Result<nlohmann::json> run_kernel_bench(const KernelBenchOptions& o) {
   MLXS_RETURN_IF_ERROR(be->plan_step(cap));
   core::Xoshiro256 rng(1);
   std::vector<std::uint16_t> host;
+  // A bf16 weight of shape s with small random values, in `host`.
+  auto draw = [&](const Shape& s) {
+    host.resize(static_cast<std::size_t>(s.n * s.k));
+    for (auto& v : host) v = core::f32_to_bf16((rng.uniform() - 0.5f) * 0.1f);
+    return Tensor(host.data(), DType::kBF16, {s.n, s.k});
+  };
+  // A drawn weight quantized as at load: FP8 per output channel, 4- or
+  // 8-bit affine in groups of 64.
+  auto quantized_of = [&](const Shape& s, const char* format) {
+    const Tensor hw = draw(s);
+    if (std::strcmp(format, "fp8") == 0) return model::quantize_fp8_matrix(hw, 0);
+    return model::quantize_affine_matrix(hw, std::strcmp(format, "int8") == 0 ? 8 : 4, 64, 0);
+  };
   // `copies` bf16 weights of shape s, small random values (one draw, imported
   // `copies` times).
   auto weights_of = [&](const Shape& s, int copies) -> core::Result<std::vector<tensor::Weight>> {
-    host.resize(static_cast<std::size_t>(s.n * s.k));
-    for (auto& v : host) v = core::f32_to_bf16((rng.uniform() - 0.5f) * 0.1f);
+    const Tensor hw = draw(s);
     std::vector<tensor::Weight> weights(static_cast<std::size_t>(copies));
     for (auto& w : weights) {
-      MLXS_ASSIGN_OR_RETURN(
-          w.w, be->import_tensor(Tensor(host.data(), DType::kBF16, {s.n, s.k}), false));
+      MLXS_ASSIGN_OR_RETURN(w.w, be->import_tensor(hw, false));
     }
     return weights;
   };
@@ -139,13 +150,7 @@ core::Result<nlohmann::json> run_kernel_bench(const KernelBenchOptions& o) {
   for (const char* format : {"fp8", "int4", "int8"}) {
     for (std::size_t si = 0; gemms_too && si < std::size(kShapes); ++si) {
       const Shape& s = kShapes[si];
-      host.resize(static_cast<std::size_t>(s.n * s.k));
-      for (auto& v : host) v = core::f32_to_bf16((rng.uniform() - 0.5f) * 0.1f);
-      const Tensor hw(host.data(), DType::kBF16, {s.n, s.k});
-      const int bits = std::strcmp(format, "int8") == 0 ? 8 : 4;
-      const model::QuantizedMatrix q = std::strcmp(format, "fp8") == 0
-                                           ? model::quantize_fp8_matrix(hw, 0)
-                                           : model::quantize_affine_matrix(hw, bits, 64, 0);
+      const model::QuantizedMatrix q = quantized_of(s, format);
       std::size_t bytes = 0;
       for (const Tensor* t : {&q.weight.w, &q.weight.quant.scales, &q.weight.quant.biases}) {
         if (!t->empty()) bytes += t->nbytes();
@@ -222,10 +227,7 @@ core::Result<nlohmann::json> run_kernel_bench(const KernelBenchOptions& o) {
       const Shape& s = kShapes[si];
       std::vector<tensor::Weight> weights;
       if (std::strcmp(format, "fp8") == 0) {
-        host.resize(static_cast<std::size_t>(s.n * s.k));
-        for (auto& v : host) v = core::f32_to_bf16((rng.uniform() - 0.5f) * 0.1f);
-        const model::QuantizedMatrix q =
-            model::quantize_fp8_matrix(Tensor(host.data(), DType::kBF16, {s.n, s.k}), 0);
+        const model::QuantizedMatrix q = quantized_of(s, format);
         MLXS_ASSIGN_OR_RETURN(auto w, be->import_quantized(q.weight));
         weights.push_back(w);
       } else {

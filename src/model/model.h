@@ -53,8 +53,9 @@ struct LoadOptions {
   // A backend whose KV cache is e4m3 (CUDA's --kv-cache-dtype fp8) and a
   // checkpoint without k_scale / v_scale: the scales are calibrated at load
   // from one prefill of this many tokens (spread over the vocabulary, at most
-  // max_batch_tokens) into a bf16 cache (kv_scales.h). 0: scales of 1, as
-  // under tensor parallelism (calibrate_kv_scales).
+  // max_batch_tokens) into a bf16 cache (kv_scales.h); under tensor
+  // parallelism the group does it after every rank has loaded
+  // (calibrate_kv_scales). 0: scales of 1.
   int kv_calibration_tokens = 256;
   // Called as checkpoint tensors are bound. For progress displays; may be
   // empty.

@@ -627,7 +627,6 @@ struct CudaBackend::Impl {
     const bool outer = fp8_outer_scales;
     GemmPlan& plan =
         gemm_plans[{static_cast<int>(M), N, static_cast<int>(K), outer ? -9 : -8, N, false}];
-    const std::int8_t fast_accum = fp8_fast_accum ? 1 : 0;
     if (plan.op != nullptr) return plan.has_algo ? &plan : nullptr;
     if (!lt_status(cublasLtMatmulDescCreate(&plan.op, CUBLAS_COMPUTE_32F, CUDA_R_32F), "desc")
              .is_ok()) {
@@ -636,6 +635,7 @@ struct CudaBackend::Impl {
     const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
     cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta));
     cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb));
+    const std::int8_t fast_accum = fp8_fast_accum ? 1 : 0;
     cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_FAST_ACCUM, &fast_accum,
                                    sizeof(fast_accum));
     if (outer) {
