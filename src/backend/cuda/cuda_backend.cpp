@@ -1051,15 +1051,20 @@ core::Result<std::unique_ptr<CudaBackend>> CudaBackend::create(const CudaOptions
 
   // MLXS_CUDA_FP8_WIDEN=all|values: the e4m3 decode paths before the
   // fragments were converted from the codes; MLXS_CUDA_FP8_LEAN=0: the
-  // three-block decode kernel before the lean one (A/B runs; process-wide).
+  // three-block decode kernel before the lean one; MLXS_CUDA_FP8_KEY_ROWS=0:
+  // the untransposed kernel before the transposed one (A/B runs;
+  // process-wide).
   {
     const char* env = std::getenv("MLXS_CUDA_FP8_WIDEN");
     const std::string v = env == nullptr ? "" : env;
-    const char* lean = std::getenv("MLXS_CUDA_FP8_LEAN");
+    const auto on = [](const char* var) {
+      const char* e = std::getenv(var);
+      return e == nullptr || std::string(e) != "0";
+    };
     k::set_fp8_decode_widen(v == "all"      ? k::KvWiden::kAll
                             : v == "values" ? k::KvWiden::kValues
                                             : k::KvWiden::kNone,
-                            lean == nullptr || std::string(lean) != "0");
+                            on("MLXS_CUDA_FP8_LEAN"), on("MLXS_CUDA_FP8_KEY_ROWS"));
   }
   if (const char* env = std::getenv("MLXS_CUDA_ROPE_HEAD_MAX_ROWS"); env != nullptr) {
     impl->rope_head_max_rows = std::atoi(env);

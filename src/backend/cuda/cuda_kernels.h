@@ -135,8 +135,11 @@ bool attention_decode_tc_supported(int heads, int head_dim, const KvLayout& kv);
 // for A/B runs) says otherwise; prefill widens all. `lean`: kNone at
 // 128-wide heads runs at four blocks per SM, Q re-read from shared memory
 // (false: the earlier three-block kernel; MLXS_CUDA_FP8_LEAN=0, A/B runs).
+// `key_rows`: kNone at heads of 128 and more and GQA groups of up to 8 runs
+// its MMAs transposed, keys as M and heads as N (false: untransposed;
+// MLXS_CUDA_FP8_KEY_ROWS=0, A/B runs).
 enum class KvWiden : std::uint8_t { kAll, kValues, kNone };
-void set_fp8_decode_widen(KvWiden w, bool lean = true);
+void set_fp8_decode_widen(KvWiden w, bool lean = true, bool key_rows = true);
 cudaError_t attention_decode_tc(const KvLayout& kv, int layer, const float* q, float* out, int T,
                                 int heads, int head_dim, float scale, float softcap, int window,
                                 int splits, int split_len, const StepMeta& m, float* partial,

@@ -37,10 +37,16 @@ class PerDeviceOnce {
 
 // The dynamic shared memory opt-in of `kernel`, once per device.
 template <typename Kernel>
-cudaError_t opt_in_smem(PerDeviceOnce& once, Kernel* kernel, std::size_t bytes) {
+cudaError_t opt_in_smem(PerDeviceOnce& once, Kernel* kernel, std::size_t bytes,
+                        bool max_carveout = false) {
   return once.run([&] {
-    return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                static_cast<int>(bytes));
+    cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         static_cast<int>(bytes));
+    if (e == cudaSuccess && max_carveout) {
+      e = cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
+                               cudaSharedmemCarveoutMaxShared);
+    }
+    return e;
   });
 }
 

@@ -8,7 +8,9 @@
 // the four warps' softmax states are merged in shared memory at the end. Key splits
 // (flash-decoding) use the same partials and in-launch merge as the CUDA-core kernel
 // (split_merge.cuh). An e4m3 cache runs on f16 MMAs whose fragments are
-// converted from the staged codes in registers (KvWiden below).
+// converted from the staged codes in registers (KvWiden below), and at
+// heads of 128 and more with GQA groups of up to 8 on transposed MMAs:
+// keys as M, heads as N (kKeyRows below).
 #include <atomic>
 #include <cmath>
 #include <cstdint>
@@ -46,11 +48,16 @@ template <typename E, int D, KvWiden W>
 constexpr std::size_t tile_bytes() {
   return W == KvWiden::kNone ? 0 : kv_tile_bytes<E, D, kTileKeys>();
 }
-template <typename E, int D, KvWiden W>
+// kKeyRows (see the kernel): the group's heads are the MMA's N, so Q and the
+// warps' states take 8 rows instead of 16.
+template <bool kKeyRows>
+constexpr int kHeadRows = kKeyRows ? 8 : kRows;
+template <typename E, int D, KvWiden W, bool kKeyRows>
 constexpr std::size_t shared_bytes() {
   constexpr std::size_t kv = tile_bytes<E, D, W>() + kv_staging_bytes<E, D, kTileKeys>();
-  constexpr std::size_t merge = sizeof(float) * kWarps * kRows * (D + 2);
-  return sizeof(bf16) * static_cast<std::size_t>(kRows) * (D + kPad) + (kv > merge ? kv : merge);
+  constexpr std::size_t merge = sizeof(float) * kWarps * kHeadRows<kKeyRows> * (D + 2);
+  return sizeof(bf16) * static_cast<std::size_t>(kHeadRows<kKeyRows>) * (D + kPad) +
+         (kv > merge ? kv : merge);
 }
 // A folded RoPE's floats, after the rest: the angles' cosines and sines
 // (D), the new key and value as the cache holds them (D each) and the
@@ -59,9 +66,9 @@ template <int D>
 constexpr std::size_t fold_floats() {
   return 3 * D + kRows;
 }
-template <typename E, int D, KvWiden W, bool kFold>
+template <typename E, int D, KvWiden W, bool kFold, bool kKeyRows>
 constexpr std::size_t smem_bytes() {
-  return shared_bytes<E, D, W>() + (kFold ? sizeof(float) * fold_floats<D>() : 0);
+  return shared_bytes<E, D, W, kKeyRows>() + (kFold ? sizeof(float) * fold_floats<D>() : 0);
 }
 
 // Four dimensions d .. d + 3 of a vector `row` rotated by RoPE (pairs d and
@@ -110,6 +117,25 @@ constexpr bool lean_fits() {
 // Its blocks per SM (5 measured the same, with 96 registers and a spill).
 constexpr int kLeanBlocks = 4;
 
+// kKeyRows (e4m3 codes read in place, kNone, heads of 128 and more, GQA
+// groups of up to 8): the MMAs run transposed, Sᵀ = K·Qᵀ and Oᵀ = Vᵀ·Pᵀ, so
+// the tile's 16 keys (and for P·V 16 dimensions) are the MMA's M and the
+// group's heads its N of 8. The untransposed kernel pads a group of 4 to the
+// M of 16, so three quarters of its MMAs and of its output accumulators (64
+// registers a thread at 128-wide heads) were padding; here half the MMAs,
+// half the accumulators, Q's fragments held in registers, and the
+// probabilities turned into P·V's B fragments by movmatrix. The codes'
+// conversions are the same in number.
+constexpr bool key_rows_fit(int D, int group) {
+  return D >= 128 && group <= 8;
+}
+// Blocks per SM asked at 128-wide heads (the registers allow; the shared
+// memory would allow 6: 80 registers, a spill in the folded kernel, and
+// decode 0.4-1.4% slower at 512 rows of 1k keys, 0.7% at 64); wider heads
+// ask none.
+template <int D>
+constexpr int kKeyRowsBlocks = D == 128 ? 5 : 1;
+
 // W (e4m3 caches): which staged rows go through the f16 widen in shared
 // memory. kValues: Q·Kᵀ takes K's codes straight from the staging area, each
 // lane converting the 4 bytes its B fragment needs; the fragments' k order is
@@ -129,7 +155,7 @@ constexpr int kLeanBlocks = 4;
 // it and its value to the cache, and scores it apart from the tiles: its
 // state joins the warps' in the final merge. Nothing here reads the
 // appended row back (an earlier fold that did, through a fence, lost).
-template <typename E, int D, KvWiden W, int kBlocks, bool kFold>
+template <typename E, int D, KvWiden W, int kBlocks, bool kFold, bool kKeyRows>
 __global__ void __launch_bounds__(kThreads, kBlocks)
     decode_tc_kernel(KvLayout kv, int layer, const float* q, int heads, float scale, float softcap,
                      int window, int splits, int split_len, StepMeta m, float* partial,
@@ -138,19 +164,21 @@ __global__ void __launch_bounds__(kThreads, kBlocks)
   constexpr bool kDirectV = W == KvWiden::kNone;
   static_assert(!kDirectK || kv_staged<E>());
   static_assert(!kDirectV || D >= 128);  // kv_value_chunk's swizzle
-  constexpr int S = D + kPad;            // bf16 per shared row
-  constexpr int KT = D / 16;             // k-steps of Q·Kᵀ
-  constexpr int DT = D / 8;              // n8 output tiles of P·V
-  constexpr bool kLean = kBlocks > 1;    // blocks per SM asked of the compiler
+  static_assert(!kKeyRows || (kDirectV && key_rows_fit(D, 1)));
+  constexpr int S = D + kPad;                       // bf16 per shared row
+  constexpr int KT = D / 16;                        // k-steps of Q·Kᵀ
+  constexpr int DT = kKeyRows ? D / 16 : D / 8;     // output tiles of P·V (m16 or n8)
+  constexpr int kHeads = kHeadRows<kKeyRows>;       // Q's and the states' rows
+  constexpr bool kLean = kBlocks > 1 && !kKeyRows;  // Q re-read, blocks asked of the compiler
   static_assert(!kLean || lean_fits<D, W>());
   using T16 = KvTile<E>;  // the MMA's operand type: bf16, or f16 for an e4m3 cache
   extern __shared__ __align__(128) unsigned char decode_tc_smem[];
-  T16* qs = reinterpret_cast<T16*>(decode_tc_smem);  // [kRows][S]
-  T16* stages = qs + kRows * S;                      // (K tile, V tile) stages
+  T16* qs = reinterpret_cast<T16*>(decode_tc_smem);  // [kHeads][S]
+  T16* stages = qs + kHeads * S;                     // (K tile, V tile) stages
   unsigned char* staging =
       reinterpret_cast<unsigned char*>(stages) + tile_bytes<E, D, W>();  // e4m3 codes in flight
   // kFold: cosines and sines, the new key and value, its scores.
-  float* fold_cs = reinterpret_cast<float*>(decode_tc_smem + shared_bytes<E, D, W>());
+  float* fold_cs = reinterpret_cast<float*>(decode_tc_smem + shared_bytes<E, D, W, kKeyRows>());
   float* fold_k = fold_cs + D;
   float* fold_v = fold_k + D;
   float* fold_score = fold_v + D;
@@ -213,7 +241,7 @@ __global__ void __launch_bounds__(kThreads, kBlocks)
   kv_pipeline_start<E>(tiles, issue, early);  // in flight while Q is staged
   if constexpr (kFold) __syncthreads();       // the angles
   // Q as T16, the group's heads in rows 0 .. group - 1, zeros below.
-  for (int i = tid; i < kRows * (D / 4); i += kThreads) {
+  for (int i = tid; i < kHeads * (D / 4); i += kThreads) {
     const int r = i / (D / 4);
     const int c = i % (D / 4);
     float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
@@ -283,18 +311,84 @@ __global__ void __launch_bounds__(kThreads, kBlocks)
   };
   // The same for every tile: in registers up to 128-wide heads, re-read
   // from shared memory for 256 (registers are short there) and when lean.
-  constexpr bool kQInRegisters = D <= 128 && !kLean;
+  constexpr bool kQInRegisters = D <= 128 && !kLean && !kKeyRows;
   unsigned qa[kQInRegisters ? KT : 1][4];
   if constexpr (kQInRegisters) {
 #pragma unroll
     for (int kk = 0; kk < KT; ++kk) q_fragment(qa[kk], kk);
   }
+  // kKeyRows: Qᵀ's B fragments (head lane / 4; dimensions 4t .. 4t + 3 of
+  // each 16 as logical k 2t, 2t + 1, 2t + 8, 2t + 9, as K's below).
+  unsigned qb[kKeyRows ? KT : 1][2];
+  if constexpr (kKeyRows) {
+#pragma unroll
+    for (int kk = 0; kk < KT; ++kk) {
+      const T16* r0 = qs + (lane >> 2) * S + kk * 16 + (lane & 3) * 4;
+      qb[kk][0] = *reinterpret_cast<const unsigned*>(r0);
+      qb[kk][1] = *reinterpret_cast<const unsigned*>(r0 + 2);
+    }
+  }
 
   float o[DT][4];
 #pragma unroll
   for (int i = 0; i < DT; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
-  float mx[2] = {-INFINITY, -INFINITY};  // running max of rows lane/4 and lane/4 + 8 (log2 units)
-  float sum[2] = {0.0f, 0.0f};           // this lane's share of the running sums
+  // Running max (log2 units) and this lane's share of the running sum of
+  // rows lane / 4 and lane / 4 + 8, or (kKeyRows) of heads 2t and 2t + 1.
+  float mx[2] = {-INFINITY, -INFINITY};
+  float sum[2] = {0.0f, 0.0f};
+
+  // kKeyRows: this warp's 16 keys of a tile (from key0), straight from the
+  // stage's codes. Sᵀ: a lane holds keys lane / 4 and lane / 4 + 8 of heads
+  // 2t and 2t + 1 (t = lane % 4). Oᵀ's m-tile 2a + p holds dimensions
+  // 32a + 4(lane / 4) + 2p (rows lane / 4) and that + 1 (rows lane / 4 + 8).
+  [[maybe_unused]] auto key_rows_tile = [&](const unsigned char* codes, int key0) {
+    const int lr = lane >> 2;
+    const int lq = lane & 3;
+    float st[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    const int r = warp * kWarpKeys + lr;
+#pragma unroll
+    for (int kk = 0; kk < KT; ++kk) {
+      const unsigned w0 =
+          *reinterpret_cast<const unsigned*>(codes + r * D + kv_key_chunk<D>(r, kk) * 16 + lq * 4);
+      const unsigned w1 = *reinterpret_cast<const unsigned*>(
+          codes + (r + 8) * D + kv_key_chunk<D>(r + 8, kk) * 16 + lq * 4);
+      const unsigned a[4] = {e4m3x2_to_half2_bits(static_cast<unsigned short>(w0 & 0xFFFFu)),
+                             e4m3x2_to_half2_bits(static_cast<unsigned short>(w1 & 0xFFFFu)),
+                             e4m3x2_to_half2_bits(static_cast<unsigned short>(w0 >> 16)),
+                             e4m3x2_to_half2_bits(static_cast<unsigned short>(w1 >> 16))};
+      mma16<T16>(st, a, qb[kk][0], qb[kk][1]);
+    }
+    online_softmax_step_t(st, o, mx, sum, scale, softcap, key0, end);
+    // Pᵀ's B fragments: keys 2t, 2t + 1 (and + 8) of head lane / 4.
+    const unsigned pb0 = movmatrix_t(pack2<T16>(st[0], st[1]));
+    const unsigned pb1 = movmatrix_t(pack2<T16>(st[2], st[3]));
+    // Vᵀ's A fragments: 4 bytes of one column from keys 2t, 2t + 1, 2t + 8
+    // and 2t + 9, paired by byte permutes.
+    const unsigned char* values = codes + kTileKeys * D;
+    const int r0 = warp * kWarpKeys + lq * 2;
+#pragma unroll
+    for (int a4 = 0; a4 < D / 32; ++a4) {
+      const int c = 2 * a4 + (lr >> 2);
+      auto word = [&](int row) {
+        return *reinterpret_cast<const unsigned*>(values + row * D +
+                                                  kv_value_chunk<D>(row, c) * 16 + (lr & 3) * 4);
+      };
+      const unsigned w0 = word(r0), w1 = word(r0 + 1), w2 = word(r0 + 8), w3 = word(r0 + 9);
+#pragma unroll
+      for (int p = 0; p < 2; ++p) {
+        // Byte 2p of both keys in the low half, byte 2p + 1 in the high.
+        const unsigned sel = static_cast<unsigned>((2 * p) | ((2 * p + 4) << 4) |
+                                                   ((2 * p + 1) << 8) | ((2 * p + 5) << 12));
+        const unsigned x01 = __byte_perm(w0, w1, sel);
+        const unsigned x23 = __byte_perm(w2, w3, sel);
+        const unsigned a[4] = {e4m3x2_to_half2_bits(static_cast<unsigned short>(x01 & 0xFFFFu)),
+                               e4m3x2_to_half2_bits(static_cast<unsigned short>(x01 >> 16)),
+                               e4m3x2_to_half2_bits(static_cast<unsigned short>(x23 & 0xFFFFu)),
+                               e4m3x2_to_half2_bits(static_cast<unsigned short>(x23 >> 16))};
+        mma16<T16>(o[2 * a4 + p], a, pb0, pb1);
+      }
+    }
+  };
 
   for (int it = 0; it < tiles; ++it) {
     const int k0 = begin + it * kTileKeys;
@@ -305,76 +399,79 @@ __global__ void __launch_bounds__(kThreads, kBlocks)
     // The stage's codes (kDirectK: K's rows, then V's), read in place.
     [[maybe_unused]] const unsigned char* codes =
         kv_staged_codes<E, D, kTileKeys>(staging, it % kv_stages<E>());
-
-    // Scores of the 16 rows x this warp's 16 keys (two n8 tiles).
-    float sc[2][4];
-#pragma unroll
-    for (int n = 0; n < 2; ++n) sc[n][0] = sc[n][1] = sc[n][2] = sc[n][3] = 0.0f;
-#pragma unroll
-    for (int kk = 0; kk < KT; ++kk) {
-      unsigned a[4];
-      if constexpr (kQInRegisters) {
-#pragma unroll
-        for (int i = 0; i < 4; ++i) a[i] = qa[kk][i];
-      } else {
-        q_fragment(a, kk);
-      }
-      if constexpr (kDirectK) {
-#pragma unroll
-        for (int n = 0; n < 2; ++n) {
-          const int r = warp * kWarpKeys + n * 8 + (lane >> 2);
-          const unsigned w = *reinterpret_cast<const unsigned*>(
-              codes + r * D + kv_key_chunk<D>(r, kk) * 16 + (lane & 3) * 4);
-          mma16<T16>(sc[n], a, e4m3x2_to_half2_bits(static_cast<unsigned short>(w & 0xFFFFu)),
-                     e4m3x2_to_half2_bits(static_cast<unsigned short>(w >> 16)));
-        }
-      } else {
-        unsigned b[4];
-        ldsm_x4(b, ks + ((lane & 7) + ((lane >> 4) << 3)) * S + kk * 16 + ((lane >> 3) & 1) * 8);
-        mma16<T16>(sc[0], a, b[0], b[1]);
-        mma16<T16>(sc[1], a, b[2], b[3]);
-      }
-    }
-    // Scale, soft-cap, mask (every row is the same query position), then the
-    // online softmax per row over the quad that holds it.
-    online_softmax_step(sc, o, mx, sum, scale, softcap, k0 + warp * kWarpKeys,
-                        [&](int, int key) { return key < end; });
-    // O += P · V over the warp's 16 keys (the score tiles as the A operand).
-    unsigned pa[4];
-    pa[0] = pack2<T16>(sc[0][0], sc[0][1]);
-    pa[1] = pack2<T16>(sc[0][2], sc[0][3]);
-    pa[2] = pack2<T16>(sc[1][0], sc[1][1]);
-    pa[3] = pack2<T16>(sc[1][2], sc[1][3]);
-    if constexpr (kDirectV) {
-      // Output tile 4a + b, column g: dimension 32a + 4g + b.
-      const unsigned char* values = codes + kTileKeys * D;
-      const int r0 = warp * kWarpKeys + (lane & 3) * 2;
-      const int g = lane >> 2;
-#pragma unroll
-      for (int a4 = 0; a4 < D / 32; ++a4) {
-        const int c = 2 * a4 + (g >> 2);
-        auto word = [&](int r) {
-          return *reinterpret_cast<const unsigned*>(values + r * D + kv_value_chunk<D>(r, c) * 16 +
-                                                    (g & 3) * 4);
-        };
-        const unsigned w0 = word(r0), w1 = word(r0 + 1), w2 = word(r0 + 8), w3 = word(r0 + 9);
-#pragma unroll
-        for (int b = 0; b < 4; ++b) {
-          const unsigned sel = static_cast<unsigned>(b | ((b + 4) << 4));
-          mma16<T16>(
-              o[4 * a4 + b], pa,
-              e4m3x2_to_half2_bits(static_cast<unsigned short>(__byte_perm(w0, w1, sel) & 0xFFFFu)),
-              e4m3x2_to_half2_bits(
-                  static_cast<unsigned short>(__byte_perm(w2, w3, sel) & 0xFFFFu)));
-        }
-      }
+    if constexpr (kKeyRows) {
+      key_rows_tile(codes, k0 + warp * kWarpKeys);
     } else {
+      // Scores of the 16 rows x this warp's 16 keys (two n8 tiles).
+      float sc[2][4];
 #pragma unroll
-      for (int dp = 0; dp < DT / 2; ++dp) {
-        unsigned b[4];
-        ldsm_x4_t(b, vs + (lane & 15) * S + dp * 16 + (lane >> 4) * 8);
-        mma16<T16>(o[2 * dp], pa, b[0], b[1]);
-        mma16<T16>(o[2 * dp + 1], pa, b[2], b[3]);
+      for (int n = 0; n < 2; ++n) sc[n][0] = sc[n][1] = sc[n][2] = sc[n][3] = 0.0f;
+#pragma unroll
+      for (int kk = 0; kk < KT; ++kk) {
+        unsigned a[4];
+        if constexpr (kQInRegisters) {
+#pragma unroll
+          for (int i = 0; i < 4; ++i) a[i] = qa[kk][i];
+        } else {
+          q_fragment(a, kk);
+        }
+        if constexpr (kDirectK) {
+#pragma unroll
+          for (int n = 0; n < 2; ++n) {
+            const int r = warp * kWarpKeys + n * 8 + (lane >> 2);
+            const unsigned w = *reinterpret_cast<const unsigned*>(
+                codes + r * D + kv_key_chunk<D>(r, kk) * 16 + (lane & 3) * 4);
+            mma16<T16>(sc[n], a, e4m3x2_to_half2_bits(static_cast<unsigned short>(w & 0xFFFFu)),
+                       e4m3x2_to_half2_bits(static_cast<unsigned short>(w >> 16)));
+          }
+        } else {
+          unsigned b[4];
+          ldsm_x4(b, ks + ((lane & 7) + ((lane >> 4) << 3)) * S + kk * 16 + ((lane >> 3) & 1) * 8);
+          mma16<T16>(sc[0], a, b[0], b[1]);
+          mma16<T16>(sc[1], a, b[2], b[3]);
+        }
+      }
+      // Scale, soft-cap, mask (every row is the same query position), then the
+      // online softmax per row over the quad that holds it.
+      online_softmax_step(sc, o, mx, sum, scale, softcap, k0 + warp * kWarpKeys,
+                          [&](int, int key) { return key < end; });
+      // O += P · V over the warp's 16 keys (the score tiles as the A operand).
+      unsigned pa[4];
+      pa[0] = pack2<T16>(sc[0][0], sc[0][1]);
+      pa[1] = pack2<T16>(sc[0][2], sc[0][3]);
+      pa[2] = pack2<T16>(sc[1][0], sc[1][1]);
+      pa[3] = pack2<T16>(sc[1][2], sc[1][3]);
+      if constexpr (kDirectV) {
+        // Output tile 4a + b, column g: dimension 32a + 4g + b.
+        const unsigned char* values = codes + kTileKeys * D;
+        const int r0 = warp * kWarpKeys + (lane & 3) * 2;
+        const int g = lane >> 2;
+#pragma unroll
+        for (int a4 = 0; a4 < D / 32; ++a4) {
+          const int c = 2 * a4 + (g >> 2);
+          auto word = [&](int r) {
+            return *reinterpret_cast<const unsigned*>(values + r * D +
+                                                      kv_value_chunk<D>(r, c) * 16 + (g & 3) * 4);
+          };
+          const unsigned w0 = word(r0), w1 = word(r0 + 1), w2 = word(r0 + 8), w3 = word(r0 + 9);
+#pragma unroll
+          for (int b = 0; b < 4; ++b) {
+            const unsigned sel = static_cast<unsigned>(b | ((b + 4) << 4));
+            mma16<T16>(o[4 * a4 + b], pa,
+                       e4m3x2_to_half2_bits(
+                           static_cast<unsigned short>(__byte_perm(w0, w1, sel) & 0xFFFFu)),
+                       e4m3x2_to_half2_bits(
+                           static_cast<unsigned short>(__byte_perm(w2, w3, sel) & 0xFFFFu)));
+          }
+        }
+      } else {
+#pragma unroll
+        for (int dp = 0; dp < DT / 2; ++dp) {
+          unsigned b[4];
+          ldsm_x4_t(b, vs + (lane & 15) * S + dp * 16 + (lane >> 4) * 8);
+          mma16<T16>(o[2 * dp], pa, b[0], b[1]);
+          mma16<T16>(o[2 * dp + 1], pa, b[2], b[3]);
+        }
       }
     }
     __syncthreads();  // the stage is refilled kv_stages tiles on
@@ -385,13 +482,33 @@ __global__ void __launch_bounds__(kThreads, kBlocks)
   __syncthreads();
   float* ws = reinterpret_cast<float*>(stages);  // [warp][row][D + 2]: o, max, sum
   constexpr int kWidth = D + 2;
+  if constexpr (kKeyRows) {
 #pragma unroll
-  for (int ri = 0; ri < 2; ++ri) {
+    for (int h = 0; h < 2; ++h) {
+      float l = sum[h];
+      l += __shfl_xor_sync(0xffffffffu, l, 4);
+      l += __shfl_xor_sync(0xffffffffu, l, 8);
+      l += __shfl_xor_sync(0xffffffffu, l, 16);
+      float* row = ws + (warp * kHeads + 2 * (lane & 3) + h) * kWidth;
+#pragma unroll
+      for (int mt = 0; mt < DT; ++mt) {
+        const int d = 32 * (mt >> 1) + 4 * (lane >> 2) + 2 * (mt & 1);
+        row[d] = o[mt][h];
+        row[d + 1] = o[mt][2 + h];
+      }
+      if ((lane >> 2) == 0) {
+        row[D] = mx[h];
+        row[D + 1] = l;
+      }
+    }
+  }
+#pragma unroll
+  for (int ri = 0; ri < (kKeyRows ? 0 : 2); ++ri) {
     float l = sum[ri];
     l += __shfl_xor_sync(0xffffffffu, l, 1);
     l += __shfl_xor_sync(0xffffffffu, l, 2);
     const int r = (lane >> 2) + 8 * ri;
-    float* row = ws + (warp * kRows + r) * kWidth;
+    float* row = ws + (warp * kHeads + r) * kWidth;
 #pragma unroll
     for (int dt = 0; dt < DT; ++dt) {
 #pragma unroll
@@ -415,14 +532,14 @@ __global__ void __launch_bounds__(kThreads, kBlocks)
     const int d = i % D;
     float top = -INFINITY;
 #pragma unroll
-    for (int w = 0; w < kWarps; ++w) top = fmaxf(top, ws[(w * kRows + h) * kWidth + D]);
+    for (int w = 0; w < kWarps; ++w) top = fmaxf(top, ws[(w * kHeads + h) * kWidth + D]);
     if (appends) top = fmaxf(top, fold_score[h]);  // the new key, a fifth state of one key
     float num = 0.0f;
     float den = 0.0f;
     if (top != -INFINITY) {
 #pragma unroll
       for (int w = 0; w < kWarps; ++w) {
-        const float* row = ws + (w * kRows + h) * kWidth;
+        const float* row = ws + (w * kHeads + h) * kWidth;
         const float f = fast_exp2(row[D] - top);
         num += row[d] * f;
         den += row[D + 1] * f;
@@ -448,15 +565,17 @@ __global__ void __launch_bounds__(kThreads, kBlocks)
   if (splits > 1) merge_if_last(partial, tickets + blockIdx.x, splits, group, D, head0, out);
 }
 
-template <typename E, int D, KvWiden W, int kBlocks, bool kFold>
+template <typename E, int D, KvWiden W, int kBlocks, bool kFold, bool kKeyRows>
 cudaError_t launch(const KvLayout& kv, int layer, const float* q, float* out, int T, int heads,
                    float scale, float softcap, int window, int splits, int split_len,
                    const StepMeta& m, float* partial, unsigned* tickets, cudaStream_t s,
                    bool skip_multi, const RopeFold& fold) {
   static PerDeviceOnce once;  // one per kernel (a template's static)
-  constexpr auto kernel = decode_tc_kernel<E, D, W, kBlocks, kFold>;
-  constexpr std::size_t smem = smem_bytes<E, D, W, kFold>();
-  if (const cudaError_t e = opt_in_smem(once, kernel, smem); e != cudaSuccess) return e;
+  constexpr auto kernel = decode_tc_kernel<E, D, W, kBlocks, kFold, kKeyRows>;
+  constexpr std::size_t smem = smem_bytes<E, D, W, kFold, kKeyRows>();
+  if (const cudaError_t e = opt_in_smem(once, kernel, smem, kBlocks > 1); e != cudaSuccess) {
+    return e;
+  }
   const dim3 grid(static_cast<unsigned>(T * kv.kv_heads), static_cast<unsigned>(splits));
   return launch_early_smem(kernel, grid, kThreads, smem, s, kv, layer, q, heads, scale, softcap,
                            window, splits, split_len, m, partial, tickets, out, skip_multi, fold);
@@ -468,6 +587,9 @@ std::atomic<KvWiden> fp8_decode_widen{KvWiden::kNone};
 // Whether kNone takes the lean kernel where it fits (likewise set by the
 // backends; off for A/B runs only).
 std::atomic<bool> fp8_decode_lean{true};
+// Whether kNone takes the transposed kernel (kKeyRows) where it fits
+// (likewise).
+std::atomic<bool> fp8_decode_key_rows{true};
 
 template <int D>
 KvWiden fp8_widen() {
@@ -477,9 +599,10 @@ KvWiden fp8_widen() {
 
 }  // namespace
 
-void set_fp8_decode_widen(KvWiden w, bool lean) {
+void set_fp8_decode_widen(KvWiden w, bool lean, bool key_rows) {
   fp8_decode_widen.store(w, std::memory_order_relaxed);
   fp8_decode_lean.store(lean, std::memory_order_relaxed);
+  fp8_decode_key_rows.store(key_rows, std::memory_order_relaxed);
 }
 
 bool attention_decode_tc_supported(int heads, int head_dim, const KvLayout& kv) {
@@ -504,38 +627,45 @@ cudaError_t decode_tc(const KvLayout& kv, int layer, const float* q, float* out,
     using E = typename decltype(tag)::type;
     constexpr int D = decltype(dim)::value;
     // The kernel of a widen mode at a number of blocks per SM (1: no
-    // minimum asked of the compiler), both as integral constants.
-    const auto run = [&](auto widen, auto blocks) {
+    // minimum asked of the compiler), transposed or not, as integral
+    // constants.
+    const auto run = [&](auto widen, auto blocks, auto key_rows) {
       constexpr KvWiden kW = decltype(widen)::value;
       constexpr int kB = decltype(blocks)::value;
+      constexpr bool kK = decltype(key_rows)::value;
       if (fold != nullptr) {
-        return launch<E, D, kW, kB, true>(kv, layer, q, out, T, heads, scale, softcap, window,
-                                          splits, split_len, m, partial, tickets, s, skip_multi,
-                                          *fold);
+        return launch<E, D, kW, kB, true, kK>(kv, layer, q, out, T, heads, scale, softcap, window,
+                                              splits, split_len, m, partial, tickets, s, skip_multi,
+                                              *fold);
       }
-      return launch<E, D, kW, kB, false>(kv, layer, q, out, T, heads, scale, softcap, window,
-                                         splits, split_len, m, partial, tickets, s, skip_multi,
-                                         none);
+      return launch<E, D, kW, kB, false, kK>(kv, layer, q, out, T, heads, scale, softcap, window,
+                                             splits, split_len, m, partial, tickets, s, skip_multi,
+                                             none);
     };
     using None = std::integral_constant<KvWiden, KvWiden::kNone>;
     using AnyBlocks = std::integral_constant<int, 1>;
+    using Straight = std::false_type;
     if constexpr (kv_staged<E>()) {
       const KvWiden w = fp8_widen<D>();
       if constexpr (D >= 128) {
         if (w == KvWiden::kNone) {
+          if (key_rows_fit(D, heads / kv.kv_heads) &&
+              fp8_decode_key_rows.load(std::memory_order_relaxed)) {
+            return run(None{}, std::integral_constant<int, kKeyRowsBlocks<D>>{}, std::true_type{});
+          }
           if constexpr (lean_fits<D, KvWiden::kNone>()) {
             if (fp8_decode_lean.load(std::memory_order_relaxed)) {
-              return run(None{}, std::integral_constant<int, kLeanBlocks>{});
+              return run(None{}, std::integral_constant<int, kLeanBlocks>{}, Straight{});
             }
           }
-          return run(None{}, AnyBlocks{});
+          return run(None{}, AnyBlocks{}, Straight{});
         }
       }
       if (w == KvWiden::kValues) {
-        return run(std::integral_constant<KvWiden, KvWiden::kValues>{}, AnyBlocks{});
+        return run(std::integral_constant<KvWiden, KvWiden::kValues>{}, AnyBlocks{}, Straight{});
       }
     }
-    return run(std::integral_constant<KvWiden, KvWiden::kAll>{}, AnyBlocks{});
+    return run(std::integral_constant<KvWiden, KvWiden::kAll>{}, AnyBlocks{}, Straight{});
   });
 }
 

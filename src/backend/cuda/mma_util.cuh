@@ -42,6 +42,15 @@ __device__ __forceinline__ void ldsm_x4_t(unsigned (&r)[4], const void* p) {
                : "r"(shared_addr(p)));
 }
 
+// An 8 x 8 matrix of 16-bit elements transposed across the warp: the lane
+// holding row r, columns 2c and 2c + 1 gets row r, columns 2c and 2c + 1 of
+// the transpose (a C fragment's packed halves become a B fragment).
+__device__ __forceinline__ unsigned movmatrix_t(unsigned x) {
+  unsigned y;
+  asm volatile("movmatrix.sync.aligned.m8n8.trans.b16 %0, %1;\n" : "=r"(y) : "r"(x));
+  return y;
+}
+
 __device__ __forceinline__ void mma_bf16(float (&c)[4], const unsigned (&a)[4], unsigned b0,
                                          unsigned b1) {
   asm volatile(
@@ -148,6 +157,54 @@ __device__ __forceinline__ void online_softmax_step(float (&sc)[NT][4], float (&
     for (int dt = 0; dt < DT; ++dt) {
       o[dt][2 * ri] *= corr;
       o[dt][2 * ri + 1] *= corr;
+    }
+  }
+}
+
+// online_softmax_step for a transposed score tile (keys as the MMA's rows,
+// query heads as its columns): st[j] is key key0 + lane / 4 + 8 (j / 2) of
+// head 2 (lane % 4) + j % 2. Per head h = j % 2: the max over the tile's 16
+// keys (across the lanes' quads), the running max, this lane's share of the
+// running sum (the warp's lanes of one head are added at the end), and the
+// output accumulators' column h (o[mt][h], o[mt][2 + h]) rescaled. Keys at
+// or past `end` are masked.
+template <int MT>
+__device__ __forceinline__ void online_softmax_step_t(float (&st)[4], float (&o)[MT][4],
+                                                      float (&mx)[2], float (&sum)[2], float scale,
+                                                      float softcap, int key0, int end) {
+  constexpr float kLog2e = 1.4426950408889634f;
+  const int lane = static_cast<int>(threadIdx.x) & 31;
+  const float scale_log2 = scale * kLog2e;
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {
+    const int key = key0 + (lane >> 2) + 8 * (j >> 1);
+    float s = st[j];
+    if (softcap > 0.0f) {
+      s = softcap * tanhf(s * scale / softcap) * kLog2e;
+    } else {
+      s *= scale_log2;
+    }
+    st[j] = key < end ? s : -INFINITY;
+  }
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    float tile_max = fmaxf(st[h], st[2 + h]);
+    tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 4));
+    tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 8));
+    tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 16));
+    const float new_max = fmaxf(mx[h], tile_max);
+    const float ref = new_max == -INFINITY ? 0.0f : new_max;  // all masked so far
+    const float corr = fast_exp2(mx[h] - ref);
+    mx[h] = new_max;
+    const float p0 = fast_exp2(st[h] - ref);
+    const float p1 = fast_exp2(st[2 + h] - ref);
+    st[h] = p0;
+    st[2 + h] = p1;
+    sum[h] = sum[h] * corr + (p0 + p1);
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt) {
+      o[mt][h] *= corr;
+      o[mt][2 + h] *= corr;
     }
   }
 }

@@ -321,6 +321,8 @@ const std::vector<Case> kCases = {
 std::vector<Case> decode_cases() {
   std::vector<Case> cases = kCases;
   cases.push_back({16, 1, 64, 0, 0.0f});
+  cases.push_back({16, 2, 128, 40, 0.0f});  // a group of 8: the transposed e4m3 kernel's whole N
+  cases.push_back({32, 2, 128, 0, 0.0f});   // a group of 16: past it (the untransposed kernel)
   return cases;
 }
 
@@ -401,6 +403,8 @@ TEST(CudaFp8KvAttention, WidenedDecodePathsMatchReference) {
   // The kernel that converts K and V from the codes at three blocks per SM
   // (before the lean one, which the other tests run).
   expect_decode_with_env("MLXS_CUDA_FP8_LEAN", {"0"});
+  // The untransposed kernel where the transposed one fits (groups of up to 8).
+  expect_decode_with_env("MLXS_CUDA_FP8_KEY_ROWS", {"0"});
   // The next backend created takes the default again.
   EXPECT_LT(run_case(kCases[0], Kernels::kDecodeTensor, DType::kF8E4M3, true), 1e-2);
 }
