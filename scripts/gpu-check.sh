@@ -44,6 +44,10 @@
 #   GPU_PROFILE_BATCH=256 GPU_PROFILE_PROMPT=1000   GPU_PROFILE's op table at that batch and
 #                           prompt length (decode and prompt-chunk steps in separate rows);
 #                           GPU_PROFILE_ARGS="--quantization fp8" more bench decode flags
+#   GPU_NCU=1 GPU_NCU_BATCHES=1   per-kernel device time of about one decode step (ncu) after
+#                           GPU_NCU_PROMPT (32)-token prompts, skipping GPU_NCU_SKIP (1500)
+#                           launches, GPU_NCU_COUNT (400) kernels over GPU_NCU_DECODE_TOKENS (8)
+#                           steps; GPU_NCU_DECODE_ENVS and _ARGS as below
 #   GPU_NCU_DECODE_KERNELS="decode_tc"   counters of one decode-step launch of each regex at
 #                           GPU_NCU_DECODE_BATCH (256) after GPU_NCU_DECODE_PROMPT (1000) tokens,
 #                           GPU_NCU_DECODE_ENVS="MLXS_CUDA_KV_FP8=1" set; skips
@@ -259,12 +263,14 @@ for preset in $MODELS; do
   fi
   if [ "${GPU_NCU:-0}" = 1 ]; then
     # Per-kernel device time of about one decode step (Nsight Compute).
+    envs_of "${GPU_NCU_DECODE_ENVS:-}"
     for b in ${GPU_NCU_BATCHES:-1}; do
-      say "-- kernels of one decode step, $preset, batch $b"
-      "$NCU" --metrics gpu__time_duration.sum --csv --launch-skip "${GPU_NCU_SKIP:-1500}" \
+      say "-- kernels of one decode step, $preset, batch $b, ${GPU_NCU_PROMPT:-32}-token prompts"
+      env "${ARR[@]}" "$NCU" --metrics gpu__time_duration.sum --csv --launch-skip "${GPU_NCU_SKIP:-1500}" \
           --launch-count "${GPU_NCU_COUNT:-400}" \
-          "$B/bin/mlx-serving" bench decode --backend cuda --model "$dir" --batch "$b" --prompt-len 32 \
-          --decode-tokens 8 --repeats 1 --warmup 2 --quiet ${GPU_NCU_DECODE_ARGS:-} > "$OUT/ncu-$preset-b$b.csv" 2>&1
+          "$B/bin/mlx-serving" bench decode --backend cuda --model "$dir" --batch "$b" \
+          --prompt-len "${GPU_NCU_PROMPT:-32}" --decode-tokens "${GPU_NCU_DECODE_TOKENS:-8}" --repeats 1 \
+          --warmup 2 --quiet ${GPU_NCU_DECODE_ARGS:-} > "$OUT/ncu-$preset-b$b.csv" 2>&1
       python3 "$ROOT/scripts/ncu_kernel_table.py" "$OUT/ncu-$preset-b$b.csv" | tee -a "$SUMMARY"
     done
   fi

@@ -9,6 +9,7 @@
 #include <cuda_fp16.h>
 #include <cuda_fp8.h>
 
+#include "backend/cuda/act_device.cuh"
 #include "backend/cuda/device_once.cuh"
 #include "backend/cuda/kernels_fp8.h"
 #include "backend/cuda/launch_util.cuh"
@@ -320,17 +321,39 @@ __global__ void fp8_embed_kernel(Fp8Weight w, int K, VocabRows rows, StepMeta m,
   }
 }
 
-// A block per row of x: its largest |x| gives the row's scale (amax / 448,
-// 1 for a zero row), then the row as e4m3 of x / scale (round to nearest,
-// saturating), two values per conversion.
+// Value pairs i of row `row` of what quantize_rows_kernel quantizes: x's
+// rows, or a gated MLP's act(gate) * up.
+struct PlainPairs {
+  const float* x;
+  int K;
+  __device__ float2 operator()(std::int64_t row, int i) const {
+    return reinterpret_cast<const float2*>(x + row * K)[i];
+  }
+};
+struct GatedPairs {
+  Act a;
+  const float* gate;
+  const float* up;
+  int K;
+  __device__ float2 operator()(std::int64_t row, int i) const {
+    const float2 g = reinterpret_cast<const float2*>(gate + row * K)[i];
+    const float2 u = reinterpret_cast<const float2*>(up + row * K)[i];
+    return make_float2(activate(a, g.x) * u.x, activate(a, g.y) * u.y);
+  }
+};
+
+// A block per row: its largest |x| gives the row's scale (amax / 448, 1 for
+// a zero row), then the row as e4m3 of x / scale (round to nearest,
+// saturating), two values per conversion; the values are read (computed)
+// twice rather than held.
+template <typename Pairs>
 __global__ void __launch_bounds__(256)
-    quantize_rows_kernel(const float* x, int K, std::uint8_t* out, float* scales) {
+    quantize_rows_kernel(Pairs pairs, int K, std::uint8_t* out, float* scales) {
   __shared__ float part[8];
   const std::int64_t row = blockIdx.x;
-  const float2* xr = reinterpret_cast<const float2*>(x + row * K);
   float amax = 0.0f;
   for (int i = static_cast<int>(threadIdx.x); i < K / 2; i += 256) {
-    const float2 v = xr[i];
+    const float2 v = pairs(row, i);
     amax = fmaxf(amax, fmaxf(fabsf(v.x), fabsf(v.y)));
   }
   for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
@@ -344,7 +367,7 @@ __global__ void __launch_bounds__(256)
   if (threadIdx.x == 0) scales[row] = scale;
   auto* o = reinterpret_cast<__nv_fp8x2_storage_t*>(out + row * K);
   for (int i = static_cast<int>(threadIdx.x); i < K / 2; i += 256) {
-    const float2 v = xr[i];
+    const float2 v = pairs(row, i);
     o[i] = __nv_cvt_float2_to_fp8x2(make_float2(v.x * inv, v.y * inv), __NV_SATFINITE, __NV_E4M3);
   }
 }
@@ -402,7 +425,15 @@ cudaError_t fp8_quantize_rows(const float* x, int M, int K, std::uint8_t* out, f
                               cudaStream_t s) {
   if (M == 0) return cudaSuccess;
   if (K % 2 != 0) return cudaErrorInvalidValue;
-  quantize_rows_kernel<<<M, 256, 0, s>>>(x, K, out, scales);
+  quantize_rows_kernel<<<M, 256, 0, s>>>(PlainPairs{x, K}, K, out, scales);
+  return cudaGetLastError();
+}
+
+cudaError_t fp8_quantize_gated_rows(Act a, const float* gate, const float* up, int M, int K,
+                                    std::uint8_t* out, float* scales, cudaStream_t s) {
+  if (M == 0) return cudaSuccess;
+  if (K % 2 != 0) return cudaErrorInvalidValue;
+  quantize_rows_kernel<<<M, 256, 0, s>>>(GatedPairs{a, gate, up, K}, K, out, scales);
   return cudaGetLastError();
 }
 

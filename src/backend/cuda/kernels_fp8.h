@@ -6,7 +6,8 @@
 //   f16, f32 accumulation), weights of one K sharing x in one launch;
 // - fp8_gemv_exact: f32 products of the exact weights (exact_f32, parity);
 // - fp8_quantize_rows: per-token e4m3 activations for cuBLASLt's FP8 GEMM
-//   (prefill and large batches, per-channel weights);
+//   (prefill and large batches, per-channel weights), also straight from a
+//   gated MLP's gate and up (fp8_quantize_gated_rows);
 // - fp8_dequantize_rows: bf16 tiles for the other GEMMs;
 // - fp8_embed: rows of an FP8 table for the step's tokens.
 
@@ -54,6 +55,10 @@ cudaError_t fp8_gemv(const void* x, bool x_f16, int M, int K, const Fp8Segment* 
 // max|x[m]| / 448 (1 for a zero row), out[m] = e4m3(x[m] / scales[m]).
 cudaError_t fp8_quantize_rows(const float* x, int M, int K, std::uint8_t* out, float* scales,
                               cudaStream_t s);
+// The same for a gated MLP's product act(gate[m]) * up[m] ([M, K] each),
+// computed here: the f32 product is never written.
+cudaError_t fp8_quantize_gated_rows(Act a, const float* gate, const float* up, int M, int K,
+                                    std::uint8_t* out, float* scales, cudaStream_t s);
 // y[r, c] = y[r, c] · row_scale[r] · col_scale[c] (+ bias[c]): the token and
 // channel scales after an FP8 GEMM of the bare codes.
 cudaError_t fp8_scale_output(float* y, const float* row_scale, const float* col_scale,

@@ -604,6 +604,45 @@ TEST(CudaOps, Fp8WeightsEveryRoute) {
   }
 }
 
+// A gated MLP's down projection with FP8 per-channel weights past the GEMV's
+// rows: the activation writes the FP8 GEMM's per-token e4m3 input itself
+// (default) or as an f32 product that a quantize pass reads
+// (MLXS_CUDA_ACT_QUANT=0). Both match the CPU's exact product within the FP8
+// GEMM's bound, and each other to rounding: the same codes and scales.
+TEST(CudaOps, Fp8DownProjectionQuantizesTheActivation) {
+  const std::int64_t K = 1024, N = 96;
+  std::vector<std::vector<float>> got;
+  for (const char* fused : {"1", "0"}) {
+    setenv("MLXS_CUDA_ACT_QUANT", fused, 1);
+    Pair p(false);
+    unsetenv("MLXS_CUDA_ACT_QUANT");
+    ASSERT_TRUE(p.gpu);
+    p.plan(40, 4, 64, K);
+    core::Xoshiro256 rng(21);
+    HostData hd;
+    const Fp8Host h = make_fp8(N, K, 1, K, rng);
+    const tensor::Weight wc = *p.cpu.import_quantized(h.weight);
+    const tensor::Weight wg = *p.gpu->import_quantized(h.weight);
+    for (std::int64_t M : {17, 40}) {
+      SCOPED_TRACE(fmt::format("fused={} M={}", fused, M));
+      auto gate = both(p, hd.random(DType::kF32, {M, K}, rng, 4.0f), true);
+      auto up = both(p, hd.random(DType::kF32, {M, K}, rng), true);
+      auto yc_buf = p.cpu.allocate(static_cast<std::size_t>(M * N) * 4).value();
+      auto yg_buf = p.gpu->allocate(static_cast<std::size_t>(M * N) * 4).value();
+      const tensor::LinearOut oc{&wc, Tensor(yc_buf->data(), DType::kF32, {M, N})};
+      const tensor::LinearOut og{
+          &wg, Tensor(yg_buf->data(), DType::kF32, {M, N}, tensor::Device::kCuda)};
+      p.cpu.gated_linear(gate.c, up.c, tensor::Activation::kSilu, oc);
+      p.gpu->gated_linear(gate.g, up.g, tensor::Activation::kSilu, og);
+      got.push_back(fetch(*p.gpu, og.out));
+      EXPECT_LT(rel_error(got.back(), fetch(p.cpu, oc.out)), 6e-2);
+    }
+  }
+  ASSERT_EQ(got.size(), 4u);
+  EXPECT_LT(rel_error(got[0], got[2]), 1e-5);
+  EXPECT_LT(rel_error(got[1], got[3]), 1e-5);
+}
+
 TEST(CudaOps, Fp8GemvChunkLayouts) {
   // The FP8 GEMV gives each warp pairs of 64-column chunks (a lane reads 32
   // contiguous bytes of a row) where K is a multiple of 128 and one scale
