@@ -136,6 +136,21 @@ constexpr bool key_rows_fit(int D, int group) {
 template <int D>
 constexpr int kKeyRowsBlocks = D == 128 ? 5 : 1;
 
+// The four words of V's codes a lane pairs for P·V (kNone): 4 bytes at
+// column group g (= lane / 4) of span a4, dimensions 32 a4 + 4g .. + 3, of
+// keys r0, r0 + 1, r0 + 8 and r0 + 9 (r0 = the warp's first key + 2t).
+template <int D>
+__device__ __forceinline__ void value_words(const unsigned char* values, int r0, int g, int a4,
+                                            unsigned (&w)[4]) {
+  const int c = 2 * a4 + (g >> 2);
+  const int rows[4] = {r0, r0 + 1, r0 + 8, r0 + 9};
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    w[i] = *reinterpret_cast<const unsigned*>(values + rows[i] * D +
+                                              kv_value_chunk<D>(rows[i], c) * 16 + (g & 3) * 4);
+  }
+}
+
 // W (e4m3 caches): which staged rows go through the f16 widen in shared
 // memory. kValues: Q·Kᵀ takes K's codes straight from the staging area, each
 // lane converting the 4 bytes its B fragment needs; the fragments' k order is
@@ -368,19 +383,15 @@ __global__ void __launch_bounds__(kThreads, kBlocks)
     const int r0 = warp * kWarpKeys + lq * 2;
 #pragma unroll
     for (int a4 = 0; a4 < D / 32; ++a4) {
-      const int c = 2 * a4 + (lr >> 2);
-      auto word = [&](int row) {
-        return *reinterpret_cast<const unsigned*>(values + row * D +
-                                                  kv_value_chunk<D>(row, c) * 16 + (lr & 3) * 4);
-      };
-      const unsigned w0 = word(r0), w1 = word(r0 + 1), w2 = word(r0 + 8), w3 = word(r0 + 9);
+      unsigned w[4];
+      value_words<D>(values, r0, lr, a4, w);
 #pragma unroll
       for (int p = 0; p < 2; ++p) {
         // Byte 2p of both keys in the low half, byte 2p + 1 in the high.
         const unsigned sel = static_cast<unsigned>((2 * p) | ((2 * p + 4) << 4) |
                                                    ((2 * p + 1) << 8) | ((2 * p + 5) << 12));
-        const unsigned x01 = __byte_perm(w0, w1, sel);
-        const unsigned x23 = __byte_perm(w2, w3, sel);
+        const unsigned x01 = __byte_perm(w[0], w[1], sel);
+        const unsigned x23 = __byte_perm(w[2], w[3], sel);
         const unsigned a[4] = {e4m3x2_to_half2_bits(static_cast<unsigned short>(x01 & 0xFFFFu)),
                                e4m3x2_to_half2_bits(static_cast<unsigned short>(x01 >> 16)),
                                e4m3x2_to_half2_bits(static_cast<unsigned short>(x23 & 0xFFFFu)),
@@ -448,20 +459,16 @@ __global__ void __launch_bounds__(kThreads, kBlocks)
         const int g = lane >> 2;
 #pragma unroll
         for (int a4 = 0; a4 < D / 32; ++a4) {
-          const int c = 2 * a4 + (g >> 2);
-          auto word = [&](int r) {
-            return *reinterpret_cast<const unsigned*>(values + r * D +
-                                                      kv_value_chunk<D>(r, c) * 16 + (g & 3) * 4);
-          };
-          const unsigned w0 = word(r0), w1 = word(r0 + 1), w2 = word(r0 + 8), w3 = word(r0 + 9);
+          unsigned w[4];
+          value_words<D>(values, r0, g, a4, w);
 #pragma unroll
           for (int b = 0; b < 4; ++b) {
             const unsigned sel = static_cast<unsigned>(b | ((b + 4) << 4));
             mma16<T16>(o[4 * a4 + b], pa,
                        e4m3x2_to_half2_bits(
-                           static_cast<unsigned short>(__byte_perm(w0, w1, sel) & 0xFFFFu)),
+                           static_cast<unsigned short>(__byte_perm(w[0], w[1], sel) & 0xFFFFu)),
                        e4m3x2_to_half2_bits(
-                           static_cast<unsigned short>(__byte_perm(w2, w3, sel) & 0xFFFFu)));
+                           static_cast<unsigned short>(__byte_perm(w[2], w[3], sel) & 0xFFFFu)));
           }
         }
       } else {

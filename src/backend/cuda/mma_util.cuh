@@ -105,6 +105,17 @@ __device__ __forceinline__ float fast_exp2(float x) {  // 2^x; -inf gives 0
   return y;
 }
 
+// A row's running max (log2 units) after a tile whose max is tile_max: the
+// correction of what was summed before (corr) and the reference the tile's
+// exponentials subtract (0 while every key so far is masked).
+__device__ __forceinline__ float raise_running_max(float& mx, float tile_max, float& corr) {
+  const float new_max = fmaxf(mx, tile_max);
+  const float ref = new_max == -INFINITY ? 0.0f : new_max;
+  corr = fast_exp2(mx - ref);
+  mx = new_max;
+  return ref;
+}
+
 // One step of the online softmax over a warp's score tiles, for the two
 // rows a lane holds (ri 0: row lane / 4, 1: lane / 4 + 8): scale (or
 // soft-cap) into log2 units, mask keys where !live(ri, key) (key = key0 +
@@ -138,10 +149,8 @@ __device__ __forceinline__ void online_softmax_step(float (&sc)[NT][4], float (&
     }
     tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
     tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 2));
-    const float new_max = fmaxf(mx[ri], tile_max);
-    const float ref = new_max == -INFINITY ? 0.0f : new_max;  // all masked so far
-    const float corr = fast_exp2(mx[ri] - ref);
-    mx[ri] = new_max;
+    float corr;
+    const float ref = raise_running_max(mx[ri], tile_max, corr);
     float add = 0.0f;
 #pragma unroll
     for (int n = 0; n < NT; ++n) {
@@ -192,10 +201,8 @@ __device__ __forceinline__ void online_softmax_step_t(float (&st)[4], float (&o)
     tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 4));
     tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 8));
     tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 16));
-    const float new_max = fmaxf(mx[h], tile_max);
-    const float ref = new_max == -INFINITY ? 0.0f : new_max;  // all masked so far
-    const float corr = fast_exp2(mx[h] - ref);
-    mx[h] = new_max;
+    float corr;
+    const float ref = raise_running_max(mx[h], tile_max, corr);
     const float p0 = fast_exp2(st[h] - ref);
     const float p1 = fast_exp2(st[2 + h] - ref);
     st[h] = p0;
