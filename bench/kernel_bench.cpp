@@ -1,5 +1,7 @@
 #include "kernel_bench.h"
 
+#include "attention_bench.h"
+
 #include <chrono>
 #include <cstring>
 #include <iterator>
@@ -67,11 +69,13 @@ core::Result<nlohmann::json> run_kernel_bench(const KernelBenchOptions& o) {
   const bool gemms_too = o.backend == "cuda";
   tensor::StepCapacity cap;
   cap.max_tokens = gemms_too ? kPrefillRows : 8;
-  cap.max_seqs = 8;
+  cap.max_seqs = gemms_too ? kAttentionRows : 8;  // the attention step's sequences on CUDA
   cap.max_context = 32768;
   cap.max_logit_rows = gemms_too ? 64 : 8;  // finish_logits rows on CUDA
   cap.max_linear_in = 14336;
   cap.max_linear_out = 128256;
+  cap.max_heads = kAttentionHeads;
+  cap.max_head_dim = kAttentionHeadDim;
   MLXS_RETURN_IF_ERROR(be->plan_step(cap));
   core::Xoshiro256 rng(1);
   std::vector<std::uint16_t> host;
@@ -245,6 +249,11 @@ core::Result<nlohmann::json> run_kernel_bench(const KernelBenchOptions& o) {
       }
     }
   }
+  nlohmann::json attention = nlohmann::json::array();
+  if (gemms_too) {
+    MLXS_ASSIGN_OR_RETURN(attention,
+                          time_decode_attention(*be, bound_gbps, std::max(1, o.reps / 5)));
+  }
   return nlohmann::json{{"benchmark", "kernels"},
                         {"machine", describe_machine()},
                         {"backend", be->describe()},
@@ -253,7 +262,8 @@ core::Result<nlohmann::json> run_kernel_bench(const KernelBenchOptions& o) {
                         {"linear", linears},
                         {"quantized", quantized},
                         {"finish_logits", finishing},
-                        {"gemm", gemms}};
+                        {"gemm", gemms},
+                        {"attention", attention}};
 }
 
 std::string format_kernel_table(const nlohmann::json& r) {
@@ -290,6 +300,16 @@ std::string format_kernel_table(const nlohmann::json& r) {
       out += fmt::format("{:<24} {:>6} {:>5} {:>10.1f} {:>10.1f}\n", g["shape"].get<std::string>(),
                          g.value("format", "bf16"), g["rows"].get<int>(), g["us"].get<double>(),
                          g["tflops"].get<double>());
+    }
+  }
+  if (r.contains("attention") && !r["attention"].empty()) {
+    out += fmt::format("{:<24} {:>5} {:>6} {:>10} {:>10} {:>9}\n", "decode attention", "rows",
+                       "keys", "us", "GB/s", "of bound");
+    for (const auto& a : r["attention"]) {
+      out += fmt::format("{:<24} {:>5} {:>6} {:>10.1f} {:>10.0f} {:>8.1f}%\n",
+                         a["cache"].get<std::string>() + " cache", a["rows"].get<int>(),
+                         a["keys"].get<int>(), a["us"].get<double>(), a["gbps"].get<double>(),
+                         100.0 * a["fraction_of_bound"].get<double>());
     }
   }
   return out;

@@ -1,10 +1,11 @@
 #pragma once
 // `mlx-serving bench kernels`: the backend's decode-critical ops alone, on
 // the shapes of real models: linear (GEMV) GB/s against the copy bound (bf16;
-// on CUDA also FP8, 4- and 8-bit weights quantized as at load at one row), and
-// paged attention time by context length; on CUDA also the prefill GEMMs of
-// one Llama-8B layer at 2,048 rows (TFLOP/s) and finish_logits on 128k-token
-// rows, greedy and drawn with each sampling filter (µs). Weights rotate over more bytes than
+// on CUDA also FP8, 4- and 8-bit weights quantized as at load at one row); on
+// CUDA also the GEMMs of one Llama-8B layer at 512 and 2,048 rows (TFLOP/s),
+// finish_logits on 128k-token rows, greedy and drawn with each sampling
+// filter (µs), and a 512-row decode step's paged attention on a bf16 and an
+// e4m3 cache (attention_bench.h). Weights rotate over more bytes than
 // the last-level cache holds, so the memory is what is timed.
 
 #include <string>
