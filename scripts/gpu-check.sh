@@ -226,7 +226,9 @@ for preset in $MODELS; do
       grep -v "^==PROF==" "$OUT/ncu-$kern-$preset.txt" | tail -120 | tee -a "$SUMMARY"
     done
   fi
-  [ "${GPU_DECODE_BENCH:-1}" = 1 ] || continue
+  # GPU_DECODE_BENCH=0 skips the decode runs only: the profiling stages
+  # below still run when asked for.
+  if [ "${GPU_DECODE_BENCH:-1}" = 1 ]; then
   for envs in ${GPU_DECODE_ENVS:-default}; do
     tag=""
     envs_of "$envs"
@@ -249,6 +251,7 @@ for preset in $MODELS; do
           --json "$OUT/decode-$preset-$q$tag.json" 2>&1 | tee -a "$SUMMARY" || status=1
     done
   done
+  fi
   if [ "${GPU_PROFILE:-0}" = 1 ]; then
     # Where a decode step's time goes, op by op (graphs off while timing;
     # once per GPU_PROFILE_ENVS entry, as GPU_DECODE_ENVS).
