@@ -81,6 +81,12 @@ bool is_fp8(const tensor::Weight& w) {
   return w.quant.format == tensor::QuantFormat::kFp8;
 }
 
+// An A/B switch of the environment: VAR=0 turns the feature off.
+bool switched_off(const char* var) {
+  const char* env = std::getenv(var);
+  return env != nullptr && std::string(env) == "0";
+}
+
 // Vector loads (float4, cuBLASLt's bias epilogue) need 16-byte alignment.
 bool aligned16(const void* p) {
   return reinterpret_cast<std::uintptr_t>(p) % 16 == 0;
@@ -678,24 +684,21 @@ struct CudaBackend::Impl {
   // Y = X · W^T on cuBLASLt's FP8 tensor-core GEMM: x as per-token e4m3
   // (fp8_quantize_rows, once per call), W's codes as stored, f32 output;
   // the scales in its epilogue, else after it (fp8_scale_output, with the
-  // bias). False where cuBLASLt has no algorithm (the caller takes bf16
-  // tiles).
-  bool fp8_gemm_run(std::int64_t M, std::int64_t K, const k::Fp8Segment& sg) {
-    GemmPlan* plan = fp8_gemm_plan(M, K, sg);
-    if (plan == nullptr) return false;
-    if (plan->outer_scales) set_fp8_scales(*plan, sg);
+  // bias). `plan` is fp8_gemm_plan's for M rows of sg (where cuBLASLt has
+  // none, the caller takes bf16 tiles).
+  void fp8_gemm_run(GemmPlan& plan, std::int64_t M, const k::Fp8Segment& sg) {
+    if (plan.outer_scales) set_fp8_scales(plan, sg);
     const float alpha = 1.0f, beta = 0.0f;
-    check(lt_status(cublasLtMatmul(lt, plan->op, &alpha, sg.w.codes, plan->a, fp8_x, plan->b, &beta,
-                                   sg.y, plan->c, sg.y, plan->c, &plan->algo, lt_workspace,
-                                   lt_workspace_bytes, stream),
-                    "fp8 matmul"));
-    if (!plan->outer_scales) {
+    check(lt_status(
+        cublasLtMatmul(lt, plan.op, &alpha, sg.w.codes, plan.a, fp8_x, plan.b, &beta, sg.y, plan.c,
+                       sg.y, plan.c, &plan.algo, lt_workspace, lt_workspace_bytes, stream),
+        "fp8 matmul"));
+    if (!plan.outer_scales) {
       check(k::fp8_scale_output(sg.y, fp8_x_scales, sg.w.scales, sg.bias, M, sg.w.n, stream),
             "fp8 scales");
     } else if (sg.bias != nullptr) {
       check(k::add_bias(sg.y, sg.bias, M, sg.w.n, stream), "bias");
     }
-    return true;
   }
 
   // Whether M rows take the FP8 GEMV (or the exact kernel) rather than a GEMM.
@@ -750,7 +753,10 @@ struct CudaBackend::Impl {
                 "fp8 quantize");
         }
         x_fp8 = true;
-        if (fp8_gemm_run(M, K, segs[i])) continue;
+        if (GemmPlan* plan = fp8_gemm_plan(M, K, segs[i]); plan != nullptr) {
+          fp8_gemm_run(*plan, M, segs[i]);
+          continue;
+        }
       }
       if (!x_bf16) check(k::to_half(k::WType::kBF16, x, half_scratch, M * K, stream), "to_half");
       x_bf16 = true;
@@ -1046,9 +1052,7 @@ core::Result<std::unique_ptr<CudaBackend>> CudaBackend::create(const CudaOptions
       {"MLXS_CUDA_KV_SHIFT", &Impl::kv_shift},
   };
   for (const auto& [var, field] : switches) {
-    if (const char* env = std::getenv(var); env != nullptr && std::string(env) == "0") {
-      impl.get()->*field = false;
-    }
+    if (switched_off(var)) impl.get()->*field = false;
   }
   // The environment overrides the options (--kv-cache-dtype) for A/B runs:
   // MLXS_CUDA_KV_F32=1 is an f32 cache even where fp8 was asked for, and
@@ -1070,14 +1074,11 @@ core::Result<std::unique_ptr<CudaBackend>> CudaBackend::create(const CudaOptions
   {
     const char* env = std::getenv("MLXS_CUDA_FP8_WIDEN");
     const std::string v = env == nullptr ? "" : env;
-    const auto on = [](const char* var) {
-      const char* e = std::getenv(var);
-      return e == nullptr || std::string(e) != "0";
-    };
     k::set_fp8_decode_widen(v == "all"      ? k::KvWiden::kAll
                             : v == "values" ? k::KvWiden::kValues
                                             : k::KvWiden::kNone,
-                            on("MLXS_CUDA_FP8_LEAN"), on("MLXS_CUDA_FP8_KEY_ROWS"));
+                            !switched_off("MLXS_CUDA_FP8_LEAN"),
+                            !switched_off("MLXS_CUDA_FP8_KEY_ROWS"));
   }
   if (const char* env = std::getenv("MLXS_CUDA_ROPE_HEAD_MAX_ROWS"); env != nullptr) {
     impl->rope_head_max_rows = std::atoi(env);
@@ -1644,15 +1645,17 @@ void CudaBackend::gated_linear(Tensor gate, const Tensor& up, tensor::Activation
   // the f32 product and the quantize pass that reads it again. H200, 8B in
   // FP8: prefill of 512 x 1k prompts +5%; a 512-row decode step the same
   // (its 29 MB product stayed in L2).
-  if (w.quant.format == tensor::QuantFormat::kFp8 && impl_->fused_act_quant) {
-    k::Fp8Segment seg{fp8_view(w), w.bias.empty() ? nullptr : w.bias.as<float>(),
-                      down.out.as<float>()};
-    if (impl_->fp8_gemm_takes(M, K, seg.w) && impl_->fp8_gemm_plan(M, K, seg) != nullptr) {
+  if (is_fp8(w) && impl_->fused_act_quant) {
+    const k::Fp8Segment seg{fp8_view(w), w.bias.empty() ? nullptr : w.bias.as<float>(),
+                            down.out.as<float>()};
+    auto* plan = impl_->fp8_gemm_takes(M, K, seg.w) ? impl_->fp8_gemm_plan(M, K, seg) : nullptr;
+    if (plan != nullptr) {
       impl_->check(k::fp8_quantize_gated_rows(a, gate.as<float>(), up.as<float>(),
                                               static_cast<int>(M), static_cast<int>(K),
                                               impl_->fp8_x, impl_->fp8_x_scales, impl_->stream),
                    "gated_activation");
-      if (impl_->fp8_gemm_run(M, K, seg)) return;
+      impl_->fp8_gemm_run(*plan, M, seg);
+      return;
     }
   }
   // Otherwise the activation is its own pass over M x K floats

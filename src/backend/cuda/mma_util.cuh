@@ -105,6 +105,13 @@ __device__ __forceinline__ float fast_exp2(float x) {  // 2^x; -inf gives 0
   return y;
 }
 
+// A raw score in the log2 units of the online softmax: times the scale, or
+// soft-capped (cap · tanh(s · scale / cap)); scale_log2 = scale · log2(e).
+__device__ __forceinline__ float log2_logit(float s, float scale, float scale_log2, float softcap) {
+  constexpr float kLog2e = 1.4426950408889634f;
+  return softcap > 0.0f ? softcap * tanhf(s * scale / softcap) * kLog2e : s * scale_log2;
+}
+
 // A row's running max (log2 units) after a tile whose max is tile_max: the
 // correction of what was summed before (corr) and the reference the tile's
 // exponentials subtract (0 while every key so far is masked).
@@ -136,12 +143,7 @@ __device__ __forceinline__ void online_softmax_step(float (&sc)[NT][4], float (&
 #pragma unroll
       for (int e = 0; e < 2; ++e) {
         const int key = key0 + n * 8 + (lane & 3) * 2 + e;
-        float s = sc[n][2 * ri + e];
-        if (softcap > 0.0f) {
-          s = softcap * tanhf(s * scale / softcap) * kLog2e;
-        } else {
-          s *= scale_log2;
-        }
+        float s = log2_logit(sc[n][2 * ri + e], scale, scale_log2, softcap);
         s = live(ri, key) ? s : -INFINITY;
         sc[n][2 * ri + e] = s;
         tile_max = fmaxf(tile_max, s);
@@ -187,12 +189,7 @@ __device__ __forceinline__ void online_softmax_step_t(float (&st)[4], float (&o)
 #pragma unroll
   for (int j = 0; j < 4; ++j) {
     const int key = key0 + (lane >> 2) + 8 * (j >> 1);
-    float s = st[j];
-    if (softcap > 0.0f) {
-      s = softcap * tanhf(s * scale / softcap) * kLog2e;
-    } else {
-      s *= scale_log2;
-    }
+    const float s = log2_logit(st[j], scale, scale_log2, softcap);
     st[j] = key < end ? s : -INFINITY;
   }
 #pragma unroll
