@@ -9,7 +9,7 @@
 
 namespace mlxs::bench {
 
-core::Result<nlohmann::json> time_decode_attention(tensor::Backend& be, double bound_gbps,
+core::Result<nlohmann::json> time_decode_attention(tensor::Backend& be, int rows, double bound_gbps,
                                                    int reps) {
   using tensor::DType;
   using tensor::Tensor;
@@ -17,7 +17,7 @@ core::Result<nlohmann::json> time_decode_attention(tensor::Backend& be, double b
   constexpr int kBlocksPerSeq = kAttentionKeys / kBlock;
   constexpr int kQWidth = kAttentionHeads * kAttentionHeadDim;
   constexpr int kKvWidth = kAttentionKvHeads * kAttentionHeadDim;
-  constexpr int R = kAttentionRows;
+  const int R = rows;
   tensor::RopeSpec rope;
   rope.rot_dim = kAttentionHeadDim;
   for (int i = 0; i < kAttentionHeadDim / 2; ++i) {
@@ -25,10 +25,10 @@ core::Result<nlohmann::json> time_decode_attention(tensor::Backend& be, double b
   }
   const int rope_id = be.register_rope(rope);
   core::Xoshiro256 rng(7);
-  auto random_rows = [&](int rows, int width) -> core::Result<Tensor> {
-    std::vector<float> h(static_cast<std::size_t>(rows) * width);
+  auto random_rows = [&](int n, int width) -> core::Result<Tensor> {
+    std::vector<float> h(static_cast<std::size_t>(n) * width);
     for (auto& v : h) v = rng.uniform() - 0.5f;
-    return be.import_tensor(Tensor(h.data(), DType::kF32, {rows, width}), true);
+    return be.import_tensor(Tensor(h.data(), DType::kF32, {n, width}), true);
   };
   MLXS_ASSIGN_OR_RETURN(Tensor q, random_rows(R, kQWidth));
   MLXS_ASSIGN_OR_RETURN(Tensor k, random_rows(R, kKvWidth));
@@ -50,7 +50,7 @@ core::Result<nlohmann::json> time_decode_attention(tensor::Backend& be, double b
   spec.n_kv_heads = kAttentionKvHeads;
   spec.head_dim = kAttentionHeadDim;
   spec.scale = 1.0f / std::sqrt(static_cast<float>(kAttentionHeadDim));
-  nlohmann::json rows = nlohmann::json::array();
+  nlohmann::json table = nlohmann::json::array();
   for (const DType cache : {DType::kBF16, DType::kF8E4M3}) {
     tensor::KvCacheShape shape;
     shape.layers = 1;
@@ -77,14 +77,14 @@ core::Result<nlohmann::json> time_decode_attention(tensor::Backend& be, double b
     be.end_step();
     const double bytes = static_cast<double>(shape.bytes());  // every key read once
     const double gbps = bytes / (us * 1e-6) / 1e9;
-    rows.push_back({{"cache", cache == DType::kBF16 ? "bf16" : "e4m3"},
-                    {"rows", R},
-                    {"keys", kAttentionKeys},
-                    {"us", us},
-                    {"gbps", gbps},
-                    {"fraction_of_bound", bound_gbps > 0 ? gbps / bound_gbps : 0.0}});
+    table.push_back({{"cache", cache == DType::kBF16 ? "bf16" : "e4m3"},
+                     {"rows", R},
+                     {"keys", kAttentionKeys},
+                     {"us", us},
+                     {"gbps", gbps},
+                     {"fraction_of_bound", bound_gbps > 0 ? gbps / bound_gbps : 0.0}});
   }
-  return rows;
+  return table;
 }
 
 }  // namespace mlxs::bench

@@ -69,7 +69,7 @@ core::Result<nlohmann::json> run_kernel_bench(const KernelBenchOptions& o) {
   const bool gemms_too = o.backend == "cuda";
   tensor::StepCapacity cap;
   cap.max_tokens = gemms_too ? kPrefillRows : 8;
-  cap.max_seqs = gemms_too ? kAttentionRows : 8;  // the attention step's sequences on CUDA
+  cap.max_seqs = gemms_too ? kLargeBatchRows : 8;  // the attention step's sequences on CUDA
   cap.max_context = 32768;
   cap.max_logit_rows = gemms_too ? 64 : 8;  // finish_logits rows on CUDA
   cap.max_linear_in = 14336;
@@ -251,8 +251,8 @@ core::Result<nlohmann::json> run_kernel_bench(const KernelBenchOptions& o) {
   }
   nlohmann::json attention = nlohmann::json::array();
   if (gemms_too) {
-    MLXS_ASSIGN_OR_RETURN(attention,
-                          time_decode_attention(*be, bound_gbps, std::max(1, o.reps / 5)));
+    MLXS_ASSIGN_OR_RETURN(attention, time_decode_attention(*be, kLargeBatchRows, bound_gbps,
+                                                           std::max(1, o.reps / 5)));
   }
   return nlohmann::json{{"benchmark", "kernels"},
                         {"machine", describe_machine()},
