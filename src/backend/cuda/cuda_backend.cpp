@@ -20,6 +20,7 @@
 #include "backend/cuda/gemv_gated.h"
 #include "backend/cuda/kernel_act.h"
 #include "backend/cuda/kernels_fp8.h"
+#include "backend/cuda/kv_rows_map.h"
 #include "backend/cuda/peer_exchange.h"
 #include "core/half.h"
 
@@ -172,7 +173,13 @@ class CudaKvStorage final : public tensor::KvStorage {
         static_cast<std::int64_t>(shape.kv_heads) * shape.block_size * shape.head_dim;
     layout_.kv_stride = layout_.block_stride * shape.blocks;
     layout_.layer_stride = layout_.kv_stride * 2;
+    if (layout_.type == k::WType::kFP8E4M3 && shape.block_size % kKvRowsBox == 0) {
+      layout_.rows_map = make_kv_rows_map(buffer_->data(), buffer_->size(), shape.head_dim);
+    }
   }
+  ~CudaKvStorage() override { free_kv_rows_map(layout_.rows_map); }
+  CudaKvStorage(const CudaKvStorage&) = delete;
+  CudaKvStorage& operator=(const CudaKvStorage&) = delete;
   const tensor::KvCacheShape& shape() const override { return shape_; }
   const k::KvLayout& layout() const { return layout_; }
 
@@ -1078,7 +1085,8 @@ core::Result<std::unique_ptr<CudaBackend>> CudaBackend::create(const CudaOptions
                             : v == "values" ? k::KvWiden::kValues
                                             : k::KvWiden::kNone,
                             !switched_off("MLXS_CUDA_FP8_LEAN"),
-                            !switched_off("MLXS_CUDA_FP8_KEY_ROWS"));
+                            !switched_off("MLXS_CUDA_FP8_KEY_ROWS"),
+                            !switched_off("MLXS_CUDA_FP8_TMA"));
   }
   if (const char* env = std::getenv("MLXS_CUDA_ROPE_HEAD_MAX_ROWS"); env != nullptr) {
     impl->rope_head_max_rows = std::atoi(env);

@@ -81,6 +81,10 @@ struct KvLayout {
   // An e4m3 cache's dequantization scales, [layer][2: K, V][kv_heads] on the
   // device (kv_scale); null: 1 everywhere (and for 16-bit and f32 caches).
   const float* scales;
+  // e4m3 caches of 128-wide heads in blocks of a multiple of 16 keys: a
+  // TMA descriptor over the cache as rows of 128 bytes (kv_rows_map.h), in
+  // device memory; null: none (the kernels copy with cp.async).
+  const void* rows_map;
 };
 
 cudaError_t embed(WType t, const void* table, std::int64_t hidden, VocabRows rows,
@@ -139,7 +143,10 @@ bool attention_decode_tc_supported(int heads, int head_dim, const KvLayout& kv);
 // its MMAs transposed, keys as M and heads as N (false: untransposed;
 // MLXS_CUDA_FP8_KEY_ROWS=0, A/B runs).
 enum class KvWiden : std::uint8_t { kAll, kValues, kNone };
-void set_fp8_decode_widen(KvWiden w, bool lean = true, bool key_rows = true);
+// `tma`: the transposed kernel at 128-wide heads copies its code rows with
+// tensor copies where the cache has a rows map and no sliding window
+// (false: cp.async chunks; MLXS_CUDA_FP8_TMA=0, A/B runs).
+void set_fp8_decode_widen(KvWiden w, bool lean = true, bool key_rows = true, bool tma = true);
 cudaError_t attention_decode_tc(const KvLayout& kv, int layer, const float* q, float* out, int T,
                                 int heads, int head_dim, float scale, float softcap, int window,
                                 int splits, int split_len, const StepMeta& m, float* partial,

@@ -26,6 +26,7 @@
 #include "backend/cuda/mma_util.cuh"
 #include "backend/cuda/rope_angle.cuh"
 #include "backend/cuda/split_merge.cuh"
+#include "backend/cuda/tensor_copy.cuh"
 
 namespace mlxs::backend::cuda::k {
 namespace {
@@ -52,9 +53,19 @@ constexpr std::size_t tile_bytes() {
 // warps' states take 8 rows instead of 16.
 template <bool kKeyRows>
 constexpr int kHeadRows = kKeyRows ? 8 : kRows;
-template <typename E, int D, KvWiden W, bool kKeyRows>
+// kTma (with kKeyRows, 128-wide heads): each warp's 16 K and 16 V code rows
+// of a stage land by two tensor copies (KvLayout::rows_map) counted on the
+// warp's own barrier of that stage, swizzled by the copy engine (128-byte
+// pattern: chunk c of row r at c ^ (r % 8), kv_key_chunk's) into a staging
+// area aligned at run time to the swizzle's 1,024 bytes; no block barrier
+// per tile (a warp reads only its own keys' rows).
+constexpr int kTmaAlign = 1024;
+constexpr int kTmaBarriers = 2 * kWarps;  // [warp][stage]
+template <typename E, int D, KvWiden W, bool kKeyRows, bool kTma = false>
 constexpr std::size_t shared_bytes() {
-  constexpr std::size_t kv = tile_bytes<E, D, W>() + kv_staging_bytes<E, D, kTileKeys>();
+  constexpr std::size_t staging = kv_staging_bytes<E, D, kTileKeys>() +
+                                  (kTma ? kTmaAlign + sizeof(std::uint64_t) * kTmaBarriers : 0);
+  constexpr std::size_t kv = tile_bytes<E, D, W>() + staging;
   constexpr std::size_t merge = sizeof(float) * kWarps * kHeadRows<kKeyRows> * (D + 2);
   return sizeof(bf16) * static_cast<std::size_t>(kHeadRows<kKeyRows>) * (D + kPad) +
          (kv > merge ? kv : merge);
@@ -66,9 +77,9 @@ template <int D>
 constexpr std::size_t fold_floats() {
   return 3 * D + kRows;
 }
-template <typename E, int D, KvWiden W, bool kFold, bool kKeyRows>
+template <typename E, int D, KvWiden W, bool kFold, bool kKeyRows, bool kTma = false>
 constexpr std::size_t smem_bytes() {
-  return shared_bytes<E, D, W, kKeyRows>() + (kFold ? sizeof(float) * fold_floats<D>() : 0);
+  return shared_bytes<E, D, W, kKeyRows, kTma>() + (kFold ? sizeof(float) * fold_floats<D>() : 0);
 }
 
 // Four dimensions d .. d + 3 of a vector `row` rotated by RoPE (pairs d and
@@ -139,15 +150,16 @@ constexpr int kKeyRowsBlocks = D == 128 ? 5 : 1;
 // The four words of V's codes a lane pairs for P·V (kNone): 4 bytes at
 // column group g (= lane / 4) of span a4, dimensions 32 a4 + 4g .. + 3, of
 // keys r0, r0 + 1, r0 + 8 and r0 + 9 (r0 = the warp's first key + 2t).
-template <int D>
+// kTma: chunks swizzled as K's rows are (the copy engine's pattern).
+template <int D, bool kTma = false>
 __device__ __forceinline__ void value_words(const unsigned char* values, int r0, int g, int a4,
                                             unsigned (&w)[4]) {
   const int c = 2 * a4 + (g >> 2);
   const int rows[4] = {r0, r0 + 1, r0 + 8, r0 + 9};
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
-    w[i] = *reinterpret_cast<const unsigned*>(values + rows[i] * D +
-                                              kv_value_chunk<D>(rows[i], c) * 16 + (g & 3) * 4);
+    const int chunk = kTma ? kv_key_chunk<D>(rows[i], c) : kv_value_chunk<D>(rows[i], c);
+    w[i] = *reinterpret_cast<const unsigned*>(values + rows[i] * D + chunk * 16 + (g & 3) * 4);
   }
 }
 
@@ -170,7 +182,7 @@ __device__ __forceinline__ void value_words(const unsigned char* values, int r0,
 // it and its value to the cache, and scores it apart from the tiles: its
 // state joins the warps' in the final merge. Nothing here reads the
 // appended row back (an earlier fold that did, through a fence, lost).
-template <typename E, int D, KvWiden W, int kBlocks, bool kFold, bool kKeyRows>
+template <typename E, int D, KvWiden W, int kBlocks, bool kFold, bool kKeyRows, bool kTma>
 __global__ void __launch_bounds__(kThreads, kBlocks)
     decode_tc_kernel(KvLayout kv, int layer, const float* q, int heads, float scale, float softcap,
                      int window, int splits, int split_len, StepMeta m, float* partial,
@@ -180,6 +192,7 @@ __global__ void __launch_bounds__(kThreads, kBlocks)
   static_assert(!kDirectK || kv_staged<E>());
   static_assert(!kDirectV || D >= 128);  // kv_value_chunk's swizzle
   static_assert(!kKeyRows || (kDirectV && key_rows_fit(D, 1)));
+  static_assert(!kTma || (kKeyRows && D == 128 && kWarpKeys == 16 && kv_stages<E>() == 2));
   constexpr int S = D + kPad;                       // bf16 per shared row
   constexpr int KT = D / 16;                        // k-steps of Q·Kᵀ
   constexpr int DT = kKeyRows ? D / 16 : D / 8;     // output tiles of P·V (m16 or n8)
@@ -192,8 +205,15 @@ __global__ void __launch_bounds__(kThreads, kBlocks)
   T16* stages = qs + kHeads * S;                     // (K tile, V tile) stages
   unsigned char* staging =
       reinterpret_cast<unsigned char*>(stages) + tile_bytes<E, D, W>();  // e4m3 codes in flight
+  if constexpr (kTma) {
+    staging += (kTmaAlign - shared_addr(staging) % kTmaAlign) % kTmaAlign;
+  }
+  // kTma: the warps' barriers, [warp][stage], after the stages.
+  [[maybe_unused]] std::uint64_t* bars =
+      reinterpret_cast<std::uint64_t*>(staging + kv_staging_bytes<E, D, kTileKeys>());
   // kFold: cosines and sines, the new key and value, its scores.
-  float* fold_cs = reinterpret_cast<float*>(decode_tc_smem + shared_bytes<E, D, W, kKeyRows>());
+  float* fold_cs =
+      reinterpret_cast<float*>(decode_tc_smem + shared_bytes<E, D, W, kKeyRows, kTma>());
   float* fold_k = fold_cs + D;
   float* fold_v = fold_k + D;
   float* fold_score = fold_v + D;
@@ -226,9 +246,38 @@ __global__ void __launch_bounds__(kThreads, kBlocks)
 
   const int tiles = begin < end ? (end - begin + kTileKeys - 1) / kTileKeys : 0;
   auto issue = [&](int p) {
-    kv_tile_load<E, D, kTileKeys, kThreads>(kv, layer_base, table, head_off, begin + p * kTileKeys,
-                                            end, p % kv_stages<E>(), stages, staging, tid);
+    if constexpr (kTma) {
+      // This warp's 16 keys of tile p lie in one cache block (tiles start at
+      // multiples of 16: the dispatch's condition): lane 0 copies their K
+      // and V rows, where any of them is before the end.
+      const int key = begin + p * kTileKeys + warp * kWarpKeys;
+      if (lane == 0 && key < end) {
+        std::uint64_t* bar = bars + 2 * warp + (p & 1);
+        mbar_expect_bytes(bar, 2u * kWarpKeys * D);
+        const std::int64_t row =
+            (layer * kv.layer_stride +
+             static_cast<std::int64_t>(table[kv_block_of(kv, key)]) * kv.block_stride + head_off) /
+                D +
+            kv_slot_of(kv, key);
+        unsigned char* dst = staging + (p & 1) * (2 * kTileKeys * D) + warp * kWarpKeys * D;
+        tensor_rows_copy(dst, kv.rows_map, 0, static_cast<int>(row), bar);
+        tensor_rows_copy(dst + kTileKeys * D, kv.rows_map, 0,
+                         static_cast<int>(row + kv.kv_stride / D), bar);
+      }
+    } else {
+      kv_tile_load<E, D, kTileKeys, kThreads>(kv, layer_base, table, head_off,
+                                              begin + p * kTileKeys, end, p % kv_stages<E>(),
+                                              stages, staging, tid);
+    }
   };
+  if constexpr (kTma) {
+    if (lane == 0) {
+      mbar_init(bars + 2 * warp);
+      mbar_init(bars + 2 * warp + 1);
+      mbar_init_fence();
+    }
+    __syncwarp();
+  }
   // A lone row (a decode row: one row of its sequence in the step) appends
   // key `pos` (RoPE and the cache write: the previous kernel); the keys
   // before it were written by earlier steps, so the tiles wholly before it
@@ -384,7 +433,7 @@ __global__ void __launch_bounds__(kThreads, kBlocks)
 #pragma unroll
     for (int a4 = 0; a4 < D / 32; ++a4) {
       unsigned w[4];
-      value_words<D>(values, r0, lr, a4, w);
+      value_words<D, kTma>(values, r0, lr, a4, w);
 #pragma unroll
       for (int p = 0; p < 2; ++p) {
         // Byte 2p of both keys in the low half, byte 2p + 1 in the high.
@@ -403,6 +452,27 @@ __global__ void __launch_bounds__(kThreads, kBlocks)
 
   for (int it = 0; it < tiles; ++it) {
     const int k0 = begin + it * kTileKeys;
+    if constexpr (kTma) {
+      // The warp's own pipeline: its keys of the tile (none past the last
+      // tile's end), started a tile ahead, read once they land.
+      const int key0 = k0 + warp * kWarpKeys;
+      if (key0 >= end) break;
+      if (it + 1 < tiles) issue(it + 1);
+      mbar_wait(bars + 2 * warp + (it & 1), static_cast<unsigned>((it >> 1) & 1));
+      unsigned char* codes = staging + (it & 1) * (2 * kTileKeys * D);
+      if (end - key0 < kWarpKeys) {
+        // V rows past the end (the block's stale or unwritten slots) as
+        // zeros: 0 · NaN is NaN. Their keys' scores are masked.
+        auto* values = reinterpret_cast<uint4*>(codes + (kTileKeys + warp * kWarpKeys) * D);
+        for (int i = (end - key0) * (D / 16) + lane; i < kWarpKeys * (D / 16); i += 32) {
+          values[i] = make_uint4(0u, 0u, 0u, 0u);
+        }
+        __syncwarp();
+      }
+      key_rows_tile(codes, key0);
+      __syncwarp();  // the stage's reads, before lane 0 refills it
+      continue;
+    }
     const T16* ks =
         kv_tile_next<E, D, kTileKeys, kThreads, W>(it, tiles, issue, stages, staging, tid) +
         warp * kWarpKeys * S;
@@ -572,14 +642,14 @@ __global__ void __launch_bounds__(kThreads, kBlocks)
   if (splits > 1) merge_if_last(partial, tickets + blockIdx.x, splits, group, D, head0, out);
 }
 
-template <typename E, int D, KvWiden W, int kBlocks, bool kFold, bool kKeyRows>
+template <typename E, int D, KvWiden W, int kBlocks, bool kFold, bool kKeyRows, bool kTma = false>
 cudaError_t launch(const KvLayout& kv, int layer, const float* q, float* out, int T, int heads,
                    float scale, float softcap, int window, int splits, int split_len,
                    const StepMeta& m, float* partial, unsigned* tickets, cudaStream_t s,
                    bool skip_multi, const RopeFold& fold) {
   static PerDeviceOnce once;  // one per kernel (a template's static)
-  constexpr auto kernel = decode_tc_kernel<E, D, W, kBlocks, kFold, kKeyRows>;
-  constexpr std::size_t smem = smem_bytes<E, D, W, kFold, kKeyRows>();
+  constexpr auto kernel = decode_tc_kernel<E, D, W, kBlocks, kFold, kKeyRows, kTma>;
+  constexpr std::size_t smem = smem_bytes<E, D, W, kFold, kKeyRows, kTma>();
   if (const cudaError_t e = opt_in_smem(once, kernel, smem, kBlocks > 1); e != cudaSuccess) {
     return e;
   }
@@ -597,6 +667,9 @@ std::atomic<bool> fp8_decode_lean{true};
 // Whether kNone takes the transposed kernel (kKeyRows) where it fits
 // (likewise).
 std::atomic<bool> fp8_decode_key_rows{true};
+// Whether the transposed kernel copies its code rows with tensor copies
+// where the cache has a rows map (likewise).
+std::atomic<bool> fp8_decode_tma{true};
 
 template <int D>
 KvWiden fp8_widen() {
@@ -606,10 +679,11 @@ KvWiden fp8_widen() {
 
 }  // namespace
 
-void set_fp8_decode_widen(KvWiden w, bool lean, bool key_rows) {
+void set_fp8_decode_widen(KvWiden w, bool lean, bool key_rows, bool tma) {
   fp8_decode_widen.store(w, std::memory_order_relaxed);
   fp8_decode_lean.store(lean, std::memory_order_relaxed);
   fp8_decode_key_rows.store(key_rows, std::memory_order_relaxed);
+  fp8_decode_tma.store(tma, std::memory_order_relaxed);
 }
 
 bool attention_decode_tc_supported(int heads, int head_dim, const KvLayout& kv) {
@@ -636,18 +710,19 @@ cudaError_t decode_tc(const KvLayout& kv, int layer, const float* q, float* out,
     // The kernel of a widen mode at a number of blocks per SM (1: no
     // minimum asked of the compiler), transposed or not, as integral
     // constants.
-    const auto run = [&](auto widen, auto blocks, auto key_rows) {
+    const auto run = [&](auto widen, auto blocks, auto key_rows, auto tma) {
       constexpr KvWiden kW = decltype(widen)::value;
       constexpr int kB = decltype(blocks)::value;
       constexpr bool kK = decltype(key_rows)::value;
+      constexpr bool kU = decltype(tma)::value;
       if (fold != nullptr) {
-        return launch<E, D, kW, kB, true, kK>(kv, layer, q, out, T, heads, scale, softcap, window,
-                                              splits, split_len, m, partial, tickets, s, skip_multi,
-                                              *fold);
+        return launch<E, D, kW, kB, true, kK, kU>(kv, layer, q, out, T, heads, scale, softcap,
+                                                  window, splits, split_len, m, partial, tickets, s,
+                                                  skip_multi, *fold);
       }
-      return launch<E, D, kW, kB, false, kK>(kv, layer, q, out, T, heads, scale, softcap, window,
-                                             splits, split_len, m, partial, tickets, s, skip_multi,
-                                             none);
+      return launch<E, D, kW, kB, false, kK, kU>(kv, layer, q, out, T, heads, scale, softcap,
+                                                 window, splits, split_len, m, partial, tickets, s,
+                                                 skip_multi, none);
     };
     using None = std::integral_constant<KvWiden, KvWiden::kNone>;
     using AnyBlocks = std::integral_constant<int, 1>;
@@ -658,21 +733,34 @@ cudaError_t decode_tc(const KvLayout& kv, int layer, const float* q, float* out,
         if (w == KvWiden::kNone) {
           if (key_rows_fit(D, heads / kv.kv_heads) &&
               fp8_decode_key_rows.load(std::memory_order_relaxed)) {
-            return run(None{}, std::integral_constant<int, kKeyRowsBlocks<D>>{}, std::true_type{});
+            using Blocks = std::integral_constant<int, kKeyRowsBlocks<D>>;
+            if constexpr (D == 128) {
+              // Tensor copies: the warps' 16-key runs must start at
+              // multiples of 16 (no sliding window, splits of whole runs).
+              if (kv.rows_map != nullptr && window == 0 &&
+                  (splits == 1 || split_len % kWarpKeys == 0) &&
+                  fp8_decode_tma.load(std::memory_order_relaxed)) {
+                return run(None{}, Blocks{}, std::true_type{}, std::true_type{});
+              }
+            }
+            return run(None{}, Blocks{}, std::true_type{}, Straight{});
           }
           if constexpr (lean_fits<D, KvWiden::kNone>()) {
             if (fp8_decode_lean.load(std::memory_order_relaxed)) {
-              return run(None{}, std::integral_constant<int, kLeanBlocks>{}, Straight{});
+              return run(None{}, std::integral_constant<int, kLeanBlocks>{}, Straight{},
+                         Straight{});
             }
           }
-          return run(None{}, AnyBlocks{}, Straight{});
+          return run(None{}, AnyBlocks{}, Straight{}, Straight{});
         }
       }
       if (w == KvWiden::kValues) {
-        return run(std::integral_constant<KvWiden, KvWiden::kValues>{}, AnyBlocks{}, Straight{});
+        return run(std::integral_constant<KvWiden, KvWiden::kValues>{}, AnyBlocks{}, Straight{},
+                   Straight{});
       }
     }
-    return run(std::integral_constant<KvWiden, KvWiden::kAll>{}, AnyBlocks{}, Straight{});
+    return run(std::integral_constant<KvWiden, KvWiden::kAll>{}, AnyBlocks{}, Straight{},
+               Straight{});
   });
 }
 

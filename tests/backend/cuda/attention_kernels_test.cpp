@@ -322,6 +322,7 @@ std::vector<Case> decode_cases() {
   std::vector<Case> cases = kCases;
   cases.push_back({16, 1, 64, 0, 0.0f});
   cases.push_back({16, 2, 128, 40, 0.0f});  // a group of 8: the transposed e4m3 kernel's whole N
+  cases.push_back({16, 2, 128, 0, 0.0f});   // the same without a window: its tensor copies
   cases.push_back({32, 2, 128, 0, 0.0f});   // a group of 16: past it (the untransposed kernel)
   return cases;
 }
@@ -405,6 +406,9 @@ TEST(CudaFp8KvAttention, WidenedDecodePathsMatchReference) {
   expect_decode_with_env("MLXS_CUDA_FP8_LEAN", {"0"});
   // The untransposed kernel where the transposed one fits (groups of up to 8).
   expect_decode_with_env("MLXS_CUDA_FP8_KEY_ROWS", {"0"});
+  // The transposed kernel copying its code rows as cp.async chunks, not
+  // tensor copies.
+  expect_decode_with_env("MLXS_CUDA_FP8_TMA", {"0"});
   // The next backend created takes the default again.
   EXPECT_LT(run_case(kCases[0], Kernels::kDecodeTensor, DType::kF8E4M3, true), 1e-2);
 }
