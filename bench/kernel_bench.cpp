@@ -43,6 +43,11 @@ constexpr Shape kShapes[] = {
     {"lm_head 128256x4096", 128256, 4096}, {"1B down 2048x8192", 2048, 8192},
     {"1B qkv 3072x2048", 3072, 2048},
 };
+// The large-batch GEMMs: the first four above, and a lone k or v
+// projection (GQA's narrow outputs, as a model without fused q/k/v runs
+// them).
+constexpr Shape kGemmShapes[] = {
+    kShapes[0], {"k/v 1024x4096", 1024, 4096}, kShapes[1], kShapes[2], kShapes[3]};
 
 }  // namespace
 
@@ -221,14 +226,13 @@ core::Result<nlohmann::json> run_kernel_bench(const KernelBenchOptions& o) {
       }
     }
   }
-  // Large-batch GEMMs on the same shapes (the first four, Llama-3.1-8B's
-  // layer): a 512-row decode step and a 2,048-token prefill chunk, bf16 and
-  // FP8 weights (per channel, as at load; x quantized per token inside the
-  // linear, as served): TFLOP/s, one weight reused (compute is timed).
+  // Large-batch GEMMs on Llama-3.1-8B's layer (kGemmShapes): a 512-row decode step and a
+  // 2,048-token prefill chunk, bf16 and FP8 weights (per channel, as at load; x quantized per token
+  // inside the linear, as served): TFLOP/s, one weight reused (compute is timed).
   nlohmann::json gemms = nlohmann::json::array();
   for (const char* format : {"bf16", "fp8"}) {
-    for (std::size_t si = 0; gemms_too && si < 4; ++si) {
-      const Shape& s = kShapes[si];
+    for (std::size_t si = 0; gemms_too && si < std::size(kGemmShapes); ++si) {
+      const Shape& s = kGemmShapes[si];
       std::vector<tensor::Weight> weights;
       if (std::strcmp(format, "fp8") == 0) {
         const model::QuantizedMatrix q = quantized_of(s, format);

@@ -135,6 +135,8 @@ constexpr int kRopeHeadMaxRows = 256;
 // of a layer's GEMMs) would cost more than the 2-3% it wins; decode-sized
 // steps are captured into graphs, where nothing can be timed.
 constexpr int kGemmTuneRows = 256;
+constexpr int kGemmCandidates = 8;
+constexpr int kMaxGemmCandidates = 64;
 
 int next_pow2(int v) {
   int p = 1;
@@ -217,6 +219,10 @@ struct CudaBackend::Impl {
   std::size_t lt_workspace_bytes = 32u << 20;
   // Timing of GEMM candidates (pick_algo); MLXS_GEMM_AUTOTUNE=0 turns it off.
   bool gemm_autotune = true;
+  // How many of the heuristic's candidates are timed (MLXS_GEMM_CANDIDATES,
+  // at most kMaxGemmCandidates).
+  int gemm_candidates = kGemmCandidates;
+  bool gemm_tune_log = false;  // MLXS_GEMM_TUNE_LOG=1: each tuned shape's times on stderr
   cudaEvent_t tune_start = nullptr;
   cudaEvent_t tune_stop = nullptr;
   std::string device_name;
@@ -517,11 +523,10 @@ struct CudaBackend::Impl {
     cublasLtMatmulPreferenceCreate(&pref);
     cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
                                          &lt_workspace_bytes, sizeof(lt_workspace_bytes));
-    constexpr int kCandidates = 8;
-    cublasLtMatmulHeuristicResult_t results[kCandidates]{};
+    cublasLtMatmulHeuristicResult_t results[kMaxGemmCandidates]{};
     int found = 0;
-    cublasLtMatmulAlgoGetHeuristic(lt, plan.op, plan.a, plan.b, plan.c, plan.c, pref, kCandidates,
-                                   results, &found);
+    cublasLtMatmulAlgoGetHeuristic(lt, plan.op, plan.a, plan.b, plan.c, plan.c, pref,
+                                   gemm_candidates, results, &found);
     cublasLtMatmulPreferenceDestroy(pref);
     plan.has_algo = found > 0;
     if (!plan.has_algo) return false;
@@ -533,7 +538,9 @@ struct CudaBackend::Impl {
       return true;
     }
     const float alpha = 1.0f, beta = 0.0f;
-    float best = 0.0f;
+    constexpr int kReps = 3;
+    float best = 0.0f, first = 0.0f;  // ms of kReps runs
+    int best_i = -1;
     for (int i = 0; i < found; ++i) {
       if (results[i].state != CUBLAS_STATUS_SUCCESS) continue;
       auto run = [&] {
@@ -542,7 +549,6 @@ struct CudaBackend::Impl {
       };
       if (run() != CUBLAS_STATUS_SUCCESS) continue;  // warm-up, and a check that it runs
       cudaEventRecord(tune_start, stream);
-      constexpr int kReps = 3;
       for (int r = 0; r < kReps; ++r) run();
       cudaEventRecord(tune_stop, stream);
       float ms = 0.0f;
@@ -550,10 +556,22 @@ struct CudaBackend::Impl {
           cudaEventElapsedTime(&ms, tune_start, tune_stop) != cudaSuccess) {
         continue;
       }
+      if (i == 0) first = ms;
       if (best == 0.0f || ms < best) {
         best = ms;
+        best_i = i;
         plan.algo = results[i].algo;
       }
+    }
+    if (gemm_tune_log) {
+      std::uint64_t k = 0, n = 0;
+      std::size_t got = 0;
+      cublasLtMatrixLayoutGetAttribute(plan.a, CUBLASLT_MATRIX_LAYOUT_ROWS, &k, sizeof(k), &got);
+      cublasLtMatrixLayoutGetAttribute(plan.a, CUBLASLT_MATRIX_LAYOUT_COLS, &n, sizeof(n), &got);
+      std::fprintf(stderr,
+                   "gemm tune %d x %llu x %llu: %d candidates, first %.1f us, best #%d %.1f us\n",
+                   M, static_cast<unsigned long long>(n), static_cast<unsigned long long>(k), found,
+                   first * 1e3 / kReps, best_i, best * 1e3 / kReps);
     }
     return true;
   }
@@ -1096,6 +1114,12 @@ core::Result<std::unique_ptr<CudaBackend>> CudaBackend::create(const CudaOptions
   }
   if (const char* env = std::getenv("MLXS_CUDA_DECODE_TC_MIN_ROWS"); env != nullptr) {
     impl->decode_tc_min_rows = std::max(1, std::atoi(env));
+  }
+  if (const char* env = std::getenv("MLXS_GEMM_TUNE_LOG"); env != nullptr) {
+    impl->gemm_tune_log = std::string(env) == "1";
+  }
+  if (const char* env = std::getenv("MLXS_GEMM_CANDIDATES"); env != nullptr) {
+    impl->gemm_candidates = std::clamp(std::atoi(env), 1, kMaxGemmCandidates);
   }
   if (const char* env = std::getenv("MLXS_CUDA_DECODE_SPLIT_ROWS"); env != nullptr) {
     impl->decode_split_rows = std::max(1, std::atoi(env));
