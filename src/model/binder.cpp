@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <cstring>
 
 #include "tensor/quant.h"
 
@@ -84,6 +85,90 @@ Result<std::optional<std::vector<float>>> Binder::optional_scale(const std::stri
   }
   report();
   return std::optional<std::vector<float>>(std::move(out));
+}
+
+namespace {
+
+// The entries' bytes end to end on the host (rows of one matrix, or one
+// vector, when they share a dtype and a row width).
+std::vector<std::uint8_t> concatenated(const std::vector<const TensorEntry*>& entries) {
+  std::size_t bytes = 0;
+  for (const TensorEntry* e : entries) bytes += e->nbytes;
+  std::vector<std::uint8_t> out(bytes);
+  std::size_t at = 0;
+  for (const TensorEntry* e : entries) {
+    std::memcpy(out.data() + at, e->data, e->nbytes);
+    at += e->nbytes;
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<std::vector<Weight>> Binder::stacked(const std::vector<StackedPart>& parts, std::int64_t in,
+                                            bool bias) {
+  // Stacked only where every part is a float tensor of the first one's dtype
+  // and is (or is not) quantized at load like it.
+  bool stack =
+      backend_.fuses_adjacent_linears() && parts.size() > 1 && quant_.method == QuantMethod::kNone;
+  const TensorEntry* first = stack ? store_.find(parts[0].prefix + ".weight") : nullptr;
+  for (const StackedPart& p : parts) {
+    if (!stack) break;
+    const TensorEntry* e = store_.find(p.prefix + ".weight");
+    const TensorEntry* b = bias ? store_.find(p.prefix + ".bias") : nullptr;
+    stack = e != nullptr && first != nullptr && e->dtype == first->dtype &&
+            is_float_weight(e->dtype) && (!bias || (b != nullptr && b->dtype == e->dtype)) &&
+            (!at_load_ || quantize_at_load(p.prefix, in) == quantize_at_load(parts[0].prefix, in));
+  }
+  std::vector<Weight> out;
+  if (!stack) {
+    for (const StackedPart& p : parts) {
+      MLXS_ASSIGN_OR_RETURN(Weight w, linear(p.prefix, p.out, in, bias));
+      out.push_back(std::move(w));
+    }
+    return out;
+  }
+  std::int64_t total = 0;
+  std::vector<const TensorEntry*> weights, biases;
+  for (const StackedPart& p : parts) {
+    MLXS_ASSIGN_OR_RETURN(const TensorEntry* e, entry(p.prefix + ".weight", {p.out, in}));
+    weights.push_back(e);
+    if (bias) {
+      MLXS_ASSIGN_OR_RETURN(const TensorEntry* b, entry(p.prefix + ".bias", {p.out}));
+      biases.push_back(b);
+    }
+    total += p.out;
+  }
+  // The host copy lives through the import: a backend that fuses adjacent
+  // views uploads what it imports.
+  std::vector<std::uint8_t> host = concatenated(weights);
+  const Tensor view(host.data(), first->dtype, {total, in});
+  Weight whole;
+  if (at_load_ && quantize_at_load(parts[0].prefix, in)) {
+    auto q = std::make_unique<QuantizedMatrix>(
+        at_load_->fp8 ? quantize_fp8_matrix(view, 0)
+                      : quantize_affine_matrix(view, at_load_->bits, kLoadGroupSize, 0));
+    MLXS_ASSIGN_OR_RETURN(whole, backend_.import_quantized(q->weight));
+    held_ += quantized_bytes(whole);
+    owned_[parts[0].prefix + ".weight"] = std::move(q);
+  } else {
+    MLXS_ASSIGN_OR_RETURN(whole.w, backend_.import_tensor(view, false));
+    held_ += whole.w.nbytes();
+  }
+  if (bias) {
+    std::vector<std::uint8_t> b = concatenated(biases);
+    MLXS_ASSIGN_OR_RETURN(whole.bias,
+                          backend_.import_tensor(Tensor(b.data(), first->dtype, {total}), true));
+    held_ += whole.bias.nbytes();
+  }
+  report();
+  std::int64_t row = 0;
+  for (const StackedPart& p : parts) {
+    MLXS_ASSIGN_OR_RETURN(Weight w, weight_rows(whole, row, row + p.out));
+    row += p.out;
+    out.push_back(std::move(w));
+  }
+  return out;
 }
 
 }  // namespace mlxs::model

@@ -148,6 +148,19 @@ class Binder {
     return out;
   }
 
+  // Linears that share an input (q/k/v) bound as row ranges of one weight,
+  // where the backend runs adjacent views as one product
+  // (Backend::fuses_adjacent_linears) and the checkpoint stores them as
+  // float tensors of one dtype (quantized at load or not): a GQA model's
+  // narrow k and v GEMMs alone leave most of a GPU idle. Otherwise each is
+  // bound alone, as linear() does. The views come in the parts' order.
+  struct StackedPart {
+    std::string prefix;
+    std::int64_t out;
+  };
+  Result<std::vector<Weight>> stacked(const std::vector<StackedPart>& parts, std::int64_t in,
+                                      bool bias);
+
   // Bytes of every weight as the backend holds it, each checkpoint tensor
   // once (fused splits and tied embeddings are views of one import).
   std::size_t held_bytes() const { return held_; }

@@ -186,10 +186,13 @@ Status Model::bind_weights(const std::optional<VisionConfig>& vision) {
       L.k = parts[1];
       L.v = parts[2];
     } else {
-      const bool b = c.attention_bias;
-      MLXS_ASSIGN_OR_RETURN(L.q, bind.linear(p + "self_attn.q_proj", q_rows, H, b));
-      MLXS_ASSIGN_OR_RETURN(L.k, bind.linear(p + "self_attn.k_proj", kv_rows, H, b));
-      MLXS_ASSIGN_OR_RETURN(L.v, bind.linear(p + "self_attn.v_proj", kv_rows, H, b));
+      MLXS_ASSIGN_OR_RETURN(auto parts, bind.stacked({{p + "self_attn.q_proj", q_rows},
+                                                      {p + "self_attn.k_proj", kv_rows},
+                                                      {p + "self_attn.v_proj", kv_rows}},
+                                                     H, c.attention_bias));
+      L.q = parts[0];
+      L.k = parts[1];
+      L.v = parts[2];
     }
     MLXS_ASSIGN_OR_RETURN(L.o, bind.linear(p + "self_attn.o_proj", H, q_rows,
                                            traits_.o_proj_bias_follows_config && c.attention_bias));
@@ -281,6 +284,7 @@ Status Model::plan_memory() {
   cap.max_logit_rows = static_cast<int>(R);
   cap.max_linear_in = std::max({H, QD, F, c.moe_intermediate});
   cap.max_linear_out = std::max({c.vocab, F, QD + 2 * KD});
+  cap.max_stacked_out = backend_.fuses_adjacent_linears() ? QD + 2 * KD : 0;
   if (vision_) {
     cap.max_linear_in = std::max(cap.max_linear_in, vision_->max_linear_in());
     cap.max_linear_out = std::max(cap.max_linear_out, vision_->max_linear_out());

@@ -167,7 +167,10 @@ struct StepCapacity {
   int max_logit_rows = 0;           // rows whose logits a step may want
   std::int64_t max_linear_in = 0;   // widest input of any linear
   std::int64_t max_linear_out = 0;  // widest output of any linear
-  int max_heads = 0;                // query heads
+  // Widest group of linears bound as one stacked weight (Binder::stacked),
+  // 0 when none: a backend fusing them needs this many columns a row.
+  std::int64_t max_stacked_out = 0;
+  int max_heads = 0;  // query heads
   int max_head_dim = 0;
   int moe_experts = 0;  // 0 when the model has no MoE
   int moe_top_k = 0;
@@ -195,6 +198,10 @@ class Backend {
   // the backend until it is destroyed. widen_to_f32 asks for an f32 copy
   // (norm weights and biases, which ops read as f32).
   virtual Result<Tensor> import_tensor(const Tensor& host, bool widen_to_f32) = 0;
+  // Whether linear() runs outputs that are adjacent row ranges of one weight
+  // (Binder::stacked: a layer's q/k/v) as one product. Such a backend must
+  // copy what it imports (the binder's stacked host copy is transient).
+  virtual bool fuses_adjacent_linears() const { return false; }
   // Sizes per-step scratch (attention scores, converted activations, ...).
   virtual Status plan_step(const StepCapacity& capacity) = 0;
   virtual int register_rope(const RopeSpec& spec) = 0;

@@ -377,6 +377,13 @@ struct CudaBackend::Impl {
 
   bool bias_epilogue = true;     // see gemm(); MLXS_GEMM_BIAS_EPILOGUE=0 turns it off
   void* half_scratch = nullptr;  // activations converted for tensor-core GEMMs
+  // A stacked weight's product (StepCapacity::max_stacked_out columns a row)
+  // before split_columns gives each part its own; MLXS_CUDA_STACKED=0 runs
+  // the parts one GEMM each (A/B runs).
+  float* stack_out = nullptr;
+  std::int64_t stack_out_cols = 0;
+  bool stacked_gemms = true;
+  std::uint64_t stacked_runs = 0;
   // bf16 rows of a packed weight for prefill GEMMs (allocated with the first
   // packed weight).
   void* dequant_scratch = nullptr;
@@ -735,6 +742,29 @@ struct CudaBackend::Impl {
            w.block_rows == 1 && w.group >= K && K % 16 == 0;
   }
 
+  // How many of the `count` FP8 GEMM segments from `segs` are adjacent row
+  // ranges of one weight (codes, scales and biases end to end) whose stacked
+  // product fits stack_out at M rows: 1 when only the first.
+  int fp8_stack_run(const k::Fp8Segment* segs, int count, std::int64_t M, std::int64_t K) const {
+    if (!stacked_gemms || stack_out == nullptr || M > capacity.max_tokens) return 1;
+    std::int64_t width = segs[0].w.n;
+    int run = 1;
+    for (; run < count && run < k::kMaxColumnParts; ++run) {
+      const k::Fp8Segment& a = segs[run - 1];
+      const k::Fp8Segment& b = segs[run];
+      const bool adjacent = a.w.codes + a.w.n * K == b.w.codes &&
+                            a.w.scales + a.w.n == b.w.scales &&
+                            (a.bias == nullptr ? b.bias == nullptr : a.bias + a.w.n == b.bias) &&
+                            fp8_gemm_takes(M, K, b.w);
+      if (!adjacent || width + b.w.n > stack_out_cols) break;
+      width += b.w.n;
+    }
+    for (int j = 0; j < run; ++j) {
+      if (segs[j].w.n % 4 != 0 || !aligned16(segs[j].y)) return 1;
+    }
+    return run;
+  }
+
   // FP8 weights sharing x. exact_f32: f32 products of the exact weights, 8
   // rows a launch. Otherwise up to fp8_gemv_max_rows rows on the FP8 GEMV
   // (x as f16, tensor cores, one byte read per weight; weights of 32-column
@@ -778,6 +808,23 @@ struct CudaBackend::Impl {
                 "fp8 quantize");
         }
         x_fp8 = true;
+        if (const int run = fp8_stack_run(segs + i, count - i, M, K); run > 1) {
+          k::Fp8Segment whole = segs[i];
+          k::ColumnParts parts{};
+          whole.w.n = 0;
+          for (int j = 0; j < run; ++j) {
+            whole.w.n += segs[i + j].w.n;
+            parts.part[parts.count++] = {segs[i + j].y, segs[i + j].w.n};
+          }
+          whole.y = stack_out;
+          if (GemmPlan* plan = fp8_gemm_plan(M, K, whole); plan != nullptr) {
+            fp8_gemm_run(*plan, M, whole);
+            check(k::split_columns(stack_out, M, parts, stream), "split columns");
+            ++stacked_runs;
+            i += run - 1;
+            continue;
+          }
+        }
         if (GemmPlan* plan = fp8_gemm_plan(M, K, segs[i]); plan != nullptr) {
           fp8_gemm_run(*plan, M, segs[i]);
           continue;
@@ -901,6 +948,34 @@ struct CudaBackend::Impl {
                 weight.bias.empty() ? nullptr : weight.bias.as<float>());
   }
 
+  // The same for 16-bit weights on the GEMM path (data and f32 biases end to
+  // end, one dtype).
+  std::size_t stack_run_16bit(std::span<const tensor::LinearOut> outs, std::int64_t M,
+                              std::int64_t K) const {
+    if (!stacked_gemms || stack_out == nullptr || M > capacity.max_tokens) return 1;
+    const auto row_bytes = [K](const Tensor& w) {
+      return static_cast<std::size_t>(K) * tensor::dtype_size(w.dtype);
+    };
+    std::int64_t width = outs[0].weight->out_features();
+    std::size_t run = 1;
+    for (; run < outs.size() && run < static_cast<std::size_t>(k::kMaxColumnParts); ++run) {
+      const tensor::Weight& a = *outs[run - 1].weight;
+      const tensor::Weight& b = *outs[run].weight;
+      const std::int64_t n = a.out_features();
+      const bool adjacent =
+          !b.quantized() && b.w.dtype == a.w.dtype &&
+          static_cast<const std::uint8_t*>(a.w.data) + n * row_bytes(a.w) == b.w.data &&
+          a.bias.empty() == b.bias.empty() &&
+          (a.bias.empty() || a.bias.as<float>() + n == b.bias.as<float>());
+      if (!adjacent || width + b.out_features() > stack_out_cols) break;
+      width += b.out_features();
+    }
+    for (std::size_t j = 0; j < run; ++j) {
+      if (outs[j].weight->out_features() % 4 != 0 || !aligned16(outs[j].out.data)) return 1;
+    }
+    return run;
+  }
+
   void plain_linear(const float* x, std::int64_t M, std::int64_t K,
                     std::span<const tensor::LinearOut> outs) {
     if (takes_gemv(M)) {
@@ -927,7 +1002,8 @@ struct CudaBackend::Impl {
       return;
     }
     bool converted[3] = {false, false, false};
-    for (const auto& o : outs) {
+    for (std::size_t i = 0; i < outs.size(); ++i) {
+      const auto& o = outs[i];
       const Tensor& w = o.weight->w;
       float* y = o.out.as<float>();
       if (w.dtype == DType::kF32) {
@@ -942,6 +1018,24 @@ struct CudaBackend::Impl {
           check(k::to_half(t, x, half_scratch, M * K, stream), "to_half");
           std::fill(std::begin(converted), std::end(converted), false);
           converted[slot] = true;
+        }
+        if (const std::size_t run = stack_run_16bit(outs.subspan(i), M, K); run > 1) {
+          tensor::Weight whole = *o.weight;
+          k::ColumnParts parts{};
+          std::int64_t rows = 0;
+          for (std::size_t j = 0; j < run; ++j) {
+            const auto n = outs[i + j].weight->out_features();
+            rows += n;
+            parts.part[parts.count++] = {outs[i + j].out.as<float>(), static_cast<int>(n)};
+          }
+          whole.w = Tensor(w.data, w.dtype, {rows, K}, w.device);
+          if (!whole.bias.empty())
+            whole.bias = Tensor(whole.bias.data, DType::kF32, {rows}, w.device);
+          check(gemm_16bit(half_scratch, whole, M, K, stack_out));
+          check(k::split_columns(stack_out, M, parts, stream), "split columns");
+          ++stacked_runs;
+          i += run - 1;
+          continue;
         }
         check(gemm_16bit(half_scratch, *o.weight, M, K, y));
       }
@@ -996,6 +1090,9 @@ CUstream_st* CudaBackend::stream() const {
 }
 bool CudaBackend::replaying_step() const {
   return impl_->replaying;
+}
+std::uint64_t CudaBackend::stacked_gemms() const {
+  return impl_->stacked_runs;
 }
 
 bool CudaBackend::shares_sampled_ids() const {
@@ -1073,6 +1170,7 @@ core::Result<std::unique_ptr<CudaBackend>> CudaBackend::create(const CudaOptions
       {"MLXS_CUDA_ACT_HALF", &Impl::act_half},
       {"MLXS_CUDA_ACT_QUANT", &Impl::fused_act_quant},
       {"MLXS_GEMM_AUTOTUNE", &Impl::gemm_autotune},
+      {"MLXS_CUDA_STACKED", &Impl::stacked_gemms},
       {"MLXS_TP_OVERLAP", &Impl::tp_overlap},
       {"MLXS_CUDA_KV_SHIFT", &Impl::kv_shift},
   };
@@ -1340,6 +1438,12 @@ core::Status CudaBackend::plan_step(const tensor::StepCapacity& capacity) {
   m.meta.prev_ids = m.argmax_dev;
   const auto in = static_cast<std::size_t>(std::max<std::int64_t>(capacity.max_linear_in, 1));
   MLXS_ASSIGN_OR_RETURN(m.half_scratch, m.device_alloc<std::uint16_t>(T * in));
+  m.stack_out = nullptr;
+  m.stack_out_cols = capacity.max_stacked_out;
+  if (m.stack_out_cols > 0) {
+    MLXS_ASSIGN_OR_RETURN(m.stack_out,
+                          m.device_alloc<float>(T * static_cast<std::size_t>(m.stack_out_cols)));
+  }
   m.fp8_x = nullptr;
   m.fp8_x_scales = nullptr;
   if (m.has_fp8) MLXS_RETURN_IF_ERROR(m.alloc_fp8_x());

@@ -189,6 +189,20 @@ cudaError_t add(float* x, const float* y, std::int64_t n, cudaStream_t s);
 cudaError_t add_bias(float* y, const float* bias, std::int64_t rows, std::int64_t cols,
                      cudaStream_t s);
 cudaError_t softcap(float* x, float cap, std::int64_t n, cudaStream_t s);
+// A stacked product's columns back into its parts: row r of src [rows,
+// sum of the parts' cols] goes to each part's dst [rows, cols] in turn.
+// Every cols a multiple of 4, the pointers 16-byte aligned.
+struct ColumnPart {
+  float* dst;
+  int cols;
+};
+inline constexpr int kMaxColumnParts = 4;
+struct ColumnParts {
+  ColumnPart part[kMaxColumnParts];
+  int count;
+};
+cudaError_t split_columns(const float* src, std::int64_t rows, const ColumnParts& parts,
+                          cudaStream_t s);
 cudaError_t gather_rows(const float* x, const std::int32_t* rows, int count, std::int64_t cols,
                         float* out, cudaStream_t s);
 // out[rows[i]] += weight[i] * x[i]

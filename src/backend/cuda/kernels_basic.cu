@@ -322,6 +322,18 @@ __global__ void add_bias_kernel(float* y, const float* bias, std::int64_t n, std
   if (i < n) y[i] += bias[i % cols];
 }
 
+// A float4 per thread: its row, its column, and the part that column falls in.
+__global__ void split_columns_kernel(const float4* src, int width4, std::int64_t n4,
+                                     ColumnParts parts) {
+  const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n4) return;
+  const std::int64_t row = i / width4;
+  int c = static_cast<int>(i - row * width4);
+  int p = 0;
+  while (p + 1 < parts.count && c >= parts.part[p].cols / 4) c -= parts.part[p++].cols / 4;
+  reinterpret_cast<float4*>(parts.part[p].dst)[row * (parts.part[p].cols / 4) + c] = src[i];
+}
+
 __global__ void softcap_kernel(float* x, float cap, std::int64_t n) {
   const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i < n) x[i] = cap * tanhf(x[i] / cap);
@@ -467,6 +479,17 @@ cudaError_t add_bias(float* y, const float* bias, std::int64_t rows, std::int64_
   const std::int64_t n = rows * cols;
   if (n == 0) return cudaSuccess;
   add_bias_kernel<<<blocks_for(n, 256), 256, 0, s>>>(y, bias, n, cols);
+  return cudaGetLastError();
+}
+
+cudaError_t split_columns(const float* src, std::int64_t rows, const ColumnParts& parts,
+                          cudaStream_t s) {
+  int width = 0;
+  for (int p = 0; p < parts.count; ++p) width += parts.part[p].cols;
+  const std::int64_t n4 = rows * (width / 4);
+  if (n4 == 0) return cudaSuccess;
+  split_columns_kernel<<<blocks_for(n4, 256), 256, 0, s>>>(reinterpret_cast<const float4*>(src),
+                                                           width / 4, n4, parts);
   return cudaGetLastError();
 }
 

@@ -14,6 +14,7 @@
 #include "backend/cuda/cuda_backend.h"
 #include "core/half.h"
 #include "core/rng.h"
+#include "model/quant_binder.h"
 
 namespace mlxs::backend {
 namespace {
@@ -42,6 +43,7 @@ struct Pair {
     c.max_logit_rows = tokens;
     c.max_linear_in = width;
     c.max_linear_out = width;
+    c.max_stacked_out = width;
     c.max_heads = 8;
     c.max_head_dim = 128;
     c.moe_experts = experts;
@@ -641,6 +643,70 @@ TEST(CudaOps, Fp8DownProjectionQuantizesTheActivation) {
   ASSERT_EQ(got.size(), 4u);
   EXPECT_LT(rel_error(got[0], got[2]), 1e-5);
   EXPECT_LT(rel_error(got[1], got[3]), 1e-5);
+}
+
+// q/k/v bound as one weight (Binder::stacked) past the GEMV's rows run as
+// one GEMM into the stack scratch, split into the parts' outputs: the same
+// as one GEMM a part (MLXS_CUDA_STACKED=0) and the CPU's within the GEMMs'
+// usual bounds, FP8 (x quantized per token) and bf16, at a tuned row count
+// (256) and an untuned one.
+TEST(CudaOps, StackedLinearsMatchOneGemmEach) {
+  const std::int64_t K = 512;
+  const std::int64_t parts[3] = {128, 32, 32};  // a GQA group of 4 at 32-wide heads
+  const std::int64_t N = 192;
+  std::vector<std::vector<float>> got[2];  // [stacked: 1, 0]
+  for (int si = 0; si < 2; ++si) {
+    setenv("MLXS_CUDA_STACKED", si == 0 ? "1" : "0", 1);
+    Pair p(false);
+    unsetenv("MLXS_CUDA_STACKED");
+    ASSERT_TRUE(p.gpu);
+    p.plan(256, 4, 64, K);
+    core::Xoshiro256 rng(23);
+    HostData hd;
+    for (const bool fp8 : {true, false}) {
+      const Fp8Host h = make_fp8(N, K, 1, K, rng);
+      tensor::Weight whole_c, whole_g;
+      if (fp8) {
+        whole_c = *p.cpu.import_quantized(h.weight);
+        whole_g = *p.gpu->import_quantized(h.weight);
+      } else {
+        const Tensor w = hd.random(DType::kBF16, {N, K}, rng, 0.05f);
+        whole_c.w = *p.cpu.import_tensor(w, false);
+        whole_g.w = *p.gpu->import_tensor(w, false);
+      }
+      std::vector<tensor::Weight> vc, vg;
+      std::int64_t row = 0;
+      for (const std::int64_t n : parts) {
+        vc.push_back(*model::weight_rows(whole_c, row, row + n));
+        vg.push_back(*model::weight_rows(whole_g, row, row + n));
+        row += n;
+      }
+      for (const std::int64_t M : {40, 256}) {
+        SCOPED_TRACE(fmt::format("stacked={} fp8={} M={}", si == 0, fp8, M));
+        auto x = both(p, hd.random(DType::kF32, {M, K}, rng), true);
+        std::vector<std::unique_ptr<tensor::DeviceBuffer>> bufs;
+        std::vector<tensor::LinearOut> oc, og;
+        for (std::size_t j = 0; j < vc.size(); ++j) {
+          const std::int64_t n = parts[j];
+          bufs.push_back(p.cpu.allocate(static_cast<std::size_t>(M * n) * 4).value());
+          oc.push_back({&vc[j], Tensor(bufs.back()->data(), DType::kF32, {M, n})});
+          bufs.push_back(p.gpu->allocate(static_cast<std::size_t>(M * n) * 4).value());
+          og.push_back(
+              {&vg[j], Tensor(bufs.back()->data(), DType::kF32, {M, n}, tensor::Device::kCuda)});
+        }
+        const std::uint64_t before = p.gpu->stacked_gemms();
+        p.cpu.linear(x.c, oc);
+        p.gpu->linear(x.g, og);
+        EXPECT_EQ(p.gpu->stacked_gemms() - before, si == 0 ? 1u : 0u);
+        for (std::size_t j = 0; j < og.size(); ++j) {
+          got[si].push_back(fetch(*p.gpu, og[j].out));
+          EXPECT_LT(rel_error(got[si].back(), fetch(p.cpu, oc[j].out)), fp8 ? 6e-2 : 2e-2);
+        }
+      }
+    }
+  }
+  ASSERT_EQ(got[0].size(), got[1].size());
+  for (std::size_t i = 0; i < got[0].size(); ++i) EXPECT_LT(rel_error(got[0][i], got[1][i]), 1e-4);
 }
 
 TEST(CudaOps, Fp8GemvChunkLayouts) {
