@@ -6,6 +6,7 @@
 #include <cstring>
 #include <iterator>
 #include <memory>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -36,6 +37,8 @@ struct Shape {
 constexpr int kPrefillRows = 2048;
 // Rows of a large decode step (a 512-stream serving run's).
 constexpr int kLargeBatchRows = 512;
+// Rows of a mid-sized decode step (GEMMs bound by the weights' bytes).
+constexpr int kMidBatchRows = 64;
 
 constexpr Shape kShapes[] = {
     {"qkv 6144x4096", 6144, 4096},         {"o 4096x4096", 4096, 4096},
@@ -233,15 +236,25 @@ core::Result<nlohmann::json> run_kernel_bench(const KernelBenchOptions& o) {
   for (const char* format : {"bf16", "fp8"}) {
     for (std::size_t si = 0; gemms_too && si < std::size(kGemmShapes); ++si) {
       const Shape& s = kGemmShapes[si];
-      std::vector<tensor::Weight> weights;
-      if (std::strcmp(format, "fp8") == 0) {
-        const model::QuantizedMatrix q = quantized_of(s, format);
-        MLXS_ASSIGN_OR_RETURN(auto w, be->import_quantized(q.weight));
-        weights.push_back(w);
-      } else {
-        MLXS_ASSIGN_OR_RETURN(weights, weights_of(s, 1));
-      }
-      for (const int rows : {kLargeBatchRows, kPrefillRows}) {
+      const bool fp8 = std::strcmp(format, "fp8") == 0;
+      std::optional<model::QuantizedMatrix> q;
+      if (fp8) q = quantized_of(s, format);
+      // Copies of the weight past the cache where its bytes bound the time
+      // (the mid-sized step), one where its FLOPs do.
+      auto weights_for = [&](int rows) -> core::Result<std::vector<tensor::Weight>> {
+        const int copies = rows == kMidBatchRows
+                               ? copies_for(static_cast<std::size_t>(s.n * s.k) * (fp8 ? 1 : 2))
+                               : 1;
+        if (!fp8) return weights_of(s, copies);
+        std::vector<tensor::Weight> out;
+        for (int c = 0; c < copies; ++c) {
+          MLXS_ASSIGN_OR_RETURN(auto w, be->import_quantized(q->weight));
+          out.push_back(w);
+        }
+        return out;
+      };
+      for (const int rows : {kMidBatchRows, kLargeBatchRows, kPrefillRows}) {
+        MLXS_ASSIGN_OR_RETURN(const auto weights, weights_for(rows));
         MLXS_ASSIGN_OR_RETURN(const double us,
                               time_linear(weights, s, rows, 3, std::max(1, o.reps / 5)));
         const double tflops = 2.0 * static_cast<double>(rows * s.n * s.k) / (us * 1e-6) / 1e12;

@@ -228,7 +228,8 @@ struct CudaBackend::Impl {
   // How many of the heuristic's candidates are timed (MLXS_GEMM_CANDIDATES,
   // at most kMaxGemmCandidates).
   int gemm_candidates = kGemmCandidates;
-  bool gemm_tune_log = false;  // MLXS_GEMM_TUNE_LOG=1: each tuned shape's times on stderr
+  int gemm_tune_rows = kGemmTuneRows;  // MLXS_GEMM_TUNE_ROWS
+  bool gemm_tune_log = false;          // MLXS_GEMM_TUNE_LOG=1: each tuned shape's times on stderr
   cudaEvent_t tune_start = nullptr;
   cudaEvent_t tune_stop = nullptr;
   std::string device_name;
@@ -548,7 +549,7 @@ struct CudaBackend::Impl {
     plan.algo = results[0].algo;
     cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
     cudaStreamIsCapturing(stream, &capture);
-    if (!gemm_autotune || M % kGemmTuneRows != 0 || found < 2 ||
+    if (!gemm_autotune || M % gemm_tune_rows != 0 || found < 2 ||
         capture != cudaStreamCaptureStatusNone) {
       return true;
     }
@@ -1201,6 +1202,9 @@ core::Result<std::unique_ptr<CudaBackend>> CudaBackend::create(const CudaOptions
     impl->options.kv_dtype = DType::kF8E4M3;
   }
 
+  // MLXS_FP8_HELD_QUANTIZE=0: the two-pass activation quantize (A/B runs;
+  // process-wide, as the switches below).
+  k::set_fp8_held_quantize(!switched_off("MLXS_FP8_HELD_QUANTIZE"));
   // MLXS_CUDA_FP8_WIDEN=all|values: the e4m3 decode paths before the
   // fragments were converted from the codes; MLXS_CUDA_FP8_LEAN=0: the
   // three-block decode kernel before the lean one; MLXS_CUDA_FP8_KEY_ROWS=0:
@@ -1230,6 +1234,9 @@ core::Result<std::unique_ptr<CudaBackend>> CudaBackend::create(const CudaOptions
   }
   if (const char* env = std::getenv("MLXS_GEMM_TUNE_LOG"); env != nullptr) {
     impl->gemm_tune_log = std::string(env) == "1";
+  }
+  if (const char* env = std::getenv("MLXS_GEMM_TUNE_ROWS"); env != nullptr) {
+    impl->gemm_tune_rows = std::max(1, std::atoi(env));
   }
   if (const char* env = std::getenv("MLXS_GEMM_CANDIDATES"); env != nullptr) {
     impl->gemm_candidates = std::clamp(std::atoi(env), 1, kMaxGemmCandidates);

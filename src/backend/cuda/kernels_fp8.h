@@ -51,6 +51,11 @@ bool fp8_exact_supports(int group, std::int64_t K);
 // weights of one K.
 cudaError_t fp8_gemv(const void* x, bool x_f16, int M, int K, const Fp8Segment* segs, int count,
                      cudaStream_t s);
+// Whether the quantize launches below hold a row's values in registers
+// (rows of up to 16,384 values) or read them twice (process-wide, set by
+// the backends as they are created; MLXS_FP8_HELD_QUANTIZE=0 for A/B runs).
+// Both give the same bits.
+void set_fp8_held_quantize(bool held);
 // Per-row (per-token) FP8 activations for the FP8 GEMM: scales[m] =
 // max|x[m]| / 448 (1 for a zero row), out[m] = e4m3(x[m] / scales[m]).
 cudaError_t fp8_quantize_rows(const float* x, int M, int K, std::uint8_t* out, float* scales,

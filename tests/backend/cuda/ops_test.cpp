@@ -709,6 +709,40 @@ TEST(CudaOps, StackedLinearsMatchOneGemmEach) {
   for (std::size_t i = 0; i < got[0].size(); ++i) EXPECT_LT(rel_error(got[0][i], got[1][i]), 1e-4);
 }
 
+// The activation quantize with a row's values held in registers (rows of
+// up to 16,384 values) gives the two-pass kernel's bits
+// (MLXS_FP8_HELD_QUANTIZE=0), before the plain FP8 GEMM (x's rows) and the
+// gated down projection, and past the held rows' width (both two-pass).
+TEST(CudaOps, HeldActivationQuantizeGivesTheTwoPassBits) {
+  const std::int64_t M = 40, N = 64;
+  std::vector<std::vector<float>> got[2];
+  for (int held = 0; held < 2; ++held) {
+    setenv("MLXS_FP8_HELD_QUANTIZE", held == 1 ? "1" : "0", 1);
+    Pair p(false);
+    unsetenv("MLXS_FP8_HELD_QUANTIZE");
+    ASSERT_TRUE(p.gpu);
+    p.plan(64, 4, 64, 16896);
+    core::Xoshiro256 rng(31);
+    HostData hd;
+    for (const std::int64_t K : {1024, 14336, 16896}) {
+      SCOPED_TRACE(fmt::format("held={} K={}", held, K));
+      const Fp8Host h = make_fp8(N, K, 1, K, rng);
+      const tensor::Weight wg = *p.gpu->import_quantized(h.weight);
+      auto x = both(p, hd.random(DType::kF32, {M, K}, rng, 3.0f), true);
+      auto up = both(p, hd.random(DType::kF32, {M, K}, rng), true);
+      auto y_buf = p.gpu->allocate(static_cast<std::size_t>(M * N) * 4).value();
+      const tensor::LinearOut o{&wg,
+                                Tensor(y_buf->data(), DType::kF32, {M, N}, tensor::Device::kCuda)};
+      p.gpu->linear(x.g, std::span<const tensor::LinearOut>(&o, 1));
+      got[held].push_back(fetch(*p.gpu, o.out));
+      p.gpu->gated_linear(x.g, up.g, tensor::Activation::kSilu, o);
+      got[held].push_back(fetch(*p.gpu, o.out));
+    }
+  }
+  ASSERT_EQ(got[0].size(), 6u);
+  for (std::size_t i = 0; i < got[0].size(); ++i) EXPECT_EQ(got[0][i], got[1][i]) << i;
+}
+
 TEST(CudaOps, Fp8GemvChunkLayouts) {
   // The FP8 GEMV gives each warp pairs of 64-column chunks (a lane reads 32
   // contiguous bytes of a row) where K is a multiple of 128 and one scale
