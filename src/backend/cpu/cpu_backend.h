@@ -41,7 +41,9 @@ class HostBuffer final : public DeviceBuffer {
   std::size_t size_;
 };
 
-class CpuBackend final : public tensor::Backend {
+// Not final: a test derives a backend that copies its imports and fuses
+// adjacent linears, to bind models as a device backend would (Binder::stacked).
+class CpuBackend : public tensor::Backend {
  public:
   // The pool may be shared by several models' backends (one device).
   explicit CpuBackend(std::shared_ptr<ThreadPool> pool);
