@@ -24,6 +24,8 @@
 #include "tensor/logits.h"
 #include "testing/fixtures.h"
 
+#include "sequence_logits.h"
+
 namespace mlxs::model {
 namespace {
 
@@ -168,16 +170,6 @@ Loaded load(const std::string& dir, const std::string& config_file, int max_batc
   return l;
 }
 
-// Logits of every position of `ids` in one new sequence.
-std::vector<float> full_forward(Runner& runner, const std::vector<std::int32_t>& ids) {
-  const int seq = runner.add_sequence();
-  const SeqFeed feed{seq, ids, true};
-  auto out = runner.step(std::span<const SeqFeed>(&feed, 1));
-  EXPECT_TRUE(out.is_ok()) << out.status().to_string();
-  runner.remove_sequence(seq);
-  return out.is_ok() ? *out : std::vector<float>();
-}
-
 class Parity : public ::testing::TestWithParam<std::tuple<std::string, std::string>> {};
 
 TEST_P(Parity, MatchesTransformersFloat64) {
@@ -195,11 +187,11 @@ TEST_P(Parity, MatchesTransformersFloat64) {
     const auto L = p.input_ids.size();
 
     // Every position of the prompt and of prompt + continuation.
-    const auto prompt_logits = full_forward(*l.runner, p.input_ids);
+    const auto prompt_logits = sequence_logits(*l.runner, p.input_ids);
     ASSERT_EQ(prompt_logits.size(), p.logits.size());
     EXPECT_LE(max_abs_diff(prompt_logits.data(), p.logits.data(), p.logits.size()),
               kLogitTolerance);
-    const auto full = full_forward(*l.runner, p.full_ids);
+    const auto full = sequence_logits(*l.runner, p.full_ids);
     ASSERT_EQ(full.size(), p.full_logits.size());
     EXPECT_LE(max_abs_diff(full.data(), p.full_logits.data(), full.size()), kLogitTolerance);
 
@@ -257,10 +249,10 @@ TEST_P(Parity, BatchedAndChunkedEqualSingle) {
   ASSERT_TRUE(batched.is_ok()) << batched.status().to_string();
   std::size_t row = 0;
   for (const auto& p : c.prompts) {
-    const auto single = full_forward(*l.runner, p.input_ids);
+    const auto single = sequence_logits(*l.runner, p.input_ids);
     EXPECT_LE(max_abs_diff(batched->data() + row * vocab, single.data(), single.size()),
               kIncrementalTolerance);
-    const auto pieces = full_forward(*chunked.runner, p.input_ids);
+    const auto pieces = sequence_logits(*chunked.runner, p.input_ids);
     EXPECT_LE(max_abs_diff(pieces.data(), single.data(), single.size()), kIncrementalTolerance);
     row += p.input_ids.size();
   }
@@ -277,7 +269,7 @@ TEST_P(Parity, BatchedAndChunkedEqualSingle) {
     std::vector<std::int32_t> ids(
         p.full_ids.begin(),
         p.full_ids.begin() + static_cast<std::ptrdiff_t>(p.input_ids.size() + 1));
-    const auto single = full_forward(*l.runner, ids);
+    const auto single = sequence_logits(*l.runner, ids);
     EXPECT_LE(
         max_abs_diff(step->data() + i * vocab, single.data() + p.input_ids.size() * vocab, vocab),
         kIncrementalTolerance);
@@ -377,7 +369,7 @@ TEST(ParityBf16Fast, TextCasesMatchTheReferences) {
       SCOPED_TRACE(name + " prompt " + std::to_string(pi));
       const double bound = kLogitTolerance + 2e-2 * max_abs(p.full_logits);
       const std::size_t L = p.input_ids.size();
-      const std::vector<float> full = full_forward(*l.runner, p.full_ids);
+      const std::vector<float> full = sequence_logits(*l.runner, p.full_ids);
       ASSERT_EQ(full.size(), p.full_logits.size());
       const double one_step = max_abs_diff(full.data(), p.full_logits.data(), full.size());
       EXPECT_LE(one_step, bound);
@@ -387,7 +379,7 @@ TEST(ParityBf16Fast, TextCasesMatchTheReferences) {
               << "token " << j;
         }
       }
-      const std::vector<float> pieces = full_forward(*chunked.runner, p.full_ids);
+      const std::vector<float> pieces = sequence_logits(*chunked.runner, p.full_ids);
       ASSERT_EQ(pieces.size(), p.full_logits.size());
       const double in_chunks = max_abs_diff(pieces.data(), p.full_logits.data(), pieces.size());
       EXPECT_LE(in_chunks, bound);
@@ -445,7 +437,7 @@ TEST(ParityFp8Fast, Fp8CasesMatchTheReferences) {
       // Stated bound: 2^-3 of the largest logit (twice that rounding, for
       // its growth over the layers; measured on an H100: 9% at worst);
       // greedy tokens where the reference margin exceeds the bound.
-      const std::vector<float> full = full_forward(*l.runner, p.full_ids);
+      const std::vector<float> full = sequence_logits(*l.runner, p.full_ids);
       ASSERT_EQ(full.size(), p.full_logits.size());
       const double prefill_bound = kLogitTolerance + 0.125 * max_logit;
       const double prefill = max_abs_diff(full.data(), p.full_logits.data(), full.size());

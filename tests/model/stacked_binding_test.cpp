@@ -15,6 +15,8 @@
 #include "model/runner.h"
 #include "testing/fixtures.h"
 
+#include "sequence_logits.h"
+
 namespace mlxs::model {
 namespace {
 
@@ -81,15 +83,6 @@ Bound load_bound(const std::string& dir, const std::string& quantization, bool s
   return b;
 }
 
-std::vector<float> logits_of(Runner& runner, const std::vector<std::int32_t>& ids) {
-  const int seq = runner.add_sequence();
-  const SeqFeed feed{seq, ids, true};
-  auto out = runner.step(std::span<const SeqFeed>(&feed, 1));
-  EXPECT_TRUE(out.is_ok()) << out.status().to_string();
-  runner.remove_sequence(seq);
-  return out.is_ok() ? *out : std::vector<float>();
-}
-
 TEST(StackedBinding, QkvAsOneWeightGivesTheSameLogits) {
   const std::vector<std::int32_t> ids = {1, 7, 3, 11, 5, 2, 9};
   for (const char* name : {"llama", "llama_bf16", "mistral", "qwen2", "qwen3", "gemma2",
@@ -107,8 +100,8 @@ TEST(StackedBinding, QkvAsOneWeightGivesTheSameLogits) {
       const int saved = std::string(name) == "phi3" ? 0 : c.attention_bias ? 4 : 2;
       EXPECT_EQ(alone.backend->imports - stacked.backend->imports,
                 saved * static_cast<int>(c.layers));
-      const auto a = logits_of(*alone.runner, ids);
-      const auto s = logits_of(*stacked.runner, ids);
+      const auto a = sequence_logits(*alone.runner, ids);
+      const auto s = sequence_logits(*stacked.runner, ids);
       ASSERT_EQ(a.size(), s.size());
       ASSERT_FALSE(a.empty());
       for (std::size_t i = 0; i < a.size(); ++i) ASSERT_EQ(a[i], s[i]) << "logit " << i;

@@ -27,6 +27,16 @@ struct Pair {
   cpu::CpuBackend cpu{pool};
   std::unique_ptr<cuda::CudaBackend> gpu;
   explicit Pair(bool exact = true, int qgemm_min_rows = cuda::CudaOptions{}.qgemm_min_rows) {
+    create(exact, qgemm_min_rows);
+  }
+  // The serving path (not exact) with environment switch `var` = `value`
+  // while the GPU backend is created (it reads its switches then).
+  Pair(const char* var, const char* value) {
+    setenv(var, value, 1);
+    create(false, cuda::CudaOptions{}.qgemm_min_rows);
+    unsetenv(var);
+  }
+  void create(bool exact, int qgemm_min_rows) {
     cuda::CudaOptions o;
     o.exact_f32 = exact;
     o.qgemm_min_rows = qgemm_min_rows;
@@ -615,9 +625,7 @@ TEST(CudaOps, Fp8DownProjectionQuantizesTheActivation) {
   const std::int64_t K = 1024, N = 96;
   std::vector<std::vector<float>> got;
   for (const char* fused : {"1", "0"}) {
-    setenv("MLXS_CUDA_ACT_QUANT", fused, 1);
-    Pair p(false);
-    unsetenv("MLXS_CUDA_ACT_QUANT");
+    Pair p("MLXS_CUDA_ACT_QUANT", fused);
     ASSERT_TRUE(p.gpu);
     p.plan(40, 4, 64, K);
     core::Xoshiro256 rng(21);
@@ -656,9 +664,7 @@ TEST(CudaOps, StackedLinearsMatchOneGemmEach) {
   const std::int64_t N = 192;
   std::vector<std::vector<float>> got[2];  // [stacked: 1, 0]
   for (int si = 0; si < 2; ++si) {
-    setenv("MLXS_CUDA_STACKED", si == 0 ? "1" : "0", 1);
-    Pair p(false);
-    unsetenv("MLXS_CUDA_STACKED");
+    Pair p("MLXS_CUDA_STACKED", si == 0 ? "1" : "0");
     ASSERT_TRUE(p.gpu);
     p.plan(256, 4, 64, K);
     core::Xoshiro256 rng(23);
@@ -717,9 +723,7 @@ TEST(CudaOps, HeldActivationQuantizeGivesTheTwoPassBits) {
   const std::int64_t M = 40, N = 64;
   std::vector<std::vector<float>> got[2];
   for (int held = 0; held < 2; ++held) {
-    setenv("MLXS_FP8_HELD_QUANTIZE", held == 1 ? "1" : "0", 1);
-    Pair p(false);
-    unsetenv("MLXS_FP8_HELD_QUANTIZE");
+    Pair p("MLXS_FP8_HELD_QUANTIZE", held == 1 ? "1" : "0");
     ASSERT_TRUE(p.gpu);
     p.plan(64, 4, 64, 16896);
     core::Xoshiro256 rng(31);
