@@ -124,7 +124,7 @@ Result<std::vector<Weight>> Binder::stacked(const std::vector<StackedPart>& part
   if (!stack) {
     for (const StackedPart& p : parts) {
       MLXS_ASSIGN_OR_RETURN(Weight w, linear(p.prefix, p.out, in, bias));
-      out.push_back(std::move(w));
+      out.push_back(w);
     }
     return out;
   }
@@ -166,7 +166,7 @@ Result<std::vector<Weight>> Binder::stacked(const std::vector<StackedPart>& part
   for (const StackedPart& p : parts) {
     MLXS_ASSIGN_OR_RETURN(Weight w, weight_rows(whole, row, row + p.out));
     row += p.out;
-    out.push_back(std::move(w));
+    out.push_back(w);
   }
   return out;
 }
