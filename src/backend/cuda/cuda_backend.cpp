@@ -135,14 +135,16 @@ constexpr int kRopeHeadMaxRows = 256;
 // of a layer's GEMMs) would cost more than the 2-3% it wins; decode-sized
 // steps are captured into graphs, where nothing can be timed.
 constexpr int kGemmTuneRows = 256;
+// Candidates asked of cuBLASLt's heuristic (it offered at most 8 for every
+// Llama-8B shape on the H200), and the most MLXS_GEMM_CANDIDATES may ask.
 constexpr int kGemmCandidates = 8;
+constexpr int kMaxGemmCandidates = 64;
 // Rows up to which q/k/v stacked at load run as one GEMM and a split pass.
 // H200, Llama-8B FP8 at 1k contexts, same call: 64 rows +9.3% decode tok/s
 // (two GEMMs' fixed latency saved a layer); 512 rows -0.5% (the split's
 // pass over the product costs what the narrow GEMMs lost); prefill chunks
 // -4.5%.
 constexpr std::int64_t kStackMaxRows = 256;
-constexpr int kMaxGemmCandidates = 64;
 
 int next_pow2(int v) {
   int p = 1;
