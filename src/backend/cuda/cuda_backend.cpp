@@ -392,6 +392,7 @@ struct CudaBackend::Impl {
   // one GEMM each (A/B runs).
   float* stack_out = nullptr;
   std::int64_t stack_out_cols = 0;
+  std::int64_t stack_rows = 0;  // stack_out's rows (0: none)
   bool stacked_gemms = true;
   std::int64_t stack_max_rows = kStackMaxRows;
   std::uint64_t stacked_runs = 0;
@@ -753,29 +754,29 @@ struct CudaBackend::Impl {
            w.block_rows == 1 && w.group >= K && K % 16 == 0;
   }
 
-  // How many of the `count` FP8 GEMM segments from `segs` are adjacent row
-  // ranges of one weight (codes, scales and biases end to end) whose stacked
-  // product fits stack_out at M rows: 1 when only the first.
-  int fp8_stack_run(const k::Fp8Segment* segs, int count, std::int64_t M, std::int64_t K) const {
-    if (!stacked_gemms || stack_out == nullptr || M > capacity.max_tokens || M > stack_max_rows) {
-      return 1;
+  // The outputs part(0), part(1), ... (up to `count`, kMaxColumnParts) that
+  // are adjacent row ranges of one weight (adjacent(j): j follows j - 1 end
+  // to end) and whose stacked product fits stack_out at M rows, as the
+  // split's parts; none (count 0) where fewer than two stack.
+  template <typename Part, typename Adjacent>
+  k::ColumnParts stacked_parts(std::int64_t M, std::size_t count, Part&& part,
+                               Adjacent&& adjacent) const {
+    k::ColumnParts parts{};
+    if (!stacked_gemms || M > stack_rows) return parts;
+    std::int64_t width = 0;
+    for (std::size_t j = 0; j < count && parts.count < k::kMaxColumnParts; ++j) {
+      const k::ColumnPart p = part(j);
+      if ((j > 0 && !adjacent(j)) || width + p.cols > stack_out_cols) break;
+      if (p.cols % 4 != 0 || !aligned16(p.dst)) return k::ColumnParts{};
+      width += p.cols;
+      parts.part[parts.count++] = p;
     }
-    std::int64_t width = segs[0].w.n;
-    int run = 1;
-    for (; run < count && run < k::kMaxColumnParts; ++run) {
-      const k::Fp8Segment& a = segs[run - 1];
-      const k::Fp8Segment& b = segs[run];
-      const bool adjacent = a.w.codes + a.w.n * K == b.w.codes &&
-                            a.w.scales + a.w.n == b.w.scales &&
-                            (a.bias == nullptr ? b.bias == nullptr : a.bias + a.w.n == b.bias) &&
-                            fp8_gemm_takes(M, K, b.w);
-      if (!adjacent || width + b.w.n > stack_out_cols) break;
-      width += b.w.n;
-    }
-    for (int j = 0; j < run; ++j) {
-      if (segs[j].w.n % 4 != 0 || !aligned16(segs[j].y)) return 1;
-    }
-    return run;
+    return parts.count > 1 ? parts : k::ColumnParts{};
+  }
+  // After a stacked product in stack_out: its columns to the parts.
+  void unstack(std::int64_t M, const k::ColumnParts& parts) {
+    check(k::split_columns(stack_out, M, parts, stream), "split columns");
+    ++stacked_runs;
   }
 
   // FP8 weights sharing x. exact_f32: f32 products of the exact weights, 8
@@ -821,20 +822,29 @@ struct CudaBackend::Impl {
                 "fp8 quantize");
         }
         x_fp8 = true;
-        if (const int run = fp8_stack_run(segs + i, count - i, M, K); run > 1) {
+        // Adjacent row ranges of one weight (codes, scales, biases end to end).
+        const k::Fp8Segment* at = segs + i;
+        const k::ColumnParts parts = stacked_parts(
+            M, static_cast<std::size_t>(count - i),
+            [&](std::size_t j) {
+              return k::ColumnPart{at[j].y, at[j].w.n};
+            },
+            [&](std::size_t j) {
+              const k::Fp8Segment& a = at[j - 1];
+              const k::Fp8Segment& b = at[j];
+              return a.w.codes + a.w.n * K == b.w.codes && a.w.scales + a.w.n == b.w.scales &&
+                     (a.bias == nullptr ? b.bias == nullptr : a.bias + a.w.n == b.bias) &&
+                     fp8_gemm_takes(M, K, b.w);
+            });
+        if (parts.count > 1) {
           k::Fp8Segment whole = segs[i];
-          k::ColumnParts parts{};
           whole.w.n = 0;
-          for (int j = 0; j < run; ++j) {
-            whole.w.n += segs[i + j].w.n;
-            parts.part[parts.count++] = {segs[i + j].y, segs[i + j].w.n};
-          }
+          for (int j = 0; j < parts.count; ++j) whole.w.n += parts.part[j].cols;
           whole.y = stack_out;
           if (GemmPlan* plan = fp8_gemm_plan(M, K, whole); plan != nullptr) {
             fp8_gemm_run(*plan, M, whole);
-            check(k::split_columns(stack_out, M, parts, stream), "split columns");
-            ++stacked_runs;
-            i += run - 1;
+            unstack(M, parts);
+            i += parts.count - 1;
             continue;
           }
         }
@@ -961,36 +971,6 @@ struct CudaBackend::Impl {
                 weight.bias.empty() ? nullptr : weight.bias.as<float>());
   }
 
-  // The same for 16-bit weights on the GEMM path (data and f32 biases end to
-  // end, one dtype).
-  std::size_t stack_run_16bit(std::span<const tensor::LinearOut> outs, std::int64_t M,
-                              std::int64_t K) const {
-    if (!stacked_gemms || stack_out == nullptr || M > capacity.max_tokens || M > stack_max_rows) {
-      return 1;
-    }
-    const auto row_bytes = [K](const Tensor& w) {
-      return static_cast<std::size_t>(K) * tensor::dtype_size(w.dtype);
-    };
-    std::int64_t width = outs[0].weight->out_features();
-    std::size_t run = 1;
-    for (; run < outs.size() && run < static_cast<std::size_t>(k::kMaxColumnParts); ++run) {
-      const tensor::Weight& a = *outs[run - 1].weight;
-      const tensor::Weight& b = *outs[run].weight;
-      const std::int64_t n = a.out_features();
-      const bool adjacent =
-          !b.quantized() && b.w.dtype == a.w.dtype &&
-          static_cast<const std::uint8_t*>(a.w.data) + n * row_bytes(a.w) == b.w.data &&
-          a.bias.empty() == b.bias.empty() &&
-          (a.bias.empty() || a.bias.as<float>() + n == b.bias.as<float>());
-      if (!adjacent || width + b.out_features() > stack_out_cols) break;
-      width += b.out_features();
-    }
-    for (std::size_t j = 0; j < run; ++j) {
-      if (outs[j].weight->out_features() % 4 != 0 || !aligned16(outs[j].out.data)) return 1;
-    }
-    return run;
-  }
-
   void plain_linear(const float* x, std::int64_t M, std::int64_t K,
                     std::span<const tensor::LinearOut> outs) {
     if (takes_gemv(M)) {
@@ -1034,22 +1014,36 @@ struct CudaBackend::Impl {
           std::fill(std::begin(converted), std::end(converted), false);
           converted[slot] = true;
         }
-        if (const std::size_t run = stack_run_16bit(outs.subspan(i), M, K); run > 1) {
-          tensor::Weight whole = *o.weight;
-          k::ColumnParts parts{};
+        // Adjacent row ranges of one weight (data and f32 biases end to end).
+        const auto at = outs.subspan(i);
+        const k::ColumnParts parts = stacked_parts(
+            M, at.size(),
+            [&](std::size_t j) {
+              return k::ColumnPart{at[j].out.as<float>(),
+                                   static_cast<int>(at[j].weight->out_features())};
+            },
+            [&](std::size_t j) {
+              const tensor::Weight& a = *at[j - 1].weight;
+              const tensor::Weight& b = *at[j].weight;
+              const std::int64_t n = a.out_features();
+              return !b.quantized() && b.w.dtype == a.w.dtype &&
+                     static_cast<const std::uint8_t*>(a.w.data) +
+                             static_cast<std::size_t>(n * K) * tensor::dtype_size(a.w.dtype) ==
+                         b.w.data &&
+                     a.bias.empty() == b.bias.empty() &&
+                     (a.bias.empty() || a.bias.as<float>() + n == b.bias.as<float>());
+            });
+        if (parts.count > 1) {
           std::int64_t rows = 0;
-          for (std::size_t j = 0; j < run; ++j) {
-            const auto n = outs[i + j].weight->out_features();
-            rows += n;
-            parts.part[parts.count++] = {outs[i + j].out.as<float>(), static_cast<int>(n)};
-          }
+          for (int j = 0; j < parts.count; ++j) rows += parts.part[j].cols;
+          tensor::Weight whole = *o.weight;
           whole.w = Tensor(w.data, w.dtype, {rows, K}, w.device);
-          if (!whole.bias.empty())
+          if (!whole.bias.empty()) {
             whole.bias = Tensor(whole.bias.data, DType::kF32, {rows}, w.device);
+          }
           check(gemm_16bit(half_scratch, whole, M, K, stack_out));
-          check(k::split_columns(stack_out, M, parts, stream), "split columns");
-          ++stacked_runs;
-          i += run - 1;
+          unstack(M, parts);
+          i += static_cast<std::size_t>(parts.count) - 1;
           continue;
         }
         check(gemm_16bit(half_scratch, *o.weight, M, K, y));
@@ -1464,12 +1458,13 @@ core::Status CudaBackend::plan_step(const tensor::StepCapacity& capacity) {
   MLXS_ASSIGN_OR_RETURN(m.half_scratch, m.device_alloc<std::uint16_t>(T * in));
   m.stack_out = nullptr;
   m.stack_out_cols = capacity.max_stacked_out;
-  const auto stack_rows = std::min<std::size_t>(
-      T, static_cast<std::size_t>(std::max<std::int64_t>(m.stack_max_rows, 0)));
-  if (m.stack_out_cols > 0 && stack_rows > 0) {
+  m.stack_rows = m.stack_out_cols > 0
+                     ? std::clamp<std::int64_t>(m.stack_max_rows, 0, static_cast<std::int64_t>(T))
+                     : 0;
+  if (m.stack_rows > 0) {
     MLXS_ASSIGN_OR_RETURN(
         m.stack_out,
-        m.device_alloc<float>(stack_rows * static_cast<std::size_t>(m.stack_out_cols)));
+        m.device_alloc<float>(static_cast<std::size_t>(m.stack_rows * m.stack_out_cols)));
   }
   m.fp8_x = nullptr;
   m.fp8_x_scales = nullptr;
