@@ -145,12 +145,7 @@ Result<std::vector<Weight>> Binder::stacked(const std::vector<StackedPart>& part
   const Tensor view(host.data(), first->dtype, {total, in});
   Weight whole;
   if (at_load_ && quantize_at_load(parts[0].prefix, in)) {
-    auto q = std::make_unique<QuantizedMatrix>(
-        at_load_->fp8 ? quantize_fp8_matrix(view, 0)
-                      : quantize_affine_matrix(view, at_load_->bits, kLoadGroupSize, 0));
-    MLXS_ASSIGN_OR_RETURN(whole, backend_.import_quantized(q->weight));
-    held_ += quantized_bytes(whole);
-    owned_[parts[0].prefix + ".weight"] = std::move(q);
+    MLXS_ASSIGN_OR_RETURN(whole, quantized_import(view, parts[0].prefix + ".weight"));
   } else {
     MLXS_ASSIGN_OR_RETURN(whole.w, backend_.import_tensor(view, false));
     held_ += whole.w.nbytes();
@@ -162,10 +157,28 @@ Result<std::vector<Weight>> Binder::stacked(const std::vector<StackedPart>& part
     held_ += whole.bias.nbytes();
   }
   report();
+  std::vector<std::int64_t> rows;
+  for (const StackedPart& p : parts) rows.push_back(p.out);
+  return row_ranges(whole, rows);
+}
+
+Result<Weight> Binder::quantized_import(const Tensor& host, const std::string& name) {
+  auto q = std::make_unique<QuantizedMatrix>(
+      at_load_->fp8 ? quantize_fp8_matrix(host, 0)
+                    : quantize_affine_matrix(host, at_load_->bits, kLoadGroupSize, 0));
+  MLXS_ASSIGN_OR_RETURN(Weight w, backend_.import_quantized(q->weight));
+  held_ += quantized_bytes(w);
+  owned_[name] = std::move(q);
+  return w;
+}
+
+Result<std::vector<Weight>> Binder::row_ranges(const Weight& whole,
+                                               const std::vector<std::int64_t>& rows) {
+  std::vector<Weight> out;
   std::int64_t row = 0;
-  for (const StackedPart& p : parts) {
-    MLXS_ASSIGN_OR_RETURN(Weight w, weight_rows(whole, row, row + p.out));
-    row += p.out;
+  for (const std::int64_t n : rows) {
+    MLXS_ASSIGN_OR_RETURN(Weight w, weight_rows(whole, row, row + n));
+    row += n;
     out.push_back(w);
   }
   return out;

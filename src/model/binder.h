@@ -117,12 +117,7 @@ class Binder {
       held_ += quantized_bytes(w);
     } else if (at_load_ && quantize_at_load(prefix, in)) {
       MLXS_ASSIGN_OR_RETURN(const TensorEntry* e, entry(prefix + ".weight", {out, in}));
-      auto q = std::make_unique<QuantizedMatrix>(
-          at_load_->fp8 ? quantize_fp8_matrix(e->view(), 0)
-                        : quantize_affine_matrix(e->view(), at_load_->bits, kLoadGroupSize, 0));
-      MLXS_ASSIGN_OR_RETURN(w, backend_.import_quantized(q->weight));
-      held_ += quantized_bytes(w);
-      owned_[prefix + ".weight"] = std::move(q);
+      MLXS_ASSIGN_OR_RETURN(w, quantized_import(e->view(), prefix + ".weight"));
     } else {
       MLXS_ASSIGN_OR_RETURN(w.w, matrix(prefix + ".weight", out, in));
     }
@@ -138,14 +133,7 @@ class Binder {
     std::int64_t total = 0;
     for (auto p : parts) total += p;
     MLXS_ASSIGN_OR_RETURN(Weight whole, linear(prefix, total, in, false));
-    std::vector<Weight> out;
-    std::int64_t row = 0;
-    for (auto p : parts) {
-      MLXS_ASSIGN_OR_RETURN(Weight w, weight_rows(whole, row, row + p));
-      row += p;
-      out.push_back(w);
-    }
-    return out;
+    return row_ranges(whole, parts);
   }
 
   // Linears that share an input (q/k/v) bound as row ranges of one weight,
@@ -174,6 +162,13 @@ class Binder {
   }
 
  private:
+  // A float matrix quantized as LoadQuantization asks and imported; the
+  // quantized copy is kept under `name`.
+  Result<Weight> quantized_import(const Tensor& host, const std::string& name);
+  // Consecutive row ranges of `whole`, `rows` each.
+  static Result<std::vector<Weight>> row_ranges(const Weight& whole,
+                                                const std::vector<std::int64_t>& rows);
+
   // Counts a tensor as bound (once), for progress and the unused report.
   void mark_used(const std::string& name, const TensorEntry& e) {
     if (used_.insert(name).second) bytes_used_ += e.nbytes;
