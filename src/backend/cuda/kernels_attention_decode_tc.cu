@@ -21,6 +21,7 @@
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/device_once.cuh"
 #include "backend/cuda/kv_access.cuh"
+#include "backend/cuda/kv_rows_map.h"
 #include "backend/cuda/kv_tile.cuh"
 #include "backend/cuda/launch_util.cuh"
 #include "backend/cuda/mma_util.cuh"
@@ -192,7 +193,8 @@ __global__ void __launch_bounds__(kThreads, kBlocks)
   static_assert(!kDirectK || kv_staged<E>());
   static_assert(!kDirectV || D >= 128);  // kv_value_chunk's swizzle
   static_assert(!kKeyRows || (kDirectV && key_rows_fit(D, 1)));
-  static_assert(!kTma || (kKeyRows && D == 128 && kWarpKeys == 16 && kv_stages<E>() == 2));
+  // kTma: a warp's keys are one box of the cache's rows map.
+  static_assert(!kTma || (kKeyRows && D == 128 && kWarpKeys == kKvRowsBox && kv_stages<E>() == 2));
   constexpr int S = D + kPad;                       // bf16 per shared row
   constexpr int KT = D / 16;                        // k-steps of Q·Kᵀ
   constexpr int DT = kKeyRows ? D / 16 : D / 8;     // output tiles of P·V (m16 or n8)
