@@ -143,6 +143,9 @@ class CudaBackend final : public tensor::Backend {
   // Stacked products run so far (fuses_adjacent_linears: one GEMM for
   // adjacent row ranges of one weight), for tests and logs.
   std::uint64_t stacked_gemms() const;
+  // Split-K FP8 GEMMs run so far (mid-sized steps' narrow products as K
+  // slices and a reduce), for tests and logs.
+  std::uint64_t split_gemms() const;
   // Destroys the decode graphs captured so far (later pure decode steps
   // capture anew). NCCL lets a communicator go only once every graph holding
   // its collectives is gone, so a rank's communicator drops its backend's

@@ -428,6 +428,38 @@ cudaError_t launch_quantize_rows(const Pairs& pairs, int M, int K, std::uint8_t*
   return cudaGetLastError();
 }
 
+// A float4 of one row per thread: the slices summed, scaled, biased and
+// stored in the part its columns fall in.
+__global__ void fp8_splitk_reduce_kernel(const float4* partials, int splits, std::int64_t n4,
+                                         int width4, const float* x_scales, const float* w_scales,
+                                         const float* bias, ColumnParts parts) {
+  const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n4) return;
+  float4 v = partials[i];
+  for (int sl = 1; sl < splits; ++sl) {
+    const float4 p = partials[i + sl * n4];
+    v.x += p.x;
+    v.y += p.y;
+    v.z += p.z;
+    v.w += p.w;
+  }
+  const std::int64_t row = i / width4;
+  int c = static_cast<int>(i - row * width4);
+  const int col = 4 * c;
+  const float xs = x_scales[row];
+  const float* ws = w_scales + col;
+  float4 out = make_float4(v.x * xs * ws[0], v.y * xs * ws[1], v.z * xs * ws[2], v.w * xs * ws[3]);
+  if (bias != nullptr) {
+    out.x += bias[col];
+    out.y += bias[col + 1];
+    out.z += bias[col + 2];
+    out.w += bias[col + 3];
+  }
+  int p = 0;
+  while (p + 1 < parts.count && c >= parts.part[p].cols / 4) c -= parts.part[p++].cols / 4;
+  reinterpret_cast<float4*>(parts.part[p].dst)[row * (parts.part[p].cols / 4) + c] = out;
+}
+
 __global__ void fp8_scale_output_kernel(float* y, const float* row_scale, const float* col_scale,
                                         const float* bias, std::int64_t rows, int n) {
   const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -489,6 +521,18 @@ cudaError_t fp8_quantize_rows(const float* x, int M, int K, std::uint8_t* out, f
 cudaError_t fp8_quantize_gated_rows(Act a, const float* gate, const float* up, int M, int K,
                                     std::uint8_t* out, float* scales, cudaStream_t s) {
   return launch_quantize_rows(GatedPairs{a, gate, up, K}, M, K, out, scales, s);
+}
+
+cudaError_t fp8_splitk_reduce(const float* partials, int splits, std::int64_t M, int N,
+                              const float* x_scales, const float* w_scales, const float* bias,
+                              const ColumnParts& parts, cudaStream_t s) {
+  if (N % 4 != 0 || splits < 1) return cudaErrorInvalidValue;
+  const std::int64_t n4 = M * (N / 4);
+  if (n4 == 0) return cudaSuccess;
+  fp8_splitk_reduce_kernel<<<static_cast<unsigned>((n4 + 255) / 256), 256, 0, s>>>(
+      reinterpret_cast<const float4*>(partials), splits, n4, N / 4, x_scales, w_scales, bias,
+      parts);
+  return cudaGetLastError();
 }
 
 cudaError_t fp8_scale_output(float* y, const float* row_scale, const float* col_scale,

@@ -66,6 +66,13 @@ cudaError_t fp8_quantize_gated_rows(Act a, const float* gate, const float* up, i
                                     std::uint8_t* out, float* scales, cudaStream_t s);
 // y[r, c] = y[r, c] · row_scale[r] · col_scale[c] (+ bias[c]): the token and
 // channel scales after an FP8 GEMM of the bare codes.
+// A split-K FP8 GEMM's partials [splits][M][N] (each slice's x · wᵀ)
+// summed and scaled: (sum) · x_scales[m] · w_scales[n] + bias[n] (bias may
+// be null), each row's N columns written part by part (one part: the whole
+// row). N and every part's columns multiples of 4, outputs 16-byte aligned.
+cudaError_t fp8_splitk_reduce(const float* partials, int splits, std::int64_t M, int N,
+                              const float* x_scales, const float* w_scales, const float* bias,
+                              const ColumnParts& parts, cudaStream_t s);
 cudaError_t fp8_scale_output(float* y, const float* row_scale, const float* col_scale,
                              const float* bias, std::int64_t rows, int n, cudaStream_t s);
 // The same from f32 x with f32 products, M <= kFp8ExactMaxRows.
