@@ -40,7 +40,10 @@
 #                           tokens, and batch-1 decode of the VLM (M-RoPE) vs the same decoder
 #                           written as a text-only model (same seed: the same weights)
 #   GPU_NCU_PREFILL=2048    per-kernel device time of one prefill of that length (ncu), then
-#                           the counters of one launch of each GPU_NCU_KERNELS regex (prefill_kernel)
+#                           the counters of one launch of each GPU_NCU_KERNELS regex (prefill_kernel);
+#                           GPU_NCU_PREFILL_ENVS / _ARGS as GPU_PREFILL's, GPU_NCU_PREFILL_SKIP
+#                           launches skipped first (e.g. the KV-scale calibration's), and
+#                           GPU_NCU_KERNEL_SKIP (1) launches of each named kernel
 #   GPU_PROFILE_BATCH=256 GPU_PROFILE_PROMPT=1000   GPU_PROFILE's op table at that batch and
 #                           prompt length (decode and prompt-chunk steps in separate rows);
 #                           GPU_PROFILE_ARGS="--quantization fp8" more bench decode flags
@@ -209,20 +212,21 @@ for preset in $MODELS; do
     # Where one GPU_NCU_PREFILL-token prefill's device time goes, kernel by
     # kernel (GEMM tuning off: its candidate runs would count), then the
     # counters of one prefill attention launch.
-    say "-- kernels of one $GPU_NCU_PREFILL-token prefill, $preset"
-    MLXS_GEMM_AUTOTUNE=0 "$NCU" --clock-control none --metrics gpu__time_duration.sum --csv \
-        --launch-count "${GPU_NCU_COUNT:-700}" \
+    envs_of "${GPU_NCU_PREFILL_ENVS:-}"
+    say "-- kernels of one $GPU_NCU_PREFILL-token prefill, $preset ${GPU_NCU_PREFILL_ENVS:-} ${GPU_NCU_PREFILL_ARGS:-}"
+    env "${ARR[@]}" MLXS_GEMM_AUTOTUNE=0 "$NCU" --clock-control none --metrics gpu__time_duration.sum --csv \
+        --launch-skip "${GPU_NCU_PREFILL_SKIP:-0}" --launch-count "${GPU_NCU_COUNT:-700}" \
         "$B/bin/mlx-serving" bench decode --backend cuda --model "$dir" --batch 1 \
         --prompt-len "$GPU_NCU_PREFILL" --decode-tokens 1 --repeats 1 --warmup 0 --quiet \
-        > "$OUT/ncu-prefill-$preset.csv" 2>&1
+        ${GPU_NCU_PREFILL_ARGS:-} > "$OUT/ncu-prefill-$preset.csv" 2>&1
     python3 "$ROOT/scripts/ncu_kernel_table.py" "$OUT/ncu-prefill-$preset.csv" | tee -a "$SUMMARY"
     for kern in ${GPU_NCU_KERNELS:-prefill_kernel}; do
       say "-- counters of $kern, $preset"
-      "$NCU" --clock-control none --kernel-name "regex:$kern" --launch-skip 1 --launch-count 1 \
-          "${NCU_SECTIONS[@]}" \
+      env "${ARR[@]}" "$NCU" --clock-control none --kernel-name "regex:$kern" \
+          --launch-skip "${GPU_NCU_KERNEL_SKIP:-1}" --launch-count 1 "${NCU_SECTIONS[@]}" \
           "$B/bin/mlx-serving" bench decode --backend cuda --model "$dir" --batch 1 \
           --prompt-len "$GPU_NCU_PREFILL" --decode-tokens 1 --repeats 1 --warmup 0 --quiet \
-          > "$OUT/ncu-$kern-$preset.txt" 2>&1
+          ${GPU_NCU_PREFILL_ARGS:-} > "$OUT/ncu-$kern-$preset.txt" 2>&1
       grep -v "^==PROF==" "$OUT/ncu-$kern-$preset.txt" | tail -120 | tee -a "$SUMMARY"
     done
   fi

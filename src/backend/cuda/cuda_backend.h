@@ -146,6 +146,8 @@ class CudaBackend final : public tensor::Backend {
   // Split-K FP8 GEMMs run so far (mid-sized steps' narrow products as K
   // slices and a reduce), for tests and logs.
   std::uint64_t split_gemms() const;
+  // FP8 gated MLPs run with bf16 gate and up products so far, for tests.
+  std::uint64_t half_mlps() const;
   // Destroys the decode graphs captured so far (later pure decode steps
   // capture anew). NCCL lets a communicator go only once every graph holding
   // its collectives is gone, so a rank's communicator drops its backend's

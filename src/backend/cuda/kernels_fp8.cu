@@ -342,6 +342,19 @@ struct GatedPairs {
     return make_float2(activate(a, g.x) * u.x, activate(a, g.y) * u.y);
   }
 };
+// The same from bf16 gate and up (the FP8 GEMMs' bf16 outputs: half the
+// bytes of f32 to write and to read back here).
+struct GatedHalfPairs {
+  Act a;
+  const __nv_bfloat162* gate;
+  const __nv_bfloat162* up;
+  int K;
+  __device__ float2 operator()(std::int64_t row, int i) const {
+    const float2 g = __bfloat1622float2(gate[row * (K / 2) + i]);
+    const float2 u = __bfloat1622float2(up[row * (K / 2) + i]);
+    return make_float2(activate(a, g.x) * u.x, activate(a, g.y) * u.y);
+  }
+};
 
 // A block per row: its largest |x| gives the row's scale (amax / 448, 1 for
 // a zero row), then the row as e4m3 of x / scale (round to nearest,
@@ -521,6 +534,13 @@ cudaError_t fp8_quantize_rows(const float* x, int M, int K, std::uint8_t* out, f
 cudaError_t fp8_quantize_gated_rows(Act a, const float* gate, const float* up, int M, int K,
                                     std::uint8_t* out, float* scales, cudaStream_t s) {
   return launch_quantize_rows(GatedPairs{a, gate, up, K}, M, K, out, scales, s);
+}
+
+cudaError_t fp8_quantize_gated_half_rows(Act a, const void* gate, const void* up, int M, int K,
+                                         std::uint8_t* out, float* scales, cudaStream_t s) {
+  return launch_quantize_rows(GatedHalfPairs{a, static_cast<const __nv_bfloat162*>(gate),
+                                             static_cast<const __nv_bfloat162*>(up), K},
+                              M, K, out, scales, s);
 }
 
 cudaError_t fp8_splitk_reduce(const float* partials, int splits, std::int64_t M, int N,

@@ -64,6 +64,9 @@ cudaError_t fp8_quantize_rows(const float* x, int M, int K, std::uint8_t* out, f
 // computed here: the f32 product is never written.
 cudaError_t fp8_quantize_gated_rows(Act a, const float* gate, const float* up, int M, int K,
                                     std::uint8_t* out, float* scales, cudaStream_t s);
+// The same from bf16 gate and up ([M, K] each, the FP8 GEMMs' bf16 outputs).
+cudaError_t fp8_quantize_gated_half_rows(Act a, const void* gate, const void* up, int M, int K,
+                                         std::uint8_t* out, float* scales, cudaStream_t s);
 // y[r, c] = y[r, c] · row_scale[r] · col_scale[c] (+ bias[c]): the token and
 // channel scales after an FP8 GEMM of the bare codes.
 // A split-K FP8 GEMM's partials [splits][M][N] (each slice's x · wᵀ)

@@ -816,6 +816,45 @@ TEST(CudaOps, HeldActivationQuantizeGivesTheTwoPassBits) {
   for (std::size_t i = 0; i < got[0].size(); ++i) EXPECT_EQ(got[0][i], got[1][i]) << i;
 }
 
+// A gated MLP of FP8 weights past the GEMV's rows writes gate and up as
+// bf16 (MLXS_CUDA_FP8_HALF_MLP, on by default): the down projection's output
+// stays within bf16 rounding of the f32 products' (=0), both within the FP8
+// GEMM's bound of the CPU's, at 24 rows (the down GEMM split over K) and 300.
+TEST(CudaOps, Fp8GatedMlpHalfProductsMatchF32) {
+  const std::int64_t K = 1024, F = 2048, N = 512;
+  std::vector<std::vector<float>> got[2];  // [half: 1, 0]
+  for (int hi = 0; hi < 2; ++hi) {
+    Pair p("MLXS_CUDA_FP8_HALF_MLP", hi == 0 ? "1" : "0");
+    ASSERT_TRUE(p.gpu);
+    p.plan(300, 4, 64, F);
+    core::Xoshiro256 rng(43);
+    HostData hd;
+    const Fp8Host hg = make_fp8(F, K, 1, K, rng), hu = make_fp8(F, K, 1, K, rng);
+    const Fp8Host hdn = make_fp8(N, F, 1, F, rng);
+    const tensor::Weight gc = *p.cpu.import_quantized(hg.weight);
+    const tensor::Weight uc = *p.cpu.import_quantized(hu.weight);
+    const tensor::Weight dc = *p.cpu.import_quantized(hdn.weight);
+    const tensor::Weight gg = *p.gpu->import_quantized(hg.weight);
+    const tensor::Weight ug = *p.gpu->import_quantized(hu.weight);
+    const tensor::Weight dg = *p.gpu->import_quantized(hdn.weight);
+    for (const std::int64_t M : {24, 300}) {
+      SCOPED_TRACE(fmt::format("half={} M={}", hi == 0, M));
+      auto x = both(p, hd.random(DType::kF32, {M, K}, rng, 2.0f), true);
+      auto sg = both(p, hd.random(DType::kF32, {M, F}, rng), true);
+      auto su = both(p, hd.random(DType::kF32, {M, F}, rng), true);
+      auto y = both(p, hd.random(DType::kF32, {M, N}, rng), true);
+      p.cpu.gated_mlp(x.c, gc, uc, tensor::Activation::kSilu, sg.c, su.c, {&dc, y.c});
+      const std::uint64_t before = p.gpu->half_mlps();
+      p.gpu->gated_mlp(x.g, gg, ug, tensor::Activation::kSilu, sg.g, su.g, {&dg, y.g});
+      EXPECT_EQ(p.gpu->half_mlps() - before, hi == 0 ? 1u : 0u);
+      got[hi].push_back(fetch(*p.gpu, y.g));
+      EXPECT_LT(rel_error(got[hi].back(), fetch(p.cpu, y.c)), 8e-2);
+    }
+  }
+  // bf16 products (8 significant bits) before a per-token e4m3 quantize (4).
+  for (std::size_t i = 0; i < got[0].size(); ++i) EXPECT_LT(rel_error(got[0][i], got[1][i]), 2e-2);
+}
+
 TEST(CudaOps, Fp8GemvChunkLayouts) {
   // The FP8 GEMV gives each warp pairs of 64-column chunks (a lane reads 32
   // contiguous bytes of a row) where K is a multiple of 128 and one scale
