@@ -1369,6 +1369,9 @@ core::Result<std::unique_ptr<CudaBackend>> CudaBackend::create(const CudaOptions
   // MLXS_FP8_HELD_QUANTIZE=0: the two-pass activation quantize (A/B runs;
   // process-wide, as the switches below).
   k::set_fp8_held_quantize(!switched_off("MLXS_FP8_HELD_QUANTIZE"));
+  // MLXS_CUDA_PREFILL_KEYS=64: the prefill attention's earlier key tiles.
+  const char* prefill_keys = std::getenv("MLXS_CUDA_PREFILL_KEYS");
+  k::set_prefill_key_tile(prefill_keys != nullptr ? std::atoi(prefill_keys) : 32);
   // MLXS_CUDA_FP8_WIDEN=all|values: the e4m3 decode paths before the
   // fragments were converted from the codes; MLXS_CUDA_FP8_LEAN=0: the
   // three-block decode kernel before the lean one; MLXS_CUDA_FP8_KEY_ROWS=0:

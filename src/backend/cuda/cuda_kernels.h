@@ -176,6 +176,9 @@ bool attention_decode_tc_folds(int heads, int head_dim, int rot_dim, const KvLay
 // left to the decode kernels (skip_multi). bf16 and e4m3 caches, head_dim
 // 16, 32, 64, 128 or 256.
 bool attention_prefill_supported(int heads, int head_dim, const KvLayout& kv);
+// The prefill kernel's keys a tile for heads up to 128 wide, for A/B runs
+// (process-wide): 32 (the default) or 64.
+void set_prefill_key_tile(int keys);
 cudaError_t attention_prefill(const KvLayout& kv, int layer, const float* q, float* out, int T,
                               int heads, int head_dim, float scale, float softcap, int window,
                               const StepMeta& m, cudaStream_t s);

@@ -14,6 +14,7 @@
 // may straddle sequences (chunk boundaries): it walks each sequence it
 // holds in turn, with the other rows masked out. Rows of sequences that
 // bring only one row (decode rows of a mixed step) are not written here.
+#include <atomic>
 #include <climits>
 #include <cmath>
 
@@ -35,29 +36,22 @@ constexpr int kPad = kTilePad;
 
 using bf16 = __nv_bfloat16;
 
-// Keys per tile: 64, or 32 where 256-wide rows would need too many registers.
-template <int D>
-constexpr int key_tile() {
-  return D > 128 ? 32 : 64;
-}
-
 // Q, then the bf16 (K tile, V tile) stages, rows padded, then an e4m3
-// cache's staging area (kv_tile.cuh).
-template <typename E, int D>
+// cache's staging area (kv_tile.cuh), for BN keys a tile.
+template <typename E, int D, int BN>
 constexpr std::size_t smem_bytes() {
-  return sizeof(bf16) * static_cast<std::size_t>(kPairs) * (D + kPad) +
-         kv_tile_bytes<E, D, key_tile<D>()>() + kv_staging_bytes<E, D, key_tile<D>()>();
+  return sizeof(bf16) * static_cast<std::size_t>(kPairs) * (D + kPad) + kv_tile_bytes<E, D, BN>() +
+         kv_staging_bytes<E, D, BN>();
 }
 
-template <typename E, int D>
+template <typename E, int D, int BN>
 __global__ void __launch_bounds__(kThreads)
     prefill_kernel(KvLayout kv, int layer, const float* q, int T, int heads, float scale,
                    float softcap, int window, StepMeta m, float* out) {
-  constexpr int S = D + kPad;        // bf16 per shared row
-  constexpr int BN = key_tile<D>();  // keys per tile
-  constexpr int NT = BN / 8;         // score tiles (n8) per warp
-  constexpr int DT = D / 8;          // output tiles (n8) per warp
-  using T16 = KvTile<E>;             // the MMA's operand type: bf16, or f16 for an e4m3 cache
+  constexpr int S = D + kPad;  // bf16 per shared row
+  constexpr int NT = BN / 8;   // score tiles (n8) per warp
+  constexpr int DT = D / 8;    // output tiles (n8) per warp
+  using T16 = KvTile<E>;       // the MMA's operand type: bf16, or f16 for an e4m3 cache
   extern __shared__ __align__(128) unsigned char prefill_smem[];
   T16* qs = reinterpret_cast<T16*>(prefill_smem);  // [kPairs][S]
   T16* stages = qs + kPairs * S;                   // ([BN][S] K, [BN][S] V) stages
@@ -187,10 +181,13 @@ __global__ void __launch_bounds__(kThreads)
           mma16<T16>(sc[2 * np + 1], a, b[2], b[3]);
         }
       }
-      // Scale, soft-cap, mask; then the online softmax per row (a row's
-      // scores are spread over the four lanes of a quad).
-      online_softmax_step(sc, o, mx, sum, scale, softcap, k0,
-                          [&](int ri, int key) { return key >= lo[ri] && key < hi[ri]; });
+      // Scale, soft-cap, mask (unless every key of the tile is live for
+      // every row of the warp); then the online softmax per row (a row's
+      // scores are spread over the four lanes of a quad), its running max
+      // raised lazily.
+      const bool inside = lo[0] <= k0 && k0 + BN <= hi[0] && lo[1] <= k0 && k0 + BN <= hi[1];
+      online_softmax_step_lazy(sc, o, mx, sum, scale, softcap, k0, !__all_sync(0xffffffffu, inside),
+                               [&](int ri, int key) { return key >= lo[ri] && key < hi[ri]; });
       // O += P · V: the score tiles 2kc and 2kc + 1 are the A operand of the
       // keys 16kc .. 16kc + 15 as they lie in the registers.
 #pragma unroll
@@ -229,23 +226,44 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-template <typename E, int D>
-cudaError_t launch(const KvLayout& kv, int layer, const float* q, float* out, int T, int heads,
-                   float scale, float softcap, int window, const StepMeta& m, cudaStream_t s) {
-  static PerDeviceOnce once;  // one per head size (a template's static)
-  if (const cudaError_t e = opt_in_smem(once, prefill_kernel<E, D>, smem_bytes<E, D>());
-      e != cudaSuccess) {
-    return e;
-  }
+template <typename E, int D, int BN>
+cudaError_t launch_tile(const KvLayout& kv, int layer, const float* q, float* out, int T, int heads,
+                        float scale, float softcap, int window, const StepMeta& m, cudaStream_t s) {
+  static PerDeviceOnce once;  // one per kernel (a template's static)
+  constexpr auto kernel = prefill_kernel<E, D, BN>;
+  constexpr std::size_t smem = smem_bytes<E, D, BN>();
+  if (const cudaError_t e = opt_in_smem(once, kernel, smem); e != cudaSuccess) return e;
   const int tile_rows = kPairs / (heads / kv.kv_heads);
   const dim3 grid(static_cast<unsigned>((T + tile_rows - 1) / tile_rows),
                   static_cast<unsigned>(kv.kv_heads));
-  prefill_kernel<E, D><<<grid, kThreads, smem_bytes<E, D>(), s>>>(kv, layer, q, T, heads, scale,
-                                                                  softcap, window, m, out);
+  kernel<<<grid, kThreads, smem, s>>>(kv, layer, q, T, heads, scale, softcap, window, m, out);
   return cudaGetLastError();
 }
 
+std::atomic<bool> prefill_wide_tiles{false};  // set_prefill_key_tile
+
+// Tiles of 32 keys: half the shared memory of 64 (three blocks an SM
+// instead of two on an e4m3 cache). H200, 8B FP8 at load, e4m3 cache,
+// prefill of 64 prompts: 1k tokens 55,164/55,388 -> 56,369/56,197 tok/s,
+// 4k 44,018/43,985 -> 44,747/44,752. Two 16-pair m-tiles a warp (each K
+// and V fragment feeding two MMAs) measured no better and, at 2,048 rows
+// of one prompt, 19% slower (half the blocks: under two waves).
+template <typename E, int D>
+cudaError_t launch(const KvLayout& kv, int layer, const float* q, float* out, int T, int heads,
+                   float scale, float softcap, int window, const StepMeta& m, cudaStream_t s) {
+  if constexpr (D <= 128) {
+    if (prefill_wide_tiles.load(std::memory_order_relaxed)) {
+      return launch_tile<E, D, 64>(kv, layer, q, out, T, heads, scale, softcap, window, m, s);
+    }
+  }
+  return launch_tile<E, D, 32>(kv, layer, q, out, T, heads, scale, softcap, window, m, s);
+}
+
 }  // namespace
+
+void set_prefill_key_tile(int keys) {
+  prefill_wide_tiles.store(keys == 64, std::memory_order_relaxed);
+}
 
 bool attention_prefill_supported(int heads, int head_dim, const KvLayout& kv) {
   return tc_kernels_take(kv, head_dim) && heads % kv.kv_heads == 0 && heads / kv.kv_heads <= kPairs;

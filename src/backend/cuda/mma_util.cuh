@@ -172,6 +172,68 @@ __device__ __forceinline__ void online_softmax_step(float (&sc)[NT][4], float (&
   }
 }
 
+// online_softmax_step with a lazy running max (the prefill kernel): a row's
+// reference rises only when a tile's max passes it by more than
+// kLazyMaxLog2, so probabilities stay under 2^kLazyMaxLog2 (f16 and bf16 P
+// hold them; the sums are f32) and the warp rescales its accumulators only
+// when one of its rows rose (DT x 4 multiplies a tile otherwise). `masked`:
+// whether any key of the tile may be dead for a row of the warp (false skips
+// the checks).
+constexpr float kLazyMaxLog2 = 8.0f;
+template <int NT, int DT, typename Live>
+__device__ __forceinline__ void online_softmax_step_lazy(float (&sc)[NT][4], float (&o)[DT][4],
+                                                         float (&mx)[2], float (&sum)[2],
+                                                         float scale, float softcap, int key0,
+                                                         bool masked, Live&& live) {
+  constexpr float kLog2e = 1.4426950408889634f;
+  const int lane = static_cast<int>(threadIdx.x) & 31;
+  const float scale_log2 = scale * kLog2e;
+  float corr[2] = {1.0f, 1.0f};
+  bool rose = false;
+#pragma unroll
+  for (int ri = 0; ri < 2; ++ri) {
+    float tile_max = -INFINITY;
+#pragma unroll
+    for (int n = 0; n < NT; ++n) {
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        float s = log2_logit(sc[n][2 * ri + e], scale, scale_log2, softcap);
+        if (masked) s = live(ri, key0 + n * 8 + (lane & 3) * 2 + e) ? s : -INFINITY;
+        sc[n][2 * ri + e] = s;
+        tile_max = fmaxf(tile_max, s);
+      }
+    }
+    tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
+    tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 2));
+    if (tile_max > mx[ri] + kLazyMaxLog2) {  // also a row's first live tile (mx = -inf)
+      corr[ri] = fast_exp2(mx[ri] - tile_max);
+      mx[ri] = tile_max;
+      rose = true;
+    }
+    const float ref = mx[ri] == -INFINITY ? 0.0f : mx[ri];
+    float add = 0.0f;
+#pragma unroll
+    for (int n = 0; n < NT; ++n) {
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const float p = fast_exp2(sc[n][2 * ri + e] - ref);
+        sc[n][2 * ri + e] = p;
+        add += p;
+      }
+    }
+    sum[ri] = sum[ri] * corr[ri] + add;
+  }
+  if (__any_sync(0xffffffffu, rose)) {
+#pragma unroll
+    for (int dt = 0; dt < DT; ++dt) {
+      o[dt][0] *= corr[0];
+      o[dt][1] *= corr[0];
+      o[dt][2] *= corr[1];
+      o[dt][3] *= corr[1];
+    }
+  }
+}
+
 // online_softmax_step for a transposed score tile (keys as the MMA's rows,
 // query heads as its columns): st[j] is key key0 + lane / 4 + 8 (j / 2) of
 // head 2 (lane % 4) + j % 2. Per head h = j % 2: the max over the tile's 16

@@ -366,6 +366,20 @@ TEST(CudaPrefillAttention, TensorCoresMatchReference) {
   expect_cases(kCases, Kernels::kCudaCoreDecode, 1e-2, "prefill attention (tensor cores)");
 }
 
+// The prefill kernel's earlier 64-key tiles (MLXS_CUDA_PREFILL_KEYS=64; the
+// default is 32) on bf16 and e4m3 caches, within the tensor cores' bound; a
+// wrong row or key mapping is of order 1.
+TEST(CudaPrefillAttention, WideKeyTilesMatchReference) {
+  setenv("MLXS_CUDA_PREFILL_KEYS", "64", 1);
+  for (const Case& c : kCases) {
+    SCOPED_TRACE(case_name(c));
+    EXPECT_LT(run_case(c, Kernels::kCudaCoreDecode), 1e-2);
+    EXPECT_LT(run_case(c, Kernels::kCudaCoreDecode, DType::kF8E4M3, true), 1e-2);
+  }
+  unsetenv("MLXS_CUDA_PREFILL_KEYS");
+  EXPECT_TRUE(make_gpu(Kernels::kDecodeTensor) != nullptr);  // back to 32-key tiles
+}
+
 // Decode rows on the tensor cores (bf16 Q and P, as in prefill): every
 // one-row sequence of every step, split or not, beside prefill chunks or not.
 TEST(CudaDecodeAttention, TensorCoresMatchReference) {
