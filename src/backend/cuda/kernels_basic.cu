@@ -180,6 +180,25 @@ __global__ void kv_write_kernel(KvLayout kv, int layer, const float* k, const fl
   }
 }
 
+// rotate_pair for the four pairs (i .. i + 3, i + half .. i + half + 3) in
+// float4s, the key's rotated values stored four at a time.
+template <typename T>
+__device__ __forceinline__ void rotate_quad(float* vec, int i, int half, float4 c, float4 s,
+                                            T* kdst, float kinv) {
+  const float4 a = *reinterpret_cast<const float4*>(vec + i);
+  const float4 b = *reinterpret_cast<const float4*>(vec + i + half);
+  const float4 ra = make_float4(a.x * c.x - b.x * s.x, a.y * c.y - b.y * s.y, a.z * c.z - b.z * s.z,
+                                a.w * c.w - b.w * s.w);
+  const float4 rb = make_float4(b.x * c.x + a.x * s.x, b.y * c.y + a.y * s.y, b.z * c.z + a.z * s.z,
+                                b.w * c.w + a.w * s.w);
+  *reinterpret_cast<float4*>(vec + i) = ra;
+  *reinterpret_cast<float4*>(vec + i + half) = rb;
+  if (kdst != nullptr) {
+    kv_store4(kdst + i, make_float4(ra.x * kinv, ra.y * kinv, ra.z * kinv, ra.w * kinv));
+    kv_store4(kdst + i + half, make_float4(rb.x * kinv, rb.y * kinv, rb.z * kinv, rb.w * kinv));
+  }
+}
+
 template <typename T>
 __global__ void rope_cache_kernel(float* q, float* k, const float* v, int heads, int head_dim,
                                   int rot_dim, const double* inv_freq, const std::int32_t* axis,
@@ -192,14 +211,50 @@ __global__ void rope_cache_kernel(float* q, float* k, const float* v, int heads,
   const int slot = kv_slot_of(kv, pos);
   // One double-precision sincos per frequency (large positions need it),
   // shared by every head.
-  __shared__ float cos_s[kMaxRotHalf];
-  __shared__ float sin_s[kMaxRotHalf];
+  __shared__ __align__(16) float cos_s[kMaxRotHalf];
+  __shared__ __align__(16) float sin_s[kMaxRotHalf];
   for (int i = threadIdx.x; i < half; i += blockDim.x) {
     const float2 cs = rope_cos_sin(rope_position(m, axis, i, t), inv_freq[i], attention_factor);
     cos_s[i] = cs.x;
     sin_s[i] = cs.y;
   }
   __syncthreads();
+  if (half % 4 == 0 && head_dim % 4 == 0) {
+    // Four pairs a thread in float4s: the scalar walk (a dependent load and
+    // store per value) ran at under half the bus (Nsight, H200: 47.7 us a
+    // layer for an 8B 2,048-row prefill).
+    const int quads = half / 4;
+    const int total = (heads + kv.kv_heads) * quads;
+    for (int idx = threadIdx.x; idx < total; idx += blockDim.x) {
+      const bool is_q = idx < heads * quads;
+      const int j = is_q ? idx : idx - heads * quads;
+      const int h = j / quads;
+      const int i = (j % quads) * 4;
+      float* vec = is_q ? q + (static_cast<std::int64_t>(t) * heads + h) * head_dim
+                        : k + (static_cast<std::int64_t>(t) * kv.kv_heads + h) * head_dim;
+      rotate_quad(vec, i, half, *reinterpret_cast<const float4*>(cos_s + i),
+                  *reinterpret_cast<const float4*>(sin_s + i),
+                  is_q ? nullptr : kv_row<T>(kv, layer, 0, block, h, slot),
+                  is_q ? 1.0f : kv_inv_scale(kv, layer, 0, h));
+    }
+    const int width = kv.kv_heads * head_dim;
+    for (int idx = threadIdx.x * 4; idx < width; idx += blockDim.x * 4) {
+      const int h = idx / head_dim;
+      const int d = idx % head_dim;
+      const std::int64_t at = static_cast<std::int64_t>(t) * width + idx;
+      if (d >= rot_dim) {  // rot_dim is a multiple of 8: a quad is all in or all out
+        const float ks = kv_inv_scale(kv, layer, 0, h);
+        const float4 x = *reinterpret_cast<const float4*>(k + at);
+        kv_store4(kv_row<T>(kv, layer, 0, block, h, slot) + d,
+                  make_float4(x.x * ks, x.y * ks, x.z * ks, x.w * ks));
+      }
+      const float vs = kv_inv_scale(kv, layer, 1, h);
+      const float4 x = *reinterpret_cast<const float4*>(v + at);
+      kv_store4(kv_row<T>(kv, layer, 1, block, h, slot) + d,
+                make_float4(x.x * vs, x.y * vs, x.z * vs, x.w * vs));
+    }
+    return;
+  }
   const int total = (heads + kv.kv_heads) * half;
   for (int idx = threadIdx.x; idx < total; idx += blockDim.x) {
     const bool is_q = idx < heads * half;

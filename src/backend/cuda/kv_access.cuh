@@ -68,6 +68,24 @@ __device__ __forceinline__ void kv_store(__nv_fp8_e4m3* p, float v) {
   *p = __nv_fp8_e4m3(v);  // round to nearest even, saturating (satfinite)
 }
 
+// Four consecutive values in one store (p aligned to four elements).
+__device__ __forceinline__ void kv_store4(float* p, float4 v) {
+  *reinterpret_cast<float4*>(p) = v;
+}
+__device__ __forceinline__ void kv_store4(__nv_bfloat16* p, float4 v) {
+  const __nv_bfloat162 lo = __floats2bfloat162_rn(v.x, v.y);
+  const __nv_bfloat162 hi = __floats2bfloat162_rn(v.z, v.w);
+  uint2 bits;
+  bits.x = *reinterpret_cast<const unsigned*>(&lo);
+  bits.y = *reinterpret_cast<const unsigned*>(&hi);
+  *reinterpret_cast<uint2*>(p) = bits;
+}
+__device__ __forceinline__ void kv_store4(__nv_fp8_e4m3* p, float4 v) {
+  const unsigned lo = __nv_cvt_float2_to_fp8x2(make_float2(v.x, v.y), __NV_SATFINITE, __NV_E4M3);
+  const unsigned hi = __nv_cvt_float2_to_fp8x2(make_float2(v.z, v.w), __NV_SATFINITE, __NV_E4M3);
+  *reinterpret_cast<unsigned*>(p) = lo | (hi << 16);
+}
+
 // Two e4m3 codes (the low byte first) as an f16 pair's bits, exactly.
 __device__ __forceinline__ unsigned e4m3x2_to_half2_bits(unsigned short codes) {
   const __half2_raw h = __nv_cvt_fp8x2_to_halfraw2(codes, __NV_E4M3);

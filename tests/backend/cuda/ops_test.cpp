@@ -1294,6 +1294,81 @@ TEST_P(SegmentAttentionTensorCores, MatchesCpu) {
 INSTANTIATE_TEST_SUITE_P(CudaEncoderOps, SegmentAttentionTensorCores,
                          ::testing::Values("f16", "tf32"));
 
+// The per-row RoPE + cache-append kernel (prefill steps past
+// kRopeHeadMaxRows; here forced by MLXS_CUDA_ROPE_HEAD_MAX_ROWS=0) works in
+// float4s where the rotation is a multiple of 8 dimensions and value by
+// value otherwise (rot 20). Its queries and cached keys and values (read back
+// through attention) match the per-head kernel's on f32, bf16 and e4m3
+// caches, and the CPU's on f32.
+TEST(CudaOps, RopeAndCachePerRowKernelMatchesPerHead) {
+  const int heads = 4, kv_heads = 2, hd_dim = 64, block = 16, T = 40;
+  for (const DType cache : {DType::kF32, DType::kBF16, DType::kF8E4M3}) {
+    for (const int rot : {64, 32, 20}) {
+      SCOPED_TRACE(fmt::format("cache {} rot {}", static_cast<int>(cache), rot));
+      Pair row("MLXS_CUDA_ROPE_HEAD_MAX_ROWS", "0");
+      Pair head("MLXS_CUDA_ROPE_HEAD_MAX_ROWS", "100000");
+      ASSERT_TRUE(row.gpu && head.gpu);
+      row.plan(T, 1, 64, 256);
+      head.plan(T, 1, 64, 256);
+      tensor::RopeSpec rope;
+      rope.rot_dim = rot;
+      for (int i = 0; i < rot / 2; ++i) rope.inv_freq.push_back(std::pow(10000.0, -2.0 * i / rot));
+      const int rc = row.cpu.register_rope(rope);
+      const int rr = row.gpu->register_rope(rope), rh = head.gpu->register_rope(rope);
+      tensor::KvCacheShape shape{1, 8, block, kv_heads, hd_dim, cache, {}};
+      auto kvr = row.gpu->create_kv_storage(shape).value();
+      auto kvh = head.gpu->create_kv_storage(shape).value();
+      tensor::KvCacheShape shape32 = shape;
+      shape32.dtype = DType::kF32;
+      auto kvc = row.cpu.create_kv_storage(shape32).value();
+      core::Xoshiro256 rng(47);
+      HostData hd;
+      std::vector<std::int32_t> blocks = {6, 1, 3};
+      std::vector<std::int32_t> tokens(T, 3), positions, rows;
+      for (std::int32_t i = 0; i < T; ++i) {
+        positions.push_back(i);
+        rows.push_back(i);
+      }
+      std::vector<tensor::SeqSlice> seqs = {{0, T, T, blocks.data(), 3}};
+      const tensor::StepBatch batch{tokens, positions, seqs, rows};
+      tensor::AttentionSpec spec{heads, kv_heads, hd_dim, 0.125f, 0.0f, 0};
+      const Tensor qh = hd.random(DType::kF32, {T, heads * hd_dim}, rng);
+      const Tensor kh = hd.random(DType::kF32, {T, kv_heads * hd_dim}, rng);
+      const Tensor vh = hd.random(DType::kF32, {T, kv_heads * hd_dim}, rng);
+      std::vector<float> q_out[3], o_out[3];  // row kernel, head kernel, CPU
+      for (int side = 0; side < 3; ++side) {
+        tensor::Backend& be = side == 0   ? static_cast<tensor::Backend&>(*row.gpu)
+                              : side == 1 ? static_cast<tensor::Backend&>(*head.gpu)
+                                          : static_cast<tensor::Backend&>(row.cpu);
+        tensor::KvStorage& kv = side == 0 ? *kvr : side == 1 ? *kvh : *kvc;
+        const int rid = side == 0 ? rr : side == 1 ? rh : rc;
+        const bool gpu = side < 2;
+        Tensor t[4];
+        std::vector<std::unique_ptr<tensor::DeviceBuffer>> bufs;
+        const Tensor* src[4] = {&qh, &kh, &vh, &qh};
+        for (int i = 0; i < 4; ++i) {
+          bufs.push_back(be.allocate(static_cast<std::size_t>(src[i]->numel()) * 4).value());
+          t[i] = Tensor(bufs.back()->data(), DType::kF32, {src[i]->rows(), src[i]->cols()},
+                        gpu ? tensor::Device::kCuda : tensor::Device::kCpu);
+          ASSERT_TRUE(be.upload(src[i]->data, t[i]).is_ok());
+        }
+        be.begin_step(batch);
+        be.rope_and_cache(t[0], t[1], t[2], hd_dim, rid, kv, 0);
+        be.attention(kv, 0, t[0], spec, t[3]);
+        be.end_step();
+        q_out[side] = fetch(be, t[0]);
+        o_out[side] = fetch(be, t[3]);
+      }
+      EXPECT_LT(rel_error(q_out[0], q_out[1]), 1e-6);
+      EXPECT_LT(rel_error(o_out[0], o_out[1]), 1e-6);
+      EXPECT_LT(rel_error(q_out[0], q_out[2]), 1e-5);
+      if (cache == DType::kF32) {
+        EXPECT_LT(rel_error(o_out[0], o_out[2]), 1e-4);
+      }
+    }
+  }
+}
+
 // A prefill step with M-RoPE positions (3 axes) and a bidirectional span
 // (rows 2..5 see through row 5), then decode steps that carry no positions
 // of their own (captured and replayed as CUDA graphs) on the same rope.
