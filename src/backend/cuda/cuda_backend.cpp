@@ -322,10 +322,16 @@ struct CudaBackend::Impl {
     slot.first += ms;
     ++slot.second;
   }
+  // Ops so far (each public op's OpTimer counts one): held_x is good for
+  // the op right after the norm that wrote it, and no other.
+  std::uint64_t op_seq = 0;
   struct OpTimer {
     Impl* m;
     const char* name;
-    OpTimer(Impl* impl, const char* n) : m(impl), name(n) { m->time_op(name, false); }
+    OpTimer(Impl* impl, const char* n) : m(impl), name(n) {
+      ++m->op_seq;
+      m->time_op(name, false);
+    }
     ~OpTimer() { m->time_op(name, true); }
     OpTimer(const OpTimer&) = delete;
     OpTimer& operator=(const OpTimer&) = delete;
@@ -353,6 +359,31 @@ struct CudaBackend::Impl {
   // FP8 gated MLPs with bf16 gate and up products (fp8_mlp_half);
   // MLXS_CUDA_FP8_HALF_MLP=0 keeps them f32.
   bool fp8_half_mlp = true;
+  // x's e4m3 codes left in fp8_x / fp8_x_scales by the add + RMSNorm that
+  // wrote x (op `op`): the FP8 GEMM in the next op takes them instead of
+  // quantizing x again. MLXS_CUDA_NORM_QUANT=0 for A/B runs.
+  struct HeldX {
+    const float* x = nullptr;
+    std::int64_t rows = 0, cols = 0;
+    std::uint64_t op = 0;
+  } held_x;
+  bool norm_quant = true;
+  // Whether fp8_x holds x's codes (M x K) from the op just before.
+  std::uint64_t held_x_runs = 0;
+  bool holds_x(const float* x, std::int64_t M, std::int64_t K) {
+    const bool held =
+        held_x.x == x && held_x.rows == M && held_x.cols == K && held_x.op + 1 == op_seq;
+    held_x_runs += held ? 1 : 0;
+    return held;
+  }
+  // Whether an add + RMSNorm of M rows of K should also leave its output's
+  // e4m3 codes for an FP8 GEMM (the FP8 weights' scratch is there, M is
+  // past the GEMV's rows and within the step's).
+  bool norm_quantizes(std::int64_t M, std::int64_t K) const {
+    return norm_quant && fp8_gemm && fp8_x != nullptr && !options.exact_f32 && !fp8_small(M) &&
+           M <= static_cast<std::int64_t>(capacity.max_tokens) && K <= capacity.max_linear_in &&
+           K % 16 == 0;
+  }
   std::uint64_t half_mlp_runs = 0;
   // The overlap mode under tensor parallelism (share_sampled_ids);
   // MLXS_TP_OVERLAP=0 turns it off (an A/B switch).
@@ -920,9 +951,11 @@ struct CudaBackend::Impl {
     if (replaying) return true;  // the step's graph does the work
     {
       const OpTimer timer(this, "linear");
-      check(k::fp8_quantize_rows(x.as<float>(), static_cast<int>(M), static_cast<int>(K), fp8_x,
-                                 fp8_x_scales, stream),
-            "fp8 quantize");
+      if (!holds_x(x.as<float>(), M, K)) {
+        check(k::fp8_quantize_rows(x.as<float>(), static_cast<int>(M), static_cast<int>(K), fp8_x,
+                                   fp8_x_scales, stream),
+              "fp8 quantize");
+      }
       fp8_gemm_run(*half, M, g);
       fp8_gemm_run(*half, M, u);
     }
@@ -969,7 +1002,7 @@ struct CudaBackend::Impl {
     for (int i = 0; i < count; ++i) {
       const k::Fp8Weight& w = segs[i].w;
       if (fp8_gemm_takes(M, K, w)) {
-        if (!x_fp8) {
+        if (!x_fp8 && !holds_x(x, M, K)) {
           check(k::fp8_quantize_rows(x, static_cast<int>(M), Ki, fp8_x, fp8_x_scales, stream),
                 "fp8 quantize");
         }
@@ -1269,6 +1302,9 @@ std::uint64_t CudaBackend::split_gemms() const {
 std::uint64_t CudaBackend::half_mlps() const {
   return impl_->half_mlp_runs;
 }
+std::uint64_t CudaBackend::norm_quantized_inputs() const {
+  return impl_->held_x_runs;
+}
 
 bool CudaBackend::shares_sampled_ids() const {
   return impl_->tp_overlap;
@@ -1345,6 +1381,7 @@ core::Result<std::unique_ptr<CudaBackend>> CudaBackend::create(const CudaOptions
       {"MLXS_CUDA_ACT_HALF", &Impl::act_half},
       {"MLXS_CUDA_ACT_QUANT", &Impl::fused_act_quant},
       {"MLXS_CUDA_FP8_HALF_MLP", &Impl::fp8_half_mlp},
+      {"MLXS_CUDA_NORM_QUANT", &Impl::norm_quant},
       {"MLXS_GEMM_AUTOTUNE", &Impl::gemm_autotune},
       {"MLXS_CUDA_STACKED", &Impl::stacked_gemms},
       {"MLXS_CUDA_SPLITK", &Impl::fp8_splitk},
@@ -1872,6 +1909,17 @@ void CudaBackend::add_rms_norm(Tensor x, const Tensor& delta, const Tensor& w, f
                                float offset, Tensor out) {
   if (impl_->replaying) return;  // the step's graph does the work
   const Impl::OpTimer timer(impl_.get(), "add_rms_norm");
+  Impl& m = *impl_;
+  if (m.norm_quantizes(x.rows(), x.cols()) &&
+      k::add_rms_norm_quantize_supported(static_cast<int>(x.cols()), x.data, delta.data, w.data,
+                                         out.data)) {
+    m.check(k::add_rms_norm_quantize(x.as<float>(), delta.as<float>(), w.as<float>(), eps, offset,
+                                     out.as<float>(), x.rows(), static_cast<int>(x.cols()), m.fp8_x,
+                                     m.fp8_x_scales, m.stream, m.decode_kernels),
+            "add_rms_norm");
+    m.held_x = {out.as<float>(), x.rows(), x.cols(), m.op_seq};
+    return;
+  }
   impl_->check(
       k::add_rms_norm(x.as<float>(), delta.as<float>(), w.as<float>(), eps, offset, out.as<float>(),
                       x.rows(), static_cast<int>(x.cols()), impl_->stream, impl_->decode_kernels),

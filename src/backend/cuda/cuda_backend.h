@@ -148,6 +148,9 @@ class CudaBackend final : public tensor::Backend {
   std::uint64_t split_gemms() const;
   // FP8 gated MLPs run with bf16 gate and up products so far, for tests.
   std::uint64_t half_mlps() const;
+  // FP8 GEMM inputs taken as the add + RMSNorm before them quantized them,
+  // so far, for tests.
+  std::uint64_t norm_quantized_inputs() const;
   // Destroys the decode graphs captured so far (later pure decode steps
   // capture anew). NCCL lets a communicator go only once every graph holding
   // its collectives is gone, so a rank's communicator drops its backend's

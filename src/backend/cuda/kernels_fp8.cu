@@ -11,6 +11,7 @@
 #include <cuda_fp8.h>
 
 #include "backend/cuda/act_device.cuh"
+#include "backend/cuda/block_reduce.cuh"
 #include "backend/cuda/device_once.cuh"
 #include "backend/cuda/kernels_fp8.h"
 #include "backend/cuda/launch_util.cuh"
@@ -441,6 +442,51 @@ cudaError_t launch_quantize_rows(const Pairs& pairs, int M, int K, std::uint8_t*
   return cudaGetLastError();
 }
 
+// add_rms_norm's vector kernel (x += delta; out = rms_norm(x) · (w + offset),
+// the same operations in the same order, a float4 a thread) that also
+// leaves out's per-token e4m3 codes and scale, as quantize_held_rows_kernel
+// computes them, for the FP8 GEMM that reads out next: the quantize's pass
+// over out and its launch are gone.
+__global__ void add_rms_norm_quantize_kernel(float* x, const float* delta, const float* w,
+                                             float eps, float offset, float* out, int n,
+                                             std::uint8_t* codes, float* scales) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  cudaTriggerProgrammaticLaunchCompletion();
+  cudaGridDependencySynchronize();  // launched early (decode): delta is the previous kernel's
+#endif
+  const int quads = n / 4;
+  const std::int64_t r = blockIdx.x;
+  const std::int64_t row = r * n;
+  const int i = static_cast<int>(threadIdx.x);
+  float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+  if (i < quads) {
+    const float4 a = reinterpret_cast<const float4*>(x + row)[i];
+    const float4 d = reinterpret_cast<const float4*>(delta + row)[i];
+    v = make_float4(a.x + d.x, a.y + d.y, a.z + d.z, a.w + d.w);
+    reinterpret_cast<float4*>(x + row)[i] = v;
+  }
+  const float ss = block_sum(v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w);
+  const float inv_rms = rsqrtf(ss / static_cast<float>(n) + eps);
+  float amax = 0.0f;
+  if (i < quads) {
+    const float4 g = reinterpret_cast<const float4*>(w)[i];
+    v = make_float4(v.x * inv_rms * (g.x + offset), v.y * inv_rms * (g.y + offset),
+                    v.z * inv_rms * (g.z + offset), v.w * inv_rms * (g.w + offset));
+    reinterpret_cast<float4*>(out + row)[i] = v;
+    amax = fmaxf(fmaxf(fabsf(v.x), fabsf(v.y)), fmaxf(fabsf(v.z), fabsf(v.w)));
+  }
+  amax = block_max(amax);
+  const float inv = amax > 0.0f ? 448.0f / amax : 1.0f;
+  if (i == 0) scales[r] = amax > 0.0f ? amax / 448.0f : 1.0f;
+  if (i < quads) {
+    const unsigned lo =
+        __nv_cvt_float2_to_fp8x2(make_float2(v.x * inv, v.y * inv), __NV_SATFINITE, __NV_E4M3);
+    const unsigned hi =
+        __nv_cvt_float2_to_fp8x2(make_float2(v.z * inv, v.w * inv), __NV_SATFINITE, __NV_E4M3);
+    reinterpret_cast<unsigned*>(codes + row)[i] = lo | (hi << 16);
+  }
+}
+
 // A float4 of one row per thread: the slices summed, scaled, biased and
 // stored in the part its columns fall in.
 __global__ void fp8_splitk_reduce_kernel(const float4* partials, int splits, std::int64_t n4,
@@ -541,6 +587,27 @@ cudaError_t fp8_quantize_gated_half_rows(Act a, const void* gate, const void* up
   return launch_quantize_rows(GatedHalfPairs{a, static_cast<const __nv_bfloat162*>(gate),
                                              static_cast<const __nv_bfloat162*>(up), K},
                               M, K, out, scales, s);
+}
+
+bool add_rms_norm_quantize_supported(int n, const void* x, const void* delta, const void* w,
+                                     const void* out) {
+  const auto aligned = [](const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; };
+  return n % 4 == 0 && n / 4 <= 1024 && aligned(x) && aligned(delta) && aligned(w) && aligned(out);
+}
+
+cudaError_t add_rms_norm_quantize(float* x, const float* delta, const float* w, float eps,
+                                  float offset, float* out, std::int64_t rows, int n,
+                                  std::uint8_t* codes, float* scales, cudaStream_t s, bool early) {
+  if (rows == 0) return cudaSuccess;
+  if (!add_rms_norm_quantize_supported(n, x, delta, w, out)) return cudaErrorInvalidValue;
+  const auto threads = static_cast<unsigned>((n / 4 + 31) / 32 * 32);
+  if (early) {
+    return launch_early(add_rms_norm_quantize_kernel, static_cast<unsigned>(rows), threads, s, x,
+                        delta, w, eps, offset, out, n, codes, scales);
+  }
+  add_rms_norm_quantize_kernel<<<static_cast<unsigned>(rows), threads, 0, s>>>(
+      x, delta, w, eps, offset, out, n, codes, scales);
+  return cudaGetLastError();
 }
 
 cudaError_t fp8_splitk_reduce(const float* partials, int splits, std::int64_t M, int N,

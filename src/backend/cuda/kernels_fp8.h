@@ -64,6 +64,15 @@ cudaError_t fp8_quantize_rows(const float* x, int M, int K, std::uint8_t* out, f
 // computed here: the f32 product is never written.
 cudaError_t fp8_quantize_gated_rows(Act a, const float* gate, const float* up, int M, int K,
                                     std::uint8_t* out, float* scales, cudaStream_t s);
+// add_rms_norm (x += delta; out = rms_norm(x) · (w + offset), the same bits)
+// that also writes out's per-token e4m3 codes and scales as
+// fp8_quantize_rows would (the same bits): for n a multiple of 4 up to
+// 4,096 and 16-byte aligned rows (add_rms_norm_quantize_supported).
+bool add_rms_norm_quantize_supported(int n, const void* x, const void* delta, const void* w,
+                                     const void* out);
+cudaError_t add_rms_norm_quantize(float* x, const float* delta, const float* w, float eps,
+                                  float offset, float* out, std::int64_t rows, int n,
+                                  std::uint8_t* codes, float* scales, cudaStream_t s, bool early);
 // The same from bf16 gate and up ([M, K] each, the FP8 GEMMs' bf16 outputs).
 cudaError_t fp8_quantize_gated_half_rows(Act a, const void* gate, const void* up, int M, int K,
                                          std::uint8_t* out, float* scales, cudaStream_t s);

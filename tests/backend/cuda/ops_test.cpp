@@ -855,6 +855,55 @@ TEST(CudaOps, Fp8GatedMlpHalfProductsMatchF32) {
   for (std::size_t i = 0; i < got[0].size(); ++i) EXPECT_LT(rel_error(got[0][i], got[1][i]), 2e-2);
 }
 
+// An add + RMSNorm past the FP8 GEMV's rows leaves its output's e4m3 codes
+// for the FP8 GEMM in the very next op (MLXS_CUDA_NORM_QUANT, on by
+// default): a linear and a gated MLP over the norm's output give the bits of
+// quantizing it again (=0), and an op between the norm and the linear (here
+// one that changes the output) makes the linear quantize afresh.
+TEST(CudaOps, NormQuantizedInputsGiveTheQuantizePassBits) {
+  const std::int64_t K = 1024, F = 2048, N = 384;
+  std::vector<std::vector<float>> got[2];  // [fused: 1, 0]
+  for (int fi = 0; fi < 2; ++fi) {
+    Pair p("MLXS_CUDA_NORM_QUANT", fi == 0 ? "1" : "0");
+    ASSERT_TRUE(p.gpu);
+    p.plan(300, 4, 64, F);
+    core::Xoshiro256 rng(53);
+    HostData hd;
+    const Fp8Host hq = make_fp8(N, K, 1, K, rng), hg = make_fp8(F, K, 1, K, rng);
+    const Fp8Host hu = make_fp8(F, K, 1, K, rng), hdn = make_fp8(N, F, 1, F, rng);
+    const tensor::Weight wq = *p.gpu->import_quantized(hq.weight);
+    const tensor::Weight wg = *p.gpu->import_quantized(hg.weight);
+    const tensor::Weight wu = *p.gpu->import_quantized(hu.weight);
+    const tensor::Weight wd = *p.gpu->import_quantized(hdn.weight);
+    const auto w = both(p, hd.random(DType::kF32, {K}, rng), true);
+    for (const std::int64_t M : {24, 300}) {
+      SCOPED_TRACE(fmt::format("fused={} M={}", fi == 0, M));
+      auto x = both(p, hd.random(DType::kF32, {M, K}, rng, 2.0f), true);
+      auto d = both(p, hd.random(DType::kF32, {M, K}, rng), true);
+      auto h = both(p, hd.random(DType::kF32, {M, K}, rng), true);
+      auto y = both(p, hd.random(DType::kF32, {M, N}, rng), true);
+      auto sg = both(p, hd.random(DType::kF32, {M, F}, rng), true);
+      auto su = both(p, hd.random(DType::kF32, {M, F}, rng), true);
+      const std::uint64_t before = p.gpu->norm_quantized_inputs();
+      const tensor::LinearOut o{&wq, y.g};
+      p.gpu->add_rms_norm(x.g, d.g, w.g, 1e-5f, 0.0f, h.g);
+      p.gpu->linear(h.g, std::span<const tensor::LinearOut>(&o, 1));
+      got[fi].push_back(fetch(*p.gpu, y.g));
+      p.gpu->add_rms_norm(x.g, d.g, w.g, 1e-5f, 0.0f, h.g);
+      p.gpu->gated_mlp(h.g, wg, wu, tensor::Activation::kSilu, sg.g, su.g, {&wd, y.g});
+      got[fi].push_back(fetch(*p.gpu, y.g));
+      p.gpu->add_rms_norm(x.g, d.g, w.g, 1e-5f, 0.0f, h.g);
+      p.gpu->add(h.g, d.g);  // h changes after the norm left its codes
+      p.gpu->linear(h.g, std::span<const tensor::LinearOut>(&o, 1));
+      got[fi].push_back(fetch(*p.gpu, y.g));
+      got[fi].push_back(fetch(*p.gpu, h.g));
+      EXPECT_EQ(p.gpu->norm_quantized_inputs() - before, fi == 0 ? 2u : 0u);
+    }
+  }
+  ASSERT_EQ(got[0].size(), 8u);
+  for (std::size_t i = 0; i < got[0].size(); ++i) EXPECT_EQ(got[0][i], got[1][i]) << i;
+}
+
 TEST(CudaOps, Fp8GemvChunkLayouts) {
   // The FP8 GEMV gives each warp pairs of 64-column chunks (a lane reads 32
   // contiguous bytes of a row) where K is a multiple of 128 and one scale
