@@ -51,4 +51,30 @@ __device__ __forceinline__ float block_max(float v) {
   return total;
 }
 
+// One row of add + RMSNorm, a float4 a thread (blockDim.x >= n / 4): x +=
+// delta, out = rms_norm(x) · (w + offset); returns this thread's four out
+// values (zeros past the row). Shared by the norm kernels so that their
+// outputs agree to the bit.
+__device__ __forceinline__ float4 add_rms_norm_quad(float* x, const float* delta, const float* w,
+                                                    float eps, float offset, float* out, int n) {
+  const int i = static_cast<int>(threadIdx.x);
+  const bool live = i < n / 4;
+  float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+  if (live) {
+    const float4 a = reinterpret_cast<const float4*>(x)[i];
+    const float4 d = reinterpret_cast<const float4*>(delta)[i];
+    v = make_float4(a.x + d.x, a.y + d.y, a.z + d.z, a.w + d.w);
+    reinterpret_cast<float4*>(x)[i] = v;
+  }
+  const float ss = block_sum(v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w);
+  const float inv = rsqrtf(ss / static_cast<float>(n) + eps);
+  if (live) {
+    const float4 g = reinterpret_cast<const float4*>(w)[i];
+    v = make_float4(v.x * inv * (g.x + offset), v.y * inv * (g.y + offset),
+                    v.z * inv * (g.z + offset), v.w * inv * (g.w + offset));
+    reinterpret_cast<float4*>(out)[i] = v;
+  }
+  return v;
+}
+
 }  // namespace mlxs::backend::cuda::k

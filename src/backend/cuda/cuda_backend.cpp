@@ -732,6 +732,22 @@ struct CudaBackend::Impl {
   // pass over the f32 output after it) where cuBLASLt has an algorithm for
   // them, else the plain product. The cuBLASLt 13 of the H100 machine had
   // none for e4m3 with an f32 output (an earlier session); the H200's has.
+  // An FP8 GEMM's descriptor in `plan`: f32 compute, the weight transposed,
+  // fast accumulation as switched; false where cuBLASLt refuses it.
+  bool fp8_desc(GemmPlan& plan) {
+    if (!lt_status(cublasLtMatmulDescCreate(&plan.op, CUBLAS_COMPUTE_32F, CUDA_R_32F), "desc")
+             .is_ok()) {
+      return false;
+    }
+    const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+    cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta));
+    cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb));
+    const std::int8_t fast_accum = fp8_fast_accum ? 1 : 0;
+    cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_FAST_ACCUM, &fast_accum,
+                                   sizeof(fast_accum));
+    return true;
+  }
+
   // `half_out`: the product as bf16 (sg.y then holds M x N bf16), only with
   // the scales in the epilogue (null where that is not offered).
   GemmPlan* fp8_gemm_plan(std::int64_t M, std::int64_t K, const k::Fp8Segment& sg,
@@ -742,16 +758,7 @@ struct CudaBackend::Impl {
     GemmPlan& plan = gemm_plans[{static_cast<int>(M), N, static_cast<int>(K),
                                  half_out ? -10 : (outer ? -9 : -8), N, false}];
     if (plan.op != nullptr) return plan.has_algo ? &plan : nullptr;
-    if (!lt_status(cublasLtMatmulDescCreate(&plan.op, CUBLAS_COMPUTE_32F, CUDA_R_32F), "desc")
-             .is_ok()) {
-      return nullptr;
-    }
-    const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
-    cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta));
-    cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb));
-    const std::int8_t fast_accum = fp8_fast_accum ? 1 : 0;
-    cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_FAST_ACCUM, &fast_accum,
-                                   sizeof(fast_accum));
+    if (!fp8_desc(plan)) return nullptr;
     if (outer) {
       const std::int32_t mode = CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F;
       cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_A_SCALE_MODE, &mode,
@@ -842,16 +849,7 @@ struct CudaBackend::Impl {
     GemmPlan& plan = gemm_plans[{static_cast<int>(M), static_cast<int>(N), static_cast<int>(K),
                                  -20 - slices, static_cast<int>(N), false}];
     if (plan.op != nullptr) return plan.has_algo ? &plan : nullptr;
-    if (!lt_status(cublasLtMatmulDescCreate(&plan.op, CUBLAS_COMPUTE_32F, CUDA_R_32F), "desc")
-             .is_ok()) {
-      return nullptr;
-    }
-    const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
-    cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta));
-    cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb));
-    const std::int8_t fast_accum = fp8_fast_accum ? 1 : 0;
-    cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_FAST_ACCUM, &fast_accum,
-                                   sizeof(fast_accum));
+    if (!fp8_desc(plan)) return nullptr;
     const std::int64_t depth = K / slices;
     const std::int32_t batches = slices;
     const std::int64_t c_stride = N * M;

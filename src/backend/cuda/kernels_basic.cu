@@ -88,24 +88,8 @@ __global__ void add_rms_norm_vec_kernel(float* x, const float* delta, const floa
   cudaTriggerProgrammaticLaunchCompletion();  // the next GEMV may start prefetching weights
   cudaGridDependencySynchronize();  // launched early (decode): delta is the previous kernel's
 #endif
-  const int quads = n / 4;
   const std::int64_t row = static_cast<std::int64_t>(blockIdx.x) * n;
-  const int i = threadIdx.x;
-  float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-  if (i < quads) {
-    const float4 a = reinterpret_cast<const float4*>(x + row)[i];
-    const float4 d = reinterpret_cast<const float4*>(delta + row)[i];
-    v = make_float4(a.x + d.x, a.y + d.y, a.z + d.z, a.w + d.w);
-    reinterpret_cast<float4*>(x + row)[i] = v;
-  }
-  const float ss = block_sum(v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w);
-  const float inv = rsqrtf(ss / static_cast<float>(n) + eps);
-  if (i < quads) {
-    const float4 g = reinterpret_cast<const float4*>(w)[i];
-    reinterpret_cast<float4*>(out + row)[i] =
-        make_float4(v.x * inv * (g.x + offset), v.y * inv * (g.y + offset),
-                    v.z * inv * (g.z + offset), v.w * inv * (g.w + offset));
-  }
+  add_rms_norm_quad(x + row, delta + row, w, eps, offset, out + row, n);
 }
 
 // The rotary position of frequency i of row t: the row's own position, or

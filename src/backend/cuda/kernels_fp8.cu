@@ -332,27 +332,24 @@ struct PlainPairs {
     return reinterpret_cast<const float2*>(x + row * K)[i];
   }
 };
+// Pair i of a row of f32 or bf16 values, as floats.
+__device__ __forceinline__ float2 pair_at(const float* row, int i) {
+  return reinterpret_cast<const float2*>(row)[i];
+}
+__device__ __forceinline__ float2 pair_at(const __nv_bfloat16* row, int i) {
+  return __bfloat1622float2(reinterpret_cast<const __nv_bfloat162*>(row)[i]);
+}
+// act(gate) * up from f32 products, or from bf16 ones (the FP8 GEMMs' bf16
+// outputs: half the bytes of f32 to write and to read back here).
+template <typename T>
 struct GatedPairs {
   Act a;
-  const float* gate;
-  const float* up;
+  const T* gate;
+  const T* up;
   int K;
   __device__ float2 operator()(std::int64_t row, int i) const {
-    const float2 g = reinterpret_cast<const float2*>(gate + row * K)[i];
-    const float2 u = reinterpret_cast<const float2*>(up + row * K)[i];
-    return make_float2(activate(a, g.x) * u.x, activate(a, g.y) * u.y);
-  }
-};
-// The same from bf16 gate and up (the FP8 GEMMs' bf16 outputs: half the
-// bytes of f32 to write and to read back here).
-struct GatedHalfPairs {
-  Act a;
-  const __nv_bfloat162* gate;
-  const __nv_bfloat162* up;
-  int K;
-  __device__ float2 operator()(std::int64_t row, int i) const {
-    const float2 g = __bfloat1622float2(gate[row * (K / 2) + i]);
-    const float2 u = __bfloat1622float2(up[row * (K / 2) + i]);
+    const float2 g = pair_at(gate + row * K, i);
+    const float2 u = pair_at(up + row * K, i);
     return make_float2(activate(a, g.x) * u.x, activate(a, g.y) * u.y);
   }
 };
@@ -458,24 +455,9 @@ __global__ void add_rms_norm_quantize_kernel(float* x, const float* delta, const
   const std::int64_t r = blockIdx.x;
   const std::int64_t row = r * n;
   const int i = static_cast<int>(threadIdx.x);
-  float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-  if (i < quads) {
-    const float4 a = reinterpret_cast<const float4*>(x + row)[i];
-    const float4 d = reinterpret_cast<const float4*>(delta + row)[i];
-    v = make_float4(a.x + d.x, a.y + d.y, a.z + d.z, a.w + d.w);
-    reinterpret_cast<float4*>(x + row)[i] = v;
-  }
-  const float ss = block_sum(v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w);
-  const float inv_rms = rsqrtf(ss / static_cast<float>(n) + eps);
-  float amax = 0.0f;
-  if (i < quads) {
-    const float4 g = reinterpret_cast<const float4*>(w)[i];
-    v = make_float4(v.x * inv_rms * (g.x + offset), v.y * inv_rms * (g.y + offset),
-                    v.z * inv_rms * (g.z + offset), v.w * inv_rms * (g.w + offset));
-    reinterpret_cast<float4*>(out + row)[i] = v;
-    amax = fmaxf(fmaxf(fabsf(v.x), fabsf(v.y)), fmaxf(fabsf(v.z), fabsf(v.w)));
-  }
-  amax = block_max(amax);
+  const float4 v = add_rms_norm_quad(x + row, delta + row, w, eps, offset, out + row, n);
+  const float amax = block_max(
+      i < quads ? fmaxf(fmaxf(fabsf(v.x), fabsf(v.y)), fmaxf(fabsf(v.z), fabsf(v.w))) : 0.0f);
   const float inv = amax > 0.0f ? 448.0f / amax : 1.0f;
   if (i == 0) scales[r] = amax > 0.0f ? amax / 448.0f : 1.0f;
   if (i < quads) {
@@ -579,13 +561,13 @@ cudaError_t fp8_quantize_rows(const float* x, int M, int K, std::uint8_t* out, f
 
 cudaError_t fp8_quantize_gated_rows(Act a, const float* gate, const float* up, int M, int K,
                                     std::uint8_t* out, float* scales, cudaStream_t s) {
-  return launch_quantize_rows(GatedPairs{a, gate, up, K}, M, K, out, scales, s);
+  return launch_quantize_rows(GatedPairs<float>{a, gate, up, K}, M, K, out, scales, s);
 }
 
 cudaError_t fp8_quantize_gated_half_rows(Act a, const void* gate, const void* up, int M, int K,
                                          std::uint8_t* out, float* scales, cudaStream_t s) {
-  return launch_quantize_rows(GatedHalfPairs{a, static_cast<const __nv_bfloat162*>(gate),
-                                             static_cast<const __nv_bfloat162*>(up), K},
+  return launch_quantize_rows(GatedPairs<__nv_bfloat16>{a, static_cast<const __nv_bfloat16*>(gate),
+                                                        static_cast<const __nv_bfloat16*>(up), K},
                               M, K, out, scales, s);
 }
 

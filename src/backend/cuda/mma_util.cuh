@@ -123,47 +123,63 @@ __device__ __forceinline__ float raise_running_max(float& mx, float tile_max, fl
   return ref;
 }
 
+// Row ri's scores of a warp's score tiles (ri 0: row lane / 4, 1: lane / 4
+// + 8) scaled (or soft-capped) into log2 units and, where `masked`, set to
+// -inf where !live(ri, key) (key = key0 + 8n + 2(lane % 4) + e, the MMA's
+// layout); returns the row's max over the tile (across its quad).
+template <int NT, typename Live>
+__device__ __forceinline__ float tile_row_max(float (&sc)[NT][4], int ri, float scale,
+                                              float scale_log2, float softcap, int key0,
+                                              bool masked, Live&& live) {
+  const int lane = static_cast<int>(threadIdx.x) & 31;
+  float tile_max = -INFINITY;
+#pragma unroll
+  for (int n = 0; n < NT; ++n) {
+#pragma unroll
+    for (int e = 0; e < 2; ++e) {
+      float s = log2_logit(sc[n][2 * ri + e], scale, scale_log2, softcap);
+      if (masked) s = live(ri, key0 + n * 8 + (lane & 3) * 2 + e) ? s : -INFINITY;
+      sc[n][2 * ri + e] = s;
+      tile_max = fmaxf(tile_max, s);
+    }
+  }
+  tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
+  return fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 2));
+}
+
+// Row ri's log2 scores turned into probabilities against `ref`; returns
+// this lane's share of their sum.
+template <int NT>
+__device__ __forceinline__ float tile_row_exp(float (&sc)[NT][4], int ri, float ref) {
+  float add = 0.0f;
+#pragma unroll
+  for (int n = 0; n < NT; ++n) {
+#pragma unroll
+    for (int e = 0; e < 2; ++e) {
+      const float p = fast_exp2(sc[n][2 * ri + e] - ref);
+      sc[n][2 * ri + e] = p;
+      add += p;
+    }
+  }
+  return add;
+}
+
 // One step of the online softmax over a warp's score tiles, for the two
-// rows a lane holds (ri 0: row lane / 4, 1: lane / 4 + 8): scale (or
-// soft-cap) into log2 units, mask keys where !live(ri, key) (key = key0 +
-// 8n + 2(lane % 4) + e, the MMA's layout), update the running max and sum,
-// rescale the output accumulators, and leave the probabilities in sc.
+// rows a lane holds: scale (or soft-cap) into log2 units, mask keys where
+// !live(ri, key) (tile_row_max), update the running max and sum, rescale the
+// output accumulators, and leave the probabilities in sc.
 template <int NT, int DT, typename Live>
 __device__ __forceinline__ void online_softmax_step(float (&sc)[NT][4], float (&o)[DT][4],
                                                     float (&mx)[2], float (&sum)[2], float scale,
                                                     float softcap, int key0, Live&& live) {
   constexpr float kLog2e = 1.4426950408889634f;
-  const int lane = static_cast<int>(threadIdx.x) & 31;
   const float scale_log2 = scale * kLog2e;
 #pragma unroll
   for (int ri = 0; ri < 2; ++ri) {
-    float tile_max = -INFINITY;
-#pragma unroll
-    for (int n = 0; n < NT; ++n) {
-#pragma unroll
-      for (int e = 0; e < 2; ++e) {
-        const int key = key0 + n * 8 + (lane & 3) * 2 + e;
-        float s = log2_logit(sc[n][2 * ri + e], scale, scale_log2, softcap);
-        s = live(ri, key) ? s : -INFINITY;
-        sc[n][2 * ri + e] = s;
-        tile_max = fmaxf(tile_max, s);
-      }
-    }
-    tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
-    tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 2));
+    const float tile_max = tile_row_max(sc, ri, scale, scale_log2, softcap, key0, true, live);
     float corr;
     const float ref = raise_running_max(mx[ri], tile_max, corr);
-    float add = 0.0f;
-#pragma unroll
-    for (int n = 0; n < NT; ++n) {
-#pragma unroll
-      for (int e = 0; e < 2; ++e) {
-        const float p = fast_exp2(sc[n][2 * ri + e] - ref);
-        sc[n][2 * ri + e] = p;
-        add += p;
-      }
-    }
-    sum[ri] = sum[ri] * corr + add;
+    sum[ri] = sum[ri] * corr + tile_row_exp(sc, ri, ref);
 #pragma unroll
     for (int dt = 0; dt < DT; ++dt) {
       o[dt][2 * ri] *= corr;
@@ -186,42 +202,18 @@ __device__ __forceinline__ void online_softmax_step_lazy(float (&sc)[NT][4], flo
                                                          float scale, float softcap, int key0,
                                                          bool masked, Live&& live) {
   constexpr float kLog2e = 1.4426950408889634f;
-  const int lane = static_cast<int>(threadIdx.x) & 31;
   const float scale_log2 = scale * kLog2e;
   float corr[2] = {1.0f, 1.0f};
   bool rose = false;
 #pragma unroll
   for (int ri = 0; ri < 2; ++ri) {
-    float tile_max = -INFINITY;
-#pragma unroll
-    for (int n = 0; n < NT; ++n) {
-#pragma unroll
-      for (int e = 0; e < 2; ++e) {
-        float s = log2_logit(sc[n][2 * ri + e], scale, scale_log2, softcap);
-        if (masked) s = live(ri, key0 + n * 8 + (lane & 3) * 2 + e) ? s : -INFINITY;
-        sc[n][2 * ri + e] = s;
-        tile_max = fmaxf(tile_max, s);
-      }
-    }
-    tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
-    tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 2));
+    const float tile_max = tile_row_max(sc, ri, scale, scale_log2, softcap, key0, masked, live);
     if (tile_max > mx[ri] + kLazyMaxLog2) {  // also a row's first live tile (mx = -inf)
       corr[ri] = fast_exp2(mx[ri] - tile_max);
       mx[ri] = tile_max;
       rose = true;
     }
-    const float ref = mx[ri] == -INFINITY ? 0.0f : mx[ri];
-    float add = 0.0f;
-#pragma unroll
-    for (int n = 0; n < NT; ++n) {
-#pragma unroll
-      for (int e = 0; e < 2; ++e) {
-        const float p = fast_exp2(sc[n][2 * ri + e] - ref);
-        sc[n][2 * ri + e] = p;
-        add += p;
-      }
-    }
-    sum[ri] = sum[ri] * corr[ri] + add;
+    sum[ri] = sum[ri] * corr[ri] + tile_row_exp(sc, ri, mx[ri] == -INFINITY ? 0.0f : mx[ri]);
   }
   if (__any_sync(0xffffffffu, rose)) {
 #pragma unroll
