@@ -727,11 +727,6 @@ struct CudaBackend::Impl {
     if (bias != nullptr) check(k::add_bias(y, bias, M, w.n, stream), "bias");
   }
 
-  // The FP8 GEMM's plan for M x N x K: with outer-vector scales (each
-  // weight row's and each token's scale applied in the GEMM's epilogue, no
-  // pass over the f32 output after it) where cuBLASLt has an algorithm for
-  // them, else the plain product. The cuBLASLt 13 of the H100 machine had
-  // none for e4m3 with an f32 output (an earlier session); the H200's has.
   // An FP8 GEMM's descriptor in `plan`: f32 compute, the weight transposed,
   // fast accumulation as switched; false where cuBLASLt refuses it.
   bool fp8_desc(GemmPlan& plan) {
@@ -748,6 +743,11 @@ struct CudaBackend::Impl {
     return true;
   }
 
+  // The FP8 GEMM's plan for M x N x K: with outer-vector scales (each
+  // weight row's and each token's scale applied in the GEMM's epilogue, no
+  // pass over the f32 output after it) where cuBLASLt has an algorithm for
+  // them, else the plain product. The cuBLASLt 13 of the H100 machine had
+  // none for e4m3 with an f32 output (an earlier session); the H200's has.
   // `half_out`: the product as bf16 (sg.y then holds M x N bf16), only with
   // the scales in the epilogue (null where that is not offered).
   GemmPlan* fp8_gemm_plan(std::int64_t M, std::int64_t K, const k::Fp8Segment& sg,
