@@ -322,19 +322,20 @@ struct CudaBackend::Impl {
     slot.first += ms;
     ++slot.second;
   }
-  // Ops so far (each public op's OpTimer counts one): held_x is good for
+  // Ops so far (each public op's OpScope counts one): held_x is good for
   // the op right after the norm that wrote it, and no other.
   std::uint64_t op_seq = 0;
-  struct OpTimer {
+  // One public op: counted in op_seq, and timed under MLXS_CUDA_OP_TIMING.
+  struct OpScope {
     Impl* m;
     const char* name;
-    OpTimer(Impl* impl, const char* n) : m(impl), name(n) {
+    OpScope(Impl* impl, const char* n) : m(impl), name(n) {
       ++m->op_seq;
       m->time_op(name, false);
     }
-    ~OpTimer() { m->time_op(name, true); }
-    OpTimer(const OpTimer&) = delete;
-    OpTimer& operator=(const OpTimer&) = delete;
+    ~OpScope() { m->time_op(name, true); }
+    OpScope(const OpScope&) = delete;
+    OpScope& operator=(const OpScope&) = delete;
   };
 
   // MLXS_CUDA_DECODE_KERNELS=0 goes back to the earlier decode-step kernels
@@ -368,13 +369,21 @@ struct CudaBackend::Impl {
     std::uint64_t op = 0;
   } held_x;
   bool norm_quant = true;
-  // Whether fp8_x holds x's codes (M x K) from the op just before.
   std::uint64_t held_x_runs = 0;
+  // Whether fp8_x holds x's codes (M x K) from the op just before.
   bool holds_x(const float* x, std::int64_t M, std::int64_t K) {
     const bool held =
         held_x.x == x && held_x.rows == M && held_x.cols == K && held_x.op + 1 == op_seq;
     held_x_runs += held ? 1 : 0;
     return held;
+  }
+  // x (M x K) as per-token e4m3 codes in fp8_x for an FP8 GEMM, unless the
+  // norm in the op just before left them there.
+  void quantize_x(const float* x, std::int64_t M, std::int64_t K) {
+    if (holds_x(x, M, K)) return;
+    check(k::fp8_quantize_rows(x, static_cast<int>(M), static_cast<int>(K), fp8_x, fp8_x_scales,
+                               stream),
+          "fp8 quantize");
   }
   // Whether an add + RMSNorm of M rows of K should also leave its output's
   // e4m3 codes for an FP8 GEMM (the FP8 weights' scratch is there, M is
@@ -443,7 +452,7 @@ struct CudaBackend::Impl {
   // Split-K FP8 GEMMs' partials ([slices][rows][cols], kSplitKMax slices of
   // splitk_rows x kSplitKMaxCols); MLXS_CUDA_SPLITK=0 turns them off.
   float* splitk_out = nullptr;
-  std::int64_t splitk_rows = 0;
+  std::int64_t splitk_rows = 0, splitk_cols = 0;
   bool fp8_splitk = true;
   std::uint64_t split_runs = 0;
   std::uint64_t stacked_runs = 0;
@@ -569,11 +578,11 @@ struct CudaBackend::Impl {
     MLXS_ASSIGN_OR_RETURN(fp8_x, device_alloc<std::uint8_t>(T * in));
     MLXS_ASSIGN_OR_RETURN(fp8_x_scales, device_alloc<float>(T));
     splitk_rows = std::min<std::int64_t>(static_cast<std::int64_t>(T), kSplitKMaxRows);
-    const auto cols = std::min<std::int64_t>(
+    splitk_cols = std::min<std::int64_t>(
         std::max<std::int64_t>(capacity.max_linear_out, capacity.max_stacked_out), kSplitKMaxCols);
-    MLXS_ASSIGN_OR_RETURN(
-        splitk_out, device_alloc<float>(static_cast<std::size_t>(kSplitKMax * splitk_rows *
-                                                                 std::max<std::int64_t>(cols, 1))));
+    MLXS_ASSIGN_OR_RETURN(splitk_out,
+                          device_alloc<float>(static_cast<std::size_t>(
+                              kSplitKMax * splitk_rows * std::max<std::int64_t>(splitk_cols, 1))));
     return Status::ok();
   }
 
@@ -827,9 +836,7 @@ struct CudaBackend::Impl {
   // its output tiles already fill half the SMs (or it is past the split's
   // rows, columns or depth).
   int fp8_splits(std::int64_t M, std::int64_t N, std::int64_t K) const {
-    if (!fp8_splitk || splitk_out == nullptr || M > splitk_rows ||
-        N > std::min(kSplitKMaxCols, std::max(capacity.max_linear_out, capacity.max_stacked_out)) ||
-        N % 4 != 0) {
+    if (!fp8_splitk || splitk_out == nullptr || M > splitk_rows || N > splitk_cols || N % 4 != 0) {
       return 1;
     }
     const std::int64_t tiles = ((N + 127) / 128) * ((M + 127) / 128);
@@ -864,6 +871,13 @@ struct CudaBackend::Impl {
     }
     pick_algo(plan, static_cast<int>(M), codes, fp8_x, splitk_out);
     return plan.has_algo ? &plan : nullptr;
+  }
+
+  // The same for one segment written whole (its own output).
+  bool fp8_splitk_run(std::int64_t M, std::int64_t K, const k::Fp8Segment& seg) {
+    k::ColumnParts one{};
+    one.part[one.count++] = {seg.y, seg.w.n};
+    return fp8_splitk_run(M, K, seg, one);
   }
 
   // `whole` (x already quantized in fp8_x) as split-K slices and a reduce
@@ -948,22 +962,16 @@ struct CudaBackend::Impl {
     if (plan == nullptr) return false;
     if (replaying) return true;  // the step's graph does the work
     {
-      const OpTimer timer(this, "linear");
-      if (!holds_x(x.as<float>(), M, K)) {
-        check(k::fp8_quantize_rows(x.as<float>(), static_cast<int>(M), static_cast<int>(K), fp8_x,
-                                   fp8_x_scales, stream),
-              "fp8 quantize");
-      }
+      const OpScope timer(this, "linear");
+      quantize_x(x.as<float>(), M, K);
       fp8_gemm_run(*half, M, g);
       fp8_gemm_run(*half, M, u);
     }
-    const OpTimer timer(this, "gated_linear");
+    const OpScope timer(this, "gated_linear");
     check(k::fp8_quantize_gated_half_rows(a, gate_out.data, up_out.data, static_cast<int>(M),
                                           static_cast<int>(F), fp8_x, fp8_x_scales, stream),
           "gated_activation");
-    k::ColumnParts one{};
-    one.part[one.count++] = {d.y, d.w.n};
-    if (!fp8_splitk_run(M, F, d, one)) fp8_gemm_run(*plan, M, d);
+    if (!fp8_splitk_run(M, F, d)) fp8_gemm_run(*plan, M, d);
     ++half_mlp_runs;
     return true;
   }
@@ -1000,10 +1008,7 @@ struct CudaBackend::Impl {
     for (int i = 0; i < count; ++i) {
       const k::Fp8Weight& w = segs[i].w;
       if (fp8_gemm_takes(M, K, w)) {
-        if (!x_fp8 && !holds_x(x, M, K)) {
-          check(k::fp8_quantize_rows(x, static_cast<int>(M), Ki, fp8_x, fp8_x_scales, stream),
-                "fp8 quantize");
-        }
+        if (!x_fp8) quantize_x(x, M, K);
         x_fp8 = true;
         // Adjacent row ranges of one weight (codes, scales, biases end to end).
         const k::Fp8Segment* at = segs + i;
@@ -1036,9 +1041,7 @@ struct CudaBackend::Impl {
             continue;
           }
         }
-        k::ColumnParts one{};
-        one.part[one.count++] = {segs[i].y, segs[i].w.n};
-        if (fp8_splitk_run(M, K, segs[i], one)) continue;
+        if (fp8_splitk_run(M, K, segs[i])) continue;
         if (GemmPlan* plan = fp8_gemm_plan(M, K, segs[i]); plan != nullptr) {
           fp8_gemm_run(*plan, M, segs[i]);
           continue;
@@ -1772,7 +1775,7 @@ DType CudaBackend::kv_dtype() const {
 void CudaBackend::begin_step(const tensor::StepBatch& batch) {
   impl_->bind();
   Impl& m = *impl_;
-  const Impl::OpTimer timer(impl_.get(), "begin_step");
+  const Impl::OpScope timer(impl_.get(), "begin_step");
   // A step that returned no logits shares its mark with the next one; the
   // slot before the oldest unread one stays intact (its end starts the gap).
   if (m.marks_begun == m.marks_ended && m.marks_begun - m.marks_read < m.marks.size() - 1) {
@@ -1874,7 +1877,7 @@ void CudaBackend::end_step() {
 void CudaBackend::embed(const tensor::Weight& weight, float scale, Tensor out,
                         std::int64_t first_token) {
   if (impl_->replaying) return;  // the step's graph does the work
-  const Impl::OpTimer timer(impl_.get(), "embed");
+  const Impl::OpScope timer(impl_.get(), "embed");
   const k::VocabRows rows{first_token, weight.out_features()};
   const auto K = static_cast<int>(weight.in_features());
   if (is_fp8(weight)) {  // kept as e4m3 at import
@@ -1897,7 +1900,7 @@ void CudaBackend::embed(const tensor::Weight& weight, float scale, Tensor out,
 
 void CudaBackend::rms_norm(const Tensor& x, const Tensor& w, float eps, float offset, Tensor out) {
   if (impl_->replaying) return;  // the step's graph does the work
-  const Impl::OpTimer timer(impl_.get(), "rms_norm");
+  const Impl::OpScope timer(impl_.get(), "rms_norm");
   impl_->check(k::rms_norm(x.as<float>(), w.as<float>(), eps, offset, out.as<float>(), x.rows(),
                            static_cast<int>(x.cols()), impl_->stream),
                "rms_norm");
@@ -1906,7 +1909,7 @@ void CudaBackend::rms_norm(const Tensor& x, const Tensor& w, float eps, float of
 void CudaBackend::add_rms_norm(Tensor x, const Tensor& delta, const Tensor& w, float eps,
                                float offset, Tensor out) {
   if (impl_->replaying) return;  // the step's graph does the work
-  const Impl::OpTimer timer(impl_.get(), "add_rms_norm");
+  const Impl::OpScope timer(impl_.get(), "add_rms_norm");
   Impl& m = *impl_;
   if (m.norm_quantizes(x.rows(), x.cols()) &&
       k::add_rms_norm_quantize_supported(static_cast<int>(x.cols()), x.data, delta.data, w.data,
@@ -1935,7 +1938,7 @@ Status CudaBackend::all_reduce_add_rms_norm(tensor::Communicator& comm, Tensor t
     return Status(ErrorCode::kWorkerCrashed, "the tensor-parallel group was aborted");
   }
   if (impl_->replaying) return Status::ok();  // the step's graph does the work
-  const Impl::OpTimer timer(impl_.get(), "all_reduce_add_rms_norm");
+  const Impl::OpScope timer(impl_.get(), "all_reduce_add_rms_norm");
   impl_->check(peers->all_reduce_add_rms_norm(t.as<float>(), x.as<float>(), w.as<float>(), eps,
                                               offset, out.as<float>(), static_cast<int>(x.rows()),
                                               static_cast<int>(x.cols()), impl_->stream,
@@ -1946,7 +1949,7 @@ Status CudaBackend::all_reduce_add_rms_norm(tensor::Communicator& comm, Tensor t
 
 void CudaBackend::head_rms_norm(Tensor x, int head_dim, const Tensor& w, float eps, float offset) {
   if (impl_->replaying) return;  // the step's graph does the work
-  const Impl::OpTimer timer(impl_.get(), "head_rms_norm");
+  const Impl::OpScope timer(impl_.get(), "head_rms_norm");
   impl_->check(k::rms_norm(x.as<float>(), w.as<float>(), eps, offset, x.as<float>(),
                            x.numel() / head_dim, head_dim, impl_->stream),
                "head_rms_norm");
@@ -1955,13 +1958,13 @@ void CudaBackend::head_rms_norm(Tensor x, int head_dim, const Tensor& w, float e
 void CudaBackend::linear(const Tensor& x, std::span<const tensor::LinearOut> outs) {
   if (impl_->replaying) return;  // the step's graph does the work
   // Timed per shape class: the tower's 4096-row GEMMs apart from decode's.
-  const Impl::OpTimer timer(impl_.get(), x.rows() >= 1024 ? "linear (>=1024 rows)" : "linear");
+  const Impl::OpScope timer(impl_.get(), x.rows() >= 1024 ? "linear (>=1024 rows)" : "linear");
   impl_->linear(x.as<float>(), x.rows(), x.cols(), outs);
 }
 
 void CudaBackend::rope(Tensor x, int head_dim, int rope_id) {
   if (impl_->replaying) return;  // the step's graph does the work
-  const Impl::OpTimer timer(impl_.get(), "rope");
+  const Impl::OpScope timer(impl_.get(), "rope");
   const auto& r = impl_->ropes[static_cast<std::size_t>(rope_id)];
   impl_->check(k::rope(x.as<float>(), static_cast<int>(x.rows()),
                        static_cast<int>(x.cols() / head_dim), head_dim, r.spec.rot_dim, r.inv_freq,
@@ -1971,7 +1974,7 @@ void CudaBackend::rope(Tensor x, int head_dim, int rope_id) {
 
 void CudaBackend::kv_write(tensor::KvStorage& kv, int layer, const Tensor& k_, const Tensor& v) {
   if (impl_->replaying) return;  // the step's graph does the work
-  const Impl::OpTimer timer(impl_.get(), "kv_write");
+  const Impl::OpScope timer(impl_.get(), "kv_write");
   const auto& layout = static_cast<CudaKvStorage&>(kv).layout();
   impl_->check(k::kv_write(layout, layer, k_.as<float>(), v.as<float>(), impl_->step_tokens,
                            impl_->meta, impl_->stream),
@@ -1981,7 +1984,7 @@ void CudaBackend::kv_write(tensor::KvStorage& kv, int layer, const Tensor& k_, c
 void CudaBackend::rope_and_cache(Tensor q, Tensor k_, const Tensor& v, int head_dim, int rope_id,
                                  tensor::KvStorage& kv, int layer) {
   if (impl_->replaying) return;  // the step's graph does the work
-  const Impl::OpTimer timer(impl_.get(), "rope_and_cache");
+  const Impl::OpScope timer(impl_.get(), "rope_and_cache");
   const auto& r = impl_->ropes[static_cast<std::size_t>(rope_id)];
   const auto& layout = static_cast<CudaKvStorage&>(kv).layout();
   impl_->check(
@@ -1995,7 +1998,7 @@ void CudaBackend::rope_and_cache(Tensor q, Tensor k_, const Tensor& v, int head_
 void CudaBackend::gated_linear(Tensor gate, const Tensor& up, tensor::Activation act,
                                const tensor::LinearOut& down) {
   if (impl_->replaying) return;  // the step's graph does the work
-  const Impl::OpTimer timer(impl_.get(), "gated_linear");
+  const Impl::OpScope timer(impl_.get(), "gated_linear");
   const std::int64_t M = gate.rows();
   const std::int64_t K = gate.cols();
   const k::Act a = kernel_act(act);
@@ -2029,9 +2032,7 @@ void CudaBackend::gated_linear(Tensor gate, const Tensor& up, tensor::Activation
                                               static_cast<int>(M), static_cast<int>(K),
                                               impl_->fp8_x, impl_->fp8_x_scales, impl_->stream),
                    "gated_activation");
-      k::ColumnParts one{};
-      one.part[one.count++] = {seg.y, seg.w.n};
-      if (!impl_->fp8_splitk_run(M, K, seg, one)) impl_->fp8_gemm_run(*plan, M, seg);
+      if (!impl_->fp8_splitk_run(M, K, seg)) impl_->fp8_gemm_run(*plan, M, seg);
       return;
     }
   }
@@ -2062,7 +2063,7 @@ void CudaBackend::gated_mlp(const Tensor& x, const tensor::Weight& gate, const t
   }
   if (impl_->replaying) return;  // the step's graph does the work
   {
-    const Impl::OpTimer timer(impl_.get(), "gated_projections");
+    const Impl::OpScope timer(impl_.get(), "gated_projections");
     const auto n = static_cast<int>(gate.out_features());
     const k::GemvSegment g{gate.w.data, gate.bias.empty() ? nullptr : gate.bias.as<float>(),
                            gate_out.as<float>(), n};
@@ -2072,7 +2073,7 @@ void CudaBackend::gated_mlp(const Tensor& x, const tensor::Weight& gate, const t
                                kernel_act(act), impl_->stream),
                  "gated gemv");
   }
-  const Impl::OpTimer timer(impl_.get(), "linear");
+  const Impl::OpScope timer(impl_.get(), "linear");
   impl_->linear(gate_out.as<float>(), 1, gate.out_features(),
                 std::span<const tensor::LinearOut>(&down, 1));
 }
@@ -2098,7 +2099,7 @@ void CudaBackend::rope_cache_attention(Tensor q, Tensor k_, const Tensor& v, int
     return;
   }
   if (impl_->replaying) return;  // the step's graph does the work
-  const Impl::OpTimer timer(impl_.get(), "attention");
+  const Impl::OpScope timer(impl_.get(), "attention");
   if (!impl_->attention_workspace_fits(spec)) return;
   const k::RopeFold f{k_.as<float>(), v.as<float>(), r.inv_freq, r.spec.rot_dim,
                       r.spec.attention_factor};
@@ -2113,7 +2114,7 @@ void CudaBackend::rope_cache_attention(Tensor q, Tensor k_, const Tensor& v, int
 void CudaBackend::attention(const tensor::KvStorage& kv, int layer, const Tensor& q,
                             const tensor::AttentionSpec& spec, Tensor out) {
   if (impl_->replaying) return;  // the step's graph does the work
-  const Impl::OpTimer timer(impl_.get(), "attention");
+  const Impl::OpScope timer(impl_.get(), "attention");
   const auto& layout = static_cast<const CudaKvStorage&>(kv).layout();
   if (!impl_->attention_workspace_fits(spec)) return;
   // Prefill chunks on the tensor cores (bf16 caches); the one-row sequences
@@ -2155,7 +2156,7 @@ void CudaBackend::attention(const tensor::KvStorage& kv, int layer, const Tensor
 void CudaBackend::gated_activation(const Tensor& gate, const Tensor& up, tensor::Activation act,
                                    Tensor out) {
   if (impl_->replaying) return;  // the step's graph does the work
-  const Impl::OpTimer timer(impl_.get(), "gated_activation");
+  const Impl::OpScope timer(impl_.get(), "gated_activation");
   const k::Act a = kernel_act(act);
   impl_->check(k::gated_act(a, gate.as<float>(), up.as<float>(), out.as<float>(), gate.numel(),
                             impl_->stream),
@@ -2164,7 +2165,7 @@ void CudaBackend::gated_activation(const Tensor& gate, const Tensor& up, tensor:
 
 void CudaBackend::moe(const Tensor& x, const tensor::MoeSpec& spec, Tensor out) {
   if (impl_->replaying) return;  // the step's graph does the work
-  const Impl::OpTimer timer(impl_.get(), "moe");
+  const Impl::OpScope timer(impl_.get(), "moe");
   Impl& m = *impl_;
   const std::int64_t T = x.rows();
   const std::int64_t H = x.cols();
@@ -2254,13 +2255,13 @@ void CudaBackend::moe(const Tensor& x, const tensor::MoeSpec& spec, Tensor out) 
 
 void CudaBackend::add(Tensor x, const Tensor& y) {
   if (impl_->replaying) return;  // the step's graph does the work
-  const Impl::OpTimer timer(impl_.get(), "add");
+  const Impl::OpScope timer(impl_.get(), "add");
   impl_->check(k::add(x.as<float>(), y.as<float>(), x.numel(), impl_->stream), "add");
 }
 
 void CudaBackend::gather_logit_rows(const Tensor& x, Tensor out) {
   if (impl_->replaying) return;  // the step's graph does the work
-  const Impl::OpTimer timer(impl_.get(), "gather");
+  const Impl::OpScope timer(impl_.get(), "gather");
   impl_->check(k::gather_rows(x.as<float>(), impl_->meta.logit_rows, impl_->step_logit_rows,
                               x.cols(), out.as<float>(), impl_->stream),
                "gather");
@@ -2268,7 +2269,7 @@ void CudaBackend::gather_logit_rows(const Tensor& x, Tensor out) {
 
 void CudaBackend::softcap(Tensor x, float cap) {
   if (impl_->replaying) return;  // the step's graph does the work
-  const Impl::OpTimer timer(impl_.get(), "softcap");
+  const Impl::OpScope timer(impl_.get(), "softcap");
   impl_->check(k::softcap(x.as<float>(), cap, x.numel(), impl_->stream), "softcap");
 }
 
