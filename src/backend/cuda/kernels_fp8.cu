@@ -13,6 +13,7 @@
 #include "backend/cuda/act_device.cuh"
 #include "backend/cuda/block_reduce.cuh"
 #include "backend/cuda/device_once.cuh"
+#include "backend/cuda/e4m3.cuh"
 #include "backend/cuda/kernels_fp8.h"
 #include "backend/cuda/launch_util.cuh"
 #include "backend/cuda/tile_rows.cuh"
@@ -374,9 +375,9 @@ __global__ void __launch_bounds__(256)
   amax = part[0];
 #pragma unroll
   for (int w = 1; w < 8; ++w) amax = fmaxf(amax, part[w]);
-  const float scale = amax > 0.0f ? amax / 448.0f : 1.0f;
-  const float inv = amax > 0.0f ? 448.0f / amax : 1.0f;
-  if (threadIdx.x == 0) scales[row] = scale;
+  const E4m3Scale sc = e4m3_row_scale(amax);
+  const float inv = sc.inv;
+  if (threadIdx.x == 0) scales[row] = sc.scale;
   auto* o = reinterpret_cast<__nv_fp8x2_storage_t*>(out + row * K);
   for (int i = static_cast<int>(threadIdx.x); i < K / 2; i += 256) {
     const float2 v = pairs(row, i);
@@ -412,8 +413,9 @@ __global__ void __launch_bounds__(kHeldThreads)
   __syncthreads();
   amax = part[tid & 31];
   for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
-  const float inv = amax > 0.0f ? 448.0f / amax : 1.0f;
-  if (tid == 0) scales[row] = amax > 0.0f ? amax / 448.0f : 1.0f;
+  const E4m3Scale sc = e4m3_row_scale(amax);
+  const float inv = sc.inv;
+  if (tid == 0) scales[row] = sc.scale;
   auto* o = reinterpret_cast<__nv_fp8x2_storage_t*>(out + row * K);
 #pragma unroll
   for (int j = 0; j < kHeldPairs; ++j) {
@@ -458,14 +460,11 @@ __global__ void add_rms_norm_quantize_kernel(float* x, const float* delta, const
   const float4 v = add_rms_norm_quad(x + row, delta + row, w, eps, offset, out + row, n);
   const float amax = block_max(
       i < quads ? fmaxf(fmaxf(fabsf(v.x), fabsf(v.y)), fmaxf(fabsf(v.z), fabsf(v.w))) : 0.0f);
-  const float inv = amax > 0.0f ? 448.0f / amax : 1.0f;
-  if (i == 0) scales[r] = amax > 0.0f ? amax / 448.0f : 1.0f;
+  const E4m3Scale sc = e4m3_row_scale(amax);
+  if (i == 0) scales[r] = sc.scale;
   if (i < quads) {
-    const unsigned lo =
-        __nv_cvt_float2_to_fp8x2(make_float2(v.x * inv, v.y * inv), __NV_SATFINITE, __NV_E4M3);
-    const unsigned hi =
-        __nv_cvt_float2_to_fp8x2(make_float2(v.z * inv, v.w * inv), __NV_SATFINITE, __NV_E4M3);
-    reinterpret_cast<unsigned*>(codes + row)[i] = lo | (hi << 16);
+    reinterpret_cast<unsigned*>(codes + row)[i] =
+        e4m3x4_bits(make_float4(v.x * sc.inv, v.y * sc.inv, v.z * sc.inv, v.w * sc.inv));
   }
 }
 

@@ -18,6 +18,7 @@
 #include <cuda_fp8.h>
 
 #include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/e4m3.cuh"
 
 namespace mlxs::backend::cuda::k {
 
@@ -81,9 +82,7 @@ __device__ __forceinline__ void kv_store4(__nv_bfloat16* p, float4 v) {
   *reinterpret_cast<uint2*>(p) = bits;
 }
 __device__ __forceinline__ void kv_store4(__nv_fp8_e4m3* p, float4 v) {
-  const unsigned lo = __nv_cvt_float2_to_fp8x2(make_float2(v.x, v.y), __NV_SATFINITE, __NV_E4M3);
-  const unsigned hi = __nv_cvt_float2_to_fp8x2(make_float2(v.z, v.w), __NV_SATFINITE, __NV_E4M3);
-  *reinterpret_cast<unsigned*>(p) = lo | (hi << 16);
+  *reinterpret_cast<unsigned*>(p) = e4m3x4_bits(v);
 }
 
 // Two e4m3 codes (the low byte first) as an f16 pair's bits, exactly.
