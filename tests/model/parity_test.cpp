@@ -24,7 +24,7 @@
 #include "tensor/logits.h"
 #include "testing/fixtures.h"
 
-#include "sequence_logits.h"
+#include "model_test_helpers.h"
 
 namespace mlxs::model {
 namespace {
@@ -160,13 +160,7 @@ Loaded load(const std::string& dir, const std::string& config_file, int max_batc
   o.max_seqs = 8;
   o.max_logit_rows = 64;
   o.max_context = 128;
-  auto model = Model::load(dir, *l.backend, o);
-  EXPECT_TRUE(model.is_ok()) << dir << ": " << model.status().to_string();
-  if (!model) return l;
-  l.model = std::move(model).value();
-  auto runner = Runner::create(*l.model, 8, 128);
-  EXPECT_TRUE(runner.is_ok());
-  l.runner = std::move(runner).value();
+  load_model_and_runner(dir, *l.backend, o, l.model, l.runner);
   return l;
 }
 

@@ -15,7 +15,7 @@
 #include "model/runner.h"
 #include "testing/fixtures.h"
 
-#include "sequence_logits.h"
+#include "model_test_helpers.h"
 
 namespace mlxs::model {
 namespace {
@@ -73,13 +73,7 @@ Bound load_bound(const std::string& dir, const std::string& quantization, bool s
   o.max_seqs = 2;
   o.max_logit_rows = 64;
   o.max_context = 64;
-  auto model = Model::load(dir, *b.backend, o);
-  EXPECT_TRUE(model.is_ok()) << dir << ": " << model.status().to_string();
-  if (!model) return b;
-  b.model = std::move(model).value();
-  auto runner = Runner::create(*b.model, 2, 64);
-  EXPECT_TRUE(runner.is_ok());
-  if (runner) b.runner = std::move(runner).value();
+  load_model_and_runner(dir, *b.backend, o, b.model, b.runner);
   return b;
 }
 

@@ -27,6 +27,7 @@
 #include "image/processor_config.h"
 #include "model/model.h"
 #include "model/runner.h"
+#include "model_test_helpers.h"
 #include "testing/fixtures.h"
 
 namespace mlxs::model {
@@ -103,13 +104,7 @@ Loaded load(const std::string& dir, const std::string& config_file, int max_batc
   o.max_seqs = 4;
   o.max_logit_rows = 64;
   o.max_context = 128;
-  auto model = Model::load(dir, *l.backend, o);
-  EXPECT_TRUE(model.is_ok()) << dir << ": " << model.status().to_string();
-  if (!model) return l;
-  l.model = std::move(model).value();
-  auto runner = Runner::create(*l.model, 4, 128);
-  EXPECT_TRUE(runner.is_ok());
-  if (runner) l.runner = std::move(runner).value();
+  load_model_and_runner(dir, *l.backend, o, l.model, l.runner);
   return l;
 }
 
