@@ -816,6 +816,26 @@ TEST(CudaOps, HeldActivationQuantizeGivesTheTwoPassBits) {
   for (std::size_t i = 0; i < got[0].size(); ++i) EXPECT_EQ(got[0][i], got[1][i]) << i;
 }
 
+// A gated MLP's FP8 weights with per-channel scales: gate and up F x K,
+// down N x F (drawn in that order), and their import on a backend.
+struct Fp8MlpHost {
+  Fp8Host gate, up, down;
+};
+Fp8MlpHost make_fp8_mlp(std::int64_t K, std::int64_t F, std::int64_t N, core::Xoshiro256& rng) {
+  Fp8MlpHost h;
+  h.gate = make_fp8(F, K, 1, K, rng);
+  h.up = make_fp8(F, K, 1, K, rng);
+  h.down = make_fp8(N, F, 1, F, rng);
+  return h;
+}
+struct MlpWeights {
+  tensor::Weight gate, up, down;
+};
+MlpWeights import_mlp(tensor::Backend& be, const Fp8MlpHost& h) {
+  return {*be.import_quantized(h.gate.weight), *be.import_quantized(h.up.weight),
+          *be.import_quantized(h.down.weight)};
+}
+
 // A gated MLP of FP8 weights past the GEMV's rows writes gate and up as
 // bf16 (MLXS_CUDA_FP8_HALF_MLP, on by default): the down projection's output
 // stays within bf16 rounding of the f32 products' (=0), both within the FP8
@@ -829,23 +849,17 @@ TEST(CudaOps, Fp8GatedMlpHalfProductsMatchF32) {
     p.plan(300, 4, 64, F);
     core::Xoshiro256 rng(43);
     HostData hd;
-    const Fp8Host hg = make_fp8(F, K, 1, K, rng), hu = make_fp8(F, K, 1, K, rng);
-    const Fp8Host hdn = make_fp8(N, F, 1, F, rng);
-    const tensor::Weight gc = *p.cpu.import_quantized(hg.weight);
-    const tensor::Weight uc = *p.cpu.import_quantized(hu.weight);
-    const tensor::Weight dc = *p.cpu.import_quantized(hdn.weight);
-    const tensor::Weight gg = *p.gpu->import_quantized(hg.weight);
-    const tensor::Weight ug = *p.gpu->import_quantized(hu.weight);
-    const tensor::Weight dg = *p.gpu->import_quantized(hdn.weight);
+    const Fp8MlpHost h = make_fp8_mlp(K, F, N, rng);
+    const MlpWeights wc = import_mlp(p.cpu, h), wg = import_mlp(*p.gpu, h);
     for (const std::int64_t M : {24, 300}) {
       SCOPED_TRACE(fmt::format("half={} M={}", hi == 0, M));
       auto x = both(p, hd.random(DType::kF32, {M, K}, rng, 2.0f), true);
       auto sg = both(p, hd.random(DType::kF32, {M, F}, rng), true);
       auto su = both(p, hd.random(DType::kF32, {M, F}, rng), true);
       auto y = both(p, hd.random(DType::kF32, {M, N}, rng), true);
-      p.cpu.gated_mlp(x.c, gc, uc, tensor::Activation::kSilu, sg.c, su.c, {&dc, y.c});
+      p.cpu.gated_mlp(x.c, wc.gate, wc.up, tensor::Activation::kSilu, sg.c, su.c, {&wc.down, y.c});
       const std::uint64_t before = p.gpu->half_mlps();
-      p.gpu->gated_mlp(x.g, gg, ug, tensor::Activation::kSilu, sg.g, su.g, {&dg, y.g});
+      p.gpu->gated_mlp(x.g, wg.gate, wg.up, tensor::Activation::kSilu, sg.g, su.g, {&wg.down, y.g});
       EXPECT_EQ(p.gpu->half_mlps() - before, hi == 0 ? 1u : 0u);
       got[hi].push_back(fetch(*p.gpu, y.g));
       EXPECT_LT(rel_error(got[hi].back(), fetch(p.cpu, y.c)), 8e-2);
@@ -869,12 +883,9 @@ TEST(CudaOps, NormQuantizedInputsGiveTheQuantizePassBits) {
     p.plan(300, 4, 64, F);
     core::Xoshiro256 rng(53);
     HostData hd;
-    const Fp8Host hq = make_fp8(N, K, 1, K, rng), hg = make_fp8(F, K, 1, K, rng);
-    const Fp8Host hu = make_fp8(F, K, 1, K, rng), hdn = make_fp8(N, F, 1, F, rng);
+    const Fp8Host hq = make_fp8(N, K, 1, K, rng);
     const tensor::Weight wq = *p.gpu->import_quantized(hq.weight);
-    const tensor::Weight wg = *p.gpu->import_quantized(hg.weight);
-    const tensor::Weight wu = *p.gpu->import_quantized(hu.weight);
-    const tensor::Weight wd = *p.gpu->import_quantized(hdn.weight);
+    const MlpWeights mlp = import_mlp(*p.gpu, make_fp8_mlp(K, F, N, rng));
     const auto w = both(p, hd.random(DType::kF32, {K}, rng), true);
     for (const std::int64_t M : {24, 300}) {
       SCOPED_TRACE(fmt::format("fused={} M={}", fi == 0, M));
@@ -890,7 +901,8 @@ TEST(CudaOps, NormQuantizedInputsGiveTheQuantizePassBits) {
       p.gpu->linear(h.g, std::span<const tensor::LinearOut>(&o, 1));
       got[fi].push_back(fetch(*p.gpu, y.g));
       p.gpu->add_rms_norm(x.g, d.g, w.g, 1e-5f, 0.0f, h.g);
-      p.gpu->gated_mlp(h.g, wg, wu, tensor::Activation::kSilu, sg.g, su.g, {&wd, y.g});
+      p.gpu->gated_mlp(h.g, mlp.gate, mlp.up, tensor::Activation::kSilu, sg.g, su.g,
+                       {&mlp.down, y.g});
       got[fi].push_back(fetch(*p.gpu, y.g));
       p.gpu->add_rms_norm(x.g, d.g, w.g, 1e-5f, 0.0f, h.g);
       p.gpu->add(h.g, d.g);  // h changes after the norm left its codes
