@@ -61,6 +61,6 @@ fi
 # Debug sections stay here (the carry limit); symbols for backtraces stay in.
 strip --strip-debug .gpu/bin/mlx-serving .gpu/bin/tests/*
 # Compressed for the trip (gpu-check.sh unpacks them): the carry limit is 64 MiB.
-gzip -6 .gpu/bin/mlx-serving .gpu/bin/tests/*
+gzip -9 .gpu/bin/mlx-serving .gpu/bin/tests/*
 cp scripts/gpu-check.sh .gpu/
 du -sh .gpu >&2

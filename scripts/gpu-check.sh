@@ -189,12 +189,16 @@ if [ -f "$B/tokenizers/llama3/tokenizer.json.gz" ]; then
   TOK=(--tokenizer llama3 --tokenizer-dir /tmp/mlxs-tok)
 fi
 last=""
-for preset in $MODELS; do
+for entry in $MODELS; do
+  # PRESET or PRESET:ARCH (e.g. qwen3-0.6b:qwen3_moe, the preset's MoE variant).
+  preset="${entry//:/-}"
+  ARCH=()
+  if [[ "$entry" == *:* ]]; then ARCH=(--arch "${entry#*:}"); fi
   dir="/tmp/mlxs-models/$preset-bf16"
   if [ -n "$last" ] && [ "${GPU_KEEP:-0}" != 1 ]; then rm -rf "$last"; fi
   last="$dir"
   if [ ! -f "$dir/config.json" ]; then
-    "$B/bin/mlx-serving" dev synth-model --preset "$preset" --dtype bf16 "${TOK[@]}" --out "$dir" 2>&1 | tail -1 | tee -a "$SUMMARY"
+    "$B/bin/mlx-serving" dev synth-model --preset "${entry%%:*}" "${ARCH[@]}" --dtype bf16 "${TOK[@]}" --out "$dir" 2>&1 | tail -1 | tee -a "$SUMMARY"
   fi
   # Prefill of GPU_PREFILL-token prompts (batches GPU_PREFILL_BATCHES; the
   # first run of a process pays GEMM plan and setup costs, so 1,1 times a

@@ -17,7 +17,8 @@ for r in rows:
         v = float(r[vi].replace(",", "")) * scale.get(r[ui], 1.0)
     except ValueError:
         continue
-    name = r[ki].split("(")[0].split("<")[0][-40:]
+    name = r[ki].replace("<unnamed>::", "").replace("(anonymous namespace)::", "")
+    name = name.split("(")[0].split("<")[0][-40:]
     tot[name] += v
     cnt[name] += 1
 s = sum(tot.values())

@@ -490,6 +490,24 @@ struct CudaBackend::Impl {
   float* moe_gate = nullptr;
   float* moe_up = nullptr;
   float* moe_out = nullptr;
+  // The device path (k::moe_device) for steps of up to moe_device_rows rows
+  // (MLXS_CUDA_MOE_DEVICE_ROWS; 0 turns it off) and every step a graph
+  // records: its scratch, sized for moe_scratch_rows rows. Graphs of a MoE
+  // model's decode steps wait until a layer has shown that its experts
+  // take that path (weights f32/f16/bf16), and stop for good once one has
+  // not (quantized experts route on the host).
+  int moe_device_rows = 256;
+  int moe_tile_override = 0;  // MLXS_CUDA_MOE_TILE: pairs a tile (A/B runs)
+  std::int64_t moe_scratch_rows = 0;
+  std::int32_t* moe_order = nullptr;
+  int4* moe_tiles = nullptr;
+  int* moe_n_tiles = nullptr;
+  float* moe_h = nullptr;
+  float* moe_y = nullptr;
+  bool moe_device_seen = false;
+  bool moe_host_only = false;
+  std::uint64_t moe_device_runs = 0;
+  std::vector<const void*> moe_ptrs;  // gate, up, down pointers of one call
 
   void check(cudaError_t err, const char* what) {
     if (err != cudaSuccess && error.is_ok()) error = cuda_status(err, what);
@@ -1063,6 +1081,86 @@ struct CudaBackend::Impl {
     }
   }
 
+  // Experts the device path takes: plain f32/f16/bf16 weights of one dtype
+  // and one shape, no biases, rows of whole 16-byte vectors.
+  static bool moe_device_weights(const tensor::MoeSpec& spec, std::int64_t H) {
+    if (spec.gate.empty()) return false;
+    const DType d = spec.gate[0].w.dtype;
+    const std::int64_t F = spec.gate[0].out_features();
+    if (d != DType::kF32 && d != DType::kF16 && d != DType::kBF16) return false;
+    if (H % 8 != 0 || F % 8 != 0) return false;
+    auto plain = [&](const tensor::Weight& w, std::int64_t rows, std::int64_t cols) {
+      return !w.quantized() && w.w.dtype == d && w.bias.data == nullptr && w.w.rows() == rows &&
+             w.w.cols() == cols && aligned16(w.w.data);
+    };
+    for (std::size_t e = 0; e < spec.gate.size(); ++e) {
+      if (!plain(spec.gate[e], F, H) || !plain(spec.up[e], F, H) || !plain(spec.down[e], H, F))
+        return false;
+    }
+    return true;
+  }
+
+  // Pairs a tile: about the pairs each routed expert gets, expecting
+  // T·k choices spread evenly over E experts. bf16 experts take the
+  // tensor-core tiles (k::kMoeMmaTile) as soon as experts share pairs:
+  // their columns cost nothing the weights' bytes do not.
+  int moe_tile(std::int64_t pairs, int experts, DType d) const {
+    if (moe_tile_override > 0) return moe_tile_override;
+    const double e = experts;
+    const double active = e * (1.0 - std::pow(1.0 - 1.0 / e, static_cast<double>(pairs)));
+    const double per = static_cast<double>(pairs) / std::max(active, 1.0);
+    if (per < 1.5) return 1;
+    if (d == DType::kBF16) return k::kMoeMmaTile;
+    return per < 3.0 ? 2 : per < 6.0 ? 4 : 8;
+  }
+
+  // The layer on the device (k::moe_device) when its experts and the step
+  // allow; false leaves it to the host path.
+  bool moe_on_device(const Tensor& x, const tensor::MoeSpec& spec, Tensor out) {
+    const std::int64_t T = x.rows(), H = x.cols();
+    const auto E = static_cast<int>(spec.gate.size());
+    if (moe_device_rows <= 0 || !moe_device_weights(spec, H) || E > k::kMoeMaxExperts ||
+        spec.top_k > 32 || spec.top_k > E) {
+      moe_host_only = true;
+      return false;
+    }
+    moe_device_seen = true;
+    if (T > moe_scratch_rows || (T > moe_device_rows && !capturing)) return false;
+    moe_ptrs.resize(static_cast<std::size_t>(3 * E));
+    for (int e = 0; e < E; ++e) {
+      const auto i = static_cast<std::size_t>(e);
+      moe_ptrs[i] = spec.gate[i].w.data;
+      moe_ptrs[static_cast<std::size_t>(E) + i] = spec.up[i].w.data;
+      moe_ptrs[static_cast<std::size_t>(2 * E) + i] = spec.down[i].w.data;
+    }
+    k::MoeDeviceArgs a{};
+    a.logits = moe_logits;
+    a.x = x.as<float>();
+    a.T = static_cast<int>(T);
+    a.E = E;
+    a.topk = spec.top_k;
+    a.norm = spec.norm_topk_prob;
+    a.bm = moe_tile(T * spec.top_k, E, spec.gate[0].w.dtype);
+    a.H = static_cast<int>(H);
+    a.F = static_cast<int>(spec.gate[0].out_features());
+    a.wtype = wtype(spec.gate[0].w.dtype);
+    a.gate = moe_ptrs.data();
+    a.up = moe_ptrs.data() + E;
+    a.down = moe_ptrs.data() + 2 * E;
+    a.act = kernel_act(spec.activation);
+    a.choice = moe_rows_dev;
+    a.weight = moe_weights_dev;
+    a.order = moe_order;
+    a.tiles = moe_tiles;
+    a.n_tiles = moe_n_tiles;
+    a.h = moe_h;
+    a.y = moe_y;
+    a.out = out.as<float>();
+    check(k::moe_device(a, stream), "moe");
+    ++moe_device_runs;
+    return true;
+  }
+
   void linear(const float* x, std::int64_t M, std::int64_t K,
               std::span<const tensor::LinearOut> outs) {
     k::Fp8Segment fp8[k::kFp8MaxSegments];
@@ -1306,6 +1404,9 @@ std::uint64_t CudaBackend::half_mlps() const {
 std::uint64_t CudaBackend::norm_quantized_inputs() const {
   return impl_->held_x_runs;
 }
+std::uint64_t CudaBackend::device_moe_layers() const {
+  return impl_->moe_device_runs;
+}
 
 bool CudaBackend::shares_sampled_ids() const {
   return impl_->tp_overlap;
@@ -1362,6 +1463,12 @@ core::Result<std::unique_ptr<CudaBackend>> CudaBackend::create(const CudaOptions
   for (auto& mk : impl->marks) {
     MLXS_RETURN_IF_ERROR(cuda_status(cudaEventCreate(&mk.begin), "event"));
     MLXS_RETURN_IF_ERROR(cuda_status(cudaEventCreate(&mk.end), "event"));
+  }
+  if (const char* env = std::getenv("MLXS_CUDA_MOE_DEVICE_ROWS"); env != nullptr) {
+    impl->moe_device_rows = std::atoi(env);
+  }
+  if (const char* env = std::getenv("MLXS_CUDA_MOE_TILE"); env != nullptr) {
+    impl->moe_tile_override = std::atoi(env);
   }
   if (const char* env = std::getenv("MLXS_QGEMM_MIN_ROWS"); env != nullptr) {
     impl->options.qgemm_min_rows = std::atoi(env);
@@ -1704,6 +1811,15 @@ core::Status CudaBackend::plan_step(const tensor::StepCapacity& capacity) {
         cuda_status(cudaMallocHost(&m.moe_rows_host, T * K * sizeof(std::int32_t)), "pinned"));
     MLXS_RETURN_IF_ERROR(
         cuda_status(cudaMallocHost(&m.moe_weights_host, T * K * sizeof(float)), "pinned"));
+    const auto D = std::min<std::size_t>(
+        T, static_cast<std::size_t>(std::max(m.moe_device_rows, m.options.max_graph_batch)));
+    m.moe_scratch_rows = static_cast<std::int64_t>(D);
+    const std::size_t max_tiles = D * K + E;  // k::moe_max_tiles at any tile size
+    MLXS_ASSIGN_OR_RETURN(m.moe_order, m.device_alloc<std::int32_t>(D * K));
+    MLXS_ASSIGN_OR_RETURN(m.moe_tiles, m.device_alloc<int4>(max_tiles));
+    MLXS_ASSIGN_OR_RETURN(m.moe_n_tiles, m.device_alloc<int>(1));
+    MLXS_ASSIGN_OR_RETURN(m.moe_h, m.device_alloc<float>(D * K * F));
+    MLXS_ASSIGN_OR_RETURN(m.moe_y, m.device_alloc<float>(D * K * in));
   }
   return Status::ok();
 }
@@ -1837,8 +1953,8 @@ void CudaBackend::begin_step(const tensor::StepBatch& batch) {
   // metadata upload above stays outside it, so a replay reads this step's.
   const bool decode_only = T == batch.seqs.size() && batch.logit_rows.size() == T;
   if (m.options.graphs && decode_only && !multimodal && batch.kv != nullptr &&
-      m.capacity.moe_experts == 0 && static_cast<int>(T) <= m.options.max_graph_batch &&
-      m.error.is_ok()) {
+      (m.capacity.moe_experts == 0 || (m.moe_device_seen && !m.moe_host_only)) &&
+      static_cast<int>(T) <= m.options.max_graph_batch && m.error.is_ok()) {
     const auto* kv = dynamic_cast<const CudaKvStorage*>(batch.kv);
     m.graph_key = {static_cast<int>(T), m.attn_splits, m.attn_split_len,
                    kv != nullptr ? reinterpret_cast<std::uintptr_t>(kv->layout().base) : 0,
@@ -2174,6 +2290,7 @@ void CudaBackend::moe(const Tensor& x, const tensor::MoeSpec& spec, Tensor out) 
   Tensor logits(m.moe_logits, DType::kF32, {T, E}, tensor::Device::kCuda);
   const tensor::LinearOut router{spec.router, logits};
   m.linear(x.as<float>(), T, H, std::span<const tensor::LinearOut>(&router, 1));
+  if (m.moe_on_device(x, spec, out)) return;
   // Routing on the host (softmax over experts, top-k, renormalise).
   m.check(cudaMemcpyAsync(m.moe_logits_host, m.moe_logits,
                           static_cast<std::size_t>(T * E) * sizeof(float), cudaMemcpyDeviceToHost,

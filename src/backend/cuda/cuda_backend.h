@@ -151,6 +151,9 @@ class CudaBackend final : public tensor::Backend {
   // FP8 GEMM inputs taken as the add + RMSNorm before them quantized them,
   // so far, for tests.
   std::uint64_t norm_quantized_inputs() const;
+  // MoE layers run on the device path (routing without the host) so far,
+  // for tests.
+  std::uint64_t device_moe_layers() const;
   // Destroys the decode graphs captured so far (later pure decode steps
   // capture anew). NCCL lets a communicator go only once every graph holding
   // its collectives is gone, so a rank's communicator drops its backend's

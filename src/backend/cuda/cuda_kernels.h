@@ -212,6 +212,41 @@ cudaError_t gather_rows(const float* x, const std::int32_t* rows, int count, std
 cudaError_t scatter_add_rows(const float* x, const std::int32_t* rows, const float* weight,
                              int count, std::int64_t cols, float* out, cudaStream_t s);
 cudaError_t to_half(WType t, const float* x, void* out, std::int64_t n, cudaStream_t s);
+// A MoE layer of at most a few hundred rows without the host
+// (kernels_moe.cu): routes the router's logits, groups the (token, choice)
+// pairs by expert in tiles of `bm` (1, 2, 4 or 8), runs the experts' gate/up
+// and down GEMVs and sums each token's products. Weights f32, f16 or bf16,
+// [F, H] (gate, up) and [H, F] (down), H and F multiples of 8.
+inline constexpr int kMoeMaxExperts = 512;
+// Tiles of this many pairs of bf16 experts run on the tensor cores (x split
+// into two bf16 halves: f32-like products); the other tile sizes, and f16
+// or f32 experts, on the CUDA cores.
+inline constexpr int kMoeMmaTile = 8;
+struct MoeDeviceArgs {
+  const float* logits;  // [T, E]
+  const float* x;       // [T, H]
+  int T, E, topk;
+  bool norm;  // renormalise the top k weights to sum to 1
+  int bm;
+  int H, F;
+  WType wtype;
+  const void* const* gate;  // E pointers each
+  const void* const* up;
+  const void* const* down;
+  Act act;
+  // Scratch: T·topk choices, weights and the order; moe_max_tiles tiles; one
+  // tile count; products h [T·topk, F] and y [T·topk, H].
+  std::int32_t* choice;
+  float* weight;
+  std::int32_t* order;
+  int4* tiles;
+  int* n_tiles;
+  float* h;
+  float* y;
+  float* out;  // [T, H]
+};
+int moe_max_tiles(int pairs, int experts, int bm);
+cudaError_t moe_device(const MoeDeviceArgs& a, cudaStream_t s);
 cudaError_t widen(WType t, const void* x, float* out, std::int64_t n, cudaStream_t s);
 cudaError_t fill(float* x, float v, std::int64_t n, cudaStream_t s);
 

@@ -1179,33 +1179,102 @@ TEST(CudaOps, LongContextAttentionSplits) {
   }
 }
 
-TEST(CudaOps, MixtureOfExperts) {
-  Pair p;
-  ASSERT_TRUE(p.gpu);
-  const int E = 6, top = 2;
-  const std::int64_t H = 48, F = 24, T = 5;
-  p.plan(16, 2, 16, H, E, top, F);
+// One MoE layer on both backends: experts of dtype `wt`, the router in f32.
+struct MoeCase {
+  int E, top;
+  std::int64_t H, F, T;
+  DType wt;
+};
+struct MoeRun {
+  std::vector<float> gpu, cpu;
+  std::uint64_t device_layers = 0;
+};
+MoeRun run_moe(Pair& p, const MoeCase& mc) {
+  MoeRun r;
+  p.plan(static_cast<int>(std::max<std::int64_t>(mc.T, 16)), 2, 16, std::max(mc.H, mc.F), mc.E,
+         mc.top, mc.F);
   core::Xoshiro256 rng(3);
   HostData hd;
   std::vector<tensor::Weight> gc, uc, dc, gg, ug, dg;
-  for (int e = 0; e < E; ++e) {
-    for (auto [vc, vg, n, k] :
-         {std::tuple{&gc, &gg, F, H}, std::tuple{&uc, &ug, F, H}, std::tuple{&dc, &dg, H, F}}) {
-      const Tensor w = hd.random(DType::kBF16, {n, k}, rng, 0.3f);
+  for (int e = 0; e < mc.E; ++e) {
+    for (auto [vc, vg, n, k] : {std::tuple{&gc, &gg, mc.F, mc.H}, std::tuple{&uc, &ug, mc.F, mc.H},
+                                std::tuple{&dc, &dg, mc.H, mc.F}}) {
+      const Tensor w = hd.random(mc.wt, {n, k}, rng, 0.3f);
       vc->push_back({*p.cpu.import_tensor(w, false), {}, {}});
       vg->push_back({*p.gpu->import_tensor(w, false), {}, {}});
     }
   }
-  const Tensor rh = hd.random(DType::kF32, {E, H}, rng);
+  const Tensor rh = hd.random(DType::kF32, {mc.E, mc.H}, rng);
   tensor::Weight rcw{*p.cpu.import_tensor(rh, false), {}, {}},
       rgw{*p.gpu->import_tensor(rh, false), {}, {}};
-  tensor::MoeSpec sc{&rcw, gc, uc, dc, top, true, tensor::Activation::kSilu};
-  tensor::MoeSpec sg{&rgw, gg, ug, dg, top, true, tensor::Activation::kSilu};
-  auto x = both(p, hd.random(DType::kF32, {T, H}, rng), true);
-  auto o = both(p, hd.random(DType::kF32, {T, H}, rng), true);
+  tensor::MoeSpec sc{&rcw, gc, uc, dc, mc.top, true, tensor::Activation::kSilu};
+  tensor::MoeSpec sg{&rgw, gg, ug, dg, mc.top, true, tensor::Activation::kSilu};
+  auto x = both(p, hd.random(DType::kF32, {mc.T, mc.H}, rng), true);
+  auto o = both(p, hd.random(DType::kF32, {mc.T, mc.H}, rng), true);
+  const std::uint64_t before = p.gpu->device_moe_layers();
   p.cpu.moe(x.c, sc, o.c);
   p.gpu->moe(x.g, sg, o.g);
-  EXPECT_LT(rel_error(fetch(*p.gpu, o.g), fetch(p.cpu, o.c)), 1e-5);
+  r.gpu = fetch(*p.gpu, o.g);
+  r.cpu = fetch(p.cpu, o.c);
+  r.device_layers = p.gpu->device_moe_layers() - before;
+  return r;
+}
+
+// The device path (routing, grouping and expert GEMVs on the GPU) against
+// the CPU (f32 math: within 1e-5) for one to many pairs an expert, every
+// weight dtype it takes; the host path (MLXS_CUDA_MOE_DEVICE_ROWS=0) too;
+// and shapes it declines (an F not a multiple of 8) still right on the host
+// path.
+TEST(CudaOps, MixtureOfExperts) {
+  const MoeCase cases[] = {
+      {6, 2, 48, 24, 5, DType::kBF16}, {16, 4, 64, 40, 1, DType::kBF16},
+      {16, 4, 64, 40, 7, DType::kF16}, {32, 8, 128, 96, 40, DType::kBF16},
+      {8, 2, 64, 32, 24, DType::kF32}, {64, 8, 256, 64, 3, DType::kBF16},
+  };
+  for (const MoeCase& mc : cases) {
+    SCOPED_TRACE(fmt::format("E {} top {} H {} F {} T {}", mc.E, mc.top, mc.H, mc.F, mc.T));
+    Pair p;
+    ASSERT_TRUE(p.gpu);
+    const MoeRun dev = run_moe(p, mc);
+    EXPECT_EQ(dev.device_layers, 1u);
+    EXPECT_LT(rel_error(dev.gpu, dev.cpu), 1e-5);
+    // The host path on the serving backend: experts with more than a few
+    // rows take bf16 tensor-core GEMMs (x rounded to bf16, 2^-9 relative).
+    Pair host("MLXS_CUDA_MOE_DEVICE_ROWS", "0");
+    ASSERT_TRUE(host.gpu);
+    const MoeRun on_host = run_moe(host, mc);
+    EXPECT_EQ(on_host.device_layers, 0u);
+    EXPECT_LT(rel_error(on_host.gpu, on_host.cpu), 1e-2);
+  }
+  Pair p;
+  ASSERT_TRUE(p.gpu);
+  const MoeRun odd = run_moe(p, {6, 2, 48, 20, 5, DType::kBF16});
+  EXPECT_EQ(odd.device_layers, 0u);
+  EXPECT_LT(rel_error(odd.gpu, odd.cpu), 1e-5);
+}
+
+// Each pair's product does not depend on the tile it lands in: every
+// CUDA-core tile size gives the same bits (f16 experts: 8 too), and bf16's
+// tensor-core tiles of 8 (x split into two bf16 halves) stay within f32's
+// 1e-5 of the CPU.
+TEST(CudaOps, MixtureOfExpertsTileSizesGiveTheSameBits) {
+  for (DType wt : {DType::kBF16, DType::kF16}) {
+    const MoeCase mc{16, 4, 128, 64, 24, wt};
+    std::vector<float> first;
+    for (const char* tile : {"1", "2", "4", "8"}) {
+      SCOPED_TRACE(fmt::format("{} tile {}", wt == DType::kBF16 ? "bf16" : "f16", tile));
+      Pair p("MLXS_CUDA_MOE_TILE", tile);
+      ASSERT_TRUE(p.gpu);
+      const MoeRun r = run_moe(p, mc);
+      EXPECT_EQ(r.device_layers, 1u);
+      EXPECT_LT(rel_error(r.gpu, r.cpu), 1e-5);
+      if (first.empty()) {
+        first = r.gpu;
+      } else if (wt != DType::kBF16 || std::string(tile) != "8") {
+        EXPECT_EQ(r.gpu, first);
+      }
+    }
+  }
 }
 
 // ---- vision encoder ops (tensor/encoder_ops.h) and multimodal steps ------
