@@ -490,13 +490,14 @@ struct CudaBackend::Impl {
   float* moe_gate = nullptr;
   float* moe_up = nullptr;
   float* moe_out = nullptr;
-  // The device path (k::moe_device) for steps of up to moe_device_rows rows
-  // (MLXS_CUDA_MOE_DEVICE_ROWS; 0 turns it off) and every step a graph
-  // records: its scratch, sized for moe_scratch_rows rows. Graphs of a MoE
-  // model's decode steps wait until a layer has shown that its experts
-  // take that path (weights f32/f16/bf16), and stop for good once one has
-  // not (quantized experts route on the host).
-  int moe_device_rows = 256;
+  // The device path (k::moe_device) takes steps in chunks of up to
+  // moe_scratch_rows rows: moe_device_rows (MLXS_CUDA_MOE_DEVICE_ROWS; 0
+  // keeps every MoE layer on the host path), at least the largest graph's
+  // batch, at most the step's capacity. Graphs of a MoE model's decode
+  // steps wait until a layer has shown that its experts take that path
+  // (weights f32/f16/bf16), and stop for good once one has not (quantized
+  // experts route on the host).
+  int moe_device_rows = 512;
   int moe_tile_override = 0;  // MLXS_CUDA_MOE_TILE: pairs a tile (A/B runs)
   std::int64_t moe_scratch_rows = 0;
   std::int32_t* moe_order = nullptr;
@@ -1105,12 +1106,14 @@ struct CudaBackend::Impl {
   // tensor-core tiles (k::kMoeMmaTile) as soon as experts share pairs:
   // their columns cost nothing the weights' bytes do not.
   int moe_tile(std::int64_t pairs, int experts, DType d) const {
-    if (moe_tile_override > 0) return moe_tile_override;
+    if (moe_tile_override > 0) {
+      return d == DType::kBF16 ? moe_tile_override : std::min(moe_tile_override, 8);
+    }
     const double e = experts;
     const double active = e * (1.0 - std::pow(1.0 - 1.0 / e, static_cast<double>(pairs)));
     const double per = static_cast<double>(pairs) / std::max(active, 1.0);
     if (per < 1.5) return 1;
-    if (d == DType::kBF16) return k::kMoeMmaTile;
+    if (d == DType::kBF16) return per < 24.0 ? k::kMoeMmaTile : k::kMoeMmaWideTile;
     return per < 3.0 ? 2 : per < 6.0 ? 4 : 8;
   }
 
@@ -1125,7 +1128,6 @@ struct CudaBackend::Impl {
       return false;
     }
     moe_device_seen = true;
-    if (T > moe_scratch_rows || (T > moe_device_rows && !capturing)) return false;
     moe_ptrs.resize(static_cast<std::size_t>(3 * E));
     for (int e = 0; e < E; ++e) {
       const auto i = static_cast<std::size_t>(e);
@@ -1134,13 +1136,9 @@ struct CudaBackend::Impl {
       moe_ptrs[static_cast<std::size_t>(2 * E) + i] = spec.down[i].w.data;
     }
     k::MoeDeviceArgs a{};
-    a.logits = moe_logits;
-    a.x = x.as<float>();
-    a.T = static_cast<int>(T);
     a.E = E;
     a.topk = spec.top_k;
     a.norm = spec.norm_topk_prob;
-    a.bm = moe_tile(T * spec.top_k, E, spec.gate[0].w.dtype);
     a.H = static_cast<int>(H);
     a.F = static_cast<int>(spec.gate[0].out_features());
     a.wtype = wtype(spec.gate[0].w.dtype);
@@ -1155,8 +1153,16 @@ struct CudaBackend::Impl {
     a.n_tiles = moe_n_tiles;
     a.h = moe_h;
     a.y = moe_y;
-    a.out = out.as<float>();
-    check(k::moe_device(a, stream), "moe");
+    // Steps past the scratch's rows (prefill) run in chunks of them.
+    for (std::int64_t r0 = 0; r0 < T; r0 += moe_scratch_rows) {
+      const std::int64_t n = std::min(moe_scratch_rows, T - r0);
+      a.logits = moe_logits + r0 * E;
+      a.x = x.as<float>() + r0 * H;
+      a.out = out.as<float>() + r0 * H;
+      a.T = static_cast<int>(n);
+      a.bm = moe_tile(n * spec.top_k, E, spec.gate[0].w.dtype);
+      check(k::moe_device(a, stream), "moe");
+    }
     ++moe_device_runs;
     return true;
   }

@@ -214,7 +214,7 @@ cudaError_t scatter_add_rows(const float* x, const std::int32_t* rows, const flo
 cudaError_t to_half(WType t, const float* x, void* out, std::int64_t n, cudaStream_t s);
 // A MoE layer of at most a few hundred rows without the host
 // (kernels_moe.cu): routes the router's logits, groups the (token, choice)
-// pairs by expert in tiles of `bm` (1, 2, 4 or 8), runs the experts' gate/up
+// pairs by expert in tiles of `bm` (1, 2, 4, 8; bf16 also 32), runs the experts' gate/up
 // and down GEMVs and sums each token's products. Weights f32, f16 or bf16,
 // [F, H] (gate, up) and [H, F] (down), H and F multiples of 8.
 inline constexpr int kMoeMaxExperts = 512;
@@ -222,6 +222,9 @@ inline constexpr int kMoeMaxExperts = 512;
 // into two bf16 halves: f32-like products); the other tile sizes, and f16
 // or f32 experts, on the CUDA cores.
 inline constexpr int kMoeMmaTile = 8;
+// ... and tiles of this many pairs (bf16 only), each weight fragment
+// serving four times the pairs, when experts get dozens (prefill).
+inline constexpr int kMoeMmaWideTile = 32;
 struct MoeDeviceArgs {
   const float* logits;  // [T, E]
   const float* x;       // [T, H]

@@ -293,15 +293,17 @@ __device__ __forceinline__ void split_bf16(const float4& x, unsigned (&hi)[2], u
   lo[1] = pack_bf16(x.z - __low2float(h1), x.w - __high2float(h1));
 }
 
-// bf16 experts on the tensor cores for tiles of up to 8 pairs (the B
-// operand's 8 columns). A warp owns 16 weight rows over all of K (splitting
-// K among a block's warps measured slower past 8 rows: 4-11%). In each
-// 32-column chunk lane (g, t) loads 16 bytes of rows g and g + 8 at column
-// 8t: the A registers of two m16n8k16 steps, taking the k slots as a
-// permutation of the columns; the lane's B registers are the same columns
-// of pair g's x (a float4 a step), split into hi and lo bf16 halves, one
-// MMA each. D's lane holds rows g, g + 8 of pairs 2t, 2t + 1.
-template <int kMats>
+// bf16 experts on the tensor cores for tiles of up to 8·NB pairs (NB
+// n8 blocks of the B operand, each A fragment serving all NB). A warp owns
+// 16 weight rows over all of K (splitting K among a block's warps measured
+// slower past 8 rows: 4-11%). In each 32-column chunk lane (g, t) loads 16
+// bytes of rows g and g + 8 at column 8t: the A registers of two m16n8k16
+// steps, taking the k slots as a permutation of the columns; the lane's B
+// registers are the same columns of pair 8·nb + g's x (a float4 a step),
+// split into hi and lo bf16 halves, one MMA each. D's lane holds rows g,
+// g + 8 of pairs 8·nb + 2t, 8·nb + 2t + 1. A pair's MMAs do not depend on
+// NB, nor its bits.
+template <int kMats, int NB>
 __global__ void __launch_bounds__(32 * kGemvWarps)
     moe_mma_kernel(MoeGemvArgs a, const __grid_constant__ ExpertTable<kMats> table) {
   constexpr int U = 8 / kMats;  // 32-column chunks a pass: 16 loads a lane in flight
@@ -315,8 +317,12 @@ __global__ void __launch_bounds__(32 * kGemvWarps)
   if (row0 >= a.N) return;
   const int4 td = a.tiles[tile];
   const int count = td.z;
-  const int xpair = a.order[td.y + min(g, count - 1)];
-  const float* xr = a.x + static_cast<std::int64_t>(xpair / a.x_div) * a.K + 8 * t;
+  const float* xr[NB];
+#pragma unroll
+  for (int nb = 0; nb < NB; ++nb) {
+    const int xpair = a.order[td.y + min(8 * nb + g, count - 1)];
+    xr[nb] = a.x + static_cast<std::int64_t>(xpair / a.x_div) * a.K + 8 * t;
+  }
   const __nv_bfloat16* wr[kMats][2];
 #pragma unroll
   for (int m = 0; m < kMats; ++m) {
@@ -326,9 +332,12 @@ __global__ void __launch_bounds__(32 * kGemvWarps)
                  static_cast<std::int64_t>(min(row0 + g + 8 * h, a.N - 1)) * a.K + 8 * t;
     }
   }
-  float d[kMats][4];
+  float d[kMats][NB][4];
 #pragma unroll
-  for (int m = 0; m < kMats; ++m) d[m][0] = d[m][1] = d[m][2] = d[m][3] = 0.0f;
+  for (int m = 0; m < kMats; ++m) {
+#pragma unroll
+    for (int nb = 0; nb < NB; ++nb) d[m][nb][0] = d[m][nb][1] = d[m][nb][2] = d[m][nb][3] = 0.0f;
+  }
   for (int k0 = 0; k0 < a.K; k0 += 32 * U) {
     uint4 raw[U][kMats][2];
 #pragma unroll
@@ -347,36 +356,43 @@ __global__ void __launch_bounds__(32 * kGemvWarps)
       const int k = k0 + 32 * u;
       if (k >= a.K) break;
       const bool live = k + 8 * t < a.K;
-      const float4 x0 = live ? *reinterpret_cast<const float4*>(xr + k) : make_float4(0, 0, 0, 0);
-      const float4 x1 =
-          live ? *reinterpret_cast<const float4*>(xr + k + 4) : make_float4(0, 0, 0, 0);
-      unsigned h0[2], l0[2], h1[2], l1[2];
-      split_bf16(x0, h0, l0);
-      split_bf16(x1, h1, l1);
 #pragma unroll
-      for (int m = 0; m < kMats; ++m) {
-        const unsigned s0[4] = {raw[u][m][0].x, raw[u][m][1].x, raw[u][m][0].y, raw[u][m][1].y};
-        const unsigned s1[4] = {raw[u][m][0].z, raw[u][m][1].z, raw[u][m][0].w, raw[u][m][1].w};
-        mma_bf16(d[m], s0, h0[0], h0[1]);
-        mma_bf16(d[m], s0, l0[0], l0[1]);
-        mma_bf16(d[m], s1, h1[0], h1[1]);
-        mma_bf16(d[m], s1, l1[0], l1[1]);
+      for (int nb = 0; nb < NB; ++nb) {
+        const float4 x0 =
+            live ? *reinterpret_cast<const float4*>(xr[nb] + k) : make_float4(0, 0, 0, 0);
+        const float4 x1 =
+            live ? *reinterpret_cast<const float4*>(xr[nb] + k + 4) : make_float4(0, 0, 0, 0);
+        unsigned h0[2], l0[2], h1[2], l1[2];
+        split_bf16(x0, h0, l0);
+        split_bf16(x1, h1, l1);
+#pragma unroll
+        for (int m = 0; m < kMats; ++m) {
+          const unsigned s0[4] = {raw[u][m][0].x, raw[u][m][1].x, raw[u][m][0].y, raw[u][m][1].y};
+          const unsigned s1[4] = {raw[u][m][0].z, raw[u][m][1].z, raw[u][m][0].w, raw[u][m][1].w};
+          mma_bf16(d[m][nb], s0, h0[0], h0[1]);
+          mma_bf16(d[m][nb], s0, l0[0], l0[1]);
+          mma_bf16(d[m][nb], s1, h1[0], h1[1]);
+          mma_bf16(d[m][nb], s1, l1[0], l1[1]);
+        }
       }
     }
   }
 #pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const int j = 2 * t + (i & 1);
-    const int row = row0 + g + (i >> 1) * 8;
-    if (j >= count || row >= a.N) continue;
-    const int pair = a.order[td.y + j];
-    float out;
-    if constexpr (kMats == 2) {
-      out = activate(a.act, d[0][i]) * d[1][i];
-    } else {
-      out = a.pair_weight[pair] * d[0][i];
+  for (int nb = 0; nb < NB; ++nb) {
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const int j = 8 * nb + 2 * t + (i & 1);
+      const int row = row0 + g + (i >> 1) * 8;
+      if (j >= count || row >= a.N) continue;
+      const int pair = a.order[td.y + j];
+      float out;
+      if constexpr (kMats == 2) {
+        out = activate(a.act, d[0][nb][i]) * d[1][nb][i];
+      } else {
+        out = a.pair_weight[pair] * d[0][nb][i];
+      }
+      a.y[static_cast<std::int64_t>(pair) * a.N + row] = out;
     }
-    a.y[static_cast<std::int64_t>(pair) * a.N + row] = out;
   }
 }
 
@@ -412,7 +428,7 @@ cudaError_t launch_gemv(const MoeGemvArgs& a, const void* const* w0, const void*
                       32 * kGemvWarps, s, a, table);
 }
 
-template <int kMats>
+template <int kMats, int NB>
 cudaError_t launch_mma(const MoeGemvArgs& a, const void* const* w0, const void* const* w1, int E,
                        int max_tiles, cudaStream_t s) {
   ExpertTable<kMats> table{};
@@ -421,7 +437,7 @@ cudaError_t launch_mma(const MoeGemvArgs& a, const void* const* w0, const void* 
     if constexpr (kMats == 2) table.w[1][e] = w1[e];
   }
   const int chunks = (a.N + kGemvWarps * 16 - 1) / (kGemvWarps * 16);
-  return launch_early(moe_mma_kernel<kMats>,
+  return launch_early(moe_mma_kernel<kMats, NB>,
                       dim3(static_cast<unsigned>(max_tiles), static_cast<unsigned>(chunks)),
                       32 * kGemvWarps, s, a, table);
 }
@@ -430,7 +446,8 @@ template <typename W, int kMats>
 cudaError_t launch_gemv_bm(int bm, const MoeGemvArgs& a, const void* const* w0,
                            const void* const* w1, int E, int max_tiles, cudaStream_t s) {
   if constexpr (std::is_same_v<W, __nv_bfloat16>) {
-    if (bm == kMoeMmaTile) return launch_mma<kMats>(a, w0, w1, E, max_tiles, s);
+    if (bm == kMoeMmaTile) return launch_mma<kMats, 1>(a, w0, w1, E, max_tiles, s);
+    if (bm == kMoeMmaWideTile) return launch_mma<kMats, 4>(a, w0, w1, E, max_tiles, s);
   }
   switch (bm) {
     case 1:

@@ -1246,6 +1246,15 @@ TEST(CudaOps, MixtureOfExperts) {
     EXPECT_EQ(on_host.device_layers, 0u);
     EXPECT_LT(rel_error(on_host.gpu, on_host.cpu), 1e-2);
   }
+  // A step of more rows than a launch takes (here the largest graph's
+  // batch, 256) runs in chunks; 64 pairs an expert take the wide tiles.
+  {
+    Pair p("MLXS_CUDA_MOE_DEVICE_ROWS", "7");
+    ASSERT_TRUE(p.gpu);
+    const MoeRun chunked = run_moe(p, {16, 4, 64, 40, 300, DType::kBF16});
+    EXPECT_EQ(chunked.device_layers, 1u);
+    EXPECT_LT(rel_error(chunked.gpu, chunked.cpu), 1e-5);
+  }
   Pair p;
   ASSERT_TRUE(p.gpu);
   const MoeRun odd = run_moe(p, {6, 2, 48, 20, 5, DType::kBF16});
@@ -1254,24 +1263,27 @@ TEST(CudaOps, MixtureOfExperts) {
 }
 
 // Each pair's product does not depend on the tile it lands in: every
-// CUDA-core tile size gives the same bits (f16 experts: 8 too), and bf16's
-// tensor-core tiles of 8 (x split into two bf16 halves) stay within f32's
-// 1e-5 of the CPU.
+// CUDA-core tile size gives the same bits (f16 experts: 8 and 32 too, taken
+// as 8), and so do bf16's tensor-core tiles of 8 and 32 (x split into two
+// bf16 halves), within f32's 1e-5 of the CPU.
 TEST(CudaOps, MixtureOfExpertsTileSizesGiveTheSameBits) {
   for (DType wt : {DType::kBF16, DType::kF16}) {
     const MoeCase mc{16, 4, 128, 64, 24, wt};
     std::vector<float> first;
-    for (const char* tile : {"1", "2", "4", "8"}) {
+    std::vector<float> mma;
+    for (const char* tile : {"1", "2", "4", "8", "32"}) {
       SCOPED_TRACE(fmt::format("{} tile {}", wt == DType::kBF16 ? "bf16" : "f16", tile));
       Pair p("MLXS_CUDA_MOE_TILE", tile);
       ASSERT_TRUE(p.gpu);
       const MoeRun r = run_moe(p, mc);
       EXPECT_EQ(r.device_layers, 1u);
       EXPECT_LT(rel_error(r.gpu, r.cpu), 1e-5);
-      if (first.empty()) {
-        first = r.gpu;
-      } else if (wt != DType::kBF16 || std::string(tile) != "8") {
-        EXPECT_EQ(r.gpu, first);
+      const bool tensor_cores = wt == DType::kBF16 && std::atoi(tile) >= 8;
+      std::vector<float>& same = tensor_cores ? mma : first;
+      if (same.empty()) {
+        same = r.gpu;
+      } else {
+        EXPECT_EQ(r.gpu, same);
       }
     }
   }
