@@ -499,6 +499,7 @@ struct CudaBackend::Impl {
   // experts route on the host).
   int moe_device_rows = 512;
   int moe_tile_override = 0;  // MLXS_CUDA_MOE_TILE: pairs a tile (A/B runs)
+  int moe_ksplit = -1;        // MLXS_CUDA_MOE_SPLIT=0|1: k::MoeDeviceArgs::ksplit (A/B runs)
   std::int64_t moe_scratch_rows = 0;
   std::int32_t* moe_order = nullptr;
   int4* moe_tiles = nullptr;
@@ -508,7 +509,8 @@ struct CudaBackend::Impl {
   bool moe_device_seen = false;
   bool moe_host_only = false;
   std::uint64_t moe_device_runs = 0;
-  std::vector<const void*> moe_ptrs;  // gate, up, down pointers of one call
+  std::vector<const void*> moe_ptrs;         // gate, up, down pointers of one call
+  std::vector<const float*> moe_scale_ptrs;  // their e4m3 scales
 
   void check(cudaError_t err, const char* what) {
     if (err != cudaSuccess && error.is_ok()) error = cuda_status(err, what);
@@ -1083,19 +1085,38 @@ struct CudaBackend::Impl {
   }
 
   // Experts the device path takes: plain f32/f16/bf16 weights of one dtype
-  // and one shape, no biases, rows of whole 16-byte vectors.
+  // and one shape, no biases, rows of whole 16-byte vectors; or e4m3 codes
+  // with f32 scales per channel or per block (k::MoeDeviceArgs' shapes).
   static bool moe_device_weights(const tensor::MoeSpec& spec, std::int64_t H) {
     if (spec.gate.empty()) return false;
-    const DType d = spec.gate[0].w.dtype;
-    const std::int64_t F = spec.gate[0].out_features();
-    if (d != DType::kF32 && d != DType::kF16 && d != DType::kBF16) return false;
-    if (H % 8 != 0 || F % 8 != 0) return false;
-    auto plain = [&](const tensor::Weight& w, std::int64_t rows, std::int64_t cols) {
-      return !w.quantized() && w.w.dtype == d && w.bias.data == nullptr && w.w.rows() == rows &&
-             w.w.cols() == cols && aligned16(w.w.data);
+    const tensor::Weight& first = spec.gate[0];
+    const DType d = first.w.dtype;
+    const std::int64_t F = first.out_features();
+    const bool fp8 = is_fp8(first) && d == DType::kF8E4M3;
+    if (!fp8 && (first.quantized() || (d != DType::kF32 && d != DType::kF16 && d != DType::kBF16)))
+      return false;
+    if (H % (fp8 ? 16 : 8) != 0 || F % (fp8 ? 16 : 8) != 0) return false;
+    const std::int64_t block_rows = first.quant.block_rows;
+    const std::int64_t gate_group = first.quant.group_size;
+    const std::int64_t down_group = spec.down[0].quant.group_size;
+    auto group_ok = [](std::int64_t group, std::int64_t cols) {
+      return group >= cols || (group > 0 && group % 64 == 0);
+    };
+    if (fp8 && (!(block_rows == 1 || block_rows % 16 == 0) || !group_ok(gate_group, H) ||
+                !group_ok(down_group, F)))
+      return false;
+    auto plain = [&](const tensor::Weight& w, std::int64_t rows, std::int64_t cols,
+                     std::int64_t group) {
+      if (w.w.dtype != d || w.bias.data != nullptr || w.w.rows() != rows || w.w.cols() != cols ||
+          !aligned16(w.w.data))
+        return false;
+      if (!fp8) return !w.quantized();
+      return is_fp8(w) && w.quant.in_features == cols && w.quant.block_rows == block_rows &&
+             w.quant.group_size == group && w.quant.scales.dtype == DType::kF32;
     };
     for (std::size_t e = 0; e < spec.gate.size(); ++e) {
-      if (!plain(spec.gate[e], F, H) || !plain(spec.up[e], F, H) || !plain(spec.down[e], H, F))
+      if (!plain(spec.gate[e], F, H, gate_group) || !plain(spec.up[e], F, H, gate_group) ||
+          !plain(spec.down[e], H, F, down_group))
         return false;
     }
     return true;
@@ -1107,11 +1128,15 @@ struct CudaBackend::Impl {
   // their columns cost nothing the weights' bytes do not.
   int moe_tile(std::int64_t pairs, int experts, DType d) const {
     if (moe_tile_override > 0) {
+      if (d == DType::kF8E4M3) {
+        return moe_tile_override > k::kMoeMmaTile ? k::kMoeMmaWideTile : k::kMoeMmaTile;
+      }
       return d == DType::kBF16 ? moe_tile_override : std::min(moe_tile_override, 8);
     }
     const double e = experts;
     const double active = e * (1.0 - std::pow(1.0 - 1.0 / e, static_cast<double>(pairs)));
     const double per = static_cast<double>(pairs) / std::max(active, 1.0);
+    if (d == DType::kF8E4M3) return per < 24.0 ? k::kMoeMmaTile : k::kMoeMmaWideTile;
     if (per < 1.5) return 1;
     if (d == DType::kBF16) return per < 24.0 ? k::kMoeMmaTile : k::kMoeMmaWideTile;
     return per < 3.0 ? 2 : per < 6.0 ? 4 : 8;
@@ -1128,12 +1153,15 @@ struct CudaBackend::Impl {
       return false;
     }
     moe_device_seen = true;
-    moe_ptrs.resize(static_cast<std::size_t>(3 * E));
-    for (int e = 0; e < E; ++e) {
-      const auto i = static_cast<std::size_t>(e);
-      moe_ptrs[i] = spec.gate[i].w.data;
-      moe_ptrs[static_cast<std::size_t>(E) + i] = spec.up[i].w.data;
-      moe_ptrs[static_cast<std::size_t>(2 * E) + i] = spec.down[i].w.data;
+    const auto n3 = static_cast<std::size_t>(3 * E);
+    moe_ptrs.resize(n3);
+    moe_scale_ptrs.resize(n3);
+    const std::span<const tensor::Weight> mats[3] = {spec.gate, spec.up, spec.down};
+    for (std::size_t m = 0; m < 3; ++m) {
+      for (std::size_t e = 0; e < static_cast<std::size_t>(E); ++e) {
+        moe_ptrs[m * static_cast<std::size_t>(E) + e] = mats[m][e].w.data;
+        moe_scale_ptrs[m * static_cast<std::size_t>(E) + e] = mats[m][e].quant.scales.as<float>();
+      }
     }
     k::MoeDeviceArgs a{};
     a.E = E;
@@ -1145,7 +1173,17 @@ struct CudaBackend::Impl {
     a.gate = moe_ptrs.data();
     a.up = moe_ptrs.data() + E;
     a.down = moe_ptrs.data() + 2 * E;
+    if (is_fp8(spec.gate[0])) {
+      a.gate_scale = moe_scale_ptrs.data();
+      a.up_scale = moe_scale_ptrs.data() + E;
+      a.down_scale = moe_scale_ptrs.data() + 2 * E;
+      a.block_rows = static_cast<int>(spec.gate[0].quant.block_rows);
+      a.gate_group = static_cast<int>(std::min(spec.gate[0].quant.group_size, H));
+      a.down_group =
+          static_cast<int>(std::min(spec.down[0].quant.group_size, spec.down[0].quant.in_features));
+    }
     a.act = kernel_act(spec.activation);
+    a.ksplit = moe_ksplit;
     a.choice = moe_rows_dev;
     a.weight = moe_weights_dev;
     a.order = moe_order;
@@ -1475,6 +1513,9 @@ core::Result<std::unique_ptr<CudaBackend>> CudaBackend::create(const CudaOptions
   }
   if (const char* env = std::getenv("MLXS_CUDA_MOE_TILE"); env != nullptr) {
     impl->moe_tile_override = std::atoi(env);
+  }
+  if (const char* env = std::getenv("MLXS_CUDA_MOE_SPLIT"); env != nullptr) {
+    impl->moe_ksplit = std::atoi(env) != 0 ? 1 : 0;
   }
   if (const char* env = std::getenv("MLXS_QGEMM_MIN_ROWS"); env != nullptr) {
     impl->options.qgemm_min_rows = std::atoi(env);

@@ -212,17 +212,18 @@ cudaError_t gather_rows(const float* x, const std::int32_t* rows, int count, std
 cudaError_t scatter_add_rows(const float* x, const std::int32_t* rows, const float* weight,
                              int count, std::int64_t cols, float* out, cudaStream_t s);
 cudaError_t to_half(WType t, const float* x, void* out, std::int64_t n, cudaStream_t s);
-// A MoE layer of at most a few hundred rows without the host
-// (kernels_moe.cu): routes the router's logits, groups the (token, choice)
-// pairs by expert in tiles of `bm` (1, 2, 4, 8; bf16 also 32), runs the experts' gate/up
-// and down GEMVs and sums each token's products. Weights f32, f16 or bf16,
-// [F, H] (gate, up) and [H, F] (down), H and F multiples of 8.
+// A MoE layer of up to a chunk of rows without the host (kernels_moe.cu):
+// routes the router's logits, groups the (token, choice) pairs by expert in
+// tiles of `bm` (1, 2, 4, 8; bf16 also 32; e4m3 8 or 32), runs the experts'
+// gate/up and down GEMVs and sums each token's products. Weights f32, f16,
+// bf16 or e4m3, [F, H] (gate, up) and [H, F] (down), H and F multiples of 8
+// (16 for e4m3).
 inline constexpr int kMoeMaxExperts = 512;
-// Tiles of this many pairs of bf16 experts run on the tensor cores (x split
+// Tiles of this many pairs of bf16 (and every e4m3) experts run on the tensor cores (x split
 // into two bf16 halves: f32-like products); the other tile sizes, and f16
 // or f32 experts, on the CUDA cores.
 inline constexpr int kMoeMmaTile = 8;
-// ... and tiles of this many pairs (bf16 only), each weight fragment
+// ... and tiles of this many pairs (bf16 and e4m3), each weight fragment
 // serving four times the pairs, when experts get dozens (prefill).
 inline constexpr int kMoeMmaWideTile = 32;
 struct MoeDeviceArgs {
@@ -236,6 +237,19 @@ struct MoeDeviceArgs {
   const void* const* gate;  // E pointers each
   const void* const* up;
   const void* const* down;
+  // e4m3 experts (wtype kFP8E4M3, tiles of kMoeMmaTile or kMoeMmaWideTile):
+  // E pointers each to f32 scales per block of block_rows x group columns
+  // (gate_group for gate and up, down_group for down; a group a multiple of
+  // 64 or the whole row, block_rows 1 or a multiple of 16).
+  const float* const* gate_scale;
+  const float* const* up_scale;
+  const float* const* down_scale;
+  int block_rows;
+  int gate_group;
+  int down_group;
+  // Tensor-core tiles of kMoeMmaTile: a block's warps split K (1), or each
+  // takes its own rows (0); -1 chooses by whether the tiles fill the GPU.
+  int ksplit;
   Act act;
   // Scratch: T·topk choices, weights and the order; moe_max_tiles tiles; one
   // tile count; products h [T·topk, F] and y [T·topk, H].

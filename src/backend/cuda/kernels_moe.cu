@@ -18,6 +18,7 @@
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <cuda_fp8.h>
 
 #include "backend/cuda/act_device.cuh"
 #include "backend/cuda/cuda_kernels.h"
@@ -164,6 +165,7 @@ __global__ void __launch_bounds__(kRouteThreads)
 template <int kMats>
 struct ExpertTable {
   const void* w[kMats][kMoeMaxExperts];
+  const float* scale[kMats][kMoeMaxExperts];  // e4m3 experts' scales (else null)
 };
 
 struct MoeGemvArgs {
@@ -177,6 +179,10 @@ struct MoeGemvArgs {
   const float* pair_weight;  // down: the pair's routing weight (null for gate/up)
   Act act;
   float* y;  // [T·k, N] by pair
+  // e4m3 experts: rows and columns sharing a scale, scale groups a row.
+  int block_rows;
+  int group;
+  int groups;
 };
 
 // kMats 2: gate and up (y = act(gate·x)·(up·x)); 1: down (y = weight·(down·x)).
@@ -293,86 +299,198 @@ __device__ __forceinline__ void split_bf16(const float4& x, unsigned (&hi)[2], u
   lo[1] = pack_bf16(x.z - __low2float(h1), x.w - __high2float(h1));
 }
 
-// bf16 experts on the tensor cores for tiles of up to 8·NB pairs (NB
-// n8 blocks of the B operand, each A fragment serving all NB). A warp owns
-// 16 weight rows over all of K (splitting K among a block's warps measured
-// slower past 8 rows: 4-11%). In each 32-column chunk lane (g, t) loads 16
-// bytes of rows g and g + 8 at column 8t: the A registers of two m16n8k16
-// steps, taking the k slots as a permutation of the columns; the lane's B
-// registers are the same columns of pair 8·nb + g's x (a float4 a step),
-// split into hi and lo bf16 halves, one MMA each. D's lane holds rows g,
-// g + 8 of pairs 8·nb + 2t, 8·nb + 2t + 1. A pair's MMAs do not depend on
-// NB, nor its bits.
-template <int kMats, int NB>
+// The A registers of one m16n8k16 step from a lane's 16-byte loads of
+// rows g (lo) and g + 8 (hi): bf16 codes take two steps a load (kCols 8
+// columns a lane), e4m3 codes four (16 columns), widened exactly to bf16.
+template <typename WT>
+struct MmaCodes;
+
+template <>
+struct MmaCodes<__nv_bfloat16> {
+  static constexpr int kCols = 8;
+  __device__ static void step(const uint4& lo, const uint4& hi, int s, unsigned (&a)[4]) {
+    const unsigned l[4] = {lo.x, lo.y, lo.z, lo.w}, h[4] = {hi.x, hi.y, hi.z, hi.w};
+    a[0] = l[2 * s];
+    a[1] = h[2 * s];
+    a[2] = l[2 * s + 1];
+    a[3] = h[2 * s + 1];
+  }
+};
+
+template <>
+struct MmaCodes<std::uint8_t> {
+  static constexpr int kCols = 16;
+  __device__ static unsigned widen2(unsigned short v) {
+    const __half2_raw r = __nv_cvt_fp8x2_to_halfraw2(v, __NV_E4M3);
+    const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&r));
+    return pack_bf16(f.x, f.y);
+  }
+  __device__ static void step(const uint4& lo, const uint4& hi, int s, unsigned (&a)[4]) {
+    const unsigned l[4] = {lo.x, lo.y, lo.z, lo.w}, h[4] = {hi.x, hi.y, hi.z, hi.w};
+    a[0] = widen2(static_cast<unsigned short>(l[s] & 0xFFFFu));
+    a[1] = widen2(static_cast<unsigned short>(h[s] & 0xFFFFu));
+    a[2] = widen2(static_cast<unsigned short>(l[s] >> 16));
+    a[3] = widen2(static_cast<unsigned short>(h[s] >> 16));
+  }
+};
+
+// bf16 or e4m3 experts on the tensor cores for tiles of up to 8·NB pairs
+// (NB n8 blocks of the B operand, each A fragment serving all NB). A warp
+// owns 16 weight rows over all of K (splitting K among a block's warps
+// measured slower past 8 rows: 4-11%). In each chunk of 4·kCols columns
+// lane (g, t) loads 16 bytes of rows g and g + 8 at column kCols·t: the A
+// registers of kCols/4 m16n8k16 steps, taking the k slots as a permutation
+// of the columns; the lane's B registers are the same columns of pair
+// 8·nb + g's x (a float4 a step), split into hi and lo bf16 halves, one MMA
+// each. D's lane holds rows g, g + 8 of pairs 8·nb + 2t, 8·nb + 2t + 1. A
+// pair's MMAs do not depend on NB, nor its bits. e4m3 codes' scales (per
+// block of block_rows x group columns) multiply each group's sums.
+//
+// kSplit: the block's warps share 16 rows and split K in whole chunks,
+// meeting in shared memory (launches of few tiles, whose blocks would not
+// fill the GPU otherwise).
+template <typename WT, int kMats, int NB, bool kSplit>
 __global__ void __launch_bounds__(32 * kGemvWarps)
     moe_mma_kernel(MoeGemvArgs a, const __grid_constant__ ExpertTable<kMats> table) {
-  constexpr int U = 8 / kMats;  // 32-column chunks a pass: 16 loads a lane in flight
+  constexpr bool kScaled = std::is_same_v<WT, std::uint8_t>;
+  constexpr int kCols = MmaCodes<WT>::kCols;
+  constexpr int kChunk = 4 * kCols;
+  constexpr int U = 8 / kMats;  // chunks a pass: 16 loads a lane in flight
   wait_previous_kernel();
   const int tile = static_cast<int>(blockIdx.x);
   if (tile >= *a.n_tiles) return;
   const int lane = static_cast<int>(threadIdx.x) & 31;
+  const int warp = static_cast<int>(threadIdx.x) >> 5;
   const int g = lane >> 2, t = lane & 3;
-  const int row0 =
-      (static_cast<int>(blockIdx.y) * kGemvWarps + (static_cast<int>(threadIdx.x) >> 5)) * 16;
-  if (row0 >= a.N) return;
+  const int row0 = kSplit ? static_cast<int>(blockIdx.y) * 16
+                          : (static_cast<int>(blockIdx.y) * kGemvWarps + warp) * 16;
+  if (!kSplit && row0 >= a.N) return;
+  int kbeg = 0, kend = a.K;
+  if constexpr (kSplit) {
+    const int per = ((a.K + kChunk - 1) / kChunk + kGemvWarps - 1) / kGemvWarps * kChunk;
+    kbeg = min(a.K, warp * per);
+    kend = min(a.K, kbeg + per);
+  }
   const int4 td = a.tiles[tile];
   const int count = td.z;
   const float* xr[NB];
 #pragma unroll
   for (int nb = 0; nb < NB; ++nb) {
     const int xpair = a.order[td.y + min(8 * nb + g, count - 1)];
-    xr[nb] = a.x + static_cast<std::int64_t>(xpair / a.x_div) * a.K + 8 * t;
+    xr[nb] = a.x + static_cast<std::int64_t>(xpair / a.x_div) * a.K + kCols * t;
   }
-  const __nv_bfloat16* wr[kMats][2];
+  const WT* wr[kMats][2];
 #pragma unroll
   for (int m = 0; m < kMats; ++m) {
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-      wr[m][h] = static_cast<const __nv_bfloat16*>(table.w[m][td.x]) +
-                 static_cast<std::int64_t>(min(row0 + g + 8 * h, a.N - 1)) * a.K + 8 * t;
+      wr[m][h] = static_cast<const WT*>(table.w[m][td.x]) +
+                 static_cast<std::int64_t>(min(row0 + g + 8 * h, a.N - 1)) * a.K + kCols * t;
     }
   }
-  float d[kMats][NB][4];
+  float d[kMats][NB][4], sum[kMats][NB][4];
 #pragma unroll
   for (int m = 0; m < kMats; ++m) {
 #pragma unroll
-    for (int nb = 0; nb < NB; ++nb) d[m][nb][0] = d[m][nb][1] = d[m][nb][2] = d[m][nb][3] = 0.0f;
+    for (int nb = 0; nb < NB; ++nb) {
+#pragma unroll
+      for (int i = 0; i < 4; ++i) d[m][nb][i] = sum[m][nb][i] = 0.0f;
+    }
   }
-  for (int k0 = 0; k0 < a.K; k0 += 32 * U) {
+  // The group's sums into the total, times each row's scale.
+  auto fold = [&](int k) {
+    const int group = k / a.group;
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int row = min(row0 + g + 8 * h, a.N - 1);
+      const std::int64_t at = static_cast<std::int64_t>(row / a.block_rows) * a.groups + group;
+#pragma unroll
+      for (int m = 0; m < kMats; ++m) {
+        const float sc = table.scale[m][td.x][at];
+#pragma unroll
+        for (int nb = 0; nb < NB; ++nb) {
+#pragma unroll
+          for (int c = 0; c < 2; ++c) {
+            sum[m][nb][2 * h + c] += sc * d[m][nb][2 * h + c];
+            d[m][nb][2 * h + c] = 0.0f;
+          }
+        }
+      }
+    }
+  };
+  for (int k0 = kbeg; k0 < kend; k0 += kChunk * U) {
     uint4 raw[U][kMats][2];
 #pragma unroll
     for (int u = 0; u < U; ++u) {
-      const bool live = k0 + 32 * u + 8 * t < a.K;
+      const bool live = k0 + kChunk * u + kCols * t < kend;
 #pragma unroll
       for (int m = 0; m < kMats; ++m) {
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
-          raw[u][m][h] = live ? load_streamed(wr[m][h] + k0 + 32 * u) : make_uint4(0, 0, 0, 0);
+          raw[u][m][h] = live ? load_streamed(wr[m][h] + k0 + kChunk * u) : make_uint4(0, 0, 0, 0);
         }
       }
     }
 #pragma unroll
     for (int u = 0; u < U; ++u) {
-      const int k = k0 + 32 * u;
-      if (k >= a.K) break;
-      const bool live = k + 8 * t < a.K;
+      const int k = k0 + kChunk * u;
+      if (k >= kend) break;
+      const bool live = k + kCols * t < kend;
+#pragma unroll
+      for (int s = 0; s < kCols / 4; ++s) {
+        unsigned aw[kMats][4];
+#pragma unroll
+        for (int m = 0; m < kMats; ++m) MmaCodes<WT>::step(raw[u][m][0], raw[u][m][1], s, aw[m]);
+#pragma unroll
+        for (int nb = 0; nb < NB; ++nb) {
+          const float4 xv =
+              live ? *reinterpret_cast<const float4*>(xr[nb] + k + 4 * s) : make_float4(0, 0, 0, 0);
+          unsigned hi[2], lo[2];
+          split_bf16(xv, hi, lo);
+#pragma unroll
+          for (int m = 0; m < kMats; ++m) {
+            mma_bf16(d[m][nb], aw[m], hi[0], hi[1]);
+            mma_bf16(d[m][nb], aw[m], lo[0], lo[1]);
+          }
+        }
+      }
+      if constexpr (kScaled) {
+        if ((k + kChunk) % a.group == 0 || k + kChunk >= kend) fold(k);
+      }
+    }
+  }
+  if constexpr (!kScaled) {
+#pragma unroll
+    for (int m = 0; m < kMats; ++m) {
 #pragma unroll
       for (int nb = 0; nb < NB; ++nb) {
-        const float4 x0 =
-            live ? *reinterpret_cast<const float4*>(xr[nb] + k) : make_float4(0, 0, 0, 0);
-        const float4 x1 =
-            live ? *reinterpret_cast<const float4*>(xr[nb] + k + 4) : make_float4(0, 0, 0, 0);
-        unsigned h0[2], l0[2], h1[2], l1[2];
-        split_bf16(x0, h0, l0);
-        split_bf16(x1, h1, l1);
 #pragma unroll
-        for (int m = 0; m < kMats; ++m) {
-          const unsigned s0[4] = {raw[u][m][0].x, raw[u][m][1].x, raw[u][m][0].y, raw[u][m][1].y};
-          const unsigned s1[4] = {raw[u][m][0].z, raw[u][m][1].z, raw[u][m][0].w, raw[u][m][1].w};
-          mma_bf16(d[m][nb], s0, h0[0], h0[1]);
-          mma_bf16(d[m][nb], s0, l0[0], l0[1]);
-          mma_bf16(d[m][nb], s1, h1[0], h1[1]);
-          mma_bf16(d[m][nb], s1, l1[0], l1[1]);
+        for (int i = 0; i < 4; ++i) sum[m][nb][i] = d[m][nb][i];
+      }
+    }
+  }
+  if constexpr (kSplit) {
+    __shared__ float part[kGemvWarps - 1][kMats][NB][4][32];
+    if (warp > 0) {
+#pragma unroll
+      for (int m = 0; m < kMats; ++m) {
+#pragma unroll
+        for (int nb = 0; nb < NB; ++nb) {
+#pragma unroll
+          for (int i = 0; i < 4; ++i) part[warp - 1][m][nb][i][lane] = sum[m][nb][i];
+        }
+      }
+    }
+    __syncthreads();
+    if (warp > 0) return;
+#pragma unroll
+    for (int w = 0; w < kGemvWarps - 1; ++w) {
+#pragma unroll
+      for (int m = 0; m < kMats; ++m) {
+#pragma unroll
+        for (int nb = 0; nb < NB; ++nb) {
+#pragma unroll
+          for (int i = 0; i < 4; ++i) sum[m][nb][i] += part[w][m][nb][i][lane];
         }
       }
     }
@@ -387,9 +505,9 @@ __global__ void __launch_bounds__(32 * kGemvWarps)
       const int pair = a.order[td.y + j];
       float out;
       if constexpr (kMats == 2) {
-        out = activate(a.act, d[0][nb][i]) * d[1][nb][i];
+        out = activate(a.act, sum[0][nb][i]) * sum[1][nb][i];
       } else {
-        out = a.pair_weight[pair] * d[0][nb][i];
+        out = a.pair_weight[pair] * sum[0][nb][i];
       }
       a.y[static_cast<std::int64_t>(pair) * a.N + row] = out;
     }
@@ -413,68 +531,89 @@ __global__ void moe_combine_kernel(const float4* y, int T, int topk, int cols4, 
   out[i] = s;
 }
 
-template <typename W, int kMats, int BM>
-cudaError_t launch_gemv(const MoeGemvArgs& a, const void* const* w0, const void* const* w1, int E,
-                        int max_tiles, cudaStream_t s) {
-  constexpr int R = BM >= 4 ? 2 : 4;
+// One launch's experts: kMats weight tables of E pointers (gate, up or
+// down) and, for e4m3 codes, their scales'.
+struct Mats {
+  const void* const* w[2];
+  const float* const* scale[2];
+  int E;
+  bool split;  // tensor-core tiles of 8: the block's warps split K
+};
+
+template <int kMats>
+ExpertTable<kMats> table_of(const Mats& m) {
   ExpertTable<kMats> table{};
-  for (int e = 0; e < E; ++e) {
-    table.w[0][e] = w0[e];
-    if constexpr (kMats == 2) table.w[1][e] = w1[e];
+  for (int i = 0; i < kMats; ++i) {
+    for (int e = 0; e < m.E; ++e) {
+      table.w[i][e] = m.w[i][e];
+      table.scale[i][e] = m.scale[i] != nullptr ? m.scale[i][e] : nullptr;
+    }
   }
+  return table;
+}
+
+template <typename W, int kMats, int BM>
+cudaError_t launch_gemv(const MoeGemvArgs& a, const Mats& m, int max_tiles, cudaStream_t s) {
+  constexpr int R = BM >= 4 ? 2 : 4;
   const int chunks = (a.N + kGemvWarps * R - 1) / (kGemvWarps * R);
   return launch_early(moe_gemv_kernel<W, kMats, BM, R>,
                       dim3(static_cast<unsigned>(max_tiles), static_cast<unsigned>(chunks)),
-                      32 * kGemvWarps, s, a, table);
+                      32 * kGemvWarps, s, a, table_of<kMats>(m));
 }
 
-template <int kMats, int NB>
-cudaError_t launch_mma(const MoeGemvArgs& a, const void* const* w0, const void* const* w1, int E,
-                       int max_tiles, cudaStream_t s) {
-  ExpertTable<kMats> table{};
-  for (int e = 0; e < E; ++e) {
-    table.w[0][e] = w0[e];
-    if constexpr (kMats == 2) table.w[1][e] = w1[e];
+template <typename WT, int kMats>
+cudaError_t launch_mma(int bm, const MoeGemvArgs& a, const Mats& m, int max_tiles, cudaStream_t s) {
+  const int rows = m.split ? 16 : kGemvWarps * 16;
+  const dim3 grid(static_cast<unsigned>(max_tiles), static_cast<unsigned>((a.N + rows - 1) / rows));
+  if (bm == kMoeMmaTile && m.split) {
+    return launch_early(moe_mma_kernel<WT, kMats, 1, true>, grid, 32 * kGemvWarps, s, a,
+                        table_of<kMats>(m));
   }
-  const int chunks = (a.N + kGemvWarps * 16 - 1) / (kGemvWarps * 16);
-  return launch_early(moe_mma_kernel<kMats, NB>,
-                      dim3(static_cast<unsigned>(max_tiles), static_cast<unsigned>(chunks)),
-                      32 * kGemvWarps, s, a, table);
+  if (bm == kMoeMmaTile) {
+    return launch_early(moe_mma_kernel<WT, kMats, 1, false>, grid, 32 * kGemvWarps, s, a,
+                        table_of<kMats>(m));
+  }
+  if (bm == kMoeMmaWideTile) {
+    return launch_early(moe_mma_kernel<WT, kMats, 4, false>, grid, 32 * kGemvWarps, s, a,
+                        table_of<kMats>(m));
+  }
+  return cudaErrorInvalidValue;
 }
 
 template <typename W, int kMats>
-cudaError_t launch_gemv_bm(int bm, const MoeGemvArgs& a, const void* const* w0,
-                           const void* const* w1, int E, int max_tiles, cudaStream_t s) {
+cudaError_t launch_gemv_bm(int bm, const MoeGemvArgs& a, const Mats& m, int max_tiles,
+                           cudaStream_t s) {
   if constexpr (std::is_same_v<W, __nv_bfloat16>) {
-    if (bm == kMoeMmaTile) return launch_mma<kMats, 1>(a, w0, w1, E, max_tiles, s);
-    if (bm == kMoeMmaWideTile) return launch_mma<kMats, 4>(a, w0, w1, E, max_tiles, s);
+    if (bm == kMoeMmaTile || bm == kMoeMmaWideTile) {
+      return launch_mma<W, kMats>(bm, a, m, max_tiles, s);
+    }
   }
   switch (bm) {
     case 1:
-      return launch_gemv<W, kMats, 1>(a, w0, w1, E, max_tiles, s);
+      return launch_gemv<W, kMats, 1>(a, m, max_tiles, s);
     case 2:
-      return launch_gemv<W, kMats, 2>(a, w0, w1, E, max_tiles, s);
+      return launch_gemv<W, kMats, 2>(a, m, max_tiles, s);
     case 4:
-      return launch_gemv<W, kMats, 4>(a, w0, w1, E, max_tiles, s);
+      return launch_gemv<W, kMats, 4>(a, m, max_tiles, s);
     case 8:
-      return launch_gemv<W, kMats, 8>(a, w0, w1, E, max_tiles, s);
+      return launch_gemv<W, kMats, 8>(a, m, max_tiles, s);
     default:
       return cudaErrorInvalidValue;
   }
 }
 
 template <int kMats>
-cudaError_t launch_gemv_typed(WType t, int bm, const MoeGemvArgs& a, const void* const* w0,
-                              const void* const* w1, int E, int max_tiles, cudaStream_t s) {
+cudaError_t launch_typed(WType t, int bm, const MoeGemvArgs& a, const Mats& m, int max_tiles,
+                         cudaStream_t s) {
   switch (t) {
     case WType::kBF16:
-      return launch_gemv_bm<__nv_bfloat16, kMats>(bm, a, w0, w1, E, max_tiles, s);
+      return launch_gemv_bm<__nv_bfloat16, kMats>(bm, a, m, max_tiles, s);
     case WType::kF16:
-      return launch_gemv_bm<__half, kMats>(bm, a, w0, w1, E, max_tiles, s);
+      return launch_gemv_bm<__half, kMats>(bm, a, m, max_tiles, s);
     case WType::kF32:
-      return launch_gemv_bm<float, kMats>(bm, a, w0, w1, E, max_tiles, s);
+      return launch_gemv_bm<float, kMats>(bm, a, m, max_tiles, s);
     case WType::kFP8E4M3:
-      return cudaErrorInvalidValue;
+      return launch_mma<std::uint8_t, kMats>(bm, a, m, max_tiles, s);
   }
   return cudaErrorInvalidValue;
 }
@@ -495,15 +634,53 @@ cudaError_t moe_device(const MoeDeviceArgs& a, cudaStream_t s) {
   }
   const int pairs = a.T * a.topk;
   const int max_tiles = moe_max_tiles(pairs, a.E, a.bm);
-  const MoeGemvArgs gu{a.x, a.topk, a.H, a.F, a.order, a.tiles, a.n_tiles, nullptr, a.act, a.h};
-  if (const cudaError_t e =
-          launch_gemv_typed<2>(a.wtype, a.bm, gu, a.gate, a.up, a.E, max_tiles, s);
+  const int br = a.block_rows > 0 ? a.block_rows : 1;
+  const int ggu = a.gate_group > 0 ? a.gate_group : a.H;
+  const int gdn = a.down_group > 0 ? a.down_group : a.F;
+  const MoeGemvArgs gu{a.x,
+                       a.topk,
+                       a.H,
+                       a.F,
+                       a.order,
+                       a.tiles,
+                       a.n_tiles,
+                       nullptr,
+                       a.act,
+                       a.h,
+                       br,
+                       ggu,
+                       (a.H + ggu - 1) / ggu};
+  // Few tiles (a decode step of a few rows): without the split the launch
+  // would not fill the GPU.
+  bool split = a.ksplit > 0;
+  if (a.ksplit < 0) {
+    int dev = 0, sms = 132;
+    cudaGetDevice(&dev);
+    cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+    split =
+        static_cast<std::int64_t>(max_tiles) * ((a.F + kGemvWarps * 16 - 1) / (kGemvWarps * 16)) <
+        2 * sms;
+  }
+  const Mats gum{{a.gate, a.up}, {a.gate_scale, a.up_scale}, a.E, split};
+  if (const cudaError_t e = launch_typed<2>(a.wtype, a.bm, gu, gum, max_tiles, s);
       e != cudaSuccess) {
     return e;
   }
-  const MoeGemvArgs dn{a.h, 1, a.F, a.H, a.order, a.tiles, a.n_tiles, a.weight, a.act, a.y};
-  if (const cudaError_t e =
-          launch_gemv_typed<1>(a.wtype, a.bm, dn, a.down, nullptr, a.E, max_tiles, s);
+  const MoeGemvArgs dn{a.h,
+                       1,
+                       a.F,
+                       a.H,
+                       a.order,
+                       a.tiles,
+                       a.n_tiles,
+                       a.weight,
+                       a.act,
+                       a.y,
+                       br,
+                       gdn,
+                       (a.F + gdn - 1) / gdn};
+  const Mats dnm{{a.down, nullptr}, {a.down_scale, nullptr}, a.E, split};
+  if (const cudaError_t e = launch_typed<1>(a.wtype, a.bm, dn, dnm, max_tiles, s);
       e != cudaSuccess) {
     return e;
   }

@@ -1184,6 +1184,9 @@ struct MoeCase {
   int E, top;
   std::int64_t H, F, T;
   DType wt;
+  // e4m3 experts (wt kF8E4M3): rows and columns sharing a scale (0: the
+  // whole row, per channel).
+  std::int64_t fp8_block_rows = 1, fp8_group = 0;
 };
 struct MoeRun {
   std::vector<float> gpu, cpu;
@@ -1196,9 +1199,16 @@ MoeRun run_moe(Pair& p, const MoeCase& mc) {
   core::Xoshiro256 rng(3);
   HostData hd;
   std::vector<tensor::Weight> gc, uc, dc, gg, ug, dg;
+  std::vector<Fp8Host> fp8;  // the e4m3 experts' host codes, alive while imported
   for (int e = 0; e < mc.E; ++e) {
     for (auto [vc, vg, n, k] : {std::tuple{&gc, &gg, mc.F, mc.H}, std::tuple{&uc, &ug, mc.F, mc.H},
                                 std::tuple{&dc, &dg, mc.H, mc.F}}) {
+      if (mc.wt == DType::kF8E4M3) {
+        fp8.push_back(make_fp8(n, k, mc.fp8_block_rows, mc.fp8_group > 0 ? mc.fp8_group : k, rng));
+        vc->push_back(*p.cpu.import_quantized(fp8.back().weight));
+        vg->push_back(*p.gpu->import_quantized(fp8.back().weight));
+        continue;
+      }
       const Tensor w = hd.random(mc.wt, {n, k}, rng, 0.3f);
       vc->push_back({*p.cpu.import_tensor(w, false), {}, {}});
       vg->push_back({*p.gpu->import_tensor(w, false), {}, {}});
@@ -1227,9 +1237,15 @@ MoeRun run_moe(Pair& p, const MoeCase& mc) {
 // path.
 TEST(CudaOps, MixtureOfExperts) {
   const MoeCase cases[] = {
-      {6, 2, 48, 24, 5, DType::kBF16}, {16, 4, 64, 40, 1, DType::kBF16},
-      {16, 4, 64, 40, 7, DType::kF16}, {32, 8, 128, 96, 40, DType::kBF16},
-      {8, 2, 64, 32, 24, DType::kF32}, {64, 8, 256, 64, 3, DType::kBF16},
+      {6, 2, 48, 24, 5, DType::kBF16},
+      {16, 4, 64, 40, 1, DType::kBF16},
+      {16, 4, 64, 40, 7, DType::kF16},
+      {32, 8, 128, 96, 40, DType::kBF16},
+      {8, 2, 64, 32, 24, DType::kF32},
+      {64, 8, 256, 64, 3, DType::kBF16},
+      {16, 4, 64, 48, 1, DType::kF8E4M3},              // per channel, one pair
+      {16, 4, 128, 64, 40, DType::kF8E4M3, 16, 64},    // blocks of 16 x 64, several groups
+      {8, 2, 256, 128, 120, DType::kF8E4M3, 32, 128},  // wide tiles (30 pairs an expert)
   };
   for (const MoeCase& mc : cases) {
     SCOPED_TRACE(fmt::format("E {} top {} H {} F {} T {}", mc.E, mc.top, mc.H, mc.F, mc.T));
@@ -1244,7 +1260,9 @@ TEST(CudaOps, MixtureOfExperts) {
     ASSERT_TRUE(host.gpu);
     const MoeRun on_host = run_moe(host, mc);
     EXPECT_EQ(on_host.device_layers, 0u);
-    EXPECT_LT(rel_error(on_host.gpu, on_host.cpu), 1e-2);
+    // e4m3 experts there: x rounded to f16 (GEMV) or quantized to e4m3
+    // per token (GEMM past 16 rows).
+    EXPECT_LT(rel_error(on_host.gpu, on_host.cpu), mc.wt == DType::kF8E4M3 ? 0.1 : 1e-2);
   }
   // A step of more rows than a launch takes (here the largest graph's
   // batch, 256) runs in chunks; 64 pairs an expert take the wide tiles.
@@ -1262,10 +1280,32 @@ TEST(CudaOps, MixtureOfExperts) {
   EXPECT_LT(rel_error(odd.gpu, odd.cpu), 1e-5);
 }
 
+// Tensor-core tiles of 8 with K split over a block's warps (launches of few
+// tiles take it) and without: both within f32's 1e-5 of the CPU, bf16 and
+// e4m3 experts (per channel, and blocks of 16 x 64 whose groups a split
+// slice ends inside of).
+TEST(CudaOps, MixtureOfExpertsSplitK) {
+  const MoeCase cases[] = {
+      {16, 4, 64, 48, 7, DType::kBF16},
+      {16, 4, 64, 48, 1, DType::kF8E4M3},
+      {16, 4, 192, 64, 3, DType::kF8E4M3, 16, 64},
+  };
+  for (const MoeCase& mc : cases) {
+    for (const char* split : {"0", "1"}) {
+      SCOPED_TRACE(fmt::format("H {} T {} split {}", mc.H, mc.T, split));
+      Pair p("MLXS_CUDA_MOE_SPLIT", split);
+      ASSERT_TRUE(p.gpu);
+      const MoeRun r = run_moe(p, mc);
+      EXPECT_EQ(r.device_layers, 1u);
+      EXPECT_LT(rel_error(r.gpu, r.cpu), 1e-5);
+    }
+  }
+}
+
 // Each pair's product does not depend on the tile it lands in: every
 // CUDA-core tile size gives the same bits (f16 experts: 8 and 32 too, taken
 // as 8), and so do bf16's tensor-core tiles of 8 and 32 (x split into two
-// bf16 halves), within f32's 1e-5 of the CPU.
+// bf16 halves) while K is not split, within f32's 1e-5 of the CPU.
 TEST(CudaOps, MixtureOfExpertsTileSizesGiveTheSameBits) {
   for (DType wt : {DType::kBF16, DType::kF16}) {
     const MoeCase mc{16, 4, 128, 64, 24, wt};
@@ -1273,7 +1313,10 @@ TEST(CudaOps, MixtureOfExpertsTileSizesGiveTheSameBits) {
     std::vector<float> mma;
     for (const char* tile : {"1", "2", "4", "8", "32"}) {
       SCOPED_TRACE(fmt::format("{} tile {}", wt == DType::kBF16 ? "bf16" : "f16", tile));
+      // K unsplit in every launch (a split sums in another order).
+      setenv("MLXS_CUDA_MOE_SPLIT", "0", 1);
       Pair p("MLXS_CUDA_MOE_TILE", tile);
+      unsetenv("MLXS_CUDA_MOE_SPLIT");
       ASSERT_TRUE(p.gpu);
       const MoeRun r = run_moe(p, mc);
       EXPECT_EQ(r.device_layers, 1u);
