@@ -1088,14 +1088,20 @@ struct CudaBackend::Impl {
   // and one shape, no biases, rows of whole 16-byte vectors; or e4m3 codes
   // with f32 scales per channel or per block (k::MoeDeviceArgs' shapes).
   static bool moe_device_weights(const tensor::MoeSpec& spec, std::int64_t H) {
-    if (spec.gate.empty()) return false;
+    if (spec.gate.empty()) {
+      return false;
+    }
     const tensor::Weight& first = spec.gate[0];
     const DType d = first.w.dtype;
     const std::int64_t F = first.out_features();
     const bool fp8 = is_fp8(first) && d == DType::kF8E4M3;
-    if (!fp8 && (first.quantized() || (d != DType::kF32 && d != DType::kF16 && d != DType::kBF16)))
+    if (!fp8 &&
+        (first.quantized() || (d != DType::kF32 && d != DType::kF16 && d != DType::kBF16))) {
       return false;
-    if (H % (fp8 ? 16 : 8) != 0 || F % (fp8 ? 16 : 8) != 0) return false;
+    }
+    if (H % (fp8 ? 16 : 8) != 0 || F % (fp8 ? 16 : 8) != 0) {
+      return false;
+    }
     const std::int64_t block_rows = first.quant.block_rows;
     const std::int64_t gate_group = first.quant.group_size;
     const std::int64_t down_group = spec.down[0].quant.group_size;
@@ -1103,21 +1109,26 @@ struct CudaBackend::Impl {
       return group >= cols || (group > 0 && group % 64 == 0);
     };
     if (fp8 && (!(block_rows == 1 || block_rows % 16 == 0) || !group_ok(gate_group, H) ||
-                !group_ok(down_group, F)))
+                !group_ok(down_group, F))) {
       return false;
+    }
     auto plain = [&](const tensor::Weight& w, std::int64_t rows, std::int64_t cols,
                      std::int64_t group) {
       if (w.w.dtype != d || w.bias.data != nullptr || w.w.rows() != rows || w.w.cols() != cols ||
-          !aligned16(w.w.data))
+          !aligned16(w.w.data)) {
         return false;
-      if (!fp8) return !w.quantized();
+      }
+      if (!fp8) {
+        return !w.quantized();
+      }
       return is_fp8(w) && w.quant.in_features == cols && w.quant.block_rows == block_rows &&
              w.quant.group_size == group && w.quant.scales.dtype == DType::kF32;
     };
     for (std::size_t e = 0; e < spec.gate.size(); ++e) {
       if (!plain(spec.gate[e], F, H, gate_group) || !plain(spec.up[e], F, H, gate_group) ||
-          !plain(spec.down[e], H, F, down_group))
+          !plain(spec.down[e], H, F, down_group)) {
         return false;
+      }
     }
     return true;
   }
@@ -1136,9 +1147,16 @@ struct CudaBackend::Impl {
     const double e = experts;
     const double active = e * (1.0 - std::pow(1.0 - 1.0 / e, static_cast<double>(pairs)));
     const double per = static_cast<double>(pairs) / std::max(active, 1.0);
-    if (d == DType::kF8E4M3) return per < 24.0 ? k::kMoeMmaTile : k::kMoeMmaWideTile;
-    if (per < 1.5) return 1;
-    if (d == DType::kBF16) return per < 24.0 ? k::kMoeMmaTile : k::kMoeMmaWideTile;
+    const int mma_tile = per < 24.0 ? k::kMoeMmaTile : k::kMoeMmaWideTile;
+    if (d == DType::kF8E4M3) {
+      return mma_tile;
+    }
+    if (per < 1.5) {
+      return 1;
+    }
+    if (d == DType::kBF16) {
+      return mma_tile;
+    }
     return per < 3.0 ? 2 : per < 6.0 ? 4 : 8;
   }
 
@@ -1153,7 +1171,7 @@ struct CudaBackend::Impl {
       return false;
     }
     moe_device_seen = true;
-    const auto n3 = static_cast<std::size_t>(3 * E);
+    const auto n3 = 3 * static_cast<std::size_t>(E);
     moe_ptrs.resize(n3);
     moe_scale_ptrs.resize(n3);
     const std::span<const tensor::Weight> mats[3] = {spec.gate, spec.up, spec.down};
@@ -2337,7 +2355,9 @@ void CudaBackend::moe(const Tensor& x, const tensor::MoeSpec& spec, Tensor out) 
   Tensor logits(m.moe_logits, DType::kF32, {T, E}, tensor::Device::kCuda);
   const tensor::LinearOut router{spec.router, logits};
   m.linear(x.as<float>(), T, H, std::span<const tensor::LinearOut>(&router, 1));
-  if (m.moe_on_device(x, spec, out)) return;
+  if (m.moe_on_device(x, spec, out)) {
+    return;
+  }
   // Routing on the host (softmax over experts, top-k, renormalise).
   m.check(cudaMemcpyAsync(m.moe_logits_host, m.moe_logits,
                           static_cast<std::size_t>(T * E) * sizeof(float), cudaMemcpyDeviceToHost,
