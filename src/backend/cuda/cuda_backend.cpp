@@ -1170,6 +1170,9 @@ struct CudaBackend::Impl {
       moe_host_only = true;
       return false;
     }
+    if (moe_scratch_rows <= 0) {
+      return false;  // plan_step sized no MoE scratch
+    }
     moe_device_seen = true;
     const auto n3 = 3 * static_cast<std::size_t>(E);
     moe_ptrs.resize(n3);
