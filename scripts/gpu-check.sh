@@ -4,6 +4,9 @@
 # synthetic models (written there: models do not travel). Results go to $OUT
 # as JSON plus a short text table (summary.txt, printed last).
 #   GPU_MODELS="llama-3.2-1b llama-3.1-8b"  GPU_BATCHES=1,8,32  GPU_DECODE=64
+#                           (an entry PRESET:ARCH picks another architecture, e.g.
+#                           qwen3-0.6b:qwen3_moe; GPU_SYNTH_QUANT=fp8 writes the models in FP8,
+#                           e.g. GPU_MODELS=qwen3-30b-a3b)
 #   GPU_QUANT="int4 int8"   also decode with quantization at load (packed GEMV)
 #   GPU_DECODE_ENVS="MLXS_CUDA_DECODE_KERNELS=0 default"   each decode bench once per entry
 #   GPU_DECODE_PROMPTS="32 1024 4000"   each decode bench once per prompt length (default 32)
@@ -194,7 +197,10 @@ for entry in $MODELS; do
   preset="${entry//:/-}"
   ARCH=()
   if [[ "$entry" == *:* ]]; then ARCH=(--arch "${entry#*:}"); fi
-  dir="/tmp/mlxs-models/$preset-bf16"
+  # GPU_SYNTH_QUANT=fp8|mlx-q4|mlx-q8 writes the weights quantized (a
+  # Qwen3-30B-A3B fits the machine's disk only so: 31 GB in FP8).
+  if [ -n "${GPU_SYNTH_QUANT:-}" ]; then ARCH+=(--quant "$GPU_SYNTH_QUANT"); fi
+  dir="/tmp/mlxs-models/$preset-bf16${GPU_SYNTH_QUANT:+-$GPU_SYNTH_QUANT}"
   if [ -n "$last" ] && [ "${GPU_KEEP:-0}" != 1 ]; then rm -rf "$last"; fi
   last="$dir"
   if [ ! -f "$dir/config.json" ]; then

@@ -70,6 +70,7 @@ struct MoeShape {
 };
 MoeShape moe_shape(const SynthPreset& p) {
   if (p.name == "tiny") return {8, 2, 32};
+  if (p.name == "qwen3-30b-a3b") return {128, 8, 768};  // the published model's
   return {64, 8, p.intermediate / 4};
 }
 
@@ -580,6 +581,10 @@ const std::vector<SynthPreset>& synth_presets() {
        1e-5, "llama3"},
       {"qwen3-8b", "qwen3", 4096, 36, 32, 8, 128, 12288, 151936, false, 1e6, 0, 0, 40960, 1e-6,
        "qwen3"},
+      // Qwen3-30B-A3B: 128 experts of 768, 8 a token (moe_shape); 61 GB in
+      // bf16, 31 GB with --quant fp8.
+      {"qwen3-30b-a3b", "qwen3_moe", 2048, 48, 32, 4, 128, 6144, 151936, false, 1e6, 0, 0, 40960,
+       1e-6, "qwen3"},
       // Qwen2.5-VL-7B's language model (Qwen2 with q/k/v biases).
       {"qwen2.5-7b", "qwen2", 3584, 28, 28, 4, 128, 18944, 152064, false, 1e6, 0, 0, 128000, 1e-6,
        "qwen3"},
