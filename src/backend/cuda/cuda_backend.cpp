@@ -1205,6 +1205,7 @@ struct CudaBackend::Impl {
     }
     a.act = kernel_act(spec.activation);
     a.ksplit = moe_ksplit;
+    a.sms = sm_count;
     a.choice = moe_rows_dev;
     a.weight = moe_weights_dev;
     a.order = moe_order;

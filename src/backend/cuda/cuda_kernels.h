@@ -248,8 +248,10 @@ struct MoeDeviceArgs {
   int gate_group;
   int down_group;
   // Tensor-core tiles of kMoeMmaTile: a block's warps split K (1), or each
-  // takes its own rows (0); -1 chooses by whether the tiles fill the GPU.
+  // takes its own rows (0); -1 chooses by whether the tiles fill the GPU's
+  // `sms` multiprocessors.
   int ksplit;
+  int sms;
   Act act;
   // Scratch: T·topk choices, weights and the order; moe_max_tiles tiles; one
   // tile count; products h [T·topk, F] and y [T·topk, H].

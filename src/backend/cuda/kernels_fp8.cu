@@ -30,12 +30,6 @@ struct Fp8Segs {
   bool pair_chunks;  // see fp8_gemv_kernel; MLXS_FP8_PAIRED=0 clears it (A/B)
 };
 
-// Two e4m3 codes (low byte first) as a half2 bit pattern.
-__device__ __forceinline__ unsigned e4m3x2_to_half2(unsigned short v) {
-  const __half2_raw h = __nv_cvt_fp8x2_to_halfraw2(v, __NV_E4M3);
-  return static_cast<unsigned>(h.x) | (static_cast<unsigned>(h.y) << 16);
-}
-
 __device__ __forceinline__ unsigned half2_bits(float a, float b) {
   const __half2 h = __floats2half2_rn(a, b);
   return *reinterpret_cast<const unsigned*>(&h);
@@ -164,10 +158,10 @@ __global__ void __launch_bounds__(32 * kWarps)
       }
 #pragma unroll
       for (int st = 0; st < 4; ++st) {
-        const unsigned a0 = e4m3x2_to_half2(static_cast<unsigned short>(qa[st] & 0xFFFFu));
-        const unsigned a2 = e4m3x2_to_half2(static_cast<unsigned short>(qa[st] >> 16));
-        const unsigned a1 = e4m3x2_to_half2(static_cast<unsigned short>(qb[st] & 0xFFFFu));
-        const unsigned a3 = e4m3x2_to_half2(static_cast<unsigned short>(qb[st] >> 16));
+        const unsigned a0 = e4m3x2_to_half2_bits(static_cast<unsigned short>(qa[st] & 0xFFFFu));
+        const unsigned a2 = e4m3x2_to_half2_bits(static_cast<unsigned short>(qa[st] >> 16));
+        const unsigned a1 = e4m3x2_to_half2_bits(static_cast<unsigned short>(qb[st] & 0xFFFFu));
+        const unsigned a3 = e4m3x2_to_half2_bits(static_cast<unsigned short>(qb[st] >> 16));
 #pragma unroll
         for (int j = 0; j < NT; ++j) {
           const unsigned xw[8] = {xa[j].x, xa[j].y, xa[j].z, xa[j].w,
@@ -243,8 +237,8 @@ __global__ void __launch_bounds__(32 * kWarps)
     float wv[16];
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
-      const unsigned lo = e4m3x2_to_half2(static_cast<unsigned short>(qw[j] & 0xFFFFu));
-      const unsigned hi = e4m3x2_to_half2(static_cast<unsigned short>(qw[j] >> 16));
+      const unsigned lo = e4m3x2_to_half2_bits(static_cast<unsigned short>(qw[j] & 0xFFFFu));
+      const unsigned hi = e4m3x2_to_half2_bits(static_cast<unsigned short>(qw[j] >> 16));
       const float2 a = __half22float2(*reinterpret_cast<const __half2*>(&lo));
       const float2 b = __half22float2(*reinterpret_cast<const __half2*>(&hi));
       wv[4 * j] = a.x;
@@ -292,8 +286,8 @@ __global__ void fp8_dequantize_kernel(Fp8Weight w, int K, int row0, std::int64_t
   __align__(16) __nv_bfloat16 v[16];
 #pragma unroll
   for (int j = 0; j < 4; ++j) {
-    const unsigned lo = e4m3x2_to_half2(static_cast<unsigned short>(qw[j] & 0xFFFFu));
-    const unsigned hi = e4m3x2_to_half2(static_cast<unsigned short>(qw[j] >> 16));
+    const unsigned lo = e4m3x2_to_half2_bits(static_cast<unsigned short>(qw[j] & 0xFFFFu));
+    const unsigned hi = e4m3x2_to_half2_bits(static_cast<unsigned short>(qw[j] >> 16));
     const float2 a = __half22float2(*reinterpret_cast<const __half2*>(&lo));
     const float2 b = __half22float2(*reinterpret_cast<const __half2*>(&hi));
     v[4 * j] = __float2bfloat16(sc * a.x);

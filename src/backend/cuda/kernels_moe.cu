@@ -21,7 +21,9 @@
 #include <cuda_fp8.h>
 
 #include "backend/cuda/act_device.cuh"
+#include "backend/cuda/block_reduce.cuh"
 #include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/e4m3.cuh"
 #include "backend/cuda/launch_util.cuh"
 #include "backend/cuda/mma_util.cuh"
 #include "backend/cuda/stream_load.cuh"
@@ -45,16 +47,6 @@ __device__ __forceinline__ void warp_argmax(float& v, int& i) {
       i = oi;
     }
   }
-}
-
-__device__ __forceinline__ float warp_max(float v) {
-  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-  return v;
-}
-
-__device__ __forceinline__ float warp_sum(float v) {
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
 }
 
 // Every MoE kernel is launched early (programmatic dependent launch): its
@@ -321,8 +313,7 @@ template <>
 struct MmaCodes<std::uint8_t> {
   static constexpr int kCols = 16;
   __device__ static unsigned widen2(unsigned short v) {
-    const __half2_raw r = __nv_cvt_fp8x2_to_halfraw2(v, __NV_E4M3);
-    const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&r));
+    const float2 f = e4m3x2_to_float2(v);
     return pack_bf16(f.x, f.y);
   }
   __device__ static void step(const uint4& lo, const uint4& hi, int s, unsigned (&a)[4]) {
@@ -654,12 +645,9 @@ cudaError_t moe_device(const MoeDeviceArgs& a, cudaStream_t s) {
   // would not fill the GPU.
   bool split = a.ksplit > 0;
   if (a.ksplit < 0) {
-    int dev = 0, sms = 132;
-    cudaGetDevice(&dev);
-    cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
     split =
         static_cast<std::int64_t>(max_tiles) * ((a.F + kGemvWarps * 16 - 1) / (kGemvWarps * 16)) <
-        2 * sms;
+        2 * a.sms;
   }
   const Mats gum{{a.gate, a.up}, {a.gate_scale, a.up_scale}, a.E, split};
   if (const cudaError_t e = launch_typed<2>(a.wtype, a.bm, gu, gum, max_tiles, s);

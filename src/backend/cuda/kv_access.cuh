@@ -85,17 +85,6 @@ __device__ __forceinline__ void kv_store4(__nv_fp8_e4m3* p, float4 v) {
   *reinterpret_cast<unsigned*>(p) = e4m3x4_bits(v);
 }
 
-// Two e4m3 codes (the low byte first) as an f16 pair's bits, exactly.
-__device__ __forceinline__ unsigned e4m3x2_to_half2_bits(unsigned short codes) {
-  const __half2_raw h = __nv_cvt_fp8x2_to_halfraw2(codes, __NV_E4M3);
-  return static_cast<unsigned>(h.x) | (static_cast<unsigned>(h.y) << 16);
-}
-// The same as floats.
-__device__ __forceinline__ float2 e4m3x2_to_float2(unsigned short codes) {
-  const unsigned bits = e4m3x2_to_half2_bits(codes);
-  return __half22float2(*reinterpret_cast<const __half2*>(&bits));
-}
-
 // The block-table entry holding key position `key`, and its slot there.
 __device__ __forceinline__ int kv_block_of(const KvLayout& kv, int key) {
   return kv.block_shift >= 0 ? key >> kv.block_shift : key / kv.block_size;
