@@ -5,8 +5,10 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <initializer_list>
 #include <memory>
 #include <tuple>
+#include <utility>
 
 #include <gtest/gtest.h>
 
@@ -31,10 +33,12 @@ struct Pair {
   }
   // The serving path (not exact) with environment switch `var` = `value`
   // while the GPU backend is created (it reads its switches then).
-  Pair(const char* var, const char* value) {
-    setenv(var, value, 1);
+  Pair(const char* var, const char* value) : Pair({{var, value}}) {}
+  // The same with several switches.
+  explicit Pair(std::initializer_list<std::pair<const char*, const char*>> env) {
+    for (const auto& [var, value] : env) setenv(var, value, 1);
     create(false, cuda::CudaOptions{}.qgemm_min_rows);
-    unsetenv(var);
+    for (const auto& [var, value] : env) unsetenv(var);
   }
   void create(bool exact, int qgemm_min_rows) {
     cuda::CudaOptions o;
@@ -1314,9 +1318,7 @@ TEST(CudaOps, MixtureOfExpertsTileSizesGiveTheSameBits) {
     for (const char* tile : {"1", "2", "4", "8", "32"}) {
       SCOPED_TRACE(fmt::format("{} tile {}", wt == DType::kBF16 ? "bf16" : "f16", tile));
       // K unsplit in every launch (a split sums in another order).
-      setenv("MLXS_CUDA_MOE_SPLIT", "0", 1);
-      Pair p("MLXS_CUDA_MOE_TILE", tile);
-      unsetenv("MLXS_CUDA_MOE_SPLIT");
+      Pair p({{"MLXS_CUDA_MOE_TILE", tile}, {"MLXS_CUDA_MOE_SPLIT", "0"}});
       ASSERT_TRUE(p.gpu);
       const MoeRun r = run_moe(p, mc);
       EXPECT_EQ(r.device_layers, 1u);
